@@ -1,0 +1,65 @@
+"""A tiny node for the trust tests: real uvicorn over TLS, secured by TrustAuthenticator.
+
+Run: python tests/trust/nodeapp.py CONFIG.json  (written by the test fixtures).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import uvicorn  # noqa: E402
+from fastapi import Depends, FastAPI  # noqa: E402
+
+from node.errors import install_error_handlers  # noqa: E402
+from node.identity import Caller, current_caller  # noqa: E402
+from node.trust_auth import TrustAuthenticator, requires_scope  # noqa: E402
+from trust.tls import uvicorn_tls_options  # noqa: E402
+from trust.verifier import VerifierConfig  # noqa: E402
+
+
+def caller_json(caller: Caller) -> dict:
+    return {"subject": caller.subject, "organisation_id": caller.organisation_id,
+            "roles": sorted(caller.roles), "scopes": sorted(caller.scopes),
+            "dno_areas": sorted(caller.dno_areas), "actor": caller.actor}
+
+
+def build(cfg: dict) -> FastAPI:
+    app = FastAPI()
+    install_error_handlers(app)
+    app.state.authenticator = TrustAuthenticator(VerifierConfig(
+        issuer=cfg["issuer"], audience=cfg["audience"], ca_bundle=Path(cfg["ca_bundle"]),
+        client_cert=cfg.get("client_cert"), client_key=cfg.get("client_key"),
+        status_ttl=cfg.get("status_ttl", 2), crl_ttl=cfg.get("crl_ttl", 2),
+        trusted_proxies=frozenset(cfg.get("trusted_proxies", []))))
+    active = Path(cfg["active_records"])
+
+    @app.get("/whoami")
+    def whoami(caller: Caller = Depends(current_caller)) -> dict:
+        return caller_json(caller)
+
+    @app.get("/assets")
+    def read(caller: Caller = Depends(requires_scope("assets:read"))) -> dict:
+        return caller_json(caller)
+
+    @app.post("/assets")
+    def write(caller: Caller = Depends(requires_scope("assets:write"))) -> dict:
+        return caller_json(caller)
+
+    @app.get("/admin/active-records")
+    def active_records(org_id: str,
+                       caller: Caller = Depends(requires_scope("trust:deregistration"))) -> dict:
+        counts = json.loads(active.read_text()) if active.exists() else {}
+        return {"org_id": org_id, **counts.get(org_id, {"active_assets": 0,
+                                                         "active_market_units": 0})}
+
+    return app
+
+
+if __name__ == "__main__":
+    cfg = json.loads(Path(sys.argv[1]).read_text())
+    tls = uvicorn_tls_options(cfg["server_cert"], cfg["server_key"], cfg["ca_bundle"])
+    uvicorn.run(build(cfg), host="127.0.0.1", port=cfg["port"], log_level="warning", **tls)

@@ -1,0 +1,287 @@
+"""Directory endpoints: registration and administration (authenticated), public reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlmodel import Session, select
+
+from trust import certs, deregister, directory, rdf
+from trust.errors import ApiError
+from trust.models import Application, Certificate, Node, Organisation, User
+from trust.schemas import (ApplicationIn, CsrIn, DeregisterIn, NodeIn, OrganisationRegistration,
+                           OrganisationUpdate, StatusChange, UserIn)
+from trust.web import (current_actor, require_member, require_operator, require_org_admin,
+                       settings_of, tx)
+
+router = APIRouter()
+
+
+def public_member(request: Request, org: Organisation) -> dict[str, Any]:
+    return {"id": org.id, "url": settings_of(request).member_url(org.id),
+            "legal_name": org.legal_name, "trading_name": org.trading_name,
+            "roles": org.roles, "dno_areas": org.dno_areas, "status": org.status}
+
+
+def full_org(request: Request, org: Organisation) -> dict[str, Any]:
+    return {**org.model_dump(mode="json"), "url": settings_of(request).member_url(org.id)}
+
+
+def user_json(user: User) -> dict[str, Any]:
+    return user.model_dump(mode="json", exclude={"password_hash"})
+
+
+def cert_json(row: Certificate) -> dict[str, Any]:
+    return row.model_dump(mode="json")
+
+
+# Registration and administration ------------------------------------------------
+
+@router.post("/api/orgs", status_code=201)
+def register_org(request: Request, body: OrganisationRegistration) -> dict[str, Any]:
+    """UC-01.2: anyone may apply; the organisation waits for the operator's approval."""
+    with tx(request) as session:
+        org = directory.register_organisation(session, body)
+        admin = directory.add_user(session, org.id, body.admin_email, body.admin_name, "admin",
+                                   body.admin_password)
+        return {**full_org(request, org), "admin_user": user_json(admin)}
+
+
+@router.get("/api/orgs/{org_id}")
+def get_org(request: Request, org_id: str) -> dict[str, Any]:
+    with tx(request) as session:
+        require_member(current_actor(request, session), org_id)
+        return full_org(request, directory.get_organisation(session, org_id))
+
+
+@router.patch("/api/orgs/{org_id}")
+def update_org(request: Request, org_id: str, body: OrganisationUpdate) -> dict[str, Any]:
+    with tx(request) as session:
+        actor = current_actor(request, session)
+        require_org_admin(actor, org_id)
+        return full_org(request, directory.update_organisation(session, org_id, body, actor))
+
+
+@router.post("/api/orgs/{org_id}/status")
+def change_status(request: Request, org_id: str, body: StatusChange) -> dict[str, Any]:
+    """Approve, suspend or reinstate (operator only); withdrawal goes through deregister."""
+    with tx(request) as session:
+        actor = current_actor(request, session)
+        require_operator(actor)
+        if body.status == "Withdrawn":
+            raise ApiError(409, "DIR-005", "Withdraw an organisation with /deregister.")
+        return full_org(request, directory.set_status(session, org_id, body.status, actor,
+                                                      body.reason))
+
+
+@router.get("/api/orgs/{org_id}/history")
+def org_history(request: Request, org_id: str) -> list[dict[str, Any]]:
+    with tx(request) as session:
+        require_member(current_actor(request, session), org_id)
+        return [e.model_dump(mode="json") for e in directory.history(session, org_id)]
+
+
+@router.post("/api/orgs/{org_id}/deregister")
+def deregister_org(request: Request, org_id: str, body: DeregisterIn) -> dict[str, Any]:
+    with tx(request) as session:
+        actor = current_actor(request, session)
+        require_org_admin(actor, org_id)
+        return deregister.deregister(session, org_id, actor, request.app.state.probe, body.reason)
+
+
+@router.post("/api/orgs/{org_id}/users", status_code=201)
+def add_user(request: Request, org_id: str, body: UserIn) -> dict[str, Any]:
+    with tx(request) as session:
+        require_org_admin(current_actor(request, session), org_id)
+        return user_json(directory.add_user(session, org_id, body.email, body.name, body.role,
+                                            body.password))
+
+
+@router.get("/api/orgs/{org_id}/users")
+def list_users(request: Request, org_id: str) -> list[dict[str, Any]]:
+    with tx(request) as session:
+        require_org_admin(current_actor(request, session), org_id)
+        return [user_json(u) for u in directory.users_of(session, org_id)]
+
+
+@router.post("/api/users/{user_id}/deactivate")
+def deactivate_user(request: Request, user_id: str) -> dict[str, Any]:
+    with tx(request) as session:
+        actor = current_actor(request, session)
+        user = session.get(User, user_id)
+        if user is None:
+            raise ApiError(404, "DIR-006", f"No user {user_id}.")
+        require_org_admin(actor, user.org_id)
+        return user_json(directory.deactivate_user(session, user_id))
+
+
+@router.post("/api/orgs/{org_id}/apps", status_code=201)
+def create_app(request: Request, org_id: str, body: ApplicationIn) -> dict[str, Any]:
+    with tx(request) as session:
+        require_org_admin(current_actor(request, session), org_id)
+        app = directory.create_application(session, org_id, body.name, body.roles, body.kind,
+                                           body.redirect_uris)
+        return {**app.model_dump(mode="json"),
+                "url": settings_of(request).application_url(app.id)}
+
+
+@router.post("/api/orgs/{org_id}/nodes", status_code=201)
+def add_node(request: Request, org_id: str, body: NodeIn) -> dict[str, Any]:
+    with tx(request) as session:
+        require_org_admin(current_actor(request, session), org_id)
+        return directory.add_node(session, org_id, body.url, body.dataset_types) \
+            .model_dump(mode="json")
+
+
+def _ca(request: Request):  # type: ignore[no-untyped-def]
+    return request.app.state.ca
+
+
+@router.post("/api/apps/{app_id}/certificates", status_code=201)
+def app_certificate(request: Request, app_id: str, body: CsrIn) -> dict[str, Any]:
+    with tx(request) as session:
+        app = directory.get_application(session, app_id)
+        require_org_admin(current_actor(request, session), app.org_id)
+        row = certs.issue_for_application(session, _ca(request), settings_of(request), app_id,
+                                          body.csr_pem, body.kind)
+        return {**cert_json(row), "chain_pem": _ca(request).chain_pem.decode()}
+
+
+@router.post("/api/nodes/{node_id}/certificates", status_code=201)
+def node_certificate(request: Request, node_id: str, body: CsrIn) -> dict[str, Any]:
+    with tx(request) as session:
+        node = session.get(Node, node_id)
+        if node is None:
+            raise ApiError(404, "DIR-006", f"No node {node_id}.")
+        require_org_admin(current_actor(request, session), node.org_id)
+        row = certs.issue_for_node(session, _ca(request), settings_of(request), node_id,
+                                   body.csr_pem)
+        return {**cert_json(row), "chain_pem": _ca(request).chain_pem.decode()}
+
+
+@router.post("/api/certificates/{serial}/renew", status_code=201)
+def renew_certificate(request: Request, serial: str, body: CsrIn) -> dict[str, Any]:
+    with tx(request) as session:
+        require_org_admin(current_actor(request, session), certs.get_certificate(session,
+                                                                                  serial).org_id)
+        row = certs.renew(session, _ca(request), settings_of(request), serial, body.csr_pem)
+        return {**cert_json(row), "chain_pem": _ca(request).chain_pem.decode()}
+
+
+@router.post("/api/certificates/{serial}/revoke")
+def revoke_certificate(request: Request, serial: str) -> dict[str, Any]:
+    with tx(request) as session:
+        require_org_admin(current_actor(request, session), certs.get_certificate(session,
+                                                                                  serial).org_id)
+        return cert_json(certs.revoke(session, serial, "keyCompromise"))
+
+
+# Public reads ------------------------------------------------------------------
+
+@router.get("/api/members")
+def members(request: Request, role: str | None = None) -> list[dict[str, Any]]:
+    with tx(request) as session:
+        if role:
+            orgs = directory.members_with_role(session, role)
+        else:
+            orgs = list(session.exec(select(Organisation).where(Organisation.status == "Active")))
+        return [public_member(request, o) for o in orgs]
+
+
+@router.get("/api/members/{org_id}")
+def member(request: Request, org_id: str) -> dict[str, Any]:
+    with tx(request) as session:
+        return public_member(request, directory.get_organisation(session, org_id))
+
+
+@router.get("/api/nodes")
+def nodes(request: Request, dataset_type: str | None = None) -> list[dict[str, Any]]:
+    with tx(request) as session:
+        return [{**n.model_dump(mode="json", exclude={"created_at"}),
+                 "member_url": settings_of(request).member_url(n.org_id)}
+                for n in directory.nodes_serving(session, dataset_type)]
+
+
+@router.get("/ca/crl")
+def crl(request: Request) -> Response:
+    with tx(request) as session:
+        body = certs.crl_der(session, _ca(request))
+    return Response(body, media_type="application/pkix-crl",
+                    headers={"Cache-Control": "max-age=30"})
+
+
+@router.get("/ca/chain.pem")
+def chain(request: Request) -> Response:
+    return Response(_ca(request).chain_pem, media_type="application/x-pem-file")
+
+
+def _rdf(request: Request, graph) -> Response:  # type: ignore[no-untyped-def]
+    media = rdf.negotiate(request.headers.get("accept"))
+    if media is None:
+        raise ApiError(406, "HTTP-406", "Available as text/turtle or application/ld+json.")
+    return Response(graph.serialize(format=rdf.FORMATS[media]), media_type=media,
+                    headers={"Vary": "Accept"})
+
+
+def _visible_org(session: Session, org_id: str) -> Organisation:
+    org = directory.get_organisation(session, org_id)
+    if org.status == "Pending Approval":
+        raise ApiError(404, "DIR-006", f"No organisation {org_id}.")
+    return org
+
+
+@router.get("/m/{org_id}")
+def member_rdf(request: Request, org_id: str) -> Response:
+    with tx(request) as session:
+        org = _visible_org(session, org_id)
+        apps = list(session.exec(select(Application).where(Application.org_id == org_id)))
+        nodes_ = list(session.exec(select(Node).where(Node.org_id == org_id)))
+        graph = rdf.member_graph(settings_of(request), org, apps, nodes_)
+    return _rdf(request, graph)
+
+
+@router.get("/a/{app_id}")
+def application_rdf(request: Request, app_id: str) -> Response:
+    with tx(request) as session:
+        app = directory.get_application(session, app_id)
+        _visible_org(session, app.org_id)
+        graph = rdf.application_graph(settings_of(request), app)
+    return _rdf(request, graph)
+
+
+SPARQL_RESULTS = {
+    "application/sparql-results+json": "json", "application/sparql-results+xml": "xml",
+    "text/csv": "csv",
+}
+
+
+async def _sparql_query(request: Request, query: str | None) -> str:
+    if query:
+        return query
+    if request.method == "POST":
+        ctype = request.headers.get("content-type", "")
+        if ctype.startswith("application/sparql-query"):
+            return (await request.body()).decode()
+        form = await request.form()
+        if form.get("query"):
+            return str(form["query"])
+    raise ApiError(400, "DIR-012", "A SPARQL query is required (query parameter).")
+
+
+@router.api_route("/sparql", methods=["GET", "POST"])
+async def sparql(request: Request, query: str | None = None) -> Response:
+    """Read-only SPARQL over the public directory (SELECT, ASK, CONSTRUCT, DESCRIBE)."""
+    text = await _sparql_query(request, query)
+    with tx(request) as session:
+        graph = rdf.directory_graph(session, settings_of(request))
+    try:
+        result = rdf.safe_query(graph, text)
+    except Exception as exc:  # parse errors, and updates, which rdflib's query() refuses
+        raise ApiError(400, "DIR-012", f"The SPARQL query is not valid: {exc}") from exc
+    if result.type in ("CONSTRUCT", "DESCRIBE"):
+        return _rdf(request, result.graph)
+    accept = request.headers.get("accept", "")
+    media = next((m for m in SPARQL_RESULTS if m in accept), "application/sparql-results+json")
+    return Response(result.serialize(format=SPARQL_RESULTS[media]), media_type=media)

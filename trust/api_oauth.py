@@ -1,0 +1,214 @@
+"""OAuth 2.0 / OIDC endpoints (thin: the logic is in grants, clientauth and tokens)."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from trust import bootstrap, clientauth, directory, grants, keys, tokens
+from trust.errors import OAuthError
+from trust.tls import peer_certificate_der
+from trust.models import User
+from trust.web import current_actor, settings_of, tx
+
+router = APIRouter()
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def metadata(issuer: str) -> dict[str, Any]:
+    endpoints = {
+        "token_endpoint": f"{issuer}/token",
+        "revocation_endpoint": f"{issuer}/revoke",
+        "introspection_endpoint": f"{issuer}/introspect",
+        "pushed_authorization_request_endpoint": f"{issuer}/par",
+        "device_authorization_endpoint": f"{issuer}/device_authorization",
+    }
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/authorize",
+        **endpoints,
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "userinfo_endpoint": f"{issuer}/userinfo",
+        "grant_types_supported": [grants.CLIENT_CREDENTIALS, grants.TOKEN_EXCHANGE,
+                                  grants.AUTHORIZATION_CODE, grants.DEVICE_CODE],
+        "response_types_supported": ["code"],
+        "token_endpoint_auth_methods_supported": ["tls_client_auth", "private_key_jwt", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": ["ES256"],
+        "code_challenge_methods_supported": ["S256"],
+        "require_pushed_authorization_requests": True,
+        "tls_client_certificate_bound_access_tokens": True,
+        # One server asks for (optional) client certificates on every endpoint.
+        "mtls_endpoint_aliases": endpoints,
+        "scopes_supported": ["openid", "assets:read", "assets:write", "categories:write",
+                             "validation:write", "audit:read", "sparql:query",
+                             "federation:query"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["ES256"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "email", "name", "org_id",
+                             "roles", "scope", "dno_areas", "cnf", "act"],
+    }
+
+
+@router.get("/.well-known/oauth-authorization-server")
+@router.get("/.well-known/openid-configuration")
+def discovery(request: Request) -> dict[str, Any]:
+    return metadata(settings_of(request).issuer)
+
+
+@router.get("/.well-known/jwks.json")
+def jwks(request: Request) -> JSONResponse:
+    with tx(request) as session:
+        keys.current_key(session, settings_of(request).key_rotation_days)
+        body = keys.jwks(session)
+    return JSONResponse(body, headers={"Cache-Control": "max-age=60"})
+
+
+async def _form(request: Request) -> dict[str, str]:
+    return {k: str(v) for k, v in (await request.form()).items()}
+
+
+def _client(request: Request, session, form: dict[str, str]) -> clientauth.AuthenticatedClient:
+    settings = settings_of(request)
+    return clientauth.authenticate(session, settings, form, peer_certificate_der(request.scope),
+                                   f"{settings.issuer}/token")
+
+
+@router.post("/token")
+async def token(request: Request) -> JSONResponse:
+    form = await _form(request)
+    settings = settings_of(request)
+    handlers = {
+        grants.CLIENT_CREDENTIALS: grants.client_credentials,
+        grants.TOKEN_EXCHANGE: grants.token_exchange,
+        grants.AUTHORIZATION_CODE: grants.authorization_code,
+        grants.DEVICE_CODE: grants.device_code,
+    }
+    handler = handlers.get(form.get("grant_type", ""))
+    if handler is None:
+        raise OAuthError(400, "AUTH-031", "unsupported_grant_type",
+                         f"Unsupported grant_type {form.get('grant_type')!r}.")
+    with tx(request) as session:
+        client = _client(request, session, form)
+        body = handler(session, settings, client, form)
+    return JSONResponse(body, headers=NO_STORE)
+
+
+@router.post("/par", status_code=201)
+async def par(request: Request) -> JSONResponse:
+    form = await _form(request)
+    with tx(request) as session:
+        client = _client(request, session, form)
+        body = grants.push_authorization_request(session, client, form)
+    return JSONResponse(body, status_code=201, headers=NO_STORE)
+
+
+LOGIN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>FMAR sign in</title></head><body><main><h1>Sign in to FMAR</h1>{message}
+<form method="post" action="{action}">{hidden}
+<p><label>E-mail <input name="email" type="email" autocomplete="username" required></label></p>
+<p><label>Password <input name="password" type="password" autocomplete="current-password"
+required></label></p><p><button type="submit">Sign in</button></p></form></main></body></html>"""
+
+
+def login_page(action: str, hidden: dict[str, str], message: str = "",
+               status: int = 200) -> HTMLResponse:
+    fields = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+                     for k, v in hidden.items())
+    note = f'<p role="alert">{html.escape(message)}</p>' if message else ""
+    return HTMLResponse(LOGIN_PAGE.format(action=action, hidden=fields, message=note),
+                        status_code=status,
+                        headers={"X-Frame-Options": "DENY", "Cache-Control": "no-store"})
+
+
+@router.get("/authorize")
+def authorize_page(request: Request, client_id: str, request_uri: str) -> HTMLResponse:
+    with tx(request) as session:
+        grants.pending_request(session, client_id, request_uri)
+    return login_page("/authorize", {"client_id": client_id, "request_uri": request_uri})
+
+
+@router.post("/authorize", response_model=None)
+async def authorize_submit(request: Request) -> Response:
+    form = await _form(request)
+    with tx(request) as session:
+        pending = grants.pending_request(session, form.get("client_id", ""),
+                                         form.get("request_uri", ""))
+        user = directory.authenticate_user(session, form.get("email", ""),
+                                           form.get("password", ""))
+        if user is None:
+            return login_page("/authorize", {"client_id": form["client_id"],
+                                             "request_uri": form["request_uri"]},
+                              "E-mail or password not recognised.", 401)
+        location = grants.approve_request(session, pending, user)
+    return RedirectResponse(location, status_code=303)
+
+
+@router.post("/device_authorization")
+async def device_authorization(request: Request) -> JSONResponse:
+    form = await _form(request)
+    with tx(request) as session:
+        client = _client(request, session, form)
+        body = grants.device_authorization(session, settings_of(request), client, form)
+    return JSONResponse(body, headers=NO_STORE)
+
+
+@router.get("/device")
+def device_page(request: Request, user_code: str = "") -> HTMLResponse:
+    page = login_page("/device", {})
+    field = (f'<p><label>Code <input name="user_code" value="{html.escape(user_code)}" '
+             'required></label></p>')
+    return HTMLResponse(page.body.decode().replace("<p><label>E-mail", field + "<p><label>E-mail",
+                                                   1), headers=dict(page.headers))
+
+
+@router.post("/device")
+async def device_submit(request: Request) -> HTMLResponse:
+    form = await _form(request)
+    with tx(request) as session:
+        grant = grants.device_grant_by_user_code(session, form.get("user_code", ""))
+        user = directory.authenticate_user(session, form.get("email", ""),
+                                           form.get("password", ""))
+        if user is None:
+            return login_page("/device", {"user_code": form.get("user_code", "")},
+                              "E-mail or password not recognised.", 401)
+        grants.approve_device(session, grant, user)
+    return HTMLResponse("<!doctype html><p>Signed in. You can return to your terminal.</p>")
+
+
+@router.post("/revoke")
+async def revoke(request: Request) -> Response:
+    form = await _form(request)
+    with tx(request) as session:
+        client = _client(request, session, form)
+        tokens.revoke(session, settings_of(request), form.get("token", ""), client.app.id)
+    return Response(status_code=200)
+
+
+@router.post("/introspect")
+async def introspect(request: Request) -> JSONResponse:
+    """Internal: callers authenticate as a client of the federation."""
+    form = await _form(request)
+    with tx(request) as session:
+        _client(request, session, form)
+        body = tokens.introspect(session, settings_of(request), form.get("token", ""))
+    return JSONResponse(body, headers=NO_STORE)
+
+
+@router.get("/userinfo")
+def userinfo(request: Request) -> dict[str, Any]:
+    with tx(request) as session:
+        actor = current_actor(request, session)
+        user = session.get(User, actor.subject)
+        assert user is not None
+        return {"sub": user.id, "email": user.email, "name": user.name, "org_id": user.org_id,
+                "user_role": user.role}
+
+
+@router.get("/api/cli-client")
+def cli_client(request: Request) -> dict[str, Any]:
+    """The public client id the `fmar` CLI logs in with."""
+    with tx(request) as session:
+        return {"client_id": bootstrap.cli_client_id(session)}

@@ -1,0 +1,95 @@
+"""`fmar trust init`: schema, CA, token signing key, the operator and its first admin."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session, select
+
+from trust import ca as ca_mod
+from trust import certs, directory, keys
+from trust.config import TrustSettings
+from trust.db import make_engine, migrate
+from trust.models import Application, Organisation
+from trust.schemas import Contact, OrganisationIn
+
+CLI_REDIRECT = "http://127.0.0.1/callback"
+
+
+def _write_pair(base: Path, name: str, key_pem: bytes, cert_pem: str) -> None:
+    base.mkdir(parents=True, exist_ok=True)
+    (base / f"{name}.key").write_bytes(key_pem)
+    os.chmod(base / f"{name}.key", 0o600)
+    (base / f"{name}.pem").write_text(cert_pem)
+
+
+def state_file(settings: TrustSettings) -> Path:
+    return settings.data_dir / "trust.json"
+
+
+def load_state(data_dir: Path) -> dict[str, Any]:
+    path = data_dir / "trust.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def init(settings: TrustSettings, *, admin_email: str, admin_password: str,
+         operator_name: str = "FMAR Trust Framework Operator",
+         hosts: tuple[str, ...] = ("127.0.0.1", "localhost")) -> dict[str, Any]:
+    """Idempotent: a second run changes nothing and returns the same state."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if state_file(settings).exists():
+        return load_state(settings.data_dir)
+    migrate(settings.db_url)
+    authority = ca_mod.init_ca(settings.ca_dir)
+    authority.crl_url = f"{settings.issuer}/ca/crl"
+    engine = make_engine(settings.db_url)
+    with Session(engine, expire_on_commit=False) as session:
+        operator = session.exec(select(Organisation).where(Organisation.is_operator)).first()
+        if operator is None:
+            operator = directory.register_organisation(session, OrganisationIn(
+                legal_name=operator_name, organisation_type="Other", email=admin_email,
+                primary_contact=Contact(first_name="Operator", last_name="Admin",
+                                        email=admin_email)), is_operator=True)
+            directory.add_user(session, operator.id, admin_email, "Operator admin", "admin",
+                               admin_password)
+        cli = directory.create_application(session, operator.id, "fmar CLI", [], "public",
+                                           [CLI_REDIRECT])
+        machine = directory.create_application(session, operator.id, "trust operator", [])
+        keys.current_key(session, settings.key_rotation_days)
+        key_pem, csr = ca_mod.make_key_and_csr("trust-server")
+        server = certs.issue_server(session, authority, settings, operator.id, csr.decode(),
+                                    list(hosts))
+        _write_pair(settings.data_dir / "tls", "server", key_pem, server.pem)
+        key_pem, csr = ca_mod.make_key_and_csr("trust-operator")
+        client = certs.issue_for_application(session, authority, settings, machine.id,
+                                             csr.decode())
+        _write_pair(settings.data_dir / "operator", "client", key_pem, client.pem)
+        session.commit()
+        state = {"issuer": settings.issuer, "database_url": settings.database_url,
+                 "operator_org_id": operator.id, "cli_client_id": cli.id,
+                 "operator_app_id": machine.id,
+                 "ca_bundle": str(settings.ca_dir / "chain.pem")}
+    engine.dispose()
+    state_file(settings).write_text(json.dumps(state, indent=2))
+    return state
+
+
+def settings_for(data_dir: Path, issuer: str | None = None,
+                 database_url: str | None = None) -> TrustSettings:
+    """Settings of an initialised data directory (its issuer and database are remembered)."""
+    state = load_state(data_dir)
+    return TrustSettings(data_dir=data_dir,
+                         issuer=issuer or state.get("issuer") or "https://127.0.0.1:8443",
+                         database_url=database_url or state.get("database_url"))
+
+
+def cli_client_id(session: Session) -> str | None:
+    operator = session.exec(select(Organisation).where(Organisation.is_operator)).first()
+    if operator is None:
+        return None
+    app = session.exec(select(Application).where(Application.org_id == operator.id,
+                                                 Application.kind == "public")).first()
+    return app.id if app else None

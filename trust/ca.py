@@ -1,0 +1,215 @@
+"""Certificate authority: a root, an issuer, and ECDSA P-256 leaves signed from CSRs."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from trust import der
+from trust.errors import ApiError
+
+ROLE_OID = x509.ObjectIdentifier("1.3.6.1.4.1.62329.1.1")
+MEMBER_OID = x509.ObjectIdentifier("1.3.6.1.4.1.62329.1.3")
+LEAF_DAYS = {"client": 365, "signing": 365, "server": 365}
+
+
+def x5t_s256(cert_der: bytes) -> str:
+    """RFC 8705 thumbprint: base64url SHA-256 of the DER certificate, unpadded."""
+    return base64.urlsafe_b64encode(hashlib.sha256(cert_der).digest()).rstrip(b"=").decode()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _name(common_name: str, org: str = "FMAR Trust Framework") -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
+                      x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                       serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    os.chmod(path, 0o600)
+
+
+def _ski(key: ec.EllipticCurvePublicKey) -> x509.SubjectKeyIdentifier:
+    return x509.SubjectKeyIdentifier.from_public_key(key)
+
+
+@dataclass
+class CertificateAuthority:
+    root: x509.Certificate
+    issuer: x509.Certificate
+    issuer_key: ec.EllipticCurvePrivateKey
+    crl_url: str | None = None
+
+    @property
+    def chain_pem(self) -> bytes:
+        return (self.issuer.public_bytes(serialization.Encoding.PEM)
+                + self.root.public_bytes(serialization.Encoding.PEM))
+
+    def sign_csr(self, csr_pem: str | bytes, *, kind: str, subject_url: str,
+                 roles: list[str] | None = None, member_url: str | None = None,
+                 dns_names: list[str] | None = None, days: int | None = None) -> x509.Certificate:
+        """Sign a CSR: only its public key is used; subject and extensions are the CA's."""
+        if kind not in LEAF_DAYS:
+            raise ApiError(422, "CA-001", f"Unknown certificate kind {kind!r}.")
+        try:
+            csr = x509.load_pem_x509_csr(csr_pem.encode() if isinstance(csr_pem, str) else csr_pem)
+        except ValueError as exc:
+            raise ApiError(422, "CA-001", "The CSR is not a PEM certificate request.") from exc
+        if not csr.is_signature_valid:
+            raise ApiError(422, "CA-001", "The CSR signature is not valid.")
+        key = csr.public_key()
+        if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+            raise ApiError(422, "CA-001", "The CSR key must be ECDSA P-256.")
+        now = _now()
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(_name(subject_url[:64]))
+            .issuer_name(self.issuer.subject)
+            .public_key(key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=days or LEAF_DAYS[kind]))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(_ski(key), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                self.issuer_key.public_key()), critical=False)
+        )
+        sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(subject_url)]
+        for name in dns_names or []:
+            try:
+                sans.append(x509.IPAddress(ipaddress.ip_address(name)))
+            except ValueError:
+                sans.append(x509.DNSName(name))
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        if kind == "signing":
+            usage = x509.KeyUsage(True, True, False, False, False, False, False, False, False)
+        else:
+            usage = x509.KeyUsage(True, False, False, False, True, False, False, False, False)
+            eku = ExtendedKeyUsageOID.SERVER_AUTH if kind == "server" else \
+                ExtendedKeyUsageOID.CLIENT_AUTH
+            builder = builder.add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
+        builder = builder.add_extension(usage, critical=True)
+        if roles is not None:
+            builder = builder.add_extension(
+                x509.UnrecognizedExtension(ROLE_OID, der.sequence_of_utf8(roles)), critical=False)
+        if member_url:
+            builder = builder.add_extension(
+                x509.UnrecognizedExtension(MEMBER_OID, der.utf8_string(member_url)),
+                critical=False)
+        if self.crl_url:
+            builder = builder.add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
+                [x509.UniformResourceIdentifier(self.crl_url)], None, None, None)]),
+                critical=False)
+        return builder.sign(self.issuer_key, hashes.SHA256())
+
+    def crl(self, revoked: list[tuple[int, datetime]], next_update_minutes: int = 60) -> x509.CertificateRevocationList:
+        now = _now()
+        builder = (x509.CertificateRevocationListBuilder()
+                   .issuer_name(self.issuer.subject)
+                   .last_update(now - timedelta(minutes=1))
+                   .next_update(now + timedelta(minutes=next_update_minutes)))
+        for serial, at in revoked:
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder().serial_number(serial)
+                .revocation_date(at).build())
+        return builder.sign(self.issuer_key, hashes.SHA256())
+
+
+def init_ca(ca_dir: Path, name: str = "FMAR") -> CertificateAuthority:
+    """Create a root and an issuer (once); keys are written 0600 in `ca_dir`."""
+    ca_dir.mkdir(parents=True, exist_ok=True)
+    if (ca_dir / "issuer.pem").exists():
+        return load_ca(ca_dir)
+    now = _now()
+    root_key = ec.generate_private_key(ec.SECP384R1())
+    root = (
+        x509.CertificateBuilder().subject_name(_name(f"{name} Root CA"))
+        .issuer_name(_name(f"{name} Root CA")).public_key(root_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                       critical=True)
+        .add_extension(_ski(root_key.public_key()), critical=False)
+        .sign(root_key, hashes.SHA384())
+    )
+    issuer_key = ec.generate_private_key(ec.SECP256R1())
+    issuer = (
+        x509.CertificateBuilder().subject_name(_name(f"{name} Issuer CA"))
+        .issuer_name(root.subject).public_key(issuer_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1825))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False),
+                       critical=True)
+        .add_extension(_ski(issuer_key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()),
+                       critical=False)
+        .sign(root_key, hashes.SHA384())
+    )
+    _write_key(ca_dir / "root.key", root_key)
+    _write_key(ca_dir / "issuer.key", issuer_key)
+    (ca_dir / "root.pem").write_bytes(root.public_bytes(serialization.Encoding.PEM))
+    (ca_dir / "issuer.pem").write_bytes(issuer.public_bytes(serialization.Encoding.PEM))
+    ca = CertificateAuthority(root, issuer, issuer_key)
+    (ca_dir / "chain.pem").write_bytes(ca.chain_pem)
+    return ca
+
+
+def load_ca(ca_dir: Path, crl_url: str | None = None) -> CertificateAuthority:
+    key = serialization.load_pem_private_key((ca_dir / "issuer.key").read_bytes(), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    return CertificateAuthority(
+        root=x509.load_pem_x509_certificate((ca_dir / "root.pem").read_bytes()),
+        issuer=x509.load_pem_x509_certificate((ca_dir / "issuer.pem").read_bytes()),
+        issuer_key=key, crl_url=crl_url)
+
+
+def make_key_and_csr(common_name: str = "fmar-client") -> tuple[bytes, bytes]:
+    """Client side of `fmar cert request`: a new P-256 key (PEM) and its CSR (PEM)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+           .sign(key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return key_pem, csr.public_bytes(serialization.Encoding.PEM)
+
+
+def roles_of(cert: x509.Certificate) -> list[str]:
+    try:
+        ext = cert.extensions.get_extension_for_oid(ROLE_OID)
+    except x509.ExtensionNotFound:
+        return []
+    return der.decode_sequence_of_utf8(ext.value.value)
+
+
+def member_of(cert: x509.Certificate) -> str | None:
+    try:
+        ext = cert.extensions.get_extension_for_oid(MEMBER_OID)
+    except x509.ExtensionNotFound:
+        return None
+    return der.decode_utf8(ext.value.value)
+
+
+def san_uris(cert: x509.Certificate) -> list[str]:
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return []
+    return ext.value.get_values_for_type(x509.UniformResourceIdentifier)

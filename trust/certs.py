@@ -1,0 +1,123 @@
+"""Certificates of applications and nodes: issue from a CSR, renew, revoke, CRL."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from sqlmodel import Session, select
+
+from trust.ca import CertificateAuthority, x5t_s256
+from trust.config import TrustSettings
+from trust.directory import get_application, get_organisation
+from trust.errors import ApiError
+from trust.models import Certificate, Node, utcnow
+
+
+def _store(session: Session, cert: x509.Certificate, kind: str, org_id: str,
+           app_id: str | None = None, node_id: str | None = None) -> Certificate:
+    der = cert.public_bytes(serialization.Encoding.DER)
+    row = Certificate(serial=format(cert.serial_number, "x"), app_id=app_id, node_id=node_id,
+                      org_id=org_id, kind=kind, sha256=x5t_s256(der),
+                      pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
+                      not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def issue_for_application(session: Session, ca: CertificateAuthority, settings: TrustSettings,
+                          app_id: str, csr_pem: str, kind: str = "client") -> Certificate:
+    """Sign an application's CSR: CN and SAN URI are its directory URL, roles and member URL in
+    the IB1 extensions."""
+    app = get_application(session, app_id)
+    org = get_organisation(session, app.org_id)
+    if org.status != "Active" or app.status != "active":
+        raise ApiError(409, "CA-003", "Certificates are issued only to active applications of "
+                       "active organisations.", {"org_status": org.status})
+    if kind not in ("client", "signing"):
+        raise ApiError(422, "CA-001", "An application certificate is 'client' or 'signing'.")
+    cert = ca.sign_csr(csr_pem, kind=kind, subject_url=settings.application_url(app.id),
+                       roles=list(app.roles), member_url=settings.member_url(org.id))
+    return _store(session, cert, kind, org.id, app_id=app.id)
+
+
+def issue_for_node(session: Session, ca: CertificateAuthority, settings: TrustSettings,
+                   node_id: str, csr_pem: str, extra_names: list[str] | None = None) -> Certificate:
+    """A TLS server certificate for a node, named after the host of its URL."""
+    node = session.get(Node, node_id)
+    if node is None:
+        raise ApiError(404, "DIR-006", f"No node {node_id}.")
+    org = get_organisation(session, node.org_id)
+    if org.status != "Active":
+        raise ApiError(409, "CA-003", "Certificates are issued only to active organisations.")
+    host = urlsplit(node.url).hostname or ""
+    cert = ca.sign_csr(csr_pem, kind="server", subject_url=settings.node_url(node.id),
+                       member_url=settings.member_url(org.id),
+                       dns_names=[host, *(extra_names or [])])
+    return _store(session, cert, "server", org.id, node_id=node.id)
+
+
+def issue_server(session: Session, ca: CertificateAuthority, settings: TrustSettings,
+                 org_id: str, csr_pem: str, names: list[str]) -> Certificate:
+    """The trust service's own TLS certificate."""
+    cert = ca.sign_csr(csr_pem, kind="server", subject_url=settings.issuer,
+                       member_url=settings.member_url(org_id), dns_names=names)
+    return _store(session, cert, "server", org_id)
+
+
+def get_certificate(session: Session, serial: str) -> Certificate:
+    row = session.get(Certificate, serial.lower())
+    if row is None:
+        raise ApiError(404, "CA-002", f"No certificate {serial}.")
+    return row
+
+
+def revoke(session: Session, serial: str, reason: str = "unspecified") -> Certificate:
+    row = get_certificate(session, serial)
+    if row.status != "revoked":
+        row.status, row.revoked_at, row.revocation_reason = "revoked", utcnow(), reason
+        session.add(row)
+    return row
+
+
+def renew(session: Session, ca: CertificateAuthority, settings: TrustSettings, serial: str,
+          csr_pem: str) -> Certificate:
+    """A new certificate for the same application; the old one is revoked as superseded."""
+    old = get_certificate(session, serial)
+    if old.app_id is None:
+        raise ApiError(422, "CA-001", "Only application certificates are renewed here.")
+    new = issue_for_application(session, ca, settings, old.app_id, csr_pem, old.kind)
+    revoke(session, serial, "superseded")
+    return new
+
+
+def revoke_all_of_org(session: Session, org_id: str, reason: str) -> int:
+    rows = session.exec(select(Certificate).where(Certificate.org_id == org_id,
+                                                  Certificate.status == "valid"))
+    count = 0
+    for row in rows:
+        revoke(session, row.serial, reason)
+        count += 1
+    return count
+
+
+def valid_by_thumbprint(session: Session, thumbprint: str) -> Certificate | None:
+    row = session.exec(select(Certificate).where(Certificate.sha256 == thumbprint)).first()
+    if row is None or row.status != "valid" or row.not_after < utcnow():
+        return None
+    return row
+
+
+def valid_of_app(session: Session, app_id: str) -> list[Certificate]:
+    now = utcnow()
+    rows = session.exec(select(Certificate).where(Certificate.app_id == app_id,
+                                                  Certificate.status == "valid"))
+    return [r for r in rows if r.not_after > now]
+
+
+def crl_der(session: Session, ca: CertificateAuthority) -> bytes:
+    rows = session.exec(select(Certificate).where(Certificate.status == "revoked"))
+    revoked = [(int(r.serial, 16), r.revoked_at or utcnow()) for r in rows]
+    return ca.crl(revoked).public_bytes(serialization.Encoding.DER)

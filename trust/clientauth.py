@@ -1,0 +1,110 @@
+"""Client authentication at the token endpoint: tls_client_auth (RFC 8705) and
+private_key_jwt (RFC 7523). There are no client secrets."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cryptography import x509
+from joserfc.jwk import ECKey, KeySet
+from sqlmodel import Session
+
+from trust import certs
+from trust.ca import x5t_s256
+from trust.config import TrustSettings
+from trust.errors import ApiError, OAuthError
+from trust.models import Application, Grant, Organisation
+from trust.verifier import b64json, unverified_header, verify_jwt
+
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+def _invalid(message: str, code: str = "AUTH-020") -> OAuthError:
+    return OAuthError(401, code, "invalid_client", message)
+
+
+@dataclass
+class AuthenticatedClient:
+    app: Application
+    org: Organisation
+    method: str  # tls_client_auth | private_key_jwt | none
+    thumbprint: str | None = None  # x5t#S256 of the mTLS certificate, if any
+
+
+def _load(session: Session, client_id: str | None) -> tuple[Application, Organisation]:
+    app = session.get(Application, client_id) if client_id else None
+    if app is None or app.status != "active":
+        raise _invalid("Unknown or inactive client.")
+    org = session.get(Organisation, app.org_id)
+    if org is None or org.status != "Active":
+        raise _invalid("The organisation of this client is not active.", "AUTH-025")
+    return app, org
+
+
+def authenticate(session: Session, settings: TrustSettings, form: dict[str, str],
+                 peer_cert_der: bytes | None, token_endpoint: str) -> AuthenticatedClient:
+    client_id = form.get("client_id")
+    assertion = form.get("client_assertion")
+    if assertion:
+        if form.get("client_assertion_type") != JWT_BEARER:
+            raise _invalid("Unsupported client_assertion_type.", "AUTH-026")
+        return _private_key_jwt(session, settings, assertion, client_id, peer_cert_der,
+                                token_endpoint)
+    if peer_cert_der is not None:
+        app, org = _load(session, client_id)
+        thumbprint = x5t_s256(peer_cert_der)
+        row = certs.valid_by_thumbprint(session, thumbprint)
+        if row is None or row.app_id != app.id or row.kind != "client":
+            raise _invalid("The client certificate is not a valid certificate of this client "
+                           "(unknown, revoked or expired).", "AUTH-021")
+        return AuthenticatedClient(app, org, "tls_client_auth", thumbprint)
+    app, org = _load(session, client_id)
+    if app.kind != "public":
+        raise _invalid("Authenticate with a client certificate (mTLS) or private_key_jwt.")
+    return AuthenticatedClient(app, org, "none")
+
+
+def _private_key_jwt(session: Session, settings: TrustSettings, assertion: str,
+                     client_id: str | None, peer_cert_der: bytes | None,
+                     token_endpoint: str) -> AuthenticatedClient:
+    header = unverified_header(assertion)
+    try:
+        unverified = b64json(assertion.split(".")[1])
+    except (ValueError, IndexError) as exc:
+        raise _invalid("The client assertion is not a JWT.", "AUTH-026") from exc
+    iss = unverified.get("iss")
+    if client_id and iss != client_id:
+        raise _invalid("The client assertion iss is not the client_id.", "AUTH-026")
+    app, org = _load(session, iss)
+    keys = []
+    for row in certs.valid_of_app(session, app.id):
+        cert = x509.load_pem_x509_certificate(row.pem.encode())
+        keys.append(ECKey.import_key(cert.public_key(), {"kid": row.serial}))
+    wanted = header.get("kid")
+    if wanted:
+        keys = [k for k in keys if k.kid == wanted] or keys
+    claims, reason = None, "the client has no valid certificate"
+    for key in keys:
+        try:
+            claims = verify_jwt(assertion, KeySet([key]), issuer=app.id,
+                                audience=None, required=("sub", "exp", "jti", "aud"))
+            break
+        except ApiError as exc:  # try the next key of the client
+            reason = exc.message
+    if claims is None:
+        raise _invalid(f"The client assertion is not valid: {reason}", "AUTH-026")
+    auds = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+    if claims["sub"] != app.id or not ({token_endpoint, settings.issuer} & set(auds)):
+        raise _invalid("The client assertion sub/aud are wrong.", "AUTH-026")
+    if float(claims["exp"]) > time.time() + 600:
+        raise _invalid("The client assertion lives too long.", "AUTH-026")
+    jti = f"assertion:{app.id}:{claims['jti']}"
+    if session.get(Grant, jti) is not None:
+        raise _invalid("The client assertion was used before.", "AUTH-026")
+    session.add(Grant(id=jti[:128], kind="assertion", client_id=app.id, status="used",
+                      expires_at=datetime.fromtimestamp(float(claims["exp"]), UTC)))
+    # A certificate presented alongside still binds the token (RFC 8705 §3).
+    thumb = x5t_s256(peer_cert_der) if peer_cert_der else None
+    return AuthenticatedClient(app, org, "private_key_jwt", thumb)

@@ -1,0 +1,71 @@
+"""UC-01.3 de-registration: ask the organisation's nodes first, then withdraw it.
+
+Contract with nodes (documented in docs/trust.md): the trust framework calls
+`GET {node}/admin/active-records?org_id=<id>` over mutual TLS with a bearer token
+it issued (aud = the node URL, scope `trust:deregistration`), and expects 200 with
+`{"org_id": ..., "active_assets": int, "active_market_units": int}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlmodel import Session, select
+
+from trust import certs, directory
+from trust.directory import Actor
+from trust.errors import ApiError
+from trust.models import Application, IssuedToken, Node, User
+
+Probe = Callable[[Node, str], dict[str, Any]]
+
+
+class NodeUnreachable(Exception):
+    pass
+
+
+def active_records(session: Session, org_id: str, probe: Probe) -> list[dict[str, Any]]:
+    """Ask each active node of the organisation what is still active there."""
+    answers = []
+    nodes = session.exec(select(Node).where(Node.org_id == org_id, Node.status == "active"))
+    for node in nodes:
+        try:
+            answer = probe(node, org_id)
+        except NodeUnreachable as exc:
+            raise ApiError(409, "DIR-009", "A node of this organisation could not confirm that "
+                           "it holds no active records; de-registration refused.",
+                           {"node": node.url, "reason": str(exc)}) from exc
+        answers.append({"node": node.url,
+                        "active_assets": int(answer.get("active_assets", 0)),
+                        "active_market_units": int(answer.get("active_market_units", 0))})
+    return answers
+
+
+def deregister(session: Session, org_id: str, actor: Actor, probe: Probe,
+               reason: str | None = None) -> dict[str, Any]:
+    org = directory.get_organisation(session, org_id)
+    if org.is_operator:
+        raise ApiError(409, "DIR-005", "The operator cannot de-register itself.")
+    answers = active_records(session, org_id, probe)
+    busy = [a for a in answers if a["active_assets"] or a["active_market_units"]]
+    if busy:
+        raise ApiError(409, "DIR-008", "Active assets or market units remain. De-register or "
+                       "transfer them on your node(s) first, then try again.", {"nodes": busy})
+    directory.set_status(session, org_id, "Withdrawn", actor, reason or "de-registration")
+    for user in session.exec(select(User).where(User.org_id == org_id)):
+        user.active = False
+        session.add(user)
+    for app in session.exec(select(Application).where(Application.org_id == org_id)):
+        app.status = "revoked"
+        session.add(app)
+    for node in session.exec(select(Node).where(Node.org_id == org_id)):
+        node.status = "withdrawn"
+        session.add(node)
+    revoked = certs.revoke_all_of_org(session, org_id, "cessationOfOperation")
+    for token in session.exec(select(IssuedToken).where(IssuedToken.org_id == org_id,
+                                                        IssuedToken.revoked.is_(False))):
+        token.revoked = True
+        session.add(token)
+    return {"org_id": org_id, "status": "Withdrawn", "certificates_revoked": revoked,
+            "nodes_checked": answers}

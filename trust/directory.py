@@ -1,0 +1,271 @@
+"""Directory domain: organisations, users, applications and nodes (plain functions)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlmodel import Session, select
+
+from trust import validation
+from trust.errors import ApiError
+from trust.models import Application, Node, Organisation, OrgEvent, User, utcnow
+from trust.roles import DNO_AREAS, ORGANISATION_TYPES, normalise_role
+from trust.schemas import Contact, OrganisationIn, OrganisationUpdate
+
+STATUSES = ("Pending Approval", "Active", "Suspended", "Withdrawn")
+TRANSITIONS = {
+    "Pending Approval": {"Active", "Withdrawn"},
+    "Active": {"Suspended", "Withdrawn"},
+    "Suspended": {"Active", "Withdrawn"},
+    "Withdrawn": set(),
+}
+USER_ROLES = ("admin", "editor", "viewer")
+_hasher = PasswordHasher()  # argon2id
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts on the directory: a user (or the operator's CLI)."""
+
+    subject: str
+    org_id: str | None = None
+    user_role: str | None = None
+    is_operator: bool = False
+
+
+SYSTEM = Actor("system", is_operator=True)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(6).upper()}"
+
+
+def _roles(names: list[str]) -> list[str]:
+    out: list[str] = []
+    for name in names:
+        role = normalise_role(name)
+        if role is None:
+            raise ApiError(422, "DIR-004", f"Unknown role {name!r}.", {"role": name})
+        if role not in out:
+            out.append(role)
+    return out
+
+
+def _areas(areas: list[str], roles: list[str]) -> list[str]:
+    for area in areas:
+        if area not in DNO_AREAS:
+            raise ApiError(422, "DIR-004", f"Unknown DNO licence area {area!r}.", {"area": area})
+    if areas and not {"DNO", "IDNO"} & set(roles):
+        raise ApiError(422, "DIR-004", "Only a DNO or IDNO holds licence areas.")
+    return sorted(set(areas))
+
+
+def _contact(contact: Contact | None, field: str) -> dict | None:
+    if contact is None:
+        return None
+    out = contact.model_dump()
+    out["email"] = validation.email(contact.email, f"{field}.email")
+    if contact.mobile:
+        out["mobile"] = validation.phone(contact.mobile, f"{field}.mobile")
+        out["mobile_country_code"] = validation.country_code(out["mobile"])
+    return out
+
+
+def _contacts(data: OrganisationIn | OrganisationUpdate, existing: dict) -> dict:
+    contacts = dict(existing)
+    for field in ("primary_contact", "secondary_contact", "technical_contact"):
+        value = getattr(data, field)
+        if value is not None:
+            contacts[field.removesuffix("_contact")] = _contact(value, field)
+    return contacts
+
+
+def _audit(session: Session, org: Organisation, action: str, actor: Actor,
+           to_status: str | None = None, reason: str | None = None) -> None:
+    session.add(OrgEvent(org_id=org.id, action=action, from_status=org.status,
+                         to_status=to_status or org.status, actor=actor.subject, reason=reason))
+
+
+def register_organisation(session: Session, data: OrganisationIn, actor: Actor = SYSTEM,
+                          *, is_operator: bool = False) -> Organisation:
+    """UC-01.2: validate and store a new organisation, Pending Approval."""
+    if data.organisation_type not in ORGANISATION_TYPES:
+        raise ApiError(422, "DIR-004", f"Unknown organisation type {data.organisation_type!r}.")
+    number = data.registration_number
+    if data.organisation_type != "Non-UK Company" and number:
+        number = validation.company_number(number)
+    roles = _roles(data.roles) if not is_operator else []
+    if not roles and not is_operator:
+        raise ApiError(422, "DIR-004", "An organisation holds at least one role.")
+    org = Organisation(
+        id=new_id("FMAR-ORG"),
+        **data.model_dump(exclude={"roles", "dno_areas", "registration_number", "email",
+                                   "primary_contact", "secondary_contact", "technical_contact",
+                                   "admin_name", "admin_email", "admin_password"}),
+        registration_number=number,
+        email=validation.email(data.email),
+        roles=roles,
+        dno_areas=_areas(data.dno_areas, roles),
+        contacts=_contacts(data, {}),
+        is_operator=is_operator,
+        status="Active" if is_operator else "Pending Approval",
+    )
+    session.add(org)
+    session.flush()
+    _audit(session, org, "register", actor)
+    return org
+
+
+def get_organisation(session: Session, org_id: str) -> Organisation:
+    org = session.get(Organisation, org_id)
+    if org is None:
+        raise ApiError(404, "DIR-006", f"No organisation {org_id}.")
+    return org
+
+
+def update_organisation(session: Session, org_id: str, data: OrganisationUpdate,
+                        actor: Actor) -> Organisation:
+    org = get_organisation(session, org_id)
+    if org.status == "Withdrawn":
+        raise ApiError(409, "DIR-005", "A withdrawn organisation cannot be changed.")
+    changes = data.model_dump(exclude_unset=True, exclude={"primary_contact", "secondary_contact",
+                                                           "technical_contact", "roles",
+                                                           "dno_areas", "email"})
+    for key, value in changes.items():
+        setattr(org, key, value)
+    if data.email is not None:
+        org.email = validation.email(data.email)
+    if data.roles is not None:
+        if not actor.is_operator:
+            raise ApiError(403, "POL-102", "Only the operator changes an organisation's roles.")
+        org.roles = _roles(data.roles)
+    if data.dno_areas is not None:
+        org.dno_areas = _areas(data.dno_areas, org.roles)
+    org.contacts = _contacts(data, org.contacts)
+    org.updated_at = utcnow()
+    session.add(org)
+    _audit(session, org, "update", actor, reason=",".join(sorted(data.model_fields_set)))
+    return org
+
+
+def set_status(session: Session, org_id: str, status: str, actor: Actor,
+               reason: str | None = None) -> Organisation:
+    """Move an organisation along Pending Approval → Active → Suspended → Withdrawn."""
+    org = get_organisation(session, org_id)
+    if status not in STATUSES or status not in TRANSITIONS[org.status]:
+        raise ApiError(409, "DIR-005", f"An organisation cannot go from {org.status!r} to "
+                       f"{status!r}.", {"from": org.status, "to": status})
+    _audit(session, org, "status", actor, status, reason)
+    org.status = status
+    org.updated_at = utcnow()
+    session.add(org)
+    return org
+
+
+def history(session: Session, org_id: str) -> list[OrgEvent]:
+    stmt = select(OrgEvent).where(OrgEvent.org_id == org_id).order_by(OrgEvent.id)
+    return list(session.exec(stmt))
+
+
+# Users (UC-01.1)
+
+def add_user(session: Session, org_id: str, email: str, name: str, role: str,
+             password: str) -> User:
+    get_organisation(session, org_id)
+    if role not in USER_ROLES:
+        raise ApiError(422, "DIR-004", f"A user role is one of {', '.join(USER_ROLES)}.")
+    if len(password) < 10:
+        raise ApiError(422, "DIR-011", "A password has at least 10 characters.")
+    address = validation.email(email)
+    if session.exec(select(User).where(User.email == address)).first():
+        raise ApiError(409, "DIR-010", "A user with this e-mail address exists.")
+    user = User(id=new_id("USR"), org_id=org_id, email=address, name=name, role=role,
+                password_hash=_hasher.hash(password))
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate_user(session: Session, email: str, password: str) -> User | None:
+    user = session.exec(select(User).where(User.email == email.strip().lower())).first()
+    if user is None:
+        _hasher.hash(password)  # same cost whether or not the user exists
+        return None
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    org = session.get(Organisation, user.org_id)
+    if not user.active or org is None or org.status == "Withdrawn":
+        return None
+    return user
+
+
+def deactivate_user(session: Session, user_id: str) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise ApiError(404, "DIR-006", f"No user {user_id}.")
+    user.active = False
+    session.add(user)
+    return user
+
+
+def users_of(session: Session, org_id: str) -> list[User]:
+    return list(session.exec(select(User).where(User.org_id == org_id).order_by(User.email)))
+
+
+# Applications and nodes
+
+def create_application(session: Session, org_id: str, name: str, roles: list[str],
+                       kind: str = "machine", redirect_uris: list[str] | None = None) -> Application:
+    org = get_organisation(session, org_id)
+    wanted = _roles(roles) if roles else list(org.roles)
+    extra = set(wanted) - set(org.roles)
+    if extra:
+        raise ApiError(422, "DIR-007", "An application holds only roles of its organisation.",
+                       {"not_held": sorted(extra)})
+    if kind not in ("machine", "public"):
+        raise ApiError(422, "DIR-004", "An application kind is 'machine' or 'public'.")
+    app = Application(id=new_id("APP"), org_id=org_id, name=name, roles=wanted, kind=kind,
+                      redirect_uris=list(redirect_uris or []))
+    session.add(app)
+    session.flush()
+    return app
+
+
+def get_application(session: Session, app_id: str) -> Application:
+    app = session.get(Application, app_id)
+    if app is None:
+        raise ApiError(404, "DIR-006", f"No application {app_id}.")
+    return app
+
+
+def add_node(session: Session, org_id: str, url: str, dataset_types: list[str]) -> Node:
+    get_organisation(session, org_id)
+    if not url.startswith(("https://", "http://")):
+        raise ApiError(422, "DIR-004", "A node URL starts with https://.")
+    node = Node(id=new_id("NODE"), org_id=org_id, url=url.rstrip("/"),
+                dataset_types=sorted(set(dataset_types)))
+    session.add(node)
+    session.flush()
+    return node
+
+
+def members_with_role(session: Session, role: str) -> list[Organisation]:
+    wanted = normalise_role(role) or role
+    orgs = session.exec(select(Organisation).where(Organisation.status == "Active"))
+    return [o for o in orgs if wanted in o.roles]
+
+
+def nodes_serving(session: Session, dataset_type: str | None = None) -> list[Node]:
+    nodes = session.exec(select(Node).where(Node.status == "active").order_by(Node.url))
+    active = {o.id for o in session.exec(select(Organisation).where(Organisation.status == "Active"))}
+    return [n for n in nodes if n.org_id in active
+            and (dataset_type is None or dataset_type in n.dataset_types)]
+
+
+def node_by_url(session: Session, url: str) -> Node | None:
+    return session.exec(select(Node).where(Node.url == url.rstrip("/"))).first()

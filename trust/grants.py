@@ -1,0 +1,268 @@
+"""OAuth grants: client credentials, token exchange (RFC 8693), authorization code with
+PKCE and PAR, device authorization (RFC 8628)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from sqlmodel import Session, select
+
+from trust import directory, tokens
+from trust.clientauth import AuthenticatedClient
+from trust.config import TrustSettings
+from trust.errors import OAuthError
+from trust.models import Grant, Node, Organisation, User, utcnow
+from trust.roles import scopes_for, user_scopes
+
+CLIENT_CREDENTIALS = "client_credentials"
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+AUTHORIZATION_CODE = "authorization_code"
+DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+GRANT_TTL = 600
+
+
+def _bad(code: str, error: str, message: str, status: int = 400) -> OAuthError:
+    return OAuthError(status, code, error, message)
+
+
+def requested_scopes(form: dict[str, str], allowed: set[str]) -> set[str]:
+    wanted = set((form.get("scope") or "").split())
+    if not wanted:
+        return set(allowed)
+    extra = wanted - allowed
+    if extra:
+        raise OAuthError(400, "AUTH-022", "invalid_scope",
+                         f"Scope(s) not held by this client: {' '.join(sorted(extra))}.",
+                         {"not_held": sorted(extra)})
+    return wanted
+
+
+def audience_of(session: Session, settings: TrustSettings, form: dict[str, str]) -> str:
+    """The target: a registered active node (its URL) or this trust service."""
+    target = (form.get("audience") or form.get("resource") or settings.issuer).rstrip("/")
+    if target == settings.issuer:
+        return target
+    node = session.exec(select(Node).where(Node.url == target, Node.status == "active")).first()
+    org = session.get(Organisation, node.org_id) if node else None
+    if node is None or org is None or org.status != "Active":
+        raise _bad("AUTH-023", "invalid_target", f"{target} is not an active node of the "
+                   "federation.")
+    return target
+
+
+def _response(token: str, claims: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    body = {"access_token": token, "token_type": "Bearer",
+            "expires_in": int(claims["exp"]) - int(claims["iat"]), "scope": claims["scope"]}
+    body.update(extra)
+    return body
+
+
+def client_credentials(session: Session, settings: TrustSettings, client: AuthenticatedClient,
+                       form: dict[str, str]) -> dict[str, Any]:
+    if client.app.kind != "machine":
+        raise _bad("AUTH-021", "unauthorized_client", "A public client cannot use "
+                   "client_credentials.")
+    scopes = requested_scopes(form, scopes_for(client.app.roles))
+    aud = audience_of(session, settings, form)
+    token, claims = tokens.issue_access_token(
+        session, settings, sub=client.app.id, org=client.org, roles=list(client.app.roles),
+        scopes=scopes, audience=aud, client_id=client.app.id, thumbprint=client.thumbprint)
+    return _response(token, claims)
+
+
+def token_exchange(session: Session, settings: TrustSettings, client: AuthenticatedClient,
+                   form: dict[str, str]) -> dict[str, Any]:
+    """A node calls another node for its caller: same subject and organisation, an `act`
+    claim naming the node's application, never more rights or time than the caller's."""
+    if client.app.kind != "machine":
+        raise _bad("AUTH-021", "unauthorized_client", "A public client cannot exchange tokens.")
+    if form.get("subject_token_type", ACCESS_TOKEN_TYPE) != ACCESS_TOKEN_TYPE:
+        raise _bad("AUTH-024", "invalid_request", "Only access tokens can be exchanged.")
+    try:
+        subject = tokens.decode_own(session, settings, form.get("subject_token", ""))
+    except Exception as exc:
+        raise _bad("AUTH-024", "invalid_grant", "The subject token is not valid.") from exc
+    aud = subject["aud"]
+    node = session.exec(select(Node).where(Node.url == aud)).first()
+    if node is None or node.org_id != client.org.id:
+        raise _bad("AUTH-024", "invalid_grant", "The subject token was not issued to a node of "
+                   "this client's organisation.")
+    org = session.get(Organisation, subject["org_id"])
+    if org is None or org.status != "Active":
+        raise _bad("AUTH-024", "invalid_grant", "The subject's organisation is not active.")
+    scopes = requested_scopes(form, set(subject.get("scope", "").split()))
+    target = audience_of(session, settings, form)
+    act: dict[str, Any] = {"sub": client.app.id, "org_id": client.org.id}
+    if subject.get("act"):
+        act["act"] = subject["act"]
+    token, claims = tokens.issue_access_token(
+        session, settings, sub=subject["sub"], org=org, roles=list(subject.get("roles", [])),
+        scopes=scopes, audience=target, client_id=client.app.id, thumbprint=client.thumbprint,
+        act=act, not_after=float(subject["exp"]))
+    return _response(token, claims, issued_token_type=ACCESS_TOKEN_TYPE)
+
+
+# People ---------------------------------------------------------------------
+
+def _user_token(session: Session, settings: TrustSettings, client: AuthenticatedClient,
+                user: User, scope: str, resource: str | None, nonce: str | None) -> dict[str, Any]:
+    org = directory.get_organisation(session, user.org_id)
+    if not user.active or org.status != "Active":
+        raise _bad("AUTH-024", "invalid_grant", "The user or organisation is not active.")
+    allowed = user_scopes(org.roles, user.role)
+    scopes = requested_scopes({"scope": scope}, allowed) if scope else allowed
+    aud = audience_of(session, settings, {"audience": resource or settings.issuer})
+    token, claims = tokens.issue_access_token(
+        session, settings, sub=user.id, org=org, roles=list(org.roles), scopes=scopes,
+        audience=aud, client_id=client.app.id, thumbprint=client.thumbprint,
+        extra={"user_role": user.role})
+    id_token = tokens.issue_id_token(session, settings, sub=user.id, client_id=client.app.id,
+                                     nonce=nonce, user_claims={"email": user.email,
+                                                               "name": user.name,
+                                                               "org_id": org.id})
+    return _response(token, claims, id_token=id_token)
+
+
+def redirect_allowed(registered: list[str], uri: str) -> bool:
+    """Exact match, except that a loopback redirect may use any port (RFC 8252 §7.3)."""
+    if uri in registered:
+        return True
+    parts = urlsplit(uri)
+    if parts.scheme != "http" or parts.hostname not in ("127.0.0.1", "::1"):
+        return False
+    bare = parts._replace(netloc=parts.hostname if parts.hostname != "::1" else "[::1]")
+    return urlunsplit(bare) in registered
+
+
+def push_authorization_request(session: Session, client: AuthenticatedClient,
+                               form: dict[str, str]) -> dict[str, Any]:
+    """PAR (RFC 9126): validate the request now; the browser only carries `request_uri`."""
+    if form.get("response_type") != "code":
+        raise _bad("AUTH-024", "unsupported_response_type", "response_type must be code.")
+    if not redirect_allowed(client.app.redirect_uris, form.get("redirect_uri") or ""):
+        raise _bad("AUTH-024", "invalid_request", "redirect_uri is not registered.")
+    if form.get("code_challenge_method") != "S256" or not form.get("code_challenge"):
+        raise _bad("AUTH-028", "invalid_request", "PKCE with S256 is required.")
+    request_uri = f"urn:ietf:params:oauth:request_uri:{secrets.token_urlsafe(24)}"
+    keep = {k: form.get(k) for k in ("redirect_uri", "scope", "state", "nonce", "code_challenge",
+                                     "resource")}
+    session.add(Grant(id=request_uri, kind="par", client_id=client.app.id, data=keep,
+                      expires_at=utcnow() + timedelta(seconds=90)))
+    return {"request_uri": request_uri, "expires_in": 90}
+
+
+def pending_request(session: Session, client_id: str, request_uri: str) -> Grant:
+    grant = session.get(Grant, request_uri)
+    if (grant is None or grant.kind != "par" or grant.client_id != client_id
+            or grant.status != "pending" or grant.expires_at < utcnow()):
+        raise _bad("AUTH-024", "invalid_request", "Unknown or expired request_uri.")
+    return grant
+
+
+def approve_request(session: Session, par: Grant, user: User) -> str:
+    """The user logged in: the PAR request becomes a one-time code; returns the redirect."""
+    par.status = "used"
+    session.add(par)
+    code = secrets.token_urlsafe(32)
+    session.add(Grant(id=code, kind="code", client_id=par.client_id, user_id=user.id,
+                      data=par.data, expires_at=utcnow() + timedelta(seconds=60)))
+    query = {"code": code}
+    if par.data.get("state"):
+        query["state"] = par.data["state"]
+    return f"{par.data['redirect_uri']}?{urlencode(query)}"
+
+
+def s256(verifier: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+
+
+def authorization_code(session: Session, settings: TrustSettings, client: AuthenticatedClient,
+                       form: dict[str, str]) -> dict[str, Any]:
+    grant = session.get(Grant, form.get("code", ""))
+    if (grant is None or grant.kind != "code" or grant.client_id != client.app.id
+            or grant.status != "pending" or grant.expires_at < utcnow()):
+        raise _bad("AUTH-024", "invalid_grant", "The code is unknown, used or expired.")
+    grant.status = "used"  # one use, even when the checks below fail
+    session.add(grant)
+    if form.get("redirect_uri") != grant.data.get("redirect_uri"):
+        raise _bad("AUTH-024", "invalid_grant", "redirect_uri does not match.")
+    if not secrets.compare_digest(s256(form.get("code_verifier", "")),
+                                  grant.data.get("code_challenge") or ""):
+        raise _bad("AUTH-028", "invalid_grant", "The PKCE code_verifier does not match.")
+    user = session.get(User, grant.user_id)
+    assert user is not None
+    return _user_token(session, settings, client, user, grant.data.get("scope") or "",
+                       grant.data.get("resource"), grant.data.get("nonce"))
+
+
+def device_authorization(session: Session, settings: TrustSettings, client: AuthenticatedClient,
+                         form: dict[str, str]) -> dict[str, Any]:
+    device_code = secrets.token_urlsafe(32)
+    alphabet = "BCDFGHJKLMNPQRSTVWXZ"
+    user_code = "".join(secrets.choice(alphabet) for _ in range(8))
+    session.add(Grant(id=device_code, kind="device", client_id=client.app.id,
+                      user_code=user_code, data={"scope": form.get("scope", ""),
+                                                 "resource": form.get("resource"),
+                                                 "interval": 2, "last_poll": 0},
+                      expires_at=utcnow() + timedelta(seconds=GRANT_TTL)))
+    uri = f"{settings.issuer}/device"
+    return {"device_code": device_code, "user_code": f"{user_code[:4]}-{user_code[4:]}",
+            "verification_uri": uri,
+            "verification_uri_complete": f"{uri}?{urlencode({'user_code': user_code})}",
+            "expires_in": GRANT_TTL, "interval": 2}
+
+
+def device_grant_by_user_code(session: Session, user_code: str) -> Grant:
+    code = user_code.replace("-", "").strip().upper()
+    grant = session.exec(select(Grant).where(Grant.user_code == code,
+                                             Grant.kind == "device")).first()
+    if grant is None or grant.status != "pending" or grant.expires_at < utcnow():
+        raise _bad("AUTH-027", "invalid_request", "Unknown or expired user code.")
+    return grant
+
+
+def approve_device(session: Session, grant: Grant, user: User) -> None:
+    grant.status, grant.user_id = "approved", user.id
+    session.add(grant)
+
+
+def device_code(session: Session, settings: TrustSettings, client: AuthenticatedClient,
+                form: dict[str, str]) -> dict[str, Any]:
+    grant = session.get(Grant, form.get("device_code", ""))
+    if grant is None or grant.kind != "device" or grant.client_id != client.app.id:
+        raise _bad("AUTH-024", "invalid_grant", "Unknown device_code.")
+    if grant.expires_at < utcnow():
+        raise _bad("AUTH-027", "expired_token", "The device code has expired.")
+    if grant.status == "pending":
+        now = time.time()
+        last = float(grant.data.get("last_poll", 0))
+        grant.data = {**grant.data, "last_poll": now}
+        session.add(grant)
+        if now - last < float(grant.data.get("interval", 2)) - 0.5:
+            raise _bad("AUTH-027", "slow_down", "Polling too fast.")
+        raise _bad("AUTH-027", "authorization_pending", "The user has not approved yet.")
+    if grant.status != "approved":
+        raise _bad("AUTH-027", "access_denied", "The request was denied or already used.")
+    grant.status = "used"
+    session.add(grant)
+    user = session.get(User, grant.user_id)
+    assert user is not None
+    return _user_token(session, settings, client, user, grant.data.get("scope") or "",
+                       grant.data.get("resource"), None)
+
+
+def purge_expired(session: Session) -> None:
+    for grant in session.exec(select(Grant).where(Grant.expires_at < utcnow()
+                                                  - timedelta(days=1))):
+        session.delete(grant)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,32 @@
+"""The one HTTP client of the federation: presents a client certificate, trusts the
+federation CA."""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+import httpx
+
+
+def ssl_context(ca_bundle: str | Path | None, cert: str | Path | None = None,
+                key: str | Path | None = None) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=str(ca_bundle) if ca_bundle else None)
+    if cert:
+        ctx.load_cert_chain(str(cert), str(key) if key else None)
+    return ctx
+
+
+def client(*, ca_bundle: str | Path | None, cert: str | Path | None = None,
+           key: str | Path | None = None, base_url: str = "", timeout: float = 5.0,
+           **kwargs) -> httpx.Client:
+    """A synchronous client; `cert`/`key` are the PEM files of the caller's certificate."""
+    return httpx.Client(verify=ssl_context(ca_bundle, cert, key), base_url=base_url,
+                        timeout=timeout, **kwargs)
+
+
+def async_client(*, ca_bundle: str | Path | None, cert: str | Path | None = None,
+                 key: str | Path | None = None, base_url: str = "", timeout: float = 5.0,
+                 **kwargs) -> httpx.AsyncClient:
+    return httpx.AsyncClient(verify=ssl_context(ca_bundle, cert, key), base_url=base_url,
+                             timeout=timeout, **kwargs)

@@ -1,0 +1,66 @@
+"""Role names, licence areas and the scopes each role may hold."""
+
+from __future__ import annotations
+
+ROLES = (
+    "FSP", "Aggregator", "AssetOwner", "Supplier", "DNO", "IDNO", "NESO",
+    "MarketFacilitator", "Regulator", "Platform", "Installer",
+)
+
+# Names from the Elexon code list, mapped to the role strings used in tokens.
+ROLE_ALIASES = {
+    "flexibility service provider": "FSP", "flexibility service provider (fsp)": "FSP",
+    "asset owner": "AssetOwner", "distribution network operator": "DNO",
+    "distribution network operator (dno)": "DNO",
+    "independent distribution network operator": "IDNO",
+    "independent distribution network operator (idno)": "IDNO",
+    "neso/tso": "NESO", "tso": "NESO", "transmission operator (to)": "NESO",
+    "market facilitator": "MarketFacilitator", "regulator (ofgem)": "Regulator",
+}
+
+DNO_AREAS = (
+    "ENWL", "NPG_NE", "NPG_Y", "SPEN_SPD", "SPEN_SPM", "SSEN_SHEPD", "SSEN_SEPD",
+    "UKPN_EPN", "UKPN_LPN", "UKPN_SPN", "NGED_WMID", "NGED_EMID", "NGED_SWALES", "NGED_SWEST",
+)
+
+ORGANISATION_TYPES = (
+    "Private Limited Company (Ltd)", "Public Limited Company (PLC)",
+    "Limited Liability Partnership (LLP)", "Partnership", "Sole Trader", "Charity",
+    "Public Authority", "Government Department", "Non-UK Company", "Other",
+)
+
+READ = {"assets:read", "sparql:query", "federation:query"}
+SCOPES_BY_ROLE: dict[str, set[str]] = {
+    "FSP": READ | {"assets:write"},
+    "Aggregator": READ | {"assets:write"},
+    "AssetOwner": READ | {"assets:write"},
+    "Platform": READ | {"assets:write"},
+    "Installer": READ | {"assets:write"},
+    "Supplier": READ,
+    "DNO": READ | {"assets:write"},
+    "IDNO": READ | {"assets:write"},
+    "NESO": READ | {"assets:write"},
+    "MarketFacilitator": READ | {"categories:write", "validation:write", "audit:read"},
+    "Regulator": {"sparql:query", "federation:query", "audit:read"},
+}
+ALL_SCOPES = set().union(*SCOPES_BY_ROLE.values())
+WRITE_SCOPES = {s for s in ALL_SCOPES if s.endswith(":write")}
+
+
+def normalise_role(name: str) -> str | None:
+    if name in ROLES:
+        return name
+    return ROLE_ALIASES.get(name.strip().lower())
+
+
+def scopes_for(roles: list[str] | set[str] | frozenset[str]) -> set[str]:
+    out: set[str] = set()
+    for role in roles:
+        out |= SCOPES_BY_ROLE.get(role, set())
+    return out
+
+
+def user_scopes(org_roles: list[str], user_role: str) -> set[str]:
+    """A viewer never holds write scopes; editors and admins hold the organisation's."""
+    allowed = scopes_for(org_roles)
+    return allowed if user_role in ("admin", "editor") else allowed - WRITE_SCOPES

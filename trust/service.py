@@ -1,0 +1,63 @@
+"""The trust service: one FastAPI app (directory, CA, OAuth issuer)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlmodel import Session, select
+
+from trust import api_directory, api_oauth, http, tokens
+from trust.ca import load_ca
+from trust.config import TrustSettings
+from trust.db import make_engine
+from trust.deregister import NodeUnreachable
+from trust.errors import install_error_handlers
+from trust.models import Application, Node, Organisation
+
+
+def operator_files(settings: TrustSettings) -> tuple[str, str]:
+    base = settings.data_dir / "operator"
+    return str(base / "client.pem"), str(base / "client.key")
+
+
+def http_probe(app: FastAPI):  # type: ignore[no-untyped-def]
+    """Ask a node for an organisation's active records (contract in trust.deregister)."""
+    settings: TrustSettings = app.state.settings
+
+    def probe(node: Node, org_id: str) -> dict[str, Any]:
+        with Session(app.state.engine, expire_on_commit=False) as session:
+            operator = session.exec(select(Organisation).where(Organisation.is_operator)).one()
+            client = session.exec(select(Application).where(
+                Application.org_id == operator.id, Application.kind == "machine")).first()
+            token, _ = tokens.issue_access_token(
+                session, settings, sub=client.id if client else operator.id, org=operator,
+                roles=[], scopes={"trust:deregistration"}, audience=node.url,
+                client_id=client.id if client else None)
+            session.commit()
+        cert, key = operator_files(settings)
+        try:
+            with http.client(ca_bundle=settings.ca_dir / "chain.pem", cert=cert, key=key) as c:
+                resp = c.get(f"{node.url}/admin/active-records", params={"org_id": org_id},
+                             headers={"Authorization": f"Bearer {token}"})
+        except httpx.HTTPError as exc:
+            raise NodeUnreachable(str(exc)) from exc
+        if resp.status_code != 200:
+            raise NodeUnreachable(f"HTTP {resp.status_code}")
+        return resp.json()
+
+    return probe
+
+
+def create_app(settings: TrustSettings | None = None) -> FastAPI:
+    settings = settings or TrustSettings.from_env()
+    app = FastAPI(title="FMAR trust framework", version="0.1.0")
+    app.state.settings = settings
+    app.state.engine = make_engine(settings.db_url)
+    app.state.ca = load_ca(settings.ca_dir, crl_url=f"{settings.issuer}/ca/crl")
+    app.state.probe = http_probe(app)
+    install_error_handlers(app)
+    app.include_router(api_oauth.router)
+    app.include_router(api_directory.router)
+    return app

@@ -1,0 +1,60 @@
+"""Serving over TLS with uvicorn so that handlers can see the client certificate.
+
+Uvicorn's h11 protocol does not put the peer certificate in the ASGI scope, so
+`TLSH11Protocol` adds the ASGI TLS extension (`scope["extensions"]["tls"]`, with
+`client_cert_chain` as PEM strings) to every request of a TLS connection.
+"""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+
+class TLSH11Protocol(H11Protocol):
+    def connection_made(self, transport) -> None:  # type: ignore[no-untyped-def]
+        super().connection_made(transport)
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is None:
+            return
+        der = ssl_object.getpeercert(binary_form=True)
+        chain = [ssl.DER_cert_to_PEM_cert(der)] if der else []
+        info = {"client_cert_chain": chain, "tls_version": None, "cipher_suite": None}
+        inner = self.app
+
+        async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+            scope.setdefault("extensions", {})["tls"] = info
+            await inner(scope, receive, send)
+
+        self.app = app
+
+
+def uvicorn_tls_options(certfile: str | Path, keyfile: str | Path,
+                        ca_bundle: str | Path) -> dict[str, Any]:
+    """Keyword arguments for `uvicorn.Config`: TLS, an optional client certificate that
+    must chain to the federation CA, and the protocol that exposes it."""
+    return {
+        "ssl_certfile": str(certfile),
+        "ssl_keyfile": str(keyfile),
+        "ssl_ca_certs": str(ca_bundle),
+        "ssl_cert_reqs": ssl.CERT_OPTIONAL,
+        "http": TLSH11Protocol,
+    }
+
+
+def peer_certificate_der(scope: dict) -> bytes | None:
+    """The DER client certificate of the TLS connection of this request, if any."""
+    chain = (scope.get("extensions") or {}).get("tls", {}).get("client_cert_chain") or []
+    if not chain:
+        return None
+    return pem_to_der(chain[0])
+
+
+def pem_to_der(pem: str | bytes) -> bytes:
+    data = pem.encode() if isinstance(pem, str) else pem
+    return x509.load_pem_x509_certificate(data).public_bytes(serialization.Encoding.DER)

@@ -1,0 +1,95 @@
+"""Access and ID tokens: issue (ES256 JWT), introspect (RFC 7662), revoke (RFC 7009)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from joserfc.jwk import KeySet
+from sqlmodel import Session
+
+from trust import keys
+from trust.config import TrustSettings
+from trust.models import IssuedToken, Organisation
+from trust.verifier import verify_jwt
+
+
+def issue_access_token(session: Session, settings: TrustSettings, *, sub: str, org: Organisation,
+                       roles: list[str], scopes: set[str], audience: str,
+                       client_id: str | None, thumbprint: str | None = None,
+                       act: dict[str, Any] | None = None, not_after: float | None = None,
+                       extra: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    now = int(time.time())
+    exp = now + settings.access_token_ttl
+    if not_after is not None:
+        exp = min(exp, int(not_after))
+    claims: dict[str, Any] = {
+        "iss": settings.issuer, "sub": sub, "aud": audience, "iat": now, "nbf": now, "exp": exp,
+        "jti": secrets.token_urlsafe(16), "client_id": client_id, "org_id": org.id,
+        "roles": sorted(roles), "scope": " ".join(sorted(scopes)),
+        "dno_areas": sorted(org.dno_areas),
+    }
+    if thumbprint:
+        claims["cnf"] = {"x5t#S256": thumbprint}
+    if act:
+        claims["act"] = act
+    claims.update(extra or {})
+    token = keys.sign(session, claims, rotation_days=settings.key_rotation_days)
+    session.add(IssuedToken(jti=claims["jti"], client_id=client_id, org_id=org.id, sub=sub,
+                            aud=audience, scope=claims["scope"], claims=claims,
+                            expires_at=datetime.fromtimestamp(exp, UTC)))
+    return token, claims
+
+
+def issue_id_token(session: Session, settings: TrustSettings, *, sub: str, client_id: str,
+                   nonce: str | None, user_claims: dict[str, Any]) -> str:
+    now = int(time.time())
+    claims = {"iss": settings.issuer, "sub": sub, "aud": client_id, "iat": now,
+              "exp": now + settings.access_token_ttl, "auth_time": now, **user_claims}
+    if nonce:
+        claims["nonce"] = nonce
+    return keys.sign(session, claims, typ="JWT", rotation_days=settings.key_rotation_days)
+
+
+def own_keyset(session: Session) -> KeySet:
+    return KeySet([keys.jwk_of(r) for r in keys.published_keys(session)])
+
+
+def decode_own(session: Session, settings: TrustSettings, token: str,
+               audience: str | None = None) -> dict[str, Any]:
+    """Verify a token this trust framework issued and that is not revoked."""
+    from trust.errors import ApiError
+
+    claims = verify_jwt(token, own_keyset(session), issuer=settings.issuer, audience=audience,
+                        required=("sub", "exp", "iat", "jti", "org_id"))
+    row = session.get(IssuedToken, claims["jti"])
+    if row is None or row.revoked:
+        raise ApiError(401, "AUTH-016", "The token has been revoked.")
+    return claims
+
+
+def introspect(session: Session, settings: TrustSettings, token: str) -> dict[str, Any]:
+    try:
+        claims = decode_own(session, settings, token)
+    except Exception:  # any failure: inactive, never a reason (RFC 7662)
+        return {"active": False}
+    org = session.get(Organisation, claims["org_id"])
+    if org is None or org.status != "Active":
+        return {"active": False}
+    return {"active": True, **claims}
+
+
+def revoke(session: Session, settings: TrustSettings, token: str,
+           client_id: str | None = None) -> None:
+    """RFC 7009: revoke a token the client holds; unknown tokens are ignored."""
+    try:
+        claims = verify_jwt(token, own_keyset(session), issuer=settings.issuer, audience=None,
+                            leeway=10**9)
+    except Exception:
+        return
+    row = session.get(IssuedToken, claims["jti"])
+    if row is not None and (client_id is None or row.client_id == client_id):
+        row.revoked = True
+        session.add(row)
