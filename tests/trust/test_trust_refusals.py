@@ -1,0 +1,241 @@
+"""Every refusal of a node endpoint, over real TLS on loopback, with its stable code."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from urllib.parse import quote
+
+import httpx
+import pytest
+from conftest import free_port
+from joserfc import jwt
+from joserfc.jwk import ECKey
+
+from trust.ca import init_ca, make_key_and_csr
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def claims_of(token: str) -> dict:
+    part = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+def forge(federation, base_token: str, key=None, **changes) -> str:
+    """A token like `base_token` with changed claims, signed with the trust framework's key
+    (or `key`)."""
+    claims = {**claims_of(base_token), **changes}
+    signing = key or federation.signing_key()
+    return jwt.encode({"alg": "ES256", "kid": signing.kid, "typ": "at+jwt"}, claims, signing)
+
+
+@pytest.fixture()
+def fsp_token(members) -> str:
+    return members.fsp.access_token(members.fsp_node.url)
+
+
+def call(members, token, cert=True, method="GET", path="/assets"):
+    fsp = members.fsp
+    return members.fsp_node.call(method, path, token, fsp.cert if cert else None,
+                                 fsp.key if cert else None)
+
+
+def assert_refused(resp: httpx.Response, status: int, code: str) -> None:
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert body["code"] == code, body
+    assert body["message"]
+
+
+def test_valid_bound_token_is_accepted(members, fsp_token):
+    resp = call(members, fsp_token)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["organisation_id"] == members.fsp.org_id
+    assert resp.json()["roles"] == ["FSP"]
+
+
+def test_AUTH_001_no_token(members):
+    assert_refused(call(members, None), 401, "AUTH-001")
+
+
+def test_AUTH_002_garbage_token(members):
+    assert_refused(call(members, "not-a-jwt"), 401, "AUTH-002")
+
+
+def test_AUTH_002_unknown_key(members, federation, fsp_token):
+    stranger = ECKey.generate_key("P-256", {"kid": "unknown-kid"})
+    assert_refused(call(members, forge(federation, fsp_token, key=stranger)), 401, "AUTH-002")
+
+
+def test_AUTH_003_expired(members, federation, fsp_token):
+    now = int(time.time())
+    token = forge(federation, fsp_token, iat=now - 900, nbf=now - 900, exp=now - 300)
+    assert_refused(call(members, token), 401, "AUTH-003")
+
+
+def test_AUTH_004_not_yet_valid(members, federation, fsp_token):
+    now = int(time.time())
+    token = forge(federation, fsp_token, nbf=now + 300, exp=now + 600)
+    assert_refused(call(members, token), 401, "AUTH-004")
+
+
+def test_AUTH_005_wrong_audience(members):
+    token = members.fsp.access_token(members.dno_node.url)  # a real token, for another node
+    assert_refused(call(members, token), 401, "AUTH-005")
+
+
+def test_AUTH_006_wrong_issuer(members, federation, fsp_token):
+    token = forge(federation, fsp_token, iss="https://evil.example")
+    assert_refused(call(members, token), 401, "AUTH-006")
+
+
+def test_AUTH_007_bad_signature(members, federation, fsp_token):
+    real_kid = federation.signing_key().kid
+    impostor = ECKey.generate_key("P-256", {"kid": real_kid})  # same kid, other key
+    assert_refused(call(members, forge(federation, fsp_token, key=impostor)), 401, "AUTH-007")
+    head, body, sig = fsp_token.split(".")
+    tampered_body = b64(json.dumps({**claims_of(fsp_token), "roles": ["NESO"]}).encode())
+    assert_refused(call(members, f"{head}.{tampered_body}.{sig}"), 401, "AUTH-007")
+
+
+def test_AUTH_008_alg_none(members, fsp_token):
+    head = b64(json.dumps({"alg": "none", "typ": "at+jwt"}).encode())
+    body = fsp_token.split(".")[1]
+    assert_refused(call(members, f"{head}.{body}."), 401, "AUTH-008")
+
+
+def test_AUTH_008_hs256_signed_with_the_public_key(members, federation, fsp_token):
+    public = federation.signing_key()
+    head = b64(json.dumps({"alg": "HS256", "typ": "at+jwt", "kid": public.kid}).encode())
+    body = fsp_token.split(".")[1]
+    for secret in (public.as_pem(private=False),
+                   json.dumps(public.as_dict(private=False)).encode()):
+        sig = b64(hmac.new(secret, f"{head}.{body}".encode(), hashlib.sha256).digest())
+        assert_refused(call(members, f"{head}.{body}.{sig}"), 401, "AUTH-008")
+
+
+def test_AUTH_009_token_bound_to_another_certificate(members, fsp_token):
+    other = members.fsp2
+    resp = members.fsp_node.call("GET", "/assets", fsp_token, other.cert, other.key)
+    assert_refused(resp, 401, "AUTH-009")
+
+
+def test_AUTH_009_bound_token_without_certificate(members, fsp_token):
+    assert_refused(call(members, fsp_token, cert=False), 401, "AUTH-009")
+
+
+def test_AUTH_009_header_from_untrusted_client_is_ignored(members, fsp_token):
+    pem = members.fsp.cert.read_text()
+    resp = members.fsp_node.call("GET", "/assets", fsp_token,
+                                 headers={"x-client-cert": quote(pem)})
+    assert_refused(resp, 401, "AUTH-009")
+
+
+@pytest.fixture(scope="module")
+def stranger_cert(tmp_path_factory):
+    """A client certificate from a CA the federation does not know."""
+    base = tmp_path_factory.mktemp("stranger")
+    other = init_ca(base / "ca", name="Stranger")
+    key_pem, csr = make_key_and_csr()
+    cert = other.sign_csr(csr, kind="client", subject_url="https://stranger.example/a/x",
+                          roles=["FSP"])
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    (base / "cert.pem").write_bytes(cert.public_bytes(Encoding.PEM))
+    (base / "key.pem").write_bytes(key_pem)
+    return base / "cert.pem", base / "key.pem"
+
+
+@pytest.fixture(scope="module")
+def proxied_node(members):
+    """A node of the FSP behind a TLS-terminating proxy on 127.0.0.1."""
+    node = members.fsp.start_node(free_port(), trusted_proxies=["127.0.0.1"])
+    yield node
+    node.stop()
+
+
+def test_AUTH_010_unknown_ca_refused_in_the_tls_handshake(members, fsp_token, stranger_cert):
+    with pytest.raises(httpx.TransportError):
+        resp = members.fsp_node.call("GET", "/assets", fsp_token, *stranger_cert)
+        resp.json()
+
+
+def test_AUTH_010_unknown_ca_forwarded_by_a_trusted_proxy(members, proxied_node,
+                                                         stranger_cert):
+    token = members.fsp.access_token(proxied_node.url)
+    header = {"x-client-cert": quote(stranger_cert[0].read_text())}
+    assert_refused(proxied_node.call("GET", "/assets", token, headers=header), 401, "AUTH-010")
+
+
+def test_trusted_proxy_forwarded_certificate_is_accepted(members, proxied_node):
+    token = members.fsp.access_token(proxied_node.url)
+    header = {"x-client-cert": quote(members.fsp.cert.read_text())}
+    resp = proxied_node.call("GET", "/assets", token, headers=header)
+    assert resp.status_code == 200, resp.text
+    other = {"x-client-cert": quote(members.fsp2.cert.read_text())}
+    assert_refused(proxied_node.call("GET", "/assets", token, headers=other), 401, "AUTH-009")
+
+
+def poll(fn, until, timeout: float = 8.0):
+    deadline = time.time() + timeout
+    while True:
+        resp = fn()
+        if until(resp) or time.time() > deadline:
+            return resp
+        time.sleep(0.3)
+
+
+def test_AUTH_011_revoked_certificate(members, federation):
+    fsp = members.fsp
+    cert, key = fsp.certificate(fsp.app_id)
+    token = fsp.access_token(members.fsp_node.url, cert=cert, key=key)
+    assert members.fsp_node.call("GET", "/assets", token, cert, key).status_code == 200
+    serial = (cert.parent / "serial").read_text()
+    with fsp.api() as c:
+        assert c.post(f"/api/certificates/{serial}/revoke").status_code == 200
+    resp = poll(lambda: members.fsp_node.call("GET", "/assets", token, cert, key),
+                lambda r: r.status_code == 401)
+    assert_refused(resp, 401, "AUTH-011")
+    # and the token endpoint refuses the revoked certificate at once
+    refused = federation.client_credentials(fsp.app_id, cert, key, members.fsp_node.url)
+    assert_refused(refused, 401, "AUTH-021")
+
+
+def test_AUTH_012_suspended_organisation(members, federation):
+    member = federation.register_member("Suspendco", ["FSP"])
+    token = member.access_token(members.fsp_node.url)
+    ok = members.fsp_node.call("GET", "/assets", token, member.cert, member.key)
+    assert ok.status_code == 200, ok.text
+    with federation.client(token=federation.operator_token()) as c:
+        resp = c.post(f"/api/orgs/{member.org_id}/status",
+                      json={"status": "Suspended", "reason": "test"})
+        assert resp.status_code == 200, resp.text
+    started = time.time()
+    resp = poll(lambda: members.fsp_node.call("GET", "/assets", token, member.cert, member.key),
+                lambda r: r.status_code == 401)
+    assert_refused(resp, 401, "AUTH-012")
+    assert time.time() - started < 8  # the node's status cache lives 2 s in these tests
+    refused = federation.client_credentials(member.app_id, member.cert, member.key,
+                                            members.fsp_node.url)
+    assert_refused(refused, 401, "AUTH-025")
+
+
+def test_AUTH_013_scope_the_client_does_not_hold(members):
+    token = members.fsp.access_token(members.fsp_node.url, scope="assets:read")
+    assert call(members, token).status_code == 200
+    resp = call(members, token, method="POST")
+    assert_refused(resp, 403, "AUTH-013")
+    assert resp.json()["details"] == {"missing_scopes": ["assets:write"]}
+
+
+def test_AUTH_022_client_cannot_request_a_scope_its_roles_do_not_give(members, federation):
+    resp = federation.client_credentials(members.dno.app_id, members.dno.cert, members.dno.key,
+                                         members.fsp_node.url, "categories:write")
+    assert_refused(resp, 400, "AUTH-022")
+    assert resp.json()["error"] == "invalid_scope"
