@@ -160,8 +160,8 @@ def device_page(request: Request, user_code: str = "") -> HTMLResponse:
     page = login_page("/device", {})
     field = (f'<p><label>Code <input name="user_code" value="{html.escape(user_code)}" '
              'required></label></p>')
-    return HTMLResponse(page.body.decode().replace("<p><label>E-mail", field + "<p><label>E-mail",
-                                                   1), headers=dict(page.headers))
+    body = bytes(page.body).decode().replace("<p><label>E-mail", field + "<p><label>E-mail", 1)
+    return HTMLResponse(body, headers={"X-Frame-Options": "DENY", "Cache-Control": "no-store"})
 
 
 @router.post("/device")

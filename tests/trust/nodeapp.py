@@ -34,6 +34,7 @@ def build(cfg: dict) -> FastAPI:
         issuer=cfg["issuer"], audience=cfg["audience"], ca_bundle=Path(cfg["ca_bundle"]),
         client_cert=cfg.get("client_cert"), client_key=cfg.get("client_key"),
         status_ttl=cfg.get("status_ttl", 2), crl_ttl=cfg.get("crl_ttl", 2),
+        jwks_min_refresh=cfg.get("jwks_min_refresh", 0.5),
         trusted_proxies=frozenset(cfg.get("trusted_proxies", []))))
     active = Path(cfg["active_records"])
 

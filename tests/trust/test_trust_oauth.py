@@ -1,0 +1,206 @@
+"""The OAuth 2.0 / OIDC issuer: positive flows and token-endpoint refusals."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+import time
+
+from joserfc import jwt
+from joserfc.jwk import ECKey, KeySet
+from test_trust_refusals import assert_refused, claims_of
+
+from trust.ca import x5t_s256
+from trust.grants import DEVICE_CODE, TOKEN_EXCHANGE
+from trust.tls import pem_to_der
+from trust.verifier import unverified_header
+
+
+def test_metadata_advertises_bound_tokens_and_mtls_aliases(federation):
+    with federation.client() as c:
+        meta = c.get("/.well-known/oauth-authorization-server").json()
+        oidc = c.get("/.well-known/openid-configuration").json()
+    assert meta["issuer"] == federation.issuer
+    assert meta["tls_client_certificate_bound_access_tokens"] is True
+    assert meta["mtls_endpoint_aliases"]["token_endpoint"] == f"{federation.issuer}/token"
+    assert set(meta["token_endpoint_auth_methods_supported"]) >= {"tls_client_auth",
+                                                                  "private_key_jwt"}
+    assert "client_secret_basic" not in meta["token_endpoint_auth_methods_supported"]
+    assert meta["code_challenge_methods_supported"] == ["S256"]
+    assert oidc["jwks_uri"] == meta["jwks_uri"]
+
+
+def test_client_credentials_over_mtls_gives_a_bound_short_token(members):
+    dno = members.dno
+    token = dno.access_token(members.fsp_node.url)
+    claims = claims_of(token)
+    assert claims["iss"] and claims["sub"] == dno.app_id and claims["aud"] == members.fsp_node.url
+    assert 0 < claims["exp"] - claims["iat"] <= 600 and claims["jti"]
+    assert claims["org_id"] == dno.org_id and claims["roles"] == ["DNO"]
+    assert claims["dno_areas"] == ["UKPN_EPN", "UKPN_SPN"]
+    assert "assets:read" in claims["scope"].split() and "categories:write" not in claims["scope"]
+    assert claims["cnf"]["x5t#S256"] == x5t_s256(pem_to_der(dno.cert.read_text()))
+    resp = members.fsp_node.call("GET", "/whoami", token, dno.cert, dno.key)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["dno_areas"] == ["UKPN_EPN", "UKPN_SPN"]
+
+
+def assertion(member, key_path, audience, jti=None, kid=None) -> str:
+    key = ECKey.import_key(key_path.read_bytes())
+    now = int(time.time())
+    header = {"alg": "ES256", **({"kid": kid} if kid else {})}
+    return jwt.encode(header, {"iss": member.app_id, "sub": member.app_id, "aud": audience,
+                               "iat": now, "exp": now + 60,
+                               "jti": jti or secrets.token_urlsafe(8)}, key)
+
+
+def test_private_key_jwt(members, federation):
+    fsp = members.fsp
+    cert, key = fsp.certificate(fsp.app_id, kind="signing")
+    form = {"grant_type": "client_credentials", "audience": members.fsp_node.url,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_id": fsp.app_id}
+    signed = assertion(fsp, key, f"{federation.issuer}/token")
+    with federation.client() as c:  # no client certificate: the key proves the client
+        resp = c.post("/token", data={**form, "client_assertion": signed})
+        assert resp.status_code == 200, resp.text
+        token = resp.json()["access_token"]
+        assert "cnf" not in claims_of(token)
+        replay = c.post("/token", data={**form, "client_assertion": signed})
+        assert_refused(replay, 401, "AUTH-026")
+        stranger = ECKey.generate_key("P-256")
+        forged = jwt.encode({"alg": "ES256"}, {**claims_of(signed), "jti": "x1"}, stranger)
+        assert_refused(c.post("/token", data={**form, "client_assertion": forged}), 401,
+                       "AUTH-026")
+    ok = members.fsp_node.call("GET", "/assets", token)
+    assert ok.status_code == 200, ok.text
+
+
+def test_AUTH_020_machine_client_without_credentials(members, federation):
+    with federation.client() as c:
+        resp = c.post("/token", data={"grant_type": "client_credentials",
+                                      "client_id": members.fsp.app_id})
+    assert_refused(resp, 401, "AUTH-020")
+    assert resp.json()["error"] == "invalid_client"
+
+
+def test_AUTH_023_audience_must_be_a_registered_node(members, federation):
+    resp = federation.client_credentials(members.fsp.app_id, members.fsp.cert, members.fsp.key,
+                                         "https://127.0.0.1:1")
+    assert_refused(resp, 400, "AUTH-023")
+
+
+def test_AUTH_031_unsupported_grant(federation):
+    with federation.client() as c:
+        assert_refused(c.post("/token", data={"grant_type": "password"}), 400, "AUTH-031")
+
+
+def exchange(federation, member, subject_token, audience, scope=""):
+    data = {"grant_type": TOKEN_EXCHANGE, "client_id": member.app_id,
+            "subject_token": subject_token, "audience": audience,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:access_token"}
+    if scope:
+        data["scope"] = scope
+    with federation.client(member.cert, member.key) as c:
+        return c.post("/token", data=data)
+
+
+def test_token_exchange_acts_for_the_caller_with_no_more_rights(members, federation):
+    caller = members.fsp2
+    subject = caller.access_token(members.fsp_node.url, scope="assets:read federation:query")
+    # The FSP's node relays the caller's request to the DNO's node.
+    resp = exchange(federation, members.fsp, subject, members.dno_node.url, "assets:read")
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["issued_token_type"] == "urn:ietf:params:oauth:token-type:access_token"
+    token = resp.json()["access_token"]
+    claims = claims_of(token)
+    assert claims["act"]["sub"] == members.fsp.app_id
+    assert claims["exp"] <= claims_of(subject)["exp"]
+    who = members.dno_node.call("GET", "/whoami", token, members.fsp.cert, members.fsp.key)
+    assert who.status_code == 200, who.text
+    body = who.json()
+    assert body["organisation_id"] == caller.org_id and body["actor"] == members.fsp.app_id
+    assert body["scopes"] == ["assets:read"]
+    more = exchange(federation, members.fsp, subject, members.dno_node.url, "assets:write")
+    assert_refused(more, 400, "AUTH-022")
+    # A client may only exchange tokens sent to its own organisation's node.
+    foreign = exchange(federation, members.dno, subject, members.dno_node.url)
+    assert_refused(foreign, 400, "AUTH-024")
+
+
+def test_user_login_with_pkce_and_par(members, federation):
+    resp = federation.login(members.fsp.admin_email, members.fsp.admin_password,
+                            nonce="nonce-123", resource=members.fsp_node.url,
+                            scope="assets:read")
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    with federation.client() as c:
+        keyset = KeySet.import_key_set(c.get("/.well-known/jwks.json").json())
+    id_token = jwt.decode(body["id_token"], keyset, algorithms=["ES256"]).claims
+    assert id_token["nonce"] == "nonce-123" and id_token["aud"] == federation.state["cli_client_id"]
+    assert id_token["email"] == members.fsp.admin_email
+    who = members.fsp_node.call("GET", "/assets", body["access_token"])
+    assert who.status_code == 200, who.text
+    assert who.json()["subject"] == id_token["sub"]
+
+
+def test_AUTH_028_pkce_verifier_must_match(members, federation):
+    resp = federation.login(members.fsp.admin_email, members.fsp.admin_password,
+                            verifier="not-the-verifier")
+    assert_refused(resp, 400, "AUTH-028")
+
+
+def test_wrong_password_shows_the_login_page_again(members, federation):
+    resp = federation.login(members.fsp.admin_email, "wrong-password")
+    assert resp.status_code == 401 and "not recognised" in resp.text
+
+
+def test_device_authorization_grant(members, federation):
+    cid = federation.state["cli_client_id"]
+    with federation.client() as c:
+        start = c.post("/device_authorization", data={"client_id": cid}).json()
+        poll = {"grant_type": DEVICE_CODE, "device_code": start["device_code"], "client_id": cid}
+        pending = c.post("/token", data=poll)
+        assert_refused(pending, 400, "AUTH-027")
+        assert pending.json()["error"] == "authorization_pending"
+        page = c.get("/device", params={"user_code": start["user_code"]})
+        assert page.status_code == 200 and "user_code" in page.text
+        approved = c.post("/device", data={"user_code": start["user_code"],
+                                           "email": members.dno.admin_email,
+                                           "password": members.dno.admin_password})
+        assert approved.status_code == 200, approved.text
+        time.sleep(start["interval"])
+        done = c.post("/token", data=poll)
+        assert done.status_code == 200, done.text
+        assert claims_of(done.json()["access_token"])["org_id"] == members.dno.org_id
+        again = c.post("/token", data=poll)
+        assert again.status_code == 400
+
+
+def test_introspection_and_revocation(members, federation):
+    fsp = members.fsp
+    token = fsp.access_token(members.fsp_node.url)
+    with federation.client(fsp.cert, fsp.key) as c:
+        seen = c.post("/introspect", data={"token": token, "client_id": fsp.app_id}).json()
+        assert seen["active"] is True and seen["org_id"] == fsp.org_id
+        assert c.post("/revoke", data={"token": token, "client_id": fsp.app_id}).status_code == 200
+        gone = c.post("/introspect", data={"token": token, "client_id": fsp.app_id}).json()
+        assert gone == {"active": False}
+
+
+def test_signing_key_rotation_keeps_old_tokens_valid(members, federation):
+    fsp = members.fsp
+    old = fsp.access_token(members.fsp_node.url)
+    subprocess.run([sys.executable, "-m", "trust", "trust", "rotate-key", "--data",
+                    str(federation.data)], check=True, capture_output=True)
+    new = fsp.access_token(members.fsp_node.url)
+    old_kid, new_kid = unverified_header(old)["kid"], unverified_header(new)["kid"]
+    assert old_kid != new_kid
+    with federation.client() as c:
+        kids = {k["kid"] for k in c.get("/.well-known/jwks.json").json()["keys"]}
+    assert {old_kid, new_kid} <= kids
+    time.sleep(0.6)  # the node refetches the JWKS for an unknown kid at most every 0.5 s
+    for token in (new, old):
+        resp = members.fsp_node.call("GET", "/assets", token, fsp.cert, fsp.key)
+        assert resp.status_code == 200, resp.text
