@@ -1,0 +1,31 @@
+# Two commands for a newcomer: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test bench lint docs clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/fmar demo
+
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m tests.bench.bench_register
+
+lint: $(STAMP)
+	$(BIN)/ruff check node trust tests examples
+
+docs: $(STAMP)
+	$(BIN)/fmar docs ontology
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

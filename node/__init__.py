@@ -1,0 +1,1 @@
+"""FMAR node: a participant's register of RDF records, validated with SHACL."""

@@ -1,0 +1,65 @@
+"""Build the node's FastAPI application."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from node.api import assets, categories
+from node.config import NodeSettings
+from node.errors import install_error_handlers
+from node.identity import Authenticator, StaticTokenAuthenticator
+from node.register import Register
+from node.store import open_store
+from node.vocab import ONTOLOGY_FILE
+
+
+def default_authenticator(settings: NodeSettings) -> Authenticator:
+    if settings.tokens_file is None:
+        return StaticTokenAuthenticator({})  # refuses every token
+    return StaticTokenAuthenticator.from_file(settings.tokens_file)
+
+
+def create_app(
+    settings: NodeSettings | None = None, authenticator: Authenticator | None = None
+) -> FastAPI:
+    settings = settings or NodeSettings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        app.state.register.close()
+
+    app = FastAPI(
+        title=f"FMAR node ({settings.name})",
+        version="0.1.0",
+        description="A participant's node of the Flexibility Market Asset Register: asset "
+        "records as RDF named graphs, validated with SHACL. Every endpoint except discovery "
+        "needs a bearer token. Errors are JSON with a stable `code` (see docs/rules.md).",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.authenticator = authenticator or default_authenticator(settings)
+    app.state.register = Register(
+        open_store(settings.data_dir, settings.sparql_url), workers=settings.workers
+    )
+    install_error_handlers(app)
+    app.include_router(assets.router)
+    app.include_router(categories.router)
+
+    @app.get("/health", tags=["discovery"], summary="Liveness")
+    def health() -> JSONResponse:
+        return JSONResponse({"status": "ok", "node": settings.name})
+
+    @app.get("/ontology", tags=["discovery"], summary="The FMAR ontology (Turtle)")
+    def ontology() -> Response:
+        return Response(ONTOLOGY_FILE.read_text(), media_type="text/turtle")
+
+    @app.get("/shapes", tags=["discovery"], summary="The SHACL shapes this node validates with")
+    def shapes(request: Request) -> Response:
+        return Response(request.app.state.register.catalogue.shapes_turtle(),
+                        media_type="text/turtle")
+
+    return app

@@ -1,0 +1,289 @@
+"""Asset register routes (thin: parse, call the register, shape the response)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
+
+import anyio.from_thread
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, StreamingResponse
+from rdflib import Graph
+
+from node.api import examples
+from node.api.http import CSV, JSON, JSONLD, NDJSON, NTRIPLES, TURTLE, media_type, negotiate
+from node.api.http import read_body, stream_body
+from node.asset_fields import full_jsonld_context
+from node.errors import ApiError
+from node.identity import Caller, current_caller
+from node.inputs import CONTEXT_PATH, parse_rdf, properties_from_graph, properties_from_json
+from node.inputs import read_json, rows_from_csv, rows_from_graph, rows_from_ndjson
+from node.records import CSV_COLUMNS, AssetRecord, csv_row, rdflib_graph
+from node.register import Register
+
+router = APIRouter(tags=["assets"])
+CallerDep = Annotated[Caller, Depends(current_caller)]
+
+
+def register_of(request: Request) -> Register:
+    return request.app.state.register
+
+
+def _unsupported(kind: str, offered: list[str]) -> ApiError:
+    return ApiError(415, "REQ-415", f"Content-Type '{kind}' is not accepted here.",
+                    {"accepted": offered})
+
+
+async def _single_properties(request: Request, *, allow_asset_id: bool = False):
+    limit = request.app.state.settings.max_body_bytes
+    body = await read_body(request, limit)
+    kind = media_type(request)
+    if kind == JSON:
+        return properties_from_json(read_json(body), allow_asset_id=allow_asset_id)
+    if kind in (JSONLD, TURTLE):
+        graph = parse_rdf(body, "json-ld" if kind == JSONLD else "turtle")
+        return properties_from_graph(graph)[0]
+    raise _unsupported(kind, [JSON, JSONLD, TURTLE])
+
+
+def record_response(request: Request, record: AssetRecord, status: int = 200,
+                    fmt: str | None = None) -> Response:
+    chosen = negotiate(request, [JSON, JSONLD, TURTLE, NTRIPLES], fmt)
+    headers = {"ETag": record.etag, "Vary": "Accept"}
+    if status == 201:
+        headers["Location"] = f"/assets/{record.asset_id}"
+    if chosen == JSON:
+        return JSONResponse(record.as_json(), status_code=status, headers=headers)
+    if chosen == JSONLD:
+        body = {"@context": CONTEXT_PATH, "@id": record.iri, "@type": "Asset"}
+        body.update({k: v for k, v in record.as_json().items() if k != "id"})
+        _expand_codes(body)
+        return Response(json.dumps(body), status_code=status, headers=headers, media_type=JSONLD)
+    graph = rdflib_graph(record.triples)
+    fmt_name = "turtle" if chosen == TURTLE else "nt"
+    return Response(graph.serialize(format=fmt_name), status_code=status, headers=headers,
+                    media_type=chosen)
+
+
+_CODE_SCHEMES = {
+    "AssetCategory": "acat", "FuelType_EnergySource": "es", "FuelType_DemandTechType": "dt",
+    "ConnectionStatus": "cs", "ConnectionType": "ct", "DNOConnection": "dno",
+    "GSPGroup": "gsp", "RegistrationStatus": "rs", "ValidationStatus": "vs",
+    "OrganisationId": "org",
+}
+
+
+def _expand_codes(body: dict[str, Any]) -> None:
+    """In JSON-LD, codes are IRIs written with the context's prefixes (acat:BESS)."""
+    for name, prefix in _CODE_SCHEMES.items():
+        if name in body and body[name] is not None:
+            body[name] = f"{prefix}:{body[name]}"
+
+
+@router.get("/context.jsonld", tags=["discovery"], summary="The published JSON-LD context")
+def context() -> Response:
+    return Response(json.dumps(full_jsonld_context(), indent=2), media_type=JSONLD)
+
+
+@router.post(
+    "/assets",
+    status_code=201,
+    summary="Register one asset",
+    description="JSON with Elexon field names, JSON-LD (with the published @context) or Turtle. "
+    "The node assigns the asset's permanent IRI and returns it with Location and ETag. "
+    "A failing SHACL rule returns 422 with every violation; nothing is stored.",
+    openapi_extra=examples.REGISTER_ONE,
+)
+async def register_asset(request: Request, caller: CallerDep) -> Response:
+    props = await _single_properties(request)
+    record = await run_in_threadpool(register_of(request).register_one, props, caller)
+    return record_response(request, record, status=201)
+
+
+@router.post(
+    "/assets/bulk",
+    summary="Register many assets (CSV, NDJSON or Turtle)",
+    description="Streams the body and validates every row. `mode=all-or-nothing` stores nothing "
+    "if any row fails; `mode=store-valid` stores the valid rows. The report lists each failing "
+    "row with its violations and each stored row with its AssetId.",
+    openapi_extra=examples.REGISTER_BULK,
+)
+async def register_bulk(
+    request: Request,
+    caller: CallerDep,
+    mode: Annotated[Literal["all-or-nothing", "store-valid"], Query()] = "all-or-nothing",
+) -> JSONResponse:
+    register = register_of(request)
+    limit = request.app.state.settings.max_bulk_bytes
+    kind = media_type(request)
+    all_or_nothing = mode == "all-or-nothing"
+    if kind == TURTLE:
+        graph = parse_rdf(await read_body(request, limit), "turtle")
+        rows: Any = rows_from_graph(graph)
+    elif kind in (CSV, NDJSON, "application/ndjson"):
+        body = stream_body(request, limit)
+
+        def chunks() -> Iterator[bytes]:
+            while True:
+                try:
+                    yield anyio.from_thread.run(body.__anext__)
+                except StopAsyncIteration:
+                    return
+
+        rows = (rows_from_csv if kind == CSV else rows_from_ndjson)(chunks())
+    else:
+        raise _unsupported(kind, [CSV, NDJSON, TURTLE])
+    report = await run_in_threadpool(register.register_bulk, rows, caller, all_or_nothing)
+    status = 200 if not report.rejected else (422 if all_or_nothing else 207)
+    body_json = report.as_json()
+    if report.rejected:
+        body_json = {
+            "code": "ARM-BULK",
+            "message": f"{report.rejected} of {report.received} rows failed validation; "
+            + ("nothing was stored." if all_or_nothing else f"{report.stored} rows were stored."),
+            "details": body_json,
+        }
+    return JSONResponse(body_json, status_code=status)
+
+
+@router.get("/assets", summary="List and search assets the caller may read")
+def list_assets(
+    request: Request,
+    caller: CallerDep,
+    category: str | None = None,
+    dno: str | None = None,
+    connection_type: str | None = None,
+    connection_status: str | None = None,
+    gsp_group: str | None = None,
+    validation_status: str | None = None,
+    registration_status: str | None = None,
+    organisation: str | None = None,
+    min_capacity: Annotated[float | None, Query(ge=0)] = None,
+    max_capacity: Annotated[float | None, Query(ge=0)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after: Annotated[str | None, Query(description="AssetId to continue after (next page)")] = None,
+) -> JSONResponse:
+    filters = {k: v for k, v in locals().items() if k not in ("request", "caller", "limit", "after")}
+    records, cursor = register_of(request).search(caller, filters, limit, after)
+    body: dict[str, Any] = {"items": [r.as_json() for r in records], "count": len(records)}
+    if cursor:
+        body["next"] = cursor
+    return JSONResponse(body)
+
+
+@router.get(
+    "/assets/export",
+    summary="Export the caller's own assets (streamed)",
+    description="CSV (Elexon columns), JSON-LD (one document), Turtle or N-Triples, streamed "
+    "one asset at a time.",
+)
+def export_assets(
+    request: Request,
+    caller: CallerDep,
+    format: Annotated[str | None, Query(description="csv, jsonld, turtle or nt")] = None,
+    category: str | None = None,
+    dno: str | None = None,
+) -> StreamingResponse:
+    chosen = negotiate(request, [CSV, JSONLD, TURTLE, NTRIPLES], format)
+    records = register_of(request).iter_export(caller, {"category": category, "dno": dno})
+    return StreamingResponse(_export_lines(records, chosen), media_type=chosen,
+                             headers={"Content-Disposition": "attachment"})
+
+
+def _export_lines(records: Iterator[AssetRecord], chosen: str) -> Iterator[bytes]:
+    if chosen == CSV:
+        from node.inputs import csv_text
+
+        yield csv_text([CSV_COLUMNS]).encode()
+        for record in records:
+            yield csv_text([csv_row(record)]).encode()
+    elif chosen == JSONLD:
+        yield f'{{"@context": "{CONTEXT_PATH}", "@graph": [\n'.encode()
+        first = True
+        for record in records:
+            body = {"@id": record.iri, "@type": "Asset"}
+            body.update({k: v for k, v in record.as_json().items() if k != "id"})
+            _expand_codes(body)
+            yield (("" if first else ",\n") + json.dumps(body)).encode()
+            first = False
+        yield b"\n]}\n"
+    else:
+        # N-Triples is line based; it is also valid Turtle.
+        for record in records:
+            yield "".join(f"{t.subject} {t.predicate} {t.object} .\n" for t in record.triples).encode()
+
+
+@router.get("/assets/{asset_id}", summary="Read one asset (JSON, JSON-LD, Turtle, N-Triples)")
+def read_asset(request: Request, asset_id: str, caller: CallerDep,
+               format: str | None = None) -> Response:
+    record = register_of(request).read(asset_id, caller)
+    if request.headers.get("if-none-match") == record.etag:
+        return Response(status_code=304, headers={"ETag": record.etag})
+    return record_response(request, record, fmt=format)
+
+
+IfMatch = Annotated[str | None, Header(alias="If-Match", description="The ETag you last read")]
+
+
+@router.put("/assets/{asset_id}", summary="Replace an asset (needs If-Match)",
+            openapi_extra=examples.REPLACE)
+async def replace_asset(request: Request, asset_id: str, caller: CallerDep,
+                        if_match: IfMatch = None) -> Response:
+    props = await _single_properties(request, allow_asset_id=True)
+    record = await run_in_threadpool(register_of(request).replace, asset_id, props, caller, if_match)
+    return record_response(request, record)
+
+
+@router.patch("/assets/{asset_id}", summary="Change some fields (JSON merge patch; needs If-Match)",
+              openapi_extra=examples.PATCH)
+async def patch_asset(request: Request, asset_id: str, caller: CallerDep,
+                      if_match: IfMatch = None) -> Response:
+    kind = media_type(request)
+    if kind not in (JSON, "application/merge-patch+json"):
+        raise _unsupported(kind, ["application/merge-patch+json", JSON])
+    changes = read_json(await read_body(request, request.app.state.settings.max_body_bytes))
+    if not isinstance(changes, dict):
+        raise ApiError(400, "ARM-IN-001", "A merge patch is a JSON object of Elexon field names.")
+    record = await run_in_threadpool(register_of(request).patch, asset_id, changes, caller, if_match)
+    return record_response(request, record)
+
+
+@router.put("/assets/{asset_id}/validation-status", summary="Set Pending, Verified or Query")
+def set_validation_status(
+    request: Request,
+    asset_id: str,
+    caller: CallerDep,
+    body: Annotated[dict[str, Any], Body(examples=[{"status": "Query", "reason": "MPAN not found"}])],
+    if_match: IfMatch = None,
+) -> Response:
+    record = register_of(request).set_validation_status(
+        asset_id, str(body.get("status", "")), body.get("reason"), caller, if_match
+    )
+    return record_response(request, record)
+
+
+@router.delete("/assets/{asset_id}", summary="De-register an asset (soft: record and history kept)")
+def deregister_asset(request: Request, asset_id: str, caller: CallerDep,
+                     if_match: IfMatch = None) -> Response:
+    record = register_of(request).deregister(asset_id, caller, if_match)
+    return record_response(request, record)
+
+
+@router.get("/assets/{asset_id}/history", summary="Every version with who and when")
+def asset_history(request: Request, asset_id: str, caller: CallerDep) -> JSONResponse:
+    return JSONResponse({"versions": register_of(request).history(asset_id, caller)})
+
+
+@router.get("/assets/{asset_id}/audit", summary="The audit trail of one asset")
+def asset_audit(request: Request, asset_id: str, caller: CallerDep) -> JSONResponse:
+    return JSONResponse({"entries": register_of(request).audit_trail(asset_id, caller)})
+
+
+def graph_of(body: bytes, kind: str) -> Graph:
+    if kind == TURTLE:
+        return parse_rdf(body, "turtle")
+    if kind == JSONLD:
+        return parse_rdf(body, "json-ld")
+    raise _unsupported(kind, [TURTLE, JSONLD])

@@ -1,0 +1,101 @@
+"""Asset category routes: list, get, create, update, deprecate."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from node.api.assets import graph_of, register_of
+from node.api.http import JSON, TURTLE, media_type, negotiate, read_body
+from node.categories import Category
+from node.errors import ApiError
+from node.identity import Caller, current_caller
+
+router = APIRouter(tags=["categories"])
+CallerDep = Annotated[Caller, Depends(current_caller)]
+
+CATEGORY_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "text/turtle": {
+                "schema": {"type": "string"},
+                "example": """@prefix sh: <http://www.w3.org/ns/shacl#> .
+@prefix skos: <http://www.w3.org/2004/02/skos/core#> .
+@prefix fmar: <https://id.fmar.uk/def/fmar#> .
+@prefix fshape: <https://id.fmar.uk/def/shapes#> .
+@prefix acat: <https://id.fmar.uk/def/code/AssetCategory/> .
+acat:HYDRO a fmar:AssetCategory, skos:Concept ; skos:notation "HYDRO" ;
+  skos:prefLabel "Hydro"@en ; fmar:appliesTo "Gen" ; fmar:categoryShape fshape:Category_HYDRO .
+fshape:Category_HYDRO a sh:NodeShape ; sh:targetClass acat:HYDRO ;
+  sh:property [ fmar:ruleId "ARM-CAT-HYDRO-001" ; sh:path fmar:genCapacity ; sh:minCount 1 ;
+    sh:message "[ARM-CAT-HYDRO-001] A hydro asset states its GenCapacity." ] .
+""",
+            }
+        },
+    }
+}
+
+
+def _category_response(request: Request, category: Category, status: int = 200) -> Response:
+    chosen = negotiate(request, [JSON, TURTLE])
+    headers = {"ETag": f'"{category.code}.v{category.version}"'}
+    if status == 201:
+        headers["Location"] = f"/categories/{category.code}"
+    if chosen == TURTLE:
+        return Response(category.shape_turtle(), status_code=status, media_type=TURTLE,
+                        headers=headers)
+    return JSONResponse(category.as_json(), status_code=status, headers=headers)
+
+
+@router.get("/categories", summary="The node's asset category catalogue")
+def list_categories(request: Request, caller: CallerDep,
+                    include_deprecated: bool = True) -> JSONResponse:
+    categories = register_of(request).catalogue.all()
+    items = [
+        {k: v for k, v in c.as_json().items() if k != "shape"}
+        for c in categories
+        if include_deprecated or not c.deprecated
+    ]
+    return JSONResponse({"items": items})
+
+
+@router.get("/categories/{code}", summary="One category with its SHACL shape")
+def get_category(request: Request, code: str, caller: CallerDep) -> Response:
+    category = register_of(request).catalogue.get(code)
+    if category is None:
+        raise ApiError(404, "CAT-404", f"No category {code}.")
+    return _category_response(request, category)
+
+
+async def _definition(request: Request):
+    body = await read_body(request, request.app.state.settings.max_body_bytes)
+    return graph_of(body, media_type(request))
+
+
+@router.post("/categories", status_code=201, summary="Create a category (market facilitator)",
+             openapi_extra=CATEGORY_BODY)
+async def create_category(request: Request, caller: CallerDep) -> Response:
+    graph = await _definition(request)
+    category = await run_in_threadpool(
+        register_of(request).save_category, graph, caller, expected_code=None
+    )
+    return _category_response(request, category, status=201)
+
+
+@router.put("/categories/{code}", summary="Change a category's metadata or shape",
+            openapi_extra=CATEGORY_BODY)
+async def update_category(request: Request, code: str, caller: CallerDep) -> Response:
+    graph = await _definition(request)
+    category = await run_in_threadpool(
+        register_of(request).save_category, graph, caller, expected_code=code
+    )
+    return _category_response(request, category)
+
+
+@router.post("/categories/{code}/deprecate", summary="Deprecate: no new registrations")
+def deprecate_category(request: Request, code: str, caller: CallerDep) -> Response:
+    return _category_response(request, register_of(request).deprecate_category(code, caller))

@@ -1,0 +1,84 @@
+"""Request and response helpers shared by the routers: bodies, media types, ETags."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from fastapi import Request
+
+from node.errors import ApiError
+
+JSON = "application/json"
+JSONLD = "application/ld+json"
+TURTLE = "text/turtle"
+NTRIPLES = "application/n-triples"
+CSV = "text/csv"
+NDJSON = "application/x-ndjson"
+
+
+def too_large(limit: int) -> ApiError:
+    return ApiError(413, "REQ-413", f"The body is larger than the limit of {limit} bytes.",
+                    {"limit_bytes": limit})
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_large(limit)
+    return bytes(body)
+
+
+async def stream_body(request: Request, limit: int) -> AsyncIterator[bytes]:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    seen = 0
+    async for chunk in request.stream():
+        seen += len(chunk)
+        if seen > limit:
+            raise too_large(limit)
+        yield chunk
+
+
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", JSON).split(";")[0].strip().lower()
+
+
+def negotiate(request: Request, offered: list[str], fmt: str | None = None) -> str:
+    """Pick a response type from `?format=` or the Accept header (406 if none fits)."""
+    aliases = {"json": JSON, "jsonld": JSONLD, "json-ld": JSONLD, "turtle": TURTLE, "ttl": TURTLE,
+               "nt": NTRIPLES, "ntriples": NTRIPLES, "csv": CSV}
+    if fmt:
+        chosen = aliases.get(fmt.lower())
+        if chosen in offered:
+            return chosen
+        raise ApiError(406, "REQ-406", f"Format '{fmt}' is not offered here.",
+                       {"offered": offered})
+    accept = request.headers.get("accept", "")
+    if not accept.strip():
+        return offered[0]
+    ranges = []
+    for part in accept.split(","):
+        pieces = [p.strip() for p in part.split(";")]
+        quality = 1.0
+        for p in pieces[1:]:
+            if p.startswith("q="):
+                try:
+                    quality = float(p[2:])
+                except ValueError:
+                    quality = 0.0
+        ranges.append((quality, pieces[0].lower()))
+    for quality, media in sorted(ranges, key=lambda r: -r[0]):
+        if quality <= 0:
+            continue
+        if media in ("*/*", "application/*") and offered:
+            return offered[0]
+        if media in offered:
+            return media
+    raise ApiError(406, "REQ-406", "None of the accepted media types is offered here.",
+                   {"offered": offered})

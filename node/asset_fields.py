@@ -1,0 +1,168 @@
+"""Asset fields: Elexon column names <-> RDF, and the published JSON-LD context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rdflib import XSD, Literal, URIRef
+from rdflib.term import Node
+
+from node.vocab import CODE, FMAR, ORG_BASE
+
+GEO = "http://www.w3.org/2003/01/geo/wgs84_pos#"
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str  # Elexon column name, used in JSON and CSV
+    predicate: URIRef
+    kind: str  # string | decimal | date | boolean | org | code:<Scheme>
+
+    @property
+    def scheme(self) -> str | None:
+        return self.kind.split(":", 1)[1] if self.kind.startswith("code:") else None
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("AssetName", FMAR.assetName, "string"),
+    Field("OrganisationId", FMAR.organisation, "org"),
+    Field("RatedCapacity", FMAR.ratedCapacity, "decimal"),
+    Field("AssetCategory", FMAR.assetCategory, "code:AssetCategory"),
+    Field("EffectiveDate", FMAR.effectiveDate, "date"),
+    Field("FuelType_EnergySource", FMAR.energySource, "code:EnergySource"),
+    Field("FuelType_DemandTechType", FMAR.demandTechType, "code:DemandTechType"),
+    Field("Manufacturer", FMAR.manufacturer, "string"),
+    Field("AssetModel", FMAR.assetModel, "string"),
+    Field("SerialNumber", FMAR.serialNumber, "string"),
+    Field("CommissioningDate", FMAR.commissioningDate, "date"),
+    Field("ConnectionStatus", FMAR.connectionStatus, "code:ConnectionStatus"),
+    Field("GenCapacity", FMAR.genCapacity, "decimal"),
+    Field("DemandCapacity", FMAR.demandCapacity, "decimal"),
+    Field("InstalledCapacity", FMAR.installedCapacity, "decimal"),
+    Field("ConnectionType", FMAR.connectionType, "code:ConnectionType"),
+    Field("DNOConnection", FMAR.dnoConnection, "code:DNOCode"),
+    Field("ImportMPAN", FMAR.importMPAN, "string"),
+    Field("ExportMPAN", FMAR.exportMPAN, "string"),
+    Field("GSPGroup", FMAR.gspGroup, "code:GSPGroup"),
+    Field("Postcode", FMAR.postcode, "string"),
+    Field("Latitude", URIRef(GEO + "lat"), "decimal"),
+    Field("Longitude", URIRef(GEO + "long"), "decimal"),
+    Field("OtherDescription", FMAR.otherDescription, "string"),
+    Field("CanImport", FMAR.canImport, "boolean"),
+    Field("CanExport", FMAR.canExport, "boolean"),
+    Field("V2GCapable", FMAR.v2gCapable, "boolean"),
+    Field("StorageCapacity", FMAR.storageCapacity, "decimal"),
+)
+FIELD_BY_NAME = {f.name: f for f in FIELDS}
+FIELD_BY_PREDICATE = {f.predicate: f for f in FIELDS}
+
+# Fields the node keeps itself; a client may read them but never send them.
+STATE_FIELDS = (
+    "AssetId",
+    "RegistrationStatus",
+    "ValidationStatus",
+    "ValidationReason",
+    "Version",
+    "Created",
+    "Modified",
+)
+STATE_PREDICATES = frozenset(
+    {
+        FMAR.assetId,
+        FMAR.registrationStatus,
+        FMAR.validationStatus,
+        FMAR.validationReason,
+        FMAR.version,
+        URIRef("http://purl.org/dc/terms/created"),
+        URIRef("http://purl.org/dc/terms/modified"),
+    }
+)
+
+_XSD_OF = {"string": XSD.string, "decimal": XSD.decimal, "date": XSD.date, "boolean": XSD.boolean}
+
+
+def to_term(field: Field, value: Any) -> Node:
+    """A JSON or CSV value as an RDF term; ill-typed values stay ill-typed for SHACL."""
+    if field.kind == "org":
+        return URIRef(ORG_BASE + str(value).strip())
+    if field.scheme:
+        return URIRef(f"{CODE}{field.scheme}/{str(value).strip()}")
+    if field.kind == "boolean":
+        if isinstance(value, bool):
+            return Literal(value)
+        text = str(value).strip().lower()
+        return Literal(text, datatype=XSD.boolean)
+    if field.kind == "decimal":
+        if isinstance(value, bool):
+            return Literal(str(value), datatype=XSD.decimal)
+        text = str(value).strip()
+        return Literal(text, datatype=XSD.decimal)
+    if field.kind == "string":
+        return Literal(value if isinstance(value, str) else str(value))
+    return Literal(str(value).strip(), datatype=_XSD_OF[field.kind])
+
+
+def to_json_value(field: Field, term: Node) -> Any:
+    text = str(term)
+    if field.kind == "org":
+        return text[len(ORG_BASE):] if text.startswith(ORG_BASE) else text
+    if field.scheme:
+        prefix = f"{CODE}{field.scheme}/"
+        return text[len(prefix):] if text.startswith(prefix) else text
+    if field.kind == "boolean":
+        return text == "true"
+    if field.kind == "decimal":
+        try:
+            number = float(text)
+        except ValueError:
+            return text
+        return int(number) if number.is_integer() and "." not in text else number
+    return text
+
+
+def jsonld_context() -> dict[str, Any]:
+    """The published JSON-LD context: Elexon names mapped to ontology terms."""
+    ctx: dict[str, Any] = {
+        "@version": 1.1,
+        "fmar": str(FMAR),
+        "xsd": str(XSD),
+        "AssetId": {"@id": str(FMAR.assetId)},
+        "RegistrationStatus": {"@id": str(FMAR.registrationStatus), "@type": "@vocab"},
+        "ValidationStatus": {"@id": str(FMAR.validationStatus), "@type": "@vocab"},
+        "ValidationReason": {"@id": str(FMAR.validationReason)},
+        "Version": {"@id": str(FMAR.version), "@type": str(XSD.integer)},
+        "Created": {"@id": "http://purl.org/dc/terms/created", "@type": str(XSD.dateTime)},
+        "Modified": {"@id": "http://purl.org/dc/terms/modified", "@type": str(XSD.dateTime)},
+        "Asset": str(FMAR.Asset),
+    }
+    for field in FIELDS:
+        entry: dict[str, Any] = {"@id": str(field.predicate)}
+        if field.kind == "org":
+            entry["@type"] = "@id"
+        elif field.scheme:
+            entry["@type"] = "@id"
+        elif field.kind in ("decimal", "date", "boolean"):
+            entry["@type"] = str(_XSD_OF[field.kind])
+        ctx[field.name] = entry
+    return {"@context": ctx}
+
+
+CODE_PREFIXES = {
+    "acat": f"{CODE}AssetCategory/",
+    "es": f"{CODE}EnergySource/",
+    "dt": f"{CODE}DemandTechType/",
+    "cs": f"{CODE}ConnectionStatus/",
+    "ct": f"{CODE}ConnectionType/",
+    "dno": f"{CODE}DNOCode/",
+    "gsp": f"{CODE}GSPGroup/",
+    "rs": f"{CODE}RegistrationStatus/",
+    "vs": f"{CODE}ValidationStatus/",
+    "org": ORG_BASE,
+}
+
+
+def full_jsonld_context() -> dict[str, Any]:
+    context = jsonld_context()
+    context["@context"].update(CODE_PREFIXES)
+    return context

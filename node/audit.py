@@ -1,0 +1,191 @@
+"""Per-node, append-only, hash-chained audit log in PROV-O terms.
+
+Each entry is stored as triples in the graph `urn:fmar:audit`. Its hash is the
+SHA-256 of the canonical JSON of its fields, which include the previous entry's
+hash, so editing or removing an entry breaks the chain (`fmar audit verify`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+import pyoxigraph as ox
+
+from node.store.base import GraphWrite, RecordStore
+from node.vocab import AUDIT_BASE, FMAR, PROV
+
+AUDIT_GRAPH = "urn:fmar:audit"
+GENESIS_HASH = "0" * 64
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    sequence: int
+    time: str
+    agent: str
+    organisation: str
+    on_behalf_of: str | None
+    action: str
+    record: str
+    version: int
+    previous_hash: str
+
+    def digest(self) -> str:
+        canonical = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    @property
+    def iri(self) -> str:
+        return f"{AUDIT_BASE}{self.sequence}"
+
+    def ntriples(self) -> str:
+        s = f"<{self.iri}>"
+
+        def lit(value: str) -> str:
+            return json.dumps(value, ensure_ascii=False)
+
+        xsd = "http://www.w3.org/2001/XMLSchema#"
+        lines = [
+            f"{s} <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> <{FMAR.AuditEntry}> .",
+            f'{s} <{FMAR.sequence}> "{self.sequence}"^^<{xsd}integer> .',
+            f'{s} <{PROV.startedAtTime}> "{self.time}"^^<{xsd}dateTime> .',
+            f"{s} <{PROV.wasAssociatedWith}> {lit(self.agent)} .",
+            f"{s} <{FMAR.organisation}> {lit(self.organisation)} .",
+            f"{s} <{FMAR.action}> {lit(self.action)} .",
+            f"{s} <{PROV.used}> <{self.record}> .",
+            f'{s} <{FMAR.version}> "{self.version}"^^<{xsd}integer> .',
+            f"{s} <{FMAR.previousHash}> {lit(self.previous_hash)} .",
+            f"{s} <{FMAR.entryHash}> {lit(self.digest())} .",
+        ]
+        if self.on_behalf_of:
+            lines.append(f"{s} <{PROV.actedOnBehalfOf}> {lit(self.on_behalf_of)} .")
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, object]:
+        body = asdict(self)
+        body["hash"] = self.digest()
+        return body
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+_ENTRY_QUERY = f"""
+SELECT ?e ?seq ?time ?agent ?org ?obo ?action ?record ?version ?prev ?hash WHERE {{
+  GRAPH <{AUDIT_GRAPH}> {{
+    ?e <{FMAR.sequence}> ?seq ; <{PROV.startedAtTime}> ?time ;
+       <{PROV.wasAssociatedWith}> ?agent ; <{FMAR.organisation}> ?org ;
+       <{FMAR.action}> ?action ; <{PROV.used}> ?record ; <{FMAR.version}> ?version ;
+       <{FMAR.previousHash}> ?prev ; <{FMAR.entryHash}> ?hash .
+    OPTIONAL {{ ?e <{PROV.actedOnBehalfOf}> ?obo }}
+    %s
+  }}
+}} ORDER BY ?seq
+"""
+
+
+def _value(term: object) -> str:
+    return term.value  # type: ignore[attr-defined]
+
+
+def _entry(solution: ox.QuerySolution) -> tuple[AuditEntry, str]:
+    obo = solution["obo"]
+    entry = AuditEntry(
+        sequence=int(_value(solution["seq"])),
+        time=_value(solution["time"]),
+        agent=_value(solution["agent"]),
+        organisation=_value(solution["org"]),
+        on_behalf_of=_value(obo) if obo is not None else None,
+        action=_value(solution["action"]),
+        record=_value(solution["record"]),
+        version=int(_value(solution["version"])),
+        previous_hash=_value(solution["prev"]),
+    )
+    return entry, _value(solution["hash"])
+
+
+def entries(store: RecordStore, record: str | None = None) -> list[tuple[AuditEntry, str]]:
+    """Entries (with their stored hash) in sequence order, optionally for one record."""
+    restriction = f"FILTER (?record = <{record}>)" if record else ""
+    return [_entry(s) for s in store.select(_ENTRY_QUERY % restriction)]
+
+
+class AuditLog:
+    """Appends entries; the caller writes them in the same transaction as the change."""
+
+    def __init__(self, store: RecordStore):
+        head = list(
+            store.select(
+                f"SELECT ?seq ?hash WHERE {{ GRAPH <{AUDIT_GRAPH}> {{ ?e <{FMAR.sequence}> ?seq ;"
+                f" <{FMAR.entryHash}> ?hash }} }} ORDER BY DESC(?seq) LIMIT 1"
+            )
+        )
+        if head:
+            self.sequence = int(_value(head[0]["seq"]))
+            self.head_hash = _value(head[0]["hash"])
+        else:
+            self.sequence = 0
+            self.head_hash = GENESIS_HASH
+
+    def prepare(
+        self,
+        *,
+        agent: str,
+        organisation: str,
+        on_behalf_of: str | None,
+        action: str,
+        records: list[tuple[str, int]],
+    ) -> tuple[GraphWrite, list[AuditEntry], tuple[int, str]]:
+        """Entries for `records` and the write that stores them; call `commit` after writing."""
+        sequence, previous = self.sequence, self.head_hash
+        time = now_iso()
+        made = []
+        for record, version in records:
+            sequence += 1
+            entry = AuditEntry(
+                sequence, time, agent, organisation, on_behalf_of, action, record, version, previous
+            )
+            previous = entry.digest()
+            made.append(entry)
+        write = GraphWrite(AUDIT_GRAPH, "\n".join(e.ntriples() for e in made), replace=False)
+        return write, made, (sequence, previous)
+
+    def commit(self, head: tuple[int, str]) -> None:
+        self.sequence, self.head_hash = head
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    sequence: int
+    problem: str
+
+    def __str__(self) -> str:
+        return f"entry {self.sequence}: {self.problem}"
+
+
+def verify(store: RecordStore) -> tuple[int, list[ChainProblem]]:
+    """Check the whole chain; returns (entries checked, problems found)."""
+    problems: list[ChainProblem] = []
+    expected_previous = GENESIS_HASH
+    expected_sequence = 1
+    count = 0
+    for entry, stored_hash in entries(store):
+        count += 1
+        if entry.sequence != expected_sequence:
+            problems.append(
+                ChainProblem(
+                    entry.sequence,
+                    f"sequence gap: expected {expected_sequence} (entries removed)",
+                )
+            )
+        if entry.previous_hash != expected_previous:
+            problems.append(ChainProblem(entry.sequence, "previous hash does not match the chain"))
+        if entry.digest() != stored_hash:
+            problems.append(ChainProblem(entry.sequence, "content does not match its hash (edited)"))
+        expected_previous = stored_hash
+        expected_sequence = entry.sequence + 1
+    return count, problems

@@ -1,0 +1,31 @@
+"""Node settings, from arguments or FMAR_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    data_dir: Path | None = None  # None: in-memory store (tests only)
+    sparql_url: str | None = None  # external SPARQL 1.1 server instead of embedded Oxigraph
+    tokens_file: Path | None = None  # static bearer tokens (single-node development)
+    name: str = "fmar-node"
+    workers: int = 2  # validation worker processes for bulk uploads
+    max_body_bytes: int = 1_000_000
+    max_bulk_bytes: int = 512_000_000
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> NodeSettings:
+        env = os.environ
+        values: dict[str, object] = {
+            "data_dir": Path(env["FMAR_DATA_DIR"]) if env.get("FMAR_DATA_DIR") else None,
+            "sparql_url": env.get("FMAR_SPARQL_URL") or None,
+            "tokens_file": Path(env["FMAR_TOKENS_FILE"]) if env.get("FMAR_TOKENS_FILE") else None,
+            "name": env.get("FMAR_NODE_NAME", "fmar-node"),
+            "workers": int(env.get("FMAR_WORKERS", "2")),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]

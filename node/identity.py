@@ -1,0 +1,106 @@
+"""Who is calling: the one seam through which every handler learns its caller.
+
+A request is authenticated by exactly one `Authenticator`, chosen when the app is
+built. Handlers receive a verified `Caller` through the `current_caller`
+dependency and never look at headers or tokens themselves; permission decisions
+are made in `node.policy` from the `Caller`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from fastapi import Request
+
+from node.errors import ApiError
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A verified caller: the organisation it acts for, its roles and scopes."""
+
+    subject: str
+    organisation_id: str
+    roles: frozenset[str] = field(default_factory=frozenset)
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    # Licence areas (DNO codes) for a DNO caller; empty for everyone else.
+    dno_areas: frozenset[str] = field(default_factory=frozenset)
+    # The party a relaying node acts for (RFC 8693 `act`), if any.
+    actor: str | None = None
+
+    def has_role(self, role: str) -> bool:
+        return role in self.roles
+
+
+class Authenticator(Protocol):
+    def authenticate(self, request: Request) -> Caller:
+        """Return the verified caller or raise `ApiError` (401/403)."""
+        ...
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(
+            401,
+            "AUTH-001",
+            "A bearer access token is required.",
+            headers={"WWW-Authenticate": 'Bearer realm="fmar"'},
+        )
+    return token.strip()
+
+
+class StaticTokenAuthenticator:
+    """Bearer tokens from a local file, for a node run without a trust framework.
+
+    The file maps the SHA-256 of each token to a caller, so the file never holds
+    a usable secret. It exists for single-node development and the first demo;
+    a node in a federation verifies trust-framework JWTs instead.
+    """
+
+    def __init__(self, callers_by_token_hash: dict[str, Caller]):
+        self._callers = callers_by_token_hash
+
+    @staticmethod
+    def hash_token(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    @classmethod
+    def from_file(cls, path: Path) -> StaticTokenAuthenticator:
+        entries = json.loads(path.read_text())
+        return cls(
+            {
+                entry["token_sha256"]: Caller(
+                    subject=entry["subject"],
+                    organisation_id=entry["organisation_id"],
+                    roles=frozenset(entry.get("roles", [])),
+                    scopes=frozenset(entry.get("scopes", [])),
+                    dno_areas=frozenset(entry.get("dno_areas", [])),
+                )
+                for entry in entries
+            }
+        )
+
+    def authenticate(self, request: Request) -> Caller:
+        digest = self.hash_token(bearer_token(request))
+        for known, caller in self._callers.items():
+            if hmac.compare_digest(known, digest):
+                return caller
+        raise ApiError(
+            401,
+            "AUTH-002",
+            "The access token is not recognised.",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+
+
+def current_caller(request: Request) -> Caller:
+    """FastAPI dependency: the verified caller of this request."""
+    authenticator: Authenticator = request.app.state.authenticator
+    return authenticator.authenticate(request)

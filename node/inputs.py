@@ -1,0 +1,235 @@
+"""Turning submitted data (JSON, JSON-LD, Turtle, CSV, NDJSON) into asset properties.
+
+A record arrives as a list of (predicate, object) pairs about one asset; the
+node assigns the subject. Input errors carry stable codes (ARM-IN-xxx).
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from rdflib import RDF, BNode, Graph, Literal, URIRef
+from rdflib.term import Node
+
+from node.asset_fields import FIELD_BY_NAME, FIELD_BY_PREDICATE, STATE_FIELDS, STATE_PREDICATES
+from node.asset_fields import full_jsonld_context, to_term
+from node.errors import ApiError
+from node.vocab import FMAR
+
+Properties = list[tuple[URIRef, Node]]
+CONTEXT_PATH = "/context.jsonld"
+
+
+class InputError(ApiError):
+    def __init__(self, code: str, message: str, details: Any = None):
+        super().__init__(400, code, message, details)
+
+
+@dataclass
+class Row:
+    """One submitted asset of a bulk upload: its properties, or why it could not be read."""
+
+    index: int
+    properties: Properties | None = None
+    fields: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+
+
+def properties_from_json(obj: Any, *, allow_asset_id: bool = False) -> Properties:
+    """ARM-IN-001..003: an object of Elexon field names and scalar values."""
+    if not isinstance(obj, dict):
+        raise InputError("ARM-IN-001", "An asset is a JSON object of Elexon field names.")
+    props: Properties = []
+    unknown = []
+    for name, value in obj.items():
+        if name in ("@context", "@id", "@type", "id"):
+            continue
+        if name in STATE_FIELDS:
+            if name == "AssetId" and allow_asset_id:
+                continue
+            raise InputError(
+                "ARM-IN-003",
+                f"{name} is kept by the node and cannot be sent.",
+                {"field": name},
+            )
+        field = FIELD_BY_NAME.get(name)
+        if field is None:
+            unknown.append(name)
+            continue
+        if value is None or (isinstance(value, str) and value.strip() == ""):
+            continue
+        if isinstance(value, (dict, list)):
+            raise InputError(
+                "ARM-IN-002", f"{name} takes one plain value, not a list or object.", {"field": name}
+            )
+        props.append((field.predicate, to_term(field, value)))
+    if unknown:
+        raise InputError(
+            "ARM-IN-002",
+            "Unknown field(s); see GET /context.jsonld for the accepted Elexon names.",
+            {"fields": sorted(unknown)},
+        )
+    return props
+
+
+def _checked_properties(graph: Graph, subject: Node) -> Properties:
+    props: Properties = []
+    for p, o in graph.predicate_objects(subject):
+        if p == RDF.type:
+            continue
+        if p in STATE_PREDICATES:
+            raise InputError("ARM-IN-003", f"<{p}> is kept by the node and cannot be sent.")
+        if p not in FIELD_BY_PREDICATE:
+            raise InputError("ARM-IN-002", f"<{p}> is not an asset property.", {"predicate": str(p)})
+        if isinstance(o, BNode):
+            raise InputError("ARM-IN-005", "Asset property values are IRIs or literals.")
+        props.append((p, o))  # type: ignore[arg-type]
+    return props
+
+
+def properties_from_graph(graph: Graph, *, many: bool = False) -> list[Properties]:
+    """ARM-IN-004/005: fmar:Asset subjects, and nothing about any other subject."""
+    subjects = list(graph.subjects(RDF.type, FMAR.Asset))
+    if not subjects or (len(subjects) > 1 and not many):
+        raise InputError(
+            "ARM-IN-004",
+            "Send exactly one resource of type fmar:Asset."
+            if not many
+            else "Send at least one resource of type fmar:Asset.",
+            {"assets_found": len(subjects)},
+        )
+    others = set(graph.subjects()) - set(subjects)
+    if others:
+        raise InputError(
+            "ARM-IN-005",
+            "Only triples about the asset itself are accepted.",
+            {"other_subjects": sorted(str(s) for s in others)[:10]},
+        )
+    return [_checked_properties(graph, s) for s in subjects]
+
+
+def parse_rdf(body: bytes, fmt: str) -> Graph:
+    """ARM-IN-006: well-formed Turtle or JSON-LD (remote contexts other than ours refused)."""
+    graph = Graph()
+    try:
+        if fmt == "json-ld":
+            doc = json.loads(body)
+            graph.parse(data=json.dumps(_inline_context(doc)), format="json-ld")
+        else:
+            graph.parse(data=body.decode("utf-8"), format=fmt)
+    except ApiError:
+        raise
+    except Exception as exc:  # parsers raise many types; the message is what matters
+        raise InputError(
+            "ARM-IN-006", f"The {fmt} body could not be parsed.", {"error": str(exc)[:500]}
+        ) from None
+    return graph
+
+
+def _inline_context(doc: Any) -> Any:
+    """Replace references to our published context by its content; refuse other URLs."""
+    if isinstance(doc, list):
+        return [_inline_context(d) for d in doc]
+    if not isinstance(doc, dict):
+        return doc
+    ctx = doc.get("@context")
+    if isinstance(ctx, str) or isinstance(ctx, list):
+        refs = ctx if isinstance(ctx, list) else [ctx]
+        resolved = []
+        for ref in refs:
+            if isinstance(ref, str):
+                if not ref.endswith(CONTEXT_PATH):
+                    raise InputError(
+                        "ARM-IN-007",
+                        "Remote JSON-LD contexts are not fetched; use the node's "
+                        f"{CONTEXT_PATH} or an inline context.",
+                        {"context": ref},
+                    )
+                resolved.append(full_jsonld_context()["@context"])
+            else:
+                resolved.append(ref)
+        doc = copy.copy(doc)
+        doc["@context"] = resolved if len(resolved) > 1 else resolved[0]
+    if "@graph" in doc:
+        doc = dict(doc)
+        doc["@graph"] = [_inline_context(d) for d in doc["@graph"]]
+    return doc
+
+
+def read_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError("ARM-IN-008", "The body is not valid JSON.", {"error": str(exc)}) from None
+
+
+def _lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            yield line.decode("utf-8", errors="strict")
+    if pending:
+        yield pending.decode("utf-8", errors="strict")
+
+
+def rows_from_ndjson(chunks: Iterable[bytes]) -> Iterator[Row]:
+    for index, line in enumerate(_lines(chunks), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield Row(index, fields=json.loads(line))
+        except ValueError as exc:
+            yield Row(index, error={"code": "ARM-IN-008", "message": f"Not valid JSON: {exc}"})
+
+
+def rows_from_csv(chunks: Iterable[bytes]) -> Iterator[Row]:
+    """ARM-IN-009: a header row of Elexon field names, then one asset per row."""
+    reader = csv.reader(_lines(chunks))
+    try:
+        header = [h.strip().lstrip("\ufeff") for h in next(reader)]
+    except StopIteration:
+        raise InputError("ARM-IN-009", "The CSV has no header row.") from None
+    unknown = [h for h in header if h not in FIELD_BY_NAME]
+    if unknown:
+        raise InputError(
+            "ARM-IN-009",
+            "The CSV header names unknown fields; use Elexon field names.",
+            {"fields": unknown},
+        )
+    width = len(header)
+    for index, cells in enumerate(reader, start=1):
+        if not cells or all(not c.strip() for c in cells):
+            continue
+        if len(cells) != width:
+            yield Row(
+                index,
+                error={
+                    "code": "ARM-IN-009",
+                    "message": f"Row has {len(cells)} cells; the header has {width}.",
+                },
+            )
+            continue
+        yield Row(index, fields={h: c for h, c in zip(header, cells) if c.strip()})
+
+
+def rows_from_graph(graph: Graph) -> Iterator[Row]:
+    for index, props in enumerate(properties_from_graph(graph, many=True), start=1):
+        yield Row(index, properties=props)
+
+
+def csv_text(rows: Iterable[list[str]]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue()
+
+
+def literal_text(term: Node) -> str:
+    return str(term) if isinstance(term, (Literal, URIRef)) else ""

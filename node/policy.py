@@ -1,0 +1,101 @@
+"""Permissions, decided here and nowhere else.
+
+Each rule has a stable ID (POL-xxx) that appears in the 403 error, in
+docs/rules.md and in tests/test_policy.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from node.errors import ApiError
+from node.identity import Caller
+
+ASSET_OWNER_ROLES = frozenset({"FSP", "Aggregator", "AssetOwner", "Platform"})
+SYSTEM_OPERATOR_ROLES = frozenset({"DNO", "IDNO", "NESO"})
+
+
+def _deny(rule: str, message: str) -> ApiError:
+    return ApiError(403, rule, message)
+
+
+def require_scope(caller: Caller, scope: str) -> None:
+    """POL-001: the token must carry the scope the operation needs."""
+    if scope not in caller.scopes:
+        raise _deny("POL-001", f"The access token lacks the scope '{scope}'.")
+
+
+@dataclass(frozen=True)
+class ReadScope:
+    """Which assets a caller may read: all, or those of some orgs or DNO areas."""
+
+    everything: bool
+    organisations: frozenset[str]
+    dno_areas: frozenset[str]
+
+    def allows(self, organisation_id: str, dno_area: str | None) -> bool:
+        return (
+            self.everything
+            or organisation_id in self.organisations
+            or (dno_area is not None and dno_area in self.dno_areas)
+        )
+
+
+def asset_read_scope(caller: Caller) -> ReadScope:
+    """POL-003: an asset's own organisation reads it; a DNO reads assets in its
+    licence areas; NESO reads all assets; the regulator reads aggregates only."""
+    require_scope(caller, "assets:read")
+    if caller.has_role("NESO"):
+        return ReadScope(True, frozenset(), frozenset())
+    dno_areas = caller.dno_areas if caller.roles & {"DNO", "IDNO"} else frozenset()
+    organisations = (
+        frozenset({caller.organisation_id}) if caller.roles & ASSET_OWNER_ROLES else frozenset()
+    )
+    return ReadScope(False, organisations, dno_areas)
+
+
+def check_read_asset(caller: Caller, organisation_id: str, dno_area: str | None) -> None:
+    if not asset_read_scope(caller).allows(organisation_id, dno_area):
+        # Same answer as a missing asset, so IDs of others' assets are not confirmed.
+        raise ApiError(404, "ARM-404", "No such asset.")
+
+
+def check_write_asset(caller: Caller, organisation_id: str) -> None:
+    """POL-002: only an asset-holding role writes assets, and only its own
+    organisation's (OrganisationId must be the caller's organisation)."""
+    require_scope(caller, "assets:write")
+    if not caller.roles & ASSET_OWNER_ROLES:
+        raise _deny("POL-002", "Only an FSP, aggregator, asset owner or platform writes assets.")
+    if organisation_id != caller.organisation_id:
+        raise _deny(
+            "POL-002",
+            "An organisation registers and changes only its own assets: "
+            f"OrganisationId must be '{caller.organisation_id}'.",
+        )
+
+
+def check_set_validation_status(caller: Caller, dno_area: str | None) -> None:
+    """POL-004: the validation status is set by the market facilitator, NESO, or
+    a DNO for assets in its licence areas; never by the asset's own organisation."""
+    require_scope(caller, "validation:write")
+    if caller.has_role("MarketFacilitator") or caller.has_role("NESO"):
+        return
+    if caller.roles & {"DNO", "IDNO"} and dno_area in caller.dno_areas:
+        return
+    raise _deny(
+        "POL-004",
+        "Only the market facilitator, NESO or the asset's DNO sets a validation status.",
+    )
+
+
+def check_manage_categories(caller: Caller) -> None:
+    """POL-005: only the market facilitator creates, changes or deprecates categories."""
+    require_scope(caller, "categories:write")
+    if not caller.has_role("MarketFacilitator"):
+        raise _deny("POL-005", "Only the market facilitator manages asset categories.")
+
+
+def check_read_audit(caller: Caller, organisation_id: str, dno_area: str | None) -> None:
+    """POL-006: an audit trail is read by those who may read the record, with `audit:read`."""
+    require_scope(caller, "audit:read")
+    check_read_asset(caller, organisation_id, dno_area)

@@ -1,0 +1,318 @@
+"""Asset records: building them from properties, checking them, and reading them back.
+
+Pure functions shared by single and bulk registration (bulk runs `check_rows`
+in worker processes).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyoxigraph as ox
+from rdflib import RDF, Graph, Literal, URIRef
+from rdflib.namespace import XSD
+from rdflib.term import Node
+
+from node import policy
+from node.asset_fields import FIELD_BY_NAME, FIELD_BY_PREDICATE, to_json_value
+from node.errors import ApiError
+from node.identity import Caller
+from node.inputs import Properties, Row, properties_from_json
+from node.validation import ShapeSet, Validator
+from node.vocab import ASSET_BASE, CODE, DCTERMS, FMAR, ORG_BASE, code_iri
+
+VALIDATOR = Validator()
+RDF_TYPE = str(RDF.type)
+_CATEGORY_PREFIX = f"{CODE}AssetCategory/"
+
+
+@dataclass
+class Checked:
+    """The outcome for one submitted asset."""
+
+    index: int
+    asset_iri: str
+    violations: list[dict[str, Any]] = field(default_factory=list)
+    properties: Properties | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+def new_asset_iri() -> str:
+    return ASSET_BASE + str(uuid.uuid4())
+
+
+def organisation_of(props: Properties) -> str | None:
+    for p, o in props:
+        if p == FMAR.organisation:
+            text = str(o)
+            return text[len(ORG_BASE):] if text.startswith(ORG_BASE) else text
+    return None
+
+
+def with_default_organisation(props: Properties, caller: Caller) -> Properties:
+    if organisation_of(props) is None:
+        return [*props, (FMAR.organisation, URIRef(ORG_BASE + caller.organisation_id))]
+    return props
+
+
+def category_code(props: Properties) -> str | None:
+    for p, o in props:
+        if p == FMAR.assetCategory and str(o).startswith(_CATEGORY_PREFIX):
+            return str(o)[len(_CATEGORY_PREFIX):]
+    return None
+
+
+def _violation(rule: str, focus: str, path: str | None, value: str | None, message: str) -> dict:
+    return {"rule": rule, "focus": focus, "path": path, "value": value, "message": message}
+
+
+def category_violations(
+    props: Properties, focus: str, categories: dict[str, bool], *, is_new: bool
+) -> list[dict[str, Any]]:
+    """ARM-VAL-029: the category is in the catalogue; ARM-VAL-030: a deprecated
+    category takes no new registrations (assets already registered stay valid)."""
+    code = category_code(props)
+    if code is None:
+        return []  # ARM-VAL-004 reports the missing or malformed category
+    if code not in categories:
+        return [
+            _violation(
+                "ARM-VAL-029",
+                focus,
+                str(FMAR.assetCategory),
+                code,
+                f"[ARM-VAL-029] AssetCategory {code} is not in this node's category catalogue.",
+            )
+        ]
+    if is_new and categories[code]:
+        return [
+            _violation(
+                "ARM-VAL-030",
+                focus,
+                str(FMAR.assetCategory),
+                code,
+                f"[ARM-VAL-030] AssetCategory {code} is deprecated and takes no new registrations.",
+            )
+        ]
+    return []
+
+
+def check_rows(
+    rows: Sequence[tuple[Row, str]],
+    shapes: ShapeSet,
+    categories: dict[str, bool],
+    caller: Caller,
+    *,
+    is_new: bool = True,
+) -> list[Checked]:
+    """Read, authorise and SHACL-validate submitted assets, all in one validation run."""
+    results: list[Checked] = []
+    data = Graph()
+    focus: list[URIRef] = []
+    for row, iri in rows:
+        checked = Checked(row.index, iri)
+        results.append(checked)
+        if row.error is not None:
+            checked.violations.append({"rule": row.error["code"], "message": row.error["message"]})
+            continue
+        try:
+            props = row.properties if row.properties is not None else properties_from_json(row.fields)
+            props = with_default_organisation(props, caller)
+            policy.check_write_asset(caller, organisation_of(props) or "")
+        except ApiError as exc:
+            checked.violations.append({"rule": exc.code, "message": exc.message, **(
+                {"details": exc.details} if exc.details is not None else {})})
+            continue
+        checked.properties = props
+        checked.violations.extend(category_violations(props, iri, categories, is_new=is_new))
+        subject = URIRef(iri)
+        focus.append(subject)
+        data.add((subject, RDF.type, FMAR.Asset))
+        code = category_code(props)
+        if code is not None:
+            data.add((subject, RDF.type, code_iri("AssetCategory", code)))
+        for p, o in props:
+            data.add((subject, p, o))
+    if focus:
+        by_focus = {c.asset_iri: c for c in results}
+        for violation in VALIDATOR.validate(data, [shapes], focus):
+            by_focus[violation.focus].violations.append(violation.as_dict())
+    return results
+
+
+def record_ntriples(
+    iri: str,
+    props: Properties,
+    *,
+    version: int,
+    created: str,
+    modified: str,
+    registration: str = "Active",
+    validation: str = "Pending",
+    validation_reason: str | None = None,
+) -> str:
+    """The stored record: the submitted properties plus the state the node keeps."""
+    s = f"<{iri}>"
+    dt = f"<{XSD.dateTime}>"
+    lines = [
+        f"{s} <{RDF_TYPE}> <{FMAR.Asset}> .",
+        f'{s} <{FMAR.assetId}> "{iri[len(ASSET_BASE):]}" .',
+        f"{s} <{FMAR.registrationStatus}> <{code_iri('RegistrationStatus', registration)}> .",
+        f"{s} <{FMAR.validationStatus}> <{code_iri('ValidationStatus', validation)}> .",
+        f'{s} <{FMAR.version}> "{version}"^^<{XSD.integer}> .',
+        f'{s} <{DCTERMS.created}> "{created}"^^{dt} .',
+        f'{s} <{DCTERMS.modified}> "{modified}"^^{dt} .',
+    ]
+    if validation_reason:
+        lines.append(f"{s} <{FMAR.validationReason}> {Literal(validation_reason).n3()} .")
+    lines.extend(f"{s} {p.n3()} {o.n3()} ." for p, o in props)
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- reading back
+
+
+def _text(term: object) -> str:
+    return term.value  # type: ignore[attr-defined]
+
+
+@dataclass
+class AssetRecord:
+    """A stored asset as read from its named graph."""
+
+    iri: str
+    values: dict[str, list[ox.NamedNode | ox.Literal | ox.BlankNode]]
+    triples: list[ox.Triple]
+
+    @classmethod
+    def from_triples(cls, iri: str, triples: Iterable[ox.Triple]) -> AssetRecord | None:
+        values: dict[str, list[Any]] = {}
+        kept = []
+        for t in triples:
+            if t.subject.value != iri:  # type: ignore[union-attr]
+                continue
+            kept.append(t)
+            values.setdefault(t.predicate.value, []).append(t.object)
+        if str(FMAR.assetId) not in values:
+            return None
+        return cls(iri, values, kept)
+
+    def first(self, predicate: URIRef) -> str | None:
+        found = self.values.get(str(predicate))
+        return _text(found[0]) if found else None
+
+    @property
+    def asset_id(self) -> str:
+        return self.iri[len(ASSET_BASE):]
+
+    @property
+    def version(self) -> int:
+        return int(self.first(FMAR.version) or 0)
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.asset_id}.v{self.version}"'
+
+    @property
+    def organisation_id(self) -> str:
+        text = self.first(FMAR.organisation) or ""
+        return text[len(ORG_BASE):] if text.startswith(ORG_BASE) else text
+
+    @property
+    def dno_area(self) -> str | None:
+        text = self.first(FMAR.dnoConnection)
+        return text.rsplit("/", 1)[-1] if text else None
+
+    def code(self, predicate: URIRef) -> str | None:
+        text = self.first(predicate)
+        return text.rsplit("/", 1)[-1] if text else None
+
+    @property
+    def registration_status(self) -> str:
+        return self.code(FMAR.registrationStatus) or "Active"
+
+    @property
+    def validation_status(self) -> str:
+        return self.code(FMAR.validationStatus) or "Pending"
+
+    def properties(self) -> Properties:
+        """The client-supplied part, as rdflib terms (for re-validation on update)."""
+        props: Properties = []
+        for t in self.triples:
+            predicate = URIRef(t.predicate.value)
+            if predicate not in FIELD_BY_PREDICATE:
+                continue
+            obj = t.object
+            if isinstance(obj, ox.NamedNode):
+                props.append((predicate, URIRef(obj.value)))
+            else:
+                assert isinstance(obj, ox.Literal)
+                dtype = obj.datatype.value if obj.datatype else None
+                if obj.language:
+                    props.append((predicate, Literal(obj.value, lang=obj.language)))
+                elif dtype and dtype != str(XSD.string):
+                    props.append((predicate, Literal(obj.value, datatype=URIRef(dtype))))
+                else:
+                    props.append((predicate, Literal(obj.value)))
+        return props
+
+    def as_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"AssetId": self.asset_id, "id": self.iri}
+        for t in self.triples:
+            field_ = FIELD_BY_PREDICATE.get(URIRef(t.predicate.value))
+            if field_ is not None:
+                body[field_.name] = to_json_value(field_, _text(t.object))
+        body["RegistrationStatus"] = self.registration_status
+        body["ValidationStatus"] = self.validation_status
+        reason = self.first(FMAR.validationReason)
+        if reason:
+            body["ValidationReason"] = reason
+        body["Version"] = self.version
+        body["Created"] = self.first(DCTERMS.created)
+        body["Modified"] = self.first(DCTERMS.modified)
+        return body
+
+
+CSV_COLUMNS = ["AssetId", *FIELD_BY_NAME.keys(), "RegistrationStatus", "ValidationStatus", "Version"]
+
+
+def csv_row(record: AssetRecord) -> list[str]:
+    body = record.as_json()
+    row = []
+    for column in CSV_COLUMNS:
+        value = body.get(column)
+        if value is None:
+            row.append("")
+        elif isinstance(value, bool):
+            row.append("true" if value else "false")
+        else:
+            row.append(str(value))
+    return row
+
+
+def rdflib_graph(triples: Iterable[ox.Triple]) -> Graph:
+    graph = Graph()
+    for t in triples:
+        graph.add((_rdflib(t.subject), _rdflib(t.predicate), _rdflib(t.object)))
+    return graph
+
+
+def _rdflib(term: Any) -> Node:
+    if isinstance(term, ox.NamedNode):
+        return URIRef(term.value)
+    if isinstance(term, ox.Literal):
+        if term.language:
+            return Literal(term.value, lang=term.language)
+        dtype = term.datatype.value if term.datatype else None
+        if dtype and dtype != str(XSD.string):
+            return Literal(term.value, datatype=URIRef(dtype))
+        return Literal(term.value)
+    from rdflib import BNode
+
+    return BNode(term.value)

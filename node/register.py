@@ -1,0 +1,603 @@
+"""The asset register: every write and read of asset and category records.
+
+All writes go through one lock, so a record's version check, its new version,
+its history copy and its audit entries are decided and stored together in one
+store transaction.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from typing import Any
+
+import pyoxigraph as ox
+from rdflib import Graph, Literal, URIRef
+
+from node import audit, policy
+from node.audit import AuditLog, now_iso
+from node.categories import Catalogue, Category, category_from_graph, load_core_shapes
+from node.categories import seed_categories, set_deprecated
+from node.errors import ApiError
+from node.identity import Caller
+from node.inputs import Properties, Row
+from node.records import AssetRecord, Checked, check_rows, new_asset_iri, record_ntriples
+from node.store import GraphWrite, RecordStore
+from node.validation import ShapeSet
+from node.vocab import ASSET_BASE, CATEGORY_BASE, FMAR, VERSION_BASE, code_iri
+
+BULK_CHUNK = 500
+VALIDATION_STATUSES = ("Pending", "Verified", "Query")
+
+
+def not_found() -> ApiError:
+    return ApiError(404, "ARM-404", "No such asset.")
+
+
+def precondition_failed(current: AssetRecord) -> ApiError:
+    return ApiError(
+        412,
+        "ARM-412",
+        "The asset changed since you read it: If-Match does not match the current ETag. "
+        "Read it again and re-apply your change.",
+        {"current_etag": current.etag, "current_version": current.version},
+    )
+
+
+def validation_failed(violations: list[dict[str, Any]]) -> ApiError:
+    return ApiError(
+        422, "ARM-VAL", "The asset does not conform to the FMAR shapes.", {"violations": violations}
+    )
+
+
+@dataclass
+class BulkReport:
+    mode: str
+    received: int = 0
+    stored: int = 0
+    rejected: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    assets: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "received": self.received,
+            "stored": self.stored,
+            "rejected": self.rejected,
+            "errors": self.errors,
+            "assets": self.assets,
+        }
+
+
+# ---------------------------------------------------------------- worker processes
+
+_WORKER_SHAPES: dict[str, ShapeSet] = {}
+
+
+def _check_in_worker(
+    shapes_key: str,
+    shapes_turtle: str,
+    rows: list[tuple[Row, str]],
+    categories: dict[str, bool],
+    caller: Caller,
+) -> list[Checked]:
+    shapes = _WORKER_SHAPES.get(shapes_key)
+    if shapes is None:
+        _WORKER_SHAPES.clear()
+        shapes = ShapeSet(Graph().parse(data=shapes_turtle, format="turtle"), FMAR.Asset)
+        _WORKER_SHAPES[shapes_key] = shapes
+    return check_rows(rows, shapes, categories, caller)
+
+
+class Register:
+    def __init__(self, store: RecordStore, workers: int = 2):
+        self.store = store
+        self._lock = threading.RLock()
+        self._audit = AuditLog(store)
+        self.catalogue = Catalogue(load_core_shapes())
+        self._workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._shapes_version = 0
+        self._shapes_turtle: str | None = None
+        self._load_categories()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+        self.store.close()
+
+    # ------------------------------------------------------------ categories
+
+    def _load_categories(self) -> None:
+        names = [
+            s["g"].value
+            for s in self.store.select(
+                f"SELECT DISTINCT ?g WHERE {{ GRAPH ?g {{ ?c a <{FMAR.AssetCategory}> }} "
+                f'FILTER STRSTARTS(STR(?g), "{CATEGORY_BASE}") }}'
+            )
+        ]
+        if not names:
+            seeded = seed_categories()
+            system = Caller("node", "node", frozenset({"Node"}))
+            writes = [self._category_write(c) for c in seeded]
+            audit_write, _, head = self._audit.prepare(
+                agent=system.subject,
+                organisation=system.organisation_id,
+                on_behalf_of=None,
+                action="create-category",
+                records=[(c.record_iri, 1) for c in seeded],
+            )
+            self.store.write([*writes, audit_write])
+            self._audit.commit(head)
+            self.catalogue.replace_all(seeded)
+        else:
+            self.catalogue.replace_all([self._read_category(name) for name in names])
+        self._shapes_changed()
+
+    def _shapes_changed(self) -> None:
+        self._shapes_version += 1
+        self._shapes_turtle = None
+
+    def _read_category(self, record_iri: str) -> Category:
+        triples = self.store.triples(record_iri)
+        graph = Graph()
+        version = 1
+        from node.records import rdflib_graph
+
+        graph = rdflib_graph(triples)
+        stored_version = graph.value(URIRef(record_iri), FMAR.version)
+        if stored_version is not None:
+            version = int(stored_version)
+            graph.remove((URIRef(record_iri), None, None))
+        return category_from_graph(graph, version)
+
+    @staticmethod
+    def _category_write(category: Category) -> GraphWrite:
+        lines = [f"{s.n3()} {p.n3()} {o.n3()} ." for s, p, o in category.graph]
+        lines.append(
+            f"<{category.record_iri}> {FMAR.version.n3()} "
+            f"{Literal(category.version).n3()} ."
+        )
+        return GraphWrite(category.record_iri, "\n".join(lines), replace=True)
+
+    def save_category(self, graph: Graph, caller: Caller, *, expected_code: str | None) -> Category:
+        policy.check_manage_categories(caller)
+        category = category_from_graph(graph)
+        if expected_code is not None and category.code != expected_code:
+            raise ApiError(
+                422, "CAT-DEF-002", "The category code in the body differs from the URL.",
+                {"url": expected_code, "body": category.code},
+            )
+        self._check_shape_compiles(category)
+        with self._lock:
+            existing = self.catalogue.get(category.code)
+            if expected_code is None and existing is not None:
+                raise ApiError(409, "CAT-409", f"Category {category.code} exists; use PUT to change it.")
+            if expected_code is not None and existing is None:
+                raise ApiError(404, "CAT-404", f"No category {expected_code}.")
+            version = existing.version + 1 if existing else 1
+            category = category_from_graph(graph, version)
+            action = "update-category" if existing else "create-category"
+            self._write_category(category, caller, action)
+        return category
+
+    def deprecate_category(self, code: str, caller: Caller) -> Category:
+        policy.check_manage_categories(caller)
+        with self._lock:
+            existing = self.catalogue.get(code)
+            if existing is None:
+                raise ApiError(404, "CAT-404", f"No category {code}.")
+            category = category_from_graph(set_deprecated(existing, True), existing.version + 1)
+            self._write_category(category, caller, "deprecate-category")
+        return category
+
+    def _write_category(self, category: Category, caller: Caller, action: str) -> None:
+        audit_write, _, head = self._audit.prepare(
+            agent=caller.subject,
+            organisation=caller.organisation_id,
+            on_behalf_of=caller.actor,
+            action=action,
+            records=[(category.record_iri, category.version)],
+        )
+        self.store.write([self._category_write(category), audit_write])
+        self._audit.commit(head)
+        self.catalogue.put(category)
+        self._shapes_changed()
+
+    def _check_shape_compiles(self, category: Category) -> None:
+        try:
+            candidate = Graph()
+            for triple in self.catalogue.shapes.full:
+                candidate.add(triple)
+            for triple in category.graph:
+                candidate.add(triple)
+            shapes = ShapeSet(candidate, FMAR.Asset)
+            from node.validation import Validator
+
+            Validator().validate(Graph(), [shapes], [])
+        except ApiError:
+            raise
+        except Exception as exc:
+            raise ApiError(
+                422, "CAT-DEF-005", "The category shape is not valid SHACL.", {"error": str(exc)[:500]}
+            ) from None
+
+    def category_states(self) -> dict[str, bool]:
+        return {c.code: c.deprecated for c in self.catalogue.all()}
+
+    # ------------------------------------------------------------ registration
+
+    def _commit_assets(
+        self, checked: list[Checked], caller: Caller, action: str = "register"
+    ) -> None:
+        if not checked:
+            return
+        time = now_iso()
+        writes = [
+            GraphWrite(
+                c.asset_iri,
+                record_ntriples(c.asset_iri, c.properties or [], version=1, created=time, modified=time),
+                replace=False,
+            )
+            for c in checked
+        ]
+        with self._lock:
+            audit_write, _, head = self._audit.prepare(
+                agent=caller.subject,
+                organisation=caller.organisation_id,
+                on_behalf_of=caller.actor,
+                action=action,
+                records=[(c.asset_iri, 1) for c in checked],
+            )
+            self.store.write([*writes, audit_write])
+            self._audit.commit(head)
+
+    def register_one(self, props: Properties, caller: Caller) -> AssetRecord:
+        iri = new_asset_iri()
+        [checked] = check_rows(
+            [(Row(1, properties=props), iri)],
+            self.catalogue.shapes,
+            self.category_states(),
+            caller,
+        )
+        if not checked.ok:
+            first = checked.violations[0]
+            if len(checked.violations) == 1 and first["rule"].startswith("POL-"):
+                raise ApiError(403, first["rule"], first["message"])
+            if first["rule"].startswith("ARM-IN-"):
+                raise ApiError(400, first["rule"], first["message"], first.get("details"))
+            raise validation_failed(checked.violations)
+        self._commit_assets([checked], caller)
+        record = self.get_record(iri)
+        assert record is not None
+        return record
+
+    def _pool_or_none(self) -> ProcessPoolExecutor | None:
+        if self._workers <= 1:
+            return None
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self._workers, mp_context=get_context("spawn"))
+        return self._pool
+
+    def _shapes_payload(self) -> tuple[str, str]:
+        if self._shapes_turtle is None:
+            self._shapes_turtle = self.catalogue.shapes_turtle()
+        return str(self._shapes_version), self._shapes_turtle
+
+    def check_chunks(self, rows: Iterable[Row], caller: Caller) -> Iterator[list[Checked]]:
+        """Validate rows in chunks, in worker processes when there are several cores."""
+        categories = self.category_states()
+        pool = self._pool_or_none()
+        chunks = (
+            [(row, new_asset_iri()) for row in chunk]
+            for chunk in _batched(rows, BULK_CHUNK)
+        )
+        if pool is None:
+            for chunk in chunks:
+                yield check_rows(chunk, self.catalogue.shapes, categories, caller)
+            return
+        key, turtle = self._shapes_payload()
+        pending = []
+        for chunk in chunks:
+            pending.append(pool.submit(_check_in_worker, key, turtle, chunk, categories, caller))
+            while len(pending) > self._workers * 2:
+                yield pending.pop(0).result()
+        for future in pending:
+            yield future.result()
+
+    def register_bulk(self, rows: Iterable[Row], caller: Caller, all_or_nothing: bool) -> BulkReport:
+        policy.require_scope(caller, "assets:write")
+        report = BulkReport("all-or-nothing" if all_or_nothing else "store-valid")
+        valid: list[Checked] = []
+        for chunk in self.check_chunks(rows, caller):
+            good = []
+            for checked in chunk:
+                report.received += 1
+                if checked.ok:
+                    good.append(checked)
+                else:
+                    report.rejected += 1
+                    report.errors.append({"row": checked.index, "violations": checked.violations})
+            if all_or_nothing:
+                if not report.rejected:
+                    valid.extend(good)
+            else:
+                self._commit_assets(good, caller)
+                report.stored += len(good)
+                report.assets.extend({"row": c.index, "AssetId": c.asset_iri[len(ASSET_BASE):]} for c in good)
+        if all_or_nothing and not report.rejected:
+            self._commit_assets(valid, caller)
+            report.stored = len(valid)
+            report.assets = [{"row": c.index, "AssetId": c.asset_iri[len(ASSET_BASE):]} for c in valid]
+        return report
+
+    # ------------------------------------------------------------ reading
+
+    def get_record(self, iri: str) -> AssetRecord | None:
+        return AssetRecord.from_triples(iri, self.store.triples(iri))
+
+    def read(self, asset_id: str, caller: Caller) -> AssetRecord:
+        record = self.get_record(ASSET_BASE + asset_id)
+        if record is None:
+            raise not_found()
+        policy.check_read_asset(caller, record.organisation_id, record.dno_area)
+        return record
+
+    # ------------------------------------------------------------ changes
+
+    def _change(
+        self,
+        asset_id: str,
+        caller: Caller,
+        if_match: str | None,
+        action: str,
+        make: Any,
+    ) -> AssetRecord:
+        """Apply `make(current) -> (props, state)` under the lock, guarded by If-Match."""
+        iri = ASSET_BASE + asset_id
+        with self._lock:
+            current = self.get_record(iri)
+            if current is None:
+                raise not_found()
+            if if_match is None:
+                raise ApiError(
+                    428, "ARM-428", "Changes need an If-Match header with the asset's current ETag."
+                )
+            if if_match.strip() != "*" and current.etag not in [t.strip() for t in if_match.split(",")]:
+                raise precondition_failed(current)
+            props, state = make(current)
+            version = current.version + 1
+            time = now_iso()
+            new = record_ntriples(
+                iri,
+                props,
+                version=version,
+                created=current.first(URIRef("http://purl.org/dc/terms/created")) or time,
+                modified=time,
+                **state,
+            )
+            history = GraphWrite(
+                f"{VERSION_BASE}{asset_id}:{current.version}",
+                "\n".join(f"{t.subject} {t.predicate} {t.object} ." for t in current.triples),
+                replace=True,
+            )
+            audit_write, _, head = self._audit.prepare(
+                agent=caller.subject,
+                organisation=caller.organisation_id,
+                on_behalf_of=caller.actor,
+                action=action,
+                records=[(iri, version)],
+            )
+            self.store.write([GraphWrite(iri, new, replace=True), history, audit_write])
+            self._audit.commit(head)
+        record = self.get_record(iri)
+        assert record is not None
+        return record
+
+    @staticmethod
+    def _state(current: AssetRecord) -> dict[str, Any]:
+        return {
+            "registration": current.registration_status,
+            "validation": current.validation_status,
+            "validation_reason": current.first(FMAR.validationReason),
+        }
+
+    def replace(
+        self, asset_id: str, props: Properties, caller: Caller, if_match: str | None, action: str = "update"
+    ) -> AssetRecord:
+        def make(current: AssetRecord) -> tuple[Properties, dict[str, Any]]:
+            policy.check_write_asset(caller, current.organisation_id)
+            if current.registration_status == "Deregistered":
+                raise ApiError(409, "ARM-409", "A de-registered asset cannot be changed.")
+            [checked] = check_rows(
+                [(Row(1, properties=props), current.iri)],
+                self.catalogue.shapes,
+                self.category_states(),
+                caller,
+                is_new=False,
+            )
+            if not checked.ok:
+                first = checked.violations[0]
+                if first["rule"].startswith("POL-"):
+                    raise ApiError(403, first["rule"], first["message"])
+                raise validation_failed(checked.violations)
+            # A change of content needs checking again.
+            return checked.properties or [], {**self._state(current), "validation": "Pending",
+                                              "validation_reason": None}
+
+        return self._change(asset_id, caller, if_match, action, make)
+
+    def patch(
+        self, asset_id: str, changes: dict[str, Any], caller: Caller, if_match: str | None
+    ) -> AssetRecord:
+        """JSON merge patch (RFC 7396) over the Elexon fields."""
+        current = self.read(asset_id, caller)
+        body = {k: v for k, v in current.as_json().items() if k not in _READ_ONLY}
+        for name, value in changes.items():
+            if value is None:
+                body.pop(name, None)
+            else:
+                body[name] = value
+        from node.inputs import properties_from_json
+
+        return self.replace(asset_id, properties_from_json(body), caller, if_match, action="patch")
+
+    def set_validation_status(
+        self, asset_id: str, status: str, reason: str | None, caller: Caller, if_match: str | None
+    ) -> AssetRecord:
+        if status not in VALIDATION_STATUSES:
+            raise ApiError(
+                422, "ARM-VS-001", "Validation status is Pending, Verified or Query.",
+                {"allowed": list(VALIDATION_STATUSES)},
+            )
+        if status == "Query" and not (reason and reason.strip()):
+            raise ApiError(422, "ARM-VS-002", "A Query status needs a reason.")
+
+        def make(current: AssetRecord) -> tuple[Properties, dict[str, Any]]:
+            policy.check_set_validation_status(caller, current.dno_area)
+            return current.properties(), {
+                **self._state(current),
+                "validation": status,
+                "validation_reason": reason.strip() if reason else None,
+            }
+
+        return self._change(asset_id, caller, if_match or "*", "set-validation-status", make)
+
+    def deregister(self, asset_id: str, caller: Caller, if_match: str | None) -> AssetRecord:
+        def make(current: AssetRecord) -> tuple[Properties, dict[str, Any]]:
+            policy.check_write_asset(caller, current.organisation_id)
+            if current.registration_status == "Deregistered":
+                raise ApiError(409, "ARM-409", "The asset is already de-registered.")
+            return current.properties(), {**self._state(current), "registration": "Deregistered"}
+
+        return self._change(asset_id, caller, if_match or "*", "deregister", make)
+
+    # ------------------------------------------------------------ history and audit
+
+    def history(self, asset_id: str, caller: Caller) -> list[dict[str, Any]]:
+        current = self.read(asset_id, caller)
+        by_version = {
+            entry.version: entry
+            for entry, _ in audit.entries(self.store, current.iri)
+        }
+        versions = []
+        for n in range(1, current.version + 1):
+            if n == current.version:
+                record: AssetRecord | None = current
+            else:
+                record = AssetRecord.from_triples(
+                    current.iri, self.store.triples(f"{VERSION_BASE}{asset_id}:{n}")
+                )
+            entry = by_version.get(n)
+            versions.append(
+                {
+                    "version": n,
+                    "action": entry.action if entry else None,
+                    "by": entry.agent if entry else None,
+                    "organisation": entry.organisation if entry else None,
+                    "on_behalf_of": entry.on_behalf_of if entry else None,
+                    "at": entry.time if entry else None,
+                    "asset": record.as_json() if record else None,
+                }
+            )
+        return versions
+
+    def audit_trail(self, asset_id: str, caller: Caller) -> list[dict[str, Any]]:
+        current = self.get_record(ASSET_BASE + asset_id)
+        if current is None:
+            raise not_found()
+        policy.check_read_audit(caller, current.organisation_id, current.dno_area)
+        return [entry.as_dict() for entry, _ in audit.entries(self.store, current.iri)]
+
+    # ------------------------------------------------------------ search and export
+
+    def search(
+        self, caller: Caller, filters: dict[str, Any], limit: int, after: str | None
+    ) -> tuple[list[AssetRecord], str | None]:
+        scope = policy.asset_read_scope(caller)
+        where = _search_patterns(scope, filters)
+        if after:
+            where.append(f'FILTER (STR(?a) > "{ASSET_BASE}{_safe_id(after)}")')
+        query = (
+            f"SELECT ?a WHERE {{ GRAPH ?a {{ {' '.join(where)} }} }} ORDER BY ?a LIMIT {limit + 1}"
+        )
+        iris = [s["a"].value for s in self.store.select(query)]
+        records = [r for r in (self.get_record(i) for i in iris[:limit]) if r is not None]
+        next_cursor = records[-1].asset_id if len(iris) > limit and records else None
+        return records, next_cursor
+
+    def iter_export(self, caller: Caller, filters: dict[str, Any]) -> Iterator[AssetRecord]:
+        """The caller's own assets, one at a time (constant memory)."""
+        policy.require_scope(caller, "assets:read")
+        scope = policy.ReadScope(False, frozenset({caller.organisation_id}), frozenset())
+        where = _search_patterns(scope, filters)
+        for solution in self.store.select(f"SELECT ?a WHERE {{ GRAPH ?a {{ {' '.join(where)} }} }}"):
+            record = self.get_record(solution["a"].value)
+            if record is not None:
+                yield record
+
+
+_READ_ONLY = {"AssetId", "id", "RegistrationStatus", "ValidationStatus", "ValidationReason",
+              "Version", "Created", "Modified"}
+
+_CODE_FILTERS = {
+    "category": ("assetCategory", "AssetCategory"),
+    "dno": ("dnoConnection", "DNOCode"),
+    "connection_type": ("connectionType", "ConnectionType"),
+    "connection_status": ("connectionStatus", "ConnectionStatus"),
+    "gsp_group": ("gspGroup", "GSPGroup"),
+    "validation_status": ("validationStatus", "ValidationStatus"),
+    "registration_status": ("registrationStatus", "RegistrationStatus"),
+}
+
+
+def _safe_id(value: str) -> str:
+    if not all(ch.isalnum() or ch in "-_." for ch in value) or not value:
+        raise ApiError(400, "ARM-IN-010", "Filter values are codes of letters, digits, - _ or .",
+                       {"value": value[:100]})
+    return value
+
+
+def _search_patterns(scope: policy.ReadScope, filters: dict[str, Any]) -> list[str]:
+    """SPARQL patterns for a search; values are checked codes, never spliced raw."""
+    patterns = [f"?a a <{FMAR.Asset}> ; <{FMAR.assetId}> ?id ."]
+    for key, (prop, scheme) in _CODE_FILTERS.items():
+        value = filters.get(key)
+        if value:
+            patterns.append(f"?a <{FMAR[prop]}> <{code_iri(scheme, _safe_id(value))}> .")
+    for key, op in (("min_capacity", ">="), ("max_capacity", "<=")):
+        value = filters.get(key)
+        if value is not None:
+            patterns.append(f"?a <{FMAR.ratedCapacity}> ?cap_{key} .")
+            patterns.append(f"FILTER (?cap_{key} {op} {float(value)!r})")
+    organisation = filters.get("organisation")
+    if organisation:
+        patterns.append(f"?a <{FMAR.organisation}> <https://id.fmar.uk/org/{_safe_id(organisation)}> .")
+    if not scope.everything:
+        alternatives = [
+            f"{{ ?a <{FMAR.organisation}> <https://id.fmar.uk/org/{_safe_id(o)}> }}"
+            for o in sorted(scope.organisations)
+        ] + [
+            f"{{ ?a <{FMAR.dnoConnection}> <{code_iri('DNOCode', _safe_id(d))}> }}"
+            for d in sorted(scope.dno_areas)
+        ]
+        if not alternatives:
+            patterns.append("FILTER (false)")
+        else:
+            patterns.append(" UNION ".join(alternatives))
+    return patterns
+
+
+def _batched(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    iterator = iter(rows)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def term_text(term: ox.NamedNode | ox.Literal) -> str:
+    return term.value

@@ -1,0 +1,67 @@
+"""What every store backend offers the node."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import pyoxigraph as ox
+
+
+class StoreError(Exception):
+    """The store could not complete an operation; nothing was written."""
+
+
+class QueryTooExpensive(StoreError):
+    """A query ran past its time limit and was stopped."""
+
+
+@dataclass(frozen=True)
+class GraphWrite:
+    """Content for one named graph: N-Triples lines, replacing or adding."""
+
+    graph: str
+    ntriples: str
+    replace: bool = True
+
+
+class RecordStore(Protocol):
+    def write(self, writes: Sequence[GraphWrite]) -> None:
+        """Apply all writes in one transaction: all of them or none."""
+        ...
+
+    def triples(self, graph: str) -> list[ox.Triple]:
+        """The triples of one named graph (empty if it does not exist)."""
+        ...
+
+    def select(self, query: str, timeout: float | None = None) -> Iterator[ox.QuerySolution]:
+        """Solutions of a SPARQL SELECT, streamed where the backend can."""
+        ...
+
+    def construct(self, query: str, timeout: float | None = None) -> Iterator[ox.Triple]:
+        """Triples of a SPARQL CONSTRUCT."""
+        ...
+
+    def ask(self, query: str) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+def update_text(writes: Sequence[GraphWrite]) -> str:
+    """One SPARQL UPDATE request that applies `writes` (atomic in one request)."""
+    drops = [f"DROP SILENT GRAPH <{w.graph}> ;" for w in writes if w.replace]
+    blocks = [f"GRAPH <{w.graph}> {{\n{w.ntriples}\n}}" for w in writes if w.ntriples.strip()]
+    return "\n".join(drops) + "\nINSERT DATA {\n" + "\n".join(blocks) + "\n}"
+
+
+def nquads_text(writes: Sequence[GraphWrite]) -> str:
+    """N-Quads of `writes` (for writes that only add)."""
+    parts = []
+    for write in writes:
+        suffix = f" <{write.graph}> .\n"
+        for line in write.ntriples.splitlines():
+            line = line.rstrip()
+            if line:
+                parts.append(line[:-1].rstrip() + suffix)
+    return "".join(parts)

@@ -1,0 +1,50 @@
+"""Embedded backend: Oxigraph on disk inside the node process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pyoxigraph as ox
+
+from node.store.base import GraphWrite, StoreError, nquads_text, update_text
+
+
+class EmbeddedStore:
+    def __init__(self, path: Path | None):
+        if path is None:
+            self._store = ox.Store()
+        else:
+            path.mkdir(parents=True, exist_ok=True)
+            self._store = ox.Store(str(path))
+
+    def write(self, writes: Sequence[GraphWrite]) -> None:
+        try:
+            if any(w.replace and self._store.contains_named_graph(ox.NamedNode(w.graph)) for w in writes):
+                self._store.update(update_text(writes))
+            else:
+                self._store.load(nquads_text(writes).encode(), format=ox.RdfFormat.N_QUADS)
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise StoreError(str(exc)) from exc
+
+    def triples(self, graph: str) -> list[ox.Triple]:
+        return [
+            ox.Triple(q.subject, q.predicate, q.object)
+            for q in self._store.quads_for_pattern(None, None, None, ox.NamedNode(graph))
+        ]
+
+    def select(self, query: str, timeout: float | None = None) -> Iterator[ox.QuerySolution]:
+        result = self._store.query(query)
+        assert isinstance(result, ox.QuerySolutions)
+        return iter(result)
+
+    def construct(self, query: str, timeout: float | None = None) -> Iterator[ox.Triple]:
+        result = self._store.query(query)
+        assert isinstance(result, ox.QueryTriples)
+        return iter(result)
+
+    def ask(self, query: str) -> bool:
+        return bool(self._store.query(query))
+
+    def close(self) -> None:
+        self._store.flush()

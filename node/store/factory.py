@@ -1,0 +1,16 @@
+"""Pick the store backend from configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from node.store.base import RecordStore
+from node.store.embedded import EmbeddedStore
+from node.store.remote import RemoteStore
+
+
+def open_store(data_dir: Path | None, sparql_url: str | None = None) -> RecordStore:
+    """An external SPARQL server when `sparql_url` is set, else embedded Oxigraph."""
+    if sparql_url:
+        return RemoteStore(sparql_url)
+    return EmbeddedStore(data_dir / "store" if data_dir else None)

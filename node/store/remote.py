@@ -1,0 +1,78 @@
+"""Remote backend: any SPARQL 1.1 Protocol + Graph Store Protocol server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import httpx
+import pyoxigraph as ox
+
+from node.store.base import GraphWrite, StoreError, update_text
+
+
+class RemoteStore:
+    """Talks to a server such as `oxigraph serve` over HTTP.
+
+    `query_url`, `update_url` and `store_url` default to Oxigraph's layout
+    under one base URL (`/query`, `/update`, `/store`).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        query_url: str | None = None,
+        update_url: str | None = None,
+        store_url: str | None = None,
+        timeout: float = 60.0,
+    ):
+        base = base_url.rstrip("/")
+        self.query_url = query_url or f"{base}/query"
+        self.update_url = update_url or f"{base}/update"
+        self.store_url = store_url or f"{base}/store"
+        self._http = httpx.Client(timeout=timeout)
+
+    def write(self, writes: Sequence[GraphWrite]) -> None:
+        response = self._http.post(
+            self.update_url,
+            content=update_text(writes).encode(),
+            headers={"content-type": "application/sparql-update"},
+        )
+        if response.status_code >= 300:
+            raise StoreError(f"update refused ({response.status_code}): {response.text[:300]}")
+
+    def triples(self, graph: str) -> list[ox.Triple]:
+        response = self._http.get(
+            self.store_url, params={"graph": graph}, headers={"accept": "application/n-triples"}
+        )
+        if response.status_code == 404:
+            return []
+        if response.status_code >= 300:
+            raise StoreError(f"graph read failed ({response.status_code})")
+        return [q.triple for q in ox.parse(response.content, format=ox.RdfFormat.N_TRIPLES)]
+
+    def _query(self, query: str, accept: str) -> bytes:
+        response = self._http.post(
+            self.query_url,
+            content=query.encode(),
+            headers={"content-type": "application/sparql-query", "accept": accept},
+        )
+        if response.status_code >= 300:
+            raise StoreError(f"query failed ({response.status_code}): {response.text[:300]}")
+        return response.content
+
+    def select(self, query: str, timeout: float | None = None) -> Iterator[ox.QuerySolution]:
+        body = self._query(query, "application/sparql-results+json")
+        result = ox.parse_query_results(body, format=ox.QueryResultsFormat.JSON)
+        assert isinstance(result, ox.QuerySolutions)
+        return iter(result)
+
+    def construct(self, query: str, timeout: float | None = None) -> Iterator[ox.Triple]:
+        body = self._query(query, "application/n-triples")
+        return (q.triple for q in ox.parse(body, format=ox.RdfFormat.N_TRIPLES))
+
+    def ask(self, query: str) -> bool:
+        body = self._query(query, "application/sparql-results+json")
+        return bool(ox.parse_query_results(body, format=ox.QueryResultsFormat.JSON))
+
+    def close(self) -> None:
+        self._http.close()

@@ -1,0 +1,47 @@
+"""IRIs of the FMAR vocabulary and of records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rdflib import Namespace, URIRef
+
+ROOT = Path(__file__).resolve().parent.parent
+ONTOLOGY_FILE = ROOT / "ontology" / "fmar.ttl"
+SHAPES_DIR = ROOT / "shapes"
+
+FMAR = Namespace("https://id.fmar.uk/def/fmar#")
+FSHAPE = Namespace("https://id.fmar.uk/def/shapes#")
+CODE = "https://id.fmar.uk/def/code/"
+SH = Namespace("http://www.w3.org/ns/shacl#")
+PROV = Namespace("http://www.w3.org/ns/prov#")
+DCTERMS = Namespace("http://purl.org/dc/terms/")
+SKOS = Namespace("http://www.w3.org/2004/02/skos/core#")
+
+ID_BASE = "https://id.fmar.uk/"
+ASSET_BASE = ID_BASE + "asset/"
+ORG_BASE = ID_BASE + "org/"
+CATEGORY_BASE = ID_BASE + "category/"
+VERSION_BASE = "urn:fmar:version:"
+AUDIT_BASE = "urn:fmar:audit:"
+
+
+def code_iri(scheme: str, code: str) -> URIRef:
+    return URIRef(f"{CODE}{scheme}/{code}")
+
+
+def code_of(iri: str, scheme: str) -> str | None:
+    prefix = f"{CODE}{scheme}/"
+    return iri[len(prefix):] if iri.startswith(prefix) else None
+
+
+def asset_iri(asset_id: str) -> URIRef:
+    return URIRef(ASSET_BASE + asset_id)
+
+
+def org_iri(org_id: str) -> URIRef:
+    return URIRef(ORG_BASE + org_id)
+
+
+def category_record_iri(code: str) -> URIRef:
+    return URIRef(CATEGORY_BASE + code)
