@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -46,6 +47,15 @@ def create_app(
         open_store(settings.data_dir, settings.sparql_url), workers=settings.workers
     )
     install_error_handlers(app)
+
+    @app.middleware("http")
+    async def server_timing(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        response.headers["Server-Timing"] = f"app;dur={elapsed_ms:.2f}"
+        return response
+
     app.include_router(assets.router)
     app.include_router(categories.router)
 
