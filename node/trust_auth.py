@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -39,7 +39,7 @@ class TrustAuthenticator:
 def requires_scope(*scopes: str) -> Callable[..., Caller]:
     """FastAPI dependency: the caller, refused with 403 AUTH-013 without these scopes."""
 
-    def dependency(caller: Caller = Depends(current_caller)) -> Caller:
+    def dependency(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
         require_scopes(caller.scopes, *scopes)
         return caller
 

@@ -11,10 +11,24 @@ from sqlmodel import Session, select
 from trust import certs, deregister, directory, rdf
 from trust.errors import ApiError
 from trust.models import Application, Certificate, Node, Organisation, User
-from trust.schemas import (ApplicationIn, CsrIn, DeregisterIn, NodeIn, OrganisationRegistration,
-                           OrganisationUpdate, StatusChange, UserIn)
-from trust.web import (current_actor, require_member, require_operator, require_org_admin,
-                       settings_of, tx)
+from trust.schemas import (
+    ApplicationIn,
+    CsrIn,
+    DeregisterIn,
+    NodeIn,
+    OrganisationRegistration,
+    OrganisationUpdate,
+    StatusChange,
+    UserIn,
+)
+from trust.web import (
+    current_actor,
+    require_member,
+    require_operator,
+    require_org_admin,
+    settings_of,
+    tx,
+)
 
 router = APIRouter()
 

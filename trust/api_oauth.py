@@ -10,8 +10,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from trust import bootstrap, clientauth, directory, grants, keys, tokens
 from trust.errors import OAuthError
-from trust.tls import peer_certificate_der
 from trust.models import User
+from trust.tls import peer_certificate_der
 from trust.web import current_actor, settings_of, tx
 
 router = APIRouter()

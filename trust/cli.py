@@ -7,8 +7,9 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import httpx
 import typer
 
 trust_app = typer.Typer(help="Run the trust framework (directory, CA, OAuth issuer).",
@@ -20,7 +21,15 @@ app_app = typer.Typer(help="Applications (OAuth clients) of an organisation.",
 node_app = typer.Typer(help="Nodes of an organisation.", no_args_is_help=True)
 cert_app = typer.Typer(help="Certificates from the federation CA.", no_args_is_help=True)
 
-DATA = typer.Option(None, "--data", envvar="FMAR_TRUST_DATA", help="Trust data directory.")
+Data = Annotated[Path | None, typer.Option("--data", envvar="FMAR_TRUST_DATA",
+                                           help="Trust data directory [default: var/trust].")]
+DatabaseUrl = Annotated[str | None, typer.Option(envvar="FMAR_TRUST_DATABASE_URL",
+                                                 help="PostgreSQL URL; SQLite in --data if "
+                                                 "omitted.")]
+TrustUrl = Annotated[str | None, typer.Option("--trust", envvar="FMAR_TRUST_URL",
+                                              help="Trust service URL.")]
+CaBundle = Annotated[Path | None, typer.Option("--ca", envvar="FMAR_CA_BUNDLE",
+                                               help="Federation CA chain (PEM).")]
 
 
 def _data_dir(data: Path | None) -> Path:
@@ -29,15 +38,16 @@ def _data_dir(data: Path | None) -> Path:
 
 @trust_app.command("init")
 def trust_init(
-    data: Path | None = DATA,
-    issuer: str = typer.Option("https://127.0.0.1:8443", envvar="FMAR_TRUST_ISSUER",
-                               help="Public base URL of the trust service."),
-    database_url: str | None = typer.Option(None, envvar="FMAR_TRUST_DATABASE_URL",
-                                            help="PostgreSQL URL; SQLite in --data if omitted."),
-    admin_email: str = typer.Option(..., prompt=True, help="E-mail of the first operator admin."),
-    admin_password: str | None = typer.Option(None, envvar="FMAR_ADMIN_PASSWORD",
-                                              help="Password (prompted if omitted)."),
-    host: list[str] = typer.Option(["127.0.0.1", "localhost"], help="TLS names of the service."),
+    admin_email: Annotated[str, typer.Option(prompt=True, help="E-mail of the first operator "
+                                             "admin.")],
+    data: Data = None,
+    issuer: Annotated[str, typer.Option(envvar="FMAR_TRUST_ISSUER", help="Public base URL of "
+                                        "the trust service.")] = "https://127.0.0.1:8443",
+    database_url: DatabaseUrl = None,
+    admin_password: Annotated[str | None, typer.Option(envvar="FMAR_ADMIN_PASSWORD",
+                                                       help="Prompted if omitted.")] = None,
+    host: Annotated[list[str] | None, typer.Option(help="TLS names of the service "
+                                                   "[default: 127.0.0.1, localhost].")] = None,
 ) -> None:
     """Create the CA, the token signing key, the operator and its first admin."""
     from trust.bootstrap import init
@@ -45,17 +55,18 @@ def trust_init(
 
     password = admin_password or getpass.getpass("Operator admin password (10+ chars): ")
     settings = TrustSettings(data_dir=_data_dir(data), issuer=issuer, database_url=database_url)
-    state = init(settings, admin_email=admin_email, admin_password=password, hosts=tuple(host))
+    state = init(settings, admin_email=admin_email, admin_password=password,
+                 hosts=tuple(host or ("127.0.0.1", "localhost")))
     typer.echo(json.dumps(state, indent=2))
 
 
 @trust_app.command("serve")
 def trust_serve(
-    data: Path | None = DATA,
+    data: Data = None,
     host: str = "127.0.0.1",
     port: int = 8443,
-    issuer: str | None = typer.Option(None, envvar="FMAR_TRUST_ISSUER"),
-    database_url: str | None = typer.Option(None, envvar="FMAR_TRUST_DATABASE_URL"),
+    issuer: Annotated[str | None, typer.Option(envvar="FMAR_TRUST_ISSUER")] = None,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Serve the trust framework over TLS (client certificates optional, checked per client)."""
     import uvicorn
@@ -75,7 +86,7 @@ def trust_serve(
 
 
 @trust_app.command("rotate-key")
-def trust_rotate_key(data: Path | None = DATA) -> None:
+def trust_rotate_key(data: Data = None) -> None:
     """Start a new token signing key; the old one stays in the JWKS until its tokens expire."""
     from sqlmodel import Session
 
@@ -84,10 +95,12 @@ def trust_rotate_key(data: Path | None = DATA) -> None:
     from trust.db import make_engine
 
     settings = settings_for(_data_dir(data))
-    with Session(make_engine(settings.db_url)) as session:
+    engine = make_engine(settings.db_url)
+    with Session(engine) as session:
         row = keys.rotate(session)
         session.commit()
         typer.echo(row.kid)
+    engine.dispose()
 
 
 # Client side: these talk to a running trust service over HTTPS. -------------------
@@ -100,21 +113,21 @@ def _session_file() -> Path:
 def _load_session() -> dict[str, Any]:
     path = _session_file()
     if not path.exists():
-        raise typer.BadParameter("Not logged in: run `fmar login` first.")
+        typer.echo("Not logged in: run `fmar login` first.", err=True)
+        raise typer.Exit(2)
     return json.loads(path.read_text())
 
 
-def _client(trust: str | None = None, ca: Path | None = None, auth: bool = True):  # type: ignore[no-untyped-def]
+def _client(trust: str | None = None, ca: Path | None = None, auth: bool = True) -> httpx.Client:
     from trust import http
 
     session = _load_session() if auth or not (trust and ca) else {}
-    base = trust or session.get("trust")
-    bundle = ca or session.get("ca_bundle")
     headers = {"Authorization": f"Bearer {session['access_token']}"} if auth else {}
-    return http.client(ca_bundle=bundle, base_url=base, headers=headers, timeout=30)
+    return http.client(ca_bundle=ca or session.get("ca_bundle"),
+                       base_url=trust or session.get("trust", ""), headers=headers, timeout=30)
 
 
-def _show(resp) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def _show(resp: httpx.Response) -> dict[str, Any]:
     try:
         body = resp.json()
     except ValueError:
@@ -125,58 +138,56 @@ def _show(resp) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     return body
 
 
-TRUST = typer.Option(None, "--trust", envvar="FMAR_TRUST_URL", help="Trust service URL.")
-CA = typer.Option(None, "--ca", envvar="FMAR_CA_BUNDLE", help="Federation CA chain (PEM).")
-
-
 def login(
-    trust: str = typer.Option(..., "--trust", envvar="FMAR_TRUST_URL"),
-    ca: Path = typer.Option(..., "--ca", envvar="FMAR_CA_BUNDLE"),
-    client_id: str | None = typer.Option(None, help="CLI client id (from the discovery)."),
+    trust: Annotated[str, typer.Option("--trust", envvar="FMAR_TRUST_URL")],
+    ca: Annotated[Path, typer.Option("--ca", envvar="FMAR_CA_BUNDLE")],
+    client_id: Annotated[str | None, typer.Option(help="Public client id (default: the "
+                                                  "trust framework's CLI client).")] = None,
 ) -> None:
-    """Log in as a person through the device authorization grant (RFC 8628)."""
+    """Log in as a person with the device authorization grant (RFC 8628)."""
     from trust import http
+    from trust.grants import DEVICE_CODE
 
     with http.client(ca_bundle=ca, base_url=trust, timeout=30) as c:
         cid = client_id or c.get("/api/cli-client").json()["client_id"]
         start = c.post("/device_authorization", data={"client_id": cid}).json()
         typer.echo(f"Open {start['verification_uri']} and enter the code {start['user_code']}")
         typer.echo(f"  ({start['verification_uri_complete']})")
-        deadline = time.time() + start["expires_in"]
-        interval = start["interval"]
+        deadline, interval = time.time() + start["expires_in"], start["interval"]
         while time.time() < deadline:
             time.sleep(interval)
-            resp = c.post("/token", data={"grant_type":
-                                          "urn:ietf:params:oauth:grant-type:device_code",
-                                          "device_code": start["device_code"], "client_id": cid})
+            resp = c.post("/token", data={"grant_type": DEVICE_CODE, "client_id": cid,
+                                          "device_code": start["device_code"]})
             body = resp.json()
             if resp.status_code == 200:
                 path = _session_file()
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(json.dumps({"trust": trust, "ca_bundle": str(Path(ca).resolve()),
                                             **body}))
-                os.chmod(path, 0o600)
+                path.chmod(0o600)
                 typer.echo("Logged in.")
                 return
             if body.get("error") == "slow_down":
                 interval += 1
             elif body.get("error") != "authorization_pending":
-                typer.echo(json.dumps(body, indent=2))
-                raise typer.Exit(1)
-    typer.echo("The login timed out.")
+                _show(resp)
+    typer.echo("The login timed out.", err=True)
     raise typer.Exit(1)
 
 
 @org_app.command("register")
-def org_register(file: Path = typer.Argument(..., help="JSON: organisation and first admin."),
-                 trust: str | None = TRUST, ca: Path | None = CA) -> None:
+def org_register(
+    file: Annotated[Path, typer.Argument(help="JSON: the organisation and its first admin.")],
+    trust: TrustUrl = None, ca: CaBundle = None,
+) -> None:
     """Apply to join (UC-01.2); the organisation waits for the operator's approval."""
-    with _client(trust, ca, auth=False) as c:
+    with _client(trust, ca, auth=not (trust and ca)) as c:
         _show(c.post("/api/orgs", json=json.loads(file.read_text())))
 
 
 @org_app.command("status")
-def org_status(org_id: str, status: str = typer.Argument(..., help="Active or Suspended"),
+def org_status(org_id: str,
+               status: Annotated[str, typer.Argument(help="Active or Suspended")],
                reason: str = "") -> None:
     """Approve, suspend or reinstate an organisation (operator)."""
     with _client() as c:
@@ -197,10 +208,15 @@ def org_show(org_id: str) -> None:
 
 
 @user_app.command("add")
-def user_add(org: str = typer.Option(...), email: str = typer.Option(...),
-             name: str = typer.Option(...), role: str = "viewer",
-             password: str | None = typer.Option(None, envvar="FMAR_USER_PASSWORD")) -> None:
-    """An organisation admin registers a user (admin, editor or viewer)."""
+def user_add(
+    org: Annotated[str, typer.Option(help="Organisation id.")],
+    email: Annotated[str, typer.Option()],
+    name: Annotated[str, typer.Option()],
+    role: Annotated[str, typer.Option(help="admin, editor or viewer")] = "viewer",
+    password: Annotated[str | None, typer.Option(envvar="FMAR_USER_PASSWORD",
+                                                 help="Prompted if omitted.")] = None,
+) -> None:
+    """An organisation admin registers a user."""
     secret = password or getpass.getpass("Password for the new user (10+ chars): ")
     with _client() as c:
         _show(c.post(f"/api/orgs/{org}/users", json={"email": email, "name": name, "role": role,
@@ -214,25 +230,34 @@ def user_deactivate(user_id: str) -> None:
 
 
 @app_app.command("create")
-def app_create(org: str = typer.Option(...), name: str = typer.Option(...),
-               role: list[str] = typer.Option([], help="Roles (default: all of the org's).")) -> None:
+def app_create(
+    org: Annotated[str, typer.Option(help="Organisation id.")],
+    name: Annotated[str, typer.Option()],
+    role: Annotated[list[str] | None, typer.Option(help="Roles (default: the org's).")] = None,
+) -> None:
     with _client() as c:
-        _show(c.post(f"/api/orgs/{org}/apps", json={"name": name, "roles": role}))
+        _show(c.post(f"/api/orgs/{org}/apps", json={"name": name, "roles": role or []}))
 
 
 @node_app.command("add")
-def node_add(org: str = typer.Option(...), url: str = typer.Option(...),
-             dataset_type: list[str] = typer.Option([])) -> None:
+def node_add(
+    org: Annotated[str, typer.Option(help="Organisation id.")],
+    url: Annotated[str, typer.Option(help="Base URL of the node, https://...")],
+    dataset_type: Annotated[list[str] | None, typer.Option(help="What it serves.")] = None,
+) -> None:
     with _client() as c:
-        _show(c.post(f"/api/orgs/{org}/nodes", json={"url": url, "dataset_types": dataset_type}))
+        _show(c.post(f"/api/orgs/{org}/nodes", json={"url": url,
+                                                     "dataset_types": dataset_type or []}))
 
 
 @cert_app.command("request")
-def cert_request(out: Path = typer.Option(..., help="Directory for key, certificate, chain."),
-                 app: str | None = typer.Option(None, help="Application id."),
-                 node: str | None = typer.Option(None, help="Node id (TLS server cert)."),
-                 kind: str = typer.Option("client", help="client or signing (applications)."),
-                 renew: str | None = typer.Option(None, help="Serial of a cert to renew.")) -> None:
+def cert_request(
+    out: Annotated[Path, typer.Option(help="Directory for the key, certificate and chain.")],
+    app: Annotated[str | None, typer.Option(help="Application id.")] = None,
+    node: Annotated[str | None, typer.Option(help="Node id (a TLS server certificate).")] = None,
+    kind: Annotated[str, typer.Option(help="client or signing (applications)")] = "client",
+    renew: Annotated[str | None, typer.Option(help="Serial of a certificate to renew.")] = None,
+) -> None:
     """Make a P-256 key and CSR here (the key never leaves), get the certificate."""
     from trust.ca import make_key_and_csr
 
@@ -249,7 +274,7 @@ def cert_request(out: Path = typer.Option(..., help="Directory for key, certific
     out.mkdir(parents=True, exist_ok=True)
     name = "server" if node else kind
     (out / f"{name}.key").write_bytes(key_pem)
-    os.chmod(out / f"{name}.key", 0o600)
+    (out / f"{name}.key").chmod(0o600)
     (out / f"{name}.pem").write_text(body["pem"])
     (out / "chain.pem").write_text(body["chain_pem"])
     typer.echo(json.dumps({"serial": body["serial"], "x5t#S256": body["sha256"],
@@ -257,9 +282,15 @@ def cert_request(out: Path = typer.Option(..., help="Directory for key, certific
                            "key": str(out / f"{name}.key")}, indent=2))
 
 
-def token(app_id: str = typer.Option(..., "--app"), cert: Path = typer.Option(...),
-          key: Path = typer.Option(...), audience: str = typer.Option(...),
-          scope: str = "", trust: str | None = TRUST, ca: Path | None = CA) -> None:
+def token(
+    app_id: Annotated[str, typer.Option("--app", help="Application id (client_id).")],
+    cert: Annotated[Path, typer.Option(help="Client certificate (PEM).")],
+    key: Annotated[Path, typer.Option(help="Its private key (PEM).")],
+    audience: Annotated[str, typer.Option(help="URL of the node the token is for.")],
+    scope: str = "",
+    trust: TrustUrl = None,
+    ca: CaBundle = None,
+) -> None:
     """Get an access token with client credentials over mTLS (bound to the certificate)."""
     from trust import http
 

@@ -72,7 +72,7 @@ def _private_key_jwt(session: Session, settings: TrustSettings, assertion: str,
     header = unverified_header(assertion)
     try:
         unverified = b64json(assertion.split(".")[1])
-    except (ValueError, IndexError) as exc:
+    except (ValueError, TypeError, IndexError) as exc:
         raise _invalid("The client assertion is not a JWT.", "AUTH-026") from exc
     iss = unverified.get("iss")
     if client_id and iss != client_id:

@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from trust import keys
 from trust.config import TrustSettings
+from trust.errors import ApiError
 from trust.models import IssuedToken, Organisation
 from trust.verifier import verify_jwt
 
@@ -60,8 +61,6 @@ def own_keyset(session: Session) -> KeySet:
 def decode_own(session: Session, settings: TrustSettings, token: str,
                audience: str | None = None) -> dict[str, Any]:
     """Verify a token this trust framework issued and that is not revoked."""
-    from trust.errors import ApiError
-
     claims = verify_jwt(token, own_keyset(session), issuer=settings.issuer, audience=audience,
                         required=("sub", "exp", "iat", "jti", "org_id"))
     row = session.get(IssuedToken, claims["jti"])
@@ -73,7 +72,7 @@ def decode_own(session: Session, settings: TrustSettings, token: str,
 def introspect(session: Session, settings: TrustSettings, token: str) -> dict[str, Any]:
     try:
         claims = decode_own(session, settings, token)
-    except Exception:  # any failure: inactive, never a reason (RFC 7662)
+    except ApiError:  # any failure: inactive, never a reason (RFC 7662)
         return {"active": False}
     org = session.get(Organisation, claims["org_id"])
     if org is None or org.status != "Active":
@@ -87,7 +86,7 @@ def revoke(session: Session, settings: TrustSettings, token: str,
     try:
         claims = verify_jwt(token, own_keyset(session), issuer=settings.issuer, audience=None,
                             leeway=10**9)
-    except Exception:
+    except ApiError:
         return
     row = session.get(IssuedToken, claims["jti"])
     if row is not None and (client_id is None or row.client_id == client_id):

@@ -29,7 +29,7 @@ from joserfc.jwk import ECKey, KeySet
 from trust import http
 from trust.ca import x5t_s256
 from trust.errors import ApiError
-from trust.tls import pem_to_der, peer_certificate_der
+from trust.tls import peer_certificate_der, pem_to_der
 
 ALGORITHM = "ES256"
 
@@ -43,14 +43,14 @@ def b64json(part: str) -> dict[str, Any]:
     data = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
     value = json.loads(data)
     if not isinstance(value, dict):
-        raise ValueError("not an object")
+        raise TypeError("not an object")
     return value
 
 
 def unverified_header(token: str) -> dict[str, Any]:
     try:
         return b64json(token.split(".")[0])
-    except (ValueError, IndexError) as exc:
+    except (ValueError, TypeError, IndexError) as exc:
         raise _fail("AUTH-002", "The access token is not a well-formed JWT.") from exc
 
 

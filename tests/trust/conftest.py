@@ -6,7 +6,6 @@ FMAR_TEST_DATABASE_URL is set (each run in its own schema, dropped afterwards).
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import socket
@@ -19,9 +18,9 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+import trust_helpers as helpers
 from sqlalchemy.engine import make_url
 
-import trust_helpers as helpers
 from trust import http
 from trust.bootstrap import init
 from trust.config import TrustSettings
@@ -98,9 +97,10 @@ def federation(database_url, tmp_path_factory) -> Iterator[helpers.Federation]:
     issuer = f"https://127.0.0.1:{port}"
     state = init(TrustSettings(data_dir=data, issuer=issuer, database_url=database_url),
                  admin_email=OPERATOR_EMAIL, admin_password=OPERATOR_PASSWORD)
-    log = open(data / "serve.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "trust", "trust", "serve", "--data", str(data),
-                             "--port", str(port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    with open(data / "serve.log", "w") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen([sys.executable, "-m", "trust", "trust", "serve", "--data",
+                                 str(data), "--port", str(port)], cwd=ROOT, stdout=log,
+                                stderr=subprocess.STDOUT)
     try:
         wait_ready(f"{issuer}/.well-known/jwks.json", data / "ca" / "chain.pem", proc)
         fed = helpers.Federation(issuer=issuer, data=data, state=state,
@@ -110,7 +110,6 @@ def federation(database_url, tmp_path_factory) -> Iterator[helpers.Federation]:
         yield fed
     finally:
         stop(proc)
-        log.close()
 
 
 @pytest.fixture(scope="session")

@@ -8,17 +8,18 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Annotated
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import uvicorn  # noqa: E402
-from fastapi import Depends, FastAPI  # noqa: E402
+import uvicorn
+from fastapi import Depends, FastAPI
 
-from node.errors import install_error_handlers  # noqa: E402
-from node.identity import Caller, current_caller  # noqa: E402
-from node.trust_auth import TrustAuthenticator, requires_scope  # noqa: E402
-from trust.tls import uvicorn_tls_options  # noqa: E402
-from trust.verifier import VerifierConfig  # noqa: E402
+from node.errors import install_error_handlers
+from node.identity import Caller, current_caller
+from node.trust_auth import TrustAuthenticator, requires_scope
+from trust.tls import uvicorn_tls_options
+from trust.verifier import VerifierConfig
 
 
 def caller_json(caller: Caller) -> dict:
@@ -39,20 +40,22 @@ def build(cfg: dict) -> FastAPI:
     active = Path(cfg["active_records"])
 
     @app.get("/whoami")
-    def whoami(caller: Caller = Depends(current_caller)) -> dict:
+    def whoami(caller: Annotated[Caller, Depends(current_caller)]) -> dict:
         return caller_json(caller)
 
     @app.get("/assets")
-    def read(caller: Caller = Depends(requires_scope("assets:read"))) -> dict:
+    def read(caller: Annotated[Caller, Depends(requires_scope("assets:read"))]) -> dict:
         return caller_json(caller)
 
     @app.post("/assets")
-    def write(caller: Caller = Depends(requires_scope("assets:write"))) -> dict:
+    def write(caller: Annotated[Caller, Depends(requires_scope("assets:write"))]) -> dict:
         return caller_json(caller)
 
     @app.get("/admin/active-records")
-    def active_records(org_id: str,
-                       caller: Caller = Depends(requires_scope("trust:deregistration"))) -> dict:
+    def active_records(
+        org_id: str,
+        caller: Annotated[Caller, Depends(requires_scope("trust:deregistration"))],
+    ) -> dict:
         counts = json.loads(active.read_text()) if active.exists() else {}
         return {"org_id": org_id, **counts.get(org_id, {"active_assets": 0,
                                                          "active_market_units": 0})}

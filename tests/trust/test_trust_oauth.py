@@ -57,7 +57,7 @@ def assertion(member, key_path, audience, jti=None, kid=None) -> str:
 
 def test_private_key_jwt(members, federation):
     fsp = members.fsp
-    cert, key = fsp.certificate(fsp.app_id, kind="signing")
+    _, key = fsp.certificate(fsp.app_id, kind="signing")
     form = {"grant_type": "client_credentials", "audience": members.fsp_node.url,
             "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
             "client_id": fsp.app_id}

@@ -203,10 +203,10 @@ class Member:
                "port": port, "active_records": str(base / "active.json"),
                "trusted_proxies": trusted_proxies or []}
         (base / "config.json").write_text(json.dumps(cfg))
-        log = open(base / "node.log", "w")
-        proc = subprocess.Popen([sys.executable, str(ROOT / "tests/trust/nodeapp.py"),
-                                 str(base / "config.json")], cwd=ROOT, stdout=log,
-                                stderr=subprocess.STDOUT)
+        with open(base / "node.log", "w") as log:
+            proc = subprocess.Popen([sys.executable, str(ROOT / "tests/trust/nodeapp.py"),
+                                     str(base / "config.json")], cwd=ROOT, stdout=log,
+                                    stderr=subprocess.STDOUT)
         node = NodeProcess(url, node_id, proc, base, self.fed.ca_bundle)
         node.wait()
         return node
