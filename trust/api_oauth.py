@@ -192,7 +192,9 @@ async def introspect(request: Request) -> JSONResponse:
     """Internal: callers authenticate as a client of the federation."""
     form = await _form(request)
     with tx(request) as session:
-        _client(request, session, form)
+        if _client(request, session, form).app.kind != "machine":
+            raise OAuthError(401, "AUTH-020", "invalid_client", "Introspection is for "
+                             "authenticated machine clients only.")
         body = tokens.introspect(session, settings_of(request), form.get("token", ""))
     return JSONResponse(body, headers=NO_STORE)
 

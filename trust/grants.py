@@ -3,14 +3,13 @@ PKCE and PAR, device authorization (RFC 8628)."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from sqlmodel import Session, select
 
 from trust import directory, tokens
@@ -180,7 +179,8 @@ def approve_request(session: Session, par: Grant, user: User) -> str:
 
 
 def s256(verifier: str) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    """The PKCE S256 challenge of a code verifier (RFC 7636)."""
+    return create_s256_code_challenge(verifier)
 
 
 def authorization_code(session: Session, settings: TrustSettings, client: AuthenticatedClient,

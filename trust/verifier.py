@@ -22,6 +22,7 @@ from urllib.parse import unquote
 
 import httpx
 from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet
@@ -238,6 +239,12 @@ class TokenVerifier:
             if issuer.subject == issuer.issuer:
                 break
             current, depth = issuer, depth + 1
+        try:
+            usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        except x509.ExtensionNotFound:
+            usages = None
+        if usages is None or ExtendedKeyUsageOID.CLIENT_AUTH not in usages:
+            raise _fail("AUTH-010", "The certificate is not a client (mTLS) certificate.")
         now = time.time()
         if not (cert.not_valid_before_utc.timestamp() - 60 <= now
                 <= cert.not_valid_after_utc.timestamp()):

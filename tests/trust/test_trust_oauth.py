@@ -11,7 +11,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet
 from test_trust_refusals import assert_refused, claims_of
 
-from trust.ca import x5t_s256
+from trust.ca import make_key_and_csr, x5t_s256
 from trust.grants import DEVICE_CODE, TOKEN_EXCHANGE
 from trust.tls import pem_to_der
 from trust.verifier import unverified_header
@@ -204,3 +204,30 @@ def test_signing_key_rotation_keeps_old_tokens_valid(members, federation):
     for token in (new, old):
         resp = members.fsp_node.call("GET", "/assets", token, fsp.cert, fsp.key)
         assert resp.status_code == 200, resp.text
+
+
+def test_certificate_renewal_revokes_the_old_one(members, federation):
+    fsp = members.fsp
+    cert, key = fsp.certificate(fsp.app_id)
+    serial = (cert.parent / "serial").read_text()
+    new_key, csr = make_key_and_csr()
+    with fsp.api() as c:
+        resp = c.post(f"/api/certificates/{serial}/renew", json={"csr_pem": csr.decode()})
+    assert resp.status_code == 201, resp.text
+    new_cert = cert.parent / "renewed.pem"
+    new_cert.write_text(resp.json()["pem"])
+    (cert.parent / "renewed.key").write_bytes(new_key)
+    assert resp.json()["serial"] != serial
+    ok = federation.client_credentials(fsp.app_id, new_cert, cert.parent / "renewed.key",
+                                       members.fsp_node.url)
+    assert ok.status_code == 200, ok.text
+    old = federation.client_credentials(fsp.app_id, cert, key, members.fsp_node.url)
+    assert_refused(old, 401, "AUTH-021")
+
+
+def test_public_client_cannot_introspect(members, federation):
+    token = members.fsp.access_token(members.fsp_node.url)
+    with federation.client() as c:
+        resp = c.post("/introspect", data={"token": token,
+                                           "client_id": federation.state["cli_client_id"]})
+    assert_refused(resp, 401, "AUTH-020")

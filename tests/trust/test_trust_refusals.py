@@ -239,3 +239,10 @@ def test_AUTH_022_client_cannot_request_a_scope_its_roles_do_not_give(members, f
                                          members.fsp_node.url, "categories:write")
     assert_refused(resp, 400, "AUTH-022")
     assert resp.json()["error"] == "invalid_scope"
+
+
+def test_AUTH_010_a_server_certificate_is_not_a_client_certificate(members, proxied_node):
+    token = members.fsp.access_token(proxied_node.url)
+    server_pem = (proxied_node.base / "server.pem").read_text()
+    resp = proxied_node.call("GET", "/assets", token, headers={"x-client-cert": quote(server_pem)})
+    assert_refused(resp, 401, "AUTH-010")
