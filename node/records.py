@@ -264,10 +264,12 @@ class AssetRecord:
 
     def as_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"AssetId": self.asset_id, "id": self.iri}
+        found = {}
         for t in self.triples:
             field_ = FIELD_BY_PREDICATE.get(URIRef(t.predicate.value))
             if field_ is not None:
-                body[field_.name] = to_json_value(field_, _text(t.object))
+                found[field_.name] = to_json_value(field_, _text(t.object))
+        body.update((name, found[name]) for name in FIELD_BY_NAME if name in found)
         body["RegistrationStatus"] = self.registration_status
         body["ValidationStatus"] = self.validation_status
         reason = self.first(FMAR.validationReason)
