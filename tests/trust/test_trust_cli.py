@@ -1,0 +1,108 @@
+"""The newcomer walkthrough of docs/trust.md, command by command, against a real service."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, free_port, stop, wait_ready
+from test_trust_refusals import claims_of
+from trust_helpers import org_body
+
+from trust import http
+
+PASSWORD = "operator-password-1"
+
+
+def fmar(*args: str, home: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "FMAR_HOME": str(home)}
+    done = subprocess.run([sys.executable, "-m", "trust", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    if check:
+        assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def output(done: subprocess.CompletedProcess) -> dict:
+    return json.loads(done.stdout[done.stdout.index("{"):])
+
+
+def login(url: str, ca: Path, home: Path, email: str, password: str) -> None:
+    """`fmar login` (device grant); the person approves in the browser page."""
+    env = {**os.environ, "FMAR_HOME": str(home)}
+    proc = subprocess.Popen([sys.executable, "-m", "trust", "login", "--trust", url, "--ca",
+                             str(ca)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    first = proc.stdout.readline()
+    code = re.search(r"enter the code (\S+)", first).group(1)
+    with http.client(ca_bundle=ca, base_url=url) as c:
+        page = c.post("/device", data={"user_code": code, "email": email, "password": password})
+        assert page.status_code == 200, page.text
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, first + out
+    assert (home / "session.json").exists()
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    data = tmp_path_factory.mktemp("cli-trust")
+    port = free_port()
+    url = f"https://127.0.0.1:{port}"
+    home = tmp_path_factory.mktemp("operator-home")
+    fmar("trust", "init", "--data", str(data), "--issuer", url, "--admin-email",
+         "op@trust.example", "--admin-password", PASSWORD, home=home)
+    with open(data / "serve.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "trust", "trust", "serve", "--data",
+                                 str(data), "--port", str(port)], cwd=ROOT, stdout=log,
+                                stderr=subprocess.STDOUT)
+    wait_ready(f"{url}/.well-known/jwks.json", data / "ca" / "chain.pem", proc)
+    yield url, data / "ca" / "chain.pem", home
+    stop(proc)
+
+
+def test_walkthrough(service, tmp_path):
+    url, ca, operator = service
+    login(url, ca, operator, "op@trust.example", PASSWORD)
+    ids = {}
+    for name, roles, extra in (("Flexco", ["FSP"], {}),
+                               ("Gridco", ["DNO"], {"dno_areas": ["UKPN_EPN"]})):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(org_body(name, roles, f"admin@{name.lower()}.example",
+                                            f"{name}-password-1", **extra)))
+        org = output(fmar("org", "register", str(path), "--trust", url, "--ca", str(ca),
+                          home=tmp_path))
+        assert org["status"] == "Pending Approval"
+        approved = output(fmar("org", "status", org["id"], "Active", home=operator))
+        assert approved["status"] == "Active"
+        ids[name] = org["id"]
+    fsp_home = tmp_path / "fsp-home"
+    login(url, ca, fsp_home, "admin@flexco.example", "Flexco-password-1")
+    user = output(fmar("user", "add", "--org", ids["Flexco"], "--email", "ed@flexco.example",
+                       "--name", "Ed", "--role", "editor", "--password", "editor-password-1",
+                       home=fsp_home))
+    assert user["role"] == "editor"
+    app = output(fmar("app", "create", "--org", ids["Flexco"], "--name", "flexco-node-client",
+                      home=fsp_home))
+    node = output(fmar("node", "add", "--org", ids["Flexco"], "--url",
+                       "https://127.0.0.1:9001", "--dataset-type", "Asset", home=fsp_home))
+    certs = tmp_path / "certs"
+    issued = output(fmar("cert", "request", "--app", app["id"], "--out", str(certs),
+                         home=fsp_home))
+    assert (certs / "client.key").stat().st_mode & 0o777 == 0o600
+    server = output(fmar("cert", "request", "--node", node["id"], "--out", str(certs),
+                         home=fsp_home))
+    assert server["certificate"].endswith("server.pem")
+    token = output(fmar("token", "--app", app["id"], "--cert", str(certs / "client.pem"),
+                        "--key", str(certs / "client.key"), "--audience", node["url"],
+                        "--trust", url, "--ca", str(ca), home=fsp_home))
+    claims = claims_of(token["access_token"])
+    assert claims["org_id"] == ids["Flexco"] and claims["aud"] == "https://127.0.0.1:9001"
+    assert claims["cnf"]["x5t#S256"] == issued["x5t#S256"]
+    # a member cannot approve organisations
+    refused = fmar("org", "status", ids["Gridco"], "Suspended", home=fsp_home, check=False)
+    assert refused.returncode == 1 and "POL-102" in refused.stdout
