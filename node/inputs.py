@@ -14,7 +14,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from rdflib import RDF, BNode, Graph, Literal, URIRef
+from decimal import Decimal, InvalidOperation
+
+from rdflib import RDF, XSD, BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
 from node.asset_fields import FIELD_BY_NAME, FIELD_BY_PREDICATE, STATE_FIELDS, STATE_PREDICATES
@@ -89,8 +91,21 @@ def _checked_properties(graph: Graph, subject: Node) -> Properties:
             raise InputError("ARM-IN-002", f"<{p}> is not an asset property.", {"predicate": str(p)})
         if isinstance(o, BNode):
             raise InputError("ARM-IN-005", "Asset property values are IRIs or literals.")
-        props.append((p, o))  # type: ignore[arg-type]
+        props.append((p, _as_decimal(o) if FIELD_BY_PREDICATE[p].kind == "decimal" else o))
     return props
+
+
+_NUMERIC = {XSD.integer, XSD.int, XSD.long, XSD.double, XSD.float, XSD.decimal}
+
+
+def _as_decimal(term: Node) -> Node:
+    """Numbers written as integers or doubles (Turtle `10`, JSON-LD `7`) become xsd:decimal."""
+    if isinstance(term, Literal) and term.datatype in _NUMERIC:
+        try:
+            return Literal(format(Decimal(str(term)), "f"), datatype=XSD.decimal)
+        except InvalidOperation:
+            return term
+    return term
 
 
 def properties_from_graph(graph: Graph, *, many: bool = False) -> list[Properties]:
@@ -117,9 +132,9 @@ def properties_from_graph(graph: Graph, *, many: bool = False) -> list[Propertie
 def parse_rdf(body: bytes, fmt: str) -> Graph:
     """ARM-IN-006: well-formed Turtle or JSON-LD (remote contexts other than ours refused)."""
     graph = Graph()
+    doc = read_json(body) if fmt == "json-ld" else None
     try:
         if fmt == "json-ld":
-            doc = json.loads(body)
             graph.parse(data=json.dumps(_inline_context(doc)), format="json-ld")
         else:
             graph.parse(data=body.decode("utf-8"), format=fmt)

@@ -1,0 +1,88 @@
+"""Shared fixtures: a real node served over HTTP on loopback, and callers with tokens."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from node.api.app import create_app
+from node.config import NodeSettings
+from node.identity import Caller, StaticTokenAuthenticator
+
+ALL = frozenset({"assets:read", "assets:write", "audit:read", "validation:write",
+                 "categories:write"})
+
+CALLERS = {
+    "fsp": Caller("alice@acme", "FSP-ACME", frozenset({"FSP"}), ALL),
+    "fsp2": Caller("bob@other", "FSP-OTHER", frozenset({"FSP"}), ALL),
+    "dno": Caller("carol@ukpn", "DNO-UKPN", frozenset({"DNO"}), ALL,
+                  frozenset({"UKPN_EPN", "UKPN_LPN", "UKPN_SPN"})),
+    "neso": Caller("dan@neso", "NESO", frozenset({"NESO"}), ALL),
+    "facilitator": Caller("erin@mf", "MF", frozenset({"MarketFacilitator"}), ALL),
+    "regulator": Caller("fay@ofgem", "OFGEM", frozenset({"Regulator"}), ALL),
+    "fsp_readonly": Caller("gus@acme", "FSP-ACME", frozenset({"FSP"}), frozenset({"assets:read"})),
+}
+
+
+def token_for(name: str) -> str:
+    return f"test-token-{name}"
+
+
+def authenticator() -> StaticTokenAuthenticator:
+    return StaticTokenAuthenticator(
+        {StaticTokenAuthenticator.hash_token(token_for(n)): c for n, c in CALLERS.items()}
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class RunningNode:
+    url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+    app: object
+
+    def client(self, who: str | None = "fsp", **kw) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token_for(who)}"} if who else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60, **kw)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=20)
+
+
+def start_node(settings: NodeSettings) -> RunningNode:
+    app = create_app(settings, authenticator())
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not server.started:
+        if time.time() > deadline:
+            raise RuntimeError("node did not start")
+        time.sleep(0.02)
+    return RunningNode(f"http://127.0.0.1:{port}", server, thread, app)
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNode]:
+    data_dir: Path = tmp_path_factory.mktemp("node")
+    running = start_node(NodeSettings(data_dir=data_dir, workers=1, max_body_bytes=200_000,
+                                      max_bulk_bytes=5_000_000))
+    yield running
+    running.stop()
