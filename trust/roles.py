@@ -29,19 +29,23 @@ ORGANISATION_TYPES = (
     "Public Authority", "Government Department", "Non-UK Company", "Other",
 )
 
-READ = {"assets:read", "sparql:query", "federation:query"}
+READ = {"assets:read", "audit:read", "sparql:query", "federation:query"}
+WRITE_ASSETS = READ | {"assets:write"}
+SYSTEM_OPERATOR = READ | {"validation:write"}
+# Aligned with node.policy: only asset-holding roles write assets; the market facilitator,
+# NESO and DNOs set validation status; the regulator sees aggregates only.
 SCOPES_BY_ROLE: dict[str, set[str]] = {
-    "FSP": READ | {"assets:write"},
-    "Aggregator": READ | {"assets:write"},
-    "AssetOwner": READ | {"assets:write"},
-    "Platform": READ | {"assets:write"},
-    "Installer": READ | {"assets:write"},
+    "FSP": WRITE_ASSETS,
+    "Aggregator": WRITE_ASSETS,
+    "AssetOwner": WRITE_ASSETS,
+    "Platform": WRITE_ASSETS,
+    "Installer": READ,
     "Supplier": READ,
-    "DNO": READ | {"assets:write"},
-    "IDNO": READ | {"assets:write"},
-    "NESO": READ | {"assets:write"},
-    "MarketFacilitator": READ | {"categories:write", "validation:write", "audit:read"},
-    "Regulator": {"sparql:query", "federation:query", "audit:read"},
+    "DNO": SYSTEM_OPERATOR,
+    "IDNO": SYSTEM_OPERATOR,
+    "NESO": SYSTEM_OPERATOR,
+    "MarketFacilitator": READ | {"categories:write", "validation:write"},
+    "Regulator": {"sparql:query", "federation:query"},
 }
 ALL_SCOPES = set().union(*SCOPES_BY_ROLE.values())
 WRITE_SCOPES = {s for s in ALL_SCOPES if s.endswith(":write")}
