@@ -71,7 +71,12 @@ class AuditEntry:
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    """UTC time in the canonical xsd:dateTime form (no trailing zeros in the fraction),
+    which is how the store gives it back, so hashes computed later agree."""
+    stamp = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "")
+    whole, _, fraction = stamp.partition(".")
+    fraction = fraction.rstrip("0")
+    return f"{whole}.{fraction}Z" if fraction else f"{whole}Z"
 
 
 _ENTRY_QUERY = f"""

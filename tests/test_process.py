@@ -1,0 +1,130 @@
+"""The node as a real `fmar serve` process: persistence across restarts and the audit chain."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pyoxigraph as ox
+import pytest
+
+from node.audit import AUDIT_GRAPH
+from tests.assets import bess
+from tests.conftest import free_port
+
+FMAR = [sys.executable, "-m", "node"]
+
+
+def fmar(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*FMAR, *args], capture_output=True, text=True, timeout=120)
+
+
+class NodeProcess:
+    def __init__(self, data_dir: Path, tokens: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [*FMAR, "serve", "--data-dir", str(data_dir), "--port", str(self.port),
+             "--tokens-file", str(tokens), "--workers", "1"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        deadline = time.time() + 60
+        while True:
+            try:
+                if httpx.get(f"{self.url}/health").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if self.process.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"node did not start: {self.process.stderr.read()}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def token_file(tmp_path) -> tuple[Path, str]:
+    tokens = tmp_path / "tokens.json"
+    made = fmar("dev-token", "add", str(tokens), "--organisation", "FSP-ACME", "--role", "FSP")
+    assert made.returncode == 0, made.stderr
+    return tokens, made.stdout.strip()
+
+
+def test_records_history_and_audit_survive_a_restart(tmp_path, token_file):
+    tokens, token = token_file
+    data = tmp_path / "data"
+    headers = {"Authorization": f"Bearer {token}"}
+    node = NodeProcess(data, tokens)
+    try:
+        created = httpx.post(f"{node.url}/assets", json=bess(), headers=headers)
+        assert created.status_code == 201, created.text
+        path = f"/assets/{created.json()['AssetId']}"
+        patched = httpx.patch(f"{node.url}{path}", json={"AssetName": "after restart?"},
+                              headers={**headers, "If-Match": created.headers["etag"]})
+        assert patched.status_code == 200
+    finally:
+        node.stop()
+    node = NodeProcess(data, tokens)
+    try:
+        again = httpx.get(f"{node.url}{path}", headers=headers)
+        assert again.status_code == 200
+        assert again.json()["AssetName"] == "after restart?" and again.json()["Version"] == 2
+        history = httpx.get(f"{node.url}{path}/history", headers=headers).json()["versions"]
+        assert [v["version"] for v in history] == [1, 2]
+        # the audit chain continues where it stopped
+        third = httpx.patch(f"{node.url}{path}", json={"AssetName": "v3"},
+                            headers={**headers, "If-Match": again.headers["etag"]})
+        assert third.status_code == 200
+    finally:
+        node.stop()
+    verified = fmar("audit", "verify", "--data-dir", str(data))
+    assert verified.returncode == 0, verified.stderr
+    assert "intact" in verified.stdout
+
+
+def _audit_entries(store: ox.Store) -> dict[int, ox.NamedNode]:
+    seq = ox.NamedNode("https://id.fmar.uk/def/fmar#sequence")
+    return {
+        int(q.object.value): q.subject
+        for q in store.quads_for_pattern(None, seq, None, ox.NamedNode(AUDIT_GRAPH))
+    }
+
+
+def test_audit_verify_detects_an_edited_and_a_removed_entry(tmp_path, token_file):
+    tokens, token = token_file
+    data = tmp_path / "data"
+    node = NodeProcess(data, tokens)
+    try:
+        for _ in range(3):
+            r = httpx.post(f"{node.url}/assets", json=bess(), headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 201
+    finally:
+        node.stop()
+    assert fmar("audit", "verify", "--data-dir", str(data)).returncode == 0
+
+    store = ox.Store(str(data / "store"))
+    entries = _audit_entries(store)
+    action = ox.NamedNode("https://id.fmar.uk/def/fmar#action")
+    graph = ox.NamedNode(AUDIT_GRAPH)
+    target = entries[max(entries) - 1]
+    [old] = list(store.quads_for_pattern(target, action, None, graph))
+    store.remove(old)
+    store.add(ox.Quad(target, action, ox.Literal("deregister"), graph))
+    del store
+    edited = fmar("audit", "verify", "--data-dir", str(data))
+    assert edited.returncode == 1
+    assert f"entry {max(entries) - 1}: content does not match its hash (edited)" in edited.stderr
+
+    store = ox.Store(str(data / "store"))
+    for quad in list(store.quads_for_pattern(entries[2], None, None, graph)):
+        store.remove(quad)
+    del store
+    removed = fmar("audit", "verify", "--data-dir", str(data))
+    assert removed.returncode == 1
+    assert "entry 3: sequence gap" in removed.stderr

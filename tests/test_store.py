@@ -1,0 +1,120 @@
+"""Store backends: embedded Oxigraph on disk and an external SPARQL server, one interface."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from node.config import NodeSettings
+from node.store import GraphWrite, RecordStore, StoreError
+from node.store.embedded import EmbeddedStore
+from node.store.remote import RemoteStore
+from tests.assets import bess
+from tests.conftest import free_port, start_node
+
+G1 = "https://id.fmar.uk/asset/00000000-0000-0000-0000-000000000001"
+G2 = "https://id.fmar.uk/asset/00000000-0000-0000-0000-000000000002"
+
+
+def triple(s: str, value: str) -> str:
+    return f'<{s}> <https://id.fmar.uk/def/fmar#assetName> "{value}" .'
+
+
+@pytest.fixture(scope="module")
+def oxigraph_server(tmp_path_factory) -> Iterator[str]:
+    binary = shutil.which("oxigraph", path=str(Path(__file__).resolve().parents[1] / ".venv/bin")) \
+        or shutil.which("oxigraph")
+    assert binary, "the oxigraph server CLI (PyPI package oxigraph) is a test dependency"
+    port = free_port()
+    location = tmp_path_factory.mktemp("oxigraph")
+    process = subprocess.Popen([binary, "serve", "--location", str(location),
+                                "--bind", f"127.0.0.1:{port}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/query", params={"query": "ASK {}"}).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if time.time() > deadline:
+            process.kill()
+            raise RuntimeError("oxigraph server did not start")
+        time.sleep(0.1)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(params=["embedded", "remote"])
+def store(request, tmp_path) -> Iterator[RecordStore]:
+    if request.param == "embedded":
+        s: RecordStore = EmbeddedStore(tmp_path / "store")
+    else:
+        url = request.getfixturevalue("oxigraph_server")
+        httpx.post(f"{url}/update", content="CLEAR ALL",
+                   headers={"content-type": "application/sparql-update"}).raise_for_status()
+        s = RemoteStore(url)
+    yield s
+    s.close()
+
+
+def names(store: RecordStore, graph: str) -> set[str]:
+    return {t.object.value for t in store.triples(graph)}
+
+
+def test_write_read_and_replace_a_graph(store):
+    store.write([GraphWrite(G1, triple(G1, "a"), replace=False)])
+    assert names(store, G1) == {"a"}
+    store.write([GraphWrite(G1, triple(G1, "b"), replace=True)])
+    assert names(store, G1) == {"b"}
+    assert store.triples(G2) == []
+
+
+def test_a_failing_write_changes_nothing(store):
+    store.write([GraphWrite(G1, triple(G1, "before"))])
+    broken = GraphWrite(G2, "<not a triple", replace=True)
+    with pytest.raises(StoreError):
+        store.write([GraphWrite(G1, triple(G1, "after"), replace=True), broken])
+    assert names(store, G1) == {"before"}
+    assert store.triples(G2) == []
+
+
+def test_select_construct_and_ask(store):
+    store.write([GraphWrite(G1, triple(G1, "x")), GraphWrite(G2, triple(G2, "y"))])
+    rows = list(store.select("SELECT ?g ?n WHERE { GRAPH ?g { ?s ?p ?n } } ORDER BY ?n"))
+    assert [(r["g"].value, r["n"].value) for r in rows] == [(G1, "x"), (G2, "y")]
+    built = list(store.construct(f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ GRAPH <{G2}> {{ ?s ?p ?o }} }}"))
+    assert [t.object.value for t in built] == ["y"]
+    assert store.ask(f"ASK {{ GRAPH <{G1}> {{ ?s ?p \"x\" }} }}")
+
+
+def test_node_runs_unchanged_on_an_external_sparql_server(oxigraph_server):
+    httpx.post(f"{oxigraph_server}/update", content="CLEAR ALL",
+               headers={"content-type": "application/sparql-update"}).raise_for_status()
+    node = start_node(NodeSettings(sparql_url=oxigraph_server, workers=1))
+    try:
+        with node.client() as c:
+            created = c.post("/assets", json=bess())
+            assert created.status_code == 201, created.text
+            path = f"/assets/{created.json()['AssetId']}"
+            patched = c.patch(path, json={"AssetName": "remote"},
+                              headers={"If-Match": created.headers["etag"]})
+            assert patched.status_code == 200
+            assert c.get(path).json()["AssetName"] == "remote"
+            assert len(c.get(f"{path}/history").json()["versions"]) == 2
+    finally:
+        node.stop()
+    # the records are really on the server
+    count = httpx.post(f"{oxigraph_server}/query",
+                       content="SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s a <https://id.fmar.uk/def/fmar#Asset> } }",
+                       headers={"content-type": "application/sparql-query",
+                                "accept": "application/sparql-results+json"}).json()
+    assert int(count["results"]["bindings"][0]["n"]["value"]) >= 2  # current + version 1
