@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from trust import bootstrap, clientauth, directory, grants, keys, tokens
 from trust.errors import OAuthError
@@ -90,10 +91,12 @@ async def token(request: Request) -> JSONResponse:
     if handler is None:
         raise OAuthError(400, "AUTH-031", "unsupported_grant_type",
                          f"Unsupported grant_type {form.get('grant_type')!r}.")
-    with tx(request) as session:
-        client = _client(request, session, form)
-        body = handler(session, settings, client, form)
-    return JSONResponse(body, headers=NO_STORE)
+
+    def work() -> dict[str, Any]:
+        with tx(request) as session:
+            return handler(session, settings, _client(request, session, form), form)
+
+    return JSONResponse(await run_in_threadpool(work), headers=NO_STORE)
 
 
 @router.post("/par", status_code=201)
@@ -133,17 +136,21 @@ def authorize_page(request: Request, client_id: str, request_uri: str) -> HTMLRe
 @router.post("/authorize", response_model=None)
 async def authorize_submit(request: Request) -> Response:
     form = await _form(request)
-    with tx(request) as session:
-        pending = grants.pending_request(session, form.get("client_id", ""),
-                                         form.get("request_uri", ""))
-        user = directory.authenticate_user(session, form.get("email", ""),
-                                           form.get("password", ""))
-        if user is None:
-            return login_page("/authorize", {"client_id": form["client_id"],
-                                             "request_uri": form["request_uri"]},
-                              "E-mail or password not recognised.", 401)
-        location = grants.approve_request(session, pending, user)
-    return RedirectResponse(location, status_code=303)
+
+    def work() -> Response:  # argon2 takes a while: off the event loop
+        with tx(request) as session:
+            pending = grants.pending_request(session, form.get("client_id", ""),
+                                             form.get("request_uri", ""))
+            user = directory.authenticate_user(session, form.get("email", ""),
+                                               form.get("password", ""))
+            if user is None:
+                return login_page("/authorize", {"client_id": form["client_id"],
+                                                 "request_uri": form["request_uri"]},
+                                  "E-mail or password not recognised.", 401)
+            return RedirectResponse(grants.approve_request(session, pending, user),
+                                    status_code=303)
+
+    return await run_in_threadpool(work)
 
 
 @router.post("/device_authorization")
@@ -167,15 +174,19 @@ def device_page(request: Request, user_code: str = "") -> HTMLResponse:
 @router.post("/device")
 async def device_submit(request: Request) -> HTMLResponse:
     form = await _form(request)
-    with tx(request) as session:
-        grant = grants.device_grant_by_user_code(session, form.get("user_code", ""))
-        user = directory.authenticate_user(session, form.get("email", ""),
-                                           form.get("password", ""))
-        if user is None:
-            return login_page("/device", {"user_code": form.get("user_code", "")},
-                              "E-mail or password not recognised.", 401)
-        grants.approve_device(session, grant, user)
-    return HTMLResponse("<!doctype html><p>Signed in. You can return to your terminal.</p>")
+
+    def work() -> HTMLResponse:
+        with tx(request) as session:
+            grant = grants.device_grant_by_user_code(session, form.get("user_code", ""))
+            user = directory.authenticate_user(session, form.get("email", ""),
+                                               form.get("password", ""))
+            if user is None:
+                return login_page("/device", {"user_code": form.get("user_code", "")},
+                                  "E-mail or password not recognised.", 401)
+            grants.approve_device(session, grant, user)
+        return HTMLResponse("<!doctype html><p>Signed in. You can return to your terminal.</p>")
+
+    return await run_in_threadpool(work)
 
 
 @router.post("/revoke")
