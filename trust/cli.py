@@ -138,18 +138,84 @@ def _show(resp: httpx.Response) -> dict[str, Any]:
     return body
 
 
+def _save_login(trust: str, ca: Path, body: dict[str, Any]) -> None:
+    path = _session_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"trust": trust, "ca_bundle": str(Path(ca).resolve()), **body}))
+    path.chmod(0o600)
+    typer.echo("Logged in.")
+
+
+def _loopback_login(c: httpx.Client, cid: str, trust: str, ca: Path, open_browser: bool) -> None:
+    """Authorization code + PKCE through PAR, the code coming back to a loopback listener."""
+    import secrets
+    import webbrowser
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+    from urllib.parse import parse_qs, urlencode, urlsplit
+
+    from trust.grants import s256
+
+    received: dict[str, str] = {}
+
+    class Callback(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            received.update({k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()})
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<!doctype html><p>Signed in. You can close this tab.</p>")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Callback)
+    server.timeout = 1
+    redirect = f"http://127.0.0.1:{server.server_port}/callback"
+    verifier, state = secrets.token_urlsafe(48), secrets.token_urlsafe(12)
+    pushed = c.post("/par", data={"client_id": cid, "response_type": "code",
+                                  "redirect_uri": redirect, "code_challenge": s256(verifier),
+                                  "code_challenge_method": "S256", "state": state})
+    if pushed.status_code != 201:
+        _show(pushed)
+    url = f"{trust}/authorize?" + urlencode({"client_id": cid,
+                                            "request_uri": pushed.json()["request_uri"]})
+    typer.echo(f"Open {url}")
+    if open_browser:
+        webbrowser.open(url)
+    deadline = time.time() + 300
+    while "code" not in received and time.time() < deadline:
+        server.handle_request()
+    server.server_close()
+    if received.get("state") != state or "code" not in received:
+        typer.echo("The login did not complete.", err=True)
+        raise typer.Exit(1)
+    resp = c.post("/token", data={"grant_type": "authorization_code", "client_id": cid,
+                                  "code": received["code"], "redirect_uri": redirect,
+                                  "code_verifier": verifier})
+    if resp.status_code != 200:
+        _show(resp)
+    _save_login(trust, ca, resp.json())
+
+
 def login(
     trust: Annotated[str, typer.Option("--trust", envvar="FMAR_TRUST_URL")],
     ca: Annotated[Path, typer.Option("--ca", envvar="FMAR_CA_BUNDLE")],
     client_id: Annotated[str | None, typer.Option(help="Public client id (default: the "
                                                   "trust framework's CLI client).")] = None,
+    browser: Annotated[bool, typer.Option(help="Log in in a browser with a loopback redirect "
+                                          "(PKCE) instead of a device code.")] = False,
+    open_browser: Annotated[bool, typer.Option(help="Open the browser (with --browser).")] = True,
 ) -> None:
-    """Log in as a person with the device authorization grant (RFC 8628)."""
+    """Log in as a person: device authorization grant (RFC 8628) or, with --browser, the
+    authorization code flow with PKCE and a loopback redirect (RFC 8252)."""
     from trust import http
     from trust.grants import DEVICE_CODE
 
     with http.client(ca_bundle=ca, base_url=trust, timeout=30) as c:
         cid = client_id or c.get("/api/cli-client").json()["client_id"]
+        if browser:
+            _loopback_login(c, cid, trust, ca, open_browser)
+            return
         start = c.post("/device_authorization", data={"client_id": cid}).json()
         typer.echo(f"Open {start['verification_uri']} and enter the code {start['user_code']}")
         typer.echo(f"  ({start['verification_uri_complete']})")
@@ -160,12 +226,7 @@ def login(
                                           "device_code": start["device_code"]})
             body = resp.json()
             if resp.status_code == 200:
-                path = _session_file()
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(json.dumps({"trust": trust, "ca_bundle": str(Path(ca).resolve()),
-                                            **body}))
-                path.chmod(0o600)
-                typer.echo("Logged in.")
+                _save_login(trust, ca, body)
                 return
             if body.get("error") == "slow_down":
                 interval += 1

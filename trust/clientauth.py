@@ -105,6 +105,11 @@ def _private_key_jwt(session: Session, settings: TrustSettings, assertion: str,
         raise _invalid("The client assertion was used before.", "AUTH-026")
     session.add(Grant(id=jti[:128], kind="assertion", client_id=app.id, status="used",
                       expires_at=datetime.fromtimestamp(float(claims["exp"]), UTC)))
-    # A certificate presented alongside still binds the token (RFC 8705 §3).
+    # A certificate presented alongside binds the token (RFC 8705 §3): it must be the client's.
     thumb = x5t_s256(peer_cert_der) if peer_cert_der else None
+    if thumb is not None:
+        row = certs.valid_by_thumbprint(session, thumb)
+        if row is None or row.app_id != app.id:
+            raise _invalid("The client certificate is not a valid certificate of this client.",
+                           "AUTH-021")
     return AuthenticatedClient(app, org, "private_key_jwt", thumb)

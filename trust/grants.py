@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -16,7 +16,7 @@ from trust import directory, tokens
 from trust.clientauth import AuthenticatedClient
 from trust.config import TrustSettings
 from trust.errors import OAuthError
-from trust.models import Grant, Node, Organisation, User, utcnow
+from trust.models import Grant, IssuedToken, Node, Organisation, User, utcnow
 from trust.roles import scopes_for, user_scopes
 
 CLIENT_CREDENTIALS = "client_credentials"
@@ -149,6 +149,7 @@ def push_authorization_request(session: Session, client: AuthenticatedClient,
         raise _bad("AUTH-024", "invalid_request", "redirect_uri is not registered.")
     if form.get("code_challenge_method") != "S256" or not form.get("code_challenge"):
         raise _bad("AUTH-028", "invalid_request", "PKCE with S256 is required.")
+    purge_expired(session)
     request_uri = f"urn:ietf:params:oauth:request_uri:{secrets.token_urlsafe(24)}"
     keep = {k: form.get(k) for k in ("redirect_uri", "scope", "state", "nonce", "code_challenge",
                                      "resource")}
@@ -204,6 +205,7 @@ def authorization_code(session: Session, settings: TrustSettings, client: Authen
 
 def device_authorization(session: Session, settings: TrustSettings, client: AuthenticatedClient,
                          form: dict[str, str]) -> dict[str, Any]:
+    purge_expired(session)
     device_code = secrets.token_urlsafe(32)
     alphabet = "BCDFGHJKLMNPQRSTVWXZ"
     user_code = "".join(secrets.choice(alphabet) for _ in range(8))
@@ -259,10 +261,9 @@ def device_code(session: Session, settings: TrustSettings, client: Authenticated
 
 
 def purge_expired(session: Session) -> None:
-    for grant in session.exec(select(Grant).where(Grant.expires_at < utcnow()
-                                                  - timedelta(days=1))):
+    """Forget grants and token records a day after they expired."""
+    cutoff = utcnow() - timedelta(days=1)
+    for grant in session.exec(select(Grant).where(Grant.expires_at < cutoff)):
         session.delete(grant)
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
+    for token in session.exec(select(IssuedToken).where(IssuedToken.expires_at < cutoff)):
+        session.delete(token)

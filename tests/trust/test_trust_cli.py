@@ -8,7 +8,9 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
+import httpx
 import pytest
 from conftest import ROOT, free_port, stop, wait_ready
 from test_trust_refusals import claims_of
@@ -48,6 +50,26 @@ def login(url: str, ca: Path, home: Path, email: str, password: str) -> None:
     assert (home / "session.json").exists()
 
 
+def browser_login(url: str, ca: Path, home: Path, email: str, password: str) -> None:
+    """`fmar login --browser`: this test plays the browser, the CLI listens on loopback."""
+    env = {**os.environ, "FMAR_HOME": str(home)}
+    proc = subprocess.Popen([sys.executable, "-m", "trust", "login", "--browser",
+                             "--no-open-browser", "--trust", url, "--ca", str(ca)], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    first = proc.stdout.readline()
+    authorize = re.search(r"Open (\S+)", first).group(1)
+    query = dict(parse_qsl(urlsplit(authorize).query))
+    with http.client(ca_bundle=ca, base_url=url) as c:
+        assert "<form" in c.get(authorize).text
+        done = c.post("/authorize", data={**query, "email": email, "password": password})
+        assert done.status_code == 303, done.text
+    with httpx.Client() as plain:  # the browser follows the redirect to the CLI
+        assert plain.get(done.headers["location"]).status_code == 200
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, first + out
+    assert json.loads((home / "session.json").read_text())["id_token"]
+
+
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
     data = tmp_path_factory.mktemp("cli-trust")
@@ -81,7 +103,7 @@ def test_walkthrough(service, tmp_path):
         assert approved["status"] == "Active"
         ids[name] = org["id"]
     fsp_home = tmp_path / "fsp-home"
-    login(url, ca, fsp_home, "admin@flexco.example", "Flexco-password-1")
+    browser_login(url, ca, fsp_home, "admin@flexco.example", "Flexco-password-1")
     user = output(fmar("user", "add", "--org", ids["Flexco"], "--email", "ed@flexco.example",
                        "--name", "Ed", "--role", "editor", "--password", "editor-password-1",
                        home=fsp_home))
