@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
-from rdflib import XSD, Literal, URIRef
+from rdflib import XSD, URIRef
 from rdflib.term import Node
+from rdflib.util import from_n3
 
 from node.vocab import CODE, FMAR, ORG_BASE
 
@@ -80,27 +85,49 @@ STATE_PREDICATES = frozenset(
 )
 
 _XSD_OF = {"string": XSD.string, "decimal": XSD.decimal, "date": XSD.date, "boolean": XSD.boolean}
+_CODE_SAFE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+
+
+def _iri_part(value: Any) -> str:
+    """A code or ID inside an IRI; anything unusual is percent-encoded (and will then fail
+    its code-list rule with a readable value) so it can never break the N-Triples."""
+    text = str(value).strip()
+    return text if _CODE_SAFE.match(text) else quote(text, safe="")
+
+
+def _typed(text: str, datatype: URIRef) -> str:
+    return f"{json.dumps(text)}^^<{datatype}>"
+
+
+def to_ntriples(field: Field, value: Any) -> str:
+    """A JSON or CSV value as an RDF term in N-Triples syntax.
+
+    Ill-typed values (a decimal "abc", a date 2024-02-30) stay ill-typed, so the
+    SHACL datatype rules report them with the value the user sent.
+    """
+    if field.kind == "org":
+        return f"<{ORG_BASE}{_iri_part(value)}>"
+    if field.scheme:
+        return f"<{CODE}{field.scheme}/{_iri_part(value)}>"
+    if field.kind == "boolean":
+        text = ("true" if value else "false") if isinstance(value, bool) else str(value).strip().lower()
+        return _typed(text, XSD.boolean)
+    if field.kind == "decimal":
+        if isinstance(value, float):
+            text = format(Decimal(repr(value)), "f")
+        elif isinstance(value, int) and not isinstance(value, bool):
+            text = str(value)
+        else:
+            text = str(value).strip()
+        return _typed(text, XSD.decimal)
+    if field.kind == "string":
+        return json.dumps(value if isinstance(value, str) else str(value))
+    return _typed(str(value).strip(), _XSD_OF[field.kind])
 
 
 def to_term(field: Field, value: Any) -> Node:
-    """A JSON or CSV value as an RDF term; ill-typed values stay ill-typed for SHACL."""
-    if field.kind == "org":
-        return URIRef(ORG_BASE + str(value).strip())
-    if field.scheme:
-        return URIRef(f"{CODE}{field.scheme}/{str(value).strip()}")
-    if field.kind == "boolean":
-        if isinstance(value, bool):
-            return Literal(value)
-        text = str(value).strip().lower()
-        return Literal(text, datatype=XSD.boolean)
-    if field.kind == "decimal":
-        if isinstance(value, bool):
-            return Literal(str(value), datatype=XSD.decimal)
-        text = str(value).strip()
-        return Literal(text, datatype=XSD.decimal)
-    if field.kind == "string":
-        return Literal(value if isinstance(value, str) else str(value))
-    return Literal(str(value).strip(), datatype=_XSD_OF[field.kind])
+    """The same value as an rdflib term (for pyshacl, the reference engine)."""
+    return from_n3(to_ntriples(field, value))
 
 
 def to_json_value(field: Field, term: Node) -> Any:

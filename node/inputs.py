@@ -10,6 +10,7 @@ import copy
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,11 +21,12 @@ from rdflib import RDF, XSD, BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
 from node.asset_fields import FIELD_BY_NAME, FIELD_BY_PREDICATE, STATE_FIELDS, STATE_PREDICATES
-from node.asset_fields import full_jsonld_context, to_term
+from node.asset_fields import full_jsonld_context, to_ntriples
 from node.errors import ApiError
 from node.vocab import FMAR
 
-Properties = list[tuple[URIRef, Node]]
+# (predicate IRI, object in N-Triples syntax) pairs about one asset
+Properties = list[tuple[str, str]]
 CONTEXT_PATH = "/context.jsonld"
 
 
@@ -41,6 +43,31 @@ class Row:
     properties: Properties | None = None
     fields: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
+
+
+_BAD_IRI = re.compile(r'[\x00-\x20<>"{}|^`\\]')
+
+
+def nt_term(term: Node) -> str:
+    """An rdflib IRI or literal in N-Triples syntax (ARM-IN-005 for anything else)."""
+    if isinstance(term, URIRef):
+        if _BAD_IRI.search(str(term)):
+            raise InputError("ARM-IN-005", "An IRI holds characters IRIs may not contain.",
+                             {"iri": str(term)[:200]})
+        return f"<{term}>"
+    if isinstance(term, Literal):
+        text = json.dumps(str(term))
+        if term.language:
+            return f"{text}@{term.language}"
+        if term.datatype is not None:
+            return f"{text}^^{nt_term(term.datatype)}"
+        return text
+    raise InputError("ARM-IN-005", "Asset property values are IRIs or literals.")
+
+
+def ntriples_pairs(props: Iterable[tuple[Any, Any]]) -> Properties:
+    """Properties given as rdflib terms, in the node's (IRI, N-Triples) form."""
+    return [(str(p), o if isinstance(o, str) else nt_term(o)) for p, o in props]
 
 
 def properties_from_json(obj: Any, *, allow_asset_id: bool = False) -> Properties:
@@ -70,7 +97,7 @@ def properties_from_json(obj: Any, *, allow_asset_id: bool = False) -> Propertie
             raise InputError(
                 "ARM-IN-002", f"{name} takes one plain value, not a list or object.", {"field": name}
             )
-        props.append((field.predicate, to_term(field, value)))
+        props.append((str(field.predicate), to_ntriples(field, value)))
     if unknown:
         raise InputError(
             "ARM-IN-002",
@@ -91,7 +118,8 @@ def _checked_properties(graph: Graph, subject: Node) -> Properties:
             raise InputError("ARM-IN-002", f"<{p}> is not an asset property.", {"predicate": str(p)})
         if isinstance(o, BNode):
             raise InputError("ARM-IN-005", "Asset property values are IRIs or literals.")
-        props.append((p, _as_decimal(o) if FIELD_BY_PREDICATE[p].kind == "decimal" else o))
+        term = _as_decimal(o) if FIELD_BY_PREDICATE[p].kind == "decimal" else o
+        props.append((str(p), nt_term(term)))
     return props
 
 

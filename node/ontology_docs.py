@@ -25,8 +25,8 @@ def render(path=ONTOLOGY_FILE) -> str:
     lines = [
         "# FMAR ontology reference",
         "",
-        f"Generated from `ontology/fmar.ttl` by `fmar docs ontology`; do not edit by hand "
-        f"(tests/test_ontology.py fails when this page is stale).",
+        "Generated from `ontology/fmar.ttl` by `fmar docs ontology`; do not edit by hand "
+        "(tests/test_ontology.py fails when this page is stale).",
         "",
         "## Classes",
         "",

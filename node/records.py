@@ -6,6 +6,7 @@ in worker processes).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from node import policy
 from node.asset_fields import FIELD_BY_NAME, FIELD_BY_PREDICATE, to_json_value
 from node.errors import ApiError
 from node.identity import Caller
-from node.inputs import Properties, Row, properties_from_json
+from node.inputs import Properties, Row, ntriples_pairs, properties_from_json
 from node.validation import ShapeSet, Validator
 from node.vocab import ASSET_BASE, CODE, DCTERMS, FMAR, ORG_BASE, code_iri
 
@@ -47,24 +48,42 @@ def new_asset_iri() -> str:
     return ASSET_BASE + str(uuid.uuid4())
 
 
+_ORG = str(FMAR.organisation)
+_CATEGORY = str(FMAR.assetCategory)
+
+
+def _iri_value(term: str) -> str | None:
+    return term[1:-1] if term.startswith("<") and term.endswith(">") else None
+
+
+def _lexical(term: str) -> str:
+    """The IRI or lexical form of an N-Triples term."""
+    iri = _iri_value(term)
+    if iri is not None:
+        return iri
+    end = term.rfind('"')
+    return json.loads(term[: end + 1]) if term.startswith('"') and end > 0 else term
+
+
 def organisation_of(props: Properties) -> str | None:
     for p, o in props:
-        if p == FMAR.organisation:
-            text = str(o)
+        if p == _ORG:
+            text = _lexical(o)
             return text[len(ORG_BASE):] if text.startswith(ORG_BASE) else text
     return None
 
 
 def with_default_organisation(props: Properties, caller: Caller) -> Properties:
     if organisation_of(props) is None:
-        return [*props, (FMAR.organisation, URIRef(ORG_BASE + caller.organisation_id))]
+        return [*props, (_ORG, f"<{ORG_BASE}{caller.organisation_id}>")]
     return props
 
 
 def category_code(props: Properties) -> str | None:
     for p, o in props:
-        if p == FMAR.assetCategory and str(o).startswith(_CATEGORY_PREFIX):
-            return str(o)[len(_CATEGORY_PREFIX):]
+        iri = _iri_value(o) if p == _CATEGORY else None
+        if iri and iri.startswith(_CATEGORY_PREFIX):
+            return iri[len(_CATEGORY_PREFIX):]
     return None
 
 
@@ -85,7 +104,7 @@ def category_violations(
             _violation(
                 "ARM-VAL-029",
                 focus,
-                str(FMAR.assetCategory),
+                _CATEGORY,
                 code,
                 f"[ARM-VAL-029] AssetCategory {code} is not in this node's category catalogue.",
             )
@@ -95,12 +114,16 @@ def category_violations(
             _violation(
                 "ARM-VAL-030",
                 focus,
-                str(FMAR.assetCategory),
+                _CATEGORY,
                 code,
                 f"[ARM-VAL-030] AssetCategory {code} is deprecated and takes no new registrations.",
             )
         ]
     return []
+
+
+def _content_lines(iri: str, props: Properties) -> list[str]:
+    return [f"<{iri}> <{p}> {o} ." for p, o in props]
 
 
 def check_rows(
@@ -113,8 +136,8 @@ def check_rows(
 ) -> list[Checked]:
     """Read, authorise and SHACL-validate submitted assets, all in one validation run."""
     results: list[Checked] = []
-    data = Graph()
-    focus: list[URIRef] = []
+    lines: list[str] = []
+    focus: list[str] = []
     for row, iri in rows:
         checked = Checked(row.index, iri)
         results.append(checked)
@@ -122,26 +145,28 @@ def check_rows(
             checked.violations.append({"rule": row.error["code"], "message": row.error["message"]})
             continue
         try:
-            props = row.properties if row.properties is not None else properties_from_json(row.fields)
+            props = (ntriples_pairs(row.properties) if row.properties is not None
+                     else properties_from_json(row.fields))
             props = with_default_organisation(props, caller)
             policy.check_write_asset(caller, organisation_of(props) or "")
         except ApiError as exc:
-            checked.violations.append({"rule": exc.code, "message": exc.message, **(
-                {"details": exc.details} if exc.details is not None else {})})
+            violation: dict[str, Any] = {"rule": exc.code, "message": exc.message}
+            if exc.details is not None:
+                violation["details"] = exc.details
+            checked.violations.append(violation)
             continue
         checked.properties = props
         checked.violations.extend(category_violations(props, iri, categories, is_new=is_new))
-        subject = URIRef(iri)
-        focus.append(subject)
-        data.add((subject, RDF.type, FMAR.Asset))
+        focus.append(iri)
+        lines.append(f"<{iri}> <{RDF_TYPE}> <{FMAR.Asset}> .")
         code = category_code(props)
         if code is not None:
-            data.add((subject, RDF.type, code_iri("AssetCategory", code)))
-        for p, o in props:
-            data.add((subject, p, o))
+            # Validation only: the category's shape targets assets typed with it.
+            lines.append(f"<{iri}> <{RDF_TYPE}> <{_CATEGORY_PREFIX}{code}> .")
+        lines.extend(_content_lines(iri, props))
     if focus:
         by_focus = {c.asset_iri: c for c in results}
-        for violation in VALIDATOR.validate(data, [shapes], focus):
+        for violation in VALIDATOR.validate("\n".join(lines), shapes, focus):
             by_focus[violation.focus].violations.append(violation.as_dict())
     return results
 
@@ -170,8 +195,8 @@ def record_ntriples(
         f'{s} <{DCTERMS.modified}> "{modified}"^^{dt} .',
     ]
     if validation_reason:
-        lines.append(f"{s} <{FMAR.validationReason}> {Literal(validation_reason).n3()} .")
-    lines.extend(f"{s} {p.n3()} {o.n3()} ." for p, o in props)
+        lines.append(f"{s} <{FMAR.validationReason}> {json.dumps(validation_reason)} .")
+    lines.extend(_content_lines(iri, props))
     return "\n".join(lines)
 
 
@@ -242,25 +267,12 @@ class AssetRecord:
         return self.code(FMAR.validationStatus) or "Pending"
 
     def properties(self) -> Properties:
-        """The client-supplied part, as rdflib terms (for re-validation on update)."""
-        props: Properties = []
-        for t in self.triples:
-            predicate = URIRef(t.predicate.value)
-            if predicate not in FIELD_BY_PREDICATE:
-                continue
-            obj = t.object
-            if isinstance(obj, ox.NamedNode):
-                props.append((predicate, URIRef(obj.value)))
-            else:
-                assert isinstance(obj, ox.Literal)
-                dtype = obj.datatype.value if obj.datatype else None
-                if obj.language:
-                    props.append((predicate, Literal(obj.value, lang=obj.language)))
-                elif dtype and dtype != str(XSD.string):
-                    props.append((predicate, Literal(obj.value, datatype=URIRef(dtype))))
-                else:
-                    props.append((predicate, Literal(obj.value)))
-        return props
+        """The client-supplied part (for re-validation on update)."""
+        return [
+            (t.predicate.value, str(t.object))
+            for t in self.triples
+            if URIRef(t.predicate.value) in FIELD_BY_PREDICATE
+        ]
 
     def as_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"AssetId": self.asset_id, "id": self.iri}

@@ -25,7 +25,8 @@ from node.categories import seed_categories, set_deprecated
 from node.errors import ApiError
 from node.identity import Caller
 from node.inputs import Properties, Row
-from node.records import AssetRecord, Checked, check_rows, new_asset_iri, record_ntriples
+from node.records import VALIDATOR, AssetRecord, Checked, check_rows, new_asset_iri
+from node.records import record_ntriples
 from node.store import GraphWrite, RecordStore
 from node.validation import ShapeSet
 from node.vocab import ASSET_BASE, CATEGORY_BASE, FMAR, VERSION_BASE, code_iri
@@ -216,10 +217,8 @@ class Register:
                 candidate.add(triple)
             for triple in category.graph:
                 candidate.add(triple)
-            shapes = ShapeSet(candidate, FMAR.Asset)
-            from node.validation import Validator
-
-            Validator().validate(Graph(), [shapes], [])
+            # Compiling and running every rule once on no data surfaces malformed shapes.
+            VALIDATOR.validate("", ShapeSet(candidate), [])
         except ApiError:
             raise
         except Exception as exc:

@@ -1,27 +1,45 @@
-"""The one validator: SHACL shapes applied to records parsed from submitted data.
+"""The one validator: SHACL shapes, compiled once, applied to records as submitted.
 
-Shapes are compiled once. SHACL Core constraints run in pyshacl, the reference
-engine. SHACL-SPARQL constraints (`sh:sparql`) are taken out of the pyshacl run
-and evaluated with Oxigraph's SPARQL engine over the whole batch at once, with
-`$this` left free and the results restricted to the batch's focus nodes; pyshacl
-evaluates them ~100x slower (tests/test_rules.py checks both give the same
-results). Every violation carries the rule ID (`fmar:ruleId`) of its shape.
+Shapes are compiled into SPARQL queries that find violations for a whole batch
+of records at once, and run on Oxigraph over an in-memory copy of the batch:
+
+* SHACL Core constraints of the kinds FMAR's shapes use (cardinality, datatype,
+  sh:in, pattern, length, ranges, lessThan(OrEquals), hasValue, nodeKind) on
+  predicate paths are translated one query per constraint;
+* SHACL-SPARQL constraints (`sh:sparql`) run as written, with `$this` free.
+
+Any node shape that uses something else is validated by pyshacl instead, so an
+unsupported feature never goes unchecked. pyshacl is the reference engine:
+tests/test_rules.py checks that both give the same results on the rule corpus.
+Every violation carries the rule ID (`fmar:ruleId`) of its shape.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pyoxigraph as ox
 import pyshacl
 from rdflib import RDF, BNode, Graph, Literal, URIRef
+from rdflib.collection import Collection
 from rdflib.term import Node
 
 from node.vocab import FMAR, SH
 
-VIOLATION_SEVERITY = str(SH.Violation)
+XSD = "http://www.w3.org/2001/XMLSchema#"
+TYPE_PATH = "<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>/<http://www.w3.org/2000/01/rdf-schema#subClassOf>*"
+CASTABLE = {f"{XSD}{name}" for name in ("decimal", "integer", "date", "dateTime", "boolean",
+                                          "double", "float")}
+NODE_SHAPE_KEYS = {SH.property, SH.sparql, SH.targetClass, SH.name, SH.description,
+                   SH.message, RDF.type, FMAR.ruleId, SH.severity}
+PROPERTY_KEYS = {SH.path, SH.minCount, SH.maxCount, SH.datatype, SH["in"], SH.pattern,
+                 SH.flags, SH.minLength, SH.maxLength, SH.minInclusive, SH.minExclusive,
+                 SH.maxInclusive, SH.maxExclusive, SH.lessThan, SH.lessThanOrEquals,
+                 SH.hasValue, SH.nodeKind, SH.name, SH.description, SH.message, RDF.type,
+                 FMAR.ruleId, SH.severity, SH.order, SH.group}
 
 
 @dataclass(frozen=True)
@@ -43,153 +61,224 @@ class Violation:
 
 
 @dataclass(frozen=True)
-class SparqlRule:
+class CompiledRule:
+    """One SPARQL query returning ?this (and ?value, ?path) for each violation."""
+
     rule: str
-    shape: URIRef
     query: str
     message: str
+    path: str | None = None
 
 
-def _term_text(term: Node | None) -> str | None:
-    if term is None or isinstance(term, BNode):
-        return None
-    return str(term)
+class Unsupported(Exception):
+    """A shape uses a feature the compiler does not translate (pyshacl handles it)."""
 
 
-def _rule_of(shapes: Graph, shape: Node) -> str:
-    rule = shapes.value(shape, FMAR.ruleId)
-    return str(rule) if rule is not None else "SHACL"
+def _nt(term: Node) -> str:
+    return term.n3()
+
+
+def _rule_of(shapes: Graph, *owners: Node | None) -> str:
+    for owner in owners:
+        if owner is not None:
+            rule = shapes.value(owner, FMAR.ruleId)
+            if rule is not None:
+                return str(rule)
+    return "SHACL"
+
+
+def _compile_property(shapes: Graph, target: URIRef, prop: Node, node_shape: Node) -> list[CompiledRule]:
+    keys = set(shapes.predicates(prop))
+    if not keys <= PROPERTY_KEYS:
+        raise Unsupported(f"property shape uses {sorted(map(str, keys - PROPERTY_KEYS))}")
+    severity = shapes.value(prop, SH.severity)
+    if severity is not None and severity != SH.Violation:
+        raise Unsupported("non-violation severity")
+    path = shapes.value(prop, SH.path)
+    if not isinstance(path, URIRef):
+        raise Unsupported("complex property path")
+    rule = _rule_of(shapes, prop, node_shape)
+    message = str(shapes.value(prop, SH.message) or f"Value of <{path}> does not conform.")
+    focus = f"?this {TYPE_PATH} {_nt(target)} ."
+    p = _nt(path)
+    rules: list[CompiledRule] = []
+
+    def per_value(condition: str, extra: str = "") -> None:
+        rules.append(CompiledRule(
+            rule, f"SELECT ?this ?value WHERE {{ {focus} ?this {p} ?value . {extra} "
+                  f"FILTER ({condition}) }}", message, str(path)))
+
+    def per_focus(having: str, optional: bool) -> None:
+        pattern = f"OPTIONAL {{ ?this {p} ?v }}" if optional else f"?this {p} ?v ."
+        rules.append(CompiledRule(
+            rule, f"SELECT ?this WHERE {{ {focus} {pattern} }} GROUP BY ?this HAVING ({having})",
+            message, str(path)))
+
+    for key, value in shapes.predicate_objects(prop):
+        if key == SH.minCount:
+            per_focus(f"COUNT(DISTINCT ?v) < {int(value)}", optional=True)
+        elif key == SH.maxCount:
+            per_focus(f"COUNT(DISTINCT ?v) > {int(value)}", optional=False)
+        elif key == SH.datatype:
+            check = f"!isLiteral(?value) || DATATYPE(?value) != {_nt(value)}"
+            if str(value) in CASTABLE:
+                check += f" || !COALESCE({_nt(value)}(?value) = {_nt(value)}(?value), false)"
+            per_value(check)
+        elif key == SH["in"]:
+            members = list(Collection(shapes, value))
+            per_value("!(" + " || ".join(f"sameTerm(?value, {_nt(m)})" for m in members) + ")"
+                      if members else "true")
+        elif key == SH.pattern:
+            flags = shapes.value(prop, SH.flags)
+            flag_arg = f", {json.dumps(str(flags))}" if flags else ""
+            per_value(f"isBlank(?value) || !REGEX(STR(?value), {json.dumps(str(value))}{flag_arg})")
+        elif key == SH.minLength:
+            per_value(f"isBlank(?value) || STRLEN(STR(?value)) < {int(value)}")
+        elif key == SH.maxLength:
+            per_value(f"isBlank(?value) || STRLEN(STR(?value)) > {int(value)}")
+        elif key in (SH.minInclusive, SH.minExclusive, SH.maxInclusive, SH.maxExclusive):
+            op = {SH.minInclusive: ">=", SH.minExclusive: ">", SH.maxInclusive: "<=",
+                  SH.maxExclusive: "<"}[key]
+            per_value(f"COALESCE(!(?value {op} {_nt(value)}), true)")
+        elif key in (SH.lessThan, SH.lessThanOrEquals):
+            op = "<" if key == SH.lessThan else "<="
+            # Incomparable pairs are not reported, as in pyshacl (the reference).
+            per_value(f"!(?value {op} ?other)", f"?this {_nt(value)} ?other .")
+        elif key == SH.hasValue:
+            rules.append(CompiledRule(
+                rule, f"SELECT ?this WHERE {{ {focus} FILTER NOT EXISTS {{ ?this {p} {_nt(value)} }} }}",
+                message, str(path)))
+        elif key == SH.nodeKind:
+            kinds = {SH.IRI: "!isIRI(?value)", SH.Literal: "!isLiteral(?value)",
+                     SH.BlankNode: "!isBlank(?value)", SH.BlankNodeOrIRI: "isLiteral(?value)",
+                     SH.IRIOrLiteral: "isBlank(?value)", SH.BlankNodeOrLiteral: "isIRI(?value)"}
+            per_value(kinds[value])
+        elif key == SH.flags and shapes.value(prop, SH.pattern) is None:
+            raise Unsupported("sh:flags without sh:pattern")
+    return rules
 
 
 def _prefix_block(shapes: Graph, constraint: Node) -> str:
     lines = []
-    for decl_owner in shapes.objects(constraint, SH.prefixes):
-        for decl in shapes.objects(decl_owner, SH.declare):
-            prefix = shapes.value(decl, SH.prefix)
-            namespace = shapes.value(decl, SH.namespace)
-            lines.append(f"PREFIX {prefix}: <{namespace}>")
+    for owner in shapes.objects(constraint, SH.prefixes):
+        for decl in shapes.objects(owner, SH.declare):
+            lines.append(f"PREFIX {shapes.value(decl, SH.prefix)}: <{shapes.value(decl, SH.namespace)}>")
     return "\n".join(lines)
 
 
-class ShapeSet:
-    """Shapes compiled once: a Core-only graph for pyshacl plus SPARQL rules."""
+def _compile_sparql(shapes: Graph, target: URIRef, shape: Node, constraint: Node) -> CompiledRule:
+    select = str(shapes.value(constraint, SH.select))
+    if "$PATH" in select or "$currentShape" in select or "$shapesGraph" in select:
+        raise Unsupported("SPARQL constraint uses pre-bound variables other than $this")
+    # Focus nodes are the targets of the shape: join the constraint with them.
+    query = (f"{_prefix_block(shapes, constraint)}\nSELECT * WHERE {{ {{ "
+             f"{select.replace('$this', '?this')} }} ?this {TYPE_PATH} {_nt(target)} . }}")
+    return CompiledRule(
+        _rule_of(shapes, constraint, shape), query,
+        str(shapes.value(constraint, SH.message) or shapes.value(shape, SH.message) or ""),
+    )
 
-    def __init__(self, shapes: Graph, target_class: URIRef):
-        self.target_class = target_class
+
+class ShapeSet:
+    """Shapes compiled once into SPARQL rules, with a pyshacl fallback graph if needed."""
+
+    def __init__(self, shapes: Graph, target_class: URIRef | None = None):
         self.full = shapes
-        self.core = Graph()
-        for triple in shapes:
-            if triple[1] == SH.sparql:
+        self.rules: list[CompiledRule] = []
+        self.fallback: Graph | None = None
+        handled: list[Node] = []
+        for shape in set(shapes.subjects(RDF.type, SH.NodeShape)):
+            if (shape, SH.deactivated, Literal(True)) in shapes:
                 continue
-            self.core.add(triple)
-        self.sparql_rules: list[SparqlRule] = []
-        for shape, constraint in shapes.subject_objects(SH.sparql):
-            select = str(shapes.value(constraint, SH.select))
-            query = _prefix_block(shapes, constraint) + "\n" + select.replace("$this", "?this")
-            self.sparql_rules.append(
-                SparqlRule(
-                    rule=_rule_of(shapes, constraint),
-                    shape=shape,
-                    query=query,
-                    message=str(shapes.value(constraint, SH.message) or ""),
-                )
-            )
+            try:
+                self.rules.extend(self._compile_node_shape(shapes, shape))
+                handled.append(shape)
+            except Unsupported:
+                self.fallback = self.fallback or Graph()
+        if self.fallback is not None:
+            for triple in shapes:
+                self.fallback.add(triple)
+            for shape in handled:
+                self.fallback.add((shape, SH.deactivated, Literal(True)))
+
+    @staticmethod
+    def _compile_node_shape(shapes: Graph, shape: Node) -> list[CompiledRule]:
+        keys = set(shapes.predicates(shape))
+        if not keys <= NODE_SHAPE_KEYS:
+            raise Unsupported(f"node shape uses {sorted(map(str, keys - NODE_SHAPE_KEYS))}")
+        targets = list(shapes.objects(shape, SH.targetClass))
+        if len(targets) != 1 or not isinstance(targets[0], URIRef):
+            raise Unsupported("node shape needs exactly one sh:targetClass")
+        target = targets[0]
+        rules: list[CompiledRule] = []
+        for prop in shapes.objects(shape, SH.property):
+            rules.extend(_compile_property(shapes, target, prop, shape))
+        for constraint in shapes.objects(shape, SH.sparql):
+            rules.append(_compile_sparql(shapes, target, shape, constraint))
+        return rules
 
 
 _PLACEHOLDER = re.compile(r"\{\?([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def _sparql_message(template: str, row: dict[str, str | None]) -> str:
-    return _PLACEHOLDER.sub(lambda m: row.get(m.group(1)) or "", template)
+def _local_name(iri: str | None) -> str:
+    return re.split(r"[#/]", iri)[-1] if iri else ""
 
 
-def _to_ox(term: Node) -> ox.NamedNode | ox.BlankNode | ox.Literal:
-    if isinstance(term, URIRef):
-        return ox.NamedNode(str(term))
-    if isinstance(term, BNode):
-        return ox.BlankNode(str(term))
-    assert isinstance(term, Literal)
-    if term.language:
-        return ox.Literal(str(term), language=term.language)
-    if term.datatype:
-        return ox.Literal(str(term), datatype=ox.NamedNode(str(term.datatype)))
-    return ox.Literal(str(term))
-
-
-def _ox_text(term: object) -> str | None:
+def _text(term: object) -> str | None:
     if term is None or isinstance(term, ox.BlankNode):
         return None
     return term.value  # type: ignore[attr-defined]
 
 
-class Validator:
-    """Validates records against one or more compiled shape sets."""
+def _rdflib_text(term: Node | None) -> str | None:
+    return None if term is None or isinstance(term, BNode) else str(term)
 
-    def validate(
-        self,
-        data: Graph,
-        shape_sets: Sequence[ShapeSet],
-        focus_nodes: Iterable[URIRef],
-    ) -> list[Violation]:
-        focus = {str(node) for node in focus_nodes}
-        violations: list[Violation] = []
-        for shape_set in shape_sets:
-            violations.extend(self._core(data, shape_set, focus))
-        rules = [rule for shape_set in shape_sets for rule in shape_set.sparql_rules]
-        if rules:
-            violations.extend(self._sparql(data, rules, focus))
-        return violations
+
+class Validator:
+    """Validates a batch of records, given as N-Triples, against a compiled shape set."""
+
+    def validate(self, ntriples: str, shape_set: ShapeSet, focus_nodes: Iterable[str]) -> list[Violation]:
+        focus = set(focus_nodes)
+        store = ox.Store()
+        store.load(ntriples.encode(), format=ox.RdfFormat.N_TRIPLES)
+        found: list[Violation] = []
+        for rule in shape_set.rules:
+            for solution in store.query(rule.query):  # type: ignore[union-attr]
+                this = _text(solution["this"])
+                if this not in focus:
+                    continue
+                row = {"value": _text(solution["value"]), "path": _text(solution["path"])}
+                path = row["path"] or rule.path
+                message = _PLACEHOLDER.sub(
+                    lambda m: _local_name(path) if m.group(1) == "path" else (row.get(m.group(1)) or ""),
+                    rule.message,
+                )
+                found.append(Violation(rule.rule, this, path, row["value"], message))
+        if shape_set.fallback is not None:
+            found.extend(self._pyshacl(ntriples, shape_set, focus))
+        return found
 
     @staticmethod
-    def _core(data: Graph, shape_set: ShapeSet, focus: set[str]) -> list[Violation]:
-        conforms, report, _ = pyshacl.validate(
-            data, shacl_graph=shape_set.core, inference="none", allow_warnings=True
-        )
+    def _pyshacl(ntriples: str, shape_set: ShapeSet, focus: set[str]) -> list[Violation]:
+        data = Graph().parse(data=ntriples, format="nt")
+        conforms, report, _ = pyshacl.validate(data, shacl_graph=shape_set.fallback,
+                                               inference="none", advanced=True)
         if conforms:
             return []
         assert isinstance(report, Graph)
         found = []
         for result in report.subjects(RDF.type, SH.ValidationResult):
-            node = report.value(result, SH.focusNode)
-            if str(node) not in focus:
+            node = str(report.value(result, SH.focusNode))
+            if node not in focus:
                 continue
-            shape = report.value(result, SH.sourceShape)
-            found.append(
-                Violation(
-                    rule=_rule_of(shape_set.full, shape),
-                    focus=str(node),
-                    path=_term_text(report.value(result, SH.resultPath)),
-                    value=_term_text(report.value(result, SH.value)),
-                    message=str(report.value(result, SH.resultMessage) or ""),
-                )
-            )
+            found.append(Violation(
+                _rule_of(shape_set.full, report.value(result, SH.sourceConstraint),
+                         report.value(result, SH.sourceShape)),
+                node,
+                _rdflib_text(report.value(result, SH.resultPath)),
+                _rdflib_text(report.value(result, SH.value)),
+                str(report.value(result, SH.resultMessage) or ""),
+            ))
         return found
 
-    @staticmethod
-    def _sparql(data: Graph, rules: list[SparqlRule], focus: set[str]) -> list[Violation]:
-        store = ox.Store()
-        store.bulk_extend(
-            ox.Quad(_to_ox(s), _to_ox(p), _to_ox(o), ox.DefaultGraph())  # type: ignore[arg-type]
-            for s, p, o in data
-        )
-        found = []
-        for rule in rules:
-            for solution in store.query(rule.query):  # type: ignore[union-attr]
-                this = _ox_text(solution["this"])
-                if this not in focus:
-                    continue
-                row = {
-                    "this": this,
-                    "path": _ox_text(solution["path"]),
-                    "value": _ox_text(solution["value"]),
-                }
-                found.append(
-                    Violation(
-                        rule=rule.rule,
-                        focus=this,
-                        path=row["path"],
-                        value=row["value"],
-                        message=_sparql_message(rule.message, row),
-                    )
-                )
-        return found
