@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rdflib import RDF, XSD, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, ORG
+from rdflib.plugins.sparql import prepareQuery
 from sqlmodel import Session, select
 
 from trust.config import TrustSettings
@@ -165,8 +166,6 @@ def _walk(node: object) -> bool:
 
 def safe_query(graph: Graph, text: str):  # type: ignore[no-untyped-def]
     """Run a query over `graph` only: no FROM / FROM NAMED loading, no SERVICE (no SSRF)."""
-    from rdflib.plugins.sparql import prepareQuery
-
     query = prepareQuery(text)
     if query.algebra.get("datasetClause") or _walk(query.algebra):
         raise ValueError("FROM, FROM NAMED and SERVICE are not allowed")

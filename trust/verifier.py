@@ -22,6 +22,7 @@ from urllib.parse import unquote
 
 import httpx
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -226,19 +227,21 @@ class TokenVerifier:
             cert = x509.load_der_x509_certificate(cert_der)
         except ValueError as exc:
             raise _fail("AUTH-010", "The client certificate cannot be read.") from exc
-        current, depth = cert, 0
-        while depth < 4:
+        current = cert
+        for _ in range(4):  # only certificates of the CA bundle may act as issuers
             issuer = next((c for c in self._ca if c.subject == current.issuer), None)
             if issuer is None:
                 raise _fail("AUTH-010", "The client certificate is not issued by the federation CA.")
             try:
                 current.verify_directly_issued_by(issuer)
-            except (ValueError, TypeError, Exception) as exc:  # InvalidSignature
+            except (InvalidSignature, ValueError, TypeError) as exc:
                 raise _fail("AUTH-010", "The client certificate is not issued by the "
                             "federation CA.") from exc
             if issuer.subject == issuer.issuer:
                 break
-            current, depth = issuer, depth + 1
+            current = issuer
+        else:
+            raise _fail("AUTH-010", "The client certificate chain is too long.")
         try:
             usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
         except x509.ExtensionNotFound:

@@ -12,25 +12,31 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
+import typer
 from conftest import ROOT, free_port, stop, wait_ready
 from test_trust_refusals import claims_of
 from trust_helpers import org_body
+from typer.testing import CliRunner, Result
 
 from trust import http
+from trust.cli import register
 
 PASSWORD = "operator-password-1"
 
 
-def fmar(*args: str, home: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "FMAR_HOME": str(home)}
-    done = subprocess.run([sys.executable, "-m", "trust", *args], cwd=ROOT, env=env, check=False,
-                          capture_output=True, text=True, timeout=60)
+CLI = typer.Typer()
+register(CLI)
+
+
+def fmar(*args: str, home: Path, check: bool = True) -> Result:
+    """One `fmar` command, in this process (the logins run as real processes)."""
+    done = CliRunner().invoke(CLI, list(args), env={"FMAR_HOME": str(home)})
     if check:
-        assert done.returncode == 0, done.stdout + done.stderr
+        assert done.exit_code == 0, done.output
     return done
 
 
-def output(done: subprocess.CompletedProcess) -> dict:
+def output(done: Result) -> dict:
     return json.loads(done.stdout[done.stdout.index("{"):])
 
 
@@ -127,4 +133,4 @@ def test_walkthrough(service, tmp_path):
     assert claims["cnf"]["x5t#S256"] == issued["x5t#S256"]
     # a member cannot approve organisations
     refused = fmar("org", "status", ids["Gridco"], "Suspended", home=fsp_home, check=False)
-    assert refused.returncode == 1 and "POL-102" in refused.stdout
+    assert refused.exit_code == 1 and "POL-102" in refused.stdout
