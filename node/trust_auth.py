@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -24,11 +26,40 @@ def caller_from_claims(claims: dict[str, Any]) -> Caller:
     )
 
 
+def config_from_env(env: Mapping[str, str] | None = None) -> VerifierConfig:
+    """The verifier settings of a node from FMAR_* variables:
+
+    FMAR_TRUST_ISSUER (trust framework URL), FMAR_NODE_URL (this node's URL, the
+    token audience), FMAR_CA_BUNDLE (federation CA chain), optionally
+    FMAR_TRUSTED_PROXIES (comma-separated addresses), FMAR_REQUIRE_BINDING (1/0),
+    FMAR_TRUST_STATUS_TTL (seconds), FMAR_CLIENT_CERT and FMAR_CLIENT_KEY.
+    """
+    env = os.environ if env is None else env
+    missing = [k for k in ("FMAR_TRUST_ISSUER", "FMAR_NODE_URL", "FMAR_CA_BUNDLE") if not env.get(k)]
+    if missing:
+        raise ValueError(f"set {', '.join(missing)} to verify trust-framework tokens")
+    proxies = frozenset(p.strip() for p in env.get("FMAR_TRUSTED_PROXIES", "").split(",")
+                        if p.strip())
+    return VerifierConfig(
+        issuer=env["FMAR_TRUST_ISSUER"].rstrip("/"), audience=env["FMAR_NODE_URL"].rstrip("/"),
+        ca_bundle=Path(env["FMAR_CA_BUNDLE"]),
+        client_cert=Path(env["FMAR_CLIENT_CERT"]) if env.get("FMAR_CLIENT_CERT") else None,
+        client_key=Path(env["FMAR_CLIENT_KEY"]) if env.get("FMAR_CLIENT_KEY") else None,
+        status_ttl=float(env.get("FMAR_TRUST_STATUS_TTL", "30")),
+        require_binding=env.get("FMAR_REQUIRE_BINDING", "0") in ("1", "true", "yes"),
+        trusted_proxies=proxies,
+    )
+
+
 class TrustAuthenticator:
     """Verifies trust-framework access tokens on the real TLS connection of the request."""
 
     def __init__(self, config: VerifierConfig, verifier: TokenVerifier | None = None):
         self.verifier = verifier or TokenVerifier(config)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> TrustAuthenticator:
+        return cls(config_from_env(env))
 
     def authenticate(self, request: Request) -> Caller:
         token = bearer_token(request)

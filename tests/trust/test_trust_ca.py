@@ -77,3 +77,16 @@ def test_der_round_trip():
     assert der.decode_sequence_of_utf8(der.sequence_of_utf8(["FSP", long_value])) == [
         "FSP", long_value]
     assert der.decode_utf8(der.utf8_string("https://x/m/1")) == "https://x/m/1"
+
+
+def test_node_verifier_settings_from_environment(tmp_path):
+    from node.trust_auth import config_from_env
+
+    env = {"FMAR_TRUST_ISSUER": "https://tf.example/", "FMAR_NODE_URL": "https://n.example",
+           "FMAR_CA_BUNDLE": str(tmp_path / "chain.pem"), "FMAR_TRUSTED_PROXIES": "10.0.0.1, ::1",
+           "FMAR_REQUIRE_BINDING": "1"}
+    cfg = config_from_env(env)
+    assert cfg.issuer == "https://tf.example" and cfg.audience == "https://n.example"
+    assert cfg.trusted_proxies == frozenset({"10.0.0.1", "::1"}) and cfg.require_binding
+    with pytest.raises(ValueError, match="FMAR_NODE_URL"):
+        config_from_env({k: v for k, v in env.items() if k != "FMAR_NODE_URL"})
