@@ -110,20 +110,30 @@ async def par(request: Request) -> JSONResponse:
 
 LOGIN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>FMAR sign in</title></head><body><main><h1>Sign in to FMAR</h1>{message}
-<form method="post" action="{action}">{hidden}
+<form method="post" action="{action}">{hidden}{code}
 <p><label>E-mail <input name="email" type="email" autocomplete="username" required></label></p>
 <p><label>Password <input name="password" type="password" autocomplete="current-password"
 required></label></p><p><button type="submit">Sign in</button></p></form></main></body></html>"""
 
 
-def login_page(action: str, hidden: dict[str, str], message: str = "",
-               status: int = 200) -> HTMLResponse:
+PAGE_HEADERS = {
+    "X-Frame-Options": "DENY", "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; form-action 'self'; frame-ancestors 'none'",
+}
+
+
+def login_page(action: str, hidden: dict[str, str], message: str = "", status: int = 200,
+               user_code: str | None = None) -> HTMLResponse:
+    """The one login form; with `user_code`, it also asks for the device code."""
     fields = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
                      for k, v in hidden.items())
+    code = "" if user_code is None else (
+        f'<p><label>Code <input name="user_code" value="{html.escape(user_code)}" required>'
+        "</label></p>")
     note = f'<p role="alert">{html.escape(message)}</p>' if message else ""
-    return HTMLResponse(LOGIN_PAGE.format(action=action, hidden=fields, message=note),
-                        status_code=status,
-                        headers={"X-Frame-Options": "DENY", "Cache-Control": "no-store"})
+    return HTMLResponse(LOGIN_PAGE.format(action=action, hidden=fields, code=code,
+                                          message=note),
+                        status_code=status, headers=PAGE_HEADERS)
 
 
 @router.get("/authorize")
@@ -163,12 +173,8 @@ async def device_authorization(request: Request) -> JSONResponse:
 
 
 @router.get("/device")
-def device_page(request: Request, user_code: str = "") -> HTMLResponse:
-    page = login_page("/device", {})
-    field = (f'<p><label>Code <input name="user_code" value="{html.escape(user_code)}" '
-             'required></label></p>')
-    body = bytes(page.body).decode().replace("<p><label>E-mail", field + "<p><label>E-mail", 1)
-    return HTMLResponse(body, headers={"X-Frame-Options": "DENY", "Cache-Control": "no-store"})
+def device_page(user_code: str = "") -> HTMLResponse:
+    return login_page("/device", {}, user_code=user_code)
 
 
 @router.post("/device")
@@ -181,10 +187,11 @@ async def device_submit(request: Request) -> HTMLResponse:
             user = directory.authenticate_user(session, form.get("email", ""),
                                                form.get("password", ""))
             if user is None:
-                return login_page("/device", {"user_code": form.get("user_code", "")},
-                                  "E-mail or password not recognised.", 401)
+                return login_page("/device", {}, "E-mail or password not recognised.", 401,
+                                  user_code=form.get("user_code", ""))
             grants.approve_device(session, grant, user)
-        return HTMLResponse("<!doctype html><p>Signed in. You can return to your terminal.</p>")
+        return HTMLResponse("<!doctype html><p>Signed in. You can return to your terminal.</p>",
+                            headers=PAGE_HEADERS)
 
     return await run_in_threadpool(work)
 
