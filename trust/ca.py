@@ -17,6 +17,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from trust import der
 from trust.errors import ApiError
+from trust.roles import role_iri, role_name
 
 ROLE_OID = x509.ObjectIdentifier("1.3.6.1.4.1.62329.1.1")
 MEMBER_OID = x509.ObjectIdentifier("1.3.6.1.4.1.62329.1.3")
@@ -60,25 +61,22 @@ class CertificateAuthority:
         return (self.issuer.public_bytes(serialization.Encoding.PEM)
                 + self.root.public_bytes(serialization.Encoding.PEM))
 
-    def sign_csr(self, csr_pem: str | bytes, *, kind: str, subject_url: str,
+    def sign_csr(self, csr_pem: str | bytes, *, kind: str, subject_url: str | None = None,
+                 organisation: str | None = None, country: str = "GB",
                  roles: list[str] | None = None, member_url: str | None = None,
                  dns_names: list[str] | None = None, days: int | None = None) -> x509.Certificate:
-        """Sign a CSR: only its public key is used; subject and extensions are the CA's."""
+        """Sign a CSR: only its public key is used; subject and extensions are the CA's.
+
+        Client and signing certificates (IB1 profile): C, O = the member, CN and SAN URI =
+        the application's directory URL, ib1Roles (role IRIs) and ib1Member. Server
+        certificates: CN and SAN = the DNS names (or IP addresses) only.
+        """
         if kind not in LEAF_DAYS:
             raise ApiError(422, "CA-001", f"Unknown certificate kind {kind!r}.")
-        try:
-            csr = x509.load_pem_x509_csr(csr_pem.encode() if isinstance(csr_pem, str) else csr_pem)
-        except ValueError as exc:
-            raise ApiError(422, "CA-001", "The CSR is not a PEM certificate request.") from exc
-        if not csr.is_signature_valid:
-            raise ApiError(422, "CA-001", "The CSR signature is not valid.")
-        key = csr.public_key()
-        if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
-            raise ApiError(422, "CA-001", "The CSR key must be ECDSA P-256.")
+        key = _csr_key(csr_pem)
         now = _now()
         builder = (
             x509.CertificateBuilder()
-            .subject_name(_name(subject_url[:64]))
             .issuer_name(self.issuer.subject)
             .public_key(key)
             .serial_number(x509.random_serial_number())
@@ -89,28 +87,40 @@ class CertificateAuthority:
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
                 self.issuer_key.public_key()), critical=False)
         )
-        sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(subject_url)]
-        for name in dns_names or []:
-            try:
-                sans.append(x509.IPAddress(ipaddress.ip_address(name)))
-            except ValueError:
-                sans.append(x509.DNSName(name))
-        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        if kind == "server":
+            names = list(dns_names or [])
+            if not names:
+                raise ApiError(422, "CA-001", "A server certificate needs a DNS name.")
+            builder = builder.subject_name(x509.Name([
+                x509.NameAttribute(NameOID.COMMON_NAME, names[0][:64])]))
+            builder = builder.add_extension(x509.SubjectAlternativeName(
+                [_general_name(n) for n in names]), critical=False)
+        else:
+            if not subject_url:
+                raise ApiError(422, "CA-001", "A client or signing certificate names its "
+                               "application.")
+            attrs = [x509.NameAttribute(NameOID.COUNTRY_NAME, country)]
+            if organisation:
+                attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation[:64]))
+            attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, subject_url[:64]))
+            builder = builder.subject_name(x509.Name(attrs)).add_extension(
+                x509.SubjectAlternativeName([x509.UniformResourceIdentifier(subject_url)]),
+                critical=False)
+            builder = builder.add_extension(x509.UnrecognizedExtension(
+                ROLE_OID, der.sequence_of_utf8([role_iri(r) for r in roles or []])),
+                critical=False)
+            if member_url:
+                builder = builder.add_extension(
+                    x509.UnrecognizedExtension(MEMBER_OID, der.utf8_string(member_url)),
+                    critical=False)
         if kind == "signing":
             usage = x509.KeyUsage(True, True, False, False, False, False, False, False, False)
         else:
-            usage = x509.KeyUsage(True, False, False, False, True, False, False, False, False)
+            usage = x509.KeyUsage(True, False, False, False, False, False, False, False, False)
             eku = ExtendedKeyUsageOID.SERVER_AUTH if kind == "server" else \
                 ExtendedKeyUsageOID.CLIENT_AUTH
             builder = builder.add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
         builder = builder.add_extension(usage, critical=True)
-        if roles is not None:
-            builder = builder.add_extension(
-                x509.UnrecognizedExtension(ROLE_OID, der.sequence_of_utf8(roles)), critical=False)
-        if member_url:
-            builder = builder.add_extension(
-                x509.UnrecognizedExtension(MEMBER_OID, der.utf8_string(member_url)),
-                critical=False)
         if self.crl_url:
             builder = builder.add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
                 [x509.UniformResourceIdentifier(self.crl_url)], None, None, None)]),
@@ -128,6 +138,26 @@ class CertificateAuthority:
                 x509.RevokedCertificateBuilder().serial_number(serial)
                 .revocation_date(at).build())
         return builder.sign(self.issuer_key, hashes.SHA256())
+
+
+def _csr_key(csr_pem: str | bytes) -> ec.EllipticCurvePublicKey:
+    try:
+        csr = x509.load_pem_x509_csr(csr_pem.encode() if isinstance(csr_pem, str) else csr_pem)
+    except ValueError as exc:
+        raise ApiError(422, "CA-001", "The CSR is not a PEM certificate request.") from exc
+    if not csr.is_signature_valid:
+        raise ApiError(422, "CA-001", "The CSR signature is not valid.")
+    key = csr.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        raise ApiError(422, "CA-001", "The CSR key must be ECDSA P-256.")
+    return key
+
+
+def _general_name(name: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
 
 
 def init_ca(ca_dir: Path, name: str = "FMAR") -> CertificateAuthority:
@@ -192,11 +222,12 @@ def make_key_and_csr(common_name: str = "fmar-client") -> tuple[bytes, bytes]:
 
 
 def roles_of(cert: x509.Certificate) -> list[str]:
+    """Role names from the ib1Roles extension (which holds role IRIs)."""
     try:
         ext = cert.extensions.get_extension_for_oid(ROLE_OID)
     except x509.ExtensionNotFound:
         return []
-    return der.decode_sequence_of_utf8(ext.value.value)
+    return [role_name(iri) for iri in der.decode_sequence_of_utf8(ext.value.value)]
 
 
 def member_of(cert: x509.Certificate) -> str | None:

@@ -39,7 +39,8 @@ def issue_for_application(session: Session, ca: CertificateAuthority, settings: 
     if kind not in ("client", "signing"):
         raise ApiError(422, "CA-001", "An application certificate is 'client' or 'signing'.")
     cert = ca.sign_csr(csr_pem, kind=kind, subject_url=settings.application_url(app.id),
-                       roles=list(app.roles), member_url=settings.member_url(org.id))
+                       organisation=org.legal_name, roles=list(app.roles),
+                       member_url=settings.member_url(org.id))
     return _store(session, cert, kind, org.id, app_id=app.id)
 
 
@@ -53,17 +54,14 @@ def issue_for_node(session: Session, ca: CertificateAuthority, settings: TrustSe
     if org.status != "Active":
         raise ApiError(409, "CA-003", "Certificates are issued only to active organisations.")
     host = urlsplit(node.url).hostname or ""
-    cert = ca.sign_csr(csr_pem, kind="server", subject_url=settings.node_url(node.id),
-                       member_url=settings.member_url(org.id),
-                       dns_names=[host, *(extra_names or [])])
+    cert = ca.sign_csr(csr_pem, kind="server", dns_names=[host, *(extra_names or [])])
     return _store(session, cert, "server", org.id, node_id=node.id)
 
 
 def issue_server(session: Session, ca: CertificateAuthority, settings: TrustSettings,
                  org_id: str, csr_pem: str, names: list[str]) -> Certificate:
     """The trust service's own TLS certificate."""
-    cert = ca.sign_csr(csr_pem, kind="server", subject_url=settings.issuer,
-                       member_url=settings.member_url(org_id), dns_names=names)
+    cert = ca.sign_csr(csr_pem, kind="server", dns_names=names)
     return _store(session, cert, "server", org_id)
 
 

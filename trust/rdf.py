@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from rdflib import RDF, XSD, Graph, Literal, Namespace, URIRef
+from rdflib import OWL, RDF, XSD, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, ORG
 from rdflib.plugins.sparql import prepareQuery
 from sqlmodel import Session, select
 
 from trust.config import TrustSettings
 from trust.models import Application, Node, Organisation
+from trust.roles import ROLE_SCHEME
 
-FMAR = Namespace("https://id.fmar.uk/ontology#")
-TF = Namespace("https://id.fmar.uk/trust#")
+FMAR = Namespace("https://id.fmar.uk/def/fmar#")  # the FMAR ontology (ontology/fmar.ttl)
+TF = Namespace("https://id.fmar.uk/def/trust#")
+ROLE = Namespace(ROLE_SCHEME)
+DNO_CODE = Namespace("https://id.fmar.uk/def/code/DNOCode/")
+ORG_ID = Namespace("https://id.fmar.uk/org/")  # how node records name an organisation
 
 # Column → term of the Elexon organisation attributes (lower camel case).
 ORG_TERMS = {
@@ -35,6 +39,7 @@ def add_organisation(g: Graph, settings: TrustSettings, org: Organisation) -> UR
     g.add((s, RDF.type, ORG.Organization))
     g.add((s, RDF.type, FMAR.Organisation))
     g.add((s, FMAR.fmarOrganisationId, Literal(org.id)))
+    g.add((s, OWL.sameAs, ORG_ID[org.id]))
     g.add((s, FOAF.name, Literal(org.trading_name or org.legal_name)))
     for column, term in ORG_TERMS.items():
         value = getattr(org, column)
@@ -42,9 +47,9 @@ def add_organisation(g: Graph, settings: TrustSettings, org: Organisation) -> UR
             dtype = XSD.integer if isinstance(value, int) else None
             g.add((s, FMAR[term], Literal(value, datatype=dtype)))
     for role in org.roles:
-        g.add((s, FMAR.organisationRole, FMAR[f"role/{role}"]))
+        g.add((s, FMAR.organisationRole, ROLE[role]))
     for area in org.dno_areas:
-        g.add((s, FMAR.licenceArea, FMAR[f"dno/{area}"]))
+        g.add((s, FMAR.licenceArea, DNO_CODE[area]))
     return s
 
 
@@ -56,7 +61,7 @@ def add_application(g: Graph, settings: TrustSettings, app: Application) -> URIR
     g.add((s, TF.member, URIRef(settings.member_url(app.org_id))))
     g.add((s, TF.status, Literal(app.status)))
     for role in app.roles:
-        g.add((s, FMAR.organisationRole, FMAR[f"role/{role}"]))
+        g.add((s, FMAR.organisationRole, ROLE[role]))
     return s
 
 
@@ -76,6 +81,7 @@ def _graph() -> Graph:
     g = Graph()
     g.bind("fmar", FMAR)
     g.bind("tf", TF)
+    g.bind("role", ROLE)
     g.bind("org", ORG)
     g.bind("dcat", DCAT)
     g.bind("dcterms", DCTERMS)

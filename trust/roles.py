@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# Roles are named by IRIs in certificates (IB1 ib1Roles) and RDF, by name in tokens.
+ROLE_SCHEME = "https://id.fmar.uk/def/code/OrganisationRole/"
+
 ROLES = (
     "FSP", "Aggregator", "AssetOwner", "Supplier", "DNO", "IDNO", "NESO",
     "MarketFacilitator", "Regulator", "Platform", "Installer",
@@ -55,6 +58,14 @@ def normalise_role(name: str) -> str | None:
     if name in ROLES:
         return name
     return ROLE_ALIASES.get(name.strip().lower())
+
+
+def role_iri(role: str) -> str:
+    return ROLE_SCHEME + role
+
+
+def role_name(iri: str) -> str:
+    return iri.removeprefix(ROLE_SCHEME)
 
 
 def scopes_for(roles: list[str] | set[str] | frozenset[str]) -> set[str]:

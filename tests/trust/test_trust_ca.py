@@ -21,11 +21,16 @@ def ca(tmp_path):
 def test_leaf_names_and_ib1_extensions(ca):
     key_pem, csr = make_key_and_csr("whatever-the-client-asks")
     cert = ca.sign_csr(csr, kind="client", subject_url="https://tf.example/a/APP-1",
-                       roles=["FSP", "Aggregator"], member_url="https://tf.example/m/ORG-1")
+                       organisation="Flexco Ltd", roles=["FSP", "Aggregator"],
+                       member_url="https://tf.example/m/ORG-1")
     cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
     assert cn == "https://tf.example/a/APP-1"
+    assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "Flexco Ltd"
+    assert cert.subject.get_attributes_for_oid(NameOID.COUNTRY_NAME)[0].value == "GB"
     assert san_uris(cert) == ["https://tf.example/a/APP-1"]
     assert roles_of(cert) == ["FSP", "Aggregator"]
+    raw = cert.extensions.get_extension_for_oid(ROLE_OID).value.value
+    assert der.decode_sequence_of_utf8(raw)[0] == "https://id.fmar.uk/def/code/OrganisationRole/FSP"
     assert member_of(cert) == "https://tf.example/m/ORG-1"
     assert not cert.extensions.get_extension_for_oid(ROLE_OID).critical
     eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
@@ -36,6 +41,17 @@ def test_leaf_names_and_ib1_extensions(ca):
     # only the CSR's public key is used: the private key never reached the CA
     private = serialization.load_pem_private_key(key_pem, None)
     assert private.public_key().public_numbers() == cert.public_key().public_numbers()
+
+
+def test_server_certificate_names_only_the_host(ca):
+    _, csr = make_key_and_csr()
+    cert = ca.sign_csr(csr, kind="server", dns_names=["node.example", "127.0.0.1"])
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "node.example"
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sans.get_values_for_type(x509.DNSName) == ["node.example"]
+    assert san_uris(cert) == [] and roles_of(cert) == [] and member_of(cert) is None
+    eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(eku) == [ExtendedKeyUsageOID.SERVER_AUTH]
 
 
 def test_csr_with_another_curve_is_refused(ca):

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from conftest import free_port
 from cryptography import x509
-from rdflib import Graph, Literal, URIRef
+from rdflib import OWL, Graph, Literal, URIRef
 from sqlmodel import Session
 from test_trust_refusals import assert_refused, poll
 from trust_helpers import org_body
 
 from trust.models import User
-from trust.rdf import FMAR
+from trust.rdf import DNO_CODE, FMAR, ROLE
 
 
 def register(federation, name, **changes):
@@ -119,8 +119,9 @@ def test_member_and_application_as_rdf(federation, members):
     for resp, fmt in ((turtle, "turtle"), (jsonld, "json-ld")):
         g = Graph().parse(data=resp.text, format=fmt)
         assert (URIRef(url), FMAR.organisationLegalName, Literal("Gridco Ltd")) in g
-        assert (URIRef(url), FMAR.organisationRole, FMAR["role/DNO"]) in g
-        assert (URIRef(url), FMAR.licenceArea, FMAR["dno/UKPN_EPN"]) in g
+        assert (URIRef(url), FMAR.organisationRole, ROLE.DNO) in g
+        assert (URIRef(url), FMAR.licenceArea, DNO_CODE.UKPN_EPN) in g
+        assert (URIRef(url), OWL.sameAs, URIRef(f"https://id.fmar.uk/org/{dno.org_id}")) in g
     assert "ada@" not in turtle.text  # contact people are not published
     g = Graph().parse(data=app.text, format="turtle")
     assert (URIRef(f"{federation.issuer}/a/{dno.app_id}"), None, URIRef(url)) in g
@@ -139,9 +140,9 @@ def test_json_queries(federation, members):
 
 
 def test_sparql_is_read_only_and_local(federation, members):
-    query = """PREFIX fmar: <https://id.fmar.uk/ontology#>
-               SELECT ?id WHERE { ?m fmar:organisationRole <https://id.fmar.uk/ontology#role/DNO> ;
-                                     fmar:fmarOrganisationId ?id }"""
+    query = """PREFIX fmar: <https://id.fmar.uk/def/fmar#>
+               PREFIX role: <https://id.fmar.uk/def/code/OrganisationRole/>
+               SELECT ?id WHERE { ?m fmar:organisationRole role:DNO ; fmar:fmarOrganisationId ?id }"""
     with federation.client() as c:
         resp = c.get("/sparql", params={"query": query})
         assert resp.status_code == 200, resp.text
