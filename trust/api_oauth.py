@@ -42,7 +42,8 @@ def metadata(issuer: str) -> dict[str, Any]:
         "require_pushed_authorization_requests": True,
         "tls_client_certificate_bound_access_tokens": True,
         # One server asks for (optional) client certificates on every endpoint.
-        "mtls_endpoint_aliases": endpoints,
+        "mtls_endpoint_aliases": {"authorization_endpoint": f"{issuer}/authorize", **endpoints},
+        "use_mtls_endpoint_aliases": True,
         "scopes_supported": ["openid", "assets:read", "assets:write", "categories:write",
                              "validation:write", "audit:read", "sparql:query",
                              "federation:query"],

@@ -3,6 +3,7 @@ private_key_jwt (RFC 7523). There are no client secrets."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +34,14 @@ class AuthenticatedClient:
     thumbprint: str | None = None  # x5t#S256 of the mTLS certificate, if any
 
 
+def client_app_id(settings: TrustSettings, client_id: str | None) -> str | None:
+    """A client is named by its id or, as in IB1, by its directory URL."""
+    prefix = settings.application_url("")
+    if client_id and client_id.startswith(prefix):
+        return client_id.removeprefix(prefix)
+    return client_id
+
+
 def _load(session: Session, client_id: str | None) -> tuple[Application, Organisation]:
     app = session.get(Application, client_id) if client_id else None
     if app is None or app.status != "active":
@@ -45,7 +54,7 @@ def _load(session: Session, client_id: str | None) -> tuple[Application, Organis
 
 def authenticate(session: Session, settings: TrustSettings, form: dict[str, str],
                  peer_cert_der: bytes | None, token_endpoint: str) -> AuthenticatedClient:
-    client_id = form.get("client_id")
+    client_id = client_app_id(settings, form.get("client_id"))
     assertion = form.get("client_assertion")
     if assertion:
         if form.get("client_assertion_type") != JWT_BEARER:
@@ -75,9 +84,9 @@ def _private_key_jwt(session: Session, settings: TrustSettings, assertion: str,
     except (ValueError, TypeError, IndexError) as exc:
         raise _invalid("The client assertion is not a JWT.", "AUTH-026") from exc
     iss = unverified.get("iss")
-    if client_id and iss != client_id:
+    if not isinstance(iss, str) or (client_id and client_app_id(settings, iss) != client_id):
         raise _invalid("The client assertion iss is not the client_id.", "AUTH-026")
-    app, org = _load(session, iss)
+    app, org = _load(session, client_app_id(settings, iss))
     keys = []
     for row in certs.valid_of_app(session, app.id):
         cert = x509.load_pem_x509_certificate(row.pem.encode())
@@ -88,7 +97,7 @@ def _private_key_jwt(session: Session, settings: TrustSettings, assertion: str,
     claims, reason = None, "the client has no valid certificate"
     for key in keys:
         try:
-            claims = verify_jwt(assertion, KeySet([key]), issuer=app.id,
+            claims = verify_jwt(assertion, KeySet([key]), issuer=iss,
                                 audience=None, required=("sub", "exp", "jti", "aud"))
             break
         except ApiError as exc:  # try the next key of the client
@@ -96,14 +105,15 @@ def _private_key_jwt(session: Session, settings: TrustSettings, assertion: str,
     if claims is None:
         raise _invalid(f"The client assertion is not valid: {reason}", "AUTH-026")
     auds = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
-    if claims["sub"] != app.id or not ({token_endpoint, settings.issuer} & set(auds)):
+    if claims["sub"] != iss or not ({token_endpoint, settings.issuer} & set(auds)):
         raise _invalid("The client assertion sub/aud are wrong.", "AUTH-026")
     if float(claims["exp"]) > time.time() + 600:
         raise _invalid("The client assertion lives too long.", "AUTH-026")
-    jti = f"assertion:{app.id}:{claims['jti']}"
+    digest = hashlib.sha256(f"{app.id}\n{claims['jti']}".encode()).hexdigest()
+    jti = f"assertion:{digest}"
     if session.get(Grant, jti) is not None:
         raise _invalid("The client assertion was used before.", "AUTH-026")
-    session.add(Grant(id=jti[:128], kind="assertion", client_id=app.id, status="used",
+    session.add(Grant(id=jti, kind="assertion", client_id=app.id, status="used",
                       expires_at=datetime.fromtimestamp(float(claims["exp"]), UTC)))
     # A certificate presented alongside binds the token (RFC 8705 §3): it must be the client's.
     thumb = x5t_s256(peer_cert_der) if peer_cert_der else None

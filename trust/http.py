@@ -12,6 +12,7 @@ import httpx
 def ssl_context(ca_bundle: str | Path | None, cert: str | Path | None = None,
                 key: str | Path | None = None) -> ssl.SSLContext:
     ctx = ssl.create_default_context(cafile=str(ca_bundle) if ca_bundle else None)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     if cert:
         ctx.load_cert_chain(str(cert), str(key) if key else None)
     return ctx

@@ -8,6 +8,7 @@ Uvicorn's h11 protocol does not put the peer certificate in the ASGI scope, so
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +35,22 @@ class TLSH11Protocol(H11Protocol):
         self.app = app
 
 
+def _tls13_only(_config: Any, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
+    context = default()
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    return context
+
+
 def uvicorn_tls_options(certfile: str | Path, keyfile: str | Path,
                         ca_bundle: str | Path) -> dict[str, Any]:
-    """Keyword arguments for `uvicorn.Config`: TLS, an optional client certificate that
+    """Keyword arguments for `uvicorn.Config`: TLS 1.3, an optional client certificate that
     must chain to the federation CA, and the protocol that exposes it."""
     return {
         "ssl_certfile": str(certfile),
         "ssl_keyfile": str(keyfile),
         "ssl_ca_certs": str(ca_bundle),
         "ssl_cert_reqs": ssl.CERT_OPTIONAL,
+        "ssl_context_factory": _tls13_only,
         "http": TLSH11Protocol,
     }
 

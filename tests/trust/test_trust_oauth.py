@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet
 from test_trust_refusals import assert_refused, claims_of
@@ -69,6 +70,10 @@ def test_private_key_jwt(members, federation):
         assert "cnf" not in claims_of(token)
         replay = c.post("/token", data={**form, "client_assertion": signed})
         assert_refused(replay, 401, "AUTH-026")
+        long_jti = assertion(fsp, key, f"{federation.issuer}/token", jti="j" * 300)
+        assert c.post("/token", data={**form, "client_assertion": long_jti}).status_code == 200
+        assert_refused(c.post("/token", data={**form, "client_assertion": long_jti}), 401,
+                       "AUTH-026")
         stranger = ECKey.generate_key("P-256")
         forged = jwt.encode({"alg": "ES256"}, {**claims_of(signed), "jti": "x1"}, stranger)
         assert_refused(c.post("/token", data={**form, "client_assertion": forged}), 401,
@@ -231,3 +236,26 @@ def test_public_client_cannot_introspect(members, federation):
         resp = c.post("/introspect", data={"token": token,
                                            "client_id": federation.state["cli_client_id"]})
     assert_refused(resp, 401, "AUTH-020")
+
+
+def test_client_id_may_be_the_application_directory_url(members, federation):
+    """IB1: the client_id is the directory URL in the client certificate."""
+    fsp = members.fsp
+    resp = federation.client_credentials(f"{federation.issuer}/a/{fsp.app_id}", fsp.cert,
+                                         fsp.key, members.fsp_node.url)
+    assert resp.status_code == 200, resp.text
+    assert claims_of(resp.json()["access_token"])["sub"] == fsp.app_id
+    other = federation.client_credentials(f"{federation.issuer}/a/{members.dno.app_id}",
+                                          fsp.cert, fsp.key, members.fsp_node.url)
+    assert_refused(other, 401, "AUTH-021")
+
+
+def test_servers_speak_tls_13_only(federation):
+    import ssl
+
+    import httpx
+
+    context = ssl.create_default_context(cafile=str(federation.ca_bundle))
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    with httpx.Client(verify=context) as c, pytest.raises(httpx.ConnectError):
+        c.get(f"{federation.issuer}/.well-known/jwks.json")
