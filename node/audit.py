@@ -34,14 +34,20 @@ class AuditEntry:
     previous_hash: str
 
     def digest(self) -> str:
-        canonical = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        fields = {
+            "sequence": self.sequence, "time": self.time, "agent": self.agent,
+            "organisation": self.organisation, "on_behalf_of": self.on_behalf_of,
+            "action": self.action, "record": self.record, "version": self.version,
+            "previous_hash": self.previous_hash,
+        }
+        canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     @property
     def iri(self) -> str:
         return f"{AUDIT_BASE}{self.sequence}"
 
-    def ntriples(self) -> str:
+    def ntriples(self, digest: str | None = None) -> str:
         s = f"<{self.iri}>"
 
         def lit(value: str) -> str:
@@ -58,7 +64,7 @@ class AuditEntry:
             f"{s} <{PROV.used}> <{self.record}> .",
             f'{s} <{FMAR.version}> "{self.version}"^^<{xsd}integer> .',
             f"{s} <{FMAR.previousHash}> {lit(self.previous_hash)} .",
-            f"{s} <{FMAR.entryHash}> {lit(self.digest())} .",
+            f"{s} <{FMAR.entryHash}> {lit(digest or self.digest())} .",
         ]
         if self.on_behalf_of:
             lines.append(f"{s} <{PROV.actedOnBehalfOf}> {lit(self.on_behalf_of)} .")
@@ -149,6 +155,7 @@ class AuditLog:
         sequence, previous = self.sequence, self.head_hash
         time = now_iso()
         made = []
+        lines = []
         for record, version in records:
             sequence += 1
             entry = AuditEntry(
@@ -156,7 +163,8 @@ class AuditLog:
             )
             previous = entry.digest()
             made.append(entry)
-        write = GraphWrite(AUDIT_GRAPH, "\n".join(e.ntriples() for e in made), replace=False)
+            lines.append(entry.ntriples(previous))
+        write = GraphWrite(AUDIT_GRAPH, "\n".join(lines), replace=False)
         return write, made, (sequence, previous)
 
     def commit(self, head: tuple[int, str]) -> None:

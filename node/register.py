@@ -31,7 +31,7 @@ from node.store import GraphWrite, RecordStore
 from node.validation import ShapeSet
 from node.vocab import ASSET_BASE, CATEGORY_BASE, FMAR, VERSION_BASE, code_iri
 
-BULK_CHUNK = 500
+BULK_CHUNK = 2000
 VALIDATION_STATUSES = ("Pending", "Verified", "Query")
 
 

@@ -30,7 +30,9 @@ from rdflib.term import Node
 from node.vocab import FMAR, SH
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
-TYPE_PATH = "<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>/<http://www.w3.org/2000/01/rdf-schema#subClassOf>*"
+# Focus nodes are instances of the target class. Records hold no rdfs:subClassOf
+# triples (their predicates are asset fields only), so rdf:type alone finds them.
+TYPE_PATH = "<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>"
 CASTABLE = {f"{XSD}{name}" for name in ("decimal", "integer", "date", "dateTime", "boolean",
                                           "double", "float")}
 NODE_SHAPE_KEYS = {SH.property, SH.sparql, SH.targetClass, SH.name, SH.description,
@@ -70,6 +72,27 @@ class CompiledRule:
     path: str | None = None
 
 
+@dataclass(frozen=True)
+class ValueCheck:
+    """A condition on each value of a path; true means a violation."""
+
+    rule: str
+    message: str
+    target: str
+    path: str
+    condition: str
+
+
+@dataclass(frozen=True)
+class CountCheck:
+    rule: str
+    message: str
+    target: str
+    path: str
+    minimum: int | None
+    maximum: int | None
+
+
 class Unsupported(Exception):
     """A shape uses a feature the compiler does not translate (pyshacl handles it)."""
 
@@ -87,7 +110,10 @@ def _rule_of(shapes: Graph, *owners: Node | None) -> str:
     return "SHACL"
 
 
-def _compile_property(shapes: Graph, target: URIRef, prop: Node, node_shape: Node) -> list[CompiledRule]:
+Compiled = CompiledRule | ValueCheck | CountCheck
+
+
+def _compile_property(shapes: Graph, target: URIRef, prop: Node, node_shape: Node) -> list[Compiled]:
     keys = set(shapes.predicates(prop))
     if not keys <= PROPERTY_KEYS:
         raise Unsupported(f"property shape uses {sorted(map(str, keys - PROPERTY_KEYS))}")
@@ -97,29 +123,25 @@ def _compile_property(shapes: Graph, target: URIRef, prop: Node, node_shape: Nod
     path = shapes.value(prop, SH.path)
     if not isinstance(path, URIRef):
         raise Unsupported("complex property path")
+    if shapes.value(prop, SH.flags) is not None and shapes.value(prop, SH.pattern) is None:
+        raise Unsupported("sh:flags without sh:pattern")
     rule = _rule_of(shapes, prop, node_shape)
     message = str(shapes.value(prop, SH.message) or f"Value of <{path}> does not conform.")
     focus = f"?this {TYPE_PATH} {_nt(target)} ."
     p = _nt(path)
-    rules: list[CompiledRule] = []
+    checks: list[Compiled] = []
 
-    def per_value(condition: str, extra: str = "") -> None:
-        rules.append(CompiledRule(
-            rule, f"SELECT ?this ?value WHERE {{ {focus} ?this {p} ?value . {extra} "
-                  f"FILTER ({condition}) }}", message, str(path)))
+    def per_value(condition: str) -> None:
+        checks.append(ValueCheck(rule, message, str(target), str(path), condition))
 
-    def per_focus(having: str, optional: bool) -> None:
-        pattern = f"OPTIONAL {{ ?this {p} ?v }}" if optional else f"?this {p} ?v ."
-        rules.append(CompiledRule(
-            rule, f"SELECT ?this WHERE {{ {focus} {pattern} }} GROUP BY ?this HAVING ({having})",
-            message, str(path)))
-
+    minimum = shapes.value(prop, SH.minCount)
+    maximum = shapes.value(prop, SH.maxCount)
+    if minimum is not None or maximum is not None:
+        checks.append(CountCheck(rule, message, str(target), str(path),
+                                 int(minimum) if minimum is not None else None,
+                                 int(maximum) if maximum is not None else None))
     for key, value in shapes.predicate_objects(prop):
-        if key == SH.minCount:
-            per_focus(f"COUNT(DISTINCT ?v) < {int(value)}", optional=True)
-        elif key == SH.maxCount:
-            per_focus(f"COUNT(DISTINCT ?v) > {int(value)}", optional=False)
-        elif key == SH.datatype:
+        if key == SH.datatype:
             check = f"!isLiteral(?value) || DATATYPE(?value) != {_nt(value)}"
             if str(value) in CASTABLE:
                 check += f" || !COALESCE({_nt(value)}(?value) = {_nt(value)}(?value), false)"
@@ -131,6 +153,7 @@ def _compile_property(shapes: Graph, target: URIRef, prop: Node, node_shape: Nod
         elif key == SH.pattern:
             flags = shapes.value(prop, SH.flags)
             flag_arg = f", {json.dumps(str(flags))}" if flags else ""
+            re.compile(str(value))  # an invalid pattern must not pass silently
             per_value(f"isBlank(?value) || !REGEX(STR(?value), {json.dumps(str(value))}{flag_arg})")
         elif key == SH.minLength:
             per_value(f"isBlank(?value) || STRLEN(STR(?value)) < {int(value)}")
@@ -140,22 +163,56 @@ def _compile_property(shapes: Graph, target: URIRef, prop: Node, node_shape: Nod
             op = {SH.minInclusive: ">=", SH.minExclusive: ">", SH.maxInclusive: "<=",
                   SH.maxExclusive: "<"}[key]
             per_value(f"COALESCE(!(?value {op} {_nt(value)}), true)")
-        elif key in (SH.lessThan, SH.lessThanOrEquals):
-            op = "<" if key == SH.lessThan else "<="
-            # Incomparable pairs are not reported, as in pyshacl (the reference).
-            per_value(f"!(?value {op} ?other)", f"?this {_nt(value)} ?other .")
-        elif key == SH.hasValue:
-            rules.append(CompiledRule(
-                rule, f"SELECT ?this WHERE {{ {focus} FILTER NOT EXISTS {{ ?this {p} {_nt(value)} }} }}",
-                message, str(path)))
         elif key == SH.nodeKind:
             kinds = {SH.IRI: "!isIRI(?value)", SH.Literal: "!isLiteral(?value)",
                      SH.BlankNode: "!isBlank(?value)", SH.BlankNodeOrIRI: "isLiteral(?value)",
                      SH.IRIOrLiteral: "isBlank(?value)", SH.BlankNodeOrLiteral: "isIRI(?value)"}
             per_value(kinds[value])
-        elif key == SH.flags and shapes.value(prop, SH.pattern) is None:
-            raise Unsupported("sh:flags without sh:pattern")
-    return rules
+        elif key in (SH.lessThan, SH.lessThanOrEquals):
+            op = "<" if key == SH.lessThan else "<="
+            # Incomparable pairs are not reported, as in pyshacl (the reference).
+            checks.append(CompiledRule(
+                rule, f"SELECT ?this ?value WHERE {{ {focus} ?this {p} ?value . "
+                      f"?this {_nt(value)} ?other . FILTER (!(?value {op} ?other)) }}",
+                message, str(path)))
+        elif key == SH.hasValue:
+            checks.append(CompiledRule(
+                rule, f"SELECT ?this WHERE {{ {focus} FILTER NOT EXISTS {{ ?this {p} {_nt(value)} }} }}",
+                message, str(path)))
+    return checks
+
+
+def _value_query(target: str, path: str, checks: list[ValueCheck]) -> str:
+    """One query per target and path: each value with a flag per failed condition."""
+    binds = " ".join(f"BIND (COALESCE({c.condition}, false) AS ?c{i})" for i, c in enumerate(checks))
+    any_failed = " || ".join(f"?c{i}" for i in range(len(checks)))
+    return (f"SELECT * WHERE {{ ?this {TYPE_PATH} <{target}> . ?this <{path}> ?value . "
+            f"{binds} FILTER ({any_failed}) }}")
+
+
+def _count_queries(target: str, checks: list[CountCheck]) -> list[str]:
+    """Queries for the (focus, path) pairs whose number of values is out of range:
+    cheap ones for the common minCount 1 / maxCount 1, a GROUP BY for other bounds."""
+    focus = f"?this {TYPE_PATH} <{target}> ."
+
+    def values(paths: set[str]) -> str:
+        return f"VALUES ?p {{ {' '.join(f'<{p}>' for p in sorted(paths))} }}"
+
+    required = {c.path for c in checks if c.minimum == 1}
+    single = {c.path for c in checks if c.maximum == 1}
+    other = [c for c in checks if c.minimum not in (None, 0, 1) or c.maximum not in (None, 1)]
+    queries = []
+    if required:
+        queries.append(f"SELECT ?this ?p (0 AS ?n) WHERE {{ {focus} {values(required)} "
+                       f"FILTER NOT EXISTS {{ ?this ?p ?v }} }}")
+    if single:
+        queries.append(f"SELECT DISTINCT ?this ?p (2 AS ?n) WHERE {{ {focus} {values(single)} "
+                       f"?this ?p ?v1 , ?v2 . FILTER (!sameTerm(?v1, ?v2)) }}")
+    if other:
+        paths = {c.path for c in other}
+        queries.append(f"SELECT ?this ?p (COUNT(DISTINCT ?v) AS ?n) WHERE {{ {focus} {values(paths)} "
+                       f"OPTIONAL {{ ?this ?p ?v }} }} GROUP BY ?this ?p")
+    return queries
 
 
 def _prefix_block(shapes: Graph, constraint: Node) -> str:
@@ -185,16 +242,26 @@ class ShapeSet:
     def __init__(self, shapes: Graph, target_class: URIRef | None = None):
         self.full = shapes
         self.rules: list[CompiledRule] = []
+        self.value_checks: dict[tuple[str, str], list[ValueCheck]] = {}
+        self.count_checks: dict[str, list[CountCheck]] = {}
         self.fallback: Graph | None = None
         handled: list[Node] = []
-        for shape in set(shapes.subjects(RDF.type, SH.NodeShape)):
+        for shape in sorted(set(shapes.subjects(RDF.type, SH.NodeShape))):
             if (shape, SH.deactivated, Literal(True)) in shapes:
                 continue
             try:
-                self.rules.extend(self._compile_node_shape(shapes, shape))
-                handled.append(shape)
-            except Unsupported:
+                compiled = self._compile_node_shape(shapes, shape)
+            except (Unsupported, re.error):
                 self.fallback = self.fallback or Graph()
+                continue
+            handled.append(shape)
+            for item in compiled:
+                if isinstance(item, ValueCheck):
+                    self.value_checks.setdefault((item.target, item.path), []).append(item)
+                elif isinstance(item, CountCheck):
+                    self.count_checks.setdefault(item.target, []).append(item)
+                else:
+                    self.rules.append(item)
         if self.fallback is not None:
             for triple in shapes:
                 self.fallback.add(triple)
@@ -202,7 +269,7 @@ class ShapeSet:
                 self.fallback.add((shape, SH.deactivated, Literal(True)))
 
     @staticmethod
-    def _compile_node_shape(shapes: Graph, shape: Node) -> list[CompiledRule]:
+    def _compile_node_shape(shapes: Graph, shape: Node) -> list[Compiled]:
         keys = set(shapes.predicates(shape))
         if not keys <= NODE_SHAPE_KEYS:
             raise Unsupported(f"node shape uses {sorted(map(str, keys - NODE_SHAPE_KEYS))}")
@@ -210,7 +277,7 @@ class ShapeSet:
         if len(targets) != 1 or not isinstance(targets[0], URIRef):
             raise Unsupported("node shape needs exactly one sh:targetClass")
         target = targets[0]
-        rules: list[CompiledRule] = []
+        rules: list[Compiled] = []
         for prop in shapes.objects(shape, SH.property):
             rules.extend(_compile_property(shapes, target, prop, shape))
         for constraint in shapes.objects(shape, SH.sparql):
@@ -243,18 +310,45 @@ class Validator:
         store = ox.Store()
         store.load(ntriples.encode(), format=ox.RdfFormat.N_TRIPLES)
         found: list[Violation] = []
+
+        def add(rule: str, this: str, path: str | None, value: str | None, template: str) -> None:
+            message = _PLACEHOLDER.sub(
+                lambda m: _local_name(path) if m.group(1) == "path" else (value or ""), template)
+            found.append(Violation(rule, this, path, value, message))
+
+        for target, checks in shape_set.count_checks.items():
+            reported: set[tuple[str, str, str]] = set()
+            for query in _count_queries(target, checks):
+                for solution in store.query(query):  # type: ignore[union-attr]
+                    this = _text(solution["this"]) or ""
+                    if this not in focus:
+                        continue
+                    path, n = _text(solution["p"]) or "", int(_text(solution["n"]) or 0)
+                    for check in checks:
+                        if (this, path, check.rule) in reported:
+                            continue
+                        if check.path == path and (
+                            (check.minimum is not None and n < check.minimum)
+                            or (check.maximum is not None and n > check.maximum)
+                        ):
+                            reported.add((this, path, check.rule))
+                            add(check.rule, this, path, None, check.message)
+        for (target, path), checks in shape_set.value_checks.items():
+            for solution in store.query(_value_query(target, path, checks)):  # type: ignore[union-attr]
+                this = _text(solution["this"])
+                if this not in focus:
+                    continue
+                value = _text(solution["value"])
+                for i, check in enumerate(checks):
+                    if _text(solution[f"c{i}"]) == "true":
+                        add(check.rule, this, path, value, check.message)
         for rule in shape_set.rules:
             for solution in store.query(rule.query):  # type: ignore[union-attr]
                 this = _text(solution["this"])
                 if this not in focus:
                     continue
-                row = {"value": _text(solution["value"]), "path": _text(solution["path"])}
-                path = row["path"] or rule.path
-                message = _PLACEHOLDER.sub(
-                    lambda m: _local_name(path) if m.group(1) == "path" else (row.get(m.group(1)) or ""),
-                    rule.message,
-                )
-                found.append(Violation(rule.rule, this, path, row["value"], message))
+                add(rule.rule, this, _text(solution["path"]) or rule.path,
+                    _text(solution["value"]), rule.message)
         if shape_set.fallback is not None:
             found.extend(self._pyshacl(ntriples, shape_set, focus))
         return found

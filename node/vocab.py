@@ -10,13 +10,29 @@ ROOT = Path(__file__).resolve().parent.parent
 ONTOLOGY_FILE = ROOT / "ontology" / "fmar.ttl"
 SHAPES_DIR = ROOT / "shapes"
 
-FMAR = Namespace("https://id.fmar.uk/def/fmar#")
-FSHAPE = Namespace("https://id.fmar.uk/def/shapes#")
+_TERMS: dict[tuple[str, str], URIRef] = {}
+
+
+class CachedNamespace(Namespace):
+    """An rdflib Namespace whose terms are made once (they are used on hot paths)."""
+
+    def __getattr__(self, name: str) -> URIRef:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        key = (str(self), name)
+        term = _TERMS.get(key)
+        if term is None:
+            term = _TERMS[key] = URIRef(str(self) + name)
+        return term
+
+
+FMAR = CachedNamespace("https://id.fmar.uk/def/fmar#")
+FSHAPE = CachedNamespace("https://id.fmar.uk/def/shapes#")
 CODE = "https://id.fmar.uk/def/code/"
-SH = Namespace("http://www.w3.org/ns/shacl#")
-PROV = Namespace("http://www.w3.org/ns/prov#")
-DCTERMS = Namespace("http://purl.org/dc/terms/")
-SKOS = Namespace("http://www.w3.org/2004/02/skos/core#")
+SH = CachedNamespace("http://www.w3.org/ns/shacl#")
+PROV = CachedNamespace("http://www.w3.org/ns/prov#")
+DCTERMS = CachedNamespace("http://purl.org/dc/terms/")
+SKOS = CachedNamespace("http://www.w3.org/2004/02/skos/core#")
 
 ID_BASE = "https://id.fmar.uk/"
 ASSET_BASE = ID_BASE + "asset/"

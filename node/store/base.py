@@ -55,13 +55,6 @@ def update_text(writes: Sequence[GraphWrite]) -> str:
     return "\n".join(drops) + "\nINSERT DATA {\n" + "\n".join(blocks) + "\n}"
 
 
-def nquads_text(writes: Sequence[GraphWrite]) -> str:
-    """N-Quads of `writes` (for writes that only add)."""
-    parts = []
-    for write in writes:
-        suffix = f" <{write.graph}> .\n"
-        for line in write.ntriples.splitlines():
-            line = line.rstrip()
-            if line:
-                parts.append(line[:-1].rstrip() + suffix)
-    return "".join(parts)
+def trig_text(writes: Sequence[GraphWrite]) -> str:
+    """TriG of `writes` (for writes that only add): N-Triples lines are valid TriG."""
+    return "".join(f"<{w.graph}> {{\n{w.ntriples}\n}}\n" for w in writes)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyoxigraph as ox
 
-from node.store.base import GraphWrite, StoreError, nquads_text, update_text
+from node.store.base import GraphWrite, StoreError, trig_text, update_text
 
 
 class EmbeddedStore:
@@ -23,7 +23,7 @@ class EmbeddedStore:
             if any(w.replace and self._store.contains_named_graph(ox.NamedNode(w.graph)) for w in writes):
                 self._store.update(update_text(writes))
             else:
-                self._store.load(nquads_text(writes).encode(), format=ox.RdfFormat.N_QUADS)
+                self._store.load(trig_text(writes).encode(), format=ox.RdfFormat.TRIG)
         except (OSError, SyntaxError, ValueError) as exc:
             raise StoreError(str(exc)) from exc
 
