@@ -7,13 +7,14 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from trust import bootstrap, clientauth, directory, grants, keys, tokens
-from trust.errors import OAuthError
+from trust.errors import ApiError, OAuthError
 from trust.models import User
 from trust.tls import peer_certificate_der
-from trust.web import current_actor, settings_of, tx
+from trust.web import LoginThrottle, current_actor, settings_of, tx
 
 router = APIRouter()
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -137,6 +138,24 @@ def login_page(action: str, hidden: dict[str, str], message: str = "", status: i
                         status_code=status, headers=PAGE_HEADERS)
 
 
+THROTTLE = LoginThrottle()
+
+
+def _login(session: Session, form: dict[str, str]) -> tuple[User | None, str, int]:
+    """The user for these credentials, or why not (message, HTTP status)."""
+    email = form.get("email", "")
+    try:
+        THROTTLE.check(email)
+    except ApiError as exc:
+        return None, f"{exc.message} ({exc.code})", exc.status
+    user = directory.authenticate_user(session, email, form.get("password", ""))
+    if user is None:
+        THROTTLE.failed(email)
+        return None, "E-mail or password not recognised.", 401
+    THROTTLE.succeeded(email)
+    return user, "", 200
+
+
 @router.get("/authorize")
 def authorize_page(request: Request, client_id: str, request_uri: str) -> HTMLResponse:
     with tx(request) as session:
@@ -152,12 +171,11 @@ async def authorize_submit(request: Request) -> Response:
         with tx(request) as session:
             pending = grants.pending_request(session, form.get("client_id", ""),
                                              form.get("request_uri", ""))
-            user = directory.authenticate_user(session, form.get("email", ""),
-                                               form.get("password", ""))
+            user, message, status = _login(session, form)
             if user is None:
                 return login_page("/authorize", {"client_id": form["client_id"],
                                                  "request_uri": form["request_uri"]},
-                                  "E-mail or password not recognised.", 401)
+                                  message, status)
             return RedirectResponse(grants.approve_request(session, pending, user),
                                     status_code=303)
 
@@ -185,10 +203,9 @@ async def device_submit(request: Request) -> HTMLResponse:
     def work() -> HTMLResponse:
         with tx(request) as session:
             grant = grants.device_grant_by_user_code(session, form.get("user_code", ""))
-            user = directory.authenticate_user(session, form.get("email", ""),
-                                               form.get("password", ""))
+            user, message, status = _login(session, form)
             if user is None:
-                return login_page("/device", {}, "E-mail or password not recognised.", 401,
+                return login_page("/device", {}, message, status,
                                   user_code=form.get("user_code", ""))
             grants.approve_device(session, grant, user)
         return HTMLResponse("<!doctype html><p>Signed in. You can return to your terminal.</p>",

@@ -18,7 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import httpx
 from cryptography import x509
@@ -209,7 +209,7 @@ class TokenVerifier:
         cached = self._status.get(org_id)
         if cached is not None:
             return cached
-        resp = self._get(f"{self.config.issuer}/api/members/{org_id}")
+        resp = self._get(f"{self.config.issuer}/api/members/{quote(org_id, safe='')}")
         if resp.status_code == 404:
             status = "Unknown"
         elif resp.status_code != 200:

@@ -259,3 +259,11 @@ def test_servers_speak_tls_13_only(federation):
     context.maximum_version = ssl.TLSVersion.TLSv1_2
     with httpx.Client(verify=context) as c, pytest.raises(httpx.ConnectError):
         c.get(f"{federation.issuer}/.well-known/jwks.json")
+
+
+def test_AUTH_032_repeated_failed_logins_lock_the_account_for_a_while(federation):
+    member = federation.register_member("Lockco", ["FSP"])
+    for _ in range(5):
+        assert federation.login(member.admin_email, "wrong-password").status_code == 401
+    locked = federation.login(member.admin_email, member.admin_password)
+    assert locked.status_code == 429 and "AUTH-032" in locked.text
