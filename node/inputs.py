@@ -6,7 +6,6 @@ node assigns the subject. Input errors carry stable codes (ARM-IN-xxx).
 
 from __future__ import annotations
 
-import copy
 import csv
 import io
 import json
@@ -14,6 +13,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from decimal import Decimal, InvalidOperation
 
@@ -175,34 +175,45 @@ def parse_rdf(body: bytes, fmt: str) -> Graph:
     return graph
 
 
+def _resolve_context(ref: Any) -> Any:
+    """A context reference as content: ours inlined, any other URL refused (no fetching)."""
+    if isinstance(ref, list):
+        return [_resolve_context(r) for r in ref]
+    if isinstance(ref, str):
+        if urlsplit(ref).path != CONTEXT_PATH:
+            raise InputError(
+                "ARM-IN-007",
+                "Remote JSON-LD contexts are not fetched; use the node's "
+                f"{CONTEXT_PATH} or an inline context.",
+                {"context": ref[:200]},
+            )
+        return full_jsonld_context()["@context"]
+    return _inline_context(ref)
+
+
 def _inline_context(doc: Any) -> Any:
-    """Replace references to our published context by its content; refuse other URLs."""
+    """Replace every context reference (at any depth, including @import and scoped
+    contexts) by its content, so the JSON-LD parser never opens a URL."""
     if isinstance(doc, list):
         return [_inline_context(d) for d in doc]
     if not isinstance(doc, dict):
         return doc
-    ctx = doc.get("@context")
-    if isinstance(ctx, str) or isinstance(ctx, list):
-        refs = ctx if isinstance(ctx, list) else [ctx]
-        resolved = []
-        for ref in refs:
-            if isinstance(ref, str):
-                if not ref.endswith(CONTEXT_PATH):
-                    raise InputError(
-                        "ARM-IN-007",
-                        "Remote JSON-LD contexts are not fetched; use the node's "
-                        f"{CONTEXT_PATH} or an inline context.",
-                        {"context": ref},
-                    )
-                resolved.append(full_jsonld_context()["@context"])
-            else:
-                resolved.append(ref)
-        doc = copy.copy(doc)
-        doc["@context"] = resolved if len(resolved) > 1 else resolved[0]
-    if "@graph" in doc:
-        doc = dict(doc)
-        doc["@graph"] = [_inline_context(d) for d in doc["@graph"]]
-    return doc
+    resolved = {}
+    for key, value in doc.items():
+        if key == "@context":
+            resolved[key] = _resolve_context(value)
+        elif key == "@import":
+            imported = _resolve_context(value)
+            if not isinstance(imported, dict):
+                raise InputError("ARM-IN-007", "@import names one context.")
+            resolved[key] = imported
+        else:
+            resolved[key] = _inline_context(value)
+    if isinstance(resolved.get("@import"), dict):
+        # JSON-LD 1.1 @import: merge the imported definitions under the local ones.
+        imported = resolved.pop("@import")
+        resolved = {**imported, **resolved}
+    return resolved
 
 
 def read_json(body: bytes) -> Any:

@@ -7,6 +7,7 @@ in worker processes).
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ def new_asset_iri() -> str:
     return ASSET_BASE + str(uuid.uuid4())
 
 
+CATEGORY_CODE = re.compile(r"^[A-Z0-9_]{1,40}$")  # as ARM-VAL-004's pattern
 _ORG = str(FMAR.organisation)
 _CATEGORY = str(FMAR.assetCategory)
 
@@ -97,7 +99,7 @@ def category_violations(
     """ARM-VAL-029: the category is in the catalogue; ARM-VAL-030: a deprecated
     category takes no new registrations (assets already registered stay valid)."""
     code = category_code(props)
-    if code is None:
+    if code is None or not CATEGORY_CODE.match(code):
         return []  # ARM-VAL-004 reports the missing or malformed category
     if code not in categories:
         return [

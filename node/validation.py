@@ -93,6 +93,10 @@ class CountCheck:
     maximum: int | None
 
 
+class ShapeError(Exception):
+    """A shape is malformed (an invalid regular expression, a non-integer count...)."""
+
+
 class Unsupported(Exception):
     """A shape uses a feature the compiler does not translate (pyshacl handles it)."""
 
@@ -251,9 +255,11 @@ class ShapeSet:
                 continue
             try:
                 compiled = self._compile_node_shape(shapes, shape)
-            except (Unsupported, re.error):
+            except Unsupported:
                 self.fallback = self.fallback or Graph()
                 continue
+            except (re.error, ValueError, TypeError) as exc:
+                raise ShapeError(f"shape {shape}: {exc}") from exc
             handled.append(shape)
             for item in compiled:
                 if isinstance(item, ValueCheck):

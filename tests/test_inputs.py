@@ -204,12 +204,6 @@ def test_ARM_IN_007_ok_published_context_is_inlined() -> None:
     assert {str(p) for p, _ in props} == {str(FMAR.assetName), str(FMAR.assetCategory)}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "node/inputs.py _inline_context only inspects string @context values: a remote context "
-    "reached through an inline context ('@import', or a scoped '@context' in a term "
-    "definition) is fetched by rdflib's JSON-LD parser (urlopen; here 'Connection refused' "
-    "from 127.0.0.1:9), so the node makes outbound requests chosen by the client (SSRF) and "
-    "answers ARM-IN-006 instead of ARM-IN-007"))
 @pytest.mark.parametrize("context", [
     {"@version": 1.1, "@import": "http://127.0.0.1:9/ctx.jsonld"},
     {"a": {"@id": "http://example.org/a", "@context": "http://127.0.0.1:9/scoped.jsonld"}},

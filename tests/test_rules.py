@@ -43,6 +43,8 @@ from node.records import category_code, check_rows, with_default_organisation
 from node.vocab import CODE, FMAR, ORG_BASE, SH, code_iri
 
 CALLER = Caller("t", "FSP-ACME", frozenset({"FSP"}), frozenset({"assets:write", "assets:read"}))
+GEO_LAT = URIRef("http://www.w3.org/2003/01/geo/wgs84_pos#lat")
+GEO_LONG = URIRef("http://www.w3.org/2003/01/geo/wgs84_pos#long")
 RECORD_RULES = ("ARM-VAL-029", "ARM-VAL-030")  # decided in node/records.py, not in SHACL
 ASSET = "https://id.fmar.uk/asset/00000000-0000-4000-8000-"
 
@@ -336,8 +338,7 @@ CORE_CASES: list[Case] = [
         FMAR.exportMPAN, make_mpan("UKPN_EPN", 7)),
     # ARM-VAL-022 GSPGroup: one of the 14 GSP groups
     ok("ARM-VAL-022", "absent", bess(GSPGroup=None)),
-    bad("ARM-VAL-022", "_Q", bess(GSPGroup="_Q"), FMAR.gspGroup, f"{CODE}GSPGroup/_Q",
-        also=frozenset({"ARM-VAL-023"})),  # see test_one_error_per_mistake
+    bad("ARM-VAL-022", "_Q", bess(GSPGroup="_Q"), FMAR.gspGroup, f"{CODE}GSPGroup/_Q"),
     # ARM-VAL-023 GSPGroup agrees with the DNOConnection licence area
     ok("ARM-VAL-023", "sepd-_H", bess(GSPGroup="_H")),
     ok("ARM-VAL-023", "enwl-_G", asset("SOLAR_PV")),
@@ -376,6 +377,12 @@ CORE_CASES: list[Case] = [
     ok("ARM-VAL-028", "1000-kWh", bess(StorageCapacity=1000)),
     bad("ARM-VAL-028", "zero", bess(StorageCapacity=0), FMAR.storageCapacity, "0"),
     bad("ARM-VAL-028", "text", bess(StorageCapacity="lots"), FMAR.storageCapacity, "lots"),
+    # ARM-VAL-031/032 coordinates: WGS84 decimals inside Great Britain
+    ok("ARM-VAL-031", "didcot", bess(Latitude=51.62, Longitude=-1.27)),
+    bad("ARM-VAL-031", "text", bess(Latitude="abc"), GEO_LAT, "abc"),
+    bad("ARM-VAL-031", "paris", bess(Latitude=48.85), GEO_LAT, "48.85"),
+    ok("ARM-VAL-032", "lerwick", bess(Latitude=60.15, Longitude=-1.14)),
+    bad("ARM-VAL-032", "out-of-range", bess(Longitude=500), GEO_LONG, "500"),
     # ARM-VAL-029 / 030 (node/records.py): category in the catalogue, not deprecated
     ok("ARM-VAL-029", "in-catalogue", asset("HVAC")),
     bad("ARM-VAL-029", "unknown-category", bess(AssetCategory="NOPE"), FMAR.assetCategory, "NOPE"),
@@ -500,7 +507,7 @@ def test_rule(case: Case) -> None:
 def test_every_rule_has_a_violating_and_a_conforming_example() -> None:
     expected = shape_rule_ids() | set(RECORD_RULES)
     assert {r for r in expected if r.startswith("ARM-VAL-")} == {
-        f"ARM-VAL-{n:03d}" for n in range(1, 31)
+        f"ARM-VAL-{n:03d}" for n in range(1, 33)
     }
     for polarity in (True, False):
         covered = {c.rule for c in CASES if c.bad is polarity}
@@ -671,22 +678,6 @@ def test_ARM_VAL_019_trailing_newline_node_and_pyshacl_reference_differ() -> Non
 # ---------------------------------------------------------------- known bugs (strict xfail)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "shapes/asset.ttl: node/asset_fields.py maps Latitude/Longitude to geo:lat/geo:long "
-    "(xsd:decimal) but no shape constrains them: 'abc' and 500 are accepted and stored"))
-@pytest.mark.parametrize("fields", [bess(Latitude="abc"), bess(Longitude=500)],
-                         ids=["latitude-text", "longitude-500"])
-def test_coordinates_are_validated(fields: dict[str, Any]) -> None:
-    assert check(bad("ARM-VAL-000", "coordinates", fields))
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "One mistake, two rules: ARM-VAL-021 (shapes/asset.ttl MpanMatchesDno) is not guarded "
-    "by the 13-digit REGEX that ARM-VAL-020 has, so a 3-digit MPAN also gets a distributor "
-    "error; ARM-VAL-023 (GspMatchesDno) fires for a GSP code that is not a GSP group (_Q) "
-    "already reported by ARM-VAL-022; node/records.py category_violations reports "
-    "ARM-VAL-029 for a malformed code ('bess') although its comment says ARM-VAL-004 "
-    "reports malformed categories"))
 @pytest.mark.parametrize("rule,fields", [
     ("ARM-VAL-019", bess(ImportMPAN="123")),
     ("ARM-VAL-022", bess(GSPGroup="_Q")),
@@ -770,11 +761,6 @@ def test_CAT_DEF_005_bad_core_constraint() -> None:
     assert (raised.value.status, raised.value.code) == (422, "CAT-DEF-005")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "node/register.py _check_shape_compiles validates an empty data graph, so an invalid "
-    "regular expression in a category's sh:pattern is never compiled: the category is "
-    "accepted, and every later registration of that category raises re.error in "
-    "check_rows (HTTP 500) instead of the definition being refused with CAT-DEF-005"))
 def test_CAT_DEF_005_bad_pattern() -> None:
     with pytest.raises(ApiError) as raised:
         _register().save_category(category_ttl(constraint='sh:pattern "(["'), FACILITATOR,

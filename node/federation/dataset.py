@@ -1,0 +1,89 @@
+"""The dataset a caller's SPARQL query sees: the names of the record graphs it may read.
+
+The list is computed from `node.policy` (POL-007) with index lookups: one per
+organisation and licence area in the caller's read scope, plus the public asset
+categories; for NESO (everything) all record graphs. History versions
+(`urn:fmar:version:…`) and the audit log (`urn:fmar:audit…`) are never in it.
+Lists are cached per scope for `ttl` seconds (default 2 s): a new record shows in
+SPARQL within that time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pyoxigraph as ox
+
+from node import policy
+from node.store import RecordStore
+from node.store.embedded import EmbeddedStore
+from node.vocab import CATEGORY_BASE, FMAR, ORG_BASE, code_iri
+
+DNO_CODE = "DNOCode"
+
+
+def raw_store(store: RecordStore) -> ox.Store | None:
+    """The pyoxigraph store of the embedded backend (None for a remote server).
+
+    The store interface has no dataset parameter yet; see docs/federation.md."""
+    if isinstance(store, EmbeddedStore):
+        return store._store  # noqa: SLF001
+    return None
+
+
+def _column(store: RecordStore, query: str) -> list[str]:
+    return [s["g"].value for s in store.select(query)]
+
+
+def list_allowed(store: RecordStore, scope: policy.ReadScope) -> list[str]:
+    names: set[str] = set()
+    ox_store = raw_store(store)
+    if scope.everything:
+        if ox_store is not None:
+            names.update(g.value for g in ox_store.named_graphs()
+                         if isinstance(g, ox.NamedNode))
+        else:
+            names.update(_column(store, "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }"))
+    else:
+        for org in sorted(scope.organisations):
+            names.update(_column(store, f"SELECT ?g WHERE {{ GRAPH ?g {{ ?g <{FMAR.organisation}>"
+                                        f" <{ORG_BASE}{_iri_safe(org)}> }} }}"))
+        for area in sorted(scope.dno_areas):
+            names.update(_column(store, f"SELECT ?g WHERE {{ GRAPH ?g {{ ?g <{FMAR.dnoConnection}>"
+                                        f" <{code_iri(DNO_CODE, _iri_safe(area))}> }} }}"))
+        names.update(_column(store, f"SELECT DISTINCT ?g WHERE {{ GRAPH ?g {{ ?c a "
+                                    f"<{FMAR.AssetCategory}> }} FILTER STRSTARTS(STR(?g), "
+                                    f'"{CATEGORY_BASE}") }}'))
+    return sorted(n for n in names if policy.is_queryable_graph(n))
+
+
+def _iri_safe(value: str) -> str:
+    if not value or not all(ch.isalnum() or ch in "-_." for ch in value):
+        raise ValueError(f"not a code: {value!r}")
+    return value
+
+
+class AllowedGraphs:
+    """Per-scope cache of allowed graph names."""
+
+    def __init__(self, store: RecordStore, ttl: float = 2.0):
+        self.store = store
+        self.ttl = ttl
+        self._cache: dict[Any, tuple[float, list[str]]] = {}
+        self._lock = threading.Lock()
+
+    def names(self, scope: policy.ReadScope) -> list[str]:
+        key = (scope.everything, scope.organisations, scope.dno_areas)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None and hit[0] > now:
+                return hit[1]
+        names = list_allowed(self.store, scope)
+        with self._lock:
+            if len(self._cache) > 256:
+                self._cache.clear()
+            self._cache[key] = (now + self.ttl, names)
+        return names
