@@ -23,10 +23,13 @@ class Field:
     name: str  # Elexon column name, used in JSON and CSV
     predicate: URIRef
     kind: str  # string | decimal | date | boolean | org | code:<Scheme>
+    scheme: str | None = None  # derived from kind
+    iri: str = ""  # the predicate as a plain string
 
-    @property
-    def scheme(self) -> str | None:
-        return self.kind.split(":", 1)[1] if self.kind.startswith("code:") else None
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "iri", str(self.predicate))
+        if self.kind.startswith("code:"):
+            object.__setattr__(self, "scheme", self.kind.split(":", 1)[1])
 
 
 FIELDS: tuple[Field, ...] = (
@@ -84,7 +87,9 @@ STATE_PREDICATES = frozenset(
     }
 )
 
-_XSD_OF = {"string": XSD.string, "decimal": XSD.decimal, "date": XSD.date, "boolean": XSD.boolean}
+_XSD_OF = {"string": str(XSD.string), "decimal": str(XSD.decimal), "date": str(XSD.date),
+           "boolean": str(XSD.boolean)}
+_DECIMAL, _BOOLEAN = _XSD_OF["decimal"], _XSD_OF["boolean"]
 _CODE_SAFE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 
@@ -95,8 +100,11 @@ def _iri_part(value: Any) -> str:
     return text if _CODE_SAFE.match(text) else quote(text, safe="")
 
 
-def _typed(text: str, datatype: URIRef) -> str:
-    return f"{json.dumps(text)}^^<{datatype}>"
+_STRING = json.JSONEncoder(ensure_ascii=True).encode  # JSON string escapes are valid N-Triples
+
+
+def _typed(text: str, datatype: str) -> str:
+    return f"{_STRING(text)}^^<{datatype}>"
 
 
 def to_ntriples(field: Field, value: Any) -> str:
@@ -105,24 +113,25 @@ def to_ntriples(field: Field, value: Any) -> str:
     Ill-typed values (a decimal "abc", a date 2024-02-30) stay ill-typed, so the
     SHACL datatype rules report them with the value the user sent.
     """
-    if field.kind == "org":
-        return f"<{ORG_BASE}{_iri_part(value)}>"
+    kind = field.kind
+    if kind == "string":
+        return _STRING(value if isinstance(value, str) else str(value))
     if field.scheme:
         return f"<{CODE}{field.scheme}/{_iri_part(value)}>"
-    if field.kind == "boolean":
-        text = ("true" if value else "false") if isinstance(value, bool) else str(value).strip().lower()
-        return _typed(text, XSD.boolean)
-    if field.kind == "decimal":
+    if kind == "decimal":
         if isinstance(value, float):
             text = format(Decimal(repr(value)), "f")
         elif isinstance(value, int) and not isinstance(value, bool):
             text = str(value)
         else:
             text = str(value).strip()
-        return _typed(text, XSD.decimal)
-    if field.kind == "string":
-        return json.dumps(value if isinstance(value, str) else str(value))
-    return _typed(str(value).strip(), _XSD_OF[field.kind])
+        return _typed(text, _DECIMAL)
+    if kind == "org":
+        return f"<{ORG_BASE}{_iri_part(value)}>"
+    if kind == "boolean":
+        text = ("true" if value else "false") if isinstance(value, bool) else str(value).strip().lower()
+        return _typed(text, _BOOLEAN)
+    return _typed(str(value).strip(), _XSD_OF[kind])
 
 
 def to_term(field: Field, value: Any) -> Node:

@@ -97,7 +97,7 @@ def properties_from_json(obj: Any, *, allow_asset_id: bool = False) -> Propertie
             raise InputError(
                 "ARM-IN-002", f"{name} takes one plain value, not a list or object.", {"field": name}
             )
-        props.append((str(field.predicate), to_ntriples(field, value)))
+        props.append((field.iri, to_ntriples(field, value)))
     if unknown:
         raise InputError(
             "ARM-IN-002",
