@@ -14,6 +14,7 @@ class NodeSettings:
     tokens_file: Path | None = None  # static bearer tokens (single-node development)
     name: str = "fmar-node"
     workers: int = 2  # validation worker processes for bulk uploads
+    trust_issuer: str | None = None  # verify trust-framework tokens (see node/trust_auth.py)
     max_body_bytes: int = 1_000_000
     max_bulk_bytes: int = 512_000_000
 
@@ -26,6 +27,7 @@ class NodeSettings:
             "tokens_file": Path(env["FMAR_TOKENS_FILE"]) if env.get("FMAR_TOKENS_FILE") else None,
             "name": env.get("FMAR_NODE_NAME", "fmar-node"),
             "workers": int(env.get("FMAR_WORKERS", "2")),
+            "trust_issuer": env.get("FMAR_TRUST_ISSUER") or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

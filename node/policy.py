@@ -95,6 +95,12 @@ def check_manage_categories(caller: Caller) -> None:
         raise _deny("POL-005", "Only the market facilitator manages asset categories.")
 
 
+def check_deregistration_enquiry(caller: Caller) -> None:
+    """POL-007: only the trust framework, de-registering an organisation, asks a node
+    how many active records that organisation still has."""
+    require_scope(caller, "trust:deregistration")
+
+
 def check_read_audit(caller: Caller, organisation_id: str, dno_area: str | None) -> None:
     """POL-006: an audit trail is read by those who may read the record, with `audit:read`."""
     require_scope(caller, "audit:read")

@@ -530,6 +530,19 @@ class Register:
         next_cursor = records[-1].asset_id if len(iris) > limit and records else None
         return records, next_cursor
 
+    def active_records(self, organisation_id: str, caller: Caller) -> dict[str, int]:
+        """How many active assets (and market units) an organisation still has here."""
+        policy.check_deregistration_enquiry(caller)
+        org = f"https://id.fmar.uk/org/{_safe_id(organisation_id)}"
+        active = code_iri("RegistrationStatus", "Active")
+        query = (
+            f"SELECT (COUNT(?a) AS ?n) WHERE {{ GRAPH ?a {{ ?a a <{FMAR.Asset}> ; "
+            f"<{FMAR.organisation}> <{org}> ; <{FMAR.registrationStatus}> <{active}> }} }}"
+        )
+        [row] = list(self.store.select(query))
+        # Market units arrive with their own issue; none can exist on a node yet.
+        return {"active_assets": int(row["n"].value), "active_market_units": 0}
+
     def iter_export(self, caller: Caller, filters: dict[str, Any]) -> Iterator[AssetRecord]:
         """The caller's own assets, one at a time (constant memory)."""
         policy.require_scope(caller, "assets:read")

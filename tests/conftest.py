@@ -29,6 +29,7 @@ CALLERS = {
     "facilitator": Caller("erin@mf", "MF", frozenset({"MarketFacilitator"}), ALL),
     "regulator": Caller("fay@ofgem", "OFGEM", frozenset({"Regulator"}), ALL),
     "fsp_readonly": Caller("gus@acme", "FSP-ACME", frozenset({"FSP"}), frozenset({"assets:read"})),
+    "trust_operator": Caller("trust", "OPERATOR", frozenset(), frozenset({"trust:deregistration"})),
 }
 
 

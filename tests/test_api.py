@@ -515,3 +515,24 @@ def test_openapi_documents_every_route_with_examples(node):
     post = paths["/assets"]["post"]["requestBody"]["content"]
     assert {"application/json", "application/ld+json", "text/turtle"} <= set(post)
     assert post["application/json"]["example"]["AssetCategory"] == "BESS"
+
+
+def test_active_records_enquiry_for_deregistration(node):
+    created(node, bess(org="FSP-OTHER"), who="fsp2")
+    gone = created(node, bess(org="FSP-OTHER"), who="fsp2")
+    with node.client("fsp2") as c:
+        c.delete(f"/assets/{gone['AssetId']}")
+        refused = c.get("/admin/active-records", params={"org_id": "FSP-OTHER"})
+    assert refused.status_code == 403 and refused.json()["code"] == "POL-001"
+    from tests.conftest import CALLERS
+
+    assert "trust:deregistration" not in CALLERS["neso"].scopes
+    with node.client("trust_operator") as c:
+        counts = c.get("/admin/active-records", params={"org_id": "FSP-OTHER"}).json()
+        with node.client("neso") as n:
+            listed = n.get("/assets", params={"organisation": "FSP-OTHER",
+                                              "registration_status": "Active", "limit": 1000})
+        bad = c.get("/admin/active-records", params={"org_id": "x> } } #"})
+    assert counts["active_assets"] == listed.json()["count"] >= 1
+    assert counts["active_market_units"] == 0
+    assert bad.status_code == 422

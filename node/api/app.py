@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from node.api import assets, categories
+from node.api import admin, assets, categories
 from node.config import NodeSettings
 from node.errors import install_error_handlers
 from node.identity import Authenticator, StaticTokenAuthenticator
@@ -18,6 +18,11 @@ from node.vocab import ONTOLOGY_FILE
 
 
 def default_authenticator(settings: NodeSettings) -> Authenticator:
+    """Trust-framework tokens when an issuer is configured, else static tokens (or none)."""
+    if settings.trust_issuer:
+        from node.trust_auth import TrustAuthenticator
+
+        return TrustAuthenticator.from_env()
     if settings.tokens_file is None:
         return StaticTokenAuthenticator({})  # refuses every token
     return StaticTokenAuthenticator.from_file(settings.tokens_file)
@@ -58,6 +63,7 @@ def create_app(
 
     app.include_router(assets.router)
     app.include_router(categories.router)
+    app.include_router(admin.router)
 
     @app.get("/health", tags=["discovery"], summary="Liveness")
     def health() -> JSONResponse:
