@@ -265,6 +265,17 @@ def application_rdf(request: Request, app_id: str) -> Response:
     return _rdf(request, graph)
 
 
+@router.get("/n/{node_id}")
+def node_rdf(request: Request, node_id: str) -> Response:
+    with tx(request) as session:
+        node = session.get(Node, node_id)
+        if node is None:
+            raise ApiError(404, "DIR-006", f"No node {node_id}.")
+        _visible_org(session, node.org_id)
+        graph = rdf.node_graph(settings_of(request), node)
+    return _rdf(request, graph)
+
+
 SPARQL_RESULTS = {
     "application/sparql-results+json": "json", "application/sparql-results+xml": "xml",
     "text/csv": "csv",

@@ -97,6 +97,11 @@ def register_organisation(session: Session, data: OrganisationIn, actor: Actor =
     number = data.registration_number
     if data.organisation_type != "Non-UK Company" and number:
         number = validation.company_number(number)
+    if number and session.exec(select(Organisation).where(
+            Organisation.registration_number == number,
+            Organisation.status != "Withdrawn")).first():
+        raise ApiError(409, "DIR-013", "An organisation with this registration number is "
+                       "already registered.", {"registration_number": number})
     roles = _roles(data.roles) if not is_operator else []
     if not roles and not is_operator:
         raise ApiError(422, "DIR-004", "An organisation holds at least one role.")

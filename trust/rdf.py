@@ -106,6 +106,12 @@ def application_graph(settings: TrustSettings, app: Application) -> Graph:
     return g
 
 
+def node_graph(settings: TrustSettings, node: Node) -> Graph:
+    g = _graph()
+    add_node(g, settings, node)
+    return g
+
+
 def directory_graph(session: Session, settings: TrustSettings) -> Graph:
     """All public directory data: organisations that are not Pending Approval."""
     g = _graph()

@@ -33,6 +33,13 @@ def test_registration_validates_input(federation, changes, code):
     assert_refused(register(federation, "Badinput", **changes), 422, code)
 
 
+def test_DIR_013_one_registration_per_company_number(federation):
+    first = register(federation, "Twinco", registration_number="OC300001")
+    assert first.status_code == 201, first.text
+    again = register(federation, "Twinco2", registration_number="oc300001")
+    assert_refused(again, 409, "DIR-013")
+
+
 def test_registration_issues_a_permanent_id_pending_approval(federation):
     resp = register(federation, "Newco", registration_number="sc 123456")
     assert resp.status_code == 201, resp.text
@@ -113,6 +120,7 @@ def test_member_and_application_as_rdf(federation, members):
         turtle = c.get(f"/m/{dno.org_id}")
         jsonld = c.get(f"/m/{dno.org_id}", headers={"Accept": "application/ld+json"})
         app = c.get(f"/a/{dno.app_id}", headers={"Accept": "text/turtle"})
+        node = c.get(f"/n/{members.dno_node.node_id}")
         refused = c.get(f"/m/{dno.org_id}", headers={"Accept": "image/png"})
     assert turtle.headers["content-type"].startswith("text/turtle")
     assert jsonld.headers["content-type"].startswith("application/ld+json")
@@ -126,6 +134,8 @@ def test_member_and_application_as_rdf(federation, members):
     g = Graph().parse(data=app.text, format="turtle")
     assert (URIRef(f"{federation.issuer}/a/{dno.app_id}"), None, URIRef(url)) in g
     assert_refused(refused, 406, "HTTP-406")
+    g = Graph().parse(data=node.text, format="turtle")
+    assert (None, None, URIRef(members.dno_node.url)) in g
 
 
 def test_json_queries(federation, members):

@@ -36,7 +36,7 @@ def test_organisation_round_trip_keeps_json_and_time_zones(database_url, federat
     engine = make_engine(database_url)
     with Session(engine) as session:
         org = register_organisation(session, OrganisationIn(
-            legal_name="Roundtrip Ltd", registration_number="SC123456", roles=["DNO"],
+            legal_name="Roundtrip Ltd", registration_number="NI654321", roles=["DNO"],
             dno_areas=["NGED_WMID"], email="info@roundtrip.example",
             primary_contact=Contact(first_name="A", last_name="B", email="a@roundtrip.example",
                                     mobile="+44 7700 900123")))
