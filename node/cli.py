@@ -35,16 +35,38 @@ def serve(
     sparql_url: Annotated[str | None, typer.Option(help="External SPARQL server base URL")] = None,
     name: str = "fmar-node",
     workers: int = 2,
+    trust_issuer: Annotated[str | None, typer.Option(
+        help="Trust framework URL: verify its access tokens (also FMAR_TRUST_ISSUER)")] = None,
+    node_url: Annotated[str | None, typer.Option(
+        help="This node's public URL, the audience of its tokens (FMAR_NODE_URL)")] = None,
+    ca_bundle: Annotated[Path | None, typer.Option(
+        help="Federation CA chain (FMAR_CA_BUNDLE)")] = None,
+    tls_cert: Annotated[Path | None, typer.Option(help="Server certificate (PEM): serve HTTPS")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="Server private key (PEM)")] = None,
 ) -> None:
     """Run a node (the asset register API) with uvicorn."""
+    import os
+
     import uvicorn
 
     from node.api.app import create_app
     from node.config import NodeSettings
 
-    settings = NodeSettings(data_dir=data_dir, sparql_url=sparql_url, tokens_file=tokens_file,
-                            name=name, workers=workers)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    for variable, value in (("FMAR_TRUST_ISSUER", trust_issuer), ("FMAR_NODE_URL", node_url),
+                            ("FMAR_CA_BUNDLE", ca_bundle)):
+        if value:
+            os.environ[variable] = str(value)
+    settings = NodeSettings.from_env(data_dir=data_dir, sparql_url=sparql_url,
+                                     tokens_file=tokens_file, name=name, workers=workers)
+    tls: dict[str, object] = {}
+    if tls_cert and tls_key:
+        from trust.tls import uvicorn_tls_options
+
+        bundle = ca_bundle or os.environ.get("FMAR_CA_BUNDLE")
+        if not bundle:
+            raise typer.BadParameter("HTTPS needs --ca-bundle to check client certificates")
+        tls = uvicorn_tls_options(tls_cert, tls_key, bundle)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", **tls)
 
 
 @audit_app.command("verify")
