@@ -9,6 +9,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from node.api import admin, assets, categories
+from node.api import catalogue as catalogue_api
+from node.api import federation as federation_api
+from node.api import sparql as sparql_api
 from node.config import NodeSettings
 from node.errors import install_error_handlers
 from node.identity import Authenticator, StaticTokenAuthenticator
@@ -64,6 +67,9 @@ def create_app(
     app.include_router(assets.router)
     app.include_router(categories.router)
     app.include_router(admin.router)
+    app.include_router(sparql_api.router)
+    app.include_router(federation_api.router)
+    app.include_router(catalogue_api.router)
 
     @app.get("/health", tags=["discovery"], summary="Liveness")
     def health() -> JSONResponse:

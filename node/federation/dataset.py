@@ -29,7 +29,7 @@ def raw_store(store: RecordStore) -> ox.Store | None:
 
     The store interface has no dataset parameter yet; see docs/federation.md."""
     if isinstance(store, EmbeddedStore):
-        return store._store  # noqa: SLF001
+        return store._store
     return None
 
 

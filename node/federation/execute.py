@@ -87,13 +87,17 @@ class _Failure(Exception):
         self.code, self.message = code, message
 
 
-def evaluate(store: ox.Store, query: str, graphs: list[ox.NamedNode], fmt: Any,
+def evaluate(store: ox.Store, query: str, graphs: list[ox.NamedNode] | None, fmt: Any,
              max_rows: int, deadline: float | None = None) -> tuple[bytes, int, str]:
     """Evaluate over the dataset whose default graph is the merge of `graphs` and whose
-    named graphs are `graphs` (FROM / FROM NAMED in the query are overridden)."""
+    named graphs are `graphs` (FROM / FROM NAMED in the query are overridden).
+    `graphs=None` is only for queries the node generated, which restrict themselves."""
     try:
-        result = store.query(query, default_graph=graphs or [ox.NamedNode("urn:fmar:empty")],
-                             named_graphs=graphs)
+        if graphs is None:
+            result = store.query(query)
+        else:
+            result = store.query(query, named_graphs=graphs,
+                                 default_graph=graphs or [ox.NamedNode("urn:fmar:empty")])
     except SyntaxError as exc:
         raise _Failure("SPARQL-002", f"The query is not valid SPARQL: {exc}") from None
     if isinstance(result, ox.QueryBoolean):
@@ -118,7 +122,8 @@ class Executor:
         self.limits = limits or Limits.from_env()
         self._slots = threading.BoundedSemaphore(self.limits.concurrent)
 
-    def run(self, store: ox.Store, query: str, graphs: list[str], fmt: Any, media_type: str,
+    def run(self, store: ox.Store, query: str, graphs: list[str] | None, fmt: Any,
+            media_type: str,
             *, isolation: str = "fork", timeout: float | None = None,
             max_rows: int | None = None) -> Answer:
         timeout = min(timeout or self.limits.timeout, self.limits.timeout)
@@ -129,7 +134,7 @@ class Executor:
                            headers={"Retry-After": "2"})
         try:
             left = timeout - (time.monotonic() - started)
-            nodes = [ox.NamedNode(g) for g in graphs]
+            nodes = None if graphs is None else [ox.NamedNode(g) for g in graphs]
             if isolation == "fork":
                 body, rows, form = _in_child(store, query, nodes, fmt, max_rows, left)
             else:
@@ -143,12 +148,12 @@ class Executor:
         return Answer(body, media_type, rows, form)
 
 
-def _in_thread(store: ox.Store, query: str, graphs: list[ox.NamedNode], fmt: Any,
+def _in_thread(store: ox.Store, query: str, graphs: list[ox.NamedNode] | None, fmt: Any,
                max_rows: int, timeout: float) -> tuple[bytes, int, str]:
     return evaluate(store, query, graphs, fmt, max_rows, time.monotonic() + timeout)
 
 
-def _in_child(store: ox.Store, query: str, graphs: list[ox.NamedNode], fmt: Any,
+def _in_child(store: ox.Store, query: str, graphs: list[ox.NamedNode] | None, fmt: Any,
               max_rows: int, timeout: float) -> tuple[bytes, int, str]:
     read_fd, write_fd = os.pipe()
     pid = os.fork()

@@ -97,8 +97,8 @@ def select_bytes(variables: list[str], rows: list[Row], fmt: str) -> bytes:
         lines.extend("\t".join(term_tsv(t) for t in row) for row in rows)
         return ("\n".join(lines) + "\n").encode()
     if fmt == "xml":
-        parts = ['<?xml version="1.0"?>\n<sparql xmlns="http://www.w3.org/2005/sparql-results#">'
-                 "<head>", *(f"<variable name={quoteattr(v)}/>" for v in variables),
+        parts = [('<?xml version="1.0"?>\n<sparql xmlns="http://www.w3.org/2005/sparql-results#">'
+                 "<head>"), *(f"<variable name={quoteattr(v)}/>" for v in variables),
                  "</head><results>"]
         for row in rows:
             parts.append("<result>")

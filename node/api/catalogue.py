@@ -1,0 +1,50 @@
+"""Public discovery: the node's DCAT catalogue and its machine-readable licence."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from node.errors import ApiError
+from node.federation.catalogue import catalogue_graph, licence_graph
+from node.federation.settings import settings_for
+
+router = APIRouter(tags=["discovery"])
+
+FORMATS = {"text/turtle": "turtle", "application/ld+json": "json-ld",
+           "application/n-triples": "nt", "application/rdf+xml": "xml"}
+
+
+def _rdf(request: Request, graph) -> Response:  # type: ignore[no-untyped-def]
+    accept = request.headers.get("accept", "")
+    chosen = "text/turtle"
+    for part in accept.split(","):
+        media = part.split(";")[0].strip().lower()
+        if media in FORMATS:
+            chosen = media
+            break
+        if media == "application/json":
+            chosen = "application/ld+json"
+            break
+    else:
+        wanted = [p.split(";")[0].strip() for p in accept.split(",") if p.strip()]
+        if wanted and not any(w in ("*/*", "text/*", "application/*") or w.startswith(
+                "text/html") for w in wanted):
+            raise ApiError(406, "HTTP-406", "The catalogue is RDF: Turtle, JSON-LD, "
+                           "N-Triples or RDF/XML.", {"available": sorted(FORMATS)})
+    return Response(graph.serialize(format=FORMATS[chosen]), media_type=chosen)
+
+
+@router.get("/catalogue", summary="DCAT catalogue of this node (public)",
+            description="A dcat:Catalog with the node's dcat:DataService entries (SPARQL "
+            "endpoint, REST API, query forms, federation), each with dcat:endpointURL and "
+            "dcterms:license, and the datasets it serves. Turtle by default, JSON-LD, "
+            "N-Triples or RDF/XML by Accept. No token needed.")
+def catalogue(request: Request) -> Response:
+    settings = settings_for(request.app)
+    return _rdf(request, catalogue_graph(settings, request.app.state.settings.name))
+
+
+@router.get("/catalogue/licence", summary="The data licence (ODRL, public)")
+def licence(request: Request) -> Response:
+    return _rdf(request, licence_graph(settings_for(request.app)))

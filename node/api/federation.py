@@ -1,0 +1,138 @@
+"""The node's federation front door: a federated query on behalf of the caller.
+
+The node exchanges the caller's token (RFC 8693) for one token per target node, so
+each node applies the caller's permissions, never this node's. Needs
+`federation:query` (POL-010)."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import httpx
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from node import policy
+from node.errors import ApiError
+from node.federation.aggregates import AggregateSpec
+from node.federation.discovery import discover
+from node.federation.engine import Engine, NodeTarget
+from node.federation.filters import AssetFilter
+from node.federation.settings import FederationSettings, settings_for
+from node.federation.tokens import ExchangeTokens, StaticTokens, TokenSource
+from node.identity import Caller, bearer_token, current_caller
+from trust import http as trust_http
+
+router = APIRouter(prefix="/federation", tags=["federation"])
+
+PARTIAL_DOC = (" The answer lists every node with `status` answered / timed_out / refused / "
+               "error, `ms`, and the node's error `code`; `partial` is true when any node did "
+               "not answer. Rows carry `_node` (or `_nodes` for joined rows).")
+
+
+def _client(request: Request, settings: FederationSettings) -> httpx.AsyncClient:
+    client = getattr(request.app.state, "federation_http", None)
+    if client is None or client.is_closed:
+        client = trust_http.async_client(ca_bundle=settings.ca_bundle, cert=settings.client_cert,
+                                         key=settings.client_key,
+                                         timeout=settings.node_deadline + 1)
+        request.app.state.federation_http = client
+    return client
+
+
+def _tokens(request: Request, settings: FederationSettings) -> TokenSource:
+    subject = bearer_token(request)
+    if settings.trust_url and settings.client_id:
+        return ExchangeTokens(settings.trust_url, settings.client_id, subject)
+    if os.environ.get("FMAR_FEDERATION_PASSTHROUGH") == "1":
+        # Development federations with static tokens only: the caller's token is shown to
+        # the other nodes (there is no trust framework to exchange it with).
+        return StaticTokens(default=subject)
+    raise ApiError(503, "FED-006", "This node is not configured for federation (no trust "
+                   "framework URL or client id).")
+
+
+async def _nodes(request: Request, http: httpx.AsyncClient,
+                 settings: FederationSettings) -> list[NodeTarget]:
+    fixed = os.environ.get("FMAR_FEDERATION_NODES")
+    if fixed:  # development only: an explicit list instead of the directory
+        return [NodeTarget(u.strip().rstrip("/")) for u in fixed.split(",") if u.strip()]
+    if not settings.trust_url:
+        raise ApiError(503, "FED-006", "No trust framework configured to discover nodes.")
+    try:
+        return await discover(http, settings.trust_url)
+    except httpx.HTTPError:
+        raise ApiError(503, "FED-007", "The trust directory cannot be reached to find the "
+                       "nodes.") from None
+
+
+async def _engine(request: Request, caller: Caller) -> tuple[Engine, list[NodeTarget]]:
+    policy.check_federation_query(caller)
+    settings = settings_for(request.app)
+    http = _client(request, settings)
+    return Engine(http, _tokens(request, settings), settings.node_deadline), \
+        await _nodes(request, http, settings)
+
+
+@router.get("/nodes", summary="The nodes a federated query goes to (from the directory)")
+async def nodes(request: Request,
+                caller: Annotated[Caller, Depends(current_caller)]) -> JSONResponse:
+    _, targets = await _engine(request, caller)
+    return JSONResponse([{"url": t.url, "org_id": t.org_id, "id": t.name} for t in targets])
+
+
+@router.get("/assets", summary="Federated REST filter form",
+            description="Assets matching the filters on every node, as SPARQL JSON results "
+            "with `_node`. Same filters as /query/assets." + PARTIAL_DOC)
+async def assets(request: Request,
+                 caller: Annotated[Caller, Depends(current_caller)]) -> JSONResponse:
+    spec = AssetFilter.parse(dict(request.query_params))
+    engine, targets = await _engine(request, caller)
+    return JSONResponse(await engine.assets(targets, spec))
+
+
+@router.get("/aggregate", summary="Federated counts and capacity by group",
+            description="Each node computes COUNT/SUM/MIN/MAX by group over what the caller "
+            "may aggregate; this node merges them (AVG = SUM/COUNT). No rows move."
+            + PARTIAL_DOC)
+async def aggregate(request: Request,
+                    caller: Annotated[Caller, Depends(current_caller)]) -> JSONResponse:
+    spec = AggregateSpec.parse(dict(request.query_params))
+    engine, targets = await _engine(request, caller)
+    return JSONResponse(await engine.aggregate(targets, spec))
+
+
+async def _sparql(request: Request, caller: Caller, query: str, mode: str) -> JSONResponse:
+    if mode not in ("gather", "distribute"):
+        raise ApiError(400, "FED-IN-006", "mode is gather (default: joins across nodes) or "
+                       "distribute (node-local queries).")
+    engine, targets = await _engine(request, caller)
+    return JSONResponse(await engine.sparql(targets, query, mode))
+
+
+@router.get("/sparql", summary="Federated SPARQL SELECT / CONSTRUCT / ASK",
+            description="mode=gather (default): each node returns the caller's quads with the "
+            "query's predicates; the query runs over their union, so joins across nodes are "
+            "exact. mode=distribute: the query runs at each node and rows are concatenated."
+            + PARTIAL_DOC)
+async def sparql_get(request: Request, caller: Annotated[Caller, Depends(current_caller)],
+                     query: str = "", mode: Annotated[str, Query()] = "gather") -> JSONResponse:
+    return await _sparql(request, caller, query, mode)
+
+
+@router.post("/sparql", summary="Federated SPARQL (POST: form or application/sparql-query)")
+async def sparql_post(request: Request, caller: Annotated[Caller, Depends(current_caller)],
+                      mode: str = "gather") -> JSONResponse:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == "application/x-www-form-urlencoded":
+        form = await request.form()
+        query = str(form.get("query") or "")
+        mode = str(form.get("mode") or mode)
+    else:
+        query = (await request.body()).decode("utf-8", errors="replace")
+    return await _sparql(request, caller, query, mode)
+
+
+
+

@@ -1,0 +1,138 @@
+"""This node's query endpoints: SPARQL 1.1 Protocol at /sparql, the REST filter form at
+/query/assets and node-side aggregates at /query/aggregate. Every answer covers only
+what the caller may read (POL-007, POL-008/009)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from node.errors import ApiError
+from node.federation.aggregates import AggregateSpec
+from node.federation.filters import AssetFilter
+from node.federation.service import service_for
+from node.identity import Caller, current_caller
+
+router = APIRouter(tags=["query"])
+
+SPARQL_EXAMPLE = ("PREFIX fmar: <https://id.fmar.uk/def/fmar#>\nSELECT ?asset ?capacity WHERE "
+                  "{ ?asset a fmar:Asset ; fmar:ratedCapacity ?capacity } LIMIT 10")
+
+
+def _answer(answer: Any) -> Response:
+    headers = {"X-FMAR-Rows": str(answer.rows)} if answer.rows >= 0 else {}
+    return Response(answer.body, media_type=answer.media_type, headers=headers)
+
+
+async def _run_sparql(request: Request, caller: Caller, query: str | None,
+                      default_graph_uri: list[str], named_graph_uri: list[str],
+                      fmt: str | None) -> Response:
+    service = service_for(request.app)
+    answer = await run_in_threadpool(service.sparql, caller, query or "",
+                                     request.headers.get("accept"), fmt,
+                                     default_graph_uri, named_graph_uri)
+    return _answer(answer)
+
+
+@router.get(
+    "/sparql",
+    summary="SPARQL 1.1 query (GET)",
+    description="SPARQL 1.1 Protocol. The dataset is only the record graphs the caller may "
+    "read (POL-007), whatever FROM, FROM NAMED or GRAPH the query says; `default-graph-uri` "
+    "and `named-graph-uri` can narrow it. Results as SPARQL JSON, XML, CSV or TSV; CONSTRUCT "
+    "and DESCRIBE as Turtle, JSON-LD, N-Triples or RDF/XML (Accept, or `format`). UPDATE "
+    "(SPARQL-003) and SERVICE (SPARQL-004) are refused; a query past the time limit "
+    "(SPARQL-005, 504) or the result limit (SPARQL-006, 422) is stopped. Needs `sparql:query`.",
+    responses={200: {"content": {"application/sparql-results+json": {}, "text/csv": {},
+                                 "text/turtle": {}}}},
+)
+async def sparql_get(
+    request: Request,
+    caller: Annotated[Caller, Depends(current_caller)],
+    query: Annotated[str | None, Query(examples=[SPARQL_EXAMPLE])] = None,
+    default_graph_uri: Annotated[list[str], Query(alias="default-graph-uri")] = [],  # noqa: B006
+    named_graph_uri: Annotated[list[str], Query(alias="named-graph-uri")] = [],  # noqa: B006
+    format: str | None = None,
+) -> Response:
+    return await _run_sparql(request, caller, query, default_graph_uri, named_graph_uri, format)
+
+
+@router.post(
+    "/sparql",
+    summary="SPARQL 1.1 query (POST, form or direct)",
+    description="`application/x-www-form-urlencoded` with `query=` (and optional "
+    "`default-graph-uri`, `named-graph-uri`), or the query itself as "
+    "`application/sparql-query`. Same rules as GET.",
+    openapi_extra={"requestBody": {"content": {
+        "application/sparql-query": {"schema": {"type": "string"}, "example": SPARQL_EXAMPLE},
+        "application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": {
+            "query": {"type": "string"}}}}}}},
+)
+async def sparql_post(
+    request: Request, caller: Annotated[Caller, Depends(current_caller)],
+    format: str | None = None,
+) -> Response:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await request.body()
+    if len(body) > 1_000_000:
+        raise ApiError(413, "SPARQL-009", "The request body is too large.")
+    default_graphs = request.query_params.getlist("default-graph-uri")
+    named_graphs = request.query_params.getlist("named-graph-uri")
+    if ctype == "application/sparql-query":
+        query = body.decode("utf-8", errors="replace")
+    elif ctype == "application/x-www-form-urlencoded":
+        form = await request.form()
+        if form.getlist("update"):
+            raise ApiError(400, "SPARQL-003", "SPARQL UPDATE is not accepted.")
+        query = str(form.get("query") or "")
+        default_graphs += [str(v) for v in form.getlist("default-graph-uri")]
+        named_graphs += [str(v) for v in form.getlist("named-graph-uri")]
+    elif ctype == "application/sparql-update":
+        raise ApiError(400, "SPARQL-003", "SPARQL UPDATE is not accepted.")
+    else:
+        raise ApiError(415, "SPARQL-001", "Send application/sparql-query or a form with query=.")
+    return await _run_sparql(request, caller, query, default_graphs, named_graphs, format)
+
+
+FILTER_DOC = ("Filters: category, dno, connection_type, connection_status, gsp_group, "
+              "registration_status, validation_status (codes; comma-separated = any of), "
+              "organisation, min_capacity / max_capacity (kW), limit. Values are checked "
+              "(FED-IN-001..004) and never spliced into the query.")
+
+
+@router.get("/query/assets", summary="Assets matching a simple filter (this node)",
+            description="The REST filter form, answered from this node only, over what the "
+            "caller may read. " + FILTER_DOC + " Answer: SPARQL JSON results plus "
+            "`truncated`.")
+async def query_assets(request: Request,
+                       caller: Annotated[Caller, Depends(current_caller)]) -> JSONResponse:
+    spec = AssetFilter.parse(dict(request.query_params))
+    service = service_for(request.app)
+    answer = await run_in_threadpool(service.filter_assets, caller, spec)
+    return JSONResponse(_truncate(answer.body, spec.limit))
+
+
+def _truncate(body: bytes, limit: int) -> dict[str, Any]:
+    import json
+
+    data = json.loads(body)
+    bindings = data["results"]["bindings"]
+    data["truncated"] = len(bindings) > limit
+    data["results"]["bindings"] = bindings[:limit]
+    return data
+
+
+@router.get("/query/aggregate", summary="Counts and capacity by group (this node)",
+            description="COUNT, SUM, MIN, MAX of rated capacity (kW) per group "
+            "(`group_by`: up to 4 of category, dno, connection_type, connection_status, "
+            "gsp_group, registration_status, validation_status, organisation), over what the "
+            "caller may aggregate (POL-008); small cells suppressed under POL-009. "
+            + FILTER_DOC)
+async def query_aggregate(request: Request,
+                          caller: Annotated[Caller, Depends(current_caller)]) -> JSONResponse:
+    spec = AggregateSpec.parse(dict(request.query_params))
+    service = service_for(request.app)
+    return JSONResponse(await run_in_threadpool(service.aggregate, caller, spec))

@@ -1,0 +1,150 @@
+"""The node side of querying: SPARQL over the caller's dataset, the REST filter form, and
+aggregates, each restricted by `node.policy`. The routers in node/api call these."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import httpx
+import pyoxigraph as ox
+
+from node import policy
+from node.errors import ApiError
+from node.federation import aggregates, filters
+from node.federation.dataset import AllowedGraphs, raw_store
+from node.federation.execute import Answer, Executor, Limits, check_query
+from node.federation.results import GRAPH_TYPES, MEDIA_OF, SELECT_TYPES
+from node.identity import Caller
+from node.store import RecordStore
+from node.store.remote import RemoteStore
+
+
+def negotiate(accept: str | None, form: str, fmt: str | None = None) -> tuple[Any, str]:
+    """(format, media type) for the query form from `format` or the Accept header."""
+    graph_form = form in ("CONSTRUCT", "DESCRIBE")
+    table: dict[str, Any] = GRAPH_TYPES if graph_form else SELECT_TYPES
+    short = {"json": "application/sparql-results+json", "xml": "application/sparql-results+xml",
+             "csv": "text/csv", "tsv": "text/tab-separated-values", "turtle": "text/turtle",
+             "ttl": "text/turtle", "jsonld": "application/ld+json",
+             "json-ld": "application/ld+json", "nt": "application/n-triples",
+             "ntriples": "application/n-triples", "rdfxml": "application/rdf+xml"}
+    candidates: list[tuple[float, int, str]] = []
+    if fmt:
+        candidates.append((2.0, 0, short.get(fmt.lower(), fmt.lower())))
+    for i, part in enumerate((accept or "").split(",")):
+        media, *params = [p.strip() for p in part.split(";")]
+        q = 1.0
+        for p in params:
+            if p.startswith("q="):
+                try:
+                    q = float(p[2:])
+                except ValueError:
+                    q = 0.0
+        if media and q > 0:
+            candidates.append((q, i + 1, media.lower()))
+    candidates.sort(key=lambda c: (-c[0], c[1]))
+    for _, _, media in candidates:
+        if media in table:
+            chosen = table[media]
+            if graph_form:
+                return chosen, media
+            return chosen, MEDIA_OF[chosen]
+        if media in ("*/*", "application/*", "text/*") or (media.startswith("text/html")):
+            break
+    if candidates and not any(m in ("*/*", "application/*", "text/*") or m.startswith("text/html")
+                              for _, _, m in candidates):
+        raise ApiError(406, "SPARQL-007", "No acceptable result format for this query form.",
+                       {"available": sorted(table)})
+    if graph_form:
+        return ox.RdfFormat.TURTLE, "text/turtle"
+    return "json", MEDIA_OF["json"]
+
+
+class QueryService:
+    def __init__(self, store: RecordStore, limits: Limits | None = None):
+        self.store = store
+        self.allowed = AllowedGraphs(store)
+        self.executor = Executor(limits)
+        self._ox = raw_store(store)
+
+    # --------------------------------------------------------------- raw SPARQL
+    def sparql(self, caller: Caller, query: str, accept: str | None, fmt: str | None = None,
+               default_graph_uri: list[str] | None = None,
+               named_graph_uri: list[str] | None = None) -> Answer:
+        scope = policy.sparql_read_scope(caller)
+        form = check_query(query)
+        chosen, media = negotiate(accept, form, fmt)
+        graphs = self.allowed.names(scope)
+        requested = set(default_graph_uri or []) | set(named_graph_uri or [])
+        if requested:  # the protocol's dataset narrows the caller's; it never widens it
+            graphs = [g for g in graphs if g in requested]
+        if self._ox is None:
+            return self._remote(query, graphs, media, form)
+        return self.executor.run(self._ox, query, graphs, chosen, media, isolation="fork")
+
+    def _remote(self, query: str, graphs: list[str], media: str, form: str) -> Answer:
+        """An external SPARQL server: the dataset goes as default-graph-uri/named-graph-uri
+        protocol parameters; its time limit is the HTTP timeout (see docs)."""
+        assert isinstance(self.store, RemoteStore)
+        data: list[tuple[str, str]] = [("query", query)]
+        data += [("default-graph-uri", g) for g in graphs] or [("default-graph-uri",
+                                                                  "urn:fmar:empty")]
+        data += [("named-graph-uri", g) for g in graphs] or [("named-graph-uri",
+                                                                "urn:fmar:empty")]
+        try:
+            response = httpx.post(self.store.query_url, data=data, headers={"accept": media},
+                                  timeout=self.executor.limits.timeout)
+        except httpx.TimeoutException:
+            raise ApiError(504, "SPARQL-005", "The query ran past the time limit.") from None
+        if response.status_code >= 300:
+            raise ApiError(400, "SPARQL-002", "The SPARQL server refused the query.",
+                           {"server": response.text[:300]})
+        return Answer(response.content, media, -1, form)
+
+    # --------------------------------------------------------------- generated queries
+    def filter_assets(self, caller: Caller, spec: filters.AssetFilter) -> Answer:
+        scope = policy.sparql_read_scope(caller)
+        return self.run_generated(filters.select_query(spec, scope))
+
+    def aggregate(self, caller: Caller, spec: aggregates.AggregateSpec) -> dict[str, Any]:
+        access = policy.aggregate_read_scope(caller)
+        answer = self.run_generated(aggregates.node_query(spec, access.scope))
+        return aggregates.node_result(spec, answer.body, access.suppress_below)
+
+    def run_generated(self, query: str) -> Answer:
+        """A SELECT the node wrote itself (REST filter form, aggregates). Its patterns carry
+        the policy restriction and address record graphs explicitly (`GRAPH ?a` with ?a an
+        asset IRI), so it runs over the store as is, with index lookups, in a thread: no
+        per-graph dataset list and no fork."""
+        if self._ox is None:
+            return self._remote_generated(query)
+        return self.executor.run(self._ox, query, None, "json", MEDIA_OF["json"],
+                                 isolation="thread")
+
+    def _remote_generated(self, query: str) -> Answer:
+        assert isinstance(self.store, RemoteStore)
+        try:
+            response = httpx.post(self.store.query_url, content=query.encode(),
+                                  headers={"content-type": "application/sparql-query",
+                                           "accept": MEDIA_OF["json"]},
+                                  timeout=self.executor.limits.timeout)
+        except httpx.TimeoutException:
+            raise ApiError(504, "SPARQL-005", "The query ran past the time limit.") from None
+        if response.status_code >= 300:
+            raise ApiError(502, "SPARQL-011", "The SPARQL server failed the query.",
+                           {"server": response.text[:300]})
+        return Answer(response.content, MEDIA_OF["json"], -1, "SELECT")
+
+
+_lock = threading.Lock()
+
+
+
+def service_for(app: Any) -> QueryService:
+    with _lock:
+        found = getattr(app.state, "query_service", None)
+        if found is None:
+            found = QueryService(app.state.register.store)
+            app.state.query_service = found
+        return found

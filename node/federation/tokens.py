@@ -1,0 +1,110 @@
+"""Where the federation engine gets one access token per node (audience = that node).
+
+- `ClientCredentialsTokens`: a consumer's application, client credentials over mTLS.
+- `ExchangeTokens`: a node relaying for its caller, RFC 8693 token exchange of the
+  caller's token, so every node applies the caller's rights, never the relaying node's.
+- `StaticTokens`: development federations with static tokens (no trust framework).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import httpx
+
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+
+
+class TokenRefused(Exception):
+    """The trust framework would not give a token for a node."""
+
+    def __init__(self, code: str, message: str, status: int = 400):
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+class TokenSource(Protocol):
+    async def token_for(self, http: httpx.AsyncClient, node_url: str) -> str: ...
+
+
+def _expiry(token: str) -> float:
+    try:
+        part = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+        return float(claims.get("exp", 0))
+    except (IndexError, ValueError, TypeError):
+        return 0.0
+
+
+async def _post_token(http: httpx.AsyncClient, trust_url: str, form: dict[str, str]) -> str:
+    try:
+        response = await http.post(f"{trust_url}/token", data=form)
+    except httpx.HTTPError as exc:
+        raise TokenRefused("FED-003", f"The trust framework cannot be reached: {exc!r}",
+                           503) from None
+    if response.status_code != 200:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        raise TokenRefused(str(body.get("code") or "FED-003"),
+                           str(body.get("error_description") or body.get("message")
+                               or response.text[:200]), response.status_code)
+    return str(response.json()["access_token"])
+
+
+@dataclass
+class ClientCredentialsTokens:
+    trust_url: str
+    client_id: str
+    scope: str = ""
+    _cache: dict[str, tuple[float, str]] = field(default_factory=dict)
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    async def token_for(self, http: httpx.AsyncClient, node_url: str) -> str:
+        hit = self._cache.get(node_url)
+        if hit and hit[0] - 30 > time.time():
+            return hit[1]
+        form = {"grant_type": "client_credentials", "client_id": self.client_id,
+                "audience": node_url}
+        if self.scope:
+            form["scope"] = self.scope
+        token = await _post_token(http, self.trust_url, form)
+        self._cache[node_url] = (_expiry(token), token)
+        return token
+
+
+@dataclass
+class ExchangeTokens:
+    trust_url: str
+    client_id: str
+    subject_token: str
+    scope: str = ""
+
+    async def token_for(self, http: httpx.AsyncClient, node_url: str) -> str:
+        form = {"grant_type": TOKEN_EXCHANGE, "client_id": self.client_id,
+                "subject_token": self.subject_token, "subject_token_type": ACCESS_TOKEN_TYPE,
+                "audience": node_url}
+        if self.scope:
+            form["scope"] = self.scope
+        return await _post_token(http, self.trust_url, form)
+
+
+@dataclass
+class StaticTokens:
+    """One token for every node, or a token per node URL (development only)."""
+
+    default: str | None = None
+    per_node: dict[str, str] = field(default_factory=dict)
+
+    async def token_for(self, http: httpx.AsyncClient, node_url: str) -> str:
+        token = self.per_node.get(node_url, self.default)
+        if token is None:
+            raise TokenRefused("FED-004", f"No token configured for {node_url}.")
+        return token
