@@ -343,6 +343,13 @@ def cert_request(
                            "key": str(out / f"{name}.key")}, indent=2))
 
 
+@cert_app.command("revoke")
+def cert_revoke(serial: str) -> None:
+    """Revoke a certificate (it appears on the CRL that nodes check)."""
+    with _client() as c:
+        _show(c.post(f"/api/certificates/{serial}/revoke"))
+
+
 def token(
     app_id: Annotated[str, typer.Option("--app", help="Application id (client_id).")],
     cert: Annotated[Path, typer.Option(help="Client certificate (PEM).")],

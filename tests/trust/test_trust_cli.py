@@ -131,6 +131,12 @@ def test_walkthrough(service, tmp_path):
     claims = claims_of(token["access_token"])
     assert claims["org_id"] == ids["Flexco"] and claims["aud"] == "https://127.0.0.1:9001"
     assert claims["cnf"]["x5t#S256"] == issued["x5t#S256"]
+    revoked = output(fmar("cert", "revoke", issued["serial"], home=fsp_home))
+    assert revoked["status"] == "revoked"
+    refused = fmar("token", "--app", app["id"], "--cert", str(certs / "client.pem"),
+                   "--key", str(certs / "client.key"), "--audience", node["url"],
+                   "--trust", url, "--ca", str(ca), home=fsp_home, check=False)
+    assert refused.exit_code == 1 and "AUTH-021" in refused.stdout
     # a member cannot approve organisations
     refused = fmar("org", "status", ids["Gridco"], "Suspended", home=fsp_home, check=False)
     assert refused.exit_code == 1 and "POL-102" in refused.stdout
