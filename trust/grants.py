@@ -25,6 +25,7 @@ AUTHORIZATION_CODE = "authorization_code"
 DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 GRANT_TTL = 600
+OIDC_SCOPES = {"openid", "profile", "email", "offline_access"}
 
 
 def _bad(code: str, error: str, message: str, status: int = 400) -> OAuthError:
@@ -88,7 +89,7 @@ def token_exchange(session: Session, settings: TrustSettings, client: Authentica
         subject = tokens.decode_own(session, settings, form.get("subject_token", ""))
     except Exception as exc:
         raise _bad("AUTH-024", "invalid_grant", "The subject token is not valid.") from exc
-    aud = subject["aud"]
+    aud = subject["aud"] if isinstance(subject["aud"], str) else ""
     node = session.exec(select(Node).where(Node.url == aud)).first()
     if node is None or node.org_id != client.org.id:
         raise _bad("AUTH-024", "invalid_grant", "The subject token was not issued to a node of "
@@ -116,7 +117,8 @@ def _user_token(session: Session, settings: TrustSettings, client: Authenticated
     if not user.active or org.status != "Active":
         raise _bad("AUTH-024", "invalid_grant", "The user or organisation is not active.")
     allowed = user_scopes(org.roles, user.role)
-    scopes = requested_scopes({"scope": scope}, allowed) if scope else allowed
+    wanted = " ".join(set(scope.split()) - OIDC_SCOPES)
+    scopes = requested_scopes({"scope": wanted}, allowed)
     aud = audience_of(session, settings, {"audience": resource or settings.issuer})
     token, claims = tokens.issue_access_token(
         session, settings, sub=user.id, org=org, roles=list(org.roles), scopes=scopes,

@@ -137,7 +137,7 @@ def test_token_exchange_acts_for_the_caller_with_no_more_rights(members, federat
 def test_user_login_with_pkce_and_par(members, federation):
     resp = federation.login(members.fsp.admin_email, members.fsp.admin_password,
                             nonce="nonce-123", resource=members.fsp_node.url,
-                            scope="assets:read")
+                            scope="openid assets:read")
     assert resp.status_code == 200, resp.text
     body = resp.json()
     with federation.client() as c:
@@ -145,6 +145,7 @@ def test_user_login_with_pkce_and_par(members, federation):
     id_token = jwt.decode(body["id_token"], keyset, algorithms=["ES256"]).claims
     assert id_token["nonce"] == "nonce-123" and id_token["aud"] == federation.state["cli_client_id"]
     assert id_token["email"] == members.fsp.admin_email
+    assert body["scope"] == "assets:read"
     who = members.fsp_node.call("GET", "/assets", body["access_token"])
     assert who.status_code == 200, who.text
     assert who.json()["subject"] == id_token["sub"]
