@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from trust import directory, tokens
 from trust.clientauth import AuthenticatedClient
 from trust.config import TrustSettings
-from trust.errors import OAuthError
+from trust.errors import ApiError, OAuthError
 from trust.models import Grant, IssuedToken, Node, Organisation, User, utcnow
 from trust.roles import scopes_for, user_scopes
 
@@ -87,7 +87,7 @@ def token_exchange(session: Session, settings: TrustSettings, client: Authentica
         raise _bad("AUTH-024", "invalid_request", "Only access tokens can be exchanged.")
     try:
         subject = tokens.decode_own(session, settings, form.get("subject_token", ""))
-    except Exception as exc:
+    except ApiError as exc:
         raise _bad("AUTH-024", "invalid_grant", "The subject token is not valid.") from exc
     aud = subject["aud"] if isinstance(subject["aud"], str) else ""
     node = session.exec(select(Node).where(Node.url == aud)).first()

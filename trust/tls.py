@@ -16,20 +16,27 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+PEER = "fmar.peer"  # scope extension: the address of the TCP peer, as connected
+
 
 class TLSH11Protocol(H11Protocol):
+    """Adds the ASGI TLS extension and the real peer address (which uvicorn's proxy-headers
+    middleware may rewrite in `scope["client"]`) to every request of the connection."""
+
     def connection_made(self, transport) -> None:  # type: ignore[no-untyped-def]
         super().connection_made(transport)
+        peer = transport.get_extra_info("peername")
+        extensions: dict[str, Any] = {PEER: {"host": peer[0] if peer else None}}
         ssl_object = transport.get_extra_info("ssl_object")
-        if ssl_object is None:
-            return
-        der = ssl_object.getpeercert(binary_form=True)
-        chain = [ssl.DER_cert_to_PEM_cert(der)] if der else []
-        info = {"client_cert_chain": chain, "tls_version": None, "cipher_suite": None}
+        if ssl_object is not None:
+            der = ssl_object.getpeercert(binary_form=True)
+            extensions["tls"] = {"client_cert_chain": [ssl.DER_cert_to_PEM_cert(der)] if der
+                                 else [], "tls_version": ssl_object.version(),
+                                 "cipher_suite": None}
         inner = self.app
 
         async def app(scope, receive, send):  # type: ignore[no-untyped-def]
-            scope.setdefault("extensions", {})["tls"] = info
+            scope.setdefault("extensions", {}).update(extensions)
             await inner(scope, receive, send)
 
         self.app = app
@@ -53,6 +60,16 @@ def uvicorn_tls_options(certfile: str | Path, keyfile: str | Path,
         "ssl_context_factory": _tls13_only,
         "http": TLSH11Protocol,
     }
+
+
+def peer_host(scope: dict) -> str | None:
+    """The TCP peer's address: from TLSH11Protocol if it served the request, else the
+    ASGI `client` (which uvicorn rewrites from X-Forwarded-For for allowed proxies)."""
+    peer = (scope.get("extensions") or {}).get(PEER)
+    if peer is not None:
+        return peer.get("host")
+    client = scope.get("client")
+    return client[0] if client else None
 
 
 def peer_certificate_der(scope: dict) -> bytes | None:

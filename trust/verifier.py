@@ -31,7 +31,7 @@ from joserfc.jwk import ECKey, KeySet
 from trust import http
 from trust.ca import x5t_s256
 from trust.errors import ApiError
-from trust.tls import peer_certificate_der, pem_to_der
+from trust.tls import peer_certificate_der, peer_host, pem_to_der
 
 ALGORITHM = "ES256"
 
@@ -283,9 +283,8 @@ class TokenVerifier:
         der = peer_certificate_der(request.scope)
         if der is not None:
             return der
-        client = request.client.host if request.client else None
         header = request.headers.get(self.config.cert_header)
-        if header and client in self.config.trusted_proxies:
+        if header and peer_host(request.scope) in self.config.trusted_proxies:
             try:
                 return pem_to_der(unquote(header))
             except ValueError as exc:

@@ -160,6 +160,19 @@ def proxied_node(members):
     node.stop()
 
 
+def test_AUTH_009_x_forwarded_for_cannot_impersonate_the_trusted_proxy(members):
+    """uvicorn rewrites the client address from X-Forwarded-For sent from 127.0.0.1; the
+    verifier looks at the real TCP peer instead."""
+    node = members.fsp.start_node(free_port(), trusted_proxies=["10.9.9.9"])
+    try:
+        token = members.fsp.access_token(node.url)
+        headers = {"x-client-cert": quote(members.fsp.cert.read_text()),
+                   "x-forwarded-for": "10.9.9.9"}
+        assert_refused(node.call("GET", "/assets", token, headers=headers), 401, "AUTH-009")
+    finally:
+        node.stop()
+
+
 def test_AUTH_010_unknown_ca_refused_in_the_tls_handshake(members, fsp_token, stranger_cert):
     with pytest.raises(httpx.TransportError):
         resp = members.fsp_node.call("GET", "/assets", fsp_token, *stranger_cert)
