@@ -127,6 +127,13 @@ def test_token_exchange_acts_for_the_caller_with_no_more_rights(members, federat
     body = who.json()
     assert body["organisation_id"] == caller.org_id and body["actor"] == members.fsp.app_id
     assert body["scopes"] == ["assets:read"]
+    # relayed again by the DNO's node: the actors nest, the rights stay
+    again = exchange(federation, members.dno, token, members.fsp_node.url)
+    assert again.status_code == 200, again.text
+    relayed = claims_of(again.json()["access_token"])
+    assert relayed["act"] == {"sub": members.dno.app_id, "org_id": members.dno.org_id,
+                              "act": claims["act"]}
+    assert relayed["scope"] == "assets:read" and relayed["org_id"] == caller.org_id
     more = exchange(federation, members.fsp, subject, members.dno_node.url, "assets:write")
     assert_refused(more, 400, "AUTH-022")
     # A client may only exchange tokens sent to its own organisation's node.
