@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from node.federation.cli import register as register_federation_commands
 from trust.cli import register as register_trust_commands
 
 app = typer.Typer(help="FMAR: Flexibility Market Asset Register.", no_args_is_help=True)
@@ -22,6 +23,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(docs_app, name="docs")
 app.add_typer(dev_token_app, name="dev-token")
 register_trust_commands(app)
+register_federation_commands(app)
 
 DataDir = Annotated[Path, typer.Option(help="Directory of the node's on-disk store")]
 

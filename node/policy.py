@@ -115,7 +115,7 @@ SMALL_CELL_THRESHOLD = 5
 
 
 def sparql_read_scope(caller: Caller) -> ReadScope:
-    """POL-007: a SPARQL query (on a node, or relayed by the federation) sees exactly the
+    """POL-011: a SPARQL query (on a node, or relayed by the federation) sees exactly the
     record graphs the caller may read under POL-003 (a record graph is readable when its
     `fmar:organisation` is the caller's, its `fmar:dnoConnection` is one of the caller's
     licence areas, or the caller is NESO), plus the public asset-category records; never
@@ -125,7 +125,7 @@ def sparql_read_scope(caller: Caller) -> ReadScope:
 
 
 def is_queryable_graph(name: str) -> bool:
-    """POL-007: only record graphs are ever part of a query dataset (never `urn:fmar:…`
+    """POL-011: only record graphs are ever part of a query dataset (never `urn:fmar:…`
     history versions or the audit log)."""
     return name.startswith(RECORD_GRAPH_PREFIX)
 
@@ -139,20 +139,20 @@ class AggregateScope:
 
 
 def aggregate_read_scope(caller: Caller) -> AggregateScope:
-    """POL-008: aggregates (counts, capacity sums by group) need `sparql:query`. A caller
+    """POL-012: aggregates (counts, capacity sums by group) need `sparql:query`. A caller
     with `assets:read` aggregates exactly over the records it may read (POL-003: it could
     read those rows anyway). A caller with aggregate-only access (the regulator) aggregates
-    over all assets, and POL-009 applies: every cell covering fewer than
+    over all assets, and POL-013 applies: every cell covering fewer than
     SMALL_CELL_THRESHOLD assets is suppressed at the node, before anything leaves it."""
     require_scope(caller, "sparql:query")
     if "assets:read" in caller.scopes:
         return AggregateScope(asset_read_scope(caller), 0)
     if caller.has_role("Regulator"):
         return AggregateScope(ReadScope(True, frozenset(), frozenset()), SMALL_CELL_THRESHOLD)
-    raise _deny("POL-008", "Aggregates need assets:read, or the regulator's aggregate access.")
+    raise _deny("POL-012", "Aggregates need assets:read, or the regulator's aggregate access.")
 
 
 def check_federation_query(caller: Caller) -> None:
-    """POL-010: a node relays a federated query only for a caller holding
+    """POL-014: a node relays a federated query only for a caller holding
     `federation:query`; each node it calls then applies the caller's own rights."""
     require_scope(caller, "federation:query")

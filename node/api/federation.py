@@ -2,7 +2,7 @@
 
 The node exchanges the caller's token (RFC 8693) for one token per target node, so
 each node applies the caller's permissions, never this node's. Needs
-`federation:query` (POL-010)."""
+`federation:query` (POL-014)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """This node's query endpoints: SPARQL 1.1 Protocol at /sparql, the REST filter form at
 /query/assets and node-side aggregates at /query/aggregate. Every answer covers only
-what the caller may read (POL-007, POL-008/009)."""
+what the caller may read (POL-011, POL-012/009)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ async def _run_sparql(request: Request, caller: Caller, query: str | None,
     "/sparql",
     summary="SPARQL 1.1 query (GET)",
     description="SPARQL 1.1 Protocol. The dataset is only the record graphs the caller may "
-    "read (POL-007), whatever FROM, FROM NAMED or GRAPH the query says; `default-graph-uri` "
+    "read (POL-011), whatever FROM, FROM NAMED or GRAPH the query says; `default-graph-uri` "
     "and `named-graph-uri` can narrow it. Results as SPARQL JSON, XML, CSV or TSV; CONSTRUCT "
     "and DESCRIBE as Turtle, JSON-LD, N-Triples or RDF/XML (Accept, or `format`). UPDATE "
     "(SPARQL-003) and SERVICE (SPARQL-004) are refused; a query past the time limit "
@@ -129,7 +129,7 @@ def _truncate(body: bytes, limit: int) -> dict[str, Any]:
             description="COUNT, SUM, MIN, MAX of rated capacity (kW) per group "
             "(`group_by`: up to 4 of category, dno, connection_type, connection_status, "
             "gsp_group, registration_status, validation_status, organisation), over what the "
-            "caller may aggregate (POL-008); small cells suppressed under POL-009. "
+            "caller may aggregate (POL-012); small cells suppressed under POL-013. "
             + FILTER_DOC)
 async def query_aggregate(request: Request,
                           caller: Annotated[Caller, Depends(current_caller)]) -> JSONResponse:

@@ -4,7 +4,7 @@ federation engine, so a report never moves raw rows.
 A node answers, per group, COUNT, SUM, MIN and MAX of the rated capacity (kW); the
 engine adds counts and sums, takes min of mins and max of maxes, and derives AVG as
 SUM/COUNT — exact, unlike averaging averages. Small cells are suppressed at the node
-under POL-009 for callers with aggregate-only access (the regulator).
+under POL-013 for callers with aggregate-only access (the regulator).
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def _number(term: Any) -> float | None:
 
 
 def node_result(spec: AggregateSpec, body: bytes, suppress_below: int) -> dict[str, Any]:
-    """A node's partial aggregate as JSON cells; POL-009 applied here, at the node."""
+    """A node's partial aggregate as JSON cells; POL-013 applied here, at the node."""
     variables, rows = parse_select_json(json.loads(body))
     index = {v: i for i, v in enumerate(variables)}
     cells = []
@@ -105,7 +105,7 @@ def node_result(spec: AggregateSpec, body: bytes, suppress_below: int) -> dict[s
     cells.sort(key=lambda c: [str(c["group"][d]) for d in spec.group_by])
     return {"group_by": list(spec.group_by), "unit": "kW", "cells": cells,
             "suppressed_below": suppress_below or None,
-            "rule": "POL-009" if suppress_below else None}
+            "rule": "POL-013" if suppress_below else None}
 
 
 def merge(spec: AggregateSpec, partials: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,6 +1,6 @@
 """The dataset a caller's SPARQL query sees: the names of the record graphs it may read.
 
-The list is computed from `node.policy` (POL-007) with index lookups: one per
+The list is computed from `node.policy` (POL-011) with index lookups: one per
 organisation and licence area in the caller's read scope, plus the public asset
 categories; for NESO (everything) all record graphs. History versions
 (`urn:fmar:version:…`) and the audit log (`urn:fmar:audit…`) are never in it.

@@ -5,7 +5,7 @@ No value from the request is ever spliced into query text as given: codes must m
 `CODE_RE` (letters, digits, `_`, `-`, `.`; at most 64 characters) and become IRIs under
 the FMAR code namespace; capacities must parse as finite numbers and are written back
 with `repr(float)`; the limit is an int in range. Anything else is refused with
-FED-IN-001..004 before a query is built. The policy restriction (POL-003/POL-007) is
+FED-IN-001..004 before a query is built. The policy restriction (POL-003/POL-011) is
 part of every generated query.
 """
 

@@ -39,7 +39,8 @@ class FederationSettings:
 
         return cls(
             node_url=env.get("FMAR_NODE_URL", "http://127.0.0.1:8700").rstrip("/"),
-            trust_url=(env.get("FMAR_TRUST_URL") or "").rstrip("/") or None,
+            trust_url=(env.get("FMAR_TRUST_URL") or env.get("FMAR_TRUST_ISSUER") or "").rstrip("/")
+            or None,
             ca_bundle=path("FMAR_CA_BUNDLE"),
             client_id=env.get("FMAR_CLIENT_ID") or None,
             client_cert=path("FMAR_CLIENT_CERT"),

@@ -1,0 +1,123 @@
+"""The consumer's federation client: finds the nodes in the trust directory and their
+catalogues, gets one token per node (client credentials over mTLS, audience = that
+node) and fans out with the federation engine. `fmar query` is a thin CLI over it.
+
+    from node.federation.client import FederationClient
+    fed = FederationClient(trust_url, ca_bundle="chain.pem", client_id="APP-…",
+                           cert="client.pem", key="client.key")
+    answer = fed.assets(category="BESS", dno="UKPN_EPN", connection_type="NON_FIRM",
+                        min_capacity=1000)
+    report = fed.aggregate(group_by="category,dno")
+    joined = fed.sparql("SELECT … WHERE { … }")              # joins across nodes
+    relayed = fed.via("https://node.example").assets(category="BESS")
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from node.federation.aggregates import AggregateSpec
+from node.federation.discovery import discover
+from node.federation.engine import Engine, NodeTarget
+from node.federation.filters import AssetFilter
+from node.federation.tokens import ClientCredentialsTokens, StaticTokens, TokenSource
+from trust import http as trust_http
+
+
+class FederationClient:
+    def __init__(self, trust_url: str | None, *, ca_bundle: str | Path | None,
+                 client_id: str | None = None, cert: str | Path | None = None,
+                 key: str | Path | None = None, scope: str = "", deadline: float = 5.0,
+                 nodes: list[str] | None = None, tokens: TokenSource | None = None,
+                 dataset_type: str = "Asset"):
+        self.trust_url = trust_url.rstrip("/") if trust_url else None
+        self.ca_bundle, self.cert, self.key = ca_bundle, cert, key
+        self.deadline = deadline
+        self.dataset_type = dataset_type
+        self._nodes = [NodeTarget(u.rstrip("/")) for u in nodes] if nodes else None
+        if tokens is None:
+            if not (self.trust_url and client_id):
+                raise ValueError("give trust_url and client_id, or a token source")
+            tokens = ClientCredentialsTokens(self.trust_url, client_id, scope)
+        self.tokens = tokens
+
+    def _http(self) -> httpx.AsyncClient:
+        return trust_http.async_client(ca_bundle=self.ca_bundle, cert=self.cert, key=self.key,
+                                       timeout=self.deadline + 1)
+
+    async def _targets(self, http: httpx.AsyncClient) -> list[NodeTarget]:
+        if self._nodes is not None:
+            return self._nodes
+        assert self.trust_url
+        return await discover(http, self.trust_url, self.dataset_type)
+
+    def _run(self, work: Callable[[Engine, list[NodeTarget]], Awaitable[dict[str, Any]]]
+             ) -> dict[str, Any]:
+        async def main() -> dict[str, Any]:
+            async with self._http() as http:
+                return await work(Engine(http, self.tokens, self.deadline),
+                                  await self._targets(http))
+
+        return asyncio.run(main())
+
+    def nodes(self) -> list[NodeTarget]:
+        async def main() -> list[NodeTarget]:
+            async with self._http() as http:
+                return await self._targets(http)
+
+        return asyncio.run(main())
+
+    def assets(self, **filters: Any) -> dict[str, Any]:
+        spec = AssetFilter.parse(filters)
+        return self._run(lambda engine, nodes: engine.assets(nodes, spec))
+
+    def aggregate(self, group_by: str = "category,dno", **filters: Any) -> dict[str, Any]:
+        spec = AggregateSpec.parse({"group_by": group_by, **filters})
+        return self._run(lambda engine, nodes: engine.aggregate(nodes, spec))
+
+    def sparql(self, query: str, mode: str = "gather") -> dict[str, Any]:
+        return self._run(lambda engine, nodes: engine.sparql(nodes, query, mode))
+
+    def via(self, node_url: str) -> RelayedClient:
+        """The same questions through one node's /federation endpoint (token exchange)."""
+        return RelayedClient(self, node_url.rstrip("/"))
+
+
+class RelayedClient:
+    def __init__(self, parent: FederationClient, node_url: str):
+        self.parent, self.node_url = parent, node_url
+
+    def _get(self, path: str, **kw: Any) -> dict[str, Any]:
+        async def main() -> dict[str, Any]:
+            async with self.parent._http() as http:
+                token = await self.parent.tokens.token_for(http, self.node_url)
+                response = await http.request(
+                    kw.pop("method", "GET"), f"{self.node_url}{path}",
+                    headers={"Authorization": f"Bearer {token}", **kw.pop("headers", {})},
+                    timeout=self.parent.deadline * 3 + 5, **kw)
+                body = response.json()
+                if response.status_code >= 300:
+                    return {"error": body, "http_status": response.status_code}
+                return body
+
+        return asyncio.run(main())
+
+    def assets(self, **filters: Any) -> dict[str, Any]:
+        return self._get("/federation/assets", params=AssetFilter.parse(filters).as_params())
+
+    def aggregate(self, group_by: str = "category,dno", **filters: Any) -> dict[str, Any]:
+        spec = AggregateSpec.parse({"group_by": group_by, **filters})
+        return self._get("/federation/aggregate", params=spec.as_params())
+
+    def sparql(self, query: str, mode: str = "gather") -> dict[str, Any]:
+        return self._get("/federation/sparql", method="POST", params={"mode": mode},
+                         content=query.encode(),
+                         headers={"content-type": "application/sparql-query"})
+
+
+__all__ = ["FederationClient", "RelayedClient", "StaticTokens"]

@@ -1,0 +1,82 @@
+"""A real federation for the federation tests: the trust service and three nodes (two
+FSPs and a DNO) as separate processes over TLS on loopback, with certificates and tokens
+from the trust framework, plus NESO and regulator applications that only query."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from examples.generate import assets
+from node.federation.client import FederationClient
+from node.federation.localfed import LocalFederation, Member
+
+AREAS = ["UKPN_EPN", "UKPN_SPN", "ENWL", "NPG_NE"]
+DNO_AREAS = ["UKPN_EPN", "UKPN_SPN"]
+PER_FSP = 120
+
+
+class Fed:
+    def __init__(self, local: LocalFederation):
+        self.local = local
+        self.assets: dict[str, list[str]] = {}  # node name -> asset IRIs
+        self.limits: list[str] = []
+
+    def member(self, name: str) -> Member:
+        return self.local.members[name]
+
+    def client(self, who: str, **kw: Any) -> FederationClient:
+        m = self.member(who)
+        return FederationClient(self.local.issuer, ca_bundle=self.local.ca_bundle,
+                                client_id=m.app_id, cert=m.cert, key=m.key,
+                                deadline=kw.pop("deadline", 4.0), **kw)
+
+    def token(self, who: str, node: str) -> str:
+        return self.local.access_token(self.member(who), self.local.nodes[node].url)
+
+    def http(self, who: str | None = None):  # type: ignore[no-untyped-def]
+        m = self.member(who) if who else None
+        return self.local.client(m.cert if m else None, m.key if m else None)
+
+
+@pytest.fixture(scope="session")
+def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fed]:
+    local = LocalFederation(tmp_path_factory.mktemp("federation"),
+                            node_env={"FMAR_SPARQL_TIMEOUT": "3", "FMAR_NODE_DEADLINE": "3"})
+    try:
+        local.start_trust()
+        flexco = local.register_member("Flexco", ["FSP"])
+        otherflex = local.register_member("Otherflex", ["FSP"])
+        gridco = local.register_member("Gridco", ["DNO"], dno_areas=DNO_AREAS)
+        local.register_member("Neso", ["NESO"])
+        local.register_member("Ofgem", ["Regulator"])
+        f = Fed(local)
+        nodes = {"fsp_a": local.add_node("fsp_a", flexco),
+                 "fsp_b": local.add_node("fsp_b", otherflex),
+                 "dno": local.add_node("dno", gridco, ["Asset", "ConnectionLimit"])}
+        rows_a = list(assets(PER_FSP, flexco.org_id, seed=11, dnos=AREAS))
+        rows_b = list(assets(PER_FSP, otherflex.org_id, seed=22, dnos=AREAS))
+        f.assets["fsp_a"] = local.load_assets(nodes["fsp_a"], rows_a)
+        f.assets["fsp_b"] = local.load_assets(nodes["fsp_b"], rows_b)
+        limits = []
+        for name, rows, member in (("fsp_a", rows_a, flexco), ("fsp_b", rows_b, otherflex)):
+            for iri, row in zip(f.assets[name], rows):
+                if row["DNOConnection"] in DNO_AREAS and len(limits) % 2 == 0 or \
+                        (row["DNOConnection"] in DNO_AREAS and len(limits) < 30
+                         and hash(iri) % 3 == 0):
+                    limits.append((iri, member.org_id, row["DNOConnection"],
+                                   round(float(row["RatedCapacity"]) * 0.6, 1)))
+                if len(limits) >= 24:
+                    break
+        f.limits = local.load_connection_limits(nodes["dno"], limits)
+        local.start_nodes()
+        yield f
+    finally:
+        local.stop()
