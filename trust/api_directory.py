@@ -226,6 +226,15 @@ def crl(request: Request) -> Response:
                     headers={"Cache-Control": "max-age=30"})
 
 
+@router.get("/ca/certificates/{serial}")
+def certificate_pem(request: Request, serial: str) -> Response:
+    """A member certificate by serial (hex), e.g. to check a signature made with it."""
+    with tx(request) as session:
+        row = certs.get_certificate(session, serial)
+    return Response(row.pem, media_type="application/x-pem-file",
+                    headers={"X-Certificate-Status": row.status})
+
+
 @router.get("/ca/chain.pem")
 def chain(request: Request) -> Response:
     return Response(_ca(request).chain_pem, media_type="application/x-pem-file")

@@ -148,6 +148,8 @@ def update_organisation(session: Session, org_id: str, data: OrganisationUpdate,
             raise ApiError(403, "POL-102", "Only the operator changes an organisation's roles.")
         org.roles = _roles(data.roles)
     if data.dno_areas is not None:
+        if not actor.is_operator:  # licence areas widen what a DNO may read
+            raise ApiError(403, "POL-102", "Only the operator changes licence areas.")
         org.dno_areas = _areas(data.dno_areas, org.roles)
     org.contacts = _contacts(data, org.contacts)
     org.updated_at = utcnow()

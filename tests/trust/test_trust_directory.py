@@ -221,5 +221,9 @@ def test_org_admin_updates_contact_details(federation, members):
         assert resp.json()["contacts"]["technical"]["email"] == "it@otherflex.example"
         bad = c.patch(f"/api/orgs/{members.fsp2.org_id}", json={"roles": ["NESO"]})
         assert_refused(bad, 403, "POL-102")
+    with members.dno.api() as c:  # a DNO cannot widen its own licence areas
+        wider = c.patch(f"/api/orgs/{members.dno.org_id}", json={"dno_areas": ["UKPN_LPN"]})
+        assert_refused(wider, 403, "POL-102")
+    with members.fsp2.api() as c:
         history = c.get(f"/api/orgs/{members.fsp2.org_id}/history").json()
     assert history[-1]["action"] == "update"

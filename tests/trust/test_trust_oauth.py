@@ -238,6 +238,16 @@ def test_certificate_renewal_revokes_the_old_one(members, federation):
     assert_refused(old, 401, "AUTH-021")
 
 
+def test_certificates_are_published_by_serial(members, federation):
+    serial = (members.fsp.cert.parent / "serial").read_text()
+    with federation.client() as c:
+        resp = c.get(f"/ca/certificates/{serial}")
+        missing = c.get("/ca/certificates/abcdef")
+    assert resp.status_code == 200 and resp.text == members.fsp.cert.read_text()
+    assert resp.headers["x-certificate-status"] == "valid"
+    assert_refused(missing, 404, "CA-002")
+
+
 def test_public_client_cannot_introspect(members, federation):
     token = members.fsp.access_token(members.fsp_node.url)
     with federation.client() as c:
