@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -252,8 +253,14 @@ def get_application(session: Session, app_id: str) -> Application:
 
 def add_node(session: Session, org_id: str, url: str, dataset_types: list[str]) -> Node:
     get_organisation(session, org_id)
-    if not url.startswith(("https://", "http://")):
-        raise ApiError(422, "DIR-004", "A node URL starts with https://.")
+    host = urlsplit(url).hostname
+    if not url.startswith("https://") or not host:
+        raise ApiError(422, "DIR-004", "A node URL starts with https:// and names a host.")
+    for other in session.exec(select(Node).where(Node.org_id != org_id,
+                                                 Node.status == "active")):
+        if urlsplit(other.url).hostname == host and host not in ("127.0.0.1", "localhost", "::1"):
+            raise ApiError(409, "DIR-014", "This host serves a node of another organisation; "
+                           "its server certificate is theirs.", {"host": host})
     node = Node(id=new_id("NODE"), org_id=org_id, url=url.rstrip("/"),
                 dataset_types=sorted(set(dataset_types)))
     session.add(node)

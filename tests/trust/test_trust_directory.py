@@ -211,6 +211,19 @@ def test_deregistration_refused_when_a_node_cannot_answer(federation):
     assert_refused(resp, 409, "DIR-009")
 
 
+def test_DIR_014_a_host_belongs_to_one_organisation(members):
+    with members.dno.api() as c:
+        first = c.post(f"/api/orgs/{members.dno.org_id}/nodes",
+                       json={"url": "https://node.gridco.example:9443"})
+        assert first.status_code == 201, first.text
+    with members.fsp.api() as c:
+        grab = c.post(f"/api/orgs/{members.fsp.org_id}/nodes",
+                      json={"url": "https://node.gridco.example:9444"})
+        assert_refused(grab, 409, "DIR-014")
+        plain = c.post(f"/api/orgs/{members.fsp.org_id}/nodes", json={"url": "http://x.example"})
+        assert_refused(plain, 422, "DIR-004")
+
+
 def test_org_admin_updates_contact_details(federation, members):
     with members.fsp2.api() as c:
         resp = c.patch(f"/api/orgs/{members.fsp2.org_id}", json={
