@@ -32,13 +32,12 @@ def active_records(session: Session, org_id: str, probe: Probe) -> list[dict[str
     for node in nodes:
         try:
             answer = probe(node, org_id)
-        except NodeUnreachable as exc:
+            counts = {k: int(answer[k]) for k in ("active_assets", "active_market_units")}
+        except (NodeUnreachable, KeyError, TypeError, ValueError) as exc:
             raise ApiError(409, "DIR-009", "A node of this organisation could not confirm that "
                            "it holds no active records; de-registration refused.",
                            {"node": node.url, "reason": str(exc)}) from exc
-        answers.append({"node": node.url,
-                        "active_assets": int(answer.get("active_assets", 0)),
-                        "active_market_units": int(answer.get("active_market_units", 0))})
+        answers.append({"node": node.url, **counts})
     return answers
 
 

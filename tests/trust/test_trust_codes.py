@@ -55,6 +55,8 @@ def test_CA_003_no_certificate_for_a_suspended_organisation(federation):
         c.post(f"/api/orgs/{member.org_id}/status", json={"status": "Suspended"})
         resp = c.post(f"/api/apps/{member.app_id}/certificates", json={"csr_pem": csr.decode()})
     assert_refused(resp, 409, "CA-003")
+    with member.api() as c:  # its own admin's token no longer works on the directory API
+        assert_refused(c.get(f"/api/orgs/{member.org_id}"), 401, "AUTH-030")
 
 
 def test_CA_002_DIR_006_POL_103_unknown_things_and_other_members(federation, members):
