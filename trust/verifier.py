@@ -138,7 +138,7 @@ class VerifierConfig:
     crl_ttl: float = 30.0
     jwks_ttl: float = 300.0
     # An unknown `kid` (key rotation) refetches the JWKS at most this often.
-    jwks_min_refresh: float = 5.0
+    jwks_min_refresh: float = 1.0
     require_binding: bool = False
     # Behind a TLS-terminating proxy: the proxy's addresses and the header it sets
     # with the URL-encoded PEM client certificate (nginx: $ssl_client_escaped_cert).
