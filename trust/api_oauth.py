@@ -41,6 +41,7 @@ def metadata(issuer: str) -> dict[str, Any]:
         "token_endpoint_auth_signing_alg_values_supported": ["ES256"],
         "code_challenge_methods_supported": ["S256"],
         "require_pushed_authorization_requests": True,
+        "authorization_response_iss_parameter_supported": True,
         "tls_client_certificate_bound_access_tokens": True,
         # One server asks for (optional) client certificates on every endpoint.
         "mtls_endpoint_aliases": {"authorization_endpoint": f"{issuer}/authorize", **endpoints},
@@ -176,8 +177,9 @@ async def authorize_submit(request: Request) -> Response:
                 return login_page("/authorize", {"client_id": form["client_id"],
                                                  "request_uri": form["request_uri"]},
                                   message, status)
-            return RedirectResponse(grants.approve_request(session, pending, user),
-                                    status_code=303)
+            location = grants.approve_request(session, pending, user,
+                                              settings_of(request).issuer)
+            return RedirectResponse(location, status_code=303)
 
     return await run_in_threadpool(work)
 

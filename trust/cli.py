@@ -186,7 +186,8 @@ def _loopback_login(c: httpx.Client, cid: str, trust: str, ca: Path, open_browse
     while "code" not in received and time.time() < deadline:
         server.handle_request()
     server.server_close()
-    if received.get("state") != state or "code" not in received:
+    if (received.get("state") != state or "code" not in received
+            or received.get("iss", trust.rstrip("/")) != trust.rstrip("/")):
         typer.echo("The login did not complete.", err=True)
         raise typer.Exit(1)
     resp = c.post("/token", data={"grant_type": "authorization_code", "client_id": cid,

@@ -168,14 +168,15 @@ def pending_request(session: Session, client_id: str, request_uri: str) -> Grant
     return grant
 
 
-def approve_request(session: Session, par: Grant, user: User) -> str:
-    """The user logged in: the PAR request becomes a one-time code; returns the redirect."""
+def approve_request(session: Session, par: Grant, user: User, issuer: str) -> str:
+    """The user logged in: the PAR request becomes a one-time code; returns the redirect
+    (with `iss`, RFC 9207, against mix-up attacks)."""
     par.status = "used"
     session.add(par)
     code = secrets.token_urlsafe(32)
     session.add(Grant(id=code, kind="code", client_id=par.client_id, user_id=user.id,
                       data=par.data, expires_at=utcnow() + timedelta(seconds=60)))
-    query = {"code": code}
+    query = {"code": code, "iss": issuer}
     if par.data.get("state"):
         query["state"] = par.data["state"]
     return f"{par.data['redirect_uri']}?{urlencode(query)}"

@@ -98,7 +98,7 @@ class Federation:
             if done.status_code != 303:
                 return done
             query = parse_qs(urlsplit(done.headers["location"]).query)
-            assert query["state"] == ["xyz"]
+            assert query["state"] == ["xyz"] and query["iss"] == [self.issuer]
             return c.post("/token", data={"grant_type": "authorization_code", "client_id": cid,
                                           "code": query["code"][0], "redirect_uri": redirect,
                                           "code_verifier": verifier or code_verifier})
