@@ -3,6 +3,7 @@ PKCE and PAR, device authorization (RFC 8628)."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from datetime import timedelta
@@ -26,6 +27,11 @@ DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 GRANT_TTL = 600
 OIDC_SCOPES = {"openid", "profile", "email", "offline_access"}
+
+
+def secret_key(secret: str) -> str:
+    """Codes are stored by their SHA-256 only: a copy of the database gives no usable code."""
+    return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()
 
 
 def _bad(code: str, error: str, message: str, status: int = 400) -> OAuthError:
@@ -174,7 +180,7 @@ def approve_request(session: Session, par: Grant, user: User, issuer: str) -> st
     par.status = "used"
     session.add(par)
     code = secrets.token_urlsafe(32)
-    session.add(Grant(id=code, kind="code", client_id=par.client_id, user_id=user.id,
+    session.add(Grant(id=secret_key(code), kind="code", client_id=par.client_id, user_id=user.id,
                       data=par.data, expires_at=utcnow() + timedelta(seconds=60)))
     query = {"code": code, "iss": issuer}
     if par.data.get("state"):
@@ -189,7 +195,7 @@ def s256(verifier: str) -> str:
 
 def authorization_code(session: Session, settings: TrustSettings, client: AuthenticatedClient,
                        form: dict[str, str]) -> dict[str, Any]:
-    grant = session.get(Grant, form.get("code", ""))
+    grant = session.get(Grant, secret_key(form.get("code", "")))
     if (grant is None or grant.kind != "code" or grant.client_id != client.app.id
             or grant.status != "pending" or grant.expires_at < utcnow()):
         raise _bad("AUTH-024", "invalid_grant", "The code is unknown, used or expired.")
@@ -212,7 +218,7 @@ def device_authorization(session: Session, settings: TrustSettings, client: Auth
     device_code = secrets.token_urlsafe(32)
     alphabet = "BCDFGHJKLMNPQRSTVWXZ"
     user_code = "".join(secrets.choice(alphabet) for _ in range(8))
-    session.add(Grant(id=device_code, kind="device", client_id=client.app.id,
+    session.add(Grant(id=secret_key(device_code), kind="device", client_id=client.app.id,
                       user_code=user_code, data={"scope": form.get("scope", ""),
                                                  "resource": form.get("resource"),
                                                  "interval": 2, "last_poll": 0},
@@ -240,7 +246,7 @@ def approve_device(session: Session, grant: Grant, user: User) -> None:
 
 def device_code(session: Session, settings: TrustSettings, client: AuthenticatedClient,
                 form: dict[str, str]) -> dict[str, Any]:
-    grant = session.get(Grant, form.get("device_code", ""))
+    grant = session.get(Grant, secret_key(form.get("device_code", "")))
     if grant is None or grant.kind != "device" or grant.client_id != client.app.id:
         raise _bad("AUTH-024", "invalid_grant", "Unknown device_code.")
     if grant.expires_at < utcnow():
