@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from trust import validation
 from trust.errors import ApiError
 from trust.models import Application, Node, Organisation, OrgEvent, User, utcnow
-from trust.roles import DNO_AREAS, ORGANISATION_TYPES, normalise_role
+from trust.roles import DNO_AREAS, ORGANISATION_TYPES, normalise_role, role_name
 from trust.schemas import Contact, OrganisationIn, OrganisationUpdate
 
 STATUSES = ("Pending Approval", "Active", "Suspended", "Withdrawn")
@@ -269,7 +269,7 @@ def add_node(session: Session, org_id: str, url: str, dataset_types: list[str]) 
 
 
 def members_with_role(session: Session, role: str) -> list[Organisation]:
-    wanted = normalise_role(role) or role
+    wanted = normalise_role(role_name(role)) or role
     orgs = session.exec(select(Organisation).where(Organisation.status == "Active"))
     return [o for o in orgs if wanted in o.roles]
 

@@ -141,10 +141,13 @@ def test_member_and_application_as_rdf(federation, members):
 def test_json_queries(federation, members):
     with federation.client() as c:
         dnos = c.get("/api/members", params={"role": "DNO"}).json()
+        by_iri = c.get("/api/members", params={
+            "role": "https://id.fmar.uk/def/code/OrganisationRole/DNO"}).json()
         nodes = c.get("/api/nodes", params={"dataset_type": "Asset"}).json()
         none = c.get("/api/nodes", params={"dataset_type": "Nothing"}).json()
     assert members.dno.org_id in {m["id"] for m in dnos}
     assert members.fsp.org_id not in {m["id"] for m in dnos}
+    assert by_iri == dnos
     assert {members.fsp_node.url, members.dno_node.url} <= {n["url"] for n in nodes}
     assert none == []
 
