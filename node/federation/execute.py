@@ -88,7 +88,8 @@ class _Failure(Exception):
 
 
 def evaluate(store: ox.Store, query: str, graphs: list[ox.NamedNode] | None, fmt: Any,
-             max_rows: int, deadline: float | None = None) -> tuple[bytes, int, str]:
+             max_rows: int, deadline: float | None = None,
+             started: Any = None) -> tuple[bytes, int, str]:
     """Evaluate over the dataset whose default graph is the merge of `graphs` and whose
     named graphs are `graphs` (FROM / FROM NAMED in the query are overridden).
     `graphs=None` is only for queries the node generated, which restrict themselves."""
@@ -100,6 +101,8 @@ def evaluate(store: ox.Store, query: str, graphs: list[ox.NamedNode] | None, fmt
                                  default_graph=graphs or [ox.NamedNode("urn:fmar:empty")])
     except SyntaxError as exc:
         raise _Failure("SPARQL-002", f"The query is not valid SPARQL: {exc}") from None
+    if started is not None:
+        started()
     if isinstance(result, ox.QueryBoolean):
         return ask_bytes(bool(result), fmt if isinstance(fmt, str) else "json"), 1, "ASK"
     items: list[Any] = []
@@ -153,54 +156,89 @@ def _in_thread(store: ox.Store, query: str, graphs: list[ox.NamedNode] | None, f
     return evaluate(store, query, graphs, fmt, max_rows, time.monotonic() + timeout)
 
 
+_FORK_LOCK = threading.Lock()
+STARTUP = 1.0  # seconds a child may take to start evaluating (see _in_child)
+
+
+class _NoStart(Exception):
+    pass
+
+
 def _in_child(store: ox.Store, query: str, graphs: list[ox.NamedNode] | None, fmt: Any,
               max_rows: int, timeout: float) -> tuple[bytes, int, str]:
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: evaluate, write header line + body, exit without cleanup
-        code = 0
-        try:
-            os.close(read_fd)
-            try:
-                body, rows, form = evaluate(store, query, graphs, fmt, max_rows)
-                header = {"ok": True, "rows": rows, "form": form}
-            except _Failure as failure:
-                body, header = b"", {"ok": False, "code": failure.code, "message": failure.message}
-            except BaseException as exc:  # noqa: BLE001
-                body, header = b"", {"ok": False, "code": "SPARQL-002",
-                                     "message": f"The query failed: {str(exc)[:300]}"}
-            data = json.dumps(header).encode() + b"\n" + body
-            view = memoryview(data)
-            while view:
-                written = os.write(write_fd, view)
-                view = view[written:]
-        except BaseException:  # noqa: BLE001
-            code = 1
-        finally:
-            os._exit(code)
-    os.close(write_fd)
+    """Evaluate in a forked child, killed at the deadline.
+
+    Forking a multi-threaded process can leave the child blocked on a lock another
+    thread held at fork time (measured: RocksDB's background flush/compaction right
+    after the store is opened). The child therefore reports `S` as soon as the query
+    is set up; a child that does not within STARTUP seconds is killed and the query
+    forked again (3 tries), then run in a thread with a cooperative deadline."""
     deadline = time.monotonic() + timeout
+    for _ in range(3):
+        try:
+            return _fork_once(store, query, graphs, fmt, max_rows, deadline)
+        except _NoStart:
+            continue
+    return evaluate(store, query, graphs, fmt, max_rows, deadline)
+
+
+def _fork_once(store: ox.Store, query: str, graphs: list[ox.NamedNode] | None, fmt: Any,
+               max_rows: int, deadline: float) -> tuple[bytes, int, str]:
+    with _FORK_LOCK:  # no other child inherits this pipe's write end
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: evaluate, write S, header line and body; exit without cleanup
+            code = 0
+            try:
+                os.close(read_fd)
+                try:
+                    body, rows, form = evaluate(store, query, graphs, fmt, max_rows,
+                                                started=lambda: os.write(write_fd, b"S"))
+                    header = {"ok": True, "rows": rows, "form": form}
+                except _Failure as failure:
+                    body, header = b"", {"ok": False, "code": failure.code,
+                                         "message": failure.message}
+                except BaseException as exc:  # noqa: BLE001
+                    body, header = b"", {"ok": False, "code": "SPARQL-002",
+                                         "message": f"The query failed: {str(exc)[:300]}"}
+                data = b"S" + json.dumps(header).encode() + b"\n" + body
+                view = memoryview(data)
+                while view:
+                    written = os.write(write_fd, view)
+                    view = view[written:]
+            except BaseException:  # noqa: BLE001
+                code = 1
+            finally:
+                os._exit(code)
+        os.close(write_fd)
     chunks: list[bytes] = []
+    got = 0
+    startup = time.monotonic() + STARTUP
     try:
         while True:
-            left = deadline - time.monotonic()
+            now = time.monotonic()
+            limit = min(deadline, startup) if got == 0 else deadline
+            left = limit - now
             if left <= 0:
                 os.kill(pid, signal.SIGKILL)
-                raise _Failure("SPARQL-005", f"The query ran past the time limit of {timeout:.1f}"
-                               " s and was stopped.")
+                if got == 0 and now < deadline:
+                    raise _NoStart
+                raise _Failure("SPARQL-005", "The query ran past the time limit and was "
+                               "stopped.")
             ready, _, _ = select.select([read_fd], [], [], left)
             if ready:
                 chunk = os.read(read_fd, 1 << 20)
                 if not chunk:
                     break
                 chunks.append(chunk)
+                got += len(chunk)
     finally:
         os.close(read_fd)
         try:
             os.waitpid(pid, 0)
         except ChildProcessError:
             pass
-    data = b"".join(chunks)
+    data = b"".join(chunks).lstrip(b"S")
     line, _, body = data.partition(b"\n")
     if not line:
         raise _Failure("SPARQL-002", "The query process ended without an answer.")

@@ -309,8 +309,8 @@ class LocalFederation:
             iris.append(iri)
             dec = "<http://www.w3.org/2001/XMLSchema#decimal>"
             lines = [
-                f"<{iri}> <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> "
-                f"<{FMAR}ConnectionLimit> .",
+                (f"<{iri}> <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> "
+                f"<{FMAR}ConnectionLimit> ."),
                 f"<{iri}> <{FMAR}limitsAsset> <{asset}> .",
                 f'<{iri}> <{FMAR}exportLimit> "{export_kw:.1f}"^^{dec} .',
                 f"<{iri}> <{FMAR}organisation> <https://id.fmar.uk/org/{holder}> .",

@@ -1,0 +1,414 @@
+"""Federation over real processes: trust service + three nodes over TLS (see conftest).
+
+Oracle: a federated answer equals the same query over one store holding the union of
+what the caller may read on every node. The union is built here independently of the
+engine: full dumps of each node (read with NESO's token) filtered by this file's own
+statement of the read rule (POL-003/POL-011).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from typing import Any
+
+import pyoxigraph as ox
+import pytest
+
+from node.errors import ApiError
+from node.federation.results import parse_select_json, term_json
+
+FMAR = "https://id.fmar.uk/def/fmar#"
+PREFIX = f"PREFIX fmar: <{FMAR}>\n"
+DUMP = "SELECT ?g ?s ?p ?o WHERE { GRAPH ?g { ?s ?p ?o } }"
+
+QUERIES = {
+    "big-assets": PREFIX + "SELECT ?a ?cap WHERE { ?a a fmar:Asset ; fmar:ratedCapacity ?cap "
+    "FILTER (?cap > 1000) }",
+    "join-limits": PREFIX + "SELECT ?l ?a ?cap ?lim ?org WHERE { ?l a fmar:ConnectionLimit ; "
+    "fmar:limitsAsset ?a ; fmar:exportLimit ?lim . ?a fmar:ratedCapacity ?cap ; "
+    "fmar:organisation ?org }",
+    "by-category": PREFIX + "SELECT ?cat (COUNT(?a) AS ?n) (SUM(?cap) AS ?total) WHERE { "
+    "?a fmar:assetCategory ?cat ; fmar:ratedCapacity ?cap } GROUP BY ?cat",
+    "graphs": "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g",
+    "no-limit": PREFIX + "SELECT ?a WHERE { ?a a fmar:Asset FILTER NOT EXISTS { "
+    "?l fmar:limitsAsset ?a } }",
+    "over-limit": PREFIX + "SELECT ?a WHERE { GRAPH ?g1 { ?a fmar:ratedCapacity ?cap } "
+    "GRAPH ?g2 { ?l fmar:limitsAsset ?a ; fmar:exportLimit ?lim } FILTER (?lim < ?cap) }",
+}
+CALLERS = ["Neso", "Gridco", "Flexco"]
+
+
+# ---------------------------------------------------------------- oracle helpers
+
+_dumps: dict[str, list[ox.Quad]] = {}
+
+
+def dump(fed, node: str) -> list[ox.Quad]:
+    if node not in _dumps:
+        url = fed.local.nodes[node].url
+        with fed.http("Neso") as c:
+            r = c.post(f"{url}/sparql", content=DUMP, headers={
+                "authorization": f"Bearer {fed.token('Neso', node)}",
+                "content-type": "application/sparql-query",
+                "accept": "application/sparql-results+json"})
+        assert r.status_code == 200, r.text
+        variables, rows = parse_select_json(r.json())
+        i = {v: n for n, v in enumerate(variables)}
+        _dumps[node] = [ox.Quad(row[i["s"]], row[i["p"]], row[i["o"]], row[i["g"]])
+                        for row in rows]
+    return _dumps[node]
+
+
+def may_read(member, graph: str, quads: list[ox.Quad]) -> bool:
+    """The read rule, stated independently: categories are public; a record is readable
+    by NESO, by its organisation, and by the DNO of its area."""
+    if graph.startswith("https://id.fmar.uk/category/"):
+        return True
+    if "NESO" in member.roles:
+        return True
+    subject = [q for q in quads if q.subject.value == graph]
+    org = {q.object.value for q in subject if q.predicate.value == FMAR + "organisation"}
+    area = {q.object.value.rsplit("/", 1)[-1] for q in subject
+            if q.predicate.value == FMAR + "dnoConnection"}
+    if "FSP" in member.roles and f"https://id.fmar.uk/org/{member.org_id}" in org:
+        return True
+    return "DNO" in member.roles and bool(area & set(member.dno_areas))
+
+
+def union_store(fed, who: str) -> tuple[ox.Store, list[ox.NamedNode]]:
+    member = fed.member(who)
+    store = ox.Store()
+    for node in fed.local.nodes:
+        by_graph: dict[str, list[ox.Quad]] = {}
+        for q in dump(fed, node):
+            by_graph.setdefault(q.graph_name.value, []).append(q)
+        for graph, quads in by_graph.items():
+            if may_read(member, graph, quads):
+                store.extend(quads)
+    graphs = list(store.named_graphs())
+    return store, graphs
+
+
+def canonical(variables: list[str], bindings: list[dict[str, Any]]) -> Counter:
+    return Counter(tuple(json.dumps(b.get(v), sort_keys=True) for v in variables)
+                   for b in bindings)
+
+
+def oracle(fed, who: str, query: str) -> tuple[list[str], Counter]:
+    store, graphs = union_store(fed, who)
+    result = store.query(query, default_graph=graphs, named_graphs=graphs)
+    variables = [v.value for v in result.variables]
+    bindings = [{v: term_json(s[v]) for v in variables if s[v] is not None} for s in result]
+    return variables, canonical(variables, bindings)
+
+
+# ---------------------------------------------------------------- discovery
+
+def test_catalogue_is_public_dcat(fed):
+    node = fed.local.nodes["dno"]
+    with fed.http() as c:
+        turtle = c.get(f"{node.url}/catalogue")
+        jsonld = c.get(f"{node.url}/catalogue", headers={"accept": "application/ld+json"})
+        licence = c.get(f"{node.url}/catalogue/licence")
+    assert turtle.status_code == 200 and turtle.headers["content-type"].startswith("text/turtle")
+    graph = ox.Store()
+    graph.load(turtle.content, format=ox.RdfFormat.TURTLE)
+    ask = ("PREFIX dcat: <http://www.w3.org/ns/dcat#> PREFIX dcterms: <http://purl.org/dc/terms/>"
+           " SELECT ?url ?lic WHERE { ?s a dcat:DataService ; dcat:endpointURL ?url ; "
+           "dcterms:license ?lic }")
+    urls = {s["url"].value for s in graph.query(ask)}
+    assert f"{node.url}/sparql" in urls and f"{node.url}/federation" in urls
+    assert jsonld.status_code == 200 and isinstance(jsonld.json(), list)
+    assert licence.status_code == 200 and "odrl" in licence.text
+
+
+def test_client_finds_nodes_in_directory_and_catalogues(fed):
+    found = {n.url for n in fed.client("Neso").nodes()}
+    assert found == {n.url for n in fed.local.nodes.values()}
+
+
+# ---------------------------------------------------------------- per-node SPARQL
+
+def _sparql(fed, who, node, query=None, method="GET", **kw):
+    url = fed.local.nodes[node].url
+    headers = {"authorization": f"Bearer {fed.token(who, node)}", **kw.pop("headers", {})}
+    with fed.http(who) as c:
+        if method == "GET":
+            return c.get(f"{url}/sparql", params={"query": query, **kw.pop("params", {})},
+                         headers=headers)
+        return c.post(f"{url}/sparql", headers=headers, **kw)
+
+
+def test_sparql_protocol_forms_and_formats(fed):
+    q = PREFIX + "SELECT ?a ?cap WHERE { ?a a fmar:Asset ; fmar:ratedCapacity ?cap } LIMIT 5"
+    r = _sparql(fed, "Neso", "fsp_a", q)
+    assert r.status_code == 200 and len(r.json()["results"]["bindings"]) == 5
+    r = _sparql(fed, "Neso", "fsp_a", method="POST", content=q,
+                headers={"content-type": "application/sparql-query", "accept": "text/csv"})
+    assert r.status_code == 200 and r.text.splitlines()[0] == "a,cap"
+    r = _sparql(fed, "Neso", "fsp_a", method="POST", data={"query": q},
+                headers={"accept": "text/tab-separated-values"})
+    assert r.status_code == 200 and r.text.startswith("?a\t?cap")
+    r = _sparql(fed, "Neso", "fsp_a", q, headers={"accept": "application/sparql-results+xml"})
+    assert r.status_code == 200 and "<sparql" in r.text
+    c = PREFIX + "CONSTRUCT { ?a fmar:ratedCapacity ?cap } WHERE { ?a fmar:ratedCapacity ?cap }"
+    for accept, fmt in (("text/turtle", ox.RdfFormat.TURTLE),
+                        ("application/n-triples", ox.RdfFormat.N_TRIPLES),
+                        ("application/ld+json", ox.RdfFormat.JSON_LD)):
+        r = _sparql(fed, "Neso", "fsp_a", c, headers={"accept": accept})
+        assert r.status_code == 200, r.text
+        assert len(list(ox.parse(r.content, format=fmt))) == 120
+    r = _sparql(fed, "Neso", "fsp_a", "ASK { ?s ?p ?o }")
+    assert r.json()["boolean"] is True
+
+
+@pytest.mark.parametrize("body,code", [
+    ({"content": b"INSERT DATA { <urn:a> <urn:b> <urn:c> }",
+      "headers": {"content-type": "application/sparql-update"}}, "SPARQL-003"),
+    ({"data": {"update": "DROP ALL"}}, "SPARQL-003"),
+    ({"content": b"DELETE WHERE { ?s ?p ?o }",
+      "headers": {"content-type": "application/sparql-query"}}, "SPARQL-003"),
+    ({"content": b"SELECT * WHERE { SERVICE <http://127.0.0.1:1/> { ?s ?p ?o } }",
+      "headers": {"content-type": "application/sparql-query"}}, "SPARQL-004"),
+    ({"content": b"SELECT * WHERE { ?s ?p }",
+      "headers": {"content-type": "application/sparql-query"}}, "SPARQL-002"),
+])
+def test_sparql_refuses_updates_service_and_bad_syntax(fed, body, code):
+    r = _sparql(fed, "Neso", "fsp_a", method="POST", **body)
+    assert r.status_code == 400 and r.json()["code"] == code
+
+
+def test_history_and_audit_are_never_visible(fed):
+    for q in ["SELECT ?g WHERE { GRAPH ?g { ?s ?p ?o } FILTER STRSTARTS(STR(?g), 'urn:') }",
+              "SELECT ?s FROM <urn:fmar:audit> WHERE { ?s ?p ?o } LIMIT 1",
+              ("SELECT ?s FROM NAMED <urn:fmar:audit> WHERE { GRAPH <urn:fmar:audit> "
+              "{ ?s ?p ?o } }")]:
+        r = _sparql(fed, "Neso", "fsp_a", q, params={"named-graph-uri": "urn:fmar:audit"})
+        assert r.status_code == 200
+        assert not any("urn:fmar" in json.dumps(b) for b in r.json()["results"]["bindings"])
+    r = _sparql(fed, "Neso", "fsp_a", "SELECT ?s WHERE { GRAPH ?g { ?s a <" + FMAR
+                + "AuditEntry> } }")
+    assert r.json()["results"]["bindings"] == []
+
+
+def test_sparql_needs_a_token_and_read_rights(fed):
+    url = fed.local.nodes["fsp_a"].url
+    with fed.http() as c:
+        assert c.get(f"{url}/sparql", params={"query": "ASK {}"}).status_code == 401
+    r = _sparql(fed, "Ofgem", "fsp_a", "ASK { ?s ?p ?o }")
+    assert r.status_code == 403 and r.json()["code"] == "POL-001"
+
+
+def test_expensive_query_is_stopped_and_the_node_keeps_serving(fed):
+    url = fed.local.nodes["fsp_b"].url
+    heavy = ("SELECT (COUNT(*) AS ?n) WHERE { ?a ?p ?x . ?b ?q ?y . ?c ?r ?z . "
+             "FILTER (STR(?x) < STR(?y) && STR(?y) < STR(?z)) }")
+    token = fed.token("Neso", "fsp_b")
+    import threading
+
+    health: list[float] = []
+
+    def probe():
+        with fed.http() as c:
+            for _ in range(10):
+                started = time.perf_counter()
+                assert c.get(f"{url}/health").status_code == 200
+                health.append(time.perf_counter() - started)
+                time.sleep(0.2)
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    started = time.perf_counter()
+    with fed.http("Neso") as c:
+        r = c.get(f"{url}/sparql", params={"query": heavy},
+                  headers={"authorization": f"Bearer {token}"})
+    elapsed = time.perf_counter() - started
+    prober.join()
+    assert r.status_code == 504 and r.json()["code"] == "SPARQL-005", r.text
+    assert elapsed < 3 + 2
+    assert max(health) < 1.0  # the node answered other requests meanwhile
+    big = "SELECT * WHERE { ?a ?p ?x . ?b ?q ?y }"
+    with fed.http("Neso") as c:
+        r = c.get(f"{url}/sparql", params={"query": big},
+                  headers={"authorization": f"Bearer {token}"})
+    assert r.status_code == 422 and r.json()["code"] == "SPARQL-006"
+    assert _sparql(fed, "Neso", "fsp_b", "ASK { ?s ?p ?o }").json()["boolean"] is True
+
+
+def test_dno_sparql_sees_only_its_licence_areas(fed):
+    q = PREFIX + "SELECT DISTINCT ?d WHERE { ?a fmar:dnoConnection ?d }"
+    r = _sparql(fed, "Gridco", "fsp_a", q)
+    areas = {b["d"]["value"].rsplit("/", 1)[-1] for b in r.json()["results"]["bindings"]}
+    assert areas and areas <= {"UKPN_EPN", "UKPN_SPN"}
+
+
+# ---------------------------------------------------------------- oracle
+
+@pytest.mark.parametrize("who", CALLERS)
+@pytest.mark.parametrize("name", sorted(QUERIES))
+def test_federated_sparql_equals_the_union_oracle(fed, who, name):
+    variables, expected = oracle(fed, who, QUERIES[name])
+    answer = fed.client(who).sparql(QUERIES[name])
+    assert answer["partial"] is False, answer["nodes"]
+    assert [v for v in answer["head"]["vars"] if v != "_nodes"] == variables
+    assert canonical(variables, answer["results"]["bindings"]) == expected
+    if name == "join-limits" and who != "Flexco":
+        # joined rows name both nodes they came from
+        assert any(len(b["_nodes"]["value"].split()) == 2 for b in answer["results"]["bindings"])
+
+
+@pytest.mark.parametrize("who", CALLERS)
+def test_rest_form_and_aggregates_equal_the_oracle(fed, who):
+    client = fed.client(who)
+    answer = client.assets(category="BESS,SOLAR_PV", dno="UKPN_EPN,UKPN_SPN,ENWL",
+                           min_capacity=500)
+    query = (PREFIX + "SELECT ?asset WHERE { ?asset a fmar:Asset ; fmar:assetCategory ?c ; "
+             "fmar:dnoConnection ?d ; fmar:ratedCapacity ?cap FILTER (?cap >= 500.0 && "
+             "?c IN (<https://id.fmar.uk/def/code/AssetCategory/BESS>, "
+             "<https://id.fmar.uk/def/code/AssetCategory/SOLAR_PV>) && ?d IN ("
+             "<https://id.fmar.uk/def/code/DNOCode/UKPN_EPN>, "
+             "<https://id.fmar.uk/def/code/DNOCode/UKPN_SPN>, "
+             "<https://id.fmar.uk/def/code/DNOCode/ENWL>)) }")
+    _, expected = oracle(fed, who, query)
+    assert not answer["partial"] and not answer["truncated"]
+    assert canonical(["asset"], answer["results"]["bindings"]) == expected
+    for b in answer["results"]["bindings"]:
+        assert b["_node"]["value"] in {n.url for n in fed.local.nodes.values()}
+
+    report = client.aggregate(group_by="category,dno")
+    q = (PREFIX + "SELECT ?c ?d (COUNT(?a) AS ?n) (SUM(?cap) AS ?s) (MAX(?cap) AS ?mx) WHERE {"
+         " ?a a fmar:Asset ; fmar:assetCategory ?c ; fmar:dnoConnection ?d ; "
+         "fmar:ratedCapacity ?cap } GROUP BY ?c ?d")
+    store, graphs = union_store(fed, who)
+    expected_cells = {(s["c"].value.rsplit("/", 1)[-1], s["d"].value.rsplit("/", 1)[-1]):
+                      (int(s["n"].value), float(s["s"].value), float(s["mx"].value))
+                      for s in store.query(q, default_graph=graphs, named_graphs=graphs)}
+    got = {(c["group"]["category"], c["group"]["dno"]): (c["count"], c["sum"], c["max"])
+           for c in report["cells"]}
+    assert got.keys() == expected_cells.keys()
+    for key, (n, total, biggest) in expected_cells.items():
+        assert got[key][0] == n
+        assert got[key][1] == pytest.approx(total) and got[key][2] == pytest.approx(biggest)
+
+
+def test_relayed_query_uses_the_callers_rights_not_the_nodes(fed):
+    """Flexco asks the DNO's node; the DNO node exchanges Flexco's token, so every node
+    answers with Flexco's rights (the DNO's own would show both FSPs' assets in its areas)."""
+    dno_url = fed.local.nodes["dno"].url
+    direct = fed.client("Flexco").assets(limit=1000)
+    relayed = fed.client("Flexco").via(dno_url).assets(limit=1000)
+    assert not relayed.get("partial"), relayed
+    key = ["asset"]
+    assert canonical(key, relayed["results"]["bindings"]) == \
+        canonical(key, direct["results"]["bindings"])
+    _, expected = oracle(fed, "Flexco", QUERIES["join-limits"])
+    joined = fed.client("Flexco").via(dno_url).sparql(QUERIES["join-limits"])
+    variables = [v for v in joined["head"]["vars"] if v != "_nodes"]
+    assert canonical(variables, joined["results"]["bindings"]) == expected
+
+
+# ---------------------------------------------------------------- isolation and injection
+
+def test_a_caller_gets_none_of_anothers_records_through_any_form(fed):
+    others = set(fed.assets["fsp_b"])
+    other_org = fed.member("Otherflex").org_id
+    client = fed.client("Flexco")
+    dno_url = fed.local.nodes["dno"].url
+    q_all = "SELECT ?s ?p ?o WHERE { GRAPH ?g { ?s ?p ?o } }"
+    answers = [
+        client.assets(limit=100000),
+        client.aggregate(group_by="organisation,category"),
+        client.sparql(q_all),
+        client.sparql(q_all, mode="distribute"),
+        client.sparql("CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }"),
+        client.via(dno_url).assets(limit=100000),
+        client.via(dno_url).aggregate(group_by="organisation"),
+        client.via(dno_url).sparql(q_all),
+        _sparql(fed, "Flexco", "fsp_b", q_all).json(),
+    ]
+    for answer in answers:
+        text = json.dumps(answer)
+        assert other_org not in text
+        assert not any(iri in text for iri in others)
+    groups = {c["group"]["organisation"] for c in answers[1]["cells"]}
+    assert groups == {fed.member("Flexco").org_id}
+
+
+INJECTIONS = [
+    {"category": "BESS> } UNION { ?asset ?p ?o"},
+    {"dno": "UKPN_EPN> . ?x ?y ?z } #"},
+    {"category": 'BESS" ) } ; DROP ALL ; #'},
+    {"min_capacity": "0) || true || (1"},
+    {"max_capacity": "nan"},
+    {"organisation": "X> } UNION { GRAPH <urn:fmar:audit> { ?s ?p ?o } } #"},
+    {"limit": "10 } UNION { ?s ?p ?o"},
+    {"connection_type": "NON_FIRM\n} SERVICE <http://evil> {"},
+    {"bogus": "1"},
+]
+
+
+@pytest.mark.parametrize("params", INJECTIONS)
+def test_injection_through_the_rest_form_fails_safely(fed, params):
+    with pytest.raises(ApiError) as refused:
+        fed.client("Flexco").assets(**params)
+    assert refused.value.code.startswith("FED-IN-")
+    for node, path in (("dno", "/federation/assets"), ("fsp_a", "/query/assets"),
+                       ("fsp_a", "/query/aggregate")):
+        url = fed.local.nodes[node].url
+        with fed.http("Flexco") as c:
+            r = c.get(f"{url}{path}", params=params,
+                      headers={"authorization": f"Bearer {fed.token('Flexco', node)}"})
+        assert r.status_code == 400 and r.json()["code"].startswith("FED-IN-"), r.text
+    count = fed.client("Flexco").aggregate(group_by="organisation")["cells"][0]["count"]
+    assert count == len(fed.assets["fsp_a"])
+
+
+# ---------------------------------------------------------------- regulator
+
+def test_regulator_gets_suppressed_aggregates_only(fed):
+    client = fed.client("Ofgem")
+    report = client.aggregate(group_by="category,dno")
+    assert report["suppressed_below"] == 5 and not report["partial"]
+    assert any(c.get("suppressed") for c in report["cells"])
+    for cell in report["cells"]:
+        assert cell.get("suppressed") or cell["count"] >= 5
+    rows = client.assets(category="BESS")
+    assert rows["partial"] and rows["results"]["bindings"] == []
+    assert {s["status"] for s in rows["nodes"]} == {"refused"}
+
+
+# ---------------------------------------------------------------- partial answers (last)
+
+def test_dead_and_slow_nodes_give_a_marked_partial_answer_within_the_deadline(fed):
+    nodes = fed.local.nodes
+    fsp_a_url = nodes["fsp_a"].url
+    relay_token = fed.token("Neso", "fsp_a")
+    nodes["fsp_b"].kill()
+    nodes["dno"].pause()
+    try:
+        deadline = 2.0
+        started = time.perf_counter()
+        answer = fed.client("Neso", deadline=deadline).assets(limit=1000)
+        elapsed = time.perf_counter() - started
+        status = {s["node"]: s for s in answer["nodes"]}
+        assert answer["partial"] is True
+        assert status[fsp_a_url]["status"] == "answered"
+        assert status[nodes["fsp_b"].url]["status"] == "error"
+        assert status[nodes["dno"].url]["status"] == "timed_out"
+        assert elapsed < deadline + 1.5
+        assert {b["_node"]["value"] for b in answer["results"]["bindings"]} == {fsp_a_url}
+        assert len(answer["results"]["bindings"]) == len(fed.assets["fsp_a"])
+        # the same through a node's /federation endpoint (its deadline is 3 s)
+        with fed.http("Neso") as c:
+            started = time.perf_counter()
+            r = c.get(f"{fsp_a_url}/federation/aggregate", params={"group_by": "category"},
+                      headers={"authorization": f"Bearer {relay_token}"}, timeout=20)
+            elapsed = time.perf_counter() - started
+        body = r.json()
+        assert r.status_code == 200 and body["partial"] is True, body
+        assert elapsed < 3 + 1 + 1.5  # deadline + catalogue check on a cold cache
+        assert sum(c["count"] for c in body["cells"]) == len(fed.assets["fsp_a"])
+    finally:
+        nodes["dno"].resume()
