@@ -7,6 +7,7 @@ store transaction.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import threading
 from collections.abc import Iterable, Iterator
@@ -520,12 +521,13 @@ class Register:
     ) -> tuple[list[AssetRecord], str | None]:
         scope = policy.asset_read_scope(caller)
         where = _search_patterns(scope, filters)
-        if after:
-            where.append(f'FILTER (STR(?a) > "{ASSET_BASE}{_safe_id(after)}")')
-        query = (
-            f"SELECT ?a WHERE {{ GRAPH ?a {{ {' '.join(where)} }} }} ORDER BY ?a LIMIT {limit + 1}"
-        )
-        iris = [s["a"].value for s in self.store.select(query)]
+        start = ASSET_BASE + _safe_id(after) if after else ""
+        # Oxigraph's ORDER BY decodes every term it compares (2 s for 20,000 IRIs on
+        # disk); streaming the matches and keeping the smallest `limit + 1` after the
+        # cursor costs one index scan (~3 µs a match) and constant memory.
+        matches = (s["a"].value for s in self.store.select(
+            f"SELECT ?a WHERE {{ GRAPH ?a {{ {' '.join(where)} }} }}"))
+        iris = heapq.nsmallest(limit + 1, (iri for iri in matches if iri > start))
         records = [r for r in (self.get_record(i) for i in iris[:limit]) if r is not None]
         next_cursor = records[-1].asset_id if len(iris) > limit and records else None
         return records, next_cursor
