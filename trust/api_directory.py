@@ -57,9 +57,10 @@ def cert_json(row: Certificate) -> dict[str, Any]:
 def register_org(request: Request, body: OrganisationRegistration) -> dict[str, Any]:
     """UC-01.2: anyone may apply; the organisation waits for the operator's approval."""
     with tx(request) as session:
-        org = directory.register_organisation(session, body)
+        applicant = directory.Actor(subject=f"applicant:{body.admin_email}")
+        org = directory.register_organisation(session, body, applicant)
         admin = directory.add_user(session, org.id, body.admin_email, body.admin_name, "admin",
-                                   body.admin_password)
+                                   body.admin_password, applicant)
         return {**full_org(request, org), "admin_user": user_json(admin)}
 
 
@@ -108,9 +109,10 @@ def deregister_org(request: Request, org_id: str, body: DeregisterIn) -> dict[st
 @router.post("/api/orgs/{org_id}/users", status_code=201)
 def add_user(request: Request, org_id: str, body: UserIn) -> dict[str, Any]:
     with tx(request) as session:
-        require_org_admin(current_actor(request, session), org_id)
+        actor = current_actor(request, session)
+        require_org_admin(actor, org_id)
         return user_json(directory.add_user(session, org_id, body.email, body.name, body.role,
-                                            body.password))
+                                            body.password, actor))
 
 
 @router.get("/api/orgs/{org_id}/users")
@@ -128,15 +130,16 @@ def deactivate_user(request: Request, user_id: str) -> dict[str, Any]:
         if user is None:
             raise ApiError(404, "DIR-006", f"No user {user_id}.")
         require_org_admin(actor, user.org_id)
-        return user_json(directory.deactivate_user(session, user_id))
+        return user_json(directory.deactivate_user(session, user_id, actor))
 
 
 @router.post("/api/orgs/{org_id}/apps", status_code=201)
 def create_app(request: Request, org_id: str, body: ApplicationIn) -> dict[str, Any]:
     with tx(request) as session:
-        require_org_admin(current_actor(request, session), org_id)
+        actor = current_actor(request, session)
+        require_org_admin(actor, org_id)
         app = directory.create_application(session, org_id, body.name, body.roles, body.kind,
-                                           body.redirect_uris)
+                                           body.redirect_uris, actor)
         return {**app.model_dump(mode="json"),
                 "url": settings_of(request).application_url(app.id)}
 
@@ -144,8 +147,9 @@ def create_app(request: Request, org_id: str, body: ApplicationIn) -> dict[str, 
 @router.post("/api/orgs/{org_id}/nodes", status_code=201)
 def add_node(request: Request, org_id: str, body: NodeIn) -> dict[str, Any]:
     with tx(request) as session:
-        require_org_admin(current_actor(request, session), org_id)
-        return directory.add_node(session, org_id, body.url, body.dataset_types) \
+        actor = current_actor(request, session)
+        require_org_admin(actor, org_id)
+        return directory.add_node(session, org_id, body.url, body.dataset_types, actor) \
             .model_dump(mode="json")
 
 
@@ -157,9 +161,10 @@ def _ca(request: Request):  # type: ignore[no-untyped-def]
 def app_certificate(request: Request, app_id: str, body: CsrIn) -> dict[str, Any]:
     with tx(request) as session:
         app = directory.get_application(session, app_id)
-        require_org_admin(current_actor(request, session), app.org_id)
+        actor = current_actor(request, session)
+        require_org_admin(actor, app.org_id)
         row = certs.issue_for_application(session, _ca(request), settings_of(request), app_id,
-                                          body.csr_pem, body.kind)
+                                          body.csr_pem, body.kind, actor)
         return {**cert_json(row), "chain_pem": _ca(request).chain_pem.decode()}
 
 
@@ -169,27 +174,29 @@ def node_certificate(request: Request, node_id: str, body: CsrIn) -> dict[str, A
         node = session.get(Node, node_id)
         if node is None:
             raise ApiError(404, "DIR-006", f"No node {node_id}.")
-        require_org_admin(current_actor(request, session), node.org_id)
+        actor = current_actor(request, session)
+        require_org_admin(actor, node.org_id)
         row = certs.issue_for_node(session, _ca(request), settings_of(request), node_id,
-                                   body.csr_pem)
+                                   body.csr_pem, actor=actor)
         return {**cert_json(row), "chain_pem": _ca(request).chain_pem.decode()}
 
 
 @router.post("/api/certificates/{serial}/renew", status_code=201)
 def renew_certificate(request: Request, serial: str, body: CsrIn) -> dict[str, Any]:
     with tx(request) as session:
-        require_org_admin(current_actor(request, session), certs.get_certificate(session,
-                                                                                  serial).org_id)
-        row = certs.renew(session, _ca(request), settings_of(request), serial, body.csr_pem)
+        actor = current_actor(request, session)
+        require_org_admin(actor, certs.get_certificate(session, serial).org_id)
+        row = certs.renew(session, _ca(request), settings_of(request), serial, body.csr_pem,
+                          actor)
         return {**cert_json(row), "chain_pem": _ca(request).chain_pem.decode()}
 
 
 @router.post("/api/certificates/{serial}/revoke")
 def revoke_certificate(request: Request, serial: str) -> dict[str, Any]:
     with tx(request) as session:
-        require_org_admin(current_actor(request, session), certs.get_certificate(session,
-                                                                                  serial).org_id)
-        return cert_json(certs.revoke(session, serial, "keyCompromise"))
+        actor = current_actor(request, session)
+        require_org_admin(actor, certs.get_certificate(session, serial).org_id)
+        return cert_json(certs.revoke(session, serial, "keyCompromise", actor))
 
 
 # Public reads ------------------------------------------------------------------

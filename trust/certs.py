@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from trust.ca import CertificateAuthority, x5t_s256
 from trust.config import TrustSettings
-from trust.directory import get_application, get_organisation
+from trust.directory import SYSTEM, Actor, get_application, get_organisation, record
 from trust.errors import ApiError
 from trust.models import Certificate, Node, utcnow
 
@@ -28,7 +28,8 @@ def _store(session: Session, cert: x509.Certificate, kind: str, org_id: str,
 
 
 def issue_for_application(session: Session, ca: CertificateAuthority, settings: TrustSettings,
-                          app_id: str, csr_pem: str, kind: str = "client") -> Certificate:
+                          app_id: str, csr_pem: str, kind: str = "client",
+                          actor: Actor = SYSTEM) -> Certificate:
     """Sign an application's CSR: CN and SAN URI are its directory URL, roles and member URL in
     the IB1 extensions."""
     app = get_application(session, app_id)
@@ -41,11 +42,14 @@ def issue_for_application(session: Session, ca: CertificateAuthority, settings: 
     cert = ca.sign_csr(csr_pem, kind=kind, subject_url=settings.application_url(app.id),
                        organisation=org.legal_name, roles=list(app.roles),
                        member_url=settings.member_url(org.id))
-    return _store(session, cert, kind, org.id, app_id=app.id)
+    row = _store(session, cert, kind, org.id, app_id=app.id)
+    record(session, org.id, "certificate.issue", actor, f"{row.serial} {kind} {app.id}")
+    return row
 
 
 def issue_for_node(session: Session, ca: CertificateAuthority, settings: TrustSettings,
-                   node_id: str, csr_pem: str, extra_names: list[str] | None = None) -> Certificate:
+                   node_id: str, csr_pem: str, extra_names: list[str] | None = None,
+                   actor: Actor = SYSTEM) -> Certificate:
     """A TLS server certificate for a node, named after the host of its URL."""
     node = session.get(Node, node_id)
     if node is None:
@@ -55,7 +59,9 @@ def issue_for_node(session: Session, ca: CertificateAuthority, settings: TrustSe
         raise ApiError(409, "CA-003", "Certificates are issued only to active organisations.")
     host = urlsplit(node.url).hostname or ""
     cert = ca.sign_csr(csr_pem, kind="server", dns_names=[host, *(extra_names or [])])
-    return _store(session, cert, "server", org.id, node_id=node.id)
+    row = _store(session, cert, "server", org.id, node_id=node.id)
+    record(session, org.id, "certificate.issue", actor, f"{row.serial} server {node.id}")
+    return row
 
 
 def issue_server(session: Session, ca: CertificateAuthority, settings: TrustSettings,
@@ -72,31 +78,34 @@ def get_certificate(session: Session, serial: str) -> Certificate:
     return row
 
 
-def revoke(session: Session, serial: str, reason: str = "unspecified") -> Certificate:
+def revoke(session: Session, serial: str, reason: str = "unspecified",
+           actor: Actor = SYSTEM) -> Certificate:
     row = get_certificate(session, serial)
     if row.status != "revoked":
         row.status, row.revoked_at, row.revocation_reason = "revoked", utcnow(), reason
         session.add(row)
+        record(session, row.org_id, "certificate.revoke", actor, f"{row.serial} {reason}")
     return row
 
 
 def renew(session: Session, ca: CertificateAuthority, settings: TrustSettings, serial: str,
-          csr_pem: str) -> Certificate:
+          csr_pem: str, actor: Actor = SYSTEM) -> Certificate:
     """A new certificate for the same application; the old one is revoked as superseded."""
     old = get_certificate(session, serial)
     if old.app_id is None:
         raise ApiError(422, "CA-001", "Only application certificates are renewed here.")
-    new = issue_for_application(session, ca, settings, old.app_id, csr_pem, old.kind)
-    revoke(session, serial, "superseded")
+    new = issue_for_application(session, ca, settings, old.app_id, csr_pem, old.kind, actor)
+    revoke(session, serial, "superseded", actor)
     return new
 
 
-def revoke_all_of_org(session: Session, org_id: str, reason: str) -> int:
+def revoke_all_of_org(session: Session, org_id: str, reason: str,
+                      actor: Actor = SYSTEM) -> int:
     rows = session.exec(select(Certificate).where(Certificate.org_id == org_id,
                                                   Certificate.status == "valid"))
     count = 0
     for row in rows:
-        revoke(session, row.serial, reason)
+        revoke(session, row.serial, reason, actor)
         count += 1
     return count
 

@@ -61,7 +61,7 @@ def deregister(session: Session, org_id: str, actor: Actor, probe: Probe,
     for node in session.exec(select(Node).where(Node.org_id == org_id)):
         node.status = "withdrawn"
         session.add(node)
-    revoked = certs.revoke_all_of_org(session, org_id, "cessationOfOperation")
+    revoked = certs.revoke_all_of_org(session, org_id, "cessationOfOperation", actor)
     for token in session.exec(select(IssuedToken).where(IssuedToken.org_id == org_id,
                                                         IssuedToken.revoked.is_(False))):
         token.revoked = True

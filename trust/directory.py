@@ -90,6 +90,11 @@ def _audit(session: Session, org: Organisation, action: str, actor: Actor,
                          to_status=to_status or org.status, actor=actor.subject, reason=reason))
 
 
+def record(session: Session, org_id: str, action: str, actor: Actor, detail: str) -> None:
+    """Audit an action on an organisation's users, applications, nodes or certificates."""
+    _audit(session, get_organisation(session, org_id), action, actor, reason=detail)
+
+
 def register_organisation(session: Session, data: OrganisationIn, actor: Actor = SYSTEM,
                           *, is_operator: bool = False) -> Organisation:
     """UC-01.2: validate and store a new organisation, Pending Approval."""
@@ -181,7 +186,7 @@ def history(session: Session, org_id: str) -> list[OrgEvent]:
 # Users (UC-01.1)
 
 def add_user(session: Session, org_id: str, email: str, name: str, role: str,
-             password: str) -> User:
+             password: str, actor: Actor = SYSTEM) -> User:
     get_organisation(session, org_id)
     if role not in USER_ROLES:
         raise ApiError(422, "DIR-004", f"A user role is one of {', '.join(USER_ROLES)}.")
@@ -194,6 +199,7 @@ def add_user(session: Session, org_id: str, email: str, name: str, role: str,
                 password_hash=_hasher.hash(password))
     session.add(user)
     session.flush()
+    record(session, org_id, "user.add", actor, f"{user.id} {role}")
     return user
 
 
@@ -212,12 +218,13 @@ def authenticate_user(session: Session, email: str, password: str) -> User | Non
     return user
 
 
-def deactivate_user(session: Session, user_id: str) -> User:
+def deactivate_user(session: Session, user_id: str, actor: Actor = SYSTEM) -> User:
     user = session.get(User, user_id)
     if user is None:
         raise ApiError(404, "DIR-006", f"No user {user_id}.")
     user.active = False
     session.add(user)
+    record(session, user.org_id, "user.deactivate", actor, user.id)
     return user
 
 
@@ -228,7 +235,8 @@ def users_of(session: Session, org_id: str) -> list[User]:
 # Applications and nodes
 
 def create_application(session: Session, org_id: str, name: str, roles: list[str],
-                       kind: str = "machine", redirect_uris: list[str] | None = None) -> Application:
+                       kind: str = "machine", redirect_uris: list[str] | None = None,
+                       actor: Actor = SYSTEM) -> Application:
     org = get_organisation(session, org_id)
     wanted = _roles(roles) if roles else list(org.roles)
     extra = set(wanted) - set(org.roles)
@@ -241,6 +249,7 @@ def create_application(session: Session, org_id: str, name: str, roles: list[str
                       redirect_uris=list(redirect_uris or []))
     session.add(app)
     session.flush()
+    record(session, org_id, "application.create", actor, f"{app.id} {' '.join(wanted)}")
     return app
 
 
@@ -251,7 +260,8 @@ def get_application(session: Session, app_id: str) -> Application:
     return app
 
 
-def add_node(session: Session, org_id: str, url: str, dataset_types: list[str]) -> Node:
+def add_node(session: Session, org_id: str, url: str, dataset_types: list[str],
+             actor: Actor = SYSTEM) -> Node:
     get_organisation(session, org_id)
     host = urlsplit(url).hostname
     if not url.startswith("https://") or not host:
@@ -265,6 +275,7 @@ def add_node(session: Session, org_id: str, url: str, dataset_types: list[str]) 
                 dataset_types=sorted(set(dataset_types)))
     session.add(node)
     session.flush()
+    record(session, org_id, "node.add", actor, f"{node.id} {node.url}")
     return node
 
 

@@ -70,6 +70,19 @@ def test_status_transitions_are_checked_and_audited(federation, members):
     assert_refused(refused, 403, "POL-102")
 
 
+def test_user_application_node_and_certificate_changes_are_audited(members):
+    fsp = members.fsp
+    with fsp.api() as c:
+        history = c.get(f"/api/orgs/{fsp.org_id}/history").json()
+    actions = [e["action"] for e in history]
+    for action in ("register", "status", "user.add", "application.create", "node.add",
+                   "certificate.issue"):
+        assert action in actions, actions
+    issued = next(e for e in history if e["action"] == "certificate.issue")
+    assert issued["actor"].startswith("USR-") and issued["reason"].split()[1] == "client"
+    assert history[0]["actor"] == f"applicant:{fsp.admin_email}"
+
+
 def test_org_admin_registers_users_with_roles(federation, members):
     fsp = members.fsp
     with fsp.api() as c:
