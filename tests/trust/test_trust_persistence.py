@@ -52,3 +52,25 @@ def test_organisation_round_trip_keeps_json_and_time_zones(database_url, federat
         assert again.created_at.tzinfo is not None
         assert again.status == "Active"
     engine.dispose()
+
+
+def test_models_and_migrations_agree(tmp_path):
+    """A model changed without a migration shows up here (make one with autogenerate)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    import trust.models  # noqa: F401
+
+    url = f"sqlite:///{tmp_path / 'drift.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        def ours(obj, name, type_, reflected, compare_to) -> bool:  # only the trust tables
+            table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", "")
+            return table in TABLES
+
+        context = MigrationContext.configure(conn, opts={"include_object": ours})
+        diffs = compare_metadata(context, SQLModel.metadata)
+    engine.dispose()
+    assert diffs == []
