@@ -121,7 +121,8 @@ required></label></p><p><button type="submit">Sign in</button></p></form></main>
 
 PAGE_HEADERS = {
     "X-Frame-Options": "DENY", "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; form-action 'self'; frame-ancestors 'none'",
+    # No form-action: browsers apply it to the redirect to the client after the login too.
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
 }
 
 
