@@ -145,6 +145,10 @@ class VerifierConfig:
     trusted_proxies: frozenset[str] = field(default_factory=frozenset)
     cert_header: str = "x-client-cert"
 
+    def __post_init__(self) -> None:
+        self.issuer, self.audience = self.issuer.rstrip("/"), self.audience.rstrip("/")
+        self.ca_bundle = Path(self.ca_bundle)
+
     @property
     def jwks_url(self) -> str:
         return f"{self.issuer}/.well-known/jwks.json"
