@@ -22,7 +22,8 @@ def _deny(rule: str, message: str) -> ApiError:
 def require_scope(caller: Caller, scope: str) -> None:
     """POL-001: the token must carry the scope the operation needs."""
     if scope not in caller.scopes:
-        raise _deny("POL-001", f"The access token lacks the scope '{scope}'.")
+        raise ApiError(403, "POL-001", f"The access token lacks the scope '{scope}'.",
+                       {"missing_scopes": [scope]})
 
 
 @dataclass(frozen=True)

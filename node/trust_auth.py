@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Request
 
-from node.identity import Caller, bearer_token, current_caller
-from trust.verifier import TokenVerifier, VerifierConfig, require_scopes
+from node.identity import Caller, bearer_token
+from trust.verifier import TokenVerifier, VerifierConfig
 
 
 def caller_from_claims(claims: dict[str, Any]) -> Caller:
@@ -65,13 +65,3 @@ class TrustAuthenticator:
         token = bearer_token(request)
         cert = self.verifier.client_certificate(request)
         return caller_from_claims(self.verifier.verify(token, cert))
-
-
-def requires_scope(*scopes: str) -> Callable[..., Caller]:
-    """FastAPI dependency: the caller, refused with 403 AUTH-013 without these scopes."""
-
-    def dependency(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
-        require_scopes(caller.scopes, *scopes)
-        return caller
-
-    return dependency

@@ -4,8 +4,8 @@ Checks, each with a stable code: ES256 only (AUTH-008), known key (AUTH-002),
 signature (AUTH-007), iss (AUTH-006), aud (AUTH-005), exp (AUTH-003),
 nbf/iat (AUTH-004), required claims (AUTH-015), the client certificate chains to
 the federation CA (AUTH-010) and is not on its CRL (AUTH-011), `cnf.x5t#S256`
-matches that certificate (AUTH-009), the organisation is Active (AUTH-012), and,
-per endpoint, the scopes (AUTH-013). The trust framework unreachable: AUTH-014.
+matches that certificate (AUTH-009) and the organisation is Active (AUTH-012);
+scopes are the node policy's (POL-001). The trust framework unreachable: AUTH-014.
 """
 
 from __future__ import annotations
@@ -296,11 +296,3 @@ class TokenVerifier:
         return None
 
 
-def require_scopes(granted: frozenset[str] | set[str], *needed: str) -> None:
-    """403 AUTH-013 unless every scope in `needed` was granted."""
-    missing = [s for s in needed if s not in granted]
-    if missing:
-        raise ApiError(403, "AUTH-013", "The access token lacks a required scope.",
-                       {"missing_scopes": missing},
-                       headers={"WWW-Authenticate": 'Bearer error="insufficient_scope", '
-                                f'scope="{" ".join(needed)}"'})

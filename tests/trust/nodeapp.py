@@ -17,7 +17,8 @@ from fastapi import Depends, FastAPI
 
 from node.errors import install_error_handlers
 from node.identity import Caller, current_caller
-from node.trust_auth import TrustAuthenticator, requires_scope
+from node import policy
+from node.trust_auth import TrustAuthenticator
 from trust.tls import uvicorn_tls_options
 from trust.verifier import VerifierConfig
 
@@ -44,18 +45,21 @@ def build(cfg: dict) -> FastAPI:
         return caller_json(caller)
 
     @app.get("/assets")
-    def read(caller: Annotated[Caller, Depends(requires_scope("assets:read"))]) -> dict:
+    def read(caller: Annotated[Caller, Depends(current_caller)]) -> dict:
+        policy.require_scope(caller, "assets:read")
         return caller_json(caller)
 
     @app.post("/assets")
-    def write(caller: Annotated[Caller, Depends(requires_scope("assets:write"))]) -> dict:
+    def write(caller: Annotated[Caller, Depends(current_caller)]) -> dict:
+        policy.require_scope(caller, "assets:write")
         return caller_json(caller)
 
     @app.get("/admin/active-records")
     def active_records(
         org_id: str,
-        caller: Annotated[Caller, Depends(requires_scope("trust:deregistration"))],
+        caller: Annotated[Caller, Depends(current_caller)],
     ) -> dict:
+        policy.check_deregistration_enquiry(caller)
         counts = json.loads(active.read_text()) if active.exists() else {}
         return {"org_id": org_id, **counts.get(org_id, {"active_assets": 0,
                                                          "active_market_units": 0})}

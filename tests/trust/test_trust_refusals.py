@@ -239,11 +239,11 @@ def test_AUTH_012_suspended_organisation(members, federation):
     assert_refused(refused, 401, "AUTH-025")
 
 
-def test_AUTH_013_scope_the_client_does_not_hold(members):
+def test_POL_001_scope_the_client_does_not_hold(members):
     token = members.fsp.access_token(members.fsp_node.url, scope="assets:read")
     assert call(members, token).status_code == 200
     resp = call(members, token, method="POST")
-    assert_refused(resp, 403, "AUTH-013")
+    assert_refused(resp, 403, "POL-001")
     assert resp.json()["details"] == {"missing_scopes": ["assets:write"]}
 
 
