@@ -120,15 +120,21 @@ class AssetFilter:
 
 
 def restriction_patterns(spec: AssetFilter, capacity_var: str = "?capacity") -> list[str]:
-    """Patterns (inside GRAPH ?asset) for the filter values."""
+    """Patterns (inside GRAPH ?asset) for the filter values: a single code as a constant
+    triple pattern (selective, evaluated first by Oxigraph), several through VALUES."""
     out = []
-    for name, values in sorted(spec.codes.items()):
+    for name, values in sorted(spec.codes.items(), key=lambda kv: len(kv[1])):
         prop, scheme = CODE_FILTERS[name]
+        if len(values) == 1:
+            out.append(f"?asset <{FMAR[prop]}> <{code_iri(scheme, values[0])}> .")
+            continue
         var = f"?f_{name}"
-        out.append(f"?asset <{FMAR[prop]}> {var} .")
         out.append(f"VALUES {var} {{ {' '.join(f'<{code_iri(scheme, v)}>' for v in values)} }}")
+        out.append(f"?asset <{FMAR[prop]}> {var} .")
     if spec.organisation:
-        out.append(f"?asset <{FMAR.organisation}> <{ORG_BASE}{spec.organisation}> .")
+        out.insert(0, f"?asset <{FMAR.organisation}> <{ORG_BASE}{spec.organisation}> .")
+    if spec.min_capacity is not None or spec.max_capacity is not None:
+        out.append(f"?asset <{FMAR.ratedCapacity}> {capacity_var} .")
     if spec.min_capacity is not None:
         out.append(f"FILTER ({capacity_var} >= {spec.min_capacity!r})")
     if spec.max_capacity is not None:
@@ -147,21 +153,29 @@ def scope_patterns(scope: policy.ReadScope) -> list[str]:
                      for d in sorted(scope.dno_areas)]
     if not alternatives:
         return ["FILTER (false)"]
+    if len(alternatives) == 1:  # a constant pattern: selective, evaluated first
+        return [alternatives[0][1:-1].strip() + " ."]
     return [" UNION ".join(alternatives)]
 
 
 def asset_graph_filter() -> str:
-    """Only current asset records: never `urn:fmar:version:…` copies of old versions."""
+    """Only current asset records. `GRAPH ?asset { ?asset … }` already excludes the
+    `urn:fmar:version:…` copies (their graph name is not their subject) and the audit
+    log; this cheap check on the already-bound name keeps it explicit."""
     return f'FILTER (STRSTARTS(STR(?asset), "{ASSET_BASE}"))'
 
 
 def select_query(spec: AssetFilter, scope: policy.ReadScope) -> str:
-    patterns = [f"?asset a <{FMAR.Asset}> ."]
+    # Most selective first (Oxigraph joins largely in the written order): the caller's
+    # scope and the filter constants, then the columns, OPTIONAL ones last.
+    patterns = scope_patterns(scope) + restriction_patterns(spec)
+    patterns.append(f"?asset a <{FMAR.Asset}> .")
     for var, (prop, optional) in COLUMNS.items():
-        pattern = f"?asset <{FMAR[prop]}> ?{var} ."
-        patterns.append(f"OPTIONAL {{ {pattern} }}" if optional else pattern)
-    patterns += restriction_patterns(spec)
-    patterns += scope_patterns(scope)
+        if not optional and not (var == "capacity" and any("?capacity" in p for p in patterns)):
+            patterns.append(f"?asset <{FMAR[prop]}> ?{var} .")
+    for var, (prop, optional) in COLUMNS.items():
+        if optional:
+            patterns.append(f"OPTIONAL {{ ?asset <{FMAR[prop]}> ?{var} }}")
     variables = " ".join(f"?{v}" for v in ["asset", *COLUMNS])
     body = "\n    ".join(patterns)
     return (f"SELECT {variables} WHERE {{\n  GRAPH ?asset {{\n    {body}\n  }}\n  "

@@ -1,0 +1,284 @@
+"""Benchmark: the SPARQL dataset restriction at scale, and federated query latency.
+
+    .venv/bin/python -m tests.bench.bench_federation                  # defaults below
+    .venv/bin/python -m tests.bench.bench_federation --quick          # small smoke run
+    .venv/bin/python -m tests.bench.bench_federation --restriction 100000 --per-node 10000
+
+Part 1 (in this process): an embedded store with N asset records (the node's own
+record layout, written straight to the store) and, per caller scope (NESO = all,
+an FSP = 1/10 of the assets, a DNO = 3 of 14 areas):
+  - time to list the allowed graph names (node.federation.dataset);
+  - a selective query and a full count, over the restricted dataset
+    (`default_graph`/`named_graphs` = the allowed list) beside the same query
+    unrestricted (the baseline: no policy at all);
+  - the same question as a generated query with the policy inside the query
+    (what the REST form and aggregates use);
+  - the fork overhead of the isolated executor (`SELECT ... LIMIT 1`).
+
+Part 2 (real processes): K nodes (`fmar serve`, static tokens, plain HTTP on
+loopback) each holding --per-node assets, and "all-in-one" nodes holding K x
+--per-node assets. For K in 1, 2, 5, 10: p50/p99 of the federated filter query and
+of the federated report (counts and capacity by category x DNO area), beside the
+slowest single node's p50, a sequential fan-out and one node holding all the data.
+Every figure is measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pyoxigraph as ox
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from examples.generate import assets
+from node import policy
+from node.federation import filters
+from node.federation.aggregates import AggregateSpec
+from node.federation.dataset import list_allowed
+from node.federation.engine import Engine, NodeTarget
+from node.federation.execute import Executor, Limits
+from node.federation.filters import AssetFilter
+from node.federation.localfed import free_port
+from node.identity import StaticTokenAuthenticator
+from node.inputs import properties_from_json
+from node.records import record_ntriples
+from node.store import GraphWrite, open_store
+from node.vocab import ASSET_BASE
+
+ORGS = [f"FSP-{i:02d}" for i in range(10)]
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def fill(data_dir: Path, count: int, orgs: list[str], seed: int) -> None:
+    """Asset records in the node's layout, written straight to the store (no validation:
+    this benchmark is about reading)."""
+    store = open_store(data_dir)
+    now = "2026-11-26T00:00:00Z"
+    batch: list[GraphWrite] = []
+    per_org = max(1, count // len(orgs))
+    n = 0
+    for k, org in enumerate(orgs):
+        for row in assets(min(per_org, count - n), org, seed=seed + k, start=n):
+            iri = f"{ASSET_BASE}{seed:04d}{n:08d}-0000-4000-8000-000000000000"
+            n += 1
+            batch.append(GraphWrite(iri, record_ntriples(iri, properties_from_json(row),
+                                                         version=1, created=now,
+                                                         modified=now), replace=False))
+            if len(batch) >= 5000:
+                store.write(batch)
+                batch = []
+    if batch:
+        store.write(batch)
+    store.close()
+    del store
+    gc.collect()
+
+
+def timed(fn, reps: int) -> list[float]:  # type: ignore[no-untyped-def]
+    out = []
+    for _ in range(reps):
+        started = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+# ------------------------------------------------------------------ part 1
+
+def part1(size: int) -> None:
+    print(f"\n== Part 1: dataset restriction, {size} assets in one embedded store")
+    base = Path(tempfile.mkdtemp(prefix="fmar-bench-"))
+    started = time.perf_counter()
+    fill(base, size, ORGS, 1)
+    print(f"loaded in {time.perf_counter() - started:.1f} s")
+    store = open_store(base)
+    raw = store._store
+    scopes = {
+        "NESO (all)": policy.ReadScope(True, frozenset(), frozenset()),
+        "FSP (1/10)": policy.ReadScope(False, frozenset({ORGS[0]}), frozenset()),
+        "DNO (3 areas)": policy.ReadScope(False, frozenset(),
+                                          frozenset({"UKPN_EPN", "UKPN_LPN", "UKPN_SPN"})),
+    }
+    fmar = "https://id.fmar.uk/def/fmar#"
+    selective = (f"SELECT ?a WHERE {{ ?a <{fmar}assetName> \"Bess 77\" }}")
+    count = f"SELECT (COUNT(?a) AS ?n) WHERE {{ ?a <{fmar}ratedCapacity> ?c }}"
+    print(f"{'scope':<15}{'graphs':>8}{'list ms':>9}{'sel. restricted':>17}{'sel. none':>11}"
+          f"{'count restr.':>14}{'count none':>12}{'policy-in-query':>17}")
+    for label, scope in scopes.items():
+        listing = timed(lambda s=scope: list_allowed(store, s), 3)
+        names = list_allowed(store, scope)
+        graphs = [ox.NamedNode(g) for g in names]
+
+        def restricted(q: str, g: list = graphs) -> None:  # type: ignore[type-arg]
+            list(raw.query(q, default_graph=g, named_graphs=g))
+
+        sel_r = timed(lambda: restricted(selective), 3)
+        sel_n = timed(lambda: list(raw.query(selective.replace("WHERE { ?a", "WHERE { GRAPH ?g "
+                                                                "{ ?a").replace("}", "} }", 1))),
+                      3)
+        cnt_r = timed(lambda: restricted(count), 2)
+        cnt_n = timed(lambda: list(raw.query(count.replace("{ ?a", "{ GRAPH ?g { ?a")
+                                             .replace("?c }", "?c } }"))), 2)
+        generated = filters.select_query(AssetFilter.parse({"category": "BESS",
+                                                            "dno": "UKPN_EPN",
+                                                            "min_capacity": 1000,
+                                                            "limit": 1000}), scope)
+        gen = timed(lambda q=generated: list(raw.query(q)), 3)
+        print(f"{label:<15}{len(names):>8}{statistics.median(listing):>9.1f}"
+              f"{statistics.median(sel_r):>17.1f}{statistics.median(sel_n):>11.2f}"
+              f"{statistics.median(cnt_r):>14.1f}{statistics.median(cnt_n):>12.1f}"
+              f"{statistics.median(gen):>17.1f}")
+    ex = Executor(Limits(timeout=10, max_rows=10, concurrent=1))
+    names = list_allowed(store, scopes["FSP (1/10)"])
+    q = "SELECT ?s WHERE { ?s ?p ?o } LIMIT 1"
+    fork = timed(lambda: ex.run(raw, q, names, "json", "", isolation="fork"), 10)
+    thread = timed(lambda: ex.run(raw, q, names, "json", "", isolation="thread"), 10)
+    print(f"executor, FSP scope, LIMIT 1: fork p50 {statistics.median(fork):.1f} ms, "
+          f"thread p50 {statistics.median(thread):.1f} ms")
+    store.close()
+
+
+# ------------------------------------------------------------------ part 2
+
+def start_node(data_dir: Path, tokens: Path) -> tuple[str, subprocess.Popen]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FMAR_")}
+    proc = subprocess.Popen([sys.executable, "-m", "node", "serve", "--data-dir", str(data_dir),
+                             "--port", str(port), "--tokens-file", str(tokens), "--workers", "1"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    return f"http://127.0.0.1:{port}", proc
+
+
+def wait_up(url: str) -> None:
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not start")
+
+
+async def measure(urls: list[str], token: str, reps: int, what: str) -> dict[str, float]:
+    from node.federation.tokens import StaticTokens
+
+    spec_f = AssetFilter.parse({"category": "BESS", "dno": "UKPN_EPN", "min_capacity": 1000,
+                                "limit": 100000})
+    spec_a = AggregateSpec.parse({"group_by": "category,dno"})
+    targets = [NodeTarget(u) for u in urls]
+    async with httpx.AsyncClient(timeout=60) as http:
+        engine = Engine(http, StaticTokens(default=token), deadline=30)
+
+        async def one(nodes: list[NodeTarget]) -> None:
+            answer = await (engine.assets(nodes, spec_f) if what == "filter"
+                            else engine.aggregate(nodes, spec_a))
+            assert not answer["partial"], answer["nodes"]
+
+        for _ in range(2):
+            await one(targets)
+        par, seq = [], []
+        singles: dict[str, list[float]] = {u: [] for u in urls}
+        for _ in range(reps):
+            started = time.perf_counter()
+            await one(targets)
+            par.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            for t in targets:
+                s0 = time.perf_counter()
+                await one([t])
+                singles[t.url].append((time.perf_counter() - s0) * 1000)
+            seq.append((time.perf_counter() - started) * 1000)
+    slowest = max(statistics.median(v) for v in singles.values())
+    return {"p50": statistics.median(par), "p99": pct(par, 0.99), "seq_p50":
+            statistics.median(seq), "slowest_single_p50": slowest}
+
+
+def part2(per_node: int, ks: list[int], reps: int) -> None:
+    print(f"\n== Part 2: federated latency, {per_node} assets per node, {reps} repetitions")
+    base = Path(tempfile.mkdtemp(prefix="fmar-bench-fed-"))
+    token = "bench-token"
+    tokens = base / "tokens.json"
+    tokens.write_text(json.dumps([{
+        "token_sha256": StaticTokenAuthenticator.hash_token(token), "subject": "bench",
+        "organisation_id": "NESO", "roles": ["NESO"],
+        "scopes": ["assets:read", "sparql:query", "federation:query"]}]))
+    kmax = max(ks)
+    started = time.perf_counter()
+    for i in range(kmax):
+        fill(base / f"n{i}", per_node, [ORGS[i % len(ORGS)]], 100 + i)
+    for k in ks:
+        fill(base / f"all{k}", per_node * k, [ORGS[i % len(ORGS)] for i in range(k)], 100)
+    print(f"loaded {per_node * (kmax + sum(ks))} assets in {time.perf_counter() - started:.0f} s")
+    procs = []
+    try:
+        nodes = []
+        for i in range(kmax):
+            url, proc = start_node(base / f"n{i}", tokens)
+            nodes.append(url)
+            procs.append(proc)
+        alls = {}
+        for k in ks:
+            url, proc = start_node(base / f"all{k}", tokens)
+            alls[k] = url
+            procs.append(proc)
+        for url in [*nodes, *alls.values()]:
+            wait_up(url)
+        print(f"{'query':<8}{'K':>3}{'assets':>9}{'fed p50':>9}{'fed p99':>9}"
+              f"{'slowest 1':>11}{'ratio':>7}{'sequential':>12}{'one node all':>14}")
+        for what in ("filter", "report"):
+            for k in ks:
+                r = asyncio.run(measure(nodes[:k], token, reps, what))
+                one = asyncio.run(measure([alls[k]], token, reps, what))
+                print(f"{what:<8}{k:>3}{per_node * k:>9}{r['p50']:>9.1f}{r['p99']:>9.1f}"
+                      f"{r['slowest_single_p50']:>11.1f}"
+                      f"{r['p50'] / r['slowest_single_p50']:>7.2f}{r['seq_p50']:>12.1f}"
+                      f"{one['p50']:>14.1f}")
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--restriction", type=int, default=100_000)
+    parser.add_argument("--per-node", type=int, default=10_000)
+    parser.add_argument("--nodes", default="1,2,5,10")
+    parser.add_argument("--reps", type=int, default=20)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--skip-part1", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.restriction, args.per_node, args.nodes, args.reps = 5000, 1000, "1,2", 5
+    print(f"bench_federation: {os.cpu_count()} cores, python {sys.version.split()[0]}, "
+          f"pyoxigraph {ox.__version__}")
+    if not args.skip_part1:
+        part1(args.restriction)
+    part2(args.per_node, [int(k) for k in args.nodes.split(",")], args.reps)
+
+
+if __name__ == "__main__":
+    main()
