@@ -63,7 +63,7 @@ ORGS = [f"FSP-{i:02d}" for i in range(10)]
 
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
 def fill(data_dir: Path, count: int, orgs: list[str], seed: int) -> None:
