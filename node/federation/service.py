@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pyoxigraph as ox
@@ -93,7 +94,9 @@ class QueryService:
         data += [("named-graph-uri", g) for g in graphs] or [("named-graph-uri",
                                                                 "urn:fmar:empty")]
         try:
-            response = httpx.post(self.store.query_url, data=data, headers={"accept": media},
+            response = httpx.post(self.store.query_url, content=urlencode(data).encode(),
+                                  headers={"accept": media, "content-type":
+                                           "application/x-www-form-urlencoded"},
                                   timeout=self.executor.limits.timeout)
         except httpx.TimeoutException:
             raise ApiError(504, "SPARQL-005", "The query ran past the time limit.") from None
