@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
+from pathlib import Path
 from typing import Any
 
 import pyoxigraph as ox
@@ -29,10 +31,17 @@ from node.inputs import Properties, Row
 from node.records import VALIDATOR, AssetRecord, Checked, check_rows, new_asset_iri
 from node.records import record_ntriples
 from node.store import GraphWrite, RecordStore
+from node.store.base import trig_text
 from node.validation import ShapeSet
 from node.vocab import ASSET_BASE, CATEGORY_BASE, FMAR, VERSION_BASE, code_iri
 
 BULK_CHUNK = 2000
+MAX_REPORTED_ROWS = 10_000  # failing rows listed in full in a bulk report
+
+
+def _stored_row(checked: Checked) -> dict[str, Any]:
+    return {"row": checked.index, "AssetId": checked.asset_iri[len(ASSET_BASE):]}
+
 VALIDATION_STATUSES = ("Pending", "Verified", "Query")
 
 
@@ -65,9 +74,12 @@ class BulkReport:
     errors: list[dict[str, Any]] = field(default_factory=list)
     assets: list[dict[str, Any]] = field(default_factory=list)
 
+    errors_truncated: bool = False
+
     def as_json(self) -> dict[str, Any]:
         return {
             "mode": self.mode,
+            "errors_truncated": self.errors_truncated,
             "received": self.received,
             "stored": self.stored,
             "rejected": self.rejected,
@@ -232,13 +244,9 @@ class Register:
 
     # ------------------------------------------------------------ registration
 
-    def _commit_assets(
-        self, checked: list[Checked], caller: Caller, action: str = "register"
-    ) -> None:
-        if not checked:
-            return
-        time = now_iso()
-        writes = [
+    @staticmethod
+    def _new_records(checked: list[Checked], time: str) -> list[GraphWrite]:
+        return [
             GraphWrite(
                 c.asset_iri,
                 record_ntriples(c.asset_iri, c.properties or [], version=1, created=time, modified=time),
@@ -246,6 +254,13 @@ class Register:
             )
             for c in checked
         ]
+
+    def _commit_assets(
+        self, checked: list[Checked], caller: Caller, action: str = "register"
+    ) -> None:
+        if not checked:
+            return
+        writes = self._new_records(checked, now_iso())
         with self._lock:
             audit_write, _, head = self._audit.prepare(
                 agent=caller.subject,
@@ -311,30 +326,60 @@ class Register:
             yield future.result()
 
     def register_bulk(self, rows: Iterable[Row], caller: Caller, all_or_nothing: bool) -> BulkReport:
+        """Validate every row; store the valid ones chunk by chunk (`store-valid`), or all
+        of them in one transaction only if no row failed (`all-or-nothing`). Valid records
+        of an all-or-nothing upload wait in a temporary TriG file, not in memory."""
         policy.require_scope(caller, "assets:write")
         report = BulkReport("all-or-nothing" if all_or_nothing else "store-valid")
-        valid: list[Checked] = []
-        for chunk in self.check_chunks(rows, caller):
-            good = []
-            for checked in chunk:
-                report.received += 1
-                if checked.ok:
-                    good.append(checked)
-                else:
-                    report.rejected += 1
-                    report.errors.append({"row": checked.index, "violations": checked.violations})
+        time = now_iso()
+        with tempfile.TemporaryDirectory(prefix="fmar-bulk-") as spool_dir:
+            spool_path = Path(spool_dir) / "records.trig"
+            with spool_path.open("wb") as spool:
+                spooled: list[str] = []
+                for chunk in self.check_chunks(rows, caller):
+                    good = []
+                    for checked in chunk:
+                        report.received += 1
+                        if checked.ok:
+                            good.append(checked)
+                        else:
+                            report.rejected += 1
+                            if len(report.errors) < MAX_REPORTED_ROWS:
+                                report.errors.append(
+                                    {"row": checked.index, "violations": checked.violations}
+                                )
+                    if not all_or_nothing:
+                        self._commit_assets(good, caller)
+                        report.stored += len(good)
+                        report.assets.extend(_stored_row(c) for c in good)
+                    elif not report.rejected:
+                        spool.write(trig_text(self._new_records(good, time)).encode())
+                        spooled.extend(c.asset_iri for c in good)
+                        report.assets.extend(_stored_row(c) for c in good)
             if all_or_nothing:
-                if not report.rejected:
-                    valid.extend(good)
-            else:
-                self._commit_assets(good, caller)
-                report.stored += len(good)
-                report.assets.extend({"row": c.index, "AssetId": c.asset_iri[len(ASSET_BASE):]} for c in good)
-        if all_or_nothing and not report.rejected:
-            self._commit_assets(valid, caller)
-            report.stored = len(valid)
-            report.assets = [{"row": c.index, "AssetId": c.asset_iri[len(ASSET_BASE):]} for c in valid]
+                if report.rejected:
+                    report.assets = []
+                else:
+                    self._commit_spool(spool_path, spooled, caller)
+                    report.stored = len(spooled)
+        report.errors_truncated = report.rejected > len(report.errors)
         return report
+
+    def _commit_spool(self, path: Path, iris: list[str], caller: Caller) -> None:
+        if not iris:
+            return
+        with self._lock:
+            audit_write, _, head = self._audit.prepare(
+                agent=caller.subject,
+                organisation=caller.organisation_id,
+                on_behalf_of=caller.actor,
+                action="register",
+                records=[(iri, 1) for iri in iris],
+            )
+            with path.open("ab") as spool:
+                spool.write(trig_text([audit_write]).encode())
+            self.store.load_file(path)
+            self._audit.commit(head)
 
     # ------------------------------------------------------------ reading
 

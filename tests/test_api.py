@@ -536,3 +536,17 @@ def test_active_records_enquiry_for_deregistration(node):
     assert counts["active_assets"] == listed.json()["count"] >= 1
     assert counts["active_market_units"] == 0
     assert bad.status_code == 422
+
+
+def test_bulk_upload_keeps_the_audit_chain_intact(node):
+    from node.audit import verify
+
+    rows = [heat_pump(dno="NPG_NE") for _ in range(25)]
+    with node.client() as c:
+        response = c.post("/assets/bulk", content=to_csv(rows), headers={"Content-Type": "text/csv"})
+        assert response.status_code == 200
+        first = response.json()["assets"][0]["AssetId"]
+        entries = c.get(f"/assets/{first}/audit").json()["entries"]
+    assert [e["action"] for e in entries] == ["register"]
+    count, problems = verify(node.app.state.register.store)
+    assert problems == [] and count > 25

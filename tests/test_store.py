@@ -118,3 +118,34 @@ def test_node_runs_unchanged_on_an_external_sparql_server(oxigraph_server):
                        headers={"content-type": "application/sparql-query",
                                 "accept": "application/sparql-results+json"}).json()
     assert int(count["results"]["bindings"][0]["n"]["value"]) >= 2  # current + version 1
+
+
+def test_load_file_adds_everything_or_nothing(store, tmp_path):
+    good = tmp_path / "good.trig"
+    good.write_text(f"<{G1}> {{ {triple(G1, 'one')} }}\n<{G2}> {{ {triple(G2, 'two')} }}\n")
+    store.load_file(good)
+    assert names(store, G1) == {"one"} and names(store, G2) == {"two"}
+    g3 = G1.replace("0001", "0003")
+    broken = tmp_path / "broken.trig"
+    broken.write_text(f"<{g3}> {{ {triple(g3, 'three')} }}\n<{G2}> {{ <oops \n")
+    with pytest.raises(StoreError):
+        store.load_file(broken)
+    assert store.triples(g3) == []
+
+
+def test_bulk_all_or_nothing_on_an_external_sparql_server(oxigraph_server):
+    from tests.assets import to_csv
+
+    node = start_node(NodeSettings(sparql_url=oxigraph_server, workers=1))
+    try:
+        with node.client() as c:
+            rows = [bess(dno="ENWL") for _ in range(30)]
+            stored = c.post("/assets/bulk", content=to_csv(rows), headers={"Content-Type": "text/csv"})
+            assert stored.status_code == 200, stored.text
+            ids = [a["AssetId"] for a in stored.json()["assets"]]
+            assert len(ids) == 30 and c.get(f"/assets/{ids[-1]}").status_code == 200
+            rows[5]["RatedCapacity"] = -1
+            refused = c.post("/assets/bulk", content=to_csv(rows), headers={"Content-Type": "text/csv"})
+            assert refused.status_code == 422 and refused.json()["details"]["stored"] == 0
+    finally:
+        node.stop()

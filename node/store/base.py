@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import pyoxigraph as ox
@@ -29,6 +30,10 @@ class GraphWrite:
 class RecordStore(Protocol):
     def write(self, writes: Sequence[GraphWrite]) -> None:
         """Apply all writes in one transaction: all of them or none."""
+        ...
+
+    def load_file(self, path: Path) -> None:
+        """Add the quads of a TriG file in one transaction: all of them or none."""
         ...
 
     def triples(self, graph: str) -> list[ox.Triple]:

@@ -27,6 +27,12 @@ class EmbeddedStore:
         except (OSError, SyntaxError, ValueError) as exc:
             raise StoreError(str(exc)) from exc
 
+    def load_file(self, path: Path) -> None:
+        try:
+            self._store.load(path=str(path), format=ox.RdfFormat.TRIG)
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise StoreError(str(exc)) from exc
+
     def triples(self, graph: str) -> list[ox.Triple]:
         return [
             ox.Triple(q.subject, q.predicate, q.object)

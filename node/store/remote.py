@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import httpx
 import pyoxigraph as ox
@@ -39,6 +40,15 @@ class RemoteStore:
         )
         if response.status_code >= 300:
             raise StoreError(f"update refused ({response.status_code}): {response.text[:300]}")
+
+    def load_file(self, path: Path) -> None:
+        # Graph Store Protocol: POST of a dataset to the store adds it (one request).
+        with path.open("rb") as body:
+            response = self._http.post(
+                self.store_url, content=body, headers={"content-type": "application/trig"}
+            )
+        if response.status_code >= 300:
+            raise StoreError(f"load refused ({response.status_code}): {response.text[:300]}")
 
     def triples(self, graph: str) -> list[ox.Triple]:
         response = self._http.get(
