@@ -21,7 +21,7 @@ from typing import Any
 import pyoxigraph as ox
 from rdflib import Graph, Literal, URIRef
 
-from node import audit, policy
+from node import audit, bulk_commit, policy
 from node.audit import AuditLog, now_iso
 from node.categories import Catalogue, Category, category_from_graph, load_core_shapes
 from node.categories import seed_categories, set_deprecated
@@ -36,7 +36,10 @@ from node.validation import ShapeSet
 from node.vocab import ASSET_BASE, CATEGORY_BASE, FMAR, VERSION_BASE, code_iri
 
 BULK_CHUNK = 2000
-MAX_REPORTED_ROWS = 10_000  # failing rows listed in full in a bulk report
+MAX_REPORTED_ROWS = 10_000
+# Uploads up to this size are committed in one store transaction; larger ones
+# through a pending marker (node/bulk_commit.py) to keep memory flat.
+SINGLE_TRANSACTION_LIMIT = 5_000  # failing rows listed in full in a bulk report
 
 
 def _stored_row(checked: Checked) -> dict[str, Any]:
@@ -112,6 +115,7 @@ class Register:
     def __init__(self, store: RecordStore, workers: int = 2):
         self.store = store
         self._lock = threading.RLock()
+        bulk_commit.recover(store)
         self._audit = AuditLog(store)
         self.catalogue = Catalogue(load_core_shapes())
         self._workers = workers
@@ -378,7 +382,10 @@ class Register:
             )
             with path.open("ab") as spool:
                 spool.write(trig_text([audit_write]).encode())
-            self.store.load_file(path)
+            if len(iris) <= SINGLE_TRANSACTION_LIMIT:
+                self.store.load_file(path)
+            else:
+                bulk_commit.commit(self.store, path, iris, self._audit.sequence + 1)
             self._audit.commit(head)
 
     # ------------------------------------------------------------ reading

@@ -32,8 +32,13 @@ class RecordStore(Protocol):
         """Apply all writes in one transaction: all of them or none."""
         ...
 
-    def load_file(self, path: Path) -> None:
-        """Add the quads of a TriG file in one transaction: all of them or none."""
+    def load_file(self, path: Path, transactional: bool = True) -> None:
+        """Add the quads of a TriG file: in one transaction (all of them or none), or
+        streamed without one (constant memory; see node/bulk_commit.py)."""
+        ...
+
+    def update(self, sparql_update: str) -> None:
+        """Run one SPARQL UPDATE (atomic)."""
         ...
 
     def triples(self, graph: str) -> list[ox.Triple]:

@@ -27,9 +27,16 @@ class EmbeddedStore:
         except (OSError, SyntaxError, ValueError) as exc:
             raise StoreError(str(exc)) from exc
 
-    def load_file(self, path: Path) -> None:
+    def load_file(self, path: Path, transactional: bool = True) -> None:
+        load = self._store.load if transactional else self._store.bulk_load
         try:
-            self._store.load(path=str(path), format=ox.RdfFormat.TRIG)
+            load(path=str(path), format=ox.RdfFormat.TRIG)
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise StoreError(str(exc)) from exc
+
+    def update(self, sparql_update: str) -> None:
+        try:
+            self._store.update(sparql_update)
         except (OSError, SyntaxError, ValueError) as exc:
             raise StoreError(str(exc)) from exc
 

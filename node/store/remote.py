@@ -33,16 +33,20 @@ class RemoteStore:
         self._http = httpx.Client(timeout=timeout)
 
     def write(self, writes: Sequence[GraphWrite]) -> None:
+        self.update(update_text(writes))
+
+    def update(self, sparql_update: str) -> None:
         response = self._http.post(
             self.update_url,
-            content=update_text(writes).encode(),
+            content=sparql_update.encode(),
             headers={"content-type": "application/sparql-update"},
         )
         if response.status_code >= 300:
             raise StoreError(f"update refused ({response.status_code}): {response.text[:300]}")
 
-    def load_file(self, path: Path) -> None:
-        # Graph Store Protocol: POST of a dataset to the store adds it (one request).
+    def load_file(self, path: Path, transactional: bool = True) -> None:
+        # Graph Store Protocol: POST of a dataset to the store adds it (one request;
+        # the server decides how it applies it).
         with path.open("rb") as body:
             response = self._http.post(
                 self.store_url, content=body, headers={"content-type": "application/trig"}

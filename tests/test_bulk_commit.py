@@ -1,0 +1,82 @@
+"""Large uploads land whole or not at all, without one giant transaction."""
+
+from __future__ import annotations
+
+import pytest
+
+from node import bulk_commit
+from node import register as register_module
+from node.audit import AuditLog, verify
+from node.identity import Caller
+from node.inputs import Row
+from node.register import Register
+from node.store import StoreError
+from node.store.embedded import EmbeddedStore
+from tests.assets import heat_pump
+
+FSP = Caller("loader", "FSP-ACME", frozenset({"FSP"}), frozenset({"assets:read", "assets:write"}))
+
+
+def asset_graphs(store) -> set[str]:
+    return {s["g"].value for s in store.select(
+        "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?g a <https://id.fmar.uk/def/fmar#Asset> } }")}
+
+
+def test_large_upload_goes_through_the_pending_marker(tmp_path, monkeypatch):
+    monkeypatch.setattr(register_module, "SINGLE_TRANSACTION_LIMIT", 10)
+    store = EmbeddedStore(tmp_path / "store")
+    register = Register(store, workers=1)
+    rows = (Row(i, fields=heat_pump()) for i in range(1, 51))
+    report = register.register_bulk(rows, FSP, all_or_nothing=True)
+    assert report.stored == 50 and report.rejected == 0
+    assert len(asset_graphs(store)) == 50
+    count, problems = verify(store)
+    assert problems == [] and count >= 50
+    assert bulk_commit.recover(store) == 0  # no marker left behind
+
+
+def test_a_failed_load_is_rolled_back(tmp_path):
+    store = EmbeddedStore(tmp_path / "store")
+    register = Register(store, workers=1)
+    before = verify(store)[0]
+    good = "\n".join(
+        f"<https://id.fmar.uk/asset/p{i}> {{ <https://id.fmar.uk/asset/p{i}> "
+        f"a <https://id.fmar.uk/def/fmar#Asset> . }}" for i in range(5)
+    )
+    spool = tmp_path / "spool.trig"
+    spool.write_text(good + "\n<urn:x> { <urn:a> <urn:b> \n")
+    records = [f"https://id.fmar.uk/asset/p{i}" for i in range(5)]
+    with pytest.raises(StoreError):
+        bulk_commit.commit(store, spool, records, register._audit.sequence + 1)
+    assert asset_graphs(store) == set()
+    assert verify(store) == (before, [])
+
+
+def test_an_upload_left_pending_is_rolled_back_when_the_register_opens(tmp_path):
+    path = tmp_path / "store"
+    store = EmbeddedStore(path)
+    register = Register(store, workers=1)
+    kept = register.register_bulk((Row(1, fields=heat_pump()),), FSP, all_or_nothing=True)
+    assert kept.stored == 1
+    first = AuditLog(store).sequence + 1
+    # A node that stopped between loading an upload and committing it:
+    spool = tmp_path / "spool.trig"
+    spool.write_text(
+        "<https://id.fmar.uk/asset/lost> { <https://id.fmar.uk/asset/lost> "
+        "a <https://id.fmar.uk/def/fmar#Asset> . }\n"
+        f"<urn:fmar:audit> {{ <urn:fmar:audit:{first}> "
+        f'<https://id.fmar.uk/def/fmar#sequence> "{first}"^^<http://www.w3.org/2001/XMLSchema#integer> . }}\n'
+    )
+    marker = f"{bulk_commit.PENDING_BASE}test"
+    from node.store import GraphWrite
+
+    store.write([GraphWrite(marker, (
+        f'<{marker}> <https://id.fmar.uk/def/fmar#sequence> "{first}"^^<http://www.w3.org/2001/XMLSchema#integer> .\n'
+        f"<{marker}> <https://id.fmar.uk/def/fmar#pendingRecord> <https://id.fmar.uk/asset/lost> ."))])
+    store.load_file(spool, transactional=False)
+    assert "https://id.fmar.uk/asset/lost" in asset_graphs(store)
+    reopened = Register(store, workers=1)
+    assert asset_graphs(store) == {a["AssetId"] and f"https://id.fmar.uk/asset/{a['AssetId']}"
+                                   for a in kept.assets}
+    assert verify(store)[1] == []
+    assert reopened._audit.sequence == first - 1
