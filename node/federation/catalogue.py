@@ -8,6 +8,8 @@ The licence is a small machine-readable ODRL policy served by the node itself.
 
 from __future__ import annotations
 
+from datetime import date
+
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, RDF, XSD
 
@@ -70,7 +72,7 @@ def catalogue_graph(settings: FederationSettings, node_name: str) -> Graph:
             g.add((svc, DCTERMS.conformsTo, SPARQL_PROTOCOL))
         for ds in datasets:
             g.add((svc, DCAT.servesDataset, ds))
-    g.add((catalogue, DCTERMS.modified, Literal("2026-11-26", datatype=XSD.date)))
+    g.add((catalogue, DCTERMS.modified, Literal(date.today().isoformat(), datatype=XSD.date)))
     return g
 
 
