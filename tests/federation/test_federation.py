@@ -379,6 +379,39 @@ def test_regulator_gets_suppressed_aggregates_only(fed):
     assert {s["status"] for s in rows["nodes"]} == {"refused"}
 
 
+# ---------------------------------------------------------------- fmar query (CLI)
+
+def test_fmar_query_cli_fans_out_with_one_token_per_node(fed):
+    import os
+    import subprocess
+    import sys
+
+    m = fed.member("Gridco")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("FMAR_")},
+           "FMAR_TRUST_URL": fed.local.issuer, "FMAR_CA_BUNDLE": str(fed.local.ca_bundle),
+           "FMAR_CLIENT_ID": m.app_id, "FMAR_CLIENT_CERT": str(m.cert),
+           "FMAR_CLIENT_KEY": str(m.key)}
+
+    def run(*args: str) -> dict:
+        done = subprocess.run([sys.executable, "-m", "node", "query", *args, "-o", "json"],
+                              env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    answer = run("-f", "category=BESS", "-f", "min_capacity=100")
+    expected = fed.client("Gridco").assets(category="BESS", min_capacity=100)
+    assert canonical(["asset"], answer["results"]["bindings"]) == \
+        canonical(["asset"], expected["results"]["bindings"])
+    assert {b["dno"]["value"].rsplit("/", 1)[-1] for b in answer["results"]["bindings"]} <= \
+        {"UKPN_EPN", "UKPN_SPN"}
+    report = run("--aggregate", "category,dno")
+    assert report["cells"] and not report["partial"]
+    joined = run(QUERIES["join-limits"])
+    _, expected_rows = oracle(fed, "Gridco", QUERIES["join-limits"])
+    variables = [v for v in joined["head"]["vars"] if v != "_nodes"]
+    assert canonical(variables, joined["results"]["bindings"]) == expected_rows
+
+
 # ---------------------------------------------------------------- partial answers (last)
 
 def test_dead_and_slow_nodes_give_a_marked_partial_answer_within_the_deadline(fed):
@@ -412,3 +445,4 @@ def test_dead_and_slow_nodes_give_a_marked_partial_answer_within_the_deadline(fe
         assert sum(c["count"] for c in body["cells"]) == len(fed.assets["fsp_a"])
     finally:
         nodes["dno"].resume()
+
