@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -13,6 +12,7 @@ from rdflib import XSD, URIRef
 from rdflib.term import Node
 from rdflib.util import from_n3
 
+from node import ntriples
 from node.vocab import CODE, FMAR, ORG_BASE
 
 GEO = "http://www.w3.org/2003/01/geo/wgs84_pos#"
@@ -100,11 +100,6 @@ def _iri_part(value: Any) -> str:
     return text if _CODE_SAFE.match(text) else quote(text, safe="")
 
 
-_STRING = json.JSONEncoder(ensure_ascii=True).encode  # JSON string escapes are valid N-Triples
-
-
-def _typed(text: str, datatype: str) -> str:
-    return f"{_STRING(text)}^^<{datatype}>"
 
 
 def to_ntriples(field: Field, value: Any) -> str:
@@ -115,7 +110,7 @@ def to_ntriples(field: Field, value: Any) -> str:
     """
     kind = field.kind
     if kind == "string":
-        return _STRING(value if isinstance(value, str) else str(value))
+        return ntriples.string(value if isinstance(value, str) else str(value))
     if field.scheme:
         return f"<{CODE}{field.scheme}/{_iri_part(value)}>"
     if kind == "decimal":
@@ -125,13 +120,13 @@ def to_ntriples(field: Field, value: Any) -> str:
             text = str(value)
         else:
             text = str(value).strip()
-        return _typed(text, _DECIMAL)
+        return ntriples.typed(text, _DECIMAL)
     if kind == "org":
         return f"<{ORG_BASE}{_iri_part(value)}>"
     if kind == "boolean":
         text = ("true" if value else "false") if isinstance(value, bool) else str(value).strip().lower()
-        return _typed(text, _BOOLEAN)
-    return _typed(str(value).strip(), _XSD_OF[kind])
+        return ntriples.typed(text, _BOOLEAN)
+    return ntriples.typed(str(value).strip(), _XSD_OF[kind])
 
 
 def to_term(field: Field, value: Any) -> Node:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import pyoxigraph as ox
 
+from node import ntriples
 from node.store.base import GraphWrite, RecordStore
 from node.vocab import AUDIT_BASE, FMAR, PROV
 
@@ -50,8 +51,7 @@ class AuditEntry:
     def ntriples(self, digest: str | None = None) -> str:
         s = f"<{self.iri}>"
 
-        def lit(value: str) -> str:
-            return json.dumps(value, ensure_ascii=False)
+        lit = ntriples.string
 
         xsd = "http://www.w3.org/2001/XMLSchema#"
         lines = [

@@ -12,7 +12,8 @@ import re
 import threading
 from dataclasses import dataclass
 
-from rdflib import RDF, Graph, Literal, URIRef
+from rdflib import RDF, BNode, Graph, Literal, URIRef
+from rdflib.term import Node
 from rdflib.namespace import SKOS, XSD
 
 from node.errors import ApiError
@@ -91,6 +92,7 @@ def category_from_graph(graph: Graph, version: int = 1) -> Category:
                 "Every property shape of a category carries a stable rule ID (fmar:ruleId).",
                 {"shape": str(prop)},
             )
+    _check_only_own_triples(graph, concept, shape)
     label = str(graph.value(concept, SKOS.prefLabel) or code)
     return Category(
         code=code,
@@ -101,6 +103,26 @@ def category_from_graph(graph: Graph, version: int = 1) -> Category:
         version=version,
         graph=graph,
     )
+
+
+def _check_only_own_triples(graph: Graph, concept: URIRef, shape: Node) -> None:
+    """CAT-DEF-006: a definition speaks only of its concept, its shape and the blank
+    nodes they use, so it cannot change the core shape or another category."""
+    own = {concept, shape}
+    pending = [concept, shape]
+    while pending:
+        for obj in graph.objects(pending.pop()):
+            if isinstance(obj, BNode) and obj not in own:
+                own.add(obj)
+                pending.append(obj)
+    strangers = sorted({str(s) for s in graph.subjects() if s not in own})
+    if strangers:
+        raise ApiError(
+            422,
+            "CAT-DEF-006",
+            "A category definition holds only its concept, its node shape and their parts.",
+            {"other_subjects": strangers[:10]},
+        )
 
 
 def set_deprecated(category: Category, deprecated: bool) -> Graph:

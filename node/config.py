@@ -16,7 +16,8 @@ class NodeSettings:
     workers: int = 2  # validation worker processes for bulk uploads
     trust_issuer: str | None = None  # verify trust-framework tokens (see node/trust_auth.py)
     max_body_bytes: int = 1_000_000
-    max_bulk_bytes: int = 512_000_000
+    max_bulk_bytes: int = 512_000_000  # CSV and NDJSON, streamed
+    max_rdf_bulk_bytes: int = 20_000_000  # Turtle is parsed whole (about 30x its size in memory)
 
     @classmethod
     def from_env(cls, **overrides: object) -> NodeSettings:

@@ -17,17 +17,20 @@ from urllib.parse import urlsplit
 
 from decimal import Decimal, InvalidOperation
 
+import pyoxigraph as ox
 from rdflib import RDF, XSD, BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
 from node.asset_fields import FIELD_BY_NAME, FIELD_BY_PREDICATE, STATE_FIELDS, STATE_PREDICATES
 from node.asset_fields import full_jsonld_context, to_ntriples
+from node import ntriples
 from node.errors import ApiError
 from node.vocab import FMAR
 
 # (predicate IRI, object in N-Triples syntax) pairs about one asset
 Properties = list[tuple[str, str]]
 CONTEXT_PATH = "/context.jsonld"
+INPUT_BASE = "https://id.fmar.uk/input/"  # base of relative IRIs in submitted RDF
 
 
 class InputError(ApiError):
@@ -51,13 +54,21 @@ _BAD_IRI = re.compile(r'[\x00-\x20<>"{}|^`\\]')
 def nt_term(term: Node) -> str:
     """An rdflib IRI or literal in N-Triples syntax (ARM-IN-005 for anything else)."""
     if isinstance(term, URIRef):
-        if _BAD_IRI.search(str(term)):
-            raise InputError("ARM-IN-005", "An IRI holds characters IRIs may not contain.",
-                             {"iri": str(term)[:200]})
+        try:
+            if _BAD_IRI.search(str(term)):
+                raise ValueError(str(term))
+            ox.NamedNode(str(term))  # Oxigraph's IRI rules are the ones the store applies
+        except ValueError:
+            raise InputError("ARM-IN-005", "An IRI is not valid.", {"iri": str(term)[:200]}) from None
         return f"<{term}>"
     if isinstance(term, Literal):
-        text = json.dumps(str(term))
+        text = ntriples.string(str(term))
         if term.language:
+            try:
+                ox.Literal("", language=term.language)
+            except ValueError:
+                raise InputError("ARM-IN-005", "A language tag is not valid.",
+                                 {"language": term.language[:50]}) from None
             return f"{text}@{term.language}"
         if term.datatype is not None:
             return f"{text}^^{nt_term(term.datatype)}"
@@ -163,9 +174,10 @@ def parse_rdf(body: bytes, fmt: str) -> Graph:
     doc = read_json(body) if fmt == "json-ld" else None
     try:
         if fmt == "json-ld":
-            graph.parse(data=json.dumps(_inline_context(doc)), format="json-ld")
+            graph.parse(data=json.dumps(_inline_context(doc)), format="json-ld",
+                        publicID=INPUT_BASE)
         else:
-            graph.parse(data=body.decode("utf-8"), format=fmt)
+            graph.parse(data=body.decode("utf-8"), format=fmt, publicID=INPUT_BASE)
     except ApiError:
         raise
     except Exception as exc:  # parsers raise many types; the message is what matters
@@ -219,19 +231,40 @@ def _inline_context(doc: Any) -> Any:
 def read_json(body: bytes) -> Any:
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InputError("ARM-IN-008", "The body is not valid JSON.", {"error": str(exc)}) from None
 
 
+MAX_LINE_BYTES = 1_000_000
+
+
+def _decoded(line: bytes, number: int) -> str:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError("ARM-IN-012", f"Line {number} is not UTF-8 text.", {"line": number}) from None
+
+
 def _lines(chunks: Iterable[bytes]) -> Iterator[str]:
-    pending = b""
+    """ARM-IN-012: UTF-8 lines of at most 1 MB, read as the body streams in."""
+    pending: list[bytes] = []
+    pending_size = 0
+    number = 0
     for chunk in chunks:
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
-        for line in complete:
-            yield line.decode("utf-8", errors="strict")
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:
+            number += 1
+            pending.append(chunk[start:end])
+            yield _decoded(b"".join(pending), number)
+            pending, pending_size, start = [], 0, end + 1
+        if start < len(chunk):
+            pending.append(chunk[start:])
+            pending_size += len(chunk) - start
+            if pending_size > MAX_LINE_BYTES:
+                raise InputError("ARM-IN-012", f"Line {number + 1} is longer than 1 MB.",
+                                 {"line": number + 1})
     if pending:
-        yield pending.decode("utf-8", errors="strict")
+        yield _decoded(b"".join(pending), number + 1)
 
 
 def rows_from_ndjson(chunks: Iterable[bytes]) -> Iterator[Row]:
@@ -240,7 +273,7 @@ def rows_from_ndjson(chunks: Iterable[bytes]) -> Iterator[Row]:
             continue
         try:
             yield Row(index, fields=json.loads(line))
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             yield Row(index, error={"code": "ARM-IN-008", "message": f"Not valid JSON: {exc}"})
 
 
@@ -259,7 +292,7 @@ def rows_from_csv(chunks: Iterable[bytes]) -> Iterator[Row]:
             {"fields": unknown},
         )
     width = len(header)
-    for index, cells in enumerate(reader, start=1):
+    for index, cells in enumerate(_checked_csv(reader), start=1):
         if not cells or all(not c.strip() for c in cells):
             continue
         if len(cells) != width:
@@ -272,6 +305,13 @@ def rows_from_csv(chunks: Iterable[bytes]) -> Iterator[Row]:
             )
             continue
         yield Row(index, fields={h: c for h, c in zip(header, cells) if c.strip()})
+
+
+def _checked_csv(reader: Iterator[list[str]]) -> Iterator[list[str]]:
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise InputError("ARM-IN-009", f"The CSV cannot be read: {exc}.") from None
 
 
 def rows_from_graph(graph: Graph) -> Iterator[Row]:

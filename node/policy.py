@@ -46,6 +46,10 @@ def asset_read_scope(caller: Caller) -> ReadScope:
     """POL-003: an asset's own organisation reads it; a DNO reads assets in its
     licence areas; NESO reads all assets; the regulator reads aggregates only."""
     require_scope(caller, "assets:read")
+    return _read_scope(caller)
+
+
+def _read_scope(caller: Caller) -> ReadScope:
     if caller.has_role("NESO"):
         return ReadScope(True, frozenset(), frozenset())
     dno_areas = caller.dno_areas if caller.roles & {"DNO", "IDNO"} else frozenset()
@@ -75,7 +79,20 @@ def check_write_asset(caller: Caller, organisation_id: str) -> None:
         )
 
 
-def check_set_validation_status(caller: Caller, dno_area: str | None) -> None:
+def may_read_asset(caller: Caller, organisation_id: str, dno_area: str | None) -> bool:
+    """POL-003 without the scope check: could this caller see the record at all?"""
+    return _read_scope(caller).allows(organisation_id, dno_area)
+
+
+def check_change_asset(caller: Caller, organisation_id: str, dno_area: str | None) -> None:
+    """POL-002 for an existing asset. A caller that may not even read it is told it
+    does not exist (404), so it learns nothing of the record (no ETag, no version)."""
+    if not may_read_asset(caller, organisation_id, dno_area):
+        raise ApiError(404, "ARM-404", "No such asset.")
+    check_write_asset(caller, organisation_id)
+
+
+def check_set_validation_status(caller: Caller, organisation_id: str, dno_area: str | None) -> None:
     """POL-004: the validation status is set by the market facilitator, NESO, or
     a DNO for assets in its licence areas; never by the asset's own organisation."""
     require_scope(caller, "validation:write")
@@ -83,6 +100,8 @@ def check_set_validation_status(caller: Caller, dno_area: str | None) -> None:
         return
     if caller.roles & {"DNO", "IDNO"} and dno_area in caller.dno_areas:
         return
+    if not may_read_asset(caller, organisation_id, dno_area):
+        raise ApiError(404, "ARM-404", "No such asset.")
     raise _deny(
         "POL-004",
         "Only the market facilitator, NESO or the asset's DNO sets a validation status.",

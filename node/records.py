@@ -18,7 +18,7 @@ from rdflib import RDF, Graph, Literal, URIRef
 from rdflib.namespace import XSD
 from rdflib.term import Node
 
-from node import policy
+from node import ntriples, policy
 from node.asset_fields import FIELD_BY_NAME, FIELD_BY_PREDICATE, to_json_value
 from node.errors import ApiError
 from node.identity import Caller
@@ -197,7 +197,7 @@ def record_ntriples(
         f'{s} <{DCTERMS.modified}> "{modified}"^^{dt} .',
     ]
     if validation_reason:
-        lines.append(f"{s} <{FMAR.validationReason}> {json.dumps(validation_reason)} .")
+        lines.append(f"{s} <{FMAR.validationReason}> {ntriples.string(validation_reason)} .")
     lines.extend(_content_lines(iri, props))
     return "\n".join(lines)
 

@@ -8,10 +8,11 @@ store transaction.
 from __future__ import annotations
 
 import heapq
+import re
 import itertools
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -27,16 +28,16 @@ from node.categories import Catalogue, Category, category_from_graph, load_core_
 from node.categories import seed_categories, set_deprecated
 from node.errors import ApiError
 from node.identity import Caller
-from node.inputs import Properties, Row
+from node.inputs import Properties, Row, properties_from_json
 from node.records import VALIDATOR, AssetRecord, Checked, check_rows, new_asset_iri
 from node.records import record_ntriples
-from node.store import GraphWrite, RecordStore
+from node.store import GraphWrite, RecordStore, StoreError
 from node.store.base import trig_text
 from node.validation import ShapeSet
 from node.vocab import ASSET_BASE, CATEGORY_BASE, FMAR, VERSION_BASE, code_iri
 
 BULK_CHUNK = 2000
-MAX_REPORTED_ROWS = 10_000
+MAX_REPORTED_ROWS = 1_000
 # Uploads up to this size are committed in one store transaction; larger ones
 # through a pending marker (node/bulk_commit.py) to keep memory flat.
 SINGLE_TRANSACTION_LIMIT = 5_000  # failing rows listed in full in a bulk report
@@ -46,6 +47,11 @@ def _stored_row(checked: Checked) -> dict[str, Any]:
     return {"row": checked.index, "AssetId": checked.asset_iri[len(ASSET_BASE):]}
 
 VALIDATION_STATUSES = ("Pending", "Verified", "Query")
+
+
+def store_unavailable(exc: StoreError) -> ApiError:
+    return ApiError(503, "STORE-001", "The node's store could not complete the write; "
+                    "nothing of this write was stored.", {"error": str(exc)[:300]})
 
 
 def not_found() -> ApiError:
@@ -78,6 +84,7 @@ class BulkReport:
     assets: list[dict[str, Any]] = field(default_factory=list)
 
     errors_truncated: bool = False
+    aborted: ApiError | None = None  # store-valid upload stopped after storing some rows
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -340,26 +347,34 @@ class Register:
             spool_path = Path(spool_dir) / "records.trig"
             with spool_path.open("wb") as spool:
                 spooled: list[str] = []
-                for chunk in self.check_chunks(rows, caller):
-                    good = []
-                    for checked in chunk:
-                        report.received += 1
-                        if checked.ok:
-                            good.append(checked)
-                        else:
-                            report.rejected += 1
-                            if len(report.errors) < MAX_REPORTED_ROWS:
-                                report.errors.append(
-                                    {"row": checked.index, "violations": checked.violations}
-                                )
-                    if not all_or_nothing:
-                        self._commit_assets(good, caller)
-                        report.stored += len(good)
-                        report.assets.extend(_stored_row(c) for c in good)
-                    elif not report.rejected:
-                        spool.write(trig_text(self._new_records(good, time)).encode())
-                        spooled.extend(c.asset_iri for c in good)
-                        report.assets.extend(_stored_row(c) for c in good)
+                try:
+                    for chunk in self.check_chunks(rows, caller):
+                        good = []
+                        for checked in chunk:
+                            report.received += 1
+                            if checked.ok:
+                                good.append(checked)
+                            else:
+                                report.rejected += 1
+                                if len(report.errors) < MAX_REPORTED_ROWS:
+                                    report.errors.append(
+                                        {"row": checked.index, "violations": checked.violations}
+                                    )
+                        if not all_or_nothing:
+                            self._commit_assets(good, caller)
+                            report.stored += len(good)
+                            report.assets.extend(_stored_row(c) for c in good)
+                        elif not report.rejected:
+                            spool.write(trig_text(self._new_records(good, time)).encode())
+                            spooled.extend(c.asset_iri for c in good)
+                            report.assets.extend(_stored_row(c) for c in good)
+                except (ApiError, StoreError) as exc:
+                    error = exc if isinstance(exc, ApiError) else store_unavailable(exc)
+                    if all_or_nothing or not report.stored:
+                        raise error from None
+                    # Rows already stored stay stored: say which, and why the rest was not read.
+                    report.aborted = error
+                    return report
             if all_or_nothing:
                 if report.rejected:
                     report.assets = []
@@ -394,7 +409,7 @@ class Register:
         return AssetRecord.from_triples(iri, self.store.triples(iri))
 
     def read(self, asset_id: str, caller: Caller) -> AssetRecord:
-        record = self.get_record(ASSET_BASE + asset_id)
+        record = self.get_record(ASSET_BASE + _safe_asset_id(asset_id))
         if record is None:
             raise not_found()
         policy.check_read_asset(caller, record.organisation_id, record.dno_area)
@@ -408,14 +423,17 @@ class Register:
         caller: Caller,
         if_match: str | None,
         action: str,
-        make: Any,
+        authorise: Callable[[AssetRecord], None],
+        make: Callable[[AssetRecord], tuple[Properties, dict[str, Any]]],
     ) -> AssetRecord:
-        """Apply `make(current) -> (props, state)` under the lock, guarded by If-Match."""
-        iri = ASSET_BASE + asset_id
+        """Apply `make(current) -> (props, state)` under the lock: authorised first (so a
+        caller learns nothing of a record it may not touch), then guarded by If-Match."""
+        iri = ASSET_BASE + _safe_asset_id(asset_id)
         with self._lock:
             current = self.get_record(iri)
             if current is None:
                 raise not_found()
+            authorise(current)
             if if_match is None:
                 raise ApiError(
                     428, "ARM-428", "Changes need an If-Match header with the asset's current ETag."
@@ -459,75 +477,93 @@ class Register:
             "validation_reason": current.first(FMAR.validationReason),
         }
 
-    def replace(
-        self, asset_id: str, props: Properties, caller: Caller, if_match: str | None, action: str = "update"
-    ) -> AssetRecord:
-        def make(current: AssetRecord) -> tuple[Properties, dict[str, Any]]:
-            policy.check_write_asset(caller, current.organisation_id)
+    def _may_change(self, caller: Caller) -> Callable[[AssetRecord], None]:
+        def authorise(current: AssetRecord) -> None:
+            policy.check_change_asset(caller, current.organisation_id, current.dno_area)
             if current.registration_status == "Deregistered":
                 raise ApiError(409, "ARM-409", "A de-registered asset cannot be changed.")
-            [checked] = check_rows(
-                [(Row(1, properties=props), current.iri)],
-                self.catalogue.shapes,
-                self.category_states(),
-                caller,
-                is_new=False,
-            )
-            if not checked.ok:
-                first = checked.violations[0]
-                if first["rule"].startswith("POL-"):
-                    raise ApiError(403, first["rule"], first["message"])
-                raise validation_failed(checked.violations)
-            # A change of content needs checking again.
-            return checked.properties or [], {**self._state(current), "validation": "Pending",
-                                              "validation_reason": None}
 
-        return self._change(asset_id, caller, if_match, action, make)
+        return authorise
+
+    def _revalidated(self, props: Properties, current: AssetRecord, caller: Caller) -> Properties:
+        [checked] = check_rows(
+            [(Row(1, properties=props), current.iri)],
+            self.catalogue.shapes,
+            self.category_states(),
+            caller,
+            is_new=False,
+        )
+        if not checked.ok:
+            first = checked.violations[0]
+            if first["rule"].startswith("POL-"):
+                raise ApiError(403, first["rule"], first["message"])
+            if first["rule"].startswith("ARM-IN-"):
+                raise ApiError(400, first["rule"], first["message"], first.get("details"))
+            raise validation_failed(checked.violations)
+        return checked.properties or []
+
+    def _content_changed(self, current: AssetRecord, props: Properties) -> tuple[Properties, dict[str, Any]]:
+        # A change of content needs checking again.
+        return props, {**self._state(current), "validation": "Pending", "validation_reason": None}
+
+    def replace(
+        self, asset_id: str, props: Properties, caller: Caller, if_match: str | None
+    ) -> AssetRecord:
+        def make(current: AssetRecord) -> tuple[Properties, dict[str, Any]]:
+            return self._content_changed(current, self._revalidated(props, current, caller))
+
+        return self._change(asset_id, caller, if_match, "update", self._may_change(caller), make)
 
     def patch(
         self, asset_id: str, changes: dict[str, Any], caller: Caller, if_match: str | None
     ) -> AssetRecord:
-        """JSON merge patch (RFC 7396) over the Elexon fields."""
-        current = self.read(asset_id, caller)
-        body = {k: v for k, v in current.as_json().items() if k not in _READ_ONLY}
-        for name, value in changes.items():
-            if value is None:
-                body.pop(name, None)
-            else:
-                body[name] = value
-        from node.inputs import properties_from_json
+        """JSON merge patch (RFC 7396) over the Elexon fields, applied to the version
+        the If-Match names, under the write lock."""
 
-        return self.replace(asset_id, properties_from_json(body), caller, if_match, action="patch")
+        def make(current: AssetRecord) -> tuple[Properties, dict[str, Any]]:
+            body = {k: v for k, v in current.as_json().items() if k not in _READ_ONLY}
+            for name, value in changes.items():
+                if value is None:
+                    body.pop(name, None)
+                else:
+                    body[name] = value
+            props = properties_from_json(body)
+            return self._content_changed(current, self._revalidated(props, current, caller))
+
+        return self._change(asset_id, caller, if_match, "patch", self._may_change(caller), make)
 
     def set_validation_status(
-        self, asset_id: str, status: str, reason: str | None, caller: Caller, if_match: str | None
+        self, asset_id: str, status: str, reason: Any, caller: Caller, if_match: str | None
     ) -> AssetRecord:
         if status not in VALIDATION_STATUSES:
             raise ApiError(
                 422, "ARM-VS-001", "Validation status is Pending, Verified or Query.",
                 {"allowed": list(VALIDATION_STATUSES)},
             )
+        if reason is not None and not isinstance(reason, str):
+            raise ApiError(422, "ARM-VS-002", "The reason is a text.")
         if status == "Query" and not (reason and reason.strip()):
             raise ApiError(422, "ARM-VS-002", "A Query status needs a reason.")
 
+        def authorise(current: AssetRecord) -> None:
+            policy.check_set_validation_status(caller, current.organisation_id, current.dno_area)
+
         def make(current: AssetRecord) -> tuple[Properties, dict[str, Any]]:
-            policy.check_set_validation_status(caller, current.dno_area)
             return current.properties(), {
                 **self._state(current),
                 "validation": status,
                 "validation_reason": reason.strip() if reason else None,
             }
 
-        return self._change(asset_id, caller, if_match or "*", "set-validation-status", make)
+        return self._change(asset_id, caller, if_match or "*", "set-validation-status",
+                            authorise, make)
 
     def deregister(self, asset_id: str, caller: Caller, if_match: str | None) -> AssetRecord:
         def make(current: AssetRecord) -> tuple[Properties, dict[str, Any]]:
-            policy.check_write_asset(caller, current.organisation_id)
-            if current.registration_status == "Deregistered":
-                raise ApiError(409, "ARM-409", "The asset is already de-registered.")
             return current.properties(), {**self._state(current), "registration": "Deregistered"}
 
-        return self._change(asset_id, caller, if_match or "*", "deregister", make)
+        return self._change(asset_id, caller, if_match or "*", "deregister",
+                            self._may_change(caller), make)
 
     # ------------------------------------------------------------ history and audit
 
@@ -560,7 +596,7 @@ class Register:
         return versions
 
     def audit_trail(self, asset_id: str, caller: Caller) -> list[dict[str, Any]]:
-        current = self.get_record(ASSET_BASE + asset_id)
+        current = self.get_record(ASSET_BASE + _safe_asset_id(asset_id))
         if current is None:
             raise not_found()
         policy.check_read_audit(caller, current.organisation_id, current.dno_area)
@@ -598,14 +634,19 @@ class Register:
         return {"active_assets": int(row["n"].value), "active_market_units": 0}
 
     def iter_export(self, caller: Caller, filters: dict[str, Any]) -> Iterator[AssetRecord]:
-        """The caller's own assets, one at a time (constant memory)."""
+        """The caller's own assets, one at a time (constant memory). Permission and
+        filters are checked now, before the first byte of the response."""
         policy.require_scope(caller, "assets:read")
         scope = policy.ReadScope(False, frozenset({caller.organisation_id}), frozenset())
-        where = _search_patterns(scope, filters)
-        for solution in self.store.select(f"SELECT ?a WHERE {{ GRAPH ?a {{ {' '.join(where)} }} }}"):
-            record = self.get_record(solution["a"].value)
-            if record is not None:
-                yield record
+        query = f"SELECT ?a WHERE {{ GRAPH ?a {{ {' '.join(_search_patterns(scope, filters))} }} }}"
+
+        def records() -> Iterator[AssetRecord]:
+            for solution in self.store.select(query):
+                record = self.get_record(solution["a"].value)
+                if record is not None:
+                    yield record
+
+        return records()
 
 
 _READ_ONLY = {"AssetId", "id", "RegistrationStatus", "ValidationStatus", "ValidationReason",
@@ -620,6 +661,16 @@ _CODE_FILTERS = {
     "validation_status": ("validationStatus", "ValidationStatus"),
     "registration_status": ("registrationStatus", "RegistrationStatus"),
 }
+
+
+_ASSET_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def _safe_asset_id(asset_id: str) -> str:
+    """Asset IDs are UUIDs; anything else names no asset (404, never a store error)."""
+    if not _ASSET_ID.match(asset_id):
+        raise not_found()
+    return asset_id
 
 
 def _safe_id(value: str) -> str:

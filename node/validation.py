@@ -157,7 +157,7 @@ def _compile_property(shapes: Graph, target: URIRef, prop: Node, node_shape: Nod
         elif key == SH.pattern:
             flags = shapes.value(prop, SH.flags)
             flag_arg = f", {json.dumps(str(flags))}" if flags else ""
-            re.compile(str(value))  # an invalid pattern must not pass silently
+            _check_pattern(str(value), str(flags) if flags else "")
             per_value(f"isBlank(?value) || !REGEX(STR(?value), {json.dumps(str(value))}{flag_arg})")
         elif key == SH.minLength:
             per_value(f"isBlank(?value) || STRLEN(STR(?value)) < {int(value)}")
@@ -184,6 +184,16 @@ def _compile_property(shapes: Graph, target: URIRef, prop: Node, node_shape: Nod
                 rule, f"SELECT ?this WHERE {{ {focus} FILTER NOT EXISTS {{ ?this {p} {_nt(value)} }} }}",
                 message, str(path)))
     return checks
+
+
+def _check_pattern(pattern: str, flags: str) -> None:
+    """A pattern Oxigraph's REGEX cannot run (lookahead, backreferences...) would pass
+    every value silently: refuse it when the shape is compiled."""
+    re.compile(pattern)
+    flag_arg = f", {json.dumps(flags)}" if flags else ""
+    [row] = list(ox.Store().query(f'SELECT (REGEX("", {json.dumps(pattern)}{flag_arg}) AS ?ok) {{}}'))
+    if row["ok"] is None:
+        raise ShapeError(f"sh:pattern {pattern!r} is not a SPARQL (XPath) regular expression")
 
 
 def _value_query(target: str, path: str, checks: list[ValueCheck]) -> str:
@@ -258,7 +268,7 @@ class ShapeSet:
             except Unsupported:
                 self.fallback = self.fallback or Graph()
                 continue
-            except (re.error, ValueError, TypeError) as exc:
+            except (re.error, ValueError, TypeError, SyntaxError) as exc:
                 raise ShapeError(f"shape {shape}: {exc}") from exc
             handled.append(shape)
             for item in compiled:

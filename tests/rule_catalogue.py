@@ -188,6 +188,16 @@ INPUT_RULES = [
          "`node/register.py` `_safe_id`", "400 `ARM-IN-010`",
          _t(INPUT_TEST, "test_ARM_IN_010_bad_filter_value")
          + "<br>" + _t(API_TEST, "test_search_refuses_injection_in_filters")),
+    Rule("ARM-IN-011", "Text is valid Unicode (no lone surrogates); emoji and every other "
+         "character are kept as sent.", "`node/ntriples.py` `string`", "400 `ARM-IN-011`",
+         _t(INPUT_TEST, "test_ARM_IN_011_bad_lone_surrogate")
+         + "<br>" + _t(API_TEST, "test_text_beyond_the_basic_plane_round_trips")),
+    Rule("ARM-IN-012", "CSV and NDJSON bodies are UTF-8 lines of at most 1 MB (a store-valid "
+         "upload that stops reports the rows already stored).", "`node/inputs.py` `_lines`",
+         "400 `ARM-IN-012`", _t(INPUT_TEST, "test_ARM_IN_012_bad_csv_not_utf8",
+                                "test_ARM_IN_012_bad_line_too_long",
+                                "test_ARM_IN_012_ok_lines_split_across_chunks")
+         + "<br>" + _t(API_TEST, "test_store_valid_upload_that_stops_reports_what_was_stored")),
 ]
 
 CATDEF_RULES = [
@@ -205,10 +215,17 @@ CATDEF_RULES = [
     Rule("CAT-DEF-004", "Every property shape of the category shape carries `fmar:ruleId`.",
          "`node/categories.py`", "422 `CAT-DEF-004`",
          _t(RULES_TEST, "test_CAT_DEF_bad[CAT-DEF-004-no-rule-id]", "test_CAT_DEF_ok_valid_definition")),
-    Rule("CAT-DEF-005", "The category shape compiles together with the node's shapes "
-         "(see the known gap in tests/test_rules.py).", "`node/register.py` `_check_shape_compiles`",
+    Rule("CAT-DEF-005", "The category shape compiles together with the node's shapes, and "
+         "every `sh:pattern` is a regular expression SPARQL's REGEX can run.",
+         "`node/register.py` `_check_shape_compiles`, `node/validation.py` `_check_pattern`",
          "422 `CAT-DEF-005`", _t(RULES_TEST, "test_CAT_DEF_005_bad_sparql_constraint",
+                                 "test_CAT_DEF_005_bad_pattern",
+                                 "test_CAT_DEF_005_bad_pattern_sparql_cannot_run",
                                  "test_CAT_DEF_005_ok_valid_shape_is_saved")),
+    Rule("CAT-DEF-006", "A definition holds only its concept, its node shape and their blank "
+         "nodes: it cannot change the core shape or another category.",
+         "`node/categories.py` `_check_only_own_triples`", "422 `CAT-DEF-006`",
+         _t(RULES_TEST, "test_CAT_DEF_006_bad_definition_touching_other_shapes")),
     Rule("CAT-404", "The category exists (GET, PUT, deprecate).", "`node/register.py`, "
          "`node/api/categories.py`", "404 `CAT-404`", _t(API_TEST, "test_categories_managed_at_run_time")),
     Rule("CAT-409", "POST does not overwrite an existing category (use PUT).", "`node/register.py`",
@@ -221,8 +238,10 @@ REGISTER_RULES = [
          "`node/register.py` `validation_failed`", "422 `ARM-VAL`",
          _t(API_TEST, "test_validation_failure_lists_every_violation_and_stores_nothing")),
     Rule("ARM-404", "The asset exists and the caller may read it (an asset of another "
-         "organisation answers the same as a missing one).", "`node/register.py`, `node/policy.py`",
-         "404 `ARM-404`", _t(API_TEST, "test_fsp_cannot_read_or_write_another_fsps_asset")),
+         "organisation answers the same as a missing one, for reads and writes alike, before "
+         "any If-Match check).", "`node/register.py`, `node/policy.py` `check_change_asset`",
+         "404 `ARM-404`", _t(API_TEST, "test_fsp_cannot_read_or_write_another_fsps_asset",
+                             "test_nothing_is_revealed_to_a_writer_who_may_not_read")),
     Rule("ARM-409", "A de-registered asset is not changed or de-registered again.",
          "`node/register.py`", "409 `ARM-409`", _t(API_TEST, "test_deregistration_is_soft")),
     Rule("ARM-412", "`If-Match` equals the asset's current ETag.", "`node/register.py`",
@@ -239,6 +258,9 @@ REGISTER_RULES = [
          "`node/api/assets.py` `register_bulk`", "422 or 207 `ARM-BULK`",
          _t(API_TEST, "test_bulk_all_or_nothing_with_a_bad_row_stores_nothing",
             "test_bulk_store_valid_mode_and_ndjson")),
+    Rule("STORE-001", "The store completed the write (else nothing of that write is stored).",
+         "`node/register.py` `store_unavailable`", "503 `STORE-001`",
+         _t("tests/test_bulk_commit.py", "test_a_failed_load_is_rolled_back")),
 ]
 
 POLICY_RULES = [
@@ -258,6 +280,10 @@ POLICY_RULES = [
          _t(API_TEST, "test_validation_status_set_by_authorised_parties_only")),
     Rule("POL-005", "Only the market facilitator manages asset categories.", "`node/policy.py`",
          "403 `POL-005`", _t(API_TEST, "test_categories_managed_at_run_time")),
+    Rule("POL-007", "Only the trust framework (scope `trust:deregistration`) asks how many "
+         "active records an organisation has.", "`node/policy.py` "
+         "`check_deregistration_enquiry`", "403 `POL-001`",
+         _t(API_TEST, "test_active_records_enquiry_for_deregistration")),
     Rule("POL-006", "An audit trail is read with `audit:read` by those who may read the record.",
          "`node/policy.py` `check_read_audit`", "403 `POL-001` (scope) or 404 `ARM-404`",
          _t(API_TEST, "test_missing_scope_is_refused", "test_audit_trail_of_a_record")),

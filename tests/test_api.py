@@ -234,7 +234,13 @@ def test_validation_status_set_by_authorised_parties_only(node):
     outside = created(node, bess(dno="ENWL"))
     with node.client("dno") as c:
         refused = c.put(f"/assets/{outside['AssetId']}/validation-status", json={"status": "Verified"})
-    assert refused.status_code == 403 and refused.json()["code"] == "POL-004"
+    # outside its areas the DNO may not even read the asset: it does not exist for it
+    assert refused.status_code == 404 and refused.json()["code"] == "ARM-404"
+    with node.client("facilitator") as c:
+        verified = c.put(path, json={"status": "Verified"})
+    # the facilitator may set a status but not read the asset: only the status comes back
+    assert verified.status_code == 200
+    assert set(verified.json()) == {"AssetId", "ValidationStatus", "Version"}
 
 
 def test_deregistration_is_soft(node):
@@ -550,3 +556,76 @@ def test_bulk_upload_keeps_the_audit_chain_intact(node):
     assert [e["action"] for e in entries] == ["register"]
     count, problems = verify(node.app.state.register.store)
     assert problems == [] and count > 25
+
+
+
+def test_text_beyond_the_basic_plane_round_trips(node):
+    body = created(node, bess(AssetName="Battery 🔋 ⚡ 電池", Manufacturer="Ünïcode Ltd"))
+    with node.client() as c:
+        again = c.get(f"/assets/{body['AssetId']}").json()
+        turtle = c.get(f"/assets/{body['AssetId']}", headers={"Accept": "text/turtle"}).text
+        surrogate = c.post("/assets", content=b'{"AssetName": "\\ud800"}',
+                           headers={"Content-Type": "application/json"})
+    assert again["AssetName"] == "Battery 🔋 ⚡ 電池" and "🔋" in turtle
+    assert surrogate.status_code == 400 and surrogate.json()["code"] == "ARM-IN-011"
+
+
+def test_store_valid_upload_that_stops_reports_what_was_stored(node):
+    rows = [heat_pump(dno="SSEN_SHEPD") for _ in range(2100)]
+    body = to_csv(rows).encode() + b"x,\xff\xfe,1\n"
+    with node.client() as c:
+        response = c.post("/assets/bulk", params={"mode": "store-valid"}, content=body,
+                          headers={"Content-Type": "text/csv"})
+    assert response.status_code == 400 and response.json()["code"] == "ARM-IN-012"
+    details = response.json()["details"]
+    assert details["stored"] == 2000 and len(details["assets"]) == 2000
+
+
+def test_nothing_is_revealed_to_a_writer_who_may_not_read(node):
+    theirs = created(node, bess(org="FSP-OTHER"), who="fsp2")
+    path = f"/assets/{theirs['AssetId']}"
+    with node.client("fsp") as c:
+        stale = c.put(path, json=bess(), headers={"If-Match": '"x"'})
+        no_etag = c.put(path, json=bess())
+        gone = c.delete(path)
+    for response in (stale, no_etag, gone):
+        assert response.status_code == 404 and response.json() == {
+            "code": "ARM-404", "message": "No such asset."}
+
+
+def test_refused_media_type_is_decided_before_any_write(node):
+    with node.client("neso") as c:
+        before = c.get("/assets", params={"dno": "NGED_EMID"}).json()["count"]
+    with node.client() as c:
+        refused = c.post("/assets", json=bess(dno="NGED_EMID"), headers={"Accept": "text/html"})
+        body = created(node, bess(dno="NGED_EMID"))
+        kept = c.delete(f"/assets/{body['AssetId']}", headers={"Accept": "text/html"})
+        state = c.get(f"/assets/{body['AssetId']}").json()["RegistrationStatus"]
+    assert refused.status_code == 406 and kept.status_code == 406 and state == "Active"
+    with node.client("neso") as c:
+        assert c.get("/assets", params={"dno": "NGED_EMID"}).json()["count"] == before + 1
+
+
+def test_export_refuses_before_streaming(node):
+    with node.client("trust_operator") as c:
+        no_scope = c.get("/assets/export", params={"format": "csv"})
+    with node.client() as c:
+        bad_filter = c.get("/assets/export", params={"format": "csv", "category": "a b"})
+    assert no_scope.status_code == 403 and no_scope.json()["code"] == "POL-001"
+    assert bad_filter.status_code == 400 and bad_filter.json()["code"] == "ARM-IN-010"
+
+
+@pytest.mark.parametrize("method, path, params, body", [
+    ("GET", "/assets/a%20b", None, None),
+    ("GET", "/assets/%3E/history", None, None),
+    ("PUT", "/assets/%3E", None, {"AssetName": "x"}),
+    ("GET", "/assets", {"max_capacity": "inf"}, None),
+    ("PUT", "/assets/{id}/validation-status", None, {"status": "Query", "reason": 5}),
+])
+def test_odd_parameters_get_clear_4xx(node, method, path, params, body):
+    asset = created(node, bess())
+    with node.client("neso") as c:
+        response = c.request(method, path.replace("{id}", asset["AssetId"]), params=params,
+                             json=body, headers={"If-Match": "*"})
+        assert 400 <= response.status_code < 500 and "code" in response.json()
+        assert c.get("/health").status_code == 200

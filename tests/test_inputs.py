@@ -286,3 +286,25 @@ def test_ARM_IN_010_ok_filter_value() -> None:
 
     scope = ReadScope(True, frozenset(), frozenset())
     assert any("DNOCode/ENWL" in p for p in _search_patterns(scope, {"dno": "ENWL"}))
+
+
+
+def test_ARM_IN_011_bad_lone_surrogate() -> None:
+    assert_refused(lambda: properties_from_json({"AssetName": "\ud800"}), "ARM-IN-011")
+
+
+def test_ARM_IN_012_bad_csv_not_utf8() -> None:
+    body = b"AssetName,AssetCategory\nok,BESS\n\xff\xfe,BESS\n"
+    rows = rows_from_csv([body])
+    assert next(rows).fields == {"AssetName": "ok", "AssetCategory": "BESS"}
+    assert_refused(lambda: next(rows), "ARM-IN-012")
+
+
+def test_ARM_IN_012_bad_line_too_long() -> None:
+    body = [b"AssetName\n", b"x" * 600_000, b"x" * 600_000]
+    assert_refused(lambda: list(rows_from_ndjson(body)), "ARM-IN-012")
+
+
+def test_ARM_IN_012_ok_lines_split_across_chunks() -> None:
+    chunks = [b'{"AssetName": "a"}\n{"Asset', b'Name": "b"}', b"\n", b'{"AssetName": "c"}']
+    assert [r.fields["AssetName"] for r in rows_from_ndjson(chunks)] == ["a", "b", "c"]

@@ -29,7 +29,7 @@ from typing import Any
 
 import pyshacl
 import pytest
-from rdflib import RDF, Graph, URIRef
+from rdflib import RDF, Graph, Literal, URIRef
 from rdflib.term import Node
 
 from node.api.examples import BESS_EXAMPLE
@@ -268,6 +268,8 @@ CORE_CASES: list[Case] = [
         rdf(bess(), 'fmar:serialNumber "other"'), FMAR.serialNumber, None),
     # ARM-VAL-011 CommissioningDate: optional valid xsd:date
     ok("ARM-VAL-011", "2024-02-29", bess(CommissioningDate="2024-02-29")),
+    bad("ARM-VAL-011", "five-digit-year", bess(CommissioningDate="12024-01-01"),
+        FMAR.commissioningDate, "12024-01-01"),
     ok("ARM-VAL-011", "absent", bess(CommissioningDate=None)),
     bad("ARM-VAL-011", "2024-02-30", bess(CommissioningDate="2024-02-30"),
         FMAR.commissioningDate, "2024-02-30"),
@@ -759,6 +761,22 @@ def test_CAT_DEF_005_bad_core_constraint() -> None:
         _register().save_category(category_ttl(constraint='sh:minCount "abc"'), FACILITATOR,
                                   expected_code=None)
     assert (raised.value.status, raised.value.code) == (422, "CAT-DEF-005")
+
+
+def test_CAT_DEF_005_bad_pattern_sparql_cannot_run() -> None:
+    with pytest.raises(ApiError) as raised:
+        _register().save_category(category_ttl(constraint='sh:pattern "^(?!X)[A-Z]+$"'),
+                                  FACILITATOR, expected_code=None)
+    assert raised.value.code == "CAT-DEF-005"
+
+
+def test_CAT_DEF_006_bad_definition_touching_other_shapes() -> None:
+    graph = category_ttl()
+    graph.add((URIRef("https://id.fmar.uk/def/shapes#Asset"),
+               URIRef("http://www.w3.org/ns/shacl#deactivated"), Literal(True)))
+    with pytest.raises(ApiError) as raised:
+        category_from_graph(graph)
+    assert (raised.value.status, raised.value.code) == (422, "CAT-DEF-006")
 
 
 def test_CAT_DEF_005_bad_pattern() -> None:

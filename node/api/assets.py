@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from rdflib import Graph
 
+from node import policy
 from node.api import examples
 from node.api.http import CSV, JSON, JSONLD, NDJSON, NTRIPLES, TURTLE, media_type, negotiate
 from node.api.http import read_body, stream_body
@@ -43,14 +44,18 @@ async def _single_properties(request: Request, *, allow_asset_id: bool = False):
     if kind == JSON:
         return properties_from_json(read_json(body), allow_asset_id=allow_asset_id)
     if kind in (JSONLD, TURTLE):
-        graph = parse_rdf(body, "json-ld" if kind == JSONLD else "turtle")
+        graph = await run_in_threadpool(parse_rdf, body, "json-ld" if kind == JSONLD else "turtle")
         return properties_from_graph(graph)[0]
     raise _unsupported(kind, [JSON, JSONLD, TURTLE])
 
 
+RECORD_TYPES = [JSON, JSONLD, TURTLE, NTRIPLES]
+
+
 def record_response(request: Request, record: AssetRecord, status: int = 200,
-                    fmt: str | None = None) -> Response:
-    chosen = negotiate(request, [JSON, JSONLD, TURTLE, NTRIPLES], fmt)
+                    fmt: str | None = None, chosen: str | None = None) -> Response:
+    """The record in the negotiated type (writes negotiate before they change anything)."""
+    chosen = chosen or negotiate(request, RECORD_TYPES, fmt)
     headers = {"ETag": record.etag, "Vary": "Accept"}
     if status == 201:
         headers["Location"] = f"/assets/{record.asset_id}"
@@ -97,9 +102,10 @@ def context() -> Response:
     openapi_extra=examples.REGISTER_ONE,
 )
 async def register_asset(request: Request, caller: CallerDep) -> Response:
+    chosen = negotiate(request, RECORD_TYPES)
     props = await _single_properties(request)
     record = await run_in_threadpool(register_of(request).register_one, props, caller)
-    return record_response(request, record, status=201)
+    return record_response(request, record, status=201, chosen=chosen)
 
 
 @router.post(
@@ -120,7 +126,8 @@ async def register_bulk(
     kind = media_type(request)
     all_or_nothing = mode == "all-or-nothing"
     if kind == TURTLE:
-        graph = parse_rdf(await read_body(request, limit), "turtle")
+        body = await read_body(request, request.app.state.settings.max_rdf_bulk_bytes)
+        graph = await run_in_threadpool(parse_rdf, body, "turtle")
         rows: Any = rows_from_graph(graph)
     elif kind in (CSV, NDJSON, "application/ndjson"):
         body = stream_body(request, limit)
@@ -138,6 +145,16 @@ async def register_bulk(
     report = await run_in_threadpool(register.register_bulk, rows, caller, all_or_nothing)
     status = 200 if not report.rejected else (422 if all_or_nothing else 207)
     body_json = report.as_json()
+    if report.aborted is not None:
+        return JSONResponse(
+            {
+                "code": report.aborted.code,
+                "message": f"{report.aborted.message} The upload stopped there; "
+                f"{report.stored} rows read before it were stored (listed in details).",
+                "details": body_json,
+            },
+            status_code=report.aborted.status,
+        )
     if report.rejected:
         body_json = {
             "code": "ARM-BULK",
@@ -160,8 +177,8 @@ def list_assets(
     validation_status: str | None = None,
     registration_status: str | None = None,
     organisation: str | None = None,
-    min_capacity: Annotated[float | None, Query(ge=0)] = None,
-    max_capacity: Annotated[float | None, Query(ge=0)] = None,
+    min_capacity: Annotated[float | None, Query(ge=0, allow_inf_nan=False)] = None,
+    max_capacity: Annotated[float | None, Query(ge=0, allow_inf_nan=False)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     after: Annotated[str | None, Query(description="AssetId to continue after (next page)")] = None,
 ) -> JSONResponse:
@@ -231,15 +248,17 @@ IfMatch = Annotated[str | None, Header(alias="If-Match", description="The ETag y
             openapi_extra=examples.REPLACE)
 async def replace_asset(request: Request, asset_id: str, caller: CallerDep,
                         if_match: IfMatch = None) -> Response:
+    chosen = negotiate(request, RECORD_TYPES)
     props = await _single_properties(request, allow_asset_id=True)
     record = await run_in_threadpool(register_of(request).replace, asset_id, props, caller, if_match)
-    return record_response(request, record)
+    return record_response(request, record, chosen=chosen)
 
 
 @router.patch("/assets/{asset_id}", summary="Change some fields (JSON merge patch; needs If-Match)",
               openapi_extra=examples.PATCH)
 async def patch_asset(request: Request, asset_id: str, caller: CallerDep,
                       if_match: IfMatch = None) -> Response:
+    chosen = negotiate(request, RECORD_TYPES)
     kind = media_type(request)
     if kind not in (JSON, "application/merge-patch+json"):
         raise _unsupported(kind, ["application/merge-patch+json", JSON])
@@ -247,7 +266,7 @@ async def patch_asset(request: Request, asset_id: str, caller: CallerDep,
     if not isinstance(changes, dict):
         raise ApiError(400, "ARM-IN-001", "A merge patch is a JSON object of Elexon field names.")
     record = await run_in_threadpool(register_of(request).patch, asset_id, changes, caller, if_match)
-    return record_response(request, record)
+    return record_response(request, record, chosen=chosen)
 
 
 @router.put("/assets/{asset_id}/validation-status", summary="Set Pending, Verified or Query")
@@ -258,17 +277,26 @@ def set_validation_status(
     body: Annotated[dict[str, Any], Body(examples=[{"status": "Query", "reason": "MPAN not found"}])],
     if_match: IfMatch = None,
 ) -> Response:
+    chosen = negotiate(request, RECORD_TYPES)
     record = register_of(request).set_validation_status(
         asset_id, str(body.get("status", "")), body.get("reason"), caller, if_match
     )
-    return record_response(request, record)
+    if not policy.may_read_asset(caller, record.organisation_id, record.dno_area):
+        # POL-004 lets the market facilitator set a status on assets it may not read.
+        return JSONResponse(
+            {k: v for k, v in record.as_json().items()
+             if k in ("AssetId", "ValidationStatus", "ValidationReason", "Version")},
+            headers={"ETag": record.etag},
+        )
+    return record_response(request, record, chosen=chosen)
 
 
 @router.delete("/assets/{asset_id}", summary="De-register an asset (soft: record and history kept)")
 def deregister_asset(request: Request, asset_id: str, caller: CallerDep,
                      if_match: IfMatch = None) -> Response:
+    chosen = negotiate(request, RECORD_TYPES)
     record = register_of(request).deregister(asset_id, caller, if_match)
-    return record_response(request, record)
+    return record_response(request, record, chosen=chosen)
 
 
 @router.get("/assets/{asset_id}/history", summary="Every version with who and when")

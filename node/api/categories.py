@@ -40,8 +40,12 @@ fshape:Category_HYDRO a sh:NodeShape ; sh:targetClass acat:HYDRO ;
 }
 
 
-def _category_response(request: Request, category: Category, status: int = 200) -> Response:
-    chosen = negotiate(request, [JSON, TURTLE])
+CATEGORY_TYPES = [JSON, TURTLE]
+
+
+def _category_response(request: Request, category: Category, status: int = 200,
+                       chosen: str | None = None) -> Response:
+    chosen = chosen or negotiate(request, CATEGORY_TYPES)
     headers = {"ETag": f'"{category.code}.v{category.version}"'}
     if status == 201:
         headers["Location"] = f"/categories/{category.code}"
@@ -73,29 +77,33 @@ def get_category(request: Request, code: str, caller: CallerDep) -> Response:
 
 async def _definition(request: Request):
     body = await read_body(request, request.app.state.settings.max_body_bytes)
-    return graph_of(body, media_type(request))
+    return await run_in_threadpool(graph_of, body, media_type(request))
 
 
 @router.post("/categories", status_code=201, summary="Create a category (market facilitator)",
              openapi_extra=CATEGORY_BODY)
 async def create_category(request: Request, caller: CallerDep) -> Response:
+    chosen = negotiate(request, CATEGORY_TYPES)
     graph = await _definition(request)
     category = await run_in_threadpool(
         register_of(request).save_category, graph, caller, expected_code=None
     )
-    return _category_response(request, category, status=201)
+    return _category_response(request, category, status=201, chosen=chosen)
 
 
 @router.put("/categories/{code}", summary="Change a category's metadata or shape",
             openapi_extra=CATEGORY_BODY)
 async def update_category(request: Request, code: str, caller: CallerDep) -> Response:
+    chosen = negotiate(request, CATEGORY_TYPES)
     graph = await _definition(request)
     category = await run_in_threadpool(
         register_of(request).save_category, graph, caller, expected_code=code
     )
-    return _category_response(request, category)
+    return _category_response(request, category, chosen=chosen)
 
 
 @router.post("/categories/{code}/deprecate", summary="Deprecate: no new registrations")
 def deprecate_category(request: Request, code: str, caller: CallerDep) -> Response:
-    return _category_response(request, register_of(request).deprecate_category(code, caller))
+    chosen = negotiate(request, CATEGORY_TYPES)
+    category = register_of(request).deprecate_category(code, caller)
+    return _category_response(request, category, chosen=chosen)

@@ -63,14 +63,27 @@ class Outcome:
 Parse = Callable[[httpx.Response], tuple[Any, int]]
 
 
+_EXECUTOR: Executor | None = None
+
+
+def _shared_executor() -> Executor:
+    """One executor per process for the joins of gather mode, so that their concurrency
+    cap holds across requests (a relaying node serves many)."""
+    global _EXECUTOR
+    if _EXECUTOR is None:
+        base = Limits.from_env()
+        _EXECUTOR = Executor(Limits(timeout=base.timeout, max_rows=1_000_000,
+                                    concurrent=base.concurrent))
+    return _EXECUTOR
+
+
 class Engine:
     def __init__(self, http: httpx.AsyncClient, tokens: TokenSource, deadline: float = 5.0,
                  limits: Limits | None = None):
         self.http = http
         self.tokens = tokens
         self.deadline = deadline
-        self.executor = Executor(limits or Limits(timeout=deadline * 2, max_rows=1_000_000,
-                                                  concurrent=2))
+        self.executor = Executor(limits) if limits else _shared_executor()
 
     # ------------------------------------------------------------------ fan-out
     async def _one(self, node: NodeTarget, method: str, path: str, parse: Parse,

@@ -136,7 +136,7 @@ class Executor:
             raise ApiError(503, "SPARQL-008", "The node is busy with other queries; try again.",
                            headers={"Retry-After": "2"})
         try:
-            left = timeout - (time.monotonic() - started)
+            left = max(0.5, timeout - (time.monotonic() - started))
             nodes = None if graphs is None else [ox.NamedNode(g) for g in graphs]
             if isolation == "fork":
                 body, rows, form = _in_child(store, query, nodes, fmt, max_rows, left)

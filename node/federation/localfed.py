@@ -271,7 +271,8 @@ class LocalFederation:
         self.nodes[name] = node
         return node
 
-    def load_assets(self, node: NodeProc, rows: list[dict[str, Any]]) -> list[str]:
+    def load_assets(self, node: NodeProc, rows: list[dict[str, Any]],
+                    workers: int = 1) -> list[str]:
         """Register assets on a node's store (before it runs), with full validation, as its
         organisation. Returns the new asset IRIs."""
         from node.identity import Caller
@@ -279,7 +280,7 @@ class LocalFederation:
         from node.register import Register
         from node.store import open_store
 
-        register = Register(open_store(node.data_dir / "data"), workers=1)
+        register = Register(open_store(node.data_dir / "data"), workers=workers)
         try:
             caller = Caller("loader", node.member.org_id, frozenset(node.member.roles),
                             frozenset({"assets:read", "assets:write"}))
@@ -291,6 +292,10 @@ class LocalFederation:
             return [f"https://id.fmar.uk/asset/{a['AssetId']}" for a in report.assets]
         finally:
             register.close()
+            del register  # releases the store's lock before the node process opens it
+            import gc
+
+            gc.collect()
 
     def load_connection_limits(self, node: NodeProc,
                                limits: list[tuple[str, str, str, float]]) -> list[str]:

@@ -1,0 +1,25 @@
+"""Writing RDF terms as N-Triples text (the node builds its writes and batches this way)."""
+
+from __future__ import annotations
+
+import json
+
+from node.errors import ApiError
+
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def string(text: str) -> str:
+    """A string literal. JSON's escapes (\\" \\\\ \\n \\t \\uXXXX for controls) are valid
+    N-Triples; other characters, emoji included, are written as UTF-8. Text that is not
+    Unicode (a lone surrogate) is refused: ARM-IN-011."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiError(400, "ARM-IN-011", "Text must be valid Unicode (a lone surrogate was sent).",
+                       {"text": text.encode("utf-8", "backslashreplace").decode()[:100]}) from None
+    return _ENCODE(text)
+
+
+def typed(text: str, datatype: str) -> str:
+    return f"{string(text)}^^<{datatype}>"
