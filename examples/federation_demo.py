@@ -79,8 +79,8 @@ def main(argv: list[str] | None = None) -> None:
               flush=True)
         rows1 = list(assets(half, fsp1.org_id, seed=101, dnos=None))
         rows2 = list(assets(args.assets - half, fsp2.org_id, seed=202, dnos=None))
-        iris1 = fed.load_assets(nodes["flexco"], rows1)
-        iris2 = fed.load_assets(nodes["voltaflex"], rows2)
+        iris1 = fed.load_assets(nodes["flexco"], rows1, workers=2)
+        iris2 = fed.load_assets(nodes["voltaflex"], rows2, workers=2)
         limits = []
         for iris, rows, member in ((iris1, rows1, fsp1), (iris2, rows2, fsp2)):
             for iri, row in zip(iris, rows):
