@@ -176,3 +176,10 @@ def check_federation_query(caller: Caller) -> None:
     """POL-014: a node relays a federated query only for a caller holding
     `federation:query`; each node it calls then applies the caller's own rights."""
     require_scope(caller, "federation:query")
+
+
+def check_duplicate_enquiry(caller: Caller) -> None:
+    """POL-015: asking whether an asset with the same keyed MPAN + serial hash exists
+    is for callers that register assets (`assets:write`); the answer names only the
+    holder organisation of a match, never the record or its values."""
+    require_scope(caller, "assets:write")

@@ -136,3 +136,26 @@ async def sparql_post(request: Request, caller: Annotated[Caller, Depends(curren
 
 
 
+
+
+@router.post("/duplicates", summary="Keyed-hash duplicate check (this node's records)",
+             description="Body: {\"tokens\": [hex HMAC-SHA256 of (import|export, MPAN, "
+             "serial)]}. Answers which tokens match a record on this node, with the holder "
+             "organisation only. No MPAN is sent or returned (POL-015).")
+async def duplicates(request: Request,
+                     caller: Annotated[Caller, Depends(current_caller)]) -> JSONResponse:
+    from starlette.concurrency import run_in_threadpool
+
+    from node.federation.duplicates import DuplicateIndex
+
+    policy.check_duplicate_enquiry(caller)
+    try:
+        body = await request.json()
+        tokens = list(body["tokens"])
+    except (ValueError, KeyError, TypeError):
+        raise ApiError(400, "FED-IN-007", "Send {\"tokens\": [...]}.") from None
+    index = getattr(request.app.state, "duplicate_index", None)
+    if index is None:
+        index = DuplicateIndex(request.app.state.register.store)
+        request.app.state.duplicate_index = index
+    return JSONResponse({"matches": await run_in_threadpool(index.matches, tokens)})

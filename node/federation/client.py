@@ -83,6 +83,10 @@ class FederationClient:
     def sparql(self, query: str, mode: str = "gather") -> dict[str, Any]:
         return self._run(lambda engine, nodes: engine.sparql(nodes, query, mode))
 
+    def duplicates(self, tokens: list[str]) -> dict[str, Any]:
+        """Keyed-hash duplicate check on every node (see node.federation.duplicates)."""
+        return self._run(lambda engine, nodes: engine.duplicates(nodes, tokens))
+
     def via(self, node_url: str) -> RelayedClient:
         """The same questions through one node's /federation endpoint (token exchange)."""
         return RelayedClient(self, node_url.rstrip("/"))

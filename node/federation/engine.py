@@ -184,6 +184,18 @@ class Engine:
                 "suppressed_below": suppressed[0] if suppressed else None,
                 "cells": aggregates.merge(spec, partials)}
 
+    # ------------------------------------------------------------------ duplicates
+    async def duplicates(self, nodes: list[NodeTarget], tokens: list[str]) -> dict[str, Any]:
+        """Which nodes hold a record with one of these keyed hashes (and its holder)."""
+        def parse(response: httpx.Response) -> tuple[Any, int]:
+            body = response.json()
+            return body["matches"], len(body["matches"])
+
+        outcome = await self.fan_out(nodes, "POST", "/federation/duplicates", parse,
+                                     json={"tokens": tokens})
+        matches = [{**m, "node": n.url} for n in nodes for m in outcome.payloads.get(n.url, [])]
+        return {"partial": outcome.partial, "nodes": outcome.status_json(), "matches": matches}
+
     # ------------------------------------------------------------------ SPARQL
     async def sparql(self, nodes: list[NodeTarget], query: str,
                      mode: str = "gather") -> dict[str, Any]:

@@ -46,6 +46,8 @@ def negotiate(accept: str | None, form: str, fmt: str | None = None) -> tuple[An
             candidates.append((q, i + 1, media.lower()))
     candidates.sort(key=lambda c: (-c[0], c[1]))
     for _, _, media in candidates:
+        if graph_form and media == "application/json":
+            media = "application/ld+json"
         if media in table:
             chosen = table[media]
             if graph_form:

@@ -21,6 +21,7 @@ from node.federation.localfed import LocalFederation, Member
 AREAS = ["UKPN_EPN", "UKPN_SPN", "ENWL", "NPG_NE"]
 DNO_AREAS = ["UKPN_EPN", "UKPN_SPN"]
 PER_FSP = 120
+FEDERATION_KEY = "9f" * 32
 
 
 class Fed:
@@ -28,6 +29,7 @@ class Fed:
         self.local = local
         self.assets: dict[str, list[str]] = {}  # node name -> asset IRIs
         self.limits: list[str] = []
+        self.rows: dict[str, list[dict[str, Any]]] = {}
 
     def member(self, name: str) -> Member:
         return self.local.members[name]
@@ -49,7 +51,8 @@ class Fed:
 @pytest.fixture(scope="session")
 def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fed]:
     local = LocalFederation(tmp_path_factory.mktemp("federation"),
-                            node_env={"FMAR_SPARQL_TIMEOUT": "3", "FMAR_NODE_DEADLINE": "3"})
+                            node_env={"FMAR_SPARQL_TIMEOUT": "3", "FMAR_NODE_DEADLINE": "3",
+                                      "FMAR_FEDERATION_KEY": FEDERATION_KEY})
     try:
         local.start_trust()
         flexco = local.register_member("Flexco", ["FSP"])
@@ -63,6 +66,7 @@ def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fed]:
                  "dno": local.add_node("dno", gridco, ["Asset", "ConnectionLimit"])}
         rows_a = list(assets(PER_FSP, flexco.org_id, seed=11, dnos=AREAS))
         rows_b = list(assets(PER_FSP, otherflex.org_id, seed=22, dnos=AREAS))
+        f.rows = {"fsp_a": rows_a, "fsp_b": rows_b}
         f.assets["fsp_a"] = local.load_assets(nodes["fsp_a"], rows_a)
         f.assets["fsp_b"] = local.load_assets(nodes["fsp_b"], rows_b)
         limits = []

@@ -413,6 +413,29 @@ def test_fmar_query_cli_fans_out_with_one_token_per_node(fed):
     assert canonical(variables, joined["results"]["bindings"]) == expected_rows
 
 
+# ---------------------------------------------------------------- duplicates
+
+def test_duplicate_check_finds_the_holder_without_sending_mpans(fed):
+    from conftest import FEDERATION_KEY
+
+    from node.federation.duplicates import tokens_for
+
+    key = bytes.fromhex(FEDERATION_KEY)
+    row = next(r for r in fed.rows["fsp_a"] if r.get("SerialNumber") and r.get("ImportMPAN"))
+    known = tokens_for(key, row.get("ImportMPAN"), row.get("ExportMPAN"), row["SerialNumber"])
+    unknown = tokens_for(key, "1200000000005", None, "NO-SUCH-SERIAL")
+    answer = fed.client("Otherflex").duplicates([*known, *unknown])
+    assert not answer["partial"]
+    holders = {(m["holder"], m["node"]) for m in answer["matches"]}
+    assert holders == {(fed.member("Flexco").org_id, fed.local.nodes["fsp_a"].url)}
+    assert {m["token"] for m in answer["matches"]} == set(known)
+    text = json.dumps(answer)
+    assert row["ImportMPAN"] not in text and str(row["SerialNumber"]) not in text
+    # a caller that does not register assets may not probe
+    refused = fed.client("Ofgem").duplicates(known)
+    assert {s["status"] for s in refused["nodes"]} == {"refused"}
+
+
 # ---------------------------------------------------------------- partial answers (last)
 
 def test_dead_and_slow_nodes_give_a_marked_partial_answer_within_the_deadline(fed):

@@ -1,0 +1,88 @@
+"""Duplicate detection without revealing MPANs (building blocks).
+
+A registering node asks the federation whether any node already holds an asset with
+the same import or export MPAN and serial number. What travels is a keyed hash,
+HMAC-SHA256 over ("import"|"export", MPAN, serial number) with a federation key, never
+the values; a node answers with the holder organisation of any matching record.
+
+Not wired yet (see docs/federation.md): the federation key should come from the trust
+framework (here: FMAR_FEDERATION_KEY, hex), and registration (node/register.py) should
+call `Engine.duplicates` before storing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import threading
+import time
+from typing import Any
+
+from node.errors import ApiError
+from node.vocab import FMAR, ORG_BASE
+
+MAX_TOKENS = 1000
+
+
+def federation_key() -> bytes:
+    raw = os.environ.get("FMAR_FEDERATION_KEY", "")
+    try:
+        key = bytes.fromhex(raw)
+    except ValueError:
+        key = b""
+    if len(key) < 16:
+        raise ApiError(503, "FED-008", "No federation key for duplicate detection on this node.")
+    return key
+
+
+def normalise(value: Any) -> str:
+    return "".join(str(value).split()).upper()
+
+
+def tokens_for(key: bytes, import_mpan: Any, export_mpan: Any, serial: Any) -> list[str]:
+    """Keyed hashes of an asset's (MPAN, serial) pairs; none without a serial number."""
+    if not serial:
+        return []
+    out = []
+    for kind, mpan in (("import", import_mpan), ("export", export_mpan)):
+        if mpan:
+            message = f"fmar-dup-v1|{kind}|{normalise(mpan)}|{normalise(serial)}".encode()
+            out.append(hmac.new(key, message, hashlib.sha256).hexdigest())
+    return out
+
+
+class DuplicateIndex:
+    """token -> holder organisation, for the records on this node (rebuilt every `ttl` s)."""
+
+    def __init__(self, store: Any, ttl: float = 5.0):
+        self.store, self.ttl = store, ttl
+        self._index: dict[str, str] = {}
+        self._until = 0.0
+        self._lock = threading.Lock()
+
+    def _build(self, key: bytes) -> dict[str, str]:
+        query = (f"SELECT ?org ?imp ?exp ?serial WHERE {{ GRAPH ?a {{ ?a <{FMAR.organisation}> ?org ;"
+                 f" <{FMAR.serialNumber}> ?serial . OPTIONAL {{ ?a <{FMAR.importMPAN}> ?imp }} "
+                 f"OPTIONAL {{ ?a <{FMAR.exportMPAN}> ?exp }} }} "
+                 f'FILTER STRSTARTS(STR(?a), "https://id.fmar.uk/asset/") }}')
+        index = {}
+        for s in self.store.select(query):
+            org = s["org"].value
+            org = org.removeprefix(ORG_BASE)
+            for token in tokens_for(key, s["imp"].value if s["imp"] else None,
+                                    s["exp"].value if s["exp"] else None, s["serial"].value):
+                index[token] = org
+        return index
+
+    def matches(self, tokens: list[str]) -> list[dict[str, str]]:
+        key = federation_key()
+        if len(tokens) > MAX_TOKENS or not all(isinstance(t, str) and len(t) == 64 for t in tokens):
+            raise ApiError(400, "FED-IN-007", f"tokens: up to {MAX_TOKENS} hex HMAC-SHA256 "
+                           "values.")
+        with self._lock:
+            if time.monotonic() > self._until:
+                self._index = self._build(key)
+                self._until = time.monotonic() + self.ttl
+            index = self._index
+        return [{"token": t, "holder": index[t]} for t in tokens if t in index]
