@@ -125,7 +125,7 @@ class Executor:
         self.limits = limits or Limits.from_env()
         self._slots = threading.BoundedSemaphore(self.limits.concurrent)
 
-    def run(self, store: ox.Store, query: str, graphs: list[str] | None, fmt: Any,
+    def run(self, store: ox.Store, query: str, graphs: list[Any] | None, fmt: Any,
             media_type: str,
             *, isolation: str = "fork", timeout: float | None = None,
             max_rows: int | None = None) -> Answer:
@@ -137,7 +137,8 @@ class Executor:
                            headers={"Retry-After": "2"})
         try:
             left = max(0.5, timeout - (time.monotonic() - started))
-            nodes = None if graphs is None else [ox.NamedNode(g) for g in graphs]
+            nodes = None if graphs is None else [
+                g if isinstance(g, ox.NamedNode) else ox.NamedNode(g) for g in graphs]
             if isolation == "fork":
                 body, rows, form = _in_child(store, query, nodes, fmt, max_rows, left)
             else:

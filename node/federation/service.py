@@ -78,12 +78,15 @@ class QueryService:
         scope = policy.sparql_read_scope(caller)
         form = check_query(query)
         chosen, media = negotiate(accept, form, fmt)
-        graphs = self.allowed.names(scope)
         requested = set(default_graph_uri or []) | set(named_graph_uri or [])
-        if requested:  # the protocol's dataset narrows the caller's; it never widens it
-            graphs = [g for g in graphs if g in requested]
-        if self._ox is None:
-            return self._remote(query, graphs, media, form)
+        if self._ox is None or requested:
+            graphs: list[Any] = self.allowed.names(scope)
+            if requested:  # the protocol's dataset narrows the caller's; never widens it
+                graphs = [g for g in graphs if g in requested]
+            if self._ox is None:
+                return self._remote(query, graphs, media, form)
+        else:
+            graphs = self.allowed.nodes(scope)
         return self.executor.run(self._ox, query, graphs, chosen, media, isolation="fork")
 
     def _remote(self, query: str, graphs: list[str], media: str, form: str) -> Answer:
