@@ -80,20 +80,41 @@ class ClientCredentialsTokens:
         return token
 
 
+_EXCHANGED: dict[tuple[str, str, str], tuple[float, str]] = {}
+
+
 @dataclass
 class ExchangeTokens:
+    """Exchanged tokens are cached per (caller's token, target node) until shortly
+    before they expire, so repeated federated queries of one caller cost no extra round
+    trips to the trust framework."""
+
     trust_url: str
     client_id: str
     subject_token: str
     scope: str = ""
 
     async def token_for(self, http: httpx.AsyncClient, node_url: str) -> str:
+        import hashlib
+
+        key = (hashlib.sha256(self.subject_token.encode()).hexdigest(), node_url, self.scope)
+        hit = _EXCHANGED.get(key)
+        if hit and hit[0] - 30 > time.time():
+            return hit[1]
         form = {"grant_type": TOKEN_EXCHANGE, "client_id": self.client_id,
                 "subject_token": self.subject_token, "subject_token_type": ACCESS_TOKEN_TYPE,
                 "audience": node_url}
         if self.scope:
             form["scope"] = self.scope
-        return await _post_token(http, self.trust_url, form)
+        token = await _post_token(http, self.trust_url, form)
+        if len(_EXCHANGED) > 4096:
+            now = time.time()
+            for stale in [k for k, v in _EXCHANGED.items() if v[0] - 30 <= now]:
+                _EXCHANGED.pop(stale, None)
+            if len(_EXCHANGED) > 4096:
+                _EXCHANGED.clear()
+        _EXCHANGED[key] = (_expiry(token), token)
+        return token
 
 
 @dataclass
