@@ -30,6 +30,7 @@ class Fed:
         self.assets: dict[str, list[str]] = {}  # node name -> asset IRIs
         self.limits: list[str] = []
         self.rows: dict[str, list[dict[str, Any]]] = {}
+        self.federation_key = FEDERATION_KEY
 
     def member(self, name: str) -> Member:
         return self.local.members[name]

@@ -416,11 +416,9 @@ def test_fmar_query_cli_fans_out_with_one_token_per_node(fed):
 # ---------------------------------------------------------------- duplicates
 
 def test_duplicate_check_finds_the_holder_without_sending_mpans(fed):
-    from conftest import FEDERATION_KEY
-
     from node.federation.duplicates import tokens_for
 
-    key = bytes.fromhex(FEDERATION_KEY)
+    key = bytes.fromhex(fed.federation_key)
     row = next(r for r in fed.rows["fsp_a"] if r.get("SerialNumber") and r.get("ImportMPAN"))
     known = tokens_for(key, row.get("ImportMPAN"), row.get("ExportMPAN"), row["SerialNumber"])
     unknown = tokens_for(key, "1200000000005", None, "NO-SUCH-SERIAL")
