@@ -237,6 +237,17 @@ def test_expensive_query_is_stopped_and_the_node_keeps_serving(fed):
     assert _sparql(fed, "Neso", "fsp_b", "ASK { ?s ?p ?o }").json()["boolean"] is True
 
 
+def test_protocol_dataset_narrows_but_never_widens(fed):
+    mine, other = fed.assets["fsp_a"][0], fed.assets["fsp_b"][0]
+    q = "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }"
+    r = _sparql(fed, "Flexco", "fsp_a", q, params={"named-graph-uri": [mine, other],
+                                                  "format": "csv"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert r.text.split() == ["g", mine]  # the other FSP's graph stays out
+    r = _sparql(fed, "Flexco", "fsp_b", q, params={"named-graph-uri": other})
+    assert r.json()["results"]["bindings"] == []
+
+
 def test_dno_sparql_sees_only_its_licence_areas(fed):
     q = PREFIX + "SELECT DISTINCT ?d WHERE { ?a fmar:dnoConnection ?d }"
     r = _sparql(fed, "Gridco", "fsp_a", q)
