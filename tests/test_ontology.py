@@ -78,3 +78,11 @@ def test_ontology_aligns_with_established_vocabularies(ontology):
             URIRef("http://qudt.org/vocab/unit/KiloW")) in ontology
     assert (FMAR.AuditEntry, RDFS.subClassOf, URIRef("http://www.w3.org/ns/prov#Activity")) in ontology
     assert Path(ONTOLOGY_FILE).exists() and (FMAR.Asset, RDF.type, None) in ontology
+
+
+def test_licence_areas_are_the_same_everywhere(ontology):
+    from node.mpan import DISTRIBUTOR_IDS, GSP_GROUPS
+    from trust.roles import DNO_AREAS
+
+    active = {str(ontology.value(c, SKOS.notation)) for c in _active_codes(ontology, "DNOCode")}
+    assert set(DNO_AREAS) == set(DISTRIBUTOR_IDS) == set(GSP_GROUPS) == active

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from node.mpan import DISTRIBUTOR_IDS
+
 # Roles are named by IRIs in certificates (IB1 ib1Roles) and RDF, by name in tokens.
 ROLE_SCHEME = "https://id.fmar.uk/def/code/OrganisationRole/"
 
@@ -21,10 +23,8 @@ ROLE_ALIASES = {
     "market facilitator": "MarketFacilitator", "regulator (ofgem)": "Regulator",
 }
 
-DNO_AREAS = (
-    "ENWL", "NPG_NE", "NPG_Y", "SPEN_SPD", "SPEN_SPM", "SSEN_SHEPD", "SSEN_SEPD",
-    "UKPN_EPN", "UKPN_LPN", "UKPN_SPN", "NGED_WMID", "NGED_EMID", "NGED_SWALES", "NGED_SWEST",
-)
+# The 14 licence areas of the DNOCode code list (one list for the whole federation).
+DNO_AREAS = tuple(DISTRIBUTOR_IDS)
 
 ORGANISATION_TYPES = (
     "Private Limited Company (Ltd)", "Public Limited Company (PLC)",

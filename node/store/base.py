@@ -14,10 +14,6 @@ class StoreError(Exception):
     """The store could not complete an operation; nothing was written."""
 
 
-class QueryTooExpensive(StoreError):
-    """A query ran past its time limit and was stopped."""
-
-
 @dataclass(frozen=True)
 class GraphWrite:
     """Content for one named graph: N-Triples lines, replacing or adding."""
@@ -45,11 +41,11 @@ class RecordStore(Protocol):
         """The triples of one named graph (empty if it does not exist)."""
         ...
 
-    def select(self, query: str, timeout: float | None = None) -> Iterator[ox.QuerySolution]:
+    def select(self, query: str) -> Iterator[ox.QuerySolution]:
         """Solutions of a SPARQL SELECT, streamed where the backend can."""
         ...
 
-    def construct(self, query: str, timeout: float | None = None) -> Iterator[ox.Triple]:
+    def construct(self, query: str) -> Iterator[ox.Triple]:
         """Triples of a SPARQL CONSTRUCT."""
         ...
 

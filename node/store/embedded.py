@@ -46,12 +46,12 @@ class EmbeddedStore:
             for q in self._store.quads_for_pattern(None, None, None, ox.NamedNode(graph))
         ]
 
-    def select(self, query: str, timeout: float | None = None) -> Iterator[ox.QuerySolution]:
+    def select(self, query: str) -> Iterator[ox.QuerySolution]:
         result = self._store.query(query)
         assert isinstance(result, ox.QuerySolutions)
         return iter(result)
 
-    def construct(self, query: str, timeout: float | None = None) -> Iterator[ox.Triple]:
+    def construct(self, query: str) -> Iterator[ox.Triple]:
         result = self._store.query(query)
         assert isinstance(result, ox.QueryTriples)
         return iter(result)
@@ -61,3 +61,5 @@ class EmbeddedStore:
 
     def close(self) -> None:
         self._store.flush()
+        # pyoxigraph releases the RocksDB lock when the store object goes away.
+        del self._store

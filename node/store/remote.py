@@ -74,13 +74,13 @@ class RemoteStore:
             raise StoreError(f"query failed ({response.status_code}): {response.text[:300]}")
         return response.content
 
-    def select(self, query: str, timeout: float | None = None) -> Iterator[ox.QuerySolution]:
+    def select(self, query: str) -> Iterator[ox.QuerySolution]:
         body = self._query(query, "application/sparql-results+json")
         result = ox.parse_query_results(body, format=ox.QueryResultsFormat.JSON)
         assert isinstance(result, ox.QuerySolutions)
         return iter(result)
 
-    def construct(self, query: str, timeout: float | None = None) -> Iterator[ox.Triple]:
+    def construct(self, query: str) -> Iterator[ox.Triple]:
         body = self._query(query, "application/n-triples")
         return (q.triple for q in ox.parse(body, format=ox.RdfFormat.N_TRIPLES))
 
