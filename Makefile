@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test bench lint docs clean
+.PHONY: demo demo-node test bench bench-federation lint docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
+	$(BIN)/python -m examples.federation_demo
+
+demo-node: $(STAMP)
 	$(BIN)/fmar demo
 
 test: $(STAMP)
@@ -20,6 +23,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.bench_register
+
+bench-federation: $(STAMP)
+	$(BIN)/python -m tests.bench.bench_federation
 
 lint: $(STAMP)
 	$(BIN)/ruff check node trust tests examples

@@ -23,12 +23,13 @@ from node.federation.localfed import LocalFederation
 UKPN = ["UKPN_EPN", "UKPN_LPN", "UKPN_SPN"]
 
 
-def env_file(fed: LocalFederation, name: str, path: Path) -> None:
+def env_file(fed: LocalFederation, name: str, path: Path, node_url: str | None) -> None:
     m = fed.members[name]
+    own_node = f"export FMAR_NODE_URL={node_url}\n" if node_url else ""
     path.write_text(
         f"export FMAR_TRUST_URL={fed.issuer}\nexport FMAR_CA_BUNDLE={fed.ca_bundle.resolve()}\n"
         f"export FMAR_CLIENT_ID={m.app_id}\nexport FMAR_CLIENT_CERT={m.cert.resolve()}\n"
-        f"export FMAR_CLIENT_KEY={m.key.resolve()}\n")
+        f"export FMAR_CLIENT_KEY={m.key.resolve()}\n{own_node}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -95,8 +96,11 @@ def main(argv: list[str] | None = None) -> None:
         print("Starting five nodes over HTTPS...", flush=True)
         fed.start_nodes()
         creds = args.dir / "members"
+        own_nodes = {"Neso": "neso", "Ukpn": "dno", "Elexon": "facilitator",
+                     "Flexco": "flexco", "Voltaflex": "voltaflex"}
         for name in fed.members:
-            env_file(fed, name, creds / name / "env.sh")
+            node = nodes.get(own_nodes.get(name, ""))
+            env_file(fed, name, creds / name / "env.sh", node.url if node else None)
         (args.dir / "federation.json").write_text(json.dumps({
             "trust": fed.issuer, "ca_bundle": str(fed.ca_bundle),
             "nodes": {k: v.url for k, v in nodes.items()},
@@ -135,6 +139,14 @@ Credentials of each member's application (client certificate + id) are in
 {creds}/<member>/env.sh — members: Neso, Ukpn, Elexon, Flexco, Voltaflex, Ofgem.
 
 Try (in another shell):
+
+  # register an asset on Flexco's node, as Flexco (mTLS + a token bound to its certificate):
+  source {creds}/Flexco/env.sh
+  TOKEN=$(.venv/bin/fmar token --app $FMAR_CLIENT_ID --cert $FMAR_CLIENT_CERT \\
+          --key $FMAR_CLIENT_KEY --audience $FMAR_NODE_URL | .venv/bin/python -m examples.token)
+  curl --cacert $FMAR_CA_BUNDLE --cert $FMAR_CLIENT_CERT --key $FMAR_CLIENT_KEY \\
+       -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
+       -d @examples/asset.json $FMAR_NODE_URL/assets
 
   source {creds}/Neso/env.sh
   # all BESS in UKPN_EPN with a non-firm connection, >= 1 MW, from every node:
