@@ -137,10 +137,10 @@ def to_term(field: Field, value: Any) -> Node:
 def to_json_value(field: Field, term: Node) -> Any:
     text = str(term)
     if field.kind == "org":
-        return text[len(ORG_BASE):] if text.startswith(ORG_BASE) else text
+        return text.removeprefix(ORG_BASE)
     if field.scheme:
         prefix = f"{CODE}{field.scheme}/"
-        return text[len(prefix):] if text.startswith(prefix) else text
+        return text.removeprefix(prefix)
     if field.kind == "boolean":
         return text == "true"
     if field.kind == "decimal":
@@ -169,9 +169,7 @@ def jsonld_context() -> dict[str, Any]:
     }
     for field in FIELDS:
         entry: dict[str, Any] = {"@id": str(field.predicate)}
-        if field.kind == "org":
-            entry["@type"] = "@id"
-        elif field.scheme:
+        if field.kind == "org" or field.scheme:
             entry["@type"] = "@id"
         elif field.kind in ("decimal", "date", "boolean"):
             entry["@type"] = str(_XSD_OF[field.kind])

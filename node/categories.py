@@ -13,8 +13,8 @@ import threading
 from dataclasses import dataclass
 
 from rdflib import RDF, BNode, Graph, Literal, URIRef
-from rdflib.term import Node
 from rdflib.namespace import SKOS, XSD
+from rdflib.term import Node
 
 from node.errors import ApiError
 from node.validation import ShapeSet

@@ -12,18 +12,23 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
-
-from decimal import Decimal, InvalidOperation
 
 import pyoxigraph as ox
 from rdflib import RDF, XSD, BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
-from node.asset_fields import FIELD_BY_NAME, FIELD_BY_PREDICATE, STATE_FIELDS, STATE_PREDICATES
-from node.asset_fields import full_jsonld_context, to_ntriples
 from node import ntriples
+from node.asset_fields import (
+    FIELD_BY_NAME,
+    FIELD_BY_PREDICATE,
+    STATE_FIELDS,
+    STATE_PREDICATES,
+    full_jsonld_context,
+    to_ntriples,
+)
 from node.errors import ApiError
 from node.vocab import FMAR
 

@@ -21,7 +21,7 @@ def _cell(text: object) -> str:
 
 def render(path=ONTOLOGY_FILE) -> str:
     graph = Graph().parse(path)
-    short = lambda t: _short(graph, t)  # noqa: E731
+    short = lambda t: _short(graph, t)
     lines = [
         "# FMAR ontology reference",
         "",

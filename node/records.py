@@ -71,7 +71,7 @@ def organisation_of(props: Properties) -> str | None:
     for p, o in props:
         if p == _ORG:
             text = _lexical(o)
-            return text[len(ORG_BASE):] if text.startswith(ORG_BASE) else text
+            return text.removeprefix(ORG_BASE)
     return None
 
 
@@ -249,7 +249,7 @@ class AssetRecord:
     @property
     def organisation_id(self) -> str:
         text = self.first(FMAR.organisation) or ""
-        return text[len(ORG_BASE):] if text.startswith(ORG_BASE) else text
+        return text.removeprefix(ORG_BASE)
 
     @property
     def dno_area(self) -> str | None:

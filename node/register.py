@@ -8,8 +8,8 @@ store transaction.
 from __future__ import annotations
 
 import heapq
-import re
 import itertools
+import re
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -24,13 +24,18 @@ from rdflib import Graph, Literal, URIRef
 
 from node import audit, bulk_commit, policy
 from node.audit import AuditLog, now_iso
-from node.categories import Catalogue, Category, category_from_graph, load_core_shapes
-from node.categories import seed_categories, set_deprecated
+from node.categories import (
+    Catalogue,
+    Category,
+    category_from_graph,
+    load_core_shapes,
+    seed_categories,
+    set_deprecated,
+)
 from node.errors import ApiError
 from node.identity import Caller
 from node.inputs import Properties, Row, properties_from_json
-from node.records import VALIDATOR, AssetRecord, Checked, check_rows, new_asset_iri
-from node.records import record_ntriples
+from node.records import VALIDATOR, AssetRecord, Checked, check_rows, new_asset_iri, record_ntriples
 from node.store import GraphWrite, RecordStore, StoreError
 from node.store.base import trig_text
 from node.validation import ShapeSet

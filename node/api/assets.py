@@ -14,13 +14,31 @@ from rdflib import Graph
 
 from node import policy
 from node.api import examples
-from node.api.http import CSV, JSON, JSONLD, NDJSON, NTRIPLES, TURTLE, media_type, negotiate
-from node.api.http import read_body, stream_body
+from node.api.http import (
+    CSV,
+    JSON,
+    JSONLD,
+    NDJSON,
+    NTRIPLES,
+    TURTLE,
+    media_type,
+    negotiate,
+    read_body,
+    stream_body,
+)
 from node.asset_fields import full_jsonld_context
 from node.errors import ApiError
 from node.identity import Caller, current_caller
-from node.inputs import CONTEXT_PATH, parse_rdf, properties_from_graph, properties_from_json
-from node.inputs import read_json, rows_from_csv, rows_from_graph, rows_from_ndjson
+from node.inputs import (
+    CONTEXT_PATH,
+    parse_rdf,
+    properties_from_graph,
+    properties_from_json,
+    read_json,
+    rows_from_csv,
+    rows_from_graph,
+    rows_from_ndjson,
+)
 from node.records import CSV_COLUMNS, AssetRecord, csv_row, rdflib_graph
 from node.register import Register
 

@@ -43,10 +43,10 @@ REGISTER_ONE = {
             "application/ld+json": {
                 "schema": {"type": "object"},
                 "example": {"@context": "/context.jsonld", "@type": "Asset",
-                            **{**BESS_EXAMPLE, "AssetCategory": "acat:BESS",
+                            **BESS_EXAMPLE, "AssetCategory": "acat:BESS",
                                "OrganisationId": "org:FSP-ACME", "ConnectionStatus": "cs:CONNECTED",
                                "ConnectionType": "ct:NON_FIRM", "DNOConnection": "dno:SSEN_SEPD",
-                               "GSPGroup": "gsp:_H", "FuelType_EnergySource": "es:GRID"}},
+                               "GSPGroup": "gsp:_H", "FuelType_EnergySource": "es:GRID"},
             },
             "text/turtle": {"schema": {"type": "string"}, "example": TURTLE_EXAMPLE},
         },

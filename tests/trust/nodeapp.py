@@ -15,9 +15,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import uvicorn
 from fastapi import Depends, FastAPI
 
+from node import policy
 from node.errors import install_error_handlers
 from node.identity import Caller, current_caller
-from node import policy
 from node.trust_auth import TrustAuthenticator
 from trust.tls import uvicorn_tls_options
 from trust.verifier import VerifierConfig
