@@ -75,6 +75,13 @@ def organisation_of(props: Properties) -> str | None:
     return None
 
 
+def mpans_and_serial(props: Properties) -> tuple[str | None, str | None, str | None]:
+    """Import MPAN, export MPAN and serial number, as sent (for duplicate detection)."""
+    found = {p: _lexical(o) for p, o in props}
+    return (found.get(str(FMAR.importMPAN)), found.get(str(FMAR.exportMPAN)),
+            found.get(str(FMAR.serialNumber)))
+
+
 def with_default_organisation(props: Properties, caller: Caller) -> Properties:
     if organisation_of(props) is None:
         return [*props, (_ORG, f"<{ORG_BASE}{caller.organisation_id}>")]

@@ -35,7 +35,15 @@ from node.categories import (
 from node.errors import ApiError
 from node.identity import Caller
 from node.inputs import Properties, Row, properties_from_json
-from node.records import VALIDATOR, AssetRecord, Checked, check_rows, new_asset_iri, record_ntriples
+from node.records import (
+    VALIDATOR,
+    AssetRecord,
+    Checked,
+    check_rows,
+    new_asset_iri,
+    organisation_of,
+    record_ntriples,
+)
 from node.store import GraphWrite, RecordStore, StoreError
 from node.store.base import trig_text
 from node.validation import ShapeSet
@@ -127,6 +135,8 @@ class Register:
     def __init__(self, store: RecordStore, workers: int = 2):
         self.store = store
         self._lock = threading.RLock()
+        # Called after each stored asset with (organisation ID, properties).
+        self.commit_hooks: list[Callable[[str, Properties], None]] = []
         bulk_commit.recover(store)
         self._audit = AuditLog(store)
         self.catalogue = Catalogue(load_core_shapes())
@@ -287,6 +297,13 @@ class Register:
             )
             self.store.write([*writes, audit_write])
             self._audit.commit(head)
+        for c in checked:
+            self._notify(c.properties or [])
+
+    def _notify(self, props: Properties) -> None:
+        organisation = organisation_of(props) or ""
+        for hook in self.commit_hooks:
+            hook(organisation, props)
 
     def register_one(self, props: Properties, caller: Caller) -> AssetRecord:
         iri = new_asset_iri()
@@ -470,6 +487,7 @@ class Register:
             )
             self.store.write([GraphWrite(iri, new, replace=True), history, audit_write])
             self._audit.commit(head)
+            self._notify(props)
         record = self.get_record(iri)
         assert record is not None
         return record

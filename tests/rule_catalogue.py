@@ -258,6 +258,14 @@ REGISTER_RULES = [
          "`node/api/assets.py` `register_bulk`", "422 or 207 `ARM-BULK`",
          _t(API_TEST, "test_bulk_all_or_nothing_with_a_bad_row_stores_nothing",
             "test_bulk_store_valid_mode_and_ndjson")),
+    Rule("ARM-DUP-001", "No second asset with the same import or export MPAN and serial "
+         "number anywhere in the federation (keyed hashes only cross the network; single "
+         "registrations, when the node has a federation key).",
+         "`node/api/assets.py` `_refuse_duplicate`, `node/federation/duplicates.py`",
+         "409 `ARM-DUP-001` (holder organisations)",
+         _t(API_TEST, "test_a_duplicate_mpan_and_serial_is_refused")
+         + "<br>" + _t("tests/federation/test_federation.py",
+                       "test_registering_a_duplicate_anywhere_in_the_federation_is_refused")),
     Rule("STORE-001", "The store completed the write (else nothing of that write is stored).",
          "`node/register.py` `store_unavailable`", "503 `STORE-001`",
          _t("tests/test_bulk_commit.py", "test_a_failed_load_is_rolled_back")),

@@ -629,3 +629,17 @@ def test_odd_parameters_get_clear_4xx(node, method, path, params, body):
                              json=body, headers={"If-Match": "*"})
         assert 400 <= response.status_code < 500 and "code" in response.json()
         assert c.get("/health").status_code == 200
+
+
+
+def test_a_duplicate_mpan_and_serial_is_refused(node, monkeypatch):
+    monkeypatch.setenv("FMAR_FEDERATION_KEY", "00" * 32)
+    first = created(node, bess(dno="ENWL", SerialNumber="DUP-1"))
+    again = register(node, bess(dno="ENWL", org="FSP-OTHER", SerialNumber="DUP-1",
+                                ImportMPAN=first["ImportMPAN"]), who="fsp2")
+    assert again.status_code == 409 and again.json()["code"] == "ARM-DUP-001"
+    assert again.json()["details"] == {"holder_organisations": ["FSP-ACME"]}
+    assert first["ImportMPAN"] not in again.text
+    other_serial = register(node, bess(dno="ENWL", org="FSP-OTHER", SerialNumber="DUP-2",
+                                       ImportMPAN=first["ImportMPAN"]), who="fsp2")
+    assert other_serial.status_code == 201

@@ -28,9 +28,11 @@ from node.api.http import (
 )
 from node.asset_fields import full_jsonld_context
 from node.errors import ApiError
+from node.federation.duplicates import configured_key, tokens_for
 from node.identity import Caller, current_caller
 from node.inputs import (
     CONTEXT_PATH,
+    Properties,
     parse_rdf,
     properties_from_graph,
     properties_from_json,
@@ -39,7 +41,7 @@ from node.inputs import (
     rows_from_graph,
     rows_from_ndjson,
 )
-from node.records import CSV_COLUMNS, AssetRecord, csv_row, rdflib_graph
+from node.records import CSV_COLUMNS, AssetRecord, csv_row, mpans_and_serial, rdflib_graph
 from node.register import Register
 
 router = APIRouter(tags=["assets"])
@@ -105,6 +107,26 @@ def _expand_codes(body: dict[str, Any]) -> None:
             body[name] = f"{prefix}:{body[name]}"
 
 
+async def _refuse_duplicate(request: Request, caller: Caller, props: Properties) -> None:
+    """ARM-DUP-001: no second asset with the same MPAN and serial number anywhere in the
+    federation; only keyed hashes leave this node (node/federation/duplicates.py)."""
+    key = configured_key()
+    if key is None:
+        return
+    tokens = tokens_for(key, *mpans_and_serial(props))
+    if not tokens:
+        return
+    from node.api.federation import duplicate_holders
+
+    holders = await duplicate_holders(request, caller, tokens)
+    if holders:
+        raise ApiError(
+            409, "ARM-DUP-001",
+            "An asset with the same MPAN and serial number is already registered.",
+            {"holder_organisations": holders},
+        )
+
+
 @router.get("/context.jsonld", tags=["discovery"], summary="The published JSON-LD context")
 def context() -> Response:
     return Response(json.dumps(full_jsonld_context(), indent=2), media_type=JSONLD)
@@ -122,6 +144,7 @@ def context() -> Response:
 async def register_asset(request: Request, caller: CallerDep) -> Response:
     chosen = negotiate(request, RECORD_TYPES)
     props = await _single_properties(request)
+    await _refuse_duplicate(request, caller, props)
     record = await run_in_threadpool(register_of(request).register_one, props, caller)
     return record_response(request, record, status=201, chosen=chosen)
 

@@ -75,6 +75,26 @@ async def _engine(request: Request, caller: Caller) -> tuple[Engine, list[NodeTa
         await _nodes(request, http, settings)
 
 
+async def duplicate_holders(request: Request, caller: Caller, tokens: list[str]) -> list[str]:
+    """Organisations already holding an asset with one of these keyed hashes: asked of
+    every node in the directory with the caller's exchanged tokens (POL-015 at each), or
+    of this node alone when it is not in a federation. A node that does not answer does
+    not block the registration (the answer would be a guess either way)."""
+    from starlette.concurrency import run_in_threadpool
+
+    from node.federation.duplicates import index_of
+
+    settings = settings_for(request.app)
+    if settings.trust_url and settings.client_id:
+        http = _client(request, settings)
+        engine = Engine(http, _tokens(request, settings), settings.node_deadline)
+        answer = await engine.duplicates(await _nodes(request, http, settings), tokens)
+        matches = answer["matches"]
+    else:
+        matches = await run_in_threadpool(index_of(request.app).matches, tokens)
+    return sorted({m["holder"] for m in matches})
+
+
 @router.get("/nodes", summary="The nodes a federated query goes to (from the directory)")
 async def nodes(request: Request,
                 caller: Annotated[Caller, Depends(current_caller)]) -> JSONResponse:
@@ -146,7 +166,7 @@ async def duplicates(request: Request,
                      caller: Annotated[Caller, Depends(current_caller)]) -> JSONResponse:
     from starlette.concurrency import run_in_threadpool
 
-    from node.federation.duplicates import DuplicateIndex
+    from node.federation.duplicates import index_of
 
     policy.check_duplicate_enquiry(caller)
     try:
@@ -154,8 +174,4 @@ async def duplicates(request: Request,
         tokens = list(body["tokens"])
     except (ValueError, KeyError, TypeError):
         raise ApiError(400, "FED-IN-007", "Send {\"tokens\": [...]}.") from None
-    index = getattr(request.app.state, "duplicate_index", None)
-    if index is None:
-        index = DuplicateIndex(request.app.state.register.store)
-        request.app.state.duplicate_index = index
-    return JSONResponse({"matches": await run_in_threadpool(index.matches, tokens)})
+    return JSONResponse({"matches": await run_in_threadpool(index_of(request.app).matches, tokens)})

@@ -5,9 +5,10 @@ the same import or export MPAN and serial number. What travels is a keyed hash,
 HMAC-SHA256 over ("import"|"export", MPAN, serial number) with a federation key, never
 the values; a node answers with the holder organisation of any matching record.
 
-Not wired yet (see docs/federation.md): the federation key should come from the trust
-framework (here: FMAR_FEDERATION_KEY, hex), and registration (node/register.py) should
-call `Engine.duplicates` before storing.
+Single-asset registration (`POST /assets`) checks before storing when the node has a
+federation key (FMAR_FEDERATION_KEY, hex; it should come from the trust framework) and
+refuses a duplicate with ARM-DUP-001 naming the holder organisation. Bulk uploads are
+not checked yet.
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ def federation_key() -> bytes:
     if len(key) < 16:
         raise ApiError(503, "FED-008", "No federation key for duplicate detection on this node.")
     return key
+
+
+def configured_key() -> bytes | None:
+    """The federation key, or None when this node does not check for duplicates."""
+    return federation_key() if os.environ.get("FMAR_FEDERATION_KEY") else None
 
 
 def normalise(value: Any) -> str:
@@ -75,6 +81,15 @@ class DuplicateIndex:
                 index[token] = org
         return index
 
+    def add(self, organisation: str, import_mpan: Any, export_mpan: Any, serial: Any) -> None:
+        """Index a record just stored, so the next check sees it before any rebuild."""
+        key = configured_key()
+        if key is None:
+            return
+        with self._lock:
+            for token in tokens_for(key, import_mpan, export_mpan, serial):
+                self._index[token] = organisation
+
     def matches(self, tokens: list[str]) -> list[dict[str, str]]:
         key = federation_key()
         if len(tokens) > MAX_TOKENS or not all(isinstance(t, str) and len(t) == 64 for t in tokens):
@@ -86,3 +101,19 @@ class DuplicateIndex:
                 self._until = time.monotonic() + self.ttl
             index = self._index
         return [{"token": t, "holder": index[t]} for t in tokens if t in index]
+
+
+def index_of(app: Any) -> DuplicateIndex:
+    """The node's duplicate index, kept up to date by the register's commits."""
+    index = getattr(app.state, "duplicate_index", None)
+    if index is None:
+        index = app.state.duplicate_index = DuplicateIndex(app.state.register.store)
+        app.state.register.commit_hooks.append(
+            lambda organisation, props: index.add(organisation, *_mpans_and_serial(props)))
+    return index
+
+
+def _mpans_and_serial(props: Any) -> tuple[Any, Any, Any]:
+    from node.records import mpans_and_serial
+
+    return mpans_and_serial(props)

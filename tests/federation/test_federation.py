@@ -445,6 +445,28 @@ def test_duplicate_check_finds_the_holder_without_sending_mpans(fed):
     assert {s["status"] for s in refused["nodes"]} == {"refused"}
 
 
+def test_registering_a_duplicate_anywhere_in_the_federation_is_refused(fed):
+    """ARM-DUP-001: Otherflex registers, on its own node, an asset with the MPAN and serial
+    number of one of Flexco's (on Flexco's node); only keyed hashes cross the network."""
+    row = next(r for r in fed.rows["fsp_a"] if r.get("SerialNumber") and r.get("ImportMPAN"))
+    copy = {k: v for k, v in row.items() if k != "OrganisationId"}
+    node = fed.local.nodes["fsp_b"].url
+    token = fed.token("Otherflex", "fsp_b")
+    with fed.http("Otherflex") as c:
+        refused = c.post(f"{node}/assets", json=copy,
+                         headers={"authorization": f"Bearer {token}"}, timeout=20)
+        fresh = {**copy, "SerialNumber": "NEW-SERIAL-0001", "AssetName": "not a duplicate"}
+        probe = c.post(f"{node}/assets", json={**fresh, "RatedCapacity": -1},
+                       headers={"authorization": f"Bearer {token}"}, timeout=20)
+    assert refused.status_code == 409, refused.text
+    body = refused.json()
+    assert body["code"] == "ARM-DUP-001"
+    assert body["details"] == {"holder_organisations": [fed.member("Flexco").org_id]}
+    assert row["ImportMPAN"] not in refused.text
+    # a different serial number is no duplicate: the request goes on to validation
+    assert probe.status_code == 422 and probe.json()["code"] == "ARM-VAL"
+
+
 # ---------------------------------------------------------------- partial answers (last)
 
 def test_dead_and_slow_nodes_give_a_marked_partial_answer_within_the_deadline(fed):
