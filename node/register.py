@@ -358,7 +358,13 @@ class Register:
         for future in pending:
             yield future.result()
 
-    def register_bulk(self, rows: Iterable[Row], caller: Caller, all_or_nothing: bool) -> BulkReport:
+    def register_bulk(
+        self,
+        rows: Iterable[Row],
+        caller: Caller,
+        all_or_nothing: bool,
+        screen: Callable[[list[Checked]], None] | None = None,
+    ) -> BulkReport:
         """Validate every row; store the valid ones chunk by chunk (`store-valid`), or all
         of them in one transaction only if no row failed (`all-or-nothing`). Valid records
         of an all-or-nothing upload wait in a temporary TriG file, not in memory."""
@@ -371,6 +377,8 @@ class Register:
                 spooled: list[str] = []
                 try:
                     for chunk in self.check_chunks(rows, caller):
+                        if screen is not None:
+                            screen(chunk)  # e.g. duplicates elsewhere in the federation
                         good = []
                         for checked in chunk:
                             report.received += 1

@@ -259,11 +259,12 @@ REGISTER_RULES = [
          _t(API_TEST, "test_bulk_all_or_nothing_with_a_bad_row_stores_nothing",
             "test_bulk_store_valid_mode_and_ndjson")),
     Rule("ARM-DUP-001", "No second asset with the same import or export MPAN and serial "
-         "number anywhere in the federation (keyed hashes only cross the network; single "
-         "registrations, when the node has a federation key).",
+         "number anywhere in the federation or earlier in the same upload (keyed hashes only "
+         "cross the network; when the node has a federation key).",
          "`node/api/assets.py` `_refuse_duplicate`, `node/federation/duplicates.py`",
          "409 `ARM-DUP-001` (holder organisations)",
-         _t(API_TEST, "test_a_duplicate_mpan_and_serial_is_refused")
+         _t(API_TEST, "test_a_duplicate_mpan_and_serial_is_refused",
+            "test_bulk_rows_duplicating_an_asset_or_an_earlier_row_are_refused")
          + "<br>" + _t("tests/federation/test_federation.py",
                        "test_registering_a_duplicate_anywhere_in_the_federation_is_refused")),
     Rule("STORE-001", "The store completed the write (else nothing of that write is stored).",

@@ -643,3 +643,22 @@ def test_a_duplicate_mpan_and_serial_is_refused(node, monkeypatch):
     other_serial = register(node, bess(dno="ENWL", org="FSP-OTHER", SerialNumber="DUP-2",
                                        ImportMPAN=first["ImportMPAN"]), who="fsp2")
     assert other_serial.status_code == 201
+
+
+def test_bulk_rows_duplicating_an_asset_or_an_earlier_row_are_refused(node, monkeypatch):
+    monkeypatch.setenv("FMAR_FEDERATION_KEY", "11" * 32)
+    existing = created(node, bess(dno="ENWL", SerialNumber="BULK-DUP-0"))
+    rows = [
+        bess(dno="ENWL", SerialNumber="BULK-DUP-1"),
+        bess(dno="ENWL", SerialNumber="BULK-DUP-0", ImportMPAN=existing["ImportMPAN"]),
+    ]
+    rows.append({**rows[0], "AssetName": "same as row 1"})
+    with node.client() as c:
+        response = c.post("/assets/bulk", params={"mode": "store-valid"}, content=to_csv(rows),
+                          headers={"Content-Type": "text/csv"})
+    details = response.json()["details"]
+    assert response.status_code == 207 and details["stored"] == 1
+    by_row = {e["row"]: e["violations"] for e in details["errors"]}
+    assert {v["rule"] for v in by_row[2]} == {"ARM-DUP-001"} and "FSP-ACME" in by_row[2][0]["message"]
+    assert {v["rule"] for v in by_row[3]} == {"ARM-DUP-001"} and "row 1" in by_row[3][0]["message"]
+    assert existing["ImportMPAN"] not in response.text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal
 
 import anyio.from_thread
@@ -41,7 +41,7 @@ from node.inputs import (
     rows_from_graph,
     rows_from_ndjson,
 )
-from node.records import CSV_COLUMNS, AssetRecord, csv_row, mpans_and_serial, rdflib_graph
+from node.records import CSV_COLUMNS, AssetRecord, Checked, csv_row, mpans_and_serial, rdflib_graph
 from node.register import Register
 
 router = APIRouter(tags=["assets"])
@@ -116,15 +116,49 @@ async def _refuse_duplicate(request: Request, caller: Caller, props: Properties)
     tokens = tokens_for(key, *mpans_and_serial(props))
     if not tokens:
         return
-    from node.api.federation import duplicate_holders
+    from node.api.federation import duplicate_matches
 
-    holders = await duplicate_holders(request, caller, tokens)
+    holders = sorted(set((await duplicate_matches(request, tokens)).values()))
     if holders:
         raise ApiError(
             409, "ARM-DUP-001",
             "An asset with the same MPAN and serial number is already registered.",
             {"holder_organisations": holders},
         )
+
+
+def _duplicate_screen(request: Request) -> Callable[[list[Checked]], None] | None:
+    """ARM-DUP-001 for bulk uploads: each valid row is checked against the federation and
+    against the rows before it in the same upload."""
+    key = configured_key()
+    if key is None:
+        return None
+    from node.api.federation import duplicate_matches
+
+    seen: dict[str, int] = {}
+
+    def screen(chunk: list[Checked]) -> None:
+        by_row = {c.index: tokens_for(key, *mpans_and_serial(c.properties or []))
+                  for c in chunk if c.ok}
+        asked = [t for tokens in by_row.values() for t in tokens]
+        if not asked:
+            return
+        holders = anyio.from_thread.run(duplicate_matches, request, asked)
+        for checked in chunk:
+            tokens = by_row.get(checked.index, [])
+            found = sorted({holders[t] for t in tokens if t in holders})
+            earlier = sorted({seen[t] for t in tokens if t in seen})
+            if found or earlier:
+                checked.violations.append({
+                    "rule": "ARM-DUP-001",
+                    "message": "[ARM-DUP-001] An asset with the same MPAN and serial number is "
+                    "already registered" + (f" (holder: {', '.join(found)})" if found else "")
+                    + (f" or earlier in this upload (row {earlier[0]})" if earlier else "") + ".",
+                })
+            for t in tokens:
+                seen.setdefault(t, checked.index)
+
+    return screen
 
 
 @router.get("/context.jsonld", tags=["discovery"], summary="The published JSON-LD context")
@@ -183,7 +217,8 @@ async def register_bulk(
         rows = (rows_from_csv if kind == CSV else rows_from_ndjson)(chunks())
     else:
         raise _unsupported(kind, [CSV, NDJSON, TURTLE])
-    report = await run_in_threadpool(register.register_bulk, rows, caller, all_or_nothing)
+    report = await run_in_threadpool(register.register_bulk, rows, caller, all_or_nothing,
+                                     _duplicate_screen(request))
     status = 200 if not report.rejected else (422 if all_or_nothing else 207)
     body_json = report.as_json()
     if report.aborted is not None:

@@ -75,24 +75,28 @@ async def _engine(request: Request, caller: Caller) -> tuple[Engine, list[NodeTa
         await _nodes(request, http, settings)
 
 
-async def duplicate_holders(request: Request, caller: Caller, tokens: list[str]) -> list[str]:
-    """Organisations already holding an asset with one of these keyed hashes: asked of
+async def duplicate_matches(request: Request, tokens: list[str]) -> dict[str, str]:
+    """keyed hash -> holder organisation, for hashes some node already holds: asked of
     every node in the directory with the caller's exchanged tokens (POL-015 at each), or
     of this node alone when it is not in a federation. A node that does not answer does
     not block the registration (the answer would be a guess either way)."""
     from starlette.concurrency import run_in_threadpool
 
-    from node.federation.duplicates import index_of
+    from node.federation.duplicates import MAX_TOKENS, index_of
 
     settings = settings_for(request.app)
-    if settings.trust_url and settings.client_id:
-        http = _client(request, settings)
-        engine = Engine(http, _tokens(request, settings), settings.node_deadline)
-        answer = await engine.duplicates(await _nodes(request, http, settings), tokens)
-        matches = answer["matches"]
-    else:
-        matches = await run_in_threadpool(index_of(request.app).matches, tokens)
-    return sorted({m["holder"] for m in matches})
+    found: dict[str, str] = {}
+    for start in range(0, len(tokens), MAX_TOKENS):
+        batch = tokens[start:start + MAX_TOKENS]
+        if settings.trust_url and settings.client_id:
+            http = _client(request, settings)
+            engine = Engine(http, _tokens(request, settings), settings.node_deadline)
+            matches = (await engine.duplicates(await _nodes(request, http, settings), batch))[
+                "matches"]
+        else:
+            matches = await run_in_threadpool(index_of(request.app).matches, batch)
+        found.update((m["token"], m["holder"]) for m in matches)
+    return found
 
 
 @router.get("/nodes", summary="The nodes a federated query goes to (from the directory)")

@@ -5,10 +5,9 @@ the same import or export MPAN and serial number. What travels is a keyed hash,
 HMAC-SHA256 over ("import"|"export", MPAN, serial number) with a federation key, never
 the values; a node answers with the holder organisation of any matching record.
 
-Single-asset registration (`POST /assets`) checks before storing when the node has a
+Registration (`POST /assets` and bulk) checks before storing when the node has a
 federation key (FMAR_FEDERATION_KEY, hex; it should come from the trust framework) and
-refuses a duplicate with ARM-DUP-001 naming the holder organisation. Bulk uploads are
-not checked yet.
+refuses a duplicate with ARM-DUP-001 naming the holder organisation.
 """
 
 from __future__ import annotations
