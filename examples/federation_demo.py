@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import shutil
 import signal
 import sys
@@ -42,7 +43,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.dir.exists():
         shutil.rmtree(args.dir)
     args.dir.mkdir(parents=True)
-    fed = LocalFederation(args.dir.resolve(), node_env={"FMAR_NODE_DEADLINE": "5"})
+    # Duplicate detection needs a key every node shares (until the trust framework
+    # distributes one, the demo makes one per run).
+    fed = LocalFederation(args.dir.resolve(), node_env={
+        "FMAR_NODE_DEADLINE": "5", "FMAR_FEDERATION_KEY": secrets.token_hex(32)})
     stopping = False
 
     def stop(*_: object) -> None:
