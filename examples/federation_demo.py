@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 import shutil
 import signal
 import sys
@@ -43,10 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.dir.exists():
         shutil.rmtree(args.dir)
     args.dir.mkdir(parents=True)
-    # Duplicate detection needs a key every node shares (until the trust framework
-    # distributes one, the demo makes one per run).
-    fed = LocalFederation(args.dir.resolve(), node_env={
-        "FMAR_NODE_DEADLINE": "5", "FMAR_FEDERATION_KEY": secrets.token_hex(32)})
+    fed = LocalFederation(args.dir.resolve(), node_env={"FMAR_NODE_DEADLINE": "5"})
     stopping = False
 
     def stop(*_: object) -> None:

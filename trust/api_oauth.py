@@ -102,6 +102,21 @@ async def token(request: Request) -> JSONResponse:
     return JSONResponse(await run_in_threadpool(work), headers=NO_STORE)
 
 
+@router.post("/api/federation-key")
+async def federation_key(request: Request) -> JSONResponse:
+    """The federation's duplicate-detection key, for nodes (mTLS client authentication)."""
+    from trust.federation_key import key_for
+
+    form = await _form(request)
+    settings = settings_of(request)
+
+    def work() -> dict[str, Any]:
+        with tx(request) as session:
+            return key_for(session, settings, _client(request, session, form))
+
+    return JSONResponse(await run_in_threadpool(work), headers=NO_STORE)
+
+
 @router.post("/par", status_code=201)
 async def par(request: Request) -> JSONResponse:
     form = await _form(request)

@@ -5,9 +5,9 @@ the same import or export MPAN and serial number. What travels is a keyed hash,
 HMAC-SHA256 over ("import"|"export", MPAN, serial number) with a federation key, never
 the values; a node answers with the holder organisation of any matching record.
 
-Registration (`POST /assets` and bulk) checks before storing when the node has a
-federation key (FMAR_FEDERATION_KEY, hex; it should come from the trust framework) and
-refuses a duplicate with ARM-DUP-001 naming the holder organisation.
+Registration (`POST /assets` and bulk) checks before storing when the node has the
+federation key (from the trust framework over mTLS, or FMAR_FEDERATION_KEY) and refuses
+a duplicate with ARM-DUP-001 naming the holder organisation.
 """
 
 from __future__ import annotations
@@ -36,9 +36,39 @@ def federation_key() -> bytes:
     return key
 
 
+_FETCHED: dict[str, bytes] = {}
+
+
 def configured_key() -> bytes | None:
-    """The federation key, or None when this node does not check for duplicates."""
-    return federation_key() if os.environ.get("FMAR_FEDERATION_KEY") else None
+    """The federation key, or None when this node does not check for duplicates:
+    FMAR_FEDERATION_KEY (hex) if set, else fetched once from the trust framework over
+    mutual TLS when the node is configured for federation (FMAR_TRUST_URL, client id,
+    certificate and key)."""
+    if os.environ.get("FMAR_FEDERATION_KEY"):
+        return federation_key()
+    from node.federation.settings import FederationSettings
+
+    settings = FederationSettings.from_env()
+    if not (settings.trust_url and settings.client_id and settings.client_cert):
+        return None
+    cached = _FETCHED.get(settings.trust_url)
+    if cached is None:
+        cached = _FETCHED[settings.trust_url] = _fetch_key(settings)
+    return cached
+
+
+def _fetch_key(settings: Any) -> bytes:
+    from trust import http as trust_http
+
+    try:
+        with trust_http.client(ca_bundle=settings.ca_bundle, cert=settings.client_cert,
+                               key=settings.client_key, base_url=settings.trust_url) as c:
+            response = c.post("/api/federation-key", data={"client_id": settings.client_id})
+        response.raise_for_status()
+        return bytes.fromhex(response.json()["key"])
+    except Exception as exc:  # any failure: this node cannot check, say so clearly
+        raise ApiError(503, "FED-008", "The federation key for duplicate detection could not "
+                       "be fetched from the trust framework.", {"error": str(exc)[:200]}) from None
 
 
 def normalise(value: Any) -> str:
@@ -90,7 +120,9 @@ class DuplicateIndex:
                 self._index[token] = organisation
 
     def matches(self, tokens: list[str]) -> list[dict[str, str]]:
-        key = federation_key()
+        key = configured_key()
+        if key is None:
+            raise ApiError(503, "FED-008", "No federation key for duplicate detection on this node.")
         if len(tokens) > MAX_TOKENS or not all(isinstance(t, str) and len(t) == 64 for t in tokens):
             raise ApiError(400, "FED-IN-007", f"tokens: up to {MAX_TOKENS} hex HMAC-SHA256 "
                            "values.")

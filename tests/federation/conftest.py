@@ -21,7 +21,6 @@ from node.federation.localfed import LocalFederation, Member
 AREAS = ["UKPN_EPN", "UKPN_SPN", "ENWL", "NPG_NE"]
 DNO_AREAS = ["UKPN_EPN", "UKPN_SPN"]
 PER_FSP = 120
-FEDERATION_KEY = "9f" * 32
 
 
 class Fed:
@@ -30,7 +29,17 @@ class Fed:
         self.assets: dict[str, list[str]] = {}  # node name -> asset IRIs
         self.limits: list[str] = []
         self.rows: dict[str, list[dict[str, Any]]] = {}
-        self.federation_key = FEDERATION_KEY
+        self._federation_key: str | None = None
+
+    @property
+    def federation_key(self) -> str:
+        """The key the trust framework hands to nodes (made on first use)."""
+        if self._federation_key is None:
+            from trust.config import TrustSettings
+            from trust.federation_key import federation_key
+
+            self._federation_key = federation_key(TrustSettings(data_dir=self.local.trust_dir))
+        return self._federation_key
 
     def member(self, name: str) -> Member:
         return self.local.members[name]
@@ -52,8 +61,7 @@ class Fed:
 @pytest.fixture(scope="session")
 def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fed]:
     local = LocalFederation(tmp_path_factory.mktemp("federation"),
-                            node_env={"FMAR_SPARQL_TIMEOUT": "3", "FMAR_NODE_DEADLINE": "3",
-                                      "FMAR_FEDERATION_KEY": FEDERATION_KEY})
+                            node_env={"FMAR_SPARQL_TIMEOUT": "3", "FMAR_NODE_DEADLINE": "3"})
     try:
         local.start_trust()
         flexco = local.register_member("Flexco", ["FSP"])

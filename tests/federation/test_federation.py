@@ -467,6 +467,23 @@ def test_registering_a_duplicate_anywhere_in_the_federation_is_refused(fed):
     assert probe.status_code == 422 and probe.json()["code"] == "ARM-VAL"
 
 
+def test_the_trust_framework_gives_the_federation_key_only_to_node_operators(fed):
+    """DIR-020: over mTLS, to applications of organisations that run a node."""
+    issuer = fed.local.issuer
+    with fed.http("Flexco") as c:
+        given = c.post(f"{issuer}/api/federation-key",
+                       data={"client_id": fed.member("Flexco").app_id})
+    with fed.http("Ofgem") as c:
+        refused = c.post(f"{issuer}/api/federation-key",
+                         data={"client_id": fed.member("Ofgem").app_id})
+    with fed.http() as c:
+        anonymous = c.post(f"{issuer}/api/federation-key",
+                           data={"client_id": fed.member("Flexco").app_id})
+    assert given.status_code == 200 and given.json()["key"] == fed.federation_key
+    assert refused.status_code == 403 and refused.json()["code"] == "DIR-020"
+    assert anonymous.status_code in (400, 401) and "key" not in anonymous.json()
+
+
 # ---------------------------------------------------------------- partial answers (last)
 
 def test_dead_and_slow_nodes_give_a_marked_partial_answer_within_the_deadline(fed):
