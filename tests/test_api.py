@@ -9,6 +9,7 @@ import httpx
 import pytest
 from rdflib import Graph
 
+from node.api.categories import CATEGORY_BODY
 from tests.assets import bess, heat_pump, to_csv
 from tests.conftest import RunningNode
 
@@ -451,17 +452,8 @@ def test_audit_trail_of_a_record(node):
 
 # ---------------------------------------------------------------- categories
 
-HYDRO = """@prefix sh: <http://www.w3.org/ns/shacl#> .
-@prefix skos: <http://www.w3.org/2004/02/skos/core#> .
-@prefix fmar: <https://id.fmar.uk/def/fmar#> .
-@prefix fshape: <https://id.fmar.uk/def/shapes#> .
-@prefix acat: <https://id.fmar.uk/def/code/AssetCategory/> .
-acat:HYDRO a fmar:AssetCategory, skos:Concept ; skos:notation "HYDRO" ;
-  skos:prefLabel "Hydro"@en ; fmar:appliesTo "Gen" ; fmar:categoryShape fshape:Category_HYDRO .
-fshape:Category_HYDRO a sh:NodeShape ; sh:targetClass acat:HYDRO ;
-  sh:property [ fmar:ruleId "ARM-CAT-HYDRO-001" ; sh:path fmar:genCapacity ; sh:minCount 1 ;
-    sh:message "[ARM-CAT-HYDRO-001] A hydro asset states its GenCapacity." ] .
-"""
+# The example category of the OpenAPI document is the one the tests create.
+HYDRO = CATEGORY_BODY["requestBody"]["content"]["text/turtle"]["example"]
 
 
 def hydro(**overrides):
