@@ -23,6 +23,7 @@ import pyoxigraph as ox
 from rdflib import Graph, Literal, URIRef
 
 from node import audit, bulk_commit, policy
+from node.federation import filters as asset_filters
 from node.audit import AuditLog, now_iso
 from node.categories import (
     Catalogue,
@@ -644,8 +645,8 @@ class Register:
         # Oxigraph's ORDER BY decodes every term it compares (2 s for 20,000 IRIs on
         # disk); streaming the matches and keeping the smallest `limit + 1` after the
         # cursor costs one index scan (~3 µs a match) and constant memory.
-        matches = (s["a"].value for s in self.store.select(
-            f"SELECT ?a WHERE {{ GRAPH ?a {{ {' '.join(where)} }} }}"))
+        matches = (s["asset"].value for s in self.store.select(
+            f"SELECT ?asset WHERE {{ GRAPH ?asset {{ {' '.join(where)} }} }}"))
         iris = heapq.nsmallest(limit + 1, (iri for iri in matches if iri > start))
         records = [r for r in (self.get_record(i) for i in iris[:limit]) if r is not None]
         next_cursor = records[-1].asset_id if len(iris) > limit and records else None
@@ -669,11 +670,12 @@ class Register:
         filters are checked now, before the first byte of the response."""
         policy.require_scope(caller, "assets:read")
         scope = policy.ReadScope(False, frozenset({caller.organisation_id}), frozenset())
-        query = f"SELECT ?a WHERE {{ GRAPH ?a {{ {' '.join(_search_patterns(scope, filters))} }} }}"
+        query = (f"SELECT ?asset WHERE {{ GRAPH ?asset "
+                 f"{{ {' '.join(_search_patterns(scope, filters))} }} }}")
 
         def records() -> Iterator[AssetRecord]:
             for solution in self.store.select(query):
-                record = self.get_record(solution["a"].value)
+                record = self.get_record(solution["asset"].value)
                 if record is not None:
                     yield record
 
@@ -683,15 +685,6 @@ class Register:
 _READ_ONLY = {"AssetId", "id", "RegistrationStatus", "ValidationStatus", "ValidationReason",
               "Version", "Created", "Modified"}
 
-_CODE_FILTERS = {
-    "category": ("assetCategory", "AssetCategory"),
-    "dno": ("dnoConnection", "DNOCode"),
-    "connection_type": ("connectionType", "ConnectionType"),
-    "connection_status": ("connectionStatus", "ConnectionStatus"),
-    "gsp_group": ("gspGroup", "GSPGroup"),
-    "validation_status": ("validationStatus", "ValidationStatus"),
-    "registration_status": ("registrationStatus", "RegistrationStatus"),
-}
 
 
 _ASSET_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -712,33 +705,26 @@ def _safe_id(value: str) -> str:
 
 
 def _search_patterns(scope: policy.ReadScope, filters: dict[str, Any]) -> list[str]:
-    """SPARQL patterns for a search; values are checked codes, never spliced raw."""
-    patterns = [f"?a a <{FMAR.Asset}> ; <{FMAR.assetId}> ?id ."]
-    for key, (prop, scheme) in _CODE_FILTERS.items():
-        value = filters.get(key)
-        if value:
-            patterns.append(f"?a <{FMAR[prop]}> <{code_iri(scheme, _safe_id(value))}> .")
-    for key, op in (("min_capacity", ">="), ("max_capacity", "<=")):
-        value = filters.get(key)
-        if value is not None:
-            patterns.append(f"?a <{FMAR.ratedCapacity}> ?cap_{key} .")
-            patterns.append(f"FILTER (?cap_{key} {op} {float(value)!r})")
+    """SPARQL patterns (inside `GRAPH ?asset`) for a search: the values are checked here
+    (ARM-IN-010), the patterns come from the one builder the federation uses too
+    (node/federation/filters.py), the caller's read scope first."""
+    codes = {
+        key: (_safe_id(str(filters[key])),)
+        for key in asset_filters.CODE_FILTERS
+        if filters.get(key)
+    }
     organisation = filters.get("organisation")
-    if organisation:
-        patterns.append(f"?a <{FMAR.organisation}> <https://id.fmar.uk/org/{_safe_id(organisation)}> .")
-    if not scope.everything:
-        alternatives = [
-            f"{{ ?a <{FMAR.organisation}> <https://id.fmar.uk/org/{_safe_id(o)}> }}"
-            for o in sorted(scope.organisations)
-        ] + [
-            f"{{ ?a <{FMAR.dnoConnection}> <{code_iri('DNOCode', _safe_id(d))}> }}"
-            for d in sorted(scope.dno_areas)
-        ]
-        if not alternatives:
-            patterns.append("FILTER (false)")
-        else:
-            patterns.append(" UNION ".join(alternatives))
-    return patterns
+    spec = asset_filters.AssetFilter(
+        codes,
+        _safe_id(organisation) if organisation else None,
+        filters.get("min_capacity"),
+        filters.get("max_capacity"),
+    )
+    return [
+        *asset_filters.scope_patterns(scope),
+        *asset_filters.restriction_patterns(spec),
+        f"?asset a <{FMAR.Asset}> ; <{FMAR.assetId}> ?id .",
+    ]
 
 
 def _batched(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
