@@ -23,7 +23,6 @@ import pyoxigraph as ox
 from rdflib import Graph, Literal, URIRef
 
 from node import audit, bulk_commit, policy
-from node.federation import filters as asset_filters
 from node.audit import AuditLog, now_iso
 from node.categories import (
     Catalogue,
@@ -34,6 +33,7 @@ from node.categories import (
     set_deprecated,
 )
 from node.errors import ApiError
+from node.federation import filters as asset_filters
 from node.identity import Caller
 from node.inputs import Properties, Row, properties_from_json
 from node.records import (

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import socket
+import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ import uvicorn
 
 from node.api.app import create_app
 from node.config import NodeSettings
+from node.federation.localfed import free_port
 from node.identity import Caller, StaticTokenAuthenticator
 
 ALL = frozenset({"assets:read", "assets:write", "audit:read", "validation:write",
@@ -43,10 +45,27 @@ def authenticator() -> StaticTokenAuthenticator:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def start_oxigraph_server(location: Path) -> tuple[str, subprocess.Popen]:
+    """A real `oxigraph serve` (PyPI package oxigraph) on a free loopback port."""
+    binary = shutil.which("oxigraph", path=str(Path(__file__).resolve().parents[1] / ".venv/bin")) \
+        or shutil.which("oxigraph")
+    assert binary, "the oxigraph server CLI (PyPI package oxigraph) is a test dependency"
+    port = free_port()
+    process = subprocess.Popen([binary, "serve", "--location", str(location),
+                                "--bind", f"127.0.0.1:{port}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/query", params={"query": "ASK {}"}).status_code == 200:
+                return url, process
+        except httpx.TransportError:
+            pass
+        if time.time() > deadline:
+            process.kill()
+            raise RuntimeError("oxigraph server did not start")
+        time.sleep(0.1)
 
 
 @dataclass

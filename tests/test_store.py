@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,7 +12,7 @@ from node.store import GraphWrite, RecordStore, StoreError
 from node.store.embedded import EmbeddedStore
 from node.store.remote import RemoteStore
 from tests.assets import bess
-from tests.conftest import free_port, start_node
+from tests.conftest import start_node, start_oxigraph_server
 
 G1 = "https://id.fmar.uk/asset/00000000-0000-0000-0000-000000000001"
 G2 = "https://id.fmar.uk/asset/00000000-0000-0000-0000-000000000002"
@@ -28,26 +24,7 @@ def triple(s: str, value: str) -> str:
 
 @pytest.fixture(scope="module")
 def oxigraph_server(tmp_path_factory) -> Iterator[str]:
-    binary = shutil.which("oxigraph", path=str(Path(__file__).resolve().parents[1] / ".venv/bin")) \
-        or shutil.which("oxigraph")
-    assert binary, "the oxigraph server CLI (PyPI package oxigraph) is a test dependency"
-    port = free_port()
-    location = tmp_path_factory.mktemp("oxigraph")
-    process = subprocess.Popen([binary, "serve", "--location", str(location),
-                                "--bind", f"127.0.0.1:{port}"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/query", params={"query": "ASK {}"}).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.time() > deadline:
-            process.kill()
-            raise RuntimeError("oxigraph server did not start")
-        time.sleep(0.1)
+    url, process = start_oxigraph_server(tmp_path_factory.mktemp("oxigraph"))
     yield url
     process.terminate()
     process.wait(timeout=10)

@@ -7,6 +7,7 @@ from rdflib.namespace import DCAT, DCTERMS, FOAF, ORG
 from rdflib.plugins.sparql import prepareQuery
 from sqlmodel import Session, select
 
+from node.api.http import media_ranges
 from trust.config import TrustSettings
 from trust.models import Application, Node, Organisation
 from trust.roles import ROLE_SCHEME
@@ -141,20 +142,7 @@ def negotiate(accept: str | None) -> str | None:
     """The media type to answer with, or None when nothing acceptable (406)."""
     if not accept or accept.strip() in ("*/*", ""):
         return "text/turtle"
-    ranked = []
-    for i, part in enumerate(accept.split(",")):
-        media, *params = [p.strip() for p in part.split(";")]
-        q = 1.0
-        for p in params:
-            if p.startswith("q="):
-                try:
-                    q = float(p[2:])
-                except ValueError:
-                    q = 0.0
-        ranked.append((-q, i, media))
-    for neg_q, _, media in sorted(ranked):
-        if neg_q == 0:
-            continue
+    for media, _ in media_ranges(accept):
         if media in FORMATS:
             return media
         if media in ("*/*", "text/*", "application/*"):

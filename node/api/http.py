@@ -49,6 +49,24 @@ def media_type(request: Request) -> str:
     return request.headers.get("content-type", JSON).split(";")[0].strip().lower()
 
 
+def media_ranges(accept: str | None) -> list[tuple[str, float]]:
+    """The media ranges of an Accept header, most preferred first (by q, then by order);
+    ranges with q=0 or an unreadable q are left out."""
+    ranked = []
+    for position, part in enumerate((accept or "").split(",")):
+        media, *params = [p.strip() for p in part.split(";")]
+        quality = 1.0
+        for param in params:
+            if param.startswith("q="):
+                try:
+                    quality = float(param[2:])
+                except ValueError:
+                    quality = 0.0
+        if media and quality > 0:
+            ranked.append((-quality, position, media.lower()))
+    return [(media, -neg_q) for neg_q, _, media in sorted(ranked)]
+
+
 def negotiate(request: Request, offered: list[str], fmt: str | None = None) -> str:
     """Pick a response type from `?format=` or the Accept header (406 if none fits)."""
     aliases = {"json": JSON, "jsonld": JSONLD, "json-ld": JSONLD, "turtle": TURTLE, "ttl": TURTLE,
@@ -62,20 +80,7 @@ def negotiate(request: Request, offered: list[str], fmt: str | None = None) -> s
     accept = request.headers.get("accept", "")
     if not accept.strip():
         return offered[0]
-    ranges = []
-    for part in accept.split(","):
-        pieces = [p.strip() for p in part.split(";")]
-        quality = 1.0
-        for p in pieces[1:]:
-            if p.startswith("q="):
-                try:
-                    quality = float(p[2:])
-                except ValueError:
-                    quality = 0.0
-        ranges.append((quality, pieces[0].lower()))
-    for quality, media in sorted(ranges, key=lambda r: -r[0]):
-        if quality <= 0:
-            continue
+    for media, _ in media_ranges(accept):
         if media in ("*/*", "application/*") and offered:
             return offered[0]
         if media in offered:

@@ -11,6 +11,7 @@ import httpx
 import pyoxigraph as ox
 
 from node import policy
+from node.api.http import media_ranges
 from node.errors import ApiError
 from node.federation import aggregates, filters
 from node.federation.dataset import AllowedGraphs, raw_store
@@ -33,17 +34,7 @@ def negotiate(accept: str | None, form: str, fmt: str | None = None) -> tuple[An
     candidates: list[tuple[float, int, str]] = []
     if fmt:
         candidates.append((2.0, 0, short.get(fmt.lower(), fmt.lower())))
-    for i, part in enumerate((accept or "").split(",")):
-        media, *params = [p.strip() for p in part.split(";")]
-        q = 1.0
-        for p in params:
-            if p.startswith("q="):
-                try:
-                    q = float(p[2:])
-                except ValueError:
-                    q = 0.0
-        if media and q > 0:
-            candidates.append((q, i + 1, media.lower()))
+    candidates += [(q, i + 1, media) for i, (media, q) in enumerate(media_ranges(accept))]
     candidates.sort(key=lambda c: (-c[0], c[1]))
     for _, _, media in candidates:
         if graph_form and media == "application/json":

@@ -4,12 +4,9 @@ default-graph-uri / named-graph-uri protocol parameters."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -21,6 +18,7 @@ from node.config import NodeSettings
 from node.federation.localfed import free_port
 from node.identity import Caller, StaticTokenAuthenticator
 from node.inputs import Row
+from tests.conftest import start_oxigraph_server
 
 SCOPES = frozenset({"assets:read", "assets:write", "sparql:query", "federation:query"})
 CALLERS = {
@@ -32,25 +30,7 @@ CALLERS = {
 
 @pytest.fixture(scope="module")
 def remote_node(tmp_path_factory) -> Iterator[str]:
-    binary = shutil.which("oxigraph", path=str(Path(__file__).resolve().parents[2] /
-                                               ".venv/bin")) or shutil.which("oxigraph")
-    assert binary, "the oxigraph server CLI (PyPI package oxigraph) is a test dependency"
-    port = free_port()
-    server = subprocess.Popen([binary, "serve", "--location",
-                               str(tmp_path_factory.mktemp("oxigraph")), "--bind",
-                               f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    sparql_url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
-    while True:
-        try:
-            if httpx.get(f"{sparql_url}/query", params={"query": "ASK {}"}).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
-        if time.time() > deadline:
-            server.kill()
-            raise RuntimeError("oxigraph server did not start")
+    sparql_url, server = start_oxigraph_server(tmp_path_factory.mktemp("oxigraph"))
     auth = StaticTokenAuthenticator({StaticTokenAuthenticator.hash_token(f"t-{k}"): c
                                      for k, c in CALLERS.items()})
     app = create_app(NodeSettings(sparql_url=sparql_url, workers=1), auth)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import pytest
 import trust_helpers as helpers
 from sqlalchemy.engine import make_url
 
+from node.federation.localfed import free_port
 from trust import http
 from trust.bootstrap import init
 from trust.config import TrustSettings
@@ -30,12 +30,6 @@ PG_URL = os.environ.get("FMAR_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 OPERATOR_EMAIL = "operator@trust.example"
 OPERATOR_PASSWORD = "operator-password-1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _pg_admin() -> psycopg.Connection:
