@@ -328,7 +328,3 @@ def csv_text(rows: Iterable[list[str]]) -> str:
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows(rows)
     return out.getvalue()
-
-
-def literal_text(term: Node) -> str:
-    return str(term) if isinstance(term, (Literal, URIRef)) else ""

@@ -19,7 +19,6 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-import pyoxigraph as ox
 from rdflib import Graph, Literal, URIRef
 
 from node import audit, bulk_commit, policy
@@ -43,6 +42,7 @@ from node.records import (
     check_rows,
     new_asset_iri,
     organisation_of,
+    rdflib_graph,
     record_ntriples,
 )
 from node.store import GraphWrite, RecordStore, StoreError
@@ -185,17 +185,10 @@ class Register:
         self._shapes_turtle = None
 
     def _read_category(self, record_iri: str) -> Category:
-        triples = self.store.triples(record_iri)
-        graph = Graph()
-        version = 1
-        from node.records import rdflib_graph
-
-        graph = rdflib_graph(triples)
+        graph = rdflib_graph(self.store.triples(record_iri))
         stored_version = graph.value(URIRef(record_iri), FMAR.version)
-        if stored_version is not None:
-            version = int(stored_version)
-            graph.remove((URIRef(record_iri), None, None))
-        return category_from_graph(graph, version)
+        graph.remove((URIRef(record_iri), None, None))  # the node's bookkeeping, not the definition
+        return category_from_graph(graph, int(stored_version) if stored_version is not None else 1)
 
     @staticmethod
     def _category_write(category: Category) -> GraphWrite:
@@ -732,6 +725,3 @@ def _batched(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
     while chunk := list(itertools.islice(iterator, size)):
         yield chunk
 
-
-def term_text(term: ox.NamedNode | ox.Literal) -> str:
-    return term.value
