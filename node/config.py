@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from node.placement import static_holds
+
 
 @dataclass(frozen=True)
 class NodeSettings:
@@ -15,6 +17,9 @@ class NodeSettings:
     name: str = "fmar-node"
     workers: int = 2  # validation worker processes for bulk uploads
     trust_issuer: str | None = None  # verify trust-framework tokens (see node/trust_auth.py)
+    # organisations whose records a static-token node holds (FMAR_HOLDS); None: those of
+    # the tokens file with an asset-owner role. Ignored with a trust framework (directory).
+    holds: frozenset[str] | None = None
     max_body_bytes: int = 1_000_000
     max_bulk_bytes: int = 512_000_000  # CSV and NDJSON, streamed
     max_rdf_bulk_bytes: int = 20_000_000  # Turtle is parsed whole (about 30x its size in memory)
@@ -29,6 +34,7 @@ class NodeSettings:
             "name": env.get("FMAR_NODE_NAME", "fmar-node"),
             "workers": int(env.get("FMAR_WORKERS", "2")),
             "trust_issuer": env.get("FMAR_TRUST_ISSUER") or None,
+            "holds": static_holds(env),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

@@ -87,6 +87,14 @@ class StaticTokenAuthenticator:
             }
         )
 
+    def asset_owner_organisations(self) -> frozenset[str]:
+        """The organisations of the tokens that may hold assets: what a static-token node
+        holds unless FMAR_HOLDS says otherwise (node/placement.py)."""
+        from node.policy import ASSET_OWNER_ROLES
+
+        return frozenset(c.organisation_id for c in self._callers.values()
+                         if c.roles & ASSET_OWNER_ROLES)
+
     def authenticate(self, request: Request) -> Caller:
         digest = self.hash_token(bearer_token(request))
         for known, caller in self._callers.items():

@@ -79,6 +79,21 @@ def check_write_asset(caller: Caller, organisation_id: str) -> None:
         )
 
 
+def check_placement(caller: Caller, held: frozenset[str]) -> None:
+    """POL-030: a node stores and changes records only for the organisations it holds: its
+    operator, and those the trust directory lists as hosted by its operator (or, on a
+    static-token development node, its configured list; node/placement.py). Checked
+    before the body is read, so a write for another member's node stores nothing. Callers
+    without an asset-holding role write no assets anywhere; POL-002 refuses them."""
+    if caller.organisation_id not in held and caller.roles & ASSET_OWNER_ROLES:
+        raise ApiError(
+            403, "POL-030",
+            "This node does not hold records of your organisation: write to your own node, "
+            "or to a node whose operator the trust directory lists as hosting you.",
+            {"organisation_id": caller.organisation_id},
+        )
+
+
 def may_read_asset(caller: Caller, organisation_id: str, dno_area: str | None) -> bool:
     """POL-003 without the scope check: could this caller see the record at all?"""
     return _read_scope(caller).allows(organisation_id, dno_area)

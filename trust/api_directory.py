@@ -15,6 +15,7 @@ from trust.schemas import (
     ApplicationIn,
     CsrIn,
     DeregisterIn,
+    HostingIn,
     NodeIn,
     OrganisationRegistration,
     OrganisationUpdate,
@@ -153,6 +154,28 @@ def add_node(request: Request, org_id: str, body: NodeIn) -> dict[str, Any]:
             .model_dump(mode="json")
 
 
+@router.post("/api/orgs/{org_id}/hosting", status_code=201)
+def grant_hosting(request: Request, org_id: str, body: HostingIn) -> dict[str, Any]:
+    """The organisation's admin (or the operator) lets another member's nodes hold its
+    records (DIR-030, DIR-031)."""
+    with tx(request) as session:
+        actor = current_actor(request, session)
+        require_org_admin(actor, org_id)
+        return directory.grant_hosting(session, org_id, body.host_org_id, actor) \
+            .model_dump(mode="json")
+
+
+@router.delete("/api/orgs/{org_id}/hosting/{host_org_id}")
+def revoke_hosting(request: Request, org_id: str, host_org_id: str) -> dict[str, Any]:
+    """Either party's admin (or the operator) ends the hosting of `org_id` by the host."""
+    with tx(request) as session:
+        actor = current_actor(request, session)
+        if not (actor.user_role == "admin" and actor.org_id == host_org_id):
+            require_org_admin(actor, org_id)
+        return directory.revoke_hosting(session, org_id, host_org_id, actor) \
+            .model_dump(mode="json")
+
+
 def _ca(request: Request):  # type: ignore[no-untyped-def]
     return request.app.state.ca
 
@@ -215,6 +238,15 @@ def members(request: Request, role: str | None = None) -> list[dict[str, Any]]:
 def member(request: Request, org_id: str) -> dict[str, Any]:
     with tx(request) as session:
         return public_member(request, directory.get_organisation(session, org_id))
+
+
+@router.get("/api/members/{org_id}/hosted")
+def hosted(request: Request, org_id: str) -> list[dict[str, Any]]:
+    """Public: the active organisations whose records this member's nodes may hold."""
+    with tx(request) as session:
+        directory.get_organisation(session, org_id)
+        return [{"org_id": r.hosted_org_id, "since": r.granted_at.isoformat()}
+                for r in directory.hosted_by(session, org_id)]
 
 
 @router.get("/api/nodes")

@@ -269,6 +269,35 @@ def org_show(org_id: str) -> None:
         _show(c.get(f"/api/orgs/{org_id}"))
 
 
+@org_app.command("host")
+def org_host(
+    org_id: Annotated[str, typer.Argument(help="The organisation to be hosted (yours).")],
+    host: Annotated[str, typer.Option(help="Organisation id of the host (a platform).")],
+) -> None:
+    """Let another member's nodes hold this organisation's records (its admin or the
+    operator)."""
+    with _client() as c:
+        _show(c.post(f"/api/orgs/{org_id}/hosting", json={"host_org_id": host}))
+
+
+@org_app.command("unhost")
+def org_unhost(
+    org_id: Annotated[str, typer.Argument(help="The hosted organisation.")],
+    host: Annotated[str, typer.Option(help="Organisation id of the host.")],
+) -> None:
+    """End a hosting relation (either party's admin, or the operator); the host's nodes
+    refuse the hosted organisation's writes within their cache TTL."""
+    with _client() as c:
+        _show(c.delete(f"/api/orgs/{org_id}/hosting/{host}"))
+
+
+@org_app.command("hosted")
+def org_hosted(host_org_id: str, trust: TrustUrl = None, ca: CaBundle = None) -> None:
+    """The organisations whose records a member's nodes may hold (public)."""
+    with _client(trust, ca, auth=False) as c:
+        _show(c.get(f"/api/members/{host_org_id}/hosted"))
+
+
 @user_app.command("add")
 def user_add(
     org: Annotated[str, typer.Option(help="Organisation id.")],

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 
 from trust import validation
 from trust.errors import ApiError
-from trust.models import Application, Node, Organisation, OrgEvent, User, utcnow
+from trust.models import Application, Hosting, Node, Organisation, OrgEvent, User, utcnow
 from trust.roles import DNO_AREAS, ORGANISATION_TYPES, normalise_role, role_name
 from trust.schemas import Contact, OrganisationIn, OrganisationUpdate
 
@@ -294,3 +294,60 @@ def nodes_serving(session: Session, dataset_type: str | None = None) -> list[Nod
 
 def node_by_url(session: Session, url: str) -> Node | None:
     return session.exec(select(Node).where(Node.url == url.rstrip("/"))).first()
+
+
+# Hosting: a platform's nodes hold a small FSP's records (DESIGN.md "Who holds what")
+
+def grant_hosting(session: Session, hosted_org_id: str, host_org_id: str,
+                  actor: Actor) -> Hosting:
+    """The hosted organisation (its admin, or the operator) lets `host_org_id`'s nodes hold
+    its records. DIR-030: the host is another active organisation that runs a node.
+    DIR-031: one active relation per pair."""
+    hosted = get_organisation(session, hosted_org_id)
+    host = session.get(Organisation, host_org_id)
+    if host is None or host.id == hosted.id or host.status != "Active" or not session.exec(
+            select(Node).where(Node.org_id == host.id, Node.status == "active")).first():
+        raise ApiError(422, "DIR-030", "A host is another active organisation that runs a "
+                       "node.", {"host_org_id": host_org_id})
+    if hosted.status != "Active":
+        raise ApiError(422, "DIR-030", "Only an active organisation is hosted.",
+                       {"hosted_org_id": hosted_org_id})
+    if active_hosting(session, host.id, hosted.id) is not None:
+        raise ApiError(409, "DIR-031", "This organisation is already hosted there.",
+                       {"host_org_id": host.id})
+    row = Hosting(id=new_id("HOST"), host_org_id=host.id, hosted_org_id=hosted.id,
+                  granted_by=actor.subject)
+    session.add(row)
+    session.flush()
+    record(session, hosted.id, "hosting.grant", actor, f"{row.id} host {host.id}")
+    record(session, host.id, "hosting.grant", actor, f"{row.id} hosted {hosted.id}")
+    return row
+
+
+def active_hosting(session: Session, host_org_id: str, hosted_org_id: str) -> Hosting | None:
+    return session.exec(select(Hosting).where(
+        Hosting.host_org_id == host_org_id, Hosting.hosted_org_id == hosted_org_id,
+        Hosting.status == "active")).first()
+
+
+def revoke_hosting(session: Session, hosted_org_id: str, host_org_id: str,
+                   actor: Actor) -> Hosting:
+    """End a hosting relation (either party's admin, or the operator). The host's nodes stop
+    accepting the hosted organisation's writes once their cached copy expires."""
+    row = active_hosting(session, host_org_id, hosted_org_id)
+    if row is None:
+        raise ApiError(404, "DIR-006", f"{hosted_org_id} is not hosted by {host_org_id}.")
+    row.status, row.revoked_by, row.revoked_at = "revoked", actor.subject, utcnow()
+    session.add(row)
+    record(session, hosted_org_id, "hosting.revoke", actor, f"{row.id} host {host_org_id}")
+    record(session, host_org_id, "hosting.revoke", actor, f"{row.id} hosted {hosted_org_id}")
+    return row
+
+
+def hosted_by(session: Session, host_org_id: str) -> list[Hosting]:
+    """Active relations of a host whose hosted organisation is active."""
+    rows = session.exec(select(Hosting).where(Hosting.host_org_id == host_org_id,
+                                              Hosting.status == "active")
+                        .order_by(Hosting.hosted_org_id))
+    return [r for r in rows if (o := session.get(Organisation, r.hosted_org_id))
+            and o.status == "Active"]

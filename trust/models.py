@@ -139,3 +139,18 @@ class Grant(SQLModel, table=True):
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     status: str = "pending"  # pending | approved | denied | used
     expires_at: datetime
+
+
+class Hosting(SQLModel, table=True):
+    """A hosting relation: `host_org_id`'s nodes may hold the records of `hosted_org_id`
+    (a platform hosting a small FSP). Granted by the hosted organisation's admin or the
+    operator; revoked by either party or the operator. Rows are kept after revocation."""
+
+    id: str = Field(primary_key=True, max_length=40)
+    host_org_id: str = Field(foreign_key="organisation.id", index=True)
+    hosted_org_id: str = Field(foreign_key="organisation.id", index=True)
+    status: str = Field(default="active", index=True)  # active | revoked
+    granted_by: str
+    granted_at: datetime = Field(default_factory=utcnow)
+    revoked_by: str | None = None
+    revoked_at: datetime | None = None

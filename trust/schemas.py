@@ -93,3 +93,7 @@ class CsrIn(BaseModel):
 
 class DeregisterIn(BaseModel):
     reason: str | None = None
+
+
+class HostingIn(BaseModel):
+    host_org_id: str

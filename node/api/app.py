@@ -15,6 +15,7 @@ from node.api import sparql as sparql_api
 from node.config import NodeSettings
 from node.errors import install_error_handlers
 from node.identity import Authenticator, StaticTokenAuthenticator
+from node.placement import placement_for
 from node.register import Register
 from node.store import open_store
 from node.vocab import ONTOLOGY_FILE
@@ -51,6 +52,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.authenticator = authenticator or default_authenticator(settings)
+    app.state.placement = placement_for(settings.holds, app.state.authenticator)
     app.state.register = Register(
         open_store(settings.data_dir, settings.sparql_url), workers=settings.workers
     )

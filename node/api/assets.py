@@ -107,6 +107,11 @@ def _expand_codes(body: dict[str, Any]) -> None:
             body[name] = f"{prefix}:{body[name]}"
 
 
+def _check_placement(request: Request, caller: Caller) -> None:
+    """POL-030 (node/policy.py): only organisations this node holds write here."""
+    policy.check_placement(caller, request.app.state.placement.organisations())
+
+
 async def _refuse_duplicate(request: Request, caller: Caller, props: Properties) -> None:
     """ARM-DUP-001: no second asset with the same MPAN and serial number anywhere in the
     federation; only keyed hashes leave this node (node/federation/duplicates.py)."""
@@ -177,6 +182,7 @@ def context() -> Response:
 )
 async def register_asset(request: Request, caller: CallerDep) -> Response:
     chosen = negotiate(request, RECORD_TYPES)
+    await run_in_threadpool(_check_placement, request, caller)
     props = await _single_properties(request)
     await _refuse_duplicate(request, caller, props)
     record = await run_in_threadpool(register_of(request).register_one, props, caller)
@@ -197,6 +203,7 @@ async def register_bulk(
     mode: Annotated[Literal["all-or-nothing", "store-valid"], Query()] = "all-or-nothing",
 ) -> JSONResponse:
     register = register_of(request)
+    await run_in_threadpool(_check_placement, request, caller)
     limit = request.app.state.settings.max_bulk_bytes
     kind = media_type(request)
     all_or_nothing = mode == "all-or-nothing"
@@ -325,6 +332,7 @@ IfMatch = Annotated[str | None, Header(alias="If-Match", description="The ETag y
 async def replace_asset(request: Request, asset_id: str, caller: CallerDep,
                         if_match: IfMatch = None) -> Response:
     chosen = negotiate(request, RECORD_TYPES)
+    await run_in_threadpool(_check_placement, request, caller)
     props = await _single_properties(request, allow_asset_id=True)
     record = await run_in_threadpool(register_of(request).replace, asset_id, props, caller, if_match)
     return record_response(request, record, chosen=chosen)
@@ -335,6 +343,7 @@ async def replace_asset(request: Request, asset_id: str, caller: CallerDep,
 async def patch_asset(request: Request, asset_id: str, caller: CallerDep,
                       if_match: IfMatch = None) -> Response:
     chosen = negotiate(request, RECORD_TYPES)
+    await run_in_threadpool(_check_placement, request, caller)
     kind = media_type(request)
     if kind not in (JSON, "application/merge-patch+json"):
         raise _unsupported(kind, ["application/merge-patch+json", JSON])
@@ -371,6 +380,7 @@ def set_validation_status(
 def deregister_asset(request: Request, asset_id: str, caller: CallerDep,
                      if_match: IfMatch = None) -> Response:
     chosen = negotiate(request, RECORD_TYPES)
+    _check_placement(request, caller)
     record = register_of(request).deregister(asset_id, caller, if_match)
     return record_response(request, record, chosen=chosen)
 

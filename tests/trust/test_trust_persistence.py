@@ -10,7 +10,7 @@ from trust.directory import SYSTEM, register_organisation, set_status
 from trust.schemas import Contact, OrganisationIn
 
 TABLES = {"organisation", "orgevent", "user", "application", "node", "certificate",
-          "signingkey", "issuedtoken", "grant", "alembic_version"}
+          "signingkey", "issuedtoken", "grant", "hosting", "alembic_version"}
 
 
 def test_migrations_up_down_up(database_url, tmp_path):
