@@ -165,26 +165,67 @@ def is_queryable_graph(name: str) -> bool:
     return name.startswith(RECORD_GRAPH_PREFIX)
 
 
+# Published capacity bands (kW): the only values an aggregate-only caller may filter
+# capacity on (SDC-006). A band is [edge, next edge); the last is open-ended.
+CAPACITY_BANDS_KW = (0.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 5000.0, 10000.0, 50000.0)
+
+
+@dataclass(frozen=True)
+class DisclosureControl:
+    """Statistical disclosure control of the aggregates an aggregate-only caller receives
+    (docs/disclosure.md). Applied by each node to its own answer, before it leaves the node
+    (node/federation/aggregates.py `controlled_result`), and checked again on the merge."""
+
+    threshold: int = SMALL_CELL_THRESHOLD  # SDC-001: fewer assets than this: suppressed
+    dominance_p: float = 10.0  # SDC-002: p% rule on the capacity sum
+    count_base: int = 5  # SDC-004: counts randomly rounded to a multiple of this
+    sum_base_kw: float = 1000.0  # SDC-004: capacity sums randomly rounded to whole MW
+    capacity_bands_kw: tuple[float, ...] = CAPACITY_BANDS_KW  # SDC-006
+    # SDC-003: secondary suppression over every line of the table and its margins;
+    # SDC-005: no minimum or maximum (an extreme is one asset's exact value).
+
+    def as_json(self) -> dict:
+        return {"method": "threshold, p% dominance, secondary suppression, keyed random "
+                "rounding (docs/disclosure.md)",
+                "rules": ["SDC-001", "SDC-002", "SDC-003", "SDC-004", "SDC-005", "SDC-006"],
+                "threshold": self.threshold, "dominance_p": self.dominance_p,
+                "count_base": self.count_base, "sum_base_kw": self.sum_base_kw,
+                "capacity_bands_kw": list(self.capacity_bands_kw)}
+
+
 @dataclass(frozen=True)
 class AggregateScope:
-    """What a caller's aggregates cover, and below how many records a cell is hidden."""
+    """What a caller's aggregates cover, and the disclosure control they get (if any)."""
 
     scope: ReadScope
-    suppress_below: int  # 0: no suppression
+    disclosure: DisclosureControl | None = None
 
 
 def aggregate_read_scope(caller: Caller) -> AggregateScope:
     """POL-012: aggregates (counts, capacity sums by group) need `sparql:query`. A caller
     with `assets:read` aggregates exactly over the records it may read (POL-003: it could
     read those rows anyway). A caller with aggregate-only access (the regulator) aggregates
-    over all assets, and POL-013 applies: every cell covering fewer than
-    SMALL_CELL_THRESHOLD assets is suppressed at the node, before anything leaves it."""
+    over all assets, and POL-013 applies: its aggregates are under statistical disclosure
+    control (SDC-001..006, `DisclosureControl`), applied at the node before anything
+    leaves it."""
     require_scope(caller, "sparql:query")
     if "assets:read" in caller.scopes:
-        return AggregateScope(asset_read_scope(caller), 0)
+        return AggregateScope(asset_read_scope(caller))
     if caller.has_role("Regulator"):
-        return AggregateScope(ReadScope(True, frozenset(), frozenset()), SMALL_CELL_THRESHOLD)
+        return AggregateScope(ReadScope(True, frozenset(), frozenset()), DisclosureControl())
     raise _deny("POL-012", "Aggregates need assets:read, or the regulator's aggregate access.")
+
+
+def check_disclosure_filter(control: DisclosureControl, min_capacity: float | None,
+                            max_capacity: float | None) -> None:
+    """SDC-006: under disclosure control, capacity filters take only published band edges,
+    so two answers cannot differ by one asset placed just inside a free threshold."""
+    bad = [v for v in (min_capacity, max_capacity)
+           if v is not None and v not in control.capacity_bands_kw]
+    if bad:
+        raise ApiError(403, "SDC-006", "Aggregate-only access filters capacity on the "
+                       "published band edges only.",
+                       {"value": bad[0], "capacity_bands_kw": list(control.capacity_bands_kw)})
 
 
 def check_federation_query(caller: Caller) -> None:

@@ -3,14 +3,28 @@ federation engine, so a report never moves raw rows.
 
 A node answers, per group, COUNT, SUM, MIN and MAX of the rated capacity (kW); the
 engine adds counts and sums, takes min of mins and max of maxes, and derives AVG as
-SUM/COUNT — exact, unlike averaging averages. Small cells are suppressed at the node
-under POL-013 for callers with aggregate-only access (the regulator).
+SUM/COUNT — exact, unlike averaging averages.
+
+A caller with aggregate-only access (the regulator, POL-013) gets a table under
+statistical disclosure control instead (`controlled_result`, docs/disclosure.md): the
+threshold rule (SDC-001), the p% dominance rule (SDC-002), secondary suppression over every
+line of the table including its margins (SDC-003), keyed random rounding of counts and sums
+(SDC-004), no minimum or maximum (SDC-005), capacity filters on published bands only
+(SDC-006). Each node applies it to its own answer, because whoever fans the query out (the
+regulator's own client, or any relaying node) sees every node's answer; the merge then
+only adds published values and checks them again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import itertools
 import json
+import math
+from collections import defaultdict
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from node import policy
@@ -89,8 +103,8 @@ def _number(term: Any) -> float | None:
     return None if term is None else float(term.value)
 
 
-def node_result(spec: AggregateSpec, body: bytes, suppress_below: int) -> dict[str, Any]:
-    """A node's partial aggregate as JSON cells; POL-013 applied here, at the node."""
+def node_result(spec: AggregateSpec, body: bytes) -> dict[str, Any]:
+    """A node's exact partial aggregate as JSON cells (callers who may read the rows)."""
     variables, rows = parse_select_json(json.loads(body))
     index = {v: i for i, v in enumerate(variables)}
     cells = []
@@ -99,42 +113,168 @@ def node_result(spec: AggregateSpec, body: bytes, suppress_below: int) -> dict[s
         if count == 0:
             continue
         group = {d: _code(row[index[f"d_{d}"]]) for d in spec.group_by}
-        if suppress_below and count < suppress_below:
-            cells.append({"group": group, "suppressed": True})
-            continue
         cells.append({"group": group, "count": count, "sum": _number(row[index["sum"]]),
                       "min": _number(row[index["min"]]), "max": _number(row[index["max"]])})
     cells.sort(key=lambda c: [str(c["group"][d]) for d in spec.group_by])
     return {"group_by": list(spec.group_by), "unit": "kW", "cells": cells,
-            "suppressed_below": suppress_below or None,
-            "rule": "POL-013" if suppress_below else None}
+            "suppressed_below": None, "rule": None}
 
 
-def merge(spec: AggregateSpec, partials: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Merge nodes' cells; a cell with a suppressed part is marked incomplete."""
+# ---------------------------------------------------------------- disclosure control
+
+TOTAL = "*"  # a margin: the total over every value of that dimension (codes never hold *)
+
+
+def controlled_query(spec: AggregateSpec, scope: policy.ReadScope) -> str:
+    """One row per asset: its capacity and its group codes. The cells, their margins and
+    their protection are computed from these at the node; no row leaves the node."""
+    patterns = scope_patterns(scope) + restriction_patterns(spec.filter)
+    if not any("?capacity" in p for p in patterns):
+        patterns.append(f"?asset <{FMAR.ratedCapacity}> ?capacity .")
+    for dim in spec.group_by:
+        patterns.append(f"OPTIONAL {{ ?asset <{FMAR[DIMENSIONS[dim]]}> ?d_{dim} }}")
+    groups = " ".join(f"?d_{d}" for d in spec.group_by)
+    body = "\n    ".join(patterns)
+    return (f"SELECT ?capacity {groups} WHERE {{\n  GRAPH ?asset {{\n    {body}\n  }}\n"
+            f"  {asset_graph_filter()}\n}}")
+
+
+@dataclass
+class _Cell:
+    count: int = 0
+    total: Decimal = Decimal(0)  # exact, so the same assets always give the same key
+    top: tuple[float, float] = (0.0, 0.0)  # the two largest capacities
+
+    def add(self, capacity: Decimal) -> None:
+        self.count += 1
+        self.total += capacity
+        value = float(capacity)
+        first, second = self.top
+        self.top = (value, first) if value >= first else (first, max(second, value))
+
+
+def _sensitive(cell: _Cell, control: policy.DisclosureControl) -> bool:
+    """SDC-001 threshold rule; SDC-002 p% rule: the sum less its two largest contributions
+    must be at least p% of the largest, else the second largest contributor could estimate
+    the largest to within p%."""
+    if cell.count < control.threshold:
+        return True
+    first, second = cell.top
+    return float(cell.total) - first - second < control.dominance_p / 100 * first
+
+
+def _lines(keys: list[tuple]) -> dict[tuple, list[tuple]]:
+    """Every line of the table with its margins: for each dimension i and each combination
+    of the other dimensions (values or totals), the cells along i and their total."""
+    lines: dict[tuple, list[tuple]] = defaultdict(list)
+    for key in keys:
+        for i, value in enumerate(key):
+            if value != TOTAL:
+                lines[(i, key[:i] + (TOTAL,) + key[i + 1:])].append(key)
+    return lines
+
+
+def _secondary(cells: dict[tuple, _Cell], hidden: set[tuple]) -> None:
+    """SDC-003: no line may have exactly one hidden cell (it would be its total less its
+    visible cells). Hide the smallest visible cell of such a line (or its total, if none is
+    left), and repeat until every line has none or at least two hidden."""
+    lines = _lines(list(cells))
+    changed = True
+    while changed:
+        changed = False
+        for (_, total), members in lines.items():
+            line = [*members, total]
+            if sum(k in hidden for k in line) != 1:
+                continue
+            visible = sorted((k for k in members if k not in hidden),
+                             key=lambda k: (cells[k].count, cells[k].total, [str(v) for v in k]))
+            hidden.add(visible[0] if visible else total)
+            changed = True
+
+
+def _random_round(value: Decimal, base: float, key: bytes, label: str) -> float:
+    """SDC-004: unbiased random rounding to a multiple of `base` (up with probability equal
+    to the remainder's share of the base). The draw is keyed by the node's secret and the
+    cell's exact contents (as in the ONS cell key method), so the same assets always give
+    the same published value: asking again does not average the noise away."""
+    low = math.floor(float(value) / base) * base
+    share = (float(value) - low) / base
+    if share <= 0:
+        return float(low)
+    digest = hmac.new(key, label.encode(), hashlib.sha256).digest()
+    draw = int.from_bytes(digest[:8], "big") / 2**64
+    return float(low + base if draw < share else low)
+
+
+def controlled_result(spec: AggregateSpec, body: bytes, control: policy.DisclosureControl,
+                      key: bytes) -> dict[str, Any]:
+    """A node's table under disclosure control: interior cells and margins, each either
+    suppressed (its group only) or with a rounded count and capacity sum; never min/max."""
+    variables, rows = parse_select_json(json.loads(body))
+    index = {v: i for i, v in enumerate(variables)}
+    dims = spec.group_by
+    masks = list(itertools.product((False, True), repeat=len(dims)))
+    cells: dict[tuple, _Cell] = {}
+    for row in rows:
+        capacity = Decimal(row[index["capacity"]].value)
+        codes = tuple(_code(row[index[f"d_{d}"]]) for d in dims)
+        for mask in masks:
+            cell_key = tuple(TOTAL if total else c for total, c in zip(mask, codes))
+            cells.setdefault(cell_key, _Cell()).add(capacity)
+    hidden = {k for k, cell in cells.items() if _sensitive(cell, control)}
+    _secondary(cells, hidden)
+    interior: list[dict[str, Any]] = []
+    margins: list[dict[str, Any]] = []
+    for cell_key in sorted(cells, key=lambda k: [str(v) for v in k]):
+        cell = cells[cell_key]
+        out: dict[str, Any] = {"group": dict(zip(dims, cell_key))}
+        if cell_key in hidden:
+            out["suppressed"] = True
+        else:
+            contents = f"{cell.count}|{cell.total}"
+            out["count"] = int(_random_round(Decimal(cell.count), control.count_base, key,
+                                             f"count|{contents}"))
+            out["sum"] = _random_round(cell.total, control.sum_base_kw, key, f"sum|{contents}")
+        (margins if TOTAL in cell_key and dims else interior).append(out)
+    return {"group_by": list(dims), "unit": "kW", "cells": interior, "margins": margins,
+            "suppressed_below": control.threshold, "rule": "POL-013",
+            "disclosure_control": control.as_json()}
+
+
+def merge(spec: AggregateSpec, partials: list[dict[str, Any]],
+          key: str = "cells") -> list[dict[str, Any]]:
+    """Merge nodes' cells (or margins); a cell with a suppressed part is marked incomplete.
+    Under disclosure control (any partial carries `disclosure_control`) the merge adds
+    only published values, gives no min/max, and checks the merged cell again: a merged
+    cell with no published part stays suppressed (over-suppression, never a release)."""
+    controls = [p["disclosure_control"] for p in partials if p.get("disclosure_control")]
+    controlled = bool(controls)
+    threshold = max((c["threshold"] for c in controls), default=0)
     merged: dict[tuple, dict[str, Any]] = {}
     for partial in partials:
-        for cell in partial.get("cells", []):
-            key = tuple(cell["group"].get(d) for d in spec.group_by)
-            out = merged.setdefault(key, {"group": dict(zip(spec.group_by, key)), "count": 0,
-                                          "sum": 0.0, "min": None, "max": None,
-                                          "suppressed_parts": 0})
+        for cell in partial.get(key, []):
+            group_key = tuple(cell["group"].get(d) for d in spec.group_by)
+            out = merged.setdefault(group_key, {"group": dict(zip(spec.group_by, group_key)),
+                                                "count": 0, "sum": 0.0, "min": None,
+                                                "max": None, "suppressed_parts": 0})
             if cell.get("suppressed"):
                 out["suppressed_parts"] += 1
                 continue
             out["count"] += cell["count"]
             out["sum"] += cell["sum"] or 0.0
             for name, pick in (("min", min), ("max", max)):
-                value = cell.get(name)
+                value = None if controlled else cell.get(name)
                 if value is not None:
                     out[name] = value if out[name] is None else pick(out[name], value)
     cells = []
-    for key in sorted(merged, key=lambda k: [str(x) for x in k]):
-        cell = merged[key]
-        if cell["count"] == 0:
+    for group_key in sorted(merged, key=lambda k: [str(x) for x in k]):
+        cell = merged[group_key]
+        if cell["count"] == 0 or (controlled and cell["count"] < threshold):
             cells.append({"group": cell["group"], "suppressed": True,
                           "suppressed_parts": cell["suppressed_parts"]})
             continue
+        if controlled:
+            del cell["min"], cell["max"]
         cell["sum"] = round(cell["sum"], 6)
         cell["avg"] = round(cell["sum"] / cell["count"], 6)
         cell["complete"] = cell["suppressed_parts"] == 0

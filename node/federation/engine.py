@@ -179,10 +179,16 @@ class Engine:
                                      params=spec.as_params())
         partials = [outcome.payloads[n.url] for n in nodes if n.url in outcome.payloads]
         suppressed = sorted({p.get("suppressed_below") or 0 for p in partials} - {0})
-        return {"partial": outcome.partial, "nodes": outcome.status_json(),
-                "group_by": list(spec.group_by), "unit": "kW",
-                "suppressed_below": suppressed[0] if suppressed else None,
-                "cells": aggregates.merge(spec, partials)}
+        answer = {"partial": outcome.partial, "nodes": outcome.status_json(),
+                  "group_by": list(spec.group_by), "unit": "kW",
+                  "suppressed_below": suppressed[-1] if suppressed else None,
+                  "cells": aggregates.merge(spec, partials)}
+        control = next((p["disclosure_control"] for p in partials
+                        if p.get("disclosure_control")), None)
+        if control:  # the margins of every table returned, merged the same way
+            answer["disclosure_control"] = control
+            answer["margins"] = aggregates.merge(spec, partials, "margins")
+        return answer
 
     # ------------------------------------------------------------------ duplicates
     async def duplicates(self, nodes: list[NodeTarget], tokens: list[str]) -> dict[str, Any]:

@@ -3,7 +3,10 @@ aggregates, each restricted by `node.policy`. The routers in node/api call these
 
 from __future__ import annotations
 
+import os
+import secrets
 import threading
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -56,8 +59,11 @@ def negotiate(accept: str | None, form: str, fmt: str | None = None) -> tuple[An
 
 
 class QueryService:
-    def __init__(self, store: RecordStore, limits: Limits | None = None):
+    def __init__(self, store: RecordStore, limits: Limits | None = None,
+                 disclosure_key: bytes | None = None):
         self.store = store
+        # keys the random rounding of disclosure-controlled aggregates (SDC-004)
+        self.disclosure_key = disclosure_key or secrets.token_bytes(32)
         self.allowed = AllowedGraphs(store)
         self.executor = Executor(limits)
         self._ox = raw_store(store)
@@ -108,8 +114,14 @@ class QueryService:
 
     def aggregate(self, caller: Caller, spec: aggregates.AggregateSpec) -> dict[str, Any]:
         access = policy.aggregate_read_scope(caller)
-        answer = self.run_generated(aggregates.node_query(spec, access.scope))
-        return aggregates.node_result(spec, answer.body, access.suppress_below)
+        control = access.disclosure
+        if control is None:
+            answer = self.run_generated(aggregates.node_query(spec, access.scope))
+            return aggregates.node_result(spec, answer.body)
+        policy.check_disclosure_filter(control, spec.filter.min_capacity,
+                                       spec.filter.max_capacity)
+        answer = self.run_generated(aggregates.controlled_query(spec, access.scope))
+        return aggregates.controlled_result(spec, answer.body, control, self.disclosure_key)
 
     def run_generated(self, query: str) -> Answer:
         """A SELECT the node wrote itself (REST filter form, aggregates). Its patterns carry
@@ -140,10 +152,25 @@ _lock = threading.Lock()
 
 
 
+def disclosure_key(data_dir: Path | None) -> bytes | None:
+    """The node's secret for keyed rounding (SDC-004), kept in its data directory (mode
+    0600) so a restart does not draw fresh noise; None (a new key per process) without one."""
+    if data_dir is None:
+        return None
+    path = Path(data_dir) / "disclosure.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(secrets.token_bytes(32))
+    return path.read_bytes()
+
+
 def service_for(app: Any) -> QueryService:
     with _lock:
         found = getattr(app.state, "query_service", None)
         if found is None:
-            found = QueryService(app.state.register.store)
+            found = QueryService(app.state.register.store,
+                                 disclosure_key=disclosure_key(app.state.settings.data_dir))
             app.state.query_service = found
         return found

@@ -382,9 +382,16 @@ def test_regulator_gets_suppressed_aggregates_only(fed):
     client = fed.client("Ofgem")
     report = client.aggregate(group_by="category,dno")
     assert report["suppressed_below"] == 5 and not report["partial"]
-    assert any(c.get("suppressed") for c in report["cells"])
-    for cell in report["cells"]:
-        assert cell.get("suppressed") or cell["count"] >= 5
+    assert report["disclosure_control"]["rules"] == [f"SDC-00{i}" for i in range(1, 7)]
+    table = report["cells"] + report["margins"]
+    suppressed = [c for c in table if c.get("suppressed")]
+    assert suppressed and len(suppressed) < len(table)
+    for cell in suppressed:  # a suppressed cell says nothing but its group
+        assert set(cell) == {"group", "suppressed", "suppressed_parts"}, cell
+    for cell in table:
+        assert "min" not in cell and "max" not in cell
+        if not cell.get("suppressed"):
+            assert cell["count"] >= 5 and cell["count"] % 5 == 0 and cell["sum"] % 1000 == 0
     rows = client.assets(category="BESS")
     assert rows["partial"] and rows["results"]["bindings"] == []
     assert {s["status"] for s in rows["nodes"]} == {"refused"}
