@@ -293,9 +293,47 @@ POLICY_RULES = [
          "active records an organisation has.", "`node/policy.py` "
          "`check_deregistration_enquiry`", "403 `POL-001`",
          _t(API_TEST, "test_active_records_enquiry_for_deregistration")),
+    Rule("POL-030", "A node stores and changes records only for the organisations it holds: "
+         "its operator and those the trust directory lists as hosted by its operator "
+         "(static-token nodes: `FMAR_HOLDS`, by default the asset-holding organisations of "
+         "the tokens file).", "`node/policy.py` `check_placement`, `node/placement.py`",
+         "403 `POL-030`",
+         _t("tests/federation/test_placement.py",
+            "test_POL_030_an_fsp_cannot_store_records_on_another_members_node",
+            "test_POL_030_hosting_is_granted_and_revoked_in_the_directory")
+         + "<br>" + _t("tests/test_placement_static.py",
+                       "test_POL_030_a_static_node_holds_only_its_configured_organisations")),
     Rule("POL-006", "An audit trail is read with `audit:read` by those who may read the record.",
          "`node/policy.py` `check_read_audit`", "403 `POL-001` (scope) or 404 `ARM-404`",
          _t(API_TEST, "test_missing_scope_is_refused", "test_audit_trail_of_a_record")),
+]
+
+DISCLOSURE = "tests/test_disclosure.py"
+ATTACK = "tests/federation/test_disclosure.py"
+SDC_RULES = [
+    Rule("SDC-001", "Threshold rule: a cell of fewer than 5 assets is suppressed.",
+         "`node/policy.py` `DisclosureControl`, `node/federation/aggregates.py` `_sensitive`",
+         "cell `{\"group\", \"suppressed\": true}`",
+         _t(DISCLOSURE, "test_SDC_001_a_cell_of_fewer_than_five_assets_is_suppressed")),
+    Rule("SDC-002", "p% dominance rule (p = 10): a cell whose sum less its two largest "
+         "contributions is under p% of the largest is suppressed.",
+         "`node/federation/aggregates.py` `_sensitive`", "cell suppressed",
+         _t(DISCLOSURE, "test_SDC_002_a_cell_dominated_by_one_asset_is_suppressed")),
+    Rule("SDC-003", "Secondary suppression: no line of the table or its margins has exactly "
+         "one hidden cell.", "`node/federation/aggregates.py` `_secondary`", "cell suppressed",
+         _t(DISCLOSURE,
+            "test_SDC_003_no_line_of_the_table_or_its_margins_has_exactly_one_hidden_cell")),
+    Rule("SDC-004", "Counts rounded to base 5, capacity sums to base 1000 kW, by unbiased "
+         "random rounding keyed by the node's secret and the cell's contents.",
+         "`node/federation/aggregates.py` `_random_round`", "rounded values",
+         _t(DISCLOSURE, "test_SDC_004_counts_and_sums_are_randomly_rounded_consistently")),
+    Rule("SDC-005", "No minimum or maximum for aggregate-only callers.",
+         "`node/federation/aggregates.py` `controlled_result`, `merge`", "no `min`/`max`",
+         _t(DISCLOSURE, "test_SDC_005_no_minimum_or_maximum_in_any_cell")
+         + "<br>" + _t(ATTACK, "test_SDC_the_regulator_recovers_no_single_assets_capacity")),
+    Rule("SDC-006", "Capacity filters of aggregate-only callers take published band edges "
+         "only.", "`node/policy.py` `check_disclosure_filter`", "403 `SDC-006`",
+         _t(ATTACK, "test_SDC_006_capacity_filters_take_published_band_edges_only")),
 ]
 
 REQUEST_RULES = [
@@ -366,6 +404,10 @@ def render() -> str:
         "## POL: permissions\n",
         "Decided in `node/policy.py` only; exercised through the API in `tests/test_api.py`.\n",
         _table(POLICY_RULES),
+        "## SDC: disclosure control of aggregate-only answers\n",
+        ("The regulator's aggregates (POL-013), computed at each node before its answer "
+         "leaves it; the method and its residual risk are in `docs/disclosure.md`.\n"),
+        _table(SDC_RULES),
         "## REQ: requests\n",
         _table(REQUEST_RULES),
     ]
