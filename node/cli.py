@@ -45,6 +45,10 @@ def serve(
         help="Federation CA chain (FMAR_CA_BUNDLE)")] = None,
     tls_cert: Annotated[Path | None, typer.Option(help="Server certificate (PEM): serve HTTPS")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="Server private key (PEM)")] = None,
+    holds: Annotated[str | None, typer.Option(
+        help="Static-token node: comma-separated organisations whose records it stores "
+        "(FMAR_HOLDS; default: the asset-holding organisations of --tokens-file). With a "
+        "trust framework the directory says (operator + hosted organisations).")] = None,
 ) -> None:
     """Run a node (the asset register API) with uvicorn."""
     import os
@@ -58,8 +62,11 @@ def serve(
                             ("FMAR_CA_BUNDLE", ca_bundle)):
         if value:
             os.environ[variable] = str(value)
+    from node.placement import static_holds
+
     settings = NodeSettings.from_env(data_dir=data_dir, sparql_url=sparql_url,
-                                     tokens_file=tokens_file, name=name, workers=workers)
+                                     tokens_file=tokens_file, name=name, workers=workers,
+                                     holds=static_holds({"FMAR_HOLDS": holds or ""}))
     tls: dict[str, object] = {}
     if tls_cert and tls_key:
         from trust.tls import uvicorn_tls_options

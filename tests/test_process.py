@@ -24,12 +24,12 @@ def fmar(*args: str) -> subprocess.CompletedProcess:
 
 
 class NodeProcess:
-    def __init__(self, data_dir: Path, tokens: Path):
+    def __init__(self, data_dir: Path, tokens: Path, *extra: str):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
             [*FMAR, "serve", "--data-dir", str(data_dir), "--port", str(self.port),
-             "--tokens-file", str(tokens), "--workers", "1"],
+             "--tokens-file", str(tokens), "--workers", "1", *extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
         deadline = time.time() + 60
@@ -128,3 +128,21 @@ def test_audit_verify_detects_an_edited_and_a_removed_entry(tmp_path, token_file
     removed = fmar("audit", "verify", "--data-dir", str(data))
     assert removed.returncode == 1
     assert "entry 3: sequence gap" in removed.stderr
+
+
+def test_POL_030_fmar_serve_holds_the_organisations_it_is_told(tmp_path, token_file):
+    """`fmar serve --holds`: a static-token node stores records only for those organisations
+    (default: the asset-holding organisations of its tokens file)."""
+    tokens, token = token_file
+    other = fmar("dev-token", "add", str(tokens), "--organisation", "FSP-OTHER", "--role", "FSP")
+    assert other.returncode == 0, other.stderr
+    node = NodeProcess(tmp_path / "data", tokens, "--holds", "FSP-ACME")
+    try:
+        refused = httpx.post(f"{node.url}/assets", json=bess(org="FSP-OTHER"),
+                             headers={"Authorization": f"Bearer {other.stdout.strip()}"})
+        assert refused.status_code == 403 and refused.json()["code"] == "POL-030"
+        mine = httpx.post(f"{node.url}/assets", json=bess(),
+                          headers={"Authorization": f"Bearer {token}"})
+        assert mine.status_code == 201, mine.text  # control
+    finally:
+        node.stop()
