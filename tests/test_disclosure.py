@@ -21,19 +21,21 @@ from node.federation.aggregates import (
 from node.policy import DisclosureControl
 
 CODE = "https://id.fmar.uk/def/code/"
-XSD_DECIMAL = "http://www.w3.org/2001/XMLSchema#decimal"
 KEY = b"k" * 32
 CONTROL = DisclosureControl()
 
 
 def body(rows: list[tuple[float, str, str]]) -> bytes:
-    """SPARQL JSON results of `controlled_query` for (capacity, category, dno) rows."""
-    return json.dumps({"head": {"vars": ["capacity", "d_category", "d_dno"]}, "results": {
-        "bindings": [{"capacity": {"type": "literal", "value": f"{cap:.2f}",
-                                   "datatype": XSD_DECIMAL},
+    """SPARQL JSON results of `controlled_query` for (capacity, category, dno) rows: per
+    group, its capacities joined by spaces."""
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for cap, cat, dno in rows:
+        groups[(cat, dno)].append(f"{cap:.2f}")
+    return json.dumps({"head": {"vars": ["d_category", "d_dno", "capacities"]}, "results": {
+        "bindings": [{"capacities": {"type": "literal", "value": " ".join(caps)},
                       "d_category": {"type": "uri", "value": f"{CODE}AssetCategory/{cat}"},
                       "d_dno": {"type": "uri", "value": f"{CODE}DNOCode/{dno}"}}
-                     for cap, cat, dno in rows]}}).encode()
+                     for (cat, dno), caps in groups.items()]}}).encode()
 
 
 def table(rows, group_by=("category", "dno"), key=KEY) -> dict:
@@ -116,10 +118,11 @@ def test_SDC_005_no_minimum_or_maximum_in_any_cell(group_by):
     answer = table(rows, group_by=group_by or ("category",))
     if not group_by:
         spec = AggregateSpec(group_by=())
-        answer = controlled_result(spec, json.dumps({"head": {"vars": ["capacity"]},
-                                   "results": {"bindings": [
-                                       {"capacity": {"type": "literal", "value": str(c)}}
-                                       for c, _, _ in rows]}}).encode(), CONTROL, KEY)
+        answer = controlled_result(spec, json.dumps({"head": {"vars": ["capacities"]},
+                                   "results": {"bindings": [{"capacities": {
+                                       "type": "literal",
+                                       "value": " ".join(str(c) for c, _, _ in rows)}}]}}
+                                   ).encode(), CONTROL, KEY)
         assert len(answer["cells"]) == 1 and answer["margins"] == []
     capacities = {c for c, _, _ in rows}
     for cell in answer["cells"] + answer["margins"]:
@@ -138,3 +141,14 @@ def test_SDC_003_margins_are_totals_of_the_interior_cells():
     assert set(published) == set(exact)
     for key, n in exact.items():
         assert abs(published[key]["count"] - n) < CONTROL.count_base
+
+
+def test_SDC_001_no_assets_gives_no_cells_not_a_suppressed_one():
+    empty = json.dumps({"head": {"vars": ["capacities"]}, "results": {"bindings": [
+        {"capacities": {"type": "literal", "value": ""}}]}}).encode()
+    answer = controlled_result(AggregateSpec(group_by=()), empty, CONTROL, KEY)
+    assert answer["cells"] == [] and answer["margins"] == []
+    one = json.dumps({"head": {"vars": ["capacities"]}, "results": {"bindings": [
+        {"capacities": {"type": "literal", "value": "12.5"}}]}}).encode()
+    assert controlled_result(AggregateSpec(group_by=()), one, CONTROL, KEY)["cells"] == [
+        {"group": {}, "suppressed": True}]

@@ -126,8 +126,9 @@ TOTAL = "*"  # a margin: the total over every value of that dimension (codes nev
 
 
 def controlled_query(spec: AggregateSpec, scope: policy.ReadScope) -> str:
-    """One row per asset: its capacity and its group codes. The cells, their margins and
-    their protection are computed from these at the node; no row leaves the node."""
+    """Per finest group, the capacities of its assets (GROUP_CONCAT: one row per group, not
+    per asset, so no row limit is reached). The margins and the protection are computed
+    from these at the node; no value leaves the node unprotected."""
     patterns = scope_patterns(scope) + restriction_patterns(spec.filter)
     if not any("?capacity" in p for p in patterns):
         patterns.append(f"?asset <{FMAR.ratedCapacity}> ?capacity .")
@@ -135,8 +136,9 @@ def controlled_query(spec: AggregateSpec, scope: policy.ReadScope) -> str:
         patterns.append(f"OPTIONAL {{ ?asset <{FMAR[DIMENSIONS[dim]]}> ?d_{dim} }}")
     groups = " ".join(f"?d_{d}" for d in spec.group_by)
     body = "\n    ".join(patterns)
-    return (f"SELECT ?capacity {groups} WHERE {{\n  GRAPH ?asset {{\n    {body}\n  }}\n"
-            f"  {asset_graph_filter()}\n}}")
+    return (f"SELECT {groups} (GROUP_CONCAT(STR(?capacity); SEPARATOR=\" \") AS ?capacities) "
+            f"WHERE {{\n  GRAPH ?asset {{\n    {body}\n  }}\n  {asset_graph_filter()}\n}}"
+            + (f" GROUP BY {groups}" if groups else ""))
 
 
 @dataclass
@@ -216,11 +218,15 @@ def controlled_result(spec: AggregateSpec, body: bytes, control: policy.Disclosu
     masks = list(itertools.product((False, True), repeat=len(dims)))
     cells: dict[tuple, _Cell] = {}
     for row in rows:
-        capacity = Decimal(row[index["capacity"]].value)
         codes = tuple(_code(row[index[f"d_{d}"]]) for d in dims)
+        capacities = [Decimal(v) for v in row[index["capacities"]].value.split()]
+        if not capacities:  # the one row of an ungrouped query over no assets
+            continue
         for mask in masks:
-            cell_key = tuple(TOTAL if total else c for total, c in zip(mask, codes))
-            cells.setdefault(cell_key, _Cell()).add(capacity)
+            cell = cells.setdefault(tuple(TOTAL if total else c
+                                          for total, c in zip(mask, codes)), _Cell())
+            for capacity in capacities:
+                cell.add(capacity)
     hidden = {k for k, cell in cells.items() if _sensitive(cell, control)}
     _secondary(cells, hidden)
     interior: list[dict[str, Any]] = []
