@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -116,8 +117,7 @@ def attack_bands(attack: Attack, ask: Callable[..., dict[str, Any]], group_by: s
     """Differencing of two published band filters: the assets between two band edges."""
     dims = group_by.split(",")
     answers = {edge: by_group(ask(group_by, min_capacity=edge)) for edge in CAPACITY_BANDS_KW}
-    edges = list(CAPACITY_BANDS_KW)
-    for low, high in zip(edges, edges[1:]):
+    for low, high in pairwise(CAPACITY_BANDS_KW):
         for key, cell in answers[low].items():
             upper = answers[high].get(key)
             if published(cell) and published(upper):
