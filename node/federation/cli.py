@@ -23,12 +23,14 @@ def _print_table(answer: dict) -> None:
     if "cells" in answer:
         dims = answer["group_by"]
         typer.echo("\t".join([*dims, "count", "sum_kW", "min_kW", "max_kW", "avg_kW"]))
-        for cell in answer["cells"]:
+        # margins ("*": all values) come with disclosure-controlled answers, which have no
+        # min/max (docs/disclosure.md)
+        for cell in answer["cells"] + answer.get("margins", []):
             group = [str(cell["group"].get(d)) for d in dims]
             if cell.get("suppressed"):
                 typer.echo("\t".join([*group, "(suppressed)"]))
             else:
-                typer.echo("\t".join([*group, *(str(cell[k]) for k in
+                typer.echo("\t".join([*group, *(str(cell.get(k, "-")) for k in
                                                  ("count", "sum", "min", "max", "avg"))]))
         return
     if "graph" in answer:

@@ -228,3 +228,25 @@ def test_SDC_002_to_004_merged_answer_is_consistent_with_the_nodes(fed):
         assert cell["count"] == sum(p["count"] for p in shown)
         assert cell["sum"] == sum(p["sum"] for p in shown)
         assert cell["complete"] == (len(shown) == len(parts[key]))
+
+
+def test_SDC_005_fmar_query_prints_the_regulators_table_without_extremes(fed):
+    """The CLI's table output of a disclosure-controlled answer: margins, no min/max."""
+    import os
+    import subprocess
+    import sys
+
+    m = fed.member("Ofgem")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("FMAR_")},
+           "FMAR_TRUST_URL": fed.local.issuer, "FMAR_CA_BUNDLE": str(fed.local.ca_bundle),
+           "FMAR_CLIENT_ID": m.app_id, "FMAR_CLIENT_CERT": str(m.cert),
+           "FMAR_CLIENT_KEY": str(m.key)}
+    done = subprocess.run([sys.executable, "-m", "node", "query", "--aggregate", "category"],
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    lines = [line.split("\t") for line in done.stdout.splitlines()]
+    assert lines[0] == ["category", "count", "sum_kW", "min_kW", "max_kW", "avg_kW"]
+    total = [row for row in lines if row[0] == TOTAL]
+    assert len(total) == 1 and int(total[0][1]) % 5 == 0
+    for row in lines[1:]:
+        assert row[1:] == ["(suppressed)"] or row[3:5] == ["-", "-"], row
