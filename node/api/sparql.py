@@ -129,7 +129,10 @@ def _truncate(body: bytes, limit: int) -> dict[str, Any]:
             description="COUNT, SUM, MIN, MAX of rated capacity (kW) per group "
             "(`group_by`: up to 4 of category, dno, connection_type, connection_status, "
             "gsp_group, registration_status, validation_status, organisation), over what the "
-            "caller may aggregate (POL-012); small cells suppressed under POL-013. "
+            "caller may aggregate (POL-012). An aggregate-only caller (the regulator) gets the "
+            "table and its `margins` under disclosure control (POL-013, SDC-001..006: "
+            "suppression, rounding, no MIN/MAX, capacity filters on band edges only; "
+            "docs/disclosure.md). "
             + FILTER_DOC)
 async def query_aggregate(request: Request,
                           caller: Annotated[Caller, Depends(current_caller)]) -> JSONResponse:
