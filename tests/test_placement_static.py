@@ -38,3 +38,20 @@ def test_POL_030_default_holdings_are_the_asset_owning_organisations_of_the_toke
     monkeypatch.setenv("FMAR_HOLDS", " FSP-ACME, PLAT-1 ,")
     assert static_holds(__import__("os").environ) == {"FSP-ACME", "PLAT-1"}
     assert NodeSettings.from_env().holds == {"FSP-ACME", "PLAT-1"}
+
+
+def test_FED_007_directory_placement_fails_closed_when_the_directory_is_unreachable():
+    """A node that cannot ask the directory which organisations it holds refuses writes
+    (503 FED-007) rather than guessing; nothing listens on the port asked here."""
+    import httpx
+
+    from node.errors import ApiError
+    from node.federation.localfed import free_port
+    from node.placement import DirectoryPlacement
+
+    issuer = f"http://127.0.0.1:{free_port()}"
+    with httpx.Client(timeout=2) as client:
+        placement = DirectoryPlacement(issuer, "https://node.example", client, ttl=10)
+        with pytest.raises(ApiError) as refused:
+            placement.organisations()
+    assert refused.value.status == 503 and refused.value.code == "FED-007"
