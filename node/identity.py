@@ -101,6 +101,11 @@ class StaticTokenAuthenticator:
 
 
 def current_caller(request: Request) -> Caller:
-    """FastAPI dependency: the verified caller of this request."""
+    """FastAPI dependency: the verified caller of this request. A relayed caller (a token
+    with `act`) is checked against the routes it may use (node.policy, POL-021)."""
+    from node import policy
+
     authenticator: Authenticator = request.app.state.authenticator
-    return authenticator.authenticate(request)
+    caller = authenticator.authenticate(request)
+    policy.check_relayed_route(caller, request.method, request.url.path)
+    return caller

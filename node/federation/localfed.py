@@ -246,19 +246,24 @@ class LocalFederation:
                           json={"url": url, "dataset_types": dataset_types or ["Asset"]})
             assert resp.status_code == 201, resp.text
             node_id = resp.json()["id"]
-            key_pem, csr = make_key_and_csr()
-            cert = c.post(f"/api/nodes/{node_id}/certificates",
-                          json={"csr_pem": csr.decode(), "kind": "server"})
-            assert cert.status_code == 201, cert.text
+        self.approve_node(node_id)
         data_dir = self.base / "nodes" / name
         data_dir.mkdir(parents=True, exist_ok=True)
-        (data_dir / "server.pem").write_text(cert.json()["pem"])
-        (data_dir / "server.key").write_bytes(key_pem)
+        with self.client(token=self.login(member.email, member.password)) as c:
+            for kind in ("server", "client"):  # its TLS server and its own mTLS identity
+                key_pem, csr = make_key_and_csr()
+                cert = c.post(f"/api/nodes/{node_id}/certificates",
+                              json={"csr_pem": csr.decode(), "kind": kind})
+                assert cert.status_code == 201, cert.text
+                (data_dir / f"{kind}.pem").write_text(cert.json()["pem"])
+                (data_dir / f"{kind}.key").write_bytes(key_pem)
+                (data_dir / f"{kind}.key").chmod(0o600)
         env = {k: v for k, v in os.environ.items() if not k.startswith("FMAR_")}
         env.update({
             "FMAR_TRUST_ISSUER": self.issuer, "FMAR_NODE_URL": url,
-            "FMAR_CA_BUNDLE": str(self.ca_bundle), "FMAR_CLIENT_ID": member.app_id,
-            "FMAR_CLIENT_CERT": str(member.cert), "FMAR_CLIENT_KEY": str(member.key),
+            "FMAR_CA_BUNDLE": str(self.ca_bundle), "FMAR_CLIENT_ID": node_id,
+            "FMAR_CLIENT_CERT": str(data_dir / "client.pem"),
+            "FMAR_CLIENT_KEY": str(data_dir / "client.key"),
             "FMAR_DATASET_TYPES": ",".join(dataset_types or ["Asset"]),
             "FMAR_PUBLISHER": f"{self.issuer}/m/{member.org_id}",
             "FMAR_TRUST_STATUS_TTL": "5",
@@ -270,6 +275,12 @@ class LocalFederation:
         node = NodeProc(name, url, port, member, data_dir, env=env, args=args)
         self.nodes[name] = node
         return node
+
+    def approve_node(self, node_id: str) -> None:
+        """The trust framework's operator approves a registered node (pending until then)."""
+        with self.client(token=self.login(OPERATOR_EMAIL, OPERATOR_PASSWORD)) as c:
+            resp = c.post(f"/api/nodes/{node_id}/status", json={"status": "active"})
+            assert resp.status_code == 200, resp.text
 
     def load_assets(self, node: NodeProc, rows: list[dict[str, Any]],
                     workers: int = 1) -> list[str]:

@@ -13,7 +13,6 @@ from test_trust_refusals import assert_refused
 from trust_helpers import NodeProcess
 
 from trust import http
-from trust.ca import make_key_and_csr
 
 ASSET = json.loads((ROOT / "examples" / "asset.json").read_text())  # in SSEN_SEPD
 
@@ -22,15 +21,9 @@ ASSET = json.loads((ROOT / "examples" / "asset.json").read_text())  # in SSEN_SE
 def real_node(federation, members):
     fsp, port = members.fsp, free_port()
     url = f"https://127.0.0.1:{port}"
-    with fsp.api() as c:
-        node_id = c.post(f"/api/orgs/{fsp.org_id}/nodes",
-                         json={"url": url, "dataset_types": ["Asset"]}).json()["id"]
-        key_pem, csr = make_key_and_csr()
-        cert = c.post(f"/api/nodes/{node_id}/certificates", json={"csr_pem": csr.decode()})
+    node_id = fsp.register_node(url)
     base = federation.work / f"realnode-{port}"
-    base.mkdir()
-    (base / "server.pem").write_text(cert.json()["pem"])
-    (base / "server.key").write_bytes(key_pem)
+    fsp.node_certificate(node_id, "server", base)
     cfg = {"issuer": federation.issuer, "audience": url, "ca_bundle": str(federation.ca_bundle),
            "server_cert": str(base / "server.pem"), "server_key": str(base / "server.key"),
            "port": port, "data_dir": str(base / "data")}

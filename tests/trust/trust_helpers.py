@@ -182,32 +182,53 @@ class Member:
         assert resp.status_code == 200, resp.text
         return resp.json()["access_token"]
 
-    def start_node(self, port: int, *, dataset_types: list[str] | None = None,
-                   trusted_proxies: list[str] | None = None) -> NodeProcess:
-        url = f"https://127.0.0.1:{port}"
+    def register_node(self, url: str, dataset_types: list[str] | None = None,
+                      approve: bool = True) -> str:
+        """Register a node (pending), and have the operator approve it."""
         with self.api() as c:
             resp = c.post(f"/api/orgs/{self.org_id}/nodes",
                           json={"url": url, "dataset_types": dataset_types or ["Asset"]})
             assert resp.status_code == 201, resp.text
+            assert resp.json()["status"] == "pending"
             node_id = resp.json()["id"]
-            key_pem, csr = make_key_and_csr()
-            cert = c.post(f"/api/nodes/{node_id}/certificates", json={"csr_pem": csr.decode(),
-                                                                      "kind": "server"})
-            assert cert.status_code == 201, cert.text
+        if approve:
+            with self.fed.client(token=self.fed.operator_token()) as c:
+                resp = c.post(f"/api/nodes/{node_id}/status", json={"status": "active"})
+                assert resp.status_code == 200, resp.text
+        return node_id
+
+    def node_certificate(self, node_id: str, kind: str, base: Path) -> tuple[Path, Path]:
+        """A node's server or client certificate (kind), written to base/{kind}.pem|key."""
+        key_pem, csr = make_key_and_csr()
+        with self.api() as c:
+            resp = c.post(f"/api/nodes/{node_id}/certificates",
+                          json={"csr_pem": csr.decode(), "kind": kind})
+            assert resp.status_code == 201, resp.text
+        base.mkdir(parents=True, exist_ok=True)
+        name = "server" if kind == "server" else "client"
+        (base / f"{name}.pem").write_text(resp.json()["pem"])
+        (base / f"{name}.key").write_bytes(key_pem)
+        return base / f"{name}.pem", base / f"{name}.key"
+
+    def start_node(self, port: int, *, dataset_types: list[str] | None = None,
+                   trusted_proxies: list[str] | None = None, **verifier: Any) -> NodeProcess:
+        """A test node (tests/trust/nodeapp.py); `verifier` overrides VerifierConfig fields."""
+        url = f"https://127.0.0.1:{port}"
+        node_id = self.register_node(url, dataset_types)
         base = self.fed.work / f"node-{port}"
-        base.mkdir()
-        (base / "server.pem").write_text(cert.json()["pem"])
-        (base / "server.key").write_bytes(key_pem)
+        self.node_certificate(node_id, "server", base)
+        client_cert, client_key = self.node_certificate(node_id, "client", base)
         cfg = {"issuer": self.fed.issuer, "audience": url, "ca_bundle": str(self.fed.ca_bundle),
                "server_cert": str(base / "server.pem"), "server_key": str(base / "server.key"),
                "port": port, "active_records": str(base / "active.json"),
-               "trusted_proxies": trusted_proxies or []}
+               "trusted_proxies": trusted_proxies or [], "verifier": verifier}
         (base / "config.json").write_text(json.dumps(cfg))
         with open(base / "node.log", "w") as log:
             proc = subprocess.Popen([sys.executable, str(ROOT / "tests/trust/nodeapp.py"),
                                      str(base / "config.json")], cwd=ROOT, stdout=log,
                                     stderr=subprocess.STDOUT)
-        node = NodeProcess(url, node_id, proc, base, self.fed.ca_bundle)
+        node = NodeProcess(url, node_id, proc, base, self.fed.ca_bundle, client_cert,
+                           client_key)
         node.wait()
         return node
 
@@ -219,6 +240,9 @@ class NodeProcess:
     proc: subprocess.Popen
     base: Path
     ca_bundle: Path
+    # The node's own client certificate (its identity when it relays or asks other nodes).
+    client_cert: Path | None = None
+    client_key: Path | None = None
 
     def wait(self, timeout: float = 20) -> None:
         deadline = time.time() + timeout
