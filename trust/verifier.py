@@ -108,10 +108,12 @@ def verify_jwt(token: str, keyset: KeySet, *, issuer: str, audience: str | None,
 
 class _Fetched:
     """A value fetched from the trust framework (JWKS, CRL, revocations, one organisation's
-    status). A request is served from the last good copy while it is younger than `ttl`;
-    past half its age a background thread refreshes it, so a slow or hung trust framework
-    never stalls a request that a cached copy can answer. With no copy, or an expired one,
-    the request fetches itself, unless a fetch already hangs: then it fails fast (AUTH-014)."""
+    status). It is served as it is while younger than `ttl`. Once older, a background thread
+    refreshes it and, while that runs or the trust framework does not answer, the last good
+    copy is served for at most one more `ttl`; so a slow or hung trust framework never
+    stalls a request that a recent copy can answer. With no copy, or one older than twice
+    `ttl`, the request fetches itself, unless a fetch already hangs: then it fails at once
+    (AUTH-014). A change at the trust framework is seen within 2 × `ttl` (+ one fetch)."""
 
     def __init__(self, ttl: float, fetch: Any):
         self.ttl, self._fetch = ttl, fetch
@@ -125,14 +127,24 @@ class _Fetched:
             age = time.monotonic() - self._at
             value, busy = self._value, self._busy
             if value is not None and age < self.ttl:
-                if age >= self.ttl / 2 and not busy:
+                return value
+            if value is not None and age < 2 * self.ttl:
+                if not busy:
                     self._busy = True
                     threading.Thread(target=self._background, daemon=True).start()
                 return value
-        if busy:
-            raise ApiError(503, "AUTH-014", "The trust framework is not answering and the "
-                           "cached copy has expired.")
-        return self.refresh()
+            if busy:
+                raise ApiError(503, "AUTH-014", "The trust framework is not answering and the "
+                               "last good copy is too old.")
+            if value is not None:  # too old: this request refreshes; others fail fast meanwhile
+                self._busy = True
+        if value is None:
+            return self.refresh()
+        try:
+            return self.refresh()
+        finally:
+            with self._lock:
+                self._busy = False
 
     def refresh(self) -> Any:
         value = self._fetch()
@@ -162,11 +174,12 @@ class VerifierConfig:
     client_cert: Path | None = None
     client_key: Path | None = None
     leeway: int = 30
-    # Suspended or withdrawn organisations are refused within this many seconds.
+    # Each copy is refreshed once older than its TTL and served at most 2 × TTL (_Fetched):
+    # suspended or withdrawn organisations are refused within 2 × status_ttl.
     status_ttl: float = 30.0
     crl_ttl: float = 30.0
-    # Revoked tokens (RFC 7009, deactivated users) are refused within this many seconds.
-    revocation_ttl: float = 10.0
+    # Revoked tokens (RFC 7009, deactivated users) are refused within 2 × this many seconds.
+    revocation_ttl: float = 5.0
     jwks_ttl: float = 300.0
     # An unknown `kid` (key rotation) refetches the JWKS at most this often.
     jwks_min_refresh: float = 1.0

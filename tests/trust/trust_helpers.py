@@ -49,6 +49,7 @@ class Federation:
     operator_email: str
     operator_password: str
     work: Path
+    proc: subprocess.Popen | None = None  # the trust service process
     _tokens: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -77,7 +78,7 @@ class Federation:
     # people ---------------------------------------------------------------
     def login(self, email: str, password: str, *, resource: str | None = None,
               scope: str = "", nonce: str | None = None,
-              verifier: str | None = None) -> httpx.Response:
+              verifier: str | None = None, may_act: str | None = None) -> httpx.Response:
         """Authorization code + PKCE (S256) through PAR and the login page."""
         cid = self.state["cli_client_id"]
         code_verifier = secrets.token_urlsafe(48)
@@ -88,6 +89,8 @@ class Federation:
                     "state": "xyz", "scope": scope, "nonce": nonce or "n-0S6"}
             if resource:
                 form["resource"] = resource
+            if may_act:
+                form["may_act"] = may_act
             pushed = c.post("/par", data=form)
             assert pushed.status_code == 201, pushed.text
             request_uri = pushed.json()["request_uri"]
@@ -130,10 +133,12 @@ class Federation:
         return member
 
     def client_credentials(self, app_id: str, cert: Path, key: Path, audience: str,
-                           scope: str = "") -> httpx.Response:
+                           scope: str = "", may_act: str | None = None) -> httpx.Response:
         data = {"grant_type": "client_credentials", "client_id": app_id, "audience": audience}
         if scope:
             data["scope"] = scope
+        if may_act:
+            data["may_act"] = may_act
         with self.client(cert, key) as c:
             return c.post("/token", data=data)
 
@@ -176,9 +181,9 @@ class Member:
         return base / "cert.pem", base / "key.pem"
 
     def access_token(self, audience: str, scope: str = "", cert: Path | None = None,
-                     key: Path | None = None) -> str:
+                     key: Path | None = None, may_act: str | None = None) -> str:
         resp = self.fed.client_credentials(self.app_id, cert or self.cert, key or self.key,
-                                           audience, scope)
+                                           audience, scope, may_act)
         assert resp.status_code == 200, resp.text
         return resp.json()["access_token"]
 
