@@ -63,11 +63,11 @@ class FederationClient:
         assert self.trust_url
         return await discover(http, self.trust_url, self.dataset_type)
 
-    def _run(self, work: Callable[[Engine, list[NodeTarget]], Awaitable[dict[str, Any]]]
-             ) -> dict[str, Any]:
+    def _run(self, work: Callable[[Engine, list[NodeTarget]], Awaitable[dict[str, Any]]],
+             tokens: TokenSource | None = None) -> dict[str, Any]:
         async def main() -> dict[str, Any]:
             async with self._http() as http:
-                return await work(Engine(http, self.tokens, self.deadline),
+                return await work(Engine(http, tokens or self.tokens, self.deadline),
                                   await self._targets(http))
 
         return asyncio.run(main())
@@ -91,8 +91,13 @@ class FederationClient:
         return self._run(lambda engine, nodes: engine.sparql(nodes, query, mode))
 
     def duplicates(self, tokens: list[str]) -> dict[str, Any]:
-        """Keyed-hash duplicate check on every node (see node.federation.duplicates)."""
-        return self._run(lambda engine, nodes: engine.duplicates(nodes, tokens))
+        """Keyed-hash duplicate check on every node (see node.federation.duplicates); asked
+        with `assets:write`, the scope of a party that registers assets (POL-015)."""
+        source = None
+        if self.trust_url and self.client_id and isinstance(self.tokens,
+                                                            ClientCredentialsTokens):
+            source = ClientCredentialsTokens(self.trust_url, self.client_id, "assets:write")
+        return self._run(lambda engine, nodes: engine.duplicates(nodes, tokens), source)
 
     def via(self, node_url: str) -> RelayedClient:
         """The same questions through one node's /federation endpoint (token exchange)."""

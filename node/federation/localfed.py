@@ -224,11 +224,15 @@ class LocalFederation:
         self.members[name] = member
         return member
 
-    def access_token(self, member: Member, audience: str, scope: str = "") -> str:
+    def access_token(self, member: Member, audience: str, scope: str = "",
+                     may_act: bool = False) -> str:
+        """A member's token for one node; `may_act`: the caller asks that node to relay."""
         data = {"grant_type": "client_credentials", "client_id": member.app_id,
                 "audience": audience}
         if scope:
             data["scope"] = scope
+        if may_act:
+            data["may_act"] = audience
         with self.client(member.cert, member.key) as c:
             resp = c.post("/token", data=data)
             assert resp.status_code == 200, resp.text
