@@ -157,9 +157,10 @@ class LocalFederation:
                     time.sleep(0.1)
         raise RuntimeError(f"{url} did not start")
 
-    def login(self, email: str, password: str) -> str:
-        """A user token: authorization code + PKCE through PAR and the login page."""
-        if email in self._tokens:
+    def login(self, email: str, password: str, resource: str | None = None) -> str:
+        """A user token: authorization code + PKCE through PAR and the login page (for the
+        trust framework's API, or for the node `resource`)."""
+        if email in self._tokens and resource is None:
             return self._tokens[email]
         cid = self.state["cli_client_id"]
         verifier = secrets.token_urlsafe(48)
@@ -168,7 +169,8 @@ class LocalFederation:
             pushed = c.post("/par", data={
                 "client_id": cid, "response_type": "code", "redirect_uri": redirect,
                 "code_challenge": _s256(verifier), "code_challenge_method": "S256",
-                "state": "s", "scope": "", "nonce": "n"})
+                "state": "s", "scope": "", "nonce": "n",
+                **({"resource": resource} if resource else {})})
             pushed.raise_for_status()
             request_uri = pushed.json()["request_uri"]
             done = c.post("/authorize", data={"client_id": cid, "request_uri": request_uri,
@@ -179,6 +181,8 @@ class LocalFederation:
                                            "code": code, "redirect_uri": redirect,
                                            "code_verifier": verifier})
             token.raise_for_status()
+        if resource:
+            return str(token.json()["access_token"])
         self._tokens[email] = token.json()["access_token"]
         return self._tokens[email]
 
