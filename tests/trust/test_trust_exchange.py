@@ -86,15 +86,18 @@ def test_the_federation_client_asks_for_read_scopes_and_no_may_act(members, fede
     """The client-side fan-out asks each node for the read scopes only, never everything."""
     fsp = members.fsp
 
-    async def get() -> str:
-        source = ClientCredentialsTokens(federation.issuer, fsp.app_id)
-        async with http.async_client(ca_bundle=federation.ca_bundle, cert=fsp.cert,
-                                     key=fsp.key) as client:
+    async def get(member) -> str:
+        source = ClientCredentialsTokens(federation.issuer, member.app_id)
+        async with http.async_client(ca_bundle=federation.ca_bundle, cert=member.cert,
+                                     key=member.key) as client:
             return await source.token_for(client, members.dno_node.url)
 
-    claims = claims_of(asyncio.run(get()))
+    claims = claims_of(asyncio.run(get(fsp)))
     assert claims["scope"].split() == sorted(READ_SCOPE.split())
     assert "may_act" not in claims and "assets:write" not in claims["scope"]
+    # a regulator holds no assets:read: the client drops it on the trust framework's word
+    regulator = federation.register_member("Regwatch", ["Regulator"])
+    assert claims_of(asyncio.run(get(regulator)))["scope"] == "sparql:query"
 
 
 def test_AUTH_045_may_act_names_only_the_tokens_own_node(members, federation):
