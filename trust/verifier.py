@@ -181,6 +181,8 @@ class VerifierConfig:
     # Revoked tokens (RFC 7009, deactivated users) are refused within 2 × this many seconds.
     revocation_ttl: float = 5.0
     jwks_ttl: float = 300.0
+    # How long one fetch from the trust framework may take (a background one, mostly).
+    fetch_timeout: float = 5.0
     # An unknown `kid` (key rotation) refetches the JWKS at most this often.
     jwks_min_refresh: float = 1.0
     # Tokens must be bound to the caller's certificate (RFC 8705, AUTH-047) ...
@@ -215,7 +217,8 @@ class TokenVerifier:
     def __init__(self, config: VerifierConfig, client: httpx.Client | None = None):
         self.config = config
         self._client = client or http.client(ca_bundle=config.ca_bundle, cert=config.client_cert,
-                                             key=config.client_key)
+                                             key=config.client_key,
+                                             timeout=config.fetch_timeout)
         self._ca = x509.load_pem_x509_certificates(Path(config.ca_bundle).read_bytes())
         self._jwks = _Fetched(config.jwks_ttl, self._fetch_jwks)
         self._jwks_lock = threading.Lock()

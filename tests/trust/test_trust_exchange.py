@@ -348,24 +348,26 @@ def test_a_hung_trust_framework_does_not_stall_valid_cached_tokens(members, fede
     ttl = 3
     fsp = members.fsp
     node = fsp.start_node(free_port(), status_ttl=ttl, crl_ttl=ttl, revocation_ttl=ttl,
-                          jwks_ttl=ttl)
+                          jwks_ttl=ttl, fetch_timeout=30)
     token = fsp.access_token(node.url)
     assert federation.proc is not None
     try:
         assert node.call("GET", "/assets", token, fsp.cert, fsp.key).status_code == 200
         time.sleep(ttl + 0.3)  # every copy is past its TTL, within 2 × TTL
         os.kill(federation.proc.pid, signal.SIGSTOP)
-        with http.client(ca_bundle=node.ca_bundle, cert=fsp.cert, key=fsp.key,
-                         timeout=4) as c:  # less than the node's own 5 s fetch timeout
-            headers = {"Authorization": f"Bearer {token}"}
-            served = c.get(f"{node.url}/assets", headers=headers)
-            assert served.status_code == 200, served.text
-            time.sleep(ttl)  # now past 2 × TTL, the background refresh still hanging
-            assert_refused(c.get(f"{node.url}/assets", headers=headers), 503, "AUTH-014")
+        try:
+            with http.client(ca_bundle=node.ca_bundle, cert=fsp.cert, key=fsp.key,
+                             timeout=10) as c:  # far less than the node's 30 s fetch timeout
+                headers = {"Authorization": f"Bearer {token}"}
+                served = c.get(f"{node.url}/assets", headers=headers)
+                assert served.status_code == 200, served.text
+                time.sleep(ttl)  # now past 2 × TTL, the background refresh still hanging
+                assert_refused(c.get(f"{node.url}/assets", headers=headers), 503, "AUTH-014")
+        finally:
+            os.kill(federation.proc.pid, signal.SIGCONT)
+        deadline = time.time() + 30
+        while node.call("GET", "/assets", token, fsp.cert, fsp.key).status_code != 200:
+            assert time.time() < deadline, "the node did not recover"
+            time.sleep(0.5)
     finally:
-        os.kill(federation.proc.pid, signal.SIGCONT)
-    deadline = time.time() + 20
-    while node.call("GET", "/assets", token, fsp.cert, fsp.key).status_code != 200:
-        assert time.time() < deadline, "the node did not recover"
-        time.sleep(0.5)
-    node.stop()
+        node.stop()
