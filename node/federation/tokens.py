@@ -84,6 +84,9 @@ class ClientCredentialsTokens:
     may_act: bool = False
     _cache: dict[str, tuple[float, str]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.scope = self.scope.strip() or READ_SCOPE  # never empty: that means "all of it"
+
     async def token_for(self, http: httpx.AsyncClient, node_url: str) -> str:
         hit = self._cache.get(node_url)
         if hit and hit[0] - 30 > time.time():
