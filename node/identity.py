@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -18,6 +19,8 @@ from typing import Protocol
 from fastapi import Request
 
 from node.errors import ApiError
+
+LOG = logging.getLogger("fmar.access")
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,14 @@ class StaticTokenAuthenticator:
 
 
 def current_caller(request: Request) -> Caller:
-    """FastAPI dependency: the verified caller of this request."""
+    """FastAPI dependency: the verified caller of this request. A relayed caller (a token
+    with `act`) is checked against the routes it may use (node.policy, POL-021)."""
+    from node import policy
+
     authenticator: Authenticator = request.app.state.authenticator
-    return authenticator.authenticate(request)
+    caller = authenticator.authenticate(request)
+    policy.check_relayed_route(caller, request.method, request.url.path)
+    if caller.actor is not None:  # who asked, and which node relayed it
+        LOG.info("relayed %s %s for %s (%s) by %s", request.method, request.url.path,
+                 caller.subject, caller.organisation_id, caller.actor)
+    return caller

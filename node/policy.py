@@ -236,6 +236,30 @@ def check_federation_query(caller: Caller) -> None:
 
 def check_duplicate_enquiry(caller: Caller) -> None:
     """POL-015: asking whether an asset with the same keyed MPAN + serial hash exists
-    is for callers that register assets (`assets:write`); the answer names only the
+    is for callers that register assets (`assets:write`), and for nodes checking a
+    registration (`duplicates:query`, a node's own token); the answer names only the
     holder organisation of a match, never the record or its values."""
+    if "duplicates:query" in caller.scopes:
+        return
     require_scope(caller, "assets:write")
+
+
+# ---------------------------------------------------------------- relayed callers (issue 7)
+
+# A relayed token (RFC 8693 `act`: a node exchanged its caller's token) reads and queries,
+# nothing else. These POSTs are queries, not writes.
+RELAYED_QUERY_POSTS = frozenset({"/sparql", "/federation/sparql"})
+
+
+def check_relayed_route(caller: Caller, method: str, path: str) -> None:
+    """POL-021: a token carrying `act` (a node relaying for its caller) is accepted only on
+    read and federation query routes: GET/HEAD outside /admin, and the SPARQL query POSTs.
+    Every write, status change and admin route refuses it, whatever its scopes."""
+    if caller.actor is None:
+        return
+    if method in ("GET", "HEAD") and not path.startswith("/admin"):
+        return
+    if method == "POST" and path in RELAYED_QUERY_POSTS:
+        return
+    raise _deny("POL-021", "A relayed token (one a node exchanged for its caller) only reads: "
+                "writes, status changes and admin routes need the caller's own token.")

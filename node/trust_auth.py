@@ -31,8 +31,10 @@ def config_from_env(env: Mapping[str, str] | None = None) -> VerifierConfig:
 
     FMAR_TRUST_ISSUER (trust framework URL), FMAR_NODE_URL (this node's URL, the
     token audience), FMAR_CA_BUNDLE (federation CA chain), optionally
-    FMAR_TRUSTED_PROXIES (comma-separated addresses), FMAR_REQUIRE_BINDING (1/0),
-    FMAR_TRUST_STATUS_TTL (seconds), FMAR_CLIENT_CERT and FMAR_CLIENT_KEY.
+    FMAR_TRUSTED_PROXIES (comma-separated addresses), FMAR_REQUIRE_BINDING (1, the default,
+    or 0), FMAR_UNBOUND_USER_TOKENS (1: accept people's short-lived unbound tokens, for a
+    node behind a browser portal), FMAR_TRUST_STATUS_TTL and FMAR_REVOCATION_TTL (seconds),
+    FMAR_CLIENT_CERT and FMAR_CLIENT_KEY.
     """
     env = os.environ if env is None else env
     missing = [k for k in ("FMAR_TRUST_ISSUER", "FMAR_NODE_URL", "FMAR_CA_BUNDLE") if not env.get(k)]
@@ -46,7 +48,9 @@ def config_from_env(env: Mapping[str, str] | None = None) -> VerifierConfig:
         client_cert=Path(env["FMAR_CLIENT_CERT"]) if env.get("FMAR_CLIENT_CERT") else None,
         client_key=Path(env["FMAR_CLIENT_KEY"]) if env.get("FMAR_CLIENT_KEY") else None,
         status_ttl=float(env.get("FMAR_TRUST_STATUS_TTL", "30")),
-        require_binding=env.get("FMAR_REQUIRE_BINDING", "0") in ("1", "true", "yes"),
+        revocation_ttl=float(env.get("FMAR_REVOCATION_TTL", "5")),
+        require_binding=env.get("FMAR_REQUIRE_BINDING", "1") not in ("0", "false", "no"),
+        unbound_user_tokens=env.get("FMAR_UNBOUND_USER_TOKENS", "0") in ("1", "true", "yes"),
         trusted_proxies=proxies,
     )
 

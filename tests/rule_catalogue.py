@@ -306,6 +306,14 @@ POLICY_RULES = [
     Rule("POL-006", "An audit trail is read with `audit:read` by those who may read the record.",
          "`node/policy.py` `check_read_audit`", "403 `POL-001` (scope) or 404 `ARM-404`",
          _t(API_TEST, "test_missing_scope_is_refused", "test_audit_trail_of_a_record")),
+    Rule("POL-021", "A relayed token (RFC 8693 `act`: a node exchanged its caller's token) is "
+         "accepted only on read and query routes (GET/HEAD outside /admin, POST /sparql, "
+         "POST /federation/sparql); every write, status change and admin route refuses it.",
+         "`node/policy.py` `check_relayed_route` (called by `node/identity.py` "
+         "`current_caller`)", "403 `POL-021`",
+         _t("tests/trust/test_trust_exchange.py", "test_POL_021_a_relayed_token_only_reads")
+         + "<br>" + _t("tests/trust/test_trust_node_e2e.py",
+                       "test_POL_021_a_relayed_token_cannot_change_records_on_the_real_node")),
 ]
 
 DISCLOSURE = "tests/test_disclosure.py"

@@ -176,6 +176,16 @@ def revoke_hosting(request: Request, org_id: str, host_org_id: str) -> dict[str,
             .model_dump(mode="json")
 
 
+@router.post("/api/nodes/{node_id}/status")
+def node_status(request: Request, node_id: str, body: StatusChange) -> dict[str, Any]:
+    """The operator approves a pending node (active), suspends or reinstates it (DIR-022)."""
+    with tx(request) as session:
+        actor = current_actor(request, session)
+        require_operator(actor)
+        return directory.set_node_status(session, node_id, body.status, actor) \
+            .model_dump(mode="json")
+
+
 def _ca(request: Request):  # type: ignore[no-untyped-def]
     return request.app.state.ca
 
@@ -199,8 +209,10 @@ def node_certificate(request: Request, node_id: str, body: CsrIn) -> dict[str, A
             raise ApiError(404, "DIR-006", f"No node {node_id}.")
         actor = current_actor(request, session)
         require_org_admin(actor, node.org_id)
+        # kind: "server" (the default here) or "client" (the node's own mTLS identity)
+        kind = body.kind if "kind" in body.model_fields_set else "server"
         row = certs.issue_for_node(session, _ca(request), settings_of(request), node_id,
-                                   body.csr_pem, actor=actor)
+                                   body.csr_pem, actor=actor, kind=kind)
         return {**cert_json(row), "chain_pem": _ca(request).chain_pem.decode()}
 
 

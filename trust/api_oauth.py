@@ -70,6 +70,15 @@ def jwks(request: Request) -> JSONResponse:
     return JSONResponse(body, headers={"Cache-Control": "max-age=60"})
 
 
+@router.get("/revocations")
+def revocations(request: Request) -> Response:
+    """The signed list of revoked, unexpired token ids (user deactivation, /revoke,
+    withdrawal), for nodes; cached by them `revocation_ttl` seconds."""
+    with tx(request) as session:
+        body = tokens.revocation_list(session, settings_of(request))
+    return Response(body, media_type="application/jwt", headers={"Cache-Control": "max-age=5"})
+
+
 async def _form(request: Request) -> dict[str, str]:
     return {k: str(v) for k, v in (await request.form()).items()}
 

@@ -10,7 +10,14 @@ from sqlmodel import Session, select
 
 from trust.ca import CertificateAuthority, x5t_s256
 from trust.config import TrustSettings
-from trust.directory import SYSTEM, Actor, get_application, get_organisation, record
+from trust.directory import (
+    SYSTEM,
+    Actor,
+    get_application,
+    get_organisation,
+    record,
+    require_active_node,
+)
 from trust.errors import ApiError
 from trust.models import Certificate, Node, utcnow
 
@@ -49,18 +56,29 @@ def issue_for_application(session: Session, ca: CertificateAuthority, settings: 
 
 def issue_for_node(session: Session, ca: CertificateAuthority, settings: TrustSettings,
                    node_id: str, csr_pem: str, extra_names: list[str] | None = None,
-                   actor: Actor = SYSTEM) -> Certificate:
-    """A TLS server certificate for a node, named after the host of its URL."""
+                   actor: Actor = SYSTEM, kind: str = "server") -> Certificate:
+    """A certificate of an active node (DIR-021): `server`, its TLS server certificate named
+    after the host of its URL; or `client`, the node's own mTLS identity (CN and SAN URI =
+    its directory URL, no roles), with which it relays (token exchange) and asks other
+    nodes for duplicate checks."""
     node = session.get(Node, node_id)
     if node is None:
         raise ApiError(404, "DIR-006", f"No node {node_id}.")
     org = get_organisation(session, node.org_id)
     if org.status != "Active":
         raise ApiError(409, "CA-003", "Certificates are issued only to active organisations.")
-    host = urlsplit(node.url).hostname or ""
-    cert = ca.sign_csr(csr_pem, kind="server", dns_names=[host, *(extra_names or [])])
-    row = _store(session, cert, "server", org.id, node_id=node.id)
-    record(session, org.id, "certificate.issue", actor, f"{row.serial} server {node.id}")
+    require_active_node(node)
+    if kind == "client":
+        cert = ca.sign_csr(csr_pem, kind="client", subject_url=settings.node_url(node.id),
+                           organisation=org.legal_name, roles=[],
+                           member_url=settings.member_url(org.id))
+    elif kind == "server":
+        host = urlsplit(node.url).hostname or ""
+        cert = ca.sign_csr(csr_pem, kind="server", dns_names=[host, *(extra_names or [])])
+    else:
+        raise ApiError(422, "CA-001", "A node certificate is 'server' or 'client'.")
+    row = _store(session, cert, kind, org.id, node_id=node.id)
+    record(session, org.id, "certificate.issue", actor, f"{row.serial} {kind} {node.id}")
     return row
 
 

@@ -341,12 +341,22 @@ def node_add(
                                                      "dataset_types": dataset_type or []}))
 
 
+@node_app.command("status")
+def node_status(node_id: str, status: Annotated[str, typer.Argument(
+        help="active (approve a pending node) or suspended")]) -> None:
+    """The operator approves a pending node (only an active node gets certificates)."""
+    with _client() as c:
+        _show(c.post(f"/api/nodes/{node_id}/status", json={"status": status}))
+
+
 @cert_app.command("request")
 def cert_request(
     out: Annotated[Path, typer.Option(help="Directory for the key, certificate and chain.")],
     app: Annotated[str | None, typer.Option(help="Application id.")] = None,
-    node: Annotated[str | None, typer.Option(help="Node id (a TLS server certificate).")] = None,
-    kind: Annotated[str, typer.Option(help="client or signing (applications)")] = "client",
+    node: Annotated[str | None, typer.Option(help="Node id (an approved node).")] = None,
+    kind: Annotated[str | None, typer.Option(
+        help="client (default) or signing for applications; server (default) or client "
+        "(the node's own mTLS identity) for nodes")] = None,
     renew: Annotated[str | None, typer.Option(help="Serial of a certificate to renew.")] = None,
 ) -> None:
     """Make a P-256 key and CSR here (the key never leaves), get the certificate."""
@@ -354,6 +364,7 @@ def cert_request(
 
     if not (app or node or renew):
         raise typer.BadParameter("Give --app, --node or --renew.")
+    kind = kind or ("server" if node and not renew else "client")
     key_pem, csr_pem = make_key_and_csr()
     path = (f"/api/certificates/{renew}/renew" if renew else
             f"/api/apps/{app}/certificates" if app else f"/api/nodes/{node}/certificates")
@@ -363,7 +374,7 @@ def cert_request(
         _show(resp)
     body = resp.json()
     out.mkdir(parents=True, exist_ok=True)
-    name = "server" if node else kind
+    name = kind
     (out / f"{name}.key").write_bytes(key_pem)
     (out / f"{name}.key").chmod(0o600)
     (out / f"{name}.pem").write_text(body["pem"])

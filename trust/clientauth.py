@@ -16,7 +16,7 @@ from trust import certs
 from trust.ca import x5t_s256
 from trust.config import TrustSettings
 from trust.errors import ApiError, OAuthError
-from trust.models import Application, Grant, Organisation
+from trust.models import Application, Grant, Node, Organisation
 from trust.verifier import b64json, unverified_header, verify_jwt
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -32,6 +32,7 @@ class AuthenticatedClient:
     org: Organisation
     method: str  # tls_client_auth | private_key_jwt | none
     thumbprint: str | None = None  # x5t#S256 of the mTLS certificate, if any
+    node: Node | None = None  # set when a node authenticated with its node client certificate
 
 
 def client_app_id(settings: TrustSettings, client_id: str | None) -> str | None:
@@ -40,6 +41,40 @@ def client_app_id(settings: TrustSettings, client_id: str | None) -> str | None:
     if client_id and client_id.startswith(prefix):
         return client_id.removeprefix(prefix)
     return client_id
+
+
+def client_node_id(settings: TrustSettings, client_id: str | None) -> str | None:
+    """A node is named by its id (NODE-…) or its directory URL."""
+    prefix = settings.node_url("")
+    if client_id and client_id.startswith(prefix):
+        return client_id.removeprefix(prefix)
+    return client_id if client_id and client_id.startswith("NODE-") else None
+
+
+def _node_client(session: Session, node_id: str,
+                 peer_cert_der: bytes | None) -> AuthenticatedClient:
+    """A node authenticates only with its own node client certificate (mTLS), never with an
+    application of its organisation; a pending or suspended node is refused (AUTH-041)."""
+    node = session.get(Node, node_id)
+    if node is None:
+        raise _invalid("Unknown node.")
+    if peer_cert_der is None:
+        raise _invalid("A node authenticates with its node client certificate (mTLS).",
+                       "AUTH-040")
+    org = session.get(Organisation, node.org_id)
+    if org is None or org.status != "Active":
+        raise _invalid("The organisation of this node is not active.", "AUTH-025")
+    if node.status != "active":
+        raise _invalid(f"The node is {node.status}: the operator has not approved it.",
+                       "AUTH-041")
+    thumbprint = x5t_s256(peer_cert_der)
+    row = certs.valid_by_thumbprint(session, thumbprint)
+    if row is None or row.node_id != node.id or row.kind != "client":
+        raise _invalid("The client certificate is not a valid client certificate of this "
+                       "node.", "AUTH-021")
+    # The node as an in-memory client (never stored): no roles, kind "node".
+    app = Application(id=node.id, org_id=node.org_id, name=node.url, kind="node", roles=[])
+    return AuthenticatedClient(app, org, "tls_client_auth", thumbprint, node=node)
 
 
 def _load(session: Session, client_id: str | None) -> tuple[Application, Organisation]:
@@ -54,6 +89,9 @@ def _load(session: Session, client_id: str | None) -> tuple[Application, Organis
 
 def authenticate(session: Session, settings: TrustSettings, form: dict[str, str],
                  peer_cert_der: bytes | None, token_endpoint: str) -> AuthenticatedClient:
+    node_id = client_node_id(settings, form.get("client_id"))
+    if node_id is not None:
+        return _node_client(session, node_id, peer_cert_der)
     client_id = client_app_id(settings, form.get("client_id"))
     assertion = form.get("client_assertion")
     if assertion:

@@ -10,9 +10,18 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, select
 
-from trust import validation
+from trust import tokens, validation
 from trust.errors import ApiError
-from trust.models import Application, Hosting, Node, Organisation, OrgEvent, User, utcnow
+from trust.models import (
+    Application,
+    Hosting,
+    IssuedToken,
+    Node,
+    Organisation,
+    OrgEvent,
+    User,
+    utcnow,
+)
 from trust.roles import DNO_AREAS, ORGANISATION_TYPES, normalise_role, role_name
 from trust.schemas import Contact, OrganisationIn, OrganisationUpdate
 
@@ -224,6 +233,8 @@ def deactivate_user(session: Session, user_id: str, actor: Actor = SYSTEM) -> Us
         raise ApiError(404, "DIR-006", f"No user {user_id}.")
     user.active = False
     session.add(user)
+    # Its tokens (and those exchanged for it) go on the revocation list nodes fetch.
+    tokens.revoke_where(session, IssuedToken.sub == user.id)
     record(session, user.org_id, "user.deactivate", actor, user.id)
     return user
 
@@ -266,17 +277,43 @@ def add_node(session: Session, org_id: str, url: str, dataset_types: list[str],
     host = urlsplit(url).hostname
     if not url.startswith("https://") or not host:
         raise ApiError(422, "DIR-004", "A node URL starts with https:// and names a host.")
-    for other in session.exec(select(Node).where(Node.org_id != org_id,
-                                                 Node.status == "active")):
+    for other in session.exec(select(Node).where(Node.org_id != org_id)):
         if urlsplit(other.url).hostname == host and host not in ("127.0.0.1", "localhost", "::1"):
             raise ApiError(409, "DIR-014", "This host serves a node of another organisation; "
                            "its server certificate is theirs.", {"host": host})
     node = Node(id=new_id("NODE"), org_id=org_id, url=url.rstrip("/"),
-                dataset_types=sorted(set(dataset_types)))
+                dataset_types=sorted(set(dataset_types)), status="pending")
     session.add(node)
     session.flush()
     record(session, org_id, "node.add", actor, f"{node.id} {node.url}")
     return node
+
+
+NODE_TRANSITIONS = {"pending": {"active"}, "active": {"suspended"}, "suspended": {"active"}}
+
+
+def set_node_status(session: Session, node_id: str, status: str, actor: Actor) -> Node:
+    """DIR-022: the operator approves a pending node (or suspends / reinstates one). Only an
+    active node gets certificates, is listed for federated queries and may be a token
+    audience or exchange tokens."""
+    node = session.get(Node, node_id)
+    if node is None:
+        raise ApiError(404, "DIR-006", f"No node {node_id}.")
+    if status not in NODE_TRANSITIONS.get(node.status, set()):
+        raise ApiError(409, "DIR-022", f"A node cannot go from {node.status!r} to {status!r}.",
+                       {"from": node.status, "to": status})
+    node.status = status
+    session.add(node)
+    record(session, node.org_id, f"node.{status}", actor, node.id)
+    return node
+
+
+def require_active_node(node: Node) -> None:
+    """DIR-021: certificates only for a node the operator approved."""
+    if node.status != "active":
+        raise ApiError(409, "DIR-021", f"Node {node.id} is {node.status}: the trust framework's "
+                       "operator approves a node before it gets certificates.",
+                       {"node_status": node.status})
 
 
 def members_with_role(session: Session, role: str) -> list[Organisation]:

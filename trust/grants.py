@@ -70,55 +70,95 @@ def _response(token: str, claims: dict[str, Any], **extra: Any) -> dict[str, Any
     return body
 
 
+# What a relayed (exchanged) token may carry: the federation's read scopes, never a write.
+RELAY_SCOPES = frozenset({"assets:read", "sparql:query"})
+# What a node asks for with its own certificate: duplicate checks at other nodes only.
+NODE_SCOPES = frozenset({"duplicates:query"})
+
+
+def may_act_of(session: Session, form: dict[str, str], audience: str) -> dict[str, str] | None:
+    """RFC 8693 `may_act`: the caller asks the node it calls (the token's audience) to relay
+    for it (its /federation endpoints). Only that one node is ever named (AUTH-045)."""
+    wanted = (form.get("may_act") or "").rstrip("/")
+    if not wanted:
+        return None
+    node = directory.node_by_url(session, wanted)
+    if wanted != audience or node is None or node.status != "active":
+        raise _bad("AUTH-045", "invalid_request", "may_act names the node the token is for "
+                   "(its audience), an active node, and no other.")
+    return {"sub": node.id, "node_url": node.url}
+
+
 def client_credentials(session: Session, settings: TrustSettings, client: AuthenticatedClient,
                        form: dict[str, str]) -> dict[str, Any]:
-    if client.app.kind != "machine":
+    if client.app.kind not in ("machine", "node"):
         raise _bad("AUTH-021", "unauthorized_client", "A public client cannot use "
                    "client_credentials.")
-    scopes = requested_scopes(form, scopes_for(client.app.roles))
+    allowed = set(NODE_SCOPES) if client.node else scopes_for(client.app.roles)
+    scopes = requested_scopes(form, allowed)
     aud = audience_of(session, settings, form)
+    may_act = None if client.node else may_act_of(session, form, aud)
     token, claims = tokens.issue_access_token(
         session, settings, sub=client.app.id, org=client.org, roles=list(client.app.roles),
-        scopes=scopes, audience=aud, client_id=client.app.id, thumbprint=client.thumbprint)
+        scopes=scopes, audience=aud, client_id=client.app.id, thumbprint=client.thumbprint,
+        extra={"may_act": may_act} if may_act else None)
     return _response(token, claims)
 
 
 def token_exchange(session: Session, settings: TrustSettings, client: AuthenticatedClient,
                    form: dict[str, str]) -> dict[str, Any]:
-    """A node calls another node for its caller: same subject and organisation, an `act`
-    claim naming the node's application, never more rights or time than the caller's."""
-    if client.app.kind != "machine":
-        raise _bad("AUTH-021", "unauthorized_client", "A public client cannot exchange tokens.")
+    """A node relays a federated query for its caller (RFC 8693), and only when the caller
+    asked it to: the subject token names this node in `may_act` (AUTH-042). The node
+    authenticates with its own node certificate (AUTH-040); the new token keeps the caller's
+    subject, organisation and roles, is narrowed to the federation's read scopes, ends no
+    later than the subject token, names the node in `act`, is bound to the node's
+    certificate and goes to an active node only (AUTH-044). An exchanged token is never
+    exchanged again (AUTH-043)."""
+    node = client.node
+    if node is None:
+        raise _bad("AUTH-040", "unauthorized_client", "Only a node, authenticated with its "
+                   "node client certificate, exchanges tokens.", 401)
     if form.get("subject_token_type", ACCESS_TOKEN_TYPE) != ACCESS_TOKEN_TYPE:
         raise _bad("AUTH-024", "invalid_request", "Only access tokens can be exchanged.")
     try:
         subject = tokens.decode_own(session, settings, form.get("subject_token", ""))
     except ApiError as exc:
         raise _bad("AUTH-024", "invalid_grant", "The subject token is not valid.") from exc
-    aud = subject["aud"] if isinstance(subject["aud"], str) else ""
-    node = session.exec(select(Node).where(Node.url == aud)).first()
-    if node is None or node.org_id != client.org.id:
-        raise _bad("AUTH-024", "invalid_grant", "The subject token was not issued to a node of "
-                   "this client's organisation.")
+    if subject.get("act"):
+        raise _bad("AUTH-043", "invalid_grant", "An exchanged token cannot be exchanged again.")
+    may_act = subject.get("may_act")
+    if (not isinstance(may_act, dict) or may_act.get("sub") != node.id
+            or subject.get("aud") != node.url):
+        raise _bad("AUTH-042", "invalid_grant", "The caller did not ask this node to relay for "
+                   "it: the subject token was not issued to this node with may_act naming it.")
     org = session.get(Organisation, subject["org_id"])
     if org is None or org.status != "Active":
         raise _bad("AUTH-024", "invalid_grant", "The subject's organisation is not active.")
-    scopes = requested_scopes(form, set(subject.get("scope", "").split()))
-    target = audience_of(session, settings, form)
-    act: dict[str, Any] = {"sub": client.app.id, "org_id": client.org.id}
-    if subject.get("act"):
-        act["act"] = subject["act"]
+    target = (form.get("audience") or form.get("resource") or "").rstrip("/")
+    peer = directory.node_by_url(session, target) if target else None
+    peer_org = session.get(Organisation, peer.org_id) if peer else None
+    if peer is None or peer.status != "active" or peer_org is None or peer_org.status != "Active":
+        raise _bad("AUTH-044", "invalid_target", "A relayed token is only for an active node of "
+                   "the federation (never the trust framework or an application).")
+    held = set(subject.get("scope", "").split()) & RELAY_SCOPES
+    scopes = requested_scopes(form, held)
+    if not scopes:
+        raise _bad("AUTH-022", "invalid_scope", "The subject token holds none of the "
+                   "federation's read scopes.")
+    act = {"sub": node.id, "node_url": node.url, "org_id": node.org_id}
+    extra = {"user_role": subject["user_role"]} if subject.get("user_role") else None
     token, claims = tokens.issue_access_token(
         session, settings, sub=subject["sub"], org=org, roles=list(subject.get("roles", [])),
-        scopes=scopes, audience=target, client_id=client.app.id, thumbprint=client.thumbprint,
-        act=act, not_after=float(subject["exp"]))
+        scopes=scopes, audience=peer.url, client_id=node.id, thumbprint=client.thumbprint,
+        act=act, not_after=float(subject["exp"]), extra=extra)
     return _response(token, claims, issued_token_type=ACCESS_TOKEN_TYPE)
 
 
 # People ---------------------------------------------------------------------
 
 def _user_token(session: Session, settings: TrustSettings, client: AuthenticatedClient,
-                user: User, scope: str, resource: str | None, nonce: str | None) -> dict[str, Any]:
+                user: User, scope: str, resource: str | None, nonce: str | None,
+                may_act: str | None = None) -> dict[str, Any]:
     org = directory.get_organisation(session, user.org_id)
     if not user.active or org.status != "Active":
         raise _bad("AUTH-024", "invalid_grant", "The user or organisation is not active.")
@@ -126,10 +166,13 @@ def _user_token(session: Session, settings: TrustSettings, client: Authenticated
     wanted = " ".join(set(scope.split()) - OIDC_SCOPES)
     scopes = requested_scopes({"scope": wanted}, allowed)
     aud = audience_of(session, settings, {"audience": resource or settings.issuer})
+    extra: dict[str, Any] = {"user_role": user.role}
+    relay = may_act_of(session, {"may_act": may_act or ""}, aud)
+    if relay:
+        extra["may_act"] = relay
     token, claims = tokens.issue_access_token(
         session, settings, sub=user.id, org=org, roles=list(org.roles), scopes=scopes,
-        audience=aud, client_id=client.app.id, thumbprint=client.thumbprint,
-        extra={"user_role": user.role})
+        audience=aud, client_id=client.app.id, thumbprint=client.thumbprint, extra=extra)
     id_token = tokens.issue_id_token(session, settings, sub=user.id, client_id=client.app.id,
                                      nonce=nonce, user_claims={"email": user.email,
                                                                "name": user.name,
@@ -160,7 +203,7 @@ def push_authorization_request(session: Session, client: AuthenticatedClient,
     purge_expired(session)
     request_uri = f"urn:ietf:params:oauth:request_uri:{secrets.token_urlsafe(24)}"
     keep = {k: form.get(k) for k in ("redirect_uri", "scope", "state", "nonce", "code_challenge",
-                                     "resource")}
+                                     "resource", "may_act")}
     session.add(Grant(id=request_uri, kind="par", client_id=client.app.id, data=keep,
                       expires_at=utcnow() + timedelta(seconds=90)))
     return {"request_uri": request_uri, "expires_in": 90}
@@ -209,7 +252,8 @@ def authorization_code(session: Session, settings: TrustSettings, client: Authen
     user = session.get(User, grant.user_id)
     assert user is not None
     return _user_token(session, settings, client, user, grant.data.get("scope") or "",
-                       grant.data.get("resource"), grant.data.get("nonce"))
+                       grant.data.get("resource"), grant.data.get("nonce"),
+                       grant.data.get("may_act"))
 
 
 def device_authorization(session: Session, settings: TrustSettings, client: AuthenticatedClient,

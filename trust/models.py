@@ -85,7 +85,7 @@ class Node(SQLModel, table=True):
     org_id: str = Field(foreign_key="organisation.id", index=True)
     url: str = Field(unique=True)
     dataset_types: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    status: str = "active"
+    status: str = "pending"  # pending (until the operator approves) | active | suspended
     created_at: datetime = Field(default_factory=utcnow)
 
 

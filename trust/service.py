@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -9,12 +10,13 @@ from fastapi import FastAPI
 from sqlmodel import Session, select
 
 from trust import api_directory, api_oauth, http, tokens
-from trust.ca import load_ca
+from trust.ca import load_ca, x5t_s256
 from trust.config import TrustSettings
 from trust.db import make_engine
 from trust.deregister import NodeUnreachable
 from trust.errors import install_error_handlers
 from trust.models import Application, Node, Organisation
+from trust.tls import pem_to_der
 
 
 def operator_files(settings: TrustSettings) -> tuple[str, str]:
@@ -27,6 +29,8 @@ def http_probe(app: FastAPI):  # type: ignore[no-untyped-def]
     settings: TrustSettings = app.state.settings
 
     def probe(node: Node, org_id: str) -> dict[str, Any]:
+        cert, key = operator_files(settings)
+        thumbprint = x5t_s256(pem_to_der(Path(cert).read_text()))  # nodes want bound tokens
         with Session(app.state.engine, expire_on_commit=False) as session:
             operator = session.exec(select(Organisation).where(Organisation.is_operator)).one()
             client = session.exec(select(Application).where(
@@ -34,9 +38,8 @@ def http_probe(app: FastAPI):  # type: ignore[no-untyped-def]
             token, _ = tokens.issue_access_token(
                 session, settings, sub=client.id if client else operator.id, org=operator,
                 roles=[], scopes={"trust:deregistration"}, audience=node.url,
-                client_id=client.id if client else None)
+                client_id=client.id if client else None, thumbprint=thumbprint)
             session.commit()
-        cert, key = operator_files(settings)
         try:
             with http.client(ca_bundle=settings.ca_dir / "chain.pem", cert=cert, key=key) as c:
                 resp = c.get(f"{node.url}/admin/active-records", params={"org_id": org_id},

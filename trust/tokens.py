@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from joserfc.jwk import KeySet
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from trust import keys
 from trust.config import TrustSettings
 from trust.errors import ApiError
-from trust.models import IssuedToken, Organisation
-from trust.verifier import verify_jwt
+from trust.models import IssuedToken, Organisation, utcnow
+from trust.verifier import REVOCATIONS_TYP, verify_jwt
 
 
 def issue_access_token(session: Session, settings: TrustSettings, *, sub: str, org: Organisation,
@@ -92,3 +92,34 @@ def revoke(session: Session, settings: TrustSettings, token: str,
     if row is not None and (client_id is None or row.client_id == client_id):
         row.revoked = True
         session.add(row)
+        relay = claims.get("may_act")
+        if isinstance(relay, dict) and relay.get("sub"):  # and what that node exchanged it for
+            revoke_where(session, IssuedToken.sub == claims["sub"],
+                         IssuedToken.client_id == relay["sub"])
+
+
+def revoke_where(session: Session, *conditions: Any) -> int:
+    """Revoke every unexpired token matching `conditions` (e.g. all of a deactivated user)."""
+    rows = session.exec(select(IssuedToken).where(IssuedToken.revoked.is_(False),
+                                                  IssuedToken.expires_at > utcnow(),
+                                                  *conditions))
+    count = 0
+    for row in rows:
+        row.revoked = True
+        session.add(row)
+        count += 1
+    return count
+
+
+def revocation_list(session: Session, settings: TrustSettings, lifetime: int = 60) -> str:
+    """The `jti`s of revoked tokens that have not expired yet (tokens of deactivated users and
+    withdrawn organisations included), signed like the access tokens. Nodes cache it for a
+    short time (`revocation_ttl`), as they cache the CRL."""
+    rows = session.exec(select(IssuedToken.jti).where(IssuedToken.revoked.is_(True),
+                                                      IssuedToken.expires_at > utcnow()))
+    now = int(time.time())
+    claims = {"iss": settings.issuer, "iat": now, "exp": now + lifetime,
+              "jti": secrets.token_urlsafe(8), "sub": "revocations",
+              "revoked_jti": sorted(rows)}
+    return keys.sign(session, claims, typ=REVOCATIONS_TYP,
+                     rotation_days=settings.key_rotation_days)

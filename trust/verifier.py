@@ -4,14 +4,19 @@ Checks, each with a stable code: ES256 only (AUTH-008), known key (AUTH-002),
 signature (AUTH-007), iss (AUTH-006), aud (AUTH-005), exp (AUTH-003),
 nbf/iat (AUTH-004), required claims (AUTH-015), the client certificate chains to
 the federation CA (AUTH-010) and is not on its CRL (AUTH-011), `cnf.x5t#S256`
-matches that certificate (AUTH-009) and the organisation is Active (AUTH-012);
-scopes are the node policy's (POL-001). The trust framework unreachable: AUTH-014.
+matches that certificate (AUTH-009), a token without `cnf` is refused (AUTH-047,
+unless the node serves a portal's short-lived user tokens), the token claims no role
+its certificate's ib1Roles lack (AUTH-046), it is not on the signed revocation list
+(AUTH-016) and the organisation is Active (AUTH-012); scopes are the node policy's
+(POL-001). The trust framework unreachable and no copy within its TTL: AUTH-014.
+JWKS, CRL, revocation list and organisation status are refreshed in the background.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -29,11 +34,13 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet
 
 from trust import http
-from trust.ca import x5t_s256
+from trust.ca import roles_of, x5t_s256
 from trust.errors import ApiError
 from trust.tls import peer_certificate_der, peer_host, pem_to_der
 
+LOG = logging.getLogger(__name__)
 ALGORITHM = "ES256"
+REVOCATIONS_TYP = "fmar-revocations+jwt"
 
 
 def _fail(code: str, message: str, status: int = 401, error: str = "invalid_token") -> ApiError:
@@ -99,29 +106,63 @@ def verify_jwt(token: str, keyset: KeySet, *, issuer: str, audience: str | None,
     return claims
 
 
-class _TTLCache:
-    """A small LRU cache whose entries expire after `ttl` seconds."""
+class _Fetched:
+    """A value fetched from the trust framework (JWKS, CRL, revocations, one organisation's
+    status). It is served as it is while younger than `ttl`. Once older, a background thread
+    refreshes it and, while that runs or the trust framework does not answer, the last good
+    copy is served for at most one more `ttl`; so a slow or hung trust framework never
+    stalls a request that a recent copy can answer. With no copy, or one older than twice
+    `ttl`, the request fetches itself, unless a fetch already hangs: then it fails at once
+    (AUTH-014). A change at the trust framework is seen within 2 × `ttl` (+ one fetch)."""
 
-    def __init__(self, ttl: float, size: int = 1024):
-        self.ttl, self.size = ttl, size
-        self._data: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+    def __init__(self, ttl: float, fetch: Any):
+        self.ttl, self._fetch = ttl, fetch
+        self._value: Any = None
+        self._at = float("-inf")
+        self._busy = False
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> Any:
+    def get(self) -> Any:
         with self._lock:
-            hit = self._data.get(key)
-            if hit is None or hit[0] < time.monotonic():
-                self._data.pop(key, None)
-                return None
-            self._data.move_to_end(key)
-            return hit[1]
+            age = time.monotonic() - self._at
+            value, busy = self._value, self._busy
+            if value is not None and age < self.ttl:
+                return value
+            if value is not None and age < 2 * self.ttl:
+                if not busy:
+                    self._busy = True
+                    threading.Thread(target=self._background, daemon=True).start()
+                return value
+            if busy:
+                raise ApiError(503, "AUTH-014", "The trust framework is not answering and the "
+                               "last good copy is too old.")
+            if value is not None:  # too old: this request refreshes; others fail fast meanwhile
+                self._busy = True
+        if value is None:
+            return self.refresh()
+        try:
+            return self.refresh()
+        finally:
+            with self._lock:
+                self._busy = False
 
-    def put(self, key: str, value: Any) -> None:
+    def refresh(self) -> Any:
+        value = self._fetch()
         with self._lock:
-            self._data[key] = (time.monotonic() + self.ttl, value)
-            self._data.move_to_end(key)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
+            self._value, self._at = value, time.monotonic()
+        return value
+
+    def age(self) -> float:
+        return time.monotonic() - self._at
+
+    def _background(self) -> None:
+        try:
+            self.refresh()
+        except Exception as exc:  # noqa: BLE001 - the last good copy stays until its TTL
+            LOG.warning("background refresh from the trust framework failed: %r", exc)
+        finally:
+            with self._lock:
+                self._busy = False
 
 
 @dataclass
@@ -133,13 +174,23 @@ class VerifierConfig:
     client_cert: Path | None = None
     client_key: Path | None = None
     leeway: int = 30
-    # Suspended or withdrawn organisations are refused within this many seconds.
+    # Each copy is refreshed once older than its TTL and served at most 2 × TTL (_Fetched):
+    # suspended or withdrawn organisations are refused within 2 × status_ttl.
     status_ttl: float = 30.0
     crl_ttl: float = 30.0
+    # Revoked tokens (RFC 7009, deactivated users) are refused within 2 × this many seconds.
+    revocation_ttl: float = 5.0
     jwks_ttl: float = 300.0
+    # How long one fetch from the trust framework may take (a background one, mostly).
+    fetch_timeout: float = 5.0
     # An unknown `kid` (key rotation) refetches the JWKS at most this often.
     jwks_min_refresh: float = 1.0
-    require_binding: bool = False
+    # Tokens must be bound to the caller's certificate (RFC 8705, AUTH-047) ...
+    require_binding: bool = True
+    # ... except, where a browser portal calls this node, people's tokens that live at most
+    # `unbound_max_lifetime` seconds and were not relayed.
+    unbound_user_tokens: bool = False
+    unbound_max_lifetime: int = 300
     # Behind a TLS-terminating proxy: the proxy's addresses and the header it sets
     # with the URL-encoded PEM client certificate (nginx: $ssl_client_escaped_cert).
     trusted_proxies: frozenset[str] = field(default_factory=frozenset)
@@ -157,18 +208,24 @@ class VerifierConfig:
     def crl_url(self) -> str:
         return f"{self.issuer}/ca/crl"
 
+    @property
+    def revocations_url(self) -> str:
+        return f"{self.issuer}/revocations"
+
 
 class TokenVerifier:
     def __init__(self, config: VerifierConfig, client: httpx.Client | None = None):
         self.config = config
         self._client = client or http.client(ca_bundle=config.ca_bundle, cert=config.client_cert,
-                                             key=config.client_key)
+                                             key=config.client_key,
+                                             timeout=config.fetch_timeout)
         self._ca = x509.load_pem_x509_certificates(Path(config.ca_bundle).read_bytes())
-        self._jwks: tuple[float, KeySet] | None = None
+        self._jwks = _Fetched(config.jwks_ttl, self._fetch_jwks)
         self._jwks_lock = threading.Lock()
-        self._last_refresh = 0.0
-        self._status = _TTLCache(config.status_ttl)
-        self._crl = _TTLCache(config.crl_ttl, size=4)
+        self._crl = _Fetched(config.crl_ttl, self._fetch_crl)
+        self._revoked = _Fetched(config.revocation_ttl, self._fetch_revocations)
+        self._status: OrderedDict[str, _Fetched] = OrderedDict()
+        self._status_lock = threading.Lock()
 
     # fetching --------------------------------------------------------------
     def _get(self, url: str) -> httpx.Response:
@@ -178,26 +235,21 @@ class TokenVerifier:
             raise ApiError(503, "AUTH-014", "The trust framework cannot be reached to check the "
                            "token.") from exc
 
-    def keyset(self, refresh: bool = False) -> KeySet:
-        with self._jwks_lock:
-            now = time.monotonic()
-            stale = self._jwks is None or self._jwks[0] < now
-            min_gap = self.config.jwks_min_refresh
-            if stale or (refresh and now - self._last_refresh >= min_gap):
-                resp = self._get(self.config.jwks_url)
-                if resp.status_code != 200:
-                    raise ApiError(503, "AUTH-014", "The trust framework JWKS is unavailable.")
-                keys = [ECKey.import_key(k) for k in resp.json().get("keys", [])
-                        if k.get("kty") == "EC"]
-                self._jwks = (now + self.config.jwks_ttl, KeySet(keys))
-                self._last_refresh = now
-            assert self._jwks is not None
-            return self._jwks[1]
+    def _fetch_jwks(self) -> KeySet:
+        resp = self._get(self.config.jwks_url)
+        if resp.status_code != 200:
+            raise ApiError(503, "AUTH-014", "The trust framework JWKS is unavailable.")
+        return KeySet([ECKey.import_key(k) for k in resp.json().get("keys", [])
+                       if k.get("kty") == "EC"])
 
-    def revoked_serials(self) -> set[int]:
-        cached = self._crl.get("crl")
-        if cached is not None:
-            return cached
+    def keyset(self, refresh: bool = False) -> KeySet:
+        if refresh:  # an unknown kid: the keys may have rotated (at most every min gap)
+            with self._jwks_lock:
+                if self._jwks.age() >= self.config.jwks_min_refresh:
+                    return self._jwks.refresh()
+        return self._jwks.get()
+
+    def _fetch_crl(self) -> set[int]:
         resp = self._get(self.config.crl_url)
         if resp.status_code != 200:
             raise ApiError(503, "AUTH-014", "The federation CRL is unavailable.")
@@ -205,23 +257,48 @@ class TokenVerifier:
         if not any(c.subject == crl.issuer and crl.is_signature_valid(c.public_key())
                    for c in self._ca):
             raise ApiError(503, "AUTH-014", "The federation CRL signature is not valid.")
-        serials = {r.serial_number for r in crl}
-        self._crl.put("crl", serials)
-        return serials
+        return {r.serial_number for r in crl}
 
-    def organisation_status(self, org_id: str) -> str | None:
-        cached = self._status.get(org_id)
-        if cached is not None:
-            return cached
+    def revoked_serials(self) -> set[int]:
+        return self._crl.get()
+
+    def _fetch_revocations(self) -> frozenset[str]:
+        resp = self._get(self.config.revocations_url)
+        if resp.status_code != 200:
+            raise ApiError(503, "AUTH-014", "The trust framework's revocation list is "
+                           "unavailable.")
+        token = resp.text.strip()
+        try:
+            typ = unverified_header(token).get("typ")
+            claims = verify_jwt(token, self.keyset(), issuer=self.config.issuer, audience=None,
+                                leeway=self.config.leeway, required=("iat", "exp"))
+        except ApiError as exc:
+            raise ApiError(503, "AUTH-014", "The revocation list is not validly signed.") from exc
+        if typ != REVOCATIONS_TYP or not isinstance(claims.get("revoked_jti"), list):
+            raise ApiError(503, "AUTH-014", "The revocation list is not well-formed.")
+        return frozenset(str(j) for j in claims["revoked_jti"])
+
+    def revoked_tokens(self) -> frozenset[str]:
+        return self._revoked.get()
+
+    def _fetch_status(self, org_id: str) -> str:
         resp = self._get(f"{self.config.issuer}/api/members/{quote(org_id, safe='')}")
         if resp.status_code == 404:
-            status = "Unknown"
-        elif resp.status_code != 200:
+            return "Unknown"
+        if resp.status_code != 200:
             raise ApiError(503, "AUTH-014", "The trust framework directory is unavailable.")
-        else:
-            status = resp.json().get("status", "Unknown")
-        self._status.put(org_id, status)
-        return status
+        return str(resp.json().get("status", "Unknown"))
+
+    def organisation_status(self, org_id: str) -> str | None:
+        with self._status_lock:
+            entry = self._status.get(org_id)
+            if entry is None:
+                entry = _Fetched(self.config.status_ttl, lambda: self._fetch_status(org_id))
+                self._status[org_id] = entry
+            self._status.move_to_end(org_id)
+            while len(self._status) > 1024:
+                self._status.popitem(last=False)
+        return entry.get()
 
     # checks ----------------------------------------------------------------
     def check_certificate(self, cert_der: bytes) -> x509.Certificate:
@@ -268,19 +345,42 @@ class TokenVerifier:
             keyset = self.keyset(refresh=True)
         claims = verify_jwt(token, keyset, issuer=cfg.issuer, audience=cfg.audience,
                             leeway=cfg.leeway, required=("sub", "exp", "iat", "jti", "org_id"))
-        if client_cert_der is not None:
-            self.check_certificate(client_cert_der)
+        cert = self.check_certificate(client_cert_der) if client_cert_der is not None else None
         bound = (claims.get("cnf") or {}).get("x5t#S256")
-        if bound or cfg.require_binding:
+        if bound:
             if client_cert_der is None:
                 raise _fail("AUTH-009", "The access token is bound to a client certificate; "
                             "present it over mutual TLS.")
             if bound != x5t_s256(client_cert_der):
                 raise _fail("AUTH-009", "The access token is bound to another certificate.")
+        elif cfg.require_binding and not self._unbound_allowed(claims):
+            raise _fail("AUTH-047", "The access token is not bound to a client certificate "
+                        "(RFC 8705); this node accepts only certificate-bound tokens.")
+        if bound and cert is not None and not claims.get("act"):
+            self._check_roles(cert, claims)
+        if str(claims["jti"]) in self.revoked_tokens():
+            raise _fail("AUTH-016", "The access token has been revoked (or its user "
+                        "deactivated).")
         status = self.organisation_status(str(claims["org_id"]))
         if status != "Active":
             raise _fail("AUTH-012", f"The organisation of this token is {status}.")
         return claims
+
+    def _unbound_allowed(self, claims: dict[str, Any]) -> bool:
+        """A person's own short-lived token, where this node serves a browser portal."""
+        cfg = self.config
+        lifetime = float(claims["exp"]) - float(claims["iat"])
+        return (cfg.unbound_user_tokens and bool(claims.get("user_role"))
+                and not claims.get("act") and lifetime <= cfg.unbound_max_lifetime)
+
+    @staticmethod
+    def _check_roles(cert: x509.Certificate, claims: dict[str, Any]) -> None:
+        """AUTH-046: a token claims no role that its certificate's ib1Roles do not carry."""
+        claimed = set(claims.get("roles") or [])
+        extra = claimed - set(roles_of(cert))
+        if extra:
+            raise _fail("AUTH-046", "The access token claims roles its client certificate "
+                        f"does not carry: {', '.join(sorted(extra))}.")
 
     def client_certificate(self, request: Any) -> bytes | None:
         """The client certificate of the TLS connection, or the one a trusted proxy forwards."""

@@ -114,7 +114,9 @@ def _check_placement(request: Request, caller: Caller) -> None:
 
 async def _refuse_duplicate(request: Request, caller: Caller, props: Properties) -> None:
     """ARM-DUP-001: no second asset with the same MPAN and serial number anywhere in the
-    federation; only keyed hashes leave this node (node/federation/duplicates.py)."""
+    federation; only keyed hashes leave this node (node/federation/duplicates.py). The
+    node asks with its own token, so only a caller that registers assets gets it asked."""
+    policy.check_duplicate_enquiry(caller)
     key = configured_key()
     if key is None:
         return
@@ -224,6 +226,7 @@ async def register_bulk(
         rows = (rows_from_csv if kind == CSV else rows_from_ndjson)(chunks())
     else:
         raise _unsupported(kind, [CSV, NDJSON, TURTLE])
+    policy.check_duplicate_enquiry(caller)  # the node asks the federation with its own token
     report = await run_in_threadpool(register.register_bulk, rows, caller, all_or_nothing,
                                      _duplicate_screen(request))
     status = 200 if not report.rejected else (422 if all_or_nothing else 207)

@@ -1,8 +1,10 @@
 """The node's federation front door: a federated query on behalf of the caller.
 
 The node exchanges the caller's token (RFC 8693) for one token per target node, so
-each node applies the caller's permissions, never this node's. Needs
-`federation:query` (POL-014)."""
+each node applies the caller's permissions, never this node's. The trust framework
+allows that only when the caller's token names this node in `may_act`, and only for
+read scopes; the node authenticates with its own node certificate (FMAR_CLIENT_ID is
+the node's id). Needs `federation:query` (POL-014)."""
 
 from __future__ import annotations
 
@@ -20,7 +22,12 @@ from node.federation.discovery import discover
 from node.federation.engine import Engine, NodeTarget
 from node.federation.filters import AssetFilter
 from node.federation.settings import FederationSettings, settings_for
-from node.federation.tokens import ExchangeTokens, StaticTokens, TokenSource
+from node.federation.tokens import (
+    ClientCredentialsTokens,
+    ExchangeTokens,
+    StaticTokens,
+    TokenSource,
+)
 from node.identity import Caller, bearer_token, current_caller
 from trust import http as trust_http
 
@@ -77,7 +84,8 @@ async def _engine(request: Request, caller: Caller) -> tuple[Engine, list[NodeTa
 
 async def duplicate_matches(request: Request, tokens: list[str]) -> dict[str, str]:
     """keyed hash -> holder organisation, for hashes some node already holds: asked of
-    every node in the directory with the caller's exchanged tokens (POL-015 at each), or
+    every node in the directory with this node's own token (scope `duplicates:query`,
+    POL-015 at each; the caller's right to register was checked here first), or
     of this node alone when it is not in a federation. A node that does not answer does
     not block the registration (the answer would be a guess either way)."""
     from starlette.concurrency import run_in_threadpool
@@ -90,7 +98,9 @@ async def duplicate_matches(request: Request, tokens: list[str]) -> dict[str, st
         batch = tokens[start:start + MAX_TOKENS]
         if settings.trust_url and settings.client_id:
             http = _client(request, settings)
-            engine = Engine(http, _tokens(request, settings), settings.node_deadline)
+            tokens = ClientCredentialsTokens(settings.trust_url, settings.client_id,
+                                             "duplicates:query")
+            engine = Engine(http, tokens, settings.node_deadline)
             matches = (await engine.duplicates(await _nodes(request, http, settings), batch))[
                 "matches"]
         else:

@@ -25,14 +25,20 @@ from node.federation.aggregates import AggregateSpec
 from node.federation.discovery import discover
 from node.federation.engine import Engine, NodeTarget
 from node.federation.filters import AssetFilter
-from node.federation.tokens import ClientCredentialsTokens, StaticTokens, TokenSource
+from node.federation.tokens import (
+    READ_SCOPE,
+    RELAY_SCOPE,
+    ClientCredentialsTokens,
+    StaticTokens,
+    TokenSource,
+)
 from trust import http as trust_http
 
 
 class FederationClient:
     def __init__(self, trust_url: str | None, *, ca_bundle: str | Path | None,
                  client_id: str | None = None, cert: str | Path | None = None,
-                 key: str | Path | None = None, scope: str = "", deadline: float = 5.0,
+                 key: str | Path | None = None, scope: str = READ_SCOPE, deadline: float = 5.0,
                  nodes: list[str] | None = None, tokens: TokenSource | None = None,
                  dataset_type: str = "Asset"):
         self.trust_url = trust_url.rstrip("/") if trust_url else None
@@ -45,6 +51,7 @@ class FederationClient:
                 raise ValueError("give trust_url and client_id, or a token source")
             tokens = ClientCredentialsTokens(self.trust_url, client_id, scope)
         self.tokens = tokens
+        self.client_id = client_id
 
     def _http(self) -> httpx.AsyncClient:
         return trust_http.async_client(ca_bundle=self.ca_bundle, cert=self.cert, key=self.key,
@@ -56,11 +63,11 @@ class FederationClient:
         assert self.trust_url
         return await discover(http, self.trust_url, self.dataset_type)
 
-    def _run(self, work: Callable[[Engine, list[NodeTarget]], Awaitable[dict[str, Any]]]
-             ) -> dict[str, Any]:
+    def _run(self, work: Callable[[Engine, list[NodeTarget]], Awaitable[dict[str, Any]]],
+             tokens: TokenSource | None = None) -> dict[str, Any]:
         async def main() -> dict[str, Any]:
             async with self._http() as http:
-                return await work(Engine(http, self.tokens, self.deadline),
+                return await work(Engine(http, tokens or self.tokens, self.deadline),
                                   await self._targets(http))
 
         return asyncio.run(main())
@@ -84,8 +91,13 @@ class FederationClient:
         return self._run(lambda engine, nodes: engine.sparql(nodes, query, mode))
 
     def duplicates(self, tokens: list[str]) -> dict[str, Any]:
-        """Keyed-hash duplicate check on every node (see node.federation.duplicates)."""
-        return self._run(lambda engine, nodes: engine.duplicates(nodes, tokens))
+        """Keyed-hash duplicate check on every node (see node.federation.duplicates); asked
+        with `assets:write`, the scope of a party that registers assets (POL-015)."""
+        source = None
+        if self.trust_url and self.client_id and isinstance(self.tokens,
+                                                            ClientCredentialsTokens):
+            source = ClientCredentialsTokens(self.trust_url, self.client_id, "assets:write")
+        return self._run(lambda engine, nodes: engine.duplicates(nodes, tokens), source)
 
     def via(self, node_url: str) -> RelayedClient:
         """The same questions through one node's /federation endpoint (token exchange)."""
@@ -93,13 +105,20 @@ class FederationClient:
 
 
 class RelayedClient:
+    """Asks one node to run the federated query for the caller: only this token carries
+    `may_act` naming that node, so only that node may exchange it (read scopes only)."""
+
     def __init__(self, parent: FederationClient, node_url: str):
         self.parent, self.node_url = parent, node_url
+        self.tokens: TokenSource = parent.tokens
+        if parent.trust_url and parent.client_id:
+            self.tokens = ClientCredentialsTokens(parent.trust_url, parent.client_id,
+                                                  RELAY_SCOPE, may_act=True)
 
     def _get(self, path: str, **kw: Any) -> dict[str, Any]:
         async def main() -> dict[str, Any]:
             async with self.parent._http() as http:
-                token = await self.parent.tokens.token_for(http, self.node_url)
+                token = await self.tokens.token_for(http, self.node_url)
                 response = await http.request(
                     kw.pop("method", "GET"), f"{self.node_url}{path}",
                     headers={"Authorization": f"Bearer {token}", **kw.pop("headers", {})},

@@ -157,9 +157,10 @@ class LocalFederation:
                     time.sleep(0.1)
         raise RuntimeError(f"{url} did not start")
 
-    def login(self, email: str, password: str) -> str:
-        """A user token: authorization code + PKCE through PAR and the login page."""
-        if email in self._tokens:
+    def login(self, email: str, password: str, resource: str | None = None) -> str:
+        """A user token: authorization code + PKCE through PAR and the login page (for the
+        trust framework's API, or for the node `resource`)."""
+        if email in self._tokens and resource is None:
             return self._tokens[email]
         cid = self.state["cli_client_id"]
         verifier = secrets.token_urlsafe(48)
@@ -168,7 +169,8 @@ class LocalFederation:
             pushed = c.post("/par", data={
                 "client_id": cid, "response_type": "code", "redirect_uri": redirect,
                 "code_challenge": _s256(verifier), "code_challenge_method": "S256",
-                "state": "s", "scope": "", "nonce": "n"})
+                "state": "s", "scope": "", "nonce": "n",
+                **({"resource": resource} if resource else {})})
             pushed.raise_for_status()
             request_uri = pushed.json()["request_uri"]
             done = c.post("/authorize", data={"client_id": cid, "request_uri": request_uri,
@@ -179,6 +181,8 @@ class LocalFederation:
                                            "code": code, "redirect_uri": redirect,
                                            "code_verifier": verifier})
             token.raise_for_status()
+        if resource:
+            return str(token.json()["access_token"])
         self._tokens[email] = token.json()["access_token"]
         return self._tokens[email]
 
@@ -224,11 +228,15 @@ class LocalFederation:
         self.members[name] = member
         return member
 
-    def access_token(self, member: Member, audience: str, scope: str = "") -> str:
+    def access_token(self, member: Member, audience: str, scope: str = "",
+                     may_act: bool = False) -> str:
+        """A member's token for one node; `may_act`: the caller asks that node to relay."""
         data = {"grant_type": "client_credentials", "client_id": member.app_id,
                 "audience": audience}
         if scope:
             data["scope"] = scope
+        if may_act:
+            data["may_act"] = audience
         with self.client(member.cert, member.key) as c:
             resp = c.post("/token", data=data)
             assert resp.status_code == 200, resp.text
@@ -246,19 +254,24 @@ class LocalFederation:
                           json={"url": url, "dataset_types": dataset_types or ["Asset"]})
             assert resp.status_code == 201, resp.text
             node_id = resp.json()["id"]
-            key_pem, csr = make_key_and_csr()
-            cert = c.post(f"/api/nodes/{node_id}/certificates",
-                          json={"csr_pem": csr.decode(), "kind": "server"})
-            assert cert.status_code == 201, cert.text
+        self.approve_node(node_id)
         data_dir = self.base / "nodes" / name
         data_dir.mkdir(parents=True, exist_ok=True)
-        (data_dir / "server.pem").write_text(cert.json()["pem"])
-        (data_dir / "server.key").write_bytes(key_pem)
+        with self.client(token=self.login(member.email, member.password)) as c:
+            for kind in ("server", "client"):  # its TLS server and its own mTLS identity
+                key_pem, csr = make_key_and_csr()
+                cert = c.post(f"/api/nodes/{node_id}/certificates",
+                              json={"csr_pem": csr.decode(), "kind": kind})
+                assert cert.status_code == 201, cert.text
+                (data_dir / f"{kind}.pem").write_text(cert.json()["pem"])
+                (data_dir / f"{kind}.key").write_bytes(key_pem)
+                (data_dir / f"{kind}.key").chmod(0o600)
         env = {k: v for k, v in os.environ.items() if not k.startswith("FMAR_")}
         env.update({
             "FMAR_TRUST_ISSUER": self.issuer, "FMAR_NODE_URL": url,
-            "FMAR_CA_BUNDLE": str(self.ca_bundle), "FMAR_CLIENT_ID": member.app_id,
-            "FMAR_CLIENT_CERT": str(member.cert), "FMAR_CLIENT_KEY": str(member.key),
+            "FMAR_CA_BUNDLE": str(self.ca_bundle), "FMAR_CLIENT_ID": node_id,
+            "FMAR_CLIENT_CERT": str(data_dir / "client.pem"),
+            "FMAR_CLIENT_KEY": str(data_dir / "client.key"),
             "FMAR_DATASET_TYPES": ",".join(dataset_types or ["Asset"]),
             "FMAR_PUBLISHER": f"{self.issuer}/m/{member.org_id}",
             "FMAR_TRUST_STATUS_TTL": "5",
@@ -270,6 +283,12 @@ class LocalFederation:
         node = NodeProc(name, url, port, member, data_dir, env=env, args=args)
         self.nodes[name] = node
         return node
+
+    def approve_node(self, node_id: str) -> None:
+        """The trust framework's operator approves a registered node (pending until then)."""
+        with self.client(token=self.login(OPERATOR_EMAIL, OPERATOR_PASSWORD)) as c:
+            resp = c.post(f"/api/nodes/{node_id}/status", json={"status": "active"})
+            assert resp.status_code == 200, resp.text
 
     def load_assets(self, node: NodeProc, rows: list[dict[str, Any]],
                     workers: int = 1) -> list[str]:

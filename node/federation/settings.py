@@ -3,8 +3,8 @@
 FMAR_NODE_URL        this node's public base URL (as registered in the trust directory)
 FMAR_TRUST_URL       the trust framework (issuer) URL
 FMAR_CA_BUNDLE       the federation CA chain (PEM)
-FMAR_CLIENT_ID       the node's application id in the directory (for token exchange)
-FMAR_CLIENT_CERT/KEY that application's client certificate and key (mTLS)
+FMAR_CLIENT_ID       the node's id in the directory (NODE-…), for token exchange and duplicate checks
+FMAR_CLIENT_CERT/KEY the node's client certificate (kind client) and key (mTLS)
 FMAR_DATASET_TYPES   comma-separated dataset types this node serves (default Asset)
 FMAR_NODE_DEADLINE   per-node deadline of a federated call, seconds (default 5)
 FMAR_PUBLISHER       the member URL of the node's organisation (optional)

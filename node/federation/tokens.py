@@ -1,14 +1,16 @@
 """Where the federation engine gets one access token per node (audience = that node).
 
-- `ClientCredentialsTokens`: a consumer's application, client credentials over mTLS.
+- `ClientCredentialsTokens`: a consumer's application, client credentials over mTLS, asking
+  for the narrowest read scopes the query needs (never an empty scope, which means all the
+  client's scopes). With `may_act`, the token also asks its node to relay for the caller.
 - `ExchangeTokens`: a node relaying for its caller, RFC 8693 token exchange of the
-  caller's token, so every node applies the caller's rights, never the relaying node's.
+  caller's token with the node's own certificate, so every node applies the caller's
+  rights, never the relaying node's.
 - `StaticTokens`: development federations with static tokens (no trust framework).
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import time
@@ -21,12 +23,20 @@ TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 
 
+# The federation's read scopes: what a federated query needs at each node.
+READ_SCOPE = "assets:read sparql:query"
+# What a relaying node needs at its own /federation endpoints, on top.
+RELAY_SCOPE = READ_SCOPE + " federation:query"
+
+
 class TokenRefused(Exception):
     """The trust framework would not give a token for a node."""
 
-    def __init__(self, code: str, message: str, status: int = 400):
+    def __init__(self, code: str, message: str, status: int = 400,
+                 details: dict | None = None):
         super().__init__(message)
         self.code, self.message, self.status = code, message, status
+        self.details = details or {}
 
 
 class TokenSource(Protocol):
@@ -55,27 +65,45 @@ async def _post_token(http: httpx.AsyncClient, trust_url: str, form: dict[str, s
             body = {}
         raise TokenRefused(str(body.get("code") or "FED-003"),
                            str(body.get("error_description") or body.get("message")
-                               or response.text[:200]), response.status_code)
+                               or response.text[:200]), response.status_code,
+                           body.get("details") if isinstance(body.get("details"), dict)
+                           else None)
     return str(response.json()["access_token"])
 
 
 @dataclass
 class ClientCredentialsTokens:
+    """Tokens of a client's own: `scope` is what the query needs (read only by default). A
+    scope the client's roles do not give is dropped once, on the trust framework's word
+    (AUTH-022 `not_held`), so a regulator asks for `sparql:query` alone. With `may_act`,
+    each token names its node as the one that may relay for the caller (RFC 8693)."""
+
     trust_url: str
     client_id: str
-    scope: str = ""
+    scope: str = READ_SCOPE
+    may_act: bool = False
     _cache: dict[str, tuple[float, str]] = field(default_factory=dict)
-    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.scope = self.scope.strip() or READ_SCOPE  # never empty: that means "all of it"
 
     async def token_for(self, http: httpx.AsyncClient, node_url: str) -> str:
         hit = self._cache.get(node_url)
         if hit and hit[0] - 30 > time.time():
             return hit[1]
         form = {"grant_type": "client_credentials", "client_id": self.client_id,
-                "audience": node_url}
-        if self.scope:
-            form["scope"] = self.scope
-        token = await _post_token(http, self.trust_url, form)
+                "audience": node_url, "scope": self.scope}
+        if self.may_act:
+            form["may_act"] = node_url
+        try:
+            token = await _post_token(http, self.trust_url, form)
+        except TokenRefused as refused:
+            not_held = set(refused.details.get("not_held") or [])
+            narrower = " ".join(s for s in self.scope.split() if s not in not_held)
+            if refused.code != "AUTH-022" or not not_held or not narrower:
+                raise
+            self.scope = form["scope"] = narrower
+            token = await _post_token(http, self.trust_url, form)
         self._cache[node_url] = (_expiry(token), token)
         return token
 
@@ -87,12 +115,13 @@ _EXCHANGED: dict[tuple[str, str, str], tuple[float, str]] = {}
 class ExchangeTokens:
     """Exchanged tokens are cached per (caller's token, target node) until shortly
     before they expire, so repeated federated queries of one caller cost no extra round
-    trips to the trust framework."""
+    trips to the trust framework. `client_id` is this node's id (NODE-…); the HTTP client
+    presents the node's own client certificate."""
 
     trust_url: str
     client_id: str
     subject_token: str
-    scope: str = ""
+    scope: str = ""  # default: the caller's read scopes (the trust framework narrows)
 
     async def token_for(self, http: httpx.AsyncClient, node_url: str) -> str:
         import hashlib

@@ -50,8 +50,9 @@ class Fed:
                                 client_id=m.app_id, cert=m.cert, key=m.key,
                                 deadline=kw.pop("deadline", 4.0), **kw)
 
-    def token(self, who: str, node: str) -> str:
-        return self.local.access_token(self.member(who), self.local.nodes[node].url)
+    def token(self, who: str, node: str, may_act: bool = False) -> str:
+        return self.local.access_token(self.member(who), self.local.nodes[node].url,
+                                       may_act=may_act)
 
     def http(self, who: str | None = None):  # type: ignore[no-untyped-def]
         m = self.member(who) if who else None

@@ -496,7 +496,7 @@ def test_the_trust_framework_gives_the_federation_key_only_to_node_operators(fed
 def test_dead_and_slow_nodes_give_a_marked_partial_answer_within_the_deadline(fed):
     nodes = fed.local.nodes
     fsp_a_url = nodes["fsp_a"].url
-    relay_token = fed.token("Neso", "fsp_a")
+    relay_token = fed.token("Neso", "fsp_a", may_act=True)
     nodes["fsp_b"].kill()
     nodes["dno"].pause()
     try:

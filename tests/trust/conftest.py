@@ -100,7 +100,7 @@ def federation(database_url, tmp_path_factory) -> Iterator[helpers.Federation]:
         fed = helpers.Federation(issuer=issuer, data=data, state=state,
                                  operator_email=OPERATOR_EMAIL,
                                  operator_password=OPERATOR_PASSWORD,
-                                 work=tmp_path_factory.mktemp("work"))
+                                 work=tmp_path_factory.mktemp("work"), proc=proc)
         yield fed
     finally:
         stop(proc)

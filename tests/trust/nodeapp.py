@@ -35,8 +35,8 @@ def build(cfg: dict) -> FastAPI:
     app.state.authenticator = TrustAuthenticator(VerifierConfig(
         issuer=cfg["issuer"], audience=cfg["audience"], ca_bundle=Path(cfg["ca_bundle"]),
         client_cert=cfg.get("client_cert"), client_key=cfg.get("client_key"),
-        status_ttl=cfg.get("status_ttl", 2), crl_ttl=cfg.get("crl_ttl", 2),
-        jwks_min_refresh=cfg.get("jwks_min_refresh", 0.5),
+        **{"status_ttl": 2, "crl_ttl": 2, "revocation_ttl": 2, "jwks_min_refresh": 0.5,
+           **cfg.get("verifier", {})},
         trusted_proxies=frozenset(cfg.get("trusted_proxies", []))))
     active = Path(cfg["active_records"])
 
@@ -52,6 +52,16 @@ def build(cfg: dict) -> FastAPI:
     @app.post("/assets")
     def write(caller: Annotated[Caller, Depends(current_caller)]) -> dict:
         policy.require_scope(caller, "assets:write")
+        return caller_json(caller)
+
+    @app.patch("/assets/{asset_id}")
+    def change(asset_id: str, caller: Annotated[Caller, Depends(current_caller)]) -> dict:
+        policy.require_scope(caller, "assets:write")
+        return caller_json(caller)
+
+    @app.post("/sparql")
+    def query(caller: Annotated[Caller, Depends(current_caller)]) -> dict:
+        policy.require_scope(caller, "sparql:query")
         return caller_json(caller)
 
     @app.get("/admin/active-records")

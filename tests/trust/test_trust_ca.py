@@ -104,5 +104,11 @@ def test_node_verifier_settings_from_environment(tmp_path):
     cfg = config_from_env(env)
     assert cfg.issuer == "https://tf.example" and cfg.audience == "https://n.example"
     assert cfg.trusted_proxies == frozenset({"10.0.0.1", "::1"}) and cfg.require_binding
+    defaults = config_from_env({k: v for k, v in env.items() if k != "FMAR_REQUIRE_BINDING"})
+    assert defaults.require_binding and not defaults.unbound_user_tokens  # bound by default
+    assert defaults.revocation_ttl == 5
+    portal = config_from_env({**env, "FMAR_REQUIRE_BINDING": "0",
+                              "FMAR_UNBOUND_USER_TOKENS": "1"})
+    assert not portal.require_binding and portal.unbound_user_tokens
     with pytest.raises(ValueError, match="FMAR_NODE_URL"):
         config_from_env({k: v for k, v in env.items() if k != "FMAR_NODE_URL"})

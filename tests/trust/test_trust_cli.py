@@ -118,6 +118,12 @@ def test_walkthrough(service, tmp_path):
                       home=fsp_home))
     node = output(fmar("node", "add", "--org", ids["Flexco"], "--url",
                        "https://127.0.0.1:9001", "--dataset-type", "Asset", home=fsp_home))
+    assert node["status"] == "pending"
+    refused = fmar("cert", "request", "--node", node["id"], "--out", str(tmp_path / "no"),
+                   home=fsp_home, check=False)
+    assert refused.exit_code == 1 and "DIR-021" in refused.stdout
+    assert output(fmar("node", "status", node["id"], "active", home=operator))["status"] == \
+        "active"
     certs = tmp_path / "certs"
     issued = output(fmar("cert", "request", "--app", app["id"], "--out", str(certs),
                          home=fsp_home))
@@ -125,6 +131,9 @@ def test_walkthrough(service, tmp_path):
     server = output(fmar("cert", "request", "--node", node["id"], "--out", str(certs),
                          home=fsp_home))
     assert server["certificate"].endswith("server.pem")
+    own = output(fmar("cert", "request", "--node", node["id"], "--kind", "client", "--out",
+                      str(certs / "node"), home=fsp_home))
+    assert own["certificate"].endswith("client.pem")
     token = output(fmar("token", "--app", app["id"], "--cert", str(certs / "client.pem"),
                         "--key", str(certs / "client.key"), "--audience", node["url"],
                         "--trust", url, "--ca", str(ca), home=fsp_home))

@@ -221,8 +221,8 @@ def test_deregistration_asks_the_nodes_first(federation, members):
 
 def test_deregistration_refused_when_a_node_cannot_answer(federation):
     member = federation.register_member("Silentco", ["FSP"])
+    member.register_node(f"https://127.0.0.1:{free_port()}")  # approved, never started
     with member.api() as c:
-        c.post(f"/api/orgs/{member.org_id}/nodes", json={"url": f"https://127.0.0.1:{free_port()}"})
         resp = c.post(f"/api/orgs/{member.org_id}/deregister", json={})
     assert_refused(resp, 409, "DIR-009")
 

@@ -13,7 +13,6 @@ from test_trust_refusals import assert_refused
 from trust_helpers import NodeProcess
 
 from trust import http
-from trust.ca import make_key_and_csr
 
 ASSET = json.loads((ROOT / "examples" / "asset.json").read_text())  # in SSEN_SEPD
 
@@ -22,15 +21,9 @@ ASSET = json.loads((ROOT / "examples" / "asset.json").read_text())  # in SSEN_SE
 def real_node(federation, members):
     fsp, port = members.fsp, free_port()
     url = f"https://127.0.0.1:{port}"
-    with fsp.api() as c:
-        node_id = c.post(f"/api/orgs/{fsp.org_id}/nodes",
-                         json={"url": url, "dataset_types": ["Asset"]}).json()["id"]
-        key_pem, csr = make_key_and_csr()
-        cert = c.post(f"/api/nodes/{node_id}/certificates", json={"csr_pem": csr.decode()})
+    node_id = fsp.register_node(url)
     base = federation.work / f"realnode-{port}"
-    base.mkdir()
-    (base / "server.pem").write_text(cert.json()["pem"])
-    (base / "server.key").write_bytes(key_pem)
+    fsp.node_certificate(node_id, "server", base)
     cfg = {"issuer": federation.issuer, "audience": url, "ca_bundle": str(federation.ca_bundle),
            "server_cert": str(base / "server.pem"), "server_key": str(base / "server.key"),
            "port": port, "data_dir": str(base / "data")}
@@ -86,3 +79,43 @@ def test_fsp_registers_and_only_the_right_parties_read_or_change(federation, mem
     token = fsp.access_token(real_node.url)
     no_cert = real_node.call("GET", path, token)
     assert_refused(no_cert, 401, "AUTH-009")
+
+
+def test_POL_021_a_relayed_token_cannot_change_records_on_the_real_node(federation, members,
+                                                                         real_node):
+    """The hostile relay: a DNO asks a node to relay for it; the node's exchanged token
+    reads on the real node but cannot PATCH an asset or set its validation status, even
+    though the DNO itself may set that status (issue 7, item 1)."""
+    from test_trust_exchange import as_node, exchange, relay_token
+
+    fsp, relay = members.fsp, members.fsp_node
+    southern = federation.register_member("Southrelay", ["DNO"], dno_areas=["SSEN_SEPD"])
+    created = send(real_node, fsp, "POST", "/assets", {**ASSET, "OrganisationId": fsp.org_id})
+    assert created.status_code == 201, created.text
+    path = f"/assets/{created.json()['AssetId']}"
+    etag = created.headers["etag"]
+
+    def relayed(member, writes: str) -> str:
+        subject = relay_token(member, relay,
+                              scope=f"assets:read {writes} sparql:query federation:query")
+        resp = exchange(federation, relay, subject, real_node.url)
+        assert resp.status_code == 200, resp.text
+        return resp.json()["access_token"]
+
+    dno_token, owner_token = relayed(southern, "validation:write"), relayed(fsp, "assets:write")
+    read = as_node(relay, "GET", real_node, path, dno_token)
+    assert read.status_code == 200, read.text  # control: a relayed token reads
+    with http.client(ca_bundle=real_node.ca_bundle, cert=relay.client_cert,
+                     key=relay.client_key, timeout=60) as c:
+        for token, method, sub, body in (
+                (dno_token, "PUT", "/validation-status", {"status": "Verified"}),
+                (owner_token, "PATCH", "", {"AssetName": "renamed by a relay"})):
+            resp = c.request(method, f"{real_node.url}{path}{sub}", json=body,
+                             headers={"Authorization": f"Bearer {token}", "If-Match": etag,
+                                      "Content-Type": "application/merge-patch+json"
+                                      if method == "PATCH" else "application/json"})
+            assert_refused(resp, 403, "POL-021")
+    # control: the DNO's own token sets the status
+    own = send(real_node, southern, "PUT", f"{path}/validation-status", {"status": "Verified"},
+               {"If-Match": etag})
+    assert own.status_code == 200, own.text

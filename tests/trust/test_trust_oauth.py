@@ -13,7 +13,7 @@ from joserfc.jwk import ECKey, KeySet
 from test_trust_refusals import assert_refused, claims_of
 
 from trust.ca import make_key_and_csr, x5t_s256
-from trust.grants import DEVICE_CODE, TOKEN_EXCHANGE
+from trust.grants import DEVICE_CODE
 from trust.tls import pem_to_der
 from trust.verifier import unverified_header
 
@@ -78,7 +78,16 @@ def test_private_key_jwt(members, federation):
         forged = jwt.encode({"alg": "ES256"}, {**claims_of(signed), "jti": "x1"}, stranger)
         assert_refused(c.post("/token", data={**form, "client_assertion": forged}), 401,
                        "AUTH-026")
-    ok = members.fsp_node.call("GET", "/assets", token)
+    # Unbound: a node refuses it by default (AUTH-047), with or without a certificate.
+    assert_refused(members.fsp_node.call("GET", "/assets", token), 401, "AUTH-047")
+    assert_refused(members.fsp_node.call("GET", "/assets", token, fsp.cert, fsp.key), 401,
+                   "AUTH-047")
+    # The same assertion sent over mTLS gives a bound token, which the node accepts.
+    with federation.client(fsp.cert, fsp.key) as c:
+        signed = assertion(fsp, key, f"{federation.issuer}/token")
+        bound = c.post("/token", data={**form, "client_assertion": signed})
+    assert bound.status_code == 200, bound.text
+    ok = members.fsp_node.call("GET", "/assets", bound.json()["access_token"], fsp.cert, fsp.key)
     assert ok.status_code == 200, ok.text
 
 
@@ -101,46 +110,6 @@ def test_AUTH_031_unsupported_grant(federation):
         assert_refused(c.post("/token", data={"grant_type": "password"}), 400, "AUTH-031")
 
 
-def exchange(federation, member, subject_token, audience, scope=""):
-    data = {"grant_type": TOKEN_EXCHANGE, "client_id": member.app_id,
-            "subject_token": subject_token, "audience": audience,
-            "subject_token_type": "urn:ietf:params:oauth:token-type:access_token"}
-    if scope:
-        data["scope"] = scope
-    with federation.client(member.cert, member.key) as c:
-        return c.post("/token", data=data)
-
-
-def test_token_exchange_acts_for_the_caller_with_no_more_rights(members, federation):
-    caller = members.fsp2
-    subject = caller.access_token(members.fsp_node.url, scope="assets:read federation:query")
-    # The FSP's node relays the caller's request to the DNO's node.
-    resp = exchange(federation, members.fsp, subject, members.dno_node.url, "assets:read")
-    assert resp.status_code == 200, resp.text
-    assert resp.json()["issued_token_type"] == "urn:ietf:params:oauth:token-type:access_token"
-    token = resp.json()["access_token"]
-    claims = claims_of(token)
-    assert claims["act"]["sub"] == members.fsp.app_id
-    assert claims["exp"] <= claims_of(subject)["exp"]
-    who = members.dno_node.call("GET", "/whoami", token, members.fsp.cert, members.fsp.key)
-    assert who.status_code == 200, who.text
-    body = who.json()
-    assert body["organisation_id"] == caller.org_id and body["actor"] == members.fsp.app_id
-    assert body["scopes"] == ["assets:read"]
-    # relayed again by the DNO's node: the actors nest, the rights stay
-    again = exchange(federation, members.dno, token, members.fsp_node.url)
-    assert again.status_code == 200, again.text
-    relayed = claims_of(again.json()["access_token"])
-    assert relayed["act"] == {"sub": members.dno.app_id, "org_id": members.dno.org_id,
-                              "act": claims["act"]}
-    assert relayed["scope"] == "assets:read" and relayed["org_id"] == caller.org_id
-    more = exchange(federation, members.fsp, subject, members.dno_node.url, "assets:write")
-    assert_refused(more, 400, "AUTH-022")
-    # A client may only exchange tokens sent to its own organisation's node.
-    foreign = exchange(federation, members.dno, subject, members.dno_node.url)
-    assert_refused(foreign, 400, "AUTH-024")
-
-
 def test_user_login_with_pkce_and_par(members, federation):
     resp = federation.login(members.fsp.admin_email, members.fsp.admin_password,
                             nonce="nonce-123", resource=members.fsp_node.url,
@@ -153,9 +122,10 @@ def test_user_login_with_pkce_and_par(members, federation):
     assert id_token["nonce"] == "nonce-123" and id_token["aud"] == federation.state["cli_client_id"]
     assert id_token["email"] == members.fsp.admin_email
     assert body["scope"] == "assets:read"
-    who = members.fsp_node.call("GET", "/assets", body["access_token"])
-    assert who.status_code == 200, who.text
-    assert who.json()["subject"] == id_token["sub"]
+    # A person's unbound token: refused by a node by default (AUTH-047); see
+    # test_trust_exchange.py for a node configured for a browser portal.
+    assert_refused(members.fsp_node.call("GET", "/assets", body["access_token"]), 401,
+                   "AUTH-047")
 
 
 def test_AUTH_028_pkce_verifier_must_match(members, federation):

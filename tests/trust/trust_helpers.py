@@ -49,6 +49,7 @@ class Federation:
     operator_email: str
     operator_password: str
     work: Path
+    proc: subprocess.Popen | None = None  # the trust service process
     _tokens: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -77,7 +78,7 @@ class Federation:
     # people ---------------------------------------------------------------
     def login(self, email: str, password: str, *, resource: str | None = None,
               scope: str = "", nonce: str | None = None,
-              verifier: str | None = None) -> httpx.Response:
+              verifier: str | None = None, may_act: str | None = None) -> httpx.Response:
         """Authorization code + PKCE (S256) through PAR and the login page."""
         cid = self.state["cli_client_id"]
         code_verifier = secrets.token_urlsafe(48)
@@ -88,6 +89,8 @@ class Federation:
                     "state": "xyz", "scope": scope, "nonce": nonce or "n-0S6"}
             if resource:
                 form["resource"] = resource
+            if may_act:
+                form["may_act"] = may_act
             pushed = c.post("/par", data=form)
             assert pushed.status_code == 201, pushed.text
             request_uri = pushed.json()["request_uri"]
@@ -130,10 +133,12 @@ class Federation:
         return member
 
     def client_credentials(self, app_id: str, cert: Path, key: Path, audience: str,
-                           scope: str = "") -> httpx.Response:
+                           scope: str = "", may_act: str | None = None) -> httpx.Response:
         data = {"grant_type": "client_credentials", "client_id": app_id, "audience": audience}
         if scope:
             data["scope"] = scope
+        if may_act:
+            data["may_act"] = may_act
         with self.client(cert, key) as c:
             return c.post("/token", data=data)
 
@@ -176,38 +181,59 @@ class Member:
         return base / "cert.pem", base / "key.pem"
 
     def access_token(self, audience: str, scope: str = "", cert: Path | None = None,
-                     key: Path | None = None) -> str:
+                     key: Path | None = None, may_act: str | None = None) -> str:
         resp = self.fed.client_credentials(self.app_id, cert or self.cert, key or self.key,
-                                           audience, scope)
+                                           audience, scope, may_act)
         assert resp.status_code == 200, resp.text
         return resp.json()["access_token"]
 
-    def start_node(self, port: int, *, dataset_types: list[str] | None = None,
-                   trusted_proxies: list[str] | None = None) -> NodeProcess:
-        url = f"https://127.0.0.1:{port}"
+    def register_node(self, url: str, dataset_types: list[str] | None = None,
+                      approve: bool = True) -> str:
+        """Register a node (pending), and have the operator approve it."""
         with self.api() as c:
             resp = c.post(f"/api/orgs/{self.org_id}/nodes",
                           json={"url": url, "dataset_types": dataset_types or ["Asset"]})
             assert resp.status_code == 201, resp.text
+            assert resp.json()["status"] == "pending"
             node_id = resp.json()["id"]
-            key_pem, csr = make_key_and_csr()
-            cert = c.post(f"/api/nodes/{node_id}/certificates", json={"csr_pem": csr.decode(),
-                                                                      "kind": "server"})
-            assert cert.status_code == 201, cert.text
+        if approve:
+            with self.fed.client(token=self.fed.operator_token()) as c:
+                resp = c.post(f"/api/nodes/{node_id}/status", json={"status": "active"})
+                assert resp.status_code == 200, resp.text
+        return node_id
+
+    def node_certificate(self, node_id: str, kind: str, base: Path) -> tuple[Path, Path]:
+        """A node's server or client certificate (kind), written to base/{kind}.pem|key."""
+        key_pem, csr = make_key_and_csr()
+        with self.api() as c:
+            resp = c.post(f"/api/nodes/{node_id}/certificates",
+                          json={"csr_pem": csr.decode(), "kind": kind})
+            assert resp.status_code == 201, resp.text
+        base.mkdir(parents=True, exist_ok=True)
+        name = "server" if kind == "server" else "client"
+        (base / f"{name}.pem").write_text(resp.json()["pem"])
+        (base / f"{name}.key").write_bytes(key_pem)
+        return base / f"{name}.pem", base / f"{name}.key"
+
+    def start_node(self, port: int, *, dataset_types: list[str] | None = None,
+                   trusted_proxies: list[str] | None = None, **verifier: Any) -> NodeProcess:
+        """A test node (tests/trust/nodeapp.py); `verifier` overrides VerifierConfig fields."""
+        url = f"https://127.0.0.1:{port}"
+        node_id = self.register_node(url, dataset_types)
         base = self.fed.work / f"node-{port}"
-        base.mkdir()
-        (base / "server.pem").write_text(cert.json()["pem"])
-        (base / "server.key").write_bytes(key_pem)
+        self.node_certificate(node_id, "server", base)
+        client_cert, client_key = self.node_certificate(node_id, "client", base)
         cfg = {"issuer": self.fed.issuer, "audience": url, "ca_bundle": str(self.fed.ca_bundle),
                "server_cert": str(base / "server.pem"), "server_key": str(base / "server.key"),
                "port": port, "active_records": str(base / "active.json"),
-               "trusted_proxies": trusted_proxies or []}
+               "trusted_proxies": trusted_proxies or [], "verifier": verifier}
         (base / "config.json").write_text(json.dumps(cfg))
         with open(base / "node.log", "w") as log:
             proc = subprocess.Popen([sys.executable, str(ROOT / "tests/trust/nodeapp.py"),
                                      str(base / "config.json")], cwd=ROOT, stdout=log,
                                     stderr=subprocess.STDOUT)
-        node = NodeProcess(url, node_id, proc, base, self.fed.ca_bundle)
+        node = NodeProcess(url, node_id, proc, base, self.fed.ca_bundle, client_cert,
+                           client_key)
         node.wait()
         return node
 
@@ -219,6 +245,9 @@ class NodeProcess:
     proc: subprocess.Popen
     base: Path
     ca_bundle: Path
+    # The node's own client certificate (its identity when it relays or asks other nodes).
+    client_cert: Path | None = None
+    client_key: Path | None = None
 
     def wait(self, timeout: float = 20) -> None:
         deadline = time.time() + timeout
