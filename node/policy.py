@@ -1,7 +1,8 @@
 """Permissions, decided here and nowhere else.
 
 Each rule has a stable ID (POL-xxx) that appears in the 403 error, in
-docs/rules.md and in tests/test_policy.py.
+docs/rules.md and in the names of the tests that exercise it (`pytest -k POL_003`;
+they are in tests/test_api.py, tests/federation/ and tests/trust/).
 """
 
 from __future__ import annotations

@@ -260,11 +260,13 @@ REGISTER_RULES = [
             "test_bulk_store_valid_mode_and_ndjson")),
     Rule("ARM-DUP-001", "No second asset with the same import or export MPAN and serial "
          "number anywhere in the federation or earlier in the same upload (keyed hashes only "
-         "cross the network; when the node has a federation key).",
+         "cross the network). Without a federation key the check covers this node's own records "
+         "and `GET /health` says `duplicate_check: node`.",
          "`node/api/assets.py` `_refuse_duplicate`, `node/federation/duplicates.py`",
          "409 `ARM-DUP-001` (holder organisations)",
          _t(API_TEST, "test_a_duplicate_mpan_and_serial_is_refused",
-            "test_bulk_rows_duplicating_an_asset_or_an_earlier_row_are_refused")
+            "test_bulk_rows_duplicating_an_asset_or_an_earlier_row_are_refused",
+            "test_ARM_DUP_001_a_node_without_federation_key_refuses_its_own_duplicates")
          + "<br>" + _t("tests/federation/test_federation.py",
                        "test_registering_a_duplicate_anywhere_in_the_federation_is_refused")),
     Rule("STORE-001", "The store completed the write (else nothing of that write is stored).",

@@ -10,6 +10,7 @@ import pytest
 from rdflib import Graph
 
 from node.api.categories import CATEGORY_BODY
+from node.mpan import make_mpan
 from tests.assets import bess, heat_pump, to_csv
 from tests.conftest import RunningNode
 
@@ -80,7 +81,7 @@ def test_register_turtle_and_jsonld(node):
   fmar:effectiveDate "2025-01-01"^^xsd:date ;
   fmar:connectionStatus <https://id.fmar.uk/def/code/ConnectionStatus/CONNECTED> ;
   fmar:connectionType <https://id.fmar.uk/def/code/ConnectionType/FIRM> ;
-  fmar:dnoConnection <https://id.fmar.uk/def/code/DNOCode/ENWL> .
+  fmar:dnoConnection <https://id.fmar.uk/def/code/DNOCode/ENWL> ; fmar:importMPAN "1600000000038" .
 """
     with node.client() as c:
         r1 = c.post("/assets", content=turtle, headers={"Content-Type": "text/turtle"})
@@ -96,6 +97,7 @@ def test_register_turtle_and_jsonld(node):
             "ConnectionStatus": "cs:CONNECTED",
             "ConnectionType": "ct:FIRM",
             "DNOConnection": "dno:ENWL",
+            "ImportMPAN": "1600000000029",
         }
         r2 = c.post("/assets", content=json.dumps(jsonld),
                     headers={"Content-Type": "application/ld+json"})
@@ -308,7 +310,8 @@ def test_bulk_turtle(node):
             f"fmar:demandCapacity 5.0 ; fmar:demandTechType <{code}DemandTechType/HEAT_PUMP> ; "
             f'fmar:effectiveDate "2025-01-01"^^xsd:date ; '
             f"fmar:connectionStatus <{code}ConnectionStatus/CONNECTED> ; "
-            f"fmar:connectionType <{code}ConnectionType/FIRM> ; fmar:dnoConnection <{code}DNOCode/ENWL> ."
+            f"fmar:connectionType <{code}ConnectionType/FIRM> ; fmar:dnoConnection <{code}DNOCode/ENWL> ; "
+            f'fmar:importMPAN "{make_mpan("ENWL", 10 + i)}" .'
         )
     with node.client() as c:
         response = c.post("/assets/bulk", content="\n".join(lines), headers={"Content-Type": "text/turtle"})
@@ -435,6 +438,25 @@ def test_missing_scope_is_refused(node):
         audit = c.get(f"/assets/{created(node, bess())['AssetId']}/audit")
     assert response.status_code == 403 and response.json()["code"] == "POL-001"
     assert audit.status_code == 403 and audit.json()["code"] == "POL-001"
+
+
+def test_POL_001_put_checks_the_scope_before_reading_the_body(node):
+    """A caller without assets:write learns nothing about the body's validity (403, not 400)."""
+    body = created(node, bess())
+    path = f"/assets/{body['AssetId']}"
+    etag = f'"{body["AssetId"]}.v1"'
+    bad_body = {**bess(), "NotAField": 1}
+    with node.client("fsp_readonly") as c:
+        refused = c.put(path, json=bad_body, headers={"If-Match": etag})
+        refused_garbage = c.put(path, content=b"{not json", headers={"If-Match": etag,
+                                                                      "Content-Type": "application/json"})
+    with node.client() as c:
+        control = c.put(path, json=bad_body, headers={"If-Match": etag})
+        replaced = c.put(path, json=bess(AssetName="Replaced"), headers={"If-Match": etag})
+    assert (refused.status_code, refused.json()["code"]) == (403, "POL-001")
+    assert (refused_garbage.status_code, refused_garbage.json()["code"]) == (403, "POL-001")
+    assert (control.status_code, control.json()["code"]) == (400, "ARM-IN-002")
+    assert replaced.status_code == 200 and replaced.json()["AssetName"] == "Replaced"
 
 
 def test_audit_trail_of_a_record(node):
@@ -635,6 +657,33 @@ def test_a_duplicate_mpan_and_serial_is_refused(node, monkeypatch):
     other_serial = register(node, bess(dno="ENWL", org="FSP-OTHER", SerialNumber="DUP-2",
                                        ImportMPAN=first["ImportMPAN"]), who="fsp2")
     assert other_serial.status_code == 201
+
+
+def test_ARM_DUP_001_a_node_without_federation_key_refuses_its_own_duplicates(node, monkeypatch):
+    monkeypatch.delenv("FMAR_FEDERATION_KEY", raising=False)
+    with node.client(None) as c:
+        assert c.get("/health").json()["duplicate_check"] == "node"  # federation-wide check off
+    first = created(node, bess(dno="NPG_YK", SerialNumber="LOCAL-DUP-1"))
+    again = register(node, bess(dno="NPG_YK", SerialNumber="LOCAL-DUP-1",
+                                ImportMPAN=first["ImportMPAN"]))
+    assert (again.status_code, again.json()["code"]) == (409, "ARM-DUP-001")
+    assert again.json()["details"] == {"holder_organisations": ["FSP-ACME"]}
+    rows = [bess(dno="NPG_YK", SerialNumber="LOCAL-DUP-1", ImportMPAN=first["ImportMPAN"]),
+            bess(dno="NPG_YK", SerialNumber="LOCAL-DUP-2")]
+    with node.client() as c:
+        bulk = c.post("/assets/bulk", params={"mode": "store-valid"}, content=to_csv(rows),
+                      headers={"Content-Type": "text/csv"})
+    assert bulk.status_code == 207 and bulk.json()["details"]["stored"] == 1
+    assert [v["rule"] for v in bulk.json()["details"]["errors"][0]["violations"]] == ["ARM-DUP-001"]
+    control = register(node, bess(dno="NPG_YK", SerialNumber="LOCAL-DUP-3",
+                                  ImportMPAN=first["ImportMPAN"]))
+    assert control.status_code == 201  # same MPAN, another serial: a different asset
+
+
+def test_health_says_the_duplicate_check_is_federation_wide_with_a_key(node, monkeypatch):
+    monkeypatch.setenv("FMAR_FEDERATION_KEY", "22" * 32)
+    with node.client(None) as c:
+        assert c.get("/health").json()["duplicate_check"] == "federation"
 
 
 def test_bulk_rows_duplicating_an_asset_or_an_earlier_row_are_refused(node, monkeypatch):

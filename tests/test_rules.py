@@ -87,13 +87,14 @@ def _wrong_check_digit(mpan: str) -> str:
 
 
 def bess(**changes: Any) -> dict[str, Any]:
-    """BESS_EXAMPLE (a valid asset) with some fields changed; None removes a field."""
-    body = {**BESS_EXAMPLE, **changes}
+    """BESS_EXAMPLE (a valid asset) with an export MPAN and some fields changed; None
+    removes a field. (With both MPANs, ARM-CAT-BESS-001 holds whatever the capacities.)"""
+    body = {**BESS_EXAMPLE, "ExportMPAN": SEPD_EXPORT, **changes}
     return {k: v for k, v in body.items() if v is not None}
 
 
 _CATEGORY_FIELDS: dict[str, dict[str, Any]] = {
-    "BESS": {"GenCapacity": 50, "DemandCapacity": 50, "CanImport": True, "CanExport": True},
+    "BESS": {"GenCapacity": 50, "DemandCapacity": 50},
     "CHP": {"FuelType_EnergySource": "NATURAL_GAS", "GenCapacity": 80},
     "ELECTRIC_BOILER": {"FuelType_DemandTechType": "ELECTRIC_BOILER", "DemandCapacity": 80},
     "EV_CHARGER": {"FuelType_DemandTechType": "EV", "DemandCapacity": 7, "V2GCapable": False},
@@ -326,7 +327,7 @@ CORE_CASES: list[Case] = [
         rdf(bess(ImportMPAN=None), f"fmar:importMPAN {SEPD_IMPORT}"),
         FMAR.importMPAN, SEPD_IMPORT),
     # ARM-VAL-020 MPAN check digit (import and export)
-    ok("ARM-VAL-020", "import-valid", bess()),
+    ok("ARM-VAL-020", "import-valid", bess(ExportMPAN=None)),
     ok("ARM-VAL-020", "export-valid", bess(ImportMPAN=None, ExportMPAN=SEPD_EXPORT)),
     bad("ARM-VAL-020", "import-check-digit", bess(ImportMPAN=_wrong_check_digit(SEPD_IMPORT)),
         FMAR.importMPAN, _wrong_check_digit(SEPD_IMPORT)),
@@ -385,6 +386,11 @@ CORE_CASES: list[Case] = [
     bad("ARM-VAL-031", "paris", bess(Latitude=48.85), GEO_LAT, "48.85"),
     ok("ARM-VAL-032", "lerwick", bess(Latitude=60.15, Longitude=-1.14)),
     bad("ARM-VAL-032", "out-of-range", bess(Longitude=500), GEO_LONG, "500"),
+    # ARM-VAL-033 at least one meter point (ImportMPAN or ExportMPAN)
+    ok("ARM-VAL-033", "import-only", asset("HEAT_PUMP")),
+    ok("ARM-VAL-033", "export-only", asset("SOLAR_PV", ImportMPAN=None, ExportMPAN=make_mpan("ENWL", 4))),
+    bad("ARM-VAL-033", "no-mpan", asset("HEAT_PUMP", ImportMPAN=None), None, None),
+    bad("ARM-VAL-033", "no-mpan-bess", bess(ImportMPAN=None, ExportMPAN=None), None, None),
     # ARM-VAL-029 / 030 (node/records.py): category in the catalogue, not deprecated
     ok("ARM-VAL-029", "in-catalogue", asset("HVAC")),
     bad("ARM-VAL-029", "unknown-category", bess(AssetCategory="NOPE"), FMAR.assetCategory, "NOPE"),
@@ -395,17 +401,24 @@ CORE_CASES: list[Case] = [
 ]
 
 CATEGORY_CASES: list[Case] = [
-    ok("ARM-CAT-BESS-001", "imports", asset("BESS")),
-    bad("ARM-CAT-BESS-001", "cannot-import", asset("BESS", CanImport=False), FMAR.canImport),
-    bad("ARM-CAT-BESS-001", "import-unstated", asset("BESS", CanImport=None), FMAR.canImport),
-    ok("ARM-CAT-BESS-002", "exports", asset("BESS")),
-    bad("ARM-CAT-BESS-002", "cannot-export", asset("BESS", CanExport=False), FMAR.canExport),
-    bad("ARM-CAT-BESS-002", "export-unstated", asset("BESS", CanExport=None), FMAR.canExport),
+    # BESS import/export ability comes from Elexon's attributes; CanImport/CanExport are hints
+    ok("ARM-CAT-BESS-001", "capacities-both-above-0", asset("BESS")),
+    ok("ARM-CAT-BESS-001", "both-mpans", asset("BESS", GenCapacity=0, ExportMPAN=make_mpan("ENWL", 3))),
+    ok("ARM-CAT-BESS-001", "both-mpans-and-hints",
+       asset("BESS", ExportMPAN=make_mpan("ENWL", 3), CanImport=True, CanExport=True)),
+    bad("ARM-CAT-BESS-001", "gen-zero-one-mpan", asset("BESS", GenCapacity=0), None, None),
+    bad("ARM-CAT-BESS-001", "demand-zero-export-mpan-only",
+        asset("BESS", DemandCapacity=0, ImportMPAN=None, ExportMPAN=make_mpan("ENWL", 3)), None, None),
+    ok("ARM-CAT-BESS-002", "hints-true", asset("BESS", CanImport=True, CanExport=True)),
+    ok("ARM-CAT-BESS-002", "hints-absent", asset("BESS", CanImport=None, CanExport=None)),
+    bad("ARM-CAT-BESS-002", "cannot-import", asset("BESS", CanImport=False), FMAR.canImport, "false"),
+    bad("ARM-CAT-BESS-002", "cannot-export", asset("BESS", CanExport="false"), FMAR.canExport, "false"),
     ok("ARM-CAT-BESS-003", "gen-stated", asset("BESS")),
-    bad("ARM-CAT-BESS-003", "gen-unstated", asset("BESS", GenCapacity=None), FMAR.genCapacity),
+    bad("ARM-CAT-BESS-003", "gen-unstated",
+        asset("BESS", GenCapacity=None, ExportMPAN=make_mpan("ENWL", 3)), FMAR.genCapacity, None),
     ok("ARM-CAT-BESS-004", "demand-stated", asset("BESS")),
-    bad("ARM-CAT-BESS-004", "demand-unstated", asset("BESS", DemandCapacity=None),
-        FMAR.demandCapacity),
+    bad("ARM-CAT-BESS-004", "demand-unstated",
+        asset("BESS", DemandCapacity=None, ExportMPAN=make_mpan("ENWL", 3)), FMAR.demandCapacity, None),
     ok("ARM-CAT-CHP-001", "NATURAL_GAS", asset("CHP")),
     ok("ARM-CAT-CHP-001", "BIOGAS", asset("CHP", FuelType_EnergySource="BIOGAS")),
     bad("ARM-CAT-CHP-001", "SOLAR", asset("CHP", FuelType_EnergySource="SOLAR"),
@@ -509,7 +522,7 @@ def test_rule(case: Case) -> None:
 def test_every_rule_has_a_violating_and_a_conforming_example() -> None:
     expected = shape_rule_ids() | set(RECORD_RULES)
     assert {r for r in expected if r.startswith("ARM-VAL-")} == {
-        f"ARM-VAL-{n:03d}" for n in range(1, 33)
+        f"ARM-VAL-{n:03d}" for n in range(1, 34)
     }
     for polarity in (True, False):
         covered = {c.rule for c in CASES if c.bad is polarity}
@@ -677,7 +690,70 @@ def test_ARM_VAL_019_trailing_newline_node_and_pyshacl_reference_differ() -> Non
     }
 
 
-# ---------------------------------------------------------------- known bugs (strict xfail)
+# ---------------------------------------------------------------- messages users read
+
+
+def _only(fields: dict[str, Any]) -> dict[str, Any]:
+    [violation] = check(bad("MSG", "one", fields))
+    return violation
+
+
+def test_ARM_VAL_003_not_a_number_is_reported_once_and_says_so() -> None:
+    violation = _only(bess(RatedCapacity="lots"))
+    assert (violation["rule"], violation["value"]) == ("ARM-VAL-003", "lots")
+    assert violation["message"] == '[ARM-VAL-003] RatedCapacity "lots" is not a number (a decimal, e.g. 12.5).'
+    assert check(ok("ARM-VAL-003", "control", bess(RatedCapacity="500"))) == []
+
+
+def test_ARM_VAL_018_inactive_code_says_it_exists_but_is_inactive() -> None:
+    violation = _only(bess(DNOConnection="IDNO_GTC", GSPGroup=None))
+    assert violation["rule"] == "ARM-VAL-018"
+    assert violation["message"].startswith(
+        "[ARM-VAL-018] DNOConnection IDNO_GTC exists in the DNOCode code list but is inactive.")
+    assert "SSEN_SEPD" in violation["allowed"] and "IDNO_GTC" not in violation["allowed"]
+
+
+def test_ARM_VAL_017_code_list_message_shows_the_code_sent_and_the_allowed_codes() -> None:
+    violation = _only(bess(ConnectionType="SEMI_FIRM"))
+    assert violation["rule"] == "ARM-VAL-017"
+    assert violation["message"] == ("[ARM-VAL-017] ConnectionType SEMI_FIRM is not an allowed code. "
+                                    "Allowed codes: FIRM, NON_FIRM, DYNAMIC.")
+    assert violation["allowed"] == ["FIRM", "NON_FIRM", "DYNAMIC"]
+
+
+def test_ARM_CAT_CHP_001_category_code_list_message_lists_its_own_codes() -> None:
+    violation = _only(asset("CHP", FuelType_EnergySource="SOLAR"))
+    assert violation["rule"] == "ARM-CAT-CHP-001"
+    assert "SOLAR is not an allowed code" in violation["message"]
+    assert violation["allowed"] == ["NATURAL_GAS", "BIOGAS", "BIOMASS", "HYDROGEN", "DIESEL", "OTHER"]
+
+
+def test_ARM_VAL_021_mismatch_states_the_expected_distributor_id() -> None:
+    violation = _only(bess(ImportMPAN=ENWL_MPAN))
+    assert violation["rule"] == "ARM-VAL-021"
+    assert violation["message"] == (
+        f"[ARM-VAL-021] ImportMPAN {ENWL_MPAN} begins with 16, but DNOConnection SSEN_SEPD has "
+        "distributor ID 20: its MPANs begin with 20.")
+
+
+@pytest.mark.parametrize("rule,fields", [
+    ("ARM-CAT-EV-002", asset("EV_CHARGER", FuelType_DemandTechType=None)),
+    ("ARM-CAT-BESS-001", asset("BESS", GenCapacity=0)),
+    ("ARM-VAL-028", bess(StorageCapacity="lots")),
+    ("ARM-VAL-005", bess(EffectiveDate="soon")),
+], ids=["ARM-CAT-EV-002-required-hasValue", "ARM-CAT-BESS-001-once", "ARM-VAL-028-lots",
+        "ARM-VAL-005-soon"])
+def test_each_violation_appears_once(rule: str, fields: dict[str, Any]) -> None:
+    violation = _only(fields)
+    assert violation["rule"] == rule, violation
+
+
+def test_ARM_VAL_005_not_a_date_says_so() -> None:
+    assert _only(bess(EffectiveDate="soon"))["message"] == (
+        '[ARM-VAL-005] EffectiveDate "soon" is not a date (YYYY-MM-DD).')
+
+
+# ---------------------------------------------------------------- one error per mistake (regressions)
 
 
 @pytest.mark.parametrize("rule,fields", [
