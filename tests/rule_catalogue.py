@@ -348,10 +348,20 @@ def render() -> str:
         "`tests/test_rules.py::test_reference_equivalence_with_pyshacl`), plus the two "
         "catalogue rules decided in `node/records.py`.\n"),
         _table(core),
+        ("Messages say what is wrong with the value sent: a value that is not a number, date or "
+        "boolean says so (once, not also as out of range); a code-list rule names the code sent "
+        "and lists the allowed codes (also in `allowed`), and says when the code exists in "
+        "Elexon's list but is inactive; ARM-VAL-021 states the distributor ID the DNO's MPANs "
+        "begin with. Each (rule, path, value) is reported once.\n"),
         "## ARM-CAT: asset category rules\n",
         ("Each category's shape targets assets of that category (the node types each submitted "
         "asset with its `AssetCategory` for validation). Categories are managed at run time "
-        "(`/categories`); the ones below are those a new node is seeded with.\n"),
+        "(`/categories`); the ones below are those a new node is seeded with. They judge an "
+        "asset from Elexon's own attributes (MPANs, capacities, code lists); FMAR's "
+        "`CanImport`, `CanExport` and `V2GCapable` are optional hints that may not contradict "
+        "them. No seeded category is exempt from ARM-VAL-033 (at least one MPAN). "
+        "`tests/corpus/elexon_assets.csv` is a corpus of records in Elexon's columns with the "
+        "outcome each must get, run through a node by `tests/test_corpus.py`.\n"),
     ]
     for file in sorted(categories):
         code = Path(file).stem

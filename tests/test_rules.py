@@ -391,6 +391,9 @@ CORE_CASES: list[Case] = [
     ok("ARM-VAL-033", "export-only", asset("SOLAR_PV", ImportMPAN=None, ExportMPAN=make_mpan("ENWL", 4))),
     bad("ARM-VAL-033", "no-mpan", asset("HEAT_PUMP", ImportMPAN=None), None, None),
     bad("ARM-VAL-033", "no-mpan-bess", bess(ImportMPAN=None, ExportMPAN=None), None, None),
+    # ARM-VAL-034 EnergyConversionType (Elexon's extended attribute): optional text
+    ok("ARM-VAL-034", "inverter", bess(EnergyConversionType="Inverter (DC/AC)")),
+    bad("ARM-VAL-034", "201-chars", bess(EnergyConversionType=T201), FMAR.energyConversionType, T201),
     # ARM-VAL-029 / 030 (node/records.py): category in the catalogue, not deprecated
     ok("ARM-VAL-029", "in-catalogue", asset("HVAC")),
     bad("ARM-VAL-029", "unknown-category", bess(AssetCategory="NOPE"), FMAR.assetCategory, "NOPE"),
@@ -433,8 +436,12 @@ CATEGORY_CASES: list[Case] = [
     bad("ARM-CAT-EB-002", "demand-unstated", asset("ELECTRIC_BOILER", DemandCapacity=None),
         FMAR.demandCapacity),
     ok("ARM-CAT-EV-001", "v2g-false", asset("EV_CHARGER")),
-    ok("ARM-CAT-EV-001", "v2g-true", asset("EV_CHARGER", V2GCapable=True)),
-    bad("ARM-CAT-EV-001", "v2g-unstated", asset("EV_CHARGER", V2GCapable=None), FMAR.v2gCapable),
+    ok("ARM-CAT-EV-001", "v2g-unstated", asset("EV_CHARGER", V2GCapable=None)),
+    ok("ARM-CAT-EV-001", "v2g-true-export-mpan",
+       asset("EV_CHARGER", V2GCapable=True, ExportMPAN=make_mpan("ENWL", 5))),
+    ok("ARM-CAT-EV-001", "v2g-true-gen-capacity", asset("EV_CHARGER", V2GCapable=True, GenCapacity=7)),
+    bad("ARM-CAT-EV-001", "v2g-true-cannot-export", asset("EV_CHARGER", V2GCapable=True),
+        FMAR.v2gCapable, "true"),
     ok("ARM-CAT-EV-002", "EV", asset("EV_CHARGER")),
     bad("ARM-CAT-EV-002", "HVAC", asset("EV_CHARGER", FuelType_DemandTechType="HVAC"),
         FMAR.demandTechType),
@@ -522,7 +529,7 @@ def test_rule(case: Case) -> None:
 def test_every_rule_has_a_violating_and_a_conforming_example() -> None:
     expected = shape_rule_ids() | set(RECORD_RULES)
     assert {r for r in expected if r.startswith("ARM-VAL-")} == {
-        f"ARM-VAL-{n:03d}" for n in range(1, 34)
+        f"ARM-VAL-{n:03d}" for n in range(1, 35)
     }
     for polarity in (True, False):
         covered = {c.rule for c in CASES if c.bad is polarity}
