@@ -544,9 +544,10 @@ def test_active_records_enquiry_for_deregistration(node):
         c.delete(f"/assets/{gone['AssetId']}")
         refused = c.get("/admin/active-records", params={"org_id": "FSP-OTHER"})
     assert refused.status_code == 403 and refused.json()["code"] == "POL-001"
-    from tests.conftest import CALLERS
-
-    assert "trust:deregistration" not in CALLERS["neso"].scopes
+    with node.client("neso") as c:  # reads every asset, yet may not make this enquiry
+        neso = c.get("/admin/active-records", params={"org_id": "FSP-OTHER"})
+    assert (neso.status_code, neso.json()["code"]) == (403, "POL-001")
+    assert neso.json()["details"] == {"missing_scopes": ["trust:deregistration"]}
     with node.client("trust_operator") as c:
         counts = c.get("/admin/active-records", params={"org_id": "FSP-OTHER"}).json()
         with node.client("neso") as n:
@@ -555,7 +556,7 @@ def test_active_records_enquiry_for_deregistration(node):
         bad = c.get("/admin/active-records", params={"org_id": "x> } } #"})
     assert counts["active_assets"] == listed.json()["count"] >= 1
     assert counts["active_market_units"] == 0
-    assert bad.status_code == 422
+    assert (bad.status_code, bad.json()["code"]) == (422, "REQ-001")
 
 
 def test_bulk_upload_keeps_the_audit_chain_intact(node):
@@ -629,34 +630,54 @@ def test_export_refuses_before_streaming(node):
     assert bad_filter.status_code == 400 and bad_filter.json()["code"] == "ARM-IN-010"
 
 
-@pytest.mark.parametrize("method, path, params, body", [
-    ("GET", "/assets/a%20b", None, None),
-    ("GET", "/assets/%3E/history", None, None),
-    ("PUT", "/assets/%3E", None, {"AssetName": "x"}),
-    ("GET", "/assets", {"max_capacity": "inf"}, None),
-    ("PUT", "/assets/{id}/validation-status", None, {"status": "Query", "reason": 5}),
-])
-def test_odd_parameters_get_clear_4xx(node, method, path, params, body):
+@pytest.mark.parametrize("who, method, path, params, body, status, code", [
+    # an ID that is not a UUID names no asset: refused before any store access
+    ("fsp", "GET", "/assets/a%20b", None, None, 404, "ARM-404"),
+    ("fsp", "GET", "/assets/%3E/history", None, None, 404, "ARM-404"),
+    # a real asset, so the body reaches validation
+    ("fsp", "PUT", "/assets/{id}", None, {"AssetName": "x"}, 422, "ARM-VAL"),
+    ("fsp", "GET", "/assets", {"max_capacity": "inf"}, None, 422, "REQ-001"),
+    ("fsp", "GET", "/assets", {"limit": "abc"}, None, 422, "REQ-001"),
+    ("fsp", "GET", "/assets", {"category": "x> }"}, None, 400, "ARM-IN-010"),
+    ("fsp", "GET", "/assets/export", {"format": "xml"}, None, 406, "REQ-406"),
+    ("neso", "PUT", "/assets/{id}/validation-status", None, {"status": "Query", "reason": 5},
+     422, "ARM-VS-002"),
+], ids=["not-a-uuid", "not-a-uuid-history", "put-partial-body", "REQ-001-infinite-capacity",
+        "REQ-001-limit-not-a-number", "ARM-IN-010-filter-injection", "REQ-406-export-format",
+        "ARM-VS-002-reason-not-text"])
+def test_odd_parameters_get_clear_4xx(node, who, method, path, params, body, status, code):
     asset = created(node, bess())
-    with node.client("neso") as c:
+    with node.client(who) as c:
         response = c.request(method, path.replace("{id}", asset["AssetId"]), params=params,
                              json=body, headers={"If-Match": "*"})
-        assert 400 <= response.status_code < 500 and "code" in response.json()
+        assert (response.status_code, response.json()["code"]) == (status, code), response.text
         assert c.get("/health").status_code == 200
 
 
+def test_odd_parameters_controls_succeed(node):
+    """The same routes with sound values answer normally."""
+    asset = created(node, bess())
+    path = f"/assets/{asset['AssetId']}"
+    with node.client() as c:
+        assert c.get(path).status_code == 200
+        assert c.get(f"{path}/history").status_code == 200
+        assert c.put(path, json=bess(AssetName="x"), headers={"If-Match": "*"}).status_code == 200
+        assert c.get("/assets", params={"max_capacity": "1000", "limit": "5",
+                                        "category": "BESS"}).status_code == 200
+        assert c.get("/assets/export", params={"format": "csv"}).status_code == 200
+    with node.client("neso") as c:
+        query = c.put(f"{path}/validation-status", json={"status": "Query", "reason": "MPAN?"},
+                      headers={"If-Match": "*"})
+        assert query.status_code == 200 and query.json()["ValidationStatus"] == "Query"
 
-def test_a_duplicate_mpan_and_serial_is_refused(node, monkeypatch):
-    monkeypatch.setenv("FMAR_FEDERATION_KEY", "00" * 32)
-    first = created(node, bess(dno="ENWL", SerialNumber="DUP-1"))
-    again = register(node, bess(dno="ENWL", org="FSP-OTHER", SerialNumber="DUP-1",
-                                ImportMPAN=first["ImportMPAN"]), who="fsp2")
-    assert again.status_code == 409 and again.json()["code"] == "ARM-DUP-001"
-    assert again.json()["details"] == {"holder_organisations": ["FSP-ACME"]}
-    assert first["ImportMPAN"] not in again.text
-    other_serial = register(node, bess(dno="ENWL", org="FSP-OTHER", SerialNumber="DUP-2",
-                                       ImportMPAN=first["ImportMPAN"]), who="fsp2")
-    assert other_serial.status_code == 201
+
+def test_REQ_001_parameters_not_valid(node):
+    with node.client("trust_operator") as c:
+        bad = c.get("/admin/active-records", params={"org_id": "x> } } #"})
+        good = c.get("/admin/active-records", params={"org_id": "FSP-OTHER"})
+    assert (bad.status_code, bad.json()["code"]) == (422, "REQ-001")
+    assert bad.json()["details"][0]["location"] == ["query", "org_id"]
+    assert good.status_code == 200
 
 
 def test_ARM_DUP_001_a_node_without_federation_key_refuses_its_own_duplicates(node, monkeypatch):
