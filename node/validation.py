@@ -9,7 +9,8 @@ of records at once, and run on Oxigraph over an in-memory copy of the batch:
 * SHACL-SPARQL constraints (`sh:sparql`) run as written, with `$this` free.
 
 Any node shape that uses something else is validated by pyshacl instead, so an
-unsupported feature never goes unchecked. pyshacl is the reference engine:
+unsupported feature never goes unchecked (tests/test_rules.py and tests/test_api.py run
+a category with a complex property path through this fallback: `pytest -k FLY`). pyshacl is the reference engine:
 tests/test_rules.py checks that both give the same results on the rule corpus.
 Every violation carries the rule ID (`fmar:ruleId`) of its shape.
 """

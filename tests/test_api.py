@@ -483,6 +483,22 @@ def hydro(**overrides):
                      FuelType_EnergySource="HYDRO", **overrides)
 
 
+def test_ARM_CAT_FLY_001_a_category_the_compiler_cannot_translate_is_enforced(node):
+    """Its shape (sh:alternativePath) runs in the pyshacl fallback on the running node."""
+    from tests.test_rules import FLYWHEEL_TTL
+
+    with node.client("facilitator") as c:
+        made = c.post("/categories", content=FLYWHEEL_TTL, headers={"Content-Type": "text/turtle"})
+    assert made.status_code == 201, made.text
+    assert node.app.state.register.catalogue.shapes.fallback is not None
+    flywheel = heat_pump(AssetCategory="FLYWHEEL", FuelType_DemandTechType=None, DemandCapacity=None,
+                         GenCapacity=5)
+    refused = register(node, flywheel)
+    assert (refused.status_code, refused.json()["code"]) == (422, "ARM-VAL")
+    assert [v["rule"] for v in refused.json()["details"]["violations"]] == ["ARM-CAT-FLY-001"]
+    assert created(node, {**flywheel, "DemandCapacity": 4})["AssetCategory"] == "FLYWHEEL"
+
+
 def test_categories_managed_at_run_time(node):
     with node.client("fsp") as c:
         listed = c.get("/categories").json()["items"]

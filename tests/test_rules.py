@@ -869,6 +869,51 @@ def test_CAT_DEF_005_bad_pattern() -> None:
     assert raised.value.code == "CAT-DEF-005"
 
 
+# ---------------------------------------------------------------- the pyshacl fallback
+
+# A category whose shape uses a property path the compiler does not translate
+# (sh:alternativePath): node/validation.py hands that shape to pyshacl.
+FLYWHEEL_TTL = """@prefix sh: <http://www.w3.org/ns/shacl#> .
+@prefix skos: <http://www.w3.org/2004/02/skos/core#> .
+@prefix fmar: <https://id.fmar.uk/def/fmar#> .
+@prefix fshape: <https://id.fmar.uk/def/shapes#> .
+@prefix acat: <https://id.fmar.uk/def/code/AssetCategory/> .
+acat:FLYWHEEL a fmar:AssetCategory, skos:Concept ; skos:notation "FLYWHEEL" ;
+  skos:prefLabel "Flywheel"@en ; fmar:appliesTo "Storage" ;
+  fmar:categoryShape fshape:Category_FLYWHEEL .
+fshape:Category_FLYWHEEL a sh:NodeShape ; sh:targetClass acat:FLYWHEEL ;
+  sh:property [ fmar:ruleId "ARM-CAT-FLY-001" ;
+    sh:path [ sh:alternativePath ( fmar:genCapacity fmar:demandCapacity ) ] ; sh:minCount 2 ;
+    sh:message "[ARM-CAT-FLY-001] A flywheel states its GenCapacity and its DemandCapacity." ] .
+"""
+
+
+def _flywheel_register():
+    register = _register()
+    register.save_category(Graph().parse(data=FLYWHEEL_TTL, format="turtle"), FACILITATOR,
+                           expected_code=None)
+    return register
+
+
+def test_ARM_CAT_FLY_001_uncompilable_shape_runs_in_pyshacl() -> None:
+    register = _flywheel_register()
+    shapes = register.catalogue.shapes
+    assert shapes.fallback is not None  # the category's shape was not compiled
+    assert catalogue().shapes.fallback is None  # the seeded shapes all compile
+    flywheel = asset("OTHER", AssetCategory="FLYWHEEL", OtherDescription=None, GenCapacity=50)
+    states = {c.code: c.deprecated for c in register.catalogue.all()}
+    rows = [(Row(1, fields=flywheel), ASSET + "000000000001"),
+            (Row(2, fields={**flywheel, "DemandCapacity": 40}), ASSET + "000000000002"),
+            (Row(3, fields={**flywheel, "DemandCapacity": 40, "RatedCapacity": "lots"}),
+             ASSET + "000000000003")]
+    bad_one, good, core_bad = check_rows(rows, shapes, states, CALLER)
+    assert [(v["rule"], v["message"]) for v in bad_one.violations] == [
+        ("ARM-CAT-FLY-001", "[ARM-CAT-FLY-001] A flywheel states its GenCapacity and its DemandCapacity.")]
+    assert good.violations == []
+    # the compiled core rules still run once, not again in pyshacl
+    assert [v["rule"] for v in core_bad.violations] == ["ARM-VAL-003"]
+
+
 # ---------------------------------------------------------------- the catalogue
 
 
