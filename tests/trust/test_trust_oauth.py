@@ -10,7 +10,7 @@ import time
 import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet
-from test_trust_refusals import assert_refused, claims_of, tls_request
+from test_trust_refusals import assert_refused, claims_of, poll, tls_request
 
 from trust.ca import make_key_and_csr, x5t_s256
 from trust.grants import DEVICE_CODE, TOKEN_EXCHANGE
@@ -213,10 +213,12 @@ def test_signing_key_rotation_keeps_old_tokens_valid(members, federation):
     with federation.client() as c:
         kids = {k["kid"] for k in c.get("/.well-known/jwks.json").json()["keys"]}
     assert {old_kid, new_kid} <= kids
-    time.sleep(0.6)  # the node refetches the JWKS for an unknown kid at most every 0.5 s
-    for token in (new, old):
-        resp = members.fsp_node.call("GET", "/assets", token, fsp.cert, fsp.key)
-        assert resp.status_code == 200, resp.text
+    # the node refetches the JWKS for an unknown kid at most every 0.5 s: poll for the new key
+    resp = poll(lambda: members.fsp_node.call("GET", "/assets", new, fsp.cert, fsp.key),
+                lambda r: r.status_code == 200)
+    assert resp.status_code == 200, resp.text
+    resp = members.fsp_node.call("GET", "/assets", old, fsp.cert, fsp.key)
+    assert resp.status_code == 200, resp.text
 
 
 def test_certificate_renewal_revokes_the_old_one(members, federation):
