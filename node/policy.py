@@ -176,7 +176,9 @@ def aggregate_read_scope(caller: Caller) -> AggregateScope:
 def check_federation_query(caller: Caller) -> None:
     """POL-014: a node relays a federated query only for a caller holding
     `federation:query`; each node it calls then applies the caller's own rights."""
-    require_scope(caller, "federation:query")
+    if "federation:query" not in caller.scopes:
+        raise ApiError(403, "POL-014", "A federated query needs the scope 'federation:query'.",
+                       {"missing_scopes": ["federation:query"]})
 
 
 def check_duplicate_enquiry(caller: Caller) -> None:

@@ -30,6 +30,8 @@ RECORDS = "node/records.py"
 RULES_TEST = "tests/test_rules.py"
 API_TEST = "tests/test_api.py"
 INPUT_TEST = "tests/test_inputs.py"
+CODES_TEST = "tests/test_codes.py"
+ERRORS_TEST = "tests/test_errors.py"
 
 # Constraint parameters worth naming in the "checks" column.
 _KEYS = {
@@ -298,6 +300,17 @@ POLICY_RULES = [
     Rule("POL-006", "An audit trail is read with `audit:read` by those who may read the record.",
          "`node/policy.py` `check_read_audit`", "403 `POL-001` (scope) or 404 `ARM-404`",
          _t(API_TEST, "test_missing_scope_is_refused", "test_audit_trail_of_a_record")),
+    Rule("POL-012", "Aggregates need `assets:read` (over what the caller may read) or the "
+         "regulator's aggregate-only access.", "`node/policy.py` `aggregate_read_scope`",
+         "403 `POL-012`",
+         _t(CODES_TEST, "test_POL_012_aggregates_need_read_rights_or_regulator_access")),
+    Rule("POL-013", "Aggregate-only callers get every cell below 5 assets suppressed at the "
+         "node (no count, sum, min or max).", "`node/federation/aggregates.py` `node_result`",
+         "— (`rule: POL-013`, cells `suppressed`)",
+         _t(CODES_TEST, "test_POL_013_regulator_cells_are_suppressed_below_the_threshold")),
+    Rule("POL-014", "A node relays a federated query only for a caller holding "
+         "`federation:query`.", "`node/policy.py` `check_federation_query`", "403 `POL-014`",
+         _t(CODES_TEST, "test_POL_014_a_federated_query_needs_federation_query")),
 ]
 
 REQUEST_RULES = [
@@ -310,7 +323,17 @@ REQUEST_RULES = [
     Rule("REQ-415", "The `Content-Type` is one the route accepts.", "`node/api/assets.py` "
          "`_unsupported`", "415 `REQ-415`", _t(API_TEST, "test_malformed_single_bodies_get_clear_4xx")),
     Rule("REQ-001", "Query and path parameters are valid (FastAPI validation).",
-         "`node/errors.py`", "422 `REQ-001`", f"`{API_TEST}`"),
+         "`node/errors.py`", "422 `REQ-001`",
+         _t(API_TEST, "test_REQ_001_parameters_not_valid")
+         + "<br>" + _t(ERRORS_TEST, "test_REQ_001_request_validation")),
+    Rule("HTTP-4xx", "Fallbacks for what FastAPI raises itself: unknown route `HTTP-404`, wrong "
+         "method `HTTP-405`, other statuses `HTTP-<status>` (`AUTH-001` for 401, `POL-000` "
+         "for 403).", "`node/errors.py`", "4xx `HTTP-…`",
+         _t(ERRORS_TEST, "test_http_exception_fallback_codes",
+            "test_HTTP_404_unknown_route_and_HTTP_405_wrong_method")),
+    Rule("SRV-001", "Anything unexpected: logged with its trace, never shown to the client; the "
+         "node keeps serving.", "`node/errors.py`", "500 `SRV-001`",
+         _t(ERRORS_TEST, "test_SRV_001_unexpected_error_is_logged_not_shown")),
 ]
 
 _HEADER = "| ID | What it checks | Defined in | Error the user sees | Test |\n|---|---|---|---|---|\n"
@@ -380,6 +403,10 @@ def render() -> str:
         _table(POLICY_RULES),
         "## REQ: requests\n",
         _table(REQUEST_RULES),
+        "## SPARQL, FED, FED-IN: queries and the federation\n",
+        ("Listed in [federation.md](federation.md#error-codes); each is asserted exactly, with "
+        "a control that succeeds, in `tests/test_codes.py` (`pytest -k SPARQL_007`, "
+        "`-k FED_IN`, ...) and, for a real federation, `tests/federation/`.\n"),
     ]
     return "\n".join(parts)
 

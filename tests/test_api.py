@@ -696,6 +696,19 @@ def test_REQ_001_parameters_not_valid(node):
     assert good.status_code == 200
 
 
+def test_a_duplicate_mpan_and_serial_is_refused(node, monkeypatch):
+    monkeypatch.setenv("FMAR_FEDERATION_KEY", "00" * 32)
+    first = created(node, bess(dno="ENWL", SerialNumber="DUP-1"))
+    again = register(node, bess(dno="ENWL", org="FSP-OTHER", SerialNumber="DUP-1",
+                                ImportMPAN=first["ImportMPAN"]), who="fsp2")
+    assert again.status_code == 409 and again.json()["code"] == "ARM-DUP-001"
+    assert again.json()["details"] == {"holder_organisations": ["FSP-ACME"]}
+    assert first["ImportMPAN"] not in again.text
+    other_serial = register(node, bess(dno="ENWL", org="FSP-OTHER", SerialNumber="DUP-2",
+                                       ImportMPAN=first["ImportMPAN"]), who="fsp2")
+    assert other_serial.status_code == 201
+
+
 def test_ARM_DUP_001_a_node_without_federation_key_refuses_its_own_duplicates(node, monkeypatch):
     monkeypatch.delenv("FMAR_FEDERATION_KEY", raising=False)
     with node.client(None) as c:
