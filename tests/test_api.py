@@ -753,3 +753,25 @@ def test_bulk_rows_duplicating_an_asset_or_an_earlier_row_are_refused(node, monk
     assert {v["rule"] for v in by_row[2]} == {"ARM-DUP-001"} and "FSP-ACME" in by_row[2][0]["message"]
     assert {v["rule"] for v in by_row[3]} == {"ARM-DUP-001"} and "row 1" in by_row[3][0]["message"]
     assert existing["ImportMPAN"] not in response.text
+
+
+@pytest.mark.parametrize("key, says_local", [(None, True), ("44" * 32, False)])
+def test_start_up_log_says_when_the_federation_wide_duplicate_check_is_off(
+        tmp_path, monkeypatch, caplog, key, says_local):
+    import logging
+
+    from fastapi.testclient import TestClient
+
+    from node.api.app import create_app
+    from node.config import NodeSettings
+    from tests.conftest import authenticator
+
+    for name in ("FMAR_FEDERATION_KEY", "FMAR_TRUST_URL", "FMAR_TRUST_ISSUER"):
+        monkeypatch.delenv(name, raising=False)
+    if key:
+        monkeypatch.setenv("FMAR_FEDERATION_KEY", key)
+    app = create_app(NodeSettings(data_dir=tmp_path, workers=1), authenticator())
+    with caplog.at_level(logging.WARNING, logger="fmar.node"), TestClient(app) as c:
+        scope = c.get("/health").json()["duplicate_check"]
+    logged = any("covers this node only" in r.getMessage() for r in caplog.records)
+    assert (logged, scope) == (says_local, "node" if says_local else "federation")
