@@ -21,6 +21,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import pyoxigraph as ox
@@ -331,6 +332,16 @@ _DECIMAL_LEXICAL = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$")
 _DATE_LEXICAL = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
+def _is_date(text: str) -> bool:
+    if not _DATE_LEXICAL.match(text):
+        return False
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _binding(solution: Any, name: str) -> str | None:
     try:
         return _text(solution[name])
@@ -362,8 +373,8 @@ class Validator:
         if check.datatype is not None and value is not None:
             if check.datatype in NUMERIC and not _DECIMAL_LEXICAL.match(value):
                 message = f"[{check.rule}] {label} {shown} is not a number (a decimal, e.g. 12.5)."
-            elif check.datatype == f"{XSD}date" and not _DATE_LEXICAL.match(value):
-                message = f"[{check.rule}] {label} {shown} is not a date (YYYY-MM-DD)."
+            elif check.datatype == f"{XSD}date" and not _is_date(value):
+                message = f"[{check.rule}] {label} {shown} is not a valid date (YYYY-MM-DD)."
             elif check.datatype == f"{XSD}boolean" and value not in ("true", "false", "1", "0"):
                 message = f"[{check.rule}] {label} {shown} is not true or false."
         elif check.members is not None:

@@ -748,16 +748,25 @@ def test_ARM_VAL_021_mismatch_states_the_expected_distributor_id() -> None:
     ("ARM-CAT-BESS-001", asset("BESS", GenCapacity=0)),
     ("ARM-VAL-028", bess(StorageCapacity="lots")),
     ("ARM-VAL-005", bess(EffectiveDate="soon")),
+    ("ARM-VAL-011", bess(CommissioningDate="lots")),
+    ("ARM-VAL-013", asset("BESS", GenCapacity="lots")),
 ], ids=["ARM-CAT-EV-002-required-hasValue", "ARM-CAT-BESS-001-once", "ARM-VAL-028-lots",
-        "ARM-VAL-005-soon"])
+        "ARM-VAL-005-soon", "ARM-VAL-011-lots-not-also-025", "ARM-VAL-013-lots-not-also-BESS-001"])
 def test_each_violation_appears_once(rule: str, fields: dict[str, Any]) -> None:
     violation = _only(fields)
     assert violation["rule"] == rule, violation
 
 
-def test_ARM_VAL_005_not_a_date_says_so() -> None:
-    assert _only(bess(EffectiveDate="soon"))["message"] == (
-        '[ARM-VAL-005] EffectiveDate "soon" is not a date (YYYY-MM-DD).')
+@pytest.mark.parametrize("value", ["soon", "2024-02-30", "01/04/2025"])
+def test_ARM_VAL_005_not_a_date_says_so(value: str) -> None:
+    assert _only(bess(EffectiveDate=value))["message"] == (
+        f'[ARM-VAL-005] EffectiveDate "{value}" is not a valid date (YYYY-MM-DD).')
+
+
+def test_ARM_VAL_011_not_a_date_is_not_also_in_the_future() -> None:
+    violation = _only(bess(CommissioningDate="lots"))
+    assert (violation["rule"], violation["message"]) == (
+        "ARM-VAL-011", '[ARM-VAL-011] CommissioningDate "lots" is not a valid date (YYYY-MM-DD).')
 
 
 # ---------------------------------------------------------------- one error per mistake (regressions)
