@@ -78,6 +78,9 @@ def assets(count: int, organisation: str, seed: int = 1, dnos: list[str] | None 
             asset["DemandCapacity"] = rated
         if category == "EV_CHARGER":
             asset["V2GCapable"] = rng.random() < 0.1
+            if asset["V2GCapable"]:  # a V2G charger exports through its own meter point
+                asset["ExportMPAN"] = make_mpan(dno, serial + 1)
+                asset["GenCapacity"] = rated
         yield asset
 
 

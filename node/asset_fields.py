@@ -38,6 +38,7 @@ FIELDS: tuple[Field, ...] = (
     Field("RatedCapacity", FMAR.ratedCapacity, "decimal"),
     Field("AssetCategory", FMAR.assetCategory, "code:AssetCategory"),
     Field("EffectiveDate", FMAR.effectiveDate, "date"),
+    Field("EnergyConversionType", FMAR.energyConversionType, "string"),
     Field("FuelType_EnergySource", FMAR.energySource, "code:EnergySource"),
     Field("FuelType_DemandTechType", FMAR.demandTechType, "code:DemandTechType"),
     Field("Manufacturer", FMAR.manufacturer, "string"),

@@ -1,7 +1,8 @@
 """Permissions, decided here and nowhere else.
 
 Each rule has a stable ID (POL-xxx) that appears in the 403 error, in
-docs/rules.md and in tests/test_policy.py.
+docs/rules.md and in the names of the tests that exercise it (`pytest -k POL_003`;
+they are in tests/test_api.py, tests/federation/ and tests/trust/).
 """
 
 from __future__ import annotations
@@ -231,7 +232,9 @@ def check_disclosure_filter(control: DisclosureControl, min_capacity: float | No
 def check_federation_query(caller: Caller) -> None:
     """POL-014: a node relays a federated query only for a caller holding
     `federation:query`; each node it calls then applies the caller's own rights."""
-    require_scope(caller, "federation:query")
+    if "federation:query" not in caller.scopes:
+        raise ApiError(403, "POL-014", "A federated query needs the scope 'federation:query'.",
+                       {"missing_scopes": ["federation:query"]})
 
 
 def check_duplicate_enquiry(caller: Caller) -> None:

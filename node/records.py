@@ -24,9 +24,19 @@ from node.errors import ApiError
 from node.identity import Caller
 from node.inputs import Properties, Row, ntriples_pairs, properties_from_json
 from node.validation import ShapeSet, Validator
-from node.vocab import ASSET_BASE, CODE, DCTERMS, FMAR, ORG_BASE, code_iri
+from node.vocab import ASSET_BASE, CODE, DCTERMS, FMAR, ONTOLOGY_FILE, ORG_BASE, code_iri
 
-VALIDATOR = Validator()
+
+def _inactive_codes() -> set[str]:
+    """Codes that Elexon's code lists hold but mark inactive (fmar:active false)."""
+    found = ox.Store()
+    found.load(path=str(ONTOLOGY_FILE), format=ox.RdfFormat.TURTLE)
+    query = f'SELECT ?code WHERE {{ ?code <{FMAR.active}> false }}'
+    return {s["code"].value for s in found.query(query)}  # type: ignore[union-attr]
+
+
+VALIDATOR = Validator(labels={f.iri: f.name for f in FIELD_BY_NAME.values()},
+                      inactive=_inactive_codes())
 RDF_TYPE = str(RDF.type)
 _CATEGORY_PREFIX = f"{CODE}AssetCategory/"
 

@@ -9,7 +9,8 @@ of records at once, and run on Oxigraph over an in-memory copy of the batch:
 * SHACL-SPARQL constraints (`sh:sparql`) run as written, with `$this` free.
 
 Any node shape that uses something else is validated by pyshacl instead, so an
-unsupported feature never goes unchecked. pyshacl is the reference engine:
+unsupported feature never goes unchecked (tests/test_rules.py and tests/test_api.py run
+a category with a complex property path through this fallback: `pytest -k FLY`). pyshacl is the reference engine:
 tests/test_rules.py checks that both give the same results on the rule corpus.
 Every violation carries the rule ID (`fmar:ruleId`) of its shape.
 """
@@ -20,6 +21,8 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
+from typing import Any
 
 import pyoxigraph as ox
 import pyshacl
@@ -51,15 +54,19 @@ class Violation:
     path: str | None
     value: str | None
     message: str
+    allowed: tuple[str, ...] | None = None  # the codes of a code-list rule
 
-    def as_dict(self) -> dict[str, str | None]:
-        return {
+    def as_dict(self) -> dict[str, Any]:
+        found: dict[str, Any] = {
             "rule": self.rule,
             "focus": self.focus,
             "path": self.path,
             "value": self.value,
             "message": self.message,
         }
+        if self.allowed is not None:
+            found["allowed"] = list(self.allowed)
+        return found
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,8 @@ class ValueCheck:
     target: str
     path: str
     condition: str
+    datatype: str | None = None  # set for an sh:datatype check
+    members: tuple[str, ...] | None = None  # set for an sh:in check
 
 
 @dataclass(frozen=True)
@@ -135,8 +144,8 @@ def _compile_property(shapes: Graph, target: URIRef, prop: Node, node_shape: Nod
     p = _nt(path)
     checks: list[Compiled] = []
 
-    def per_value(condition: str) -> None:
-        checks.append(ValueCheck(rule, message, str(target), str(path), condition))
+    def per_value(condition: str, **kind: Any) -> None:
+        checks.append(ValueCheck(rule, message, str(target), str(path), condition, **kind))
 
     minimum = shapes.value(prop, SH.minCount)
     maximum = shapes.value(prop, SH.maxCount)
@@ -149,11 +158,11 @@ def _compile_property(shapes: Graph, target: URIRef, prop: Node, node_shape: Nod
             check = f"!isLiteral(?value) || DATATYPE(?value) != {_nt(value)}"
             if str(value) in CASTABLE:
                 check += f" || !COALESCE({_nt(value)}(?value) = {_nt(value)}(?value), false)"
-            per_value(check)
+            per_value(check, datatype=str(value))
         elif key == SH["in"]:
             members = list(Collection(shapes, value))
             per_value("!(" + " || ".join(f"sameTerm(?value, {_nt(m)})" for m in members) + ")"
-                      if members else "true")
+                      if members else "true", members=tuple(str(m) for m in members))
         elif key == SH.pattern:
             flags = shapes.value(prop, SH.flags)
             flag_arg = f", {json.dumps(str(flags))}" if flags else ""
@@ -318,8 +327,67 @@ def _rdflib_text(term: Node | None) -> str | None:
     return None if term is None or isinstance(term, BNode) else str(term)
 
 
+NUMERIC = {f"{XSD}{name}" for name in ("decimal", "integer", "double", "float")}
+_DECIMAL_LEXICAL = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$")
+_DATE_LEXICAL = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+def _is_date(text: str) -> bool:
+    if not _DATE_LEXICAL.match(text):
+        return False
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _binding(solution: Any, name: str) -> str | None:
+    try:
+        return _text(solution[name])
+    except (KeyError, IndexError):
+        return None
+
+
 class Validator:
-    """Validates a batch of records, given as N-Triples, against a compiled shape set."""
+    """Validates a batch of records, given as N-Triples, against a compiled shape set.
+
+    `labels` names each path as users know it (Elexon's column names); `inactive` holds
+    the IRIs of codes that exist in a code list but are not active, so a message can
+    say so. Each violation is reported once: a value that is not of the datatype at all
+    is reported as such, not also as out of range or too long.
+    """
+
+    def __init__(self, labels: dict[str, str] | None = None, inactive: Iterable[str] = ()):
+        self.labels = dict(labels or {})
+        self.inactive = frozenset(inactive)
+
+    def _label(self, path: str | None) -> str:
+        return self.labels.get(path or "") or _local_name(path)
+
+    def _value_violation(self, check: ValueCheck, this: str, value: str | None) -> Violation:
+        """A failed per-value check, with a message that says what is wrong with the value."""
+        label, shown = self._label(check.path), json.dumps(value)
+        message = check.message
+        allowed = None
+        if check.datatype is not None and value is not None:
+            if check.datatype in NUMERIC and not _DECIMAL_LEXICAL.match(value):
+                message = f"[{check.rule}] {label} {shown} is not a number (a decimal, e.g. 12.5)."
+            elif check.datatype == f"{XSD}date" and not _is_date(value):
+                message = f"[{check.rule}] {label} {shown} is not a valid date (YYYY-MM-DD)."
+            elif check.datatype == f"{XSD}boolean" and value not in ("true", "false", "1", "0"):
+                message = f"[{check.rule}] {label} {shown} is not true or false."
+        elif check.members is not None:
+            allowed = tuple(_local_name(m) for m in check.members)
+            code = _local_name(value) if value else ""
+            listed = ", ".join(allowed)
+            if value in self.inactive:
+                scheme = _local_name(value.rsplit("/", 1)[0]) if value else ""
+                message = (f"[{check.rule}] {label} {code} exists in the {scheme} code list but "
+                           f"is inactive. Allowed codes: {listed}.")
+            else:
+                message = f"[{check.rule}] {label} {code} is not an allowed code. Allowed codes: {listed}."
+        return Violation(check.rule, this, check.path, value, message, allowed)
 
     def validate(self, ntriples: str, shape_set: ShapeSet, focus_nodes: Iterable[str]) -> list[Violation]:
         focus = set(focus_nodes)
@@ -327,10 +395,17 @@ class Validator:
         store.load(ntriples.encode(), format=ox.RdfFormat.N_TRIPLES)
         found: list[Violation] = []
 
-        def add(rule: str, this: str, path: str | None, value: str | None, template: str) -> None:
-            message = _PLACEHOLDER.sub(
-                lambda m: _local_name(path) if m.group(1) == "path" else (value or ""), template)
-            found.append(Violation(rule, this, path, value, message))
+        def add(rule: str, this: str, path: str | None, value: str | None, template: str,
+                solution: Any = None) -> None:
+            def fill(m: re.Match[str]) -> str:
+                name = m.group(1)
+                if name == "path":
+                    return self._label(path)
+                if name == "value" or solution is None:
+                    return value or ""
+                return _binding(solution, name) or ""
+
+            found.append(Violation(rule, this, path, value, _PLACEHOLDER.sub(fill, template)))
 
         for target, checks in shape_set.count_checks.items():
             reported: set[tuple[str, str, str]] = set()
@@ -355,19 +430,26 @@ class Validator:
                 if this not in focus:
                     continue
                 value = _text(solution["value"])
+                failed: dict[str, ValueCheck] = {}
                 for i, check in enumerate(checks):
                     if _text(solution[f"c{i}"]) == "true":
-                        add(check.rule, this, path, value, check.message)
+                        # One violation per rule and value: the datatype or code-list check
+                        # if it failed (range or length checks of an ill-typed value add nothing).
+                        kept = failed.get(check.rule)
+                        if kept is None or (kept.datatype is None and kept.members is None):
+                            failed[check.rule] = check
+                for check in failed.values():
+                    found.append(self._value_violation(check, this, value))
         for rule in shape_set.rules:
             for solution in store.query(rule.query):  # type: ignore[union-attr]
                 this = _text(solution["this"])
                 if this not in focus:
                     continue
-                add(rule.rule, this, _text(solution["path"]) or rule.path,
-                    _text(solution["value"]), rule.message)
+                add(rule.rule, this, _binding(solution, "path") or rule.path,
+                    _binding(solution, "value"), rule.message, solution)
         if shape_set.fallback is not None:
             found.extend(self._pyshacl(ntriples, shape_set, focus))
-        return found
+        return _once(found)
 
     @staticmethod
     def _pyshacl(ntriples: str, shape_set: ShapeSet, focus: set[str]) -> list[Violation]:
@@ -392,3 +474,16 @@ class Validator:
             ))
         return found
 
+
+
+def _once(violations: list[Violation]) -> list[Violation]:
+    """Each (rule, focus, path, value) once: a required value with sh:hasValue, missing,
+    fails both constraints with the same message."""
+    seen: set[tuple[str, str, str | None, str | None]] = set()
+    kept = []
+    for v in violations:
+        key = (v.rule, v.focus, v.path, v.value)
+        if key not in seen:
+            seen.add(key)
+            kept.append(v)
+    return kept

@@ -39,9 +39,10 @@ def token_for(name: str) -> str:
     return f"test-token-{name}"
 
 
-def authenticator() -> StaticTokenAuthenticator:
+def authenticator(callers: dict[str, Caller] | None = None) -> StaticTokenAuthenticator:
     return StaticTokenAuthenticator(
-        {StaticTokenAuthenticator.hash_token(token_for(n)): c for n, c in CALLERS.items()}
+        {StaticTokenAuthenticator.hash_token(token_for(n)): c
+         for n, c in (callers or CALLERS).items()}
     )
 
 
@@ -84,8 +85,8 @@ class RunningNode:
         self.thread.join(timeout=20)
 
 
-def start_node(settings: NodeSettings) -> RunningNode:
-    app = create_app(settings, authenticator())
+def start_node(settings: NodeSettings, callers: dict[str, Caller] | None = None) -> RunningNode:
+    app = create_app(settings, authenticator(callers))
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)

@@ -30,6 +30,8 @@ RECORDS = "node/records.py"
 RULES_TEST = "tests/test_rules.py"
 API_TEST = "tests/test_api.py"
 INPUT_TEST = "tests/test_inputs.py"
+CODES_TEST = "tests/test_codes.py"
+ERRORS_TEST = "tests/test_errors.py"
 
 # Constraint parameters worth naming in the "checks" column.
 _KEYS = {
@@ -260,11 +262,13 @@ REGISTER_RULES = [
             "test_bulk_store_valid_mode_and_ndjson")),
     Rule("ARM-DUP-001", "No second asset with the same import or export MPAN and serial "
          "number anywhere in the federation or earlier in the same upload (keyed hashes only "
-         "cross the network; when the node has a federation key).",
+         "cross the network). Without a federation key the check covers this node's own records "
+         "and `GET /health` says `duplicate_check: node`.",
          "`node/api/assets.py` `_refuse_duplicate`, `node/federation/duplicates.py`",
          "409 `ARM-DUP-001` (holder organisations)",
          _t(API_TEST, "test_a_duplicate_mpan_and_serial_is_refused",
-            "test_bulk_rows_duplicating_an_asset_or_an_earlier_row_are_refused")
+            "test_bulk_rows_duplicating_an_asset_or_an_earlier_row_are_refused",
+            "test_ARM_DUP_001_a_node_without_federation_key_refuses_its_own_duplicates")
          + "<br>" + _t("tests/federation/test_federation.py",
                        "test_registering_a_duplicate_anywhere_in_the_federation_is_refused")),
     Rule("STORE-001", "The store completed the write (else nothing of that write is stored).",
@@ -314,6 +318,18 @@ POLICY_RULES = [
          _t("tests/trust/test_trust_exchange.py", "test_POL_021_a_relayed_token_only_reads")
          + "<br>" + _t("tests/trust/test_trust_node_e2e.py",
                        "test_POL_021_a_relayed_token_cannot_change_records_on_the_real_node")),
+    Rule("POL-012", "Aggregates need `assets:read` (over what the caller may read) or the "
+         "regulator's aggregate-only access.", "`node/policy.py` `aggregate_read_scope`",
+         "403 `POL-012`",
+         _t(CODES_TEST, "test_POL_012_aggregates_need_read_rights_or_regulator_access")),
+    Rule("POL-013", "Aggregate-only callers get disclosure-controlled aggregates: a suppressed "
+         "cell carries no count, sum, min or max (SDC-001..006).",
+         "`node/federation/aggregates.py` `controlled_result`",
+         "— (`rule: POL-013`, cells `suppressed`)",
+         _t(CODES_TEST, "test_POL_013_regulator_cells_are_suppressed_below_the_threshold")),
+    Rule("POL-014", "A node relays a federated query only for a caller holding "
+         "`federation:query`.", "`node/policy.py` `check_federation_query`", "403 `POL-014`",
+         _t(CODES_TEST, "test_POL_014_a_federated_query_needs_federation_query")),
 ]
 
 DISCLOSURE = "tests/test_disclosure.py"
@@ -354,7 +370,17 @@ REQUEST_RULES = [
     Rule("REQ-415", "The `Content-Type` is one the route accepts.", "`node/api/assets.py` "
          "`_unsupported`", "415 `REQ-415`", _t(API_TEST, "test_malformed_single_bodies_get_clear_4xx")),
     Rule("REQ-001", "Query and path parameters are valid (FastAPI validation).",
-         "`node/errors.py`", "422 `REQ-001`", f"`{API_TEST}`"),
+         "`node/errors.py`", "422 `REQ-001`",
+         _t(API_TEST, "test_REQ_001_parameters_not_valid")
+         + "<br>" + _t(ERRORS_TEST, "test_REQ_001_request_validation")),
+    Rule("HTTP-4xx", "Fallbacks for what FastAPI raises itself: unknown route `HTTP-404`, wrong "
+         "method `HTTP-405`, other statuses `HTTP-<status>` (`AUTH-001` for 401, `POL-000` "
+         "for 403).", "`node/errors.py`", "4xx `HTTP-…`",
+         _t(ERRORS_TEST, "test_http_exception_fallback_codes",
+            "test_HTTP_404_unknown_route_and_HTTP_405_wrong_method")),
+    Rule("SRV-001", "Anything unexpected: logged with its trace, never shown to the client; the "
+         "node keeps serving.", "`node/errors.py`", "500 `SRV-001`",
+         _t(ERRORS_TEST, "test_SRV_001_unexpected_error_is_logged_not_shown")),
 ]
 
 _HEADER = "| ID | What it checks | Defined in | Error the user sees | Test |\n|---|---|---|---|---|\n"
@@ -392,10 +418,20 @@ def render() -> str:
         "`tests/test_rules.py::test_reference_equivalence_with_pyshacl`), plus the two "
         "catalogue rules decided in `node/records.py`.\n"),
         _table(core),
+        ("Messages say what is wrong with the value sent: a value that is not a number, date or "
+        "boolean says so (once, not also as out of range); a code-list rule names the code sent "
+        "and lists the allowed codes (also in `allowed`), and says when the code exists in "
+        "Elexon's list but is inactive; ARM-VAL-021 states the distributor ID the DNO's MPANs "
+        "begin with. Each (rule, path, value) is reported once.\n"),
         "## ARM-CAT: asset category rules\n",
         ("Each category's shape targets assets of that category (the node types each submitted "
         "asset with its `AssetCategory` for validation). Categories are managed at run time "
-        "(`/categories`); the ones below are those a new node is seeded with.\n"),
+        "(`/categories`); the ones below are those a new node is seeded with. They judge an "
+        "asset from Elexon's own attributes (MPANs, capacities, code lists); FMAR's "
+        "`CanImport`, `CanExport` and `V2GCapable` are optional hints that may not contradict "
+        "them. No seeded category is exempt from ARM-VAL-033 (at least one MPAN). "
+        "`tests/corpus/elexon_assets.csv` is a corpus of records in Elexon's columns with the "
+        "outcome each must get, run through a node by `tests/test_corpus.py`.\n"),
     ]
     for file in sorted(categories):
         code = Path(file).stem
@@ -418,6 +454,10 @@ def render() -> str:
         _table(SDC_RULES),
         "## REQ: requests\n",
         _table(REQUEST_RULES),
+        "## SPARQL, FED, FED-IN: queries and the federation\n",
+        ("Listed in [federation.md](federation.md#error-codes); each is asserted exactly, with "
+        "a control that succeeds, in `tests/test_codes.py` (`pytest -k SPARQL_007`, "
+        "`-k FED_IN`, ...) and, for a real federation, `tests/federation/`.\n"),
     ]
     return "\n".join(parts)
 

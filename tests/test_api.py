@@ -10,6 +10,7 @@ import pytest
 from rdflib import Graph
 
 from node.api.categories import CATEGORY_BODY
+from node.mpan import make_mpan
 from tests.assets import bess, heat_pump, to_csv
 from tests.conftest import RunningNode
 
@@ -80,7 +81,7 @@ def test_register_turtle_and_jsonld(node):
   fmar:effectiveDate "2025-01-01"^^xsd:date ;
   fmar:connectionStatus <https://id.fmar.uk/def/code/ConnectionStatus/CONNECTED> ;
   fmar:connectionType <https://id.fmar.uk/def/code/ConnectionType/FIRM> ;
-  fmar:dnoConnection <https://id.fmar.uk/def/code/DNOCode/ENWL> .
+  fmar:dnoConnection <https://id.fmar.uk/def/code/DNOCode/ENWL> ; fmar:importMPAN "1600000000038" .
 """
     with node.client() as c:
         r1 = c.post("/assets", content=turtle, headers={"Content-Type": "text/turtle"})
@@ -96,6 +97,7 @@ def test_register_turtle_and_jsonld(node):
             "ConnectionStatus": "cs:CONNECTED",
             "ConnectionType": "ct:FIRM",
             "DNOConnection": "dno:ENWL",
+            "ImportMPAN": "1600000000029",
         }
         r2 = c.post("/assets", content=json.dumps(jsonld),
                     headers={"Content-Type": "application/ld+json"})
@@ -308,7 +310,8 @@ def test_bulk_turtle(node):
             f"fmar:demandCapacity 5.0 ; fmar:demandTechType <{code}DemandTechType/HEAT_PUMP> ; "
             f'fmar:effectiveDate "2025-01-01"^^xsd:date ; '
             f"fmar:connectionStatus <{code}ConnectionStatus/CONNECTED> ; "
-            f"fmar:connectionType <{code}ConnectionType/FIRM> ; fmar:dnoConnection <{code}DNOCode/ENWL> ."
+            f"fmar:connectionType <{code}ConnectionType/FIRM> ; fmar:dnoConnection <{code}DNOCode/ENWL> ; "
+            f'fmar:importMPAN "{make_mpan("ENWL", 10 + i)}" .'
         )
     with node.client() as c:
         response = c.post("/assets/bulk", content="\n".join(lines), headers={"Content-Type": "text/turtle"})
@@ -437,6 +440,25 @@ def test_missing_scope_is_refused(node):
     assert audit.status_code == 403 and audit.json()["code"] == "POL-001"
 
 
+def test_POL_001_put_checks_the_scope_before_reading_the_body(node):
+    """A caller without assets:write learns nothing about the body's validity (403, not 400)."""
+    body = created(node, bess())
+    path = f"/assets/{body['AssetId']}"
+    etag = f'"{body["AssetId"]}.v1"'
+    bad_body = {**bess(), "NotAField": 1}
+    with node.client("fsp_readonly") as c:
+        refused = c.put(path, json=bad_body, headers={"If-Match": etag})
+        refused_garbage = c.put(path, content=b"{not json", headers={"If-Match": etag,
+                                                                      "Content-Type": "application/json"})
+    with node.client() as c:
+        control = c.put(path, json=bad_body, headers={"If-Match": etag})
+        replaced = c.put(path, json=bess(AssetName="Replaced"), headers={"If-Match": etag})
+    assert (refused.status_code, refused.json()["code"]) == (403, "POL-001")
+    assert (refused_garbage.status_code, refused_garbage.json()["code"]) == (403, "POL-001")
+    assert (control.status_code, control.json()["code"]) == (400, "ARM-IN-002")
+    assert replaced.status_code == 200 and replaced.json()["AssetName"] == "Replaced"
+
+
 def test_audit_trail_of_a_record(node):
     body = created(node, bess())
     path = f"/assets/{body['AssetId']}"
@@ -459,6 +481,22 @@ HYDRO = CATEGORY_BODY["requestBody"]["content"]["text/turtle"]["example"]
 def hydro(**overrides):
     return heat_pump(AssetCategory="HYDRO", FuelType_DemandTechType=None, DemandCapacity=None,
                      FuelType_EnergySource="HYDRO", **overrides)
+
+
+def test_ARM_CAT_FLY_001_a_category_the_compiler_cannot_translate_is_enforced(node):
+    """Its shape (sh:alternativePath) runs in the pyshacl fallback on the running node."""
+    from tests.test_rules import FLYWHEEL_TTL
+
+    with node.client("facilitator") as c:
+        made = c.post("/categories", content=FLYWHEEL_TTL, headers={"Content-Type": "text/turtle"})
+    assert made.status_code == 201, made.text
+    assert node.app.state.register.catalogue.shapes.fallback is not None
+    flywheel = heat_pump(AssetCategory="FLYWHEEL", FuelType_DemandTechType=None, DemandCapacity=None,
+                         GenCapacity=5)
+    refused = register(node, flywheel)
+    assert (refused.status_code, refused.json()["code"]) == (422, "ARM-VAL")
+    assert [v["rule"] for v in refused.json()["details"]["violations"]] == ["ARM-CAT-FLY-001"]
+    assert created(node, {**flywheel, "DemandCapacity": 4})["AssetCategory"] == "FLYWHEEL"
 
 
 def test_categories_managed_at_run_time(node):
@@ -522,9 +560,10 @@ def test_active_records_enquiry_for_deregistration(node):
         c.delete(f"/assets/{gone['AssetId']}")
         refused = c.get("/admin/active-records", params={"org_id": "FSP-OTHER"})
     assert refused.status_code == 403 and refused.json()["code"] == "POL-001"
-    from tests.conftest import CALLERS
-
-    assert "trust:deregistration" not in CALLERS["neso"].scopes
+    with node.client("neso") as c:  # reads every asset, yet may not make this enquiry
+        neso = c.get("/admin/active-records", params={"org_id": "FSP-OTHER"})
+    assert (neso.status_code, neso.json()["code"]) == (403, "POL-001")
+    assert neso.json()["details"] == {"missing_scopes": ["trust:deregistration"]}
     with node.client("trust_operator") as c:
         counts = c.get("/admin/active-records", params={"org_id": "FSP-OTHER"}).json()
         with node.client("neso") as n:
@@ -533,7 +572,7 @@ def test_active_records_enquiry_for_deregistration(node):
         bad = c.get("/admin/active-records", params={"org_id": "x> } } #"})
     assert counts["active_assets"] == listed.json()["count"] >= 1
     assert counts["active_market_units"] == 0
-    assert bad.status_code == 422
+    assert (bad.status_code, bad.json()["code"]) == (422, "REQ-001")
 
 
 def test_bulk_upload_keeps_the_audit_chain_intact(node):
@@ -607,21 +646,54 @@ def test_export_refuses_before_streaming(node):
     assert bad_filter.status_code == 400 and bad_filter.json()["code"] == "ARM-IN-010"
 
 
-@pytest.mark.parametrize("method, path, params, body", [
-    ("GET", "/assets/a%20b", None, None),
-    ("GET", "/assets/%3E/history", None, None),
-    ("PUT", "/assets/%3E", None, {"AssetName": "x"}),
-    ("GET", "/assets", {"max_capacity": "inf"}, None),
-    ("PUT", "/assets/{id}/validation-status", None, {"status": "Query", "reason": 5}),
-])
-def test_odd_parameters_get_clear_4xx(node, method, path, params, body):
+@pytest.mark.parametrize("who, method, path, params, body, status, code", [
+    # an ID that is not a UUID names no asset: refused before any store access
+    ("fsp", "GET", "/assets/a%20b", None, None, 404, "ARM-404"),
+    ("fsp", "GET", "/assets/%3E/history", None, None, 404, "ARM-404"),
+    # a real asset, so the body reaches validation
+    ("fsp", "PUT", "/assets/{id}", None, {"AssetName": "x"}, 422, "ARM-VAL"),
+    ("fsp", "GET", "/assets", {"max_capacity": "inf"}, None, 422, "REQ-001"),
+    ("fsp", "GET", "/assets", {"limit": "abc"}, None, 422, "REQ-001"),
+    ("fsp", "GET", "/assets", {"category": "x> }"}, None, 400, "ARM-IN-010"),
+    ("fsp", "GET", "/assets/export", {"format": "xml"}, None, 406, "REQ-406"),
+    ("neso", "PUT", "/assets/{id}/validation-status", None, {"status": "Query", "reason": 5},
+     422, "ARM-VS-002"),
+], ids=["not-a-uuid", "not-a-uuid-history", "put-partial-body", "REQ-001-infinite-capacity",
+        "REQ-001-limit-not-a-number", "ARM-IN-010-filter-injection", "REQ-406-export-format",
+        "ARM-VS-002-reason-not-text"])
+def test_odd_parameters_get_clear_4xx(node, who, method, path, params, body, status, code):
     asset = created(node, bess())
-    with node.client("neso") as c:
+    with node.client(who) as c:
         response = c.request(method, path.replace("{id}", asset["AssetId"]), params=params,
                              json=body, headers={"If-Match": "*"})
-        assert 400 <= response.status_code < 500 and "code" in response.json()
+        assert (response.status_code, response.json()["code"]) == (status, code), response.text
         assert c.get("/health").status_code == 200
 
+
+def test_odd_parameters_controls_succeed(node):
+    """The same routes with sound values answer normally."""
+    asset = created(node, bess())
+    path = f"/assets/{asset['AssetId']}"
+    with node.client() as c:
+        assert c.get(path).status_code == 200
+        assert c.get(f"{path}/history").status_code == 200
+        assert c.put(path, json=bess(AssetName="x"), headers={"If-Match": "*"}).status_code == 200
+        assert c.get("/assets", params={"max_capacity": "1000", "limit": "5",
+                                        "category": "BESS"}).status_code == 200
+        assert c.get("/assets/export", params={"format": "csv"}).status_code == 200
+    with node.client("neso") as c:
+        query = c.put(f"{path}/validation-status", json={"status": "Query", "reason": "MPAN?"},
+                      headers={"If-Match": "*"})
+        assert query.status_code == 200 and query.json()["ValidationStatus"] == "Query"
+
+
+def test_REQ_001_parameters_not_valid(node):
+    with node.client("trust_operator") as c:
+        bad = c.get("/admin/active-records", params={"org_id": "x> } } #"})
+        good = c.get("/admin/active-records", params={"org_id": "FSP-OTHER"})
+    assert (bad.status_code, bad.json()["code"]) == (422, "REQ-001")
+    assert bad.json()["details"][0]["location"] == ["query", "org_id"]
+    assert good.status_code == 200
 
 
 def test_a_duplicate_mpan_and_serial_is_refused(node, monkeypatch):
@@ -635,6 +707,33 @@ def test_a_duplicate_mpan_and_serial_is_refused(node, monkeypatch):
     other_serial = register(node, bess(dno="ENWL", org="FSP-OTHER", SerialNumber="DUP-2",
                                        ImportMPAN=first["ImportMPAN"]), who="fsp2")
     assert other_serial.status_code == 201
+
+
+def test_ARM_DUP_001_a_node_without_federation_key_refuses_its_own_duplicates(node, monkeypatch):
+    monkeypatch.delenv("FMAR_FEDERATION_KEY", raising=False)
+    with node.client(None) as c:
+        assert c.get("/health").json()["duplicate_check"] == "node"  # federation-wide check off
+    first = created(node, bess(dno="NPG_YK", SerialNumber="LOCAL-DUP-1"))
+    again = register(node, bess(dno="NPG_YK", SerialNumber="LOCAL-DUP-1",
+                                ImportMPAN=first["ImportMPAN"]))
+    assert (again.status_code, again.json()["code"]) == (409, "ARM-DUP-001")
+    assert again.json()["details"] == {"holder_organisations": ["FSP-ACME"]}
+    rows = [bess(dno="NPG_YK", SerialNumber="LOCAL-DUP-1", ImportMPAN=first["ImportMPAN"]),
+            bess(dno="NPG_YK", SerialNumber="LOCAL-DUP-2")]
+    with node.client() as c:
+        bulk = c.post("/assets/bulk", params={"mode": "store-valid"}, content=to_csv(rows),
+                      headers={"Content-Type": "text/csv"})
+    assert bulk.status_code == 207 and bulk.json()["details"]["stored"] == 1
+    assert [v["rule"] for v in bulk.json()["details"]["errors"][0]["violations"]] == ["ARM-DUP-001"]
+    control = register(node, bess(dno="NPG_YK", SerialNumber="LOCAL-DUP-3",
+                                  ImportMPAN=first["ImportMPAN"]))
+    assert control.status_code == 201  # same MPAN, another serial: a different asset
+
+
+def test_health_says_the_duplicate_check_is_federation_wide_with_a_key(node, monkeypatch):
+    monkeypatch.setenv("FMAR_FEDERATION_KEY", "22" * 32)
+    with node.client(None) as c:
+        assert c.get("/health").json()["duplicate_check"] == "federation"
 
 
 def test_bulk_rows_duplicating_an_asset_or_an_earlier_row_are_refused(node, monkeypatch):
@@ -654,3 +753,25 @@ def test_bulk_rows_duplicating_an_asset_or_an_earlier_row_are_refused(node, monk
     assert {v["rule"] for v in by_row[2]} == {"ARM-DUP-001"} and "FSP-ACME" in by_row[2][0]["message"]
     assert {v["rule"] for v in by_row[3]} == {"ARM-DUP-001"} and "row 1" in by_row[3][0]["message"]
     assert existing["ImportMPAN"] not in response.text
+
+
+@pytest.mark.parametrize("key, says_local", [(None, True), ("44" * 32, False)])
+def test_start_up_log_says_when_the_federation_wide_duplicate_check_is_off(
+        tmp_path, monkeypatch, caplog, key, says_local):
+    import logging
+
+    from fastapi.testclient import TestClient
+
+    from node.api.app import create_app
+    from node.config import NodeSettings
+    from tests.conftest import authenticator
+
+    for name in ("FMAR_FEDERATION_KEY", "FMAR_TRUST_URL", "FMAR_TRUST_ISSUER"):
+        monkeypatch.delenv(name, raising=False)
+    if key:
+        monkeypatch.setenv("FMAR_FEDERATION_KEY", key)
+    app = create_app(NodeSettings(data_dir=tmp_path, workers=1), authenticator())
+    with caplog.at_level(logging.WARNING, logger="fmar.node"), TestClient(app) as c:
+        scope = c.get("/health").json()["duplicate_check"]
+    logged = any("covers this node only" in r.getMessage() for r in caplog.records)
+    assert (logged, scope) == (says_local, "node" if says_local else "federation")

@@ -136,7 +136,7 @@ def test_ARM_IN_004_ok_bulk_turtle_takes_many() -> None:
 
 def test_ARM_IN_004_ok_example_turtle() -> None:
     [props] = turtle_props(TURTLE_EXAMPLE)
-    assert len(props) == 9
+    assert len(props) == 10
 
 
 # ---------------------------------------------------------------- ARM-IN-005 other subjects
@@ -175,7 +175,7 @@ def test_ARM_IN_006_bad_turtle_not_utf8() -> None:
 
 
 def test_ARM_IN_006_ok_well_formed_turtle() -> None:
-    assert len(parse_rdf(TURTLE_EXAMPLE.encode(), "turtle")) == 10
+    assert len(parse_rdf(TURTLE_EXAMPLE.encode(), "turtle")) == 11
 
 
 # ---------------------------------------------------------------- ARM-IN-007 remote context

@@ -87,13 +87,14 @@ def _wrong_check_digit(mpan: str) -> str:
 
 
 def bess(**changes: Any) -> dict[str, Any]:
-    """BESS_EXAMPLE (a valid asset) with some fields changed; None removes a field."""
-    body = {**BESS_EXAMPLE, **changes}
+    """BESS_EXAMPLE (a valid asset) with an export MPAN and some fields changed; None
+    removes a field. (With both MPANs, ARM-CAT-BESS-001 holds whatever the capacities.)"""
+    body = {**BESS_EXAMPLE, "ExportMPAN": SEPD_EXPORT, **changes}
     return {k: v for k, v in body.items() if v is not None}
 
 
 _CATEGORY_FIELDS: dict[str, dict[str, Any]] = {
-    "BESS": {"GenCapacity": 50, "DemandCapacity": 50, "CanImport": True, "CanExport": True},
+    "BESS": {"GenCapacity": 50, "DemandCapacity": 50},
     "CHP": {"FuelType_EnergySource": "NATURAL_GAS", "GenCapacity": 80},
     "ELECTRIC_BOILER": {"FuelType_DemandTechType": "ELECTRIC_BOILER", "DemandCapacity": 80},
     "EV_CHARGER": {"FuelType_DemandTechType": "EV", "DemandCapacity": 7, "V2GCapable": False},
@@ -326,7 +327,7 @@ CORE_CASES: list[Case] = [
         rdf(bess(ImportMPAN=None), f"fmar:importMPAN {SEPD_IMPORT}"),
         FMAR.importMPAN, SEPD_IMPORT),
     # ARM-VAL-020 MPAN check digit (import and export)
-    ok("ARM-VAL-020", "import-valid", bess()),
+    ok("ARM-VAL-020", "import-valid", bess(ExportMPAN=None)),
     ok("ARM-VAL-020", "export-valid", bess(ImportMPAN=None, ExportMPAN=SEPD_EXPORT)),
     bad("ARM-VAL-020", "import-check-digit", bess(ImportMPAN=_wrong_check_digit(SEPD_IMPORT)),
         FMAR.importMPAN, _wrong_check_digit(SEPD_IMPORT)),
@@ -385,6 +386,14 @@ CORE_CASES: list[Case] = [
     bad("ARM-VAL-031", "paris", bess(Latitude=48.85), GEO_LAT, "48.85"),
     ok("ARM-VAL-032", "lerwick", bess(Latitude=60.15, Longitude=-1.14)),
     bad("ARM-VAL-032", "out-of-range", bess(Longitude=500), GEO_LONG, "500"),
+    # ARM-VAL-033 at least one meter point (ImportMPAN or ExportMPAN)
+    ok("ARM-VAL-033", "import-only", asset("HEAT_PUMP")),
+    ok("ARM-VAL-033", "export-only", asset("SOLAR_PV", ImportMPAN=None, ExportMPAN=make_mpan("ENWL", 4))),
+    bad("ARM-VAL-033", "no-mpan", asset("HEAT_PUMP", ImportMPAN=None), None, None),
+    bad("ARM-VAL-033", "no-mpan-bess", bess(ImportMPAN=None, ExportMPAN=None), None, None),
+    # ARM-VAL-034 EnergyConversionType (Elexon's extended attribute): optional text
+    ok("ARM-VAL-034", "inverter", bess(EnergyConversionType="Inverter (DC/AC)")),
+    bad("ARM-VAL-034", "201-chars", bess(EnergyConversionType=T201), FMAR.energyConversionType, T201),
     # ARM-VAL-029 / 030 (node/records.py): category in the catalogue, not deprecated
     ok("ARM-VAL-029", "in-catalogue", asset("HVAC")),
     bad("ARM-VAL-029", "unknown-category", bess(AssetCategory="NOPE"), FMAR.assetCategory, "NOPE"),
@@ -395,17 +404,24 @@ CORE_CASES: list[Case] = [
 ]
 
 CATEGORY_CASES: list[Case] = [
-    ok("ARM-CAT-BESS-001", "imports", asset("BESS")),
-    bad("ARM-CAT-BESS-001", "cannot-import", asset("BESS", CanImport=False), FMAR.canImport),
-    bad("ARM-CAT-BESS-001", "import-unstated", asset("BESS", CanImport=None), FMAR.canImport),
-    ok("ARM-CAT-BESS-002", "exports", asset("BESS")),
-    bad("ARM-CAT-BESS-002", "cannot-export", asset("BESS", CanExport=False), FMAR.canExport),
-    bad("ARM-CAT-BESS-002", "export-unstated", asset("BESS", CanExport=None), FMAR.canExport),
+    # BESS import/export ability comes from Elexon's attributes; CanImport/CanExport are hints
+    ok("ARM-CAT-BESS-001", "capacities-both-above-0", asset("BESS")),
+    ok("ARM-CAT-BESS-001", "both-mpans", asset("BESS", GenCapacity=0, ExportMPAN=make_mpan("ENWL", 3))),
+    ok("ARM-CAT-BESS-001", "both-mpans-and-hints",
+       asset("BESS", ExportMPAN=make_mpan("ENWL", 3), CanImport=True, CanExport=True)),
+    bad("ARM-CAT-BESS-001", "gen-zero-one-mpan", asset("BESS", GenCapacity=0), None, None),
+    bad("ARM-CAT-BESS-001", "demand-zero-export-mpan-only",
+        asset("BESS", DemandCapacity=0, ImportMPAN=None, ExportMPAN=make_mpan("ENWL", 3)), None, None),
+    ok("ARM-CAT-BESS-002", "hints-true", asset("BESS", CanImport=True, CanExport=True)),
+    ok("ARM-CAT-BESS-002", "hints-absent", asset("BESS", CanImport=None, CanExport=None)),
+    bad("ARM-CAT-BESS-002", "cannot-import", asset("BESS", CanImport=False), FMAR.canImport, "false"),
+    bad("ARM-CAT-BESS-002", "cannot-export", asset("BESS", CanExport="false"), FMAR.canExport, "false"),
     ok("ARM-CAT-BESS-003", "gen-stated", asset("BESS")),
-    bad("ARM-CAT-BESS-003", "gen-unstated", asset("BESS", GenCapacity=None), FMAR.genCapacity),
+    bad("ARM-CAT-BESS-003", "gen-unstated",
+        asset("BESS", GenCapacity=None, ExportMPAN=make_mpan("ENWL", 3)), FMAR.genCapacity, None),
     ok("ARM-CAT-BESS-004", "demand-stated", asset("BESS")),
-    bad("ARM-CAT-BESS-004", "demand-unstated", asset("BESS", DemandCapacity=None),
-        FMAR.demandCapacity),
+    bad("ARM-CAT-BESS-004", "demand-unstated",
+        asset("BESS", DemandCapacity=None, ExportMPAN=make_mpan("ENWL", 3)), FMAR.demandCapacity, None),
     ok("ARM-CAT-CHP-001", "NATURAL_GAS", asset("CHP")),
     ok("ARM-CAT-CHP-001", "BIOGAS", asset("CHP", FuelType_EnergySource="BIOGAS")),
     bad("ARM-CAT-CHP-001", "SOLAR", asset("CHP", FuelType_EnergySource="SOLAR"),
@@ -420,8 +436,12 @@ CATEGORY_CASES: list[Case] = [
     bad("ARM-CAT-EB-002", "demand-unstated", asset("ELECTRIC_BOILER", DemandCapacity=None),
         FMAR.demandCapacity),
     ok("ARM-CAT-EV-001", "v2g-false", asset("EV_CHARGER")),
-    ok("ARM-CAT-EV-001", "v2g-true", asset("EV_CHARGER", V2GCapable=True)),
-    bad("ARM-CAT-EV-001", "v2g-unstated", asset("EV_CHARGER", V2GCapable=None), FMAR.v2gCapable),
+    ok("ARM-CAT-EV-001", "v2g-unstated", asset("EV_CHARGER", V2GCapable=None)),
+    ok("ARM-CAT-EV-001", "v2g-true-export-mpan",
+       asset("EV_CHARGER", V2GCapable=True, ExportMPAN=make_mpan("ENWL", 5))),
+    ok("ARM-CAT-EV-001", "v2g-true-gen-capacity", asset("EV_CHARGER", V2GCapable=True, GenCapacity=7)),
+    bad("ARM-CAT-EV-001", "v2g-true-cannot-export", asset("EV_CHARGER", V2GCapable=True),
+        FMAR.v2gCapable, "true"),
     ok("ARM-CAT-EV-002", "EV", asset("EV_CHARGER")),
     bad("ARM-CAT-EV-002", "HVAC", asset("EV_CHARGER", FuelType_DemandTechType="HVAC"),
         FMAR.demandTechType),
@@ -509,7 +529,7 @@ def test_rule(case: Case) -> None:
 def test_every_rule_has_a_violating_and_a_conforming_example() -> None:
     expected = shape_rule_ids() | set(RECORD_RULES)
     assert {r for r in expected if r.startswith("ARM-VAL-")} == {
-        f"ARM-VAL-{n:03d}" for n in range(1, 33)
+        f"ARM-VAL-{n:03d}" for n in range(1, 35)
     }
     for polarity in (True, False):
         covered = {c.rule for c in CASES if c.bad is polarity}
@@ -677,7 +697,79 @@ def test_ARM_VAL_019_trailing_newline_node_and_pyshacl_reference_differ() -> Non
     }
 
 
-# ---------------------------------------------------------------- known bugs (strict xfail)
+# ---------------------------------------------------------------- messages users read
+
+
+def _only(fields: dict[str, Any]) -> dict[str, Any]:
+    [violation] = check(bad("MSG", "one", fields))
+    return violation
+
+
+def test_ARM_VAL_003_not_a_number_is_reported_once_and_says_so() -> None:
+    violation = _only(bess(RatedCapacity="lots"))
+    assert (violation["rule"], violation["value"]) == ("ARM-VAL-003", "lots")
+    assert violation["message"] == '[ARM-VAL-003] RatedCapacity "lots" is not a number (a decimal, e.g. 12.5).'
+    assert check(ok("ARM-VAL-003", "control", bess(RatedCapacity="500"))) == []
+
+
+def test_ARM_VAL_018_inactive_code_says_it_exists_but_is_inactive() -> None:
+    violation = _only(bess(DNOConnection="IDNO_GTC", GSPGroup=None))
+    assert violation["rule"] == "ARM-VAL-018"
+    assert violation["message"].startswith(
+        "[ARM-VAL-018] DNOConnection IDNO_GTC exists in the DNOCode code list but is inactive.")
+    assert "SSEN_SEPD" in violation["allowed"] and "IDNO_GTC" not in violation["allowed"]
+
+
+def test_ARM_VAL_017_code_list_message_shows_the_code_sent_and_the_allowed_codes() -> None:
+    violation = _only(bess(ConnectionType="SEMI_FIRM"))
+    assert violation["rule"] == "ARM-VAL-017"
+    assert violation["message"] == ("[ARM-VAL-017] ConnectionType SEMI_FIRM is not an allowed code. "
+                                    "Allowed codes: FIRM, NON_FIRM, DYNAMIC.")
+    assert violation["allowed"] == ["FIRM", "NON_FIRM", "DYNAMIC"]
+
+
+def test_ARM_CAT_CHP_001_category_code_list_message_lists_its_own_codes() -> None:
+    violation = _only(asset("CHP", FuelType_EnergySource="SOLAR"))
+    assert violation["rule"] == "ARM-CAT-CHP-001"
+    assert "SOLAR is not an allowed code" in violation["message"]
+    assert violation["allowed"] == ["NATURAL_GAS", "BIOGAS", "BIOMASS", "HYDROGEN", "DIESEL", "OTHER"]
+
+
+def test_ARM_VAL_021_mismatch_states_the_expected_distributor_id() -> None:
+    violation = _only(bess(ImportMPAN=ENWL_MPAN))
+    assert violation["rule"] == "ARM-VAL-021"
+    assert violation["message"] == (
+        f"[ARM-VAL-021] ImportMPAN {ENWL_MPAN} begins with 16, but DNOConnection SSEN_SEPD has "
+        "distributor ID 20: its MPANs begin with 20.")
+
+
+@pytest.mark.parametrize("rule,fields", [
+    ("ARM-CAT-EV-002", asset("EV_CHARGER", FuelType_DemandTechType=None)),
+    ("ARM-CAT-BESS-001", asset("BESS", GenCapacity=0)),
+    ("ARM-VAL-028", bess(StorageCapacity="lots")),
+    ("ARM-VAL-005", bess(EffectiveDate="soon")),
+    ("ARM-VAL-011", bess(CommissioningDate="lots")),
+    ("ARM-VAL-013", asset("BESS", GenCapacity="lots")),
+], ids=["ARM-CAT-EV-002-required-hasValue", "ARM-CAT-BESS-001-once", "ARM-VAL-028-lots",
+        "ARM-VAL-005-soon", "ARM-VAL-011-lots-not-also-025", "ARM-VAL-013-lots-not-also-BESS-001"])
+def test_each_violation_appears_once(rule: str, fields: dict[str, Any]) -> None:
+    violation = _only(fields)
+    assert violation["rule"] == rule, violation
+
+
+@pytest.mark.parametrize("value", ["soon", "2024-02-30", "01/04/2025"])
+def test_ARM_VAL_005_not_a_date_says_so(value: str) -> None:
+    assert _only(bess(EffectiveDate=value))["message"] == (
+        f'[ARM-VAL-005] EffectiveDate "{value}" is not a valid date (YYYY-MM-DD).')
+
+
+def test_ARM_VAL_011_not_a_date_is_not_also_in_the_future() -> None:
+    violation = _only(bess(CommissioningDate="lots"))
+    assert (violation["rule"], violation["message"]) == (
+        "ARM-VAL-011", '[ARM-VAL-011] CommissioningDate "lots" is not a valid date (YYYY-MM-DD).')
+
+
+# ---------------------------------------------------------------- one error per mistake (regressions)
 
 
 @pytest.mark.parametrize("rule,fields", [
@@ -786,6 +878,51 @@ def test_CAT_DEF_005_bad_pattern() -> None:
     assert raised.value.code == "CAT-DEF-005"
 
 
+# ---------------------------------------------------------------- the pyshacl fallback
+
+# A category whose shape uses a property path the compiler does not translate
+# (sh:alternativePath): node/validation.py hands that shape to pyshacl.
+FLYWHEEL_TTL = """@prefix sh: <http://www.w3.org/ns/shacl#> .
+@prefix skos: <http://www.w3.org/2004/02/skos/core#> .
+@prefix fmar: <https://id.fmar.uk/def/fmar#> .
+@prefix fshape: <https://id.fmar.uk/def/shapes#> .
+@prefix acat: <https://id.fmar.uk/def/code/AssetCategory/> .
+acat:FLYWHEEL a fmar:AssetCategory, skos:Concept ; skos:notation "FLYWHEEL" ;
+  skos:prefLabel "Flywheel"@en ; fmar:appliesTo "Storage" ;
+  fmar:categoryShape fshape:Category_FLYWHEEL .
+fshape:Category_FLYWHEEL a sh:NodeShape ; sh:targetClass acat:FLYWHEEL ;
+  sh:property [ fmar:ruleId "ARM-CAT-FLY-001" ;
+    sh:path [ sh:alternativePath ( fmar:genCapacity fmar:demandCapacity ) ] ; sh:minCount 2 ;
+    sh:message "[ARM-CAT-FLY-001] A flywheel states its GenCapacity and its DemandCapacity." ] .
+"""
+
+
+def _flywheel_register():
+    register = _register()
+    register.save_category(Graph().parse(data=FLYWHEEL_TTL, format="turtle"), FACILITATOR,
+                           expected_code=None)
+    return register
+
+
+def test_ARM_CAT_FLY_001_uncompilable_shape_runs_in_pyshacl() -> None:
+    register = _flywheel_register()
+    shapes = register.catalogue.shapes
+    assert shapes.fallback is not None  # the category's shape was not compiled
+    assert catalogue().shapes.fallback is None  # the seeded shapes all compile
+    flywheel = asset("OTHER", AssetCategory="FLYWHEEL", OtherDescription=None, GenCapacity=50)
+    states = {c.code: c.deprecated for c in register.catalogue.all()}
+    rows = [(Row(1, fields=flywheel), ASSET + "000000000001"),
+            (Row(2, fields={**flywheel, "DemandCapacity": 40}), ASSET + "000000000002"),
+            (Row(3, fields={**flywheel, "DemandCapacity": 40, "RatedCapacity": "lots"}),
+             ASSET + "000000000003")]
+    bad_one, good, core_bad = check_rows(rows, shapes, states, CALLER)
+    assert [(v["rule"], v["message"]) for v in bad_one.violations] == [
+        ("ARM-CAT-FLY-001", "[ARM-CAT-FLY-001] A flywheel states its GenCapacity and its DemandCapacity.")]
+    assert good.violations == []
+    # the compiled core rules still run once, not again in pyshacl
+    assert [v["rule"] for v in core_bad.violations] == ["ARM-VAL-003"]
+
+
 # ---------------------------------------------------------------- the catalogue
 
 
@@ -816,7 +953,7 @@ def test_catalogue_names_existing_tests() -> None:
     names = set(globals()) | {f"test_rule[{c.id}]" for c in CASES}
     for cited in re.findall(r"tests/test_rules\.py::([A-Za-z0-9_]+)", text):
         assert cited in names, cited
-    for other in ("test_inputs.py", "test_api.py"):
+    for other in ("test_inputs.py", "test_api.py", "test_codes.py", "test_errors.py"):
         source = Path(__file__).with_name(other)
         if not source.exists():
             continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from contextlib import asynccontextmanager
 
@@ -14,11 +15,14 @@ from node.api import federation as federation_api
 from node.api import sparql as sparql_api
 from node.config import NodeSettings
 from node.errors import install_error_handlers
+from node.federation.duplicates import duplicate_check_scope
 from node.identity import Authenticator, StaticTokenAuthenticator
 from node.placement import placement_for
 from node.register import Register
 from node.store import open_store
 from node.vocab import ONTOLOGY_FILE
+
+logger = logging.getLogger("fmar.node")
 
 
 def default_authenticator(settings: NodeSettings) -> Authenticator:
@@ -39,6 +43,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        if duplicate_check_scope() == "node":
+            logger.warning("Duplicate detection (ARM-DUP-001) covers this node only: no "
+                           "federation key (set FMAR_FEDERATION_KEY or the trust framework "
+                           "settings for the federation-wide check).")
         yield
         app.state.register.close()
 
@@ -75,7 +83,9 @@ def create_app(
 
     @app.get("/health", tags=["discovery"], summary="Liveness")
     def health() -> JSONResponse:
-        return JSONResponse({"status": "ok", "node": settings.name})
+        return JSONResponse({"status": "ok", "node": settings.name,
+                             # "node": the federation-wide duplicate check is off
+                             "duplicate_check": duplicate_check_scope()})
 
     @app.get("/ontology", tags=["discovery"], summary="The FMAR ontology (Turtle)")
     def ontology() -> Response:

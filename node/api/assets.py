@@ -28,7 +28,7 @@ from node.api.http import (
 )
 from node.asset_fields import full_jsonld_context
 from node.errors import ApiError
-from node.federation.duplicates import configured_key, tokens_for
+from node.federation.duplicates import check_key, index_of, tokens_for
 from node.identity import Caller, current_caller
 from node.inputs import (
     CONTEXT_PATH,
@@ -112,20 +112,27 @@ def _check_placement(request: Request, caller: Caller) -> None:
     policy.check_placement(caller, request.app.state.placement.organisations())
 
 
+async def _holders(request: Request, tokens: list[str], federation_wide: bool) -> dict[str, str]:
+    """token -> holder organisation: asked of every node with the federation key, else of
+    this node's own records."""
+    if federation_wide:
+        from node.api.federation import duplicate_matches
+
+        return await duplicate_matches(request, tokens)
+    return await run_in_threadpool(index_of(request.app).local_matches, tokens)
+
+
 async def _refuse_duplicate(request: Request, caller: Caller, props: Properties) -> None:
-    """ARM-DUP-001: no second asset with the same MPAN and serial number anywhere in the
-    federation; only keyed hashes leave this node (node/federation/duplicates.py). The
-    node asks with its own token, so only a caller that registers assets gets it asked."""
+    """ARM-DUP-001: no second asset with the same MPAN and serial number in the federation
+    (or on this node, without a federation key); only keyed hashes leave this node
+    (node/federation/duplicates.py). The node asks with its own token, so only a caller
+    that registers assets gets it asked."""
     policy.check_duplicate_enquiry(caller)
-    key = configured_key()
-    if key is None:
-        return
+    key, federation_wide = check_key()
     tokens = tokens_for(key, *mpans_and_serial(props))
     if not tokens:
         return
-    from node.api.federation import duplicate_matches
-
-    holders = sorted(set((await duplicate_matches(request, tokens)).values()))
+    holders = sorted(set((await _holders(request, tokens, federation_wide)).values()))
     if holders:
         raise ApiError(
             409, "ARM-DUP-001",
@@ -134,14 +141,10 @@ async def _refuse_duplicate(request: Request, caller: Caller, props: Properties)
         )
 
 
-def _duplicate_screen(request: Request) -> Callable[[list[Checked]], None] | None:
-    """ARM-DUP-001 for bulk uploads: each valid row is checked against the federation and
-    against the rows before it in the same upload."""
-    key = configured_key()
-    if key is None:
-        return None
-    from node.api.federation import duplicate_matches
-
+def _duplicate_screen(request: Request) -> Callable[[list[Checked]], None]:
+    """ARM-DUP-001 for bulk uploads: each valid row is checked against the federation (or
+    this node) and against the rows before it in the same upload."""
+    key, federation_wide = check_key()
     seen: dict[str, int] = {}
 
     def screen(chunk: list[Checked]) -> None:
@@ -150,7 +153,7 @@ def _duplicate_screen(request: Request) -> Callable[[list[Checked]], None] | Non
         asked = [t for tokens in by_row.values() for t in tokens]
         if not asked:
             return
-        holders = anyio.from_thread.run(duplicate_matches, request, asked)
+        holders = anyio.from_thread.run(_holders, request, asked, federation_wide)
         for checked in chunk:
             tokens = by_row.get(checked.index, [])
             found = sorted({holders[t] for t in tokens if t in holders})
@@ -335,6 +338,7 @@ IfMatch = Annotated[str | None, Header(alias="If-Match", description="The ETag y
 async def replace_asset(request: Request, asset_id: str, caller: CallerDep,
                         if_match: IfMatch = None) -> Response:
     chosen = negotiate(request, RECORD_TYPES)
+    policy.require_scope(caller, "assets:write")  # rights before the body is read (as PATCH)
     await run_in_threadpool(_check_placement, request, caller)
     props = await _single_properties(request, allow_asset_id=True)
     record = await run_in_threadpool(register_of(request).replace, asset_id, props, caller, if_match)

@@ -32,7 +32,8 @@ TURTLE_EXAMPLE = """@prefix fmar: <https://id.fmar.uk/def/fmar#> .
   fmar:effectiveDate "2025-01-01"^^xsd:date ;
   fmar:connectionStatus <https://id.fmar.uk/def/code/ConnectionStatus/CONNECTED> ;
   fmar:connectionType <https://id.fmar.uk/def/code/ConnectionType/FIRM> ;
-  fmar:dnoConnection <https://id.fmar.uk/def/code/DNOCode/ENWL> .
+  fmar:dnoConnection <https://id.fmar.uk/def/code/DNOCode/ENWL> ;
+  fmar:importMPAN "1600000000010" .
 """
 
 REGISTER_ONE = {

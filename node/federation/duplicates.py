@@ -5,9 +5,11 @@ the same import or export MPAN and serial number. What travels is a keyed hash,
 HMAC-SHA256 over ("import"|"export", MPAN, serial number) with a federation key, never
 the values; a node answers with the holder organisation of any matching record.
 
-Registration (`POST /assets` and bulk) checks before storing when the node has the
-federation key (from the trust framework over mTLS, or FMAR_FEDERATION_KEY) and refuses
-a duplicate with ARM-DUP-001 naming the holder organisation.
+Registration (`POST /assets` and bulk) checks before storing and refuses a duplicate
+with ARM-DUP-001 naming the holder organisation. With the federation key (from the trust
+framework over mTLS, or FMAR_FEDERATION_KEY) the check covers every node; without it a
+node still refuses duplicates of its own records (hashed with a key of its own, which
+never leaves the process), and `GET /health` and the start-up log say the check is local.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import secrets
 import threading
 import time
 from typing import Any
@@ -57,6 +60,31 @@ def configured_key() -> bytes | None:
     return cached
 
 
+_LOCAL_KEY = secrets.token_bytes(32)
+
+
+def federation_configured() -> bool:
+    """Whether this node has (or can fetch) the federation key, without fetching it."""
+    if os.environ.get("FMAR_FEDERATION_KEY"):
+        return True
+    from node.federation.settings import FederationSettings
+
+    settings = FederationSettings.from_env()
+    return bool(settings.trust_url and settings.client_id and settings.client_cert)
+
+
+def duplicate_check_scope() -> str:
+    """"federation" when duplicates are refused across every node, else "node"."""
+    return "federation" if federation_configured() else "node"
+
+
+def check_key() -> tuple[bytes, bool]:
+    """The key registration hashes with, and whether the check is federation-wide:
+    the federation key, or this process's own key (the check then covers this node)."""
+    key = configured_key()
+    return (key, True) if key is not None else (_LOCAL_KEY, False)
+
+
 def _fetch_key(settings: Any) -> bytes:
     from trust import http as trust_http
 
@@ -93,6 +121,7 @@ class DuplicateIndex:
     def __init__(self, store: Any, ttl: float = 5.0):
         self.store, self.ttl = store, ttl
         self._index: dict[str, str] = {}
+        self._key: bytes | None = None  # the key the index was built with
         self._until = 0.0
         self._lock = threading.Lock()
 
@@ -112,26 +141,36 @@ class DuplicateIndex:
 
     def add(self, organisation: str, import_mpan: Any, export_mpan: Any, serial: Any) -> None:
         """Index a record just stored, so the next check sees it before any rebuild."""
-        key = configured_key()
-        if key is None:
-            return
+        key, _ = check_key()
         with self._lock:
+            if key != self._key:
+                return  # the next lookup rebuilds the index with this key
             for token in tokens_for(key, import_mpan, export_mpan, serial):
                 self._index[token] = organisation
 
+    def _lookup(self, key: bytes, tokens: list[str]) -> list[dict[str, str]]:
+        with self._lock:
+            if key != self._key or time.monotonic() > self._until:
+                self._index = self._build(key)
+                self._key = key
+                self._until = time.monotonic() + self.ttl
+            index = self._index
+        return [{"token": t, "holder": index[t]} for t in tokens if t in index]
+
     def matches(self, tokens: list[str]) -> list[dict[str, str]]:
+        """The answer to another node's enquiry: needs the federation key."""
         key = configured_key()
         if key is None:
             raise ApiError(503, "FED-008", "No federation key for duplicate detection on this node.")
         if len(tokens) > MAX_TOKENS or not all(isinstance(t, str) and len(t) == 64 for t in tokens):
             raise ApiError(400, "FED-IN-007", f"tokens: up to {MAX_TOKENS} hex HMAC-SHA256 "
                            "values.")
-        with self._lock:
-            if time.monotonic() > self._until:
-                self._index = self._build(key)
-                self._until = time.monotonic() + self.ttl
-            index = self._index
-        return [{"token": t, "holder": index[t]} for t in tokens if t in index]
+        return self._lookup(key, tokens)
+
+    def local_matches(self, tokens: list[str]) -> dict[str, str]:
+        """token -> holder among this node's records, hashed with `check_key()`'s key."""
+        key, _ = check_key()
+        return {m["token"]: m["holder"] for m in self._lookup(key, tokens)}
 
 
 def index_of(app: Any) -> DuplicateIndex:

@@ -20,6 +20,10 @@ loopback) each holding --per-node assets, and "all-in-one" nodes holding K x
 --per-node assets. For K in 1, 2, 5, 10: p50/p99 of the federated filter query and
 of the federated report (counts and capacity by category x DNO area), beside the
 slowest single node's p50, a sequential fan-out and one node holding all the data.
+
+Part 3 (real processes, the timings the tests assert only as behaviour): a federated
+query with a node paused (SIGSTOP) against its deadline, and /health latency on a
+node while it runs a query that is stopped at its time limit.
 Every figure is measured in the same run.
 """
 
@@ -263,6 +267,88 @@ def part2(per_node: int, ks: list[int], reps: int, one_node: bool = True) -> Non
                 proc.kill()
 
 
+# ------------------------------------------------------------------ part 3
+
+def part3(per_node: int, reps: int) -> None:
+    """Wall-clock figures behind tests/federation/test_federation.py's behaviour checks."""
+    import signal
+    import threading
+
+    from node.federation.tokens import StaticTokens
+
+    print(f"\n== Part 3: deadlines and a stopped query, {per_node} assets per node")
+    base = Path(tempfile.mkdtemp(prefix="fmar-bench-deadline-"))
+    token = "bench-token"
+    tokens = base / "tokens.json"
+    tokens.write_text(json.dumps([{
+        "token_sha256": StaticTokenAuthenticator.hash_token(token), "subject": "bench",
+        "organisation_id": "NESO", "roles": ["NESO"],
+        "scopes": ["assets:read", "sparql:query", "federation:query"]}]))
+    for i in range(2):
+        fill(base / f"d{i}", per_node, [ORGS[i]], 300 + i)
+    procs = []
+    try:
+        urls = []
+        for i in range(2):
+            url, proc = start_node(base / f"d{i}", tokens)
+            urls.append(url)
+            procs.append(proc)
+        for url in urls:
+            wait_up(url)
+        procs[1].send_signal(signal.SIGSTOP)
+        deadline = 2.0
+
+        async def partial() -> float:
+            async with httpx.AsyncClient(timeout=60) as http:
+                engine = Engine(http, StaticTokens(default=token), deadline=deadline)
+                started = time.perf_counter()
+                answer = await engine.assets([NodeTarget(u) for u in urls],
+                                             AssetFilter.parse({"limit": 1000}))
+                assert answer["partial"], answer["nodes"]
+                return time.perf_counter() - started
+
+        elapsed = [asyncio.run(partial()) for _ in range(reps)]
+        print(f"partial answer, one node paused, deadline {deadline:.1f} s: "
+              f"p50 {statistics.median(elapsed):.2f} s, max {max(elapsed):.2f} s")
+        procs[1].send_signal(signal.SIGCONT)
+        heavy = ("SELECT (COUNT(*) AS ?n) WHERE { ?a ?p ?x . ?b ?q ?y . ?c ?r ?z . "
+                 "FILTER (STR(?x) < STR(?y) && STR(?y) < STR(?z)) }")
+        health: list[float] = []
+        done = threading.Event()
+
+        def probe() -> None:
+            while not done.is_set():
+                started = time.perf_counter()
+                httpx.get(f"{urls[0]}/health", timeout=30)
+                health.append(time.perf_counter() - started)
+                time.sleep(0.1)
+
+        prober = threading.Thread(target=probe)
+        prober.start()
+        started = time.perf_counter()
+        try:
+            r = httpx.get(f"{urls[0]}/sparql", params={"query": heavy}, timeout=60,
+                          headers={"authorization": f"Bearer {token}"})
+            outcome = f"answered {r.status_code} {r.json().get('code')}"
+        except httpx.ReadTimeout:
+            outcome = "NOT stopped"
+        stopped = time.perf_counter() - started
+        done.set()
+        prober.join()
+        print(f"heavy query {outcome} after {stopped:.2f} s (FMAR_SPARQL_TIMEOUT default 10 s); "
+              f"/health meanwhile: {len(health)} answers, p50 "
+              f"{statistics.median(health) * 1000:.0f} ms, max {max(health) * 1000:.0f} ms")
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGCONT)
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--restriction", type=int, default=100_000)
@@ -282,6 +368,7 @@ def main() -> None:
         part1(args.restriction)
     part2(args.per_node, [int(k) for k in args.nodes.split(",")], args.reps,
           one_node=not args.no_one_node)
+    part3(args.per_node, args.reps)
 
 
 if __name__ == "__main__":

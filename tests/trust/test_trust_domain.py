@@ -76,23 +76,31 @@ def test_scopes_follow_roles_and_viewers_never_write():
     assert not {s for s in user_scopes(["FSP"], "viewer") if s.endswith(":write")}
 
 
-@pytest.mark.parametrize("number, ok", [("01234567", True), ("SC123456", True),
-                                        ("OC300001", True), ("1234567", False),
-                                        ("ABCDEFGH", False), ("12 34 56 78", True)])
-def test_company_numbers(number, ok):
-    if ok:
-        assert validation.company_number(number)
-    else:
-        with pytest.raises(ApiError):
-            validation.company_number(number)
+@pytest.mark.parametrize("number, normalised", [("01234567", "01234567"), ("SC123456", "SC123456"),
+                                                ("OC300001", "OC300001"), ("12 34 56 78", "12345678"),
+                                                (" sc123456 ", "SC123456")])
+def test_DIR_001_ok_company_numbers(number, normalised):
+    assert validation.company_number(number) == normalised
 
 
-@pytest.mark.parametrize("phone, ok", [("+447700900123", True), ("+44 7700 900123", True),
-                                       ("07700900123", False), ("+0123456789", False),
-                                       ("+1234", False)])
-def test_e164(phone, ok):
-    if ok:
-        assert validation.phone(phone).startswith("+")
-    else:
-        with pytest.raises(ApiError):
-            validation.phone(phone)
+@pytest.mark.parametrize("number", ["1234567", "ABCDEFGH", "123456789", "SC12345", ""])
+def test_DIR_001_bad_company_numbers(number):
+    with pytest.raises(ApiError) as refused:
+        validation.company_number(number)
+    assert (refused.value.status, refused.value.code) == (422, "DIR-001")
+    assert refused.value.details == {"field": "registration_number", "value": number}
+
+
+@pytest.mark.parametrize("phone, normalised", [("+447700900123", "+447700900123"),
+                                               ("+44 7700 900123", "+447700900123"),
+                                               ("+44 (7700) 900-123", "+447700900123")])
+def test_DIR_003_ok_e164(phone, normalised):
+    assert validation.phone(phone) == normalised
+
+
+@pytest.mark.parametrize("phone", ["07700900123", "+0123456789", "+1234", "+44770090012345678"])
+def test_DIR_003_bad_e164(phone):
+    with pytest.raises(ApiError) as refused:
+        validation.phone(phone)
+    assert (refused.value.status, refused.value.code) == (422, "DIR-003")
+    assert refused.value.details == {"field": "mobile", "value": phone}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 from conftest import ROOT, free_port
@@ -61,20 +62,25 @@ def test_fsp_registers_and_only_the_right_parties_read_or_change(federation, mem
     # the DNO of the asset's licence area reads it ...
     read = send(real_node, southern, "GET", path)
     assert read.status_code == 200, read.text
-    # ... but cannot change it
+    assert read.json()["AssetId"] == created.json()["AssetId"]
+    # ... but cannot change it (it holds no assets:write scope)
     change = send(real_node, southern, "PATCH", path, {"AssetName": "renamed"},
                   {"If-Match": etag, "Content-Type": "application/merge-patch+json"})
-    assert change.status_code == 403, change.text
+    assert_refused(change, 403, "POL-001")
     # a DNO of other areas and another FSP do not see it; the other FSP cannot write it
-    assert send(real_node, members.dno, "GET", path).status_code == 404
-    assert send(real_node, members.fsp2, "GET", path).status_code == 404
+    assert_refused(send(real_node, members.dno, "GET", path), 404, "ARM-404")
+    assert_refused(send(real_node, members.fsp2, "GET", path), 404, "ARM-404")
     foreign = send(real_node, members.fsp2, "POST", "/assets",
-                   {**ASSET, "OrganisationId": fsp.org_id})
-    assert foreign.status_code == 403, foreign.text
+                   {**ASSET, "OrganisationId": fsp.org_id, "SerialNumber": "E2E-FOREIGN"})
+    assert_refused(foreign, 403, "POL-030")  # this node does not hold the other FSP's records
+    foreign_change = send(real_node, members.fsp2, "PATCH", path, {"AssetName": "mine now"},
+                          {"If-Match": etag, "Content-Type": "application/merge-patch+json"})
+    assert_refused(foreign_change, 403, "POL-030")  # refused before the asset is looked up
     # the owner changes it with its own token
     mine = send(real_node, fsp, "PATCH", path, {"AssetName": "Didcot battery one"},
                 {"If-Match": etag, "Content-Type": "application/merge-patch+json"})
     assert mine.status_code == 200, mine.text
+    assert mine.json()["AssetName"] == "Didcot battery one"
     # and a token without a client certificate binding is refused by the real node too
     token = fsp.access_token(real_node.url)
     no_cert = real_node.call("GET", path, token)
@@ -90,7 +96,8 @@ def test_POL_021_a_relayed_token_cannot_change_records_on_the_real_node(federati
 
     fsp, relay = members.fsp, members.fsp_node
     southern = federation.register_member("Southrelay", ["DNO"], dno_areas=["SSEN_SEPD"])
-    created = send(real_node, fsp, "POST", "/assets", {**ASSET, "OrganisationId": fsp.org_id})
+    created = send(real_node, fsp, "POST", "/assets",
+                   {**ASSET, "OrganisationId": fsp.org_id, "SerialNumber": "E2E-RELAY"})
     assert created.status_code == 201, created.text
     path = f"/assets/{created.json()['AssetId']}"
     etag = created.headers["etag"]
@@ -119,3 +126,72 @@ def test_POL_021_a_relayed_token_cannot_change_records_on_the_real_node(federati
     own = send(real_node, southern, "PUT", f"{path}/validation-status", {"status": "Verified"},
                {"If-Match": etag})
     assert own.status_code == 200, own.text
+def test_POL_004_status_changes_on_the_real_node(federation, members, real_node):
+    """The validation status is set by the asset's DNO (not one of another area), never
+    by its own FSP; a stale
+    If-Match is refused; the DNO's change is the control that succeeds."""
+    southern = federation.register_member("Southstat", ["DNO"], dno_areas=["SSEN_SEPD"])
+    fsp = members.fsp
+    created = send(real_node, fsp, "POST", "/assets",
+                   {**ASSET, "OrganisationId": fsp.org_id, "SerialNumber": "E2E-STATUS"})
+    assert created.status_code == 201, created.text
+    path = f"/assets/{created.json()['AssetId']}/validation-status"
+    etag = created.headers["etag"]
+    own = send(real_node, fsp, "PUT", path, {"status": "Verified"}, {"If-Match": etag})
+    assert_refused(own, 403, "POL-001")  # an FSP's token never carries validation:write
+    assert own.json()["details"] == {"missing_scopes": ["validation:write"]}
+    other_area = send(real_node, members.dno, "PUT", path, {"status": "Verified"},
+                      {"If-Match": etag})
+    assert_refused(other_area, 404, "ARM-404")  # it may not read the asset either
+    # an organisation that is an FSP and a DNO (of other areas) may not verify its own asset
+    both = federation.register_member("Bothco", ["FSP", "DNO"], dno_areas=["UKPN_EPN"])
+    with both.api() as c:  # Bothco lets the FSP's node hold its records (POL-030)
+        hosted = c.post(f"/api/orgs/{both.org_id}/hosting", json={"host_org_id": fsp.org_id})
+    assert hosted.status_code == 201, hosted.text
+    deadline = time.monotonic() + 60  # the node learns of the hosting within its TTL
+    while True:
+        own_asset = send(real_node, both, "POST", "/assets",
+                         {**ASSET, "OrganisationId": both.org_id, "SerialNumber": "E2E-BOTH"})
+        if own_asset.json().get("code") != "POL-030" or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert own_asset.status_code == 201, own_asset.text
+    self_verify = send(real_node, both, "PUT",
+                       f"/assets/{own_asset.json()['AssetId']}/validation-status",
+                       {"status": "Verified"}, {"If-Match": own_asset.headers["etag"]})
+    assert_refused(self_verify, 403, "POL-004")
+    bad_status = send(real_node, southern, "PUT", path, {"status": "Approved"}, {"If-Match": etag})
+    assert_refused(bad_status, 422, "ARM-VS-001")
+    verified = send(real_node, southern, "PUT", path, {"status": "Verified"}, {"If-Match": etag})
+    assert verified.status_code == 200, verified.text
+    assert verified.json()["ValidationStatus"] == "Verified"
+    stale = send(real_node, southern, "PUT", path, {"status": "Query", "reason": "MPAN unknown"},
+                 {"If-Match": etag})
+    assert_refused(stale, 412, "ARM-412")
+
+
+def test_writes_refused_on_the_real_node(federation, members, real_node):
+    """Writes through the real node's routes (not the stub): scope, organisation, body."""
+    fsp = members.fsp
+    dno_write = send(real_node, members.dno, "POST", "/assets",
+                     {**ASSET, "OrganisationId": members.dno.org_id, "SerialNumber": "E2E-DNO"})
+    assert_refused(dno_write, 403, "POL-001")
+    invalid = send(real_node, fsp, "POST", "/assets",
+                   {**ASSET, "OrganisationId": fsp.org_id, "SerialNumber": "E2E-BAD",
+                    "ImportMPAN": None})
+    assert_refused(invalid, 422, "ARM-VAL")
+    assert {v["rule"] for v in invalid.json()["details"]["violations"]} == {"ARM-VAL-033"}
+    unknown = send(real_node, fsp, "POST", "/assets",
+                   {**ASSET, "OrganisationId": fsp.org_id, "Colour": "blue"})
+    assert_refused(unknown, 400, "ARM-IN-002")
+    created = send(real_node, fsp, "POST", "/assets",
+                   {**ASSET, "OrganisationId": fsp.org_id, "SerialNumber": "E2E-WRITE"})
+    assert created.status_code == 201, created.text
+    path = f"/assets/{created.json()['AssetId']}"
+    stale = send(real_node, fsp, "PUT", path, {**ASSET, "OrganisationId": fsp.org_id},
+                 {"If-Match": '"stale.v0"'})
+    assert_refused(stale, 412, "ARM-412")
+    no_if_match = send(real_node, fsp, "DELETE", path)
+    assert no_if_match.status_code == 200 and no_if_match.json()["RegistrationStatus"] == "Deregistered"
+    foreign_delete = send(real_node, members.fsp2, "DELETE", path)
+    assert_refused(foreign_delete, 403, "POL-030")
