@@ -39,6 +39,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
+        if getattr(app.state, "query_service", None) is not None:
+            app.state.query_service.close()  # stops its query workers
         app.state.register.close()
 
     app = FastAPI(

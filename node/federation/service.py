@@ -62,6 +62,9 @@ class QueryService:
         self.executor = Executor(limits)
         self._ox = raw_store(store)
 
+    def close(self) -> None:
+        self.executor.close()
+
     # --------------------------------------------------------------- raw SPARQL
     def sparql(self, caller: Caller, query: str, accept: str | None, fmt: str | None = None,
                default_graph_uri: list[str] | None = None,
@@ -70,15 +73,12 @@ class QueryService:
         form = check_query(query)
         chosen, media = negotiate(accept, form, fmt)
         requested = set(default_graph_uri or []) | set(named_graph_uri or [])
-        if self._ox is None or requested:
-            graphs: list[Any] = self.allowed.names(scope)
-            if requested:  # the protocol's dataset narrows the caller's; never widens it
-                graphs = [g for g in graphs if g in requested]
-            if self._ox is None:
-                return self._remote(query, graphs, media, form)
-        else:
-            graphs = self.allowed.nodes(scope)
-        return self.executor.run(self._ox, query, graphs, chosen, media, isolation="fork")
+        graphs: list[Any] = self.allowed.names(scope)
+        if requested:  # the protocol's dataset narrows the caller's; never widens it
+            graphs = [g for g in graphs if g in requested]
+        if self._ox is None:
+            return self._remote(query, graphs, media, form)
+        return self.executor.run(self.store, query, graphs, chosen, media)
 
     def _remote(self, query: str, graphs: list[str], media: str, form: str) -> Answer:
         """An external SPARQL server: the dataset goes as default-graph-uri/named-graph-uri
@@ -114,12 +114,11 @@ class QueryService:
     def run_generated(self, query: str) -> Answer:
         """A SELECT the node wrote itself (REST filter form, aggregates). Its patterns carry
         the policy restriction and address record graphs explicitly (`GRAPH ?a` with ?a an
-        asset IRI), so it runs over the store as is, with index lookups, in a thread: no
-        per-graph dataset list and no fork."""
+        asset IRI), so it runs over the store as is, with index lookups, without a
+        per-graph dataset list; in a query worker like every query."""
         if self._ox is None:
             return self._remote_generated(query)
-        return self.executor.run(self._ox, query, None, "json", MEDIA_OF["json"],
-                                 isolation="thread")
+        return self.executor.run(self.store, query, None, "json", MEDIA_OF["json"])
 
     def _remote_generated(self, query: str) -> Answer:
         assert isinstance(self.store, RemoteStore)

@@ -208,27 +208,25 @@ def test_expensive_query_is_stopped_and_the_node_keeps_serving(fed):
     token = fed.token("Neso", "fsp_b")
     import threading
 
-    health: list[float] = []
+    health: list[int] = []
+    done = threading.Event()
 
     def probe():
         with fed.http() as c:
-            for _ in range(10):
-                started = time.perf_counter()
-                assert c.get(f"{url}/health").status_code == 200
-                health.append(time.perf_counter() - started)
+            while not done.is_set():
+                health.append(c.get(f"{url}/health").status_code)
                 time.sleep(0.2)
 
     prober = threading.Thread(target=probe)
     prober.start()
-    started = time.perf_counter()
     with fed.http("Neso") as c:
         r = c.get(f"{url}/sparql", params={"query": heavy},
                   headers={"authorization": f"Bearer {token}"})
-    elapsed = time.perf_counter() - started
+    done.set()
     prober.join()
     assert r.status_code == 504 and r.json()["code"] == "SPARQL-005", r.text
-    assert elapsed < 3 + 2
-    assert max(health) < 1.0  # the node answered other requests meanwhile
+    # the node answered other requests while the query ran
+    assert len(health) >= 2 and set(health) == {200}
     big = "SELECT * WHERE { ?a ?p ?x . ?b ?q ?y }"
     with fed.http("Neso") as c:
         r = c.get(f"{url}/sparql", params={"query": big},
