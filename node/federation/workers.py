@@ -115,22 +115,23 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _cap_address_space(memory_mb: int) -> None:
+def _address_space() -> int:
     with open("/proc/self/statm") as statm:
-        size = int(statm.read().split()[0]) * resource.getpagesize()
-    limit = size + memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        return int(statm.read().split()[0]) * resource.getpagesize()
+
+
+def _limit_address_space(limit: int) -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY))
 
 
 def worker_main(parent: int, fd: int, memory_mb: int) -> None:
     _die_with_parent(parent)
-    import pyoxigraph  # noqa: F401  (loaded before the cap is measured)
+    import pyoxigraph  # noqa: F401  (loaded before any limit is set)
 
     import node.federation.results  # noqa: F401
 
     conn = Connection(fd)
     stores = _Stores()
-    _cap_address_space(memory_mb)
     conn.send(("ready", os.getpid()))
     while True:
         try:
@@ -139,7 +140,14 @@ def worker_main(parent: int, fd: int, memory_mb: int) -> None:
             os._exit(0)
         store = None
         try:
-            store = stores.open(request["source"])
+            # A query may add `memory_mb` to the worker's address space. Loading shipped
+            # N-Quads counts; opening a checkpoint (the store's threads and caches) not.
+            source, limit = request["source"], memory_mb * 1024 * 1024
+            if source.nquads is not None:
+                _limit_address_space(_address_space() + limit)
+            store = stores.open(source)
+            if source.nquads is None:
+                _limit_address_space(_address_space() + limit)
             body, rows, form = evaluate(store, request["query"], request["graphs"],
                                         request["fmt"], request["max_rows"])
             reply: tuple[Any, ...] = ("ok", body, rows, form)
@@ -154,6 +162,7 @@ def worker_main(parent: int, fd: int, memory_mb: int) -> None:
             conn.send(reply)
         except MemoryError:
             conn.send(("failed", "SPARQL-020", ""))
+        _limit_address_space(resource.RLIM_INFINITY)
 
 
 # ------------------------------------------------------------------ node side
