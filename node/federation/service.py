@@ -7,7 +7,6 @@ import threading
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
 import pyoxigraph as ox
 
 from node import policy
@@ -19,7 +18,7 @@ from node.federation.execute import Answer, Executor, Limits, check_query
 from node.federation.results import GRAPH_TYPES, MEDIA_OF, SELECT_TYPES
 from node.identity import Caller
 from node.store import RecordStore
-from node.store.remote import RemoteStore
+from node.store.remote import QueryAnswer, QueryLimitExceeded, RemoteStore
 
 
 def negotiate(accept: str | None, form: str, fmt: str | None = None) -> tuple[Any, str]:
@@ -82,24 +81,34 @@ class QueryService:
 
     def _remote(self, query: str, graphs: list[str], media: str, form: str) -> Answer:
         """An external SPARQL server: the dataset goes as default-graph-uri/named-graph-uri
-        protocol parameters; its time limit is the HTTP timeout (see docs)."""
-        assert isinstance(self.store, RemoteStore)
+        protocol parameters; the time and size limits hold on the node's side (see docs)."""
         data: list[tuple[str, str]] = [("query", query)]
         data += [("default-graph-uri", g) for g in graphs] or [("default-graph-uri",
                                                                   "urn:fmar:empty")]
         data += [("named-graph-uri", g) for g in graphs] or [("named-graph-uri",
                                                                 "urn:fmar:empty")]
-        try:
-            response = httpx.post(self.store.query_url, content=urlencode(data).encode(),
-                                  headers={"accept": media, "content-type":
-                                           "application/x-www-form-urlencoded"},
-                                  timeout=self.executor.limits.timeout)
-        except httpx.TimeoutException:
-            raise ApiError(504, "SPARQL-005", "The query ran past the time limit.") from None
-        if response.status_code >= 300:
+        response = self._remote_query(urlencode(data).encode(),
+                                      "application/x-www-form-urlencoded", media)
+        if response.status >= 300:
             raise ApiError(400, "SPARQL-002", "The SPARQL server refused the query.",
-                           {"server": response.text[:300]})
-        return Answer(response.content, media, -1, form)
+                           {"server": response.body[:300].decode(errors="replace")})
+        return Answer(response.body, media, -1, form)
+
+    def _remote_query(self, content: bytes, content_type: str, accept: str) -> QueryAnswer:
+        assert isinstance(self.store, RemoteStore)
+        limits = self.executor.limits
+        try:
+            return self.store.query_within(content, content_type, accept, limits.timeout,
+                                           limits.memory_mb * 1024 * 1024)
+        except QueryLimitExceeded as exceeded:
+            details = {"timeout_s": limits.timeout, "max_rows": limits.max_rows,
+                       "memory_mb": limits.memory_mb}
+            if exceeded.what == "time":
+                raise ApiError(504, "SPARQL-005", "The query ran past the time limit.",
+                               details) from None
+            raise ApiError(422, "SPARQL-020", "The answer is bigger than the memory limit "
+                           f"({limits.memory_mb} MB); narrow the query or add LIMIT.",
+                           details) from None
 
     # --------------------------------------------------------------- generated queries
     def filter_assets(self, caller: Caller, spec: filters.AssetFilter) -> Answer:
@@ -121,18 +130,12 @@ class QueryService:
         return self.executor.run(self.store, query, None, "json", MEDIA_OF["json"])
 
     def _remote_generated(self, query: str) -> Answer:
-        assert isinstance(self.store, RemoteStore)
-        try:
-            response = httpx.post(self.store.query_url, content=query.encode(),
-                                  headers={"content-type": "application/sparql-query",
-                                           "accept": MEDIA_OF["json"]},
-                                  timeout=self.executor.limits.timeout)
-        except httpx.TimeoutException:
-            raise ApiError(504, "SPARQL-005", "The query ran past the time limit.") from None
-        if response.status_code >= 300:
+        response = self._remote_query(query.encode(), "application/sparql-query",
+                                      MEDIA_OF["json"])
+        if response.status >= 300:
             raise ApiError(502, "SPARQL-011", "The SPARQL server failed the query.",
-                           {"server": response.text[:300]})
-        return Answer(response.content, MEDIA_OF["json"], -1, "SELECT")
+                           {"server": response.body[:300].decode(errors="replace")})
+        return Answer(response.body, MEDIA_OF["json"], -1, "SELECT")
 
 
 _lock = threading.Lock()
