@@ -146,6 +146,21 @@ def test_slow_export_while_other_requests_run(node):
     assert "unsendable" not in node.log_text()
 
 
+def test_export_left_mid_way_ends_cleanly(node):
+    """A client that leaves mid-export: the store iterator is dropped on its own thread
+    (`... being dropped on another thread` was logged), the node goes on serving."""
+    with node.client() as c, c.stream("GET", "/assets/export",
+                                      params={"format": "nt"}) as r:
+        assert r.status_code == 200
+        first = next(r.iter_raw(4096))
+    assert first.startswith(b"<")
+    time.sleep(1)  # the server notices the closed connection
+    with node.client() as c:
+        assert c.get("/assets", params={"limit": 1}).status_code == 200
+    assert node.process.poll() is None
+    assert "another thread" not in node.log_text()
+
+
 def _start_query_and_wait_for_worker(node: NodeProcess) -> tuple[threading.Thread, set[int]]:
     def query() -> None:
         try:

@@ -5,8 +5,9 @@ such as an `ORDER BY` over a cross product allocates without bound. So no query 
 the node process. A pool of worker processes (fresh interpreters, `python -m
 node.federation.workers`) evaluates them:
 
-- each worker's address space is capped (RLIMIT_AS = its size when ready + the memory
-  limit); a query that needs more aborts the worker (SPARQL-020, 422);
+- before each query the worker caps its address space (RLIMIT_AS = its size then + the
+  memory limit); a query that needs more aborts the worker (SPARQL-020, 422); a worker
+  that kept much memory after a query is replaced;
 - the node waits for the answer until the deadline and SIGKILLs the worker otherwise
   (SPARQL-005, 504); a killed worker is replaced;
 - a worker reads a read-only checkpoint of the store (`EmbeddedStore.query_source`) or
@@ -115,9 +116,10 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _address_space() -> int:
+def _address_space(field: int = 0) -> int:
+    """Bytes of this process's address space (field 0) or resident set (field 1)."""
     with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[0]) * resource.getpagesize()
+        return int(statm.read().split()[field]) * resource.getpagesize()
 
 
 def _limit_address_space(limit: int) -> None:
@@ -132,6 +134,7 @@ def worker_main(parent: int, fd: int, memory_mb: int) -> None:
 
     conn = Connection(fd)
     stores = _Stores()
+    resident, limit = _address_space(1), memory_mb * 1024 * 1024
     conn.send(("ready", os.getpid()))
     while True:
         try:
@@ -142,7 +145,7 @@ def worker_main(parent: int, fd: int, memory_mb: int) -> None:
         try:
             # A query may add `memory_mb` to the worker's address space. Loading shipped
             # N-Quads counts; opening a checkpoint (the store's threads and caches) not.
-            source, limit = request["source"], memory_mb * 1024 * 1024
+            source = request["source"]
             if source.nquads is not None:
                 _limit_address_space(_address_space() + limit)
             store = stores.open(source)
@@ -158,11 +161,12 @@ def worker_main(parent: int, fd: int, memory_mb: int) -> None:
         except Exception as exc:  # noqa: BLE001  (reported to the node, worker goes on)
             reply = ("failed", "SPARQL-002", f"The query failed: {str(exc)[:300]}")
         del store
-        try:
-            conn.send(reply)
-        except MemoryError:
-            conn.send(("failed", "SPARQL-020", ""))
         _limit_address_space(resource.RLIM_INFINITY)
+        # Memory the allocator kept after a big query would let the next one start
+        # higher: a worker that holds a quarter of the limit more than when it started
+        # asks to be replaced.
+        retire = _address_space(1) > resident + limit // 4
+        conn.send((*reply, retire))
 
 
 # ------------------------------------------------------------------ node side
@@ -257,7 +261,7 @@ class WorkerPool:
                 self.discard(worker)
                 raise QueryFailed("SPARQL-005", "The query ran past the time limit and was "
                                   "stopped.")
-            reply = worker.conn.recv()
+            *reply, retire = worker.conn.recv()
         except (EOFError, OSError):
             worker.process.wait()
             status = worker.process.returncode
@@ -266,7 +270,10 @@ class WorkerPool:
                 raise QueryFailed("SPARQL-020", "") from None
             raise QueryFailed("SPARQL-021", "The query process ended without an answer "
                               f"(status {status}).") from None
-        self.release(worker)
+        if retire:
+            self.discard(worker)
+        else:
+            self.release(worker)
         if reply[0] == "ok":
             return reply[1], reply[2], reply[3]
         raise QueryFailed(reply[1], reply[2])
