@@ -86,13 +86,14 @@ class Executor:
 
     def run(self, store: EmbeddedStore | ox.Store, query: str, graphs: list[Any] | None,
             fmt: Any, media_type: str, *, timeout: float | None = None,
-            max_rows: int | None = None) -> Answer:
+            max_rows: int | None = None, started: float | None = None) -> Answer:
         """Evaluate `query` over `store` (the node's store, or an in-memory store such as
         the federation's gathered fragments) in a worker. `graphs` is the dataset (see
-        workers.evaluate); `fmt` a results format name or an `ox.RdfFormat`."""
+        workers.evaluate); `fmt` a results format name or an `ox.RdfFormat`. The time
+        limit counts from `started` (time.monotonic()) when given, else from now."""
         timeout = min(timeout or self.limits.timeout, self.limits.timeout)
         max_rows = min(max_rows or self.limits.max_rows, self.limits.max_rows)
-        deadline = time.monotonic() + timeout
+        deadline = (started or time.monotonic()) + timeout
         request = {"query": query, "max_rows": max_rows,
                    "graphs": None if graphs is None else [
                        g.value if isinstance(g, ox.NamedNode) else str(g) for g in graphs],

@@ -4,6 +4,7 @@ aggregates, each restricted by `node.policy`. The routers in node/api call these
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -68,6 +69,7 @@ class QueryService:
     def sparql(self, caller: Caller, query: str, accept: str | None, fmt: str | None = None,
                default_graph_uri: list[str] | None = None,
                named_graph_uri: list[str] | None = None) -> Answer:
+        started = time.monotonic()  # the time limit counts the dataset listing too
         scope = policy.sparql_read_scope(caller)
         form = check_query(query)
         chosen, media = negotiate(accept, form, fmt)
@@ -77,7 +79,7 @@ class QueryService:
             graphs = [g for g in graphs if g in requested]
         if self._ox is None:
             return self._remote(query, graphs, media, form)
-        return self.executor.run(self.store, query, graphs, chosen, media)
+        return self.executor.run(self.store, query, graphs, chosen, media, started=started)
 
     def _remote(self, query: str, graphs: list[str], media: str, form: str) -> Answer:
         """An external SPARQL server: the dataset goes as default-graph-uri/named-graph-uri

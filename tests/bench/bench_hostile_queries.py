@@ -37,6 +37,8 @@ from tests.hostile import (
 
 PLAIN_COUNT = ("PREFIX fmar: <https://id.fmar.uk/def/fmar#> "
                "SELECT (COUNT(?a) AS ?n) WHERE { ?a a fmar:Asset }")
+ONE_PATTERN = ("PREFIX fmar: <https://id.fmar.uk/def/fmar#> "
+               "SELECT ?a WHERE { ?a a fmar:Asset } LIMIT 10")
 
 
 
@@ -87,10 +89,14 @@ def slow_export(node: NodeProcess) -> None:
     stop = threading.Event()
     others: list[int] = []
 
+    with node.client() as c:
+        ids = [a["AssetId"] for a in c.get("/assets", params={"limit": 50}).json()["items"]]
+
     def hammer() -> None:
         with node.client() as c:
             while not stop.is_set():
-                others.append(c.get("/assets", params={"limit": 20}).status_code)
+                for asset_id in ids:
+                    others.append(c.get(f"/assets/{asset_id}").status_code)
 
     threads = [threading.Thread(target=hammer) for _ in range(2)]
     for t in threads:
@@ -150,8 +156,9 @@ def main() -> None:
                   f"idle node RSS {rss_mib(node.pid):.0f} MiB", flush=True)
             print(f"{'query':<34}{'HTTP':>5} {'code':<11}{'wall s':>8}{'node MiB':>10}"
                   f"{'tree MiB':>10}{'health':>10}{'max ms':>9}")
-            run(node, "baseline: plain SELECT LIMIT 10", PLAIN)
-            run(node, "baseline: plain SELECT (again)", PLAIN)
+            run(node, "baseline: 1 pattern LIMIT 10", ONE_PATTERN)
+            run(node, "baseline: 1 pattern (again)", ONE_PATTERN)
+            run(node, "baseline: 2 patterns LIMIT 10", PLAIN)
             run(node, "baseline: plain COUNT of assets", PLAIN_COUNT)
             run(node, "ORDER BY cross product LIMIT 1", ORDER_BY_CROSS)
             run(node, "COUNT 4-way cross product", COUNT_CROSS4)
@@ -161,6 +168,32 @@ def main() -> None:
             sigterm_while_querying(node)
         finally:
             node.stop()
+        in_process(Path(tmp) / "node" / "store")
+
+
+def in_process(path: Path) -> None:
+    """The baselines evaluated directly in this process (no worker, no limits), over
+    the same dataset as the node gives the caller (every record graph of its assets)."""
+    import pyoxigraph as ox
+
+    from node import policy
+    from node.federation.dataset import list_allowed
+    from node.store.embedded import EmbeddedStore
+    from tests.hostile import ORG
+
+    store = EmbeddedStore(path)
+    started = time.perf_counter()
+    names = list_allowed(store, policy.ReadScope(False, frozenset({ORG}), frozenset()))
+    listing = time.perf_counter() - started
+    graphs = [ox.NamedNode(g) for g in names]
+    print(f"in-process, no worker: dataset list of {len(names)} graphs {listing:.2f} s", end="")
+    for label, query in (("1 pattern", ONE_PATTERN), ("2 patterns", PLAIN),
+                         ("COUNT", PLAIN_COUNT)):
+        started = time.perf_counter()
+        list(store._store.query(query, default_graph=graphs, named_graphs=graphs))
+        print(f"; {label} {time.perf_counter() - started:.2f} s", end="")
+    print(flush=True)
+    store.close()
 
 
 if __name__ == "__main__":
