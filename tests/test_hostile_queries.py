@@ -6,7 +6,7 @@ Two nodes of 2,000 assets, each with limits far from what the queries need, so t
 the code does not depend on the machine's speed or load:
 - `memory_node` (60 s, 150 MB): the ORDER BY over a cross product allocates without end
   (~200 MB/s here) and is stopped by the memory limit (SPARQL-020);
-- `time_node` (5 s, 1024 MB): the 4-way cross-product COUNT (~110 MB here) and the
+- `time_node` (5 s, 1024 MB, 1,000 rows): the 4-way cross-product COUNT (~110 MB here) and the
   property-path COUNT (~65 MB) burn CPU far past 5 s (over 120 s measured) and are
   stopped at the deadline (SPARQL-005).
 The 100,000-asset run is tests/bench/bench_hostile_queries.py.
@@ -35,7 +35,8 @@ from tests.hostile import (
 
 ASSETS = 2000
 MEMORY_LIMITS = {"FMAR_SPARQL_TIMEOUT": "60", "FMAR_SPARQL_MEMORY_MB": "150"}
-TIME_LIMITS = {"FMAR_SPARQL_TIMEOUT": "5", "FMAR_SPARQL_MEMORY_MB": "1024"}
+TIME_LIMITS = {"FMAR_SPARQL_TIMEOUT": "5", "FMAR_SPARQL_MEMORY_MB": "1024",
+               "FMAR_SPARQL_MAX_ROWS": "1000"}
 # The stated bounds (docs/federation.md, "Time, memory and size limits"): the node
 # process never evaluates a query, so it stays near its idle size; its tree is the node,
 # one validation worker (< 200 MiB) and two query workers, each < 300 MiB before a
@@ -95,9 +96,15 @@ def test_endless_count_is_stopped_at_the_deadline(time_node, query):
     watch = Watch()
     r = time_node.sparql(query, watch)
     assert r.status_code == 504 and r.json()["code"] == "SPARQL-005", r.text
-    assert r.json()["details"] == {"timeout_s": 5.0, "max_rows": 100000, "memory_mb": 1024}
+    assert r.json()["details"] == {"timeout_s": 5.0, "max_rows": 1000, "memory_mb": 1024}
     _bounded(watch, TIME_LIMITS)
     assert time_node.sparql(PLAIN).status_code == 200  # and the next query is served
+
+
+def test_answer_over_the_row_limit_is_refused(time_node):
+    r = time_node.sparql("SELECT * WHERE { ?a ?p ?x . ?b ?q ?y }")
+    assert r.status_code == 422 and r.json()["code"] == "SPARQL-006", r.text
+    assert r.json()["details"]["max_rows"] == 1000
 
 
 def test_two_concurrent_order_by_cross_products(memory_node):

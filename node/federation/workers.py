@@ -226,11 +226,10 @@ class WorkerPool:
         return worker
 
     def acquire(self, timeout: float) -> _Worker | None:
-        with self._lock:
-            spawn = not self._closed and self._started < self.size and self._idle.empty()
-            if spawn:
-                self._started += 1
-        if spawn:
+        with self._lock:  # the first query starts every worker: later ones find one ready
+            missing = 0 if self._closed else self.size - self._started
+            self._started += missing
+        for _ in range(missing):
             threading.Thread(target=self._start, daemon=True).start()
         try:
             return self._idle.get(timeout=timeout)
