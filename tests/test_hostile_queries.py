@@ -101,6 +101,25 @@ def test_endless_count_is_stopped_at_the_deadline(time_node, query):
     assert time_node.sparql(PLAIN).status_code == 200  # and the next query is served
 
 
+def test_a_flood_of_queries_is_refused_beyond_the_waiting_room(time_node):
+    """14 endless queries at once on 2 workers: 2 run, 8 wait (4 per worker), 4 are
+    refused at once (SPARQL-008); none holds the node's other endpoints."""
+    answers: list[httpx.Response] = []
+    flood = [threading.Thread(target=lambda: answers.append(time_node.sparql(PATH_COUNT)))
+             for _ in range(14)]
+    for t in flood:
+        t.start()
+    watch = Watch()
+    answers.append(time_node.sparql(PATH_COUNT, watch))
+    for t in flood:
+        t.join()
+    codes = [(r.status_code, r.json()["code"]) for r in answers]
+    assert set(codes) <= {(504, "SPARQL-005"), (503, "SPARQL-008")}, codes
+    assert codes.count((503, "SPARQL-008")) >= 15 - 2 - 8
+    _bounded(watch, TIME_LIMITS)
+    assert time_node.sparql(PLAIN).status_code == 200
+
+
 def test_answer_over_the_row_limit_is_refused(time_node):
     r = time_node.sparql("SELECT * WHERE { ?a ?p ?x . ?b ?q ?y }")
     assert r.status_code == 422 and r.json()["code"] == "SPARQL-006", r.text

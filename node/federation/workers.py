@@ -184,6 +184,9 @@ class _Worker:
         self.conn.close()
 
 
+WAITING = 4  # queries that may wait for a busy worker, per worker
+
+
 class WorkerPool:
     """Up to `size` worker processes; one query at a time each."""
 
@@ -192,6 +195,7 @@ class WorkerPool:
         self._idle: queue.Queue[_Worker | None] = queue.Queue()
         self._lock = threading.Lock()
         self._started = 0
+        self._waiting = 0
         self._closed = False
         self._live: set[_Worker] = set()
         # Workers are started from this one thread, which lives as long as the pool: the
@@ -226,7 +230,12 @@ class WorkerPool:
         return worker
 
     def acquire(self, timeout: float) -> _Worker | None:
+        """An idle worker within `timeout`, or None. At most `WAITING` × size queries wait
+        (each holds a server thread); more get None at once."""
         with self._lock:  # the first query starts every worker: later ones find one ready
+            if self._waiting >= WAITING * self.size:
+                return None
+            self._waiting += 1
             missing = 0 if self._closed else self.size - self._started
             self._started += missing
         for _ in range(missing):
@@ -235,6 +244,9 @@ class WorkerPool:
             return self._idle.get(timeout=timeout)
         except queue.Empty:
             return None
+        finally:
+            with self._lock:
+                self._waiting -= 1
 
     def release(self, worker: _Worker) -> None:
         self._idle.put(worker)
