@@ -75,7 +75,13 @@ def serve(
         if not bundle:
             raise typer.BadParameter("HTTPS needs --ca-bundle to check client certificates")
         tls = uvicorn_tls_options(tls_cert, tls_key, bundle)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", **tls)
+    # SIGTERM/SIGINT: stop accepting, give running requests (a query, a slow export)
+    # SHUTDOWN_GRACE seconds, then cancel them; the query workers are killed on the way out.
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info",
+                timeout_graceful_shutdown=SHUTDOWN_GRACE, **tls)
+
+
+SHUTDOWN_GRACE = 5  # seconds (docs/federation.md, "Stopping the node")
 
 
 @audit_app.command("verify")

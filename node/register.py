@@ -47,6 +47,7 @@ from node.records import (
 )
 from node.store import GraphWrite, RecordStore, StoreError
 from node.store.base import trig_text
+from node.store.stream import on_one_thread
 from node.validation import ShapeSet
 from node.vocab import ASSET_BASE, CATEGORY_BASE, FMAR, VERSION_BASE, code_iri
 
@@ -660,7 +661,9 @@ class Register:
 
     def iter_export(self, caller: Caller, filters: dict[str, Any]) -> Iterator[AssetRecord]:
         """The caller's own assets, one at a time (constant memory). Permission and
-        filters are checked now, before the first byte of the response."""
+        filters are checked now, before the first byte of the response. The store is read
+        on one thread of its own (node/store/stream.py): a streamed response is pulled on
+        any server thread."""
         policy.require_scope(caller, "assets:read")
         scope = policy.ReadScope(False, frozenset({caller.organisation_id}), frozenset())
         query = (f"SELECT ?asset WHERE {{ GRAPH ?asset "
@@ -672,7 +675,7 @@ class Register:
                 if record is not None:
                     yield record
 
-        return records()
+        return on_one_thread(records)
 
 
 _READ_ONLY = {"AssetId", "id", "RegistrationStatus", "ValidationStatus", "ValidationReason",

@@ -48,6 +48,8 @@ def create_app(
                            "federation key (set FMAR_FEDERATION_KEY or the trust framework "
                            "settings for the federation-wide check).")
         yield
+        if getattr(app.state, "query_service", None) is not None:
+            app.state.query_service.close()  # stops its query workers
         app.state.register.close()
 
     app = FastAPI(

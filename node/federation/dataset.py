@@ -71,17 +71,13 @@ class AllowedGraphs:
     def __init__(self, store: RecordStore, ttl: float = 2.0):
         self.store = store
         self.ttl = ttl
-        self._cache: dict[Any, tuple[float, list[str], list[ox.NamedNode]]] = {}
+        self._cache: dict[Any, tuple[float, list[str]]] = {}
         self._lock = threading.Lock()
 
     def names(self, scope: policy.ReadScope) -> list[str]:
         return self._entry(scope)[1]
 
-    def nodes(self, scope: policy.ReadScope) -> list[ox.NamedNode]:
-        """The same list as pyoxigraph terms (made once per cache entry)."""
-        return self._entry(scope)[2]
-
-    def _entry(self, scope: policy.ReadScope) -> tuple[float, list[str], list[ox.NamedNode]]:
+    def _entry(self, scope: policy.ReadScope) -> tuple[float, list[str]]:
         key = (scope.everything, scope.organisations, scope.dno_areas)
         now = time.monotonic()
         with self._lock:
@@ -89,7 +85,7 @@ class AllowedGraphs:
             if hit is not None and hit[0] > now:
                 return hit
         names = list_allowed(self.store, scope)
-        entry = (now + self.ttl, names, [ox.NamedNode(n) for n in names])
+        entry = (now + self.ttl, names)
         with self._lock:
             if len(self._cache) > 256:
                 self._cache.clear()

@@ -275,7 +275,7 @@ class Engine:
         fmt: Any = ox.RdfFormat.N_TRIPLES if form in ("CONSTRUCT", "DESCRIBE") else "json"
         loop = asyncio.get_running_loop()
         answer = await loop.run_in_executor(None, lambda: self.executor.run(
-            store, query, graphs, fmt, "", isolation="fork", timeout=self.deadline * 2))
+            store, query, graphs, fmt, "", timeout=self.deadline * 2))
         base = {"partial": outcome.partial, "nodes": outcome.status_json(), "mode": "gather",
                 "fragment": {"predicates": predicates, "quads": sum(
                     len(outcome.payloads.get(n.url) or []) for n in nodes)},

@@ -1,27 +1,18 @@
-"""Run one SPARQL query against the node's store over a restricted dataset, with a time
-limit and a result-size limit.
+"""Run one SPARQL query over a restricted dataset, within a time limit, a memory limit
+and a result-size limit.
 
-pyoxigraph has no query timeout and a running query cannot be interrupted from
-Python, so an arbitrary query runs in a *forked child process*: the child inherits
-the open store (copy-on-write, a consistent view of the latest writes), evaluates,
-serialises and writes the answer to a pipe; the parent waits until the deadline and
-SIGKILLs the child if it has not finished. The node process never runs the query
-itself, so a runaway query costs one child process for at most the time limit.
-Measured overhead of the fork: ~30 ms per query (docs/federation.md).
-
-Queries the node writes itself (REST filter form, aggregates, federation fragments)
-have a bounded cost and run in a thread (`isolation="thread"`): the deadline and
-size limit are checked between solutions there.
+Every query (a caller's raw SPARQL, the node's generated queries, the federation's
+joins) is evaluated in a query worker process (node/federation/workers.py), never in
+the node process: the worker's address space is capped, and it is killed at the
+deadline. The node process only waits, so it keeps serving other callers whatever a
+query does.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import select
-import signal
-import threading
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +20,9 @@ import pyoxigraph as ox
 
 from node.errors import ApiError
 from node.federation import lexer
-from node.federation.results import ask_bytes, graph_bytes, select_bytes
+from node.federation.workers import QueryFailed, WorkerPool
+from node.store.base import QuerySource
+from node.store.embedded import EmbeddedStore
 
 MAX_QUERY_CHARS = 100_000
 
@@ -39,13 +32,15 @@ class Limits:
     timeout: float = 10.0  # seconds of evaluation
     max_rows: int = 100_000  # solutions (SELECT) or triples (CONSTRUCT/DESCRIBE)
     concurrent: int = 2  # queries evaluated at once; more wait, then SPARQL-008
+    memory_mb: int = 1024  # address space a query may add to its worker
 
     @classmethod
     def from_env(cls) -> Limits:
         env = os.environ
         return cls(timeout=float(env.get("FMAR_SPARQL_TIMEOUT", "10")),
                    max_rows=int(env.get("FMAR_SPARQL_MAX_ROWS", "100000")),
-                   concurrent=int(env.get("FMAR_SPARQL_CONCURRENT", "2")))
+                   concurrent=int(env.get("FMAR_SPARQL_CONCURRENT", "2")),
+                   memory_mb=int(env.get("FMAR_SPARQL_MEMORY_MB", "1024")))
 
 
 @dataclass
@@ -81,169 +76,50 @@ def check_query(text: str) -> str:
     return form
 
 
-class _Failure(Exception):
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code, self.message = code, message
-
-
-def evaluate(store: ox.Store, query: str, graphs: list[ox.NamedNode] | None, fmt: Any,
-             max_rows: int, deadline: float | None = None,
-             started: Any = None) -> tuple[bytes, int, str]:
-    """Evaluate over the dataset whose default graph is the merge of `graphs` and whose
-    named graphs are `graphs` (FROM / FROM NAMED in the query are overridden).
-    `graphs=None` is only for queries the node generated, which restrict themselves."""
-    try:
-        if graphs is None:
-            result = store.query(query)
-        else:
-            result = store.query(query, named_graphs=graphs,
-                                 default_graph=graphs or [ox.NamedNode("urn:fmar:empty")])
-    except SyntaxError as exc:
-        raise _Failure("SPARQL-002", f"The query is not valid SPARQL: {exc}") from None
-    if started is not None:
-        started()
-    if isinstance(result, ox.QueryBoolean):
-        return ask_bytes(bool(result), fmt if isinstance(fmt, str) else "json"), 1, "ASK"
-    items: list[Any] = []
-    for count, item in enumerate(result, start=1):
-        if count > max_rows:
-            raise _Failure("SPARQL-006", f"The answer has more than {max_rows} results; narrow "
-                           "the query or add LIMIT.")
-        if deadline is not None and count % 256 == 0 and time.monotonic() > deadline:
-            raise _Failure("SPARQL-005", "The query ran past the time limit and was stopped.")
-        items.append(item)
-    if isinstance(result, ox.QuerySolutions):
-        variables = [v.value for v in result.variables]
-        rows = [[s[v] for v in variables] for s in items]
-        return select_bytes(variables, rows, fmt), len(rows), "SELECT"
-    return graph_bytes(items, fmt), len(items), "CONSTRUCT"
+STATUS = {"SPARQL-005": 504, "SPARQL-006": 422, "SPARQL-020": 422, "SPARQL-021": 500}
 
 
 class Executor:
     def __init__(self, limits: Limits | None = None):
         self.limits = limits or Limits.from_env()
-        self._slots = threading.BoundedSemaphore(self.limits.concurrent)
+        self._workers = WorkerPool(self.limits.concurrent, self.limits.memory_mb)
 
-    def run(self, store: ox.Store, query: str, graphs: list[Any] | None, fmt: Any,
-            media_type: str,
-            *, isolation: str = "fork", timeout: float | None = None,
-            max_rows: int | None = None) -> Answer:
+    def run(self, store: EmbeddedStore | ox.Store, query: str, graphs: list[Any] | None,
+            fmt: Any, media_type: str, *, timeout: float | None = None,
+            max_rows: int | None = None, started: float | None = None) -> Answer:
+        """Evaluate `query` over `store` (the node's store, or an in-memory store such as
+        the federation's gathered fragments) in a worker. `graphs` is the dataset (see
+        workers.evaluate); `fmt` a results format name or an `ox.RdfFormat`. The time
+        limit counts from `started` (time.monotonic()) when given, else from now."""
         timeout = min(timeout or self.limits.timeout, self.limits.timeout)
         max_rows = min(max_rows or self.limits.max_rows, self.limits.max_rows)
-        started = time.monotonic()
-        if not self._slots.acquire(timeout=timeout):
-            raise ApiError(503, "SPARQL-008", "The node is busy with other queries; try again.",
-                           headers={"Retry-After": "2"})
+        deadline = (started or time.monotonic()) + timeout
+        request = {"query": query, "max_rows": max_rows,
+                   "graphs": None if graphs is None else [
+                       g.value if isinstance(g, ox.NamedNode) else str(g) for g in graphs],
+                   "fmt": fmt.media_type if isinstance(fmt, ox.RdfFormat) else str(fmt)}
         try:
-            left = max(0.5, timeout - (time.monotonic() - started))
-            nodes = None if graphs is None else [
-                g if isinstance(g, ox.NamedNode) else ox.NamedNode(g) for g in graphs]
-            if isolation == "fork":
-                body, rows, form = _in_child(store, query, nodes, fmt, max_rows, left)
-            else:
-                body, rows, form = _in_thread(store, query, nodes, fmt, max_rows, left)
-        except _Failure as failure:
-            status = {"SPARQL-005": 504, "SPARQL-006": 422}.get(failure.code, 400)
-            raise ApiError(status, failure.code, failure.message,
-                           {"timeout_s": timeout, "max_rows": max_rows}) from None
-        finally:
-            self._slots.release()
+            with _source(store) as source:
+                worker = self._workers.acquire(max(0.0, deadline - time.monotonic()))
+                if worker is None:
+                    raise ApiError(503, "SPARQL-008", "The node is busy with other queries; "
+                                   "try again.", headers={"Retry-After": "2"})
+                body, rows, form = self._workers.run(worker, {**request, "source": source},
+                                                     deadline)
+        except QueryFailed as failure:
+            message = failure.message or (
+                f"The query needed more than the memory limit ({self.limits.memory_mb} MB) "
+                "and was stopped; narrow the query or add LIMIT.")
+            raise ApiError(STATUS.get(failure.code, 400), failure.code, message,
+                           {"timeout_s": timeout, "max_rows": max_rows,
+                            "memory_mb": self.limits.memory_mb}) from None
         return Answer(body, media_type, rows, form)
 
-
-def _in_thread(store: ox.Store, query: str, graphs: list[ox.NamedNode] | None, fmt: Any,
-               max_rows: int, timeout: float) -> tuple[bytes, int, str]:
-    return evaluate(store, query, graphs, fmt, max_rows, time.monotonic() + timeout)
+    def close(self) -> None:
+        self._workers.close()
 
 
-_FORK_LOCK = threading.Lock()
-STARTUP = 1.0  # seconds a child may take to start evaluating (see _in_child)
-
-
-class _NoStart(Exception):
-    pass
-
-
-def _in_child(store: ox.Store, query: str, graphs: list[ox.NamedNode] | None, fmt: Any,
-              max_rows: int, timeout: float) -> tuple[bytes, int, str]:
-    """Evaluate in a forked child, killed at the deadline.
-
-    Forking a multi-threaded process can leave the child blocked on a lock another
-    thread held at fork time (measured: RocksDB's background flush/compaction right
-    after the store is opened). The child therefore reports `S` as soon as the query
-    is set up; a child that does not within STARTUP seconds is killed and the query
-    forked again (3 tries), then run in a thread with a cooperative deadline."""
-    deadline = time.monotonic() + timeout
-    for _ in range(3):
-        try:
-            return _fork_once(store, query, graphs, fmt, max_rows, deadline)
-        except _NoStart:
-            continue
-    return evaluate(store, query, graphs, fmt, max_rows, deadline)
-
-
-def _fork_once(store: ox.Store, query: str, graphs: list[ox.NamedNode] | None, fmt: Any,
-               max_rows: int, deadline: float) -> tuple[bytes, int, str]:
-    with _FORK_LOCK:  # no other child inherits this pipe's write end
-        read_fd, write_fd = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # child: evaluate, write S, header line and body; exit without cleanup
-            code = 0
-            try:
-                os.close(read_fd)
-                try:
-                    body, rows, form = evaluate(store, query, graphs, fmt, max_rows,
-                                                started=lambda: os.write(write_fd, b"S"))
-                    header = {"ok": True, "rows": rows, "form": form}
-                except _Failure as failure:
-                    body, header = b"", {"ok": False, "code": failure.code,
-                                         "message": failure.message}
-                except BaseException as exc:  # noqa: BLE001
-                    body, header = b"", {"ok": False, "code": "SPARQL-002",
-                                         "message": f"The query failed: {str(exc)[:300]}"}
-                data = b"S" + json.dumps(header).encode() + b"\n" + body
-                view = memoryview(data)
-                while view:
-                    written = os.write(write_fd, view)
-                    view = view[written:]
-            except BaseException:  # noqa: BLE001
-                code = 1
-            finally:
-                os._exit(code)
-        os.close(write_fd)
-    chunks: list[bytes] = []
-    got = 0
-    startup = time.monotonic() + STARTUP
-    try:
-        while True:
-            now = time.monotonic()
-            limit = min(deadline, startup) if got == 0 else deadline
-            left = limit - now
-            if left <= 0:
-                os.kill(pid, signal.SIGKILL)
-                if got == 0 and now < deadline:
-                    raise _NoStart
-                raise _Failure("SPARQL-005", "The query ran past the time limit and was "
-                               "stopped.")
-            ready, _, _ = select.select([read_fd], [], [], left)
-            if ready:
-                chunk = os.read(read_fd, 1 << 20)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                got += len(chunk)
-    finally:
-        os.close(read_fd)
-        try:
-            os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
-    data = b"".join(chunks).lstrip(b"S")
-    line, _, body = data.partition(b"\n")
-    if not line:
-        raise _Failure("SPARQL-002", "The query process ended without an answer.")
-    header = json.loads(line)
-    if not header["ok"]:
-        raise _Failure(header["code"], header["message"])
-    return body, int(header["rows"]), str(header["form"])
+def _source(store: EmbeddedStore | ox.Store) -> AbstractContextManager[QuerySource]:
+    if isinstance(store, EmbeddedStore):
+        return store.query_source()
+    return nullcontext(QuerySource(nquads=store.dump(format=ox.RdfFormat.N_QUADS)))

@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 import secrets
 import threading
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
 import pyoxigraph as ox
 
 from node import policy
@@ -22,7 +22,7 @@ from node.federation.execute import Answer, Executor, Limits, check_query
 from node.federation.results import GRAPH_TYPES, MEDIA_OF, SELECT_TYPES
 from node.identity import Caller
 from node.store import RecordStore
-from node.store.remote import RemoteStore
+from node.store.remote import QueryAnswer, QueryLimitExceeded, RemoteStore
 
 
 def negotiate(accept: str | None, form: str, fmt: str | None = None) -> tuple[Any, str]:
@@ -68,44 +68,55 @@ class QueryService:
         self.executor = Executor(limits)
         self._ox = raw_store(store)
 
+    def close(self) -> None:
+        self.executor.close()
+
     # --------------------------------------------------------------- raw SPARQL
     def sparql(self, caller: Caller, query: str, accept: str | None, fmt: str | None = None,
                default_graph_uri: list[str] | None = None,
                named_graph_uri: list[str] | None = None) -> Answer:
+        started = time.monotonic()  # the time limit counts the dataset listing too
         scope = policy.sparql_read_scope(caller)
         form = check_query(query)
         chosen, media = negotiate(accept, form, fmt)
         requested = set(default_graph_uri or []) | set(named_graph_uri or [])
-        if self._ox is None or requested:
-            graphs: list[Any] = self.allowed.names(scope)
-            if requested:  # the protocol's dataset narrows the caller's; never widens it
-                graphs = [g for g in graphs if g in requested]
-            if self._ox is None:
-                return self._remote(query, graphs, media, form)
-        else:
-            graphs = self.allowed.nodes(scope)
-        return self.executor.run(self._ox, query, graphs, chosen, media, isolation="fork")
+        graphs: list[Any] = self.allowed.names(scope)
+        if requested:  # the protocol's dataset narrows the caller's; never widens it
+            graphs = [g for g in graphs if g in requested]
+        if self._ox is None:
+            return self._remote(query, graphs, media, form)
+        return self.executor.run(self.store, query, graphs, chosen, media, started=started)
 
     def _remote(self, query: str, graphs: list[str], media: str, form: str) -> Answer:
         """An external SPARQL server: the dataset goes as default-graph-uri/named-graph-uri
-        protocol parameters; its time limit is the HTTP timeout (see docs)."""
-        assert isinstance(self.store, RemoteStore)
+        protocol parameters; the time and size limits hold on the node's side (see docs)."""
         data: list[tuple[str, str]] = [("query", query)]
         data += [("default-graph-uri", g) for g in graphs] or [("default-graph-uri",
                                                                   "urn:fmar:empty")]
         data += [("named-graph-uri", g) for g in graphs] or [("named-graph-uri",
                                                                 "urn:fmar:empty")]
-        try:
-            response = httpx.post(self.store.query_url, content=urlencode(data).encode(),
-                                  headers={"accept": media, "content-type":
-                                           "application/x-www-form-urlencoded"},
-                                  timeout=self.executor.limits.timeout)
-        except httpx.TimeoutException:
-            raise ApiError(504, "SPARQL-005", "The query ran past the time limit.") from None
-        if response.status_code >= 300:
+        response = self._remote_query(urlencode(data).encode(),
+                                      "application/x-www-form-urlencoded", media)
+        if response.status >= 300:
             raise ApiError(400, "SPARQL-002", "The SPARQL server refused the query.",
-                           {"server": response.text[:300]})
-        return Answer(response.content, media, -1, form)
+                           {"server": response.body[:300].decode(errors="replace")})
+        return Answer(response.body, media, -1, form)
+
+    def _remote_query(self, content: bytes, content_type: str, accept: str) -> QueryAnswer:
+        assert isinstance(self.store, RemoteStore)
+        limits = self.executor.limits
+        try:
+            return self.store.query_within(content, content_type, accept, limits.timeout,
+                                           limits.memory_mb * 1024 * 1024)
+        except QueryLimitExceeded as exceeded:
+            details = {"timeout_s": limits.timeout, "max_rows": limits.max_rows,
+                       "memory_mb": limits.memory_mb}
+            if exceeded.what == "time":
+                raise ApiError(504, "SPARQL-005", "The query ran past the time limit.",
+                               details) from None
+            raise ApiError(422, "SPARQL-020", "The answer is bigger than the memory limit "
+                           f"({limits.memory_mb} MB); narrow the query or add LIMIT.",
+                           details) from None
 
     # --------------------------------------------------------------- generated queries
     def filter_assets(self, caller: Caller, spec: filters.AssetFilter) -> Answer:
@@ -126,26 +137,19 @@ class QueryService:
     def run_generated(self, query: str) -> Answer:
         """A SELECT the node wrote itself (REST filter form, aggregates). Its patterns carry
         the policy restriction and address record graphs explicitly (`GRAPH ?a` with ?a an
-        asset IRI), so it runs over the store as is, with index lookups, in a thread: no
-        per-graph dataset list and no fork."""
+        asset IRI), so it runs over the store as is, with index lookups, without a
+        per-graph dataset list; in a query worker like every query."""
         if self._ox is None:
             return self._remote_generated(query)
-        return self.executor.run(self._ox, query, None, "json", MEDIA_OF["json"],
-                                 isolation="thread")
+        return self.executor.run(self.store, query, None, "json", MEDIA_OF["json"])
 
     def _remote_generated(self, query: str) -> Answer:
-        assert isinstance(self.store, RemoteStore)
-        try:
-            response = httpx.post(self.store.query_url, content=query.encode(),
-                                  headers={"content-type": "application/sparql-query",
-                                           "accept": MEDIA_OF["json"]},
-                                  timeout=self.executor.limits.timeout)
-        except httpx.TimeoutException:
-            raise ApiError(504, "SPARQL-005", "The query ran past the time limit.") from None
-        if response.status_code >= 300:
+        response = self._remote_query(query.encode(), "application/sparql-query",
+                                      MEDIA_OF["json"])
+        if response.status >= 300:
             raise ApiError(502, "SPARQL-011", "The SPARQL server failed the query.",
-                           {"server": response.text[:300]})
-        return Answer(response.content, MEDIA_OF["json"], -1, "SELECT")
+                           {"server": response.body[:300].decode(errors="replace")})
+        return Answer(response.body, MEDIA_OF["json"], -1, "SELECT")
 
 
 _lock = threading.Lock()

@@ -23,6 +23,15 @@ class GraphWrite:
     replace: bool = True
 
 
+@dataclass(frozen=True)
+class QuerySource:
+    """What a query worker reads (node/federation/workers.py): a read-only checkpoint of
+    the store (a directory), or the whole dataset as N-Quads. Plain data."""
+
+    path: str | None = None
+    nquads: bytes | None = None
+
+
 class RecordStore(Protocol):
     def write(self, writes: Sequence[GraphWrite]) -> None:
         """Apply all writes in one transaction: all of them or none."""

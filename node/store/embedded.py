@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
+import threading
+import uuid
+from collections import Counter
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pyoxigraph as ox
 
-from node.store.base import GraphWrite, StoreError, trig_text, update_text
+from node.store.base import GraphWrite, QuerySource, StoreError, trig_text, update_text
 
 
 class EmbeddedStore:
@@ -17,6 +22,12 @@ class EmbeddedStore:
         else:
             path.mkdir(parents=True, exist_ok=True)
             self._store = ox.Store(str(path))
+        self._checkpoints = _Checkpoints(self._store, path)
+
+    def query_source(self) -> AbstractContextManager[QuerySource]:
+        """What a query worker reads: a read-only checkpoint holding every write committed
+        so far (or, for an in-memory store, its N-Quads), kept until the `with` ends."""
+        return self._checkpoints.lease()
 
     def write(self, writes: Sequence[GraphWrite]) -> None:
         try:
@@ -26,6 +37,8 @@ class EmbeddedStore:
                 self._store.load(trig_text(writes).encode(), format=ox.RdfFormat.TRIG)
         except (OSError, SyntaxError, ValueError) as exc:
             raise StoreError(str(exc)) from exc
+        finally:
+            self._checkpoints.changed()
 
     def load_file(self, path: Path, transactional: bool = True) -> None:
         load = self._store.load if transactional else self._store.bulk_load
@@ -33,12 +46,16 @@ class EmbeddedStore:
             load(path=str(path), format=ox.RdfFormat.TRIG)
         except (OSError, SyntaxError, ValueError) as exc:
             raise StoreError(str(exc)) from exc
+        finally:
+            self._checkpoints.changed()
 
     def update(self, sparql_update: str) -> None:
         try:
             self._store.update(sparql_update)
         except (OSError, SyntaxError, ValueError) as exc:
             raise StoreError(str(exc)) from exc
+        finally:
+            self._checkpoints.changed()
 
     def triples(self, graph: str) -> list[ox.Triple]:
         return [
@@ -60,6 +77,70 @@ class EmbeddedStore:
         return bool(self._store.query(query))
 
     def close(self) -> None:
+        self._checkpoints.close()
         self._store.flush()
         # pyoxigraph releases the RocksDB lock when the store object goes away.
         del self._store
+
+
+class _Checkpoints:
+    """Read-only checkpoints of an on-disk store for the query workers.
+
+    A checkpoint (`Store.backup`: hard links to the store's files, ~15 ms) is made when a
+    query needs one and the store changed since the last; it is deleted once a newer one
+    exists and no query holds it. Opening the live store read-only from another process
+    while the node writes is undefined in Oxigraph; a checkpoint never changes."""
+
+    def __init__(self, store: ox.Store, path: Path | None):
+        self._store = store
+        self._root = path.parent / "query-checkpoints" if path else None
+        if self._root is not None:
+            shutil.rmtree(self._root, ignore_errors=True)  # a previous run's
+            self._root.mkdir(parents=True)
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._current: tuple[int, QuerySource] | None = None
+        self._leases: Counter[QuerySource] = Counter()
+
+    def changed(self) -> None:
+        with self._lock:
+            self._generation += 1
+
+    @contextmanager
+    def lease(self) -> Iterator[QuerySource]:
+        with self._lock:
+            generation = self._generation
+            if self._current is None or self._current[0] != generation:
+                old = self._current
+                self._current = (generation, self._make())
+                if old is not None and not self._leases[old[1]]:
+                    self._remove(old[1])
+            source = self._current[1]
+            self._leases[source] += 1
+        try:
+            yield source
+        finally:
+            with self._lock:
+                self._leases[source] -= 1
+                if not self._leases[source]:
+                    del self._leases[source]
+                    if self._current is None or self._current[1] != source:
+                        self._remove(source)
+
+    def _make(self) -> QuerySource:
+        if self._root is None:
+            return QuerySource(nquads=self._store.dump(format=ox.RdfFormat.N_QUADS))
+        target = self._root / uuid.uuid4().hex
+        self._store.backup(str(target))
+        return QuerySource(path=str(target))
+
+    @staticmethod
+    def _remove(source: QuerySource) -> None:
+        if source.path:
+            shutil.rmtree(source.path, ignore_errors=True)
+
+    def close(self) -> None:
+        with self._lock:
+            self._current = None
+            if self._root is not None:
+                shutil.rmtree(self._root, ignore_errors=True)

@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pyoxigraph as ox
 
 from node.store.base import GraphWrite, StoreError, update_text
+
+
+class QueryLimitExceeded(StoreError):
+    """A query answer from the server took longer than the deadline (`what="time"`) or
+    was bigger than the byte limit (`what="size"`)."""
+
+    def __init__(self, what: str):
+        super().__init__(f"query answer over the {what} limit")
+        self.what = what
+
+
+@dataclass
+class QueryAnswer:
+    status: int
+    body: bytes
 
 
 class RemoteStore:
@@ -63,6 +80,30 @@ class RemoteStore:
         if response.status_code >= 300:
             raise StoreError(f"graph read failed ({response.status_code})")
         return [q.triple for q in ox.parse(response.content, format=ox.RdfFormat.N_TRIPLES)]
+
+    def query_within(self, content: bytes, content_type: str, accept: str, timeout: float,
+                     max_bytes: int) -> QueryAnswer:
+        """POST a query; the whole answer within `timeout` seconds (not per read, as
+        httpx's timeout) and at most `max_bytes`, else QueryLimitExceeded. Leaving the
+        connection is all the node can do: the server's own limit (`oxigraph serve
+        --timeout-s`) stops the evaluation there."""
+        deadline = time.monotonic() + timeout
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            with self._http.stream("POST", self.query_url, content=content, timeout=timeout,
+                                   headers={"content-type": content_type,
+                                            "accept": accept}) as response:
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise QueryLimitExceeded("size")
+                    if time.monotonic() > deadline:
+                        raise QueryLimitExceeded("time")
+                    chunks.append(chunk)
+        except httpx.TimeoutException:
+            raise QueryLimitExceeded("time") from None
+        return QueryAnswer(response.status_code, b"".join(chunks))
 
     def _query(self, query: str, accept: str) -> bytes:
         response = self._http.post(

@@ -232,11 +232,8 @@ def test_expensive_query_is_stopped_and_the_node_keeps_serving(fed):
     # the query was stopped, and the node answered other requests while it ran
     assert r.status_code == 504 and r.json()["code"] == "SPARQL-005", r.text
     assert answered_meanwhile and set(answered_meanwhile) == {200}
-    big = "SELECT * WHERE { ?a ?p ?x . ?b ?q ?y }"
-    with fed.http("Neso") as c:
-        r = c.get(f"{url}/sparql", params={"query": big},
-                  headers={"authorization": f"Bearer {token}"})
-    assert r.status_code == 422 and r.json()["code"] == "SPARQL-006"
+    # (the result-size limit, SPARQL-006: tests/test_hostile_queries.py, on a node whose
+    # row limit is reached long before its time limit)
     assert _sparql(fed, "Neso", "fsp_b", "ASK { ?s ?p ?o }").json()["boolean"] is True
 
 

@@ -15,7 +15,9 @@ import uvicorn
 from examples.generate import assets
 from node.api.app import create_app
 from node.config import NodeSettings
+from node.federation.execute import Limits
 from node.federation.localfed import free_port
+from node.federation.service import QueryService
 from node.identity import Caller, StaticTokenAuthenticator
 from node.inputs import Row
 from tests.conftest import start_oxigraph_server
@@ -34,6 +36,9 @@ def remote_node(tmp_path_factory) -> Iterator[str]:
     auth = StaticTokenAuthenticator({StaticTokenAuthenticator.hash_token(f"t-{k}"): c
                                      for k, c in CALLERS.items()})
     app = create_app(NodeSettings(sparql_url=sparql_url, workers=1), auth)
+    # Small limits, to see them hold on the node's side (the server has none of its own).
+    app.state.query_service = QueryService(app.state.register.store,
+                                           Limits(timeout=3, memory_mb=1))
     for key, org in (("a", "FSP-A"), ("b", "FSP-B")):
         rows = (Row(i, fields=r) for i, r in enumerate(assets(15, org, seed=len(org) + ord(key)),
                                                         start=1))
@@ -77,3 +82,19 @@ def test_remote_rest_form_and_aggregate(remote_node):
     assert {r["organisation"]["value"] for r in rows} == {"https://id.fmar.uk/org/FSP-B"}
     report = get(remote_node, "neso", "/query/aggregate", group_by="organisation").json()
     assert sorted(c["count"] for c in report["cells"]) == [15, 15]
+
+
+def test_remote_query_past_the_time_limit_is_stopped(remote_node):
+    slow = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l }"
+    r = get(remote_node, "neso", "/sparql", query=slow)
+    assert r.status_code == 504 and r.json()["code"] == "SPARQL-005", r.text
+    assert get(remote_node, "neso", "/sparql", query="ASK { ?s ?p ?o }").json()["boolean"]
+
+
+def test_remote_answer_over_the_memory_limit_is_refused(remote_node):
+    big = "CONSTRUCT { ?a ?b ?f } WHERE { ?a ?b ?c . ?d ?e ?f }"  # ~50 MB of N-Triples
+    r = get(remote_node, "a", "/sparql", query=big, format="nt")
+    assert r.status_code == 422 and r.json()["code"] == "SPARQL-020", r.text
+    small = "CONSTRUCT { ?a ?b ?c } WHERE { ?a ?b ?c } LIMIT 10"
+    ok = get(remote_node, "a", "/sparql", query=small, format="nt")
+    assert ok.status_code == 200 and ok.text.count("\n") == 10

@@ -1,0 +1,303 @@
+"""Query worker processes: where every SPARQL query of the node is evaluated.
+
+pyoxigraph has no query timeout and a running query cannot be interrupted, and a query
+such as an `ORDER BY` over a cross product allocates without bound. So no query runs in
+the node process. A pool of worker processes (fresh interpreters, `python -m
+node.federation.workers`) evaluates them:
+
+- before each query the worker caps its address space (RLIMIT_AS = its size then + the
+  memory limit); a query that needs more aborts the worker (SPARQL-020, 422); a worker
+  that kept much memory after a query is replaced;
+- the node waits for the answer until the deadline and SIGKILLs the worker otherwise
+  (SPARQL-005, 504); a killed worker is replaced;
+- a worker reads a read-only checkpoint of the store (`EmbeddedStore.query_source`) or
+  a dataset shipped as N-Quads, never the node's live store: it holds no write lock and
+  sees every write committed before the query started;
+- a worker dies with the node: PR_SET_PDEATHSIG (SIGKILL when the thread that started it
+  ends; workers are started from one long-lived thread), and a watchdog that exits when
+  the worker's parent changes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import queue
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
+from typing import Any
+
+from node.store.base import QuerySource
+
+PR_SET_PDEATHSIG = 1
+
+
+class QueryFailed(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+# ------------------------------------------------------------------ worker side
+
+def evaluate(store: Any, query: str, graphs: list[str] | None, fmt: str, max_rows: int
+             ) -> tuple[bytes, int, str]:
+    """Evaluate over the dataset whose default graph is the merge of `graphs` and whose
+    named graphs are `graphs` (FROM / FROM NAMED in the query are overridden).
+    `graphs=None` is only for queries the node generated, which restrict themselves.
+    `fmt` is a results format name (json, xml, csv, tsv) or an RDF media type."""
+    import pyoxigraph as ox
+
+    from node.federation.results import ask_bytes, graph_bytes, select_bytes
+
+    try:
+        if graphs is None:
+            result = store.query(query)
+        else:
+            nodes = [ox.NamedNode(g) for g in graphs] or [ox.NamedNode("urn:fmar:empty")]
+            result = store.query(query, named_graphs=nodes, default_graph=nodes)
+    except SyntaxError as exc:
+        raise QueryFailed("SPARQL-002", f"The query is not valid SPARQL: {exc}") from None
+    if isinstance(result, ox.QueryBoolean):
+        return ask_bytes(bool(result), fmt if "/" not in fmt else "json"), 1, "ASK"
+    items: list[Any] = []
+    for count, item in enumerate(result, start=1):
+        if count > max_rows:
+            raise QueryFailed("SPARQL-006", f"The answer has more than {max_rows} results; "
+                              "narrow the query or add LIMIT.")
+        items.append(item)
+    if isinstance(result, ox.QuerySolutions):
+        variables = [v.value for v in result.variables]
+        rows = [[s[v] for v in variables] for s in items]
+        return select_bytes(variables, rows, fmt), len(rows), "SELECT"
+    rdf_format = ox.RdfFormat.from_media_type(fmt) if "/" in fmt else ox.RdfFormat.N_TRIPLES
+    return graph_bytes(items, rdf_format), len(items), "CONSTRUCT"
+
+
+class _Stores:
+    """The worker's open checkpoint (one at a time: a newer path replaces it)."""
+
+    def __init__(self) -> None:
+        self.path: str | None = None
+        self.store: Any = None
+
+    def open(self, source: QuerySource) -> Any:
+        import pyoxigraph as ox
+
+        if source.nquads is not None:
+            store = ox.Store()
+            store.load(source.nquads, format=ox.RdfFormat.N_QUADS)
+            return store
+        if source.path != self.path:
+            self.store = None  # close the older checkpoint first
+            self.store = ox.Store.read_only(source.path)
+            self.path = source.path
+        return self.store
+
+
+def _die_with_parent(parent: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the node ended before prctl took effect
+        os._exit(0)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _address_space(field: int = 0) -> int:
+    """Bytes of this process's address space (field 0) or resident set (field 1)."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[field]) * resource.getpagesize()
+
+
+def _limit_address_space(limit: int) -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY))
+
+
+def worker_main(parent: int, fd: int, memory_mb: int) -> None:
+    _die_with_parent(parent)
+    import pyoxigraph  # noqa: F401  (loaded before any limit is set)
+
+    import node.federation.results  # noqa: F401
+
+    conn = Connection(fd)
+    stores = _Stores()
+    resident, limit = _address_space(1), memory_mb * 1024 * 1024
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            request = conn.recv()
+        except EOFError:
+            os._exit(0)
+        store = None
+        try:
+            # A query may add `memory_mb` to the worker's address space. Loading shipped
+            # N-Quads counts; opening a checkpoint (the store's threads and caches) not.
+            source = request["source"]
+            if source.nquads is not None:
+                _limit_address_space(_address_space() + limit)
+            store = stores.open(source)
+            if source.nquads is None:
+                _limit_address_space(_address_space() + limit)
+            body, rows, form = evaluate(store, request["query"], request["graphs"],
+                                        request["fmt"], request["max_rows"])
+            reply: tuple[Any, ...] = ("ok", body, rows, form)
+        except QueryFailed as failed:
+            reply = ("failed", failed.code, failed.message)
+        except MemoryError:
+            reply = ("failed", "SPARQL-020", "")
+        except Exception as exc:  # noqa: BLE001  (reported to the node, worker goes on)
+            reply = ("failed", "SPARQL-002", f"The query failed: {str(exc)[:300]}")
+        del store
+        _limit_address_space(resource.RLIM_INFINITY)
+        # Memory the allocator kept after a big query would let the next one start
+        # higher: a worker that holds a quarter of the limit more than when it started
+        # asks to be replaced.
+        retire = _address_space(1) > resident + limit // 4
+        conn.send((*reply, retire))
+
+
+# ------------------------------------------------------------------ node side
+
+class _Worker:
+    def __init__(self, process: subprocess.Popen, conn: Connection):
+        self.process, self.conn = process, conn
+
+    def kill(self) -> None:
+        try:
+            self.process.kill()
+        except ProcessLookupError:
+            pass
+        self.process.wait()
+        self.conn.close()
+
+
+WAITING = 4  # queries that may wait for a busy worker, per worker
+
+
+class WorkerPool:
+    """Up to `size` worker processes; one query at a time each."""
+
+    def __init__(self, size: int, memory_mb: int):
+        self.size, self.memory_mb = size, memory_mb
+        self._idle: queue.Queue[_Worker | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._started = 0
+        self._waiting = 0
+        self._closed = False
+        self._live: set[_Worker] = set()
+        # Workers are started from this one thread, which lives as long as the pool: the
+        # kernel's parent-death signal fires when the thread that forked a child ends.
+        self._starter = ThreadPoolExecutor(1, thread_name_prefix="fmar-query-workers")
+
+    def _start(self) -> None:
+        try:
+            worker = self._starter.submit(self._spawn).result()
+        except Exception:
+            with self._lock:
+                self._started -= 1
+            raise
+        self._idle.put(worker)
+
+    def _spawn(self) -> _Worker:
+        ours, theirs = socket.socketpair()
+        env = {**os.environ, "MALLOC_ARENA_MAX": "2"}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "node.federation.workers", str(os.getpid()),
+             str(theirs.fileno()), str(self.memory_mb)],
+            pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
+        theirs.close()
+        conn = Connection(ours.detach())
+        if not conn.poll(60):
+            process.kill()
+            raise RuntimeError("a query worker did not start")
+        conn.recv()
+        worker = _Worker(process, conn)
+        with self._lock:
+            self._live.add(worker)
+        return worker
+
+    def acquire(self, timeout: float) -> _Worker | None:
+        """An idle worker within `timeout`, or None. At most `WAITING` × size queries wait
+        (each holds a server thread); more get None at once."""
+        with self._lock:  # the first query starts every worker: later ones find one ready
+            if self._waiting >= WAITING * self.size:
+                return None
+            self._waiting += 1
+            missing = 0 if self._closed else self.size - self._started
+            self._started += missing
+        for _ in range(missing):
+            threading.Thread(target=self._start, daemon=True).start()
+        try:
+            return self._idle.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        finally:
+            with self._lock:
+                self._waiting -= 1
+
+    def release(self, worker: _Worker) -> None:
+        self._idle.put(worker)
+
+    def discard(self, worker: _Worker) -> None:
+        """Kill a worker (past its deadline, or dead) and start a replacement."""
+        worker.kill()
+        with self._lock:
+            self._live.discard(worker)
+            self._started -= 1
+            replace = not self._closed
+            if replace:
+                self._started += 1
+        if replace:
+            threading.Thread(target=self._start, daemon=True).start()
+
+    def run(self, worker: _Worker, request: dict[str, Any], deadline: float
+            ) -> tuple[bytes, int, str]:
+        """Send one query to `worker` and wait for its answer until `deadline`."""
+        try:
+            worker.conn.send(request)
+            if not worker.conn.poll(max(0.0, deadline - time.monotonic())):
+                self.discard(worker)
+                raise QueryFailed("SPARQL-005", "The query ran past the time limit and was "
+                                  "stopped.")
+            *reply, retire = worker.conn.recv()
+        except (EOFError, OSError):
+            worker.process.wait()
+            status = worker.process.returncode
+            self.discard(worker)
+            if status == -signal.SIGABRT:  # Rust aborts when an allocation is refused
+                raise QueryFailed("SPARQL-020", "") from None
+            raise QueryFailed("SPARQL-021", "The query process ended without an answer "
+                              f"(status {status}).") from None
+        if retire:
+            self.discard(worker)
+        else:
+            self.release(worker)
+        if reply[0] == "ok":
+            return reply[1], reply[2], reply[3]
+        raise QueryFailed(reply[1], reply[2])
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            live = list(self._live)
+            self._live.clear()
+        for worker in live:
+            worker.kill()
+        self._starter.shutdown(wait=False)
+
+
+if __name__ == "__main__":
+    worker_main(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))

@@ -1,0 +1,175 @@
+"""A real node process (`python -m node serve`) for hostile-query tests and benchmarks:
+started with chosen SPARQL limits, loaded with generated assets, and read from /proc
+(its process tree, RSS)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from examples.generate import COLUMNS, assets
+from node.federation.localfed import free_port
+
+ORG = "FSP-ACME"
+
+# The queries of issue 9, exactly.
+ORDER_BY_CROSS = "SELECT * WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i } ORDER BY ?c LIMIT 1"
+COUNT_CROSS4 = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l }"
+PATH_COUNT = "SELECT (COUNT(*) AS ?n) WHERE { ?a (<urn:x:p>|!<urn:x:p>)* ?b }"
+# A plain bounded query: the baseline.
+PLAIN = ("PREFIX fmar: <https://id.fmar.uk/def/fmar#> SELECT ?a ?c WHERE "
+         "{ ?a a fmar:Asset ; fmar:ratedCapacity ?c } LIMIT 10")
+
+
+def fmar(*args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "node", *args], capture_output=True,
+                          text=True, timeout=120, check=True)
+    return done.stdout.strip()
+
+
+def csv_body(count: int, start: int = 0) -> bytes:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for asset in assets(count, ORG, seed=start + 1, start=start):
+        writer.writerow({k: (str(v).lower() if isinstance(v, bool) else v)
+                         for k, v in asset.items()})
+    return out.getvalue().encode()
+
+
+def status_of(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/status") as status:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in status if ":\t" in line)
+
+
+def rss_mib(pid: int) -> float:
+    """Resident set size of one process (MiB), 0 if it is gone."""
+    try:
+        return int(status_of(pid)["VmRSS"].split()[0]) / 1024
+    except (FileNotFoundError, ProcessLookupError, KeyError):
+        return 0.0
+
+
+def descendants(pid: int) -> set[int]:
+    """Every living process below `pid` (children, their children, ...)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(status_of(int(entry))["PPid"])
+            except (FileNotFoundError, ProcessLookupError, KeyError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    out = set()
+    for pid in pids:
+        try:
+            if status_of(pid)["State"][0] != "Z":
+                out.add(pid)
+        except (FileNotFoundError, ProcessLookupError, KeyError):
+            pass
+    return out
+
+
+@dataclass
+class Watch:
+    """Samples, while a request runs: the RSS of the node process and of its whole tree,
+    and whether /health answers."""
+
+    peak_node_mib: float = 0.0
+    peak_tree_mib: float = 0.0
+    health: list[int] = field(default_factory=list)
+
+
+class NodeProcess:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None):
+        data_dir.mkdir(parents=True, exist_ok=True)
+        tokens = data_dir / "tokens.json"
+        self.token = fmar("dev-token", "add", str(tokens), "--organisation", ORG,
+                          "--role", "FSP")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = (data_dir / "node.log").open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "node", "serve", "--data-dir", str(data_dir / "node"),
+             "--port", str(self.port), "--tokens-file", str(tokens), "--workers", "1"],
+            stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        self.pid = self.process.pid
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{self.url}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"node did not start: {self.log_text()}")
+            time.sleep(0.1)
+
+    def client(self, **kw) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=kw.pop("timeout", 300),
+                            headers={"Authorization": f"Bearer {self.token}"}, **kw)
+
+    def log_text(self) -> str:
+        self.log.flush()
+        return Path(self.log.name).read_text()[-3000:]
+
+    def load(self, count: int, start: int = 0) -> None:
+        with self.client() as c:
+            r = c.post("/assets/bulk", params={"mode": "all-or-nothing"},
+                       content=csv_body(count, start), headers={"content-type": "text/csv"})
+        assert r.status_code == 200 and r.json()["stored"] == count, r.text[:500]
+
+    def sparql(self, query: str, watch: Watch | None = None) -> httpx.Response:
+        """Run `query`; with `watch`, sample RSS and /health every 0.2 s meanwhile."""
+        done = threading.Event()
+
+        def sample() -> None:
+            with httpx.Client(timeout=30) as c:
+                while not done.is_set():
+                    tree = descendants(self.pid)
+                    node = rss_mib(self.pid)
+                    assert watch is not None
+                    watch.peak_node_mib = max(watch.peak_node_mib, node)
+                    watch.peak_tree_mib = max(watch.peak_tree_mib,
+                                              node + sum(rss_mib(p) for p in tree))
+                    watch.health.append(c.get(f"{self.url}/health").status_code)
+                    done.wait(0.2)
+
+        sampler = threading.Thread(target=sample) if watch is not None else None
+        if sampler:
+            sampler.start()
+        try:
+            with self.client() as c:
+                return c.post("/sparql", content=query.encode(),
+                              headers={"content-type": "application/sparql-query"})
+        finally:
+            done.set()
+            if sampler:
+                sampler.join()
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=60)
+        self.log.close()
