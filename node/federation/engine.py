@@ -263,8 +263,7 @@ class Engine:
 
     async def _gather(self, nodes: list[NodeTarget], query: str, form: str,
                       plan: joins.Plan) -> dict[str, Any]:
-        fragment = joins.fragment_query(plan.predicates, plan.graph_names,
-                                        limit=self.max_quads + 1)
+        fragment = joins.fragment_query(plan, limit=self.max_quads + 1)
 
         def parse(response: httpx.Response) -> tuple[Any, int]:
             variables, rows = parse_select_json(response.json())
@@ -281,6 +280,7 @@ class Engine:
         base: dict[str, Any] = {
             "partial": outcome.partial, "nodes": outcome.status_json(), "mode": "gather",
             "fragment": {"predicates": plan.predicates, "everything": plan.everything,
+                         "patterns": [list(p) for p in plan.patterns],
                          "graph_names": plan.graph_names,
                          "quads": sum(len(q) for q, _ in received.values())}}
         over = [s.node for s in outcome.statuses

@@ -11,8 +11,10 @@ merge of the record graphs, named graphs = the record graphs).
 `plan()` parses the query once, before any node is contacted, and decides the
 fragment:
 
-- the quads whose predicate occurs in the query's triple patterns;
-- every readable quad when a pattern has a variable predicate, a negated path, or a
+- the quads whose predicate occurs in the query's triple patterns, and for a pattern
+  with a variable predicate and a constant subject or object (`<asset> ?p ?o`) the
+  quads matching it;
+- every readable quad when a pattern has only variables, a negated path, or a
   zero-or-one / zero-or-more path (`p?`, `p*`: its zero-length part matches every
   term of the active graph, not only those of the fetched predicates), and for
   DESCRIBE;
@@ -26,10 +28,11 @@ engine's budget is refused (FED-010) rather than evaluated on part of the data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from rdflib import URIRef, Variable
+import pyoxigraph as ox
+from rdflib import BNode, Literal, URIRef, Variable
 from rdflib.paths import (
     AlternativePath,
     InvPath,
@@ -46,12 +49,15 @@ from node.errors import ApiError
 
 @dataclass(frozen=True)
 class Plan:
-    """What each node sends for a query: `predicates` (None: every readable quad, for
-    the reason in `everything`) and, if `graph_names`, the names of its readable graphs."""
+    """What each node sends for a query: the quads of `predicates` (None: every readable
+    quad, for the reason in `everything`), the quads matching each of `patterns` (a
+    variable predicate with a constant subject or object: (subject, object) in SPARQL
+    syntax, None for a variable) and, if `graph_names`, the names of its readable graphs."""
 
     predicates: list[str] | None
     graph_names: bool
     everything: str | None = None
+    patterns: tuple[tuple[str | None, str | None], ...] = ()
 
 
 class _Everything(Exception):
@@ -84,6 +90,26 @@ def _path_iris(path: Any, out: set[str]) -> None:
 class _Found:
     predicates: set[str]
     graph: bool = False
+    patterns: set[tuple[str | None, str | None]] = field(default_factory=set)
+
+
+def _constant(term: Any) -> str | None:
+    """An IRI or literal of the query in N-Triples syntax (escaped by pyoxigraph)."""
+    if isinstance(term, URIRef):
+        return str(ox.NamedNode(str(term)))
+    if isinstance(term, Literal):
+        if term.language:
+            return str(ox.Literal(str(term), language=term.language))
+        datatype = ox.NamedNode(str(term.datatype)) if term.datatype else None
+        return str(ox.Literal(str(term), datatype=datatype))
+    return None
+
+
+def _triple(s: Any, p: Any, o: Any, found: _Found) -> None:
+    if isinstance(p, (Variable, BNode)) and (_constant(s) or _constant(o)):
+        found.patterns.add((_constant(s), _constant(o)))  # e.g. <asset> ?p ?o
+    else:
+        _path_iris(p, found.predicates)
 
 
 def _walk(node: Any, found: _Found, seen: set[int]) -> None:
@@ -100,7 +126,7 @@ def _walk(node: Any, found: _Found, seen: set[int]) -> None:
         for triple in node.get("triples") or []:
             items = list(triple)
             for i in range(1, len(items), 3):  # (s, p, o) runs
-                _path_iris(items[i], found.predicates)
+                _triple(items[i - 1], items[i], items[i + 1], found)
     if isinstance(node, dict):
         for value in node.values():
             _walk(value, found, seen)
@@ -132,7 +158,8 @@ def plan(query: str) -> Plan:
         everything = "DESCRIBE"
     if everything is not None:  # every graph with something readable comes with its quads
         return Plan(None, False, everything)
-    return Plan(sorted(found.predicates), found.graph)
+    return Plan(sorted(found.predicates), found.graph, None, tuple(sorted(
+        found.patterns, key=str)))
 
 
 def _service_refused() -> ApiError:
@@ -153,26 +180,23 @@ def has_service(node: Any, seen: set[int] | None = None) -> bool:
     return any(has_service(value, seen) for value in values)
 
 
-def query_predicates(query: str) -> list[str] | None:
-    """Predicates the query's patterns can match, or None for 'all of them'."""
-    return plan(query).predicates
-
-
-def fragment_query(predicates: list[str] | None, graph_names: bool = False,
-                   limit: int | None = None) -> str:
+def fragment_query(plan: Plan, limit: int | None = None) -> str:
     """The query each node runs: rows (?g ?s ?p ?o) of the fragment, and rows with only
     ?g bound for the graph names. `limit` caps the rows (the engine asks for one more
     than its budget, to know when it is exceeded)."""
-    if predicates is None:
-        quads = "GRAPH ?g { ?s ?p ?o }"
-    elif predicates:
-        values = " ".join(f"<{p}>" for p in predicates)
-        quads = f"VALUES ?p {{ {values} }} GRAPH ?g {{ ?s ?p ?o }}"
+    parts = []
+    if plan.predicates is None:
+        parts.append("{ GRAPH ?g { ?s ?p ?o } }")
     else:
-        quads = ""
-    parts = [f"{{ {quads} }}"] if quads else []
-    if graph_names:
-        parts.append("{ GRAPH ?g { } }")
+        if plan.predicates:
+            values = " ".join(f"<{p}>" for p in plan.predicates)
+            parts.append(f"{{ VALUES ?p {{ {values} }} GRAPH ?g {{ ?s ?p ?o }} }}")
+        for subject, obj in plan.patterns:
+            binds = "".join(f" BIND({term} AS ?{name})" for name, term in
+                            (("s", subject), ("o", obj)) if term)
+            parts.append(f"{{ GRAPH ?g {{ {subject or '?s'} ?p {obj or '?o'} }}{binds} }}")
+        if plan.graph_names:
+            parts.append("{ GRAPH ?g { } }")
     where = " UNION ".join(parts) if parts else "FILTER(false)"
     tail = f" LIMIT {int(limit)}" if limit is not None else ""
     return f"SELECT ?g ?s ?p ?o WHERE {{ {where} }}{tail}"

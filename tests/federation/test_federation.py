@@ -566,11 +566,29 @@ def test_a_fragment_over_budget_is_refused_FED_010_with_every_node_status(fed):
     assert set(answer["error"]["details"]["nodes"]) >= {fed.local.nodes[n].url
                                                          for n in ("fsp_a", "fsp_b")}
     assert "results" not in answer
-    # the control: constant predicates stay within the same budget, and answer exactly
+    # the controls: constant predicates stay within the same budget, and so does a
+    # variable predicate with a constant subject or object; both answer exactly
     _, expected = oracle(fed, "Neso", QUERIES["big-assets"])
     answer = client.sparql(QUERIES["big-assets"])
     assert "error" not in answer and not answer["partial"]
     assert canonical(["a", "cap"], answer["results"]["bindings"]) == expected
+    limit, asset = fed.limits[0], fed.assets["fsp_a"][0]
+    query = (f"SELECT ?p ?o ?q WHERE {{ <{limit}> ?p ?o . OPTIONAL {{ ?o ?q <{asset}> }} }}")
+    _, expected = oracle(fed, "Neso", query)
+    answer = client.sparql(query)
+    assert "error" not in answer and answer["fragment"]["everything"] is None
+    assert canonical(["p", "o", "q"], answer["results"]["bindings"]) == expected
+
+
+@pytest.mark.parametrize("who", CALLERS)
+def test_a_variable_predicate_with_a_constant_fetches_only_its_quads(fed, who):
+    for iri in (fed.assets["fsp_a"][0], fed.assets["fsp_b"][0], fed.limits[0]):
+        query = f"SELECT ?p ?o WHERE {{ <{iri}> ?p ?o }}"
+        _, expected = oracle(fed, who, query)
+        answer = fed.client(who).sparql(query)
+        assert not answer["partial"] and answer["fragment"]["everything"] is None
+        assert answer["fragment"]["quads"] == sum(expected.values())
+        assert canonical(["p", "o"], answer["results"]["bindings"]) == expected
 
 
 def test_a_join_that_fails_SPARQL_005_keeps_every_node_status(fed):
