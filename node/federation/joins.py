@@ -135,24 +135,47 @@ def _walk(node: Any, found: _Found, seen: set[int]) -> None:
             _walk(value, found, seen)
 
 
+class TooLarge(Exception):
+    """rdflib's parser recurses once per pattern: past ~100 triple patterns (or deep
+    nesting) it gives up. Such a query is not known to be invalid."""
+
+
 def parse(query: str) -> Any:
     """The query's rdflib algebra, or SPARQL-002 (so that nothing is fetched for it)."""
     try:
         return prepareQuery(query).algebra
+    except RecursionError:
+        raise TooLarge from None
     except Exception as exc:  # noqa: BLE001 - pyparsing and algebra errors alike
         raise ApiError(400, "SPARQL-002", f"The query is not valid SPARQL 1.1: {exc}") from None
 
 
 def plan(query: str) -> Plan:
-    """Parse the query and decide its fragment; SPARQL-002 or SPARQL-004 up front."""
-    algebra = parse(query)
+    """Parse the query and decide its fragment; SPARQL-002 or SPARQL-004 up front.
+
+    A query too large for rdflib falls back to the plan that needs no analysis: every
+    readable quad (within the budget, FED-010); SERVICE is then found by the lexer and
+    the syntax by the nodes."""
+    from node.federation import lexer
+
+    too_large = Plan(None, False, "a query too large for the planner")
+    try:
+        algebra = parse(query)
+    except TooLarge:
+        if lexer.uses_service(query):
+            raise _service_refused() from None
+        return too_large
     found = _Found(set())
     everything = None
     try:
         _walk(algebra, found, set())
-    except _Everything as reason:
-        everything = reason.reason
-        if has_service(algebra):  # the walk stopped early: finish the SERVICE check
+    except (_Everything, RecursionError) as stopped:
+        everything = stopped.reason if isinstance(stopped, _Everything) else too_large.everything
+        try:  # the walk stopped early: finish the SERVICE check
+            service = has_service(algebra)
+        except RecursionError:
+            service = lexer.uses_service(query)
+        if service:
             raise _service_refused() from None
     if everything is None and getattr(algebra, "name", "") == "DescribeQuery":
         everything = "DESCRIBE"
@@ -210,7 +233,10 @@ def widened(query: str) -> tuple[str, list[str]] | None:
     gives the same rows before projection — a SELECT of plain variables, without DISTINCT,
     REDUCED, GROUP BY or aggregates. Then `_nodes` can name the records bound to join
     variables that are not projected. None for other queries (and for `SELECT *`)."""
-    algebra = parse(query)
+    try:
+        algebra = parse(query)
+    except TooLarge:
+        return None
     if getattr(algebra, "name", "") != "SelectQuery":
         return None
     node = algebra.p

@@ -580,6 +580,26 @@ def test_a_fragment_over_budget_is_refused_FED_010_with_every_node_status(fed):
     assert canonical(["p", "o", "q"], answer["results"]["bindings"]) == expected
 
 
+def test_a_query_too_large_for_the_planner_falls_back_to_every_quad(fed):
+    """rdflib gives up past ~100 triple patterns; the engine then fetches every readable
+    quad (an exact plan, within the budget) instead of refusing a valid query."""
+    patterns = " ".join(f"?a fmar:ratedCapacity ?c{i} ." for i in range(120))
+    query = PREFIX + f"SELECT ?a WHERE {{ ?a a fmar:Asset . {patterns} }}"
+    _, expected = oracle(fed, "Gridco", query)
+    answer = fed.client("Gridco").sparql(query)
+    assert answer["fragment"]["everything"] == "a query too large for the planner"
+    assert not answer["partial"] and sum(expected.values()) > 0
+    assert canonical(["a"], answer["results"]["bindings"]) == expected
+
+
+def test_a_constant_cannot_widen_the_fragment(fed):
+    """A literal built to close the fragment's pattern stays one literal."""
+    query = 'SELECT ?s WHERE { ?s ?p "x\\"} } UNION { GRAPH ?g { ?s ?p ?o } } #" }'
+    answer = fed.client("Neso").sparql(query)
+    assert answer["fragment"]["everything"] is None and answer["fragment"]["quads"] == 0
+    assert answer["results"]["bindings"] == []
+
+
 @pytest.mark.parametrize("who", CALLERS)
 def test_a_variable_predicate_with_a_constant_fetches_only_its_quads(fed, who):
     for iri in (fed.assets["fsp_a"][0], fed.assets["fsp_b"][0], fed.limits[0]):
