@@ -6,6 +6,7 @@ each node applies the caller's permissions, never this node's. Needs
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Annotated
 
@@ -132,7 +133,8 @@ async def _sparql(request: Request, caller: Caller, query: str, mode: str) -> JS
         raise ApiError(400, "FED-IN-006", "mode is gather (default: joins across nodes) or "
                        "distribute (node-local queries).")
     policy.check_federation_query(caller)
-    Engine.check(query, mode)  # an invalid query costs no round trip to any node
+    # an invalid query costs no round trip to any node; parsed off the event loop
+    await asyncio.to_thread(Engine.check, query, mode)
     engine, targets = await _engine(request, caller)
     answer = await engine.sparql(targets, query, mode)
     # an answer that could not be computed keeps every node's status, with the stage's error

@@ -219,7 +219,7 @@ class Engine:
 
     async def sparql(self, nodes: list[NodeTarget], query: str,
                      mode: str = "gather") -> dict[str, Any]:
-        form, plan = self.check(query, mode)
+        form, plan = await asyncio.to_thread(self.check, query, mode)  # rdflib: CPU-bound
         if mode == "distribute":
             return await self._distribute(nodes, query, form)
         return await self._gather(nodes, query, form, plan)

@@ -29,6 +29,7 @@ engine's budget is refused (FED-010) rather than evaluated on part of the data.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import pyoxigraph as ox
@@ -140,8 +141,11 @@ class TooLarge(Exception):
     nesting) it gives up. Such a query is not known to be invalid."""
 
 
+@lru_cache(maxsize=32)
 def parse(query: str) -> Any:
-    """The query's rdflib algebra, or SPARQL-002 (so that nothing is fetched for it)."""
+    """The query's rdflib algebra, or SPARQL-002 (so that nothing is fetched for it).
+    Cached: the client, the engine and `widened` ask for the same query (a 100,000
+    character query takes rdflib ~2 s); the algebra is only read."""
     try:
         return prepareQuery(query).algebra
     except RecursionError:
