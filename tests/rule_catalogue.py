@@ -383,6 +383,40 @@ REQUEST_RULES = [
          _t(ERRORS_TEST, "test_SRV_001_unexpected_error_is_logged_not_shown")),
 ]
 
+FED_TEST = "tests/federation/test_federation.py"
+PLANNER_TEST = "tests/federation/test_planner.py"
+
+FEDERATION_RULES = [
+    Rule("SPARQL-002", "A federated query is valid SPARQL 1.1; it is parsed before discovery "
+         "and before any node is asked.", "`node/federation/joins.py` `parse`", "400 `SPARQL-002`",
+         _t(FED_TEST, "test_invalid_sparql_SPARQL_002_fails_before_any_node_is_asked")
+         + "<br>" + _t(PLANNER_TEST, "test_invalid_sparql_is_SPARQL_002")),
+    Rule("SPARQL-004", "No SERVICE pattern, found in the parsed query (the predicate `:service` "
+         "is no SERVICE).", "`node/federation/joins.py` `has_service`, `node/federation/lexer.py`",
+         "400 `SPARQL-004`",
+         _t(FED_TEST, "test_service_SPARQL_004_is_found_in_the_parsed_query_not_the_text")
+         + "<br>" + _t(PLANNER_TEST,
+                       "test_service_is_SPARQL_004_and_the_service_predicate_is_not")),
+    Rule("SPARQL-005", "The join stage of a gather query ends within its time limit; if not, "
+         "the answer keeps every node's status and names the stage.",
+         "`node/federation/engine.py` `_gather`", "504 (answer `error`, stage `join`)",
+         _t(FED_TEST, "test_a_join_that_fails_SPARQL_005_keeps_every_node_status")),
+    Rule("FED-003", "The trust framework can be reached for a node's token.",
+         "`node/federation/tokens.py`", "node status `error` `FED-003`",
+         _t(FED_TEST, "test_a_hung_trust_framework_is_reported_as_such_FED_009_FED_007_FED_003")),
+    Rule("FED-007", "The trust directory answers, within the deadline, when the nodes are "
+         "looked up.", "`node/federation/client.py`, `node/api/federation.py`", "503 `FED-007`",
+         _t(FED_TEST, "test_a_hung_trust_framework_is_reported_as_such_FED_009_FED_007_FED_003")),
+    Rule("FED-009", "The trust framework gives a node's token within the deadline (else the "
+         "node, never asked, is not reported as timing out).", "`node/federation/engine.py` "
+         "`_one`", "node status `error` `FED-009`",
+         _t(FED_TEST, "test_a_hung_trust_framework_is_reported_as_such_FED_009_FED_007_FED_003")),
+    Rule("FED-010", "A gather query's fragment from each node is within "
+         "`FMAR_FEDERATION_MAX_QUADS` rows; else nothing is evaluated.",
+         "`node/federation/engine.py` `_gather`", "422 (answer `error`, stage `gather`)",
+         _t(FED_TEST, "test_a_fragment_over_budget_is_refused_FED_010_with_every_node_status")),
+]
+
 _HEADER = "| ID | What it checks | Defined in | Error the user sees | Test |\n|---|---|---|---|---|\n"
 
 
@@ -458,6 +492,7 @@ def render() -> str:
         ("Listed in [federation.md](federation.md#error-codes); each is asserted exactly, with "
         "a control that succeeds, in `tests/test_codes.py` (`pytest -k SPARQL_007`, "
         "`-k FED_IN`, ...) and, for a real federation, `tests/federation/`.\n"),
+        _table(FEDERATION_RULES),
     ]
     return "\n".join(parts)
 

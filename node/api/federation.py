@@ -8,6 +8,7 @@ the node's id). Needs `federation:query` (POL-014)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Annotated
 
@@ -141,8 +142,14 @@ async def _sparql(request: Request, caller: Caller, query: str, mode: str) -> JS
     if mode not in ("gather", "distribute"):
         raise ApiError(400, "FED-IN-006", "mode is gather (default: joins across nodes) or "
                        "distribute (node-local queries).")
+    policy.check_federation_query(caller)
+    # an invalid query costs no round trip to any node; parsed off the event loop
+    await asyncio.to_thread(Engine.check, query, mode)
     engine, targets = await _engine(request, caller)
-    return JSONResponse(await engine.sparql(targets, query, mode))
+    answer = await engine.sparql(targets, query, mode)
+    # an answer that could not be computed keeps every node's status, with the stage's error
+    return JSONResponse(answer, status_code=answer["error"]["status"] if "error" in answer
+                        else 200)
 
 
 @router.get("/sparql", summary="Federated SPARQL SELECT / CONSTRUCT / ASK",

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from node.errors import ApiError
 from node.federation.aggregates import AggregateSpec
 from node.federation.discovery import discover
 from node.federation.engine import Engine, NodeTarget
@@ -40,11 +41,12 @@ class FederationClient:
                  client_id: str | None = None, cert: str | Path | None = None,
                  key: str | Path | None = None, scope: str = READ_SCOPE, deadline: float = 5.0,
                  nodes: list[str] | None = None, tokens: TokenSource | None = None,
-                 dataset_type: str = "Asset"):
+                 dataset_type: str = "Asset", max_quads: int | None = None):
         self.trust_url = trust_url.rstrip("/") if trust_url else None
         self.ca_bundle, self.cert, self.key = ca_bundle, cert, key
         self.deadline = deadline
         self.dataset_type = dataset_type
+        self.max_quads = max_quads  # gather budget per node (default FMAR_FEDERATION_MAX_QUADS)
         self._nodes = [NodeTarget(u.rstrip("/")) for u in nodes] if nodes else None
         if tokens is None:
             if not (self.trust_url and client_id):
@@ -61,13 +63,19 @@ class FederationClient:
         if self._nodes is not None:
             return self._nodes
         assert self.trust_url
-        return await discover(http, self.trust_url, self.dataset_type)
+        try:
+            return await asyncio.wait_for(discover(http, self.trust_url, self.dataset_type),
+                                          self.deadline)
+        except (TimeoutError, httpx.HTTPError) as exc:
+            raise ApiError(503, "FED-007", "The trust directory did not answer to find the "
+                           f"nodes ({type(exc).__name__}).") from None
 
     def _run(self, work: Callable[[Engine, list[NodeTarget]], Awaitable[dict[str, Any]]],
              tokens: TokenSource | None = None) -> dict[str, Any]:
         async def main() -> dict[str, Any]:
             async with self._http() as http:
-                return await work(Engine(http, tokens or self.tokens, self.deadline),
+                return await work(Engine(http, tokens or self.tokens, self.deadline,
+                                         max_quads=self.max_quads),
                                   await self._targets(http))
 
         return asyncio.run(main())
@@ -88,6 +96,7 @@ class FederationClient:
         return self._run(lambda engine, nodes: engine.aggregate(nodes, spec))
 
     def sparql(self, query: str, mode: str = "gather") -> dict[str, Any]:
+        Engine.check(query, mode)  # fail fast: before discovery and before any node
         return self._run(lambda engine, nodes: engine.sparql(nodes, query, mode))
 
     def duplicates(self, tokens: list[str]) -> dict[str, Any]:
@@ -124,9 +133,9 @@ class RelayedClient:
                     headers={"Authorization": f"Bearer {token}", **kw.pop("headers", {})},
                     timeout=self.parent.deadline * 3 + 5, **kw)
                 body = response.json()
-                if response.status_code >= 300:
+                if response.status_code >= 300 and "nodes" not in body:
                     return {"error": body, "http_status": response.status_code}
-                return body
+                return body  # a federated answer, also one with an `error` of its stage
 
         return asyncio.run(main())
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 import pyoxigraph as ox
 
+from node.errors import ApiError
 from node.federation import aggregates, joins
 from node.federation.aggregates import AggregateSpec
 from node.federation.execute import Executor, Limits, check_query
@@ -79,10 +81,11 @@ def _shared_executor() -> Executor:
 
 class Engine:
     def __init__(self, http: httpx.AsyncClient, tokens: TokenSource, deadline: float = 5.0,
-                 limits: Limits | None = None):
+                 limits: Limits | None = None, max_quads: int | None = None):
         self.http = http
         self.tokens = tokens
         self.deadline = deadline
+        self.max_quads = max_quads or int(os.environ.get("FMAR_FEDERATION_MAX_QUADS", "50000"))
         self.executor = Executor(limits) if limits else _shared_executor()
 
     # ------------------------------------------------------------------ fan-out
@@ -94,12 +97,16 @@ class Engine:
             return NodeStatus(node.url, kind, round((time.perf_counter() - started) * 1000, 1),
                               **kw)
 
+        stage = "token"
+
         async def call() -> tuple[NodeStatus, Any]:
+            nonlocal stage
             try:
                 token = await self.tokens.token_for(self.http, node.url)
             except TokenRefused as refused:
                 kind = ERROR if refused.status >= 500 else REFUSED
                 return status(kind, code=refused.code, message=refused.message), None
+            stage = "node"
             headers = dict(request.pop("headers", {}))
             headers["Authorization"] = f"Bearer {token}"
             try:
@@ -131,6 +138,10 @@ class Engine:
         try:
             return await asyncio.wait_for(call(), timeout=self.deadline)
         except TimeoutError:
+            if stage == "token":  # the node was never asked
+                return status(ERROR, code="FED-009", message="The trust framework gave no "
+                              f"token for this node within the deadline of "
+                              f"{self.deadline:.1f} s."), None
             return status(TIMED_OUT, code="FED-001",
                           message=f"No answer within the deadline of {self.deadline:.1f} s."), None
 
@@ -203,14 +214,21 @@ class Engine:
         return {"partial": outcome.partial, "nodes": outcome.status_json(), "matches": matches}
 
     # ------------------------------------------------------------------ SPARQL
+    @staticmethod
+    def check(query: str, mode: str = "gather") -> tuple[str, joins.Plan]:
+        """The query's form and plan, or its refusal (SPARQL-001..004, -009), before any
+        node is asked: an invalid query costs no round trip."""
+        form = check_query(query)
+        if mode not in ("gather", "distribute"):
+            raise ValueError(mode)
+        return form, joins.plan(query)
+
     async def sparql(self, nodes: list[NodeTarget], query: str,
                      mode: str = "gather") -> dict[str, Any]:
-        form = check_query(query)
+        form, plan = await asyncio.to_thread(self.check, query, mode)  # rdflib: CPU-bound
         if mode == "distribute":
             return await self._distribute(nodes, query, form)
-        if mode != "gather":
-            raise ValueError(mode)
-        return await self._gather(nodes, query, form)
+        return await self._gather(nodes, query, form, plan)
 
     async def _distribute(self, nodes: list[NodeTarget], query: str, form: str) -> dict[str, Any]:
         graph_form = form in ("CONSTRUCT", "DESCRIBE")
@@ -249,48 +267,77 @@ class Engine:
                          for b in body["results"]["bindings"]]
         return {**base, "head": {"vars": [*variables, "_node"]}, "results": {"bindings": bindings}}
 
-    async def _gather(self, nodes: list[NodeTarget], query: str, form: str) -> dict[str, Any]:
-        predicates = joins.query_predicates(query)
-        fragment = joins.fragment_query(predicates)
+    async def _gather(self, nodes: list[NodeTarget], query: str, form: str,
+                      plan: joins.Plan) -> dict[str, Any]:
+        fragment = joins.fragment_query(plan, limit=self.max_quads + 1)
 
         def parse(response: httpx.Response) -> tuple[Any, int]:
             variables, rows = parse_select_json(response.json())
             index = {v: i for i, v in enumerate(variables)}
-            quads = [ox.Quad(r[index["s"]], r[index["p"]], r[index["o"]], r[index["g"]])
-                     for r in rows]
-            return quads, len(quads)
+            s, p, o, g = index["s"], index["p"], index["o"], index["g"]
+            quads = [ox.Quad(r[s], r[p], r[o], r[g]) for r in rows if r[p] is not None]
+            names = {r[g] for r in rows if r[p] is None}
+            return (quads, names), len(rows)
 
         outcome = await self.fan_out(nodes, "POST", "/sparql", parse, content=fragment.encode(),
                                      headers={"content-type": "application/sparql-query",
                                               "accept": MEDIA_OF["json"]})
+        received = {n.url: outcome.payloads.get(n.url) or ([], set()) for n in nodes}
+        base: dict[str, Any] = {
+            "partial": outcome.partial, "nodes": outcome.status_json(), "mode": "gather",
+            "fragment": {"predicates": plan.predicates, "everything": plan.everything,
+                         "patterns": [list(p) for p in plan.patterns],
+                         "graph_names": plan.graph_names,
+                         "quads": sum(len(q) for q, _ in received.values())}}
+        over = [s.node for s in outcome.statuses
+                if (s.rows or 0) > self.max_quads or s.code == "SPARQL-006"]
+        if over:
+            return self._failed(base, "gather", ApiError(
+                422, "FED-010", f"The query needs more than {self.max_quads} quads from a "
+                "node" + (f" ({plan.everything})" if plan.everything else "") + "; give its "
+                "predicates as constants, or use mode=distribute for a node-local query.",
+                {"nodes": over, "max_quads": self.max_quads}))
         store = ox.Store()
         holders: dict[str, set[str]] = {}
-        for node in nodes:
-            quads = outcome.payloads.get(node.url) or []
+        for url, (quads, names) in received.items():
             store.extend(quads)
-            for quad in quads:
-                holders.setdefault(quad.graph_name.value, set()).add(node.url)
+            for graph in {q.graph_name for q in quads} | names:
+                holders.setdefault(graph.value, set()).add(url)
         graphs = sorted(holders)
         started = time.perf_counter()
         fmt: Any = ox.RdfFormat.N_TRIPLES if form in ("CONSTRUCT", "DESCRIBE") else "json"
+        wide = joins.widened(query) if form == "SELECT" else None
+        run = wide[0] if wide else query
         loop = asyncio.get_running_loop()
-        answer = await loop.run_in_executor(None, lambda: self.executor.run(
-            store, query, graphs, fmt, "", timeout=self.deadline * 2))
-        base = {"partial": outcome.partial, "nodes": outcome.status_json(), "mode": "gather",
-                "fragment": {"predicates": predicates, "quads": sum(
-                    len(outcome.payloads.get(n.url) or []) for n in nodes)},
-                "join_ms": round((time.perf_counter() - started) * 1000, 1)}
+        try:
+            answer = await loop.run_in_executor(None, lambda: self.executor.run(
+                store, run, graphs, fmt, "", timeout=self.deadline * 2))
+        except ApiError as failure:
+            return self._failed(base, "join", failure)
+        base["join_ms"] = round((time.perf_counter() - started) * 1000, 1)
         if form in ("CONSTRUCT", "DESCRIBE"):
             return {**base, "format": "application/n-triples", "graph": answer.body.decode()}
         body = json.loads(answer.body)
         if "boolean" in body:
             return {**base, "boolean": body["boolean"]}
+        # _nodes: the nodes holding the records whose IRIs the solution binds, join
+        # variables that are not projected included (evaluated with SELECT *, then projected)
+        projected = wide[1] if wide else body["head"]["vars"]
+        bindings = []
         for binding in body["results"]["bindings"]:
             found = sorted({n for value in binding.values() if value.get("type") == "uri"
                             for n in holders.get(value["value"], ())})
-            binding["_nodes"] = {"type": "literal", "value": " ".join(found)}
-        body["head"]["vars"].append("_nodes")
-        return {**base, **body}
+            row = {v: binding[v] for v in projected if v in binding}
+            row["_nodes"] = {"type": "literal", "value": " ".join(found)}
+            bindings.append(row)
+        return {**base, "head": {"vars": [*projected, "_nodes"]},
+                "results": {"bindings": bindings}}
+
+    @staticmethod
+    def _failed(base: dict[str, Any], stage: str, failure: ApiError) -> dict[str, Any]:
+        """An answer that could not be computed: every node's status, and why not."""
+        error = {"stage": stage, "status": failure.status, **failure.body()}
+        return {**base, "partial": True, "error": error}
 
 
 async def run_with_client(make_client: Callable[[], httpx.AsyncClient], tokens: TokenSource,

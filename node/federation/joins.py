@@ -4,86 +4,267 @@ A SPARQL query whose solutions may combine records of several nodes (an asset on
 FSP node joined with its connection limit on a DNO node, an aggregate over all
 nodes) cannot be answered by running it at each node and concatenating. The engine
 instead asks each node, with the caller's own token, for the *fragment* of the
-caller's dataset the query can touch — the quads whose predicate occurs in the
-query's triple patterns (every quad if a pattern has a variable predicate or a
-negated property path) — loads the union into an in-memory store and evaluates the
-query there, over the same dataset shape a node uses (default graph = merge of the
-record graphs, named graphs = the record graphs).
+caller's dataset the query can touch, loads the union into an in-memory store and
+evaluates the query there, over the same dataset shape a node uses (default graph =
+merge of the record graphs, named graphs = the record graphs).
+
+`plan()` parses the query once, before any node is contacted, and decides the
+fragment:
+
+- the quads whose predicate occurs in the query's triple patterns, and for a pattern
+  with a variable predicate and a constant subject or object (`<asset> ?p ?o`) the
+  quads matching it;
+- every readable quad when a pattern has only variables, a negated path, or a
+  zero-or-one / zero-or-more path (`p?`, `p*`: its zero-length part matches every
+  term of the active graph, not only those of the fetched predicates), and for
+  DESCRIBE;
+- plus the names of the readable graphs when the query has a GRAPH pattern (an empty
+  `GRAPH ?g { }` matches every graph of the dataset, whatever it holds).
 
 So the answer is, by construction, the answer over the union of what the caller may
-read on each node: the test oracle of the design. What crosses the network is only
-the caller's readable quads with the query's predicates.
+read on each node: the test oracle of the design. A fragment larger than the
+engine's budget is refused (FED-010) rather than evaluated on part of the data.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
-from rdflib import URIRef, Variable
-from rdflib.paths import AlternativePath, InvPath, MulPath, NegatedPath, SequencePath
+import pyoxigraph as ox
+from rdflib import BNode, Literal, URIRef, Variable
+from rdflib.paths import (
+    AlternativePath,
+    InvPath,
+    MulPath,
+    NegatedPath,
+    SequencePath,
+    ZeroOrMore,
+    ZeroOrOne,
+)
 from rdflib.plugins.sparql import prepareQuery
 
+from node.errors import ApiError
 
-class _AllPredicates(Exception):
-    pass
+
+@dataclass(frozen=True)
+class Plan:
+    """What each node sends for a query: the quads of `predicates` (None: every readable
+    quad, for the reason in `everything`), the quads matching each of `patterns` (a
+    variable predicate with a constant subject or object: (subject, object) in SPARQL
+    syntax, None for a variable) and, if `graph_names`, the names of its readable graphs."""
+
+    predicates: list[str] | None
+    graph_names: bool
+    everything: str | None = None
+    patterns: tuple[tuple[str | None, str | None], ...] = ()
+
+
+class _Everything(Exception):
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
 def _path_iris(path: Any, out: set[str]) -> None:
     if isinstance(path, URIRef):
         out.add(str(path))
-    elif isinstance(path, (Variable, NegatedPath)):
-        raise _AllPredicates
+    elif isinstance(path, Variable):
+        raise _Everything("a variable predicate")
+    elif isinstance(path, NegatedPath):
+        raise _Everything("a negated property path")
     elif isinstance(path, (SequencePath, AlternativePath)):
         for arg in path.args:
             _path_iris(arg, out)
     elif isinstance(path, InvPath):
         _path_iris(path.arg, out)
     elif isinstance(path, MulPath):
+        if path.mod in (ZeroOrOne, ZeroOrMore):
+            raise _Everything(f"a zero-length property path ({path.mod})")
         _path_iris(path.path, out)
     else:
-        raise _AllPredicates
+        raise _Everything(f"a property path rdflib cannot read ({type(path).__name__})")
 
 
-def _walk(node: Any, out: set[str], seen: set[int]) -> None:
+@dataclass
+class _Found:
+    predicates: set[str]
+    graph: bool = False
+    patterns: set[tuple[str | None, str | None]] = field(default_factory=set)
+
+
+def _constant(term: Any) -> str | None:
+    """An IRI or literal of the query in N-Triples syntax (escaped by pyoxigraph)."""
+    if isinstance(term, URIRef):
+        return str(ox.NamedNode(str(term)))
+    if isinstance(term, Literal):
+        if term.language:
+            return str(ox.Literal(str(term), language=term.language))
+        datatype = ox.NamedNode(str(term.datatype)) if term.datatype else None
+        return str(ox.Literal(str(term), datatype=datatype))
+    return None
+
+
+def _triple(s: Any, p: Any, o: Any, found: _Found) -> None:
+    if isinstance(p, (Variable, BNode)) and (_constant(s) or _constant(o)):
+        found.patterns.add((_constant(s), _constant(o)))  # e.g. <asset> ?p ?o
+    else:
+        _path_iris(p, found.predicates)
+
+
+def _walk(node: Any, found: _Found, seen: set[int]) -> None:
     if id(node) in seen:
         return
     seen.add(id(node))
     name = getattr(node, "name", None)
+    if name == "ServiceGraphPattern":
+        raise _service_refused()
+    if name == "Graph":
+        found.graph = True
     if name in ("BGP", "TriplesBlock") or (isinstance(node, dict) and "triples" in node
                                             and name not in ("ConstructQuery",)):
         for triple in node.get("triples") or []:
             items = list(triple)
             for i in range(1, len(items), 3):  # (s, p, o) runs
-                _path_iris(items[i], out)
+                _triple(items[i - 1], items[i], items[i + 1], found)
     if isinstance(node, dict):
         for value in node.values():
-            _walk(value, out, seen)
+            _walk(value, found, seen)
     elif isinstance(node, (list, tuple)):
         for value in node:
-            _walk(value, out, seen)
+            _walk(value, found, seen)
 
 
-def query_predicates(query: str) -> list[str] | None:
-    """Predicates the query's patterns can match, or None for 'all of them'."""
+class TooLarge(Exception):
+    """rdflib's parser recurses once per pattern: past ~100 triple patterns (or deep
+    nesting) it gives up. Such a query is not known to be invalid."""
+
+
+@lru_cache(maxsize=32)
+def parse(query: str) -> Any:
+    """The query's rdflib algebra, or SPARQL-002 (so that nothing is fetched for it).
+    Cached: the client, the engine and `widened` ask for the same query (a 100,000
+    character query takes rdflib ~2 s); the algebra is only read."""
     try:
-        prepared = prepareQuery(query)
-    except Exception:  # noqa: BLE001 - unparseable here: fetch everything, the store decides
-        return None
-    out: set[str] = set()
+        return prepareQuery(query).algebra
+    except RecursionError:
+        raise TooLarge from None
+    except Exception as exc:  # noqa: BLE001 - pyparsing and algebra errors alike
+        raise ApiError(400, "SPARQL-002", f"The query is not valid SPARQL 1.1: {exc}") from None
+
+
+def plan(query: str) -> Plan:
+    """Parse the query and decide its fragment; SPARQL-002 or SPARQL-004 up front.
+
+    A query too large for rdflib falls back to the plan that needs no analysis: every
+    readable quad (within the budget, FED-010); SERVICE is then found by the lexer and
+    the syntax by the nodes."""
+    from node.federation import lexer
+
+    too_large = Plan(None, False, "a query too large for the planner")
     try:
-        _walk(prepared.algebra, out, set())
-    except _AllPredicates:
-        return None
-    if "DESCRIBE" in type(prepared.algebra).__name__.upper() or \
-            getattr(prepared.algebra, "name", "") == "DescribeQuery":
-        return None
-    return sorted(out)
+        algebra = parse(query)
+    except TooLarge:
+        if lexer.uses_service(query):
+            raise _service_refused() from None
+        return too_large
+    found = _Found(set())
+    everything = None
+    try:
+        _walk(algebra, found, set())
+    except (_Everything, RecursionError) as stopped:
+        everything = stopped.reason if isinstance(stopped, _Everything) else too_large.everything
+        try:  # the walk stopped early: finish the SERVICE check
+            service = has_service(algebra)
+        except RecursionError:
+            service = lexer.uses_service(query)
+        if service:
+            raise _service_refused() from None
+    if everything is None and getattr(algebra, "name", "") == "DescribeQuery":
+        everything = "DESCRIBE"
+    if everything is not None:  # every graph with something readable comes with its quads
+        return Plan(None, False, everything)
+    return Plan(sorted(found.predicates), found.graph, None, tuple(sorted(
+        found.patterns, key=str)))
 
 
-def fragment_query(predicates: list[str] | None) -> str:
-    if predicates is None:
-        return "SELECT ?g ?s ?p ?o WHERE { GRAPH ?g { ?s ?p ?o } }"
-    if not predicates:
-        return "SELECT ?g ?s ?p ?o WHERE { FILTER(false) }"
-    values = " ".join(f"<{p}>" for p in predicates)
-    return f"SELECT ?g ?s ?p ?o WHERE {{ VALUES ?p {{ {values} }} GRAPH ?g {{ ?s ?p ?o }} }}"
+def _service_refused() -> ApiError:
+    return ApiError(400, "SPARQL-004", "SERVICE is not accepted: the federation engine "
+                    "queries the nodes itself.")
+
+
+def has_service(node: Any, seen: set[int] | None = None) -> bool:
+    """Whether a parsed query (rdflib algebra) has a SERVICE pattern anywhere."""
+    seen = set() if seen is None else seen
+    if id(node) in seen:
+        return False
+    seen.add(id(node))
+    if getattr(node, "name", None) == "ServiceGraphPattern":
+        return True
+    values = node.values() if isinstance(node, dict) else node if isinstance(
+        node, (list, tuple)) else ()
+    return any(has_service(value, seen) for value in values)
+
+
+def fragment_query(plan: Plan, limit: int | None = None) -> str:
+    """The query each node runs: rows (?g ?s ?p ?o) of the fragment, and rows with only
+    ?g bound for the graph names. `limit` caps the rows (the engine asks for one more
+    than its budget, to know when it is exceeded)."""
+    parts = []
+    if plan.predicates is None:
+        parts.append("{ GRAPH ?g { ?s ?p ?o } }")
+    else:
+        if plan.predicates:
+            values = " ".join(f"<{p}>" for p in plan.predicates)
+            parts.append(f"{{ VALUES ?p {{ {values} }} GRAPH ?g {{ ?s ?p ?o }} }}")
+        for subject, obj in plan.patterns:
+            binds = "".join(f" BIND({term} AS ?{name})" for name, term in
+                            (("s", subject), ("o", obj)) if term)
+            parts.append(f"{{ GRAPH ?g {{ {subject or '?s'} ?p {obj or '?o'} }}{binds} }}")
+        if plan.graph_names:
+            parts.append("{ GRAPH ?g { } }")
+    where = " UNION ".join(parts) if parts else "FILTER(false)"
+    tail = f" LIMIT {int(limit)}" if limit is not None else ""
+    return f"SELECT ?g ?s ?p ?o WHERE {{ {where} }}{tail}"
+
+
+_PASS_THROUGH = {"Slice", "Project", "OrderBy", "Filter", "Extend", "ToMultiSet"}
+
+
+def widened(query: str) -> tuple[str, list[str]] | None:
+    """For row provenance: (the query with `SELECT *`, its projected variables) when that
+    gives the same rows before projection — a SELECT of plain variables, without DISTINCT,
+    REDUCED, GROUP BY or aggregates. Then `_nodes` can name the records bound to join
+    variables that are not projected. None for other queries (and for `SELECT *`)."""
+    try:
+        algebra = parse(query)
+    except TooLarge:
+        return None
+    if getattr(algebra, "name", "") != "SelectQuery":
+        return None
+    node = algebra.p
+    while getattr(node, "name", None) in _PASS_THROUGH:
+        node = node.p
+    if getattr(node, "name", None) in ("Distinct", "Reduced", "AggregateJoin", "Group"):
+        return None
+    from node.federation.lexer import _TOKEN
+
+    tokens = [m for m in _TOKEN.finditer(query) if m.lastgroup not in ("ws", "comment")]
+    start = next((i for i, m in enumerate(tokens) if m.lastgroup == "word"
+                  and m.group().upper() == "SELECT"), None)
+    if start is None:
+        return None
+    projected: list[str] = []
+    for m in tokens[start + 1:]:
+        if m.lastgroup == "var":
+            projected.append(m.group()[1:])
+            continue
+        if m.group() == "{" or (m.lastgroup == "word" and m.group().upper() in ("WHERE",
+                                                                                 "FROM")):
+            break
+        return None  # `*`, DISTINCT, an expression: no widening
+    if not projected:
+        return None
+    end = tokens[start + len(projected)].end()
+    return query[:tokens[start].end()] + " *" + query[end:], projected

@@ -1,5 +1,6 @@
 """A small SPARQL lexer: enough to refuse updates and SERVICE without being fooled by
-comments, strings or IRIs that contain those words."""
+comments, strings, IRIs or prefixed names (`:service`, `fmar:service`) that contain
+those words. SERVICE is confirmed on the parsed query (rdflib algebra)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ _TOKEN = re.compile(
   | (?P<str1>'(?:[^'\\\n\r]|\\.)*')
   | (?P<str2>"(?:[^"\\\n\r]|\\.)*")
   | (?P<var>[?$][A-Za-z0-9_\u00b7-\uffff]+)
+  | (?P<pname>(?:[A-Za-z_][A-Za-z0-9_\-.]*)?:[^\s{}()<>"',;\[\]]*)
   | (?P<word>[A-Za-z_][A-Za-z0-9_\-]*(?::[A-Za-z0-9_\-.]*)?)
   | (?P<other>.)
     """,
@@ -48,4 +50,14 @@ def query_form(text: str) -> str | None:
 
 
 def uses_service(text: str) -> bool:
-    return "SERVICE" in words(text)
+    """Whether the query has a SERVICE pattern: the bare keyword, confirmed on the parsed
+    query (a query that does not parse here counts as using it when the keyword is there)."""
+    if "SERVICE" not in words(text):
+        return False
+    from node.federation import joins
+
+    try:
+        algebra = joins.parse(text)
+    except Exception:  # noqa: BLE001 - not parsed here: the keyword decides
+        return True
+    return joins.has_service(algebra)

@@ -92,8 +92,8 @@ class _Stores:
         import pyoxigraph as ox
 
         if source.nquads is not None:
-            store = ox.Store()
-            store.load(source.nquads, format=ox.RdfFormat.N_QUADS)
+            store = ox.Store()  # parse, not load: load would rename the blank nodes
+            store.extend(ox.parse(source.nquads, format=ox.RdfFormat.N_QUADS))
             return store
         if source.path != self.path:
             self.store = None  # close the older checkpoint first

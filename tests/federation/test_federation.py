@@ -35,6 +35,14 @@ QUERIES = {
     "?l fmar:limitsAsset ?a } }",
     "over-limit": PREFIX + "SELECT ?a WHERE { GRAPH ?g1 { ?a fmar:ratedCapacity ?cap } "
     "GRAPH ?g2 { ?l fmar:limitsAsset ?a ; fmar:exportLimit ?lim } FILTER (?lim < ?cap) }",
+    # shapes that once answered wrongly (issue 9): every term, every graph, every quad
+    "empty-graph": "SELECT ?g WHERE { GRAPH ?g { } }",
+    "zero-or-one-path": PREFIX + "SELECT ?x ?y WHERE { ?x fmar:limitsAsset? ?y }",
+    "zero-or-more-path": PREFIX + "SELECT (COUNT(*) AS ?n) WHERE { ?x fmar:limitsAsset* ?y }",
+    "variable-predicate": "SELECT ?p (COUNT(*) AS ?n) WHERE { ?s ?p ?o } GROUP BY ?p",
+    "service-predicate": f"PREFIX : <{FMAR}> SELECT ?a ?x WHERE {{ ?a :service ?x }}",
+    "limit-not-projected": PREFIX + "SELECT ?l ?lim WHERE { ?l fmar:limitsAsset ?a ; "
+    "fmar:exportLimit ?lim . ?a fmar:ratedCapacity ?cap FILTER (?lim < ?cap) }",
 }
 CALLERS = ["Neso", "Gridco", "Flexco"]
 
@@ -98,6 +106,8 @@ def canonical(variables: list[str], bindings: list[dict[str, Any]]) -> Counter:
 def oracle(fed, who: str, query: str) -> tuple[list[str], Counter]:
     store, graphs = union_store(fed, who)
     result = store.query(query, default_graph=graphs, named_graphs=graphs)
+    if isinstance(result, ox.QueryBoolean):
+        return [], Counter([bool(result)])
     variables = [v.value for v in result.variables]
     bindings = [{v: term_json(s[v]) for v in variables if s[v] is not None} for s in result]
     return variables, canonical(variables, bindings)
@@ -489,6 +499,182 @@ def test_the_trust_framework_gives_the_federation_key_only_to_node_operators(fed
     assert given.status_code == 200 and given.json()["key"] == fed.federation_key
     assert refused.status_code == 403 and refused.json()["code"] == "DIR-020"
     assert anonymous.status_code in (400, 401) and "key" not in anonymous.json()
+
+
+# ---------------------------------------------------------------- exact or refused (issue 9)
+
+def test_a_row_names_every_node_whose_records_it_joins(fed):
+    """The limit (DNO node) joined with its asset (an FSP node) through ?a, which is not
+    projected: `_nodes` names both nodes."""
+    dno = fed.local.nodes["dno"].url
+    fsps = {fed.local.nodes[n].url for n in ("fsp_a", "fsp_b")}
+    for who in CALLERS:
+        rows = fed.client(who).sparql(QUERIES["limit-not-projected"])["results"]["bindings"]
+        assert rows, who
+        for row in rows:
+            nodes = set(row["_nodes"]["value"].split())
+            assert len(nodes) == 2 and dno in nodes and nodes & fsps, (who, row)
+        assert {k for row in rows for k in row} == {"l", "lim", "_nodes"}
+
+
+@pytest.mark.parametrize("who", CALLERS)
+def test_ask_for_an_empty_graph_pattern_equals_the_oracle(fed, who):
+    for iri in (fed.assets["fsp_a"][0], fed.assets["fsp_b"][0], fed.limits[0],
+                "https://id.fmar.uk/asset/no-such-record"):
+        query = f"ASK {{ GRAPH <{iri}> {{ }} }}"
+        _, expected = oracle(fed, who, query)
+        answer = fed.client(who).sparql(query)
+        assert not answer["partial"], answer["nodes"]
+        assert Counter([answer["boolean"]]) == expected, (who, iri)
+    # the control: the caller's own record is there
+    own = {"Flexco": fed.assets["fsp_a"][0], "Gridco": fed.limits[0], "Neso": fed.limits[0]}
+    assert fed.client(who).sparql(f"ASK {{ GRAPH <{own[who]}> {{ }} }}")["boolean"] is True
+
+
+def test_invalid_sparql_SPARQL_002_fails_before_any_node_is_asked(fed):
+    client = fed.client("Neso")
+    with pytest.raises(ApiError) as refused:
+        client.sparql("SELECT * WHERE { ?s ?p }")
+    assert refused.value.code == "SPARQL-002"
+    assert client.tokens._cache == {}  # no token fetched: no node was asked
+    with fed.http("Neso") as c:
+        r = c.post(f"{fed.local.nodes['fsp_a'].url}/federation/sparql",
+                   content=b"SELECT * WHERE { ?s ?p }",
+                   headers={"authorization": f"Bearer {fed.token('Neso', 'fsp_a', may_act=True)}",
+                            "content-type": "application/sparql-query"})
+    assert r.status_code == 400 and r.json()["code"] == "SPARQL-002"
+    answer = client.sparql("SELECT * WHERE { ?s a ?o } LIMIT 1")  # control
+    assert not answer["partial"] and len(answer["results"]["bindings"]) == 1
+
+
+def test_service_SPARQL_004_is_found_in_the_parsed_query_not_the_text(fed):
+    client = fed.client("Neso")
+    for query in ("SELECT * WHERE { SERVICE <https://127.0.0.1:1/sparql> { ?s ?p ?o } }",
+                  (f"PREFIX : <{FMAR}> SELECT * WHERE {{ ?a :service ?x "
+                   "OPTIONAL { SERVICE SILENT <https://127.0.0.1:1/> { ?a ?p ?o } } }")):
+        with pytest.raises(ApiError) as refused:
+            client.sparql(query)
+        assert refused.value.code == "SPARQL-004"
+    assert client.tokens._cache == {}
+    # controls: the predicate fmar:service, a variable ?service and the word in a string
+    for query in (f"PREFIX : <{FMAR}> SELECT ?a ?x WHERE {{ ?a :service ?x }}",
+                  'SELECT ?service WHERE { ?service ?p "SERVICE" } LIMIT 1'):
+        assert not client.sparql(query)["partial"]
+        r = _sparql(fed, "Neso", "fsp_a", query)
+        assert r.status_code == 200, r.text
+
+
+def test_a_fragment_over_budget_is_refused_FED_010_with_every_node_status(fed):
+    client = fed.client("Neso", max_quads=1000)
+    answer = client.sparql("SELECT ?s ?p ?o WHERE { ?s ?p ?o }")
+    assert answer["error"]["stage"] == "gather" and answer["error"]["code"] == "FED-010"
+    assert answer["error"]["status"] == 422 and answer["partial"] is True
+    assert {s["status"] for s in answer["nodes"]} == {"answered"}
+    assert set(answer["error"]["details"]["nodes"]) >= {fed.local.nodes[n].url
+                                                         for n in ("fsp_a", "fsp_b")}
+    assert "results" not in answer
+    # the controls: constant predicates stay within the same budget, and so does a
+    # variable predicate with a constant subject or object; both answer exactly
+    _, expected = oracle(fed, "Neso", QUERIES["big-assets"])
+    answer = client.sparql(QUERIES["big-assets"])
+    assert "error" not in answer and not answer["partial"]
+    assert canonical(["a", "cap"], answer["results"]["bindings"]) == expected
+    limit, asset = fed.limits[0], fed.assets["fsp_a"][0]
+    query = (f"SELECT ?p ?o ?q WHERE {{ <{limit}> ?p ?o . OPTIONAL {{ ?o ?q <{asset}> }} }}")
+    _, expected = oracle(fed, "Neso", query)
+    answer = client.sparql(query)
+    assert "error" not in answer and answer["fragment"]["everything"] is None
+    assert canonical(["p", "o", "q"], answer["results"]["bindings"]) == expected
+
+
+def test_a_query_too_large_for_the_planner_falls_back_to_every_quad(fed):
+    """rdflib gives up past ~100 triple patterns; the engine then fetches every readable
+    quad (an exact plan, within the budget) instead of refusing a valid query."""
+    patterns = " ".join(f"?a fmar:ratedCapacity ?c{i} ." for i in range(120))
+    query = PREFIX + f"SELECT ?a WHERE {{ ?a a fmar:Asset . {patterns} }}"
+    _, expected = oracle(fed, "Gridco", query)
+    answer = fed.client("Gridco").sparql(query)
+    assert answer["fragment"]["everything"] == "a query too large for the planner"
+    assert not answer["partial"] and sum(expected.values()) > 0
+    assert canonical(["a"], answer["results"]["bindings"]) == expected
+
+
+def test_a_constant_cannot_widen_the_fragment(fed):
+    """A literal built to close the fragment's pattern stays one literal."""
+    query = 'SELECT ?s WHERE { ?s ?p "x\\"} } UNION { GRAPH ?g { ?s ?p ?o } } #" }'
+    answer = fed.client("Neso").sparql(query)
+    assert answer["fragment"]["everything"] is None and answer["fragment"]["quads"] == 0
+    assert answer["results"]["bindings"] == []
+
+
+@pytest.mark.parametrize("who", CALLERS)
+def test_a_variable_predicate_with_a_constant_fetches_only_its_quads(fed, who):
+    for iri in (fed.assets["fsp_a"][0], fed.assets["fsp_b"][0], fed.limits[0]):
+        query = f"SELECT ?p ?o WHERE {{ <{iri}> ?p ?o }}"
+        _, expected = oracle(fed, who, query)
+        answer = fed.client(who).sparql(query)
+        assert not answer["partial"] and answer["fragment"]["everything"] is None
+        assert answer["fragment"]["quads"] == sum(expected.values())
+        assert canonical(["p", "o"], answer["results"]["bindings"]) == expected
+
+
+def test_a_join_that_fails_SPARQL_005_keeps_every_node_status(fed):
+    """SPARQL-005 at the join stage: the answer still lists every node (all answered) and
+    says which stage failed; relayed, the node answers 504 with the same body."""
+    # 240^4 combinations, a few rows at a time and fewer than the row limit in all: it
+    # can only end at the time limit (the filter ties the variables, so it cannot be
+    # pushed down to one of them)
+    heavy = PREFIX + ("SELECT ?a ?b ?c ?d WHERE { ?a fmar:ratedCapacity ?w . "
+                      "?b fmar:ratedCapacity ?x . ?c fmar:ratedCapacity ?y . "
+                      "?d fmar:ratedCapacity ?z FILTER (SUBSTR(STR(?a), 27, 1) = "
+                      "SUBSTR(STR(?b), 28, 1) && SUBSTR(STR(?c), 27, 1) = SUBSTR(STR(?d), 28, 1)"
+                      " && SUBSTR(STR(?a), 29, 1) = SUBSTR(STR(?c), 30, 1)) }")
+    client = fed.client("Neso", deadline=2.0)
+    answer = client.sparql(heavy)
+    assert answer["error"]["stage"] == "join" and answer["error"]["code"] == "SPARQL-005"
+    assert answer["partial"] is True and "results" not in answer
+    assert {s["node"] for s in answer["nodes"]} == {n.url for n in fed.local.nodes.values()}
+    assert {s["status"] for s in answer["nodes"]} == {"answered"}
+    url = fed.local.nodes["fsp_a"].url
+    with fed.http("Neso") as c:
+        r = c.post(f"{url}/federation/sparql", content=heavy.encode(), timeout=30,
+                   headers={"authorization": f"Bearer {fed.token('Neso', 'fsp_a', may_act=True)}",
+                            "content-type": "application/sparql-query"})
+    assert r.status_code == 504 and r.json()["error"]["code"] == "SPARQL-005", r.text[:800]
+    assert {s["status"] for s in r.json()["nodes"]} == {"answered"}
+    light = PREFIX + "SELECT (COUNT(*) AS ?n) WHERE { ?a fmar:ratedCapacity ?w }"
+    total = len(fed.assets["fsp_a"]) + len(fed.assets["fsp_b"])
+    assert client.sparql(light)["results"]["bindings"][0]["n"]["value"] == str(total)
+
+
+def test_a_hung_trust_framework_is_reported_as_such_FED_009_FED_007_FED_003(fed):
+    """The trust framework stops answering (SIGSTOP): every node's status says the token
+    did not come (FED-009, error), not that the node timed out (FED-001); finding the
+    nodes fails with FED-007. An unreachable one is FED-003. Then it answers again."""
+    import signal
+
+    from node.federation.client import FederationClient
+    from tests.conftest import free_port
+
+    urls = [n.url for n in fed.local.nodes.values()]
+    neso = fed.member("Neso")
+    fed.local.trust_proc.send_signal(signal.SIGSTOP)
+    try:
+        answer = fed.client("Neso", deadline=1.5, nodes=urls).assets(limit=5)
+        with pytest.raises(ApiError) as no_directory:
+            fed.client("Neso", deadline=1.5, dataset_type="NoSuchType").nodes()
+    finally:
+        fed.local.trust_proc.send_signal(signal.SIGCONT)
+    assert answer["partial"] is True
+    assert {(s["status"], s["code"]) for s in answer["nodes"]} == {("error", "FED-009")}
+    assert no_directory.value.code == "FED-007"
+    unreachable = FederationClient(f"https://127.0.0.1:{free_port()}", nodes=urls,
+                                   ca_bundle=fed.local.ca_bundle, client_id=neso.app_id,
+                                   cert=neso.cert, key=neso.key, deadline=1.5)
+    statuses = unreachable.assets(limit=5)["nodes"]
+    assert {(s["status"], s["code"]) for s in statuses} == {("error", "FED-003")}
+    answer = fed.client("Neso", deadline=4.0, nodes=urls).assets(limit=5)  # the control
+    assert {s["status"] for s in answer["nodes"]} == {"answered"}
 
 
 # ---------------------------------------------------------------- partial answers (last)

@@ -1,0 +1,76 @@
+"""The gather planner (node/federation/joins.py) on its own: what each query shape makes
+the nodes send. The federation tests check the answers against the union oracle."""
+
+from __future__ import annotations
+
+import pytest
+
+from node.errors import ApiError
+from node.federation import joins, lexer
+
+F = "PREFIX f: <https://id.fmar.uk/def/fmar#> "
+
+
+@pytest.mark.parametrize("query,predicates,graph_names,everything", [
+    (F + "SELECT ?a WHERE { ?a f:ratedCapacity ?c }",
+     ["https://id.fmar.uk/def/fmar#ratedCapacity"], False, None),
+    ("SELECT ?g WHERE { GRAPH ?g { } }", [], True, None),
+    ("ASK { GRAPH <https://id.fmar.uk/asset/1> { } }", [], True, None),
+    (F + "SELECT * WHERE { ?x f:limitsAsset? ?y }", None, False, "a zero-length property path (?)"),
+    (F + "SELECT * WHERE { ?x f:limitsAsset* ?y }", None, False, "a zero-length property path (*)"),
+    (F + "SELECT * WHERE { ?x f:limitsAsset+ ?y }",
+     ["https://id.fmar.uk/def/fmar#limitsAsset"], False, None),
+    ("SELECT * WHERE { ?s ?p ?o }", None, False, "a variable predicate"),
+    (F + "SELECT * WHERE { ?s !f:x ?o }", None, False, "a negated property path"),
+    ("DESCRIBE <https://id.fmar.uk/asset/1>", None, False, "DESCRIBE"),
+])
+def test_plan_of_each_shape(query, predicates, graph_names, everything):
+    plan = joins.plan(query)
+    assert (plan.predicates, plan.graph_names, plan.everything) == \
+        (predicates, graph_names, everything)
+
+
+def test_a_variable_predicate_with_a_constant_becomes_a_pattern():
+    plan = joins.plan('SELECT * WHERE { <https://id.fmar.uk/asset/1> ?p ?o . ?s ?q "x" }')
+    assert plan.everything is None and plan.predicates == []
+    assert set(plan.patterns) == {("<https://id.fmar.uk/asset/1>", None), (None, '"x"')}
+
+
+@pytest.mark.parametrize("query", ["SELECT * WHERE { ?s ?p }", "SELECT WHERE", "ASK { ( }"])
+def test_invalid_sparql_is_SPARQL_002(query):
+    with pytest.raises(ApiError) as refused:
+        joins.plan(query)
+    assert refused.value.code == "SPARQL-002"
+
+
+def test_service_is_SPARQL_004_and_the_service_predicate_is_not():
+    with pytest.raises(ApiError) as refused:
+        joins.plan("SELECT * WHERE { ?s ?p ?o SERVICE <https://x.example/> { ?s ?p ?o } }")
+    assert refused.value.code == "SPARQL-004"
+    for query in (F + "SELECT * WHERE { ?a f:service ?x }",
+                  "PREFIX : <https://id.fmar.uk/def/fmar#> SELECT * WHERE { ?a :service ?x }",
+                  'SELECT ?service WHERE { ?service ?p "SERVICE" } # SERVICE'):
+        assert not lexer.uses_service(query)
+        assert joins.plan(query).everything in (None, "a variable predicate")
+    assert lexer.uses_service("SELECT * { service <https://x.example/> { ?s ?p ?o } }")
+
+
+def test_widened_only_where_rows_stay_the_same():
+    wide = joins.widened(F + "SELECT ?l ?lim WHERE { ?l f:limitsAsset ?a ; f:exportLimit ?lim }"
+                         " ORDER BY ?a LIMIT 3")
+    assert wide is not None and wide[1] == ["l", "lim"] and "SELECT * WHERE" in wide[0]
+    for query in (F + "SELECT DISTINCT ?l WHERE { ?l f:limitsAsset ?a }",
+                  F + "SELECT ?l (COUNT(?a) AS ?n) WHERE { ?l f:limitsAsset ?a } GROUP BY ?l",
+                  F + "SELECT ?l (STR(?a) AS ?s) WHERE { ?l f:limitsAsset ?a }",
+                  F + "SELECT * WHERE { ?l f:limitsAsset ?a }",
+                  F + "ASK { ?l f:limitsAsset ?a }"):
+        assert joins.widened(query) is None, query
+
+
+def test_a_query_too_large_for_rdflib_is_planned_without_analysis():
+    patterns = " ".join(f"?a f:p{i} ?b{i} ." for i in range(150))
+    plan = joins.plan(F + f"SELECT * WHERE {{ {patterns} }}")
+    assert plan.predicates is None and plan.everything == "a query too large for the planner"
+    with pytest.raises(ApiError) as refused:
+        joins.plan(F + f"SELECT * WHERE {{ {patterns} SERVICE <https://x.example/> {{ }} }}")
+    assert refused.value.code == "SPARQL-004"
