@@ -39,6 +39,12 @@ def metadata(issuer: str) -> dict[str, Any]:
         "response_types_supported": ["code"],
         "token_endpoint_auth_methods_supported": ["tls_client_auth", "private_key_jwt", "none"],
         "token_endpoint_auth_signing_alg_values_supported": ["ES256"],
+        # A public client revokes its own tokens by client_id; introspection is for machines.
+        "revocation_endpoint_auth_methods_supported": ["tls_client_auth", "private_key_jwt",
+                                                       "none"],
+        "revocation_endpoint_auth_signing_alg_values_supported": ["ES256"],
+        "introspection_endpoint_auth_methods_supported": ["tls_client_auth", "private_key_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported": ["ES256"],
         "code_challenge_methods_supported": ["S256"],
         "require_pushed_authorization_requests": True,
         "authorization_response_iss_parameter_supported": True,
@@ -65,8 +71,8 @@ def discovery(request: Request) -> dict[str, Any]:
 @router.get("/.well-known/jwks.json")
 def jwks(request: Request) -> JSONResponse:
     with tx(request) as session:
-        keys.current_key(session, settings_of(request).key_rotation_days)
-        body = keys.jwks(session)
+        keys.current_key(session, settings_of(request))
+        body = keys.jwks(session, settings_of(request))
     return JSONResponse(body, headers={"Cache-Control": "max-age=60"})
 
 

@@ -55,7 +55,8 @@ def create_app(settings: TrustSettings | None = None) -> FastAPI:
     app = FastAPI(title="FMAR trust framework", version="0.1.0")
     app.state.settings = settings
     app.state.engine = make_engine(settings.db_url)
-    app.state.ca = load_ca(settings.ca_dir, crl_url=f"{settings.issuer}/ca/crl")
+    app.state.ca = load_ca(settings.ca_dir, settings.key_encryption_key(),
+                           crl_url=f"{settings.issuer}/ca/crl")
     app.state.probe = http_probe(app)
     install_error_handlers(app)
     app.include_router(api_oauth.router)

@@ -8,6 +8,11 @@ the values; a node answers with the holder organisation of any matching record.
 Registration (`POST /assets` and bulk) checks before storing when the node has the
 federation key (from the trust framework over mTLS, or FMAR_FEDERATION_KEY) and refuses
 a duplicate with ARM-DUP-001 naming the holder organisation.
+
+Key rotation: during an overlap the trust framework hands out the new key and the old
+one; a node hashes and indexes under every key it holds, so a node that still has only
+the old key keeps matching. Fetched keys are refreshed every FMAR_FEDERATION_KEY_TTL
+seconds (300) and whenever a retired key's overlap ends.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import hmac
 import os
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from node.errors import ApiError
@@ -25,39 +31,41 @@ from node.vocab import FMAR, ORG_BASE
 MAX_TOKENS = 1000
 
 
-def federation_key() -> bytes:
-    raw = os.environ.get("FMAR_FEDERATION_KEY", "")
+def federation_keys() -> list[bytes]:
+    """FMAR_FEDERATION_KEY: the key as hex, or several separated by commas (current first)."""
     try:
-        key = bytes.fromhex(raw)
+        keys = [bytes.fromhex(part.strip())
+                for part in os.environ.get("FMAR_FEDERATION_KEY", "").split(",")]
     except ValueError:
-        key = b""
-    if len(key) < 16:
+        keys = []
+    if not keys or any(len(key) < 16 for key in keys):
         raise ApiError(503, "FED-008", "No federation key for duplicate detection on this node.")
-    return key
+    return keys
 
 
-_FETCHED: dict[str, bytes] = {}
+# trust URL -> (keys, refresh after this monotonic time)
+_FETCHED: dict[str, tuple[list[bytes], float]] = {}
 
 
-def configured_key() -> bytes | None:
-    """The federation key, or None when this node does not check for duplicates:
-    FMAR_FEDERATION_KEY (hex) if set, else fetched once from the trust framework over
+def configured_keys() -> list[bytes] | None:
+    """The federation keys (current first), or None when this node does not check for
+    duplicates: FMAR_FEDERATION_KEY if set, else fetched from the trust framework over
     mutual TLS when the node is configured for federation (FMAR_TRUST_URL, client id,
-    certificate and key)."""
+    certificate and key), and refreshed as the module says."""
     if os.environ.get("FMAR_FEDERATION_KEY"):
-        return federation_key()
+        return federation_keys()
     from node.federation.settings import FederationSettings
 
     settings = FederationSettings.from_env()
     if not (settings.trust_url and settings.client_id and settings.client_cert):
         return None
     cached = _FETCHED.get(settings.trust_url)
-    if cached is None:
-        cached = _FETCHED[settings.trust_url] = _fetch_key(settings)
-    return cached
+    if cached is None or time.monotonic() > cached[1]:
+        cached = _FETCHED[settings.trust_url] = _fetch_keys(settings)
+    return cached[0]
 
 
-def _fetch_key(settings: Any) -> bytes:
+def _fetch_keys(settings: Any) -> tuple[list[bytes], float]:
     from trust import http as trust_http
 
     try:
@@ -65,25 +73,36 @@ def _fetch_key(settings: Any) -> bytes:
                                key=settings.client_key, base_url=settings.trust_url) as c:
             response = c.post("/api/federation-key", data={"client_id": settings.client_id})
         response.raise_for_status()
-        return bytes.fromhex(response.json()["key"])
+        body = response.json()
+        entries = body.get("keys") or [{"key": body["key"], "expires_at": None}]
+        keys = [bytes.fromhex(entry["key"]) for entry in entries]
     except Exception as exc:  # any failure: this node cannot check, say so clearly
         raise ApiError(503, "FED-008", "The federation key for duplicate detection could not "
                        "be fetched from the trust framework.", {"error": str(exc)[:200]}) from None
+    ttl = float(os.environ.get("FMAR_FEDERATION_KEY_TTL", "300"))
+    now = datetime.now(UTC)
+    for entry in entries:  # refresh when an overlap ends, to drop the retired key
+        if entry.get("expires_at"):
+            left = (datetime.fromisoformat(entry["expires_at"]) - now).total_seconds()
+            ttl = min(ttl, max(left, 0.0))
+    return keys, time.monotonic() + ttl
 
 
 def normalise(value: Any) -> str:
     return "".join(str(value).split()).upper()
 
 
-def tokens_for(key: bytes, import_mpan: Any, export_mpan: Any, serial: Any) -> list[str]:
-    """Keyed hashes of an asset's (MPAN, serial) pairs; none without a serial number."""
+def tokens_for(keys: list[bytes], import_mpan: Any, export_mpan: Any,
+               serial: Any) -> list[str]:
+    """Keyed hashes of an asset's (MPAN, serial) pairs under each key; none without a
+    serial number."""
     if not serial:
         return []
     out = []
     for kind, mpan in (("import", import_mpan), ("export", export_mpan)):
         if mpan:
             message = f"fmar-dup-v1|{kind}|{normalise(mpan)}|{normalise(serial)}".encode()
-            out.append(hmac.new(key, message, hashlib.sha256).hexdigest())
+            out.extend(hmac.new(key, message, hashlib.sha256).hexdigest() for key in keys)
     return out
 
 
@@ -94,9 +113,10 @@ class DuplicateIndex:
         self.store, self.ttl = store, ttl
         self._index: dict[str, str] = {}
         self._until = 0.0
+        self._keys: list[bytes] = []
         self._lock = threading.Lock()
 
-    def _build(self, key: bytes) -> dict[str, str]:
+    def _build(self, keys: list[bytes]) -> dict[str, str]:
         query = (f"SELECT ?org ?imp ?exp ?serial WHERE {{ GRAPH ?a {{ ?a <{FMAR.organisation}> ?org ;"
                  f" <{FMAR.serialNumber}> ?serial . OPTIONAL {{ ?a <{FMAR.importMPAN}> ?imp }} "
                  f"OPTIONAL {{ ?a <{FMAR.exportMPAN}> ?exp }} }} "
@@ -105,30 +125,30 @@ class DuplicateIndex:
         for s in self.store.select(query):
             org = s["org"].value
             org = org.removeprefix(ORG_BASE)
-            for token in tokens_for(key, s["imp"].value if s["imp"] else None,
+            for token in tokens_for(keys, s["imp"].value if s["imp"] else None,
                                     s["exp"].value if s["exp"] else None, s["serial"].value):
                 index[token] = org
         return index
 
     def add(self, organisation: str, import_mpan: Any, export_mpan: Any, serial: Any) -> None:
         """Index a record just stored, so the next check sees it before any rebuild."""
-        key = configured_key()
-        if key is None:
+        keys = configured_keys()
+        if keys is None:
             return
         with self._lock:
-            for token in tokens_for(key, import_mpan, export_mpan, serial):
+            for token in tokens_for(keys, import_mpan, export_mpan, serial):
                 self._index[token] = organisation
 
     def matches(self, tokens: list[str]) -> list[dict[str, str]]:
-        key = configured_key()
-        if key is None:
+        keys = configured_keys()
+        if keys is None:
             raise ApiError(503, "FED-008", "No federation key for duplicate detection on this node.")
         if len(tokens) > MAX_TOKENS or not all(isinstance(t, str) and len(t) == 64 for t in tokens):
             raise ApiError(400, "FED-IN-007", f"tokens: up to {MAX_TOKENS} hex HMAC-SHA256 "
                            "values.")
         with self._lock:
-            if time.monotonic() > self._until:
-                self._index = self._build(key)
+            if time.monotonic() > self._until or keys != self._keys:
+                self._index, self._keys = self._build(keys), keys
                 self._until = time.monotonic() + self.ttl
             index = self._index
         return [{"token": t, "holder": index[t]} for t in tokens if t in index]

@@ -82,8 +82,9 @@ def service(tmp_path_factory):
     port = free_port()
     url = f"https://127.0.0.1:{port}"
     home = tmp_path_factory.mktemp("operator-home")
+    kek = tmp_path_factory.mktemp("cli-kek") / "trust.kek"
     fmar("trust", "init", "--data", str(data), "--issuer", url, "--admin-email",
-         "op@trust.example", "--admin-password", PASSWORD, home=home)
+         "op@trust.example", "--admin-password", PASSWORD, "--kek-file", str(kek), home=home)
     with open(data / "serve.log", "w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "trust", "trust", "serve", "--data",
                                  str(data), "--port", str(port)], cwd=ROOT, stdout=log,

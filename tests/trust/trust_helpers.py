@@ -20,6 +20,7 @@ from trust.bootstrap import settings_for
 from trust.ca import make_key_and_csr
 from trust.db import make_engine
 from trust.grants import s256
+from trust.keystore import write_secret
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,13 +67,16 @@ class Federation:
 
     def signing_key(self):  # type: ignore[no-untyped-def]
         """The trust framework's current signing key (to forge expired tokens and the like)."""
+        from joserfc.jwk import ECKey
+
+        settings = settings_for(self.data)
         engine = self.engine()
         with Session(engine) as session:
-            row = keys.current_key(session)
+            row = keys.current_key(session, settings)
             session.commit()
-            jwk = keys.jwk_of(row)
+            signer = keys.signer_of(row, settings)
         engine.dispose()
-        return jwk
+        return ECKey.import_key(signer.key, {"kid": row.kid, "use": "sig", "alg": "ES256"})
 
     # people ---------------------------------------------------------------
     def login(self, email: str, password: str, *, resource: str | None = None,
@@ -171,7 +175,7 @@ class Member:
         base = self.fed.work / self.name / secrets.token_hex(4)
         base.mkdir(parents=True)
         (base / "cert.pem").write_text(resp.json()["pem"])
-        (base / "key.pem").write_bytes(key_pem)
+        write_secret(base / "key.pem", key_pem)
         (base / "serial").write_text(resp.json()["serial"])
         return base / "cert.pem", base / "key.pem"
 
@@ -197,7 +201,7 @@ class Member:
         base = self.fed.work / f"node-{port}"
         base.mkdir()
         (base / "server.pem").write_text(cert.json()["pem"])
-        (base / "server.key").write_bytes(key_pem)
+        write_secret(base / "server.key", key_pem)
         cfg = {"issuer": self.fed.issuer, "audience": url, "ca_bundle": str(self.fed.ca_bundle),
                "server_cert": str(base / "server.pem"), "server_key": str(base / "server.key"),
                "port": port, "active_records": str(base / "active.json"),
