@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import os
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,8 +14,9 @@ from starlette.concurrency import run_in_threadpool
 from trust import bootstrap, clientauth, directory, grants, keys, tokens
 from trust.errors import ApiError, OAuthError
 from trust.models import User
+from trust.ratelimit import LoginThrottle, source_of, trusted_proxies
 from trust.tls import peer_certificate_der
-from trust.web import LoginThrottle, current_actor, settings_of, tx
+from trust.web import current_actor, settings_of, tx
 
 router = APIRouter()
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -161,21 +163,24 @@ def login_page(action: str, hidden: dict[str, str], message: str = "", status: i
                         status_code=status, headers=PAGE_HEADERS)
 
 
-THROTTLE = LoginThrottle()
+THROTTLE = LoginThrottle.from_env()
+PROXIES = trusted_proxies(os.environ)
 
 
-def _login(session: Session, form: dict[str, str]) -> tuple[User | None, str, int]:
-    """The user for these credentials, or why not (message, HTTP status)."""
-    email = form.get("email", "")
+def _login(request: Request, session: Session,
+           form: dict[str, str]) -> tuple[User | None, str, int]:
+    """The user for these credentials, or why not (message, HTTP status). Failures lock the
+    account for the caller's source address only (AUTH-032, trust.ratelimit)."""
+    email, source = form.get("email", ""), source_of(request.scope, PROXIES)
     try:
-        THROTTLE.check(email)
+        THROTTLE.check(email, source)
     except ApiError as exc:
         return None, f"{exc.message} ({exc.code})", exc.status
     user = directory.authenticate_user(session, email, form.get("password", ""))
     if user is None:
-        THROTTLE.failed(email)
+        THROTTLE.failed(email, source)
         return None, "E-mail or password not recognised.", 401
-    THROTTLE.succeeded(email)
+    THROTTLE.succeeded(email, source)
     return user, "", 200
 
 
@@ -194,7 +199,7 @@ async def authorize_submit(request: Request) -> Response:
         with tx(request) as session:
             pending = grants.pending_request(session, form.get("client_id", ""),
                                              form.get("request_uri", ""))
-            user, message, status = _login(session, form)
+            user, message, status = _login(request, session, form)
             if user is None:
                 return login_page("/authorize", {"client_id": form["client_id"],
                                                  "request_uri": form["request_uri"]},
@@ -227,7 +232,7 @@ async def device_submit(request: Request) -> HTMLResponse:
     def work() -> HTMLResponse:
         with tx(request) as session:
             grant = grants.device_grant_by_user_code(session, form.get("user_code", ""))
-            user, message, status = _login(session, form)
+            user, message, status = _login(request, session, form)
             if user is None:
                 return login_page("/device", {}, message, status,
                                   user_code=form.get("user_code", ""))

@@ -83,7 +83,15 @@ def _aware(moment: datetime) -> datetime:
 
 
 def public_jwks(session: Session, settings: TrustSettings) -> list[dict[str, Any]]:
-    return [signer_of(r, settings).public_jwk() for r in published_keys(session)]
+    """The published keys; a retired one carries `exp`, the end of its overlap, after which
+    verifiers drop it even from their caches."""
+    out = []
+    for row in published_keys(session):
+        jwk = signer_of(row, settings).public_jwk()
+        if row.expires_at is not None:
+            jwk["exp"] = int(_aware(row.expires_at).timestamp())
+        out.append(jwk)
+    return out
 
 
 def jwks(session: Session, settings: TrustSettings) -> dict:

@@ -15,6 +15,7 @@ from trust.db import make_engine
 from trust.deregister import NodeUnreachable
 from trust.errors import install_error_handlers
 from trust.models import Application, Node, Organisation
+from trust.ratelimit import RateLimitMiddleware
 
 
 def operator_files(settings: TrustSettings) -> tuple[str, str]:
@@ -59,6 +60,7 @@ def create_app(settings: TrustSettings | None = None) -> FastAPI:
                            crl_url=f"{settings.issuer}/ca/crl")
     app.state.probe = http_probe(app)
     install_error_handlers(app)
+    app.add_middleware(RateLimitMiddleware)  # FMAR_RATE_* (trust/ratelimit.py)
     app.include_router(api_oauth.router)
     app.include_router(api_directory.router)
     return app

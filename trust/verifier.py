@@ -192,7 +192,10 @@ class TokenVerifier:
                 self._jwks = (now + self.config.jwks_ttl, KeySet(keys))
                 self._last_refresh = now
             assert self._jwks is not None
-            return self._jwks[1]
+            # A retired signing key carries `exp` (its overlap's end): dropped then, cached or not.
+            wall = time.time()
+            return KeySet([k for k in self._jwks[1].keys
+                           if not isinstance(k.get("exp"), int) or k.get("exp") > wall])
 
     def revoked_serials(self) -> set[int]:
         cached = self._crl.get("crl")

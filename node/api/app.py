@@ -18,6 +18,7 @@ from node.identity import Authenticator, StaticTokenAuthenticator
 from node.register import Register
 from node.store import open_store
 from node.vocab import ONTOLOGY_FILE
+from trust.ratelimit import RateLimitMiddleware
 
 
 def default_authenticator(settings: NodeSettings) -> Authenticator:
@@ -55,6 +56,7 @@ def create_app(
         open_store(settings.data_dir, settings.sparql_url), workers=settings.workers
     )
     install_error_handlers(app)
+    app.add_middleware(RateLimitMiddleware)  # FMAR_RATE_* (trust/ratelimit.py)
 
     @app.middleware("http")
     async def server_timing(request: Request, call_next):

@@ -126,6 +126,8 @@ def test_walkthrough(service, tmp_path):
     server = output(fmar("cert", "request", "--node", node["id"], "--out", str(certs),
                          home=fsp_home))
     assert server["certificate"].endswith("server.pem")
+    assert (certs / "server.key").stat().st_mode & 0o777 == 0o600
+    assert (fsp_home / "session.json").stat().st_mode & 0o777 == 0o600
     token = output(fmar("token", "--app", app["id"], "--cert", str(certs / "client.pem"),
                         "--key", str(certs / "client.key"), "--audience", node["url"],
                         "--trust", url, "--ca", str(ca), home=fsp_home))

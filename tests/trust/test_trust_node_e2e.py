@@ -4,43 +4,20 @@ reads it but cannot change it; another FSP and another DNO cannot see it."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 from conftest import ROOT, free_port
 from test_trust_refusals import assert_refused
-from trust_helpers import NodeProcess
+from trust_helpers import start_real_node
 
 from trust import http
-from trust.ca import make_key_and_csr
 
 ASSET = json.loads((ROOT / "examples" / "asset.json").read_text())  # in SSEN_SEPD
 
 
 @pytest.fixture(scope="module")
 def real_node(federation, members):
-    fsp, port = members.fsp, free_port()
-    url = f"https://127.0.0.1:{port}"
-    with fsp.api() as c:
-        node_id = c.post(f"/api/orgs/{fsp.org_id}/nodes",
-                         json={"url": url, "dataset_types": ["Asset"]}).json()["id"]
-        key_pem, csr = make_key_and_csr()
-        cert = c.post(f"/api/nodes/{node_id}/certificates", json={"csr_pem": csr.decode()})
-    base = federation.work / f"realnode-{port}"
-    base.mkdir()
-    (base / "server.pem").write_text(cert.json()["pem"])
-    (base / "server.key").write_bytes(key_pem)
-    cfg = {"issuer": federation.issuer, "audience": url, "ca_bundle": str(federation.ca_bundle),
-           "server_cert": str(base / "server.pem"), "server_key": str(base / "server.key"),
-           "port": port, "data_dir": str(base / "data")}
-    (base / "config.json").write_text(json.dumps(cfg))
-    with open(base / "node.log", "w") as log:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "tests/trust/realnode.py"),
-                                 str(base / "config.json")], cwd=ROOT, stdout=log,
-                                stderr=subprocess.STDOUT)
-    node = NodeProcess(url, node_id, proc, base, federation.ca_bundle)
-    node.wait(timeout=60)
+    node = start_real_node(federation, members.fsp, free_port())
     yield node
     node.stop()
 

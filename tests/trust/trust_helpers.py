@@ -57,10 +57,17 @@ class Federation:
         return self.data / "ca" / "chain.pem"
 
     def client(self, cert: Path | None = None, key: Path | None = None,
-               token: str | None = None) -> httpx.Client:
+               token: str | None = None, source: str | None = None) -> httpx.Client:
+        """A client of the trust service; `source` is the loopback address it connects from
+        (127.0.0.2, ...: another caller, as far as the service can tell)."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return http.client(ca_bundle=self.ca_bundle, cert=cert, key=key, base_url=self.issuer,
-                           headers=headers, timeout=15)
+        if source is None:
+            return http.client(ca_bundle=self.ca_bundle, cert=cert, key=key,
+                               base_url=self.issuer, headers=headers, timeout=15)
+        transport = httpx.HTTPTransport(verify=http.ssl_context(self.ca_bundle, cert, key),
+                                        local_address=source)
+        return httpx.Client(transport=transport, base_url=self.issuer, headers=headers,
+                            timeout=15)
 
     def engine(self):  # type: ignore[no-untyped-def]
         return make_engine(settings_for(self.data).db_url)
@@ -81,12 +88,12 @@ class Federation:
     # people ---------------------------------------------------------------
     def login(self, email: str, password: str, *, resource: str | None = None,
               scope: str = "", nonce: str | None = None,
-              verifier: str | None = None) -> httpx.Response:
+              verifier: str | None = None, source: str | None = None) -> httpx.Response:
         """Authorization code + PKCE (S256) through PAR and the login page."""
         cid = self.state["cli_client_id"]
         code_verifier = secrets.token_urlsafe(48)
         redirect = "http://127.0.0.1:53682/callback"
-        with self.client() as c:
+        with self.client(source=source) as c:
             form = {"client_id": cid, "response_type": "code", "redirect_uri": redirect,
                     "code_challenge": s256(code_verifier), "code_challenge_method": "S256",
                     "state": "xyz", "scope": scope, "nonce": nonce or "n-0S6"}
@@ -282,3 +289,32 @@ class Members:
     def stop(self) -> None:
         self.fsp_node.stop()
         self.dno_node.stop()
+
+
+def start_real_node(fed: Federation, member: Member, port: int,
+                    env: dict[str, str] | None = None) -> NodeProcess:
+    """The real node (tests/trust/realnode.py) of `member`, over TLS, with `env` added to
+    its environment."""
+    import os
+
+    url = f"https://127.0.0.1:{port}"
+    with member.api() as c:
+        node_id = c.post(f"/api/orgs/{member.org_id}/nodes",
+                         json={"url": url, "dataset_types": ["Asset"]}).json()["id"]
+        key_pem, csr = make_key_and_csr()
+        cert = c.post(f"/api/nodes/{node_id}/certificates", json={"csr_pem": csr.decode()})
+    base = fed.work / f"realnode-{port}"
+    base.mkdir()
+    (base / "server.pem").write_text(cert.json()["pem"])
+    write_secret(base / "server.key", key_pem)
+    cfg = {"issuer": fed.issuer, "audience": url, "ca_bundle": str(fed.ca_bundle),
+           "server_cert": str(base / "server.pem"), "server_key": str(base / "server.key"),
+           "port": port, "data_dir": str(base / "data")}
+    (base / "config.json").write_text(json.dumps(cfg))
+    with open(base / "node.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "tests/trust/realnode.py"),
+                                 str(base / "config.json")], cwd=ROOT, stdout=log,
+                                stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+    node = NodeProcess(url, node_id, proc, base, fed.ca_bundle)
+    node.wait(timeout=60)
+    return node
