@@ -65,6 +65,7 @@ def rotate(session: Session, settings: TrustSettings,
     kek = settings.key_encryption_key()
     now = utcnow()
     for row in session.exec(select(SigningKey).where(SigningKey.retired_at.is_(None))):
+        keystore.unseal(row.private_pem, kek)  # KEY-001 before sealing a key nobody can open
         row.retired_at = now
         row.expires_at = now + timedelta(seconds=max(0, overlap_seconds))
         session.add(row)

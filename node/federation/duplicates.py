@@ -76,7 +76,7 @@ def _fetch_keys(settings: Any) -> tuple[list[bytes], float]:
         body = response.json()
         entries = body.get("keys") or [{"key": body["key"], "expires_at": None}]
         keys = [bytes.fromhex(entry["key"]) for entry in entries]
-    except Exception as exc:  # any failure: this node cannot check, say so clearly
+    except Exception as exc:  # noqa: BLE001 - any failure: this node cannot check, say so
         raise ApiError(503, "FED-008", "The federation key for duplicate detection could not "
                        "be fetched from the trust framework.", {"error": str(exc)[:200]}) from None
     ttl = float(os.environ.get("FMAR_FEDERATION_KEY_TTL", "300"))
