@@ -309,6 +309,12 @@ REQUEST_RULES = [
          "`_unsupported`", "415 `REQ-415`", _t(API_TEST, "test_malformed_single_bodies_get_clear_4xx")),
     Rule("REQ-001", "Query and path parameters are valid (FastAPI validation).",
          "`node/errors.py`", "422 `REQ-001`", f"`{API_TEST}`"),
+    Rule("RATE-001", "The caller's source address and client (certificate, else bearer "
+         "token) each have a token left in their bucket (`FMAR_RATE_API_*`, "
+         "docs/trust.md).", "`trust/ratelimit.py` `RateLimitMiddleware`",
+         "429 `RATE-001` with `Retry-After`",
+         _t("tests/trust/test_trust_limits.py",
+            "test_RATE_001_a_burst_at_a_node_gets_429_and_other_clients_go_on")),
 ]
 
 _HEADER = "| ID | What it checks | Defined in | Error the user sees | Test |\n|---|---|---|---|---|\n"
