@@ -39,10 +39,14 @@ def init(settings: TrustSettings, *, admin_email: str, admin_password: str,
     """Idempotent: a second run changes nothing and returns the same state.
 
     The signing and CA keys are encrypted with the settings' KEK; a KEK file that does not
-    exist yet is made (random, 0600) and remembered in trust.json (its path only)."""
+    exist yet is made (random, 0600) and remembered in trust.json (its path only). With no
+    KEK configured at all, that file is `<data directory>.kek`, beside the data directory."""
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if state_file(settings).exists():
         return load_state(settings.data_dir)
+    if not (settings.kek or settings.kek_file or os.environ.get(keystore.KEK_ENV)
+            or os.environ.get(keystore.KEK_FILE_ENV)):
+        settings.kek_file = settings.data_dir.with_name(f"{settings.data_dir.name}.kek")
     if settings.kek_file and not settings.kek:
         keystore.new_kek_file(settings.kek_file)
     kek = settings.key_encryption_key()

@@ -28,7 +28,7 @@ from node.api.http import (
 )
 from node.asset_fields import full_jsonld_context
 from node.errors import ApiError
-from node.federation.duplicates import configured_keys, tokens_for
+from node.federation.duplicates import configured_key, tokens_for
 from node.identity import Caller, current_caller
 from node.inputs import (
     CONTEXT_PATH,
@@ -110,10 +110,10 @@ def _expand_codes(body: dict[str, Any]) -> None:
 async def _refuse_duplicate(request: Request, caller: Caller, props: Properties) -> None:
     """ARM-DUP-001: no second asset with the same MPAN and serial number anywhere in the
     federation; only keyed hashes leave this node (node/federation/duplicates.py)."""
-    keys = configured_keys()
-    if keys is None:
+    key = configured_key()
+    if key is None:
         return
-    tokens = tokens_for(keys, *mpans_and_serial(props))
+    tokens = tokens_for(key, *mpans_and_serial(props))
     if not tokens:
         return
     from node.api.federation import duplicate_matches
@@ -130,15 +130,15 @@ async def _refuse_duplicate(request: Request, caller: Caller, props: Properties)
 def _duplicate_screen(request: Request) -> Callable[[list[Checked]], None] | None:
     """ARM-DUP-001 for bulk uploads: each valid row is checked against the federation and
     against the rows before it in the same upload."""
-    keys = configured_keys()
-    if keys is None:
+    key = configured_key()
+    if key is None:
         return None
     from node.api.federation import duplicate_matches
 
     seen: dict[str, int] = {}
 
     def screen(chunk: list[Checked]) -> None:
-        by_row = {c.index: tokens_for(keys, *mpans_and_serial(c.properties or []))
+        by_row = {c.index: tokens_for(key, *mpans_and_serial(c.properties or []))
                   for c in chunk if c.ok}
         asked = [t for tokens in by_row.values() for t in tokens]
         if not asked:

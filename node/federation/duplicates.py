@@ -10,9 +10,10 @@ federation key (from the trust framework over mTLS, or FMAR_FEDERATION_KEY) and 
 a duplicate with ARM-DUP-001 naming the holder organisation.
 
 Key rotation: during an overlap the trust framework hands out the new key and the old
-one; a node hashes and indexes under every key it holds, so a node that still has only
-the old key keeps matching. Fetched keys are refreshed every FMAR_FEDERATION_KEY_TTL
-seconds (300) and whenever a retired key's overlap ends.
+one, and "the key" of this module is that list (current first): a node hashes and
+indexes under every key it holds, so a node that still has only the old key keeps
+matching. Fetched keys are refreshed every FMAR_FEDERATION_KEY_TTL seconds (300) and
+when a retired key's overlap ends.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from node.vocab import FMAR, ORG_BASE
 MAX_TOKENS = 1000
 
 
-def federation_keys() -> list[bytes]:
+def federation_key() -> list[bytes]:
     """FMAR_FEDERATION_KEY: the key as hex, or several separated by commas (current first)."""
     try:
         keys = [bytes.fromhex(part.strip())
@@ -47,13 +48,13 @@ def federation_keys() -> list[bytes]:
 _FETCHED: dict[str, tuple[list[bytes], float]] = {}
 
 
-def configured_keys() -> list[bytes] | None:
-    """The federation keys (current first), or None when this node does not check for
+def configured_key() -> list[bytes] | None:
+    """The federation key(s), current first, or None when this node does not check for
     duplicates: FMAR_FEDERATION_KEY if set, else fetched from the trust framework over
     mutual TLS when the node is configured for federation (FMAR_TRUST_URL, client id,
-    certificate and key), and refreshed as the module says."""
+    certificate and key), and refetched as the module says."""
     if os.environ.get("FMAR_FEDERATION_KEY"):
-        return federation_keys()
+        return federation_key()
     from node.federation.settings import FederationSettings
 
     settings = FederationSettings.from_env()
@@ -61,11 +62,12 @@ def configured_keys() -> list[bytes] | None:
         return None
     cached = _FETCHED.get(settings.trust_url)
     if cached is None or time.monotonic() > cached[1]:
-        cached = _FETCHED[settings.trust_url] = _fetch_keys(settings)
+        cached = _FETCHED[settings.trust_url] = _fetch_key(settings)
     return cached[0]
 
 
-def _fetch_keys(settings: Any) -> tuple[list[bytes], float]:
+def _fetch_key(settings: Any) -> tuple[list[bytes], float]:
+    """The keys the trust framework hands out, and when to ask again."""
     from trust import http as trust_http
 
     try:
@@ -81,7 +83,7 @@ def _fetch_keys(settings: Any) -> tuple[list[bytes], float]:
                        "be fetched from the trust framework.", {"error": str(exc)[:200]}) from None
     ttl = float(os.environ.get("FMAR_FEDERATION_KEY_TTL", "300"))
     now = datetime.now(UTC)
-    for entry in entries:  # refresh when an overlap ends, to drop the retired key
+    for entry in entries:  # ask again when an overlap ends, to drop the retired key
         if entry.get("expires_at"):
             left = (datetime.fromisoformat(entry["expires_at"]) - now).total_seconds()
             ttl = min(ttl, max(left, 0.0))
@@ -92,17 +94,18 @@ def normalise(value: Any) -> str:
     return "".join(str(value).split()).upper()
 
 
-def tokens_for(keys: list[bytes], import_mpan: Any, export_mpan: Any,
+def tokens_for(key: bytes | list[bytes], import_mpan: Any, export_mpan: Any,
                serial: Any) -> list[str]:
-    """Keyed hashes of an asset's (MPAN, serial) pairs under each key; none without a
-    serial number."""
+    """Keyed hashes of an asset's (MPAN, serial) pairs, under each key when given several;
+    none without a serial number."""
     if not serial:
         return []
+    keys = [key] if isinstance(key, bytes) else key
     out = []
     for kind, mpan in (("import", import_mpan), ("export", export_mpan)):
         if mpan:
             message = f"fmar-dup-v1|{kind}|{normalise(mpan)}|{normalise(serial)}".encode()
-            out.extend(hmac.new(key, message, hashlib.sha256).hexdigest() for key in keys)
+            out.extend(hmac.new(k, message, hashlib.sha256).hexdigest() for k in keys)
     return out
 
 
@@ -113,10 +116,10 @@ class DuplicateIndex:
         self.store, self.ttl = store, ttl
         self._index: dict[str, str] = {}
         self._until = 0.0
-        self._keys: list[bytes] = []
+        self._key: list[bytes] = []  # the key(s) the index was built with
         self._lock = threading.Lock()
 
-    def _build(self, keys: list[bytes]) -> dict[str, str]:
+    def _build(self, key: list[bytes]) -> dict[str, str]:
         query = (f"SELECT ?org ?imp ?exp ?serial WHERE {{ GRAPH ?a {{ ?a <{FMAR.organisation}> ?org ;"
                  f" <{FMAR.serialNumber}> ?serial . OPTIONAL {{ ?a <{FMAR.importMPAN}> ?imp }} "
                  f"OPTIONAL {{ ?a <{FMAR.exportMPAN}> ?exp }} }} "
@@ -125,30 +128,30 @@ class DuplicateIndex:
         for s in self.store.select(query):
             org = s["org"].value
             org = org.removeprefix(ORG_BASE)
-            for token in tokens_for(keys, s["imp"].value if s["imp"] else None,
+            for token in tokens_for(key, s["imp"].value if s["imp"] else None,
                                     s["exp"].value if s["exp"] else None, s["serial"].value):
                 index[token] = org
         return index
 
     def add(self, organisation: str, import_mpan: Any, export_mpan: Any, serial: Any) -> None:
         """Index a record just stored, so the next check sees it before any rebuild."""
-        keys = configured_keys()
-        if keys is None:
+        key = configured_key()
+        if key is None:
             return
         with self._lock:
-            for token in tokens_for(keys, import_mpan, export_mpan, serial):
+            for token in tokens_for(key, import_mpan, export_mpan, serial):
                 self._index[token] = organisation
 
     def matches(self, tokens: list[str]) -> list[dict[str, str]]:
-        keys = configured_keys()
-        if keys is None:
+        key = configured_key()
+        if key is None:
             raise ApiError(503, "FED-008", "No federation key for duplicate detection on this node.")
         if len(tokens) > MAX_TOKENS or not all(isinstance(t, str) and len(t) == 64 for t in tokens):
             raise ApiError(400, "FED-IN-007", f"tokens: up to {MAX_TOKENS} hex HMAC-SHA256 "
                            "values.")
         with self._lock:
-            if time.monotonic() > self._until or keys != self._keys:
-                self._index, self._keys = self._build(keys), keys
+            if time.monotonic() > self._until or key != self._key:
+                self._index, self._key = self._build(key), key
                 self._until = time.monotonic() + self.ttl
             index = self._index
         return [{"token": t, "holder": index[t]} for t in tokens if t in index]

@@ -431,8 +431,8 @@ def test_duplicate_check_finds_the_holder_without_sending_mpans(fed):
 
     key = bytes.fromhex(fed.federation_key)
     row = next(r for r in fed.rows["fsp_a"] if r.get("SerialNumber") and r.get("ImportMPAN"))
-    known = tokens_for([key], row.get("ImportMPAN"), row.get("ExportMPAN"), row["SerialNumber"])
-    unknown = tokens_for([key], "1200000000005", None, "NO-SUCH-SERIAL")
+    known = tokens_for(key, row.get("ImportMPAN"), row.get("ExportMPAN"), row["SerialNumber"])
+    unknown = tokens_for(key, "1200000000005", None, "NO-SUCH-SERIAL")
     answer = fed.client("Otherflex").duplicates([*known, *unknown])
     assert not answer["partial"]
     holders = {(m["holder"], m["node"]) for m in answer["matches"]}

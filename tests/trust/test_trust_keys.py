@@ -73,6 +73,22 @@ def test_KEY_002_stored_keys_are_encrypted_and_useless_without_the_kek(federatio
     assert err.value.code == "KEY-002"
 
 
+def test_KEY_init_without_a_kek_makes_one_beside_the_data_directory(tmp_path, monkeypatch):
+    from trust.bootstrap import init, settings_for
+    from trust.config import TrustSettings
+
+    monkeypatch.delenv("FMAR_TRUST_KEK", raising=False)
+    monkeypatch.delenv("FMAR_TRUST_KEK_FILE", raising=False)
+    data = tmp_path / "trust"
+    state = init(TrustSettings(data_dir=data), admin_email="op@keys.example",
+                 admin_password="operator-password-1")
+    kek_file = tmp_path / "trust.kek"
+    assert state["kek_file"] == str(kek_file) and _mode(kek_file) == 0o600
+    assert len(kek_file.read_text()) >= keystore.MIN_KEK_LENGTH
+    issuer = (data / "ca" / "issuer.key").read_bytes()
+    assert keystore.unseal(issuer, settings_for(data).key_encryption_key())  # remembered
+
+
 def _serve(federation, env: dict[str, str]) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("FMAR_TRUST_KEK")}
     return subprocess.run([sys.executable, "-m", "trust", "trust", "serve", "--data",
