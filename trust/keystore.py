@@ -8,7 +8,7 @@
 - Token issuing and the CA sign through `Signer` only: `kid`, `alg`, `sign(data)` and
   the public key. `FileSigner` is the shipped implementation; a deployment that keeps
   its keys in an HSM or KMS (PKCS#11) implements `Signer` and returns it from
-  `trust.keys.signer_for` and `trust.ca.load_ca`; nothing else changes.
+  `trust.keys.signer_of` and `trust.ca.load_ca`; nothing else changes.
 
 Errors: KEY-001 (no KEK, or the wrong one), KEY-002 (a stored key is not encrypted).
 """
