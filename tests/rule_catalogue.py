@@ -381,6 +381,12 @@ REQUEST_RULES = [
     Rule("SRV-001", "Anything unexpected: logged with its trace, never shown to the client; the "
          "node keeps serving.", "`node/errors.py`", "500 `SRV-001`",
          _t(ERRORS_TEST, "test_SRV_001_unexpected_error_is_logged_not_shown")),
+    Rule("RATE-001", "The caller's source address and client (certificate, else bearer "
+         "token) each have a token left in their bucket (`FMAR_RATE_API_*`, "
+         "docs/trust.md).", "`trust/ratelimit.py` `RateLimitMiddleware`",
+         "429 `RATE-001` with `Retry-After`",
+         _t("tests/trust/test_trust_limits.py",
+            "test_RATE_001_a_burst_at_a_node_gets_429_and_other_clients_go_on")),
 ]
 
 FED_TEST = "tests/federation/test_federation.py"

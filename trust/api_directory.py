@@ -361,12 +361,15 @@ async def sparql(request: Request, query: str | None = None) -> Response:
     text = await _sparql_query(request, query)
     with tx(request) as session:
         graph = rdf.directory_graph(session, settings_of(request))
-    try:
-        result = rdf.safe_query(graph, text)
-    except Exception as exc:  # parse errors, and updates, which rdflib's query() refuses
-        raise ApiError(400, "DIR-012", f"The SPARQL query is not valid: {exc}") from exc
-    if result.type in ("CONSTRUCT", "DESCRIBE"):
-        return _rdf(request, result.graph)
     accept = request.headers.get("accept", "")
     media = next((m for m in SPARQL_RESULTS if m in accept), "application/sparql-results+json")
-    return Response(result.serialize(format=SPARQL_RESULTS[media]), media_type=media)
+    try:  # rdflib evaluates lazily: answer inside the try, so no error escapes as a 500
+        result = rdf.safe_query(graph, text)
+        if result.type in ("CONSTRUCT", "DESCRIBE"):
+            return _rdf(request, result.graph)
+        body = result.serialize(format=SPARQL_RESULTS[media])
+    except ApiError:
+        raise
+    except Exception as exc:  # parse errors, updates (refused by query()), evaluation errors
+        raise ApiError(400, "DIR-012", f"The SPARQL query is not valid: {exc}") from exc
+    return Response(body, media_type=media)

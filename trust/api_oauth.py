@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import os
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,8 +14,9 @@ from starlette.concurrency import run_in_threadpool
 from trust import bootstrap, clientauth, directory, grants, keys, tokens
 from trust.errors import ApiError, OAuthError
 from trust.models import User
+from trust.ratelimit import LoginThrottle, source_of, trusted_proxies
 from trust.tls import peer_certificate_der
-from trust.web import LoginThrottle, current_actor, settings_of, tx
+from trust.web import current_actor, settings_of, tx
 
 router = APIRouter()
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -39,6 +41,12 @@ def metadata(issuer: str) -> dict[str, Any]:
         "response_types_supported": ["code"],
         "token_endpoint_auth_methods_supported": ["tls_client_auth", "private_key_jwt", "none"],
         "token_endpoint_auth_signing_alg_values_supported": ["ES256"],
+        # A public client revokes its own tokens by client_id; introspection is for machines.
+        "revocation_endpoint_auth_methods_supported": ["tls_client_auth", "private_key_jwt",
+                                                       "none"],
+        "revocation_endpoint_auth_signing_alg_values_supported": ["ES256"],
+        "introspection_endpoint_auth_methods_supported": ["tls_client_auth", "private_key_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported": ["ES256"],
         "code_challenge_methods_supported": ["S256"],
         "require_pushed_authorization_requests": True,
         "authorization_response_iss_parameter_supported": True,
@@ -65,8 +73,8 @@ def discovery(request: Request) -> dict[str, Any]:
 @router.get("/.well-known/jwks.json")
 def jwks(request: Request) -> JSONResponse:
     with tx(request) as session:
-        keys.current_key(session, settings_of(request).key_rotation_days)
-        body = keys.jwks(session)
+        keys.current_key(session, settings_of(request))
+        body = keys.jwks(session, settings_of(request))
     return JSONResponse(body, headers={"Cache-Control": "max-age=60"})
 
 
@@ -164,21 +172,24 @@ def login_page(action: str, hidden: dict[str, str], message: str = "", status: i
                         status_code=status, headers=PAGE_HEADERS)
 
 
-THROTTLE = LoginThrottle()
+THROTTLE = LoginThrottle.from_env()
+PROXIES = trusted_proxies(os.environ)
 
 
-def _login(session: Session, form: dict[str, str]) -> tuple[User | None, str, int]:
-    """The user for these credentials, or why not (message, HTTP status)."""
-    email = form.get("email", "")
+def _login(request: Request, session: Session,
+           form: dict[str, str]) -> tuple[User | None, str, int]:
+    """The user for these credentials, or why not (message, HTTP status). Failures lock the
+    account for the caller's source address only (AUTH-032, trust.ratelimit)."""
+    email, source = form.get("email", ""), source_of(request.scope, PROXIES)
     try:
-        THROTTLE.check(email)
+        THROTTLE.check(email, source)
     except ApiError as exc:
         return None, f"{exc.message} ({exc.code})", exc.status
     user = directory.authenticate_user(session, email, form.get("password", ""))
     if user is None:
-        THROTTLE.failed(email)
+        THROTTLE.failed(email, source)
         return None, "E-mail or password not recognised.", 401
-    THROTTLE.succeeded(email)
+    THROTTLE.succeeded(email, source)
     return user, "", 200
 
 
@@ -197,7 +208,7 @@ async def authorize_submit(request: Request) -> Response:
         with tx(request) as session:
             pending = grants.pending_request(session, form.get("client_id", ""),
                                              form.get("request_uri", ""))
-            user, message, status = _login(session, form)
+            user, message, status = _login(request, session, form)
             if user is None:
                 return login_page("/authorize", {"client_id": form["client_id"],
                                                  "request_uri": form["request_uri"]},
@@ -230,7 +241,7 @@ async def device_submit(request: Request) -> HTMLResponse:
     def work() -> HTMLResponse:
         with tx(request) as session:
             grant = grants.device_grant_by_user_code(session, form.get("user_code", ""))
-            user, message, status = _login(session, form)
+            user, message, status = _login(request, session, form)
             if user is None:
                 return login_page("/device", {}, message, status,
                                   user_code=form.get("user_code", ""))

@@ -10,7 +10,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from trust import ca as ca_mod
-from trust import certs, directory, keys
+from trust import certs, directory, federation_key, keys, keystore
 from trust.config import TrustSettings
 from trust.db import make_engine, migrate
 from trust.models import Application, Organisation
@@ -20,9 +20,7 @@ CLI_REDIRECT = "http://127.0.0.1/callback"
 
 
 def _write_pair(base: Path, name: str, key_pem: bytes, cert_pem: str) -> None:
-    base.mkdir(parents=True, exist_ok=True)
-    (base / f"{name}.key").write_bytes(key_pem)
-    os.chmod(base / f"{name}.key", 0o600)
+    keystore.write_secret(base / f"{name}.key", key_pem)
     (base / f"{name}.pem").write_text(cert_pem)
 
 
@@ -38,12 +36,22 @@ def load_state(data_dir: Path) -> dict[str, Any]:
 def init(settings: TrustSettings, *, admin_email: str, admin_password: str,
          operator_name: str = "FMAR Trust Framework Operator",
          hosts: tuple[str, ...] = ("127.0.0.1", "localhost")) -> dict[str, Any]:
-    """Idempotent: a second run changes nothing and returns the same state."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    """Idempotent: a second run changes nothing and returns the same state.
+
+    The signing and CA keys are encrypted with the settings' KEK; a KEK file that does not
+    exist yet is made (random, 0600) and remembered in trust.json (its path only). With no
+    KEK configured at all, that file is `<data directory>.kek`, beside the data directory."""
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if state_file(settings).exists():
         return load_state(settings.data_dir)
+    if not (settings.kek or settings.kek_file or os.environ.get(keystore.KEK_ENV)
+            or os.environ.get(keystore.KEK_FILE_ENV)):
+        settings.kek_file = settings.data_dir.with_name(f"{settings.data_dir.name}.kek")
+    if settings.kek_file and not settings.kek:
+        keystore.new_kek_file(settings.kek_file)
+    kek = settings.key_encryption_key()
     migrate(settings.db_url)
-    authority = ca_mod.init_ca(settings.ca_dir)
+    authority = ca_mod.init_ca(settings.ca_dir, kek)
     authority.crl_url = f"{settings.issuer}/ca/crl"
     engine = make_engine(settings.db_url)
     with Session(engine, expire_on_commit=False) as session:
@@ -58,7 +66,8 @@ def init(settings: TrustSettings, *, admin_email: str, admin_password: str,
         cli = directory.create_application(session, operator.id, "fmar CLI", [], "public",
                                            [CLI_REDIRECT])
         machine = directory.create_application(session, operator.id, "trust operator", [])
-        keys.current_key(session, settings.key_rotation_days)
+        keys.current_key(session, settings)
+        federation_key.federation_key(settings)  # made now, not by two requests at once
         key_pem, csr = ca_mod.make_key_and_csr("trust-server")
         server = certs.issue_server(session, authority, settings, operator.id, csr.decode(),
                                     list(hosts))
@@ -72,18 +81,24 @@ def init(settings: TrustSettings, *, admin_email: str, admin_password: str,
                  "operator_org_id": operator.id, "cli_client_id": cli.id,
                  "operator_app_id": machine.id,
                  "ca_bundle": str(settings.ca_dir / "chain.pem")}
+        if settings.kek_file:
+            state["kek_file"] = str(settings.kek_file)
     engine.dispose()
-    state_file(settings).write_text(json.dumps(state, indent=2))
+    keystore.write_secret(state_file(settings), json.dumps(state, indent=2).encode())
     return state
 
 
 def settings_for(data_dir: Path, issuer: str | None = None,
                  database_url: str | None = None) -> TrustSettings:
-    """Settings of an initialised data directory (its issuer and database are remembered)."""
+    """Settings of an initialised data directory (its issuer, database and KEK file are
+    remembered; FMAR_TRUST_KEK / FMAR_TRUST_KEK_FILE win over the remembered file)."""
     state = load_state(data_dir)
+    kek_file = os.environ.get(keystore.KEK_FILE_ENV) or state.get("kek_file")
     return TrustSettings(data_dir=data_dir,
                          issuer=issuer or state.get("issuer") or "https://127.0.0.1:8443",
-                         database_url=database_url or state.get("database_url"))
+                         database_url=database_url or state.get("database_url"),
+                         kek=os.environ.get(keystore.KEK_ENV) or None,
+                         kek_file=Path(kek_file) if kek_file else None)
 
 
 def cli_client_id(session: Session) -> str | None:

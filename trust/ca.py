@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
-import os
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,8 +15,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from trust import der
+from trust import der, keystore
 from trust.errors import ApiError
+from trust.keystore import FileSigner, Signer
 from trust.roles import role_iri, role_name
 
 ROLE_OID = x509.ObjectIdentifier("1.3.6.1.4.1.62329.1.1")
@@ -38,11 +39,8 @@ def _name(common_name: str, org: str = "FMAR Trust Framework") -> x509.Name:
                       x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    os.chmod(path, 0o600)
+def _write_key(path: Path, key: ec.EllipticCurvePrivateKey, kek: bytes) -> None:
+    keystore.write_secret(path, keystore.seal(key, kek))
 
 
 def _ski(key: ec.EllipticCurvePublicKey) -> x509.SubjectKeyIdentifier:
@@ -53,7 +51,7 @@ def _ski(key: ec.EllipticCurvePublicKey) -> x509.SubjectKeyIdentifier:
 class CertificateAuthority:
     root: x509.Certificate
     issuer: x509.Certificate
-    issuer_key: ec.EllipticCurvePrivateKey
+    signer: Signer  # the issuer CA's key
     crl_url: str | None = None
 
     @property
@@ -85,7 +83,7 @@ class CertificateAuthority:
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(_ski(key), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                self.issuer_key.public_key()), critical=False)
+                self.signer.public_key()), critical=False)
         )
         if kind == "server":
             names = list(dns_names or [])
@@ -125,7 +123,7 @@ class CertificateAuthority:
             builder = builder.add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
                 [x509.UniformResourceIdentifier(self.crl_url)], None, None, None)]),
                 critical=False)
-        return builder.sign(self.issuer_key, hashes.SHA256())
+        return keystore.sign_certificate(builder, self.signer)
 
     def crl(self, revoked: list[tuple[int, datetime]], next_update_minutes: int = 60) -> x509.CertificateRevocationList:
         now = _now()
@@ -137,7 +135,7 @@ class CertificateAuthority:
             builder = builder.add_revoked_certificate(
                 x509.RevokedCertificateBuilder().serial_number(serial)
                 .revocation_date(at).build())
-        return builder.sign(self.issuer_key, hashes.SHA256())
+        return keystore.sign_crl(builder, self.signer)
 
 
 def _csr_key(csr_pem: str | bytes) -> ec.EllipticCurvePublicKey:
@@ -153,18 +151,30 @@ def _csr_key(csr_pem: str | bytes) -> ec.EllipticCurvePublicKey:
     return key
 
 
+_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
 def _general_name(name: str) -> x509.GeneralName:
+    """An IP address, or a host name of RFC 1123 labels (letters, digits, inner hyphens,
+    1-63 characters each, 253 in all, no trailing dot, no wildcard); else CA-004."""
     try:
         return x509.IPAddress(ipaddress.ip_address(name))
     except ValueError:
-        return x509.DNSName(name)
+        pass
+    labels = name.lower().split(".")
+    if (len(name) > 253 or not all(_LABEL.fullmatch(label) for label in labels)
+            or labels[-1].isdigit()):
+        raise ApiError(422, "CA-004", "A server certificate names IP addresses or host names "
+                       "of RFC 1123 labels only.", {"name": name[:300]})
+    return x509.DNSName(name.lower())
 
 
-def init_ca(ca_dir: Path, name: str = "FMAR") -> CertificateAuthority:
-    """Create a root and an issuer (once); keys are written 0600 in `ca_dir`."""
+def init_ca(ca_dir: Path, kek: bytes, name: str = "FMAR") -> CertificateAuthority:
+    """Create a root and an issuer (once); their keys are written 0600 in `ca_dir`,
+    encrypted with the KEK."""
     ca_dir.mkdir(parents=True, exist_ok=True)
     if (ca_dir / "issuer.pem").exists():
-        return load_ca(ca_dir)
+        return load_ca(ca_dir, kek)
     now = _now()
     root_key = ec.generate_private_key(ec.SECP384R1())
     root = (
@@ -192,22 +202,23 @@ def init_ca(ca_dir: Path, name: str = "FMAR") -> CertificateAuthority:
                        critical=False)
         .sign(root_key, hashes.SHA384())
     )
-    _write_key(ca_dir / "root.key", root_key)
-    _write_key(ca_dir / "issuer.key", issuer_key)
+    _write_key(ca_dir / "root.key", root_key, kek)
+    _write_key(ca_dir / "issuer.key", issuer_key, kek)
     (ca_dir / "root.pem").write_bytes(root.public_bytes(serialization.Encoding.PEM))
     (ca_dir / "issuer.pem").write_bytes(issuer.public_bytes(serialization.Encoding.PEM))
-    ca = CertificateAuthority(root, issuer, issuer_key)
+    ca = CertificateAuthority(root, issuer, FileSigner("issuer", issuer_key))
     (ca_dir / "chain.pem").write_bytes(ca.chain_pem)
     return ca
 
 
-def load_ca(ca_dir: Path, crl_url: str | None = None) -> CertificateAuthority:
-    key = serialization.load_pem_private_key((ca_dir / "issuer.key").read_bytes(), None)
-    assert isinstance(key, ec.EllipticCurvePrivateKey)
+def load_ca(ca_dir: Path, kek: bytes, crl_url: str | None = None) -> CertificateAuthority:
+    """The CA of `ca_dir`, signing through a FileSigner over its sealed issuer key (an HSM
+    deployment returns its own Signer here)."""
+    key = keystore.unseal((ca_dir / "issuer.key").read_bytes(), kek)
     return CertificateAuthority(
         root=x509.load_pem_x509_certificate((ca_dir / "root.pem").read_bytes()),
         issuer=x509.load_pem_x509_certificate((ca_dir / "issuer.pem").read_bytes()),
-        issuer_key=key, crl_url=crl_url)
+        signer=FileSigner("issuer", key), crl_url=crl_url)
 
 
 def make_key_and_csr(common_name: str = "fmar-client") -> tuple[bytes, bytes]:

@@ -6,6 +6,8 @@ import getpass
 import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +22,9 @@ app_app = typer.Typer(help="Applications (OAuth clients) of an organisation.",
                       no_args_is_help=True)
 node_app = typer.Typer(help="Nodes of an organisation.", no_args_is_help=True)
 cert_app = typer.Typer(help="Certificates from the federation CA.", no_args_is_help=True)
+keys_app = typer.Typer(help="The trust framework's keys: rotation, encryption at rest.",
+                       no_args_is_help=True)
+trust_app.add_typer(keys_app, name="keys")
 
 Data = Annotated[Path | None, typer.Option("--data", envvar="FMAR_TRUST_DATA",
                                            help="Trust data directory [default: var/trust].")]
@@ -30,6 +35,11 @@ TrustUrl = Annotated[str | None, typer.Option("--trust", envvar="FMAR_TRUST_URL"
                                               help="Trust service URL.")]
 CaBundle = Annotated[Path | None, typer.Option("--ca", envvar="FMAR_CA_BUNDLE",
                                                help="Federation CA chain (PEM).")]
+KekFile = Annotated[Path | None, typer.Option(
+    "--kek-file", envvar="FMAR_TRUST_KEK_FILE",
+    help="File with the key-encryption key of the signing and CA keys (made, 0600, by "
+    "init if missing; keep it outside the data directory). FMAR_TRUST_KEK gives the key "
+    "itself instead.")]
 
 
 def _data_dir(data: Path | None) -> Path:
@@ -48,16 +58,31 @@ def trust_init(
                                                        help="Prompted if omitted.")] = None,
     host: Annotated[list[str] | None, typer.Option(help="TLS names of the service "
                                                    "[default: 127.0.0.1, localhost].")] = None,
+    kek_file: KekFile = None,
 ) -> None:
     """Create the CA, the token signing key, the operator and its first admin."""
     from trust.bootstrap import init
     from trust.config import TrustSettings
 
     password = admin_password or getpass.getpass("Operator admin password (10+ chars): ")
-    settings = TrustSettings(data_dir=_data_dir(data), issuer=issuer, database_url=database_url)
-    state = init(settings, admin_email=admin_email, admin_password=password,
-                 hosts=tuple(host or ("127.0.0.1", "localhost")))
+    settings = TrustSettings(data_dir=_data_dir(data), issuer=issuer, database_url=database_url,
+                             kek=os.environ.get("FMAR_TRUST_KEK") or None, kek_file=kek_file)
+    with _key_errors():
+        state = init(settings, admin_email=admin_email, admin_password=password,
+                     hosts=tuple(host or ("127.0.0.1", "localhost")))
     typer.echo(json.dumps(state, indent=2))
+
+
+@contextmanager
+def _key_errors() -> Iterator[None]:
+    """A missing or wrong KEK ends the command with its message, not a traceback."""
+    from trust.keystore import KeyStoreError
+
+    try:
+        yield
+    except KeyStoreError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
 
 
 @trust_app.command("serve")
@@ -79,28 +104,79 @@ def trust_serve(
     settings = settings_for(_data_dir(data), issuer, database_url)
     migrate(settings.db_url)
     tls = settings.data_dir / "tls"
-    config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning",
+    with _key_errors():
+        app = create_app(settings)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning",
                             **uvicorn_tls_options(tls / "server.pem", tls / "server.key",
                                                   settings.ca_dir / "chain.pem"))
     uvicorn.Server(config).run()
 
 
-@trust_app.command("rotate-key")
-def trust_rotate_key(data: Data = None) -> None:
-    """Start a new token signing key; the old one stays in the JWKS until its tokens expire."""
+@keys_app.command("rotate")
+def keys_rotate(
+    which: Annotated[str, typer.Argument(help="signing (the token-signing key) or federation "
+                                         "(the duplicate-detection key)")],
+    overlap: Annotated[int | None, typer.Option(
+        help="Seconds the old key keeps working [default: signing 660 (every token it "
+        "signed has expired), federation 86400]; 0 withdraws it at once.")] = None,
+    data: Data = None,
+) -> None:
+    """Start a new key; the old one keeps verifying (JWKS) or matching (duplicate hashes)
+    until the overlap ends."""
     from sqlmodel import Session
 
-    from trust import keys
+    from trust import federation_key, keys
     from trust.bootstrap import settings_for
     from trust.db import make_engine
 
     settings = settings_for(_data_dir(data))
+    if which == "federation":
+        new = federation_key.rotate(settings, federation_key.DEFAULT_OVERLAP
+                                    if overlap is None else overlap)
+        typer.echo(json.dumps({"federation_key": new["id"]}))
+        return
+    if which != "signing":
+        raise typer.BadParameter("signing or federation")
+    engine = make_engine(settings.db_url)
+    with _key_errors(), Session(engine) as session:
+        row = keys.rotate(session, settings, keys.DEFAULT_OVERLAP if overlap is None else overlap)
+        session.commit()
+        typer.echo(json.dumps({"signing_key": row.kid}))
+    engine.dispose()
+
+
+@keys_app.command("encrypt")
+def keys_encrypt(data: Data = None) -> None:
+    """Encrypt, with the KEK, private keys stored in the clear by an older version (the CA
+    keys and the token-signing keys); keys already encrypted are left alone."""
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    from sqlmodel import Session, select
+
+    from trust import keystore
+    from trust.bootstrap import settings_for
+    from trust.db import make_engine
+    from trust.models import SigningKey
+
+    settings = settings_for(_data_dir(data))
+    with _key_errors():
+        kek = settings.key_encryption_key()
+    sealed = []
+    for path in (settings.ca_dir / "root.key", settings.ca_dir / "issuer.key"):
+        if path.exists() and not path.read_bytes().startswith(keystore.ENCRYPTED_PEM):
+            plain = load_pem_private_key(path.read_bytes(), None)
+            keystore.write_secret(path, keystore.seal(plain, kek))  # type: ignore[arg-type]
+            sealed.append(path.name)
     engine = make_engine(settings.db_url)
     with Session(engine) as session:
-        row = keys.rotate(session)
+        for row in session.exec(select(SigningKey)):
+            if not row.private_pem.startswith(keystore.ENCRYPTED_PEM.decode()):
+                plain = load_pem_private_key(row.private_pem.encode(), None)
+                row.private_pem = keystore.seal(plain, kek).decode()  # type: ignore[arg-type]
+                session.add(row)
+                sealed.append(row.kid)
         session.commit()
-        typer.echo(row.kid)
     engine.dispose()
+    typer.echo(json.dumps({"encrypted": sealed}))
 
 
 # Client side: these talk to a running trust service over HTTPS. -------------------
@@ -139,10 +215,11 @@ def _show(resp: httpx.Response) -> dict[str, Any]:
 
 
 def _save_login(trust: str, ca: Path, body: dict[str, Any]) -> None:
-    path = _session_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"trust": trust, "ca_bundle": str(Path(ca).resolve()), **body}))
-    path.chmod(0o600)
+    from trust.keystore import write_secret
+
+    write_secret(_session_file(), json.dumps({"trust": trust,
+                                              "ca_bundle": str(Path(ca).resolve()),
+                                              **body}).encode())
     typer.echo("Logged in.")
 
 
@@ -361,6 +438,7 @@ def cert_request(
 ) -> None:
     """Make a P-256 key and CSR here (the key never leaves), get the certificate."""
     from trust.ca import make_key_and_csr
+    from trust.keystore import write_secret
 
     if not (app or node or renew):
         raise typer.BadParameter("Give --app, --node or --renew.")
@@ -375,8 +453,7 @@ def cert_request(
     body = resp.json()
     out.mkdir(parents=True, exist_ok=True)
     name = kind
-    (out / f"{name}.key").write_bytes(key_pem)
-    (out / f"{name}.key").chmod(0o600)
+    write_secret(out / f"{name}.key", key_pem)  # 0600 from the start
     (out / f"{name}.pem").write_text(body["pem"])
     (out / "chain.pem").write_text(body["chain_pem"])
     typer.echo(json.dumps({"serial": body["serial"], "x5t#S256": body["sha256"],

@@ -21,9 +21,14 @@ class TrustSettings:
     database_url: str | None = None
     access_token_ttl: int = 300  # seconds, never above 600
     key_rotation_days: int = 30
+    # The key-encryption key of the signing and CA keys (trust.keystore): a passphrase, or a
+    # file holding one; FMAR_TRUST_KEK / FMAR_TRUST_KEK_FILE when neither is given.
+    kek: str | None = field(default=None, repr=False)
+    kek_file: Path | None = None
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
+        self.kek_file = Path(self.kek_file).resolve() if self.kek_file else None
         self.issuer = self.issuer.rstrip("/")
         self.access_token_ttl = min(self.access_token_ttl, 600)
 
@@ -32,6 +37,11 @@ class TrustSettings:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'trust.db'}"
+
+    def key_encryption_key(self) -> bytes:
+        from trust.keystore import read_kek
+
+        return read_kek(self.kek, self.kek_file)
 
     @property
     def ca_dir(self) -> Path:

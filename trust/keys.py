@@ -1,65 +1,116 @@
 """ES256 keys that sign tokens, with rotation: a retired key stays in the JWKS until its
-last token has expired."""
+overlap window ends, so tokens it signed keep verifying until then.
+
+The private keys are stored encrypted with the KEK (trust.keystore) and used only
+through a `Signer`."""
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
-from datetime import timedelta
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from joserfc import jwt
-from joserfc.jwk import ECKey
 from sqlmodel import Session, select
 
+from trust import keystore
+from trust.config import TrustSettings
+from trust.keystore import FileSigner, Signer
 from trust.models import SigningKey, utcnow
 
 MAX_TOKEN_TTL = 600
+DEFAULT_OVERLAP = MAX_TOKEN_TTL + 60  # every token of the old key has expired by then
+
+_SIGNERS: dict[str, Signer] = {}  # kid -> signer over the decrypted key, per process
+_LOCK = threading.Lock()
 
 
-def _new_key(session: Session) -> SigningKey:
+def _new_key(session: Session, kek: bytes) -> SigningKey:
     key = ec.generate_private_key(ec.SECP256R1())
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
-    row = SigningKey(kid=secrets.token_urlsafe(12), private_pem=pem)
+    row = SigningKey(kid=secrets.token_urlsafe(12), private_pem=keystore.seal(key, kek).decode())
     session.add(row)
     session.flush()
     return row
 
 
-def current_key(session: Session, rotation_days: int = 30) -> SigningKey:
-    """The key to sign with now; rotates when the active key is older than `rotation_days`."""
+def signer_of(row: SigningKey, settings: TrustSettings) -> Signer:
+    """The Signer of a stored key (decrypted once per process). An HSM deployment returns
+    its own Signer for `row.kid` here."""
+    with _LOCK:
+        signer = _SIGNERS.get(row.kid)
+        if signer is None:
+            key = keystore.unseal(row.private_pem, settings.key_encryption_key())
+            signer = _SIGNERS[row.kid] = FileSigner(row.kid, key)
+        return signer
+
+
+def current_key(session: Session, settings: TrustSettings) -> SigningKey:
+    """The key to sign with now; rotates when the active key is older than
+    `settings.key_rotation_days`."""
     active = session.exec(select(SigningKey).where(SigningKey.retired_at.is_(None))
                           .order_by(SigningKey.created_at.desc())).first()
-    if active is not None and active.created_at > utcnow() - timedelta(days=rotation_days):
+    if (active is not None
+            and _aware(active.created_at) > utcnow() - timedelta(days=settings.key_rotation_days)):
         return active
-    return rotate(session)
+    return rotate(session, settings)
 
 
-def rotate(session: Session) -> SigningKey:
-    """Retire the active key(s) and start a new one."""
+def rotate(session: Session, settings: TrustSettings,
+           overlap_seconds: int = DEFAULT_OVERLAP) -> SigningKey:
+    """Retire the active key(s) and start a new one. A retired key stays published (and
+    its tokens valid) for `overlap_seconds`; 0 withdraws it at once (a compromised key)."""
+    kek = settings.key_encryption_key()
     now = utcnow()
     for row in session.exec(select(SigningKey).where(SigningKey.retired_at.is_(None))):
+        keystore.unseal(row.private_pem, kek)  # KEY-001 before sealing a key nobody can open
         row.retired_at = now
-        row.expires_at = now + timedelta(seconds=MAX_TOKEN_TTL + 60)
+        row.expires_at = now + timedelta(seconds=max(0, overlap_seconds))
         session.add(row)
-    return _new_key(session)
+    return _new_key(session, kek)
 
 
 def published_keys(session: Session) -> list[SigningKey]:
     now = utcnow()
     rows = session.exec(select(SigningKey).order_by(SigningKey.created_at))
-    return [r for r in rows if r.expires_at is None or r.expires_at > now]
+    return [r for r in rows if r.expires_at is None or _aware(r.expires_at) > now]
 
 
-def jwk_of(row: SigningKey) -> ECKey:
-    return ECKey.import_key(row.private_pem, {"kid": row.kid, "use": "sig", "alg": "ES256"})
+def _aware(moment: datetime) -> datetime:
+    """SQLite gives naive datetimes back; they are UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def jwks(session: Session) -> dict:
-    return {"keys": [jwk_of(r).as_dict(private=False) for r in published_keys(session)]}
+def public_jwks(session: Session, settings: TrustSettings) -> list[dict[str, Any]]:
+    """The published keys; a retired one carries `exp`, the end of its overlap, after which
+    verifiers drop it even from their caches."""
+    out = []
+    for row in published_keys(session):
+        jwk = signer_of(row, settings).public_jwk()
+        if row.expires_at is not None:
+            jwk["exp"] = int(_aware(row.expires_at).timestamp())
+        out.append(jwk)
+    return out
 
 
-def sign(session: Session, claims: dict, typ: str = "at+jwt", rotation_days: int = 30) -> str:
-    row = current_key(session, rotation_days)
-    return jwt.encode({"alg": "ES256", "kid": row.kid, "typ": typ}, claims, jwk_of(row))
+def jwks(session: Session, settings: TrustSettings) -> dict:
+    return {"keys": public_jwks(session, settings)}
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _segment(value: dict[str, Any]) -> str:
+    return _b64(json.dumps(value, separators=(",", ":")).encode())
+
+
+def sign(session: Session, settings: TrustSettings, claims: dict, typ: str = "at+jwt") -> str:
+    """A compact JWS (RFC 7515) of `claims`, signed by the current key's Signer."""
+    signer = signer_of(current_key(session, settings), settings)
+    signing_input = f"{_segment({'alg': signer.alg, 'kid': signer.kid, 'typ': typ})}." \
+                    f"{_segment(claims)}"
+    signature = keystore.jws_signature(signer, signing_input.encode())
+    return f"{signing_input}.{_b64(signature)}"

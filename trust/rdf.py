@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rdflib import OWL, RDF, XSD, Graph, Literal, Namespace, URIRef
+from rdflib import OWL, RDF, XSD, Dataset, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, ORG
 from rdflib.plugins.sparql import prepareQuery
 from sqlmodel import Session, select
@@ -165,8 +165,15 @@ def _walk(node: object) -> bool:
 
 
 def safe_query(graph: Graph, text: str):  # type: ignore[no-untyped-def]
-    """Run a query over `graph` only: no FROM / FROM NAMED loading, no SERVICE (no SSRF)."""
+    """Run a query over `graph` only: no FROM / FROM NAMED loading, no SERVICE (no SSRF).
+
+    The query sees a dataset whose default graph is `graph` and which has no named
+    graphs, so `GRAPH ?g { … }` is valid and matches nothing."""
     query = prepareQuery(text)
     if query.algebra.get("datasetClause") or _walk(query.algebra):
         raise ValueError("FROM, FROM NAMED and SERVICE are not allowed")
-    return graph.query(query)
+    dataset = Dataset()
+    dataset.namespace_manager = graph.namespace_manager
+    for triple in graph:
+        dataset.add(triple)
+    return dataset.query(query)

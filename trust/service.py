@@ -16,6 +16,7 @@ from trust.db import make_engine
 from trust.deregister import NodeUnreachable
 from trust.errors import install_error_handlers
 from trust.models import Application, Node, Organisation
+from trust.ratelimit import RateLimitMiddleware
 from trust.tls import pem_to_der
 
 
@@ -58,9 +59,11 @@ def create_app(settings: TrustSettings | None = None) -> FastAPI:
     app = FastAPI(title="FMAR trust framework", version="0.1.0")
     app.state.settings = settings
     app.state.engine = make_engine(settings.db_url)
-    app.state.ca = load_ca(settings.ca_dir, crl_url=f"{settings.issuer}/ca/crl")
+    app.state.ca = load_ca(settings.ca_dir, settings.key_encryption_key(),
+                           crl_url=f"{settings.issuer}/ca/crl")
     app.state.probe = http_probe(app)
     install_error_handlers(app)
+    app.add_middleware(RateLimitMiddleware)  # FMAR_RATE_* (trust/ratelimit.py)
     app.include_router(api_oauth.router)
     app.include_router(api_directory.router)
     return app

@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from joserfc.jwk import KeySet
+from joserfc.jwk import ECKey, KeySet
 from sqlmodel import Session, select
 
 from trust import keys
@@ -37,7 +37,7 @@ def issue_access_token(session: Session, settings: TrustSettings, *, sub: str, o
     if act:
         claims["act"] = act
     claims.update(extra or {})
-    token = keys.sign(session, claims, rotation_days=settings.key_rotation_days)
+    token = keys.sign(session, settings, claims)
     session.add(IssuedToken(jti=claims["jti"], client_id=client_id, org_id=org.id, sub=sub,
                             aud=audience, scope=claims["scope"], claims=claims,
                             expires_at=datetime.fromtimestamp(exp, UTC)))
@@ -51,18 +51,18 @@ def issue_id_token(session: Session, settings: TrustSettings, *, sub: str, clien
               "exp": now + settings.access_token_ttl, "auth_time": now, **user_claims}
     if nonce:
         claims["nonce"] = nonce
-    return keys.sign(session, claims, typ="JWT", rotation_days=settings.key_rotation_days)
+    return keys.sign(session, settings, claims, typ="JWT")
 
 
-def own_keyset(session: Session) -> KeySet:
-    return KeySet([keys.jwk_of(r) for r in keys.published_keys(session)])
+def own_keyset(session: Session, settings: TrustSettings) -> KeySet:
+    return KeySet([ECKey.import_key(jwk) for jwk in keys.public_jwks(session, settings)])
 
 
 def decode_own(session: Session, settings: TrustSettings, token: str,
                audience: str | None = None) -> dict[str, Any]:
     """Verify a token this trust framework issued and that is not revoked."""
-    claims = verify_jwt(token, own_keyset(session), issuer=settings.issuer, audience=audience,
-                        required=("sub", "exp", "iat", "jti", "org_id"))
+    claims = verify_jwt(token, own_keyset(session, settings), issuer=settings.issuer,
+                        audience=audience, required=("sub", "exp", "iat", "jti", "org_id"))
     row = session.get(IssuedToken, claims["jti"])
     if row is None or row.revoked:
         raise ApiError(401, "AUTH-016", "The token has been revoked.")
@@ -84,8 +84,8 @@ def revoke(session: Session, settings: TrustSettings, token: str,
            client_id: str | None = None) -> None:
     """RFC 7009: revoke a token the client holds; unknown tokens are ignored."""
     try:
-        claims = verify_jwt(token, own_keyset(session), issuer=settings.issuer, audience=None,
-                            leeway=10**9)
+        claims = verify_jwt(token, own_keyset(session, settings), issuer=settings.issuer,
+                            audience=None, leeway=10**9)
     except ApiError:
         return
     row = session.get(IssuedToken, claims["jti"])
@@ -121,5 +121,4 @@ def revocation_list(session: Session, settings: TrustSettings, lifetime: int = 6
     claims = {"iss": settings.issuer, "iat": now, "exp": now + lifetime,
               "jti": secrets.token_urlsafe(8), "sub": "revocations",
               "revoked_jti": sorted(rows)}
-    return keys.sign(session, claims, typ=REVOCATIONS_TYP,
-                     rotation_days=settings.key_rotation_days)
+    return keys.sign(session, settings, claims, typ=REVOCATIONS_TYP)

@@ -243,11 +243,15 @@ class TokenVerifier:
                        if k.get("kty") == "EC"])
 
     def keyset(self, refresh: bool = False) -> KeySet:
+        keys = self._jwks.get()
         if refresh:  # an unknown kid: the keys may have rotated (at most every min gap)
             with self._jwks_lock:
                 if self._jwks.age() >= self.config.jwks_min_refresh:
-                    return self._jwks.refresh()
-        return self._jwks.get()
+                    keys = self._jwks.refresh()
+        # A retired signing key carries `exp` (its overlap's end): dropped then, cached or not.
+        wall = time.time()
+        return KeySet([k for k in keys.keys
+                       if not isinstance(k.get("exp"), int) or k.get("exp") > wall])
 
     def _fetch_crl(self) -> set[int]:
         resp = self._get(self.config.crl_url)

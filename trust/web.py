@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -66,36 +64,3 @@ def require_operator(actor: Actor) -> None:
 def require_member(actor: Actor, org_id: str) -> None:
     if not (actor.is_operator or actor.org_id == org_id):
         raise ApiError(403, "POL-103", "Only members of this organisation may see this.")
-
-
-class LoginThrottle:
-    """After `limit` failed logins for one e-mail address within `window` seconds, refuse
-    that address for the rest of the window (AUTH-032). Kept in memory per process."""
-
-    def __init__(self, limit: int = 5, window: float = 900.0):
-        self.limit, self.window = limit, window
-        self._failures: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str, now: float) -> list[float]:
-        times = [t for t in self._failures.get(key, []) if now - t < self.window]
-        self._failures[key] = times
-        return times
-
-    def check(self, email: str) -> None:
-        key = email.strip().lower()
-        with self._lock:
-            if len(self._recent(key, time.monotonic())) >= self.limit:
-                raise ApiError(429, "AUTH-032", "Too many failed logins for this account; try "
-                               "again later.", headers={"Retry-After": str(int(self.window))})
-
-    def failed(self, email: str) -> None:
-        key = email.strip().lower()
-        with self._lock:
-            self._recent(key, time.monotonic()).append(time.monotonic())
-            if len(self._failures) > 10_000:  # bounded: forget the oldest addresses
-                self._failures.pop(next(iter(self._failures)))
-
-    def succeeded(self, email: str) -> None:
-        with self._lock:
-            self._failures.pop(email.strip().lower(), None)

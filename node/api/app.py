@@ -21,6 +21,7 @@ from node.placement import placement_for
 from node.register import Register
 from node.store import open_store
 from node.vocab import ONTOLOGY_FILE
+from trust.ratelimit import RateLimitMiddleware
 
 logger = logging.getLogger("fmar.node")
 
@@ -67,6 +68,7 @@ def create_app(
         open_store(settings.data_dir, settings.sparql_url), workers=settings.workers
     )
     install_error_handlers(app)
+    app.add_middleware(RateLimitMiddleware)  # FMAR_RATE_* (trust/ratelimit.py)
 
     @app.middleware("http")
     async def server_timing(request: Request, call_next):

@@ -10,6 +10,12 @@ with ARM-DUP-001 naming the holder organisation. With the federation key (from t
 framework over mTLS, or FMAR_FEDERATION_KEY) the check covers every node; without it a
 node still refuses duplicates of its own records (hashed with a key of its own, which
 never leaves the process), and `GET /health` and the start-up log say the check is local.
+
+Key rotation: during an overlap the trust framework hands out the new key and the old
+one, and "the key" of this module is that list (current first): a node hashes and
+indexes under every key it holds, so a node that still has only the old key keeps
+matching. Fetched keys are refreshed every FMAR_FEDERATION_KEY_TTL seconds (300) and
+when a retired key's overlap ends.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import os
 import secrets
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from node.errors import ApiError
@@ -28,25 +35,27 @@ from node.vocab import FMAR, ORG_BASE
 MAX_TOKENS = 1000
 
 
-def federation_key() -> bytes:
-    raw = os.environ.get("FMAR_FEDERATION_KEY", "")
+def federation_key() -> list[bytes]:
+    """FMAR_FEDERATION_KEY: the key as hex, or several separated by commas (current first)."""
     try:
-        key = bytes.fromhex(raw)
+        keys = [bytes.fromhex(part.strip())
+                for part in os.environ.get("FMAR_FEDERATION_KEY", "").split(",")]
     except ValueError:
-        key = b""
-    if len(key) < 16:
+        keys = []
+    if not keys or any(len(key) < 16 for key in keys):
         raise ApiError(503, "FED-008", "No federation key for duplicate detection on this node.")
-    return key
+    return keys
 
 
-_FETCHED: dict[str, bytes] = {}
+# trust URL -> (keys, refresh after this monotonic time)
+_FETCHED: dict[str, tuple[list[bytes], float]] = {}
 
 
-def configured_key() -> bytes | None:
-    """The federation key, or None when this node does not check for duplicates:
-    FMAR_FEDERATION_KEY (hex) if set, else fetched once from the trust framework over
+def configured_key() -> list[bytes] | None:
+    """The federation key(s), current first, or None when this node does not check for
+    duplicates: FMAR_FEDERATION_KEY if set, else fetched from the trust framework over
     mutual TLS when the node is configured for federation (FMAR_TRUST_URL, client id,
-    certificate and key)."""
+    certificate and key), and refetched as the module says."""
     if os.environ.get("FMAR_FEDERATION_KEY"):
         return federation_key()
     from node.federation.settings import FederationSettings
@@ -55,9 +64,9 @@ def configured_key() -> bytes | None:
     if not (settings.trust_url and settings.client_id and settings.client_cert):
         return None
     cached = _FETCHED.get(settings.trust_url)
-    if cached is None:
+    if cached is None or time.monotonic() > cached[1]:
         cached = _FETCHED[settings.trust_url] = _fetch_key(settings)
-    return cached
+    return cached[0]
 
 
 _LOCAL_KEY = secrets.token_bytes(32)
@@ -78,14 +87,15 @@ def duplicate_check_scope() -> str:
     return "federation" if federation_configured() else "node"
 
 
-def check_key() -> tuple[bytes, bool]:
+def check_key() -> tuple[list[bytes], bool]:
     """The key registration hashes with, and whether the check is federation-wide:
     the federation key, or this process's own key (the check then covers this node)."""
     key = configured_key()
-    return (key, True) if key is not None else (_LOCAL_KEY, False)
+    return (key, True) if key is not None else ([_LOCAL_KEY], False)
 
 
-def _fetch_key(settings: Any) -> bytes:
+def _fetch_key(settings: Any) -> tuple[list[bytes], float]:
+    """The keys the trust framework hands out, and when to ask again."""
     from trust import http as trust_http
 
     try:
@@ -93,25 +103,37 @@ def _fetch_key(settings: Any) -> bytes:
                                key=settings.client_key, base_url=settings.trust_url) as c:
             response = c.post("/api/federation-key", data={"client_id": settings.client_id})
         response.raise_for_status()
-        return bytes.fromhex(response.json()["key"])
-    except Exception as exc:  # any failure: this node cannot check, say so clearly
+        body = response.json()
+        entries = body.get("keys") or [{"key": body["key"], "expires_at": None}]
+        keys = [bytes.fromhex(entry["key"]) for entry in entries]
+    except Exception as exc:  # noqa: BLE001 - any failure: this node cannot check, say so
         raise ApiError(503, "FED-008", "The federation key for duplicate detection could not "
                        "be fetched from the trust framework.", {"error": str(exc)[:200]}) from None
+    ttl = float(os.environ.get("FMAR_FEDERATION_KEY_TTL", "300"))
+    now = datetime.now(UTC)
+    for entry in entries:  # ask again when an overlap ends, to drop the retired key
+        if entry.get("expires_at"):
+            left = (datetime.fromisoformat(entry["expires_at"]) - now).total_seconds()
+            ttl = min(ttl, max(left, 0.0))
+    return keys, time.monotonic() + ttl
 
 
 def normalise(value: Any) -> str:
     return "".join(str(value).split()).upper()
 
 
-def tokens_for(key: bytes, import_mpan: Any, export_mpan: Any, serial: Any) -> list[str]:
-    """Keyed hashes of an asset's (MPAN, serial) pairs; none without a serial number."""
+def tokens_for(key: bytes | list[bytes], import_mpan: Any, export_mpan: Any,
+               serial: Any) -> list[str]:
+    """Keyed hashes of an asset's (MPAN, serial) pairs, under each key when given several;
+    none without a serial number."""
     if not serial:
         return []
+    keys = [key] if isinstance(key, bytes) else key
     out = []
     for kind, mpan in (("import", import_mpan), ("export", export_mpan)):
         if mpan:
             message = f"fmar-dup-v1|{kind}|{normalise(mpan)}|{normalise(serial)}".encode()
-            out.append(hmac.new(key, message, hashlib.sha256).hexdigest())
+            out.extend(hmac.new(k, message, hashlib.sha256).hexdigest() for k in keys)
     return out
 
 
@@ -121,11 +143,11 @@ class DuplicateIndex:
     def __init__(self, store: Any, ttl: float = 5.0):
         self.store, self.ttl = store, ttl
         self._index: dict[str, str] = {}
-        self._key: bytes | None = None  # the key the index was built with
+        self._key: list[bytes] = []  # the key(s) the index was built with
         self._until = 0.0
         self._lock = threading.Lock()
 
-    def _build(self, key: bytes) -> dict[str, str]:
+    def _build(self, key: list[bytes]) -> dict[str, str]:
         query = (f"SELECT ?org ?imp ?exp ?serial WHERE {{ GRAPH ?a {{ ?a <{FMAR.organisation}> ?org ;"
                  f" <{FMAR.serialNumber}> ?serial . OPTIONAL {{ ?a <{FMAR.importMPAN}> ?imp }} "
                  f"OPTIONAL {{ ?a <{FMAR.exportMPAN}> ?exp }} }} "
@@ -148,7 +170,7 @@ class DuplicateIndex:
             for token in tokens_for(key, import_mpan, export_mpan, serial):
                 self._index[token] = organisation
 
-    def _lookup(self, key: bytes, tokens: list[str]) -> list[dict[str, str]]:
+    def _lookup(self, key: list[bytes], tokens: list[str]) -> list[dict[str, str]]:
         with self._lock:
             if key != self._key or time.monotonic() > self._until:
                 self._index = self._build(key)

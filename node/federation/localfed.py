@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from trust import http as trust_http
+from trust.keystore import write_secret
 
 ROOT = Path(__file__).resolve().parents[2]
 OPERATOR_EMAIL = "operator@fmar.example"
@@ -132,7 +133,8 @@ class LocalFederation:
 
         self.trust_dir.mkdir(parents=True, exist_ok=True)
         init(TrustSettings(data_dir=self.trust_dir, issuer=self.issuer,
-                           database_url=f"sqlite:///{self.trust_dir / 'trust.db'}"),
+                           database_url=f"sqlite:///{self.trust_dir / 'trust.db'}",
+                           kek_file=self.base / "trust.kek"),  # apart from the data
              admin_email=OPERATOR_EMAIL, admin_password=OPERATOR_PASSWORD)
         self.state = json.loads((self.trust_dir / "trust.json").read_text())
         env = {k: v for k, v in os.environ.items() if not k.startswith("FMAR_")}
@@ -222,8 +224,7 @@ class LocalFederation:
         folder = self.base / "members" / name
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "client.pem").write_text(resp.json()["pem"])
-        (folder / "client.key").write_bytes(key_pem)
-        (folder / "client.key").chmod(0o600)
+        write_secret(folder / "client.key", key_pem)
         member.cert, member.key = folder / "client.pem", folder / "client.key"
         self.members[name] = member
         return member
@@ -264,8 +265,7 @@ class LocalFederation:
                               json={"csr_pem": csr.decode(), "kind": kind})
                 assert cert.status_code == 201, cert.text
                 (data_dir / f"{kind}.pem").write_text(cert.json()["pem"])
-                (data_dir / f"{kind}.key").write_bytes(key_pem)
-                (data_dir / f"{kind}.key").chmod(0o600)
+                write_secret(data_dir / f"{kind}.key", key_pem)  # 0600 from the start
         env = {k: v for k, v in os.environ.items() if not k.startswith("FMAR_")}
         env.update({
             "FMAR_TRUST_ISSUER": self.issuer, "FMAR_NODE_URL": url,

@@ -62,7 +62,8 @@ class Fed:
 @pytest.fixture(scope="session")
 def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fed]:
     local = LocalFederation(tmp_path_factory.mktemp("federation"),
-                            node_env={"FMAR_SPARQL_TIMEOUT": "3", "FMAR_NODE_DEADLINE": "3"})
+                            node_env={"FMAR_SPARQL_TIMEOUT": "3", "FMAR_NODE_DEADLINE": "3",
+                                      "FMAR_FEDERATION_KEY_TTL": "1"})
     try:
         local.start_trust()
         flexco = local.register_member("Flexco", ["FSP"])

@@ -89,7 +89,9 @@ def federation(database_url, tmp_path_factory) -> Iterator[helpers.Federation]:
     data = tmp_path_factory.mktemp("trust")
     port = free_port()
     issuer = f"https://127.0.0.1:{port}"
-    state = init(TrustSettings(data_dir=data, issuer=issuer, database_url=database_url),
+    kek_file = tmp_path_factory.mktemp("kek") / "trust.kek"  # outside the data directory
+    state = init(TrustSettings(data_dir=data, issuer=issuer, database_url=database_url,
+                               kek_file=kek_file),
                  admin_email=OPERATOR_EMAIL, admin_password=OPERATOR_PASSWORD)
     with open(data / "serve.log", "w") as log:  # the child keeps its own descriptor
         proc = subprocess.Popen([sys.executable, "-m", "trust", "trust", "serve", "--data",

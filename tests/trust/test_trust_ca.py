@@ -12,10 +12,12 @@ from trust import der
 from trust.ca import ROLE_OID, init_ca, load_ca, make_key_and_csr, member_of, roles_of, san_uris
 from trust.errors import ApiError
 
+KEK = b"test-key-encryption-key"
+
 
 @pytest.fixture()
 def ca(tmp_path):
-    return init_ca(tmp_path / "ca")
+    return init_ca(tmp_path / "ca", KEK)
 
 
 def test_leaf_names_and_ib1_extensions(ca):
@@ -81,11 +83,11 @@ def test_crl_lists_revoked_serials_and_is_signed_by_the_issuer(ca):
 
 
 def test_init_is_idempotent_and_keys_are_private(tmp_path):
-    first = init_ca(tmp_path / "ca")
-    again = init_ca(tmp_path / "ca")
+    first = init_ca(tmp_path / "ca", KEK)
+    again = init_ca(tmp_path / "ca", KEK)
     assert first.root.fingerprint(hashes.SHA256()) == again.root.fingerprint(hashes.SHA256())
     assert oct((tmp_path / "ca" / "issuer.key").stat().st_mode & 0o777) == "0o600"
-    assert load_ca(tmp_path / "ca").issuer == first.issuer
+    assert load_ca(tmp_path / "ca", KEK).issuer == first.issuer
 
 
 def test_der_round_trip():

@@ -82,8 +82,9 @@ def service(tmp_path_factory):
     port = free_port()
     url = f"https://127.0.0.1:{port}"
     home = tmp_path_factory.mktemp("operator-home")
+    kek = tmp_path_factory.mktemp("cli-kek") / "trust.kek"
     fmar("trust", "init", "--data", str(data), "--issuer", url, "--admin-email",
-         "op@trust.example", "--admin-password", PASSWORD, home=home)
+         "op@trust.example", "--admin-password", PASSWORD, "--kek-file", str(kek), home=home)
     with open(data / "serve.log", "w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "trust", "trust", "serve", "--data",
                                  str(data), "--port", str(port)], cwd=ROOT, stdout=log,
@@ -134,6 +135,8 @@ def test_walkthrough(service, tmp_path):
     own = output(fmar("cert", "request", "--node", node["id"], "--kind", "client", "--out",
                       str(certs / "node"), home=fsp_home))
     assert own["certificate"].endswith("client.pem")
+    assert (certs / "server.key").stat().st_mode & 0o777 == 0o600
+    assert (fsp_home / "session.json").stat().st_mode & 0o777 == 0o600
     token = output(fmar("token", "--app", app["id"], "--cert", str(certs / "client.pem"),
                         "--key", str(certs / "client.key"), "--audience", node["url"],
                         "--trust", url, "--ca", str(ca), home=fsp_home))

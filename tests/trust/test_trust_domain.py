@@ -8,6 +8,7 @@ import pytest
 from sqlmodel import Session
 
 from trust import directory, keys, validation
+from trust.config import TrustSettings
 from trust.db import make_engine, migrate
 from trust.errors import ApiError
 from trust.models import SigningKey, utcnow
@@ -31,25 +32,30 @@ def new_org(session, roles=("FSP",)):
         primary_contact=Contact(first_name="D", last_name="D", email="d@d.example")))
 
 
-def test_rotation_keeps_the_retired_key_until_its_tokens_expire(session):
-    first = keys.current_key(session)
-    assert keys.current_key(session).kid == first.kid  # no rotation before it is due
-    second = keys.rotate(session)
-    published = {k["kid"] for k in keys.jwks(session)["keys"]}
+@pytest.fixture()
+def settings(tmp_path):
+    return TrustSettings(data_dir=tmp_path, kek="domain-test-key-encryption-key")
+
+
+def test_rotation_keeps_the_retired_key_until_its_tokens_expire(session, settings):
+    first = keys.current_key(session, settings)
+    assert keys.current_key(session, settings).kid == first.kid  # no rotation before it is due
+    second = keys.rotate(session, settings)
+    published = {k["kid"] for k in keys.jwks(session, settings)["keys"]}
     assert published == {first.kid, second.kid}
     old = session.get(SigningKey, first.kid)
     assert old.expires_at - old.retired_at >= timedelta(seconds=keys.MAX_TOKEN_TTL)
     old.expires_at = utcnow() - timedelta(seconds=1)
     session.add(old)
-    assert {k["kid"] for k in keys.jwks(session)["keys"]} == {second.kid}
-    assert "d" not in keys.jwks(session)["keys"][0]  # never the private part
+    assert {k["kid"] for k in keys.jwks(session, settings)["keys"]} == {second.kid}
+    assert "d" not in keys.jwks(session, settings)["keys"][0]  # never the private part
 
 
-def test_keys_rotate_by_age(session):
-    first = keys.current_key(session)
+def test_keys_rotate_by_age(session, settings):
+    first = keys.current_key(session, settings)
     first.created_at = utcnow() - timedelta(days=31)
     session.add(first)
-    assert keys.current_key(session, rotation_days=30).kid != first.kid
+    assert keys.current_key(session, settings).kid != first.kid
 
 
 def test_withdrawn_is_final(session):

@@ -4,14 +4,12 @@ reads it but cannot change it; another FSP and another DNO cannot see it."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 
 import pytest
 from conftest import ROOT, free_port
 from test_trust_refusals import assert_refused
-from trust_helpers import NodeProcess
+from trust_helpers import start_real_node
 
 from trust import http
 
@@ -20,21 +18,7 @@ ASSET = json.loads((ROOT / "examples" / "asset.json").read_text())  # in SSEN_SE
 
 @pytest.fixture(scope="module")
 def real_node(federation, members):
-    fsp, port = members.fsp, free_port()
-    url = f"https://127.0.0.1:{port}"
-    node_id = fsp.register_node(url)
-    base = federation.work / f"realnode-{port}"
-    fsp.node_certificate(node_id, "server", base)
-    cfg = {"issuer": federation.issuer, "audience": url, "ca_bundle": str(federation.ca_bundle),
-           "server_cert": str(base / "server.pem"), "server_key": str(base / "server.key"),
-           "port": port, "data_dir": str(base / "data")}
-    (base / "config.json").write_text(json.dumps(cfg))
-    with open(base / "node.log", "w") as log:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "tests/trust/realnode.py"),
-                                 str(base / "config.json")], cwd=ROOT, stdout=log,
-                                stderr=subprocess.STDOUT)
-    node = NodeProcess(url, node_id, proc, base, federation.ca_bundle)
-    node.wait(timeout=60)
+    node = start_real_node(federation, members.fsp, free_port())
     yield node
     node.stop()
 

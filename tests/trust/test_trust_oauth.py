@@ -175,8 +175,8 @@ def test_introspection_and_revocation(members, federation):
 def test_signing_key_rotation_keeps_old_tokens_valid(members, federation):
     fsp = members.fsp
     old = fsp.access_token(members.fsp_node.url)
-    subprocess.run([sys.executable, "-m", "trust", "trust", "rotate-key", "--data",
-                    str(federation.data)], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "trust", "trust", "keys", "rotate", "signing",
+                    "--data", str(federation.data)], check=True, capture_output=True)
     new = fsp.access_token(members.fsp_node.url)
     old_kid, new_kid = unverified_header(old)["kid"], unverified_header(new)["kid"]
     assert old_kid != new_kid

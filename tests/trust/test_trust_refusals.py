@@ -143,7 +143,7 @@ def test_AUTH_009_header_from_untrusted_client_is_ignored(members, fsp_token):
 def stranger_cert(tmp_path_factory):
     """A client certificate from a CA the federation does not know."""
     base = tmp_path_factory.mktemp("stranger")
-    other = init_ca(base / "ca", name="Stranger")
+    other = init_ca(base / "ca", b"stranger-key-encryption-key", name="Stranger")
     key_pem, csr = make_key_and_csr()
     cert = other.sign_csr(csr, kind="client", subject_url="https://stranger.example/a/x",
                           roles=["FSP"])

@@ -20,6 +20,7 @@ from trust.bootstrap import settings_for
 from trust.ca import make_key_and_csr
 from trust.db import make_engine
 from trust.grants import s256
+from trust.keystore import write_secret
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,33 +58,44 @@ class Federation:
         return self.data / "ca" / "chain.pem"
 
     def client(self, cert: Path | None = None, key: Path | None = None,
-               token: str | None = None) -> httpx.Client:
+               token: str | None = None, source: str | None = None) -> httpx.Client:
+        """A client of the trust service; `source` is the loopback address it connects from
+        (127.0.0.2, ...: another caller, as far as the service can tell)."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return http.client(ca_bundle=self.ca_bundle, cert=cert, key=key, base_url=self.issuer,
-                           headers=headers, timeout=15)
+        if source is None:
+            return http.client(ca_bundle=self.ca_bundle, cert=cert, key=key,
+                               base_url=self.issuer, headers=headers, timeout=15)
+        transport = httpx.HTTPTransport(verify=http.ssl_context(self.ca_bundle, cert, key),
+                                        local_address=source)
+        return httpx.Client(transport=transport, base_url=self.issuer, headers=headers,
+                            timeout=15)
 
     def engine(self):  # type: ignore[no-untyped-def]
         return make_engine(settings_for(self.data).db_url)
 
     def signing_key(self):  # type: ignore[no-untyped-def]
         """The trust framework's current signing key (to forge expired tokens and the like)."""
+        from joserfc.jwk import ECKey
+
+        settings = settings_for(self.data)
         engine = self.engine()
         with Session(engine) as session:
-            row = keys.current_key(session)
+            row = keys.current_key(session, settings)
             session.commit()
-            jwk = keys.jwk_of(row)
+            signer = keys.signer_of(row, settings)
         engine.dispose()
-        return jwk
+        return ECKey.import_key(signer.key, {"kid": row.kid, "use": "sig", "alg": "ES256"})
 
     # people ---------------------------------------------------------------
     def login(self, email: str, password: str, *, resource: str | None = None,
               scope: str = "", nonce: str | None = None,
-              verifier: str | None = None, may_act: str | None = None) -> httpx.Response:
+              verifier: str | None = None, may_act: str | None = None,
+              source: str | None = None) -> httpx.Response:
         """Authorization code + PKCE (S256) through PAR and the login page."""
         cid = self.state["cli_client_id"]
         code_verifier = secrets.token_urlsafe(48)
         redirect = "http://127.0.0.1:53682/callback"
-        with self.client() as c:
+        with self.client(source=source) as c:
             form = {"client_id": cid, "response_type": "code", "redirect_uri": redirect,
                     "code_challenge": s256(code_verifier), "code_challenge_method": "S256",
                     "state": "xyz", "scope": scope, "nonce": nonce or "n-0S6"}
@@ -176,7 +188,7 @@ class Member:
         base = self.fed.work / self.name / secrets.token_hex(4)
         base.mkdir(parents=True)
         (base / "cert.pem").write_text(resp.json()["pem"])
-        (base / "key.pem").write_bytes(key_pem)
+        write_secret(base / "key.pem", key_pem)
         (base / "serial").write_text(resp.json()["serial"])
         return base / "cert.pem", base / "key.pem"
 
@@ -212,7 +224,7 @@ class Member:
         base.mkdir(parents=True, exist_ok=True)
         name = "server" if kind == "server" else "client"
         (base / f"{name}.pem").write_text(resp.json()["pem"])
-        (base / f"{name}.key").write_bytes(key_pem)
+        write_secret(base / f"{name}.key", key_pem)
         return base / f"{name}.pem", base / f"{name}.key"
 
     def start_node(self, port: int, *, dataset_types: list[str] | None = None,
@@ -307,3 +319,26 @@ class Members:
     def stop(self) -> None:
         self.fsp_node.stop()
         self.dno_node.stop()
+
+
+def start_real_node(fed: Federation, member: Member, port: int,
+                    env: dict[str, str] | None = None) -> NodeProcess:
+    """The real node (tests/trust/realnode.py) of `member`, over TLS, with `env` added to
+    its environment."""
+    import os
+
+    url = f"https://127.0.0.1:{port}"
+    node_id = member.register_node(url)
+    base = fed.work / f"realnode-{port}"
+    member.node_certificate(node_id, "server", base)
+    cfg = {"issuer": fed.issuer, "audience": url, "ca_bundle": str(fed.ca_bundle),
+           "server_cert": str(base / "server.pem"), "server_key": str(base / "server.key"),
+           "port": port, "data_dir": str(base / "data")}
+    (base / "config.json").write_text(json.dumps(cfg))
+    with open(base / "node.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "tests/trust/realnode.py"),
+                                 str(base / "config.json")], cwd=ROOT, stdout=log,
+                                stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+    node = NodeProcess(url, node_id, proc, base, fed.ca_bundle)
+    node.wait(timeout=60)
+    return node
