@@ -7,12 +7,14 @@ import secrets
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 
 from node.federation.cli import register as register_federation_commands
 from trust.cli import register as register_trust_commands
 
-app = typer.Typer(help="FMAR: Flexibility Market Asset Register.", no_args_is_help=True)
+app = typer.Typer(help="FMAR: Flexibility Market Asset Register.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
 audit_app = typer.Typer(help="The node's hash-chained audit log.", no_args_is_help=True)
 docs_app = typer.Typer(help="Generated documentation.", no_args_is_help=True)
 dev_token_app = typer.Typer(
@@ -25,7 +27,55 @@ app.add_typer(dev_token_app, name="dev-token")
 register_trust_commands(app)
 register_federation_commands(app)
 
-DataDir = Annotated[Path, typer.Option(help="Directory of the node's on-disk store")]
+DataDir = Annotated[Path, typer.Option(envvar="FMAR_DATA_DIR",
+                                       help="Directory of the node's on-disk store")]
+SparqlUrl = Annotated[str | None, typer.Option(envvar="FMAR_SPARQL_URL",
+                                               help="External SPARQL server base URL")]
+_verbose = False
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"fmar {version('fmar')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v",
+                                          help="Show the full trace of an error.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """FMAR: Flexibility Market Asset Register. Every option also reads the FMAR_* variable
+    named in its help; errors print one line with a code and a hint."""
+    global _verbose
+    _verbose = verbose
+
+
+def main() -> None:
+    """The `fmar` console script: one line per error, with its code, unless --verbose."""
+    from node.cli_errors import report, to_cli_error
+
+    try:
+        code = app(standalone_mode=False)  # click returns the code of typer.Exit
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        raise SystemExit(130) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except click.ClickException as usage:
+        usage.show()
+        raise SystemExit(usage.exit_code) from None
+    except Exception as exc:  # every failure ends as one line and an exit code
+        if _verbose:
+            raise
+        error = to_cli_error(exc)
+        report(error)
+        raise SystemExit(error.exit_code) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
 
 
 @app.command("serve")
@@ -33,10 +83,12 @@ def serve(
     data_dir: DataDir = Path("var/node"),
     host: str = "127.0.0.1",
     port: int = 8700,
-    tokens_file: Annotated[Path | None, typer.Option(help="Static tokens (dev-token add)")] = None,
-    sparql_url: Annotated[str | None, typer.Option(help="External SPARQL server base URL")] = None,
-    name: str = "fmar-node",
-    workers: int = 2,
+    tokens_file: Annotated[Path | None, typer.Option(
+        envvar="FMAR_TOKENS_FILE", help="Static tokens (dev-token add)")] = None,
+    sparql_url: SparqlUrl = None,
+    name: Annotated[str, typer.Option(envvar="FMAR_NODE_NAME")] = "fmar-node",
+    workers: Annotated[int, typer.Option(
+        envvar="FMAR_WORKERS", help="Validation worker processes for bulk uploads")] = 2,
     trust_issuer: Annotated[str | None, typer.Option(
         help="Trust framework URL: verify its access tokens (also FMAR_TRUST_ISSUER)")] = None,
     node_url: Annotated[str | None, typer.Option(
@@ -72,13 +124,13 @@ def serve(
 
 
 @audit_app.command("verify")
-def audit_verify(data_dir: DataDir = Path("var/node"),
-                 sparql_url: Annotated[str | None, typer.Option()] = None) -> None:
-    """Check the whole audit chain; exit 1 if any entry was edited or removed."""
+def audit_verify(data_dir: DataDir = Path("var/node"), sparql_url: SparqlUrl = None) -> None:
+    """Check the whole audit chain; exit 1 if any entry was edited or removed. Works while
+    the node runs: the store is opened read-only (a snapshot as of now)."""
     from node.audit import verify
     from node.store import open_store
 
-    store = open_store(data_dir, sparql_url)
+    store = open_store(data_dir, sparql_url, read_only=True)
     count, problems = verify(store)
     store.close()
     for problem in problems:
@@ -133,11 +185,54 @@ ALL_SCOPES = ("assets:read", "assets:write", "categories:write", "validation:wri
 
 @app.command("demo")
 def demo(
-    data_dir: DataDir = Path("var/demo"),
-    port: int = 8700,
+    data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its data, tokens and "
+                                           "env.sh")] = Path("var/demo"),
+    port: Annotated[int, typer.Option(help="Port (the last run's is kept while it is "
+                                      "free)")] = 8700,
     assets: Annotated[int, typer.Option(help="Synthetic assets to load on first start")] = 2000,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Delete the demo's data and tokens "
+                                        "first")] = False,
 ) -> None:
-    """Start one node with example data and print what to try."""
+    """Start one node with example data and static tokens, and print what to try."""
     from node.demo import run_demo
 
-    run_demo(data_dir, port, assets)
+    run_demo(data_dir, port, assets, fresh)
+
+
+@app.command("backup")
+def backup(
+    out: Annotated[Path, typer.Argument(help="New directory for the copy of the store")],
+    data_dir: DataDir = Path("var/node"),
+) -> None:
+    """Copy the node's embedded store (records, history, audit log) to a new directory; a
+    consistent snapshot, safe while the node runs. Restore with `fmar restore`."""
+    from node.store import StoreError
+    from node.store.embedded import EmbeddedStore
+
+    if out.exists():
+        raise StoreError(f"{out} exists: a backup goes to a new directory.")
+    store = EmbeddedStore(data_dir / "store", read_only=True)
+    store.backup(out)
+    store.close()
+    typer.echo(f"Backed up {data_dir / 'store'} to {out}.")
+
+
+@app.command("restore")
+def restore(
+    backup_dir: Annotated[Path, typer.Argument(help="A directory made by `fmar backup`")],
+    data_dir: DataDir = Path("var/node"),
+) -> None:
+    """Put a backup in place as the store of a stopped node (refused if it has a store)."""
+    import shutil
+
+    from node.store import StoreError
+
+    target = data_dir / "store"
+    if not (backup_dir / "CURRENT").exists():
+        raise StoreError(f"{backup_dir} is not a backup made by `fmar backup`.")
+    if target.exists():
+        raise StoreError(f"{target} exists: restore into a new --data-dir, or move it away "
+                         "first (with the node stopped).")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(backup_dir, target)
+    typer.echo(f"Restored {backup_dir} to {target}; start the node with --data-dir {data_dir}.")

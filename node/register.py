@@ -132,6 +132,13 @@ def _check_in_worker(
     return check_rows(rows, shapes, categories, caller)
 
 
+def _ignore_interrupts() -> None:
+    """Workers leave Ctrl-C to the node process, which stops them (no traceback per worker)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class Register:
     def __init__(self, store: RecordStore, workers: int = 2):
         self.store = store
@@ -323,7 +330,8 @@ class Register:
         if self._workers <= 1:
             return None
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self._workers, mp_context=get_context("spawn"))
+            self._pool = ProcessPoolExecutor(self._workers, mp_context=get_context("spawn"),
+                                             initializer=_ignore_interrupts)
         return self._pool
 
     def _shapes_payload(self) -> tuple[str, str]:

@@ -11,9 +11,14 @@ from node.store.base import GraphWrite, StoreError, trig_text, update_text
 
 
 class EmbeddedStore:
-    def __init__(self, path: Path | None):
+    def __init__(self, path: Path | None, read_only: bool = False):
+        self.read_only = read_only
         if path is None:
             self._store = ox.Store()
+        elif read_only:
+            if not (path / "CURRENT").exists():
+                raise StoreError(f"No node store in {path}.")
+            self._store = ox.Store.read_only(str(path))
         else:
             path.mkdir(parents=True, exist_ok=True)
             self._store = ox.Store(str(path))
@@ -59,7 +64,15 @@ class EmbeddedStore:
     def ask(self, query: str) -> bool:
         return bool(self._store.query(query))
 
+    def backup(self, target: Path) -> None:
+        """A consistent copy of the store in a new directory (a RocksDB checkpoint)."""
+        try:
+            self._store.backup(str(target))
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise StoreError(str(exc)) from exc
+
     def close(self) -> None:
-        self._store.flush()
+        if not self.read_only:
+            self._store.flush()
         # pyoxigraph releases the RocksDB lock when the store object goes away.
         del self._store

@@ -1,0 +1,146 @@
+"""`fmar query` and `fmar token` as a member runs them: the installed console script, the
+variables of a member's env.sh, real nodes. Exit codes, the marks of incomplete answers in
+every format, organisation names, and one line with a code for every mistake."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from node.federation.localfed import free_port
+
+FMAR = str(Path(sys.executable).parent / "fmar")
+
+
+def env_of(fed, who: str, **extra: str) -> dict[str, str]:
+    """What `source members/<who>/env.sh` sets."""
+    m = fed.member(who)
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("FMAR_")},
+            "FMAR_TRUST_URL": fed.local.issuer, "FMAR_CA_BUNDLE": str(fed.local.ca_bundle),
+            "FMAR_CLIENT_ID": m.app_id, "FMAR_CLIENT_CERT": str(m.cert),
+            "FMAR_CLIENT_KEY": str(m.key), **extra}
+
+
+def fmar(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([FMAR, *args], env=env, capture_output=True, text=True, timeout=90,
+                          check=False)
+
+
+def test_exit_codes_say_how_many_nodes_answered(fed):
+    neso = env_of(fed, "Neso")
+    everyone = fmar(neso, "query", "-f", "category=BESS", "-o", "json")
+    assert everyone.returncode == 0, everyone.stderr
+    assert json.loads(everyone.stdout)["outcome"] == "every node answered"
+    dead = f"https://127.0.0.1:{free_port()}"
+    partial = fmar(neso, "query", "--node", fed.local.nodes["fsp_a"].url, "--node", dead,
+                   "-f", "category=BESS")
+    assert partial.returncode == 3, partial.stderr
+    # no token for a URL that is not a node of the federation
+    assert "PARTIAL ANSWER" in partial.stderr and "[AUTH-023]" in partial.stderr
+    # the regulator may read aggregates only: every node refuses rows
+    refused = fmar(env_of(fed, "Ofgem"), "query", "-f", "category=BESS")
+    assert refused.returncode == 4, refused.stderr
+    assert "NO NODE ANSWERED" in refused.stderr and "PARTIAL" not in refused.stderr
+
+
+def test_csv_is_csv_with_organisation_names_and_truncation_marked(fed):
+    neso = env_of(fed, "Neso")
+    cut = fmar(neso, "query", "-f", "limit=3", "-o", "csv")
+    assert cut.returncode == 0, cut.stderr
+    rows = list(csv.DictReader(io.StringIO(cut.stdout)))
+    nodes = fed.local.nodes
+    assert {nodes["fsp_a"].url, nodes["fsp_b"].url} <= {r["_node_url"] for r in rows}
+    names = {r["_node_url"]: r["_node"] for r in rows}
+    assert names[nodes["fsp_a"].url] == "Flexco Ltd"
+    assert names[nodes["fsp_b"].url] == "Otherflex Ltd"
+    assert {r["_truncated"] for r in rows if r["_node_url"] == nodes["fsp_a"].url} == {"yes"}
+    assert "TRUNCATED" in cut.stderr
+    as_json = json.loads(fmar(neso, "query", "-f", "limit=3", "-o", "json").stdout)
+    assert nodes["fsp_a"].url in as_json["truncated"]
+    # control: under the cap nothing is marked
+    whole = fmar(neso, "query", "-f", "limit=1000", "-o", "csv")
+    rows = list(csv.DictReader(io.StringIO(whole.stdout)))
+    assert len(rows) == sum(len(v) for v in fed.assets.values())
+    assert {r["_truncated"] for r in rows} == {""} and "TRUNCATED" not in whole.stderr
+
+
+def test_suppressed_aggregate_cells_are_marked_in_every_format(fed):
+    ofgem = env_of(fed, "Ofgem")
+    table = fmar(ofgem, "query", "--aggregate", "category,dno", "-o", "csv")
+    assert table.returncode == 0, table.stderr
+    cells = list(csv.DictReader(io.StringIO(table.stdout)))
+    marked = [c for c in cells if c["complete"].startswith("no")]
+    assert marked and all(c["count"] == "" for c in marked if c["complete"] == "no: suppressed")
+    assert "incomplete" in table.stderr
+    shown = fmar(ofgem, "query", "--aggregate", "category,dno")
+    assert "no: " in shown.stdout
+    answer = json.loads(fmar(ofgem, "query", "--aggregate", "category,dno", "-o", "json").stdout)
+    assert any(c.get("suppressed") or c.get("complete") is False for c in answer["cells"])
+    # control: NESO sees every cell whole
+    neso = list(csv.DictReader(io.StringIO(
+        fmar(env_of(fed, "Neso"), "query", "--aggregate", "category,dno", "-o", "csv").stdout)))
+    assert neso and {c["complete"] for c in neso} == {"yes"}
+
+
+def test_mistakes_get_one_line_with_a_code_and_a_hint(fed):
+    neso = env_of(fed, "Neso")
+    cases = [
+        (("query", "--aggregate", "foo"), 2, "FED-IN-005"),
+        (("query", "-f", "foo=bar"), 2, "FED-IN-004"),
+        (("query", "-f", "min_capacity=abc"), 2, "FED-IN-002"),
+        (("query", "-f", "category"), 2, "CLI-004"),
+        (("query", "--mode", "foo", "SELECT * {}"), 2, "CLI-004"),
+        (("query", "-o", "xml"), 2, "CLI-004"),
+        (("query", "SELEC ?x"), 2, "SPARQL-002"),
+        (("query", "INSERT DATA { <a:b> <a:c> <a:d> }"), 2, "SPARQL-003"),
+        (("query", "SELECT * { SERVICE <https://x.example/sparql> { ?s ?p ?o } }"), 2,
+         "SPARQL-004"),
+        (("query", "@/nonexistent/query.rq"), 2, "CLI-003"),
+    ]
+    for args, code, error in cases:
+        done = fmar(neso, *args)
+        assert done.returncode == code, (args, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"fmar: error {error}: "), (args, lines)
+        assert "Hint: " in lines[0] and "Traceback" not in done.stderr
+    bare = {k: v for k, v in neso.items() if not k.startswith("FMAR_")}
+    missing = fmar(bare, "query", "-f", "category=BESS")
+    assert missing.returncode == 2 and missing.stderr.startswith("fmar: error CLI-001: ")
+    away = fmar({**neso, "FMAR_TRUST_URL": f"https://127.0.0.1:{free_port()}"},
+                "query", "-f", "category=BESS")
+    assert away.returncode == 5 and away.stderr.startswith("fmar: error CLI-002: "), away.stderr
+    assert len(away.stderr.strip().splitlines()) == 1
+    # --verbose shows the trace
+    traced = fmar(neso, "--verbose", "query", "-f", "foo=bar")
+    assert traced.returncode != 0 and "Traceback" in traced.stderr
+
+
+def test_through_a_relaying_node_the_same_exit_codes(fed):
+    dno = fed.local.nodes["dno"].url
+    relayed = fmar(env_of(fed, "Neso"), "query", "--via", dno, "-f", "category=BESS")
+    assert relayed.returncode == 0, relayed.stderr
+    refused = fmar(env_of(fed, "Ofgem"), "query", "--via", dno, "-f", "category=BESS")
+    assert refused.returncode == 4 and "NO NODE ANSWERED" in refused.stderr, refused.stderr
+
+
+def test_fmar_token_prints_the_bare_token_from_env_sh_variables(fed):
+    flexco = env_of(fed, "Flexco", FMAR_NODE_URL=fed.local.nodes["fsp_a"].url)
+    done = fmar(flexco, "token", "--bare")
+    assert done.returncode == 0, done.stderr
+    token = done.stdout.strip()
+    assert token.count(".") == 2 and "\n" not in token
+    with fed.http("Flexco") as c:  # mTLS with Flexco's certificate: the token is bound to it
+        read = c.get(f"{fed.local.nodes['fsp_a'].url}/assets", params={"limit": 1},
+                     headers={"Authorization": f"Bearer {token}"})
+    assert read.status_code == 200, read.text
+    # control: without --bare, the token response as JSON
+    assert "access_token" in json.loads(fmar(flexco, "token").stdout)
+    unreachable = fmar({**flexco, "FMAR_TRUST_URL": f"https://127.0.0.1:{free_port()}"},
+                       "token", "--bare")
+    assert unreachable.returncode == 5
+    assert unreachable.stderr.startswith("fmar: error CLI-002: ")
