@@ -77,6 +77,7 @@ def with_progress(rows: Iterable[Any], total: int, label: str,
         for row in rows:
             yield row
             progress.advance(task)
+        progress.update(task, description=f"{label}: validated, now storing")
 
 
 def demo_state(data_dir: Path, port: int, fresh: bool) -> tuple[dict[str, str], int]:

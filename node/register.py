@@ -675,8 +675,11 @@ class Register:
                  f"{{ {' '.join(_search_patterns(scope, filters))} }} }}")
 
         def records() -> Iterator[AssetRecord]:
-            for solution in self.store.select(query):
-                record = self.get_record(solution["asset"].value)
+            # The IRIs first: Oxigraph's result iterator must not outlive the thread that
+            # made it (a client that stops reading would leave it to be dropped elsewhere).
+            iris = [solution["asset"].value for solution in self.store.select(query)]
+            for iri in iris:
+                record = self.get_record(iri)
                 if record is not None:
                     yield record
 

@@ -80,6 +80,11 @@ def table_of(answer: dict[str, Any], labels: dict[str, str]) -> tuple[list[str],
     if "boolean" in answer:
         return ["boolean"], [[str(answer["boolean"]).lower()]]
     variables = [v for v in answer.get("head", {}).get("vars", []) if v != "_node"]
+    if "_nodes" in variables:  # gather mode: a joined row names every node it drew on
+        rows = [[*(b.get(v, {}).get("value", "") for v in variables[:-1]),
+                 ", ".join(labels.get(u, u) for u in b.get("_nodes", {}).get("value", "").split())]
+                for b in answer.get("results", {}).get("bindings", [])]
+        return variables, rows
     truncated = set(answer.get("truncated") or [])
     columns = [*variables, "_node", "_node_url", "_truncated"]
     rows = []
@@ -131,10 +136,15 @@ def write_output(answer: dict[str, Any], labels: dict[str, str], output: str) ->
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(*columns, show_lines=False, header_style="bold")
+    table = Table(header_style="bold")
+    for column in columns:
+        table.add_column(column, overflow="fold")  # wrap long IRIs, never cut them
     for row in rows:
         table.add_row(*row)
-    Console(soft_wrap=True).print(table)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=max(200, sum(len(c) + 3 for c in columns)))
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:
