@@ -201,38 +201,48 @@ def demo(
 
 @app.command("backup")
 def backup(
-    out: Annotated[Path, typer.Argument(help="New directory for the copy of the store")],
+    out: Annotated[Path, typer.Argument(help="New file for the copy of the store (N-Quads)")],
     data_dir: DataDir = Path("var/node"),
 ) -> None:
-    """Copy the node's embedded store (records, history, audit log) to a new directory; a
-    consistent snapshot, safe while the node runs. Restore with `fmar restore`."""
+    """Copy the node's embedded store (records, history, audit log) to a new file: a
+    consistent snapshot, safe while the node runs. Restore it with `fmar restore`."""
     from node.store import StoreError
     from node.store.embedded import EmbeddedStore
 
     if out.exists():
-        raise StoreError(f"{out} exists: a backup goes to a new directory.")
+        raise StoreError(f"{out} exists: a backup goes to a new file.")
     store = EmbeddedStore(data_dir / "store", read_only=True)
-    store.backup(out)
-    store.close()
+    try:
+        store.dump(out)
+    finally:
+        store.close()
     typer.echo(f"Backed up {data_dir / 'store'} to {out}.")
 
 
 @app.command("restore")
 def restore(
-    backup_dir: Annotated[Path, typer.Argument(help="A directory made by `fmar backup`")],
+    backup_file: Annotated[Path, typer.Argument(help="A file made by `fmar backup`")],
     data_dir: DataDir = Path("var/node"),
 ) -> None:
-    """Put a backup in place as the store of a stopped node (refused if it has a store)."""
+    """Load a backup as the store of a new data directory (refused if it has a store);
+    then start the node on it."""
     import shutil
 
     from node.store import StoreError
+    from node.store.embedded import EmbeddedStore
 
     target = data_dir / "store"
-    if not (backup_dir / "CURRENT").exists():
-        raise StoreError(f"{backup_dir} is not a backup made by `fmar backup`.")
+    if not backup_file.is_file():
+        raise StoreError(f"{backup_file} is not a backup made by `fmar backup`.")
     if target.exists():
         raise StoreError(f"{target} exists: restore into a new --data-dir, or move it away "
                          "first (with the node stopped).")
-    data_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(backup_dir, target)
-    typer.echo(f"Restored {backup_dir} to {target}; start the node with --data-dir {data_dir}.")
+    store = EmbeddedStore(target)
+    try:
+        store.load_dump(backup_file)
+    except StoreError:
+        store.close()
+        shutil.rmtree(target)
+        raise
+    store.close()
+    typer.echo(f"Restored {backup_file} to {target}; start the node with --data-dir {data_dir}.")

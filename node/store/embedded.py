@@ -64,12 +64,20 @@ class EmbeddedStore:
     def ask(self, query: str) -> bool:
         return bool(self._store.query(query))
 
-    def backup(self, target: Path) -> None:
-        """A consistent copy of the store in a new directory (a RocksDB checkpoint)."""
+    def dump(self, target: Path) -> None:
+        """Every quad (records, history, audit log) as N-Quads: on a read-only view this is
+        a consistent snapshot, including what the running node has not flushed yet."""
         try:
-            self._store.backup(str(target))
-        except (OSError, RuntimeError, ValueError) as exc:
+            self._store.dump(str(target), format=ox.RdfFormat.N_QUADS)
+        except (OSError, ValueError) as exc:
             raise StoreError(str(exc)) from exc
+
+    def load_dump(self, source: Path) -> None:
+        """Load a dump made by `dump` into this (empty) store."""
+        try:
+            self._store.bulk_load(path=str(source), format=ox.RdfFormat.N_QUADS)
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise StoreError(f"{source} is not a backup made by `fmar backup`: {exc}") from exc
 
     def close(self) -> None:
         if not self.read_only:
