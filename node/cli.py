@@ -11,6 +11,7 @@ import click
 import typer
 
 from node.federation.cli import register as register_federation_commands
+from trust.cli import CaBundle, ClientId, TrustUrl
 from trust.cli import register as register_trust_commands
 
 app = typer.Typer(help="FMAR: Flexibility Market Asset Register.", no_args_is_help=True,
@@ -246,3 +247,100 @@ def restore(
         raise
     store.close()
     typer.echo(f"Restored {backup_file} to {target}; start the node with --data-dir {data_dir}.")
+
+
+UPLOAD_TYPES = {".csv": "text/csv", ".ndjson": "application/x-ndjson",
+                ".jsonl": "application/x-ndjson", ".ttl": "text/turtle"}
+
+
+@app.command("upload", epilog="Exit codes: 0 every row stored; 2 rows refused (all-or-nothing: "
+             "nothing stored); 3 some rows stored, some refused (store-valid); 4 the node "
+             "refused the upload; 5 the node or trust framework cannot be reached.")
+def upload(
+    file: Annotated[Path, typer.Argument(help="Assets as CSV, NDJSON (.ndjson, .jsonl) or "
+                                         "Turtle (.ttl), Elexon field names")],
+    node_url: Annotated[str, typer.Option("--node", envvar="FMAR_NODE_URL",
+                                          help="The node to register them on")],
+    mode: Annotated[str, typer.Option(help="all-or-nothing or store-valid")] = "all-or-nothing",
+    token: Annotated[str | None, typer.Option(
+        envvar="FMAR_TOKEN", help="A static token (a node without a trust framework); "
+        "otherwise one is got from the trust framework")] = None,
+    trust_url: TrustUrl = None,
+    ca_bundle: CaBundle = None,
+    client_id: ClientId = None,
+    cert: Annotated[Path | None, typer.Option(envvar="FMAR_CLIENT_CERT",
+                                              help="Client certificate (PEM).")] = None,
+    key: Annotated[Path | None, typer.Option(envvar="FMAR_CLIENT_KEY",
+                                             help="Its private key (PEM).")] = None,
+) -> None:
+    """Bulk-register assets from a file, with a progress bar while it uploads; prints the
+    node's report (stored rows, and every refused row with its rule IDs)."""
+    from collections.abc import Iterator
+
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TimeElapsedColumn,
+        TransferSpeedColumn,
+    )
+
+    from node.cli_errors import EXIT_BAD_INPUT, EXIT_PARTIAL, CliError, from_api_error
+    from trust import http
+
+    media = UPLOAD_TYPES.get(file.suffix.lower())
+    if media is None:
+        raise CliError("CLI-004", f"Cannot tell the format of {file.name}.",
+                       "name it .csv, .ndjson, .jsonl or .ttl")
+    if mode not in ("all-or-nothing", "store-valid"):
+        raise CliError("CLI-004", f"Unknown --mode '{mode}'.", "use all-or-nothing or "
+                       "store-valid")
+    size = file.stat().st_size
+    node_url = node_url.rstrip("/")
+    if not token:
+        if not (trust_url and client_id and cert and key):
+            raise CliError("CLI-001", "No credentials: give --token (FMAR_TOKEN), or "
+                           "--trust-url, --client-id, --cert and --key.",
+                           "source your env.sh")
+        with http.client(ca_bundle=ca_bundle, cert=cert, key=key, base_url=trust_url,
+                         timeout=30) as c:
+            got = c.post("/token", data={"grant_type": "client_credentials",
+                                         "client_id": client_id, "audience": node_url})
+        if got.status_code != 200:
+            body = got.json() if got.headers.get("content-type", "").startswith(
+                "application/json") else {}
+            raise from_api_error(str(body.get("code") or body.get("error") or "AUTH"),
+                                 str(body.get("error_description") or got.text[:200]), 403)
+        token = got.json()["access_token"]
+    columns = ("{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+        task = progress.add_task(f"Uploading {file.name}", total=size)
+
+        def chunks() -> Iterator[bytes]:
+            with file.open("rb") as f:
+                while chunk := f.read(256 * 1024):
+                    yield chunk
+                    progress.advance(task, len(chunk))
+            progress.update(task, description=f"Uploaded {file.name}; the node validates")
+
+        with http.client(ca_bundle=ca_bundle, cert=cert, key=key, timeout=None) as c:
+            response = c.post(f"{node_url}/assets/bulk", params={"mode": mode},
+                              content=chunks(), headers={"Authorization": f"Bearer {token}",
+                                                         "Content-Type": media})
+    try:
+        body = response.json()
+    except ValueError:
+        body = {"code": f"HTTP-{response.status_code}", "message": response.text[:200]}
+    report = body.get("details", body) if response.status_code in (207, 422) else body
+    if response.status_code >= 400 and "received" not in (report or {}):
+        raise from_api_error(str(body.get("code")), str(body.get("message")),
+                             response.status_code)
+    typer.echo(json.dumps(report, indent=2))
+    typer.echo(f"{report['stored']} of {report['received']} rows stored, "
+               f"{report['rejected']} refused.", err=True)
+    if response.status_code == 207:
+        raise typer.Exit(EXIT_PARTIAL)
+    if report["rejected"] or response.status_code >= 400:
+        raise typer.Exit(EXIT_BAD_INPUT)

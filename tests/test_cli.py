@@ -58,7 +58,7 @@ def _token(tokens: Path) -> dict[str, str]:
     return {"Authorization": f"Bearer {made.stdout.strip()}"}
 
 
-def test_backup_while_running_restore_and_verify(tmp_path):
+def test_CLI_005_backup_while_running_restore_and_verify(tmp_path):
     tokens, data = tmp_path / "tokens.json", tmp_path / "node"
     headers = _token(tokens)
     node = Serve(data, tokens)
@@ -144,3 +144,64 @@ def test_every_command_has_help_and_fmar_has_a_version():
     assert shown.returncode == 0 and "directory entry" in shown.stdout
     version = fmar("--version")
     assert version.returncode == 0 and version.stdout.startswith("fmar 0.")
+
+
+def test_upload_shows_progress_and_the_nodes_report(tmp_path):
+    from examples.generate import COLUMNS, assets
+
+    tokens, data = tmp_path / "tokens.json", tmp_path / "node"
+    token = _token(tokens)["Authorization"].split()[1]
+    rows = list(assets(40, "FSP-ACME", seed=5))
+    good = tmp_path / "good.csv"
+    _write_csv(good, COLUMNS, rows)
+    bad = tmp_path / "bad.csv"
+    _write_csv(bad, COLUMNS, [*assets(3, "FSP-ACME", seed=6),
+                              {**next(assets(1, "FSP-ACME", seed=7)), "RatedCapacity": "lots"}])
+    node = Serve(data, tokens)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("FMAR_")},
+           "FMAR_NODE_URL": node.url, "FMAR_TOKEN": token}
+    try:
+        done = fmar("upload", str(good), env=env)
+        assert done.returncode == 0, done.stderr
+        assert "40 of 40 rows stored" in done.stderr and "Uploaded good.csv" in done.stderr
+        listed = httpx.get(f"{node.url}/assets", params={"limit": 100},
+                           headers={"Authorization": f"Bearer {token}"}).json()["items"]
+        assert len(listed) == 40
+        refused = fmar("upload", str(bad), env=env)
+        assert refused.returncode == 2 and "0 of 4 rows stored" in refused.stderr
+        assert '"rule": "ARM-' in refused.stdout
+        some = fmar("upload", str(bad), "--mode", "store-valid", env=env)
+        assert some.returncode == 3 and "3 of 4 rows stored" in some.stderr, some.stderr
+        wrong = fmar("upload", str(good), env={**env, "FMAR_TOKEN": "not-a-token"})
+        assert wrong.returncode == 4 and wrong.stderr.strip().splitlines()[-1].startswith(
+            "fmar: error AUTH-"), wrong.stderr
+        unknown = fmar("upload", str(tokens), env=env)
+        assert unknown.returncode == 2 and "CLI-004" in unknown.stderr
+    finally:
+        node.interrupt()
+
+
+def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
+    import csv
+
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, columns, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (str(v).lower() if isinstance(v, bool) else v)
+                             for k, v in row.items()})
+
+
+def test_CLI_000_an_unexpected_error_is_one_line_and_exit_1(capsys):
+    from node.cli_errors import EXIT_BAD_INPUT, EXIT_BUG, report, to_cli_error
+    from node.errors import ApiError
+
+    error = to_cli_error(RuntimeError("boom"))
+    assert (error.code, error.exit_code) == ("CLI-000", EXIT_BUG)
+    report(error)
+    line = capsys.readouterr().err
+    assert line.startswith("fmar: error CLI-000: Unexpected error: RuntimeError: boom.")
+    assert "--verbose" in line and line.count("\n") == 1
+    # control: a refusal with its own code keeps it
+    known = to_cli_error(ApiError(400, "FED-IN-004", "Unknown filter(s): foo."))
+    assert (known.code, known.exit_code) == ("FED-IN-004", EXIT_BAD_INPUT)

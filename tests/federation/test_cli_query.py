@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from node.federation.localfed import free_port
 
 FMAR = str(Path(sys.executable).parent / "fmar")
@@ -87,37 +89,61 @@ def test_suppressed_aggregate_cells_are_marked_in_every_format(fed):
     assert neso and {c["complete"] for c in neso} == {"yes"}
 
 
-def test_mistakes_get_one_line_with_a_code_and_a_hint(fed):
-    neso = env_of(fed, "Neso")
-    cases = [
-        (("query", "--aggregate", "foo"), 2, "FED-IN-005"),
-        (("query", "-f", "foo=bar"), 2, "FED-IN-004"),
-        (("query", "-f", "min_capacity=abc"), 2, "FED-IN-002"),
-        (("query", "-f", "category"), 2, "CLI-004"),
-        (("query", "--mode", "foo", "SELECT * {}"), 2, "CLI-004"),
-        (("query", "-o", "xml"), 2, "CLI-004"),
-        (("query", "SELEC ?x"), 2, "SPARQL-002"),
-        (("query", "INSERT DATA { <a:b> <a:c> <a:d> }"), 2, "SPARQL-003"),
-        (("query", "SELECT * { SERVICE <https://x.example/sparql> { ?s ?p ?o } }"), 2,
-         "SPARQL-004"),
-        (("query", "@/nonexistent/query.rq"), 2, "CLI-003"),
-    ]
-    for args, code, error in cases:
-        done = fmar(neso, *args)
-        assert done.returncode == code, (args, done.stderr)
-        lines = done.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith(f"fmar: error {error}: "), (args, lines)
-        assert "Hint: " in lines[0] and "Traceback" not in done.stderr
-    bare = {k: v for k, v in neso.items() if not k.startswith("FMAR_")}
+MISTAKES = [
+    (("query", "--aggregate", "foo"), "FED-IN-005"),
+    (("query", "-f", "foo=bar"), "FED-IN-004"),
+    (("query", "-f", "min_capacity=abc"), "FED-IN-002"),
+    (("query", "-f", "category"), "CLI-004"),  # once silently dropped: the query ran unfiltered
+    (("query", "--mode", "foo", "SELECT * {}"), "CLI-004"),
+    (("query", "-o", "xml"), "CLI-004"),
+    (("query", "SELEC ?x"), "SPARQL-002"),
+    (("query", "INSERT DATA { <a:b> <a:c> <a:d> }"), "SPARQL-003"),
+    (("query", "SELECT * { SERVICE <https://x.example/sparql> { ?s ?p ?o } }"), "SPARQL-004"),
+    (("query", "@/nonexistent/query.rq"), "CLI-003"),
+]
+
+
+@pytest.mark.parametrize(("args", "code"), MISTAKES,
+                         ids=[f"{c.replace('-', '_')}-{'_'.join(a[1:2])}" for a, c in MISTAKES])
+def test_CLI_004_and_other_mistakes_get_one_line_with_a_code_and_a_hint(fed, args, code):
+    done = fmar(env_of(fed, "Neso"), *args)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"fmar: error {code}: "), lines
+    assert "Hint: " in lines[0] and "Traceback" not in done.stderr
+
+
+def test_CLI_004_control_a_well_formed_query_runs(fed):
+    done = fmar(env_of(fed, "Neso"), "query", "-f", "category=BESS", "-f", "category=HEAT_PUMP",
+                "-o", "csv")
+    assert done.returncode == 0, done.stderr
+    categories = {r["category"].rsplit("/", 1)[-1]
+                  for r in csv.DictReader(io.StringIO(done.stdout))}
+    assert categories == {"BESS", "HEAT_PUMP"}
+
+
+def test_CLI_001_no_credentials(fed):
+    bare = {k: v for k, v in env_of(fed, "Neso").items() if not k.startswith("FMAR_")}
     missing = fmar(bare, "query", "-f", "category=BESS")
     assert missing.returncode == 2 and missing.stderr.startswith("fmar: error CLI-001: ")
+    assert len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_CLI_002_trust_framework_unreachable_and_verbose_shows_the_trace(fed):
+    neso = env_of(fed, "Neso")
     away = fmar({**neso, "FMAR_TRUST_URL": f"https://127.0.0.1:{free_port()}"},
                 "query", "-f", "category=BESS")
     assert away.returncode == 5 and away.stderr.startswith("fmar: error CLI-002: "), away.stderr
     assert len(away.stderr.strip().splitlines()) == 1
-    # --verbose shows the trace
     traced = fmar(neso, "--verbose", "query", "-f", "foo=bar")
     assert traced.returncode != 0 and "Traceback" in traced.stderr
+
+
+def test_CLI_003_unusable_client_certificate(fed, tmp_path):
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate")
+    done = fmar(env_of(fed, "Neso", FMAR_CLIENT_CERT=str(junk)), "query", "-f", "category=BESS")
+    assert done.returncode == 2 and done.stderr.startswith("fmar: error CLI-003: "), done.stderr
 
 
 def test_through_a_relaying_node_the_same_exit_codes(fed):
