@@ -170,3 +170,21 @@ def test_fmar_token_prints_the_bare_token_from_env_sh_variables(fed):
                        "token", "--bare")
     assert unreachable.returncode == 5
     assert unreachable.stderr.startswith("fmar: error CLI-002: ")
+
+
+def test_docs_pages_of_trust_framework_and_node_work_offline(fed):
+    """Swagger UI's script and style come from the service itself (no CDN), over TLS."""
+    import re
+
+    for base in (fed.local.issuer, fed.local.nodes["dno"].url):
+        with fed.http() as c:  # only the federation CA: no client certificate, no token
+            page = c.get(f"{base}/docs")
+            assert page.status_code == 200, page.text
+            assert "cdn." not in page.text and "unpkg" not in page.text
+            script = re.search(r'<script src="(/[^"]+swagger-ui-bundle\.js)"', page.text)
+            css = re.search(r'href="(/[^"]+swagger-ui\.css)"', page.text)
+            assert script and css, page.text
+            js = c.get(f"{base}{script.group(1)}")
+            assert js.status_code == 200 and "SwaggerUIBundle" in js.text[:3000]
+            assert c.get(f"{base}{css.group(1)}").status_code == 200
+            assert c.get(f"{base}/openapi.json").json()["openapi"].startswith("3.")
