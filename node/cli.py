@@ -7,8 +7,8 @@ import secrets
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
+from typer.exceptions import TyperException
 
 from node.federation.cli import register as register_federation_commands
 from trust.cli import CaBundle, ClientId, TrustUrl
@@ -67,10 +67,10 @@ def main() -> None:
         raise SystemExit(130) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
-    except click.ClickException as usage:
-        usage.show()
-        raise SystemExit(usage.exit_code) from None
     except Exception as exc:  # every failure ends as one line and an exit code
+        if isinstance(exc, TyperException) and hasattr(exc, "show"):  # a usage error
+            exc.show()
+            raise SystemExit(getattr(exc, "exit_code", 2)) from None
         if _verbose:
             raise
         error = to_cli_error(exc)

@@ -142,6 +142,9 @@ def test_every_command_has_help_and_fmar_has_a_version():
     assert silent == []
     shown = fmar("org", "show", "--help")
     assert shown.returncode == 0 and "directory entry" in shown.stdout
+    typo = fmar("querry")  # click's usage errors keep their message and exit 2
+    assert typo.returncode == 2 and "No such command 'querry'" in typo.stderr
+    assert "Traceback" not in typo.stderr and "CLI-000" not in typo.stderr
     version = fmar("--version")
     assert version.returncode == 0 and version.stdout.startswith("fmar 0.")
 

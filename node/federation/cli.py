@@ -178,7 +178,12 @@ def register(app: typer.Typer) -> None:
                                             help="table, csv or json")] = "table",
     ) -> None:
         """Federated query: the REST filter form, an aggregate report, or SPARQL."""
+        from rich.console import Console
+
+        from node.federation.aggregates import AggregateSpec
         from node.federation.client import FederationClient
+        from node.federation.execute import check_query
+        from node.federation.filters import AssetFilter
         from node.federation.tokens import StaticTokens
 
         if mode not in MODES:
@@ -186,9 +191,6 @@ def register(app: typer.Typer) -> None:
         if output not in OUTPUTS:
             raise CliError("CLI-004", f"Unknown --output '{output}'.", "use table, csv or json")
         filters = parse_filters(filter_ or [])
-        from node.federation.aggregates import AggregateSpec
-        from node.federation.filters import AssetFilter
-
         if aggregate:  # FED-IN-* checked here, before any node is asked
             AggregateSpec.parse({"group_by": aggregate, **filters})
         else:
@@ -196,8 +198,6 @@ def register(app: typer.Typer) -> None:
         text = None
         if sparql:
             text = Path(sparql[1:]).read_text() if sparql.startswith("@") else sparql
-            from node.federation.execute import check_query
-
             check_query(text)  # SPARQL-001…004 before any node is asked
         if not token and not (trust_url and client_id and cert and key):
             raise CliError("CLI-001", "No credentials: give --trust-url, --client-id, --cert "
@@ -211,8 +211,6 @@ def register(app: typer.Typer) -> None:
         client = FederationClient(trust_url, ca_bundle=ca_bundle, client_id=client_id, cert=cert,
                                   key=key, deadline=deadline, nodes=node, tokens=tokens)
         target = client.via(via) if via else client
-        from rich.console import Console
-
         where = f"through {via}" if via else "the nodes"
         with Console(stderr=True).status(f"Asking {where} (deadline {deadline:g} s per node)…"):
             if text is not None:
