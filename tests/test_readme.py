@@ -41,7 +41,8 @@ def readme_steps(marker: str) -> list[Step]:
             steps[-1].expected.append(line[4:])
         elif pending or (line.strip() and not line.startswith("#")):
             pending += line + "\n"
-            if not line.endswith("\\"):
+            # a command ends at a line without a trailing backslash, outside '…' quotes
+            if not line.endswith("\\") and pending.count("'") % 2 == 0:
                 steps.append(Step(pending))
                 pending = ""
     return steps

@@ -188,3 +188,34 @@ def test_docs_pages_of_trust_framework_and_node_work_offline(fed):
             assert js.status_code == 200 and "SwaggerUIBundle" in js.text[:3000]
             assert c.get(f"{base}{css.group(1)}").status_code == 200
             assert c.get(f"{base}/openapi.json").json()["openapi"].startswith("3.")
+
+
+def test_the_readme_federation_blocks_run_as_written(fed, tmp_path):
+    """The README's `make demo` blocks, against this test federation: each member's env.sh
+    as the demo writes it, every command must succeed and print its `#->` lines."""
+    from tests.test_readme import ROOT, appears, readme_steps
+
+    nodes = fed.local.nodes
+    for member, node in (("Neso", None), ("Flexco", nodes["fsp_a"].url)):
+        env_sh = tmp_path / member / "env.sh"
+        env_sh.parent.mkdir()
+        extra = {"FMAR_NODE_URL": node} if node else {}
+        env_sh.write_text("".join(f"export {k}={v}\n" for k, v in env_of(fed, member, **extra)
+                                  .items() if k.startswith("FMAR_")))
+    for marker in ("federation-neso", "federation-flexco"):
+        steps = readme_steps(f"<!-- readme-test: {marker} -->")
+        script = "set -e\n" + "\n".join(
+            f"echo '@@step {i}@@'\n" + step.command.replace("/tmp/", f"{tmp_path}/").replace(
+                "var/federation-demo/members", str(tmp_path))
+            for i, step in enumerate(steps))
+        done = subprocess.run(["bash", "-c", script], cwd=ROOT, capture_output=True, text=True,
+                              timeout=300, check=False,
+                              env={k: v for k, v in os.environ.items()
+                                   if not k.startswith("FMAR_")})
+        assert done.returncode == 0, (marker, done.stderr[-3000:])
+        outputs = done.stdout.split("@@step ")[1:]
+        assert len(outputs) == len(steps)
+        for step, output in zip(steps, outputs):
+            for expected in step.expected:
+                assert appears(expected, output), (step.command, expected, output[:1000])
+    assert (tmp_path / "bess.csv").read_text().startswith("asset,assetId,")
