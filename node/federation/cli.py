@@ -22,6 +22,7 @@ from node.cli_errors import (
     EXIT_PARTIAL,
     CliError,
     from_api_error,
+    hint,
 )
 from trust.cli import CaBundle, ClientId, TrustUrl
 
@@ -113,6 +114,9 @@ def print_statuses(answer: dict[str, Any], labels: dict[str, str]) -> None:
     if incomplete:
         typer.echo(f"# {len(incomplete)} cell(s) incomplete: small counts suppressed "
                    f"(below {answer.get('suppressed_below') or 'the threshold'})", err=True)
+    for code in sorted({n["code"] for n in answer.get("nodes", []) if n.get("code")}):
+        if hint(code):
+            typer.echo(f"# {code}: {hint(code)}", err=True)
     if answer.get("nodes"):
         typer.echo(f"# {summary(answer)}", err=True)
 

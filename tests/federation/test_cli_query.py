@@ -44,6 +44,9 @@ def test_exit_codes_say_how_many_nodes_answered(fed):
     assert partial.returncode == 3, partial.stderr
     # no token for a URL that is not a node of the federation
     assert "PARTIAL ANSWER" in partial.stderr and "[AUTH-023]" in partial.stderr
+    slow = fmar(neso, "query", "--deadline", "0.001", "-f", "category=BESS")
+    assert slow.returncode == 4 and "[FED-001]" in slow.stderr, slow.stderr
+    assert "# FED-001: the node did not answer in time: raise --deadline" in slow.stderr
     # the regulator may read aggregates only: every node refuses rows
     refused = fmar(env_of(fed, "Ofgem"), "query", "-f", "category=BESS")
     assert refused.returncode == 4, refused.stderr
