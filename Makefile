@@ -12,11 +12,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# `make demo ARGS=--fresh` builds a new federation; `make demo-node ARGS=--fresh` a new node.
 demo: $(STAMP)
-	$(BIN)/python -m examples.federation_demo
+	$(BIN)/python -m examples.federation_demo $(ARGS)
 
 demo-node: $(STAMP)
-	$(BIN)/fmar demo
+	$(BIN)/fmar demo $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/pytest -q

@@ -3,24 +3,35 @@ DNO, the market facilitator and two FSPs) as separate processes on loopback with
 TLS and certificates from the trust framework, loaded with synthetic GB data.
 
     .venv/bin/python -m examples.federation_demo [--assets 20000] [--dir var/federation-demo]
+                                                 [--fresh]
 
-Prints what to try, and stops every process on Ctrl-C.
+The first run builds everything; later runs start the same federation again from its
+directory (same data, credentials and ports, so yesterday's env.sh still works);
+`--fresh` builds it anew. Prints what to try, and stops every process on Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import signal
 import sys
 import time
 from pathlib import Path
 
+from rich.console import Console
+
 from examples.generate import assets
-from node.federation.localfed import LocalFederation
+from node.demo import port_is_free, with_progress
+from node.federation.localfed import LocalFederation, free_port
 
 UKPN = ["UKPN_EPN", "UKPN_LPN", "UKPN_SPN"]
+# Preferred ports of a new federation (any free port when one is taken).
+TRUST_PORT = 8443
+NODE_PORTS = {"neso": 8701, "dno": 8702, "facilitator": 8703, "flexco": 8704, "voltaflex": 8705}
+OWN_NODES = {"Neso": "neso", "Ukpn": "dno", "Elexon": "facilitator", "Flexco": "flexco",
+             "Voltaflex": "voltaflex"}
+NODE_ENV = {"FMAR_NODE_DEADLINE": "5"}
 
 
 def env_file(fed: LocalFederation, name: str, path: Path, node_url: str | None) -> None:
@@ -32,17 +43,78 @@ def env_file(fed: LocalFederation, name: str, path: Path, node_url: str | None) 
         f"export FMAR_CLIENT_KEY={m.key.resolve()}\n{own_node}")
 
 
+def preferred(port: int) -> int:
+    return port if port_is_free(port) else free_port()
+
+
+def build(base: Path, asset_count: int, limit_count: int, console: Console) -> LocalFederation:
+    """A new federation: members, nodes, synthetic data (nodes not started yet)."""
+    fed = LocalFederation(base, node_env=NODE_ENV, port=preferred(TRUST_PORT))
+    console.print("Starting the trust framework (CA, directory, OAuth issuer)...")
+    fed.start_trust()
+    console.print("Registering organisations, applications, certificates and nodes...")
+    neso = fed.register_member("Neso", ["NESO"])
+    ukpn = fed.register_member("Ukpn", ["DNO"], dno_areas=UKPN)
+    mf = fed.register_member("Elexon", ["MarketFacilitator"])
+    fsp1 = fed.register_member("Flexco", ["FSP"])
+    fsp2 = fed.register_member("Voltaflex", ["FSP", "Aggregator"])
+    fed.register_member("Ofgem", ["Regulator"])
+    types = {"neso": ["Asset"], "dno": ["Asset", "ConnectionLimit"],
+             "facilitator": ["Asset", "AssetCategory"], "flexco": ["Asset"],
+             "voltaflex": ["Asset"]}
+    owners = {"neso": neso, "dno": ukpn, "facilitator": mf, "flexco": fsp1, "voltaflex": fsp2}
+    nodes = {name: fed.add_node(name, owners[name], types[name],
+                                port=preferred(NODE_PORTS[name])) for name in NODE_PORTS}
+    half = asset_count // 2
+    rows1 = list(assets(half, fsp1.org_id, seed=101, dnos=None))
+    rows2 = list(assets(asset_count - half, fsp2.org_id, seed=202, dnos=None))
+    iris1 = fed.load_assets(nodes["flexco"], with_progress(
+        rows1, len(rows1), "Flexco's assets (full SHACL validation)", console), workers=2)
+    iris2 = fed.load_assets(nodes["voltaflex"], with_progress(
+        rows2, len(rows2), "Voltaflex's assets (full SHACL validation)", console), workers=2)
+    limits = []
+    for iris, rows, member in ((iris1, rows1, fsp1), (iris2, rows2, fsp2)):
+        for iri, row in zip(iris, rows):
+            if row["DNOConnection"] in UKPN and row["ConnectionType"] != "FIRM":
+                limits.append((iri, member.org_id, row["DNOConnection"],
+                               round(float(row["RatedCapacity"]) * 0.7, 1)))
+            if len(limits) >= limit_count * (1 if iris is iris1 else 2):
+                break
+    fed.load_connection_limits(nodes["dno"], limits)
+    console.print(f"  {len(iris1)} + {len(iris2)} assets, {len(limits)} connection limits")
+    fed.save()
+    return fed
+
+
+def resume(base: Path, console: Console) -> LocalFederation | None:
+    """The federation kept in `base`, or None when one of its ports is taken."""
+    fed = LocalFederation.resume(base, node_env=NODE_ENV)
+    busy = [p for p in fed.ports() if not port_is_free(p)]
+    if busy:
+        console.print(f"[red]Port(s) {', '.join(map(str, busy))} of the kept federation are in "
+                      "use[/red] (is it running already?). Stop what uses them, or start a new "
+                      "federation on other ports with --fresh.")
+        return None
+    console.print(f"Starting the federation kept in {base} (--fresh builds a new one)...")
+    fed.start_trust(initialise=False)
+    return fed
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--assets", type=int, default=20000, help="assets over the two FSPs")
     parser.add_argument("--limits", type=int, default=200, help="connection limits per FSP (DNO)")
     parser.add_argument("--dir", type=Path, default=Path("var/federation-demo"))
+    parser.add_argument("--fresh", action="store_true", help="delete the kept federation and "
+                        "build a new one")
     args = parser.parse_args(argv)
-
-    if args.dir.exists():
-        shutil.rmtree(args.dir)
-    args.dir.mkdir(parents=True)
-    fed = LocalFederation(args.dir.resolve(), node_env={"FMAR_NODE_DEADLINE": "5"})
+    console = Console(stderr=True)
+    base = args.dir.resolve()
+    kept = (base / "federation.json").exists() and not args.fresh
+    if not kept and base.exists():
+        shutil.rmtree(base)
+    base.mkdir(parents=True, exist_ok=True)
+    fed: LocalFederation | None = None
     stopping = False
 
     def stop(*_: object) -> None:
@@ -52,64 +124,28 @@ def main(argv: list[str] | None = None) -> None:
         if not stopping:
             stopping = True
             print("\nStopping the federation...", flush=True)
-            fed.stop()
+            if fed:
+                fed.stop()
             print("All processes stopped.", flush=True)
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)  # also when started with SIGINT ignored (in background)
     try:
         started = time.time()
-        print("Starting the trust framework (CA, directory, OAuth issuer)...", flush=True)
-        fed.start_trust()
-        print("Registering organisations, applications, certificates and nodes...", flush=True)
-        neso = fed.register_member("Neso", ["NESO"])
-        ukpn = fed.register_member("Ukpn", ["DNO"], dno_areas=UKPN)
-        mf = fed.register_member("Elexon", ["MarketFacilitator"])
-        fsp1 = fed.register_member("Flexco", ["FSP"])
-        fsp2 = fed.register_member("Voltaflex", ["FSP", "Aggregator"])
-        fed.register_member("Ofgem", ["Regulator"])
-        nodes = {
-            "neso": fed.add_node("neso", neso, ["Asset"]),
-            "dno": fed.add_node("dno", ukpn, ["Asset", "ConnectionLimit"]),
-            "facilitator": fed.add_node("facilitator", mf, ["Asset", "AssetCategory"]),
-            "flexco": fed.add_node("flexco", fsp1, ["Asset"]),
-            "voltaflex": fed.add_node("voltaflex", fsp2, ["Asset"]),
-        }
-        half = args.assets // 2
-        print(f"Loading {args.assets} synthetic assets with full SHACL validation...",
-              flush=True)
-        rows1 = list(assets(half, fsp1.org_id, seed=101, dnos=None))
-        rows2 = list(assets(args.assets - half, fsp2.org_id, seed=202, dnos=None))
-        iris1 = fed.load_assets(nodes["flexco"], rows1, workers=2)
-        iris2 = fed.load_assets(nodes["voltaflex"], rows2, workers=2)
-        limits = []
-        for iris, rows, member in ((iris1, rows1, fsp1), (iris2, rows2, fsp2)):
-            for iri, row in zip(iris, rows):
-                if row["DNOConnection"] in UKPN and row["ConnectionType"] != "FIRM":
-                    limits.append((iri, member.org_id, row["DNOConnection"],
-                                   round(float(row["RatedCapacity"]) * 0.7, 1)))
-                if len(limits) >= args.limits * (1 if iris is iris1 else 2):
-                    break
-        fed.load_connection_limits(nodes["dno"], limits)
-        print(f"  {len(iris1)} + {len(iris2)} assets, {len(limits)} connection limits",
-              flush=True)
-        print("Starting five nodes over HTTPS...", flush=True)
+        fed = resume(base, console) if kept else build(base, args.assets, args.limits, console)
+        if fed is None:
+            sys.exit(1)
+        console.print("Starting five nodes over HTTPS...")
         fed.start_nodes()
-        creds = args.dir / "members"
-        own_nodes = {"Neso": "neso", "Ukpn": "dno", "Elexon": "facilitator",
-                     "Flexco": "flexco", "Voltaflex": "voltaflex"}
+        creds = base / "members"
         for name in fed.members:
-            node = nodes.get(own_nodes.get(name, ""))
+            node = fed.nodes.get(OWN_NODES.get(name, ""))
             env_file(fed, name, creds / name / "env.sh", node.url if node else None)
-        (args.dir / "federation.json").write_text(json.dumps({
-            "trust": fed.issuer, "ca_bundle": str(fed.ca_bundle),
-            "nodes": {k: v.url for k, v in nodes.items()},
-            "members": {k: {"org_id": m.org_id, "app_id": m.app_id, "roles": m.roles}
-                        for k, m in fed.members.items()}}, indent=2))
-        print_help(fed, nodes, creds, time.time() - started)
+        print_help(fed, fed.nodes, creds, time.time() - started)
         while True:
             time.sleep(1)
-            for node in nodes.values():
+            for node in fed.nodes.values():
                 if node.proc and node.proc.poll() is not None:
                     print(f"node {node.name} exited ({node.proc.returncode}); see "
                           f"{node.data_dir}/node.log", flush=True)
@@ -117,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         stop()
     finally:
-        if not stopping:
+        if not stopping and fed:
             fed.stop()
 
 
@@ -142,8 +178,7 @@ Try (in another shell):
 
   # register an asset on Flexco's node, as Flexco (mTLS + a token bound to its certificate):
   source {creds}/Flexco/env.sh
-  TOKEN=$(.venv/bin/fmar token --app $FMAR_CLIENT_ID --cert $FMAR_CLIENT_CERT \\
-          --key $FMAR_CLIENT_KEY --audience $FMAR_NODE_URL | .venv/bin/python -m examples.token)
+  TOKEN=$(.venv/bin/fmar token --bare)
   curl --cacert $FMAR_CA_BUNDLE --cert $FMAR_CLIENT_CERT --key $FMAR_CLIENT_KEY \\
        -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
        -d @examples/asset.json $FMAR_NODE_URL/assets

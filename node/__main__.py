@@ -1,4 +1,4 @@
-from node.cli import app
+from node.cli import main
 
 if __name__ == "__main__":
-    app()
+    main()

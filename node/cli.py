@@ -8,11 +8,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.exceptions import TyperException
 
 from node.federation.cli import register as register_federation_commands
+from trust.cli import CaBundle, ClientId, TrustUrl
 from trust.cli import register as register_trust_commands
 
-app = typer.Typer(help="FMAR: Flexibility Market Asset Register.", no_args_is_help=True)
+app = typer.Typer(help="FMAR: Flexibility Market Asset Register.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
 audit_app = typer.Typer(help="The node's hash-chained audit log.", no_args_is_help=True)
 docs_app = typer.Typer(help="Generated documentation.", no_args_is_help=True)
 dev_token_app = typer.Typer(
@@ -25,7 +28,55 @@ app.add_typer(dev_token_app, name="dev-token")
 register_trust_commands(app)
 register_federation_commands(app)
 
-DataDir = Annotated[Path, typer.Option(help="Directory of the node's on-disk store")]
+DataDir = Annotated[Path, typer.Option(envvar="FMAR_DATA_DIR",
+                                       help="Directory of the node's on-disk store")]
+SparqlUrl = Annotated[str | None, typer.Option(envvar="FMAR_SPARQL_URL",
+                                               help="External SPARQL server base URL")]
+_verbose = False
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"fmar {version('fmar')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v",
+                                          help="Show the full trace of an error.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """FMAR: Flexibility Market Asset Register. Every option also reads the FMAR_* variable
+    named in its help; errors print one line with a code and a hint."""
+    global _verbose
+    _verbose = verbose
+
+
+def main() -> None:
+    """The `fmar` console script: one line per error, with its code, unless --verbose."""
+    from node.cli_errors import report, to_cli_error
+
+    try:
+        code = app(standalone_mode=False)  # click returns the code of typer.Exit
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        raise SystemExit(130) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except Exception as exc:  # every failure ends as one line and an exit code
+        if isinstance(exc, TyperException) and hasattr(exc, "show"):  # a usage error
+            exc.show()
+            raise SystemExit(getattr(exc, "exit_code", 2)) from None
+        if _verbose:
+            raise
+        error = to_cli_error(exc)
+        report(error)
+        raise SystemExit(error.exit_code) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
 
 
 @app.command("serve")
@@ -33,10 +84,12 @@ def serve(
     data_dir: DataDir = Path("var/node"),
     host: str = "127.0.0.1",
     port: int = 8700,
-    tokens_file: Annotated[Path | None, typer.Option(help="Static tokens (dev-token add)")] = None,
-    sparql_url: Annotated[str | None, typer.Option(help="External SPARQL server base URL")] = None,
-    name: str = "fmar-node",
-    workers: int = 2,
+    tokens_file: Annotated[Path | None, typer.Option(
+        envvar="FMAR_TOKENS_FILE", help="Static tokens (dev-token add)")] = None,
+    sparql_url: SparqlUrl = None,
+    name: Annotated[str, typer.Option(envvar="FMAR_NODE_NAME")] = "fmar-node",
+    workers: Annotated[int, typer.Option(
+        envvar="FMAR_WORKERS", help="Validation worker processes for bulk uploads")] = 2,
     trust_issuer: Annotated[str | None, typer.Option(
         help="Trust framework URL: verify its access tokens (also FMAR_TRUST_ISSUER)")] = None,
     node_url: Annotated[str | None, typer.Option(
@@ -85,13 +138,13 @@ SHUTDOWN_GRACE = 5  # seconds (docs/federation.md, "Stopping the node")
 
 
 @audit_app.command("verify")
-def audit_verify(data_dir: DataDir = Path("var/node"),
-                 sparql_url: Annotated[str | None, typer.Option()] = None) -> None:
-    """Check the whole audit chain; exit 1 if any entry was edited or removed."""
+def audit_verify(data_dir: DataDir = Path("var/node"), sparql_url: SparqlUrl = None) -> None:
+    """Check the whole audit chain; exit 1 if any entry was edited or removed. Works while
+    the node runs: the store is opened read-only (a snapshot as of now)."""
     from node.audit import verify
     from node.store import open_store
 
-    store = open_store(data_dir, sparql_url)
+    store = open_store(data_dir, sparql_url, read_only=True)
     count, problems = verify(store)
     store.close()
     for problem in problems:
@@ -146,11 +199,161 @@ ALL_SCOPES = ("assets:read", "assets:write", "categories:write", "validation:wri
 
 @app.command("demo")
 def demo(
-    data_dir: DataDir = Path("var/demo"),
-    port: int = 8700,
+    data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its data, tokens and "
+                                           "env.sh")] = Path("var/demo"),
+    port: Annotated[int, typer.Option(help="Port (the last run's is kept while it is "
+                                      "free)")] = 8700,
     assets: Annotated[int, typer.Option(help="Synthetic assets to load on first start")] = 2000,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Delete the demo's data and tokens "
+                                        "first")] = False,
 ) -> None:
-    """Start one node with example data and print what to try."""
+    """Start one node with example data and static tokens, and print what to try."""
     from node.demo import run_demo
 
-    run_demo(data_dir, port, assets)
+    run_demo(data_dir, port, assets, fresh)
+
+
+@app.command("backup")
+def backup(
+    out: Annotated[Path, typer.Argument(help="New file for the copy of the store (N-Quads)")],
+    data_dir: DataDir = Path("var/node"),
+) -> None:
+    """Copy the node's embedded store (records, history, audit log) to a new file: a
+    consistent snapshot, safe while the node runs. Restore it with `fmar restore`."""
+    from node.store import StoreError
+    from node.store.embedded import EmbeddedStore
+
+    if out.exists():
+        raise StoreError(f"{out} exists: a backup goes to a new file.")
+    store = EmbeddedStore(data_dir / "store", read_only=True)
+    try:
+        store.dump(out)
+    finally:
+        store.close()
+    typer.echo(f"Backed up {data_dir / 'store'} to {out}.")
+
+
+@app.command("restore")
+def restore(
+    backup_file: Annotated[Path, typer.Argument(help="A file made by `fmar backup`")],
+    data_dir: DataDir = Path("var/node"),
+) -> None:
+    """Load a backup as the store of a new data directory (refused if it has a store);
+    then start the node on it."""
+    import shutil
+
+    from node.store import StoreError
+    from node.store.embedded import EmbeddedStore
+
+    target = data_dir / "store"
+    if not backup_file.is_file():
+        raise StoreError(f"{backup_file} is not a backup made by `fmar backup`.")
+    if target.exists():
+        raise StoreError(f"{target} exists: restore into a new --data-dir, or move it away "
+                         "first (with the node stopped).")
+    store = EmbeddedStore(target)
+    try:
+        store.load_dump(backup_file)
+    except StoreError:
+        store.close()
+        shutil.rmtree(target)
+        raise
+    store.close()
+    typer.echo(f"Restored {backup_file} to {target}; start the node with --data-dir {data_dir}.")
+
+
+UPLOAD_TYPES = {".csv": "text/csv", ".ndjson": "application/x-ndjson",
+                ".jsonl": "application/x-ndjson", ".ttl": "text/turtle"}
+
+
+@app.command("upload", epilog="Exit codes: 0 every row stored; 2 rows refused (all-or-nothing: "
+             "nothing stored); 3 some rows stored, some refused (store-valid); 4 the node "
+             "refused the upload; 5 the node or trust framework cannot be reached.")
+def upload(
+    file: Annotated[Path, typer.Argument(help="Assets as CSV, NDJSON (.ndjson, .jsonl) or "
+                                         "Turtle (.ttl), Elexon field names")],
+    node_url: Annotated[str, typer.Option("--node", envvar="FMAR_NODE_URL",
+                                          help="The node to register them on")],
+    mode: Annotated[str, typer.Option(help="all-or-nothing or store-valid")] = "all-or-nothing",
+    token: Annotated[str | None, typer.Option(
+        envvar="FMAR_TOKEN", help="A static token (a node without a trust framework); "
+        "otherwise one is got from the trust framework")] = None,
+    trust_url: TrustUrl = None,
+    ca_bundle: CaBundle = None,
+    client_id: ClientId = None,
+    cert: Annotated[Path | None, typer.Option(envvar="FMAR_CLIENT_CERT",
+                                              help="Client certificate (PEM).")] = None,
+    key: Annotated[Path | None, typer.Option(envvar="FMAR_CLIENT_KEY",
+                                             help="Its private key (PEM).")] = None,
+) -> None:
+    """Bulk-register assets from a file, with a progress bar while it uploads; prints the
+    node's report (stored rows, and every refused row with its rule IDs)."""
+    from collections.abc import Iterator
+
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TimeElapsedColumn,
+        TransferSpeedColumn,
+    )
+
+    from node.cli_errors import EXIT_BAD_INPUT, EXIT_PARTIAL, CliError, from_api_error
+    from trust import http
+
+    media = UPLOAD_TYPES.get(file.suffix.lower())
+    if media is None:
+        raise CliError("CLI-004", f"Cannot tell the format of {file.name}.",
+                       "name it .csv, .ndjson, .jsonl or .ttl")
+    if mode not in ("all-or-nothing", "store-valid"):
+        raise CliError("CLI-004", f"Unknown --mode '{mode}'.", "use all-or-nothing or "
+                       "store-valid")
+    size = file.stat().st_size
+    node_url = node_url.rstrip("/")
+    if not token:
+        if not (trust_url and client_id and cert and key):
+            raise CliError("CLI-001", "No credentials: give --token (FMAR_TOKEN), or "
+                           "--trust-url, --client-id, --cert and --key.",
+                           "source your env.sh")
+        with http.client(ca_bundle=ca_bundle, cert=cert, key=key, base_url=trust_url,
+                         timeout=30) as c:
+            got = c.post("/token", data={"grant_type": "client_credentials",
+                                         "client_id": client_id, "audience": node_url})
+        if got.status_code != 200:
+            body = got.json() if got.headers.get("content-type", "").startswith(
+                "application/json") else {}
+            raise from_api_error(str(body.get("code") or body.get("error") or "AUTH"),
+                                 str(body.get("error_description") or got.text[:200]), 403)
+        token = got.json()["access_token"]
+    columns = ("{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+        task = progress.add_task(f"Uploading {file.name}", total=size)
+
+        def chunks() -> Iterator[bytes]:
+            with file.open("rb") as f:
+                while chunk := f.read(256 * 1024):
+                    yield chunk
+                    progress.advance(task, len(chunk))
+            progress.update(task, description=f"Uploaded {file.name}; the node validates")
+
+        with http.client(ca_bundle=ca_bundle, cert=cert, key=key, timeout=None) as c:
+            response = c.post(f"{node_url}/assets/bulk", params={"mode": mode},
+                              content=chunks(), headers={"Authorization": f"Bearer {token}",
+                                                         "Content-Type": media})
+    try:
+        body = response.json()
+    except ValueError:
+        body = {"code": f"HTTP-{response.status_code}", "message": response.text[:200]}
+    report = body.get("details", body) if response.status_code in (207, 422) else body
+    if response.status_code >= 400 and "received" not in (report or {}):
+        raise from_api_error(str(body.get("code")), str(body.get("message")),
+                             response.status_code)
+    typer.echo(json.dumps(report, indent=2))
+    typer.echo(f"{report['stored']} of {report['received']} rows stored, "
+               f"{report['rejected']} refused.", err=True)
+    if response.status_code == 207:
+        raise typer.Exit(EXIT_PARTIAL)
+    if report["rejected"] or response.status_code >= 400:
+        raise typer.Exit(EXIT_BAD_INPUT)

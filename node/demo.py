@@ -1,12 +1,21 @@
-"""`make demo`: one node with synthetic GB assets, and what to try on it."""
+"""`make demo-node`: one node with synthetic GB assets, and what to try on it.
+
+The data, the tokens and the port are kept in the data directory between runs, so
+`source var/demo/env.sh` from yesterday still works; `--fresh` starts again.
+"""
 
 from __future__ import annotations
 
 import json
 import secrets
+import shutil
+import socket
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from node.config import NodeSettings
 from node.identity import StaticTokenAuthenticator
@@ -20,6 +29,8 @@ DEMO_PARTIES = {
     "facilitator": ("MF-ELEXON", ["MarketFacilitator"],
                     ["categories:write", "validation:write"], []),
 }
+# the shell variable env.sh sets for each party's token
+ENV_NAMES = {"fsp": "FSP", "dno": "DNO", "neso": "NESO", "facilitator": "MF"}
 
 
 def write_demo_tokens(path: Path) -> dict[str, str]:
@@ -39,7 +50,65 @@ def write_demo_tokens(path: Path) -> dict[str, str]:
     return tokens
 
 
-def run_demo(data_dir: Path, port: int, asset_count: int) -> None:
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def pick_port(wanted: int) -> int:
+    """The wanted port when it is free, else any free one."""
+    if wanted and port_is_free(wanted):
+        return wanted
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def with_progress(rows: Iterable[Any], total: int, label: str,
+                  console: Console) -> Iterator[Any]:
+    """Pass rows through while a progress bar counts them."""
+    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task(label, total=total)
+        for row in rows:
+            yield row
+            progress.advance(task)
+        progress.update(task, description=f"{label}: validated, now storing")
+
+
+def demo_state(data_dir: Path, port: int, fresh: bool) -> tuple[dict[str, str], int]:
+    """The tokens and port of the last run (kept in env.sh), or new ones."""
+    env_file = data_dir / "env.sh"
+    if fresh and data_dir.exists():
+        shutil.rmtree(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    tokens_file = data_dir / "tokens.json"
+    kept: dict[str, str] = {}
+    if env_file.exists() and tokens_file.exists():
+        for line in env_file.read_text().splitlines():
+            name, _, value = line.removeprefix("export ").partition("=")
+            kept[name] = value
+    tokens = {party: kept.get(var, "") for party, var in ENV_NAMES.items()}
+    if not all(tokens.values()):
+        tokens = write_demo_tokens(tokens_file)
+    last_port = int(kept["NODE"].rsplit(":", 1)[1]) if "NODE" in kept else port
+    return tokens, pick_port(last_port if port == 8700 else port)
+
+
+def write_env(data_dir: Path, base: str, tokens: dict[str, str]) -> Path:
+    env_file = data_dir / "env.sh"
+    lines = [f"export NODE={base}"] + [f"export {var}={tokens[party]}"
+                                       for party, var in ENV_NAMES.items()]
+    env_file.write_text("\n".join(lines) + "\n")
+    env_file.chmod(0o600)
+    return env_file
+
+
+def run_demo(data_dir: Path, port: int, asset_count: int, fresh: bool = False) -> None:
     import uvicorn
 
     from examples.generate import assets
@@ -47,42 +116,45 @@ def run_demo(data_dir: Path, port: int, asset_count: int) -> None:
     from node.identity import Caller
     from node.inputs import Row
 
-    console = Console()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    tokens_file = data_dir / "tokens.json"
-    tokens = write_demo_tokens(tokens_file)
-    settings = NodeSettings(data_dir=data_dir, tokens_file=tokens_file, name="demo-fsp-node")
+    console = Console(stderr=True)
+    tokens, port = demo_state(data_dir, port, fresh)
+    settings = NodeSettings(data_dir=data_dir, tokens_file=data_dir / "tokens.json",
+                            name="demo-fsp-node")
     app = create_app(settings)
     register = app.state.register
     fsp = Caller("demo-loader", "FSP-ACME", frozenset({"FSP"}),
                  frozenset({"assets:read", "assets:write"}))
     existing, _ = register.search(fsp, {}, 1, None)
     if not existing and asset_count:
-        console.print(f"Loading {asset_count} synthetic assets (full SHACL validation)...")
-        rows = (Row(i, fields={k: v for k, v in a.items()})
+        rows = (Row(i, fields=dict(a))
                 for i, a in enumerate(assets(asset_count, "FSP-ACME"), start=1))
-        report = register.register_bulk(rows, fsp, all_or_nothing=False)
+        report = register.register_bulk(
+            with_progress(rows, asset_count, "Loading synthetic assets (full SHACL validation)",
+                          console), fsp, all_or_nothing=False)
         console.print(f"  stored {report.stored}, rejected {report.rejected}")
     base = f"http://127.0.0.1:{port}"
+    env_file = write_env(data_dir, base, tokens)
     print(f"""
-FMAR demo node — data in {data_dir}/ (kept between runs)
+FMAR demo node at {base} — data in {data_dir}/ (kept between runs; --fresh starts again)
 
   API docs (OpenAPI):  {base}/docs
   Ontology:            {base}/ontology      Shapes: {base}/shapes
 
-Bearer tokens for this run (made fresh at every start):
-  FSP  (FSP-ACME, writes its own assets):           {tokens['fsp']}
-  DNO  (DNO-UKPN, reads assets in UKPN areas):      {tokens['dno']}
-  NESO (reads every asset):                         {tokens['neso']}
-  Market facilitator (manages asset categories):   {tokens['facilitator']}
+Bearer tokens (kept between runs) are in {env_file}:
+  $FSP   FSP-ACME, writes its own assets
+  $DNO   DNO-UKPN, reads assets in UKPN areas
+  $NESO  reads every asset
+  $MF    the market facilitator, manages asset categories
 
-Try:
-  export FSP={tokens['fsp']}
-  curl -s -H "Authorization: Bearer $FSP" '{base}/assets?category=BESS&limit=2'
+Try, in another shell:
+  source {env_file}
+  curl -s -H "Authorization: Bearer $FSP" "$NODE/assets?category=BESS&limit=2"
   curl -s -H "Authorization: Bearer $FSP" -H 'Content-Type: application/json' \\
-       -d @examples/asset.json {base}/assets
-  curl -s -H "Authorization: Bearer $FSP" '{base}/assets/export?format=csv' | head
+       -d @examples/asset.json $NODE/assets
 
 Press Ctrl-C to stop.
 """, flush=True)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    try:
+        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    except KeyboardInterrupt:
+        pass

@@ -133,6 +133,13 @@ def _check_in_worker(
     return check_rows(rows, shapes, categories, caller)
 
 
+def _ignore_interrupts() -> None:
+    """Workers leave Ctrl-C to the node process, which stops them (no traceback per worker)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class Register:
     def __init__(self, store: RecordStore, workers: int = 2):
         self.store = store
@@ -324,7 +331,8 @@ class Register:
         if self._workers <= 1:
             return None
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self._workers, mp_context=get_context("spawn"))
+            self._pool = ProcessPoolExecutor(self._workers, mp_context=get_context("spawn"),
+                                             initializer=_ignore_interrupts)
         return self._pool
 
     def _shapes_payload(self) -> tuple[str, str]:
@@ -670,8 +678,11 @@ class Register:
                  f"{{ {' '.join(_search_patterns(scope, filters))} }} }}")
 
         def records() -> Iterator[AssetRecord]:
-            for solution in self.store.select(query):
-                record = self.get_record(solution["asset"].value)
+            # The IRIs first: Oxigraph's result iterator must not outlive the thread that
+            # made it (a client that stops reading would leave it to be dropped elsewhere).
+            iris = [solution["asset"].value for solution in self.store.select(query)]
+            for iri in iris:
+                record = self.get_record(iri)
                 if record is not None:
                     yield record
 

@@ -423,6 +423,32 @@ FEDERATION_RULES = [
          _t(FED_TEST, "test_a_fragment_over_budget_is_refused_FED_010_with_every_node_status")),
 ]
 
+CLI_TEST = "tests/test_cli.py"
+CLI_FED_TEST = "tests/federation/test_cli_query.py"
+CLI_RULES = [
+    Rule("CLI-000", "An unexpected error in `fmar` is one line (the trace only with "
+         "`--verbose`).", "`node/cli_errors.py` `to_cli_error`", "exit 1 `CLI-000`",
+         _t(CLI_TEST, "test_CLI_000_an_unexpected_error_is_one_line_and_exit_1")),
+    Rule("CLI-001", "A command that calls the federation has credentials (options or "
+         "`FMAR_*`).", "`node/federation/cli.py`, `node/cli.py` `upload`", "exit 2 `CLI-001`",
+         _t(CLI_FED_TEST, "test_CLI_001_no_credentials")),
+    Rule("CLI-002", "The trust framework and the nodes can be reached.",
+         "`node/cli_errors.py` `to_cli_error`", "exit 5 `CLI-002`",
+         _t(CLI_FED_TEST, "test_CLI_002_trust_framework_unreachable_and_verbose_shows_the_trace")),
+    Rule("CLI-003", "Files (`@query.rq`, certificates, keys, CA bundle) can be read and used.",
+         "`node/cli_errors.py` `to_cli_error`", "exit 2 `CLI-003`",
+         _t(CLI_FED_TEST, "test_CLI_003_unusable_client_certificate",
+            "test_CLI_004_and_other_mistakes_get_one_line_with_a_code_and_a_hint")),
+    Rule("CLI-004", "Option values are known: `-f name=value`, `--mode`, `-o`, the upload's "
+         "file type and mode.", "`node/federation/cli.py`, `node/cli.py` `upload`",
+         "exit 2 `CLI-004`",
+         _t(CLI_FED_TEST, "test_CLI_004_and_other_mistakes_get_one_line_with_a_code_and_a_hint",
+            "test_CLI_004_control_a_well_formed_query_runs")),
+    Rule("CLI-005", "`--data-dir` holds a node store; a backup goes to a new file, a restore "
+         "to a new data directory.", "`node/store/embedded.py`, `node/cli.py`",
+         "exit 2 `CLI-005`", _t(CLI_TEST, "test_CLI_005_backup_while_running_restore_and_verify")),
+]
+
 _HEADER = "| ID | What it checks | Defined in | Error the user sees | Test |\n|---|---|---|---|---|\n"
 
 
@@ -499,6 +525,10 @@ def render() -> str:
         "a control that succeeds, in `tests/test_codes.py` (`pytest -k SPARQL_007`, "
         "`-k FED_IN`, ...) and, for a real federation, `tests/federation/`.\n"),
         _table(FEDERATION_RULES),
+        "## CLI: the `fmar` command\n",
+        ("A mistake prints one line, `fmar: error <ID>: <message> Hint: <what to do>`; the "
+         "exit codes are in [operator.md](operator.md#what-fmar-returns).\n"),
+        _table(CLI_RULES),
     ]
     return "\n".join(parts)
 

@@ -31,15 +31,19 @@ Data = Annotated[Path | None, typer.Option("--data", envvar="FMAR_TRUST_DATA",
 DatabaseUrl = Annotated[str | None, typer.Option(envvar="FMAR_TRUST_DATABASE_URL",
                                                  help="PostgreSQL URL; SQLite in --data if "
                                                  "omitted.")]
-TrustUrl = Annotated[str | None, typer.Option("--trust", envvar="FMAR_TRUST_URL",
-                                              help="Trust service URL.")]
-CaBundle = Annotated[Path | None, typer.Option("--ca", envvar="FMAR_CA_BUNDLE",
+# One name per thing in every `fmar` command, each also read from the FMAR_* variable that
+# a member's env.sh sets (the older --trust, --ca and --app still work).
+TrustUrl = Annotated[str | None, typer.Option("--trust-url", "--trust", envvar="FMAR_TRUST_URL",
+                                              help="Trust framework URL.")]
+CaBundle = Annotated[Path | None, typer.Option("--ca-bundle", "--ca", envvar="FMAR_CA_BUNDLE",
                                                help="Federation CA chain (PEM).")]
 KekFile = Annotated[Path | None, typer.Option(
     "--kek-file", envvar="FMAR_TRUST_KEK_FILE",
     help="File with the key-encryption key of the signing and CA keys (made, 0600, by "
     "init if missing; keep it outside the data directory). FMAR_TRUST_KEK gives the key "
     "itself instead.")]
+ClientId = Annotated[str | None, typer.Option("--client-id", "--app", envvar="FMAR_CLIENT_ID",
+                                              help="Your application id (OAuth client_id).")]
 
 
 def _data_dir(data: Path | None) -> Path:
@@ -276,8 +280,10 @@ def _loopback_login(c: httpx.Client, cid: str, trust: str, ca: Path, open_browse
 
 
 def login(
-    trust: Annotated[str, typer.Option("--trust", envvar="FMAR_TRUST_URL")],
-    ca: Annotated[Path, typer.Option("--ca", envvar="FMAR_CA_BUNDLE")],
+    trust: Annotated[str, typer.Option("--trust-url", "--trust", envvar="FMAR_TRUST_URL",
+                                       help="Trust framework URL.")],
+    ca: Annotated[Path, typer.Option("--ca-bundle", "--ca", envvar="FMAR_CA_BUNDLE",
+                                     help="Federation CA chain (PEM).")],
     client_id: Annotated[str | None, typer.Option(help="Public client id (default: the "
                                                   "trust framework's CLI client).")] = None,
     browser: Annotated[bool, typer.Option(help="Log in in a browser with a loopback redirect "
@@ -342,6 +348,7 @@ def org_deregister(org_id: str, reason: str = "") -> None:
 
 @org_app.command("show")
 def org_show(org_id: str) -> None:
+    """Show an organisation's directory entry (its admins and the operator see all of it)."""
     with _client() as c:
         _show(c.get(f"/api/orgs/{org_id}"))
 
@@ -393,6 +400,8 @@ def user_add(
 
 @user_app.command("deactivate")
 def user_deactivate(user_id: str) -> None:
+    """Deactivate a user (an admin of the user's organisation, or the operator); their
+    tokens stop working."""
     with _client() as c:
         _show(c.post(f"/api/users/{user_id}/deactivate"))
 
@@ -403,6 +412,8 @@ def app_create(
     name: Annotated[str, typer.Option()],
     role: Annotated[list[str] | None, typer.Option(help="Roles (default: the org's).")] = None,
 ) -> None:
+    """Register an application (an OAuth client) of an organisation; then get its client
+    certificate with `fmar cert request --app`."""
     with _client() as c:
         _show(c.post(f"/api/orgs/{org}/apps", json={"name": name, "roles": role or []}))
 
@@ -413,6 +424,8 @@ def node_add(
     url: Annotated[str, typer.Option(help="Base URL of the node, https://...")],
     dataset_type: Annotated[list[str] | None, typer.Option(help="What it serves.")] = None,
 ) -> None:
+    """List an organisation's node in the directory (URL and what it serves); then get its
+    server certificate with `fmar cert request --node`."""
     with _client() as c:
         _show(c.post(f"/api/orgs/{org}/nodes", json={"url": url,
                                                      "dataset_types": dataset_type or []}))
@@ -469,22 +482,37 @@ def cert_revoke(serial: str) -> None:
 
 
 def token(
-    app_id: Annotated[str, typer.Option("--app", help="Application id (client_id).")],
-    cert: Annotated[Path, typer.Option(help="Client certificate (PEM).")],
-    key: Annotated[Path, typer.Option(help="Its private key (PEM).")],
-    audience: Annotated[str, typer.Option(help="URL of the node the token is for.")],
-    scope: str = "",
+    audience: Annotated[str, typer.Option(envvar="FMAR_NODE_URL",
+                                          help="URL of the node the token is for.")],
+    client_id: Annotated[str, typer.Option("--client-id", "--app", envvar="FMAR_CLIENT_ID",
+                                           help="Your application id (OAuth client_id).")],
+    cert: Annotated[Path, typer.Option(envvar="FMAR_CLIENT_CERT",
+                                       help="Client certificate (PEM).")],
+    key: Annotated[Path, typer.Option(envvar="FMAR_CLIENT_KEY", help="Its private key (PEM).")],
+    scope: Annotated[str, typer.Option(help="Scopes, space separated (default: all the "
+                                       "application's).")] = "",
     trust: TrustUrl = None,
     ca: CaBundle = None,
+    bare: Annotated[bool, typer.Option("--bare", help="Print only the access token, for "
+                                       "TOKEN=$(fmar token --bare).")] = False,
 ) -> None:
     """Get an access token with client credentials over mTLS (bound to the certificate)."""
     from trust import http
 
-    with http.client(ca_bundle=ca, cert=cert, key=key, base_url=trust or "") as c:
-        data = {"grant_type": "client_credentials", "client_id": app_id, "audience": audience}
+    if not trust:
+        raise typer.BadParameter("give --trust-url or FMAR_TRUST_URL", param_hint="--trust-url")
+    with http.client(ca_bundle=ca, cert=cert, key=key, base_url=trust) as c:
+        data = {"grant_type": "client_credentials", "client_id": client_id, "audience": audience}
         if scope:
             data["scope"] = scope
-        _show(c.post("/token", data=data))
+        resp = c.post("/token", data=data)
+    if bare and resp.status_code == 200:
+        typer.echo(resp.json()["access_token"])
+        return
+    if bare:
+        typer.echo(resp.text, err=True)
+        raise typer.Exit(1)
+    _show(resp)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from sqlmodel import Session, select
 
 from trust import api_directory, api_oauth, http, tokens
@@ -56,7 +57,7 @@ def http_probe(app: FastAPI):  # type: ignore[no-untyped-def]
 
 def create_app(settings: TrustSettings | None = None) -> FastAPI:
     settings = settings or TrustSettings.from_env()
-    app = FastAPI(title="FMAR trust framework", version="0.1.0")
+    app = FastAPIOffline(title="FMAR trust framework", version="0.1.0")
     app.state.settings = settings
     app.state.engine = make_engine(settings.db_url)
     app.state.ca = load_ca(settings.ca_dir, settings.key_encryption_key(),

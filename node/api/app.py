@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 
 from node.api import admin, assets, categories
 from node.api import catalogue as catalogue_api
@@ -53,7 +54,7 @@ def create_app(
             app.state.query_service.close()  # stops its query workers
         app.state.register.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # Swagger UI from local assets, no CDN
         title=f"FMAR node ({settings.name})",
         version="0.1.0",
         description="A participant's node of the Flexibility Market Asset Register: asset "

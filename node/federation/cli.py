@@ -1,58 +1,168 @@
-"""`fmar query`: a federated query from the consumer's side (or through a node)."""
+"""`fmar query`: a federated query from the consumer's side (or through a node).
+
+The answer goes to standard output as a table, CSV or JSON; what each node did goes to
+standard error. Every format marks what is incomplete: rows of a node that stopped at its
+row cap (`_truncated`) and aggregate cells that miss suppressed parts (`complete`). The
+exit code says how many nodes answered (see node/cli_errors.py).
+"""
 
 from __future__ import annotations
 
+import csv
 import json
-import os
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from node.cli_errors import (
+    EXIT_NO_ANSWER,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    CliError,
+    from_api_error,
+    hint,
+)
+from trust.cli import CaBundle, ClientId, TrustUrl
 
-def _print_table(answer: dict) -> None:
-    for status in answer.get("nodes", []):
-        line = f"# {status['node']}: {status['status']} in {status['ms']} ms"
-        if status.get("rows") is not None:
-            line += f", {status['rows']} rows"
-        if status.get("code"):
-            line += f" [{status['code']}] {status.get('message', '')}"
-        typer.echo(line, err=True)
-    if answer.get("partial"):
-        typer.echo("# PARTIAL ANSWER: not every node answered", err=True)
+MODES = ("gather", "distribute")
+OUTPUTS = ("table", "csv", "json")
+
+
+def parse_filters(items: list[str]) -> dict[str, str]:
+    """`-f name=value` options; a value for the same name twice means any of them."""
+    filters: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise CliError("CLI-004", f"Filter '{item}' is not name=value.",
+                           "write -f category=BESS, -f min_capacity=1000, …")
+        name = name.strip()
+        filters[name] = f"{filters[name]},{value.strip()}" if name in filters else value.strip()
+    return filters
+
+
+def outcome_exit_code(answer: dict[str, Any]) -> int:
+    nodes = answer.get("nodes", [])
+    answered = sum(1 for n in nodes if n.get("status") == "answered")
+    if nodes and answered == 0:
+        return EXIT_NO_ANSWER
+    return EXIT_PARTIAL if answered < len(nodes) else EXIT_OK
+
+
+def summary(answer: dict[str, Any]) -> str:
+    code = outcome_exit_code(answer)
+    if code == EXIT_NO_ANSWER:
+        return "NO NODE ANSWERED"
+    if code == EXIT_PARTIAL:
+        return "PARTIAL ANSWER: not every node answered"
+    return "every node answered"
+
+
+def table_of(answer: dict[str, Any], labels: dict[str, str]) -> tuple[list[str], list[list[str]]]:
+    """Columns and rows of any answer form, with the marks of what is incomplete."""
     if "cells" in answer:
-        dims = answer["group_by"]
-        typer.echo("\t".join([*dims, "count", "sum_kW", "min_kW", "max_kW", "avg_kW"]))
+        dims = list(answer.get("group_by", []))
+        columns = [*dims, "count", "sum_kW", "min_kW", "max_kW", "avg_kW", "complete"]
+        rows = []
         # margins ("*": all values) come with disclosure-controlled answers, which have no
         # min/max (docs/disclosure.md)
         for cell in answer["cells"] + answer.get("margins", []):
-            group = [str(cell["group"].get(d)) for d in dims]
+            group = [str(cell["group"].get(d, "")) for d in dims]
             if cell.get("suppressed"):
-                typer.echo("\t".join([*group, "(suppressed)"]))
-            else:
-                typer.echo("\t".join([*group, *(str(cell.get(k, "-")) for k in
-                                                 ("count", "sum", "min", "max", "avg"))]))
+                rows.append([*group, "", "", "", "", "", "no: suppressed"])
+                continue
+            measures = ["" if cell.get(k) is None else str(cell[k])
+                        for k in ("count", "sum", "min", "max", "avg")]
+            parts = cell.get("suppressed_parts") or 0
+            complete = "yes" if cell.get("complete", True) else (
+                f"no: {parts} node part(s) suppressed" if parts else "no")
+            rows.append([*group, *measures, complete])
+        return columns, rows
+    if "boolean" in answer:
+        return ["boolean"], [[str(answer["boolean"]).lower()]]
+    variables = [v for v in answer.get("head", {}).get("vars", []) if v != "_node"]
+    if "_nodes" in variables:  # gather mode: a joined row names every node it drew on
+        rows = [[*(b.get(v, {}).get("value", "") for v in variables[:-1]),
+                 ", ".join(labels.get(u, u) for u in b.get("_nodes", {}).get("value", "").split())]
+                for b in answer.get("results", {}).get("bindings", [])]
+        return variables, rows
+    truncated = set(answer.get("truncated") or [])
+    columns = [*variables, "_node", "_node_url", "_truncated"]
+    rows = []
+    for binding in answer.get("results", {}).get("bindings", []):
+        url = binding.get("_node", {}).get("value", "")
+        rows.append([*(binding.get(v, {}).get("value", "") for v in variables),
+                     labels.get(url, url), url, "yes" if url in truncated else ""])
+    return columns, rows
+
+
+def print_statuses(answer: dict[str, Any], labels: dict[str, str]) -> None:
+    for status in answer.get("nodes", []):
+        url = status["node"]
+        name = labels.get(url, url)
+        line = f"# {name}" + (f" ({url})" if name != url else "")
+        line += f": {status['status']} in {status['ms']} ms"
+        if status.get("rows") is not None:
+            line += f", {status['rows']} rows"
+        if url in (answer.get("truncated") or []):
+            line += " (TRUNCATED at the node's row cap: more rows exist)"
+        if status.get("code"):
+            line += f" [{status['code']}] {status.get('message', '')}"
+        typer.echo(line, err=True)
+    incomplete = [c for c in answer.get("cells", []) if not c.get("complete", True)
+                  or c.get("suppressed")]
+    if incomplete:
+        typer.echo(f"# {len(incomplete)} cell(s) incomplete: small counts suppressed "
+                   f"(below {answer.get('suppressed_below') or 'the threshold'})", err=True)
+    for code in sorted({n["code"] for n in answer.get("nodes", []) if n.get("code")}):
+        if hint(code):
+            typer.echo(f"# {code}: {hint(code)}", err=True)
+    if answer.get("nodes"):
+        typer.echo(f"# {summary(answer)}", err=True)
+
+
+def write_output(answer: dict[str, Any], labels: dict[str, str], output: str) -> None:
+    if output == "json":
+        marked = {**answer, "outcome": summary(answer),
+                  "node_names": {u: labels[u] for u in labels}}
+        typer.echo(json.dumps(marked, indent=2))
         return
-    if "graph" in answer:
+    print_statuses(answer, labels)
+    if "graph" in answer:  # CONSTRUCT / DESCRIBE: N-Triples in every text format
         typer.echo(answer["graph"])
         return
-    if "boolean" in answer:
-        typer.echo(str(answer["boolean"]).lower())
+    columns, rows = table_of(answer, labels)
+    if output == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
         return
-    variables = answer.get("head", {}).get("vars", [])
-    typer.echo("\t".join(variables))
-    for binding in answer.get("results", {}).get("bindings", []):
-        typer.echo("\t".join(binding.get(v, {}).get("value", "") for v in variables))
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(header_style="bold")
+    for column in columns:
+        table.add_column(column, overflow="fold")  # wrap long IRIs, never cut them
+    for row in rows:
+        table.add_row(*row)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=max(200, sum(len(c) + 3 for c in columns)))
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("query")
+    @app.command("query", epilog="Exit codes: 0 every node answered; 2 bad input; "
+                 "3 partial answer; 4 no node answered; 5 the trust framework or node "
+                 "cannot be reached.")
     def query(
         sparql: Annotated[str | None, typer.Argument(help="SPARQL SELECT/CONSTRUCT/ASK, or "
                                                      "@file.rq")] = None,
         filter_: Annotated[list[str] | None, typer.Option(
-            "--filter", "-f", help="REST form: category=BESS, dno=UKPN_EPN, "
-            "connection_type=NON_FIRM, min_capacity=1000 (kW), ...")] = None,
+            "--filter", "-f", help="REST form, name=value: category=BESS, dno=UKPN_EPN, "
+            "connection_type=NON_FIRM, min_capacity=1000 (kW), …")] = None,
         aggregate: Annotated[str | None, typer.Option(
             help="Counts and capacity by these dimensions, e.g. category,dno")] = None,
         mode: Annotated[str, typer.Option(help="SPARQL: gather (joins) or distribute")] = "gather",
@@ -60,38 +170,69 @@ def register(app: typer.Typer) -> None:
             help="Ask this node's /federation endpoint instead of fanning out here")] = None,
         node: Annotated[list[str] | None, typer.Option(
             help="Node URL (default: found in the trust directory)")] = None,
-        trust_url: Annotated[str | None, typer.Option(envvar="FMAR_TRUST_URL")] = None,
-        ca_bundle: Annotated[Path | None, typer.Option(envvar="FMAR_CA_BUNDLE")] = None,
-        client_id: Annotated[str | None, typer.Option(envvar="FMAR_CLIENT_ID",
-                                                      help="Your application id")] = None,
-        cert: Annotated[Path | None, typer.Option(envvar="FMAR_CLIENT_CERT")] = None,
-        key: Annotated[Path | None, typer.Option(envvar="FMAR_CLIENT_KEY")] = None,
+        trust_url: TrustUrl = None,
+        ca_bundle: CaBundle = None,
+        client_id: ClientId = None,
+        cert: Annotated[Path | None, typer.Option(envvar="FMAR_CLIENT_CERT",
+                                                  help="Client certificate (PEM).")] = None,
+        key: Annotated[Path | None, typer.Option(envvar="FMAR_CLIENT_KEY",
+                                                 help="Its private key (PEM).")] = None,
         token: Annotated[str | None, typer.Option(
             envvar="FMAR_TOKEN", help="Development only: one static token for every node")] = None,
         deadline: Annotated[float, typer.Option(help="Per-node deadline, seconds")] = 5.0,
-        output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
+        output: Annotated[str, typer.Option("--output", "-o",
+                                            help="table, csv or json")] = "table",
     ) -> None:
         """Federated query: the REST filter form, an aggregate report, or SPARQL."""
+        from rich.console import Console
+
+        from node.federation.aggregates import AggregateSpec
         from node.federation.client import FederationClient
+        from node.federation.execute import check_query
+        from node.federation.filters import AssetFilter
         from node.federation.tokens import StaticTokens
 
-        trust_url = trust_url or os.environ.get("FMAR_TRUST_ISSUER")
+        if mode not in MODES:
+            raise CliError("CLI-004", f"Unknown --mode '{mode}'.", "use gather or distribute")
+        if output not in OUTPUTS:
+            raise CliError("CLI-004", f"Unknown --output '{output}'.", "use table, csv or json")
+        filters = parse_filters(filter_ or [])
+        if aggregate:  # FED-IN-* checked here, before any node is asked
+            AggregateSpec.parse({"group_by": aggregate, **filters})
+        else:
+            AssetFilter.parse(filters)
+        text = None
+        if sparql:
+            text = Path(sparql[1:]).read_text() if sparql.startswith("@") else sparql
+            check_query(text)  # SPARQL-001…004 before any node is asked
+        if not token and not (trust_url and client_id and cert and key):
+            raise CliError("CLI-001", "No credentials: give --trust-url, --client-id, --cert "
+                           "and --key (or FMAR_TRUST_URL, FMAR_CLIENT_ID, FMAR_CLIENT_CERT, "
+                           "FMAR_CLIENT_KEY).", "source a member's env.sh, e.g. "
+                           "var/federation-demo/members/Neso/env.sh")
+        if not token and not ca_bundle:
+            raise CliError("CLI-001", "No CA bundle: give --ca-bundle (or FMAR_CA_BUNDLE).",
+                           "source a member's env.sh")
         tokens = StaticTokens(default=token) if token else None
         client = FederationClient(trust_url, ca_bundle=ca_bundle, client_id=client_id, cert=cert,
                                   key=key, deadline=deadline, nodes=node, tokens=tokens)
         target = client.via(via) if via else client
-        filters = dict(f.split("=", 1) for f in (filter_ or []) if "=" in f)
-        if sparql:
-            text = Path(sparql[1:]).read_text() if sparql.startswith("@") else sparql
-            answer = target.sparql(text, mode=mode)
-        elif aggregate:
-            answer = target.aggregate(group_by=aggregate, **filters)
-        else:
-            answer = target.assets(**filters)
-        if output == "json":
-            typer.echo(json.dumps(answer, indent=2))
-        else:
-            if "error" in answer:
-                typer.echo(json.dumps(answer["error"]), err=True)
-                raise typer.Exit(1)
-            _print_table(answer)
+        where = f"through {via}" if via else "the nodes"
+        with Console(stderr=True).status(f"Asking {where} (deadline {deadline:g} s per node)…"):
+            if text is not None:
+                answer = target.sparql(text, mode=mode)
+            elif aggregate:
+                answer = target.aggregate(group_by=aggregate, **filters)
+            else:
+                answer = target.assets(**filters)
+        if "error" in answer:  # refused by the relaying node (--via)
+            error = answer["error"]
+            raise from_api_error(str(error.get("code", "FED-000")),
+                                 str(error.get("message", error)),
+                                 int(answer.get("http_status", 400)))
+        labels = client.node_names() if trust_url and not token else {}
+        write_output(answer, labels, output)
+        code = outcome_exit_code(answer)
+        if code != EXIT_OK:
+            raise typer.Exit(code)
+

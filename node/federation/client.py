@@ -23,7 +23,7 @@ import httpx
 
 from node.errors import ApiError
 from node.federation.aggregates import AggregateSpec
-from node.federation.discovery import discover
+from node.federation.discovery import directory_nodes, discover
 from node.federation.engine import Engine, NodeTarget
 from node.federation.filters import AssetFilter
 from node.federation.tokens import (
@@ -86,6 +86,22 @@ class FederationClient:
                 return await self._targets(http)
 
         return asyncio.run(main())
+
+    def node_names(self) -> dict[str, str]:
+        """Node URL -> the name of the organisation that runs it, from the public directory
+        (empty when the directory cannot be read: names are a convenience)."""
+        async def main() -> dict[str, str]:
+            async with self._http() as http:
+                nodes = await directory_nodes(http, self.trust_url or "", self.dataset_type)
+                members = (await http.get(f"{self.trust_url}/api/members")).json()
+            names = {m["id"]: m.get("trading_name") or m["legal_name"] for m in members}
+            return {str(n["url"]).rstrip("/"): names.get(n.get("org_id"), n.get("org_id", ""))
+                    for n in nodes}
+
+        try:
+            return asyncio.run(main())
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            return {}
 
     def assets(self, **filters: Any) -> dict[str, Any]:
         spec = AssetFilter.parse(filters)

@@ -17,7 +17,8 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -104,10 +105,10 @@ class NodeProc:
 
 class LocalFederation:
     def __init__(self, base: Path, *, node_env: dict[str, str] | None = None,
-                 quiet: bool = True):
+                 quiet: bool = True, port: int | None = None):
         self.base = base
         self.trust_dir = base / "trust"
-        self.port = free_port()
+        self.port = port or free_port()
         self.issuer = f"https://127.0.0.1:{self.port}"
         self.trust_proc: subprocess.Popen | None = None
         self.members: dict[str, Member] = {}
@@ -127,15 +128,18 @@ class LocalFederation:
                                  base_url=base_url or self.issuer, headers=headers, timeout=30)
 
     # ------------------------------------------------------------------ trust
-    def start_trust(self) -> None:
+    def start_trust(self, initialise: bool = True) -> None:
+        """Start the trust service; `initialise` first makes its CA, keys and operator
+        (False: a federation resumed from its directory)."""
         from trust.bootstrap import init
         from trust.config import TrustSettings
 
         self.trust_dir.mkdir(parents=True, exist_ok=True)
-        init(TrustSettings(data_dir=self.trust_dir, issuer=self.issuer,
-                           database_url=f"sqlite:///{self.trust_dir / 'trust.db'}",
-                           kek_file=self.base / "trust.kek"),  # apart from the data
-             admin_email=OPERATOR_EMAIL, admin_password=OPERATOR_PASSWORD)
+        if initialise:
+            init(TrustSettings(data_dir=self.trust_dir, issuer=self.issuer,
+                               database_url=f"sqlite:///{self.trust_dir / 'trust.db'}",
+                               kek_file=self.base / "trust.kek"),  # apart from the data
+                 admin_email=OPERATOR_EMAIL, admin_password=OPERATOR_PASSWORD)
         self.state = json.loads((self.trust_dir / "trust.json").read_text())
         env = {k: v for k, v in os.environ.items() if not k.startswith("FMAR_")}
         with open(self.trust_dir / "serve.log", "wb") as log:
@@ -245,10 +249,10 @@ class LocalFederation:
 
     # ------------------------------------------------------------------ nodes
     def add_node(self, name: str, member: Member, dataset_types: list[str] | None = None,
-                 extra_env: dict[str, str] | None = None) -> NodeProc:
+                 extra_env: dict[str, str] | None = None, port: int | None = None) -> NodeProc:
         from trust.ca import make_key_and_csr
 
-        port = free_port()
+        port = port or free_port()
         url = f"https://127.0.0.1:{port}"
         with self.client(token=self.login(member.email, member.password)) as c:
             resp = c.post(f"/api/orgs/{member.org_id}/nodes",
@@ -266,6 +270,14 @@ class LocalFederation:
                 assert cert.status_code == 201, cert.text
                 (data_dir / f"{kind}.pem").write_text(cert.json()["pem"])
                 write_secret(data_dir / f"{kind}.key", key_pem)  # 0600 from the start
+        return self.node_process(name, member, port, node_id, dataset_types, extra_env)
+
+    def node_process(self, name: str, member: Member, port: int, node_id: str,
+                     dataset_types: list[str] | None = None,
+                     extra_env: dict[str, str] | None = None) -> NodeProc:
+        """The process of a node already in the directory, with its certificate on disk."""
+        url = f"https://127.0.0.1:{port}"
+        data_dir = self.base / "nodes" / name
         env = {k: v for k, v in os.environ.items() if not k.startswith("FMAR_")}
         env.update({
             "FMAR_TRUST_ISSUER": self.issuer, "FMAR_NODE_URL": url,
@@ -290,7 +302,38 @@ class LocalFederation:
             resp = c.post(f"/api/nodes/{node_id}/status", json={"status": "active"})
             assert resp.status_code == 200, resp.text
 
-    def load_assets(self, node: NodeProc, rows: list[dict[str, Any]],
+    # ------------------------------------------------------------------ keep and resume
+    def save(self, extra: dict[str, Any] | None = None) -> Path:
+        """What `resume` needs to start this federation again: ports, members, nodes."""
+        path = self.base / "federation.json"
+        path.write_text(json.dumps({
+            "trust": self.issuer, "trust_port": self.port, "ca_bundle": str(self.ca_bundle),
+            "members": {k: {**asdict(m), "cert": str(m.cert), "key": str(m.key)}
+                        for k, m in self.members.items()},
+            "nodes": {k: {"url": n.url, "port": n.port, "member": n.member.name,
+                          "node_id": n.env["FMAR_CLIENT_ID"],
+                          "dataset_types": n.env.get("FMAR_DATASET_TYPES", "Asset").split(",")}
+                      for k, n in self.nodes.items()},
+            **(extra or {})}, indent=2))
+        return path
+
+    @classmethod
+    def resume(cls, base: Path, *, node_env: dict[str, str] | None = None) -> LocalFederation:
+        """The federation saved in `base` (not started: call start_trust(initialise=False)
+        and start_nodes())."""
+        state = json.loads((base / "federation.json").read_text())
+        fed = cls(base, node_env=node_env, port=int(state["trust_port"]))
+        for name, m in state["members"].items():
+            fed.members[name] = Member(**{**m, "cert": Path(m["cert"]), "key": Path(m["key"])})
+        for name, n in state["nodes"].items():
+            fed.nodes[name] = fed.node_process(name, fed.members[n["member"]], int(n["port"]),
+                                               n["node_id"], n["dataset_types"])
+        return fed
+
+    def ports(self) -> list[int]:
+        return [self.port, *(n.port for n in self.nodes.values())]
+
+    def load_assets(self, node: NodeProc, rows: Iterable[dict[str, Any]],
                     workers: int = 1) -> list[str]:
         """Register assets on a node's store (before it runs), with full validation, as its
         organisation. Returns the new asset IRIs."""

@@ -16,13 +16,20 @@ from node.store.base import GraphWrite, QuerySource, StoreError, trig_text, upda
 
 
 class EmbeddedStore:
-    def __init__(self, path: Path | None):
+    def __init__(self, path: Path | None, read_only: bool = False):
+        self.read_only = read_only
         if path is None:
             self._store = ox.Store()
+        elif read_only:
+            if not (path / "CURRENT").exists():
+                raise StoreError(f"No node store in {path}.")
+            self._store = ox.Store.read_only(str(path))
         else:
             path.mkdir(parents=True, exist_ok=True)
             self._store = ox.Store(str(path))
-        self._checkpoints = _Checkpoints(self._store, path)
+        # A read-only view (backup, audit verify beside a running node) never touches the
+        # running node's checkpoints.
+        self._checkpoints = _Checkpoints(self._store, None if read_only else path)
 
     def query_source(self) -> AbstractContextManager[QuerySource]:
         """What a query worker reads: a read-only checkpoint holding every write committed
@@ -76,9 +83,25 @@ class EmbeddedStore:
     def ask(self, query: str) -> bool:
         return bool(self._store.query(query))
 
+    def dump(self, target: Path) -> None:
+        """Every quad (records, history, audit log) as N-Quads: on a read-only view this is
+        a consistent snapshot, including what the running node has not flushed yet."""
+        try:
+            self._store.dump(str(target), format=ox.RdfFormat.N_QUADS)
+        except (OSError, ValueError) as exc:
+            raise StoreError(str(exc)) from exc
+
+    def load_dump(self, source: Path) -> None:
+        """Load a dump made by `dump` into this (empty) store."""
+        try:
+            self._store.bulk_load(path=str(source), format=ox.RdfFormat.N_QUADS)
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise StoreError(f"{source} is not a backup made by `fmar backup`: {exc}") from exc
+
     def close(self) -> None:
         self._checkpoints.close()
-        self._store.flush()
+        if not self.read_only:
+            self._store.flush()
         # pyoxigraph releases the RocksDB lock when the store object goes away.
         del self._store
 

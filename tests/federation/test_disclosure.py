@@ -241,12 +241,18 @@ def test_SDC_005_fmar_query_prints_the_regulators_table_without_extremes(fed):
            "FMAR_TRUST_URL": fed.local.issuer, "FMAR_CA_BUNDLE": str(fed.local.ca_bundle),
            "FMAR_CLIENT_ID": m.app_id, "FMAR_CLIENT_CERT": str(m.cert),
            "FMAR_CLIENT_KEY": str(m.key)}
-    done = subprocess.run([sys.executable, "-m", "node", "query", "--aggregate", "category"],
+    done = subprocess.run([sys.executable, "-m", "node", "query", "--aggregate", "category",
+                           "-o", "csv"],
                           env=env, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
-    lines = [line.split("\t") for line in done.stdout.splitlines()]
-    assert lines[0] == ["category", "count", "sum_kW", "min_kW", "max_kW", "avg_kW"]
-    total = [row for row in lines if row[0] == TOTAL]
-    assert len(total) == 1 and int(total[0][1]) % 5 == 0
-    for row in lines[1:]:
-        assert row[1:] == ["(suppressed)"] or row[3:5] == ["-", "-"], row
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO(done.stdout)))
+    assert rows[0] == ["category", "count", "sum_kW", "min_kW", "max_kW", "avg_kW", "complete"]
+    total = [row for row in rows if row[0] == TOTAL]
+    assert len(total) == 1 and int(total[0][1]) % 5 == 0  # the margin, rounded (SDC-004)
+    for row in rows[1:]:
+        assert row[3:5] == ["", ""], row  # no min/max (SDC-005)
+        if row[6] == "no: suppressed":
+            assert row[1:6] == ["", "", "", "", ""], row

@@ -9,6 +9,7 @@ statement of the read rule (POL-003/POL-011).
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from typing import Any
 
