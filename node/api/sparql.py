@@ -10,16 +10,25 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from node.errors import ApiError
+from node.errors import ApiError, error_responses
 from node.federation.aggregates import AggregateSpec
 from node.federation.filters import AssetFilter
 from node.federation.service import service_for
 from node.identity import Caller, current_caller
+from node.openapi import content, secured
 
 router = APIRouter(tags=["query"])
 
 SPARQL_EXAMPLE = ("PREFIX fmar: <https://id.fmar.uk/def/fmar#>\nSELECT ?asset ?capacity WHERE "
                   "{ ?asset a fmar:Asset ; fmar:ratedCapacity ?capacity } LIMIT 10")
+
+
+# SELECT / ASK results, and CONSTRUCT / DESCRIBE graphs (node/federation/service.py).
+SPARQL_ANSWER = {200: content(
+    "application/sparql-results+json", "application/sparql-results+xml", "text/csv",
+    "text/tab-separated-values", "text/turtle", "application/ld+json", "application/n-triples",
+    "application/rdf+xml"), **error_responses(400, 401, 403, 406, 413, 415, 422, 503, 504)}
+QUERY_ERRORS = error_responses(400, 401, 403, 422)
 
 
 def _answer(answer: Any) -> Response:
@@ -46,8 +55,7 @@ async def _run_sparql(request: Request, caller: Caller, query: str | None,
     "and DESCRIBE as Turtle, JSON-LD, N-Triples or RDF/XML (Accept, or `format`). UPDATE "
     "(SPARQL-003) and SERVICE (SPARQL-004) are refused; a query past the time limit "
     "(SPARQL-005, 504) or the result limit (SPARQL-006, 422) is stopped. Needs `sparql:query`.",
-    responses={200: {"content": {"application/sparql-results+json": {}, "text/csv": {},
-                                 "text/turtle": {}}}},
+    openapi_extra=secured("sparql:query"), response_class=Response, responses=SPARQL_ANSWER,
 )
 async def sparql_get(
     request: Request,
@@ -66,10 +74,11 @@ async def sparql_get(
     description="`application/x-www-form-urlencoded` with `query=` (and optional "
     "`default-graph-uri`, `named-graph-uri`), or the query itself as "
     "`application/sparql-query`. Same rules as GET.",
-    openapi_extra={"requestBody": {"content": {
+    response_class=Response, responses=SPARQL_ANSWER,
+    openapi_extra=secured("sparql:query", extra={"requestBody": {"content": {
         "application/sparql-query": {"schema": {"type": "string"}, "example": SPARQL_EXAMPLE},
         "application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": {
-            "query": {"type": "string"}}}}}}},
+            "query": {"type": "string"}}}}}}}),
 )
 async def sparql_post(
     request: Request, caller: Annotated[Caller, Depends(current_caller)],
@@ -106,7 +115,8 @@ FILTER_DOC = ("Filters: category, dno, connection_type, connection_status, gsp_g
 @router.get("/query/assets", summary="Assets matching a simple filter (this node)",
             description="The REST filter form, answered from this node only, over what the "
             "caller may read. " + FILTER_DOC + " Answer: SPARQL JSON results plus "
-            "`truncated`.")
+            "`truncated`.", openapi_extra=secured("sparql:query"),
+            responses={200: content("application/json"), **QUERY_ERRORS})
 async def query_assets(request: Request,
                        caller: Annotated[Caller, Depends(current_caller)]) -> JSONResponse:
     spec = AssetFilter.parse(dict(request.query_params))
@@ -130,7 +140,8 @@ def _truncate(body: bytes, limit: int) -> dict[str, Any]:
             "(`group_by`: up to 4 of category, dno, connection_type, connection_status, "
             "gsp_group, registration_status, validation_status, organisation), over what the "
             "caller may aggregate (POL-012); small cells suppressed under POL-013. "
-            + FILTER_DOC)
+            + FILTER_DOC, openapi_extra=secured("sparql:query"),
+            responses={200: content("application/json"), **QUERY_ERRORS})
 async def query_aggregate(request: Request,
                           caller: Annotated[Caller, Depends(current_caller)]) -> JSONResponse:
     spec = AggregateSpec.parse(dict(request.query_params))
