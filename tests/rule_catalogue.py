@@ -30,6 +30,7 @@ RECORDS = "node/records.py"
 RULES_TEST = "tests/test_rules.py"
 API_TEST = "tests/test_api.py"
 INPUT_TEST = "tests/test_inputs.py"
+CONTRACT_TEST = "tests/test_contract.py"
 
 # Constraint parameters worth naming in the "checks" column.
 _KEYS = {
@@ -307,8 +308,13 @@ REQUEST_RULES = [
          _t(API_TEST, "test_malformed_csv_and_oversized_bodies")),
     Rule("REQ-415", "The `Content-Type` is one the route accepts.", "`node/api/assets.py` "
          "`_unsupported`", "415 `REQ-415`", _t(API_TEST, "test_malformed_single_bodies_get_clear_4xx")),
-    Rule("REQ-001", "Query and path parameters are valid (FastAPI validation).",
-         "`node/errors.py`", "422 `REQ-001`", f"`{API_TEST}`"),
+    Rule("REQ-001", "Query and path parameters are valid (FastAPI validation; the enums "
+         "and patterns of the OpenAPI document).",
+         "`node/errors.py`", "422 `REQ-001`",
+         _t(CONTRACT_TEST, "test_REQ_001_validation_status_filter_is_one_of_the_statuses")),
+    Rule("HTTP-405", "A path answers only the methods its OpenAPI entry lists; `Allow` names "
+         "them.", "`node/errors.py` `allowed_methods`", "405 `HTTP-405` with `Allow`",
+         _t(CONTRACT_TEST, "test_HTTP_405_names_every_method_of_the_path_in_allow")),
 ]
 
 _HEADER = "| ID | What it checks | Defined in | Error the user sees | Test |\n|---|---|---|---|---|\n"

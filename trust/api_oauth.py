@@ -10,6 +10,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from node.errors import error_responses
+from node.openapi import content, secured
 from trust import bootstrap, clientauth, directory, grants, keys, tokens
 from trust.errors import ApiError, OAuthError
 from trust.models import User
@@ -18,6 +20,12 @@ from trust.web import LoginThrottle, current_actor, settings_of, tx
 
 router = APIRouter()
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+# Client authentication at the OAuth endpoints: the client certificate (tls_client_auth) or a
+# signed client assertion in the form (private_key_jwt), so mutual TLS is one way of two.
+CLIENT = {"security": [{"mutualTLS": []}, {}]}
+OAUTH_ERRORS = error_responses(400, 401, 403)
 
 
 def metadata(issuer: str) -> dict[str, Any]:
@@ -80,7 +88,7 @@ def _client(request: Request, session, form: dict[str, str]) -> clientauth.Authe
                                    f"{settings.issuer}/token")
 
 
-@router.post("/token")
+@router.post("/token", openapi_extra=CLIENT, responses=OAUTH_ERRORS)
 async def token(request: Request) -> JSONResponse:
     form = await _form(request)
     settings = settings_of(request)
@@ -102,7 +110,7 @@ async def token(request: Request) -> JSONResponse:
     return JSONResponse(await run_in_threadpool(work), headers=NO_STORE)
 
 
-@router.post("/api/federation-key")
+@router.post("/api/federation-key", openapi_extra=CLIENT, responses=OAUTH_ERRORS)
 async def federation_key(request: Request) -> JSONResponse:
     """The federation's duplicate-detection key, for nodes (mTLS client authentication)."""
     from trust.federation_key import key_for
@@ -117,7 +125,7 @@ async def federation_key(request: Request) -> JSONResponse:
     return JSONResponse(await run_in_threadpool(work), headers=NO_STORE)
 
 
-@router.post("/par", status_code=201)
+@router.post("/par", status_code=201, openapi_extra=CLIENT, responses=OAUTH_ERRORS)
 async def par(request: Request) -> JSONResponse:
     form = await _form(request)
     with tx(request) as session:
@@ -173,7 +181,8 @@ def _login(session: Session, form: dict[str, str]) -> tuple[User | None, str, in
     return user, "", 200
 
 
-@router.get("/authorize")
+@router.get("/authorize", response_class=HTMLResponse,
+            responses={200: content("text/html"), **error_responses(400, 422)})
 def authorize_page(request: Request, client_id: str, request_uri: str) -> HTMLResponse:
     with tx(request) as session:
         grants.pending_request(session, client_id, request_uri)
@@ -209,7 +218,7 @@ async def device_authorization(request: Request) -> JSONResponse:
     return JSONResponse(body, headers=NO_STORE)
 
 
-@router.get("/device")
+@router.get("/device", response_class=HTMLResponse, responses={200: content("text/html")})
 def device_page(user_code: str = "") -> HTMLResponse:
     return login_page("/device", {}, user_code=user_code)
 
@@ -232,7 +241,7 @@ async def device_submit(request: Request) -> HTMLResponse:
     return await run_in_threadpool(work)
 
 
-@router.post("/revoke")
+@router.post("/revoke", openapi_extra=CLIENT, responses=OAUTH_ERRORS)
 async def revoke(request: Request) -> Response:
     form = await _form(request)
     with tx(request) as session:
@@ -241,7 +250,7 @@ async def revoke(request: Request) -> Response:
     return Response(status_code=200)
 
 
-@router.post("/introspect")
+@router.post("/introspect", openapi_extra=CLIENT, responses=OAUTH_ERRORS)
 async def introspect(request: Request) -> JSONResponse:
     """Internal: callers authenticate as a client of the federation."""
     form = await _form(request)
@@ -253,7 +262,8 @@ async def introspect(request: Request) -> JSONResponse:
     return JSONResponse(body, headers=NO_STORE)
 
 
-@router.get("/userinfo")
+@router.get("/userinfo", openapi_extra=secured("openid", mtls=False),
+            responses=error_responses(401))
 def userinfo(request: Request) -> dict[str, Any]:
     with tx(request) as session:
         actor = current_actor(request, session)
