@@ -142,7 +142,9 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     error body (ErrorBody)."""
     out: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
-        entry: dict[str, Any] = {"model": ErrorBody, "description": _MEANING[status]}
+        # JSON whatever the route's own media type (install_openapi adds ErrorBody).
+        entry: dict[str, Any] = {"description": _MEANING[status], "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
         if status in _HEADERS:
             entry["headers"] = _HEADERS[status]
         out[status] = entry

@@ -62,13 +62,14 @@ def served(tmp_path):
         process.wait(timeout=30)
 
 
-def schemathesis_run(url: str, token: str, workdir: Path) -> subprocess.CompletedProcess:
+def schemathesis_run(url: str, token: str, workdir: Path,
+                     *options: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.contract_hooks", "PYTHONPATH": str(ROOT)}
     return subprocess.run(
         [*SCHEMATHESIS, "--no-color", "--config-file", str(ROOT / "tests/schemathesis.toml"),
          "run", f"{url}/openapi.json", "--checks", "all", *BUDGET,
          "-H", f"Authorization: Bearer {token}", "--report", "junit",
-         "--report-dir", str(workdir / "report")],
+         "--report-dir", str(workdir / "report"), *options],
         check=False, capture_output=True, text=True, timeout=600, cwd=workdir, env=env)
 
 
@@ -76,7 +77,6 @@ def test_node_openapi_contract_holds_under_schemathesis(served, tmp_path):
     url, token = served
     run = schemathesis_run(url, token, tmp_path)
     assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-3000:]
-    assert "No issues found" in run.stdout or " passed" in run.stdout
 
 
 # ---------------------------------------------------------------- what the fuzzer found, pinned

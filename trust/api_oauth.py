@@ -26,6 +26,10 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # signed client assertion in the form (private_key_jwt), so mutual TLS is one way of two.
 CLIENT = {"security": [{"mutualTLS": []}, {}]}
 OAUTH_ERRORS = error_responses(400, 401, 403)
+# The login form answers a refused login with the form again (HTML), a bad request as JSON.
+LOGIN_REFUSED = {401: content("text/html", description="Not signed in: the form again"),
+                 429: content("text/html", description="Too many failed logins (AUTH-032)"),
+                 **error_responses(400)}
 
 
 def metadata(issuer: str) -> dict[str, Any]:
@@ -189,7 +193,9 @@ def authorize_page(request: Request, client_id: str, request_uri: str) -> HTMLRe
     return login_page("/authorize", {"client_id": client_id, "request_uri": request_uri})
 
 
-@router.post("/authorize", response_model=None)
+@router.post("/authorize", response_model=None, response_class=HTMLResponse,
+             responses={303: {"description": "Signed in: on to the client's redirect_uri"},
+                        **LOGIN_REFUSED})
 async def authorize_submit(request: Request) -> Response:
     form = await _form(request)
 
@@ -209,7 +215,7 @@ async def authorize_submit(request: Request) -> Response:
     return await run_in_threadpool(work)
 
 
-@router.post("/device_authorization")
+@router.post("/device_authorization", openapi_extra=CLIENT, responses=OAUTH_ERRORS)
 async def device_authorization(request: Request) -> JSONResponse:
     form = await _form(request)
     with tx(request) as session:
@@ -223,7 +229,8 @@ def device_page(user_code: str = "") -> HTMLResponse:
     return login_page("/device", {}, user_code=user_code)
 
 
-@router.post("/device")
+@router.post("/device", response_class=HTMLResponse,
+             responses={200: content("text/html"), **LOGIN_REFUSED})
 async def device_submit(request: Request) -> HTMLResponse:
     form = await _form(request)
 
