@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from node.errors import ErrorBody
+from node.errors import ErrorBody, error_responses
 
 MUTUAL_TLS = {
     "type": "mutualTLS",
@@ -43,13 +43,20 @@ def content(*media_types: str, schema: dict[str, Any] | None = None,
     return {**extra, "content": {m: {"schema": schema or default(m)} for m in media_types}}
 
 
+RATE_LIMITED = error_responses(429)[429]
+
+
+def or_empty(pattern: str) -> str:
+    """The pattern of a parameter whose empty value means "no filter"."""
+    return f"^({pattern.removeprefix('^').removesuffix('$')})?$"
 ETAG = {"ETag": {"description": "The record version, for If-Match", "schema": {"type": "string"}}}
 
 
 def install_openapi(app: FastAPI, *, token_url: str | None, scopes: dict[str, str],
                     authorization_url: str | None = None) -> None:
-    """Add the security schemes to the app's OpenAPI document, and make every 422 show
-    the project's error body. Without a token URL (a development node with static tokens)
+    """Add the security schemes to the app's OpenAPI document, make every 422 show the
+    project's error body, and give every operation the 429 of the rate limits (FMAR_RATE_*,
+    which apply to every route). Without a token URL (a development node with static tokens)
     the routes' `oauth2` requirement becomes a plain bearer token."""
 
     def openapi() -> dict[str, Any]:
@@ -76,7 +83,12 @@ def install_openapi(app: FastAPI, *, token_url: str | None, scopes: dict[str, st
                 if not token_url and "security" in operation:
                     operation["security"] = [{"bearer": requirement.get("oauth2", [])}
                                              for requirement in operation["security"]]
-                invalid = operation.get("responses", {}).get("422")
+                responses = operation.setdefault("responses", {})
+                limited = responses.setdefault("429", {"description": RATE_LIMITED["description"],
+                                                       "content": {}})
+                limited["content"].update(RATE_LIMITED["content"])
+                limited["headers"] = RATE_LIMITED["headers"]
+                invalid = responses.get("422")
                 if invalid:
                     invalid["content"] = {"application/json": {"schema": {
                         "$ref": "#/components/schemas/ErrorBody"}}}

@@ -42,7 +42,7 @@ from node.inputs import (
     rows_from_graph,
     rows_from_ndjson,
 )
-from node.openapi import ETAG, content, secured
+from node.openapi import ETAG, content, or_empty, secured
 from node.records import CSV_COLUMNS, AssetRecord, Checked, csv_row, mpans_and_serial, rdflib_graph
 from node.register import Register
 
@@ -75,7 +75,7 @@ RECORD_TYPES = [JSON, JSONLD, TURTLE, NTRIPLES]
 RECORD = content(*RECORD_TYPES, description="The asset record", headers=ETAG)
 RECORD_FORMATS = ["json", "jsonld", "json-ld", "turtle", "ttl", "nt", "ntriples"]
 # Filter values the node accepts (checked as ARM-IN-010 in node/register.py); empty = no filter.
-CODE_VALUE = {"pattern": f"^({CODE_RE.pattern.strip('^$')})?$"}
+CODE_VALUE = {"pattern": or_empty(CODE_RE.pattern)}
 WRITE_ERRORS = (400, 401, 403, 404, 406, 409, 412, 413, 415, 422, 428, 503)
 
 

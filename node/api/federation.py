@@ -7,13 +7,14 @@ each node applies the caller's permissions, never this node's. Needs
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from node import policy
+from node.api.sparql import filter_parameters
 from node.errors import ApiError, error_responses
 from node.federation.aggregates import AggregateSpec
 from node.federation.discovery import discover
@@ -36,6 +37,11 @@ PARTIAL_DOC = (" The answer lists every node with `status` answered / timed_out 
 FEDERATED = {"openapi_extra": secured("federation:query"),
              "responses": {200: content("application/json"),
                            **error_responses(400, 401, 403, 422, 503)}}
+
+
+def _with_filters(*, aggregate: bool = False) -> dict[str, Any]:
+    return {**FEDERATED, "openapi_extra": secured(
+        "federation:query", extra=filter_parameters(aggregate=aggregate))}
 
 
 def _client(request: Request, settings: FederationSettings) -> httpx.AsyncClient:
@@ -120,7 +126,7 @@ async def nodes(request: Request,
 
 @router.get("/assets", summary="Federated REST filter form",
             description="Assets matching the filters on every node, as SPARQL JSON results "
-            "with `_node`. Same filters as /query/assets." + PARTIAL_DOC, **FEDERATED)
+            "with `_node`. Same filters as /query/assets." + PARTIAL_DOC, **_with_filters())
 async def assets(request: Request,
                  caller: Annotated[Caller, Depends(current_caller)]) -> JSONResponse:
     spec = AssetFilter.parse(dict(request.query_params))
@@ -131,7 +137,7 @@ async def assets(request: Request,
 @router.get("/aggregate", summary="Federated counts and capacity by group",
             description="Each node computes COUNT/SUM/MIN/MAX by group over what the caller "
             "may aggregate; this node merges them (AVG = SUM/COUNT). No rows move."
-            + PARTIAL_DOC, **FEDERATED)
+            + PARTIAL_DOC, **_with_filters(aggregate=True))
 async def aggregate(request: Request,
                     caller: Annotated[Caller, Depends(current_caller)]) -> JSONResponse:
     spec = AggregateSpec.parse(dict(request.query_params))

@@ -11,11 +11,11 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from node.errors import ApiError, error_responses
-from node.federation.aggregates import AggregateSpec
-from node.federation.filters import AssetFilter
+from node.federation.aggregates import DIMENSIONS, AggregateSpec
+from node.federation.filters import CODE_FILTERS, CODE_RE, MAX_LIMIT, AssetFilter
 from node.federation.service import service_for
 from node.identity import Caller, current_caller
-from node.openapi import content, secured
+from node.openapi import content, or_empty, secured
 
 router = APIRouter(tags=["query"])
 
@@ -112,10 +112,43 @@ FILTER_DOC = ("Filters: category, dno, connection_type, connection_status, gsp_g
               "(FED-IN-001..004) and never spliced into the query.")
 
 
+def _query_parameter(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    """A query parameter; lists are comma-separated (form style, not exploded)."""
+    parameter = {"name": name, "in": "query", "required": False, "schema": schema,
+                 "description": description}
+    if schema.get("type") == "array":
+        parameter.update(style="form", explode=False)
+    return parameter
+
+
+def filter_parameters(*, aggregate: bool = False) -> dict[str, Any]:
+    """`openapi_extra` parameters of the filter form, as AssetFilter.parse and
+    AggregateSpec.parse check them (FED-IN-001..005); routes read them from the query
+    string themselves."""
+    code = {"type": "string", "pattern": CODE_RE.pattern}
+    parameters = [_query_parameter(name, {"type": "array", "items": code},
+                                   "Codes; more than one means any of them")
+                  for name in CODE_FILTERS]
+    parameters += [
+        _query_parameter("organisation", {"type": "string", "pattern": or_empty(CODE_RE.pattern)},
+                         "An organisation ID"),
+        _query_parameter("min_capacity", {"type": "number"}, "kW"),
+        _query_parameter("max_capacity", {"type": "number"}, "kW"),
+    ]
+    if aggregate:
+        parameters.append(_query_parameter("group_by", {
+            "type": "array", "items": {"enum": list(DIMENSIONS)}, "maxItems": 4,
+            "uniqueItems": True}, "Dimensions to group by (default category, dno)"))
+    else:
+        parameters.append(_query_parameter("limit", {
+            "type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, "Rows at most"))
+    return {"parameters": parameters}
+
+
 @router.get("/query/assets", summary="Assets matching a simple filter (this node)",
             description="The REST filter form, answered from this node only, over what the "
             "caller may read. " + FILTER_DOC + " Answer: SPARQL JSON results plus "
-            "`truncated`.", openapi_extra=secured("sparql:query"),
+            "`truncated`.", openapi_extra=secured("sparql:query", extra=filter_parameters()),
             responses={200: content("application/json"), **QUERY_ERRORS})
 async def query_assets(request: Request,
                        caller: Annotated[Caller, Depends(current_caller)]) -> JSONResponse:
@@ -140,7 +173,8 @@ def _truncate(body: bytes, limit: int) -> dict[str, Any]:
             "(`group_by`: up to 4 of category, dno, connection_type, connection_status, "
             "gsp_group, registration_status, validation_status, organisation), over what the "
             "caller may aggregate (POL-012); small cells suppressed under POL-013. "
-            + FILTER_DOC, openapi_extra=secured("sparql:query"),
+            + FILTER_DOC,
+            openapi_extra=secured("sparql:query", extra=filter_parameters(aggregate=True)),
             responses={200: content("application/json"), **QUERY_ERRORS})
 async def query_aggregate(request: Request,
                           caller: Annotated[Caller, Depends(current_caller)]) -> JSONResponse:

@@ -6,6 +6,7 @@ administration routes changes the directory."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -14,7 +15,7 @@ import trust_helpers as helpers
 from conftest import OPERATOR_EMAIL, OPERATOR_PASSWORD, ROOT, stop, wait_ready
 
 from node.federation.localfed import free_port
-from tests.test_contract import schemathesis_run
+from tests.test_contract import NO_RATE_LIMITS, schemathesis_run
 from trust.bootstrap import init
 from trust.config import TrustSettings
 
@@ -29,7 +30,8 @@ def own_trust(tmp_path):
                  admin_email=OPERATOR_EMAIL, admin_password=OPERATOR_PASSWORD)
     proc = subprocess.Popen([sys.executable, "-m", "trust", "trust", "serve", "--data",
                              str(data), "--port", str(port)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, **NO_RATE_LIMITS})
     try:
         wait_ready(f"{issuer}/.well-known/jwks.json", data / "ca" / "chain.pem", proc)
         yield helpers.Federation(issuer=issuer, data=data, state=state,
