@@ -20,16 +20,24 @@ BEARER = {
     "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
     "description": "An access token in `Authorization: Bearer`.",
 }
+RATE_LIMITED = error_responses(429)[429]
+ETAG = {"ETag": {"description": "The record version, for If-Match", "schema": {"type": "string"}}}
 
 
 def secured(*scopes: str, mtls: bool = True, extra: dict[str, Any] | None = None
             ) -> dict[str, Any]:
     """`openapi_extra` of a route that needs an access token with `scopes` (and, with
-    `mtls`, the client certificate it is bound to). Public routes leave this out."""
+    `mtls`, the client certificate it is bound to), with the refusals of authentication:
+    401 and 403, and for a node (`mtls`) 503 AUTH-014 when the trust framework cannot be
+    reached to check the token. Public routes leave this out."""
     requirement: dict[str, list[str]] = {"oauth2": list(scopes)}
     if mtls:
         requirement["mutualTLS"] = []
-    return {**(extra or {}), "security": [requirement]}
+    refusals = error_responses(401, 403, 503) if mtls else error_responses(401, 403)
+    extra = extra or {}
+    return {**extra, "security": [requirement],
+            "responses": {**{str(k): v for k, v in refusals.items()},
+                          **extra.get("responses", {})}}
 
 
 def content(*media_types: str, schema: dict[str, Any] | None = None,
@@ -43,13 +51,9 @@ def content(*media_types: str, schema: dict[str, Any] | None = None,
     return {**extra, "content": {m: {"schema": schema or default(m)} for m in media_types}}
 
 
-RATE_LIMITED = error_responses(429)[429]
-
-
 def or_empty(pattern: str) -> str:
     """The pattern of a parameter whose empty value means "no filter"."""
     return f"^({pattern.removeprefix('^').removesuffix('$')})?$"
-ETAG = {"ETag": {"description": "The record version, for If-Match", "schema": {"type": "string"}}}
 
 
 def install_openapi(app: FastAPI, *, token_url: str | None, scopes: dict[str, str],
