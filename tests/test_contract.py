@@ -26,7 +26,10 @@ SCHEMATHESIS = [sys.executable, "-m", "schemathesis.cli"]
 # its budget reaches the routes; they have tests of their own.
 NO_RATE_LIMITS = {f"FMAR_RATE_{kind}": "off"
                   for kind in ("TOKEN_SOURCE", "TOKEN_CLIENT", "API_SOURCE", "API_CLIENT")}
-BUDGET = ["--max-examples", "12", "--seed", "20261129", "--workers", "1",
+# A fixed budget and seed for `make test`; FMAR_CONTRACT_EXAMPLES / FMAR_CONTRACT_SEED fuzz
+# deeper or elsewhere by hand.
+BUDGET = ["--max-examples", os.environ.get("FMAR_CONTRACT_EXAMPLES", "12"),
+          "--seed", os.environ.get("FMAR_CONTRACT_SEED", "20261129"), "--workers", "1",
           "--request-timeout", "30", "--output-truncate", "false"]
 
 

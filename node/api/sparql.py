@@ -125,15 +125,16 @@ def filter_parameters(*, aggregate: bool = False) -> dict[str, Any]:
     """`openapi_extra` parameters of the filter form, as AssetFilter.parse and
     AggregateSpec.parse check them (FED-IN-001..005); routes read them from the query
     string themselves."""
-    code = {"type": "string", "pattern": CODE_RE.pattern}
-    parameters = [_query_parameter(name, {"type": "array", "items": code},
-                                   "Codes; more than one means any of them")
+    code = CODE_RE.pattern.removeprefix("^").removesuffix("$")
+    # (an empty value is no filter)
+    capacity = {"anyOf": [{"type": "number"}, {"type": "string", "maxLength": 0}]}
+    codes = {"type": "string", "pattern": rf"^(\s*{code}\s*(,\s*{code}\s*)*)?$"}
+    parameters = [_query_parameter(name, codes, "Codes, comma-separated: any of them")
                   for name in CODE_FILTERS]
     parameters += [
         _query_parameter("organisation", {"type": "string", "pattern": or_empty(CODE_RE.pattern)},
                          "An organisation ID"),
-        _query_parameter("min_capacity", {"type": "number"}, "kW"),
-        _query_parameter("max_capacity", {"type": "number"}, "kW"),
+        *(_query_parameter(name, capacity, "kW") for name in ("min_capacity", "max_capacity")),
     ]
     if aggregate:
         parameters.append(_query_parameter("group_by", {
