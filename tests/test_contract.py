@@ -179,3 +179,14 @@ def test_openapi_of_a_federated_node_uses_oauth2_and_mutual_tls(tmp_path):
     assert doc["paths"]["/assets"]["post"]["security"] == [
         {"oauth2": ["assets:write"], "mutualTLS": []}]
     assert "security" not in doc["paths"]["/catalogue"]["get"]
+
+
+def test_FED_IN_005_group_by_has_no_empty_dimension():
+    from node.errors import ApiError
+    from node.federation.aggregates import AggregateSpec
+
+    with pytest.raises(ApiError) as refused:
+        AggregateSpec.parse({"group_by": "dno,"})
+    assert refused.value.code == "FED-IN-005"
+    assert AggregateSpec.parse({"group_by": "dno"}).group_by == ("dno",)
+    assert AggregateSpec.parse({"group_by": ""}).group_by == ("category", "dno")
