@@ -26,6 +26,20 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # signed client assertion in the form (private_key_jwt), so mutual TLS is one way of two.
 CLIENT = {"security": [{"mutualTLS": []}, {}]}
 OAUTH_ERRORS = error_responses(400, 401, 403)
+CLIENT_FIELDS = ("client_id", "client_assertion_type", "client_assertion")
+
+
+def form_body(*fields: str, required: tuple[str, ...] = (), **schemas: dict[str, Any]
+         ) -> dict[str, Any]:
+    """`openapi_extra` of a form body (the routes read the form themselves)."""
+    properties = {f: {"type": "string"} for f in fields} | schemas
+    return {"requestBody": {"required": True, "content": {
+        "application/x-www-form-urlencoded": {"schema": {
+            "type": "object", "properties": properties, "required": list(required)}}}}}
+
+
+def client_form(*fields: str, **schemas: dict[str, Any]) -> dict[str, Any]:
+    return {**CLIENT, **form_body(*CLIENT_FIELDS, *fields, **schemas)}
 # The login form answers a refused login with the form again (HTML), a bad request as JSON.
 LOGIN_REFUSED = {401: content("text/html", description="Not signed in: the form again"),
                  429: content("text/html", description="Too many failed logins (AUTH-032)"),
@@ -92,7 +106,11 @@ def _client(request: Request, session, form: dict[str, str]) -> clientauth.Authe
                                    f"{settings.issuer}/token")
 
 
-@router.post("/token", openapi_extra=CLIENT, responses=OAUTH_ERRORS)
+@router.post("/token", responses=OAUTH_ERRORS, openapi_extra=client_form(
+    "scope", "audience", "resource", "code", "redirect_uri", "code_verifier", "device_code",
+    "subject_token", "subject_token_type", "requested_token_type",
+    grant_type={"enum": [grants.CLIENT_CREDENTIALS, grants.TOKEN_EXCHANGE,
+                         grants.AUTHORIZATION_CODE, grants.DEVICE_CODE]}))
 async def token(request: Request) -> JSONResponse:
     form = await _form(request)
     settings = settings_of(request)
@@ -129,7 +147,9 @@ async def federation_key(request: Request) -> JSONResponse:
     return JSONResponse(await run_in_threadpool(work), headers=NO_STORE)
 
 
-@router.post("/par", status_code=201, openapi_extra=CLIENT, responses=OAUTH_ERRORS)
+@router.post("/par", status_code=201, responses=OAUTH_ERRORS, openapi_extra=client_form(
+    "redirect_uri", "code_challenge", "state", "scope", "nonce", "resource",
+    response_type={"enum": ["code"]}, code_challenge_method={"enum": ["S256"]}))
 async def par(request: Request) -> JSONResponse:
     form = await _form(request)
     with tx(request) as session:
@@ -195,7 +215,8 @@ def authorize_page(request: Request, client_id: str, request_uri: str) -> HTMLRe
 
 @router.post("/authorize", response_model=None, response_class=HTMLResponse,
              responses={303: {"description": "Signed in: on to the client's redirect_uri"},
-                        **LOGIN_REFUSED})
+                        **LOGIN_REFUSED},
+             openapi_extra=form_body("client_id", "request_uri", "email", "password"))
 async def authorize_submit(request: Request) -> Response:
     form = await _form(request)
 
@@ -215,7 +236,8 @@ async def authorize_submit(request: Request) -> Response:
     return await run_in_threadpool(work)
 
 
-@router.post("/device_authorization", openapi_extra=CLIENT, responses=OAUTH_ERRORS)
+@router.post("/device_authorization", responses=OAUTH_ERRORS,
+             openapi_extra=client_form("scope"))
 async def device_authorization(request: Request) -> JSONResponse:
     form = await _form(request)
     with tx(request) as session:
@@ -230,7 +252,8 @@ def device_page(user_code: str = "") -> HTMLResponse:
 
 
 @router.post("/device", response_class=HTMLResponse,
-             responses={200: content("text/html"), **LOGIN_REFUSED})
+             responses={200: content("text/html"), **LOGIN_REFUSED},
+             openapi_extra=form_body("user_code", "email", "password"))
 async def device_submit(request: Request) -> HTMLResponse:
     form = await _form(request)
 
@@ -248,7 +271,10 @@ async def device_submit(request: Request) -> HTMLResponse:
     return await run_in_threadpool(work)
 
 
-@router.post("/revoke", openapi_extra=CLIENT, responses=OAUTH_ERRORS)
+@router.post("/revoke", response_class=Response,
+             responses={200: {"description": "Revoked, or not a token of this client "
+                              "(RFC 7009): no body"}, **OAUTH_ERRORS},
+             openapi_extra=client_form("token", "token_type_hint"))
 async def revoke(request: Request) -> Response:
     form = await _form(request)
     with tx(request) as session:
@@ -257,7 +283,7 @@ async def revoke(request: Request) -> Response:
     return Response(status_code=200)
 
 
-@router.post("/introspect", openapi_extra=CLIENT, responses=OAUTH_ERRORS)
+@router.post("/introspect", responses=OAUTH_ERRORS, openapi_extra=client_form("token"))
 async def introspect(request: Request) -> JSONResponse:
     """Internal: callers authenticate as a client of the federation."""
     form = await _form(request)
