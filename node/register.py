@@ -705,7 +705,7 @@ def _safe_asset_id(asset_id: str) -> str:
 
 
 def _safe_id(value: str) -> str:
-    if not all(ch.isalnum() or ch in "-_." for ch in value) or not value:
+    if not asset_filters.CODE_RE.match(value):
         raise ApiError(400, "ARM-IN-010", "Filter values are codes of letters, digits, - _ or .",
                        {"value": value[:100]})
     return value

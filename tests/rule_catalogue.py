@@ -32,6 +32,7 @@ API_TEST = "tests/test_api.py"
 INPUT_TEST = "tests/test_inputs.py"
 CODES_TEST = "tests/test_codes.py"
 ERRORS_TEST = "tests/test_errors.py"
+CONTRACT_TEST = "tests/test_contract.py"
 
 # Constraint parameters worth naming in the "checks" column.
 _KEYS = {
@@ -372,12 +373,17 @@ REQUEST_RULES = [
     Rule("REQ-001", "Query and path parameters are valid (FastAPI validation).",
          "`node/errors.py`", "422 `REQ-001`",
          _t(API_TEST, "test_REQ_001_parameters_not_valid")
-         + "<br>" + _t(ERRORS_TEST, "test_REQ_001_request_validation")),
+         + "<br>" + _t(ERRORS_TEST, "test_REQ_001_request_validation")
+         + "<br>" + _t(CONTRACT_TEST,
+                       "test_REQ_001_validation_status_filter_is_one_of_the_statuses")),
     Rule("HTTP-4xx", "Fallbacks for what FastAPI raises itself: unknown route `HTTP-404`, wrong "
-         "method `HTTP-405`, other statuses `HTTP-<status>` (`AUTH-001` for 401, `POL-000` "
+         "method `HTTP-405` (with `Allow`, below), other statuses `HTTP-<status>` (`AUTH-001` for 401, `POL-000` "
          "for 403).", "`node/errors.py`", "4xx `HTTP-…`",
          _t(ERRORS_TEST, "test_http_exception_fallback_codes",
             "test_HTTP_404_unknown_route_and_HTTP_405_wrong_method")),
+    Rule("HTTP-405", "A path answers only the methods its OpenAPI entry lists; `Allow` names "
+         "them.", "`node/errors.py` `allowed_methods`", "405 `HTTP-405` with `Allow`",
+         _t(CONTRACT_TEST, "test_HTTP_405_names_every_method_of_the_path_in_allow")),
     Rule("SRV-001", "Anything unexpected: logged with its trace, never shown to the client; the "
          "node keeps serving.", "`node/errors.py`", "500 `SRV-001`",
          _t(ERRORS_TEST, "test_SRV_001_unexpected_error_is_logged_not_shown")),

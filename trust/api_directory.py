@@ -8,6 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlmodel import Session, select
 
+from node.errors import error_responses
+from node.openapi import content, secured
 from trust import certs, deregister, directory, rdf
 from trust.errors import ApiError
 from trust.models import Application, Certificate, Node, Organisation, User
@@ -33,6 +35,10 @@ from trust.web import (
 
 router = APIRouter()
 
+# A logged-in user's access token for this service (authorization code + PKCE).
+USER = secured(mtls=False)
+RDF = {200: content("text/turtle", "application/ld+json"), **error_responses(404, 406)}
+
 
 def public_member(request: Request, org: Organisation) -> dict[str, Any]:
     return {"id": org.id, "url": settings_of(request).member_url(org.id),
@@ -54,7 +60,7 @@ def cert_json(row: Certificate) -> dict[str, Any]:
 
 # Registration and administration ------------------------------------------------
 
-@router.post("/api/orgs", status_code=201)
+@router.post("/api/orgs", status_code=201, responses=error_responses(400, 409, 422))
 def register_org(request: Request, body: OrganisationRegistration) -> dict[str, Any]:
     """UC-01.2: anyone may apply; the organisation waits for the operator's approval."""
     with tx(request) as session:
@@ -65,14 +71,14 @@ def register_org(request: Request, body: OrganisationRegistration) -> dict[str, 
         return {**full_org(request, org), "admin_user": user_json(admin)}
 
 
-@router.get("/api/orgs/{org_id}")
+@router.get("/api/orgs/{org_id}", openapi_extra=USER, responses=error_responses(401, 403, 404))
 def get_org(request: Request, org_id: str) -> dict[str, Any]:
     with tx(request) as session:
         require_member(current_actor(request, session), org_id)
         return full_org(request, directory.get_organisation(session, org_id))
 
 
-@router.patch("/api/orgs/{org_id}")
+@router.patch("/api/orgs/{org_id}", openapi_extra=USER, responses=error_responses(400, 401, 403, 404, 409, 422))
 def update_org(request: Request, org_id: str, body: OrganisationUpdate) -> dict[str, Any]:
     with tx(request) as session:
         actor = current_actor(request, session)
@@ -80,7 +86,7 @@ def update_org(request: Request, org_id: str, body: OrganisationUpdate) -> dict[
         return full_org(request, directory.update_organisation(session, org_id, body, actor))
 
 
-@router.post("/api/orgs/{org_id}/status")
+@router.post("/api/orgs/{org_id}/status", openapi_extra=USER, responses=error_responses(400, 401, 403, 404, 409, 422))
 def change_status(request: Request, org_id: str, body: StatusChange) -> dict[str, Any]:
     """Approve, suspend or reinstate (operator only); withdrawal goes through deregister."""
     with tx(request) as session:
@@ -92,14 +98,15 @@ def change_status(request: Request, org_id: str, body: StatusChange) -> dict[str
                                                       body.reason))
 
 
-@router.get("/api/orgs/{org_id}/history")
+@router.get("/api/orgs/{org_id}/history", openapi_extra=USER, responses=error_responses(401, 403, 404))
 def org_history(request: Request, org_id: str) -> list[dict[str, Any]]:
     with tx(request) as session:
         require_member(current_actor(request, session), org_id)
         return [e.model_dump(mode="json") for e in directory.history(session, org_id)]
 
 
-@router.post("/api/orgs/{org_id}/deregister")
+@router.post("/api/orgs/{org_id}/deregister", openapi_extra=USER,
+             responses=error_responses(400, 401, 403, 404, 409, 422, 503))
 def deregister_org(request: Request, org_id: str, body: DeregisterIn) -> dict[str, Any]:
     with tx(request) as session:
         actor = current_actor(request, session)
@@ -107,7 +114,8 @@ def deregister_org(request: Request, org_id: str, body: DeregisterIn) -> dict[st
         return deregister.deregister(session, org_id, actor, request.app.state.probe, body.reason)
 
 
-@router.post("/api/orgs/{org_id}/users", status_code=201)
+@router.post("/api/orgs/{org_id}/users", status_code=201, openapi_extra=USER,
+             responses=error_responses(400, 401, 403, 404, 409, 422))
 def add_user(request: Request, org_id: str, body: UserIn) -> dict[str, Any]:
     with tx(request) as session:
         actor = current_actor(request, session)
@@ -116,14 +124,14 @@ def add_user(request: Request, org_id: str, body: UserIn) -> dict[str, Any]:
                                             body.password, actor))
 
 
-@router.get("/api/orgs/{org_id}/users")
+@router.get("/api/orgs/{org_id}/users", openapi_extra=USER, responses=error_responses(401, 403, 404))
 def list_users(request: Request, org_id: str) -> list[dict[str, Any]]:
     with tx(request) as session:
         require_org_admin(current_actor(request, session), org_id)
         return [user_json(u) for u in directory.users_of(session, org_id)]
 
 
-@router.post("/api/users/{user_id}/deactivate")
+@router.post("/api/users/{user_id}/deactivate", openapi_extra=USER, responses=error_responses(401, 403, 404, 409))
 def deactivate_user(request: Request, user_id: str) -> dict[str, Any]:
     with tx(request) as session:
         actor = current_actor(request, session)
@@ -134,7 +142,8 @@ def deactivate_user(request: Request, user_id: str) -> dict[str, Any]:
         return user_json(directory.deactivate_user(session, user_id, actor))
 
 
-@router.post("/api/orgs/{org_id}/apps", status_code=201)
+@router.post("/api/orgs/{org_id}/apps", status_code=201, openapi_extra=USER,
+             responses=error_responses(400, 401, 403, 404, 409, 422))
 def create_app(request: Request, org_id: str, body: ApplicationIn) -> dict[str, Any]:
     with tx(request) as session:
         actor = current_actor(request, session)
@@ -145,7 +154,8 @@ def create_app(request: Request, org_id: str, body: ApplicationIn) -> dict[str, 
                 "url": settings_of(request).application_url(app.id)}
 
 
-@router.post("/api/orgs/{org_id}/nodes", status_code=201)
+@router.post("/api/orgs/{org_id}/nodes", status_code=201, openapi_extra=USER,
+             responses=error_responses(400, 401, 403, 404, 409, 422))
 def add_node(request: Request, org_id: str, body: NodeIn) -> dict[str, Any]:
     with tx(request) as session:
         actor = current_actor(request, session)
@@ -154,7 +164,8 @@ def add_node(request: Request, org_id: str, body: NodeIn) -> dict[str, Any]:
             .model_dump(mode="json")
 
 
-@router.post("/api/orgs/{org_id}/hosting", status_code=201)
+@router.post("/api/orgs/{org_id}/hosting", status_code=201, openapi_extra=USER,
+             responses=error_responses(400, 401, 403, 404, 409, 422))
 def grant_hosting(request: Request, org_id: str, body: HostingIn) -> dict[str, Any]:
     """The organisation's admin (or the operator) lets another member's nodes hold its
     records (DIR-030, DIR-031)."""
@@ -165,7 +176,8 @@ def grant_hosting(request: Request, org_id: str, body: HostingIn) -> dict[str, A
             .model_dump(mode="json")
 
 
-@router.delete("/api/orgs/{org_id}/hosting/{host_org_id}")
+@router.delete("/api/orgs/{org_id}/hosting/{host_org_id}", openapi_extra=USER,
+               responses=error_responses(401, 403, 404))
 def revoke_hosting(request: Request, org_id: str, host_org_id: str) -> dict[str, Any]:
     """Either party's admin (or the operator) ends the hosting of `org_id` by the host."""
     with tx(request) as session:
@@ -176,7 +188,8 @@ def revoke_hosting(request: Request, org_id: str, host_org_id: str) -> dict[str,
             .model_dump(mode="json")
 
 
-@router.post("/api/nodes/{node_id}/status")
+@router.post("/api/nodes/{node_id}/status", openapi_extra=USER,
+             responses=error_responses(400, 401, 403, 404, 409, 422))
 def node_status(request: Request, node_id: str, body: StatusChange) -> dict[str, Any]:
     """The operator approves a pending node (active), suspends or reinstates it (DIR-022)."""
     with tx(request) as session:
@@ -190,7 +203,8 @@ def _ca(request: Request):  # type: ignore[no-untyped-def]
     return request.app.state.ca
 
 
-@router.post("/api/apps/{app_id}/certificates", status_code=201)
+@router.post("/api/apps/{app_id}/certificates", status_code=201, openapi_extra=USER,
+             responses=error_responses(400, 401, 403, 404, 409, 422))
 def app_certificate(request: Request, app_id: str, body: CsrIn) -> dict[str, Any]:
     with tx(request) as session:
         app = directory.get_application(session, app_id)
@@ -201,7 +215,8 @@ def app_certificate(request: Request, app_id: str, body: CsrIn) -> dict[str, Any
         return {**cert_json(row), "chain_pem": _ca(request).chain_pem.decode()}
 
 
-@router.post("/api/nodes/{node_id}/certificates", status_code=201)
+@router.post("/api/nodes/{node_id}/certificates", status_code=201, openapi_extra=USER,
+             responses=error_responses(400, 401, 403, 404, 409, 422))
 def node_certificate(request: Request, node_id: str, body: CsrIn) -> dict[str, Any]:
     with tx(request) as session:
         node = session.get(Node, node_id)
@@ -216,7 +231,8 @@ def node_certificate(request: Request, node_id: str, body: CsrIn) -> dict[str, A
         return {**cert_json(row), "chain_pem": _ca(request).chain_pem.decode()}
 
 
-@router.post("/api/certificates/{serial}/renew", status_code=201)
+@router.post("/api/certificates/{serial}/renew", status_code=201, openapi_extra=USER,
+             responses=error_responses(400, 401, 403, 404, 409, 422))
 def renew_certificate(request: Request, serial: str, body: CsrIn) -> dict[str, Any]:
     with tx(request) as session:
         actor = current_actor(request, session)
@@ -226,7 +242,7 @@ def renew_certificate(request: Request, serial: str, body: CsrIn) -> dict[str, A
         return {**cert_json(row), "chain_pem": _ca(request).chain_pem.decode()}
 
 
-@router.post("/api/certificates/{serial}/revoke")
+@router.post("/api/certificates/{serial}/revoke", openapi_extra=USER, responses=error_responses(401, 403, 404, 409))
 def revoke_certificate(request: Request, serial: str) -> dict[str, Any]:
     with tx(request) as session:
         actor = current_actor(request, session)
@@ -236,7 +252,7 @@ def revoke_certificate(request: Request, serial: str) -> dict[str, Any]:
 
 # Public reads ------------------------------------------------------------------
 
-@router.get("/api/members")
+@router.get("/api/members", responses=error_responses(422))
 def members(request: Request, role: str | None = None) -> list[dict[str, Any]]:
     with tx(request) as session:
         if role:
@@ -246,13 +262,13 @@ def members(request: Request, role: str | None = None) -> list[dict[str, Any]]:
         return [public_member(request, o) for o in orgs]
 
 
-@router.get("/api/members/{org_id}")
+@router.get("/api/members/{org_id}", responses=error_responses(404))
 def member(request: Request, org_id: str) -> dict[str, Any]:
     with tx(request) as session:
         return public_member(request, directory.get_organisation(session, org_id))
 
 
-@router.get("/api/members/{org_id}/hosted")
+@router.get("/api/members/{org_id}/hosted", responses=error_responses(404, 422))
 def hosted(request: Request, org_id: str) -> list[dict[str, Any]]:
     """Public: the active organisations whose records this member's nodes may hold."""
     with tx(request) as session:
@@ -261,7 +277,7 @@ def hosted(request: Request, org_id: str) -> list[dict[str, Any]]:
                 for r in directory.hosted_by(session, org_id)]
 
 
-@router.get("/api/nodes")
+@router.get("/api/nodes", responses=error_responses(422))
 def nodes(request: Request, dataset_type: str | None = None) -> list[dict[str, Any]]:
     with tx(request) as session:
         return [{**n.model_dump(mode="json", exclude={"created_at"}),
@@ -269,7 +285,8 @@ def nodes(request: Request, dataset_type: str | None = None) -> list[dict[str, A
                 for n in directory.nodes_serving(session, dataset_type)]
 
 
-@router.get("/ca/crl")
+@router.get("/ca/crl", response_class=Response,
+            responses={200: content("application/pkix-crl")})
 def crl(request: Request) -> Response:
     with tx(request) as session:
         body = certs.crl_der(session, _ca(request))
@@ -277,7 +294,8 @@ def crl(request: Request) -> Response:
                     headers={"Cache-Control": "max-age=30"})
 
 
-@router.get("/ca/certificates/{serial}")
+@router.get("/ca/certificates/{serial}", response_class=Response,
+            responses={200: content("application/x-pem-file"), **error_responses(404)})
 def certificate_pem(request: Request, serial: str) -> Response:
     """A member certificate by serial (hex), e.g. to check a signature made with it."""
     with tx(request) as session:
@@ -286,7 +304,7 @@ def certificate_pem(request: Request, serial: str) -> Response:
                     headers={"X-Certificate-Status": row.status})
 
 
-@router.get("/ca/chain.pem")
+@router.get("/ca/chain.pem", response_class=Response, responses={200: content("application/x-pem-file")})
 def chain(request: Request) -> Response:
     return Response(_ca(request).chain_pem, media_type="application/x-pem-file")
 
@@ -306,7 +324,7 @@ def _visible_org(session: Session, org_id: str) -> Organisation:
     return org
 
 
-@router.get("/m/{org_id}")
+@router.get("/m/{org_id}", response_class=Response, responses=RDF)
 def member_rdf(request: Request, org_id: str) -> Response:
     with tx(request) as session:
         org = _visible_org(session, org_id)
@@ -316,7 +334,7 @@ def member_rdf(request: Request, org_id: str) -> Response:
     return _rdf(request, graph)
 
 
-@router.get("/a/{app_id}")
+@router.get("/a/{app_id}", response_class=Response, responses=RDF)
 def application_rdf(request: Request, app_id: str) -> Response:
     with tx(request) as session:
         app = directory.get_application(session, app_id)
@@ -325,7 +343,7 @@ def application_rdf(request: Request, app_id: str) -> Response:
     return _rdf(request, graph)
 
 
-@router.get("/n/{node_id}")
+@router.get("/n/{node_id}", response_class=Response, responses=RDF)
 def node_rdf(request: Request, node_id: str) -> Response:
     with tx(request) as session:
         node = session.get(Node, node_id)
@@ -355,7 +373,9 @@ async def _sparql_query(request: Request, query: str | None) -> str:
     raise ApiError(400, "DIR-012", "A SPARQL query is required (query parameter).")
 
 
-@router.api_route("/sparql", methods=["GET", "POST"])
+@router.api_route("/sparql", methods=["GET", "POST"], response_class=Response, responses={
+    200: content("application/sparql-results+json", "application/sparql-results+xml", "text/csv",
+                 "text/turtle", "application/ld+json"), **error_responses(400, 406, 422)})
 async def sparql(request: Request, query: str | None = None) -> Response:
     """Read-only SPARQL over the public directory (SELECT, ASK, CONSTRUCT, DESCRIBE)."""
     text = await _sparql_query(request, query)

@@ -11,6 +11,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from node.errors import error_responses
+from node.openapi import content, secured
 from trust import bootstrap, clientauth, directory, grants, keys, tokens
 from trust.errors import ApiError, OAuthError
 from trust.models import User
@@ -20,6 +22,30 @@ from trust.web import current_actor, settings_of, tx
 
 router = APIRouter()
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+# Client authentication at the OAuth endpoints: the client certificate (tls_client_auth) or a
+# signed client assertion in the form (private_key_jwt), so mutual TLS is one way of two.
+CLIENT = {"security": [{"mutualTLS": []}, {}]}
+OAUTH_ERRORS = error_responses(400, 401, 403)
+CLIENT_FIELDS = ("client_id", "client_assertion_type", "client_assertion")
+
+
+def form_body(*fields: str, required: tuple[str, ...] = (), **schemas: dict[str, Any]
+         ) -> dict[str, Any]:
+    """`openapi_extra` of a form body (the routes read the form themselves)."""
+    properties = {f: {"type": "string"} for f in fields} | schemas
+    return {"requestBody": {"required": True, "content": {
+        "application/x-www-form-urlencoded": {"schema": {
+            "type": "object", "properties": properties, "required": list(required)}}}}}
+
+
+def client_form(*fields: str, **schemas: dict[str, Any]) -> dict[str, Any]:
+    return {**CLIENT, **form_body(*CLIENT_FIELDS, *fields, **schemas)}
+# The login form answers a refused login with the form again (HTML), a bad request as JSON.
+LOGIN_REFUSED = {401: content("text/html", description="Not signed in: the form again"),
+                 429: content("text/html", description="Too many failed logins (AUTH-032)"),
+                 **error_responses(400)}
 
 
 def metadata(issuer: str) -> dict[str, Any]:
@@ -78,7 +104,8 @@ def jwks(request: Request) -> JSONResponse:
     return JSONResponse(body, headers={"Cache-Control": "max-age=60"})
 
 
-@router.get("/revocations")
+@router.get("/revocations", response_class=Response,
+            responses={200: content("application/jwt")})
 def revocations(request: Request) -> Response:
     """The signed list of revoked, unexpired token ids (user deactivation, /revoke,
     withdrawal), for nodes; cached by them `revocation_ttl` seconds."""
@@ -97,7 +124,11 @@ def _client(request: Request, session, form: dict[str, str]) -> clientauth.Authe
                                    f"{settings.issuer}/token")
 
 
-@router.post("/token")
+@router.post("/token", responses=OAUTH_ERRORS, openapi_extra=client_form(
+    "scope", "audience", "resource", "code", "redirect_uri", "code_verifier", "device_code",
+    "subject_token", "subject_token_type", "requested_token_type",
+    grant_type={"enum": [grants.CLIENT_CREDENTIALS, grants.TOKEN_EXCHANGE,
+                         grants.AUTHORIZATION_CODE, grants.DEVICE_CODE]}))
 async def token(request: Request) -> JSONResponse:
     form = await _form(request)
     settings = settings_of(request)
@@ -119,7 +150,7 @@ async def token(request: Request) -> JSONResponse:
     return JSONResponse(await run_in_threadpool(work), headers=NO_STORE)
 
 
-@router.post("/api/federation-key")
+@router.post("/api/federation-key", openapi_extra=CLIENT, responses=OAUTH_ERRORS)
 async def federation_key(request: Request) -> JSONResponse:
     """The federation's duplicate-detection key, for nodes (mTLS client authentication)."""
     from trust.federation_key import key_for
@@ -134,7 +165,9 @@ async def federation_key(request: Request) -> JSONResponse:
     return JSONResponse(await run_in_threadpool(work), headers=NO_STORE)
 
 
-@router.post("/par", status_code=201)
+@router.post("/par", status_code=201, responses=OAUTH_ERRORS, openapi_extra=client_form(
+    "redirect_uri", "code_challenge", "state", "scope", "nonce", "resource",
+    response_type={"enum": ["code"]}, code_challenge_method={"enum": ["S256"]}))
 async def par(request: Request) -> JSONResponse:
     form = await _form(request)
     with tx(request) as session:
@@ -193,14 +226,18 @@ def _login(request: Request, session: Session,
     return user, "", 200
 
 
-@router.get("/authorize")
+@router.get("/authorize", response_class=HTMLResponse,
+            responses={200: content("text/html"), **error_responses(400, 422)})
 def authorize_page(request: Request, client_id: str, request_uri: str) -> HTMLResponse:
     with tx(request) as session:
         grants.pending_request(session, client_id, request_uri)
     return login_page("/authorize", {"client_id": client_id, "request_uri": request_uri})
 
 
-@router.post("/authorize", response_model=None)
+@router.post("/authorize", response_model=None, response_class=HTMLResponse,
+             responses={303: {"description": "Signed in: on to the client's redirect_uri"},
+                        **LOGIN_REFUSED},
+             openapi_extra=form_body("client_id", "request_uri", "email", "password"))
 async def authorize_submit(request: Request) -> Response:
     form = await _form(request)
 
@@ -220,7 +257,8 @@ async def authorize_submit(request: Request) -> Response:
     return await run_in_threadpool(work)
 
 
-@router.post("/device_authorization")
+@router.post("/device_authorization", responses=OAUTH_ERRORS,
+             openapi_extra=client_form("scope"))
 async def device_authorization(request: Request) -> JSONResponse:
     form = await _form(request)
     with tx(request) as session:
@@ -229,12 +267,14 @@ async def device_authorization(request: Request) -> JSONResponse:
     return JSONResponse(body, headers=NO_STORE)
 
 
-@router.get("/device")
+@router.get("/device", response_class=HTMLResponse, responses={200: content("text/html")})
 def device_page(user_code: str = "") -> HTMLResponse:
     return login_page("/device", {}, user_code=user_code)
 
 
-@router.post("/device")
+@router.post("/device", response_class=HTMLResponse,
+             responses={200: content("text/html"), **LOGIN_REFUSED},
+             openapi_extra=form_body("user_code", "email", "password"))
 async def device_submit(request: Request) -> HTMLResponse:
     form = await _form(request)
 
@@ -252,7 +292,10 @@ async def device_submit(request: Request) -> HTMLResponse:
     return await run_in_threadpool(work)
 
 
-@router.post("/revoke")
+@router.post("/revoke", response_class=Response,
+             responses={200: {"description": "Revoked, or not a token of this client "
+                              "(RFC 7009): no body"}, **OAUTH_ERRORS},
+             openapi_extra=client_form("token", "token_type_hint"))
 async def revoke(request: Request) -> Response:
     form = await _form(request)
     with tx(request) as session:
@@ -261,7 +304,7 @@ async def revoke(request: Request) -> Response:
     return Response(status_code=200)
 
 
-@router.post("/introspect")
+@router.post("/introspect", responses=OAUTH_ERRORS, openapi_extra=client_form("token"))
 async def introspect(request: Request) -> JSONResponse:
     """Internal: callers authenticate as a client of the federation."""
     form = await _form(request)
@@ -273,7 +316,8 @@ async def introspect(request: Request) -> JSONResponse:
     return JSONResponse(body, headers=NO_STORE)
 
 
-@router.get("/userinfo")
+@router.get("/userinfo", openapi_extra=secured("openid", mtls=False),
+            responses=error_responses(401))
 def userinfo(request: Request) -> dict[str, Any]:
     with tx(request) as session:
         actor = current_actor(request, session)

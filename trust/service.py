@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from sqlmodel import Session, select
 
+from node.openapi import NODE_SCOPES, install_openapi
 from trust import api_directory, api_oauth, http, tokens
 from trust.ca import load_ca, x5t_s256
 from trust.config import TrustSettings
@@ -57,7 +58,15 @@ def http_probe(app: FastAPI):  # type: ignore[no-untyped-def]
 
 def create_app(settings: TrustSettings | None = None) -> FastAPI:
     settings = settings or TrustSettings.from_env()
-    app = FastAPIOffline(title="FMAR trust framework", version="0.1.0")
+    app = FastAPIOffline(title="FMAR trust framework", version="0.1.0",
+                         description="Directory, CA and OAuth 2.0 / OIDC issuer of the FMAR "
+                         "federation. Public reads need nothing; administration needs a logged-in "
+                         "user's token; the OAuth endpoints authenticate the client (mutual TLS or "
+                         "private_key_jwt). Errors are JSON `ErrorBody` with a stable `code` (OAuth "
+                         "endpoints add `error` and `error_description`); 405 carries `Allow`.")
+    install_openapi(app, token_url=f"{settings.issuer}/token",
+                    authorization_url=f"{settings.issuer}/authorize",
+                    scopes={**NODE_SCOPES, "openid": "Sign in (OpenID Connect)"})
     app.state.settings = settings
     app.state.engine = make_engine(settings.db_url)
     app.state.ca = load_ca(settings.ca_dir, settings.key_encryption_key(),

@@ -8,7 +8,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from node.api.assets import register_of
+from node.errors import error_responses
 from node.identity import Caller, current_caller
+from node.openapi import content, secured
 
 router = APIRouter(tags=["admin"])
 
@@ -16,6 +18,8 @@ router = APIRouter(tags=["admin"])
 @router.get(
     "/admin/active-records",
     summary="Active records of an organisation (asked by the trust framework before de-registration)",
+    openapi_extra=secured("trust:deregistration"),
+    responses={200: content("application/json"), **error_responses(401, 403, 422)},
 )
 def active_records(
     request: Request,

@@ -14,10 +14,12 @@ from node.api import admin, assets, categories
 from node.api import catalogue as catalogue_api
 from node.api import federation as federation_api
 from node.api import sparql as sparql_api
+from node.api.http import TURTLE
 from node.config import NodeSettings
 from node.errors import install_error_handlers
 from node.federation.duplicates import duplicate_check_scope
 from node.identity import Authenticator, StaticTokenAuthenticator
+from node.openapi import NODE_SCOPES, content, install_openapi
 from node.placement import placement_for
 from node.register import Register
 from node.store import open_store
@@ -59,9 +61,13 @@ def create_app(
         version="0.1.0",
         description="A participant's node of the Flexibility Market Asset Register: asset "
         "records as RDF named graphs, validated with SHACL. Every endpoint except discovery "
-        "needs a bearer token. Errors are JSON with a stable `code` (see docs/rules.md).",
+        "needs an access token (see each operation's security). Errors, including 404 for an "
+        "unknown path and 405 (with `Allow`) for a method a path does not take, are JSON "
+        "`ErrorBody` with a stable `code` (see docs/rules.md).",
         lifespan=lifespan,
     )
+    install_openapi(app, token_url=f"{settings.trust_issuer}/token" if settings.trust_issuer
+                    else None, scopes=NODE_SCOPES)
     app.state.settings = settings
     app.state.authenticator = authenticator or default_authenticator(settings)
     app.state.placement = placement_for(settings.holds, app.state.authenticator)
@@ -86,17 +92,20 @@ def create_app(
     app.include_router(federation_api.router)
     app.include_router(catalogue_api.router)
 
-    @app.get("/health", tags=["discovery"], summary="Liveness")
+    @app.get("/health", tags=["discovery"], summary="Liveness",
+             responses={200: content("application/json", schema={"type": "object"})})
     def health() -> JSONResponse:
         return JSONResponse({"status": "ok", "node": settings.name,
                              # "node": the federation-wide duplicate check is off
                              "duplicate_check": duplicate_check_scope()})
 
-    @app.get("/ontology", tags=["discovery"], summary="The FMAR ontology (Turtle)")
+    @app.get("/ontology", tags=["discovery"], summary="The FMAR ontology (Turtle)",
+             response_class=Response, responses={200: content(TURTLE)})
     def ontology() -> Response:
         return Response(ONTOLOGY_FILE.read_text(), media_type="text/turtle")
 
-    @app.get("/shapes", tags=["discovery"], summary="The SHACL shapes this node validates with")
+    @app.get("/shapes", tags=["discovery"], summary="The SHACL shapes this node validates with",
+             response_class=Response, responses={200: content(TURTLE)})
     def shapes(request: Request) -> Response:
         return Response(request.app.state.register.catalogue.shapes_turtle(),
                         media_type="text/turtle")

@@ -27,8 +27,9 @@ from node.api.http import (
     stream_body,
 )
 from node.asset_fields import full_jsonld_context
-from node.errors import ApiError
+from node.errors import ApiError, error_responses
 from node.federation.duplicates import check_key, index_of, tokens_for
+from node.federation.filters import CODE_RE
 from node.identity import Caller, current_caller
 from node.inputs import (
     CONTEXT_PATH,
@@ -41,6 +42,7 @@ from node.inputs import (
     rows_from_graph,
     rows_from_ndjson,
 )
+from node.openapi import ETAG, content, or_empty, secured
 from node.records import CSV_COLUMNS, AssetRecord, Checked, csv_row, mpans_and_serial, rdflib_graph
 from node.register import Register
 
@@ -70,6 +72,11 @@ async def _single_properties(request: Request, *, allow_asset_id: bool = False):
 
 
 RECORD_TYPES = [JSON, JSONLD, TURTLE, NTRIPLES]
+RECORD = content(*RECORD_TYPES, description="The asset record", headers=ETAG)
+RECORD_FORMATS = ["json", "jsonld", "json-ld", "turtle", "ttl", "nt", "ntriples"]
+# Filter values the node accepts (checked as ARM-IN-010 in node/register.py); empty = no filter.
+CODE_VALUE = {"pattern": or_empty(CODE_RE.pattern)}
+WRITE_ERRORS = (400, 401, 403, 404, 406, 409, 412, 413, 415, 422, 428, 503)
 
 
 def record_response(request: Request, record: AssetRecord, status: int = 200,
@@ -171,7 +178,8 @@ def _duplicate_screen(request: Request) -> Callable[[list[Checked]], None]:
     return screen
 
 
-@router.get("/context.jsonld", tags=["discovery"], summary="The published JSON-LD context")
+@router.get("/context.jsonld", tags=["discovery"], summary="The published JSON-LD context",
+            response_class=Response, responses={200: content(JSONLD)})
 def context() -> Response:
     return Response(json.dumps(full_jsonld_context(), indent=2), media_type=JSONLD)
 
@@ -183,7 +191,11 @@ def context() -> Response:
     description="JSON with Elexon field names, JSON-LD (with the published @context) or Turtle. "
     "The node assigns the asset's permanent IRI and returns it with Location and ETag. "
     "A failing SHACL rule returns 422 with every violation; nothing is stored.",
-    openapi_extra=examples.REGISTER_ONE,
+    openapi_extra=secured("assets:write", extra=examples.REGISTER_ONE),
+    response_class=Response,
+    responses={201: {**RECORD, "headers": {**ETAG, "Location": {
+        "description": "The new asset's path", "schema": {"type": "string"}}}},
+        **error_responses(400, 401, 403, 406, 409, 413, 415, 422, 503)},
 )
 async def register_asset(request: Request, caller: CallerDep) -> Response:
     chosen = negotiate(request, RECORD_TYPES)
@@ -200,7 +212,11 @@ async def register_asset(request: Request, caller: CallerDep) -> Response:
     description="Streams the body and validates every row. `mode=all-or-nothing` stores nothing "
     "if any row fails; `mode=store-valid` stores the valid rows. The report lists each failing "
     "row with its violations and each stored row with its AssetId.",
-    openapi_extra=examples.REGISTER_BULK,
+    openapi_extra=secured("assets:write", extra=examples.REGISTER_BULK),
+    responses={200: content(JSON, description="Every row stored"),
+               207: content(JSON, description="Some rows stored (store-valid); the report "
+                            "lists the failing rows"),
+               **error_responses(400, 401, 403, 409, 413, 415, 422, 503)},
 )
 async def register_bulk(
     request: Request,
@@ -254,18 +270,23 @@ async def register_bulk(
     return JSONResponse(body_json, status_code=status)
 
 
-@router.get("/assets", summary="List and search assets the caller may read")
+CodeParam = Annotated[str | None, Query(json_schema_extra=CODE_VALUE)]
+
+
+@router.get("/assets", summary="List and search assets the caller may read",
+            openapi_extra=secured("assets:read"),
+            responses={200: content(JSON), **error_responses(400, 401, 403, 422)})
 def list_assets(
     request: Request,
     caller: CallerDep,
-    category: str | None = None,
-    dno: str | None = None,
-    connection_type: str | None = None,
-    connection_status: str | None = None,
-    gsp_group: str | None = None,
-    validation_status: str | None = None,
-    registration_status: str | None = None,
-    organisation: str | None = None,
+    category: CodeParam = None,
+    dno: CodeParam = None,
+    connection_type: CodeParam = None,
+    connection_status: CodeParam = None,
+    gsp_group: CodeParam = None,
+    validation_status: Literal["Pending", "Verified", "Query"] | None = None,
+    registration_status: Literal["Active", "Deregistered"] | None = None,
+    organisation: CodeParam = None,
     min_capacity: Annotated[float | None, Query(ge=0, allow_inf_nan=False)] = None,
     max_capacity: Annotated[float | None, Query(ge=0, allow_inf_nan=False)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -284,13 +305,20 @@ def list_assets(
     summary="Export the caller's own assets (streamed)",
     description="CSV (Elexon columns), JSON-LD (one document), Turtle or N-Triples, streamed "
     "one asset at a time.",
+    openapi_extra=secured("assets:read"),
+    response_class=StreamingResponse,
+    responses={200: content(CSV, JSONLD, TURTLE, NTRIPLES),
+               **error_responses(400, 401, 403, 406, 422)},
 )
 def export_assets(
     request: Request,
     caller: CallerDep,
-    format: Annotated[str | None, Query(description="csv, jsonld, turtle or nt")] = None,
-    category: str | None = None,
-    dno: str | None = None,
+    format: Annotated[str | None, Query(
+        description="csv, jsonld, turtle or nt (instead of Accept)",
+        json_schema_extra={"enum": ["csv", "jsonld", "json-ld", "turtle", "ttl", "nt",
+                                    "ntriples"]})] = None,
+    category: CodeParam = None,
+    dno: CodeParam = None,
 ) -> StreamingResponse:
     chosen = negotiate(request, [CSV, JSONLD, TURTLE, NTRIPLES], format)
     records = register_of(request).iter_export(caller, {"category": category, "dno": dno})
@@ -321,9 +349,13 @@ def _export_lines(records: Iterator[AssetRecord], chosen: str) -> Iterator[bytes
             yield "".join(f"{t.subject} {t.predicate} {t.object} .\n" for t in record.triples).encode()
 
 
-@router.get("/assets/{asset_id}", summary="Read one asset (JSON, JSON-LD, Turtle, N-Triples)")
+@router.get("/assets/{asset_id}", summary="Read one asset (JSON, JSON-LD, Turtle, N-Triples)",
+            openapi_extra=secured("assets:read"), response_class=Response,
+            responses={200: RECORD, 304: {"description": "Not modified (If-None-Match)"},
+                       **error_responses(401, 403, 404, 406)})
 def read_asset(request: Request, asset_id: str, caller: CallerDep,
-               format: str | None = None) -> Response:
+               format: Annotated[str | None, Query(
+                   json_schema_extra={"enum": RECORD_FORMATS})] = None) -> Response:
     record = register_of(request).read(asset_id, caller)
     if request.headers.get("if-none-match") == record.etag:
         return Response(status_code=304, headers={"ETag": record.etag})
@@ -334,7 +366,8 @@ IfMatch = Annotated[str | None, Header(alias="If-Match", description="The ETag y
 
 
 @router.put("/assets/{asset_id}", summary="Replace an asset (needs If-Match)",
-            openapi_extra=examples.REPLACE)
+            openapi_extra=secured("assets:write", extra=examples.REPLACE),
+            response_class=Response, responses={200: RECORD, **error_responses(*WRITE_ERRORS)})
 async def replace_asset(request: Request, asset_id: str, caller: CallerDep,
                         if_match: IfMatch = None) -> Response:
     chosen = negotiate(request, RECORD_TYPES)
@@ -346,7 +379,8 @@ async def replace_asset(request: Request, asset_id: str, caller: CallerDep,
 
 
 @router.patch("/assets/{asset_id}", summary="Change some fields (JSON merge patch; needs If-Match)",
-              openapi_extra=examples.PATCH)
+              openapi_extra=secured("assets:write", extra=examples.PATCH),
+              response_class=Response, responses={200: RECORD, **error_responses(*WRITE_ERRORS)})
 async def patch_asset(request: Request, asset_id: str, caller: CallerDep,
                       if_match: IfMatch = None) -> Response:
     chosen = negotiate(request, RECORD_TYPES)
@@ -361,7 +395,18 @@ async def patch_asset(request: Request, asset_id: str, caller: CallerDep,
     return record_response(request, record, chosen=chosen)
 
 
-@router.put("/assets/{asset_id}/validation-status", summary="Set Pending, Verified or Query")
+# The schema of the body; the node checks it itself (ARM-VS-001), so the rule keeps its ID.
+VALIDATION_STATUS_BODY = {"requestBody": {"content": {JSON: {"schema": {
+    "type": "object", "required": ["status"],
+    "properties": {"status": {"enum": ["Pending", "Verified", "Query"]},
+                   "reason": {"type": ["string", "null"]}}}}}}}
+
+
+@router.put("/assets/{asset_id}/validation-status", summary="Set Pending, Verified or Query",
+            openapi_extra=secured("validation:write", extra=VALIDATION_STATUS_BODY),
+            response_class=Response,
+            responses={200: RECORD, **error_responses(400, 401, 403, 404, 406, 409, 412, 422,
+                                                      428, 503)})
 def set_validation_status(
     request: Request,
     asset_id: str,
@@ -383,7 +428,12 @@ def set_validation_status(
     return record_response(request, record, chosen=chosen)
 
 
-@router.delete("/assets/{asset_id}", summary="De-register an asset (soft: record and history kept)")
+@router.delete("/assets/{asset_id}", summary="De-register an asset (soft: record and history kept)",
+               description="Sets RegistrationStatus to Deregistered; the record stays readable "
+               "with its history (nothing is hard-deleted).",
+               openapi_extra=secured("assets:write"), response_class=Response,
+               responses={200: RECORD, **error_responses(401, 403, 404, 406, 409, 412, 428,
+                                                         503)})
 def deregister_asset(request: Request, asset_id: str, caller: CallerDep,
                      if_match: IfMatch = None) -> Response:
     chosen = negotiate(request, RECORD_TYPES)
@@ -392,12 +442,16 @@ def deregister_asset(request: Request, asset_id: str, caller: CallerDep,
     return record_response(request, record, chosen=chosen)
 
 
-@router.get("/assets/{asset_id}/history", summary="Every version with who and when")
+@router.get("/assets/{asset_id}/history", summary="Every version with who and when",
+            openapi_extra=secured("assets:read"),
+            responses={200: content(JSON), **error_responses(401, 403, 404)})
 def asset_history(request: Request, asset_id: str, caller: CallerDep) -> JSONResponse:
     return JSONResponse({"versions": register_of(request).history(asset_id, caller)})
 
 
-@router.get("/assets/{asset_id}/audit", summary="The audit trail of one asset")
+@router.get("/assets/{asset_id}/audit", summary="The audit trail of one asset",
+            openapi_extra=secured("audit:read"),
+            responses={200: content(JSON), **error_responses(401, 403, 404)})
 def asset_audit(request: Request, asset_id: str, caller: CallerDep) -> JSONResponse:
     return JSONResponse({"entries": register_of(request).audit_trail(asset_id, caller)})
 

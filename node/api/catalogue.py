@@ -5,14 +5,18 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from node.errors import ApiError
+from node.errors import ApiError, error_responses
 from node.federation.catalogue import catalogue_graph, licence_graph
 from node.federation.settings import settings_for
+from node.openapi import content
 
 router = APIRouter(tags=["discovery"])
 
 FORMATS = {"text/turtle": "turtle", "application/ld+json": "json-ld",
            "application/n-triples": "nt", "application/rdf+xml": "xml"}
+
+
+RDF = {200: content(*FORMATS), **error_responses(406)}
 
 
 def _rdf(request: Request, graph) -> Response:  # type: ignore[no-untyped-def]
@@ -39,12 +43,14 @@ def _rdf(request: Request, graph) -> Response:  # type: ignore[no-untyped-def]
             description="A dcat:Catalog with the node's dcat:DataService entries (SPARQL "
             "endpoint, REST API, query forms, federation), each with dcat:endpointURL and "
             "dcterms:license, and the datasets it serves. Turtle by default, JSON-LD, "
-            "N-Triples or RDF/XML by Accept. No token needed.")
+            "N-Triples or RDF/XML by Accept. No token needed.",
+            response_class=Response, responses=RDF)
 def catalogue(request: Request) -> Response:
     settings = settings_for(request.app)
     return _rdf(request, catalogue_graph(settings, request.app.state.settings.name))
 
 
-@router.get("/catalogue/licence", summary="The data licence (ODRL, public)")
+@router.get("/catalogue/licence", summary="The data licence (ODRL, public)",
+            response_class=Response, responses=RDF)
 def licence(request: Request) -> Response:
     return _rdf(request, licence_graph(settings_for(request.app)))

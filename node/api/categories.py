@@ -11,8 +11,9 @@ from fastapi.responses import JSONResponse
 from node.api.assets import graph_of, register_of
 from node.api.http import JSON, TURTLE, media_type, negotiate, read_body
 from node.categories import Category
-from node.errors import ApiError
+from node.errors import ApiError, error_responses
 from node.identity import Caller, current_caller
+from node.openapi import content, secured
 
 router = APIRouter(tags=["categories"])
 CallerDep = Annotated[Caller, Depends(current_caller)]
@@ -41,6 +42,8 @@ fshape:Category_HYDRO a sh:NodeShape ; sh:targetClass acat:HYDRO ;
 
 
 CATEGORY_TYPES = [JSON, TURTLE]
+CATEGORY = content(*CATEGORY_TYPES, description="The category (JSON) or its shape (Turtle)")
+SAVE_ERRORS = (400, 401, 403, 406, 409, 413, 415, 422, 503)
 
 
 def _category_response(request: Request, category: Category, status: int = 200,
@@ -55,7 +58,8 @@ def _category_response(request: Request, category: Category, status: int = 200,
     return JSONResponse(category.as_json(), status_code=status, headers=headers)
 
 
-@router.get("/categories", summary="The node's asset category catalogue")
+@router.get("/categories", summary="The node's asset category catalogue",
+            openapi_extra=secured(), responses={200: content(JSON), **error_responses(401)})
 def list_categories(request: Request, caller: CallerDep,
                     include_deprecated: bool = True) -> JSONResponse:
     categories = register_of(request).catalogue.all()
@@ -67,7 +71,9 @@ def list_categories(request: Request, caller: CallerDep,
     return JSONResponse({"items": items})
 
 
-@router.get("/categories/{code}", summary="One category with its SHACL shape")
+@router.get("/categories/{code}", summary="One category with its SHACL shape",
+            openapi_extra=secured(), response_class=Response,
+            responses={200: CATEGORY, **error_responses(401, 404, 406)})
 def get_category(request: Request, code: str, caller: CallerDep) -> Response:
     category = register_of(request).catalogue.get(code)
     if category is None:
@@ -81,7 +87,8 @@ async def _definition(request: Request):
 
 
 @router.post("/categories", status_code=201, summary="Create a category (market facilitator)",
-             openapi_extra=CATEGORY_BODY)
+             openapi_extra=secured("categories:write", extra=CATEGORY_BODY),
+             response_class=Response, responses={201: CATEGORY, **error_responses(*SAVE_ERRORS)})
 async def create_category(request: Request, caller: CallerDep) -> Response:
     chosen = negotiate(request, CATEGORY_TYPES)
     graph = await _definition(request)
@@ -92,7 +99,9 @@ async def create_category(request: Request, caller: CallerDep) -> Response:
 
 
 @router.put("/categories/{code}", summary="Change a category's metadata or shape",
-            openapi_extra=CATEGORY_BODY)
+            openapi_extra=secured("categories:write", extra=CATEGORY_BODY),
+            response_class=Response,
+            responses={200: CATEGORY, **error_responses(404, *SAVE_ERRORS)})
 async def update_category(request: Request, code: str, caller: CallerDep) -> Response:
     chosen = negotiate(request, CATEGORY_TYPES)
     graph = await _definition(request)
@@ -102,7 +111,9 @@ async def update_category(request: Request, code: str, caller: CallerDep) -> Res
     return _category_response(request, category, chosen=chosen)
 
 
-@router.post("/categories/{code}/deprecate", summary="Deprecate: no new registrations")
+@router.post("/categories/{code}/deprecate", summary="Deprecate: no new registrations",
+             openapi_extra=secured("categories:write"), response_class=Response,
+             responses={200: CATEGORY, **error_responses(401, 403, 404, 406, 503)})
 def deprecate_category(request: Request, code: str, caller: CallerDep) -> Response:
     chosen = negotiate(request, CATEGORY_TYPES)
     category = register_of(request).deprecate_category(code, caller)

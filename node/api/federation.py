@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from node import policy
-from node.errors import ApiError
+from node.api.sparql import filter_parameters
+from node.errors import ApiError, error_responses
 from node.federation.aggregates import AggregateSpec
 from node.federation.discovery import discover
+from node.federation.duplicates import MAX_TOKENS
 from node.federation.engine import Engine, NodeTarget
 from node.federation.filters import AssetFilter
 from node.federation.settings import FederationSettings, settings_for
@@ -30,6 +32,7 @@ from node.federation.tokens import (
     TokenSource,
 )
 from node.identity import Caller, bearer_token, current_caller
+from node.openapi import content, secured
 from trust import http as trust_http
 
 router = APIRouter(prefix="/federation", tags=["federation"])
@@ -37,6 +40,16 @@ router = APIRouter(prefix="/federation", tags=["federation"])
 PARTIAL_DOC = (" The answer lists every node with `status` answered / timed_out / refused / "
                "error, `ms`, and the node's error `code`; `partial` is true when any node did "
                "not answer. Rows carry `_node` (or `_nodes` for joined rows).")
+
+
+FEDERATED = {"openapi_extra": secured("federation:query"),
+             "responses": {200: content("application/json"),
+                           **error_responses(400, 401, 403, 422, 503)}}
+
+
+def _with_filters(*, aggregate: bool = False) -> dict[str, Any]:
+    return {**FEDERATED, "openapi_extra": secured(
+        "federation:query", extra=filter_parameters(aggregate=aggregate))}
 
 
 def _client(request: Request, settings: FederationSettings) -> httpx.AsyncClient:
@@ -110,7 +123,12 @@ async def duplicate_matches(request: Request, tokens: list[str]) -> dict[str, st
     return found
 
 
-@router.get("/nodes", summary="The nodes a federated query goes to (from the directory)")
+@router.get("/nodes", summary="The nodes a federated query goes to (from the directory)",
+            openapi_extra=FEDERATED["openapi_extra"],
+            responses={**FEDERATED["responses"], 200: content("application/json", schema={
+                "type": "array", "items": {"type": "object", "properties": {
+                    "url": {"type": "string"}, "org_id": {"type": ["string", "null"]},
+                    "id": {"type": ["string", "null"]}}}})})
 async def nodes(request: Request,
                 caller: Annotated[Caller, Depends(current_caller)]) -> JSONResponse:
     _, targets = await _engine(request, caller)
@@ -119,7 +137,7 @@ async def nodes(request: Request,
 
 @router.get("/assets", summary="Federated REST filter form",
             description="Assets matching the filters on every node, as SPARQL JSON results "
-            "with `_node`. Same filters as /query/assets." + PARTIAL_DOC)
+            "with `_node`. Same filters as /query/assets." + PARTIAL_DOC, **_with_filters())
 async def assets(request: Request,
                  caller: Annotated[Caller, Depends(current_caller)]) -> JSONResponse:
     spec = AssetFilter.parse(dict(request.query_params))
@@ -130,7 +148,7 @@ async def assets(request: Request,
 @router.get("/aggregate", summary="Federated counts and capacity by group",
             description="Each node computes COUNT/SUM/MIN/MAX by group over what the caller "
             "may aggregate; this node merges them (AVG = SUM/COUNT). No rows move."
-            + PARTIAL_DOC)
+            + PARTIAL_DOC, **_with_filters(aggregate=True))
 async def aggregate(request: Request,
                     caller: Annotated[Caller, Depends(current_caller)]) -> JSONResponse:
     spec = AggregateSpec.parse(dict(request.query_params))
@@ -156,13 +174,15 @@ async def _sparql(request: Request, caller: Caller, query: str, mode: str) -> JS
             description="mode=gather (default): each node returns the caller's quads with the "
             "query's predicates; the query runs over their union, so joins across nodes are "
             "exact. mode=distribute: the query runs at each node and rows are concatenated."
-            + PARTIAL_DOC)
+            + PARTIAL_DOC, **FEDERATED)
 async def sparql_get(request: Request, caller: Annotated[Caller, Depends(current_caller)],
-                     query: str = "", mode: Annotated[str, Query()] = "gather") -> JSONResponse:
+                     query: str = "", mode: Annotated[str, Query(json_schema_extra={
+                         "enum": ["gather", "distribute"]})] = "gather") -> JSONResponse:
     return await _sparql(request, caller, query, mode)
 
 
-@router.post("/sparql", summary="Federated SPARQL (POST: form or application/sparql-query)")
+@router.post("/sparql", summary="Federated SPARQL (POST: form or application/sparql-query)",
+             **FEDERATED)
 async def sparql_post(request: Request, caller: Annotated[Caller, Depends(current_caller)],
                       mode: str = "gather") -> JSONResponse:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -182,7 +202,14 @@ async def sparql_post(request: Request, caller: Annotated[Caller, Depends(curren
 @router.post("/duplicates", summary="Keyed-hash duplicate check (this node's records)",
              description="Body: {\"tokens\": [hex HMAC-SHA256 of (import|export, MPAN, "
              "serial)]}. Answers which tokens match a record on this node, with the holder "
-             "organisation only. No MPAN is sent or returned (POL-015).")
+             "organisation only. No MPAN is sent or returned (POL-015).",
+             openapi_extra=secured("assets:write", extra={"requestBody": {
+                 "required": True, "content": {"application/json": {"schema": {
+                     "type": "object", "required": ["tokens"], "properties": {"tokens": {
+                         "type": "array", "maxItems": MAX_TOKENS, "items": {
+                             "type": "string", "minLength": 64, "maxLength": 64}}}}}}}}),
+             responses={200: content("application/json"),
+                        **error_responses(400, 401, 403, 503)})
 async def duplicates(request: Request,
                      caller: Annotated[Caller, Depends(current_caller)]) -> JSONResponse:
     from starlette.concurrency import run_in_threadpool
@@ -192,7 +219,9 @@ async def duplicates(request: Request,
     policy.check_duplicate_enquiry(caller)
     try:
         body = await request.json()
-        tokens = list(body["tokens"])
+        tokens = body["tokens"]
+        if not isinstance(tokens, list):
+            raise TypeError
     except (ValueError, KeyError, TypeError):
         raise ApiError(400, "FED-IN-007", "Send {\"tokens\": [...]}.") from None
     return JSONResponse({"matches": await run_in_threadpool(index_of(request.app).matches, tokens)})

@@ -71,8 +71,8 @@ def negotiate(request: Request, offered: list[str], fmt: str | None = None) -> s
     """Pick a response type from `?format=` or the Accept header (406 if none fits)."""
     aliases = {"json": JSON, "jsonld": JSONLD, "json-ld": JSONLD, "turtle": TURTLE, "ttl": TURTLE,
                "nt": NTRIPLES, "ntriples": NTRIPLES, "csv": CSV}
-    if fmt:
-        chosen = aliases.get(fmt.lower())
+    if fmt is not None:
+        chosen = aliases.get(fmt)
         if chosen in offered:
             return chosen
         raise ApiError(406, "REQ-406", f"Format '{fmt}' is not offered here.",

@@ -10,16 +10,25 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from node.errors import ApiError
-from node.federation.aggregates import AggregateSpec
-from node.federation.filters import AssetFilter
+from node.errors import ApiError, error_responses
+from node.federation.aggregates import DIMENSIONS, AggregateSpec
+from node.federation.filters import CODE_FILTERS, CODE_RE, MAX_LIMIT, AssetFilter
 from node.federation.service import service_for
 from node.identity import Caller, current_caller
+from node.openapi import content, or_empty, secured
 
 router = APIRouter(tags=["query"])
 
 SPARQL_EXAMPLE = ("PREFIX fmar: <https://id.fmar.uk/def/fmar#>\nSELECT ?asset ?capacity WHERE "
                   "{ ?asset a fmar:Asset ; fmar:ratedCapacity ?capacity } LIMIT 10")
+
+
+# SELECT / ASK results, and CONSTRUCT / DESCRIBE graphs (node/federation/service.py).
+SPARQL_ANSWER = {200: content(
+    "application/sparql-results+json", "application/sparql-results+xml", "text/csv",
+    "text/tab-separated-values", "text/turtle", "application/ld+json", "application/n-triples",
+    "application/rdf+xml"), **error_responses(400, 401, 403, 406, 413, 415, 422, 503, 504)}
+QUERY_ERRORS = error_responses(400, 401, 403, 422)
 
 
 def _answer(answer: Any) -> Response:
@@ -46,8 +55,7 @@ async def _run_sparql(request: Request, caller: Caller, query: str | None,
     "and DESCRIBE as Turtle, JSON-LD, N-Triples or RDF/XML (Accept, or `format`). UPDATE "
     "(SPARQL-003) and SERVICE (SPARQL-004) are refused; a query past the time limit "
     "(SPARQL-005, 504) or the result limit (SPARQL-006, 422) is stopped. Needs `sparql:query`.",
-    responses={200: {"content": {"application/sparql-results+json": {}, "text/csv": {},
-                                 "text/turtle": {}}}},
+    openapi_extra=secured("sparql:query"), response_class=Response, responses=SPARQL_ANSWER,
 )
 async def sparql_get(
     request: Request,
@@ -66,10 +74,11 @@ async def sparql_get(
     description="`application/x-www-form-urlencoded` with `query=` (and optional "
     "`default-graph-uri`, `named-graph-uri`), or the query itself as "
     "`application/sparql-query`. Same rules as GET.",
-    openapi_extra={"requestBody": {"content": {
+    response_class=Response, responses=SPARQL_ANSWER,
+    openapi_extra=secured("sparql:query", extra={"requestBody": {"content": {
         "application/sparql-query": {"schema": {"type": "string"}, "example": SPARQL_EXAMPLE},
         "application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": {
-            "query": {"type": "string"}}}}}}},
+            "query": {"type": "string"}}}}}}}),
 )
 async def sparql_post(
     request: Request, caller: Annotated[Caller, Depends(current_caller)],
@@ -103,10 +112,45 @@ FILTER_DOC = ("Filters: category, dno, connection_type, connection_status, gsp_g
               "(FED-IN-001..004) and never spliced into the query.")
 
 
+def _query_parameter(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    """A query parameter; lists are comma-separated (form style, not exploded)."""
+    parameter = {"name": name, "in": "query", "required": False, "schema": schema,
+                 "description": description}
+    if schema.get("type") == "array":
+        parameter.update(style="form", explode=False)
+    return parameter
+
+
+def filter_parameters(*, aggregate: bool = False) -> dict[str, Any]:
+    """`openapi_extra` parameters of the filter form, as AssetFilter.parse and
+    AggregateSpec.parse check them (FED-IN-001..005); routes read them from the query
+    string themselves."""
+    code = CODE_RE.pattern.removeprefix("^").removesuffix("$")
+    # (an empty value is no filter)
+    capacity = {"anyOf": [{"type": "number"}, {"type": "string", "maxLength": 0}]}
+    codes = {"type": "string", "pattern": rf"^(\s*{code}\s*(,\s*{code}\s*)*)?$"}
+    parameters = [_query_parameter(name, codes, "Codes, comma-separated: any of them")
+                  for name in CODE_FILTERS]
+    parameters += [
+        _query_parameter("organisation", {"type": "string", "pattern": or_empty(CODE_RE.pattern)},
+                         "An organisation ID"),
+        *(_query_parameter(name, capacity, "kW") for name in ("min_capacity", "max_capacity")),
+    ]
+    if aggregate:
+        parameters.append(_query_parameter("group_by", {
+            "type": "array", "items": {"enum": list(DIMENSIONS)}, "maxItems": 4,
+            "uniqueItems": True}, "Dimensions to group by (default category, dno)"))
+    else:
+        parameters.append(_query_parameter("limit", {
+            "type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, "Rows at most"))
+    return {"parameters": parameters}
+
+
 @router.get("/query/assets", summary="Assets matching a simple filter (this node)",
             description="The REST filter form, answered from this node only, over what the "
             "caller may read. " + FILTER_DOC + " Answer: SPARQL JSON results plus "
-            "`truncated`.")
+            "`truncated`.", openapi_extra=secured("sparql:query", extra=filter_parameters()),
+            responses={200: content("application/json"), **QUERY_ERRORS})
 async def query_assets(request: Request,
                        caller: Annotated[Caller, Depends(current_caller)]) -> JSONResponse:
     spec = AssetFilter.parse(dict(request.query_params))
@@ -133,7 +177,9 @@ def _truncate(body: bytes, limit: int) -> dict[str, Any]:
             "table and its `margins` under disclosure control (POL-013, SDC-001..006: "
             "suppression, rounding, no MIN/MAX, capacity filters on band edges only; "
             "docs/disclosure.md). "
-            + FILTER_DOC)
+            + FILTER_DOC,
+            openapi_extra=secured("sparql:query", extra=filter_parameters(aggregate=True)),
+            responses={200: content("application/json"), **QUERY_ERRORS})
 async def query_aggregate(request: Request,
                           caller: Annotated[Caller, Depends(current_caller)]) -> JSONResponse:
     spec = AggregateSpec.parse(dict(request.query_params))

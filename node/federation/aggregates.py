@@ -61,7 +61,6 @@ class AggregateSpec:
     def parse(cls, params: dict[str, Any]) -> AggregateSpec:
         raw = params.get("group_by") or "category,dno"
         dims = raw if isinstance(raw, list) else [d.strip() for d in str(raw).split(",")]
-        dims = [d for d in dims if d]
         unknown = [d for d in dims if d not in DIMENSIONS]
         if unknown or len(dims) > 4 or len(set(dims)) != len(dims):
             raise ApiError(400, "FED-IN-005", "group_by takes up to 4 distinct dimensions of: "

@@ -256,3 +256,22 @@ def test_org_admin_updates_contact_details(federation, members):
     with members.fsp2.api() as c:
         history = c.get(f"/api/orgs/{members.fsp2.org_id}/history").json()
     assert history[-1]["action"] == "update"
+
+
+def test_trust_openapi_declares_security_and_error_bodies(federation):
+    with federation.client() as c:
+        doc = c.get("/openapi.json").json()
+    schemes = doc["components"]["securitySchemes"]
+    assert schemes["mutualTLS"]["type"] == "mutualTLS"
+    flows = schemes["oauth2"]["flows"]
+    assert flows["clientCredentials"]["tokenUrl"].endswith("/token")
+    assert flows["authorizationCode"]["authorizationUrl"].endswith("/authorize")
+    paths = doc["paths"]
+    assert paths["/api/orgs/{org_id}/users"]["post"]["security"] == [{"oauth2": []}]
+    assert paths["/token"]["post"]["security"] == [{"mutualTLS": []}, {}]
+    for public in ("/api/members", "/api/nodes", "/ca/chain.pem", "/m/{org_id}"):
+        assert "security" not in paths[public]["get"], public
+    assert set(paths["/ca/crl"]["get"]["responses"]["200"]["content"]) == {"application/pkix-crl"}
+    error = {"$ref": "#/components/schemas/ErrorBody"}
+    assert paths["/api/orgs/{org_id}/users"]["post"]["responses"]["403"]["content"][
+        "application/json"]["schema"] == error
