@@ -11,7 +11,7 @@ import typer
 from typer.exceptions import TyperException
 
 from node.federation.cli import register as register_federation_commands
-from trust.cli import CaBundle, ClientId, TrustUrl
+from trust.cli import CaBundle, ClientCert, ClientId, ClientKey, TrustUrl
 from trust.cli import register as register_trust_commands
 
 app = typer.Typer(help="FMAR: Flexibility Market Asset Register.", no_args_is_help=True,
@@ -281,10 +281,8 @@ def upload(
     trust_url: TrustUrl = None,
     ca_bundle: CaBundle = None,
     client_id: ClientId = None,
-    cert: Annotated[Path | None, typer.Option(envvar="FMAR_CLIENT_CERT",
-                                              help="Client certificate (PEM).")] = None,
-    key: Annotated[Path | None, typer.Option(envvar="FMAR_CLIENT_KEY",
-                                             help="Its private key (PEM).")] = None,
+    cert: ClientCert = None,
+    key: ClientKey = None,
 ) -> None:
     """Bulk-register assets from a file, with a progress bar while it uploads; prints the
     node's report (stored rows, and every refused row with its rule IDs)."""

@@ -101,6 +101,12 @@ class Watch:
     health: list[int] = field(default_factory=list)
 
 
+# The hostile tests measure queries and streams, not the rate limits (RATE-001, tested in
+# tests/trust/test_trust_limits.py): their readers ask as fast as they can.
+RATE_LIMITS_OFF = {f"FMAR_RATE_{kind}": "off"
+                   for kind in ("TOKEN_SOURCE", "TOKEN_CLIENT", "API_SOURCE", "API_CLIENT")}
+
+
 class NodeProcess:
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None):
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -113,7 +119,8 @@ class NodeProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "node", "serve", "--data-dir", str(data_dir / "node"),
              "--port", str(self.port), "--tokens-file", str(tokens), "--workers", "1"],
-            stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+            stdout=self.log, stderr=subprocess.STDOUT,
+            env={**os.environ, **RATE_LIMITS_OFF, **(env or {})})
         self.pid = self.process.pid
         deadline = time.monotonic() + 60
         while True:

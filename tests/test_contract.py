@@ -18,14 +18,14 @@ import pytest
 
 from tests.assets import bess
 from tests.conftest import free_port
+from tests.hostile import RATE_LIMITS_OFF
 from tests.test_process import FMAR, fmar
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMATHESIS = [sys.executable, "-m", "schemathesis.cli"]
 # The rate limits (429 RATE-001, documented on every operation) are off for the fuzzer, so
 # its budget reaches the routes; they have tests of their own.
-NO_RATE_LIMITS = {f"FMAR_RATE_{kind}": "off"
-                  for kind in ("TOKEN_SOURCE", "TOKEN_CLIENT", "API_SOURCE", "API_CLIENT")}
+NO_RATE_LIMITS = RATE_LIMITS_OFF
 # A fixed budget and seed for `make test`; FMAR_CONTRACT_EXAMPLES / FMAR_CONTRACT_SEED fuzz
 # deeper or elsewhere by hand.
 BUDGET = ["--max-examples", os.environ.get("FMAR_CONTRACT_EXAMPLES", "12"),

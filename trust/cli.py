@@ -44,6 +44,10 @@ KekFile = Annotated[Path | None, typer.Option(
     "itself instead.")]
 ClientId = Annotated[str | None, typer.Option("--client-id", "--app", envvar="FMAR_CLIENT_ID",
                                               help="Your application id (OAuth client_id).")]
+ClientCert = Annotated[Path | None, typer.Option("--cert", envvar="FMAR_CLIENT_CERT",
+                                                 help="Client certificate (PEM).")]
+ClientKey = Annotated[Path | None, typer.Option("--key", envvar="FMAR_CLIENT_KEY",
+                                                help="Its private key (PEM).")]
 
 
 def _data_dir(data: Path | None) -> Path:

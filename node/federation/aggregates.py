@@ -76,7 +76,9 @@ class AggregateSpec:
         return params
 
 
-def node_query(spec: AggregateSpec, scope: policy.ReadScope) -> str:
+def _grouped(spec: AggregateSpec, scope: policy.ReadScope) -> tuple[str, str]:
+    """The group variables and the patterns (the caller's scope, the filter, the capacity
+    and each dimension) of an aggregate query."""
     patterns = scope_patterns(scope) + restriction_patterns(spec.filter)
     if not any("?capacity" in p for p in patterns):
         patterns.append(f"?asset <{FMAR.ratedCapacity}> ?capacity .")
@@ -84,8 +86,11 @@ def node_query(spec: AggregateSpec, scope: policy.ReadScope) -> str:
     # namespace is an asset record; the type pattern cost ~30 % here)
     for dim in spec.group_by:
         patterns.append(f"OPTIONAL {{ ?asset <{FMAR[DIMENSIONS[dim]]}> ?d_{dim} }}")
-    groups = " ".join(f"?d_{d}" for d in spec.group_by)
-    body = "\n    ".join(patterns)
+    return " ".join(f"?d_{d}" for d in spec.group_by), "\n    ".join(patterns)
+
+
+def node_query(spec: AggregateSpec, scope: policy.ReadScope) -> str:
+    groups, body = _grouped(spec, scope)
     return (f"SELECT {groups} (COUNT(?asset) AS ?count) (SUM(?capacity) AS ?sum) "
             f"(MIN(?capacity) AS ?min) (MAX(?capacity) AS ?max) WHERE {{\n  GRAPH ?asset {{\n"
             f"    {body}\n  }}\n  {asset_graph_filter()}\n}}"
@@ -128,13 +133,7 @@ def controlled_query(spec: AggregateSpec, scope: policy.ReadScope) -> str:
     """Per finest group, the capacities of its assets (GROUP_CONCAT: one row per group, not
     per asset, so no row limit is reached). The margins and the protection are computed
     from these at the node; no value leaves the node unprotected."""
-    patterns = scope_patterns(scope) + restriction_patterns(spec.filter)
-    if not any("?capacity" in p for p in patterns):
-        patterns.append(f"?asset <{FMAR.ratedCapacity}> ?capacity .")
-    for dim in spec.group_by:
-        patterns.append(f"OPTIONAL {{ ?asset <{FMAR[DIMENSIONS[dim]]}> ?d_{dim} }}")
-    groups = " ".join(f"?d_{d}" for d in spec.group_by)
-    body = "\n    ".join(patterns)
+    groups, body = _grouped(spec, scope)
     return (f"SELECT {groups} (GROUP_CONCAT(STR(?capacity); SEPARATOR=\" \") AS ?capacities) "
             f"WHERE {{\n  GRAPH ?asset {{\n    {body}\n  }}\n  {asset_graph_filter()}\n}}"
             + (f" GROUP BY {groups}" if groups else ""))

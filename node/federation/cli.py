@@ -24,7 +24,7 @@ from node.cli_errors import (
     from_api_error,
     hint,
 )
-from trust.cli import CaBundle, ClientId, TrustUrl
+from trust.cli import CaBundle, ClientCert, ClientId, ClientKey, TrustUrl
 
 MODES = ("gather", "distribute")
 OUTPUTS = ("table", "csv", "json")
@@ -173,10 +173,8 @@ def register(app: typer.Typer) -> None:
         trust_url: TrustUrl = None,
         ca_bundle: CaBundle = None,
         client_id: ClientId = None,
-        cert: Annotated[Path | None, typer.Option(envvar="FMAR_CLIENT_CERT",
-                                                  help="Client certificate (PEM).")] = None,
-        key: Annotated[Path | None, typer.Option(envvar="FMAR_CLIENT_KEY",
-                                                 help="Its private key (PEM).")] = None,
+        cert: ClientCert = None,
+        key: ClientKey = None,
         token: Annotated[str | None, typer.Option(
             envvar="FMAR_TOKEN", help="Development only: one static token for every node")] = None,
         deadline: Annotated[float, typer.Option(help="Per-node deadline, seconds")] = 5.0,
