@@ -186,7 +186,7 @@ def external_signer(settings: TrustSettings, purpose: str, kid: str, *,
         signer = signer_factory(spec)(purpose, kid, create=create, settings=settings)
     except KeyStoreError:
         raise
-    except Exception as exc:  # noqa: BLE001 - whatever the HSM library raises
+    except Exception as exc:  # whatever the HSM library raises
         raise KeyStoreError("KEY-003", f"The signer {spec} failed for the {purpose} key "
                             f"{kid}: {exc!r}.") from exc
     if not isinstance(signer, Signer) or signer.kid != kid or signer.alg != "ES256":
