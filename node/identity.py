@@ -35,6 +35,9 @@ class Caller:
     dno_areas: frozenset[str] = field(default_factory=frozenset)
     # The party a relaying node acts for (RFC 8693 `act`), if any.
     actor: str | None = None
+    # A person's token accepted without a certificate binding (a portal node's): it is
+    # used on the read routes only, or those the node lists (node.policy, AUTH-047).
+    unbound: bool = False
 
     def has_role(self, role: str) -> bool:
         return role in self.roles

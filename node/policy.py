@@ -254,15 +254,76 @@ def check_duplicate_enquiry(caller: Caller) -> None:
 RELAYED_QUERY_POSTS = frozenset({"/sparql", "/federation/sparql"})
 
 
+def is_read_route(method: str, path: str) -> bool:
+    """A route that only reads or queries: GET/HEAD outside /admin, and the SPARQL query
+    POSTs. The one route classification of relayed (POL-021) and unbound (AUTH-047) tokens."""
+    if method in ("GET", "HEAD") and not path.startswith("/admin"):
+        return True
+    return method == "POST" and path in RELAYED_QUERY_POSTS
+
+
 def check_relayed_route(caller: Caller, method: str, path: str) -> None:
     """POL-021: a token carrying `act` (a node relaying for its caller) is accepted only on
     read and federation query routes: GET/HEAD outside /admin, and the SPARQL query POSTs.
     Every write, status change and admin route refuses it, whatever its scopes."""
-    if caller.actor is None:
-        return
-    if method in ("GET", "HEAD") and not path.startswith("/admin"):
-        return
-    if method == "POST" and path in RELAYED_QUERY_POSTS:
+    if caller.actor is None or is_read_route(method, path):
         return
     raise _deny("POL-021", "A relayed token (one a node exchanged for its caller) only reads: "
                 "writes, status changes and admin routes need the caller's own token.")
+
+
+# ---------------------------------------------------------------- unbound tokens (issue 7)
+
+# A portal node (FMAR_UNBOUND_USER_TOKENS=1) takes people's short-lived tokens without a
+# certificate binding on the read routes only, or on the routes of FMAR_UNBOUND_ROUTES.
+READ_ROUTES = "read"
+
+
+def parse_unbound_routes(text: str) -> frozenset[str]:
+    """FMAR_UNBOUND_ROUTES: comma-separated `read` (the read routes of `is_read_route`) and
+    `METHOD /path` items, a path ending in `*` naming every path that starts with it, e.g.
+    `read, POST /assets, PATCH /assets/*`. Routes under /admin cannot be listed."""
+    routes = set()
+    for item in (i.strip() for i in text.split(",")):
+        if not item:
+            continue
+        if item.lower() == READ_ROUTES:
+            routes.add(READ_ROUTES)
+            continue
+        method, _, path = item.partition(" ")
+        path = path.strip()
+        if not method.isalpha() or not path.startswith("/") or " " in path or "*" in path[:-1]:
+            raise ValueError(f"FMAR_UNBOUND_ROUTES: {item!r} is not `read` or `METHOD /path`")
+        if path.startswith("/admin"):
+            raise ValueError(f"FMAR_UNBOUND_ROUTES: {item!r}: admin routes take bound tokens "
+                             "only")
+        routes.add(f"{method.upper()} {path}")
+    return frozenset(routes)
+
+
+def _route_listed(routes: frozenset[str], method: str, path: str) -> bool:
+    if READ_ROUTES in routes and is_read_route(method, path):
+        return True
+    for route in routes - {READ_ROUTES}:
+        listed_method, _, listed = route.partition(" ")
+        if listed_method == method and (path == listed or (
+                listed.endswith("*") and path.startswith(listed[:-1]))):
+            return True
+    return False
+
+
+def check_unbound_route(caller: Caller, method: str, path: str,
+                        routes: frozenset[str] | None = None) -> None:
+    """AUTH-047: a person's token accepted without a certificate binding (a portal node's,
+    `caller.unbound`) is used only on the read routes, or on `routes` when the node lists
+    them (FMAR_UNBOUND_ROUTES); never on an admin route. Writes, status changes and admin
+    routes need a certificate-bound token."""
+    if not caller.unbound:
+        return
+    if not path.startswith("/admin") and _route_listed(routes or frozenset({READ_ROUTES}),
+                                                       method, path):
+        return
+    raise ApiError(401, "AUTH-047", "This route needs a certificate-bound token (RFC 8705); "
+                   "a portal's unbound token only reads here.",
+                   {"method": method, "path": path},
+                   headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})

@@ -9,11 +9,12 @@ from typing import Any
 
 from fastapi import Request
 
+from node import policy
 from node.identity import Caller, bearer_token
 from trust.verifier import TokenVerifier, VerifierConfig
 
 
-def caller_from_claims(claims: dict[str, Any]) -> Caller:
+def caller_from_claims(claims: dict[str, Any], unbound: bool = False) -> Caller:
     act = claims.get("act")
     scope = claims.get("scope", "")
     return Caller(
@@ -23,6 +24,7 @@ def caller_from_claims(claims: dict[str, Any]) -> Caller:
         scopes=frozenset(scope.split() if isinstance(scope, str) else scope),
         dno_areas=frozenset(claims.get("dno_areas") or []),
         actor=str(act["sub"]) if isinstance(act, dict) and "sub" in act else None,
+        unbound=unbound,
     )
 
 
@@ -33,7 +35,9 @@ def config_from_env(env: Mapping[str, str] | None = None) -> VerifierConfig:
     token audience), FMAR_CA_BUNDLE (federation CA chain), optionally
     FMAR_TRUSTED_PROXIES (comma-separated addresses), FMAR_REQUIRE_BINDING (1, the default,
     or 0), FMAR_UNBOUND_USER_TOKENS (1: accept people's short-lived unbound tokens, for a
-    node behind a browser portal), FMAR_TRUST_STATUS_TTL and FMAR_REVOCATION_TTL (seconds),
+    node behind a browser portal), FMAR_UNBOUND_ROUTES (where those tokens may be used:
+    `read`, the default, and `METHOD /path` items; node.policy.parse_unbound_routes),
+    FMAR_TRUST_STATUS_TTL and FMAR_REVOCATION_TTL (seconds),
     FMAR_CLIENT_CERT and FMAR_CLIENT_KEY.
     """
     env = os.environ if env is None else env
@@ -51,6 +55,7 @@ def config_from_env(env: Mapping[str, str] | None = None) -> VerifierConfig:
         revocation_ttl=float(env.get("FMAR_REVOCATION_TTL", "5")),
         require_binding=env.get("FMAR_REQUIRE_BINDING", "1") not in ("0", "false", "no"),
         unbound_user_tokens=env.get("FMAR_UNBOUND_USER_TOKENS", "0") in ("1", "true", "yes"),
+        unbound_routes=policy.parse_unbound_routes(env.get("FMAR_UNBOUND_ROUTES", "")) or None,
         trusted_proxies=proxies,
     )
 
@@ -68,4 +73,8 @@ class TrustAuthenticator:
     def authenticate(self, request: Request) -> Caller:
         token = bearer_token(request)
         cert = self.verifier.client_certificate(request)
-        return caller_from_claims(self.verifier.verify(token, cert))
+        claims = self.verifier.verify(token, cert)
+        caller = caller_from_claims(claims, unbound=self.verifier.accepted_unbound(claims))
+        policy.check_unbound_route(caller, request.method, request.url.path,
+                                   self.verifier.config.unbound_routes)
+        return caller

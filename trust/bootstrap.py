@@ -51,7 +51,7 @@ def init(settings: TrustSettings, *, admin_email: str, admin_password: str,
         keystore.new_kek_file(settings.kek_file)
     kek = settings.key_encryption_key()
     migrate(settings.db_url)
-    authority = ca_mod.init_ca(settings.ca_dir, kek)
+    authority = ca_mod.init_ca(settings.ca_dir, kek, settings=settings)
     authority.crl_url = f"{settings.issuer}/ca/crl"
     engine = make_engine(settings.db_url)
     with Session(engine, expire_on_commit=False) as session:

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from trust import der, keystore
+from trust.config import TrustSettings
 from trust.errors import ApiError
 from trust.keystore import FileSigner, Signer
 from trust.roles import role_iri, role_name
@@ -169,12 +170,17 @@ def _general_name(name: str) -> x509.GeneralName:
     return x509.DNSName(name.lower())
 
 
-def init_ca(ca_dir: Path, kek: bytes, name: str = "FMAR") -> CertificateAuthority:
+ISSUER_KID = "issuer"
+
+
+def init_ca(ca_dir: Path, kek: bytes, name: str = "FMAR",
+            settings: TrustSettings | None = None) -> CertificateAuthority:
     """Create a root and an issuer (once); their keys are written 0600 in `ca_dir`,
-    encrypted with the KEK."""
+    encrypted with the KEK. With an external signer (`settings.signer`) the issuer key is
+    made by it instead, and the issuer certificate is for its public key."""
     ca_dir.mkdir(parents=True, exist_ok=True)
     if (ca_dir / "issuer.pem").exists():
-        return load_ca(ca_dir, kek)
+        return load_ca(ca_dir, kek, settings=settings)
     now = _now()
     root_key = ec.generate_private_key(ec.SECP384R1())
     root = (
@@ -188,37 +194,56 @@ def init_ca(ca_dir: Path, kek: bytes, name: str = "FMAR") -> CertificateAuthorit
         .add_extension(_ski(root_key.public_key()), critical=False)
         .sign(root_key, hashes.SHA384())
     )
-    issuer_key = ec.generate_private_key(ec.SECP256R1())
+    if settings is not None and settings.signer:
+        signer: Signer = keystore.external_signer(settings, keystore.CA_ISSUER, ISSUER_KID,
+                                                  create=True)
+    else:
+        issuer_key = ec.generate_private_key(ec.SECP256R1())
+        _write_key(ca_dir / "issuer.key", issuer_key, kek)
+        signer = FileSigner(ISSUER_KID, issuer_key)
     issuer = (
         x509.CertificateBuilder().subject_name(_name(f"{name} Issuer CA"))
-        .issuer_name(root.subject).public_key(issuer_key.public_key())
+        .issuer_name(root.subject).public_key(signer.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1825))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False),
                        critical=True)
-        .add_extension(_ski(issuer_key.public_key()), critical=False)
+        .add_extension(_ski(signer.public_key()), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()),
                        critical=False)
         .sign(root_key, hashes.SHA384())
     )
     _write_key(ca_dir / "root.key", root_key, kek)
-    _write_key(ca_dir / "issuer.key", issuer_key, kek)
     (ca_dir / "root.pem").write_bytes(root.public_bytes(serialization.Encoding.PEM))
     (ca_dir / "issuer.pem").write_bytes(issuer.public_bytes(serialization.Encoding.PEM))
-    ca = CertificateAuthority(root, issuer, FileSigner("issuer", issuer_key))
+    ca = CertificateAuthority(root, issuer, signer)
     (ca_dir / "chain.pem").write_bytes(ca.chain_pem)
     return ca
 
 
-def load_ca(ca_dir: Path, kek: bytes, crl_url: str | None = None) -> CertificateAuthority:
-    """The CA of `ca_dir`, signing through a FileSigner over its sealed issuer key (an HSM
-    deployment returns its own Signer here)."""
-    key = keystore.unseal((ca_dir / "issuer.key").read_bytes(), kek)
+def load_ca(ca_dir: Path, kek: bytes | None, crl_url: str | None = None,
+            settings: TrustSettings | None = None) -> CertificateAuthority:
+    """The CA of `ca_dir`, signing through a FileSigner over its sealed issuer key, or
+    through the external signer of `settings.signer`; either must hold the key of
+    issuer.pem (KEY-003)."""
+    issuer = x509.load_pem_x509_certificate((ca_dir / "issuer.pem").read_bytes())
+    if settings is not None and settings.signer:
+        signer = keystore.external_signer(settings, keystore.CA_ISSUER, ISSUER_KID,
+                                          create=False)
+    elif (ca_dir / "issuer.key").exists() and kek is not None:
+        signer = FileSigner(ISSUER_KID, keystore.unseal((ca_dir / "issuer.key").read_bytes(),
+                                                        kek))
+    else:
+        raise keystore.KeyStoreError("KEY-003", f"No {ca_dir / 'issuer.key'}: the issuer CA "
+                                     "key is held by an external signer; set "
+                                     f"{keystore.SIGNER_ENV} to its factory.")
+    if signer.public_key() != issuer.public_key():
+        raise keystore.KeyStoreError("KEY-003", "The issuer CA's signer holds another key "
+                                     "than the one certified in issuer.pem.")
     return CertificateAuthority(
         root=x509.load_pem_x509_certificate((ca_dir / "root.pem").read_bytes()),
-        issuer=x509.load_pem_x509_certificate((ca_dir / "issuer.pem").read_bytes()),
-        signer=FileSigner("issuer", key), crl_url=crl_url)
+        issuer=issuer, signer=signer, crl_url=crl_url)
 
 
 def make_key_and_csr(common_name: str = "fmar-client") -> tuple[bytes, bytes]:

@@ -177,7 +177,8 @@ def keys_encrypt(data: Data = None) -> None:
     engine = make_engine(settings.db_url)
     with Session(engine) as session:
         for row in session.exec(select(SigningKey)):
-            if not row.private_pem.startswith(keystore.ENCRYPTED_PEM.decode()):
+            if not row.private_pem.startswith((keystore.ENCRYPTED_PEM.decode(),
+                                               keystore.EXTERNAL_PREFIX)):
                 plain = load_pem_private_key(row.private_pem.encode(), None)
                 row.private_pem = keystore.seal(plain, kek).decode()  # type: ignore[arg-type]
                 session.add(row)

@@ -25,6 +25,10 @@ class TrustSettings:
     # file holding one; FMAR_TRUST_KEK / FMAR_TRUST_KEK_FILE when neither is given.
     kek: str | None = field(default=None, repr=False)
     kek_file: Path | None = None
+    # An external signer (HSM, KMS) for the token-signing and issuer CA keys: a factory
+    # `package.module:factory` (trust.keystore.SignerFactory); None: keys sealed with the KEK.
+    signer: str | None = field(
+        default_factory=lambda: os.environ.get("FMAR_TRUST_SIGNER", "").strip() or None)
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)

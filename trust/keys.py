@@ -2,7 +2,8 @@
 overlap window ends, so tokens it signed keep verifying until then.
 
 The private keys are stored encrypted with the KEK (trust.keystore) and used only
-through a `Signer`."""
+through a `Signer`; with FMAR_TRUST_SIGNER set, new keys are made and held by that external
+signer (an HSM, a KMS) and the table keeps only their `kid`."""
 
 from __future__ import annotations
 
@@ -28,22 +29,38 @@ _SIGNERS: dict[str, Signer] = {}  # kid -> signer over the decrypted key, per pr
 _LOCK = threading.Lock()
 
 
-def _new_key(session: Session, kek: bytes) -> SigningKey:
-    key = ec.generate_private_key(ec.SECP256R1())
-    row = SigningKey(kid=secrets.token_urlsafe(12), private_pem=keystore.seal(key, kek).decode())
+def _new_key(session: Session, settings: TrustSettings) -> SigningKey:
+    kid = secrets.token_urlsafe(12)
+    if settings.signer:  # made and held by the external signer
+        signer = keystore.external_signer(settings, keystore.TOKEN_KEYS, kid, create=True)
+        row = SigningKey(kid=kid, private_pem=f"{keystore.EXTERNAL_PREFIX}{settings.signer}")
+        with _LOCK:
+            _SIGNERS[kid] = signer
+    else:
+        key = ec.generate_private_key(ec.SECP256R1())
+        row = SigningKey(kid=kid, private_pem=keystore.seal(key, settings.key_encryption_key()).decode())
     session.add(row)
     session.flush()
     return row
 
 
+def is_external(row: SigningKey) -> bool:
+    return row.private_pem.startswith(keystore.EXTERNAL_PREFIX)
+
+
 def signer_of(row: SigningKey, settings: TrustSettings) -> Signer:
-    """The Signer of a stored key (decrypted once per process). An HSM deployment returns
-    its own Signer for `row.kid` here."""
+    """The Signer of a stored key, made once per process: a FileSigner over the sealed
+    key, or the external signer's (FMAR_TRUST_SIGNER) for a key it holds."""
     with _LOCK:
         signer = _SIGNERS.get(row.kid)
         if signer is None:
-            key = keystore.unseal(row.private_pem, settings.key_encryption_key())
-            signer = _SIGNERS[row.kid] = FileSigner(row.kid, key)
+            if is_external(row):
+                signer = keystore.external_signer(settings, keystore.TOKEN_KEYS, row.kid,
+                                                  create=False)
+            else:
+                key = keystore.unseal(row.private_pem, settings.key_encryption_key())
+                signer = FileSigner(row.kid, key)
+            _SIGNERS[row.kid] = signer
         return signer
 
 
@@ -62,14 +79,15 @@ def rotate(session: Session, settings: TrustSettings,
            overlap_seconds: int = DEFAULT_OVERLAP) -> SigningKey:
     """Retire the active key(s) and start a new one. A retired key stays published (and
     its tokens valid) for `overlap_seconds`; 0 withdraws it at once (a compromised key)."""
-    kek = settings.key_encryption_key()
+    kek = None if settings.signer else settings.key_encryption_key()
     now = utcnow()
     for row in session.exec(select(SigningKey).where(SigningKey.retired_at.is_(None))):
-        keystore.unseal(row.private_pem, kek)  # KEY-001 before sealing a key nobody can open
+        if kek is not None and not is_external(row):
+            keystore.unseal(row.private_pem, kek)  # KEY-001 before sealing a key nobody can open
         row.retired_at = now
         row.expires_at = now + timedelta(seconds=max(0, overlap_seconds))
         session.add(row)
-    return _new_key(session, kek)
+    return _new_key(session, settings)
 
 
 def published_keys(session: Session) -> list[SigningKey]:

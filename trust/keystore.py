@@ -6,26 +6,31 @@
   `cryptography`. The KEK is a passphrase from FMAR_TRUST_KEK or, better, the file named
   by FMAR_TRUST_KEK_FILE (kept apart from the data directory and its backups).
 - Token issuing and the CA sign through `Signer` only: `kid`, `alg`, `sign(data)` and
-  the public key. `FileSigner` is the shipped implementation; a deployment that keeps
-  its keys in an HSM or KMS (PKCS#11) implements `Signer` and returns it from
-  `trust.keys.signer_of` and `trust.ca.load_ca`; nothing else changes.
+  the public key. `FileSigner` (a key sealed with the KEK) is the default; a deployment
+  that keeps its keys in an HSM or KMS (PKCS#11) names a factory of its own Signers in
+  FMAR_TRUST_SIGNER (`external_signer`); nothing else changes.
 
-Errors: KEY-001 (no KEK, or the wrong one), KEY-002 (a stored key is not encrypted).
+Errors: KEY-001 (no KEK, or the wrong one), KEY-002 (a stored key is not encrypted),
+KEY-003 (the configured signer cannot be loaded, fails, or holds another key).
 """
 
 from __future__ import annotations
 
 import base64
+import importlib
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+if TYPE_CHECKING:
+    from trust.config import TrustSettings
 
 KEK_ENV, KEK_FILE_ENV = "FMAR_TRUST_KEK", "FMAR_TRUST_KEK_FILE"
 MIN_KEK_LENGTH = 16
@@ -133,6 +138,61 @@ class FileSigner:
 
     def public_jwk(self) -> dict[str, Any]:
         return public_jwk(self.public_key(), self.kid, self.alg)
+
+
+# ---------------------------------------------------------------- external signers
+
+SIGNER_ENV = "FMAR_TRUST_SIGNER"
+# What the `signingkey` table stores instead of a sealed PEM for a key that the external
+# signer holds: this prefix and the factory's name.
+EXTERNAL_PREFIX = "external:"
+TOKEN_KEYS, CA_ISSUER = "token", "ca"  # the purposes a factory is asked for
+
+
+class SignerFactory(Protocol):
+    """FMAR_TRUST_SIGNER=package.module:factory names one of these.
+
+    `purpose` is "token" (a token-signing key; `kid` is new at each rotation) or "ca" (the
+    issuer CA's key; `kid` is "issuer"). `create` is True when the trust framework starts
+    that key (`fmar trust init`, a rotation): make it (ES256, P-256) and return its Signer;
+    False when it uses a key made before: return its Signer, or raise if it does not
+    exist. The returned Signer's `kid` is `kid`."""
+
+    def __call__(self, purpose: str, kid: str, *, create: bool,
+                 settings: TrustSettings) -> Signer: ...
+
+
+def signer_factory(spec: str) -> SignerFactory:
+    """The factory named `package.module:attribute` (KEY-003 if it cannot be imported)."""
+    module, _, attribute = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module), attribute) if attribute else None
+    except (ImportError, AttributeError) as exc:
+        raise KeyStoreError("KEY-003", f"{SIGNER_ENV}={spec}: {exc}.") from None
+    if not callable(factory):
+        raise KeyStoreError("KEY-003", f"{SIGNER_ENV}={spec} does not name a callable "
+                            "(package.module:factory).")
+    return factory
+
+
+def external_signer(settings: TrustSettings, purpose: str, kid: str, *,
+                    create: bool) -> Signer:
+    """The Signer that the configured factory gives for `purpose` and `kid`, checked."""
+    spec = settings.signer or ""
+    if not spec:
+        raise KeyStoreError("KEY-003", f"The {purpose} key {kid} is held by an external "
+                            f"signer; set {SIGNER_ENV} to its factory.")
+    try:
+        signer = signer_factory(spec)(purpose, kid, create=create, settings=settings)
+    except KeyStoreError:
+        raise
+    except Exception as exc:  # whatever the HSM library raises
+        raise KeyStoreError("KEY-003", f"The signer {spec} failed for the {purpose} key "
+                            f"{kid}: {exc!r}.") from exc
+    if not isinstance(signer, Signer) or signer.kid != kid or signer.alg != "ES256":
+        raise KeyStoreError("KEY-003", f"The signer {spec} did not return an ES256 Signer "
+                            f"with kid {kid!r} for the {purpose} key.")
+    return signer
 
 
 def alg_of(key: ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) -> str:

@@ -108,7 +108,7 @@ class SigningKey(SQLModel, table=True):
     """An ES256 key that signs tokens; served in the JWKS until `expires_at`."""
 
     kid: str = Field(primary_key=True, max_length=64)
-    private_pem: str
+    private_pem: str  # sealed with the KEK, or `external:<factory>` (FMAR_TRUST_SIGNER)
     created_at: datetime = Field(default_factory=utcnow)
     retired_at: datetime | None = None
     expires_at: datetime | None = None

@@ -69,8 +69,9 @@ def create_app(settings: TrustSettings | None = None) -> FastAPI:
                     scopes={**NODE_SCOPES, "openid": "Sign in (OpenID Connect)"})
     app.state.settings = settings
     app.state.engine = make_engine(settings.db_url)
-    app.state.ca = load_ca(settings.ca_dir, settings.key_encryption_key(),
-                           crl_url=f"{settings.issuer}/ca/crl")
+    app.state.ca = load_ca(settings.ca_dir, None if settings.signer
+                           else settings.key_encryption_key(),
+                           crl_url=f"{settings.issuer}/ca/crl", settings=settings)
     app.state.probe = http_probe(app)
     install_error_handlers(app)
     app.add_middleware(RateLimitMiddleware)  # FMAR_RATE_* (trust/ratelimit.py)

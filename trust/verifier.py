@@ -5,7 +5,8 @@ signature (AUTH-007), iss (AUTH-006), aud (AUTH-005), exp (AUTH-003),
 nbf/iat (AUTH-004), required claims (AUTH-015), the client certificate chains to
 the federation CA (AUTH-010) and is not on its CRL (AUTH-011), `cnf.x5t#S256`
 matches that certificate (AUTH-009), a token without `cnf` is refused (AUTH-047,
-unless the node serves a portal's short-lived user tokens), the token claims no role
+unless the node serves a portal's short-lived user tokens, which then only read:
+node.policy.check_unbound_route), the token claims no role
 its certificate's ib1Roles lack (AUTH-046), it is not on the signed revocation list
 (AUTH-016) and the organisation is Active (AUTH-012); scopes are the node policy's
 (POL-001). The trust framework unreachable and no copy within its TTL: AUTH-014.
@@ -189,8 +190,10 @@ class VerifierConfig:
     require_binding: bool = True
     # ... except, where a browser portal calls this node, people's tokens that live at most
     # `unbound_max_lifetime` seconds and were not relayed.
+    # They are used only on read routes, or on these (node.policy.check_unbound_route).
     unbound_user_tokens: bool = False
     unbound_max_lifetime: int = 300
+    unbound_routes: frozenset[str] | None = None
     # Behind a TLS-terminating proxy: the proxy's addresses and the header it sets
     # with the URL-encoded PEM client certificate (nginx: $ssl_client_escaped_cert).
     trusted_proxies: frozenset[str] = field(default_factory=frozenset)
@@ -376,6 +379,11 @@ class TokenVerifier:
         lifetime = float(claims["exp"]) - float(claims["iat"])
         return (cfg.unbound_user_tokens and bool(claims.get("user_role"))
                 and not claims.get("act") and lifetime <= cfg.unbound_max_lifetime)
+
+    def accepted_unbound(self, claims: dict[str, Any]) -> bool:
+        """Whether verified `claims` passed as a portal's unbound user token (no `cnf`
+        where binding is required): its routes are limited (node.policy, AUTH-047)."""
+        return self.config.require_binding and not (claims.get("cnf") or {}).get("x5t#S256")
 
     @staticmethod
     def _check_roles(cert: x509.Certificate, claims: dict[str, Any]) -> None:

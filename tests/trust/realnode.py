@@ -5,7 +5,9 @@ Run: python tests/trust/realnode.py CONFIG.json  (written by the test).
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -15,15 +17,17 @@ import uvicorn
 
 from node.api.app import create_app
 from node.config import NodeSettings
-from node.trust_auth import TrustAuthenticator
+from node.trust_auth import TrustAuthenticator, config_from_env
 from trust.tls import uvicorn_tls_options
-from trust.verifier import VerifierConfig
 
 if __name__ == "__main__":
     cfg = json.loads(Path(sys.argv[1]).read_text())
-    authenticator = TrustAuthenticator(VerifierConfig(
-        issuer=cfg["issuer"], audience=cfg["audience"], ca_bundle=Path(cfg["ca_bundle"]),
-        status_ttl=2, crl_ttl=2))
+    # The node's own FMAR_* settings (FMAR_UNBOUND_USER_TOKENS, ...) from the environment.
+    config = config_from_env({"FMAR_TRUST_STATUS_TTL": "2", **os.environ,
+                              "FMAR_TRUST_ISSUER": cfg["issuer"],
+                              "FMAR_NODE_URL": cfg["audience"],
+                              "FMAR_CA_BUNDLE": cfg["ca_bundle"]})
+    authenticator = TrustAuthenticator(dataclasses.replace(config, crl_ttl=2))
     app = create_app(NodeSettings(data_dir=Path(cfg["data_dir"]), workers=1), authenticator)
     tls = uvicorn_tls_options(cfg["server_cert"], cfg["server_key"], cfg["ca_bundle"])
     uvicorn.run(app, host="127.0.0.1", port=cfg["port"], log_level="warning", **tls)

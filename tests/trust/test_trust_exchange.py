@@ -12,8 +12,10 @@ import time
 import pytest
 from conftest import free_port
 from test_trust_refusals import assert_refused, claims_of, forge
+from trust_helpers import start_real_node
 
 from node.federation.tokens import READ_SCOPE, ClientCredentialsTokens
+from node.policy import parse_unbound_routes
 from trust import http
 from trust.ca import make_key_and_csr, x5t_s256
 from trust.grants import TOKEN_EXCHANGE
@@ -286,6 +288,103 @@ def test_AUTH_047_a_portal_node_takes_short_lived_user_tokens_only(members, fede
     assert_refused(portal_node.call("GET", "/assets", long_lived), 401, "AUTH-047")
     machine = forge(federation, members.fsp.access_token(portal_node.url), cnf=None)
     assert_refused(portal_node.call("GET", "/assets", machine), 401, "AUTH-047")
+
+
+def _send(node, method: str, path: str, token: str, body=None, headers=None, cert=None,
+          key=None):
+    """A JSON request to a real node; no client certificate unless given."""
+    h = {"Authorization": f"Bearer {token}", **(headers or {})}
+    with http.client(ca_bundle=node.ca_bundle, cert=cert, key=key, timeout=60) as c:
+        return c.request(method, f"{node.url}{path}", json=body, headers=h)
+
+
+def _portal_login(federation, member, node) -> str:
+    login = federation.login(member.admin_email, member.admin_password, resource=node.url,
+                             scope="assets:read assets:write sparql:query")
+    assert login.status_code == 200, login.text
+    token = login.json()["access_token"]
+    assert "cnf" not in claims_of(token) and claims_of(token)["user_role"] == "admin"
+    return token
+
+
+def test_AUTH_047_a_portal_node_takes_unbound_user_tokens_on_read_routes_only(members,
+                                                                             federation):
+    """The real node behind a browser portal (FMAR_UNBOUND_USER_TOKENS=1): a person's
+    unbound token reads and queries; every write, status change and admin route wants a
+    certificate-bound token (AUTH-047), even though the person holds the scope."""
+    from test_trust_node_e2e import ASSET
+
+    fsp = members.fsp
+    node = start_real_node(federation, fsp, free_port(), env={"FMAR_UNBOUND_USER_TOKENS": "1"})
+    try:
+        person = _portal_login(federation, fsp, node)
+        bound = fsp.access_token(node.url, scope="assets:read assets:write")
+        created = _send(node, "POST", "/assets", bound, {**ASSET, "OrganisationId": fsp.org_id},
+                        cert=fsp.cert, key=fsp.key)
+        assert created.status_code == 201, created.text  # control: a bound token writes
+        path, etag = f"/assets/{created.json()['AssetId']}", created.headers["etag"]
+        # reads and queries: accepted
+        assert _send(node, "GET", path, person).status_code == 200
+        listed = _send(node, "GET", "/assets", person)
+        assert listed.status_code == 200 and len(listed.json()["items"]) == 1, listed.text
+        with http.client(ca_bundle=node.ca_bundle, timeout=60) as c:
+            query = c.post(f"{node.url}/sparql", content=b"ASK { ?s ?p ?o }", headers={
+                "Authorization": f"Bearer {person}",
+                "Content-Type": "application/sparql-query"})
+        assert query.status_code == 200, query.text
+        # writes, status changes, admin: refused, and nothing changed
+        for method, route, body, headers in (
+                ("POST", "/assets", {**ASSET, "OrganisationId": fsp.org_id,
+                                     "SerialNumber": "PORTAL-1"}, {}),
+                ("PATCH", path, {"AssetName": "renamed by a portal"},
+                 {"If-Match": etag, "Content-Type": "application/merge-patch+json"}),
+                ("PUT", f"{path}/validation-status", {"status": "Verified"}, {"If-Match": etag}),
+                ("DELETE", path, None, {"If-Match": etag}),
+                ("POST", "/categories", {"code": "PORTAL"}, {}),
+                ("GET", f"/admin/active-records?org_id={fsp.org_id}", None, {})):
+            resp = _send(node, method, route, person, body, headers)
+            assert_refused(resp, 401, "AUTH-047")
+            assert resp.json()["details"] == {"method": method, "path": route.split("?")[0]}
+        after = _send(node, "GET", path, person)
+        assert after.headers["etag"] == etag and after.json()["AssetName"] == ASSET["AssetName"]
+        assert len(_send(node, "GET", "/assets", person).json()["items"]) == 1
+        # the same change with the bound token goes through (control)
+        mine = _send(node, "PATCH", path, bound, {"AssetName": "renamed by its owner"},
+                     {"If-Match": etag, "Content-Type": "application/merge-patch+json"},
+                     cert=fsp.cert, key=fsp.key)
+        assert mine.status_code == 200, mine.text
+    finally:
+        node.stop()
+
+
+def test_AUTH_047_a_portal_node_lists_the_routes_unbound_tokens_may_use(members, federation):
+    """FMAR_UNBOUND_ROUTES replaces the read routes: here a portal registers assets and
+    reads them, but no longer queries; /admin cannot be listed at all."""
+    from test_trust_node_e2e import ASSET
+
+    fsp = members.fsp
+    node = start_real_node(federation, fsp, free_port(), env={
+        "FMAR_UNBOUND_USER_TOKENS": "1", "FMAR_UNBOUND_ROUTES": "GET /assets*, POST /assets"})
+    try:
+        person = _portal_login(federation, fsp, node)
+        created = _send(node, "POST", "/assets", person,
+                        {**ASSET, "OrganisationId": fsp.org_id, "SerialNumber": "PORTAL-2"})
+        assert created.status_code == 201, created.text
+        path, etag = f"/assets/{created.json()['AssetId']}", created.headers["etag"]
+        assert _send(node, "GET", path, person).status_code == 200
+        assert_refused(_send(node, "PATCH", path, person, {"AssetName": "x"}, {
+            "If-Match": etag, "Content-Type": "application/merge-patch+json"}), 401, "AUTH-047")
+        with http.client(ca_bundle=node.ca_bundle, timeout=60) as c:
+            query = c.post(f"{node.url}/sparql", content=b"ASK { ?s ?p ?o }", headers={
+                "Authorization": f"Bearer {person}",
+                "Content-Type": "application/sparql-query"})
+        assert_refused(query, 401, "AUTH-047")  # not listed
+    finally:
+        node.stop()
+    assert parse_unbound_routes("read, patch /assets/*") == {"read", "PATCH /assets/*"}
+    for bad in ("GET /admin/active-records", "POST", "GET assets", "GET /a*b"):
+        with pytest.raises(ValueError, match="FMAR_UNBOUND_ROUTES"):
+            parse_unbound_routes(bad)
 
 
 # ---------------------------------------------------------------- item 3: revocation
