@@ -6,6 +6,7 @@ starts again, Ctrl-C stops it cleanly, and /docs works offline."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -158,8 +159,6 @@ def test_demo_keeps_data_tokens_and_port_and_fresh_starts_again(tmp_path):
 
 
 def _asset() -> dict:
-    import json
-
     return json.loads((ROOT / "examples" / "asset.json").read_text())
 
 
@@ -171,10 +170,10 @@ README_PORTS = ("8700", "8701", "7878", "8443", "9443")
 TRUST_ADMIN_PASSWORD = "operator-password-1"
 
 
-def run_block(marker: str, tmp_path: Path, env: dict[str, str] | None = None,
+def run_block(markers: tuple[str, ...], tmp_path: Path, env: dict[str, str] | None = None,
               passwords: dict[str, str] | None = None, timeout: float = 240) -> list[str]:
-    """Run the README block after `marker` with bash and check its `#->` lines; return each
-    step's output. `passwords`: e-mail -> password of the people who log in; while a step
+    """Run the README blocks after `markers`, in order, in one bash, and check their `#->`
+    lines; return each step's output. `passwords`: e-mail -> password of the people who log in; while a step
     runs `fmar login` (device flow), this test plays that person in the browser: it takes
     the code the command prints and signs in at the page as the e-mail the step's comment
     names (`# as someone@…`)."""
@@ -186,15 +185,15 @@ def run_block(marker: str, tmp_path: Path, env: dict[str, str] | None = None,
         (clone / name).symlink_to(ROOT / name)
     ports = {port: str(free_port()) for port in README_PORTS}
     swap = re.compile(r"\b(" + "|".join(ports) + r")\b")
-    steps = readme_steps(f"<!-- readme-test: {marker} -->")
+    steps = [step for marker in markers for step in readme_steps(f"<!-- readme-test: {marker} -->")]
     script = ["set -e"]
     for number, step in enumerate(steps):
         command = swap.sub(lambda m: ports[m.group(1)], step.command)
         script.append(f"printf '\\n@@step {number}@@\\n'\n{command}")
-        if command.rstrip().endswith("&"):
+        if re.search(r"&\s*(#.*)?$", command.rstrip()):
             port = re.search(r"(?:--port |--bind [\d.]+:)(\d+)", command).group(1)
             script.append(f"for _ in $(seq 600); do (exec 3<>/dev/tcp/127.0.0.1/{port}) "
-                          f"2>/dev/null && break; sleep 0.2; done")
+                          f"2>/dev/null && break; kill -0 $! || exit 9; sleep 0.2; done")
     environment = {k: v for k, v in os.environ.items() if not k.startswith("FMAR_")}
     environment.update({"HOME": str(clone), **(env or {})})
     stderr = (tmp_path / "stderr.txt").open("w")
@@ -233,7 +232,8 @@ def run_block(marker: str, tmp_path: Path, env: dict[str, str] | None = None,
         stderr.close()
     errors = (tmp_path / "stderr.txt").read_text()
     assert not failures, failures
-    assert process.returncode == 0, (outputs[-1:], errors[-3000:])
+    assert process.returncode == 0, (steps[len(outputs) - 1].command if outputs else None,
+                                     outputs[-2:], errors[-3000:])
     assert len(outputs) == len(steps)
     for step, output in zip(steps, outputs):
         for expected in step.expected:
@@ -257,5 +257,18 @@ def _approve_device(clone: Path, command: str, base: str, code: str,
 def test_readme_own_node_block_runs_as_written(tmp_path):
     """A static-token node, then one on an external Oxigraph server; both stopped at the
     end by the block's own `kill`."""
-    outputs = run_block("own-node", tmp_path)
+    outputs = run_block(("own-node",), tmp_path)
     assert len(outputs) >= 6
+
+
+def test_readme_trust_framework_blocks_run_as_written(tmp_path):
+    """The operator sets up the trust framework; Flexco's admin registers an application and
+    a node, which the operator approves; the node serves HTTPS with trust framework tokens
+    and takes an asset with a bound token (and refuses the token without its certificate);
+    the block's own `kill` stops both servers."""
+    flexco = json.loads((ROOT / "examples/trust/flexco.json").read_text())
+    outputs = run_block(("trust-setup", "trust-node"), tmp_path,
+                        env={"FMAR_ADMIN_PASSWORD": TRUST_ADMIN_PASSWORD},
+                        passwords={"operator@example.org": TRUST_ADMIN_PASSWORD,
+                                   flexco["admin_email"]: flexco["admin_password"]})
+    assert sum("Logged in." in output for output in outputs) == 2
