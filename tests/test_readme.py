@@ -31,21 +31,27 @@ class Step:
     expected: list[str] = field(default_factory=list)
 
 
-def readme_steps(marker: str) -> list[Step]:
-    """The commands of the ```sh block after `marker`, each with its `#->` lines."""
-    text = (ROOT / "README.md").read_text()
+def readme_steps(marker: str, text: str | None = None) -> list[Step]:
+    """The commands of the ```sh block after `marker` (in README.md unless `text` is
+    given), each with its `#->` lines."""
+    text = (ROOT / "README.md").read_text() if text is None else text
     block = text[text.index(marker):].split("```sh\n", 1)[1].split("```", 1)[0]
     steps: list[Step] = []
-    pending = ""
+    pending = quotes = ""  # the command so far, and its text outside comments
     for line in block.splitlines():
         if line.startswith("#-> "):
             steps[-1].expected.append(line[4:])
         elif pending or (line.strip() and not line.startswith("#")):
             pending += line + "\n"
+            code = line
+            comment = re.search(r"\s#\s", line)  # a trailing comment, if outside quotes
+            if comment and (quotes + line[:comment.start()]).count("'") % 2 == 0:
+                code = line[:comment.start()].rstrip()
+            quotes += code + "\n"
             # a command ends at a line without a trailing backslash, outside '…' quotes
-            if not line.endswith("\\") and pending.count("'") % 2 == 0:
+            if not code.endswith("\\") and quotes.count("'") % 2 == 0:
                 steps.append(Step(pending))
-                pending = ""
+                pending = quotes = ""
     return steps
 
 
@@ -272,3 +278,15 @@ def test_readme_trust_framework_blocks_run_as_written(tmp_path):
                         passwords={"operator@example.org": TRUST_ADMIN_PASSWORD,
                                    flexco["admin_email"]: flexco["admin_password"]})
     assert sum("Logged in." in output for output in outputs) == 2
+
+
+def test_readme_steps_split_commands_as_bash_does():
+    """A command ends at a line without a backslash, outside quotes; an apostrophe in a
+    trailing comment does not open a quote, and a ` # ` inside a quoted argument is no
+    comment."""
+    text = ("<!-- readme-test: t -->\n```sh\nfmar a --out x/   # the node's key\n#-> one\n"
+            "curl -d '{\"a\": 1}' \\\n  http://h/   # it's sent\nfmar q 'SELECT ?a # note\n"
+            "  WHERE {}'\n```\n")
+    steps = readme_steps("<!-- readme-test: t -->", text)
+    assert [s.command.split()[0] for s in steps] == ["fmar", "curl", "fmar"]
+    assert steps[0].expected == ["one"] and "WHERE" in steps[2].command
