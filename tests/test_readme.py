@@ -6,6 +6,7 @@ starts again, Ctrl-C stops it cleanly, and /docs works offline."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -30,21 +31,27 @@ class Step:
     expected: list[str] = field(default_factory=list)
 
 
-def readme_steps(marker: str) -> list[Step]:
-    """The commands of the ```sh block after `marker`, each with its `#->` lines."""
-    text = (ROOT / "README.md").read_text()
+def readme_steps(marker: str, text: str | None = None) -> list[Step]:
+    """The commands of the ```sh block after `marker` (in README.md unless `text` is
+    given), each with its `#->` lines."""
+    text = (ROOT / "README.md").read_text() if text is None else text
     block = text[text.index(marker):].split("```sh\n", 1)[1].split("```", 1)[0]
     steps: list[Step] = []
-    pending = ""
+    pending = quotes = ""  # the command so far, and its text outside comments
     for line in block.splitlines():
         if line.startswith("#-> "):
             steps[-1].expected.append(line[4:])
         elif pending or (line.strip() and not line.startswith("#")):
             pending += line + "\n"
+            code = line
+            comment = re.search(r"\s#\s", line)  # a trailing comment, if outside quotes
+            if comment and (quotes + line[:comment.start()]).count("'") % 2 == 0:
+                code = line[:comment.start()].rstrip()
+            quotes += code + "\n"
             # a command ends at a line without a trailing backslash, outside '…' quotes
-            if not line.endswith("\\") and pending.count("'") % 2 == 0:
+            if not code.endswith("\\") and quotes.count("'") % 2 == 0:
                 steps.append(Step(pending))
-                pending = ""
+                pending = quotes = ""
     return steps
 
 
@@ -158,6 +165,128 @@ def test_demo_keeps_data_tokens_and_port_and_fresh_starts_again(tmp_path):
 
 
 def _asset() -> dict:
-    import json
-
     return json.loads((ROOT / "examples" / "asset.json").read_text())
+
+
+# Blocks that start servers of their own: run in a clone-like folder (`.venv` and `examples`
+# linked from the repository, everything else written there), with HOME there too, and the
+# README's fixed ports swapped for free ones. A step ending in `&` starts a server in the
+# background: the next step waits until its port accepts connections, as a reader would.
+README_PORTS = ("8700", "8701", "7878", "8443", "9443")
+TRUST_ADMIN_PASSWORD = "operator-password-1"
+
+
+def run_block(markers: tuple[str, ...], tmp_path: Path, env: dict[str, str] | None = None,
+              passwords: dict[str, str] | None = None, timeout: float = 240) -> list[str]:
+    """Run the README blocks after `markers`, in order, in one bash, and check their `#->`
+    lines; return each step's output. `passwords`: e-mail -> password of the people who log in; while a step
+    runs `fmar login` (device flow), this test plays that person in the browser: it takes
+    the code the command prints and signs in at the page as the e-mail the step's comment
+    names (`# as someone@…`)."""
+    import threading
+
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    for name in (".venv", "examples"):
+        (clone / name).symlink_to(ROOT / name)
+    ports = {port: str(free_port()) for port in README_PORTS}
+    swap = re.compile(r"\b(" + "|".join(ports) + r")\b")
+    steps = [step for marker in markers for step in readme_steps(f"<!-- readme-test: {marker} -->")]
+    script = ["set -e"]
+    for number, step in enumerate(steps):
+        command = swap.sub(lambda m: ports[m.group(1)], step.command)
+        script.append(f"printf '\\n@@step {number}@@\\n'\n{command}")
+        if re.search(r"&\s*(#.*)?$", command.rstrip()):
+            port = re.search(r"(?:--port |--bind [\d.]+:)(\d+)", command).group(1)
+            script.append(f"for _ in $(seq 600); do (exec 3<>/dev/tcp/127.0.0.1/{port}) "
+                          f"2>/dev/null && break; kill -0 $! || exit 9; sleep 0.2; done")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("FMAR_")}
+    environment.update({"HOME": str(clone), **(env or {})})
+    stderr = (tmp_path / "stderr.txt").open("w")
+    process = subprocess.Popen(["bash", "-c", "\n".join(script)], cwd=clone, env=environment,
+                               stdout=subprocess.PIPE, stderr=stderr, text=True,
+                               start_new_session=True)
+    outputs: list[str] = []
+    failures: list[str] = []
+
+    def read() -> None:  # every line as it comes, so that a login can be answered
+        for line in process.stdout:
+            if re.fullmatch(r"@@step \d+@@\n", line):  # the step before ends with a newline
+                outputs.append("")
+                continue
+            if not outputs:
+                continue
+            outputs[-1] += line
+            code = re.search(r"Open (https://\S+)/device and enter the code (\S+)", line)
+            if code:
+                try:
+                    _approve_device(clone, steps[len(outputs) - 1].command, code.group(1),
+                                    code.group(2), passwords or {})
+                except (AssertionError, AttributeError, KeyError, httpx.HTTPError) as exc:
+                    failures.append(repr(exc))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        process.wait(timeout=timeout)
+    finally:
+        try:  # whatever the block left running (a failed step skips its `kill`)
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        reader.join(timeout=30)
+        stderr.close()
+    errors = (tmp_path / "stderr.txt").read_text()
+    assert not failures, failures
+    assert process.returncode == 0, (steps[len(outputs) - 1].command if outputs else None,
+                                     outputs[-2:], errors[-3000:])
+    assert len(outputs) == len(steps)
+    for step, output in zip(steps, outputs):
+        for expected in step.expected:
+            expected = swap.sub(lambda m: ports[m.group(1)], expected)
+            assert appears(expected, output), (step.command, expected, output[:2000])
+    return outputs
+
+
+def _approve_device(clone: Path, command: str, base: str, code: str,
+                    passwords: dict[str, str]) -> None:
+    """The person at the device page: type the code, e-mail and password."""
+    from trust import http
+
+    email = re.search(r"# as (\S+@\S+)", command).group(1)
+    with http.client(ca_bundle=clone / "var/trust/ca/chain.pem", base_url=base) as c:
+        page = c.post("/device", data={"user_code": code, "email": email,
+                                       "password": passwords[email]})
+    assert page.status_code == 200, page.text
+
+
+def test_readme_own_node_block_runs_as_written(tmp_path):
+    """A static-token node, then one on an external Oxigraph server; both stopped at the
+    end by the block's own `kill`."""
+    outputs = run_block(("own-node",), tmp_path)
+    assert len(outputs) >= 6
+
+
+def test_readme_trust_framework_blocks_run_as_written(tmp_path):
+    """The operator sets up the trust framework; Flexco's admin registers an application and
+    a node, which the operator approves; the node serves HTTPS with trust framework tokens
+    and takes an asset with a bound token (and refuses the token without its certificate);
+    the block's own `kill` stops both servers."""
+    flexco = json.loads((ROOT / "examples/trust/flexco.json").read_text())
+    outputs = run_block(("trust-setup", "trust-node"), tmp_path,
+                        env={"FMAR_ADMIN_PASSWORD": TRUST_ADMIN_PASSWORD},
+                        passwords={"operator@example.org": TRUST_ADMIN_PASSWORD,
+                                   flexco["admin_email"]: flexco["admin_password"]})
+    assert sum("Logged in." in output for output in outputs) == 2
+
+
+def test_readme_steps_split_commands_as_bash_does():
+    """A command ends at a line without a backslash, outside quotes; an apostrophe in a
+    trailing comment does not open a quote, and a ` # ` inside a quoted argument is no
+    comment."""
+    text = ("<!-- readme-test: t -->\n```sh\nfmar a --out x/   # the node's key\n#-> one\n"
+            "curl -d '{\"a\": 1}' \\\n  http://h/   # it's sent\nfmar q 'SELECT ?a # note\n"
+            "  WHERE {}'\n```\n")
+    steps = readme_steps("<!-- readme-test: t -->", text)
+    assert [s.command.split()[0] for s in steps] == ["fmar", "curl", "fmar"]
+    assert steps[0].expected == ["one"] and "WHERE" in steps[2].command

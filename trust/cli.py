@@ -212,15 +212,24 @@ def _client(trust: str | None = None, ca: Path | None = None, auth: bool = True)
                        base_url=trust or session.get("trust", ""), headers=headers, timeout=30)
 
 
-def _show(resp: httpx.Response) -> dict[str, Any]:
+def _show(resp: httpx.Response, bare: bool = False) -> dict[str, Any]:
+    """Print the answer as JSON (exit 1 on an error); `bare`: only the new record's id, for
+    ID=$(fmar … --bare), the error still in full on standard error."""
     try:
         body = resp.json()
     except ValueError:
         body = {"status": resp.status_code, "text": resp.text}
-    typer.echo(json.dumps(body, indent=2))
+    if bare and resp.status_code < 400:
+        typer.echo(body["id"])
+        return body
+    typer.echo(json.dumps(body, indent=2), err=bare)
     if resp.status_code >= 400:
         raise typer.Exit(1)
     return body
+
+
+Bare = Annotated[bool, typer.Option("--bare", help="Print only the new id, for "
+                                    "ID=$(fmar … --bare).")]
 
 
 def _save_login(trust: str, ca: Path, body: dict[str, Any]) -> None:
@@ -328,11 +337,11 @@ def login(
 @org_app.command("register")
 def org_register(
     file: Annotated[Path, typer.Argument(help="JSON: the organisation and its first admin.")],
-    trust: TrustUrl = None, ca: CaBundle = None,
+    trust: TrustUrl = None, ca: CaBundle = None, bare: Bare = False,
 ) -> None:
     """Apply to join (UC-01.2); the organisation waits for the operator's approval."""
     with _client(trust, ca, auth=not (trust and ca)) as c:
-        _show(c.post("/api/orgs", json=json.loads(file.read_text())))
+        _show(c.post("/api/orgs", json=json.loads(file.read_text())), bare)
 
 
 @org_app.command("status")
@@ -416,11 +425,12 @@ def app_create(
     org: Annotated[str, typer.Option(help="Organisation id.")],
     name: Annotated[str, typer.Option()],
     role: Annotated[list[str] | None, typer.Option(help="Roles (default: the org's).")] = None,
+    bare: Bare = False,
 ) -> None:
     """Register an application (an OAuth client) of an organisation; then get its client
     certificate with `fmar cert request --app`."""
     with _client() as c:
-        _show(c.post(f"/api/orgs/{org}/apps", json={"name": name, "roles": role or []}))
+        _show(c.post(f"/api/orgs/{org}/apps", json={"name": name, "roles": role or []}), bare)
 
 
 @node_app.command("add")
@@ -428,12 +438,14 @@ def node_add(
     org: Annotated[str, typer.Option(help="Organisation id.")],
     url: Annotated[str, typer.Option(help="Base URL of the node, https://...")],
     dataset_type: Annotated[list[str] | None, typer.Option(help="What it serves.")] = None,
+    bare: Bare = False,
 ) -> None:
     """List an organisation's node in the directory (URL and what it serves); then get its
     server certificate with `fmar cert request --node`."""
     with _client() as c:
         _show(c.post(f"/api/orgs/{org}/nodes", json={"url": url,
-                                                     "dataset_types": dataset_type or []}))
+                                                     "dataset_types": dataset_type or []}),
+              bare)
 
 
 @node_app.command("status")
