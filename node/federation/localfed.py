@@ -105,7 +105,8 @@ class NodeProc:
 
 class LocalFederation:
     def __init__(self, base: Path, *, node_env: dict[str, str] | None = None,
-                 quiet: bool = True, port: int | None = None):
+                 trust_env: dict[str, str] | None = None, quiet: bool = True,
+                 port: int | None = None):
         self.base = base
         self.trust_dir = base / "trust"
         self.port = port or free_port()
@@ -114,6 +115,7 @@ class LocalFederation:
         self.members: dict[str, Member] = {}
         self.nodes: dict[str, NodeProc] = {}
         self.node_env = node_env or {}
+        self.trust_env = trust_env or {}
         self._tokens: dict[str, str] = {}
         self.quiet = quiet
 
@@ -141,7 +143,8 @@ class LocalFederation:
                                kek_file=self.base / "trust.kek"),  # apart from the data
                  admin_email=OPERATOR_EMAIL, admin_password=OPERATOR_PASSWORD)
         self.state = json.loads((self.trust_dir / "trust.json").read_text())
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FMAR_")}
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("FMAR_")},
+               **self.trust_env}
         with open(self.trust_dir / "serve.log", "wb") as log:
             self.trust_proc = subprocess.Popen(
                 [sys.executable, "-m", "trust", "trust", "serve", "--data", str(self.trust_dir),

@@ -17,6 +17,7 @@ sys.path.insert(0, str(ROOT))
 from examples.generate import assets
 from node.federation.client import FederationClient
 from node.federation.localfed import LocalFederation, Member
+from tests.hostile import RATE_LIMITS_OFF
 
 AREAS = ["UKPN_EPN", "UKPN_SPN", "ENWL", "NPG_NE"]
 DNO_AREAS = ["UKPN_EPN", "UKPN_SPN"]
@@ -61,9 +62,12 @@ class Fed:
 
 @pytest.fixture(scope="session")
 def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fed]:
+    # rate limits off: these tests compare answers, and one source (127.0.0.1) asks for every
+    # member (RATE-001 is tested in tests/trust/test_trust_limits.py)
     local = LocalFederation(tmp_path_factory.mktemp("federation"),
                             node_env={"FMAR_SPARQL_TIMEOUT": "3", "FMAR_NODE_DEADLINE": "3",
-                                      "FMAR_FEDERATION_KEY_TTL": "1"})
+                                      "FMAR_FEDERATION_KEY_TTL": "1", **RATE_LIMITS_OFF},
+                            trust_env=RATE_LIMITS_OFF)
     try:
         local.start_trust()
         flexco = local.register_member("Flexco", ["FSP"])
