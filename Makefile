@@ -20,6 +20,7 @@ demo-node: $(STAMP)
 	$(BIN)/fmar demo $(ARGS)
 
 test: $(STAMP)
+	$(BIN)/ruff check node trust tests examples
 	$(BIN)/pytest -q
 
 bench: $(STAMP)

@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--format", choices=["csv", "ndjson"], default="csv")
     parser.add_argument("--out", default="-")
     args = parser.parse_args(argv)
-    out = sys.stdout if args.out == "-" else open(args.out, "w", newline="")
+    out = sys.stdout if args.out == "-" else open(args.out, "w", newline="")  # noqa: SIM115 (closed by `with out`)
     with out:
         if args.format == "csv":
             writer = csv.DictWriter(out, COLUMNS, lineterminator="\n")

@@ -185,7 +185,7 @@ def parse_rdf(body: bytes, fmt: str) -> Graph:
             graph.parse(data=body.decode("utf-8"), format=fmt, publicID=INPUT_BASE)
     except ApiError:
         raise
-    except Exception as exc:  # parsers raise many types; the message is what matters
+    except Exception as exc:  # noqa: BLE001 - parsers raise many types; the message is what matters
         raise InputError(
             "ARM-IN-006", f"The {fmt} body could not be parsed.", {"error": str(exc)[:500]}
         ) from None

@@ -11,7 +11,7 @@ from node.vocab import FMAR, ONTOLOGY_FILE
 def _short(graph: Graph, term: object) -> str:
     try:
         return graph.namespace_manager.normalizeUri(term)  # type: ignore[arg-type]
-    except Exception:
+    except Exception:  # noqa: BLE001 - any term rdflib cannot shorten is written in full
         return f"<{term}>"
 
 
@@ -25,8 +25,8 @@ def render(path=ONTOLOGY_FILE) -> str:
     lines = [
         "# FMAR ontology reference",
         "",
-        "Generated from `ontology/fmar.ttl` by `fmar docs ontology`; do not edit by hand "
-        "(tests/test_ontology.py fails when this page is stale).",
+        ("Generated from `ontology/fmar.ttl` by `fmar docs ontology`; do not edit by hand "
+         "(tests/test_ontology.py fails when this page is stale)."),
         "",
         "## Classes",
         "",

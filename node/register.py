@@ -262,7 +262,7 @@ class Register:
             VALIDATOR.validate("", ShapeSet(candidate), [])
         except ApiError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever pyshacl raises: not valid SHACL
             raise ApiError(
                 422, "CAT-DEF-005", "The category shape is not valid SHACL.", {"error": str(exc)[:500]}
             ) from None

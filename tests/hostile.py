@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,6 +102,22 @@ class Watch:
     health: list[int] = field(default_factory=list)
 
 
+def wait_healthy(url: str, process: subprocess.Popen, why: Callable[[], str],
+                 timeout: float = 60) -> None:
+    """Poll `url`/health until it answers 200; raise with `why()` if the process ends or
+    the time runs out first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"node did not start: {why()}")
+        time.sleep(0.1)
+
+
 # The hostile tests measure queries and streams, not the rate limits (RATE-001, tested in
 # tests/trust/test_trust_limits.py): their readers ask as fast as they can.
 RATE_LIMITS_OFF = {f"FMAR_RATE_{kind}": "off"
@@ -122,16 +139,7 @@ class NodeProcess:
             stdout=self.log, stderr=subprocess.STDOUT,
             env={**os.environ, **RATE_LIMITS_OFF, **(env or {})})
         self.pid = self.process.pid
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{self.url}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"node did not start: {self.log_text()}")
-            time.sleep(0.1)
+        wait_healthy(self.url, self.process, self.log_text)
 
     def client(self, **kw) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=kw.pop("timeout", 300),

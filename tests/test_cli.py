@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -15,6 +14,7 @@ import typer
 
 from tests.assets import bess
 from tests.conftest import free_port
+from tests.hostile import wait_healthy
 
 FMAR = str(Path(sys.executable).parent / "fmar")
 
@@ -35,16 +35,7 @@ class Serve:
         self.process = subprocess.Popen(
             [FMAR, "serve", "--port", self.url.rsplit(":", 1)[1]], env=env,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-        deadline = time.time() + 60
-        while True:
-            try:
-                if httpx.get(f"{self.url}/health").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if self.process.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"node did not start: {self.process.communicate()[1]}")
-            time.sleep(0.1)
+        wait_healthy(self.url, self.process, lambda: self.process.communicate()[1])
 
     def interrupt(self) -> tuple[int, str]:
         os.killpg(self.process.pid, signal.SIGINT)

@@ -10,7 +10,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -18,7 +17,7 @@ import pytest
 
 from tests.assets import bess
 from tests.conftest import free_port
-from tests.hostile import RATE_LIMITS_OFF
+from tests.hostile import RATE_LIMITS_OFF, wait_healthy
 from tests.test_process import FMAR, fmar
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,15 +49,7 @@ def served(tmp_path):
          "--tokens-file", str(tokens), "--workers", "1"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, "node did not start"
-            time.sleep(0.1)
+        wait_healthy(url, process, lambda: "see the test's output")
         # One stored asset, so reads, changes and links reach the register, not only 404s.
         created = httpx.post(f"{url}/assets", json=bess(),
                              headers={"Authorization": f"Bearer {token}"})

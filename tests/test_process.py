@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -15,12 +14,14 @@ import pytest
 from node.audit import AUDIT_GRAPH
 from tests.assets import bess
 from tests.conftest import free_port
+from tests.hostile import wait_healthy
 
 FMAR = [sys.executable, "-m", "node"]
 
 
 def fmar(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*FMAR, *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([*FMAR, *args], capture_output=True, text=True, timeout=120,
+                          check=False)
 
 
 class NodeProcess:
@@ -32,16 +33,7 @@ class NodeProcess:
              "--tokens-file", str(tokens), "--workers", "1", *extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
-        deadline = time.time() + 60
-        while True:
-            try:
-                if httpx.get(f"{self.url}/health").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if self.process.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"node did not start: {self.process.stderr.read()}")
-            time.sleep(0.1)
+        wait_healthy(self.url, self.process, lambda: self.process.stderr.read())
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGINT)
