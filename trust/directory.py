@@ -271,14 +271,19 @@ def get_application(session: Session, app_id: str) -> Application:
     return app
 
 
+def _host_of(url: str) -> str:
+    """The host a URL names, as DNS compares it: lower case, without a trailing dot."""
+    return (urlsplit(url).hostname or "").rstrip(".")
+
+
 def add_node(session: Session, org_id: str, url: str, dataset_types: list[str],
              actor: Actor = SYSTEM) -> Node:
     get_organisation(session, org_id)
-    host = urlsplit(url).hostname
+    host = _host_of(url)
     if not url.startswith("https://") or not host:
         raise ApiError(422, "DIR-004", "A node URL starts with https:// and names a host.")
     for other in session.exec(select(Node).where(Node.org_id != org_id)):
-        if urlsplit(other.url).hostname == host and host not in ("127.0.0.1", "localhost", "::1"):
+        if _host_of(other.url) == host and host not in ("127.0.0.1", "localhost", "::1"):
             raise ApiError(409, "DIR-014", "This host serves a node of another organisation; "
                            "its server certificate is theirs.", {"host": host})
     node = Node(id=new_id("NODE"), org_id=org_id, url=url.rstrip("/"),
@@ -299,6 +304,9 @@ def set_node_status(session: Session, node_id: str, status: str, actor: Actor) -
     node = session.get(Node, node_id)
     if node is None:
         raise ApiError(404, "DIR-006", f"No node {node_id}.")
+    if status not in NODE_TRANSITIONS:
+        raise ApiError(422, "DIR-004", f"Unknown node status {status!r}: one of "
+                       f"{', '.join(sorted(NODE_TRANSITIONS))}.", {"status": status})
     if status not in NODE_TRANSITIONS.get(node.status, set()):
         raise ApiError(409, "DIR-022", f"A node cannot go from {node.status!r} to {status!r}.",
                        {"from": node.status, "to": status})

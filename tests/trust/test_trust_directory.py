@@ -236,6 +236,10 @@ def test_DIR_014_a_host_belongs_to_one_organisation(members):
         grab = c.post(f"/api/orgs/{members.fsp.org_id}/nodes",
                       json={"url": "https://node.gridco.example:9444"})
         assert_refused(grab, 409, "DIR-014")
+        # the same host written with DNS's trailing dot is the same host
+        dotted = c.post(f"/api/orgs/{members.fsp.org_id}/nodes",
+                        json={"url": "https://node.gridco.example.:9443"})
+        assert_refused(dotted, 409, "DIR-014")
         plain = c.post(f"/api/orgs/{members.fsp.org_id}/nodes", json={"url": "http://x.example"})
         assert_refused(plain, 422, "DIR-004")
 

@@ -227,6 +227,8 @@ def test_DIR_021_a_pending_node_gets_nothing_until_the_operator_approves(members
     with federation.client(token=federation.operator_token()) as c:
         wrong = c.post(f"/api/nodes/{node_id}/status", json={"status": "suspended"})
         assert_refused(wrong, 409, "DIR-022")
+        unknown = c.post(f"/api/nodes/{node_id}/status", json={"status": "bogus"})
+        assert_refused(unknown, 422, "DIR-004")
         assert c.post(f"/api/nodes/{node_id}/status", json={"status": "active"}).status_code \
             == 200
     cert, key = fsp.node_certificate(node_id, "client", base)  # control: approved
