@@ -167,12 +167,24 @@ def add_node(request: Request, org_id: str, body: NodeIn) -> dict[str, Any]:
 @router.post("/api/orgs/{org_id}/hosting", status_code=201, openapi_extra=USER,
              responses=error_responses(400, 401, 403, 404, 409, 422))
 def grant_hosting(request: Request, org_id: str, body: HostingIn) -> dict[str, Any]:
-    """The organisation's admin (or the operator) lets another member's nodes hold its
-    records (DIR-030, DIR-031)."""
+    """The organisation's admin asks another member's nodes to hold its records: `requested`
+    until the host's admin accepts (the operator's grant is active at once; DIR-030,
+    DIR-031)."""
     with tx(request) as session:
         actor = current_actor(request, session)
         require_org_admin(actor, org_id)
         return directory.grant_hosting(session, org_id, body.host_org_id, actor) \
+            .model_dump(mode="json")
+
+
+@router.post("/api/orgs/{org_id}/hosting/{host_org_id}/accept", openapi_extra=USER,
+             responses=error_responses(401, 403, 404))
+def accept_hosting(request: Request, org_id: str, host_org_id: str) -> dict[str, Any]:
+    """The host's admin (or the operator) accepts to hold `org_id`'s records."""
+    with tx(request) as session:
+        actor = current_actor(request, session)
+        require_org_admin(actor, host_org_id)
+        return directory.accept_hosting(session, org_id, host_org_id, actor) \
             .model_dump(mode="json")
 
 

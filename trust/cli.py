@@ -372,10 +372,20 @@ def org_host(
     org_id: Annotated[str, typer.Argument(help="The organisation to be hosted (yours).")],
     host: Annotated[str, typer.Option(help="Organisation id of the host (a platform).")],
 ) -> None:
-    """Let another member's nodes hold this organisation's records (its admin or the
-    operator)."""
+    """Ask another member's nodes to hold this organisation's records (its admin); in force
+    once the host accepts (`fmar org host-accept`), at once when the operator asks."""
     with _client() as c:
         _show(c.post(f"/api/orgs/{org_id}/hosting", json={"host_org_id": host}))
+
+
+@org_app.command("host-accept")
+def org_host_accept(
+    org_id: Annotated[str, typer.Argument(help="The organisation that asked to be hosted.")],
+    host: Annotated[str, typer.Option(help="Organisation id of the host (yours).")],
+) -> None:
+    """Accept to hold another organisation's records on your nodes (the host's admin)."""
+    with _client() as c:
+        _show(c.post(f"/api/orgs/{org_id}/hosting/{host}/accept"))
 
 
 @org_app.command("unhost")

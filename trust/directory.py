@@ -345,9 +345,11 @@ def node_by_url(session: Session, url: str) -> Node | None:
 
 def grant_hosting(session: Session, hosted_org_id: str, host_org_id: str,
                   actor: Actor) -> Hosting:
-    """The hosted organisation (its admin, or the operator) lets `host_org_id`'s nodes hold
-    its records. DIR-030: the host is another active organisation that runs a node.
-    DIR-031: one active relation per pair."""
+    """The hosted organisation (its admin) asks `host_org_id`'s nodes to hold its records:
+    `requested` until the host accepts (`accept_hosting`), so no member places records on
+    another's node without that member's consent; the operator's grant is in force at once.
+    DIR-030: the host is another active organisation that runs a node. DIR-031: one open
+    relation (requested or active) per pair."""
     hosted = get_organisation(session, hosted_org_id)
     host = session.get(Organisation, host_org_id)
     if host is None or host.id == hosted.id or host.status != "Active" or not session.exec(
@@ -357,11 +359,12 @@ def grant_hosting(session: Session, hosted_org_id: str, host_org_id: str,
     if hosted.status != "Active":
         raise ApiError(422, "DIR-030", "Only an active organisation is hosted.",
                        {"hosted_org_id": hosted_org_id})
-    if active_hosting(session, host.id, hosted.id) is not None:
-        raise ApiError(409, "DIR-031", "This organisation is already hosted there.",
-                       {"host_org_id": host.id})
+    if _open_hosting(session, host.id, hosted.id) is not None:
+        raise ApiError(409, "DIR-031", "This organisation is already hosted there, or has "
+                       "asked to be.", {"host_org_id": host.id})
     row = Hosting(id=new_id("HOST"), host_org_id=host.id, hosted_org_id=hosted.id,
-                  granted_by=actor.subject)
+                  granted_by=actor.subject,
+                  status="active" if actor.is_operator else "requested")
     session.add(row)
     session.flush()
     record(session, hosted.id, "hosting.grant", actor, f"{row.id} host {host.id}")
@@ -375,11 +378,35 @@ def active_hosting(session: Session, host_org_id: str, hosted_org_id: str) -> Ho
         Hosting.status == "active")).first()
 
 
+def _open_hosting(session: Session, host_org_id: str, hosted_org_id: str) -> Hosting | None:
+    return session.exec(select(Hosting).where(
+        Hosting.host_org_id == host_org_id, Hosting.hosted_org_id == hosted_org_id,
+        Hosting.status.in_(("requested", "active")))).first()
+
+
+def accept_hosting(session: Session, hosted_org_id: str, host_org_id: str,
+                   actor: Actor) -> Hosting:
+    """The host (its admin, or the operator) accepts a request to hold `hosted_org_id`'s
+    records; from then its nodes store them (POL-030)."""
+    row = session.exec(select(Hosting).where(
+        Hosting.host_org_id == host_org_id, Hosting.hosted_org_id == hosted_org_id,
+        Hosting.status == "requested")).first()
+    if row is None:
+        raise ApiError(404, "DIR-006", f"{hosted_org_id} has not asked {host_org_id} to host "
+                       "it.")
+    row.status = "active"
+    session.add(row)
+    record(session, hosted_org_id, "hosting.accept", actor, f"{row.id} host {host_org_id}")
+    record(session, host_org_id, "hosting.accept", actor, f"{row.id} hosted {hosted_org_id}")
+    return row
+
+
 def revoke_hosting(session: Session, hosted_org_id: str, host_org_id: str,
                    actor: Actor) -> Hosting:
-    """End a hosting relation (either party's admin, or the operator). The host's nodes stop
-    accepting the hosted organisation's writes once their cached copy expires."""
-    row = active_hosting(session, host_org_id, hosted_org_id)
+    """End a hosting relation, or refuse a request (either party's admin, or the operator).
+    The host's nodes stop accepting the hosted organisation's writes once their cached copy
+    expires."""
+    row = _open_hosting(session, host_org_id, hosted_org_id)
     if row is None:
         raise ApiError(404, "DIR-006", f"{hosted_org_id} is not hosted by {host_org_id}.")
     row.status, row.revoked_by, row.revoked_at = "revoked", actor.subject, utcnow()

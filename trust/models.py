@@ -143,13 +143,14 @@ class Grant(SQLModel, table=True):
 
 class Hosting(SQLModel, table=True):
     """A hosting relation: `host_org_id`'s nodes may hold the records of `hosted_org_id`
-    (a platform hosting a small FSP). Granted by the hosted organisation's admin or the
-    operator; revoked by either party or the operator. Rows are kept after revocation."""
+    (a platform hosting a small FSP). Asked for by the hosted organisation's admin
+    (`requested`), in force once the host's admin accepts (`active`; the operator may do
+    either step); ended by either party or the operator (`revoked`). Rows are kept."""
 
     id: str = Field(primary_key=True, max_length=40)
     host_org_id: str = Field(foreign_key="organisation.id", index=True)
     hosted_org_id: str = Field(foreign_key="organisation.id", index=True)
-    status: str = Field(default="active", index=True)  # active | revoked
+    status: str = Field(default="active", index=True)  # requested | active | revoked
     granted_by: str
     granted_at: datetime = Field(default_factory=utcnow)
     revoked_by: str | None = None

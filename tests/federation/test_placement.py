@@ -121,12 +121,23 @@ def test_POL_030_hosting_is_granted_and_revoked_in_the_directory(placed):
         with placed.admin(who) as c:
             taken = c.post(f"/api/orgs/{tiny.org_id}/hosting", json={"host_org_id": platco.org_id})
         assert taken.status_code == 403 and taken.json()["code"] == "POL-101", taken.text
-    # the hosted FSP's admin grants it
+    # the hosted FSP's admin asks; nothing changes until the host accepts
     with placed.admin("Tinyflex") as c:
-        granted = c.post(f"/api/orgs/{tiny.org_id}/hosting", json={"host_org_id": platco.org_id})
-        assert granted.status_code == 201, granted.text
+        asked = c.post(f"/api/orgs/{tiny.org_id}/hosting", json={"host_org_id": platco.org_id})
+        assert asked.status_code == 201 and asked.json()["status"] == "requested", asked.text
         again = c.post(f"/api/orgs/{tiny.org_id}/hosting", json={"host_org_id": platco.org_id})
         assert again.status_code == 409 and again.json()["code"] == "DIR-031", again.text
+        # the hosted organisation cannot accept for the host
+        own = c.post(f"/api/orgs/{tiny.org_id}/hosting/{platco.org_id}/accept")
+        assert own.status_code == 403 and own.json()["code"] == "POL-101", own.text
+    with placed.local.client() as c:
+        assert c.get(f"/api/members/{platco.org_id}/hosted").json() == []
+    refused = post()
+    assert refused.status_code == 403 and refused.json()["code"] == "POL-030", refused.text
+    with placed.admin("Platco") as c:  # the host's admin accepts
+        accepted = c.post(f"/api/orgs/{tiny.org_id}/hosting/{platco.org_id}/accept")
+        assert accepted.status_code == 200 and accepted.json()["status"] == "active", \
+            accepted.text
     with placed.local.client() as c:  # public: which organisations a member's nodes hold
         listed = c.get(f"/api/members/{platco.org_id}/hosted").json()
     assert [h["org_id"] for h in listed] == [tiny.org_id]
@@ -150,6 +161,15 @@ def test_POL_030_hosting_is_granted_and_revoked_in_the_directory(placed):
     assert patch.status_code == 403 and patch.json()["code"] == "POL-030", patch.text
     with placed.local.client() as c:
         assert c.get(f"/api/members/{platco.org_id}/hosted").json() == []
+    # asking again after the host ended it needs the host's consent again (a member cannot
+    # place its records on another member's node against that member's will)
+    with placed.admin("Tinyflex") as c:
+        asked = c.post(f"/api/orgs/{tiny.org_id}/hosting", json={"host_org_id": platco.org_id})
+        assert asked.status_code == 201 and asked.json()["status"] == "requested", asked.text
+    with placed.local.client() as c:
+        assert c.get(f"/api/members/{platco.org_id}/hosted").json() == []
+    with placed.admin("Platco") as c:  # the host refuses the request
+        assert c.delete(f"/api/orgs/{tiny.org_id}/hosting/{platco.org_id}").status_code == 200
 
 
 def test_DIR_030_a_host_is_another_active_member_that_runs_a_node(placed):
@@ -188,7 +208,10 @@ def test_fmar_org_host_cli_grants_lists_and_revokes(placed, tmp_path):
 
     granted = run("org", "host", tiny.org_id, "--host", platco.org_id)
     assert granted.returncode == 0, granted.stderr
-    assert json.loads(granted.stdout)["status"] == "active"
+    assert json.loads(granted.stdout)["status"] == "requested"
+    with placed.admin("Platco") as c:  # (the host's admin: `fmar org host-accept`)
+        accepted = c.post(f"/api/orgs/{tiny.org_id}/hosting/{platco.org_id}/accept")
+        assert accepted.status_code == 200 and accepted.json()["status"] == "active"
     listed = run("org", "hosted", platco.org_id, "--trust", placed.local.issuer,
                  "--ca", str(placed.local.ca_bundle))
     assert [h["org_id"] for h in json.loads(listed.stdout)] == [tiny.org_id]

@@ -129,9 +129,12 @@ def test_POL_004_status_changes_on_the_real_node(federation, members, real_node)
     assert_refused(other_area, 404, "ARM-404")  # it may not read the asset either
     # an organisation that is an FSP and a DNO (of other areas) may not verify its own asset
     both = federation.register_member("Bothco", ["FSP", "DNO"], dno_areas=["UKPN_EPN"])
-    with both.api() as c:  # Bothco lets the FSP's node hold its records (POL-030)
+    with both.api() as c:  # Bothco asks the FSP's node to hold its records (POL-030) ...
         hosted = c.post(f"/api/orgs/{both.org_id}/hosting", json={"host_org_id": fsp.org_id})
     assert hosted.status_code == 201, hosted.text
+    with fsp.api() as c:  # ... and the FSP accepts
+        accepted = c.post(f"/api/orgs/{both.org_id}/hosting/{fsp.org_id}/accept")
+    assert accepted.status_code == 200, accepted.text
     deadline = time.monotonic() + 60  # the node learns of the hosting within its TTL
     while True:
         own_asset = send(real_node, both, "POST", "/assets",
