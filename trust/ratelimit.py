@@ -11,6 +11,14 @@ what the caller proved: its TLS client certificate, else its bearer token (never
 The source is the TCP peer, or the last `X-Forwarded-For` address when the peer is a
 trusted proxy (FMAR_TRUSTED_PROXIES).
 
+A node that relays presents its own certificate for every caller it relays for, so its
+requests made on someone's behalf are counted per (node, subject): a token exchange at
+`/token` by the `sub` of its `subject_token`, a relayed request (a token with `act`) by
+its `sub`. One member relaying many queries through a node then drains only its own
+bucket there, not the node's for everyone. (The subject is read without verifying the
+token: it only chooses a bucket, and a forged one is refused after; the per-source bucket
+still counts every request.)
+
 Settings (environment), each `CAPACITY:REFILL_PER_SECOND` or `off`:
 
     FMAR_RATE_TOKEN_SOURCE   120:10   OAuth endpoints (/token, /par, /authorize, ...), per source
@@ -25,6 +33,7 @@ further failure up to FMAR_LOGIN_LOCK_MAX (900).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
@@ -35,6 +44,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 from node.errors import ApiError
 from trust.tls import peer_certificate_der, peer_host
@@ -107,10 +117,14 @@ class RateLimits:
                 buckets[(kind, by)] = Buckets(limit)
         return cls(buckets, trusted_proxies(env))
 
-    def wait(self, scope: dict[str, Any]) -> tuple[float, str]:
-        """(seconds to wait, which bucket) for this request; (0, "") when it may go on."""
+    def wait(self, scope: dict[str, Any], subject: str | None = None) -> tuple[float, str]:
+        """(seconds to wait, which bucket) for this request; (0, "") when it may go on.
+        `subject`: whom a relaying client asks for (see the module's docstring)."""
         kind = "token" if scope.get("path") in OAUTH_PATHS else "api"
-        keys = {"source": source_of(scope, self.trusted_proxies), "client": _client_of(scope)}
+        client = _client_of(scope)
+        if client and subject:
+            client += "|for:" + hashlib.sha256(subject.encode()).hexdigest()
+        keys = {"source": source_of(scope, self.trusted_proxies), "client": client}
         worst = (0.0, "")
         for by, key in keys.items():
             bucket = self.buckets.get((kind, by))
@@ -150,6 +164,53 @@ def _client_of(scope: dict[str, Any]) -> str:
     return ""
 
 
+def _claims_of(token: str) -> dict[str, Any]:
+    """A JWT's claims, NOT verified: only to choose a bucket."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def _relayed_subject(scope: dict[str, Any]) -> str | None:
+    """The `sub` of a relayed bearer token (one carrying `act`)."""
+    for name, value in scope.get("headers") or []:
+        if name == b"authorization" and value[:7].lower() == b"bearer ":
+            claims = _claims_of(value[7:].strip().decode("latin-1"))
+            if claims.get("act") and isinstance(claims.get("sub"), str):
+                return claims["sub"]
+    return None
+
+
+def _exchange_subject(body: bytes) -> str | None:
+    """The `sub` of the `subject_token` of a token-exchange form."""
+    tokens = parse_qs(body.decode("latin-1")).get("subject_token")
+    sub = _claims_of(tokens[0]).get("sub") if tokens else None
+    return sub if isinstance(sub, str) else None
+
+
+MAX_FORM = 64 * 1024  # a /token form is a few kB; more is not buffered here
+
+
+async def _buffered(receive: Any) -> tuple[bytes, Any]:
+    """The request body (up to MAX_FORM) and a `receive` that hands it to the app again."""
+    messages, size = [], 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        size += len(message.get("body", b""))
+        if message["type"] != "http.request" or not message.get("more_body") or size > MAX_FORM:
+            break
+    body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
+
+    async def replay() -> Any:
+        return messages.pop(0) if messages else await receive()
+
+    return body, replay
+
+
 class RateLimitMiddleware:
     """ASGI middleware: 429 RATE-001 with Retry-After when a bucket is empty."""
 
@@ -159,7 +220,12 @@ class RateLimitMiddleware:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            wait, by = self.limits.wait(scope)
+            if scope.get("path") == "/token" and scope.get("method") == "POST":
+                body, receive = await _buffered(receive)
+                subject = _exchange_subject(body)
+            else:
+                subject = _relayed_subject(scope)
+            wait, by = self.limits.wait(scope, subject)
             if wait > 0:
                 await _too_many(send, wait, by)
                 return

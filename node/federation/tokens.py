@@ -140,8 +140,8 @@ class ExchangeTokens:
             now = time.time()
             for stale in [k for k, v in _EXCHANGED.items() if v[0] - 30 <= now]:
                 _EXCHANGED.pop(stale, None)
-            if len(_EXCHANGED) > 4096:
-                _EXCHANGED.clear()
+            while len(_EXCHANGED) > 4096:  # the oldest first, never everyone's at once
+                _EXCHANGED.pop(next(iter(_EXCHANGED)))
         _EXCHANGED[key] = (_expiry(token), token)
         return token
 
