@@ -218,15 +218,19 @@ async def measure(urls: list[str], token: str, reps: int, what: str) -> dict[str
             statistics.median(seq), "slowest_single_p50": slowest}
 
 
-def part2(per_node: int, ks: list[int], reps: int, one_node: bool = True) -> None:
-    print(f"\n== Part 2: federated latency, {per_node} assets per node, {reps} repetitions")
-    base = Path(tempfile.mkdtemp(prefix="fmar-bench-fed-"))
-    token = "bench-token"
-    tokens = base / "tokens.json"
+def _neso_token_file(tokens: Path, token: str) -> None:
+    """A static-token file in which `token` is NESO's, with read and query scopes."""
     tokens.write_text(json.dumps([{
         "token_sha256": StaticTokenAuthenticator.hash_token(token), "subject": "bench",
         "organisation_id": "NESO", "roles": ["NESO"],
         "scopes": ["assets:read", "sparql:query", "federation:query"]}]))
+
+
+def part2(per_node: int, ks: list[int], reps: int, one_node: bool = True) -> None:
+    print(f"\n== Part 2: federated latency, {per_node} assets per node, {reps} repetitions")
+    base = Path(tempfile.mkdtemp(prefix="fmar-bench-fed-"))
+    token, tokens = "bench-token", base / "tokens.json"
+    _neso_token_file(tokens, token)
     kmax = max(ks)
     started = time.perf_counter()
     for i in range(kmax):
@@ -281,12 +285,8 @@ def part3(per_node: int, reps: int) -> None:
 
     print(f"\n== Part 3: deadlines and a stopped query, {per_node} assets per node")
     base = Path(tempfile.mkdtemp(prefix="fmar-bench-deadline-"))
-    token = "bench-token"
-    tokens = base / "tokens.json"
-    tokens.write_text(json.dumps([{
-        "token_sha256": StaticTokenAuthenticator.hash_token(token), "subject": "bench",
-        "organisation_id": "NESO", "roles": ["NESO"],
-        "scopes": ["assets:read", "sparql:query", "federation:query"]}]))
+    token, tokens = "bench-token", base / "tokens.json"
+    _neso_token_file(tokens, token)
     for i in range(2):
         fill(base / f"d{i}", per_node, [ORGS[i]], 300 + i)
     procs = []

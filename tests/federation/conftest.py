@@ -4,6 +4,7 @@ from the trust framework, plus NESO and regulator applications that only query."
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,6 +45,14 @@ class Fed:
 
     def member(self, name: str) -> Member:
         return self.local.members[name]
+
+    def cli_env(self, who: str, **extra: str) -> dict[str, str]:
+        """What `source members/<who>/env.sh` sets, for `fmar` as a subprocess."""
+        m = self.member(who)
+        return {**{k: v for k, v in os.environ.items() if not k.startswith("FMAR_")},
+                "FMAR_TRUST_URL": self.local.issuer, "FMAR_CA_BUNDLE": str(self.local.ca_bundle),
+                "FMAR_CLIENT_ID": m.app_id, "FMAR_CLIENT_CERT": str(m.cert),
+                "FMAR_CLIENT_KEY": str(m.key), **extra}
 
     def client(self, who: str, **kw: Any) -> FederationClient:
         m = self.member(who)

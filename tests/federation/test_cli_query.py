@@ -21,11 +21,7 @@ FMAR = str(Path(sys.executable).parent / "fmar")
 
 def env_of(fed, who: str, **extra: str) -> dict[str, str]:
     """What `source members/<who>/env.sh` sets."""
-    m = fed.member(who)
-    return {**{k: v for k, v in os.environ.items() if not k.startswith("FMAR_")},
-            "FMAR_TRUST_URL": fed.local.issuer, "FMAR_CA_BUNDLE": str(fed.local.ca_bundle),
-            "FMAR_CLIENT_ID": m.app_id, "FMAR_CLIENT_CERT": str(m.cert),
-            "FMAR_CLIENT_KEY": str(m.key), **extra}
+    return fed.cli_env(who, **extra)
 
 
 def fmar(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:

@@ -232,15 +232,10 @@ def test_SDC_002_to_004_merged_answer_is_consistent_with_the_nodes(fed):
 
 def test_SDC_005_fmar_query_prints_the_regulators_table_without_extremes(fed):
     """The CLI's table output of a disclosure-controlled answer: margins, no min/max."""
-    import os
     import subprocess
     import sys
 
-    m = fed.member("Ofgem")
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("FMAR_")},
-           "FMAR_TRUST_URL": fed.local.issuer, "FMAR_CA_BUNDLE": str(fed.local.ca_bundle),
-           "FMAR_CLIENT_ID": m.app_id, "FMAR_CLIENT_CERT": str(m.cert),
-           "FMAR_CLIENT_KEY": str(m.key)}
+    env = fed.cli_env("Ofgem")
     done = subprocess.run([sys.executable, "-m", "node", "query", "--aggregate", "category",
                            "-o", "csv"],
                           env=env, capture_output=True, text=True, timeout=120, check=False)

@@ -412,15 +412,10 @@ def test_regulator_gets_suppressed_aggregates_only(fed):
 # ---------------------------------------------------------------- fmar query (CLI)
 
 def test_fmar_query_cli_fans_out_with_one_token_per_node(fed):
-    import os
     import subprocess
     import sys
 
-    m = fed.member("Gridco")
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("FMAR_")},
-           "FMAR_TRUST_URL": fed.local.issuer, "FMAR_CA_BUNDLE": str(fed.local.ca_bundle),
-           "FMAR_CLIENT_ID": m.app_id, "FMAR_CLIENT_CERT": str(m.cert),
-           "FMAR_CLIENT_KEY": str(m.key)}
+    env = fed.cli_env("Gridco")
 
     def run(*args: str) -> dict:
         done = subprocess.run([sys.executable, "-m", "node", "query", *args, "-o", "json"],
