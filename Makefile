@@ -20,7 +20,7 @@ demo-node: $(STAMP)
 	$(BIN)/fmar demo $(ARGS)
 
 test: $(STAMP)
-	$(BIN)/ruff check node trust tests examples
+	$(BIN)/ruff check common node trust tests examples
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
@@ -30,7 +30,7 @@ bench-federation: $(STAMP)
 	$(BIN)/python -m tests.bench.bench_federation
 
 lint: $(STAMP)
-	$(BIN)/ruff check node trust tests examples
+	$(BIN)/ruff check common node trust tests examples
 
 docs: $(STAMP)
 	$(BIN)/fmar docs ontology

@@ -12,6 +12,8 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
+from common import errors as domain
+
 log = logging.getLogger("fmar.errors")
 
 
@@ -24,8 +26,9 @@ class ErrorBody(BaseModel):
     details: Any = Field(None, description="Facts about the error (violations, limits, ...)")
 
 
-class ApiError(Exception):
-    """An error the client should see, with a stable code."""
+class ApiError(domain.DomainError):
+    """An HTTP-level error raised by the API layer (api/) itself, with its status.
+    Domain code raises `common.errors` classes instead."""
 
     def __init__(
         self,
@@ -35,22 +38,41 @@ class ApiError(Exception):
         details: Any = None,
         headers: dict[str, str] | None = None,
     ):
-        super().__init__(message)
+        super().__init__(code, message, details, headers)
         self.status = status
-        self.code = code
-        self.message = message
-        self.details = details
-        self.headers = headers
-
-    def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.details is not None:
-            body["details"] = self.details
-        return body
 
 
 def error_response(error: ApiError) -> JSONResponse:
     return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
+
+
+# The one place a domain error becomes an HTTP status.
+STATUS_OF: dict[type[domain.DomainError], int] = {
+    domain.BadInput: 400,
+    domain.Unauthenticated: 401,
+    domain.Denied: 403,
+    domain.NotFound: 404,
+    domain.Conflict: 409,
+    domain.Stale: 412,
+    domain.TooLarge: 413,
+    domain.Invalid: 422,
+    domain.VersionRequired: 428,
+    domain.Throttled: 429,
+    domain.UpstreamFailed: 502,
+    domain.Unavailable: 503,
+    domain.TimedOut: 504,
+}
+
+
+def status_of(error: domain.DomainError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS_OF:
+            return STATUS_OF[cls]  # type: ignore[index]
+    return 400
+
+
+def domain_response(error: domain.DomainError) -> JSONResponse:
+    return JSONResponse(error.body(), status_code=status_of(error), headers=error.headers)
 
 
 _HTTP_CODES = {
@@ -82,6 +104,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc)
+
+    @app.exception_handler(domain.DomainError)
+    async def _domain_error(_: Request, exc: domain.DomainError) -> JSONResponse:
+        return domain_response(exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
