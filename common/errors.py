@@ -2,7 +2,7 @@
 
 Domain code (records, kinds, policy, query, federation, directory) raises these and
 never an HTTP status; the API layer alone maps each class to a status
-(`node.errors.STATUS_OF`).
+(`common.http_errors.STATUS_OF`).
 """
 
 from __future__ import annotations

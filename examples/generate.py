@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from node.mpan import DISTRIBUTOR_IDS, GSP_GROUPS, make_mpan
+from common.mpan import DISTRIBUTOR_IDS, GSP_GROUPS, make_mpan
 
 # category -> (weight, kW range, extra fields)
 PROFILES: dict[str, tuple[int, tuple[float, float], dict[str, Any]]] = {

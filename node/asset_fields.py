@@ -12,8 +12,8 @@ from rdflib import XSD, URIRef
 from rdflib.term import Node
 from rdflib.util import from_n3
 
+from common.vocab import CODE, FMAR, ORG_BASE
 from node import ntriples
-from node.vocab import CODE, FMAR, ORG_BASE
 
 GEO = "http://www.w3.org/2003/01/geo/wgs84_pos#"
 

@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 
 import pyoxigraph as ox
 
+from common.vocab import AUDIT_BASE, FMAR, PROV
 from node import ntriples
 from node.store.base import GraphWrite, RecordStore
-from node.vocab import AUDIT_BASE, FMAR, PROV
 
 AUDIT_GRAPH = "urn:fmar:audit"
 GENESIS_HASH = "0" * 64

@@ -20,9 +20,9 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+from common.vocab import FMAR
 from node.audit import AUDIT_GRAPH
 from node.store import GraphWrite, RecordStore, StoreError
-from node.vocab import FMAR
 
 PENDING_BASE = "urn:fmar:pending-upload:"
 _XSD_INTEGER = "http://www.w3.org/2001/XMLSchema#integer"

@@ -16,9 +16,9 @@ from rdflib import RDF, BNode, Graph, Literal, URIRef
 from rdflib.namespace import SKOS, XSD
 from rdflib.term import Node
 
-from node.errors import ApiError
+from common.http_errors import ApiError
+from common.vocab import CATEGORY_BASE, FMAR, SH, SHAPES_DIR, code_iri
 from node.validation import ShapeSet
-from node.vocab import CATEGORY_BASE, FMAR, SH, SHAPES_DIR, code_iri
 
 CODE_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]{0,39}$")
 

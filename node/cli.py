@@ -10,9 +10,10 @@ from typing import Annotated
 import typer
 from typer.exceptions import TyperException
 
+from common.roles import ALL_SCOPES
 from node.federation.cli import register as register_federation_commands
-from trust.cli import CaBundle, ClientCert, ClientId, ClientKey, TrustUrl
 from trust.cli import register as register_trust_commands
+from trust.client.options import CaBundle, ClientCert, ClientId, ClientKey, TrustUrl
 
 app = typer.Typer(help="FMAR: Flexibility Market Asset Register.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -122,7 +123,7 @@ def serve(
                                      holds=static_holds({"FMAR_HOLDS": holds or ""}))
     tls: dict[str, object] = {}
     if tls_cert and tls_key:
-        from trust.tls import uvicorn_tls_options
+        from common.tls import uvicorn_tls_options
 
         bundle = ca_bundle or os.environ.get("FMAR_CA_BUNDLE")
         if not bundle:
@@ -184,17 +185,13 @@ def dev_token_add(
             "subject": subject or f"{organisation}-cli",
             "organisation_id": organisation,
             "roles": role,
-            "scopes": scope or list(ALL_SCOPES),
+            "scopes": scope or sorted(ALL_SCOPES),
             "dno_areas": dno_area or [],
         }
     )
     tokens_file.parent.mkdir(parents=True, exist_ok=True)
     tokens_file.write_text(json.dumps(entries, indent=2))
     typer.echo(token)
-
-
-ALL_SCOPES = ("assets:read", "assets:write", "categories:write", "validation:write",
-              "audit:read", "sparql:query", "federation:query")
 
 
 @app.command("demo")
@@ -297,8 +294,8 @@ def upload(
         TransferSpeedColumn,
     )
 
+    from common import http_client as http
     from node.cli_errors import EXIT_BAD_INPUT, EXIT_PARTIAL, CliError, from_api_error
-    from trust import http
 
     media = UPLOAD_TYPES.get(file.suffix.lower())
     if media is None:

@@ -18,7 +18,8 @@ from typing import Protocol
 
 from fastapi import Request
 
-from node.errors import ApiError
+from common.http_errors import ApiError
+from common.web import bearer_token
 
 LOG = logging.getLogger("fmar.access")
 
@@ -47,19 +48,6 @@ class Authenticator(Protocol):
     def authenticate(self, request: Request) -> Caller:
         """Return the verified caller or raise `ApiError` (401/403)."""
         ...
-
-
-def bearer_token(request: Request) -> str:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(
-            401,
-            "AUTH-001",
-            "A bearer access token is required.",
-            headers={"WWW-Authenticate": 'Bearer realm="fmar"'},
-        )
-    return token.strip()
 
 
 class StaticTokenAuthenticator:

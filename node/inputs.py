@@ -20,6 +20,8 @@ import pyoxigraph as ox
 from rdflib import RDF, XSD, BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
+from common.http_errors import ApiError
+from common.vocab import FMAR
 from node import ntriples
 from node.asset_fields import (
     FIELD_BY_NAME,
@@ -29,8 +31,6 @@ from node.asset_fields import (
     full_jsonld_context,
     to_ntriples,
 )
-from node.errors import ApiError
-from node.vocab import FMAR
 
 # (predicate IRI, object in N-Triples syntax) pairs about one asset
 Properties = list[tuple[str, str]]

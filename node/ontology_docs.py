@@ -5,7 +5,7 @@ from __future__ import annotations
 from rdflib import OWL, RDF, RDFS, Graph, URIRef
 from rdflib.namespace import SKOS
 
-from node.vocab import FMAR, ONTOLOGY_FILE
+from common.vocab import FMAR, ONTOLOGY_FILE
 
 
 def _short(graph: Graph, term: object) -> str:

@@ -11,6 +11,7 @@ The decision itself is `node.policy.check_placement`.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -19,7 +20,10 @@ from urllib.parse import quote
 
 import httpx
 
-from node.errors import ApiError
+from common import http_client as http
+from common.http_errors import ApiError
+from node.identity import StaticTokenAuthenticator
+from node.trust_auth import TrustAuthenticator
 
 
 class Placement(Protocol):
@@ -79,14 +83,7 @@ def static_holds(env: Mapping[str, str]) -> frozenset[str] | None:
 def placement_for(holds: frozenset[str] | None, authenticator: object) -> Placement:
     """Directory placement for a node verifying trust-framework tokens; else the configured
     list; else the asset-owning organisations of the static tokens."""
-    import os
-
-    from node.identity import StaticTokenAuthenticator
-    from node.trust_auth import TrustAuthenticator
-
     if isinstance(authenticator, TrustAuthenticator):
-        from trust import http
-
         config = authenticator.verifier.config
         client = http.client(ca_bundle=config.ca_bundle, cert=config.client_cert,
                              key=config.client_key, timeout=10)

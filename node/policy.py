@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from node.errors import ApiError
+from common.http_errors import ApiError
 from node.identity import Caller
 
 ASSET_OWNER_ROLES = frozenset({"FSP", "Aggregator", "AssetOwner", "Platform"})

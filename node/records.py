@@ -18,13 +18,13 @@ from rdflib import RDF, Graph, Literal, URIRef
 from rdflib.namespace import XSD
 from rdflib.term import Node
 
+from common.http_errors import ApiError
+from common.vocab import ASSET_BASE, CODE, DCTERMS, FMAR, ONTOLOGY_FILE, ORG_BASE, code_iri
 from node import ntriples, policy
 from node.asset_fields import FIELD_BY_NAME, FIELD_BY_PREDICATE, to_json_value
-from node.errors import ApiError
 from node.identity import Caller
 from node.inputs import Properties, Row, ntriples_pairs, properties_from_json
 from node.validation import ShapeSet, Validator
-from node.vocab import ASSET_BASE, CODE, DCTERMS, FMAR, ONTOLOGY_FILE, ORG_BASE, code_iri
 
 
 def _inactive_codes() -> set[str]:

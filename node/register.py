@@ -21,6 +21,8 @@ from typing import Any
 
 from rdflib import Graph, Literal, URIRef
 
+from common.http_errors import ApiError
+from common.vocab import ASSET_BASE, CATEGORY_BASE, FMAR, VERSION_BASE, code_iri
 from node import audit, bulk_commit, policy
 from node.audit import AuditLog, now_iso
 from node.categories import (
@@ -31,10 +33,9 @@ from node.categories import (
     seed_categories,
     set_deprecated,
 )
-from node.errors import ApiError
-from node.federation import filters as asset_filters
 from node.identity import Caller
 from node.inputs import Properties, Row, properties_from_json
+from node.query import filters as asset_filters
 from node.records import (
     VALIDATOR,
     AssetRecord,
@@ -49,7 +50,6 @@ from node.store import GraphWrite, RecordStore, StoreError
 from node.store.base import trig_text
 from node.store.stream import on_one_thread
 from node.validation import ShapeSet
-from node.vocab import ASSET_BASE, CATEGORY_BASE, FMAR, VERSION_BASE, code_iri
 
 BULK_CHUNK = 2000
 MAX_REPORTED_ROWS = 1_000
@@ -714,7 +714,7 @@ def _safe_id(value: str) -> str:
 def _search_patterns(scope: policy.ReadScope, filters: dict[str, Any]) -> list[str]:
     """SPARQL patterns (inside `GRAPH ?asset`) for a search: the values are checked here
     (ARM-IN-010), the patterns come from the one builder the federation uses too
-    (node/federation/filters.py), the caller's read scope first."""
+    (node/query/filters.py), the caller's read scope first."""
     codes = {
         key: (_safe_id(str(filters[key])),)
         for key in asset_filters.CODE_FILTERS

@@ -1,4 +1,4 @@
-"""The node's `Authenticator` backed by the trust framework (trust.verifier)."""
+"""The node's `Authenticator` backed by the trust framework (trust.client.verifier)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from typing import Any
 
 from fastapi import Request
 
+from common.web import bearer_token
 from node import policy
-from node.identity import Caller, bearer_token
-from trust.verifier import TokenVerifier, VerifierConfig
+from node.identity import Caller
+from trust.client.verifier import TokenVerifier, VerifierConfig
 
 
 def caller_from_claims(claims: dict[str, Any], unbound: bool = False) -> Caller:

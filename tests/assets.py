@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from node.mpan import GSP_GROUPS, make_mpan
+from common.mpan import GSP_GROUPS, make_mpan
 
 _serial = itertools.count(1)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from rdflib import Graph
 from rdflib.term import Node
 
-from node.vocab import FMAR, SH, SHAPES_DIR
+from common.vocab import FMAR, SH, SHAPES_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "rules.md"
@@ -371,25 +371,25 @@ REQUEST_RULES = [
     Rule("REQ-415", "The `Content-Type` is one the route accepts.", "`node/api/assets.py` "
          "`_unsupported`", "415 `REQ-415`", _t(API_TEST, "test_malformed_single_bodies_get_clear_4xx")),
     Rule("REQ-001", "Query and path parameters are valid (FastAPI validation).",
-         "`node/errors.py`", "422 `REQ-001`",
+         "`common/http_errors.py`", "422 `REQ-001`",
          _t(API_TEST, "test_REQ_001_parameters_not_valid")
          + "<br>" + _t(ERRORS_TEST, "test_REQ_001_request_validation")
          + "<br>" + _t(CONTRACT_TEST,
                        "test_REQ_001_validation_status_filter_is_one_of_the_statuses")),
     Rule("HTTP-4xx", "Fallbacks for what FastAPI raises itself: unknown route `HTTP-404`, wrong "
          "method `HTTP-405` (with `Allow`, below), other statuses `HTTP-<status>` (`AUTH-001` for 401, `POL-000` "
-         "for 403).", "`node/errors.py`", "4xx `HTTP-…`",
+         "for 403).", "`common/http_errors.py`", "4xx `HTTP-…`",
          _t(ERRORS_TEST, "test_http_exception_fallback_codes",
             "test_HTTP_404_unknown_route_and_HTTP_405_wrong_method")),
     Rule("HTTP-405", "A path answers only the methods its OpenAPI entry lists; `Allow` names "
-         "them.", "`node/errors.py` `allowed_methods`", "405 `HTTP-405` with `Allow`",
+         "them.", "`common/http_errors.py` `allowed_methods`", "405 `HTTP-405` with `Allow`",
          _t(CONTRACT_TEST, "test_HTTP_405_names_every_method_of_the_path_in_allow")),
     Rule("SRV-001", "Anything unexpected: logged with its trace, never shown to the client; the "
-         "node keeps serving.", "`node/errors.py`", "500 `SRV-001`",
+         "node keeps serving.", "`common/http_errors.py`", "500 `SRV-001`",
          _t(ERRORS_TEST, "test_SRV_001_unexpected_error_is_logged_not_shown")),
     Rule("RATE-001", "The caller's source address and client (certificate, else bearer "
          "token) each have a token left in their bucket (`FMAR_RATE_API_*`, "
-         "docs/trust.md).", "`trust/ratelimit.py` `RateLimitMiddleware`",
+         "docs/trust.md).", "`common/ratelimit.py` `RateLimitMiddleware`",
          "429 `RATE-001` with `Retry-After`",
          _t("tests/trust/test_trust_limits.py",
             "test_RATE_001_a_burst_at_a_node_gets_429_and_other_clients_go_on")),
@@ -404,7 +404,7 @@ FEDERATION_RULES = [
          _t(FED_TEST, "test_invalid_sparql_SPARQL_002_fails_before_any_node_is_asked")
          + "<br>" + _t(PLANNER_TEST, "test_invalid_sparql_is_SPARQL_002")),
     Rule("SPARQL-004", "No SERVICE pattern, found in the parsed query (the predicate `:service` "
-         "is no SERVICE).", "`node/federation/joins.py` `has_service`, `node/federation/lexer.py`",
+         "is no SERVICE).", "`node/federation/joins.py` `has_service`, `node/query/lexer.py`",
          "400 `SPARQL-004`",
          _t(FED_TEST, "test_service_SPARQL_004_is_found_in_the_parsed_query_not_the_text")
          + "<br>" + _t(PLANNER_TEST,

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from rdflib import Graph
 
+from common.mpan import make_mpan
 from node.api.categories import CATEGORY_BODY
-from node.mpan import make_mpan
 from tests.assets import bess, heat_pump, to_csv
 from tests.conftest import RunningNode
 

@@ -18,17 +18,17 @@ import httpx
 import pyoxigraph as ox
 import pytest
 
+from common.http_errors import ApiError
 from node.config import NodeSettings
-from node.errors import ApiError
 from node.federation.aggregates import AggregateSpec
 from node.federation.engine import Engine, NodeTarget
 from node.federation.execute import MAX_QUERY_CHARS, Executor, Limits
-from node.federation.filters import AssetFilter
 from node.federation.localfed import free_port
 from node.federation.service import QueryService
 from node.federation.settings import FederationSettings
 from node.federation.tokens import StaticTokens
 from node.identity import Caller
+from node.query.filters import AssetFilter
 from node.store.remote import RemoteStore
 from tests.assets import bess, heat_pump
 from tests.conftest import RunningNode, start_node, token_for

@@ -1,4 +1,4 @@
-"""The error handlers every node app installs (node/errors.py): each fallback code exactly.
+"""The error handlers every node app installs (common/http_errors.py): each fallback code exactly.
 
 Routes of the node raise `ApiError` with their own codes; these handlers cover what
 FastAPI and Starlette raise themselves (unknown route, wrong method, bad parameters) and
@@ -14,7 +14,7 @@ import pytest
 from fastapi import FastAPI, HTTPException
 from fastapi.testclient import TestClient
 
-from node.errors import ApiError, install_error_handlers
+from common.http_errors import ApiError, install_error_handlers
 
 FALLBACKS = {400: "HTTP-400", 401: "AUTH-001", 403: "POL-000", 404: "HTTP-404",
              405: "HTTP-405", 406: "HTTP-406", 413: "HTTP-413", 415: "HTTP-415",

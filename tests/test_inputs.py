@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
+from common.http_errors import ApiError
+from common.vocab import FMAR
 from node.api.examples import BESS_EXAMPLE, TURTLE_EXAMPLE
-from node.errors import ApiError
 from node.inputs import (
     CONTEXT_PATH,
     parse_rdf,
@@ -25,7 +26,6 @@ from node.inputs import (
     rows_from_graph,
     rows_from_ndjson,
 )
-from node.vocab import FMAR
 
 PREFIXES = "@prefix fmar: <https://id.fmar.uk/def/fmar#> .\n"
 

@@ -10,9 +10,9 @@ from rdflib import RDF, Graph, Literal, URIRef
 from rdflib.collection import Collection
 from rdflib.namespace import SKOS
 
+from common.vocab import CODE, FMAR, ONTOLOGY_FILE, ROOT, SH, SHAPES_DIR
 from node.asset_fields import FIELDS
 from node.ontology_docs import render
-from node.vocab import CODE, FMAR, ONTOLOGY_FILE, ROOT, SH, SHAPES_DIR
 
 REFERENCE = ROOT.parent / "shared" / "reference" / "elexon-fmar-code-catalogue.csv"
 
@@ -81,8 +81,8 @@ def test_ontology_aligns_with_established_vocabularies(ontology):
 
 
 def test_licence_areas_are_the_same_everywhere(ontology):
-    from node.mpan import DISTRIBUTOR_IDS, GSP_GROUPS
-    from trust.roles import DNO_AREAS
+    from common.mpan import DISTRIBUTOR_IDS, GSP_GROUPS
+    from common.roles import DNO_AREAS
 
     active = {str(ontology.value(c, SKOS.notation)) for c in _active_codes(ontology, "DNOCode")}
     assert set(DNO_AREAS) == set(DISTRIBUTOR_IDS) == set(GSP_GROUPS) == active

@@ -32,15 +32,15 @@ import pytest
 from rdflib import RDF, Graph, Literal, URIRef
 from rdflib.term import Node
 
+from common.http_errors import ApiError
+from common.mpan import make_mpan
+from common.vocab import CODE, FMAR, ORG_BASE, SH, code_iri
 from node.api.examples import BESS_EXAMPLE
 from node.asset_fields import FIELD_BY_NAME
 from node.categories import Catalogue, category_from_graph, load_core_shapes, seed_categories
-from node.errors import ApiError
 from node.identity import Caller
 from node.inputs import Properties, Row, parse_rdf, properties_from_graph, properties_from_json
-from node.mpan import make_mpan
 from node.records import category_code, check_rows, with_default_organisation
-from node.vocab import CODE, FMAR, ORG_BASE, SH, code_iri
 
 CALLER = Caller("t", "FSP-ACME", frozenset({"FSP"}), frozenset({"assets:write", "assets:read"}))
 GEO_LAT = URIRef("http://www.w3.org/2003/01/geo/wgs84_pos#lat")

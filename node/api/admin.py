@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
+from common.http_errors import error_responses
+from common.openapi import content, secured
 from node.api.assets import register_of
-from node.errors import error_responses
 from node.identity import Caller, current_caller
-from node.openapi import content, secured
 
 router = APIRouter(tags=["admin"])
 

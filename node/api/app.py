@@ -10,21 +10,22 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 
+from common.http_errors import install_error_handlers
+from common.openapi import content, install_openapi
+from common.ratelimit import RateLimitMiddleware
+from common.roles import NODE_SCOPES
+from common.vocab import ONTOLOGY_FILE
+from common.web import TURTLE
 from node.api import admin, assets, categories
 from node.api import catalogue as catalogue_api
 from node.api import federation as federation_api
 from node.api import sparql as sparql_api
-from node.api.http import TURTLE
 from node.config import NodeSettings
-from node.errors import install_error_handlers
 from node.federation.duplicates import duplicate_check_scope
 from node.identity import Authenticator, StaticTokenAuthenticator
-from node.openapi import NODE_SCOPES, content, install_openapi
 from node.placement import placement_for
 from node.register import Register
 from node.store import open_store
-from node.vocab import ONTOLOGY_FILE
-from trust.ratelimit import RateLimitMiddleware
 
 logger = logging.getLogger("fmar.node")
 
@@ -75,7 +76,7 @@ def create_app(
         open_store(settings.data_dir, settings.sparql_url), workers=settings.workers
     )
     install_error_handlers(app)
-    app.add_middleware(RateLimitMiddleware)  # FMAR_RATE_* (trust/ratelimit.py)
+    app.add_middleware(RateLimitMiddleware)  # FMAR_RATE_* (common/ratelimit.py)
 
     @app.middleware("http")
     async def server_timing(request: Request, call_next):

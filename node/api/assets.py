@@ -12,24 +12,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from rdflib import Graph
 
+from common.http_errors import ApiError, error_responses
+from common.openapi import ETAG, content, or_empty, secured
+from common.web import CSV, JSON, JSONLD, NDJSON, NTRIPLES, TURTLE
 from node import policy
 from node.api import examples
-from node.api.http import (
-    CSV,
-    JSON,
-    JSONLD,
-    NDJSON,
-    NTRIPLES,
-    TURTLE,
-    media_type,
-    negotiate,
-    read_body,
-    stream_body,
-)
+from node.api.http import media_type, negotiate, read_body, stream_body
 from node.asset_fields import full_jsonld_context
-from node.errors import ApiError, error_responses
 from node.federation.duplicates import check_key, index_of, tokens_for
-from node.federation.filters import CODE_RE
 from node.identity import Caller, current_caller
 from node.inputs import (
     CONTEXT_PATH,
@@ -42,7 +32,7 @@ from node.inputs import (
     rows_from_graph,
     rows_from_ndjson,
 )
-from node.openapi import ETAG, content, or_empty, secured
+from node.query.filters import CODE_RE
 from node.records import CSV_COLUMNS, AssetRecord, Checked, csv_row, mpans_and_serial, rdflib_graph
 from node.register import Register
 

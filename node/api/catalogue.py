@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from node.errors import ApiError, error_responses
+from common.http_errors import ApiError, error_responses
+from common.openapi import content
 from node.federation.catalogue import catalogue_graph, licence_graph
 from node.federation.settings import settings_for
-from node.openapi import content
 
 router = APIRouter(tags=["discovery"])
 

@@ -8,12 +8,13 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from common.http_errors import ApiError, error_responses
+from common.openapi import content, secured
+from common.web import JSON, TURTLE
 from node.api.assets import graph_of, register_of
-from node.api.http import JSON, TURTLE, media_type, negotiate, read_body
+from node.api.http import media_type, negotiate, read_body
 from node.categories import Category
-from node.errors import ApiError, error_responses
 from node.identity import Caller, current_caller
-from node.openapi import content, secured
 
 router = APIRouter(tags=["categories"])
 CallerDep = Annotated[Caller, Depends(current_caller)]

@@ -16,14 +16,16 @@ import httpx
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
+from common import http_client as trust_http
+from common.http_errors import ApiError, error_responses
+from common.openapi import content, secured
+from common.web import bearer_token
 from node import policy
 from node.api.sparql import filter_parameters
-from node.errors import ApiError, error_responses
 from node.federation.aggregates import AggregateSpec
 from node.federation.discovery import discover
 from node.federation.duplicates import MAX_TOKENS
 from node.federation.engine import Engine, NodeTarget
-from node.federation.filters import AssetFilter
 from node.federation.settings import FederationSettings, settings_for
 from node.federation.tokens import (
     ClientCredentialsTokens,
@@ -31,9 +33,8 @@ from node.federation.tokens import (
     StaticTokens,
     TokenSource,
 )
-from node.identity import Caller, bearer_token, current_caller
-from node.openapi import content, secured
-from trust import http as trust_http
+from node.identity import Caller, current_caller
+from node.query.filters import AssetFilter
 
 router = APIRouter(prefix="/federation", tags=["federation"])
 

@@ -6,14 +6,8 @@ from collections.abc import AsyncIterator
 
 from fastapi import Request
 
-from node.errors import ApiError
-
-JSON = "application/json"
-JSONLD = "application/ld+json"
-TURTLE = "text/turtle"
-NTRIPLES = "application/n-triples"
-CSV = "text/csv"
-NDJSON = "application/x-ndjson"
+from common.http_errors import ApiError
+from common.web import CSV, JSON, JSONLD, NTRIPLES, TURTLE, media_ranges
 
 
 def too_large(limit: int) -> ApiError:
@@ -47,24 +41,6 @@ async def stream_body(request: Request, limit: int) -> AsyncIterator[bytes]:
 
 def media_type(request: Request) -> str:
     return request.headers.get("content-type", JSON).split(";")[0].strip().lower()
-
-
-def media_ranges(accept: str | None) -> list[tuple[str, float]]:
-    """The media ranges of an Accept header, most preferred first (by q, then by order);
-    ranges with q=0 or an unreadable q are left out."""
-    ranked = []
-    for position, part in enumerate((accept or "").split(",")):
-        media, *params = [p.strip() for p in part.split(";")]
-        quality = 1.0
-        for param in params:
-            if param.startswith("q="):
-                try:
-                    quality = float(param[2:])
-                except ValueError:
-                    quality = 0.0
-        if media and quality > 0:
-            ranked.append((-quality, position, media.lower()))
-    return [(media, -neg_q) for neg_q, _, media in sorted(ranked)]
 
 
 def negotiate(request: Request, offered: list[str], fmt: str | None = None) -> str:

@@ -27,16 +27,16 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from common.http_errors import ApiError
+from common.vocab import FMAR
 from node import policy
-from node.errors import ApiError
-from node.federation.filters import (
+from node.federation.results import parse_select_json
+from node.query.filters import (
     AssetFilter,
     asset_graph_filter,
     restriction_patterns,
     scope_patterns,
 )
-from node.federation.results import parse_select_json
-from node.vocab import FMAR
 
 # dimension -> predicate of the asset
 DIMENSIONS: dict[str, str] = {

@@ -13,8 +13,8 @@ from datetime import date
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, RDF, XSD
 
+from common.vocab import FMAR
 from node.federation.settings import FederationSettings
-from node.vocab import FMAR
 
 ODRL = Namespace("http://www.w3.org/ns/odrl/2/")
 SPARQL_PROTOCOL = URIRef("https://www.w3.org/TR/sparql11-protocol/")

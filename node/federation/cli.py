@@ -24,7 +24,7 @@ from node.cli_errors import (
     from_api_error,
     hint,
 )
-from trust.cli import CaBundle, ClientCert, ClientId, ClientKey, TrustUrl
+from trust.client.options import CaBundle, ClientCert, ClientId, ClientKey, TrustUrl
 
 MODES = ("gather", "distribute")
 OUTPUTS = ("table", "csv", "json")
@@ -187,8 +187,8 @@ def register(app: typer.Typer) -> None:
         from node.federation.aggregates import AggregateSpec
         from node.federation.client import FederationClient
         from node.federation.execute import check_query
-        from node.federation.filters import AssetFilter
         from node.federation.tokens import StaticTokens
+        from node.query.filters import AssetFilter
 
         if mode not in MODES:
             raise CliError("CLI-004", f"Unknown --mode '{mode}'.", "use gather or distribute")

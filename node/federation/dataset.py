@@ -16,10 +16,10 @@ from typing import Any
 
 import pyoxigraph as ox
 
+from common.vocab import CATEGORY_BASE, FMAR, ORG_BASE, code_iri
 from node import policy
 from node.store import RecordStore
 from node.store.embedded import EmbeddedStore
-from node.vocab import CATEGORY_BASE, FMAR, ORG_BASE, code_iri
 
 DNO_CODE = "DNOCode"
 

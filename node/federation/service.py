@@ -13,14 +13,15 @@ from urllib.parse import urlencode
 
 import pyoxigraph as ox
 
+from common.http_errors import ApiError
+from common.web import media_ranges
 from node import policy
-from node.api.http import media_ranges
-from node.errors import ApiError
-from node.federation import aggregates, filters
+from node.federation import aggregates
 from node.federation.dataset import AllowedGraphs, raw_store
 from node.federation.execute import Answer, Executor, Limits, check_query
 from node.federation.results import GRAPH_TYPES, MEDIA_OF, SELECT_TYPES
 from node.identity import Caller
+from node.query import filters
 from node.store import RecordStore
 from node.store.remote import QueryAnswer, QueryLimitExceeded, RemoteStore
 

@@ -9,7 +9,7 @@ accepted as for a portal). Each round a token is used at the node (200), then re
 the trust framework, and the node is asked every 50 ms until it answers 401 AUTH-016; the
 figure is the time from the revocation's answer to the first refusal. The same for a
 user deactivated by its organisation's admin. Baseline (same run): one request's round
-trip. The stated bound is 2 × revocation_ttl plus one fetch (trust/verifier.py _Fetched).
+trip. The stated bound is 2 × revocation_ttl plus one fetch (trust/client/verifier.py _Fetched).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import http_client as http
 from node.federation.localfed import LocalFederation
-from trust import http
 
 
 def until_refused(call) -> float:  # type: ignore[no-untyped-def]

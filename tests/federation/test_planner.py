@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from node.errors import ApiError
-from node.federation import joins, lexer
+from common.http_errors import ApiError
+from node.federation import joins
+from node.query import lexer
 
 F = "PREFIX f: <https://id.fmar.uk/def/fmar#> "
 

@@ -20,10 +20,10 @@ import pytest
 import trust_helpers as helpers
 from sqlalchemy.engine import make_url
 
+from common import http_client as http
 from node.federation.localfed import free_port
-from trust import http
-from trust.bootstrap import init
-from trust.config import TrustSettings
+from trust.server.bootstrap import init
+from trust.server.config import TrustSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_URL = os.environ.get("FMAR_TEST_DATABASE_URL")
@@ -50,7 +50,7 @@ def _drop_stale_schemas(conn: psycopg.Connection) -> None:
 @pytest.fixture(scope="session", params=BACKENDS)
 def database_url(request, tmp_path_factory) -> Iterator[str]:
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'trust.db'}"
+        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'trust.server.db'}"
         return
     schema = f"fmar_trust_t_{os.getpid()}_{secrets.token_hex(3)}"
     with _pg_admin() as conn:

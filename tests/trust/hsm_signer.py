@@ -16,8 +16,8 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from trust import keystore
-from trust.config import TrustSettings
+from trust.server import keystore
+from trust.server.config import TrustSettings
 
 
 def token_dir(settings: TrustSettings) -> Path:

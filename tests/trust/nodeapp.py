@@ -15,12 +15,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import uvicorn
 from fastapi import Depends, FastAPI
 
+from common.http_errors import install_error_handlers
+from common.tls import uvicorn_tls_options
 from node import policy
-from node.errors import install_error_handlers
 from node.identity import Caller, current_caller
 from node.trust_auth import TrustAuthenticator
-from trust.tls import uvicorn_tls_options
-from trust.verifier import VerifierConfig
+from trust.client.verifier import VerifierConfig
 
 
 def caller_json(caller: Caller) -> dict:

@@ -15,10 +15,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import uvicorn
 
+from common.tls import uvicorn_tls_options
 from node.api.app import create_app
 from node.config import NodeSettings
 from node.trust_auth import TrustAuthenticator, config_from_env
-from trust.tls import uvicorn_tls_options
 
 if __name__ == "__main__":
     cfg = json.loads(Path(sys.argv[1]).read_text())

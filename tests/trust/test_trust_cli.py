@@ -18,7 +18,7 @@ from test_trust_refusals import claims_of
 from trust_helpers import org_body
 from typer.testing import CliRunner, Result
 
-from trust import http
+from common import http_client as http
 from trust.cli import register
 
 PASSWORD = "operator-password-1"

@@ -7,12 +7,12 @@ from joserfc import jwt
 from sqlmodel import Session
 from test_trust_refusals import assert_refused, claims_of
 
-from trust import directory
-from trust.ca import make_key_and_csr
-from trust.db import make_engine, migrate
-from trust.errors import ApiError
-from trust.schemas import Contact, OrganisationIn
-from trust.verifier import TokenVerifier, VerifierConfig
+from trust.client.verifier import TokenVerifier, VerifierConfig
+from trust.server import directory
+from trust.server.ca import make_key_and_csr
+from trust.server.db import make_engine, migrate
+from trust.server.errors import ApiError
+from trust.server.schemas import Contact, OrganisationIn
 
 
 def test_AUTH_014_trust_framework_unreachable(federation, members):

@@ -16,8 +16,8 @@ from conftest import OPERATOR_EMAIL, OPERATOR_PASSWORD, ROOT, stop, wait_ready
 
 from node.federation.localfed import free_port
 from tests.test_contract import NO_RATE_LIMITS, schemathesis_run
-from trust.bootstrap import init
-from trust.config import TrustSettings
+from trust.server.bootstrap import init
+from trust.server.config import TrustSettings
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def own_trust(tmp_path):
     port = free_port()
     issuer = f"https://127.0.0.1:{port}"
     state = init(TrustSettings(data_dir=data, issuer=issuer,
-                               database_url=f"sqlite:///{tmp_path / 'trust.db'}"),
+                               database_url=f"sqlite:///{tmp_path / 'trust.server.db'}"),
                  admin_email=OPERATOR_EMAIL, admin_password=OPERATOR_PASSWORD)
     proc = subprocess.Popen([sys.executable, "-m", "trust", "trust", "serve", "--data",
                              str(data), "--port", str(port)], cwd=ROOT,

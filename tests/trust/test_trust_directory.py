@@ -10,8 +10,8 @@ from sqlmodel import Session
 from test_trust_refusals import assert_refused, poll
 from trust_helpers import org_body
 
-from trust.models import User
-from trust.rdf import DNO_CODE, FMAR, ROLE
+from trust.server.models import User
+from trust.server.rdf import DNO_CODE, FMAR, ROLE
 
 
 def register(federation, name, **changes):

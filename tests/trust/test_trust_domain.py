@@ -7,13 +7,13 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session
 
-from trust import directory, keys, validation
-from trust.config import TrustSettings
-from trust.db import make_engine, migrate
-from trust.errors import ApiError
-from trust.models import SigningKey, utcnow
-from trust.roles import normalise_role, scopes_for, user_scopes
-from trust.schemas import Contact, OrganisationIn
+from common.roles import normalise_role, scopes_for, user_scopes
+from trust.server import directory, keys, validation
+from trust.server.config import TrustSettings
+from trust.server.db import make_engine, migrate
+from trust.server.errors import ApiError
+from trust.server.models import SigningKey, utcnow
+from trust.server.schemas import Contact, OrganisationIn
 
 
 @pytest.fixture()

@@ -14,12 +14,13 @@ from conftest import free_port
 from test_trust_refusals import assert_refused, claims_of, forge
 from trust_helpers import start_real_node
 
+from common import http_client as http
+from common.tls import pem_to_der
 from node.federation.tokens import READ_SCOPE, ClientCredentialsTokens
 from node.policy import parse_unbound_routes
-from trust import http
-from trust.ca import make_key_and_csr, x5t_s256
-from trust.grants import TOKEN_EXCHANGE
-from trust.tls import pem_to_der
+from trust.client.certificates import x5t_s256
+from trust.server.ca import make_key_and_csr
+from trust.server.grants import TOKEN_EXCHANGE
 
 READ = "assets:read sparql:query"
 

@@ -11,7 +11,7 @@ from conftest import ROOT, free_port
 from test_trust_refusals import assert_refused
 from trust_helpers import start_real_node
 
-from trust import http
+from common import http_client as http
 
 ASSET = json.loads((ROOT / "examples" / "asset.json").read_text())  # in SSEN_SEPD
 

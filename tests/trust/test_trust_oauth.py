@@ -12,10 +12,11 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet
 from test_trust_refusals import assert_refused, claims_of, poll, tls_request
 
-from trust.ca import make_key_and_csr, x5t_s256
-from trust.grants import DEVICE_CODE
-from trust.tls import pem_to_der
-from trust.verifier import unverified_header
+from common.tls import pem_to_der
+from trust.client.certificates import x5t_s256
+from trust.client.verifier import unverified_header
+from trust.server.ca import make_key_and_csr
+from trust.server.grants import DEVICE_CODE
 
 
 def test_metadata_advertises_bound_tokens_and_mtls_aliases(federation):
@@ -243,7 +244,7 @@ def test_client_id_may_be_the_application_directory_url(members, federation):
 @pytest.mark.parametrize("server", ["trust", "node"])
 def test_servers_speak_tls_13_only(federation, members, server):
     """A TLS 1.2 client is refused in the TLS handshake (before any HTTP request is sent),
-    by the trust service and by a node (both serve with trust.tls); TLS 1.3 is the
+    by the trust service and by a node (both serve with common.tls); TLS 1.3 is the
     control. asyncio's TLS server closes the connection without sending its alert, so
     the client sees an EOF in the handshake (or the protocol_version alert, elsewhere)."""
     import ssl

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import inspect
 from sqlmodel import Session
 
-from trust.db import downgrade, make_engine, migrate
-from trust.directory import SYSTEM, register_organisation, set_status
-from trust.schemas import Contact, OrganisationIn
+from trust.server.db import downgrade, make_engine, migrate
+from trust.server.directory import SYSTEM, register_organisation, set_status
+from trust.server.schemas import Contact, OrganisationIn
 
 TABLES = {"organisation", "orgevent", "user", "application", "node", "certificate",
           "signingkey", "issuedtoken", "grant", "hosting", "alembic_version"}
@@ -44,7 +44,7 @@ def test_organisation_round_trip_keeps_json_and_time_zones(database_url, federat
         session.commit()
         org_id = org.id
     with Session(engine) as session:
-        from trust.models import Organisation
+        from trust.server.models import Organisation
 
         again = session.get(Organisation, org_id)
         assert again.dno_areas == ["NGED_WMID"] and again.roles == ["DNO"]
@@ -60,7 +60,7 @@ def test_models_and_migrations_agree(tmp_path):
     from alembic.migration import MigrationContext
     from sqlmodel import SQLModel
 
-    import trust.models  # noqa: F401
+    import trust.server.models  # noqa: F401
 
     url = f"sqlite:///{tmp_path / 'drift.db'}"
     migrate(url)

@@ -20,10 +20,10 @@ from joserfc.jwk import ECKey
 from sqlmodel import Session, select
 from test_trust_refusals import assert_refused, claims_of
 
-from trust.bootstrap import init
-from trust.config import TrustSettings
-from trust.models import SigningKey
-from trust.verifier import unverified_header
+from trust.client.verifier import unverified_header
+from trust.server.bootstrap import init
+from trust.server.config import TrustSettings
+from trust.server.models import SigningKey
 
 SIGNER = "tests.trust.hsm_signer:factory"
 EMAIL, PASSWORD = "operator@hsm.example", "operator-password-1"

@@ -15,12 +15,13 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from sqlmodel import Session
 
-from trust import http, keys
-from trust.bootstrap import settings_for
-from trust.ca import make_key_and_csr
-from trust.db import make_engine
-from trust.grants import s256
-from trust.keystore import write_secret
+from common import http_client as http
+from trust.server import keys
+from trust.server.bootstrap import settings_for
+from trust.server.ca import make_key_and_csr
+from trust.server.db import make_engine
+from trust.server.grants import s256
+from trust.server.keystore import write_secret
 
 ROOT = Path(__file__).resolve().parents[2]
 

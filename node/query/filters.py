@@ -16,9 +16,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from common.errors import BadInput
+from common.vocab import ASSET_BASE, FMAR, ORG_BASE, code_iri
 from node import policy
-from node.errors import ApiError
-from node.vocab import ASSET_BASE, FMAR, ORG_BASE, code_iri
 
 CODE_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 MAX_LIMIT = 100_000
@@ -45,9 +45,9 @@ COLUMNS: dict[str, tuple[str, bool]] = {
 }
 
 
-def bad(code: str, message: str, value: Any = None) -> ApiError:
+def bad(code: str, message: str, value: Any = None) -> BadInput:
     details = {"value": str(value)[:100]} if value is not None else None
-    return ApiError(400, code, message, details)
+    return BadInput(code, message, details)
 
 
 def check_code(name: str, value: str) -> str:

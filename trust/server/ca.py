@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -15,20 +13,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from trust import der, keystore
-from trust.config import TrustSettings
-from trust.errors import ApiError
-from trust.keystore import FileSigner, Signer
-from trust.roles import role_iri, role_name
+from common.roles import role_iri
+from trust.client import der
+from trust.client.certificates import MEMBER_OID, ROLE_OID
+from trust.server import keystore
+from trust.server.config import TrustSettings
+from trust.server.errors import ApiError
+from trust.server.keystore import FileSigner, Signer
 
-ROLE_OID = x509.ObjectIdentifier("1.3.6.1.4.1.62329.1.1")
-MEMBER_OID = x509.ObjectIdentifier("1.3.6.1.4.1.62329.1.3")
 LEAF_DAYS = {"client": 365, "signing": 365, "server": 365}
-
-
-def x5t_s256(cert_der: bytes) -> str:
-    """RFC 8705 thumbprint: base64url SHA-256 of the DER certificate, unpadded."""
-    return base64.urlsafe_b64encode(hashlib.sha256(cert_der).digest()).rstrip(b"=").decode()
 
 
 def _now() -> datetime:
@@ -255,28 +248,3 @@ def make_key_and_csr(common_name: str = "fmar-client") -> tuple[bytes, bytes]:
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
     return key_pem, csr.public_bytes(serialization.Encoding.PEM)
-
-
-def roles_of(cert: x509.Certificate) -> list[str]:
-    """Role names from the ib1Roles extension (which holds role IRIs)."""
-    try:
-        ext = cert.extensions.get_extension_for_oid(ROLE_OID)
-    except x509.ExtensionNotFound:
-        return []
-    return [role_name(iri) for iri in der.decode_sequence_of_utf8(ext.value.value)]
-
-
-def member_of(cert: x509.Certificate) -> str | None:
-    try:
-        ext = cert.extensions.get_extension_for_oid(MEMBER_OID)
-    except x509.ExtensionNotFound:
-        return None
-    return der.decode_utf8(ext.value.value)
-
-
-def san_uris(cert: x509.Certificate) -> list[str]:
-    try:
-        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-    except x509.ExtensionNotFound:
-        return []
-    return ext.value.get_values_for_type(x509.UniformResourceIdentifier)

@@ -2,7 +2,7 @@
 per client, and the failed-login lock-out keyed by account and source.
 
 One module for both services (`node` already imports `trust`, which imports only
-`node.errors`, so this adds no cycle). Kept in memory per process.
+`common.http_errors`, so this adds no cycle). Kept in memory per process.
 
 A request takes one token from the bucket of its source address and one from the bucket
 of its client; an empty bucket answers 429 `RATE-001` with `Retry-After`. The client is
@@ -46,8 +46,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from node.errors import ApiError
-from trust.tls import peer_certificate_der, peer_host
+from common.http_errors import ApiError
+from common.tls import peer_certificate_der, peer_host
 
 MAX_KEYS = 100_000  # buckets kept per kind; the least recently used go first
 OAUTH_PATHS = frozenset({"/token", "/par", "/authorize", "/device_authorization", "/device",

@@ -8,9 +8,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlmodel import Session, select
 
-from trust.ca import CertificateAuthority, x5t_s256
-from trust.config import TrustSettings
-from trust.directory import (
+from trust.client.certificates import x5t_s256
+from trust.server.ca import CertificateAuthority
+from trust.server.config import TrustSettings
+from trust.server.directory import (
     SYSTEM,
     Actor,
     get_application,
@@ -18,8 +19,8 @@ from trust.directory import (
     record,
     require_active_node,
 )
-from trust.errors import ApiError
-from trust.models import Certificate, Node, utcnow
+from trust.server.errors import ApiError
+from trust.server.models import Certificate, Node, utcnow
 
 
 def _store(session: Session, cert: x509.Certificate, kind: str, org_id: str,

@@ -13,10 +13,10 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from trust import certs, directory
-from trust.directory import Actor
-from trust.errors import ApiError
-from trust.models import Application, IssuedToken, Node, User
+from trust.server import certs, directory
+from trust.server.directory import Actor
+from trust.server.errors import ApiError
+from trust.server.models import Application, IssuedToken, Node, User
 
 Probe = Callable[[Node, str], dict[str, Any]]
 

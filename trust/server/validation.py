@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from trust.errors import ApiError
+from trust.server.errors import ApiError
 
 # Companies House: 8 digits, or a 2-letter prefix and 6 digits (SC, NI, OC, SO, NC, ...).
 COMPANY_NUMBER = re.compile(r"^(\d{8}|[A-Z]{2}\d{6}|[A-Z]{2}\d{5}[A-Z])$")

@@ -8,12 +8,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlmodel import Session, select
 
-from node.errors import error_responses
-from node.openapi import content, secured
-from trust import certs, deregister, directory, rdf
-from trust.errors import ApiError
-from trust.models import Application, Certificate, Node, Organisation, User
-from trust.schemas import (
+from common.http_errors import error_responses
+from common.openapi import content, secured
+from trust.server import certs, deregister, directory, rdf
+from trust.server.errors import ApiError
+from trust.server.models import Application, Certificate, Node, Organisation, User
+from trust.server.schemas import (
     ApplicationIn,
     CsrIn,
     DeregisterIn,
@@ -24,7 +24,7 @@ from trust.schemas import (
     StatusChange,
     UserIn,
 )
-from trust.web import (
+from trust.server.web import (
     current_actor,
     require_member,
     require_operator,

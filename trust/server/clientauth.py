@@ -12,12 +12,12 @@ from cryptography import x509
 from joserfc.jwk import ECKey, KeySet
 from sqlmodel import Session
 
-from trust import certs
-from trust.ca import x5t_s256
-from trust.config import TrustSettings
-from trust.errors import ApiError, OAuthError
-from trust.models import Application, Grant, Node, Organisation
-from trust.verifier import b64json, unverified_header, verify_jwt
+from trust.client.certificates import x5t_s256
+from trust.client.verifier import b64json, unverified_header, verify_jwt
+from trust.server import certs
+from trust.server.config import TrustSettings
+from trust.server.errors import ApiError, OAuthError
+from trust.server.models import Application, Grant, Node, Organisation
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 

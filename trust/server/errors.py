@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from node.errors import ApiError, install_error_handlers
+from common.http_errors import ApiError, install_error_handlers
 
 __all__ = ["ApiError", "OAuthError", "install_error_handlers"]
 

@@ -1,7 +1,7 @@
 """ES256 keys that sign tokens, with rotation: a retired key stays in the JWKS until its
 overlap window ends, so tokens it signed keep verifying until then.
 
-The private keys are stored encrypted with the KEK (trust.keystore) and used only
+The private keys are stored encrypted with the KEK (trust.server.keystore) and used only
 through a `Signer`; with FMAR_TRUST_SIGNER set, new keys are made and held by that external
 signer (an HSM, a KMS) and the table keeps only their `kid`."""
 
@@ -17,10 +17,10 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlmodel import Session, select
 
-from trust import keystore
-from trust.config import TrustSettings
-from trust.keystore import FileSigner, Signer
-from trust.models import SigningKey, utcnow
+from trust.server import keystore
+from trust.server.config import TrustSettings
+from trust.server.keystore import FileSigner, Signer
+from trust.server.models import SigningKey, utcnow
 
 MAX_TOKEN_TTL = 600
 DEFAULT_OVERLAP = MAX_TOKEN_TTL + 60  # every token of the old key has expired by then

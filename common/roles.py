@@ -1,8 +1,8 @@
-"""Role names, licence areas and the scopes each role may hold."""
+"""Role names, licence areas, the scopes of a node's API and the scopes each role may hold."""
 
 from __future__ import annotations
 
-from node.mpan import DISTRIBUTOR_IDS
+from common.mpan import DISTRIBUTOR_IDS
 
 # Roles are named by IRIs in certificates (IB1 ib1Roles) and RDF, by name in tokens.
 ROLE_SCHEME = "https://id.fmar.uk/def/code/OrganisationRole/"
@@ -32,6 +32,18 @@ ORGANISATION_TYPES = (
     "Public Authority", "Government Department", "Non-UK Company", "Other",
 )
 
+# The scopes a node's API checks, described for the OpenAPI documents of node and trust.
+NODE_SCOPES = {
+    "assets:read": "Read the assets the caller's role may see",
+    "assets:write": "Register and change the caller's organisation's assets",
+    "audit:read": "Read the history and audit trail of a record",
+    "validation:write": "Set validation statuses (market facilitator, NESO, DNO)",
+    "categories:write": "Manage asset categories (market facilitator)",
+    "sparql:query": "Query this node (SPARQL, filter form, aggregates)",
+    "federation:query": "Query the federation through this node",
+    "trust:deregistration": "Ask for an organisation's active records (trust framework)",
+}
+
 READ = {"assets:read", "audit:read", "sparql:query", "federation:query"}
 WRITE_ASSETS = READ | {"assets:write"}
 SYSTEM_OPERATOR = READ | {"validation:write"}
@@ -50,6 +62,7 @@ SCOPES_BY_ROLE: dict[str, set[str]] = {
     "MarketFacilitator": READ | {"categories:write", "validation:write"},
     "Regulator": {"sparql:query", "federation:query"},
 }
+# The scopes a role can hold (trust:deregistration is the trust framework's own).
 ALL_SCOPES = set().union(*SCOPES_BY_ROLE.values())
 WRITE_SCOPES = {s for s in ALL_SCOPES if s.endswith(":write")}
 

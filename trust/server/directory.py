@@ -10,9 +10,10 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, select
 
-from trust import tokens, validation
-from trust.errors import ApiError
-from trust.models import (
+from common.roles import DNO_AREAS, ORGANISATION_TYPES, normalise_role, role_name
+from trust.server import tokens, validation
+from trust.server.errors import ApiError
+from trust.server.models import (
     Application,
     Hosting,
     IssuedToken,
@@ -22,8 +23,7 @@ from trust.models import (
     User,
     utcnow,
 )
-from trust.roles import DNO_AREAS, ORGANISATION_TYPES, normalise_role, role_name
-from trust.schemas import Contact, OrganisationIn, OrganisationUpdate
+from trust.server.schemas import Contact, OrganisationIn, OrganisationUpdate
 
 STATUSES = ("Pending Approval", "Active", "Suspended", "Withdrawn")
 TRANSITIONS = {

@@ -7,16 +7,14 @@ from rdflib.namespace import DCAT, DCTERMS, FOAF, ORG
 from rdflib.plugins.sparql import prepareQuery
 from sqlmodel import Session, select
 
-from node.api.http import media_ranges
-from trust.config import TrustSettings
-from trust.models import Application, Node, Organisation
-from trust.roles import ROLE_SCHEME
+from common.roles import ROLE_SCHEME
+from common.vocab import FMAR, ORG_BASE, code_iri
+from common.web import media_ranges
+from trust.server.config import TrustSettings
+from trust.server.models import Application, Node, Organisation
 
-FMAR = Namespace("https://id.fmar.uk/def/fmar#")  # the FMAR ontology (ontology/fmar.ttl)
 TF = Namespace("https://id.fmar.uk/def/trust#")
 ROLE = Namespace(ROLE_SCHEME)
-DNO_CODE = Namespace("https://id.fmar.uk/def/code/DNOCode/")
-ORG_ID = Namespace("https://id.fmar.uk/org/")  # how node records name an organisation
 
 # Column → term of the Elexon organisation attributes (lower camel case).
 ORG_TERMS = {
@@ -40,7 +38,7 @@ def add_organisation(g: Graph, settings: TrustSettings, org: Organisation) -> UR
     g.add((s, RDF.type, ORG.Organization))
     g.add((s, RDF.type, FMAR.Organisation))
     g.add((s, FMAR.fmarOrganisationId, Literal(org.id)))
-    g.add((s, OWL.sameAs, ORG_ID[org.id]))
+    g.add((s, OWL.sameAs, URIRef(ORG_BASE + org.id)))  # as node records name it
     g.add((s, FOAF.name, Literal(org.trading_name or org.legal_name)))
     for column, term in ORG_TERMS.items():
         value = getattr(org, column)
@@ -50,7 +48,7 @@ def add_organisation(g: Graph, settings: TrustSettings, org: Organisation) -> UR
     for role in org.roles:
         g.add((s, FMAR.organisationRole, ROLE[role]))
     for area in org.dno_areas:
-        g.add((s, FMAR.licenceArea, DNO_CODE[area]))
+        g.add((s, FMAR.licenceArea, code_iri("DNOCode", area)))
     return s
 
 

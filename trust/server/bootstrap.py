@@ -9,12 +9,12 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from trust import ca as ca_mod
-from trust import certs, directory, federation_key, keys, keystore
-from trust.config import TrustSettings
-from trust.db import make_engine, migrate
-from trust.models import Application, Organisation
-from trust.schemas import Contact, OrganisationIn
+from trust.server import ca as ca_mod
+from trust.server import certs, directory, federation_key, keys, keystore
+from trust.server.config import TrustSettings
+from trust.server.db import make_engine, migrate
+from trust.server.models import Application, Organisation
+from trust.server.schemas import Contact, OrganisationIn
 
 CLI_REDIRECT = "http://127.0.0.1/callback"
 

@@ -11,14 +11,15 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from node.errors import error_responses
-from node.openapi import content, secured
-from trust import bootstrap, clientauth, directory, grants, keys, tokens
-from trust.errors import ApiError, OAuthError
-from trust.models import User
-from trust.ratelimit import LoginThrottle, source_of, trusted_proxies
-from trust.tls import peer_certificate_der
-from trust.web import current_actor, settings_of, tx
+from common.http_errors import error_responses
+from common.openapi import content, secured
+from common.ratelimit import LoginThrottle, source_of, trusted_proxies
+from common.roles import ALL_SCOPES
+from common.tls import peer_certificate_der
+from trust.server import bootstrap, clientauth, directory, grants, keys, tokens
+from trust.server.errors import ApiError, OAuthError
+from trust.server.models import User
+from trust.server.web import current_actor, settings_of, tx
 
 router = APIRouter()
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -80,9 +81,7 @@ def metadata(issuer: str) -> dict[str, Any]:
         # One server asks for (optional) client certificates on every endpoint.
         "mtls_endpoint_aliases": {"authorization_endpoint": f"{issuer}/authorize", **endpoints},
         "use_mtls_endpoint_aliases": True,
-        "scopes_supported": ["openid", "assets:read", "assets:write", "categories:write",
-                             "validation:write", "audit:read", "sparql:query",
-                             "federation:query"],
+        "scopes_supported": ["openid", *sorted(ALL_SCOPES)],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["ES256"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "email", "name", "org_id",
@@ -153,7 +152,7 @@ async def token(request: Request) -> JSONResponse:
 @router.post("/api/federation-key", openapi_extra=CLIENT, responses=OAUTH_ERRORS)
 async def federation_key(request: Request) -> JSONResponse:
     """The federation's duplicate-detection key, for nodes (mTLS client authentication)."""
-    from trust.federation_key import key_for
+    from trust.server.federation_key import key_for
 
     form = await _form(request)
     settings = settings_of(request)
@@ -212,7 +211,7 @@ PROXIES = trusted_proxies(os.environ)
 def _login(request: Request, session: Session,
            form: dict[str, str]) -> tuple[User | None, str, int]:
     """The user for these credentials, or why not (message, HTTP status). Failures lock the
-    account for the caller's source address only (AUTH-032, trust.ratelimit)."""
+    account for the caller's source address only (AUTH-032, common.ratelimit)."""
     email, source = form.get("email", ""), source_of(request.scope, PROXIES)
     try:
         THROTTLE.check(email, source)

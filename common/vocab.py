@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyoxigraph as ox
 from rdflib import Namespace, URIRef
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,11 +28,11 @@ class CachedNamespace(Namespace):
 
 
 FMAR = CachedNamespace("https://id.fmar.uk/def/fmar#")
-FSHAPE = CachedNamespace("https://id.fmar.uk/def/shapes#")
 CODE = "https://id.fmar.uk/def/code/"
 SH = CachedNamespace("http://www.w3.org/ns/shacl#")
 PROV = CachedNamespace("http://www.w3.org/ns/prov#")
 DCTERMS = CachedNamespace("http://purl.org/dc/terms/")
+XSD = CachedNamespace("http://www.w3.org/2001/XMLSchema#")
 SKOS = CachedNamespace("http://www.w3.org/2004/02/skos/core#")
 
 ID_BASE = "https://id.fmar.uk/"
@@ -46,18 +47,13 @@ def code_iri(scheme: str, code: str) -> URIRef:
     return URIRef(f"{CODE}{scheme}/{code}")
 
 
-def code_of(iri: str, scheme: str) -> str | None:
-    prefix = f"{CODE}{scheme}/"
-    return iri[len(prefix):] if iri.startswith(prefix) else None
-
-
 def asset_iri(asset_id: str) -> URIRef:
     return URIRef(ASSET_BASE + asset_id)
 
 
-def org_iri(org_id: str) -> URIRef:
-    return URIRef(ORG_BASE + org_id)
-
-
-def category_record_iri(code: str) -> URIRef:
-    return URIRef(CATEGORY_BASE + code)
+def term_value(term: ox.NamedNode | ox.Literal | ox.BlankNode | None) -> str | None:
+    """The text of a pyoxigraph term: an IRI or a literal's lexical form; None for a blank
+    node or no term."""
+    if term is None or isinstance(term, ox.BlankNode):
+        return None
+    return term.value

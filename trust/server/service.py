@@ -10,16 +10,19 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from sqlmodel import Session, select
 
-from node.openapi import NODE_SCOPES, install_openapi
-from trust import api_directory, api_oauth, http, tokens
-from trust.ca import load_ca, x5t_s256
-from trust.config import TrustSettings
-from trust.db import make_engine
-from trust.deregister import NodeUnreachable
-from trust.errors import install_error_handlers
-from trust.models import Application, Node, Organisation
-from trust.ratelimit import RateLimitMiddleware
-from trust.tls import pem_to_der
+from common import http_client as http
+from common.openapi import install_openapi
+from common.ratelimit import RateLimitMiddleware
+from common.roles import NODE_SCOPES
+from common.tls import pem_to_der
+from trust.client.certificates import x5t_s256
+from trust.server import api_directory, api_oauth, tokens
+from trust.server.ca import load_ca
+from trust.server.config import TrustSettings
+from trust.server.db import make_engine
+from trust.server.deregister import NodeUnreachable
+from trust.server.errors import install_error_handlers
+from trust.server.models import Application, Node, Organisation
 
 
 def operator_files(settings: TrustSettings) -> tuple[str, str]:
@@ -28,7 +31,7 @@ def operator_files(settings: TrustSettings) -> tuple[str, str]:
 
 
 def http_probe(app: FastAPI):  # type: ignore[no-untyped-def]
-    """Ask a node for an organisation's active records (contract in trust.deregister)."""
+    """Ask a node for an organisation's active records (contract in trust.server.deregister)."""
     settings: TrustSettings = app.state.settings
 
     def probe(node: Node, org_id: str) -> dict[str, Any]:
@@ -74,7 +77,7 @@ def create_app(settings: TrustSettings | None = None) -> FastAPI:
                            crl_url=f"{settings.issuer}/ca/crl", settings=settings)
     app.state.probe = http_probe(app)
     install_error_handlers(app)
-    app.add_middleware(RateLimitMiddleware)  # FMAR_RATE_* (trust/ratelimit.py)
+    app.add_middleware(RateLimitMiddleware)  # FMAR_RATE_* (common/ratelimit.py)
     app.include_router(api_oauth.router)
     app.include_router(api_directory.router)
     return app

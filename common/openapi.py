@@ -1,6 +1,6 @@
 """The OpenAPI contract shared by the node and the trust framework: security schemes, the
 per-route security requirement and response media types. Error statuses come from
-`node.errors.error_responses`."""
+`common.http_errors.error_responses`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from node.errors import ErrorBody, error_responses
+from common.http_errors import ErrorBody, error_responses
 
 MUTUAL_TLS = {
     "type": "mutualTLS",
@@ -100,15 +100,3 @@ def install_openapi(app: FastAPI, *, token_url: str | None, scopes: dict[str, st
         return doc
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-NODE_SCOPES = {
-    "assets:read": "Read the assets the caller's role may see",
-    "assets:write": "Register and change the caller's organisation's assets",
-    "audit:read": "Read the history and audit trail of a record",
-    "validation:write": "Set validation statuses (market facilitator, NESO, DNO)",
-    "categories:write": "Manage asset categories (market facilitator)",
-    "sparql:query": "Query this node (SPARQL, filter form, aggregates)",
-    "federation:query": "Query the federation through this node",
-    "trust:deregistration": "Ask for an organisation's active records (trust framework)",
-}
