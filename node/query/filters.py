@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from common.errors import BadInput
+from common.http_errors import ApiError
 from common.vocab import ASSET_BASE, FMAR, ORG_BASE, code_iri
 from node import policy
 
@@ -45,9 +45,9 @@ COLUMNS: dict[str, tuple[str, bool]] = {
 }
 
 
-def bad(code: str, message: str, value: Any = None) -> BadInput:
+def bad(code: str, message: str, value: Any = None) -> ApiError:
     details = {"value": str(value)[:100]} if value is not None else None
-    return BadInput(code, message, details)
+    return ApiError(400, code, message, details)
 
 
 def check_code(name: str, value: str) -> str:
