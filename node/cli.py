@@ -1,4 +1,5 @@
-"""The `fmar` command line."""
+"""The `fmar` command line. Each command imports what it runs when it runs (the app, the
+store, the demo), so that `fmar --help` and the small commands start quickly."""
 
 from __future__ import annotations
 

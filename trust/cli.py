@@ -1,4 +1,8 @@
-"""`fmar` commands of the trust framework (trust, org, user, app, node, cert, token, login)."""
+"""`fmar` commands of the trust framework (trust, org, user, app, node, cert, token, login).
+
+The commands that run the service import `trust.server` when they run, so that a node's
+`fmar` (which adds these commands) starts without loading the trust framework's server.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from trust.client.credentials import DEVICE_CODE, make_key_and_csr, s256, write_secret
 from trust.client.options import CaBundle, TrustUrl
 
 trust_app = typer.Typer(help="Run the trust framework (directory, CA, OAuth issuer).",
@@ -162,7 +167,7 @@ def keys_encrypt(data: Data = None) -> None:
     for path in (settings.ca_dir / "root.key", settings.ca_dir / "issuer.key"):
         if path.exists() and not path.read_bytes().startswith(keystore.ENCRYPTED_PEM):
             plain = load_pem_private_key(path.read_bytes(), None)
-            keystore.write_secret(path, keystore.seal(plain, kek))  # type: ignore[arg-type]
+            write_secret(path, keystore.seal(plain, kek))  # type: ignore[arg-type]
             sealed.append(path.name)
     engine = make_engine(settings.db_url)
     with Session(engine) as session:
@@ -223,7 +228,6 @@ Bare = Annotated[bool, typer.Option("--bare", help="Print only the new id, for "
 
 
 def _save_login(trust: str, ca: Path, body: dict[str, Any]) -> None:
-    from trust.server.keystore import write_secret
 
     write_secret(_session_file(), json.dumps({"trust": trust,
                                               "ca_bundle": str(Path(ca).resolve()),
@@ -238,7 +242,6 @@ def _loopback_login(c: httpx.Client, cid: str, trust: str, ca: Path, open_browse
     from http.server import BaseHTTPRequestHandler, HTTPServer
     from urllib.parse import parse_qs, urlencode, urlsplit
 
-    from trust.server.grants import s256
 
     received: dict[str, str] = {}
 
@@ -297,7 +300,6 @@ def login(
     """Log in as a person: device authorization grant (RFC 8628) or, with --browser, the
     authorization code flow with PKCE and a loopback redirect (RFC 8252)."""
     from common import http_client as http
-    from trust.server.grants import DEVICE_CODE
 
     with http.client(ca_bundle=ca, base_url=trust, timeout=30) as c:
         cid = client_id or c.get("/api/cli-client").json()["client_id"]
@@ -467,8 +469,6 @@ def cert_request(
     renew: Annotated[str | None, typer.Option(help="Serial of a certificate to renew.")] = None,
 ) -> None:
     """Make a P-256 key and CSR here (the key never leaves), get the certificate."""
-    from trust.server.ca import make_key_and_csr
-    from trust.server.keystore import write_secret
 
     if not (app or node or renew):
         raise typer.BadParameter("Give --app, --node or --renew.")

@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from common import http_client as trust_http
-from trust.server.keystore import write_secret
+from trust.client.credentials import write_secret
 
 ROOT = Path(__file__).resolve().parents[2]
 OPERATOR_EMAIL = "operator@fmar.example"
@@ -197,7 +197,7 @@ class LocalFederation:
 
     def register_member(self, name: str, roles: list[str],
                         dno_areas: list[str] | None = None) -> Member:
-        from trust.server.ca import make_key_and_csr
+        from trust.client.credentials import make_key_and_csr
 
         email = f"admin@{name.lower()}.example"
         password = f"{name}-password-1"
@@ -253,7 +253,7 @@ class LocalFederation:
     # ------------------------------------------------------------------ nodes
     def add_node(self, name: str, member: Member, dataset_types: list[str] | None = None,
                  extra_env: dict[str, str] | None = None, port: int | None = None) -> NodeProc:
-        from trust.server.ca import make_key_and_csr
+        from trust.client.credentials import make_key_and_csr
 
         port = port or free_port()
         url = f"https://127.0.0.1:{port}"

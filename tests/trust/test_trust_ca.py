@@ -10,7 +10,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from trust.client import der
 from trust.client.certificates import ROLE_OID, member_of, roles_of, san_uris
-from trust.server.ca import init_ca, load_ca, make_key_and_csr
+from trust.client.credentials import make_key_and_csr
+from trust.server.ca import init_ca, load_ca
 from trust.server.errors import ApiError
 
 KEK = b"test-key-encryption-key"

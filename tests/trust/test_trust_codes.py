@@ -7,9 +7,9 @@ from joserfc import jwt
 from sqlmodel import Session
 from test_trust_refusals import assert_refused, claims_of
 
+from trust.client.credentials import make_key_and_csr
 from trust.client.verifier import TokenVerifier, VerifierConfig
 from trust.server import directory
-from trust.server.ca import make_key_and_csr
 from trust.server.db import make_engine, migrate
 from trust.server.errors import ApiError
 from trust.server.schemas import Contact, OrganisationIn

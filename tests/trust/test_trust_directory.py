@@ -10,8 +10,9 @@ from sqlmodel import Session
 from test_trust_refusals import assert_refused, poll
 from trust_helpers import org_body
 
+from common.vocab import FMAR, code_iri
 from trust.server.models import User
-from trust.server.rdf import DNO_CODE, FMAR, ROLE
+from trust.server.rdf import ROLE
 
 
 def register(federation, name, **changes):
@@ -141,7 +142,7 @@ def test_member_and_application_as_rdf(federation, members):
         g = Graph().parse(data=resp.text, format=fmt)
         assert (URIRef(url), FMAR.organisationLegalName, Literal("Gridco Ltd")) in g
         assert (URIRef(url), FMAR.organisationRole, ROLE.DNO) in g
-        assert (URIRef(url), FMAR.licenceArea, DNO_CODE.UKPN_EPN) in g
+        assert (URIRef(url), FMAR.licenceArea, code_iri("DNOCode", "UKPN_EPN")) in g
         assert (URIRef(url), OWL.sameAs, URIRef(f"https://id.fmar.uk/org/{dno.org_id}")) in g
     assert "ada@" not in turtle.text  # contact people are not published
     g = Graph().parse(data=app.text, format="turtle")

@@ -19,7 +19,7 @@ from common.tls import pem_to_der
 from node.federation.tokens import READ_SCOPE, ClientCredentialsTokens
 from node.policy import parse_unbound_routes
 from trust.client.certificates import x5t_s256
-from trust.server.ca import make_key_and_csr
+from trust.client.credentials import make_key_and_csr
 from trust.server.grants import TOKEN_EXCHANGE
 
 READ = "assets:read sparql:query"

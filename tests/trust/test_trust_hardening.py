@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from test_trust_refusals import assert_refused
 
-from trust.server.ca import make_key_and_csr
+from trust.client.credentials import make_key_and_csr
 
 ROLE_QUERY = """PREFIX fmar: <https://id.fmar.uk/def/fmar#>
                 SELECT ?id WHERE { %s }"""

@@ -14,9 +14,8 @@ from test_trust_refusals import assert_refused, claims_of, poll, tls_request
 
 from common.tls import pem_to_der
 from trust.client.certificates import x5t_s256
+from trust.client.credentials import DEVICE_CODE, make_key_and_csr
 from trust.client.verifier import unverified_header
-from trust.server.ca import make_key_and_csr
-from trust.server.grants import DEVICE_CODE
 
 
 def test_metadata_advertises_bound_tokens_and_mtls_aliases(federation):

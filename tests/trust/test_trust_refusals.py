@@ -17,7 +17,8 @@ from conftest import free_port
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
-from trust.server.ca import init_ca, make_key_and_csr
+from trust.client.credentials import make_key_and_csr
+from trust.server.ca import init_ca
 
 
 def b64(data: bytes) -> str:

@@ -16,12 +16,10 @@ import httpx
 from sqlmodel import Session
 
 from common import http_client as http
+from trust.client.credentials import make_key_and_csr, s256, write_secret
 from trust.server import keys
 from trust.server.bootstrap import settings_for
-from trust.server.ca import make_key_and_csr
 from trust.server.db import make_engine
-from trust.server.grants import s256
-from trust.server.keystore import write_secret
 
 ROOT = Path(__file__).resolve().parents[2]
 

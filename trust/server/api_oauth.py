@@ -16,8 +16,10 @@ from common.openapi import content, secured
 from common.ratelimit import LoginThrottle, source_of, trusted_proxies
 from common.roles import ALL_SCOPES
 from common.tls import peer_certificate_der
+from trust.client.credentials import DEVICE_CODE
 from trust.server import bootstrap, clientauth, directory, grants, keys, tokens
 from trust.server.errors import ApiError, OAuthError
+from trust.server.federation_key import key_for
 from trust.server.models import User
 from trust.server.web import current_actor, settings_of, tx
 
@@ -64,7 +66,7 @@ def metadata(issuer: str) -> dict[str, Any]:
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
         "userinfo_endpoint": f"{issuer}/userinfo",
         "grant_types_supported": [grants.CLIENT_CREDENTIALS, grants.TOKEN_EXCHANGE,
-                                  grants.AUTHORIZATION_CODE, grants.DEVICE_CODE],
+                                  grants.AUTHORIZATION_CODE, DEVICE_CODE],
         "response_types_supported": ["code"],
         "token_endpoint_auth_methods_supported": ["tls_client_auth", "private_key_jwt", "none"],
         "token_endpoint_auth_signing_alg_values_supported": ["ES256"],
@@ -127,7 +129,7 @@ def _client(request: Request, session, form: dict[str, str]) -> clientauth.Authe
     "scope", "audience", "resource", "code", "redirect_uri", "code_verifier", "device_code",
     "subject_token", "subject_token_type", "requested_token_type",
     grant_type={"enum": [grants.CLIENT_CREDENTIALS, grants.TOKEN_EXCHANGE,
-                         grants.AUTHORIZATION_CODE, grants.DEVICE_CODE]}))
+                         grants.AUTHORIZATION_CODE, DEVICE_CODE]}))
 async def token(request: Request) -> JSONResponse:
     form = await _form(request)
     settings = settings_of(request)
@@ -135,7 +137,7 @@ async def token(request: Request) -> JSONResponse:
         grants.CLIENT_CREDENTIALS: grants.client_credentials,
         grants.TOKEN_EXCHANGE: grants.token_exchange,
         grants.AUTHORIZATION_CODE: grants.authorization_code,
-        grants.DEVICE_CODE: grants.device_code,
+        DEVICE_CODE: grants.device_code,
     }
     handler = handlers.get(form.get("grant_type", ""))
     if handler is None:
@@ -152,8 +154,6 @@ async def token(request: Request) -> JSONResponse:
 @router.post("/api/federation-key", openapi_extra=CLIENT, responses=OAUTH_ERRORS)
 async def federation_key(request: Request) -> JSONResponse:
     """The federation's duplicate-detection key, for nodes (mTLS client authentication)."""
-    from trust.server.federation_key import key_for
-
     form = await _form(request)
     settings = settings_of(request)
 

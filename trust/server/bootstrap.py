@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from trust.client.credentials import make_key_and_csr, write_secret
 from trust.server import ca as ca_mod
 from trust.server import certs, directory, federation_key, keys, keystore
 from trust.server.config import TrustSettings
@@ -20,7 +21,7 @@ CLI_REDIRECT = "http://127.0.0.1/callback"
 
 
 def _write_pair(base: Path, name: str, key_pem: bytes, cert_pem: str) -> None:
-    keystore.write_secret(base / f"{name}.key", key_pem)
+    write_secret(base / f"{name}.key", key_pem)
     (base / f"{name}.pem").write_text(cert_pem)
 
 
@@ -68,11 +69,11 @@ def init(settings: TrustSettings, *, admin_email: str, admin_password: str,
         machine = directory.create_application(session, operator.id, "trust operator", [])
         keys.current_key(session, settings)
         federation_key.federation_key(settings)  # made now, not by two requests at once
-        key_pem, csr = ca_mod.make_key_and_csr("trust-server")
+        key_pem, csr = make_key_and_csr("trust-server")
         server = certs.issue_server(session, authority, settings, operator.id, csr.decode(),
                                     list(hosts))
         _write_pair(settings.data_dir / "tls", "server", key_pem, server.pem)
-        key_pem, csr = ca_mod.make_key_and_csr("trust-operator")
+        key_pem, csr = make_key_and_csr("trust-operator")
         client = certs.issue_for_application(session, authority, settings, machine.id,
                                              csr.decode())
         _write_pair(settings.data_dir / "operator", "client", key_pem, client.pem)
@@ -84,7 +85,7 @@ def init(settings: TrustSettings, *, admin_email: str, admin_password: str,
         if settings.kek_file:
             state["kek_file"] = str(settings.kek_file)
     engine.dispose()
-    keystore.write_secret(state_file(settings), json.dumps(state, indent=2).encode())
+    write_secret(state_file(settings), json.dumps(state, indent=2).encode())
     return state
 
 

@@ -16,6 +16,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from common.roles import role_iri
 from trust.client import der
 from trust.client.certificates import MEMBER_OID, ROLE_OID
+from trust.client.credentials import write_secret
 from trust.server import keystore
 from trust.server.config import TrustSettings
 from trust.server.errors import ApiError
@@ -34,7 +35,7 @@ def _name(common_name: str, org: str = "FMAR Trust Framework") -> x509.Name:
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey, kek: bytes) -> None:
-    keystore.write_secret(path, keystore.seal(key, kek))
+    write_secret(path, keystore.seal(key, kek))
 
 
 def _ski(key: ec.EllipticCurvePublicKey) -> x509.SubjectKeyIdentifier:
@@ -237,14 +238,3 @@ def load_ca(ca_dir: Path, kek: bytes | None, crl_url: str | None = None,
     return CertificateAuthority(
         root=x509.load_pem_x509_certificate((ca_dir / "root.pem").read_bytes()),
         issuer=issuer, signer=signer, crl_url=crl_url)
-
-
-def make_key_and_csr(common_name: str = "fmar-client") -> tuple[bytes, bytes]:
-    """Client side of `fmar cert request`: a new P-256 key (PEM) and its CSR (PEM)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    csr = (x509.CertificateSigningRequestBuilder()
-           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-           .sign(key, hashes.SHA256()))
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-    return key_pem, csr.public_bytes(serialization.Encoding.PEM)

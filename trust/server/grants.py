@@ -10,10 +10,10 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from sqlmodel import Session, select
 
 from common.roles import scopes_for, user_scopes
+from trust.client.credentials import s256
 from trust.server import directory, tokens
 from trust.server.clientauth import AuthenticatedClient
 from trust.server.config import TrustSettings
@@ -23,7 +23,6 @@ from trust.server.models import Grant, IssuedToken, Node, Organisation, User, ut
 CLIENT_CREDENTIALS = "client_credentials"
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 AUTHORIZATION_CODE = "authorization_code"
-DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 GRANT_TTL = 600
 OIDC_SCOPES = {"openid", "profile", "email", "offline_access"}
@@ -229,11 +228,6 @@ def approve_request(session: Session, par: Grant, user: User, issuer: str) -> st
     if par.data.get("state"):
         query["state"] = par.data["state"]
     return f"{par.data['redirect_uri']}?{urlencode(query)}"
-
-
-def s256(verifier: str) -> str:
-    """The PKCE S256 challenge of a code verifier (RFC 7636)."""
-    return create_s256_code_challenge(verifier)
 
 
 def authorization_code(session: Session, settings: TrustSettings, client: AuthenticatedClient,
