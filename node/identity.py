@@ -84,7 +84,7 @@ class StaticTokenAuthenticator:
     def asset_owner_organisations(self) -> frozenset[str]:
         """The organisations of the tokens that may hold assets: what a static-token node
         holds unless FMAR_HOLDS says otherwise (node/placement.py)."""
-        from node.policy import ASSET_OWNER_ROLES
+        from node.policy import ASSET_OWNER_ROLES  # policy imports Caller from here
 
         return frozenset(c.organisation_id for c in self._callers.values()
                          if c.roles & ASSET_OWNER_ROLES)
@@ -105,7 +105,7 @@ class StaticTokenAuthenticator:
 def current_caller(request: Request) -> Caller:
     """FastAPI dependency: the verified caller of this request. A relayed caller (a token
     with `act`) is checked against the routes it may use (node.policy, POL-021)."""
-    from node import policy
+    from node import policy  # policy imports Caller from here
 
     authenticator: Authenticator = request.app.state.authenticator
     caller = authenticator.authenticate(request)
