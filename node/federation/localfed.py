@@ -139,7 +139,7 @@ class LocalFederation:
         self.trust_dir.mkdir(parents=True, exist_ok=True)
         if initialise:
             init(TrustSettings(data_dir=self.trust_dir, issuer=self.issuer,
-                               database_url=f"sqlite:///{self.trust_dir / 'trust.server.db'}",
+                               database_url=f"sqlite:///{self.trust_dir / 'trust.db'}",
                                kek_file=self.base / "trust.kek"),  # apart from the data
                  admin_email=OPERATOR_EMAIL, admin_password=OPERATOR_PASSWORD)
         self.state = json.loads((self.trust_dir / "trust.json").read_text())

@@ -50,7 +50,7 @@ def _drop_stale_schemas(conn: psycopg.Connection) -> None:
 @pytest.fixture(scope="session", params=BACKENDS)
 def database_url(request, tmp_path_factory) -> Iterator[str]:
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'trust.server.db'}"
+        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'trust.db'}"
         return
     schema = f"fmar_trust_t_{os.getpid()}_{secrets.token_hex(3)}"
     with _pg_admin() as conn:

@@ -26,7 +26,7 @@ def own_trust(tmp_path):
     port = free_port()
     issuer = f"https://127.0.0.1:{port}"
     state = init(TrustSettings(data_dir=data, issuer=issuer,
-                               database_url=f"sqlite:///{tmp_path / 'trust.server.db'}"),
+                               database_url=f"sqlite:///{tmp_path / 'trust.db'}"),
                  admin_email=OPERATOR_EMAIL, admin_password=OPERATOR_PASSWORD)
     proc = subprocess.Popen([sys.executable, "-m", "trust", "trust", "serve", "--data",
                              str(data), "--port", str(port)], cwd=ROOT,

@@ -21,12 +21,12 @@ class TrustSettings:
     database_url: str | None = None
     access_token_ttl: int = 300  # seconds, never above 600
     key_rotation_days: int = 30
-    # The key-encryption key of the signing and CA keys (trust.server.keystore): a passphrase, or a
+    # The key-encryption key of the signing and CA keys (trust.keystore): a passphrase, or a
     # file holding one; FMAR_TRUST_KEK / FMAR_TRUST_KEK_FILE when neither is given.
     kek: str | None = field(default=None, repr=False)
     kek_file: Path | None = None
     # An external signer (HSM, KMS) for the token-signing and issuer CA keys: a factory
-    # `package.module:factory` (trust.server.keystore.SignerFactory); None: keys sealed with the KEK.
+    # `package.module:factory` (trust.keystore.SignerFactory); None: keys sealed with the KEK.
     signer: str | None = field(
         default_factory=lambda: os.environ.get("FMAR_TRUST_SIGNER", "").strip() or None)
 
@@ -40,7 +40,7 @@ class TrustSettings:
     def db_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{self.data_dir / 'trust.server.db'}"
+        return f"sqlite:///{self.data_dir / 'trust.db'}"
 
     def key_encryption_key(self) -> bytes:
         from trust.server.keystore import read_kek
