@@ -7,7 +7,10 @@ TLS and certificates from the trust framework, loaded with synthetic GB data.
 
 The first run builds everything; later runs start the same federation again from its
 directory (same data, credentials and ports, so yesterday's env.sh still works);
-`--fresh` builds it anew. Prints what to try, and stops every process on Ctrl-C.
+`--fresh` builds it anew. People's passwords (the operator's, each member admin's) are new
+for each federation, printed, and kept in <dir>/federation.json. Prints what to try, and
+stops every process on Ctrl-C. Built with the test harness (tests/harness/), so it runs
+from the repository's root.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from rich.console import Console
 
 from examples.generate import assets
 from node.demo import port_is_free, with_progress
-from node.federation.localfed import LocalFederation, free_port
+from tests.harness.federation import OPERATOR_EMAIL, LocalFederation
+from tests.harness.processes import free_port
 
 UKPN = ["UKPN_EPN", "UKPN_LPN", "UKPN_SPN"]
 # Preferred ports of a new federation (any free port when one is taken).
@@ -157,6 +161,14 @@ def main(argv: list[str] | None = None) -> None:
             fed.stop()
 
 
+def people(fed: LocalFederation) -> str:
+    """The sign-ins of the operator and of each member's admin, one a line."""
+    rows = [("the operator", OPERATOR_EMAIL, fed.operator_password)] if fed.operator_password \
+        else []
+    rows += [(f"{name} admin", m.email, m.password) for name, m in fed.members.items()]
+    return "\n".join(f"  {who:<17} {email:<28} {password}" for who, email, password in rows)
+
+
 def print_help(fed: LocalFederation, nodes: dict, creds: Path, took: float) -> None:
     d = {k: v.url for k, v in nodes.items()}
     print(f"""
@@ -173,6 +185,10 @@ from the federation CA ({fed.ca_bundle}).
 
 Credentials of each member's application (client certificate + id) are in
 {creds}/<member>/env.sh — members: Neso, Ukpn, Elexon, Flexco, Voltaflex, Ofgem.
+
+People who sign in (`.venv/bin/fmar login`, the trust framework's pages); the passwords are
+new for this federation and kept in {fed.base}/federation.json:
+{people(fed)}
 
 Try (in another shell):
 

@@ -55,13 +55,13 @@ from node.federation.dataset import list_allowed
 from node.federation.engine import Engine, NodeTarget
 from node.federation.execute import Executor, Limits
 from node.federation.filters import AssetFilter
-from node.federation.localfed import free_port
 from node.identity import StaticTokenAuthenticator
 from node.inputs import properties_from_json
 from node.records import record_ntriples
 from node.store import GraphWrite, open_store
 from node.store.base import trig_text
 from node.vocab import ASSET_BASE
+from tests.harness.processes import free_port
 
 ORGS = [f"FSP-{i:02d}" for i in range(10)]
 

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from node.federation.localfed import LocalFederation
+from tests.harness.federation import LocalFederation
 from trust import http
 
 

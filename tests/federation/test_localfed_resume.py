@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from examples.federation_demo import env_file
 from examples.generate import assets
-from node.federation.localfed import LocalFederation
 from tests.federation.test_cli_query import run_readme_block
+from tests.harness.federation import LocalFederation
 
 
 def test_a_saved_federation_resumes_with_its_ports_data_and_credentials(tmp_path):

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from conftest import free_port
 from cryptography import x509
 from rdflib import OWL, Graph, Literal, URIRef
 from sqlmodel import Session
 from test_trust_refusals import assert_refused, poll
-from trust_helpers import org_body
 
+from tests.harness.directory import org_body
+from tests.harness.processes import free_port
 from trust.models import User
 from trust.rdf import DNO_CODE, FMAR, ROLE
 

@@ -10,12 +10,12 @@ import signal
 import time
 
 import pytest
-from conftest import free_port
 from test_trust_refusals import assert_refused, claims_of, forge
-from trust_helpers import start_real_node
 
 from node.federation.tokens import READ_SCOPE, ClientCredentialsTokens
 from node.policy import parse_unbound_routes
+from tests.harness.directory import start_real_node
+from tests.harness.processes import free_port
 from trust import http
 from trust.ca import make_key_and_csr, x5t_s256
 from trust.grants import TOKEN_EXCHANGE

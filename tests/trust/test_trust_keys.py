@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, free_port
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from sqlmodel import Session, select
 from test_trust_refusals import assert_refused
 
+from tests.harness.processes import ROOT, free_port
 from trust import keystore
 from trust.bootstrap import load_state
 from trust.keystore import KeyStoreError

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import time
 
-from conftest import free_port
 from test_trust_refusals import assert_refused
-from trust_helpers import start_real_node
 
+from tests.harness.directory import start_real_node
+from tests.harness.processes import free_port
 from trust import http
 from trust.ratelimit import Limit, LoginThrottle
 
