@@ -18,7 +18,7 @@ from sqlmodel import Session
 from tests.harness import HarnessError
 from tests.harness.login import access_token_of, login
 from tests.harness.processes import ROOT, clean_env, free_port, stop, wait_ready
-from tests.harness.trust_service import new_password
+from tests.harness.trust_service import TrustService, new_password
 from trust import http, keys
 from trust.bootstrap import settings_for
 from trust.ca import make_key_and_csr
@@ -73,6 +73,12 @@ class Federation:
     work: Path  # where members' certificates and test nodes are written
     proc: subprocess.Popen | None = None  # the trust service process
     _tokens: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, service: TrustService, operator: tuple[str, str], work: Path) -> Federation:
+        """The running `service`, its operator signing in as `operator` (e-mail, password)."""
+        return cls(service.issuer, service.data, service.state, *operator, work=work,
+                   proc=service.proc)
 
     @property
     def ca_bundle(self) -> Path:

@@ -121,9 +121,8 @@ class LocalFederation:
         self.service = TrustService.start(self.trust_dir, port=self.port, operator=operator,
                                           kek_file=self.base / "trust.kek",  # apart from data
                                           env=self.trust_env)
-        self._trust = Federation(self.issuer, self.trust_dir, self.service.state,
-                                 OPERATOR_EMAIL, self.operator_password,
-                                 work=self.base / "members", proc=self.service.proc)
+        self._trust = Federation.of(self.service, (OPERATOR_EMAIL, self.operator_password),
+                                    self.base / "members")
         for member in self.members.values():
             member.fed = self._trust
 

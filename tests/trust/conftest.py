@@ -61,9 +61,8 @@ def federation(database_url, tmp_path_factory) -> Iterator[helpers.Federation]:
                                  database_url=database_url,  # the KEK outside the data:
                                  kek_file=tmp_path_factory.mktemp("kek") / "trust.kek")
     try:
-        yield helpers.Federation(issuer=service.issuer, data=data, state=service.state,
-                                 operator_email=OPERATOR_EMAIL, operator_password=password,
-                                 work=tmp_path_factory.mktemp("work"), proc=service.proc)
+        yield helpers.Federation.of(service, (OPERATOR_EMAIL, password),
+                                    tmp_path_factory.mktemp("work"))
     finally:
         service.stop()
 

@@ -21,9 +21,7 @@ def own_trust(tmp_path):
                                  database_url=f"sqlite:///{tmp_path / 'trust.db'}",
                                  env=NO_RATE_LIMITS)
     try:
-        yield helpers.Federation(issuer=service.issuer, data=service.data, state=service.state,
-                                 operator_email=OPERATOR_EMAIL, operator_password=password,
-                                 work=tmp_path)
+        yield helpers.Federation.of(service, (OPERATOR_EMAIL, password), tmp_path)
     finally:
         service.stop()
 

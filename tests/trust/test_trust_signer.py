@@ -42,9 +42,8 @@ def hsm_federation(tmp_path_factory) -> Iterator[helpers.Federation]:
                                  kek_file=tmp_path_factory.mktemp("hsm-kek") / "trust.kek",
                                  env={"FMAR_TRUST_SIGNER": SIGNER})
     try:
-        yield helpers.Federation(issuer=service.issuer, data=data, state=service.state,
-                                 operator_email=EMAIL, operator_password=PASSWORD,
-                                 work=tmp_path_factory.mktemp("hsm-work"), proc=service.proc)
+        yield helpers.Federation.of(service, (EMAIL, PASSWORD),
+                                    tmp_path_factory.mktemp("hsm-work"))
     finally:
         service.stop()
 
