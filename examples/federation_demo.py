@@ -25,9 +25,8 @@ from pathlib import Path
 from rich.console import Console
 
 from examples.generate import assets
-from node.demo import port_is_free, with_progress
+from node.demo import pick_port, port_is_free, with_progress
 from tests.harness.federation import OPERATOR_EMAIL, LocalFederation
-from tests.harness.processes import free_port
 
 UKPN = ["UKPN_EPN", "UKPN_LPN", "UKPN_SPN"]
 # Preferred ports of a new federation (any free port when one is taken).
@@ -47,13 +46,9 @@ def env_file(fed: LocalFederation, name: str, path: Path, node_url: str | None) 
         f"export FMAR_CLIENT_KEY={m.key.resolve()}\n{own_node}")
 
 
-def preferred(port: int) -> int:
-    return port if port_is_free(port) else free_port()
-
-
 def build(base: Path, asset_count: int, limit_count: int, console: Console) -> LocalFederation:
     """A new federation: members, nodes, synthetic data (nodes not started yet)."""
-    fed = LocalFederation(base, node_env=NODE_ENV, port=preferred(TRUST_PORT))
+    fed = LocalFederation(base, node_env=NODE_ENV, port=pick_port(TRUST_PORT))
     console.print("Starting the trust framework (CA, directory, OAuth issuer)...")
     fed.start_trust()
     console.print("Registering organisations, applications, certificates and nodes...")
@@ -68,7 +63,7 @@ def build(base: Path, asset_count: int, limit_count: int, console: Console) -> L
              "voltaflex": ["Asset"]}
     owners = {"neso": neso, "dno": ukpn, "facilitator": mf, "flexco": fsp1, "voltaflex": fsp2}
     nodes = {name: fed.add_node(name, owners[name], types[name],
-                                port=preferred(NODE_PORTS[name])) for name in NODE_PORTS}
+                                port=pick_port(NODE_PORTS[name])) for name in NODE_PORTS}
     half = asset_count // 2
     rows1 = list(assets(half, fsp1.org_id, seed=101, dnos=None))
     rows2 = list(assets(asset_count - half, fsp2.org_id, seed=202, dnos=None))
