@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from tests.harness.federation import LocalFederation
-from trust import http
+from common import http_client as http
 
 
 def until_refused(call) -> float:  # type: ignore[no-untyped-def]
