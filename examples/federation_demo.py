@@ -7,7 +7,10 @@ TLS and certificates from the trust framework, loaded with synthetic GB data.
 
 The first run builds everything; later runs start the same federation again from its
 directory (same data, credentials and ports, so yesterday's env.sh still works);
-`--fresh` builds it anew. Prints what to try, and stops every process on Ctrl-C.
+`--fresh` builds it anew. People's passwords (the operator's, each member admin's) are new
+for each federation, printed, and kept in <dir>/federation.json. Prints what to try, and
+stops every process on Ctrl-C. Built with the test harness (tests/harness/), so it runs
+from the repository's root.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from pathlib import Path
 from rich.console import Console
 
 from examples.generate import assets
-from node.demo import port_is_free, with_progress
-from node.federation.localfed import LocalFederation, free_port
+from node.demo import pick_port, port_is_free, with_progress
+from tests.harness.federation import OPERATOR_EMAIL, LocalFederation
 
 UKPN = ["UKPN_EPN", "UKPN_LPN", "UKPN_SPN"]
 # Preferred ports of a new federation (any free port when one is taken).
@@ -43,13 +46,9 @@ def env_file(fed: LocalFederation, name: str, path: Path, node_url: str | None) 
         f"export FMAR_CLIENT_KEY={m.key.resolve()}\n{own_node}")
 
 
-def preferred(port: int) -> int:
-    return port if port_is_free(port) else free_port()
-
-
 def build(base: Path, asset_count: int, limit_count: int, console: Console) -> LocalFederation:
     """A new federation: members, nodes, synthetic data (nodes not started yet)."""
-    fed = LocalFederation(base, node_env=NODE_ENV, port=preferred(TRUST_PORT))
+    fed = LocalFederation(base, node_env=NODE_ENV, port=pick_port(TRUST_PORT))
     console.print("Starting the trust framework (CA, directory, OAuth issuer)...")
     fed.start_trust()
     console.print("Registering organisations, applications, certificates and nodes...")
@@ -64,7 +63,7 @@ def build(base: Path, asset_count: int, limit_count: int, console: Console) -> L
              "voltaflex": ["Asset"]}
     owners = {"neso": neso, "dno": ukpn, "facilitator": mf, "flexco": fsp1, "voltaflex": fsp2}
     nodes = {name: fed.add_node(name, owners[name], types[name],
-                                port=preferred(NODE_PORTS[name])) for name in NODE_PORTS}
+                                port=pick_port(NODE_PORTS[name])) for name in NODE_PORTS}
     half = asset_count // 2
     rows1 = list(assets(half, fsp1.org_id, seed=101, dnos=None))
     rows2 = list(assets(asset_count - half, fsp2.org_id, seed=202, dnos=None))
@@ -157,6 +156,14 @@ def main(argv: list[str] | None = None) -> None:
             fed.stop()
 
 
+def people(fed: LocalFederation) -> str:
+    """The sign-ins of the operator and of each member's admin, one a line."""
+    rows = [("the operator", OPERATOR_EMAIL, fed.operator_password)] if fed.operator_password \
+        else []
+    rows += [(f"{name} admin", m.email, m.password) for name, m in fed.members.items()]
+    return "\n".join(f"  {who:<17} {email:<28} {password}" for who, email, password in rows)
+
+
 def print_help(fed: LocalFederation, nodes: dict, creds: Path, took: float) -> None:
     d = {k: v.url for k, v in nodes.items()}
     print(f"""
@@ -173,6 +180,10 @@ from the federation CA ({fed.ca_bundle}).
 
 Credentials of each member's application (client certificate + id) are in
 {creds}/<member>/env.sh — members: Neso, Ukpn, Elexon, Flexco, Voltaflex, Ofgem.
+
+People who sign in (`.venv/bin/fmar login`, the trust framework's pages); the passwords are
+new for this federation and kept in {fed.base}/federation.json:
+{people(fed)}
 
 Try (in another shell):
 

@@ -16,8 +16,9 @@ import uvicorn
 
 from node.api.app import create_app
 from node.config import NodeSettings
-from node.federation.localfed import free_port
 from node.identity import Caller, StaticTokenAuthenticator
+from tests.harness import HarnessError
+from tests.harness.processes import free_port, wait_ready
 
 ALL = frozenset({"assets:read", "assets:write", "audit:read", "validation:write",
                  "categories:write"})
@@ -50,23 +51,20 @@ def start_oxigraph_server(location: Path) -> tuple[str, subprocess.Popen]:
     """A real `oxigraph serve` (PyPI package oxigraph) on a free loopback port."""
     binary = shutil.which("oxigraph", path=str(Path(__file__).resolve().parents[1] / ".venv/bin")) \
         or shutil.which("oxigraph")
-    assert binary, "the oxigraph server CLI (PyPI package oxigraph) is a test dependency"
+    if not binary:
+        raise HarnessError("the oxigraph server CLI (PyPI package oxigraph) is a test "
+                           "dependency")
     port = free_port()
     process = subprocess.Popen([binary, "serve", "--location", str(location),
                                 "--bind", f"127.0.0.1:{port}"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/query", params={"query": "ASK {}"}).status_code == 200:
-                return url, process
-        except httpx.TransportError:
-            pass
-        if time.time() > deadline:
-            process.kill()
-            raise RuntimeError("oxigraph server did not start")
-        time.sleep(0.1)
+    try:
+        wait_ready(f"{url}/query?query=ASK%20%7B%7D", process, timeout=30)
+    except HarnessError:
+        process.kill()
+        raise
+    return url, process
 
 
 @dataclass

@@ -1,6 +1,6 @@
-"""A real node process (`python -m node serve`) for hostile-query tests and benchmarks:
-started with chosen SPARQL limits, loaded with generated assets, and read from /proc
-(its process tree, RSS)."""
+"""A real node process (`python -m node serve`, tests.harness.processes.ServedNode) for
+hostile-query tests and benchmarks: started with chosen SPARQL limits, loaded with
+generated assets, and read from /proc (its process tree, RSS)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,15 @@ import csv
 import io
 import os
 import signal
-import subprocess
-import sys
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from examples.generate import COLUMNS, assets
-from node.federation.localfed import free_port
+from tests.harness import HarnessError
+from tests.harness.processes import RATE_LIMITS_OFF, ServedNode, dev_token
 
 ORG = "FSP-ACME"
 
@@ -30,12 +27,6 @@ PATH_COUNT = "SELECT (COUNT(*) AS ?n) WHERE { ?a (<urn:x:p>|!<urn:x:p>)* ?b }"
 # A plain bounded query: the baseline.
 PLAIN = ("PREFIX fmar: <https://id.fmar.uk/def/fmar#> SELECT ?a ?c WHERE "
          "{ ?a a fmar:Asset ; fmar:ratedCapacity ?c } LIMIT 10")
-
-
-def fmar(*args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "node", *args], capture_output=True,
-                          text=True, timeout=120, check=True)
-    return done.stdout.strip()
 
 
 def csv_body(count: int, start: int = 0) -> bytes:
@@ -102,76 +93,43 @@ class Watch:
     health: list[int] = field(default_factory=list)
 
 
-def wait_healthy(url: str, process: subprocess.Popen, why: Callable[[], str],
-                 timeout: float = 60) -> None:
-    """Poll `url`/health until it answers 200; raise with `why()` if the process ends or
-    the time runs out first."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(f"{url}/health").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"node did not start: {why()}")
-        time.sleep(0.1)
+class NodeProcess(ServedNode):
+    """A node holding ORG's assets, its rate limits off, `env` added (SPARQL limits)."""
 
-
-# The hostile tests measure queries and streams, not the rate limits (RATE-001, tested in
-# tests/trust/test_trust_limits.py): their readers ask as fast as they can.
-RATE_LIMITS_OFF = {f"FMAR_RATE_{kind}": "off"
-                   for kind in ("TOKEN_SOURCE", "TOKEN_CLIENT", "API_SOURCE", "API_CLIENT")}
-
-
-class NodeProcess:
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None):
         data_dir.mkdir(parents=True, exist_ok=True)
         tokens = data_dir / "tokens.json"
-        self.token = fmar("dev-token", "add", str(tokens), "--organisation", ORG,
-                          "--role", "FSP")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = (data_dir / "node.log").open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "node", "serve", "--data-dir", str(data_dir / "node"),
-             "--port", str(self.port), "--tokens-file", str(tokens), "--workers", "1"],
-            stdout=self.log, stderr=subprocess.STDOUT,
-            env={**os.environ, **RATE_LIMITS_OFF, **(env or {})})
-        self.pid = self.process.pid
-        wait_healthy(self.url, self.process, self.log_text)
+        self.token = dev_token(tokens, ORG, "FSP")
+        super().__init__(data_dir / "node", tokens, log=data_dir / "node.log",
+                         env={**RATE_LIMITS_OFF, **(env or {})})
 
     def client(self, **kw) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=kw.pop("timeout", 300),
                             headers={"Authorization": f"Bearer {self.token}"}, **kw)
 
-    def log_text(self) -> str:
-        self.log.flush()
-        return Path(self.log.name).read_text()[-3000:]
-
     def load(self, count: int, start: int = 0) -> None:
         with self.client() as c:
             r = c.post("/assets/bulk", params={"mode": "all-or-nothing"},
                        content=csv_body(count, start), headers={"content-type": "text/csv"})
-        assert r.status_code == 200 and r.json()["stored"] == count, r.text[:500]
+        if r.status_code != 200 or r.json()["stored"] != count:
+            raise HarnessError(f"loading {count} assets failed: {r.text[:500]}")
 
     def sparql(self, query: str, watch: Watch | None = None) -> httpx.Response:
         """Run `query`; with `watch`, sample RSS and /health every 0.2 s meanwhile."""
         done = threading.Event()
 
-        def sample() -> None:
+        def sample(into: Watch) -> None:
             with httpx.Client(timeout=30) as c:
                 while not done.is_set():
                     tree = descendants(self.pid)
                     node = rss_mib(self.pid)
-                    assert watch is not None
-                    watch.peak_node_mib = max(watch.peak_node_mib, node)
-                    watch.peak_tree_mib = max(watch.peak_tree_mib,
-                                              node + sum(rss_mib(p) for p in tree))
-                    watch.health.append(c.get(f"{self.url}/health").status_code)
+                    into.peak_node_mib = max(into.peak_node_mib, node)
+                    into.peak_tree_mib = max(into.peak_tree_mib,
+                                             node + sum(rss_mib(p) for p in tree))
+                    into.health.append(c.get(f"{self.url}/health").status_code)
                     done.wait(0.2)
 
-        sampler = threading.Thread(target=sample) if watch is not None else None
+        sampler = threading.Thread(target=sample, args=(watch,)) if watch else None
         if sampler:
             sampler.start()
         try:
@@ -184,7 +142,4 @@ class NodeProcess:
                 sampler.join()
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            self.process.wait(timeout=60)
-        self.log.close()
+        super().stop(sig)

@@ -3,56 +3,38 @@ while the node runs, Ctrl-C without tracebacks, help and version."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import typer
 
 from tests.assets import bess
-from tests.conftest import free_port
-from tests.hostile import wait_healthy
-
-FMAR = str(Path(sys.executable).parent / "fmar")
+from tests.harness.processes import FMAR_INSTALLED, ServedNode, clean_env, dev_token, run_fmar
 
 
 def fmar(*args: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([FMAR, *args], capture_output=True, text=True, timeout=120,
-                          check=False, **kw)
+    """The installed `fmar` command."""
+    return run_fmar(*args, command=FMAR_INSTALLED, **kw)
 
 
-class Serve:
-    """`fmar serve` in its own process group, so that Ctrl-C can be sent as a terminal does."""
-
-    def __init__(self, data_dir: Path, tokens: Path, workers: int = 1):
-        self.url = f"http://127.0.0.1:{free_port()}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FMAR_")}
-        env.update(FMAR_DATA_DIR=str(data_dir), FMAR_TOKENS_FILE=str(tokens),
-                   FMAR_WORKERS=str(workers))  # the settings as an operator's unit sets them
-        self.process = subprocess.Popen(
-            [FMAR, "serve", "--port", self.url.rsplit(":", 1)[1]], env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-        wait_healthy(self.url, self.process, lambda: self.process.communicate()[1])
-
-    def interrupt(self) -> tuple[int, str]:
-        os.killpg(self.process.pid, signal.SIGINT)
-        _, err = self.process.communicate(timeout=60)
-        return self.process.returncode, err
+def serve(data_dir: Path, tokens: Path, workers: int = 1) -> ServedNode:
+    """`fmar serve` in its own process group (so that Ctrl-C can be sent as a terminal
+    does), configured as an operator's unit does: by environment."""
+    return ServedNode(None, None, log=data_dir.with_name(f"{data_dir.name}.log"),
+                      env={"FMAR_DATA_DIR": str(data_dir), "FMAR_TOKENS_FILE": str(tokens),
+                           "FMAR_WORKERS": str(workers)},
+                      workers=None, command=FMAR_INSTALLED, new_session=True)
 
 
 def _token(tokens: Path) -> dict[str, str]:
-    made = fmar("dev-token", "add", str(tokens), "--organisation", "FSP-ACME", "--role", "FSP")
-    assert made.returncode == 0, made.stderr
-    return {"Authorization": f"Bearer {made.stdout.strip()}"}
+    return {"Authorization": f"Bearer {dev_token(tokens)}"}
 
 
 def test_CLI_005_backup_while_running_restore_and_verify(tmp_path):
     tokens, data = tmp_path / "tokens.json", tmp_path / "node"
     headers = _token(tokens)
-    node = Serve(data, tokens)
+    node = serve(data, tokens)
     try:
         created = httpx.post(f"{node.url}/assets", json=bess(), headers=headers)
         assert created.status_code == 201, created.text
@@ -81,7 +63,7 @@ def test_CLI_005_backup_while_running_restore_and_verify(tmp_path):
     assert restored.returncode == 0, restored.stderr
     checked = fmar("audit", "verify", "--data-dir", str(restored_dir))
     assert checked.returncode == 0 and "Audit chain intact" in checked.stdout, checked.stderr
-    node = Serve(restored_dir, tokens)
+    node = serve(restored_dir, tokens)
     try:
         read = httpx.get(f"{node.url}{path}", headers=headers)
         assert read.status_code == 200 and read.json()["Version"] == 1
@@ -98,7 +80,7 @@ def test_CLI_005_backup_while_running_restore_and_verify(tmp_path):
 def test_ctrl_c_on_serve_stops_the_workers_without_tracebacks(tmp_path):
     tokens, data = tmp_path / "tokens.json", tmp_path / "node"
     headers = _token(tokens)
-    node = Serve(data, tokens, workers=2)
+    node = serve(data, tokens, workers=2)
     try:
         rows = [{**bess(), "SerialNumber": f"SN-{i}"} for i in range(3)]
         import csv
@@ -151,9 +133,8 @@ def test_upload_shows_progress_and_the_nodes_report(tmp_path):
     bad = tmp_path / "bad.csv"
     _write_csv(bad, COLUMNS, [*assets(3, "FSP-ACME", seed=6),
                               {**next(assets(1, "FSP-ACME", seed=7)), "RatedCapacity": "lots"}])
-    node = Serve(data, tokens)
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("FMAR_")},
-           "FMAR_NODE_URL": node.url, "FMAR_TOKEN": token}
+    node = serve(data, tokens)
+    env = clean_env(FMAR_NODE_URL=node.url, FMAR_TOKEN=token)
     try:
         done = fmar("upload", str(good), env=env)
         assert done.returncode == 0, done.stderr

@@ -23,7 +23,6 @@ from node.config import NodeSettings
 from node.federation.aggregates import AggregateSpec
 from node.federation.engine import Engine, NodeTarget
 from node.federation.execute import MAX_QUERY_CHARS, Executor, Limits
-from node.federation.localfed import free_port
 from node.federation.service import QueryService
 from node.federation.settings import FederationSettings
 from node.federation.tokens import StaticTokens
@@ -32,6 +31,7 @@ from node.query.filters import AssetFilter
 from node.store.remote import RemoteStore
 from tests.assets import bess, heat_pump
 from tests.conftest import RunningNode, start_node, token_for
+from tests.harness.processes import free_port
 
 READ = frozenset({"assets:read", "sparql:query"})
 CALLERS = {

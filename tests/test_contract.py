@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,9 +15,7 @@ import httpx
 import pytest
 
 from tests.assets import bess
-from tests.conftest import free_port
-from tests.hostile import RATE_LIMITS_OFF, wait_healthy
-from tests.test_process import FMAR, fmar
+from tests.harness.processes import RATE_LIMITS_OFF, ServedNode, dev_token, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMATHESIS = [sys.executable, "-m", "schemathesis.cli"]
@@ -37,27 +34,19 @@ def served(tmp_path):
     """`fmar serve` as a federation of one: its federation routes query itself (static
     tokens passed through) and it checks duplicates with its own federation key."""
     tokens = tmp_path / "tokens.json"
-    made = fmar("dev-token", "add", str(tokens), "--organisation", "FSP-ACME", "--role", "FSP")
-    assert made.returncode == 0, made.stderr
-    token = made.stdout.strip()
+    token = dev_token(tokens)
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "FMAR_FEDERATION_PASSTHROUGH": "1", "FMAR_FEDERATION_NODES": url,
-           "FMAR_FEDERATION_KEY": secrets.token_hex(32), **NO_RATE_LIMITS}
-    process = subprocess.Popen(
-        [*FMAR, "serve", "--data-dir", str(tmp_path / "data"), "--port", str(port),
-         "--tokens-file", str(tokens), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    node = ServedNode(tmp_path / "data", tokens, port=port, env={
+        "FMAR_FEDERATION_PASSTHROUGH": "1", "FMAR_FEDERATION_NODES": f"http://127.0.0.1:{port}",
+        "FMAR_FEDERATION_KEY": secrets.token_hex(32), **NO_RATE_LIMITS})
     try:
-        wait_healthy(url, process, lambda: "see the test's output")
         # One stored asset, so reads, changes and links reach the register, not only 404s.
-        created = httpx.post(f"{url}/assets", json=bess(),
+        created = httpx.post(f"{node.url}/assets", json=bess(),
                              headers={"Authorization": f"Bearer {token}"})
         assert created.status_code == 201, created.text
-        yield url, token
+        yield node.url, token
     finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=30)
+        node.stop()
 
 
 def schemathesis_run(url: str, token: str, workdir: Path,

@@ -46,8 +46,8 @@ def test_FED_007_directory_placement_fails_closed_when_the_directory_is_unreacha
     import httpx
 
     from common.http_errors import ApiError
-    from node.federation.localfed import free_port
     from node.placement import DirectoryPlacement
+    from tests.harness.processes import free_port
 
     issuer = f"http://127.0.0.1:{free_port()}"
     with httpx.Client(timeout=2) as client:

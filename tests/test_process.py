@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -13,46 +10,21 @@ import pytest
 
 from node.audit import AUDIT_GRAPH
 from tests.assets import bess
-from tests.conftest import free_port
-from tests.hostile import wait_healthy
-
-FMAR = [sys.executable, "-m", "node"]
-
-
-def fmar(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*FMAR, *args], capture_output=True, text=True, timeout=120,
-                          check=False)
-
-
-class NodeProcess:
-    def __init__(self, data_dir: Path, tokens: Path, *extra: str):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [*FMAR, "serve", "--data-dir", str(data_dir), "--port", str(self.port),
-             "--tokens-file", str(tokens), "--workers", "1", *extra],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )
-        wait_healthy(self.url, self.process, lambda: self.process.stderr.read())
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
-        self.process.wait(timeout=30)
+from tests.harness.processes import ServedNode, dev_token
+from tests.harness.processes import run_fmar as fmar
 
 
 @pytest.fixture
 def token_file(tmp_path) -> tuple[Path, str]:
     tokens = tmp_path / "tokens.json"
-    made = fmar("dev-token", "add", str(tokens), "--organisation", "FSP-ACME", "--role", "FSP")
-    assert made.returncode == 0, made.stderr
-    return tokens, made.stdout.strip()
+    return tokens, dev_token(tokens)
 
 
 def test_records_history_and_audit_survive_a_restart(tmp_path, token_file):
     tokens, token = token_file
     data = tmp_path / "data"
     headers = {"Authorization": f"Bearer {token}"}
-    node = NodeProcess(data, tokens)
+    node = ServedNode(data, tokens)
     try:
         created = httpx.post(f"{node.url}/assets", json=bess(), headers=headers)
         assert created.status_code == 201, created.text
@@ -62,7 +34,7 @@ def test_records_history_and_audit_survive_a_restart(tmp_path, token_file):
         assert patched.status_code == 200
     finally:
         node.stop()
-    node = NodeProcess(data, tokens)
+    node = ServedNode(data, tokens)
     try:
         again = httpx.get(f"{node.url}{path}", headers=headers)
         assert again.status_code == 200
@@ -91,7 +63,7 @@ def _audit_entries(store: ox.Store) -> dict[int, ox.NamedNode]:
 def test_audit_verify_detects_an_edited_and_a_removed_entry(tmp_path, token_file):
     tokens, token = token_file
     data = tmp_path / "data"
-    node = NodeProcess(data, tokens)
+    node = ServedNode(data, tokens)
     try:
         for _ in range(3):
             r = httpx.post(f"{node.url}/assets", json=bess(), headers={"Authorization": f"Bearer {token}"})
@@ -126,12 +98,11 @@ def test_POL_030_fmar_serve_holds_the_organisations_it_is_told(tmp_path, token_f
     """`fmar serve --holds`: a static-token node stores records only for those organisations
     (default: the asset-holding organisations of its tokens file)."""
     tokens, token = token_file
-    other = fmar("dev-token", "add", str(tokens), "--organisation", "FSP-OTHER", "--role", "FSP")
-    assert other.returncode == 0, other.stderr
-    node = NodeProcess(tmp_path / "data", tokens, "--holds", "FSP-ACME")
+    other = dev_token(tokens, "FSP-OTHER")
+    node = ServedNode(tmp_path / "data", tokens, "--holds", "FSP-ACME")
     try:
         refused = httpx.post(f"{node.url}/assets", json=bess(org="FSP-OTHER"),
-                             headers={"Authorization": f"Bearer {other.stdout.strip()}"})
+                             headers={"Authorization": f"Bearer {other}"})
         assert refused.status_code == 403 and refused.json()["code"] == "POL-030"
         mine = httpx.post(f"{node.url}/assets", json=bess(),
                           headers={"Authorization": f"Bearer {token}"})

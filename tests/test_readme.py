@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import free_port
+from tests.harness.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 FMAR = str(Path(sys.executable).parent / "fmar")

@@ -34,8 +34,8 @@ import asyncio
 import gc
 import json
 import os
+import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -54,7 +54,6 @@ from node.federation.aggregates import AggregateSpec
 from node.federation.dataset import list_allowed
 from node.federation.engine import Engine, NodeTarget
 from node.federation.execute import Executor, Limits
-from node.federation.localfed import free_port
 from node.identity import StaticTokenAuthenticator
 from node.inputs import properties_from_json
 from node.query import filters
@@ -62,6 +61,7 @@ from node.query.filters import AssetFilter
 from node.records import record_ntriples
 from node.store import GraphWrite, open_store
 from node.store.base import trig_text
+from tests.harness.processes import ServedNode
 
 ORGS = [f"FSP-{i:02d}" for i in range(10)]
 
@@ -163,27 +163,6 @@ def part1(size: int) -> None:
 
 # ------------------------------------------------------------------ part 2
 
-def start_node(data_dir: Path, tokens: Path) -> tuple[str, subprocess.Popen]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FMAR_")}
-    proc = subprocess.Popen([sys.executable, "-m", "node", "serve", "--data-dir", str(data_dir),
-                             "--port", str(port), "--tokens-file", str(tokens), "--workers", "1"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    return f"http://127.0.0.1:{port}", proc
-
-
-def wait_up(url: str) -> None:
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not start")
-
-
 async def measure(urls: list[str], token: str, reps: int, what: str) -> dict[str, float]:
     from node.federation.tokens import StaticTokens
 
@@ -239,20 +218,16 @@ def part2(per_node: int, ks: list[int], reps: int, one_node: bool = True) -> Non
         fill(base / f"all{k}", per_node * k, [ORGS[i % len(ORGS)] for i in range(k)], 100)
     loaded = per_node * (kmax + (sum(ks) if one_node else 0))
     print(f"loaded {loaded} assets in {time.perf_counter() - started:.0f} s")
-    procs = []
+    served: list[ServedNode] = []
     try:
         nodes = []
         for i in range(kmax):
-            url, proc = start_node(base / f"n{i}", tokens)
-            nodes.append(url)
-            procs.append(proc)
+            served.append(ServedNode(base / f"n{i}", tokens))
+            nodes.append(served[-1].url)
         alls = {}
         for k in (ks if one_node else []):
-            url, proc = start_node(base / f"all{k}", tokens)
-            alls[k] = url
-            procs.append(proc)
-        for url in [*nodes, *alls.values()]:
-            wait_up(url)
+            served.append(ServedNode(base / f"all{k}", tokens))
+            alls[k] = served[-1].url
         print(f"{'query':<8}{'K':>3}{'assets':>9}{'fed p50':>9}{'fed p99':>9}"
               f"{'slowest 1':>11}{'ratio':>7}{'sequential':>12}{'one node all':>14}")
         for what in ("filter", "report"):
@@ -265,20 +240,14 @@ def part2(per_node: int, ks: list[int], reps: int, one_node: bool = True) -> Non
                       f"{r['p50'] / r['slowest_single_p50']:>7.2f}{r['seq_p50']:>12.1f}"
                       f"{one['p50']:>14.1f}")
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        for node in served:
+            node.stop(signal.SIGTERM)
 
 
 # ------------------------------------------------------------------ part 3
 
 def part3(per_node: int, reps: int) -> None:
     """Wall-clock figures behind tests/federation/test_federation.py's behaviour checks."""
-    import signal
     import threading
 
     from node.federation.tokens import StaticTokens
@@ -289,16 +258,12 @@ def part3(per_node: int, reps: int) -> None:
     _neso_token_file(tokens, token)
     for i in range(2):
         fill(base / f"d{i}", per_node, [ORGS[i]], 300 + i)
-    procs = []
+    served: list[ServedNode] = []
     try:
-        urls = []
         for i in range(2):
-            url, proc = start_node(base / f"d{i}", tokens)
-            urls.append(url)
-            procs.append(proc)
-        for url in urls:
-            wait_up(url)
-        procs[1].send_signal(signal.SIGSTOP)
+            served.append(ServedNode(base / f"d{i}", tokens))
+        urls = [node.url for node in served]
+        served[1].process.send_signal(signal.SIGSTOP)
         deadline = 2.0
 
         async def partial() -> float:
@@ -313,7 +278,7 @@ def part3(per_node: int, reps: int) -> None:
         elapsed = [asyncio.run(partial()) for _ in range(reps)]
         print(f"partial answer, one node paused, deadline {deadline:.1f} s: "
               f"p50 {statistics.median(elapsed):.2f} s, max {max(elapsed):.2f} s")
-        procs[1].send_signal(signal.SIGCONT)
+        served[1].process.send_signal(signal.SIGCONT)
         heavy = ("SELECT (COUNT(*) AS ?n) WHERE { ?a ?p ?x . ?b ?q ?y . ?c ?r ?z . "
                  "FILTER (STR(?x) < STR(?y) && STR(?y) < STR(?z)) }")
         health: list[float] = []
@@ -342,14 +307,8 @@ def part3(per_node: int, reps: int) -> None:
               f"/health meanwhile: {len(health)} answers, p50 "
               f"{statistics.median(health) * 1000:.0f} ms, max {max(health) * 1000:.0f} ms")
     finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGCONT)
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        for node in served:
+            node.stop(signal.SIGTERM)  # a paused one is resumed first
 
 
 def main() -> None:

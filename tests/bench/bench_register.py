@@ -37,8 +37,6 @@ import io
 import os
 import resource
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -56,6 +54,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from examples.generate import COLUMNS, assets
+from tests.harness.processes import ServedNode, dev_token
 
 ORG = "FSP-ACME"
 TARGET_BULK_RATE = 5000.0  # assets/s, bulk with full validation
@@ -91,17 +90,9 @@ def source_description() -> str:
         return f"{ROOT}{extra}"
 
 
-def subprocess_env() -> dict[str, str]:
+def node_pythonpath() -> str:
     """The node runs the code next to this file, whatever an editable install points at."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
-    return env
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
 
 
 def proc_status(pid: int | str, key: str) -> int | None:
@@ -202,38 +193,17 @@ def kb(value: int | None) -> str:
 class Node:
     def __init__(self, workdir: Path, workers: int):
         self.workdir = workdir
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         tokens = workdir / "tokens.json"
-        self.token = subprocess.run(
-            [*fmar_command(), "dev-token", "add", str(tokens), "--organisation", ORG, "--role", "FSP"],
-            check=True, capture_output=True, text=True, cwd=ROOT, env=subprocess_env(),
-        ).stdout.strip().splitlines()[-1]
-        self.log_path = workdir / "node.log"
-        self._log = open(self.log_path, "w")  # noqa: SIM115 (closed in stop)
+        self.token = dev_token(tokens, ORG)
         started = time.perf_counter()
-        self.proc = subprocess.Popen(
-            [*fmar_command(), "serve", "--data-dir", str(workdir / "data"), "--port", str(self.port),
-             "--tokens-file", str(tokens), "--workers", str(workers)],
-            stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT, env=subprocess_env(),
-        )
+        self.served = ServedNode(workdir / "data", tokens, log=workdir / "node.log",
+                                 workers=workers, command=fmar_command(), timeout=120,
+                                 env={"PYTHONPATH": node_pythonpath()})
+        self.startup_s = time.perf_counter() - started
+        self.proc, self.url = self.served.process, self.served.url
         self.client = httpx.Client(
             base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=None
         )
-        deadline = time.monotonic() + 120
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"node exited ({self.proc.returncode}); see {self.log_path}:\n"
-                                   + self.log_path.read_text()[-3000:])
-            try:
-                if self.client.get("/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("node did not answer /health within 120 s")
-            time.sleep(0.1)
-        self.startup_s = time.perf_counter() - started
 
     def pids(self) -> list[int]:
         return [self.proc.pid, *descendants(self.proc.pid)]
@@ -243,14 +213,7 @@ class Node:
 
     def stop(self) -> None:
         self.client.close()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
+        self.served.stop()
 
 
 # ---------------------------------------------------------------- measurements

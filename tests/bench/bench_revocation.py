@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from common import http_client as http
-from node.federation.localfed import LocalFederation
+from tests.harness.federation import LocalFederation
 
 
 def until_refused(call) -> float:  # type: ignore[no-untyped-def]

@@ -4,7 +4,6 @@ from the trust framework, plus NESO and regulator applications that only query."
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +16,8 @@ sys.path.insert(0, str(ROOT))
 
 from examples.generate import assets
 from node.federation.client import FederationClient
-from node.federation.localfed import LocalFederation, Member
-from tests.hostile import RATE_LIMITS_OFF
+from tests.harness.federation import LocalFederation, Member
+from tests.harness.processes import RATE_LIMITS_OFF, clean_env
 
 AREAS = ["UKPN_EPN", "UKPN_SPN", "ENWL", "NPG_NE"]
 DNO_AREAS = ["UKPN_EPN", "UKPN_SPN"]
@@ -49,10 +48,9 @@ class Fed:
     def cli_env(self, who: str, **extra: str) -> dict[str, str]:
         """What `source members/<who>/env.sh` sets, for `fmar` as a subprocess."""
         m = self.member(who)
-        return {**{k: v for k, v in os.environ.items() if not k.startswith("FMAR_")},
-                "FMAR_TRUST_URL": self.local.issuer, "FMAR_CA_BUNDLE": str(self.local.ca_bundle),
-                "FMAR_CLIENT_ID": m.app_id, "FMAR_CLIENT_CERT": str(m.cert),
-                "FMAR_CLIENT_KEY": str(m.key), **extra}
+        return clean_env(FMAR_TRUST_URL=self.local.issuer,
+                         FMAR_CA_BUNDLE=str(self.local.ca_bundle), FMAR_CLIENT_ID=m.app_id,
+                         FMAR_CLIENT_CERT=str(m.cert), FMAR_CLIENT_KEY=str(m.key), **extra)
 
     def client(self, who: str, **kw: Any) -> FederationClient:
         m = self.member(who)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from node.federation.localfed import free_port
+from tests.harness.processes import free_port
 
 FMAR = str(Path(sys.executable).parent / "fmar")
 

@@ -651,7 +651,7 @@ def test_a_hung_trust_framework_is_reported_as_such_FED_009_FED_007_FED_003(fed)
     import signal
 
     from node.federation.client import FederationClient
-    from tests.conftest import free_port
+    from tests.harness.processes import free_port
 
     urls = [n.url for n in fed.local.nodes.values()]
     neso = fed.member("Neso")

@@ -1,4 +1,4 @@
-"""Keys at rest in the demo federation (node/federation/localfed.py), and the rotation of
+"""Keys at rest in the demo federation (tests/harness/federation.py), and the rotation of
 the federation's duplicate-detection key across real node processes."""
 
 from __future__ import annotations

@@ -1,13 +1,14 @@
 """The demo federation is kept between runs: `LocalFederation.save` and `.resume` start the
 same trust framework and nodes again, on the same ports, with the same data and
-credentials, so a member's env.sh keeps working: the README's Flexco block runs with it."""
+credentials (people's generated passwords too), so a member's env.sh keeps working: the
+README's Flexco block runs with it."""
 
 from __future__ import annotations
 
-from examples.federation_demo import env_file
+from examples.federation_demo import env_file, people
 from examples.generate import assets
-from node.federation.localfed import LocalFederation
 from tests.federation.test_cli_query import run_readme_block
+from tests.harness.federation import LocalFederation
 
 
 def test_a_saved_federation_resumes_with_its_ports_data_and_credentials(tmp_path):
@@ -33,6 +34,11 @@ def test_a_saved_federation_resumes_with_its_ports_data_and_credentials(tmp_path
         again.start_trust(initialise=False)
         again.start_nodes()
         member, node = again.members["Flexco"], again.nodes["flexco"]
+        # people's passwords: new for this federation, kept (0600) and printed by the demo
+        assert oct((tmp_path / "federation.json").stat().st_mode & 0o777) == "0o600"
+        assert again.operator_password == fed.operator_password != ""
+        assert again.operator_token() and again.login(member.email, member.password)
+        assert f"{member.email:<28} {member.password}" in people(again)
         assert node.url == fed.nodes["flexco"].url
         token = again.access_token(member, node.url)  # the same certificate still works
         with again.client(member.cert, member.key, token=token, base_url=node.url) as c:

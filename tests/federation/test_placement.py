@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from node.federation.localfed import OPERATOR_EMAIL, OPERATOR_PASSWORD, LocalFederation, Member
+from tests.harness.federation import LocalFederation, Member
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSET = json.loads((ROOT / "examples" / "asset.json").read_text())
@@ -49,7 +49,7 @@ class Placed:
         return self.local.client(token=self.local.login(m.email, m.password))
 
     def operator(self) -> httpx.Client:
-        return self.local.client(token=self.local.login(OPERATOR_EMAIL, OPERATOR_PASSWORD))
+        return self.local.client(token=self.local.operator_token())
 
 
 _serials = iter(range(1, 10_000))

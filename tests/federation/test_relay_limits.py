@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from examples.generate import assets
-from node.federation.localfed import LocalFederation, Member
-from tests.hostile import RATE_LIMITS_OFF
+from tests.harness.federation import LocalFederation, Member
+from tests.harness.processes import RATE_LIMITS_OFF
 
 
 def test_RATE_001_a_member_relaying_through_a_node_drains_only_its_own_bucket(tmp_path):

@@ -8,28 +8,19 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
-import trust_helpers as helpers
 from sqlalchemy.engine import make_url
 
-from common import http_client as http
-from node.federation.localfed import free_port
-from trust.server.bootstrap import init
-from trust.server.config import TrustSettings
+from tests.harness import directory as helpers
+from tests.harness.trust_service import TrustService, new_password
 
-ROOT = Path(__file__).resolve().parents[2]
 PG_URL = os.environ.get("FMAR_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 OPERATOR_EMAIL = "operator@trust.example"
-OPERATOR_PASSWORD = "operator-password-1"
 
 
 def _pg_admin() -> psycopg.Connection:
@@ -61,51 +52,19 @@ def database_url(request, tmp_path_factory) -> Iterator[str]:
         conn.execute(f'drop schema if exists "{schema}" cascade')
 
 
-def wait_ready(url: str, ca_bundle: Path, proc: subprocess.Popen, timeout: float = 20) -> None:
-    deadline = time.time() + timeout
-    with http.client(ca_bundle=ca_bundle, timeout=2) as c:
-        while time.time() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}")
-            try:
-                c.get(url)
-                return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-    raise RuntimeError(f"{url} did not start")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
 @pytest.fixture(scope="session")
 def federation(database_url, tmp_path_factory) -> Iterator[helpers.Federation]:
     """A running trust service (its own process, TLS) with an initialised operator."""
     data = tmp_path_factory.mktemp("trust")
-    port = free_port()
-    issuer = f"https://127.0.0.1:{port}"
-    kek_file = tmp_path_factory.mktemp("kek") / "trust.kek"  # outside the data directory
-    state = init(TrustSettings(data_dir=data, issuer=issuer, database_url=database_url,
-                               kek_file=kek_file),
-                 admin_email=OPERATOR_EMAIL, admin_password=OPERATOR_PASSWORD)
-    with open(data / "serve.log", "w") as log:  # the child keeps its own descriptor
-        proc = subprocess.Popen([sys.executable, "-m", "trust", "trust", "serve", "--data",
-                                 str(data), "--port", str(port)], cwd=ROOT, stdout=log,
-                                stderr=subprocess.STDOUT)
+    password = new_password()
+    service = TrustService.start(data, operator=(OPERATOR_EMAIL, password),
+                                 database_url=database_url,  # the KEK outside the data:
+                                 kek_file=tmp_path_factory.mktemp("kek") / "trust.kek")
     try:
-        wait_ready(f"{issuer}/.well-known/jwks.json", data / "ca" / "chain.pem", proc)
-        fed = helpers.Federation(issuer=issuer, data=data, state=state,
-                                 operator_email=OPERATOR_EMAIL,
-                                 operator_password=OPERATOR_PASSWORD,
-                                 work=tmp_path_factory.mktemp("work"), proc=proc)
-        yield fed
+        yield helpers.Federation.of(service, (OPERATOR_EMAIL, password),
+                                    tmp_path_factory.mktemp("work"))
     finally:
-        stop(proc)
+        service.stop()
 
 
 @pytest.fixture(scope="session")

@@ -13,12 +13,13 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 import typer
-from conftest import ROOT, free_port, stop, wait_ready
 from test_trust_refusals import claims_of
-from trust_helpers import org_body
 from typer.testing import CliRunner, Result
 
 from common import http_client as http
+from tests.harness.directory import org_body
+from tests.harness.processes import ROOT, free_port
+from tests.harness.trust_service import TrustService
 from trust.cli import register
 
 PASSWORD = "operator-password-1"
@@ -85,13 +86,9 @@ def service(tmp_path_factory):
     kek = tmp_path_factory.mktemp("cli-kek") / "trust.kek"
     fmar("trust", "init", "--data", str(data), "--issuer", url, "--admin-email",
          "op@trust.example", "--admin-password", PASSWORD, "--kek-file", str(kek), home=home)
-    with open(data / "serve.log", "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "trust", "trust", "serve", "--data",
-                                 str(data), "--port", str(port)], cwd=ROOT, stdout=log,
-                                stderr=subprocess.STDOUT)
-    wait_ready(f"{url}/.well-known/jwks.json", data / "ca" / "chain.pem", proc)
-    yield url, data / "ca" / "chain.pem", home
-    stop(proc)
+    trust = TrustService.start(data, port=port)
+    yield url, trust.ca_bundle, home
+    trust.stop()
 
 
 def test_walkthrough(service, tmp_path):

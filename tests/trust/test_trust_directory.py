@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from conftest import free_port
 from cryptography import x509
 from rdflib import OWL, Graph, Literal, URIRef
 from sqlmodel import Session
 from test_trust_refusals import assert_refused, poll
-from trust_helpers import org_body
 
 from common.vocab import FMAR, code_iri
+from tests.harness.directory import org_body
+from tests.harness.processes import free_port
 from trust.server.models import User
 from trust.server.rdf import ROLE
 
@@ -81,7 +81,7 @@ def test_user_application_node_and_certificate_changes_are_audited(members):
         assert action in actions, actions
     issued = next(e for e in history if e["action"] == "certificate.issue")
     assert issued["actor"].startswith("USR-") and issued["reason"].split()[1] == "client"
-    assert history[0]["actor"] == f"applicant:{fsp.admin_email}"
+    assert history[0]["actor"] == f"applicant:{fsp.email}"
 
 
 def test_org_admin_registers_users_with_roles(federation, members):
@@ -205,7 +205,7 @@ def test_deregistration_asks_the_nodes_first(federation, members):
     finally:
         node.stop()
     # users can no longer log in, the client gets no token, old tokens stop working
-    assert federation.login(leaver.admin_email, leaver.admin_password).status_code == 401
+    assert federation.login(leaver.email, leaver.password).status_code == 401
     refused = federation.client_credentials(leaver.app_id, leaver.cert, leaver.key,
                                             members.dno_node.url)
     assert refused.status_code == 401

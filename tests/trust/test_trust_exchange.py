@@ -10,14 +10,14 @@ import signal
 import time
 
 import pytest
-from conftest import free_port
 from test_trust_refusals import assert_refused, claims_of, forge
-from trust_helpers import start_real_node
 
 from common import http_client as http
 from common.tls import pem_to_der
 from node.federation.tokens import READ_SCOPE, ClientCredentialsTokens
 from node.policy import parse_unbound_routes
+from tests.harness.directory import start_real_node
+from tests.harness.processes import free_port
 from trust.client.certificates import x5t_s256
 from trust.client.credentials import make_key_and_csr
 from trust.server.grants import TOKEN_EXCHANGE
@@ -186,7 +186,7 @@ def test_a_relayed_token_never_reaches_the_directory_api(members, federation):
     """An admin's token relayed by a node cannot list users or create apps: the trust
     framework is never an exchange audience, and its API refuses any token with `act`."""
     relay = members.fsp_node
-    login = federation.login(members.fsp2.admin_email, members.fsp2.admin_password,
+    login = federation.login(members.fsp2.email, members.fsp2.password,
                              resource=relay.url, may_act=relay.url, scope="assets:read")
     assert login.status_code == 200, login.text
     subject = login.json()["access_token"]
@@ -281,7 +281,7 @@ def portal_node(members):
 
 def test_AUTH_047_a_portal_node_takes_short_lived_user_tokens_only(members, federation,
                                                                    portal_node):
-    login = federation.login(members.fsp.admin_email, members.fsp.admin_password,
+    login = federation.login(members.fsp.email, members.fsp.password,
                              resource=portal_node.url, scope="assets:read")
     user_token = login.json()["access_token"]
     assert "cnf" not in claims_of(user_token)
@@ -302,7 +302,7 @@ def _send(node, method: str, path: str, token: str, body=None, headers=None, cer
 
 
 def _portal_login(federation, member, node) -> str:
-    login = federation.login(member.admin_email, member.admin_password, resource=node.url,
+    login = federation.login(member.email, member.password, resource=node.url,
                              scope="assets:read assets:write sparql:query")
     assert login.status_code == 200, login.text
     token = login.json()["access_token"]
@@ -431,7 +431,7 @@ def test_AUTH_016_a_deactivated_users_token_is_refused_at_the_node_within_the_bo
     login = federation.login(user["email"], "leaver-password-1", resource=portal_node.url,
                              scope="assets:read")
     leaver = login.json()["access_token"]
-    stayer = federation.login(fsp.admin_email, fsp.admin_password, resource=portal_node.url,
+    stayer = federation.login(fsp.email, fsp.password, resource=portal_node.url,
                               scope="assets:read").json()["access_token"]
     assert portal_node.call("GET", "/assets", leaver).status_code == 200
     with fsp.api() as c:

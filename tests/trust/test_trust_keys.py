@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, free_port
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from sqlmodel import Session, select
 from test_trust_refusals import assert_refused
 
+from tests.harness.processes import ROOT, free_port
 from trust.client.verifier import unverified_header
 from trust.server import keystore
 from trust.server.bootstrap import load_state
@@ -121,7 +121,7 @@ def _rotate(federation, which: str, overlap: int) -> dict:
 def test_KEY_after_rotation_old_tokens_verify_until_the_overlap_ends(federation, members):
     fsp, node = members.fsp, members.fsp_node
     old_machine = fsp.access_token(node.url)
-    old_user = federation.login(fsp.admin_email, fsp.admin_password).json()["access_token"]
+    old_user = federation.login(fsp.email, fsp.password).json()["access_token"]
     old_kid = unverified_header(old_machine)["kid"]
     overlap = 4
     new_kid = _rotate(federation, "signing", overlap)["signing_key"]

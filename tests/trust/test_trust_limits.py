@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import time
 
-from conftest import free_port
 from test_trust_refusals import assert_refused
-from trust_helpers import start_real_node
 
 from common import http_client as http
 from common.ratelimit import Limit, LoginThrottle
+from tests.harness.directory import start_real_node
+from tests.harness.processes import free_port
 
 
 def _token_form(member, audience):
@@ -67,12 +67,12 @@ def test_RATE_001_a_burst_at_a_node_gets_429_and_other_clients_go_on(federation,
 def test_AUTH_032_an_attacker_from_another_source_cannot_lock_a_user_out(federation):
     victim = federation.register_member("Victimco", ["FSP"])
     for _ in range(5):  # the attacker guesses from 127.0.0.5
-        guess = federation.login(victim.admin_email, "wrong-password", source="127.0.0.5")
+        guess = federation.login(victim.email, "wrong-password", source="127.0.0.5")
         assert guess.status_code == 401
-    locked = federation.login(victim.admin_email, victim.admin_password, source="127.0.0.5")
+    locked = federation.login(victim.email, victim.password, source="127.0.0.5")
     assert locked.status_code == 429 and "AUTH-032" in locked.text
     # control: the user, from its own address, logs in as usual
-    own = federation.login(victim.admin_email, victim.admin_password, source="127.0.0.6")
+    own = federation.login(victim.email, victim.password, source="127.0.0.6")
     assert own.status_code == 200, own.text
     assert own.json()["access_token"]
 

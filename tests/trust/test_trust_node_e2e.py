@@ -7,11 +7,11 @@ import json
 import time
 
 import pytest
-from conftest import ROOT, free_port
 from test_trust_refusals import assert_refused
-from trust_helpers import start_real_node
 
 from common import http_client as http
+from tests.harness.directory import start_real_node
+from tests.harness.processes import ROOT, free_port
 
 ASSET = json.loads((ROOT / "examples" / "asset.json").read_text())  # in SSEN_SEPD
 

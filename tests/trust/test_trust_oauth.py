@@ -111,7 +111,7 @@ def test_AUTH_031_unsupported_grant(federation):
 
 
 def test_user_login_with_pkce_and_par(members, federation):
-    resp = federation.login(members.fsp.admin_email, members.fsp.admin_password,
+    resp = federation.login(members.fsp.email, members.fsp.password,
                             nonce="nonce-123", resource=members.fsp_node.url,
                             scope="openid assets:read")
     assert resp.status_code == 200, resp.text
@@ -120,7 +120,7 @@ def test_user_login_with_pkce_and_par(members, federation):
         keyset = KeySet.import_key_set(c.get("/.well-known/jwks.json").json())
     id_token = jwt.decode(body["id_token"], keyset, algorithms=["ES256"]).claims
     assert id_token["nonce"] == "nonce-123" and id_token["aud"] == federation.state["cli_client_id"]
-    assert id_token["email"] == members.fsp.admin_email
+    assert id_token["email"] == members.fsp.email
     assert body["scope"] == "assets:read"
     # A person's unbound token: refused by a node by default (AUTH-047); see
     # test_trust_exchange.py for a node configured for a browser portal.
@@ -129,13 +129,13 @@ def test_user_login_with_pkce_and_par(members, federation):
 
 
 def test_AUTH_028_pkce_verifier_must_match(members, federation):
-    resp = federation.login(members.fsp.admin_email, members.fsp.admin_password,
+    resp = federation.login(members.fsp.email, members.fsp.password,
                             verifier="not-the-verifier")
     assert_refused(resp, 400, "AUTH-028")
 
 
 def test_wrong_password_shows_the_login_page_again(members, federation):
-    resp = federation.login(members.fsp.admin_email, "wrong-password")
+    resp = federation.login(members.fsp.email, "wrong-password")
     assert resp.status_code == 401 and "not recognised" in resp.text
 
 
@@ -150,8 +150,8 @@ def test_device_authorization_grant(members, federation):
         page = c.get("/device", params={"user_code": start["user_code"]})
         assert page.status_code == 200 and "user_code" in page.text
         approved = c.post("/device", data={"user_code": start["user_code"],
-                                           "email": members.dno.admin_email,
-                                           "password": members.dno.admin_password})
+                                           "email": members.dno.email,
+                                           "password": members.dno.password})
         assert approved.status_code == 200, approved.text
         time.sleep(start["interval"])
         done = c.post("/token", data=poll)
@@ -260,6 +260,6 @@ def test_servers_speak_tls_13_only(federation, members, server):
 def test_AUTH_032_repeated_failed_logins_lock_the_account_for_a_while(federation):
     member = federation.register_member("Lockco", ["FSP"])
     for _ in range(5):
-        assert federation.login(member.admin_email, "wrong-password").status_code == 401
-    locked = federation.login(member.admin_email, member.admin_password)
+        assert federation.login(member.email, "wrong-password").status_code == 401
+    locked = federation.login(member.email, member.password)
     assert locked.status_code == 429 and "AUTH-032" in locked.text

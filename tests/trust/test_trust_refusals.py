@@ -13,10 +13,10 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
-from conftest import free_port
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
+from tests.harness.processes import free_port
 from trust.client.credentials import make_key_and_csr
 from trust.server.ca import init_ca
 

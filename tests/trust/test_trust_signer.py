@@ -12,17 +12,16 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-import trust_helpers as helpers
-from conftest import ROOT, free_port, stop, wait_ready
 from cryptography import x509
 from joserfc import jwt
 from joserfc.jwk import ECKey
 from sqlmodel import Session, select
 from test_trust_refusals import assert_refused, claims_of
 
+from tests.harness import directory as helpers
+from tests.harness.processes import ROOT, free_port
+from tests.harness.trust_service import TrustService
 from trust.client.verifier import unverified_header
-from trust.server.bootstrap import init
-from trust.server.config import TrustSettings
 from trust.server.models import SigningKey
 
 SIGNER = "tests.trust.hsm_signer:factory"
@@ -39,22 +38,14 @@ def hsm_federation(tmp_path_factory) -> Iterator[helpers.Federation]:
     """A trust service of its own (its own process, TLS) whose token-signing and issuer CA
     keys are in the stand-in HSM."""
     data = tmp_path_factory.mktemp("hsm") / "trust"
-    port = free_port()
-    issuer = f"https://127.0.0.1:{port}"
-    state = init(TrustSettings(data_dir=data, issuer=issuer, signer=SIGNER,
-                               kek_file=tmp_path_factory.mktemp("hsm-kek") / "trust.kek"),
-                 admin_email=EMAIL, admin_password=PASSWORD)
-    with open(data / "serve.log", "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "trust", "trust", "serve", "--data",
-                                 str(data), "--port", str(port)], cwd=ROOT, stdout=log,
-                                stderr=subprocess.STDOUT, env=_env(SIGNER))
+    service = TrustService.start(data, operator=(EMAIL, PASSWORD), signer=SIGNER,
+                                 kek_file=tmp_path_factory.mktemp("hsm-kek") / "trust.kek",
+                                 env={"FMAR_TRUST_SIGNER": SIGNER})
     try:
-        wait_ready(f"{issuer}/.well-known/jwks.json", data / "ca" / "chain.pem", proc)
-        yield helpers.Federation(issuer=issuer, data=data, state=state, operator_email=EMAIL,
-                                 operator_password=PASSWORD,
-                                 work=tmp_path_factory.mktemp("hsm-work"), proc=proc)
+        yield helpers.Federation.of(service, (EMAIL, PASSWORD),
+                                    tmp_path_factory.mktemp("hsm-work"))
     finally:
-        stop(proc)
+        service.stop()
 
 
 def _signed(fed: helpers.Federation, purpose: str, kid: str, data: bytes) -> bool:
