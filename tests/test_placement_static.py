@@ -9,7 +9,6 @@ import pytest
 
 from node.config import NodeSettings
 from node.identity import StaticTokenAuthenticator
-from node.placement import static_holds
 from tests.assets import bess
 from tests.conftest import CALLERS, start_node
 
@@ -36,8 +35,7 @@ def test_POL_030_default_holdings_are_the_asset_owning_organisations_of_the_toke
     authenticator = StaticTokenAuthenticator({str(i): c for i, c in enumerate(CALLERS.values())})
     assert authenticator.asset_owner_organisations() == {"FSP-ACME", "FSP-OTHER"}
     monkeypatch.setenv("FMAR_HOLDS", " FSP-ACME, PLAT-1 ,")
-    assert static_holds(__import__("os").environ) == {"FSP-ACME", "PLAT-1"}
-    assert NodeSettings.from_env().holds == {"FSP-ACME", "PLAT-1"}
+    assert NodeSettings().holds == {"FSP-ACME", "PLAT-1"}
 
 
 def test_FED_007_directory_placement_fails_closed_when_the_directory_is_unreachable():

@@ -105,8 +105,9 @@ async def duplicate_matches(request: Request, tokens: list[str]) -> dict[str, st
     found: dict[str, str] = {}
     for start in range(0, len(tokens), MAX_TOKENS):
         batch = tokens[start:start + MAX_TOKENS]
-        if federation.own_tokens is not None:
-            engine = federation.engine(federation.own_tokens)
+        own_tokens = federation.own_tokens()
+        if own_tokens is not None:
+            engine = federation.engine(own_tokens)
             matches = (await engine.duplicates(await _nodes(federation), batch))["matches"]
         else:
             matches = await run_in_threadpool(deps.duplicate_index(request).matches, batch)

@@ -8,7 +8,7 @@ handed to routes as FastAPI dependencies, and closed when it stops.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -49,20 +49,29 @@ class Federation:
     settings: NodeSettings
     http: httpx.AsyncClient
     exchanged: TokenCache
-    own_tokens: ClientCredentialsTokens | None
     joins: Executor
+    _own: dict[tuple[str, str], ClientCredentialsTokens] = field(default_factory=dict)
 
     @classmethod
     def open(cls, settings: NodeSettings) -> Federation:
         http = trust_http.async_client(ca_bundle=settings.ca_bundle, cert=settings.client_cert,
                                        key=settings.client_key,
                                        timeout=settings.node_deadline + 1)
-        own = (ClientCredentialsTokens(settings.trust_url, settings.client_id, DUPLICATES_SCOPE)
-               if settings.trust_url and settings.client_id else None)
         joins = Executor(Limits(timeout=settings.sparql_timeout, max_rows=1_000_000,
                                 concurrent=settings.sparql_concurrent,
                                 memory_mb=settings.sparql_memory_mb))
-        return cls(settings, http, TokenCache(), own, joins)
+        return cls(settings, http, TokenCache(), joins)
+
+    def own_tokens(self) -> ClientCredentialsTokens | None:
+        """This node's own tokens (duplicate checks at other nodes), kept across requests;
+        None when it is not in a federation."""
+        trust_url, client_id = self.settings.trust_url, self.settings.client_id
+        if not (trust_url and client_id):
+            return None
+        key = (trust_url, client_id)
+        if key not in self._own:
+            self._own[key] = ClientCredentialsTokens(trust_url, client_id, DUPLICATES_SCOPE)
+        return self._own[key]
 
     def engine(self, tokens: Any) -> Engine:
         return Engine(self.http, tokens, self.settings.node_deadline, executor=self.joins,

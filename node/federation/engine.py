@@ -93,10 +93,20 @@ def _timed(method: Callable[..., Any]) -> Callable[..., Any]:
     return timed
 
 
+_SHARED: list[Executor] = []
+
+
+def _shared_executor() -> Executor:
+    """One executor per process for the joins of engines given none, so that their
+    concurrency cap holds across calls."""
+    if not _SHARED:
+        _SHARED.append(Executor(Limits(max_rows=1_000_000)))
+    return _SHARED[0]
+
+
 class Engine:
-    """`executor`: the query workers of gather joins; give one shared by the process (a
-    relaying node serves many callers), else the engine makes its own and closes it with
-    `close()`."""
+    """`executor`: the query workers of gather joins (a relaying node gives its own, with
+    its settings' limits; else one shared by the process)."""
 
     def __init__(self, http: httpx.AsyncClient, tokens: TokenSource, deadline: float = 5.0,
                  executor: Executor | None = None, max_quads: int | None = None):
@@ -104,13 +114,8 @@ class Engine:
         self.tokens = tokens
         self.deadline = deadline
         self.max_quads = max_quads or MAX_QUADS
-        self._own_executor = executor is None
-        self.executor = executor or Executor(Limits(max_rows=1_000_000))
+        self.executor = executor or _shared_executor()
         self.timing = Timing()
-
-    def close(self) -> None:
-        if self._own_executor:
-            self.executor.close()
 
     # ------------------------------------------------------------------ fan-out
     async def _one(self, node: NodeTarget, method: str, path: str, parse: Parse,
