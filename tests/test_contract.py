@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.assets import bess
-from tests.conftest import free_port
+from tests.conftest import free_port, reconfigure
 from tests.hostile import RATE_LIMITS_OFF, wait_healthy
 from tests.test_process import FMAR, fmar
 
@@ -117,7 +117,7 @@ def test_ARM_IN_010_filter_codes_are_ascii(node):
 
 
 def test_FED_IN_007_duplicate_tokens_are_a_list(node, monkeypatch):
-    monkeypatch.setenv("FMAR_FEDERATION_KEY", secrets.token_hex(32))
+    reconfigure(monkeypatch, node.app, federation_key=secrets.token_hex(32))
     with node.client() as c:
         refused = c.post("/federation/duplicates", json={"tokens": "ab" * 32})
         control = c.post("/federation/duplicates", json={"tokens": ["ab" * 32]})
