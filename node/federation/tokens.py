@@ -56,6 +56,9 @@ class TokenCache:
         self.size = size
         self._tokens: dict[Hashable, tuple[float, str]] = {}
 
+    def __len__(self) -> int:
+        return len(self._tokens)
+
     def get(self, key: Hashable) -> str | None:
         hit = self._tokens.get(key)
         return hit[1] if hit and hit[0] - EXPIRY_MARGIN > time.time() else None
