@@ -117,7 +117,7 @@ def serve(
                             **{k: v for k, v in given.items() if v is not None})
     tls: dict[str, object] = {}
     if tls_cert and tls_key:
-        from trust.tls import uvicorn_tls_options
+        from common.tls import uvicorn_tls_options
 
         bundle = settings.ca_bundle
         if not bundle:
@@ -293,7 +293,7 @@ def upload(
     )
 
     from node.cli_errors import EXIT_BAD_INPUT, EXIT_PARTIAL, CliError, from_api_error
-    from trust import http
+    from common import http_client as http
 
     media = UPLOAD_TYPES.get(file.suffix.lower())
     if media is None:

@@ -112,7 +112,7 @@ class NodeSettings(SettingsBase):
         return bool(self.trust_url and self.client_id)
 
     def rate_limit_env(self) -> dict[str, str]:
-        """The rate-limit settings in the form trust.ratelimit.RateLimits reads."""
+        """The rate-limit settings in the form common.ratelimit.RateLimits reads."""
         return {"FMAR_RATE_API_SOURCE": self.rate_api_source,
                 "FMAR_RATE_API_CLIENT": self.rate_api_client,
                 "FMAR_TRUSTED_PROXIES": ",".join(sorted(self.trusted_proxies))}

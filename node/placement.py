@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import httpx
 
-from node.errors import ApiError
+from common.http_errors import ApiError
 
 
 class Placement(Protocol):
@@ -79,7 +79,7 @@ def placement_for(holds: frozenset[str] | None, authenticator: object,
     from node.trust_auth import TrustAuthenticator
 
     if isinstance(authenticator, TrustAuthenticator):
-        from trust import http
+        from common import http_client as http
 
         config = authenticator.verifier.config
         client = http.client(ca_bundle=config.ca_bundle, cert=config.client_cert,

@@ -9,7 +9,7 @@ from fastapi import Request
 from node import policy
 from node.config import NodeSettings
 from node.identity import Caller, bearer_token
-from trust.verifier import TokenVerifier, VerifierConfig
+from trust.client.verifier import TokenVerifier, VerifierConfig
 
 
 def caller_from_claims(claims: dict[str, Any], unbound: bool = False) -> Caller:

@@ -10,7 +10,7 @@ import pytest
 from rdflib import Graph
 
 from node.api.categories import CATEGORY_BODY
-from node.mpan import make_mpan
+from common.mpan import make_mpan
 from tests.assets import bess, heat_pump, to_csv
 from tests.conftest import RunningNode, reconfigure
 

@@ -43,7 +43,7 @@ def test_FED_007_directory_placement_fails_closed_when_the_directory_is_unreacha
     (503 FED-007) rather than guessing; nothing listens on the port asked here."""
     import httpx
 
-    from node.errors import ApiError
+    from common.http_errors import ApiError
     from node.federation.localfed import free_port
     from node.placement import DirectoryPlacement
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from node.config import NodeSettings
-from trust.config import TrustSettings
+from trust.server.config import TrustSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIABLE = re.compile(r"`(FMAR_[A-Z0-9_]+)`")

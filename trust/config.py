@@ -75,12 +75,12 @@ class TrustSettings(SettingsBase):
         return f"sqlite:///{self.data_dir / 'trust.db'}"
 
     def key_encryption_key(self) -> bytes:
-        from trust.keystore import read_kek
+        from trust.server.keystore import read_kek
 
         return read_kek(self.kek, self.kek_file)
 
     def rate_limit_env(self) -> dict[str, str]:
-        """The rate-limit settings in the form trust.ratelimit reads them."""
+        """The rate-limit settings in the form common.ratelimit reads them."""
         return {"FMAR_RATE_TOKEN_SOURCE": self.rate_token_source,
                 "FMAR_RATE_TOKEN_CLIENT": self.rate_token_client,
                 "FMAR_RATE_API_SOURCE": self.rate_api_source,

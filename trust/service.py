@@ -11,16 +11,19 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from sqlmodel import Session, select
 
-from node.openapi import NODE_SCOPES, install_openapi
-from trust import api_directory, api_oauth, http, tokens
-from trust.ca import load_ca, x5t_s256
-from trust.config import TrustSettings
-from trust.db import make_engine
-from trust.deregister import NodeUnreachable
-from trust.errors import install_error_handlers
-from trust.models import Application, Node, Organisation
-from trust.ratelimit import LoginThrottle, RateLimitMiddleware, RateLimits
-from trust.tls import pem_to_der
+from common.openapi import NODE_SCOPES, install_openapi
+from trust.server import api_directory
+from trust.server import api_oauth
+from common import http_client as http
+from trust.server import tokens
+from trust.server.ca import load_ca, x5t_s256
+from trust.server.config import TrustSettings
+from trust.server.db import make_engine
+from trust.server.deregister import NodeUnreachable
+from trust.server.errors import install_error_handlers
+from trust.server.models import Application, Node, Organisation
+from common.ratelimit import LoginThrottle, RateLimitMiddleware, RateLimits
+from common.tls import pem_to_der
 
 
 def operator_files(settings: TrustSettings) -> tuple[str, str]:

@@ -19,12 +19,12 @@ from node.api import sparql as sparql_api
 from node.api.http import TURTLE
 from node.api.services import Services
 from node.config import NodeSettings
-from node.errors import install_error_handlers
+from common.http_errors import install_error_handlers
 from node.identity import Authenticator
-from node.openapi import NODE_SCOPES, content, install_openapi
+from common.openapi import NODE_SCOPES, content, install_openapi
 from node.register import Register
-from node.vocab import ONTOLOGY_FILE
-from trust.ratelimit import RateLimitMiddleware, RateLimits
+from common.vocab import ONTOLOGY_FILE
+from common.ratelimit import RateLimitMiddleware, RateLimits
 
 logger = logging.getLogger("fmar.node")
 

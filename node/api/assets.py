@@ -27,9 +27,9 @@ from node.api.http import (
     stream_body,
 )
 from node.asset_fields import full_jsonld_context
-from node.errors import ApiError, error_responses
+from common.http_errors import ApiError, error_responses
 from node.federation.duplicates import index_of, tokens_for
-from node.federation.filters import CODE_RE
+from node.query.filters import CODE_RE
 from node.identity import Caller, current_caller
 from node.inputs import (
     CONTEXT_PATH,
@@ -42,7 +42,7 @@ from node.inputs import (
     rows_from_graph,
     rows_from_ndjson,
 )
-from node.openapi import ETAG, content, or_empty, secured
+from common.openapi import ETAG, content, or_empty, secured
 from node.records import CSV_COLUMNS, AssetRecord, Checked, csv_row, mpans_and_serial, rdflib_graph
 from node.register import Register
 

@@ -9,9 +9,9 @@ from fastapi.responses import Response
 
 from node.api import services as deps
 from node.config import NodeSettings
-from node.errors import ApiError, error_responses
+from common.http_errors import ApiError, error_responses
 from node.federation.catalogue import catalogue_graph, licence_graph
-from node.openapi import content
+from common.openapi import content
 
 router = APIRouter(tags=["discovery"])
 Settings = Annotated[NodeSettings, Depends(deps.settings)]

@@ -20,19 +20,19 @@ from node import policy
 from node.api import services as deps
 from node.api.services import Federation
 from node.api.sparql import filter_parameters
-from node.errors import ApiError, error_responses
+from common.http_errors import ApiError, error_responses
 from node.federation.aggregates import AggregateSpec
 from node.federation.discovery import discover
 from node.federation.duplicates import MAX_TOKENS, DuplicateIndex
 from node.federation.engine import Engine, NodeTarget
-from node.federation.filters import AssetFilter
+from node.query.filters import AssetFilter
 from node.federation.tokens import (
     ExchangeTokens,
     StaticTokens,
     TokenSource,
 )
 from node.identity import Caller, bearer_token, current_caller
-from node.openapi import content, secured
+from common.openapi import content, secured
 
 router = APIRouter(prefix="/federation", tags=["federation"])
 

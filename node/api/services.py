@@ -24,7 +24,7 @@ from node.identity import Authenticator, StaticTokenAuthenticator
 from node.placement import Placement, placement_for
 from node.register import Register
 from node.store import open_store
-from trust import http as trust_http
+from common import http_client as trust_http
 
 DUPLICATES_SCOPE = "duplicates:query"
 

@@ -14,7 +14,7 @@ from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, RDF, XSD
 
 from node.config import NodeSettings
-from node.vocab import FMAR
+from common.vocab import FMAR
 
 ODRL = Namespace("http://www.w3.org/ns/odrl/2/")
 SPARQL_PROTOCOL = URIRef("https://www.w3.org/TR/sparql11-protocol/")

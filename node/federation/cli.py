@@ -187,7 +187,7 @@ def register(app: typer.Typer) -> None:
         from node.federation.aggregates import AggregateSpec
         from node.federation.client import FederationClient
         from node.federation.execute import check_query
-        from node.federation.filters import AssetFilter
+        from node.query.filters import AssetFilter
         from node.federation.tokens import StaticTokens
 
         if mode not in MODES:

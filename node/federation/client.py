@@ -22,11 +22,11 @@ from typing import Any, Self, TypeVar
 
 import httpx
 
-from node.errors import ApiError
+from common.http_errors import ApiError
 from node.federation.aggregates import AggregateSpec
 from node.federation.discovery import directory_nodes, discover
 from node.federation.engine import Engine, NodeTarget
-from node.federation.filters import AssetFilter
+from node.query.filters import AssetFilter
 from node.federation.tokens import (
     READ_SCOPE,
     RELAY_SCOPE,
@@ -34,7 +34,7 @@ from node.federation.tokens import (
     StaticTokens,
     TokenSource,
 )
-from trust import http as trust_http
+from common import http_client as trust_http
 
 T = TypeVar("T")
 

@@ -29,8 +29,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from node.config import NodeSettings
-from node.errors import ApiError
-from node.vocab import FMAR, ORG_BASE
+from common.http_errors import ApiError
+from common.vocab import FMAR, ORG_BASE
 
 MAX_TOKENS = 1000
 
@@ -86,7 +86,7 @@ def _parse_keys(raw: str) -> list[bytes]:
 
 def _fetch_key(settings: NodeSettings) -> tuple[list[bytes], float]:
     """The keys the trust framework hands out, and when to ask again."""
-    from trust import http as trust_http
+    from common import http_client as trust_http
 
     try:
         with trust_http.client(ca_bundle=settings.ca_bundle, cert=settings.client_cert,

@@ -14,8 +14,9 @@ import pyoxigraph as ox
 
 from node import policy
 from node.api.http import media_ranges
-from node.errors import ApiError
-from node.federation import aggregates, filters
+from common.http_errors import ApiError
+from node.federation import aggregates
+from node.query import filters
 from node.federation.dataset import AllowedGraphs, raw_store
 from node.federation.execute import Answer, Executor, Limits, check_query
 from node.federation.results import GRAPH_TYPES, MEDIA_OF, SELECT_TYPES

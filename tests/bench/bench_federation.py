@@ -53,19 +53,19 @@ sys.path.insert(0, str(ROOT))
 
 from examples.generate import assets
 from node import policy
-from node.federation import filters
+from node.query import filters
 from node.federation.aggregates import AggregateSpec
 from node.federation.dataset import list_allowed
 from node.federation.engine import Engine, NodeTarget
 from node.federation.execute import Executor, Limits
-from node.federation.filters import AssetFilter
+from node.query.filters import AssetFilter
 from node.federation.localfed import free_port
 from node.identity import StaticTokenAuthenticator
 from node.inputs import properties_from_json
 from node.records import record_ntriples
 from node.store import GraphWrite, open_store
 from node.store.base import trig_text
-from node.vocab import ASSET_BASE
+from common.vocab import ASSET_BASE
 
 ORGS = [f"FSP-{i:02d}" for i in range(10)]
 
@@ -377,7 +377,7 @@ def part4(per_node: int, reps: int) -> None:
     from examples.generate import assets as generate
     from node.federation.client import FederationClient
     from node.federation.localfed import LocalFederation
-    from trust import http as trust_http
+    from common import http_client as trust_http
 
     print(f"\n== Part 4: federation overhead over mTLS with a trust framework, 2 nodes x "
           f"{per_node} assets, {reps} repetitions")

@@ -18,7 +18,7 @@ import uvicorn
 from node.api.app import create_app
 from node.config import NodeSettings
 from node.trust_auth import TrustAuthenticator, verifier_config
-from trust.tls import uvicorn_tls_options
+from common.tls import uvicorn_tls_options
 
 if __name__ == "__main__":
     cfg = json.loads(Path(sys.argv[1]).read_text())

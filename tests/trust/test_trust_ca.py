@@ -8,9 +8,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from trust import der
-from trust.ca import ROLE_OID, init_ca, load_ca, make_key_and_csr, member_of, roles_of, san_uris
-from trust.errors import ApiError
+from trust.client import der
+from trust.server.ca import ROLE_OID, init_ca, load_ca, make_key_and_csr, member_of, roles_of, san_uris
+from trust.server.errors import ApiError
 
 KEK = b"test-key-encryption-key"
 
