@@ -106,27 +106,22 @@ def serve(
         "trust framework the directory says (operator + hosted organisations).")] = None,
 ) -> None:
     """Run a node (the asset register API) with uvicorn."""
-    import os
 
     import uvicorn
 
     from node.api.app import create_app
     from node.config import NodeSettings
 
-    for variable, value in (("FMAR_TRUST_ISSUER", trust_issuer), ("FMAR_NODE_URL", node_url),
-                            ("FMAR_CA_BUNDLE", ca_bundle)):
-        if value:
-            os.environ[variable] = str(value)
-    from node.placement import static_holds
-
-    settings = NodeSettings.from_env(data_dir=data_dir, sparql_url=sparql_url,
-                                     tokens_file=tokens_file, name=name, workers=workers,
-                                     holds=static_holds({"FMAR_HOLDS": holds or ""}))
+    given = {"trust_issuer": trust_issuer, "node_url": node_url, "ca_bundle": ca_bundle,
+             "holds": holds}  # the options win over the environment
+    settings = NodeSettings(data_dir=data_dir, sparql_url=sparql_url, tokens_file=tokens_file,
+                            name=name, workers=workers,
+                            **{k: v for k, v in given.items() if v is not None})
     tls: dict[str, object] = {}
     if tls_cert and tls_key:
         from common.tls import uvicorn_tls_options
 
-        bundle = ca_bundle or os.environ.get("FMAR_CA_BUNDLE")
+        bundle = settings.ca_bundle
         if not bundle:
             raise typer.BadParameter("HTTPS needs --ca-bundle to check client certificates")
         tls = uvicorn_tls_options(tls_cert, tls_key, bundle)

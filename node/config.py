@@ -1,40 +1,118 @@
-"""Node settings, from arguments or FMAR_* environment variables."""
+"""The node's settings: one object, read once from FMAR_* environment variables (or given).
+
+Every field names its environment variable (`validation_alias`); docs/operator.md lists the
+same variables in its node table, and tests/test_settings.py keeps the two in step. A
+keyword argument wins over the environment: `NodeSettings(data_dir=..., workers=1)`.
+Built once per process (`fmar serve`, or whoever calls `create_app`), never read again.
+"""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any
 
-from node.placement import static_holds
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from common.settings import Commas, SettingsBase, split_commas
+
+DEFAULT_NODE_URL = "http://127.0.0.1:8700"
 
 
-@dataclass(frozen=True)
-class NodeSettings:
-    data_dir: Path | None = None  # None: in-memory store (tests only)
-    sparql_url: str | None = None  # external SPARQL 1.1 server instead of embedded Oxigraph
-    tokens_file: Path | None = None  # static bearer tokens (single-node development)
-    name: str = "fmar-node"
-    workers: int = 2  # validation worker processes for bulk uploads
-    trust_issuer: str | None = None  # verify trust-framework tokens (see node/trust_auth.py)
-    # organisations whose records a static-token node holds (FMAR_HOLDS); None: those of
-    # the tokens file with an asset-owner role. Ignored with a trust framework (directory).
-    holds: frozenset[str] | None = None
-    max_body_bytes: int = 1_000_000
-    max_bulk_bytes: int = 512_000_000  # CSV and NDJSON, streamed
-    max_rdf_bulk_bytes: int = 20_000_000  # Turtle is parsed whole (about 30x its size in memory)
+class NodeSettings(SettingsBase):
+    model_config = SettingsConfigDict(frozen=True)
 
+    # storage and process
+    data_dir: Path | None = Field(None, validation_alias="FMAR_DATA_DIR")
+    sparql_url: str | None = Field(None, validation_alias="FMAR_SPARQL_URL")
+    tokens_file: Path | None = Field(None, validation_alias="FMAR_TOKENS_FILE")
+    name: str = Field("fmar-node", validation_alias="FMAR_NODE_NAME")
+    workers: int = Field(2, validation_alias="FMAR_WORKERS")
+    max_body_bytes: int = Field(1_000_000, validation_alias="FMAR_MAX_BODY_BYTES")
+    max_bulk_bytes: int = Field(512_000_000, validation_alias="FMAR_MAX_BULK_BYTES")
+    # Turtle is parsed whole (about 30x its size in memory)
+    max_rdf_bulk_bytes: int = Field(20_000_000, validation_alias="FMAR_MAX_RDF_BULK_BYTES")
+    # organisations whose records a static-token node holds; None: those of the tokens file
+    # with an asset-owner role. Ignored with a trust framework (the directory says).
+    holds: Annotated[frozenset[str] | None, NoDecode] = Field(
+        None, validation_alias="FMAR_HOLDS")
+    # trust framework and this node's identity in it
+    trust_issuer: str | None = Field(None, validation_alias="FMAR_TRUST_ISSUER")
+    trust_url: str | None = Field(None, validation_alias="FMAR_TRUST_URL")  # default: issuer
+    node_url: str = Field(DEFAULT_NODE_URL, validation_alias="FMAR_NODE_URL")
+    ca_bundle: Path | None = Field(None, validation_alias="FMAR_CA_BUNDLE")
+    client_id: str | None = Field(None, validation_alias="FMAR_CLIENT_ID")
+    client_cert: Path | None = Field(None, validation_alias="FMAR_CLIENT_CERT")
+    client_key: Path | None = Field(None, validation_alias="FMAR_CLIENT_KEY")
+    publisher: str | None = Field(None, validation_alias="FMAR_PUBLISHER")
+    dataset_types: Commas = Field(("Asset",), validation_alias="FMAR_DATASET_TYPES")
+    # token verification (node/trust_auth.py)
+    trusted_proxies: Annotated[frozenset[str], NoDecode] = Field(
+        frozenset(), validation_alias="FMAR_TRUSTED_PROXIES")
+    require_binding: bool = Field(True, validation_alias="FMAR_REQUIRE_BINDING")
+    unbound_user_tokens: bool = Field(False, validation_alias="FMAR_UNBOUND_USER_TOKENS")
+    unbound_routes: str = Field("", validation_alias="FMAR_UNBOUND_ROUTES")
+    trust_status_ttl: float = Field(30.0, validation_alias="FMAR_TRUST_STATUS_TTL")
+    revocation_ttl: float = Field(5.0, validation_alias="FMAR_REVOCATION_TTL")
+    placement_ttl: float = Field(10.0, validation_alias="FMAR_PLACEMENT_TTL")
+    # SPARQL on this node (node/federation/execute.py Limits)
+    sparql_timeout: float = Field(10.0, validation_alias="FMAR_SPARQL_TIMEOUT")
+    sparql_max_rows: int = Field(100_000, validation_alias="FMAR_SPARQL_MAX_ROWS")
+    sparql_concurrent: int = Field(2, validation_alias="FMAR_SPARQL_CONCURRENT")
+    sparql_memory_mb: int = Field(1024, validation_alias="FMAR_SPARQL_MEMORY_MB")
+    # federation: relaying queries, duplicate checks
+    node_deadline: float = Field(5.0, validation_alias="FMAR_NODE_DEADLINE")
+    federation_max_quads: int = Field(50_000, validation_alias="FMAR_FEDERATION_MAX_QUADS")
+    federation_nodes: Commas = Field((), validation_alias="FMAR_FEDERATION_NODES")
+    federation_passthrough: bool = Field(False,
+                                         validation_alias="FMAR_FEDERATION_PASSTHROUGH")
+    federation_key: str | None = Field(None, repr=False,
+                                       validation_alias="FMAR_FEDERATION_KEY")
+    federation_key_ttl: float = Field(300.0, validation_alias="FMAR_FEDERATION_KEY_TTL")
+    # rate limits (trust/ratelimit.py), `burst:per-second` or `off`
+    rate_api_source: str = Field("600:100", validation_alias="FMAR_RATE_API_SOURCE")
+    rate_api_client: str = Field("300:50", validation_alias="FMAR_RATE_API_CLIENT")
+
+    @field_validator("dataset_types", "federation_nodes", mode="before")
     @classmethod
-    def from_env(cls, **overrides: object) -> NodeSettings:
-        env = os.environ
-        values: dict[str, object] = {
-            "data_dir": Path(env["FMAR_DATA_DIR"]) if env.get("FMAR_DATA_DIR") else None,
-            "sparql_url": env.get("FMAR_SPARQL_URL") or None,
-            "tokens_file": Path(env["FMAR_TOKENS_FILE"]) if env.get("FMAR_TOKENS_FILE") else None,
-            "name": env.get("FMAR_NODE_NAME", "fmar-node"),
-            "workers": int(env.get("FMAR_WORKERS", "2")),
-            "trust_issuer": env.get("FMAR_TRUST_ISSUER") or None,
-            "holds": static_holds(env),
-        }
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)  # type: ignore[arg-type]
+    def _list(cls, value: Any) -> Any:
+        return split_commas(value)
+
+    @field_validator("holds", "trusted_proxies", mode="before")
+    @classmethod
+    def _set(cls, value: Any) -> Any:
+        value = split_commas(value)
+        return frozenset(value) if isinstance(value, tuple) else value
+
+    @field_validator("holds", mode="after")
+    @classmethod
+    def _none_when_empty(cls, value: frozenset[str] | None) -> frozenset[str] | None:
+        return value or None
+
+    @model_validator(mode="after")
+    def _urls(self) -> NodeSettings:
+        def bare(url: str | None) -> str | None:
+            return url.rstrip("/") or None if url else None
+
+        object.__setattr__(self, "trust_issuer", bare(self.trust_issuer))
+        object.__setattr__(self, "trust_url", bare(self.trust_url) or self.trust_issuer)
+        object.__setattr__(self, "node_url", bare(self.node_url) or DEFAULT_NODE_URL)
+        object.__setattr__(self, "federation_nodes",
+                           tuple(u.rstrip("/") for u in self.federation_nodes))
+        return self
+
+    @property
+    def node_url_given(self) -> bool:
+        """Whether FMAR_NODE_URL (or `node_url=`) was set: token verification needs it."""
+        return "node_url" in self.model_fields_set
+
+    @property
+    def federated(self) -> bool:
+        """Configured to act in the federation under its own identity."""
+        return bool(self.trust_url and self.client_id)
+
+    def rate_limit_env(self) -> dict[str, str]:
+        """The rate-limit settings in the form common.ratelimit.RateLimits reads."""
+        return {"FMAR_RATE_API_SOURCE": self.rate_api_source,
+                "FMAR_RATE_API_CLIENT": self.rate_api_client,
+                "FMAR_TRUSTED_PROXIES": ",".join(sorted(self.trusted_proxies))}

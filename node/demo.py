@@ -113,6 +113,7 @@ def run_demo(data_dir: Path, port: int, asset_count: int, fresh: bool = False) -
 
     from examples.generate import assets
     from node.api.app import create_app
+    from node.api.services import Services
     from node.identity import Caller
     from node.inputs import Row
 
@@ -120,8 +121,9 @@ def run_demo(data_dir: Path, port: int, asset_count: int, fresh: bool = False) -
     tokens, port = demo_state(data_dir, port, fresh)
     settings = NodeSettings(data_dir=data_dir, tokens_file=data_dir / "tokens.json",
                             name="demo-fsp-node")
-    app = create_app(settings)
-    register = app.state.register
+    services = Services.open(settings)
+    app = create_app(services=services)
+    register = services.register
     fsp = Caller("demo-loader", "FSP-ACME", frozenset({"FSP"}),
                  frozenset({"assets:read", "assets:write"}))
     existing, _ = register.search(fsp, {}, 1, None)

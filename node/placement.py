@@ -11,10 +11,8 @@ The decision itself is `node.policy.check_placement`.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
-from collections.abc import Mapping
 from typing import Protocol
 from urllib.parse import quote
 
@@ -49,6 +47,9 @@ class DirectoryPlacement:
         self._cached: tuple[float, frozenset[str]] | None = None
         self._lock = threading.Lock()
 
+    def close(self) -> None:
+        self.client.close()
+
     def organisations(self) -> frozenset[str]:
         with self._lock:
             now = time.monotonic()
@@ -73,22 +74,15 @@ class DirectoryPlacement:
                            "which organisations this node holds.") from None
 
 
-def static_holds(env: Mapping[str, str]) -> frozenset[str] | None:
-    """FMAR_HOLDS: comma-separated organisation IDs (static-token nodes only)."""
-    raw = env.get("FMAR_HOLDS", "")
-    held = frozenset(o.strip() for o in raw.split(",") if o.strip())
-    return held or None
-
-
-def placement_for(holds: frozenset[str] | None, authenticator: object) -> Placement:
+def placement_for(holds: frozenset[str] | None, authenticator: object,
+                  ttl: float = 10.0) -> Placement:
     """Directory placement for a node verifying trust-framework tokens; else the configured
     list; else the asset-owning organisations of the static tokens."""
     if isinstance(authenticator, TrustAuthenticator):
         config = authenticator.verifier.config
         client = http.client(ca_bundle=config.ca_bundle, cert=config.client_cert,
                              key=config.client_key, timeout=10)
-        return DirectoryPlacement(config.issuer, config.audience, client,
-                                  float(os.environ.get("FMAR_PLACEMENT_TTL", "10")))
+        return DirectoryPlacement(config.issuer, config.audience, client, ttl)
     if holds is not None:
         return StaticPlacement(holds)
     if isinstance(authenticator, StaticTokenAuthenticator):

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from fastapi import Request
 
 from common.web import bearer_token
 from node import policy
+from node.config import NodeSettings
 from node.identity import Caller
 from trust.client.verifier import TokenVerifier, VerifierConfig
 
@@ -29,35 +27,23 @@ def caller_from_claims(claims: dict[str, Any], unbound: bool = False) -> Caller:
     )
 
 
-def config_from_env(env: Mapping[str, str] | None = None) -> VerifierConfig:
-    """The verifier settings of a node from FMAR_* variables:
-
-    FMAR_TRUST_ISSUER (trust framework URL), FMAR_NODE_URL (this node's URL, the
-    token audience), FMAR_CA_BUNDLE (federation CA chain), optionally
-    FMAR_TRUSTED_PROXIES (comma-separated addresses), FMAR_REQUIRE_BINDING (1, the default,
-    or 0), FMAR_UNBOUND_USER_TOKENS (1: accept people's short-lived unbound tokens, for a
-    node behind a browser portal), FMAR_UNBOUND_ROUTES (where those tokens may be used:
-    `read`, the default, and `METHOD /path` items; node.policy.parse_unbound_routes),
-    FMAR_TRUST_STATUS_TTL and FMAR_REVOCATION_TTL (seconds),
-    FMAR_CLIENT_CERT and FMAR_CLIENT_KEY.
-    """
-    env = os.environ if env is None else env
-    missing = [k for k in ("FMAR_TRUST_ISSUER", "FMAR_NODE_URL", "FMAR_CA_BUNDLE") if not env.get(k)]
-    if missing:
+def verifier_config(settings: NodeSettings) -> VerifierConfig:
+    """The token verifier's settings (docs/operator.md: FMAR_TRUST_ISSUER, FMAR_NODE_URL and
+    FMAR_CA_BUNDLE are needed; FMAR_UNBOUND_ROUTES is read by
+    node.policy.parse_unbound_routes)."""
+    issuer, bundle = settings.trust_issuer, settings.ca_bundle
+    if issuer is None or bundle is None or not settings.node_url_given:
+        missing = [name for name, given in (("FMAR_TRUST_ISSUER", issuer),
+                                            ("FMAR_NODE_URL", settings.node_url_given),
+                                            ("FMAR_CA_BUNDLE", bundle)) if not given]
         raise ValueError(f"set {', '.join(missing)} to verify trust-framework tokens")
-    proxies = frozenset(p.strip() for p in env.get("FMAR_TRUSTED_PROXIES", "").split(",")
-                        if p.strip())
     return VerifierConfig(
-        issuer=env["FMAR_TRUST_ISSUER"].rstrip("/"), audience=env["FMAR_NODE_URL"].rstrip("/"),
-        ca_bundle=Path(env["FMAR_CA_BUNDLE"]),
-        client_cert=Path(env["FMAR_CLIENT_CERT"]) if env.get("FMAR_CLIENT_CERT") else None,
-        client_key=Path(env["FMAR_CLIENT_KEY"]) if env.get("FMAR_CLIENT_KEY") else None,
-        status_ttl=float(env.get("FMAR_TRUST_STATUS_TTL", "30")),
-        revocation_ttl=float(env.get("FMAR_REVOCATION_TTL", "5")),
-        require_binding=env.get("FMAR_REQUIRE_BINDING", "1") not in ("0", "false", "no"),
-        unbound_user_tokens=env.get("FMAR_UNBOUND_USER_TOKENS", "0") in ("1", "true", "yes"),
-        unbound_routes=policy.parse_unbound_routes(env.get("FMAR_UNBOUND_ROUTES", "")) or None,
-        trusted_proxies=proxies,
+        issuer=issuer, audience=settings.node_url, ca_bundle=bundle, client_cert=settings.client_cert,
+        client_key=settings.client_key, status_ttl=settings.trust_status_ttl,
+        revocation_ttl=settings.revocation_ttl, require_binding=settings.require_binding,
+        unbound_user_tokens=settings.unbound_user_tokens,
+        unbound_routes=policy.parse_unbound_routes(settings.unbound_routes) or None,
+        trusted_proxies=settings.trusted_proxies,
     )
 
 
@@ -68,8 +54,8 @@ class TrustAuthenticator:
         self.verifier = verifier or TokenVerifier(config)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> TrustAuthenticator:
-        return cls(config_from_env(env))
+    def from_settings(cls, settings: NodeSettings) -> TrustAuthenticator:
+        return cls(verifier_config(settings))
 
     def authenticate(self, request: Request) -> Caller:
         token = bearer_token(request)

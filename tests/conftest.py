@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -81,6 +82,16 @@ class RunningNode:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=20)
+
+
+def reconfigure(monkeypatch: pytest.MonkeyPatch, app: Any, **changes: Any) -> NodeSettings:
+    """Change some settings of a running node for one test (a node reads them once, when
+    it starts; monkeypatch puts them back)."""
+    services = app.state.services
+    changed = services.settings.model_copy(update=changes)
+    for holder in (services, services.duplicates.keys, services.federation):
+        monkeypatch.setattr(holder, "settings", changed)
+    return changed
 
 
 def start_node(settings: NodeSettings, callers: dict[str, Caller] | None = None) -> RunningNode:

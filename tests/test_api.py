@@ -12,7 +12,7 @@ from rdflib import Graph
 from common.mpan import make_mpan
 from node.api.categories import CATEGORY_BODY
 from tests.assets import bess, heat_pump, to_csv
-from tests.conftest import RunningNode
+from tests.conftest import RunningNode, reconfigure
 
 
 def register(node: RunningNode, asset: dict, who: str = "fsp") -> httpx.Response:
@@ -697,7 +697,7 @@ def test_REQ_001_parameters_not_valid(node):
 
 
 def test_a_duplicate_mpan_and_serial_is_refused(node, monkeypatch):
-    monkeypatch.setenv("FMAR_FEDERATION_KEY", "00" * 32)
+    reconfigure(monkeypatch, node.app, federation_key="00" * 32)
     first = created(node, bess(dno="ENWL", SerialNumber="DUP-1"))
     again = register(node, bess(dno="ENWL", org="FSP-OTHER", SerialNumber="DUP-1",
                                 ImportMPAN=first["ImportMPAN"]), who="fsp2")
@@ -710,7 +710,7 @@ def test_a_duplicate_mpan_and_serial_is_refused(node, monkeypatch):
 
 
 def test_ARM_DUP_001_a_node_without_federation_key_refuses_its_own_duplicates(node, monkeypatch):
-    monkeypatch.delenv("FMAR_FEDERATION_KEY", raising=False)
+    reconfigure(monkeypatch, node.app, federation_key=None)
     with node.client(None) as c:
         assert c.get("/health").json()["duplicate_check"] == "node"  # federation-wide check off
     first = created(node, bess(dno="NPG_YK", SerialNumber="LOCAL-DUP-1"))
@@ -731,13 +731,13 @@ def test_ARM_DUP_001_a_node_without_federation_key_refuses_its_own_duplicates(no
 
 
 def test_health_says_the_duplicate_check_is_federation_wide_with_a_key(node, monkeypatch):
-    monkeypatch.setenv("FMAR_FEDERATION_KEY", "22" * 32)
+    reconfigure(monkeypatch, node.app, federation_key="22" * 32)
     with node.client(None) as c:
         assert c.get("/health").json()["duplicate_check"] == "federation"
 
 
 def test_bulk_rows_duplicating_an_asset_or_an_earlier_row_are_refused(node, monkeypatch):
-    monkeypatch.setenv("FMAR_FEDERATION_KEY", "11" * 32)
+    reconfigure(monkeypatch, node.app, federation_key="11" * 32)
     existing = created(node, bess(dno="ENWL", SerialNumber="BULK-DUP-0"))
     rows = [
         bess(dno="ENWL", SerialNumber="BULK-DUP-1"),

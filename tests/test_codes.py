@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pyoxigraph as ox
 import pytest
+from node.federation.localfed import free_port
 
 from common.http_errors import ApiError
 from node.config import NodeSettings
@@ -24,14 +25,12 @@ from node.federation.aggregates import AggregateSpec
 from node.federation.engine import Engine, NodeTarget
 from node.federation.execute import MAX_QUERY_CHARS, Executor, Limits
 from node.federation.service import QueryService
-from node.federation.settings import FederationSettings
 from node.federation.tokens import StaticTokens
 from node.identity import Caller
 from node.query.filters import AssetFilter
 from node.store.remote import RemoteStore
 from tests.assets import bess, heat_pump
-from tests.conftest import RunningNode, start_node, token_for
-from tests.harness.processes import free_port
+from tests.conftest import RunningNode, reconfigure, start_node, token_for
 
 READ = frozenset({"assets:read", "sparql:query"})
 CALLERS = {
@@ -226,18 +225,14 @@ def test_POL_013_regulator_cells_are_suppressed_below_the_threshold(codes_node) 
 
 @pytest.fixture()
 def federation_settings(codes_node, monkeypatch) -> Iterator[callable]:
-    """Set the node's federation settings for one test (they are cached on the app)."""
-    app = codes_node.app
-    saved = getattr(app.state, "federation_settings", None)
-    for name in ("FMAR_FEDERATION_NODES", "FMAR_FEDERATION_PASSTHROUGH", "FMAR_FEDERATION_KEY"):
-        monkeypatch.delenv(name, raising=False)
-
+    """Set the node's federation settings for one test (a node reads them once)."""
     def configure(**kw: object) -> None:
-        app.state.federation_settings = FederationSettings(**{"node_deadline": 3.0, **kw})
+        reconfigure(monkeypatch, codes_node.app, **{
+            "node_deadline": 3.0, "trust_url": None, "client_id": None, "federation_nodes": (),
+            "federation_passthrough": False, "federation_key": None, **kw})
 
     configure()
     yield configure
-    app.state.federation_settings = saved
 
 
 def test_POL_014_a_federated_query_needs_federation_query(codes_node, federation_settings) -> None:
@@ -266,8 +261,8 @@ def _node_statuses(response: httpx.Response) -> dict[str, dict]:
 
 def test_FED_003_trust_framework_unreachable_for_the_token_exchange(
         codes_node, federation_settings, monkeypatch) -> None:
-    federation_settings(trust_url=f"http://127.0.0.1:{free_port()}", client_id="node-app")
-    monkeypatch.setenv("FMAR_FEDERATION_NODES", codes_node.url)
+    federation_settings(trust_url=f"http://127.0.0.1:{free_port()}", client_id="node-app",
+                        federation_nodes=(codes_node.url,))
     with codes_node.client() as c:
         statuses = _node_statuses(c.get("/federation/assets"))
     assert (statuses[codes_node.url]["status"], statuses[codes_node.url]["code"]) == \
@@ -277,8 +272,8 @@ def test_FED_003_trust_framework_unreachable_for_the_token_exchange(
 def test_FED_002_FED_005_unreachable_and_unreadable_nodes_control_answered(
         codes_node, federation_settings, garbage_peer, monkeypatch) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
-    monkeypatch.setenv("FMAR_FEDERATION_PASSTHROUGH", "1")
-    monkeypatch.setenv("FMAR_FEDERATION_NODES", f"{codes_node.url},{dead},{garbage_peer}")
+    federation_settings(federation_passthrough=True,
+                        federation_nodes=(codes_node.url, dead, garbage_peer))
     with codes_node.client() as c:
         response = c.get("/federation/assets", params={"category": "BESS"})
     statuses = _node_statuses(response)
@@ -305,7 +300,7 @@ def test_FED_008_no_federation_key_to_answer_a_duplicate_enquiry(
         codes_node, federation_settings, monkeypatch) -> None:
     with codes_node.client() as c:
         refused = c.post("/federation/duplicates", json={"tokens": ["0" * 64]})
-        monkeypatch.setenv("FMAR_FEDERATION_KEY", FEDERATION_KEY)
+        federation_settings(federation_key=FEDERATION_KEY)
         control = c.post("/federation/duplicates", json={"tokens": ["0" * 64]})
     assert code_of(refused) == (503, "FED-008")
     assert control.status_code == 200 and control.json() == {"matches": []}
@@ -316,7 +311,7 @@ def test_FED_008_no_federation_key_to_answer_a_duplicate_enquiry(
                          ids=["no-tokens-key", "not-an-object", "not-a-hash", "too-many"])
 def test_FED_IN_007_duplicate_enquiry_body(codes_node, federation_settings, monkeypatch,
                                            body) -> None:
-    monkeypatch.setenv("FMAR_FEDERATION_KEY", FEDERATION_KEY)
+    federation_settings(federation_key=FEDERATION_KEY)
     with codes_node.client() as c:
         assert code_of(c.post("/federation/duplicates", json=body)) == (400, "FED-IN-007")
 

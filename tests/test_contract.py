@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from tests.assets import bess
-from tests.harness.processes import RATE_LIMITS_OFF, ServedNode, dev_token, free_port
+from tests.conftest import free_port, reconfigure
+from tests.harness.processes import RATE_LIMITS_OFF, ServedNode, dev_token
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMATHESIS = [sys.executable, "-m", "schemathesis.cli"]
@@ -106,7 +107,7 @@ def test_ARM_IN_010_filter_codes_are_ascii(node):
 
 
 def test_FED_IN_007_duplicate_tokens_are_a_list(node, monkeypatch):
-    monkeypatch.setenv("FMAR_FEDERATION_KEY", secrets.token_hex(32))
+    reconfigure(monkeypatch, node.app, federation_key=secrets.token_hex(32))
     with node.client() as c:
         refused = c.post("/federation/duplicates", json={"tokens": "ab" * 32})
         control = c.post("/federation/duplicates", json={"tokens": ["ab" * 32]})

@@ -9,7 +9,6 @@ import pytest
 
 from node.config import NodeSettings
 from node.identity import StaticTokenAuthenticator
-from node.placement import static_holds
 from tests.assets import bess
 from tests.conftest import CALLERS, start_node
 
@@ -36,18 +35,17 @@ def test_POL_030_default_holdings_are_the_asset_owning_organisations_of_the_toke
     authenticator = StaticTokenAuthenticator({str(i): c for i, c in enumerate(CALLERS.values())})
     assert authenticator.asset_owner_organisations() == {"FSP-ACME", "FSP-OTHER"}
     monkeypatch.setenv("FMAR_HOLDS", " FSP-ACME, PLAT-1 ,")
-    assert static_holds(__import__("os").environ) == {"FSP-ACME", "PLAT-1"}
-    assert NodeSettings.from_env().holds == {"FSP-ACME", "PLAT-1"}
+    assert NodeSettings().holds == {"FSP-ACME", "PLAT-1"}
 
 
 def test_FED_007_directory_placement_fails_closed_when_the_directory_is_unreachable():
     """A node that cannot ask the directory which organisations it holds refuses writes
     (503 FED-007) rather than guessing; nothing listens on the port asked here."""
     import httpx
+    from node.federation.localfed import free_port
 
     from common.http_errors import ApiError
     from node.placement import DirectoryPlacement
-    from tests.harness.processes import free_port
 
     issuer = f"http://127.0.0.1:{free_port()}"
     with httpx.Client(timeout=2) as client:

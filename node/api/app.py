@@ -5,57 +5,56 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import asynccontextmanager
+from typing import Annotated
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 
 from common.http_errors import install_error_handlers
 from common.openapi import content, install_openapi
-from common.ratelimit import RateLimitMiddleware
+from common.ratelimit import RateLimitMiddleware, RateLimits
 from common.roles import NODE_SCOPES
 from common.vocab import ONTOLOGY_FILE
 from common.web import TURTLE
 from node.api import admin, assets, categories
 from node.api import catalogue as catalogue_api
 from node.api import federation as federation_api
+from node.api import services as deps
 from node.api import sparql as sparql_api
+from node.api.services import Services
 from node.config import NodeSettings
-from node.federation.duplicates import duplicate_check_scope
-from node.identity import Authenticator, StaticTokenAuthenticator
-from node.placement import placement_for
+from node.identity import Authenticator
 from node.register import Register
-from node.store import open_store
 
 logger = logging.getLogger("fmar.node")
 
 
-def default_authenticator(settings: NodeSettings) -> Authenticator:
-    """Trust-framework tokens when an issuer is configured, else static tokens (or none)."""
-    if settings.trust_issuer:
-        from node.trust_auth import TrustAuthenticator
-
-        return TrustAuthenticator.from_env()
-    if settings.tokens_file is None:
-        return StaticTokenAuthenticator({})  # refuses every token
-    return StaticTokenAuthenticator.from_file(settings.tokens_file)
-
-
 def create_app(
-    settings: NodeSettings | None = None, authenticator: Authenticator | None = None
+    settings: NodeSettings | None = None, authenticator: Authenticator | None = None,
+    services: Services | None = None,
 ) -> FastAPI:
-    settings = settings or NodeSettings.from_env()
+    """The node's app. Its services are opened when it starts and closed when it stops;
+    give `services` already open (the demo loads data first) to have the app use them
+    and close them."""
+    settings = services.settings if services else settings or NodeSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        if duplicate_check_scope() == "node":
+        running = services or Services.open(settings, authenticator)
+        app.state.services = running
+        # read by modules that take them from the app rather than as dependencies
+        app.state.register = running.register
+        app.state.authenticator = running.authenticator
+        app.state.placement = running.placement
+        if running.duplicates.keys.scope() == "node":
             logger.warning("Duplicate detection (ARM-DUP-001) covers this node only: no "
                            "federation key (set FMAR_FEDERATION_KEY or the trust framework "
                            "settings for the federation-wide check).")
-        yield
-        if getattr(app.state, "query_service", None) is not None:
-            app.state.query_service.close()  # stops its query workers
-        app.state.register.close()
+        try:
+            yield
+        finally:
+            await running.aclose()
 
     app = FastAPIOffline(  # Swagger UI from local assets, no CDN
         title=f"FMAR node ({settings.name})",
@@ -70,13 +69,9 @@ def create_app(
     install_openapi(app, token_url=f"{settings.trust_issuer}/token" if settings.trust_issuer
                     else None, scopes=NODE_SCOPES)
     app.state.settings = settings
-    app.state.authenticator = authenticator or default_authenticator(settings)
-    app.state.placement = placement_for(settings.holds, app.state.authenticator)
-    app.state.register = Register(
-        open_store(settings.data_dir, settings.sparql_url), workers=settings.workers
-    )
     install_error_handlers(app)
-    app.add_middleware(RateLimitMiddleware)  # FMAR_RATE_* (common/ratelimit.py)
+    app.add_middleware(RateLimitMiddleware,  # FMAR_RATE_* (common/ratelimit.py)
+                       limits=RateLimits.from_env(settings.rate_limit_env()))
 
     @app.middleware("http")
     async def server_timing(request: Request, call_next):
@@ -95,10 +90,10 @@ def create_app(
 
     @app.get("/health", tags=["discovery"], summary="Liveness",
              responses={200: content("application/json", schema={"type": "object"})})
-    def health() -> JSONResponse:
+    def health(running: Annotated[Services, Depends(deps.services)]) -> JSONResponse:
         return JSONResponse({"status": "ok", "node": settings.name,
                              # "node": the federation-wide duplicate check is off
-                             "duplicate_check": duplicate_check_scope()})
+                             "duplicate_check": running.duplicates.keys.scope()})
 
     @app.get("/ontology", tags=["discovery"], summary="The FMAR ontology (Turtle)",
              response_class=Response, responses={200: content(TURTLE)})
@@ -107,8 +102,7 @@ def create_app(
 
     @app.get("/shapes", tags=["discovery"], summary="The SHACL shapes this node validates with",
              response_class=Response, responses={200: content(TURTLE)})
-    def shapes(request: Request) -> Response:
-        return Response(request.app.state.register.catalogue.shapes_turtle(),
-                        media_type="text/turtle")
+    def shapes(register: Annotated[Register, Depends(deps.register)]) -> Response:
+        return Response(register.catalogue.shapes_turtle(), media_type="text/turtle")
 
     return app

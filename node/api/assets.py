@@ -19,7 +19,7 @@ from node import policy
 from node.api import examples
 from node.api.http import media_type, negotiate, read_body, stream_body
 from node.asset_fields import full_jsonld_context
-from node.federation.duplicates import check_key, index_of, tokens_for
+from node.federation.duplicates import index_of, tokens_for
 from node.identity import Caller, current_caller
 from node.inputs import (
     CONTEXT_PATH,
@@ -125,7 +125,7 @@ async def _refuse_duplicate(request: Request, caller: Caller, props: Properties)
     (node/federation/duplicates.py). The node asks with its own token, so only a caller
     that registers assets gets it asked."""
     policy.check_duplicate_enquiry(caller)
-    key, federation_wide = check_key()
+    key, federation_wide = index_of(request.app).keys.check_key()
     tokens = tokens_for(key, *mpans_and_serial(props))
     if not tokens:
         return
@@ -141,7 +141,7 @@ async def _refuse_duplicate(request: Request, caller: Caller, props: Properties)
 def _duplicate_screen(request: Request) -> Callable[[list[Checked]], None]:
     """ARM-DUP-001 for bulk uploads: each valid row is checked against the federation (or
     this node) and against the rows before it in the same upload."""
-    key, federation_wide = check_key()
+    key, federation_wide = index_of(request.app).keys.check_key()
     seen: dict[str, int] = {}
 
     def screen(chunk: list[Checked]) -> None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from common.http_errors import ApiError, error_responses
 from common.openapi import content
+from node.api import services as deps
+from node.config import NodeSettings
 from node.federation.catalogue import catalogue_graph, licence_graph
-from node.federation.settings import settings_for
 
 router = APIRouter(tags=["discovery"])
+Settings = Annotated[NodeSettings, Depends(deps.settings)]
 
 FORMATS = {"text/turtle": "turtle", "application/ld+json": "json-ld",
            "application/n-triples": "nt", "application/rdf+xml": "xml"}
@@ -45,12 +49,11 @@ def _rdf(request: Request, graph) -> Response:  # type: ignore[no-untyped-def]
             "dcterms:license, and the datasets it serves. Turtle by default, JSON-LD, "
             "N-Triples or RDF/XML by Accept. No token needed.",
             response_class=Response, responses=RDF)
-def catalogue(request: Request) -> Response:
-    settings = settings_for(request.app)
-    return _rdf(request, catalogue_graph(settings, request.app.state.settings.name))
+def catalogue(request: Request, settings: Settings) -> Response:
+    return _rdf(request, catalogue_graph(settings, settings.name))
 
 
 @router.get("/catalogue/licence", summary="The data licence (ODRL, public)",
             response_class=Response, responses=RDF)
-def licence(request: Request) -> Response:
-    return _rdf(request, licence_graph(settings_for(request.app)))
+def licence(request: Request, settings: Settings) -> Response:
+    return _rdf(request, licence_graph(settings))

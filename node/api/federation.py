@@ -9,26 +9,25 @@ the node's id). Needs `federation:query` (POL-014)."""
 from __future__ import annotations
 
 import asyncio
-import os
 from typing import Annotated, Any
 
 import httpx
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
-from common import http_client as trust_http
 from common.http_errors import ApiError, error_responses
 from common.openapi import content, secured
 from common.web import bearer_token
 from node import policy
+from node.api import services as deps
+from node.api.services import Federation
 from node.api.sparql import filter_parameters
 from node.federation.aggregates import AggregateSpec
 from node.federation.discovery import discover
-from node.federation.duplicates import MAX_TOKENS
+from node.federation.duplicates import MAX_TOKENS, DuplicateIndex
 from node.federation.engine import Engine, NodeTarget
-from node.federation.settings import FederationSettings, settings_for
 from node.federation.tokens import (
-    ClientCredentialsTokens,
     ExchangeTokens,
     StaticTokens,
     TokenSource,
@@ -53,21 +52,13 @@ def _with_filters(*, aggregate: bool = False) -> dict[str, Any]:
         "federation:query", extra=filter_parameters(aggregate=aggregate))}
 
 
-def _client(request: Request, settings: FederationSettings) -> httpx.AsyncClient:
-    client = getattr(request.app.state, "federation_http", None)
-    if client is None or client.is_closed:
-        client = trust_http.async_client(ca_bundle=settings.ca_bundle, cert=settings.client_cert,
-                                         key=settings.client_key,
-                                         timeout=settings.node_deadline + 1)
-        request.app.state.federation_http = client
-    return client
-
-
-def _tokens(request: Request, settings: FederationSettings) -> TokenSource:
+def _tokens(request: Request, federation: Federation) -> TokenSource:
+    settings = federation.settings
     subject = bearer_token(request)
-    if settings.trust_url and settings.client_id:
-        return ExchangeTokens(settings.trust_url, settings.client_id, subject)
-    if os.environ.get("FMAR_FEDERATION_PASSTHROUGH") == "1":
+    if settings.federated:
+        return ExchangeTokens(settings.trust_url or "", settings.client_id or "", subject,
+                              federation.exchanged)
+    if settings.federation_passthrough:
         # Development federations with static tokens only: the caller's token is shown to
         # the other nodes (there is no trust framework to exchange it with).
         return StaticTokens(default=subject)
@@ -75,26 +66,34 @@ def _tokens(request: Request, settings: FederationSettings) -> TokenSource:
                    "framework URL or client id).")
 
 
-async def _nodes(request: Request, http: httpx.AsyncClient,
-                 settings: FederationSettings) -> list[NodeTarget]:
-    fixed = os.environ.get("FMAR_FEDERATION_NODES")
-    if fixed:  # development only: an explicit list instead of the directory
-        return [NodeTarget(u.strip().rstrip("/")) for u in fixed.split(",") if u.strip()]
+async def _nodes(federation: Federation) -> list[NodeTarget]:
+    settings = federation.settings
+    if settings.federation_nodes:  # development only: an explicit list instead of the directory
+        return [NodeTarget(url) for url in settings.federation_nodes]
     if not settings.trust_url:
         raise ApiError(503, "FED-006", "No trust framework configured to discover nodes.")
     try:
-        return await discover(http, settings.trust_url)
+        return await discover(federation.http, settings.trust_url)
     except httpx.HTTPError:
         raise ApiError(503, "FED-007", "The trust directory cannot be reached to find the "
                        "nodes.") from None
 
 
-async def _engine(request: Request, caller: Caller) -> tuple[Engine, list[NodeTarget]]:
+async def _engine(request: Request, caller: Caller,
+                  federation: Federation) -> tuple[Engine, list[NodeTarget]]:
     policy.check_federation_query(caller)
-    settings = settings_for(request.app)
-    http = _client(request, settings)
-    return Engine(http, _tokens(request, settings), settings.node_deadline), \
-        await _nodes(request, http, settings)
+    return federation.engine(_tokens(request, federation)), await _nodes(federation)
+
+
+def _answer(engine: Engine, answer: dict[str, Any], status_code: int = 200) -> JSONResponse:
+    """The answer, with where its time went as Server-Timing (token and node: the slowest
+    node's; fan-out: all nodes in parallel; merge: the rest)."""
+    timing = engine.timing
+    spans = {"token": max(timing.token.values(), default=0.0),
+             "node": max(timing.node.values(), default=0.0),
+             "fanout": timing.fan_out, "merge": timing.merge}
+    return JSONResponse(answer, status_code=status_code, headers={"Server-Timing": ", ".join(
+        f"{name};dur={ms:.2f}" for name, ms in spans.items())})
 
 
 async def duplicate_matches(request: Request, tokens: list[str]) -> dict[str, str]:
@@ -103,25 +102,22 @@ async def duplicate_matches(request: Request, tokens: list[str]) -> dict[str, st
     POL-015 at each; the caller's right to register was checked here first), or
     of this node alone when it is not in a federation. A node that does not answer does
     not block the registration (the answer would be a guess either way)."""
-    from starlette.concurrency import run_in_threadpool
-
-    from node.federation.duplicates import MAX_TOKENS, index_of
-
-    settings = settings_for(request.app)
+    federation = deps.federation(request)
     found: dict[str, str] = {}
     for start in range(0, len(tokens), MAX_TOKENS):
         batch = tokens[start:start + MAX_TOKENS]
-        if settings.trust_url and settings.client_id:
-            http = _client(request, settings)
-            tokens = ClientCredentialsTokens(settings.trust_url, settings.client_id,
-                                             "duplicates:query")
-            engine = Engine(http, tokens, settings.node_deadline)
-            matches = (await engine.duplicates(await _nodes(request, http, settings), batch))[
-                "matches"]
+        own_tokens = federation.own_tokens()
+        if own_tokens is not None:
+            engine = federation.engine(own_tokens)
+            matches = (await engine.duplicates(await _nodes(federation), batch))["matches"]
         else:
-            matches = await run_in_threadpool(index_of(request.app).matches, batch)
+            matches = await run_in_threadpool(deps.duplicate_index(request).matches, batch)
         found.update((m["token"], m["holder"]) for m in matches)
     return found
+
+
+Relay = Annotated[Federation, Depends(deps.federation)]
+Authenticated = Annotated[Caller, Depends(current_caller)]
 
 
 @router.get("/nodes", summary="The nodes a federated query goes to (from the directory)",
@@ -130,45 +126,42 @@ async def duplicate_matches(request: Request, tokens: list[str]) -> dict[str, st
                 "type": "array", "items": {"type": "object", "properties": {
                     "url": {"type": "string"}, "org_id": {"type": ["string", "null"]},
                     "id": {"type": ["string", "null"]}}}})})
-async def nodes(request: Request,
-                caller: Annotated[Caller, Depends(current_caller)]) -> JSONResponse:
-    _, targets = await _engine(request, caller)
+async def nodes(request: Request, caller: Authenticated, federation: Relay) -> JSONResponse:
+    _, targets = await _engine(request, caller, federation)
     return JSONResponse([{"url": t.url, "org_id": t.org_id, "id": t.name} for t in targets])
 
 
 @router.get("/assets", summary="Federated REST filter form",
             description="Assets matching the filters on every node, as SPARQL JSON results "
             "with `_node`. Same filters as /query/assets." + PARTIAL_DOC, **_with_filters())
-async def assets(request: Request,
-                 caller: Annotated[Caller, Depends(current_caller)]) -> JSONResponse:
+async def assets(request: Request, caller: Authenticated, federation: Relay) -> JSONResponse:
     spec = AssetFilter.parse(dict(request.query_params))
-    engine, targets = await _engine(request, caller)
-    return JSONResponse(await engine.assets(targets, spec))
+    engine, targets = await _engine(request, caller, federation)
+    return _answer(engine, await engine.assets(targets, spec))
 
 
 @router.get("/aggregate", summary="Federated counts and capacity by group",
             description="Each node computes COUNT/SUM/MIN/MAX by group over what the caller "
             "may aggregate; this node merges them (AVG = SUM/COUNT). No rows move."
             + PARTIAL_DOC, **_with_filters(aggregate=True))
-async def aggregate(request: Request,
-                    caller: Annotated[Caller, Depends(current_caller)]) -> JSONResponse:
+async def aggregate(request: Request, caller: Authenticated, federation: Relay) -> JSONResponse:
     spec = AggregateSpec.parse(dict(request.query_params))
-    engine, targets = await _engine(request, caller)
-    return JSONResponse(await engine.aggregate(targets, spec))
+    engine, targets = await _engine(request, caller, federation)
+    return _answer(engine, await engine.aggregate(targets, spec))
 
 
-async def _sparql(request: Request, caller: Caller, query: str, mode: str) -> JSONResponse:
+async def _sparql(request: Request, caller: Caller, federation: Federation, query: str,
+                  mode: str) -> JSONResponse:
     if mode not in ("gather", "distribute"):
         raise ApiError(400, "FED-IN-006", "mode is gather (default: joins across nodes) or "
                        "distribute (node-local queries).")
     policy.check_federation_query(caller)
     # an invalid query costs no round trip to any node; parsed off the event loop
     await asyncio.to_thread(Engine.check, query, mode)
-    engine, targets = await _engine(request, caller)
+    engine, targets = await _engine(request, caller, federation)
     answer = await engine.sparql(targets, query, mode)
     # an answer that could not be computed keeps every node's status, with the stage's error
-    return JSONResponse(answer, status_code=answer["error"]["status"] if "error" in answer
-                        else 200)
+    return _answer(engine, answer, answer["error"]["status"] if "error" in answer else 200)
 
 
 @router.get("/sparql", summary="Federated SPARQL SELECT / CONSTRUCT / ASK",
@@ -176,15 +169,15 @@ async def _sparql(request: Request, caller: Caller, query: str, mode: str) -> JS
             "query's predicates; the query runs over their union, so joins across nodes are "
             "exact. mode=distribute: the query runs at each node and rows are concatenated."
             + PARTIAL_DOC, **FEDERATED)
-async def sparql_get(request: Request, caller: Annotated[Caller, Depends(current_caller)],
+async def sparql_get(request: Request, caller: Authenticated, federation: Relay,
                      query: str = "", mode: Annotated[str, Query(json_schema_extra={
                          "enum": ["gather", "distribute"]})] = "gather") -> JSONResponse:
-    return await _sparql(request, caller, query, mode)
+    return await _sparql(request, caller, federation, query, mode)
 
 
 @router.post("/sparql", summary="Federated SPARQL (POST: form or application/sparql-query)",
              **FEDERATED)
-async def sparql_post(request: Request, caller: Annotated[Caller, Depends(current_caller)],
+async def sparql_post(request: Request, caller: Authenticated, federation: Relay,
                       mode: str = "gather") -> JSONResponse:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "application/x-www-form-urlencoded":
@@ -193,11 +186,7 @@ async def sparql_post(request: Request, caller: Annotated[Caller, Depends(curren
         mode = str(form.get("mode") or mode)
     else:
         query = (await request.body()).decode("utf-8", errors="replace")
-    return await _sparql(request, caller, query, mode)
-
-
-
-
+    return await _sparql(request, caller, federation, query, mode)
 
 
 @router.post("/duplicates", summary="Keyed-hash duplicate check (this node's records)",
@@ -211,12 +200,9 @@ async def sparql_post(request: Request, caller: Annotated[Caller, Depends(curren
                              "type": "string", "minLength": 64, "maxLength": 64}}}}}}}}),
              responses={200: content("application/json"),
                         **error_responses(400, 401, 403, 503)})
-async def duplicates(request: Request,
-                     caller: Annotated[Caller, Depends(current_caller)]) -> JSONResponse:
-    from starlette.concurrency import run_in_threadpool
-
-    from node.federation.duplicates import index_of
-
+async def duplicates(request: Request, caller: Authenticated,
+                     index: Annotated[DuplicateIndex, Depends(deps.duplicate_index)]
+                     ) -> JSONResponse:
     policy.check_duplicate_enquiry(caller)
     try:
         body = await request.json()
@@ -225,4 +211,4 @@ async def duplicates(request: Request,
             raise TypeError
     except (ValueError, KeyError, TypeError):
         raise ApiError(400, "FED-IN-007", "Send {\"tokens\": [...]}.") from None
-    return JSONResponse({"matches": await run_in_threadpool(index_of(request.app).matches, tokens)})
+    return JSONResponse({"matches": await run_in_threadpool(index.matches, tokens)})

@@ -14,13 +14,13 @@ from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, RDF, XSD
 
 from common.vocab import FMAR
-from node.federation.settings import FederationSettings
+from node.config import NodeSettings
 
 ODRL = Namespace("http://www.w3.org/ns/odrl/2/")
 SPARQL_PROTOCOL = URIRef("https://www.w3.org/TR/sparql11-protocol/")
 
 
-def catalogue_graph(settings: FederationSettings, node_name: str) -> Graph:
+def catalogue_graph(settings: NodeSettings, node_name: str) -> Graph:
     base = settings.node_url
     g = Graph()
     g.bind("dcat", DCAT)
@@ -76,7 +76,7 @@ def catalogue_graph(settings: FederationSettings, node_name: str) -> Graph:
     return g
 
 
-def licence_graph(settings: FederationSettings) -> Graph:
+def licence_graph(settings: NodeSettings) -> Graph:
     """ODRL: federation members may use the data, within their access rights, for GB
     flexibility market operation; no redistribution outside the federation."""
     base = settings.node_url

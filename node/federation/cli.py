@@ -212,8 +212,11 @@ def register(app: typer.Typer) -> None:
             raise CliError("CLI-001", "No CA bundle: give --ca-bundle (or FMAR_CA_BUNDLE).",
                            "source a member's env.sh")
         tokens = StaticTokens(default=token) if token else None
+        from node.config import NodeSettings
+
         client = FederationClient(trust_url, ca_bundle=ca_bundle, client_id=client_id, cert=cert,
-                                  key=key, deadline=deadline, nodes=node, tokens=tokens)
+                                  key=key, deadline=deadline, nodes=node, tokens=tokens,
+                                  max_quads=NodeSettings().federation_max_quads)
         target = client.via(via) if via else client
         where = f"through {via}" if via else "the nodes"
         with Console(stderr=True).status(f"Asking {where} (deadline {deadline:g} s per node)…"):

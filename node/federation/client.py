@@ -15,9 +15,10 @@ node) and fans out with the federation engine. `fmar query` is a thin CLI over i
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Self, TypeVar
 
 import httpx
 
@@ -34,6 +35,8 @@ from node.federation.tokens import (
     TokenSource,
 )
 from node.query.filters import AssetFilter
+
+T = TypeVar("T")
 
 
 class FederationClient:
@@ -54,10 +57,45 @@ class FederationClient:
             tokens = ClientCredentialsTokens(self.trust_url, client_id, scope)
         self.tokens = tokens
         self.client_id = client_id
+        # one event loop and one kept-alive HTTP client for the client's life: connections
+        # (and their TLS sessions) and tokens are reused from one question to the next
+        self._runner: asyncio.Runner | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._lock = threading.Lock()
+        self._relays: dict[str, RelayedClient] = {}
+        self._write_tokens: ClientCredentialsTokens | None = None
+        self.last_engine: Engine | None = None  # its `timing`: where the last call's time went
 
-    def _http(self) -> httpx.AsyncClient:
-        return trust_http.async_client(ca_bundle=self.ca_bundle, cert=self.cert, key=self.key,
-                                       timeout=self.deadline + 1)
+    def _call(self, work: Callable[[httpx.AsyncClient], Awaitable[T]]) -> T:
+        """Run `work` with the kept-alive HTTP client, on the client's own event loop."""
+        async def main() -> T:
+            if self._client is None:
+                self._client = trust_http.async_client(
+                    ca_bundle=self.ca_bundle, cert=self.cert, key=self.key,
+                    timeout=self.deadline + 1)
+            return await work(self._client)
+
+        with self._lock:
+            if self._runner is None:
+                self._runner = asyncio.Runner()
+            return self._runner.run(main())
+
+    def close(self) -> None:
+        """Close the connections (also done on `with FederationClient(...) as fed:` exit)."""
+        with self._lock:
+            if self._runner is None:
+                return
+            if self._client is not None:
+                self._runner.run(self._client.aclose())
+                self._client = None
+            self._runner.close()
+            self._runner = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     async def _targets(self, http: httpx.AsyncClient) -> list[NodeTarget]:
         if self._nodes is not None:
@@ -72,34 +110,28 @@ class FederationClient:
 
     def _run(self, work: Callable[[Engine, list[NodeTarget]], Awaitable[dict[str, Any]]],
              tokens: TokenSource | None = None) -> dict[str, Any]:
-        async def main() -> dict[str, Any]:
-            async with self._http() as http:
-                return await work(Engine(http, tokens or self.tokens, self.deadline,
-                                         max_quads=self.max_quads),
-                                  await self._targets(http))
+        async def main(http: httpx.AsyncClient) -> dict[str, Any]:
+            self.last_engine = Engine(http, tokens or self.tokens, self.deadline,
+                                      max_quads=self.max_quads)
+            return await work(self.last_engine, await self._targets(http))
 
-        return asyncio.run(main())
+        return self._call(main)
 
     def nodes(self) -> list[NodeTarget]:
-        async def main() -> list[NodeTarget]:
-            async with self._http() as http:
-                return await self._targets(http)
-
-        return asyncio.run(main())
+        return self._call(self._targets)
 
     def node_names(self) -> dict[str, str]:
         """Node URL -> the name of the organisation that runs it, from the public directory
         (empty when the directory cannot be read: names are a convenience)."""
-        async def main() -> dict[str, str]:
-            async with self._http() as http:
-                nodes = await directory_nodes(http, self.trust_url or "", self.dataset_type)
-                members = (await http.get(f"{self.trust_url}/api/members")).json()
+        async def main(http: httpx.AsyncClient) -> dict[str, str]:
+            nodes = await directory_nodes(http, self.trust_url or "", self.dataset_type)
+            members = (await http.get(f"{self.trust_url}/api/members")).json()
             names = {m["id"]: m.get("trading_name") or m["legal_name"] for m in members}
             return {str(n["url"]).rstrip("/"): names.get(n.get("org_id"), n.get("org_id", ""))
                     for n in nodes}
 
         try:
-            return asyncio.run(main())
+            return self._call(main)
         except (httpx.HTTPError, ValueError, KeyError, TypeError):
             return {}
 
@@ -118,15 +150,20 @@ class FederationClient:
     def duplicates(self, tokens: list[str]) -> dict[str, Any]:
         """Keyed-hash duplicate check on every node (see node.federation.duplicates); asked
         with `assets:write`, the scope of a party that registers assets (POL-015)."""
-        source = None
-        if self.trust_url and self.client_id and isinstance(self.tokens,
-                                                            ClientCredentialsTokens):
-            source = ClientCredentialsTokens(self.trust_url, self.client_id, "assets:write")
-        return self._run(lambda engine, nodes: engine.duplicates(nodes, tokens), source)
+        if (self._write_tokens is None and self.trust_url and self.client_id
+                and isinstance(self.tokens, ClientCredentialsTokens)):
+            self._write_tokens = ClientCredentialsTokens(self.trust_url, self.client_id,
+                                                         "assets:write")
+        return self._run(lambda engine, nodes: engine.duplicates(nodes, tokens),
+                         self._write_tokens)
 
     def via(self, node_url: str) -> RelayedClient:
-        """The same questions through one node's /federation endpoint (token exchange)."""
-        return RelayedClient(self, node_url.rstrip("/"))
+        """The same questions through one node's /federation endpoint (token exchange);
+        one relayed client per node, so its tokens are kept too."""
+        url = node_url.rstrip("/")
+        if url not in self._relays:
+            self._relays[url] = RelayedClient(self, url)
+        return self._relays[url]
 
 
 class RelayedClient:
@@ -141,19 +178,18 @@ class RelayedClient:
                                                   RELAY_SCOPE, may_act=True)
 
     def _get(self, path: str, **kw: Any) -> dict[str, Any]:
-        async def main() -> dict[str, Any]:
-            async with self.parent._http() as http:
-                token = await self.tokens.token_for(http, self.node_url)
-                response = await http.request(
-                    kw.pop("method", "GET"), f"{self.node_url}{path}",
-                    headers={"Authorization": f"Bearer {token}", **kw.pop("headers", {})},
-                    timeout=self.parent.deadline * 3 + 5, **kw)
-                body = response.json()
-                if response.status_code >= 300 and "nodes" not in body:
-                    return {"error": body, "http_status": response.status_code}
-                return body  # a federated answer, also one with an `error` of its stage
+        async def main(http: httpx.AsyncClient) -> dict[str, Any]:
+            token = await self.tokens.token_for(http, self.node_url)
+            response = await http.request(
+                kw.pop("method", "GET"), f"{self.node_url}{path}",
+                headers={"Authorization": f"Bearer {token}", **kw.pop("headers", {})},
+                timeout=self.parent.deadline * 3 + 5, **kw)
+            body = response.json()
+            if response.status_code >= 300 and "nodes" not in body:
+                return {"error": body, "http_status": response.status_code}
+            return body  # a federated answer, also one with an `error` of its stage
 
-        return asyncio.run(main())
+        return self.parent._call(main)
 
     def assets(self, **filters: Any) -> dict[str, Any]:
         return self._get("/federation/assets", params=AssetFilter.parse(filters).as_params())

@@ -7,7 +7,7 @@ the values; a node answers with the holder organisation of any matching record.
 
 Registration (`POST /assets` and bulk) checks before storing and refuses a duplicate
 with ARM-DUP-001 naming the holder organisation. With the federation key (from the trust
-framework over mTLS, or FMAR_FEDERATION_KEY) the check covers every node; without it a
+framework over mTLS, or FMAR_FEDERATION_KEY; `FederationKeys`) the check covers every node; without it a
 node still refuses duplicates of its own records (hashed with a key of its own, which
 never leaves the process), and `GET /health` and the start-up log say the check is local.
 
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 import threading
 import time
@@ -31,15 +30,53 @@ from typing import Any
 
 from common.http_errors import ApiError
 from common.vocab import FMAR, ORG_BASE
+from node.config import NodeSettings
 
 MAX_TOKENS = 1000
 
 
-def federation_key() -> list[bytes]:
-    """FMAR_FEDERATION_KEY: the key as hex, or several separated by commas (current first)."""
+class FederationKeys:
+    """The federation key(s) for duplicate detection, current first: FMAR_FEDERATION_KEY
+    (hex, several separated by commas), else fetched from the trust framework over mutual
+    TLS when the node is configured for federation (trust URL, client id, certificate and
+    key), and refetched as the module says. One per node process (node/api/services.py)."""
+
+    def __init__(self, settings: NodeSettings):
+        self.settings = settings
+        self._fetched: tuple[list[bytes], float] | None = None  # keys, refresh after
+        self._lock = threading.Lock()
+        self._local = [secrets.token_bytes(32)]  # never leaves the process
+
+    def configured(self) -> bool:
+        """Whether this node has (or can fetch) the federation key, without fetching it."""
+        s = self.settings
+        return bool(s.federation_key or (s.trust_url and s.client_id and s.client_cert))
+
+    def scope(self) -> str:
+        """"federation" when duplicates are refused across every node, else "node"."""
+        return "federation" if self.configured() else "node"
+
+    def current(self) -> list[bytes] | None:
+        """The federation key(s), or None when this node does not check across nodes."""
+        if self.settings.federation_key:
+            return _parse_keys(self.settings.federation_key)
+        if not self.configured():
+            return None
+        with self._lock:
+            if self._fetched is None or time.monotonic() > self._fetched[1]:
+                self._fetched = _fetch_key(self.settings)
+            return self._fetched[0]
+
+    def check_key(self) -> tuple[list[bytes], bool]:
+        """The key registration hashes with, and whether the check is federation-wide:
+        the federation key, or this process's own key (the check then covers this node)."""
+        key = self.current()
+        return (key, True) if key is not None else (self._local, False)
+
+
+def _parse_keys(raw: str) -> list[bytes]:
     try:
-        keys = [bytes.fromhex(part.strip())
-                for part in os.environ.get("FMAR_FEDERATION_KEY", "").split(",")]
+        keys = [bytes.fromhex(part.strip()) for part in raw.split(",")]
     except ValueError:
         keys = []
     if not keys or any(len(key) < 16 for key in keys):
@@ -47,60 +84,13 @@ def federation_key() -> list[bytes]:
     return keys
 
 
-# trust URL -> (keys, refresh after this monotonic time)
-_FETCHED: dict[str, tuple[list[bytes], float]] = {}
-
-
-def configured_key() -> list[bytes] | None:
-    """The federation key(s), current first, or None when this node does not check for
-    duplicates: FMAR_FEDERATION_KEY if set, else fetched from the trust framework over
-    mutual TLS when the node is configured for federation (FMAR_TRUST_URL, client id,
-    certificate and key), and refetched as the module says."""
-    if os.environ.get("FMAR_FEDERATION_KEY"):
-        return federation_key()
-    from node.federation.settings import FederationSettings
-
-    settings = FederationSettings.from_env()
-    if not (settings.trust_url and settings.client_id and settings.client_cert):
-        return None
-    cached = _FETCHED.get(settings.trust_url)
-    if cached is None or time.monotonic() > cached[1]:
-        cached = _FETCHED[settings.trust_url] = _fetch_key(settings)
-    return cached[0]
-
-
-_LOCAL_KEY = secrets.token_bytes(32)
-
-
-def federation_configured() -> bool:
-    """Whether this node has (or can fetch) the federation key, without fetching it."""
-    if os.environ.get("FMAR_FEDERATION_KEY"):
-        return True
-    from node.federation.settings import FederationSettings
-
-    settings = FederationSettings.from_env()
-    return bool(settings.trust_url and settings.client_id and settings.client_cert)
-
-
-def duplicate_check_scope() -> str:
-    """"federation" when duplicates are refused across every node, else "node"."""
-    return "federation" if federation_configured() else "node"
-
-
-def check_key() -> tuple[list[bytes], bool]:
-    """The key registration hashes with, and whether the check is federation-wide:
-    the federation key, or this process's own key (the check then covers this node)."""
-    key = configured_key()
-    return (key, True) if key is not None else ([_LOCAL_KEY], False)
-
-
-def _fetch_key(settings: Any) -> tuple[list[bytes], float]:
+def _fetch_key(settings: NodeSettings) -> tuple[list[bytes], float]:
     """The keys the trust framework hands out, and when to ask again."""
     from common import http_client as trust_http
 
     try:
         with trust_http.client(ca_bundle=settings.ca_bundle, cert=settings.client_cert,
-                               key=settings.client_key, base_url=settings.trust_url) as c:
+                               key=settings.client_key, base_url=settings.trust_url or "") as c:
             response = c.post("/api/federation-key", data={"client_id": settings.client_id})
         response.raise_for_status()
         body = response.json()
@@ -109,7 +99,7 @@ def _fetch_key(settings: Any) -> tuple[list[bytes], float]:
     except Exception as exc:  # noqa: BLE001 - any failure: this node cannot check, say so
         raise ApiError(503, "FED-008", "The federation key for duplicate detection could not "
                        "be fetched from the trust framework.", {"error": str(exc)[:200]}) from None
-    ttl = float(os.environ.get("FMAR_FEDERATION_KEY_TTL", "300"))
+    ttl = settings.federation_key_ttl
     now = datetime.now(UTC)
     for entry in entries:  # ask again when an overlap ends, to drop the retired key
         if entry.get("expires_at"):
@@ -140,8 +130,8 @@ def tokens_for(key: bytes | list[bytes], import_mpan: Any, export_mpan: Any,
 class DuplicateIndex:
     """token -> holder organisation, for the records on this node (rebuilt every `ttl` s)."""
 
-    def __init__(self, store: Any, ttl: float = 5.0):
-        self.store, self.ttl = store, ttl
+    def __init__(self, store: Any, keys: FederationKeys, ttl: float = 5.0):
+        self.store, self.keys, self.ttl = store, keys, ttl
         self._index: dict[str, str] = {}
         self._key: list[bytes] = []  # the key(s) the index was built with
         self._until = 0.0
@@ -163,7 +153,7 @@ class DuplicateIndex:
 
     def add(self, organisation: str, import_mpan: Any, export_mpan: Any, serial: Any) -> None:
         """Index a record just stored, so the next check sees it before any rebuild."""
-        key, _ = check_key()
+        key, _ = self.keys.check_key()
         with self._lock:
             if key != self._key:
                 return  # the next lookup rebuilds the index with this key
@@ -181,7 +171,7 @@ class DuplicateIndex:
 
     def matches(self, tokens: list[str]) -> list[dict[str, str]]:
         """The answer to another node's enquiry: needs the federation key."""
-        key = configured_key()
+        key = self.keys.current()
         if key is None:
             raise ApiError(503, "FED-008", "No federation key for duplicate detection on this node.")
         if len(tokens) > MAX_TOKENS or not all(isinstance(t, str) and len(t) == 64 for t in tokens):
@@ -191,17 +181,21 @@ class DuplicateIndex:
 
     def local_matches(self, tokens: list[str]) -> dict[str, str]:
         """token -> holder among this node's records, hashed with `check_key()`'s key."""
-        key, _ = check_key()
+        key, _ = self.keys.check_key()
         return {m["token"]: m["holder"] for m in self._lookup(key, tokens)}
 
 
 def index_of(app: Any) -> DuplicateIndex:
-    """The node's duplicate index, kept up to date by the register's commits."""
-    index = getattr(app.state, "duplicate_index", None)
-    if index is None:
-        index = app.state.duplicate_index = DuplicateIndex(app.state.register.store)
-        app.state.register.commit_hooks.append(
-            lambda organisation, props: index.add(organisation, *_mpans_and_serial(props)))
+    """The node's duplicate index (node/api/services.py), kept up to date by the register's
+    commits."""
+    return app.state.services.duplicates
+
+
+def open_index(store: Any, keys: FederationKeys, commit_hooks: list[Any]) -> DuplicateIndex:
+    """A duplicate index over `store`, told of every record the register commits."""
+    index = DuplicateIndex(store, keys)
+    commit_hooks.append(
+        lambda organisation, props: index.add(organisation, *_mpans_and_serial(props)))
     return index
 
 

@@ -10,10 +10,10 @@ with any node not answered is marked `partial`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -65,28 +65,57 @@ class Outcome:
 Parse = Callable[[httpx.Response], tuple[Any, int]]
 
 
-_EXECUTOR: Executor | None = None
+MAX_QUADS = 50_000  # fragment rows a gather query may take from one node (FED-010)
+
+
+@dataclass
+class Timing:
+    """Where the time of the last federated call went, in ms: per node, getting its token
+    and its answer (connection, TLS, the node's work, transfer and parsing); `fan_out`, the
+    wall time of all nodes in parallel; `merge`, the rest (merging, joins)."""
+
+    token: dict[str, float] = field(default_factory=dict)
+    node: dict[str, float] = field(default_factory=dict)
+    fan_out: float = 0.0
+    merge: float = 0.0  # also parsing the question (SPARQL)
+
+
+def _timed(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Records the time a federated call spent outside its fan-out (`Timing.merge`)."""
+    @functools.wraps(method)
+    async def timed(self: Engine, *args: Any, **kw: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await method(self, *args, **kw)
+        finally:
+            self.timing.merge = round(_ms_since(started) - self.timing.fan_out, 2)
+
+    return timed
+
+
+_SHARED: list[Executor] = []
 
 
 def _shared_executor() -> Executor:
-    """One executor per process for the joins of gather mode, so that their concurrency
-    cap holds across requests (a relaying node serves many)."""
-    global _EXECUTOR
-    if _EXECUTOR is None:
-        base = Limits.from_env()
-        _EXECUTOR = Executor(Limits(timeout=base.timeout, max_rows=1_000_000,
-                                    concurrent=base.concurrent))
-    return _EXECUTOR
+    """One executor per process for the joins of engines given none, so that their
+    concurrency cap holds across calls."""
+    if not _SHARED:
+        _SHARED.append(Executor(Limits(max_rows=1_000_000)))
+    return _SHARED[0]
 
 
 class Engine:
+    """`executor`: the query workers of gather joins (a relaying node gives its own, with
+    its settings' limits; else one shared by the process)."""
+
     def __init__(self, http: httpx.AsyncClient, tokens: TokenSource, deadline: float = 5.0,
-                 limits: Limits | None = None, max_quads: int | None = None):
+                 executor: Executor | None = None, max_quads: int | None = None):
         self.http = http
         self.tokens = tokens
         self.deadline = deadline
-        self.max_quads = max_quads or int(os.environ.get("FMAR_FEDERATION_MAX_QUADS", "50000"))
-        self.executor = Executor(limits) if limits else _shared_executor()
+        self.max_quads = max_quads or MAX_QUADS
+        self.executor = executor or _shared_executor()
+        self.timing = Timing()
 
     # ------------------------------------------------------------------ fan-out
     async def _one(self, node: NodeTarget, method: str, path: str, parse: Parse,
@@ -106,7 +135,10 @@ class Engine:
             except TokenRefused as refused:
                 kind = ERROR if refused.status >= 500 else REFUSED
                 return status(kind, code=refused.code, message=refused.message), None
+            finally:
+                self.timing.token[node.url] = _ms_since(started)
             stage = "node"
+            asked = time.perf_counter()
             headers = dict(request.pop("headers", {}))
             headers["Authorization"] = f"Bearer {token}"
             try:
@@ -133,6 +165,8 @@ class Engine:
             except (ValueError, KeyError, TypeError) as exc:
                 return status(ERROR, http_status=response.status_code, code="FED-005",
                               message=f"The node's answer cannot be read: {exc}"), None
+            finally:
+                self.timing.node[node.url] = _ms_since(asked)
             return status(ANSWERED, rows=rows, http_status=response.status_code), payload
 
         try:
@@ -147,15 +181,25 @@ class Engine:
 
     async def fan_out(self, nodes: list[NodeTarget], method: str, path: str, parse: Parse,
                       **request: Any) -> Outcome:
-        results = await asyncio.gather(*(self._one(n, method, path, parse, **dict(request))
-                                         for n in nodes))
+        started = time.perf_counter()
+        self.timing = Timing()
+        try:
+            results = await self._gather_nodes(nodes, method, path, parse, **request)
+        finally:
+            self.timing.fan_out = _ms_since(started)
         outcome = Outcome([s for s, _ in results])
         for node, (st, payload) in zip(nodes, results):
             if st.status == ANSWERED:
                 outcome.payloads[node.url] = payload
         return outcome
 
+    async def _gather_nodes(self, nodes: list[NodeTarget], method: str, path: str,
+                            parse: Parse, **request: Any) -> list[tuple[NodeStatus, Any]]:
+        return await asyncio.gather(*(self._one(n, method, path, parse, **dict(request))
+                                         for n in nodes))
+
     # ------------------------------------------------------------------ REST filter form
+    @_timed
     async def assets(self, nodes: list[NodeTarget], spec: AssetFilter) -> dict[str, Any]:
         def parse(response: httpx.Response) -> tuple[Any, int]:
             body = response.json()
@@ -181,6 +225,7 @@ class Engine:
                 "results": {"bindings": bindings}}
 
     # ------------------------------------------------------------------ aggregates
+    @_timed
     async def aggregate(self, nodes: list[NodeTarget], spec: AggregateSpec) -> dict[str, Any]:
         def parse(response: httpx.Response) -> tuple[Any, int]:
             body = response.json()
@@ -202,6 +247,7 @@ class Engine:
         return answer
 
     # ------------------------------------------------------------------ duplicates
+    @_timed
     async def duplicates(self, nodes: list[NodeTarget], tokens: list[str]) -> dict[str, Any]:
         """Which nodes hold a record with one of these keyed hashes (and its holder)."""
         def parse(response: httpx.Response) -> tuple[Any, int]:
@@ -223,6 +269,7 @@ class Engine:
             raise ValueError(mode)
         return form, joins.plan(query)
 
+    @_timed
     async def sparql(self, nodes: list[NodeTarget], query: str,
                      mode: str = "gather") -> dict[str, Any]:
         form, plan = await asyncio.to_thread(self.check, query, mode)  # rdflib: CPU-bound
@@ -340,16 +387,8 @@ class Engine:
         return {**base, "partial": True, "error": error}
 
 
-async def run_with_client(make_client: Callable[[], httpx.AsyncClient], tokens: TokenSource,
-                          deadline: float,
-                          work: Callable[[Engine], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
-    async with make_client() as http:
-        return await work(Engine(http, tokens, deadline))
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
 
 
-def binding_value(binding: dict[str, Any], name: str) -> str | None:
-    value = binding.get(name)
-    return None if value is None else value["value"]
-
-
-__all__ = ["Engine", "NodeStatus", "NodeTarget", "Outcome", "binding_value", "term_json"]
+__all__ = ["Engine", "NodeStatus", "NodeTarget", "Outcome", "Timing", "term_json"]

@@ -10,7 +10,6 @@ query does.
 
 from __future__ import annotations
 
-import os
 import time
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any
 import pyoxigraph as ox
 
 from common.http_errors import ApiError
+from node.config import NodeSettings
 from node.federation.workers import QueryFailed, WorkerPool
 from node.query import lexer
 from node.store.base import QuerySource
@@ -35,12 +35,9 @@ class Limits:
     memory_mb: int = 1024  # address space a query may add to its worker
 
     @classmethod
-    def from_env(cls) -> Limits:
-        env = os.environ
-        return cls(timeout=float(env.get("FMAR_SPARQL_TIMEOUT", "10")),
-                   max_rows=int(env.get("FMAR_SPARQL_MAX_ROWS", "100000")),
-                   concurrent=int(env.get("FMAR_SPARQL_CONCURRENT", "2")),
-                   memory_mb=int(env.get("FMAR_SPARQL_MEMORY_MB", "1024")))
+    def of(cls, settings: NodeSettings) -> Limits:
+        return cls(timeout=settings.sparql_timeout, max_rows=settings.sparql_max_rows,
+                   concurrent=settings.sparql_concurrent, memory_mb=settings.sparql_memory_mb)
 
 
 @dataclass
@@ -81,7 +78,7 @@ STATUS = {"SPARQL-005": 504, "SPARQL-006": 422, "SPARQL-020": 422, "SPARQL-021":
 
 class Executor:
     def __init__(self, limits: Limits | None = None):
-        self.limits = limits or Limits.from_env()
+        self.limits = limits or Limits()
         self._workers = WorkerPool(self.limits.concurrent, self.limits.memory_mb)
 
     def run(self, store: EmbeddedStore | ox.Store, query: str, graphs: list[Any] | None,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -153,9 +152,6 @@ class QueryService:
         return Answer(response.body, MEDIA_OF["json"], -1, "SELECT")
 
 
-_lock = threading.Lock()
-
-
 
 def disclosure_key(data_dir: Path | None) -> bytes | None:
     """The node's secret for keyed rounding (SDC-004), kept in its data directory (mode
@@ -172,10 +168,5 @@ def disclosure_key(data_dir: Path | None) -> bytes | None:
 
 
 def service_for(app: Any) -> QueryService:
-    with _lock:
-        found = getattr(app.state, "query_service", None)
-        if found is None:
-            found = QueryService(app.state.register.store,
-                                 disclosure_key=disclosure_key(app.state.settings.data_dir))
-            app.state.query_service = found
-        return found
+    """The node's query service, opened with the app (node/api/services.py)."""
+    return app.state.services.query  # type: ignore[no-any-return]

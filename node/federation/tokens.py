@@ -12,8 +12,10 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import time
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -41,6 +43,34 @@ class TokenRefused(Exception):
 
 class TokenSource(Protocol):
     async def token_for(self, http: httpx.AsyncClient, node_url: str) -> str: ...
+
+
+EXPIRY_MARGIN = 30.0  # seconds before its expiry a cached token is no longer handed out
+
+
+class TokenCache:
+    """Tokens kept until EXPIRY_MARGIN seconds before they expire, at most `size` of them:
+    when full, expired ones go first, then the oldest (never everyone's at once)."""
+
+    def __init__(self, size: int = 4096):
+        self.size = size
+        self._tokens: dict[Hashable, tuple[float, str]] = {}
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+    def get(self, key: Hashable) -> str | None:
+        hit = self._tokens.get(key)
+        return hit[1] if hit and hit[0] - EXPIRY_MARGIN > time.time() else None
+
+    def put(self, key: Hashable, token: str) -> None:
+        if len(self._tokens) >= self.size:
+            now = time.time()
+            for stale in [k for k, v in self._tokens.items() if v[0] - EXPIRY_MARGIN <= now]:
+                self._tokens.pop(stale, None)
+            while len(self._tokens) >= self.size:
+                self._tokens.pop(next(iter(self._tokens)))
+        self._tokens[key] = (_expiry(token), token)
 
 
 def _expiry(token: str) -> float:
@@ -82,15 +112,15 @@ class ClientCredentialsTokens:
     client_id: str
     scope: str = READ_SCOPE
     may_act: bool = False
-    _cache: dict[str, tuple[float, str]] = field(default_factory=dict)
+    _cache: TokenCache = field(default_factory=TokenCache)
 
     def __post_init__(self) -> None:
         self.scope = self.scope.strip() or READ_SCOPE  # never empty: that means "all of it"
 
     async def token_for(self, http: httpx.AsyncClient, node_url: str) -> str:
         hit = self._cache.get(node_url)
-        if hit and hit[0] - 30 > time.time():
-            return hit[1]
+        if hit:
+            return hit
         form = {"grant_type": "client_credentials", "client_id": self.client_id,
                 "audience": node_url, "scope": self.scope}
         if self.may_act:
@@ -104,45 +134,36 @@ class ClientCredentialsTokens:
                 raise
             self.scope = form["scope"] = narrower
             token = await _post_token(http, self.trust_url, form)
-        self._cache[node_url] = (_expiry(token), token)
+        self._cache.put(node_url, token)
         return token
-
-
-_EXCHANGED: dict[tuple[str, str, str], tuple[float, str]] = {}
 
 
 @dataclass
 class ExchangeTokens:
-    """Exchanged tokens are cached per (caller's token, target node) until shortly
-    before they expire, so repeated federated queries of one caller cost no extra round
-    trips to the trust framework. `client_id` is this node's id (NODE-…); the HTTP client
-    presents the node's own client certificate."""
+    """Exchanged tokens are cached in `cache` (one per node process, shared by every
+    request) per (caller's token, target node) until shortly before they expire, so
+    repeated federated queries of one caller cost no extra round trips to the trust
+    framework. `client_id` is this node's id (NODE-…); the HTTP client presents the node's
+    own client certificate."""
 
     trust_url: str
     client_id: str
     subject_token: str
+    cache: TokenCache
     scope: str = ""  # default: the caller's read scopes (the trust framework narrows)
 
     async def token_for(self, http: httpx.AsyncClient, node_url: str) -> str:
-        import hashlib
-
         key = (hashlib.sha256(self.subject_token.encode()).hexdigest(), node_url, self.scope)
-        hit = _EXCHANGED.get(key)
-        if hit and hit[0] - 30 > time.time():
-            return hit[1]
+        hit = self.cache.get(key)
+        if hit:
+            return hit
         form = {"grant_type": TOKEN_EXCHANGE, "client_id": self.client_id,
                 "subject_token": self.subject_token, "subject_token_type": ACCESS_TOKEN_TYPE,
                 "audience": node_url}
         if self.scope:
             form["scope"] = self.scope
         token = await _post_token(http, self.trust_url, form)
-        if len(_EXCHANGED) > 4096:
-            now = time.time()
-            for stale in [k for k, v in _EXCHANGED.items() if v[0] - 30 <= now]:
-                _EXCHANGED.pop(stale, None)
-            while len(_EXCHANGED) > 4096:  # the oldest first, never everyone's at once
-                _EXCHANGED.pop(next(iter(_EXCHANGED)))
-        _EXCHANGED[key] = (_expiry(token), token)
+        self.cache.put(key, token)
         return token
 
 

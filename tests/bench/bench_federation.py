@@ -24,6 +24,10 @@ slowest single node's p50, a sequential fan-out and one node holding all the dat
 Part 3 (real processes, the timings the tests assert only as behaviour): a federated
 query with a node paused (SIGSTOP) against its deadline, and /health latency on a
 node while it runs a query that is stopped at its time limit.
+
+Part 4 (real processes, a trust framework, mTLS): where a federated question's time goes
+(token, TLS, node, merge), with fresh connections and tokens beside a kept-alive client
+with cached tokens, and through a node's /federation endpoint.
 Every figure is measured in the same run.
 """
 
@@ -46,6 +50,7 @@ import pyoxigraph as ox
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+
 
 from common.vocab import ASSET_BASE
 from examples.generate import assets
@@ -182,10 +187,13 @@ async def measure(urls: list[str], token: str, reps: int, what: str) -> dict[str
             await one(targets)
         par, seq = [], []
         singles: dict[str, list[float]] = {u: [] for u in urls}
+        slowest_node, merge = [], []
         for _ in range(reps):
             started = time.perf_counter()
             await one(targets)
             par.append((time.perf_counter() - started) * 1000)
+            slowest_node.append(max(engine.timing.node.values()))
+            merge.append(engine.timing.merge)
             started = time.perf_counter()
             for t in targets:
                 s0 = time.perf_counter()
@@ -194,7 +202,9 @@ async def measure(urls: list[str], token: str, reps: int, what: str) -> dict[str
             seq.append((time.perf_counter() - started) * 1000)
     slowest = max(statistics.median(v) for v in singles.values())
     return {"p50": statistics.median(par), "p99": pct(par, 0.99), "seq_p50":
-            statistics.median(seq), "slowest_single_p50": slowest}
+            statistics.median(seq), "slowest_single_p50": slowest,
+            # inside the parallel fan-out: the slowest node's answer, and the merge
+            "in_fanout_p50": statistics.median(slowest_node), "merge_p50": statistics.median(merge)}
 
 
 def _neso_token_file(tokens: Path, token: str) -> None:
@@ -229,7 +239,8 @@ def part2(per_node: int, ks: list[int], reps: int, one_node: bool = True) -> Non
             served.append(ServedNode(base / f"all{k}", tokens))
             alls[k] = served[-1].url
         print(f"{'query':<8}{'K':>3}{'assets':>9}{'fed p50':>9}{'fed p99':>9}"
-              f"{'slowest 1':>11}{'ratio':>7}{'sequential':>12}{'one node all':>14}")
+              f"{'slowest 1':>11}{'ratio':>7}{'sequential':>12}{'one node all':>14}"
+              f"{'node in fan-out':>17}{'merge':>7}")
         for what in ("filter", "report"):
             for k in ks:
                 r = asyncio.run(measure(nodes[:k], token, reps, what))
@@ -238,7 +249,11 @@ def part2(per_node: int, ks: list[int], reps: int, one_node: bool = True) -> Non
                 print(f"{what:<8}{k:>3}{per_node * k:>9}{r['p50']:>9.1f}{r['p99']:>9.1f}"
                       f"{r['slowest_single_p50']:>11.1f}"
                       f"{r['p50'] / r['slowest_single_p50']:>7.2f}{r['seq_p50']:>12.1f}"
-                      f"{one['p50']:>14.1f}")
+                      f"{one['p50']:>14.1f}{r['in_fanout_p50']:>17.1f}{r['merge_p50']:>7.1f}")
+        print("node in fan-out: p50 of the slowest node's answer within the parallel fan-out "
+              "(vs 'slowest 1', the same node asked alone: the difference is the nodes "
+              f"competing for this machine's {os.cpu_count()} cores); merge: p50 after the "
+              "fan-out")
     finally:
         for node in served:
             node.stop(signal.SIGTERM)
@@ -311,6 +326,108 @@ def part3(per_node: int, reps: int) -> None:
             node.stop(signal.SIGTERM)  # a paused one is resumed first
 
 
+# ------------------------------------------------------------------ part 4
+
+def part4(per_node: int, reps: int) -> None:
+    """Federation overhead with a trust framework: mTLS nodes, tokens from the issuer.
+    Where a federated question's time goes (token, TLS, node, merge), for a client that
+    opens fresh connections and asks fresh tokens every time (`fmar query`, and the client
+    library before it kept them) beside one that keeps both (FederationClient now), and
+    through a node's /federation endpoint (token exchange, cached by the node)."""
+    from node.federation.localfed import LocalFederation
+
+    from common import http_client as trust_http
+    from examples.generate import assets as generate
+    from node.federation.client import FederationClient
+
+    print(f"\n== Part 4: federation overhead over mTLS with a trust framework, 2 nodes x "
+          f"{per_node} assets, {reps} repetitions")
+    off = {f"FMAR_RATE_{k}_{b}": "off" for k in ("TOKEN", "API") for b in ("SOURCE", "CLIENT")}
+    local = LocalFederation(Path(tempfile.mkdtemp(prefix="fmar-bench-tls-")), node_env=off,
+                            trust_env=off)
+    try:
+        local.start_trust()
+        fsps = [local.register_member(f"Flex{i}", ["FSP"]) for i in range(2)]
+        neso = local.register_member("Neso", ["NESO"])
+        nodes = [local.add_node(f"n{i}", m) for i, m in enumerate(fsps)]
+        for node, member in zip(nodes, fsps):
+            local.load_assets(node, list(generate(per_node, member.org_id, seed=7)))
+        local.start_nodes()
+        urls = [n.url for n in nodes]
+
+        def client() -> FederationClient:
+            return FederationClient(local.issuer, ca_bundle=local.ca_bundle,
+                                    client_id=neso.app_id, cert=neso.cert, key=neso.key,
+                                    nodes=urls, deadline=30)
+
+        def ask(fed: FederationClient) -> dict:
+            answer = fed.assets(category="BESS", limit=1000)
+            assert not answer["partial"], answer["nodes"]
+            return answer
+
+        rows: dict[str, dict[str, list[float]]] = {"fresh": {}, "kept": {}}
+
+        def record(kind: str, fed: FederationClient, total: float) -> None:
+            timing = fed.last_engine.timing if fed.last_engine else None
+            assert timing is not None
+            for name, value in (("total", total), ("token", max(timing.token.values())),
+                                ("node", max(timing.node.values())), ("merge", timing.merge)):
+                rows[kind].setdefault(name, []).append(value)
+
+        for _ in range(reps):  # a new client each time: new TLS connections, new tokens
+            with client() as fed:
+                started = time.perf_counter()
+                ask(fed)
+                record("fresh", fed, (time.perf_counter() - started) * 1000)
+        with client() as fed:
+            ask(fed)  # warm: connections open, tokens held
+            for _ in range(reps):
+                started = time.perf_counter()
+                ask(fed)
+                record("kept", fed, (time.perf_counter() - started) * 1000)
+            relay = fed.via(urls[0])
+            started = time.perf_counter()
+            relay.assets(category="BESS", limit=1000)
+            first_relay = (time.perf_counter() - started) * 1000
+            relayed = []
+            for _ in range(reps):
+                started = time.perf_counter()
+                relay.assets(category="BESS", limit=1000)
+                relayed.append((time.perf_counter() - started) * 1000)
+
+        # TLS: a request on a new connection (TCP + TLS 1.3 with client certificate) beside
+        # the same request on a kept-alive one, to one node's /health
+        def health(http: httpx.Client) -> float:
+            started = time.perf_counter()
+            http.get(f"{urls[0]}/health").raise_for_status()
+            return (time.perf_counter() - started) * 1000
+
+        new_connection = []
+        for _ in range(reps):
+            with trust_http.client(ca_bundle=local.ca_bundle, cert=neso.cert,
+                                   key=neso.key) as http:
+                new_connection.append(health(http))
+        with trust_http.client(ca_bundle=local.ca_bundle, cert=neso.cert, key=neso.key) as http:
+            health(http)
+            kept_connection = [health(http) for _ in range(reps)]
+
+        med = statistics.median
+        print(f"{'client':<34}{'total p50':>10}{'token':>8}{'node':>8}{'merge':>8}  (ms; token "
+              "and node: the slowest node's, within the parallel fan-out)")
+        for kind, label in (("fresh", "fresh connections and tokens"),
+                            ("kept", "kept-alive client, cached tokens")):
+            r = rows[kind]
+            print(f"{label:<34}{med(r['total']):>10.1f}{med(r['token']):>8.1f}"
+                  f"{med(r['node']):>8.1f}{med(r['merge']):>8.1f}")
+        print(f"TLS: /health on a new connection p50 {med(new_connection):.1f} ms, on a "
+              f"kept-alive one {med(kept_connection):.1f} ms")
+        print(f"through a node's /federation (token exchange): first call {first_relay:.1f} "
+              f"ms, then p50 {med(relayed):.1f} ms (exchanged tokens and connections kept "
+              "by the node)")
+    finally:
+        local.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--restriction", type=int, default=100_000)
@@ -319,6 +436,8 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=20)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--skip-part1", action="store_true")
+    parser.add_argument("--skip-part4", action="store_true",
+                        help="skip the federation with a trust framework (TLS, tokens)")
     parser.add_argument("--no-one-node", action="store_true",
                         help="skip the baseline node holding all the data (for 1,000,000 assets)")
     args = parser.parse_args()
@@ -331,6 +450,8 @@ def main() -> None:
     part2(args.per_node, [int(k) for k in args.nodes.split(",")], args.reps,
           one_node=not args.no_one_node)
     part3(args.per_node, args.reps)
+    if not args.skip_part4:
+        part4(min(args.per_node, 2000), args.reps)
 
 
 if __name__ == "__main__":

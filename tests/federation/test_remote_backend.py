@@ -11,16 +11,15 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import uvicorn
+from node.federation.localfed import free_port
 
 from examples.generate import assets
 from node.api.app import create_app
+from node.api.services import Services
 from node.config import NodeSettings
-from node.federation.execute import Limits
-from node.federation.service import QueryService
 from node.identity import Caller, StaticTokenAuthenticator
 from node.inputs import Row
 from tests.conftest import start_oxigraph_server
-from tests.harness.processes import free_port
 
 SCOPES = frozenset({"assets:read", "assets:write", "sparql:query", "federation:query"})
 CALLERS = {
@@ -35,14 +34,14 @@ def remote_node(tmp_path_factory) -> Iterator[str]:
     sparql_url, server = start_oxigraph_server(tmp_path_factory.mktemp("oxigraph"))
     auth = StaticTokenAuthenticator({StaticTokenAuthenticator.hash_token(f"t-{k}"): c
                                      for k, c in CALLERS.items()})
-    app = create_app(NodeSettings(sparql_url=sparql_url, workers=1), auth)
     # Small limits, to see them hold on the node's side (the server has none of its own).
-    app.state.query_service = QueryService(app.state.register.store,
-                                           Limits(timeout=3, memory_mb=1))
+    services = Services.open(NodeSettings(sparql_url=sparql_url, workers=1, sparql_timeout=3,
+                                          sparql_memory_mb=1), auth)
+    app = create_app(services=services)
     for key, org in (("a", "FSP-A"), ("b", "FSP-B")):
         rows = (Row(i, fields=r) for i, r in enumerate(assets(15, org, seed=len(org) + ord(key)),
                                                         start=1))
-        report = app.state.register.register_bulk(rows, CALLERS[key], all_or_nothing=True)
+        report = services.register.register_bulk(rows, CALLERS[key], all_or_nothing=True)
         assert report.stored == 15, report.errors[:2]
     node_port = free_port()
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=node_port,

@@ -100,7 +100,11 @@ def test_der_round_trip():
 
 
 def test_node_verifier_settings_from_environment(tmp_path):
-    from node.trust_auth import config_from_env
+    from node.config import NodeSettings
+    from node.trust_auth import verifier_config
+
+    def config_from_env(env: dict[str, str]):  # type: ignore[no-untyped-def]
+        return verifier_config(NodeSettings(**env))
 
     env = {"FMAR_TRUST_ISSUER": "https://tf.example/", "FMAR_NODE_URL": "https://n.example",
            "FMAR_CA_BUNDLE": str(tmp_path / "chain.pem"), "FMAR_TRUSTED_PROXIES": "10.0.0.1, ::1",

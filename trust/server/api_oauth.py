@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import os
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from common.http_errors import error_responses
 from common.openapi import content, secured
-from common.ratelimit import LoginThrottle, source_of, trusted_proxies
+from common.ratelimit import LoginThrottle, source_of
 from common.roles import ALL_SCOPES
 from common.tls import peer_certificate_der
 from trust.client.credentials import DEVICE_CODE
@@ -204,24 +203,22 @@ def login_page(action: str, hidden: dict[str, str], message: str = "", status: i
                         status_code=status, headers=PAGE_HEADERS)
 
 
-THROTTLE = LoginThrottle.from_env()
-PROXIES = trusted_proxies(os.environ)
-
-
 def _login(request: Request, session: Session,
            form: dict[str, str]) -> tuple[User | None, str, int]:
     """The user for these credentials, or why not (message, HTTP status). Failures lock the
     account for the caller's source address only (AUTH-032, common.ratelimit)."""
-    email, source = form.get("email", ""), source_of(request.scope, PROXIES)
+    throttle: LoginThrottle = request.app.state.login_throttle
+    email = form.get("email", "")
+    source = source_of(request.scope, request.app.state.settings.trusted_proxies)
     try:
-        THROTTLE.check(email, source)
+        throttle.check(email, source)
     except ApiError as exc:
         return None, f"{exc.message} ({exc.code})", exc.status
     user = directory.authenticate_user(session, email, form.get("password", ""))
     if user is None:
-        THROTTLE.failed(email, source)
+        throttle.failed(email, source)
         return None, "E-mail or password not recognised.", 401
-    THROTTLE.succeeded(email, source)
+    throttle.succeeded(email, source)
     return user, "", 200
 
 

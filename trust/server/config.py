@@ -1,40 +1,72 @@
-"""Settings of the trust service, read from the environment or given explicitly."""
+"""Settings of the trust service: one object, read once from FMAR_* environment variables
+(or given). Each field names its variable (`validation_alias`); docs/operator.md lists them
+in its trust table, and tests/test_settings.py keeps the two in step."""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import NoDecode
+
+from common.settings import SettingsBase, split_commas
+
+DEFAULT_ISSUER = "https://127.0.0.1:8443"
 
 
-def default_data_dir() -> Path:
-    return Path(os.environ.get("FMAR_TRUST_DATA", "var/trust")).resolve()
-
-
-@dataclass
-class TrustSettings:
+class TrustSettings(SettingsBase):
     """Where the trust service keeps its state and how it names itself."""
 
-    data_dir: Path = field(default_factory=default_data_dir)
+    data_dir: Path = Field(Path("var/trust"), validation_alias="FMAR_TRUST_DATA")
     # The public base URL (issuer); directory URLs are built under it.
-    issuer: str = "https://127.0.0.1:8443"
-    database_url: str | None = None
-    access_token_ttl: int = 300  # seconds, never above 600
-    key_rotation_days: int = 30
+    issuer: str = Field(DEFAULT_ISSUER, validation_alias="FMAR_TRUST_ISSUER")
+    database_url: str | None = Field(None, validation_alias="FMAR_TRUST_DATABASE_URL")
+    # seconds, never above 600
+    access_token_ttl: int = Field(300, validation_alias="FMAR_TRUST_ACCESS_TOKEN_TTL")
+    key_rotation_days: int = Field(30, validation_alias="FMAR_TRUST_KEY_ROTATION_DAYS")
     # The key-encryption key of the signing and CA keys (trust.keystore): a passphrase, or a
-    # file holding one; FMAR_TRUST_KEK / FMAR_TRUST_KEK_FILE when neither is given.
-    kek: str | None = field(default=None, repr=False)
-    kek_file: Path | None = None
+    # file holding one.
+    kek: str | None = Field(None, repr=False, validation_alias="FMAR_TRUST_KEK")
+    kek_file: Path | None = Field(None, validation_alias="FMAR_TRUST_KEK_FILE")
     # An external signer (HSM, KMS) for the token-signing and issuer CA keys: a factory
     # `package.module:factory` (trust.keystore.SignerFactory); None: keys sealed with the KEK.
-    signer: str | None = field(
-        default_factory=lambda: os.environ.get("FMAR_TRUST_SIGNER", "").strip() or None)
+    signer: str | None = Field(None, validation_alias="FMAR_TRUST_SIGNER")
+    # rate limits (trust/ratelimit.py): `burst:per-second` or `off`
+    rate_token_source: str = Field("120:10", validation_alias="FMAR_RATE_TOKEN_SOURCE")
+    rate_token_client: str = Field("60:5", validation_alias="FMAR_RATE_TOKEN_CLIENT")
+    rate_api_source: str = Field("600:100", validation_alias="FMAR_RATE_API_SOURCE")
+    rate_api_client: str = Field("300:50", validation_alias="FMAR_RATE_API_CLIENT")
+    trusted_proxies: Annotated[frozenset[str], NoDecode] = Field(
+        frozenset(), validation_alias="FMAR_TRUSTED_PROXIES")
+    # failed logins of one account from one source before a lock-out, its first length
+    # (doubling) and its longest, in seconds
+    login_max_failures: int = Field(5, validation_alias="FMAR_LOGIN_MAX_FAILURES")
+    login_lock_seconds: float = Field(30.0, validation_alias="FMAR_LOGIN_LOCK_SECONDS")
+    login_lock_max: float = Field(900.0, validation_alias="FMAR_LOGIN_LOCK_MAX")
 
-    def __post_init__(self) -> None:
-        self.data_dir = Path(self.data_dir)
-        self.kek_file = Path(self.kek_file).resolve() if self.kek_file else None
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _set(cls, value: Any) -> Any:
+        value = split_commas(value)
+        return frozenset(value) if isinstance(value, tuple) else value
+
+    @field_validator("signer", mode="before")
+    @classmethod
+    def _signer(cls, value: Any) -> Any:
+        return value.strip() or None if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _normalise(self) -> TrustSettings:
+        self.data_dir = self.data_dir.resolve()
+        self.kek_file = self.kek_file.resolve() if self.kek_file else None
         self.issuer = self.issuer.rstrip("/")
         self.access_token_ttl = min(self.access_token_ttl, 600)
+        return self
+
+    @classmethod
+    def from_env(cls) -> TrustSettings:
+        return cls()
 
     @property
     def db_url(self) -> str:
@@ -47,17 +79,17 @@ class TrustSettings:
 
         return read_kek(self.kek, self.kek_file)
 
+    def rate_limit_env(self) -> dict[str, str]:
+        """The rate-limit settings in the form common.ratelimit reads them."""
+        return {"FMAR_RATE_TOKEN_SOURCE": self.rate_token_source,
+                "FMAR_RATE_TOKEN_CLIENT": self.rate_token_client,
+                "FMAR_RATE_API_SOURCE": self.rate_api_source,
+                "FMAR_RATE_API_CLIENT": self.rate_api_client,
+                "FMAR_TRUSTED_PROXIES": ",".join(sorted(self.trusted_proxies))}
+
     @property
     def ca_dir(self) -> Path:
         return self.data_dir / "ca"
-
-    @classmethod
-    def from_env(cls) -> TrustSettings:
-        return cls(
-            data_dir=default_data_dir(),
-            issuer=os.environ.get("FMAR_TRUST_ISSUER", "https://127.0.0.1:8443"),
-            database_url=os.environ.get("FMAR_TRUST_DATABASE_URL") or None,
-        )
 
     def member_url(self, org_id: str) -> str:
         return f"{self.issuer}/m/{org_id}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlmodel import Session, select
 
 from common import http_client as http
 from common.openapi import install_openapi
-from common.ratelimit import RateLimitMiddleware
+from common.ratelimit import LoginThrottle, RateLimitMiddleware, RateLimits
 from common.roles import NODE_SCOPES
 from common.tls import pem_to_der
 from trust.client.certificates import x5t_s256
@@ -60,8 +61,18 @@ def http_probe(app: FastAPI):  # type: ignore[no-untyped-def]
 
 
 def create_app(settings: TrustSettings | None = None) -> FastAPI:
-    settings = settings or TrustSettings.from_env()
-    app = FastAPIOffline(title="FMAR trust framework", version="0.1.0",
+    """The trust service's app: its settings are read once here (or given); its database
+    engine is disposed of when it stops."""
+    settings = settings or TrustSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        try:
+            yield
+        finally:
+            app.state.engine.dispose()
+
+    app = FastAPIOffline(lifespan=lifespan, title="FMAR trust framework", version="0.1.0",
                          description="Directory, CA and OAuth 2.0 / OIDC issuer of the FMAR "
                          "federation. Public reads need nothing; administration needs a logged-in "
                          "user's token; the OAuth endpoints authenticate the client (mutual TLS or "
@@ -76,8 +87,11 @@ def create_app(settings: TrustSettings | None = None) -> FastAPI:
                            else settings.key_encryption_key(),
                            crl_url=f"{settings.issuer}/ca/crl", settings=settings)
     app.state.probe = http_probe(app)
+    app.state.login_throttle = LoginThrottle(settings.login_max_failures,
+                                             settings.login_lock_seconds, settings.login_lock_max)
     install_error_handlers(app)
-    app.add_middleware(RateLimitMiddleware)  # FMAR_RATE_* (common/ratelimit.py)
+    app.add_middleware(RateLimitMiddleware,  # FMAR_RATE_* (common/ratelimit.py)
+                       limits=RateLimits.from_env(settings.rate_limit_env()))
     app.include_router(api_oauth.router)
     app.include_router(api_directory.router)
     return app

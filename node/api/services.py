@@ -1,0 +1,141 @@
+"""The node's services: built once from the settings when the app starts (its lifespan),
+handed to routes as FastAPI dependencies, and closed when it stops.
+
+    services = Services.open(NodeSettings())     # or let create_app's lifespan do it
+    ...
+    await services.aclose()
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from fastapi import Request
+
+from common import http_client as trust_http
+from node.config import NodeSettings
+from node.federation.duplicates import DuplicateIndex, FederationKeys, open_index
+from node.federation.engine import Engine
+from node.federation.execute import Executor, Limits
+from node.federation.service import QueryService, disclosure_key
+from node.federation.tokens import ClientCredentialsTokens, TokenCache
+from node.identity import Authenticator, StaticTokenAuthenticator
+from node.placement import Placement, placement_for
+from node.register import Register
+from node.store import open_store
+
+DUPLICATES_SCOPE = "duplicates:query"
+
+
+def default_authenticator(settings: NodeSettings) -> Authenticator:
+    """Trust-framework tokens when an issuer is configured, else static tokens (or none)."""
+    if settings.trust_issuer:
+        from node.trust_auth import TrustAuthenticator
+
+        return TrustAuthenticator.from_settings(settings)
+    if settings.tokens_file is None:
+        return StaticTokenAuthenticator({})  # refuses every token
+    return StaticTokenAuthenticator.from_file(settings.tokens_file)
+
+
+@dataclass
+class Federation:
+    """What a node's federated calls share across requests: one kept-alive mTLS client,
+    the cache of exchanged tokens, this node's own tokens (duplicate checks) and the
+    executor of gather joins (its concurrency cap holds across requests)."""
+
+    settings: NodeSettings
+    http: httpx.AsyncClient
+    exchanged: TokenCache
+    joins: Executor
+    _own: dict[tuple[str, str], ClientCredentialsTokens] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, settings: NodeSettings) -> Federation:
+        http = trust_http.async_client(ca_bundle=settings.ca_bundle, cert=settings.client_cert,
+                                       key=settings.client_key,
+                                       timeout=settings.node_deadline + 1)
+        joins = Executor(Limits(timeout=settings.sparql_timeout, max_rows=1_000_000,
+                                concurrent=settings.sparql_concurrent,
+                                memory_mb=settings.sparql_memory_mb))
+        return cls(settings, http, TokenCache(), joins)
+
+    def own_tokens(self) -> ClientCredentialsTokens | None:
+        """This node's own tokens (duplicate checks at other nodes), kept across requests;
+        None when it is not in a federation."""
+        trust_url, client_id = self.settings.trust_url, self.settings.client_id
+        if not (trust_url and client_id):
+            return None
+        key = (trust_url, client_id)
+        if key not in self._own:
+            self._own[key] = ClientCredentialsTokens(trust_url, client_id, DUPLICATES_SCOPE)
+        return self._own[key]
+
+    def engine(self, tokens: Any) -> Engine:
+        return Engine(self.http, tokens, self.settings.node_deadline, executor=self.joins,
+                      max_quads=self.settings.federation_max_quads)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+        self.joins.close()
+
+
+@dataclass
+class Services:
+    settings: NodeSettings
+    authenticator: Authenticator
+    placement: Placement
+    register: Register
+    query: QueryService
+    duplicates: DuplicateIndex
+    federation: Federation
+
+    @classmethod
+    def open(cls, settings: NodeSettings,
+             authenticator: Authenticator | None = None) -> Services:
+        authenticator = authenticator or default_authenticator(settings)
+        register = Register(open_store(settings.data_dir, settings.sparql_url),
+                            workers=settings.workers)
+        keys = FederationKeys(settings)
+        return cls(settings, authenticator,
+                   placement_for(settings.holds, authenticator, settings.placement_ttl),
+                   register,
+                   QueryService(register.store, Limits.of(settings),
+                                disclosure_key=disclosure_key(settings.data_dir)),
+                   open_index(register.store, keys, register.commit_hooks),
+                   Federation.open(settings))
+
+    async def aclose(self) -> None:
+        await self.federation.aclose()
+        self.query.close()  # stops its query workers
+        self.register.close()
+        close = getattr(self.placement, "close", None)
+        if close is not None:
+            close()
+
+
+# FastAPI dependencies: `Annotated[Register, Depends(register)]` in a route.
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+def settings(request: Request) -> NodeSettings:
+    return services(request).settings
+
+
+def register(request: Request) -> Register:
+    return services(request).register
+
+
+def query_service(request: Request) -> QueryService:
+    return services(request).query
+
+
+def federation(request: Request) -> Federation:
+    return services(request).federation
+
+
+def duplicate_index(request: Request) -> DuplicateIndex:
+    return services(request).duplicates
