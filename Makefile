@@ -21,6 +21,7 @@ demo-node: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check common node trust tests examples
+	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
@@ -31,6 +32,7 @@ bench-federation: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check common node trust tests examples
+	$(BIN)/mypy
 
 docs: $(STAMP)
 	$(BIN)/fmar docs ontology
