@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from typer.exceptions import TyperException
@@ -120,7 +120,7 @@ def serve(
     settings = NodeSettings.from_env(data_dir=data_dir, sparql_url=sparql_url,
                                      tokens_file=tokens_file, name=name, workers=workers,
                                      holds=static_holds({"FMAR_HOLDS": holds or ""}))
-    tls: dict[str, object] = {}
+    tls: dict[str, Any] = {}
     if tls_cert and tls_key:
         from trust.tls import uvicorn_tls_options
 
