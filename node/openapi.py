@@ -99,7 +99,7 @@ def install_openapi(app: FastAPI, *, token_url: str | None, scopes: dict[str, st
         app.openapi_schema = doc
         return doc
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # as FastAPI documents
 
 
 NODE_SCOPES = {

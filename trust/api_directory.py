@@ -6,11 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from rdflib import Graph
 from sqlmodel import Session, select
 
 from node.errors import error_responses
 from node.openapi import content, secured
 from trust import certs, deregister, directory, rdf
+from trust.ca import CertificateAuthority
 from trust.errors import ApiError
 from trust.models import Application, Certificate, Node, Organisation, User
 from trust.schemas import (
@@ -211,7 +213,7 @@ def node_status(request: Request, node_id: str, body: StatusChange) -> dict[str,
             .model_dump(mode="json")
 
 
-def _ca(request: Request):  # type: ignore[no-untyped-def]
+def _ca(request: Request) -> CertificateAuthority:
     return request.app.state.ca
 
 
@@ -321,7 +323,7 @@ def chain(request: Request) -> Response:
     return Response(_ca(request).chain_pem, media_type="application/x-pem-file")
 
 
-def _rdf(request: Request, graph) -> Response:  # type: ignore[no-untyped-def]
+def _rdf(request: Request, graph: Graph) -> Response:
     media = rdf.negotiate(request.headers.get("accept"))
     if media is None:
         raise ApiError(406, "HTTP-406", "Available as text/turtle or application/ld+json.")
@@ -397,7 +399,7 @@ async def sparql(request: Request, query: str | None = None) -> Response:
     media = next((m for m in SPARQL_RESULTS if m in accept), "application/sparql-results+json")
     try:  # rdflib evaluates lazily: answer inside the try, so no error escapes as a 500
         result = rdf.safe_query(graph, text)
-        if result.type in ("CONSTRUCT", "DESCRIBE"):
+        if result.type in ("CONSTRUCT", "DESCRIBE") and result.graph is not None:
             return _rdf(request, result.graph)
         body = result.serialize(format=SPARQL_RESULTS[media])
     except ApiError:

@@ -172,7 +172,7 @@ def keys_encrypt(data: Data = None) -> None:
     for path in (settings.ca_dir / "root.key", settings.ca_dir / "issuer.key"):
         if path.exists() and not path.read_bytes().startswith(keystore.ENCRYPTED_PEM):
             plain = load_pem_private_key(path.read_bytes(), None)
-            keystore.write_secret(path, keystore.seal(plain, kek))  # type: ignore[arg-type]
+            keystore.write_secret(path, keystore.seal(plain, kek))
             sealed.append(path.name)
     engine = make_engine(settings.db_url)
     with Session(engine) as session:
@@ -180,7 +180,7 @@ def keys_encrypt(data: Data = None) -> None:
             if not row.private_pem.startswith((keystore.ENCRYPTED_PEM.decode(),
                                                keystore.EXTERNAL_PREFIX)):
                 plain = load_pem_private_key(row.private_pem.encode(), None)
-                row.private_pem = keystore.seal(plain, kek).decode()  # type: ignore[arg-type]
+                row.private_pem = keystore.seal(plain, kek).decode()
                 session.add(row)
                 sealed.append(row.kid)
         session.commit()

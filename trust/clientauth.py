@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc.jwk import ECKey, KeySet
 from sqlmodel import Session
 
@@ -127,8 +128,9 @@ def _private_key_jwt(session: Session, settings: TrustSettings, assertion: str,
     app, org = _load(session, client_app_id(settings, iss))
     keys = []
     for row in certs.valid_of_app(session, app.id):
-        cert = x509.load_pem_x509_certificate(row.pem.encode())
-        keys.append(ECKey.import_key(cert.public_key(), {"kid": row.serial}))
+        public = x509.load_pem_x509_certificate(row.pem.encode()).public_key()
+        if isinstance(public, ec.EllipticCurvePublicKey):  # the CA issues EC keys only
+            keys.append(ECKey.import_key(public, {"kid": row.serial}))
     wanted = header.get("kid")
     if wanted:
         keys = [k for k in keys if k.kid == wanted] or keys
@@ -156,8 +158,8 @@ def _private_key_jwt(session: Session, settings: TrustSettings, assertion: str,
     # A certificate presented alongside binds the token (RFC 8705 §3): it must be the client's.
     thumb = x5t_s256(peer_cert_der) if peer_cert_der else None
     if thumb is not None:
-        row = certs.valid_by_thumbprint(session, thumb)
-        if row is None or row.app_id != app.id:
+        bound = certs.valid_by_thumbprint(session, thumb)
+        if bound is None or bound.app_id != app.id:
             raise _invalid("The client certificate is not a valid certificate of this client.",
                            "AUTH-021")
     return AuthenticatedClient(app, org, "private_key_jwt", thumb)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from trust import certs, directory
 from trust.directory import Actor
@@ -63,7 +63,7 @@ def deregister(session: Session, org_id: str, actor: Actor, probe: Probe,
         session.add(node)
     revoked = certs.revoke_all_of_org(session, org_id, "cessationOfOperation", actor)
     for token in session.exec(select(IssuedToken).where(IssuedToken.org_id == org_id,
-                                                        IssuedToken.revoked.is_(False))):
+                                                        col(IssuedToken.revoked).is_(False))):
         token.revoked = True
         session.add(token)
     return {"org_id": org_id, "status": "Withdrawn", "certificates_revoked": revoked,

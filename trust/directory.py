@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from trust import tokens, validation
 from trust.errors import ApiError
@@ -188,7 +188,7 @@ def set_status(session: Session, org_id: str, status: str, actor: Actor,
 
 
 def history(session: Session, org_id: str) -> list[OrgEvent]:
-    stmt = select(OrgEvent).where(OrgEvent.org_id == org_id).order_by(OrgEvent.id)
+    stmt = select(OrgEvent).where(OrgEvent.org_id == org_id).order_by(col(OrgEvent.id))
     return list(session.exec(stmt))
 
 
@@ -381,7 +381,7 @@ def active_hosting(session: Session, host_org_id: str, hosted_org_id: str) -> Ho
 def _open_hosting(session: Session, host_org_id: str, hosted_org_id: str) -> Hosting | None:
     return session.exec(select(Hosting).where(
         Hosting.host_org_id == host_org_id, Hosting.hosted_org_id == hosted_org_id,
-        Hosting.status.in_(("requested", "active")))).first()
+        col(Hosting.status).in_(("requested", "active")))).first()
 
 
 def accept_hosting(session: Session, hosted_org_id: str, host_org_id: str,

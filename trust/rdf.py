@@ -5,6 +5,7 @@ from __future__ import annotations
 from rdflib import OWL, RDF, XSD, Dataset, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, ORG
 from rdflib.plugins.sparql import prepareQuery
+from rdflib.query import Result
 from sqlmodel import Session, select
 
 from node.api.http import media_ranges
@@ -164,7 +165,7 @@ def _walk(node: object) -> bool:
     return False
 
 
-def safe_query(graph: Graph, text: str):  # type: ignore[no-untyped-def]
+def safe_query(graph: Graph, text: str) -> Result:
     """Run a query over `graph` only: no FROM / FROM NAMED loading, no SERVICE (no SSRF).
 
     The query sees a dataset whose default graph is `graph` and which has no named

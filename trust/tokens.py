@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from joserfc.jwk import ECKey, KeySet
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from trust import keys
 from trust.config import TrustSettings
@@ -100,7 +100,7 @@ def revoke(session: Session, settings: TrustSettings, token: str,
 
 def revoke_where(session: Session, *conditions: Any) -> int:
     """Revoke every unexpired token matching `conditions` (e.g. all of a deactivated user)."""
-    rows = session.exec(select(IssuedToken).where(IssuedToken.revoked.is_(False),
+    rows = session.exec(select(IssuedToken).where(col(IssuedToken.revoked).is_(False),
                                                   IssuedToken.expires_at > utcnow(),
                                                   *conditions))
     count = 0
@@ -115,7 +115,7 @@ def revocation_list(session: Session, settings: TrustSettings, lifetime: int = 6
     """The `jti`s of revoked tokens that have not expired yet (tokens of deactivated users and
     withdrawn organisations included), signed like the access tokens. Nodes cache it for a
     short time (`revocation_ttl`), as they cache the CRL."""
-    rows = session.exec(select(IssuedToken.jti).where(IssuedToken.revoked.is_(True),
+    rows = session.exec(select(IssuedToken.jti).where(col(IssuedToken.revoked).is_(True),
                                                       IssuedToken.expires_at > utcnow()))
     now = int(time.time())
     claims = {"iss": settings.issuer, "iat": now, "exp": now + lifetime,

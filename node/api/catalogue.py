@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from rdflib import Graph
 
 from node.errors import ApiError, error_responses
 from node.federation.catalogue import catalogue_graph, licence_graph
@@ -19,7 +20,7 @@ FORMATS = {"text/turtle": "turtle", "application/ld+json": "json-ld",
 RDF = {200: content(*FORMATS), **error_responses(406)}
 
 
-def _rdf(request: Request, graph) -> Response:  # type: ignore[no-untyped-def]
+def _rdf(request: Request, graph: Graph) -> Response:
     accept = request.headers.get("accept", "")
     chosen = "text/turtle"
     for part in accept.split(","):
