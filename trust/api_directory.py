@@ -14,7 +14,7 @@ from node.openapi import content, secured
 from trust import certs, deregister, directory, rdf
 from trust.ca import CertificateAuthority
 from trust.errors import ApiError
-from trust.models import Application, Certificate, Node, Organisation, User
+from trust.models import Application, Certificate, Node, Organisation, OrgStatus, User
 from trust.schemas import (
     ApplicationIn,
     CsrIn,
@@ -94,7 +94,7 @@ def change_status(request: Request, org_id: str, body: StatusChange) -> dict[str
     with tx(request) as session:
         actor = current_actor(request, session)
         require_operator(actor)
-        if body.status == "Withdrawn":
+        if body.status == OrgStatus.WITHDRAWN:
             raise ApiError(409, "DIR-005", "Withdraw an organisation with /deregister.")
         return full_org(request, directory.set_status(session, org_id, body.status, actor,
                                                       body.reason))
@@ -272,7 +272,7 @@ def members(request: Request, role: str | None = None) -> list[dict[str, Any]]:
         if role:
             orgs = directory.members_with_role(session, role)
         else:
-            orgs = list(session.exec(select(Organisation).where(Organisation.status == "Active")))
+            orgs = list(session.exec(select(Organisation).where(Organisation.status == OrgStatus.ACTIVE)))
         return [public_member(request, o) for o in orgs]
 
 
@@ -333,7 +333,7 @@ def _rdf(request: Request, graph: Graph) -> Response:
 
 def _visible_org(session: Session, org_id: str) -> Organisation:
     org = directory.get_organisation(session, org_id)
-    if org.status == "Pending Approval":
+    if org.status == OrgStatus.PENDING:
         raise ApiError(404, "DIR-006", f"No organisation {org_id}.")
     return org
 

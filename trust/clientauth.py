@@ -17,7 +17,17 @@ from trust import certs
 from trust.ca import x5t_s256
 from trust.config import TrustSettings
 from trust.errors import ApiError, OAuthError
-from trust.models import Application, Grant, Node, Organisation
+from trust.models import (
+    Application,
+    AppStatus,
+    Grant,
+    GrantKind,
+    GrantStatus,
+    Node,
+    NodeStatus,
+    Organisation,
+    OrgStatus,
+)
 from trust.verifier import b64json, unverified_header, verify_jwt
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -63,9 +73,9 @@ def _node_client(session: Session, node_id: str,
         raise _invalid("A node authenticates with its node client certificate (mTLS).",
                        "AUTH-040")
     org = session.get(Organisation, node.org_id)
-    if org is None or org.status != "Active":
+    if org is None or org.status != OrgStatus.ACTIVE:
         raise _invalid("The organisation of this node is not active.", "AUTH-025")
-    if node.status != "active":
+    if node.status != NodeStatus.ACTIVE:
         raise _invalid(f"The node is {node.status}: the operator has not approved it.",
                        "AUTH-041")
     thumbprint = x5t_s256(peer_cert_der)
@@ -80,10 +90,10 @@ def _node_client(session: Session, node_id: str,
 
 def _load(session: Session, client_id: str | None) -> tuple[Application, Organisation]:
     app = session.get(Application, client_id) if client_id else None
-    if app is None or app.status != "active":
+    if app is None or app.status != AppStatus.ACTIVE:
         raise _invalid("Unknown or inactive client.")
     org = session.get(Organisation, app.org_id)
-    if org is None or org.status != "Active":
+    if org is None or org.status != OrgStatus.ACTIVE:
         raise _invalid("The organisation of this client is not active.", "AUTH-025")
     return app, org
 
@@ -153,7 +163,8 @@ def _private_key_jwt(session: Session, settings: TrustSettings, assertion: str,
     jti = f"assertion:{digest}"
     if session.get(Grant, jti) is not None:
         raise _invalid("The client assertion was used before.", "AUTH-026")
-    session.add(Grant(id=jti, kind="assertion", client_id=app.id, status="used",
+    session.add(Grant(id=jti, kind=GrantKind.ASSERTION, client_id=app.id,
+                      status=GrantStatus.USED,
                       expires_at=datetime.fromtimestamp(float(claims["exp"]), UTC)))
     # A certificate presented alongside binds the token (RFC 8705 §3): it must be the client's.
     thumb = x5t_s256(peer_cert_der) if peer_cert_der else None

@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from node.api.http import media_ranges
 from trust.config import TrustSettings
-from trust.models import Application, Node, Organisation
+from trust.models import Application, Node, Organisation, OrgStatus
 from trust.roles import ROLE_SCHEME
 
 FMAR = Namespace("https://id.fmar.uk/def/fmar#")  # the FMAR ontology (ontology/fmar.ttl)
@@ -117,7 +117,7 @@ def node_graph(settings: TrustSettings, node: Node) -> Graph:
 def directory_graph(session: Session, settings: TrustSettings) -> Graph:
     """All public directory data: organisations that are not Pending Approval."""
     g = _graph()
-    orgs = session.exec(select(Organisation).where(Organisation.status != "Pending Approval"))
+    orgs = session.exec(select(Organisation).where(Organisation.status != OrgStatus.PENDING))
     public = set()
     for org in orgs:
         add_organisation(g, settings, org)

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from trust import keys
 from trust.config import TrustSettings
 from trust.errors import ApiError
-from trust.models import IssuedToken, Organisation, utcnow
+from trust.models import IssuedToken, Organisation, OrgStatus, utcnow
 from trust.verifier import REVOCATIONS_TYP, verify_jwt
 
 
@@ -75,7 +75,7 @@ def introspect(session: Session, settings: TrustSettings, token: str) -> dict[st
     except ApiError:  # any failure: inactive, never a reason (RFC 7662)
         return {"active": False}
     org = session.get(Organisation, claims["org_id"])
-    if org is None or org.status != "Active":
+    if org is None or org.status != OrgStatus.ACTIVE:
         return {"active": False}
     return {"active": True, **claims}
 
