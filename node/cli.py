@@ -122,7 +122,7 @@ def serve(
                                      holds=static_holds({"FMAR_HOLDS": holds or ""}))
     tls: dict[str, Any] = {}
     if tls_cert and tls_key:
-        from trust.tls import uvicorn_tls_options
+        from common.tls import uvicorn_tls_options
 
         bundle = ca_bundle or os.environ.get("FMAR_CA_BUNDLE")
         if not bundle:
@@ -298,7 +298,7 @@ def upload(
     )
 
     from node.cli_errors import EXIT_BAD_INPUT, EXIT_PARTIAL, CliError, from_api_error
-    from trust import http
+    from common import http_client as http
 
     media = UPLOAD_TYPES.get(file.suffix.lower())
     if media is None:

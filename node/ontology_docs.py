@@ -9,7 +9,7 @@ from rdflib import OWL, RDF, RDFS, Graph, Literal, URIRef
 from rdflib.namespace import SKOS
 from rdflib.term import Node
 
-from node.vocab import FMAR, ONTOLOGY_FILE
+from common.vocab import FMAR, ONTOLOGY_FILE
 
 
 def _short(graph: Graph, term: Node) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from node.errors import ErrorBody, error_responses
+from common.http_errors import ErrorBody, error_responses
 
 MUTUAL_TLS = {
     "type": "mutualTLS",

@@ -9,13 +9,16 @@ from fastapi.responses import Response
 from rdflib import Graph
 from sqlmodel import Session, select
 
-from node.errors import error_responses
-from node.openapi import content, secured
-from trust import certs, deregister, directory, rdf
-from trust.ca import CertificateAuthority
-from trust.errors import ApiError
-from trust.models import Application, Certificate, Node, Organisation, OrgStatus, User
-from trust.schemas import (
+from common.http_errors import error_responses
+from common.openapi import content, secured
+from trust.server import certs
+from trust.server import deregister
+from trust.server import directory
+from trust.server import rdf
+from trust.server.ca import CertificateAuthority
+from trust.server.errors import ApiError
+from trust.server.models import Application, Certificate, Node, Organisation, OrgStatus, User
+from trust.server.schemas import (
     ApplicationIn,
     CsrIn,
     DeregisterIn,
@@ -26,7 +29,7 @@ from trust.schemas import (
     StatusChange,
     UserIn,
 )
-from trust.web import (
+from trust.server.web import (
     current_actor,
     require_member,
     require_operator,

@@ -11,14 +11,19 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from node.errors import error_responses
-from node.openapi import content, secured
-from trust import bootstrap, clientauth, directory, grants, keys, tokens
-from trust.errors import ApiError, OAuthError
-from trust.models import User
-from trust.ratelimit import LoginThrottle, source_of, trusted_proxies
-from trust.tls import peer_certificate_der
-from trust.web import current_actor, settings_of, tx
+from common.http_errors import error_responses
+from common.openapi import content, secured
+from trust.server import bootstrap
+from trust.server import clientauth
+from trust.server import directory
+from trust.server import grants
+from trust.server import keys
+from trust.server import tokens
+from trust.server.errors import ApiError, OAuthError
+from trust.server.models import User
+from common.ratelimit import LoginThrottle, source_of, trusted_proxies
+from common.tls import peer_certificate_der
+from trust.server.web import current_actor, settings_of, tx
 
 router = APIRouter()
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -153,7 +158,7 @@ async def token(request: Request) -> JSONResponse:
 @router.post("/api/federation-key", openapi_extra=CLIENT, responses=OAUTH_ERRORS)
 async def federation_key(request: Request) -> JSONResponse:
     """The federation's duplicate-detection key, for nodes (mTLS client authentication)."""
-    from trust.federation_key import key_for
+    from trust.server.federation_key import key_for
 
     form = await _form(request)
     settings = settings_of(request)

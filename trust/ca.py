@@ -15,11 +15,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from trust import der, keystore
-from trust.config import TrustSettings
-from trust.errors import ApiError
-from trust.keystore import FileSigner, Signer
-from trust.roles import role_iri, role_name
+from trust.client import der
+from trust.server import keystore
+from trust.server.config import TrustSettings
+from trust.server.errors import ApiError
+from trust.server.keystore import FileSigner, Signer
+from common.roles import role_iri, role_name
 
 ROLE_OID = x509.ObjectIdentifier("1.3.6.1.4.1.62329.1.1")
 MEMBER_OID = x509.ObjectIdentifier("1.3.6.1.4.1.62329.1.3")

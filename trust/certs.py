@@ -8,9 +8,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlmodel import Session, select
 
-from trust.ca import CertificateAuthority, x5t_s256
-from trust.config import TrustSettings
-from trust.directory import (
+from trust.server.ca import CertificateAuthority, x5t_s256
+from trust.server.config import TrustSettings
+from trust.server.directory import (
     SYSTEM,
     Actor,
     get_application,
@@ -18,8 +18,8 @@ from trust.directory import (
     record,
     require_active_node,
 )
-from trust.errors import ApiError
-from trust.models import AppStatus, Certificate, CertStatus, Node, OrgStatus, utcnow
+from trust.server.errors import ApiError
+from trust.server.models import AppStatus, Certificate, CertStatus, Node, OrgStatus, utcnow
 
 
 def _store(session: Session, cert: x509.Certificate, kind: str, org_id: str,

@@ -69,8 +69,8 @@ def trust_init(
     kek_file: KekFile = None,
 ) -> None:
     """Create the CA, the token signing key, the operator and its first admin."""
-    from trust.bootstrap import init
-    from trust.config import TrustSettings
+    from trust.server.bootstrap import init
+    from trust.server.config import TrustSettings
 
     password = admin_password or getpass.getpass("Operator admin password (10+ chars): ")
     settings = TrustSettings(data_dir=_data_dir(data), issuer=issuer, database_url=database_url,
@@ -84,7 +84,7 @@ def trust_init(
 @contextmanager
 def _key_errors() -> Iterator[None]:
     """A missing or wrong KEK ends the command with its message, not a traceback."""
-    from trust.keystore import KeyStoreError
+    from trust.server.keystore import KeyStoreError
 
     try:
         yield
@@ -104,10 +104,10 @@ def trust_serve(
     """Serve the trust framework over TLS (client certificates optional, checked per client)."""
     import uvicorn
 
-    from trust.bootstrap import settings_for
-    from trust.db import migrate
-    from trust.service import create_app
-    from trust.tls import uvicorn_tls_options
+    from trust.server.bootstrap import settings_for
+    from trust.server.db import migrate
+    from trust.server.service import create_app
+    from common.tls import uvicorn_tls_options
 
     settings = settings_for(_data_dir(data), issuer, database_url)
     migrate(settings.db_url)
@@ -133,9 +133,10 @@ def keys_rotate(
     until the overlap ends."""
     from sqlmodel import Session
 
-    from trust import federation_key, keys
-    from trust.bootstrap import settings_for
-    from trust.db import make_engine
+    from trust.server import federation_key
+    from trust.server import keys
+    from trust.server.bootstrap import settings_for
+    from trust.server.db import make_engine
 
     settings = settings_for(_data_dir(data))
     if which == "federation":
@@ -160,10 +161,10 @@ def keys_encrypt(data: Data = None) -> None:
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
     from sqlmodel import Session, select
 
-    from trust import keystore
-    from trust.bootstrap import settings_for
-    from trust.db import make_engine
-    from trust.models import SigningKey
+    from trust.server import keystore
+    from trust.server.bootstrap import settings_for
+    from trust.server.db import make_engine
+    from trust.server.models import SigningKey
 
     settings = settings_for(_data_dir(data))
     with _key_errors():
@@ -204,7 +205,7 @@ def _load_session() -> dict[str, Any]:
 
 
 def _client(trust: str | None = None, ca: Path | None = None, auth: bool = True) -> httpx.Client:
-    from trust import http
+    from common import http_client as http
 
     session = _load_session() if auth or not (trust and ca) else {}
     headers = {"Authorization": f"Bearer {session['access_token']}"} if auth else {}
@@ -233,7 +234,7 @@ Bare = Annotated[bool, typer.Option("--bare", help="Print only the new id, for "
 
 
 def _save_login(trust: str, ca: Path, body: dict[str, Any]) -> None:
-    from trust.keystore import write_secret
+    from trust.server.keystore import write_secret
 
     write_secret(_session_file(), json.dumps({"trust": trust,
                                               "ca_bundle": str(Path(ca).resolve()),
@@ -248,7 +249,7 @@ def _loopback_login(c: httpx.Client, cid: str, trust: str, ca: Path, open_browse
     from http.server import BaseHTTPRequestHandler, HTTPServer
     from urllib.parse import parse_qs, urlencode, urlsplit
 
-    from trust.grants import s256
+    from trust.server.grants import s256
 
     received: dict[str, str] = {}
 
@@ -306,8 +307,8 @@ def login(
 ) -> None:
     """Log in as a person: device authorization grant (RFC 8628) or, with --browser, the
     authorization code flow with PKCE and a loopback redirect (RFC 8252)."""
-    from trust import http
-    from trust.grants import DEVICE_CODE
+    from common import http_client as http
+    from trust.server.grants import DEVICE_CODE
 
     with http.client(ca_bundle=ca, base_url=trust, timeout=30) as c:
         cid = client_id or c.get("/api/cli-client").json()["client_id"]
@@ -477,8 +478,8 @@ def cert_request(
     renew: Annotated[str | None, typer.Option(help="Serial of a certificate to renew.")] = None,
 ) -> None:
     """Make a P-256 key and CSR here (the key never leaves), get the certificate."""
-    from trust.ca import make_key_and_csr
-    from trust.keystore import write_secret
+    from trust.server.ca import make_key_and_csr
+    from trust.server.keystore import write_secret
 
     if not (app or node or renew):
         raise typer.BadParameter("Give --app, --node or --renew.")
@@ -524,7 +525,7 @@ def token(
                                        "TOKEN=$(fmar token --bare).")] = False,
 ) -> None:
     """Get an access token with client credentials over mTLS (bound to the certificate)."""
-    from trust import http
+    from common import http_client as http
 
     if not trust:
         raise typer.BadParameter("give --trust-url or FMAR_TRUST_URL", param_hint="--trust-url")

@@ -13,11 +13,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc.jwk import ECKey, KeySet
 from sqlmodel import Session
 
-from trust import certs
-from trust.ca import x5t_s256
-from trust.config import TrustSettings
-from trust.errors import ApiError, OAuthError
-from trust.models import (
+from trust.server import certs
+from trust.server.ca import x5t_s256
+from trust.server.config import TrustSettings
+from trust.server.errors import ApiError, OAuthError
+from trust.server.models import (
     Application,
     AppStatus,
     Grant,
@@ -28,7 +28,7 @@ from trust.models import (
     Organisation,
     OrgStatus,
 )
-from trust.verifier import b64json, unverified_header, verify_jwt
+from trust.client.verifier import b64json, unverified_header, verify_jwt
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 

@@ -13,10 +13,11 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from trust import certs, directory
-from trust.directory import Actor
-from trust.errors import ApiError
-from trust.models import Application, AppStatus, IssuedToken, Node, NodeStatus, OrgStatus, User
+from trust.server import certs
+from trust.server import directory
+from trust.server.directory import Actor
+from trust.server.errors import ApiError
+from trust.server.models import Application, AppStatus, IssuedToken, Node, NodeStatus, OrgStatus, User
 
 Probe = Callable[[Node, str], dict[str, Any]]
 

@@ -10,9 +10,10 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, col, select
 
-from trust import tokens, validation
-from trust.errors import ApiError
-from trust.models import (
+from trust.server import tokens
+from trust.server import validation
+from trust.server.errors import ApiError
+from trust.server.models import (
     Application,
     Hosting,
     HostingStatus,
@@ -25,8 +26,8 @@ from trust.models import (
     User,
     utcnow,
 )
-from trust.roles import DNO_AREAS, ORGANISATION_TYPES, normalise_role, role_name
-from trust.schemas import Contact, OrganisationIn, OrganisationUpdate
+from common.roles import DNO_AREAS, ORGANISATION_TYPES, normalise_role, role_name
+from trust.server.schemas import Contact, OrganisationIn, OrganisationUpdate
 
 TRANSITIONS: dict[OrgStatus, set[OrgStatus]] = {
     OrgStatus.PENDING: {OrgStatus.ACTIVE, OrgStatus.WITHDRAWN},

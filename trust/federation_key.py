@@ -21,11 +21,11 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from trust.clientauth import AuthenticatedClient
-from trust.config import TrustSettings
-from trust.errors import ApiError
-from trust.keystore import write_secret
-from trust.models import Node, NodeStatus
+from trust.server.clientauth import AuthenticatedClient
+from trust.server.config import TrustSettings
+from trust.server.errors import ApiError
+from trust.server.keystore import write_secret
+from trust.server.models import Node, NodeStatus
 
 DEFAULT_OVERLAP = 24 * 3600  # a day: every node refetches well within it
 

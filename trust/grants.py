@@ -13,11 +13,12 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from sqlmodel import Session, select
 
-from trust import directory, tokens
-from trust.clientauth import AuthenticatedClient
-from trust.config import TrustSettings
-from trust.errors import ApiError, OAuthError
-from trust.models import (
+from trust.server import directory
+from trust.server import tokens
+from trust.server.clientauth import AuthenticatedClient
+from trust.server.config import TrustSettings
+from trust.server.errors import ApiError, OAuthError
+from trust.server.models import (
     Grant,
     GrantKind,
     GrantStatus,
@@ -29,7 +30,7 @@ from trust.models import (
     User,
     utcnow,
 )
-from trust.roles import scopes_for, user_scopes
+from common.roles import scopes_for, user_scopes
 
 CLIENT_CREDENTIALS = "client_credentials"
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"

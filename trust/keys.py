@@ -17,10 +17,10 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlmodel import Session, col, select
 
-from trust import keystore
-from trust.config import TrustSettings
-from trust.keystore import FileSigner, Signer
-from trust.models import SigningKey, utcnow
+from trust.server import keystore
+from trust.server.config import TrustSettings
+from trust.server.keystore import FileSigner, Signer
+from trust.server.models import SigningKey, utcnow
 
 MAX_TOKEN_TTL = 600
 DEFAULT_OVERLAP = MAX_TOKEN_TTL + 60  # every token of the old key has expired by then

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 if TYPE_CHECKING:
-    from trust.config import TrustSettings
+    from trust.server.config import TrustSettings
 
 KEK_ENV, KEK_FILE_ENV = "FMAR_TRUST_KEK", "FMAR_TRUST_KEK_FILE"
 MIN_KEK_LENGTH = 16

@@ -46,8 +46,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from node.errors import ApiError
-from trust.tls import peer_certificate_der, peer_host
+from common.http_errors import ApiError
+from common.tls import peer_certificate_der, peer_host
 
 MAX_KEYS = 100_000  # buckets kept per kind; the least recently used go first
 OAUTH_PATHS = frozenset({"/token", "/par", "/authorize", "/device_authorization", "/device",

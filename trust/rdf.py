@@ -9,9 +9,9 @@ from rdflib.query import Result
 from sqlmodel import Session, select
 
 from node.api.http import media_ranges
-from trust.config import TrustSettings
-from trust.models import Application, Node, Organisation, OrgStatus
-from trust.roles import ROLE_SCHEME
+from trust.server.config import TrustSettings
+from trust.server.models import Application, Node, Organisation, OrgStatus
+from common.roles import ROLE_SCHEME
 
 FMAR = Namespace("https://id.fmar.uk/def/fmar#")  # the FMAR ontology (ontology/fmar.ttl)
 TF = Namespace("https://id.fmar.uk/def/trust#")

@@ -10,11 +10,11 @@ from typing import Any
 from joserfc.jwk import ECKey, KeySet
 from sqlmodel import Session, col, select
 
-from trust import keys
-from trust.config import TrustSettings
-from trust.errors import ApiError
-from trust.models import IssuedToken, Organisation, OrgStatus, utcnow
-from trust.verifier import REVOCATIONS_TYP, verify_jwt
+from trust.server import keys
+from trust.server.config import TrustSettings
+from trust.server.errors import ApiError
+from trust.server.models import IssuedToken, Organisation, OrgStatus, utcnow
+from trust.client.verifier import REVOCATIONS_TYP, verify_jwt
 
 
 def issue_access_token(session: Session, settings: TrustSettings, *, sub: str, org: Organisation,

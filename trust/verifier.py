@@ -35,10 +35,10 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet
 
-from trust import http
-from trust.ca import roles_of, x5t_s256
-from trust.errors import ApiError
-from trust.tls import peer_certificate_der, peer_host, pem_to_der
+from common import http_client as http
+from trust.server.ca import roles_of, x5t_s256
+from trust.server.errors import ApiError
+from common.tls import peer_certificate_der, peer_host, pem_to_der
 
 LOG = logging.getLogger(__name__)
 ALGORITHM = "ES256"

@@ -9,11 +9,11 @@ from fastapi import Request
 from sqlmodel import Session
 
 from node.identity import bearer_token
-from trust import tokens
-from trust.config import TrustSettings
-from trust.directory import Actor
-from trust.errors import ApiError, OAuthError
-from trust.models import Organisation, OrgStatus, User
+from trust.server import tokens
+from trust.server.config import TrustSettings
+from trust.server.directory import Actor
+from trust.server.errors import ApiError, OAuthError
+from trust.server.models import Organisation, OrgStatus, User
 
 
 def settings_of(request: Request) -> TrustSettings:

@@ -6,10 +6,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from rdflib import Graph
 
-from node.errors import ApiError, error_responses
+from common.http_errors import ApiError, error_responses
 from node.federation.catalogue import catalogue_graph, licence_graph
 from node.federation.settings import settings_for
-from node.openapi import content
+from common.openapi import content
 
 router = APIRouter(tags=["discovery"])
 

@@ -28,15 +28,15 @@ from decimal import Decimal
 from typing import Any
 
 from node import policy
-from node.errors import ApiError
-from node.federation.filters import (
+from common.http_errors import ApiError
+from node.query.filters import (
     AssetFilter,
     asset_graph_filter,
     restriction_patterns,
     scope_patterns,
 )
 from node.federation.results import parse_select_json
-from node.vocab import FMAR
+from common.vocab import FMAR
 
 # dimension -> predicate of the asset
 DIMENSIONS: dict[str, str] = {

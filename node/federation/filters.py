@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from node import policy
-from node.errors import ApiError
-from node.vocab import ASSET_BASE, FMAR, ORG_BASE, code_iri
+from common.http_errors import ApiError
+from common.vocab import ASSET_BASE, FMAR, ORG_BASE, code_iri
 
 CODE_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 MAX_LIMIT = 100_000
