@@ -22,6 +22,7 @@ demo-node: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check common node trust tests examples
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
@@ -33,6 +34,7 @@ bench-federation: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check common node trust tests examples
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 docs: $(STAMP)
 	$(BIN)/fmar docs ontology

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -19,15 +20,16 @@ def ssl_context(ca_bundle: str | Path | None, cert: str | Path | None = None,
 
 
 def client(*, ca_bundle: str | Path | None, cert: str | Path | None = None,
-           key: str | Path | None = None, base_url: str = "", timeout: float = 5.0,
-           **kwargs) -> httpx.Client:
-    """A synchronous client; `cert`/`key` are the PEM files of the caller's certificate."""
+           key: str | Path | None = None, base_url: str = "", timeout: float | None = 5.0,
+           **kwargs: Any) -> httpx.Client:
+    """A synchronous client; `cert`/`key` are the PEM files of the caller's certificate;
+    `timeout=None` waits without limit."""
     return httpx.Client(verify=ssl_context(ca_bundle, cert, key), base_url=base_url,
                         timeout=timeout, **kwargs)
 
 
 def async_client(*, ca_bundle: str | Path | None, cert: str | Path | None = None,
-                 key: str | Path | None = None, base_url: str = "", timeout: float = 5.0,
-                 **kwargs) -> httpx.AsyncClient:
+                 key: str | Path | None = None, base_url: str = "", timeout: float | None = 5.0,
+                 **kwargs: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(verify=ssl_context(ca_bundle, cert, key), base_url=base_url,
                              timeout=timeout, **kwargs)

@@ -67,7 +67,7 @@ STATUS_OF: dict[type[domain.DomainError], int] = {
 def status_of(error: domain.DomainError) -> int:
     for cls in type(error).__mro__:
         if cls in STATUS_OF:
-            return STATUS_OF[cls]  # type: ignore[index]
+            return STATUS_OF[cls]
     return 400
 
 

@@ -140,7 +140,7 @@ def trusted_proxies(env: Mapping[str, str]) -> frozenset[str]:
                      if p.strip())
 
 
-def source_of(scope: dict[str, Any], proxies: frozenset[str] = frozenset()) -> str:
+def source_of(scope: Mapping[str, Any], proxies: frozenset[str] = frozenset()) -> str:
     """The caller's address: the TCP peer, or what a trusted proxy says it forwarded for."""
     peer = peer_host(scope) or ""
     if peer in proxies:

@@ -7,13 +7,15 @@ Uvicorn's h11 protocol does not put the peer certificate in the ASGI scope, so
 
 from __future__ import annotations
 
+import asyncio
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 PEER = "fmar.peer"  # scope extension: the address of the TCP peer, as connected
@@ -23,7 +25,8 @@ class TLSH11Protocol(H11Protocol):
     """Adds the ASGI TLS extension and the real peer address (which uvicorn's proxy-headers
     middleware may rewrite in `scope["client"]`) to every request of the connection."""
 
-    def connection_made(self, transport) -> None:  # type: ignore[no-untyped-def]
+    # H11Protocol narrows asyncio's BaseTransport to Transport (a stream) the same way.
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         peer = transport.get_extra_info("peername")
         extensions: dict[str, Any] = {PEER: {"host": peer[0] if peer else None}}
@@ -35,7 +38,7 @@ class TLSH11Protocol(H11Protocol):
                                  "cipher_suite": None}
         inner = self.app
 
-        async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
             scope.setdefault("extensions", {}).update(extensions)
             await inner(scope, receive, send)
 
@@ -62,7 +65,7 @@ def uvicorn_tls_options(certfile: str | Path, keyfile: str | Path,
     }
 
 
-def peer_host(scope: dict) -> str | None:
+def peer_host(scope: Mapping[str, Any]) -> str | None:
     """The TCP peer's address: from TLSH11Protocol if it served the request, else the
     ASGI `client` (which uvicorn rewrites from X-Forwarded-For for allowed proxies)."""
     peer = (scope.get("extensions") or {}).get(PEER)
@@ -72,7 +75,7 @@ def peer_host(scope: dict) -> str | None:
     return client[0] if client else None
 
 
-def peer_certificate_der(scope: dict) -> bytes | None:
+def peer_certificate_der(scope: Mapping[str, Any]) -> bytes | None:
     """The DER client certificate of the TLS connection of this request, if any."""
     chain = (scope.get("extensions") or {}).get("tls", {}).get("client_cert_chain") or []
     if not chain:

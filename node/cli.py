@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from typer.exceptions import TyperException
@@ -112,12 +112,12 @@ def serve(
     from node.api.app import create_app
     from node.config import NodeSettings
 
-    given = {"trust_issuer": trust_issuer, "node_url": node_url, "ca_bundle": ca_bundle,
+    given: dict[str, Any] = {"trust_issuer": trust_issuer, "node_url": node_url, "ca_bundle": ca_bundle,
              "holds": holds}  # the options win over the environment
     settings = NodeSettings(data_dir=data_dir, sparql_url=sparql_url, tokens_file=tokens_file,
                             name=name, workers=workers,
                             **{k: v for k, v in given.items() if v is not None})
-    tls: dict[str, object] = {}
+    tls: dict[str, Any] = {}
     if tls_cert and tls_key:
         from common.tls import uvicorn_tls_options
 

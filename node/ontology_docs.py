@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from rdflib import OWL, RDF, RDFS, Graph, URIRef
+from collections.abc import Iterable
+from pathlib import Path
+
+from rdflib import OWL, RDF, RDFS, Graph, Literal, URIRef
 from rdflib.namespace import SKOS
+from rdflib.term import Node
 
 from common.vocab import FMAR, ONTOLOGY_FILE
 
 
-def _short(graph: Graph, term: object) -> str:
+def _short(graph: Graph, term: Node) -> str:
     try:
-        return graph.namespace_manager.normalizeUri(term)  # type: ignore[arg-type]
+        return graph.namespace_manager.normalizeUri(str(term))
     except Exception:  # noqa: BLE001 - any term rdflib cannot shorten is written in full
         return f"<{term}>"
 
@@ -19,7 +23,11 @@ def _cell(text: object) -> str:
     return str(text or "").replace("|", "\\|").replace("\n", " ")
 
 
-def render(path=ONTOLOGY_FILE) -> str:
+def _sorted(terms: Iterable[Node]) -> list[Node]:
+    return sorted(terms, key=str)
+
+
+def render(path: str | Path = ONTOLOGY_FILE) -> str:
     graph = Graph().parse(path)
     short = lambda t: _short(graph, t)
     lines = [
@@ -33,7 +41,7 @@ def render(path=ONTOLOGY_FILE) -> str:
         "| Class | Label | Subclass of / aligned with | Description |",
         "|---|---|---|---|",
     ]
-    for cls in sorted(graph.subjects(RDF.type, OWL.Class)):
+    for cls in _sorted(graph.subjects(RDF.type, OWL.Class)):
         parents = [short(p) for p in graph.objects(cls, RDFS.subClassOf)]
         parents += [f"≡ {short(m)}" for m in graph.objects(cls, SKOS.exactMatch)]
         lines.append(
@@ -49,10 +57,10 @@ def render(path=ONTOLOGY_FILE) -> str:
     ]
     kinds = {OWL.ObjectProperty: "object", OWL.DatatypeProperty: "datatype",
              OWL.AnnotationProperty: "annotation"}
-    props = []
-    for kind, label in kinds.items():
-        props += [(p, label) for p in graph.subjects(RDF.type, kind)]
-    for prop, kind in sorted(props):
+    props: list[tuple[Node, str]] = []
+    for kind_class, label in kinds.items():
+        props += [(p, label) for p in graph.subjects(RDF.type, kind_class)]
+    for prop, kind in sorted(props, key=lambda p: (str(p[0]), p[1])):
         domain = graph.value(prop, RDFS.domain)
         rng = graph.value(prop, RDFS.range)
         extra = graph.value(prop, URIRef("http://qudt.org/schema/qudt/unit")) or graph.value(
@@ -64,7 +72,7 @@ def render(path=ONTOLOGY_FILE) -> str:
             f"{short(extra) if extra else ''} | {_cell(graph.value(prop, RDFS.comment))} |"
         )
     lines += ["", "## Code lists", ""]
-    for scheme in sorted(graph.subjects(RDF.type, SKOS.ConceptScheme)):
+    for scheme in _sorted(graph.subjects(RDF.type, SKOS.ConceptScheme)):
         lines += [
             f"### {graph.value(scheme, SKOS.prefLabel)} (`{short(scheme)}`)",
             "",
@@ -79,7 +87,7 @@ def render(path=ONTOLOGY_FILE) -> str:
             lines.append(
                 f"| `{graph.value(concept, SKOS.notation)}` | "
                 f"{_cell(graph.value(concept, SKOS.prefLabel))} | "
-                f"{'yes' if active is not None and active.toPython() else 'no'} | "
+                f"{'yes' if isinstance(active, Literal) and active.toPython() else 'no'} | "
                 f"{_cell(graph.value(concept, FMAR.appliesTo))} | "
                 f"{_cell(graph.value(concept, SKOS.definition))} |"
             )

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from trust.client.credentials import DEVICE_CODE, make_key_and_csr, s256, write_secret
+from trust.client.credentials import write_secret
 from trust.client.options import CaBundle, TrustUrl
 
 trust_app = typer.Typer(help="Run the trust framework (directory, CA, OAuth issuer).",
@@ -167,7 +167,7 @@ def keys_encrypt(data: Data = None) -> None:
     for path in (settings.ca_dir / "root.key", settings.ca_dir / "issuer.key"):
         if path.exists() and not path.read_bytes().startswith(keystore.ENCRYPTED_PEM):
             plain = load_pem_private_key(path.read_bytes(), None)
-            write_secret(path, keystore.seal(plain, kek))  # type: ignore[arg-type]
+            write_secret(path, keystore.seal(plain, kek))
             sealed.append(path.name)
     engine = make_engine(settings.db_url)
     with Session(engine) as session:
@@ -175,7 +175,7 @@ def keys_encrypt(data: Data = None) -> None:
             if not row.private_pem.startswith((keystore.ENCRYPTED_PEM.decode(),
                                                keystore.EXTERNAL_PREFIX)):
                 plain = load_pem_private_key(row.private_pem.encode(), None)
-                row.private_pem = keystore.seal(plain, kek).decode()  # type: ignore[arg-type]
+                row.private_pem = keystore.seal(plain, kek).decode()
                 session.add(row)
                 sealed.append(row.kid)
         session.commit()
@@ -228,6 +228,7 @@ Bare = Annotated[bool, typer.Option("--bare", help="Print only the new id, for "
 
 
 def _save_login(trust: str, ca: Path, body: dict[str, Any]) -> None:
+    from trust.server.keystore import write_secret
 
     write_secret(_session_file(), json.dumps({"trust": trust,
                                               "ca_bundle": str(Path(ca).resolve()),
@@ -242,6 +243,7 @@ def _loopback_login(c: httpx.Client, cid: str, trust: str, ca: Path, open_browse
     from http.server import BaseHTTPRequestHandler, HTTPServer
     from urllib.parse import parse_qs, urlencode, urlsplit
 
+    from trust.server.grants import s256
 
     received: dict[str, str] = {}
 
@@ -300,6 +302,7 @@ def login(
     """Log in as a person: device authorization grant (RFC 8628) or, with --browser, the
     authorization code flow with PKCE and a loopback redirect (RFC 8252)."""
     from common import http_client as http
+    from trust.client.credentials import DEVICE_CODE
 
     with http.client(ca_bundle=ca, base_url=trust, timeout=30) as c:
         cid = client_id or c.get("/api/cli-client").json()["client_id"]
@@ -469,6 +472,7 @@ def cert_request(
     renew: Annotated[str | None, typer.Option(help="Serial of a certificate to renew.")] = None,
 ) -> None:
     """Make a P-256 key and CSR here (the key never leaves), get the certificate."""
+    from trust.client.credentials import make_key_and_csr, write_secret
 
     if not (app or node or renew):
         raise typer.BadParameter("Give --app, --node or --renew.")

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from rdflib import Graph
 
 from common.http_errors import ApiError, error_responses
 from common.openapi import content
@@ -23,7 +24,7 @@ FORMATS = {"text/turtle": "turtle", "application/ld+json": "json-ld",
 RDF = {200: content(*FORMATS), **error_responses(406)}
 
 
-def _rdf(request: Request, graph) -> Response:  # type: ignore[no-untyped-def]
+def _rdf(request: Request, graph: Graph) -> Response:
     accept = request.headers.get("accept", "")
     chosen = "text/turtle"
     for part in accept.split(","):

@@ -118,7 +118,8 @@ class Services:
 
 # FastAPI dependencies: `Annotated[Register, Depends(register)]` in a route.
 def services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+    services: Services = request.app.state.services
+    return services
 
 
 def settings(request: Request) -> NodeSettings:

@@ -111,7 +111,7 @@ def node_result(spec: AggregateSpec, body: bytes) -> dict[str, Any]:
     """A node's exact partial aggregate as JSON cells (callers who may read the rows)."""
     variables, rows = parse_select_json(json.loads(body))
     index = {v: i for i, v in enumerate(variables)}
-    cells = []
+    cells: list[dict[str, Any]] = []
     for row in rows:
         count = int(row[index["count"]].value)
         if count == 0:
@@ -270,7 +270,7 @@ def merge(spec: AggregateSpec, partials: list[dict[str, Any]],
                 value = None if controlled else cell.get(name)
                 if value is not None:
                     out[name] = value if out[name] is None else pick(out[name], value)
-    cells = []
+    cells: list[dict[str, Any]] = []
     for group_key in sorted(merged, key=lambda k: [str(x) for x in k]):
         cell = merged[group_key]
         if cell["count"] == 0 or (controlled and cell["count"] < threshold):

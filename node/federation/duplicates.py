@@ -25,6 +25,7 @@ import hmac
 import secrets
 import threading
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -119,7 +120,7 @@ def tokens_for(key: bytes | list[bytes], import_mpan: Any, export_mpan: Any,
     if not serial:
         return []
     keys = [key] if isinstance(key, bytes) else key
-    out = []
+    out: list[str] = []
     for kind, mpan in (("import", import_mpan), ("export", export_mpan)):
         if mpan:
             message = f"fmar-dup-v1|{kind}|{normalise(mpan)}|{normalise(serial)}".encode()
@@ -169,15 +170,16 @@ class DuplicateIndex:
             index = self._index
         return [{"token": t, "holder": index[t]} for t in tokens if t in index]
 
-    def matches(self, tokens: list[str]) -> list[dict[str, str]]:
+    def matches(self, tokens: Sequence[object]) -> list[dict[str, str]]:
         """The answer to another node's enquiry: needs the federation key."""
         key = self.keys.current()
         if key is None:
             raise ApiError(503, "FED-008", "No federation key for duplicate detection on this node.")
-        if len(tokens) > MAX_TOKENS or not all(isinstance(t, str) and len(t) == 64 for t in tokens):
+        hashes = [t for t in tokens[:MAX_TOKENS] if isinstance(t, str) and len(t) == 64]
+        if len(hashes) != len(tokens):
             raise ApiError(400, "FED-IN-007", f"tokens: up to {MAX_TOKENS} hex HMAC-SHA256 "
                            "values.")
-        return self._lookup(key, tokens)
+        return self._lookup(key, hashes)
 
     def local_matches(self, tokens: list[str]) -> dict[str, str]:
         """token -> holder among this node's records, hashed with `check_key()`'s key."""

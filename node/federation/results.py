@@ -44,8 +44,7 @@ def term_json(term: Any) -> dict[str, str]:
         out = {"type": "literal", "value": term.value}
         if term.language:
             out["xml:lang"] = term.language
-        elif term.datatype is not None and term.datatype.value not in (XSD_STRING,
-                                                                         RDF_LANG_STRING):
+        elif term.datatype.value not in (XSD_STRING, RDF_LANG_STRING):
             out["datatype"] = term.datatype.value
         return out
     return {"type": "triple", "value": str(term)}
@@ -80,7 +79,7 @@ def term_tsv(term: Any) -> str:
     return "" if term is None else str(term)
 
 
-def select_bytes(variables: list[str], rows: list[Row], fmt: str) -> bytes:
+def select_bytes(variables: list[str], rows: Sequence[Row], fmt: str) -> bytes:
     if fmt == "json":
         bindings = [{v: term_json(t) for v, t in zip(variables, row) if t is not None}
                     for row in rows]

@@ -78,6 +78,8 @@ def evaluate(store: Any, query: str, graphs: list[str] | None, fmt: str, max_row
         rows = [[s[v] for v in variables] for s in items]
         return select_bytes(variables, rows, fmt), len(rows), "SELECT"
     rdf_format = ox.RdfFormat.from_media_type(fmt) if "/" in fmt else ox.RdfFormat.N_TRIPLES
+    if rdf_format is None:
+        raise ValueError(f"No RDF format has the media type {fmt}")
     return graph_bytes(items, rdf_format), len(items), "CONSTRUCT"
 
 
@@ -95,6 +97,8 @@ class _Stores:
             store = ox.Store()  # parse, not load: load would rename the blank nodes
             store.extend(ox.parse(source.nquads, format=ox.RdfFormat.N_QUADS))
             return store
+        if source.path is None:
+            raise ValueError("A query source has a checkpoint path or N-Quads")
         if source.path != self.path:
             self.store = None  # close the older checkpoint first
             self.store = ox.Store.read_only(source.path)

@@ -50,7 +50,7 @@ def bad(code: str, message: str, value: Any = None) -> ApiError:
     return ApiError(400, code, message, details)
 
 
-def check_code(name: str, value: str) -> str:
+def check_code(name: str, value: object) -> str:
     if not isinstance(value, str) or not CODE_RE.match(value):
         raise bad("FED-IN-001", f"Filter '{name}' takes a code of letters, digits, _ - or . "
                   "(at most 64 characters).", value)

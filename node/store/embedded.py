@@ -147,8 +147,11 @@ class _Checkpoints:
                 self._leases[source] -= 1
                 if not self._leases[source]:
                     del self._leases[source]
-                    if self._current is None or self._current[1] != source:
+                    if not self._is_current(source):
                         self._remove(source)
+
+    def _is_current(self, source: QuerySource) -> bool:
+        return self._current is not None and self._current[1] == source
 
     def _make(self) -> QuerySource:
         if self._root is None:

@@ -13,7 +13,6 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import closing
 from typing import Any, TypeVar
 
 from node.store.base import StoreError
@@ -44,7 +43,8 @@ def on_one_thread(produce: Callable[[], Iterable[T]], batch: int = 100, depth: i
 
     def run() -> None:
         try:
-            with closing(iter(produce())) as items:  # closed here, on this thread
+            items = iter(produce())
+            try:
                 chunk: list[T] = []
                 for item in items:
                     chunk.append(item)
@@ -54,6 +54,8 @@ def on_one_thread(produce: Callable[[], Iterable[T]], batch: int = 100, depth: i
                         chunk = []
                 if chunk and not put(chunk):
                     return
+            finally:
+                _close(items)  # here, on this thread
             put(_DONE)
         except Exception as exc:  # handed over without its traceback
             log.exception("streaming from the store failed")
@@ -71,3 +73,10 @@ def on_one_thread(produce: Callable[[], Iterable[T]], batch: int = 100, depth: i
             yield from got
     finally:
         stop.set()
+
+
+def _close(items: Iterator[Any]) -> None:
+    """Close a generator (or any iterator with `close`), running its `finally` blocks."""
+    close = getattr(items, "close", None)
+    if close is not None:
+        close()

@@ -21,19 +21,24 @@ def x5t_s256(cert_der: bytes) -> str:
 
 def roles_of(cert: x509.Certificate) -> list[str]:
     """Role names from the ib1Roles extension (which holds role IRIs)."""
-    try:
-        ext = cert.extensions.get_extension_for_oid(ROLE_OID)
-    except x509.ExtensionNotFound:
-        return []
-    return [role_name(iri) for iri in der.decode_sequence_of_utf8(ext.value.value)]
+    raw = _private_extension(cert, ROLE_OID)
+    return [] if raw is None else [role_name(iri) for iri in der.decode_sequence_of_utf8(raw)]
 
 
 def member_of(cert: x509.Certificate) -> str | None:
+    raw = _private_extension(cert, MEMBER_OID)
+    return None if raw is None else der.decode_utf8(raw)
+
+
+def _private_extension(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> bytes | None:
+    """The DER value of an extension of ours (one cryptography does not parse), if present."""
     try:
-        ext = cert.extensions.get_extension_for_oid(MEMBER_OID)
+        value = cert.extensions.get_extension_for_oid(oid).value
     except x509.ExtensionNotFound:
         return None
-    return der.decode_utf8(ext.value.value)
+    if not isinstance(value, x509.UnrecognizedExtension):
+        raise TypeError(f"The extension {oid.dotted_string} is not a private one")
+    return value.value
 
 
 def san_uris(cert: x509.Certificate) -> list[str]:

@@ -29,6 +29,7 @@ from urllib.parse import quote, unquote
 import httpx
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -105,6 +106,11 @@ def verify_jwt(token: str, keyset: KeySet, *, issuer: str, audience: str | None,
     if max(nbf, iat) - leeway > t:
         raise _fail("AUTH-004", "The access token is not valid yet.")
     return claims
+
+
+def _signed_by(crl: x509.CertificateRevocationList, ca: x509.Certificate) -> bool:
+    key = ca.public_key()
+    return isinstance(key, ec.EllipticCurvePublicKey) and crl.is_signature_valid(key)
 
 
 class _Fetched:
@@ -261,8 +267,7 @@ class TokenVerifier:
         if resp.status_code != 200:
             raise ApiError(503, "AUTH-014", "The federation CRL is unavailable.")
         crl = x509.load_der_x509_crl(resp.content)
-        if not any(c.subject == crl.issuer and crl.is_signature_valid(c.public_key())
-                   for c in self._ca):
+        if not any(c.subject == crl.issuer and _signed_by(crl, c) for c in self._ca):
             raise ApiError(503, "AUTH-014", "The federation CRL signature is not valid.")
         return {r.serial_number for r in crl}
 

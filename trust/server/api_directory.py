@@ -6,13 +6,15 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from rdflib import Graph
 from sqlmodel import Session, select
 
 from common.http_errors import error_responses
 from common.openapi import content, secured
 from trust.server import certs, deregister, directory, rdf
+from trust.server.ca import CertificateAuthority
 from trust.server.errors import ApiError
-from trust.server.models import Application, Certificate, Node, Organisation, User
+from trust.server.models import Application, Certificate, Node, Organisation, OrgStatus, User
 from trust.server.schemas import (
     ApplicationIn,
     CsrIn,
@@ -92,7 +94,7 @@ def change_status(request: Request, org_id: str, body: StatusChange) -> dict[str
     with tx(request) as session:
         actor = current_actor(request, session)
         require_operator(actor)
-        if body.status == "Withdrawn":
+        if body.status == OrgStatus.WITHDRAWN:
             raise ApiError(409, "DIR-005", "Withdraw an organisation with /deregister.")
         return full_org(request, directory.set_status(session, org_id, body.status, actor,
                                                       body.reason))
@@ -211,7 +213,7 @@ def node_status(request: Request, node_id: str, body: StatusChange) -> dict[str,
             .model_dump(mode="json")
 
 
-def _ca(request: Request):  # type: ignore[no-untyped-def]
+def _ca(request: Request) -> CertificateAuthority:
     return request.app.state.ca
 
 
@@ -270,7 +272,7 @@ def members(request: Request, role: str | None = None) -> list[dict[str, Any]]:
         if role:
             orgs = directory.members_with_role(session, role)
         else:
-            orgs = list(session.exec(select(Organisation).where(Organisation.status == "Active")))
+            orgs = list(session.exec(select(Organisation).where(Organisation.status == OrgStatus.ACTIVE)))
         return [public_member(request, o) for o in orgs]
 
 
@@ -321,7 +323,7 @@ def chain(request: Request) -> Response:
     return Response(_ca(request).chain_pem, media_type="application/x-pem-file")
 
 
-def _rdf(request: Request, graph) -> Response:  # type: ignore[no-untyped-def]
+def _rdf(request: Request, graph: Graph) -> Response:
     media = rdf.negotiate(request.headers.get("accept"))
     if media is None:
         raise ApiError(406, "HTTP-406", "Available as text/turtle or application/ld+json.")
@@ -331,7 +333,7 @@ def _rdf(request: Request, graph) -> Response:  # type: ignore[no-untyped-def]
 
 def _visible_org(session: Session, org_id: str) -> Organisation:
     org = directory.get_organisation(session, org_id)
-    if org.status == "Pending Approval":
+    if org.status == OrgStatus.PENDING:
         raise ApiError(404, "DIR-006", f"No organisation {org_id}.")
     return org
 
@@ -397,7 +399,7 @@ async def sparql(request: Request, query: str | None = None) -> Response:
     media = next((m for m in SPARQL_RESULTS if m in accept), "application/sparql-results+json")
     try:  # rdflib evaluates lazily: answer inside the try, so no error escapes as a 500
         result = rdf.safe_query(graph, text)
-        if result.type in ("CONSTRUCT", "DESCRIBE"):
+        if result.type in ("CONSTRUCT", "DESCRIBE") and result.graph is not None:
             return _rdf(request, result.graph)
         body = result.serialize(format=SPARQL_RESULTS[media])
     except ApiError:

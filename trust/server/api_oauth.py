@@ -28,18 +28,17 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 # Client authentication at the OAuth endpoints: the client certificate (tls_client_auth) or a
 # signed client assertion in the form (private_key_jwt), so mutual TLS is one way of two.
-CLIENT = {"security": [{"mutualTLS": []}, {}]}
+CLIENT: dict[str, Any] = {"security": [{"mutualTLS": []}, {}]}
 OAUTH_ERRORS = error_responses(400, 401, 403)
 CLIENT_FIELDS = ("client_id", "client_assertion_type", "client_assertion")
 
 
-def form_body(*fields: str, required: tuple[str, ...] = (), **schemas: dict[str, Any]
-         ) -> dict[str, Any]:
+def form_body(*fields: str, **schemas: dict[str, Any]) -> dict[str, Any]:
     """`openapi_extra` of a form body (the routes read the form themselves)."""
     properties = {f: {"type": "string"} for f in fields} | schemas
     return {"requestBody": {"required": True, "content": {
         "application/x-www-form-urlencoded": {"schema": {
-            "type": "object", "properties": properties, "required": list(required)}}}}}
+            "type": "object", "properties": properties, "required": []}}}}}
 
 
 def client_form(*fields: str, **schemas: dict[str, Any]) -> dict[str, Any]:
@@ -118,7 +117,8 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: str(v) for k, v in (await request.form()).items()}
 
 
-def _client(request: Request, session, form: dict[str, str]) -> clientauth.AuthenticatedClient:
+def _client(request: Request, session: Session,
+            form: dict[str, str]) -> clientauth.AuthenticatedClient:
     settings = settings_of(request)
     return clientauth.authenticate(session, settings, form, peer_certificate_der(request.scope),
                                    f"{settings.issuer}/token")

@@ -20,7 +20,7 @@ from trust.server.directory import (
     require_active_node,
 )
 from trust.server.errors import ApiError
-from trust.server.models import Certificate, Node, utcnow
+from trust.server.models import AppStatus, Certificate, CertStatus, Node, OrgStatus, utcnow
 
 
 def _store(session: Session, cert: x509.Certificate, kind: str, org_id: str,
@@ -42,7 +42,7 @@ def issue_for_application(session: Session, ca: CertificateAuthority, settings: 
     the IB1 extensions."""
     app = get_application(session, app_id)
     org = get_organisation(session, app.org_id)
-    if org.status != "Active" or app.status != "active":
+    if org.status != OrgStatus.ACTIVE or app.status != AppStatus.ACTIVE:
         raise ApiError(409, "CA-003", "Certificates are issued only to active applications of "
                        "active organisations.", {"org_status": org.status})
     if kind not in ("client", "signing"):
@@ -66,7 +66,7 @@ def issue_for_node(session: Session, ca: CertificateAuthority, settings: TrustSe
     if node is None:
         raise ApiError(404, "DIR-006", f"No node {node_id}.")
     org = get_organisation(session, node.org_id)
-    if org.status != "Active":
+    if org.status != OrgStatus.ACTIVE:
         raise ApiError(409, "CA-003", "Certificates are issued only to active organisations.")
     require_active_node(node)
     if kind == "client":
@@ -100,8 +100,8 @@ def get_certificate(session: Session, serial: str) -> Certificate:
 def revoke(session: Session, serial: str, reason: str = "unspecified",
            actor: Actor = SYSTEM) -> Certificate:
     row = get_certificate(session, serial)
-    if row.status != "revoked":
-        row.status, row.revoked_at, row.revocation_reason = "revoked", utcnow(), reason
+    if row.status != CertStatus.REVOKED:
+        row.status, row.revoked_at, row.revocation_reason = CertStatus.REVOKED, utcnow(), reason
         session.add(row)
         record(session, row.org_id, "certificate.revoke", actor, f"{row.serial} {reason}")
     return row
@@ -121,7 +121,7 @@ def renew(session: Session, ca: CertificateAuthority, settings: TrustSettings, s
 def revoke_all_of_org(session: Session, org_id: str, reason: str,
                       actor: Actor = SYSTEM) -> int:
     rows = session.exec(select(Certificate).where(Certificate.org_id == org_id,
-                                                  Certificate.status == "valid"))
+                                                  Certificate.status == CertStatus.VALID))
     count = 0
     for row in rows:
         revoke(session, row.serial, reason, actor)
@@ -131,7 +131,7 @@ def revoke_all_of_org(session: Session, org_id: str, reason: str,
 
 def valid_by_thumbprint(session: Session, thumbprint: str) -> Certificate | None:
     row = session.exec(select(Certificate).where(Certificate.sha256 == thumbprint)).first()
-    if row is None or row.status != "valid" or row.not_after < utcnow():
+    if row is None or row.status != CertStatus.VALID or row.not_after < utcnow():
         return None
     return row
 
@@ -139,11 +139,11 @@ def valid_by_thumbprint(session: Session, thumbprint: str) -> Certificate | None
 def valid_of_app(session: Session, app_id: str) -> list[Certificate]:
     now = utcnow()
     rows = session.exec(select(Certificate).where(Certificate.app_id == app_id,
-                                                  Certificate.status == "valid"))
+                                                  Certificate.status == CertStatus.VALID))
     return [r for r in rows if r.not_after > now]
 
 
 def crl_der(session: Session, ca: CertificateAuthority) -> bytes:
-    rows = session.exec(select(Certificate).where(Certificate.status == "revoked"))
+    rows = session.exec(select(Certificate).where(Certificate.status == CertStatus.REVOKED))
     revoked = [(int(r.serial, 16), r.revoked_at or utcnow()) for r in rows]
     return ca.crl(revoked).public_bytes(serialization.Encoding.DER)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc.jwk import ECKey, KeySet
 from sqlmodel import Session
 
@@ -17,7 +18,17 @@ from trust.client.verifier import b64json, unverified_header, verify_jwt
 from trust.server import certs
 from trust.server.config import TrustSettings
 from trust.server.errors import ApiError, OAuthError
-from trust.server.models import Application, Grant, Node, Organisation
+from trust.server.models import (
+    Application,
+    AppStatus,
+    Grant,
+    GrantKind,
+    GrantStatus,
+    Node,
+    NodeStatus,
+    Organisation,
+    OrgStatus,
+)
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -62,9 +73,9 @@ def _node_client(session: Session, node_id: str,
         raise _invalid("A node authenticates with its node client certificate (mTLS).",
                        "AUTH-040")
     org = session.get(Organisation, node.org_id)
-    if org is None or org.status != "Active":
+    if org is None or org.status != OrgStatus.ACTIVE:
         raise _invalid("The organisation of this node is not active.", "AUTH-025")
-    if node.status != "active":
+    if node.status != NodeStatus.ACTIVE:
         raise _invalid(f"The node is {node.status}: the operator has not approved it.",
                        "AUTH-041")
     thumbprint = x5t_s256(peer_cert_der)
@@ -79,10 +90,10 @@ def _node_client(session: Session, node_id: str,
 
 def _load(session: Session, client_id: str | None) -> tuple[Application, Organisation]:
     app = session.get(Application, client_id) if client_id else None
-    if app is None or app.status != "active":
+    if app is None or app.status != AppStatus.ACTIVE:
         raise _invalid("Unknown or inactive client.")
     org = session.get(Organisation, app.org_id)
-    if org is None or org.status != "Active":
+    if org is None or org.status != OrgStatus.ACTIVE:
         raise _invalid("The organisation of this client is not active.", "AUTH-025")
     return app, org
 
@@ -127,8 +138,9 @@ def _private_key_jwt(session: Session, settings: TrustSettings, assertion: str,
     app, org = _load(session, client_app_id(settings, iss))
     keys = []
     for row in certs.valid_of_app(session, app.id):
-        cert = x509.load_pem_x509_certificate(row.pem.encode())
-        keys.append(ECKey.import_key(cert.public_key(), {"kid": row.serial}))
+        public = x509.load_pem_x509_certificate(row.pem.encode()).public_key()
+        if isinstance(public, ec.EllipticCurvePublicKey):  # the CA issues EC keys only
+            keys.append(ECKey.import_key(public, {"kid": row.serial}))
     wanted = header.get("kid")
     if wanted:
         keys = [k for k in keys if k.kid == wanted] or keys
@@ -151,13 +163,14 @@ def _private_key_jwt(session: Session, settings: TrustSettings, assertion: str,
     jti = f"assertion:{digest}"
     if session.get(Grant, jti) is not None:
         raise _invalid("The client assertion was used before.", "AUTH-026")
-    session.add(Grant(id=jti, kind="assertion", client_id=app.id, status="used",
+    session.add(Grant(id=jti, kind=GrantKind.ASSERTION, client_id=app.id,
+                      status=GrantStatus.USED,
                       expires_at=datetime.fromtimestamp(float(claims["exp"]), UTC)))
     # A certificate presented alongside binds the token (RFC 8705 §3): it must be the client's.
     thumb = x5t_s256(peer_cert_der) if peer_cert_der else None
     if thumb is not None:
-        row = certs.valid_by_thumbprint(session, thumb)
-        if row is None or row.app_id != app.id:
+        bound = certs.valid_by_thumbprint(session, thumb)
+        if bound is None or bound.app_id != app.id:
             raise _invalid("The client certificate is not a valid certificate of this client.",
                            "AUTH-021")
     return AuthenticatedClient(app, org, "private_key_jwt", thumb)

@@ -11,12 +11,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from trust.server import certs, directory
 from trust.server.directory import Actor
 from trust.server.errors import ApiError
-from trust.server.models import Application, IssuedToken, Node, User
+from trust.server.models import (
+    Application,
+    AppStatus,
+    IssuedToken,
+    Node,
+    NodeStatus,
+    OrgStatus,
+    User,
+)
 
 Probe = Callable[[Node, str], dict[str, Any]]
 
@@ -28,7 +36,7 @@ class NodeUnreachable(Exception):
 def active_records(session: Session, org_id: str, probe: Probe) -> list[dict[str, Any]]:
     """Ask each active node of the organisation what is still active there."""
     answers = []
-    nodes = session.exec(select(Node).where(Node.org_id == org_id, Node.status == "active"))
+    nodes = session.exec(select(Node).where(Node.org_id == org_id, Node.status == NodeStatus.ACTIVE))
     for node in nodes:
         try:
             answer = probe(node, org_id)
@@ -51,20 +59,20 @@ def deregister(session: Session, org_id: str, actor: Actor, probe: Probe,
     if busy:
         raise ApiError(409, "DIR-008", "Active assets or market units remain. De-register or "
                        "transfer them on your node(s) first, then try again.", {"nodes": busy})
-    directory.set_status(session, org_id, "Withdrawn", actor, reason or "de-registration")
+    directory.set_status(session, org_id, OrgStatus.WITHDRAWN, actor, reason or "de-registration")
     for user in session.exec(select(User).where(User.org_id == org_id)):
         user.active = False
         session.add(user)
     for app in session.exec(select(Application).where(Application.org_id == org_id)):
-        app.status = "revoked"
+        app.status = AppStatus.REVOKED
         session.add(app)
     for node in session.exec(select(Node).where(Node.org_id == org_id)):
-        node.status = "withdrawn"
+        node.status = NodeStatus.WITHDRAWN
         session.add(node)
     revoked = certs.revoke_all_of_org(session, org_id, "cessationOfOperation", actor)
     for token in session.exec(select(IssuedToken).where(IssuedToken.org_id == org_id,
-                                                        IssuedToken.revoked.is_(False))):
+                                                        col(IssuedToken.revoked).is_(False))):
         token.revoked = True
         session.add(token)
-    return {"org_id": org_id, "status": "Withdrawn", "certificates_revoked": revoked,
+    return {"org_id": org_id, "status": OrgStatus.WITHDRAWN, "certificates_revoked": revoked,
             "nodes_checked": answers}

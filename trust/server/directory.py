@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from common.roles import DNO_AREAS, ORGANISATION_TYPES, normalise_role, role_name
 from trust.server import tokens, validation
@@ -16,21 +16,23 @@ from trust.server.errors import ApiError
 from trust.server.models import (
     Application,
     Hosting,
+    HostingStatus,
     IssuedToken,
     Node,
+    NodeStatus,
     Organisation,
     OrgEvent,
+    OrgStatus,
     User,
     utcnow,
 )
 from trust.server.schemas import Contact, OrganisationIn, OrganisationUpdate
 
-STATUSES = ("Pending Approval", "Active", "Suspended", "Withdrawn")
-TRANSITIONS = {
-    "Pending Approval": {"Active", "Withdrawn"},
-    "Active": {"Suspended", "Withdrawn"},
-    "Suspended": {"Active", "Withdrawn"},
-    "Withdrawn": set(),
+TRANSITIONS: dict[OrgStatus, set[OrgStatus]] = {
+    OrgStatus.PENDING: {OrgStatus.ACTIVE, OrgStatus.WITHDRAWN},
+    OrgStatus.ACTIVE: {OrgStatus.SUSPENDED, OrgStatus.WITHDRAWN},
+    OrgStatus.SUSPENDED: {OrgStatus.ACTIVE, OrgStatus.WITHDRAWN},
+    OrgStatus.WITHDRAWN: set(),
 }
 USER_ROLES = ("admin", "editor", "viewer")
 _hasher = PasswordHasher()  # argon2id
@@ -114,7 +116,7 @@ def register_organisation(session: Session, data: OrganisationIn, actor: Actor =
         number = validation.company_number(number)
     if number and session.exec(select(Organisation).where(
             Organisation.registration_number == number,
-            Organisation.status != "Withdrawn")).first():
+            Organisation.status != OrgStatus.WITHDRAWN)).first():
         raise ApiError(409, "DIR-013", "An organisation with this registration number is "
                        "already registered.", {"registration_number": number})
     roles = _roles(data.roles) if not is_operator else []
@@ -131,7 +133,7 @@ def register_organisation(session: Session, data: OrganisationIn, actor: Actor =
         dno_areas=_areas(data.dno_areas, roles),
         contacts=_contacts(data, {}),
         is_operator=is_operator,
-        status="Active" if is_operator else "Pending Approval",
+        status=OrgStatus.ACTIVE if is_operator else OrgStatus.PENDING,
     )
     session.add(org)
     session.flush()
@@ -149,7 +151,7 @@ def get_organisation(session: Session, org_id: str) -> Organisation:
 def update_organisation(session: Session, org_id: str, data: OrganisationUpdate,
                         actor: Actor) -> Organisation:
     org = get_organisation(session, org_id)
-    if org.status == "Withdrawn":
+    if org.status == OrgStatus.WITHDRAWN:
         raise ApiError(409, "DIR-005", "A withdrawn organisation cannot be changed.")
     changes = data.model_dump(exclude_unset=True, exclude={"primary_contact", "secondary_contact",
                                                            "technical_contact", "roles",
@@ -177,18 +179,18 @@ def set_status(session: Session, org_id: str, status: str, actor: Actor,
                reason: str | None = None) -> Organisation:
     """Move an organisation along Pending Approval → Active → Suspended → Withdrawn."""
     org = get_organisation(session, org_id)
-    if status not in STATUSES or status not in TRANSITIONS[org.status]:
-        raise ApiError(409, "DIR-005", f"An organisation cannot go from {org.status!r} to "
-                       f"{status!r}.", {"from": org.status, "to": status})
+    if status not in TRANSITIONS[org.status]:
+        raise ApiError(409, "DIR-005", f"An organisation cannot go from '{org.status}' to "
+                       f"{str(status)!r}.", {"from": org.status, "to": status})
     _audit(session, org, "status", actor, status, reason)
-    org.status = status
+    org.status = OrgStatus(status)
     org.updated_at = utcnow()
     session.add(org)
     return org
 
 
 def history(session: Session, org_id: str) -> list[OrgEvent]:
-    stmt = select(OrgEvent).where(OrgEvent.org_id == org_id).order_by(OrgEvent.id)
+    stmt = select(OrgEvent).where(OrgEvent.org_id == org_id).order_by(col(OrgEvent.id))
     return list(session.exec(stmt))
 
 
@@ -222,7 +224,7 @@ def authenticate_user(session: Session, email: str, password: str) -> User | Non
     except (VerificationError, InvalidHashError):
         return None
     org = session.get(Organisation, user.org_id)
-    if not user.active or org is None or org.status == "Withdrawn":
+    if not user.active or org is None or org.status == OrgStatus.WITHDRAWN:
         return None
     return user
 
@@ -287,14 +289,16 @@ def add_node(session: Session, org_id: str, url: str, dataset_types: list[str],
             raise ApiError(409, "DIR-014", "This host serves a node of another organisation; "
                            "its server certificate is theirs.", {"host": host})
     node = Node(id=new_id("NODE"), org_id=org_id, url=url.rstrip("/"),
-                dataset_types=sorted(set(dataset_types)), status="pending")
+                dataset_types=sorted(set(dataset_types)), status=NodeStatus.PENDING)
     session.add(node)
     session.flush()
     record(session, org_id, "node.add", actor, f"{node.id} {node.url}")
     return node
 
 
-NODE_TRANSITIONS = {"pending": {"active"}, "active": {"suspended"}, "suspended": {"active"}}
+NODE_TRANSITIONS: dict[NodeStatus, set[NodeStatus]] = {
+    NodeStatus.PENDING: {NodeStatus.ACTIVE}, NodeStatus.ACTIVE: {NodeStatus.SUSPENDED},
+    NodeStatus.SUSPENDED: {NodeStatus.ACTIVE}}
 
 
 def set_node_status(session: Session, node_id: str, status: str, actor: Actor) -> Node:
@@ -308,9 +312,9 @@ def set_node_status(session: Session, node_id: str, status: str, actor: Actor) -
         raise ApiError(422, "DIR-004", f"Unknown node status {status!r}: one of "
                        f"{', '.join(sorted(NODE_TRANSITIONS))}.", {"status": status})
     if status not in NODE_TRANSITIONS.get(node.status, set()):
-        raise ApiError(409, "DIR-022", f"A node cannot go from {node.status!r} to {status!r}.",
+        raise ApiError(409, "DIR-022", f"A node cannot go from '{node.status}' to {status!r}.",
                        {"from": node.status, "to": status})
-    node.status = status
+    node.status = NodeStatus(status)
     session.add(node)
     record(session, node.org_id, f"node.{status}", actor, node.id)
     return node
@@ -318,7 +322,7 @@ def set_node_status(session: Session, node_id: str, status: str, actor: Actor) -
 
 def require_active_node(node: Node) -> None:
     """DIR-021: certificates only for a node the operator approved."""
-    if node.status != "active":
+    if node.status != NodeStatus.ACTIVE:
         raise ApiError(409, "DIR-021", f"Node {node.id} is {node.status}: the trust framework's "
                        "operator approves a node before it gets certificates.",
                        {"node_status": node.status})
@@ -326,13 +330,13 @@ def require_active_node(node: Node) -> None:
 
 def members_with_role(session: Session, role: str) -> list[Organisation]:
     wanted = normalise_role(role_name(role)) or role
-    orgs = session.exec(select(Organisation).where(Organisation.status == "Active"))
+    orgs = session.exec(select(Organisation).where(Organisation.status == OrgStatus.ACTIVE))
     return [o for o in orgs if wanted in o.roles]
 
 
 def nodes_serving(session: Session, dataset_type: str | None = None) -> list[Node]:
-    nodes = session.exec(select(Node).where(Node.status == "active").order_by(Node.url))
-    active = {o.id for o in session.exec(select(Organisation).where(Organisation.status == "Active"))}
+    nodes = session.exec(select(Node).where(Node.status == NodeStatus.ACTIVE).order_by(Node.url))
+    active = {o.id for o in session.exec(select(Organisation).where(Organisation.status == OrgStatus.ACTIVE))}
     return [n for n in nodes if n.org_id in active
             and (dataset_type is None or dataset_type in n.dataset_types)]
 
@@ -352,11 +356,11 @@ def grant_hosting(session: Session, hosted_org_id: str, host_org_id: str,
     relation (requested or active) per pair."""
     hosted = get_organisation(session, hosted_org_id)
     host = session.get(Organisation, host_org_id)
-    if host is None or host.id == hosted.id or host.status != "Active" or not session.exec(
-            select(Node).where(Node.org_id == host.id, Node.status == "active")).first():
+    if host is None or host.id == hosted.id or host.status != OrgStatus.ACTIVE or not session.exec(
+            select(Node).where(Node.org_id == host.id, Node.status == NodeStatus.ACTIVE)).first():
         raise ApiError(422, "DIR-030", "A host is another active organisation that runs a "
                        "node.", {"host_org_id": host_org_id})
-    if hosted.status != "Active":
+    if hosted.status != OrgStatus.ACTIVE:
         raise ApiError(422, "DIR-030", "Only an active organisation is hosted.",
                        {"hosted_org_id": hosted_org_id})
     if _open_hosting(session, host.id, hosted.id) is not None:
@@ -364,7 +368,8 @@ def grant_hosting(session: Session, hosted_org_id: str, host_org_id: str,
                        "asked to be.", {"host_org_id": host.id})
     row = Hosting(id=new_id("HOST"), host_org_id=host.id, hosted_org_id=hosted.id,
                   granted_by=actor.subject,
-                  status="active" if actor.is_operator else "requested")
+                  status=HostingStatus.ACTIVE if actor.is_operator
+                  else HostingStatus.REQUESTED)
     session.add(row)
     session.flush()
     record(session, hosted.id, "hosting.grant", actor, f"{row.id} host {host.id}")
@@ -375,13 +380,13 @@ def grant_hosting(session: Session, hosted_org_id: str, host_org_id: str,
 def active_hosting(session: Session, host_org_id: str, hosted_org_id: str) -> Hosting | None:
     return session.exec(select(Hosting).where(
         Hosting.host_org_id == host_org_id, Hosting.hosted_org_id == hosted_org_id,
-        Hosting.status == "active")).first()
+        Hosting.status == HostingStatus.ACTIVE)).first()
 
 
 def _open_hosting(session: Session, host_org_id: str, hosted_org_id: str) -> Hosting | None:
     return session.exec(select(Hosting).where(
         Hosting.host_org_id == host_org_id, Hosting.hosted_org_id == hosted_org_id,
-        Hosting.status.in_(("requested", "active")))).first()
+        col(Hosting.status).in_((HostingStatus.REQUESTED, HostingStatus.ACTIVE)))).first()
 
 
 def accept_hosting(session: Session, hosted_org_id: str, host_org_id: str,
@@ -390,11 +395,11 @@ def accept_hosting(session: Session, hosted_org_id: str, host_org_id: str,
     records; from then its nodes store them (POL-030)."""
     row = session.exec(select(Hosting).where(
         Hosting.host_org_id == host_org_id, Hosting.hosted_org_id == hosted_org_id,
-        Hosting.status == "requested")).first()
+        Hosting.status == HostingStatus.REQUESTED)).first()
     if row is None:
         raise ApiError(404, "DIR-006", f"{hosted_org_id} has not asked {host_org_id} to host "
                        "it.")
-    row.status = "active"
+    row.status = HostingStatus.ACTIVE
     session.add(row)
     record(session, hosted_org_id, "hosting.accept", actor, f"{row.id} host {host_org_id}")
     record(session, host_org_id, "hosting.accept", actor, f"{row.id} hosted {hosted_org_id}")
@@ -409,7 +414,7 @@ def revoke_hosting(session: Session, hosted_org_id: str, host_org_id: str,
     row = _open_hosting(session, host_org_id, hosted_org_id)
     if row is None:
         raise ApiError(404, "DIR-006", f"{hosted_org_id} is not hosted by {host_org_id}.")
-    row.status, row.revoked_by, row.revoked_at = "revoked", actor.subject, utcnow()
+    row.status, row.revoked_by, row.revoked_at = HostingStatus.REVOKED, actor.subject, utcnow()
     session.add(row)
     record(session, hosted_org_id, "hosting.revoke", actor, f"{row.id} host {host_org_id}")
     record(session, host_org_id, "hosting.revoke", actor, f"{row.id} hosted {hosted_org_id}")
@@ -419,7 +424,7 @@ def revoke_hosting(session: Session, hosted_org_id: str, host_org_id: str,
 def hosted_by(session: Session, host_org_id: str) -> list[Hosting]:
     """Active relations of a host whose hosted organisation is active."""
     rows = session.exec(select(Hosting).where(Hosting.host_org_id == host_org_id,
-                                              Hosting.status == "active")
+                                              Hosting.status == HostingStatus.ACTIVE)
                         .order_by(Hosting.hosted_org_id))
     return [r for r in rows if (o := session.get(Organisation, r.hosted_org_id))
-            and o.status == "Active"]
+            and o.status == OrgStatus.ACTIVE]

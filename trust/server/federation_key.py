@@ -25,7 +25,7 @@ from trust.server.clientauth import AuthenticatedClient
 from trust.server.config import TrustSettings
 from trust.server.errors import ApiError
 from trust.server.keystore import write_secret
-from trust.server.models import Node
+from trust.server.models import Node, NodeStatus
 
 DEFAULT_OVERLAP = 24 * 3600  # a day: every node refetches well within it
 
@@ -85,7 +85,7 @@ def key_for(session: Session, settings: TrustSettings, client: AuthenticatedClie
     if client.method != "tls_client_auth":
         raise ApiError(403, "DIR-020", "The federation key is given over mutual TLS only.")
     running = session.exec(
-        select(Node).where(Node.org_id == client.org.id, Node.status == "active")
+        select(Node).where(Node.org_id == client.org.id, Node.status == NodeStatus.ACTIVE)
     ).first()
     if running is None:
         raise ApiError(403, "DIR-020", "Only organisations that run a node get the federation key.")

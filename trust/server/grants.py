@@ -18,7 +18,18 @@ from trust.server import directory, tokens
 from trust.server.clientauth import AuthenticatedClient
 from trust.server.config import TrustSettings
 from trust.server.errors import ApiError, OAuthError
-from trust.server.models import Grant, IssuedToken, Node, Organisation, User, utcnow
+from trust.server.models import (
+    Grant,
+    GrantKind,
+    GrantStatus,
+    IssuedToken,
+    Node,
+    NodeStatus,
+    Organisation,
+    OrgStatus,
+    User,
+    utcnow,
+)
 
 CLIENT_CREDENTIALS = "client_credentials"
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -54,9 +65,9 @@ def audience_of(session: Session, settings: TrustSettings, form: dict[str, str])
     target = (form.get("audience") or form.get("resource") or settings.issuer).rstrip("/")
     if target == settings.issuer:
         return target
-    node = session.exec(select(Node).where(Node.url == target, Node.status == "active")).first()
+    node = session.exec(select(Node).where(Node.url == target, Node.status == NodeStatus.ACTIVE)).first()
     org = session.get(Organisation, node.org_id) if node else None
-    if node is None or org is None or org.status != "Active":
+    if node is None or org is None or org.status != OrgStatus.ACTIVE:
         raise _bad("AUTH-023", "invalid_target", f"{target} is not an active node of the "
                    "federation.")
     return target
@@ -82,7 +93,7 @@ def may_act_of(session: Session, form: dict[str, str], audience: str) -> dict[st
     if not wanted:
         return None
     node = directory.node_by_url(session, wanted)
-    if wanted != audience or node is None or node.status != "active":
+    if wanted != audience or node is None or node.status != NodeStatus.ACTIVE:
         raise _bad("AUTH-045", "invalid_request", "may_act names the node the token is for "
                    "(its audience), an active node, and no other.")
     return {"sub": node.id, "node_url": node.url}
@@ -131,12 +142,12 @@ def token_exchange(session: Session, settings: TrustSettings, client: Authentica
         raise _bad("AUTH-042", "invalid_grant", "The caller did not ask this node to relay for "
                    "it: the subject token was not issued to this node with may_act naming it.")
     org = session.get(Organisation, subject["org_id"])
-    if org is None or org.status != "Active":
+    if org is None or org.status != OrgStatus.ACTIVE:
         raise _bad("AUTH-024", "invalid_grant", "The subject's organisation is not active.")
     target = (form.get("audience") or form.get("resource") or "").rstrip("/")
     peer = directory.node_by_url(session, target) if target else None
     peer_org = session.get(Organisation, peer.org_id) if peer else None
-    if peer is None or peer.status != "active" or peer_org is None or peer_org.status != "Active":
+    if peer is None or peer.status != NodeStatus.ACTIVE or peer_org is None or peer_org.status != OrgStatus.ACTIVE:
         raise _bad("AUTH-044", "invalid_target", "A relayed token is only for an active node of "
                    "the federation (never the trust framework or an application).")
     held = set(subject.get("scope", "").split()) & RELAY_SCOPES
@@ -159,7 +170,7 @@ def _user_token(session: Session, settings: TrustSettings, client: Authenticated
                 user: User, scope: str, resource: str | None, nonce: str | None,
                 may_act: str | None = None) -> dict[str, Any]:
     org = directory.get_organisation(session, user.org_id)
-    if not user.active or org.status != "Active":
+    if not user.active or org.status != OrgStatus.ACTIVE:
         raise _bad("AUTH-024", "invalid_grant", "The user or organisation is not active.")
     allowed = user_scopes(org.roles, user.role)
     wanted = " ".join(set(scope.split()) - OIDC_SCOPES)
@@ -203,15 +214,15 @@ def push_authorization_request(session: Session, client: AuthenticatedClient,
     request_uri = f"urn:ietf:params:oauth:request_uri:{secrets.token_urlsafe(24)}"
     keep = {k: form.get(k) for k in ("redirect_uri", "scope", "state", "nonce", "code_challenge",
                                      "resource", "may_act")}
-    session.add(Grant(id=request_uri, kind="par", client_id=client.app.id, data=keep,
+    session.add(Grant(id=request_uri, kind=GrantKind.PAR, client_id=client.app.id, data=keep,
                       expires_at=utcnow() + timedelta(seconds=90)))
     return {"request_uri": request_uri, "expires_in": 90}
 
 
 def pending_request(session: Session, client_id: str, request_uri: str) -> Grant:
     grant = session.get(Grant, request_uri)
-    if (grant is None or grant.kind != "par" or grant.client_id != client_id
-            or grant.status != "pending" or grant.expires_at < utcnow()):
+    if (grant is None or grant.kind != GrantKind.PAR or grant.client_id != client_id
+            or grant.status != GrantStatus.PENDING or grant.expires_at < utcnow()):
         raise _bad("AUTH-024", "invalid_request", "Unknown or expired request_uri.")
     return grant
 
@@ -219,10 +230,10 @@ def pending_request(session: Session, client_id: str, request_uri: str) -> Grant
 def approve_request(session: Session, par: Grant, user: User, issuer: str) -> str:
     """The user logged in: the PAR request becomes a one-time code; returns the redirect
     (with `iss`, RFC 9207, against mix-up attacks)."""
-    par.status = "used"
+    par.status = GrantStatus.USED
     session.add(par)
     code = secrets.token_urlsafe(32)
-    session.add(Grant(id=secret_key(code), kind="code", client_id=par.client_id, user_id=user.id,
+    session.add(Grant(id=secret_key(code), kind=GrantKind.CODE, client_id=par.client_id, user_id=user.id,
                       data=par.data, expires_at=utcnow() + timedelta(seconds=60)))
     query = {"code": code, "iss": issuer}
     if par.data.get("state"):
@@ -233,10 +244,10 @@ def approve_request(session: Session, par: Grant, user: User, issuer: str) -> st
 def authorization_code(session: Session, settings: TrustSettings, client: AuthenticatedClient,
                        form: dict[str, str]) -> dict[str, Any]:
     grant = session.get(Grant, secret_key(form.get("code", "")))
-    if (grant is None or grant.kind != "code" or grant.client_id != client.app.id
-            or grant.status != "pending" or grant.expires_at < utcnow()):
+    if (grant is None or grant.kind != GrantKind.CODE or grant.client_id != client.app.id
+            or grant.status != GrantStatus.PENDING or grant.expires_at < utcnow()):
         raise _bad("AUTH-024", "invalid_grant", "The code is unknown, used or expired.")
-    grant.status = "used"  # one use, even when the checks below fail
+    grant.status = GrantStatus.USED  # one use, even when the checks below fail
     session.add(grant)
     if form.get("redirect_uri") != grant.data.get("redirect_uri"):
         raise _bad("AUTH-024", "invalid_grant", "redirect_uri does not match.")
@@ -256,7 +267,7 @@ def device_authorization(session: Session, settings: TrustSettings, client: Auth
     device_code = secrets.token_urlsafe(32)
     alphabet = "BCDFGHJKLMNPQRSTVWXZ"
     user_code = "".join(secrets.choice(alphabet) for _ in range(8))
-    session.add(Grant(id=secret_key(device_code), kind="device", client_id=client.app.id,
+    session.add(Grant(id=secret_key(device_code), kind=GrantKind.DEVICE, client_id=client.app.id,
                       user_code=user_code, data={"scope": form.get("scope", ""),
                                                  "resource": form.get("resource"),
                                                  "interval": 2, "last_poll": 0},
@@ -271,25 +282,25 @@ def device_authorization(session: Session, settings: TrustSettings, client: Auth
 def device_grant_by_user_code(session: Session, user_code: str) -> Grant:
     code = user_code.replace("-", "").strip().upper()
     grant = session.exec(select(Grant).where(Grant.user_code == code,
-                                             Grant.kind == "device")).first()
-    if grant is None or grant.status != "pending" or grant.expires_at < utcnow():
+                                             Grant.kind == GrantKind.DEVICE)).first()
+    if grant is None or grant.status != GrantStatus.PENDING or grant.expires_at < utcnow():
         raise _bad("AUTH-027", "invalid_request", "Unknown or expired user code.")
     return grant
 
 
 def approve_device(session: Session, grant: Grant, user: User) -> None:
-    grant.status, grant.user_id = "approved", user.id
+    grant.status, grant.user_id = GrantStatus.APPROVED, user.id
     session.add(grant)
 
 
 def device_code(session: Session, settings: TrustSettings, client: AuthenticatedClient,
                 form: dict[str, str]) -> dict[str, Any]:
     grant = session.get(Grant, secret_key(form.get("device_code", "")))
-    if grant is None or grant.kind != "device" or grant.client_id != client.app.id:
+    if grant is None or grant.kind != GrantKind.DEVICE or grant.client_id != client.app.id:
         raise _bad("AUTH-024", "invalid_grant", "Unknown device_code.")
     if grant.expires_at < utcnow():
         raise _bad("AUTH-027", "expired_token", "The device code has expired.")
-    if grant.status == "pending":
+    if grant.status == GrantStatus.PENDING:
         now = time.time()
         last = float(grant.data.get("last_poll", 0))
         grant.data = {**grant.data, "last_poll": now}
@@ -297,9 +308,9 @@ def device_code(session: Session, settings: TrustSettings, client: Authenticated
         if now - last < float(grant.data.get("interval", 2)) - 0.5:
             raise _bad("AUTH-027", "slow_down", "Polling too fast.")
         raise _bad("AUTH-027", "authorization_pending", "The user has not approved yet.")
-    if grant.status != "approved":
+    if grant.status != GrantStatus.APPROVED:
         raise _bad("AUTH-027", "access_denied", "The request was denied or already used.")
-    grant.status = "used"
+    grant.status = GrantStatus.USED
     session.add(grant)
     user = session.get(User, grant.user_id)
     assert user is not None

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from trust.server import keystore
 from trust.server.config import TrustSettings
@@ -67,8 +67,8 @@ def signer_of(row: SigningKey, settings: TrustSettings) -> Signer:
 def current_key(session: Session, settings: TrustSettings) -> SigningKey:
     """The key to sign with now; rotates when the active key is older than
     `settings.key_rotation_days`."""
-    active = session.exec(select(SigningKey).where(SigningKey.retired_at.is_(None))
-                          .order_by(SigningKey.created_at.desc())).first()
+    active = session.exec(select(SigningKey).where(col(SigningKey.retired_at).is_(None))
+                          .order_by(col(SigningKey.created_at).desc())).first()
     if (active is not None
             and _aware(active.created_at) > utcnow() - timedelta(days=settings.key_rotation_days)):
         return active
@@ -81,7 +81,7 @@ def rotate(session: Session, settings: TrustSettings,
     its tokens valid) for `overlap_seconds`; 0 withdraws it at once (a compromised key)."""
     kek = None if settings.signer else settings.key_encryption_key()
     now = utcnow()
-    for row in session.exec(select(SigningKey).where(SigningKey.retired_at.is_(None))):
+    for row in session.exec(select(SigningKey).where(col(SigningKey.retired_at).is_(None))):
         if kek is not None and not is_external(row):
             keystore.unseal(row.private_pem, kek)  # KEY-001 before sealing a key nobody can open
         row.retired_at = now
@@ -92,7 +92,7 @@ def rotate(session: Session, settings: TrustSettings,
 
 def published_keys(session: Session) -> list[SigningKey]:
     now = utcnow()
-    rows = session.exec(select(SigningKey).order_by(SigningKey.created_at))
+    rows = session.exec(select(SigningKey).order_by(col(SigningKey.created_at)))
     return [r for r in rows if r.expires_at is None or _aware(r.expires_at) > now]
 
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from trust.client.credentials import write_secret
@@ -37,7 +38,8 @@ if TYPE_CHECKING:
 KEK_ENV, KEK_FILE_ENV = "FMAR_TRUST_KEK", "FMAR_TRUST_KEK_FILE"
 MIN_KEK_LENGTH = 16
 ENCRYPTED_PEM = b"-----BEGIN ENCRYPTED PRIVATE KEY-----"
-_CURVES = {"ES256": (ec.SECP256R1, hashes.SHA256, 32), "ES384": (ec.SECP384R1, hashes.SHA384, 48)}
+_CURVES: dict[str, tuple[type[ec.EllipticCurve], type[hashes.SHA256 | hashes.SHA384], int]] = {
+    "ES256": (ec.SECP256R1, hashes.SHA256, 32), "ES384": (ec.SECP384R1, hashes.SHA384, 48)}
 
 
 class KeyStoreError(Exception):
@@ -73,7 +75,7 @@ def read_kek(kek: str | None = None, kek_file: Path | None = None) -> bytes:
     return kek.encode()
 
 
-def seal(key: ec.EllipticCurvePrivateKey, kek: bytes) -> bytes:
+def seal(key: PrivateKeyTypes, kek: bytes) -> bytes:
     """The key as encrypted PKCS#8 PEM."""
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.BestAvailableEncryption(kek))
@@ -171,7 +173,7 @@ def external_signer(settings: TrustSettings, purpose: str, kid: str, *,
         raise KeyStoreError("KEY-003", f"The {purpose} key {kid} is held by an external "
                             f"signer; set {SIGNER_ENV} to its factory.")
     try:
-        signer = signer_factory(spec)(purpose, kid, create=create, settings=settings)
+        signer: object = signer_factory(spec)(purpose, kid, create=create, settings=settings)
     except KeyStoreError:
         raise
     except Exception as exc:  # whatever the HSM library raises
@@ -245,7 +247,8 @@ def _resign(draft_der: bytes, tbs: bytes, signer: Signer) -> bytes:
     return _tlv(0x30, tbs + algorithm + _tlv(0x03, b"\x00" + signer.sign(tbs)))
 
 
-def _draft_key(signer: Signer) -> tuple[ec.EllipticCurvePrivateKey, hashes.HashAlgorithm]:
+def _draft_key(signer: Signer) -> tuple[ec.EllipticCurvePrivateKey,
+                                        hashes.SHA256 | hashes.SHA384]:
     curve, digest, _ = _CURVES[signer.alg]
     if signer.alg not in _THROWAWAY:
         _THROWAWAY[signer.alg] = ec.generate_private_key(curve())

@@ -3,14 +3,79 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
-from sqlalchemy import JSON, Column
-from sqlmodel import Field, SQLModel
+from sqlalchemy import JSON, Column, Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import AutoString, Field, SQLModel
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class OrgStatus(StrEnum):
+    """Where an organisation is in the directory (its moves: `directory.TRANSITIONS`)."""
+
+    PENDING = "Pending Approval"
+    ACTIVE = "Active"
+    SUSPENDED = "Suspended"
+    WITHDRAWN = "Withdrawn"
+
+
+class NodeStatus(StrEnum):
+    PENDING = "pending"  # until the operator approves
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    WITHDRAWN = "withdrawn"  # its organisation de-registered
+
+
+class AppStatus(StrEnum):
+    ACTIVE = "active"
+    REVOKED = "revoked"
+
+
+class CertStatus(StrEnum):
+    VALID = "valid"
+    REVOKED = "revoked"
+
+
+class GrantKind(StrEnum):
+    PAR = "par"  # a pushed authorization request
+    CODE = "code"  # an authorization code
+    DEVICE = "device"  # a device code
+    ASSERTION = "assertion"  # a used client assertion's jti (replay check)
+
+
+class GrantStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    USED = "used"
+
+
+class HostingStatus(StrEnum):
+    REQUESTED = "requested"
+    ACTIVE = "active"
+    REVOKED = "revoked"
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class EnumText(TypeDecorator[E]):
+    """A StrEnum kept as its value in a text column (the migrations' type), read back as
+    the enum member."""
+
+    impl = AutoString
+    cache_ok = True
+
+    def __init__(self, enum: type[E]) -> None:
+        super().__init__()
+        self.enum = enum
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum(value)
 
 
 class Organisation(SQLModel, table=True):
@@ -23,7 +88,8 @@ class Organisation(SQLModel, table=True):
     organisation_type: str
     roles: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     dno_areas: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    status: str = Field(default="Pending Approval", index=True)
+    status: OrgStatus = Field(default=OrgStatus.PENDING, index=True,
+                              sa_type=EnumText(OrgStatus))
     is_operator: bool = False
     non_uk_business_type: str | None = None
     non_uk_company_name: str | None = None
@@ -76,7 +142,7 @@ class Application(SQLModel, table=True):
     kind: str = "machine"  # machine (certificate / key bound) | public (people, PKCE)
     roles: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     redirect_uris: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    status: str = "active"  # active | revoked
+    status: AppStatus = Field(default=AppStatus.ACTIVE, sa_type=EnumText(AppStatus))
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -85,7 +151,7 @@ class Node(SQLModel, table=True):
     org_id: str = Field(foreign_key="organisation.id", index=True)
     url: str = Field(unique=True)
     dataset_types: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    status: str = "pending"  # pending (until the operator approves) | active | suspended
+    status: NodeStatus = Field(default=NodeStatus.PENDING, sa_type=EnumText(NodeStatus))
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -99,7 +165,7 @@ class Certificate(SQLModel, table=True):
     pem: str
     not_before: datetime
     not_after: datetime
-    status: str = "valid"  # valid | revoked
+    status: CertStatus = Field(default=CertStatus.VALID, sa_type=EnumText(CertStatus))
     revoked_at: datetime | None = None
     revocation_reason: str | None = None
 
@@ -132,12 +198,12 @@ class Grant(SQLModel, table=True):
     """Short-lived state of the user flows: PAR requests, codes, device codes, assertion jtis."""
 
     id: str = Field(primary_key=True, max_length=128)
-    kind: str = Field(index=True)  # par | code | device | assertion
+    kind: GrantKind = Field(index=True, sa_type=EnumText(GrantKind))
     client_id: str | None = None
     user_id: str | None = None
     user_code: str | None = Field(default=None, index=True)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    status: str = "pending"  # pending | approved | denied | used
+    status: GrantStatus = Field(default=GrantStatus.PENDING, sa_type=EnumText(GrantStatus))
     expires_at: datetime
 
 
@@ -150,7 +216,8 @@ class Hosting(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=40)
     host_org_id: str = Field(foreign_key="organisation.id", index=True)
     hosted_org_id: str = Field(foreign_key="organisation.id", index=True)
-    status: str = Field(default="active", index=True)  # requested | active | revoked
+    status: HostingStatus = Field(default=HostingStatus.ACTIVE, index=True,
+                                  sa_type=EnumText(HostingStatus))
     granted_by: str
     granted_at: datetime = Field(default_factory=utcnow)
     revoked_by: str | None = None

@@ -5,13 +5,14 @@ from __future__ import annotations
 from rdflib import OWL, RDF, XSD, Dataset, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, ORG
 from rdflib.plugins.sparql import prepareQuery
+from rdflib.query import Result
 from sqlmodel import Session, select
 
 from common.roles import ROLE_SCHEME
 from common.vocab import FMAR, ORG_BASE, code_iri
 from common.web import media_ranges
 from trust.server.config import TrustSettings
-from trust.server.models import Application, Node, Organisation
+from trust.server.models import Application, Node, Organisation, OrgStatus
 
 TF = Namespace("https://id.fmar.uk/def/trust#")
 ROLE = Namespace(ROLE_SCHEME)
@@ -114,7 +115,7 @@ def node_graph(settings: TrustSettings, node: Node) -> Graph:
 def directory_graph(session: Session, settings: TrustSettings) -> Graph:
     """All public directory data: organisations that are not Pending Approval."""
     g = _graph()
-    orgs = session.exec(select(Organisation).where(Organisation.status != "Pending Approval"))
+    orgs = session.exec(select(Organisation).where(Organisation.status != OrgStatus.PENDING))
     public = set()
     for org in orgs:
         add_organisation(g, settings, org)
@@ -162,7 +163,7 @@ def _walk(node: object) -> bool:
     return False
 
 
-def safe_query(graph: Graph, text: str):  # type: ignore[no-untyped-def]
+def safe_query(graph: Graph, text: str) -> Result:
     """Run a query over `graph` only: no FROM / FROM NAMED loading, no SERVICE (no SSRF).
 
     The query sees a dataset whose default graph is `graph` and which has no named

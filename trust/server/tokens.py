@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from joserfc.jwk import ECKey, KeySet
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from trust.client.verifier import REVOCATIONS_TYP, verify_jwt
 from trust.server import keys
 from trust.server.config import TrustSettings
 from trust.server.errors import ApiError
-from trust.server.models import IssuedToken, Organisation, utcnow
+from trust.server.models import IssuedToken, Organisation, OrgStatus, utcnow
 
 
 def issue_access_token(session: Session, settings: TrustSettings, *, sub: str, org: Organisation,
@@ -75,7 +75,7 @@ def introspect(session: Session, settings: TrustSettings, token: str) -> dict[st
     except ApiError:  # any failure: inactive, never a reason (RFC 7662)
         return {"active": False}
     org = session.get(Organisation, claims["org_id"])
-    if org is None or org.status != "Active":
+    if org is None or org.status != OrgStatus.ACTIVE:
         return {"active": False}
     return {"active": True, **claims}
 
@@ -100,7 +100,7 @@ def revoke(session: Session, settings: TrustSettings, token: str,
 
 def revoke_where(session: Session, *conditions: Any) -> int:
     """Revoke every unexpired token matching `conditions` (e.g. all of a deactivated user)."""
-    rows = session.exec(select(IssuedToken).where(IssuedToken.revoked.is_(False),
+    rows = session.exec(select(IssuedToken).where(col(IssuedToken.revoked).is_(False),
                                                   IssuedToken.expires_at > utcnow(),
                                                   *conditions))
     count = 0
@@ -115,7 +115,7 @@ def revocation_list(session: Session, settings: TrustSettings, lifetime: int = 6
     """The `jti`s of revoked tokens that have not expired yet (tokens of deactivated users and
     withdrawn organisations included), signed like the access tokens. Nodes cache it for a
     short time (`revocation_ttl`), as they cache the CRL."""
-    rows = session.exec(select(IssuedToken.jti).where(IssuedToken.revoked.is_(True),
+    rows = session.exec(select(IssuedToken.jti).where(col(IssuedToken.revoked).is_(True),
                                                       IssuedToken.expires_at > utcnow()))
     now = int(time.time())
     claims = {"iss": settings.issuer, "iat": now, "exp": now + lifetime,

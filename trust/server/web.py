@@ -13,7 +13,7 @@ from trust.server import tokens
 from trust.server.config import TrustSettings
 from trust.server.directory import Actor
 from trust.server.errors import ApiError, OAuthError
-from trust.server.models import Organisation, User
+from trust.server.models import Organisation, OrgStatus, User
 
 
 def settings_of(request: Request) -> TrustSettings:
@@ -42,7 +42,7 @@ def current_actor(request: Request, session: Session) -> Actor:
     user = session.get(User, claims["sub"])
     org = session.get(Organisation, user.org_id) if user else None
     if (claims.get("act") or user is None or org is None or not user.active
-            or org.status != "Active"):  # a relayed token never administers the directory
+            or org.status != OrgStatus.ACTIVE):  # a relayed token never administers the directory
         raise ApiError(401, "AUTH-030", "A logged-in, active user of an active organisation "
                        "is required.")
     return Actor(subject=user.id, org_id=user.org_id, user_role=user.role,
