@@ -169,7 +169,7 @@ def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
 
 def test_CLI_000_an_unexpected_error_is_one_line_and_exit_1(capsys):
     from node.cli_errors import EXIT_BAD_INPUT, EXIT_BUG, report, to_cli_error
-    from node.errors import ApiError
+    from common.http_errors import ApiError
 
     error = to_cli_error(RuntimeError("boom"))
     assert (error.code, error.exit_code) == ("CLI-000", EXIT_BUG)

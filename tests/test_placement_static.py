@@ -45,7 +45,7 @@ def test_FED_007_directory_placement_fails_closed_when_the_directory_is_unreacha
     (503 FED-007) rather than guessing; nothing listens on the port asked here."""
     import httpx
 
-    from node.errors import ApiError
+    from common.http_errors import ApiError
     from node.placement import DirectoryPlacement
     from tests.harness.processes import free_port
 

@@ -251,7 +251,7 @@ def run_block(markers: tuple[str, ...], tmp_path: Path, env: dict[str, str] | No
 def _approve_device(clone: Path, command: str, base: str, code: str,
                     passwords: dict[str, str]) -> None:
     """The person at the device page: type the code, e-mail and password."""
-    from trust import http
+    from common import http_client as http
 
     email = re.search(r"# as (\S+@\S+)", command).group(1)
     with http.client(ca_bundle=clone / "var/trust/ca/chain.pem", base_url=base) as c:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tests.harness.federation import LocalFederation
 from tests.harness.trust_service import new_password
-from trust import http
+from common import http_client as http
 
 
 def until_refused(call) -> float:  # type: ignore[no-untyped-def]

@@ -36,8 +36,8 @@ class Fed:
     def federation_key(self) -> str:
         """The key the trust framework hands to nodes (made on first use)."""
         if self._federation_key is None:
-            from trust.config import TrustSettings
-            from trust.federation_key import federation_key
+            from trust.server.config import TrustSettings
+            from trust.server.federation_key import federation_key
 
             self._federation_key = federation_key(TrustSettings(data_dir=self.local.trust_dir))
         return self._federation_key

@@ -16,7 +16,7 @@ from typing import Any
 import pyoxigraph as ox
 import pytest
 
-from node.errors import ApiError
+from common.http_errors import ApiError
 from node.federation.results import parse_select_json, term_json
 
 FMAR = "https://id.fmar.uk/def/fmar#"

@@ -19,11 +19,12 @@ from tests.harness import HarnessError
 from tests.harness.login import access_token_of, login
 from tests.harness.processes import ROOT, clean_env, free_port, stop, wait_ready
 from tests.harness.trust_service import TrustService, new_password
-from trust import http, keys
-from trust.bootstrap import settings_for
-from trust.ca import make_key_and_csr
-from trust.db import make_engine
-from trust.keystore import write_secret
+from common import http_client as http
+from trust.server import keys
+from trust.server.bootstrap import settings_for
+from trust.server.ca import make_key_and_csr
+from trust.server.db import make_engine
+from trust.server.keystore import write_secret
 
 
 def expect(resp: httpx.Response, status: int) -> httpx.Response:

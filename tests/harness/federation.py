@@ -29,7 +29,7 @@ from tests.harness.directory import Federation, Member
 from tests.harness.login import access_token_of
 from tests.harness.processes import ROOT, clean_env, free_port, stop, wait_ready
 from tests.harness.trust_service import TrustService, new_password
-from trust.keystore import write_secret
+from trust.server.keystore import write_secret
 
 OPERATOR_EMAIL = "operator@fmar.example"
 CODE = "https://id.fmar.uk/def/code/"

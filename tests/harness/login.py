@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from tests.harness import HarnessError
-from trust.grants import s256
+from trust.server.grants import s256
 
 REDIRECT = "http://127.0.0.1:53682/callback"  # the CLI client's registered loopback redirect
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from tests.harness import HarnessError
-from trust import http as trust_http
+from common import http_client as trust_http
 
 ROOT = Path(__file__).resolve().parents[2]
 FMAR_MODULE = [sys.executable, "-m", "node"]

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.harness.processes import ROOT, clean_env, free_port, stop, wait_ready
-from trust.bootstrap import init, load_state
-from trust.config import TrustSettings
+from trust.server.bootstrap import init, load_state
+from trust.server.config import TrustSettings
 
 
 def new_password() -> str:

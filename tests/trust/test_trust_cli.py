@@ -19,7 +19,7 @@ from typer.testing import CliRunner, Result
 from tests.harness.directory import org_body
 from tests.harness.processes import ROOT, free_port
 from tests.harness.trust_service import TrustService
-from trust import http
+from common import http_client as http
 from trust.cli import register
 
 PASSWORD = "operator-password-1"

@@ -10,8 +10,8 @@ from test_trust_refusals import assert_refused, poll
 
 from tests.harness.directory import org_body
 from tests.harness.processes import free_port
-from trust.models import User
-from trust.rdf import DNO_CODE, FMAR, ROLE
+from trust.server.models import User
+from trust.server.rdf import DNO_CODE, FMAR, ROLE
 
 
 def register(federation, name, **changes):

@@ -16,10 +16,10 @@ from node.federation.tokens import READ_SCOPE, ClientCredentialsTokens
 from node.policy import parse_unbound_routes
 from tests.harness.directory import start_real_node
 from tests.harness.processes import free_port
-from trust import http
-from trust.ca import make_key_and_csr, x5t_s256
-from trust.grants import TOKEN_EXCHANGE
-from trust.tls import pem_to_der
+from common import http_client as http
+from trust.server.ca import make_key_and_csr, x5t_s256
+from trust.server.grants import TOKEN_EXCHANGE
+from common.tls import pem_to_der
 
 READ = "assets:read sparql:query"
 

@@ -17,11 +17,11 @@ from sqlmodel import Session, select
 from test_trust_refusals import assert_refused
 
 from tests.harness.processes import ROOT, free_port
-from trust import keystore
-from trust.bootstrap import load_state
-from trust.keystore import KeyStoreError
-from trust.models import SigningKey
-from trust.verifier import unverified_header
+from trust.server import keystore
+from trust.server.bootstrap import load_state
+from trust.server.keystore import KeyStoreError
+from trust.server.models import SigningKey
+from trust.client.verifier import unverified_header
 
 WRONG_KEK = b"not-the-key-encryption-key"
 
@@ -74,8 +74,8 @@ def test_KEY_002_stored_keys_are_encrypted_and_useless_without_the_kek(federatio
 
 
 def test_KEY_init_without_a_kek_makes_one_beside_the_data_directory(tmp_path, monkeypatch):
-    from trust.bootstrap import init, settings_for
-    from trust.config import TrustSettings
+    from trust.server.bootstrap import init, settings_for
+    from trust.server.config import TrustSettings
 
     monkeypatch.delenv("FMAR_TRUST_KEK", raising=False)
     monkeypatch.delenv("FMAR_TRUST_KEK_FILE", raising=False)

@@ -10,8 +10,8 @@ from test_trust_refusals import assert_refused
 
 from tests.harness.directory import start_real_node
 from tests.harness.processes import free_port
-from trust import http
-from trust.ratelimit import Limit, LoginThrottle
+from common import http_client as http
+from common.ratelimit import Limit, LoginThrottle
 
 
 def _token_form(member, audience):
@@ -109,7 +109,7 @@ def test_AUTH_032_the_lock_out_backs_off_per_account_and_source():
 
 
 def test_RATE_001_limits_are_read_from_the_environment():
-    from trust.ratelimit import RateLimits
+    from common.ratelimit import RateLimits
 
     limits = RateLimits.from_env({"FMAR_RATE_TOKEN_SOURCE": "3:1", "FMAR_RATE_API_CLIENT": "off",
                                   "FMAR_TRUSTED_PROXIES": "10.0.0.1"})

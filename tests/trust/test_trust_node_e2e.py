@@ -11,7 +11,7 @@ from test_trust_refusals import assert_refused
 
 from tests.harness.directory import start_real_node
 from tests.harness.processes import ROOT, free_port
-from trust import http
+from common import http_client as http
 
 ASSET = json.loads((ROOT / "examples" / "asset.json").read_text())  # in SSEN_SEPD
 

@@ -12,10 +12,10 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet
 from test_trust_refusals import assert_refused, claims_of, poll, tls_request
 
-from trust.ca import make_key_and_csr, x5t_s256
-from trust.grants import DEVICE_CODE
-from trust.tls import pem_to_der
-from trust.verifier import unverified_header
+from trust.server.ca import make_key_and_csr, x5t_s256
+from trust.server.grants import DEVICE_CODE
+from common.tls import pem_to_der
+from trust.client.verifier import unverified_header
 
 
 def test_metadata_advertises_bound_tokens_and_mtls_aliases(federation):

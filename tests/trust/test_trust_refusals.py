@@ -17,7 +17,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 
 from tests.harness.processes import free_port
-from trust.ca import init_ca, make_key_and_csr
+from trust.server.ca import init_ca, make_key_and_csr
 
 
 def b64(data: bytes) -> str:

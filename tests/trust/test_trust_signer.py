@@ -21,8 +21,8 @@ from test_trust_refusals import assert_refused, claims_of
 from tests.harness import directory as helpers
 from tests.harness.processes import ROOT, free_port
 from tests.harness.trust_service import TrustService
-from trust.models import SigningKey
-from trust.verifier import unverified_header
+from trust.server.models import SigningKey
+from trust.client.verifier import unverified_header
 
 SIGNER = "tests.trust.hsm_signer:factory"
 EMAIL, PASSWORD = "operator@hsm.example", "operator-password-1"
