@@ -17,7 +17,6 @@ from pathlib import Path
 import httpx
 import pyoxigraph as ox
 import pytest
-from node.federation.localfed import free_port
 
 from common.http_errors import ApiError
 from node.config import NodeSettings
@@ -31,6 +30,7 @@ from node.query.filters import AssetFilter
 from node.store.remote import RemoteStore
 from tests.assets import bess, heat_pump
 from tests.conftest import RunningNode, reconfigure, start_node, token_for
+from tests.harness.processes import free_port
 
 READ = frozenset({"assets:read", "sparql:query"})
 CALLERS = {

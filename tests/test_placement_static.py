@@ -42,10 +42,10 @@ def test_FED_007_directory_placement_fails_closed_when_the_directory_is_unreacha
     """A node that cannot ask the directory which organisations it holds refuses writes
     (503 FED-007) rather than guessing; nothing listens on the port asked here."""
     import httpx
-    from node.federation.localfed import free_port
 
     from common.http_errors import ApiError
     from node.placement import DirectoryPlacement
+    from tests.harness.processes import free_port
 
     issuer = f"http://127.0.0.1:{free_port()}"
     with httpx.Client(timeout=2) as client:

@@ -334,11 +334,10 @@ def part4(per_node: int, reps: int) -> None:
     opens fresh connections and asks fresh tokens every time (`fmar query`, and the client
     library before it kept them) beside one that keeps both (FederationClient now), and
     through a node's /federation endpoint (token exchange, cached by the node)."""
-    from node.federation.localfed import LocalFederation
-
     from common import http_client as trust_http
     from examples.generate import assets as generate
     from node.federation.client import FederationClient
+    from tests.harness.federation import LocalFederation
 
     print(f"\n== Part 4: federation overhead over mTLS with a trust framework, 2 nodes x "
           f"{per_node} assets, {reps} repetitions")

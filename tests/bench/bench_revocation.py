@@ -22,6 +22,7 @@ from pathlib import Path
 
 from common import http_client as http
 from tests.harness.federation import LocalFederation
+from tests.harness.trust_service import new_password
 
 
 def until_refused(call) -> float:  # type: ignore[no-untyped-def]
@@ -69,7 +70,7 @@ def main() -> None:
                 revoked.append(until_refused(lambda t=token: get(t)))
             admin = fed.login(fsp.email, fsp.password)
             for i in range(max(1, args.rounds // 2)):
-                email, password = f"leaver{i}@benchco.example", "leaver-password-1"
+                email, password = f"leaver{i}@benchco.example", new_password()
                 with fed.client(token=admin) as c:
                     user = c.post(f"/api/orgs/{fsp.org_id}/users", json={
                         "email": email, "name": "Leaver", "role": "viewer",

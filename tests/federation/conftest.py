@@ -48,9 +48,10 @@ class Fed:
     def cli_env(self, who: str, **extra: str) -> dict[str, str]:
         """What `source members/<who>/env.sh` sets, for `fmar` as a subprocess."""
         m = self.member(who)
-        return clean_env(FMAR_TRUST_URL=self.local.issuer,
-                         FMAR_CA_BUNDLE=str(self.local.ca_bundle), FMAR_CLIENT_ID=m.app_id,
-                         FMAR_CLIENT_CERT=str(m.cert), FMAR_CLIENT_KEY=str(m.key), **extra)
+        return clean_env(**{"FMAR_TRUST_URL": self.local.issuer,
+                            "FMAR_CA_BUNDLE": str(self.local.ca_bundle),
+                            "FMAR_CLIENT_ID": m.app_id, "FMAR_CLIENT_CERT": str(m.cert),
+                            "FMAR_CLIENT_KEY": str(m.key), **extra})
 
     def client(self, who: str, **kw: Any) -> FederationClient:
         m = self.member(who)

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import uvicorn
-from node.federation.localfed import free_port
 
 from examples.generate import assets
 from node.api.app import create_app
@@ -20,6 +19,7 @@ from node.config import NodeSettings
 from node.identity import Caller, StaticTokenAuthenticator
 from node.inputs import Row
 from tests.conftest import start_oxigraph_server
+from tests.harness.processes import free_port
 
 SCOPES = frozenset({"assets:read", "assets:write", "sparql:query", "federation:query"})
 CALLERS = {
