@@ -103,20 +103,20 @@ def test_node_verifier_settings_from_environment(tmp_path):
     from node.config import NodeSettings
     from node.trust_auth import verifier_config
 
-    def config_from_env(env: dict[str, str]):  # type: ignore[no-untyped-def]
+    def verifier_from(env: dict[str, str]):  # type: ignore[no-untyped-def]
         return verifier_config(NodeSettings(**env))
 
     env = {"FMAR_TRUST_ISSUER": "https://tf.example/", "FMAR_NODE_URL": "https://n.example",
            "FMAR_CA_BUNDLE": str(tmp_path / "chain.pem"), "FMAR_TRUSTED_PROXIES": "10.0.0.1, ::1",
            "FMAR_REQUIRE_BINDING": "1"}
-    cfg = config_from_env(env)
+    cfg = verifier_from(env)
     assert cfg.issuer == "https://tf.example" and cfg.audience == "https://n.example"
     assert cfg.trusted_proxies == frozenset({"10.0.0.1", "::1"}) and cfg.require_binding
-    defaults = config_from_env({k: v for k, v in env.items() if k != "FMAR_REQUIRE_BINDING"})
+    defaults = verifier_from({k: v for k, v in env.items() if k != "FMAR_REQUIRE_BINDING"})
     assert defaults.require_binding and not defaults.unbound_user_tokens  # bound by default
     assert defaults.revocation_ttl == 5
-    portal = config_from_env({**env, "FMAR_REQUIRE_BINDING": "0",
+    portal = verifier_from({**env, "FMAR_REQUIRE_BINDING": "0",
                               "FMAR_UNBOUND_USER_TOKENS": "1"})
     assert not portal.require_binding and portal.unbound_user_tokens
     with pytest.raises(ValueError, match="FMAR_NODE_URL"):
-        config_from_env({k: v for k, v in env.items() if k != "FMAR_NODE_URL"})
+        verifier_from({k: v for k, v in env.items() if k != "FMAR_NODE_URL"})
