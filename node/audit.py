@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 import pyoxigraph as ox
 
 from node import ntriples
+from node.identity import Caller
+from node.ntriples import term_value
 from node.store.base import GraphWrite, RecordStore
 from node.vocab import AUDIT_BASE, FMAR, PROV
 
@@ -99,24 +101,20 @@ SELECT ?e ?seq ?time ?agent ?org ?obo ?action ?record ?version ?prev ?hash WHERE
 """
 
 
-def _value(term: object) -> str:
-    return term.value  # type: ignore[attr-defined]
-
-
 def _entry(solution: ox.QuerySolution) -> tuple[AuditEntry, str]:
     obo = solution["obo"]
     entry = AuditEntry(
-        sequence=int(_value(solution["seq"])),
-        time=_value(solution["time"]),
-        agent=_value(solution["agent"]),
-        organisation=_value(solution["org"]),
-        on_behalf_of=_value(obo) if obo is not None else None,
-        action=_value(solution["action"]),
-        record=_value(solution["record"]),
-        version=int(_value(solution["version"])),
-        previous_hash=_value(solution["prev"]),
+        sequence=int(term_value(solution["seq"])),
+        time=term_value(solution["time"]),
+        agent=term_value(solution["agent"]),
+        organisation=term_value(solution["org"]),
+        on_behalf_of=term_value(obo) if obo is not None else None,
+        action=term_value(solution["action"]),
+        record=term_value(solution["record"]),
+        version=int(term_value(solution["version"])),
+        previous_hash=term_value(solution["prev"]),
     )
-    return entry, _value(solution["hash"])
+    return entry, term_value(solution["hash"])
 
 
 def entries(store: RecordStore, record: str | None = None) -> list[tuple[AuditEntry, str]]:
@@ -136,36 +134,28 @@ class AuditLog:
             )
         )
         if head:
-            self.sequence = int(_value(head[0]["seq"]))
-            self.head_hash = _value(head[0]["hash"])
+            self.sequence = int(term_value(head[0]["seq"]))
+            self.head_hash = term_value(head[0]["hash"])
         else:
             self.sequence = 0
             self.head_hash = GENESIS_HASH
 
     def prepare(
-        self,
-        *,
-        agent: str,
-        organisation: str,
-        on_behalf_of: str | None,
-        action: str,
-        records: list[tuple[str, int]],
-    ) -> tuple[GraphWrite, list[AuditEntry], tuple[int, str]]:
-        """Entries for `records` and the write that stores them; call `commit` after writing."""
+        self, caller: Caller, action: str, records: list[tuple[str, int]]
+    ) -> tuple[GraphWrite, tuple[int, str]]:
+        """Entries for (record IRI, version) pairs and the write that stores them, with the
+        chain head they lead to; `commit` the head once the write is stored."""
         sequence, previous = self.sequence, self.head_hash
         time = now_iso()
-        made = []
         lines = []
         for record, version in records:
             sequence += 1
-            entry = AuditEntry(
-                sequence, time, agent, organisation, on_behalf_of, action, record, version, previous
-            )
+            entry = AuditEntry(sequence, time, caller.subject, caller.organisation_id,
+                               caller.actor, action, record, version, previous)
             previous = entry.digest()
-            made.append(entry)
             lines.append(entry.ntriples(previous))
         write = GraphWrite(AUDIT_GRAPH, "\n".join(lines), replace=False)
-        return write, made, (sequence, previous)
+        return write, (sequence, previous)
 
     def commit(self, head: tuple[int, str]) -> None:
         self.sequence, self.head_hash = head

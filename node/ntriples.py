@@ -23,3 +23,8 @@ def string(text: str) -> str:
 
 def typed(text: str, datatype: str) -> str:
     return f"{string(text)}^^<{datatype}>"
+
+
+def term_value(term: object) -> str:
+    """The IRI or lexical form of a pyoxigraph term (the one reader of `term.value`)."""
+    return term.value  # type: ignore[attr-defined]

@@ -273,16 +273,16 @@ def test_ARM_IN_009_ok_csv_with_bom_and_chunks_split_mid_row() -> None:
 
 
 def test_ARM_IN_010_bad_filter_value() -> None:
+    from node.kinds.assets import _search_patterns
     from node.policy import ReadScope
-    from node.register import _search_patterns
 
     scope = ReadScope(True, frozenset(), frozenset())
     assert_refused(lambda: _search_patterns(scope, {"dno": 'ENWL> } ; DROP ALL ; #'}), "ARM-IN-010")
 
 
 def test_ARM_IN_010_ok_filter_value() -> None:
+    from node.kinds.assets import _search_patterns
     from node.policy import ReadScope
-    from node.register import _search_patterns
 
     scope = ReadScope(True, frozenset(), frozenset())
     assert any("DNOCode/ENWL" in p for p in _search_patterns(scope, {"dno": "ENWL"}))

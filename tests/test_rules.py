@@ -32,14 +32,15 @@ import pytest
 from rdflib import RDF, Graph, Literal, URIRef
 from rdflib.term import Node
 
+from common.errors import DomainError
 from node.api.examples import BESS_EXAMPLE
 from node.asset_fields import FIELD_BY_NAME
-from node.categories import Catalogue, category_from_graph, load_core_shapes, seed_categories
-from node.errors import ApiError
+from node.errors import status_of
 from node.identity import Caller
 from node.inputs import Properties, Row, parse_rdf, properties_from_graph, properties_from_json
+from node.kinds.asset_records import category_code, check_rows, with_default_organisation
+from node.kinds.categories import Catalogue, category_from_graph, load_core_shapes, seed_categories
 from node.mpan import make_mpan
-from node.records import category_code, check_rows, with_default_organisation
 from node.vocab import CODE, FMAR, ORG_BASE, SH, code_iri
 
 CALLER = Caller("t", "FSP-ACME", frozenset({"FSP"}), frozenset({"assets:write", "assets:read"}))
@@ -499,7 +500,7 @@ def check(case: Case, iri: str = ASSET + "000000000001") -> list[dict[str, Any]]
         [(case.row(1), iri)], catalogue().shapes, category_states(case.deprecated), CALLER,
         is_new=case.is_new,
     )
-    return checked.violations
+    return [v.as_dict() for v in checked.violations]
 
 
 def assert_case(case: Case, violations: list[dict[str, Any]]) -> None:
@@ -820,9 +821,9 @@ def test_CAT_DEF_ok_valid_definition() -> None:
         "CAT-DEF-002-iri-not-code", "CAT-DEF-003-no-shape", "CAT-DEF-003-wrong-target",
         "CAT-DEF-004-no-rule-id"])
 def test_CAT_DEF_bad(rule: str, graph: Graph) -> None:
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(DomainError) as raised:
         category_from_graph(graph)
-    assert (raised.value.status, raised.value.code) == (422, rule)
+    assert (status_of(raised.value), raised.value.code) == (422, rule)
 
 
 def _register():  # a real register on an in-memory Oxigraph store
@@ -837,27 +838,27 @@ FACILITATOR = Caller("mf", "MF", frozenset({"MarketFacilitator"}), frozenset({"c
 
 def test_CAT_DEF_005_bad_sparql_constraint() -> None:
     graph = category_ttl(constraint='sh:minCount 1 ] ; sh:sparql [ sh:select "SELECT nonsense"')
-    with pytest.raises(ApiError) as raised:
-        _register().save_category(graph, FACILITATOR, expected_code=None)
-    assert (raised.value.status, raised.value.code) == (422, "CAT-DEF-005")
+    with pytest.raises(DomainError) as raised:
+        _register().categories.save(graph, FACILITATOR, expected_code=None)
+    assert (status_of(raised.value), raised.value.code) == (422, "CAT-DEF-005")
 
 
 def test_CAT_DEF_005_ok_valid_shape_is_saved() -> None:
     register = _register()
-    register.save_category(category_ttl(), FACILITATOR, expected_code=None)
+    register.categories.save(category_ttl(), FACILITATOR, expected_code=None)
     assert register.catalogue.get("HYDRO") is not None
 
 
 def test_CAT_DEF_005_bad_core_constraint() -> None:
-    with pytest.raises(ApiError) as raised:
-        _register().save_category(category_ttl(constraint='sh:minCount "abc"'), FACILITATOR,
+    with pytest.raises(DomainError) as raised:
+        _register().categories.save(category_ttl(constraint='sh:minCount "abc"'), FACILITATOR,
                                   expected_code=None)
-    assert (raised.value.status, raised.value.code) == (422, "CAT-DEF-005")
+    assert (status_of(raised.value), raised.value.code) == (422, "CAT-DEF-005")
 
 
 def test_CAT_DEF_005_bad_pattern_sparql_cannot_run() -> None:
-    with pytest.raises(ApiError) as raised:
-        _register().save_category(category_ttl(constraint='sh:pattern "^(?!X)[A-Z]+$"'),
+    with pytest.raises(DomainError) as raised:
+        _register().categories.save(category_ttl(constraint='sh:pattern "^(?!X)[A-Z]+$"'),
                                   FACILITATOR, expected_code=None)
     assert raised.value.code == "CAT-DEF-005"
 
@@ -866,14 +867,14 @@ def test_CAT_DEF_006_bad_definition_touching_other_shapes() -> None:
     graph = category_ttl()
     graph.add((URIRef("https://id.fmar.uk/def/shapes#Asset"),
                URIRef("http://www.w3.org/ns/shacl#deactivated"), Literal(True)))
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(DomainError) as raised:
         category_from_graph(graph)
-    assert (raised.value.status, raised.value.code) == (422, "CAT-DEF-006")
+    assert (status_of(raised.value), raised.value.code) == (422, "CAT-DEF-006")
 
 
 def test_CAT_DEF_005_bad_pattern() -> None:
-    with pytest.raises(ApiError) as raised:
-        _register().save_category(category_ttl(constraint='sh:pattern "(["'), FACILITATOR,
+    with pytest.raises(DomainError) as raised:
+        _register().categories.save(category_ttl(constraint='sh:pattern "(["'), FACILITATOR,
                                   expected_code=None)
     assert raised.value.code == "CAT-DEF-005"
 

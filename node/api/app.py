@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 
-from node.api import admin, assets, categories
+from node.api import admin, assets, categories, connection_limits
 from node.api import catalogue as catalogue_api
 from node.api import federation as federation_api
 from node.api import sparql as sparql_api
@@ -87,6 +87,7 @@ def create_app(
 
     app.include_router(assets.router)
     app.include_router(categories.router)
+    app.include_router(connection_limits.router)
     app.include_router(admin.router)
     app.include_router(sparql_api.router)
     app.include_router(federation_api.router)

@@ -206,6 +206,6 @@ def index_of(app: Any) -> DuplicateIndex:
 
 
 def _mpans_and_serial(props: Any) -> tuple[Any, Any, Any]:
-    from node.records import mpans_and_serial
+    from node.kinds.asset_records import mpans_and_serial
 
     return mpans_and_serial(props)

@@ -58,7 +58,7 @@ from node.federation.filters import AssetFilter
 from node.federation.localfed import free_port
 from node.identity import StaticTokenAuthenticator
 from node.inputs import properties_from_json
-from node.records import record_ntriples
+from node.kinds.asset_records import record_ntriples
 from node.store import GraphWrite, open_store
 from node.store.base import trig_text
 from node.vocab import ASSET_BASE
