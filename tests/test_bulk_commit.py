@@ -79,4 +79,4 @@ def test_an_upload_left_pending_is_rolled_back_when_the_register_opens(tmp_path)
     assert asset_graphs(store) == {a["AssetId"] and f"https://id.fmar.uk/asset/{a['AssetId']}"
                                    for a in kept.assets}
     assert verify(store)[1] == []
-    assert reopened._audit.sequence == first - 1
+    assert reopened.unit.audit.sequence == first - 1

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
+from common.errors import DomainError
 from node.api.examples import BESS_EXAMPLE, TURTLE_EXAMPLE
-from node.errors import ApiError
+from node.errors import status_of
 from node.inputs import (
     CONTEXT_PATH,
     parse_rdf,
@@ -30,15 +31,15 @@ from node.vocab import FMAR
 PREFIXES = "@prefix fmar: <https://id.fmar.uk/def/fmar#> .\n"
 
 
-def refused(call: Callable[[], Any]) -> ApiError:
-    with pytest.raises(ApiError) as raised:
+def refused(call: Callable[[], Any]) -> DomainError:
+    with pytest.raises(DomainError) as raised:
         call()
     return raised.value
 
 
-def assert_refused(call: Callable[[], Any], code: str, status: int = 400) -> ApiError:
+def assert_refused(call: Callable[[], Any], code: str, status: int = 400) -> DomainError:
     error = refused(call)
-    assert (error.status, error.code) == (status, code), error.body()
+    assert (status_of(error), error.code) == (status, code), error.body()
     assert error.message
     return error
 

@@ -201,8 +201,8 @@ class ConnectionLimits:
                              created=current.values.get(str(DCTERMS.created)) or now_iso(),
                              modified=now_iso())
             _checked(iri, text)
-            # The new area must be the caller's too: a limit is not moved out of its reach.
-            policy.authorise(caller, CONNECTION_LIMIT.name, Action.UPDATE_LIMIT, _facts_of(props))
+            # The new limit must be one the caller could set: not moved out of its areas.
+            policy.authorise(caller, CONNECTION_LIMIT.name, Action.CREATE_LIMIT, _facts_of(props))
             return text
 
         return self.unit.change(CONNECTION_LIMIT, iri, caller, if_match, Action.UPDATE_LIMIT,
