@@ -1,7 +1,7 @@
 """Permissions, decided here and nowhere else.
 
 Each rule has a stable ID (POL-xxx) that appears in the 403 error, in docs/rules.md
-and in the names of the tests that exercise it (`pytest -k POL_003`; they are in
+and in the names of the tests that exercise it (`pytest -k POL_008`; they are in
 tests/test_api.py, tests/test_connection_limits.py, tests/federation/ and tests/trust/).
 Record writes and reads are one table, `POLICY` (kind x action -> rule), read by one
 function, `authorise`. Refusals are domain errors (`common.errors`): the API maps them.
@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from common.errors import Denied, NotFound, Unauthenticated
+from common.errors import Denied, Unauthenticated
 from node.identity import Caller
-from node.records.kind import Facts
+from node.records.kind import KINDS, Facts
 from node.records.status import Action
 
 ASSET_OWNER_ROLES = frozenset({"FSP", "Aggregator", "AssetOwner", "Platform"})
@@ -170,12 +170,6 @@ POLICY: dict[tuple[str, str], Rule] = {
                                                     hidden="first"),
 }
 
-HIDDEN_AS: dict[str, tuple[str, str]] = {  # kind -> its "no such record" answer
-    "asset": ("ARM-404", "No such asset."),
-    "connection-limit": ("LIM-404", "No such connection limit."),
-}
-
-
 def authorise(caller: Caller, kind: str, action: str, facts: Facts | None = None) -> None:
     """May `caller` do `action` on a record of `kind` (described by `facts`)? Raises
     `Denied` (the rule's ID) or, for a record it may not see, `NotFound`."""
@@ -183,8 +177,7 @@ def authorise(caller: Caller, kind: str, action: str, facts: Facts | None = None
     facts = facts or Facts(caller.organisation_id)
 
     def hide() -> None:
-        code, message = HIDDEN_AS[kind]
-        raise NotFound(code, message)
+        raise KINDS[kind].not_found()  # the kind's own "no such record"
 
     if rule.hidden == "first" and not may_read(caller, facts):
         hide()

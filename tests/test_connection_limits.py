@@ -12,6 +12,7 @@ from common.errors import Denied, NotFound
 from node import policy
 from node.audit import verify
 from node.identity import Caller
+from node.kinds.connection_limits import CONNECTION_LIMIT
 from node.records.kind import Facts
 from node.records.status import Action
 from tests.conftest import CALLERS
@@ -166,6 +167,7 @@ def test_policy_is_one_table_read_by_one_function():
     with pytest.raises(Denied) as scope:
         policy.authorise(no_scope, "connection-limit", Action.CREATE_LIMIT, epn)
     assert scope.value.code == "POL-001"
+    assert CONNECTION_LIMIT.name == "connection-limit"
     for (kind, action), rule in policy.POLICY.items():
         assert rule.scopes, (kind, action)
         assert all(c.rule.startswith("POL-") for c in rule.checks)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -268,7 +267,7 @@ class Assets:
         return AssetRecord.from_triples(iri, self.store.triples(iri))
 
     def _existing(self, asset_id: str) -> AssetRecord:
-        record = self.get_record(ASSET_BASE + _safe_asset_id(asset_id))
+        record = self.get_record(ASSET.iri_of(asset_id))
         if record is None:
             raise not_found(ASSET)
         return record
@@ -289,7 +288,7 @@ class Assets:
         make: Callable[[AssetRecord], tuple[Properties, dict[str, Any]]],
     ) -> AssetRecord:
         """Apply `make(current) -> (props, state)` through the one write path."""
-        iri = ASSET_BASE + _safe_asset_id(asset_id)
+        iri = ASSET.iri_of(asset_id)
         changed: list[Properties] = []
 
         def authorise(current: AssetRecord) -> None:
@@ -443,16 +442,6 @@ class Assets:
 
 # What a merge patch starts from leaves out what the node keeps (and the IRI, `id`).
 _READ_ONLY = frozenset({"id", *STATE_FIELDS})
-
-_ASSET_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-
-
-def _safe_asset_id(asset_id: str) -> str:
-    """Asset IDs are UUIDs; anything else names no asset (404, never a store error)."""
-    if not _ASSET_ID.match(asset_id):
-        raise not_found(ASSET)
-    return asset_id
-
 
 def _safe_id(value: str) -> str:
     """ARM-IN-010: a filter value (or cursor, organisation ID) is a code."""

@@ -15,7 +15,6 @@ audit entries stay.
 from __future__ import annotations
 
 import heapq
-import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from node.identity import Caller
 from node.inputs import Properties, properties_from_json
 from node.kinds.asset_records import RDF_TYPE, VALIDATOR
 from node.ntriples import term_value
-from node.records.kind import Facts, RecordKind
+from node.records.kind import UUID, Facts, RecordKind
 from node.records.reading import history as record_history
 from node.records.refusals import not_found, refusal
 from node.records.status import Action
@@ -119,7 +118,6 @@ CONNECTION_LIMIT = RecordKind(
     read=LimitRecord.from_triples, facts=lambda record: record.facts,
 )
 SHAPES = ShapeSet(Graph().parse(SHAPES_FILE), FMAR.ConnectionLimit)
-_LIMIT_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def _facts_of(props: Properties) -> Facts:
@@ -150,20 +148,13 @@ def _checked(iri: str, text: str) -> None:
         raise refusal(CONNECTION_LIMIT, violations)
 
 
-def _safe_limit_iri(limit_id: str) -> str:
-    """Limit IDs are UUIDs; anything else names no limit (404)."""
-    if not _LIMIT_ID.match(limit_id):
-        raise not_found(CONNECTION_LIMIT)
-    return LIMIT_BASE + limit_id
-
-
 class ConnectionLimits:
     def __init__(self, unit: UnitOfWork):
         self.unit = unit
         self.store = unit.store
 
     def _existing(self, limit_id: str) -> LimitRecord:
-        iri = _safe_limit_iri(limit_id)
+        iri = CONNECTION_LIMIT.iri_of(limit_id)
         record = LimitRecord.from_triples(iri, self.store.triples(iri))
         if record is None:
             raise not_found(CONNECTION_LIMIT)
@@ -191,7 +182,7 @@ class ConnectionLimits:
     def replace(self, limit_id: str, body: Any, caller: Caller,
                 if_match: str | None) -> LimitRecord:
         props = properties_from_json(body, allow_asset_id=True, table=TABLE)
-        iri = _safe_limit_iri(limit_id)
+        iri = CONNECTION_LIMIT.iri_of(limit_id)
 
         def authorise(current: LimitRecord) -> None:
             policy.authorise(caller, CONNECTION_LIMIT.name, Action.UPDATE_LIMIT, current.facts)
@@ -213,7 +204,7 @@ class ConnectionLimits:
         def authorise(current: LimitRecord) -> None:
             policy.authorise(caller, CONNECTION_LIMIT.name, Action.DELETE_LIMIT, current.facts)
 
-        self.unit.change(CONNECTION_LIMIT, _safe_limit_iri(limit_id), caller, if_match or "*",
+        self.unit.change(CONNECTION_LIMIT, CONNECTION_LIMIT.iri_of(limit_id), caller, if_match or "*",
                          Action.DELETE_LIMIT, authorise, lambda current, version: "")
 
     def history(self, limit_id: str, caller: Caller) -> list[dict[str, Any]]:
@@ -233,10 +224,10 @@ class ConnectionLimits:
         where = [*asset_filters.scope_patterns(scope),
                  f"?asset a <{FMAR.ConnectionLimit}> ."]
         if asset_id:
-            if not _LIMIT_ID.match(asset_id):
+            if not UUID.match(asset_id):
                 return [], None
             where.append(f"?asset <{FMAR.limitsAsset}> <{ASSET_BASE}{asset_id}> .")
-        start = _safe_limit_iri(after) if after else ""
+        start = CONNECTION_LIMIT.iri_of(after) if after else ""
         matches = (s["asset"].value for s in self.store.select(
             f"SELECT ?asset WHERE {{ GRAPH ?asset {{ {' '.join(where)} }} }}"))
         iris = heapq.nsmallest(limit + 1, (iri for iri in matches if iri > start))

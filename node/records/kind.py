@@ -3,6 +3,7 @@ audit and authorise records of that kind. Each kind declares one in node/kinds/.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,8 +12,11 @@ from typing import Any, Protocol
 import pyoxigraph as ox
 from rdflib import URIRef
 
+from common.errors import NotFound
 from node.asset_fields import FieldTable
 from node.vocab import VERSION_BASE
+
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 class StoredRecord(Protocol):
@@ -37,6 +41,9 @@ class Facts:
     public: bool = False
 
 
+KINDS: dict[str, RecordKind] = {}  # every declared kind, by name (node/kinds/ declare them)
+
+
 @dataclass(frozen=True)
 class RecordKind:
     name: str  # the kind in the policy table, e.g. "asset"
@@ -50,6 +57,19 @@ class RecordKind:
     held_by: str  # which party's node holds the records
     read: Callable[[str, Iterable[ox.Triple]], Any]  # (IRI, triples) -> record or None
     facts: Callable[[Any], Facts]  # the accessors policy needs
+
+    def __post_init__(self) -> None:
+        KINDS[self.name] = self
+
+    def iri_of(self, record_id: str) -> str:
+        """A record's IRI from its ID (a UUID, assigned by the node); anything else names no
+        record (<CODE>-404, never a store error)."""
+        if not UUID.match(record_id):
+            raise self.not_found()
+        return self.iri_base + record_id
+
+    def not_found(self) -> NotFound:
+        return NotFound(f"{self.code}-404", f"No such {self.label}.")
 
     def record_id(self, iri: str) -> str:
         return iri[len(self.iri_base):]

@@ -29,7 +29,7 @@ def violation_of(error: DomainError) -> Violation:
 
 
 def not_found(kind: RecordKind) -> NotFound:
-    return NotFound(f"{kind.code}-404", f"No such {kind.label}.")
+    return kind.not_found()
 
 
 def store_unavailable(exc: StoreError) -> Unavailable:
