@@ -20,6 +20,7 @@ import pyoxigraph as ox
 from rdflib import RDF, XSD, BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
+from common.errors import BadInput, DomainError
 from node import ntriples
 from node.asset_fields import (
     ASSET_TABLE,
@@ -30,7 +31,6 @@ from node.asset_fields import (
     full_jsonld_context,
     to_ntriples,
 )
-from node.errors import ApiError
 from node.vocab import FMAR
 
 # (predicate IRI, object in N-Triples syntax) pairs about one asset
@@ -39,9 +39,8 @@ CONTEXT_PATH = "/context.jsonld"
 INPUT_BASE = "https://id.fmar.uk/input/"  # base of relative IRIs in submitted RDF
 
 
-class InputError(ApiError):
-    def __init__(self, code: str, message: str, details: Any = None):
-        super().__init__(400, code, message, details)
+class InputError(BadInput):
+    """A body that cannot be read (ARM-IN-*, LIM-IN-*): 400 in the API."""
 
 
 @dataclass
@@ -188,7 +187,7 @@ def parse_rdf(body: bytes, fmt: str) -> Graph:
                         publicID=INPUT_BASE)
         else:
             graph.parse(data=body.decode("utf-8"), format=fmt, publicID=INPUT_BASE)
-    except ApiError:
+    except DomainError:
         raise
     except Exception as exc:  # noqa: BLE001 - parsers raise many types; the message is what matters
         raise InputError(

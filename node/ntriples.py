@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from node.errors import ApiError
+from common.errors import BadInput
 
 _ENCODE = json.JSONEncoder(ensure_ascii=False).encode
 
@@ -16,7 +16,7 @@ def string(text: str) -> str:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise ApiError(400, "ARM-IN-011", "Text must be valid Unicode (a lone surrogate was sent).",
+        raise BadInput("ARM-IN-011", "Text must be valid Unicode (a lone surrogate was sent).",
                        {"text": text.encode("utf-8", "backslashreplace").decode()[:100]}) from None
     return _ENCODE(text)
 

@@ -27,7 +27,7 @@ from node.api.http import (
     read_body,
     stream_body,
 )
-from node.asset_fields import full_jsonld_context
+from node.asset_fields import CODE_PREFIXES, FIELDS, full_jsonld_context
 from node.errors import ApiError, error_responses, status_of
 from node.federation.duplicates import check_key, index_of, tokens_for
 from node.federation.filters import CODE_RE
@@ -56,6 +56,7 @@ from node.openapi import ETAG, content, or_empty, secured
 from node.records.status import ValidationStatus as Validation
 from node.register import Register
 from node.validation import Violation
+from node.vocab import CODE, ORG_BASE
 
 router = APIRouter(tags=["assets"])
 CallerDep = Annotated[Caller, Depends(current_caller)]
@@ -114,11 +115,14 @@ def record_response(request: Request, record: AssetRecord, status: int = 200,
                     media_type=chosen)
 
 
+_PREFIX_OF = {base: prefix for prefix, base in CODE_PREFIXES.items()}
+# field name -> the context's prefix for its codes (acat, es, ..., org), from the one list
 _CODE_SCHEMES = {
-    "AssetCategory": "acat", "FuelType_EnergySource": "es", "FuelType_DemandTechType": "dt",
-    "ConnectionStatus": "cs", "ConnectionType": "ct", "DNOConnection": "dno",
-    "GSPGroup": "gsp", "RegistrationStatus": "rs", "ValidationStatus": "vs",
-    "OrganisationId": "org",
+    name: _PREFIX_OF[base] for name, base in [
+        *((f.name, f"{CODE}{f.scheme}/" if f.scheme else ORG_BASE)
+          for f in FIELDS if f.scheme or f.kind == "org"),
+        ("RegistrationStatus", f"{CODE}RegistrationStatus/"),
+        ("ValidationStatus", f"{CODE}ValidationStatus/")]
 }
 
 
