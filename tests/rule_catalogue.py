@@ -352,7 +352,7 @@ POLICY_RULES = [
          + "<br>" + _t("tests/test_placement_static.py",
                        "test_POL_030_a_static_node_holds_only_its_configured_organisations")),
     Rule("POL-006", "An audit trail is read with `audit:read` by those who may read the record.",
-         "`node/policy.py` `check_read_audit`", "403 `POL-001` (scope) or 404 `ARM-404`",
+         "`node/policy.py` `POLICY`", "403 `POL-001` (scope) or 404 `ARM-404`",
          _t(API_TEST, "test_missing_scope_is_refused", "test_audit_trail_of_a_record")),
     Rule("POL-021", "A relayed token (RFC 8693 `act`: a node exchanged its caller's token) is "
          "accepted only on read and query routes (GET/HEAD outside /admin, POST /sparql, "

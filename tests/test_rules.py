@@ -46,7 +46,7 @@ from node.vocab import CODE, FMAR, ORG_BASE, SH, code_iri
 CALLER = Caller("t", "FSP-ACME", frozenset({"FSP"}), frozenset({"assets:write", "assets:read"}))
 GEO_LAT = URIRef("http://www.w3.org/2003/01/geo/wgs84_pos#lat")
 GEO_LONG = URIRef("http://www.w3.org/2003/01/geo/wgs84_pos#long")
-RECORD_RULES = ("ARM-VAL-029", "ARM-VAL-030")  # decided in node/records.py, not in SHACL
+RECORD_RULES = ("ARM-VAL-029", "ARM-VAL-030")  # decided in node/kinds/asset_records.py, not in SHACL
 ASSET = "https://id.fmar.uk/asset/00000000-0000-4000-8000-"
 
 
@@ -395,7 +395,7 @@ CORE_CASES: list[Case] = [
     # ARM-VAL-034 EnergyConversionType (Elexon's extended attribute): optional text
     ok("ARM-VAL-034", "inverter", bess(EnergyConversionType="Inverter (DC/AC)")),
     bad("ARM-VAL-034", "201-chars", bess(EnergyConversionType=T201), FMAR.energyConversionType, T201),
-    # ARM-VAL-029 / 030 (node/records.py): category in the catalogue, not deprecated
+    # ARM-VAL-029 / 030 (node/kinds/asset_records.py): category in the catalogue, not deprecated
     ok("ARM-VAL-029", "in-catalogue", asset("HVAC")),
     bad("ARM-VAL-029", "unknown-category", bess(AssetCategory="NOPE"), FMAR.assetCategory, "NOPE"),
     ok("ARM-VAL-030", "deprecated-existing-asset", bess(), deprecated=frozenset({"BESS"}),
