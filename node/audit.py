@@ -21,13 +21,7 @@ from node.store.base import GraphWrite, RecordStore
 from node.vocab import AUDIT_BASE, FMAR, PROV
 
 AUDIT_GRAPH = "urn:fmar:audit"
-# The chain head (sequence and hash of the newest entry), kept beside the log in the same
-# transaction, so opening the log reads a graph of one or a few triples, not every entry.
-# A normal write replaces it; an upload spooled to a file adds its own head (the largest
-# sequence wins) and the next normal write folds them back into one.
-HEAD_GRAPH = "urn:fmar:audit-head"
 GENESIS_HASH = "0" * 64
-_XSD_INTEGER = "http://www.w3.org/2001/XMLSchema#integer"
 
 
 @dataclass(frozen=True)
@@ -133,16 +127,24 @@ class AuditLog:
     """Appends entries; the caller writes them in the same transaction as the change."""
 
     def __init__(self, store: RecordStore):
-        self.sequence, self.head_hash = 0, GENESIS_HASH
-        head = _newest(store, HEAD_GRAPH) or _newest(store, AUDIT_GRAPH)  # a store from before
+        head = list(
+            store.select(
+                f"SELECT ?seq ?hash WHERE {{ GRAPH <{AUDIT_GRAPH}> {{ ?e <{FMAR.sequence}> ?seq ;"
+                f" <{FMAR.entryHash}> ?hash }} }} ORDER BY DESC(?seq) LIMIT 1"
+            )
+        )
         if head:
-            self.sequence, self.head_hash = head
+            self.sequence = int(term_value(head[0]["seq"]))
+            self.head_hash = term_value(head[0]["hash"])
+        else:
+            self.sequence = 0
+            self.head_hash = GENESIS_HASH
 
     def prepare(
         self, caller: Caller, action: str, records: list[tuple[str, int]]
-    ) -> tuple[list[GraphWrite], tuple[int, str]]:
-        """Entries for (record IRI, version) pairs and the writes that store them and the
-        chain head they lead to; `commit` the head once the writes are stored."""
+    ) -> tuple[GraphWrite, tuple[int, str]]:
+        """Entries for (record IRI, version) pairs and the write that stores them, with the
+        chain head they lead to; `commit` the head once the write is stored."""
         sequence, previous = self.sequence, self.head_hash
         time = now_iso()
         lines = []
@@ -153,24 +155,10 @@ class AuditLog:
             previous = entry.digest()
             lines.append(entry.ntriples(previous))
         write = GraphWrite(AUDIT_GRAPH, "\n".join(lines), replace=False)
-        return [write, head_write(sequence, previous, replace=True)], (sequence, previous)
+        return write, (sequence, previous)
 
     def commit(self, head: tuple[int, str]) -> None:
         self.sequence, self.head_hash = head
-
-
-def head_write(sequence: int, digest: str, *, replace: bool) -> GraphWrite:
-    """The chain head as a write of HEAD_GRAPH (added, not replaced, in a spooled upload)."""
-    s = f"<{AUDIT_BASE}{sequence}>"
-    return GraphWrite(HEAD_GRAPH, f'{s} <{FMAR.sequence}> "{sequence}"^^<{_XSD_INTEGER}> .\n'
-                      f"{s} <{FMAR.entryHash}> {ntriples.string(digest)} .", replace=replace)
-
-
-def _newest(store: RecordStore, graph: str) -> tuple[int, str] | None:
-    found = list(store.select(
-        f"SELECT ?seq ?hash WHERE {{ GRAPH <{graph}> {{ ?e <{FMAR.sequence}> ?seq ;"
-        f" <{FMAR.entryHash}> ?hash }} }} ORDER BY DESC(?seq) LIMIT 1"))
-    return (int(term_value(found[0]["seq"])), term_value(found[0]["hash"])) if found else None
 
 
 @dataclass(frozen=True)

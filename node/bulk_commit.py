@@ -20,7 +20,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from node.audit import AUDIT_GRAPH, HEAD_GRAPH
+from node.audit import AUDIT_GRAPH
 from node.store import GraphWrite, RecordStore, StoreError
 from node.vocab import FMAR
 
@@ -68,9 +68,8 @@ def _roll_back(store: RecordStore, marker: str) -> None:
         )
     ]
     store.write([GraphWrite(r, "", replace=True) for r in records])
-    for graph in (AUDIT_GRAPH, HEAD_GRAPH):  # the upload's entries, and the head it added
-        store.update(
-            f"DELETE {{ GRAPH <{graph}> {{ ?e ?p ?o }} }} WHERE {{ GRAPH <{graph}> "
-            f"{{ ?e <{FMAR.sequence}> ?n ; ?p ?o . FILTER (?n >= {first}) }} }}"
-        )
+    store.update(
+        f"DELETE {{ GRAPH <{AUDIT_GRAPH}> {{ ?e ?p ?o }} }} WHERE {{ GRAPH <{AUDIT_GRAPH}> "
+        f"{{ ?e <{FMAR.sequence}> ?n ; ?p ?o . FILTER (?n >= {first}) }} }}"
+    )
     store.write([GraphWrite(marker, "", replace=True)])

@@ -15,7 +15,7 @@ from typing import Any
 
 from common.errors import Stale, VersionRequired
 from node import bulk_commit
-from node.audit import AuditLog, head_write
+from node.audit import AuditLog
 from node.identity import Caller
 from node.records.kind import RecordKind
 from node.records.refusals import not_found, store_unavailable
@@ -64,8 +64,8 @@ class UnitOfWork:
               records: list[tuple[str, int]]) -> None:
         """Store `writes` and one audit entry per (record IRI, version), in one transaction."""
         with self.lock, _store_errors():
-            audit_writes, head = self.audit.prepare(caller, action, records)
-            self.store.write([*writes, *audit_writes])
+            audit_write, head = self.audit.prepare(caller, action, records)
+            self.store.write([*writes, audit_write])
             self.audit.commit(head)
 
     def write_spool(self, caller: Caller, action: str, spool: Path, iris: list[str]) -> None:
@@ -75,9 +75,9 @@ class UnitOfWork:
         if not iris:
             return
         with self.lock, _store_errors():
-            [entries, _], head = self.audit.prepare(caller, action, [(iri, 1) for iri in iris])
-            with spool.open("ab") as out:  # a file load adds: the head is added beside others
-                out.write(trig_text([entries, head_write(*head, replace=False)]).encode())
+            audit_write, head = self.audit.prepare(caller, action, [(iri, 1) for iri in iris])
+            with spool.open("ab") as out:
+                out.write(trig_text([audit_write]).encode())
             if len(iris) <= SINGLE_TRANSACTION_LIMIT:
                 self.store.load_file(spool)
             else:
