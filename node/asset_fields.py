@@ -14,7 +14,7 @@ from rdflib.term import Node
 from rdflib.util import from_n3
 
 from node import ntriples
-from node.vocab import ASSET_BASE, CODE, FMAR, ORG_BASE
+from common.vocab import ASSET_BASE, CODE, FMAR, ORG_BASE
 
 GEO = "http://www.w3.org/2003/01/geo/wgs84_pos#"
 

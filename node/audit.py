@@ -18,7 +18,7 @@ from node import ntriples
 from node.identity import Caller
 from node.ntriples import term_value
 from node.store.base import GraphWrite, RecordStore
-from node.vocab import AUDIT_BASE, FMAR, PROV
+from common.vocab import AUDIT_BASE, FMAR, PROV
 
 AUDIT_GRAPH = "urn:fmar:audit"
 GENESIS_HASH = "0" * 64

@@ -37,7 +37,7 @@ HINTS = {
 
 def hint(code: str) -> str:
     from node.federation.aggregates import DIMENSIONS
-    from node.federation.filters import CODE_FILTERS
+    from node.query.filters import CODE_FILTERS
 
     if code == "FED-IN-004":
         names = [*CODE_FILTERS, "organisation", "min_capacity", "max_capacity", "limit"]
@@ -64,7 +64,7 @@ def from_api_error(code: str, message: str, status: int) -> CliError:
 
 def to_cli_error(exc: BaseException) -> CliError:
     from common.errors import DomainError
-    from node.errors import ApiError, status_of
+    from common.http_errors import ApiError, status_of
     from node.store import StoreError
 
     if isinstance(exc, CliError):

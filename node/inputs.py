@@ -31,7 +31,7 @@ from node.asset_fields import (
     full_jsonld_context,
     to_ntriples,
 )
-from node.vocab import FMAR
+from common.vocab import FMAR
 
 # (predicate IRI, object in N-Triples syntax) pairs about one asset
 Properties = list[tuple[str, str]]

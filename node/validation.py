@@ -31,7 +31,7 @@ from rdflib.collection import Collection
 from rdflib.term import Node
 
 from node.ntriples import term_value
-from node.vocab import FMAR, SH
+from common.vocab import FMAR, SH
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
 # Focus nodes are instances of the target class. Records hold no rdfs:subClassOf

@@ -20,7 +20,7 @@ from pathlib import Path
 from rdflib import Graph
 from rdflib.term import Node
 
-from node.vocab import FMAR, SH, SHAPES_DIR
+from common.vocab import FMAR, SH, SHAPES_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "rules.md"

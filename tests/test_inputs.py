@@ -15,7 +15,7 @@ import pytest
 
 from common.errors import DomainError
 from node.api.examples import BESS_EXAMPLE, TURTLE_EXAMPLE
-from node.errors import status_of
+from common.http_errors import status_of
 from node.inputs import (
     CONTEXT_PATH,
     parse_rdf,
@@ -26,7 +26,7 @@ from node.inputs import (
     rows_from_graph,
     rows_from_ndjson,
 )
-from node.vocab import FMAR
+from common.vocab import FMAR
 
 PREFIXES = "@prefix fmar: <https://id.fmar.uk/def/fmar#> .\n"
 

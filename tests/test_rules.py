@@ -35,13 +35,13 @@ from rdflib.term import Node
 from common.errors import DomainError
 from node.api.examples import BESS_EXAMPLE
 from node.asset_fields import FIELD_BY_NAME
-from node.errors import status_of
+from common.http_errors import status_of
 from node.identity import Caller
 from node.inputs import Properties, Row, parse_rdf, properties_from_graph, properties_from_json
 from node.kinds.asset_records import category_code, check_rows, with_default_organisation
 from node.kinds.categories import Catalogue, category_from_graph, load_core_shapes, seed_categories
-from node.mpan import make_mpan
-from node.vocab import CODE, FMAR, ORG_BASE, SH, code_iri
+from common.mpan import make_mpan
+from common.vocab import CODE, FMAR, ORG_BASE, SH, code_iri
 
 CALLER = Caller("t", "FSP-ACME", frozenset({"FSP"}), frozenset({"assets:write", "assets:read"}))
 GEO_LAT = URIRef("http://www.w3.org/2003/01/geo/wgs84_pos#lat")

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from node.api.assets import register_of
-from node.errors import error_responses
+from common.http_errors import error_responses
 from node.identity import Caller, current_caller
-from node.openapi import content, secured
+from common.openapi import content, secured
 
 router = APIRouter(tags=["admin"])
 

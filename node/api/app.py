@@ -16,15 +16,15 @@ from node.api import federation as federation_api
 from node.api import sparql as sparql_api
 from node.api.http import TURTLE
 from node.config import NodeSettings
-from node.errors import install_error_handlers
+from common.http_errors import install_error_handlers
 from node.federation.duplicates import duplicate_check_scope
 from node.identity import Authenticator, StaticTokenAuthenticator
-from node.openapi import NODE_SCOPES, content, install_openapi
+from common.openapi import NODE_SCOPES, content, install_openapi
 from node.placement import placement_for
 from node.register import Register
 from node.store import open_store
-from node.vocab import ONTOLOGY_FILE
-from trust.ratelimit import RateLimitMiddleware
+from common.vocab import ONTOLOGY_FILE
+from common.ratelimit import RateLimitMiddleware
 
 logger = logging.getLogger("fmar.node")
 

@@ -28,9 +28,9 @@ from node.api.http import (
     stream_body,
 )
 from node.asset_fields import CODE_PREFIXES, FIELDS, full_jsonld_context
-from node.errors import ApiError, error_responses, status_of
+from common.http_errors import ApiError, error_responses, status_of
 from node.federation.duplicates import check_key, index_of, tokens_for
-from node.federation.filters import CODE_RE
+from node.query.filters import CODE_RE
 from node.identity import Caller, current_caller
 from node.inputs import (
     CONTEXT_PATH,
@@ -52,11 +52,11 @@ from node.kinds.asset_records import (
     rdflib_graph,
 )
 from node.kinds.assets import Assets
-from node.openapi import ETAG, content, or_empty, secured
+from common.openapi import ETAG, content, or_empty, secured
 from node.records.status import ValidationStatus as Validation
 from node.register import Register
 from node.validation import Violation
-from node.vocab import CODE, ORG_BASE
+from common.vocab import CODE, ORG_BASE
 
 router = APIRouter(tags=["assets"])
 CallerDep = Annotated[Caller, Depends(current_caller)]

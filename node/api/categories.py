@@ -10,10 +10,10 @@ from fastapi.responses import JSONResponse
 
 from node.api.assets import graph_of, register_of
 from node.api.http import JSON, TURTLE, media_type, negotiate, read_body
-from node.errors import ApiError, error_responses
+from common.http_errors import ApiError, error_responses
 from node.identity import Caller, current_caller
 from node.kinds.categories import Category
-from node.openapi import content, secured
+from common.openapi import content, secured
 
 router = APIRouter(tags=["categories"])
 CallerDep = Annotated[Caller, Depends(current_caller)]

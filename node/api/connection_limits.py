@@ -9,10 +9,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from node.api.assets import register_of
-from node.errors import error_responses
+from common.http_errors import error_responses
 from node.identity import Caller, current_caller
 from node.kinds.connection_limits import ConnectionLimits, LimitRecord
-from node.openapi import ETAG, secured
+from common.openapi import ETAG, secured
 
 router = APIRouter(tags=["connection limits"])
 CallerDep = Annotated[Caller, Depends(current_caller)]

@@ -29,8 +29,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from node.errors import ApiError
-from node.vocab import FMAR, ORG_BASE
+from common.http_errors import ApiError
+from common.vocab import FMAR, ORG_BASE
 
 MAX_TOKENS = 1000
 
@@ -96,7 +96,7 @@ def check_key() -> tuple[list[bytes], bool]:
 
 def _fetch_key(settings: Any) -> tuple[list[bytes], float]:
     """The keys the trust framework hands out, and when to ask again."""
-    from trust import http as trust_http
+    from common import http_client as trust_http
 
     try:
         with trust_http.client(ca_bundle=settings.ca_bundle, cert=settings.client_cert,

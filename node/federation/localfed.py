@@ -25,8 +25,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from trust import http as trust_http
-from trust.keystore import write_secret
+from common import http_client as trust_http
+from trust.server.keystore import write_secret
 
 ROOT = Path(__file__).resolve().parents[2]
 OPERATOR_EMAIL = "operator@fmar.example"
@@ -133,8 +133,8 @@ class LocalFederation:
     def start_trust(self, initialise: bool = True) -> None:
         """Start the trust service; `initialise` first makes its CA, keys and operator
         (False: a federation resumed from its directory)."""
-        from trust.bootstrap import init
-        from trust.config import TrustSettings
+        from trust.server.bootstrap import init
+        from trust.server.config import TrustSettings
 
         self.trust_dir.mkdir(parents=True, exist_ok=True)
         if initialise:
@@ -197,7 +197,7 @@ class LocalFederation:
 
     def register_member(self, name: str, roles: list[str],
                         dno_areas: list[str] | None = None) -> Member:
-        from trust.ca import make_key_and_csr
+        from trust.server.ca import make_key_and_csr
 
         email = f"admin@{name.lower()}.example"
         password = f"{name}-password-1"
@@ -253,7 +253,7 @@ class LocalFederation:
     # ------------------------------------------------------------------ nodes
     def add_node(self, name: str, member: Member, dataset_types: list[str] | None = None,
                  extra_env: dict[str, str] | None = None, port: int | None = None) -> NodeProc:
-        from trust.ca import make_key_and_csr
+        from trust.server.ca import make_key_and_csr
 
         port = port or free_port()
         url = f"https://127.0.0.1:{port}"

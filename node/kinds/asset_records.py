@@ -28,7 +28,7 @@ from node.records.kind import Facts
 from node.records.refusals import violation_of
 from node.records.status import Action, RegistrationStatus, ValidationStatus
 from node.validation import ShapeSet, Validator, Violation
-from node.vocab import ASSET_BASE, CODE, DCTERMS, FMAR, ONTOLOGY_FILE, ORG_BASE, code_iri
+from common.vocab import ASSET_BASE, CODE, DCTERMS, FMAR, ONTOLOGY_FILE, ORG_BASE, code_iri
 
 
 def _inactive_codes() -> set[str]:

@@ -19,7 +19,7 @@ from common.errors import BadInput, Conflict, DomainError, Invalid
 from node import audit, policy
 from node.asset_fields import ASSET_TABLE, STATE_FIELDS
 from node.audit import now_iso
-from node.federation import filters as asset_filters
+from node.query import filters as asset_filters
 from node.identity import Caller
 from node.inputs import Properties, Row, properties_from_json
 from node.kinds.asset_records import (
@@ -40,7 +40,7 @@ from node.store import GraphWrite
 from node.store.base import trig_text
 from node.store.stream import on_one_thread
 from node.validation import ShapeSet
-from node.vocab import ASSET_BASE, DCTERMS, FMAR, ORG_BASE, SHAPES_DIR, code_iri
+from common.vocab import ASSET_BASE, DCTERMS, FMAR, ORG_BASE, SHAPES_DIR, code_iri
 
 ASSET = RecordKind(
     name="asset", label="asset", code="ARM", iri_base=ASSET_BASE, rdf_class=FMAR.Asset,

@@ -27,7 +27,7 @@ from node.records.status import Action
 from node.records.unit import SYSTEM, UnitOfWork
 from node.store import GraphWrite
 from node.validation import ShapeSet
-from node.vocab import CATEGORY_BASE, FMAR, SH, SHAPES_DIR, code_iri
+from common.vocab import CATEGORY_BASE, FMAR, SH, SHAPES_DIR, code_iri
 
 CODE_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]{0,39}$")
 

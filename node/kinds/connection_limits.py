@@ -27,7 +27,7 @@ from rdflib.namespace import XSD
 from node import audit, policy
 from node.asset_fields import Field, FieldTable, to_json_value
 from node.audit import now_iso
-from node.federation import filters as asset_filters
+from node.query import filters as asset_filters
 from node.identity import Caller
 from node.inputs import Properties, properties_from_json
 from node.kinds.asset_records import RDF_TYPE, VALIDATOR
@@ -39,7 +39,7 @@ from node.records.status import Action
 from node.records.unit import UnitOfWork
 from node.store import GraphWrite
 from node.validation import ShapeSet
-from node.vocab import ASSET_BASE, DCTERMS, FMAR, ID_BASE, ORG_BASE, SHAPES_DIR
+from common.vocab import ASSET_BASE, DCTERMS, FMAR, ID_BASE, ORG_BASE, SHAPES_DIR
 
 LIMIT_BASE = ID_BASE + "connection-limit/"
 SHAPES_FILE = SHAPES_DIR / "connection_limit.ttl"

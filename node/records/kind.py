@@ -14,7 +14,7 @@ from rdflib import URIRef
 
 from common.errors import NotFound
 from node.asset_fields import FieldTable
-from node.vocab import VERSION_BASE
+from common.vocab import VERSION_BASE
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 

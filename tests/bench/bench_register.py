@@ -360,7 +360,7 @@ def data_graph(rows: list[dict[str, str]]):
 
     from node.asset_fields import FIELD_BY_NAME, to_term
     from node.kinds.asset_records import new_asset_iri
-    from node.vocab import FMAR, code_iri
+    from common.vocab import FMAR, code_iri
 
     data = Graph()
     for fields in rows:
@@ -377,7 +377,7 @@ def pyshacl_run(rows: list[dict[str, str]], shapes) -> tuple[float, float, bool,
     import pyshacl
     from rdflib import RDF, Graph
 
-    from node.vocab import SH
+    from common.vocab import SH
 
     t0 = time.perf_counter()
     data = data_graph(rows)
@@ -440,7 +440,7 @@ def chunk_profile(chunk_size: int) -> tuple[float, list[tuple[str, float]], list
     from node.inputs import Row
     from node.kinds.asset_records import check_rows, new_asset_iri
     from node.validation import ShapeSet
-    from node.vocab import FMAR
+    from common.vocab import FMAR
 
     # The node's compiled shape set: core shape plus every category's graph (the same
     # triples as shapes/asset.ttl + shapes/categories/*.ttl, see node.kinds.categories.Catalogue).
