@@ -1,4 +1,5 @@
-"""Asset fields: Elexon column names <-> RDF, and the published JSON-LD context."""
+"""Record fields (JSON names <-> RDF), the asset field table (Elexon column names), and the
+published JSON-LD context."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from rdflib import XSD, URIRef
 from rdflib.term import Node
 from rdflib.util import from_n3
 
-from common.vocab import CODE, FMAR, ORG_BASE
+from common.vocab import ASSET_BASE, CODE, FMAR, ORG_BASE
 from node import ntriples
 
 GEO = "http://www.w3.org/2003/01/geo/wgs84_pos#"
@@ -22,7 +23,7 @@ GEO = "http://www.w3.org/2003/01/geo/wgs84_pos#"
 class Field:
     name: str  # Elexon column name, used in JSON and CSV
     predicate: URIRef
-    kind: str  # string | decimal | date | boolean | org | code:<Scheme>
+    kind: str  # string | decimal | date | boolean | org | asset | code:<Scheme>
     scheme: str | None = None  # derived from kind
     iri: str = ""  # the predicate as a plain string
 
@@ -88,6 +89,28 @@ STATE_PREDICATES = frozenset(
     }
 )
 
+
+
+@dataclass(frozen=True)
+class FieldTable:
+    """A kind's client fields and what its JSON input errors say (`<code>-IN-00x`)."""
+
+    code: str  # ARM, LIM, ...
+    fields: tuple[Field, ...]
+    state_fields: tuple[str, ...]  # kept by the node: readable, never sent
+    id_field: str  # the record's ID among the state fields (may be echoed back on PUT)
+    a_label: str  # "An asset"
+    names: str  # "Elexon field names"
+    hint: str  # where the accepted names are listed
+
+    @property
+    def by_name(self) -> dict[str, Field]:
+        return {f.name: f for f in self.fields}
+
+
+ASSET_TABLE = FieldTable("ARM", FIELDS, STATE_FIELDS, "AssetId", "An asset", "Elexon field names",
+                         "see GET /context.jsonld for the accepted Elexon names")
+
 _XSD_OF = {"string": str(XSD.string), "decimal": str(XSD.decimal), "date": str(XSD.date),
            "boolean": str(XSD.boolean)}
 _DECIMAL, _BOOLEAN = _XSD_OF["decimal"], _XSD_OF["boolean"]
@@ -124,6 +147,8 @@ def to_ntriples(field: Field, value: Any) -> str:
         return ntriples.typed(text, _DECIMAL)
     if kind == "org":
         return f"<{ORG_BASE}{_iri_part(value)}>"
+    if kind == "asset":
+        return f"<{ASSET_BASE}{_iri_part(value)}>"
     if kind == "boolean":
         text = ("true" if value else "false") if isinstance(value, bool) else str(value).strip().lower()
         return ntriples.typed(text, _BOOLEAN)
@@ -139,6 +164,8 @@ def to_json_value(field: Field, term: Node) -> Any:
     text = str(term)
     if field.kind == "org":
         return text.removeprefix(ORG_BASE)
+    if field.kind == "asset":
+        return text.removeprefix(ASSET_BASE)
     if field.scheme:
         prefix = f"{CODE}{field.scheme}/"
         return text.removeprefix(prefix)

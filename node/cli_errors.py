@@ -63,15 +63,17 @@ def from_api_error(code: str, message: str, status: int) -> CliError:
 
 
 def to_cli_error(exc: BaseException) -> CliError:
-    from common.http_errors import ApiError
+    from common.errors import DomainError
+    from common.http_errors import ApiError, status_of
     from node.store import StoreError
 
     if isinstance(exc, CliError):
         return exc
     if isinstance(exc, StoreError):
         return CliError("CLI-005", str(exc), "check --data-dir (FMAR_DATA_DIR)")
-    if isinstance(exc, ApiError):
-        return from_api_error(exc.code, exc.message, exc.status)
+    if isinstance(exc, DomainError):
+        return from_api_error(exc.code, exc.message,
+                              exc.status if isinstance(exc, ApiError) else status_of(exc))
     if isinstance(exc, ssl.SSLError) or (isinstance(exc, httpx.ConnectError)
                                           and "CERTIFICATE_VERIFY_FAILED" in str(exc)):
         return CliError("CLI-003", f"TLS set-up failed: {exc}.",

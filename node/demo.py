@@ -126,7 +126,7 @@ def run_demo(data_dir: Path, port: int, asset_count: int, fresh: bool = False) -
     register = services.register
     fsp = Caller("demo-loader", "FSP-ACME", frozenset({"FSP"}),
                  frozenset({"assets:read", "assets:write"}))
-    existing, _ = register.search(fsp, {}, 1, None)
+    existing, _ = register.assets.search(fsp, {}, 1, None)
     if not existing and asset_count:
         rows = (Row(i, fields=dict(a))
                 for i, a in enumerate(assets(asset_count, "FSP-ACME"), start=1))

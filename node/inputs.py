@@ -20,14 +20,15 @@ import pyoxigraph as ox
 from rdflib import RDF, XSD, BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
-from common.http_errors import ApiError
+from common.errors import BadInput, DomainError
 from common.vocab import FMAR
 from node import ntriples
 from node.asset_fields import (
+    ASSET_TABLE,
     FIELD_BY_NAME,
     FIELD_BY_PREDICATE,
-    STATE_FIELDS,
     STATE_PREDICATES,
+    FieldTable,
     full_jsonld_context,
     to_ntriples,
 )
@@ -38,9 +39,8 @@ CONTEXT_PATH = "/context.jsonld"
 INPUT_BASE = "https://id.fmar.uk/input/"  # base of relative IRIs in submitted RDF
 
 
-class InputError(ApiError):
-    def __init__(self, code: str, message: str, details: Any = None):
-        super().__init__(400, code, message, details)
+class InputError(BadInput):
+    """A body that cannot be read (ARM-IN-*, LIM-IN-*): 400 in the API."""
 
 
 @dataclass
@@ -86,24 +86,27 @@ def ntriples_pairs(props: Iterable[tuple[Any, Any]]) -> Properties:
     return [(str(p), o if isinstance(o, str) else nt_term(o)) for p, o in props]
 
 
-def properties_from_json(obj: Any, *, allow_asset_id: bool = False) -> Properties:
-    """ARM-IN-001..003: an object of Elexon field names and scalar values."""
+def properties_from_json(obj: Any, *, allow_asset_id: bool = False,
+                         table: FieldTable = ASSET_TABLE) -> Properties:
+    """<CODE>-IN-001..003 (ARM-IN-… for assets): an object of the kind's field names and
+    scalar values; `allow_asset_id` lets a replacement echo the record's own ID."""
     if not isinstance(obj, dict):
-        raise InputError("ARM-IN-001", "An asset is a JSON object of Elexon field names.")
+        raise InputError(f"{table.code}-IN-001", f"{table.a_label} is a JSON object of {table.names}.")
+    by_name = table.by_name
     props: Properties = []
     unknown = []
     for name, value in obj.items():
         if name in ("@context", "@id", "@type", "id"):
             continue
-        if name in STATE_FIELDS:
-            if name == "AssetId" and allow_asset_id:
+        if name in table.state_fields:
+            if name == table.id_field and allow_asset_id:
                 continue
             raise InputError(
-                "ARM-IN-003",
+                f"{table.code}-IN-003",
                 f"{name} is kept by the node and cannot be sent.",
                 {"field": name},
             )
-        field = FIELD_BY_NAME.get(name)
+        field = by_name.get(name)
         if field is None:
             unknown.append(name)
             continue
@@ -111,13 +114,14 @@ def properties_from_json(obj: Any, *, allow_asset_id: bool = False) -> Propertie
             continue
         if isinstance(value, (dict, list)):
             raise InputError(
-                "ARM-IN-002", f"{name} takes one plain value, not a list or object.", {"field": name}
+                f"{table.code}-IN-002", f"{name} takes one plain value, not a list or object.",
+                {"field": name}
             )
         props.append((field.iri, to_ntriples(field, value)))
     if unknown:
         raise InputError(
-            "ARM-IN-002",
-            "Unknown field(s); see GET /context.jsonld for the accepted Elexon names.",
+            f"{table.code}-IN-002",
+            f"Unknown field(s); {table.hint}.",
             {"fields": sorted(unknown)},
         )
     return props
@@ -183,7 +187,7 @@ def parse_rdf(body: bytes, fmt: str) -> Graph:
                         publicID=INPUT_BASE)
         else:
             graph.parse(data=body.decode("utf-8"), format=fmt, publicID=INPUT_BASE)
-    except ApiError:
+    except DomainError:
         raise
     except Exception as exc:  # noqa: BLE001 - parsers raise many types; the message is what matters
         raise InputError(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from common.http_errors import ApiError
+from common.errors import BadInput
 
 _ENCODE = json.JSONEncoder(ensure_ascii=False).encode
 
@@ -16,10 +16,15 @@ def string(text: str) -> str:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise ApiError(400, "ARM-IN-011", "Text must be valid Unicode (a lone surrogate was sent).",
+        raise BadInput("ARM-IN-011", "Text must be valid Unicode (a lone surrogate was sent).",
                        {"text": text.encode("utf-8", "backslashreplace").decode()[:100]}) from None
     return _ENCODE(text)
 
 
 def typed(text: str, datatype: str) -> str:
     return f"{string(text)}^^<{datatype}>"
+
+
+def term_value(term: object) -> str:
+    """The IRI or lexical form of a pyoxigraph term (the one reader of `term.value`)."""
+    return term.value  # type: ignore[attr-defined]

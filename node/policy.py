@@ -1,35 +1,41 @@
 """Permissions, decided here and nowhere else.
 
-Each rule has a stable ID (POL-xxx) that appears in the 403 error, in
-docs/rules.md and in the names of the tests that exercise it (`pytest -k POL_003`;
-they are in tests/test_api.py, tests/federation/ and tests/trust/).
+Each rule has a stable ID (POL-xxx) that appears in the 403 error, in docs/rules.md
+and in the names of the tests that exercise it (`pytest -k POL_008`; they are in
+tests/test_api.py, tests/test_connection_limits.py, tests/federation/ and tests/trust/).
+Record writes and reads are one table, `POLICY` (kind x action -> rule), read by one
+function, `authorise`. Refusals are domain errors (`common.errors`): the API maps them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from common.http_errors import ApiError
+from common.errors import Denied, Unauthenticated
 from node.identity import Caller
+from node.records.kind import KINDS, Facts
+from node.records.status import Action
 
 ASSET_OWNER_ROLES = frozenset({"FSP", "Aggregator", "AssetOwner", "Platform"})
 SYSTEM_OPERATOR_ROLES = frozenset({"DNO", "IDNO", "NESO"})
+LICENCE_HOLDER_ROLES = frozenset({"DNO", "IDNO"})
 
 
-def _deny(rule: str, message: str) -> ApiError:
-    return ApiError(403, rule, message)
+def _deny(rule: str, message: str) -> Denied:
+    return Denied(rule, message)
 
 
 def require_scope(caller: Caller, scope: str) -> None:
     """POL-001: the token must carry the scope the operation needs."""
     if scope not in caller.scopes:
-        raise ApiError(403, "POL-001", f"The access token lacks the scope '{scope}'.",
-                       {"missing_scopes": [scope]})
+        raise Denied("POL-001", f"The access token lacks the scope '{scope}'.",
+                     {"missing_scopes": [scope]})
 
 
 @dataclass(frozen=True)
 class ReadScope:
-    """Which assets a caller may read: all, or those of some orgs or DNO areas."""
+    """Which records a caller may read: all, or those of some orgs or DNO areas."""
 
     everything: bool
     organisations: frozenset[str]
@@ -44,8 +50,9 @@ class ReadScope:
 
 
 def asset_read_scope(caller: Caller) -> ReadScope:
-    """POL-003: an asset's own organisation reads it; a DNO reads assets in its
-    licence areas; NESO reads all assets; the regulator reads aggregates only."""
+    """POL-003: a record's own organisation reads it; a DNO reads those in its licence
+    areas; NESO reads all; the regulator reads aggregates only. Assets and connection
+    limits (whose organisation is the asset's) follow this one rule."""
     require_scope(caller, "assets:read")
     return _read_scope(caller)
 
@@ -53,31 +60,136 @@ def asset_read_scope(caller: Caller) -> ReadScope:
 def _read_scope(caller: Caller) -> ReadScope:
     if caller.has_role("NESO"):
         return ReadScope(True, frozenset(), frozenset())
-    dno_areas = caller.dno_areas if caller.roles & {"DNO", "IDNO"} else frozenset()
+    dno_areas = caller.dno_areas if caller.roles & LICENCE_HOLDER_ROLES else frozenset()
     organisations = (
         frozenset({caller.organisation_id}) if caller.roles & ASSET_OWNER_ROLES else frozenset()
     )
     return ReadScope(False, organisations, dno_areas)
 
 
-def check_read_asset(caller: Caller, organisation_id: str, dno_area: str | None) -> None:
-    if not asset_read_scope(caller).allows(organisation_id, dno_area):
-        # Same answer as a missing asset, so IDs of others' assets are not confirmed.
-        raise ApiError(404, "ARM-404", "No such asset.")
+def may_read(caller: Caller, facts: Facts) -> bool:
+    """POL-003 without the scope check: could this caller see the record at all?"""
+    return facts.public or _read_scope(caller).allows(facts.organisation, facts.dno_area)
 
 
-def check_write_asset(caller: Caller, organisation_id: str) -> None:
-    """POL-002: only an asset-holding role writes assets, and only its own
-    organisation's (OrganisationId must be the caller's organisation)."""
-    require_scope(caller, "assets:write")
-    if not caller.roles & ASSET_OWNER_ROLES:
-        raise _deny("POL-002", "Only an FSP, aggregator, asset owner or platform writes assets.")
-    if organisation_id != caller.organisation_id:
-        raise _deny(
-            "POL-002",
-            "An organisation registers and changes only its own assets: "
-            f"OrganisationId must be '{caller.organisation_id}'.",
-        )
+def may_read_asset(caller: Caller, organisation_id: str, dno_area: str | None) -> bool:
+    return may_read(caller, Facts(organisation_id, dno_area))
+
+
+# ---------------------------------------------------------------- the table
+
+
+@dataclass(frozen=True)
+class Check:
+    """One condition of a rule, and the refusal when it does not hold."""
+
+    rule: str
+    holds: Callable[[Caller, Facts], bool]
+    message: Callable[[Caller], str]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What an action on a kind needs. `hidden`: when a caller that may not read the record
+    is told it does not exist (its kind's 404), so it learns nothing of it: "first" (before
+    anything else), "refused" (only if it is refused), "always" (reads)."""
+
+    scopes: tuple[str, ...]
+    checks: tuple[Check, ...] = ()
+    hidden: str | None = None
+
+
+def _is_owner(caller: Caller, _: Facts) -> bool:
+    return bool(caller.roles & ASSET_OWNER_ROLES)
+
+
+def _own(caller: Caller, facts: Facts) -> bool:
+    return facts.organisation == caller.organisation_id
+
+
+def _sets_validation(caller: Caller, facts: Facts) -> bool:
+    return (caller.has_role("MarketFacilitator") or caller.has_role("NESO")
+            or bool(caller.roles & LICENCE_HOLDER_ROLES and facts.dno_area in caller.dno_areas))
+
+
+def _licence_holder(caller: Caller, _: Facts) -> bool:
+    return bool(caller.roles & LICENCE_HOLDER_ROLES)
+
+
+def _in_licence_area(caller: Caller, facts: Facts) -> bool:
+    return facts.dno_area is not None and facts.dno_area in caller.dno_areas
+
+
+# POL-002: only an asset-holding role writes assets, and only its own organisation's
+# (OrganisationId must be the caller's organisation).
+_POL_002 = (
+    Check("POL-002", _is_owner,
+          lambda _: "Only an FSP, aggregator, asset owner or platform writes assets."),
+    Check("POL-002", _own,
+          lambda c: "An organisation registers and changes only its own assets: "
+          f"OrganisationId must be '{c.organisation_id}'."),
+)
+# POL-004: the validation status is set by the market facilitator, NESO, or a DNO for
+# assets in its licence areas; never by the asset's own organisation.
+_POL_004 = (Check("POL-004", _sets_validation,
+                  lambda _: "Only the market facilitator, NESO or the asset's DNO sets a "
+                  "validation status."),)
+# POL-005: only the market facilitator creates, changes or deprecates categories.
+_POL_005 = (Check("POL-005", lambda c, _: c.has_role("MarketFacilitator"),
+                  lambda _: "Only the market facilitator manages asset categories."),)
+# POL-008: a DNO or IDNO sets, changes and removes connection limits, only on assets
+# connected in its licence areas.
+_POL_008 = (
+    Check("POL-008", _licence_holder,
+          lambda _: "Only a DNO or IDNO sets connection limits."),
+    Check("POL-008", _in_licence_area,
+          lambda c: "A DNO sets connection limits only in its licence areas: "
+          f"DNOConnection must be one of {sorted(c.dno_areas)}."),
+)
+_READ = Rule(("assets:read",), hidden="always")  # POL-003
+_AUDIT = Rule(("audit:read", "assets:read"), hidden="always")  # POL-006
+
+POLICY: dict[tuple[str, str], Rule] = {
+    ("asset", "read"): _READ,
+    ("asset", "audit"): _AUDIT,
+    ("asset", Action.REGISTER): Rule(("assets:write",), _POL_002),
+    ("asset", Action.UPDATE): Rule(("assets:write",), _POL_002, hidden="first"),
+    ("asset", Action.PATCH): Rule(("assets:write",), _POL_002, hidden="first"),
+    ("asset", Action.DEREGISTER): Rule(("assets:write",), _POL_002, hidden="first"),
+    ("asset", Action.SET_VALIDATION_STATUS): Rule(("validation:write",), _POL_004,
+                                                  hidden="refused"),
+    ("category", Action.CREATE_CATEGORY): Rule(("categories:write",), _POL_005),
+    ("category", Action.UPDATE_CATEGORY): Rule(("categories:write",), _POL_005),
+    ("category", Action.DEPRECATE_CATEGORY): Rule(("categories:write",), _POL_005),
+    ("connection-limit", "read"): _READ,
+    ("connection-limit", "audit"): _AUDIT,
+    ("connection-limit", Action.CREATE_LIMIT): Rule(("validation:write",), _POL_008),
+    ("connection-limit", Action.UPDATE_LIMIT): Rule(("validation:write",), _POL_008,
+                                                    hidden="first"),
+    ("connection-limit", Action.DELETE_LIMIT): Rule(("validation:write",), _POL_008,
+                                                    hidden="first"),
+}
+
+def authorise(caller: Caller, kind: str, action: str, facts: Facts | None = None) -> None:
+    """May `caller` do `action` on a record of `kind` (described by `facts`)? Raises
+    `Denied` (the rule's ID) or, for a record it may not see, `NotFound`."""
+    rule = POLICY[(kind, action)]
+    facts = facts or Facts(caller.organisation_id)
+
+    def hide() -> None:
+        raise KINDS[kind].not_found()  # the kind's own "no such record"
+
+    if rule.hidden == "first" and not may_read(caller, facts):
+        hide()
+    for scope in rule.scopes:
+        require_scope(caller, scope)
+    for check in rule.checks:
+        if not check.holds(caller, facts):
+            if rule.hidden == "refused" and not may_read(caller, facts):
+                hide()
+            raise _deny(check.rule, check.message(caller))
+    if rule.hidden == "always" and not may_read(caller, facts):
+        hide()
 
 
 def check_placement(caller: Caller, held: frozenset[str]) -> None:
@@ -87,60 +199,18 @@ def check_placement(caller: Caller, held: frozenset[str]) -> None:
     before the body is read, so a write for another member's node stores nothing. Callers
     without an asset-holding role write no assets anywhere; POL-002 refuses them."""
     if caller.organisation_id not in held and caller.roles & ASSET_OWNER_ROLES:
-        raise ApiError(
-            403, "POL-030",
+        raise Denied(
+            "POL-030",
             "This node does not hold records of your organisation: write to your own node, "
             "or to a node whose operator the trust directory lists as hosting you.",
             {"organisation_id": caller.organisation_id},
         )
 
 
-def may_read_asset(caller: Caller, organisation_id: str, dno_area: str | None) -> bool:
-    """POL-003 without the scope check: could this caller see the record at all?"""
-    return _read_scope(caller).allows(organisation_id, dno_area)
-
-
-def check_change_asset(caller: Caller, organisation_id: str, dno_area: str | None) -> None:
-    """POL-002 for an existing asset. A caller that may not even read it is told it
-    does not exist (404), so it learns nothing of the record (no ETag, no version)."""
-    if not may_read_asset(caller, organisation_id, dno_area):
-        raise ApiError(404, "ARM-404", "No such asset.")
-    check_write_asset(caller, organisation_id)
-
-
-def check_set_validation_status(caller: Caller, organisation_id: str, dno_area: str | None) -> None:
-    """POL-004: the validation status is set by the market facilitator, NESO, or
-    a DNO for assets in its licence areas; never by the asset's own organisation."""
-    require_scope(caller, "validation:write")
-    if caller.has_role("MarketFacilitator") or caller.has_role("NESO"):
-        return
-    if caller.roles & {"DNO", "IDNO"} and dno_area in caller.dno_areas:
-        return
-    if not may_read_asset(caller, organisation_id, dno_area):
-        raise ApiError(404, "ARM-404", "No such asset.")
-    raise _deny(
-        "POL-004",
-        "Only the market facilitator, NESO or the asset's DNO sets a validation status.",
-    )
-
-
-def check_manage_categories(caller: Caller) -> None:
-    """POL-005: only the market facilitator creates, changes or deprecates categories."""
-    require_scope(caller, "categories:write")
-    if not caller.has_role("MarketFacilitator"):
-        raise _deny("POL-005", "Only the market facilitator manages asset categories.")
-
-
 def check_deregistration_enquiry(caller: Caller) -> None:
     """POL-007: only the trust framework, de-registering an organisation, asks a node
     how many active records that organisation still has."""
     require_scope(caller, "trust:deregistration")
-
-
-def check_read_audit(caller: Caller, organisation_id: str, dno_area: str | None) -> None:
-    """POL-006: an audit trail is read by those who may read the record, with `audit:read`."""
-    require_scope(caller, "audit:read")
-    check_read_asset(caller, organisation_id, dno_area)
 
 
 # ---------------------------------------------------------------- federation (issue 4)
@@ -224,17 +294,17 @@ def check_disclosure_filter(control: DisclosureControl, min_capacity: float | No
     bad = [v for v in (min_capacity, max_capacity)
            if v is not None and v not in control.capacity_bands_kw]
     if bad:
-        raise ApiError(403, "SDC-006", "Aggregate-only access filters capacity on the "
-                       "published band edges only.",
-                       {"value": bad[0], "capacity_bands_kw": list(control.capacity_bands_kw)})
+        raise Denied("SDC-006", "Aggregate-only access filters capacity on the "
+                     "published band edges only.",
+                     {"value": bad[0], "capacity_bands_kw": list(control.capacity_bands_kw)})
 
 
 def check_federation_query(caller: Caller) -> None:
     """POL-014: a node relays a federated query only for a caller holding
     `federation:query`; each node it calls then applies the caller's own rights."""
     if "federation:query" not in caller.scopes:
-        raise ApiError(403, "POL-014", "A federated query needs the scope 'federation:query'.",
-                       {"missing_scopes": ["federation:query"]})
+        raise Denied("POL-014", "A federated query needs the scope 'federation:query'.",
+                     {"missing_scopes": ["federation:query"]})
 
 
 def check_duplicate_enquiry(caller: Caller) -> None:
@@ -323,7 +393,7 @@ def check_unbound_route(caller: Caller, method: str, path: str,
     if not path.startswith("/admin") and _route_listed(routes or frozenset({READ_ROUTES}),
                                                        method, path):
         return
-    raise ApiError(401, "AUTH-047", "This route needs a certificate-bound token (RFC 8705); "
-                   "a portal's unbound token only reads here.",
-                   {"method": method, "path": path},
-                   headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    raise Unauthenticated("AUTH-047", "This route needs a certificate-bound token (RFC 8705); "
+                          "a portal's unbound token only reads here.",
+                          {"method": method, "path": path},
+                          headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})

@@ -31,6 +31,7 @@ from rdflib.collection import Collection
 from rdflib.term import Node
 
 from common.vocab import FMAR, SH
+from node.ntriples import term_value
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
 # Focus nodes are instances of the target class. Records hold no rdfs:subClassOf
@@ -49,14 +50,24 @@ PROPERTY_KEYS = {SH.path, SH.minCount, SH.maxCount, SH.datatype, SH["in"], SH.pa
 
 @dataclass(frozen=True)
 class Violation:
+    """One broken rule, from the validator (or the input and policy checks before it) to
+    the API. A violation without a focus node (unreadable input, policy) is reported
+    as its rule, message and details only."""
+
     rule: str
-    focus: str
-    path: str | None
-    value: str | None
     message: str
+    focus: str | None = None
+    path: str | None = None
+    value: str | None = None
     allowed: tuple[str, ...] | None = None  # the codes of a code-list rule
+    details: Any = None
 
     def as_dict(self) -> dict[str, Any]:
+        if self.focus is None:
+            brief: dict[str, Any] = {"rule": self.rule, "message": self.message}
+            if self.details is not None:
+                brief["details"] = self.details
+            return brief
         found: dict[str, Any] = {
             "rule": self.rule,
             "focus": self.focus,
@@ -318,9 +329,7 @@ def _local_name(iri: str | None) -> str:
 
 
 def _text(term: object) -> str | None:
-    if term is None or isinstance(term, ox.BlankNode):
-        return None
-    return term.value  # type: ignore[attr-defined]
+    return None if term is None or isinstance(term, ox.BlankNode) else term_value(term)
 
 
 def _rdflib_text(term: Node | None) -> str | None:
@@ -387,7 +396,7 @@ class Validator:
                            f"is inactive. Allowed codes: {listed}.")
             else:
                 message = f"[{check.rule}] {label} {code} is not an allowed code. Allowed codes: {listed}."
-        return Violation(check.rule, this, check.path, value, message, allowed)
+        return Violation(check.rule, message, this, check.path, value, allowed)
 
     def validate(self, ntriples: str, shape_set: ShapeSet, focus_nodes: Iterable[str]) -> list[Violation]:
         focus = set(focus_nodes)
@@ -405,7 +414,7 @@ class Validator:
                     return value or ""
                 return _binding(solution, name) or ""
 
-            found.append(Violation(rule, this, path, value, _PLACEHOLDER.sub(fill, template)))
+            found.append(Violation(rule, _PLACEHOLDER.sub(fill, template), this, path, value))
 
         for target, checks in shape_set.count_checks.items():
             reported: set[tuple[str, str, str]] = set()
@@ -467,10 +476,10 @@ class Validator:
             found.append(Violation(
                 _rule_of(shape_set.full, report.value(result, SH.sourceConstraint),
                          report.value(result, SH.sourceShape)),
+                str(report.value(result, SH.resultMessage) or ""),
                 node,
                 _rdflib_text(report.value(result, SH.resultPath)),
                 _rdflib_text(report.value(result, SH.value)),
-                str(report.value(result, SH.resultMessage) or ""),
             ))
         return found
 

@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "rules.md"
 
 SHACL_ERROR = "422 `ARM-VAL`¹"
-RECORDS = "node/records.py"
+RECORDS = "node/kinds/asset_records.py"
+LIMITS_TEST = "tests/test_connection_limits.py"
 RULES_TEST = "tests/test_rules.py"
 API_TEST = "tests/test_api.py"
 INPUT_TEST = "tests/test_inputs.py"
@@ -81,7 +82,8 @@ def _constraint_summary(graph: Graph, shape: Node) -> str:
 def _shape_rules() -> dict[str, list[tuple[str, str, str]]]:
     """rule ID -> [(file, message, constraint summary)] for every shape carrying a rule ID."""
     found: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
-    files = [SHAPES_DIR / "asset.ttl", *sorted((SHAPES_DIR / "categories").glob("*.ttl"))]
+    files = [SHAPES_DIR / "asset.ttl", *sorted((SHAPES_DIR / "categories").glob("*.ttl")),
+             SHAPES_DIR / "connection_limit.ttl"]
     for path in files:
         graph = Graph().parse(path)
         for shape, rule in graph.subject_objects(FMAR.ruleId):
@@ -119,10 +121,14 @@ def _sort_key(rule: str) -> tuple[str, int]:
     return (head, int(tail) if tail.isdigit() else 0)
 
 
+LIMIT_SHAPE_RULES: list[Rule] = []  # filled by shacl_rules
+
+
 def shacl_rules() -> tuple[list[Rule], dict[str, list[Rule]]]:
     """(ARM-VAL rules, {category file: ARM-CAT rules}), from the shapes."""
     shapes = _shape_rules()
     tests = _corpus_tests()
+    LIMIT_SHAPE_RULES.clear()
     core: list[Rule] = []
     categories: dict[str, list[Rule]] = defaultdict(list)
     for rule in sorted(shapes, key=_sort_key):
@@ -134,6 +140,11 @@ def shacl_rules() -> tuple[list[Rule], dict[str, list[Rule]]]:
         item = Rule(rule, checks, where, SHACL_ERROR, _test_cell(tests.get(rule, [])))
         if rule.startswith("ARM-CAT-"):
             categories[entries[0][0]].append(item)
+        elif rule.startswith("LIM-"):
+            item.error = "422 `LIM-VAL`"
+            item.tests = _t(LIMITS_TEST, "test_LIM_rules_refuse_a_malformed_limit"
+                            if rule != "LIM-006" else "test_LIM_006_the_setter_is_kept_by_the_node")
+            LIMIT_SHAPE_RULES.append(item)
         else:
             core.append(item)
     for rule, checks in (
@@ -188,7 +199,7 @@ INPUT_RULES = [
          _t(INPUT_TEST, "test_ARM_IN_009_bad_csv_header_unknown_field",
             "test_ARM_IN_009_bad_csv_row_with_wrong_cell_count")),
     Rule("ARM-IN-010", "Search / export filter values are codes of letters, digits, `-`, `_`, `.`.",
-         "`node/register.py` `_safe_id`", "400 `ARM-IN-010`",
+         "`node/kinds/assets.py` `_safe_id`", "400 `ARM-IN-010`",
          _t(INPUT_TEST, "test_ARM_IN_010_bad_filter_value")
          + "<br>" + _t(API_TEST, "test_search_refuses_injection_in_filters")),
     Rule("ARM-IN-011", "Text is valid Unicode (no lone surrogates); emoji and every other "
@@ -205,56 +216,83 @@ INPUT_RULES = [
 
 CATDEF_RULES = [
     Rule("CAT-DEF-001", "A category definition holds exactly one `fmar:AssetCategory`.",
-         "`node/categories.py` `category_from_graph`", "422 `CAT-DEF-001`",
+         "`node/kinds/categories.py` `category_from_graph`", "422 `CAT-DEF-001`",
          _t(RULES_TEST, "test_CAT_DEF_bad[CAT-DEF-001-two-concepts]")
          + "<br>" + _t(API_TEST, "test_malformed_category_definitions")),
     Rule("CAT-DEF-002", "The code (`skos:notation`) is 1-40 capitals, digits or `_`, the concept "
          "IRI is `…/AssetCategory/{code}`, and a PUT body's code matches the URL.",
-         "`node/categories.py`; `node/register.py` `save_category`", "422 `CAT-DEF-002`",
+         "`node/kinds/categories.py` `category_from_graph`, `Categories.save`", "422 `CAT-DEF-002`",
          _t(RULES_TEST, "test_CAT_DEF_bad[CAT-DEF-002-lower-case-code]")),
     Rule("CAT-DEF-003", "`fmar:categoryShape` names a node shape that targets the category "
-         "(`sh:targetClass`).", "`node/categories.py`", "422 `CAT-DEF-003`",
+         "(`sh:targetClass`).", "`node/kinds/categories.py`", "422 `CAT-DEF-003`",
          _t(RULES_TEST, "test_CAT_DEF_bad[CAT-DEF-003-wrong-target]")),
     Rule("CAT-DEF-004", "Every property shape of the category shape carries `fmar:ruleId`.",
-         "`node/categories.py`", "422 `CAT-DEF-004`",
+         "`node/kinds/categories.py`", "422 `CAT-DEF-004`",
          _t(RULES_TEST, "test_CAT_DEF_bad[CAT-DEF-004-no-rule-id]", "test_CAT_DEF_ok_valid_definition")),
     Rule("CAT-DEF-005", "The category shape compiles together with the node's shapes, and "
          "every `sh:pattern` is a regular expression SPARQL's REGEX can run.",
-         "`node/register.py` `_check_shape_compiles`, `node/validation.py` `_check_pattern`",
+         "`node/kinds/categories.py` `_check_shape_compiles`, `node/validation.py` `_check_pattern`",
          "422 `CAT-DEF-005`", _t(RULES_TEST, "test_CAT_DEF_005_bad_sparql_constraint",
                                  "test_CAT_DEF_005_bad_pattern",
                                  "test_CAT_DEF_005_bad_pattern_sparql_cannot_run",
                                  "test_CAT_DEF_005_ok_valid_shape_is_saved")),
     Rule("CAT-DEF-006", "A definition holds only its concept, its node shape and their blank "
          "nodes: it cannot change the core shape or another category.",
-         "`node/categories.py` `_check_only_own_triples`", "422 `CAT-DEF-006`",
+         "`node/kinds/categories.py` `_check_only_own_triples`", "422 `CAT-DEF-006`",
          _t(RULES_TEST, "test_CAT_DEF_006_bad_definition_touching_other_shapes")),
-    Rule("CAT-404", "The category exists (GET, PUT, deprecate).", "`node/register.py`, "
+    Rule("CAT-404", "The category exists (GET, PUT, deprecate).", "`node/kinds/categories.py`, "
          "`node/api/categories.py`", "404 `CAT-404`", _t(API_TEST, "test_categories_managed_at_run_time")),
-    Rule("CAT-409", "POST does not overwrite an existing category (use PUT).", "`node/register.py`",
+    Rule("CAT-409", "POST does not overwrite an existing category (use PUT).", "`node/kinds/categories.py`",
          "409 `CAT-409`", _t(API_TEST, "test_categories_managed_at_run_time")),
+]
+
+LIMIT_RULES = [
+    Rule("LIM-IN-001", "A connection limit is a JSON object.",
+         "`node/inputs.py` `properties_from_json`", "400 `LIM-IN-001`",
+         _t(LIMITS_TEST, "test_LIM_IN_unreadable_limits_are_400")),
+    Rule("LIM-IN-002", "Only the limit's field names (AssetId, OrganisationId, DNOConnection, "
+         "ExportLimit, ImportLimit), one plain value each.", "`node/inputs.py`",
+         "400 `LIM-IN-002`", _t(LIMITS_TEST, "test_LIM_IN_unreadable_limits_are_400")),
+    Rule("LIM-IN-003", "Fields the node keeps (LimitId, SetBy, Version, Created, Modified) are "
+         "not sent (LimitId allowed on PUT).", "`node/inputs.py`", "400 `LIM-IN-003`",
+         _t(LIMITS_TEST, "test_LIM_IN_unreadable_limits_are_400")),
+    Rule("LIM-VAL", "Umbrella code of a limit refused by its shape; `details.violations` lists "
+         "every rule ID.", "`node/records/refusals.py` `refusal`", "422 `LIM-VAL`",
+         _t(LIMITS_TEST, "test_LIM_rules_refuse_a_malformed_limit")),
+    Rule("LIM-404", "The limit exists and the caller may read it (POL-003, as assets).",
+         "`node/records/refusals.py` `not_found`, `node/policy.py` `authorise`", "404 `LIM-404`",
+         _t(LIMITS_TEST, "test_a_dno_sets_a_limit_that_the_asset_holder_the_dno_and_neso_read")),
+    Rule("LIM-412", "`If-Match` equals the limit's current ETag.",
+         "`node/records/unit.py` `check_version`", "412 `LIM-412`",
+         _t(LIMITS_TEST, "test_changes_need_the_current_version_and_keep_history_and_audit")),
+    Rule("LIM-428", "PUT carries `If-Match`.", "`node/records/unit.py` `check_version`",
+         "428 `LIM-428`",
+         _t(LIMITS_TEST, "test_changes_need_the_current_version_and_keep_history_and_audit")),
 ]
 
 REGISTER_RULES = [
     Rule("ARM-VAL", "Umbrella code of a write refused by SHACL or catalogue rules; "
          "`details.violations` lists every rule ID, focus, path, value and message.",
-         "`node/register.py` `validation_failed`", "422 `ARM-VAL`",
+         "`node/records/refusals.py` `refusal`", "422 `ARM-VAL`",
          _t(API_TEST, "test_validation_failure_lists_every_violation_and_stores_nothing")),
     Rule("ARM-404", "The asset exists and the caller may read it (an asset of another "
          "organisation answers the same as a missing one, for reads and writes alike, before "
-         "any If-Match check).", "`node/register.py`, `node/policy.py` `check_change_asset`",
+         "any If-Match check).", "`node/records/refusals.py` `not_found`, `node/policy.py` `authorise`",
          "404 `ARM-404`", _t(API_TEST, "test_fsp_cannot_read_or_write_another_fsps_asset",
                              "test_nothing_is_revealed_to_a_writer_who_may_not_read")),
     Rule("ARM-409", "A de-registered asset is not changed or de-registered again.",
-         "`node/register.py`", "409 `ARM-409`", _t(API_TEST, "test_deregistration_is_soft")),
-    Rule("ARM-412", "`If-Match` equals the asset's current ETag.", "`node/register.py`",
+         "`node/kinds/assets.py` `_change`", "409 `ARM-409`", _t(API_TEST, "test_deregistration_is_soft")),
+    Rule("ARM-412", "`If-Match` equals the asset's current ETag.",
+         "`node/records/unit.py` `check_version`",
          "412 `ARM-412`", _t(API_TEST, "test_put_and_patch_need_the_current_etag",
                              "test_two_writers_racing_one_wins_one_gets_412")),
-    Rule("ARM-428", "PUT and PATCH carry `If-Match`.", "`node/register.py` `_change`",
+    Rule("ARM-428", "PUT and PATCH carry `If-Match`.", "`node/records/unit.py` `check_version`",
          "428 `ARM-428`", _t(API_TEST, "test_put_and_patch_need_the_current_etag")),
-    Rule("ARM-VS-001", "A validation status is Pending, Verified or Query.", "`node/register.py`",
+    Rule("ARM-VS-001", "A validation status is Pending, Verified or Query.",
+         "`node/kinds/assets.py` `set_validation_status`",
          "422 `ARM-VS-001`", _t(API_TEST, "test_validation_status_set_by_authorised_parties_only")),
-    Rule("ARM-VS-002", "A Query status has a reason.", "`node/register.py`", "422 `ARM-VS-002`",
+    Rule("ARM-VS-002", "A Query status has a reason.",
+         "`node/kinds/assets.py` `set_validation_status`", "422 `ARM-VS-002`",
          _t(API_TEST, "test_validation_status_set_by_authorised_parties_only")),
     Rule("ARM-BULK", "Bulk report when a row fails: all-or-nothing stores nothing (422), "
          "store-valid stores the valid rows (207); `details.errors[]` has each row's violations.",
@@ -273,7 +311,7 @@ REGISTER_RULES = [
          + "<br>" + _t("tests/federation/test_federation.py",
                        "test_registering_a_duplicate_anywhere_in_the_federation_is_refused")),
     Rule("STORE-001", "The store completed the write (else nothing of that write is stored).",
-         "`node/register.py` `store_unavailable`", "503 `STORE-001`",
+         "`node/records/refusals.py` `store_unavailable`", "503 `STORE-001`",
          _t("tests/test_bulk_commit.py", "test_a_failed_load_is_rolled_back")),
 ]
 
@@ -281,7 +319,7 @@ POLICY_RULES = [
     Rule("POL-001", "The access token carries the scope the operation needs.", "`node/policy.py`",
          "403 `POL-001`", _t(API_TEST, "test_missing_scope_is_refused")),
     Rule("POL-002", "Only an FSP, aggregator, asset owner or platform writes assets, and only "
-         "its own organisation's.", "`node/policy.py` `check_write_asset`", "403 `POL-002`",
+         "its own organisation's.", "`node/policy.py` `POLICY`", "403 `POL-002`",
          _t(API_TEST, "test_fsp_cannot_read_or_write_another_fsps_asset",
             "test_dno_reads_its_areas_but_cannot_write")),
     Rule("POL-003", "Reads: own organisation's assets; a DNO its licence areas; NESO all; the "
@@ -298,6 +336,11 @@ POLICY_RULES = [
          "active records an organisation has.", "`node/policy.py` "
          "`check_deregistration_enquiry`", "403 `POL-001`",
          _t(API_TEST, "test_active_records_enquiry_for_deregistration")),
+    Rule("POL-008", "A DNO or IDNO sets, changes and removes connection limits, only on assets "
+         "connected in its licence areas (and does not move a limit out of them).",
+         "`node/policy.py` `POLICY`", "403 `POL-008` (404 `LIM-404` for a limit it may not read)",
+         _t(LIMITS_TEST, "test_POL_008_only_a_dno_in_its_licence_areas_sets_limits",
+            "test_a_dno_cannot_move_a_limit_out_of_its_areas")),
     Rule("POL-030", "A node stores and changes records only for the organisations it holds: "
          "its operator and those the trust directory lists as hosted by its operator "
          "(static-token nodes: `FMAR_HOLDS`, by default the asset-holding organisations of "
@@ -309,7 +352,7 @@ POLICY_RULES = [
          + "<br>" + _t("tests/test_placement_static.py",
                        "test_POL_030_a_static_node_holds_only_its_configured_organisations")),
     Rule("POL-006", "An audit trail is read with `audit:read` by those who may read the record.",
-         "`node/policy.py` `check_read_audit`", "403 `POL-001` (scope) or 404 `ARM-404`",
+         "`node/policy.py` `POLICY`", "403 `POL-001` (scope) or 404 `ARM-404`",
          _t(API_TEST, "test_missing_scope_is_refused", "test_audit_trail_of_a_record")),
     Rule("POL-021", "A relayed token (RFC 8693 `act`: a node exchanged its caller's token) is "
          "accepted only on read and query routes (GET/HEAD outside /admin, POST /sparql, "
@@ -488,7 +531,7 @@ def render() -> str:
         ("Core shape `fshape:Asset` (SHACL Core in pyshacl, `sh:sparql` constraints in "
         "Oxigraph; pyshacl alone is the reference, checked by "
         "`tests/test_rules.py::test_reference_equivalence_with_pyshacl`), plus the two "
-        "catalogue rules decided in `node/records.py`.\n"),
+        "catalogue rules decided in `node/kinds/asset_records.py`.\n"),
         _table(core),
         ("Messages say what is wrong with the value sent: a value that is not a number, date or "
         "boolean says so (once, not also as out of range); a code-list rule names the code sent "
@@ -515,6 +558,11 @@ def render() -> str:
         _table(INPUT_RULES),
         "## CAT-DEF: category definitions\n",
         _table(CATDEF_RULES),
+        "## LIM: connection limits\n",
+        ("The third record kind (`node/kinds/connection_limits.py`, shapes in "
+         "`shapes/connection_limit.ttl`), held on the DNO's node; written by a DNO or IDNO "
+         "(POL-008), read as assets are (POL-003).\n"),
+        _table(LIMIT_SHAPE_RULES + LIMIT_RULES),
         "## ARM-4xx, ARM-VS, ARM-BULK: the register\n",
         _table(REGISTER_RULES),
         "## POL: permissions\n",

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from node import bulk_commit
-from node import register as register_module
 from node.audit import AuditLog, verify
 from node.identity import Caller
 from node.inputs import Row
+from node.records import unit as unit_module
 from node.register import Register
 from node.store import StoreError
 from node.store.embedded import EmbeddedStore
@@ -23,7 +23,7 @@ def asset_graphs(store) -> set[str]:
 
 
 def test_large_upload_goes_through_the_pending_marker(tmp_path, monkeypatch):
-    monkeypatch.setattr(register_module, "SINGLE_TRANSACTION_LIMIT", 10)
+    monkeypatch.setattr(unit_module, "SINGLE_TRANSACTION_LIMIT", 10)
     store = EmbeddedStore(tmp_path / "store")
     register = Register(store, workers=1)
     rows = (Row(i, fields=heat_pump()) for i in range(1, 51))
@@ -47,7 +47,7 @@ def test_a_failed_load_is_rolled_back(tmp_path):
     spool.write_text(good + "\n<urn:x> { <urn:a> <urn:b> \n")
     records = [f"https://id.fmar.uk/asset/p{i}" for i in range(5)]
     with pytest.raises(StoreError):
-        bulk_commit.commit(store, spool, records, register._audit.sequence + 1)
+        bulk_commit.commit(store, spool, records, register.unit.audit.sequence + 1)
     assert asset_graphs(store) == set()
     assert verify(store) == (before, [])
 
@@ -79,4 +79,4 @@ def test_an_upload_left_pending_is_rolled_back_when_the_register_opens(tmp_path)
     assert asset_graphs(store) == {a["AssetId"] and f"https://id.fmar.uk/asset/{a['AssetId']}"
                                    for a in kept.assets}
     assert verify(store)[1] == []
-    assert reopened._audit.sequence == first - 1
+    assert reopened.unit.audit.sequence == first - 1

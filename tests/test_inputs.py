@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from common.http_errors import ApiError
+from common.errors import DomainError
+from common.http_errors import status_of
 from common.vocab import FMAR
 from node.api.examples import BESS_EXAMPLE, TURTLE_EXAMPLE
 from node.inputs import (
@@ -30,15 +31,15 @@ from node.inputs import (
 PREFIXES = "@prefix fmar: <https://id.fmar.uk/def/fmar#> .\n"
 
 
-def refused(call: Callable[[], Any]) -> ApiError:
-    with pytest.raises(ApiError) as raised:
+def refused(call: Callable[[], Any]) -> DomainError:
+    with pytest.raises(DomainError) as raised:
         call()
     return raised.value
 
 
-def assert_refused(call: Callable[[], Any], code: str, status: int = 400) -> ApiError:
+def assert_refused(call: Callable[[], Any], code: str, status: int = 400) -> DomainError:
     error = refused(call)
-    assert (error.status, error.code) == (status, code), error.body()
+    assert (status_of(error), error.code) == (status, code), error.body()
     assert error.message
     return error
 
@@ -273,16 +274,16 @@ def test_ARM_IN_009_ok_csv_with_bom_and_chunks_split_mid_row() -> None:
 
 
 def test_ARM_IN_010_bad_filter_value() -> None:
+    from node.kinds.assets import _search_patterns
     from node.policy import ReadScope
-    from node.register import _search_patterns
 
     scope = ReadScope(True, frozenset(), frozenset())
     assert_refused(lambda: _search_patterns(scope, {"dno": 'ENWL> } ; DROP ALL ; #'}), "ARM-IN-010")
 
 
 def test_ARM_IN_010_ok_filter_value() -> None:
+    from node.kinds.assets import _search_patterns
     from node.policy import ReadScope
-    from node.register import _search_patterns
 
     scope = ReadScope(True, frozenset(), frozenset())
     assert any("DNOCode/ENWL" in p for p in _search_patterns(scope, {"dno": "ENWL"}))

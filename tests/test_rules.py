@@ -29,23 +29,24 @@ from typing import Any
 
 import pyshacl
 import pytest
+from node.kinds.categories import Catalogue, category_from_graph, load_core_shapes, seed_categories
 from rdflib import RDF, Graph, Literal, URIRef
 from rdflib.term import Node
 
-from common.http_errors import ApiError
+from common.errors import DomainError
+from common.http_errors import status_of
 from common.mpan import make_mpan
 from common.vocab import CODE, FMAR, ORG_BASE, SH, code_iri
 from node.api.examples import BESS_EXAMPLE
 from node.asset_fields import FIELD_BY_NAME
-from node.categories import Catalogue, category_from_graph, load_core_shapes, seed_categories
 from node.identity import Caller
 from node.inputs import Properties, Row, parse_rdf, properties_from_graph, properties_from_json
-from node.records import category_code, check_rows, with_default_organisation
+from node.kinds.asset_records import category_code, check_rows, with_default_organisation
 
 CALLER = Caller("t", "FSP-ACME", frozenset({"FSP"}), frozenset({"assets:write", "assets:read"}))
 GEO_LAT = URIRef("http://www.w3.org/2003/01/geo/wgs84_pos#lat")
 GEO_LONG = URIRef("http://www.w3.org/2003/01/geo/wgs84_pos#long")
-RECORD_RULES = ("ARM-VAL-029", "ARM-VAL-030")  # decided in node/records.py, not in SHACL
+RECORD_RULES = ("ARM-VAL-029", "ARM-VAL-030")  # decided in node/kinds/asset_records.py, not in SHACL
 ASSET = "https://id.fmar.uk/asset/00000000-0000-4000-8000-"
 
 
@@ -394,7 +395,7 @@ CORE_CASES: list[Case] = [
     # ARM-VAL-034 EnergyConversionType (Elexon's extended attribute): optional text
     ok("ARM-VAL-034", "inverter", bess(EnergyConversionType="Inverter (DC/AC)")),
     bad("ARM-VAL-034", "201-chars", bess(EnergyConversionType=T201), FMAR.energyConversionType, T201),
-    # ARM-VAL-029 / 030 (node/records.py): category in the catalogue, not deprecated
+    # ARM-VAL-029 / 030 (node/kinds/asset_records.py): category in the catalogue, not deprecated
     ok("ARM-VAL-029", "in-catalogue", asset("HVAC")),
     bad("ARM-VAL-029", "unknown-category", bess(AssetCategory="NOPE"), FMAR.assetCategory, "NOPE"),
     ok("ARM-VAL-030", "deprecated-existing-asset", bess(), deprecated=frozenset({"BESS"}),
@@ -499,7 +500,7 @@ def check(case: Case, iri: str = ASSET + "000000000001") -> list[dict[str, Any]]
         [(case.row(1), iri)], catalogue().shapes, category_states(case.deprecated), CALLER,
         is_new=case.is_new,
     )
-    return checked.violations
+    return [v.as_dict() for v in checked.violations]
 
 
 def assert_case(case: Case, violations: list[dict[str, Any]]) -> None:
@@ -639,14 +640,14 @@ def test_reference_equivalence_with_pyshacl() -> None:
     )
     ours_seconds = time.perf_counter() - started
     ours = {
-        (v["rule"], c.asset_iri, v["path"])
-        for c in checked for v in c.violations if v["rule"] not in RECORD_RULES
+        (v.rule, c.asset_iri, v.path)
+        for c in checked for v in c.violations if v.rule not in RECORD_RULES
     }
     # In one batch every record is still judged on its own.
     for (case, _), result in zip(rows, checked, strict=True):
         if case.rule in RECORD_RULES:
             continue
-        assert_case(case, result.violations)
+        assert_case(case, [v.as_dict() for v in result.violations])
 
     started = time.perf_counter()
     reference = _reference(_data_graph(rows))
@@ -820,9 +821,9 @@ def test_CAT_DEF_ok_valid_definition() -> None:
         "CAT-DEF-002-iri-not-code", "CAT-DEF-003-no-shape", "CAT-DEF-003-wrong-target",
         "CAT-DEF-004-no-rule-id"])
 def test_CAT_DEF_bad(rule: str, graph: Graph) -> None:
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(DomainError) as raised:
         category_from_graph(graph)
-    assert (raised.value.status, raised.value.code) == (422, rule)
+    assert (status_of(raised.value), raised.value.code) == (422, rule)
 
 
 def _register():  # a real register on an in-memory Oxigraph store
@@ -837,27 +838,27 @@ FACILITATOR = Caller("mf", "MF", frozenset({"MarketFacilitator"}), frozenset({"c
 
 def test_CAT_DEF_005_bad_sparql_constraint() -> None:
     graph = category_ttl(constraint='sh:minCount 1 ] ; sh:sparql [ sh:select "SELECT nonsense"')
-    with pytest.raises(ApiError) as raised:
-        _register().save_category(graph, FACILITATOR, expected_code=None)
-    assert (raised.value.status, raised.value.code) == (422, "CAT-DEF-005")
+    with pytest.raises(DomainError) as raised:
+        _register().categories.save(graph, FACILITATOR, expected_code=None)
+    assert (status_of(raised.value), raised.value.code) == (422, "CAT-DEF-005")
 
 
 def test_CAT_DEF_005_ok_valid_shape_is_saved() -> None:
     register = _register()
-    register.save_category(category_ttl(), FACILITATOR, expected_code=None)
+    register.categories.save(category_ttl(), FACILITATOR, expected_code=None)
     assert register.catalogue.get("HYDRO") is not None
 
 
 def test_CAT_DEF_005_bad_core_constraint() -> None:
-    with pytest.raises(ApiError) as raised:
-        _register().save_category(category_ttl(constraint='sh:minCount "abc"'), FACILITATOR,
+    with pytest.raises(DomainError) as raised:
+        _register().categories.save(category_ttl(constraint='sh:minCount "abc"'), FACILITATOR,
                                   expected_code=None)
-    assert (raised.value.status, raised.value.code) == (422, "CAT-DEF-005")
+    assert (status_of(raised.value), raised.value.code) == (422, "CAT-DEF-005")
 
 
 def test_CAT_DEF_005_bad_pattern_sparql_cannot_run() -> None:
-    with pytest.raises(ApiError) as raised:
-        _register().save_category(category_ttl(constraint='sh:pattern "^(?!X)[A-Z]+$"'),
+    with pytest.raises(DomainError) as raised:
+        _register().categories.save(category_ttl(constraint='sh:pattern "^(?!X)[A-Z]+$"'),
                                   FACILITATOR, expected_code=None)
     assert raised.value.code == "CAT-DEF-005"
 
@@ -866,14 +867,14 @@ def test_CAT_DEF_006_bad_definition_touching_other_shapes() -> None:
     graph = category_ttl()
     graph.add((URIRef("https://id.fmar.uk/def/shapes#Asset"),
                URIRef("http://www.w3.org/ns/shacl#deactivated"), Literal(True)))
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(DomainError) as raised:
         category_from_graph(graph)
-    assert (raised.value.status, raised.value.code) == (422, "CAT-DEF-006")
+    assert (status_of(raised.value), raised.value.code) == (422, "CAT-DEF-006")
 
 
 def test_CAT_DEF_005_bad_pattern() -> None:
-    with pytest.raises(ApiError) as raised:
-        _register().save_category(category_ttl(constraint='sh:pattern "(["'), FACILITATOR,
+    with pytest.raises(DomainError) as raised:
+        _register().categories.save(category_ttl(constraint='sh:pattern "(["'), FACILITATOR,
                                   expected_code=None)
     assert raised.value.code == "CAT-DEF-005"
 
@@ -899,7 +900,7 @@ fshape:Category_FLYWHEEL a sh:NodeShape ; sh:targetClass acat:FLYWHEEL ;
 
 def _flywheel_register():
     register = _register()
-    register.save_category(Graph().parse(data=FLYWHEEL_TTL, format="turtle"), FACILITATOR,
+    register.categories.save(Graph().parse(data=FLYWHEEL_TTL, format="turtle"), FACILITATOR,
                            expected_code=None)
     return register
 
@@ -916,11 +917,11 @@ def test_ARM_CAT_FLY_001_uncompilable_shape_runs_in_pyshacl() -> None:
             (Row(3, fields={**flywheel, "DemandCapacity": 40, "RatedCapacity": "lots"}),
              ASSET + "000000000003")]
     bad_one, good, core_bad = check_rows(rows, shapes, states, CALLER)
-    assert [(v["rule"], v["message"]) for v in bad_one.violations] == [
+    assert [(v.rule, v.message) for v in bad_one.violations] == [
         ("ARM-CAT-FLY-001", "[ARM-CAT-FLY-001] A flywheel states its GenCapacity and its DemandCapacity.")]
     assert good.violations == []
     # the compiled core rules still run once, not again in pyshacl
-    assert [v["rule"] for v in core_bad.violations] == ["ARM-VAL-003"]
+    assert [v.rule for v in core_bad.violations] == ["ARM-VAL-003"]
 
 
 # ---------------------------------------------------------------- the catalogue

@@ -26,5 +26,5 @@ def active_records(
     caller: Annotated[Caller, Depends(current_caller)],
     org_id: Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")],
 ) -> JSONResponse:
-    counts = register_of(request).active_records(org_id, caller)
+    counts = register_of(request).assets.active_records(org_id, caller)
     return JSONResponse({"org_id": org_id, **counts})

@@ -7,18 +7,20 @@ from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal
 
 import anyio.from_thread
-from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
 from rdflib import Graph
 
-from common.http_errors import ApiError, error_responses
+from common.http_errors import ApiError, error_responses, status_of
 from common.openapi import ETAG, content, or_empty, secured
+from common.vocab import CODE, ORG_BASE
 from common.web import CSV, JSON, JSONLD, NDJSON, NTRIPLES, TURTLE
 from node import policy
 from node.api import examples
 from node.api.http import media_type, negotiate, read_body, stream_body
-from node.asset_fields import full_jsonld_context
+from node.asset_fields import CODE_PREFIXES, FIELDS, full_jsonld_context
 from node.federation.duplicates import index_of, tokens_for
 from node.identity import Caller, current_caller
 from node.inputs import (
@@ -32,9 +34,19 @@ from node.inputs import (
     rows_from_graph,
     rows_from_ndjson,
 )
+from node.kinds.asset_records import (
+    CSV_COLUMNS,
+    AssetRecord,
+    Checked,
+    csv_row,
+    mpans_and_serial,
+    rdflib_graph,
+)
+from node.kinds.assets import Assets
 from node.query.filters import CODE_RE
-from node.records import CSV_COLUMNS, AssetRecord, Checked, csv_row, mpans_and_serial, rdflib_graph
+from node.records.status import ValidationStatus as Validation
 from node.register import Register
+from node.validation import Violation
 
 router = APIRouter(tags=["assets"])
 CallerDep = Annotated[Caller, Depends(current_caller)]
@@ -42,6 +54,10 @@ CallerDep = Annotated[Caller, Depends(current_caller)]
 
 def register_of(request: Request) -> Register:
     return request.app.state.register
+
+
+def assets_of(request: Request) -> Assets:
+    return register_of(request).assets
 
 
 def _unsupported(kind: str, offered: list[str]) -> ApiError:
@@ -64,7 +80,7 @@ async def _single_properties(request: Request, *, allow_asset_id: bool = False):
 RECORD_TYPES = [JSON, JSONLD, TURTLE, NTRIPLES]
 RECORD = content(*RECORD_TYPES, description="The asset record", headers=ETAG)
 RECORD_FORMATS = ["json", "jsonld", "json-ld", "turtle", "ttl", "nt", "ntriples"]
-# Filter values the node accepts (checked as ARM-IN-010 in node/register.py); empty = no filter.
+# Filter values the node accepts (checked as ARM-IN-010 in node/kinds/assets.py); empty = no filter.
 CODE_VALUE = {"pattern": or_empty(CODE_RE.pattern)}
 WRITE_ERRORS = (400, 401, 403, 404, 406, 409, 412, 413, 415, 422, 428, 503)
 
@@ -89,11 +105,14 @@ def record_response(request: Request, record: AssetRecord, status: int = 200,
                     media_type=chosen)
 
 
+_PREFIX_OF = {base: prefix for prefix, base in CODE_PREFIXES.items()}
+# field name -> the context's prefix for its codes (acat, es, ..., org), from the one list
 _CODE_SCHEMES = {
-    "AssetCategory": "acat", "FuelType_EnergySource": "es", "FuelType_DemandTechType": "dt",
-    "ConnectionStatus": "cs", "ConnectionType": "ct", "DNOConnection": "dno",
-    "GSPGroup": "gsp", "RegistrationStatus": "rs", "ValidationStatus": "vs",
-    "OrganisationId": "org",
+    name: _PREFIX_OF[base] for name, base in [
+        *((f.name, f"{CODE}{f.scheme}/" if f.scheme else ORG_BASE)
+          for f in FIELDS if f.scheme or f.kind == "org"),
+        ("RegistrationStatus", f"{CODE}RegistrationStatus/"),
+        ("ValidationStatus", f"{CODE}ValidationStatus/")]
 }
 
 
@@ -156,12 +175,12 @@ def _duplicate_screen(request: Request) -> Callable[[list[Checked]], None]:
             found = sorted({holders[t] for t in tokens if t in holders})
             earlier = sorted({seen[t] for t in tokens if t in seen})
             if found or earlier:
-                checked.violations.append({
-                    "rule": "ARM-DUP-001",
-                    "message": "[ARM-DUP-001] An asset with the same MPAN and serial number is "
+                checked.violations.append(Violation(
+                    "ARM-DUP-001",
+                    "[ARM-DUP-001] An asset with the same MPAN and serial number is "
                     "already registered" + (f" (holder: {', '.join(found)})" if found else "")
                     + (f" or earlier in this upload (row {earlier[0]})" if earlier else "") + ".",
-                })
+                ))
             for t in tokens:
                 seen.setdefault(t, checked.index)
 
@@ -192,7 +211,7 @@ async def register_asset(request: Request, caller: CallerDep) -> Response:
     await run_in_threadpool(_check_placement, request, caller)
     props = await _single_properties(request)
     await _refuse_duplicate(request, caller, props)
-    record = await run_in_threadpool(register_of(request).register_one, props, caller)
+    record = await run_in_threadpool(assets_of(request).register_one, props, caller)
     return record_response(request, record, status=201, chosen=chosen)
 
 
@@ -213,7 +232,7 @@ async def register_bulk(
     caller: CallerDep,
     mode: Annotated[Literal["all-or-nothing", "store-valid"], Query()] = "all-or-nothing",
 ) -> JSONResponse:
-    register = register_of(request)
+    register = assets_of(request)
     await run_in_threadpool(_check_placement, request, caller)
     limit = request.app.state.settings.max_bulk_bytes
     kind = media_type(request)
@@ -248,7 +267,7 @@ async def register_bulk(
                 f"{report.stored} rows read before it were stored (listed in details).",
                 "details": body_json,
             },
-            status_code=report.aborted.status,
+            status_code=status_of(report.aborted),
         )
     if report.rejected:
         body_json = {
@@ -283,7 +302,7 @@ def list_assets(
     after: Annotated[str | None, Query(description="AssetId to continue after (next page)")] = None,
 ) -> JSONResponse:
     filters = {k: v for k, v in locals().items() if k not in ("request", "caller", "limit", "after")}
-    records, cursor = register_of(request).search(caller, filters, limit, after)
+    records, cursor = assets_of(request).search(caller, filters, limit, after)
     body: dict[str, Any] = {"items": [r.as_json() for r in records], "count": len(records)}
     if cursor:
         body["next"] = cursor
@@ -311,7 +330,7 @@ def export_assets(
     dno: CodeParam = None,
 ) -> StreamingResponse:
     chosen = negotiate(request, [CSV, JSONLD, TURTLE, NTRIPLES], format)
-    records = register_of(request).iter_export(caller, {"category": category, "dno": dno})
+    records = assets_of(request).iter_export(caller, {"category": category, "dno": dno})
     return StreamingResponse(_export_lines(records, chosen), media_type=chosen,
                              headers={"Content-Disposition": "attachment"})
 
@@ -346,7 +365,7 @@ def _export_lines(records: Iterator[AssetRecord], chosen: str) -> Iterator[bytes
 def read_asset(request: Request, asset_id: str, caller: CallerDep,
                format: Annotated[str | None, Query(
                    json_schema_extra={"enum": RECORD_FORMATS})] = None) -> Response:
-    record = register_of(request).read(asset_id, caller)
+    record = assets_of(request).read(asset_id, caller)
     if request.headers.get("if-none-match") == record.etag:
         return Response(status_code=304, headers={"ETag": record.etag})
     return record_response(request, record, fmt=format)
@@ -364,7 +383,7 @@ async def replace_asset(request: Request, asset_id: str, caller: CallerDep,
     policy.require_scope(caller, "assets:write")  # rights before the body is read (as PATCH)
     await run_in_threadpool(_check_placement, request, caller)
     props = await _single_properties(request, allow_asset_id=True)
-    record = await run_in_threadpool(register_of(request).replace, asset_id, props, caller, if_match)
+    record = await run_in_threadpool(assets_of(request).replace, asset_id, props, caller, if_match)
     return record_response(request, record, chosen=chosen)
 
 
@@ -381,19 +400,33 @@ async def patch_asset(request: Request, asset_id: str, caller: CallerDep,
     changes = read_json(await read_body(request, request.app.state.settings.max_body_bytes))
     if not isinstance(changes, dict):
         raise ApiError(400, "ARM-IN-001", "A merge patch is a JSON object of Elexon field names.")
-    record = await run_in_threadpool(register_of(request).patch, asset_id, changes, caller, if_match)
+    record = await run_in_threadpool(assets_of(request).patch, asset_id, changes, caller, if_match)
     return record_response(request, record, chosen=chosen)
 
 
-# The schema of the body; the node checks it itself (ARM-VS-001), so the rule keeps its ID.
-VALIDATION_STATUS_BODY = {"requestBody": {"content": {JSON: {"schema": {
-    "type": "object", "required": ["status"],
-    "properties": {"status": {"enum": ["Pending", "Verified", "Query"]},
-                   "reason": {"type": ["string", "null"]}}}}}}}
+class ValidationStatusBody(BaseModel):
+    """The body of PUT /assets/{id}/validation-status. The node checks the values itself
+    (ARM-VS-001, ARM-VS-002), so those rules keep their IDs; the schema documents them."""
+
+    model_config = ConfigDict(json_schema_extra={
+        "examples": [{"status": "Query", "reason": "MPAN not found"}]})
+
+    status: Any = Field(None, json_schema_extra={"enum": [s.value for s in Validation]})
+    reason: Any = Field(None, json_schema_extra={"type": ["string", "null"]})
+
+
+class ValidationStatusOnly(BaseModel):
+    """What a caller that may not read the asset gets back (POL-004 lets the market
+    facilitator set a status on assets it may not read)."""
+
+    AssetId: str
+    ValidationStatus: Validation
+    ValidationReason: str | None = None
+    Version: int
 
 
 @router.put("/assets/{asset_id}/validation-status", summary="Set Pending, Verified or Query",
-            openapi_extra=secured("validation:write", extra=VALIDATION_STATUS_BODY),
+            openapi_extra=secured("validation:write"),
             response_class=Response,
             responses={200: RECORD, **error_responses(400, 401, 403, 404, 406, 409, 412, 422,
                                                       428, 503)})
@@ -401,20 +434,16 @@ def set_validation_status(
     request: Request,
     asset_id: str,
     caller: CallerDep,
-    body: Annotated[dict[str, Any], Body(examples=[{"status": "Query", "reason": "MPAN not found"}])],
+    body: ValidationStatusBody,
     if_match: IfMatch = None,
 ) -> Response:
     chosen = negotiate(request, RECORD_TYPES)
-    record = register_of(request).set_validation_status(
-        asset_id, str(body.get("status", "")), body.get("reason"), caller, if_match
+    record = assets_of(request).set_validation_status(
+        asset_id, body.status, body.reason, caller, if_match
     )
-    if not policy.may_read_asset(caller, record.organisation_id, record.dno_area):
-        # POL-004 lets the market facilitator set a status on assets it may not read.
-        return JSONResponse(
-            {k: v for k, v in record.as_json().items()
-             if k in ("AssetId", "ValidationStatus", "ValidationReason", "Version")},
-            headers={"ETag": record.etag},
-        )
+    if not policy.may_read(caller, record.facts):
+        only = ValidationStatusOnly.model_validate(record.as_json())
+        return JSONResponse(only.model_dump(exclude_none=True), headers={"ETag": record.etag})
     return record_response(request, record, chosen=chosen)
 
 
@@ -428,7 +457,7 @@ def deregister_asset(request: Request, asset_id: str, caller: CallerDep,
                      if_match: IfMatch = None) -> Response:
     chosen = negotiate(request, RECORD_TYPES)
     _check_placement(request, caller)
-    record = register_of(request).deregister(asset_id, caller, if_match)
+    record = assets_of(request).deregister(asset_id, caller, if_match)
     return record_response(request, record, chosen=chosen)
 
 
@@ -436,14 +465,14 @@ def deregister_asset(request: Request, asset_id: str, caller: CallerDep,
             openapi_extra=secured("assets:read"),
             responses={200: content(JSON), **error_responses(401, 403, 404)})
 def asset_history(request: Request, asset_id: str, caller: CallerDep) -> JSONResponse:
-    return JSONResponse({"versions": register_of(request).history(asset_id, caller)})
+    return JSONResponse({"versions": assets_of(request).history(asset_id, caller)})
 
 
 @router.get("/assets/{asset_id}/audit", summary="The audit trail of one asset",
             openapi_extra=secured("audit:read"),
             responses={200: content(JSON), **error_responses(401, 403, 404)})
 def asset_audit(request: Request, asset_id: str, caller: CallerDep) -> JSONResponse:
-    return JSONResponse({"entries": register_of(request).audit_trail(asset_id, caller)})
+    return JSONResponse({"entries": assets_of(request).audit_trail(asset_id, caller)})
 
 
 def graph_of(body: bytes, kind: str) -> Graph:

@@ -13,7 +13,7 @@ from common.openapi import content, secured
 from common.web import JSON, TURTLE
 from node.api.assets import graph_of, register_of
 from node.api.http import media_type, negotiate, read_body
-from node.categories import Category
+from node.kinds.categories import Category
 from node.identity import Caller, current_caller
 
 router = APIRouter(tags=["categories"])
@@ -63,7 +63,7 @@ def _category_response(request: Request, category: Category, status: int = 200,
             openapi_extra=secured(), responses={200: content(JSON), **error_responses(401)})
 def list_categories(request: Request, caller: CallerDep,
                     include_deprecated: bool = True) -> JSONResponse:
-    categories = register_of(request).catalogue.all()
+    categories = register_of(request).categories.catalogue.all()
     items = [
         {k: v for k, v in c.as_json().items() if k != "shape"}
         for c in categories
@@ -76,7 +76,7 @@ def list_categories(request: Request, caller: CallerDep,
             openapi_extra=secured(), response_class=Response,
             responses={200: CATEGORY, **error_responses(401, 404, 406)})
 def get_category(request: Request, code: str, caller: CallerDep) -> Response:
-    category = register_of(request).catalogue.get(code)
+    category = register_of(request).categories.catalogue.get(code)
     if category is None:
         raise ApiError(404, "CAT-404", f"No category {code}.")
     return _category_response(request, category)
@@ -94,7 +94,7 @@ async def create_category(request: Request, caller: CallerDep) -> Response:
     chosen = negotiate(request, CATEGORY_TYPES)
     graph = await _definition(request)
     category = await run_in_threadpool(
-        register_of(request).save_category, graph, caller, expected_code=None
+        register_of(request).categories.save, graph, caller, expected_code=None
     )
     return _category_response(request, category, status=201, chosen=chosen)
 
@@ -107,7 +107,7 @@ async def update_category(request: Request, code: str, caller: CallerDep) -> Res
     chosen = negotiate(request, CATEGORY_TYPES)
     graph = await _definition(request)
     category = await run_in_threadpool(
-        register_of(request).save_category, graph, caller, expected_code=code
+        register_of(request).categories.save, graph, caller, expected_code=code
     )
     return _category_response(request, category, chosen=chosen)
 
@@ -117,5 +117,5 @@ async def update_category(request: Request, code: str, caller: CallerDep) -> Res
              responses={200: CATEGORY, **error_responses(401, 403, 404, 406, 503)})
 def deprecate_category(request: Request, code: str, caller: CallerDep) -> Response:
     chosen = negotiate(request, CATEGORY_TYPES)
-    category = register_of(request).deprecate_category(code, caller)
+    category = register_of(request).categories.deprecate(code, caller)
     return _category_response(request, category, chosen=chosen)

@@ -202,6 +202,6 @@ def open_index(store: Any, keys: FederationKeys, commit_hooks: list[Any]) -> Dup
 
 
 def _mpans_and_serial(props: Any) -> tuple[Any, Any, Any]:
-    from node.records import mpans_and_serial
+    from node.kinds.asset_records import mpans_and_serial
 
     return mpans_and_serial(props)

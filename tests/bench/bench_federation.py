@@ -52,6 +52,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 
+
 from common.vocab import ASSET_BASE
 from examples.generate import assets
 from node import policy
@@ -61,9 +62,9 @@ from node.federation.engine import Engine, NodeTarget
 from node.federation.execute import Executor, Limits
 from node.identity import StaticTokenAuthenticator
 from node.inputs import properties_from_json
+from node.kinds.asset_records import record_ntriples
 from node.query import filters
 from node.query.filters import AssetFilter
-from node.records import record_ntriples
 from node.store import GraphWrite, open_store
 from node.store.base import trig_text
 from tests.harness.processes import ServedNode

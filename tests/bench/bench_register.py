@@ -18,11 +18,11 @@ What it does, all in one run:
    this process;
 6. the baseline, in this process after the node has stopped (so it has the
    cores to itself): pyshacl.validate over the whole submitted data graph of
-   the same assets, built as `node.records.check_rows` builds it, with the full
+   the same assets, built as `node.kinds.asset_records.check_rows` builds it, with the full
    shapes (shapes/asset.ttl + shapes/categories/*.ttl) and advanced=True. When
    the estimated time exceeds --baseline-budget seconds, it is measured on a
    sample and extrapolated linearly; the output says so;
-7. a cProfile of one 500-asset validation chunk through node.records.check_rows
+7. a cProfile of one 500-asset validation chunk through node.kinds.asset_records.check_rows
    in this process, and the time of each compiled rule query, to show where
    validation time goes.
 
@@ -316,14 +316,14 @@ def full_shapes():
 
 
 def data_graph(rows: list[dict[str, str]]):
-    """The submitted data graph as rdflib terms: what node.records.check_rows validates
+    """The submitted data graph as rdflib terms: what node.kinds.asset_records.check_rows validates
     (each asset typed fmar:Asset and with its category class, values converted by
     node.asset_fields.to_term, the node's own CSV-value-to-RDF conversion)."""
     from rdflib import RDF, Graph, URIRef
 
     from common.vocab import FMAR, code_iri
     from node.asset_fields import FIELD_BY_NAME, to_term
-    from node.records import new_asset_iri
+    from node.kinds.asset_records import new_asset_iri
 
     data = Graph()
     for fields in rows:
@@ -391,7 +391,7 @@ def baselines_for(bulks: list[Bulk], shapes, budget_s: float, samples: list[int]
 
 def chunk_profile(chunk_size: int) -> tuple[float, list[tuple[str, float]], list[tuple[str, float]],
                                              bool]:
-    """One bulk chunk through node.records.check_rows in this process, under cProfile.
+    """One bulk chunk through node.kinds.asset_records.check_rows in this process, under cProfile.
 
     Returns (total ms, time by phase, slowest compiled rules, pyshacl fallback used)."""
     import cProfile
@@ -402,11 +402,11 @@ def chunk_profile(chunk_size: int) -> tuple[float, list[tuple[str, float]], list
     from common.vocab import FMAR
     from node.identity import Caller
     from node.inputs import Row
-    from node.records import check_rows, new_asset_iri
+    from node.kinds.asset_records import check_rows, new_asset_iri
     from node.validation import ShapeSet
 
     # The node's compiled shape set: core shape plus every category's graph (the same
-    # triples as shapes/asset.ttl + shapes/categories/*.ttl, see node.categories.Catalogue).
+    # triples as shapes/asset.ttl + shapes/categories/*.ttl, see node.kinds.categories.Catalogue).
     shapes = ShapeSet(full_shapes(), FMAR.Asset)
     states = {p.stem: False for p in (ROOT / "shapes" / "categories").glob("*.ttl")}
     caller = Caller(subject="bench", organisation_id=ORG, roles=frozenset({"FSP"}),

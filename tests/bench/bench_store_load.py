@@ -5,7 +5,7 @@
     .venv/bin/python -m tests.bench.bench_store_load --mode chunks --count 10000
 
 The same TriG the node writes for an all-or-nothing bulk upload (each record via
-node.records.record_ntriples plus one audit entry per record, node.audit), written to
+node.kinds.asset_records.record_ntriples plus one audit entry per record, node.audit), written to
 a fresh on-disk store:
 
 * load:      one `Store.load` call — what node.store.embedded.EmbeddedStore.write
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from node.audit import GENESIS_HASH, AuditEntry
     from node.inputs import properties_from_json
-    from node.records import new_asset_iri, record_ntriples
+    from node.kinds.asset_records import new_asset_iri, record_ntriples
     from node.store.base import GraphWrite, trig_text
 
     stamp = "2026-01-01T00:00:00Z"

@@ -245,32 +245,26 @@ class LocalFederation:
     def load_connection_limits(self, node: NodeProc,
                                limits: list[tuple[str, str, str, float]]) -> list[str]:
         """Connection limits (asset IRI, asset holder org, DNO area, export limit kW) as
-        records on the DNO's node. There is no connection-limit API yet: they are written
-        to the store directly, before the node runs."""
-        import uuid
+        records on the DNO's node (before it runs), set as the DNO through the connection
+        limit kind: validated (LIM-*), authorised (POL-008), versioned and audited."""
+        from node.identity import Caller
+        from node.register import Register
+        from node.store import open_store
 
-        from node.store import GraphWrite, open_store
+        register = Register(open_store(node.data_dir / "data"), workers=1)
+        try:
+            dno = Caller("loader", node.member.org_id, frozenset(node.member.roles),
+                         frozenset({"validation:write"}), frozenset(node.member.dno_areas))
+            return [register.limits.create(
+                {"AssetId": asset.rsplit("/", 1)[-1], "OrganisationId": holder,
+                 "DNOConnection": area, "ExportLimit": round(export_kw, 1)}, dno).iri
+                for asset, holder, area, export_kw in limits]
+        finally:
+            register.close()
+            del register  # releases the store's lock before the node process opens it
+            import gc
 
-        store = open_store(node.data_dir / "data")
-        iris = []
-        writes = []
-        for asset, holder, area, export_kw in limits:
-            iri = f"https://id.fmar.uk/connection-limit/{uuid.uuid4()}"
-            iris.append(iri)
-            dec = "<http://www.w3.org/2001/XMLSchema#decimal>"
-            lines = [
-                (f"<{iri}> <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> "
-                f"<{FMAR}ConnectionLimit> ."),
-                f"<{iri}> <{FMAR}limitsAsset> <{asset}> .",
-                f'<{iri}> <{FMAR}exportLimit> "{export_kw:.1f}"^^{dec} .',
-                f"<{iri}> <{FMAR}organisation> <https://id.fmar.uk/org/{holder}> .",
-                f"<{iri}> <{FMAR}setBy> <https://id.fmar.uk/org/{node.member.org_id}> .",
-                f"<{iri}> <{FMAR}dnoConnection> <{CODE}DNOCode/{area}> .",
-            ]
-            writes.append(GraphWrite(iri, "\n".join(lines), replace=False))
-        store.write(writes)
-        store.close()
-        return iris
+            gc.collect()
 
     def start_nodes(self) -> None:
         for node in self.nodes.values():

@@ -1,7 +1,7 @@
 """Asset records: building them from properties, checking them, and reading them back.
 
 Pure functions shared by single and bulk registration (bulk runs `check_rows`
-in worker processes).
+in worker processes). Moved from node/records.py.
 """
 
 from __future__ import annotations
@@ -18,13 +18,17 @@ from rdflib import RDF, Graph, Literal, URIRef
 from rdflib.namespace import XSD
 from rdflib.term import Node
 
-from common.http_errors import ApiError
+from common.errors import DomainError
 from common.vocab import ASSET_BASE, CODE, DCTERMS, FMAR, ONTOLOGY_FILE, ORG_BASE, code_iri
 from node import ntriples, policy
 from node.asset_fields import FIELD_BY_NAME, FIELD_BY_PREDICATE, to_json_value
 from node.identity import Caller
 from node.inputs import Properties, Row, ntriples_pairs, properties_from_json
-from node.validation import ShapeSet, Validator
+from node.ntriples import term_value
+from node.records.kind import Facts
+from node.records.refusals import violation_of
+from node.records.status import Action, RegistrationStatus, ValidationStatus
+from node.validation import ShapeSet, Validator, Violation
 
 
 def _inactive_codes() -> set[str]:
@@ -47,7 +51,7 @@ class Checked:
 
     index: int
     asset_iri: str
-    violations: list[dict[str, Any]] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)
     properties: Properties | None = None
 
     @property
@@ -106,13 +110,9 @@ def category_code(props: Properties) -> str | None:
     return None
 
 
-def _violation(rule: str, focus: str, path: str | None, value: str | None, message: str) -> dict:
-    return {"rule": rule, "focus": focus, "path": path, "value": value, "message": message}
-
-
 def category_violations(
     props: Properties, focus: str, categories: dict[str, bool], *, is_new: bool
-) -> list[dict[str, Any]]:
+) -> list[Violation]:
     """ARM-VAL-029: the category is in the catalogue; ARM-VAL-030: a deprecated
     category takes no new registrations (assets already registered stay valid)."""
     code = category_code(props)
@@ -120,22 +120,18 @@ def category_violations(
         return []  # ARM-VAL-004 reports the missing or malformed category
     if code not in categories:
         return [
-            _violation(
+            Violation(
                 "ARM-VAL-029",
-                focus,
-                _CATEGORY,
-                code,
                 f"[ARM-VAL-029] AssetCategory {code} is not in this node's category catalogue.",
+                focus, _CATEGORY, code,
             )
         ]
     if is_new and categories[code]:
         return [
-            _violation(
+            Violation(
                 "ARM-VAL-030",
-                focus,
-                _CATEGORY,
-                code,
                 f"[ARM-VAL-030] AssetCategory {code} is deprecated and takes no new registrations.",
+                focus, _CATEGORY, code,
             )
         ]
     return []
@@ -161,18 +157,15 @@ def check_rows(
         checked = Checked(row.index, iri)
         results.append(checked)
         if row.error is not None:
-            checked.violations.append({"rule": row.error["code"], "message": row.error["message"]})
+            checked.violations.append(Violation(row.error["code"], row.error["message"]))
             continue
         try:
             props = (ntriples_pairs(row.properties) if row.properties is not None
                      else properties_from_json(row.fields))
             props = with_default_organisation(props, caller)
-            policy.check_write_asset(caller, organisation_of(props) or "")
-        except ApiError as exc:
-            violation: dict[str, Any] = {"rule": exc.code, "message": exc.message}
-            if exc.details is not None:
-                violation["details"] = exc.details
-            checked.violations.append(violation)
+            policy.authorise(caller, "asset", Action.REGISTER, Facts(organisation_of(props) or ""))
+        except DomainError as exc:
+            checked.violations.append(violation_of(exc))
             continue
         checked.properties = props
         checked.violations.extend(category_violations(props, iri, categories, is_new=is_new))
@@ -186,7 +179,8 @@ def check_rows(
     if focus:
         by_focus = {c.asset_iri: c for c in results}
         for violation in VALIDATOR.validate("\n".join(lines), shapes, focus):
-            by_focus[violation.focus].violations.append(violation.as_dict())
+            if violation.focus is not None:
+                by_focus[violation.focus].violations.append(violation)
     return results
 
 
@@ -197,8 +191,8 @@ def record_ntriples(
     version: int,
     created: str,
     modified: str,
-    registration: str = "Active",
-    validation: str = "Pending",
+    registration: str = RegistrationStatus.ACTIVE,
+    validation: str = ValidationStatus.PENDING,
     validation_reason: str | None = None,
 ) -> str:
     """The stored record: the submitted properties plus the state the node keeps."""
@@ -220,10 +214,6 @@ def record_ntriples(
 
 
 # ---------------------------------------------------------------- reading back
-
-
-def _text(term: object) -> str:
-    return term.value  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -249,7 +239,7 @@ class AssetRecord:
 
     def first(self, predicate: URIRef) -> str | None:
         found = self.values.get(str(predicate))
-        return _text(found[0]) if found else None
+        return term_value(found[0]) if found else None
 
     @property
     def asset_id(self) -> str:
@@ -273,17 +263,21 @@ class AssetRecord:
         text = self.first(FMAR.dnoConnection)
         return text.rsplit("/", 1)[-1] if text else None
 
+    @property
+    def facts(self) -> Facts:
+        return Facts(self.organisation_id, self.dno_area)
+
     def code(self, predicate: URIRef) -> str | None:
         text = self.first(predicate)
         return text.rsplit("/", 1)[-1] if text else None
 
     @property
     def registration_status(self) -> str:
-        return self.code(FMAR.registrationStatus) or "Active"
+        return self.code(FMAR.registrationStatus) or RegistrationStatus.ACTIVE
 
     @property
     def validation_status(self) -> str:
-        return self.code(FMAR.validationStatus) or "Pending"
+        return self.code(FMAR.validationStatus) or ValidationStatus.PENDING
 
     def properties(self) -> Properties:
         """The client-supplied part (for re-validation on update)."""
@@ -299,7 +293,7 @@ class AssetRecord:
         for t in self.triples:
             field_ = FIELD_BY_PREDICATE.get(URIRef(t.predicate.value))
             if field_ is not None:
-                found[field_.name] = to_json_value(field_, _text(t.object))
+                found[field_.name] = to_json_value(field_, Literal(term_value(t.object)))
         body.update((name, found[name]) for name in FIELD_BY_NAME if name in found)
         body["RegistrationStatus"] = self.registration_status
         body["ValidationStatus"] = self.validation_status
@@ -342,7 +336,7 @@ def _rdflib(term: Any) -> Node:
     if isinstance(term, ox.Literal):
         if term.language:
             return Literal(term.value, lang=term.language)
-        dtype = term.datatype.value if term.datatype else None
+        dtype = term.datatype.value
         if dtype and dtype != str(XSD.string):
             return Literal(term.value, datatype=URIRef(dtype))
         return Literal(term.value)

@@ -1,0 +1,32 @@
+"""Reading any kind's history: every version with who changed it and when."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from node import audit
+from node.records.kind import RecordKind
+from node.store import RecordStore
+
+
+def history(kind: RecordKind, store: RecordStore, current: Any, key: str,
+            as_json: Callable[[Any], dict[str, Any]]) -> list[dict[str, Any]]:
+    """Versions 1..current of a record, each with its audit entry (action, by whom, when)
+    and the record as it was (under `key`, e.g. "asset")."""
+    by_version = {entry.version: entry for entry, _ in audit.entries(store, current.iri)}
+    versions = []
+    for n in range(1, current.version + 1):
+        record = current if n == current.version else kind.read(
+            current.iri, store.triples(kind.version_iri(current.iri, n)))
+        entry = by_version.get(n)
+        versions.append({
+            "version": n,
+            "action": entry.action if entry else None,
+            "by": entry.agent if entry else None,
+            "organisation": entry.organisation if entry else None,
+            "on_behalf_of": entry.on_behalf_of if entry else None,
+            "at": entry.time if entry else None,
+            key: as_json(record) if record else None,
+        })
+    return versions

@@ -1,0 +1,32 @@
+"""Record states the node keeps (never sent by a client)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RegistrationStatus(StrEnum):
+    ACTIVE = "Active"
+    DEREGISTERED = "Deregistered"
+
+
+class ValidationStatus(StrEnum):
+    PENDING = "Pending"
+    VERIFIED = "Verified"
+    QUERY = "Query"
+
+
+class Action(StrEnum):
+    """What a write does: the audit entry's `fmar:action` and a column of the policy table."""
+
+    REGISTER = "register"
+    UPDATE = "update"
+    PATCH = "patch"
+    SET_VALIDATION_STATUS = "set-validation-status"
+    DEREGISTER = "deregister"
+    CREATE_CATEGORY = "create-category"
+    UPDATE_CATEGORY = "update-category"
+    DEPRECATE_CATEGORY = "deprecate-category"
+    CREATE_LIMIT = "create-connection-limit"
+    UPDATE_LIMIT = "update-connection-limit"
+    DELETE_LIMIT = "delete-connection-limit"
