@@ -29,7 +29,6 @@ from typing import Any
 
 import pyshacl
 import pytest
-from node.kinds.categories import Catalogue, category_from_graph, load_core_shapes, seed_categories
 from rdflib import RDF, Graph, Literal, URIRef
 from rdflib.term import Node
 
@@ -42,6 +41,7 @@ from node.asset_fields import FIELD_BY_NAME
 from node.identity import Caller
 from node.inputs import Properties, Row, parse_rdf, properties_from_graph, properties_from_json
 from node.kinds.asset_records import category_code, check_rows, with_default_organisation
+from node.kinds.categories import Catalogue, category_from_graph, load_core_shapes, seed_categories
 
 CALLER = Caller("t", "FSP-ACME", frozenset({"FSP"}), frozenset({"assets:write", "assets:read"}))
 GEO_LAT = URIRef("http://www.w3.org/2003/01/geo/wgs84_pos#lat")

@@ -13,8 +13,8 @@ from common.openapi import content, secured
 from common.web import JSON, TURTLE
 from node.api.assets import graph_of, register_of
 from node.api.http import media_type, negotiate, read_body
-from node.kinds.categories import Category
 from node.identity import Caller, current_caller
+from node.kinds.categories import Category
 
 router = APIRouter(tags=["categories"])
 CallerDep = Annotated[Caller, Depends(current_caller)]
