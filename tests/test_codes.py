@@ -22,13 +22,13 @@ from node.config import NodeSettings
 from node.errors import ApiError
 from node.federation.aggregates import AggregateSpec
 from node.federation.engine import Engine, NodeTarget
-from node.federation.execute import MAX_QUERY_CHARS, Executor, Limits
 from node.federation.filters import AssetFilter
 from node.federation.localfed import free_port
-from node.federation.service import QueryService
 from node.federation.settings import FederationSettings
 from node.federation.tokens import StaticTokens
 from node.identity import Caller
+from node.query.execute import MAX_QUERY_CHARS, Executor, Limits
+from node.query.service import QueryService
 from node.store.remote import RemoteStore
 from tests.assets import bess, heat_pump
 from tests.conftest import RunningNode, start_node, token_for

@@ -186,9 +186,9 @@ def register(app: typer.Typer) -> None:
 
         from node.federation.aggregates import AggregateSpec
         from node.federation.client import FederationClient
-        from node.federation.execute import check_query
         from node.federation.filters import AssetFilter
         from node.federation.tokens import StaticTokens
+        from node.query.execute import check_query
 
         if mode not in MODES:
             raise CliError("CLI-004", f"Unknown --mode '{mode}'.", "use gather or distribute")

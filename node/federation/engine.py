@@ -23,10 +23,10 @@ import pyoxigraph as ox
 from node.errors import ApiError
 from node.federation import aggregates, joins
 from node.federation.aggregates import AggregateSpec
-from node.federation.execute import Executor, Limits, check_query
 from node.federation.filters import AssetFilter
 from node.federation.results import MEDIA_OF, parse_select_json, term_json
 from node.federation.tokens import TokenRefused, TokenSource
+from node.query.execute import Executor, Limits, check_query
 
 ANSWERED, TIMED_OUT, REFUSED, ERROR = "answered", "timed_out", "refused", "error"
 

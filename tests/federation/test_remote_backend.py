@@ -15,11 +15,11 @@ import uvicorn
 from examples.generate import assets
 from node.api.app import create_app
 from node.config import NodeSettings
-from node.federation.execute import Limits
 from node.federation.localfed import free_port
-from node.federation.service import QueryService
 from node.identity import Caller, StaticTokenAuthenticator
 from node.inputs import Row
+from node.query.execute import Limits
+from node.query.service import QueryService
 from tests.conftest import start_oxigraph_server
 
 SCOPES = frozenset({"assets:read", "assets:write", "sparql:query", "federation:query"})

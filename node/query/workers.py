@@ -3,7 +3,7 @@
 pyoxigraph has no query timeout and a running query cannot be interrupted, and a query
 such as an `ORDER BY` over a cross product allocates without bound. So no query runs in
 the node process. A pool of worker processes (fresh interpreters, `python -m
-node.federation.workers`) evaluates them:
+node.query.workers`) evaluates them:
 
 - before each query the worker caps its address space (RLIMIT_AS = its size then + the
   memory limit); a query that needs more aborts the worker (SPARQL-020, 422); a worker
@@ -215,7 +215,7 @@ class WorkerPool:
         ours, theirs = socket.socketpair()
         env = {**os.environ, "MALLOC_ARENA_MAX": "2"}
         process = subprocess.Popen(
-            [sys.executable, "-m", "node.federation.workers", str(os.getpid()),
+            [sys.executable, "-m", "node.query.workers", str(os.getpid()),
              str(theirs.fileno()), str(self.memory_mb)],
             pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
         theirs.close()

@@ -2,7 +2,7 @@
 and a result-size limit.
 
 Every query (a caller's raw SPARQL, the node's generated queries, the federation's
-joins) is evaluated in a query worker process (node/federation/workers.py), never in
+joins) is evaluated in a query worker process (node/query/workers.py), never in
 the node process: the worker's address space is capped, and it is killed at the
 deadline. The node process only waits, so it keeps serving other callers whatever a
 query does.
@@ -20,9 +20,8 @@ import pyoxigraph as ox
 
 from node.errors import ApiError
 from node.federation import lexer
-from node.federation.workers import QueryFailed, WorkerPool
-from node.store.base import QuerySource
-from node.store.embedded import EmbeddedStore
+from node.query.workers import QueryFailed, WorkerPool
+from node.store.base import QuerySource, RecordStore
 
 MAX_QUERY_CHARS = 100_000
 
@@ -84,7 +83,7 @@ class Executor:
         self.limits = limits or Limits.from_env()
         self._workers = WorkerPool(self.limits.concurrent, self.limits.memory_mb)
 
-    def run(self, store: EmbeddedStore | ox.Store, query: str, graphs: list[Any] | None,
+    def run(self, store: RecordStore | ox.Store, query: str, graphs: list[Any] | None,
             fmt: Any, media_type: str, *, timeout: float | None = None,
             max_rows: int | None = None, started: float | None = None) -> Answer:
         """Evaluate `query` over `store` (the node's store, or an in-memory store such as
@@ -119,7 +118,7 @@ class Executor:
         self._workers.close()
 
 
-def _source(store: EmbeddedStore | ox.Store) -> AbstractContextManager[QuerySource]:
-    if isinstance(store, EmbeddedStore):
-        return store.query_source()
-    return nullcontext(QuerySource(nquads=store.dump(format=ox.RdfFormat.N_QUADS)))
+def _source(store: RecordStore | ox.Store) -> AbstractContextManager[QuerySource]:
+    if isinstance(store, ox.Store):  # an in-memory store built for one query
+        return nullcontext(QuerySource(nquads=store.dump(format=ox.RdfFormat.N_QUADS)))
+    return store.query_source()

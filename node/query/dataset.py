@@ -14,23 +14,11 @@ import threading
 import time
 from typing import Any
 
-import pyoxigraph as ox
-
 from node import policy
 from node.store import RecordStore
-from node.store.embedded import EmbeddedStore
 from node.vocab import CATEGORY_BASE, FMAR, ORG_BASE, code_iri
 
 DNO_CODE = "DNOCode"
-
-
-def raw_store(store: RecordStore) -> ox.Store | None:
-    """The pyoxigraph store of the embedded backend (None for a remote server).
-
-    The store interface has no dataset parameter yet; see docs/federation.md."""
-    if isinstance(store, EmbeddedStore):
-        return store._store
-    return None
 
 
 def _column(store: RecordStore, query: str) -> list[str]:
@@ -39,13 +27,8 @@ def _column(store: RecordStore, query: str) -> list[str]:
 
 def list_allowed(store: RecordStore, scope: policy.ReadScope) -> list[str]:
     names: set[str] = set()
-    ox_store = raw_store(store)
     if scope.everything:
-        if ox_store is not None:
-            names.update(g.value for g in ox_store.named_graphs()
-                         if isinstance(g, ox.NamedNode))
-        else:
-            names.update(_column(store, "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }"))
+        names.update(store.graph_names())
     else:
         for org in sorted(scope.organisations):
             names.update(_column(store, f"SELECT ?g WHERE {{ GRAPH ?g {{ ?g <{FMAR.organisation}>"

@@ -17,12 +17,12 @@ from node import policy
 from node.api.http import media_ranges
 from node.errors import ApiError
 from node.federation import aggregates, filters
-from node.federation.dataset import AllowedGraphs, raw_store
-from node.federation.execute import Answer, Executor, Limits, check_query
 from node.federation.results import GRAPH_TYPES, MEDIA_OF, SELECT_TYPES
 from node.identity import Caller
+from node.query.dataset import AllowedGraphs
+from node.query.execute import Answer, Executor, Limits, check_query
 from node.store import RecordStore
-from node.store.remote import QueryAnswer, QueryLimitExceeded, RemoteStore
+from node.store.remote import QueryAnswer, QueryLimitExceeded
 
 
 def negotiate(accept: str | None, form: str, fmt: str | None = None) -> tuple[Any, str]:
@@ -66,7 +66,6 @@ class QueryService:
         self.disclosure_key = disclosure_key or secrets.token_bytes(32)
         self.allowed = AllowedGraphs(store)
         self.executor = Executor(limits)
-        self._ox = raw_store(store)
 
     def close(self) -> None:
         self.executor.close()
@@ -83,7 +82,7 @@ class QueryService:
         graphs: list[Any] = self.allowed.names(scope)
         if requested:  # the protocol's dataset narrows the caller's; never widens it
             graphs = [g for g in graphs if g in requested]
-        if self._ox is None:
+        if self.store.evaluates_queries:
             return self._remote(query, graphs, media, form)
         return self.executor.run(self.store, query, graphs, chosen, media, started=started)
 
@@ -103,7 +102,6 @@ class QueryService:
         return Answer(response.body, media, -1, form)
 
     def _remote_query(self, content: bytes, content_type: str, accept: str) -> QueryAnswer:
-        assert isinstance(self.store, RemoteStore)
         limits = self.executor.limits
         try:
             return self.store.query_within(content, content_type, accept, limits.timeout,
@@ -139,7 +137,7 @@ class QueryService:
         the policy restriction and address record graphs explicitly (`GRAPH ?a` with ?a an
         asset IRI), so it runs over the store as is, with index lookups, without a
         per-graph dataset list; in a query worker like every query."""
-        if self._ox is None:
+        if self.store.evaluates_queries:
             return self._remote_generated(query)
         return self.executor.run(self.store, query, None, "json", MEDIA_OF["json"])
 
