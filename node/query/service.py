@@ -19,8 +19,9 @@ from node.errors import ApiError
 from node.federation import aggregates, filters
 from node.federation.results import GRAPH_TYPES, MEDIA_OF, SELECT_TYPES
 from node.identity import Caller
+from node.query import rewrite
 from node.query.dataset import AllowedGraphs
-from node.query.execute import Answer, Executor, Limits, check_query
+from node.query.execute import Answer, Dataset, Executor, Limits, check_query
 from node.store import RecordStore
 from node.store.remote import QueryAnswer, QueryLimitExceeded
 
@@ -74,26 +75,44 @@ class QueryService:
     def sparql(self, caller: Caller, query: str, accept: str | None, fmt: str | None = None,
                default_graph_uri: list[str] | None = None,
                named_graph_uri: list[str] | None = None) -> Answer:
+        """POL-011: the caller's query over what it may read. The query is rewritten to
+        restrict itself (node/query/rewrite.py); a query the rewrite does not cover, or
+        one naming its dataset by protocol parameters, runs over the readable graphs by
+        name."""
         started = time.monotonic()  # the time limit counts the dataset listing too
         scope = policy.sparql_read_scope(caller)
         form = check_query(query)
         chosen, media = negotiate(accept, form, fmt)
-        requested = set(default_graph_uri or []) | set(named_graph_uri or [])
-        graphs: list[Any] = self.allowed.names(scope)
+        requested = sorted(set(default_graph_uri or []) | set(named_graph_uri or []))
+        dataset: Dataset
         if requested:  # the protocol's dataset narrows the caller's; never widens it
-            graphs = [g for g in graphs if g in requested]
+            dataset = Dataset.listed(self.readable(requested, scope))
+        else:
+            try:
+                query = rewrite.restricted_query(query, scope)
+                dataset = Dataset.restricted()
+            except rewrite.Unsupported:
+                dataset = Dataset.listed(self.allowed.names(scope))
         if self.store.evaluates_queries:
-            return self._remote(query, graphs, media, form)
-        return self.executor.run(self.store, query, graphs, chosen, media, started=started)
+            return self._remote(query, dataset, media, form)
+        return self.executor.run(self.store, query, dataset, chosen, media, started=started)
 
-    def _remote(self, query: str, graphs: list[str], media: str, form: str) -> Answer:
+    def readable(self, graphs: list[str], scope: policy.ReadScope) -> list[str]:
+        """Those of `graphs` the caller may read (POL-011), by the rewrite's restriction."""
+        names = " ".join(str(ox.NamedNode(g)) for g in graphs if rewrite.is_iri(g))
+        if not names:
+            return []
+        query = (f"SELECT ?g WHERE {{ VALUES ?g {{ {names} }} "
+                 f"{rewrite.restriction(scope, '?g')} }}")
+        return sorted(s["g"].value for s in self.store.select(query))
+
+    def _remote(self, query: str, dataset: Dataset, media: str, form: str) -> Answer:
         """An external SPARQL server: the dataset goes as default-graph-uri/named-graph-uri
         protocol parameters; the time and size limits hold on the node's side (see docs)."""
         data: list[tuple[str, str]] = [("query", query)]
-        data += [("default-graph-uri", g) for g in graphs] or [("default-graph-uri",
-                                                                  "urn:fmar:empty")]
-        data += [("named-graph-uri", g) for g in graphs] or [("named-graph-uri",
-                                                                "urn:fmar:empty")]
+        assert dataset.default != Dataset.UNION
+        data += [("default-graph-uri", g) for g in dataset.default]
+        data += [("named-graph-uri", g) for g in dataset.named or ()]
         response = self._remote_query(urlencode(data).encode(),
                                       "application/x-www-form-urlencoded", media)
         if response.status >= 300:
