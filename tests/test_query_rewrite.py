@@ -283,7 +283,8 @@ def test_POL_011_the_rewrite_answers_as_the_graph_list_for_every_role(store) -> 
           f"non-empty, {failed} failed alike, {invalid} invalid queries, "
           f"{time.monotonic() - started:.1f} s")
     assert rewritten > 3 * QUERIES and nonempty > rewritten // 3 and failed < rewritten // 10
-    assert time.monotonic() - started < 60
+    # ~45 s on this 2-core machine when it is quiet; the bound leaves room for a busy one
+    assert time.monotonic() - started < 120
 
 
 def test_POL_011_history_audit_and_others_records_stay_out(store) -> None:

@@ -35,6 +35,7 @@ records, which a per-triple restriction cannot express in SPARQL.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -66,40 +67,45 @@ def _code(value: str) -> str:
     return value
 
 
-def _alternatives(scope: policy.ReadScope, g: str) -> list[str]:
-    """The ways a record graph `g` is readable under `scope` (not everything), as group
-    graph patterns binding g."""
-    alternatives = [f"GRAPH {g} {{ {g} <{FMAR.organisation}> <{ORG_BASE}{_code(o)}> }}"
+def _alternatives(scope: policy.ReadScope, g: str) -> list[tuple[str, str]]:
+    """The ways a record graph `g` is readable under `scope` (not everything): (triple
+    pattern inside `GRAPH g` that binds g, filter on g)."""
+    record = f'FILTER(STRSTARTS(STR({g}), "{policy.RECORD_GRAPH_PREFIX}"))'
+    alternatives = [(f"{g} <{FMAR.organisation}> <{ORG_BASE}{_code(o)}> .", record)
                     for o in sorted(scope.organisations)]
-    alternatives += [f"GRAPH {g} {{ {g} <{FMAR.dnoConnection}> "
-                     f"<{code_iri('DNOCode', _code(a))}> }}" for a in sorted(scope.dno_areas)]
-    # public: the asset-category records (few; one row per graph)
-    alternatives.append(f"{{ SELECT DISTINCT {g} WHERE {{ GRAPH {g} {{ ?_c_ a "
-                        f"<{FMAR.AssetCategory}> }} FILTER(STRSTARTS(STR({g}), "
-                        f'"{CATEGORY_BASE}")) }} }}')
+    alternatives += [(f"{g} <{FMAR.dnoConnection}> <{code_iri('DNOCode', _code(a))}> .",
+                      record) for a in sorted(scope.dno_areas)]
+    # public: an asset-category record holds exactly one fmar:AssetCategory (CAT-DEF-001)
+    alternatives.append((f"{{}} a <{FMAR.AssetCategory}> .",
+                         f'FILTER(STRSTARTS(STR({g}), "{CATEGORY_BASE}"))'))
     return alternatives
 
 
-def is_iri(value: str) -> bool:
-    try:
-        ox.NamedNode(value)
-    except ValueError:
-        return False
-    return True
+def restricted_graph(scope: policy.ReadScope, g: str, body: str, fresh: Callable[[], str]
+                     ) -> str:
+    """`GRAPH g { body }` kept to the graphs the caller may read (POL-011). The branches
+    (one per organisation, licence area, and the public categories) each put their
+    pattern first in the same `GRAPH` block as `body`, so that Oxigraph starts from it
+    and looks `body` up by index in each readable graph,
+    and each excludes the graphs of the branches before it, so that a record readable
+    two ways comes once."""
+    record = f'FILTER(STRSTARTS(STR({g}), "{policy.RECORD_GRAPH_PREFIX}"))'
+    if scope.everything:
+        return f"GRAPH {g} {{ {body} }} {record}"
+    alternatives = [(pattern.replace("{}", fresh()), condition)
+                    for pattern, condition in _alternatives(scope, g)]
+    branches = []
+    for i, (pattern, condition) in enumerate(alternatives):
+        excluded = "".join(f" FILTER NOT EXISTS {{ GRAPH {g} {{ {earlier} }} }}"
+                           for earlier, _ in alternatives[:i])
+        branches.append(f"{{ GRAPH {g} {{ {pattern} {body} }} {condition}{excluded} }}")
+    return " UNION ".join(branches)
 
 
 def restriction(scope: policy.ReadScope, g: str) -> str:
-    """Patterns, to be joined in the group of a pattern binding the variable `g` to a
-    graph name, that keep only the graphs the caller may read (POL-011)."""
-    record = f'FILTER(STRSTARTS(STR({g}), "{policy.RECORD_GRAPH_PREFIX}"))'
-    if scope.everything:
-        return record
-    alternatives = _alternatives(scope, g)
-    branches = []
-    for i, alternative in enumerate(alternatives):
-        excluded = "".join(f" FILTER NOT EXISTS {{ {earlier} }}" for earlier in alternatives[:i])
-        branches.append(f"{{ {alternative}{excluded} }}")
-    return " UNION ".join(branches) + " " + record
+    """Patterns, to be joined in the group of a pattern binding `g` to a graph name, that
+    keep only the graphs the caller may read (POL-011)."""
+    return restricted_graph(scope, g, "", lambda: "?_c_")
 
 
 # ------------------------------------------------------------------ writing SPARQL back
@@ -170,6 +176,11 @@ class Writer:
     def restricted(self, g: str) -> str:
         return "" if self.scope is None else restriction(self.scope, g)
 
+    def restricted_graph(self, g: str, body: str) -> str:
+        if self.scope is None:
+            return f"GRAPH {g} {{ {body} }}"
+        return restricted_graph(self.scope, g, body, self.fresh)
+
     # ------------------------------------------------------------ expressions
     def expr(self, e: Any, in_graph: bool) -> str:
         if isinstance(e, (Variable, URIRef, Literal, BNode)):
@@ -227,8 +238,7 @@ class Writer:
             return text
         if not _one_step(p):
             raise Unsupported("a property path over more than one triple")
-        g = self.fresh()
-        return f"GRAPH {g} {{ {text} }} {self.restricted(g)}"
+        return self.restricted_graph(self.fresh(), text)
 
     def pattern(self, p: Any, in_graph: bool) -> str:
         """The group graph pattern (without its braces) of algebra node `p`."""

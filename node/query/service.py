@@ -110,9 +110,12 @@ class QueryService:
         """An external SPARQL server: the dataset goes as default-graph-uri/named-graph-uri
         protocol parameters; the time and size limits hold on the node's side (see docs)."""
         data: list[tuple[str, str]] = [("query", query)]
-        assert dataset.default != Dataset.UNION
-        data += [("default-graph-uri", g) for g in dataset.default]
-        data += [("named-graph-uri", g) for g in dataset.named or ()]
+        if dataset != Dataset.restricted():
+            # The protocol has no "every named graph": a rewritten query goes without
+            # dataset parameters (it reads only through GRAPH; docs/federation.md).
+            assert dataset.default != Dataset.UNION and dataset.named is not None
+            data += [("default-graph-uri", g) for g in dataset.default]
+            data += [("named-graph-uri", g) for g in dataset.named]
         response = self._remote_query(urlencode(data).encode(),
                                       "application/x-www-form-urlencoded", media)
         if response.status >= 300:
