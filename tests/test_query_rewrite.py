@@ -299,3 +299,16 @@ def test_POL_011_history_audit_and_others_records_stay_out(store) -> None:
     organisations = answer(store, rewrite.restricted_query(
         f"SELECT DISTINCT ?o WHERE {{ ?a <{F}organisation> ?o }}", fsp), Dataset.restricted())
     assert {dict(r)["o"] for r in organisations} == {"https://id.fmar.uk/org/FSP-ACME"}
+
+
+def test_POL_011_two_graph_patterns_over_public_categories(store) -> None:
+    """Each restriction binds its own variables: two GRAPH patterns over category records
+    are not joined through the restriction."""
+    query = (f"SELECT ?g ?h WHERE {{ GRAPH ?g {{ ?c a <{F}AssetCategory> }} "
+             f"GRAPH ?h {{ ?d a <{F}AssetCategory> }} }}")
+    for name in ("fsp", "regulator"):
+        scope = policy.sparql_read_scope(ROLES[name])
+        categories = [g.value for g in store.named_graphs()
+                      if g.value.startswith("https://id.fmar.uk/category/")]
+        rows = answer(store, rewrite.restricted_query(query, scope), Dataset.restricted())
+        assert sum(rows.values()) == len(categories) ** 2 > 1

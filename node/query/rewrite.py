@@ -4,17 +4,19 @@ graphs it may read, without listing them.
 The caller's query is parsed (rdflib's SPARQL algebra) and written out again with every
 access to the data restricted by indexed properties of the record graph that holds it:
 
-- a triple pattern over the default graph, `s p o`, becomes `GRAPH ?gN { s p o }` joined
-  with the restriction of ?gN (each triple pattern its own graph variable: the default
-  graph of today's dataset is the merge of the readable graphs, so the triples of one
-  solution may come from different records);
+- a triple pattern over the default graph, `s p o`, becomes `GRAPH ?gN { s p o }` kept
+  to the readable graphs (each triple pattern its own graph variable: the default graph
+  of today's dataset is the merge of the readable graphs, so the triples of one solution
+  may come from different records);
 - a `GRAPH g { … }` pattern keeps its body and is joined with the restriction of g;
-- the restriction of a graph g (`restriction`): g is a record graph (its name under
-  https://id.fmar.uk/, so never a `urn:fmar:` history version, audit log or pending upload)
-  and, unless the caller reads everything (NESO), one of: `GRAPH g { g fmar:organisation
-  <org> }` for the caller's organisation, `GRAPH g { g fmar:dnoConnection <area> }` for each
-  licence area, or g is a public asset-category record. The alternatives are made disjoint
-  (each excludes those before it), so a record matching two adds no duplicate.
+- the restriction of a graph g (`restricted_graph`): g is a record graph (its name under
+  https://id.fmar.uk/, so never a `urn:fmar:` history version, audit log or pending
+  upload) and, unless the caller reads everything (NESO: only that name filter), one of
+  the branches `GRAPH g { g fmar:organisation <org> . s p o }` for the caller's
+  organisation, `GRAPH g { g fmar:dnoConnection <area> . s p o }` for each licence area,
+  or g is a public asset-category record. The indexed pattern comes first in the block
+  (Oxigraph then looks `s p o` up in each readable graph); each branch excludes the
+  graphs of the branches before it, so a record readable two ways comes once.
 
 The rewritten query runs over a dataset whose default graph is empty and whose named
 graphs are all of the store's (`RESTRICTED_DATASET`): a pattern the rewrite did not
@@ -174,7 +176,7 @@ class Writer:
         return f"?{self.prefix}{self.count}"
 
     def restricted(self, g: str) -> str:
-        return "" if self.scope is None else restriction(self.scope, g)
+        return "" if self.scope is None else restricted_graph(self.scope, g, "", self.fresh)
 
     def restricted_graph(self, g: str, body: str) -> str:
         if self.scope is None:
