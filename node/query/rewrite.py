@@ -83,12 +83,13 @@ def _alternatives(scope: policy.ReadScope, g: str) -> list[tuple[str, str]]:
     return alternatives
 
 
-def restricted_graph(scope: policy.ReadScope, g: str, body: str, fresh: Callable[[], str]
-                     ) -> str:
+def restricted_graph(scope: policy.ReadScope, g: str, body: str, fresh: Callable[[], str],
+                     body_first: bool = False) -> str:
     """`GRAPH g { body }` kept to the graphs the caller may read (POL-011). The branches
     (one per organisation, licence area, and the public categories) each put their
     pattern first in the same `GRAPH` block as `body`, so that Oxigraph starts from it
-    and looks `body` up by index in each readable graph,
+    and looks `body` up by index in each readable graph (`body_first`: the other way
+    round, for a body more selective than a licence area: a constant subject or literal),
     and each excludes the graphs of the branches before it, so that a record readable
     two ways comes once."""
     record = f'FILTER(STRSTARTS(STR({g}), "{policy.RECORD_GRAPH_PREFIX}"))'
@@ -100,7 +101,8 @@ def restricted_graph(scope: policy.ReadScope, g: str, body: str, fresh: Callable
     for i, (pattern, condition) in enumerate(alternatives):
         excluded = "".join(f" FILTER NOT EXISTS {{ GRAPH {g} {{ {earlier} }} }}"
                            for earlier, _ in alternatives[:i])
-        branches.append(f"{{ GRAPH {g} {{ {pattern} {body} }} {condition}{excluded} }}")
+        block = f"{body} {pattern}" if body_first else f"{pattern} {body}"
+        branches.append(f"{{ GRAPH {g} {{ {block} }} {condition}{excluded} }}")
     return " UNION ".join(branches)
 
 
@@ -178,10 +180,10 @@ class Writer:
     def restricted(self, g: str) -> str:
         return "" if self.scope is None else restricted_graph(self.scope, g, "", self.fresh)
 
-    def restricted_graph(self, g: str, body: str) -> str:
+    def restricted_graph(self, g: str, body: str, body_first: bool = False) -> str:
         if self.scope is None:
             return f"GRAPH {g} {{ {body} }}"
-        return restricted_graph(self.scope, g, body, self.fresh)
+        return restricted_graph(self.scope, g, body, self.fresh, body_first)
 
     # ------------------------------------------------------------ expressions
     def expr(self, e: Any, in_graph: bool) -> str:
@@ -240,7 +242,8 @@ class Writer:
             return text
         if not _one_step(p):
             raise Unsupported("a property path over more than one triple")
-        return self.restricted_graph(self.fresh(), text)
+        selective = isinstance(s, URIRef) or isinstance(o, Literal)
+        return self.restricted_graph(self.fresh(), text, selective)
 
     def pattern(self, p: Any, in_graph: bool) -> str:
         """The group graph pattern (without its braces) of algebra node `p`."""
