@@ -1,4 +1,6 @@
-"""The dataset a caller's SPARQL query sees: the names of the record graphs it may read.
+"""The names of the record graphs a caller may read: the dataset of the queries the
+rewrite (node/query/rewrite.py) does not cover, and the reference the rewrite is tested
+against (tests/test_query_rewrite.py).
 
 The list is computed from `node.policy` (POL-011) with index lookups: one per
 organisation and licence area in the caller's read scope, plus the public asset
