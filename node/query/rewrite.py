@@ -106,6 +106,14 @@ def restricted_graph(scope: policy.ReadScope, g: str, body: str, fresh: Callable
     return " UNION ".join(branches)
 
 
+def is_iri(value: str) -> bool:
+    try:
+        ox.NamedNode(value)
+    except ValueError:
+        return False
+    return True
+
+
 def restriction(scope: policy.ReadScope, g: str) -> str:
     """Patterns, to be joined in the group of a pattern binding `g` to a graph name, that
     keep only the graphs the caller may read (POL-011)."""
