@@ -67,6 +67,7 @@ class QueryService:
         self.disclosure_key = disclosure_key or secrets.token_bytes(32)
         self.allowed = AllowedGraphs(store)
         self.executor = Executor(limits)
+        rewrite.parse("ASK {}")  # rdflib builds its parser on first use (~1 s): not in a query
 
     def close(self) -> None:
         self.executor.close()
