@@ -19,10 +19,10 @@ import pyoxigraph as ox
 import pytest
 
 from node.config import NodeSettings
-from node.errors import ApiError
+from common.http_errors import ApiError
 from node.federation.aggregates import AggregateSpec
 from node.federation.engine import Engine, NodeTarget
-from node.federation.filters import AssetFilter
+from node.query.filters import AssetFilter
 from node.federation.localfed import free_port
 from node.federation.settings import FederationSettings
 from node.federation.tokens import StaticTokens

@@ -24,7 +24,7 @@ import pytest
 
 from node import policy
 from node.config import NodeSettings
-from node.errors import ApiError
+from common.http_errors import ApiError
 from node.identity import Caller
 from node.query import rewrite
 from node.query.dataset import list_allowed

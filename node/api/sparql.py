@@ -10,11 +10,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from node.errors import ApiError, error_responses
+from common.http_errors import ApiError, error_responses
 from node.federation.aggregates import DIMENSIONS, AggregateSpec
-from node.federation.filters import CODE_FILTERS, CODE_RE, MAX_LIMIT, AssetFilter
+from node.query.filters import CODE_FILTERS, CODE_RE, MAX_LIMIT, AssetFilter
 from node.identity import Caller, current_caller
-from node.openapi import content, or_empty, secured
+from common.openapi import content, or_empty, secured
 from node.query.service import service_for
 
 router = APIRouter(tags=["query"])

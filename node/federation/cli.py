@@ -186,7 +186,7 @@ def register(app: typer.Typer) -> None:
 
         from node.federation.aggregates import AggregateSpec
         from node.federation.client import FederationClient
-        from node.federation.filters import AssetFilter
+        from node.query.filters import AssetFilter
         from node.federation.tokens import StaticTokens
         from node.query.execute import check_query
 

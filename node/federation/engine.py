@@ -20,10 +20,10 @@ from typing import Any
 import httpx
 import pyoxigraph as ox
 
-from node.errors import ApiError
+from common.http_errors import ApiError
 from node.federation import aggregates, joins
 from node.federation.aggregates import AggregateSpec
-from node.federation.filters import AssetFilter
+from node.query.filters import AssetFilter
 from node.federation.results import MEDIA_OF, parse_select_json, term_json
 from node.federation.tokens import TokenRefused, TokenSource
 from node.query.execute import Dataset, Executor, Limits, check_query

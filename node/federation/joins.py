@@ -43,7 +43,7 @@ from rdflib.paths import (
     ZeroOrOne,
 )
 
-from node.errors import ApiError
+from common.http_errors import ApiError
 from node.query.rewrite import TooLarge, parse
 
 
@@ -141,7 +141,7 @@ def plan(query: str) -> Plan:
     A query too large for rdflib falls back to the plan that needs no analysis: every
     readable quad (within the budget, FED-010); SERVICE is then found by the lexer and
     the syntax by the nodes."""
-    from node.federation import lexer
+    from node.query import lexer
 
     too_large = Plan(None, False, "a query too large for the planner")
     try:
@@ -229,7 +229,7 @@ def widened(query: str) -> tuple[str, list[str]] | None:
         node = node.p
     if getattr(node, "name", None) in ("Distinct", "Reduced", "AggregateJoin", "Group"):
         return None
-    from node.federation.lexer import _TOKEN
+    from node.query.lexer import _TOKEN
 
     tokens = [m for m in _TOKEN.finditer(query) if m.lastgroup not in ("ws", "comment")]
     start = next((i for i, m in enumerate(tokens) if m.lastgroup == "word"

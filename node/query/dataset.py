@@ -18,7 +18,7 @@ from typing import Any
 
 from node import policy
 from node.store import RecordStore
-from node.vocab import CATEGORY_BASE, FMAR, ORG_BASE, code_iri
+from common.vocab import CATEGORY_BASE, FMAR, ORG_BASE, code_iri
 
 DNO_CODE = "DNOCode"
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import pyoxigraph as ox
 
-from node.errors import ApiError
-from node.federation import lexer
+from common.http_errors import ApiError
+from node.query import lexer
 from node.query import rewrite
 from node.query.workers import QueryFailed, WorkerPool
 from node.store.base import QuerySource, RecordStore

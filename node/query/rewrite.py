@@ -49,8 +49,8 @@ from rdflib.plugins.sparql.algebra import translateGroupGraphPattern
 from rdflib.plugins.sparql.parserutils import CompValue
 
 from node import policy
-from node.errors import ApiError
-from node.vocab import CATEGORY_BASE, FMAR, ORG_BASE, code_iri
+from common.http_errors import ApiError
+from common.vocab import CATEGORY_BASE, FMAR, ORG_BASE, code_iri
 
 EMPTY_GRAPH = "urn:fmar:empty"
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"

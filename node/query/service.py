@@ -15,8 +15,9 @@ import pyoxigraph as ox
 
 from node import policy
 from node.api.http import media_ranges
-from node.errors import ApiError
-from node.federation import aggregates, filters
+from common.http_errors import ApiError
+from node.federation import aggregates
+from node.query import filters
 from node.federation.results import GRAPH_TYPES, MEDIA_OF, SELECT_TYPES
 from node.identity import Caller
 from node.query import rewrite

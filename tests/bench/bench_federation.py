@@ -49,10 +49,10 @@ sys.path.insert(0, str(ROOT))
 
 from examples.generate import assets
 from node import policy
-from node.federation import filters
+from node.query import filters
 from node.federation.aggregates import AggregateSpec
 from node.federation.engine import Engine, NodeTarget
-from node.federation.filters import AssetFilter
+from node.query.filters import AssetFilter
 from node.federation.localfed import free_port
 from node.identity import StaticTokenAuthenticator
 from node.inputs import properties_from_json
@@ -61,7 +61,7 @@ from node.query.execute import Executor, Limits
 from node.records import record_ntriples
 from node.store import GraphWrite, open_store
 from node.store.base import trig_text
-from node.vocab import ASSET_BASE
+from common.vocab import ASSET_BASE
 
 ORGS = [f"FSP-{i:02d}" for i in range(10)]
 

@@ -31,13 +31,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from node import policy
-from node.errors import ApiError
+from common.http_errors import ApiError
 from node.query import rewrite
 from node.query.dataset import list_allowed
 from node.query.execute import Dataset, Executor, Limits
 from node.store import GraphWrite, open_store
 from node.store.base import trig_text
-from node.vocab import VERSION_BASE
+from common.vocab import VERSION_BASE
 from tests.bench.bench_federation import ORGS, fill
 from tests.federation.test_federation import QUERIES
 
