@@ -36,7 +36,7 @@ HINTS = {
 
 
 def hint(code: str) -> str:
-    from node.federation.aggregates import DIMENSIONS
+    from node.query.aggregates import DIMENSIONS
     from node.query.filters import CODE_FILTERS
 
     if code == "FED-IN-004":

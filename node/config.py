@@ -55,7 +55,7 @@ class NodeSettings(SettingsBase):
     trust_status_ttl: float = Field(30.0, validation_alias="FMAR_TRUST_STATUS_TTL")
     revocation_ttl: float = Field(5.0, validation_alias="FMAR_REVOCATION_TTL")
     placement_ttl: float = Field(10.0, validation_alias="FMAR_PLACEMENT_TTL")
-    # SPARQL on this node (node/federation/execute.py Limits)
+    # SPARQL on this node (node/query/execute.py Limits)
     sparql_timeout: float = Field(10.0, validation_alias="FMAR_SPARQL_TIMEOUT")
     sparql_max_rows: int = Field(100_000, validation_alias="FMAR_SPARQL_MAX_ROWS")
     sparql_concurrent: int = Field(2, validation_alias="FMAR_SPARQL_CONCURRENT")

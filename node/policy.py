@@ -245,7 +245,7 @@ CAPACITY_BANDS_KW = (0.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 5000.0, 10000.0, 500
 class DisclosureControl:
     """Statistical disclosure control of the aggregates an aggregate-only caller receives
     (docs/disclosure.md). Applied by each node to its own answer, before it leaves the node
-    (node/federation/aggregates.py `controlled_result`), and checked again on the merge."""
+    (node/query/aggregates.py `controlled_result`), and checked again on the merge."""
 
     threshold: int = SMALL_CELL_THRESHOLD  # SDC-001: fewer assets than this: suppressed
     dominance_p: float = 10.0  # SDC-002: p% rule on the capacity sum

@@ -368,7 +368,7 @@ POLICY_RULES = [
          _t(CODES_TEST, "test_POL_012_aggregates_need_read_rights_or_regulator_access")),
     Rule("POL-013", "Aggregate-only callers get disclosure-controlled aggregates: a suppressed "
          "cell carries no count, sum, min or max (SDC-001..006).",
-         "`node/federation/aggregates.py` `controlled_result`",
+         "`node/query/aggregates.py` `controlled_result`",
          "— (`rule: POL-013`, cells `suppressed`)",
          _t(CODES_TEST, "test_POL_013_regulator_cells_are_suppressed_below_the_threshold")),
     Rule("POL-014", "A node relays a federated query only for a caller holding "
@@ -380,23 +380,23 @@ DISCLOSURE = "tests/test_disclosure.py"
 ATTACK = "tests/federation/test_disclosure.py"
 SDC_RULES = [
     Rule("SDC-001", "Threshold rule: a cell of fewer than 5 assets is suppressed.",
-         "`node/policy.py` `DisclosureControl`, `node/federation/aggregates.py` `_sensitive`",
+         "`node/policy.py` `DisclosureControl`, `node/query/aggregates.py` `_sensitive`",
          "cell `{\"group\", \"suppressed\": true}`",
          _t(DISCLOSURE, "test_SDC_001_a_cell_of_fewer_than_five_assets_is_suppressed")),
     Rule("SDC-002", "p% dominance rule (p = 10): a cell whose sum less its two largest "
          "contributions is under p% of the largest is suppressed.",
-         "`node/federation/aggregates.py` `_sensitive`", "cell suppressed",
+         "`node/query/aggregates.py` `_sensitive`", "cell suppressed",
          _t(DISCLOSURE, "test_SDC_002_a_cell_dominated_by_one_asset_is_suppressed")),
     Rule("SDC-003", "Secondary suppression: no line of the table or its margins has exactly "
-         "one hidden cell.", "`node/federation/aggregates.py` `_secondary`", "cell suppressed",
+         "one hidden cell.", "`node/query/aggregates.py` `_secondary`", "cell suppressed",
          _t(DISCLOSURE,
             "test_SDC_003_no_line_of_the_table_or_its_margins_has_exactly_one_hidden_cell")),
     Rule("SDC-004", "Counts rounded to base 5, capacity sums to base 1000 kW, by unbiased "
          "random rounding keyed by the node's secret and the cell's contents.",
-         "`node/federation/aggregates.py` `_random_round`", "rounded values",
+         "`node/query/aggregates.py` `_random_round`", "rounded values",
          _t(DISCLOSURE, "test_SDC_004_counts_and_sums_are_randomly_rounded_consistently")),
     Rule("SDC-005", "No minimum or maximum for aggregate-only callers.",
-         "`node/federation/aggregates.py` `controlled_result`, `merge`", "no `min`/`max`",
+         "`node/query/aggregates.py` `controlled_result`, `merge`", "no `min`/`max`",
          _t(DISCLOSURE, "test_SDC_005_no_minimum_or_maximum_in_any_cell")
          + "<br>" + _t(ATTACK, "test_SDC_the_regulator_recovers_no_single_assets_capacity")),
     Rule("SDC-006", "Capacity filters of aggregate-only callers take published band edges "

@@ -20,13 +20,13 @@ import pytest
 
 from common.http_errors import ApiError
 from node.config import NodeSettings
-from node.federation.aggregates import AggregateSpec
 from node.federation.engine import Engine, NodeTarget
-from node.federation.execute import MAX_QUERY_CHARS, Executor, Limits
-from node.federation.service import QueryService
 from node.federation.tokens import StaticTokens
 from node.identity import Caller
+from node.query.aggregates import AggregateSpec
+from node.query.execute import MAX_QUERY_CHARS, Executor, Limits
 from node.query.filters import AssetFilter
+from node.query.service import QueryService
 from node.store.remote import RemoteStore
 from tests.assets import bess, heat_pump
 from tests.conftest import RunningNode, reconfigure, start_node, token_for

@@ -164,7 +164,7 @@ def test_openapi_of_a_federated_node_uses_oauth2_and_mutual_tls(tmp_path):
 
 def test_FED_IN_005_group_by_has_no_empty_dimension():
     from common.http_errors import ApiError
-    from node.federation.aggregates import AggregateSpec
+    from node.query.aggregates import AggregateSpec
 
     with pytest.raises(ApiError) as refused:
         AggregateSpec.parse({"group_by": "dno,"})

@@ -11,14 +11,14 @@ from decimal import Decimal
 
 import pytest
 
-from node.federation.aggregates import (
+from node.policy import DisclosureControl
+from node.query.aggregates import (
     TOTAL,
     AggregateSpec,
     _lines,
     _random_round,
     controlled_result,
 )
-from node.policy import DisclosureControl
 
 CODE = "https://id.fmar.uk/def/code/"
 KEY = b"k" * 32

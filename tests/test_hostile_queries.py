@@ -224,7 +224,7 @@ def _start_query_and_wait_for_worker(node: NodeProcess) -> tuple[threading.Threa
     thread.start()
     for _ in range(300):
         tree = descendants(node.pid)
-        if any("node.federation.workers" in _cmdline(p) for p in tree):
+        if any("node.query.workers" in _cmdline(p) for p in tree):
             time.sleep(0.5)  # the query is now running in it
             return thread, tree
         time.sleep(0.1)

@@ -23,7 +23,6 @@ from node import policy
 from node.api import services as deps
 from node.api.services import Federation
 from node.api.sparql import filter_parameters
-from node.federation.aggregates import AggregateSpec
 from node.federation.discovery import discover
 from node.federation.duplicates import MAX_TOKENS, DuplicateIndex
 from node.federation.engine import Engine, NodeTarget
@@ -33,6 +32,7 @@ from node.federation.tokens import (
     TokenSource,
 )
 from node.identity import Caller, current_caller
+from node.query.aggregates import AggregateSpec
 from node.query.filters import AssetFilter
 
 router = APIRouter(prefix="/federation", tags=["federation"])

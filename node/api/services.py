@@ -18,11 +18,11 @@ from common import http_client as trust_http
 from node.config import NodeSettings
 from node.federation.duplicates import DuplicateIndex, FederationKeys, open_index
 from node.federation.engine import Engine
-from node.federation.execute import Executor, Limits
-from node.federation.service import QueryService, disclosure_key
 from node.federation.tokens import ClientCredentialsTokens, TokenCache
 from node.identity import Authenticator, StaticTokenAuthenticator
 from node.placement import Placement, placement_for
+from node.query.execute import Executor, Limits
+from node.query.service import QueryService, disclosure_key
 from node.register import Register
 from node.store import open_store
 

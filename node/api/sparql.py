@@ -12,10 +12,10 @@ from starlette.concurrency import run_in_threadpool
 
 from common.http_errors import ApiError, error_responses
 from common.openapi import content, or_empty, secured
-from node.federation.aggregates import DIMENSIONS, AggregateSpec
-from node.federation.service import service_for
 from node.identity import Caller, current_caller
+from node.query.aggregates import DIMENSIONS, AggregateSpec
 from node.query.filters import CODE_FILTERS, CODE_RE, MAX_LIMIT, AssetFilter
+from node.query.service import service_for
 
 router = APIRouter(tags=["query"])
 
@@ -23,7 +23,7 @@ SPARQL_EXAMPLE = ("PREFIX fmar: <https://id.fmar.uk/def/fmar#>\nSELECT ?asset ?c
                   "{ ?asset a fmar:Asset ; fmar:ratedCapacity ?capacity } LIMIT 10")
 
 
-# SELECT / ASK results, and CONSTRUCT / DESCRIBE graphs (node/federation/service.py).
+# SELECT / ASK results, and CONSTRUCT / DESCRIBE graphs (node/query/service.py).
 SPARQL_ANSWER = {200: content(
     "application/sparql-results+json", "application/sparql-results+xml", "text/csv",
     "text/tab-separated-values", "text/turtle", "application/ld+json", "application/n-triples",

@@ -184,10 +184,10 @@ def register(app: typer.Typer) -> None:
         """Federated query: the REST filter form, an aggregate report, or SPARQL."""
         from rich.console import Console
 
-        from node.federation.aggregates import AggregateSpec
         from node.federation.client import FederationClient
-        from node.federation.execute import check_query
         from node.federation.tokens import StaticTokens
+        from node.query.aggregates import AggregateSpec
+        from node.query.execute import check_query
         from node.query.filters import AssetFilter
 
         if mode not in MODES:

@@ -24,7 +24,6 @@ import httpx
 
 from common import http_client as trust_http
 from common.http_errors import ApiError
-from node.federation.aggregates import AggregateSpec
 from node.federation.discovery import directory_nodes, discover
 from node.federation.engine import Engine, NodeTarget
 from node.federation.tokens import (
@@ -34,6 +33,7 @@ from node.federation.tokens import (
     StaticTokens,
     TokenSource,
 )
+from node.query.aggregates import AggregateSpec
 from node.query.filters import AssetFilter
 
 T = TypeVar("T")

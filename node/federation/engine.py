@@ -21,12 +21,13 @@ import httpx
 import pyoxigraph as ox
 
 from common.http_errors import ApiError
-from node.federation import aggregates, joins
-from node.federation.aggregates import AggregateSpec
-from node.federation.execute import Executor, Limits, check_query
-from node.federation.results import MEDIA_OF, parse_select_json, term_json
+from node.federation import joins
 from node.federation.tokens import TokenRefused, TokenSource
+from node.query import aggregates
+from node.query.aggregates import AggregateSpec
+from node.query.execute import Dataset, Executor, Limits, check_query
 from node.query.filters import AssetFilter
+from node.query.results import MEDIA_OF, parse_select_json, term_json
 
 ANSWERED, TIMED_OUT, REFUSED, ERROR = "answered", "timed_out", "refused", "error"
 
@@ -358,7 +359,7 @@ class Engine:
         loop = asyncio.get_running_loop()
         try:
             answer = await loop.run_in_executor(None, lambda: self.executor.run(
-                store, run, graphs, fmt, "", timeout=self.deadline * 2))
+                store, run, Dataset.union_of(graphs), fmt, "", timeout=self.deadline * 2))
         except ApiError as failure:
             return self._failed(base, "join", failure)
         base["join_ms"] = round((time.perf_counter() - started) * 1000, 1)

@@ -29,7 +29,6 @@ engine's budget is refused (FED-010) rather than evaluated on part of the data.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import pyoxigraph as ox
@@ -43,9 +42,9 @@ from rdflib.paths import (
     ZeroOrMore,
     ZeroOrOne,
 )
-from rdflib.plugins.sparql import prepareQuery
 
 from common.http_errors import ApiError
+from node.query.rewrite import TooLarge, parse
 
 
 @dataclass(frozen=True)
@@ -134,24 +133,6 @@ def _walk(node: Any, found: _Found, seen: set[int]) -> None:
     elif isinstance(node, (list, tuple)):
         for value in node:
             _walk(value, found, seen)
-
-
-class TooLarge(Exception):
-    """rdflib's parser recurses once per pattern: past ~100 triple patterns (or deep
-    nesting) it gives up. Such a query is not known to be invalid."""
-
-
-@lru_cache(maxsize=32)
-def parse(query: str) -> Any:
-    """The query's rdflib algebra, or SPARQL-002 (so that nothing is fetched for it).
-    Cached: the client, the engine and `widened` ask for the same query (a 100,000
-    character query takes rdflib ~2 s); the algebra is only read."""
-    try:
-        return prepareQuery(query).algebra
-    except RecursionError:
-        raise TooLarge from None
-    except Exception as exc:  # noqa: BLE001 - pyparsing and algebra errors alike
-        raise ApiError(400, "SPARQL-002", f"The query is not valid SPARQL 1.1: {exc}") from None
 
 
 def plan(query: str) -> Plan:

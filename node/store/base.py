@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -25,7 +26,7 @@ class GraphWrite:
 
 @dataclass(frozen=True)
 class QuerySource:
-    """What a query worker reads (node/federation/workers.py): a read-only checkpoint of
+    """What a query worker reads (node/query/workers.py): a read-only checkpoint of
     the store (a directory), or the whole dataset as N-Quads. Plain data."""
 
     path: str | None = None
@@ -59,6 +60,21 @@ class RecordStore(Protocol):
         ...
 
     def ask(self, query: str) -> bool: ...
+
+    def graph_names(self) -> Iterator[str]:
+        """The names (IRIs) of the store's named graphs."""
+        ...
+
+    @property
+    def evaluates_queries(self) -> bool:
+        """True for a SPARQL server that evaluates a caller's query itself (then the node
+        sends it with `query_within`); False when the node's query workers evaluate it over
+        `query_source()`."""
+        ...
+
+    def query_source(self) -> AbstractContextManager[QuerySource]:
+        """What a query worker reads (only when not `evaluates_queries`)."""
+        ...
 
     def close(self) -> None: ...
 

@@ -31,6 +31,11 @@ class EmbeddedStore:
         # running node's checkpoints.
         self._checkpoints = _Checkpoints(self._store, None if read_only else path)
 
+    evaluates_queries = False
+
+    def graph_names(self) -> Iterator[str]:
+        return (g.value for g in self._store.named_graphs() if isinstance(g, ox.NamedNode))
+
     def query_source(self) -> AbstractContextManager[QuerySource]:
         """What a query worker reads: a read-only checkpoint holding every write committed
         so far (or, for an in-memory store, its N-Quads), kept until the `with` ends."""

@@ -49,6 +49,12 @@ class RemoteStore:
         self.store_url = store_url or f"{base}/store"
         self._http = httpx.Client(timeout=timeout)
 
+    evaluates_queries = True
+
+    def graph_names(self) -> Iterator[str]:
+        query = "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }"
+        return (s["g"].value for s in self.select(query))
+
     def write(self, writes: Sequence[GraphWrite]) -> None:
         self.update(update_text(writes))
 

@@ -7,7 +7,7 @@
 Part 1 (in this process): an embedded store with N asset records (the node's own
 record layout, written straight to the store) and, per caller scope (NESO = all,
 an FSP = 1/10 of the assets, a DNO = 3 of 14 areas):
-  - time to list the allowed graph names (node.federation.dataset);
+  - time to list the allowed graph names (node.query.dataset);
   - a selective query and a full count, over the restricted dataset
     (`default_graph`/`named_graphs` = the allowed list) beside the same query
     unrestricted (the baseline: no policy at all);
@@ -53,17 +53,18 @@ sys.path.insert(0, str(ROOT))
 
 
 
+
 from common.vocab import ASSET_BASE
 from examples.generate import assets
 from node import policy
-from node.federation.aggregates import AggregateSpec
-from node.federation.dataset import list_allowed
 from node.federation.engine import Engine, NodeTarget
-from node.federation.execute import Executor, Limits
 from node.identity import StaticTokenAuthenticator
 from node.inputs import properties_from_json
 from node.kinds.asset_records import record_ntriples
 from node.query import filters
+from node.query.aggregates import AggregateSpec
+from node.query.dataset import list_allowed
+from node.query.execute import Executor, Limits
 from node.query.filters import AssetFilter
 from node.store import GraphWrite, open_store
 from node.store.base import trig_text

@@ -177,7 +177,7 @@ def in_process(path: Path) -> None:
     import pyoxigraph as ox
 
     from node import policy
-    from node.federation.dataset import list_allowed
+    from node.query.dataset import list_allowed
     from node.store.embedded import EmbeddedStore
     from tests.hostile import ORG
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from node.federation.aggregates import TOTAL
 from node.policy import CAPACITY_BANDS_KW
+from node.query.aggregates import TOTAL
 
 TOLERANCE = 0.005  # kW; capacities carry two decimals
 TABLES = ["category", "dno", "connection_type", "category,dno", "category,connection_type",

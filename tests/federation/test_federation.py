@@ -17,7 +17,7 @@ import pyoxigraph as ox
 import pytest
 
 from common.http_errors import ApiError
-from node.federation.results import parse_select_json, term_json
+from node.query.results import parse_select_json, term_json
 
 FMAR = "https://id.fmar.uk/def/fmar#"
 PREFIX = f"PREFIX fmar: <{FMAR}>\n"

@@ -30,13 +30,13 @@ from typing import Any
 from common.http_errors import ApiError
 from common.vocab import FMAR
 from node import policy
-from node.federation.results import parse_select_json
 from node.query.filters import (
     AssetFilter,
     asset_graph_filter,
     restriction_patterns,
     scope_patterns,
 )
+from node.query.results import parse_select_json
 
 # dimension -> predicate of the asset
 DIMENSIONS: dict[str, str] = {

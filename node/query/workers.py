@@ -3,7 +3,7 @@
 pyoxigraph has no query timeout and a running query cannot be interrupted, and a query
 such as an `ORDER BY` over a cross product allocates without bound. So no query runs in
 the node process. A pool of worker processes (fresh interpreters, `python -m
-node.federation.workers`) evaluates them:
+node.query.workers`) evaluates them:
 
 - before each query the worker caps its address space (RLIMIT_AS = its size then + the
   memory limit); a query that needs more aborts the worker (SPARQL-020, 422); a worker
@@ -47,22 +47,28 @@ class QueryFailed(Exception):
 
 # ------------------------------------------------------------------ worker side
 
-def evaluate(store: Any, query: str, graphs: list[str] | None, fmt: str, max_rows: int
+def evaluate(store: Any, query: str, dataset: dict[str, Any] | None, fmt: str, max_rows: int
              ) -> tuple[bytes, int, str]:
-    """Evaluate over the dataset whose default graph is the merge of `graphs` and whose
-    named graphs are `graphs` (FROM / FROM NAMED in the query are overridden).
-    `graphs=None` is only for queries the node generated, which restrict themselves.
-    `fmt` is a results format name (json, xml, csv, tsv) or an RDF media type."""
+    """Evaluate over `dataset` (node.query.execute.Dataset.as_request(): `default` graph
+    names or "union", `named` graph names or None for all; FROM / FROM NAMED in the query
+    are overridden). `dataset=None` is only for queries the node generated, which restrict
+    themselves. `fmt` is a results format name (json, xml, csv, tsv) or an RDF media type."""
     import pyoxigraph as ox
 
-    from node.federation.results import ask_bytes, graph_bytes, select_bytes
+    from node.query.results import ask_bytes, graph_bytes, select_bytes
 
     try:
-        if graphs is None:
+        if dataset is None:
             result = store.query(query)
         else:
-            nodes = [ox.NamedNode(g) for g in graphs] or [ox.NamedNode("urn:fmar:empty")]
-            result = store.query(query, named_graphs=nodes, default_graph=nodes)
+            named = None if dataset["named"] is None else [ox.NamedNode(g)
+                                                           for g in dataset["named"]]
+            if dataset["default"] == "union":
+                result = store.query(query, use_default_graph_as_union=True,
+                                     named_graphs=named)
+            else:
+                result = store.query(query, named_graphs=named, default_graph=[
+                    ox.NamedNode(g) for g in dataset["default"]])
     except SyntaxError as exc:
         raise QueryFailed("SPARQL-002", f"The query is not valid SPARQL: {exc}") from None
     if isinstance(result, ox.QueryBoolean):
@@ -134,7 +140,7 @@ def worker_main(parent: int, fd: int, memory_mb: int) -> None:
     _die_with_parent(parent)
     import pyoxigraph  # noqa: F401  (loaded before any limit is set)
 
-    import node.federation.results  # noqa: F401
+    import node.query.results  # noqa: F401
 
     conn = Connection(fd)
     stores = _Stores()
@@ -155,7 +161,7 @@ def worker_main(parent: int, fd: int, memory_mb: int) -> None:
             store = stores.open(source)
             if source.nquads is None:
                 _limit_address_space(_address_space() + limit)
-            body, rows, form = evaluate(store, request["query"], request["graphs"],
+            body, rows, form = evaluate(store, request["query"], request["dataset"],
                                         request["fmt"], request["max_rows"])
             reply: tuple[Any, ...] = ("ok", body, rows, form)
         except QueryFailed as failed:
@@ -219,7 +225,7 @@ class WorkerPool:
         ours, theirs = socket.socketpair()
         env = {**os.environ, "MALLOC_ARENA_MAX": "2"}
         process = subprocess.Popen(
-            [sys.executable, "-m", "node.federation.workers", str(os.getpid()),
+            [sys.executable, "-m", "node.query.workers", str(os.getpid()),
              str(theirs.fileno()), str(self.memory_mb)],
             pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
         theirs.close()

@@ -15,14 +15,13 @@ import pyoxigraph as ox
 from common.http_errors import ApiError
 from common.web import media_ranges
 from node import policy
-from node.federation import aggregates
-from node.federation.dataset import AllowedGraphs, raw_store
-from node.federation.execute import Answer, Executor, Limits, check_query
-from node.federation.results import GRAPH_TYPES, MEDIA_OF, SELECT_TYPES
 from node.identity import Caller
-from node.query import filters
+from node.query import aggregates, filters, rewrite
+from node.query.dataset import AllowedGraphs
+from node.query.execute import Answer, Dataset, Executor, Limits, check_query
+from node.query.results import GRAPH_TYPES, MEDIA_OF, SELECT_TYPES
 from node.store import RecordStore
-from node.store.remote import QueryAnswer, QueryLimitExceeded, RemoteStore
+from node.store.remote import QueryAnswer, QueryLimitExceeded
 
 
 def negotiate(accept: str | None, form: str, fmt: str | None = None) -> tuple[Any, str]:
@@ -66,7 +65,7 @@ class QueryService:
         self.disclosure_key = disclosure_key or secrets.token_bytes(32)
         self.allowed = AllowedGraphs(store)
         self.executor = Executor(limits)
-        self._ox = raw_store(store)
+        rewrite.parse("ASK {}")  # rdflib builds its parser on first use (~1 s): not in a query
 
     def close(self) -> None:
         self.executor.close()
@@ -75,26 +74,47 @@ class QueryService:
     def sparql(self, caller: Caller, query: str, accept: str | None, fmt: str | None = None,
                default_graph_uri: list[str] | None = None,
                named_graph_uri: list[str] | None = None) -> Answer:
+        """POL-011: the caller's query over what it may read. The query is rewritten to
+        restrict itself (node/query/rewrite.py); a query the rewrite does not cover, or
+        one naming its dataset by protocol parameters, runs over the readable graphs by
+        name."""
         started = time.monotonic()  # the time limit counts the dataset listing too
         scope = policy.sparql_read_scope(caller)
         form = check_query(query)
         chosen, media = negotiate(accept, form, fmt)
-        requested = set(default_graph_uri or []) | set(named_graph_uri or [])
-        graphs: list[Any] = self.allowed.names(scope)
+        requested = sorted(set(default_graph_uri or []) | set(named_graph_uri or []))
+        dataset: Dataset
         if requested:  # the protocol's dataset narrows the caller's; never widens it
-            graphs = [g for g in graphs if g in requested]
-        if self._ox is None:
-            return self._remote(query, graphs, media, form)
-        return self.executor.run(self.store, query, graphs, chosen, media, started=started)
+            dataset = Dataset.listed(self.readable(requested, scope))
+        else:
+            try:
+                query = rewrite.restricted_query(query, scope)
+                dataset = Dataset.restricted()
+            except rewrite.Unsupported:
+                dataset = Dataset.listed(self.allowed.names(scope))
+        if self.store.evaluates_queries:
+            return self._remote(query, dataset, media, form)
+        return self.executor.run(self.store, query, dataset, chosen, media, started=started)
 
-    def _remote(self, query: str, graphs: list[str], media: str, form: str) -> Answer:
+    def readable(self, graphs: list[str], scope: policy.ReadScope) -> list[str]:
+        """Those of `graphs` the caller may read (POL-011), by the rewrite's restriction."""
+        names = " ".join(str(ox.NamedNode(g)) for g in graphs if rewrite.is_iri(g))
+        if not names:
+            return []
+        query = (f"SELECT ?g WHERE {{ VALUES ?g {{ {names} }} "
+                 f"{rewrite.restriction(scope, '?g')} }}")
+        return sorted(s["g"].value for s in self.store.select(query))
+
+    def _remote(self, query: str, dataset: Dataset, media: str, form: str) -> Answer:
         """An external SPARQL server: the dataset goes as default-graph-uri/named-graph-uri
         protocol parameters; the time and size limits hold on the node's side (see docs)."""
         data: list[tuple[str, str]] = [("query", query)]
-        data += [("default-graph-uri", g) for g in graphs] or [("default-graph-uri",
-                                                                  "urn:fmar:empty")]
-        data += [("named-graph-uri", g) for g in graphs] or [("named-graph-uri",
-                                                                "urn:fmar:empty")]
+        if dataset != Dataset.restricted():
+            # The protocol has no "every named graph": a rewritten query goes without
+            # dataset parameters (it reads only through GRAPH; docs/federation.md).
+            assert dataset.default != Dataset.UNION and dataset.named is not None
+            data += [("default-graph-uri", g) for g in dataset.default]
+            data += [("named-graph-uri", g) for g in dataset.named]
         response = self._remote_query(urlencode(data).encode(),
                                       "application/x-www-form-urlencoded", media)
         if response.status >= 300:
@@ -103,7 +123,6 @@ class QueryService:
         return Answer(response.body, media, -1, form)
 
     def _remote_query(self, content: bytes, content_type: str, accept: str) -> QueryAnswer:
-        assert isinstance(self.store, RemoteStore)
         limits = self.executor.limits
         try:
             return self.store.query_within(content, content_type, accept, limits.timeout,
@@ -139,7 +158,7 @@ class QueryService:
         the policy restriction and address record graphs explicitly (`GRAPH ?a` with ?a an
         asset IRI), so it runs over the store as is, with index lookups, without a
         per-graph dataset list; in a query worker like every query."""
-        if self._ox is None:
+        if self.store.evaluates_queries:
             return self._remote_generated(query)
         return self.executor.run(self.store, query, None, "json", MEDIA_OF["json"])
 

@@ -1,4 +1,6 @@
-"""The dataset a caller's SPARQL query sees: the names of the record graphs it may read.
+"""The names of the record graphs a caller may read: the dataset of the queries the
+rewrite (node/query/rewrite.py) does not cover, and the reference the rewrite is tested
+against (tests/test_query_rewrite.py).
 
 The list is computed from `node.policy` (POL-011) with index lookups: one per
 organisation and licence area in the caller's read scope, plus the public asset
@@ -14,23 +16,11 @@ import threading
 import time
 from typing import Any
 
-import pyoxigraph as ox
-
 from common.vocab import CATEGORY_BASE, FMAR, ORG_BASE, code_iri
 from node import policy
 from node.store import RecordStore
-from node.store.embedded import EmbeddedStore
 
 DNO_CODE = "DNOCode"
-
-
-def raw_store(store: RecordStore) -> ox.Store | None:
-    """The pyoxigraph store of the embedded backend (None for a remote server).
-
-    The store interface has no dataset parameter yet; see docs/federation.md."""
-    if isinstance(store, EmbeddedStore):
-        return store._store
-    return None
 
 
 def _column(store: RecordStore, query: str) -> list[str]:
@@ -39,13 +29,8 @@ def _column(store: RecordStore, query: str) -> list[str]:
 
 def list_allowed(store: RecordStore, scope: policy.ReadScope) -> list[str]:
     names: set[str] = set()
-    ox_store = raw_store(store)
     if scope.everything:
-        if ox_store is not None:
-            names.update(g.value for g in ox_store.named_graphs()
-                         if isinstance(g, ox.NamedNode))
-        else:
-            names.update(_column(store, "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }"))
+        names.update(store.graph_names())
     else:
         for org in sorted(scope.organisations):
             names.update(_column(store, f"SELECT ?g WHERE {{ GRAPH ?g {{ ?g <{FMAR.organisation}>"

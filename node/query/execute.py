@@ -2,7 +2,7 @@
 and a result-size limit.
 
 Every query (a caller's raw SPARQL, the node's generated queries, the federation's
-joins) is evaluated in a query worker process (node/federation/workers.py), never in
+joins) is evaluated in a query worker process (node/query/workers.py), never in
 the node process: the worker's address space is capped, and it is killed at the
 deadline. The node process only waits, so it keeps serving other callers whatever a
 query does.
@@ -19,10 +19,9 @@ import pyoxigraph as ox
 
 from common.http_errors import ApiError
 from node.config import NodeSettings
-from node.federation.workers import QueryFailed, WorkerPool
-from node.query import lexer
-from node.store.base import QuerySource
-from node.store.embedded import EmbeddedStore
+from node.query import lexer, rewrite
+from node.query.workers import QueryFailed, WorkerPool
+from node.store.base import QuerySource, RecordStore
 
 MAX_QUERY_CHARS = 100_000
 
@@ -38,6 +37,39 @@ class Limits:
     def of(cls, settings: NodeSettings) -> Limits:
         return cls(timeout=settings.sparql_timeout, max_rows=settings.sparql_max_rows,
                    concurrent=settings.sparql_concurrent, memory_mb=settings.sparql_memory_mb)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """The dataset a query is evaluated over; the query's FROM / FROM NAMED are overridden.
+    `default`: the merge of these graphs, or UNION (the union of all named graphs);
+    `named`: these graphs, or None for every named graph of the store."""
+
+    default: tuple[str, ...] | str
+    named: tuple[str, ...] | None
+
+    UNION = "union"
+
+    @classmethod
+    def listed(cls, graphs: list[str]) -> Dataset:
+        """Today's form: the readable graphs, by name (default graph = their merge)."""
+        names = tuple(graphs) or (rewrite.EMPTY_GRAPH,)
+        return cls(names, names)
+
+    @classmethod
+    def restricted(cls) -> Dataset:
+        """For a query rewritten by node/query/rewrite.py: an empty default graph and every
+        named graph (the query restricts itself)."""
+        return cls((rewrite.EMPTY_GRAPH,), None)
+
+    @classmethod
+    def union_of(cls, graphs: list[str]) -> Dataset:
+        """A store holding only readable graphs (the federation's gathered fragments):
+        default graph = the union of its graphs, named graphs = `graphs`."""
+        return cls(cls.UNION, tuple(graphs))
+
+    def as_request(self) -> dict[str, Any]:
+        return {"default": self.default, "named": self.named}
 
 
 @dataclass
@@ -81,19 +113,23 @@ class Executor:
         self.limits = limits or Limits()
         self._workers = WorkerPool(self.limits.concurrent, self.limits.memory_mb)
 
-    def run(self, store: EmbeddedStore | ox.Store, query: str, graphs: list[Any] | None,
+    def run(self, store: RecordStore | ox.Store, query: str,
+            graphs: Dataset | list[Any] | None,
             fmt: Any, media_type: str, *, timeout: float | None = None,
             max_rows: int | None = None, started: float | None = None) -> Answer:
         """Evaluate `query` over `store` (the node's store, or an in-memory store such as
-        the federation's gathered fragments) in a worker. `graphs` is the dataset (see
-        workers.evaluate); `fmt` a results format name or an `ox.RdfFormat`. The time
+        the federation's gathered fragments) in a worker. `graphs` is the dataset: a
+        `Dataset`, a list of graph names (`Dataset.listed`), or None (the store as it is,
+        for queries the node wrote itself); `fmt` a results format name or an `ox.RdfFormat`. The time
         limit counts from `started` (time.monotonic()) when given, else from now."""
         timeout = min(timeout or self.limits.timeout, self.limits.timeout)
         max_rows = min(max_rows or self.limits.max_rows, self.limits.max_rows)
         deadline = (started or time.monotonic()) + timeout
+        if isinstance(graphs, list):
+            graphs = Dataset.listed([g.value if isinstance(g, ox.NamedNode) else str(g)
+                                     for g in graphs])
         request = {"query": query, "max_rows": max_rows,
-                   "graphs": None if graphs is None else [
-                       g.value if isinstance(g, ox.NamedNode) else str(g) for g in graphs],
+                   "dataset": None if graphs is None else graphs.as_request(),
                    "fmt": fmt.media_type if isinstance(fmt, ox.RdfFormat) else str(fmt)}
         try:
             with _source(store) as source:
@@ -116,7 +152,7 @@ class Executor:
         self._workers.close()
 
 
-def _source(store: EmbeddedStore | ox.Store) -> AbstractContextManager[QuerySource]:
-    if isinstance(store, EmbeddedStore):
-        return store.query_source()
-    return nullcontext(QuerySource(nquads=store.dump(format=ox.RdfFormat.N_QUADS)))
+def _source(store: RecordStore | ox.Store) -> AbstractContextManager[QuerySource]:
+    if isinstance(store, ox.Store):  # an in-memory store built for one query
+        return nullcontext(QuerySource(nquads=store.dump(format=ox.RdfFormat.N_QUADS)))
+    return store.query_source()

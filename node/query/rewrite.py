@@ -1,0 +1,405 @@
+"""POL-011 inside the query: a caller's SPARQL rewritten so that it reads only the record
+graphs it may read, without listing them.
+
+The caller's query is parsed (rdflib's SPARQL algebra) and written out again with every
+access to the data restricted by indexed properties of the record graph that holds it:
+
+- a triple pattern over the default graph, `s p o`, becomes `GRAPH ?gN { s p o }` kept
+  to the readable graphs (each triple pattern its own graph variable: the default graph
+  of today's dataset is the merge of the readable graphs, so the triples of one solution
+  may come from different records);
+- a `GRAPH g { … }` pattern keeps its body and is joined with the restriction of g;
+- the restriction of a graph g (`restricted_graph`): g is a record graph (its name under
+  https://id.fmar.uk/, so never a `urn:fmar:` history version, audit log or pending
+  upload) and, unless the caller reads everything (NESO: only that name filter), one of
+  the branches `GRAPH g { g fmar:organisation <org> . s p o }` for the caller's
+  organisation, `GRAPH g { g fmar:dnoConnection <area> . s p o }` for each licence area,
+  or g is a public asset-category record. The indexed pattern comes first in the block
+  (Oxigraph then looks `s p o` up in each readable graph); each branch excludes the
+  graphs of the branches before it, so a record readable two ways comes once.
+
+The rewritten query runs over a dataset whose default graph is empty and whose named
+graphs are all of the store's (`RESTRICTED_DATASET`): a pattern the rewrite did not
+restrict reads nothing, so a mistake here fails closed.
+
+Exactness: the answers equal those over today's dataset (the graph list of
+node/query/dataset.py) because a triple is in at most one readable graph (every triple of
+a record graph has the record as subject), so the merge of the readable graphs and the
+union of per-graph matches have the same triples. tests/test_query_rewrite.py checks this
+with generated queries for every role.
+
+Not rewritten (`Unsupported`; the caller gets today's graph-list form): DESCRIBE (its
+description is taken from the default graph), and over the default graph the property
+paths that are more than one step (`p*`, `p+`, `p?`, sequences): a path's closure crosses
+records, which a per-triple restriction cannot express in SPARQL.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+import pyoxigraph as ox
+from rdflib import BNode, Literal, URIRef, Variable
+from rdflib.paths import AlternativePath, InvPath, MulPath, NegatedPath, SequencePath
+from rdflib.plugins.sparql import prepareQuery
+from rdflib.plugins.sparql.algebra import translateGroupGraphPattern
+from rdflib.plugins.sparql.parserutils import CompValue
+
+from common.http_errors import ApiError
+from common.vocab import CATEGORY_BASE, FMAR, ORG_BASE, code_iri
+from node import policy
+
+EMPTY_GRAPH = "urn:fmar:empty"
+RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+CODE_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+
+
+class Unsupported(Exception):
+    """A query this rewrite does not express; run it over the listed dataset instead."""
+
+
+# ------------------------------------------------------------------ the restriction
+
+def _code(value: str) -> str:
+    if not CODE_RE.match(value):
+        raise ValueError(f"not a code: {value!r}")
+    return value
+
+
+def _alternatives(scope: policy.ReadScope, g: str) -> list[tuple[str, str]]:
+    """The ways a record graph `g` is readable under `scope` (not everything): (triple
+    pattern inside `GRAPH g` that binds g, filter on g)."""
+    record = f'FILTER(STRSTARTS(STR({g}), "{policy.RECORD_GRAPH_PREFIX}"))'
+    alternatives = [(f"{g} <{FMAR.organisation}> <{ORG_BASE}{_code(o)}> .", record)
+                    for o in sorted(scope.organisations)]
+    alternatives += [(f"{g} <{FMAR.dnoConnection}> <{code_iri('DNOCode', _code(a))}> .",
+                      record) for a in sorted(scope.dno_areas)]
+    # public: an asset-category record holds exactly one fmar:AssetCategory (CAT-DEF-001)
+    alternatives.append((f"{{}} a <{FMAR.AssetCategory}> .",
+                         f'FILTER(STRSTARTS(STR({g}), "{CATEGORY_BASE}"))'))
+    return alternatives
+
+
+def restricted_graph(scope: policy.ReadScope, g: str, body: str, fresh: Callable[[], str],
+                     body_first: bool = False) -> str:
+    """`GRAPH g { body }` kept to the graphs the caller may read (POL-011). The branches
+    (one per organisation, licence area, and the public categories) each put their
+    pattern first in the same `GRAPH` block as `body`, so that Oxigraph starts from it
+    and looks `body` up by index in each readable graph (`body_first`: the other way
+    round, for a body more selective than a licence area: a constant subject or literal),
+    and each excludes the graphs of the branches before it, so that a record readable
+    two ways comes once."""
+    record = f'FILTER(STRSTARTS(STR({g}), "{policy.RECORD_GRAPH_PREFIX}"))'
+    if scope.everything:
+        return f"GRAPH {g} {{ {body} }} {record}"
+    alternatives = [(pattern.replace("{}", fresh()), condition)
+                    for pattern, condition in _alternatives(scope, g)]
+    branches = []
+    for i, (pattern, condition) in enumerate(alternatives):
+        excluded = "".join(f" FILTER NOT EXISTS {{ GRAPH {g} {{ {earlier} }} }}"
+                           for earlier, _ in alternatives[:i])
+        block = f"{body} {pattern}" if body_first else f"{pattern} {body}"
+        branches.append(f"{{ GRAPH {g} {{ {block} }} {condition}{excluded} }}")
+    return " UNION ".join(branches)
+
+
+def is_iri(value: str) -> bool:
+    try:
+        ox.NamedNode(value)
+    except ValueError:
+        return False
+    return True
+
+
+def restriction(scope: policy.ReadScope, g: str) -> str:
+    """Patterns, to be joined in the group of a pattern binding `g` to a graph name, that
+    keep only the graphs the caller may read (POL-011)."""
+    return restricted_graph(scope, g, "", lambda: "?_c_")
+
+
+# ------------------------------------------------------------------ writing SPARQL back
+
+def term(value: Any) -> str:
+    if isinstance(value, Variable):
+        return f"?{value}"
+    if isinstance(value, URIRef):
+        return str(ox.NamedNode(str(value)))
+    if isinstance(value, Literal):
+        if value.language:
+            return str(ox.Literal(str(value), language=value.language))
+        datatype = ox.NamedNode(str(value.datatype)) if value.datatype else None
+        return str(ox.Literal(str(value), datatype=datatype))
+    if isinstance(value, BNode):
+        return f"_:{value}"
+    raise Unsupported(f"a term rdflib gave as {type(value).__name__}")
+
+
+def path_text(path: Any) -> str:
+    if isinstance(path, URIRef):
+        return term(path)
+    if isinstance(path, InvPath):
+        return f"^({path_text(path.arg)})"
+    if isinstance(path, SequencePath):
+        return "(" + "/".join(path_text(a) for a in path.args) + ")"
+    if isinstance(path, AlternativePath):
+        return "(" + "|".join(path_text(a) for a in path.args) + ")"
+    if isinstance(path, MulPath):
+        return f"({path_text(path.path)}){path.mod}"
+    if isinstance(path, NegatedPath):
+        return "!(" + "|".join(f"^{term(a.arg)}" if isinstance(a, InvPath) else term(a)
+                               for a in path.args) + ")"
+    raise Unsupported(f"a property path of type {type(path).__name__}")
+
+
+def _one_step(path: Any) -> bool:
+    """A path each of whose matches is one triple."""
+    if isinstance(path, (URIRef, Variable, NegatedPath)):
+        return True
+    if isinstance(path, InvPath):
+        return _one_step(path.arg)
+    if isinstance(path, AlternativePath):
+        return all(_one_step(a) for a in path.args)
+    return False
+
+
+AGGREGATES = {"Aggregate_Count": "COUNT", "Aggregate_Sum": "SUM", "Aggregate_Min": "MIN",
+              "Aggregate_Max": "MAX", "Aggregate_Avg": "AVG", "Aggregate_Sample": "SAMPLE",
+              "Aggregate_GroupConcat": "GROUP_CONCAT"}
+OPERATORS = {"ConditionalOrExpression": "||", "ConditionalAndExpression": "&&"}
+
+
+class Writer:
+    """Writes rdflib algebra back as SPARQL, restricting data access as described above."""
+
+    def __init__(self, scope: policy.ReadScope | None, taken: str):
+        self.scope = scope  # None: no restriction (evaluation over a filtered store)
+        self.prefix = "_r_"
+        while self.prefix in taken:
+            self.prefix += "r_"
+        self.count = 0
+
+    def fresh(self) -> str:
+        self.count += 1
+        return f"?{self.prefix}{self.count}"
+
+    def restricted(self, g: str) -> str:
+        return "" if self.scope is None else restricted_graph(self.scope, g, "", self.fresh)
+
+    def restricted_graph(self, g: str, body: str, body_first: bool = False) -> str:
+        if self.scope is None:
+            return f"GRAPH {g} {{ {body} }}"
+        return restricted_graph(self.scope, g, body, self.fresh, body_first)
+
+    # ------------------------------------------------------------ expressions
+    def expr(self, e: Any, in_graph: bool) -> str:
+        if isinstance(e, (Variable, URIRef, Literal, BNode)):
+            return term(e)
+        if isinstance(e, list):
+            return ", ".join(self.expr(x, in_graph) for x in e)
+        if not isinstance(e, CompValue):
+            raise Unsupported(f"an expression rdflib gave as {type(e).__name__}")
+        name = e.name
+        if name in OPERATORS:
+            parts = [self.expr(e.expr, in_graph)] + [self.expr(o, in_graph)
+                                                     for o in (e.other or [])]
+            return "(" + f" {OPERATORS[name]} ".join(parts) + ")"
+        if name == "RelationalExpression":
+            left = self.expr(e.expr, in_graph)
+            if e.op in ("IN", "NOT IN"):
+                return f"({left} {e.op} ({self.expr(list(e.other), in_graph)}))"
+            return f"({left} {e.op} {self.expr(e.other, in_graph)})"
+        if name in ("AdditiveExpression", "MultiplicativeExpression"):
+            text = self.expr(e.expr, in_graph)
+            for op, other in zip(e.op or [], e.other or [], strict=True):
+                text = f"({text} {op} {self.expr(other, in_graph)})"
+            return text
+        if name == "UnaryNot":
+            return f"(!{self.expr(e.expr, in_graph)})"
+        if name == "UnaryMinus":
+            return f"(-{self.expr(e.expr, in_graph)})"
+        if name == "UnaryPlus":
+            return f"(+{self.expr(e.expr, in_graph)})"
+        if name in ("Builtin_EXISTS", "Builtin_NOTEXISTS"):
+            graph = e.graph
+            if graph.name in ("GroupGraphPatternSub", "SubSelect"):
+                graph = translateGroupGraphPattern(graph)
+            word = "EXISTS" if name == "Builtin_EXISTS" else "NOT EXISTS"
+            return f"({word} {{ {self.pattern(graph, in_graph)} }})"
+        if name == "Function":
+            args = self.expr(list(e.expr or []), in_graph)
+            distinct = "DISTINCT " if e.distinct else ""
+            return f"{term(e.iri)}({distinct}{args})"
+        if name.startswith("Builtin_"):
+            args = [self.expr(v, in_graph) for k, v in e.items() if not k.startswith("_")]
+            return f"{name[len('Builtin_'):]}({', '.join(args)})"
+        raise Unsupported(f"an expression {name}")
+
+    # ------------------------------------------------------------ patterns
+    def triple(self, s: Any, p: Any, o: Any, in_graph: bool, bnodes: dict[Any, str]) -> str:
+        def node(x: Any) -> str:
+            if isinstance(x, BNode):  # a blank node of a pattern is a variable
+                return bnodes.setdefault(x, self.fresh())
+            return term(x)
+
+        predicate = node(p) if isinstance(p, (Variable, BNode)) else path_text(p)
+        text = f"{node(s)} {predicate} {node(o)} ."
+        if in_graph or self.scope is None:
+            return text
+        if not _one_step(p):
+            raise Unsupported("a property path over more than one triple")
+        selective = isinstance(s, URIRef) or isinstance(o, Literal)
+        return self.restricted_graph(self.fresh(), text, selective)
+
+    def pattern(self, p: Any, in_graph: bool) -> str:
+        """The group graph pattern (without its braces) of algebra node `p`."""
+        name = p.name
+        if name == "BGP":
+            bnodes: dict[Any, str] = {}
+            return " ".join(self.triple(s, pr, o, in_graph, bnodes) for s, pr, o in p.triples)
+        if name == "Join":
+            return f"{{ {self.pattern(p.p1, in_graph)} }} {{ {self.pattern(p.p2, in_graph)} }}"
+        if name == "LeftJoin":
+            condition = p.expr
+            filt = ("" if condition is None or getattr(condition, "name", "") == "TrueFilter"
+                    else f" FILTER({self.expr(condition, in_graph)})")
+            return (f"{{ {self.pattern(p.p1, in_graph)} }} OPTIONAL {{ "
+                    f"{self.pattern(p.p2, in_graph)}{filt} }}")
+        if name == "Union":
+            return (f"{{ {self.pattern(p.p1, in_graph)} }} UNION "
+                    f"{{ {self.pattern(p.p2, in_graph)} }}")
+        if name == "Minus":
+            return (f"{{ {self.pattern(p.p1, in_graph)} }} MINUS "
+                    f"{{ {self.pattern(p.p2, in_graph)} }}")
+        if name == "Filter":
+            return f"{{ {self.pattern(p.p, in_graph)} }} FILTER({self.expr(p.expr, in_graph)})"
+        if name == "Extend":
+            return (f"{{ {self.pattern(p.p, in_graph)} }} "
+                    f"BIND({self.expr(p.expr, in_graph)} AS {term(p.var)})")
+        if name == "Graph":
+            if isinstance(p.term, Variable) or self.scope is None:
+                g, bind = term(p.term), ""
+            else:  # GRAPH <iri>: the restriction needs a variable
+                g = self.fresh()
+                bind = f"VALUES {g} {{ {term(p.term)} }} "
+            return f"{bind}GRAPH {g} {{ {self.pattern(p.p, True)} }} {self.restricted(g)}"
+        if name == "ToMultiSet":
+            return self.pattern(p.p, in_graph)
+        if name == "values":
+            return self.values(p)
+        if name in ("Project", "Distinct", "Reduced", "Slice", "OrderBy"):
+            return f"{{ {self.select(p, in_graph)} }}"
+        if name == "AggregateJoin":
+            return f"{{ {self.aggregate(p, in_graph)} }}"
+        if name == "Group":  # a Group without aggregates (GROUP BY, projecting group keys)
+            raise Unsupported("GROUP BY without an aggregate")
+        if name == "ServiceGraphPattern":
+            raise Unsupported("SERVICE")
+        raise Unsupported(f"a pattern {name}")
+
+    def values(self, p: Any) -> str:
+        rows = p.res
+        variables: list[Variable] = []
+        for row in rows:
+            variables += [v for v in row if v not in variables]
+        lines = " ".join("(" + " ".join("UNDEF" if row.get(v, "UNDEF") == "UNDEF"
+                                        else term(row[v]) for v in variables) + ")"
+                         for row in rows)
+        return f"VALUES ({' '.join(term(v) for v in variables)}) {{ {lines} }}"
+
+    def aggregate(self, p: Any, in_graph: bool) -> str:
+        """AggregateJoin(Group(…)) as a sub-select binding each aggregate's result."""
+        group = p.p
+        columns = []
+        for agg in p.A:
+            distinct = "DISTINCT " if agg.distinct == "DISTINCT" else ""
+            arg = "*" if agg.vars == "*" else self.expr(agg.vars, in_graph)
+            sep = (f"; SEPARATOR={term(agg.separator)}" if agg.name == "Aggregate_GroupConcat"
+                   and agg.separator is not None else "")
+            columns.append(f"({AGGREGATES[agg.name]}({distinct}{arg}{sep}) AS {term(agg.res)})")
+        by = ""
+        if group.expr:
+            by = " GROUP BY " + " ".join(term(x) if isinstance(x, Variable)
+                                         else f"({self.expr(x, in_graph)})" for x in group.expr)
+        return (f"SELECT {' '.join(columns)} WHERE {{ {self.pattern(group.p, in_graph)} }}{by}")
+
+    def select(self, p: Any, in_graph: bool, projection: list[Variable] | None = None) -> str:
+        """A solution-modifier chain (Slice, Distinct, Project, OrderBy) as a SELECT."""
+        limit = offset = ""
+        modifier = ""
+        order = ""
+        variables = projection
+        while p.name in ("Slice", "Distinct", "Reduced", "Project", "OrderBy"):
+            if p.name == "Slice":
+                if p.length is not None:
+                    limit = f" LIMIT {int(p.length)}"
+                if p.start:
+                    offset = f" OFFSET {int(p.start)}"
+            elif p.name in ("Distinct", "Reduced"):
+                modifier = "DISTINCT " if p.name == "Distinct" else "REDUCED "
+            elif p.name == "Project":
+                variables = list(p.PV)
+            else:
+                order = " ORDER BY " + " ".join(
+                    f"{c.order or 'ASC'}({self.expr(c.expr, in_graph)})"
+                    if isinstance(c, CompValue) and c.name == "OrderCondition"
+                    else f"({self.expr(c, in_graph)})" for c in p.expr)
+            p = p.p
+        head = " ".join(term(v) for v in variables) if variables else "*"
+        return (f"SELECT {modifier}{head} WHERE {{ {self.pattern(p, in_graph)} }}"
+                f"{order}{limit}{offset}")
+
+    def template(self, triples: list[Any]) -> str:
+        return " ".join(f"{term(s)} {term(p)} {term(o)} ." for s, p, o in triples)
+
+
+class TooLarge(Exception):
+    """rdflib's parser recurses once per pattern: past ~100 triple patterns (or deep
+    nesting) it gives up. Such a query is not known to be invalid."""
+
+
+@lru_cache(maxsize=32)
+def parse(query: str) -> Any:
+    """The query's rdflib algebra, or SPARQL-002. Cached (the federation's planner, the
+    client and the rewrite ask for the same query); the algebra is only read."""
+    try:
+        return prepareQuery(query).algebra
+    except RecursionError:
+        raise TooLarge from None
+    except Exception as exc:  # noqa: BLE001 - pyparsing and algebra errors alike
+        raise ApiError(400, "SPARQL-002", f"The query is not valid SPARQL 1.1: {exc}") from None
+
+
+def restricted_query(query: str, scope: policy.ReadScope) -> str:
+    """POL-011: `query` rewritten to read only what `scope` may read, for
+    `Dataset.restricted()`; Unsupported when it cannot be (then list the graphs)."""
+    try:
+        algebra = parse(query)
+    except TooLarge:
+        raise Unsupported("a query too large for the parser") from None
+    try:
+        return write(algebra, query, scope)
+    except RecursionError:
+        raise Unsupported("a query too deep for the rewrite") from None
+
+
+def write(algebra: Any, query: str, scope: policy.ReadScope | None) -> str:
+    """The query text of `algebra` (parsed from `query`), restricted to `scope` (or not
+    restricted, scope None). Unsupported for what this rewrite does not cover."""
+    writer = Writer(scope, query)
+    name = algebra.name
+    if name == "SelectQuery":
+        return writer.select(algebra.p, False, list(algebra.PV))
+    if name == "AskQuery":
+        return f"ASK {{ {writer.pattern(algebra.p, False)} }}"
+    if name == "ConstructQuery":
+        body = algebra.p
+        inner = (writer.select(body, False) if body.name in
+                 ("Slice", "Distinct", "Reduced", "Project", "OrderBy")
+                 else None)
+        where = f"{{ {inner} }}" if inner else writer.pattern(body, False)
+        return f"CONSTRUCT {{ {writer.template(algebra.template or [])} }} WHERE {{ {where} }}"
+    raise Unsupported(f"a {name}")
+
