@@ -63,11 +63,19 @@ class RecordStore(Protocol):
     def close(self) -> None: ...
 
 
-def update_text(writes: Sequence[GraphWrite]) -> str:
-    """One SPARQL UPDATE request that applies `writes` (atomic in one request)."""
+def update_text(writes: Sequence[GraphWrite], as_template: bool = False) -> str:
+    """One SPARQL UPDATE request that applies `writes` (atomic in one request).
+    `as_template` writes `INSERT { … } WHERE {}` instead of `INSERT DATA { … }`, the same
+    for a server that refuses blank nodes in INSERT DATA (Virtuoso 7)."""
     drops = [f"DROP SILENT GRAPH <{w.graph}> ;" for w in writes if w.replace]
     blocks = [f"GRAPH <{w.graph}> {{\n{w.ntriples}\n}}" for w in writes if w.ntriples.strip()]
-    return "\n".join(drops) + "\nINSERT DATA {\n" + "\n".join(blocks) + "\n}"
+    return "\n".join(drops) + "\n" + insert_text(blocks, as_template)
+
+
+def insert_text(blocks: Sequence[str], as_template: bool = False) -> str:
+    """INSERT DATA of `blocks` (triples, or `GRAPH <g> { … }`), or as a template."""
+    body = "{\n" + "\n".join(blocks) + "\n}"
+    return f"INSERT {body} WHERE {{}}" if as_template else f"INSERT DATA {body}"
 
 
 def trig_text(writes: Sequence[GraphWrite]) -> str:

@@ -1,4 +1,8 @@
-"""Remote backend: any SPARQL 1.1 Protocol + Graph Store Protocol server."""
+"""Remote backend: any SPARQL 1.1 Protocol + Graph Store Protocol server.
+
+Servers differ in where the endpoints are and in a few details; a `Layout` names them
+(`LAYOUTS`: `oxigraph` for `oxigraph serve`, `virtuoso` for Virtuoso Open Source 7). The
+code path is the same for every server; docs/operator.md says how to run each."""
 
 from __future__ import annotations
 
@@ -6,11 +10,14 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import httpx
 import pyoxigraph as ox
 
-from node.store.base import GraphWrite, StoreError, update_text
+from node.store.base import GraphWrite, StoreError, insert_text, update_text
+
+FORM = "application/x-www-form-urlencoded"
 
 
 class QueryLimitExceeded(StoreError):
@@ -28,11 +35,38 @@ class QueryAnswer:
     body: bytes
 
 
-class RemoteStore:
-    """Talks to a server such as `oxigraph serve` over HTTP.
+@dataclass(frozen=True)
+class Layout:
+    """Where a server keeps its endpoints (paths under the base URL) and its quirks."""
 
-    `query_url`, `update_url` and `store_url` default to Oxigraph's layout
-    under one base URL (`/query`, `/update`, `/store`).
+    query: str
+    update: str
+    store: str
+    # The Graph Store Protocol endpoint takes a whole dataset (TriG) in one POST; else
+    # `load_file` sends the quads as SPARQL INSERT DATA.
+    store_takes_datasets: bool = True
+    # How credentials in the URL are sent: "basic" or "digest".
+    auth: str = "basic"
+    # INSERT DATA may hold blank nodes (SPARQL 1.1); else writes holding any go as
+    # `INSERT { … } WHERE {}`, which means the same.
+    blank_nodes_in_data: bool = True
+
+
+LAYOUTS = {
+    "oxigraph": Layout("/query", "/update", "/store"),
+    # Virtuoso: the authenticated endpoints (digest) let the node's own SQL user update;
+    # its Graph Store endpoint reads and writes one graph at a time.
+    "virtuoso": Layout("/sparql-auth", "/sparql-auth", "/sparql-graph-crud-auth",
+                       store_takes_datasets=False, auth="digest", blank_nodes_in_data=False),
+}
+
+
+class RemoteStore:
+    """Talks to a SPARQL server over HTTP.
+
+    `query_url`, `update_url` and `store_url` default to the layout's paths under one
+    base URL. Queries go as form-encoded POSTs (`query=`), which every SPARQL 1.1 server
+    takes (Virtuoso 7.2 does not answer a direct `application/sparql-query` POST).
     """
 
     def __init__(
@@ -42,15 +76,46 @@ class RemoteStore:
         update_url: str | None = None,
         store_url: str | None = None,
         timeout: float = 60.0,
+        layout: str = "oxigraph",
+        credentials: tuple[str, str] | None = None,
+        batch_quads: int = 20_000,
     ):
+        if layout not in LAYOUTS:
+            raise StoreError(f"unknown SPARQL server layout {layout!r}; one of {sorted(LAYOUTS)}")
+        paths = LAYOUTS[layout]
         base = base_url.rstrip("/")
-        self.query_url = query_url or f"{base}/query"
-        self.update_url = update_url or f"{base}/update"
-        self.store_url = store_url or f"{base}/store"
-        self._http = httpx.Client(timeout=timeout)
+        self.layout = paths
+        self.query_url = query_url or f"{base}{paths.query}"
+        self.update_url = update_url or f"{base}{paths.update}"
+        self.store_url = store_url or f"{base}{paths.store}"
+        self.batch_quads = batch_quads
+        auth: httpx.Auth | None = None
+        if credentials:
+            auth = (httpx.DigestAuth(*credentials) if paths.auth == "digest"
+                    else httpx.BasicAuth(*credentials))
+        self._http = httpx.Client(timeout=timeout, auth=auth)
+
+    @classmethod
+    def from_url(cls, url: str) -> RemoteStore:
+        """From FMAR_SPARQL_URL: `http[s]://[user:password@]host:port[/base][?layout=name]`.
+        Credentials go in the URL as for a database URL; `layout` defaults to oxigraph."""
+        parts = urlsplit(url)
+        options = parse_qs(parts.query)
+        unknown = set(options) - {"layout"}
+        if unknown:
+            raise StoreError(f"unknown option(s) in the SPARQL URL: {sorted(unknown)}")
+        credentials = ((parts.username or "", parts.password or "")
+                       if parts.username is not None else None)
+        netloc = parts.hostname or ""
+        if parts.port:
+            netloc += f":{parts.port}"
+        base = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+        return cls(base, layout=options.get("layout", ["oxigraph"])[-1],
+                   credentials=credentials)
 
     def write(self, writes: Sequence[GraphWrite]) -> None:
-        self.update(update_text(writes))
+        template = not self.layout.blank_nodes_in_data and any("_:" in w.ntriples for w in writes)
+        self.update(update_text(writes, as_template=template))
 
     def update(self, sparql_update: str) -> None:
         response = self._http.post(
@@ -62,6 +127,9 @@ class RemoteStore:
             raise StoreError(f"update refused ({response.status_code}): {response.text[:300]}")
 
     def load_file(self, path: Path, transactional: bool = True) -> None:
+        if not self.layout.store_takes_datasets:
+            self._load_by_update(path, transactional)
+            return
         # Graph Store Protocol: POST of a dataset to the store adds it (one request;
         # the server decides how it applies it).
         with path.open("rb") as body:
@@ -70,6 +138,40 @@ class RemoteStore:
             )
         if response.status_code >= 300:
             raise StoreError(f"load refused ({response.status_code}): {response.text[:300]}")
+
+    def _load_by_update(self, path: Path, transactional: bool) -> None:
+        """The quads of a TriG file as INSERT DATA: one request holding all of them when
+        `transactional` (parsed whole first, so a bad file sends nothing), else requests
+        of `batch_quads` quads each (constant memory)."""
+        try:
+            quads = ox.parse(path=str(path), format=ox.RdfFormat.TRIG)
+            if transactional:
+                self.update(self._insert(list(quads)))
+                return
+            batch: list[ox.Quad] = []
+            for quad in quads:
+                batch.append(quad)
+                if len(batch) >= self.batch_quads:
+                    self.update(self._insert(batch))
+                    batch = []
+            if batch:
+                self.update(self._insert(batch))
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise StoreError(str(exc)) from exc
+
+    def _insert(self, quads: Sequence[ox.Quad]) -> str:
+        """An update adding `quads`, grouped by graph."""
+        by_graph: dict[str, list[str]] = {}
+        for quad in quads:
+            graph = "" if isinstance(quad.graph_name, ox.DefaultGraph) else str(quad.graph_name)
+            by_graph.setdefault(graph, []).append(
+                f"{quad.subject} {quad.predicate} {quad.object} .")
+        blocks = ["\n".join(lines) if not graph
+                  else f"GRAPH {graph} {{\n" + "\n".join(lines) + "\n}"
+                  for graph, lines in by_graph.items()]
+        template = not self.layout.blank_nodes_in_data and any(
+            isinstance(term, ox.BlankNode) for q in quads for term in (q.subject, q.object))
+        return insert_text(blocks, as_template=template)
 
     def triples(self, graph: str) -> list[ox.Triple]:
         response = self._http.get(
@@ -86,7 +188,10 @@ class RemoteStore:
         """POST a query; the whole answer within `timeout` seconds (not per read, as
         httpx's timeout) and at most `max_bytes`, else QueryLimitExceeded. Leaving the
         connection is all the node can do: the server's own limit (`oxigraph serve
-        --timeout-s`) stops the evaluation there."""
+        --timeout-s`) stops the evaluation there. A direct `application/sparql-query`
+        body is sent form-encoded (see the class)."""
+        if content_type.split(";")[0].strip() == "application/sparql-query":
+            content, content_type = urlencode({"query": content.decode()}).encode(), FORM
         deadline = time.monotonic() + timeout
         chunks: list[bytes] = []
         size = 0
@@ -108,8 +213,8 @@ class RemoteStore:
     def _query(self, query: str, accept: str) -> bytes:
         response = self._http.post(
             self.query_url,
-            content=query.encode(),
-            headers={"content-type": "application/sparql-query", "accept": accept},
+            data={"query": query},
+            headers={"accept": accept},
         )
         if response.status_code >= 300:
             raise StoreError(f"query failed ({response.status_code}): {response.text[:300]}")
