@@ -6,6 +6,7 @@ code path is the same for every server; docs/operator.md says how to run each.""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -50,6 +51,14 @@ class Layout:
     # INSERT DATA may hold blank nodes (SPARQL 1.1); else writes holding any go as
     # `INSERT { … } WHERE {}`, which means the same.
     blank_nodes_in_data: bool = True
+    # A query parameter giving the server the node's time limit (milliseconds), if any.
+    timeout_parameter: str | None = None
+    # A response header (name, value) by which the server marks an answer cut short by
+    # its time limit but sent as a success (Virtuoso's "anytime" answers): refused.
+    incomplete_header: tuple[str, str] | None = None
+    # A prefix the server puts before blank node labels in SPARQL results (JSON, XML),
+    # which makes them invalid labels: removed.
+    blank_node_prefix: bytes | None = None
 
 
 LAYOUTS = {
@@ -57,7 +66,9 @@ LAYOUTS = {
     # Virtuoso: the authenticated endpoints (digest) let the node's own SQL user update;
     # its Graph Store endpoint reads and writes one graph at a time.
     "virtuoso": Layout("/sparql-auth", "/sparql-auth", "/sparql-graph-crud-auth",
-                       store_takes_datasets=False, auth="digest", blank_nodes_in_data=False),
+                       store_takes_datasets=False, auth="digest", blank_nodes_in_data=False,
+                       timeout_parameter="timeout", incomplete_header=("x-sql-state", "S1TAT"),
+                       blank_node_prefix=b"nodeID://"),
 }
 
 
@@ -192,6 +203,8 @@ class RemoteStore:
         body is sent form-encoded (see the class)."""
         if content_type.split(";")[0].strip() == "application/sparql-query":
             content, content_type = urlencode({"query": content.decode()}).encode(), FORM
+        if self.layout.timeout_parameter and content_type.split(";")[0].strip() == FORM:
+            content += f"&{self.layout.timeout_parameter}={int(timeout * 1000)}".encode()
         deadline = time.monotonic() + timeout
         chunks: list[bytes] = []
         size = 0
@@ -199,6 +212,8 @@ class RemoteStore:
             with self._http.stream("POST", self.query_url, content=content, timeout=timeout,
                                    headers={"content-type": content_type,
                                             "accept": accept}) as response:
+                if self._incomplete(response):
+                    raise QueryLimitExceeded("time")
                 for chunk in response.iter_bytes():
                     size += len(chunk)
                     if size > max_bytes:
@@ -208,7 +223,20 @@ class RemoteStore:
                     chunks.append(chunk)
         except httpx.TimeoutException:
             raise QueryLimitExceeded("time") from None
-        return QueryAnswer(response.status_code, b"".join(chunks))
+        return QueryAnswer(response.status_code, self._results(b"".join(chunks)))
+
+    def _incomplete(self, response: httpx.Response) -> bool:
+        marker = self.layout.incomplete_header
+        return marker is not None and response.headers.get(marker[0]) == marker[1]
+
+    def _results(self, body: bytes) -> bytes:
+        """Query results with the server's blank node prefix (if any) taken off."""
+        prefix = self.layout.blank_node_prefix
+        if not prefix or prefix not in body:
+            return body
+        escaped = re.escape(prefix)
+        body = re.sub(rb'("type"\s*:\s*"bnode"\s*,\s*"value"\s*:\s*")' + escaped, rb"\1", body)
+        return re.sub(rb"(<bnode>)" + escaped, rb"\1", body)
 
     def _query(self, query: str, accept: str) -> bytes:
         response = self._http.post(
@@ -218,7 +246,9 @@ class RemoteStore:
         )
         if response.status_code >= 300:
             raise StoreError(f"query failed ({response.status_code}): {response.text[:300]}")
-        return response.content
+        if self._incomplete(response):
+            raise StoreError("the server cut the answer short (its time limit)")
+        return self._results(response.content)
 
     def select(self, query: str) -> Iterator[ox.QuerySolution]:
         body = self._query(query, "application/sparql-results+json")
