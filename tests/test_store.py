@@ -155,3 +155,14 @@ def test_bulk_all_or_nothing_on_an_external_sparql_server(server_url):
             assert refused.status_code == 422 and refused.json()["details"]["stored"] == 0
     finally:
         node.stop()
+
+
+def test_a_large_graph_and_a_large_load_are_stored_whole(store, tmp_path):
+    # over what Virtuoso's SPARQL parser takes in one GRAPH block (under 5,000 triples)
+    lines = "\n".join(f'<{G1}> <https://id.fmar.uk/def/fmar#note> "n{i}" .' for i in range(6000))
+    store.write([GraphWrite(G1, lines)])
+    assert len(store.triples(G1)) == 6000
+    big = tmp_path / "big.trig"
+    big.write_text(f"<{G2}> {{\n{lines.replace(G1, G2)}\n}}\n")
+    store.load_file(big)
+    assert len(store.triples(G2)) == 6000

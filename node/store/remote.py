@@ -51,6 +51,8 @@ class Layout:
     # INSERT DATA may hold blank nodes (SPARQL 1.1); else writes holding any go as
     # `INSERT { … } WHERE {}`, which means the same.
     blank_nodes_in_data: bool = True
+    # Most triples in one `GRAPH <g> { … }` block of an update, if the server limits it.
+    block_triples: int | None = None
     # A query parameter giving the server the node's time limit (milliseconds), if any.
     timeout_parameter: str | None = None
     # A response header (name, value) by which the server marks an answer cut short by
@@ -67,6 +69,7 @@ LAYOUTS = {
     # its Graph Store endpoint reads and writes one graph at a time.
     "virtuoso": Layout("/sparql-auth", "/sparql-auth", "/sparql-graph-crud-auth",
                        store_takes_datasets=False, auth="digest", blank_nodes_in_data=False,
+                       block_triples=1000,
                        timeout_parameter="timeout", incomplete_header=("x-sql-state", "S1TAT"),
                        blank_node_prefix=b"nodeID://"),
 }
@@ -90,6 +93,7 @@ class RemoteStore:
         layout: str = "oxigraph",
         credentials: tuple[str, str] | None = None,
         batch_quads: int = 20_000,
+        update_timeout: float = 600.0,
     ):
         if layout not in LAYOUTS:
             raise StoreError(f"unknown SPARQL server layout {layout!r}; one of {sorted(LAYOUTS)}")
@@ -100,6 +104,7 @@ class RemoteStore:
         self.update_url = update_url or f"{base}{paths.update}"
         self.store_url = store_url or f"{base}{paths.store}"
         self.batch_quads = batch_quads
+        self.update_timeout = update_timeout  # a load of thousands of records is one update
         auth: httpx.Auth | None = None
         if credentials:
             auth = (httpx.DigestAuth(*credentials) if paths.auth == "digest"
@@ -126,13 +131,15 @@ class RemoteStore:
 
     def write(self, writes: Sequence[GraphWrite]) -> None:
         template = not self.layout.blank_nodes_in_data and any("_:" in w.ntriples for w in writes)
-        self.update(update_text(writes, as_template=template))
+        self.update(update_text(writes, as_template=template,
+                                block_lines=self.layout.block_triples))
 
     def update(self, sparql_update: str) -> None:
         response = self._http.post(
             self.update_url,
             content=sparql_update.encode(),
             headers={"content-type": "application/sparql-update"},
+            timeout=self.update_timeout,
         )
         if response.status_code >= 300:
             raise StoreError(f"update refused ({response.status_code}): {response.text[:300]}")
@@ -177,9 +184,12 @@ class RemoteStore:
             graph = "" if isinstance(quad.graph_name, ox.DefaultGraph) else str(quad.graph_name)
             by_graph.setdefault(graph, []).append(
                 f"{quad.subject} {quad.predicate} {quad.object} .")
-        blocks = ["\n".join(lines) if not graph
-                  else f"GRAPH {graph} {{\n" + "\n".join(lines) + "\n}"
-                  for graph, lines in by_graph.items()]
+        size = self.layout.block_triples or max(len(quads), 1)
+        blocks = []
+        for graph, lines in by_graph.items():
+            for i in range(0, len(lines), size):
+                part = "\n".join(lines[i:i + size])
+                blocks.append(f"GRAPH {graph} {{\n{part}\n}}" if graph else part)
         template = not self.layout.blank_nodes_in_data and any(
             isinstance(term, ox.BlankNode) for q in quads for term in (q.subject, q.object))
         return insert_text(blocks, as_template=template)

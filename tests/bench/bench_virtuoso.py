@@ -180,8 +180,10 @@ def main(argv: list[str] | None = None) -> int:
                     node.stop()
             finally:
                 server.stop()
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    except Exception:
+        print(f"failed; logs kept in {base}")
+        raise
+    shutil.rmtree(base, ignore_errors=True)
     print(f"\nload average after {os.getloadavg()[0]:.1f}\n")
     print(f"| {args.count:,} assets | load (assets/s) | read p50 / p99 (ms) | page of 100 p50 "
           "(ms) | page, category=BESS p50 (ms) | COUNT on /sparql p50 (ms) | store on disk |")
