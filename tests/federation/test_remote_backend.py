@@ -20,10 +20,10 @@ import uvicorn
 from examples.generate import assets
 from node.api.app import create_app
 from node.config import NodeSettings
-from node.federation.execute import Limits
+from node.query.execute import Limits
 from node.federation.localfed import free_port
 from node.federation.results import term_from_json, term_json
-from node.federation.service import QueryService
+from node.query.service import QueryService
 from node.identity import Caller, StaticTokenAuthenticator
 from node.inputs import Row
 from node.store import GraphWrite
