@@ -79,11 +79,30 @@ class RecordStore(Protocol):
     def close(self) -> None: ...
 
 
-def update_text(writes: Sequence[GraphWrite]) -> str:
-    """One SPARQL UPDATE request that applies `writes` (atomic in one request)."""
+def update_text(writes: Sequence[GraphWrite], as_template: bool = False,
+                block_lines: int | None = None) -> str:
+    """One SPARQL UPDATE request that applies `writes` (atomic in one request).
+    `as_template` writes `INSERT { … } WHERE {}` instead of `INSERT DATA { … }`, the same
+    for a server that refuses blank nodes in INSERT DATA (Virtuoso 7); `block_lines` splits
+    a graph's triples into `GRAPH` blocks of at most that many lines, the same again for a
+    server whose parser limits a block (Virtuoso 7: under 5,000 triples)."""
     drops = [f"DROP SILENT GRAPH <{w.graph}> ;" for w in writes if w.replace]
-    blocks = [f"GRAPH <{w.graph}> {{\n{w.ntriples}\n}}" for w in writes if w.ntriples.strip()]
-    return "\n".join(drops) + "\nINSERT DATA {\n" + "\n".join(blocks) + "\n}"
+    blocks = [f"GRAPH <{w.graph}> {{\n{part}\n}}" for w in writes if w.ntriples.strip()
+              for part in _parts(w.ntriples, block_lines)]
+    return "\n".join(drops) + "\n" + insert_text(blocks, as_template)
+
+
+def _parts(ntriples: str, block_lines: int | None) -> list[str]:
+    lines = ntriples.splitlines()
+    if block_lines is None or len(lines) <= block_lines:
+        return [ntriples]
+    return ["\n".join(lines[i:i + block_lines]) for i in range(0, len(lines), block_lines)]
+
+
+def insert_text(blocks: Sequence[str], as_template: bool = False) -> str:
+    """INSERT DATA of `blocks` (triples, or `GRAPH <g> { … }`), or as a template."""
+    body = "{\n" + "\n".join(blocks) + "\n}"
+    return f"INSERT {body} WHERE {{}}" if as_template else f"INSERT DATA {body}"
 
 
 def trig_text(writes: Sequence[GraphWrite]) -> str:
