@@ -134,7 +134,7 @@ def _checked_properties(graph: Graph, subject: Node) -> Properties:
             continue
         if p in STATE_PREDICATES:
             raise InputError("ARM-IN-003", f"<{p}> is kept by the node and cannot be sent.")
-        if p not in FIELD_BY_PREDICATE:
+        if not isinstance(p, URIRef) or p not in FIELD_BY_PREDICATE:
             raise InputError("ARM-IN-002", f"<{p}> is not an asset property.", {"predicate": str(p)})
         if isinstance(o, BNode):
             raise InputError("ARM-IN-005", "Asset property values are IRIs or literals.")

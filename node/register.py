@@ -5,6 +5,11 @@ Thin: each kind's logic is in node/kinds/, the shared machinery in node/records/
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
+from node.identity import Caller
+from node.inputs import Properties, Row
+from node.kinds.asset_records import Checked
 from node.kinds.assets import Assets, BulkReport
 from node.kinds.categories import Catalogue, Categories
 from node.kinds.connection_limits import ConnectionLimits
@@ -25,11 +30,17 @@ class Register:
         return self.categories.catalogue
 
     @property
-    def commit_hooks(self):
+    def commit_hooks(self) -> list[Callable[[str, Properties], None]]:
         return self.assets.commit_hooks
 
-    def register_bulk(self, *args, **kwargs) -> BulkReport:
-        return self.assets.register_bulk(*args, **kwargs)
+    def register_bulk(
+        self,
+        rows: Iterable[Row],
+        caller: Caller,
+        all_or_nothing: bool,
+        screen: Callable[[list[Checked]], None] | None = None,
+    ) -> BulkReport:
+        return self.assets.register_bulk(rows, caller, all_or_nothing, screen)
 
     def close(self) -> None:
         self.assets.close()

@@ -22,13 +22,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 import pyoxigraph as ox
 import pyshacl
 from rdflib import RDF, BNode, Graph, Literal, URIRef
 from rdflib.collection import Collection
-from rdflib.term import Node
+from rdflib.term import IdentifiedNode, Node
 
 from common.vocab import FMAR, SH
 from node.ntriples import term_value
@@ -125,6 +125,18 @@ def _nt(term: Node) -> str:
     return term.n3()
 
 
+def _select(store: ox.Store, query: str) -> ox.QuerySolutions:
+    """The solutions of a SELECT query."""
+    solutions = store.query(query)
+    assert isinstance(solutions, ox.QuerySolutions)
+    return solutions
+
+
+def _int(term: Node) -> int:
+    """An integer literal's value (int() of its lexical form, as of any str)."""
+    return int(str(term))
+
+
 def _rule_of(shapes: Graph, *owners: Node | None) -> str:
     for owner in owners:
         if owner is not None:
@@ -162,8 +174,8 @@ def _compile_property(shapes: Graph, target: URIRef, prop: Node, node_shape: Nod
     maximum = shapes.value(prop, SH.maxCount)
     if minimum is not None or maximum is not None:
         checks.append(CountCheck(rule, message, str(target), str(path),
-                                 int(minimum) if minimum is not None else None,
-                                 int(maximum) if maximum is not None else None))
+                                 _int(minimum) if minimum is not None else None,
+                                 _int(maximum) if maximum is not None else None))
     for key, value in shapes.predicate_objects(prop):
         if key == SH.datatype:
             check = f"!isLiteral(?value) || DATATYPE(?value) != {_nt(value)}"
@@ -180,17 +192,20 @@ def _compile_property(shapes: Graph, target: URIRef, prop: Node, node_shape: Nod
             _check_pattern(str(value), str(flags) if flags else "")
             per_value(f"isBlank(?value) || !REGEX(STR(?value), {json.dumps(str(value))}{flag_arg})")
         elif key == SH.minLength:
-            per_value(f"isBlank(?value) || STRLEN(STR(?value)) < {int(value)}")
+            per_value(f"isBlank(?value) || STRLEN(STR(?value)) < {_int(value)}")
         elif key == SH.maxLength:
-            per_value(f"isBlank(?value) || STRLEN(STR(?value)) > {int(value)}")
+            per_value(f"isBlank(?value) || STRLEN(STR(?value)) > {_int(value)}")
         elif key in (SH.minInclusive, SH.minExclusive, SH.maxInclusive, SH.maxExclusive):
-            op = {SH.minInclusive: ">=", SH.minExclusive: ">", SH.maxInclusive: "<=",
-                  SH.maxExclusive: "<"}[key]
+            ops: dict[Node, str] = {SH.minInclusive: ">=", SH.minExclusive: ">",
+                                    SH.maxInclusive: "<=", SH.maxExclusive: "<"}
+            op = ops[key]
             per_value(f"COALESCE(!(?value {op} {_nt(value)}), true)")
         elif key == SH.nodeKind:
-            kinds = {SH.IRI: "!isIRI(?value)", SH.Literal: "!isLiteral(?value)",
-                     SH.BlankNode: "!isBlank(?value)", SH.BlankNodeOrIRI: "isLiteral(?value)",
-                     SH.IRIOrLiteral: "isBlank(?value)", SH.BlankNodeOrLiteral: "isIRI(?value)"}
+            kinds: dict[Node, str] = {SH.IRI: "!isIRI(?value)", SH.Literal: "!isLiteral(?value)",
+                                      SH.BlankNode: "!isBlank(?value)",
+                                      SH.BlankNodeOrIRI: "isLiteral(?value)",
+                                      SH.IRIOrLiteral: "isBlank(?value)",
+                                      SH.BlankNodeOrLiteral: "isIRI(?value)"}
             per_value(kinds[value])
         elif key in (SH.lessThan, SH.lessThanOrEquals):
             op = "<" if key == SH.lessThan else "<="
@@ -211,7 +226,7 @@ def _check_pattern(pattern: str, flags: str) -> None:
     every value silently: refuse it when the shape is compiled."""
     re.compile(pattern)
     flag_arg = f", {json.dumps(flags)}" if flags else ""
-    [row] = list(ox.Store().query(f'SELECT (REGEX("", {json.dumps(pattern)}{flag_arg}) AS ?ok) {{}}'))
+    [row] = list(_select(ox.Store(), f'SELECT (REGEX("", {json.dumps(pattern)}{flag_arg}) AS ?ok) {{}}'))
     if row["ok"] is None:
         raise ShapeError(f"sh:pattern {pattern!r} is not a SPARQL (XPath) regular expression")
 
@@ -279,8 +294,10 @@ class ShapeSet:
         self.value_checks: dict[tuple[str, str], list[ValueCheck]] = {}
         self.count_checks: dict[str, list[CountCheck]] = {}
         self.fallback: Graph | None = None
-        handled: list[Node] = []
-        for shape in sorted(set(shapes.subjects(RDF.type, SH.NodeShape))):
+        handled: list[IdentifiedNode] = []
+        # Subjects are IRIs or blank nodes (rdflib types them as any Node).
+        node_shapes = cast("Iterable[IdentifiedNode]", shapes.subjects(RDF.type, SH.NodeShape))
+        for shape in sorted(set(node_shapes)):
             if (shape, SH.deactivated, Literal(True)) in shapes:
                 continue
             try:
@@ -416,27 +433,28 @@ class Validator:
 
             found.append(Violation(rule, _PLACEHOLDER.sub(fill, template), this, path, value))
 
-        for target, checks in shape_set.count_checks.items():
+        for target, count_checks in shape_set.count_checks.items():
             reported: set[tuple[str, str, str]] = set()
-            for query in _count_queries(target, checks):
-                for solution in store.query(query):  # type: ignore[union-attr]
-                    this = _text(solution["this"]) or ""
-                    if this not in focus:
+            for query in _count_queries(target, count_checks):
+                for solution in _select(store, query):
+                    counted = _text(solution["this"]) or ""
+                    if counted not in focus:
                         continue
-                    path, n = _text(solution["p"]) or "", int(_text(solution["n"]) or 0)
-                    for check in checks:
-                        if (this, path, check.rule) in reported:
+                    counted_path = _text(solution["p"]) or ""
+                    n = int(_text(solution["n"]) or 0)
+                    for count_check in count_checks:
+                        if (counted, counted_path, count_check.rule) in reported:
                             continue
-                        if check.path == path and (
-                            (check.minimum is not None and n < check.minimum)
-                            or (check.maximum is not None and n > check.maximum)
+                        if count_check.path == counted_path and (
+                            (count_check.minimum is not None and n < count_check.minimum)
+                            or (count_check.maximum is not None and n > count_check.maximum)
                         ):
-                            reported.add((this, path, check.rule))
-                            add(check.rule, this, path, None, check.message)
+                            reported.add((counted, counted_path, count_check.rule))
+                            add(count_check.rule, counted, counted_path, None, count_check.message)
         for (target, path), checks in shape_set.value_checks.items():
-            for solution in store.query(_value_query(target, path, checks)):  # type: ignore[union-attr]
+            for solution in _select(store, _value_query(target, path, checks)):
                 this = _text(solution["this"])
-                if this not in focus:
+                if this is None or this not in focus:
                     continue
                 value = _text(solution["value"])
                 failed: dict[str, ValueCheck] = {}
@@ -450,9 +468,9 @@ class Validator:
                 for check in failed.values():
                     found.append(self._value_violation(check, this, value))
         for rule in shape_set.rules:
-            for solution in store.query(rule.query):  # type: ignore[union-attr]
+            for solution in _select(store, rule.query):
                 this = _text(solution["this"])
-                if this not in focus:
+                if this is None or this not in focus:
                     continue
                 add(rule.rule, this, _binding(solution, "path") or rule.path,
                     _binding(solution, "value"), rule.message, solution)
@@ -488,7 +506,7 @@ class Validator:
 def _once(violations: list[Violation]) -> list[Violation]:
     """Each (rule, focus, path, value) once: a required value with sh:hasValue, missing,
     fails both constraints with the same message."""
-    seen: set[tuple[str, str, str | None, str | None]] = set()
+    seen: set[tuple[str, str | None, str | None, str | None]] = set()
     kept = []
     for v in violations:
         key = (v.rule, v.focus, v.path, v.value)

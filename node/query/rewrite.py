@@ -233,8 +233,8 @@ class Writer:
             distinct = "DISTINCT " if e.distinct else ""
             return f"{term(e.iri)}({distinct}{args})"
         if name.startswith("Builtin_"):
-            args = [self.expr(v, in_graph) for k, v in e.items() if not k.startswith("_")]
-            return f"{name[len('Builtin_'):]}({', '.join(args)})"
+            operands = [self.expr(v, in_graph) for k, v in e.items() if not k.startswith("_")]
+            return f"{name[len('Builtin_'):]}({', '.join(operands)})"
         raise Unsupported(f"an expression {name}")
 
     # ------------------------------------------------------------ patterns
