@@ -157,7 +157,9 @@ def to_ntriples(field: Field, value: Any) -> str:
 
 def to_term(field: Field, value: Any) -> Node:
     """The same value as an rdflib term (for pyshacl, the reference engine)."""
-    return from_n3(to_ntriples(field, value))
+    term = from_n3(to_ntriples(field, value))
+    assert isinstance(term, Node)
+    return term
 
 
 def to_json_value(field: Field, term: Node) -> Any:

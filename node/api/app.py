@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
+from starlette.middleware.base import RequestResponseEndpoint
 
 from common.http_errors import install_error_handlers
 from common.openapi import content, install_openapi
@@ -40,7 +42,7 @@ def create_app(
     settings = services.settings if services else settings or NodeSettings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         running = services or Services.open(settings, authenticator)
         app.state.services = running
         # read by modules that take them from the app rather than as dependencies
@@ -74,7 +76,7 @@ def create_app(
                        limits=RateLimits.from_env(settings.rate_limit_env()))
 
     @app.middleware("http")
-    async def server_timing(request: Request, call_next):
+    async def server_timing(request: Request, call_next: RequestResponseEndpoint) -> Response:
         started = time.perf_counter()
         response = await call_next(request)
         elapsed_ms = (time.perf_counter() - started) * 1000

@@ -65,7 +65,7 @@ def _unsupported(kind: str, offered: list[str]) -> ApiError:
                     {"accepted": offered})
 
 
-async def _single_properties(request: Request, *, allow_asset_id: bool = False):
+async def _single_properties(request: Request, *, allow_asset_id: bool = False) -> Properties:
     limit = request.app.state.settings.max_body_bytes
     body = await read_body(request, limit)
     kind = media_type(request)
@@ -242,12 +242,12 @@ async def register_bulk(
         graph = await run_in_threadpool(parse_rdf, body, "turtle")
         rows: Any = rows_from_graph(graph)
     elif kind in (CSV, NDJSON, "application/ndjson"):
-        body = stream_body(request, limit)
+        stream = stream_body(request, limit)
 
         def chunks() -> Iterator[bytes]:
             while True:
                 try:
-                    yield anyio.from_thread.run(body.__anext__)
+                    yield anyio.from_thread.run(stream.__anext__)
                 except StopAsyncIteration:
                     return
 

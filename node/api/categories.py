@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from rdflib import Graph
 
 from common.http_errors import ApiError, error_responses
 from common.openapi import content, secured
@@ -82,7 +83,7 @@ def get_category(request: Request, code: str, caller: CallerDep) -> Response:
     return _category_response(request, category)
 
 
-async def _definition(request: Request):
+async def _definition(request: Request) -> Graph:
     body = await read_body(request, request.app.state.settings.max_body_bytes)
     return await run_in_threadpool(graph_of, body, media_type(request))
 

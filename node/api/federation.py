@@ -42,7 +42,7 @@ PARTIAL_DOC = (" The answer lists every node with `status` answered / timed_out 
                "not answer. Rows carry `_node` (or `_nodes` for joined rows).")
 
 
-FEDERATED = {"openapi_extra": secured("federation:query"),
+FEDERATED: dict[str, Any] = {"openapi_extra": secured("federation:query"),
              "responses": {200: content("application/json"),
                            **error_responses(400, 401, 403, 422, 503)}}
 

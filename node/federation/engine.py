@@ -15,7 +15,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pyoxigraph as ox
@@ -330,7 +330,8 @@ class Engine:
         outcome = await self.fan_out(nodes, "POST", "/sparql", parse, content=fragment.encode(),
                                      headers={"content-type": "application/sparql-query",
                                               "accept": MEDIA_OF["json"]})
-        received = {n.url: outcome.payloads.get(n.url) or ([], set()) for n in nodes}
+        received: dict[str, tuple[list[ox.Quad], set[ox.NamedNode]]] = {
+            n.url: outcome.payloads.get(n.url) or ([], set()) for n in nodes}
         base: dict[str, Any] = {
             "partial": outcome.partial, "nodes": outcome.status_json(), "mode": "gather",
             "fragment": {"predicates": plan.predicates, "everything": plan.everything,
@@ -349,7 +350,8 @@ class Engine:
         holders: dict[str, set[str]] = {}
         for url, (quads, names) in received.items():
             store.extend(quads)
-            for graph in {q.graph_name for q in quads} | names:
+            # the fragment binds ?g in GRAPH ?g: every quad is in a named graph
+            for graph in {cast(ox.NamedNode, q.graph_name) for q in quads} | names:
                 holders.setdefault(graph.value, set()).add(url)
         graphs = sorted(holders)
         started = time.perf_counter()

@@ -21,7 +21,7 @@ from node.query.dataset import AllowedGraphs
 from node.query.execute import Answer, Dataset, Executor, Limits, check_query
 from node.query.results import GRAPH_TYPES, MEDIA_OF, SELECT_TYPES
 from node.store import RecordStore
-from node.store.remote import QueryAnswer, QueryLimitExceeded
+from node.store.remote import QueryAnswer, QueryLimitExceeded, RemoteStore
 
 
 def negotiate(accept: str | None, form: str, fmt: str | None = None) -> tuple[Any, str]:
@@ -124,6 +124,7 @@ class QueryService:
 
     def _remote_query(self, content: bytes, content_type: str, accept: str) -> QueryAnswer:
         limits = self.executor.limits
+        assert isinstance(self.store, RemoteStore)  # the only store that `evaluates_queries`
         try:
             return self.store.query_within(content, content_type, accept, limits.timeout,
                                            limits.memory_mb * 1024 * 1024)
@@ -188,4 +189,4 @@ def disclosure_key(data_dir: Path | None) -> bytes | None:
 
 def service_for(app: Any) -> QueryService:
     """The node's query service, opened with the app (node/api/services.py)."""
-    return app.state.services.query  # type: ignore[no-any-return]
+    return app.state.services.query
