@@ -96,7 +96,7 @@ def remote_node(request, tmp_path_factory) -> Iterator[str]:
                                                         start=1))
         report = services.register.register_bulk(rows, CALLERS[key], all_or_nothing=True)
         assert report.stored == 15, report.errors[:2]
-        connection_limits(app.state.register.store,
+        connection_limits(services.register.store,
                           [f"https://id.fmar.uk/asset/{a['AssetId']}" for a in report.assets])
     node_port = free_port()
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=node_port,
