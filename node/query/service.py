@@ -86,6 +86,8 @@ class QueryService:
         dataset: Dataset
         if requested:  # the protocol's dataset narrows the caller's; never widens it
             dataset = Dataset.listed(self.readable(requested, scope))
+        elif not self.store.rights_in_query:
+            dataset = Dataset.listed(self.allowed.names(scope))
         else:
             try:
                 query = rewrite.restricted_query(query, scope)

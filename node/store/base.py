@@ -72,6 +72,12 @@ class RecordStore(Protocol):
         `query_source()`."""
         ...
 
+    @property
+    def rights_in_query(self) -> bool:
+        """True when a caller's read rights can go inside the query (node/query/rewrite.py);
+        False when they must go as the list of readable graphs."""
+        ...
+
     def query_source(self) -> AbstractContextManager[QuerySource]:
         """What a query worker reads (only when not `evaluates_queries`)."""
         ...

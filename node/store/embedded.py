@@ -32,6 +32,7 @@ class EmbeddedStore:
         self._checkpoints = _Checkpoints(self._store, None if read_only else path)
 
     evaluates_queries = False
+    rights_in_query = True
 
     def graph_names(self) -> Iterator[str]:
         return (g.value for g in self._store.named_graphs() if isinstance(g, ox.NamedNode))
