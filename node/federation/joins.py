@@ -31,7 +31,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import pyoxigraph as ox
 from rdflib import BNode, Literal, URIRef, Variable
 from rdflib.paths import (
     AlternativePath,
@@ -44,7 +43,7 @@ from rdflib.paths import (
 )
 
 from common.http_errors import ApiError
-from node.query.rewrite import TooLarge, parse
+from node.query.rewrite import TooLarge, parse, term
 
 
 @dataclass(frozen=True)
@@ -93,16 +92,9 @@ class _Found:
     patterns: set[tuple[str | None, str | None]] = field(default_factory=set)
 
 
-def _constant(term: Any) -> str | None:
+def _constant(value: Any) -> str | None:
     """An IRI or literal of the query in N-Triples syntax (escaped by pyoxigraph)."""
-    if isinstance(term, URIRef):
-        return str(ox.NamedNode(str(term)))
-    if isinstance(term, Literal):
-        if term.language:
-            return str(ox.Literal(str(term), language=term.language))
-        datatype = ox.NamedNode(str(term.datatype)) if term.datatype else None
-        return str(ox.Literal(str(term), datatype=datatype))
-    return None
+    return term(value) if isinstance(value, (URIRef, Literal)) else None
 
 
 def _triple(s: Any, p: Any, o: Any, found: _Found) -> None:
