@@ -14,9 +14,11 @@ from tests.harness.processes import RATE_LIMITS_OFF
 
 
 def test_RATE_001_a_member_relaying_through_a_node_drains_only_its_own_bucket(tmp_path):
-    # the trust framework's per-client limit of /token at its default (60:5); per-source
-    # limits off, as attacker, victim and relay are different hosts in a real federation
-    trust_env = {**RATE_LIMITS_OFF, "FMAR_RATE_TOKEN_CLIENT": "60:5"}
+    # the trust framework's per-client limit of /token: the default burst (60), refilled
+    # slowly (0.2/s, not the default 5/s) so that a slow machine cannot refill it during
+    # the 25 relays; per-source limits off, as attacker, victim and relay are different
+    # hosts in a real federation
+    trust_env = {**RATE_LIMITS_OFF, "FMAR_RATE_TOKEN_CLIENT": "60:0.2"}
     local = LocalFederation(tmp_path, node_env=dict(RATE_LIMITS_OFF), trust_env=trust_env)
     try:
         local.start_trust()
