@@ -38,10 +38,10 @@ from tests.bench.bench_register import (
     assets,
     csv_text,
     fmar_command,
-    free_port,
+    node_pythonpath,
     percentile,
-    subprocess_env,
 )
+from tests.harness.processes import free_port
 
 COUNT = ("PREFIX fmar: <https://id.fmar.uk/def/fmar#> "
          "SELECT (COUNT(?a) AS ?n) WHERE { ?a a fmar:Asset }")
@@ -54,7 +54,7 @@ class BenchNode:
         workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         tokens = workdir / "tokens.json"
-        env = subprocess_env()
+        env = {**os.environ, "PYTHONPATH": node_pythonpath()}
         self.token = subprocess.run(
             [*fmar_command(), "dev-token", "add", str(tokens), "--organisation", ORG,
              "--role", "FSP"], check=True, capture_output=True, text=True, cwd=ROOT, env=env,
