@@ -67,9 +67,22 @@ def _read_scope(caller: Caller) -> ReadScope:
     return ReadScope(False, organisations, dno_areas)
 
 
-def may_read(caller: Caller, facts: Facts) -> bool:
-    """POL-003 without the scope check: could this caller see the record at all?"""
-    return facts.public or _read_scope(caller).allows(facts.organisation, facts.dno_area)
+# Who reads records of a kind, when it is not POL-003 (a kind's rule declares its ID).
+READERS: dict[str, Callable[[Caller], ReadScope]] = {}
+
+
+def read_scope(caller: Caller, kind: str) -> ReadScope:
+    """Which records of `kind` the caller may read, after the read rule's scopes."""
+    for scope in POLICY[(kind, "read")].scopes:
+        require_scope(caller, scope)
+    return READERS.get(kind, _read_scope)(caller)
+
+
+def may_read(caller: Caller, facts: Facts, kind: str = "asset") -> bool:
+    """The kind's read rule (POL-003 unless declared) without the scope check: could this
+    caller see the record at all?"""
+    scope = READERS.get(kind, _read_scope)(caller)
+    return facts.public or scope.allows(facts.organisation, facts.dno_area)
 
 
 def may_read_asset(caller: Caller, organisation_id: str, dno_area: str | None) -> bool:
@@ -170,25 +183,28 @@ POLICY: dict[tuple[str, str], Rule] = {
                                                     hidden="first"),
 }
 
-def authorise(caller: Caller, kind: str, action: str, facts: Facts | None = None) -> None:
+def authorise(caller: Caller, kind: str, action: str, facts: Facts | None = None, *,
+              new: bool = False) -> None:
     """May `caller` do `action` on a record of `kind` (described by `facts`)? Raises
-    `Denied` (the rule's ID) or, for a record it may not see, `NotFound`."""
+    `Denied` (the rule's ID) or, for a record it may not see, `NotFound`. `new`: the facts
+    are of the record as the caller would write it (nothing to hide; a refusal says why)."""
     rule = POLICY[(kind, action)]
     facts = facts or Facts(caller.organisation_id)
 
     def hide() -> None:
-        raise KINDS[kind].not_found()  # the kind's own "no such record"
+        if not new:
+            raise KINDS[kind].not_found()  # the kind's own "no such record"
 
-    if rule.hidden == "first" and not may_read(caller, facts):
+    if rule.hidden == "first" and not may_read(caller, facts, kind):
         hide()
     for scope in rule.scopes:
         require_scope(caller, scope)
     for check in rule.checks:
         if not check.holds(caller, facts):
-            if rule.hidden == "refused" and not may_read(caller, facts):
+            if rule.hidden == "refused" and not may_read(caller, facts, kind):
                 hide()
             raise _deny(check.rule, check.message(caller))
-    if rule.hidden == "always" and not may_read(caller, facts):
+    if rule.hidden == "always" and not may_read(caller, facts, kind):
         hide()
 
 

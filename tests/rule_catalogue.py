@@ -34,6 +34,7 @@ INPUT_TEST = "tests/test_inputs.py"
 CODES_TEST = "tests/test_codes.py"
 ERRORS_TEST = "tests/test_errors.py"
 CONTRACT_TEST = "tests/test_contract.py"
+RECORDS_TEST = "tests/test_records.py"
 
 # Constraint parameters worth naming in the "checks" column.
 _KEYS = {
@@ -419,6 +420,13 @@ REQUEST_RULES = [
          + "<br>" + _t(ERRORS_TEST, "test_REQ_001_request_validation")
          + "<br>" + _t(CONTRACT_TEST,
                        "test_REQ_001_validation_status_filter_is_one_of_the_statuses")),
+    Rule("REQ-IN-001", "A record listing takes only its own filters and `limit`/`after`; an "
+         "unknown query parameter is refused, not ignored.", "`node/api/records.py` `_where`",
+         "400 `REQ-IN-001`",
+         _t(RECORDS_TEST, "test_REQ_IN_001_an_unknown_query_parameter_is_refused_not_ignored")),
+    Rule("REQ-IN-002", "A listing's `after` is a record ID (the `next` of the previous page).",
+         "`node/records/service.py` `Records.search`", "400 `REQ-IN-002`",
+         _t(RECORDS_TEST, "test_REQ_IN_002_a_cursor_that_is_not_an_id_is_refused")),
     Rule("HTTP-4xx", "Fallbacks for what FastAPI raises itself: unknown route `HTTP-404`, wrong "
          "method `HTTP-405` (with `Allow`, below), other statuses `HTTP-<status>` (`AUTH-001` for 401, `POL-000` "
          "for 403).", "`common/http_errors.py`", "4xx `HTTP-…`",

@@ -82,13 +82,14 @@ def test_LIM_rules_refuse_a_malformed_limit(node, changes, rule):
 
 def test_LIM_006_the_setter_is_kept_by_the_node():
     from node.kinds.asset_records import VALIDATOR
-    from node.kinds.connection_limits import SHAPES
+    from node.kinds.connection_limits import CONNECTION_LIMIT
+    from node.records.service import shape_set
 
     iri = f"https://id.fmar.uk/connection-limit/{uuid.uuid4()}"
     fmar = "https://id.fmar.uk/def/fmar#"
     text = (f"<{iri}> <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> <{fmar}ConnectionLimit> .\n"
             f'<{iri}> <{fmar}exportLimit> "1.0"^^<http://www.w3.org/2001/XMLSchema#decimal> .')
-    rules = {v.rule for v in VALIDATOR.validate(text, SHAPES, [iri])}
+    rules = {v.rule for v in VALIDATOR.validate(text, shape_set(CONNECTION_LIMIT), [iri])}
     assert {"LIM-001", "LIM-002", "LIM-003", "LIM-006"} <= rules and "LIM-007" not in rules
 
 
@@ -117,7 +118,7 @@ def test_changes_need_the_current_version_and_keep_history_and_audit(node):
     assert (stale.status_code, stale.json()["code"]) == (412, "LIM-412")
     assert changed.status_code == 200, changed.text
     assert changed.json()["Version"] == 2 and changed.json()["ImportLimit"] == 100
-    assert [v["limit"]["ExportLimit"] for v in history] == [6000.0, 5000]
+    assert [v["record"]["ExportLimit"] for v in history] == [6000.0, 5000]
     assert [v["action"] for v in history] == ["create-connection-limit",
                                                "update-connection-limit"]
     assert [(e["action"], e["version"]) for e in trail] == [
