@@ -40,6 +40,8 @@ class Facts:
     organisation: str = ""
     dno_area: str | None = None
     public: bool = False
+    operator: str | None = None  # the system operator role that runs a product
+    state: str | None = None  # a record state a rule depends on (a product's status)
 
 
 KINDS: dict[str, RecordKind] = {}  # every declared kind, by name (node/kinds/ declare them)
@@ -63,6 +65,9 @@ class RecordKind:
     # where search finds the facts of a stored record (POL-003 inside the query)
     organisation_predicate: URIRef = FMAR.organisation
     area_predicate: URIRef | None = FMAR.dnoConnection
+    # values the node keeps beyond SetBy/Version/Created/Modified, shown in JSON: name ->
+    # predicate (a generic kind's service computes them in `kept`)
+    kept: tuple[tuple[str, URIRef], ...] = ()
 
     def __post_init__(self) -> None:
         KINDS[self.name] = self

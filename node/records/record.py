@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pyoxigraph as ox
-from rdflib import URIRef
+from rdflib import Literal, URIRef
 
 from common.vocab import DCTERMS, FMAR, ORG_BASE
 from node.asset_fields import to_json_value
@@ -75,7 +75,10 @@ class Record:
         assert self.kind.table is not None
         field = self.kind.table.by_name[name]
         found = self.value(field.iri)
-        return None if found is None else to_json_value(field, URIRef(found))
+        if found is None:
+            return None
+        term = URIRef(found) if field.kind in ("org", "asset") or field.scheme else Literal(found)
+        return to_json_value(field, term)
 
     def properties(self) -> list[tuple[str, str]]:
         """The client fields as (predicate, N-Triples term), as a write receives them."""
@@ -90,6 +93,10 @@ class Record:
         for f in self.kind.table.fields:
             if f.iri in self.values:
                 body[f.name] = self.field(f.name)
+        for name, predicate in self.kind.kept:
+            if str(predicate) in self.values:
+                found = self.values[str(predicate)]
+                body[name] = found[0] if len(found) == 1 else found
         body["SetBy"] = self.set_by
         body["Version"] = self.version
         body["Created"] = self.value(DCTERMS.created)
