@@ -59,7 +59,7 @@ def build(base: Path, asset_count: int, limit_count: int, console: Console) -> L
     fsp2 = fed.register_member("Voltaflex", ["FSP", "Aggregator"])
     fed.register_member("Ofgem", ["Regulator"])
     types = {"neso": ["Asset"], "dno": ["Asset", "ConnectionLimit"],
-             "facilitator": ["Asset", "AssetCategory"], "flexco": ["Asset"],
+             "facilitator": ["Asset", "AssetCategory", "Product"], "flexco": ["Asset"],
              "voltaflex": ["Asset"]}
     owners = {"neso": neso, "dno": ukpn, "facilitator": mf, "flexco": fsp1, "voltaflex": fsp2}
     nodes = {name: fed.add_node(name, owners[name], types[name],
@@ -80,7 +80,9 @@ def build(base: Path, asset_count: int, limit_count: int, console: Console) -> L
             if len(limits) >= limit_count * (1 if iris is iris1 else 2):
                 break
     fed.load_connection_limits(nodes["dno"], limits)
-    console.print(f"  {len(iris1)} + {len(iris2)} assets, {len(limits)} connection limits")
+    products = fed.load_products(nodes["facilitator"])
+    console.print(f"  {len(iris1)} + {len(iris2)} assets, {len(limits)} connection limits, "
+                  f"{len(products)} products")
     fed.save()
     return fed
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from common.errors import Denied, Unauthenticated
+from common.vocab import CATEGORY_BASE, FMAR, PRODUCT_VERSION_BASE
 from node.identity import Caller
 from node.records.kind import KINDS, Facts
 from node.records.status import Action
@@ -268,6 +269,10 @@ def check_deregistration_enquiry(caller: Caller) -> None:
 # Appended by the federation work: dataset restriction for SPARQL and aggregate access.
 
 RECORD_GRAPH_PREFIX = "https://id.fmar.uk/"
+# POL-011: records every member reads, also in SPARQL: (graph name prefix, the class one of
+# its subjects has): asset categories and product versions.
+PUBLIC_RECORDS = ((CATEGORY_BASE, str(FMAR.AssetCategory)),
+                  (PRODUCT_VERSION_BASE, str(FMAR.Product)))
 SMALL_CELL_THRESHOLD = 5
 
 
