@@ -529,7 +529,7 @@ REQUEST_RULES = [
          + "<br>" + _t(CONTRACT_TEST,
                        "test_REQ_001_validation_status_filter_is_one_of_the_statuses")),
     Rule("REQ-IN-001", "A record listing takes only its own filters and `limit`/`after`; an "
-         "unknown query parameter is refused, not ignored.", "`node/api/records.py` `_where`",
+         "unknown query parameter is refused, not ignored.", "`node/api/records.py` `where`",
          "400 `REQ-IN-001`",
          _t(RECORDS_TEST, "test_REQ_IN_001_an_unknown_query_parameter_is_refused_not_ignored")),
     Rule("REQ-IN-002", "A listing's `after` is a record ID (the `next` of the previous page).",
