@@ -28,6 +28,7 @@ from common.vocab import ASSET_BASE, DCTERMS, FMAR, ID_BASE, ORG_BASE, SHAPES_DI
 from node import audit, policy
 from node.asset_fields import Field, FieldTable, to_json_value
 from node.audit import now_iso
+from node.events.changes import change_data
 from node.identity import Caller
 from node.inputs import Properties, properties_from_json
 from node.kinds.asset_records import RDF_TYPE, VALIDATOR
@@ -197,7 +198,7 @@ class ConnectionLimits:
             return text
 
         return self.unit.change(CONNECTION_LIMIT, iri, caller, if_match, Action.UPDATE_LIMIT,
-                                authorise, build)
+                                authorise, build, change_data(LimitRecord.as_json, {"SetBy"}))
 
     def delete(self, limit_id: str, caller: Caller, if_match: str | None) -> None:
         """The current record goes (an empty graph); its versions and audit entries stay."""
