@@ -334,3 +334,49 @@ def test_EVT_VER_001_a_webhook_without_its_headers_is_rejected(identity, drop):
     with pytest.raises(WebhookRejected) as error:
         verify_webhook(headers, body_of(EVENT), identity.anchors())
     assert error.value.code == "EVT-VER-001"
+
+
+# ---------------------------------------------------------------- large uploads
+
+
+def test_a_large_upload_commits_its_events_with_it_or_rolls_them_back(tmp_path, monkeypatch):
+    from common.errors import DomainError
+    from node.events.model import event_graph
+    from node.identity import Caller
+    from node.inputs import Row
+    from node.records import unit as unit_module
+    from node.register import Register
+    from node.store import StoreError
+    from node.store.embedded import EmbeddedStore
+    from tests.assets import heat_pump
+
+    fsp = Caller("loader", "FSP-ACME", frozenset({"FSP"}),
+                 frozenset({"assets:read", "assets:write"}))
+    monkeypatch.setattr(unit_module, "SINGLE_TRANSACTION_LIMIT", 10)  # the pending marker
+    store = EmbeddedStore(tmp_path / "store")
+    register = Register(store, workers=1)
+    outbox = register.unit.outbox
+    start = outbox.head
+    report = register.register_bulk((Row(i, fields=heat_pump()) for i in range(1, 31)), fsp,
+                                    all_or_nothing=True)
+    assert report.stored == 30 and outbox.head == start + 30
+    registered = [outbox.read(n) for n in range(start + 1, outbox.head + 1)]
+    assert {e.record for e in registered if e} == {
+        f"https://id.fmar.uk/asset/{a['AssetId']}" for a in report.assets}
+    # The load fails after the spool (records, audit, events) went in: all of it goes.
+    loaded = store.load_file
+
+    def fails_after_loading(path, transactional=True):
+        loaded(path, transactional)
+        raise StoreError("the disk filled up")
+
+    monkeypatch.setattr(store, "load_file", fails_after_loading)
+    before = outbox.head
+    with pytest.raises(DomainError):
+        register.register_bulk((Row(i, fields=heat_pump()) for i in range(1, 21)), fsp,
+                               all_or_nothing=True)
+    assert outbox.head == before and not store.triples(event_graph(before + 1))
+    monkeypatch.setattr(store, "load_file", loaded)
+    register.register_bulk((Row(1, fields=heat_pump()),), fsp, all_or_nothing=True)
+    assert outbox.head == before + 1  # numbered on, without a gap
+    store.close()

@@ -7,12 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic.json_schema import JsonDict
+from pydantic.json_schema import JsonDict, JsonValue
 
 from common.http_errors import error_responses
 from common.openapi import secured
 from node import policy
 from node.api import services as deps
+from node.events import types as event_types
 from node.events.service import Events
 from node.events.subscriptions import check_types
 from node.identity import Caller, current_caller
@@ -21,6 +22,9 @@ router = APIRouter(tags=["events"])
 CallerDep = Annotated[Caller, Depends(current_caller)]
 EventsDep = Annotated[Events, Depends(deps.events)]
 _CURSOR: JsonDict = {"type": "string", "pattern": "^[0-9]{0,18}$"}
+_KNOWN: list[JsonValue] = [*sorted(event_types.KNOWN)]  # the types declared at start
+_ONE_TYPE = "(" + "|".join(str(t).replace(".", "[.]") for t in _KNOWN) + ")"
+_TYPE_LIST: JsonDict = {"type": "string", "pattern": f"^{_ONE_TYPE}(,{_ONE_TYPE})*$"}
 
 
 class EventOut(BaseModel):
@@ -44,14 +48,16 @@ class SubscriptionIn(BaseModel):
     """A webhook endpoint and the event types it receives."""
 
     model_config = ConfigDict(extra="allow", json_schema_extra={
-        "required": ["url", "types"],
+        "required": ["url", "types"], "additionalProperties": False,
         "examples": [{"url": "https://fsp.example/fmar/events",
                       "types": ["connection-limit.created", "connection-limit.changed"]}]})
 
-    url: Any = Field(None, description="https (http only to a loopback address)",
-                     json_schema_extra={"type": "string", "format": "uri"})
-    types: Any = Field(None, description="Event types",
-                       json_schema_extra={"type": "array", "items": {"type": "string"}})
+    url: Any = Field(None, description="https (http only to a loopback address), without "
+                     "user name or password", json_schema_extra={
+                         "type": "string", "maxLength": 2000,
+                         "pattern": "^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$"})
+    types: Any = Field(None, description="Event types", json_schema_extra={
+        "type": "array", "minItems": 1, "maxItems": 50, "items": {"enum": _KNOWN}})
 
 
 class SubscriptionOut(BaseModel):
@@ -79,15 +85,16 @@ SUBSCRIPTION_SCOPE = secured("assets:read")
             description="In outbox order. An event appears only to parties entitled to read "
             "its record (POL-040). Ask again with `after` = `next`.",
             openapi_extra=SUBSCRIPTION_SCOPE, response_model=EventPage,
-            responses=error_responses(400, 401, 403))
+            responses=error_responses(400, 401, 403, 422))
 def event_feed(
     caller: CallerDep, events: EventsDep,
     after: Annotated[str | None, Query(description="A cursor (`next`)",
                                        json_schema_extra=_CURSOR)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    types: Annotated[str | None, Query(description="Comma-separated event types")] = None,
+    types: Annotated[str | None, Query(description="Comma-separated event types",
+                                       json_schema_extra=_TYPE_LIST)] = None,
 ) -> JSONResponse:
-    wanted = check_types([t.strip() for t in types.split(",")]) if types else None
+    wanted = check_types([t.strip() for t in types.split(",")]) if types is not None else None
     return JSONResponse(events.feed(caller, after, limit, wanted).as_json())
 
 
@@ -101,7 +108,7 @@ def _subscription(events: Events, found: Any) -> dict[str, Any]:
              "headers, a detached JWS; docs/api.md). The subscription belongs to the "
              "caller's organisation.",
              openapi_extra=SUBSCRIPTION_SCOPE, response_model=SubscriptionOut,
-             responses=error_responses(400, 401, 403, 503))
+             responses=error_responses(400, 401, 403, 422, 503))
 def subscribe(caller: CallerDep, events: EventsDep, body: SubscriptionIn) -> JSONResponse:
     found = events.subscribe(caller, body.model_dump(exclude_unset=True))
     return JSONResponse(_subscription(events, found), status_code=201,
@@ -154,7 +161,7 @@ def dead_letters(subscription_id: str, caller: CallerDep, events: EventsDep) -> 
              description="Moves the subscription's cursor to `from` (0: the first event) and "
              "clears its dead letters; events are sent again with their own ids.",
              openapi_extra=SUBSCRIPTION_SCOPE, response_model=SubscriptionOut,
-             responses=error_responses(400, 401, 403, 404))
+             responses=error_responses(400, 401, 403, 404, 503))
 def replay(subscription_id: str, caller: CallerDep, events: EventsDep,
            start: Annotated[str | None, Query(alias="from", description="A cursor",
                                               json_schema_extra=_CURSOR)] = None
