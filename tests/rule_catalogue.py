@@ -392,7 +392,8 @@ EVENT_RULES = [
          "`node/events/subscriptions.py` `Subscriptions.create`", "400 `EVT-IN-001`",
          _t(EVENTS_TEST, "test_EVT_IN_a_bad_subscription_is_refused_and_nothing_is_stored")),
     Rule("EVT-IN-002", "The endpoint is an absolute https URL (http only to a loopback "
-         "address), without user name or password, of at most 2,000 characters.",
+         "address), without user name or password, not to a private, link-local or reserved "
+         "IP address, of at most 2,000 characters.",
          "`node/events/subscriptions.py` `check_url`", "400 `EVT-IN-002`",
          _t(EVENTS_TEST, "test_EVT_IN_a_bad_subscription_is_refused_and_nothing_is_stored")),
     Rule("EVT-IN-003", "Event types (a subscription's `types`, the feed's `types`) are a "

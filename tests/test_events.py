@@ -200,11 +200,14 @@ def test_POL_001_the_feed_and_subscriptions_need_assets_read(node):
     ({"url": "ftp://127.0.0.1/h", "types": LIMIT_TYPES}, "EVT-IN-002"),
     ({"url": "https://user:pw@fsp.test/h", "types": LIMIT_TYPES}, "EVT-IN-002"),
     ({"url": "/relative", "types": LIMIT_TYPES}, "EVT-IN-002"),
+    ({"url": "https://169.254.169.254/latest", "types": LIMIT_TYPES}, "EVT-IN-002"),
+    ({"url": "https://10.0.0.7/h", "types": LIMIT_TYPES}, "EVT-IN-002"),
     ({"url": "https://fsp.test/h", "types": []}, "EVT-IN-003"),
     ({"url": "https://fsp.test/h", "types": ["connection-limit.exploded"]}, "EVT-IN-003"),
     ({"url": "https://fsp.test/h"}, "EVT-IN-003"),
 ], ids=["REQ-001-not-an-object", "EVT-IN-001-unknown-field", "EVT-IN-002-plain-http",
         "EVT-IN-002-ftp", "EVT-IN-002-userinfo", "EVT-IN-002-relative",
+        "EVT-IN-002-link-local", "EVT-IN-002-private",
         "EVT-IN-003-empty", "EVT-IN-003-unknown", "EVT-IN-003-missing"])
 def test_EVT_IN_a_bad_subscription_is_refused_and_nothing_is_stored(node, body, code):
     with node.client("fsp2") as c:

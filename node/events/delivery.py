@@ -100,10 +100,10 @@ class Delivery:
         subscriber = subscription.subscriber()
         for _ in range(BATCH):
             cursor = self.subscriptions.cursor(subscription)
-            pending = next((e for e in self.outbox.after(cursor, SCAN)
+            last = self.outbox.window(cursor, SCAN)  # decided before the scan
+            pending = next((e for e in self.outbox.after(cursor, last)
                             if entitled(subscriber, e, subscription.types)), None)
-            if pending is None:  # nothing for it: skip what it does not want
-                last = min(self.outbox.head, cursor + SCAN)
+            if pending is None:  # nothing for it up to `last`: skip what it does not want
                 if last > cursor:
                     self.subscriptions.advance(subscription, cursor, last)
                 return

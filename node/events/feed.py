@@ -32,7 +32,7 @@ def page(outbox: Outbox, caller: Caller, after: int, limit: int,
          types: tuple[str, ...] | None = None) -> Page:
     policy.event_reader(caller)
     found, cursor = [], after
-    for event in outbox.after(after, SCAN):
+    for event in outbox.after(after, outbox.window(after, SCAN)):
         cursor = event.sequence
         if entitled(caller, event, types):
             found.append(event)

@@ -77,10 +77,13 @@ class Outbox:
             return None
         return Event.from_triples(self.store.triples(event_graph(sequence)))
 
-    def after(self, cursor: int, scan: int) -> Iterator[Event]:
-        """Committed events after `cursor`, in order, at most `scan` of them."""
-        last = min(self.head, cursor + scan)
-        for sequence in range(cursor + 1, last + 1):
+    def window(self, cursor: int, scan: int) -> int:
+        """The last sequence a scan of at most `scan` events after `cursor` reaches now."""
+        return max(cursor, min(self.head, cursor + scan))
+
+    def after(self, cursor: int, until: int) -> Iterator[Event]:
+        """Committed events after `cursor` up to `until` (from `window`), in order."""
+        for sequence in range(cursor + 1, min(until, self.head) + 1):
             event = self.read(sequence)
             if event is not None:
                 yield event

@@ -43,7 +43,9 @@ def _no_such() -> NotFound:
 
 def check_url(url: Any) -> str:
     """EVT-IN-002: an absolute https URL (http only to a loopback address, for local
-    tests), without user name or password, at most 2,000 characters."""
+    tests), without user name or password, not to a private, link-local or reserved IP
+    address, at most 2,000 characters. (A host name is not resolved here: a deployment
+    sends webhooks through its egress proxy.)"""
     if not isinstance(url, str) or len(url) > MAX_URL:
         raise BadInput("EVT-IN-002", "The endpoint `url` is an https URL of at most 2,000 "
                        "characters.")
@@ -56,16 +58,24 @@ def check_url(url: Any) -> str:
     if parts.scheme == "http" and not _loopback(host):
         raise BadInput("EVT-IN-002", "Webhooks go over https; http is accepted only for a "
                        "loopback address (local tests).", {"url": url[:200]})
+    address = _address(host)
+    if address is not None and not address.is_loopback and not address.is_global:
+        # The node posts from inside its operator's network: not to private addresses.
+        raise BadInput("EVT-IN-002", "A webhook endpoint is not a private, link-local or "
+                       "reserved address.", {"url": url[:200]})
     return url
 
 
-def _loopback(host: str) -> bool:
-    if host in _LOOPBACK_NAMES:
-        return True
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host)
     except ValueError:
-        return False
+        return None
+
+
+def _loopback(host: str) -> bool:
+    address = _address(host)
+    return host in _LOOPBACK_NAMES or (address is not None and address.is_loopback)
 
 
 def check_types(value: Any) -> tuple[str, ...]:
