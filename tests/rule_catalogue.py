@@ -384,7 +384,9 @@ POLICY_RULES = [
          _t(EVENTS_TEST,
             "test_POL_040_the_feed_shows_a_limit_event_only_to_parties_entitled_to_read_it")
          + "<br>" + _t(EVENTS_PROCESS_TEST, "test_POL_040_a_dno_sets_a_limit_and_only_the_"
-                       "entitled_fsps_receiver_gets_it_once")),
+                       "entitled_fsps_receiver_gets_it_once")
+         + "<br>" + _t("tests/federation/test_events.py", "test_POL_040_the_dno_node_signs_a_"
+                       "limit_event_the_fsp_verifies_against_the_directory")),
 ]
 
 EVENT_RULES = [

@@ -3,6 +3,7 @@ with the node (node/api/services.py) and stopped with it."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from node.events.subscriptions import Subscription, Subscriptions, check_cursor
 from node.identity import Caller
 from node.records.unit import UnitOfWork
 
+logger = logging.getLogger("fmar.events")
+
 
 @dataclass
 class Events:
@@ -24,7 +27,12 @@ class Events:
     @classmethod
     def open(cls, unit: UnitOfWork, settings: DeliverySettings, key: Path | None = None,
              cert: Path | None = None, ca_bundle: Path | None = None) -> Events:
-        signer = WebhookSigner.from_files(key, cert, ca_bundle) if key and cert else None
+        signer = None
+        if key and cert:
+            try:
+                signer = WebhookSigner.from_files(key, cert, ca_bundle)
+            except (OSError, ValueError) as error:  # delivery says so, unsigned
+                logger.error("Webhooks cannot be signed with %s: %s", key, error)
         subscriptions = Subscriptions(unit)
         events = cls(unit, subscriptions, Delivery(unit.outbox, subscriptions, signer, settings))
         events.delivery.start()
