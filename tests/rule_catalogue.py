@@ -410,6 +410,9 @@ EVENT_RULES = [
     Rule("EVT-404", "A subscription exists and belongs to the caller's organisation (another "
          "organisation's is not found).", "`node/events/subscriptions.py` `Subscriptions.get`",
          "404 `EVT-404`", _t(EVENTS_TEST, "test_EVT_404_a_subscription_belongs_to_its_organisation")),
+    Rule("EVT-409", "An organisation has at most 20 subscriptions on a node.",
+         "`node/events/subscriptions.py` `Subscriptions.create`", "409 `EVT-409`",
+         _t(EVENTS_TEST, "test_EVT_409_an_organisation_has_a_bounded_number_of_subscriptions")),
     Rule("EVT-VER-001", "A webhook has `webhook-id`, `webhook-timestamp` and a "
          "`v1jws,<detached JWS>` `webhook-signature`.", "`node/events/verify.py`",
          "`WebhookRejected` `EVT-VER-001`",

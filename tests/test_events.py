@@ -241,6 +241,47 @@ def test_EVT_404_a_subscription_belongs_to_its_organisation(node):
         assert mine["id"] not in {s["id"] for s in c.get("/subscriptions").json()["items"]}
 
 
+def test_EVT_409_an_organisation_has_a_bounded_number_of_subscriptions(node):
+    from node.events.subscriptions import MAX_PER_ORGANISATION
+
+    with node.client("regulator") as c:  # an organisation with none yet
+        made = [c.post("/subscriptions", json={"url": f"https://ofgem.test/{n}",
+                                                "types": LIMIT_TYPES})
+                for n in range(MAX_PER_ORGANISATION)]
+        assert all(m.status_code == 201 for m in made)
+        refused = c.post("/subscriptions", json={"url": "https://ofgem.test/x",
+                                                 "types": LIMIT_TYPES})
+        assert (refused.status_code, refused.json()["code"]) == (409, "EVT-409")
+        assert c.get("/subscriptions").json()["count"] == MAX_PER_ORGANISATION
+        assert c.delete(f"/subscriptions/{made[0].json()['id']}").status_code == 204
+        again = c.post("/subscriptions", json={"url": "https://ofgem.test/x",
+                                               "types": LIMIT_TYPES})
+        assert again.status_code == 201
+        for m in [*made[1:], again]:
+            c.delete(f"/subscriptions/{m.json()['id']}")
+
+
+def test_category_events_are_public_and_derived_by_default(node):
+    start = head(node)
+    shape = """@prefix sh: <http://www.w3.org/ns/shacl#> .
+@prefix skos: <http://www.w3.org/2004/02/skos/core#> .
+@prefix fmar: <https://id.fmar.uk/def/fmar#> .
+@prefix fshape: <https://id.fmar.uk/def/shapes#> .
+@prefix acat: <https://id.fmar.uk/def/code/AssetCategory/> .
+acat:HYDRO a fmar:AssetCategory, skos:Concept ; skos:notation "HYDRO" ;
+  skos:prefLabel "Hydro"@en ; fmar:appliesTo "Gen" ; fmar:categoryShape fshape:Category_HYDRO .
+fshape:Category_HYDRO a sh:NodeShape ; sh:targetClass acat:HYDRO ;
+  sh:property [ fmar:ruleId "ARM-CAT-HYDRO-001" ; sh:path fmar:genCapacity ; sh:minCount 1 ;
+    sh:message "[ARM-CAT-HYDRO-001] A hydro asset states its GenCapacity." ] .
+"""
+    with node.client("facilitator") as c:
+        made = c.post("/categories", content=shape, headers={"Content-Type": "text/turtle"})
+    assert made.status_code == 201, made.text
+    for who in ("fsp", "fsp2", "regulator"):
+        [event] = feed(node, who, start, types="category.created")["items"]
+        assert event["record"] == "https://id.fmar.uk/category/HYDRO", who
+
+
 # ---------------------------------------------------------------- delivery
 
 

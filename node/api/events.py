@@ -108,7 +108,7 @@ def _subscription(events: Events, found: Any) -> dict[str, Any]:
              "headers, a detached JWS; docs/api.md). The subscription belongs to the "
              "caller's organisation.",
              openapi_extra=SUBSCRIPTION_SCOPE, response_model=SubscriptionOut,
-             responses=error_responses(400, 401, 403, 422, 503))
+             responses=error_responses(400, 401, 403, 409, 422, 503))
 def subscribe(caller: CallerDep, events: EventsDep, body: SubscriptionIn) -> JSONResponse:
     found = events.subscribe(caller, body.model_dump(exclude_unset=True))
     return JSONResponse(_subscription(events, found), status_code=201,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from common.errors import BadInput, NotFound
+from common.errors import BadInput, Conflict, NotFound
 from node import ntriples
 from node.audit import now_iso
 from node.events import types as event_types
@@ -30,6 +30,7 @@ from node.store import GraphWrite
 SUBSCRIPTION_BASE = "urn:fmar:subscription:"
 MAX_URL = 2000
 MAX_TYPES = 50
+MAX_PER_ORGANISATION = 20
 _LOOPBACK_NAMES = {"localhost"}
 
 
@@ -177,6 +178,10 @@ class Subscriptions:
                                     caller.roles, caller.dno_areas, url, kinds, now_iso())
         # Starts at the newest event: a subscriber replays (or reads the feed) for older ones.
         with self.unit.lock:
+            if len(self.of(caller)) >= MAX_PER_ORGANISATION:
+                raise Conflict("EVT-409", f"An organisation has at most {MAX_PER_ORGANISATION} "
+                               "subscriptions on a node: remove one first.",
+                               {"limit": MAX_PER_ORGANISATION})
             cursor = self._cursor_write(subscription, self.unit.outbox.head)
             self.unit.write(caller, "create-subscription",
                             [GraphWrite(subscription.iri, subscription.ntriples()), cursor],
