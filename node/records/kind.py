@@ -40,6 +40,8 @@ class Facts:
     organisation: str = ""
     dno_area: str | None = None
     public: bool = False
+    # further licence areas a record spans (a market unit's members'): their DNOs read it
+    spans: frozenset[str] = frozenset()
 
 
 KINDS: dict[str, RecordKind] = {}  # every declared kind, by name (node/kinds/ declare them)
