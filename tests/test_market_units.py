@@ -406,3 +406,19 @@ def test_a_membership_of_another_unit_is_not_ended_through_this_one(node):
     member = join(node, one["UnitId"], asset(node, bess()))
     refused = end(node, other["UnitId"], member["MembershipId"], TODAY.isoformat(), expect=404)
     assert refused["code"] == "MUM-404"
+
+
+def test_MU_412_and_MU_428_changes_name_the_current_version(node):
+    group = spg(node)
+    body = {"Name": "Renamed", "OrganisationId": "FSP-ACME", "UnitType": "SPG",
+            "LocationScope": "GSPGroup", "GSPGroup": "_H"}
+    with node.client() as c:
+        missing = c.put(f"/market-units/{group['UnitId']}", json=body)
+        stale = c.put(f"/market-units/{group['UnitId']}", json=body,
+                      headers={"If-Match": f'"{group["UnitId"]}.v0"'})
+        done = c.put(f"/market-units/{group['UnitId']}", json=body,
+                     headers={"If-Match": f'"{group["UnitId"]}.v1"'})
+    assert (missing.status_code, missing.json()["code"]) == (428, "MU-428")
+    assert (stale.status_code, stale.json()["code"]) == (412, "MU-412")
+    assert done.status_code == 200 and done.json()["Name"] == "Renamed"
+    assert "MaterialChangeAt" not in done.json()  # a new name is not a material change
