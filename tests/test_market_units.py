@@ -5,6 +5,7 @@ changes."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
@@ -422,3 +423,35 @@ def test_MU_412_and_MU_428_changes_name_the_current_version(node):
     assert (stale.status_code, stale.json()["code"]) == (412, "MU-412")
     assert done.status_code == 200 and done.json()["Name"] == "Renamed"
     assert "MaterialChangeAt" not in done.json()  # a new name is not a material change
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def test_fmar_unit_commands_call_the_node(node):
+    from tests.conftest import token_for
+    from tests.harness.processes import FMAR_INSTALLED, clean_env, run_fmar
+
+    env = clean_env(FMAR_NODE_URL=node.url, FMAR_TOKEN=token_for("fsp"))
+
+    def fmar(*args: str) -> dict:
+        done = run_fmar("unit", *args, command=FMAR_INSTALLED, env=env)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    battery = asset(node, bess())
+    made = fmar("create", "--name", "CLI group", "--organisation", "FSP-ACME", "--type", "SPG",
+                "--scope", "GSPGroup", "--gsp-group", "_H")
+    unit_id = made["UnitId"]
+    member = fmar("add-member", unit_id, battery, "--from", LAST_YEAR)
+    assert fmar("show", unit_id)["Capability"]["Members"] == 1
+    assert unit_id in {u["UnitId"] for u in fmar("list", "--type", "SPG")["items"]}
+    assert fmar("capability", unit_id, "--on", LAST_YEAR)["Categories"] == {"BESS": 1}
+    assert fmar("members", unit_id)["count"] == 1
+    ended = fmar("remove-member", unit_id, member["MembershipId"])
+    assert ended["ValidTo"] == TODAY.isoformat()
+    # a refusal is one line with its code, and a non-zero exit
+    refused = run_fmar("unit", "add-member", unit_id, str(uuid.uuid4()), "--from", LAST_YEAR,
+                       command=FMAR_INSTALLED, env=env)
+    assert refused.returncode != 0 and "MU-VAL-031" in refused.stderr
+    assert "Traceback" not in refused.stderr
