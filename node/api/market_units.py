@@ -13,8 +13,10 @@ from pydantic.json_schema import JsonDict
 
 from common.http_errors import error_responses
 from common.openapi import secured
+from node import policy
 from node.api.assets import register_of
 from node.api.records import CallerDep, RecordRoutes, add_record_routes, sent
+from node.identity import Caller
 from node.kinds.market_unit_capability import day_of, today
 from node.kinds.market_unit_members import Memberships
 from node.records.record import Record
@@ -160,6 +162,12 @@ def members_of(request: Request) -> Memberships:
     return register_of(request).members
 
 
+def placed(request: Request, caller: Caller) -> None:
+    """POL-030: units and their members are written only on a node holding the caller's
+    records (where its assets are)."""
+    policy.check_placement(caller, request.app.state.placement.organisations())
+
+
 def _member(record: Record, status: int = 200) -> JSONResponse:
     body = MemberOut.model_validate(record.as_json()).model_dump(exclude_none=True)
     return JSONResponse(body, status_code=status, headers={"ETag": record.etag})
@@ -168,7 +176,7 @@ def _member(record: Record, status: int = 200) -> JSONResponse:
 add_record_routes(router, RecordRoutes(
     path="/market-units", label="market unit", records=units_of,
     model_in=MarketUnitIn, model_out=MarketUnitOut, write_scope="assets:write",
-    filters={"type": "UnitType", "organisation": "OrganisationId"},
+    filters={"type": "UnitType", "organisation": "OrganisationId"}, guard=placed,
     describe={"create": "An FSP creates a market unit of its own (POL-041), held on its "
               "node: an SPU (one connection point) or an SPG (one location scope). Members "
               "join with a date (POST …/members); the capability is computed from them.",
@@ -205,6 +213,7 @@ def members(request: Request, record_id: str, caller: CallerDep, on: OnDate = No
              responses=_MEMBER_ERRORS)
 def add_member(request: Request, record_id: str, caller: CallerDep,
                body: MemberIn) -> JSONResponse:
+    placed(request, caller)
     return _member(members_of(request).add(record_id, sent(body), caller), 201)
 
 
@@ -213,6 +222,7 @@ def add_member(request: Request, record_id: str, caller: CallerDep,
              response_model=MemberOut, responses=_MEMBER_ERRORS)
 def end_member(request: Request, record_id: str, membership_id: str, caller: CallerDep,
                body: MemberEnd) -> JSONResponse:
+    placed(request, caller)
     return _member(members_of(request).end(record_id, membership_id, body.ValidTo, caller))
 
 
@@ -221,6 +231,7 @@ def end_member(request: Request, record_id: str, membership_id: str, caller: Cal
                openapi_extra=_WRITE, response_model=MemberOut, responses=_MEMBER_ERRORS)
 def remove_member(request: Request, record_id: str, membership_id: str, caller: CallerDep,
                   on: OnDate = None) -> JSONResponse:
+    placed(request, caller)
     day = day_of(on) or today()
     return _member(members_of(request).end(record_id, membership_id, day, caller))
 
