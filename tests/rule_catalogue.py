@@ -322,7 +322,7 @@ UNIT_RULES = [
     Rule("MU-IN-001..003", "A unit is a JSON object of its field names; the values the node "
          "keeps (UnitId, Capability, SpansDNOAreas, MaterialChangeAt, ...) are never sent.",
          "`node/inputs.py` `properties_from_json`", "400 `MU-IN-00x`",
-         _t(UNITS_TEST, "test_MU_IN_003_capability_is_never_typed_in")),
+         _t(UNITS_TEST, "test_MU_IN_001_to_003_capability_is_never_typed_in")),
     Rule("MU-IN-004", "A date parameter (`on`) is YYYY-MM-DD.",
          "`node/kinds/market_unit_capability.py` `day_of`", "400 `MU-IN-004`",
          _t(UNITS_TEST, "test_MU_IN_004_dates_are_checked")),

@@ -109,7 +109,7 @@ def test_MU_VAL_001_to_010_unit_shapes(node, rule, fields):
     assert rule in refused["details"]["violations"][0]["message"] or rule in violations(refused)
 
 
-def test_MU_IN_003_capability_is_never_typed_in(node):
+def test_MU_IN_001_to_003_capability_is_never_typed_in(node):
     refused = unit(node, expect=400, Name="U", OrganisationId="FSP-ACME", UnitType="SPU",
                    ConnectionMPAN="1000000000011", Capability={"Members": 9})
     assert refused["code"] in ("MU-IN-002", "MU-IN-003")
@@ -121,6 +121,11 @@ def test_MU_IN_003_capability_is_never_typed_in(node):
     with node.client() as c:
         refused = c.post("/market-units", json={"Colour": "red"}).json()
     assert refused["code"] == "MU-IN-002"
+    from common.errors import BadInput
+    from tests.conftest import CALLERS
+    with pytest.raises(BadInput) as not_an_object:  # MU-IN-001
+        node.app.state.register.units.create(["a", "list"], CALLERS["fsp"])
+    assert not_an_object.value.code == "MU-IN-001"
 
 
 def test_POL_041_an_fsp_writes_only_its_own_units(node):
@@ -142,6 +147,16 @@ def test_POL_041_an_fsp_writes_only_its_own_units(node):
     assert (changed.status_code, changed.json()["code"]) == (404, "MU-404")
     assert (members.status_code, members.json()["code"]) == (404, "MU-404")
     assert mine["UnitId"] not in {u["UnitId"] for u in listed["items"]}
+    with node.client() as c:  # nor can the FSP give its unit away
+        given = c.put(f"/market-units/{mine['UnitId']}", headers={"If-Match": "*"},
+                      json={"Name": "Gift", "OrganisationId": "FSP-OTHER",
+                            "UnitType": "SPU", "ConnectionMPAN": "1000000000011"})
+    assert (given.status_code, given.json()["code"]) == (403, "POL-041")
+    group = spg(node)
+    member = join(node, group["UnitId"], asset(node, bess()))
+    with node.client("fsp2") as c:  # another FSP cannot end my unit's memberships
+        ended = c.delete(f"/market-units/{group['UnitId']}/members/{member['MembershipId']}")
+    assert (ended.status_code, ended.json()["code"]) == (404, "MU-404")
 
 
 # ---------------------------------------------------------------- members

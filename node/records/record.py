@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pyoxigraph as ox
-from rdflib import URIRef
+from rdflib import Literal, URIRef
 
 from common.vocab import DCTERMS, FMAR, ORG_BASE
 from node.asset_fields import to_json_value
@@ -75,7 +75,8 @@ class Record:
         assert self.kind.table is not None
         field = self.kind.table.by_name[name]
         found = self.value(field.iri)
-        return None if found is None else to_json_value(field, URIRef(found))
+        # a Literal carries any text (a URIRef of a name with spaces makes rdflib warn)
+        return None if found is None else to_json_value(field, Literal(found))
 
     def properties(self) -> list[tuple[str, str]]:
         """The client fields as (predicate, N-Triples term), as a write receives them."""
