@@ -470,3 +470,15 @@ def test_fmar_unit_commands_call_the_node(node):
                        command=FMAR_INSTALLED, env=env)
     assert refused.returncode != 0 and "MU-VAL-031" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_FMAR_MATERIAL_CHANGE_SHARE_reaches_the_units(tmp_path, monkeypatch):
+    from node.config import NodeSettings
+    from tests.conftest import start_node
+
+    monkeypatch.setenv("FMAR_MATERIAL_CHANGE_SHARE", "0.5")
+    running = start_node(NodeSettings(data_dir=tmp_path, workers=1))
+    try:
+        assert running.app.state.register.units.material_share == 0.5
+    finally:
+        running.stop()
