@@ -140,9 +140,11 @@ class MarketUnits(Records):
             *((str(FMAR.spansDnoArea), f"<{CODE}DNOCode/{a}>") for a in sorted(dno_areas)),
             *((str(FMAR.spansGspGroup), f"<{CODE}GSPGroup/{g}>") for g in sorted(gsp_groups)),
         ]
-        at = current.value(FMAR.materialChangeAt) if current else None
-        reason = current.value(FMAR.materialChangeReason) if current else None
-        if self._reasons:
+        if current is None:  # a new unit (built outside the lock: never read _reasons)
+            return kept
+        at = current.value(FMAR.materialChangeAt)
+        reason = current.value(FMAR.materialChangeReason)
+        if self._reasons:  # a change runs under the write lock (`_announced`)
             at, reason = now_iso(), "; ".join(self._reasons)
         if at and reason:
             kept += [(str(FMAR.materialChangeAt), ntriples.typed(at, str(XSD.dateTime))),
