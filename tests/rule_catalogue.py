@@ -130,6 +130,8 @@ def _sort_key(rule: str) -> tuple[str, int]:
 UNIT_SHAPE_RULES: list[Rule] = []  # filled by shacl_rules
 _UNIT_SHAPE_TESTS = {
     **{f"MU-VAL-{n:03d}": "test_MU_VAL_001_to_010_unit_shapes" for n in range(1, 11)},
+    **{f"MU-VAL-{n:03d}": "test_MU_VAL_011_to_015_the_unit_states_its_capability"
+       for n in range(11, 16)},
     **{f"MU-VAL-{n:03d}": "test_MU_VAL_021_to_025_membership_shapes" for n in range(21, 26)},
     "MU-VAL-020": "test_MU_VAL_020_and_022_the_node_sets_unit_and_organisation",
     "MU-VAL-022": "test_MU_VAL_020_and_022_the_node_sets_unit_and_organisation",

@@ -180,3 +180,63 @@ def test_EQV_VAL_005_an_equivalence_names_products_in_the_register(node):
         refused = c.post("/product-equivalences", json=equivalence(ToProduct="NOSUCH"))
     assert (refused.status_code, refused.json()["code"]) == (422, "EQV-VAL-005")
     assert refused.json()["details"]["missing"] == ["NOSUCH"]
+
+
+# ---------------------------------------------------------------- a unit's answer
+
+
+def test_a_units_answer_counts_its_members_capped_by_limits_and_says_what_stops_it(node):
+    """Two 3 MW batteries in one GSP group; the DNO limits one to 1 MW export: the unit
+    offers 4 MW up. A 5 MW product is not met (with the value), a 3 MW one is, a BM one
+    cannot tell (the unit does not say whether it is BM registered)."""
+    from datetime import date as day
+
+    from tests.assets import bess
+
+    made = []
+    for _ in range(2):
+        with node.client("fsp") as c:
+            response = c.post("/assets", json=bess(dno="UKPN_EPN", RatedCapacity=3000,
+                                                   GenCapacity=3000, DemandCapacity=2000,
+                                                   InstalledCapacity=3000))
+        assert response.status_code == 201, response.text
+        made.append(response.json()["AssetId"])
+    with node.client("dno") as c:
+        limited = c.post("/connection-limits", json={
+            "AssetId": made[0], "OrganisationId": "FSP-ACME", "DNOConnection": "UKPN_EPN",
+            "ExportLimit": 1000})
+    assert limited.status_code == 201, limited.text
+    with node.client("fsp") as c:
+        unit = c.post("/market-units", json={
+            "Name": "Two batteries", "OrganisationId": "FSP-ACME", "UnitType": "SPG",
+            "LocationScope": "GSPGroup", "GSPGroup": "_A"}).json()
+        for asset_id in made:
+            joined = c.post(f"/market-units/{unit['UnitId']}/members",
+                            json={"AssetId": asset_id, "ValidFrom": "2026-01-01"})
+            assert joined.status_code == 201, joined.text
+    product(node, ProductCode="UBIG", MinCapacityMW=5, Direction="Up")
+    product(node, ProductCode="USMALL", MinCapacityMW=3, Direction="Up",
+            LocationScope="GSPGroup")
+    product(node, ProductCode="UBM", BMRequired=True)
+    on = day.today().isoformat()
+    with node.client("fsp") as c:
+        answer = c.get(f"/market-units/{unit['UnitId']}/eligibility", params={"on": on})
+        matrix = c.get("/market-units/eligibility", params={"on": on})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["capability"]["up_mw"] == 4.0 and body["capability"]["assets"] == 2
+    by_code = {p["product_code"]: p for p in body["products"]}
+    assert by_code["USMALL"]["outcome"] == "eligible"
+    big = by_code["UBIG"]
+    assert big["outcome"] == "not eligible"
+    [capacity] = [r for r in big["requirements"] if r["rule"] == "ELIG-001"]
+    assert (capacity["unit_value"], capacity["required"]) == (4.0, "at least 5 MW")
+    assert by_code["UBM"]["outcome"] == "cannot tell"
+    assert "BMRegistered" in by_code["UBM"]["requirements"][0]["message"]
+    assert "USMALL" in body["eligible"] and by_code["UBIG"]["product_version"]
+    assert matrix.status_code == 200
+    [row] = [u for u in matrix.json()["units"] if u["unit_id"] == unit["UnitId"]]
+    assert row["eligible"] == body["eligible"]
+    with node.client("fsp2") as c:  # another FSP learns nothing of the unit
+        hidden = c.get(f"/market-units/{unit['UnitId']}/eligibility")
+    assert (hidden.status_code, hidden.json()["code"]) == (404, "MU-404")

@@ -109,6 +109,24 @@ def test_MU_VAL_001_to_010_unit_shapes(node, rule, fields):
     assert rule in refused["details"]["violations"][0]["message"] or rule in violations(refused)
 
 
+@pytest.mark.parametrize("rule, fields", [
+    ("MU-VAL-011", {"FullDeliveryTimeSeconds": -1}),
+    ("MU-VAL-012", {"SustainedDurationMinutes": "long"}),
+    ("MU-VAL-013", {"Direction": "Sideways"}),
+    ("MU-VAL-014", {"BMRegistered": "perhaps"}),
+    ("MU-VAL-015", {"MeteringResolution": "x" * 201}),
+])
+def test_MU_VAL_011_to_015_the_unit_states_its_capability(node, rule, fields):
+    body = {"Name": "Unit", "OrganisationId": "FSP-ACME", "UnitType": "SPU",
+            "ConnectionMPAN": "1000000000011"}
+    refused = unit(node, expect=422, **body, **fields)
+    assert refused["code"] == "MU-VAL" and rule in violations(refused)
+    stated = unit(node, expect=201, **body, FullDeliveryTimeSeconds=30,
+                  SustainedDurationMinutes=60, Direction="Up", BMRegistered=False,
+                  MeteringResolution="1 Hz")
+    assert (stated["Direction"], stated["BMRegistered"]) == ("Up", False)
+
+
 def test_MU_IN_001_to_003_capability_is_never_typed_in(node):
     refused = unit(node, expect=400, Name="U", OrganisationId="FSP-ACME", UnitType="SPU",
                    ConnectionMPAN="1000000000011", Capability={"Members": 9})

@@ -53,7 +53,7 @@ def _with_filters(*, aggregate: bool = False) -> dict[str, Any]:
         "federation:query", extra=filter_parameters(aggregate=aggregate))}
 
 
-def _tokens(request: Request, federation: Federation) -> TokenSource:
+def tokens_for(request: Request, federation: Federation) -> TokenSource:
     settings = federation.settings
     subject = bearer_token(request)
     if settings.federated:
@@ -67,7 +67,7 @@ def _tokens(request: Request, federation: Federation) -> TokenSource:
                    "framework URL or client id).")
 
 
-async def _nodes(federation: Federation) -> list[NodeTarget]:
+async def nodes_of(federation: Federation) -> list[NodeTarget]:
     settings = federation.settings
     if settings.federation_nodes:  # development only: an explicit list instead of the directory
         return [NodeTarget(url) for url in settings.federation_nodes]
@@ -83,7 +83,7 @@ async def _nodes(federation: Federation) -> list[NodeTarget]:
 async def _engine(request: Request, caller: Caller,
                   federation: Federation) -> tuple[Engine, list[NodeTarget]]:
     policy.check_federation_query(caller)
-    return federation.engine(_tokens(request, federation)), await _nodes(federation)
+    return federation.engine(tokens_for(request, federation)), await nodes_of(federation)
 
 
 def _answer(engine: Engine, answer: dict[str, Any], status_code: int = 200) -> JSONResponse:
@@ -110,7 +110,7 @@ async def duplicate_matches(request: Request, tokens: list[str]) -> dict[str, st
         own_tokens = federation.own_tokens()
         if own_tokens is not None:
             engine = federation.engine(own_tokens)
-            matches = (await engine.duplicates(await _nodes(federation), batch))["matches"]
+            matches = (await engine.duplicates(await nodes_of(federation), batch))["matches"]
         else:
             matches = await run_in_threadpool(deps.duplicate_index(request).matches, batch)
         found.update((m["token"], m["holder"]) for m in matches)

@@ -62,6 +62,15 @@ class MarketUnitIn(BaseModel):
                          "the licence area (DNOCode)", json_schema_extra=_CODE)
     ConstraintZone: Any = Field(None, description="SPG scoped by constraint zone: its name",
                                 json_schema_extra={"type": "string"})
+    FullDeliveryTimeSeconds: Any = Field(None, description="How soon the unit delivers in "
+                                         "full, s (for eligibility; MU-VAL-011)")
+    SustainedDurationMinutes: Any = Field(None, description="How long it holds full power, "
+                                          "min (MU-VAL-012)")
+    Direction: Any = Field(None, description="Up, Down or Both (else derived from the "
+                           "members; MU-VAL-013)")
+    BMRegistered: Any = Field(None, description="Registered in the Balancing Mechanism "
+                              "(MU-VAL-014)")
+    MeteringResolution: Any = Field(None, description="MU-VAL-015")
 
 
 class CapabilitySummary(BaseModel):
@@ -84,6 +93,11 @@ class MarketUnitOut(BaseModel):
     GSPGroup: str | None = None
     DNOArea: str | None = None
     ConstraintZone: str | None = None
+    FullDeliveryTimeSeconds: float | None = None
+    SustainedDurationMinutes: float | None = None
+    Direction: str | None = None
+    BMRegistered: bool | None = None
+    MeteringResolution: str | None = None
     Capability: CapabilitySummary | None = Field(
         None, description="Kept by the node: the members in force on `On` (the day of the "
         "last change), summed; GET …/capability for any date")

@@ -13,6 +13,7 @@ from common.openapi import ETAG, secured
 from node.api.assets import register_of
 from node.api.records import CallerDep, IfMatch, RecordRoutes, add_record_routes, respond
 from node.kinds.equivalences import Equivalences
+from node.kinds.market_unit_capability import day_of, today
 from node.kinds.products import Products
 
 router = APIRouter(tags=["products"])
@@ -113,12 +114,14 @@ ONE: dict[int | str, dict[str, Any]] = {200: {"description": "The product versio
 
 @router.get("/products/in-force", summary="The active terms of a product on a day",
             openapi_extra=secured("assets:read"), response_model=ProductOut,
-            responses={**ONE, **error_responses(401, 403, 404, 422)})
+            responses={**ONE, **error_responses(400, 401, 403, 404, 422)})
 def in_force(request: Request, caller: CallerDep,
              code: Annotated[str, Query(pattern="^[A-Z][A-Z0-9_]{0,31}$")],
-             on: Annotated[date | None, Query(description="The day (default today)")] = None,
+             on: Annotated[str | None, Query(description="The day, YYYY-MM-DD (default today)",
+                                             pattern=r"^\d{4}-\d{2}-\d{2}$")] = None,
              ) -> Response:
-    record = products_of(request).in_force(code, on or date.today(), caller)
+    day = date.fromisoformat(day_of(on) or today())
+    record = products_of(request).in_force(code, day, caller)
     if record is None:
         raise products_of(request).kind.not_found()
     return respond(ROUTES, record)

@@ -27,6 +27,7 @@ from typing import Any
 from rdflib import Graph
 
 from common.vocab import FMAR
+from node.kinds.market_unit_capability import asset_record, memberships
 from node.records.record import Record
 from node.validation import ShapeSet, Validator
 
@@ -270,3 +271,100 @@ def assess(capability: Capability, product: Record, qualified: Sequence[Qualifie
                               "qualification": held.record}
                 break
     return result
+
+
+# ---------------------------------------------------------------- a unit and its sources
+
+QUALIFIED_STATES = frozenset({"prequalified", "verified"})  # count for an equivalence
+
+
+@dataclass
+class Context:
+    """What eligibility reads besides the unit: the product versions in force (Active, on
+    the day), the equivalences in force, the qualifications each unit holds, the
+    connection limits on each asset (export, import kW), and where each came from."""
+
+    products: list[Record]
+    equivalences: list[Equivalence] = field(default_factory=list)
+    qualified: dict[str, list[Qualified]] = field(default_factory=dict)  # unit IRI ->
+    limits: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    sources: dict[str, Any] = field(default_factory=dict)
+
+
+def _kw(text: str | None) -> float:
+    try:
+        return float(text) if text else 0.0
+    except ValueError:
+        return 0.0
+
+
+def _capped(capacity: float, limit: float | None) -> float:
+    return capacity if limit is None else min(capacity, limit)
+
+
+def unit_capability(store: Any, unit: Record, on: date,
+                    limits: dict[str, tuple[float | None, float | None]]) -> Capability:
+    """A unit's capability on a day: its members in force, each capped by the connection
+    limits on it (a non-firm or export-only connection offers no more than its limit),
+    with what the unit states of itself (delivery time, duration, direction, BM)."""
+    up = down = 0.0
+    count = 0
+    gsp: set[str] = set()
+    areas: set[str] = set()
+    for membership in memberships(store, unit=unit.iri):
+        if not membership.in_force(on.isoformat()):
+            continue
+        asset = asset_record(store, membership.asset)
+        if asset is None:
+            continue
+        count += 1
+        export_limit, import_limit = limits.get(asset.iri, (None, None))
+        up += _capped(_kw(asset.first(FMAR.genCapacity)), export_limit)
+        down += _capped(_kw(asset.first(FMAR.demandCapacity)), import_limit)
+        if asset.dno_area:
+            areas.add(asset.dno_area)
+        if group := asset.code(FMAR.gspGroup):
+            gsp.add(group)
+    stated = unit.field("Direction")
+    derived = "Both" if up > 0 and down > 0 else "Up" if up > 0 else "Down" if down > 0 \
+        else None
+    zone = unit.field("ConstraintZone")
+    delivery, sustained = unit.field("FullDeliveryTimeSeconds"), unit.field(
+        "SustainedDurationMinutes")
+    return Capability(
+        up_mw=up / 1000, down_mw=down / 1000,
+        full_delivery_s=float(delivery) if delivery is not None else None,
+        sustained_min=float(sustained) if sustained is not None else None,
+        direction=stated or derived, asset_count=count, gsp_groups=frozenset(gsp),
+        dno_areas=frozenset(areas),
+        constraint_zones=frozenset({zone}) if zone else None,
+        bm_registered=unit.field("BMRegistered"))
+
+
+def in_force_versions(products: Sequence[Record], on: date) -> list[Record]:
+    """Of stored product versions, those Active and in force on the day, one a product."""
+    chosen: dict[str, Record] = {}
+    for version in products:
+        start = date.fromisoformat(version.field("ValidFrom"))
+        end = version.field("ValidTo")
+        if version.field("Status") == "Active" and start <= on and \
+                (not end or on <= date.fromisoformat(end)):
+            chosen[version.field("ProductCode")] = version
+    return [chosen[code] for code in sorted(chosen)]
+
+
+def unit_answer(unit: Record, capability: Capability, context: Context,
+                on: date) -> dict[str, Any]:
+    """A unit's eligibility for every product in force: each with its outcome, the product
+    version it used, and each requirement's answer."""
+    held = context.qualified.get(unit.iri, [])
+    results = [assess(capability, product, held, context.equivalences, on).as_dict()
+               for product in context.products]
+    return {"unit": unit.iri, "unit_id": unit.record_id, "on": on.isoformat(),
+            "capability": {"up_mw": capability.up_mw, "down_mw": capability.down_mw,
+                           "direction": capability.direction,
+                           "assets": capability.asset_count,
+                           "gsp_groups": sorted(capability.gsp_groups),
+                           "dno_areas": sorted(capability.dno_areas)},
+            "products": results,
+            "eligible": [r["product_code"] for r in results if r["outcome"] == "eligible"]}

@@ -48,7 +48,15 @@ FIELDS = (
     Field("GSPGroup", FMAR.unitGspGroup, "code:GSPGroup"),
     Field("DNOArea", FMAR.unitDnoArea, "code:DNOCode"),
     Field("ConstraintZone", FMAR.constraintZone, "string"),
+    # what the unit states of its capability, for eligibility (node/kinds/eligibility.py)
+    Field("FullDeliveryTimeSeconds", FMAR.fullDeliveryTime, "decimal"),
+    Field("SustainedDurationMinutes", FMAR.sustainedDuration, "decimal"),
+    Field("Direction", FMAR.direction, "code:Direction"),
+    Field("BMRegistered", FMAR.bmRegistered, "boolean"),
+    Field("MeteringResolution", FMAR.meteringResolution, "string"),
 )
+CAPABILITY_FIELDS = frozenset({"FullDeliveryTimeSeconds", "SustainedDurationMinutes",
+                               "Direction", "BMRegistered", "MeteringResolution"})
 KEPT_FIELDS = ("Capability", "SpansDNOAreas", "SpansGSPGroups", "MaterialChangeAt",
                "MaterialChangeReason")
 TABLE = FieldTable("MU", FIELDS, ("UnitId", "SetBy", "Version", "Created", "Modified",
@@ -57,7 +65,7 @@ TABLE = FieldTable("MU", FIELDS, ("UnitId", "SetBy", "Version", "Created", "Modi
                    "the fields are " + ", ".join(f.name for f in FIELDS))
 # Changing these changes where the unit is: a material change.
 PLACEMENT_FIELDS = frozenset(str(f.predicate) for f in FIELDS
-                             if f.name not in ("Name", "OrganisationId"))
+                             if f.name not in ("Name", "OrganisationId", *CAPABILITY_FIELDS))
 _DECIMAL = str(XSD.decimal)
 
 

@@ -11,6 +11,7 @@ row of node/policy.py POLICY.
 from __future__ import annotations
 
 import heapq
+import re
 import uuid
 from collections.abc import Mapping
 from functools import cache
@@ -39,6 +40,7 @@ from node.store import GraphWrite
 from node.validation import ShapeSet, Validator
 
 MAX_PAGE = 1000
+_SAFE_IRI = re.compile(r"^https://id\.fmar\.uk/[A-Za-z0-9._~/:-]{1,200}$")
 CHANGE_DATA = change_data(Record.as_json, {"SetBy"})  # an event's changed fields
 
 
@@ -62,6 +64,27 @@ def _parsed(kind: RecordKind, iri: str, text: str) -> Record:
     record = Record.from_triples(kind, iri, triples)
     assert record is not None  # record_text always states the class
     return record
+
+
+def record_from_json(kind: RecordKind, item: Mapping[str, Any]) -> Record | None:
+    """A record of `kind` from its JSON form (another node's answer): its client fields,
+    version and set-by, read back as the node would store them (None if unreadable)."""
+    assert kind.table is not None
+    fields = {k: v for k, v in item.items() if k in kind.table.by_name}
+    try:
+        props = properties_from_json(fields, table=kind.table)
+        iri = str(item["id"])
+        if not (iri.startswith(kind.iri_base) and UUID.match(kind.record_id(iri))):
+            return None
+        text = record_text(kind, iri, props, set_by=str(item.get("SetBy") or "unknown"),
+                           version=int(item.get("Version") or 1),
+                           created=str(item.get("Created") or "1970-01-01T00:00:00"),
+                           modified=str(item.get("Modified") or "1970-01-01T00:00:00"))
+        kept = [f"<{iri}> <{predicate}> <{item[name]}> ." for name, predicate in kind.kept
+                if isinstance(item.get(name), str) and _SAFE_IRI.match(item[name])]
+        return _parsed(kind, iri, "\n".join([text, *kept]))
+    except (BadInput, KeyError, ValueError, SyntaxError):
+        return None
 
 
 @cache
@@ -149,6 +172,18 @@ class Records:
                    if r is not None]
         cursor = records[-1].record_id if len(iris) > limit and records else None
         return records, cursor
+
+    def every(self, caller: Caller, where: Mapping[str, Any] | None = None,
+              cap: int = 10_000) -> list[Record]:
+        """Every record the caller may read (as `search`, page after page), up to `cap`."""
+        found: list[Record] = []
+        after: str | None = None
+        while len(found) < cap:
+            page, after = self.search(caller, where, MAX_PAGE, after)
+            found += page
+            if not after:
+                break
+        return found[:cap]
 
     # ------------------------------------------------------------ writes
 
