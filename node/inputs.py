@@ -25,7 +25,6 @@ from common.vocab import FMAR
 from node import ntriples
 from node.asset_fields import (
     ASSET_TABLE,
-    FIELD_BY_NAME,
     FIELD_BY_PREDICATE,
     STATE_PREDICATES,
     FieldTable,

@@ -19,7 +19,7 @@ from common.vocab import CODE, ORG_BASE
 from common.web import CSV, JSON, JSONLD, NDJSON, NTRIPLES, TURTLE
 from node import policy
 from node.api import examples
-from node.api.http import blocking_chunks, media_type, negotiate, read_body, stream_body
+from node.api.http import blocking_chunks, media_type, negotiate, read_body
 from node.asset_fields import CODE_PREFIXES, FIELDS, full_jsonld_context
 from node.federation.duplicates import index_of, tokens_for
 from node.identity import Caller, current_caller

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic.json_schema import JsonDict
+from pydantic.json_schema import JsonDict, JsonValue
 
 from common.http_errors import ApiError, error_responses
 from common.openapi import ETAG, content, secured
@@ -38,8 +38,8 @@ _TIMED_EXAMPLE: JsonDict = {
     "ConstraintZone": "Norwich GSP", "CurtailmentOrder": 3, "ValidFrom": "2026-04-01",
     "ValidTo": "2027-03-31", "TimeProfile": [
         _BAND, {"Season": "SUMMER", "From": "00:00", "To": "24:00", "ExportLimit": 2500}]}
-_LIMIT_TYPES = ["FIRM", "NON_FIRM", "TIMED", "ANM", "EXPORT_ONLY"]
-_SEASONS = ["WINTER", "SPRING", "SUMMER", "AUTUMN", "ALL_YEAR"]
+_LIMIT_TYPES: list[JsonValue] = ["FIRM", "NON_FIRM", "TIMED", "ANM", "EXPORT_ONLY"]
+_SEASONS: list[JsonValue] = ["WINTER", "SPRING", "SUMMER", "AUTUMN", "ALL_YEAR"]
 _CSV_EXAMPLE = (
     "AssetId,OrganisationId,DNOConnection,LimitType,ExportLimit,ValidFrom,TimeProfile\n"
     "0b6f1c7e-2f8e-4a55-9d8e-6f1a2b3c4d5e,FSP-ACME,UKPN_EPN,FIRM,6000,2026-04-01,\n"

@@ -96,7 +96,7 @@ def _prepare(row: Row, caller: Caller, time: str) -> Prepared:
 
 def _read(rows: Iterable[Row], caller: Caller) -> list[Prepared]:
     time = now_iso()
-    prepared = []
+    prepared: list[Prepared] = []
     for row in rows:
         if len(prepared) >= MAX_ROWS:
             raise InputError("LIM-IN-013", f"A book of limits has at most {MAX_ROWS} rows; "
