@@ -455,3 +455,17 @@ def test_policy_is_one_table_read_by_one_function():
     for (kind, action), rule in policy.POLICY.items():
         assert rule.scopes, (kind, action)
         assert all(c.rule.startswith("POL-") for c in rule.checks)
+
+
+def test_the_rule_catalogue_cites_tests_of_this_file_that_exist():
+    import re
+    from pathlib import Path
+
+    from tests import rule_catalogue
+
+    defined = set(re.findall(r"^def (test_\w+)", Path(__file__).read_text(), re.MULTILINE))
+    cited = set(re.findall(r"tests/test_connection_limits\.py::(test_\w+)",
+                           rule_catalogue.render()))
+    assert cited and cited <= defined, cited - defined
+    for n in range(1, 27):
+        assert f"`GICM-VAL-{n:03d}`" in rule_catalogue.render()
