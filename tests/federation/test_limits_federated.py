@@ -217,3 +217,18 @@ def test_limits_written_through_the_api_are_audited_on_the_dno_node(limited: Lim
     entries = trail.json()["entries"]
     assert [e["action"] for e in entries] == ["create-connection-limit"]
     assert json.dumps(entries).count(w.local.members["Gridco"].org_id) >= 1
+
+
+def test_the_readme_limits_walkthrough_runs_as_written(limited: Limits, tmp_path):
+    """README "Connection limits: a DNO sets one, the FSP reads it", with env.sh files as
+    the demo writes them (UKPN's folder holding this federation's DNO). Runs last: it adds
+    a limit the tests above do not expect."""
+    from examples.federation_demo import env_file
+    from tests.federation.test_cli_query import run_readme_block
+
+    w = limited
+    for folder, member, node in (("Flexco", "Flexco", "fsp_a"), ("Ukpn", "Gridco", "dno")):
+        path = tmp_path / "members" / folder / "env.sh"
+        path.parent.mkdir(parents=True)
+        env_file(w.local, member, path, w.local.nodes[node].url)
+    run_readme_block("federation-limits", tmp_path / "members", tmp_path)
