@@ -39,6 +39,8 @@ NODE_SCOPES = {
     "audit:read": "Read the history and audit trail of a record",
     "validation:write": "Set validation statuses (market facilitator, NESO, DNO)",
     "categories:write": "Manage asset categories (market facilitator)",
+    "products:write": "Propose and manage flexibility products (system operators, market "
+    "facilitator)",
     "sparql:query": "Query this node (SPARQL, filter form, aggregates)",
     "federation:query": "Query the federation through this node",
     "trust:deregistration": "Ask for an organisation's active records (trust framework)",
@@ -46,7 +48,7 @@ NODE_SCOPES = {
 
 READ = {"assets:read", "audit:read", "sparql:query", "federation:query"}
 WRITE_ASSETS = READ | {"assets:write"}
-SYSTEM_OPERATOR = READ | {"validation:write"}
+SYSTEM_OPERATOR = READ | {"validation:write", "products:write"}
 # Aligned with node.policy: only asset-holding roles write assets; the market facilitator,
 # NESO and DNOs set validation status; the regulator sees aggregates only.
 SCOPES_BY_ROLE: dict[str, set[str]] = {
@@ -59,7 +61,7 @@ SCOPES_BY_ROLE: dict[str, set[str]] = {
     "DNO": SYSTEM_OPERATOR,
     "IDNO": SYSTEM_OPERATOR,
     "NESO": SYSTEM_OPERATOR,
-    "MarketFacilitator": READ | {"categories:write", "validation:write"},
+    "MarketFacilitator": READ | {"categories:write", "validation:write", "products:write"},
     "Regulator": {"sparql:query", "federation:query"},
 }
 # The scopes a role can hold (trust:deregistration is the trust framework's own).

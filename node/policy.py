@@ -67,9 +67,25 @@ def _read_scope(caller: Caller) -> ReadScope:
     return ReadScope(False, organisations, dno_areas)
 
 
-def may_read(caller: Caller, facts: Facts) -> bool:
-    """POL-003 without the scope check: could this caller see the record at all?"""
-    return facts.public or _read_scope(caller).allows(facts.organisation, facts.dno_area)
+# Who reads records of a kind, when it is not POL-003 (a kind's rule declares its ID).
+READERS: dict[str, Callable[[Caller], ReadScope]] = {
+    # POL-003 for products: the catalogue is read by every member.
+    "product": lambda _: ReadScope(True, frozenset(), frozenset()),
+}
+
+
+def read_scope(caller: Caller, kind: str) -> ReadScope:
+    """Which records of `kind` the caller may read, after the read rule's scopes."""
+    for scope in POLICY[(kind, "read")].scopes:
+        require_scope(caller, scope)
+    return READERS.get(kind, _read_scope)(caller)
+
+
+def may_read(caller: Caller, facts: Facts, kind: str = "asset") -> bool:
+    """The kind's read rule (POL-003 unless declared) without the scope check: could this
+    caller see the record at all?"""
+    scope = READERS.get(kind, _read_scope)(caller)
+    return facts.public or scope.allows(facts.organisation, facts.dno_area)
 
 
 def may_read_asset(caller: Caller, organisation_id: str, dno_area: str | None) -> bool:
@@ -146,6 +162,31 @@ _POL_008 = (
           lambda c: "A DNO sets connection limits only in its licence areas: "
           f"DNOConnection must be one of {sorted(c.dno_areas)}."),
 )
+# POL-009: the market facilitator manages every product; a system operator proposes and
+# changes only the products it runs (NESO's, or a DNO's or IDNO's DSO products).
+def _runs_product(caller: Caller, facts: Facts) -> bool:
+    if caller.has_role("MarketFacilitator"):
+        return True
+    if facts.operator == "NESO":
+        return caller.has_role("NESO")
+    return facts.operator == "DNO" and bool(caller.roles & LICENCE_HOLDER_ROLES)
+
+
+def _is_facilitator(caller: Caller, _: Facts) -> bool:
+    return caller.has_role("MarketFacilitator")
+
+
+_POL_009 = (Check("POL-009", _runs_product,
+                  lambda _: "Only the market facilitator, or the system operator that runs the "
+                  "product (NESO; a DNO or IDNO for DSO products), writes a product."),)
+# POL-010: only the market facilitator approves or retires: what a system operator writes
+# is, and stays, Proposed.
+_POL_010 = (Check("POL-010", lambda c, f: _is_facilitator(c, f) or f.state == "Proposed",
+                  lambda _: "A system operator's product is Proposed until the market "
+                  "facilitator approves it; an Active or Retired version is changed only by "
+                  "the facilitator (propose a new version instead)."),)
+_POL_010_ONLY = (Check("POL-010", _is_facilitator,
+                       lambda _: "Only the market facilitator approves or retires a product."),)
 _READ = Rule(("assets:read",), hidden="always")  # POL-003
 _AUDIT = Rule(("audit:read", "assets:read"), hidden="always")  # POL-006
 
@@ -161,6 +202,13 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("category", Action.CREATE_CATEGORY): Rule(("categories:write",), _POL_005),
     ("category", Action.UPDATE_CATEGORY): Rule(("categories:write",), _POL_005),
     ("category", Action.DEPRECATE_CATEGORY): Rule(("categories:write",), _POL_005),
+    ("product", "read"): _READ,  # public to members (Facts.public)
+    ("product", "audit"): _AUDIT,
+    ("product", "create-product"): Rule(("products:write",), _POL_009 + _POL_010),
+    ("product", "update-product"): Rule(("products:write",), _POL_009 + _POL_010),
+    ("product", "approve-product"): Rule(("products:write",), _POL_010_ONLY),
+    ("product", "retire-product"): Rule(("products:write",), _POL_010_ONLY),
+    ("product", "delete-product"): Rule(("products:write",), _POL_010_ONLY),
     ("connection-limit", "read"): _READ,
     ("connection-limit", "audit"): _AUDIT,
     ("connection-limit", Action.CREATE_LIMIT): Rule(("validation:write",), _POL_008),
@@ -170,25 +218,28 @@ POLICY: dict[tuple[str, str], Rule] = {
                                                     hidden="first"),
 }
 
-def authorise(caller: Caller, kind: str, action: str, facts: Facts | None = None) -> None:
+def authorise(caller: Caller, kind: str, action: str, facts: Facts | None = None, *,
+              new: bool = False) -> None:
     """May `caller` do `action` on a record of `kind` (described by `facts`)? Raises
-    `Denied` (the rule's ID) or, for a record it may not see, `NotFound`."""
+    `Denied` (the rule's ID) or, for a record it may not see, `NotFound`. `new`: the facts
+    are of the record as the caller would write it (nothing to hide; a refusal says why)."""
     rule = POLICY[(kind, action)]
     facts = facts or Facts(caller.organisation_id)
 
     def hide() -> None:
-        raise KINDS[kind].not_found()  # the kind's own "no such record"
+        if not new:
+            raise KINDS[kind].not_found()  # the kind's own "no such record"
 
-    if rule.hidden == "first" and not may_read(caller, facts):
+    if rule.hidden == "first" and not may_read(caller, facts, kind):
         hide()
     for scope in rule.scopes:
         require_scope(caller, scope)
     for check in rule.checks:
         if not check.holds(caller, facts):
-            if rule.hidden == "refused" and not may_read(caller, facts):
+            if rule.hidden == "refused" and not may_read(caller, facts, kind):
                 hide()
             raise _deny(check.rule, check.message(caller))
-    if rule.hidden == "always" and not may_read(caller, facts):
+    if rule.hidden == "always" and not may_read(caller, facts, kind):
         hide()
 
 

@@ -22,7 +22,7 @@ from tests.harness import HarnessError
 from tests.harness.processes import free_port, wait_ready
 
 ALL = frozenset({"assets:read", "assets:write", "audit:read", "validation:write",
-                 "categories:write"})
+                 "categories:write", "products:write"})
 
 CALLERS = {
     "fsp": Caller("alice@acme", "FSP-ACME", frozenset({"FSP"}), ALL),

@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 import sys
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rdflib import Graph
@@ -34,6 +35,8 @@ INPUT_TEST = "tests/test_inputs.py"
 CODES_TEST = "tests/test_codes.py"
 ERRORS_TEST = "tests/test_errors.py"
 CONTRACT_TEST = "tests/test_contract.py"
+RECORDS_TEST = "tests/test_records.py"
+PRODUCTS_TEST = "tests/test_products.py"
 
 # Constraint parameters worth naming in the "checks" column.
 _KEYS = {
@@ -83,7 +86,7 @@ def _shape_rules() -> dict[str, list[tuple[str, str, str]]]:
     """rule ID -> [(file, message, constraint summary)] for every shape carrying a rule ID."""
     found: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
     files = [SHAPES_DIR / "asset.ttl", *sorted((SHAPES_DIR / "categories").glob("*.ttl")),
-             SHAPES_DIR / "connection_limit.ttl"]
+             *(SHAPES_DIR / f.shapes for f in KIND_FAMILIES)]
     for path in files:
         graph = Graph().parse(path)
         for shape, rule in graph.subject_objects(FMAR.ruleId):
@@ -121,14 +124,14 @@ def _sort_key(rule: str) -> tuple[str, int]:
     return (head, int(tail) if tail.isdigit() else 0)
 
 
-LIMIT_SHAPE_RULES: list[Rule] = []  # filled by shacl_rules
 
 
 def shacl_rules() -> tuple[list[Rule], dict[str, list[Rule]]]:
     """(ARM-VAL rules, {category file: ARM-CAT rules}), from the shapes."""
     shapes = _shape_rules()
     tests = _corpus_tests()
-    LIMIT_SHAPE_RULES.clear()
+    for family in KIND_FAMILIES:
+        family.shape_rules.clear()
     core: list[Rule] = []
     categories: dict[str, list[Rule]] = defaultdict(list)
     for rule in sorted(shapes, key=_sort_key):
@@ -140,12 +143,10 @@ def shacl_rules() -> tuple[list[Rule], dict[str, list[Rule]]]:
         item = Rule(rule, checks, where, SHACL_ERROR, _test_cell(tests.get(rule, [])))
         if rule.startswith("ARM-CAT-"):
             categories[entries[0][0]].append(item)
-        elif rule.startswith("GICM-VAL-"):
-            item.error = "422 `LIM-VAL`"
-            item.tests = _t(LIMITS_TEST, "test_GICM_VAL_rules_refuse_a_malformed_limit"
-                            if rule != "GICM-VAL-006"
-                            else "test_GICM_VAL_006_the_setter_is_kept_by_the_node")
-            LIMIT_SHAPE_RULES.append(item)
+        elif family := next((f for f in KIND_FAMILIES if rule.startswith(f.prefix)), None):
+            item.error = f"422 `{family.umbrella}`"
+            item.tests = _t(family.test_file, family.shape_test(rule))
+            family.shape_rules.append(item)
         else:
             core.append(item)
     for rule, checks in (
@@ -296,6 +297,70 @@ LIMIT_RULES = [
          _t(LIMITS_TEST, "test_changes_need_the_current_version_and_keep_history_and_audit")),
 ]
 
+
+PRODUCT_RULES = [
+    Rule("PROD-IN-001", "A product is a JSON object.", "`node/inputs.py` `properties_from_json`",
+         "400 `PROD-IN-001`", _t(PRODUCTS_TEST, "test_PROD_IN_001_a_product_is_an_object")),
+    Rule("PROD-IN-002", "Only the product's field names, one plain value each.",
+         "`node/inputs.py`", "400 `PROD-IN-002`",
+         _t(PRODUCTS_TEST, "test_PROD_IN_unreadable_products_are_400")),
+    Rule("PROD-IN-003", "Fields the node keeps (ProductVersionId, Product, SetBy, Version, "
+         "Created, Modified) are not sent.", "`node/inputs.py`", "400 `PROD-IN-003`",
+         _t(PRODUCTS_TEST, "test_PROD_IN_unreadable_products_are_400")),
+    Rule("PROD-VAL-020", "The versions of one product cover days that do not overlap; the "
+         "refusal names the version it overlaps.", "`node/kinds/products.py` `Products.check`",
+         "409 `PROD-VAL-020`",
+         _t(PRODUCTS_TEST, "test_PROD_VAL_020_versions_of_a_product_do_not_overlap_and_the_day_picks_the_terms")),
+    Rule("PROD-VAL", "Umbrella code of a product refused by its shape; `details.violations` "
+         "lists every rule ID.", "`node/records/refusals.py` `refusal`", "422 `PROD-VAL`",
+         _t(PRODUCTS_TEST, "test_PROD_VAL_rules_refuse_a_malformed_product")),
+    Rule("PROD-404", "The product version exists; `/products/in-force` finds active terms "
+         "for the code on the day.", "`node/records/kind.py` `not_found`", "404 `PROD-404`",
+         _t(PRODUCTS_TEST, "test_PROD_VAL_020_versions_of_a_product_do_not_overlap_and_the_day_picks_the_terms")),
+    Rule("PROD-412", "`If-Match` equals the version's current ETag.",
+         "`node/records/unit.py` `check_version`", "412 `PROD-412`",
+         _t(PRODUCTS_TEST, "test_POL_010_a_system_operator_proposes_and_only_the_facilitator_approves")),
+    Rule("PROD-428", "Changes (PUT, approve, retire) carry `If-Match`.",
+         "`node/records/unit.py` `check_version`", "428 `PROD-428`",
+         _t(PRODUCTS_TEST, "test_POL_010_a_system_operator_proposes_and_only_the_facilitator_approves")),
+]
+
+
+@dataclass
+class KindFamily:
+    """A record kind's section: its shape rules (read from its shapes file) and the rest."""
+
+    prefix: str  # of its shape rule IDs: "LIM-"
+    shapes: str  # its shapes file, under shapes/
+    umbrella: str  # the code of a shape refusal: "LIM-VAL"
+    test_file: str
+    shape_test: Callable[[str], str]  # rule ID -> the test that exercises it
+    title: str
+    intro: str
+    rules: list[Rule]
+    shape_rules: list[Rule] = field(default_factory=list)  # filled by shacl_rules
+
+
+KIND_FAMILIES = [
+    KindFamily("GICM-VAL-", "connection_limit.ttl", "LIM-VAL", LIMITS_TEST,
+               lambda rule: "test_GICM_VAL_rules_refuse_a_malformed_limit"
+               if rule != "GICM-VAL-006" else "test_GICM_VAL_006_the_setter_is_kept_by_the_node",
+               "## GICM-VAL and LIM: connection limits\n",
+               "The third record kind (`node/kinds/connection_limits.py`, shapes in "
+               "`shapes/connection_limit.ttl`: GICM-VAL-nnn, grid connection limit "
+               "validation), held on the DNO's node; written by a DNO or IDNO (POL-008), one "
+               "at a time or as a CSV book (`node/kinds/limit_import.py`), read as assets are "
+               "(POL-003). Error codes keep the kind's family: LIM-IN-*, LIM-VAL, LIM-BULK, "
+               "LIM-404/412/428.\n", LIMIT_RULES),
+    KindFamily("PROD-VAL-0", "product.ttl", "PROD-VAL", PRODUCTS_TEST,
+               lambda rule: "test_PROD_VAL_rules_refuse_a_malformed_product",
+               "## PROD: products\n",
+               "Product versions (`node/kinds/products.py`, shapes in `shapes/product.ttl`), "
+               "held on the market facilitator's node and read by every member; a system "
+               "operator proposes the products it runs, the facilitator approves (POL-009, "
+               "POL-010). Figures not known stay absent.\n", PRODUCT_RULES),
+]
+
 REGISTER_RULES = [
     Rule("ARM-VAL", "Umbrella code of a write refused by SHACL or catalogue rules; "
          "`details.violations` lists every rule ID, focus, path, value and message.",
@@ -362,6 +427,14 @@ POLICY_RULES = [
          "active records an organisation has.", "`node/policy.py` "
          "`check_deregistration_enquiry`", "403 `POL-001`",
          _t(API_TEST, "test_active_records_enquiry_for_deregistration")),
+    Rule("POL-009", "The market facilitator writes any product; a system operator only the "
+         "products it runs (NESO's; a DNO's or IDNO's DSO products).", "`node/policy.py` `POLICY`",
+         "403 `POL-009`", _t(PRODUCTS_TEST,
+                             "test_POL_009_only_the_operator_that_runs_a_product_or_the_facilitator_writes_it")),
+    Rule("POL-010", "Only the market facilitator approves, retires or changes an Active "
+         "product version; what a system operator writes is Proposed.",
+         "`node/policy.py` `POLICY`", "403 `POL-010`", _t(PRODUCTS_TEST,
+         "test_POL_010_a_system_operator_proposes_and_only_the_facilitator_approves")),
     Rule("POL-008", "A DNO or IDNO sets, changes and removes connection limits, only on assets "
          "connected in its licence areas (and does not move a limit out of them).",
          "`node/policy.py` `POLICY`", "403 `POL-008` (404 `LIM-404` for a limit it may not read)",
@@ -445,6 +518,13 @@ REQUEST_RULES = [
          + "<br>" + _t(ERRORS_TEST, "test_REQ_001_request_validation")
          + "<br>" + _t(CONTRACT_TEST,
                        "test_REQ_001_validation_status_filter_is_one_of_the_statuses")),
+    Rule("REQ-IN-001", "A record listing takes only its own filters and `limit`/`after`; an "
+         "unknown query parameter is refused, not ignored.", "`node/api/records.py` `_where`",
+         "400 `REQ-IN-001`",
+         _t(RECORDS_TEST, "test_REQ_IN_001_an_unknown_query_parameter_is_refused_not_ignored")),
+    Rule("REQ-IN-002", "A listing's `after` is a record ID (the `next` of the previous page).",
+         "`node/records/service.py` `Records.search`", "400 `REQ-IN-002`",
+         _t(RECORDS_TEST, "test_REQ_IN_002_a_cursor_that_is_not_an_id_is_refused")),
     Rule("HTTP-4xx", "Fallbacks for what FastAPI raises itself: unknown route `HTTP-404`, wrong "
          "method `HTTP-405` (with `Allow`, below), other statuses `HTTP-<status>` (`AUTH-001` for 401, `POL-000` "
          "for 403).", "`common/http_errors.py`", "4xx `HTTP-…`",
@@ -584,13 +664,8 @@ def render() -> str:
         _table(INPUT_RULES),
         "## CAT-DEF: category definitions\n",
         _table(CATDEF_RULES),
-        "## GICM-VAL and LIM: connection limits\n",
-        ("The third record kind (`node/kinds/connection_limits.py`, shapes in "
-         "`shapes/connection_limit.ttl`: GICM-VAL-nnn, grid connection limit validation), "
-         "held on the DNO's node; written by a DNO or IDNO (POL-008), one at a time or as a "
-         "CSV book (`node/kinds/limit_import.py`), read as assets are (POL-003). Error codes "
-         "keep the kind's family: LIM-IN-*, LIM-VAL, LIM-BULK, LIM-404/412/428.\n"),
-        _table(LIMIT_SHAPE_RULES + LIMIT_RULES),
+        *(part for family in KIND_FAMILIES for part in (
+            family.title, family.intro, _table(family.shape_rules + family.rules))),
         "## ARM-4xx, ARM-VS, ARM-BULK: the register\n",
         _table(REGISTER_RULES),
         "## POL: permissions\n",

@@ -166,13 +166,14 @@ def test_GICM_VAL_rules_accept_the_valid_neighbours(node, changes):
 
 def test_GICM_VAL_006_the_setter_is_kept_by_the_node():
     from node.kinds.asset_records import VALIDATOR
-    from node.kinds.connection_limits import SHAPES
+    from node.kinds.connection_limits import CONNECTION_LIMIT
+    from node.records.service import shape_set
 
     iri = f"https://id.fmar.uk/connection-limit/{uuid.uuid4()}"
     fmar = "https://id.fmar.uk/def/fmar#"
     text = (f"<{iri}> <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> <{fmar}ConnectionLimit> .\n"
             f'<{iri}> <{fmar}exportLimit> "1.0"^^<http://www.w3.org/2001/XMLSchema#decimal> .')
-    rules = {v.rule for v in VALIDATOR.validate(text, SHAPES, [iri])}
+    rules = {v.rule for v in VALIDATOR.validate(text, shape_set(CONNECTION_LIMIT), [iri])}
     assert {"GICM-VAL-002", "GICM-VAL-003", "GICM-VAL-006", "GICM-VAL-008",
             "GICM-VAL-011", "GICM-VAL-018"} == rules
 
@@ -237,8 +238,8 @@ def test_changes_need_the_current_version_and_keep_history_and_audit(node):
     assert changed.status_code == 200, changed.text
     assert changed.json()["Version"] == 2 and changed.json()["ImportLimit"] == 100
     assert ended.status_code == 200 and "TimeProfile" not in ended.json()  # bands replaced too
-    assert [v["limit"]["ExportLimit"] for v in history] == [6000.0, 5000, 5000]
-    assert [v["limit"].get("TimeProfile") for v in history] == [None, [WINTER_PEAK], None]
+    assert [v["record"]["ExportLimit"] for v in history] == [6000.0, 5000, 5000]
+    assert [v["record"].get("TimeProfile") for v in history] == [None, [WINTER_PEAK], None]
     assert [v["action"] for v in history] == ["create-connection-limit",
                                                "update-connection-limit",
                                                "update-connection-limit"]

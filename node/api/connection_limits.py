@@ -1,27 +1,26 @@
-"""Connection limit routes (thin: parse, call the kind, shape the response)."""
-
-from __future__ import annotations
+"""Connection limit routes: the generic record routes (node/api/records.py) with the
+limit's models, and the bulk import of a DNO's book (CSV)."""
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import JsonDict, JsonValue
 
 from common.http_errors import ApiError, error_responses
-from common.openapi import ETAG, content, secured
+from common.openapi import content, secured
 from common.web import CSV, JSON
 from node.api.assets import register_of
 from node.api.http import blocking_chunks, media_type
+from node.api.records import RecordRoutes, add_record_routes
 from node.identity import Caller, current_caller
 from node.kinds import limit_import
-from node.kinds.connection_limits import ConnectionLimits, LimitRecord
+from node.kinds.connection_limits import ConnectionLimits
 
 router = APIRouter(tags=["connection limits"])
 CallerDep = Annotated[Caller, Depends(current_caller)]
-IfMatch = Annotated[str | None, Header(alias="If-Match", description="The ETag you last read")]
 _CODE: JsonDict = {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,100}$"}
 _KW: JsonDict = {"type": "number", "minimum": 0, "maximum": 10_000_000}
 _DATE: JsonDict = {"type": "string", "format": "date"}
@@ -148,53 +147,8 @@ class ConnectionLimitOut(BaseModel):
     Modified: str | None = None
 
 
-class ConnectionLimitPage(BaseModel):
-    items: list[ConnectionLimitOut]
-    count: int
-    next: str | None = None
-
-
-class ConnectionLimitVersion(BaseModel):
-    version: int
-    action: str | None = None
-    by: str | None = None
-    organisation: str | None = None
-    on_behalf_of: str | None = None
-    at: str | None = None
-    limit: ConnectionLimitOut | None = None
-
-
-class ConnectionLimitHistory(BaseModel):
-    versions: list[ConnectionLimitVersion]
-
-
 def limits_of(request: Request) -> ConnectionLimits:
     return register_of(request).limits
-
-
-def _response(record: LimitRecord, status: int = 200) -> JSONResponse:
-    headers = {"ETag": record.etag}
-    if status == 201:
-        headers["Location"] = f"/connection-limits/{record.limit_id}"
-    body = ConnectionLimitOut.model_validate(record.as_json()).model_dump(exclude_none=True)
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
-RECORD = {"description": "The connection limit", "headers": ETAG}
-WRITE_ERRORS = (400, 401, 403, 404, 412, 422, 428, 503)
-
-
-@router.post("/connection-limits", status_code=201, summary="Set a connection limit (DNO, IDNO)",
-             description="A DNO or IDNO sets an import or export limit on an asset (or an MPAN "
-             "and site) connected in one of its licence areas (POL-008): its type, kW limits, "
-             "optional time profile, constraint zone or ANM scheme, curtailment order, "
-             "period and reason (GICM-VAL-001..026). The limit is held on this node, with its "
-             "history and audit trail; the asset's organisation, the DNO and NESO read it.",
-             openapi_extra=secured("validation:write"), response_model=ConnectionLimitOut,
-             responses={201: RECORD, **error_responses(400, 401, 403, 422, 503)})
-def create_limit(request: Request, caller: CallerDep, body: ConnectionLimitIn) -> Response:
-    record = limits_of(request).create(body.model_dump(exclude_unset=True), caller)
-    return _response(record, 201)
 
 
 @router.post(
@@ -233,58 +187,14 @@ async def import_limits(
                         status_code=422 if all_or_nothing else 207)
 
 
-@router.get("/connection-limits", summary="The connection limits the caller may read",
-            openapi_extra=secured("assets:read"), response_model=ConnectionLimitPage,
-            responses=error_responses(400, 401, 403, 404, 422))
-def list_limits(
-    request: Request,
-    caller: CallerDep,
-    asset: Annotated[str | None, Query(description="Only the limits of this AssetId")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    after: Annotated[str | None, Query(description="LimitId to continue after")] = None,
-) -> JSONResponse:
-    records, cursor = limits_of(request).search(caller, asset, limit, after)
-    page = ConnectionLimitPage(
-        items=[ConnectionLimitOut.model_validate(r.as_json()) for r in records],
-        count=len(records), next=cursor)
-    return JSONResponse(page.model_dump(exclude_none=True))
-
-
-@router.get("/connection-limits/{limit_id}", summary="Read one connection limit",
-            openapi_extra=secured("assets:read"), response_model=ConnectionLimitOut,
-            responses={200: RECORD, **error_responses(401, 403, 404)})
-def read_limit(request: Request, limit_id: str, caller: CallerDep) -> Response:
-    return _response(limits_of(request).read(limit_id, caller))
-
-
-@router.put("/connection-limits/{limit_id}", summary="Change a connection limit (needs If-Match)",
-            openapi_extra=secured("validation:write"), response_model=ConnectionLimitOut,
-            responses={200: RECORD, **error_responses(*WRITE_ERRORS)})
-def replace_limit(request: Request, limit_id: str, caller: CallerDep, body: ConnectionLimitIn,
-                  if_match: IfMatch = None) -> Response:
-    record = limits_of(request).replace(limit_id, body.model_dump(exclude_unset=True), caller,
-                                        if_match)
-    return _response(record)
-
-
-@router.delete("/connection-limits/{limit_id}", status_code=204,
-               summary="Remove a connection limit (its history and audit trail stay)",
-               openapi_extra=secured("validation:write"), response_class=Response,
-               responses=error_responses(401, 403, 404, 412, 503))
-def delete_limit(request: Request, limit_id: str, caller: CallerDep,
-                 if_match: IfMatch = None) -> Response:
-    limits_of(request).delete(limit_id, caller, if_match)
-    return Response(status_code=204)
-
-
-@router.get("/connection-limits/{limit_id}/history", summary="Every version with who and when",
-            openapi_extra=secured("assets:read"), response_model=ConnectionLimitHistory,
-            responses=error_responses(401, 403, 404))
-def limit_history(request: Request, limit_id: str, caller: CallerDep) -> JSONResponse:
-    return JSONResponse({"versions": limits_of(request).history(limit_id, caller)})
-
-
-@router.get("/connection-limits/{limit_id}/audit", summary="The audit trail of one limit",
-            openapi_extra=secured("audit:read"), responses=error_responses(401, 403, 404))
-def limit_audit(request: Request, limit_id: str, caller: CallerDep) -> JSONResponse:
-    return JSONResponse({"entries": limits_of(request).audit_trail(limit_id, caller)})
+add_record_routes(router, RecordRoutes(
+    path="/connection-limits", label="connection limit", records=limits_of,
+    model_in=ConnectionLimitIn, model_out=ConnectionLimitOut, write_scope="validation:write",
+    filters={"asset": "AssetId", "mpan": "MPAN"},
+    describe={"create": "A DNO or IDNO sets an import or export limit on an asset (or an MPAN "
+              "and site) connected in one of its licence areas (POL-008): its type, kW "
+              "limits, optional time profile, constraint zone or ANM scheme, curtailment "
+              "order, period and reason (GICM-VAL-001..026). The limit is held on this node, "
+              "with its history and audit trail; the asset's organisation, the DNO and NESO "
+              "read it."},
+))

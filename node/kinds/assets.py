@@ -49,7 +49,7 @@ ASSET = RecordKind(
     rules=("ARM-VAL-*", "ARM-CAT-*", "ARM-IN-*", "ARM-404", "ARM-409", "ARM-412", "ARM-428",
            "ARM-VS-001", "ARM-VS-002", "ARM-DUP-001"),
     held_by="the asset's organisation (or the node hosting it)",
-    read=AssetRecord.from_triples, facts=lambda record: record.facts,
+    reader=AssetRecord.from_triples, facts=lambda record: record.facts,
 )
 
 BULK_CHUNK = 2000

@@ -201,7 +201,7 @@ CATEGORY = RecordKind(
     rules=("CAT-DEF-001", "CAT-DEF-002", "CAT-DEF-003", "CAT-DEF-004", "CAT-DEF-005",
            "CAT-DEF-006", "CAT-404", "CAT-409"),
     held_by="every node (the market facilitator's catalogue)",
-    read=_read, facts=lambda _: Facts(public=True),
+    reader=_read, facts=lambda _: Facts(public=True),
 )
 
 

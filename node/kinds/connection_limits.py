@@ -10,7 +10,8 @@ a connection point in its licence area (UC-06.2, issue 14).
 - a time profile (TimeProfile: seasons and time bands) is held as child resources
   <limit#band-n> in the limit's graph;
 - `effective_capability` caps an asset's capability by the limits in force on a day;
-- every write through the one write path (node/records/unit.py): history and audit.
+- a kind on the generic record service (node/records/service.py): every write through the
+  one write path (node/records/unit.py), with history and audit.
 
 Deleting a limit removes the current record (SPARQL no longer sees it); its versions and
 audit entries stay.
@@ -18,35 +19,24 @@ audit entries stay.
 
 from __future__ import annotations
 
-import heapq
 import json
-import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date
 from datetime import time as TimeOfDay
 from typing import Any
 
 import pyoxigraph as ox
-from rdflib import Graph, URIRef
-from rdflib.namespace import XSD
+from rdflib import URIRef
 
-from common.vocab import ASSET_BASE, DCTERMS, FMAR, ID_BASE, ORG_BASE, SHAPES_DIR
-from node import audit, policy
+from common.vocab import FMAR, ID_BASE, ORG_BASE, SHAPES_DIR
+from node import ntriples
 from node.asset_fields import Field, FieldTable, to_json_value
-from node.audit import now_iso
-from node.identity import Caller
 from node.inputs import InputError, Properties, properties_from_json
-from node.kinds.asset_records import RDF_TYPE, VALIDATOR
 from node.ntriples import term_value
-from node.query import filters as asset_filters
-from node.records.kind import UUID, Facts, RecordKind
-from node.records.reading import history as record_history
-from node.records.refusals import not_found, refusal
-from node.records.status import Action
+from node.records.kind import Facts, RecordKind
+from node.records.record import RDF_TYPE, Record
+from node.records.service import Records
 from node.records.unit import UnitOfWork
-from node.store import GraphWrite
-from node.validation import ShapeSet
 
 LIMIT_BASE = ID_BASE + "connection-limit/"
 SHAPES_FILE = SHAPES_DIR / "connection_limit.ttl"
@@ -82,7 +72,6 @@ TABLE = FieldTable("LIM", FIELDS, STATE_FIELDS, "LimitId", "A connection limit",
                    "the fields are " + ", ".join([*(f.name for f in FIELDS), PROFILE]))
 BAND_TABLE = FieldTable("LIM", BAND_FIELDS, (), "", "A time band", "time band field names",
                         "a band's fields are " + ", ".join(f.name for f in BAND_FIELDS))
-_BY_PREDICATE = {f.iri: f for f in FIELDS}
 _BAND_BY_PREDICATE = {f.iri: f for f in BAND_FIELDS}
 BAND_MARK = "#band-"  # a band's IRI is the limit's IRI + BAND_MARK + its number
 
@@ -129,46 +118,39 @@ def band_lines(iri: str, bands: Bands) -> list[str]:
     return lines
 
 
-@dataclass
-class LimitRecord:
-    """A stored connection limit as read from its named graph."""
+def facts_of(props: Properties) -> Facts:
+    """What policy needs of a limit about to be written (its holder and licence area)."""
+    found = {p: o.strip("<>") for p, o in props}
+    area = found.get(str(FMAR.dnoConnection))
+    return Facts(found.get(str(FMAR.organisation), "").removeprefix(ORG_BASE),
+                 area.rsplit("/", 1)[-1] if area else None)
 
-    iri: str
-    triples: list[ox.Triple]
-    values: dict[str, str]
+
+# Between reading a body and building the record, each band travels among the limit's
+# properties as (fmar:timeBand, its properties as a JSON string literal); `split_bands`
+# turns them into the child resources. Never stored in this form.
+_TIME_BAND = str(FMAR.timeBand)
+
+
+def with_bands(props: Properties, bands: Bands) -> Properties:
+    return [*props, *((_TIME_BAND, ntriples.string(json.dumps(band))) for band in bands)]
+
+
+def split_bands(iri: str, props: Properties) -> tuple[Properties, list[str]]:
+    """A limit's own properties, and its bands as child resources (N-Triples lines)."""
+    own = [(p, o) for p, o in props if p != _TIME_BAND]
+    bands = [[(p, o) for p, o in json.loads(json.loads(text))]
+             for p, text in props if p == _TIME_BAND]
+    return own, band_lines(iri, bands)
+
+
+class LimitRecord(Record):
+    """A stored limit: a generic record whose time profile is read from its child bands."""
 
     @classmethod
-    def from_triples(cls, iri: str, triples: Iterable[ox.Triple]) -> LimitRecord | None:
-        band_base = iri + BAND_MARK
-        kept = [t for t in triples if term_value(t.subject) == iri
-                or term_value(t.subject).startswith(band_base)]
-        values = {t.predicate.value: term_value(t.object) for t in kept
-                  if term_value(t.subject) == iri}
-        if values.get(RDF_TYPE) != str(FMAR.ConnectionLimit):
-            return None
-        return cls(iri, kept, values)
-
-    @property
-    def limit_id(self) -> str:
-        return self.iri[len(LIMIT_BASE):]
-
-    @property
-    def version(self) -> int:
-        return int(self.values.get(str(FMAR.version), 0))
-
-    @property
-    def etag(self) -> str:
-        return f'"{self.limit_id}.v{self.version}"'
-
-    @property
-    def facts(self) -> Facts:
-        area = self.values.get(str(FMAR.dnoConnection))
-        return Facts(self.values.get(str(FMAR.organisation), "").removeprefix(ORG_BASE),
-                     area.rsplit("/", 1)[-1] if area else None)
-
-    def properties(self) -> Properties:
-        return [(t.predicate.value, str(t.object)) for t in self.triples
-                if term_value(t.subject) == self.iri and t.predicate.value in _BY_PREDICATE]
+    def read(cls, iri: str, triples: Iterable[ox.Triple]) -> LimitRecord | None:
+        record = cls.from_triples(CONNECTION_LIMIT, iri, triples)
+        return record if isinstance(record, LimitRecord) else None
 
     def bands(self) -> list[dict[str, Any]]:
         """The time profile in band order, as JSON objects."""
@@ -185,18 +167,23 @@ class LimitRecord:
             band[field.name] = "24:00" if field.name == "To" and value == "00:00" else value
         return [found[n] for n in sorted(found)]
 
+    def band_properties(self) -> Bands:
+        grouped: dict[str, Properties] = {}
+        for t in self.triples:
+            subject = term_value(t.subject)
+            if subject.startswith(self.iri + BAND_MARK) and \
+                    t.predicate.value in _BAND_BY_PREDICATE:
+                grouped.setdefault(subject, []).append((t.predicate.value, str(t.object)))
+        return [grouped[s] for s in sorted(grouped)]
+
+    def properties(self) -> list[tuple[str, str]]:
+        return with_bands(super().properties(), self.band_properties())
+
     def as_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"LimitId": self.limit_id, "id": self.iri}
-        for f in FIELDS:
-            if f.iri in self.values:
-                body[f.name] = to_json_value(f, URIRef(self.values[f.iri]))
+        body = super().as_json()
         bands = self.bands()
         if bands:
             body[PROFILE] = bands
-        body["SetBy"] = self.values.get(str(FMAR.setBy), "").removeprefix(ORG_BASE)
-        body["Version"] = self.version
-        body["Created"] = self.values.get(str(DCTERMS.created))
-        body["Modified"] = self.values.get(str(DCTERMS.modified))
         return body
 
 
@@ -207,138 +194,22 @@ CONNECTION_LIMIT = RecordKind(
            "LIM-IN-009", "LIM-IN-013", "LIM-VAL", "LIM-BULK", "LIM-404", "LIM-412", "LIM-428",
            "POL-008"),
     held_by="the DNO's (or IDNO's) node",
-    read=LimitRecord.from_triples, facts=lambda record: record.facts,
+    reader=lambda iri, triples: LimitRecord.read(iri, triples),
 )
-SHAPES = ShapeSet(Graph().parse(SHAPES_FILE), FMAR.ConnectionLimit)
 
 
-def _facts_of(props: Properties) -> Facts:
-    found = {p: o.strip("<>") for p, o in props}
-    area = found.get(str(FMAR.dnoConnection))
-    return Facts(found.get(str(FMAR.organisation), "").removeprefix(ORG_BASE),
-                 area.rsplit("/", 1)[-1] if area else None)
+class ConnectionLimits(Records):
+    """Limits need nothing beyond their shapes (GICM-VAL-001..026) and policy (POL-003,
+    POL-008); their time profile is read from the body and held as child bands."""
 
-
-def _ntriples(iri: str, props: Properties, bands: Bands, *, set_by: str, version: int,
-              created: str, modified: str) -> str:
-    s = f"<{iri}>"
-    dt = f"<{XSD.dateTime}>"
-    return "\n".join([
-        f"{s} <{RDF_TYPE}> <{FMAR.ConnectionLimit}> .",
-        f"{s} <{FMAR.setBy}> <{ORG_BASE}{set_by}> .",
-        f'{s} <{FMAR.version}> "{version}"^^<{XSD.integer}> .',
-        f'{s} <{DCTERMS.created}> "{created}"^^{dt} .',
-        f'{s} <{DCTERMS.modified}> "{modified}"^^{dt} .',
-        *(f"{s} <{p}> {o} ." for p, o in props),
-        *band_lines(iri, bands),
-    ])
-
-
-def facts_of(props: Properties) -> Facts:
-    """What policy needs of a limit about to be written (its holder and licence area)."""
-    return _facts_of(props)
-
-
-def new_limit_text(iri: str, props: Properties, bands: Bands, set_by: str, time: str) -> str:
-    """Version 1 of a new limit as N-Triples (a bulk import's rows)."""
-    return _ntriples(iri, props, bands, set_by=set_by, version=1, created=time, modified=time)
-
-
-def _checked(iri: str, text: str) -> None:
-    """GICM-VAL-001..026 (shapes/connection_limit.ttl) on the record as it would be stored."""
-    violations = VALIDATOR.validate(text, SHAPES, [iri])
-    if violations:
-        raise refusal(CONNECTION_LIMIT, violations)
-
-
-class ConnectionLimits:
     def __init__(self, unit: UnitOfWork):
-        self.unit = unit
-        self.store = unit.store
+        super().__init__(unit, CONNECTION_LIMIT)
 
-    def _existing(self, limit_id: str) -> LimitRecord:
-        iri = CONNECTION_LIMIT.iri_of(limit_id)
-        record = LimitRecord.from_triples(iri, self.store.triples(iri))
-        if record is None:
-            raise not_found(CONNECTION_LIMIT)
-        return record
+    def properties(self, body: Any, *, replacing: bool = False) -> Properties:
+        return with_bands(*limit_input(body, allow_id=replacing))
 
-    def create(self, body: Any, caller: Caller) -> LimitRecord:
-        props, bands = limit_input(body)
-        iri = LIMIT_BASE + str(uuid.uuid4())
-        time = now_iso()
-        text = _ntriples(iri, props, bands, set_by=caller.organisation_id, version=1, created=time,
-                         modified=time)
-        _checked(iri, text)
-        policy.authorise(caller, CONNECTION_LIMIT.name, Action.CREATE_LIMIT, _facts_of(props))
-        self.unit.write(caller, Action.CREATE_LIMIT, [GraphWrite(iri, text, replace=False)],
-                        [(iri, 1)])
-        record = LimitRecord.from_triples(iri, self.store.triples(iri))
-        assert record is not None
-        return record
-
-    def read(self, limit_id: str, caller: Caller) -> LimitRecord:
-        record = self._existing(limit_id)
-        policy.authorise(caller, CONNECTION_LIMIT.name, "read", record.facts)
-        return record
-
-    def replace(self, limit_id: str, body: Any, caller: Caller,
-                if_match: str | None) -> LimitRecord:
-        props, bands = limit_input(body, allow_id=True)
-        iri = CONNECTION_LIMIT.iri_of(limit_id)
-
-        def authorise(current: LimitRecord) -> None:
-            policy.authorise(caller, CONNECTION_LIMIT.name, Action.UPDATE_LIMIT, current.facts)
-
-        def build(current: LimitRecord, version: int) -> str:
-            text = _ntriples(iri, props, bands, set_by=caller.organisation_id, version=version,
-                             created=current.values.get(str(DCTERMS.created)) or now_iso(),
-                             modified=now_iso())
-            _checked(iri, text)
-            # The new limit must be one the caller could set: not moved out of its areas.
-            policy.authorise(caller, CONNECTION_LIMIT.name, Action.CREATE_LIMIT, _facts_of(props))
-            return text
-
-        return self.unit.change(CONNECTION_LIMIT, iri, caller, if_match, Action.UPDATE_LIMIT,
-                                authorise, build)
-
-    def delete(self, limit_id: str, caller: Caller, if_match: str | None) -> None:
-        """The current record goes (an empty graph); its versions and audit entries stay."""
-        def authorise(current: LimitRecord) -> None:
-            policy.authorise(caller, CONNECTION_LIMIT.name, Action.DELETE_LIMIT, current.facts)
-
-        self.unit.change(CONNECTION_LIMIT, CONNECTION_LIMIT.iri_of(limit_id), caller, if_match or "*",
-                         Action.DELETE_LIMIT, authorise, lambda current, version: "")
-
-    def history(self, limit_id: str, caller: Caller) -> list[dict[str, Any]]:
-        current = self.read(limit_id, caller)
-        return record_history(CONNECTION_LIMIT, self.store, current, "limit",
-                              LimitRecord.as_json)
-
-    def audit_trail(self, limit_id: str, caller: Caller) -> list[dict[str, Any]]:
-        current = self._existing(limit_id)
-        policy.authorise(caller, CONNECTION_LIMIT.name, "audit", current.facts)
-        return [entry.as_dict() for entry, _ in audit.entries(self.store, current.iri)]
-
-    def search(self, caller: Caller, asset_id: str | None, limit: int,
-               after: str | None) -> tuple[list[LimitRecord], str | None]:
-        """The limits the caller may read (POL-003), optionally of one asset, by ID."""
-        scope = policy.asset_read_scope(caller)
-        where = [*asset_filters.scope_patterns(scope),
-                 f"?asset a <{FMAR.ConnectionLimit}> ."]
-        if asset_id:
-            if not UUID.match(asset_id):
-                return [], None
-            where.append(f"?asset <{FMAR.limitsAsset}> <{ASSET_BASE}{asset_id}> .")
-        start = CONNECTION_LIMIT.iri_of(after) if after else ""
-        matches = (s["asset"].value for s in self.store.select(
-            f"SELECT ?asset WHERE {{ GRAPH ?asset {{ {' '.join(where)} }} }}"))
-        iris = heapq.nsmallest(limit + 1, (iri for iri in matches if iri > start))
-        records = [r for r in (LimitRecord.from_triples(i, self.store.triples(i))
-                               for i in iris[:limit]) if r is not None]
-        cursor = records[-1].limit_id if len(iris) > limit and records else None
-        return records, cursor
-
+    def children(self, iri: str, props: Properties) -> tuple[Properties, list[str]]:
+        return split_bands(iri, props)
 
 
 # ---------------------------------------------------------------- capability under limits

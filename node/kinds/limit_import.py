@@ -24,21 +24,19 @@ from node import policy
 from node.audit import now_iso
 from node.identity import Caller
 from node.inputs import InputError, Row, rows_from_csv
-from node.kinds.asset_records import VALIDATOR
 from node.kinds.connection_limits import (
     CONNECTION_LIMIT,
     LIMIT_BASE,
     PROFILE,
-    SHAPES,
     TABLE,
     ConnectionLimits,
+    band_lines,
     facts_of,
     limit_input,
-    new_limit_text,
 )
 from node.records.kind import Facts
 from node.records.refusals import violation_of
-from node.records.status import Action
+from node.records.service import record_text
 from node.store import GraphWrite
 from node.validation import Violation
 
@@ -78,6 +76,9 @@ def limit_rows(chunks: Iterable[bytes]) -> Iterator[Row]:
     return rows_from_csv(chunks, TABLE, extra=(PROFILE,))
 
 
+CREATE = CONNECTION_LIMIT.action("create")
+
+
 def _prepare(row: Row, caller: Caller, time: str) -> Prepared:
     prepared = Prepared(row.index)
     if row.error is not None:
@@ -90,7 +91,9 @@ def _prepare(row: Row, caller: Caller, time: str) -> Prepared:
         return prepared
     prepared.facts = facts_of(props)
     prepared.iri = LIMIT_BASE + str(uuid.uuid4())
-    prepared.text = new_limit_text(prepared.iri, props, bands, caller.organisation_id, time)
+    prepared.text = record_text(CONNECTION_LIMIT, prepared.iri, props,
+                                set_by=caller.organisation_id, version=1, created=time,
+                                modified=time, children=band_lines(prepared.iri, bands))
     return prepared
 
 
@@ -105,18 +108,19 @@ def _read(rows: Iterable[Row], caller: Caller) -> list[Prepared]:
     return prepared
 
 
-def _check(prepared: list[Prepared], caller: Caller) -> None:
+def _check(limits: ConnectionLimits, prepared: list[Prepared], caller: Caller) -> None:
     """GICM-VAL-* on every readable row at once (the validator works on batches), then
     POL-008 on each conforming row, as for one limit sent alone."""
     batch = [p for p in prepared if p.iri]
     by_iri = {p.iri: p for p in batch}
     if batch:
-        for violation in VALIDATOR.validate("\n".join(p.text for p in batch), SHAPES, by_iri):
+        text = "\n".join(p.text for p in batch)
+        for violation in limits.validator.validate(text, limits.shapes, by_iri):
             by_iri[violation.focus or ""].violations.append(violation)
     for p in batch:
         if not p.violations:
             try:
-                policy.authorise(caller, CONNECTION_LIMIT.name, Action.CREATE_LIMIT, p.facts)
+                policy.authorise(caller, CONNECTION_LIMIT.name, CREATE, p.facts, new=True)
             except DomainError as error:
                 p.violations.append(violation_of(error))
 
@@ -125,10 +129,10 @@ def import_limits(limits: ConnectionLimits, rows: Iterable[Row], caller: Caller,
                   all_or_nothing: bool) -> ImportReport:
     """Check every row of a book; store the valid ones through the unit of work."""
     facts = Facts(caller.organisation_id, min(caller.dno_areas, default=None))
-    policy.authorise(caller, CONNECTION_LIMIT.name, Action.CREATE_LIMIT, facts)  # POL-008
+    policy.authorise(caller, CONNECTION_LIMIT.name, CREATE, facts, new=True)  # POL-008
     report = ImportReport("all-or-nothing" if all_or_nothing else "store-valid")
     prepared = _read(rows, caller)
-    _check(prepared, caller)
+    _check(limits, prepared, caller)
     good = []
     for p in prepared:
         report.received += 1
@@ -139,7 +143,7 @@ def import_limits(limits: ConnectionLimits, rows: Iterable[Row], caller: Caller,
         if len(report.errors) < MAX_REPORTED_ROWS:
             report.errors.append({"row": p.row, "violations": [v.as_dict() for v in p.violations]})
     if good and not (all_or_nothing and report.rejected):
-        limits.unit.write(caller, Action.CREATE_LIMIT,
+        limits.unit.write(caller, CREATE,
                           [GraphWrite(p.iri, p.text, replace=False) for p in good],
                           [(p.iri, 1) for p in good])
         report.stored = len(good)

@@ -19,6 +19,7 @@ from typing import Any
 from common.http_errors import ApiError
 from common.vocab import ASSET_BASE, FMAR, ORG_BASE, code_iri
 from node import policy
+from node.records import scope as records_scope
 
 CODE_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 MAX_LIMIT = 100_000
@@ -144,18 +145,9 @@ def restriction_patterns(spec: AssetFilter, capacity_var: str = "?capacity") -> 
 
 def scope_patterns(scope: policy.ReadScope) -> list[str]:
     """POL-003 as patterns inside GRAPH ?asset."""
-    if scope.everything:
-        return []
-    alternatives = [f"{{ ?asset <{FMAR.organisation}> <{ORG_BASE}{check_code('org', o)}> }}"
-                    for o in sorted(scope.organisations)]
-    alternatives += [f"{{ ?asset <{FMAR.dnoConnection}> "
-                     f"<{code_iri('DNOCode', check_code('dno', d))}> }}"
-                     for d in sorted(scope.dno_areas)]
-    if not alternatives:
-        return ["FILTER (false)"]
-    if len(alternatives) == 1:  # a constant pattern: selective, evaluated first
-        return [alternatives[0][1:-1].strip() + " ."]
-    return [" UNION ".join(alternatives)]
+    for code in (*scope.organisations, *scope.dno_areas):
+        check_code("org", code)
+    return records_scope.scope_patterns(scope)
 
 
 def asset_graph_filter() -> str:

@@ -13,8 +13,9 @@ import pyoxigraph as ox
 from rdflib import URIRef
 
 from common.errors import NotFound
-from common.vocab import VERSION_BASE
+from common.vocab import FMAR, ORG_BASE, VERSION_BASE
 from node.asset_fields import FieldTable
+from node.records.record import Record
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -39,6 +40,8 @@ class Facts:
     organisation: str = ""
     dno_area: str | None = None
     public: bool = False
+    operator: str | None = None  # the system operator role that runs a product
+    state: str | None = None  # a record state a rule depends on (a product's status)
 
 
 KINDS: dict[str, RecordKind] = {}  # every declared kind, by name (node/kinds/ declare them)
@@ -55,11 +58,37 @@ class RecordKind:
     shapes: tuple[Path, ...]  # SHACL shapes its records conform to
     rules: tuple[str, ...]  # the rule IDs those shapes (and the kind's code) report
     held_by: str  # which party's node holds the records
-    read: Callable[[str, Iterable[ox.Triple]], Any]  # (IRI, triples) -> record or None
-    facts: Callable[[Any], Facts]  # the accessors policy needs
+    # the accessors policy needs; by default the organisation and area predicates below
+    facts: Callable[[Any], Facts] | None = None
+    # (IRI, triples) -> record or None; by default a generic Record (node/records/record.py)
+    reader: Callable[[str, Iterable[ox.Triple]], Any] | None = None
+    # where search finds the facts of a stored record (POL-003 inside the query)
+    organisation_predicate: URIRef = FMAR.organisation
+    area_predicate: URIRef | None = FMAR.dnoConnection
+    # values the node keeps beyond SetBy/Version/Created/Modified, shown in JSON: name ->
+    # predicate (a generic kind's service computes them in `kept`)
+    kept: tuple[tuple[str, URIRef], ...] = ()
 
     def __post_init__(self) -> None:
         KINDS[self.name] = self
+
+    def read(self, iri: str, triples: Iterable[ox.Triple]) -> Any:
+        """The stored record at `iri` from its graph's triples, or None."""
+        if self.reader is not None:
+            return self.reader(iri, triples)
+        return Record.from_triples(self, iri, triples)
+
+    def facts_of(self, record: Any) -> Facts:
+        if self.facts is not None:
+            return self.facts(record)
+        area = record.value(self.area_predicate) if self.area_predicate else None
+        return Facts((record.value(self.organisation_predicate) or "").removeprefix(ORG_BASE),
+                     area.rsplit("/", 1)[-1] if area else None)
+
+    def action(self, verb: str) -> str:
+        """A generic kind's action name, in the audit log and the policy table:
+        "create-market-unit"."""
+        return f"{verb}-{self.name}"
 
     def iri_of(self, record_id: str) -> str:
         """A record's IRI from its ID (a UUID, assigned by the node); anything else names no
