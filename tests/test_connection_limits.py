@@ -89,6 +89,20 @@ def test_every_field_and_a_time_profile_round_trip(node):
     assert sorted(s["b"].value for s in bands) == [f"{body['id']}#band-1", f"{body['id']}#band-2"]
 
 
+def test_a_profile_of_many_bands_keeps_its_order_through_a_change(node):
+    hours = [{"Season": "WINTER", "From": f"{h:02d}:00", "To": f"{h + 1:02d}:00",
+              "ExportLimit": h} for h in range(12)]
+    first = created(node, limit(LimitType="TIMED", TimeProfile=hours)).json()
+    assert first["TimeProfile"] == hours
+    from node.kinds.connection_limits import LimitRecord
+
+    record = node.app.state.register.limits.existing(first["LimitId"])
+    assert isinstance(record, LimitRecord)
+    assert [dict(b)["https://id.fmar.uk/def/fmar#bandExportLimit"] for b in
+            record.band_properties()] == [
+        f'"{h}"^^<http://www.w3.org/2001/XMLSchema#decimal>' for h in range(12)]
+
+
 def test_a_limit_on_a_connection_point_names_its_mpan_and_site(node):
     body = created(node, limit(AssetId=None, MPAN="1200023456789", Site="Fen Farm")).json()
     assert (body["MPAN"], body["Site"]) == ("1200023456789", "Fen Farm") and "AssetId" not in body
@@ -358,6 +372,23 @@ def test_LIM_BULK_store_valid_keeps_the_good_rows(node):
     assert [r["row"] for r in details["limits"]] == [1, 3]
     assert details["errors"][0]["row"] == 2
     assert details["errors"][0]["violations"][0]["rule"] == "GICM-VAL-011"
+
+
+def test_a_book_row_meets_the_kinds_own_rules_as_a_limit_sent_alone(node, monkeypatch):
+    from common.errors import Invalid
+
+    limits = node.app.state.register.limits
+    export = "https://id.fmar.uk/def/fmar#exportLimit"
+
+    def check(caller, candidate, current):  # a rule beyond the shapes, as a kind may add
+        if candidate.value(export) == "13":
+            raise Invalid("LIM-VAL", "Unlucky.", {"violations": []})
+
+    monkeypatch.setattr(limits, "check", check)
+    answer = upload(node, book([good_row(), good_row(ExportLimit="13")]), mode="store-valid")
+    assert answer.status_code == 207, answer.text
+    [error] = answer.json()["details"]["errors"]
+    assert (error["row"], error["violations"][0]["rule"]) == (2, "LIM-VAL")
 
 
 def test_LIM_IN_009_the_csv_header_names_limit_fields(node):

@@ -174,7 +174,8 @@ class LimitRecord(Record):
             if subject.startswith(self.iri + BAND_MARK) and \
                     t.predicate.value in _BAND_BY_PREDICATE:
                 grouped.setdefault(subject, []).append((t.predicate.value, str(t.object)))
-        return [grouped[s] for s in sorted(grouped)]
+        number = len(self.iri + BAND_MARK)
+        return [grouped[s] for s in sorted(grouped, key=lambda s: int(s[number:] or 0))]
 
     def properties(self) -> list[tuple[str, str]]:
         return with_bands(super().properties(), self.band_properties())

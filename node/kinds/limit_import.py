@@ -19,6 +19,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyoxigraph as ox
+
 from common.errors import DomainError
 from node import policy
 from node.audit import now_iso
@@ -125,6 +127,18 @@ def _check(limits: ConnectionLimits, prepared: list[Prepared], caller: Caller) -
                 p.violations.append(violation_of(error))
 
 
+def _kind_rules(limits: ConnectionLimits, prepared: list[Prepared], caller: Caller) -> None:
+    """The kind's own rules beyond its shapes (`Records.check`) on each conforming row."""
+    for p in prepared:
+        if p.violations:
+            continue
+        triples = [q.triple for q in ox.parse(p.text.encode(), format=ox.RdfFormat.N_TRIPLES)]
+        try:
+            limits.check(caller, CONNECTION_LIMIT.read(p.iri, triples), None)
+        except DomainError as error:
+            p.violations.append(violation_of(error))
+
+
 def import_limits(limits: ConnectionLimits, rows: Iterable[Row], caller: Caller,
                   all_or_nothing: bool) -> ImportReport:
     """Check every row of a book; store the valid ones through the unit of work."""
@@ -133,20 +147,23 @@ def import_limits(limits: ConnectionLimits, rows: Iterable[Row], caller: Caller,
     report = ImportReport("all-or-nothing" if all_or_nothing else "store-valid")
     prepared = _read(rows, caller)
     _check(limits, prepared, caller)
-    good = []
-    for p in prepared:
-        report.received += 1
-        if not p.violations:
-            good.append(p)
-            continue
-        report.rejected += 1
-        if len(report.errors) < MAX_REPORTED_ROWS:
-            report.errors.append({"row": p.row, "violations": [v.as_dict() for v in p.violations]})
-    if good and not (all_or_nothing and report.rejected):
-        limits.unit.write(caller, CREATE,
-                          [GraphWrite(p.iri, p.text, replace=False) for p in good],
-                          [(p.iri, 1) for p in good])
-        report.stored = len(good)
-        report.limits = [{"row": p.row, "LimitId": CONNECTION_LIMIT.record_id(p.iri)}
-                         for p in good]
+    with limits.unit.lock:  # the kind's rules and the write together, as for one limit
+        _kind_rules(limits, prepared, caller)
+        good = []
+        for p in prepared:
+            report.received += 1
+            if not p.violations:
+                good.append(p)
+                continue
+            report.rejected += 1
+            if len(report.errors) < MAX_REPORTED_ROWS:
+                report.errors.append({"row": p.row,
+                                      "violations": [v.as_dict() for v in p.violations]})
+        if good and not (all_or_nothing and report.rejected):
+            limits.unit.write(caller, CREATE,
+                              [GraphWrite(p.iri, p.text, replace=False) for p in good],
+                              [(p.iri, 1) for p in good])
+            report.stored = len(good)
+            report.limits = [{"row": p.row, "LimitId": CONNECTION_LIMIT.record_id(p.iri)}
+                             for p in good]
     return report
