@@ -121,7 +121,7 @@ def test_POL_008_only_a_dno_in_its_licence_areas_sets_limits(node, who, changes)
 TIMED = {"LimitType": "TIMED", "ExportLimit": None}
 
 
-@pytest.mark.parametrize("changes, rule", [
+BAD = [
     ({"AssetId": "not-a-uuid"}, "GICM-VAL-001"),
     ({"OrganisationId": None}, "GICM-VAL-002"),
     ({"DNOConnection": "ATLANTIS"}, "GICM-VAL-003"),
@@ -162,7 +162,10 @@ TIMED = {"LimitType": "TIMED", "ExportLimit": None}
     ({**TIMED, "TimeProfile": [WINTER_PEAK, {**WINTER_PEAK, "Season": "ALL_YEAR",
                                              "From": "07:00", "To": "16:30"}]},
      "GICM-VAL-026"),
-], ids=lambda v: v if isinstance(v, str) else "")
+]
+
+
+@pytest.mark.parametrize("changes, rule", BAD, ids=lambda v: v if isinstance(v, str) else "")
 def test_GICM_VAL_rules_refuse_a_malformed_limit(node, changes, rule):
     assert refused_rules(node, limit(**changes)) == {rule}
 
@@ -176,6 +179,35 @@ def test_GICM_VAL_rules_refuse_a_malformed_limit(node, changes, rule):
         "GICM-VAL-014-named"])
 def test_GICM_VAL_rules_accept_the_valid_neighbours(node, changes):
     created(node, limit(**changes))
+
+
+def test_GICM_VAL_rules_give_the_reference_engines_answer():
+    """The compiled validator and pyshacl (the reference engine) find the same rules on
+    every malformed limit above and on a valid one."""
+    import pyshacl
+    from rdflib import Graph
+    from rdflib.namespace import RDF, SH
+
+    from node.kinds.connection_limits import SHAPES_FILE, band_lines, limit_input
+    from node.records.service import record_text, shape_set
+    from node.validation import Validator, _rule_of
+
+    shapes = Graph().parse(SHAPES_FILE)
+    for changes, rule in [*BAD, ({}, None)]:
+        iri = f"https://id.fmar.uk/connection-limit/{uuid.uuid4()}"
+        props, bands = limit_input(limit(**changes))
+        text = record_text(CONNECTION_LIMIT, iri, props, set_by="DNO-UKPN", version=1,
+                           created="2026-01-01T00:00:00Z", modified="2026-01-01T00:00:00Z",
+                           children=band_lines(iri, bands))
+        compiled = {v.rule for v in Validator().validate(text, shape_set(CONNECTION_LIMIT),
+                                                         [iri])}
+        _, report, _ = pyshacl.validate(Graph().parse(data=text, format="nt"),
+                                        shacl_graph=shapes, inference="none", advanced=True)
+        reference = {_rule_of(shapes, report.value(r, SH.sourceConstraint),
+                              report.value(r, SH.sourceShape))
+                     for r in report.subjects(RDF.type, SH.ValidationResult)}
+        assert compiled == reference == ({rule} if rule else set()), (changes, compiled,
+                                                                       reference)
 
 
 def test_GICM_VAL_006_the_setter_is_kept_by_the_node():
