@@ -21,17 +21,20 @@ from node.records.kind import UUID
 Sparql = Callable[[str, str], dict[str, Any]]  # FederationClient.sparql(query, mode)
 
 _P = f"PREFIX fmar: <{FMAR}>\n"
-_ASSET = _P + """SELECT ?rated ?gen ?demand ?canImport ?canExport WHERE {{
+_ASSET = _P + """SELECT ?rated ?gen ?demand ?canImport ?canExport ?importMPAN ?exportMPAN WHERE {{
   <{a}> a fmar:Asset .
+  OPTIONAL {{ <{a}> fmar:importMPAN ?importMPAN }} OPTIONAL {{ <{a}> fmar:exportMPAN ?exportMPAN }}
   OPTIONAL {{ <{a}> fmar:ratedCapacity ?rated }} OPTIONAL {{ <{a}> fmar:genCapacity ?gen }}
   OPTIONAL {{ <{a}> fmar:demandCapacity ?demand }} OPTIONAL {{ <{a}> fmar:canImport ?canImport }}
   OPTIONAL {{ <{a}> fmar:canExport ?canExport }} }}"""
+# the limits on the asset, and on its connection points (a limit naming an MPAN and site)
+_ON_ASSET = "{{ ?limit fmar:limitsAsset <{a}> }}{mpans}"
 _LIMITS = _P + """SELECT ?limit ?type ?export ?import ?from ?to WHERE {{
-  ?limit fmar:limitsAsset <{a}> ; fmar:limitType ?type .
+  {on} ?limit fmar:limitType ?type .
   OPTIONAL {{ ?limit fmar:exportLimit ?export }} OPTIONAL {{ ?limit fmar:importLimit ?import }}
   OPTIONAL {{ ?limit fmar:validFrom ?from }} OPTIONAL {{ ?limit fmar:validTo ?to }} }}"""
 _BANDS = _P + """SELECT ?limit ?season ?bandFrom ?bandTo ?bandImport ?bandExport WHERE {{
-  ?limit fmar:limitsAsset <{a}> ; fmar:timeBand ?band .
+  {on} ?limit fmar:timeBand ?band .
   ?band fmar:season ?season ; fmar:bandFrom ?bandFrom ; fmar:bandTo ?bandTo .
   OPTIONAL {{ ?band fmar:bandImportLimit ?bandImport }}
   OPTIONAL {{ ?band fmar:bandExportLimit ?bandExport }} }}"""
@@ -55,21 +58,31 @@ def _asset(row: dict[str, str]) -> dict[str, Any]:
     return asset
 
 
+def _on(iri: str, row: dict[str, str]) -> str:
+    """Where a limit applies to the asset: on it, or on one of its MPANs."""
+    mpans = sorted({row[k] for k in ("importMPAN", "exportMPAN")
+                    if k in row and row[k].isdigit()})
+    return _ON_ASSET.format(a=iri, mpans="".join(
+        f' UNION {{ ?limit fmar:limitsMPAN "{m}" }}' for m in mpans))
+
+
 def gather(sparql: Sparql, asset_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The asset (capacity fields) and the limits on it that the caller may read."""
+    """The asset (capacity fields) and the limits on it, or on its MPANs, that the caller
+    may read."""
     if not UUID.match(asset_id):
         raise NotFound("ARM-404", "No such asset.")
     iri = ASSET_BASE + asset_id
     found = _rows(sparql, _ASSET.format(a=iri))
     if not found:
         raise NotFound("ARM-404", "No such asset (or not one the caller may read).")
+    on = _on(iri, found[0])
     limits: dict[str, dict[str, Any]] = {}
-    for row in _rows(sparql, _LIMITS.format(a=iri)):
+    for row in _rows(sparql, _LIMITS.format(on=on)):
         limit = {"LimitId": _code(row["limit"]), "LimitType": _code(row["type"]),
                  "ExportLimit": row.get("export"), "ImportLimit": row.get("import"),
                  "ValidFrom": row.get("from"), "ValidTo": row.get("to")}
         limits[row["limit"]] = {k: v for k, v in limit.items() if v is not None}
-    for row in _rows(sparql, _BANDS.format(a=iri)):
+    for row in _rows(sparql, _BANDS.format(on=on)):
         band = {"Season": _code(row["season"]), "From": row["bandFrom"], "To": row["bandTo"],
                 "ImportLimit": row.get("bandImport"), "ExportLimit": row.get("bandExport")}
         if row["limit"] in limits:

@@ -38,6 +38,7 @@ class Limits:
         self.assets: dict[str, list[str]] = {}  # member -> its asset IDs
         self.rated: dict[str, float] = {}  # asset ID -> RatedCapacity
         self.own_export: dict[str, float] = {}  # asset ID -> what it exports, unlimited
+        self.rows: dict[str, dict[str, Any]] = {}  # asset ID -> the row it was loaded from
         self.limits: dict[str, str] = {}  # LimitId -> the asset ID it limits
 
     def client(self, who: str) -> FederationClient:
@@ -75,6 +76,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Limits]:
             ids = _ids(local.load_assets(nodes[name], rows))
             for asset_id, row in zip(ids, rows):
                 w.rated[asset_id] = float(row["RatedCapacity"])
+                w.rows[asset_id] = row
                 w.own_export[asset_id] = 0.0 if row.get("CanExport") is False else \
                     float(row.get("GenCapacity", row["RatedCapacity"]))
             # assets that export first: their limits cap something
@@ -206,6 +208,26 @@ def test_capability_under_the_limits_across_the_federation(limited: Limits):
     with w.client("Otherflex") as client, pytest.raises(Exception) as hidden:
         asset_capability(client.sparql, flat_asset, date(2026, 3, 1))
     assert getattr(hidden.value, "code", None) == "ARM-404"
+
+
+def test_a_limit_on_an_assets_mpan_caps_its_capability_too(limited: Limits):
+    w = limited
+    asset_id = w.assets["Flexco"][2]  # it has a flat limit from the book
+    mpan = w.rows[asset_id]["ImportMPAN"]
+    with w.dno_http() as c:
+        point = c.post("/connection-limits", json={
+            "MPAN": mpan, "Site": "Flexco site", "OrganisationId": w.local.members[
+                "Flexco"].org_id, "DNOConnection": AREA, "LimitType": "EXPORT_ONLY",
+            "ExportLimit": 0.5, "ValidFrom": "2026-01-01"})
+    assert point.status_code == 201, point.text
+    with w.client("Flexco") as client:
+        answer = asset_capability(client.sparql, asset_id, date(2026, 3, 1))
+    assert point.json()["LimitId"] in answer["limits"] and len(answer["limits"]) == 2
+    assert (answer["ExportCapability"], answer["ImportCapability"]) == (0.5, 0.0)
+    with w.client("Otherflex") as client:  # not theirs: the point's limit is hidden too
+        rows = client.sparql(f"PREFIX fmar: <{FMAR}> SELECT ?l WHERE {{ ?l fmar:limitsMPAN "
+                             f'"{mpan}" }}')
+    assert rows["results"]["bindings"] == []
 
 
 def test_limits_written_through_the_api_are_audited_on_the_dno_node(limited: Limits):
