@@ -39,6 +39,8 @@ ID_BASE = "https://id.fmar.uk/"
 ASSET_BASE = ID_BASE + "asset/"
 ORG_BASE = ID_BASE + "org/"
 CATEGORY_BASE = ID_BASE + "category/"
+PRODUCT_VERSION_BASE = ID_BASE + "product-version/"
+EQUIVALENCE_BASE = ID_BASE + "product-equivalence/"
 VERSION_BASE = "urn:fmar:version:"
 AUDIT_BASE = "urn:fmar:audit:"
 

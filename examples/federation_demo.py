@@ -64,7 +64,7 @@ def build(base: Path, asset_count: int, limit_count: int,
     fsp2 = fed.register_member("Voltaflex", ["FSP", "Aggregator"])
     fed.register_member("Ofgem", ["Regulator"])
     types = {"neso": ["Asset"], "dno": ["Asset", "ConnectionLimit"],
-             "facilitator": ["Asset", "AssetCategory"], "flexco": ["Asset"],
+             "facilitator": ["Asset", "AssetCategory", "Product"], "flexco": ["Asset"],
              "voltaflex": ["Asset"]}
     owners = {"neso": neso, "dno": ukpn, "facilitator": mf, "flexco": fsp1, "voltaflex": fsp2}
     nodes = {name: fed.add_node(name, owners[name], types[name],
@@ -83,8 +83,10 @@ def build(base: Path, asset_count: int, limit_count: int,
                 limits.append(limit_of(iri, member.org_id, row, len(limits)))
             if len(limits) >= limit_count * (1 if iris is iris1 else 2):
                 break
-    console.print(f"  {len(iris1)} + {len(iris2)} assets; {len(limits)} connection limits to "
-                  "set through the DNO's API once the nodes run")
+    products = fed.load_products(nodes["facilitator"])
+    console.print(f"  {len(iris1)} + {len(iris2)} assets, {len(products)} products; "
+                  f"{len(limits)} connection limits to set through the DNO's API once the "
+                  "nodes run")
     fed.save()
     return fed, limits
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from common.errors import Denied, Unauthenticated
+from common.vocab import CATEGORY_BASE, EQUIVALENCE_BASE, FMAR, PRODUCT_VERSION_BASE
 from node.identity import Caller
 from node.records.kind import KINDS, Facts
 from node.records.status import Action
@@ -69,8 +70,9 @@ def _read_scope(caller: Caller) -> ReadScope:
 
 # Who reads records of a kind, when it is not POL-003 (a kind's rule declares its ID).
 READERS: dict[str, Callable[[Caller], ReadScope]] = {
-    # POL-003 for products: the catalogue is read by every member.
+    # POL-003 for products and equivalences: the catalogue is read by every member.
     "product": lambda _: ReadScope(True, frozenset(), frozenset()),
+    "product-equivalence": lambda _: ReadScope(True, frozenset(), frozenset()),
 }
 
 
@@ -187,6 +189,9 @@ _POL_010 = (Check("POL-010", lambda c, f: _is_facilitator(c, f) or f.state == "P
                   "the facilitator (propose a new version instead)."),)
 _POL_010_ONLY = (Check("POL-010", _is_facilitator,
                        lambda _: "Only the market facilitator approves or retires a product."),)
+# POL-050: only the market facilitator declares, changes and ends product equivalences.
+_POL_050 = (Check("POL-050", _is_facilitator,
+                  lambda _: "Only the market facilitator manages product equivalences."),)
 _READ = Rule(("assets:read",), hidden="always")  # POL-003
 _AUDIT = Rule(("audit:read", "assets:read"), hidden="always")  # POL-006
 
@@ -209,6 +214,11 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("product", "approve-product"): Rule(("products:write",), _POL_010_ONLY),
     ("product", "retire-product"): Rule(("products:write",), _POL_010_ONLY),
     ("product", "delete-product"): Rule(("products:write",), _POL_010_ONLY),
+    ("product-equivalence", "read"): _READ,  # public to members (Facts.public)
+    ("product-equivalence", "audit"): _AUDIT,
+    ("product-equivalence", "create-product-equivalence"): Rule(("products:write",), _POL_050),
+    ("product-equivalence", "update-product-equivalence"): Rule(("products:write",), _POL_050),
+    ("product-equivalence", "delete-product-equivalence"): Rule(("products:write",), _POL_050),
     ("connection-limit", "read"): _READ,
     ("connection-limit", "audit"): _AUDIT,
     ("connection-limit", Action.CREATE_LIMIT): Rule(("validation:write",), _POL_008),
@@ -268,6 +278,11 @@ def check_deregistration_enquiry(caller: Caller) -> None:
 # Appended by the federation work: dataset restriction for SPARQL and aggregate access.
 
 RECORD_GRAPH_PREFIX = "https://id.fmar.uk/"
+# POL-011: records every member reads, also in SPARQL: (graph name prefix, the class one of
+# its subjects has): asset categories and product versions.
+PUBLIC_RECORDS = ((CATEGORY_BASE, str(FMAR.AssetCategory)),
+                  (PRODUCT_VERSION_BASE, str(FMAR.Product)),
+                  (EQUIVALENCE_BASE, str(FMAR.ProductEquivalence)))
 SMALL_CELL_THRESHOLD = 5
 
 

@@ -13,6 +13,7 @@ from node.kinds.asset_records import Checked
 from node.kinds.assets import Assets, BulkReport
 from node.kinds.categories import Catalogue, Categories
 from node.kinds.connection_limits import ConnectionLimits
+from node.kinds.equivalences import Equivalences
 from node.kinds.products import Products
 from node.records.unit import UnitOfWork
 from node.store import RecordStore
@@ -26,6 +27,7 @@ class Register:
         self.assets = Assets(self.unit, self.categories, workers)
         self.limits = ConnectionLimits(self.unit)
         self.products = Products(self.unit)
+        self.equivalences = Equivalences(self.unit, self.products)
 
     @property
     def catalogue(self) -> Catalogue:

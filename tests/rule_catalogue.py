@@ -325,6 +325,35 @@ PRODUCT_RULES = [
          _t(PRODUCTS_TEST, "test_POL_010_a_system_operator_proposes_and_only_the_facilitator_approves")),
 ]
 
+ELIGIBILITY_TEST = "tests/test_eligibility.py"
+EQUIVALENCE_RULES = [
+    Rule("EQV-VAL-005", "An equivalence names two products in the register (some version of "
+         "each).", "`node/kinds/equivalences.py` `Equivalences.check`", "422 `EQV-VAL-005`",
+         _t(ELIGIBILITY_TEST, "test_EQV_VAL_005_an_equivalence_names_products_in_the_register")),
+    Rule("EQV-VAL", "Umbrella code of an equivalence refused by its shape.",
+         "`node/records/refusals.py` `refusal`", "422 `EQV-VAL`",
+         _t(ELIGIBILITY_TEST, "test_EQV_VAL_rules_refuse_a_malformed_equivalence")),
+]
+_ELIG = [
+    ("ELIG-001", ("The unit's capability in the product's direction (up, down, or both) is at "
+     "least the product's MinCapacityMW, after connection limits.")),
+    ("ELIG-002", "The unit reaches full delivery within the product's FullDeliveryTimeSeconds."),
+    ("ELIG-003", "The unit sustains full power for at least the product's MinDurationMinutes."),
+    ("ELIG-004", "The unit delivers the product's Direction (Both covers Up and Down)."),
+    ("ELIG-005", "A product that allows no aggregation takes a unit of one asset."),
+    ("ELIG-006", ("The unit's members lie within the product's LocationScope: one GSP group, "
+     "one licence area or one constraint zone.")),
+    ("ELIG-007", ("A product that requires BM registration takes a unit registered in the "
+     "Balancing Mechanism.")),
+]
+ELIGIBILITY_RULES = [
+    Rule(rule, text + " Unit's value missing: the answer is `cannot tell` and names the "
+         "attribute to add.", "`node/kinds/eligibility.py` `requirements` (a SHACL shape "
+         "generated from the product version)", "answer `not met` / `cannot tell`",
+         _t(ELIGIBILITY_TEST, f"test_ELIG_each_requirement_is_met_not_met_or_cannot_tell[{rule}]"))
+    for rule, text in _ELIG
+]
+
 
 @dataclass
 class KindFamily:
@@ -359,6 +388,12 @@ KIND_FAMILIES = [
                "held on the market facilitator's node and read by every member; a system "
                "operator proposes the products it runs, the facilitator approves (POL-009, "
                "POL-010). Figures not known stay absent.\n", PRODUCT_RULES),
+    KindFamily("EQV-VAL-0", "product_equivalence.ttl", "EQV-VAL", ELIGIBILITY_TEST,
+               lambda rule: "test_EQV_VAL_rules_refuse_a_malformed_equivalence",
+               "## EQV: product equivalences\n",
+               "Equivalences (`node/kinds/equivalences.py`, shapes in "
+               "`shapes/product_equivalence.ttl`), held on the market facilitator's node and "
+               "managed by it only (POL-050); read by every member.\n", EQUIVALENCE_RULES),
 ]
 
 REGISTER_RULES = [
@@ -435,6 +470,9 @@ POLICY_RULES = [
          "product version; what a system operator writes is Proposed.",
          "`node/policy.py` `POLICY`", "403 `POL-010`", _t(PRODUCTS_TEST,
          "test_POL_010_a_system_operator_proposes_and_only_the_facilitator_approves")),
+    Rule("POL-050", "Only the market facilitator declares, changes and ends product "
+         "equivalences.", "`node/policy.py` `POLICY`", "403 `POL-050`",
+         _t(ELIGIBILITY_TEST, "test_POL_050_only_the_facilitator_manages_equivalences")),
     Rule("POL-008", "A DNO or IDNO sets, changes and removes connection limits, only on assets "
          "connected in its licence areas (and does not move a limit out of them).",
          "`node/policy.py` `POLICY`", "403 `POL-008` (404 `LIM-404` for a limit it may not read)",
@@ -519,7 +557,7 @@ REQUEST_RULES = [
          + "<br>" + _t(CONTRACT_TEST,
                        "test_REQ_001_validation_status_filter_is_one_of_the_statuses")),
     Rule("REQ-IN-001", "A record listing takes only its own filters and `limit`/`after`; an "
-         "unknown query parameter is refused, not ignored.", "`node/api/records.py` `_where`",
+         "unknown query parameter is refused, not ignored.", "`node/api/records.py` `where`",
          "400 `REQ-IN-001`",
          _t(RECORDS_TEST, "test_REQ_IN_001_an_unknown_query_parameter_is_refused_not_ignored")),
     Rule("REQ-IN-002", "A listing's `after` is a record ID (the `next` of the previous page).",
@@ -666,6 +704,12 @@ def render() -> str:
         _table(CATDEF_RULES),
         *(part for family in KIND_FAMILIES for part in (
             family.title, family.intro, _table(family.shape_rules + family.rules))),
+        "## ELIG: eligibility of a market unit for a product\n",
+        ("Each product version's requirements become a SHACL shape over the unit's "
+         "capability; each requirement answers met, not met (with the unit's value, the "
+         "required value and a sentence) or cannot tell (naming the attribute to add). A "
+         "product that states no figure asks nothing of it.\n"),
+        _table(ELIGIBILITY_RULES),
         "## ARM-4xx, ARM-VS, ARM-BULK: the register\n",
         _table(REGISTER_RULES),
         "## POL: permissions\n",

@@ -185,6 +185,15 @@ def test_FED_IN_bad_filter_values(codes_node, path, params, code) -> None:
         assert code_of(c.get(path, params=params)) == (400, code)
 
 
+def test_FED_IN_008_a_federated_listing_names_a_record_kind(codes_node) -> None:
+    with codes_node.client() as c:
+        unknown = c.get("/federation/records/nosuch")
+        bad_filter = c.get("/federation/records/products", params={"colour": "red"})
+    assert code_of(unknown) == (404, "FED-IN-008")
+    assert "products" in unknown.json()["details"]["kinds"]
+    assert code_of(bad_filter) == (400, "REQ-IN-001")  # refused before any node is asked
+
+
 def test_FED_IN_controls_succeed(codes_node) -> None:
     with codes_node.client() as c:
         rows = c.get("/query/assets", params={"category": "BESS", "min_capacity": "1",

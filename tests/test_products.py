@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 
 from common.errors import BadInput
+from node.config import NodeSettings
+from node.identity import Caller
 from node.kinds.product_import import PRODUCTS_CSV, reference_products
 from node.kinds.products import product_iri
-from tests.conftest import CALLERS
+from tests.conftest import CALLERS, start_node
 
 
 def terms(**changes: Any) -> dict[str, Any]:
@@ -144,3 +146,23 @@ def test_POL_010_a_system_operator_proposes_and_only_the_facilitator_approves(no
 def test_writing_products_needs_the_products_scope(node):
     refused = post(node, "fsp_readonly", terms())
     assert (refused.status_code, refused.json()["code"]) == (403, "POL-001")
+
+
+def test_POL_011_every_member_reads_products_in_sparql_too(tmp_path):
+    """Products are public records (policy.PUBLIC_RECORDS): an FSP's SPARQL sees them,
+    while another FSP's assets stay hidden from it."""
+    reader = Caller("s", "FSP-OTHER", frozenset({"FSP"}), frozenset({"assets:read",
+                                                                     "sparql:query"}))
+    node = start_node(NodeSettings(data_dir=tmp_path, workers=1),
+                      {**CALLERS, "sparql_fsp": reader})
+    try:
+        assert post(node, "facilitator", terms(ProductCode="SPQ")).status_code == 201
+        query = ("SELECT ?code WHERE { ?p <https://id.fmar.uk/def/fmar#productCode> ?code }")
+        with node.client("sparql_fsp") as c:
+            answer = c.post("/sparql", content=query,
+                            headers={"content-type": "application/sparql-query"})
+        assert answer.status_code == 200, answer.text
+        codes = [b["code"]["value"] for b in answer.json()["results"]["bindings"]]
+        assert codes == ["SPQ"]
+    finally:
+        node.stop()

@@ -82,6 +82,11 @@ def store(tmp_path_factory) -> Iterator[ox.Store]:
             etag = c.get(f"/assets/{asset_id}").headers["etag"]
             assert c.delete(f"/assets/{asset_id}", headers={"If-Match": etag}
                             ).status_code in (200, 204)
+        with node.client("facilitator") as c:  # public records besides the categories
+            product = {"ProductCode": "QPROD", "ProductName": "Query test product",
+                       "SystemOperator": "NESO", "Status": "Active", "ValidFrom": "2026-01-01",
+                       "MinCapacityMW": 1}
+            assert c.post("/products", json=product).status_code == 201
         live = node.app.state.register.store
         with live.query_source() as source:
             snapshot = ox.Store.read_only(source.path) if source.path else None
@@ -130,8 +135,10 @@ class Gen:
 
     def obj(self) -> str:
         r = self.rnd.random()
-        if r < 0.1:
+        if r < 0.08:
             return f"<{F}Asset>"
+        if r < 0.1:
+            return f"<{F}Product>"
         if r < 0.15:
             return "<https://id.fmar.uk/org/FSP-ACME>"
         if r < 0.2:

@@ -21,6 +21,7 @@ from common.openapi import content, secured
 from common.web import bearer_token
 from node import policy
 from node.api import services as deps
+from node.api.records import PAGING, ROUTED, where
 from node.api.services import Federation
 from node.api.sparql import filter_parameters
 from node.federation.discovery import discover
@@ -187,6 +188,23 @@ async def sparql_post(request: Request, caller: Authenticated, federation: Relay
     else:
         query = (await request.body()).decode("utf-8", errors="replace")
     return await _sparql(request, caller, federation, query, mode)
+
+
+@router.get("/records/{kind}", summary="Federated listing of one record kind",
+            description="The records of one kind (its path: `products`, `connection-limits`, "
+            "...) that the caller may read on every node, with the kind's own filters; every "
+            "node's pages are followed (at most 10,000 records a node; a node cut short is "
+            "in `truncated`). Items carry `_node`." + PARTIAL_DOC, **FEDERATED)
+async def records(request: Request, caller: Authenticated, federation: Relay,
+                  kind: str) -> JSONResponse:
+    routes = ROUTED.get(f"/{kind}")
+    if routes is None:
+        raise ApiError(404, "FED-IN-008", f"No record kind is listed at /{kind}.",
+                       {"kinds": sorted(p.lstrip("/") for p in ROUTED)})
+    params = {k: v for k, v in request.query_params.items() if k not in PAGING}
+    where(routes, params)  # an unknown filter is refused here, before any node is asked
+    engine, targets = await _engine(request, caller, federation)
+    return _answer(engine, await engine.records(targets, routes.path, params))
 
 
 @router.post("/duplicates", summary="Keyed-hash duplicate check (this node's records)",

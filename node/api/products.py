@@ -12,6 +12,7 @@ from common.http_errors import error_responses
 from common.openapi import ETAG, secured
 from node.api.assets import register_of
 from node.api.records import CallerDep, IfMatch, RecordRoutes, add_record_routes, respond
+from node.kinds.equivalences import Equivalences
 from node.kinds.products import Products
 
 router = APIRouter(tags=["products"])
@@ -135,6 +136,50 @@ def _status_route(verb: str, status: str) -> None:
         return respond(ROUTES, record)
 
 
+class EquivalenceIn(BaseModel):
+    """Qualified for FromProduct makes a unit eligible to apply for ToProduct (market
+    facilitator only, POL-050). Checked against shapes/product_equivalence.ttl."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={
+        "required": ["FromProduct", "ToProduct", "Reason", "ValidFrom"],
+        "examples": [{"FromProduct": "DC", "ToProduct": "DM", "ValidFrom": "2026-04-01",
+                      "Reason": "DM's response and duration requirements are within DC's."}]})
+
+    FromProduct: Any = Field(None, json_schema_extra={"type": "string"})
+    ToProduct: Any = Field(None, json_schema_extra={"type": "string"})
+    Reason: Any = _text("Why the one qualification proves the other")
+    ValidFrom: Any = Field(None, json_schema_extra={"type": "string", "format": "date"})
+    ValidTo: Any = Field(None, json_schema_extra={"type": "string", "format": "date"})
+
+
+class EquivalenceOut(BaseModel):
+    EquivalenceId: str
+    id: str
+    FromProduct: str | None = None
+    ToProduct: str | None = None
+    From: str | None = None
+    To: str | None = None
+    Reason: str | None = None
+    ValidFrom: str | None = None
+    ValidTo: str | None = None
+    SetBy: str
+    Version: int
+    Created: str | None = None
+    Modified: str | None = None
+
+
+def equivalences_of(request: Request) -> Equivalences:
+    return register_of(request).equivalences
+
+
 _status_route("approve", "Active")
 _status_route("retire", "Retired")
 add_record_routes(router, ROUTES)
+add_record_routes(router, RecordRoutes(
+    path="/product-equivalences", label="product equivalence", records=equivalences_of,
+    model_in=EquivalenceIn, model_out=EquivalenceOut, write_scope="products:write",
+    filters={"from": "FromProduct", "to": "ToProduct"},
+    describe={"create": "The market facilitator declares that a qualification for one "
+              "product makes a unit eligible to apply for another (POL-050), with a reason "
+              "and a validity period; eligibility answers name it when it is the reason."},
+))

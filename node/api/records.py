@@ -25,6 +25,7 @@ CallerDep = Annotated[Caller, Depends(current_caller)]
 IfMatch = Annotated[str | None, Header(alias="If-Match", description="The ETag you last read")]
 WRITE_ERRORS = (400, 401, 403, 404, 412, 422, 428, 503)
 PAGING = frozenset({"limit", "after"})
+ROUTED: dict[str, "RecordRoutes"] = {}  # path -> the routes of each kind (federated listing)
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,8 @@ def respond(routes: RecordRoutes, record: Record, status: int = 200) -> JSONResp
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def _where(routes: RecordRoutes, request: Request) -> dict[str, str]:
-    """The list filters of the query string; an unknown parameter is refused, not ignored."""
-    params = request.query_params
+def where(routes: RecordRoutes, params: Mapping[str, str]) -> dict[str, str]:
+    """The list filters of a query string; an unknown parameter is refused, not ignored."""
     unknown = sorted(set(params) - PAGING - set(routes.filters))
     if unknown:
         raise BadInput("REQ-IN-001", f"Unknown query parameter(s) for {routes.path}.",
@@ -64,6 +64,7 @@ def sent(body: BaseModel) -> dict[str, Any]:
 
 
 def add_record_routes(router: APIRouter, routes: RecordRoutes) -> None:
+    ROUTED[routes.path] = routes
     path, label, model_in, model_out = routes.path, routes.label, routes.model_in, routes.model_out
     name = model_out.__name__.removesuffix("Out")
     page = create_model(f"{name}Page", items=(list[model_out], ...),  # type: ignore[valid-type]
@@ -99,7 +100,8 @@ def add_record_routes(router: APIRouter, routes: RecordRoutes) -> None:
                limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
                after: Annotated[str | None, Query(description="The ID to continue after")] = None,
                ) -> JSONResponse:
-        found, cursor = records(request).search(caller, _where(routes, request), limit, after)
+        found, cursor = records(request).search(caller, where(routes, request.query_params), limit,
+                                               after)
         body = page(items=[model_out.model_validate(r.as_json()) for r in found],
                     count=len(found), next=cursor)
         return JSONResponse(body.model_dump(exclude_none=True))

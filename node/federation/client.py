@@ -147,6 +147,12 @@ class FederationClient:
         Engine.check(query, mode)  # fail fast: before discovery and before any node
         return self._run(lambda engine, nodes: engine.sparql(nodes, query, mode))
 
+    def records(self, kind: str, **filters: str) -> dict[str, Any]:
+        """The records of one kind (its path, e.g. "products") on every node, with the
+        kind's filters (query parameter names)."""
+        path = "/" + kind.strip("/")
+        return self._run(lambda engine, nodes: engine.records(nodes, path, dict(filters)))
+
     def duplicates(self, tokens: list[str]) -> dict[str, Any]:
         """Keyed-hash duplicate check on every node (see node.federation.duplicates); asked
         with `assets:write`, the scope of a party that registers assets (POL-015)."""
@@ -197,6 +203,9 @@ class RelayedClient:
     def aggregate(self, group_by: str = "category,dno", **filters: Any) -> dict[str, Any]:
         spec = AggregateSpec.parse({"group_by": group_by, **filters})
         return self._get("/federation/aggregate", params=spec.as_params())
+
+    def records(self, kind: str, **filters: str) -> dict[str, Any]:
+        return self._get(f"/federation/records/{kind.strip('/')}", params=filters)
 
     def sparql(self, query: str, mode: str = "gather") -> dict[str, Any]:
         return self._get("/federation/sparql", method="POST", params={"mode": mode},

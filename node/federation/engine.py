@@ -30,6 +30,7 @@ from node.query.filters import AssetFilter
 from node.query.results import MEDIA_OF, parse_select_json, term_json
 
 ANSWERED, TIMED_OUT, REFUSED, ERROR = "answered", "timed_out", "refused", "error"
+MAX_RECORDS_PER_NODE = 10_000  # records of one kind gathered from one node
 
 
 @dataclass(frozen=True)
@@ -246,6 +247,42 @@ class Engine:
             answer["disclosure_control"] = control
             answer["margins"] = aggregates.merge(spec, partials, "margins")
         return answer
+
+    # ------------------------------------------------------------------ records of a kind
+    @_timed
+    async def records(self, nodes: list[NodeTarget], path: str, params: dict[str, str],
+                      max_per_node: int = MAX_RECORDS_PER_NODE) -> dict[str, Any]:
+        """The records of one kind the caller may read on every node (`path`: the kind's
+        listing, e.g. /products, with its filters), each page followed to the node's end
+        or `max_per_node`; items carry `_node`. A node cut short is listed in `truncated`."""
+        def parse(response: httpx.Response) -> tuple[Any, int]:
+            body = response.json()
+            return body, len(body["items"])
+
+        async def one(node: NodeTarget) -> tuple[NodeStatus, list[dict[str, Any]], bool]:
+            items: list[dict[str, Any]] = []
+            after: str | None = None
+            while True:
+                page = {**params, "limit": "1000", **({"after": after} if after else {})}
+                status, body = await self._one(node, "GET", path, parse, params=page)
+                if body is None:
+                    return status, items, False
+                items += [{**item, "_node": node.url} for item in body["items"]]
+                after = body.get("next")
+                if not after or len(items) >= max_per_node:
+                    status.rows = len(items)
+                    return status, items[:max_per_node], bool(after)
+
+        started = time.perf_counter()
+        self.timing = Timing()
+        try:
+            results = await asyncio.gather(*(one(n) for n in nodes))
+        finally:
+            self.timing.fan_out = _ms_since(started)
+        outcome = Outcome([status for status, _, _ in results])
+        return {"partial": outcome.partial, "nodes": outcome.status_json(),
+                "truncated": [n.url for n, (_, _, cut) in zip(nodes, results) if cut],
+                "items": [item for _, items, _ in results for item in items]}
 
     # ------------------------------------------------------------------ duplicates
     @_timed

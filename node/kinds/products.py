@@ -21,7 +21,7 @@ from datetime import date
 from rdflib import URIRef
 
 from common.errors import Conflict
-from common.vocab import FMAR, ID_BASE, SHAPES_DIR
+from common.vocab import FMAR, ID_BASE, PRODUCT_VERSION_BASE, SHAPES_DIR
 from node.asset_fields import Field, FieldTable
 from node.identity import Caller
 from node.inputs import Properties
@@ -30,7 +30,6 @@ from node.records.record import Record
 from node.records.service import Records
 from node.records.unit import UnitOfWork
 
-PRODUCT_VERSION_BASE = ID_BASE + "product-version/"
 PRODUCT_BASE = ID_BASE + "product/"  # + ProductCode: the product across its versions
 SHAPES_FILE = SHAPES_DIR / "product.ttl"
 CODE_RE = re.compile(r'^"([A-Z][A-Z0-9_]{0,31})"')  # ProductCode as an N-Triples literal

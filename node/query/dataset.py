@@ -3,8 +3,9 @@ rewrite (node/query/rewrite.py) does not cover, and the reference the rewrite is
 against (tests/test_query_rewrite.py).
 
 The list is computed from `node.policy` (POL-011) with index lookups: one per
-organisation and licence area in the caller's read scope, plus the public asset
-categories; for NESO (everything) all record graphs. History versions
+organisation and licence area in the caller's read scope, plus the public records
+(policy.PUBLIC_RECORDS: asset categories, product versions); for NESO (everything) all
+record graphs. History versions
 (`urn:fmar:version:…`) and the audit log (`urn:fmar:audit…`) are never in it.
 Lists are cached per scope for `ttl` seconds (default 2 s): a new record shows in
 SPARQL within that time.
@@ -16,7 +17,7 @@ import threading
 import time
 from typing import Any
 
-from common.vocab import CATEGORY_BASE, FMAR, ORG_BASE, code_iri
+from common.vocab import FMAR, ORG_BASE, code_iri
 from node import policy
 from node.store import RecordStore
 
@@ -38,9 +39,10 @@ def list_allowed(store: RecordStore, scope: policy.ReadScope) -> list[str]:
         for area in sorted(scope.dno_areas):
             names.update(_column(store, f"SELECT ?g WHERE {{ GRAPH ?g {{ ?g <{FMAR.dnoConnection}>"
                                         f" <{code_iri(DNO_CODE, _iri_safe(area))}> }} }}"))
-        names.update(_column(store, f"SELECT DISTINCT ?g WHERE {{ GRAPH ?g {{ ?c a "
-                                    f"<{FMAR.AssetCategory}> }} FILTER STRSTARTS(STR(?g), "
-                                    f'"{CATEGORY_BASE}") }}'))
+        for base, rdf_class in policy.PUBLIC_RECORDS:
+            names.update(_column(store, f"SELECT DISTINCT ?g WHERE {{ GRAPH ?g {{ ?c a "
+                                        f"<{rdf_class}> }} FILTER STRSTARTS(STR(?g), "
+                                        f'"{base}") }}'))
     return sorted(n for n in names if policy.is_queryable_graph(n))
 
 

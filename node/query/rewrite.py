@@ -14,7 +14,7 @@ access to the data restricted by indexed properties of the record graph that hol
   upload) and, unless the caller reads everything (NESO: only that name filter), one of
   the branches `GRAPH g { g fmar:organisation <org> . s p o }` for the caller's
   organisation, `GRAPH g { g fmar:dnoConnection <area> . s p o }` for each licence area,
-  or g is a public asset-category record. The indexed pattern comes first in the block
+  or g is a public record (an asset category or a product version). The indexed pattern comes first in the block
   (Oxigraph then looks `s p o` up in each readable graph); each branch excludes the
   graphs of the branches before it, so a record readable two ways comes once.
 
@@ -49,7 +49,7 @@ from rdflib.plugins.sparql.algebra import translateGroupGraphPattern
 from rdflib.plugins.sparql.parserutils import CompValue
 
 from common.http_errors import ApiError
-from common.vocab import CATEGORY_BASE, FMAR, ORG_BASE, code_iri
+from common.vocab import FMAR, ORG_BASE, code_iri
 from node import policy
 
 EMPTY_GRAPH = "urn:fmar:empty"
@@ -77,16 +77,17 @@ def _alternatives(scope: policy.ReadScope, g: str) -> list[tuple[str, str]]:
                     for o in sorted(scope.organisations)]
     alternatives += [(f"{g} <{FMAR.dnoConnection}> <{code_iri('DNOCode', _code(a))}> .",
                       record) for a in sorted(scope.dno_areas)]
-    # public: an asset-category record holds exactly one fmar:AssetCategory (CAT-DEF-001)
-    alternatives.append((f"{{}} a <{FMAR.AssetCategory}> .",
-                         f'FILTER(STRSTARTS(STR({g}), "{CATEGORY_BASE}"))'))
+    # public records: an asset-category record holds exactly one fmar:AssetCategory
+    # (CAT-DEF-001), a product version one fmar:Product
+    alternatives += [(f"{{}} a <{rdf_class}> .", f'FILTER(STRSTARTS(STR({g}), "{base}"))')
+                     for base, rdf_class in policy.PUBLIC_RECORDS]
     return alternatives
 
 
 def restricted_graph(scope: policy.ReadScope, g: str, body: str, fresh: Callable[[], str],
                      body_first: bool = False) -> str:
     """`GRAPH g { body }` kept to the graphs the caller may read (POL-011). The branches
-    (one per organisation, licence area, and the public categories) each put their
+    (one per organisation, licence area, and the public records) each put their
     pattern first in the same `GRAPH` block as `body`, so that Oxigraph starts from it
     and looks `body` up by index in each readable graph (`body_first`: the other way
     round, for a body more selective than a licence area: a constant subject or literal),

@@ -267,6 +267,29 @@ class LocalFederation:
 
             gc.collect()
 
+    def load_products(self, node: NodeProc) -> list[str]:
+        """The GB reference products (reference/gb-flexibility-products.csv) as product
+        records on the market facilitator's node (before it runs), written as the
+        facilitator through the product kind: validated (PROD-*), authorised (POL-009,
+        POL-010), versioned and audited."""
+        from node.identity import Caller
+        from node.kinds.product_import import reference_products
+        from node.register import Register
+        from node.store import open_store
+
+        register = Register(open_store(node.data_dir / "data"), workers=1)
+        try:
+            facilitator = Caller("loader", node.member.org_id, frozenset(node.member.roles),
+                                 frozenset({"products:write"}))
+            return [register.products.create(body, facilitator).iri
+                    for body in reference_products()]
+        finally:
+            register.close()
+            del register  # releases the store's lock before the node process opens it
+            import gc
+
+            gc.collect()
+
     def start_nodes(self) -> None:
         for node in self.nodes.values():
             if node.proc is None or node.proc.poll() is not None:

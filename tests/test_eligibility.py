@@ -1,0 +1,182 @@
+"""Eligibility (node/kinds/eligibility.py): a unit's capability validated against the shape
+generated from a product version. Every requirement type answers met, not met and cannot
+tell (ELIG-001..007); an equivalence makes a qualified unit eligible; a new product
+version changes the answer."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from node.kinds.eligibility import Capability, Equivalence, Qualified, assess, requirements
+from node.kinds.products import product_iri
+from tests.conftest import CALLERS
+
+FULL = Capability(up_mw=5, down_mw=5, full_delivery_s=1, sustained_min=60, direction="Both",
+                  asset_count=3, gsp_groups=frozenset({"_A"}), dno_areas=frozenset({"UKPN_EPN"}),
+                  constraint_zones=frozenset({"CMZ-1"}), bm_registered=True)
+
+
+def product(node, **fields: Any):
+    body = {"ProductCode": "ELIG", "ProductName": "Eligibility test", "SystemOperator": "NESO",
+            "Status": "Active", "ValidFrom": "2026-01-01"}
+    body.update(fields)
+    return node.app.state.register.products.create(
+        {k: v for k, v in body.items() if v is not None}, CALLERS["facilitator"])
+
+
+def answer_of(result, rule: str) -> dict[str, Any]:
+    found = [a.as_dict() for a in result.answers if a.rule == rule]
+    assert len(found) == 1, result.as_dict()
+    return found[0]
+
+
+CASES = [  # rule, product fields, capability that meets, one that does not, one that cannot tell
+    ("ELIG-001", {"MinCapacityMW": 1, "Direction": "Up"}, {"up_mw": 1.0}, {"up_mw": 0.5},
+     {"up_mw": None}),
+    ("ELIG-002", {"FullDeliveryTimeSeconds": 30}, {"full_delivery_s": 30},
+     {"full_delivery_s": 120}, {"full_delivery_s": None}),
+    ("ELIG-003", {"MinDurationMinutes": 30}, {"sustained_min": 30}, {"sustained_min": 15},
+     {"sustained_min": None}),
+    ("ELIG-004", {"Direction": "Up"}, {"direction": "Both"}, {"direction": "Down"},
+     {"direction": None}),
+    ("ELIG-005", {"AggregationAllowed": False}, {"asset_count": 1}, {"asset_count": 2}, None),
+    ("ELIG-006", {"LocationScope": "ConstraintZone"}, {"constraint_zones": frozenset({"Z"})},
+     {"constraint_zones": frozenset({"Z", "Y"})}, {"constraint_zones": None}),
+    ("ELIG-007", {"BMRequired": True}, {"bm_registered": True}, {"bm_registered": False},
+     {"bm_registered": None}),
+]
+
+
+@pytest.mark.parametrize("rule, fields, meets, fails, unknown", CASES,
+                         ids=[c[0] for c in CASES])
+def test_ELIG_each_requirement_is_met_not_met_or_cannot_tell(node, rule, fields, meets, fails,
+                                                             unknown):
+    version = product(node, ProductCode=rule.replace("-", "_"), **fields)
+    met = assess(FULL.__class__(**{**FULL.__dict__, **meets}), version)
+    assert answer_of(met, rule)["answer"] == "met"
+    not_met = answer_of(assess(FULL.__class__(**{**FULL.__dict__, **fails}), version), rule)
+    assert not_met["answer"] == "not met" and not_met["unit_value"] is not None
+    assert not_met["required"] in not_met["message"]
+    if unknown is not None:
+        cannot = assess(FULL.__class__(**{**FULL.__dict__, **unknown}), version)
+        assert answer_of(cannot, rule)["answer"] == "cannot tell"
+        assert answer_of(cannot, rule)["message"].startswith("Cannot tell: add ")
+        assert cannot.outcome in ("cannot tell", "not eligible")
+
+
+def test_a_product_that_states_no_figure_asks_nothing_of_it(node):
+    """Unknown is not zero: the reference leaves SFFR's maximum empty; a product with no
+    figures at all has no requirements and every unit is eligible."""
+    bare = product(node, ProductCode="BARE")
+    assert requirements(bare) == []
+    assert assess(Capability(), bare).outcome == "eligible"
+
+
+def test_a_dso_product_in_one_licence_area_and_gsp_group(node):
+    local = product(node, ProductCode="LOCAL", LocationScope="LicenceArea",
+                    SystemOperator="DNO")
+    spread = Capability(up_mw=1, dno_areas=frozenset({"UKPN_EPN", "ENWL"}))
+    result = assess(spread, local)
+    assert result.outcome == "not eligible"
+    assert answer_of(result, "ELIG-006")["unit_value"] == 2
+
+
+def test_eligible_via_an_equivalence_from_a_qualified_product(node):
+    demanding = product(node, ProductCode="DEMANDING", MinCapacityMW=10, Direction="Up")
+    lighter = product(node, ProductCode="LIGHTER", MinCapacityMW=20, Direction="Up")
+    unit = Capability(up_mw=12, direction="Up")
+    alone = assess(unit, lighter)
+    assert alone.outcome == "not eligible"
+    held = [Qualified(product_iri("DEMANDING"), date(2027, 3, 31), "urn:q1")]
+    equal = [Equivalence(product_iri("DEMANDING"), product_iri("LIGHTER"), "urn:eq1")]
+    via = assess(unit, lighter, held, equal, on=date(2026, 12, 1))
+    assert via.outcome == "eligible"
+    assert via.as_dict()["via"] == {"equivalence": "urn:eq1", "from": product_iri("DEMANDING"),
+                                    "qualified_until": "2027-03-31", "qualification": "urn:q1"}
+    expired = assess(unit, lighter, held, equal, on=date(2027, 4, 1))
+    assert expired.outcome == "not eligible"  # the qualification ran out
+    assert assess(unit, demanding).outcome == "eligible"
+
+
+def test_a_new_product_version_changes_the_answer_and_the_answer_names_it(node):
+    products = node.app.state.register.products
+    winter = product(node, ProductCode="SEASON", MinCapacityMW=1, Direction="Up",
+                     ValidTo="2026-03-31")
+    summer = product(node, ProductCode="SEASON", MinCapacityMW=0.1, Direction="Up",
+                     ValidFrom="2026-04-01")
+    unit = Capability(up_mw=0.5, direction="Up")
+    in_march = products.in_force("SEASON", date(2026, 3, 1), CALLERS["fsp"])
+    in_may = products.in_force("SEASON", date(2026, 5, 1), CALLERS["fsp"])
+    assert in_march is not None and in_may is not None
+    march, may = assess(unit, in_march), assess(unit, in_may)
+    assert (march.outcome, may.outcome) == ("not eligible", "eligible")
+    assert march.as_dict()["product_version"] == winter.iri
+    assert may.as_dict()["product_version"] == summer.iri
+    assert march.as_dict()["product"] == may.as_dict()["product"] == product_iri("SEASON")
+
+
+# ---------------------------------------------------------------- equivalences
+
+
+def equivalence(**changes: Any) -> dict[str, Any]:
+    body = {"FromProduct": "EQA", "ToProduct": "EQB", "ValidFrom": "2026-01-01",
+            "Reason": "B's requirements are all within A's."}
+    body.update(changes)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def test_the_facilitator_declares_an_equivalence_that_members_read_and_eligibility_uses(node):
+    product(node, ProductCode="EQA", MinCapacityMW=5, Direction="Up")
+    lighter = product(node, ProductCode="EQB", MinCapacityMW=8, Direction="Up")
+    with node.client("facilitator") as c:
+        made = c.post("/product-equivalences", json=equivalence(ValidTo="2026-12-31"))
+    assert made.status_code == 201, made.text
+    assert made.json()["From"] == product_iri("EQA") and made.json()["To"] == product_iri("EQB")
+    with node.client("fsp") as c:
+        listed = c.get("/product-equivalences", params={"to": "EQB"}).json()["items"]
+    assert [e["EquivalenceId"] for e in listed] == [made.json()["EquivalenceId"]]
+    equivalences = node.app.state.register.equivalences
+    assert [e.record for e in equivalences.in_force(date(2026, 6, 1))] == [made.json()["id"]]
+    assert equivalences.in_force(date(2027, 1, 1)) == []  # ended
+    held = [Qualified(product_iri("EQA"), None, "urn:q")]
+    result = assess(Capability(up_mw=6, direction="Up"), lighter, held,
+                    equivalences.in_force(date(2026, 6, 1)), on=date(2026, 6, 1))
+    assert result.outcome == "eligible" and result.via["equivalence"] == made.json()["id"]
+
+
+def ensure(node, code: str) -> None:
+    if not node.app.state.register.products.versions(code):
+        product(node, ProductCode=code)
+
+
+def test_POL_050_only_the_facilitator_manages_equivalences(node):
+    ensure(node, "EQA")
+    ensure(node, "EQB")
+    for who in ("neso", "dno", "fsp"):
+        with node.client(who) as c:
+            refused = c.post("/product-equivalences", json=equivalence())
+        assert (refused.status_code, refused.json()["code"]) == (403, "POL-050"), who
+
+
+@pytest.mark.parametrize("rule, changes", [
+    ("EQV-VAL-001", {"FromProduct": "not a code"}),
+    ("EQV-VAL-002", {"Reason": "short"}),
+    ("EQV-VAL-003", {"ValidTo": "2025-01-01"}),
+    ("EQV-VAL-004", {"ToProduct": "EQA"}),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_EQV_VAL_rules_refuse_a_malformed_equivalence(node, rule, changes):
+    with node.client("facilitator") as c:
+        refused = c.post("/product-equivalences", json=equivalence(**changes))
+    assert (refused.status_code, refused.json()["code"]) == (422, "EQV-VAL"), refused.text
+    assert rule in {v["rule"] for v in refused.json()["details"]["violations"]}
+
+
+def test_EQV_VAL_005_an_equivalence_names_products_in_the_register(node):
+    ensure(node, "EQA")
+    with node.client("facilitator") as c:
+        refused = c.post("/product-equivalences", json=equivalence(ToProduct="NOSUCH"))
+    assert (refused.status_code, refused.json()["code"]) == (422, "EQV-VAL-005")
+    assert refused.json()["details"]["missing"] == ["NOSUCH"]
