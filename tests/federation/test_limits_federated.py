@@ -140,6 +140,10 @@ def test_each_party_sees_the_limits_it_is_entitled_to(limited: Limits, mode: str
     for who, limits in expected.items():
         with w.client(who) as client:
             assert _seen(client.sparql(LIMITS_QUERY, mode)) == limits, (who, mode)
+            if mode == "gather":  # and the federated listing of the kind
+                listed = client.records("connection-limits")
+                assert not listed["partial"], listed["nodes"]
+                assert {i["LimitId"]: i["AssetId"] for i in listed["items"]} == limits, who
 
 
 def test_an_fsp_joins_its_assets_with_their_limits_and_nothing_else(limited: Limits):
