@@ -106,6 +106,12 @@ def test_a_profile_of_many_bands_keeps_its_order_through_a_change(node):
 def test_a_limit_on_a_connection_point_names_its_mpan_and_site(node):
     body = created(node, limit(AssetId=None, MPAN="1200023456789", Site="Fen Farm")).json()
     assert (body["MPAN"], body["Site"]) == ("1200023456789", "Fen Farm") and "AssetId" not in body
+    with node.client("fsp") as c:
+        found = c.get("/connection-limits", params={"mpan": "1200023456789"}).json()
+    with node.client("fsp2") as c:
+        hidden = c.get("/connection-limits", params={"mpan": "1200023456789"}).json()
+    assert body["LimitId"] in [i["LimitId"] for i in found["items"]]
+    assert {i["MPAN"] for i in found["items"]} == {"1200023456789"} and hidden["items"] == []
 
 
 @pytest.mark.parametrize("who, changes", [
