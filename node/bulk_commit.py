@@ -10,7 +10,7 @@ Oxigraph holds a whole transaction in memory (about 55 KB an asset, 5.7 GB for
 3. the marker is dropped: that is the commit point.
 
 If step 2 fails, or the node stops before step 3, `recover` (run when the register
-opens) removes the upload's records and audit entries and the marker, so the store
+opens) removes the upload's records, audit entries and events and the marker, so the store
 holds all of the upload or none of it. While step 2 runs, readers may see part of
 the upload; other writers wait for the register's lock.
 """
@@ -22,16 +22,21 @@ from pathlib import Path
 
 from common.vocab import FMAR
 from node.audit import AUDIT_GRAPH
+from node.events import outbox
 from node.store import GraphWrite, RecordStore, StoreError
 
 PENDING_BASE = "urn:fmar:pending-upload:"
 _XSD_INTEGER = "http://www.w3.org/2001/XMLSchema#integer"
 
 
-def commit(store: RecordStore, spool: Path, records: list[str], first_sequence: int) -> None:
-    """Load `spool` (records and their audit entries) so that it lands whole or not at all."""
+def commit(store: RecordStore, spool: Path, records: list[str], first_sequence: int,
+           first_event: int | None = None) -> None:
+    """Load `spool` (records, their audit entries and events) so that it lands whole or
+    not at all."""
     marker = f"{PENDING_BASE}{uuid.uuid4()}"
     lines = [f'<{marker}> <{FMAR.sequence}> "{first_sequence}"^^<{_XSD_INTEGER}> .']
+    if first_event is not None:
+        lines.append(f'<{marker}> <{outbox.FIRST_EVENT}> "{first_event}"^^<{_XSD_INTEGER}> .')
     lines += [f"<{marker}> <{FMAR.pendingRecord}> <{iri}> ." for iri in records]
     store.write([GraphWrite(marker, "\n".join(lines), replace=True)])
     try:
@@ -68,6 +73,9 @@ def _roll_back(store: RecordStore, marker: str) -> None:
         )
     ]
     store.write([GraphWrite(r, "", replace=True) for r in records])
+    for found in store.select(f"SELECT ?e WHERE {{ GRAPH <{marker}> {{ <{marker}> "
+                              f"<{outbox.FIRST_EVENT}> ?e }} }}"):
+        outbox.roll_back_from(store, int(found["e"].value))
     store.update(
         f"DELETE {{ GRAPH <{AUDIT_GRAPH}> {{ ?e ?p ?o }} }} WHERE {{ GRAPH <{AUDIT_GRAPH}> "
         f"{{ ?e <{FMAR.sequence}> ?n ; ?p ?o . FILTER (?n >= {first}) }} }}"

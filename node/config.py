@@ -69,6 +69,12 @@ class NodeSettings(SettingsBase):
     federation_key: str | None = Field(None, repr=False,
                                        validation_alias="FMAR_FEDERATION_KEY")
     federation_key_ttl: float = Field(300.0, validation_alias="FMAR_FEDERATION_KEY_TTL")
+    # events: webhook delivery from the outbox (node/events/delivery.py)
+    events_retry_base: float = Field(2.0, validation_alias="FMAR_EVENTS_RETRY_BASE")
+    events_retry_max: float = Field(3600.0, validation_alias="FMAR_EVENTS_RETRY_MAX")
+    events_max_attempts: int = Field(8, validation_alias="FMAR_EVENTS_MAX_ATTEMPTS")
+    events_poll: float = Field(1.0, validation_alias="FMAR_EVENTS_POLL")
+    events_timeout: float = Field(10.0, validation_alias="FMAR_EVENTS_TIMEOUT")
     # rate limits (trust/ratelimit.py), `burst:per-second` or `off`
     rate_api_source: str = Field("600:100", validation_alias="FMAR_RATE_API_SOURCE")
     rate_api_client: str = Field("300:50", validation_alias="FMAR_RATE_API_CLIENT")

@@ -94,6 +94,19 @@ def may_read_asset(caller: Caller, organisation_id: str, dno_area: str | None) -
     return may_read(caller, Facts(organisation_id, dno_area))
 
 
+
+def event_reader(caller: Caller) -> Caller:
+    """POL-040 (with POL-001): the event feed and subscriptions need `assets:read`."""
+    require_scope(caller, "assets:read")
+    return caller
+
+
+def may_receive_event(caller: Caller, facts: Facts) -> bool:
+    """POL-040: an event reaches only parties entitled to read its record (POL-003): in the
+    feed, and by webhook to a subscription, judged with its organisation's rights."""
+    return may_read(caller, facts)
+
+
 # ---------------------------------------------------------------- the table
 
 

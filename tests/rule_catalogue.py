@@ -37,6 +37,8 @@ ERRORS_TEST = "tests/test_errors.py"
 CONTRACT_TEST = "tests/test_contract.py"
 RECORDS_TEST = "tests/test_records.py"
 PRODUCTS_TEST = "tests/test_products.py"
+EVENTS_TEST = "tests/test_events.py"
+EVENTS_PROCESS_TEST = "tests/test_events_process.py"
 
 # Constraint parameters worth naming in the "checks" column.
 _KEYS = {
@@ -511,6 +513,64 @@ POLICY_RULES = [
     Rule("POL-014", "A node relays a federated query only for a caller holding "
          "`federation:query`.", "`node/policy.py` `check_federation_query`", "403 `POL-014`",
          _t(CODES_TEST, "test_POL_014_a_federated_query_needs_federation_query")),
+    Rule("POL-040", "Events are delivered only to parties entitled to read the record "
+         "(POL-003 on the event's facts): in the feed to the caller, by webhook to the "
+         "subscription's organisation.", "`node/policy.py` `may_receive_event`, "
+         "`node/events/feed.py`, `node/events/delivery.py`",
+         "— (the event is not in the feed and not sent)",
+         _t(EVENTS_TEST,
+            "test_POL_040_the_feed_shows_a_limit_event_only_to_parties_entitled_to_read_it")
+         + "<br>" + _t(EVENTS_PROCESS_TEST, "test_POL_040_a_dno_sets_a_limit_and_only_the_"
+                       "entitled_fsps_receiver_gets_it_once")
+         + "<br>" + _t("tests/federation/test_events.py", "test_POL_040_the_dno_node_signs_a_"
+                       "limit_event_the_fsp_verifies_against_the_directory")),
+]
+
+EVENT_RULES = [
+    Rule("EVT-IN-001", "A subscription is a JSON object with `url` and `types` only.",
+         "`node/events/subscriptions.py` `Subscriptions.create`", "400 `EVT-IN-001`",
+         _t(EVENTS_TEST, "test_EVT_IN_a_bad_subscription_is_refused_and_nothing_is_stored")),
+    Rule("EVT-IN-002", "The endpoint is an absolute https URL (http only to a loopback "
+         "address), without user name or password, not to a private, link-local or reserved "
+         "IP address, of at most 2,000 characters.",
+         "`node/events/subscriptions.py` `check_url`", "400 `EVT-IN-002`",
+         _t(EVENTS_TEST, "test_EVT_IN_a_bad_subscription_is_refused_and_nothing_is_stored")),
+    Rule("EVT-IN-003", "Event types (a subscription's `types`, the feed's `types`) are a "
+         "non-empty list of known types.", "`node/events/subscriptions.py` `check_types`",
+         "400 `EVT-IN-003`",
+         _t(EVENTS_TEST, "test_EVT_IN_a_bad_subscription_is_refused_and_nothing_is_stored",
+            "test_EVT_IN_feed_parameters_are_checked")),
+    Rule("EVT-IN-004", "A cursor (`after`, `from`) is an event sequence number.",
+         "`node/events/subscriptions.py` `check_cursor`", "400 `EVT-IN-004`",
+         _t(EVENTS_TEST, "test_EVT_IN_feed_parameters_are_checked",
+            "test_retries_end_in_a_dead_letter_and_a_replay_delivers_it_again")),
+    Rule("EVT-404", "A subscription exists and belongs to the caller's organisation (another "
+         "organisation's is not found).", "`node/events/subscriptions.py` `Subscriptions.get`",
+         "404 `EVT-404`", _t(EVENTS_TEST, "test_EVT_404_a_subscription_belongs_to_its_organisation")),
+    Rule("EVT-409", "An organisation has at most 20 subscriptions on a node.",
+         "`node/events/subscriptions.py` `Subscriptions.create`", "409 `EVT-409`",
+         _t(EVENTS_TEST, "test_EVT_409_an_organisation_has_a_bounded_number_of_subscriptions")),
+    Rule("EVT-VER-001", "A webhook has `webhook-id`, `webhook-timestamp` and a "
+         "`v1jws,<detached JWS>` `webhook-signature`.", "`node/events/verify.py`",
+         "`WebhookRejected` `EVT-VER-001`",
+         _t(EVENTS_TEST, "test_EVT_VER_001_a_webhook_without_its_headers_is_rejected")),
+    Rule("EVT-VER-002", "The ES256 signature covers `{webhook-id}.{webhook-timestamp}.{body}` "
+         "and the body's `id` is the `webhook-id` (else forged).", "`node/events/verify.py`",
+         "`WebhookRejected` `EVT-VER-002`",
+         _t(EVENTS_TEST, "test_EVT_VER_002_a_forged_body_or_signature_is_rejected")),
+    Rule("EVT-VER-003", "The signing certificate (`x5c`, `kid` its thumbprint) chains to the "
+         "federation CA and is valid now.", "`node/events/verify.py`",
+         "`WebhookRejected` `EVT-VER-003`",
+         _t(EVENTS_TEST, "test_EVT_VER_003_a_webhook_signed_outside_the_federation_is_rejected")),
+    Rule("EVT-VER-004", "The timestamp is within the tolerance (default 300 s): an old "
+         "message is a replay.", "`node/events/verify.py`", "`WebhookRejected` `EVT-VER-004`",
+         _t(EVENTS_TEST, "test_EVT_VER_004_and_005_a_replayed_webhook_is_rejected")),
+    Rule("EVT-VER-005", "A `webhook-id` is processed once (with a `seen` set): a replay, or a "
+         "retry of an event already handled, is refused.", "`node/events/verify.py`",
+         "`WebhookRejected` `EVT-VER-005`",
+         _t(EVENTS_TEST, "test_EVT_VER_004_and_005_a_replayed_webhook_is_rejected")
+         + "<br>" + _t(EVENTS_PROCESS_TEST, "test_EVT_VER_005_a_captured_webhook_replayed_to_"
+                       "the_receiver_is_rejected")),
 ]
 
 DISCLOSURE = "tests/test_disclosure.py"
@@ -715,6 +775,11 @@ def render() -> str:
         "## POL: permissions\n",
         "Decided in `node/policy.py` only; exercised through the API in `tests/test_api.py`.\n",
         _table(POLICY_RULES),
+        "## EVT: events\n",
+        ("The outbox, feed, subscriptions and webhooks (`node/events/`, docs/design.md "
+         "\"Events\"); EVT-VER-* are raised by the receiver's verification, "
+         "`node/events/verify.py`.\n"),
+        _table(EVENT_RULES),
         "## SDC: disclosure control of aggregate-only answers\n",
         ("The regulator's aggregates (POL-013), computed at each node before its answer "
          "leaves it; the method and its residual risk are in `docs/disclosure.md`.\n"),

@@ -166,3 +166,27 @@ def test_POL_011_every_member_reads_products_in_sparql_too(tmp_path):
         assert codes == ["SPQ"]
     finally:
         node.stop()
+
+
+def test_product_versions_emit_public_events_named_by_their_verbs(node):
+    """Every member may read products, so every member's feed has their events; each
+    action of the kind is an event type a subscriber can name."""
+    def events(after: str) -> list[dict[str, Any]]:
+        with node.client("fsp") as c:
+            return c.get("/events", params={"after": after, "limit": 1000,
+                                            "types": "product.created,product.approved"}
+                         ).json()["items"]
+
+    with node.client("fsp") as c:
+        start = c.get("/events", params={"after": "0", "limit": 1000}).json().get("next") or "0"
+    proposed = post(node, "neso", terms(ProductCode="EVTP", Status="Proposed"))
+    with node.client("facilitator") as c:
+        c.post(f"/products/{proposed.json()['ProductVersionId']}/approve",
+               headers={"If-Match": proposed.headers["etag"]})
+    seen = [(e["type"], e["version"]) for e in events(start)
+            if e["record"] == proposed.json()["id"]]
+    assert seen == [("product.created", 1), ("product.approved", 2)]
+    with node.client("fsp") as c:  # the verbs are known types before any event of them
+        listed = c.post("/subscriptions", json={"url": "http://127.0.0.1:9/hook",
+                                                "types": ["product.retired"]})
+    assert listed.status_code == 201, listed.text

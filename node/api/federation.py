@@ -194,7 +194,9 @@ async def sparql_post(request: Request, caller: Authenticated, federation: Relay
             description="The records of one kind (its path: `products`, `connection-limits`, "
             "...) that the caller may read on every node, with the kind's own filters; every "
             "node's pages are followed (at most 10,000 records a node; a node cut short is "
-            "in `truncated`). Items carry `_node`." + PARTIAL_DOC, **FEDERATED)
+            "in `truncated`). Items carry `_node`." + PARTIAL_DOC,
+            openapi_extra=FEDERATED["openapi_extra"],
+            responses={**FEDERATED["responses"], **error_responses(404)})
 async def records(request: Request, caller: Authenticated, federation: Relay,
                   kind: str) -> JSONResponse:
     routes = ROUTED.get(f"/{kind}")

@@ -16,6 +16,8 @@ from fastapi import Request
 
 from common import http_client as trust_http
 from node.config import NodeSettings
+from node.events.delivery import DeliverySettings
+from node.events.service import Events
 from node.federation.duplicates import DuplicateIndex, FederationKeys, open_index
 from node.federation.engine import Engine
 from node.federation.tokens import ClientCredentialsTokens, TokenCache
@@ -91,6 +93,7 @@ class Services:
     query: QueryService
     duplicates: DuplicateIndex
     federation: Federation
+    events: Events
 
     @classmethod
     def open(cls, settings: NodeSettings,
@@ -105,9 +108,15 @@ class Services:
                    QueryService(register.store, Limits.of(settings),
                                 disclosure_key=disclosure_key(settings.data_dir)),
                    open_index(register.store, keys, register.commit_hooks),
-                   Federation.open(settings))
+                   Federation.open(settings),
+                   Events.open(register.unit, DeliverySettings(
+                       settings.events_retry_base, settings.events_retry_max,
+                       settings.events_max_attempts, settings.events_poll,
+                       settings.events_timeout),
+                       settings.client_key, settings.client_cert, settings.ca_bundle))
 
     async def aclose(self) -> None:
+        self.events.close()  # before the store it reads
         await self.federation.aclose()
         self.query.close()  # stops its query workers
         self.register.close()
@@ -136,6 +145,10 @@ def query_service(request: Request) -> QueryService:
 
 def federation(request: Request) -> Federation:
     return services(request).federation
+
+
+def events(request: Request) -> Events:
+    return services(request).events
 
 
 def duplicate_index(request: Request) -> DuplicateIndex:

@@ -20,6 +20,9 @@ from common.vocab import ASSET_BASE, DCTERMS, FMAR, ORG_BASE, SHAPES_DIR, code_i
 from node import audit, policy
 from node.asset_fields import ASSET_TABLE, STATE_FIELDS
 from node.audit import now_iso
+from node.events import EventDraft
+from node.events.changes import change_data
+from node.events.types import event_type
 from node.identity import Caller
 from node.inputs import Properties, Row, properties_from_json
 from node.kinds.asset_records import (
@@ -32,7 +35,7 @@ from node.kinds.asset_records import (
 )
 from node.kinds.categories import Categories
 from node.query import filters as asset_filters
-from node.records.kind import RecordKind
+from node.records.kind import Facts, RecordKind
 from node.records.reading import history as record_history
 from node.records.refusals import not_found, refusal
 from node.records.status import Action, RegistrationStatus, ValidationStatus
@@ -51,6 +54,10 @@ ASSET = RecordKind(
     held_by="the asset's organisation (or the node hosting it)",
     reader=AssetRecord.from_triples, facts=lambda record: record.facts,
 )
+
+# Changes of these alone are not material to other parties (events' `material` flag).
+NOT_MATERIAL = frozenset({"AssetName", "Manufacturer", "AssetModel", "OtherDescription"})
+_EVENT_DATA = change_data(AssetRecord.as_json, NOT_MATERIAL)
 
 BULK_CHUNK = 2000
 MAX_REPORTED_ROWS = 1_000  # failing rows listed in full in a bulk report
@@ -220,7 +227,8 @@ class Assets:
         time = now_iso()
         with tempfile.TemporaryDirectory(prefix="fmar-bulk-") as spool_dir:
             spool_path = Path(spool_dir) / "records.trig"
-            with spool_path.open("wb") as spool:
+            events_path = Path(spool_dir) / "events.jsonl"  # one event per record, on disk
+            with spool_path.open("wb") as spool, events_path.open("w") as events:
                 spooled: list[str] = []
                 try:
                     for chunk in self.check_chunks(rows, caller):
@@ -244,6 +252,7 @@ class Assets:
                             report.assets.extend(_stored_row(c) for c in good)
                         elif not report.rejected:
                             spool.write(trig_text(self._new_records(good, time)).encode())
+                            events.writelines(_registered(c).as_line() + "\n" for c in good)
                             spooled.extend(c.asset_iri for c in good)
                             report.assets.extend(_stored_row(c) for c in good)
                 except DomainError as error:
@@ -256,7 +265,9 @@ class Assets:
                 if report.rejected:
                     report.assets = []
                 else:
-                    self.unit.write_spool(caller, Action.REGISTER, spool_path, spooled)
+                    with events_path.open() as lines:
+                        self.unit.write_spool(caller, Action.REGISTER, spool_path, spooled,
+                                              (EventDraft.from_line(line) for line in lines))
                     report.stored = len(spooled)
         report.errors_truncated = report.rejected > len(report.errors)
         return report
@@ -305,7 +316,8 @@ class Assets:
                                    created=current.first(DCTERMS.created) or time,
                                    modified=time, **state)
 
-        record = self.unit.change(ASSET, iri, caller, if_match, action, authorise, build)
+        record = self.unit.change(ASSET, iri, caller, if_match, action, authorise, build,
+                                  _EVENT_DATA)
         self._notify(changed[0])
         return record
 
@@ -472,6 +484,15 @@ def _search_patterns(scope: policy.ReadScope, filters: dict[str, Any]) -> list[s
         *asset_filters.restriction_patterns(spec),
         f"?asset a <{FMAR.Asset}> ; <{FMAR.assetId}> ?id .",
     ]
+
+
+def _registered(checked: Checked) -> EventDraft:
+    """The event of a registered asset, from its checked row (bulk uploads)."""
+    props = checked.properties or []
+    area = next((o.strip("<>").rsplit("/", 1)[-1] for p, o in props
+                 if p == str(FMAR.dnoConnection)), None)
+    return EventDraft(event_type(ASSET.name, Action.REGISTER), ASSET.name, checked.asset_iri, 1,
+                      Facts(organisation_of(props) or "", area))
 
 
 def _batched(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:

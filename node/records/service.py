@@ -25,6 +25,8 @@ from common.vocab import DCTERMS, FMAR, ORG_BASE
 from node import audit, policy
 from node.asset_fields import to_ntriples
 from node.audit import now_iso
+from node.events.changes import change_data
+from node.events.types import event_type
 from node.identity import Caller
 from node.inputs import Properties, properties_from_json
 from node.records.kind import UUID, RecordKind
@@ -37,6 +39,7 @@ from node.store import GraphWrite
 from node.validation import ShapeSet, Validator
 
 MAX_PAGE = 1000
+CHANGE_DATA = change_data(Record.as_json, {"SetBy"})  # an event's changed fields
 
 
 def record_text(kind: RecordKind, iri: str, props: Properties, *, set_by: str, version: int,
@@ -80,6 +83,9 @@ class Records:
         self.kind = kind
         self.table = kind.table
         self.shapes = shape_set(kind)
+        for row_kind, action in policy.POLICY:  # name the events of its actions (EVT-IN-003)
+            if row_kind == kind.name and action not in ("read", "audit"):
+                event_type(kind.name, action)
         self.validator = Validator(labels={f.iri: f.name for f in self.table.fields})
 
     # ------------------------------------------------------------ hooks for a kind
@@ -223,7 +229,7 @@ class Records:
             return text
 
         record: Record = self.unit.change(self.kind, iri, caller, if_match, action,
-                                          authorise, build)
+                                          authorise, build, CHANGE_DATA)
         return record
 
     def delete(self, record_id: str, caller: Caller, if_match: str | None) -> None:

@@ -2,22 +2,30 @@
 
 A write stores the record, the copy of its previous version (history) and its audit
 entries in one store transaction, under one lock, so the version check (If-Match), the
-new version and the audit chain are decided together. Later, events go here too.
+new version and the audit chain are decided together. The events the change emits
+(node/events/) are written to the outbox in that same transaction: given by the kind
+(`events=[draft(KIND, action, record, data)]`) or, when not given, derived from the kind
+and action of each record written.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pyoxigraph as ox
+
 from common.errors import Stale, VersionRequired
 from node import bulk_commit
 from node.audit import AuditLog
+from node.events.model import EventDraft
+from node.events.outbox import Outbox
+from node.events.types import event_type
 from node.identity import Caller
-from node.records.kind import RecordKind
+from node.records.kind import KINDS, RecordKind
 from node.records.refusals import not_found, store_unavailable
 from node.store import GraphWrite, RecordStore, StoreError
 from node.store.base import trig_text
@@ -53,43 +61,85 @@ def check_version(kind: RecordKind, current: Any, if_match: str | None) -> None:
         )
 
 
+def kind_of(iri: str) -> RecordKind | None:
+    """The declared kind whose IRI base `iri` starts with (the longest)."""
+    found = [k for k in KINDS.values() if iri.startswith(k.iri_base)]
+    return max(found, key=lambda k: len(k.iri_base)) if found else None
+
+
+def _parsed(ntriples: str) -> list[Any]:
+    """A write's triples (N-Triples, or the Turtle terms rdflib writes for categories)."""
+    return list(ox.parse(ntriples, format=ox.RdfFormat.TURTLE)) if ntriples.strip() else []
+
+
+def default_events(action: str, writes: list[GraphWrite],
+                   records: list[tuple[str, int]]) -> list[EventDraft]:
+    """One event per record written, typed by its kind and the action, entitled by the
+    facts of the record as written (a removed record emits none by default)."""
+    content = {w.graph: w.ntriples for w in writes}
+    drafts = []
+    for iri, version in records:
+        kind = kind_of(iri)
+        record = kind.read(iri, _parsed(content.get(iri, ""))) if kind else None
+        if kind is not None and record is not None:
+            drafts.append(EventDraft(event_type(kind.name, action), kind.name, iri, version,
+                                     kind.facts_of(record)))
+    return drafts
+
+
 class UnitOfWork:
     def __init__(self, store: RecordStore):
         self.store = store
         self.lock = threading.RLock()
         bulk_commit.recover(store)
         self.audit = AuditLog(store)
+        self.outbox = Outbox(store)
 
     def write(self, caller: Caller, action: str, writes: list[GraphWrite],
-              records: list[tuple[str, int]]) -> None:
-        """Store `writes` and one audit entry per (record IRI, version), in one transaction."""
+              records: list[tuple[str, int]],
+              events: Iterable[EventDraft] | None = None) -> None:
+        """Store `writes`, one audit entry per (record IRI, version) and the `events` (by
+        default, one per record: `default_events`), in one transaction."""
         with self.lock, _store_errors():
+            drafts = list(events) if events is not None else \
+                default_events(action, writes, records)
             audit_write, head = self.audit.prepare(caller, action, records)
-            self.store.write([*writes, audit_write])
+            event_writes, event_head = self.outbox.prepare(drafts)
+            self.store.write([*writes, audit_write, *event_writes])
             self.audit.commit(head)
+            self.outbox.commit(event_head)
 
-    def write_spool(self, caller: Caller, action: str, spool: Path, iris: list[str]) -> None:
+    def write_spool(self, caller: Caller, action: str, spool: Path, iris: list[str],
+                    events: Iterable[EventDraft] = ()) -> None:
         """A validated upload spooled as TriG (version 1 of each record): its audit entries
-        are appended and the file loaded whole, or, when large, through the pending
-        marker of node/bulk_commit.py."""
+        and `events` (streamed, e.g. from a file of drafts: memory stays flat) are appended
+        and the file loaded whole, or, when large, through the pending marker of
+        node/bulk_commit.py (which rolls the events back with the records)."""
         if not iris:
             return
         with self.lock, _store_errors():
             audit_write, head = self.audit.prepare(caller, action, [(iri, 1) for iri in iris])
             with spool.open("ab") as out:
                 out.write(trig_text([audit_write]).encode())
+                event_head = self.outbox.write_lines(events, lambda t: out.write(t.encode()))
             if len(iris) <= SINGLE_TRANSACTION_LIMIT:
                 self.store.load_file(spool)
             else:
-                bulk_commit.commit(self.store, spool, iris, self.audit.sequence + 1)
+                first_event = self.outbox.head + 1 if event_head > self.outbox.head else None
+                bulk_commit.commit(self.store, spool, iris, self.audit.sequence + 1,
+                                   first_event)
             self.audit.commit(head)
+            self.outbox.commit(event_head)
 
     def change(self, kind: RecordKind, iri: str, caller: Caller, if_match: str | None,
                action: str, authorise: Callable[[Any], None],
-               make: Callable[[Any, int], str]) -> Any:
+               make: Callable[[Any, int], str],
+               event_data: Callable[[Any, Any], dict[str, Any]] | None = None) -> Any:
         """Replace a record by `make(current, new_version) -> N-Triples`: authorised first
         (so a caller learns nothing of a record it may not touch), then guarded by
-        If-Match; the version it replaces is kept as history."""
+        If-Match; the version it replaces is kept as history. It emits one event, typed by
+        kind and action, entitled by the new record's facts (the old one's when it is
+        removed), with `event_data(current, new_record_or_None)` as its data."""
         with self.lock:
             current = kind.read(iri, self.store.triples(iri))
             if current is None:
@@ -102,6 +152,11 @@ class UnitOfWork:
                 "\n".join(f"{t.subject} {t.predicate} {t.object} ." for t in current.triples),
                 replace=True,
             )
-            self.write(caller, action, [GraphWrite(iri, make(current, version), replace=True),
-                                        history], [(iri, version)])
+            text = make(current, version)
+            new = kind.read(iri, _parsed(text))
+            event = EventDraft(event_type(kind.name, action), kind.name, iri, version,
+                               kind.facts_of(new if new is not None else current),
+                               event_data(current, new) if event_data else {})
+            self.write(caller, action, [GraphWrite(iri, text, replace=True), history],
+                       [(iri, version)], events=[event])
         return kind.read(iri, self.store.triples(iri))
