@@ -386,6 +386,24 @@ def test_a_dno_imports_its_whole_book_as_csv(node):
     assert verify(store)[1] == []
 
 
+def test_a_book_emits_one_event_per_limit_to_the_parties_entitled_to_it(node):
+    start = str(node.app.state.register.unit.outbox.head)
+    answer = upload(node, book([good_row(), good_row(OrganisationId="FSP-OTHER")]))
+    assert answer.status_code == 200, answer.text
+    acme, other = (f"https://id.fmar.uk/connection-limit/{r['LimitId']}"
+                   for r in answer.json()["limits"])
+
+    def seen(who: str) -> list[str]:
+        with node.client(who) as c:
+            page = c.get("/events", params={"after": start, "limit": 1000,
+                                            "types": "connection-limit.created"})
+        assert page.status_code == 200, page.text
+        return [i["record"] for i in page.json()["items"]]
+
+    assert seen("fsp") == [acme] and seen("fsp2") == [other]
+    assert seen("dno") == seen("neso") == [acme, other]
+
+
 def test_LIM_BULK_a_bad_row_stores_nothing_and_names_its_row_and_rule(node):
     with node.client("dno") as c:
         before = c.get("/connection-limits", params={"limit": 1000}).json()["count"]
