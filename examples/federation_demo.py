@@ -27,6 +27,7 @@ from typing import Any
 from rich.console import Console
 
 from examples.generate import assets
+from examples.market_units import demo_units
 from node.demo import pick_port, port_is_free, with_progress
 from node.inputs import csv_text
 from tests.harness.federation import OPERATOR_EMAIL, LocalFederation
@@ -84,9 +85,10 @@ def build(base: Path, asset_count: int, limit_count: int,
             if len(limits) >= limit_count * (1 if iris is iris1 else 2):
                 break
     products = fed.load_products(nodes["facilitator"])
-    console.print(f"  {len(iris1)} + {len(iris2)} assets, {len(products)} products; "
-                  f"{len(limits)} connection limits to set through the DNO's API once the "
-                  "nodes run")
+    units = fed.load_market_units(nodes["flexco"], demo_units(iris1, rows1))
+    console.print(f"  {len(iris1)} + {len(iris2)} assets, {len(products)} products, "
+                  f"{len(units)} market units on Flexco's node; {len(limits)} connection "
+                  "limits to set through the DNO's API once the nodes run")
     fed.save()
     return fed, limits
 
@@ -230,7 +232,7 @@ from the federation CA ({fed.ca_bundle}).
   NESO node:         {d['neso']}/docs
   DNO node (UKPN):   {d['dno']}/docs       connection limits for UKPN_EPN/LPN/SPN
   Facilitator node:  {d['facilitator']}/docs
-  FSP Flexco:        {d['flexco']}/docs
+  FSP Flexco:        {d['flexco']}/docs    an SPU and an SPG with members (/market-units)
   FSP Voltaflex:     {d['voltaflex']}/docs
   Catalogue (public, DCAT): curl --cacert {fed.ca_bundle} {d['dno']}/catalogue
 
@@ -263,6 +265,13 @@ Try (in another shell):
     LIMIT 10'
   # the same through the DNO's node, which exchanges your token (your rights, not its own):
   .venv/bin/fmar query --via {d['dno']} -f category=BESS -f dno=UKPN_EPN
+
+  # market units: Flexco's SPU and SPG, their members and capability on a date
+  source {creds}/Flexco/env.sh
+  .venv/bin/fmar unit list
+  .venv/bin/fmar unit capability <UnitId> --on 2025-06-01
+  source {creds}/Neso/env.sh     # NESO reads every unit on Flexco's node
+  .venv/bin/fmar unit --node {d['flexco']} list --type SPG
 
 What each role sees:
   source {creds}/Ukpn/env.sh    # the DNO: only assets in UKPN_EPN, UKPN_LPN, UKPN_SPN

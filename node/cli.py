@@ -12,6 +12,7 @@ import typer
 from typer.exceptions import TyperException
 
 from common.roles import ALL_SCOPES
+from node.cli_units import register as register_unit_commands
 from node.federation.cli import register as register_federation_commands
 from trust.cli import register as register_trust_commands
 from trust.client.options import CaBundle, ClientCert, ClientId, ClientKey, TrustUrl
@@ -29,6 +30,7 @@ app.add_typer(docs_app, name="docs")
 app.add_typer(dev_token_app, name="dev-token")
 register_trust_commands(app)
 register_federation_commands(app)
+register_unit_commands(app)
 
 DataDir = Annotated[Path, typer.Option(envvar="FMAR_DATA_DIR",
                                        help="Directory of the node's on-disk store")]
@@ -255,6 +257,31 @@ def restore(
     typer.echo(f"Restored {backup_file} to {target}; start the node with --data-dir {data_dir}.")
 
 
+def node_token(node_url: str, token: str | None, trust_url: str | None,
+               ca_bundle: Path | None, client_id: str | None, cert: Path | None,
+               key: Path | None) -> str:
+    """The bearer token for a call to a node: the static one given, or one the trust
+    framework issues to the client (client credentials, certificate-bound)."""
+    from common import http_client as http
+    from node.cli_errors import CliError, from_api_error
+
+    if token:
+        return token
+    if not (trust_url and client_id and cert and key):
+        raise CliError("CLI-001", "No credentials: give --token (FMAR_TOKEN), or "
+                       "--trust-url, --client-id, --cert and --key.", "source your env.sh")
+    with http.client(ca_bundle=ca_bundle, cert=cert, key=key, base_url=trust_url,
+                     timeout=30) as c:
+        got = c.post("/token", data={"grant_type": "client_credentials",
+                                     "client_id": client_id, "audience": node_url})
+    if got.status_code != 200:
+        body = got.json() if got.headers.get("content-type", "").startswith(
+            "application/json") else {}
+        raise from_api_error(str(body.get("code") or body.get("error") or "AUTH"),
+                             str(body.get("error_description") or got.text[:200]), 403)
+    return str(got.json()["access_token"])
+
+
 UPLOAD_TYPES = {".csv": "text/csv", ".ndjson": "application/x-ndjson",
                 ".jsonl": "application/x-ndjson", ".ttl": "text/turtle"}
 
@@ -302,21 +329,7 @@ def upload(
                        "store-valid")
     size = file.stat().st_size
     node_url = node_url.rstrip("/")
-    if not token:
-        if not (trust_url and client_id and cert and key):
-            raise CliError("CLI-001", "No credentials: give --token (FMAR_TOKEN), or "
-                           "--trust-url, --client-id, --cert and --key.",
-                           "source your env.sh")
-        with http.client(ca_bundle=ca_bundle, cert=cert, key=key, base_url=trust_url,
-                         timeout=30) as c:
-            got = c.post("/token", data={"grant_type": "client_credentials",
-                                         "client_id": client_id, "audience": node_url})
-        if got.status_code != 200:
-            body = got.json() if got.headers.get("content-type", "").startswith(
-                "application/json") else {}
-            raise from_api_error(str(body.get("code") or body.get("error") or "AUTH"),
-                                 str(body.get("error_description") or got.text[:200]), 403)
-        token = got.json()["access_token"]
+    token = node_token(node_url, token, trust_url, ca_bundle, client_id, cert, key)
     columns = ("{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True)) as progress:

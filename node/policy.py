@@ -87,7 +87,8 @@ def may_read(caller: Caller, facts: Facts, kind: str = "asset") -> bool:
     """The kind's read rule (POL-003 unless declared) without the scope check: could this
     caller see the record at all?"""
     scope = READERS.get(kind, _read_scope)(caller)
-    return facts.public or scope.allows(facts.organisation, facts.dno_area)
+    return (facts.public or scope.allows(facts.organisation, facts.dno_area)
+            or bool(facts.spans & scope.dno_areas))
 
 
 def may_read_asset(caller: Caller, organisation_id: str, dno_area: str | None) -> bool:
@@ -101,10 +102,11 @@ def event_reader(caller: Caller) -> Caller:
     return caller
 
 
-def may_receive_event(caller: Caller, facts: Facts) -> bool:
-    """POL-040: an event reaches only parties entitled to read its record (POL-003): in the
-    feed, and by webhook to a subscription, judged with its organisation's rights."""
-    return may_read(caller, facts)
+def may_receive_event(caller: Caller, facts: Facts, kind: str = "asset") -> bool:
+    """POL-040: an event reaches only parties entitled to read its record (its kind's read
+    rule): in the feed, and by webhook to a subscription, judged with its organisation's
+    rights."""
+    return may_read(caller, facts, kind) if kind in KINDS else may_read(caller, facts)
 
 
 # ---------------------------------------------------------------- the table
@@ -205,6 +207,15 @@ _POL_010_ONLY = (Check("POL-010", _is_facilitator,
 # POL-050: only the market facilitator declares, changes and ends product equivalences.
 _POL_050 = (Check("POL-050", _is_facilitator,
                   lambda _: "Only the market facilitator manages product equivalences."),)
+# POL-041: an FSP (any asset-holding role) writes its own market units and their
+# memberships only: OrganisationId, the unit's FSP, must be the caller's organisation.
+_POL_041 = (
+    Check("POL-041", _is_owner,
+          lambda _: "Only an FSP, aggregator, asset owner or platform writes market units."),
+    Check("POL-041", _own,
+          lambda c: "An FSP writes only its own market units and their members: the unit's "
+          f"OrganisationId must be '{c.organisation_id}'."),
+)
 _READ = Rule(("assets:read",), hidden="always")  # POL-003
 _AUDIT = Rule(("audit:read", "assets:read"), hidden="always")  # POL-006
 
@@ -239,6 +250,19 @@ POLICY: dict[tuple[str, str], Rule] = {
                                                     hidden="first"),
     ("connection-limit", Action.DELETE_LIMIT): Rule(("validation:write",), _POL_008,
                                                     hidden="first"),
+    # market units: read by the FSP, NESO and the DNOs of the areas spanned (POL-003)
+    ("market-unit", "read"): _READ,
+    ("market-unit", "audit"): _AUDIT,
+    ("market-unit", "create-market-unit"): Rule(("assets:write",), _POL_041),
+    **{("market-unit", f"{verb}-market-unit"): Rule(("assets:write",), _POL_041,
+                                                    hidden="first")
+       for verb in ("update", "delete", "recompute")},
+    ("market-unit-membership", "read"): _READ,
+    ("market-unit-membership", "audit"): _AUDIT,
+    ("market-unit-membership", "create-market-unit-membership"): Rule(("assets:write",),
+                                                                      _POL_041),
+    ("market-unit-membership", "end-market-unit-membership"): Rule(("assets:write",), _POL_041,
+                                                                   hidden="first"),
 }
 
 def authorise(caller: Caller, kind: str, action: str, facts: Facts | None = None, *,

@@ -14,13 +14,15 @@ from node.kinds.assets import Assets, BulkReport
 from node.kinds.categories import Catalogue, Categories
 from node.kinds.connection_limits import ConnectionLimits
 from node.kinds.equivalences import Equivalences
+from node.kinds.market_unit_members import Memberships
+from node.kinds.market_units import MarketUnits
 from node.kinds.products import Products
 from node.records.unit import UnitOfWork
 from node.store import RecordStore
 
 
 class Register:
-    def __init__(self, store: RecordStore, workers: int = 2):
+    def __init__(self, store: RecordStore, workers: int = 2, material_change_share: float = 0.1):
         self.store = store
         self.unit = UnitOfWork(store)
         self.categories = Categories(self.unit, on_change=lambda: self.assets.shapes_changed())
@@ -28,6 +30,9 @@ class Register:
         self.limits = ConnectionLimits(self.unit)
         self.products = Products(self.unit)
         self.equivalences = Equivalences(self.unit, self.products)
+        self.units = MarketUnits(self.unit, material_change_share)
+        self.members = Memberships(self.units)
+        self.assets.deregister_guards.append(self.members.refuse_deregistration)
 
     @property
     def catalogue(self) -> Catalogue:

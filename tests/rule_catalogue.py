@@ -39,6 +39,7 @@ RECORDS_TEST = "tests/test_records.py"
 PRODUCTS_TEST = "tests/test_products.py"
 EVENTS_TEST = "tests/test_events.py"
 EVENTS_PROCESS_TEST = "tests/test_events_process.py"
+UNITS_TEST = "tests/test_market_units.py"
 
 # Constraint parameters worth naming in the "checks" column.
 _KEYS = {
@@ -88,7 +89,7 @@ def _shape_rules() -> dict[str, list[tuple[str, str, str]]]:
     """rule ID -> [(file, message, constraint summary)] for every shape carrying a rule ID."""
     found: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
     files = [SHAPES_DIR / "asset.ttl", *sorted((SHAPES_DIR / "categories").glob("*.ttl")),
-             *(SHAPES_DIR / f.shapes for f in KIND_FAMILIES)]
+             *(SHAPES_DIR / f.shapes for f in KIND_FAMILIES), SHAPES_DIR / "market_unit.ttl"]
     for path in files:
         graph = Graph().parse(path)
         for shape, rule in graph.subject_objects(FMAR.ruleId):
@@ -126,6 +127,13 @@ def _sort_key(rule: str) -> tuple[str, int]:
     return (head, int(tail) if tail.isdigit() else 0)
 
 
+UNIT_SHAPE_RULES: list[Rule] = []  # filled by shacl_rules
+_UNIT_SHAPE_TESTS = {
+    **{f"MU-VAL-{n:03d}": "test_MU_VAL_001_to_010_unit_shapes" for n in range(1, 11)},
+    **{f"MU-VAL-{n:03d}": "test_MU_VAL_021_to_025_membership_shapes" for n in range(21, 26)},
+    "MU-VAL-020": "test_MU_VAL_020_and_022_the_node_sets_unit_and_organisation",
+    "MU-VAL-022": "test_MU_VAL_020_and_022_the_node_sets_unit_and_organisation",
+}
 
 
 def shacl_rules() -> tuple[list[Rule], dict[str, list[Rule]]]:
@@ -134,6 +142,7 @@ def shacl_rules() -> tuple[list[Rule], dict[str, list[Rule]]]:
     tests = _corpus_tests()
     for family in KIND_FAMILIES:
         family.shape_rules.clear()
+    UNIT_SHAPE_RULES.clear()
     core: list[Rule] = []
     categories: dict[str, list[Rule]] = defaultdict(list)
     for rule in sorted(shapes, key=_sort_key):
@@ -149,6 +158,10 @@ def shacl_rules() -> tuple[list[Rule], dict[str, list[Rule]]]:
             item.error = f"422 `{family.umbrella}`"
             item.tests = _t(family.test_file, family.shape_test(rule))
             family.shape_rules.append(item)
+        elif rule.startswith("MU-"):
+            item.error = "422 `MU-VAL`" if int(rule[-3:]) < 20 else "422 `MUM-VAL`"
+            item.tests = _t(UNITS_TEST, _UNIT_SHAPE_TESTS[rule])
+            UNIT_SHAPE_RULES.append(item)
         else:
             core.append(item)
     for rule, checks in (
@@ -397,6 +410,62 @@ KIND_FAMILIES = [
                "`shapes/product_equivalence.ttl`), held on the market facilitator's node and "
                "managed by it only (POL-050); read by every member.\n", EQUIVALENCE_RULES),
 ]
+UNITS_KIND = "`node/kinds/market_unit_members.py` `Memberships.check`"
+UNIT_RULES = [
+    Rule("MU-VAL-030", "A membership names a market unit held on this node.", UNITS_KIND,
+         "422 `MU-VAL-030`", _t(UNITS_TEST, "test_MU_VAL_030_a_membership_names_a_unit_on_this_node")),
+    Rule("MU-VAL-031", "Members are assets of the unit's FSP held on this node (another FSP's "
+         "asset and an unknown ID get the same answer).", UNITS_KIND, "422 `MU-VAL-031`",
+         _t(UNITS_TEST, "test_MU_VAL_031_another_fsps_asset_cannot_join")),
+    Rule("MU-VAL-032", "A de-registered asset does not join a unit.", UNITS_KIND,
+         "422 `MU-VAL-032`", _t(UNITS_TEST, "test_MU_VAL_032_a_deregistered_asset_cannot_join")),
+    Rule("MU-VAL-033", "An asset whose validation status is Query does not join a unit.",
+         UNITS_KIND, "422 `MU-VAL-033`",
+         _t(UNITS_TEST, "test_MU_VAL_033_an_asset_in_query_cannot_join")),
+    Rule("MU-VAL-034", "An asset is in at most one unit at any time: memberships of one asset "
+         "do not overlap; the refusal names the other unit.", UNITS_KIND, "409 `MU-VAL-034`",
+         _t(UNITS_TEST, "test_MU_VAL_034_an_asset_is_in_one_unit_at_a_time")),
+    Rule("MU-VAL-035", "An SPU's members are metered at its ConnectionMPAN (import or export), "
+         "or state its SitePostcode.", "`node/kinds/market_unit_capability.py` "
+         "`Placement.misfit`", "422 `MU-VAL-035`",
+         _t(UNITS_TEST, "test_MU_VAL_035_an_spu_s_members_share_its_connection_point")),
+    Rule("MU-VAL-036", "An SPG's members share its location scope: its GSP group, or its "
+         "licence area (DNOArea, ConstraintZone).", "`node/kinds/market_unit_capability.py` "
+         "`Placement.misfit`", "422 `MU-VAL-036`",
+         _t(UNITS_TEST, "test_MU_VAL_036_an_spg_s_members_share_its_location_scope")),
+    Rule("MU-VAL-037", "A change of a unit's type, connection point or scope still fits every "
+         "member in force today or later.", "`node/kinds/market_units.py` `MarketUnits.check`",
+         "409 `MU-VAL-037`",
+         _t(UNITS_TEST, "test_a_changed_scope_is_material_and_must_fit_the_members")),
+    Rule("MU-VAL-038", "A unit with members in force today or later is not removed.",
+         "`node/kinds/market_units.py` `MarketUnits.delete`", "409 `MU-VAL-038`",
+         _t(UNITS_TEST, "test_MU_VAL_038_a_unit_with_members_is_not_removed")),
+    Rule("MU-VAL-039", "An asset in a unit today or later is not de-registered; the refusal "
+         "names the unit. Ending the membership (ValidTo today) first allows it.",
+         "`node/kinds/market_unit_members.py` `refuse_deregistration` (an "
+         "`Assets.deregister_guards` guard)", "409 `MU-VAL-039`",
+         _t(UNITS_TEST, "test_MU_VAL_039_deregistering_is_refused_while_in_a_unit")),
+    Rule("MU-IN-001..003", "A unit is a JSON object of its field names; the values the node "
+         "keeps (UnitId, Capability, SpansDNOAreas, MaterialChangeAt, ...) are never sent.",
+         "`node/inputs.py` `properties_from_json`", "400 `MU-IN-00x`",
+         _t(UNITS_TEST, "test_MU_IN_001_to_003_capability_is_never_typed_in")),
+    Rule("MU-IN-004", "A date parameter (`on`) is YYYY-MM-DD.",
+         "`node/kinds/market_unit_capability.py` `day_of`", "400 `MU-IN-004`",
+         _t(UNITS_TEST, "test_MU_IN_004_dates_are_checked")),
+    Rule("MUM-IN-001..003", "A new member is {AssetId, ValidFrom, ValidTo?} (the node sets "
+         "UnitId and OrganisationId); ending one needs ValidTo.",
+         "`node/kinds/market_unit_members.py` `add`, `end`", "400 `MUM-IN-00x`",
+         _t(UNITS_TEST, "test_MU_VAL_020_and_022_the_node_sets_unit_and_organisation",
+            "test_MU_IN_004_dates_are_checked")),
+    Rule("MU-404, MUM-404", "The unit exists and the caller may read it (POL-003 on the areas "
+         "its members span); a membership is ended through its own unit.",
+         "`node/records/kind.py` `not_found`", "404 `MU-404`, `MUM-404`",
+         _t(UNITS_TEST, "test_POL_041_an_fsp_writes_only_its_own_units",
+            "test_a_membership_of_another_unit_is_not_ended_through_this_one")),
+    Rule("MU-412, MU-428", "Changing a unit needs `If-Match` with its current ETag.",
+         "`node/records/unit.py` `check_version`", "412 `MU-412`, 428 `MU-428`",
+         _t(UNITS_TEST, "test_MU_412_and_MU_428_changes_name_the_current_version")),
+]
 
 REGISTER_RULES = [
     Rule("ARM-VAL", "Umbrella code of a write refused by SHACL or catalogue rules; "
@@ -480,6 +549,10 @@ POLICY_RULES = [
          "`node/policy.py` `POLICY`", "403 `POL-008` (404 `LIM-404` for a limit it may not read)",
          _t(LIMITS_TEST, "test_POL_008_only_a_dno_in_its_licence_areas_sets_limits",
             "test_a_dno_cannot_move_a_limit_out_of_its_areas")),
+    Rule("POL-041", "An FSP (any asset-holding role) writes only its own market units and "
+         "their memberships; another organisation's unit reads as absent.",
+         "`node/policy.py` `POLICY`", "403 `POL-041` (404 `MU-404` for a unit it may not read)",
+         _t(UNITS_TEST, "test_POL_041_an_fsp_writes_only_its_own_units")),
     Rule("POL-030", "A node stores and changes records only for the organisations it holds: "
          "its operator and those the trust directory lists as hosted by its operator "
          "(static-token nodes: `FMAR_HOLDS`, by default the asset-holding organisations of "
@@ -770,6 +843,12 @@ def render() -> str:
          "required value and a sentence) or cannot tell (naming the attribute to add). A "
          "product that states no figure asks nothing of it.\n"),
         _table(ELIGIBILITY_RULES),
+        "## MU: market units and their members\n",
+        ("SPUs and SPGs (`node/kinds/market_units.py`, members in "
+         "`node/kinds/market_unit_members.py`, shapes in `shapes/market_unit.ttl`), held on "
+         "the FSP's node; written by the FSP (POL-041), read by the FSP, NESO and the DNOs of "
+         "the areas the members span (POL-003).\n"),
+        _table(UNIT_SHAPE_RULES + UNIT_RULES),
         "## ARM-4xx, ARM-VS, ARM-BULK: the register\n",
         _table(REGISTER_RULES),
         "## POL: permissions\n",

@@ -76,7 +76,7 @@ def test_a_product_that_states_no_figure_asks_nothing_of_it(node):
 
 
 def test_a_dso_product_in_one_licence_area_and_gsp_group(node):
-    local = product(node, ProductCode="LOCAL", LocationScope="LicenceArea",
+    local = product(node, ProductCode="LOCAL", LocationScope="DNOArea",
                     SystemOperator="DNO")
     spread = Capability(up_mw=1, dno_areas=frozenset({"UKPN_EPN", "ENWL"}))
     result = assess(spread, local)

@@ -954,7 +954,8 @@ def test_catalogue_names_existing_tests() -> None:
     names = set(globals()) | {f"test_rule[{c.id}]" for c in CASES}
     for cited in re.findall(r"tests/test_rules\.py::([A-Za-z0-9_]+)", text):
         assert cited in names, cited
-    for other in ("test_inputs.py", "test_api.py", "test_codes.py", "test_errors.py"):
+    for other in ("test_inputs.py", "test_api.py", "test_codes.py", "test_errors.py",
+                  "test_market_units.py"):
         source = Path(__file__).with_name(other)
         if not source.exists():
             continue

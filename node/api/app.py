@@ -19,7 +19,7 @@ from common.ratelimit import RateLimitMiddleware, RateLimits
 from common.roles import NODE_SCOPES
 from common.vocab import ONTOLOGY_FILE
 from common.web import TURTLE
-from node.api import admin, assets, categories, connection_limits, products
+from node.api import admin, assets, categories, connection_limits, market_units, products
 from node.api import catalogue as catalogue_api
 from node.api import events as events_api
 from node.api import federation as federation_api
@@ -89,6 +89,7 @@ def create_app(
     app.include_router(connection_limits.router)
     app.include_router(products.router)
     app.include_router(events_api.router)
+    app.include_router(market_units.router)
     app.include_router(admin.router)
     app.include_router(sparql_api.router)
     app.include_router(federation_api.router)

@@ -52,7 +52,7 @@ class ProductIn(BaseModel):
     MinDurationMinutes: Any = Field(None, json_schema_extra={"type": "number", "minimum": 0})
     AggregationAllowed: Any = Field(None, json_schema_extra={"type": "boolean"})
     LocationScope: Any = Field(None, json_schema_extra={
-        "enum": ["National", "GSPGroup", "ConstraintZone", "LicenceArea"]})
+        "enum": ["National", "GSPGroup", "ConstraintZone", "DNOArea"]})
     MeteringResolution: Any = _text("Metering resolution")
     BMRequired: Any = Field(None, json_schema_extra={"type": "boolean"})
     TechnologyRestrictions: Any = _text("Technology restrictions")

@@ -39,6 +39,8 @@ class RecordRoutes:
     read_scope: str = "assets:read"
     filters: Mapping[str, str] = field(default_factory=dict)  # query parameter -> field
     describe: Mapping[str, str] = field(default_factory=dict)  # route -> description
+    # checked before a write reads its body (e.g. POL-030 placement); None: nothing more
+    guard: Callable[[Request, Caller], None] | None = None
 
 
 def respond(routes: RecordRoutes, record: Record, status: int = 200) -> JSONResponse:
@@ -80,6 +82,10 @@ def add_record_routes(router: APIRouter, routes: RecordRoutes) -> None:
     def records(request: Request) -> Records:
         return routes.records(request)
 
+    def guard(request: Request, caller: Caller) -> None:
+        if routes.guard is not None:
+            routes.guard(request, caller)
+
     parameters = [{"name": p, "in": "query", "required": False, "schema": {"type": "string"},
                    "description": f"Only those whose {f} is this"}
                   for p, f in routes.filters.items()]
@@ -89,6 +95,7 @@ def add_record_routes(router: APIRouter, routes: RecordRoutes) -> None:
                  response_model=model_out,
                  responses={201: one, **error_responses(400, 401, 403, 422, 503)})
     def create(request: Request, caller: CallerDep, body: model_in) -> Response:  # type: ignore[valid-type]
+        guard(request, caller)
         record = records(request).create(sent(body), caller)
         return respond(routes, record, 201)
 
@@ -117,6 +124,7 @@ def add_record_routes(router: APIRouter, routes: RecordRoutes) -> None:
                 responses={200: one, **error_responses(*WRITE_ERRORS)})
     def replace(request: Request, record_id: str, caller: CallerDep,
                 body: model_in, if_match: IfMatch = None) -> Response:  # type: ignore[valid-type]
+        guard(request, caller)
         record = records(request).replace(record_id, sent(body),
                                           caller, if_match)
         return respond(routes, record)
@@ -127,6 +135,7 @@ def add_record_routes(router: APIRouter, routes: RecordRoutes) -> None:
                    responses=error_responses(401, 403, 404, 412, 503))
     def delete(request: Request, record_id: str, caller: CallerDep,
                if_match: IfMatch = None) -> Response:
+        guard(request, caller)
         records(request).delete(record_id, caller, if_match)
         return Response(status_code=204)
 

@@ -100,7 +100,8 @@ class Services:
              authenticator: Authenticator | None = None) -> Services:
         authenticator = authenticator or default_authenticator(settings)
         register = Register(open_store(settings.data_dir, settings.sparql_url),
-                            workers=settings.workers)
+                            workers=settings.workers,
+                            material_change_share=settings.material_change_share)
         keys = FederationKeys(settings)
         return cls(settings, authenticator,
                    placement_for(settings.holds, authenticator, settings.placement_ttl),

@@ -24,8 +24,8 @@ class Page:
 
 
 def entitled(caller: Caller, event: Event, types: tuple[str, ...] | None) -> bool:
-    return (types is None or event.type in types) and policy.may_receive_event(caller,
-                                                                               event.facts)
+    return (types is None or event.type in types) and policy.may_receive_event(
+        caller, event.facts, event.kind)
 
 
 def page(outbox: Outbox, caller: Caller, after: int, limit: int,

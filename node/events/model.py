@@ -44,13 +44,15 @@ class EventDraft:
         return json.dumps({"type": self.type, "kind": self.kind, "record": self.record,
                            "version": self.version, "organisation": self.facts.organisation,
                            "dno_area": self.facts.dno_area, "public": self.facts.public,
-                           "data": self.data}, separators=(",", ":"))
+                           "spans": sorted(self.facts.spans), "data": self.data},
+                          separators=(",", ":"))
 
     @classmethod
     def from_line(cls, line: str) -> EventDraft:
         d = json.loads(line)
         return cls(d["type"], d["kind"], d["record"], d["version"],
-                   Facts(d["organisation"], d["dno_area"], d["public"]), d["data"])
+                   Facts(d["organisation"], d["dno_area"], d["public"],
+                         spans=frozenset(d.get("spans", ()))), d["data"])
 
 
 def draft(kind: RecordKind, action: str, record: Any, data: dict[str, Any] | None = None,
@@ -105,6 +107,8 @@ class Event:
         ]
         if self.facts.dno_area:
             lines.append(f"{s} <{EV}dnoArea> {lit(self.facts.dno_area)} .")
+        if self.facts.spans:  # the further licence areas a record spans (market units)
+            lines.append(f"{s} <{EV}spans> {lit(','.join(sorted(self.facts.spans)))} .")
         return "\n".join(lines)
 
     @classmethod
@@ -114,5 +118,6 @@ class Event:
             return None
         return cls(int(v["sequence"]), v["id"], v["time"], v["type"], v["kind"], v["record"],
                    int(v["version"]),
-                   Facts(v["organisation"], v.get("dnoArea"), v["public"] == "true"),
+                   Facts(v["organisation"], v.get("dnoArea"), v["public"] == "true",
+                         spans=frozenset(filter(None, v.get("spans", "").split(",")))),
                    json.loads(v["data"]))

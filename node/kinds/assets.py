@@ -125,6 +125,8 @@ class Assets:
         self.categories = categories
         # Called after each stored asset with (organisation ID, properties).
         self.commit_hooks: list[Callable[[str, Properties], None]] = []
+        # Called under the write lock before a de-registration; raise to refuse it.
+        self.deregister_guards: list[Callable[[AssetRecord], None]] = []
         self._workers = workers
         self._pool: ProcessPoolExecutor | None = None
         self._shapes_version = 0
@@ -383,6 +385,8 @@ class Assets:
 
     def deregister(self, asset_id: str, caller: Caller, if_match: str | None) -> AssetRecord:
         def make(current: AssetRecord) -> tuple[Properties, dict[str, Any]]:
+            for guard in self.deregister_guards:
+                guard(current)
             return current.properties(), {**self._state(current),
                                           "registration": RegistrationStatus.DEREGISTERED}
 

@@ -138,7 +138,7 @@ def requirements(product: Record) -> list[Requirement]:
             "The unit aggregates {value} assets; the product takes {required}."))
     scope = product.field("LocationScope")
     where = {"GSPGroup": ("gspGroupCount", "one GSP group"),
-             "LicenceArea": ("dnoAreaCount", "one DNO licence area"),
+             "DNOArea": ("dnoAreaCount", "one DNO licence area"),
              "ConstraintZone": ("constraintZoneCount", "one constraint zone")}.get(scope)
     if where:
         found.append(Requirement(

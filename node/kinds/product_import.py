@@ -21,7 +21,7 @@ REFERENCE_DATE = "2025-07-31"
 
 _DIRECTIONS = {"up": "Up", "down": "Down", "both": "Both"}
 _SCOPES = (("national", "National"), ("gsp group", "GSPGroup"),
-           ("constraint", "ConstraintZone"), ("specific dso areas", "LicenceArea"))
+           ("constraint", "ConstraintZone"), ("specific dso areas", "DNOArea"))
 _NUMBERS = {"min_capacity_mw": "MinCapacityMW", "max_capacity_mw": "MaxCapacityMW",
             "full_delivery_time_s": "FullDeliveryTimeSeconds",
             "min_duration_min": "MinDurationMinutes"}

@@ -42,6 +42,8 @@ class Facts:
     public: bool = False
     operator: str | None = None  # the system operator role that runs a product
     state: str | None = None  # a record state a rule depends on (a product's status)
+    # further licence areas a record spans (a market unit's members'): their DNOs read it
+    spans: frozenset[str] = frozenset()
 
 
 KINDS: dict[str, RecordKind] = {}  # every declared kind, by name (node/kinds/ declare them)

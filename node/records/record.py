@@ -78,10 +78,8 @@ class Record:
         assert self.kind.table is not None
         field = self.kind.table.by_name[name]
         found = self.value(field.iri)
-        if found is None:
-            return None
-        term = URIRef(found) if field.kind in ("org", "asset") or field.scheme else Literal(found)
-        return to_json_value(field, term)
+        # a Literal carries any text (a URIRef of a name with spaces makes rdflib warn)
+        return None if found is None else to_json_value(field, Literal(found))
 
     def properties(self) -> list[tuple[str, str]]:
         """The client fields as (predicate, N-Triples term), as a write receives them."""

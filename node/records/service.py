@@ -126,7 +126,7 @@ class Records:
     def history(self, record_id: str, caller: Caller) -> list[dict[str, Any]]:
         current = self.read(record_id, caller)
         return record_history(self.kind, self.store, current, "record",
-                              lambda record: record.as_json())
+                              lambda record: record.as_json())  # a kind's own reader's
 
     def audit_trail(self, record_id: str, caller: Caller) -> list[dict[str, Any]]:
         current = self.existing(record_id)
@@ -146,7 +146,8 @@ class Records:
             if field is None:
                 raise BadInput(f"{self.table.code}-IN-002", f"Cannot filter on '{name}'.",
                                {"fields": [name]})
-            if field.kind == "asset" and not UUID.match(str(value)):
+            if (field.kind == "asset" or field.kind.startswith("record:")) \
+                    and not UUID.match(str(value)):
                 return [], None
             patterns.append(f"?r <{field.iri}> {to_ntriples(field, value)} .")
         if after and not UUID.match(after):

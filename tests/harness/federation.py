@@ -290,6 +290,36 @@ class LocalFederation:
 
             gc.collect()
 
+    def load_market_units(self, node: NodeProc,
+                          units: list[tuple[dict[str, Any], list[tuple[str, str]]]]) -> list[str]:
+        """Market units (the unit's fields, [(asset ID, ValidFrom)]) on an FSP's node
+        (before it runs), made as its organisation through the market unit kinds:
+        validated (MU-VAL-*), authorised (POL-041), versioned and audited. Returns the
+        unit IDs."""
+        from node.identity import Caller
+        from node.register import Register
+        from node.store import open_store
+
+        register = Register(open_store(node.data_dir / "data"), workers=1)
+        try:
+            fsp = Caller("loader", node.member.org_id, frozenset(node.member.roles),
+                         frozenset({"assets:read", "assets:write"}))
+            made = []
+            for fields, members in units:
+                unit = register.units.create({**fields, "OrganisationId": fsp.organisation_id},
+                                             fsp)
+                for asset_id, valid_from in members:
+                    register.members.add(unit.record_id, {"AssetId": asset_id,
+                                                          "ValidFrom": valid_from}, fsp)
+                made.append(unit.record_id)
+            return made
+        finally:
+            register.close()
+            del register  # releases the store's lock before the node process opens it
+            import gc
+
+            gc.collect()
+
     def start_nodes(self) -> None:
         for node in self.nodes.values():
             if node.proc is None or node.proc.poll() is not None:

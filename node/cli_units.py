@@ -1,0 +1,160 @@
+"""`fmar unit …`: market units on a node, through its API (the node decides everything;
+these commands send, print the JSON answer, and turn a refusal into one error line)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from trust.client.options import CaBundle, ClientCert, ClientId, ClientKey, TrustUrl
+
+unit_app = typer.Typer(help="Market units (SPU, SPG) and their members on a node.",
+                       no_args_is_help=True)
+UnitId = Annotated[str, typer.Argument(help="The unit's ID (UnitId)")]
+OnDate = Annotated[str | None, typer.Option("--on", help="A date, YYYY-MM-DD (default: today)")]
+
+
+@dataclass
+class NodeCall:
+    node_url: str
+    token: str | None
+    trust_url: str | None
+    ca_bundle: Path | None
+    client_id: str | None
+    cert: Path | None
+    key: Path | None
+
+    def send(self, method: str, path: str, *, body: Any = None,
+             params: dict[str, str] | None = None, headers: dict[str, str] | None = None
+             ) -> Any:
+        from common import http_client as http
+        from node.cli import node_token
+        from node.cli_errors import from_api_error
+
+        url = self.node_url.rstrip("/")
+        token = node_token(url, self.token, self.trust_url, self.ca_bundle, self.client_id,
+                           self.cert, self.key)
+        with http.client(ca_bundle=self.ca_bundle, cert=self.cert, key=self.key,
+                         timeout=60) as c:
+            response = c.request(method, url + path, json=body, params=params,
+                                 headers={"Authorization": f"Bearer {token}", **(headers or {})})
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = {"code": f"HTTP-{response.status_code}", "message": response.text[:200]}
+        if response.status_code >= 400:
+            raise from_api_error(str(answer.get("code")), str(answer.get("message")),
+                                 response.status_code)
+        return answer
+
+
+def _call(ctx: typer.Context) -> NodeCall:
+    call: NodeCall = ctx.obj
+    return call
+
+
+def _print(answer: Any) -> None:
+    typer.echo(json.dumps(answer, indent=2))
+
+
+@unit_app.callback()
+def _node(
+    ctx: typer.Context,
+    node_url: Annotated[str, typer.Option("--node", envvar="FMAR_NODE_URL",
+                                          help="The FSP's node")],
+    token: Annotated[str | None, typer.Option(
+        envvar="FMAR_TOKEN", help="A static token (a node without a trust framework); "
+        "otherwise one is got from the trust framework")] = None,
+    trust_url: TrustUrl = None,
+    ca_bundle: CaBundle = None,
+    client_id: ClientId = None,
+    cert: ClientCert = None,
+    key: ClientKey = None,
+) -> None:
+    ctx.obj = NodeCall(node_url, token, trust_url, ca_bundle, client_id, cert, key)
+
+
+@unit_app.command("create")
+def create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option(help="The unit's name")],
+    organisation: Annotated[str, typer.Option(help="Your organisation ID (the FSP)")],
+    unit_type: Annotated[str, typer.Option("--type", help="SPU or SPG")],
+    mpan: Annotated[str | None, typer.Option(help="SPU: the connection MPAN")] = None,
+    site_postcode: Annotated[str | None, typer.Option(help="SPU: the site's postcode")] = None,
+    scope: Annotated[str | None, typer.Option(
+        help="SPG: GSPGroup, DNOArea or ConstraintZone")] = None,
+    gsp_group: Annotated[str | None, typer.Option(help="SPG: the GSP group (_A.._P)")] = None,
+    dno_area: Annotated[str | None, typer.Option(help="SPG: the licence area")] = None,
+    constraint_zone: Annotated[str | None, typer.Option(help="SPG: the zone")] = None,
+) -> None:
+    """Create a market unit on your node; prints it (its UnitId among the fields)."""
+    body = {"Name": name, "OrganisationId": organisation, "UnitType": unit_type,
+            "ConnectionMPAN": mpan, "SitePostcode": site_postcode, "LocationScope": scope,
+            "GSPGroup": gsp_group, "DNOArea": dno_area, "ConstraintZone": constraint_zone}
+    _print(_call(ctx).send("POST", "/market-units",
+                           body={k: v for k, v in body.items() if v is not None}))
+
+
+@unit_app.command("show")
+def show(ctx: typer.Context, unit_id: UnitId) -> None:
+    """One unit, with its kept capability summary."""
+    _print(_call(ctx).send("GET", f"/market-units/{unit_id}"))
+
+
+@unit_app.command("list")
+def list_units(
+    ctx: typer.Context,
+    unit_type: Annotated[str | None, typer.Option("--type", help="SPU or SPG")] = None,
+) -> None:
+    """The units you may read (yours; NESO all; a DNO those spanning its areas)."""
+    params = {"type": unit_type} if unit_type else None
+    _print(_call(ctx).send("GET", "/market-units", params=params))
+
+
+@unit_app.command("add-member")
+def add_member(
+    ctx: typer.Context, unit_id: UnitId,
+    asset_id: Annotated[str, typer.Argument(help="The asset's ID")],
+    valid_from: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD")],
+    valid_to: Annotated[str | None, typer.Option("--to", help="Day it ends, if known")] = None,
+) -> None:
+    """The asset joins the unit from a date."""
+    body = {"AssetId": asset_id, "ValidFrom": valid_from}
+    if valid_to:
+        body["ValidTo"] = valid_to
+    _print(_call(ctx).send("POST", f"/market-units/{unit_id}/members", body=body))
+
+
+@unit_app.command("remove-member")
+def remove_member(
+    ctx: typer.Context, unit_id: UnitId,
+    membership_id: Annotated[str, typer.Argument(help="The membership's ID")],
+    on: OnDate = None,
+) -> None:
+    """End a membership on a date: the asset is not in the unit from that day."""
+    params = {"on": on} if on else None
+    _print(_call(ctx).send("DELETE", f"/market-units/{unit_id}/members/{membership_id}",
+                           params=params))
+
+
+@unit_app.command("members")
+def members(ctx: typer.Context, unit_id: UnitId, on: OnDate = None) -> None:
+    """The members in force on a date."""
+    _print(_call(ctx).send("GET", f"/market-units/{unit_id}/members",
+                           params={"on": on} if on else None))
+
+
+@unit_app.command("capability")
+def capability(ctx: typer.Context, unit_id: UnitId, on: OnDate = None) -> None:
+    """The unit's capability on a date, computed from its members."""
+    _print(_call(ctx).send("GET", f"/market-units/{unit_id}/capability",
+                           params={"on": on} if on else None))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(unit_app, name="unit")
