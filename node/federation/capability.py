@@ -21,16 +21,17 @@ from node.records.kind import UUID
 Sparql = Callable[[str, str], dict[str, Any]]  # FederationClient.sparql(query, mode)
 
 _P = f"PREFIX fmar: <{FMAR}>\n"
-_ASSET = _P + """SELECT ?rated ?gen ?demand ?canImport ?canExport ?importMPAN ?exportMPAN WHERE {{
-  <{a}> a fmar:Asset .
+_ASSET = _P + """SELECT ?area ?rated ?gen ?demand ?canImport ?canExport ?importMPAN ?exportMPAN
+WHERE {{
+  <{a}> a fmar:Asset . OPTIONAL {{ <{a}> fmar:dnoConnection ?area }}
   OPTIONAL {{ <{a}> fmar:importMPAN ?importMPAN }} OPTIONAL {{ <{a}> fmar:exportMPAN ?exportMPAN }}
   OPTIONAL {{ <{a}> fmar:ratedCapacity ?rated }} OPTIONAL {{ <{a}> fmar:genCapacity ?gen }}
   OPTIONAL {{ <{a}> fmar:demandCapacity ?demand }} OPTIONAL {{ <{a}> fmar:canImport ?canImport }}
   OPTIONAL {{ <{a}> fmar:canExport ?canExport }} }}"""
 # the limits on the asset, and on its connection points (a limit naming an MPAN and site)
 _ON_ASSET = "{{ ?limit fmar:limitsAsset <{a}> }}{mpans}"
-_LIMITS = _P + """SELECT ?limit ?type ?export ?import ?from ?to WHERE {{
-  {on} ?limit fmar:limitType ?type .
+_LIMITS = _P + """SELECT ?limit ?area ?type ?export ?import ?from ?to WHERE {{
+  {on} ?limit fmar:limitType ?type ; fmar:dnoConnection ?area .
   OPTIONAL {{ ?limit fmar:exportLimit ?export }} OPTIONAL {{ ?limit fmar:importLimit ?import }}
   OPTIONAL {{ ?limit fmar:validFrom ?from }} OPTIONAL {{ ?limit fmar:validTo ?to }} }}"""
 _BANDS = _P + """SELECT ?limit ?season ?bandFrom ?bandTo ?bandImport ?bandExport WHERE {{
@@ -68,7 +69,9 @@ def _on(iri: str, row: dict[str, str]) -> str:
 
 def gather(sparql: Sparql, asset_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The asset (capacity fields) and the limits on it, or on its MPANs, that the caller
-    may read."""
+    may read. A limit counts only if it names the asset's own licence area: a DNO can set
+    limits only in its areas (POL-008), but the DNO's node cannot see where an asset held
+    elsewhere is connected, so a limit naming another area is ignored here."""
     if not UUID.match(asset_id):
         raise NotFound("ARM-404", "No such asset.")
     iri = ASSET_BASE + asset_id
@@ -78,6 +81,8 @@ def gather(sparql: Sparql, asset_id: str) -> tuple[dict[str, Any], list[dict[str
     on = _on(iri, found[0])
     limits: dict[str, dict[str, Any]] = {}
     for row in _rows(sparql, _LIMITS.format(on=on)):
+        if row["area"] != found[0].get("area"):
+            continue  # set for another licence area: not the asset's DNO's to set (POL-008)
         limit = {"LimitId": _code(row["limit"]), "LimitType": _code(row["type"]),
                  "ExportLimit": row.get("export"), "ImportLimit": row.get("import"),
                  "ValidFrom": row.get("from"), "ValidTo": row.get("to")}

@@ -24,6 +24,7 @@ from tests.harness.federation import LocalFederation
 from tests.harness.processes import RATE_LIMITS_OFF
 
 AREA = "UKPN_EPN"
+OTHER_AREA = "UKPN_SPN"  # also Gridco's, but none of the assets here is connected in it
 FMAR = "https://id.fmar.uk/def/fmar#"
 LIMITS_QUERY = (f"PREFIX fmar: <{FMAR}> SELECT ?limit ?asset ?export WHERE {{ "
                 "?limit a fmar:ConnectionLimit ; fmar:limitsAsset ?asset . "
@@ -65,7 +66,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Limits]:
         local.start_trust()
         flexco = local.register_member("Flexco", ["FSP"])
         otherflex = local.register_member("Otherflex", ["FSP"])
-        gridco = local.register_member("Gridco", ["DNO"], dno_areas=[AREA])
+        gridco = local.register_member("Gridco", ["DNO"], dno_areas=[AREA, OTHER_AREA])
         local.register_member("Neso", ["NESO"])
         nodes = {"fsp_a": local.add_node("fsp_a", flexco),
                  "fsp_b": local.add_node("fsp_b", otherflex),
@@ -232,6 +233,24 @@ def test_a_limit_on_an_assets_mpan_caps_its_capability_too(limited: Limits):
         rows = client.sparql(f"PREFIX fmar: <{FMAR}> SELECT ?l WHERE {{ ?l fmar:limitsMPAN "
                              f'"{mpan}" }}')
     assert rows["results"]["bindings"] == []
+
+
+def test_a_limit_naming_another_area_than_the_assets_does_not_cap_it(limited: Limits):
+    """Hostile: Gridco also holds UKPN_SPN, so POL-008 lets it write a limit that names
+    SPN on an asset connected in EPN (its node cannot see the asset). The capability
+    ignores such a limit; the asset's own-area limit still applies."""
+    w = limited
+    asset_id = w.assets["Flexco"][1]  # it has a flat limit from the book, in EPN
+    with w.dno_http() as c:
+        wrong = c.post("/connection-limits", json=_limit(w, "Flexco", asset_id,
+                                                         DNOConnection=OTHER_AREA,
+                                                         ExportLimit=0.1))
+    assert wrong.status_code == 201, wrong.text
+    with w.client("Flexco") as client:
+        answer = asset_capability(client.sparql, asset_id, date(2026, 3, 1))
+    assert wrong.json()["LimitId"] not in answer["limits"] and len(answer["limits"]) == 1
+    assert answer["ExportCapability"] == min(round(w.rated[asset_id] / 2, 1),
+                                             w.own_export[asset_id])
 
 
 def test_limits_written_through_the_api_are_audited_on_the_dno_node(limited: Limits):
