@@ -16,17 +16,20 @@ from the repository's root.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
 from examples.generate import assets
 from examples.market_units import demo_units
 from node.demo import pick_port, port_is_free, with_progress
+from node.inputs import csv_text
 from tests.harness.federation import OPERATOR_EMAIL, LocalFederation
 
 UKPN = ["UKPN_EPN", "UKPN_LPN", "UKPN_SPN"]
@@ -47,8 +50,10 @@ def env_file(fed: LocalFederation, name: str, path: Path, node_url: str | None) 
         f"export FMAR_CLIENT_KEY={m.key.resolve()}\n{own_node}")
 
 
-def build(base: Path, asset_count: int, limit_count: int, console: Console) -> LocalFederation:
-    """A new federation: members, nodes, synthetic data (nodes not started yet)."""
+def build(base: Path, asset_count: int, limit_count: int,
+          console: Console) -> tuple[LocalFederation, list[dict[str, Any]]]:
+    """A new federation: members, nodes, synthetic assets (nodes not started yet), and the
+    connection limits the DNO will set once they run."""
     fed = LocalFederation(base, node_env=NODE_ENV, port=pick_port(TRUST_PORT))
     console.print("Starting the trust framework (CA, directory, OAuth issuer)...")
     fed.start_trust()
@@ -72,21 +77,65 @@ def build(base: Path, asset_count: int, limit_count: int, console: Console) -> L
         rows1, len(rows1), "Flexco's assets (full SHACL validation)", console), workers=2)
     iris2 = fed.load_assets(nodes["voltaflex"], with_progress(
         rows2, len(rows2), "Voltaflex's assets (full SHACL validation)", console), workers=2)
-    limits = []
+    limits: list[dict[str, Any]] = []
     for iris, rows, member in ((iris1, rows1, fsp1), (iris2, rows2, fsp2)):
         for iri, row in zip(iris, rows):
             if row["DNOConnection"] in UKPN and row["ConnectionType"] != "FIRM":
-                limits.append((iri, member.org_id, row["DNOConnection"],
-                               round(float(row["RatedCapacity"]) * 0.7, 1)))
+                limits.append(limit_of(iri, member.org_id, row, len(limits)))
             if len(limits) >= limit_count * (1 if iris is iris1 else 2):
                 break
-    fed.load_connection_limits(nodes["dno"], limits)
     products = fed.load_products(nodes["facilitator"])
     units = fed.load_market_units(nodes["flexco"], demo_units(iris1, rows1))
-    console.print(f"  {len(iris1)} + {len(iris2)} assets, {len(limits)} connection limits, "
-                  f"{len(products)} products, {len(units)} market units on Flexco's node")
+    console.print(f"  {len(iris1)} + {len(iris2)} assets, {len(products)} products, "
+                  f"{len(units)} market units on Flexco's node; {len(limits)} connection "
+                  "limits to set through the DNO's API once the nodes run")
     fed.save()
-    return fed
+    return fed, limits
+
+
+def limit_of(asset_iri: str, holder: str, row: dict[str, Any], n: int) -> dict[str, Any]:
+    """A connection limit on a non-firm asset: most are plain (export at 70 % of its rating),
+    every fifth one timed (a winter peak band) and every seventh one ANM."""
+    export = round(float(row["RatedCapacity"]) * 0.7, 1)
+    limit: dict[str, Any] = {"AssetId": asset_iri.rsplit("/", 1)[-1], "OrganisationId": holder,
+                             "DNOConnection": row["DNOConnection"], "LimitType": "NON_FIRM",
+                             "ExportLimit": export, "ValidFrom": "2026-04-01",
+                             "Reason": "Thermal constraint at the primary substation"}
+    if n % 5 == 0:
+        limit.update(LimitType="TIMED", TimeProfile=json.dumps([
+            {"Season": "WINTER", "From": "16:00", "To": "19:00",
+             "ExportLimit": round(export / 2, 1)}]))
+    elif n % 7 == 0:
+        limit.update(LimitType="ANM", ANMScheme=f"{row['DNOConnection']}-ANM-1",
+                     CurtailmentOrder=n // 7 + 1, ConstraintZone=f"{row['GSPGroup']} zone")
+    return limit
+
+
+LIMIT_COLUMNS = ["AssetId", "OrganisationId", "DNOConnection", "LimitType", "ExportLimit",
+                 "ValidFrom", "Reason", "TimeProfile", "ANMScheme", "CurtailmentOrder",
+                 "ConstraintZone"]
+
+
+def set_limits(fed: LocalFederation, limits: list[dict[str, Any]], console: Console) -> None:
+    """The DNO sets its limits through its node's API, as any DNO would: the first alone
+    (POST /connection-limits), the rest as one CSV book (POST /connection-limits/bulk)."""
+    if not limits:
+        return
+    ukpn, node = fed.members["Ukpn"], fed.nodes["dno"]
+    token = ukpn.access_token(node.url, "assets:read validation:write")
+    first = {**limits[0], "TimeProfile": json.loads(limits[0].get("TimeProfile") or "[]")}
+    book = csv_text([LIMIT_COLUMNS, *([str(limit.get(c, "")) for c in LIMIT_COLUMNS]
+                                      for limit in limits[1:])])
+    with fed.client(ukpn.cert, ukpn.key, token=token, base_url=node.url) as c:
+        one = c.post("/connection-limits", json={k: v for k, v in first.items() if v != []})
+        if one.status_code != 201:
+            raise SystemExit(f"the DNO's node refused a limit: {one.text}")
+        if len(limits) > 1:
+            bulk = c.post("/connection-limits/bulk", content=book.encode(), timeout=300,
+                          headers={"Content-Type": "text/csv"})
+            if bulk.status_code != 200:
+                raise SystemExit(f"the DNO's node refused its book of limits: {bulk.text[:2000]}")
+    console.print(f"  UKPN set {len(limits)} connection limits through its node's API")
 
 
 def resume(base: Path, console: Console) -> LocalFederation | None:
@@ -136,11 +185,16 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, stop)  # also when started with SIGINT ignored (in background)
     try:
         started = time.time()
-        fed = resume(base, console) if kept else build(base, args.assets, args.limits, console)
+        limits: list[dict[str, Any]] = []
+        if kept:
+            fed = resume(base, console)
+        else:
+            fed, limits = build(base, args.assets, args.limits, console)
         if fed is None:
             sys.exit(1)
         console.print("Starting five nodes over HTTPS...")
         fed.start_nodes()
+        set_limits(fed, limits, console)
         creds = base / "members"
         for name in fed.members:
             node = fed.nodes.get(OWN_NODES.get(name, ""))

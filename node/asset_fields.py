@@ -23,7 +23,8 @@ GEO = "http://www.w3.org/2003/01/geo/wgs84_pos#"
 class Field:
     name: str  # Elexon column name, used in JSON and CSV
     predicate: URIRef
-    kind: str  # string | decimal | date | boolean | org | asset | code:<Scheme> | record:<kind>
+    kind: str  # string | decimal | integer | date | time | boolean | org | asset | code:<Scheme>
+    #   | record:<kind>
     scheme: str | None = None  # derived from kind
     iri: str = ""  # the predicate as a plain string
 
@@ -112,7 +113,8 @@ ASSET_TABLE = FieldTable("ARM", FIELDS, STATE_FIELDS, "AssetId", "An asset", "El
                          "see GET /context.jsonld for the accepted Elexon names")
 
 _XSD_OF = {"string": str(XSD.string), "decimal": str(XSD.decimal), "date": str(XSD.date),
-           "boolean": str(XSD.boolean)}
+           "boolean": str(XSD.boolean), "integer": str(XSD.integer), "time": str(XSD.time)}
+_HOUR_MINUTE = re.compile(r"^[0-9]{2}:[0-9]{2}$")
 _DECIMAL, _BOOLEAN = _XSD_OF["decimal"], _XSD_OF["boolean"]
 _CODE_SAFE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
@@ -154,6 +156,10 @@ def to_ntriples(field: Field, value: Any) -> str:
     if kind == "boolean":
         text = ("true" if value else "false") if isinstance(value, bool) else str(value).strip().lower()
         return ntriples.typed(text, _BOOLEAN)
+    if kind == "time":  # a time of day HH:MM is stored as xsd:time HH:MM:00; 24:00 as 00:00
+        text = str(value).strip()
+        text = "00:00" if text == "24:00" else text
+        return ntriples.typed(text + ":00" if _HOUR_MINUTE.match(text) else text, _XSD_OF[kind])
     return ntriples.typed(str(value).strip(), _XSD_OF[kind])
 
 
@@ -177,6 +183,10 @@ def to_json_value(field: Field, term: Node) -> Any:
         return text.removeprefix(prefix)
     if field.kind == "boolean":
         return text == "true"
+    if field.kind == "integer":
+        return int(text) if text.lstrip("+-").isdigit() else text
+    if field.kind == "time":
+        return text[:5] if text.endswith(":00") and len(text) == 8 else text
     if field.kind == "decimal":
         try:
             number = float(text)

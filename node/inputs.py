@@ -25,7 +25,6 @@ from common.vocab import FMAR
 from node import ntriples
 from node.asset_fields import (
     ASSET_TABLE,
-    FIELD_BY_NAME,
     FIELD_BY_PREDICATE,
     STATE_PREDICATES,
     FieldTable,
@@ -286,29 +285,30 @@ def rows_from_ndjson(chunks: Iterable[bytes]) -> Iterator[Row]:
             yield Row(index, error={"code": "ARM-IN-008", "message": f"Not valid JSON: {exc}"})
 
 
-def rows_from_csv(chunks: Iterable[bytes]) -> Iterator[Row]:
-    """ARM-IN-009: a header row of Elexon field names, then one asset per row."""
+def rows_from_csv(chunks: Iterable[bytes], table: FieldTable = ASSET_TABLE,
+                  extra: tuple[str, ...] = ()) -> Iterator[Row]:
+    """<CODE>-IN-009 (ARM-IN-009 for assets): a header row of the kind's field names (and
+    `extra` columns it reads itself), then one record per row."""
+    code = f"{table.code}-IN-009"
     reader = csv.reader(_lines(chunks))
     try:
         header = [h.strip().lstrip("\ufeff") for h in next(reader)]
     except StopIteration:
-        raise InputError("ARM-IN-009", "The CSV has no header row.") from None
-    unknown = [h for h in header if h not in FIELD_BY_NAME]
+        raise InputError(code, "The CSV has no header row.") from None
+    known = table.by_name
+    unknown = [h for h in header if h not in known and h not in extra]
     if unknown:
-        raise InputError(
-            "ARM-IN-009",
-            "The CSV header names unknown fields; use Elexon field names.",
-            {"fields": unknown},
-        )
+        raise InputError(code, f"The CSV header names unknown fields; use {table.names}.",
+                         {"fields": unknown})
     width = len(header)
-    for index, cells in enumerate(_checked_csv(reader), start=1):
+    for index, cells in enumerate(_checked_csv(reader, code), start=1):
         if not cells or all(not c.strip() for c in cells):
             continue
         if len(cells) != width:
             yield Row(
                 index,
                 error={
-                    "code": "ARM-IN-009",
+                    "code": code,
                     "message": f"Row has {len(cells)} cells; the header has {width}.",
                 },
             )
@@ -316,11 +316,11 @@ def rows_from_csv(chunks: Iterable[bytes]) -> Iterator[Row]:
         yield Row(index, fields={h: c for h, c in zip(header, cells) if c.strip()})
 
 
-def _checked_csv(reader: Iterator[list[str]]) -> Iterator[list[str]]:
+def _checked_csv(reader: Iterator[list[str]], code: str) -> Iterator[list[str]]:
     try:
         yield from reader
     except csv.Error as exc:
-        raise InputError("ARM-IN-009", f"The CSV cannot be read: {exc}.") from None
+        raise InputError(code, f"The CSV cannot be read: {exc}.") from None
 
 
 def rows_from_graph(graph: Graph) -> Iterator[Row]:

@@ -47,7 +47,7 @@ _KEYS = {
     SH.nodeKind: "nodeKind", SH.pattern: "pattern", SH.minLength: "minLength",
     SH.maxLength: "maxLength", SH.minInclusive: "minInclusive", SH.minExclusive: "minExclusive",
     SH.maxInclusive: "maxInclusive", SH["in"]: "in", SH.hasValue: "hasValue",
-    SH.lessThanOrEquals: "lessThanOrEquals",
+    SH.lessThan: "lessThan", SH.lessThanOrEquals: "lessThanOrEquals",
 }
 
 
@@ -266,21 +266,46 @@ CATDEF_RULES = [
 ]
 
 LIMIT_RULES = [
-    Rule("LIM-IN-001", "A connection limit is a JSON object.",
+    Rule("LIM-IN-001", "A connection limit (and each band of its TimeProfile) is a JSON object.",
          "`node/inputs.py` `properties_from_json`", "400 `LIM-IN-001`",
-         _t(LIMITS_TEST, "test_LIM_IN_unreadable_limits_are_400")),
-    Rule("LIM-IN-002", "Only the limit's field names (AssetId, OrganisationId, DNOConnection, "
-         "ExportLimit, ImportLimit), one plain value each.", "`node/inputs.py`",
+         _t(LIMITS_TEST, "test_LIM_IN_unreadable_limits_are_400",
+            "test_LIM_IN_001_a_limit_is_a_json_object")),
+    Rule("LIM-IN-002", "Only the limit's field names (AssetId, MPAN, Site, OrganisationId, "
+         "DNOConnection, LimitType, ExportLimit, ImportLimit, ConstraintZone, ANMScheme, "
+         "CurtailmentOrder, ValidFrom, ValidTo, Reason, TimeProfile), one plain value each; "
+         "a band's names are Season, From, To, ImportLimit, ExportLimit.", "`node/inputs.py`",
          "400 `LIM-IN-002`", _t(LIMITS_TEST, "test_LIM_IN_unreadable_limits_are_400")),
     Rule("LIM-IN-003", "Fields the node keeps (LimitId, SetBy, Version, Created, Modified) are "
          "not sent (LimitId allowed on PUT).", "`node/inputs.py`", "400 `LIM-IN-003`",
          _t(LIMITS_TEST, "test_LIM_IN_unreadable_limits_are_400")),
+    Rule("LIM-IN-004", "TimeProfile is a list of at most 48 time bands (in a CSV cell: that "
+         "list as JSON text).", "`node/kinds/connection_limits.py` `limit_input`",
+         "400 `LIM-IN-004` (a row error in a bulk import)",
+         _t(LIMITS_TEST, "test_LIM_IN_unreadable_limits_are_400",
+            "test_LIM_BULK_a_bad_row_stores_nothing_and_names_its_row_and_rule")),
+    Rule("LIM-IN-009", "A book of limits (CSV) has a header of limit field names (and "
+         "TimeProfile); each row as many cells as the header (else a row error).",
+         "`node/inputs.py` `rows_from_csv`", "400 `LIM-IN-009`",
+         _t(LIMITS_TEST, "test_LIM_IN_009_the_csv_header_names_limit_fields")),
+    Rule("LIM-IN-013", "A book of limits has at most 20,000 rows (it is checked in memory); "
+         "the body is also within the node's bulk size limit (REQ-413).",
+         "`node/kinds/limit_import.py`", "400 `LIM-IN-013`",
+         _t(LIMITS_TEST, "test_LIM_IN_013_a_book_has_at_most_the_row_limit",
+            "test_an_oversized_book_is_refused_while_it_streams")),
     Rule("LIM-VAL", "Umbrella code of a limit refused by its shape; `details.violations` lists "
          "every rule ID.", "`node/records/refusals.py` `refusal`", "422 `LIM-VAL`",
-         _t(LIMITS_TEST, "test_LIM_rules_refuse_a_malformed_limit")),
+         _t(LIMITS_TEST, "test_GICM_VAL_rules_refuse_a_malformed_limit")),
+    Rule("LIM-BULK", "Umbrella code of a book import with failing rows; `details.errors` names "
+         "each failing row and its rules (LIM-IN-*, GICM-VAL-*, POL-008); all-or-nothing "
+         "stores nothing (422), store-valid stores the other rows (207).",
+         "`node/kinds/limit_import.py`, `node/api/connection_limits.py`",
+         "422 or 207 `LIM-BULK`",
+         _t(LIMITS_TEST, "test_LIM_BULK_a_bad_row_stores_nothing_and_names_its_row_and_rule",
+            "test_LIM_BULK_store_valid_keeps_the_good_rows")),
     Rule("LIM-404", "The limit exists and the caller may read it (POL-003, as assets).",
          "`node/records/refusals.py` `not_found`, `node/policy.py` `authorise`", "404 `LIM-404`",
-         _t(LIMITS_TEST, "test_a_dno_sets_a_limit_that_the_asset_holder_the_dno_and_neso_read")),
+         _t(LIMITS_TEST, "test_a_dno_sets_a_limit_that_the_asset_holder_the_dno_and_neso_read",
+            "test_another_fsp_cannot_read_change_or_remove_a_limit")),
     Rule("LIM-412", "`If-Match` equals the limit's current ETag.",
          "`node/records/unit.py` `check_version`", "412 `LIM-412`",
          _t(LIMITS_TEST, "test_changes_need_the_current_version_and_keep_history_and_audit")),
@@ -363,13 +388,16 @@ class KindFamily:
 
 
 KIND_FAMILIES = [
-    KindFamily("LIM-", "connection_limit.ttl", "LIM-VAL", LIMITS_TEST,
-               lambda rule: "test_LIM_rules_refuse_a_malformed_limit" if rule != "LIM-006"
-               else "test_LIM_006_the_setter_is_kept_by_the_node",
-               "## LIM: connection limits\n",
+    KindFamily("GICM-VAL-", "connection_limit.ttl", "LIM-VAL", LIMITS_TEST,
+               lambda rule: "test_GICM_VAL_rules_refuse_a_malformed_limit"
+               if rule != "GICM-VAL-006" else "test_GICM_VAL_006_the_setter_is_kept_by_the_node",
+               "## GICM-VAL and LIM: connection limits\n",
                "The third record kind (`node/kinds/connection_limits.py`, shapes in "
-               "`shapes/connection_limit.ttl`), held on the DNO's node; written by a DNO or "
-               "IDNO (POL-008), read as assets are (POL-003).\n", LIMIT_RULES),
+               "`shapes/connection_limit.ttl`: GICM-VAL-nnn, grid connection limit "
+               "validation), held on the DNO's node; written by a DNO or IDNO (POL-008), one "
+               "at a time or as a CSV book (`node/kinds/limit_import.py`), read as assets are "
+               "(POL-003). Error codes keep the kind's family: LIM-IN-*, LIM-VAL, LIM-BULK, "
+               "LIM-404/412/428.\n", LIMIT_RULES),
     KindFamily("PROD-VAL-0", "product.ttl", "PROD-VAL", PRODUCTS_TEST,
                lambda rule: "test_PROD_VAL_rules_refuse_a_malformed_product",
                "## PROD: products\n",

@@ -204,7 +204,7 @@ def test_a_units_answer_counts_its_members_capped_by_limits_and_says_what_stops_
     with node.client("dno") as c:
         limited = c.post("/connection-limits", json={
             "AssetId": made[0], "OrganisationId": "FSP-ACME", "DNOConnection": "UKPN_EPN",
-            "ExportLimit": 1000})
+            "LimitType": "NON_FIRM", "ValidFrom": "2026-01-01", "ExportLimit": 1000})
     assert limited.status_code == 201, limited.text
     with node.client("fsp") as c:
         unit = c.post("/market-units", json={

@@ -45,7 +45,7 @@ def node(tmp_path_factory: pytest.TempPathFactory, identity: NodeIdentity
 
 def limit(org: str = "FSP-ACME", **changes) -> dict:
     return {"AssetId": str(uuid.uuid4()), "OrganisationId": org, "DNOConnection": "UKPN_EPN",
-            "ExportLimit": 6000.0, **changes}
+            "LimitType": "FIRM", "ValidFrom": "2026-01-01", "ExportLimit": 6000.0, **changes}
 
 
 def feed(node: RunningNode, who: str, after: str = "0", **params) -> dict:

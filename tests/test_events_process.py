@@ -82,7 +82,8 @@ class DnoNode:
         with self.client("dno") as c:
             made = c.post("/connection-limits", json={
                 "AssetId": str(uuid.uuid4()), "OrganisationId": org,
-                "DNOConnection": "UKPN_EPN", "ExportLimit": 6000.0})
+                "DNOConnection": "UKPN_EPN", "LimitType": "FIRM",
+                "ValidFrom": "2026-01-01", "ExportLimit": 6000.0})
         assert made.status_code == 201, made.text
         return made.json() | {"etag": made.headers["etag"]}
 
@@ -136,7 +137,8 @@ def test_a_receiver_down_for_a_while_gets_every_event_in_order_when_it_is_back(d
         for kw in (5000, 4000):
             changed = c.put(path, headers={"If-Match": etag}, json={
                 "AssetId": limit["AssetId"], "OrganisationId": "FSP-ACME",
-                "DNOConnection": "UKPN_EPN", "ExportLimit": kw})
+                "DNOConnection": "UKPN_EPN", "LimitType": "FIRM",
+                "ValidFrom": "2026-01-01", "ExportLimit": kw})
             assert changed.status_code == 200, changed.text
             etag = changed.headers["etag"]
         assert c.delete(path, headers={"If-Match": etag}).status_code == 204

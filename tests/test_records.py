@@ -17,7 +17,7 @@ from tests.conftest import CALLERS
 
 def body(asset: str, export: float = 100.0) -> dict[str, object]:
     return {"AssetId": asset, "OrganisationId": "FSP-ACME", "DNOConnection": "UKPN_EPN",
-            "ExportLimit": export}
+            "LimitType": "FIRM", "ValidFrom": "2026-01-01", "ExportLimit": export}
 
 
 def test_pages_follow_the_cursor_in_id_order_and_filters_apply(node):

@@ -19,7 +19,7 @@ from common.vocab import CODE, ORG_BASE
 from common.web import CSV, JSON, JSONLD, NDJSON, NTRIPLES, TURTLE
 from node import policy
 from node.api import examples
-from node.api.http import media_type, negotiate, read_body, stream_body
+from node.api.http import blocking_chunks, media_type, negotiate, read_body
 from node.asset_fields import CODE_PREFIXES, FIELDS, full_jsonld_context
 from node.federation.duplicates import index_of, tokens_for
 from node.identity import Caller, current_caller
@@ -242,16 +242,7 @@ async def register_bulk(
         graph = await run_in_threadpool(parse_rdf, body, "turtle")
         rows: Any = rows_from_graph(graph)
     elif kind in (CSV, NDJSON, "application/ndjson"):
-        stream = stream_body(request, limit)
-
-        def chunks() -> Iterator[bytes]:
-            while True:
-                try:
-                    yield anyio.from_thread.run(stream.__anext__)
-                except StopAsyncIteration:
-                    return
-
-        rows = (rows_from_csv if kind == CSV else rows_from_ndjson)(chunks())
+        rows = (rows_from_csv if kind == CSV else rows_from_ndjson)(blocking_chunks(request, limit))
     else:
         raise _unsupported(kind, [CSV, NDJSON, TURTLE])
     policy.check_duplicate_enquiry(caller)  # the node asks the federation with its own token

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterator
 
+import anyio.from_thread
 from fastapi import Request
 
 from common.http_errors import ApiError
@@ -37,6 +38,17 @@ async def stream_body(request: Request, limit: int) -> AsyncGenerator[bytes, Non
         if seen > limit:
             raise too_large(limit)
         yield chunk
+
+
+def blocking_chunks(request: Request, limit: int) -> Iterator[bytes]:
+    """The body as it streams in (REQ-413 past `limit`), for a reader running in a worker
+    thread (`run_in_threadpool`)."""
+    stream = stream_body(request, limit)
+    while True:
+        try:
+            yield anyio.from_thread.run(stream.__anext__)
+        except StopAsyncIteration:
+            return
 
 
 def media_type(request: Request) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 from node.federation.engine import Engine, NodeTarget
 from node.identity import Caller
+from node.kinds.connection_limits import effective_capability
 from node.kinds.eligibility import (
     QUALIFIED_STATES,
     Context,
@@ -27,21 +28,20 @@ from node.register import Register
 PRODUCT_BASE = product_iri("")
 
 
-def _limits(items: list[dict[str, Any]]) -> dict[str, tuple[float | None, float | None]]:
-    """Asset IRI -> (export, import) kW: the tightest of the limits on it."""
-    found: dict[str, tuple[float | None, float | None]] = {}
+def _limits(items: list[dict[str, Any]],
+            on: date) -> dict[str, tuple[float | None, float | None]]:
+    """Asset IRI -> (export, import) kW: the tightest the limits in force on the day allow
+    (flat limits, the day's time bands, no import when export-only)."""
+    by_asset: dict[str, list[dict[str, Any]]] = {}
     for item in items:
-        asset = item.get("AssetId")
-        if not asset:
-            continue
-        iri = asset if str(asset).startswith("https://") else f"https://id.fmar.uk/asset/{asset}"
-        export, import_ = found.get(iri, (None, None))
-        for value, current, index in ((item.get("ExportLimit"), export, 0),
-                                      (item.get("ImportLimit"), import_, 1)):
-            if isinstance(value, (int, float)):
-                tighter = value if current is None else min(current, value)
-                export, import_ = (tighter, import_) if index == 0 else (export, tighter)
-        found[iri] = (export, import_)
+        asset = str(item.get("AssetId") or "")
+        if asset:
+            iri = asset if asset.startswith("https://") else f"https://id.fmar.uk/asset/{asset}"
+            by_asset.setdefault(iri, []).append(item)
+    found = {}
+    for iri, limits in by_asset.items():
+        caps = effective_capability({}, limits, on)
+        found[iri] = (caps["ExportCapability"], caps["ImportCapability"])
     return found
 
 
@@ -87,7 +87,7 @@ async def federated_context(engine: Engine, nodes: list[NodeTarget], on: date) -
         products=in_force_versions(versions, on),
         equivalences=_equivalences(answers["equivalences"]["items"], on),
         qualified=_qualified(answers["qualifications"]["items"], on),
-        limits=_limits(answers["connection_limits"]["items"]),
+        limits=_limits(answers["connection_limits"]["items"], on),
         sources={name: {"partial": a["partial"], "nodes": a["nodes"]}
                  for name, a in answers.items()})
 
@@ -103,6 +103,6 @@ def local_context(register: Register, caller: Caller, on: date) -> Context:
         products=in_force_versions(versions, on),
         equivalences=_equivalences(equivalences, on),
         qualified=_qualified(qualifications, on),
-        limits=_limits(limits),
+        limits=_limits(limits, on),
         sources={"local": "this node's store"})
 

@@ -38,10 +38,13 @@ class Record:
     @classmethod
     def from_triples(cls, kind: RecordKind, iri: str,
                      triples: Iterable[ox.Triple]) -> Record | None:
-        kept = [t for t in triples if term_value(t.subject) == iri]
+        # the record's own triples, and those of its child resources <iri#…>
+        kept = [t for t in triples if term_value(t.subject) == iri
+                or term_value(t.subject).startswith(iri + "#")]
         values: dict[str, list[str]] = {}
         for t in kept:
-            values.setdefault(t.predicate.value, []).append(term_value(t.object))
+            if term_value(t.subject) == iri:
+                values.setdefault(t.predicate.value, []).append(term_value(t.object))
         if str(kind.rdf_class) not in values.get(RDF_TYPE, []):
             return None
         return cls(kind, iri, kept, values)
@@ -83,7 +86,7 @@ class Record:
         assert self.kind.table is not None
         client = {f.iri for f in self.kind.table.fields}
         return [(t.predicate.value, str(t.object)) for t in self.triples
-                if t.predicate.value in client]
+                if t.predicate.value in client and term_value(t.subject) == self.iri]
 
     def as_json(self) -> dict[str, Any]:
         assert self.kind.table is not None

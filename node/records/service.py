@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -45,8 +45,9 @@ CHANGE_DATA = change_data(Record.as_json, {"SetBy"})  # an event's changed field
 
 
 def record_text(kind: RecordKind, iri: str, props: Properties, *, set_by: str, version: int,
-                created: str, modified: str) -> str:
-    """A record as N-Triples: its class, what the node keeps, and its fields."""
+                created: str, modified: str, children: Sequence[str] = ()) -> str:
+    """A record as N-Triples: its class, what the node keeps, its fields, and the triples of
+    its child resources <iri#…> (`Records.children`)."""
     s = f"<{iri}>"
     dt = f"<{XSD.dateTime}>"
     return "\n".join([
@@ -56,6 +57,7 @@ def record_text(kind: RecordKind, iri: str, props: Properties, *, set_by: str, v
         f'{s} <{DCTERMS.created}> "{created}"^^{dt} .',
         f'{s} <{DCTERMS.modified}> "{modified}"^^{dt} .',
         *(f"{s} <{p}> {o} ." for p, o in props),
+        *children,
     ])
 
 
@@ -118,6 +120,17 @@ class Records:
     def kept(self, caller: Caller, props: Properties, current: Record | None) -> Properties:
         """Values the node computes and keeps with the record (override)."""
         return []
+
+    def properties(self, body: Any, *, replacing: bool = False) -> Properties:
+        """A client's JSON body as the record's properties (override for values the field
+        table cannot read alone, e.g. a list of nested objects; `replacing`: a PUT, which
+        may echo the record's ID)."""
+        return properties_from_json(body, allow_asset_id=replacing, table=self.table)
+
+    def children(self, iri: str, props: Properties) -> tuple[Properties, list[str]]:
+        """Properties held as child resources <iri#…> in the record's graph (override):
+        the record's own properties, and the children's triples as N-Triples lines."""
+        return props, []
 
     # ------------------------------------------------------------ reads
 
@@ -193,9 +206,10 @@ class Records:
         every violation) and the kind's own rules."""
         time = now_iso()
         created = (current.value(DCTERMS.created) if current else None) or time
-        text = record_text(self.kind, iri, [*props, *self.kept(caller, props, current)],
-                           set_by=caller.organisation_id, version=version, created=created,
-                           modified=time)
+        own, children = self.children(iri, [*props, *self.kept(caller, props, current)])
+        text = record_text(self.kind, iri, own, set_by=caller.organisation_id,
+                           version=version, created=created, modified=time,
+                           children=children)
         violations = self.validator.validate(text, self.shapes, [iri])
         if violations:
             raise refusal(self.kind, violations)
@@ -203,8 +217,7 @@ class Records:
         return candidate, text
 
     def create(self, body: Any, caller: Caller) -> Record:
-        props = properties_from_json(body, table=self.table)
-        return self.create_from(props, caller)
+        return self.create_from(self.properties(body), caller)
 
     def create_from(self, props: Properties, caller: Caller) -> Record:
         iri = self.kind.iri_base + str(uuid.uuid4())
@@ -219,7 +232,7 @@ class Records:
 
     def replace(self, record_id: str, body: Any, caller: Caller,
                 if_match: str | None) -> Record:
-        props = properties_from_json(body, allow_asset_id=True, table=self.table)
+        props = self.properties(body, replacing=True)
         return self.change(record_id, caller, if_match, "update", lambda current: props)
 
     def set_fields(self, record_id: str, caller: Caller, if_match: str | None, verb: str,

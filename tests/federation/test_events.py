@@ -27,7 +27,8 @@ def test_POL_040_the_dno_node_signs_a_limit_event_the_fsp_verifies_against_the_d
         with fed.http("Gridco") as c:
             limit = c.post(f"{dno.url}/connection-limits", json={
                 "AssetId": str(uuid.uuid4()), "OrganisationId": flexco,
-                "DNOConnection": "UKPN_EPN", "ExportLimit": 250.0},
+                "DNOConnection": "UKPN_EPN", "LimitType": "FIRM",
+                "ValidFrom": "2026-01-01", "ExportLimit": 250.0},
                 headers={"authorization": f"Bearer {fed.token('Gridco', 'dno')}"})
         assert limit.status_code == 201, limit.text
         [event] = receiver.wait_for(1)

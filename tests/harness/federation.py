@@ -246,7 +246,7 @@ class LocalFederation:
                                limits: list[tuple[str, str, str, float]]) -> list[str]:
         """Connection limits (asset IRI, asset holder org, DNO area, export limit kW) as
         records on the DNO's node (before it runs), set as the DNO through the connection
-        limit kind: validated (LIM-*), authorised (POL-008), versioned and audited."""
+        limit kind: validated (GICM-VAL-*), authorised (POL-008), versioned and audited."""
         from node.identity import Caller
         from node.register import Register
         from node.store import open_store
@@ -257,7 +257,8 @@ class LocalFederation:
                          frozenset({"validation:write"}), frozenset(node.member.dno_areas))
             return [register.limits.create(
                 {"AssetId": asset.rsplit("/", 1)[-1], "OrganisationId": holder,
-                 "DNOConnection": area, "ExportLimit": round(export_kw, 1)}, dno).iri
+                 "DNOConnection": area, "LimitType": "FIRM", "ValidFrom": "2026-01-01",
+                 "ExportLimit": round(export_kw, 1)}, dno).iri
                 for asset, holder, area, export_kw in limits]
         finally:
             register.close()
