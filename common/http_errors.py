@@ -53,6 +53,7 @@ STATUS_OF: dict[type[domain.DomainError], int] = {
     domain.Denied: 403,
     domain.NotFound: 404,
     domain.Conflict: 409,
+    domain.Gone: 410,
     domain.Stale: 412,
     domain.TooLarge: 413,
     domain.Invalid: 422,

@@ -19,7 +19,7 @@ from common.ratelimit import RateLimitMiddleware, RateLimits
 from common.roles import NODE_SCOPES
 from common.vocab import ONTOLOGY_FILE
 from common.web import TURTLE
-from node.api import admin, assets, categories, connection_limits
+from node.api import admin, assets, categories, connection_limits, switching
 from node.api import catalogue as catalogue_api
 from node.api import federation as federation_api
 from node.api import services as deps
@@ -44,6 +44,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         running = services or Services.open(settings, authenticator)
+        running.start()  # resumes unfinished switch hand-overs (node/switching/)
         app.state.services = running
         # read by modules that take them from the app rather than as dependencies
         app.state.register = running.register
@@ -90,6 +91,7 @@ def create_app(
     app.include_router(sparql_api.router)
     app.include_router(federation_api.router)
     app.include_router(catalogue_api.router)
+    app.include_router(switching.router)
 
     @app.get("/health", tags=["discovery"], summary="Liveness",
              responses={200: content("application/json", schema={"type": "object"})})

@@ -25,6 +25,8 @@ from node.query.execute import Executor, Limits
 from node.query.service import QueryService, disclosure_key
 from node.register import Register
 from node.store import open_store
+from node.switching.runner import Runner
+from node.switching.service import Switching
 
 DUPLICATES_SCOPE = "duplicates:query"
 
@@ -91,6 +93,8 @@ class Services:
     query: QueryService
     duplicates: DuplicateIndex
     federation: Federation
+    switching: Switching
+    switch_runner: Runner
 
     @classmethod
     def open(cls, settings: NodeSettings,
@@ -99,15 +103,22 @@ class Services:
         register = Register(open_store(settings.data_dir, settings.sparql_url),
                             workers=settings.workers)
         keys = FederationKeys(settings)
-        return cls(settings, authenticator,
-                   placement_for(settings.holds, authenticator, settings.placement_ttl),
-                   register,
+        placement = placement_for(settings.holds, authenticator, settings.placement_ttl)
+        duplicates = open_index(register.store, keys, register.commit_hooks)
+        switching = Switching(register.unit, settings, placement,
+                              on_moved=duplicates.invalidate)
+        return cls(settings, authenticator, placement, register,
                    QueryService(register.store, Limits.of(settings),
                                 disclosure_key=disclosure_key(settings.data_dir)),
-                   open_index(register.store, keys, register.commit_hooks),
-                   Federation.open(settings))
+                   duplicates, Federation.open(settings), switching,
+                   Runner(switching, settings.switch_poll_seconds))
+
+    def start(self) -> None:
+        """Background work: resume unfinished switch hand-overs, then watch for due ones."""
+        self.switch_runner.start()
 
     async def aclose(self) -> None:
+        self.switch_runner.stop()
         await self.federation.aclose()
         self.query.close()  # stops its query workers
         self.register.close()
@@ -140,3 +151,7 @@ def federation(request: Request) -> Federation:
 
 def duplicate_index(request: Request) -> DuplicateIndex:
     return services(request).duplicates
+
+
+def switching(request: Request) -> Switching:
+    return services(request).switching
