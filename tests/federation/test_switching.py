@@ -326,6 +326,65 @@ def test_POL_045_only_a_node_hands_records_over(world: World) -> None:
         assert active.status_code == 403 and active.json()["code"] == "POL-001"
 
 
+def test_POL_045_SWITCH_VAL_009_a_hostile_node_cannot_push_records(world: World) -> None:
+    """A's node, with its own `switch:transfer` token, still cannot hand B's node records
+    for an organisation B's node does not hold, records of another holder, or records B's
+    node already holds; an activation names a staged switch (SWITCH-404)."""
+    a = world.a
+    token = world.local.trust.client_credentials(
+        a.node_id, a.data_dir / "client.pem", a.data_dir / "client.key", world.b.url,
+        "switch:transfer").json()["access_token"]
+    own = world.call("Otherflex", world.b, "GET", "/assets?limit=1").json()["items"][0]
+
+    def put(**changes: Any) -> httpx.Response:
+        switch_id = str(uuid.uuid4())
+        body = {"switch_request": f"https://id.fmar.uk/switch-request/{switch_id}",
+                "switch_id": switch_id, "kind": "asset",
+                "from_organisation": world.org("Flexco"),
+                "to_organisation": world.org("Otherflex"), "records": [], **changes}
+        with world.local.client(a.data_dir / "client.pem", a.data_dir / "client.key") as c:
+            return c.put(f"{world.b.url}/switch-transfers/{switch_id}", json=body,
+                         headers={"Authorization": f"Bearer {token}"}, timeout=60)
+
+    for changes in ({"to_organisation": world.org("Thirdflex")},
+                    {"from_organisation": world.org("Otherflex")}):
+        refused = put(**changes)
+        assert refused.status_code == 403 and refused.json()["code"] == "POL-045", refused.text
+    graph = (f'<{own["id"]}> <https://id.fmar.uk/def/fmar#organisation> '
+             f'<https://id.fmar.uk/org/{world.org("Flexco")}> .')
+    held = put(records=[{"iri": own["id"], "version": 1, "graph": graph, "versions": {},
+                         "audit": ""}])
+    assert held.status_code == 409 and held.json()["code"] == "SWITCH-VAL-009", held.text
+    assert put(records="x").json()["code"] == "SWITCH-IN-001"
+    with world.local.client(a.data_dir / "client.pem", a.data_dir / "client.key") as c:
+        missing = c.post(f"{world.b.url}/switch-transfers/{uuid.uuid4()}/activation",
+                         headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    assert missing.status_code == 404 and missing.json()["code"] == "SWITCH-404"
+
+
+def test_SWITCH_VAL_010_a_taker_without_a_node_is_rejected_and_the_assets_stay(
+        world: World) -> None:
+    iri = world.take_asset()
+    made = world.request_switch([iri], who="Thirdflex")
+    assert made.status_code == 201, made.text
+    switch_id = made.json()["SwitchId"]
+    deadline = time.monotonic() + WAIT
+    done = made.json()
+    while done["State"] not in ("completed", "rejected"):  # the requester reads it
+        assert time.monotonic() < deadline, done
+        time.sleep(0.5)
+        done = world.call("Thirdflex", world.a, "GET", f"/switch-requests/{switch_id}").json()
+    assert done["State"] == "rejected" and "SWITCH-VAL-010" in done["Reason"]
+    on_a = world.call("Flexco", world.a, "GET", f"/assets/{world.asset_id(iri)}")
+    assert on_a.status_code == 200, on_a.text
+    # not frozen any more: A changes it
+    patched = world.call("Flexco", world.a, "PATCH", f"/assets/{world.asset_id(iri)}",
+                         json={"AssetName": "Kept"},
+                         headers={"If-Match": on_a.headers["ETag"],
+                                  "Content-Type": "application/merge-patch+json"})
+    assert patched.status_code == 200, patched.text
+
+
 # ---------------------------------------------------------------- crashes
 
 
