@@ -31,7 +31,7 @@ _EXAMPLE: JsonDict = {"From": "FSP-ACME", "RecordKind": "asset",
 class SwitchRequestIn(BaseModel):
     """What FSP B sends to the node holding the records (FSP A's)."""
 
-    model_config = ConfigDict(extra="allow", json_schema_extra={
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
         "required": ["From", "Records", "ConsentReference"], "examples": [_EXAMPLE]})
 
     From: Any = Field(None, description="The organisation holding the records today (A)",
@@ -39,15 +39,18 @@ class SwitchRequestIn(BaseModel):
     RecordKind: Any = Field(None, description="The kind of the records (default `asset`)",
                             json_schema_extra={"type": "string"})
     Records: Any = Field(None, description="The records' IRIs (or IDs), 1 to 500",
-                         json_schema_extra={"type": "array", "items": {"type": "string"}})
+                         json_schema_extra={"type": "array", "items": {"type": "string"},
+                                            "minItems": 1, "maxItems": 500})
     ConsentReference: Any = Field(None, description="The consumer's consent reference",
-                                  json_schema_extra={"type": "string"})
+                                  json_schema_extra={"type": "string", "minLength": 1,
+                                                     "maxLength": 200, "pattern": r"\S"})
 
 
 class ObjectionIn(BaseModel):
-    model_config = ConfigDict(extra="allow", json_schema_extra={"required": ["Reason"]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"required": ["Reason"]})
 
-    Reason: Any = Field(None, description="Why A objects", json_schema_extra={"type": "string"})
+    Reason: Any = Field(None, description="Why A objects", json_schema_extra={
+        "type": "string", "minLength": 1, "maxLength": 1000, "pattern": r"\S"})
 
 
 class SwitchRequestOut(BaseModel):

@@ -150,6 +150,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         flexco = local.register_member("Flexco", ["FSP"])
         otherflex = local.register_member("Otherflex", ["FSP"])
         local.register_member("Thirdflex", ["FSP"])
+        local.register_member("Neso", ["NESO"])
         a = local.add_node("fsp_a", flexco,
                            extra_env={"FMAR_SWITCH_NOTICE_SECONDS": str(NOTICE)})
         b = local.add_node("fsp_b", otherflex)
@@ -277,7 +278,7 @@ def test_refusals_and_the_parties_rules(world: World) -> None:
     r = world.call("Otherflex", world.a, "POST", "/switch-requests",
                    json={"From": 3, "Records": iri, "ConsentReference": "x"})
     assert r.status_code == 400 and r.json()["code"] == "SWITCH-IN-001"
-    # POL-042: A cannot request its own assets; the DNO-less regulator has no write scope
+    # POL-042: A cannot request its own assets
     own = world.request_switch([iri], who="Flexco")
     assert own.status_code == 403 and own.json()["code"] == "POL-042"
     made = world.request_switch([iri])
@@ -292,6 +293,9 @@ def test_refusals_and_the_parties_rules(world: World) -> None:
     third = world.call("Thirdflex", world.a, "POST", f"{path}/objection", json={"Reason": "x"})
     assert third.status_code == 404 and third.json()["code"] == "SWITCH-404"
     assert world.switch_ids("Thirdflex") == []
+    # POL-041: NESO, which reads every asset, is still no party to the switch
+    neso = world.call("Neso", world.a, "GET", path)
+    assert neso.status_code == 403 and neso.json()["code"] == "POL-041"
     # POL-043: B does not object to its own request; POL-044: A does not withdraw it
     b_objects = world.call("Otherflex", world.a, "POST", f"{path}/objection", json={"Reason": "x"})
     assert b_objects.status_code == 403 and b_objects.json()["code"] == "POL-043"
