@@ -10,6 +10,9 @@ that each asset ends with exactly one active holder and nothing lost.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,7 +26,7 @@ from examples.generate import assets
 from node.switching.notice import notice_ends
 from node.switching.states import State, check_transition
 from tests.harness.federation import LocalFederation, NodeProc
-from tests.harness.processes import RATE_LIMITS_OFF, wait_ready
+from tests.harness.processes import RATE_LIMITS_OFF, ROOT, clean_env, wait_ready
 
 NOTICE = 8.0  # seconds, on A's node
 WAIT = 120.0  # generous: a shared 2-core machine
@@ -387,6 +390,36 @@ def test_SWITCH_VAL_010_a_taker_without_a_node_is_rejected_and_the_assets_stay(
                          headers={"If-Match": on_a.headers["ETag"],
                                   "Content-Type": "application/merge-patch+json"})
     assert patched.status_code == 200, patched.text
+
+
+def fmar(world: World, who: str, *args: str) -> subprocess.CompletedProcess:
+    m = world.local.members[who]
+    env = clean_env(FMAR_TRUST_URL=world.local.issuer, FMAR_CA_BUNDLE=str(world.local.ca_bundle),
+                    FMAR_CLIENT_ID=m.app_id, FMAR_CLIENT_CERT=str(m.cert),
+                    FMAR_CLIENT_KEY=str(m.key))
+    return subprocess.run([sys.executable, "-m", "node", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_fmar_switch_request_list_show_withdraw(world: World) -> None:
+    iri = world.take_asset()
+    made = fmar(world, "Otherflex", "switch", "request", iri, "--node", world.a.url,
+                "--from", world.org("Flexco"), "--consent", "CONSENT-CLI-1")
+    assert made.returncode == 0, made.stderr
+    switch_id = json.loads(made.stdout)["SwitchId"]
+    listed = fmar(world, "Flexco", "switch", "list", "--node", world.a.url)
+    assert listed.returncode == 0 and switch_id in listed.stdout
+    # a third party is refused with the node's code, on one line
+    hidden = fmar(world, "Thirdflex", "switch", "show", switch_id, "--node", world.a.url)
+    assert hidden.returncode != 0 and "SWITCH-404" in hidden.stderr
+    withdrawn = fmar(world, "Otherflex", "switch", "withdraw", switch_id, "--node", world.a.url)
+    assert withdrawn.returncode == 0, withdrawn.stderr
+    assert json.loads(withdrawn.stdout)["State"] == "withdrawn"
+    again = fmar(world, "Otherflex", "switch", "withdraw", switch_id, "--node", world.a.url)
+    assert again.returncode != 0 and "SWITCH-VAL-008" in again.stderr
+    objected = fmar(world, "Flexco", "switch", "object", switch_id, "--reason", "no",
+                    "--node", world.a.url)
+    assert objected.returncode != 0 and "SWITCH-VAL-00" in objected.stderr  # 006 or 008
 
 
 # ---------------------------------------------------------------- crashes
