@@ -13,12 +13,12 @@ from typing import Any
 
 import pyoxigraph as ox
 
-from common.errors import BadInput
-from common.vocab import DCTERMS, FMAR, ORG_BASE
+from common.errors import BadInput, Invalid
+from common.vocab import DCTERMS, FMAR, ORG_BASE, PROV
 from node import audit
 from node.ntriples import term_value
 from node.records import carried
-from node.records.kind import RecordKind
+from node.records.kind import UUID, RecordKind
 from node.store import GraphWrite, RecordStore
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
@@ -90,6 +90,29 @@ def _parse(text: str) -> list[ox.Triple]:
         raise BadInput("SWITCH-IN-001", "A record of the bundle is not N-Triples.") from None
 
 
+def check(kind: RecordKind, bundle: Bundle) -> None:
+    """SWITCH-VAL-002 / SWITCH-IN-001 on the receiving node, before anything is staged:
+    each record is a record of the kind (its IRI), of the former holder, and every text of
+    the bundle is N-Triples."""
+    for r in bundle.records:
+        rid = r["iri"].removeprefix(kind.iri_base)
+        if rid == r["iri"] or not UUID.match(rid) or \
+                record_organisation(r) != bundle.from_organisation:
+            raise Invalid("SWITCH-VAL-002", f"A record of the bundle is not a {kind.label} of "
+                          f"'{bundle.from_organisation}'.", {"record": r["iri"][:200]})
+        for text in (*r["versions"].values(), r["audit"]):
+            _parse(text)
+
+
+def _carried_entries(text: str, iris: set[str]) -> str:
+    """Only the audit entries about the bundle's own records travel."""
+    triples = _parse(text)
+    about = {term_value(t.subject) for t in triples
+             if term_value(t.predicate) == str(PROV.used) and term_value(t.object) in iris}
+    return "\n".join(f"{t.subject} {t.predicate} {t.object} ." for t in triples
+                     if term_value(t.subject) in about)
+
+
 def received_writes(kind: RecordKind, bundle: Bundle, now: str) -> tuple[
         list[GraphWrite], list[tuple[str, int]]]:
     """The writes that make the bundle's records this node's, and the (IRI, version) of
@@ -110,6 +133,6 @@ def received_writes(kind: RecordKind, bundle: Bundle, now: str) -> tuple[
         writes.append(GraphWrite(iri, "\n".join(kept), replace=True))
         versions.append((iri, version + 1))
         if r["audit"]:
-            audit_text.append(r["audit"])
+            audit_text.append(_carried_entries(r["audit"], {iri}))
     writes.append(carried.graph_write(bundle.switch_id, "\n".join(audit_text)))
     return writes, versions

@@ -331,12 +331,8 @@ class Switching:
             marker = self._marker(switch_id)
             if marker:
                 return {"switch_id": switch_id, "state": marker[str(FMAR.switchState)]}
+            bundles.check(kind, sent)
             for r in sent.records:
-                if not r["iri"].startswith(kind.iri_base) or \
-                        bundles.record_organisation(r) != sent.from_organisation:
-                    raise Invalid("SWITCH-VAL-002", "A record of the bundle is not a "
-                                  f"{kind.label} of '{sent.from_organisation}'.",
-                                  {"record": r["iri"][:200]})
                 if self.store.triples(r["iri"]):
                     raise Conflict("SWITCH-VAL-009", "A record of the bundle is already held "
                                    "on this node.", {"record": r["iri"]})

@@ -363,6 +363,18 @@ def test_POL_045_SWITCH_VAL_009_a_hostile_node_cannot_push_records(world: World)
                          "audit": ""}])
     assert held.status_code == 409 and held.json()["code"] == "SWITCH-VAL-009", held.text
     assert put(records="x").json()["code"] == "SWITCH-IN-001"
+    # SWITCH-VAL-002: records of the kind (a UUID IRI) and of the former holder only
+    odd = put(records=[{"iri": "https://id.fmar.uk/asset/../category/BESS", "version": 1,
+                        "graph": graph, "versions": {}, "audit": ""}])
+    assert odd.status_code == 422 and odd.json()["code"] == "SWITCH-VAL-002", odd.text
+    other = f"https://id.fmar.uk/asset/{uuid.uuid4()}"
+    not_flexco = put(records=[{"iri": other, "version": 1, "versions": {}, "audit": "",
+                               "graph": f"<{other}> <https://id.fmar.uk/def/fmar#organisation> "
+                               f"<https://id.fmar.uk/org/{world.org('Thirdflex')}> ."}])
+    assert not_flexco.status_code == 422 and not_flexco.json()["code"] == "SWITCH-VAL-002"
+    broken = put(records=[{"iri": other, "version": 1, "versions": {}, "audit": "not rdf",
+                           "graph": graph.replace(own["id"], other)}])
+    assert broken.status_code == 400 and broken.json()["code"] == "SWITCH-IN-001", broken.text
     with world.local.client(a.data_dir / "client.pem", a.data_dir / "client.key") as c:
         missing = c.post(f"{world.b.url}/switch-transfers/{uuid.uuid4()}/activation",
                          headers={"Authorization": f"Bearer {token}"}, timeout=60)
