@@ -509,8 +509,10 @@ SWITCH_RULES = [
     Rule("SWITCH-VAL-001", "1 to 500 records of a switchable kind (assets today), by IRI or ID.",
          SWITCHING, "422 `SWITCH-VAL-001`", _t(SWITCH_TEST, "test_refusals_and_the_parties_rules")),
     Rule("SWITCH-VAL-002", "Every record is an active record held on this node for `From` "
-         "(and, in a bundle, a record of the former holder).", SWITCHING, "422 `SWITCH-VAL-002`",
-         _t(SWITCH_TEST, "test_refusals_and_the_parties_rules")),
+         "(and, in a bundle, a record of the former holder); checked again when the notice "
+         "ends (else the request ends `rejected`).", SWITCHING, "422 `SWITCH-VAL-002`",
+         _t(SWITCH_TEST, "test_refusals_and_the_parties_rules",
+            "test_SWITCH_VAL_002_an_asset_deregistered_during_the_notice_does_not_move")),
     Rule("SWITCH-VAL-003", "A consent reference of 1 to 200 characters.", SWITCHING,
          "422 `SWITCH-VAL-003`", _t(SWITCH_TEST, "test_refusals_and_the_parties_rules")),
     Rule("SWITCH-VAL-004", "A record is in at most one open switch request.", SWITCHING,

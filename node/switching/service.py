@@ -231,8 +231,13 @@ class Switching:
                     target = self.peers.node_of(rec.requester)
                 except PeerRefused as refused:
                     return self._reject(rec, refused)
-                rec = self._move(SYSTEM, rec, State.TRANSFERRING, BY_SYSTEM,
-                                 Action.ADVANCE_SWITCH, target_node=target)
+                with self.unit.lock:  # checked and frozen together
+                    try:  # changed during the notice (e.g. de-registered): nothing moves
+                        self._check_records(kind, rec.holder, list(rec.records))
+                    except Invalid as invalid:
+                        return self._reject(rec, PeerRefused(422, invalid.body()))
+                    rec = self._move(SYSTEM, rec, State.TRANSFERRING, BY_SYSTEM,
+                                     Action.ADVANCE_SWITCH, target_node=target)
                 self._crash("prepared")
             if rec.state == State.TRANSFERRING:
                 sent = bundles.export(kind, self.store, rec.iri, rec.switch_id, rec.holder,
@@ -258,7 +263,7 @@ class Switching:
     def _reject(self, rec: SwitchRecord, refused: PeerRefused) -> SwitchRecord:
         body = refused.body if isinstance(refused.body, dict) else {}
         reason = f"{body.get('code', refused.status)}: {body.get('message', '')}"[:1000]
-        logger.warning("switch %s refused by the receiving node: %s", rec.iri, reason)
+        logger.warning("switch %s rejected: %s", rec.iri, reason)
         if rec.state == State.ACCEPTED:  # no node to hand over to: the records stay
             rec = self._move(SYSTEM, rec, State.TRANSFERRING, BY_SYSTEM, Action.ADVANCE_SWITCH)
         return self._move(SYSTEM, rec, State.REJECTED, BY_SYSTEM, Action.ADVANCE_SWITCH,

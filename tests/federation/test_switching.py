@@ -315,6 +315,23 @@ def test_refusals_and_the_parties_rules(world: World) -> None:
                       f"/assets/{world.asset_id(iri)}").status_code == 200
 
 
+def test_SWITCH_VAL_002_an_asset_deregistered_during_the_notice_does_not_move(
+        world: World) -> None:
+    iri = world.take_asset()
+    made = world.request_switch([iri])
+    assert made.status_code == 201, made.text
+    asset_id = world.asset_id(iri)
+    current = world.call("Flexco", world.a, "GET", f"/assets/{asset_id}")
+    gone = world.call("Flexco", world.a, "DELETE", f"/assets/{asset_id}",
+                      headers={"If-Match": current.headers["ETag"]})
+    assert gone.status_code == 200, gone.text
+    done = world.wait_state(made.json()["SwitchId"], "completed", "rejected")
+    assert done["State"] == "rejected" and "SWITCH-VAL-002" in done["Reason"], done
+    still = world.call("Flexco", world.a, "GET", f"/assets/{asset_id}")
+    assert still.status_code == 200 and still.json()["RegistrationStatus"] == "Deregistered"
+    assert world.call("Otherflex", world.b, "GET", f"/assets/{asset_id}").status_code == 404
+
+
 def test_POL_045_only_a_node_hands_records_over(world: World) -> None:
     """A member's application gets no `switch:transfer` token, and one without it cannot
     stage records on a node (POL-001) nor activate them."""
