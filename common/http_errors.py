@@ -145,6 +145,7 @@ _MEANING = {
     405: "The path does not take this method (see Allow)",
     406: "None of the accepted media types (Accept or `format`) is offered",
     409: "Conflicts with the current state (duplicate, de-registered, ...)",
+    410: "The record moved to another node in a switch (SWITCH-410, `details.moved_to`)",
     412: "If-Match does not match the current ETag",
     413: "The body is larger than the limit",
     415: "The Content-Type is not accepted here",
