@@ -463,7 +463,7 @@ def deregister_asset(request: Request, asset_id: str, caller: CallerDep,
 
 @router.get("/assets/{asset_id}/history", summary="Every version with who and when",
             openapi_extra=secured("assets:read"),
-            responses={200: content(JSON), **error_responses(401, 403, 404)})
+            responses={200: content(JSON), **error_responses(401, 403, 404, 410)})
 def asset_history(request: Request, asset_id: str, caller: CallerDep) -> JSONResponse:
     return JSONResponse({"versions": assets_of(request).history(asset_id, caller)})
 
