@@ -132,7 +132,8 @@ class World:
         history = self.call("Otherflex", self.b, "GET",
                             f"/assets/{self.asset_id(iri)}/history").json()["versions"]
         assert [v["version"] for v in history] == list(range(1, body["Version"] + 1))
-        assert history[0]["action"] == "register"  # carried from A
+        assert history[0]["action"] == "register"  # carried from A: who registered it there
+        assert history[0]["organisation"] == self.org("Flexco")
         assert history[0]["asset"]["id"] == iri
         assert self.org("Flexco") in str(history[0]["asset"]["OrganisationId"])
         assert history[-1]["action"] == "switch-in"
@@ -229,6 +230,8 @@ def test_b_requests_the_notice_passes_and_the_assets_move(world: World) -> None:
     for iri in iris:
         world.assert_moved(iri)
     asset_id = world.asset_id(iris[0])
+    gone = world.call("Flexco", world.a, "GET", f"/assets/{asset_id}/history")
+    assert gone.status_code == 410 and gone.json()["code"] == "SWITCH-410"
     # B updates them on its node; A cannot, on either node
     current = world.call("Otherflex", world.b, "GET", f"/assets/{asset_id}")
     patched = world.call("Otherflex", world.b, "PATCH", f"/assets/{asset_id}",
