@@ -150,9 +150,11 @@ def _requester(facts: Facts) -> str:
     return str(getattr(facts, "requester", ""))  # SwitchFacts (node/switching/record.py)
 
 
-# POL-041: a switch request is read by its two parties: the holder (A) and the requester (B).
-_POL_041 = (Check("POL-041", lambda c, f: c.organisation_id in (f.organisation, _requester(f)),
-                  lambda _: "Only the two parties to a switch read its request."),)
+# POL-041: a switch request is read by its two parties, the holder (A) and the requester (B),
+# and by NESO, which reads every record (POL-003, and so POL-011 in SPARQL); others get 404.
+_POL_041 = (Check("POL-041", lambda c, f: c.organisation_id in (f.organisation, _requester(f))
+                  or c.has_role("NESO"),
+                  lambda _: "Only the two parties to a switch (and NESO) read its request."),)
 # POL-042: an FSP (asset-holding role) requests a switch for itself, from another holder.
 _POL_042 = (
     Check("POL-042", _is_owner, lambda _: "Only an FSP, aggregator, asset owner or platform "

@@ -545,8 +545,9 @@ SWITCH_RULES = [
          "the new one (`details.moved_to`), for those who could read it or hold it now.",
          "`node/records/tombstone.py`", "410 `SWITCH-410`",
          _t(SWITCH_TEST, "test_b_requests_the_notice_passes_and_the_assets_move")),
-    Rule("POL-041", "A switch request is read by its two parties only (others: 404).",
-         "`node/policy.py` `POLICY`", "403 `POL-041` / 404 `SWITCH-404`",
+    Rule("POL-041", "A switch request is read by its two parties and NESO (which reads every "
+         "record); anyone else is told it does not exist.",
+         "`node/policy.py` `POLICY`", "404 `SWITCH-404`",
          _t(SWITCH_TEST, "test_refusals_and_the_parties_rules")),
     Rule("POL-042", "A switch is requested by an asset-holding organisation, for itself, from "
          "another organisation.", "`node/policy.py` `POLICY`", "403 `POL-042`",

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from common.errors import BadInput, Conflict, Denied, Invalid, NotFound
+from common.errors import BadInput, Conflict, Denied, DomainError, Invalid, NotFound
 from common.vocab import FMAR, ORG_BASE
 from node import ntriples, policy
 from node.audit import now_iso
@@ -172,10 +172,17 @@ class Switching:
         return rec
 
     def visible(self, caller: Caller) -> list[SwitchRecord]:
+        """The requests a read would show this caller (POL-041), oldest first."""
         policy.require_scope(caller, "assets:read")
-        return sorted((r for r in self.all()
-                       if caller.organisation_id in (r.holder, r.requester)),
-                      key=lambda r: r.created)
+
+        def readable(rec: SwitchRecord) -> bool:
+            try:
+                policy.authorise(caller, "switch-request", "read", rec.facts)
+                return True
+            except DomainError:
+                return False
+
+        return sorted(filter(readable, self.all()), key=lambda r: r.created)
 
     def _move(self, caller: Caller, rec: SwitchRecord, to: State, by: str, action: str,
               **changes: Any) -> SwitchRecord:

@@ -299,9 +299,11 @@ def test_refusals_and_the_parties_rules(world: World) -> None:
     third = world.call("Thirdflex", world.a, "POST", f"{path}/objection", json={"Reason": "x"})
     assert third.status_code == 404 and third.json()["code"] == "SWITCH-404"
     assert world.switch_ids("Thirdflex") == []
-    # POL-041: NESO, which reads every asset, is still no party to the switch
+    # POL-041: NESO reads every record (as in SPARQL, POL-011) but objects to nothing
     neso = world.call("Neso", world.a, "GET", path)
-    assert neso.status_code == 403 and neso.json()["code"] == "POL-041"
+    assert neso.status_code == 200 and neso.json()["SwitchId"] == switch_id
+    neso_objects = world.call("Neso", world.a, "POST", f"{path}/objection", json={"Reason": "x"})
+    assert neso_objects.status_code == 403, neso_objects.text
     # POL-043: B does not object to its own request; POL-044: A does not withdraw it
     b_objects = world.call("Otherflex", world.a, "POST", f"{path}/objection", json={"Reason": "x"})
     assert b_objects.status_code == 403 and b_objects.json()["code"] == "POL-043"
