@@ -150,29 +150,29 @@ def _requester(facts: Facts) -> str:
     return str(getattr(facts, "requester", ""))  # SwitchFacts (node/switching/record.py)
 
 
-# POL-041: a switch request is read by its two parties, the holder (A) and the requester (B),
+# POL-071: a switch request is read by its two parties, the holder (A) and the requester (B),
 # and by NESO, which reads every record (POL-003, and so POL-011 in SPARQL); others get 404.
-_POL_041 = (Check("POL-041", lambda c, f: c.organisation_id in (f.organisation, _requester(f))
+_POL_071 = (Check("POL-071", lambda c, f: c.organisation_id in (f.organisation, _requester(f))
                   or c.has_role("NESO"),
                   lambda _: "Only the two parties to a switch (and NESO) read its request."),)
-# POL-042: an FSP (asset-holding role) requests a switch for itself, from another holder.
-_POL_042 = (
-    Check("POL-042", _is_owner, lambda _: "Only an FSP, aggregator, asset owner or platform "
+# POL-072: an FSP (asset-holding role) requests a switch for itself, from another holder.
+_POL_072 = (
+    Check("POL-072", _is_owner, lambda _: "Only an FSP, aggregator, asset owner or platform "
           "requests a switch."),
-    Check("POL-042", lambda c, f: _requester(f) == c.organisation_id != f.organisation,
+    Check("POL-072", lambda c, f: _requester(f) == c.organisation_id != f.organisation,
           lambda c: "A switch is requested by the organisation taking over "
           f"('{c.organisation_id}'), from another organisation."),
 )
-# POL-043: only the holder (A) objects to a switch request.
-_POL_043 = (Check("POL-043", _own, lambda _: "Only the organisation that holds the records "
+# POL-073: only the holder (A) objects to a switch request.
+_POL_073 = (Check("POL-073", _own, lambda _: "Only the organisation that holds the records "
                   "objects to a switch."),)
-# POL-044: only the requester (B) withdraws its switch request.
-_POL_044 = (Check("POL-044", lambda c, f: _requester(f) == c.organisation_id,
+# POL-074: only the requester (B) withdraws its switch request.
+_POL_074 = (Check("POL-074", lambda c, f: _requester(f) == c.organisation_id,
                   lambda _: "Only the organisation that requested a switch withdraws it."),)
-# POL-045: the hand-over calls between nodes (stage, activate) are made by a node with its
+# POL-075: the hand-over calls between nodes (stage, activate) are made by a node with its
 # own token (scope `switch:transfer`, which only node certificates get), never relayed; the
 # receiving node checks what it holds and who held the records (node/switching/service.py).
-_POL_045 = (Check("POL-045", lambda c, _: c.actor is None,
+_POL_075 = (Check("POL-075", lambda c, _: c.actor is None,
                   lambda _: "A switch hand-over is made by a node itself, never relayed."),)
 _READ = Rule(("assets:read",), hidden="always")  # POL-003
 _AUDIT = Rule(("audit:read", "assets:read"), hidden="always")  # POL-006
@@ -196,11 +196,11 @@ POLICY: dict[tuple[str, str], Rule] = {
                                                     hidden="first"),
     ("connection-limit", Action.DELETE_LIMIT): Rule(("validation:write",), _POL_008,
                                                     hidden="first"),
-    ("switch-request", "read"): Rule(("assets:read",), _POL_041, hidden="refused"),
-    ("switch-request", Action.REQUEST_SWITCH): Rule(("assets:write",), _POL_042),
-    ("switch-request", Action.OBJECT_SWITCH): Rule(("assets:write",), _POL_043),
-    ("switch-request", Action.WITHDRAW_SWITCH): Rule(("assets:write",), _POL_044),
-    ("switch-request", Action.TRANSFER_SWITCH): Rule(("switch:transfer",), _POL_045),
+    ("switch-request", "read"): Rule(("assets:read",), _POL_071, hidden="refused"),
+    ("switch-request", Action.REQUEST_SWITCH): Rule(("assets:write",), _POL_072),
+    ("switch-request", Action.OBJECT_SWITCH): Rule(("assets:write",), _POL_073),
+    ("switch-request", Action.WITHDRAW_SWITCH): Rule(("assets:write",), _POL_074),
+    ("switch-request", Action.TRANSFER_SWITCH): Rule(("switch:transfer",), _POL_075),
 }
 
 def authorise(caller: Caller, kind: str, action: str, facts: Facts | None = None) -> None:

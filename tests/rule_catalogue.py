@@ -505,7 +505,7 @@ SWITCH_RULES = [
          "ConsentReference, RecordKind); a hand-over bundle has its fields.",
          f"{SWITCHING}, `node/switching/bundle.py`", "400 `SWITCH-IN-001`",
          _t(SWITCH_TEST, "test_refusals_and_the_parties_rules",
-            "test_POL_045_SWITCH_VAL_009_a_hostile_node_cannot_push_records")),
+            "test_POL_075_SWITCH_VAL_009_a_hostile_node_cannot_push_records")),
     Rule("SWITCH-VAL-001", "1 to 500 records of a switchable kind (assets today), by IRI or ID.",
          SWITCHING, "422 `SWITCH-VAL-001`", _t(SWITCH_TEST, "test_refusals_and_the_parties_rules")),
     Rule("SWITCH-VAL-002", "Every record is an active record held on this node for `From` "
@@ -529,7 +529,7 @@ SWITCH_RULES = [
             "test_refusals_and_the_parties_rules")),
     Rule("SWITCH-VAL-009", "A handed-over record is not already held on the receiving node.",
          SWITCHING, "409 `SWITCH-VAL-009`",
-         _t(SWITCH_TEST, "test_POL_045_SWITCH_VAL_009_a_hostile_node_cannot_push_records")),
+         _t(SWITCH_TEST, "test_POL_075_SWITCH_VAL_009_a_hostile_node_cannot_push_records")),
     Rule("SWITCH-VAL-010", "The organisation taking over has a node in the trust directory "
          "(else the request ends `rejected` and the records stay).",
          "`node/switching/peer.py`", "request `rejected`, reason `SWITCH-VAL-010`",
@@ -545,22 +545,22 @@ SWITCH_RULES = [
          "the new one (`details.moved_to`), for those who could read it or hold it now.",
          "`node/records/tombstone.py`", "410 `SWITCH-410`",
          _t(SWITCH_TEST, "test_b_requests_the_notice_passes_and_the_assets_move")),
-    Rule("POL-041", "A switch request is read by its two parties and NESO (which reads every "
+    Rule("POL-071", "A switch request is read by its two parties and NESO (which reads every "
          "record); anyone else is told it does not exist.",
          "`node/policy.py` `POLICY`", "404 `SWITCH-404`",
          _t(SWITCH_TEST, "test_refusals_and_the_parties_rules")),
-    Rule("POL-042", "A switch is requested by an asset-holding organisation, for itself, from "
-         "another organisation.", "`node/policy.py` `POLICY`", "403 `POL-042`",
+    Rule("POL-072", "A switch is requested by an asset-holding organisation, for itself, from "
+         "another organisation.", "`node/policy.py` `POLICY`", "403 `POL-072`",
          _t(SWITCH_TEST, "test_refusals_and_the_parties_rules")),
-    Rule("POL-043", "Only the holder objects to a switch.", "`node/policy.py` `POLICY`",
-         "403 `POL-043`", _t(SWITCH_TEST, "test_refusals_and_the_parties_rules")),
-    Rule("POL-044", "Only the requester withdraws a switch.", "`node/policy.py` `POLICY`",
-         "403 `POL-044`", _t(SWITCH_TEST, "test_refusals_and_the_parties_rules")),
-    Rule("POL-045", "Hand-over calls come from a node with its own token (`switch:transfer`, "
+    Rule("POL-073", "Only the holder objects to a switch.", "`node/policy.py` `POLICY`",
+         "403 `POL-073`", _t(SWITCH_TEST, "test_refusals_and_the_parties_rules")),
+    Rule("POL-074", "Only the requester withdraws a switch.", "`node/policy.py` `POLICY`",
+         "403 `POL-074`", _t(SWITCH_TEST, "test_refusals_and_the_parties_rules")),
+    Rule("POL-075", "Hand-over calls come from a node with its own token (`switch:transfer`, "
          "never relayed), for an organisation the receiving node holds, from the node of the "
-         "records' holder.", f"`node/policy.py` `POLICY`, {SWITCHING}", "403 `POL-045`",
-         _t(SWITCH_TEST, "test_POL_045_only_a_node_hands_records_over",
-            "test_POL_045_SWITCH_VAL_009_a_hostile_node_cannot_push_records")),
+         "records' holder.", f"`node/policy.py` `POLICY`, {SWITCHING}", "403 `POL-075`",
+         _t(SWITCH_TEST, "test_POL_075_only_a_node_hands_records_over",
+            "test_POL_075_SWITCH_VAL_009_a_hostile_node_cannot_push_records")),
 ]
 
 _HEADER = "| ID | What it checks | Defined in | Error the user sees | Test |\n|---|---|---|---|---|\n"
@@ -646,7 +646,7 @@ def render() -> str:
         _table(FEDERATION_RULES),
         "## SWITCH: switching records between nodes\n",
         ("Switch requests and the hand-over (`node/switching/`, docs/design.md "
-         "\"Switching\"), with the permissions they need (POL-041..045).\n"),
+         "\"Switching\"), with the permissions they need (POL-071..045).\n"),
         _table(SWITCH_RULES),
         "## CLI: the `fmar` command\n",
         ("A mistake prints one line, `fmar: error <ID>: <message> Hint: <what to do>`; the "

@@ -89,7 +89,7 @@ def _body(model: BaseModel | None) -> dict[str, Any] | None:
 
 @router.post("/switch-requests", status_code=201, summary="Request a switch (FSP B)",
              description="FSP B asks to take over records that this node holds for FSP A, "
-             "giving the consumer's consent reference (POL-042, SWITCH-VAL-001..004). A has "
+             "giving the consumer's consent reference (POL-072, SWITCH-VAL-001..004). A has "
              "the notice period (`NoticeEnds`) to object; then the records move to B's node "
              "with the same IRIs and their history, and this node keeps a tombstone "
              "(docs/design.md \"Switching\").",
@@ -117,7 +117,7 @@ def read_switch(switch_id: str, caller: CallerDep, switching: SwitchingDep) -> J
 
 
 @router.post("/switch-requests/{switch_id}/objection", summary="Object to a switch (FSP A)",
-             description="Within the notice period, with a reason (POL-043, SWITCH-VAL-006, "
+             description="Within the notice period, with a reason (POL-073, SWITCH-VAL-006, "
              "SWITCH-VAL-007): the request ends `objected` and the records stay.",
              openapi_extra=secured("assets:write"), response_model=SwitchRequestOut,
              responses=error_responses(400, 401, 403, 404, 409, 422, 503))
@@ -127,7 +127,7 @@ def object_to_switch(switch_id: str, caller: CallerDep, switching: SwitchingDep,
 
 
 @router.post("/switch-requests/{switch_id}/withdrawal", summary="Withdraw a switch (FSP B)",
-             description="Before the notice ends (POL-044): the request ends `withdrawn`.",
+             description="Before the notice ends (POL-074): the request ends `withdrawn`.",
              openapi_extra=secured("assets:write"), response_model=SwitchRequestOut,
              responses=error_responses(401, 403, 404, 409, 503))
 def withdraw_switch(switch_id: str, caller: CallerDep, switching: SwitchingDep) -> JSONResponse:
@@ -137,7 +137,7 @@ def withdraw_switch(switch_id: str, caller: CallerDep, switching: SwitchingDep) 
 @router.put("/switch-transfers/{switch_id}", summary="Stage a hand-over (node to node)",
             description="The holder's node hands the records over: this node keeps the "
             "bundle, not yet as records (idempotent by switch ID). Only a node's own token "
-            "(`switch:transfer`, POL-045), for an organisation this node holds.",
+            "(`switch:transfer`, POL-075), for an organisation this node holds.",
             openapi_extra=secured("switch:transfer"),
             responses={200: {"description": "Staged (or already staged or active)"},
                        **error_responses(400, 401, 403, 409, 422, 503)})

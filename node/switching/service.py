@@ -172,7 +172,7 @@ class Switching:
         return rec
 
     def visible(self, caller: Caller) -> list[SwitchRecord]:
-        """The requests a read would show this caller (POL-041), oldest first."""
+        """The requests a read would show this caller (POL-071), oldest first."""
         policy.require_scope(caller, "assets:read")
 
         def readable(rec: SwitchRecord) -> bool:
@@ -306,13 +306,13 @@ class Switching:
     # ------------------------------------------------------------ receiving (B's node)
 
     def _authorise_transfer(self, caller: Caller, holder: str, requester: str) -> None:
-        """POL-045: this node holds the organisation taking over; the calling node's
+        """POL-075: this node holds the organisation taking over; the calling node's
         operator held the records (or hosts their holder)."""
         if requester not in self.placement.organisations():
-            raise Denied("POL-045", "This node does not hold records of the organisation "
+            raise Denied("POL-075", "This node does not hold records of the organisation "
                          "taking over.", {"organisation_id": requester})
         if not self.peers.hosts(caller.organisation_id, holder):
-            raise Denied("POL-045", "The calling node does not hold the records' holder.",
+            raise Denied("POL-075", "The calling node does not hold the records' holder.",
                          {"organisation_id": holder})
 
     def _marker(self, switch_id: str) -> dict[str, str]:
@@ -364,7 +364,7 @@ class Switching:
                 raise NotFound("SWITCH-404", "No such switch transfer staged on this node.")
             former = marker[str(FMAR.formerOrganisation)].removeprefix(ORG_BASE)
             if not self.peers.hosts(caller.organisation_id, former):
-                raise Denied("POL-045", "The calling node does not hold the records' holder.",
+                raise Denied("POL-075", "The calling node does not hold the records' holder.",
                              {"organisation_id": former})
             if marker[str(FMAR.switchState)] == "active":
                 return {"switch_id": switch_id, "state": "active"}

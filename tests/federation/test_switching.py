@@ -284,31 +284,31 @@ def test_refusals_and_the_parties_rules(world: World) -> None:
     r = world.call("Otherflex", world.a, "POST", "/switch-requests",
                    json={"From": 3, "Records": iri, "ConsentReference": "x"})
     assert r.status_code == 400 and r.json()["code"] == "SWITCH-IN-001"
-    # POL-042: A cannot request its own assets
+    # POL-072: A cannot request its own assets
     own = world.request_switch([iri], who="Flexco")
-    assert own.status_code == 403 and own.json()["code"] == "POL-042"
+    assert own.status_code == 403 and own.json()["code"] == "POL-072"
     made = world.request_switch([iri])
     assert made.status_code == 201
     switch_id = made.json()["SwitchId"]
     # SWITCH-VAL-004: one open switch per record
     twice = world.request_switch([iri], who="Thirdflex")
     assert twice.status_code == 409 and twice.json()["code"] == "SWITCH-VAL-004"
-    # POL-041: a third FSP neither reads nor objects (404: it learns nothing)
+    # POL-071: a third FSP neither reads nor objects (404: it learns nothing)
     path = f"/switch-requests/{switch_id}"
     assert world.call("Thirdflex", world.a, "GET", path).json()["code"] == "SWITCH-404"
     third = world.call("Thirdflex", world.a, "POST", f"{path}/objection", json={"Reason": "x"})
     assert third.status_code == 404 and third.json()["code"] == "SWITCH-404"
     assert world.switch_ids("Thirdflex") == []
-    # POL-041: NESO reads every record (as in SPARQL, POL-011) but objects to nothing
+    # POL-071: NESO reads every record (as in SPARQL, POL-011) but objects to nothing
     neso = world.call("Neso", world.a, "GET", path)
     assert neso.status_code == 200 and neso.json()["SwitchId"] == switch_id
     neso_objects = world.call("Neso", world.a, "POST", f"{path}/objection", json={"Reason": "x"})
     assert neso_objects.status_code == 403, neso_objects.text
-    # POL-043: B does not object to its own request; POL-044: A does not withdraw it
+    # POL-073: B does not object to its own request; POL-074: A does not withdraw it
     b_objects = world.call("Otherflex", world.a, "POST", f"{path}/objection", json={"Reason": "x"})
-    assert b_objects.status_code == 403 and b_objects.json()["code"] == "POL-043"
+    assert b_objects.status_code == 403 and b_objects.json()["code"] == "POL-073"
     a_withdraws = world.call("Flexco", world.a, "POST", f"{path}/withdrawal")
-    assert a_withdraws.status_code == 403 and a_withdraws.json()["code"] == "POL-044"
+    assert a_withdraws.status_code == 403 and a_withdraws.json()["code"] == "POL-074"
     withdrawn = world.call("Otherflex", world.a, "POST", f"{path}/withdrawal")
     assert withdrawn.status_code == 200 and withdrawn.json()["State"] == "withdrawn"
     # SWITCH-VAL-008: no step out of a finished request
@@ -337,7 +337,7 @@ def test_SWITCH_VAL_002_an_asset_deregistered_during_the_notice_does_not_move(
     assert world.call("Otherflex", world.b, "GET", f"/assets/{asset_id}").status_code == 404
 
 
-def test_POL_045_only_a_node_hands_records_over(world: World) -> None:
+def test_POL_075_only_a_node_hands_records_over(world: World) -> None:
     """A member's application gets no `switch:transfer` token, and one without it cannot
     stage records on a node (POL-001) nor activate them."""
     m = world.local.members["Otherflex"]
@@ -355,7 +355,7 @@ def test_POL_045_only_a_node_hands_records_over(world: World) -> None:
         assert active.status_code == 403 and active.json()["code"] == "POL-001"
 
 
-def test_POL_045_SWITCH_VAL_009_a_hostile_node_cannot_push_records(world: World) -> None:
+def test_POL_075_SWITCH_VAL_009_a_hostile_node_cannot_push_records(world: World) -> None:
     """A's node, with its own `switch:transfer` token, still cannot hand B's node records
     for an organisation B's node does not hold, records of another holder, or records B's
     node already holds; an activation names a staged switch (SWITCH-404)."""
@@ -378,7 +378,7 @@ def test_POL_045_SWITCH_VAL_009_a_hostile_node_cannot_push_records(world: World)
     for changes in ({"to_organisation": world.org("Thirdflex")},
                     {"from_organisation": world.org("Otherflex")}):
         refused = put(**changes)
-        assert refused.status_code == 403 and refused.json()["code"] == "POL-045", refused.text
+        assert refused.status_code == 403 and refused.json()["code"] == "POL-075", refused.text
     graph = (f'<{own["id"]}> <https://id.fmar.uk/def/fmar#organisation> '
              f'<https://id.fmar.uk/org/{world.org("Flexco")}> .')
     held = put(records=[{"iri": own["id"], "version": 1, "graph": graph, "versions": {},
