@@ -48,6 +48,10 @@ class NotFound(DomainError):
     """No such record, or none the caller may see."""
 
 
+class Gone(DomainError):
+    """The record was here and has moved (a switch): the error says where."""
+
+
 class Conflict(DomainError):
     """Conflicts with the current state (duplicate, de-registered, ...)."""
 

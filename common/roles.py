@@ -44,6 +44,7 @@ NODE_SCOPES = {
     "sparql:query": "Query this node (SPARQL, filter form, aggregates)",
     "federation:query": "Query the federation through this node",
     "trust:deregistration": "Ask for an organisation's active records (trust framework)",
+    "switch:transfer": "Hand records over in a switch (a node's own token only)",
 }
 
 READ = {"assets:read", "audit:read", "sparql:query", "federation:query"}

@@ -14,6 +14,7 @@ from typer.exceptions import TyperException
 from common.roles import ALL_SCOPES
 from node.cli_units import register as register_unit_commands
 from node.federation.cli import register as register_federation_commands
+from node.switching.cli import switch_app
 from trust.cli import register as register_trust_commands
 from trust.client.options import CaBundle, ClientCert, ClientId, ClientKey, TrustUrl
 
@@ -28,6 +29,7 @@ dev_token_app = typer.Typer(
 app.add_typer(audit_app, name="audit")
 app.add_typer(docs_app, name="docs")
 app.add_typer(dev_token_app, name="dev-token")
+app.add_typer(switch_app, name="switch")
 register_trust_commands(app)
 register_federation_commands(app)
 register_unit_commands(app)

@@ -77,6 +77,12 @@ class NodeSettings(SettingsBase):
     events_max_attempts: int = Field(8, validation_alias="FMAR_EVENTS_MAX_ATTEMPTS")
     events_poll: float = Field(1.0, validation_alias="FMAR_EVENTS_POLL")
     events_timeout: float = Field(10.0, validation_alias="FMAR_EVENTS_TIMEOUT")
+    # switching (node/switching/): notice period, hand-over polling, a test hook
+    switch_notice_days: int = Field(10, validation_alias="FMAR_SWITCH_NOTICE_DAYS")
+    switch_notice_seconds: float | None = Field(None,
+                                                validation_alias="FMAR_SWITCH_NOTICE_SECONDS")
+    switch_poll_seconds: float = Field(30.0, validation_alias="FMAR_SWITCH_POLL_SECONDS")
+    switch_crash_at: str | None = Field(None, validation_alias="FMAR_SWITCH_CRASH_AT")
     # rate limits (trust/ratelimit.py), `burst:per-second` or `off`
     rate_api_source: str = Field("600:100", validation_alias="FMAR_RATE_API_SOURCE")
     rate_api_client: str = Field("300:50", validation_alias="FMAR_RATE_API_CLIENT")

@@ -216,6 +216,34 @@ _POL_041 = (
           lambda c: "An FSP writes only its own market units and their members: the unit's "
           f"OrganisationId must be '{c.organisation_id}'."),
 )
+def _requester(facts: Facts) -> str:
+    return str(getattr(facts, "requester", ""))  # SwitchFacts (node/switching/record.py)
+
+
+# POL-071: a switch request is read by its two parties, the holder (A) and the requester (B),
+# and by NESO, which reads every record (POL-003, and so POL-011 in SPARQL); others get 404.
+_POL_071 = (Check("POL-071", lambda c, f: c.organisation_id in (f.organisation, _requester(f))
+                  or c.has_role("NESO"),
+                  lambda _: "Only the two parties to a switch (and NESO) read its request."),)
+# POL-072: an FSP (asset-holding role) requests a switch for itself, from another holder.
+_POL_072 = (
+    Check("POL-072", _is_owner, lambda _: "Only an FSP, aggregator, asset owner or platform "
+          "requests a switch."),
+    Check("POL-072", lambda c, f: _requester(f) == c.organisation_id != f.organisation,
+          lambda c: "A switch is requested by the organisation taking over "
+          f"('{c.organisation_id}'), from another organisation."),
+)
+# POL-073: only the holder (A) objects to a switch request.
+_POL_073 = (Check("POL-073", _own, lambda _: "Only the organisation that holds the records "
+                  "objects to a switch."),)
+# POL-074: only the requester (B) withdraws its switch request.
+_POL_074 = (Check("POL-074", lambda c, f: _requester(f) == c.organisation_id,
+                  lambda _: "Only the organisation that requested a switch withdraws it."),)
+# POL-075: the hand-over calls between nodes (stage, activate) are made by a node with its
+# own token (scope `switch:transfer`, which only node certificates get), never relayed; the
+# receiving node checks what it holds and who held the records (node/switching/service.py).
+_POL_075 = (Check("POL-075", lambda c, _: c.actor is None,
+                  lambda _: "A switch hand-over is made by a node itself, never relayed."),)
 _READ = Rule(("assets:read",), hidden="always")  # POL-003
 _AUDIT = Rule(("audit:read", "assets:read"), hidden="always")  # POL-006
 
@@ -263,6 +291,11 @@ POLICY: dict[tuple[str, str], Rule] = {
                                                                       _POL_041),
     ("market-unit-membership", "end-market-unit-membership"): Rule(("assets:write",), _POL_041,
                                                                    hidden="first"),
+    ("switch-request", "read"): Rule(("assets:read",), _POL_071, hidden="refused"),
+    ("switch-request", Action.REQUEST_SWITCH): Rule(("assets:write",), _POL_072),
+    ("switch-request", Action.OBJECT_SWITCH): Rule(("assets:write",), _POL_073),
+    ("switch-request", Action.WITHDRAW_SWITCH): Rule(("assets:write",), _POL_074),
+    ("switch-request", Action.TRANSFER_SWITCH): Rule(("switch:transfer",), _POL_075),
 }
 
 def authorise(caller: Caller, kind: str, action: str, facts: Facts | None = None, *,

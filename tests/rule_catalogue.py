@@ -777,6 +777,71 @@ CLI_RULES = [
          "exit 2 `CLI-005`", _t(CLI_TEST, "test_CLI_005_backup_while_running_restore_and_verify")),
 ]
 
+SWITCH_TEST = "tests/federation/test_switching.py"
+SWITCHING = "`node/switching/service.py`"
+SWITCH_RULES = [
+    Rule("SWITCH-IN-001", "A switch request is a JSON object (From, Records, "
+         "ConsentReference, RecordKind); a hand-over bundle has its fields.",
+         f"{SWITCHING}, `node/switching/bundle.py`", "400 `SWITCH-IN-001`",
+         _t(SWITCH_TEST, "test_refusals_and_the_parties_rules",
+            "test_POL_075_SWITCH_VAL_009_a_hostile_node_cannot_push_records")),
+    Rule("SWITCH-VAL-001", "1 to 500 records of a switchable kind (assets today), by IRI or ID.",
+         SWITCHING, "422 `SWITCH-VAL-001`", _t(SWITCH_TEST, "test_refusals_and_the_parties_rules")),
+    Rule("SWITCH-VAL-002", "Every record is an active record held on this node for `From` "
+         "(and, in a bundle, a record of the former holder); checked again when the notice "
+         "ends (else the request ends `rejected`).", SWITCHING, "422 `SWITCH-VAL-002`",
+         _t(SWITCH_TEST, "test_refusals_and_the_parties_rules",
+            "test_SWITCH_VAL_002_an_asset_deregistered_during_the_notice_does_not_move")),
+    Rule("SWITCH-VAL-003", "A consent reference of 1 to 200 characters.", SWITCHING,
+         "422 `SWITCH-VAL-003`", _t(SWITCH_TEST, "test_refusals_and_the_parties_rules")),
+    Rule("SWITCH-VAL-004", "A record is in at most one open switch request.", SWITCHING,
+         "409 `SWITCH-VAL-004`", _t(SWITCH_TEST, "test_refusals_and_the_parties_rules")),
+    Rule("SWITCH-VAL-006", "An objection comes before the notice period ends.", SWITCHING,
+         "409 `SWITCH-VAL-006`", _t(SWITCH_TEST, "test_b_requests_a_objects_and_the_assets_stay",
+                                    "test_b_requests_the_notice_passes_and_the_assets_move")),
+    Rule("SWITCH-VAL-007", "An objection gives a reason (1 to 1,000 characters).", SWITCHING,
+         "422 `SWITCH-VAL-007`", _t(SWITCH_TEST, "test_b_requests_a_objects_and_the_assets_stay")),
+    Rule("SWITCH-VAL-008", "A transition exists from the request's state and is the caller's "
+         "(holder objects, requester withdraws, the node takes the hand-over steps).",
+         "`node/switching/states.py`", "409 `SWITCH-VAL-008`",
+         _t(SWITCH_TEST, "test_SWITCH_VAL_008_the_state_machine_names_who_moves_it",
+            "test_refusals_and_the_parties_rules")),
+    Rule("SWITCH-VAL-009", "A handed-over record is not already held on the receiving node.",
+         SWITCHING, "409 `SWITCH-VAL-009`",
+         _t(SWITCH_TEST, "test_POL_075_SWITCH_VAL_009_a_hostile_node_cannot_push_records")),
+    Rule("SWITCH-VAL-010", "The organisation taking over has a node in the trust directory "
+         "(else the request ends `rejected` and the records stay).",
+         "`node/switching/peer.py`", "request `rejected`, reason `SWITCH-VAL-010`",
+         _t(SWITCH_TEST,
+            "test_SWITCH_VAL_010_a_taker_without_a_node_is_rejected_and_the_assets_stay")),
+    Rule("SWITCH-404", "The switch request (or staged transfer) exists and the caller is a "
+         "party to it.", "`node/records/kind.py` `not_found`, `node/policy.py`",
+         "404 `SWITCH-404`", _t(SWITCH_TEST, "test_refusals_and_the_parties_rules")),
+    Rule("SWITCH-409", "A record being handed over (request `transferring` or `staged`) does "
+         "not change on the holder's node.", f"{SWITCHING} `_guard`", "409 `SWITCH-409`",
+         _t(SWITCH_TEST, "test_kill_of_b_at_each_step_then_restart_moves_once")),
+    Rule("SWITCH-410", "A record that moved in a switch: reads and changes on the old node name "
+         "the new one (`details.moved_to`), for those who could read it or hold it now.",
+         "`node/records/tombstone.py`", "410 `SWITCH-410`",
+         _t(SWITCH_TEST, "test_b_requests_the_notice_passes_and_the_assets_move")),
+    Rule("POL-071", "A switch request is read by its two parties and NESO (which reads every "
+         "record); anyone else is told it does not exist.",
+         "`node/policy.py` `POLICY`", "404 `SWITCH-404`",
+         _t(SWITCH_TEST, "test_refusals_and_the_parties_rules")),
+    Rule("POL-072", "A switch is requested by an asset-holding organisation, for itself, from "
+         "another organisation.", "`node/policy.py` `POLICY`", "403 `POL-072`",
+         _t(SWITCH_TEST, "test_refusals_and_the_parties_rules")),
+    Rule("POL-073", "Only the holder objects to a switch.", "`node/policy.py` `POLICY`",
+         "403 `POL-073`", _t(SWITCH_TEST, "test_refusals_and_the_parties_rules")),
+    Rule("POL-074", "Only the requester withdraws a switch.", "`node/policy.py` `POLICY`",
+         "403 `POL-074`", _t(SWITCH_TEST, "test_refusals_and_the_parties_rules")),
+    Rule("POL-075", "Hand-over calls come from a node with its own token (`switch:transfer`, "
+         "never relayed), for an organisation the receiving node holds, from the node of the "
+         "records' holder.", f"`node/policy.py` `POLICY`, {SWITCHING}", "403 `POL-075`",
+         _t(SWITCH_TEST, "test_POL_075_only_a_node_hands_records_over",
+            "test_POL_075_SWITCH_VAL_009_a_hostile_node_cannot_push_records")),
+]
+
 _HEADER = "| ID | What it checks | Defined in | Error the user sees | Test |\n|---|---|---|---|---|\n"
 
 
@@ -872,6 +937,10 @@ def render() -> str:
         "a control that succeeds, in `tests/test_codes.py` (`pytest -k SPARQL_007`, "
         "`-k FED_IN`, ...) and, for a real federation, `tests/federation/`.\n"),
         _table(FEDERATION_RULES),
+        "## SWITCH: switching records between nodes\n",
+        ("Switch requests and the hand-over (`node/switching/`, docs/design.md "
+         "\"Switching\"), with the permissions they need (POL-071..045).\n"),
+        _table(SWITCH_RULES),
         "## CLI: the `fmar` command\n",
         ("A mistake prints one line, `fmar: error <ID>: <message> Hint: <what to do>`; the "
          "exit codes are in [operator.md](operator.md#what-fmar-returns).\n"),

@@ -27,6 +27,7 @@ from node.api import (
     eligibility,
     market_units,
     products,
+    switching,
 )
 from node.api import catalogue as catalogue_api
 from node.api import events as events_api
@@ -53,6 +54,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         running = services or Services.open(settings, authenticator)
+        running.start()  # resumes unfinished switch hand-overs (node/switching/)
         app.state.services = running
         # read by modules that take them from the app rather than as dependencies
         app.state.register = running.register
@@ -103,6 +105,7 @@ def create_app(
     app.include_router(sparql_api.router)
     app.include_router(federation_api.router)
     app.include_router(catalogue_api.router)
+    app.include_router(switching.router)
 
     @app.get("/health", tags=["discovery"], summary="Liveness",
              responses={200: content("application/json", schema={"type": "object"})})

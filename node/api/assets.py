@@ -82,7 +82,7 @@ RECORD = content(*RECORD_TYPES, description="The asset record", headers=ETAG)
 RECORD_FORMATS = ["json", "jsonld", "json-ld", "turtle", "ttl", "nt", "ntriples"]
 # Filter values the node accepts (checked as ARM-IN-010 in node/kinds/assets.py); empty = no filter.
 CODE_VALUE = {"pattern": or_empty(CODE_RE.pattern)}
-WRITE_ERRORS = (400, 401, 403, 404, 406, 409, 412, 413, 415, 422, 428, 503)
+WRITE_ERRORS = (400, 401, 403, 404, 406, 409, 410, 412, 413, 415, 422, 428, 503)
 
 
 def record_response(request: Request, record: AssetRecord, status: int = 200,
@@ -352,7 +352,7 @@ def _export_lines(records: Iterator[AssetRecord], chosen: str) -> Iterator[bytes
 @router.get("/assets/{asset_id}", summary="Read one asset (JSON, JSON-LD, Turtle, N-Triples)",
             openapi_extra=secured("assets:read"), response_class=Response,
             responses={200: RECORD, 304: {"description": "Not modified (If-None-Match)"},
-                       **error_responses(401, 403, 404, 406)})
+                       **error_responses(401, 403, 404, 406, 410)})
 def read_asset(request: Request, asset_id: str, caller: CallerDep,
                format: Annotated[str | None, Query(
                    json_schema_extra={"enum": RECORD_FORMATS})] = None) -> Response:
@@ -419,7 +419,7 @@ class ValidationStatusOnly(BaseModel):
 @router.put("/assets/{asset_id}/validation-status", summary="Set Pending, Verified or Query",
             openapi_extra=secured("validation:write"),
             response_class=Response,
-            responses={200: RECORD, **error_responses(400, 401, 403, 404, 406, 409, 412, 422,
+            responses={200: RECORD, **error_responses(400, 401, 403, 404, 406, 409, 410, 412, 422,
                                                       428, 503)})
 def set_validation_status(
     request: Request,
@@ -442,8 +442,8 @@ def set_validation_status(
                description="Sets RegistrationStatus to Deregistered; the record stays readable "
                "with its history (nothing is hard-deleted).",
                openapi_extra=secured("assets:write"), response_class=Response,
-               responses={200: RECORD, **error_responses(401, 403, 404, 406, 409, 412, 428,
-                                                         503)})
+               responses={200: RECORD, **error_responses(401, 403, 404, 406, 409, 410, 412,
+                                                         428, 503)})
 def deregister_asset(request: Request, asset_id: str, caller: CallerDep,
                      if_match: IfMatch = None) -> Response:
     chosen = negotiate(request, RECORD_TYPES)
@@ -454,7 +454,7 @@ def deregister_asset(request: Request, asset_id: str, caller: CallerDep,
 
 @router.get("/assets/{asset_id}/history", summary="Every version with who and when",
             openapi_extra=secured("assets:read"),
-            responses={200: content(JSON), **error_responses(401, 403, 404)})
+            responses={200: content(JSON), **error_responses(401, 403, 404, 410)})
 def asset_history(request: Request, asset_id: str, caller: CallerDep) -> JSONResponse:
     return JSONResponse({"versions": assets_of(request).history(asset_id, caller)})
 

@@ -27,6 +27,8 @@ from node.query.execute import Executor, Limits
 from node.query.service import QueryService, disclosure_key
 from node.register import Register
 from node.store import open_store
+from node.switching.runner import Runner
+from node.switching.service import Switching
 
 DUPLICATES_SCOPE = "duplicates:query"
 
@@ -94,6 +96,8 @@ class Services:
     duplicates: DuplicateIndex
     federation: Federation
     events: Events
+    switching: Switching
+    switch_runner: Runner
 
     @classmethod
     def open(cls, settings: NodeSettings,
@@ -103,20 +107,27 @@ class Services:
                             workers=settings.workers,
                             material_change_share=settings.material_change_share)
         keys = FederationKeys(settings)
-        return cls(settings, authenticator,
-                   placement_for(settings.holds, authenticator, settings.placement_ttl),
-                   register,
+        placement = placement_for(settings.holds, authenticator, settings.placement_ttl)
+        duplicates = open_index(register.store, keys, register.commit_hooks)
+        switching = Switching(register.unit, settings, placement,
+                              on_moved=duplicates.invalidate)
+        return cls(settings, authenticator, placement, register,
                    QueryService(register.store, Limits.of(settings),
                                 disclosure_key=disclosure_key(settings.data_dir)),
-                   open_index(register.store, keys, register.commit_hooks),
-                   Federation.open(settings),
+                   duplicates, Federation.open(settings),
                    Events.open(register.unit, DeliverySettings(
                        settings.events_retry_base, settings.events_retry_max,
                        settings.events_max_attempts, settings.events_poll,
                        settings.events_timeout),
-                       settings.client_key, settings.client_cert, settings.ca_bundle))
+                       settings.client_key, settings.client_cert, settings.ca_bundle),
+                   switching, Runner(switching, settings.switch_poll_seconds))
+
+    def start(self) -> None:
+        """Background work: resume unfinished switch hand-overs, then watch for due ones."""
+        self.switch_runner.start()
 
     async def aclose(self) -> None:
+        self.switch_runner.stop()
         self.events.close()  # before the store it reads
         await self.federation.aclose()
         self.query.close()  # stops its query workers
@@ -154,3 +165,7 @@ def events(request: Request) -> Events:
 
 def duplicate_index(request: Request) -> DuplicateIndex:
     return services(request).duplicates
+
+
+def switching(request: Request) -> Switching:
+    return services(request).switching

@@ -22,6 +22,12 @@ _BY_ACTION: dict[tuple[str, str], str] = {
     ("connection-limit", "create-connection-limit"): "connection-limit.created",
     ("connection-limit", "update-connection-limit"): "connection-limit.changed",
     ("connection-limit", "delete-connection-limit"): "connection-limit.deleted",
+    ("switch-request", "request-switch"): "switch.requested",
+    ("switch-request", "object-switch"): "switch.objected",
+    ("switch-request", "withdraw-switch"): "switch.withdrawn",
+    # every later step (accepted, transferring, ..., completed): `data.state` says which
+    ("switch-request", "advance-switch"): "switch.state-changed",
+    ("asset", "switch-in"): "asset.switched-in",
 }
 KNOWN: set[str] = set(_BY_ACTION.values())
 

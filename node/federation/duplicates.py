@@ -161,6 +161,11 @@ class DuplicateIndex:
             for token in tokens_for(key, import_mpan, export_mpan, serial):
                 self._index[token] = organisation
 
+    def invalidate(self) -> None:
+        """Records left or arrived (a switch): rebuild on the next lookup."""
+        with self._lock:
+            self._until = 0.0
+
     def _lookup(self, key: list[bytes], tokens: list[str]) -> list[dict[str, str]]:
         with self._lock:
             if key != self._key or time.monotonic() > self._until:

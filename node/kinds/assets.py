@@ -35,6 +35,7 @@ from node.kinds.asset_records import (
 )
 from node.kinds.categories import Categories
 from node.query import filters as asset_filters
+from node.records import tombstone
 from node.records.kind import Facts, RecordKind
 from node.records.reading import history as record_history
 from node.records.refusals import not_found, refusal
@@ -286,7 +287,9 @@ class Assets:
         return record
 
     def read(self, asset_id: str, caller: Caller) -> AssetRecord:
-        record = self._existing(asset_id)
+        record = self.get_record(ASSET.iri_of(asset_id))
+        if record is None:  # 404, or 410 SWITCH-410 when it moved in a switch
+            raise tombstone.absent(ASSET, self.store, ASSET.iri_of(asset_id), caller)
         policy.authorise(caller, "asset", "read", record.facts)
         return record
 

@@ -6,15 +6,18 @@ from collections.abc import Callable
 from typing import Any
 
 from node import audit
+from node.records import carried
 from node.records.kind import RecordKind
 from node.store import RecordStore
 
 
 def history(kind: RecordKind, store: RecordStore, current: Any, key: str,
             as_json: Callable[[Any], dict[str, Any]]) -> list[dict[str, Any]]:
-    """Versions 1..current of a record, each with its audit entry (action, by whom, when)
+    """Versions 1..current of a record, each with its audit entry (action, by whom, when;
+    entries carried from the node that held it before a switch count too)
     and the record as it was (under `key`, e.g. "asset")."""
-    by_version = {entry.version: entry for entry, _ in audit.entries(store, current.iri)}
+    by_version = {entry.version: entry for entry in carried.entries(store, current.iri)}
+    by_version.update({entry.version: entry for entry, _ in audit.entries(store, current.iri)})
     versions = []
     for n in range(1, current.version + 1):
         record = current if n == current.version else kind.read(

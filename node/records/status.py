@@ -30,3 +30,11 @@ class Action(StrEnum):
     CREATE_LIMIT = "create-connection-limit"
     UPDATE_LIMIT = "update-connection-limit"
     DELETE_LIMIT = "delete-connection-limit"
+    # switching (node/switching/): requests by people, steps by the nodes themselves
+    REQUEST_SWITCH = "request-switch"
+    OBJECT_SWITCH = "object-switch"
+    WITHDRAW_SWITCH = "withdraw-switch"
+    ADVANCE_SWITCH = "advance-switch"
+    SWITCH_OUT = "switch-out"
+    SWITCH_IN = "switch-in"
+    TRANSFER_SWITCH = "transfer-switch"

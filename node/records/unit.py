@@ -26,7 +26,8 @@ from node.events.outbox import Outbox
 from node.events.types import event_type
 from node.identity import Caller
 from node.records.kind import KINDS, RecordKind
-from node.records.refusals import not_found, store_unavailable
+from node.records.refusals import store_unavailable
+from node.records.tombstone import absent
 from node.store import GraphWrite, RecordStore, StoreError
 from node.store.base import trig_text
 
@@ -94,6 +95,9 @@ class UnitOfWork:
         bulk_commit.recover(store)
         self.audit = AuditLog(store)
         self.outbox = Outbox(store)
+        # checks every change passes once authorised: (kind, IRI) -> None or raise
+        # (a record frozen by a switch hand-over, node/switching/)
+        self.guards: list[Callable[[RecordKind, str], None]] = []
 
     def write(self, caller: Caller, action: str, writes: list[GraphWrite],
               records: list[tuple[str, int]],
@@ -143,8 +147,10 @@ class UnitOfWork:
         with self.lock:
             current = kind.read(iri, self.store.triples(iri))
             if current is None:
-                raise not_found(kind)
+                raise absent(kind, self.store, iri, caller)  # 404, or 410 when it moved
             authorise(current)
+            for guard in self.guards:
+                guard(kind, iri)
             check_version(kind, current, if_match)
             version = current.version + 1
             history = GraphWrite(
