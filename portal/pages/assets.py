@@ -104,6 +104,21 @@ async def save_asset(request: Request, asset_id: str) -> Response:
                       saved=False)
 
 
+SERVER_FIELDS = ("Version", "Created", "Modified", "id")
+
+
+def with_changes(versions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each version with the fields it changed from the one before."""
+    out, before = [], {}
+    for v in versions:
+        record = v.get("asset") if isinstance(v.get("asset"), dict) else {}
+        changed = sorted(k for k in set(record) | set(before)
+                         if k not in SERVER_FIELDS and record.get(k) != before.get(k))
+        out.append({**v, "changed": changed if before else []})
+        before = record
+    return out
+
+
 @router.get("/assets/{asset_id}/history")
 def history(request: Request, asset_id: str) -> Response:
     session = web.signed_in(request)
@@ -112,5 +127,5 @@ def history(request: Request, asset_id: str) -> Response:
     body = answer.body if answer.ok else {}
     versions = body.get("versions", body.get("items", [])) if isinstance(body, dict) else body
     return web.render(request, "history.html", title="History", asset_id=asset_id,
-                      versions=versions if isinstance(versions, list) else [],
+                      versions=with_changes(versions if isinstance(versions, list) else []),
                       error=None if answer.ok else answer.error)

@@ -15,6 +15,8 @@ from portal import web
 router = APIRouter()
 SEARCH_FILTERS = ("category", "dno", "connection_type", "min_capacity")
 GROUPS = ("category", "dno", "connection_type")
+IDS = ("https://id.fmar.uk/def/code/", "https://id.fmar.uk/org/")
+MEASURES = ("count", "sum", "avg", "min", "max")
 
 
 def node_rows(answer_body: Any) -> list[dict[str, Any]]:
@@ -24,6 +26,13 @@ def node_rows(answer_body: Any) -> list[dict[str, Any]]:
         return [{"url": k, **(v if isinstance(v, dict) else {"status": v})}
                 for k, v in nodes.items()]
     return [n for n in nodes or [] if isinstance(n, dict)]
+
+
+def short(value: Any) -> Any:
+    """A code or organisation IRI as its code (BESS, UKPN_EPN, FMAR-ORG-...)."""
+    if isinstance(value, str) and value.startswith(IDS):
+        return value.rsplit("/", 1)[-1]
+    return value
 
 
 @router.get("/federation")
@@ -38,7 +47,7 @@ def federated_search(request: Request) -> Response:
         with web.node_of(request, session) as node:
             answer = node.get("/federation/assets", params)
     body = answer.body if answer is not None and answer.ok else {}
-    rows = [{k: v.get("value") for k, v in b.items()}
+    rows = [{k: short(v.get("value")) for k, v in b.items()}
             for b in body.get("results", {}).get("bindings", [])] if body else []
     columns = [c for c in body.get("head", {}).get("vars", []) if c != "asset"] if body else []
     return web.render(request, "federation.html", title="Federated search", chosen=chosen,
@@ -48,15 +57,14 @@ def federated_search(request: Request) -> Response:
 
 
 @router.get("/aggregate")
-def aggregate(request: Request, group_by: str = "category,dno") -> Response:
+def aggregate(request: Request, group_by: str = "category") -> Response:
     session = web.signed_in(request)
-    groups = [g for g in group_by.split(",") if g in GROUPS] or ["category", "dno"]
+    groups = [g for g in group_by.split(",") if g in GROUPS] or ["category"]
     with web.node_of(request, session) as node:
         answer = node.get("/federation/aggregate", {"group_by": ",".join(groups)})
     body = answer.body if answer.ok and isinstance(answer.body, dict) else {}
     cells = body.get("cells", []) if body else []
-    measures = sorted({k for c in cells for k in c if k not in groups
-                       and k not in ("suppressed", "complete")})
+    measures = [m for m in MEASURES if any(m in c for c in cells)]
     return web.render(request, "aggregate.html", title="Aggregates", cells=cells,
                       groups=groups, measures=measures, nodes=node_rows(body), body=body,
                       all_groups=GROUPS, error=None if answer.ok else answer.error)

@@ -5,6 +5,7 @@ starts the same and waits (for working on the portal by hand)."""
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ class Stack:
     flexco: NodeProc
     voltaflex: NodeProc
     portal: PortalProc
+    flexco_assets: list[str]  # AssetIds of Flexco's assets
 
     def stop(self) -> None:
         self.portal.stop()
@@ -39,7 +41,7 @@ def start(base: Path) -> Stack:
         fed.register_member("Ofgem", ["Regulator"])
         flexco = fed.add_node("flexco", flexco_m)
         voltaflex = fed.add_node("voltaflex", volta_m)
-        fed.load_assets(flexco, assets(ASSETS_PER_NODE, flexco_m.org_id, seed=11))
+        flexco_iris = fed.load_assets(flexco, assets(ASSETS_PER_NODE, flexco_m.org_id, seed=11))
         fed.load_assets(voltaflex, assets(ASSETS_PER_NODE, volta_m.org_id, seed=22))
         fed.start_nodes()
         port = free_port()
@@ -48,10 +50,11 @@ def start(base: Path) -> Stack:
     except BaseException:
         fed.stop()
         raise
-    return Stack(fed, flexco, voltaflex, portal)
+    return Stack(fed, flexco, voltaflex, portal, [i.rsplit("/", 1)[-1] for i in flexco_iris])
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop() runs on `kill` too
     stack = start(Path(sys.argv[1]))
     print("portal", stack.portal.url, "trust", stack.fed.issuer, flush=True)
     for name, m in stack.fed.members.items():
