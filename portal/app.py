@@ -37,11 +37,18 @@ def nav_for(roles: list[str]) -> list[tuple[str, str]]:
             if not who or set(who) & set(roles)]
 
 
+def without_rule(message: str, rule: str | None) -> str:
+    """A SHACL message without its leading "[RULE-ID] " (the page shows the ID already)."""
+    prefix = f"[{rule}] "
+    return message[len(prefix):] if rule and message.startswith(prefix) else message
+
+
 def create_app(settings: PortalSettings) -> FastAPI:
     app = FastAPI(title="FMAR portal", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.state.sessions = SessionStore(settings.session_seconds)
     web.TEMPLATES.env.globals["nav_for"] = nav_for
+    web.TEMPLATES.env.filters["without_rule"] = without_rule
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")),
               name="static")
     for router in ROUTERS:

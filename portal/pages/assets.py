@@ -109,9 +109,11 @@ SERVER_FIELDS = ("Version", "Created", "Modified", "id")
 
 def with_changes(versions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each version with the fields it changed from the one before."""
-    out, before = [], {}
+    out: list[dict[str, Any]] = []
+    before: dict[str, Any] = {}
     for v in versions:
-        record = v.get("asset") if isinstance(v.get("asset"), dict) else {}
+        found = v.get("asset")
+        record: dict[str, Any] = found if isinstance(found, dict) else {}
         changed = sorted(k for k in set(record) | set(before)
                          if k not in SERVER_FIELDS and record.get(k) != before.get(k))
         out.append({**v, "changed": changed if before else []})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -44,7 +45,7 @@ def login_page(request: Request, next: str = "/", expired: str = "",
     try:
         nodes = trust_of(request).nodes()
         problem = ""
-    except Exception as exc:  # the directory cannot be read: say so, do not crash
+    except httpx.HTTPError as exc:  # the directory cannot be read: say so, do not crash
         nodes, problem = [], f"The trust framework's directory could not be read: {exc}"
     return web.render(request, "login.html", title="Sign in", nodes=nodes,
                       entry=settings.entry_node, next=_safe_next(next), problem=problem,

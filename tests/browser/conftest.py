@@ -60,7 +60,8 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(ignore_https_errors=True, accept_downloads=True)
+    context = browser.new_context(ignore_https_errors=True, accept_downloads=True,
+                                  locale="en-GB")
     context.set_default_timeout(60_000)  # 2 cores shared: generous
     try:
         yield context.new_page()
