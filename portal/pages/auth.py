@@ -75,7 +75,7 @@ def callback(request: Request, code: str = "", state: str = "", iss: str = "",
              error: str = "", error_description: str = "") -> Response:
     settings = web.settings_of(request)
     session = web.session_of(request)
-    pending = session.pending
+    pending, session.pending = session.pending, {}  # one callback per sign-in, whatever it says
     if error:
         return web.render(request, "error.html", 400, title="Sign-in refused", code=error,
                           message=error_description or "The trust framework refused.")
@@ -85,7 +85,6 @@ def callback(request: Request, code: str = "", state: str = "", iss: str = "",
         return web.render(request, "error.html", 400, title="Sign-in refused",
                           code="PORTAL-STATE", message="This sign-in was not started here, "
                           "or it came back from another issuer. Sign in again.")
-    session.pending = {}
     try:
         tokens = trust_of(request).finish_sign_in(code, pending["verifier"])
     except SignInError as exc:
