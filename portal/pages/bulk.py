@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from portal import web
+from portal.forms import field_of
 from portal.nodes import Answer
 
 router = APIRouter()
@@ -28,8 +29,8 @@ def error_rows(report: dict[str, Any]) -> list[dict[str, str]]:
     for err in report.get("errors", []) or []:
         violations = err.get("violations") or [err]
         for v in violations:
-            rows.append({"row": str(err.get("row", "")),
-                         "field": str(v.get("path") or v.get("field") or ""),
+            path = str(v.get("path") or v.get("field") or "")
+            rows.append({"row": str(err.get("row", "")), "field": field_of(path) or path,
                          "rule": str(v.get("rule") or v.get("code") or ""),
                          "message": str(v.get("message") or "")})
     return rows
