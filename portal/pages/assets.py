@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from portal import web
 from portal.forms import ASSET_FIELDS, BOOL_CHOICES, body_of, place, values_of
@@ -55,8 +56,11 @@ async def register_asset(request: Request) -> Response:
     session = web.signed_in(request)
     form = await web.posted(request)
     values = {f.name: str(form.get(f.name) or "") for f in ASSET_FIELDS}
-    with web.node_of(request, session) as node:
-        answer = node.call("POST", "/assets", json=body_of(values))
+    def send() -> Answer:
+        with web.node_of(request, session) as node:
+            return node.call("POST", "/assets", json=body_of(values))
+
+    answer = await run_in_threadpool(send)
     if answer.ok:
         asset_id = answer.body.get("AssetId", "")
         return web.redirect(request, f"/assets/{quote(asset_id)}?created=1")
@@ -89,15 +93,20 @@ async def save_asset(request: Request, asset_id: str) -> Response:
     form = await web.posted(request)
     values = {f.name: str(form.get(f.name) or "") for f in ASSET_FIELDS}
     etag = str(form.get("etag") or "")
-    with web.node_of(request, session) as node:
-        answer = node.call("PATCH", f"/assets/{quote(asset_id, safe='')}",
-                           json=body_of(values, keep_empty=True),
-                           headers={"If-Match": etag,
-                                    "Content-Type": "application/merge-patch+json"})
+    def send() -> Answer:
+        with web.node_of(request, session) as node:
+            return node.call("PATCH", f"/assets/{quote(asset_id, safe='')}",
+                             json=body_of(values, keep_empty=True),
+                             headers={"If-Match": etag,
+                                      "Content-Type": "application/merge-patch+json"})
+
+    answer = await run_in_threadpool(send)
     if answer.ok:
         return web.redirect(request, f"/assets/{quote(asset_id)}?saved=1")
     conflict = answer.status == 412
-    _, current = _read(request, asset_id) if conflict else (None, {})
+    current: dict[str, Any] = {}
+    if conflict:
+        _, current = await run_in_threadpool(_read, request, asset_id)
     return _form_page(request, "asset_edit.html", values, answer, status=answer.status,
                       title=values.get("AssetName") or asset_id, record=current or {},
                       etag=etag, asset_id=asset_id, conflict=conflict, created=False,

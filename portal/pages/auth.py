@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from portal import web
 from portal.trust import SignInError, TrustClient, claims_of, expires_at
@@ -56,15 +57,24 @@ def login_page(request: Request, next: str = "/", expired: str = "",
 async def login_start(request: Request) -> Response:
     form = await web.posted(request)
     node_url = str(form.get("node") or "").rstrip("/")
-    known = {n.url for n in trust_of(request).nodes()}
+    try:
+        known = {n.url for n in await run_in_threadpool(trust_of(request).nodes)}
+    except httpx.HTTPError as exc:
+        return web.render(request, "error.html", 503, title="Sign-in unavailable",
+                          code="PORTAL-TRUST", message=f"The trust framework could not be "
+                          f"reached: {exc}")
     if node_url not in known:
         return web.render(request, "error.html", 400, title="Sign-in refused",
                           code="PORTAL-NODE", message="Choose one of the listed nodes.")
     try:
-        authorize, pending = trust_of(request).start_sign_in(node_url)
+        authorize, pending = await run_in_threadpool(trust_of(request).start_sign_in, node_url)
     except SignInError as exc:
         return web.render(request, "error.html", 400, title="Sign-in refused", code=exc.code,
                           message=exc.message)
+    except httpx.HTTPError as exc:
+        return web.render(request, "error.html", 503, title="Sign-in unavailable",
+                          code="PORTAL-TRUST", message=f"The trust framework could not be "
+                          f"reached: {exc}")
     session = web.session_of(request)
     session.pending = {**pending, "next": _safe_next(str(form.get("next") or "/"))}
     return web.redirect(request, authorize)
@@ -113,7 +123,7 @@ async def logout(request: Request) -> Response:
     await web.posted(request)
     session = web.session_of(request)
     if session.token:
-        trust_of(request).revoke(session.token)
+        await run_in_threadpool(trust_of(request).revoke, session.token)
     web.store_of(request).drop(session.id)
     response = web.redirect(request, "/login?signed_out=1")
     response.delete_cookie(web.cookie_name(web.settings_of(request)), path="/")
