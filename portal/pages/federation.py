@@ -65,8 +65,10 @@ def aggregate(request: Request, group_by: str = "category") -> Response:
     body = answer.body if answer.ok and isinstance(answer.body, dict) else {}
     cells = body.get("cells", []) if body else []
     measures = [m for m in MEASURES if any(m in c for c in cells)]
+    total = sum(float(c["sum"]) for c in cells if isinstance(c.get("sum"), int | float))
     return web.render(request, "aggregate.html", title="Aggregates", cells=cells,
                       groups=groups, measures=measures, nodes=node_rows(body), body=body,
+                      total=total,
                       all_groups=GROUPS, error=None if answer.ok else answer.error)
 
 
