@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from portal import web
+from portal.trust import TrustClient
 
 router = APIRouter()
 SEARCH_FILTERS = ("category", "dno", "connection_type", "min_capacity")
@@ -19,13 +21,19 @@ IDS = ("https://id.fmar.uk/def/code/", "https://id.fmar.uk/org/")
 MEASURES = ("count", "sum", "avg", "min", "max")
 
 
-def node_rows(answer_body: Any) -> list[dict[str, Any]]:
-    """Each node's status, from the federation answer's `nodes` (a list or a map)."""
+def node_rows(request: Request, answer_body: Any) -> list[dict[str, Any]]:
+    """Each node's status (`nodes` of a federation answer: node, status, ms, rows, code,
+    message), with the organisation that runs it (from the public directory)."""
     nodes = answer_body.get("nodes") if isinstance(answer_body, dict) else None
-    if isinstance(nodes, dict):
-        return [{"url": k, **(v if isinstance(v, dict) else {"status": v})}
-                for k, v in nodes.items()]
-    return [n for n in nodes or [] if isinstance(n, dict)]
+    rows = [n for n in nodes or [] if isinstance(n, dict)]
+    if rows:
+        try:
+            names = {n.url: n.org_name for n in TrustClient(web.settings_of(request)).nodes()}
+        except httpx.HTTPError:
+            names = {}
+        rows = [{**n, "organisation": names.get(str(n.get("node", "")).rstrip("/"))}
+                for n in rows]
+    return rows
 
 
 def short(value: Any) -> Any:
@@ -51,7 +59,7 @@ def federated_search(request: Request) -> Response:
             for b in body.get("results", {}).get("bindings", [])] if body else []
     columns = [c for c in body.get("head", {}).get("vars", []) if c != "asset"] if body else []
     return web.render(request, "federation.html", title="Federated search", chosen=chosen,
-                      asked=asked, rows=rows, columns=columns, nodes=node_rows(body),
+                      asked=asked, rows=rows, columns=columns, nodes=node_rows(request, body),
                       partial=body.get("partial") if body else None,
                       error=answer.error if answer is not None and not answer.ok else None)
 
@@ -67,7 +75,7 @@ def aggregate(request: Request, group_by: str = "category") -> Response:
     measures = [m for m in MEASURES if any(m in c for c in cells)]
     total = sum(float(c["sum"]) for c in cells if isinstance(c.get("sum"), int | float))
     return web.render(request, "aggregate.html", title="Aggregates", cells=cells,
-                      groups=groups, measures=measures, nodes=node_rows(body), body=body,
+                      groups=groups, measures=measures, nodes=node_rows(request, body), body=body,
                       total=total,
                       all_groups=GROUPS, error=None if answer.ok else answer.error)
 
