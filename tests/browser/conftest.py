@@ -50,7 +50,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as pw:
-        args = ["--no-sandbox"] if os.geteuid() == 0 else []
+        args = ["--lang=en-GB", *(["--no-sandbox"] if os.geteuid() == 0 else [])]
         chromium = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args)
         try:
             yield chromium
