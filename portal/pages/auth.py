@@ -4,6 +4,7 @@ sign-out, and the home page with the person's organisation."""
 from __future__ import annotations
 
 import secrets
+import time
 from typing import Any
 
 import httpx
@@ -36,7 +37,9 @@ def home(request: Request) -> Response:
     session = web.session_of(request)
     if not session.signed_in:
         return web.redirect(request, "/login")
-    return web.render(request, "home.html", title="Home", node_url=session.node_url)
+    until = time.strftime("%H:%M:%S UTC", time.gmtime(session.token_expires))
+    return web.render(request, "home.html", title="Home", node_url=session.node_url,
+                      until=until)
 
 
 @router.get("/login")
