@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo demo-node test bench bench-federation lint docs clean
+.PHONY: demo demo-node test browser-deps bench bench-federation lint docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,11 +19,17 @@ demo: $(STAMP)
 demo-node: $(STAMP)
 	$(BIN)/fmar demo $(ARGS)
 
-test: $(STAMP)
-	$(BIN)/ruff check common node trust tests examples
+test: $(STAMP) browser-deps
+	$(BIN)/ruff check common node trust tests examples portal
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+# axe-core for the browser tests (tests/browser/package-lock.json), when npm is there; without
+# it (or without /usr/bin/chromium) those tests skip and say why.
+browser-deps:
+	@if command -v npm >/dev/null 2>&1; then cd tests/browser && npm ci --no-audit --no-fund --silent; \
+	else echo "npm missing: the browser tests will be skipped" >&2; fi
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.bench_register
@@ -32,7 +38,7 @@ bench-federation: $(STAMP)
 	$(BIN)/python -m tests.bench.bench_federation
 
 lint: $(STAMP)
-	$(BIN)/ruff check common node trust tests examples
+	$(BIN)/ruff check common node trust tests examples portal
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 

@@ -31,6 +31,7 @@ from examples.market_units import demo_units
 from node.demo import pick_port, port_is_free, with_progress
 from node.inputs import csv_text
 from tests.harness.federation import OPERATOR_EMAIL, LocalFederation
+from tests.harness.portal import PORTAL_NODE_ENV, PortalProc, register_portal_client
 
 UKPN = ["UKPN_EPN", "UKPN_LPN", "UKPN_SPN"]
 # Preferred ports of a new federation (any free port when one is taken).
@@ -38,7 +39,11 @@ TRUST_PORT = 8443
 NODE_PORTS = {"neso": 8701, "dno": 8702, "facilitator": 8703, "flexco": 8704, "voltaflex": 8705}
 OWN_NODES = {"Neso": "neso", "Ukpn": "dno", "Elexon": "facilitator", "Flexco": "flexco",
              "Voltaflex": "voltaflex"}
-NODE_ENV = {"FMAR_NODE_DEADLINE": "5"}
+NODE_ENV = {"FMAR_NODE_DEADLINE": "5", **PORTAL_NODE_ENV}  # the portal calls every node
+PORTAL_PORT = 8800
+# The node each demo person works through in the portal (Ofgem runs none: NESO's).
+PORTAL_NODES = {"Flexco": "flexco", "Voltaflex": "voltaflex", "Neso": "neso", "Ukpn": "dno",
+                "Elexon": "facilitator", "Ofgem": "neso"}
 
 
 def env_file(fed: LocalFederation, name: str, path: Path, node_url: str | None) -> None:
@@ -167,6 +172,7 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(base)
     base.mkdir(parents=True, exist_ok=True)
     fed: LocalFederation | None = None
+    portal: PortalProc | None = None
     stopping = False
 
     def stop(*_: object) -> None:
@@ -176,6 +182,8 @@ def main(argv: list[str] | None = None) -> None:
         if not stopping:
             stopping = True
             print("\nStopping the federation...", flush=True)
+            if portal:
+                portal.stop()
             if fed:
                 fed.stop()
             print("All processes stopped.", flush=True)
@@ -199,7 +207,9 @@ def main(argv: list[str] | None = None) -> None:
         for name in fed.members:
             node = fed.nodes.get(OWN_NODES.get(name, ""))
             env_file(fed, name, creds / name / "env.sh", node.url if node else None)
+        portal = start_portal(fed, base)
         print_help(fed, fed.nodes, creds, time.time() - started)
+        print_portal(fed, portal)
         while True:
             time.sleep(1)
             for node in fed.nodes.values():
@@ -210,8 +220,39 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         stop()
     finally:
+        if not stopping and portal:
+            portal.stop()
         if not stopping and fed:
             fed.stop()
+
+
+def start_portal(fed: LocalFederation, base: Path) -> PortalProc:
+    """The web portal as its own process, registered once as a client of the trust
+    framework (its port and client id kept in federation.json)."""
+    import json
+
+    saved = json.loads((base / "federation.json").read_text()).get("portal")
+    if saved is None or not port_is_free(int(saved["port"])):
+        port = pick_port(PORTAL_PORT)
+        saved = {"port": port,
+                 "client_id": register_portal_client(fed.trust, f"http://127.0.0.1:{port}")}
+        fed.save(extra={"portal": saved})
+    return PortalProc.start(fed.trust, saved["client_id"], base / "portal.log",
+                            port=int(saved["port"]), entry_node=fed.nodes["neso"].url)
+
+
+def print_portal(fed: LocalFederation, portal: PortalProc) -> None:
+    rows = []
+    for name, node in PORTAL_NODES.items():
+        m = fed.members.get(name)
+        if m is not None and node in fed.nodes:
+            rows.append(f"  {', '.join(m.roles):<20} {m.email:<28} {m.password:<20} "
+                        f"node: {fed.nodes[node].url}")
+    print(f"""Web portal: {portal.url}   (docs/portal.md; sign in at the trust framework, whose
+certificate comes from the demo CA: accept the browser's warning once, or import
+{fed.ca_bundle})
+Demo users (role, e-mail, password, node to choose on the sign-in page):
+""" + "\n".join(rows) + "\n", flush=True)
 
 
 def people(fed: LocalFederation) -> str:

@@ -261,11 +261,14 @@ def restore(
 
 def node_token(node_url: str, token: str | None, trust_url: str | None,
                ca_bundle: Path | None, client_id: str | None, cert: Path | None,
-               key: Path | None) -> str:
+               key: Path | None, relay: bool = False) -> str:
     """The bearer token for a call to a node: the static one given, or one the trust
-    framework issues to the client (client credentials, certificate-bound)."""
+    framework issues to the client (client credentials, certificate-bound). `relay`: read
+    scopes and `may_act` naming the node, so that it may ask other nodes with the caller's
+    rights (RFC 8693), as federated answers need."""
     from common import http_client as http
     from node.cli_errors import CliError, from_api_error
+    from node.federation.tokens import RELAY_SCOPE
 
     if token:
         return token
@@ -274,8 +277,11 @@ def node_token(node_url: str, token: str | None, trust_url: str | None,
                        "--trust-url, --client-id, --cert and --key.", "source your env.sh")
     with http.client(ca_bundle=ca_bundle, cert=cert, key=key, base_url=trust_url,
                      timeout=30) as c:
-        got = c.post("/token", data={"grant_type": "client_credentials",
-                                     "client_id": client_id, "audience": node_url})
+        form = {"grant_type": "client_credentials", "client_id": client_id,
+                "audience": node_url}
+        if relay:
+            form.update({"scope": RELAY_SCOPE, "may_act": node_url})
+        got = c.post("/token", data=form)
     if got.status_code != 200:
         body = got.json() if got.headers.get("content-type", "").startswith(
             "application/json") else {}

@@ -29,15 +29,15 @@ class NodeCall:
     key: Path | None
 
     def send(self, method: str, path: str, *, body: Any = None,
-             params: dict[str, str] | None = None, headers: dict[str, str] | None = None
-             ) -> Any:
+             params: dict[str, str] | None = None, headers: dict[str, str] | None = None,
+             relay: bool = False) -> Any:
         from common import http_client as http
         from node.cli import node_token
         from node.cli_errors import from_api_error
 
         url = self.node_url.rstrip("/")
         token = node_token(url, self.token, self.trust_url, self.ca_bundle, self.client_id,
-                           self.cert, self.key)
+                           self.cert, self.key, relay=relay)
         with http.client(ca_bundle=self.ca_bundle, cert=self.cert, key=self.key,
                          timeout=60) as c:
             response = c.request(method, url + path, json=body, params=params,
@@ -158,3 +158,34 @@ def capability(ctx: typer.Context, unit_id: UnitId, on: OnDate = None) -> None:
 
 def register(app: typer.Typer) -> None:
     app.add_typer(unit_app, name="unit")
+
+
+@unit_app.command("eligibility", epilog="Exit codes: 0 answered (whatever the outcomes); 1 "
+                  "refused; 5 the node cannot be reached.")
+def eligibility(ctx: typer.Context,
+                unit_id: Annotated[str | None, typer.Argument(
+                    help="One unit (default: every unit of yours on the node, as a matrix)")]
+                = None,
+                on: OnDate = None,
+                output: Annotated[str, typer.Option("-o", "--output",
+                                                    help="table or json")] = "table") -> None:
+    """Which products your units can enter on a day, and what stops them from entering the
+    others (ELIG-001..007; products, qualifications and limits from the federation, asked
+    with your rights through your node)."""
+    path = f"/market-units/{unit_id}/eligibility" if unit_id else "/market-units/eligibility"
+    answer = _call(ctx).send("GET", path, params={"on": on} if on else None, relay=True)
+    if output == "json":
+        _print(answer)
+        return
+    units = [answer] if unit_id else answer["units"]
+    for unit in units:
+        typer.echo(f"# unit {unit['unit_id']} on {unit['on']}: "
+                   f"{unit['capability']['up_mw']:g} MW up, "
+                   f"{unit['capability']['down_mw']:g} MW down, "
+                   f"{unit['capability']['assets']} assets")
+        for product in unit["products"]:
+            stops = [r for r in product["requirements"] if r["answer"] != "met"]
+            via = product.get("via")
+            reason = (f"via equivalence from {via['from']}" if via else
+                      "; ".join(f"{r['rule']} {r.get('message', '')}" for r in stops))
+            typer.echo(f"{product['product_code']:<16} {product['outcome']:<14} {reason}")

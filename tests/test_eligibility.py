@@ -5,6 +5,7 @@ version changes the answer."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Any
 
@@ -240,3 +241,26 @@ def test_a_units_answer_counts_its_members_capped_by_limits_and_says_what_stops_
     with node.client("fsp2") as c:  # another FSP learns nothing of the unit
         hidden = c.get(f"/market-units/{unit['UnitId']}/eligibility")
     assert (hidden.status_code, hidden.json()["code"]) == (404, "MU-404")
+
+
+def test_fmar_unit_eligibility_prints_the_matrix(node):
+    """`fmar unit eligibility`: each unit's line, then a product a line with its outcome
+    and what stops it."""
+    from tests.conftest import token_for
+    from tests.harness.processes import FMAR_INSTALLED, clean_env, run_fmar
+
+    product(node, ProductCode="CLIP", MinCapacityMW=1000, Direction="Up")
+    with node.client("fsp") as c:
+        unit = c.post("/market-units", json={"Name": "CLI unit", "OrganisationId": "FSP-ACME",
+                                             "UnitType": "SPU",
+                                             "ConnectionMPAN": "1000000000011"}).json()
+    env = clean_env(FMAR_NODE_URL=node.url, FMAR_TOKEN=token_for("fsp"))
+    table = run_fmar("unit", "eligibility", command=FMAR_INSTALLED, env=env)
+    assert table.returncode == 0, table.stderr
+    assert f"# unit {unit['UnitId']}" in table.stdout
+    lines = [x for x in table.stdout.splitlines() if x.startswith("CLIP")]  # one a unit
+    assert lines and all("not eligible" in x and "ELIG-001" in x for x in lines)
+    one = run_fmar("unit", "eligibility", unit["UnitId"], "-o", "json",
+                   command=FMAR_INSTALLED, env=env)
+    assert one.returncode == 0, one.stderr
+    assert json.loads(one.stdout)["unit_id"] == unit["UnitId"]

@@ -1,0 +1,58 @@
+"""The web portal (portal/) as its own process, registered at the trust framework as a
+client: a public application of the operator's organisation (authorization code + PKCE,
+through PAR) whose only redirect is the portal's own /callback. The nodes it talks to
+accept a person's unbound token on the routes the portal needs (PORTAL_NODE_ENV)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.harness.directory import Federation, expect
+from tests.harness.processes import ROOT, clean_env, free_port, stop, wait_ready
+
+# What a node needs to serve the portal: a person's own token without a certificate
+# binding (the browser holds none), on the reads and on the asset writes the portal makes.
+PORTAL_NODE_ENV = {
+    "FMAR_UNBOUND_USER_TOKENS": "1",
+    "FMAR_UNBOUND_ROUTES": "read, POST /assets, POST /assets/bulk, PUT /assets/*, "
+                           "PATCH /assets/*",
+}
+
+
+def register_portal_client(trust: Federation, portal_url: str) -> str:
+    """The portal's application id: registered by the operator, redirect = /callback."""
+    org_id = trust.state["operator_org_id"]
+    with trust.client(token=trust.operator_token()) as c:
+        app = expect(c.post(f"/api/orgs/{org_id}/apps", json={
+            "name": "FMAR portal", "kind": "public",
+            "redirect_uris": [f"{portal_url}/callback"]}), 201).json()
+    return str(app["id"])
+
+
+@dataclass
+class PortalProc:
+    url: str
+    proc: subprocess.Popen
+    log: Path
+
+    @classmethod
+    def start(cls, trust: Federation, client_id: str, log: Path, port: int | None = None,
+              entry_node: str = "") -> PortalProc:
+        port = port or free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = clean_env(FMAR_PORTAL_TRUST_URL=trust.issuer,
+                        FMAR_PORTAL_CA_BUNDLE=str(trust.ca_bundle),
+                        FMAR_PORTAL_CLIENT_ID=client_id, FMAR_PORTAL_URL=url,
+                        FMAR_PORTAL_ENTRY_NODE=entry_node)
+        with open(log, "ab") as out:  # the child keeps its own descriptor
+            proc = subprocess.Popen([sys.executable, "-m", "portal", "--port", str(port)],
+                                    cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        wait_ready(f"{url}/health", proc, timeout=60,
+                   why=lambda: log.read_text(errors="replace")[-3000:])
+        return cls(url, proc, log)
+
+    def stop(self) -> None:
+        stop(self.proc)
