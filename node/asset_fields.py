@@ -23,7 +23,7 @@ GEO = "http://www.w3.org/2003/01/geo/wgs84_pos#"
 class Field:
     name: str  # Elexon column name, used in JSON and CSV
     predicate: URIRef
-    kind: str  # string | decimal | date | boolean | org | asset | code:<Scheme>
+    kind: str  # string | decimal | date | boolean | org | asset | code:<Scheme> | iri:<base>
     scheme: str | None = None  # derived from kind
     iri: str = ""  # the predicate as a plain string
 
@@ -149,6 +149,9 @@ def to_ntriples(field: Field, value: Any) -> str:
         return f"<{ORG_BASE}{_iri_part(value)}>"
     if kind == "asset":
         return f"<{ASSET_BASE}{_iri_part(value)}>"
+    if kind.startswith("iri:"):  # a record of another kind by its ID (or its whole IRI)
+        base = kind[4:]
+        return f"<{base}{_iri_part(str(value).strip().removeprefix(base))}>"
     if kind == "boolean":
         text = ("true" if value else "false") if isinstance(value, bool) else str(value).strip().lower()
         return ntriples.typed(text, _BOOLEAN)
@@ -168,6 +171,8 @@ def to_json_value(field: Field, term: Node) -> Any:
         return text.removeprefix(ORG_BASE)
     if field.kind == "asset":
         return text.removeprefix(ASSET_BASE)
+    if field.kind.startswith("iri:"):
+        return text.removeprefix(field.kind[4:])
     if field.scheme:
         prefix = f"{CODE}{field.scheme}/"
         return text.removeprefix(prefix)

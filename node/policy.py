@@ -68,7 +68,7 @@ def _read_scope(caller: Caller) -> ReadScope:
 
 
 # Who reads records of a kind, when it is not POL-003 (a kind's rule declares its ID).
-READERS: dict[str, Callable[[Caller], ReadScope]] = {}
+READERS: dict[str, Callable[[Caller], ReadScope]] = {}  # filled below the rules
 
 
 def read_scope(caller: Caller, kind: str) -> ReadScope:
@@ -159,6 +159,80 @@ _POL_008 = (
           lambda c: "A DNO sets connection limits only in its licence areas: "
           f"DNOConnection must be one of {sorted(c.dno_areas)}."),
 )
+# ---- qualification (node/kinds/qualifications.py): POL-040..047
+# POL-040: only an FSP (an asset-holding role) applies for qualification, for its own
+# organisation, and moves its applications.
+_POL_040 = (
+    Check("POL-040", _is_owner, lambda _: "Only an FSP, aggregator, asset owner or platform "
+          "applies for qualification."),
+    Check("POL-040", _own, lambda c: "An organisation applies only for its own units: "
+          f"OrganisationId must be '{c.organisation_id}'."),
+)
+
+
+def _runs_product(caller: Caller, facts: Facts) -> bool:
+    """The product's operator: NESO for a product with no DNO area, else the DNO of it."""
+    if facts.dno_area is None:
+        return caller.has_role("NESO")
+    return _in_licence_area(caller, facts) and _licence_holder(caller, facts)
+
+
+# POL-041: the system operator that runs the product (NESO for NESO products, the DNO of
+# the product's licence areas for DSO products) records and moves its qualifications.
+_POL_041 = (Check("POL-041", _runs_product,
+                  lambda _: "Only the system operator that runs the product records or "
+                  "changes its qualifications (NESO for NESO products, the DNO for DSO "
+                  "products)."),)
+# POL-042: a DNO or IDNO records grid prequalifications only for its own licence areas.
+_POL_042 = (
+    Check("POL-042", _licence_holder, lambda _: "Only a DNO or IDNO records grid "
+          "prequalification."),
+    Check("POL-042", _in_licence_area, lambda c: "A DNO records grid prequalification only "
+          f"for its licence areas: DNOConnection must be one of {sorted(c.dno_areas)}."),
+)
+# POL-045: qualification records are never deleted: their state says how they ended.
+_POL_045 = (Check("POL-045", lambda _c, _f: False,
+                  lambda _: "Qualification records are not deleted: withdraw the application "
+                  "or move the record to its final state."),)
+
+
+def _outcome_readers(caller: Caller) -> ReadScope:
+    """POL-043: a qualification or grid prequalification is read by the unit's FSP (the
+    organisation it names), NESO and every DNO or IDNO."""
+    if caller.has_role("NESO") or caller.roles & LICENCE_HOLDER_ROLES:
+        return ReadScope(True, frozenset(), frozenset())
+    return _read_scope(caller)
+
+
+def _application_readers(caller: Caller) -> ReadScope:
+    """POL-044: an application is read by its FSP and by system operators: a DNO reads
+    those for the products it runs (their operator area is its licence area), NESO all
+    of them (it runs the national products and coordinates the DSO ones)."""
+    return _read_scope(caller)
+
+
+READERS_QUALIFICATION = {"qualification": _outcome_readers,
+                         "grid-prequalification": _outcome_readers,
+                         "qualification-application": _application_readers}
+
+
+def check_qualification_queue(caller: Caller) -> None:
+    """POL-046: a qualification queue is for a system operator (NESO, a DNO or IDNO): the
+    applications for the products it runs, asked of every node with its own rights."""
+    if not caller.roles & SYSTEM_OPERATOR_ROLES:
+        raise _deny("POL-046", "Only a system operator (NESO, a DNO or IDNO) has a "
+                    "qualification queue.")
+
+
+def check_operator_node(caller: Caller, held: frozenset[str]) -> None:
+    """POL-047: a system operator records qualifications and grid prequalifications on its
+    own node (one whose operator it is, or that hosts it), never on another's. Other
+    callers write no outcomes anywhere; POL-041/042 refuse them."""
+    if caller.organisation_id not in held and caller.roles & SYSTEM_OPERATOR_ROLES:
+        raise Denied("POL-047", "A system operator records qualification outcomes on its own "
+                     "node.", {"organisation_id": caller.organisation_id})
+
+
 _READ = Rule(("assets:read",), hidden="always")  # POL-003
 _AUDIT = Rule(("audit:read", "assets:read"), hidden="always")  # POL-006
 
@@ -181,7 +255,21 @@ POLICY: dict[tuple[str, str], Rule] = {
                                                     hidden="first"),
     ("connection-limit", Action.DELETE_LIMIT): Rule(("validation:write",), _POL_008,
                                                     hidden="first"),
+    **{(kind, f"{verb}-{kind}"): Rule((scope,), checks, hidden="first")
+       for kind, scope, checks in (
+           ("qualification-application", "assets:write", _POL_040),
+           ("qualification", "validation:write", _POL_041),
+           ("grid-prequalification", "validation:write", _POL_042))
+       for verb in ("create", "update", "transition", "reassess")},
+    **{(kind, f"delete-{kind}"): Rule(("assets:read",), _POL_045, hidden="first")
+       for kind in ("qualification-application", "qualification", "grid-prequalification")},
+    **{(kind, action): rule for kind in ("qualification-application", "qualification",
+                                          "grid-prequalification")
+       for action, rule in (("read", _READ), ("audit", _AUDIT))},
 }
+
+READERS.update(READERS_QUALIFICATION)
+
 
 def authorise(caller: Caller, kind: str, action: str, facts: Facts | None = None, *,
               new: bool = False) -> None:

@@ -13,6 +13,11 @@ from node.kinds.asset_records import Checked
 from node.kinds.assets import Assets, BulkReport
 from node.kinds.categories import Catalogue, Categories
 from node.kinds.connection_limits import ConnectionLimits
+from node.kinds.qualifications import (
+    GridPrequalifications,
+    QualificationApplications,
+    Qualifications,
+)
 from node.records.unit import UnitOfWork
 from node.store import RecordStore
 
@@ -24,6 +29,11 @@ class Register:
         self.categories = Categories(self.unit, on_change=lambda: self.assets.shapes_changed())
         self.assets = Assets(self.unit, self.categories, workers)
         self.limits = ConnectionLimits(self.unit)
+        # qualification (node/kinds/qualifications.py); the market-unit kind calls
+        # self.applications.on_material_change(unit_iri, reason)
+        self.applications = QualificationApplications(self.unit)
+        self.qualifications = Qualifications(self.unit)
+        self.grid_prequalifications = GridPrequalifications(self.unit)
 
     @property
     def catalogue(self) -> Catalogue:

@@ -19,7 +19,7 @@ from common.ratelimit import RateLimitMiddleware, RateLimits
 from common.roles import NODE_SCOPES
 from common.vocab import ONTOLOGY_FILE
 from common.web import TURTLE
-from node.api import admin, assets, categories, connection_limits
+from node.api import admin, assets, categories, connection_limits, qualifications
 from node.api import catalogue as catalogue_api
 from node.api import federation as federation_api
 from node.api import services as deps
@@ -86,6 +86,8 @@ def create_app(
     app.include_router(assets.router)
     app.include_router(categories.router)
     app.include_router(connection_limits.router)
+    for qualification_router in qualifications.ROUTERS:
+        app.include_router(qualification_router)
     app.include_router(admin.router)
     app.include_router(sparql_api.router)
     app.include_router(federation_api.router)
