@@ -265,8 +265,10 @@ def test_POL_044_applications_are_read_by_the_fsp_and_the_operator_of_the_produc
     seen = {}
     for who in ("fsp", "neso", "dno", "fsp2"):
         with node.client(who) as c:
-            seen[who] = {i["ApplicationId"] for i in
-                         c.get("/qualification-applications").json()["items"]}
+            listed = [i["ApplicationId"] for i in
+                      c.get("/qualification-applications").json()["items"]]
+            seen[who] = set(listed)
+            assert len(listed) == len(seen[who]), who  # once each, whatever areas match
             for app in (neso_app, dso_app, nged_app):
                 code = c.get(f"/qualification-applications/{app['ApplicationId']}").status_code
                 assert code == (200 if app["ApplicationId"] in seen[who] else 404), (who, app)

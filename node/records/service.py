@@ -134,7 +134,7 @@ class Records:
                            "the previous page (the `next` it gave).", {"after": after[:100]})
         start = self.kind.iri_base + after if after else ""
         matches = (s["r"].value for s in self.store.select(
-            f"SELECT ?r WHERE {{ GRAPH ?r {{ {' '.join(patterns)} }} }}"))
+            f"SELECT DISTINCT ?r WHERE {{ GRAPH ?r {{ {' '.join(patterns)} }} }}"))
         limit = max(1, min(limit, MAX_PAGE))
         iris = heapq.nsmallest(limit + 1, (iri for iri in matches if iri > start))
         records = [r for r in (self.kind.read(i, self.store.triples(i)) for i in iris[:limit])

@@ -1,0 +1,162 @@
+"""Qualification across real node processes (issue 12 §4): an FSP applies on its own node,
+the system operator that runs the product finds the application in its queue (a
+federated query with its own rights), records the outcome on its own node, and the FSP
+reads it there; another FSP cannot. Four nodes (two FSPs, NESO, a DNO) and the trust
+framework, over TLS on loopback, with tokens bound to each member's certificate."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.harness.federation import LocalFederation
+from tests.harness.processes import RATE_LIMITS_OFF
+
+UKPN = ["UKPN_EPN", "UKPN_LPN", "UKPN_SPN"]
+
+
+class QualFed:
+    def __init__(self, local: LocalFederation):
+        self.local = local
+
+    def org(self, who: str) -> str:
+        return self.local.members[who].org_id
+
+    def url(self, node: str) -> str:
+        return self.local.nodes[node].url
+
+    def call(self, who: str, node: str, method: str, path: str, *, relay: bool = False,
+             **kw: Any) -> Any:
+        """`who`'s own request to `node` (its token for that node, bound to its
+        certificate); `relay`: the token lets the node ask other nodes for it."""
+        member = self.local.members[who]
+        token = self.local.access_token(member, self.url(node), may_act=relay)
+        with self.local.client(member.cert, member.key, token=token,
+                               base_url=self.url(node)) as c:
+            return c.request(method, path, timeout=60, **kw)
+
+
+@pytest.fixture(scope="module")
+def qf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QualFed]:
+    local = LocalFederation(tmp_path_factory.mktemp("qualification"),
+                            node_env={"FMAR_NODE_DEADLINE": "10", **RATE_LIMITS_OFF},
+                            trust_env=RATE_LIMITS_OFF)
+    try:
+        local.start_trust()
+        flexco = local.register_member("Flexco", ["FSP"])
+        otherflex = local.register_member("Otherflex", ["FSP"])
+        neso = local.register_member("Neso", ["NESO"])
+        gridco = local.register_member("Gridco", ["DNO"], dno_areas=UKPN)
+        local.add_node("fsp_a", flexco)
+        local.add_node("fsp_b", otherflex)
+        local.add_node("neso", neso)
+        local.add_node("dno", gridco, ["Asset", "ConnectionLimit"])
+        local.start_nodes()
+        yield QualFed(local)
+    finally:
+        local.stop()
+
+
+def apply(qf: QualFed, who: str, node: str, product: str) -> dict[str, Any]:
+    response = qf.call(who, node, "POST", "/qualification-applications", json={
+        "UnitId": str(uuid.uuid4()), "Product": product, "OrganisationId": qf.org(who),
+        "ClaimedUpKW": 1500, "Evidence": f"https://docs.example/{who}/{product}.pdf"})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_an_application_goes_through_the_queue_to_an_outcome_on_the_operators_node(qf):
+    # the FSPs apply on their own nodes
+    dc = apply(qf, "Flexco", "fsp_a", "dynamic-containment")
+    dso = apply(qf, "Flexco", "fsp_a", "ukpn-secure")
+    qr = apply(qf, "Otherflex", "fsp_b", "quick-reserve")
+    elsewhere = qf.call("Flexco", "fsp_b", "POST", "/qualification-applications",
+                        json={"UnitId": str(uuid.uuid4()), "Product": "quick-reserve",
+                              "OrganisationId": qf.org("Flexco"), "ClaimedUpKW": 1,
+                              "Evidence": "ref-1"})
+    assert (elsewhere.status_code, elsewhere.json()["code"]) == (403, "POL-030")
+
+    # NESO's queue, from every node with NESO's rights: its products only
+    queue = qf.call("Neso", "neso", "GET", "/qualification-queue", relay=True)
+    assert queue.status_code == 200, queue.text
+    answer = queue.json()
+    assert not answer["partial"], answer["nodes"]
+    assert {n["status"] for n in answer["nodes"]} == {"answered"}
+    ids = {i["ApplicationId"]: i for i in answer["items"]}
+    assert {dc["ApplicationId"], qr["ApplicationId"]} <= set(ids)
+    assert dso["ApplicationId"] not in ids
+    assert ids[dc["ApplicationId"]]["_node"] == qf.url("fsp_a")
+    assert ids[qr["ApplicationId"]]["_node"] == qf.url("fsp_b")
+
+    # the DNO's queue: the DSO product it runs, nothing of NESO's
+    dno_queue = qf.call("Gridco", "dno", "GET", "/qualification-queue", relay=True).json()
+    # (once: the DNO's three licence areas all match the product's operator areas)
+    assert [i["ApplicationId"] for i in dno_queue["items"]] == [dso["ApplicationId"]]
+
+    # NESO records the outcome on its own node, not on the FSP's
+    body = {"UnitId": dc["UnitId"], "Product": dc["Product"],
+            "OrganisationId": dc["OrganisationId"], "ApplicationId": dc["ApplicationId"],
+            "State": "in_progress", "ValidFrom": "2027-01-01",
+            "Conditions": "Re-test within 12 months."}
+    misplaced = qf.call("Neso", "fsp_a", "POST", "/qualifications", json=body)
+    assert (misplaced.status_code, misplaced.json()["code"]) == (403, "POL-047")
+    made = qf.call("Neso", "neso", "POST", "/qualifications", json=body)
+    assert made.status_code == 201, made.text
+    path = f"/qualifications/{made.json()['QualificationId']}"
+    done = qf.call("Neso", "neso", "POST", f"{path}/transitions",
+                   json={"to": "prequalified", "reason": "Test report accepted."})
+    assert done.status_code == 200, done.text
+
+    # a transition not allowed to the caller: the FSP, and a DNO (on NESO's node)
+    fsp_move = qf.call("Flexco", "neso", "POST", f"{path}/transitions",
+                       json={"to": "verified"})
+    # an FSP's token has no validation:write (POL-001); with it, POL-041 (in-process tests)
+    assert (fsp_move.status_code, fsp_move.json()["code"]) == (403, "POL-001")
+    dno_move = qf.call("Gridco", "neso", "POST", f"{path}/transitions",
+                       json={"to": "verified"})
+    assert (dno_move.status_code, dno_move.json()["code"]) == (403, "POL-047")
+
+    # the FSP reads its unit's outcome on NESO's node; the other FSP cannot
+    mine = qf.call("Flexco", "neso", "GET", path)
+    assert mine.status_code == 200
+    assert (mine.json()["State"], mine.json()["UnitId"]) == ("prequalified", dc["UnitId"])
+    listed = qf.call("Flexco", "neso", "GET", "/qualifications",
+                     params={"unit": dc["UnitId"]}).json()["items"]
+    assert [i["QualificationId"] for i in listed] == [made.json()["QualificationId"]]
+    hidden = qf.call("Otherflex", "neso", "GET", path)
+    assert (hidden.status_code, hidden.json()["code"]) == (404, "QUAL-404")
+    assert qf.call("Otherflex", "neso", "GET", "/qualifications").json()["items"] == []
+    # ... and a DNO reads every outcome
+    assert qf.call("Gridco", "neso", "GET", path).status_code == 200
+
+    # the other FSP's application stays on its node, unread by Flexco
+    assert qf.call("Flexco", "fsp_b", "GET",
+                   f"/qualification-applications/{qr['ApplicationId']}").status_code == 404
+
+
+def test_POL_046_an_fsp_has_no_queue_and_a_token_for_another_node_is_refused(qf):
+    refused = qf.call("Flexco", "fsp_a", "GET", "/qualification-queue", relay=True)
+    assert (refused.status_code, refused.json()["code"]) == (403, "POL-046")
+    # NESO's token for the FSP's node, replayed at NESO's own node: not its audience
+    neso = qf.local.members["Neso"]
+    token = qf.local.access_token(neso, qf.url("fsp_a"))
+    with qf.local.client(neso.cert, neso.key, token=token, base_url=qf.url("neso")) as c:
+        replayed = c.get("/qualification-queue")
+    assert replayed.status_code == 401
+    assert qf.call("Neso", "neso", "GET", "/qualification-queue", relay=True).status_code == 200
+
+
+def test_a_dno_records_grid_prequalification_on_its_node_for_its_areas(qf):
+    unit = str(uuid.uuid4())
+    body = {"UnitId": unit, "OrganisationId": qf.org("Flexco"), "DNOConnection": "UKPN_EPN"}
+    made = qf.call("Gridco", "dno", "POST", "/grid-prequalifications", json=body)
+    assert made.status_code == 201, made.text
+    outside = qf.call("Gridco", "dno", "POST", "/grid-prequalifications",
+                      json={**body, "DNOConnection": "ENWL"})
+    assert (outside.status_code, outside.json()["code"]) == (403, "POL-042")
+    path = f"/grid-prequalifications/{made.json()['GridPrequalificationId']}"
+    assert qf.call("Flexco", "dno", "GET", path).status_code == 200
+    assert qf.call("Otherflex", "dno", "GET", path).status_code == 404
