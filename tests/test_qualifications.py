@@ -535,3 +535,16 @@ def test_QUAL_404_an_unknown_or_malformed_id(node):
         assert c.get(f"/qualifications/{uuid.uuid4()}").json()["code"] == "QUAL-404"
         assert c.post(f"/grid-prequalifications/{uuid.uuid4()}/transitions",
                       json={"to": "in_progress"}).json()["code"] == "QUAL-404"
+
+
+def test_the_rule_catalogue_cites_tests_that_exist():
+    import re
+
+    from tests import rule_catalogue
+
+    text = rule_catalogue.render()
+    defined = set(re.findall(r"^def (test_\w+)", Path(__file__).read_text(), re.MULTILINE))
+    cited = re.findall(r"tests/test_qualifications\.py::(test_\w+)", text)
+    assert cited and set(cited) <= defined
+    for rule in APPLICATION.rules:  # every rule of the kinds is in docs/rules.md
+        assert f"`{rule}`" in text, rule
