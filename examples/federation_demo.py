@@ -35,6 +35,7 @@ NODE_PORTS = {"neso": 8701, "dno": 8702, "facilitator": 8703, "flexco": 8704, "v
 OWN_NODES = {"Neso": "neso", "Ukpn": "dno", "Elexon": "facilitator", "Flexco": "flexco",
              "Voltaflex": "voltaflex"}
 NODE_ENV = {"FMAR_NODE_DEADLINE": "5"}
+DEMO_UNIT = "5f0c8e2a-6b1d-4c3e-9a7f-2d4b6c8e0a1b"  # a market unit of Flexco's, by its UUID
 
 
 def env_file(fed: LocalFederation, name: str, path: Path, node_url: str | None) -> None:
@@ -81,6 +82,10 @@ def build(base: Path, asset_count: int, limit_count: int, console: Console) -> L
                 break
     fed.load_connection_limits(nodes["dno"], limits)
     console.print(f"  {len(iris1)} + {len(iris2)} assets, {len(limits)} connection limits")
+    # a market unit of Flexco's (its IRI; the unit record is the market-unit kind's)
+    application, outcome = fed.load_qualification(nodes["flexco"], nodes["neso"], DEMO_UNIT)
+    console.print(f"  a qualification application ({application}, Flexco's node) and NESO's "
+                  f"outcome ({outcome}, NESO's node)")
     fed.save()
     return fed
 

@@ -109,6 +109,11 @@ def test_an_fsp_applies_neso_records_the_outcome_and_moves_it_with_reasons(node)
     assert verify(node.app.state.register.store)[1] == []
 
 
+def test_an_application_names_the_callers_organisation_by_default(node):
+    app = applied(node, OrganisationId=None)
+    assert app["OrganisationId"] == "FSP-ACME"
+
+
 def test_the_unit_is_named_by_iri_and_the_product_by_its_seed_iri(node):
     unit = str(uuid.uuid4())
     app = applied(node, UnitId=UNIT_BASE + unit, Product="ukpn-sustain-peak")
@@ -399,7 +404,7 @@ def test_QUAL_412_428_transitions_honour_if_match_when_given(node):
 @pytest.mark.parametrize("changes, rule", [
     ({"UnitId": "unit-7"}, "QUAL-VAL-001"),
     ({"Product": "cheap-energy"}, "QUAL-VAL-002"),
-    ({"OrganisationId": None}, "QUAL-VAL-003"),
+    ({"OrganisationId": "not an id!"}, "QUAL-VAL-003"),
     ({"ClaimedUpKW": -5}, "QUAL-VAL-004"),
     ({"ClaimedUpKW": 0, "ClaimedDownKW": None}, "QUAL-VAL-005"),
     ({"Evidence": None}, "QUAL-VAL-006"),
@@ -478,7 +483,12 @@ def test_QUAL_VAL_009_014_015_by_the_validator():
     ({**application(), "Colour": "red"}, "QUAL-IN-002"),
     ({**application(), "SetBy": "NESO"}, "QUAL-IN-003"),
     ({**application(), "Evidence": ["a", "b"]}, "QUAL-IN-002"),
-], ids=["QUAL-IN-002-unknown", "QUAL-IN-003-state", "QUAL-IN-002-list"])
+    ({**application(), "Reason": False}, "QUAL-IN-002"),
+    ({**application(), "Evidence": 12345}, "QUAL-IN-002"),
+    ({**application(), "ClaimedUpKW": "2000"}, "QUAL-IN-002"),
+], ids=["QUAL-IN-002-unknown", "QUAL-IN-003-state", "QUAL-IN-002-list",
+        "QUAL-IN-002-bool-for-text", "QUAL-IN-002-number-for-text",
+        "QUAL-IN-002-text-for-number"])
 def test_QUAL_IN_unreadable_applications_are_400(node, body, code):
     with node.client("fsp") as c:
         refused = c.post("/qualification-applications", json=body)

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import JsonDict
 
 from common.http_errors import error_responses
-from common.openapi import content, secured
+from common.openapi import content, or_empty, secured
 from node import policy
 from node.api.assets import register_of
 from node.api.federation import _nodes, _tokens
@@ -32,13 +32,19 @@ from node.api.services import federation as federation_of
 from node.federation.engine import Engine, NodeTarget
 from node.identity import Caller, current_caller
 from node.kinds.products_seed import PRODUCTS, run_by
-from node.kinds.qualifications import OPEN_APPLICATION_STATES, StatefulRecords
+from node.kinds.qualifications import OPEN_APPLICATION_STATES, TRANSITIONS, StatefulRecords
 
 _ID: JsonDict = {"type": "string", "maxLength": 200}
 _CODE: JsonDict = {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,100}$"}
 _KW: JsonDict = {"type": "number", "minimum": 0, "maximum": 10_000_000}
 _TEXT: JsonDict = {"type": "string", "maxLength": 2000}
-_DATE: JsonDict = {"type": "string", "format": "date"}
+_DATE: JsonDict = {"type": "string", "pattern": or_empty(r"^\d{4}-\d{2}-\d{2}$")}
+
+
+def _states(kind: str) -> JsonDict:
+    """A kind's states (empty: the node's default, its first initial state)."""
+    return {"type": "string", "enum": ["", *sorted({s for pair in TRANSITIONS[kind]
+                                                    for s in pair})]}
 UNIT = "5f0c8e2a-6b1d-4c3e-9a7f-2d4b6c8e0a1b"
 APPLICATION_ID = "0d9a3b52-7c41-4e8f-b6a2-91c3d5e7f024"
 
@@ -61,7 +67,13 @@ router = APIRouter(tags=["qualification"])
 ROUTERS = (applications, outcomes, router)
 
 
-def _field(description: str, schema: JsonDict) -> Any:
+def _field(description: str, schema: JsonDict, optional: bool = True) -> Any:
+    """A body field; an optional one may be null or left out (both mean no value)."""
+    if optional:
+        schema = {**schema, "type": [schema["type"], "null"]}
+        enum = schema.get("enum")
+        if isinstance(enum, list):
+            schema["enum"] = [*enum, None]
     return Field(None, description=description, json_schema_extra=schema)
 
 
@@ -73,18 +85,20 @@ class ApplicationIn(BaseModel):
     qualification.ttl: QUAL-VAL-001..007). It starts `requested`."""
 
     model_config = ConfigDict(extra="allow", json_schema_extra={
-        "required": ["UnitId", "Product", "OrganisationId", "Evidence"], "examples": [{
+        "required": ["UnitId", "Product", "Evidence"], "examples": [{
             "UnitId": UNIT, "Product": "dynamic-containment", "OrganisationId": "FSP-ACME",
             "ClaimedUpKW": 2000, "ClaimedDownKW": 1500,
             "Evidence": "https://docs.example/acme/unit-7/dc-test-report.pdf"}]})
 
-    UnitId: Any = _field("The market unit's ID (a UUID) or IRI", _ID)
-    Product: Any = _field("The product's code (GET /products)", _CODE)
-    OrganisationId: Any = _field("The FSP (your organisation)", _CODE)
+    UnitId: Any = _field("The market unit's ID (a UUID) or IRI", _ID, False)
+    Product: Any = _field("The product's code (GET /products)", _CODE, False)
+    OrganisationId: Any = _field("The FSP (default: your organisation)", _CODE)
     ClaimedUpKW: Any = _field("Upward capability claimed, kW", _KW)
     ClaimedDownKW: Any = _field("Downward capability claimed, kW", _KW)
-    Evidence: Any = _field("A URL or document reference", {"type": "string", "maxLength": 500})
-    State: Any = _field("requested (the default); later states by transition", _CODE)
+    Evidence: Any = _field("A URL or document reference",
+                           {"type": "string", "maxLength": 500}, False)
+    State: Any = _field("requested (the default); later states by transition",
+                        _states("qualification-application"))
     Reason: Any = _field("Why (set by transitions)", _TEXT)
 
 
@@ -117,11 +131,11 @@ class QualificationIn(BaseModel):
             "ValidFrom": "2027-01-01", "ValidTo": "2028-12-31",
             "Conditions": "Re-test after any change of battery inverter firmware."}]})
 
-    UnitId: Any = _field("The market unit's ID (a UUID) or IRI", _ID)
-    Product: Any = _field("The product's code", _CODE)
-    OrganisationId: Any = _field("The unit's FSP (it reads the outcome)", _CODE)
-    ApplicationId: Any = _field("The application's ID or IRI (on the FSP's node)", _ID)
-    State: Any = _field("requested (default) or in_progress", _CODE)
+    UnitId: Any = _field("The market unit's ID (a UUID) or IRI", _ID, False)
+    Product: Any = _field("The product's code", _CODE, False)
+    OrganisationId: Any = _field("The unit's FSP (it reads the outcome)", _CODE, False)
+    ApplicationId: Any = _field("The application's ID or IRI (on the FSP's node)", _ID, False)
+    State: Any = _field("requested (default) or in_progress", _states("qualification"))
     ValidFrom: Any = _field("First valid day", _DATE)
     ValidTo: Any = _field("Last valid day", _DATE)
     Conditions: Any = _field("Conditions of the qualification", _TEXT)
@@ -155,10 +169,11 @@ class GridPrequalificationIn(BaseModel):
             "UnitId": UNIT, "OrganisationId": "FSP-ACME", "DNOConnection": "UKPN_EPN",
             "State": "in_progress"}]})
 
-    UnitId: Any = _field("The market unit's ID (a UUID) or IRI", _ID)
-    OrganisationId: Any = _field("The unit's FSP", _CODE)
-    DNOConnection: Any = _field("The licence area (DNOCode)", _CODE)
-    State: Any = _field("requested (default) or in_progress", _CODE)
+    UnitId: Any = _field("The market unit's ID (a UUID) or IRI", _ID, False)
+    OrganisationId: Any = _field("The unit's FSP", _CODE, False)
+    DNOConnection: Any = _field("The licence area (DNOCode)", _CODE, False)
+    State: Any = _field("requested (default) or in_progress",
+                        _states("grid-prequalification"))
     Conditions: Any = _field("Conditions (e.g. export capped at times)", _TEXT)
     Reason: Any = _field("Why (set by transitions)", _TEXT)
 
@@ -183,7 +198,7 @@ class TransitionIn(BaseModel):
         "required": ["to"], "examples": [
             {"to": "prequalified", "reason": "Test report accepted."}]})
 
-    to: Any = _field("The state to move to", _CODE)
+    to: Any = _field("The state to move to", _CODE, False)
     reason: Any = _field("Why (required for rejections and re-assessments)", _TEXT)
 
 

@@ -162,6 +162,25 @@ GRID_PREQUALIFICATION = RecordKind(
 # ---------------------------------------------------------------- the services
 
 
+def typed(table: FieldTable, body: Any) -> Any:
+    """QUAL-IN-002: each value has its field's JSON type (a number of kW is a number, the
+    rest are strings; null is no value), so `"Reason": false` is refused, not stored as
+    text."""
+    if not isinstance(body, dict):
+        return body
+    for name, value in body.items():
+        field = table.by_name.get(name)
+        if field is None or value is None:
+            continue
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if (field.kind == "decimal") != number or (field.kind != "decimal"
+                                                   and not isinstance(value, str)):
+            raise BadInput("QUAL-IN-002", f"{name} takes a "
+                           f"{'number' if field.kind == 'decimal' else 'string'}.",
+                           {"field": name})
+    return body
+
+
 class StatefulRecords(Records):
     """A kind whose `State` moves only through `TRANSITIONS`."""
 
@@ -185,14 +204,15 @@ class StatefulRecords(Records):
                                {"state": state, "allowed": list(INITIAL[self.kind.name])})
 
     def create(self, body: Any, caller: Caller) -> Record:
-        if isinstance(body, dict) and body.get("State") in (None, ""):
+        if isinstance(typed(self.table, body), dict) and body.get("State") in (None, ""):
             body = {**body, "State": INITIAL[self.kind.name][0]}
         return super().create(body, caller)
 
     def replace(self, record_id: str, body: Any, caller: Caller,
                 if_match: str | None) -> Record:
         """PUT changes the other fields; State and Reason stay (QUAL-VAL-021)."""
-        props = properties_from_json(body, allow_asset_id=True, table=self.table)
+        props = properties_from_json(typed(self.table, body), allow_asset_id=True,
+                                     table=self.table)
 
         def kept_state(current: Record) -> Properties:
             held = {p: o for p, o in current.properties() if p in (STATE, REASON)}
@@ -245,6 +265,12 @@ class StatefulRecords(Records):
 class QualificationApplications(StatefulRecords):
     def __init__(self, unit: UnitOfWork):
         super().__init__(unit, APPLICATION)
+
+    def create(self, body: Any, caller: Caller) -> Record:
+        """`OrganisationId` defaults to the caller's organisation (as for assets)."""
+        if isinstance(body, dict) and body.get("OrganisationId") in (None, ""):
+            body = {**body, "OrganisationId": caller.organisation_id}
+        return super().create(body, caller)
 
     def on_material_change(self, unit_iri: str, reason: str) -> list[str]:
         """A material change of the unit `unit_iri` (its capability, categories or location

@@ -6,6 +6,7 @@ framework, over TLS on loopback, with tokens bound to each member's certificate.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -13,14 +14,16 @@ from typing import Any
 import pytest
 
 from tests.harness.federation import LocalFederation
-from tests.harness.processes import RATE_LIMITS_OFF
+from tests.harness.processes import RATE_LIMITS_OFF, ROOT, clean_env
 
 UKPN = ["UKPN_EPN", "UKPN_LPN", "UKPN_SPN"]
+SEEDED_UNIT = "5f0c8e2a-6b1d-4c3e-9a7f-2d4b6c8e0a1b"
 
 
 class QualFed:
     def __init__(self, local: LocalFederation):
         self.local = local
+        self.seeded: tuple[str, str] = ("", "")
 
     def org(self, who: str) -> str:
         return self.local.members[who].org_id
@@ -50,12 +53,15 @@ def qf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QualFed]:
         otherflex = local.register_member("Otherflex", ["FSP"])
         neso = local.register_member("Neso", ["NESO"])
         gridco = local.register_member("Gridco", ["DNO"], dno_areas=UKPN)
-        local.add_node("fsp_a", flexco)
+        fsp_a = local.add_node("fsp_a", flexco)
         local.add_node("fsp_b", otherflex)
-        local.add_node("neso", neso)
+        neso_node = local.add_node("neso", neso)
         local.add_node("dno", gridco, ["Asset", "ConnectionLimit"])
+        seeded = local.load_qualification(fsp_a, neso_node, SEEDED_UNIT)  # as `make demo`
         local.start_nodes()
-        yield QualFed(local)
+        qf = QualFed(local)
+        qf.seeded = seeded
+        yield qf
     finally:
         local.stop()
 
@@ -160,3 +166,43 @@ def test_a_dno_records_grid_prequalification_on_its_node_for_its_areas(qf):
     path = f"/grid-prequalifications/{made.json()['GridPrequalificationId']}"
     assert qf.call("Flexco", "dno", "GET", path).status_code == 200
     assert qf.call("Otherflex", "dno", "GET", path).status_code == 404
+
+
+def test_the_demo_seeding_gives_an_application_and_its_outcome(qf):
+    application, outcome = qf.seeded
+    app_id, qual_id = application.rsplit("/", 1)[-1], outcome.rsplit("/", 1)[-1]
+    mine = qf.call("Flexco", "fsp_a", "GET", f"/qualification-applications/{app_id}").json()
+    assert (mine["UnitId"], mine["State"]) == (SEEDED_UNIT, "requested")
+    result = qf.call("Flexco", "neso", "GET", f"/qualifications/{qual_id}").json()
+    assert (result["ApplicationId"], result["State"]) == (app_id, "prequalified")
+    history = qf.call("Neso", "neso", "GET", f"/qualifications/{qual_id}/history").json()
+    assert [v["record"]["State"] for v in history["versions"]] == ["in_progress",
+                                                                    "prequalified"]
+
+
+def _fmar(qf: QualFed, who: str, node: str, *args: str) -> Any:
+    import subprocess
+    import sys
+
+    member = qf.local.members[who]
+    env = clean_env(FMAR_TRUST_URL=qf.local.issuer, FMAR_CA_BUNDLE=str(qf.local.ca_bundle),
+                    FMAR_CLIENT_ID=member.app_id, FMAR_CLIENT_CERT=str(member.cert),
+                    FMAR_CLIENT_KEY=str(member.key), FMAR_NODE_URL=qf.url(node))
+    return subprocess.run([sys.executable, "-m", "node", "qual", *args], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_fmar_qual_apply_queue_and_a_refused_transition(qf):
+    unit = str(uuid.uuid4())
+    applied = _fmar(qf, "Flexco", "fsp_a", "apply", "--unit", unit, "--product",
+                    "balancing-mechanism", "--up", "900", "--evidence", "BM-test-42")
+    assert applied.returncode == 0, applied.stderr
+    app_id = json.loads(applied.stdout)["ApplicationId"]
+    queue = _fmar(qf, "Neso", "neso", "queue")
+    assert queue.returncode == 0, queue.stderr
+    assert app_id in {i["ApplicationId"] for i in json.loads(queue.stdout)["items"]}
+    # the other FSP cannot withdraw it: it writes nothing on Flexco's node; one line, a code
+    refused = _fmar(qf, "Otherflex", "fsp_a", "transition", app_id, "withdrawn")
+    assert refused.returncode != 0 and "error POL-030" in refused.stderr, refused.stderr
+    withdrawn = _fmar(qf, "Flexco", "fsp_a", "transition", app_id, "withdrawn")
+    assert json.loads(withdrawn.stdout)["State"] == "withdrawn", withdrawn.stderr

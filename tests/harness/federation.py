@@ -266,6 +266,54 @@ class LocalFederation:
 
             gc.collect()
 
+    def load_qualification(self, fsp_node: NodeProc, operator_node: NodeProc, unit_id: str,
+                           product: str = "dynamic-containment") -> tuple[str, str]:
+        """An application of the FSP for `product` for the unit `unit_id` on its node, and
+        the operator's outcome on its node (in progress, then prequalified), both through
+        the qualification kinds (shapes, POL-040/041, history, audit), before the nodes
+        run. Returns (application IRI, qualification IRI)."""
+        from node.identity import Caller
+
+        fsp, operator = fsp_node.member, operator_node.member
+        applicant = Caller("loader", fsp.org_id, frozenset(fsp.roles),
+                           frozenset({"assets:read", "assets:write"}))
+        application = self._on_store(fsp_node, lambda register: register.applications.create({
+            "UnitId": unit_id, "Product": product, "OrganisationId": fsp.org_id,
+            "ClaimedUpKW": 2000, "ClaimedDownKW": 1500,
+            "Evidence": "https://docs.example/demo/unit-test-report.pdf"}, applicant).iri)
+        decider = Caller("loader", operator.org_id, frozenset(operator.roles),
+                         frozenset({"assets:read", "validation:write"}),
+                         frozenset(operator.dno_areas))
+
+        def decide(register: Any) -> str:
+            outcome = register.qualifications.create({
+                "UnitId": unit_id, "Product": product, "OrganisationId": fsp.org_id,
+                "ApplicationId": application.rsplit("/", 1)[-1], "State": "in_progress",
+                "ValidFrom": "2027-01-01", "ValidTo": "2028-12-31",
+                "Conditions": "Re-test after any change of inverter firmware."}, decider)
+            register.qualifications.transition(outcome.record_id, decider, None,
+                                               "prequalified", "Test report accepted.")
+            return str(outcome.iri)
+
+        return application, self._on_store(operator_node, decide)
+
+    @staticmethod
+    def _on_store(node: NodeProc, work: Any) -> Any:
+        """`work(register)` on a node's store before it runs; the store is closed and its
+        lock released after."""
+        from node.register import Register
+        from node.store import open_store
+
+        register = Register(open_store(node.data_dir / "data"), workers=1)
+        try:
+            return work(register)
+        finally:
+            register.close()
+            del register  # releases the store's lock before the node process opens it
+            import gc
+
+            gc.collect()
+
     def start_nodes(self) -> None:
         for node in self.nodes.values():
             if node.proc is None or node.proc.poll() is not None:
