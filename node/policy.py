@@ -255,12 +255,16 @@ POLICY: dict[tuple[str, str], Rule] = {
                                                     hidden="first"),
     ("connection-limit", Action.DELETE_LIMIT): Rule(("validation:write",), _POL_008,
                                                     hidden="first"),
+    # qualification: create, update (PUT), transition; `reassess` is the node's move of an
+    # application after a material change of its unit, for the FSP (POL-040)
     **{(kind, f"{verb}-{kind}"): Rule((scope,), checks, hidden="first")
-       for kind, scope, checks in (
-           ("qualification-application", "assets:write", _POL_040),
-           ("qualification", "validation:write", _POL_041),
-           ("grid-prequalification", "validation:write", _POL_042))
-       for verb in ("create", "update", "transition", "reassess")},
+       for kind, scope, checks, verbs in (
+           ("qualification-application", "assets:write", _POL_040,
+            ("create", "update", "transition", "reassess")),
+           ("qualification", "validation:write", _POL_041, ("create", "update", "transition")),
+           ("grid-prequalification", "validation:write", _POL_042,
+            ("create", "update", "transition")))
+       for verb in verbs},
     **{(kind, f"delete-{kind}"): Rule(("assets:read",), _POL_045, hidden="first")
        for kind in ("qualification-application", "qualification", "grid-prequalification")},
     **{(kind, action): rule for kind in ("qualification-application", "qualification",

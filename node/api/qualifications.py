@@ -35,7 +35,8 @@ from node.kinds.products_seed import PRODUCTS, run_by
 from node.kinds.qualifications import OPEN_APPLICATION_STATES, TRANSITIONS, StatefulRecords
 
 _ID: JsonDict = {"type": "string", "maxLength": 200}
-_CODE: JsonDict = {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,100}$"}
+CODE_PATTERN = "^[A-Za-z0-9_.-]{1,100}$"
+_CODE: JsonDict = {"type": "string", "pattern": CODE_PATTERN}
 _KW: JsonDict = {"type": "number", "minimum": 0, "maximum": 10_000_000}
 _TEXT: JsonDict = {"type": "string", "maxLength": 2000}
 _DATE: JsonDict = {"type": "string", "pattern": or_empty(r"^\d{4}-\d{2}-\d{2}$")}
@@ -92,7 +93,8 @@ class ApplicationIn(BaseModel):
 
     UnitId: Any = _field("The market unit's ID (a UUID) or IRI", _ID, False)
     Product: Any = _field("The product's code (GET /products)", _CODE, False)
-    OrganisationId: Any = _field("The FSP (default: your organisation)", _CODE)
+    OrganisationId: Any = _field("The FSP (default, or empty: your organisation)",
+                                 {"type": "string", "pattern": or_empty(CODE_PATTERN)})
     ClaimedUpKW: Any = _field("Upward capability claimed, kW", _KW)
     ClaimedDownKW: Any = _field("Downward capability claimed, kW", _KW)
     Evidence: Any = _field("A URL or document reference",

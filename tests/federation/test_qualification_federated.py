@@ -188,7 +188,8 @@ def _fmar(qf: QualFed, who: str, node: str, *args: str) -> Any:
     env = clean_env(FMAR_TRUST_URL=qf.local.issuer, FMAR_CA_BUNDLE=str(qf.local.ca_bundle),
                     FMAR_CLIENT_ID=member.app_id, FMAR_CLIENT_CERT=str(member.cert),
                     FMAR_CLIENT_KEY=str(member.key), FMAR_NODE_URL=qf.url(node))
-    return subprocess.run([sys.executable, "-m", "node", "qual", *args], env=env, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "node", "qual", *args], check=False, env=env,
+                          cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
 
 
