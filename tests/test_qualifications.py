@@ -161,6 +161,15 @@ def test_POL_040_only_the_fsp_applies_for_its_own_units(node):
     assert (refused.status_code, refused.json()["code"]) == (403, "POL-040")
 
 
+def test_POL_040_an_fsp_cannot_hand_its_application_to_another_organisation(node):
+    app = applied(node)
+    with node.client("fsp") as c:
+        refused = c.put(f"/qualification-applications/{app['ApplicationId']}",
+                        json=application(UnitId=app["UnitId"], OrganisationId="FSP-OTHER"),
+                        headers={"If-Match": "*"})
+    assert (refused.status_code, refused.json()["code"]) == (403, "POL-040")
+
+
 def test_POL_040_not_an_fsp_role(node):
     with pytest.raises(policy.Denied) as denied:
         policy.authorise(CALLERS["dno"], "qualification-application",
@@ -534,9 +543,11 @@ def test_a_material_change_sends_open_applications_back_for_reassessment(node):
     # the FSP resubmits once the claim is right again
     assert move(node, "fsp", f"/qualification-applications/{open_app['ApplicationId']}",
                 "requested").json()["State"] == "requested"
-    with pytest.raises(Exception) as bad:
-        register.applications.on_material_change("https://example.com/unit", "x")
-    assert getattr(bad.value, "code", "") == "QUAL-IN-004"
+    for hostile in ("https://example.com/unit",  # not a unit, and no SPARQL through it
+                    f"{UNIT_BASE}{unit}> }} }} ; DROP ALL ; SELECT * {{ <x"):
+        with pytest.raises(Exception) as bad:
+            register.applications.on_material_change(hostile, "x")
+        assert getattr(bad.value, "code", "") == "QUAL-IN-004"
 
 
 def test_QUAL_404_an_unknown_or_malformed_id(node):

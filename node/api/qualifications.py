@@ -296,7 +296,10 @@ async def queue(engine: Engine, targets: list[NodeTarget],
             continue
         if body.get("next"):
             truncated.append(target.url)
-        items += [{**item, "_node": target.url} for item in body["items"]
+        # `_node_org`: the node's operator; an application naming another organisation
+        # comes from a node hosting it (or a node that should not hold it)
+        items += [{**item, "_node": target.url, "_node_org": target.org_id}
+                  for item in body["items"]
                   if item.get("Product") in wanted and item.get("State") in
                   OPEN_APPLICATION_STATES]
     items.sort(key=lambda i: (i["State"] != "reassessment_required", i.get("Modified") or ""))

@@ -95,6 +95,7 @@ def test_an_application_goes_through_the_queue_to_an_outcome_on_the_operators_no
     assert {dc["ApplicationId"], qr["ApplicationId"]} <= set(ids)
     assert dso["ApplicationId"] not in ids
     assert ids[dc["ApplicationId"]]["_node"] == qf.url("fsp_a")
+    assert ids[dc["ApplicationId"]]["_node_org"] == qf.org("Flexco")
     assert ids[qr["ApplicationId"]]["_node"] == qf.url("fsp_b")
 
     # the DNO's queue: the DSO product it runs, nothing of NESO's
