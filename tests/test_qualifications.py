@@ -569,3 +569,30 @@ def test_the_rule_catalogue_cites_tests_that_exist():
     assert cited and set(cited) <= defined
     for rule in APPLICATION.rules:  # every rule of the kinds is in docs/rules.md
         assert f"`{rule}`" in text, rule
+
+
+def test_a_material_change_told_to_the_operators_node_reassesses_its_granted_outcomes(node):
+    unit = str(uuid.uuid4())
+    granted, dso, started = (applied(node, UnitId=unit),
+                             applied(node, UnitId=unit, Product="ukpn-secure"),
+                             applied(node, UnitId=unit, Product="quick-reserve"))
+    outcomes = [recorded(node, granted, State="in_progress", ValidFrom="2027-01-01"),
+                recorded(node, dso, who="dno", State="in_progress", ValidFrom="2027-01-01"),
+                recorded(node, started, State="in_progress")]
+    for qual, who in zip(outcomes[:2], ("neso", "dno")):
+        assert move(node, who, f"/qualifications/{qual['QualificationId']}",
+                    "prequalified").status_code == 200
+    moved = node.app.state.register.qualifications.on_material_change(
+        UNIT_BASE + unit, "a battery added")
+    assert sorted(moved) == sorted(q["id"] for q in outcomes[:2])
+    with node.client("neso") as c:
+        states = {q["QualificationId"]: q["State"] for q in
+                  c.get("/qualifications", params={"unit": unit}).json()["items"]}
+        last = c.get(f"/qualifications/{outcomes[1]['QualificationId']}/history").json()
+    assert [states[q["QualificationId"]] for q in outcomes] == [
+        "reassessment_required", "reassessment_required", "in_progress"]
+    assert (last["versions"][-1]["by"], last["versions"][-1]["record"]["Reason"]) == (
+        "node:material-change", "Material change of the unit: a battery added")
+    # the operator moves on from there; the node's own move is not the API's for an FSP
+    assert move(node, "neso", f"/qualifications/{outcomes[0]['QualificationId']}",
+                "in_progress").status_code == 200

@@ -17,6 +17,7 @@ record from which state to which, and why. Shapes: shapes/qualification.ttl.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,21 +47,23 @@ FSP, OPERATOR, DNO, NODE = "fsp", "operator", "dno", "node"  # who makes a trans
 
 @dataclass(frozen=True)
 class Transition:
-    by: str  # FSP / OPERATOR / DNO through the API; NODE: the node itself (material change)
+    # FSP / OPERATOR / DNO through the API; NODE: the node itself, after a material change
+    by: tuple[str, ...]
     reason: bool = False  # a reason is required
 
 
-_OP, _OP_WHY = Transition(OPERATOR), Transition(OPERATOR, reason=True)
-_DNO, _DNO_WHY = Transition(DNO), Transition(DNO, reason=True)
+_OP, _OP_WHY = Transition((OPERATOR,)), Transition((OPERATOR,), reason=True)
+_DNO, _DNO_WHY = Transition((DNO,)), Transition((DNO,), reason=True)
+_REASSESS = Transition((OPERATOR, NODE), reason=True)  # the operator, or its node when told
 
 # kind -> (from, to) -> who and whether a reason is needed. Nothing else moves a state.
 TRANSITIONS: dict[str, dict[tuple[str, str], Transition]] = {
     "qualification-application": {
-        ("requested", "withdrawn"): Transition(FSP),
-        ("reassessment_required", "requested"): Transition(FSP),  # resubmitted
-        ("reassessment_required", "withdrawn"): Transition(FSP),
+        ("requested", "withdrawn"): Transition((FSP,)),
+        ("reassessment_required", "requested"): Transition((FSP,)),  # resubmitted
+        ("reassessment_required", "withdrawn"): Transition((FSP,)),
         # a material change of the unit (on_material_change)
-        ("requested", "reassessment_required"): Transition(NODE, reason=True),
+        ("requested", "reassessment_required"): Transition((NODE,), reason=True),
     },
     "qualification": {
         ("requested", "in_progress"): _OP,
@@ -73,9 +76,9 @@ TRANSITIONS: dict[str, dict[tuple[str, str], Transition]] = {
         ("temporary_qualified", "rejected"): _OP_WHY,
         ("prequalified", "verified"): _OP,
         ("prequalified", "rejected"): _OP_WHY,
-        ("temporary_qualified", "reassessment_required"): _OP_WHY,
-        ("prequalified", "reassessment_required"): _OP_WHY,
-        ("verified", "reassessment_required"): _OP_WHY,
+        ("temporary_qualified", "reassessment_required"): _REASSESS,
+        ("prequalified", "reassessment_required"): _REASSESS,
+        ("verified", "reassessment_required"): _REASSESS,
         ("reassessment_required", "in_progress"): _OP,
         ("reassessment_required", "rejected"): _OP_WHY,
         ("rejected", "in_progress"): _OP_WHY,  # reopened (an appeal, new evidence)
@@ -103,6 +106,8 @@ API_PARTY = {"qualification-application": FSP, "qualification": OPERATOR,
              "grid-prequalification": DNO}
 # applications the system operator still has to assess (its queue)
 OPEN_APPLICATION_STATES = ("requested", "reassessment_required")
+GRANTED = ("temporary_qualified", "prequalified", "verified")
+NODE_ACTOR = "node:material-change"  # the audit's `by` of the node's own moves
 
 # ---------------------------------------------------------------- fields and kinds
 
@@ -246,10 +251,10 @@ class StatefulRecords(Records):
                 raise Conflict("QUAL-VAL-022", f"A {self.kind.label} does not move from "
                                f"'{state}' to '{to}'.", {"from": state, "to": to,
                                "allowed": sorted(t for f, t in table if f == state)})
-            if step.by != party:
+            if party not in step.by:
                 raise Conflict("QUAL-VAL-024", f"The move from '{state}' to '{to}' is made "
-                               f"by the {step.by}, not through this route.",
-                               {"from": state, "to": to, "by": step.by})
+                               f"by the {' or the '.join(step.by)}, not through this route.",
+                               {"from": state, "to": to, "by": list(step.by)})
             if step.reason and not reason:
                 raise Conflict("QUAL-VAL-023", f"The move from '{state}' to '{to}' needs a "
                                "reason.", {"from": state, "to": to})
@@ -260,6 +265,27 @@ class StatefulRecords(Records):
             return [p for p in current.properties() if p[0] not in (STATE, REASON)] + changed
 
         return self.change(record_id, caller, if_match or "*", verb, moved)
+
+    def reassess(self, unit_iri: str, reason: str, states: tuple[str, ...],
+                 acting: Callable[[Record], Caller], verb: str) -> list[str]:
+        """The node's own move of this unit's records in `states` to
+        `reassessment_required`, each as `acting(record)`; QUAL-IN-004 unless `unit_iri`
+        is a market unit's IRI (it is spliced into the query only then)."""
+        if not unit_iri.startswith(UNIT_BASE) or not UUID.fullmatch(unit_iri[len(UNIT_BASE):]):
+            raise BadInput("QUAL-IN-004", "A material change names a market unit by its IRI.",
+                           {"unit": str(unit_iri)[:200]})
+        wanted = " ".join(ntriples.string(state) for state in states)
+        query = (f"SELECT DISTINCT ?r WHERE {{ GRAPH ?r {{ ?r a <{self.kind.rdf_class}> ; "
+                 f"<{FMAR.forUnit}> <{unit_iri}> ; <{FMAR.qualificationState}> ?state }} "
+                 f"VALUES ?state {{ {wanted} }} }}")
+        moved = []
+        for row in self.store.select(query):
+            record = self.existing(self.kind.record_id(row["r"].value))
+            self.transition(record.record_id, acting(record), None, "reassessment_required",
+                            f"Material change of the unit: {reason}"[:2000], party=NODE,
+                            verb=verb)
+            moved.append(record.iri)
+        return moved
 
 
 class QualificationApplications(StatefulRecords):
@@ -278,27 +304,31 @@ class QualificationApplications(StatefulRecords):
         `reassessment_required` with `reason`, each through the write path as the node
         acting for the application's FSP (verb `reassess`, POL-040), so the system
         operator finds them in its queue again. Returns the applications moved."""
-        if not UUID.match(unit_iri.removeprefix(UNIT_BASE)) or not unit_iri.startswith(UNIT_BASE):
-            raise BadInput("QUAL-IN-004", "A material change names a market unit by its IRI.",
-                           {"unit": str(unit_iri)[:200]})
-        query = (f"SELECT ?r WHERE {{ GRAPH ?r {{ ?r a <{FMAR.QualificationApplication}> ; "
-                 f"<{FMAR.forUnit}> <{unit_iri}> ; <{FMAR.qualificationState}> "
-                 f"{ntriples.string('requested')} }} }}")
-        moved = []
-        for row in self.store.select(query):
-            record = self.existing(self.kind.record_id(row["r"].value))
-            node = Caller("node:material-change", record.facts.organisation,
-                          frozenset({"FSP"}), frozenset({"assets:read", "assets:write"}))
-            self.transition(record.record_id, node, None, "reassessment_required",
-                            f"Material change of the unit: {reason}"[:2000], party=NODE,
-                            verb="reassess")
-            moved.append(record.iri)
-        return moved
+
+        def fsp(record: Record) -> Caller:
+            return Caller(NODE_ACTOR, record.facts.organisation, frozenset({"FSP"}),
+                          frozenset({"assets:read", "assets:write"}))
+
+        return self.reassess(unit_iri, reason, ("requested",), fsp, "reassess")
 
 
 class Qualifications(StatefulRecords):
     def __init__(self, unit: UnitOfWork):
         super().__init__(unit, QUALIFICATION)
+
+    def on_material_change(self, unit_iri: str, reason: str) -> list[str]:
+        """On the system operator's node, told of a material change of the unit: its
+        granted qualifications here go to `reassessment_required` with `reason`, as the
+        node acting for the operator that runs the product (POL-041; the move is the
+        operator's or its node's). Returns the qualifications moved."""
+
+        def operator(record: Record) -> Caller:
+            found = product(record.value(FMAR.forProduct))
+            areas = frozenset(found.dno_areas if found else ())
+            return Caller(NODE_ACTOR, record.set_by, frozenset({"DNO"} if areas else {"NESO"}),
+                          frozenset({"assets:read", "validation:write"}), areas)
+
+        return self.reassess(unit_iri, reason, GRANTED, operator, "transition")
 
 
 class GridPrequalifications(StatefulRecords):
