@@ -560,9 +560,15 @@ QUAL_RULES = [
          "`node/kinds/qualifications.py` `TRANSITIONS`", "409 `QUAL-VAL-023`",
          _t(QUAL_TEST, "test_QUAL_VAL_023_a_rejection_needs_a_reason")),
     Rule("QUAL-VAL-024", "A move is made by its party: an application's move to "
-         "`reassessment_required` only by the node after a material change of the unit.",
+         "`reassessment_required` only by the node after a material change of the unit "
+         "(a granted outcome's by its operator or the operator's node).",
          "`node/kinds/qualifications.py` `TRANSITIONS`", "409 `QUAL-VAL-024`",
          _t(QUAL_TEST, "test_QUAL_VAL_024_the_fsp_cannot_make_the_nodes_move")),
+    Rule("QUAL-VAL-025", "An application names a market unit of the applying FSP held on "
+         "this node (checked once the register gives the service the `market-unit` kind).",
+         "`node/kinds/qualifications.py` `QualificationApplications.check`",
+         "422 `QUAL-VAL-025`", _t(QUAL_TEST, "test_QUAL_VAL_025_once_units_are_declared_the_"
+                                  "unit_is_the_fsps_on_this_node")),
     Rule("QUAL-IN-001", "A qualification record is a JSON object.", "`node/inputs.py`",
          "400 `QUAL-IN-001`", _t(QUAL_TEST, "test_QUAL_IN_001_an_application_is_an_object")),
     Rule("QUAL-IN-002", "Only the kind's field names, each one plain value.", "`node/inputs.py`",

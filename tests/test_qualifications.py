@@ -596,3 +596,39 @@ def test_a_material_change_told_to_the_operators_node_reassesses_its_granted_out
     # the operator moves on from there; the node's own move is not the API's for an FSP
     assert move(node, "neso", f"/qualifications/{outcomes[0]['QualificationId']}",
                 "in_progress").status_code == 200
+
+
+def test_QUAL_VAL_025_once_units_are_declared_the_unit_is_the_fsps_on_this_node(node):
+    """Given the market-unit kind (a stand-in here, until that module lands; the register
+    passes the real one), an application names one of the applying FSP's units held on
+    this node."""
+    from common.errors import Invalid
+    from common.vocab import FMAR, ORG_BASE
+    from node.kinds.qualifications import QualificationApplications
+    from node.records.kind import KINDS, RecordKind
+    from node.records.unit import SYSTEM
+    from node.store import GraphWrite
+
+    kept = dict(KINDS)
+    try:
+        units = RecordKind(name="market-unit", label="market unit", code="MU",
+                           iri_base=UNIT_BASE, rdf_class=FMAR.MarketUnit, table=None,
+                           shapes=(), rules=(), held_by="the FSP's node")
+    finally:  # declaring a kind registers it: the stand-in must not outlive the test
+        KINDS.clear()
+        KINDS.update(kept)
+    register = node.app.state.register
+    applications = QualificationApplications(register.unit, units=units)
+    mine, theirs = UNIT_BASE + str(uuid.uuid4()), UNIT_BASE + str(uuid.uuid4())
+    for iri, org in ((mine, "FSP-ACME"), (theirs, "FSP-OTHER")):
+        register.unit.write(SYSTEM, "create-market-unit", [GraphWrite(
+            iri, f"<{iri}> <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> "
+            f"<{FMAR.MarketUnit}> .\n<{iri}> <{FMAR.organisation}> <{ORG_BASE}{org}> .",
+            replace=False)], [(iri, 1)])
+    made = applications.create(application(UnitId=mine), CALLERS["fsp"])
+    assert made.value(FMAR.forUnit) == mine
+    for unit in (theirs, UNIT_BASE + str(uuid.uuid4())):  # another FSP's; none at all
+        with pytest.raises(Invalid) as refused:
+            applications.create(application(UnitId=unit), CALLERS["fsp"])
+        assert refused.value.code == "QUAL-VAL-025"
+    assert applied(node, UnitId=theirs)  # the register's service: no unit kind given yet

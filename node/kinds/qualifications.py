@@ -142,7 +142,7 @@ GRID_TABLE = _table("GridPrequalificationId", "A grid prequalification", (
 
 _SHAPE_RULES = tuple(f"QUAL-VAL-{n:03d}" for n in range(1, 16))
 _CODE_RULES = ("QUAL-VAL-020", "QUAL-VAL-021", "QUAL-VAL-022", "QUAL-VAL-023", "QUAL-VAL-024",
-               "QUAL-IN-001", "QUAL-IN-002", "QUAL-IN-003", "QUAL-IN-004",
+               "QUAL-VAL-025", "QUAL-IN-001", "QUAL-IN-002", "QUAL-IN-003", "QUAL-IN-004",
                "QUAL-VAL", "QUAL-404", "QUAL-412", "QUAL-428")
 
 APPLICATION = RecordKind(
@@ -289,14 +289,31 @@ class StatefulRecords(Records):
 
 
 class QualificationApplications(StatefulRecords):
-    def __init__(self, unit: UnitOfWork):
+    def __init__(self, unit: UnitOfWork, units: RecordKind | None = None):
+        """`units`: the market-unit kind, once this node holds units (QUAL-VAL-025)."""
         super().__init__(unit, APPLICATION)
+        self.units = units
 
     def create(self, body: Any, caller: Caller) -> Record:
         """`OrganisationId` defaults to the caller's organisation (as for assets)."""
         if isinstance(body, dict) and body.get("OrganisationId") in (None, ""):
             body = {**body, "OrganisationId": caller.organisation_id}
         return super().create(body, caller)
+
+    def check(self, caller: Caller, candidate: Record, current: Record | None) -> None:
+        """QUAL-VAL-025: the unit is one this node holds, of the applying organisation. The
+        market units are another kind: until the register gives it (`units`), the
+        application only names the unit's IRI."""
+        super().check(caller, candidate, current)
+        units = self.units
+        if units is None:
+            return
+        iri = candidate.value(FMAR.forUnit) or ""
+        found = units.read(iri, self.store.triples(iri))
+        if found is None or units.facts_of(found).organisation != candidate.facts.organisation:
+            raise Invalid("QUAL-VAL-025", "UnitId names no market unit of the applying "
+                          "organisation on this node: apply on the node holding your unit.",
+                          {"unit": iri})
 
     def on_material_change(self, unit_iri: str, reason: str) -> list[str]:
         """A material change of the unit `unit_iri` (its capability, categories or location
