@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import JsonDict
+from starlette.concurrency import run_in_threadpool
 
 from common.http_errors import error_responses
 from common.openapi import content, or_empty, secured
@@ -32,7 +33,12 @@ from node.api.services import federation as federation_of
 from node.federation.engine import Engine, NodeTarget
 from node.identity import Caller, current_caller
 from node.kinds.products_seed import PRODUCTS, run_by
-from node.kinds.qualifications import OPEN_APPLICATION_STATES, TRANSITIONS, StatefulRecords
+from node.kinds.qualifications import (
+    OPEN_APPLICATION_STATES,
+    STATE,
+    TRANSITIONS,
+    StatefulRecords,
+)
 
 _ID: JsonDict = {"type": "string", "maxLength": 200}
 CODE_PATTERN = "^[A-Za-z0-9_.-]{1,100}$"
@@ -321,4 +327,18 @@ async def qualification_queue(request: Request, caller: CallerDep) -> JSONRespon
     federation = federation_of(request)
     engine = federation.engine(_tokens(request, federation))
     run = [p.code for p in run_by(caller.roles, caller.dno_areas)]
-    return JSONResponse(await queue(engine, await _nodes(federation), run))
+    answer = await queue(engine, await _nodes(federation), run)
+    await run_in_threadpool(with_outcomes, register_of(request).qualifications, caller,
+                            answer["items"])
+    return JSONResponse(answer)
+
+
+def with_outcomes(outcomes: StatefulRecords, caller: Caller,
+                  items: list[dict[str, Any]]) -> None:
+    """Each application's outcome recorded on this node so far (`_outcome`: its ID and
+    state), so the operator sees which are new and which it is assessing."""
+    for item in items:
+        found, _ = outcomes.search(caller, {"ApplicationId": item["ApplicationId"]}, limit=1)
+        if found:
+            item["_outcome"] = {"QualificationId": found[0].record_id,
+                                "State": found[0].value(STATE)}

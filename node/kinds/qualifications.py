@@ -279,11 +279,15 @@ class StatefulRecords(Records):
                  f"<{FMAR.forUnit}> <{unit_iri}> ; <{FMAR.qualificationState}> ?state }} "
                  f"VALUES ?state {{ {wanted} }} }}")
         moved = []
-        for row in self.store.select(query):
-            record = self.existing(self.kind.record_id(row["r"].value))
-            self.transition(record.record_id, acting(record), None, "reassessment_required",
-                            f"Material change of the unit: {reason}"[:2000], party=NODE,
-                            verb=verb)
+        for iri in [row["r"].value for row in self.store.select(query)]:
+            record = self.existing(self.kind.record_id(iri))
+            try:
+                self.transition(record.record_id, acting(record), None,
+                                "reassessment_required",
+                                f"Material change of the unit: {reason}"[:2000], party=NODE,
+                                verb=verb)
+            except Conflict:  # moved on meanwhile (withdrawn, rejected): nothing to reassess
+                continue
             moved.append(record.iri)
         return moved
 

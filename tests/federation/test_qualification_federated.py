@@ -126,6 +126,13 @@ def test_an_application_goes_through_the_queue_to_an_outcome_on_the_operators_no
                        json={"to": "verified"})
     assert (dno_move.status_code, dno_move.json()["code"]) == (403, "POL-047")
 
+    # the queue now shows NESO's outcome beside the application
+    again = qf.call("Neso", "neso", "GET", "/qualification-queue", relay=True).json()
+    shown = {i["ApplicationId"]: i.get("_outcome") for i in again["items"]}
+    assert shown[dc["ApplicationId"]] == {"QualificationId": made.json()["QualificationId"],
+                                          "State": "prequalified"}
+    assert shown[qr["ApplicationId"]] is None
+
     # the FSP reads its unit's outcome on NESO's node; the other FSP cannot
     mine = qf.call("Flexco", "neso", "GET", path)
     assert mine.status_code == 200
