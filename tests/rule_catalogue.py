@@ -569,6 +569,14 @@ QUAL_RULES = [
          "`node/kinds/qualifications.py` `QualificationApplications.check`",
          "422 `QUAL-VAL-025`", _t(QUAL_TEST, "test_QUAL_VAL_025_once_units_are_declared_the_"
                                   "unit_is_the_fsps_on_this_node")),
+    Rule("QUAL-VAL-026", "One qualification per application on the operator's node "
+         "(re-assessment is a transition, not a new record).",
+         "`node/kinds/qualifications.py` `Qualifications.check`", "422 `QUAL-VAL-026`",
+         _t(QUAL_TEST, "test_QUAL_VAL_026_one_outcome_per_application")),
+    Rule("QUAL-VAL-027", "One grid prequalification per unit and licence area on the DNO's "
+         "node.", "`node/kinds/qualifications.py` `GridPrequalifications.check`",
+         "422 `QUAL-VAL-027`",
+         _t(QUAL_TEST, "test_QUAL_VAL_027_one_grid_prequalification_per_unit_and_area")),
     Rule("QUAL-IN-001", "A qualification record is a JSON object.", "`node/inputs.py`",
          "400 `QUAL-IN-001`", _t(QUAL_TEST, "test_QUAL_IN_001_an_application_is_an_object")),
     Rule("QUAL-IN-002", "Only the kind's field names, each one plain value.", "`node/inputs.py`",

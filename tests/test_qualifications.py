@@ -632,3 +632,27 @@ def test_QUAL_VAL_025_once_units_are_declared_the_unit_is_the_fsps_on_this_node(
             applications.create(application(UnitId=unit), CALLERS["fsp"])
         assert refused.value.code == "QUAL-VAL-025"
     assert applied(node, UnitId=theirs)  # the register's service: no unit kind given yet
+
+
+def test_QUAL_VAL_026_one_outcome_per_application(node):
+    app = applied(node)
+    first = recorded(node, app)
+    with node.client("neso") as c:
+        again = c.post("/qualifications", json=outcome(app, State="in_progress"))
+        # changing the first one is not a second one
+        changed = c.put(f"/qualifications/{first['QualificationId']}",
+                        json=outcome(app, Conditions="Only weekdays."), headers={"If-Match": "*"})
+    assert (again.status_code, again.json()["code"]) == (422, "QUAL-VAL-026")
+    assert again.json()["details"]["id"] == first["QualificationId"]
+    assert changed.status_code == 200, changed.text
+
+
+def test_QUAL_VAL_027_one_grid_prequalification_per_unit_and_area(node):
+    body = {"UnitId": str(uuid.uuid4()), "OrganisationId": "FSP-ACME",
+            "DNOConnection": "UKPN_EPN"}
+    with node.client("dno") as c:
+        assert c.post("/grid-prequalifications", json=body).status_code == 201
+        again = c.post("/grid-prequalifications", json=body)
+        other_area = c.post("/grid-prequalifications", json={**body, "DNOConnection": "UKPN_SPN"})
+    assert (again.status_code, again.json()["code"]) == (422, "QUAL-VAL-027")
+    assert other_area.status_code == 201

@@ -142,7 +142,7 @@ GRID_TABLE = _table("GridPrequalificationId", "A grid prequalification", (
 
 _SHAPE_RULES = tuple(f"QUAL-VAL-{n:03d}" for n in range(1, 16))
 _CODE_RULES = ("QUAL-VAL-020", "QUAL-VAL-021", "QUAL-VAL-022", "QUAL-VAL-023", "QUAL-VAL-024",
-               "QUAL-VAL-025", "QUAL-IN-001", "QUAL-IN-002", "QUAL-IN-003", "QUAL-IN-004",
+               "QUAL-VAL-025", "QUAL-VAL-026", "QUAL-VAL-027", "QUAL-IN-001", "QUAL-IN-002", "QUAL-IN-003", "QUAL-IN-004",
                "QUAL-VAL", "QUAL-404", "QUAL-412", "QUAL-428")
 
 APPLICATION = RecordKind(
@@ -266,6 +266,25 @@ class StatefulRecords(Records):
 
         return self.change(record_id, caller, if_match or "*", verb, moved)
 
+    def one_per(self, rule: str, what: str, candidate: Record,
+                predicates: tuple[str, ...]) -> None:
+        """`rule`: no other record of this kind on this node has the candidate's values of
+        `predicates` (decided under the write lock, so two writers cannot both pass)."""
+        terms = []
+        for predicate in predicates:
+            term = next((t.object for t in candidate.triples
+                         if t.predicate.value == predicate), None)
+            if term is None:
+                return
+            terms.append(f"<{predicate}> {term}")
+        query = (f"SELECT ?r WHERE {{ GRAPH ?r {{ ?r a <{self.kind.rdf_class}> ; "
+                 f"{' ; '.join(terms)} }} FILTER (?r != <{candidate.iri}>) }} LIMIT 1")
+        for row in self.store.select(query):
+            other = row["r"].value
+            raise Invalid(rule, f"This node already holds the {self.kind.label} {what}: "
+                           "change it, or move it by a transition.",
+                           {"id": self.kind.record_id(other)})
+
     def reassess(self, unit_iri: str, reason: str, states: tuple[str, ...],
                  acting: Callable[[Record], Caller], verb: str) -> list[str]:
         """The node's own move of this unit's records in `states` to
@@ -337,6 +356,12 @@ class Qualifications(StatefulRecords):
     def __init__(self, unit: UnitOfWork):
         super().__init__(unit, QUALIFICATION)
 
+    def check(self, caller: Caller, candidate: Record, current: Record | None) -> None:
+        """QUAL-VAL-026: one outcome per application on this node."""
+        super().check(caller, candidate, current)
+        self.one_per("QUAL-VAL-026", "answering this application", candidate,
+                     (str(FMAR.answersApplication),))
+
     def on_material_change(self, unit_iri: str, reason: str) -> list[str]:
         """On the system operator's node, told of a material change of the unit: its
         granted qualifications here go to `reassessment_required` with `reason`, as the
@@ -355,3 +380,9 @@ class Qualifications(StatefulRecords):
 class GridPrequalifications(StatefulRecords):
     def __init__(self, unit: UnitOfWork):
         super().__init__(unit, GRID_PREQUALIFICATION)
+
+    def check(self, caller: Caller, candidate: Record, current: Record | None) -> None:
+        """QUAL-VAL-027: one grid prequalification per unit and licence area."""
+        super().check(caller, candidate, current)
+        self.one_per("QUAL-VAL-027", "of this unit in this licence area", candidate,
+                     (str(FMAR.forUnit), str(FMAR.dnoConnection)))
