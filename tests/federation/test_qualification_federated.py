@@ -215,3 +215,17 @@ def test_fmar_qual_apply_queue_and_a_refused_transition(qf):
     assert refused.returncode != 0 and "error POL-030" in refused.stderr, refused.stderr
     withdrawn = _fmar(qf, "Flexco", "fsp_a", "transition", app_id, "withdrawn")
     assert json.loads(withdrawn.stdout)["State"] == "withdrawn", withdrawn.stderr
+
+
+def test_the_readme_qualification_walkthrough_runs_as_written(qf, tmp_path):
+    """README "Qualifying a market unit for a product", with Flexco's and NESO's env.sh as
+    `make demo` writes them."""
+    from examples.federation_demo import env_file
+    from tests.federation.test_cli_query import run_readme_block
+
+    members = tmp_path / "members"
+    for name, node in (("Flexco", "fsp_a"), ("Neso", "neso")):
+        path = members / name / "env.sh"
+        path.parent.mkdir(parents=True)
+        env_file(qf.local, name, path, qf.url(node))
+    run_readme_block("federation-qualification", members, tmp_path)
