@@ -229,3 +229,20 @@ def test_the_readme_qualification_walkthrough_runs_as_written(qf, tmp_path):
         path.parent.mkdir(parents=True)
         env_file(qf.local, name, path, qf.url(node))
     run_readme_block("federation-qualification", members, tmp_path)
+
+
+def test_the_dno_records_outcomes_for_its_dso_products_only_on_its_node(qf):
+    dso = apply(qf, "Flexco", "fsp_a", "ukpn-sustain-peak")
+    national = apply(qf, "Flexco", "fsp_a", "balancing-mechanism")
+
+    def outcome_of(app: dict[str, Any]) -> dict[str, Any]:
+        return {k: app[k] for k in ("UnitId", "Product", "OrganisationId", "ApplicationId")}
+
+    refused = qf.call("Gridco", "dno", "POST", "/qualifications", json=outcome_of(national))
+    assert (refused.status_code, refused.json()["code"]) == (403, "POL-041")
+    made = qf.call("Gridco", "dno", "POST", "/qualifications", json=outcome_of(dso))
+    assert made.status_code == 201, made.text
+    path = f"/qualifications/{made.json()['QualificationId']}"
+    assert qf.call("Flexco", "dno", "GET", path).json()["Product"] == "ukpn-sustain-peak"
+    assert qf.call("Neso", "dno", "GET", path).status_code == 200  # NESO reads all outcomes
+    assert qf.call("Otherflex", "dno", "GET", path).status_code == 404
