@@ -29,8 +29,9 @@ class Register:
         self.categories = Categories(self.unit, on_change=lambda: self.assets.shapes_changed())
         self.assets = Assets(self.unit, self.categories, workers)
         self.limits = ConnectionLimits(self.unit)
-        # qualification (node/kinds/qualifications.py); the market-unit kind calls
-        # self.applications.on_material_change(unit_iri, reason)
+        # qualification (node/kinds/qualifications.py). A material change of a unit:
+        # self.applications.on_material_change(unit_iri, reason) on the FSP's node, and
+        # self.qualifications.on_material_change(unit_iri, reason) on the operator's node
         self.applications = QualificationApplications(self.unit)
         self.qualifications = Qualifications(self.unit)
         self.grid_prequalifications = GridPrequalifications(self.unit)
