@@ -159,13 +159,13 @@ _POL_008 = (
           lambda c: "A DNO sets connection limits only in its licence areas: "
           f"DNOConnection must be one of {sorted(c.dno_areas)}."),
 )
-# ---- qualification (node/kinds/qualifications.py): POL-040..047
-# POL-040: only an FSP (an asset-holding role) applies for qualification, for its own
+# ---- qualification (node/kinds/qualifications.py): POL-060..047
+# POL-060: only an FSP (an asset-holding role) applies for qualification, for its own
 # organisation, and moves its applications.
-_POL_040 = (
-    Check("POL-040", _is_owner, lambda _: "Only an FSP, aggregator, asset owner or platform "
+_POL_060 = (
+    Check("POL-060", _is_owner, lambda _: "Only an FSP, aggregator, asset owner or platform "
           "applies for qualification."),
-    Check("POL-040", _own, lambda c: "An organisation applies only for its own units: "
+    Check("POL-060", _own, lambda c: "An organisation applies only for its own units: "
           f"OrganisationId must be '{c.organisation_id}'."),
 )
 
@@ -177,27 +177,27 @@ def _runs_product(caller: Caller, facts: Facts) -> bool:
     return _in_licence_area(caller, facts) and _licence_holder(caller, facts)
 
 
-# POL-041: the system operator that runs the product (NESO for NESO products, the DNO of
+# POL-061: the system operator that runs the product (NESO for NESO products, the DNO of
 # the product's licence areas for DSO products) records and moves its qualifications.
-_POL_041 = (Check("POL-041", _runs_product,
+_POL_061 = (Check("POL-061", _runs_product,
                   lambda _: "Only the system operator that runs the product records or "
                   "changes its qualifications (NESO for NESO products, the DNO for DSO "
                   "products)."),)
-# POL-042: a DNO or IDNO records grid prequalifications only for its own licence areas.
-_POL_042 = (
-    Check("POL-042", _licence_holder, lambda _: "Only a DNO or IDNO records grid "
+# POL-062: a DNO or IDNO records grid prequalifications only for its own licence areas.
+_POL_062 = (
+    Check("POL-062", _licence_holder, lambda _: "Only a DNO or IDNO records grid "
           "prequalification."),
-    Check("POL-042", _in_licence_area, lambda c: "A DNO records grid prequalification only "
+    Check("POL-062", _in_licence_area, lambda c: "A DNO records grid prequalification only "
           f"for its licence areas: DNOConnection must be one of {sorted(c.dno_areas)}."),
 )
-# POL-045: qualification records are never deleted: their state says how they ended.
-_POL_045 = (Check("POL-045", lambda _c, _f: False,
+# POL-065: qualification records are never deleted: their state says how they ended.
+_POL_065 = (Check("POL-065", lambda _c, _f: False,
                   lambda _: "Qualification records are not deleted: withdraw the application "
                   "or move the record to its final state."),)
 
 
 def _outcome_readers(caller: Caller) -> ReadScope:
-    """POL-043: a qualification or grid prequalification is read by the unit's FSP (the
+    """POL-063: a qualification or grid prequalification is read by the unit's FSP (the
     organisation it names), NESO and every DNO or IDNO."""
     if caller.has_role("NESO") or caller.roles & LICENCE_HOLDER_ROLES:
         return ReadScope(True, frozenset(), frozenset())
@@ -205,7 +205,7 @@ def _outcome_readers(caller: Caller) -> ReadScope:
 
 
 def _application_readers(caller: Caller) -> ReadScope:
-    """POL-044: an application is read by its FSP and by system operators: a DNO reads
+    """POL-064: an application is read by its FSP and by system operators: a DNO reads
     those for the products it runs (their operator area is its licence area), NESO all
     of them (it runs the national products and coordinates the DSO ones)."""
     return _read_scope(caller)
@@ -217,19 +217,19 @@ READERS_QUALIFICATION = {"qualification": _outcome_readers,
 
 
 def check_qualification_queue(caller: Caller) -> None:
-    """POL-046: a qualification queue is for a system operator (NESO, a DNO or IDNO): the
+    """POL-066: a qualification queue is for a system operator (NESO, a DNO or IDNO): the
     applications for the products it runs, asked of every node with its own rights."""
     if not caller.roles & SYSTEM_OPERATOR_ROLES:
-        raise _deny("POL-046", "Only a system operator (NESO, a DNO or IDNO) has a "
+        raise _deny("POL-066", "Only a system operator (NESO, a DNO or IDNO) has a "
                     "qualification queue.")
 
 
 def check_operator_node(caller: Caller, held: frozenset[str]) -> None:
-    """POL-047: a system operator records qualifications and grid prequalifications on its
+    """POL-067: a system operator records qualifications and grid prequalifications on its
     own node (one whose operator it is, or that hosts it), never on another's. Other
-    callers write no outcomes anywhere; POL-041/042 refuse them."""
+    callers write no outcomes anywhere; POL-061/042 refuse them."""
     if caller.organisation_id not in held and caller.roles & SYSTEM_OPERATOR_ROLES:
-        raise Denied("POL-047", "A system operator records qualification outcomes on its own "
+        raise Denied("POL-067", "A system operator records qualification outcomes on its own "
                      "node.", {"organisation_id": caller.organisation_id})
 
 
@@ -256,16 +256,16 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("connection-limit", Action.DELETE_LIMIT): Rule(("validation:write",), _POL_008,
                                                     hidden="first"),
     # qualification: create, update (PUT), transition; `reassess` is the node's move of an
-    # application after a material change of its unit, for the FSP (POL-040)
+    # application after a material change of its unit, for the FSP (POL-060)
     **{(kind, f"{verb}-{kind}"): Rule((scope,), checks, hidden="first")
        for kind, scope, checks, verbs in (
-           ("qualification-application", "assets:write", _POL_040,
+           ("qualification-application", "assets:write", _POL_060,
             ("create", "update", "transition", "reassess")),
-           ("qualification", "validation:write", _POL_041, ("create", "update", "transition")),
-           ("grid-prequalification", "validation:write", _POL_042,
+           ("qualification", "validation:write", _POL_061, ("create", "update", "transition")),
+           ("grid-prequalification", "validation:write", _POL_062,
             ("create", "update", "transition")))
        for verb in verbs},
-    **{(kind, f"delete-{kind}"): Rule(("assets:read",), _POL_045, hidden="first")
+    **{(kind, f"delete-{kind}"): Rule(("assets:read",), _POL_065, hidden="first")
        for kind in ("qualification-application", "qualification", "grid-prequalification")},
     **{(kind, action): rule for kind in ("qualification-application", "qualification",
                                           "grid-prequalification")

@@ -190,9 +190,9 @@ def products(
     ca_bundle: CaBundle = None, client_id: ClientId = None, cert: ClientCert = None,
     key: ClientKey = None,
 ) -> None:
-    """The products (seed list) and who runs each."""
+    """The products qualifications name, and who records each one's outcomes."""
     _credentials(node, token, trust_url, ca_bundle, client_id, cert, key).call(
-        "GET", "/products")
+        "GET", "/qualification-products")
 
 
 def register(app: typer.Typer) -> None:

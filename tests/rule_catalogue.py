@@ -590,7 +590,7 @@ QUAL_RULES = [
     Rule("QUAL-VAL", "Umbrella code of a record refused by its shapes; `details.violations` "
          "lists every rule ID.", "`node/records/refusals.py`", "422 `QUAL-VAL`",
          _t(QUAL_TEST, "test_QUAL_VAL_rules_refuse_a_malformed_application")),
-    Rule("QUAL-404", "The record exists and the caller may read it (POL-043, POL-044).",
+    Rule("QUAL-404", "The record exists and the caller may read it (POL-063, POL-064).",
          "`node/policy.py` `authorise`", "404 `QUAL-404`",
          _t(QUAL_TEST, "test_QUAL_404_an_unknown_or_malformed_id")),
     Rule("QUAL-412", "`If-Match`, when given, is the record's current ETag.",
@@ -599,35 +599,35 @@ QUAL_RULES = [
     Rule("QUAL-428", "PUT carries `If-Match` (a transition need not).",
          "`node/records/unit.py` `check_version`", "428 `QUAL-428`",
          _t(QUAL_TEST, "test_QUAL_412_428_transitions_honour_if_match_when_given")),
-    Rule("POL-040", "Only an FSP (an asset-holding role) applies for qualification, for its "
+    Rule("POL-060", "Only an FSP (an asset-holding role) applies for qualification, for its "
          "own organisation, and moves its applications.", "`node/policy.py` `POLICY`",
-         "403 `POL-040`", _t(QUAL_TEST, "test_POL_040_only_the_fsp_applies_for_its_own_units",
-                             "test_POL_040_not_an_fsp_role")),
-    Rule("POL-041", "Only the system operator that runs the product records and moves its "
+         "403 `POL-060`", _t(QUAL_TEST, "test_POL_060_only_the_fsp_applies_for_its_own_units",
+                             "test_POL_060_not_an_fsp_role")),
+    Rule("POL-061", "Only the system operator that runs the product records and moves its "
          "qualifications: NESO for NESO products, the DNO of the product's licence areas for "
          "DSO products.", "`node/policy.py` `POLICY`, `node/kinds/products_seed.py`",
-         "403 `POL-041`",
-         _t(QUAL_TEST, "test_POL_041_an_fsp_cannot_record_an_outcome",
-            "test_POL_041_a_dno_cannot_record_an_outcome_for_a_neso_product",
-            "test_POL_041_a_transition_not_allowed_to_the_caller")),
-    Rule("POL-042", "Only a DNO or IDNO records grid prequalification, for its licence areas.",
-         "`node/policy.py` `POLICY`", "403 `POL-042`",
-         _t(QUAL_TEST, "test_POL_042_grid_prequalification_by_the_dno_of_the_area")),
-    Rule("POL-043", "Qualifications and grid prequalifications are read by the unit's FSP, "
+         "403 `POL-061`",
+         _t(QUAL_TEST, "test_POL_061_an_fsp_cannot_record_an_outcome",
+            "test_POL_061_a_dno_cannot_record_an_outcome_for_a_neso_product",
+            "test_POL_061_a_transition_not_allowed_to_the_caller")),
+    Rule("POL-062", "Only a DNO or IDNO records grid prequalification, for its licence areas.",
+         "`node/policy.py` `POLICY`", "403 `POL-062`",
+         _t(QUAL_TEST, "test_POL_062_grid_prequalification_by_the_dno_of_the_area")),
+    Rule("POL-063", "Qualifications and grid prequalifications are read by the unit's FSP, "
          "NESO and every DNO or IDNO.", "`node/policy.py` `READERS`", "404 `QUAL-404`",
-         _t(QUAL_TEST, "test_POL_043_the_fsp_neso_and_dnos_read_outcomes_other_fsps_do_not")),
-    Rule("POL-044", "Applications are read by their FSP, by NESO, and by a DNO for the "
+         _t(QUAL_TEST, "test_POL_063_the_fsp_neso_and_dnos_read_outcomes_other_fsps_do_not")),
+    Rule("POL-064", "Applications are read by their FSP, by NESO, and by a DNO for the "
          "products it runs.", "`node/policy.py` `READERS`", "404 `QUAL-404`",
-         _t(QUAL_TEST, "test_POL_044_applications_are_read_by_the_fsp_and_the_operator_of_the_product")),
-    Rule("POL-045", "Qualification records are never deleted; their state says how they "
-         "ended.", "`node/policy.py` `POLICY`", "403 `POL-045`",
-         _t(QUAL_TEST, "test_POL_045_qualification_records_are_not_deleted")),
-    Rule("POL-046", "Only a system operator (NESO, a DNO or IDNO) has a qualification queue.",
-         "`node/policy.py` `check_qualification_queue`", "403 `POL-046`",
-         _t(QUAL_TEST, "test_POL_046_only_a_system_operator_has_a_queue")),
-    Rule("POL-047", "A system operator records qualifications and grid prequalifications on "
-         "its own node.", "`node/policy.py` `check_operator_node`", "403 `POL-047`",
-         _t(QUAL_TEST, "test_POL_047_an_operator_records_outcomes_on_its_own_node")),
+         _t(QUAL_TEST, "test_POL_064_applications_are_read_by_the_fsp_and_the_operator_of_the_product")),
+    Rule("POL-065", "Qualification records are never deleted; their state says how they "
+         "ended.", "`node/policy.py` `POLICY`", "403 `POL-065`",
+         _t(QUAL_TEST, "test_POL_065_qualification_records_are_not_deleted")),
+    Rule("POL-066", "Only a system operator (NESO, a DNO or IDNO) has a qualification queue.",
+         "`node/policy.py` `check_qualification_queue`", "403 `POL-066`",
+         _t(QUAL_TEST, "test_POL_066_only_a_system_operator_has_a_queue")),
+    Rule("POL-067", "A system operator records qualifications and grid prequalifications on "
+         "its own node.", "`node/policy.py` `check_operator_node`", "403 `POL-067`",
+         _t(QUAL_TEST, "test_POL_067_an_operator_records_outcomes_on_its_own_node")),
 ]
 
 _HEADER = "| ID | What it checks | Defined in | Error the user sees | Test |\n|---|---|---|---|---|\n"
@@ -699,7 +699,7 @@ def render() -> str:
         ("Applications (held on the FSP's node), qualifications (the outcome, on the node of "
          "the system operator that runs the product) and grid prequalifications (on the "
          "DNO's node): `node/kinds/qualifications.py`, shapes in `shapes/qualification.ttl`, "
-         "permissions POL-040..047; across real processes in "
+         "permissions POL-060..047; across real processes in "
          f"`{QUAL_FED_TEST}`.\n"),
         _table(qualification_shape_rules() + QUAL_RULES),
         "## ARM-4xx, ARM-VS, ARM-BULK: the register\n",

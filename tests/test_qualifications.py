@@ -1,8 +1,8 @@
 """Qualification (node/kinds/qualifications.py) through a node's API: applications written
-by the FSP (POL-040), outcomes by the system operator that runs the product (POL-041),
-grid prequalification by the DNO of the area (POL-042), who reads what (POL-043/044),
+by the FSP (POL-060), outcomes by the system operator that runs the product (POL-061),
+grid prequalification by the DNO of the area (POL-062), who reads what (POL-063/044),
 the state machine (QUAL-VAL-020..024), the shapes (QUAL-VAL-001..015), the material
-change hook, and the queue's refusals (POL-046). Across real processes:
+change hook, and the queue's refusals (POL-066). Across real processes:
 tests/federation/test_qualification_federated.py."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from node.kinds.qualifications import (
 from node.records.kind import Facts
 from tests.conftest import CALLERS, RunningNode, start_node
 
-# the organisations this node holds (POL-030, POL-047): FSP-OTHER is not one of them
+# the organisations this node holds (POL-030, POL-067): FSP-OTHER is not one of them
 HOLDS = frozenset({"FSP-ACME", "DNO-UKPN", "NESO"})
 
 
@@ -42,7 +42,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNode]:
 
 
 def application(**changes):
-    body = {"UnitId": str(uuid.uuid4()), "Product": "dynamic-containment",
+    body = {"UnitId": str(uuid.uuid4()), "Product": "DC",
             "OrganisationId": "FSP-ACME", "ClaimedUpKW": 2000, "ClaimedDownKW": 1500,
             "Evidence": "https://docs.example/acme/dc-test.pdf"}
     body.update(changes)
@@ -116,12 +116,12 @@ def test_an_application_names_the_callers_organisation_by_default(node):
 
 def test_the_unit_is_named_by_iri_and_the_product_by_its_seed_iri(node):
     unit = str(uuid.uuid4())
-    app = applied(node, UnitId=UNIT_BASE + unit, Product="ukpn-sustain-peak")
-    assert app["UnitId"] == unit and app["Product"] == "ukpn-sustain-peak"
+    app = applied(node, UnitId=UNIT_BASE + unit, Product="DSO_PR")
+    assert app["UnitId"] == unit and app["Product"] == "DSO_PR"
     triples = node.app.state.register.store.triples(app["id"])
     objects = {t.object.value for t in triples}
     assert UNIT_BASE + unit in objects
-    assert "https://id.fmar.uk/product/ukpn-sustain-peak" in objects
+    assert "https://id.fmar.uk/product/DSO_PR" in objects
     with node.client("fsp") as c:
         found = c.get("/qualification-applications", params={"unit": unit}).json()
     assert [i["ApplicationId"] for i in found["items"]] == [app["ApplicationId"]]
@@ -135,46 +135,46 @@ def test_the_seed_products_are_the_shapes_list_and_say_who_runs_them(node):
         URIRef("https://id.fmar.uk/def/shapes#QualProduct"), SH["in"])))
     assert {str(i) for i in listed} == {p.iri for p in PRODUCTS}
     with node.client("fsp") as c:
-        items = c.get("/products").json()["items"]
-    assert {i["code"]: i["operator"] for i in items}["ukpn-secure"] == "DNO"
+        items = c.get("/qualification-products").json()["items"]
+    assert {i["code"]: i["operator"] for i in items}["DSO_SU"] == "DNO"
     neso, dno = CALLERS["neso"], CALLERS["dno"]
     assert all(not p.dno_areas for p in run_by(neso.roles, neso.dno_areas))
-    assert {p.code for p in run_by(dno.roles, dno.dno_areas)} == {"ukpn-sustain-peak",
-                                                                   "ukpn-secure"}
+    assert {p.code for p in run_by(dno.roles, dno.dno_areas)} == {"DSO_PR",
+                                                                   "DSO_SU"}
 
 
 # ---------------------------------------------------------------- who writes (POL)
 
 
-def test_POL_040_only_the_fsp_applies_for_its_own_units(node):
+def test_POL_060_only_the_fsp_applies_for_its_own_units(node):
     with node.client("neso") as c:  # not an FSP (and no assets:write on a real token)
         assert c.post("/qualification-applications",
-                      json=application()).json()["code"] == "POL-040"
+                      json=application()).json()["code"] == "POL-060"
     with node.client("fsp") as c:
         other = c.post("/qualification-applications",
                        json=application(OrganisationId="FSP-OTHER"))
-    assert (other.status_code, other.json()["code"]) == (403, "POL-040")
-    app = applied(node, Product="ukpn-secure")  # the DNO reads it (it runs the product)
+    assert (other.status_code, other.json()["code"]) == (403, "POL-060")
+    app = applied(node, Product="DSO_SU")  # the DNO reads it (it runs the product)
     with node.client("dno") as c:  # but does not move an FSP's application
         refused = c.post(f"/qualification-applications/{app['ApplicationId']}/transitions",
                          json={"to": "withdrawn"})
-    assert (refused.status_code, refused.json()["code"]) == (403, "POL-040")
+    assert (refused.status_code, refused.json()["code"]) == (403, "POL-060")
 
 
-def test_POL_040_an_fsp_cannot_hand_its_application_to_another_organisation(node):
+def test_POL_060_an_fsp_cannot_hand_its_application_to_another_organisation(node):
     app = applied(node)
     with node.client("fsp") as c:
         refused = c.put(f"/qualification-applications/{app['ApplicationId']}",
                         json=application(UnitId=app["UnitId"], OrganisationId="FSP-OTHER"),
                         headers={"If-Match": "*"})
-    assert (refused.status_code, refused.json()["code"]) == (403, "POL-040")
+    assert (refused.status_code, refused.json()["code"]) == (403, "POL-060")
 
 
-def test_POL_040_not_an_fsp_role(node):
+def test_POL_060_not_an_fsp_role(node):
     with pytest.raises(policy.Denied) as denied:
         policy.authorise(CALLERS["dno"], "qualification-application",
                          APPLICATION.action("create"), Facts("DNO-UKPN"), new=True)
-    assert denied.value.code == "POL-040"
+    assert denied.value.code == "POL-060"
 
 
 def test_POL_030_an_fsp_applies_on_its_own_node_only(node):
@@ -184,69 +184,69 @@ def test_POL_030_an_fsp_applies_on_its_own_node_only(node):
     assert (refused.status_code, refused.json()["code"]) == (403, "POL-030")
 
 
-def test_POL_041_an_fsp_cannot_record_an_outcome(node):
+def test_POL_061_an_fsp_cannot_record_an_outcome(node):
     app = applied(node)
     with node.client("fsp") as c:
         refused = c.post("/qualifications", json=outcome(app))
     assert refused.status_code == 403
-    assert refused.json()["code"] in ("POL-041", "POL-047")
-    with pytest.raises(policy.Denied) as denied:  # whatever the node: POL-041
+    assert refused.json()["code"] in ("POL-061", "POL-067")
+    with pytest.raises(policy.Denied) as denied:  # whatever the node: POL-061
         policy.authorise(CALLERS["fsp"], "qualification", "create-qualification",
                          Facts("FSP-ACME"), new=True)
-    assert denied.value.code == "POL-041"
+    assert denied.value.code == "POL-061"
 
 
-def test_POL_041_a_dno_cannot_record_an_outcome_for_a_neso_product(node):
+def test_POL_061_a_dno_cannot_record_an_outcome_for_a_neso_product(node):
     app = applied(node)
     with node.client("dno") as c:
         refused = c.post("/qualifications", json=outcome(app))
-    assert (refused.status_code, refused.json()["code"]) == (403, "POL-041")
+    assert (refused.status_code, refused.json()["code"]) == (403, "POL-061")
 
 
-def test_POL_041_the_dno_records_outcomes_for_its_dso_products_and_neso_does_not(node):
-    app = applied(node, Product="ukpn-secure")
+def test_POL_061_the_dno_records_outcomes_for_its_dso_products_and_neso_does_not(node):
+    app = applied(node, Product="DSO_SU")
     with node.client("neso") as c:
         refused = c.post("/qualifications", json=outcome(app))
-    assert (refused.status_code, refused.json()["code"]) == (403, "POL-041")
+    assert (refused.status_code, refused.json()["code"]) == (403, "POL-061")
     qual = recorded(node, app, who="dno")
     path = f"/qualifications/{qual['QualificationId']}"
     moved = move(node, "neso", path, "in_progress")  # NESO reads it, but does not run it
-    assert (moved.status_code, moved.json()["code"]) == (403, "POL-041")
+    assert (moved.status_code, moved.json()["code"]) == (403, "POL-061")
     assert move(node, "dno", path, "in_progress").status_code == 200
 
 
-def test_POL_041_a_transition_not_allowed_to_the_caller(node):
+def test_POL_061_a_transition_not_allowed_to_the_caller(node):
     qual = recorded(node, applied(node))
     path = f"/qualifications/{qual['QualificationId']}"
     for who in ("fsp", "dno"):
         refused = move(node, who, path, "in_progress")
-        assert (refused.status_code, refused.json()["code"]) == (403, "POL-041"), who
+        assert (refused.status_code, refused.json()["code"]) == (403, "POL-061"), who
     with node.client("fsp2") as c:  # another FSP does not even see it
         hidden = c.post(f"{path}/transitions", json={"to": "in_progress"})
     assert (hidden.status_code, hidden.json()["code"]) == (404, "QUAL-404")
 
 
-def test_POL_041_a_dno_cannot_move_a_qualification_to_a_neso_product(node):
-    qual = recorded(node, applied(node, Product="ukpn-secure"), who="dno")
+def test_POL_061_a_dno_cannot_move_a_qualification_to_a_neso_product(node):
+    qual = recorded(node, applied(node, Product="DSO_SU"), who="dno")
     with node.client("dno") as c:
         refused = c.put(f"/qualifications/{qual['QualificationId']}",
                         json={**{k: qual[k] for k in ("UnitId", "OrganisationId",
                                                       "ApplicationId")},
-                              "Product": "balancing-mechanism"}, headers={"If-Match": "*"})
-    assert (refused.status_code, refused.json()["code"]) == (403, "POL-041")
+                              "Product": "BM"}, headers={"If-Match": "*"})
+    assert (refused.status_code, refused.json()["code"]) == (403, "POL-061")
 
 
-def test_POL_042_grid_prequalification_by_the_dno_of_the_area(node):
+def test_POL_062_grid_prequalification_by_the_dno_of_the_area(node):
     body = {"UnitId": str(uuid.uuid4()), "OrganisationId": "FSP-ACME",
             "DNOConnection": "UKPN_EPN"}
     with node.client("dno") as c:
         made = c.post("/grid-prequalifications", json=body)
         outside = c.post("/grid-prequalifications", json={**body, "DNOConnection": "ENWL"})
     assert made.status_code == 201, made.text
-    assert (outside.status_code, outside.json()["code"]) == (403, "POL-042")
+    assert (outside.status_code, outside.json()["code"]) == (403, "POL-062")
     with node.client("neso") as c:
         refused = c.post("/grid-prequalifications", json=body)
-    assert (refused.status_code, refused.json()["code"]) == (403, "POL-042")
+    assert (refused.status_code, refused.json()["code"]) == (403, "POL-062")
     path = f"/grid-prequalifications/{made.json()['GridPrequalificationId']}"
     assert move(node, "dno", path, "in_progress").status_code == 200
     conditional = move(node, "dno", path, "conditionally_approved")
@@ -254,10 +254,10 @@ def test_POL_042_grid_prequalification_by_the_dno_of_the_area(node):
     assert move(node, "dno", path, "conditionally_approved",
                 "Export capped at 1 MW 16:00-19:00.").json()["State"] == "conditionally_approved"
     for who in ("fsp", "neso"):
-        assert move(node, who, path, "approved").json()["code"] == "POL-042"
+        assert move(node, who, path, "approved").json()["code"] == "POL-062"
 
 
-def test_POL_043_the_fsp_neso_and_dnos_read_outcomes_other_fsps_do_not(node):
+def test_POL_063_the_fsp_neso_and_dnos_read_outcomes_other_fsps_do_not(node):
     qual = recorded(node, applied(node))
     path = f"/qualifications/{qual['QualificationId']}"
     for who in ("fsp", "neso", "dno"):
@@ -272,10 +272,10 @@ def test_POL_043_the_fsp_neso_and_dnos_read_outcomes_other_fsps_do_not(node):
     assert qual["QualificationId"] not in {i["QualificationId"] for i in listed}
 
 
-def test_POL_044_applications_are_read_by_the_fsp_and_the_operator_of_the_product(node):
+def test_POL_064_applications_are_read_by_the_fsp_and_the_operator_of_the_product(node):
     neso_app = applied(node)
-    dso_app = applied(node, Product="ukpn-sustain-peak")
-    nged_app = applied(node, Product="nged-secure")
+    dso_app = applied(node, Product="DSO_PR")
+    nged_app = applied(node, Product="DSO_OU_15MIN")
     seen = {}
     for who in ("fsp", "neso", "dno", "fsp2"):
         with node.client(who) as c:
@@ -293,28 +293,28 @@ def test_POL_044_applications_are_read_by_the_fsp_and_the_operator_of_the_produc
     assert not ids & seen["fsp2"]
 
 
-def test_POL_045_qualification_records_are_not_deleted(node):
+def test_POL_065_qualification_records_are_not_deleted(node):
     app = applied(node)
     qual = recorded(node, app)
     with node.client("fsp") as c:
         refused = c.delete(f"/qualification-applications/{app['ApplicationId']}")
-    assert (refused.status_code, refused.json()["code"]) == (403, "POL-045")
+    assert (refused.status_code, refused.json()["code"]) == (403, "POL-065")
     with node.client("neso") as c:
         refused = c.delete(f"/qualifications/{qual['QualificationId']}")
         assert c.get(f"/qualifications/{qual['QualificationId']}").status_code == 200
-    assert (refused.status_code, refused.json()["code"]) == (403, "POL-045")
+    assert (refused.status_code, refused.json()["code"]) == (403, "POL-065")
 
 
-def test_POL_046_only_a_system_operator_has_a_queue(node):
+def test_POL_066_only_a_system_operator_has_a_queue(node):
     with node.client("fsp") as c:
         refused = c.get("/qualification-queue")
-    assert (refused.status_code, refused.json()["code"]) == (403, "POL-046")
+    assert (refused.status_code, refused.json()["code"]) == (403, "POL-066")
     with node.client("neso") as c:  # a system operator without federation:query
         refused = c.get("/qualification-queue")
     assert (refused.status_code, refused.json()["code"]) == (403, "POL-014")
 
 
-def test_POL_047_an_operator_records_outcomes_on_its_own_node(tmp_path):
+def test_POL_067_an_operator_records_outcomes_on_its_own_node(tmp_path):
     running = start_node(NodeSettings(data_dir=tmp_path, workers=1,
                                       holds=frozenset({"FSP-ACME"})))
     try:
@@ -322,7 +322,7 @@ def test_POL_047_an_operator_records_outcomes_on_its_own_node(tmp_path):
             app = c.post("/qualification-applications", json=application()).json()
         with running.client("neso") as c:
             refused = c.post("/qualifications", json=outcome(app))
-        assert (refused.status_code, refused.json()["code"]) == (403, "POL-047")
+        assert (refused.status_code, refused.json()["code"]) == (403, "POL-067")
     finally:
         running.stop()
 
@@ -470,7 +470,7 @@ def test_QUAL_VAL_rules_refuse_a_malformed_grid_prequalification(node, changes, 
     if refused.status_code == 422:
         assert rule in {v["rule"] for v in refused.json()["details"]["violations"]}
     else:  # an area outside the shape's list is outside the DNO's areas too
-        assert rule == "QUAL-VAL-014" and refused.json()["code"] == "POL-042"
+        assert rule == "QUAL-VAL-014" and refused.json()["code"] == "POL-062"
 
 
 def test_QUAL_VAL_009_014_015_by_the_validator():
@@ -519,8 +519,8 @@ def test_QUAL_IN_001_an_application_is_an_object():
 def test_a_material_change_sends_open_applications_back_for_reassessment(node):
     unit = str(uuid.uuid4())
     open_app = applied(node, UnitId=unit)
-    other_product = applied(node, UnitId=unit, Product="ukpn-secure")
-    withdrawn = applied(node, UnitId=unit, Product="quick-reserve")
+    other_product = applied(node, UnitId=unit, Product="DSO_SU")
+    withdrawn = applied(node, UnitId=unit, Product="QR")
     assert move(node, "fsp", f"/qualification-applications/{withdrawn['ApplicationId']}",
                 "withdrawn").status_code == 200
     elsewhere = applied(node)  # another unit
@@ -574,8 +574,8 @@ def test_the_rule_catalogue_cites_tests_that_exist():
 def test_a_material_change_told_to_the_operators_node_reassesses_its_granted_outcomes(node):
     unit = str(uuid.uuid4())
     granted, dso, started = (applied(node, UnitId=unit),
-                             applied(node, UnitId=unit, Product="ukpn-secure"),
-                             applied(node, UnitId=unit, Product="quick-reserve"))
+                             applied(node, UnitId=unit, Product="DSO_SU"),
+                             applied(node, UnitId=unit, Product="QR"))
     outcomes = [recorded(node, granted, State="in_progress", ValidFrom="2027-01-01"),
                 recorded(node, dso, who="dno", State="in_progress", ValidFrom="2027-01-01"),
                 recorded(node, started, State="in_progress")]

@@ -1,15 +1,15 @@
 """Qualification routes: the generic record routes (node/api/records.py) of the three
 qualification kinds, their transitions, the seed products and a system operator's queue.
 
-- /qualification-applications: written by the FSP on its own node (POL-040, POL-030);
+- /qualification-applications: written by the FSP on its own node (POL-060, POL-030);
 - /qualifications: written by the system operator that runs the product, on its own node
-  (POL-041, POL-047);
-- /grid-prequalifications: written by a DNO for its licence areas, on its node (POL-042,
-  POL-047);
+  (POL-061, POL-067);
+- /grid-prequalifications: written by a DNO for its licence areas, on its node (POL-062,
+  POL-067);
 - POST {path}/{id}/transitions {"to": ..., "reason": ...}: the state machine of
   node/kinds/qualifications.py (QUAL-VAL-022..024);
 - GET /qualification-queue: the open applications for the products the caller runs, from
-  every node of the federation, each node applying the caller's own rights (POL-046,
+  every node of the federation, each node applying the caller's own rights (POL-066,
   POL-014).
 """
 
@@ -63,7 +63,7 @@ def _held(request: Request, caller: Annotated[Caller, Depends(current_caller)]) 
 
 
 def _operator_node(request: Request, caller: Annotated[Caller, Depends(current_caller)]) -> None:
-    """POL-047: a system operator records outcomes on its own node."""
+    """POL-067: a system operator records outcomes on its own node."""
     if request.method != "GET":
         policy.check_operator_node(caller, request.app.state.placement.organisations())
 
@@ -93,12 +93,12 @@ class ApplicationIn(BaseModel):
 
     model_config = ConfigDict(extra="allow", json_schema_extra={
         "required": ["UnitId", "Product", "Evidence"], "examples": [{
-            "UnitId": UNIT, "Product": "dynamic-containment", "OrganisationId": "FSP-ACME",
+            "UnitId": UNIT, "Product": "DC", "OrganisationId": "FSP-ACME",
             "ClaimedUpKW": 2000, "ClaimedDownKW": 1500,
             "Evidence": "https://docs.example/acme/unit-7/dc-test-report.pdf"}]})
 
     UnitId: Any = _field("The market unit's ID (a UUID) or IRI", _ID, False)
-    Product: Any = _field("The product's code (GET /products)", _CODE, False)
+    Product: Any = _field("The product's code (GET /qualification-products)", _CODE, False)
     OrganisationId: Any = _field("The FSP (default, or empty: your organisation)",
                                  {"type": "string", "pattern": or_empty(CODE_PATTERN)})
     ClaimedUpKW: Any = _field("Upward capability claimed, kW", _KW)
@@ -134,7 +134,7 @@ class QualificationIn(BaseModel):
 
     model_config = ConfigDict(extra="allow", json_schema_extra={
         "required": ["UnitId", "Product", "OrganisationId", "ApplicationId"], "examples": [{
-            "UnitId": UNIT, "Product": "dynamic-containment", "OrganisationId": "FSP-ACME",
+            "UnitId": UNIT, "Product": "DC", "OrganisationId": "FSP-ACME",
             "ApplicationId": APPLICATION_ID, "State": "in_progress",
             "ValidFrom": "2027-01-01", "ValidTo": "2028-12-31",
             "Conditions": "Re-test after any change of battery inverter firmware."}]})
@@ -227,7 +227,7 @@ KINDS = (
         write_scope="assets:write",
         filters={"unit": "UnitId", "product": "Product", "state": "State"},
         describe={"create": "An FSP applies, on its own node, for a product for one of its "
-                  "market units (POL-040, POL-030). The system operator that runs the "
+                  "market units (POL-060, POL-030). The system operator that runs the "
                   "product finds it in its queue (GET /qualification-queue on its node)."})),
     (outcomes, RecordRoutes(
         path="/qualifications", label="qualification", records=_service("qualifications"),
@@ -235,15 +235,15 @@ KINDS = (
         filters={"unit": "UnitId", "product": "Product", "state": "State",
                  "application": "ApplicationId"},
         describe={"create": "The system operator that runs the product (NESO, or the DNO "
-                  "for a DSO product; POL-041) records the outcome on its own node "
-                  "(POL-047). The unit's FSP, NESO and every DNO read it (POL-043)."})),
+                  "for a DSO product; POL-061) records the outcome on its own node "
+                  "(POL-067). The unit's FSP, NESO and every DNO read it (POL-063)."})),
     (outcomes, RecordRoutes(
         path="/grid-prequalifications", label="grid prequalification",
         records=_service("grid_prequalifications"), model_in=GridPrequalificationIn,
         model_out=GridPrequalificationOut, write_scope="validation:write",
         filters={"unit": "UnitId", "state": "State", "area": "DNOConnection"},
         describe={"create": "A DNO records, on its node, whether its network in one of its "
-                  "licence areas lets the unit deliver (POL-042); one record per affected "
+                  "licence areas lets the unit deliver (POL-062); one record per affected "
                   "area."})),
 )
 
@@ -271,9 +271,11 @@ for _target, _routes in KINDS:
     _add_transitions(_target, _routes)
 
 
-@router.get("/products", summary="The products units are qualified for (seed list)",
-            description="Until the product catalogue exists: each product's IRI, code and "
-            "the system operator that runs it (NESO, or the DNO of its licence areas).",
+@router.get("/qualification-products", summary="The products units are qualified for, and "
+            "who records the outcomes", description="The products of the register "
+            "(GET /products on the market facilitator's node) that qualifications name here, "
+            "each with the system operator that records its outcomes (NESO, or the DNO of "
+            "the licence areas given for a DSO product).",
             openapi_extra=secured("assets:read"),
             responses={200: content("application/json"), **error_responses(401, 403)})
 def products(caller: CallerDep) -> JSONResponse:
@@ -286,7 +288,7 @@ def products(caller: CallerDep) -> JSONResponse:
 async def queue(engine: Engine, targets: list[NodeTarget],
                 products: list[str]) -> dict[str, Any]:
     """The open applications for `products` on every node (GET /qualification-applications
-    with the caller's token for that node: each node applies POL-044), newest rule first:
+    with the caller's token for that node: each node applies POL-064), newest rule first:
     those needing re-assessment, then requested."""
     def parse(response: httpx.Response) -> tuple[Any, int]:
         body = response.json()
@@ -314,7 +316,7 @@ async def queue(engine: Engine, targets: list[NodeTarget],
 
 
 @router.get("/qualification-queue", summary="The applications waiting for you (federated)",
-            description="For a system operator (POL-046) with `federation:query` (POL-014): "
+            description="For a system operator (POL-066) with `federation:query` (POL-014): "
             "the open applications (requested, reassessment_required) for the products it "
             "runs, asked of every node with the caller's own rights (the node exchanges its "
             "token per node). The answer lists every node's status, as federated queries do.",

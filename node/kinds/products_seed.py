@@ -1,10 +1,16 @@
-"""The products a market unit can be qualified for, until the product catalogue exists.
+"""The products a market unit can be qualified for here, and who records their outcomes.
+
+The codes are those of the product register (reference/gb-flexibility-products.csv, held
+on the market facilitator's node, node/kinds/products.py), so a qualification names the
+same product IRI as the register and eligibility. The register says a DSO product is run
+by a DNO but not which: this list names the DNO whose licence areas record each one
+(a demo assignment until DSO products name their procuring DNOs).
 
 A product is named by its IRI, https://id.fmar.uk/product/<code>; qualification records
 keep only that IRI, so the catalogue of the next issue can take over without changing
 them. Each product is run by one system operator: NESO for NESO's (national) products,
 the DNO holding the product's licence areas for a DSO product. That operator sees the
-applications for it (its queue) and records the outcomes (POL-041).
+applications for it (its queue) and records the outcomes (POL-061).
 
 shapes/qualification.ttl lists the same IRIs (`sh:in`, QUAL-VAL-002);
 tests/test_qualifications.py checks that both lists agree.
@@ -39,14 +45,14 @@ UKPN = ("UKPN_EPN", "UKPN_LPN", "UKPN_SPN")
 NGED = ("NGED_EMID", "NGED_WMID", "NGED_WALES", "NGED_SWEST")
 
 PRODUCTS: tuple[Product, ...] = (
-    Product("balancing-mechanism", "Balancing Mechanism (NESO)"),
-    Product("demand-flexibility-service", "Demand Flexibility Service (NESO)"),
-    Product("quick-reserve", "Quick Reserve (NESO)"),
-    Product("dynamic-containment", "Dynamic Containment (NESO)"),
-    Product("ukpn-sustain-peak", "Sustain Peak Management (UKPN, DSO)", UKPN),
-    Product("ukpn-secure", "Secure (UKPN, DSO)", UKPN),
-    Product("nged-secure", "Secure (NGED, DSO)", NGED),
-    Product("enwl-dynamic", "Dynamic (ENWL, DSO)", ("ENWL",)),
+    Product("BM", "Balancing Mechanism (incl. small/aggregated BM units)"),
+    Product("DFS", "Demand Flexibility Service"),
+    Product("QR", "Quick Reserve"),
+    Product("DC", "Dynamic Containment"),
+    Product("DSO_PR", "Peak Reduction (recorded by UKPN)", UKPN),
+    Product("DSO_SU", "Scheduled Utilisation (recorded by UKPN)", UKPN),
+    Product("DSO_OU_15MIN", "Operational Utilisation, 15-minute (recorded by NGED)", NGED),
+    Product("DSO_VAOU_DA", "Variable Availability + Operational Utilisation, day-ahead (recorded by ENWL)", ("ENWL",)),
 )
 BY_IRI = {p.iri: p for p in PRODUCTS}
 

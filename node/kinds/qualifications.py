@@ -1,12 +1,12 @@
 """Qualification (issue 12, UC-03.2): three record kinds and one state machine.
 
 - `qualification-application`, held on the FSP's node: the FSP applies for a product for
-  one of its market units, with the capability it claims and the evidence (POL-040).
+  one of its market units, with the capability it claims and the evidence (POL-060).
 - `qualification`, the outcome, held on the node of the system operator that runs the
-  product (NESO for NESO products, the DNO for DSO products: POL-041); it points at the
+  product (NESO for NESO products, the DNO for DSO products: POL-061); it points at the
   unit and the application by IRI, with a validity period and conditions.
 - `grid-prequalification`, one record per affected DNO licence area, on that DNO's node
-  (POL-042).
+  (POL-062).
 
 Market units and products are named by IRI only (https://id.fmar.uk/market-unit/<uuid>,
 https://id.fmar.uk/product/<code>), so this module needs neither the unit records nor a
@@ -149,18 +149,18 @@ APPLICATION = RecordKind(
     name="qualification-application", label="qualification application", code="QUAL",
     iri_base=APPLICATION_BASE, rdf_class=FMAR.QualificationApplication,
     table=APPLICATION_TABLE, shapes=(SHAPES_FILE,),
-    rules=(*_SHAPE_RULES, *_CODE_RULES, "POL-040", "POL-044", "POL-045"),
+    rules=(*_SHAPE_RULES, *_CODE_RULES, "POL-060", "POL-064", "POL-065"),
     held_by="the FSP's node", area_predicate=FMAR.operatorArea)
 QUALIFICATION = RecordKind(
     name="qualification", label="qualification", code="QUAL", iri_base=QUALIFICATION_BASE,
     rdf_class=FMAR.Qualification, table=QUALIFICATION_TABLE, shapes=(SHAPES_FILE,),
-    rules=(*_SHAPE_RULES, *_CODE_RULES, "POL-041", "POL-043", "POL-045"),
+    rules=(*_SHAPE_RULES, *_CODE_RULES, "POL-061", "POL-063", "POL-065"),
     held_by="the node of the system operator that runs the product",
     area_predicate=FMAR.operatorArea)
 GRID_PREQUALIFICATION = RecordKind(
     name="grid-prequalification", label="grid prequalification", code="QUAL",
     iri_base=GRID_BASE, rdf_class=FMAR.GridPrequalification, table=GRID_TABLE,
-    shapes=(SHAPES_FILE,), rules=(*_SHAPE_RULES, *_CODE_RULES, "POL-042", "POL-043", "POL-045"),
+    shapes=(SHAPES_FILE,), rules=(*_SHAPE_RULES, *_CODE_RULES, "POL-062", "POL-063", "POL-065"),
     held_by="the DNO's node (one record per affected licence area)")
 
 
@@ -191,7 +191,7 @@ class StatefulRecords(Records):
 
     def kept(self, caller: Caller, props: Properties, current: Record | None) -> Properties:
         """The licence areas of the DNO running the product (none for NESO's): policy
-        reads from them who runs it (POL-041, POL-044)."""
+        reads from them who runs it (POL-061, POL-064)."""
         if self.kind.area_predicate != FMAR.operatorArea:
             return []
         iri = next((o[1:-1] for p, o in props if p == str(FMAR.forProduct)), None)
@@ -342,7 +342,7 @@ class QualificationApplications(StatefulRecords):
         """A material change of the unit `unit_iri` (its capability, categories or location
         scope, decided by the market-unit kind): its open applications on this node go to
         `reassessment_required` with `reason`, each through the write path as the node
-        acting for the application's FSP (verb `reassess`, POL-040), so the system
+        acting for the application's FSP (verb `reassess`, POL-060), so the system
         operator finds them in its queue again. Returns the applications moved."""
 
         def fsp(record: Record) -> Caller:
@@ -365,7 +365,7 @@ class Qualifications(StatefulRecords):
     def on_material_change(self, unit_iri: str, reason: str) -> list[str]:
         """On the system operator's node, told of a material change of the unit: its
         granted qualifications here go to `reassessment_required` with `reason`, as the
-        node acting for the operator that runs the product (POL-041; the move is the
+        node acting for the operator that runs the product (POL-061; the move is the
         operator's or its node's). Returns the qualifications moved."""
 
         def operator(record: Record) -> Caller:

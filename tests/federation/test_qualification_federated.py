@@ -76,11 +76,11 @@ def apply(qf: QualFed, who: str, node: str, product: str) -> dict[str, Any]:
 
 def test_an_application_goes_through_the_queue_to_an_outcome_on_the_operators_node(qf):
     # the FSPs apply on their own nodes
-    dc = apply(qf, "Flexco", "fsp_a", "dynamic-containment")
-    dso = apply(qf, "Flexco", "fsp_a", "ukpn-secure")
-    qr = apply(qf, "Otherflex", "fsp_b", "quick-reserve")
+    dc = apply(qf, "Flexco", "fsp_a", "DC")
+    dso = apply(qf, "Flexco", "fsp_a", "DSO_SU")
+    qr = apply(qf, "Otherflex", "fsp_b", "QR")
     elsewhere = qf.call("Flexco", "fsp_b", "POST", "/qualification-applications",
-                        json={"UnitId": str(uuid.uuid4()), "Product": "quick-reserve",
+                        json={"UnitId": str(uuid.uuid4()), "Product": "QR",
                               "OrganisationId": qf.org("Flexco"), "ClaimedUpKW": 1,
                               "Evidence": "ref-1"})
     assert (elsewhere.status_code, elsewhere.json()["code"]) == (403, "POL-030")
@@ -109,7 +109,7 @@ def test_an_application_goes_through_the_queue_to_an_outcome_on_the_operators_no
             "State": "in_progress", "ValidFrom": "2027-01-01",
             "Conditions": "Re-test within 12 months."}
     misplaced = qf.call("Neso", "fsp_a", "POST", "/qualifications", json=body)
-    assert (misplaced.status_code, misplaced.json()["code"]) == (403, "POL-047")
+    assert (misplaced.status_code, misplaced.json()["code"]) == (403, "POL-067")
     made = qf.call("Neso", "neso", "POST", "/qualifications", json=body)
     assert made.status_code == 201, made.text
     path = f"/qualifications/{made.json()['QualificationId']}"
@@ -120,11 +120,11 @@ def test_an_application_goes_through_the_queue_to_an_outcome_on_the_operators_no
     # a transition not allowed to the caller: the FSP, and a DNO (on NESO's node)
     fsp_move = qf.call("Flexco", "neso", "POST", f"{path}/transitions",
                        json={"to": "verified"})
-    # an FSP's token has no validation:write (POL-001); with it, POL-041 (in-process tests)
+    # an FSP's token has no validation:write (POL-001); with it, POL-061 (in-process tests)
     assert (fsp_move.status_code, fsp_move.json()["code"]) == (403, "POL-001")
     dno_move = qf.call("Gridco", "neso", "POST", f"{path}/transitions",
                        json={"to": "verified"})
-    assert (dno_move.status_code, dno_move.json()["code"]) == (403, "POL-047")
+    assert (dno_move.status_code, dno_move.json()["code"]) == (403, "POL-067")
 
     # the queue now shows NESO's outcome beside the application
     again = qf.call("Neso", "neso", "GET", "/qualification-queue", relay=True).json()
@@ -151,9 +151,9 @@ def test_an_application_goes_through_the_queue_to_an_outcome_on_the_operators_no
                    f"/qualification-applications/{qr['ApplicationId']}").status_code == 404
 
 
-def test_POL_046_an_fsp_has_no_queue_and_a_token_for_another_node_is_refused(qf):
+def test_POL_066_an_fsp_has_no_queue_and_a_token_for_another_node_is_refused(qf):
     refused = qf.call("Flexco", "fsp_a", "GET", "/qualification-queue", relay=True)
-    assert (refused.status_code, refused.json()["code"]) == (403, "POL-046")
+    assert (refused.status_code, refused.json()["code"]) == (403, "POL-066")
     # NESO's token for the FSP's node, replayed at NESO's own node: not its audience
     neso = qf.local.members["Neso"]
     token = qf.local.access_token(neso, qf.url("fsp_a"))
@@ -170,7 +170,7 @@ def test_a_dno_records_grid_prequalification_on_its_node_for_its_areas(qf):
     assert made.status_code == 201, made.text
     outside = qf.call("Gridco", "dno", "POST", "/grid-prequalifications",
                       json={**body, "DNOConnection": "ENWL"})
-    assert (outside.status_code, outside.json()["code"]) == (403, "POL-042")
+    assert (outside.status_code, outside.json()["code"]) == (403, "POL-062")
     path = f"/grid-prequalifications/{made.json()['GridPrequalificationId']}"
     assert qf.call("Flexco", "dno", "GET", path).status_code == 200
     assert qf.call("Otherflex", "dno", "GET", path).status_code == 404
@@ -204,7 +204,7 @@ def _fmar(qf: QualFed, who: str, node: str, *args: str) -> Any:
 def test_fmar_qual_apply_queue_and_a_refused_transition(qf):
     unit = str(uuid.uuid4())
     applied = _fmar(qf, "Flexco", "fsp_a", "apply", "--unit", unit, "--product",
-                    "balancing-mechanism", "--up", "900", "--evidence", "BM-test-42")
+                    "BM", "--up", "900", "--evidence", "BM-test-42")
     assert applied.returncode == 0, applied.stderr
     app_id = json.loads(applied.stdout)["ApplicationId"]
     queue = _fmar(qf, "Neso", "neso", "queue")
@@ -232,17 +232,17 @@ def test_the_readme_qualification_walkthrough_runs_as_written(qf, tmp_path):
 
 
 def test_the_dno_records_outcomes_for_its_dso_products_only_on_its_node(qf):
-    dso = apply(qf, "Flexco", "fsp_a", "ukpn-sustain-peak")
-    national = apply(qf, "Flexco", "fsp_a", "balancing-mechanism")
+    dso = apply(qf, "Flexco", "fsp_a", "DSO_PR")
+    national = apply(qf, "Flexco", "fsp_a", "BM")
 
     def outcome_of(app: dict[str, Any]) -> dict[str, Any]:
         return {k: app[k] for k in ("UnitId", "Product", "OrganisationId", "ApplicationId")}
 
     refused = qf.call("Gridco", "dno", "POST", "/qualifications", json=outcome_of(national))
-    assert (refused.status_code, refused.json()["code"]) == (403, "POL-041")
+    assert (refused.status_code, refused.json()["code"]) == (403, "POL-061")
     made = qf.call("Gridco", "dno", "POST", "/qualifications", json=outcome_of(dso))
     assert made.status_code == 201, made.text
     path = f"/qualifications/{made.json()['QualificationId']}"
-    assert qf.call("Flexco", "dno", "GET", path).json()["Product"] == "ukpn-sustain-peak"
+    assert qf.call("Flexco", "dno", "GET", path).json()["Product"] == "DSO_PR"
     assert qf.call("Neso", "dno", "GET", path).status_code == 200  # NESO reads all outcomes
     assert qf.call("Otherflex", "dno", "GET", path).status_code == 404

@@ -267,10 +267,10 @@ class LocalFederation:
             gc.collect()
 
     def load_qualification(self, fsp_node: NodeProc, operator_node: NodeProc, unit_id: str,
-                           product: str = "dynamic-containment") -> tuple[str, str]:
+                           product: str = "DC") -> tuple[str, str]:
         """An application of the FSP for `product` for the unit `unit_id` on its node, and
         the operator's outcome on its node (in progress, then prequalified), both through
-        the qualification kinds (shapes, POL-040/041, history, audit), before the nodes
+        the qualification kinds (shapes, POL-060/041, history, audit), before the nodes
         run. Returns (application IRI, qualification IRI)."""
         from node.identity import Caller
 
