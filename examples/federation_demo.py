@@ -94,6 +94,11 @@ def build(base: Path, asset_count: int, limit_count: int,
     console.print(f"  {len(iris1)} + {len(iris2)} assets, {len(products)} products, "
                   f"{len(units)} market units on Flexco's node; {len(limits)} connection "
                   "limits to set through the DNO's API once the nodes run")
+    # a qualification of Flexco's first unit: its application (Flexco's node) and NESO's
+    # outcome (NESO's node)
+    application, outcome = fed.load_qualification(nodes["flexco"], nodes["neso"], units[0])
+    console.print(f"  a qualification application ({application}, Flexco's node) and NESO's "
+                  f"outcome ({outcome}, NESO's node)")
     fed.save()
     return fed, limits
 

@@ -13,7 +13,7 @@ from rdflib import XSD, URIRef
 from rdflib.term import Node
 from rdflib.util import from_n3
 
-from common.vocab import ASSET_BASE, CODE, FMAR, ID_BASE, ORG_BASE
+from common.vocab import ASSET_BASE, CODE, FMAR, ORG_BASE
 from node import ntriples
 
 GEO = "http://www.w3.org/2003/01/geo/wgs84_pos#"
@@ -23,8 +23,8 @@ GEO = "http://www.w3.org/2003/01/geo/wgs84_pos#"
 class Field:
     name: str  # Elexon column name, used in JSON and CSV
     predicate: URIRef
-    kind: str  # string | decimal | integer | date | time | boolean | org | asset | code:<Scheme>
-    #   | record:<kind>
+    kind: str  # string | decimal | integer | date | time | boolean | org | asset
+    #   | code:<Scheme> | iri:<base> (a record of another kind, by its ID)
     scheme: str | None = None  # derived from kind
     iri: str = ""  # the predicate as a plain string
 
@@ -151,8 +151,9 @@ def to_ntriples(field: Field, value: Any) -> str:
         return f"<{ORG_BASE}{_iri_part(value)}>"
     if kind == "asset":
         return f"<{ASSET_BASE}{_iri_part(value)}>"
-    if kind.startswith("record:"):  # another record of a generic kind, by its ID
-        return f"<{ID_BASE}{kind[7:]}/{_iri_part(value)}>"
+    if kind.startswith("iri:"):  # a record of another kind by its ID (or its whole IRI)
+        base = kind[4:]
+        return f"<{base}{_iri_part(str(value).strip().removeprefix(base))}>"
     if kind == "boolean":
         text = ("true" if value else "false") if isinstance(value, bool) else str(value).strip().lower()
         return ntriples.typed(text, _BOOLEAN)
@@ -176,8 +177,8 @@ def to_json_value(field: Field, term: Node) -> Any:
         return text.removeprefix(ORG_BASE)
     if field.kind == "asset":
         return text.removeprefix(ASSET_BASE)
-    if field.kind.startswith("record:"):
-        return text.removeprefix(f"{ID_BASE}{field.kind[7:]}/")
+    if field.kind.startswith("iri:"):
+        return text.removeprefix(field.kind[4:])
     if field.scheme:
         prefix = f"{CODE}{field.scheme}/"
         return text.removeprefix(prefix)

@@ -14,6 +14,7 @@ from typer.exceptions import TyperException
 from common.roles import ALL_SCOPES
 from node.cli_units import register as register_unit_commands
 from node.federation.cli import register as register_federation_commands
+from node.qual_cli import register as register_qualification_commands
 from node.switching.cli import switch_app
 from trust.cli import register as register_trust_commands
 from trust.client.options import CaBundle, ClientCert, ClientId, ClientKey, TrustUrl
@@ -33,6 +34,7 @@ app.add_typer(switch_app, name="switch")
 register_trust_commands(app)
 register_federation_commands(app)
 register_unit_commands(app)
+register_qualification_commands(app)
 
 DataDir = Annotated[Path, typer.Option(envvar="FMAR_DATA_DIR",
                                        help="Directory of the node's on-disk store")]

@@ -244,6 +244,80 @@ _POL_074 = (Check("POL-074", lambda c, f: _requester(f) == c.organisation_id,
 # receiving node checks what it holds and who held the records (node/switching/service.py).
 _POL_075 = (Check("POL-075", lambda c, _: c.actor is None,
                   lambda _: "A switch hand-over is made by a node itself, never relayed."),)
+# ---- qualification (node/kinds/qualifications.py): POL-060..067
+# POL-060: only an FSP (an asset-holding role) applies for qualification, for its own
+# organisation, and moves its applications.
+_POL_060 = (
+    Check("POL-060", _is_owner, lambda _: "Only an FSP, aggregator, asset owner or platform "
+          "applies for qualification."),
+    Check("POL-060", _own, lambda c: "An organisation applies only for its own units: "
+          f"OrganisationId must be '{c.organisation_id}'."),
+)
+
+
+def _records_outcomes(caller: Caller, facts: Facts) -> bool:
+    """The product's operator: NESO for a product with no DNO area, else the DNO of it."""
+    if facts.dno_area is None:
+        return caller.has_role("NESO")
+    return _in_licence_area(caller, facts) and _licence_holder(caller, facts)
+
+
+# POL-061: the system operator that runs the product (NESO for NESO products, the DNO of
+# the product's licence areas for DSO products) records and moves its qualifications.
+_POL_061 = (Check("POL-061", _records_outcomes,
+                  lambda _: "Only the system operator that runs the product records or "
+                  "changes its qualifications (NESO for NESO products, the DNO for DSO "
+                  "products)."),)
+# POL-062: a DNO or IDNO records grid prequalifications only for its own licence areas.
+_POL_062 = (
+    Check("POL-062", _licence_holder, lambda _: "Only a DNO or IDNO records grid "
+          "prequalification."),
+    Check("POL-062", _in_licence_area, lambda c: "A DNO records grid prequalification only "
+          f"for its licence areas: DNOConnection must be one of {sorted(c.dno_areas)}."),
+)
+# POL-065: qualification records are never deleted: their state says how they ended.
+_POL_065 = (Check("POL-065", lambda _c, _f: False,
+                  lambda _: "Qualification records are not deleted: withdraw the application "
+                  "or move the record to its final state."),)
+
+
+def _outcome_readers(caller: Caller) -> ReadScope:
+    """POL-063: a qualification or grid prequalification is read by the unit's FSP (the
+    organisation it names), NESO and every DNO or IDNO."""
+    if caller.has_role("NESO") or caller.roles & LICENCE_HOLDER_ROLES:
+        return ReadScope(True, frozenset(), frozenset())
+    return _read_scope(caller)
+
+
+def _application_readers(caller: Caller) -> ReadScope:
+    """POL-064: an application is read by its FSP and by system operators: a DNO reads
+    those for the products it runs (their operator area is its licence area), NESO all
+    of them (it runs the national products and coordinates the DSO ones)."""
+    return _read_scope(caller)
+
+
+READERS_QUALIFICATION = {"qualification": _outcome_readers,
+                         "grid-prequalification": _outcome_readers,
+                         "qualification-application": _application_readers}
+
+
+def check_qualification_queue(caller: Caller) -> None:
+    """POL-066: a qualification queue is for a system operator (NESO, a DNO or IDNO): the
+    applications for the products it runs, asked of every node with its own rights."""
+    if not caller.roles & SYSTEM_OPERATOR_ROLES:
+        raise _deny("POL-066", "Only a system operator (NESO, a DNO or IDNO) has a "
+                    "qualification queue.")
+
+
+def check_operator_node(caller: Caller, held: frozenset[str]) -> None:
+    """POL-067: a system operator records qualifications and grid prequalifications on its
+    own node (one whose operator it is, or that hosts it), never on another's. Other
+    callers write no outcomes anywhere; POL-061/042 refuse them."""
+    if caller.organisation_id not in held and caller.roles & SYSTEM_OPERATOR_ROLES:
+        raise Denied("POL-067", "A system operator records qualification outcomes on its own "
+                     "node.", {"organisation_id": caller.organisation_id})
+
+
 _READ = Rule(("assets:read",), hidden="always")  # POL-003
 _AUDIT = Rule(("audit:read", "assets:read"), hidden="always")  # POL-006
 
@@ -296,7 +370,25 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("switch-request", Action.OBJECT_SWITCH): Rule(("assets:write",), _POL_073),
     ("switch-request", Action.WITHDRAW_SWITCH): Rule(("assets:write",), _POL_074),
     ("switch-request", Action.TRANSFER_SWITCH): Rule(("switch:transfer",), _POL_075),
+    # qualification: create, update (PUT), transition; `reassess` is the node's move of an
+    # application after a material change of its unit, for the FSP (POL-060)
+    **{(kind, f"{verb}-{kind}"): Rule((scope,), checks, hidden="first")
+       for kind, scope, checks, verbs in (
+           ("qualification-application", "assets:write", _POL_060,
+            ("create", "update", "transition", "reassess")),
+           ("qualification", "validation:write", _POL_061, ("create", "update", "transition")),
+           ("grid-prequalification", "validation:write", _POL_062,
+            ("create", "update", "transition")))
+       for verb in verbs},
+    **{(kind, f"delete-{kind}"): Rule(("assets:read",), _POL_065, hidden="first")
+       for kind in ("qualification-application", "qualification", "grid-prequalification")},
+    **{(kind, action): rule for kind in ("qualification-application", "qualification",
+                                          "grid-prequalification")
+       for action, rule in (("read", _READ), ("audit", _AUDIT))},
 }
+
+READERS.update(READERS_QUALIFICATION)
+
 
 def authorise(caller: Caller, kind: str, action: str, facts: Facts | None = None, *,
               new: bool = False) -> None:

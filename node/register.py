@@ -15,8 +15,13 @@ from node.kinds.categories import Catalogue, Categories
 from node.kinds.connection_limits import ConnectionLimits
 from node.kinds.equivalences import Equivalences
 from node.kinds.market_unit_members import Memberships
-from node.kinds.market_units import MarketUnits
+from node.kinds.market_units import MARKET_UNIT, MarketUnits
 from node.kinds.products import Products
+from node.kinds.qualifications import (
+    GridPrequalifications,
+    QualificationApplications,
+    Qualifications,
+)
 from node.records.unit import UnitOfWork
 from node.store import RecordStore
 
@@ -33,6 +38,15 @@ class Register:
         self.units = MarketUnits(self.unit, material_change_share)
         self.members = Memberships(self.units)
         self.assets.deregister_guards.append(self.members.refuse_deregistration)
+        # qualification (node/kinds/qualifications.py): applications name units held here
+        # (QUAL-VAL-025); a material change of a unit sends its applications back for
+        # re-assessment here, and its `market-unit.changed` event (data.material) tells the
+        # operators, whose nodes do the same to their outcomes
+        # (self.qualifications.on_material_change)
+        self.applications = QualificationApplications(self.unit, units=MARKET_UNIT)
+        self.qualifications = Qualifications(self.unit)
+        self.grid_prequalifications = GridPrequalifications(self.unit)
+        self.units.material_hooks.append(self.applications.on_material_change)
 
     @property
     def catalogue(self) -> Catalogue:

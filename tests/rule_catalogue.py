@@ -842,6 +842,128 @@ SWITCH_RULES = [
             "test_POL_075_SWITCH_VAL_009_a_hostile_node_cannot_push_records")),
 ]
 
+# ---------------------------------------------------------------- qualification (issue 12)
+QUAL_TEST = "tests/test_qualifications.py"
+QUAL_FED_TEST = "tests/federation/test_qualification_federated.py"
+_QUAL_SHAPE_TESTS = {
+    "QUAL-VAL-001": "test_QUAL_VAL_rules_refuse_a_malformed_application",
+    "QUAL-VAL-002": "test_QUAL_VAL_rules_refuse_a_malformed_application",
+    "QUAL-VAL-003": "test_QUAL_VAL_rules_refuse_a_malformed_application",
+    "QUAL-VAL-004": "test_QUAL_VAL_rules_refuse_a_malformed_application",
+    "QUAL-VAL-005": "test_QUAL_VAL_rules_refuse_a_malformed_application",
+    "QUAL-VAL-006": "test_QUAL_VAL_rules_refuse_a_malformed_application",
+    "QUAL-VAL-007": "test_QUAL_VAL_007_an_application_state_from_its_list",
+    "QUAL-VAL-008": "test_QUAL_VAL_rules_refuse_a_malformed_outcome",
+    "QUAL-VAL-009": "test_QUAL_VAL_rules_refuse_a_malformed_grid_prequalification",
+    "QUAL-VAL-010": "test_QUAL_VAL_rules_refuse_a_malformed_outcome",
+    "QUAL-VAL-011": "test_QUAL_VAL_rules_refuse_a_malformed_outcome",
+    "QUAL-VAL-012": "test_QUAL_VAL_012_a_granted_qualification_states_valid_from",
+    "QUAL-VAL-013": "test_QUAL_VAL_rules_refuse_a_malformed_application",
+    "QUAL-VAL-014": "test_QUAL_VAL_009_014_015_by_the_validator",
+    "QUAL-VAL-015": "test_QUAL_VAL_009_014_015_by_the_validator",
+}
+
+
+def qualification_shape_rules() -> list[Rule]:
+    """QUAL-VAL-001..015 from shapes/qualification.ttl."""
+    path = SHAPES_DIR / "qualification.ttl"
+    graph = Graph().parse(path)
+    found: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for shape, rule in graph.subject_objects(FMAR.ruleId):
+        message = re.sub(r"^\[[A-Z0-9-]+\]\s*", "", str(graph.value(shape, SH.message) or ""))
+        found[str(rule)].append((message, _constraint_summary(graph, shape)))
+    return [Rule(rule, "<br>".join(sorted({f"{m} ({c})" for m, c in found[rule]})),
+                 f"`{path.relative_to(ROOT)}`", "422 `QUAL-VAL`",
+                 _t(QUAL_TEST, _QUAL_SHAPE_TESTS[rule]))
+            for rule in sorted(found, key=_sort_key)]
+
+
+QUAL_RULES = [
+    Rule("QUAL-VAL-020", "A record starts in an initial state (an application `requested`; an "
+         "outcome or grid prequalification `requested` or `in_progress`).",
+         "`node/kinds/qualifications.py` `INITIAL`", "422 `QUAL-VAL-020`",
+         _t(QUAL_TEST, "test_QUAL_VAL_020_a_record_starts_in_an_initial_state")),
+    Rule("QUAL-VAL-021", "PUT changes the other fields; `State` and `Reason` change only by a "
+         "transition.", "`node/kinds/qualifications.py` `StatefulRecords.replace`",
+         "422 `QUAL-VAL-021`", _t(QUAL_TEST, "test_QUAL_VAL_021_put_does_not_change_the_state")),
+    Rule("QUAL-VAL-022", "A transition is a move of the kind's table `TRANSITIONS` from the "
+         "current state (`details.allowed` lists the moves from it).",
+         "`node/kinds/qualifications.py` `TRANSITIONS`", "409 `QUAL-VAL-022`",
+         _t(QUAL_TEST, "test_QUAL_VAL_022_a_move_that_is_not_in_the_table")),
+    Rule("QUAL-VAL-023", "Moves to `rejected`, `not_approved`, `conditionally_approved` and "
+         "`reassessment_required` (and reopening) carry a reason.",
+         "`node/kinds/qualifications.py` `TRANSITIONS`", "409 `QUAL-VAL-023`",
+         _t(QUAL_TEST, "test_QUAL_VAL_023_a_rejection_needs_a_reason")),
+    Rule("QUAL-VAL-024", "A move is made by its party: an application's move to "
+         "`reassessment_required` only by the node after a material change of the unit "
+         "(a granted outcome's by its operator or the operator's node).",
+         "`node/kinds/qualifications.py` `TRANSITIONS`", "409 `QUAL-VAL-024`",
+         _t(QUAL_TEST, "test_QUAL_VAL_024_the_fsp_cannot_make_the_nodes_move")),
+    Rule("QUAL-VAL-025", "An application names a market unit of the applying FSP held on "
+         "this node.", "`node/kinds/qualifications.py` `QualificationApplications.check`",
+         "422 `QUAL-VAL-025`",
+         _t(QUAL_TEST, "test_QUAL_VAL_025_an_application_names_a_unit_of_the_fsps_on_this_node")),
+    Rule("QUAL-VAL-026", "One qualification per application on the operator's node "
+         "(re-assessment is a transition, not a new record).",
+         "`node/kinds/qualifications.py` `Qualifications.check`", "422 `QUAL-VAL-026`",
+         _t(QUAL_TEST, "test_QUAL_VAL_026_one_outcome_per_application")),
+    Rule("QUAL-VAL-027", "One grid prequalification per unit and licence area on the DNO's "
+         "node.", "`node/kinds/qualifications.py` `GridPrequalifications.check`",
+         "422 `QUAL-VAL-027`",
+         _t(QUAL_TEST, "test_QUAL_VAL_027_one_grid_prequalification_per_unit_and_area")),
+    Rule("QUAL-IN-001", "A qualification record is a JSON object.", "`node/inputs.py`",
+         "400 `QUAL-IN-001`", _t(QUAL_TEST, "test_QUAL_IN_001_an_application_is_an_object")),
+    Rule("QUAL-IN-002", "Only the kind's field names, each one plain value.", "`node/inputs.py`",
+         "400 `QUAL-IN-002`", _t(QUAL_TEST, "test_QUAL_IN_unreadable_applications_are_400")),
+    Rule("QUAL-IN-003", "Fields the node keeps (the ID, SetBy, Version, Created, Modified) are "
+         "not sent.", "`node/inputs.py`", "400 `QUAL-IN-003`",
+         _t(QUAL_TEST, "test_QUAL_IN_unreadable_applications_are_400")),
+    Rule("QUAL-IN-004", "A transition is `{\"to\": state, \"reason\": text}`; a material "
+         "change names a market unit by its IRI.", "`node/kinds/qualifications.py`",
+         "400 `QUAL-IN-004`", _t(QUAL_TEST, "test_QUAL_IN_004_a_transition_body_is_to_and_reason")),
+    Rule("QUAL-VAL", "Umbrella code of a record refused by its shapes; `details.violations` "
+         "lists every rule ID.", "`node/records/refusals.py`", "422 `QUAL-VAL`",
+         _t(QUAL_TEST, "test_QUAL_VAL_rules_refuse_a_malformed_application")),
+    Rule("QUAL-404", "The record exists and the caller may read it (POL-063, POL-064).",
+         "`node/policy.py` `authorise`", "404 `QUAL-404`",
+         _t(QUAL_TEST, "test_QUAL_404_an_unknown_or_malformed_id")),
+    Rule("QUAL-412", "`If-Match`, when given, is the record's current ETag.",
+         "`node/records/unit.py` `check_version`", "412 `QUAL-412`",
+         _t(QUAL_TEST, "test_QUAL_412_428_transitions_honour_if_match_when_given")),
+    Rule("QUAL-428", "PUT carries `If-Match` (a transition need not).",
+         "`node/records/unit.py` `check_version`", "428 `QUAL-428`",
+         _t(QUAL_TEST, "test_QUAL_412_428_transitions_honour_if_match_when_given")),
+    Rule("POL-060", "Only an FSP (an asset-holding role) applies for qualification, for its "
+         "own organisation, and moves its applications.", "`node/policy.py` `POLICY`",
+         "403 `POL-060`", _t(QUAL_TEST, "test_POL_060_only_the_fsp_applies_for_its_own_units",
+                             "test_POL_060_not_an_fsp_role")),
+    Rule("POL-061", "Only the system operator that runs the product records and moves its "
+         "qualifications: NESO for NESO products, the DNO of the product's licence areas for "
+         "DSO products.", "`node/policy.py` `POLICY`, `node/kinds/products_seed.py`",
+         "403 `POL-061`",
+         _t(QUAL_TEST, "test_POL_061_an_fsp_cannot_record_an_outcome",
+            "test_POL_061_a_dno_cannot_record_an_outcome_for_a_neso_product",
+            "test_POL_061_a_transition_not_allowed_to_the_caller")),
+    Rule("POL-062", "Only a DNO or IDNO records grid prequalification, for its licence areas.",
+         "`node/policy.py` `POLICY`", "403 `POL-062`",
+         _t(QUAL_TEST, "test_POL_062_grid_prequalification_by_the_dno_of_the_area")),
+    Rule("POL-063", "Qualifications and grid prequalifications are read by the unit's FSP, "
+         "NESO and every DNO or IDNO.", "`node/policy.py` `READERS`", "404 `QUAL-404`",
+         _t(QUAL_TEST, "test_POL_063_the_fsp_neso_and_dnos_read_outcomes_other_fsps_do_not")),
+    Rule("POL-064", "Applications are read by their FSP, by NESO, and by a DNO for the "
+         "products it runs.", "`node/policy.py` `READERS`", "404 `QUAL-404`",
+         _t(QUAL_TEST, "test_POL_064_applications_are_read_by_the_fsp_and_the_operator_of_the_product")),
+    Rule("POL-065", "Qualification records are never deleted; their state says how they "
+         "ended.", "`node/policy.py` `POLICY`", "403 `POL-065`",
+         _t(QUAL_TEST, "test_POL_065_qualification_records_are_not_deleted")),
+    Rule("POL-066", "Only a system operator (NESO, a DNO or IDNO) has a qualification queue.",
+         "`node/policy.py` `check_qualification_queue`", "403 `POL-066`",
+         _t(QUAL_TEST, "test_POL_066_only_a_system_operator_has_a_queue")),
+    Rule("POL-067", "A system operator records qualifications and grid prequalifications on "
+         "its own node.", "`node/policy.py` `check_operator_node`", "403 `POL-067`",
+         _t(QUAL_TEST, "test_POL_067_an_operator_records_outcomes_on_its_own_node")),
+]
+
 _HEADER = "| ID | What it checks | Defined in | Error the user sees | Test |\n|---|---|---|---|---|\n"
 
 
@@ -916,6 +1038,13 @@ def render() -> str:
          "the FSP's node; written by the FSP (POL-041), read by the FSP, NESO and the DNOs of "
          "the areas the members span (POL-003).\n"),
         _table(UNIT_SHAPE_RULES + UNIT_RULES),
+        "## QUAL: qualification\n",
+        ("Applications (held on the FSP's node), qualifications (the outcome, on the node of "
+         "the system operator that runs the product) and grid prequalifications (on the "
+         "DNO's node): `node/kinds/qualifications.py`, shapes in `shapes/qualification.ttl`, "
+         "permissions POL-060..067; across real processes in "
+         f"`{QUAL_FED_TEST}`.\n"),
+        _table(qualification_shape_rules() + QUAL_RULES),
         "## ARM-4xx, ARM-VS, ARM-BULK: the register\n",
         _table(REGISTER_RULES),
         "## POL: permissions\n",

@@ -27,6 +27,7 @@ from node.api import (
     eligibility,
     market_units,
     products,
+    qualifications,
     switching,
 )
 from node.api import catalogue as catalogue_api
@@ -101,6 +102,8 @@ def create_app(
     app.include_router(events_api.router)
     app.include_router(eligibility.router)  # before /market-units/{id}
     app.include_router(market_units.router)
+    for qualification_router in qualifications.ROUTERS:
+        app.include_router(qualification_router)
     app.include_router(admin.router)
     app.include_router(sparql_api.router)
     app.include_router(federation_api.router)

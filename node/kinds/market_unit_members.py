@@ -19,7 +19,13 @@ from node.asset_fields import Field, FieldTable
 from node.identity import Caller
 from node.kinds import market_unit_capability as composition
 from node.kinds.asset_records import AssetRecord
-from node.kinds.market_unit_capability import MEMBERSHIP_BASE, Capability, Placement, today
+from node.kinds.market_unit_capability import (
+    MEMBERSHIP_BASE,
+    UNIT_BASE,
+    Capability,
+    Placement,
+    today,
+)
 from node.kinds.market_units import MarketUnits
 from node.records.kind import RecordKind
 from node.records.record import Record
@@ -27,7 +33,7 @@ from node.records.service import Records
 from node.records.status import RegistrationStatus, ValidationStatus
 
 FIELDS = (
-    Field("UnitId", FMAR.memberOf, "record:market-unit"),
+    Field("UnitId", FMAR.memberOf, "iri:" + UNIT_BASE),
     Field("AssetId", FMAR.memberAsset, "asset"),
     Field("OrganisationId", FMAR.organisation, "org"),  # the unit's FSP, set by the node
     Field("ValidFrom", FMAR.validFrom, "date"),

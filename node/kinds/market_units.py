@@ -121,7 +121,7 @@ class MarketUnits(Records):
         super().__init__(unit, MARKET_UNIT)
         self.material_share = material_share
         # called with (unit IRI, reason) after each material change is stored
-        self.material_hooks: list[Callable[[str, str], None]] = []
+        self.material_hooks: list[Callable[[str, str], object]] = []
         self._reasons: list[str] = []  # of the write under way (under the write lock)
 
     # ------------------------------------------------------------ what the node keeps

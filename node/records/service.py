@@ -169,8 +169,8 @@ class Records:
             if field is None:
                 raise BadInput(f"{self.table.code}-IN-002", f"Cannot filter on '{name}'.",
                                {"fields": [name]})
-            if (field.kind == "asset" or field.kind.startswith("record:")) \
-                    and not UUID.match(str(value)):
+            if (field.kind == "asset" or field.kind.startswith("iri:")) \
+                    and not UUID.match(str(value).removeprefix(field.kind[4:])):
                 return [], None
             patterns.append(f"?r <{field.iri}> {to_ntriples(field, value)} .")
         if after and not UUID.match(after):
@@ -178,7 +178,7 @@ class Records:
                            "the previous page (the `next` it gave).", {"after": after[:100]})
         start = self.kind.iri_base + after if after else ""
         matches = (s["r"].value for s in self.store.select(
-            f"SELECT ?r WHERE {{ GRAPH ?r {{ {' '.join(patterns)} }} }}"))
+            f"SELECT DISTINCT ?r WHERE {{ GRAPH ?r {{ {' '.join(patterns)} }} }}"))
         limit = max(1, min(limit, MAX_PAGE))
         iris = heapq.nsmallest(limit + 1, (iri for iri in matches if iri > start))
         records = [r for r in (self.kind.read(i, self.store.triples(i)) for i in iris[:limit])

@@ -248,24 +248,14 @@ class LocalFederation:
         records on the DNO's node (before it runs), set as the DNO through the connection
         limit kind: validated (GICM-VAL-*), authorised (POL-008), versioned and audited."""
         from node.identity import Caller
-        from node.register import Register
-        from node.store import open_store
 
-        register = Register(open_store(node.data_dir / "data"), workers=1)
-        try:
-            dno = Caller("loader", node.member.org_id, frozenset(node.member.roles),
-                         frozenset({"validation:write"}), frozenset(node.member.dno_areas))
-            return [register.limits.create(
-                {"AssetId": asset.rsplit("/", 1)[-1], "OrganisationId": holder,
-                 "DNOConnection": area, "LimitType": "FIRM", "ValidFrom": "2026-01-01",
-                 "ExportLimit": round(export_kw, 1)}, dno).iri
-                for asset, holder, area, export_kw in limits]
-        finally:
-            register.close()
-            del register  # releases the store's lock before the node process opens it
-            import gc
-
-            gc.collect()
+        dno = Caller("loader", node.member.org_id, frozenset(node.member.roles),
+                     frozenset({"validation:write"}), frozenset(node.member.dno_areas))
+        return self._on_store(node, lambda register: [register.limits.create(
+            {"AssetId": asset.rsplit("/", 1)[-1], "OrganisationId": holder,
+             "DNOConnection": area, "LimitType": "FIRM", "ValidFrom": "2026-01-01",
+             "ExportLimit": round(export_kw, 1)}, dno).iri
+            for asset, holder, area, export_kw in limits])
 
     def load_products(self, node: NodeProc) -> list[str]:
         """The GB reference products (reference/gb-flexibility-products.csv) as product
@@ -274,21 +264,11 @@ class LocalFederation:
         POL-010), versioned and audited."""
         from node.identity import Caller
         from node.kinds.product_import import reference_products
-        from node.register import Register
-        from node.store import open_store
 
-        register = Register(open_store(node.data_dir / "data"), workers=1)
-        try:
-            facilitator = Caller("loader", node.member.org_id, frozenset(node.member.roles),
-                                 frozenset({"products:write"}))
-            return [register.products.create(body, facilitator).iri
-                    for body in reference_products()]
-        finally:
-            register.close()
-            del register  # releases the store's lock before the node process opens it
-            import gc
-
-            gc.collect()
+        facilitator = Caller("loader", node.member.org_id, frozenset(node.member.roles),
+                             frozenset({"products:write"}))
+        return self._on_store(node, lambda register: [
+            register.products.create(body, facilitator).iri for body in reference_products()])
 
     def load_market_units(self, node: NodeProc,
                           units: list[tuple[dict[str, Any], list[tuple[str, str]]]]) -> list[str]:
@@ -297,13 +277,11 @@ class LocalFederation:
         validated (MU-VAL-*), authorised (POL-041), versioned and audited. Returns the
         unit IDs."""
         from node.identity import Caller
-        from node.register import Register
-        from node.store import open_store
 
-        register = Register(open_store(node.data_dir / "data"), workers=1)
-        try:
-            fsp = Caller("loader", node.member.org_id, frozenset(node.member.roles),
-                         frozenset({"assets:read", "assets:write"}))
+        fsp = Caller("loader", node.member.org_id, frozenset(node.member.roles),
+                     frozenset({"assets:read", "assets:write"}))
+
+        def make(register: Any) -> list[str]:
             made = []
             for fields, members in units:
                 unit = register.units.create({**fields, "OrganisationId": fsp.organisation_id},
@@ -313,6 +291,50 @@ class LocalFederation:
                                                           "ValidFrom": valid_from}, fsp)
                 made.append(unit.record_id)
             return made
+
+        return self._on_store(node, make)
+
+    def load_qualification(self, fsp_node: NodeProc, operator_node: NodeProc, unit_id: str,
+                           product: str = "DC") -> tuple[str, str]:
+        """An application of the FSP for `product` for the unit `unit_id` on its node, and
+        the operator's outcome on its node (in progress, then prequalified), both through
+        the qualification kinds (shapes, POL-060/041, history, audit), before the nodes
+        run. Returns (application IRI, qualification IRI)."""
+        from node.identity import Caller
+
+        fsp, operator = fsp_node.member, operator_node.member
+        applicant = Caller("loader", fsp.org_id, frozenset(fsp.roles),
+                           frozenset({"assets:read", "assets:write"}))
+        application = self._on_store(fsp_node, lambda register: register.applications.create({
+            "UnitId": unit_id, "Product": product, "OrganisationId": fsp.org_id,
+            "ClaimedUpKW": 2000, "ClaimedDownKW": 1500,
+            "Evidence": "https://docs.example/demo/unit-test-report.pdf"}, applicant).iri)
+        decider = Caller("loader", operator.org_id, frozenset(operator.roles),
+                         frozenset({"assets:read", "validation:write"}),
+                         frozenset(operator.dno_areas))
+
+        def decide(register: Any) -> str:
+            outcome = register.qualifications.create({
+                "UnitId": unit_id, "Product": product, "OrganisationId": fsp.org_id,
+                "ApplicationId": application.rsplit("/", 1)[-1], "State": "in_progress",
+                "ValidFrom": "2027-01-01", "ValidTo": "2028-12-31",
+                "Conditions": "Re-test after any change of inverter firmware."}, decider)
+            register.qualifications.transition(outcome.record_id, decider, None,
+                                               "prequalified", "Test report accepted.")
+            return str(outcome.iri)
+
+        return application, self._on_store(operator_node, decide)
+
+    @staticmethod
+    def _on_store(node: NodeProc, work: Any) -> Any:
+        """`work(register)` on a node's store before it runs; the store is closed and its
+        lock released after."""
+        from node.register import Register
+        from node.store import open_store
+
+        register = Register(open_store(node.data_dir / "data"), workers=1)
+        try:
+            return work(register)
         finally:
             register.close()
             del register  # releases the store's lock before the node process opens it
