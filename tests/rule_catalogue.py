@@ -749,6 +749,16 @@ FEDERATION_RULES = [
          "`FMAR_FEDERATION_MAX_QUADS` rows; else nothing is evaluated.",
          "`node/federation/engine.py` `_gather`", "422 (answer `error`, stage `gather`)",
          _t(FED_TEST, "test_a_fragment_over_budget_is_refused_FED_010_with_every_node_status")),
+    Rule("FED-011", "A federated answer given for the caller (eligibility) asks the nodes with "
+         "the caller's exchanged token; when every node refuses it (no `may_act` naming the "
+         "node), the caller is told, not answered from nothing.",
+         "`node/api/eligibility.py` `_context`", "403 `FED-011`",
+         _t("tests/federation/test_eligibility_federated.py",
+            "test_FED_011_without_a_relay_token_the_node_asks_no_one_for_the_caller")),
+    Rule("FED-IN-008", "`/federation/records/{kind}` names a record kind; its filters are the "
+         "kind's (`REQ-IN-001` otherwise), both checked before any node is asked.",
+         "`node/api/federation.py` `records`", "404 `FED-IN-008`",
+         _t(CODES_TEST, "test_FED_IN_008_a_federated_listing_names_a_record_kind")),
 ]
 
 CLI_TEST = "tests/test_cli.py"

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from common.errors import Denied
 from common.http_errors import error_responses
 from common.openapi import content, secured
 from node import policy
@@ -57,7 +58,14 @@ async def _context(request: Request, caller: Caller, federation: Federation,
     if settings.federated or settings.federation_passthrough or settings.federation_nodes:
         policy.check_federation_query(caller)
         engine = federation.engine(tokens_for(request, federation))
-        return await federated_context(engine, await nodes_of(federation), on)
+        context = await federated_context(engine, await nodes_of(federation), on)
+        statuses = [n for source in context.sources.values() for n in source["nodes"]]
+        if statuses and all(n["status"] == "refused" for n in statuses):
+            raise Denied("FED-011", "No node could be asked for you: every node refused "
+                         "the token this node got for you (a token that lets a node ask "
+                         "others names it in `may_act`; `fmar unit eligibility` asks for "
+                         "one).", {"codes": sorted({str(n.get("code")) for n in statuses})})
+        return context
     return await run_in_threadpool(local_context, register_of(request), caller, on)
 
 
