@@ -12,6 +12,7 @@ import typer
 from typer.exceptions import TyperException
 
 from common.roles import ALL_SCOPES
+from node.cli_reports import register as register_report_commands
 from node.federation.cli import register as register_federation_commands
 from trust.cli import register as register_trust_commands
 from trust.client.options import CaBundle, ClientCert, ClientId, ClientKey, TrustUrl
@@ -29,6 +30,7 @@ app.add_typer(docs_app, name="docs")
 app.add_typer(dev_token_app, name="dev-token")
 register_trust_commands(app)
 register_federation_commands(app)
+register_report_commands(app)
 
 DataDir = Annotated[Path, typer.Option(envvar="FMAR_DATA_DIR",
                                        help="Directory of the node's on-disk store")]

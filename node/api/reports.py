@@ -1,0 +1,121 @@
+"""Reports (issue 15): `/reports` runs a definition across the federation for the caller
+(its rights at every node: exact for a reader of rows, disclosure-controlled for the
+regulator), and `/query/report` is this node's part of any report: every table computed
+here as /query/aggregate computes one. Definitions and what they compute: node/reports."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from common.http_errors import ApiError, error_responses
+from common.openapi import content, secured
+from node.api import services as deps
+from node.api.federation import _engine
+from node.api.records import ROUTED
+from node.api.services import Federation
+from node.identity import Caller, current_caller
+from node.query.service import service_for
+from node.reports import charts, export
+from node.reports.builtin import BUILTIN
+from node.reports.model import Chart, Definition
+from node.reports.node_side import compute, parse_request
+from node.reports.run import run
+
+router = APIRouter(tags=["reports"])
+Authenticated = Annotated[Caller, Depends(current_caller)]
+Relay = Annotated[Federation, Depends(deps.federation)]
+RUN_DOC = (" Each node computes the report's tables over what the caller may aggregate "
+           "(POL-012; the regulator's under disclosure control, POL-013, SDC-001..006) and "
+           "this node merges them. The result names the definition's version, when it ran "
+           "and every node's status.")
+
+
+def definition_of(name: str) -> Definition:
+    definition = BUILTIN.get(name)
+    if definition is None:
+        raise ApiError(404, "REP-001", f"No report named '{name[:60]}'.",
+                       {"reports": sorted(BUILTIN)})
+    return definition
+
+
+def chart_of(definition: Definition, file: str) -> tuple[Chart, str]:
+    name, _, fmt = file.rpartition(".")
+    chart = next((c for c in definition.charts if c.name == name), None)
+    if chart is None or fmt not in charts.FORMATS:
+        raise ApiError(404, "REP-004", f"Report '{definition.name}' has no chart '{file[:60]}'.",
+                       {"charts": [f"{c.name}.{f}" for c in definition.charts
+                                   for f in charts.FORMATS]})
+    return chart, fmt
+
+
+@router.post("/query/report", summary="This node's part of a report (its tables)",
+             description="Body: {\"tables\": [{\"name\", \"group_by\", \"measure\", "
+             "\"filter\"}]} (at most 40). Each table as /query/aggregate computes it; also "
+             "`node`: the newest asset change (to the minute) and the record kinds served.",
+             openapi_extra=secured("sparql:query", extra={"requestBody": {
+                 "required": True, "content": {"application/json": {"schema": {
+                     "type": "object", "required": ["tables"]}}}}}),
+             responses={200: content("application/json"), **error_responses(400, 401, 403)})
+async def node_report(request: Request, caller: Authenticated) -> JSONResponse:
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    tables = parse_request(body)
+    kinds = sorted(path.lstrip("/") for path in ROUTED)
+    return JSONResponse(await run_in_threadpool(compute, service_for(request.app), caller,
+                                                tables, kinds))
+
+
+@router.get("/reports", summary="The report definitions", openapi_extra=secured(),
+            responses={200: content("application/json"), **error_responses(401)})
+async def list_reports(caller: Authenticated) -> JSONResponse:
+    return JSONResponse([{"name": d.name, "version": d.version, "title": d.title,
+                          "source": d.source, "charts": [c.name for c in d.charts]}
+                         for d in BUILTIN.values()])
+
+
+@router.get("/reports/{name}", summary="One report definition", openapi_extra=secured(),
+            responses={200: content("application/json"), **error_responses(401, 404)})
+async def show_report(caller: Authenticated, name: str) -> JSONResponse:
+    return JSONResponse(definition_of(name).as_json())
+
+
+async def _result(request: Request, caller: Caller, federation: Federation,
+                  definition: Definition) -> dict[str, Any]:
+    engine, targets = await _engine(request, caller, federation)
+    return await run(definition, engine, targets)
+
+
+@router.get("/reports/{name}/run", summary="Run a report across the federation",
+            description="`format`: json (default), csv or xlsx." + RUN_DOC,
+            openapi_extra=secured("federation:query"),
+            responses={200: content("application/json"), **error_responses(400, 401, 403, 404,
+                                                                           503)})
+async def run_report(request: Request, caller: Authenticated, federation: Relay, name: str,
+                     format: str = "json") -> Response:
+    definition = definition_of(name)
+    if format not in export.FORMATS:
+        raise ApiError(400, "REP-002", "format is json, csv or xlsx.", {"value": format[:20]})
+    result = await _result(request, caller, federation, definition)
+    body = await run_in_threadpool(export.render, result, format)
+    headers = {} if format == "json" else {
+        "Content-Disposition": f'attachment; filename="{name}-v{definition.version}.{format}"'}
+    return Response(body, media_type=export.FORMATS[format], headers=headers)
+
+
+@router.get("/reports/{name}/charts/{file}", summary="A report's chart (.svg or .png)",
+            description="Runs the report and draws one of its charts." + RUN_DOC,
+            openapi_extra=secured("federation:query"),
+            responses={200: content("image/svg+xml"), **error_responses(401, 403, 404, 503)})
+async def chart(request: Request, caller: Authenticated, federation: Relay, name: str,
+                file: str) -> Response:
+    definition = definition_of(name)
+    wanted, fmt = chart_of(definition, file)
+    result = await _result(request, caller, federation, definition)
+    return Response(await run_in_threadpool(charts.render, result, wanted, fmt),
+                    media_type=charts.FORMATS[fmt])
