@@ -399,8 +399,8 @@ def check_duplicate_enquiry(caller: Caller) -> None:
 # ---------------------------------------------------------------- relayed callers (issue 7)
 
 # A relayed token (RFC 8693 `act`: a node exchanged its caller's token) reads and queries,
-# nothing else. These POSTs are queries, not writes.
-RELAYED_QUERY_POSTS = frozenset({"/sparql", "/federation/sparql"})
+# nothing else. These POSTs are queries, not writes (/query/report: a report's aggregates).
+RELAYED_QUERY_POSTS = frozenset({"/sparql", "/federation/sparql", "/query/report"})
 
 
 def is_read_route(method: str, path: str) -> bool:
