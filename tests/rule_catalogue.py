@@ -573,6 +573,66 @@ SDC_RULES = [
          _t(ATTACK, "test_SDC_006_capacity_filters_take_published_band_edges_only")),
 ]
 
+REPORTS_TEST = "tests/test_reports.py"
+REPORTS_FED_TEST = "tests/federation/test_reports.py"
+_REP_VAL = "test_REP_VAL_001_to_007_a_bad_definition_is_refused_with_its_rule"
+REPORT_RULES = [
+    Rule("REP-VAL-001", "A report definition is a JSON object with a name (lower-case "
+         "letters, digits, `_`, `-`; at most 48), a version and a title.",
+         "`node/reports/model.py` `check`", "400 `REP-VAL-001`", _t(REPORTS_TEST, _REP_VAL)),
+    Rule("REP-VAL-002", "A definition's version is a whole number from 1.",
+         "`node/reports/model.py` `check`", "400 `REP-VAL-002`", _t(REPORTS_TEST, _REP_VAL)),
+    Rule("REP-VAL-003", "A definition's source is assets, federation or market.",
+         "`node/reports/model.py` `check`", "400 `REP-VAL-003`", _t(REPORTS_TEST, _REP_VAL)),
+    Rule("REP-VAL-004", "At most 40 tables, each with its own name.",
+         "`node/reports/model.py` `check`", "400 `REP-VAL-004`", _t(REPORTS_TEST, _REP_VAL)),
+    Rule("REP-VAL-005", "A table groups by up to 5 distinct known dimensions (the aggregate "
+         "dimensions, months of a date, presence of an Elexon attribute).",
+         "`node/reports/model.py` `check_table`", "400 `REP-VAL-005`",
+         _t(REPORTS_TEST, _REP_VAL) + "<br>" + _t(
+             REPORTS_FED_TEST,
+             "test_REP_IN_001_and_REP_VAL_005_006_a_nodes_report_part_refuses_bad_tables")),
+    Rule("REP-VAL-006", "A table's measure is rated, import, export, installed or storage "
+         "capacity.", "`node/reports/model.py` `check_table`", "400 `REP-VAL-006`",
+         _t(REPORTS_TEST, _REP_VAL)),
+    Rule("REP-VAL-007", "A chart is bars, lines or tiles of one of the report's tables, along "
+         "one of its dimensions, of count or sum.", "`node/reports/model.py` `check`",
+         "400 `REP-VAL-007`", _t(REPORTS_TEST, _REP_VAL)),
+    Rule("REP-IN-001", "A node's report part (`POST /query/report`) is `{\"tables\": [...]}` "
+         "with at most 40 tables, each named once.", "`node/reports/node_side.py` "
+         "`parse_request`", "400 `REP-IN-001`", _t(
+             REPORTS_FED_TEST,
+             "test_REP_IN_001_and_REP_VAL_005_006_a_nodes_report_part_refuses_bad_tables")),
+    Rule("REP-001", "The report named exists.", "`node/api/reports.py` `definition_of`, "
+         "`node/cli_reports.py`", "404 `REP-001`", _t(
+             REPORTS_FED_TEST,
+             "test_reports_routes_run_a_report_in_every_format_and_draw_its_charts")
+         + "<br>" + _t(REPORTS_TEST,
+                       "test_REP_001_002_005_fmar_report_refuses_before_asking_any_node")),
+    Rule("REP-002", "The format is json, csv or xlsx (`fmar report run`: xlsx needs --out).",
+         "`node/api/reports.py` `run_report`, `node/cli_reports.py`", "400 `REP-002`", _t(
+             REPORTS_FED_TEST,
+             "test_reports_routes_run_a_report_in_every_format_and_draw_its_charts")
+         + "<br>" + _t(REPORTS_TEST,
+                       "test_REP_001_002_005_fmar_report_refuses_before_asking_any_node")),
+    Rule("REP-003", "Market participation has a source only when a node declares market "
+         "units and qualifications; until then the result says it has none.",
+         "`node/reports/run.py` `market_source`", "`market.source: null` in the result",
+         _t(REPORTS_TEST,
+            "test_REP_003_market_source_is_named_only_when_a_node_declares_both_kinds")
+         + "<br>" + _t(REPORTS_FED_TEST,
+                       "test_REP_003_market_participation_says_it_has_no_source_yet")),
+    Rule("REP-004", "The chart named is one of the report's, as .svg or .png.",
+         "`node/api/reports.py` `chart_of`, `node/cli_reports.py`", "404 `REP-004`", _t(
+             REPORTS_FED_TEST,
+             "test_reports_routes_run_a_report_in_every_format_and_draw_its_charts")
+         + "<br>" + _t(REPORTS_TEST,
+                       "test_fmar_report_show_draws_a_saved_results_charts_offline")),
+    Rule("REP-005", "`fmar report show` reads a result saved by `fmar report run`.",
+         "`node/cli_reports.py` `show_report`", "exit 2 `REP-005`",
+         _t(REPORTS_TEST, "test_REP_001_002_005_fmar_report_refuses_before_asking_any_node")),
+]
+
 REQUEST_RULES = [
     Rule("REQ-406", "The `Accept` header or `?format=` names a media type the route offers.",
          "`node/api/http.py` `negotiate`", "406 `REQ-406`",
@@ -756,6 +816,10 @@ def render() -> str:
         ("The regulator's aggregates (POL-013), computed at each node before its answer "
          "leaves it; the method and its residual risk are in `docs/disclosure.md`.\n"),
         _table(SDC_RULES),
+        "## REP: reports\n",
+        ("Report definitions, each node's part of a report and the report routes and "
+         "commands (`node/reports/`, docs/reports.md).\n"),
+        _table(REPORT_RULES),
         "## REQ: requests\n",
         _table(REQUEST_RULES),
         "## SPARQL, FED, FED-IN: queries and the federation\n",

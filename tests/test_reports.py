@@ -304,3 +304,38 @@ def test_csv_and_xlsx_keep_the_suppression_marks():
     assert about["version"] == "2" and about["disclosure_control"] == "POL-013"
     assert book["cells"].max_row == len(lines) + 1
     assert [c.value for c in book["nodes"][2]] == ["https://a", "answered", 1.0, None]
+
+
+# ---------------------------------------------------------------- the CLI (no node asked)
+
+def test_REP_001_002_005_fmar_report_refuses_before_asking_any_node(tmp_path):
+    from node.cli_errors import CliError
+    from node.cli_reports import run_report, show_report
+
+    with pytest.raises(CliError) as unknown:
+        run_report("nope")
+    with pytest.raises(CliError) as bad_format:
+        run_report("capacity", fmt="pdf")
+    with pytest.raises(CliError) as no_out:
+        run_report("capacity", fmt="xlsx")
+    other = tmp_path / "other.json"
+    other.write_text('{"cells": []}')
+    with pytest.raises(CliError) as not_a_result:
+        show_report(other)
+    assert [e.value.code for e in (unknown, bad_format, no_out, not_a_result)] == [
+        "REP-001", "REP-002", "REP-002", "REP-005"]
+
+
+def test_fmar_report_show_draws_a_saved_results_charts_offline(tmp_path, capsys):
+    from node.cli_errors import CliError
+    from node.cli_reports import show_report
+
+    saved = tmp_path / "growth.json"
+    saved.write_bytes(export.to_json(result_of("growth")))
+    show_report(saved, charts=tmp_path / "out", chart="registrations")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "growth-registrations.png", "growth-registrations.svg"]
+    assert "report growth v1" in capsys.readouterr().out
+    with pytest.raises(CliError) as no_chart:
+        show_report(saved, chart="pie")
+    assert no_chart.value.code == "REP-004"
