@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -22,12 +22,13 @@ from node.query.service import service_for
 from node.reports import charts, export
 from node.reports.builtin import BUILTIN
 from node.reports.model import Chart, Definition
-from node.reports.node_side import compute, parse_request
+from node.reports.node_side import compute, parse_request, request_schema
 from node.reports.run import run
 
 router = APIRouter(tags=["reports"])
 Authenticated = Annotated[Caller, Depends(current_caller)]
 Relay = Annotated[Federation, Depends(deps.federation)]
+ReportName = Annotated[str, Path(json_schema_extra={"enum": list(BUILTIN)})]
 RUN_DOC = (" Each node computes the report's tables over what the caller may aggregate "
            "(POL-012; the regulator's under disclosure control, POL-013, SDC-001..006) and "
            "this node merges them. The result names the definition's version, when it ran "
@@ -53,12 +54,12 @@ def chart_of(definition: Definition, file: str) -> tuple[Chart, str]:
 
 
 @router.post("/query/report", summary="This node's part of a report (its tables)",
-             description="Body: {\"tables\": [{\"name\", \"group_by\", \"measure\", "
-             "\"filter\"}]} (at most 40). Each table as /query/aggregate computes it; also "
+             description="Body: {\"tables\": {name: {\"group_by\", \"measure\", "
+             "\"filter\"}}} (at most 40). Each table as /query/aggregate computes it; also "
              "`node`: the newest asset change (to the minute) and the record kinds served.",
              openapi_extra=secured("sparql:query", extra={"requestBody": {
-                 "required": True, "content": {"application/json": {"schema": {
-                     "type": "object", "required": ["tables"]}}}}}),
+                 "required": True, "content": {"application/json": {
+                     "schema": request_schema()}}}}),
              responses={200: content("application/json"), **error_responses(400, 401, 403)})
 async def node_report(request: Request, caller: Authenticated) -> JSONResponse:
     try:
@@ -72,7 +73,8 @@ async def node_report(request: Request, caller: Authenticated) -> JSONResponse:
 
 
 @router.get("/reports", summary="The report definitions", openapi_extra=secured(),
-            responses={200: content("application/json"), **error_responses(401)})
+            responses={200: content("application/json", schema={"type": "array"}),
+                       **error_responses(401)})
 async def list_reports(caller: Authenticated) -> JSONResponse:
     return JSONResponse([{"name": d.name, "version": d.version, "title": d.title,
                           "source": d.source, "charts": [c.name for c in d.charts]}
@@ -81,7 +83,7 @@ async def list_reports(caller: Authenticated) -> JSONResponse:
 
 @router.get("/reports/{name}", summary="One report definition", openapi_extra=secured(),
             responses={200: content("application/json"), **error_responses(401, 404)})
-async def show_report(caller: Authenticated, name: str) -> JSONResponse:
+async def show_report(caller: Authenticated, name: ReportName) -> JSONResponse:
     return JSONResponse(definition_of(name).as_json())
 
 
@@ -94,10 +96,12 @@ async def _result(request: Request, caller: Caller, federation: Federation,
 @router.get("/reports/{name}/run", summary="Run a report across the federation",
             description="`format`: json (default), csv or xlsx." + RUN_DOC,
             openapi_extra=secured("federation:query"),
-            responses={200: content("application/json"), **error_responses(400, 401, 403, 404,
-                                                                           503)})
-async def run_report(request: Request, caller: Authenticated, federation: Relay, name: str,
-                     format: str = "json") -> Response:
+            responses={200: content("application/json", "text/csv", export.FORMATS["xlsx"]),
+                       **error_responses(400, 401, 403, 404, 503)})
+async def run_report(request: Request, caller: Authenticated, federation: Relay,
+                     name: ReportName,
+                     format: Annotated[str, Query(json_schema_extra={
+                         "enum": list(export.FORMATS)})] = "json") -> Response:
     definition = definition_of(name)
     if format not in export.FORMATS:
         raise ApiError(400, "REP-002", "format is json, csv or xlsx.", {"value": format[:20]})
@@ -105,14 +109,15 @@ async def run_report(request: Request, caller: Authenticated, federation: Relay,
     body = await run_in_threadpool(export.render, result, format)
     headers = {} if format == "json" else {
         "Content-Disposition": f'attachment; filename="{name}-v{definition.version}.{format}"'}
-    return Response(body, media_type=export.FORMATS[format], headers=headers)
+    return Response(body, media_type=export.FORMATS[format].split(";")[0], headers=headers)
 
 
 @router.get("/reports/{name}/charts/{file}", summary="A report's chart (.svg or .png)",
             description="Runs the report and draws one of its charts." + RUN_DOC,
             openapi_extra=secured("federation:query"),
-            responses={200: content("image/svg+xml"), **error_responses(401, 403, 404, 503)})
-async def chart(request: Request, caller: Authenticated, federation: Relay, name: str,
+            responses={200: content(*charts.FORMATS.values()),
+                       **error_responses(401, 403, 404, 503)})
+async def chart(request: Request, caller: Authenticated, federation: Relay, name: ReportName,
                 file: str) -> Response:
     definition = definition_of(name)
     wanted, fmt = chart_of(definition, file)

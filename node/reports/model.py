@@ -50,8 +50,13 @@ class Table:
                              self.measure, present)
 
     def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "group_by": list(self.group_by), "measure": self.measure,
-                "filter": dict(self.filter)}
+        return {"name": self.name, **self.request()}
+
+    def request(self) -> dict[str, Any]:
+        """The table as a node's report part takes it (under its name)."""
+        return {"group_by": list(self.group_by), "measure": self.measure,
+                "filter": {k: float(v) if k in ("min_capacity", "max_capacity") else v
+                           for k, v in self.filter.items()}}
 
 
 @dataclass(frozen=True)

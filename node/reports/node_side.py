@@ -11,34 +11,76 @@ from typing import Any
 from common.vocab import FMAR
 from node import policy
 from node.identity import Caller
-from node.query.aggregates import DCTERMS
-from node.query.filters import asset_graph_filter, scope_patterns
+from node.query.aggregates import CAPACITY_MEASURES, DCTERMS
+from node.query.filters import CODE_FILTERS, asset_graph_filter, scope_patterns
 from node.query.service import QueryService
-from node.reports.model import MAX_TABLES, Table, all_dimensions, check_table, invalid
+from node.reports.model import (
+    MAX_DIMENSIONS,
+    MAX_TABLES,
+    NAME_RE,
+    Table,
+    all_dimensions,
+    check_table,
+    invalid,
+)
 
 
 def parse_request(body: Any) -> list[Table]:
-    """REP-IN-001: {"tables": [{"name", "group_by", "measure", "filter"}, ...]} (at most
-    40 tables); each table checked as in a definition (REP-VAL-005/006, FED-IN-*)."""
-    if not isinstance(body, dict) or not isinstance(body.get("tables"), list) \
+    """REP-IN-001: {"tables": {name: {"group_by", "measure", "filter"}, ...}} (at most 40
+    tables); each table checked as in a definition (REP-VAL-005/006, FED-IN-*)."""
+    if not isinstance(body, dict) or not isinstance(body.get("tables"), dict) \
             or len(body["tables"]) > MAX_TABLES:
-        raise invalid("REP-IN-001", f"Send {{\"tables\": [...]}} with at most {MAX_TABLES} "
-                      "tables of name, group_by, measure and filter.")
+        raise invalid("REP-IN-001", f"Send {{\"tables\": {{name: table}}}} with at most "
+                      f"{MAX_TABLES} tables of group_by, measure and filter.")
     tables = []
     known = set(all_dimensions())
-    for raw in body["tables"]:
-        try:
-            table = Table(str(raw["name"]), tuple(str(d) for d in raw["group_by"]),
-                          str(raw.get("measure", "rated")),
-                          {str(k): str(v) for k, v in (raw.get("filter") or {}).items()})
-        except (KeyError, TypeError, AttributeError):
-            raise invalid("REP-IN-001", "Each table has name, group_by (a list), and "
-                          "optionally measure and filter (an object).") from None
+    for name, raw in body["tables"].items():
+        if not _table_shape(raw):
+            raise invalid("REP-IN-001", "Each table has group_by (a list of dimensions), and "
+                          "optionally measure and filter (codes as strings, capacities as "
+                          "numbers); nothing else.", table=str(name)[:60])
+        table = Table(str(name), tuple(raw["group_by"]), raw.get("measure", "rated"),
+                      {k: str(v) for k, v in (raw.get("filter") or {}).items()})
         check_table(table, known)
         tables.append(table)
-    if len({t.name for t in tables}) != len(tables):
-        raise invalid("REP-IN-001", "Each table has its own name.")
     return tables
+
+
+CAPACITY_FILTERS = ("min_capacity", "max_capacity")
+FILTER_NAMES = frozenset({*CODE_FILTERS, "organisation", *CAPACITY_FILTERS})
+
+
+def _table_shape(raw: Any) -> bool:
+    """The table is of the request schema's shape (values are checked afterwards)."""
+    if not isinstance(raw, dict) or not set(raw) <= {"group_by", "measure", "filter"}:
+        return False
+    group_by, measure, filters = raw.get("group_by"), raw.get("measure", ""), raw.get("filter")
+    if not isinstance(group_by, list) or not all(isinstance(d, str) for d in group_by) \
+            or not isinstance(measure, str):
+        return False
+    if filters is None:
+        return "filter" not in raw
+    return isinstance(filters, dict) and set(filters) <= FILTER_NAMES and all(
+        (isinstance(v, int | float) and not isinstance(v, bool)) if k in CAPACITY_FILTERS
+        else isinstance(v, str) for k, v in filters.items())
+
+
+def request_schema() -> dict[str, Any]:
+    """The JSON schema of a report part's request (OpenAPI)."""
+    code = r"[A-Za-z0-9_.\-]{1,64}"
+    codes = {"type": "string", "pattern": rf"^({code}(,{code})*)?$"}  # empty: no filter
+    table = {"type": "object", "required": ["group_by"], "additionalProperties": False,
+             "properties": {
+                 "group_by": {"type": "array", "maxItems": MAX_DIMENSIONS, "uniqueItems": True,
+                              "items": {"enum": all_dimensions()}},
+                 "measure": {"enum": list(CAPACITY_MEASURES)},
+                 "filter": {"type": "object", "additionalProperties": False, "properties": {
+                     **{name: codes for name in CODE_FILTERS},
+                     "organisation": {"type": "string", "pattern": f"^({code})?$"},
+                     **{name: {"type": "number"} for name in CAPACITY_FILTERS}}}}}
+    return {"type": "object", "required": ["tables"], "properties": {"tables": {
+        "type": "object", "maxProperties": MAX_TABLES,
+        "propertyNames": {"pattern": NAME_RE.pattern}, "additionalProperties": table}}}
 
 
 def freshness_query(scope: policy.ReadScope) -> str:

@@ -17,7 +17,7 @@ VALID, NOT_YET = "Verified", ("Pending", "Query")
 
 
 def request_body(definition: Definition) -> dict[str, Any]:
-    return {"tables": [t.as_json() for t in definition.tables]}
+    return {"tables": {t.name: t.request() for t in definition.tables}}
 
 
 async def run(definition: Definition, engine: Engine, nodes: list[NodeTarget]) -> dict[str, Any]:

@@ -227,24 +227,29 @@ def test_reports_routes_run_a_report_in_every_format_and_draw_its_charts(fed):
 def test_REP_IN_001_and_REP_VAL_005_006_a_nodes_report_part_refuses_bad_tables(fed):
     url = fed.local.nodes["fsp_a"].url
     headers = {"authorization": f"Bearer {fed.token('Ofgem', 'fsp_a')}"}
-    table = {"name": "t", "group_by": ["category"]}
+    table = {"group_by": ["category"]}
     bad = [({"tables": "all"}, 400, "REP-IN-001"),
-           ({"tables": [table] * 41}, 400, "REP-IN-001"),
-           ({"tables": [table, table]}, 400, "REP-IN-001"),
-           ({"tables": [{**table, "group_by": ["category", "dno", "gsp_group",
-                                                 "connection_type", "validation_status",
-                                                 "organisation"]}]}, 400, "REP-VAL-005"),
-           ({"tables": [{**table, "group_by": ["postcode"]}]}, 400, "REP-VAL-005"),
-           ({"tables": [{**table, "measure": "mpan"}]}, 400, "REP-VAL-006"),
-           ({"tables": [{**table, "filter": {"category": "BESS}"}}]}, 400, "FED-IN-001"),
+           ({"tables": [table]}, 400, "REP-IN-001"),
+           ({"tables": {f"t{i}": table for i in range(41)}}, 400, "REP-IN-001"),
+           ({"tables": {"t": {"measure": "rated"}}}, 400, "REP-IN-001"),
+           ({"tables": {"Bad Name": table}}, 400, "REP-VAL-005"),
+           ({"tables": {"t": {"group_by": ["category", "dno", "gsp_group", "connection_type",
+                                           "validation_status", "organisation"]}}},
+            400, "REP-VAL-005"),
+           ({"tables": {"t": {"group_by": ["postcode"]}}}, 400, "REP-VAL-005"),
+           ({"tables": {"t": {**table, "measure": "mpan"}}}, 400, "REP-VAL-006"),
+           ({"tables": {"t": {**table, "filter": {"category": "BESS}"}}}}, 400, "FED-IN-001"),
            # the regulator may not difference free capacity thresholds (SDC-006)
-           ({"tables": [{**table, "filter": {"min_capacity": "1234.5"}}]}, 403, "SDC-006")]
+           ({"tables": {"t": {**table, "filter": {"min_capacity": "1000"}}}}, 400, "REP-IN-001"),
+           ({"tables": {"t": {**table, "limit": 5}}}, 400, "REP-IN-001"),
+           ({"tables": {"t": {**table, "filter": {"min_capacity": 1234.5}}}}, 403,
+            "SDC-006")]
     with fed.http("Ofgem") as http:
         for body, status, code in bad:
             refused = http.post(f"{url}/query/report", json=body, headers=headers)
             assert (refused.status_code, refused.json()["code"]) == (status, code), body
-        done = http.post(f"{url}/query/report", json={"tables": [
-            {**table, "filter": {"min_capacity": "1000"}}]}, headers=headers)
+        done = http.post(f"{url}/query/report", json={"tables": {
+            "t": {**table, "filter": {"min_capacity": 1000}}}}, headers=headers)
         assert done.status_code == 200
         assert done.json()["tables"]["t"]["rule"] == "POL-013"
 
