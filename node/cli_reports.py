@@ -21,8 +21,19 @@ report_app = typer.Typer(help="Federated reports with charts (docs/reports.md)."
 
 
 def _definition(name: str) -> Any:
+    """A built-in report by name, or a definition saved as JSON (`@file.json`)."""
+    from common.http_errors import ApiError
     from node.reports.builtin import BUILTIN
+    from node.reports.model import Definition
 
+    if name.startswith("@"):
+        try:
+            return Definition.from_json(json.loads(Path(name[1:]).read_text()))
+        except ValueError as exc:
+            raise CliError("REP-VAL-001", f"{name[1:]} is not JSON: {exc}.",
+                           "start from `fmar report definition capacity`") from None
+        except ApiError as refused:
+            raise CliError(refused.code, refused.message, "see docs/reports.md") from None
     if name not in BUILTIN:
         raise CliError("REP-001", f"No report named '{name}'.",
                        "see `fmar report list`: " + ", ".join(sorted(BUILTIN)))
@@ -89,10 +100,20 @@ def list_reports() -> None:
                    f"(charts: {charts})")
 
 
+@report_app.command("definition")
+def show_definition(
+    name: Annotated[str, typer.Argument(help="A report: see `fmar report list`")],
+) -> None:
+    """A report's definition as JSON: save it, change it (and its version), run it with
+    `fmar report run @file.json`."""
+    typer.echo(json.dumps(_definition(name).as_json(), indent=2))
+
+
 @report_app.command("run", epilog="Exit codes: 0 every node answered; 2 bad input; "
                     "3 partial answer; 4 no node answered; 5 unreachable.")
 def run_report(
-    name: Annotated[str, typer.Argument(help="A report: see `fmar report list`")],
+    name: Annotated[str, typer.Argument(help="A report (see `fmar report list`), or "
+                                         "@file.json: a definition of your own")],
     fmt: Annotated[str, typer.Option("--format", help="json, csv or xlsx")] = "json",
     out: Annotated[Path | None, typer.Option(help="Write the result here (xlsx: required)")
                    ] = None,

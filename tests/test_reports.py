@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -339,3 +340,22 @@ def test_fmar_report_show_draws_a_saved_results_charts_offline(tmp_path, capsys)
     with pytest.raises(CliError) as no_chart:
         show_report(saved, chart="pie")
     assert no_chart.value.code == "REP-004"
+
+
+def test_REP_VAL_a_definition_of_ones_own_is_read_from_a_file_and_checked(tmp_path):
+    from node.cli_errors import CliError
+    from node.cli_reports import _definition
+
+    mine = BUILTIN["constraints"].as_json() | {"name": "my-constraints", "version": 3}
+    saved = tmp_path / "mine.json"
+    saved.write_text(json.dumps(mine))
+    definition = _definition(f"@{saved}")
+    assert (definition.name, definition.version) == ("my-constraints", 3)
+    saved.write_text(json.dumps(mine | {"version": 0}))
+    with pytest.raises(CliError) as refused:
+        _definition(f"@{saved}")
+    assert refused.value.code == "REP-VAL-002"
+    saved.write_text("{")
+    with pytest.raises(CliError) as unreadable:
+        _definition(f"@{saved}")
+    assert unreadable.value.code == "REP-VAL-001"
