@@ -94,6 +94,13 @@ def store_with(assets: list[dict[str, Any]]) -> ox.Store:
                  ox.Quad(graph, ox.NamedNode(aggregates.DCTERMS + "created"),
                          ox.Literal(asset["created"], datatype=ox.NamedNode(
                              "http://www.w3.org/2001/XMLSchema#dateTime")), graph)]
+        if "status" in asset:
+            quads.append(ox.Quad(graph, ox.NamedNode(FMAR + "registrationStatus"), ox.NamedNode(
+                f"{CODE}RegistrationStatus/{asset['status']}"), graph))
+        if "modified" in asset:
+            quads.append(ox.Quad(graph, ox.NamedNode(aggregates.DCTERMS + "modified"),
+                                 ox.Literal(asset["modified"], datatype=ox.NamedNode(
+                                     "http://www.w3.org/2001/XMLSchema#dateTime")), graph))
         if "gen" in asset:
             quads.append(ox.Quad(graph, ox.NamedNode(FMAR + "genCapacity"),
                                  ox.Literal(str(asset["gen"]), datatype=ox.NamedNode(
@@ -128,6 +135,16 @@ def test_a_presence_dimension_and_another_capacity_measure():
     export_sum = run_exact(store_with(ASSETS), Table("e", ("category",), "export"))
     assert {c["group"]["category"]: c["sum"] for c in export_sum["cells"]} == {
         "BESS": 4.0, "EV": 7.0}  # GenCapacity summed, the asset without one left out
+
+
+def test_de_registrations_are_counted_by_the_month_of_their_last_change():
+    assets = [{**ASSETS[0], "status": "Deregistered", "modified": "2025-03-09T10:00:00Z"},
+              {**ASSETS[1], "status": "Active", "modified": "2025-03-10T10:00:00Z"},
+              {**ASSETS[2], "status": "Deregistered", "modified": "2025-04-01T00:00:00Z"}]
+    table = next(t for t in BUILTIN["growth"].tables if t.name == "deregistrations")
+    answer = run_exact(store_with(assets), table)
+    assert [(c["group"]["modified_month"], c["count"]) for c in answer["cells"]] == [
+        ("2025-03", 1), ("2025-04", 1)]
 
 
 def test_a_capacity_filter_still_filters_rated_capacity_when_another_measure_is_summed():
