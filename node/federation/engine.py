@@ -265,7 +265,10 @@ class Engine:
         `aggregate` merges one. `about`: each answering node's own facts."""
         def parse(response: httpx.Response) -> tuple[Any, int]:
             answer = response.json()
-            return answer, sum(len(t["cells"]) for t in answer["tables"].values())
+            missing = set(tables) - set(answer["tables"])
+            if missing:  # an old or broken node: its answer is not merged
+                raise ValueError(f"no table {min(missing)!r}")
+            return answer, sum(len(answer["tables"][t]["cells"]) for t in tables)
 
         outcome = await self.fan_out(nodes, "POST", "/query/report", parse, json=body)
         answered = [outcome.payloads[n.url] for n in nodes if n.url in outcome.payloads]

@@ -39,7 +39,8 @@ def assemble(definition: Definition, answer: dict[str, Any],
         result["health"] = health(answer)
     if definition.source == "market":
         result["market"] = market_source(answer)
-    if definition.name == "quality":
+    validation = answer["tables"].get("validation", {}).get("group_by")
+    if validation == ["validation_status"] and any(attribute_of(t) for t in answer["tables"]):
         result["quality"] = quality(answer["tables"])
     return result
 
