@@ -273,3 +273,28 @@ def test_fmar_report_run_prints_progress_and_show_draws_the_charts(fed, tmp_path
     total = grand_total(result["tables"]["rated"])
     assert total is not None and f"{total['count']} assets" in shown.stdout
     assert marginal(result["tables"]["rated"], "dno")
+
+
+def test_SDC_the_regulator_recovers_no_single_asset_from_a_reports_tables(fed, union):
+    """The attacks of test_disclosure.py (extremes, and every line's total less its visible
+    cells, with the totals from the margins) on every table of the regulator's reports."""
+    from tests.federation.test_disclosure import Attack, attack_complements, attack_extremes
+
+    column = {"category": "AssetCategory", "gsp_group": "GSPGroup", "dno": "DNOConnection",
+              "connection_type": "ConnectionType", "validation_status": "ValidationStatus"}
+    month = {"created_month": "Created", "effective_month": "EffectiveDate"}
+    assets = [{"capacity": float(r["RatedCapacity"]),
+               **{d: r[c] for d, c in column.items()},
+               **{d: (r[c] or "")[:7] or None for d, c in month.items()}} for r in union]
+    attack = Attack()
+    for name in ("capacity", "growth", "constraints"):
+        result = _run(fed, "Ofgem", name)
+        for table_name, table in result["tables"].items():
+            if table["measure"] != "rated" or table_name == "deregistrations":
+                continue  # the estimates are compared with rated capacities
+            if table_name.startswith("constrained"):
+                continue  # filtered tables: their members are not the union's
+            attack_extremes(attack, table, assets)
+            attack_complements(attack, table, assets, {})
+    assert attack.estimates > 50
+    assert not attack.recovered, attack.recovered[:5]
