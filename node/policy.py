@@ -73,6 +73,8 @@ READERS: dict[str, Callable[[Caller], ReadScope]] = {
     # POL-003 for products and equivalences: the catalogue is read by every member.
     "product": lambda _: ReadScope(True, frozenset(), frozenset()),
     "product-equivalence": lambda _: ReadScope(True, frozenset(), frozenset()),
+    # report definitions: every member, the regulator too (it has no assets:read)
+    "report-definition": lambda _: ReadScope(True, frozenset(), frozenset()),
 }
 
 
@@ -205,6 +207,11 @@ _POL_010_ONLY = (Check("POL-010", _is_facilitator,
 # POL-050: only the market facilitator declares, changes and ends product equivalences.
 _POL_050 = (Check("POL-050", _is_facilitator,
                   lambda _: "Only the market facilitator manages product equivalences."),)
+# POL-051: only the market facilitator and the regulator save report definitions.
+_POL_051 = (Check("POL-051", lambda c, _: c.has_role("MarketFacilitator")
+                  or c.has_role("Regulator"),
+                  lambda _: "Only the market facilitator or the regulator saves report "
+                  "definitions."),)
 _READ = Rule(("assets:read",), hidden="always")  # POL-003
 _AUDIT = Rule(("audit:read", "assets:read"), hidden="always")  # POL-006
 
@@ -232,6 +239,11 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("product-equivalence", "create-product-equivalence"): Rule(("products:write",), _POL_050),
     ("product-equivalence", "update-product-equivalence"): Rule(("products:write",), _POL_050),
     ("product-equivalence", "delete-product-equivalence"): Rule(("products:write",), _POL_050),
+    ("report-definition", "read"): Rule(("sparql:query",), hidden="always"),
+    ("report-definition", "audit"): Rule(("sparql:query",), hidden="always"),
+    ("report-definition", "create-report-definition"): Rule(("reports:write",), _POL_051),
+    ("report-definition", "update-report-definition"): Rule(("reports:write",), _POL_051),
+    ("report-definition", "delete-report-definition"): Rule(("reports:write",), _POL_051),
     ("connection-limit", "read"): _READ,
     ("connection-limit", "audit"): _AUDIT,
     ("connection-limit", Action.CREATE_LIMIT): Rule(("validation:write",), _POL_008),

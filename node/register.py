@@ -15,6 +15,7 @@ from node.kinds.categories import Catalogue, Categories
 from node.kinds.connection_limits import ConnectionLimits
 from node.kinds.equivalences import Equivalences
 from node.kinds.products import Products
+from node.kinds.report_definitions import ReportDefinitions
 from node.records.unit import UnitOfWork
 from node.store import RecordStore
 
@@ -28,6 +29,7 @@ class Register:
         self.limits = ConnectionLimits(self.unit)
         self.products = Products(self.unit)
         self.equivalences = Equivalences(self.unit, self.products)
+        self.report_definitions = ReportDefinitions(self.unit)
 
     @property
     def catalogue(self) -> Catalogue:

@@ -17,6 +17,7 @@ import pytest
 from openpyxl import load_workbook
 
 from common.http_errors import ApiError
+from node.identity import Caller
 from node.policy import DisclosureControl, ReadScope
 from node.query import aggregates
 from node.query.aggregates import TOTAL
@@ -376,3 +377,116 @@ def test_REP_VAL_a_definition_of_ones_own_is_read_from_a_file_and_checked(tmp_pa
     with pytest.raises(CliError) as unreadable:
         _definition(f"@{saved}")
     assert unreadable.value.code == "REP-VAL-001"
+
+
+# ---------------------------------------------------------------- saved definitions (records)
+
+WRITERS = {
+    "facilitator": Caller("erin@mf", "MF", frozenset({"MarketFacilitator"}),
+                          frozenset({"assets:read", "sparql:query", "reports:write"})),
+    "regulator": Caller("fay@ofgem", "OFGEM", frozenset({"Regulator"}),
+                        frozenset({"sparql:query", "federation:query", "reports:write"})),
+    "neso": Caller("dan@neso", "NESO", frozenset({"NESO"}),
+                   frozenset({"assets:read", "sparql:query", "reports:write"})),
+    "fsp": Caller("alice@acme", "FSP-ACME", frozenset({"FSP"}),
+                  frozenset({"assets:read", "sparql:query", "assets:write"})),
+}
+
+
+@pytest.fixture(scope="module")
+def saving_node(tmp_path_factory):
+    from node.config import NodeSettings
+    from tests.conftest import start_node
+
+    running = start_node(NodeSettings(data_dir=tmp_path_factory.mktemp("reports"), workers=1),
+                         WRITERS)
+    yield running
+    running.stop()
+
+
+def saved(name: str = "bess-by-dno", **changes: Any) -> dict[str, Any]:
+    spec = {"description": "BESS by area", "tables": [
+        {"name": "t", "group_by": ["dno"], "filter": {"category": "BESS"}}],
+        "charts": [{"name": "by_dno", "kind": "bars", "table": "t", "x": "dno"}]}
+    return {"ReportName": name, "Title": "BESS by DNO area",
+            "Specification": json.dumps(spec), **changes}
+
+
+def test_POL_051_only_the_facilitator_and_the_regulator_save_report_definitions(saving_node):
+    for who in ("fsp", "neso"):
+        with saving_node.client(who) as http:
+            refused = http.post("/report-definitions", json=saved(f"by-{who}"))
+        assert (refused.status_code, refused.json()["code"]) in (
+            (403, "POL-051"), (403, "POL-001")), who
+    with saving_node.client("neso") as http:
+        assert http.post("/report-definitions", json=saved("x")).json()["code"] == "POL-051"
+    for who in ("facilitator", "regulator"):
+        with saving_node.client(who) as http:
+            created = http.post("/report-definitions", json=saved(f"by-{who}"))
+        assert created.status_code == 201, created.text
+        assert created.json()["Version"] == 1
+    with saving_node.client("regulator") as http:  # read without assets:read
+        listed = http.get("/report-definitions").json()["items"]
+        assert {d["ReportName"] for d in listed} >= {"by-facilitator", "by-regulator"}
+        reports = {r["name"]: r for r in http.get("/reports").json()}
+    assert reports["by-regulator"]["saved"] and not reports["capacity"]["saved"]
+
+
+def test_a_saved_definition_is_versioned_by_its_record(saving_node):
+    with saving_node.client("facilitator") as http:
+        created = http.post("/report-definitions", json=saved("versioned"))
+        path = created.headers["location"]
+        changed = http.put(path, json=saved("versioned", Title="BESS by DNO area, v2"),
+                           headers={"If-Match": created.headers["etag"]})
+        assert changed.status_code == 200, changed.text
+        shown = http.get("/reports/versioned").json()
+        assert (shown["version"], shown["title"]) == (2, "BESS by DNO area, v2")
+        assert len(http.get(f"{path}/history").json()["versions"]) == 2
+        stale = http.put(path, json=saved("versioned"),
+                         headers={"If-Match": created.headers["etag"]})
+        assert stale.json()["code"] == "REPDEF-412"
+        assert http.put(path, json=saved("versioned")).json()["code"] == "REPDEF-428"
+        missing = http.get("/report-definitions/00000000-0000-4000-8000-000000000000")
+        assert missing.json()["code"] == "REPDEF-404"
+        assert http.get("/reports/nothing-saved").json()["code"] == "REP-001"
+
+
+@pytest.mark.parametrize("body, status, code", [
+    (saved("Bad Name"), 422, "REPDEF-VAL"),
+    ({k: v for k, v in saved("no-spec").items() if k != "Specification"}, 422, "REPDEF-VAL"),
+    (saved("not-json", Specification="{"), 422, "REP-VAL-008"),
+    (saved("bad-dims", Specification=json.dumps({"tables": [
+        {"name": "t", "group_by": ["postcode"]}]})), 422, "REP-VAL-005"),
+    (saved("bad-chart", Specification=json.dumps({"tables": [
+        {"name": "t", "group_by": ["dno"]}], "charts": [
+        {"name": "c", "kind": "pie", "table": "t", "x": "dno"}]})), 422, "REP-VAL-007"),
+    ([saved()], 422, "REQ-001"),  # the API first; the service: REPDEF-IN-001 below
+    (saved("extra", Colour="red"), 400, "REPDEF-IN-002"),
+    (saved("kept", Version=7), 400, "REPDEF-IN-003"),
+])
+def test_REP_VAL_a_saved_definition_is_checked_and_nothing_is_stored_on_refusal(
+        saving_node, body, status, code):
+    with saving_node.client("facilitator") as http:
+        refused = http.post("/report-definitions", json=body)
+        assert (refused.status_code, refused.json()["code"]) == (status, code), refused.text
+        names = {d["ReportName"] for d in http.get("/report-definitions").json()["items"]}
+    if isinstance(body, dict):
+        assert body.get("ReportName") not in names
+
+
+def test_REP_VAL_001_and_009_names_are_checked_and_unique_on_the_node(saving_node):
+    with saving_node.client("facilitator") as http:
+        bad = http.post("/report-definitions", json=saved("Bad Name")).json()
+        assert {v["rule"] for v in bad["details"]["violations"]} == {"REP-VAL-001"}
+        assert http.post("/report-definitions", json=saved("twice")).status_code == 201
+        again = http.post("/report-definitions", json=saved("twice"))
+        assert (again.status_code, again.json()["code"]) == (409, "REP-VAL-009")
+
+
+def test_REPDEF_IN_001_a_definition_is_an_object(saving_node):
+    from common.errors import BadInput
+
+    with pytest.raises(BadInput) as refused:
+        saving_node.app.state.register.report_definitions.create([saved()],
+                                                                WRITERS["facilitator"])
+    assert refused.value.code == "REPDEF-IN-001"

@@ -9,15 +9,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as ModelField
 from starlette.concurrency import run_in_threadpool
 
 from common.http_errors import ApiError, error_responses
 from common.openapi import content, secured
 from node.api import services as deps
+from node.api.assets import register_of
 from node.api.federation import _engine
-from node.api.records import ROUTED
+from node.api.records import ROUTED, RecordRoutes, add_record_routes
 from node.api.services import Federation
 from node.identity import Caller, current_caller
+from node.kinds.report_definitions import ReportDefinitions
 from node.query.service import service_for
 from node.reports import charts, export
 from node.reports.builtin import BUILTIN
@@ -28,18 +32,58 @@ from node.reports.run import run
 router = APIRouter(tags=["reports"])
 Authenticated = Annotated[Caller, Depends(current_caller)]
 Relay = Annotated[Federation, Depends(deps.federation)]
-ReportName = Annotated[str, Path(json_schema_extra={"enum": list(BUILTIN)})]
+ReportName = Annotated[str, Path(json_schema_extra={"pattern": r"^[a-z][a-z0-9_-]{0,47}$"})]
 RUN_DOC = (" Each node computes the report's tables over what the caller may aggregate "
            "(POL-012; the regulator's under disclosure control, POL-013, SDC-001..006) and "
            "this node merges them. The result names the definition's version, when it ran "
            "and every node's status.")
 
 
-def definition_of(name: str) -> Definition:
-    definition = BUILTIN.get(name)
+class ReportDefinitionIn(BaseModel):
+    """A saved report (market facilitator or regulator, POL-051): its name, title and
+    specification, the tables and charts as a JSON string (docs/reports.md). Checked
+    against shapes/report_definition.ttl and node/reports/model.py."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={
+        "required": ["ReportName", "Title", "Specification"],
+        "examples": [{"ReportName": "bess-by-dno", "Title": "BESS by DNO area",
+                      "Specification": '{"tables": [{"name": "t", "group_by": ["dno"], '
+                      '"filter": {"category": "BESS"}}], "charts": [{"name": "by_dno", '
+                      '"kind": "bars", "table": "t", "x": "dno"}]}'}]})
+
+    ReportName: Any = ModelField(None, json_schema_extra={"type": "string"})
+    Title: Any = ModelField(None, json_schema_extra={"type": "string"})
+    Specification: Any = ModelField(None, json_schema_extra={"type": "string"})
+
+
+class ReportDefinitionOut(BaseModel):
+    DefinitionId: str
+    id: str
+    ReportName: str | None = None
+    Title: str | None = None
+    Specification: str | None = None
+    SetBy: str
+    Version: int
+    Created: str | None = None
+    Modified: str | None = None
+
+
+def saved_of(request: Request) -> ReportDefinitions:
+    return register_of(request).report_definitions
+
+
+def definitions(request: Request) -> dict[str, Definition]:
+    """The built-in reports, then those saved on this node (a saved one never replaces a
+    built-in one of the same name)."""
+    return {**saved_of(request).definitions(), **BUILTIN}
+
+
+def definition_of(request: Request, name: str) -> Definition:
+    known = definitions(request)
+    definition = known.get(name)
     if definition is None:
         raise ApiError(404, "REP-001", f"No report named '{name[:60]}'.",
-                       {"reports": sorted(BUILTIN)})
+                       {"reports": sorted(known)})
     return definition
 
 
@@ -75,16 +119,18 @@ async def node_report(request: Request, caller: Authenticated) -> JSONResponse:
 @router.get("/reports", summary="The report definitions", openapi_extra=secured(),
             responses={200: content("application/json", schema={"type": "array"}),
                        **error_responses(401)})
-async def list_reports(caller: Authenticated) -> JSONResponse:
+async def list_reports(request: Request, caller: Authenticated) -> JSONResponse:
+    known = await run_in_threadpool(definitions, request)
     return JSONResponse([{"name": d.name, "version": d.version, "title": d.title,
-                          "source": d.source, "charts": [c.name for c in d.charts]}
-                         for d in BUILTIN.values()])
+                          "source": d.source, "charts": [c.name for c in d.charts],
+                          "saved": d.name not in BUILTIN} for d in known.values()])
 
 
 @router.get("/reports/{name}", summary="One report definition", openapi_extra=secured(),
             responses={200: content("application/json"), **error_responses(401, 404)})
-async def show_report(caller: Authenticated, name: ReportName) -> JSONResponse:
-    return JSONResponse(definition_of(name).as_json())
+async def show_report(request: Request, caller: Authenticated, name: ReportName
+                      ) -> JSONResponse:
+    return JSONResponse((await run_in_threadpool(definition_of, request, name)).as_json())
 
 
 async def _result(request: Request, caller: Caller, federation: Federation,
@@ -102,7 +148,7 @@ async def run_report(request: Request, caller: Authenticated, federation: Relay,
                      name: ReportName,
                      format: Annotated[str, Query(json_schema_extra={
                          "enum": list(export.FORMATS)})] = "json") -> Response:
-    definition = definition_of(name)
+    definition = await run_in_threadpool(definition_of, request, name)
     if format not in export.FORMATS:
         raise ApiError(400, "REP-002", "format is json, csv or xlsx.", {"value": format[:20]})
     result = await _result(request, caller, federation, definition)
@@ -119,8 +165,18 @@ async def run_report(request: Request, caller: Authenticated, federation: Relay,
                        **error_responses(401, 403, 404, 503)})
 async def chart(request: Request, caller: Authenticated, federation: Relay, name: ReportName,
                 file: str) -> Response:
-    definition = definition_of(name)
+    definition = await run_in_threadpool(definition_of, request, name)
     wanted, fmt = chart_of(definition, file)
     result = await _result(request, caller, federation, definition)
     return Response(await run_in_threadpool(charts.render, result, wanted, fmt),
                     media_type=charts.FORMATS[fmt])
+
+
+add_record_routes(router, RecordRoutes(
+    path="/report-definitions", label="report definition", records=saved_of,
+    model_in=ReportDefinitionIn, model_out=ReportDefinitionOut, write_scope="reports:write",
+    read_scope="sparql:query", filters={"name": "ReportName"},
+    describe={"create": "The market facilitator or the regulator saves a report (POL-051): "
+              "its name (unique on this node, REP-VAL-009), title and specification. Each "
+              "change is a new version; `/reports` lists and runs it by name."},
+))
