@@ -298,3 +298,33 @@ def test_SDC_the_regulator_recovers_no_single_asset_from_a_reports_tables(fed, u
             attack_complements(attack, table, assets, {})
     assert attack.estimates > 50
     assert not attack.recovered, attack.recovered[:5]
+
+
+def test_the_regulator_saves_a_definition_on_a_node_and_runs_it_across_the_federation(fed):
+    """A saved definition (POL-051) run by name through the node: the version is the
+    record's, and the numbers are the regulator's (disclosure control)."""
+    url = fed.local.nodes["dno"].url
+    own = fed.local.access_token(fed.member("Ofgem"), url, "reports:write sparql:query")
+    spec = {"tables": [{"name": "bess", "group_by": ["dno"], "filter": {"category": "BESS"}}],
+            "charts": [{"name": "bess_by_dno", "kind": "bars", "table": "bess", "x": "dno"}]}
+    body = {"ReportName": "ofgem-bess", "Title": "BESS by DNO area",
+            "Specification": json.dumps(spec)}
+    with fed.http("Ofgem") as http:
+        created = http.post(f"{url}/report-definitions", json=body,
+                            headers={"authorization": f"Bearer {own}"})
+        assert created.status_code == 201, created.text
+        changed = http.put(f"{url}{created.headers['location']}",
+                           json={**body, "Title": "BESS by DNO area (v2)"},
+                           headers={"authorization": f"Bearer {own}",
+                                    "If-Match": created.headers["etag"]})
+        assert changed.json()["Version"] == 2
+        _, relay = _relay(fed, "Ofgem", "dno")
+        result = http.get(f"{url}/reports/ofgem-bess/run", headers=relay, timeout=60).json()
+    flexco = fed.local.access_token(fed.member("Flexco"), url, "assets:read assets:write")
+    with fed.http("Flexco") as http:  # an FSP holds no reports:write (POL-001)
+        refused = http.post(f"{url}/report-definitions", json={**body, "ReportName": "f"},
+                            headers={"authorization": f"Bearer {flexco}"})
+    assert (refused.status_code, refused.json()["code"]) == (403, "POL-001")
+    assert (result["version"], result["title"]) == (2, "BESS by DNO area (v2)")
+    assert result["disclosure_control"] == "POL-013"
+    assert {n["status"] for n in result["nodes"]} == {"answered"}
