@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from node.cli_errors import EXIT_OK, CliError
+from node.cli_errors import EXIT_OK, CliError, from_api_error
 from trust.client.options import CaBundle, ClientCert, ClientId, ClientKey, TrustUrl
 
 report_app = typer.Typer(help="Federated reports with charts (docs/reports.md).",
@@ -121,6 +121,8 @@ def run_report(
         help="Also draw every chart of the report into this directory (SVG and PNG)")] = None,
     node: Annotated[list[str] | None, typer.Option(
         help="Node URL (default: found in the trust directory)")] = None,
+    via: Annotated[str | None, typer.Option(
+        help="Ask this node to run the report (also one saved on that node)")] = None,
     trust_url: TrustUrl = None,
     ca_bundle: CaBundle = None,
     client_id: ClientId = None,
@@ -135,7 +137,7 @@ def run_report(
     from node.reports import export
     from node.reports.run import assemble, request_body
 
-    definition = _definition(name)
+    definition = _definition(name) if via is None or name.startswith("@") else None
     if fmt not in export.FORMATS:
         raise CliError("REP-002", f"Unknown --format '{fmt}'.", "use json, csv or xlsx")
     if fmt == "xlsx" and out is None:
@@ -147,16 +149,28 @@ def run_report(
     client = FederationClient(trust_url, ca_bundle=ca_bundle, client_id=client_id, cert=cert,
                               key=key, deadline=deadline, nodes=node)
     labels = client.node_names()
-    typer.echo(f"# {definition.title} v{definition.version}: asking the nodes…", err=True)
 
     def progress(status: NodeStatus) -> None:
         typer.echo(f"# {labels.get(status.node, status.node)}: {status.status} in "
                    f"{status.ms} ms" + (f" [{status.code}] {status.message}"
                                         if status.code else ""), err=True)
 
-    answer = client.report({t.name: t.spec() for t in definition.tables},
-                           request_body(definition), on_answer=progress)
-    result = assemble(definition, answer)
+    if definition is None:  # the node runs it (a built-in report, or one saved there)
+        assert via is not None
+        typer.echo(f"# {name}: asking {via} to run it…", err=True)
+        result = client.via(via).report(name)
+        if "error" in result:
+            error = result["error"]
+            raise from_api_error(str(error.get("code", "REP-000")),
+                                 str(error.get("message", error)),
+                                 int(result.get("http_status", 400)))
+        for status in result["nodes"]:
+            progress(NodeStatus(**status))
+    else:
+        typer.echo(f"# {definition.title} v{definition.version}: asking the nodes…", err=True)
+        answer = client.report({t.name: t.spec() for t in definition.tables},
+                               request_body(definition), on_answer=progress)
+        result = assemble(definition, answer)
     body = export.render(result, fmt)
     if out is None:
         typer.echo(body.decode(), nl=False)

@@ -217,6 +217,10 @@ class RelayedClient:
     def records(self, kind: str, **filters: str) -> dict[str, Any]:
         return self._get(f"/federation/records/{kind.strip('/')}", params=filters)
 
+    def report(self, name: str) -> dict[str, Any]:
+        """A report (built in or saved on that node) run by the node (node/reports)."""
+        return self._get(f"/reports/{name}/run")
+
     def sparql(self, query: str, mode: str = "gather") -> dict[str, Any]:
         return self._get("/federation/sparql", method="POST", params={"mode": mode},
                          content=query.encode(),

@@ -328,3 +328,12 @@ def test_the_regulator_saves_a_definition_on_a_node_and_runs_it_across_the_feder
     assert (result["version"], result["title"]) == (2, "BESS by DNO area (v2)")
     assert result["disclosure_control"] == "POL-013"
     assert {n["status"] for n in result["nodes"]} == {"answered"}
+    # the same through `fmar report run --via`: the node runs the report saved there
+    done = subprocess.run([sys.executable, "-m", "node", "report", "run", "ofgem-bess",
+                           "--via", url], env=fed.cli_env("Ofgem"), capture_output=True,
+                          text=True, timeout=180, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count(": answered in ") == 3
+    via = json.loads(done.stdout)
+    assert (via["report"], via["version"], via["disclosure_control"]) == (
+        "ofgem-bess", 2, "POL-013")
