@@ -490,3 +490,39 @@ def test_REPDEF_IN_001_a_definition_is_an_object(saving_node):
         saving_node.app.state.register.report_definitions.create([saved()],
                                                                 WRITERS["facilitator"])
     assert refused.value.code == "REPDEF-IN-001"
+
+
+# ---------------------------------------------------------------- connection limit tables
+
+def test_a_limits_table_sums_the_limits_by_area_and_refuses_asset_dimensions():
+    from node.kinds.connection_limits import LIMIT_BASE
+    from node.reports import limits
+
+    store = ox.Store()
+    decimal = ox.NamedNode("http://www.w3.org/2001/XMLSchema#decimal")
+    for i, (area, limit) in enumerate([("ENWL", 100), ("ENWL", 50), ("NPG_NE", 7)]):
+        graph = ox.NamedNode(f"{LIMIT_BASE}{i}")
+        store.extend([
+            ox.Quad(graph, ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type"),
+                    ox.NamedNode(FMAR + "ConnectionLimit"), graph),
+            ox.Quad(graph, ox.NamedNode(FMAR + "dnoConnection"),
+                    ox.NamedNode(f"{CODE}DNOCode/{area}"), graph),
+            ox.Quad(graph, ox.NamedNode(FMAR + "exportLimit"),
+                    ox.Literal(str(limit), datatype=decimal), graph)])
+    table = Table("l", ("dno",), "export_limit", source="connection-limits")
+    answer = store.query(limits.exact_query(table.group_by, table.measure, ALL))
+    assert isinstance(answer, ox.QuerySolutions)
+    result = aggregates.node_result(table.spec(), answer.serialize(
+        format=ox.QueryResultsFormat.JSON))
+    assert [(c["group"]["dno"], c["count"], c["sum"]) for c in result["cells"]] == [
+        ("ENWL", 2, 150.0), ("NPG_NE", 1, 7.0)]
+    for bad, rule in ((Table("l", ("category",), "export_limit", source="connection-limits"),
+                       "REP-VAL-005"),
+                      (Table("l", ("dno",), "rated", source="connection-limits"), "REP-VAL-006"),
+                      (Table("l", ("dno",), "export_limit", {"dno": "ENWL"},
+                             "connection-limits"), "REP-VAL-005"),
+                      (Table("l", ("dno",), source="events"), "REP-VAL-005")):
+        with pytest.raises(ApiError) as refused:
+            Definition.from_json(definition(tables=[bad.as_json() | {"source": bad.source}],
+                                            charts=[]))
+        assert refused.value.code == rule

@@ -47,15 +47,19 @@ GROWTH = Definition(
                   "Capacity by month effective (MW)")))
 
 CONSTRAINTS = Definition(
-    "constraints", 1, "Capacity behind constrained connections",
+    "constraints", 2, "Capacity behind constrained connections",
     "Rated and export capacity behind non-firm (incl. ANM) and dynamic connections by DNO "
-    "licence area, beside every connection type for comparison.",
+    "licence area, beside every connection type for comparison; and the connection limits "
+    "the DNOs have set (count and sum of export limits) by DNO area.",
     tables=(Table("by_connection", ("dno", "connection_type")),
             Table("constrained", ("dno",), filter={"connection_type": "NON_FIRM,DYNAMIC"}),
             Table("constrained_export", ("dno",), "export",
-                  filter={"connection_type": "NON_FIRM,DYNAMIC"})),
+                  filter={"connection_type": "NON_FIRM,DYNAMIC"}),
+            Table("limits", ("dno",), "export_limit", source="connection-limits")),
     charts=(Chart("constrained_by_dno", "bars", "constrained", "dno", "sum",
-                  "Capacity behind non-firm / ANM / dynamic connections by DNO area (MW)"),))
+                  "Capacity behind non-firm / ANM / dynamic connections by DNO area (MW)"),
+            Chart("limits_by_dno", "bars", "limits", "dno", "sum",
+                  "Export limits set by the DNOs, by DNO area (MW)")))
 
 QUALITY = Definition(
     "quality", 1, "Data quality",

@@ -40,7 +40,14 @@ def group_value(row: dict[str, Any], dim: str) -> str | None:
     return None if not _given(value) else str(value)
 
 
+LIMIT_MEASURE = {"export_limit": "ExportLimit", "import_limit": "ImportLimit"}
+
+
 def matches(row: dict[str, Any], table: Table) -> bool:
+    """A row counts in the table: an asset row (with a rated capacity) in an asset table,
+    a connection limit row (as `/connection-limits` lists them) in a limits table."""
+    if table.source != "assets":
+        return _given(row.get(LIMIT_MEASURE[table.measure])) and "RatedCapacity" not in row
     for name, allowed in table.filter.items():
         if str(row.get(FILTER[name])) not in allowed.split(","):
             return False
@@ -54,7 +61,7 @@ def table_from_rows(rows: list[dict[str, Any]], table: Table) -> dict[str, Any]:
             continue
         key = tuple(group_value(row, d) for d in table.group_by)
         cells[key]["count"] += 1
-        cells[key]["sum"] += float(row[MEASURE[table.measure]])
+        cells[key]["sum"] += float(row[{**MEASURE, **LIMIT_MEASURE}[table.measure]])
     return {"group_by": list(table.group_by), "measure": table.measure, "unit": "kW",
             "cells": [{"group": dict(zip(table.group_by, key)), "count": cell["count"],
                        "sum": round(cell["sum"], 6), "complete": True}

@@ -43,8 +43,11 @@ class Table:
     group_by: tuple[str, ...]
     measure: str = "rated"
     filter: dict[str, str] = field(default_factory=dict)
+    source: str = "assets"  # or "connection-limits" (node/reports/limits.py)
 
     def spec(self) -> AggregateSpec:
+        if self.source != "assets":  # the merge needs only the dimensions
+            return AggregateSpec(self.group_by)
         present = tuple((d, PRESENT[d]) for d in self.group_by if d in PRESENT)
         return AggregateSpec(self.group_by, AssetFilter.parse({**self.filter, "limit": 1}),
                              self.measure, present)
@@ -54,9 +57,13 @@ class Table:
 
     def request(self) -> dict[str, Any]:
         """The table as a node's report part takes it (under its name)."""
-        return {"group_by": list(self.group_by), "measure": self.measure,
-                "filter": {k: float(v) if k in ("min_capacity", "max_capacity") else v
-                           for k, v in self.filter.items()}}
+        body: dict[str, Any] = {
+            "group_by": list(self.group_by), "measure": self.measure,
+            "filter": {k: float(v) if k in ("min_capacity", "max_capacity") else v
+                       for k, v in self.filter.items()}}
+        if self.source != "assets":
+            body["source"] = self.source
+        return body
 
 
 @dataclass(frozen=True)
@@ -100,7 +107,8 @@ class Definition:
         try:
             tables = tuple(Table(str(t["name"]), tuple(t["group_by"]),
                                  str(t.get("measure", "rated")),
-                                 {str(k): str(v) for k, v in (t.get("filter") or {}).items()})
+                                 {str(k): str(v) for k, v in (t.get("filter") or {}).items()},
+                                 str(t.get("source", "assets")))
                            for t in data.get("tables", []))
             charts = tuple(Chart(str(c["name"]), str(c["kind"]), str(c["table"]), str(c["x"]),
                                  str(c.get("value", "sum")), str(c.get("title", "")))
@@ -144,6 +152,12 @@ def check(definition: Definition) -> Definition:
 
 
 def check_table(table: Table, known: set[str]) -> None:
+    if table.source == LIMITS:
+        check_limit_table(table)
+        return
+    if table.source != "assets":
+        raise invalid("REP-VAL-005", "A table's source is assets or connection-limits.",
+                      table=table.name[:60], source=table.source[:60])
     dims = table.group_by
     if (not NAME_RE.match(table.name) or len(dims) > MAX_DIMENSIONS
             or len(set(dims)) != len(dims) or any(d not in known for d in dims)):
@@ -155,3 +169,22 @@ def check_table(table: Table, known: set[str]) -> None:
                       + ", ".join(CAPACITY_MEASURES) + ".", table=table.name,
                       value=table.measure[:60])
     AssetFilter.parse({**table.filter, "limit": 1})  # FED-IN-001..004
+
+
+LIMITS = "connection-limits"
+LIMIT_DIMENSIONS = ("dno", "organisation")
+LIMIT_MEASURES = ("export_limit", "import_limit")
+
+
+def check_limit_table(table: Table) -> None:
+    """A table of connection limits: by DNO area and/or organisation, of the export or the
+    import limit, without filters (REP-VAL-005, REP-VAL-006)."""
+    dims = table.group_by
+    if (not NAME_RE.match(table.name) or len(set(dims)) != len(dims)
+            or any(d not in LIMIT_DIMENSIONS for d in dims) or table.filter):
+        raise invalid("REP-VAL-005", "A table of connection limits groups by dno and/or "
+                      "organisation, with no filter.", table=table.name[:60],
+                      group_by=list(dims)[:10])
+    if table.measure not in LIMIT_MEASURES:
+        raise invalid("REP-VAL-006", "A table of connection limits sums export_limit or "
+                      "import_limit.", table=table.name, value=table.measure[:60])

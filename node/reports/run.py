@@ -28,6 +28,9 @@ async def run(definition: Definition, engine: Engine, nodes: list[NodeTarget]) -
 
 def assemble(definition: Definition, answer: dict[str, Any],
              ran_at: datetime | None = None) -> dict[str, Any]:
+    for table in definition.tables:  # what each table counts, as the definition says
+        if table.name in answer["tables"]:
+            answer["tables"][table.name].update(measure=table.measure, source=table.source)
     result: dict[str, Any] = {
         "report": definition.name, "version": definition.version, "title": definition.title,
         "ran_at": (ran_at or datetime.now(UTC)).isoformat(timespec="seconds"),

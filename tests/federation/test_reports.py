@@ -83,6 +83,8 @@ def test_each_report_matches_the_union_store_oracle_for_a_caller_with_full_right
     assert result["version"] == BUILTIN[name].version and result["ran_at"]
     assert {n["status"] for n in result["nodes"]} == {"answered"}
     for table in BUILTIN[name].tables:
+        if table.source != "assets":
+            continue  # test_connection_limit_tables_match_the_dnos_limits
         got = result["tables"][table.name]
         want = table_from_rows(union, table)
         assert _cells(got) == _cells(want), table.name
@@ -90,6 +92,29 @@ def test_each_report_matches_the_union_store_oracle_for_a_caller_with_full_right
     if name == "capacity":  # import and export apart, and not the rated sums
         assert _cells(result["tables"]["import"]) != _cells(result["tables"]["rated"])
         assert sum(c["count"] for c in result["tables"]["export"]["cells"]) < len(union)
+
+
+@pytest.fixture(scope="module")
+def limits(fed) -> list[dict[str, Any]]:
+    """Every connection limit, as NESO lists them (the oracle of the limits tables)."""
+    answer = fed.client("Neso").records("connection-limits")
+    assert not answer["partial"] and answer["items"]
+    return answer["items"]
+
+
+def test_connection_limit_tables_match_the_dnos_limits(fed, limits):
+    table = next(t for t in BUILTIN["constraints"].tables if t.source == "connection-limits")
+    neso = _run(fed, "Neso", "constraints")
+    assert _cells(neso["tables"]["limits"]) == _cells(table_from_rows(limits, table))
+    assert neso["tables"]["limits"]["measure"] == "export_limit"
+    flexco = fed.member("Flexco").org_id  # the holder reads the limits on its own assets
+    own = [item for item in limits if item["OrganisationId"] == flexco]
+    assert _cells(_run(fed, "Flexco", "constraints")["tables"]["limits"]) == _cells(
+        table_from_rows(own, table))
+    regulated = _run(fed, "Ofgem", "constraints")["tables"]["limits"]
+    assert regulated["disclosure_control"]["rules"][0] == "SDC-001"
+    for cell in regulated["cells"] + regulated["margins"]:
+        assert cell.get("suppressed") or (cell["count"] % 5 == 0 and cell["sum"] % 1000 == 0)
 
 
 def test_data_quality_completeness_shares_and_score_match_the_oracle(fed, union):
