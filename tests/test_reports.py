@@ -523,6 +523,16 @@ def test_a_limits_table_sums_the_limits_by_area_and_refuses_asset_dimensions():
                              "connection-limits"), "REP-VAL-005"),
                       (Table("l", ("dno",), source="events"), "REP-VAL-005")):
         with pytest.raises(ApiError) as refused:
-            Definition.from_json(definition(tables=[bad.as_json() | {"source": bad.source}],
+            Definition.from_json(definition(tables=[bad.as_json() | {"source": bad.source,
+                                                                     "filter": bad.filter}],
                                             charts=[]))
         assert refused.value.code == rule
+
+
+def test_every_builtin_reports_request_is_one_a_node_accepts():
+    """What the caller's side sends (`request_body`) is what `/query/report` reads back."""
+    from node.reports.node_side import parse_request
+    from node.reports.run import request_body
+
+    for d in BUILTIN.values():
+        assert parse_request(request_body(d)) == list(d.tables), d.name

@@ -57,13 +57,12 @@ class Table:
 
     def request(self) -> dict[str, Any]:
         """The table as a node's report part takes it (under its name)."""
-        body: dict[str, Any] = {
-            "group_by": list(self.group_by), "measure": self.measure,
-            "filter": {k: float(v) if k in ("min_capacity", "max_capacity") else v
-                       for k, v in self.filter.items()}}
-        if self.source != "assets":
-            body["source"] = self.source
-        return body
+        if self.source != "assets":  # a table of connection limits takes no filter
+            return {"group_by": list(self.group_by), "measure": self.measure,
+                    "source": self.source}
+        return {"group_by": list(self.group_by), "measure": self.measure,
+                "filter": {k: float(v) if k in ("min_capacity", "max_capacity") else v
+                           for k, v in self.filter.items()}}
 
 
 @dataclass(frozen=True)
