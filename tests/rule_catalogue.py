@@ -667,6 +667,12 @@ REPORT_RULES = [
              "test_reports_routes_run_a_report_in_every_format_and_draw_its_charts")
          + "<br>" + _t(REPORTS_TEST,
                        "test_fmar_report_show_draws_a_saved_results_charts_offline")),
+    Rule("REP-006", "The version asked for (`?version=`) is one the report had: the "
+         "built-in one's own, or one in a saved report's history.",
+         "`node/api/reports.py` `definition_of`, `node/kinds/report_definitions.py` "
+         "`at_version`", "404 `REP-006`", _t(REPORTS_TEST, _REP_VERSIONED) + "<br>" + _t(
+             REPORTS_FED_TEST, "test_the_regulator_saves_a_definition_on_a_node_and_runs_it_"
+             "across_the_federation")),
     Rule("REP-005", "`fmar report show` reads a result saved by `fmar report run`.",
          "`node/cli_reports.py` `show_report`", "exit 2 `REP-005`",
          _t(REPORTS_TEST, "test_REP_001_002_005_fmar_report_refuses_before_asking_any_node")),

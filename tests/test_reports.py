@@ -449,6 +449,9 @@ def test_a_saved_definition_is_versioned_by_its_record(saving_node):
         missing = http.get("/report-definitions/00000000-0000-4000-8000-000000000000")
         assert missing.json()["code"] == "REPDEF-404"
         assert http.get("/reports/nothing-saved").json()["code"] == "REP-001"
+        for report, version in (("versioned", 3), ("capacity", 7)):
+            never = http.get(f"/reports/{report}/run", params={"version": version})
+            assert (never.status_code, never.json()["code"]) == (404, "REP-006")
 
 
 @pytest.mark.parametrize("body, status, code", [

@@ -78,13 +78,19 @@ def definitions(request: Request) -> dict[str, Definition]:
     return {**saved_of(request).definitions(), **BUILTIN}
 
 
-def definition_of(request: Request, name: str) -> Definition:
+def definition_of(request: Request, name: str, version: int | None = None) -> Definition:
+    """The report by name: its current version, or `version` (REP-006 if it had none)."""
     known = definitions(request)
     definition = known.get(name)
     if definition is None:
         raise ApiError(404, "REP-001", f"No report named '{name[:60]}'.",
                        {"reports": sorted(known)})
-    return definition
+    if version is None or version == definition.version:
+        return definition
+    if name in BUILTIN:
+        raise ApiError(404, "REP-006", f"Report '{name}' has no version {version} here.",
+                       {"versions": [definition.version]})
+    return saved_of(request).at_version(name, version)
 
 
 def chart_of(definition: Definition, file: str) -> tuple[Chart, str]:
@@ -140,15 +146,18 @@ async def _result(request: Request, caller: Caller, federation: Federation,
 
 
 @router.get("/reports/{name}/run", summary="Run a report across the federation",
-            description="`format`: json (default), csv or xlsx." + RUN_DOC,
+            description="`format`: json (default), csv or xlsx; `version`: an earlier "
+            "version of a report saved on this node." + RUN_DOC,
             openapi_extra=secured("federation:query"),
             responses={200: content("application/json", "text/csv", export.FORMATS["xlsx"]),
                        **error_responses(400, 401, 403, 404, 503)})
 async def run_report(request: Request, caller: Authenticated, federation: Relay,
                      name: ReportName,
                      format: Annotated[str, Query(json_schema_extra={
-                         "enum": list(export.FORMATS)})] = "json") -> Response:
-    definition = await run_in_threadpool(definition_of, request, name)
+                         "enum": list(export.FORMATS)})] = "json",
+                     version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None
+                     ) -> Response:
+    definition = await run_in_threadpool(definition_of, request, name, version)
     if format not in export.FORMATS:
         raise ApiError(400, "REP-002", "format is json, csv or xlsx.", {"value": format[:20]})
     result = await _result(request, caller, federation, definition)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from common.errors import Conflict, Invalid
+from common.errors import Conflict, Invalid, NotFound
 from common.http_errors import ApiError
 from common.vocab import FMAR, ID_BASE, SHAPES_DIR
 from node.asset_fields import Field, FieldTable
@@ -101,3 +101,19 @@ class ReportDefinitions(Records):
                 continue
             found[definition.name] = definition
         return found
+
+    def at_version(self, name: str, version: int) -> Definition:
+        """A saved report as it was at one of its versions (its record's history); REP-006
+        for a version it never had."""
+        for current in self.stored():
+            if current.field("ReportName") != name:
+                continue
+            then: Record | None = current
+            if 1 <= version < current.version:
+                then = self.kind.read(current.iri, self.store.triples(
+                    self.kind.version_iri(current.iri, version)))
+            if then is not None and then.version == version:
+                return definition_of(then)
+            raise NotFound("REP-006", f"Report '{name}' has no version {version}.",
+                           {"versions": list(range(1, current.version + 1))})
+        raise NotFound("REP-001", f"No report named '{name[:60]}' is saved on this node.")

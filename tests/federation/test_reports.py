@@ -345,6 +345,9 @@ def test_the_regulator_saves_a_definition_on_a_node_and_runs_it_across_the_feder
         assert changed.json()["Version"] == 2
         _, relay = _relay(fed, "Ofgem", "dno")
         result = http.get(f"{url}/reports/ofgem-bess/run", headers=relay, timeout=60).json()
+        first = http.get(f"{url}/reports/ofgem-bess/run", params={"version": 1},
+                         headers=relay, timeout=60).json()
+    assert (first["version"], first["title"]) == (1, "BESS by DNO area")
     flexco = fed.local.access_token(fed.member("Flexco"), url, "assets:read assets:write")
     with fed.http("Flexco") as http:  # an FSP holds no reports:write (POL-001)
         refused = http.post(f"{url}/report-definitions", json={**body, "ReportName": "f"},
