@@ -612,7 +612,8 @@ REPORT_RULES = [
          "JSON object (at most 20,000 characters).", "`shapes/report_definition.ttl`, "
          "`node/kinds/report_definitions.py` `parse`", "422 `REP-VAL-008`",
          _t(REPORTS_TEST, _REP_SAVED)),
-    Rule("REP-VAL-009", "A saved report's name is not another saved report's on the node.",
+    Rule("REP-VAL-009", "A saved report's name is not another saved report's on the node, "
+         "nor a built-in report's.",
          "`node/kinds/report_definitions.py` `ReportDefinitions.check`", "409 `REP-VAL-009`",
          _t(REPORTS_TEST, "test_REP_VAL_001_and_009_names_are_checked_and_unique_on_the_node")),
     Rule("REPDEF-IN-001", "A report definition is a JSON object.",

@@ -484,6 +484,8 @@ def test_REP_VAL_001_and_009_names_are_checked_and_unique_on_the_node(saving_nod
         assert http.post("/report-definitions", json=saved("twice")).status_code == 201
         again = http.post("/report-definitions", json=saved("twice"))
         assert (again.status_code, again.json()["code"]) == (409, "REP-VAL-009")
+        builtin = http.post("/report-definitions", json=saved("capacity"))
+        assert (builtin.status_code, builtin.json()["code"]) == (409, "REP-VAL-009")
 
 
 def test_REPDEF_IN_001_a_definition_is_an_object(saving_node):

@@ -21,6 +21,7 @@ from node.records.kind import Facts, RecordKind
 from node.records.record import Record
 from node.records.service import Records
 from node.records.unit import UnitOfWork
+from node.reports.builtin import BUILTIN
 from node.reports.model import Definition
 
 SHAPES_FILE = SHAPES_DIR / "report_definition.ttl"
@@ -78,6 +79,9 @@ class ReportDefinitions(Records):
         """The specification is a valid report (REP-VAL-003..007); the name is not another
         definition's on this node (REP-VAL-009)."""
         definition = definition_of(candidate)
+        if definition.name in BUILTIN:
+            raise Conflict("REP-VAL-009", f"'{definition.name}' is a built-in report; "
+                           "choose another name.", {"builtin": sorted(BUILTIN)})
         for other in self.stored():
             if other.field("ReportName") == definition.name and other.iri != candidate.iri:
                 raise Conflict("REP-VAL-009", f"A report named '{definition.name}' is "
