@@ -43,6 +43,7 @@ NODE_SCOPES = {
     "facilitator)",
     "sparql:query": "Query this node (SPARQL, filter form, aggregates)",
     "federation:query": "Query the federation through this node",
+    "reports:write": "Save report definitions (market facilitator, regulator)",
     "trust:deregistration": "Ask for an organisation's active records (trust framework)",
     "switch:transfer": "Hand records over in a switch (a node's own token only)",
 }
@@ -62,8 +63,9 @@ SCOPES_BY_ROLE: dict[str, set[str]] = {
     "DNO": SYSTEM_OPERATOR,
     "IDNO": SYSTEM_OPERATOR,
     "NESO": SYSTEM_OPERATOR,
-    "MarketFacilitator": READ | {"categories:write", "validation:write", "products:write"},
-    "Regulator": {"sparql:query", "federation:query"},
+    "MarketFacilitator": READ | {"categories:write", "validation:write", "products:write",
+                          "reports:write"},
+    "Regulator": {"sparql:query", "federation:query", "reports:write"},
 }
 # The scopes a role can hold (trust:deregistration is the trust framework's own).
 ALL_SCOPES = set().union(*SCOPES_BY_ROLE.values())

@@ -12,6 +12,7 @@ import typer
 from typer.exceptions import TyperException
 
 from common.roles import ALL_SCOPES
+from node.cli_reports import register as register_report_commands
 from node.cli_units import register as register_unit_commands
 from node.federation.cli import register as register_federation_commands
 from node.qual_cli import register as register_qualification_commands
@@ -35,6 +36,7 @@ register_trust_commands(app)
 register_federation_commands(app)
 register_unit_commands(app)
 register_qualification_commands(app)
+register_report_commands(app)
 
 DataDir = Annotated[Path, typer.Option(envvar="FMAR_DATA_DIR",
                                        help="Directory of the node's on-disk store")]

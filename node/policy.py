@@ -73,6 +73,8 @@ READERS: dict[str, Callable[[Caller], ReadScope]] = {
     # POL-003 for products and equivalences: the catalogue is read by every member.
     "product": lambda _: ReadScope(True, frozenset(), frozenset()),
     "product-equivalence": lambda _: ReadScope(True, frozenset(), frozenset()),
+    # report definitions: every member, the regulator too (it has no assets:read)
+    "report-definition": lambda _: ReadScope(True, frozenset(), frozenset()),
 }
 
 
@@ -318,6 +320,11 @@ def check_operator_node(caller: Caller, held: frozenset[str]) -> None:
                      "node.", {"organisation_id": caller.organisation_id})
 
 
+# POL-051: only the market facilitator and the regulator save report definitions.
+_POL_051 = (Check("POL-051", lambda c, _: c.has_role("MarketFacilitator")
+                  or c.has_role("Regulator"),
+                  lambda _: "Only the market facilitator or the regulator saves report "
+                  "definitions."),)
 _READ = Rule(("assets:read",), hidden="always")  # POL-003
 _AUDIT = Rule(("audit:read", "assets:read"), hidden="always")  # POL-006
 
@@ -345,6 +352,11 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("product-equivalence", "create-product-equivalence"): Rule(("products:write",), _POL_050),
     ("product-equivalence", "update-product-equivalence"): Rule(("products:write",), _POL_050),
     ("product-equivalence", "delete-product-equivalence"): Rule(("products:write",), _POL_050),
+    ("report-definition", "read"): Rule(("sparql:query",), hidden="always"),
+    ("report-definition", "audit"): Rule(("sparql:query",), hidden="always"),
+    ("report-definition", "create-report-definition"): Rule(("reports:write",), _POL_051),
+    ("report-definition", "update-report-definition"): Rule(("reports:write",), _POL_051),
+    ("report-definition", "delete-report-definition"): Rule(("reports:write",), _POL_051),
     ("connection-limit", "read"): _READ,
     ("connection-limit", "audit"): _AUDIT,
     ("connection-limit", Action.CREATE_LIMIT): Rule(("validation:write",), _POL_008),
@@ -548,8 +560,8 @@ def check_duplicate_enquiry(caller: Caller) -> None:
 # ---------------------------------------------------------------- relayed callers (issue 7)
 
 # A relayed token (RFC 8693 `act`: a node exchanged its caller's token) reads and queries,
-# nothing else. These POSTs are queries, not writes.
-RELAYED_QUERY_POSTS = frozenset({"/sparql", "/federation/sparql"})
+# nothing else. These POSTs are queries, not writes (/query/report: a report's aggregates).
+RELAYED_QUERY_POSTS = frozenset({"/sparql", "/federation/sparql", "/query/report"})
 
 
 def is_read_route(method: str, path: str) -> bool:

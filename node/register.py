@@ -22,6 +22,7 @@ from node.kinds.qualifications import (
     QualificationApplications,
     Qualifications,
 )
+from node.kinds.report_definitions import ReportDefinitions
 from node.records.unit import UnitOfWork
 from node.store import RecordStore
 
@@ -47,6 +48,7 @@ class Register:
         self.qualifications = Qualifications(self.unit)
         self.grid_prequalifications = GridPrequalifications(self.unit)
         self.units.material_hooks.append(self.applications.on_material_change)
+        self.report_definitions = ReportDefinitions(self.unit)
 
     @property
     def catalogue(self) -> Catalogue:

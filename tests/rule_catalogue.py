@@ -546,6 +546,11 @@ POLICY_RULES = [
     Rule("POL-050", "Only the market facilitator declares, changes and ends product "
          "equivalences.", "`node/policy.py` `POLICY`", "403 `POL-050`",
          _t(ELIGIBILITY_TEST, "test_POL_050_only_the_facilitator_manages_equivalences")),
+    Rule("POL-051", "Only the market facilitator and the regulator save, change and delete "
+         "report definitions (scope `reports:write`); every member reads them.",
+         "`node/policy.py` `POLICY`", "403 `POL-051`",
+         _t("tests/test_reports.py",
+            "test_POL_051_only_the_facilitator_and_the_regulator_save_report_definitions")),
     Rule("POL-008", "A DNO or IDNO sets, changes and removes connection limits, only on assets "
          "connected in its licence areas (and does not move a limit out of them).",
          "`node/policy.py` `POLICY`", "403 `POL-008` (404 `LIM-404` for a limit it may not read)",
@@ -674,6 +679,107 @@ SDC_RULES = [
     Rule("SDC-006", "Capacity filters of aggregate-only callers take published band edges "
          "only.", "`node/policy.py` `check_disclosure_filter`", "403 `SDC-006`",
          _t(ATTACK, "test_SDC_006_capacity_filters_take_published_band_edges_only")),
+]
+
+REPORTS_TEST = "tests/test_reports.py"
+REPORTS_FED_TEST = "tests/federation/test_reports.py"
+_REP_VAL = "test_REP_VAL_001_to_007_a_bad_definition_is_refused_with_its_rule"
+_REP_SAVED = "test_REP_VAL_a_saved_definition_is_checked_and_nothing_is_stored_on_refusal"
+_REP_VERSIONED = "test_a_saved_definition_is_versioned_by_its_record"
+REPORT_RULES = [
+    Rule("REP-VAL-001", "A report definition is a JSON object with a name (lower-case "
+         "letters, digits, `_`, `-`; at most 48), a version and a title.",
+         "`node/reports/model.py` `check`; `shapes/report_definition.ttl` (saved ones)",
+         "400 `REP-VAL-001` (a file); 422 `REPDEF-VAL` (saved)",
+         _t(REPORTS_TEST, _REP_VAL,
+            "test_REP_VAL_001_and_009_names_are_checked_and_unique_on_the_node")),
+    Rule("REP-VAL-002", "A definition's version is a whole number from 1.",
+         "`node/reports/model.py` `check`", "400 `REP-VAL-002`", _t(REPORTS_TEST, _REP_VAL)),
+    Rule("REP-VAL-003", "A definition's source is assets, federation or market.",
+         "`node/reports/model.py` `check`", "400 `REP-VAL-003`", _t(REPORTS_TEST, _REP_VAL)),
+    Rule("REP-VAL-004", "At most 40 tables, each with its own name.",
+         "`node/reports/model.py` `check`", "400 `REP-VAL-004`", _t(REPORTS_TEST, _REP_VAL)),
+    Rule("REP-VAL-005", "A table groups by up to 5 distinct known dimensions (the aggregate "
+         "dimensions, months of a date, presence of an Elexon attribute).",
+         "`node/reports/model.py` `check_table`", "400 `REP-VAL-005`",
+         _t(REPORTS_TEST, _REP_VAL) + "<br>" + _t(
+             REPORTS_FED_TEST,
+             "test_REP_IN_001_and_REP_VAL_005_006_a_nodes_report_part_refuses_bad_tables")),
+    Rule("REP-VAL-006", "A table's measure is rated, import, export, installed or storage "
+         "capacity.", "`node/reports/model.py` `check_table`", "400 `REP-VAL-006`",
+         _t(REPORTS_TEST, _REP_VAL)),
+    Rule("REP-VAL-007", "A chart is bars, lines or tiles of one of the report's tables, along "
+         "one of its dimensions, of count or sum.", "`node/reports/model.py` `check`",
+         "400 `REP-VAL-007`", _t(REPORTS_TEST, _REP_VAL)),
+    Rule("REP-VAL-008", "A saved definition's Specification is its tables and charts as a "
+         "JSON object (at most 20,000 characters).", "`shapes/report_definition.ttl`, "
+         "`node/kinds/report_definitions.py` `parse`", "422 `REP-VAL-008`",
+         _t(REPORTS_TEST, _REP_SAVED)),
+    Rule("REP-VAL-009", "A saved report's name is not another saved report's on the node, "
+         "nor a built-in report's.",
+         "`node/kinds/report_definitions.py` `ReportDefinitions.check`", "409 `REP-VAL-009`",
+         _t(REPORTS_TEST, "test_REP_VAL_001_and_009_names_are_checked_and_unique_on_the_node")),
+    Rule("REPDEF-IN-001", "A report definition is a JSON object.",
+         "`node/inputs.py` `properties_from_json`", "400 `REPDEF-IN-001`",
+         _t(REPORTS_TEST, "test_REPDEF_IN_001_a_definition_is_an_object")),
+    Rule("REPDEF-IN-002", "Only the definition's field names (ReportName, Title, "
+         "Specification), one plain value each.", "`node/inputs.py`", "400 `REPDEF-IN-002`",
+         _t(REPORTS_TEST, _REP_SAVED)),
+    Rule("REPDEF-IN-003", "Fields the node keeps (DefinitionId, SetBy, Version, Created, "
+         "Modified) are not sent.", "`node/inputs.py`", "400 `REPDEF-IN-003`",
+         _t(REPORTS_TEST, _REP_SAVED)),
+    Rule("REPDEF-VAL", "Umbrella code of a definition refused by its shape "
+         "(`shapes/report_definition.ttl`: REP-VAL-001, REP-VAL-008); `details.violations` "
+         "lists every rule ID.", "`node/records/refusals.py` `refusal`", "422 `REPDEF-VAL`",
+         _t(REPORTS_TEST, _REP_SAVED,
+            "test_REP_VAL_001_and_009_names_are_checked_and_unique_on_the_node")),
+    Rule("REPDEF-404", "The saved definition exists.", "`node/records/kind.py` `not_found`",
+         "404 `REPDEF-404`", _t(REPORTS_TEST, _REP_VERSIONED)),
+    Rule("REPDEF-412", "`If-Match` equals the definition's current ETag.",
+         "`node/records/unit.py` `check_version`", "412 `REPDEF-412`",
+         _t(REPORTS_TEST, _REP_VERSIONED)),
+    Rule("REPDEF-428", "Changes (PUT, DELETE) carry `If-Match`.",
+         "`node/records/unit.py` `check_version`", "428 `REPDEF-428`",
+         _t(REPORTS_TEST, _REP_VERSIONED)),
+    Rule("REP-IN-001", "A node's report part (`POST /query/report`) is `{\"tables\": [...]}` "
+         "with at most 40 tables, each named once.", "`node/reports/node_side.py` "
+         "`parse_request`", "400 `REP-IN-001`", _t(
+             REPORTS_FED_TEST,
+             "test_REP_IN_001_and_REP_VAL_005_006_a_nodes_report_part_refuses_bad_tables")),
+    Rule("REP-001", "The report named exists.", "`node/api/reports.py` `definition_of`, "
+         "`node/cli_reports.py`", "404 `REP-001`", _t(
+             REPORTS_FED_TEST,
+             "test_reports_routes_run_a_report_in_every_format_and_draw_its_charts")
+         + "<br>" + _t(REPORTS_TEST,
+                       "test_REP_001_002_005_fmar_report_refuses_before_asking_any_node")),
+    Rule("REP-002", "The format is json, csv or xlsx (`fmar report run`: xlsx needs --out).",
+         "`node/api/reports.py` `run_report`, `node/cli_reports.py`", "400 `REP-002`", _t(
+             REPORTS_FED_TEST,
+             "test_reports_routes_run_a_report_in_every_format_and_draw_its_charts")
+         + "<br>" + _t(REPORTS_TEST,
+                       "test_REP_001_002_005_fmar_report_refuses_before_asking_any_node")),
+    Rule("REP-003", "Market participation has a source only when a node declares market "
+         "units and qualifications; until then the result says it has none.",
+         "`node/reports/run.py` `market_source`", "`market.source: null` in the result",
+         _t(REPORTS_TEST,
+            "test_REP_003_market_source_is_named_only_when_a_node_declares_both_kinds")
+         + "<br>" + _t(REPORTS_FED_TEST,
+                       "test_REP_003_market_participation_says_it_has_no_source_yet")),
+    Rule("REP-004", "The chart named is one of the report's, as .svg or .png.",
+         "`node/api/reports.py` `chart_of`, `node/cli_reports.py`", "404 `REP-004`", _t(
+             REPORTS_FED_TEST,
+             "test_reports_routes_run_a_report_in_every_format_and_draw_its_charts")
+         + "<br>" + _t(REPORTS_TEST,
+                       "test_fmar_report_show_draws_a_saved_results_charts_offline")),
+    Rule("REP-006", "The version asked for (`?version=`) is one the report had: the "
+         "built-in one's own, or one in a saved report's history.",
+         "`node/api/reports.py` `definition_of`, `node/kinds/report_definitions.py` "
+         "`at_version`", "404 `REP-006`", _t(REPORTS_TEST, _REP_VERSIONED) + "<br>" + _t(
+             REPORTS_FED_TEST, "test_the_regulator_saves_a_definition_on_a_node_and_runs_it_"
+             "across_the_federation")),
+    Rule("REP-005", "`fmar report show` reads a result saved by `fmar report run`.",
+         "`node/cli_reports.py` `show_report`", "exit 2 `REP-005`",
+         _t(REPORTS_TEST, "test_REP_001_002_005_fmar_report_refuses_before_asking_any_node")),
 ]
 
 REQUEST_RULES = [
@@ -1069,6 +1175,12 @@ def render() -> str:
         ("The regulator's aggregates (POL-013), computed at each node before its answer "
          "leaves it; the method and its residual risk are in `docs/disclosure.md`.\n"),
         _table(SDC_RULES),
+        "## REP: reports\n",
+        ("Report definitions (built in, in a file, or saved as records of the kind "
+         "`report-definition`, `/report-definitions`), each node's part of a report and the "
+         "report routes and commands (`node/reports/`, docs/reports.md). A saved "
+         "definition's content rules (REP-VAL-003..007) answer 422 with their own code.\n"),
+        _table(REPORT_RULES),
         "## REQ: requests\n",
         _table(REQUEST_RULES),
         "## SPARQL, FED, FED-IN: queries and the federation\n",

@@ -33,6 +33,7 @@ from node.api import (
 from node.api import catalogue as catalogue_api
 from node.api import events as events_api
 from node.api import federation as federation_api
+from node.api import reports as reports_api
 from node.api import services as deps
 from node.api import sparql as sparql_api
 from node.api.services import Services
@@ -107,6 +108,7 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(sparql_api.router)
     app.include_router(federation_api.router)
+    app.include_router(reports_api.router)
     app.include_router(catalogue_api.router)
     app.include_router(switching.router)
 

@@ -25,7 +25,7 @@ import httpx
 from common import http_client as trust_http
 from common.http_errors import ApiError
 from node.federation.discovery import directory_nodes, discover
-from node.federation.engine import Engine, NodeTarget
+from node.federation.engine import Engine, NodeStatus, NodeTarget
 from node.federation.tokens import (
     READ_SCOPE,
     RELAY_SCOPE,
@@ -143,6 +143,16 @@ class FederationClient:
         spec = AggregateSpec.parse({"group_by": group_by, **filters})
         return self._run(lambda engine, nodes: engine.aggregate(nodes, spec))
 
+    def report(self, tables: dict[str, AggregateSpec], body: dict[str, Any],
+               on_answer: Callable[[NodeStatus], None] | None = None) -> dict[str, Any]:
+        """A report's tables computed at every node and merged (node/reports);
+        `on_answer` is told each node's status as it answers."""
+        async def work(engine: Engine, nodes: list[NodeTarget]) -> dict[str, Any]:
+            engine.on_answer = on_answer
+            return await engine.report(nodes, tables, body)
+
+        return self._run(work)
+
     def sparql(self, query: str, mode: str = "gather") -> dict[str, Any]:
         Engine.check(query, mode)  # fail fast: before discovery and before any node
         return self._run(lambda engine, nodes: engine.sparql(nodes, query, mode))
@@ -206,6 +216,10 @@ class RelayedClient:
 
     def records(self, kind: str, **filters: str) -> dict[str, Any]:
         return self._get(f"/federation/records/{kind.strip('/')}", params=filters)
+
+    def report(self, name: str) -> dict[str, Any]:
+        """A report (built in or saved on that node) run by the node (node/reports)."""
+        return self._get(f"/reports/{name}/run")
 
     def sparql(self, query: str, mode: str = "gather") -> dict[str, Any]:
         return self._get("/federation/sparql", method="POST", params={"mode": mode},

@@ -118,6 +118,8 @@ class Engine:
         self.max_quads = max_quads or MAX_QUADS
         self.executor = executor or _shared_executor()
         self.timing = Timing()
+        # called with each node's status as it answers (progress in `fmar report run`)
+        self.on_answer: Callable[[NodeStatus], None] | None = None
 
     # ------------------------------------------------------------------ fan-out
     async def _one(self, node: NodeTarget, method: str, path: str, parse: Parse,
@@ -197,8 +199,13 @@ class Engine:
 
     async def _gather_nodes(self, nodes: list[NodeTarget], method: str, path: str,
                             parse: Parse, **request: Any) -> list[tuple[NodeStatus, Any]]:
-        return await asyncio.gather(*(self._one(n, method, path, parse, **dict(request))
-                                         for n in nodes))
+        async def one(node: NodeTarget) -> tuple[NodeStatus, Any]:
+            result = await self._one(node, method, path, parse, **dict(request))
+            if self.on_answer is not None:
+                self.on_answer(result[0])
+            return result
+
+        return await asyncio.gather(*(one(n) for n in nodes))
 
     # ------------------------------------------------------------------ REST filter form
     @_timed
@@ -247,6 +254,39 @@ class Engine:
             answer["disclosure_control"] = control
             answer["margins"] = aggregates.merge(spec, partials, "margins")
         return answer
+
+    # ------------------------------------------------------------------ reports
+    @_timed
+    async def report(self, nodes: list[NodeTarget], tables: dict[str, AggregateSpec],
+                     body: dict[str, Any]) -> dict[str, Any]:
+        """A report's tables (node/reports): each node computes every table at once
+        (POST /query/report, the same aggregates and disclosure control as
+        /query/aggregate) and says how fresh its data is; the tables are merged here as
+        `aggregate` merges one. `about`: each answering node's own facts."""
+        def parse(response: httpx.Response) -> tuple[Any, int]:
+            answer = response.json()
+            missing = set(tables) - set(answer["tables"])
+            if missing:  # an old or broken node: its answer is not merged
+                raise ValueError(f"no table {min(missing)!r}")
+            return answer, sum(len(answer["tables"][t]["cells"]) for t in tables)
+
+        outcome = await self.fan_out(nodes, "POST", "/query/report", parse, json=body)
+        answered = [outcome.payloads[n.url] for n in nodes if n.url in outcome.payloads]
+        merged: dict[str, Any] = {}
+        for name, spec in tables.items():
+            partials = [a["tables"][name] for a in answered]
+            control = next((p["disclosure_control"] for p in partials
+                            if p.get("disclosure_control")), None)
+            table: dict[str, Any] = {"group_by": list(spec.group_by), "measure": spec.measure,
+                                     "unit": "kW", "cells": aggregates.merge(spec, partials)}
+            if control:
+                table["disclosure_control"] = control
+                table["suppressed_below"] = control["threshold"]
+                table["margins"] = aggregates.merge(spec, partials, "margins")
+            merged[name] = table
+        return {"partial": outcome.partial, "nodes": outcome.status_json(), "tables": merged,
+                "about": {n.url: outcome.payloads[n.url].get("node", {})
+                          for n in nodes if n.url in outcome.payloads}}
 
     # ------------------------------------------------------------------ records of a kind
     @_timed

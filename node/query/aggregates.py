@@ -50,12 +50,33 @@ DIMENSIONS: dict[str, str] = {
     "organisation": "organisation",
 }
 MEASURES = ("count", "sum", "min", "max", "avg")
+# Reports (node/reports) also group by dimensions derived from a value, and sum another
+# capacity than the rated one. dimension -> (predicate IRI, how: "month" = the value's
+# YYYY-MM, "present" = whether the asset has the value at all).
+DCTERMS = "http://purl.org/dc/terms/"
+DERIVED: dict[str, tuple[str, str]] = {
+    "created_month": (DCTERMS + "created", "month"),
+    "modified_month": (DCTERMS + "modified", "month"),
+    "effective_month": (str(FMAR.effectiveDate), "month"),
+}
+# capacity measure -> predicate summed (SUM / COUNT count only assets that carry it)
+CAPACITY_MEASURES: dict[str, str] = {
+    "rated": "ratedCapacity", "import": "demandCapacity", "export": "genCapacity",
+    "installed": "installedCapacity", "storage": "storageCapacity",
+}
+
+
+def present_dimension(predicate: str) -> str:
+    """The name of the dimension "has a value of this predicate" (data quality)."""
+    return "has_" + predicate.rstrip("/#").rsplit("/", 1)[-1].rsplit("#", 1)[-1]
 
 
 @dataclass(frozen=True)
 class AggregateSpec:
     group_by: tuple[str, ...] = ("category", "dno")
     filter: AssetFilter = field(default_factory=AssetFilter)
+    measure: str = "rated"  # CAPACITY_MEASURES; reports only, /query/aggregate sums rated
+    present: tuple[tuple[str, str], ...] = ()  # (dimension, predicate IRI): reports only
 
     @classmethod
     def parse(cls, params: dict[str, Any]) -> AggregateSpec:
@@ -79,13 +100,23 @@ class AggregateSpec:
 def _grouped(spec: AggregateSpec, scope: policy.ReadScope) -> tuple[str, str]:
     """The group variables and the patterns (the caller's scope, the filter, the capacity
     and each dimension) of an aggregate query."""
-    patterns = scope_patterns(scope) + restriction_patterns(spec.filter)
+    rated = spec.measure == "rated"  # else the filter's capacity is ?rated, the sum another
+    patterns = scope_patterns(scope) + restriction_patterns(spec.filter,
+                                                            "?capacity" if rated else "?rated")
     if not any("?capacity" in p for p in patterns):
-        patterns.append(f"?asset <{FMAR.ratedCapacity}> ?capacity .")
+        patterns.append(f"?asset <{FMAR[CAPACITY_MEASURES[spec.measure]]}> ?capacity .")
     # (no `a fmar:Asset`: a rated capacity in GRAPH ?asset { ?asset … } under the asset
     # namespace is an asset record; the type pattern cost ~30 % here)
+    present = dict(spec.present)
     for dim in spec.group_by:
-        patterns.append(f"OPTIONAL {{ ?asset <{FMAR[DIMENSIONS[dim]]}> ?d_{dim} }}")
+        if dim in present:
+            patterns.append(f"OPTIONAL {{ ?asset <{present[dim]}> ?t_{dim} }} "
+                            f"BIND (BOUND(?t_{dim}) AS ?d_{dim})")
+        elif dim in DERIVED:
+            patterns.append(f"OPTIONAL {{ ?asset <{DERIVED[dim][0]}> ?t_{dim} }} "
+                            f"BIND (SUBSTR(STR(?t_{dim}), 1, 7) AS ?d_{dim})")
+        else:
+            patterns.append(f"OPTIONAL {{ ?asset <{FMAR[DIMENSIONS[dim]]}> ?d_{dim} }}")
     return " ".join(f"?d_{d}" for d in spec.group_by), "\n    ".join(patterns)
 
 

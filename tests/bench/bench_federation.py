@@ -18,7 +18,8 @@ an FSP = 1/10 of the assets, a DNO = 3 of 14 areas):
 Part 2 (real processes): K nodes (`fmar serve`, static tokens, plain HTTP on
 loopback) each holding --per-node assets, and "all-in-one" nodes holding K x
 --per-node assets. For K in 1, 2, 5, 10: p50/p99 of the federated filter query and
-of the federated report (counts and capacity by category x DNO area), beside the
+of the federated report (counts and capacity by category x DNO area) and of the capacity
+report of issue 15 (`capacity`: three tables of five dimensions), beside the
 slowest single node's p50, a sequential fan-out and one node holding all the data.
 
 Part 3 (real processes, the timings the tests assert only as behaviour): a federated
@@ -66,6 +67,8 @@ from node.query.aggregates import AggregateSpec
 from node.query.dataset import list_allowed
 from node.query.execute import Executor, Limits
 from node.query.filters import AssetFilter
+from node.reports.builtin import BUILTIN
+from node.reports.run import request_body
 from node.store import GraphWrite, open_store
 from node.store.base import trig_text
 from tests.harness.processes import ServedNode
@@ -176,13 +179,19 @@ async def measure(urls: list[str], token: str, reps: int, what: str) -> dict[str
     spec_f = AssetFilter.parse({"category": "BESS", "dno": "UKPN_EPN", "min_capacity": 1000,
                                 "limit": 100000})
     spec_a = AggregateSpec.parse({"group_by": "category,dno"})
+    capacity = BUILTIN["capacity"]
+    capacity_tables = {t.name: t.spec() for t in capacity.tables}
+    capacity_body = request_body(capacity)
     targets = [NodeTarget(u) for u in urls]
     async with httpx.AsyncClient(timeout=60) as http:
         engine = Engine(http, StaticTokens(default=token), deadline=30)
 
         async def one(nodes: list[NodeTarget]) -> None:
-            answer = await (engine.assets(nodes, spec_f) if what == "filter"
-                            else engine.aggregate(nodes, spec_a))
+            if what == "capacity":  # the capacity report (issue 15): three 5-way tables
+                answer = await engine.report(nodes, capacity_tables, capacity_body)
+            else:
+                answer = await (engine.assets(nodes, spec_f) if what == "filter"
+                                else engine.aggregate(nodes, spec_a))
             assert not answer["partial"], answer["nodes"]
 
         for _ in range(2):
@@ -243,7 +252,7 @@ def part2(per_node: int, ks: list[int], reps: int, one_node: bool = True) -> Non
         print(f"{'query':<8}{'K':>3}{'assets':>9}{'fed p50':>9}{'fed p99':>9}"
               f"{'slowest 1':>11}{'ratio':>7}{'sequential':>12}{'one node all':>14}"
               f"{'node in fan-out':>17}{'merge':>7}")
-        for what in ("filter", "report"):
+        for what in ("filter", "report", "capacity"):
             for k in ks:
                 r = asyncio.run(measure(nodes[:k], token, reps, what))
                 one = (asyncio.run(measure([alls[k]], token, reps, what)) if one_node

@@ -78,7 +78,7 @@ def test_elexon_role_names_map_to_token_roles():
 def test_scopes_follow_roles_and_viewers_never_write():
     assert "assets:write" in scopes_for({"FSP"}) and "assets:write" not in scopes_for({"DNO"})
     assert "validation:write" in scopes_for({"DNO"})
-    assert scopes_for({"Regulator"}) == {"sparql:query", "federation:query"}
+    assert scopes_for({"Regulator"}) == {"sparql:query", "federation:query", "reports:write"}
     assert not {s for s in user_scopes(["FSP"], "viewer") if s.endswith(":write")}
 
 

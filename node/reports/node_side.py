@@ -1,0 +1,138 @@
+"""A node's part of a report: every table of the request computed by the node's own
+aggregate function (`QueryService.aggregate`: POL-012 exact over what the caller may
+read, or POL-013 disclosure control for the regulator), and how fresh the node's data
+is. Nothing but aggregates leaves the node."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from common.vocab import FMAR
+from node import policy
+from node.identity import Caller
+from node.query import aggregates
+from node.query.aggregates import CAPACITY_MEASURES, DCTERMS
+from node.query.filters import CODE_FILTERS, asset_graph_filter, scope_patterns
+from node.query.service import QueryService
+from node.reports import limits
+from node.reports.model import (
+    LIMIT_DIMENSIONS,
+    LIMIT_MEASURES,
+    LIMITS,
+    MAX_DIMENSIONS,
+    MAX_TABLES,
+    NAME_RE,
+    Table,
+    all_dimensions,
+    check_table,
+    invalid,
+)
+
+
+def parse_request(body: Any) -> list[Table]:
+    """REP-IN-001: {"tables": {name: {"group_by", "measure", "filter"}, ...}} (at most 40
+    tables); each table checked as in a definition (REP-VAL-005/006, FED-IN-*)."""
+    if not isinstance(body, dict) or not isinstance(body.get("tables"), dict) \
+            or len(body["tables"]) > MAX_TABLES:
+        raise invalid("REP-IN-001", f"Send {{\"tables\": {{name: table}}}} with at most "
+                      f"{MAX_TABLES} tables of group_by, measure and filter.")
+    tables = []
+    known = set(all_dimensions())
+    for name, raw in body["tables"].items():
+        if not _table_shape(raw):
+            raise invalid("REP-IN-001", "Each table has group_by (a list of dimensions), and "
+                          "optionally measure and filter (codes as strings, capacities as "
+                          "numbers); nothing else.", table=str(name)[:60])
+        table = Table(str(name), tuple(raw["group_by"]), raw.get("measure", "rated"),
+                      {k: str(v) for k, v in (raw.get("filter") or {}).items()},
+                      raw.get("source", "assets"))
+        check_table(table, known)
+        tables.append(table)
+    return tables
+
+
+CAPACITY_FILTERS = ("min_capacity", "max_capacity")
+FILTER_NAMES = frozenset({*CODE_FILTERS, "organisation", *CAPACITY_FILTERS})
+
+
+def _table_shape(raw: Any) -> bool:
+    """The table is of the request schema's shape (values are checked afterwards)."""
+    if not isinstance(raw, dict) or not set(raw) <= {"group_by", "measure", "filter", "source"}:
+        return False
+    if not isinstance(raw.get("source", ""), str) or (
+            raw.get("source") == LIMITS and "filter" in raw):
+        return False
+    group_by, measure, filters = raw.get("group_by"), raw.get("measure", ""), raw.get("filter")
+    if not isinstance(group_by, list) or not all(isinstance(d, str) for d in group_by) \
+            or not isinstance(measure, str):
+        return False
+    if filters is None:
+        return "filter" not in raw
+    return isinstance(filters, dict) and set(filters) <= FILTER_NAMES and all(
+        (isinstance(v, int | float) and not isinstance(v, bool)) if k in CAPACITY_FILTERS
+        else isinstance(v, str) for k, v in filters.items())
+
+
+def request_schema() -> dict[str, Any]:
+    """The JSON schema of a report part's request (OpenAPI): a table of assets, or of
+    connection limits (`"source": "connection-limits"`)."""
+    code = r"[A-Za-z0-9_.\-]{1,64}"
+    codes = {"type": "string", "pattern": rf"^({code}(,{code})*)?$"}  # empty: no filter
+    assets = {"type": "object", "required": ["group_by"], "additionalProperties": False,
+              "properties": {
+                  "group_by": {"type": "array", "maxItems": MAX_DIMENSIONS,
+                               "uniqueItems": True, "items": {"enum": all_dimensions()}},
+                  "measure": {"enum": list(CAPACITY_MEASURES)},
+                  "source": {"enum": ["assets"]},
+                  "filter": {"type": "object", "additionalProperties": False, "properties": {
+                      **{name: codes for name in CODE_FILTERS},
+                      "organisation": {"type": "string", "pattern": f"^({code})?$"},
+                      **{name: {"type": "number"} for name in CAPACITY_FILTERS}}}}}
+    limits = {"type": "object", "required": ["group_by", "measure", "source"],
+              "additionalProperties": False, "properties": {
+                  "group_by": {"type": "array", "uniqueItems": True,
+                               "items": {"enum": list(LIMIT_DIMENSIONS)}},
+                  "measure": {"enum": list(LIMIT_MEASURES)},
+                  "source": {"enum": [LIMITS]}}}
+    return {"type": "object", "required": ["tables"], "properties": {"tables": {
+        "type": "object", "maxProperties": MAX_TABLES,
+        "propertyNames": {"pattern": NAME_RE.pattern},
+        "additionalProperties": {"oneOf": [assets, limits]}}}}
+
+
+def freshness_query(scope: policy.ReadScope) -> str:
+    patterns = " ".join([*scope_patterns(scope),
+                         f"?asset <{FMAR.ratedCapacity}> ?capacity .",
+                         f"?asset <{DCTERMS}modified> ?modified ."])
+    return (f"SELECT (MAX(STR(?modified)) AS ?newest) WHERE {{ GRAPH ?asset {{ {patterns} }} "
+            f"{asset_graph_filter()} }}")
+
+
+def limit_table(service: QueryService, access: policy.AggregateScope,
+                table: Table) -> dict[str, Any]:
+    """A table of connection limits, exact or under disclosure control as the caller's
+    asset aggregates are (POL-012, POL-013)."""
+    spec = table.spec()
+    if access.disclosure is None:
+        body = service.run_generated(limits.exact_query(table.group_by, table.measure,
+                                                        access.scope)).body
+        return aggregates.node_result(spec, body)
+    body = service.run_generated(limits.controlled_query(table.group_by, table.measure,
+                                                         access.scope)).body
+    return aggregates.controlled_result(spec, body, access.disclosure, service.disclosure_key)
+
+
+def compute(service: QueryService, caller: Caller, tables: list[Table],
+            kinds: list[str]) -> dict[str, Any]:
+    """The node's answer: each table as /query/aggregate gives it, and `node`: the newest
+    change to an asset record the caller's aggregates cover (to the minute; a date alone
+    says nothing about one asset's attributes) and the record kinds the node serves."""
+    access = policy.aggregate_read_scope(caller)
+    answer = {t.name: (limit_table(service, access, t) if t.source == LIMITS
+                       else service.aggregate(caller, t.spec())) for t in tables}
+    body = json.loads(service.run_generated(freshness_query(access.scope)).body)
+    bindings = body["results"]["bindings"]
+    newest = bindings[0].get("newest", {}).get("value") if bindings else None
+    return {"tables": answer,
+            "node": {"newest_modified": newest[:16] if newest else None, "kinds": kinds}}
