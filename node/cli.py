@@ -12,6 +12,7 @@ import typer
 from typer.exceptions import TyperException
 
 from common.roles import ALL_SCOPES
+from node.cli_node import node_token
 from node.cli_reports import register as register_report_commands
 from node.cli_units import register as register_unit_commands
 from node.federation.cli import register as register_federation_commands
@@ -261,37 +262,6 @@ def restore(
         raise
     store.close()
     typer.echo(f"Restored {backup_file} to {target}; start the node with --data-dir {data_dir}.")
-
-
-def node_token(node_url: str, token: str | None, trust_url: str | None,
-               ca_bundle: Path | None, client_id: str | None, cert: Path | None,
-               key: Path | None, relay: bool = False) -> str:
-    """The bearer token for a call to a node: the static one given, or one the trust
-    framework issues to the client (client credentials, certificate-bound). `relay`: read
-    scopes and `may_act` naming the node, so that it may ask other nodes with the caller's
-    rights (RFC 8693), as federated answers need."""
-    from common import http_client as http
-    from node.cli_errors import CliError, from_api_error
-    from node.federation.tokens import RELAY_SCOPE
-
-    if token:
-        return token
-    if not (trust_url and client_id and cert and key):
-        raise CliError("CLI-001", "No credentials: give --token (FMAR_TOKEN), or "
-                       "--trust-url, --client-id, --cert and --key.", "source your env.sh")
-    with http.client(ca_bundle=ca_bundle, cert=cert, key=key, base_url=trust_url,
-                     timeout=30) as c:
-        form = {"grant_type": "client_credentials", "client_id": client_id,
-                "audience": node_url}
-        if relay:
-            form.update({"scope": RELAY_SCOPE, "may_act": node_url})
-        got = c.post("/token", data=form)
-    if got.status_code != 200:
-        body = got.json() if got.headers.get("content-type", "").startswith(
-            "application/json") else {}
-        raise from_api_error(str(body.get("code") or body.get("error") or "AUTH"),
-                             str(body.get("error_description") or got.text[:200]), 403)
-    return str(got.json()["access_token"])
 
 
 UPLOAD_TYPES = {".csv": "text/csv", ".ndjson": "application/x-ndjson",

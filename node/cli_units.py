@@ -4,52 +4,17 @@ these commands send, print the JSON answer, and turn a refusal into one error li
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from node.cli_node import NodeCall
 from trust.client.options import CaBundle, ClientCert, ClientId, ClientKey, TrustUrl
 
 unit_app = typer.Typer(help="Market units (SPU, SPG) and their members on a node.",
                        no_args_is_help=True)
 UnitId = Annotated[str, typer.Argument(help="The unit's ID (UnitId)")]
 OnDate = Annotated[str | None, typer.Option("--on", help="A date, YYYY-MM-DD (default: today)")]
-
-
-@dataclass
-class NodeCall:
-    node_url: str
-    token: str | None
-    trust_url: str | None
-    ca_bundle: Path | None
-    client_id: str | None
-    cert: Path | None
-    key: Path | None
-
-    def send(self, method: str, path: str, *, body: Any = None,
-             params: dict[str, str] | None = None, headers: dict[str, str] | None = None,
-             relay: bool = False) -> Any:
-        from common import http_client as http
-        from node.cli import node_token
-        from node.cli_errors import from_api_error
-
-        url = self.node_url.rstrip("/")
-        token = node_token(url, self.token, self.trust_url, self.ca_bundle, self.client_id,
-                           self.cert, self.key, relay=relay)
-        with http.client(ca_bundle=self.ca_bundle, cert=self.cert, key=self.key,
-                         timeout=60) as c:
-            response = c.request(method, url + path, json=body, params=params,
-                                 headers={"Authorization": f"Bearer {token}", **(headers or {})})
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = {"code": f"HTTP-{response.status_code}", "message": response.text[:200]}
-        if response.status_code >= 400:
-            raise from_api_error(str(answer.get("code")), str(answer.get("message")),
-                                 response.status_code)
-        return answer
 
 
 def _call(ctx: typer.Context) -> NodeCall:

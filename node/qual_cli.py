@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from node.cli_node import NodeCall
 from trust.client.options import CaBundle, ClientCert, ClientId, ClientKey, TrustUrl
 
 qual_app = typer.Typer(help="Qualification: applications, outcomes, transitions, the queue.",
@@ -28,48 +29,11 @@ Token = Annotated[str | None, typer.Option(envvar="FMAR_TOKEN",
 Kind = Annotated[str, typer.Option("--kind", help="application, qualification or grid")]
 
 
-class Credentials:
-    def __init__(self, node: str, token: str | None, trust_url: str | None,
-                 ca_bundle: Any, client_id: str | None, cert: Any, key: Any):
-        self.node, self.token, self.trust_url = node.rstrip("/"), token, trust_url
-        self.ca_bundle, self.client_id, self.cert, self.key = ca_bundle, client_id, cert, key
-
-    def bearer(self, relay: bool = False) -> str:
-        """A token for the node; `relay`: one it may exchange to ask other nodes for you."""
-        from common import http_client as http
-        from node.cli_errors import CliError, from_api_error
-
-        if self.token:
-            return self.token
-        if not (self.trust_url and self.client_id and self.cert and self.key):
-            raise CliError("CLI-001", "No credentials: give --token (FMAR_TOKEN), or "
-                           "--trust-url, --client-id, --cert and --key.", "source your env.sh")
-        data = {"grant_type": "client_credentials", "client_id": self.client_id,
-                "audience": self.node}
-        if relay:
-            data["may_act"] = self.node
-        with http.client(ca_bundle=self.ca_bundle, cert=self.cert, key=self.key,
-                         base_url=self.trust_url, timeout=30) as c:
-            got = c.post("/token", data=data)
-        if got.status_code != 200:
-            body = got.json() if got.headers.get("content-type", "").startswith(
-                "application/json") else {}
-            raise from_api_error(str(body.get("code") or body.get("error") or "AUTH"),
-                                 str(body.get("error_description") or got.text[:200]), 403)
-        return str(got.json()["access_token"])
-
+class Credentials(NodeCall):
     def call(self, method: str, path: str, relay: bool = False, **kw: Any) -> Any:
-        from common import http_client as http
-        from node.cli_errors import from_api_error
-
-        headers = {"Authorization": f"Bearer {self.bearer(relay)}"}
-        with http.client(ca_bundle=self.ca_bundle, cert=self.cert, key=self.key,
-                         base_url=self.node, timeout=60, headers=headers) as c:
-            response = c.request(method, path, **kw)
-        body = response.json()
-        if response.status_code >= 400:
-            raise from_api_error(str(body.get("code", "HTTP")), str(body.get("message", "")),
-                                 response.status_code)
+        """Ask the node, print its JSON answer (a refusal: one error line)."""
+        body = self.send(method, path, body=kw.get("json"), params=kw.get("params"),
+                         relay=relay)
         typer.echo(json.dumps(body, indent=2))
         return body
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from node.cli_errors import CliError, from_api_error
+from node.cli_node import NodeCall
 from trust.client.options import CaBundle, ClientCert, ClientId, ClientKey, TrustUrl
 
 switch_app = typer.Typer(help="Switch requests: FSP B takes over records of FSP A "
@@ -25,32 +25,8 @@ Token = Annotated[str | None, typer.Option(
 def _call(method: str, node_url: str, path: str, body: Any, token: str | None,
           trust_url: str | None, ca_bundle: Any, client_id: str | None, cert: Any,
           key: Any) -> dict[str, Any]:
-    from common import http_client as http
-
-    node_url = node_url.rstrip("/")
-    if not token:
-        if not (trust_url and client_id and cert and key):
-            raise CliError("CLI-001", "No credentials: give --token (FMAR_TOKEN), or "
-                           "--trust-url, --client-id, --cert and --key.", "source your env.sh")
-        with http.client(ca_bundle=ca_bundle, cert=cert, key=key, base_url=trust_url,
-                         timeout=30) as c:
-            got = c.post("/token", data={"grant_type": "client_credentials",
-                                         "client_id": client_id, "audience": node_url})
-        if got.status_code != 200:
-            raise from_api_error(str(got.json().get("code") or "AUTH"),
-                                 str(got.json().get("error_description") or got.text[:200]),
-                                 403)
-        token = str(got.json()["access_token"])
-    with http.client(ca_bundle=ca_bundle, cert=cert, key=key, timeout=60) as c:
-        response = c.request(method, f"{node_url}{path}", json=body,
-                             headers={"Authorization": f"Bearer {token}"})
-    try:
-        answer: dict[str, Any] = response.json()
-    except ValueError:
-        answer = {"code": f"HTTP-{response.status_code}", "message": response.text[:200]}
-    if response.status_code >= 400:
-        raise from_api_error(str(answer.get("code")), str(answer.get("message")),
-                             response.status_code)
+    answer: dict[str, Any] = NodeCall(node_url, token, trust_url, ca_bundle, client_id, cert,
+                                      key).send(method, path, body=body)
     return answer
 
 
