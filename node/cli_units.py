@@ -123,22 +123,30 @@ def capability(ctx: typer.Context, unit_id: UnitId, on: OnDate = None) -> None:
 
 def register(app: typer.Typer) -> None:
     app.add_typer(unit_app, name="unit")
+    app.command("eligibility", epilog=ELIGIBILITY_EPILOG)(eligibility_command)
 
 
-@unit_app.command("eligibility", epilog="Exit codes: 0 answered (whatever the outcomes); 1 "
-                  "refused; 5 the node cannot be reached.")
-def eligibility(ctx: typer.Context,
-                unit_id: Annotated[str | None, typer.Argument(
-                    help="One unit (default: every unit of yours on the node, as a matrix)")]
-                = None,
-                on: OnDate = None,
-                output: Annotated[str, typer.Option("-o", "--output",
-                                                    help="table or json")] = "table") -> None:
+ELIGIBILITY_EPILOG = ("Exit codes: 0 answered (whatever the outcomes); 1 refused; 5 the "
+                      "node cannot be reached.")
+EligibleUnit = Annotated[str | None, typer.Argument(
+    help="One unit (default: every unit of yours on the node, as a matrix)")]
+Output = Annotated[str, typer.Option("-o", "--output", help="table or json")]
+
+
+@unit_app.command("eligibility", epilog=ELIGIBILITY_EPILOG)
+def eligibility(ctx: typer.Context, unit_id: EligibleUnit = None, on: OnDate = None,
+                output: Output = "table") -> None:
     """Which products your units can enter on a day, and what stops them from entering the
-    others (ELIG-001..007; products, qualifications and limits from the federation, asked
-    with your rights through your node)."""
+    others (also `fmar eligibility`)."""
+    show_eligibility(_call(ctx), unit_id, on, output)
+
+
+def show_eligibility(call: NodeCall, unit_id: str | None, on: str | None,
+                     output: str) -> None:
+    """ELIG-001..007 per unit and product; products, equivalences, qualifications and
+    limits come from the federation, asked with your rights through your node."""
     path = f"/market-units/{unit_id}/eligibility" if unit_id else "/market-units/eligibility"
-    answer = _call(ctx).send("GET", path, params={"on": on} if on else None, relay=True)
+    answer = call.send("GET", path, params={"on": on} if on else None, relay=True)
     if output == "json":
         _print(answer)
         return
@@ -154,3 +162,24 @@ def eligibility(ctx: typer.Context,
             reason = (f"via equivalence from {via['from']}" if via else
                       "; ".join(f"{r['rule']} {r.get('message', '')}" for r in stops))
             typer.echo(f"{product['product_code']:<16} {product['outcome']:<14} {reason}")
+
+
+def eligibility_command(
+    unit_id: EligibleUnit = None,
+    on: OnDate = None,
+    output: Output = "table",
+    node_url: Annotated[str, typer.Option("--node", envvar="FMAR_NODE_URL",
+                                          help="Your node (the FSP's)")] = "",
+    token: Annotated[str | None, typer.Option(envvar="FMAR_TOKEN",
+                                              help="A static token")] = None,
+    trust_url: TrustUrl = None,
+    ca_bundle: CaBundle = None,
+    client_id: ClientId = None,
+    cert: ClientCert = None,
+    key: ClientKey = None,
+) -> None:
+    """Which products your market units can enter on a day, and what stops them from
+    entering the others: each product in force, eligible / not eligible / cannot tell, with
+    the rule (ELIG-001..007) and the value needed, or the attribute to add."""
+    show_eligibility(NodeCall(node_url, token, trust_url, ca_bundle, client_id, cert, key),
+                     unit_id, on, output)

@@ -243,9 +243,9 @@ def test_a_units_answer_counts_its_members_capped_by_limits_and_says_what_stops_
     assert (hidden.status_code, hidden.json()["code"]) == (404, "MU-404")
 
 
-def test_fmar_unit_eligibility_prints_the_matrix(node):
-    """`fmar unit eligibility`: each unit's line, then a product a line with its outcome
-    and what stops it."""
+def test_fmar_eligibility_prints_the_matrix(node):
+    """`fmar eligibility` (and `fmar unit eligibility`): each unit's line, then a product a
+    line with its outcome and what stops it."""
     from tests.conftest import token_for
     from tests.harness.processes import FMAR_INSTALLED, clean_env, run_fmar
 
@@ -255,7 +255,7 @@ def test_fmar_unit_eligibility_prints_the_matrix(node):
                                              "UnitType": "SPU",
                                              "ConnectionMPAN": "1000000000011"}).json()
     env = clean_env(FMAR_NODE_URL=node.url, FMAR_TOKEN=token_for("fsp"))
-    table = run_fmar("unit", "eligibility", command=FMAR_INSTALLED, env=env)
+    table = run_fmar("eligibility", command=FMAR_INSTALLED, env=env)
     assert table.returncode == 0, table.stderr
     assert f"# unit {unit['UnitId']}" in table.stdout
     lines = [x for x in table.stdout.splitlines() if x.startswith("CLIP")]  # one a unit
