@@ -38,7 +38,7 @@ if not AXE.exists():
                 allow_module_level=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running = start(tmp_path_factory.mktemp("portal-fed"))
     try:
@@ -47,7 +47,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         running.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as pw:
         args = ["--lang=en-GB", *(["--no-sandbox"] if os.geteuid() == 0 else [])]
