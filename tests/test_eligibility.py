@@ -264,3 +264,28 @@ def test_fmar_eligibility_prints_the_matrix(node):
                    command=FMAR_INSTALLED, env=env)
     assert one.returncode == 0, one.stderr
     assert json.loads(one.stdout)["unit_id"] == unit["UnitId"]
+
+
+def test_a_hostile_nodes_product_answer_is_read_as_data_never_as_rdf():
+    """Products come from other nodes as JSON; a crafted IRI or field never becomes a
+    triple of its own (record_from_json reads only the kind's fields, checked)."""
+    import uuid as uuid_
+
+    from node.kinds.products import PRODUCT
+    from node.records.service import record_from_json
+
+    iri = f"https://id.fmar.uk/product-version/{uuid_.uuid4()}"
+    good = {"id": iri, "ProductCode": "DC", "ProductName": "Dynamic Containment",
+            "SystemOperator": "NESO", "Status": "Active", "ValidFrom": "2026-01-01",
+            "Version": 3, "Product": "https://id.fmar.uk/product/DC"}
+    read = record_from_json(PRODUCT, good)
+    assert read is not None and read.version == 3 and read.field("ProductCode") == "DC"
+    assert record_from_json(PRODUCT, {**good, "id": "https://evil.example/x> <a> <b"}) is None
+    assert record_from_json(PRODUCT, {**good, "id": iri + "> <a> <b"}) is None
+    injected = record_from_json(PRODUCT, {
+        **good, "Product": 'https://id.fmar.uk/product/DC> <https://id.fmar.uk/def/fmar#x> "y',
+        "ProductName": 'x" . <https://id.fmar.uk/a> <https://id.fmar.uk/b> "c'})
+    assert injected is not None
+    assert {t.subject.value for t in injected.triples} == {iri}
+    assert injected.value("https://id.fmar.uk/def/fmar#product") is None
+    assert record_from_json(PRODUCT, {**good, "Version": "many"}) is None
