@@ -759,12 +759,13 @@ REPORT_RULES = [
          + "<br>" + _t(REPORTS_TEST,
                        "test_REP_001_002_005_fmar_report_refuses_before_asking_any_node")),
     Rule("REP-003", "Market participation has a source only when a node declares market "
-         "units and qualifications; until then the result says it has none.",
+         "units and qualifications; until then the result says it has none, and while its tables are not defined it names its sources and says so.",
          "`node/reports/run.py` `market_source`", "`market.source: null` in the result",
          _t(REPORTS_TEST,
             "test_REP_003_market_source_is_named_only_when_a_node_declares_both_kinds")
          + "<br>" + _t(REPORTS_FED_TEST,
-                       "test_REP_003_market_participation_says_it_has_no_source_yet")),
+                       "test_REP_003_market_participation_names_its_sources_and_says_its_"
+                       "tables_are_not_defined")),
     Rule("REP-004", "The chart named is one of the report's, as .svg or .png.",
          "`node/api/reports.py` `chart_of`, `node/cli_reports.py`", "404 `REP-004`", _t(
              REPORTS_FED_TEST,

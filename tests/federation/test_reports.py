@@ -143,12 +143,14 @@ def test_federation_health_names_every_node_and_its_newest_change(fed, union):
     assert health[fed.local.nodes["dno"].url]["newest_modified"] is None  # limits, no assets
 
 
-def test_REP_003_market_participation_says_it_has_no_source_yet(fed):
+def test_REP_003_market_participation_names_its_sources_and_says_its_tables_are_not_defined(fed):
+    """Every node now serves market units and qualifications, so the report names them as
+    its sources; its tables are not defined yet, and it says so rather than guess."""
     result = _run(fed, "Ofgem", "market")
     market = result["market"]
-    assert market["source"] is None and market["rule"] == "REP-003"
-    assert "no source" in market["message"]
-    assert set(market["asked"]) == {n.url for n in fed.local.nodes.values()}
+    assert market["rule"] == "REP-003"
+    assert set(market["source"]) == {n.url for n in fed.local.nodes.values()}
+    assert "not defined yet" in market["message"]
     assert result["tables"] == {}
 
 
