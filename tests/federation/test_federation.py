@@ -674,7 +674,7 @@ def test_a_hung_trust_framework_is_reported_as_such_FED_009_FED_007_FED_003(fed)
     assert {s["status"] for s in answer["nodes"]} == {"answered"}
 
 
-# ---------------------------------------------------------------- partial answers (last)
+# ---------------------------------------------------------------- partial answers
 
 def test_dead_and_slow_nodes_give_a_marked_partial_answer_within_the_deadline(fed):
     nodes = fed.local.nodes
@@ -704,4 +704,5 @@ def test_dead_and_slow_nodes_give_a_marked_partial_answer_within_the_deadline(fe
         assert sum(c["count"] for c in body["cells"]) == len(fed.assets["fsp_a"])
     finally:
         nodes["dno"].resume()
+        fed.local.start_nodes()  # fsp_b again, for the session's later tests
 

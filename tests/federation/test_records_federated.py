@@ -12,7 +12,8 @@ def _limit_ids(answer: dict) -> set[str]:
 def test_each_caller_gets_the_limits_it_may_read_from_every_node(fed):
     everything = fed.client("Neso").records("connection-limits")
     assert not everything["partial"] and not everything["truncated"], everything["nodes"]
-    assert len(everything["items"]) == len(fed.limits)
+    # the fixture's limits (other tests of the session may have set more)
+    assert {i["id"] for i in everything["items"]} >= set(fed.limits)
     assert {i["_node"] for i in everything["items"]} == {fed.local.nodes["dno"].url}
     assert {s["status"] for s in everything["nodes"]} == {"answered"}
     flexco_org = fed.member("Flexco").org_id
