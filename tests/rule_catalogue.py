@@ -89,7 +89,7 @@ def _shape_rules() -> dict[str, list[tuple[str, str, str]]]:
     """rule ID -> [(file, message, constraint summary)] for every shape carrying a rule ID."""
     found: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
     files = [SHAPES_DIR / "asset.ttl", *sorted((SHAPES_DIR / "categories").glob("*.ttl")),
-             *(SHAPES_DIR / f.shapes for f in KIND_FAMILIES), SHAPES_DIR / "market_unit.ttl"]
+             *(SHAPES_DIR / f.shapes for f in KIND_FAMILIES)]
     for path in files:
         graph = Graph().parse(path)
         for shape, rule in graph.subject_objects(FMAR.ruleId):
@@ -127,7 +127,6 @@ def _sort_key(rule: str) -> tuple[str, int]:
     return (head, int(tail) if tail.isdigit() else 0)
 
 
-UNIT_SHAPE_RULES: list[Rule] = []  # filled by shacl_rules
 _UNIT_SHAPE_TESTS = {
     **{f"MU-VAL-{n:03d}": "test_MU_VAL_001_to_010_unit_shapes" for n in range(1, 11)},
     **{f"MU-VAL-{n:03d}": "test_MU_VAL_011_to_015_the_unit_states_its_capability"
@@ -144,7 +143,6 @@ def shacl_rules() -> tuple[list[Rule], dict[str, list[Rule]]]:
     tests = _corpus_tests()
     for family in KIND_FAMILIES:
         family.shape_rules.clear()
-    UNIT_SHAPE_RULES.clear()
     core: list[Rule] = []
     categories: dict[str, list[Rule]] = defaultdict(list)
     for rule in sorted(shapes, key=_sort_key):
@@ -157,13 +155,10 @@ def shacl_rules() -> tuple[list[Rule], dict[str, list[Rule]]]:
         if rule.startswith("ARM-CAT-"):
             categories[entries[0][0]].append(item)
         elif family := next((f for f in KIND_FAMILIES if rule.startswith(f.prefix)), None):
-            item.error = f"422 `{family.umbrella}`"
+            umbrella = family.umbrella(rule) if callable(family.umbrella) else family.umbrella
+            item.error = f"422 `{umbrella}`"
             item.tests = _t(family.test_file, family.shape_test(rule))
             family.shape_rules.append(item)
-        elif rule.startswith("MU-"):
-            item.error = "422 `MU-VAL`" if int(rule[-3:]) < 20 else "422 `MUM-VAL`"
-            item.tests = _t(UNITS_TEST, _UNIT_SHAPE_TESTS[rule])
-            UNIT_SHAPE_RULES.append(item)
         else:
             core.append(item)
     for rule, checks in (
@@ -378,7 +373,7 @@ class KindFamily:
 
     prefix: str  # of its shape rule IDs: "LIM-"
     shapes: str  # its shapes file, under shapes/
-    umbrella: str  # the code of a shape refusal: "LIM-VAL"
+    umbrella: str | Callable[[str], str]  # the code of a shape refusal: "LIM-VAL"
     test_file: str
     shape_test: Callable[[str], str]  # rule ID -> the test that exercises it
     title: str
@@ -981,20 +976,6 @@ _QUAL_SHAPE_TESTS = {
 }
 
 
-def qualification_shape_rules() -> list[Rule]:
-    """QUAL-VAL-001..015 from shapes/qualification.ttl."""
-    path = SHAPES_DIR / "qualification.ttl"
-    graph = Graph().parse(path)
-    found: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for shape, rule in graph.subject_objects(FMAR.ruleId):
-        message = re.sub(r"^\[[A-Z0-9-]+\]\s*", "", str(graph.value(shape, SH.message) or ""))
-        found[str(rule)].append((message, _constraint_summary(graph, shape)))
-    return [Rule(rule, "<br>".join(sorted({f"{m} ({c})" for m, c in found[rule]})),
-                 f"`{path.relative_to(ROOT)}`", "422 `QUAL-VAL`",
-                 _t(QUAL_TEST, _QUAL_SHAPE_TESTS[rule]))
-            for rule in sorted(found, key=_sort_key)]
-
-
 QUAL_RULES = [
     Rule("QUAL-VAL-020", "A record starts in an initial state (an application `requested`; an "
          "outcome or grid prequalification `requested` or `in_progress`).",
@@ -1081,6 +1062,23 @@ QUAL_RULES = [
          _t(QUAL_TEST, "test_POL_067_an_operator_records_outcomes_on_its_own_node")),
 ]
 
+KIND_FAMILIES += [
+    KindFamily("MU-VAL-", "market_unit.ttl",
+               lambda rule: "MU-VAL" if int(rule[-3:]) < 20 else "MUM-VAL", UNITS_TEST,
+               lambda rule: _UNIT_SHAPE_TESTS[rule], "## MU: market units and their members\n",
+               "SPUs and SPGs (`node/kinds/market_units.py`, members in "
+               "`node/kinds/market_unit_members.py`, shapes in `shapes/market_unit.ttl`), held "
+               "on the FSP's node; written by the FSP (POL-041), read by the FSP, NESO and the "
+               "DNOs of the areas the members span (POL-003).\n", UNIT_RULES),
+    KindFamily("QUAL-VAL-0", "qualification.ttl", "QUAL-VAL", QUAL_TEST,
+               lambda rule: _QUAL_SHAPE_TESTS[rule], "## QUAL: qualification\n",
+               "Applications (held on the FSP's node), qualifications (the outcome, on the node "
+               "of the system operator that runs the product) and grid prequalifications (on "
+               "the DNO's node): `node/kinds/qualifications.py`, shapes in "
+               "`shapes/qualification.ttl`, permissions POL-060..067; across real processes in "
+               f"`{QUAL_FED_TEST}`.\n", QUAL_RULES),
+]
+
 _HEADER = "| ID | What it checks | Defined in | Error the user sees | Test |\n|---|---|---|---|---|\n"
 
 
@@ -1149,19 +1147,6 @@ def render() -> str:
          "required value and a sentence) or cannot tell (naming the attribute to add). A "
          "product that states no figure asks nothing of it.\n"),
         _table(ELIGIBILITY_RULES),
-        "## MU: market units and their members\n",
-        ("SPUs and SPGs (`node/kinds/market_units.py`, members in "
-         "`node/kinds/market_unit_members.py`, shapes in `shapes/market_unit.ttl`), held on "
-         "the FSP's node; written by the FSP (POL-041), read by the FSP, NESO and the DNOs of "
-         "the areas the members span (POL-003).\n"),
-        _table(UNIT_SHAPE_RULES + UNIT_RULES),
-        "## QUAL: qualification\n",
-        ("Applications (held on the FSP's node), qualifications (the outcome, on the node of "
-         "the system operator that runs the product) and grid prequalifications (on the "
-         "DNO's node): `node/kinds/qualifications.py`, shapes in `shapes/qualification.ttl`, "
-         "permissions POL-060..067; across real processes in "
-         f"`{QUAL_FED_TEST}`.\n"),
-        _table(qualification_shape_rules() + QUAL_RULES),
         "## ARM-4xx, ARM-VS, ARM-BULK: the register\n",
         _table(REGISTER_RULES),
         "## POL: permissions\n",
