@@ -378,6 +378,28 @@ def test_material_change_is_stamped_and_announced(node, monkeypatch):
     assert len(heard) == 1 and "category added: HEAT_PUMP" in heard[0][1]
 
 
+def test_a_material_change_is_an_event_for_the_operators_with_its_reason(node):
+    """The operators that qualified a unit subscribe to `market-unit.composition-changed`:
+    material with the reason when a material change was stamped, not material otherwise;
+    an FSP not entitled to the unit gets neither (POL-040)."""
+    group = spg(node, "_H")
+    join(node, group["UnitId"], asset(node, bess(RatedCapacity=2000, GenCapacity=2000,
+                                                 InstalledCapacity=2000)))
+    join(node, group["UnitId"], asset(node, bess(RatedCapacity=40, GenCapacity=40,
+                                                 DemandCapacity=20)))
+
+    def composition(who: str) -> list[dict]:
+        feed = get(node, "/events", who, after="0", limit="1000",
+                   types="market-unit.composition-changed")
+        return [e for e in feed["items"] if e["record"].endswith(group["UnitId"])]
+
+    seen = composition("neso")
+    assert [e["data"]["material"] for e in seen] == [True, False]
+    assert "RatedCapacity 0 -> 2000" in seen[0]["data"]["reason"]
+    assert "reason" not in seen[1]["data"]
+    assert composition("fsp2") == []
+
+
 def test_material_reasons_are_what_the_setting_says():
     before = Capability("2026-01-01", 1, rated=__import__("decimal").Decimal(100))
     after = Capability("2026-01-01", 2, rated=__import__("decimal").Decimal(111))

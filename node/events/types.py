@@ -28,6 +28,8 @@ _BY_ACTION: dict[tuple[str, str], str] = {
     # every later step (accepted, transferring, ..., completed): `data.state` says which
     ("switch-request", "advance-switch"): "switch.state-changed",
     ("asset", "switch-in"): "asset.switched-in",
+    # a unit's members changed (data.material, data.reason when material)
+    ("market-unit", "recompute-market-unit"): "market-unit.composition-changed",
 }
 KNOWN: set[str] = set(_BY_ACTION.values())
 

@@ -33,7 +33,7 @@ from node.kinds import market_unit_capability as composition
 from node.kinds.market_unit_capability import UNIT_BASE, Placement, today
 from node.records.kind import Facts, RecordKind
 from node.records.record import Record
-from node.records.service import Records
+from node.records.service import CHANGE_DATA, Records
 from node.records.unit import UnitOfWork
 
 SHAPES_FILE = SHAPES_DIR / "market_unit.ttl"
@@ -116,7 +116,22 @@ MARKET_UNIT = RecordKind(
 )
 
 
+def _unit_change(current: Any, new: Any) -> dict[str, Any]:
+    """A unit's change event: its changed fields, material when a material change was
+    stamped on it (capability moved past the share, a category added, the scope changed),
+    with the reason: what the operators that qualified it subscribe to."""
+    data = CHANGE_DATA(current, new)
+    stamped = new is not None and \
+        new.value(FMAR.materialChangeAt) != current.value(FMAR.materialChangeAt)
+    data["material"] = stamped
+    if stamped:
+        data["reason"] = new.value(FMAR.materialChangeReason)
+    return data
+
+
 class MarketUnits(Records):
+    event_data = staticmethod(_unit_change)
+
     def __init__(self, unit: UnitOfWork, material_share: float = 0.1):
         super().__init__(unit, MARKET_UNIT)
         self.material_share = material_share

@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -99,6 +99,9 @@ def shape_set(kind: RecordKind) -> ShapeSet:
 
 
 class Records:
+    # the data of a change's event: its changed fields and whether it is material
+    event_data: Callable[[Any, Any], dict[str, Any]] = staticmethod(CHANGE_DATA)
+
     def __init__(self, unit: UnitOfWork, kind: RecordKind):
         assert kind.table is not None, "a generic kind declares its field table"
         self.unit = unit
@@ -265,7 +268,7 @@ class Records:
             return text
 
         record: Record = self.unit.change(self.kind, iri, caller, if_match, action,
-                                          authorise, build, CHANGE_DATA)
+                                          authorise, build, self.event_data)
         return record
 
     def delete(self, record_id: str, caller: Caller, if_match: str | None) -> None:
