@@ -187,9 +187,10 @@ def test_EQV_VAL_005_an_equivalence_names_products_in_the_register(node):
 
 
 def test_a_units_answer_counts_its_members_capped_by_limits_and_says_what_stops_it(node):
-    """Two 3 MW batteries in one GSP group; the DNO limits one to 1 MW export: the unit
-    offers 4 MW up. A 5 MW product is not met (with the value), a 3 MW one is, a BM one
-    cannot tell (the unit does not say whether it is BM registered)."""
+    """Two batteries (3 MW export, 2 MW import each) in one GSP group; the DNO limits one
+    to 1 MW export: the unit offers 8 MW up (export 3 + 1, or stop importing 2 + 2). A
+    9 MW product is not met (with the value), a 3 MW one is, a BM one cannot tell (the
+    unit does not say whether it is BM registered)."""
     from datetime import date as day
 
     from tests.assets import bess
@@ -215,7 +216,7 @@ def test_a_units_answer_counts_its_members_capped_by_limits_and_says_what_stops_
             joined = c.post(f"/market-units/{unit['UnitId']}/members",
                             json={"AssetId": asset_id, "ValidFrom": "2026-01-01"})
             assert joined.status_code == 201, joined.text
-    product(node, ProductCode="UBIG", MinCapacityMW=5, Direction="Up")
+    product(node, ProductCode="UBIG", MinCapacityMW=9, Direction="Up")
     product(node, ProductCode="USMALL", MinCapacityMW=3, Direction="Up",
             LocationScope="GSPGroup")
     product(node, ProductCode="UBM", BMRequired=True)
@@ -225,13 +226,14 @@ def test_a_units_answer_counts_its_members_capped_by_limits_and_says_what_stops_
         matrix = c.get("/market-units/eligibility", params={"on": on})
     assert answer.status_code == 200, answer.text
     body = answer.json()
-    assert body["capability"]["up_mw"] == 4.0 and body["capability"]["assets"] == 2
+    assert body["capability"]["up_mw"] == 8.0 and body["capability"]["assets"] == 2
+    assert body["capability"]["down_mw"] == 10.0  # no import limit: 2 + 2 more, 3 + 3 less
     by_code = {p["product_code"]: p for p in body["products"]}
     assert by_code["USMALL"]["outcome"] == "eligible"
     big = by_code["UBIG"]
     assert big["outcome"] == "not eligible"
     [capacity] = [r for r in big["requirements"] if r["rule"] == "ELIG-001"]
-    assert (capacity["unit_value"], capacity["required"]) == (4.0, "at least 5 MW")
+    assert (capacity["unit_value"], capacity["required"]) == (8.0, "at least 9 MW")
     assert by_code["UBM"]["outcome"] == "cannot tell"
     assert "BMRegistered" in by_code["UBM"]["requirements"][0]["message"]
     assert "USMALL" in body["eligible"] and by_code["UBIG"]["product_version"]
@@ -289,3 +291,25 @@ def test_a_hostile_nodes_product_answer_is_read_as_data_never_as_rdf():
     assert {t.subject.value for t in injected.triples} == {iri}
     assert injected.value("https://id.fmar.uk/def/fmar#product") is None
     assert record_from_json(PRODUCT, {**good, "Version": "many"}) is None
+
+
+def test_a_demand_unit_offers_up_by_consuming_less(node):
+    """A heat pump unit (demand only) offers demand turn-down: up for DFS-like products,
+    and more demand: down. Values are to the kW (no float noise in the answer)."""
+    from tests.assets import heat_pump
+
+    with node.client("fsp") as c:
+        made = c.post("/assets", json=heat_pump(dno="ENWL", GSPGroup="_G", RatedCapacity=80.32,
+                                                DemandCapacity=80.32)).json()["AssetId"]
+        unit = c.post("/market-units", json={
+            "Name": "Heat pumps", "OrganisationId": "FSP-ACME", "UnitType": "SPG",
+            "LocationScope": "GSPGroup", "GSPGroup": "_G"}).json()
+        assert c.post(f"/market-units/{unit['UnitId']}/members",
+                      json={"AssetId": made, "ValidFrom": "2026-01-01"}).status_code == 201
+    product(node, ProductCode="TURNDOWN", MinCapacityMW=0.05, Direction="Up")
+    with node.client("fsp") as c:
+        body = c.get(f"/market-units/{unit['UnitId']}/eligibility").json()
+    assert body["capability"]["up_mw"] == body["capability"]["down_mw"] == 0.08
+    assert body["capability"]["direction"] == "Both"
+    [turndown] = [p for p in body["products"] if p["product_code"] == "TURNDOWN"]
+    assert turndown["outcome"] == "eligible"

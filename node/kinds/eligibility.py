@@ -108,7 +108,8 @@ def requirements(product: Record) -> list[Requirement]:
         sides = {"Up": ["upCapacity"], "Down": ["downCapacity"],
                  "Both": ["upCapacity", "downCapacity"]}.get(direction, ["upCapacity"])
         for side in sides:
-            words = "up (export or demand turn-down)" if side == "upCapacity" else "down"
+            words = ("up (more export or less demand)" if side == "upCapacity"
+                     else "down (more demand or less export)")
             found.append(Requirement(
                 "ELIG-001", side, f"the unit's {words} capability (its members' capacities)",
                 f"at least {minimum} MW", f"sh:minInclusive {Decimal(str(minimum))}",
@@ -143,7 +144,7 @@ def requirements(product: Record) -> list[Requirement]:
              "ConstraintZone": ("constraintZoneCount", "one constraint zone")}.get(scope)
     if where:
         found.append(Requirement(
-            "ELIG-006", where[0], "ConstraintZone on the unit's members" if
+            "ELIG-006", where[0], "ConstraintZone on the unit" if
             where[0] == "constraintZoneCount" else "members", where[1], "sh:maxInclusive 1",
             "The unit's members span {value} of them; the product needs {required}."))
     if product.field("BMRequired") is True:
@@ -319,8 +320,11 @@ def unit_capability(store: Any, unit: Record, on: date,
             continue
         count += 1
         export_limit, import_limit = limits.get(asset.iri, (None, None))
-        up += _capped(_kw(asset.first(FMAR.genCapacity)), export_limit)
-        down += _capped(_kw(asset.first(FMAR.demandCapacity)), import_limit)
+        gen, demand = _kw(asset.first(FMAR.genCapacity)), _kw(asset.first(FMAR.demandCapacity))
+        # up: export more (up to the export limit) or consume less; down: consume more (up
+        # to the import limit) or export less. The range at most, from the member's ratings.
+        up += _capped(gen, export_limit) + demand
+        down += _capped(demand, import_limit) + gen
         if asset.dno_area:
             areas.add(asset.dno_area)
         if group := asset.code(FMAR.gspGroup):
@@ -332,7 +336,7 @@ def unit_capability(store: Any, unit: Record, on: date,
     delivery, sustained = unit.field("FullDeliveryTimeSeconds"), unit.field(
         "SustainedDurationMinutes")
     return Capability(
-        up_mw=up / 1000, down_mw=down / 1000,
+        up_mw=round(up / 1000, 3), down_mw=round(down / 1000, 3),  # to the kW
         full_delivery_s=float(delivery) if delivery is not None else None,
         sustained_min=float(sustained) if sustained is not None else None,
         direction=stated or derived, asset_count=count, gsp_groups=frozenset(gsp),

@@ -89,9 +89,11 @@ def test_a_connection_limit_on_a_member_caps_what_the_unit_offers(ef):
     answer = ef.get("Flexco", "fsp", f"/market-units/{ef.unit}/eligibility", on=ON).json()
     capability = ef.get("Flexco", "fsp", f"/market-units/{ef.unit}/capability", on=ON).json()
     limited = ef.get("Flexco", "fsp", f"/assets/{ef.limited.rsplit('/', 1)[-1]}").json()
-    uncapped_mw = capability["GenCapacity"] / 1000
-    assert answer["capability"]["up_mw"] == pytest.approx(
-        uncapped_mw - float(limited.get("GenCapacity") or 0) / 1000)
+    # up: every member's export, less the limited one's (its limit is 0), and demand
+    # turn-down, which an export limit does not cap
+    expected = (capability["GenCapacity"] - float(limited.get("GenCapacity") or 0)
+                + capability["DemandCapacity"]) / 1000
+    assert answer["capability"]["up_mw"] == pytest.approx(expected, abs=0.001)
 
 
 def test_FED_011_without_a_relay_token_the_node_asks_no_one_for_the_caller(ef):
