@@ -12,7 +12,7 @@ import typer
 from typer.exceptions import TyperException
 
 from common.roles import ALL_SCOPES
-from node.cli_node import node_token
+from node.cli_node import StaticToken, node_token
 from node.cli_reports import register as register_report_commands
 from node.cli_units import register as register_unit_commands
 from node.federation.cli import register as register_federation_commands
@@ -277,9 +277,7 @@ def upload(
     node_url: Annotated[str, typer.Option("--node", envvar="FMAR_NODE_URL",
                                           help="The node to register them on")],
     mode: Annotated[str, typer.Option(help="all-or-nothing or store-valid")] = "all-or-nothing",
-    token: Annotated[str | None, typer.Option(
-        envvar="FMAR_TOKEN", help="A static token (a node without a trust framework); "
-        "otherwise one is got from the trust framework")] = None,
+    token: StaticToken = None,
     trust_url: TrustUrl = None,
     ca_bundle: CaBundle = None,
     client_id: ClientId = None,

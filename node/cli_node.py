@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import typer
+
+# The --token option of every command that calls a node.
+StaticToken = Annotated[str | None, typer.Option(
+    envvar="FMAR_TOKEN", help="A static token (a node without a trust framework); otherwise "
+    "one is got from the trust framework")]
 
 
 def node_token(node_url: str, token: str | None, trust_url: str | None,

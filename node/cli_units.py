@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from node.cli_node import NodeCall
+from node.cli_node import NodeCall, StaticToken
 from trust.client.options import CaBundle, ClientCert, ClientId, ClientKey, TrustUrl
 
 unit_app = typer.Typer(help="Market units (SPU, SPG) and their members on a node.",
@@ -31,9 +31,7 @@ def _node(
     ctx: typer.Context,
     node_url: Annotated[str, typer.Option("--node", envvar="FMAR_NODE_URL",
                                           help="The FSP's node")],
-    token: Annotated[str | None, typer.Option(
-        envvar="FMAR_TOKEN", help="A static token (a node without a trust framework); "
-        "otherwise one is got from the trust framework")] = None,
+    token: StaticToken = None,
     trust_url: TrustUrl = None,
     ca_bundle: CaBundle = None,
     client_id: ClientId = None,
@@ -170,8 +168,7 @@ def eligibility_command(
     output: Output = "table",
     node_url: Annotated[str, typer.Option("--node", envvar="FMAR_NODE_URL",
                                           help="Your node (the FSP's)")] = "",
-    token: Annotated[str | None, typer.Option(envvar="FMAR_TOKEN",
-                                              help="A static token")] = None,
+    token: StaticToken = None,
     trust_url: TrustUrl = None,
     ca_bundle: CaBundle = None,
     client_id: ClientId = None,

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from node.cli_node import NodeCall
+from node.cli_node import NodeCall, StaticToken
 from trust.client.options import CaBundle, ClientCert, ClientId, ClientKey, TrustUrl
 
 qual_app = typer.Typer(help="Qualification: applications, outcomes, transitions, the queue.",
@@ -23,9 +23,7 @@ PATHS = {"application": "/qualification-applications", "qualification": "/qualif
          "grid": "/grid-prequalifications"}
 NodeUrl = Annotated[str, typer.Option("--node", envvar="FMAR_NODE_URL",
                                       help="Your node (the one holding the records)")]
-Token = Annotated[str | None, typer.Option(envvar="FMAR_TOKEN",
-                                           help="A static token (a node without a trust "
-                                           "framework)")]
+Token = StaticToken
 Kind = Annotated[str, typer.Option("--kind", help="application, qualification or grid")]
 
 

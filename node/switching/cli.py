@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from node.cli_node import NodeCall
+from node.cli_node import NodeCall, StaticToken
 from trust.client.options import CaBundle, ClientCert, ClientId, ClientKey, TrustUrl
 
 switch_app = typer.Typer(help="Switch requests: FSP B takes over records of FSP A "
@@ -17,9 +17,7 @@ switch_app = typer.Typer(help="Switch requests: FSP B takes over records of FSP 
 HolderNode = Annotated[str, typer.Option(
     "--node", envvar="FMAR_NODE_URL",
     help="The node holding the records (FSP A's); for `request`, give A's node explicitly")]
-Token = Annotated[str | None, typer.Option(
-    envvar="FMAR_TOKEN", help="A static token (a node without a trust framework); otherwise "
-    "one is got from the trust framework")]
+Token = StaticToken
 
 
 def _call(method: str, node_url: str, path: str, body: Any, token: str | None,
