@@ -678,6 +678,7 @@ SDC_RULES = [
 
 REPORTS_TEST = "tests/test_reports.py"
 REPORTS_FED_TEST = "tests/federation/test_reports.py"
+QUAL_FED_TEST = "tests/federation/test_qualification_federated.py"
 _REP_VAL = "test_REP_VAL_001_to_007_a_bad_definition_is_refused_with_its_rule"
 _REP_SAVED = "test_REP_VAL_a_saved_definition_is_checked_and_nothing_is_stored_on_refusal"
 _REP_VERSIONED = "test_a_saved_definition_is_versioned_by_its_record"
@@ -695,13 +696,17 @@ REPORT_RULES = [
     Rule("REP-VAL-004", "At most 40 tables, each with its own name.",
          "`node/reports/model.py` `check`", "400 `REP-VAL-004`", _t(REPORTS_TEST, _REP_VAL)),
     Rule("REP-VAL-005", "A table groups by up to 5 distinct known dimensions (the aggregate "
-         "dimensions, months of a date, presence of an Elexon attribute).",
+         "dimensions, months of a date, presence of an Elexon attribute); a table of another "
+         "record source (`node/reports/sources.py`) by that source's dimensions, filtered "
+         "only on the dimensions it allows, by codes.",
          "`node/reports/model.py` `check_table`", "400 `REP-VAL-005`",
          _t(REPORTS_TEST, _REP_VAL) + "<br>" + _t(
              REPORTS_FED_TEST,
-             "test_REP_IN_001_and_REP_VAL_005_006_a_nodes_report_part_refuses_bad_tables")),
+             "test_REP_IN_001_and_REP_VAL_005_006_a_nodes_report_part_refuses_bad_tables")
+         + "<br>" + _t(QUAL_FED_TEST,
+                       "test_REP_VAL_005_a_market_table_filters_only_on_its_sources_codes")),
     Rule("REP-VAL-006", "A table's measure is rated, import, export, installed or storage "
-         "capacity.", "`node/reports/model.py` `check_table`", "400 `REP-VAL-006`",
+         "capacity (another record source: one of its measures).", "`node/reports/model.py` `check_table`", "400 `REP-VAL-006`",
          _t(REPORTS_TEST, _REP_VAL)),
     Rule("REP-VAL-007", "A chart is bars, lines or tiles of one of the report's tables, along "
          "one of its dimensions, of count or sum.", "`node/reports/model.py` `check`",
@@ -754,13 +759,20 @@ REPORT_RULES = [
          + "<br>" + _t(REPORTS_TEST,
                        "test_REP_001_002_005_fmar_report_refuses_before_asking_any_node")),
     Rule("REP-003", "Market participation has a source only when a node declares market "
-         "units and qualifications; until then the result says it has none, and while its tables are not defined it names its sources and says so.",
-         "`node/reports/run.py` `market_source`", "`market.source: null` in the result",
+         "units and qualifications; until then the result says it has none. Its tables "
+         "(units and capacity qualified per product and operator, the pipeline by state, "
+         "the capacity claimed) are computed over the qualification records each node "
+         "holds, with the kind's read rule or, for the regulator, disclosure control.",
+         "`node/reports/run.py` `market_source`, `node/reports/sources.py`",
+         "`market.source: null` in the result",
          _t(REPORTS_TEST,
             "test_REP_003_market_source_is_named_only_when_a_node_declares_both_kinds")
          + "<br>" + _t(REPORTS_FED_TEST,
-                       "test_REP_003_market_participation_names_its_sources_and_says_its_"
-                       "tables_are_not_defined")),
+                       "test_REP_003_market_participation_names_its_sources_and_computes_"
+                       "its_tables")
+         + "<br>" + _t(QUAL_FED_TEST,
+                       "test_REP_003_market_participation_tables_match_the_qualification_"
+                       "records")),
     Rule("REP-004", "The chart named is one of the report's, as .svg or .png.",
          "`node/api/reports.py` `chart_of`, `node/cli_reports.py`", "404 `REP-004`", _t(
              REPORTS_FED_TEST,
@@ -956,7 +968,6 @@ SWITCH_RULES = [
 
 # ---------------------------------------------------------------- qualification (issue 12)
 QUAL_TEST = "tests/test_qualifications.py"
-QUAL_FED_TEST = "tests/federation/test_qualification_federated.py"
 _QUAL_SHAPE_TESTS = {
     "QUAL-VAL-001": "test_QUAL_VAL_rules_refuse_a_malformed_application",
     "QUAL-VAL-002": "test_QUAL_VAL_rules_refuse_a_malformed_application",
@@ -973,6 +984,7 @@ _QUAL_SHAPE_TESTS = {
     "QUAL-VAL-013": "test_QUAL_VAL_rules_refuse_a_malformed_application",
     "QUAL-VAL-014": "test_QUAL_VAL_009_014_015_by_the_validator",
     "QUAL-VAL-015": "test_QUAL_VAL_009_014_015_by_the_validator",
+    "QUAL-VAL-040": "test_QUAL_VAL_rules_refuse_a_malformed_outcome",
 }
 
 

@@ -455,8 +455,10 @@ def test_QUAL_VAL_007_an_application_state_from_its_list(node):
     ({"ValidFrom": "2028-01-01", "ValidTo": "2027-01-01"}, "QUAL-VAL-011"),
     ({"ValidFrom": "1 Jan 2027"}, "QUAL-VAL-011"),
     ({"Conditions": "y" * 2001}, "QUAL-VAL-013"),
+    ({"QualifiedUpKW": -1}, "QUAL-VAL-040"),
+    ({"QualifiedDownKW": 10_000_001}, "QUAL-VAL-040"),
 ], ids=["QUAL-VAL-008", "QUAL-VAL-010", "QUAL-VAL-011-order", "QUAL-VAL-011-date",
-        "QUAL-VAL-013"])
+        "QUAL-VAL-013", "QUAL-VAL-040-negative", "QUAL-VAL-040-too-large"])
 def test_QUAL_VAL_rules_refuse_a_malformed_outcome(node, changes, rule):
     app = applied(node)
     with node.client("neso") as c:

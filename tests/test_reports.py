@@ -501,7 +501,7 @@ def test_REPDEF_IN_001_a_definition_is_an_object(saving_node):
 
 def test_a_limits_table_sums_the_limits_by_area_and_refuses_asset_dimensions():
     from node.kinds.connection_limits import LIMIT_BASE
-    from node.reports import limits
+    from node.reports import sources
 
     store = ox.Store()
     decimal = ox.NamedNode("http://www.w3.org/2001/XMLSchema#decimal")
@@ -515,7 +515,8 @@ def test_a_limits_table_sums_the_limits_by_area_and_refuses_asset_dimensions():
             ox.Quad(graph, ox.NamedNode(FMAR + "exportLimit"),
                     ox.Literal(str(limit), datatype=decimal), graph)])
     table = Table("l", ("dno",), "export_limit", source="connection-limits")
-    answer = store.query(limits.exact_query(table.group_by, table.measure, ALL))
+    answer = store.query(sources.exact_query(sources.SOURCES["connection-limits"],
+                                             table.group_by, table.measure, {}, ALL))
     assert isinstance(answer, ox.QuerySolutions)
     result = aggregates.node_result(table.spec(), answer.serialize(
         format=ox.QueryResultsFormat.JSON))

@@ -135,7 +135,7 @@ class QualificationIn(BaseModel):
         "required": ["UnitId", "Product", "OrganisationId", "ApplicationId"], "examples": [{
             "UnitId": UNIT, "Product": "DC", "OrganisationId": "FSP-ACME",
             "ApplicationId": APPLICATION_ID, "State": "in_progress",
-            "ValidFrom": "2027-01-01", "ValidTo": "2028-12-31",
+            "ValidFrom": "2027-01-01", "ValidTo": "2028-12-31", "QualifiedUpKW": 1800,
             "Conditions": "Re-test after any change of battery inverter firmware."}]})
 
     UnitId: Any = _field("The market unit's ID (a UUID) or IRI", _ID, False)
@@ -145,6 +145,8 @@ class QualificationIn(BaseModel):
     State: Any = _field("requested (default) or in_progress", _states("qualification"))
     ValidFrom: Any = _field("First valid day", _DATE)
     ValidTo: Any = _field("Last valid day", _DATE)
+    QualifiedUpKW: Any = _field("Upward capability qualified, kW (QUAL-VAL-040)", _KW)
+    QualifiedDownKW: Any = _field("Downward capability qualified, kW (QUAL-VAL-040)", _KW)
     Conditions: Any = _field("Conditions of the qualification", _TEXT)
     Reason: Any = _field("Why (set by transitions)", _TEXT)
 
@@ -159,6 +161,8 @@ class QualificationOut(BaseModel):
     State: str | None = None
     ValidFrom: str | None = None
     ValidTo: str | None = None
+    QualifiedUpKW: float | None = None
+    QualifiedDownKW: float | None = None
     Conditions: str | None = None
     Reason: str | None = None
     SetBy: str

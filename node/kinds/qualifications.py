@@ -135,12 +135,14 @@ QUALIFICATION_TABLE = _table("QualificationId", "A qualification", (
     _UNIT, _PRODUCT, _ORG,
     Field("ApplicationId", FMAR.answersApplication, "iri:" + APPLICATION_BASE), _STATE,
     Field("ValidFrom", FMAR.qualifiedFrom, "date"),
-    Field("ValidTo", FMAR.qualifiedUntil, "date"), _CONDITIONS, _REASON))
+    Field("ValidTo", FMAR.qualifiedUntil, "date"),
+    Field("QualifiedUpKW", FMAR.qualifiedUpCapacity, "decimal"),
+    Field("QualifiedDownKW", FMAR.qualifiedDownCapacity, "decimal"), _CONDITIONS, _REASON))
 GRID_TABLE = _table("GridPrequalificationId", "A grid prequalification", (
     _UNIT, _ORG, Field("DNOConnection", FMAR.dnoConnection, "code:DNOCode"), _STATE,
     _CONDITIONS, _REASON))
 
-_SHAPE_RULES = tuple(f"QUAL-VAL-{n:03d}" for n in range(1, 16))
+_SHAPE_RULES = (*(f"QUAL-VAL-{n:03d}" for n in range(1, 16)), "QUAL-VAL-040")
 _CODE_RULES = ("QUAL-VAL-020", "QUAL-VAL-021", "QUAL-VAL-022", "QUAL-VAL-023", "QUAL-VAL-024",
                "QUAL-VAL-025", "QUAL-VAL-026", "QUAL-VAL-027", "QUAL-IN-001", "QUAL-IN-002", "QUAL-IN-003", "QUAL-IN-004",
                "QUAL-VAL", "QUAL-404", "QUAL-412", "QUAL-428")

@@ -76,11 +76,31 @@ HEALTH = Definition(
     "Which nodes answered, in how long, and how fresh each node's data is (its newest "
     "dcterms:modified).", source="federation")
 
+GRANTED = "temporary_qualified,prequalified,verified"  # node/kinds/qualifications.py GRANTED
 MARKET = Definition(
-    "market", 1, "Market participation",
-    "Units and capacity qualified per product and system operator, and the qualification "
-    "pipeline by state. Needs market units and qualifications: until the nodes declare "
-    "those kinds, the report says it has no source.", source="market")
+    "market", 2, "Market participation",
+    "Units qualified and the capacity they are qualified for, per product and per system "
+    "operator (outcomes in a granted state, on the operators' nodes); the qualification "
+    "pipeline by product and state; and the capacity the FSPs claim in their applications, "
+    "by product and state (on the FSPs' nodes).",
+    tables=(Table("qualified", ("product", "operator"), "records",
+                  {"state": GRANTED}, "qualifications"),
+            Table("qualified_up", ("product", "operator"), "qualified_up",
+                  {"state": GRANTED}, "qualifications"),
+            Table("qualified_down", ("product", "operator"), "qualified_down",
+                  {"state": GRANTED}, "qualifications"),
+            Table("pipeline", ("product", "state"), "records", source="qualifications"),
+            Table("applications", ("product", "state"), "claimed_up",
+                  source="qualification-applications")),
+    charts=(Chart("qualified_by_product", "bars", "qualified", "product", "count",
+                  "Units qualified per product"),
+            Chart("qualified_by_operator", "bars", "qualified_up", "operator", "sum",
+                  "Upward capacity qualified per system operator (MW)"),
+            Chart("pipeline_by_state", "bars", "pipeline", "state", "count",
+                  "Qualifications by state"),
+            Chart("claimed_by_product", "bars", "applications", "product", "sum",
+                  "Upward capacity claimed in applications per product (MW)")),
+    source="market")
 
 BUILTIN: dict[str, Definition] = {d.name: check(d) for d in
                                   (CAPACITY, GROWTH, MARKET, CONSTRAINTS, QUALITY, HEALTH)}

@@ -118,7 +118,8 @@ def _blend(share: float) -> tuple[float, float, float]:
 
 def figure_of(result: dict[str, Any], chart: Chart) -> Figure:
     points = series(result, chart)
-    unit = "MW" if chart.value == "sum" else "assets"
+    source = result["tables"][chart.table].get("source", "assets")
+    unit = "MW" if chart.value == "sum" else ("assets" if source == "assets" else "records")
     title = chart.title or chart.name
     if result.get("disclosure_control"):
         title += " — rounded, small cells suppressed"

@@ -30,7 +30,10 @@ def _given(value: Any) -> bool:
     return value not in (None, "")
 
 
-def group_value(row: dict[str, Any], dim: str) -> str | None:
+def group_value(row: dict[str, Any], dim: str, source: str = "assets") -> str | None:
+    if source != "assets":
+        value = row.get(RECORD_COLUMN[dim])
+        return _code(value) if _given(value) else None
     if dim in PRESENT:
         return "true" if _given(row.get(PRESENT[dim])) else "false"
     if dim in MONTH:
@@ -40,14 +43,44 @@ def group_value(row: dict[str, Any], dim: str) -> str | None:
     return None if not _given(value) else str(value)
 
 
-LIMIT_MEASURE = {"export_limit": "ExportLimit", "import_limit": "ImportLimit"}
+# a record source's rows (as its listing gives them): the ID field that marks them, the
+# column of each dimension and measure (None: each row counts 1)
+SOURCE_ID = {"connection-limits": "LimitId", "qualifications": "QualificationId",
+             "qualification-applications": "ApplicationId"}
+RECORD_COLUMN = {"dno": "DNOConnection", "organisation": "OrganisationId",
+                 "product": "Product", "state": "State", "operator": "SetBy"}
+RECORD_MEASURE: dict[str, str | None] = {
+    "export_limit": "ExportLimit", "import_limit": "ImportLimit", "records": None,
+    "qualified_up": "QualifiedUpKW", "qualified_down": "QualifiedDownKW",
+    "claimed_up": "ClaimedUpKW", "claimed_down": "ClaimedDownKW"}
+
+
+def _code(value: Any) -> str:
+    return str(value).rstrip("/").rsplit("/", 1)[-1]
+
+
+def _record_matches(row: dict[str, Any], table: Table) -> bool:
+    if not _given(row.get(SOURCE_ID[table.source])):
+        return False
+    column = RECORD_MEASURE[table.measure]
+    if column is not None and not _given(row.get(column)):
+        return False
+    return all(_code(row.get(RECORD_COLUMN[name])) in allowed.split(",")
+               for name, allowed in table.filter.items())
+
+
+def _measured(row: dict[str, Any], table: Table) -> float:
+    if table.source == "assets":
+        return float(row[MEASURE[table.measure]])
+    column = RECORD_MEASURE[table.measure]
+    return 1.0 if column is None else float(row[column])
 
 
 def matches(row: dict[str, Any], table: Table) -> bool:
     """A row counts in the table: an asset row (with a rated capacity) in an asset table,
-    a connection limit row (as `/connection-limits` lists them) in a limits table."""
+    a record of the table's source (as its listing gives it) in a record table."""
     if table.source != "assets":
-        return _given(row.get(LIMIT_MEASURE[table.measure])) and "RatedCapacity" not in row
+        return _record_matches(row, table)
     for name, allowed in table.filter.items():
         if str(row.get(FILTER[name])) not in allowed.split(","):
             return False
@@ -59,9 +92,9 @@ def table_from_rows(rows: list[dict[str, Any]], table: Table) -> dict[str, Any]:
     for row in rows:
         if not matches(row, table):
             continue
-        key = tuple(group_value(row, d) for d in table.group_by)
+        key = tuple(group_value(row, d, table.source) for d in table.group_by)
         cells[key]["count"] += 1
-        cells[key]["sum"] += float(row[{**MEASURE, **LIMIT_MEASURE}[table.measure]])
+        cells[key]["sum"] += _measured(row, table)
     return {"group_by": list(table.group_by), "measure": table.measure, "unit": "kW",
             "cells": [{"group": dict(zip(table.group_by, key)), "count": cell["count"],
                        "sum": round(cell["sum"], 6), "complete": True}

@@ -17,6 +17,7 @@ from node.query.aggregates import (
     present_dimension,
 )
 from node.query.filters import AssetFilter
+from node.reports.sources import SOURCES as RECORD_SOURCES
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,47}$")
 MAX_TABLES = 40
@@ -43,7 +44,7 @@ class Table:
     group_by: tuple[str, ...]
     measure: str = "rated"
     filter: dict[str, str] = field(default_factory=dict)
-    source: str = "assets"  # or "connection-limits" (node/reports/limits.py)
+    source: str = "assets"  # or a record source (node/reports/sources.py SOURCES)
 
     def spec(self) -> AggregateSpec:
         if self.source != "assets":  # the merge needs only the dimensions
@@ -57,9 +58,10 @@ class Table:
 
     def request(self) -> dict[str, Any]:
         """The table as a node's report part takes it (under its name)."""
-        if self.source != "assets":  # a table of connection limits takes no filter
+        if self.source != "assets":  # a table of other records: codes only
             return {"group_by": list(self.group_by), "measure": self.measure,
-                    "source": self.source}
+                    "source": self.source, **({"filter": dict(self.filter)}
+                                              if self.filter else {})}
         return {"group_by": list(self.group_by), "measure": self.measure,
                 "filter": {k: float(v) if k in ("min_capacity", "max_capacity") else v
                            for k, v in self.filter.items()}}
@@ -151,12 +153,13 @@ def check(definition: Definition) -> Definition:
 
 
 def check_table(table: Table, known: set[str]) -> None:
-    if table.source == LIMITS:
-        check_limit_table(table)
+    if table.source in RECORD_SOURCES:
+        check_record_table(table)
         return
     if table.source != "assets":
-        raise invalid("REP-VAL-005", "A table's source is assets or connection-limits.",
-                      table=table.name[:60], source=table.source[:60])
+        raise invalid("REP-VAL-005", "A table's source is assets or one of "
+                      + ", ".join(RECORD_SOURCES) + ".", table=table.name[:60],
+                      source=table.source[:60])
     dims = table.group_by
     if (not NAME_RE.match(table.name) or len(dims) > MAX_DIMENSIONS
             or len(set(dims)) != len(dims) or any(d not in known for d in dims)):
@@ -170,20 +173,28 @@ def check_table(table: Table, known: set[str]) -> None:
     AssetFilter.parse({**table.filter, "limit": 1})  # FED-IN-001..004
 
 
-LIMITS = "connection-limits"
-LIMIT_DIMENSIONS = ("dno", "organisation")
-LIMIT_MEASURES = ("export_limit", "import_limit")
-
-
-def check_limit_table(table: Table) -> None:
-    """A table of connection limits: by DNO area and/or organisation, of the export or the
-    import limit, without filters (REP-VAL-005, REP-VAL-006)."""
+def check_record_table(table: Table) -> None:
+    """A table of other records (connection limits, qualifications, applications): by
+    the source's dimensions, of one of its measures, filtered only on the dimensions it
+    allows, by codes (REP-VAL-005, REP-VAL-006)."""
+    source = RECORD_SOURCES[table.source]
     dims = table.group_by
     if (not NAME_RE.match(table.name) or len(set(dims)) != len(dims)
-            or any(d not in LIMIT_DIMENSIONS for d in dims) or table.filter):
-        raise invalid("REP-VAL-005", "A table of connection limits groups by dno and/or "
-                      "organisation, with no filter.", table=table.name[:60],
+            or any(d not in source.dimensions for d in dims)
+            or any(k not in source.filters or not _codes(v) for k, v in table.filter.items())):
+        raise invalid("REP-VAL-005", f"A table of {source.name} groups by "
+                      + " and/or ".join(source.dimensions) + ", filtered "
+                      + (f"on {', '.join(source.filters)} by codes" if source.filters
+                         else "on nothing") + ".", table=table.name[:60],
                       group_by=list(dims)[:10])
-    if table.measure not in LIMIT_MEASURES:
-        raise invalid("REP-VAL-006", "A table of connection limits sums export_limit or "
-                      "import_limit.", table=table.name, value=table.measure[:60])
+    if table.measure not in source.measures:
+        raise invalid("REP-VAL-006", f"A table of {source.name} measures "
+                      + " or ".join(source.measures) + ".", table=table.name,
+                      value=table.measure[:60])
+
+
+def _codes(value: str) -> bool:
+    return all(CODE_RE.match(v) for v in value.split(","))
+
+
+CODE_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")

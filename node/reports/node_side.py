@@ -15,11 +15,8 @@ from node.query import aggregates
 from node.query.aggregates import CAPACITY_MEASURES, DCTERMS
 from node.query.filters import CODE_FILTERS, asset_graph_filter, scope_patterns
 from node.query.service import QueryService
-from node.reports import limits
+from node.reports import sources
 from node.reports.model import (
-    LIMIT_DIMENSIONS,
-    LIMIT_MEASURES,
-    LIMITS,
     MAX_DIMENSIONS,
     MAX_TABLES,
     NAME_RE,
@@ -60,8 +57,7 @@ def _table_shape(raw: Any) -> bool:
     """The table is of the request schema's shape (values are checked afterwards)."""
     if not isinstance(raw, dict) or not set(raw) <= {"group_by", "measure", "filter", "source"}:
         return False
-    if not isinstance(raw.get("source", ""), str) or (
-            raw.get("source") == LIMITS and "filter" in raw):
+    if not isinstance(raw.get("source", ""), str):
         return False
     group_by, measure, filters = raw.get("group_by"), raw.get("measure", ""), raw.get("filter")
     if not isinstance(group_by, list) or not all(isinstance(d, str) for d in group_by) \
@@ -69,6 +65,10 @@ def _table_shape(raw: Any) -> bool:
         return False
     if filters is None:
         return "filter" not in raw
+    source = sources.SOURCES.get(raw.get("source", "assets"))
+    if source is not None:  # another record source: codes on the dimensions it allows
+        return isinstance(filters, dict) and set(filters) <= set(source.filters) and all(
+            isinstance(v, str) for v in filters.values())
     return isinstance(filters, dict) and set(filters) <= FILTER_NAMES and all(
         (isinstance(v, int | float) and not isinstance(v, bool)) if k in CAPACITY_FILTERS
         else isinstance(v, str) for k, v in filters.items())
@@ -76,7 +76,7 @@ def _table_shape(raw: Any) -> bool:
 
 def request_schema() -> dict[str, Any]:
     """The JSON schema of a report part's request (OpenAPI): a table of assets, or of
-    connection limits (`"source": "connection-limits"`)."""
+    another record source (node/reports/sources.py, e.g. `"source": "qualifications"`)."""
     code = r"[A-Za-z0-9_.\-]{1,64}"
     codes = {"type": "string", "pattern": rf"^({code}(,{code})*)?$"}  # empty: no filter
     assets = {"type": "object", "required": ["group_by"], "additionalProperties": False,
@@ -89,16 +89,19 @@ def request_schema() -> dict[str, Any]:
                       **{name: codes for name in CODE_FILTERS},
                       "organisation": {"type": "string", "pattern": f"^({code})?$"},
                       **{name: {"type": "number"} for name in CAPACITY_FILTERS}}}}}
-    limits = {"type": "object", "required": ["group_by", "measure", "source"],
-              "additionalProperties": False, "properties": {
-                  "group_by": {"type": "array", "uniqueItems": True,
-                               "items": {"enum": list(LIMIT_DIMENSIONS)}},
-                  "measure": {"enum": list(LIMIT_MEASURES)},
-                  "source": {"enum": [LIMITS]}}}
+    others = [{"type": "object", "required": ["group_by", "measure", "source"],
+               "additionalProperties": False, "properties": {
+                   "group_by": {"type": "array", "uniqueItems": True,
+                                "items": {"enum": list(source.dimensions)}},
+                   "measure": {"enum": list(source.measures)},
+                   "source": {"enum": [source.name]},
+                   "filter": {"type": "object", "additionalProperties": False,
+                              "properties": {name: codes for name in source.filters}}}}
+              for source in sources.SOURCES.values()]
     return {"type": "object", "required": ["tables"], "properties": {"tables": {
         "type": "object", "maxProperties": MAX_TABLES,
         "propertyNames": {"pattern": NAME_RE.pattern},
-        "additionalProperties": {"oneOf": [assets, limits]}}}}
+        "additionalProperties": {"oneOf": [assets, *others]}}}}
 
 
 def freshness_query(scope: policy.ReadScope) -> str:
@@ -109,17 +112,19 @@ def freshness_query(scope: policy.ReadScope) -> str:
             f"{asset_graph_filter()} }}")
 
 
-def limit_table(service: QueryService, access: policy.AggregateScope,
-                table: Table) -> dict[str, Any]:
-    """A table of connection limits, exact or under disclosure control as the caller's
-    asset aggregates are (POL-012, POL-013)."""
-    spec = table.spec()
+def record_table(service: QueryService, caller: Caller, access: policy.AggregateScope,
+                 table: Table) -> dict[str, Any]:
+    """A table of other records (connection limits, qualifications, applications): exact
+    over the records of the kind the caller may read (the kind's own read rule), or under
+    disclosure control over all of them for the regulator (POL-012, POL-013)."""
+    source, spec = sources.SOURCES[table.source], table.spec()
     if access.disclosure is None:
-        body = service.run_generated(limits.exact_query(table.group_by, table.measure,
-                                                        access.scope)).body
+        scope = policy.read_scope(caller, source.kind)
+        body = service.run_generated(sources.exact_query(
+            source, table.group_by, table.measure, table.filter, scope)).body
         return aggregates.node_result(spec, body)
-    body = service.run_generated(limits.controlled_query(table.group_by, table.measure,
-                                                         access.scope)).body
+    body = service.run_generated(sources.controlled_query(
+        source, table.group_by, table.measure, table.filter, access.scope)).body
     return aggregates.controlled_result(spec, body, access.disclosure, service.disclosure_key)
 
 
@@ -129,8 +134,8 @@ def compute(service: QueryService, caller: Caller, tables: list[Table],
     change to an asset record the caller's aggregates cover (to the minute; a date alone
     says nothing about one asset's attributes) and the record kinds the node serves."""
     access = policy.aggregate_read_scope(caller)
-    answer = {t.name: (limit_table(service, access, t) if t.source == LIMITS
-                       else service.aggregate(caller, t.spec())) for t in tables}
+    answer = {t.name: (service.aggregate(caller, t.spec()) if t.source == "assets"
+                       else record_table(service, caller, access, t)) for t in tables}
     body = json.loads(service.run_generated(freshness_query(access.scope)).body)
     bindings = body["results"]["bindings"]
     newest = bindings[0].get("newest", {}).get("value") if bindings else None

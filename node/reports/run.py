@@ -174,5 +174,5 @@ def market_source(answer: dict[str, Any]) -> dict[str, Any]:
                            f"({', '.join(MARKET_KINDS)}): this report has no source.",
                 "asked": sorted(about)}
     return {"source": declaring, "rule": "REP-003",
-            "message": "These nodes declare market units and qualifications; the report's "
-                       "tables over them are not defined yet (docs/reports.md)."}
+            "message": "These nodes declare market units and qualifications; the tables are "
+                       "computed over the qualification records each of them holds."}

@@ -13,6 +13,10 @@ from typing import Any
 
 import pytest
 
+from node.federation.client import FederationClient
+from node.reports.builtin import BUILTIN
+from node.reports.local import table_from_rows
+from node.reports.run import assemble, request_body
 from tests.harness.federation import LocalFederation
 from tests.harness.processes import RATE_LIMITS_OFF, ROOT, clean_env
 
@@ -58,6 +62,7 @@ def qf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QualFed]:
         flexco = local.register_member("Flexco", ["FSP"])
         otherflex = local.register_member("Otherflex", ["FSP"])
         neso = local.register_member("Neso", ["NESO"])
+        local.register_member("Ofgem", ["Regulator"])
         gridco = local.register_member("Gridco", ["DNO"], dno_areas=UKPN)
         fsp_a = local.add_node("fsp_a", flexco)
         local.add_node("fsp_b", otherflex)
@@ -256,3 +261,88 @@ def test_the_dno_records_outcomes_for_its_dso_products_only_on_its_node(qf):
     assert qf.call("Flexco", "dno", "GET", path).json()["Product"] == "DSO_PR"
     assert qf.call("Neso", "dno", "GET", path).status_code == 200  # NESO reads all outcomes
     assert qf.call("Otherflex", "dno", "GET", path).status_code == 404
+
+
+# ---------------------------------------------------------------- market participation
+
+
+def _report(qf: QualFed, who: str, name: str) -> dict[str, Any]:
+    member = qf.local.members[who]
+    client = FederationClient(qf.local.issuer, ca_bundle=qf.local.ca_bundle,
+                              client_id=member.app_id, cert=member.cert, key=member.key,
+                              deadline=20.0)
+    definition = BUILTIN[name]
+    answer = client.report({t.name: t.spec() for t in definition.tables},
+                           request_body(definition))
+    return assemble(definition, answer)
+
+
+def _listed(qf: QualFed, who: str, kind: str) -> list[dict[str, Any]]:
+    member = qf.local.members[who]
+    client = FederationClient(qf.local.issuer, ca_bundle=qf.local.ca_bundle,
+                              client_id=member.app_id, cert=member.cert, key=member.key,
+                              deadline=20.0)
+    answer = client.records(kind, limit="1000")
+    assert not answer["partial"], answer["nodes"]
+    return list(answer["items"])
+
+
+def _cells(table: dict[str, Any]) -> dict[tuple, tuple[int, float]]:
+    return {tuple(c["group"].get(d) for d in table["group_by"]): (c["count"], round(c["sum"], 2))
+            for c in table["cells"]}
+
+
+def test_REP_003_market_participation_tables_match_the_qualification_records(qf):
+    """Units and capacity qualified per product and operator, the pipeline by state and the
+    capacity claimed, computed at the nodes, equal the records NESO lists (the oracle);
+    an FSP's report covers its own units only; the regulator's is under disclosure
+    control (POL-013)."""
+    application = apply(qf, "Otherflex", "fsp_b", "BM")
+    body = {"UnitId": application["UnitId"], "Product": "BM",
+            "OrganisationId": application["OrganisationId"],
+            "ApplicationId": application["ApplicationId"], "State": "in_progress",
+            "ValidFrom": "2027-02-01", "QualifiedUpKW": 1200, "QualifiedDownKW": 800}
+    made = qf.call("Neso", "neso", "POST", "/qualifications", json=body)
+    assert made.status_code == 201, made.text
+    granted = qf.call("Neso", "neso", "POST",
+                      f"/qualifications/{made.json()['QualificationId']}/transitions",
+                      json={"to": "prequalified", "reason": "Test report accepted."})
+    assert granted.status_code == 200, granted.text
+
+    result = _report(qf, "Neso", "market")
+    assert not result["partial"] and result["market"]["source"]
+    rows = {"qualifications": _listed(qf, "Neso", "qualifications"),
+            "qualification-applications": _listed(qf, "Neso", "qualification-applications")}
+    for table in BUILTIN["market"].tables:
+        assert _cells(result["tables"][table.name]) == _cells(
+            table_from_rows(rows[table.source], table)), table.name
+    neso = qf.org("Neso")
+    assert _cells(result["tables"]["qualified_up"])[("BM", neso)][1] >= 1200
+    assert ("BM", "in_progress") not in _cells(result["tables"]["pipeline"])
+
+    flexco, own = qf.org("Flexco"), _report(qf, "Flexco", "market")
+    for table in BUILTIN["market"].tables:
+        mine = [r for r in rows[table.source] if r["OrganisationId"] == flexco]
+        assert _cells(own["tables"][table.name]) == _cells(table_from_rows(mine, table))
+    assert ("BM", neso) not in _cells(own["tables"]["qualified_up"])
+
+    regulated = _report(qf, "Ofgem", "market")
+    assert regulated["disclosure_control"] == "POL-013"
+    for table in regulated["tables"].values():
+        for cell in table["cells"] + table.get("margins", []):
+            assert cell.get("suppressed") or cell["count"] % 5 == 0
+
+
+def test_REP_VAL_005_a_market_table_filters_only_on_its_sources_codes(qf):
+    from node.reports.model import Definition
+
+    bad = {"name": "m", "version": 1, "title": "M", "source": "market", "tables": [
+        {"name": "q", "group_by": ["product"], "measure": "records",
+         "source": "qualifications", "filter": {"category": "BESS"}}]}
+    with pytest.raises(Exception) as refused:
+        Definition.from_json(bad)
+    assert getattr(refused.value, "code", None) == "REP-VAL-005"
+    bad["tables"][0]["filter"] = {"state": "verified') || true || ('"}
+    with pytest.raises(Exception) as injected:
+        Definition.from_json(bad)
+    assert getattr(injected.value, "code", None) == "REP-VAL-005"

@@ -143,15 +143,16 @@ def test_federation_health_names_every_node_and_its_newest_change(fed, union):
     assert health[fed.local.nodes["dno"].url]["newest_modified"] is None  # limits, no assets
 
 
-def test_REP_003_market_participation_names_its_sources_and_says_its_tables_are_not_defined(fed):
-    """Every node now serves market units and qualifications, so the report names them as
-    its sources; its tables are not defined yet, and it says so rather than guess."""
+def test_REP_003_market_participation_names_its_sources_and_computes_its_tables(fed):
+    """Every node serves market units and qualifications, so the report names them as its
+    sources and computes its tables over the qualification records each holds (their
+    numbers are checked against the records in test_qualification_federated.py)."""
     result = _run(fed, "Ofgem", "market")
     market = result["market"]
     assert market["rule"] == "REP-003"
     assert set(market["source"]) == {n.url for n in fed.local.nodes.values()}
-    assert "not defined yet" in market["message"]
-    assert result["tables"] == {}
+    assert set(result["tables"]) == {t.name for t in BUILTIN["market"].tables}
+    assert all(t["disclosure_control"] for t in result["tables"].values())
 
 
 def test_POL_013_the_regulators_capacity_report_is_under_disclosure_control(
