@@ -442,6 +442,16 @@ def check_placement(caller: Caller, held: frozenset[str]) -> None:
         )
 
 
+def check_revalidation(caller: Caller, held: frozenset[str]) -> None:
+    """POL-095: re-validating the node's stored assets against the shapes in force (data
+    quality) is asked by a member the node holds, with assets:write (it writes no record,
+    only the node's findings, which are read as counts by rule through reports)."""
+    require_scope(caller, "assets:write")
+    if caller.organisation_id not in held:
+        raise Denied("POL-095", "Only a member this node holds re-validates its records.",
+                     {"organisation_id": caller.organisation_id})
+
+
 def check_deregistration_enquiry(caller: Caller) -> None:
     """POL-007: only the trust framework, de-registering an organisation, asks a node
     how many active records that organisation still has."""

@@ -1072,6 +1072,15 @@ QUAL_RULES = [
     Rule("POL-067", "A system operator records qualifications and grid prequalifications on "
          "its own node.", "`node/policy.py` `check_operator_node`", "403 `POL-067`",
          _t(QUAL_TEST, "test_POL_067_an_operator_records_outcomes_on_its_own_node")),
+    Rule("POL-095", "Re-validating a node's stored assets against the shapes in force "
+         "(`POST /admin/revalidation`) is asked by a member the node holds, with "
+         "assets:write; the answer counts the records the caller may read, and the findings "
+         "are read only as counts by rule in the data quality report (never through SPARQL).",
+         "`node/policy.py` `check_revalidation`, `node/kinds/revalidation.py`", "403 `POL-095`",
+         _t("tests/test_revalidation.py",
+            "test_POL_095_revalidation_finds_stored_records_that_fail_the_rules_in_force",
+            "test_POL_095_only_a_member_the_node_holds_with_assets_write_revalidates",
+            "test_findings_are_never_readable_through_sparql")),
 ]
 
 KIND_FAMILIES += [

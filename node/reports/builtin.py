@@ -62,14 +62,18 @@ CONSTRAINTS = Definition(
                   "Export limits set by the DNOs, by DNO area (MW)")))
 
 QUALITY = Definition(
-    "quality", 1, "Data quality",
-    "Completeness of each Elexon attribute, the share of records Pending or Query, and the "
+    "quality", 2, "Data quality",
+    "Completeness of each Elexon attribute, the share of records Pending or Query, the "
+    "rule violations the nodes' last re-validation found (records by rule ID), and the "
     "data quality score (docs/reports.md).",
     tables=(Table("validation", ("validation_status",)),
+            Table("violations", ("rule",), "records", source="revalidation"),
             *(Table("has-" + name.lower().replace("_", "-"), (dim,))
               for name, dim in ATTRIBUTE_TABLES.items())),
     charts=(Chart("validation", "bars", "validation", "validation_status", "count",
-                  "Records by validation status"),))
+                  "Records by validation status"),
+            Chart("violations", "bars", "violations", "rule", "count",
+                  "Records failing each rule at the last re-validation")))
 
 HEALTH = Definition(
     "health", 1, "Federation health",

@@ -46,9 +46,9 @@ def group_value(row: dict[str, Any], dim: str, source: str = "assets") -> str | 
 # a record source's rows (as its listing gives them): the ID field that marks them, the
 # column of each dimension and measure (None: each row counts 1)
 SOURCE_ID = {"connection-limits": "LimitId", "qualifications": "QualificationId",
-             "qualification-applications": "ApplicationId"}
+             "qualification-applications": "ApplicationId", "revalidation": "Finding"}
 RECORD_COLUMN = {"dno": "DNOConnection", "organisation": "OrganisationId",
-                 "product": "Product", "state": "State", "operator": "SetBy"}
+                 "product": "Product", "state": "State", "operator": "SetBy", "rule": "Rule"}
 RECORD_MEASURE: dict[str, str | None] = {
     "export_limit": "ExportLimit", "import_limit": "ImportLimit", "records": None,
     "qualified_up": "QualifiedUpKW", "qualified_down": "QualifiedDownKW",
@@ -66,7 +66,7 @@ def _record_matches(row: dict[str, Any], table: Table) -> bool:
     if column is not None and not _given(row.get(column)):
         return False
     return all(_code(row.get(RECORD_COLUMN[name])) in allowed.split(",")
-               for name, allowed in table.filter.items())
+               for name, allowed in table.filter.items() if allowed)
 
 
 def _measured(row: dict[str, Any], table: Table) -> float:

@@ -194,7 +194,8 @@ def check_record_table(table: Table) -> None:
 
 
 def _codes(value: str) -> bool:
-    return all(CODE_RE.match(v) for v in value.split(","))
+    """Codes separated by commas; empty is no filter (as in an asset table)."""
+    return value == "" or all(CODE_RE.match(v) for v in value.split(","))
 
 
 CODE_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")

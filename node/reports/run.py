@@ -108,7 +108,8 @@ def grand_total(table: dict[str, Any]) -> dict[str, Any] | None:
 
 def quality(tables: dict[str, Any]) -> dict[str, Any]:
     """Completeness of each Elexon attribute (assets with it / assets), the shares of
-    records Pending and Query, and the score (docs/reports.md):
+    records Pending and Query, the records failing each rule at the nodes' last
+    re-validation (None: suppressed), and the score (docs/reports.md):
     100 × (0.6 × mean completeness of the core attributes + 0.4 × share Verified).
     Under disclosure control the shares are of published (rounded) counts; a suppressed
     share is left out of the mean and named in `unknown`."""
@@ -146,7 +147,10 @@ def quality(tables: dict[str, Any]) -> dict[str, Any]:
     verified = shares[VALID]
     if known and verified is not None:
         score = round(100 * (0.6 * sum(known) / len(known) + 0.4 * verified), 1)
-    return {"completeness": completeness,
+    violations = ({e["key"]: (None if e["suppressed"] else e["count"])
+                   for e in marginal(tables["violations"], "rule")}
+                  if "violations" in tables else {})
+    return {"completeness": completeness, "violations": violations,
             "share_pending": shares["Pending"], "share_query": shares["Query"],
             "share_verified": shares[VALID], "score": score,
             "unknown": sorted(a for a, c in completeness.items() if c is None),

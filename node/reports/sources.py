@@ -17,6 +17,7 @@ from common.vocab import FMAR
 from node import policy
 from node.kinds.connection_limits import LIMIT_BASE
 from node.kinds.qualifications import APPLICATION_BASE, QUALIFICATION_BASE
+from node.kinds.revalidation import FINDING_BASE
 from node.query.filters import check_code
 from node.records import scope as record_scope
 from node.records.kind import KINDS
@@ -50,6 +51,11 @@ SOURCES: dict[str, RecordSource] = {s.name: s for s in (
                   "organisation": FMAR.organisation},
                  {**_COUNT, "claimed_up": FMAR.claimedUpCapacity,
                   "claimed_down": FMAR.claimedDownCapacity}, ("state", "product")),
+    # findings of the node's last re-validation (node/kinds/revalidation.py), read under
+    # the asset read rule: a finding carries its record's organisation and DNO area
+    RecordSource("revalidation", "asset", FINDING_BASE, FMAR.RevalidationFinding,
+                 {"rule": FMAR.violatesRule, "dno": FMAR.dnoConnection,
+                  "organisation": FMAR.organisation}, _COUNT),
 )}
 
 
@@ -64,6 +70,8 @@ def _grouped(source: RecordSource, group_by: tuple[str, ...], measure: str,
                     else "BIND (1 AS ?capacity)")
     for dim, wanted in filters.items():
         values = [check_code(dim, v) for v in wanted.split(",") if v]
+        if not values:  # empty: no filter
+            continue
         patterns.append(f"?asset <{source.dimensions[dim]}> ?f_{dim} . FILTER (REPLACE(STR("
                         f"?f_{dim}), \"^.*/\", \"\") IN ({', '.join(map(repr, values))}))")
     patterns += [f"OPTIONAL {{ ?asset <{source.dimensions[d]}> ?d_{d} }}" for d in group_by]
