@@ -34,6 +34,7 @@ from common.dsi import (
     SPARQL_PROTOCOL,
 )
 from common.roles import ROLE_SCHEME
+from tests.harness.directory import org_body
 from tests.harness.federation import LocalFederation, Member, NodeProc
 from tests.harness.processes import RATE_LIMITS_OFF
 
@@ -198,18 +199,32 @@ def test_DSI_DIR_020_members_with_role(dsi):
     assert gridco["companyRegistration"]["identifier"] == str(
         g.value(g.value(m, SCHEMA.companyRegistration), SCHEMA.certificationIdentification))
     # a role of another scheme has no members here; a role name works too
-    other = dsi.trust("/query/members-with-role",
-                      params={"role": "https://registry.example/scheme/x/role/y"})
-    assert other.json() == {"members": []}
+    for other in ("https://registry.example/scheme/x/role/y", f"{ROLE}Wizard", "urn:x"):
+        resp_other = dsi.trust("/query/members-with-role", params={"role": other})
+        assert resp_other.status_code == 200 and resp_other.json() == {"members": []}
     by_name = dsi.trust("/query/members-with-role", params={"role": "DNO"}).json()
     assert by_name == resp.json()
 
 
-@pytest.mark.parametrize("params", [{}, {"role": "Wizard"}])
+@pytest.mark.parametrize("params", [{}, {"role": ""}, {"role": "Wizard"},
+                                    {"role": "x" * 5000}])
 def test_DSI_DIR_020_members_with_role_refuses_no_or_unknown_role(dsi, params):
     resp = dsi.trust("/query/members-with-role", params=params)
     assert resp.status_code == 422
-    assert resp.json()["code"] == "DSI-DIR-020"
+    body = resp.json()
+    assert body["code"] == "DSI-DIR-020" and "Traceback" not in resp.text
+    if params.get("role"):  # it says which roles there are
+        assert f"{ROLE}DNO" in body["details"]["roles"]
+
+
+def test_DSI_DIR_020_a_pending_member_is_not_listed(dsi):
+    with dsi.local.client() as c:  # applied, not approved
+        resp = c.post("/api/orgs", json=org_body("Pendingco", ["DNO"], "a@pendingco.example",
+                                                   "pending-password-1"))
+    assert resp.status_code == 201, resp.text
+    members = dsi.trust("/query/members-with-role", params={"role": f"{ROLE}DNO"}).json()
+    assert resp.json()["url"] not in {m["id"] for m in members["members"]}
+    assert dsi.trust(f"/m/{resp.json()['id']}").status_code == 404
 
 
 def test_DSI_DIR_021_data_catalog_apis_by_conforms_to(dsi):
@@ -232,10 +247,19 @@ def test_DSI_DIR_021_data_catalog_apis_by_conforms_to(dsi):
     assert none.json() == {"apis": []}
 
 
-def test_DSI_DIR_021_data_catalog_apis_needs_a_standard(dsi):
-    resp = dsi.trust("/query/data-catalog/api")
+@pytest.mark.parametrize("params", [{}, {"conformsTo": ""}])
+def test_DSI_DIR_021_data_catalog_apis_needs_a_standard(dsi, params):
+    resp = dsi.trust("/query/data-catalog/api", params=params)
     assert resp.status_code == 422
     assert resp.json()["code"] == "DSI-DIR-021"
+    assert str(SPARQL_PROTOCOL) in resp.json()["details"]["standards"]
+
+
+@pytest.mark.parametrize("value", ["not a url <>", "\"x\" } UNION { ?s ?p ?o", "%00"])
+def test_DSI_DIR_021_hostile_standards_match_nothing(dsi, value):
+    resp = dsi.trust("/query/data-catalog/api", params={"conformsTo": value})
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == {"apis": []}
 
 
 # data-catalog-records/1.0 -----------------------------------------------------------

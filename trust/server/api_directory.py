@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from rdflib import Graph
 from sqlmodel import Session, select
@@ -372,30 +372,44 @@ def node_rdf(request: Request, node_id: str) -> Response:
 
 # The IB1 directory spec's JSON queries -----------------------------------------
 
-@router.get("/query/members-with-role", responses=error_responses(422))
-def members_with_role(request: Request, role: str | None = None) -> dict[str, Any]:
+ROLE_PARAMETER = {"name": "role", "in": "query", "required": True,
+                  "description": "A registry role URL, or an FMAR role name",
+                  "schema": {"anyOf": [{"type": "string", "format": "uri"},
+                                       {"type": "string", "enum": list(ROLES)}]}}
+CONFORMS_PARAMETER = {"name": "conformsTo", "in": "query", "required": True,
+                      "description": "A standard's URL; repeat for any of several (OR)",
+                      "style": "form", "explode": True,
+                      "schema": {"type": "array", "minItems": 1,
+                                 "items": {"type": "string", "minLength": 1}}}
+
+
+@router.get("/query/members-with-role", responses=error_responses(422),
+            openapi_extra={"parameters": [ROLE_PARAMETER]})
+def members_with_role(request: Request) -> dict[str, Any]:
     """Active members holding `role` (a registry role URL, or an FMAR role name), described
-    with the directory spec's JSON properties. A role of another scheme has no members
-    here. DSI-DIR-020: a role that is neither is refused."""
+    with the directory spec's JSON properties. A URL that names no FMAR role has no members
+    here. DSI-DIR-020: no role, or a name that is no role."""
+    role = request.query_params.get("role", "")
     if not role:
         raise ApiError(422, "DSI-DIR-020", "Give the role to look for: ?role=<role URL>.")
-    name = dsi.role_from_url(role) if "://" in role else role
-    if "://" in role and name is None:
-        return {"members": []}
-    if name is None or normalise_role(name) is None:
-        raise ApiError(422, "DSI-DIR-020", f"Unknown role {role!r}.",
-                       {"role": role, "roles": [str(dsi.role_url(r)) for r in ROLES]})
+    is_url = ":" in role  # role names have none
+    name = dsi.role_from_url(role) if is_url else normalise_role(role)
+    if name is None or name not in ROLES:
+        if is_url:
+            return {"members": []}
+        raise ApiError(422, "DSI-DIR-020", f"Unknown role {role[:100]!r}.",
+                       {"roles": [str(dsi.role_url(r)) for r in ROLES]})
     with tx(request) as session:
         orgs = directory.members_with_role(session, name)
         return {"members": [rdf.member_json(settings_of(request), o) for o in orgs]}
 
 
-@router.get("/query/data-catalog/api", responses=error_responses(422))
-def data_catalog_apis(request: Request, conformsTo: Annotated[list[str] | None, Query()] = None
-                      ) -> dict[str, Any]:
+@router.get("/query/data-catalog/api", responses=error_responses(422),
+            openapi_extra={"parameters": [CONFORMS_PARAMETER]})
+def data_catalog_apis(request: Request) -> dict[str, Any]:
     """The active nodes' data services conforming to any of the given standards (OR).
     DSI-DIR-021: at least one `conformsTo` is given."""
-    wanted = [c for c in conformsTo or [] if c]
+    wanted = [c for c in request.query_params.getlist("conformsTo") if c]
     if not wanted:
         raise ApiError(422, "DSI-DIR-021", "Give at least one standard: ?conformsTo=<URL>.",
                        {"standards": [str(dsi.NODE_API_STANDARD), str(dsi.SPARQL_PROTOCOL)]})
