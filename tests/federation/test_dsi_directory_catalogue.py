@@ -177,6 +177,14 @@ def test_DSI_DIR_019_nodes_are_data_services_in_the_directory(dsi):
     assert g.value(s, DCTERMS.publisher) == URIRef(f"{dsi.issuer}/m/{dsi.dno.org_id}")
     assert {NODE_API_STANDARD, SPARQL_PROTOCOL} <= set(g.objects(s, DCTERMS.conformsTo))
     assert (s, DCAT.servesDataset, URIRef(f"{dsi.node.url}/catalogue#dataset-Asset")) in g
+    # the mandatory catalogue fields, the same as the node's own catalogue gives its SPARQL
+    # service
+    catalogue = dsi.catalogue()
+    sparql = URIRef(f"{dsi.node.url}/catalogue#service-sparql")
+    for term in MANDATORY[2:]:
+        assert set(g.objects(s, term)) == set(catalogue.objects(sparql, term)), term
+    assert set(g.objects(s, IB1.roleRequiredToAccess)) == set(
+        catalogue.objects(sparql, IB1.roleRequiredToAccess))
 
 
 def test_DSI_DIR_020_members_with_role(dsi):

@@ -13,14 +13,17 @@ from sqlmodel import Session, select
 
 from common.dsi import (
     COMPANIES_HOUSE,
+    DATASET_ASSURANCE,
     IB1,
     NODE_API_STANDARD,
     ORG_ASSURANCE,
     ROLE,
     SCHEMA,
     SCHEME,
+    SENSITIVITY,
     SPARQL_PROTOCOL,
     role_url,
+    roles_holding,
 )
 from common.vocab import FMAR, ORG_BASE, code_iri
 from common.web import media_ranges
@@ -145,8 +148,15 @@ def add_node(g: Graph, settings: TrustSettings, node: Node,
     g.add((s, DCTERMS.conformsTo, NODE_API_STANDARD))
     g.add((s, DCTERMS.conformsTo, SPARQL_PROTOCOL))
     g.add((s, DCTERMS.publisher, URIRef(settings.member_url(node.org_id))))
+    # the fields data-catalog-records asks of every DCAT object, as the node's catalogue
+    # gives them for its services
+    g.add((s, DCTERMS.license, URIRef(f"{node.url}/catalogue/licence")))
     g.add((s, IB1.trustFramework, URIRef(settings.issuer)))
     g.add((s, IB1.scheme, SCHEME))
+    g.add((s, IB1.datasetAssurance, DATASET_ASSURANCE.Level1))
+    g.add((s, IB1.sensitivityClass, SENSITIVITY["IB1-SB"]))
+    for role in roles_holding("sparql:query"):
+        g.add((s, IB1.roleRequiredToAccess, role_url(role)))
     g.add((s, DCAT.landingPage, URIRef(f"{node.url}/catalogue")))
     g.add((s, TF.status, Literal(node.status)))
     for dataset_type in node.dataset_types:
