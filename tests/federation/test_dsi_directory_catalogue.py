@@ -412,3 +412,23 @@ def test_DSI_LIC_001_licence_is_an_ib1_license_with_its_terms(dsi):
     assert text.status_code == 200 and text.headers["content-type"].startswith("text/plain")
     # the legal text refers to the RDF terms it relies on
     assert "ib1:permittedUse" in text.text and "ib1:additionalCondition" in text.text
+
+
+def test_DSI_CAT_004_a_node_without_a_trust_framework_still_fills_every_field():
+    """A development node (static tokens, no FMAR_PUBLISHER) names itself as publisher and
+    FMAR's default trust framework, so its catalogue stays complete."""
+    from node.config import NodeSettings
+    from node.federation.catalogue import STANDALONE_FRAMEWORK, catalogue_graph
+
+    settings = NodeSettings(node_url="https://node.example", dataset_types=("Asset", "Odd"))
+    g = catalogue_graph(settings, "dev")
+    objects = _dcat_objects(g)
+    assert URIRef("https://node.example/catalogue#dataset-Odd") in objects
+    for s in objects:
+        for term in MANDATORY:
+            assert g.value(s, term) is not None, (s, term)
+        assert g.value(s, DCTERMS.publisher) == URIRef("https://node.example/")
+        assert g.value(s, IB1.trustFramework) == URIRef(STANDALONE_FRAMEWORK)
+    # a dataset type without a collection is downloaded through SPARQL
+    odd = g.value(URIRef("https://node.example/catalogue#dataset-Odd"), DCAT.distribution)
+    assert g.value(odd, DCAT.downloadURL) == URIRef("https://node.example/sparql")
