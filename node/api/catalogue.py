@@ -12,7 +12,7 @@ from common.http_errors import ApiError, error_responses
 from common.openapi import content
 from node.api import services as deps
 from node.config import NodeSettings
-from node.federation.catalogue import catalogue_graph, licence_graph
+from node.federation.catalogue import LICENCE_TERMS, catalogue_graph, licence_graph
 
 router = APIRouter(tags=["discovery"])
 Settings = Annotated[NodeSettings, Depends(deps.settings)]
@@ -46,15 +46,24 @@ def _rdf(request: Request, graph: Graph) -> Response:
 
 @router.get("/catalogue", summary="DCAT catalogue of this node (public)",
             description="A dcat:Catalog with the node's dcat:DataService entries (SPARQL "
-            "endpoint, REST API, query forms, federation), each with dcat:endpointURL and "
-            "dcterms:license, and the datasets it serves. Turtle by default, JSON-LD, "
-            "N-Triples or RDF/XML by Accept. No token needed.",
+            "endpoint, REST API, query forms, federation), each with dcat:endpointURL, an "
+            "OpenAPI dcat:endpointDescription and the IB1 data-catalog-records fields "
+            "(publisher, licence, trust framework, scheme, assurance, sensitivity class, "
+            "ib1:roleRequiredToAccess), and the datasets it serves with their "
+            "distributions. Turtle by default, JSON-LD, N-Triples or RDF/XML by Accept. "
+            "No token needed.",
             response_class=Response, responses=RDF)
 def catalogue(request: Request, settings: Settings) -> Response:
     return _rdf(request, catalogue_graph(settings, settings.name))
 
 
-@router.get("/catalogue/licence", summary="The data licence (ODRL, public)",
+@router.get("/catalogue/licence", summary="The data licence (ib1:License and ODRL, public)",
             response_class=Response, responses=RDF)
 def licence(request: Request, settings: Settings) -> Response:
     return _rdf(request, licence_graph(settings))
+
+
+@router.get("/catalogue/licence/terms", summary="The legal text of the data licence (public)",
+            response_class=Response, responses={200: content("text/plain")})
+def licence_terms() -> Response:
+    return Response(LICENCE_TERMS, media_type="text/plain; charset=utf-8")

@@ -8,6 +8,7 @@ from rdflib import OWL, Graph, Literal, URIRef
 from sqlmodel import Session
 from test_trust_refusals import assert_refused, poll
 
+from common.dsi import IB1, SCHEMA
 from common.vocab import FMAR, code_iri
 from tests.harness.directory import org_body
 from tests.harness.processes import free_port
@@ -140,8 +141,8 @@ def test_member_and_application_as_rdf(federation, members):
     assert jsonld.headers["content-type"].startswith("application/ld+json")
     for resp, fmt in ((turtle, "turtle"), (jsonld, "json-ld")):
         g = Graph().parse(data=resp.text, format=fmt)
-        assert (URIRef(url), FMAR.organisationLegalName, Literal("Gridco Ltd")) in g
-        assert (URIRef(url), FMAR.organisationRole, ROLE.DNO) in g
+        assert (URIRef(url), SCHEMA.legalName, Literal("Gridco Ltd")) in g
+        assert (URIRef(url), IB1.role, ROLE.DNO) in g
         assert (URIRef(url), FMAR.licenceArea, code_iri("DNOCode", "UKPN_EPN")) in g
         assert (URIRef(url), OWL.sameAs, URIRef(f"https://id.fmar.uk/org/{dno.org_id}")) in g
     assert "ada@" not in turtle.text  # contact people are not published
@@ -167,9 +168,10 @@ def test_json_queries(federation, members):
 
 
 def test_sparql_is_read_only_and_local(federation, members):
-    query = """PREFIX fmar: <https://id.fmar.uk/def/fmar#>
+    query = """PREFIX ib1: <https://registry.trust.ib1.org/ns/1.0#>
+               PREFIX dcterms: <http://purl.org/dc/terms/>
                PREFIX role: <https://id.fmar.uk/def/code/OrganisationRole/>
-               SELECT ?id WHERE { ?m fmar:organisationRole role:DNO ; fmar:fmarOrganisationId ?id }"""
+               SELECT ?id WHERE { ?m ib1:role role:DNO ; dcterms:identifier ?id }"""
     with federation.client() as c:
         resp = c.get("/sparql", params={"query": query})
         assert resp.status_code == 200, resp.text

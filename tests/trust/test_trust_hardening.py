@@ -8,9 +8,10 @@ from test_trust_refusals import assert_refused
 
 from trust.client.credentials import make_key_and_csr
 
-ROLE_QUERY = """PREFIX fmar: <https://id.fmar.uk/def/fmar#>
+ROLE_QUERY = """PREFIX schema: <http://schema.org/>
+                PREFIX dcterms: <http://purl.org/dc/terms/>
                 SELECT ?id WHERE { %s }"""
-PATTERN = "?m fmar:fmarOrganisationId ?id"
+PATTERN = "?m a schema:Organization ; dcterms:identifier ?id"
 
 
 def test_DIR_012_sparql_with_graph_answers_instead_of_failing(federation, members):

@@ -9,8 +9,10 @@ from fastapi.responses import Response
 from rdflib import Graph
 from sqlmodel import Session, select
 
+from common import dsi
 from common.http_errors import error_responses
 from common.openapi import content, secured
+from common.roles import ROLES, normalise_role
 from trust.server import certs, deregister, directory, rdf
 from trust.server.ca import CertificateAuthority
 from trust.server.errors import ApiError
@@ -352,8 +354,8 @@ def member_rdf(request: Request, org_id: str) -> Response:
 def application_rdf(request: Request, app_id: str) -> Response:
     with tx(request) as session:
         app = directory.get_application(session, app_id)
-        _visible_org(session, app.org_id)
-        graph = rdf.application_graph(settings_of(request), app)
+        org = _visible_org(session, app.org_id)
+        graph = rdf.application_graph(settings_of(request), app, org)
     return _rdf(request, graph)
 
 
@@ -363,9 +365,58 @@ def node_rdf(request: Request, node_id: str) -> Response:
         node = session.get(Node, node_id)
         if node is None:
             raise ApiError(404, "DIR-006", f"No node {node_id}.")
-        _visible_org(session, node.org_id)
-        graph = rdf.node_graph(settings_of(request), node)
+        org = _visible_org(session, node.org_id)
+        graph = rdf.node_graph(settings_of(request), node, org)
     return _rdf(request, graph)
+
+
+# The IB1 directory spec's JSON queries -----------------------------------------
+
+ROLE_PARAMETER = {"name": "role", "in": "query", "required": True,
+                  "description": "A registry role URL, or an FMAR role name",
+                  "schema": {"anyOf": [{"type": "string", "format": "uri"},
+                                       {"type": "string", "enum": list(ROLES)}]}}
+CONFORMS_PARAMETER = {"name": "conformsTo", "in": "query", "required": True,
+                      "description": "A standard's URL; repeat for any of several (OR)",
+                      "style": "form", "explode": True,
+                      "schema": {"type": "array", "minItems": 1,
+                                 "items": {"type": "string", "minLength": 1}}}
+
+
+@router.get("/query/members-with-role", responses=error_responses(422),
+            openapi_extra={"parameters": [ROLE_PARAMETER]})
+def members_with_role(request: Request) -> dict[str, Any]:
+    """Active members holding `role` (a registry role URL, or an FMAR role name), described
+    with the directory spec's JSON properties. A URL that names no FMAR role has no members
+    here. DSI-DIR-020: no role, or a name that is no role."""
+    role = request.query_params.get("role", "")
+    if not role:
+        raise ApiError(422, "DSI-DIR-020", "Give the role to look for: ?role=<role URL>.")
+    is_url = ":" in role  # role names have none
+    name = dsi.role_from_url(role) if is_url else normalise_role(role)
+    if name is None or name not in ROLES:
+        if is_url:
+            return {"members": []}
+        raise ApiError(422, "DSI-DIR-020", f"Unknown role {role[:100]!r}.",
+                       {"roles": [str(dsi.role_url(r)) for r in ROLES]})
+    with tx(request) as session:
+        orgs = directory.members_with_role(session, name)
+        return {"members": [rdf.member_json(settings_of(request), o) for o in orgs]}
+
+
+@router.get("/query/data-catalog/api", responses=error_responses(422),
+            openapi_extra={"parameters": [CONFORMS_PARAMETER]})
+def data_catalog_apis(request: Request) -> dict[str, Any]:
+    """The active nodes' data services conforming to any of the given standards (OR).
+    DSI-DIR-021: at least one `conformsTo` is given."""
+    wanted = [c for c in request.query_params.getlist("conformsTo") if c]
+    if not wanted:
+        raise ApiError(422, "DSI-DIR-021", "Give at least one standard: ?conformsTo=<URL>.",
+                       {"standards": [str(dsi.NODE_API_STANDARD), str(dsi.SPARQL_PROTOCOL)]})
+    with tx(request) as session:
+        nodes = [(n, directory.get_organisation(session, n.org_id))
+                 for n in directory.nodes_serving(session)]
+        return {"apis": rdf.catalogue_apis(settings_of(request), nodes, wanted)}
 
 
 SPARQL_RESULTS = {
