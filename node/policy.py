@@ -576,10 +576,10 @@ def check_relayed_route(caller: Caller, method: str, path: str) -> None:
     """POL-021: a token carrying `act` (a node relaying for its caller) is accepted only on
     read and federation query routes: GET/HEAD outside /admin, and the SPARQL query POSTs.
     Every write, status change and admin route refuses it, whatever its scopes."""
-    if caller.delegation is not None:
+    if caller.delegation is not None:  # a platform acting for the organisation: no relay
         check_delegated_route(caller, path)
         return
-    if caller.actor is None or is_read_route(method, path):
+    if not caller.relayed or is_read_route(method, path):
         return
     raise _deny("POL-021", "A relayed token (one a node exchanged for its caller) only reads: "
                 "writes, status changes and admin routes need the caller's own token.")

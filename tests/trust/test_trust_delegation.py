@@ -120,6 +120,11 @@ def test_DEL_008_only_the_two_parties_see_a_delegation(members, platform, real_n
         assert_refused(c.get(f"/api/orgs/{fsp.org_id}/delegations"), 403, "DEL-008")
 
 
+def test_DEL_006_an_unknown_delegation_is_not_revoked(members):
+    with members.fsp.api() as c:
+        assert_refused(c.post("/api/delegations/DEL-NONE/revoke"), 404, "DEL-006")
+
+
 # ---------------------------------------------------------------- acting for the FSP
 
 def test_platform_registers_an_asset_for_the_fsp_and_the_audit_shows_both(
