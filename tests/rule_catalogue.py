@@ -1088,7 +1088,8 @@ VERIFIER = "`trust/client/verifier.py`"
 DELEGATION_RULES = [
     Rule("DEL-001", "Only the delegating organisation's own admin grants or revokes its "
          "delegations (not the platform, another member or the operator).", DELEGATIONS,
-         "403 `DEL-001`", _t(DELEGATION_TEST, "test_DEL_001_only_the_fsps_own_admin_grants_and_revokes")),
+         "403 `DEL-001`", _t(DELEGATION_TEST, "test_DEL_001_only_the_fsps_own_admin_grants_and_revokes",
+            "test_DEL_001_the_fsps_admin_delegates_and_revokes_with_fmar")),
     Rule("DEL-002", "The platform is an active machine application of another active member.",
          DELEGATIONS, "422 `DEL-002`", _t(DELEGATION_TEST, "test_DEL_002_to_005_what_a_delegation_may_state")),
     Rule("DEL-003", "One or more scopes, each held by the delegating organisation itself.",

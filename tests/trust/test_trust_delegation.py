@@ -278,3 +278,24 @@ def test_AUTH_058_a_withdrawn_platform_is_refused_at_the_node(federation, member
     federation.set_status(f"/api/orgs/{gone.org_id}/status", "Suspended")
     time.sleep(2 * 2 + 1)  # 2 × FMAR_TRUST_STATUS_TTL of the real node
     assert_refused(send(real_node, gone, token, "GET", "/assets"), 401, "AUTH-058")
+
+
+# ---------------------------------------------------------------- the `fmar` commands
+
+def test_DEL_001_the_fsps_admin_delegates_and_revokes_with_fmar(federation, members, platform,
+                                                                 real_node, tmp_path):
+    from test_trust_cli import fmar, login, output
+
+    fsp = members.fsp
+    home = tmp_path / "flexco-admin"
+    login(federation.issuer, federation.ca_bundle, home, fsp.email, fsp.password)
+    made = fmar("org", "delegate", fsp.org_id, "--platform", platform.app_id,
+                "--scope", "assets:read", "--node", real_node.url, "--days", "30", home=home)
+    delegation = output(made)
+    assert delegation["scopes"] == ["assets:read"] and delegation["active"]
+    listed = fmar("org", "delegations", fsp.org_id, home=home)
+    assert delegation["id"] in listed.stdout
+    ended = output(fmar("org", "undelegate", delegation["id"], home=home))
+    assert ended["status"] == "revoked" and not ended["active"]
+    again = fmar("org", "undelegate", delegation["id"], home=home, check=False)
+    assert again.exit_code == 1 and "DEL-007" in again.output
