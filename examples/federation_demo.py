@@ -48,6 +48,11 @@ PORTAL_NODES = {"Flexco": "flexco", "Voltaflex": "voltaflex", "Neso": "neso", "U
 
 def env_file(fed: LocalFederation, name: str, path: Path, node_url: str | None) -> None:
     m = fed.members[name]
+    delegation = path.parent / "delegation.json"  # a platform acting for an FSP (UC-05.04)
+    if delegation.exists():
+        granted = json.loads(delegation.read_text())
+        node_url = node_url or granted["nodes"][0]
+        node_url += f"\nexport FMAR_DELEGATION={granted['id']}"
     own_node = f"export FMAR_NODE_URL={node_url}\n" if node_url else ""
     path.write_text(
         f"export FMAR_TRUST_URL={fed.issuer}\nexport FMAR_CA_BUNDLE={fed.ca_bundle.resolve()}\n"
@@ -69,12 +74,18 @@ def build(base: Path, asset_count: int, limit_count: int,
     fsp1 = fed.register_member("Flexco", ["FSP"])
     fsp2 = fed.register_member("Voltaflex", ["FSP", "Aggregator"])
     fed.register_member("Ofgem", ["Regulator"])
+    market = fed.register_member("Flexmarket", ["Platform"])  # acts for Flexco (UC-05.04)
     types = {"neso": ["Asset"], "dno": ["Asset", "ConnectionLimit"],
              "facilitator": ["Asset", "AssetCategory", "Product"], "flexco": ["Asset"],
              "voltaflex": ["Asset"]}
     owners = {"neso": neso, "dno": ukpn, "facilitator": mf, "flexco": fsp1, "voltaflex": fsp2}
     nodes = {name: fed.add_node(name, owners[name], types[name],
                                 port=pick_port(NODE_PORTS[name])) for name in NODE_PORTS}
+    delegation = fsp1.delegate(market.app_id, [nodes["flexco"].url],
+                               ["assets:read", "assets:write"])
+    (base / "members" / "Flexmarket" / "delegation.json").write_text(json.dumps(delegation))
+    console.print(f"  Flexco delegated assets:read and assets:write on its node to the "
+                  f"platform Flexmarket ({delegation['id']}, until {delegation['expires_at']})")
     half = asset_count // 2
     rows1 = list(assets(half, fsp1.org_id, seed=101, dnos=None))
     rows2 = list(assets(asset_count - half, fsp2.org_id, seed=202, dnos=None))
@@ -283,7 +294,8 @@ from the federation CA ({fed.ca_bundle}).
   Catalogue (public, DCAT): curl --cacert {fed.ca_bundle} {d['dno']}/catalogue
 
 Credentials of each member's application (client certificate + id) are in
-{creds}/<member>/env.sh — members: Neso, Ukpn, Elexon, Flexco, Voltaflex, Ofgem.
+{creds}/<member>/env.sh — members: Neso, Ukpn, Elexon, Flexco, Voltaflex, Ofgem, and
+Flexmarket, a platform that Flexco lets act for it on Flexco's node (a delegation).
 
 People who sign in (`.venv/bin/fmar login`, the trust framework's pages); the passwords are
 new for this federation and kept in {fed.base}/federation.json:
@@ -297,6 +309,16 @@ Try (in another shell):
   curl --cacert $FMAR_CA_BUNDLE --cert $FMAR_CLIENT_CERT --key $FMAR_CLIENT_KEY \\
        -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
        -d @examples/asset.json $FMAR_NODE_URL/assets
+
+  # the platform Flexmarket reads (and could register) Flexco's assets under Flexco's
+  # delegation (docs/trust.md "Third-party platforms"; the audit names both parties):
+  source {creds}/Flexmarket/env.sh
+  TOKEN=$(curl -s --cacert $FMAR_CA_BUNDLE --cert $FMAR_CLIENT_CERT --key $FMAR_CLIENT_KEY \\
+       -d grant_type=client_credentials -d client_id=$FMAR_CLIENT_ID \\
+       -d delegation=$FMAR_DELEGATION -d audience=$FMAR_NODE_URL $FMAR_TRUST_URL/token \\
+       | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  curl --cacert $FMAR_CA_BUNDLE --cert $FMAR_CLIENT_CERT --key $FMAR_CLIENT_KEY \\
+       -H "Authorization: Bearer $TOKEN" $FMAR_NODE_URL/assets
 
   source {creds}/Neso/env.sh
   # all BESS in UKPN_EPN with a non-firm connection, >= 1 MW, from every node:

@@ -34,14 +34,23 @@ class Caller:
     scopes: frozenset[str] = field(default_factory=frozenset)
     # Licence areas (DNO codes) for a DNO caller; empty for everyone else.
     dno_areas: frozenset[str] = field(default_factory=frozenset)
-    # The party a relaying node acts for (RFC 8693 `act`), if any.
+    # The party a relaying node acts for (RFC 8693 `act`), if any; for a platform acting
+    # under a delegation (UC-05.04), the platform's application.
     actor: str | None = None
+    # The delegation a platform acts under (the token's `delegation` claim): the caller
+    # then writes as its organisation, within the delegated scopes, and is no relay.
+    delegation: str | None = None
     # A person's token accepted without a certificate binding (a portal node's): it is
     # used on the read routes only, or those the node lists (node.policy, AUTH-047).
     unbound: bool = False
 
     def has_role(self, role: str) -> bool:
         return role in self.roles
+
+    @property
+    def relayed(self) -> bool:
+        """A node relaying for its caller (`act` without a delegation): it only reads."""
+        return self.actor is not None and self.delegation is None
 
 
 class Authenticator(Protocol):
@@ -110,7 +119,10 @@ def current_caller(request: Request) -> Caller:
     authenticator: Authenticator = request.app.state.authenticator
     caller = authenticator.authenticate(request)
     policy.check_relayed_route(caller, request.method, request.url.path)
-    if caller.actor is not None:  # who asked, and which node relayed it
+    if caller.delegation is not None:  # a platform acting for the organisation
+        LOG.info("delegated %s %s for %s by %s under %s", request.method, request.url.path,
+                 caller.organisation_id, caller.actor, caller.delegation)
+    elif caller.actor is not None:  # who asked, and which node relayed it
         LOG.info("relayed %s %s for %s (%s) by %s", request.method, request.url.path,
                  caller.subject, caller.organisation_id, caller.actor)
     return caller

@@ -586,10 +586,26 @@ def check_relayed_route(caller: Caller, method: str, path: str) -> None:
     """POL-021: a token carrying `act` (a node relaying for its caller) is accepted only on
     read and federation query routes: GET/HEAD outside /admin, and the SPARQL query POSTs.
     Every write, status change and admin route refuses it, whatever its scopes."""
-    if caller.actor is None or is_read_route(method, path):
+    if caller.delegation is not None:  # a platform acting for the organisation: no relay
+        check_delegated_route(caller, path)
+        return
+    if not caller.relayed or is_read_route(method, path):
         return
     raise _deny("POL-021", "A relayed token (one a node exchanged for its caller) only reads: "
                 "writes, status changes and admin routes need the caller's own token.")
+
+
+# ---------------------------------------------------------------- platforms (UC-05.04)
+
+def check_delegated_route(caller: Caller, path: str) -> None:
+    """POL-090: a platform acting for an FSP under a delegation (the token's `delegation`
+    claim, checked by the verifier: AUTH-056..058) uses the routes its delegated scopes
+    allow, as the FSP, except the node's /admin routes, which stay the FSP's own. Every
+    other check (POL-001 scopes, POL-002 the FSP's own records, POL-030 placement) applies
+    unchanged, so a platform never gains a right the FSP did not delegate."""
+    if path.startswith("/admin"):
+        raise _deny("POL-090", f"A platform acting under delegation {caller.delegation} "
+                    "does not use the node's admin routes.")
 
 
 # ---------------------------------------------------------------- unbound tokens (issue 7)

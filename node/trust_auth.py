@@ -23,6 +23,7 @@ def caller_from_claims(claims: dict[str, Any], unbound: bool = False) -> Caller:
         scopes=frozenset(scope.split() if isinstance(scope, str) else scope),
         dno_areas=frozenset(claims.get("dno_areas") or []),
         actor=str(act["sub"]) if isinstance(act, dict) and "sub" in act else None,
+        delegation=str(claims["delegation"]) if claims.get("delegation") else None,
         unbound=unbound,
     )
 

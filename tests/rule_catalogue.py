@@ -1103,6 +1103,66 @@ KIND_FAMILIES += [
 _HEADER = "| ID | What it checks | Defined in | Error the user sees | Test |\n|---|---|---|---|---|\n"
 
 
+DELEGATION_TEST = "tests/trust/test_trust_delegation.py"
+DELEGATIONS = "`trust/server/delegations.py`"
+VERIFIER = "`trust/client/verifier.py`"
+DELEGATION_RULES = [
+    Rule("DEL-001", "Only the delegating organisation's own admin grants or revokes its "
+         "delegations (not the platform, another member or the operator).", DELEGATIONS,
+         "403 `DEL-001`", _t(DELEGATION_TEST, "test_DEL_001_only_the_fsps_own_admin_grants_and_revokes",
+            "test_DEL_001_the_fsps_admin_delegates_and_revokes_with_fmar")),
+    Rule("DEL-002", "The platform is an active machine application of another active member.",
+         DELEGATIONS, "422 `DEL-002`", _t(DELEGATION_TEST, "test_DEL_002_to_005_what_a_delegation_may_state")),
+    Rule("DEL-003", "One or more scopes, each held by the delegating organisation itself.",
+         DELEGATIONS, "422 `DEL-003`", _t(DELEGATION_TEST, "test_DEL_002_to_005_what_a_delegation_may_state")),
+    Rule("DEL-004", "One or more nodes, each an active node of the federation (its URL).",
+         DELEGATIONS, "422 `DEL-004`", _t(DELEGATION_TEST, "test_DEL_002_to_005_what_a_delegation_may_state")),
+    Rule("DEL-005", "The expiry is in the future and within 366 days.", DELEGATIONS,
+         "422 `DEL-005`", _t(DELEGATION_TEST, "test_DEL_002_to_005_what_a_delegation_may_state")),
+    Rule("DEL-006", "The delegation exists (revocation).", DELEGATIONS, "404 `DEL-006`",
+         _t(DELEGATION_TEST, "test_DEL_006_an_unknown_delegation_is_not_revoked")),
+    Rule("DEL-007", "A revoked delegation is not revoked again.", DELEGATIONS, "409 `DEL-007`",
+         _t(DELEGATION_TEST, "test_AUTH_056_revocation_takes_effect_within_the_bound")),
+    Rule("DEL-008", "An organisation's delegations, given or received, are seen by its users "
+         "and the operator only.", DELEGATIONS, "403 `DEL-008`",
+         _t(DELEGATION_TEST, "test_DEL_008_only_the_two_parties_see_a_delegation")),
+    Rule("AUTH-050", "Only a platform's machine application asks for a delegated token: never "
+         "a node's certificate, never a public client.", DELEGATIONS,
+         "400 `AUTH-050` (`unauthorized_client`)",
+         _t(DELEGATION_TEST, "test_AUTH_057_a_node_relay_never_becomes_a_delegation")),
+    Rule("AUTH-051", "The delegation was granted to this application (and, if `org_id` is "
+         "sent, by that organisation).", DELEGATIONS, "400 `AUTH-051` (`invalid_grant`)",
+         _t(DELEGATION_TEST, "test_AUTH_051_a_platform_with_no_delegation_is_refused",
+            "test_AUTH_051_a_delegation_is_not_used_for_another_fsp")),
+    Rule("AUTH-052", "The delegation is active and unexpired, and both parties are Active.",
+         DELEGATIONS, "400 `AUTH-052` (`invalid_grant`)",
+         _t(DELEGATION_TEST, "test_AUTH_052_an_expired_delegation_is_refused",
+            "test_AUTH_056_revocation_takes_effect_within_the_bound")),
+    Rule("AUTH-053", "The audience is one of the delegation's nodes.", DELEGATIONS,
+         "400 `AUTH-053` (`invalid_target`)",
+         _t(DELEGATION_TEST, "test_AUTH_053_a_delegation_is_not_used_at_another_node")),
+    Rule("AUTH-054", "The scopes asked for are delegated (and still held by the organisation).",
+         DELEGATIONS, "400 `AUTH-054` (`invalid_scope`)",
+         _t(DELEGATION_TEST, "test_AUTH_054_a_platform_cannot_ask_for_more_than_was_delegated")),
+    Rule("AUTH-055", "A delegated token is never relayed: no `may_act` with a delegation.",
+         DELEGATIONS, "400 `AUTH-055` (`invalid_request`)",
+         _t(DELEGATION_TEST, "test_AUTH_057_a_node_relay_never_becomes_a_delegation")),
+    Rule("AUTH-056", "A node refuses a token whose delegation is on the signed revocation list "
+         "(within 2 × `revocation_ttl` + one fetch).", VERIFIER, "401 `AUTH-056`",
+         _t(DELEGATION_TEST, "test_AUTH_056_revocation_takes_effect_within_the_bound")),
+    Rule("AUTH-057", "A token with `delegation` names in `act` the application it was issued "
+         "to, never a node: a relayed token is never a delegation.", VERIFIER, "401 `AUTH-057`",
+         _t(DELEGATION_TEST, "test_AUTH_057_a_node_relay_never_becomes_a_delegation")),
+    Rule("AUTH-058", "The platform's organisation (`act.org_id`) is Active.", VERIFIER,
+         "401 `AUTH-058`",
+         _t(DELEGATION_TEST, "test_AUTH_058_a_withdrawn_platform_is_refused_at_the_node")),
+    Rule("POL-090", "A platform under a delegation uses the routes its delegated scopes allow, "
+         "as the organisation, but not the node's /admin routes.",
+         "`node/policy.py` `check_delegated_route`", "403 `POL-090`",
+         _t(DELEGATION_TEST, "test_POL_090_a_platform_does_not_use_the_nodes_admin_routes")),
+]
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
@@ -1199,6 +1259,11 @@ def render() -> str:
         ("Switch requests and the hand-over (`node/switching/`, docs/design.md "
          "\"Switching\"), with the permissions they need (POL-071..045).\n"),
         _table(SWITCH_RULES),
+        "## DEL: third-party platforms acting for an FSP (UC-05.04)\n",
+        ("The delegation record in the trust framework's directory, the delegated token and "
+         "the node's checks (docs/trust.md \"Third-party platforms\"); a write outside the "
+         "delegated scopes is POL-001, for another organisation POL-002 or POL-030.\n"),
+        _table(DELEGATION_RULES),
         "## CLI: the `fmar` command\n",
         ("A mistake prints one line, `fmar: error <ID>: <message> Hint: <what to do>`; the "
          "exit codes are in [operator.md](operator.md#what-fmar-returns).\n"),

@@ -401,6 +401,41 @@ def org_hosted(host_org_id: str, trust: TrustUrl = None, ca: CaBundle = None) ->
         _show(c.get(f"/api/members/{host_org_id}/hosted"))
 
 
+@org_app.command("delegate")
+def org_delegate(
+    org_id: Annotated[str, typer.Argument(help="The delegating organisation (yours).")],
+    platform: Annotated[str, typer.Option(help="The platform's application id.")],
+    scope: Annotated[list[str], typer.Option(help="A delegated scope (repeat).")],
+    node: Annotated[list[str], typer.Option(help="A node URL it may act on (repeat).")],
+    days: Annotated[int, typer.Option(help="Days until the delegation expires.")] = 90,
+    bare: Bare = False,
+) -> None:
+    """Let a platform act for this organisation (its admin; UC-05.04): the scopes, on
+    the nodes, for `days` days; `fmar org undelegate` ends it at once."""
+    from datetime import UTC, datetime, timedelta
+
+    expires = (datetime.now(UTC) + timedelta(days=days)).isoformat()
+    with _client() as c:
+        _show(c.post(f"/api/orgs/{org_id}/delegations", json={
+            "platform_app_id": platform, "scopes": scope, "nodes": node,
+            "expires_at": expires}), bare)
+
+
+@org_app.command("delegations")
+def org_delegations(org_id: str) -> None:
+    """The delegations an organisation gave or received (its members, the operator)."""
+    with _client() as c:
+        _show(c.get(f"/api/orgs/{org_id}/delegations"))
+
+
+@org_app.command("undelegate")
+def org_undelegate(delegation_id: str) -> None:
+    """Revoke a delegation (the delegating organisation's admin): its tokens are revoked
+    and nodes refuse them within their revocation bound."""
+    with _client() as c:
+        _show(c.post(f"/api/delegations/{delegation_id}/revoke"))
+
+
 @user_app.command("add")
 def user_add(
     org: Annotated[str, typer.Option(help="Organisation id.")],

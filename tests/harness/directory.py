@@ -9,6 +9,7 @@ import secrets
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -230,6 +231,15 @@ class Member:
         """Its application's token for `audience`; `may_act`: a node that may relay."""
         return access_token_of(self.trust.client_credentials(
             self.app_id, cert or self.cert, key or self.key, audience, scope, may_act))
+
+    def delegate(self, platform_app_id: str, nodes: list[str], scopes: list[str],
+                 days: int = 180) -> dict[str, Any]:
+        """Its admin lets a platform's application act for it (UC-05.04)."""
+        expires = (datetime.now(UTC) + timedelta(days=days)).isoformat()
+        with self.api() as c:
+            return expect(c.post(f"/api/orgs/{self.org_id}/delegations", json={
+                "platform_app_id": platform_app_id, "scopes": scopes, "nodes": nodes,
+                "expires_at": expires}), 201).json()
 
     def register_node(self, url: str, dataset_types: list[str] | None = None,
                       approve: bool = True) -> str:

@@ -8,7 +8,8 @@ matches that certificate (AUTH-009), a token without `cnf` is refused (AUTH-047,
 unless the node serves a portal's short-lived user tokens, which then only read:
 node.policy.check_unbound_route), the token claims no role
 its certificate's ib1Roles lack (AUTH-046), it is not on the signed revocation list
-(AUTH-016) and the organisation is Active (AUTH-012); scopes are the node policy's
+(AUTH-016) and the organisation is Active (AUTH-012); a platform's delegated token names
+an application in `act`, under a delegation that is not revoked (AUTH-056..058); scopes are the node policy's
 (POL-001). The trust framework unreachable and no copy within its TTL: AUTH-014.
 JWKS, CRL, revocation list and organisation status are refreshed in the background.
 """
@@ -274,7 +275,7 @@ class TokenVerifier:
     def revoked_serials(self) -> set[int]:
         return self._crl.get()
 
-    def _fetch_revocations(self) -> frozenset[str]:
+    def _fetch_revocations(self) -> tuple[frozenset[str], frozenset[str]]:
         resp = self._get(self.config.revocations_url)
         if resp.status_code != 200:
             raise ApiError(503, "AUTH-014", "The trust framework's revocation list is "
@@ -288,10 +289,15 @@ class TokenVerifier:
             raise ApiError(503, "AUTH-014", "The revocation list is not validly signed.") from exc
         if typ != REVOCATIONS_TYP or not isinstance(claims.get("revoked_jti"), list):
             raise ApiError(503, "AUTH-014", "The revocation list is not well-formed.")
-        return frozenset(str(j) for j in claims["revoked_jti"])
+        return (frozenset(str(j) for j in claims["revoked_jti"]),
+                frozenset(str(d) for d in claims.get("revoked_delegations") or []))
 
     def revoked_tokens(self) -> frozenset[str]:
-        return self._revoked.get()
+        return self._revoked.get()[0]
+
+    def revoked_delegations(self) -> frozenset[str]:
+        """Delegations (UC-05.04) revoked before their expiry: on the same list, same bound."""
+        return self._revoked.get()[1]
 
     def _fetch_status(self, org_id: str) -> str:
         resp = self._get(f"{self.config.issuer}/api/members/{quote(org_id, safe='')}")
@@ -370,6 +376,8 @@ class TokenVerifier:
                         "(RFC 8705); this node accepts only certificate-bound tokens.")
         if bound and cert is not None and not claims.get("act"):
             self._check_roles(cert, claims)
+        if "delegation" in claims:
+            self._check_delegation(claims)
         if str(claims["jti"]) in self.revoked_tokens():
             raise _fail("AUTH-016", "The access token has been revoked (or its user "
                         "deactivated).")
@@ -377,6 +385,23 @@ class TokenVerifier:
         if status != "Active":
             raise _fail("AUTH-012", f"The organisation of this token is {status}.")
         return claims
+
+    def _check_delegation(self, claims: dict[str, Any]) -> None:
+        """A platform acting for an FSP (UC-05.04): `act` names an application, never a
+        node (a relay is no delegation, AUTH-057), the one the token was issued to; the
+        delegation is not revoked (AUTH-056) and the platform's organisation is Active
+        (AUTH-058)."""
+        act = claims.get("act")
+        if (not isinstance(act, dict) or "node_url" in act or not act.get("sub")
+                or not act.get("org_id") or act.get("sub") != claims.get("client_id")
+                or not isinstance(claims["delegation"], str)):
+            raise _fail("AUTH-057", "The delegated token does not name the platform acting "
+                        "for the organisation (a relayed token is never a delegation).")
+        if claims["delegation"] in self.revoked_delegations():
+            raise _fail("AUTH-056", f"Delegation {claims['delegation']} has been revoked.")
+        status = self.organisation_status(str(act["org_id"]))
+        if status != "Active":
+            raise _fail("AUTH-058", f"The platform's organisation is {status}.")
 
     def _unbound_allowed(self, claims: dict[str, Any]) -> bool:
         """A person's own short-lived token, where this node serves a browser portal."""

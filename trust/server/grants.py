@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from common.roles import scopes_for, user_scopes
 from trust.client.credentials import s256
-from trust.server import directory, tokens
+from trust.server import delegations, directory, tokens
 from trust.server.clientauth import AuthenticatedClient
 from trust.server.config import TrustSettings
 from trust.server.errors import ApiError, OAuthError
@@ -102,6 +102,8 @@ def may_act_of(session: Session, form: dict[str, str], audience: str) -> dict[st
 
 def client_credentials(session: Session, settings: TrustSettings, client: AuthenticatedClient,
                        form: dict[str, str]) -> dict[str, Any]:
+    if form.get("delegation"):  # a platform acting for an FSP (UC-05.04)
+        return _response(*delegations.delegated_token(session, settings, client, form))
     if client.app.kind not in ("machine", "node"):
         raise _bad("AUTH-021", "unauthorized_client", "A public client cannot use "
                    "client_credentials.")

@@ -222,3 +222,28 @@ class Hosting(SQLModel, table=True):
     granted_at: datetime = Field(default_factory=utcnow)
     revoked_by: str | None = None
     revoked_at: datetime | None = None
+
+
+class DelegationStatus(StrEnum):
+    ACTIVE = "active"
+    REVOKED = "revoked"
+
+
+class Delegation(SQLModel, table=True):
+    """An FSP lets a platform (another member's application) act for it (UC-05.04): the
+    scopes, the nodes and the expiry it delegated (trust/server/delegations.py). Granted
+    and revoked by the FSP's own admin only; rows are kept."""
+
+    id: str = Field(primary_key=True, max_length=40)
+    org_id: str = Field(foreign_key="organisation.id", index=True)  # the FSP
+    platform_app_id: str = Field(foreign_key="application.id", index=True)
+    platform_org_id: str = Field(foreign_key="organisation.id", index=True)
+    scopes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    nodes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    expires_at: datetime
+    status: DelegationStatus = Field(default=DelegationStatus.ACTIVE, index=True,
+                                     sa_type=EnumText(DelegationStatus))
+    granted_by: str
+    granted_at: datetime = Field(default_factory=utcnow)
+    revoked_by: str | None = None
+    revoked_at: datetime | None = None

@@ -14,7 +14,14 @@ from trust.client.verifier import REVOCATIONS_TYP, verify_jwt
 from trust.server import keys
 from trust.server.config import TrustSettings
 from trust.server.errors import ApiError
-from trust.server.models import IssuedToken, Organisation, OrgStatus, utcnow
+from trust.server.models import (
+    Delegation,
+    DelegationStatus,
+    IssuedToken,
+    Organisation,
+    OrgStatus,
+    utcnow,
+)
 
 
 def issue_access_token(session: Session, settings: TrustSettings, *, sub: str, org: Organisation,
@@ -117,8 +124,11 @@ def revocation_list(session: Session, settings: TrustSettings, lifetime: int = 6
     short time (`revocation_ttl`), as they cache the CRL."""
     rows = session.exec(select(IssuedToken.jti).where(col(IssuedToken.revoked).is_(True),
                                                       IssuedToken.expires_at > utcnow()))
+    # Revoked, unexpired delegations (UC-05.04): nodes refuse their tokens too (AUTH-056).
+    delegations = session.exec(select(Delegation.id).where(
+        Delegation.status == DelegationStatus.REVOKED, Delegation.expires_at > utcnow()))
     now = int(time.time())
     claims = {"iss": settings.issuer, "iat": now, "exp": now + lifetime,
               "jti": secrets.token_urlsafe(8), "sub": "revocations",
-              "revoked_jti": sorted(rows)}
+              "revoked_jti": sorted(rows), "revoked_delegations": sorted(delegations)}
     return keys.sign(session, settings, claims, typ=REVOCATIONS_TYP)
