@@ -573,6 +573,21 @@ def test_active_records_enquiry_for_deregistration(node):
     assert counts["active_assets"] == listed.json()["count"] >= 1
     assert counts["active_market_units"] == 0
     assert (bad.status_code, bad.json()["code"]) == (422, "REQ-001")
+    with node.client("fsp2") as c:  # a market unit keeps the organisation busy too
+        unit = c.post("/market-units", json={"Name": "Site", "UnitType": "SPU",
+                                             "OrganisationId": "FSP-OTHER",
+                                             "ConnectionMPAN": "1000000000011"})
+        assert unit.status_code == 201, unit.text
+    with node.client("trust_operator") as c:
+        again = c.get("/admin/active-records", params={"org_id": "FSP-OTHER"}).json()
+    assert again["active_market_units"] == 1
+    with node.client("fsp2") as c:
+        etag = c.get(f"/market-units/{unit.json()['UnitId']}").headers["ETag"]
+        assert c.delete(f"/market-units/{unit.json()['UnitId']}",
+                        headers={"If-Match": etag}).status_code in (200, 204)
+    with node.client("trust_operator") as c:
+        assert c.get("/admin/active-records",
+                     params={"org_id": "FSP-OTHER"}).json()["active_market_units"] == 0
 
 
 def test_bulk_upload_keeps_the_audit_chain_intact(node):

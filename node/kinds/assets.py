@@ -16,7 +16,7 @@ from typing import Any
 from rdflib import Graph
 
 from common.errors import BadInput, Conflict, DomainError, Invalid
-from common.vocab import ASSET_BASE, DCTERMS, FMAR, ORG_BASE, SHAPES_DIR, code_iri
+from common.vocab import ASSET_BASE, DCTERMS, FMAR, ID_BASE, ORG_BASE, SHAPES_DIR, code_iri
 from node import audit, policy
 from node.asset_fields import ASSET_TABLE, STATE_FIELDS
 from node.audit import now_iso
@@ -434,8 +434,13 @@ class Assets:
             f"<{FMAR.organisation}> <{org}> ; <{FMAR.registrationStatus}> <{active}> }} }}"
         )
         [row] = list(self.store.select(query))
-        # Market units arrive with their own issue; none can exist on a node yet.
-        return {"active_assets": int(row["n"].value), "active_market_units": 0}
+        # a market unit is active until it is deleted (it has no registration status)
+        units = (f"SELECT (COUNT(?u) AS ?n) WHERE {{ GRAPH ?u {{ ?u a <{FMAR.MarketUnit}> ; "
+                 f"<{FMAR.organisation}> <{org}> }} "
+                 f'FILTER (STRSTARTS(STR(?u), "{ID_BASE}market-unit/")) }}')
+        [unit_row] = list(self.store.select(units))
+        return {"active_assets": int(row["n"].value),
+                "active_market_units": int(unit_row["n"].value)}
 
     def iter_export(self, caller: Caller, filters: dict[str, Any]) -> Iterator[AssetRecord]:
         """The caller's own assets, one at a time (constant memory). Permission and
