@@ -155,6 +155,9 @@ def test_DSI_PKI_004_signing_certificates_chain_to_the_signing_root(federation, 
     issuer, root = _chain(federation, "signing")
     assert _issued_by(cert, issuer) and _issued_by(issuer, root)
     assert not _issued_by(cert, _chain(federation, "client")[0])
+    # a signing certificate is not a client identity: no token for it over mTLS
+    assert_refused(federation.client_credentials(fsp.app_id, path, path.parent / "client.key",
+                                                 members.fsp_node.url), 401, "AUTH-021")
     # its CRL is the signing issuer's: a revoked signing certificate is listed there only
     serial = (path.parent / "serial").read_text()
     with fsp.api() as c:
