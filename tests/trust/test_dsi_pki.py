@@ -367,3 +367,35 @@ def test_DSI_PKI_021_only_the_node_itself_renews_its_server_certificate(federati
     _server_profile(cert, "127.0.0.1", _chain(federation, "server")[0])
     assert x509.load_pem_x509_certificates(resp.json()["chain_pem"].encode()) == list(
         _chain(federation, "server"))
+
+
+def test_DSI_PKI_022_the_trust_service_renews_its_own_server_certificate(federation,
+                                                                         tmp_path):
+    from cryptography.hazmat.primitives import serialization
+
+    from trust.server.bootstrap import settings_for
+    from trust.server.selftls import renew_own
+    from trust.server.service import create_app
+
+    app = create_app(settings_for(federation.data))
+    try:
+        cert_file, key_file = tmp_path / "server.pem", tmp_path / "server.key"
+        served = (federation.data / "tls" / "server.pem").read_bytes()
+        cert_file.write_bytes(served)
+        key_file.write_bytes((federation.data / "tls" / "server.key").read_bytes())
+        assert not renew_own(app, cert_file, key_file)  # fresh: nothing to do
+        assert cert_file.read_bytes() == served
+        # a certificate with a third of its life left is renewed, for the same names
+        key_pem, csr = make_key_and_csr()
+        old = app.state.ca.sign_csr(csr, kind="server", dns_names=["127.0.0.1", "localhost"],
+                                    lifetime=timedelta(seconds=30))
+        cert_file.write_bytes(old.public_bytes(serialization.Encoding.PEM))
+        key_file.write_bytes(key_pem)
+        assert renew_own(app, cert_file, key_file)
+        renewed = x509.load_pem_x509_certificate(cert_file.read_bytes())
+        assert renewed.serial_number != old.serial_number
+        assert renewed.public_key() != old.public_key()
+        _server_profile(renewed, "127.0.0.1", _chain(federation, "server")[0])
+        assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    finally:
+        app.state.engine.dispose()

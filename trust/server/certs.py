@@ -182,11 +182,12 @@ def renew_server(session: Session, ca: CertificateAuthority, settings: TrustSett
 
 
 def names_of(pem: str) -> list[str]:
-    """The DNS names and IP addresses of a server certificate."""
+    """The DNS names and IP addresses of a server certificate, in its order (the first is
+    its CN)."""
     cert = x509.load_pem_x509_certificate(pem.encode())
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return []
-    return [*san.get_values_for_type(x509.DNSName),
-            *(str(ip) for ip in san.get_values_for_type(x509.IPAddress))]
+    return [str(name.value) for name in san
+            if isinstance(name, (x509.DNSName, x509.IPAddress))]

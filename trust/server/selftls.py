@@ -45,6 +45,9 @@ def renew_own(app: FastAPI, cert_file: Path, key_file: Path, force: bool = False
 
 def start_self_renewal(app: FastAPI, cert_file: Path, key_file: Path,
                        check_every: float = 300.0) -> threading.Event:
+    """Renew now if due (a service restarted after a day starts with a valid certificate),
+    then check every `check_every` seconds in a daemon thread."""
+    renew_own(app, cert_file, key_file)
     stop = threading.Event()
 
     def loop() -> None:
