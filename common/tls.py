@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -45,10 +46,29 @@ class TLSH11Protocol(H11Protocol):
         self.app = app
 
 
-def _tls13_only(_config: Any, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
+# The server TLS contexts of this process, with their certificate and key files, so that a
+# renewed certificate is taken without a restart (reload_server_certificates).
+_LIVE: list[tuple[ssl.SSLContext, str, str | None]] = []
+_LIVE_LOCK = threading.Lock()
+
+
+def _tls13_only(config: Any, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
     context = default()
     context.minimum_version = ssl.TLSVersion.TLSv1_3
+    keyfile = getattr(config, "ssl_keyfile", None)
+    with _LIVE_LOCK:
+        _LIVE.append((context, str(config.ssl_certfile), str(keyfile) if keyfile else None))
     return context
+
+
+def reload_server_certificates() -> int:
+    """Read the server certificate and key files again into every live TLS context of this
+    process: new handshakes present the new certificate; open connections keep theirs.
+    Returns how many contexts were reloaded."""
+    with _LIVE_LOCK:
+        for context, certfile, keyfile in _LIVE:
+            context.load_cert_chain(certfile, keyfile)
+        return len(_LIVE)
 
 
 def uvicorn_tls_options(certfile: str | Path, keyfile: str | Path,

@@ -134,6 +134,7 @@ def serve(
         if not bundle:
             raise typer.BadParameter("HTTPS needs --ca-bundle to check client certificates")
         tls = uvicorn_tls_options(tls_cert, tls_key, bundle)
+        _renew_server_certificate(settings, tls_cert, tls_key)
     # SIGTERM/SIGINT: stop accepting, give running requests (a query, a slow export)
     # SHUTDOWN_GRACE seconds, then cancel them; the query workers are killed on the way out.
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info",
@@ -141,6 +142,20 @@ def serve(
 
 
 SHUTDOWN_GRACE = 5  # seconds (docs/federation.md, "Stopping the node")
+
+
+def _renew_server_certificate(settings: Any, cert: Path, key: Path) -> None:
+    """A node of a trust framework, with its node client certificate, renews its 24-hour
+    server certificate itself (trust.client.renewal) while it serves."""
+    client_id = settings.client_id or ""
+    if not (settings.trust_url or settings.trust_issuer) or not client_id.startswith("NODE-") \
+            or not (settings.client_cert and settings.client_key and settings.ca_bundle):
+        return
+    from trust.client.renewal import ServerCertificateRenewer
+
+    ServerCertificateRenewer(settings.trust_url or settings.trust_issuer, settings.ca_bundle,
+                             client_id, settings.client_cert, settings.client_key, cert,
+                             key).start()
 
 
 @audit_app.command("verify")

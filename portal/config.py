@@ -21,6 +21,8 @@ class PortalSettings:
     public_url: str  # where browsers reach the portal (its /callback is registered)
     entry_node: str = ""  # preselected on the sign-in page for members without a node
     session_seconds: int = 3600  # an idle session is forgotten after this
+    # the access token is renewed (refresh grant) when it has this many seconds left
+    renew_before: int = 30
 
     @property
     def redirect_uri(self) -> str:
@@ -46,7 +48,8 @@ class PortalSettings:
                        public_url=need("FMAR_PORTAL_URL").rstrip("/"),
                        entry_node=os.environ.get("FMAR_PORTAL_ENTRY_NODE", "").rstrip("/"),
                        session_seconds=int(os.environ.get("FMAR_PORTAL_SESSION_SECONDS",
-                                                          "3600")))
+                                                          "3600")),
+                       renew_before=int(os.environ.get("FMAR_PORTAL_RENEW_BEFORE", "30")))
         parts = urlsplit(settings.public_url)
         if parts.scheme != "https" and parts.hostname not in LOOPBACK:
             raise ConfigError("FMAR_PORTAL_URL must be https:// (plain http only on loopback)")

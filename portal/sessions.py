@@ -18,9 +18,14 @@ class Session:
     seen: float
     # sign-in in progress: state, PKCE verifier, chosen node
     pending: dict[str, str] = field(default_factory=dict)
-    # signed in
+    # signed in: the access token, and the refresh token that renews it (never sent to the
+    # browser; rotated by the trust framework at each use)
     token: str = ""
     token_expires: float = 0.0
+    refresh_token: str = ""
+    # one refresh at a time: a second one with the same token would look like a stolen
+    # copy to the trust framework, which would end the session (AUTH-061)
+    refreshing: threading.Lock = field(default_factory=threading.Lock, repr=False)
     node_url: str = ""
     user: dict[str, Any] = field(default_factory=dict)
     org: dict[str, Any] = field(default_factory=dict)
@@ -30,6 +35,10 @@ class Session:
     @property
     def signed_in(self) -> bool:
         return bool(self.token) and self.token_expires > time.time()
+
+    def due(self, renew_before: float) -> bool:
+        """Signed in once, and the token runs out within `renew_before` seconds."""
+        return bool(self.token) and self.token_expires - renew_before <= time.time()
 
     @property
     def expired(self) -> bool:

@@ -113,6 +113,20 @@ class TrustClient:
                                   or "The trust framework refused the code."))
         return body
 
+    def refresh(self, refresh_token: str) -> dict[str, Any]:
+        """The session's next tokens (refresh grant): a new access token and the next
+        refresh token, the one just used being spent."""
+        with self._client() as c:
+            resp = c.post("/token", data={"grant_type": "refresh_token",
+                                          "client_id": self.settings.client_id,
+                                          "refresh_token": refresh_token})
+        body = _json(resp)
+        if resp.status_code != 200:
+            raise SignInError(str(body.get("code", resp.status_code)),
+                              str(body.get("message") or body.get("error_description")
+                                  or "The trust framework refused the refresh."))
+        return body
+
     def revoke(self, token: str) -> None:
         """Sign-out: the token is revoked at the trust framework (best effort)."""
         try:

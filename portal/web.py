@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -15,6 +16,7 @@ from portal.config import PortalSettings
 from portal.nodes import NodeClient
 from portal.security import cookie_args, cookie_name, csrf_ok
 from portal.sessions import Session, SessionStore
+from portal.trust import SignInError, TrustClient, expires_at
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
@@ -48,7 +50,26 @@ def session_of(request: Request) -> Session:
         session = store_of(request).new()
         request.state.new_session = True
     request.state.session = session
+    if session.refresh_token and session.due(settings_of(request).renew_before):
+        renew(request, session)
     return session
+
+
+def renew(request: Request, session: Session) -> None:
+    """Renew the access token, shortly before it runs out, with the session's refresh token,
+    on the server (the browser never sees either). A refused refresh (expired, revoked, the
+    person or the organisation deactivated) lets the session expire: the person signs in
+    again."""
+    with session.refreshing:
+        if not (session.refresh_token and session.due(settings_of(request).renew_before)):
+            return  # another request of the session renewed it meanwhile
+        try:
+            tokens = TrustClient(settings_of(request)).refresh(session.refresh_token)
+        except (SignInError, httpx.HTTPError):
+            session.refresh_token = ""
+            return
+        session.token, session.token_expires = str(tokens["access_token"]), expires_at(tokens)
+        session.refresh_token = str(tokens.get("refresh_token") or "")
 
 
 def replace_session(request: Request, old: Session) -> Session:

@@ -62,8 +62,12 @@ def trust_init(
     host: Annotated[list[str] | None, typer.Option(help="TLS names of the service "
                                                    "[default: 127.0.0.1, localhost].")] = None,
     kek_file: KekFile = None,
+    export_root_keys: Annotated[Path | None, typer.Option(
+        help="Move the three CA roots' keys (sealed with the KEK) to this directory (offline "
+        "storage) once made: the service issues with the issuers' keys only.")] = None,
 ) -> None:
-    """Create the CA, the token signing key, the operator and its first admin."""
+    """Create the CA (client, signing and server hierarchies), the token signing key, the
+    operator and its first admin."""
     from trust.server.bootstrap import init
     from trust.server.config import TrustSettings
 
@@ -73,7 +77,50 @@ def trust_init(
     with _key_errors():
         state = init(settings, admin_email=admin_email, admin_password=password,
                      hosts=tuple(host or ("127.0.0.1", "localhost")))
+    if export_root_keys:
+        from trust.server.ca import export_root_keys as export
+
+        state = {**state, "root_keys": [str(p) for p in export(settings.ca_dir,
+                                                                 export_root_keys)]}
     typer.echo(json.dumps(state, indent=2))
+
+
+ca_app = typer.Typer(help="The CA's hierarchies: offline roots, issuer regeneration.",
+                     no_args_is_help=True)
+trust_app.add_typer(ca_app, name="ca")
+
+
+@ca_app.command("export-root-keys")
+def ca_export_root_keys(
+    to: Annotated[Path, typer.Option(help="Directory on offline storage.")],
+    data: Data = None,
+) -> None:
+    """Move the roots' keys out of the data directory (they stay sealed with the KEK)."""
+    from trust.server.ca import export_root_keys
+
+    moved = export_root_keys(_data_dir(data) / "ca", to)
+    typer.echo(json.dumps({"root_keys": [str(p) for p in moved]}))
+
+
+@ca_app.command("new-issuer")
+def ca_new_issuer(
+    kind: Annotated[str, typer.Argument(help="client, signing or server")],
+    root_key: Annotated[Path, typer.Option(help="The root's key, brought back from offline "
+                                           "storage for this.")],
+    data: Data = None,
+) -> None:
+    """Regenerate a hierarchy's issuer (new key, signed by the root); restart the service."""
+    from trust.server.bootstrap import settings_for
+    from trust.server.ca import KINDS, regenerate_issuer
+
+    if kind not in KINDS:
+        raise typer.BadParameter("client, signing or server")
+    settings = settings_for(_data_dir(data))
+    with _key_errors():
+        hierarchy = regenerate_issuer(settings.ca_dir, kind, settings.key_encryption_key(),
+                                      root_key)
+    typer.echo(json.dumps({"kind": kind, "issuer_serial": format(hierarchy.issuer.serial_number,
+                                                                 "x")}))
 
 
 @contextmanager
@@ -112,6 +159,9 @@ def trust_serve(
     config = uvicorn.Config(app, host=host, port=port, log_level="warning",
                             **uvicorn_tls_options(tls / "server.pem", tls / "server.key",
                                                   settings.ca_dir / "chain.pem"))
+    from trust.server.selftls import start_self_renewal
+
+    start_self_renewal(app, tls / "server.pem", tls / "server.key")
     uvicorn.Server(config).run()
 
 
@@ -164,7 +214,7 @@ def keys_encrypt(data: Data = None) -> None:
     with _key_errors():
         kek = settings.key_encryption_key()
     sealed = []
-    for path in (settings.ca_dir / "root.key", settings.ca_dir / "issuer.key"):
+    for path in (*settings.ca_dir.glob("*.key"), *settings.ca_dir.glob("*/*.key")):
         if path.exists() and not path.read_bytes().startswith(keystore.ENCRYPTED_PEM):
             plain = load_pem_private_key(path.read_bytes(), None)
             write_secret(path, keystore.seal(plain, kek))

@@ -111,6 +111,7 @@ def callback(request: Request, code: str = "", state: str = "", iss: str = "",
                           "request. Sign in again.")
     fresh = web.replace_session(request, session)
     fresh.token, fresh.token_expires = str(tokens["access_token"]), expires_at(tokens)
+    fresh.refresh_token = str(tokens.get("refresh_token") or "")  # kept here, server side
     fresh.node_url = pending["node_url"]
     fresh.user = {"id": access.get("sub"), "email": identity.get("email"),
                   "name": identity.get("name"), "role": access.get("user_role"),
@@ -125,6 +126,8 @@ def callback(request: Request, code: str = "", state: str = "", iss: str = "",
 async def logout(request: Request) -> Response:
     await web.posted(request)
     session = web.session_of(request)
+    if session.refresh_token:  # ends the session's refresh tokens and their access tokens
+        await run_in_threadpool(trust_of(request).revoke, session.refresh_token)
     if session.token:
         await run_in_threadpool(trust_of(request).revoke, session.token)
     web.store_of(request).drop(session.id)

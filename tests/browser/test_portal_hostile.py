@@ -10,10 +10,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from sqlmodel import Session, select
 
 from portal.config import ConfigError, PortalSettings
 from tests.browser.stack import Stack
 from tests.harness.directory import Member
+from tests.harness.portal import PortalProc, register_portal_client
+from tests.harness.processes import free_port
+from trust.server.models import Grant, GrantKind, GrantStatus
 
 COOKIE = "fmar-portal"
 
@@ -109,3 +113,44 @@ def test_a_portal_on_plain_http_beyond_loopback_does_not_start(
     assert settings.secure_cookies
     monkeypatch.setenv("FMAR_PORTAL_URL", "http://127.0.0.1:8800")
     assert not PortalSettings.from_env().secure_cookies
+
+
+def test_AUTH_060_the_portal_renews_an_expiring_token_with_the_refresh_grant(
+        stack: Stack, tmp_path) -> None:
+    """A portal that renews at every request (FMAR_PORTAL_RENEW_BEFORE beyond the token's
+    life): the person stays signed in and works through the node, each page rotating the
+    session's refresh token at the trust framework; the browser holds only the cookie;
+    sign-out revokes the whole session."""
+    trust = stack.fed.trust
+    port = free_port()
+    client_id = register_portal_client(trust, f"http://127.0.0.1:{port}")
+    renewing = PortalProc.start(trust, client_id, tmp_path / "portal.log", port=port,
+                                env={"FMAR_PORTAL_RENEW_BEFORE": "3600"})
+
+    def family() -> list[GrantStatus]:
+        engine = trust.engine()
+        with Session(engine) as session:
+            rows = session.exec(select(Grant).where(Grant.kind == GrantKind.REFRESH,
+                                                    Grant.client_id == client_id))
+            statuses = [row.status for row in rows]
+        engine.dispose()
+        return statuses
+
+    try:
+        with httpx.Client(base_url=renewing.url) as portal:
+            callback = authorize(stack, start_sign_in(portal, stack.flexco.url, "/assets"),
+                                 stack.fed.members["Flexco"])
+            assert portal.get(callback.replace(renewing.url, "")).status_code == 303
+            assert family() == [GrantStatus.PENDING]
+            for _ in range(3):
+                page = portal.get("/assets")
+                assert page.status_code == 200 and "Flexco Ltd" in page.text, page.text[:300]
+            statuses = family()
+            assert len(statuses) == 4 and statuses.count(GrantStatus.PENDING) == 1
+            assert statuses.count(GrantStatus.USED) == 3  # rotated at each page
+            assert list(portal.cookies.keys()) == [COOKIE]  # no token in the browser
+            assert "eyJ" not in page.text
+            assert portal.post("/logout", data={"csrf": csrf_of(page)}).status_code == 303
+            assert set(family()) == {GrantStatus.REVOKED}  # the session ends everywhere
+    finally:
+        renewing.stop()

@@ -40,13 +40,13 @@ class PortalProc:
 
     @classmethod
     def start(cls, trust: Federation, client_id: str, log: Path, port: int | None = None,
-              entry_node: str = "") -> PortalProc:
+              entry_node: str = "", env: dict[str, str] | None = None) -> PortalProc:
         port = port or free_port()
         url = f"http://127.0.0.1:{port}"
         env = clean_env(FMAR_PORTAL_TRUST_URL=trust.issuer,
                         FMAR_PORTAL_CA_BUNDLE=str(trust.ca_bundle),
                         FMAR_PORTAL_CLIENT_ID=client_id, FMAR_PORTAL_URL=url,
-                        FMAR_PORTAL_ENTRY_NODE=entry_node)
+                        FMAR_PORTAL_ENTRY_NODE=entry_node, **(env or {}))
         with open(log, "ab") as out:  # the child keeps its own descriptor
             proc = subprocess.Popen([sys.executable, "-m", "portal", "--port", str(port)],
                                     cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)

@@ -20,6 +20,7 @@ from common.tls import uvicorn_tls_options
 from node import policy
 from node.identity import Caller, current_caller
 from node.trust_auth import TrustAuthenticator
+from trust.client.renewal import ServerCertificateRenewer
 from trust.client.verifier import VerifierConfig
 
 
@@ -80,4 +81,9 @@ def build(cfg: dict) -> FastAPI:
 if __name__ == "__main__":
     cfg = json.loads(Path(sys.argv[1]).read_text())
     tls = uvicorn_tls_options(cfg["server_cert"], cfg["server_key"], cfg["ca_bundle"])
+    if cfg.get("renew"):  # automated server-certificate renewal (SIGHUP: renew now)
+        ServerCertificateRenewer(cfg["issuer"], Path(cfg["ca_bundle"]), cfg["renew"]["node_id"],
+                                 Path(cfg["renew"]["client_cert"]),
+                                 Path(cfg["renew"]["client_key"]), Path(cfg["server_cert"]),
+                                 Path(cfg["server_key"])).start(check_every=3600)
     uvicorn.run(build(cfg), host="127.0.0.1", port=cfg["port"], log_level="warning", **tls)

@@ -88,7 +88,7 @@ def test_init_is_idempotent_and_keys_are_private(tmp_path):
     first = init_ca(tmp_path / "ca", KEK)
     again = init_ca(tmp_path / "ca", KEK)
     assert first.root.fingerprint(hashes.SHA256()) == again.root.fingerprint(hashes.SHA256())
-    assert oct((tmp_path / "ca" / "issuer.key").stat().st_mode & 0o777) == "0o600"
+    assert oct((tmp_path / "ca" / "client" / "issuer.key").stat().st_mode & 0o777) == "0o600"
     assert load_ca(tmp_path / "ca", KEK).issuer == first.issuer
 
 

@@ -33,7 +33,7 @@ def _mode(path) -> int:
 def test_KEY_secret_files_are_created_0600(federation):
     data = federation.data
     state = load_state(data)
-    secrets = [data / "trust.json", data / "ca" / "root.key", data / "ca" / "issuer.key",
+    secrets = [data / "trust.json", *sorted((data / "ca").glob("*/*.key")),
                data / "tls" / "server.key", data / "operator" / "client.key",
                data / "federation-keys.json", Path(state["kek_file"])]
     if state["database_url"].startswith("sqlite"):
@@ -52,8 +52,7 @@ def test_KEY_002_stored_keys_are_encrypted_and_useless_without_the_kek(federatio
     with Session(engine) as session:
         stored = [row.private_pem.encode() for row in session.exec(select(SigningKey))]
     engine.dispose()
-    stored += [(federation.data / "ca" / name).read_bytes() for name in ("root.key",
-                                                                        "issuer.key")]
+    stored += [p.read_bytes() for p in sorted((federation.data / "ca").glob("*/*.key"))]
     with federation.client() as c:
         published = {(k["x"], k["y"]) for k in c.get("/.well-known/jwks.json").json()["keys"]}
     for pem in stored:
@@ -85,7 +84,7 @@ def test_KEY_init_without_a_kek_makes_one_beside_the_data_directory(tmp_path, mo
     kek_file = tmp_path / "trust.kek"
     assert state["kek_file"] == str(kek_file) and _mode(kek_file) == 0o600
     assert len(kek_file.read_text()) >= keystore.MIN_KEK_LENGTH
-    issuer = (data / "ca" / "issuer.key").read_bytes()
+    issuer = (data / "ca" / "client" / "issuer.key").read_bytes()
     assert keystore.unseal(issuer, settings_for(data).key_encryption_key())  # remembered
 
 
@@ -146,8 +145,8 @@ def test_KEY_after_rotation_old_tokens_verify_until_the_overlap_ends(federation,
     assert_refused(node.call("GET", "/whoami", old_machine, fsp.cert, fsp.key), 401, "AUTH-002")
     with federation.client(token=old_user) as c:
         assert c.get("/userinfo").status_code == 401
-    with federation.client(fsp.cert, fsp.key) as c:
-        seen = c.post("/introspect", data={"token": old_machine, "client_id": fsp.app_id})
+    with federation.client(node.client_cert, node.client_key) as c:  # nodes introspect
+        seen = c.post("/introspect", data={"token": old_machine, "client_id": node.node_id})
         assert seen.json() == {"active": False}
     # control: tokens of the new key keep working
     assert node.call("GET", "/whoami", new_machine, fsp.cert, fsp.key).status_code == 200

@@ -164,11 +164,14 @@ def test_device_authorization_grant(members, federation):
 def test_introspection_and_revocation(members, federation):
     fsp = members.fsp
     token = fsp.access_token(members.fsp_node.url)
-    with federation.client(fsp.cert, fsp.key) as c:
-        seen = c.post("/introspect", data={"token": token, "client_id": fsp.app_id}).json()
+    node = members.fsp_node  # introspection is for nodes (AUTH-062)
+    with federation.client(node.client_cert, node.client_key) as c:
+        seen = c.post("/introspect", data={"token": token, "client_id": node.node_id}).json()
         assert seen["active"] is True and seen["org_id"] == fsp.org_id
+    with federation.client(fsp.cert, fsp.key) as c:
         assert c.post("/revoke", data={"token": token, "client_id": fsp.app_id}).status_code == 200
-        gone = c.post("/introspect", data={"token": token, "client_id": fsp.app_id}).json()
+    with federation.client(node.client_cert, node.client_key) as c:
+        gone = c.post("/introspect", data={"token": token, "client_id": node.node_id}).json()
         assert gone == {"active": False}
 
 
@@ -225,7 +228,7 @@ def test_public_client_cannot_introspect(members, federation):
     with federation.client() as c:
         resp = c.post("/introspect", data={"token": token,
                                            "client_id": federation.state["cli_client_id"]})
-    assert_refused(resp, 401, "AUTH-020")
+    assert_refused(resp, 403, "AUTH-062")
 
 
 def test_client_id_may_be_the_application_directory_url(members, federation):

@@ -65,7 +65,9 @@ def test_KEY_003_tokens_and_certificates_are_signed_through_the_configured_signe
     fed = hsm_federation
     hsm = fed.data.with_name(f"{fed.data.name}.hsm")
     # the keys are the HSM's: no issuer key file, no sealed signing key in the database
-    assert not (fed.data / "ca" / "issuer.key").exists() and (hsm / "ca-issuer.pem").exists()
+    assert not list((fed.data / "ca").glob("*/issuer.key"))
+    assert all((hsm / f"ca-{kid}.pem").exists()
+               for kid in ("issuer", "issuer-signing", "issuer-server"))
     engine = fed.engine()
     with Session(engine) as session:
         rows = list(session.exec(select(SigningKey)))

@@ -16,7 +16,7 @@ from common.ratelimit import LoginThrottle, source_of
 from common.roles import ALL_SCOPES
 from common.tls import peer_certificate_der
 from trust.client.credentials import DEVICE_CODE
-from trust.server import bootstrap, clientauth, directory, grants, keys, tokens
+from trust.server import bootstrap, clientauth, directory, grants, keys, refresh, tokens
 from trust.server.errors import ApiError, OAuthError
 from trust.server.federation_key import key_for
 from trust.server.models import User
@@ -49,43 +49,56 @@ LOGIN_REFUSED = {401: content("text/html", description="Not signed in: the form 
                  **error_responses(400)}
 
 
+# Client authentication per endpoint (IB1 oauth-with-member-identity-certificates/1.0 asks
+# for tls_client_auth everywhere; FMAR's deliberate additions are listed in docs/trust.md,
+# "OAuth profile"): `private_key_jwt` for member machines that sign an assertion with the key
+# of their client certificate (the same identity, FAPI 2.0 allows it), and `none` only for
+# FMAR's own public clients (the `fmar` CLI, the portal), which hold no certificate and are
+# bound by PKCE, PAR and rotated refresh tokens instead.
+CLIENT_AUTH = ["tls_client_auth", "private_key_jwt", "none"]
+MACHINE_AUTH = ["tls_client_auth", "private_key_jwt"]
+NODE_AUTH = ["tls_client_auth"]  # introspection: nodes, by their node certificate
+
+
 def metadata(issuer: str) -> dict[str, Any]:
+    """RFC 8414 metadata. Every `*_endpoint` is repeated in `mtls_endpoint_aliases` with the
+    same URL (IB1: one server asks every caller for an optional client certificate)."""
     endpoints = {
+        "authorization_endpoint": f"{issuer}/authorize",
         "token_endpoint": f"{issuer}/token",
         "revocation_endpoint": f"{issuer}/revoke",
         "introspection_endpoint": f"{issuer}/introspect",
         "pushed_authorization_request_endpoint": f"{issuer}/par",
         "device_authorization_endpoint": f"{issuer}/device_authorization",
+        "userinfo_endpoint": f"{issuer}/userinfo",
     }
     return {
         "issuer": issuer,
-        "authorization_endpoint": f"{issuer}/authorize",
         **endpoints,
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
-        "userinfo_endpoint": f"{issuer}/userinfo",
-        "grant_types_supported": [grants.CLIENT_CREDENTIALS, grants.TOKEN_EXCHANGE,
-                                  grants.AUTHORIZATION_CODE, DEVICE_CODE],
+        "grant_types_supported": [grants.AUTHORIZATION_CODE, grants.REFRESH_TOKEN,
+                                  grants.CLIENT_CREDENTIALS, grants.TOKEN_EXCHANGE,
+                                  DEVICE_CODE],
         "response_types_supported": ["code"],
-        "token_endpoint_auth_methods_supported": ["tls_client_auth", "private_key_jwt", "none"],
+        "authorization_endpoint_auth_methods_supported": CLIENT_AUTH,
+        "token_endpoint_auth_methods_supported": CLIENT_AUTH,
         "token_endpoint_auth_signing_alg_values_supported": ["ES256"],
-        # A public client revokes its own tokens by client_id; introspection is for machines.
-        "revocation_endpoint_auth_methods_supported": ["tls_client_auth", "private_key_jwt",
-                                                       "none"],
+        "pushed_authorization_request_endpoint_auth_methods_supported": CLIENT_AUTH,
+        # A public client revokes its own tokens by client_id; introspection is for nodes.
+        "revocation_endpoint_auth_methods_supported": CLIENT_AUTH,
         "revocation_endpoint_auth_signing_alg_values_supported": ["ES256"],
-        "introspection_endpoint_auth_methods_supported": ["tls_client_auth", "private_key_jwt"],
-        "introspection_endpoint_auth_signing_alg_values_supported": ["ES256"],
+        "introspection_endpoint_auth_methods_supported": NODE_AUTH,
         "code_challenge_methods_supported": ["S256"],
         "require_pushed_authorization_requests": True,
         "authorization_response_iss_parameter_supported": True,
         "tls_client_certificate_bound_access_tokens": True,
-        # One server asks for (optional) client certificates on every endpoint.
-        "mtls_endpoint_aliases": {"authorization_endpoint": f"{issuer}/authorize", **endpoints},
+        "mtls_endpoint_aliases": dict(endpoints),
         "use_mtls_endpoint_aliases": True,
         "scopes_supported": ["openid", *sorted(ALL_SCOPES)],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["ES256"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "email", "name", "org_id",
-                             "roles", "scope", "dno_areas", "cnf", "act"],
+                             "roles", "scope", "dno_areas", "cnf", "act", "client_id"],
     }
 
 
@@ -126,9 +139,9 @@ def _client(request: Request, session: Session,
 
 @router.post("/token", responses=OAUTH_ERRORS, openapi_extra=client_form(
     "scope", "audience", "resource", "code", "redirect_uri", "code_verifier", "device_code",
-    "subject_token", "subject_token_type", "requested_token_type",
+    "subject_token", "subject_token_type", "requested_token_type", "refresh_token",
     grant_type={"enum": [grants.CLIENT_CREDENTIALS, grants.TOKEN_EXCHANGE,
-                         grants.AUTHORIZATION_CODE, DEVICE_CODE]}))
+                         grants.AUTHORIZATION_CODE, grants.REFRESH_TOKEN, DEVICE_CODE]}))
 async def token(request: Request) -> JSONResponse:
     form = await _form(request)
     settings = settings_of(request)
@@ -136,6 +149,7 @@ async def token(request: Request) -> JSONResponse:
         grants.CLIENT_CREDENTIALS: grants.client_credentials,
         grants.TOKEN_EXCHANGE: grants.token_exchange,
         grants.AUTHORIZATION_CODE: grants.authorization_code,
+        grants.REFRESH_TOKEN: grants.refresh_token,
         DEVICE_CODE: grants.device_code,
     }
     handler = handlers.get(form.get("grant_type", ""))
@@ -296,18 +310,21 @@ async def revoke(request: Request) -> Response:
     form = await _form(request)
     with tx(request) as session:
         client = _client(request, session, form)
-        tokens.revoke(session, settings_of(request), form.get("token", ""), client.app.id)
+        if not refresh.revoke_token(session, client.app.id, form.get("token", "")):
+            tokens.revoke(session, settings_of(request), form.get("token", ""), client.app.id)
     return Response(status_code=200)
 
 
 @router.post("/introspect", responses=OAUTH_ERRORS, openapi_extra=client_form("token"))
 async def introspect(request: Request) -> JSONResponse:
-    """Internal: callers authenticate as a client of the federation."""
+    """Internal (IB1: the members' own systems only): the federation's nodes, each with its
+    node client certificate (AUTH-062)."""
     form = await _form(request)
     with tx(request) as session:
-        if _client(request, session, form).app.kind != "machine":
-            raise OAuthError(401, "AUTH-020", "invalid_client", "Introspection is for "
-                             "authenticated machine clients only.")
+        client = _client(request, session, form)
+        if client.node is None or client.method != "tls_client_auth":
+            raise OAuthError(403, "AUTH-062", "unauthorized_client", "Introspection is for "
+                             "the federation's nodes, with their node certificate, only.")
         body = tokens.introspect(session, settings_of(request), form.get("token", ""))
     return JSONResponse(body, headers=NO_STORE)
 

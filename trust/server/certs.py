@@ -6,10 +6,10 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from trust.client.certificates import x5t_s256
-from trust.server.ca import CertificateAuthority
+from trust.server.ca import OPERATOR_ROLE, CertificateAuthority
 from trust.server.config import TrustSettings
 from trust.server.directory import (
     SYSTEM,
@@ -20,7 +20,15 @@ from trust.server.directory import (
     require_active_node,
 )
 from trust.server.errors import ApiError
-from trust.server.models import AppStatus, Certificate, CertStatus, Node, OrgStatus, utcnow
+from trust.server.models import (
+    AppStatus,
+    Certificate,
+    CertStatus,
+    Node,
+    Organisation,
+    OrgStatus,
+    utcnow,
+)
 
 
 def _store(session: Session, cert: x509.Certificate, kind: str, org_id: str,
@@ -33,6 +41,12 @@ def _store(session: Session, cert: x509.Certificate, kind: str, org_id: str,
     session.add(row)
     session.flush()
     return row
+
+
+def _roles(org: Organisation, roles: list[str]) -> list[str]:
+    """ib1Roles of a certificate: the roles given, or the operator role for the operator's
+    own clients; never empty (ca.sign_csr refuses that, DSI-PKI-010)."""
+    return roles or ([OPERATOR_ROLE] if org.is_operator else [])
 
 
 def issue_for_application(session: Session, ca: CertificateAuthority, settings: TrustSettings,
@@ -48,7 +62,7 @@ def issue_for_application(session: Session, ca: CertificateAuthority, settings: 
     if kind not in ("client", "signing"):
         raise ApiError(422, "CA-001", "An application certificate is 'client' or 'signing'.")
     cert = ca.sign_csr(csr_pem, kind=kind, subject_url=settings.application_url(app.id),
-                       organisation=org.legal_name, roles=list(app.roles),
+                       organisation=org.legal_name, roles=_roles(org, list(app.roles)),
                        member_url=settings.member_url(org.id))
     row = _store(session, cert, kind, org.id, app_id=app.id)
     record(session, org.id, "certificate.issue", actor, f"{row.serial} {kind} {app.id}")
@@ -71,7 +85,7 @@ def issue_for_node(session: Session, ca: CertificateAuthority, settings: TrustSe
     require_active_node(node)
     if kind == "client":
         cert = ca.sign_csr(csr_pem, kind="client", subject_url=settings.node_url(node.id),
-                           organisation=org.legal_name, roles=[],
+                           organisation=org.legal_name, roles=_roles(org, list(org.roles)),
                            member_url=settings.member_url(org.id))
     elif kind == "server":
         host = urlsplit(node.url).hostname or ""
@@ -143,7 +157,37 @@ def valid_of_app(session: Session, app_id: str) -> list[Certificate]:
     return [r for r in rows if r.not_after > now]
 
 
-def crl_der(session: Session, ca: CertificateAuthority) -> bytes:
+def crl_der(session: Session, ca: CertificateAuthority, kind: str = "client") -> bytes:
+    """The CRL of `kind`'s issuer: the revoked certificates it issued."""
+    issuer = ca.of(kind).issuer.subject
     rows = session.exec(select(Certificate).where(Certificate.status == CertStatus.REVOKED))
-    revoked = [(int(r.serial, 16), r.revoked_at or utcnow()) for r in rows]
-    return ca.crl(revoked).public_bytes(serialization.Encoding.DER)
+    revoked = [(int(r.serial, 16), r.revoked_at or utcnow()) for r in rows
+               if x509.load_pem_x509_certificate(r.pem.encode()).issuer == issuer]
+    return ca.crl(revoked, kind=kind).public_bytes(serialization.Encoding.DER)
+
+
+def renew_server(session: Session, ca: CertificateAuthority, settings: TrustSettings,
+                 node: Node, csr_pem: str, extra_names: list[str] | None = None) -> Certificate:
+    """Automated renewal of a node's 24-hour server certificate (DSI-PKI-020), asked by the
+    node itself with its node client certificate: the same names as its URL's host (and any
+    extra names it registered with), for a new key. The directory check is the same as at
+    first issue: an active node of an active organisation (DIR-021, CA-003)."""
+    latest = session.exec(select(Certificate).where(
+        Certificate.node_id == node.id, Certificate.kind == "server")
+        .order_by(col(Certificate.not_before).desc())).first()
+    host = urlsplit(node.url).hostname or ""
+    names = names_of(latest.pem) if latest is not None else []
+    extra = [n for n in names if n != host] + list(extra_names or [])
+    return issue_for_node(session, ca, settings, node.id, csr_pem, extra, kind="server")
+
+
+def names_of(pem: str) -> list[str]:
+    """The DNS names and IP addresses of a server certificate, in its order (the first is
+    its CN)."""
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return [str(name.value) for name in san
+            if isinstance(name, (x509.DNSName, x509.IPAddress))]

@@ -24,6 +24,10 @@ class TrustSettings(SettingsBase):
     database_url: str | None = Field(None, validation_alias="FMAR_TRUST_DATABASE_URL")
     # seconds, never above 600
     access_token_ttl: int = Field(300, validation_alias="FMAR_TRUST_ACCESS_TOKEN_TTL")
+    # A user session's refresh tokens (rotated at each use): one lives this many seconds
+    # unused; the session ends this many seconds after sign-in, whatever the use.
+    refresh_token_ttl: int = Field(3600, validation_alias="FMAR_TRUST_REFRESH_TOKEN_TTL")
+    session_max_age: int = Field(43200, validation_alias="FMAR_TRUST_SESSION_MAX_AGE")
     key_rotation_days: int = Field(30, validation_alias="FMAR_TRUST_KEY_ROTATION_DAYS")
     # The key-encryption key of the signing and CA keys (trust.keystore): a passphrase, or a
     # file holding one.
@@ -99,3 +103,11 @@ class TrustSettings(SettingsBase):
 
     def node_url(self, node_id: str) -> str:
         return f"{self.issuer}/n/{node_id}"
+
+    def client_url(self, client_id: str) -> str:
+        """The directory URL of a client (an application, or a node by its NODE- id): the
+        URI in its certificate's SAN, and the `client_id` of its tokens (IB1 OAuth)."""
+        if client_id.startswith(("https://", "http://")):
+            return client_id
+        return self.node_url(client_id) if client_id.startswith("NODE-") \
+            else self.application_url(client_id)

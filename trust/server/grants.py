@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from common.roles import scopes_for, user_scopes
 from trust.client.credentials import s256
-from trust.server import delegations, directory, tokens
+from trust.server import delegations, directory, refresh, tokens
 from trust.server.clientauth import AuthenticatedClient
 from trust.server.config import TrustSettings
 from trust.server.errors import ApiError, OAuthError
@@ -34,6 +34,7 @@ from trust.server.models import (
 CLIENT_CREDENTIALS = "client_credentials"
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 AUTHORIZATION_CODE = "authorization_code"
+REFRESH_TOKEN = "refresh_token"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 GRANT_TTL = 600
 OIDC_SCOPES = {"openid", "profile", "email", "offline_access"}
@@ -171,7 +172,10 @@ def token_exchange(session: Session, settings: TrustSettings, client: Authentica
 
 def _user_token(session: Session, settings: TrustSettings, client: AuthenticatedClient,
                 user: User, scope: str, resource: str | None, nonce: str | None,
-                may_act: str | None = None) -> dict[str, Any]:
+                may_act: str | None = None,
+                session_of: Grant | None = None) -> dict[str, Any]:
+    """A user's access and ID tokens; with `session_of` (the sign-in code, or the refresh
+    grant just used) also the session's next refresh token (trust.server.refresh)."""
     org = directory.get_organisation(session, user.org_id)
     if not user.active or org.status != OrgStatus.ACTIVE:
         raise _bad("AUTH-024", "invalid_grant", "The user or organisation is not active.")
@@ -190,7 +194,15 @@ def _user_token(session: Session, settings: TrustSettings, client: Authenticated
                                      nonce=nonce, user_claims={"email": user.email,
                                                                "name": user.name,
                                                                "org_id": org.id})
-    return _response(token, claims, id_token=id_token)
+    body = _response(token, claims, id_token=id_token)
+    if session_of is not None:
+        data = {"scope": scope, "resource": resource, "may_act": may_act}
+        same = session_of.kind == GrantKind.REFRESH
+        body["refresh_token"] = refresh.issue(
+            session, settings, client_id=client.app.id, user_id=user.id, data=data,
+            access_jti=claims["jti"], family=session_of.data.get("family") if same else None,
+            family_ends=session_of.data.get("family_ends") if same else None)
+    return body
 
 
 def redirect_allowed(registered: list[str], uri: str) -> bool:
@@ -261,7 +273,23 @@ def authorization_code(session: Session, settings: TrustSettings, client: Authen
     assert user is not None
     return _user_token(session, settings, client, user, grant.data.get("scope") or "",
                        grant.data.get("resource"), grant.data.get("nonce"),
-                       grant.data.get("may_act"))
+                       grant.data.get("may_act"), session_of=grant)
+
+
+def refresh_token(session: Session, settings: TrustSettings, client: AuthenticatedClient,
+                  form: dict[str, str]) -> dict[str, Any]:
+    """The refresh grant of a user session: the token is used once and answered with the
+    next one of its family; a reused token revokes the family (AUTH-060, AUTH-061). The
+    user and organisation must still be active (AUTH-024); the scope may only narrow."""
+    grant = refresh.use(session, client.app.id, form.get("refresh_token", ""))
+    user = session.get(User, grant.user_id)
+    if user is None:
+        raise _bad("AUTH-060", "invalid_grant", "The session's user no longer exists.")
+    held = set((grant.data.get("scope") or "").split())
+    scope = " ".join(sorted(requested_scopes(form, held))) if form.get("scope") else \
+        grant.data.get("scope") or ""
+    return _user_token(session, settings, client, user, scope, grant.data.get("resource"),
+                       None, grant.data.get("may_act"), session_of=grant)
 
 
 def device_authorization(session: Session, settings: TrustSettings, client: AuthenticatedClient,

@@ -46,12 +46,14 @@ class GrantKind(StrEnum):
     CODE = "code"  # an authorization code
     DEVICE = "device"  # a device code
     ASSERTION = "assertion"  # a used client assertion's jti (replay check)
+    REFRESH = "refresh"  # a user session's refresh token (rotated; trust.server.refresh)
 
 
 class GrantStatus(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
     USED = "used"
+    REVOKED = "revoked"  # a refresh token of a family revoked on reuse
 
 
 class HostingStatus(StrEnum):

@@ -17,7 +17,7 @@ from common.ratelimit import LoginThrottle, RateLimitMiddleware, RateLimits
 from common.roles import NODE_SCOPES
 from common.tls import pem_to_der
 from trust.client.certificates import x5t_s256
-from trust.server import api_delegations, api_directory, api_oauth, tokens
+from trust.server import api_delegations, api_directory, api_oauth, api_pki, tokens
 from trust.server.ca import load_ca
 from trust.server.config import TrustSettings
 from trust.server.db import make_engine
@@ -95,4 +95,5 @@ def create_app(settings: TrustSettings | None = None) -> FastAPI:
     app.include_router(api_oauth.router)
     app.include_router(api_directory.router)
     app.include_router(api_delegations.router)
+    app.include_router(api_pki.router)
     return app

@@ -35,7 +35,9 @@ def issue_access_token(session: Session, settings: TrustSettings, *, sub: str, o
         exp = min(exp, int(not_after))
     claims: dict[str, Any] = {
         "iss": settings.issuer, "sub": sub, "aud": audience, "iat": now, "nbf": now, "exp": exp,
-        "jti": secrets.token_urlsafe(16), "client_id": client_id, "org_id": org.id,
+        "jti": secrets.token_urlsafe(16), "org_id": org.id,
+        # IB1: the client's directory URL, the URI of its certificate (the row keeps the id)
+        "client_id": settings.client_url(client_id) if client_id else None,
         "roles": sorted(roles), "scope": " ".join(sorted(scopes)),
         "dno_areas": sorted(org.dno_areas),
     }
