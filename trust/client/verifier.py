@@ -392,8 +392,10 @@ class TokenVerifier:
         delegation is not revoked (AUTH-056) and the platform's organisation is Active
         (AUTH-058)."""
         act = claims.get("act")
+        client = str(claims.get("client_id") or "")  # the directory URL of the client
         if (not isinstance(act, dict) or "node_url" in act or not act.get("sub")
-                or not act.get("org_id") or act.get("sub") != claims.get("client_id")
+                or not act.get("org_id")
+                or act.get("sub") not in (client, client.rstrip("/").rsplit("/", 1)[-1])
                 or not isinstance(claims["delegation"], str)):
             raise _fail("AUTH-057", "The delegated token does not name the platform acting "
                         "for the organisation (a relayed token is never a delegation).")
