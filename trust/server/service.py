@@ -17,7 +17,7 @@ from common.ratelimit import LoginThrottle, RateLimitMiddleware, RateLimits
 from common.roles import NODE_SCOPES
 from common.tls import pem_to_der
 from trust.client.certificates import x5t_s256
-from trust.server import api_directory, api_oauth, tokens
+from trust.server import api_directory, api_oauth, audit_heads, tokens
 from trust.server.ca import load_ca
 from trust.server.config import TrustSettings
 from trust.server.db import make_engine
@@ -94,4 +94,5 @@ def create_app(settings: TrustSettings | None = None) -> FastAPI:
                        limits=RateLimits.from_env(settings.rate_limit_env()))
     app.include_router(api_oauth.router)
     app.include_router(api_directory.router)
+    app.include_router(audit_heads.router)
     return app

@@ -1,0 +1,85 @@
+"""The client's side: verify the provenance of an answer and show it (`fmar query
+--provenance`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from cryptography import x509
+
+from node.provenance.verify import (
+    ProvenanceRejected,
+    SignedStep,
+    check_answer,
+    check_recipient,
+    check_signers,
+    verify_record,
+)
+
+
+def names_of(cert: x509.Certificate) -> set[str]:
+    """The directory URLs a certificate stands for (its SAN URIs and its member)."""
+    from trust.client.certificates import member_of, san_uris
+
+    try:
+        member = member_of(cert)
+    except (TypeError, ValueError):
+        member = None
+    return {*san_uris(cert), *([member] if member else [])}
+
+
+def verify_answer(answer: dict[str, Any], anchors: Sequence[x509.Certificate],
+                  me: set[str], nodes: Mapping[str, str],
+                  via: str | None = None) -> list[list[SignedStep]]:
+    """Every record of the answer verified, and the answer checked against them: one record
+    from the relaying node `via`, or one per answering node; `nodes`: node URL -> its
+    directory URL (from the directory). Raises `ProvenanceRejected`; an answer with no
+    record at all is PROV-011."""
+    relayed = via is not None
+    records = answer.get("provenance")
+    if not isinstance(records, list) or not records or (relayed and len(records) != 1):
+        raise ProvenanceRejected("PROV-011", "The answer carries no provenance record.")
+    checked = []
+    for record in records:
+        steps = verify_record(record, anchors)
+        check_recipient(steps, me)
+        check_signers(steps, nodes, nodes.get(via or "", "?") if relayed else None)
+        if relayed:
+            check_answer(steps, answer)
+        elif "cells" not in answer:  # aggregate cells are merged here: no node signed them
+            origin = next(s.step.get("fmar:node") for s in steps
+                          if s.step.get("type") == "origin")
+            check_answer(steps, answer, str(origin))
+        checked.append(steps)
+    return checked
+
+
+def describe(step: dict[str, Any]) -> str:
+    kind = step.get("type")
+    if kind == "origin":
+        return f"origin {step.get('origin')} ({step.get('fmar:rows')} rows/cells)"
+    if kind == "transfer":
+        return f"transfer of {step.get('of')} to {step.get('to')} ({step.get('path')})"
+    if kind == "receipt":
+        return f"receipt of transfer {step.get('transfer')}"
+    if kind == "process":
+        return f"process {step.get('process')} of {', '.join(step.get('inputs', []))}"
+    if kind == "permission":
+        return f"permission under {', '.join(step.get('allows', {}).get('licenses', []))}"
+    return str(kind)
+
+
+def lines(records: list[list[SignedStep]]) -> list[str]:
+    out = []
+    for steps in records:
+        parties = {s.signer for s in steps}
+        out.append(f"provenance VERIFIED: {len(steps)} steps signed by {len(parties)} "
+                   "parties, chained to the trust framework's CA")
+        for s in steps:
+            out.append(f"{'  ' * (s.depth + 1)}{s.step.get('id')} {describe(s.step)}  "
+                       f"[signed by {s.signer}, serial {s.serial}, at {s.signed_at}]")
+    return out
+
+
+__all__ = ["ProvenanceRejected", "lines", "names_of", "verify_answer"]
