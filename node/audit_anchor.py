@@ -2,7 +2,9 @@
 time) to the trust framework every FMAR_AUDIT_ANCHOR_INTERVAL seconds, where it is kept
 append-only (trust/server/audit_heads.py). `fmar audit verify` then checks the local
 chain against the last published head, so removing the newest entries (which the chain
-alone cannot show) is found (AUD-ANC-005, AUD-ANC-006).
+alone cannot show) is found (AUD-ANC-005), and so is a chain rewritten from an earlier
+point, even one grown past the last head since (AUD-ANC-006: every published head is
+checked).
 
 The head is a compact ES256 JWS with the node's client certificate in `x5c`, signed by
 the node's one signer (node/events/signing.py, as webhooks and provenance records).
@@ -120,14 +122,15 @@ def open_anchor(unit: UnitOfWork, signer: WebhookSigner | None,
 # ------------------------------------------------------------------ checking
 
 
-def last_published(trust_url: str, node_id: str, ca_bundle: Path | None) -> dict[str, Any] | None:
-    """The node's last published head, or None when it published none."""
-    with http_client.client(ca_bundle=ca_bundle, timeout=10) as http:
-        response = http.get(f"{trust_url}/api/audit-heads/{node_id}")
+def published_heads(trust_url: str, node_id: str,
+                    ca_bundle: Path | None) -> list[dict[str, Any]]:
+    """Every head the node published, oldest first (none: an empty list)."""
+    with http_client.client(ca_bundle=ca_bundle, timeout=30) as http:
+        response = http.get(f"{trust_url}/api/audit-heads/{node_id}/history")
     if response.status_code == 404:
-        return None
+        return []
     response.raise_for_status()
-    return dict(response.json())
+    return list(response.json()["heads"])
 
 
 def check_signed(published: dict[str, Any], node_id: str,
@@ -147,26 +150,30 @@ def check_signed(published: dict[str, Any], node_id: str,
     return claims
 
 
-def check_against(store: RecordStore, claims: dict[str, Any]) -> list[str]:
-    """Problems of the local chain against a published head: entries removed after it was
-    published (AUD-ANC-005) or the entry at its sequence not the one published
-    (AUD-ANC-006)."""
+def check_against(store: RecordStore, heads: Sequence[dict[str, Any]]) -> list[str]:
+    """Problems of the local chain against the published heads (their checked claims):
+    entries removed after one was published (AUD-ANC-005) or the entry at its sequence not
+    the one published (AUD-ANC-006: the chain rewritten, even if it grew again since)."""
     from common.vocab import AUDIT_BASE, FMAR
     from node.audit import AUDIT_GRAPH
     from node.ntriples import term_value
 
-    sequence, digest = int(claims["sequence"]), str(claims["hash"])
-    if sequence == 0:
-        return []
-    head = newest_entry(store)
-    local = head[0] if head else 0
-    if local < sequence:
-        return [(f"AUD-ANC-005: the chain ends at entry {local}, but entry {sequence} was "
-                 f"published on {claims.get('time')}: entries were removed")]
-    found = list(store.select(
-        f"SELECT ?hash WHERE {{ GRAPH <{AUDIT_GRAPH}> {{ <{AUDIT_BASE}{sequence}> "
-        f"<{FMAR.entryHash}> ?hash }} }}"))
-    if not found or term_value(found[0]["hash"]) != digest:
-        return [(f"AUD-ANC-006: entry {sequence} is not the one published on "
-                 f"{claims.get('time')}: the chain was rewritten")]
-    return []
+    newest = newest_entry(store)
+    local = newest[0] if newest else 0
+    problems: list[str] = []
+    for head in heads:
+        sequence, digest = int(head["sequence"]), str(head["hash"])
+        if sequence == 0:
+            continue
+        if local < sequence:
+            problems.append(f"AUD-ANC-005: the chain ends at entry {local}, but entry "
+                            f"{sequence} was published on {head.get('time')}: entries were "
+                            "removed")
+            break  # every later head says the same
+        found = list(store.select(
+            f"SELECT ?hash WHERE {{ GRAPH <{AUDIT_GRAPH}> {{ <{AUDIT_BASE}{sequence}> "
+            f"<{FMAR.entryHash}> ?hash }} }}"))
+        if not found or term_value(found[0]["hash"]) != digest:
+            problems.append(f"AUD-ANC-006: entry {sequence} is not the one published on "
+                            f"{head.get('time')}: the chain was rewritten")
+    return problems

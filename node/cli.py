@@ -180,26 +180,27 @@ def audit_verify(data_dir: DataDir = Path("var/node"), sparql_url: SparqlUrl = N
 
 
 def _check_anchor(store: Any, settings: Any) -> tuple[int | None, list[str]]:
-    """(the published sequence, problems) of the chain against the last published head;
-    a head that cannot be read or does not verify is a problem too (AUD-ANC-007/008)."""
+    """(the last published sequence, problems) of the chain against every head the node
+    published; a head that cannot be read or does not verify is a problem too
+    (AUD-ANC-007, AUD-ANC-008)."""
     import httpx
 
-    from node.audit_anchor import AnchorError, check_against, check_signed, last_published
+    from node.audit_anchor import AnchorError, check_against, check_signed, published_heads
     from node.events.verify import load_anchors
 
     try:
-        published = last_published(settings.trust_url, settings.client_id, settings.ca_bundle)
-    except (httpx.HTTPError, ValueError) as error:
-        return None, [(f"AUD-ANC-008: the published head cannot be read from "
+        published = published_heads(settings.trust_url, settings.client_id, settings.ca_bundle)
+    except (httpx.HTTPError, ValueError, KeyError) as error:
+        return None, [(f"AUD-ANC-008: the published heads cannot be read from "
                        f"{settings.trust_url}: {type(error).__name__}")]
-    if published is None:
+    if not published:
         return None, []  # nothing published yet: only the chain itself is checked
     try:
         anchors = load_anchors(settings.ca_bundle) if settings.ca_bundle else []
-        claims = check_signed(published, settings.client_id, anchors)
+        heads = [check_signed(head, settings.client_id, anchors) for head in published]
     except AnchorError as problem:
         return None, [str(problem)]
-    return int(claims["sequence"]), check_against(store, claims)
+    return int(heads[-1]["sequence"]), check_against(store, heads)
 
 
 @docs_app.command("ontology")

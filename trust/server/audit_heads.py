@@ -171,6 +171,20 @@ async def post_head(request: Request) -> Any:
     return JSONResponse(answer, status_code=201 if created else 200)
 
 
+@router.get("/api/audit-heads/{node_id}/history",
+            summary="Every head a node published, oldest first (public)",
+            responses={200: content("application/json"), **error_responses(404)})
+def get_history(request: Request, node_id: str) -> dict[str, Any]:
+    """All of them, so a chain rewritten and then grown past its last published head is
+    still found at an earlier one (AUD-ANC-006)."""
+    with tx(request) as session:
+        heads = session.exec(select(AuditHead).where(AuditHead.node_id == node_id)
+                             .order_by(col(AuditHead.sequence))).all()
+        if not heads:
+            raise ApiError(404, "AUD-ANC-001", f"Node {node_id} has published no audit head.")
+        return {"node": node_id, "heads": [head_json(h) for h in heads]}
+
+
 @router.get("/api/audit-heads/{node_id}", summary="A node's last published audit head (public)",
             responses={200: content("application/json"), **error_responses(404)})
 def get_head(request: Request, node_id: str) -> dict[str, Any]:
