@@ -24,7 +24,7 @@ import httpx
 from cryptography import x509
 
 from common import http_client
-from node.audit import AuditLog, newest_entry, now_iso
+from node.audit import newest_entry, now_iso
 from node.config import NodeSettings
 from node.events.signing import WebhookSigner
 from node.records.unit import UnitOfWork
@@ -73,14 +73,15 @@ class AnchorError(Exception):
 class AuditAnchor:
     """The node's publishing thread: publishes the head when it moved, every interval."""
 
-    def __init__(self, audit: AuditLog, publisher: Publisher, interval: float):
-        self.audit, self.publisher, self.interval = audit, publisher, interval
+    def __init__(self, unit: UnitOfWork, publisher: Publisher, interval: float):
+        self.unit, self.publisher, self.interval = unit, publisher, interval
         self.published: tuple[int, str] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def publish_now(self) -> dict[str, Any] | None:
-        head = (self.audit.sequence, self.audit.head_hash)
+        with self.unit.lock:  # the head as committed: never a sequence with another's hash
+            head = (self.unit.audit.sequence, self.unit.audit.head_hash)
         if head == self.published:
             return None
         answer = self.publisher.publish(*head)
@@ -113,7 +114,7 @@ def open_anchor(unit: UnitOfWork, signer: WebhookSigner | None,
     if (signer is None or settings.audit_anchor_interval <= 0 or not settings.trust_url
             or not settings.client_id):
         return None
-    return AuditAnchor(unit.audit, Publisher(signer, settings.client_id, settings.trust_url,
+    return AuditAnchor(unit, Publisher(signer, settings.client_id, settings.trust_url,
                                              settings.ca_bundle, settings.client_cert,
                                              settings.client_key),
                        settings.audit_anchor_interval)

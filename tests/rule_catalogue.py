@@ -1125,10 +1125,12 @@ PROVENANCE_RULES = [
          "before it adds its receipts; one that fails fails the answer.",
          "`node/provenance/node.py` `Provenance.for_relay`", "502 `PROV-010` (`details.rule`)",
          _t(PROV_TEST, "test_PROV_010_the_relaying_node_refuses_a_tampered_record_from_a_node")),
-    Rule("PROV-011", "An answer asked with provenance carries a record.",
+    Rule("PROV-011", "An answer asked with provenance carries a record for every node that "
+         "answered.",
          "`node/provenance/node.py`, `node/provenance/show.py`",
          "502 `PROV-011`; `ProvenanceRejected` `PROV-011`",
-         _t("tests/test_provenance.py", "test_PROV_011_an_answer_without_its_record_is_refused")),
+         _t("tests/test_provenance.py", "test_PROV_011_an_answer_without_its_record_is_refused")
+         + "<br>" + _t(PROV_TEST, "test_PROV_011_rows_of_a_node_without_its_record_are_refused")),
     Rule("PROV-012", "A node asked for provenance can sign (a key, a certificate, a trust "
          "framework).", "`node/provenance/node.py` `required`", "503 `PROV-012`",
          _t("tests/test_provenance.py", "test_PROV_012_a_node_that_cannot_sign_says_so_and_"

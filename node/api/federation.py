@@ -151,6 +151,11 @@ def _relayed_provenance(request: Request, caller: Caller, engine: Engine,
     the caller), when asked for: node/provenance/node.py."""
     if engine.provenance:
         signer = required(deps.provenance(request))
+        answered = {n["node"] for n in answer["nodes"] if n.get("status") == "answered"}
+        missing = sorted(answered - set(engine.provenance_records))
+        if missing:  # rows that no node vouches for are not passed on as vouched for
+            raise ApiError(502, "PROV-011", "A node answered without a provenance record.",
+                           {"nodes": missing})
         answer.pop("provenance", None)
         answer["provenance"] = [signer.for_relay(caller, request.url.path,
                                                  dict(request.query_params), answer,

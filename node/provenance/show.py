@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
@@ -41,6 +42,14 @@ def verify_answer(answer: dict[str, Any], anchors: Sequence[x509.Certificate],
     if not isinstance(records, list) or not records or (relayed and len(records) != 1):
         raise ProvenanceRejected("PROV-011", "The answer carries no provenance record.")
     checked = []
+    vouched = {str(s.step.get("fmar:node")) for record in records
+               for s in _origins(record)}
+    answered = {n["node"] for n in answer.get("nodes", []) if n.get("status") == "answered"}
+    rows_of = {b.get("_node", {}).get("value") for b in
+               answer.get("results", {}).get("bindings", [])} - {None}
+    if (answered | rows_of) - vouched:
+        raise ProvenanceRejected("PROV-011", "Nodes answered without a provenance record: "
+                                 f"{', '.join(sorted((answered | rows_of) - vouched))}.")
     for record in records:
         steps = verify_record(record, anchors)
         check_recipient(steps, me)
@@ -53,6 +62,34 @@ def verify_answer(answer: dict[str, Any], anchors: Sequence[x509.Certificate],
             check_answer(steps, answer, str(origin))
         checked.append(steps)
     return checked
+
+
+def _origins(record: Any) -> list[Any]:
+    """The origin steps of a record, decoded but not verified (what it claims to cover;
+    `verify_record` checks the claim)."""
+    from node.provenance.record import decode_step
+
+    found: list[Any] = []
+
+    def walk(items: Any) -> None:
+        for item in items[:-1] if isinstance(items, list) else []:
+            if isinstance(item, list):
+                walk(item)
+            else:
+                try:
+                    step = decode_step(item)
+                except (ValueError, TypeError):
+                    continue
+                if step.get("type") == "origin":
+                    found.append(_Claimed(step))
+
+    walk(record.get("steps") if isinstance(record, dict) else None)
+    return found
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    step: dict[str, Any]
 
 
 def describe(step: dict[str, Any]) -> str:

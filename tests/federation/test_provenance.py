@@ -325,3 +325,14 @@ def test_PROV_010_the_relaying_node_refuses_a_tampered_record_from_a_node(pf, re
     with pytest.raises(ApiError) as caught:
         neso.for_relay(caller, "/federation/assets", {}, answer, {fsp.url: forged}, targets)
     assert caught.value.code == "PROV-010" and "PROV-005" in str(caught.value.details)
+
+
+def test_PROV_011_rows_of_a_node_without_its_record_are_refused(pf):
+    direct = json.loads(pf.fmar("Neso", "query", "--provenance", "-f", "limit=50",
+                                "-o", "json").stdout)
+    fsp_url = pf.local.nodes["fsp"].url
+    direct["provenance"] = [r for r in direct["provenance"] if not any(
+        isinstance(e, str) and decode_step(e).get("fmar:node") == fsp_url
+        for e in r["steps"][:-1])]
+    assert len(direct["provenance"]) == 1  # the NESO node's own (empty) answer's record
+    _rejected(pf, direct, "PROV-011", via=None)

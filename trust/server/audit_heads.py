@@ -25,6 +25,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from pydantic import Field as PydanticField
 from sqlalchemy import UniqueConstraint
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
@@ -58,7 +61,7 @@ def _b64(text: str) -> bytes:
     try:
         return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
-        raise ApiError(400, "AUD-ANC-002", "The head is not a compact JWS.") from None
+        raise _unsigned("The head is not a compact JWS.") from None
 
 
 def _unsigned(message: str) -> ApiError:
@@ -70,16 +73,16 @@ def verified_head(session: Session, jws: str) -> tuple[Node, dict[str, Any], str
     valid client certificate of that active node, issued here."""
     parts = jws.split(".") if len(jws) <= MAX_JWS else []
     if len(parts) != 3 or not all(parts):
-        raise ApiError(400, "AUD-ANC-002", "Send {\"jws\": <compact JWS of the head>}.")
+        raise _unsigned("The head is not a compact JWS.")
     try:
         header = json.loads(_b64(parts[0]))
         claims = json.loads(_b64(parts[1]))
         cert = x509.load_der_x509_certificate(base64.b64decode(header["x5c"][0]))
     except (ValueError, KeyError, TypeError, IndexError, binascii.Error):
-        raise ApiError(400, "AUD-ANC-002", "The head's JWS header or claims cannot be "
-                       "read.") from None
-    if header.get("alg") != "ES256" or not isinstance(claims, dict):
-        raise ApiError(400, "AUD-ANC-002", "The head is an ES256 JWS of a JSON object.")
+        raise _unsigned("The head's JWS header or claims cannot be read.") from None
+    if not isinstance(header, dict) or header.get("alg") != "ES256" \
+            or not isinstance(claims, dict):
+        raise _unsigned("The head is an ES256 JWS of a JSON object.")
     thumbprint = base64.urlsafe_b64encode(cert.fingerprint(hashes.SHA256())).rstrip(b"=")
     row = valid_by_thumbprint(session, thumbprint.decode())
     if row is None or row.kind != "client" or row.node_id is None:
@@ -147,26 +150,22 @@ def head_json(head: AuditHead) -> dict[str, Any]:
 router = APIRouter(tags=["audit anchoring"])
 
 
+class HeadIn(BaseModel):
+    jws: str = PydanticField(max_length=MAX_JWS, pattern=r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$",
+                     description="Compact ES256 JWS of {node, sequence, hash, time}; `x5c` is "
+                     "the node's client certificate")
+
+
 @router.post("/api/audit-heads", status_code=201, summary="Publish a node's signed audit head",
-             description="Body {\"jws\": compact ES256 JWS of {node, sequence, hash, time}, "
-             "x5c = the node's client certificate}. The signature is the authentication "
-             "(AUD-ANC-002). 201: appended; 200: this head was already published; 409: a "
-             "rewind (AUD-ANC-003) or an overwrite (AUD-ANC-004).",
+             description="The signature is the authentication: a head not signed by a valid "
+             "client certificate of the node it names is refused (403 AUD-ANC-002). 201: "
+             "appended; 200: this head was already published; 409: a rewind (AUD-ANC-003) or "
+             "an overwrite (AUD-ANC-004).",
              responses={200: content("application/json"),
                         **error_responses(400, 403, 409, 422)})
-async def post_head(request: Request) -> Any:
-    from fastapi.responses import JSONResponse
-
-    try:
-        body = await request.json()
-        jws = body["jws"]
-        if not isinstance(jws, str):
-            raise TypeError
-    except (ValueError, KeyError, TypeError):
-        raise ApiError(400, "AUD-ANC-002", "Send {\"jws\": <compact JWS of the head>}.") \
-            from None
+def post_head(request: Request, body: HeadIn) -> JSONResponse:
     with tx(request) as session:
-        head, created = publish(session, jws)
+        head, created = publish(session, body.jws)
         answer = head_json(head)
     return JSONResponse(answer, status_code=201 if created else 200)
 
