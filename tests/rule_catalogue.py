@@ -1117,7 +1117,10 @@ PROVENANCE_RULES = [
             "refused")),
     Rule("PROV-008", "The answer matches the digests its record signed (all of it, and each "
          "node's rows).", "`node/provenance/verify.py` `check_answer`",
-         "`ProvenanceRejected` `PROV-008`", _t(PROV_TEST, "test_PROV_008_altered_rows_are_found")),
+         "`ProvenanceRejected` `PROV-008`",
+         _t(PROV_TEST, "test_PROV_008_altered_rows_are_found",
+            "test_PROV_an_export_carries_a_record_over_its_exact_bytes",
+            "test_PROV_fmar_query_shows_nothing_and_exits_6_when_the_record_does_not_verify")),
     Rule("PROV-009", "The record's last transfer is to the party checking it.",
          "`node/provenance/verify.py` `check_recipient`", "`ProvenanceRejected` `PROV-009`",
          _t(PROV_TEST, "test_PROV_009_a_record_made_for_another_party_is_refused")),

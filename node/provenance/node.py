@@ -82,14 +82,23 @@ class Provenance:
     def for_answer(self, caller: Caller, path: str, params: Mapping[str, str],
                    answer: dict[str, Any]) -> dict[str, Any]:
         """The record of this node's own answer."""
-        permission = self._permission(caller)
         rows = content_of(answer)
+        count = len(rows.get("cells", [])) if isinstance(rows, dict) else len(rows)
+        return self._own(caller, path, params, digest(rows), count)
+
+    def for_export(self, caller: Caller, path: str, params: Mapping[str, str],
+                   body: bytes) -> dict[str, Any]:
+        """The record of an export: its digest is the SHA-256 of the exact bytes sent."""
+        return self._own(caller, path, params, hashlib.sha256(body).hexdigest(), None)
+
+    def _own(self, caller: Caller, path: str, params: Mapping[str, str], rows_digest: str,
+             count: int | None) -> dict[str, Any]:
+        permission = self._permission(caller)
         origin = {"id": new_id(), "type": "origin", "timestamp": now(), "scheme": FMAR_SCHEME,
                   "sourceType": SOURCE_TYPE, "origin": self.node_url,
                   "originLicense": self.licence, "external": False,
                   "permissions": [permission["id"]], "fmar:node": self.node_url,
-                  DIGEST: digest(rows), ROWS: len(rows.get("cells", []))
-                  if isinstance(rows, dict) else len(rows)}
+                  DIGEST: rows_digest, **({ROWS: count} if count is not None else {})}
         transfer = {"id": new_id(), "type": "transfer", "timestamp": now(),
                     "scheme": FMAR_SCHEME, "of": origin["id"], "to": self.recipient(caller),
                     "standard": f"{self.node_url}/openapi.json", "license": self.licence,

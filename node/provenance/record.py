@@ -28,6 +28,9 @@ from node.events.signing import WebhookSigner, b64url
 VERSION = 0
 PROVENANCE_KEY = "ib1:provenance"
 REQUEST_HEADER = "FMAR-Provenance"  # value "include": attach a record to the answer
+# an export (a stream of CSV, JSON-LD, ...) carries its record in this response header:
+# base64url of the record's JSON
+EXPORT_HEADER = "FMAR-Provenance-Record"
 FMAR_SCHEME = "https://id.fmar.uk/scheme/fmar"
 FEDERATED_MERGE = "https://id.fmar.uk/process/federated-merge"
 SOURCE_TYPE = "https://id.fmar.uk/source-type/register"
@@ -40,6 +43,14 @@ StepList = list[Any]
 
 def wanted(headers: Any) -> bool:
     return str(headers.get(REQUEST_HEADER, "")).strip().lower() == "include"
+
+
+def header_value(record: dict[str, Any]) -> str:
+    return b64url(json.dumps(record, separators=(",", ":")).encode())
+
+
+def from_header(value: str) -> Any:
+    return json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
 
 
 def now() -> str:

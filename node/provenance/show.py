@@ -92,6 +92,30 @@ class _Claimed:
     step: dict[str, Any]
 
 
+def verify_export(body: bytes, header: str | None, anchors: Sequence[x509.Certificate],
+                  me: set[str], node: str, directory_url: str) -> list[SignedStep]:
+    """An export's record (its `FMAR-Provenance-Record` header) verified, for the bytes
+    received from `node` (whose directory URL is `directory_url`): PROV-001..009, 011, 013."""
+    import hashlib
+
+    from node.provenance.record import DIGEST, from_header
+
+    if not header:
+        raise ProvenanceRejected("PROV-011", "The export carries no provenance record.")
+    try:
+        record = from_header(header)
+    except ValueError:
+        raise ProvenanceRejected("PROV-001", "The provenance header is not base64url "
+                                 "JSON.") from None
+    steps = verify_record(record, anchors)
+    check_recipient(steps, me)
+    check_signers(steps, {node: directory_url}, directory_url)
+    origin = next(s.step for s in steps if s.step.get("type") == "origin")
+    if origin.get(DIGEST) != hashlib.sha256(body).hexdigest():
+        raise ProvenanceRejected("PROV-008", "The export is not the one its record signed.")
+    return steps
+
+
 def describe(step: dict[str, Any]) -> str:
     kind = step.get("type")
     if kind == "origin":

@@ -336,3 +336,51 @@ def test_PROV_011_rows_of_a_node_without_its_record_are_refused(pf):
         for e in r["steps"][:-1])]
     assert len(direct["provenance"]) == 1  # the NESO node's own (empty) answer's record
     _rejected(pf, direct, "PROV-011", via=None)
+
+
+def test_PROV_an_export_carries_a_record_over_its_exact_bytes(pf):
+    from common import http_client
+    from node.provenance.record import EXPORT_HEADER, REQUEST_HEADER
+    from node.provenance.show import verify_export
+
+    flexco, fsp = pf.local.members["Flexco"], pf.local.nodes["fsp"]
+    token = pf.local.access_token(flexco, fsp.url, scope="assets:read")
+    with http_client.client(ca_bundle=pf.local.ca_bundle, cert=flexco.cert, key=flexco.key,
+                            timeout=30) as http:
+        plain = http.get(f"{fsp.url}/assets/export?format=csv",
+                         headers={"Authorization": f"Bearer {token}"})
+        asked = http.get(f"{fsp.url}/assets/export?format=csv",
+                         headers={"Authorization": f"Bearer {token}", REQUEST_HEADER: "include"})
+    assert plain.status_code == asked.status_code == 200, asked.text
+    assert EXPORT_HEADER not in plain.headers
+    assert asked.content.count(b"\n") == 31  # the header line and 30 assets
+    cert = x509.load_pem_x509_certificates(flexco.cert.read_bytes())[0]
+    me, directory = names_of(cert), pf.directory()[fsp.url]
+    steps = verify_export(asked.content, asked.headers[EXPORT_HEADER], pf.anchors, me,
+                          fsp.url, directory)
+    assert [s.step["type"] for s in steps] == ["permission", "origin", "transfer"]
+    assert steps[-1].step["path"] == "/assets/export"
+    with pytest.raises(ProvenanceRejected) as caught:  # one byte changed
+        verify_export(asked.content.replace(b"\n", b"\r\n", 1), asked.headers[EXPORT_HEADER],
+                      pf.anchors, me, fsp.url, directory)
+    assert caught.value.code == "PROV-008"
+    with pytest.raises(ProvenanceRejected) as caught:  # the export without its record
+        verify_export(asked.content, None, pf.anchors, me, fsp.url, directory)
+    assert caught.value.code == "PROV-011"
+
+
+def test_PROV_fmar_query_shows_nothing_and_exits_6_when_the_record_does_not_verify(pf, relayed,
+                                                                                 capsys):
+    import typer
+
+    from node.federation.cli import EXIT_PROVENANCE, check_provenance
+
+    answer = copy.deepcopy(relayed["answer"])
+    answer["results"]["bindings"].pop()
+    m, neso = pf.local.members["Neso"], pf.local.nodes["neso"].url
+    with pytest.raises(typer.Exit) as caught:
+        check_provenance(answer, pf.local.ca_bundle, m.cert, pf.directory(), neso)
+    assert caught.value.exit_code == EXIT_PROVENANCE == 6
+    assert "[PROV-008] provenance NOT verified" in capsys.readouterr().err
+    check_provenance(relayed["answer"], pf.local.ca_bundle, m.cert, pf.directory(), neso)
+    assert "provenance VERIFIED" in capsys.readouterr().err
