@@ -159,21 +159,63 @@ def _renew_server_certificate(settings: Any, cert: Path, key: Path) -> None:
 
 
 @audit_app.command("verify")
-def audit_verify(data_dir: DataDir = Path("var/node"), sparql_url: SparqlUrl = None) -> None:
+def audit_verify(data_dir: DataDir = Path("var/node"), sparql_url: SparqlUrl = None,
+                 anchored: Annotated[bool, typer.Option(
+                     "--anchored/--local-only",
+                     help="Also check the chain against the head this node last published "
+                     "to the trust framework (FMAR_TRUST_URL, FMAR_CLIENT_ID, "
+                     "FMAR_CA_BUNDLE); the default when they are set")] = True) -> None:
     """Check the whole audit chain; exit 1 if any entry was edited or removed. Works while
-    the node runs: the store is opened read-only (a snapshot as of now)."""
+    the node runs: the store is opened read-only (a snapshot as of now). With the trust
+    framework set, the chain is also checked against the last published head, which is how
+    removed newest entries are found (AUD-ANC-005, AUD-ANC-006)."""
     from node.audit import verify
+    from node.config import NodeSettings
     from node.store import open_store
 
+    settings = NodeSettings()
     store = open_store(data_dir, sparql_url, read_only=True)
-    count, problems = verify(store)
-    store.close()
-    for problem in problems:
-        typer.echo(f"BROKEN {problem}", err=True)
-    if problems:
-        typer.echo(f"{len(problems)} problem(s) in {count} audit entries.", err=True)
+    try:
+        count, problems = verify(store)
+        lines = [f"BROKEN {problem}" for problem in problems]
+        anchor = None
+        if anchored and settings.trust_url and settings.client_id:
+            anchor, broken = _check_anchor(store, settings)
+            lines += [f"BROKEN {problem}" for problem in broken]
+    finally:
+        store.close()
+    for line in lines:
+        typer.echo(line, err=True)
+    if lines:
+        typer.echo(f"{len(lines)} problem(s) in {count} audit entries.", err=True)
         raise typer.Exit(1)
-    typer.echo(f"Audit chain intact: {count} entries verified.")
+    typer.echo(f"Audit chain intact: {count} entries verified" + (
+        f"; it holds the head published at sequence {anchor}." if anchor is not None
+        else " (not checked against a published head)."))
+
+
+def _check_anchor(store: Any, settings: Any) -> tuple[int | None, list[str]]:
+    """(the last published sequence, problems) of the chain against every head the node
+    published; a head that cannot be read or does not verify is a problem too
+    (AUD-ANC-007, AUD-ANC-008)."""
+    import httpx
+
+    from node.audit_anchor import AnchorError, check_against, check_signed, published_heads
+    from node.events.verify import load_anchors
+
+    try:
+        published = published_heads(settings.trust_url, settings.client_id, settings.ca_bundle)
+    except (httpx.HTTPError, ValueError, KeyError) as error:
+        return None, [(f"AUD-ANC-008: the published heads cannot be read from "
+                       f"{settings.trust_url}: {type(error).__name__}")]
+    if not published:
+        return None, []  # nothing published yet: only the chain itself is checked
+    try:
+        anchors = load_anchors(settings.ca_bundle) if settings.ca_bundle else []
+        heads = [check_signed(head, settings.client_id, anchors) for head in published]
+    except AnchorError as problem:
+        return None, [str(problem)]
+    return int(heads[-1]["sequence"]), check_against(store, heads)
 
 
 @docs_app.command("ontology")

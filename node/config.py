@@ -77,6 +77,9 @@ class NodeSettings(SettingsBase):
     events_max_attempts: int = Field(8, validation_alias="FMAR_EVENTS_MAX_ATTEMPTS")
     events_poll: float = Field(1.0, validation_alias="FMAR_EVENTS_POLL")
     events_timeout: float = Field(10.0, validation_alias="FMAR_EVENTS_TIMEOUT")
+    # audit anchoring: seconds between publications of the signed audit head to the trust
+    # framework (node/audit_anchor.py); 0 turns it off
+    audit_anchor_interval: float = Field(300.0, validation_alias="FMAR_AUDIT_ANCHOR_INTERVAL")
     # switching (node/switching/): notice period, hand-over polling, a test hook
     switch_notice_days: int = Field(10, validation_alias="FMAR_SWITCH_NOTICE_DAYS")
     switch_notice_seconds: float | None = Field(None,

@@ -1163,6 +1163,101 @@ DELEGATION_RULES = [
 ]
 
 
+PROV_TEST = "tests/federation/test_provenance.py"
+ANCHOR_TEST = "tests/federation/test_audit_anchor.py"
+_PROV_E2E = "test_PROV_the_client_verifies_the_chain_of_an_fsp_answer_relayed_by_the_neso_node"
+PROVENANCE_RULES = [
+    Rule("PROV-001", "A provenance record has exactly `ib1:provenance`, `origins`, `steps` "
+         "and `certificates`; every step is base64 JSON of a known type.",
+         "`node/provenance/verify.py` `verify_record`", "`ProvenanceRejected` `PROV-001`",
+         _t(PROV_TEST, "test_PROV_001_002_006_malformed_records_are_refused")),
+    Rule("PROV-002", "A signature element is `[0, serial, UTC time, signature]`.",
+         "`node/provenance/verify.py` `_check_signature`", "`ProvenanceRejected` `PROV-002`",
+         _t(PROV_TEST, "test_PROV_001_002_006_malformed_records_are_refused")),
+    Rule("PROV-003", "The certificate of each signature's serial is in `certificates`, under "
+         "its own serial.", "`node/provenance/verify.py` `_certificate`",
+         "`ProvenanceRejected` `PROV-003`",
+         _t(PROV_TEST, "test_PROV_003_a_serial_without_its_certificate_is_refused")),
+    Rule("PROV-004", "Each signing certificate chains to the trust framework's CA and was "
+         "valid when it signed.", "`node/provenance/verify.py` `_check_signature`",
+         "`ProvenanceRejected` `PROV-004`",
+         _t(PROV_TEST, "test_PROV_004_a_certificate_not_from_the_trust_frameworks_ca_is_"
+            "refused")),
+    Rule("PROV-005", "Each signed step list's ES256 signature verifies over the trust "
+         "framework URL and its elements (a step altered, removed or reordered fails).",
+         "`node/provenance/verify.py` `_check_signature`", "`ProvenanceRejected` `PROV-005`",
+         _t(PROV_TEST, "test_PROV_005_an_altered_step_is_found",
+            "test_PROV_005_a_removed_or_reordered_step_is_found")),
+    Rule("PROV-006", "Steps refer only to earlier steps of the right type; ids are unique; "
+         "`origins` lists the origin steps in order.", "`node/provenance/verify.py` "
+         "`_check_order`", "`ProvenanceRejected` `PROV-006`",
+         _t(PROV_TEST, "test_PROV_001_002_006_malformed_records_are_refused")),
+    Rule("PROV-007", "A receipt is signed by the party the transfer went to.",
+         "`node/provenance/verify.py` `_check_order`", "`ProvenanceRejected` `PROV-007`",
+         _t(PROV_TEST, "test_PROV_007_and_013_a_record_passed_off_as_the_relaying_nodes_is_"
+            "refused")),
+    Rule("PROV-008", "The answer matches the digests its record signed (all of it, and each "
+         "node's rows).", "`node/provenance/verify.py` `check_answer`",
+         "`ProvenanceRejected` `PROV-008`",
+         _t(PROV_TEST, "test_PROV_008_altered_rows_are_found",
+            "test_PROV_an_export_carries_a_record_over_its_exact_bytes",
+            "test_PROV_fmar_query_shows_nothing_and_exits_6_when_the_record_does_not_verify")),
+    Rule("PROV-009", "The record's last transfer is to the party checking it.",
+         "`node/provenance/verify.py` `check_recipient`", "`ProvenanceRejected` `PROV-009`",
+         _t(PROV_TEST, "test_PROV_009_a_record_made_for_another_party_is_refused")),
+    Rule("PROV-010", "A relaying node checks each node's record (PROV-001..007, PROV-013) "
+         "before it adds its receipts; one that fails fails the answer.",
+         "`node/provenance/node.py` `Provenance.for_relay`", "502 `PROV-010` (`details.rule`)",
+         _t(PROV_TEST, "test_PROV_010_the_relaying_node_refuses_a_tampered_record_from_a_node")),
+    Rule("PROV-011", "An answer asked with provenance carries a record for every node that "
+         "answered.",
+         "`node/provenance/node.py`, `node/provenance/show.py`",
+         "502 `PROV-011`; `ProvenanceRejected` `PROV-011`",
+         _t("tests/test_provenance.py", "test_PROV_011_an_answer_without_its_record_is_refused")
+         + "<br>" + _t(PROV_TEST, "test_PROV_011_rows_of_a_node_without_its_record_are_refused")),
+    Rule("PROV-012", "A node asked for provenance can sign (a key, a certificate, a trust "
+         "framework).", "`node/provenance/node.py` `required`", "503 `PROV-012`",
+         _t("tests/test_provenance.py", "test_PROV_012_a_node_that_cannot_sign_says_so_and_"
+            "answers_without_a_record_otherwise")),
+    Rule("PROV-013", "Each origin is signed by the node it names, and the record by the node "
+         "that was asked.", "`node/provenance/verify.py` `check_signers`",
+         "`ProvenanceRejected` `PROV-013`",
+         _t(PROV_TEST, "test_PROV_013_steps_signed_by_another_members_certificate_are_refused",
+            "test_PROV_007_and_013_a_record_passed_off_as_the_relaying_nodes_is_refused")),
+]
+
+_ANC_WRITE = "test_AUD_ANC_002_003_004_a_published_head_is_never_rewound_or_overwritten"
+ANCHOR_RULES = [
+    Rule("AUD-ANC-001", "A node that published no head has none to read.",
+         "`trust/server/audit_heads.py`", "404 `AUD-ANC-001`", _t(ANCHOR_TEST, _ANC_WRITE)),
+    Rule("AUD-ANC-002", "A head is an ES256 JWS of {node, sequence, hash, time} signed with a "
+         "valid client certificate this trust framework issued to that node.",
+         "`trust/server/audit_heads.py` `verified_head`", "400/403/422 `AUD-ANC-002`",
+         _t(ANCHOR_TEST, _ANC_WRITE)),
+    Rule("AUD-ANC-003", "A published head is never rewound (a lower sequence).",
+         "`trust/server/audit_heads.py` `publish`", "409 `AUD-ANC-003`",
+         _t(ANCHOR_TEST, _ANC_WRITE,
+            "test_AUD_ANC_003_and_006_a_rewritten_chain_grown_again_is_still_found")),
+    Rule("AUD-ANC-004", "A published head is never overwritten (same sequence, another "
+         "hash).", "`trust/server/audit_heads.py` `publish`", "409 `AUD-ANC-004`",
+         _t(ANCHOR_TEST, _ANC_WRITE)),
+    Rule("AUD-ANC-005", "The local chain reaches every published head (newest entries not "
+         "removed).", "`node/audit_anchor.py` `check_against`", "`fmar audit verify` exit 1",
+         _t(ANCHOR_TEST, "test_AUD_ANC_005_a_truncated_chain_fails_against_the_published_head")),
+    Rule("AUD-ANC-006", "The local entry at each published sequence has the published hash.",
+         "`node/audit_anchor.py` `check_against`", "`fmar audit verify` exit 1",
+         _t(ANCHOR_TEST, "test_AUD_ANC_003_and_006_a_rewritten_chain_grown_again_is_still_found")),
+    Rule("AUD-ANC-007", "A published head read back verifies (chains to the CA, this "
+         "node's).", "`node/audit_anchor.py` `check_signed`", "`fmar audit verify` exit 1",
+         _t(ANCHOR_TEST, "test_AUD_ANC_the_node_publishes_its_signed_head_and_verify_checks_"
+            "against_it")),
+    Rule("AUD-ANC-008", "With a trust framework set, the published heads can be read (else "
+         "the check fails closed).", "`node/cli.py` `_check_anchor`",
+         "`fmar audit verify` exit 1", "—"),
+]
+
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
@@ -1238,6 +1333,16 @@ def render() -> str:
          "\"Events\"); EVT-VER-* are raised by the receiver's verification, "
          "`node/events/verify.py`.\n"),
         _table(EVENT_RULES),
+        "## PROV: provenance records\n",
+        ("Signed provenance records (IB1 provenance-records/1.0) on node and federated "
+         "answers, and their verification (`node/provenance/`, docs/design.md "
+         "\"Provenance\").\n"),
+        _table(PROVENANCE_RULES),
+        "## AUD-ANC: anchoring the audit chain\n",
+        ("Signed audit heads published to the trust framework, kept append-only "
+         "(`trust/server/audit_heads.py`), checked by `fmar audit verify` "
+         "(`node/audit_anchor.py`).\n"),
+        _table(ANCHOR_RULES),
         "## SDC: disclosure control of aggregate-only answers\n",
         ("The regulator's aggregates (POL-013), computed at each node before its answer "
          "leaves it; the method and its residual risk are in `docs/disclosure.md`.\n"),

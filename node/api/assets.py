@@ -20,6 +20,7 @@ from common.web import CSV, JSON, JSONLD, NDJSON, NTRIPLES, TURTLE
 from node import policy
 from node.api import examples
 from node.api.http import blocking_chunks, media_type, negotiate, read_body
+from node.api.services import provenance as node_provenance
 from node.asset_fields import CODE_PREFIXES, FIELDS, full_jsonld_context
 from node.federation.duplicates import index_of, tokens_for
 from node.identity import Caller, current_caller
@@ -43,6 +44,8 @@ from node.kinds.asset_records import (
     rdflib_graph,
 )
 from node.kinds.assets import Assets
+from node.provenance.node import required
+from node.provenance.record import EXPORT_HEADER, header_value, wanted
 from node.query.filters import CODE_RE
 from node.records.status import ValidationStatus as Validation
 from node.register import Register
@@ -304,11 +307,14 @@ def list_assets(
     "/assets/export",
     summary="Export the caller's own assets (streamed)",
     description="CSV (Elexon columns), JSON-LD (one document), Turtle or N-Triples, streamed "
-    "one asset at a time.",
+    "one asset at a time. With `FMAR-Provenance: include`, the export is built whole and "
+    "its signed provenance record (over the exact bytes) is in the "
+    "`FMAR-Provenance-Record` header (base64url JSON; 503 PROV-012 if the node cannot "
+    "sign).",
     openapi_extra=secured("assets:read"),
     response_class=StreamingResponse,
     responses={200: content(CSV, JSONLD, TURTLE, NTRIPLES),
-               **error_responses(400, 401, 403, 406, 422)},
+               **error_responses(400, 401, 403, 406, 422, 503)},
 )
 def export_assets(
     request: Request,
@@ -319,9 +325,15 @@ def export_assets(
                                     "ntriples"]})] = None,
     category: CodeParam = None,
     dno: CodeParam = None,
-) -> StreamingResponse:
+) -> Response:
     chosen = negotiate(request, [CSV, JSONLD, TURTLE, NTRIPLES], format)
     records = assets_of(request).iter_export(caller, {"category": category, "dno": dno})
+    if wanted(request.headers):  # signed over the exact bytes: built whole, then sent
+        body = b"".join(_export_lines(records, chosen))
+        record = required(node_provenance(request)).for_export(
+            caller, request.url.path, dict(request.query_params), body)
+        return Response(body, media_type=chosen, headers={
+            "Content-Disposition": "attachment", EXPORT_HEADER: header_value(record)})
     return StreamingResponse(_export_lines(records, chosen), media_type=chosen,
                              headers={"Content-Disposition": "attachment"})
 

@@ -33,6 +33,8 @@ from node.federation.tokens import (
     TokenSource,
 )
 from node.identity import Caller, current_caller
+from node.provenance.node import required
+from node.provenance.record import wanted
 from node.query.aggregates import AggregateSpec
 from node.query.filters import AssetFilter
 
@@ -138,7 +140,28 @@ async def nodes(request: Request, caller: Authenticated, federation: Relay) -> J
 async def assets(request: Request, caller: Authenticated, federation: Relay) -> JSONResponse:
     spec = AssetFilter.parse(dict(request.query_params))
     engine, targets = await _engine(request, caller, federation)
-    return _answer(engine, await engine.assets(targets, spec))
+    engine.provenance = wanted(request.headers)
+    answer = await engine.assets(targets, spec)
+    return _answer(engine, _relayed_provenance(request, caller, engine, targets, answer))
+
+
+def _relayed_provenance(request: Request, caller: Caller, engine: Engine,
+                        targets: list[NodeTarget], answer: dict[str, Any]) -> dict[str, Any]:
+    """This node's record over the nodes' records (receipts, the merge, the transfer to
+    the caller), when asked for: node/provenance/node.py."""
+    if engine.provenance:
+        signer = required(deps.provenance(request))
+        answered = {n["node"] for n in answer["nodes"] if n.get("status") == "answered"}
+        missing = sorted(answered - set(engine.provenance_records))
+        if missing:  # rows that no node vouches for are not passed on as vouched for
+            raise ApiError(502, "PROV-011", "A node answered without a provenance record.",
+                           {"nodes": missing})
+        answer.pop("provenance", None)
+        answer["provenance"] = [signer.for_relay(caller, request.url.path,
+                                                 dict(request.query_params), answer,
+                                                 engine.provenance_records,
+                                                 signer.directory_urls(targets))]
+    return answer
 
 
 @router.get("/aggregate", summary="Federated counts and capacity by group",
@@ -148,7 +171,9 @@ async def assets(request: Request, caller: Authenticated, federation: Relay) -> 
 async def aggregate(request: Request, caller: Authenticated, federation: Relay) -> JSONResponse:
     spec = AggregateSpec.parse(dict(request.query_params))
     engine, targets = await _engine(request, caller, federation)
-    return _answer(engine, await engine.aggregate(targets, spec))
+    engine.provenance = wanted(request.headers)
+    answer = await engine.aggregate(targets, spec)
+    return _answer(engine, _relayed_provenance(request, caller, engine, targets, answer))
 
 
 async def _sparql(request: Request, caller: Caller, federation: Federation, query: str,

@@ -15,6 +15,7 @@ import httpx
 from fastapi import Request
 
 from common import http_client as trust_http
+from node.audit_anchor import AuditAnchor, open_anchor
 from node.config import NodeSettings
 from node.events.delivery import DeliverySettings
 from node.events.service import Events
@@ -23,6 +24,7 @@ from node.federation.engine import Engine
 from node.federation.tokens import ClientCredentialsTokens, TokenCache
 from node.identity import Authenticator, StaticTokenAuthenticator
 from node.placement import Placement, placement_for
+from node.provenance.node import Provenance, open_provenance
 from node.query.execute import Executor, Limits
 from node.query.service import QueryService, disclosure_key
 from node.register import Register
@@ -98,6 +100,8 @@ class Services:
     events: Events
     switching: Switching
     switch_runner: Runner
+    provenance: Provenance | None = None  # None: no signing key or trust framework
+    anchor: AuditAnchor | None = None  # publishes the audit head (node/audit_anchor.py)
 
     @classmethod
     def open(cls, settings: NodeSettings,
@@ -111,7 +115,7 @@ class Services:
         duplicates = open_index(register.store, keys, register.commit_hooks)
         switching = Switching(register.unit, settings, placement,
                               on_moved=duplicates.invalidate)
-        return cls(settings, authenticator, placement, register,
+        services = cls(settings, authenticator, placement, register,
                    QueryService(register.store, Limits.of(settings),
                                 disclosure_key=disclosure_key(settings.data_dir)),
                    duplicates, Federation.open(settings),
@@ -121,13 +125,22 @@ class Services:
                        settings.events_timeout),
                        settings.client_key, settings.client_cert, settings.ca_bundle),
                    switching, Runner(switching, settings.switch_poll_seconds))
+        signer = services.events.delivery.signer
+        services.provenance = open_provenance(signer, settings.trust_url, settings.node_url,
+                                              _anchors(settings))
+        services.anchor = open_anchor(register.unit, signer, settings)
+        return services
 
     def start(self) -> None:
         """Background work: resume unfinished switch hand-overs, then watch for due ones."""
         self.switch_runner.start()
+        if self.anchor is not None:
+            self.anchor.start()
 
     async def aclose(self) -> None:
         self.switch_runner.stop()
+        if self.anchor is not None:
+            self.anchor.stop()
         self.events.close()  # before the store it reads
         await self.federation.aclose()
         self.query.close()  # stops its query workers
@@ -153,6 +166,19 @@ def register(request: Request) -> Register:
 
 def query_service(request: Request) -> QueryService:
     return services(request).query
+
+
+def provenance(request: Request) -> Provenance | None:
+    return services(request).provenance
+
+
+def _anchors(settings: NodeSettings) -> list[Any]:
+    from node.events.verify import load_anchors
+
+    try:
+        return load_anchors(settings.ca_bundle) if settings.ca_bundle else []
+    except (OSError, ValueError):
+        return []
 
 
 def federation(request: Request) -> Federation:

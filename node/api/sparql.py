@@ -12,7 +12,10 @@ from starlette.concurrency import run_in_threadpool
 
 from common.http_errors import ApiError, error_responses
 from common.openapi import content, or_empty, secured
+from node.api.services import provenance as node_provenance
 from node.identity import Caller, current_caller
+from node.provenance.node import required
+from node.provenance.record import wanted
 from node.query.aggregates import DIMENSIONS, AggregateSpec
 from node.query.filters import CODE_FILTERS, CODE_RE, MAX_LIMIT, AssetFilter
 from node.query.service import service_for
@@ -156,7 +159,16 @@ async def query_assets(request: Request,
     spec = AssetFilter.parse(dict(request.query_params))
     service = service_for(request.app)
     answer = await run_in_threadpool(service.filter_assets, caller, spec)
-    return JSONResponse(_truncate(answer.body, spec.limit))
+    return JSONResponse(_with_provenance(request, caller, _truncate(answer.body, spec.limit)))
+
+
+def _with_provenance(request: Request, caller: Caller, answer: dict[str, Any]) -> dict[str, Any]:
+    """The answer with this node's signed provenance record, when asked for (PROV-012)."""
+    if wanted(request.headers):
+        record = required(node_provenance(request)).for_answer(
+            caller, request.url.path, dict(request.query_params), answer)
+        answer["provenance"] = [record]
+    return answer
 
 
 def _truncate(body: bytes, limit: int) -> dict[str, Any]:
@@ -184,4 +196,5 @@ async def query_aggregate(request: Request,
                           caller: Annotated[Caller, Depends(current_caller)]) -> JSONResponse:
     spec = AggregateSpec.parse(dict(request.query_params))
     service = service_for(request.app)
-    return JSONResponse(await run_in_threadpool(service.aggregate, caller, spec))
+    answer = await run_in_threadpool(service.aggregate, caller, spec)
+    return JSONResponse(_with_provenance(request, caller, answer))

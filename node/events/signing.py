@@ -59,13 +59,27 @@ class WebhookSigner:
                 "x5c": [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode()
                         for c in self.chain]}
 
+    @property
+    def certificate(self) -> x509.Certificate:
+        return self.chain[0]
+
+    def raw_signature(self, data: bytes) -> bytes:
+        """ES256 over `data`, as JWS encodes it (r || s, 64 bytes): the one signing
+        primitive of the node (webhooks, provenance records, audit heads)."""
+        r, s = decode_dss_signature(self.key.sign(data, ec.ECDSA(hashes.SHA256())))
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
     def sign(self, content: bytes) -> str:
         """A compact detached JWS of `content`: `<header>..<signature>`."""
         protected = b64url(json.dumps(self.header(), separators=(",", ":")).encode())
-        der = self.key.sign(f"{protected}.{b64url(content)}".encode(),
-                            ec.ECDSA(hashes.SHA256()))
-        r, s = decode_dss_signature(der)
-        return f"{protected}..{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+        raw = self.raw_signature(f"{protected}.{b64url(content)}".encode())
+        return f"{protected}..{b64url(raw)}"
+
+    def compact(self, payload: bytes) -> str:
+        """A compact (attached) JWS of `payload`, with the same header."""
+        protected = b64url(json.dumps(self.header(), separators=(",", ":")).encode())
+        body = b64url(payload)
+        return f"{protected}.{body}.{b64url(self.raw_signature(f'{protected}.{body}'.encode()))}"
 
     def headers(self, webhook_id: str, timestamp: int, body: bytes) -> dict[str, str]:
         stamp = str(timestamp)

@@ -96,13 +96,21 @@ def _chain(header: dict[str, Any], anchors: Sequence[x509.Certificate],
             leaf.fingerprint(hashes.SHA256())).rstrip(b"=").decode():
         raise WebhookRejected("EVT-VER-003", "The JWS `kid` is not the thumbprint of its "
                               "certificate.")
-    current, candidates = leaf, [*certs[1:], *anchors]
+    check_chain(leaf, certs[1:], anchors, at)
+    return leaf
+
+
+def check_chain(leaf: x509.Certificate, intermediates: Sequence[x509.Certificate],
+                anchors: Sequence[x509.Certificate], at: datetime) -> None:
+    """`leaf` chains (through `intermediates`) to one of `anchors`, every certificate valid
+    at `at`; else `WebhookRejected` EVT-VER-003."""
+    current, candidates = leaf, [*intermediates, *anchors]
     for _ in range(MAX_CHAIN + 1):
         if not current.not_valid_before_utc <= at <= current.not_valid_after_utc:
             raise WebhookRejected("EVT-VER-003", "A certificate of the chain is not valid "
                                   "now (expired or not yet valid).")
         if current in anchors:
-            return leaf
+            return
         issuer = next((c for c in candidates if c.subject == current.issuer and c != current
                        and _issued(current, c)), None)
         if issuer is None:
@@ -191,3 +199,15 @@ def _member(cert: x509.Certificate) -> str | None:
         return member_of(cert)
     except (TypeError, ValueError):
         return None
+
+
+def verify_compact(jws: str, anchors: Sequence[x509.Certificate],
+                   at: datetime | None = None) -> tuple[x509.Certificate, bytes]:
+    """An attached compact JWS signed like a webhook (ES256, `x5c` chaining to `anchors`):
+    its certificate and payload, or `WebhookRejected`."""
+    protected, _, rest = jws.partition(".")
+    payload, _, signature = rest.partition(".")
+    content = _b64url(payload)
+    leaf = _signature_ok(f"{protected}..{signature}", content, anchors,
+                         at or datetime.now(UTC))
+    return leaf, content

@@ -153,6 +153,32 @@ def write_output(answer: dict[str, Any], labels: dict[str, str], output: str) ->
     console.print(table)
 
 
+EXIT_PROVENANCE = 6
+
+
+def check_provenance(answer: dict[str, Any], ca_bundle: Path | None, cert: Path | None,
+                     nodes: dict[str, str], via: str | None) -> None:
+    """Verify the answer's provenance records (node/provenance/show.py) and show the chain
+    on standard error; a record that does not verify stops here (exit 6), nothing shown."""
+    from cryptography import x509
+
+    from node.events.verify import load_anchors
+    from node.provenance.show import ProvenanceRejected, lines, names_of, verify_answer
+
+    if ca_bundle is None or cert is None:
+        raise CliError("CLI-001", "--provenance needs --ca-bundle and --cert (the trust "
+                       "framework's CA and your certificate).", "source a member's env.sh")
+    me = names_of(x509.load_pem_x509_certificates(Path(cert).read_bytes())[0])
+    try:
+        checked = verify_answer(answer, load_anchors(Path(ca_bundle)), me, nodes, via)
+    except ProvenanceRejected as problem:
+        typer.echo(f"error [{problem.code}] provenance NOT verified: {problem.message}",
+                   err=True)
+        raise typer.Exit(EXIT_PROVENANCE) from None
+    for line in lines(checked):
+        typer.echo(f"# {line}", err=True)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("query", epilog="Exit codes: 0 every node answered; 2 bad input; "
                  "3 partial answer; 4 no node answered; 5 the trust framework or node "
@@ -180,6 +206,10 @@ def register(app: typer.Typer) -> None:
         deadline: Annotated[float, typer.Option(help="Per-node deadline, seconds")] = 5.0,
         output: Annotated[str, typer.Option("--output", "-o",
                                             help="table, csv or json")] = "table",
+        provenance: Annotated[bool, typer.Option(
+            "--provenance", help="Ask for signed provenance records (REST and aggregate "
+            "forms), verify them against the trust framework's CA and show the chain; "
+            "exit 6 if they do not verify")] = False,
     ) -> None:
         """Federated query: the REST filter form, an aggregate report, or SPARQL."""
         from rich.console import Console
@@ -217,6 +247,10 @@ def register(app: typer.Typer) -> None:
         client = FederationClient(trust_url, ca_bundle=ca_bundle, client_id=client_id, cert=cert,
                                   key=key, deadline=deadline, nodes=node, tokens=tokens,
                                   max_quads=NodeSettings().federation_max_quads)
+        if provenance and text is not None:
+            raise CliError("CLI-004", "--provenance is for the REST filter and aggregate "
+                           "forms.", "drop the SPARQL query or --provenance")
+        client.provenance = provenance
         target = client.via(via) if via else client
         where = f"through {via}" if via else "the nodes"
         with Console(stderr=True).status(f"Asking {where} (deadline {deadline:g} s per node)…"):
@@ -232,6 +266,9 @@ def register(app: typer.Typer) -> None:
                                  str(error.get("message", error)),
                                  int(answer.get("http_status", 400)))
         labels = client.node_names() if trust_url and not token else {}
+        if provenance:
+            nodes = {t.url: f"{client.trust_url}/n/{t.name}" for t in client.nodes() if t.name}
+            check_provenance(answer, ca_bundle, cert, nodes, via.rstrip("/") if via else None)
         write_output(answer, labels, output)
         code = outcome_exit_code(answer)
         if code != EXIT_OK:

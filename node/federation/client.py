@@ -63,6 +63,7 @@ class FederationClient:
         self._client: httpx.AsyncClient | None = None
         self._lock = threading.Lock()
         self._relays: dict[str, RelayedClient] = {}
+        self.provenance = False  # ask for signed provenance records (node/provenance)
         self._write_tokens: ClientCredentialsTokens | None = None
         self.last_engine: Engine | None = None  # its `timing`: where the last call's time went
 
@@ -113,6 +114,7 @@ class FederationClient:
         async def main(http: httpx.AsyncClient) -> dict[str, Any]:
             self.last_engine = Engine(http, tokens or self.tokens, self.deadline,
                                       max_quads=self.max_quads)
+            self.last_engine.provenance = self.provenance
             return await work(self.last_engine, await self._targets(http))
 
         return self._call(main)
@@ -198,7 +200,8 @@ class RelayedClient:
             token = await self.tokens.token_for(http, self.node_url)
             response = await http.request(
                 kw.pop("method", "GET"), f"{self.node_url}{path}",
-                headers={"Authorization": f"Bearer {token}", **kw.pop("headers", {})},
+                headers={"Authorization": f"Bearer {token}", **self._provenance(),
+                         **kw.pop("headers", {})},
                 timeout=self.parent.deadline * 3 + 5, **kw)
             body = response.json()
             if response.status_code >= 300 and "nodes" not in body:
@@ -206,6 +209,11 @@ class RelayedClient:
             return body  # a federated answer, also one with an `error` of its stage
 
         return self.parent._call(main)
+
+    def _provenance(self) -> dict[str, str]:
+        from node.provenance.record import REQUEST_HEADER
+
+        return {REQUEST_HEADER: "include"} if self.parent.provenance else {}
 
     def assets(self, **filters: Any) -> dict[str, Any]:
         return self._get("/federation/assets", params=AssetFilter.parse(filters).as_params())

@@ -118,6 +118,9 @@ class Engine:
         self.max_quads = max_quads or MAX_QUADS
         self.executor = executor or _shared_executor()
         self.timing = Timing()
+        # ask every node for its signed provenance record (node/provenance), kept by node
+        self.provenance = False
+        self.provenance_records: dict[str, Any] = {}
         # called with each node's status as it answers (progress in `fmar report run`)
         self.on_answer: Callable[[NodeStatus], None] | None = None
 
@@ -215,7 +218,7 @@ class Engine:
             return body, len(body["results"]["bindings"])
 
         outcome = await self.fan_out(nodes, "GET", "/query/assets", parse,
-                                     params=spec.as_params())
+                                     params=spec.as_params(), **self._provenance_headers())
         variables: list[str] = []
         bindings: list[dict[str, Any]] = []
         truncated = []
@@ -228,10 +231,24 @@ class Engine:
                 bindings.append({**binding, "_node": {"type": "uri", "value": node.url}})
             if body.get("truncated"):
                 truncated.append(node.url)
-        return {"partial": outcome.partial, "nodes": outcome.status_json(),
-                "truncated": truncated,
-                "head": {"vars": [*variables, "_node"] if variables else ["_node"]},
-                "results": {"bindings": bindings}}
+        return self._with_provenance(outcome, {
+            "partial": outcome.partial, "nodes": outcome.status_json(), "truncated": truncated,
+            "head": {"vars": [*variables, "_node"] if variables else ["_node"]},
+            "results": {"bindings": bindings}})
+
+    def _provenance_headers(self) -> dict[str, Any]:
+        from node.provenance.record import REQUEST_HEADER
+
+        return {"headers": {REQUEST_HEADER: "include"}} if self.provenance else {}
+
+    def _with_provenance(self, outcome: Outcome, answer: dict[str, Any]) -> dict[str, Any]:
+        """Each answering node's record (as it sent it), when asked for."""
+        if self.provenance:
+            self.provenance_records = {
+                url: body["provenance"][0] for url, body in outcome.payloads.items()
+                if isinstance(body.get("provenance"), list) and body["provenance"]}
+            answer["provenance"] = list(self.provenance_records.values())
+        return answer
 
     # ------------------------------------------------------------------ aggregates
     @_timed
@@ -241,7 +258,7 @@ class Engine:
             return body, len(body["cells"])
 
         outcome = await self.fan_out(nodes, "GET", "/query/aggregate", parse,
-                                     params=spec.as_params())
+                                     params=spec.as_params(), **self._provenance_headers())
         partials = [outcome.payloads[n.url] for n in nodes if n.url in outcome.payloads]
         suppressed = sorted({p.get("suppressed_below") or 0 for p in partials} - {0})
         answer = {"partial": outcome.partial, "nodes": outcome.status_json(),
@@ -253,7 +270,7 @@ class Engine:
         if control:  # the margins of every table returned, merged the same way
             answer["disclosure_control"] = control
             answer["margins"] = aggregates.merge(spec, partials, "margins")
-        return answer
+        return self._with_provenance(outcome, answer)
 
     # ------------------------------------------------------------------ reports
     @_timed

@@ -10,7 +10,7 @@ from trust.server.directory import SYSTEM, register_organisation, set_status
 from trust.server.schemas import Contact, OrganisationIn
 
 TABLES = {"organisation", "orgevent", "user", "application", "node", "certificate",
-          "signingkey", "issuedtoken", "grant", "hosting", "alembic_version"}
+          "signingkey", "issuedtoken", "grant", "hosting", "audit_head", "alembic_version"}
 
 
 def test_migrations_up_down_up(database_url, tmp_path):
@@ -60,6 +60,7 @@ def test_models_and_migrations_agree(tmp_path):
     from alembic.migration import MigrationContext
     from sqlmodel import SQLModel
 
+    import trust.server.audit_heads
     import trust.server.models  # noqa: F401
 
     url = f"sqlite:///{tmp_path / 'drift.db'}"

@@ -17,7 +17,7 @@ from common.ratelimit import LoginThrottle, RateLimitMiddleware, RateLimits
 from common.roles import NODE_SCOPES
 from common.tls import pem_to_der
 from trust.client.certificates import x5t_s256
-from trust.server import api_delegations, api_directory, api_oauth, api_pki, tokens
+from trust.server import api_delegations, api_directory, api_oauth, api_pki, audit_heads, tokens
 from trust.server.ca import load_ca
 from trust.server.config import TrustSettings
 from trust.server.db import make_engine
@@ -96,4 +96,5 @@ def create_app(settings: TrustSettings | None = None) -> FastAPI:
     app.include_router(api_directory.router)
     app.include_router(api_delegations.router)
     app.include_router(api_pki.router)
+    app.include_router(audit_heads.router)
     return app

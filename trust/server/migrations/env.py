@@ -4,6 +4,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
+import trust.server.audit_heads
 import trust.server.models  # noqa: F401  (registers the tables)
 
 config = context.config
