@@ -33,8 +33,9 @@ class PeerUnavailable(Exception):
 
 
 class Peers:
-    def __init__(self, settings: NodeSettings):
+    def __init__(self, settings: NodeSettings, scope: str = TRANSFER_SCOPE):
         self.settings = settings
+        self.scope = scope  # the node's own scope for these calls (disputes: disputes:notify)
         self._tokens: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
 
@@ -54,7 +55,7 @@ class Peers:
         try:
             response = http.post(f"{s.trust_url}/token", data={
                 "grant_type": "client_credentials", "client_id": s.client_id,
-                "audience": node_url, "scope": TRANSFER_SCOPE})
+                "audience": node_url, "scope": self.scope})
         except httpx.HTTPError as exc:
             raise PeerUnavailable(f"trust framework: {exc!r}") from None
         if response.status_code != 200:
