@@ -247,3 +247,19 @@ def test_deadlines_are_configurable_and_the_summary_counts_by_state(register):
     merged = merge_summaries([summary, summary])
     assert merged["by_state"]["open"]["0-9 days"] == 2 * summary["by_state"]["open"]["0-9 days"]
     assert set(TRANSITIONS) and DISPUTE.name == "dispute"
+
+
+def test_the_demo_seeds_a_dispute_and_its_asset_shows_query(tmp_path):
+    from node.demo import seed_dispute
+
+    reg = Register(open_store(tmp_path, None), workers=1)
+    try:
+        a = asset(reg)
+        seed_dispute(reg, "http://127.0.0.1:8000")
+        seed_dispute(reg, "http://127.0.0.1:8000")  # once only
+        disputes, _ = reg.disputes.search(MF, {}, 10, None)
+        assert len(disputes) == 1 and disputes[0].as_json()["Record"] == a.iri
+        shown = reg.assets.read(a.asset_id, FSP).as_json()
+        assert shown["ValidationStatus"] == "Query" and shown["Dispute"] == disputes[0].iri
+    finally:
+        reg.close()
