@@ -86,13 +86,23 @@ def test_DISP_VAL_012_one_active_dispute_per_opener_and_record(register):
 
 
 def test_DISP_VAL_011_put_changes_grounds_only_by_the_opener(register):
+    """Also DISP-IN-003 (a kept field sent), DISP-428 (no If-Match), DISP-412 (stale)."""
     d = opened(register)
     with pytest.raises(Invalid):
         register.disputes.replace(d.record_id, {"State": "corrected"}, DNO, None)
     with pytest.raises(Conflict) as e:
         register.disputes.replace(d.record_id, {"Grounds": "mine"}, FSP, "*")
     assert e.value.code == "DISP-VAL-011"
-    changed = register.disputes.replace(d.record_id, {"Grounds": "Rated 800 kW."}, DNO, "*")
+    with pytest.raises(BadInput) as e:
+        register.disputes.replace(d.record_id, {"Grounds": "x", "Version": 9}, DNO, "*")
+    assert e.value.code == "DISP-IN-003"
+    with pytest.raises(Exception) as e:
+        register.disputes.replace(d.record_id, {"Grounds": "x"}, DNO, None)
+    assert getattr(e.value, "code", "") == "DISP-428"
+    with pytest.raises(Exception) as e:
+        register.disputes.replace(d.record_id, {"Grounds": "x"}, DNO, f'"{d.record_id}.v9"')
+    assert getattr(e.value, "code", "") == "DISP-412"
+    changed = register.disputes.replace(d.record_id, {"Grounds": "Rated 800 kW."}, DNO, d.etag)
     assert changed.as_json()["Grounds"] == "Rated 800 kW."
 
 
@@ -263,3 +273,22 @@ def test_the_demo_seeds_a_dispute_and_its_asset_shows_query(tmp_path):
         assert shown["ValidationStatus"] == "Query" and shown["Dispute"] == disputes[0].iri
     finally:
         reg.close()
+
+
+def test_DISP_IN_004_a_transition_names_its_state(register):
+    d = opened(register)
+    for to, reason in ((None, None), ("", None), ("responded", 5)):
+        with pytest.raises(BadInput) as e:
+            register.disputes.transition(d.record_id, FSP, None, to, reason)
+        assert e.value.code == "DISP-IN-004"
+
+
+def test_DISP_VAL_002_to_009_the_shapes_check_what_the_node_sets(register):
+    iri = asset(register).iri
+    bad = {"Record": iri, "RecordKind": "ledger", "OrganisationId": "bad org!",
+           "Holder": "", "HolderNode": "ftp://x", "Grounds": "x" * 2001, "State": "closed",
+           "Reason": "y" * 2001, "Deadline": "tomorrow"}
+    with pytest.raises(Invalid) as e:
+        register.disputes.create_from(properties_from_json(bad, table=DISPUTE.table), DNO)
+    rules = {v["rule"] for v in e.value.details["violations"]}
+    assert {f"DISP-VAL-00{n}" for n in range(2, 10)} <= rules, rules

@@ -237,7 +237,8 @@ class Disputes(Records):
                 if_match: str | None) -> Record:
         """PUT changes only Grounds, by the opener, while the dispute is open
         (DISP-VAL-011); everything else moves by a transition."""
-        if not isinstance(body, dict) or set(body) - {"Grounds", "DisputeId", "id"}:
+        sent = properties_from_json(body, allow_asset_id=True, table=self.table)  # IN-001..003
+        if {p for p, _ in sent} - {str(FMAR.disputeGrounds)}:
             raise Invalid("DISP-VAL-011", "A dispute's PUT changes Grounds only; its state "
                           "moves by POST .../transitions.")
         grounds = properties_from_json({"Grounds": body.get("Grounds")}, table=self.table)

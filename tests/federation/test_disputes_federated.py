@@ -149,7 +149,7 @@ def test_DISP_VAL_022_a_move_by_the_wrong_party_is_refused(fed):
 
 
 def test_DISP_VAL_013_a_forged_notice_changes_nothing(fed):
-    iri, asset_id = flexco_asset_in_gridco_area(fed)
+    _iri, asset_id = flexco_asset_in_gridco_area(fed)
     before = asset(fed, asset_id)
     forged = f"https://id.fmar.uk/dispute/{uuid.uuid4()}"
     url = fed.local.nodes[FSP_A].url
