@@ -10,7 +10,8 @@ transitions, the notices between nodes and the node-side summary.
   node is told again;
 - POST /disputes/notices {"Dispute"}: from another node with its own token (POL-087),
   verified at the sender's node before anything changes (DISP-VAL-013..015);
-- GET /dispute-summary: the disputes the caller reads here by state and age.
+- GET /dispute-summary: the disputes the caller reads here by state and age;
+  GET /federation/dispute-summary: the same from every node, added up.
 """
 
 import logging
@@ -33,7 +34,7 @@ from node.api.records import WRITE_ERRORS, CallerDep, IfMatch, RecordRoutes, add
 from node.api.services import federation as federation_of
 from node.api.services import settings as settings_of
 from node.kinds.dispute_notices import DisputeNotices
-from node.kinds.disputes import DISPUTABLE, Disputes, Found, kind_of
+from node.kinds.disputes import DISPUTABLE, Disputes, Found, kind_of, merge_summaries
 from node.records.record import Record
 from node.switching.peer import PeerRefused, Peers, PeerUnavailable
 
@@ -208,6 +209,24 @@ def dispute_notice(request: Request, caller: CallerDep,
 def dispute_summary(request: Request, caller: CallerDep) -> JSONResponse:
     policy.require_scope(caller, "assets:read")
     return JSONResponse(disputes_of(request).summary(caller))
+
+
+@router.get("/federation/dispute-summary", summary="Disputes by state and age, every node",
+            description="`GET /dispute-summary` asked of every node with the caller's own "
+            "rights (token exchange, POL-014), added up (`merge_summaries`); `nodes` lists "
+            "every node's status and `partial` says whether one did not answer.",
+            openapi_extra=secured("federation:query"),
+            responses={200: content("application/json"), **error_responses(401, 403, 503)})
+async def federated_dispute_summary(request: Request, caller: CallerDep) -> JSONResponse:
+    policy.check_federation_query(caller)
+    federation = federation_of(request)
+    engine = federation.engine(tokens_for(request, federation))
+    targets = await nodes_of(federation)
+    outcome = await engine.fan_out(targets, "GET", "/dispute-summary",
+                                   lambda r: (r.json(), 1))
+    merged = merge_summaries(list(outcome.payloads.values()))
+    return JSONResponse({**merged, "partial": outcome.partial,
+                         "nodes": outcome.status_json()})
 
 
 ROUTES = RecordRoutes(

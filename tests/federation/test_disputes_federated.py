@@ -78,6 +78,14 @@ def test_DISP_VAL_026_dno_disputes_fsp_asset_fsp_corrects_dno_accepts(fed):
         # Flexco sees the dispute through the federation (held on the DNO's node)
         listed = fed.client("Flexco").records("disputes", record=iri)
         assert dispute["id"] in {i["id"] for i in listed["items"]}, listed["nodes"]
+        # the disputes report: counted by state and age on every node, merged
+        r = call(fed, "Flexco", FSP_A, "GET", "/federation/dispute-summary", may_act=True)
+        assert r.status_code == 200 and not r.json()["partial"], r.text
+        assert r.json()["by_state"]["open"]["0-9 days"] >= 1, r.json()
+        theirs = call(fed, "Otherflex", "fsp_b", "GET", "/federation/dispute-summary",
+                      may_act=True).json()
+        assert "open" not in theirs["by_state"] or \
+            theirs["by_state"]["open"]["0-9 days"] < r.json()["by_state"]["open"]["0-9 days"]
         # the correction: an ordinary versioned update, naming the dispute
         r = call(fed, "Flexco", FSP_A, "PATCH", f"/assets/{asset_id}",
                  json={"GenCapacity": 1}, headers={"If-Match": shown_etag(fed, asset_id)})
