@@ -89,7 +89,7 @@ def test_DISP_VAL_011_put_changes_grounds_only_by_the_opener(register):
     """Also DISP-IN-003 (a kept field sent), DISP-428 (no If-Match), DISP-412 (stale)."""
     d = opened(register)
     with pytest.raises(Invalid):
-        register.disputes.replace(d.record_id, {"State": "corrected"}, DNO, None)
+        register.disputes.replace(d.record_id, {"State": "corrected"}, DNO, "*")
     with pytest.raises(Conflict) as e:
         register.disputes.replace(d.record_id, {"Grounds": "mine"}, FSP, "*")
     assert e.value.code == "DISP-VAL-011"

@@ -34,7 +34,14 @@ from node.api.records import WRITE_ERRORS, CallerDep, IfMatch, RecordRoutes, add
 from node.api.services import federation as federation_of
 from node.api.services import settings as settings_of
 from node.kinds.dispute_notices import DisputeNotices
-from node.kinds.disputes import DISPUTABLE, Disputes, Found, kind_of, merge_summaries
+from node.kinds.disputes import (
+    DISPUTABLE,
+    STATES,
+    Disputes,
+    Found,
+    kind_of,
+    merge_summaries,
+)
 from node.records.record import Record
 from node.switching.peer import PeerRefused, Peers, PeerUnavailable
 
@@ -42,6 +49,8 @@ logger = logging.getLogger("fmar.disputes")
 router = APIRouter(tags=["disputes"])
 NOTIFY_SCOPE = "disputes:notify"
 _TEXT: JsonDict = {"type": ["string", "null"], "maxLength": 2000}
+RECORD_PATTERN = (r"^https://id\.fmar\.uk/(" + "|".join(DISPUTABLE) +
+                  r")/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 class DisputeIn(BaseModel):
@@ -53,9 +62,10 @@ class DisputeIn(BaseModel):
             "Grounds": "Export capacity 5,000 kW exceeds the 1,500 kW connection agreement."}]})
 
     Record: Any = Field(None, description="The disputed record's IRI",
-                        json_schema_extra={"type": "string", "maxLength": 200})
+                        json_schema_extra={"type": "string", "pattern": RECORD_PATTERN})
     Grounds: Any = Field(None, description="What is wrong, and why",
-                         json_schema_extra={"type": "string", "maxLength": 2000})
+                         json_schema_extra={"type": "string", "minLength": 1,
+                                            "maxLength": 2000})
 
 
 class DisputeOut(BaseModel):
@@ -81,7 +91,7 @@ class TransitionIn(BaseModel):
         "required": ["to"], "examples": [{"to": "responded",
                                           "reason": "Corrected in version 3."}]})
 
-    to: Any = Field(None, json_schema_extra={"type": "string", "maxLength": 40})
+    to: Any = Field(None, json_schema_extra={"type": "string", "enum": list(STATES)})
     reason: Any = Field(None, json_schema_extra=_TEXT)
 
 

@@ -238,12 +238,13 @@ class Disputes(Records):
         """PUT changes only Grounds, by the opener, while the dispute is open
         (DISP-VAL-011); everything else moves by a transition."""
         sent = properties_from_json(body, allow_asset_id=True, table=self.table)  # IN-001..003
-        if {p for p, _ in sent} - {str(FMAR.disputeGrounds)}:
-            raise Invalid("DISP-VAL-011", "A dispute's PUT changes Grounds only; its state "
-                          "moves by POST .../transitions.")
-        grounds = properties_from_json({"Grounds": body.get("Grounds")}, table=self.table)
+        grounds = [p for p in sent if p[0] == str(FMAR.disputeGrounds)]
 
         def changed(current: Record) -> Properties:
+            held = set(current.properties())
+            if any(p not in held for p in sent if p[0] != str(FMAR.disputeGrounds)):
+                raise Invalid("DISP-VAL-011", "A dispute's PUT changes Grounds only; its "
+                              "state moves by POST .../transitions.")
             if current.value(STATE) != OPEN or party_of(caller, current) != OPENER:
                 raise Conflict("DISP-VAL-011", "Only the opener changes the grounds, while the "
                                "dispute is open.", {"state": current.value(STATE)})
