@@ -90,7 +90,9 @@ def may_read(caller: Caller, facts: Facts, kind: str = "asset") -> bool:
     caller see the record at all?"""
     scope = READERS.get(kind, _read_scope)(caller)
     return (facts.public or scope.allows(facts.organisation, facts.dno_area)
-            or bool(facts.spans & scope.dno_areas))
+            or bool(facts.spans & scope.dno_areas)
+            # further organisations a record names as readers (a dispute's holder, POL-086)
+            or bool(getattr(facts, "parties", frozenset()) & scope.organisations))
 
 
 def may_read_asset(caller: Caller, organisation_id: str, dno_area: str | None) -> bool:

@@ -1110,6 +1110,9 @@ DISP_RULES = [
     Rule("DISP-VAL-015", "The disputed record is held on the receiving node for the dispute's "
          "holder.", NOTICES, "422 `DISP-VAL-015`",
          _t(DISP_TEST, "test_DISP_VAL_013_014_015_notices_are_checked_at_the_senders_node")),
+    Rule("DISP-VAL-016", "An organisation does not dispute a record it holds (it corrects "
+         "it).", DISPUTES, "422 `DISP-VAL-016`",
+         _t(DISP_TEST, "test_DISP_VAL_016_a_holder_does_not_dispute_its_own_record")),
     Rule("DISP-VAL-020", "A move is in the transition table (`TRANSITIONS`).", DISPUTES,
          "409 `DISP-VAL-020`",
          _t(DISP_TEST, "test_DISP_VAL_020_022_024_026_the_holder_responds_the_opener_accepts")),

@@ -292,3 +292,20 @@ def test_DISP_VAL_002_to_009_the_shapes_check_what_the_node_sets(register):
         register.disputes.create_from(properties_from_json(bad, table=DISPUTE.table), DNO)
     rules = {v["rule"] for v in e.value.details["violations"]}
     assert {f"DISP-VAL-00{n}" for n in range(2, 10)} <= rules, rules
+
+
+def test_DISP_VAL_016_a_holder_does_not_dispute_its_own_record(register):
+    iri = asset(register).iri
+    with pytest.raises(Invalid) as e:
+        register.disputes.open({"Record": iri, "Grounds": "Mine is wrong."}, FSP,
+                               Found(iri, "asset", "FSP-ACME", ""))
+    assert e.value.code == "DISP-VAL-016"
+
+
+def test_POL_040_dispute_events_reach_both_parties_only(register):
+    from node import policy
+
+    d = opened(register)
+    assert policy.may_receive_event(FSP, d.facts, "dispute")
+    assert policy.may_receive_event(DNO, d.facts, "dispute")
+    assert not policy.may_receive_event(OTHER, d.facts, "dispute")

@@ -131,11 +131,13 @@ class DisputeFacts(Facts):
     """A dispute's facts: its opener (`organisation`) and the record's holder."""
 
     holder: str = ""
+    parties: frozenset[str] = frozenset()  # both: each reads it (policy.may_read, POL-086)
 
 
 def _facts(record: Any) -> Facts:
-    return DisputeFacts((record.value(FMAR.organisation) or "").removeprefix(ORG_BASE),
-                        holder=holder_of(record), state=record.value(STATE))
+    opener = (record.value(FMAR.organisation) or "").removeprefix(ORG_BASE)
+    return DisputeFacts(opener, holder=holder_of(record), state=record.value(STATE),
+                        parties=frozenset({opener, holder_of(record)}))
 
 
 TABLE = FieldTable("DISP", (
@@ -154,6 +156,7 @@ TABLE = FieldTable("DISP", (
 CODE_RULES = ("DISP-VAL-010", "DISP-VAL-011", "DISP-VAL-012", "DISP-VAL-020", "DISP-VAL-021",
               "DISP-VAL-022", "DISP-VAL-023", "DISP-VAL-024", "DISP-VAL-025", "DISP-VAL-026",
               "DISP-VAL-027", "DISP-VAL-028", "DISP-VAL-013", "DISP-VAL-014", "DISP-VAL-015",
+              "DISP-VAL-016",
               "DISP-IN-001", "DISP-IN-002", "DISP-IN-003",
               "DISP-IN-004", "DISP-IN-005", "DISP-VAL", "DISP-404", "DISP-412", "DISP-428")
 DISPUTE = RecordKind(
@@ -200,6 +203,9 @@ class Disputes(Records):
         if not isinstance(body, dict) or set(body) - {"Record", "Grounds"}:
             raise BadInput("DISP-IN-001", 'A dispute is {"Record": "<record IRI>", '
                            '"Grounds": "<what is wrong, and why>"}.')
+        if found.holder == caller.organisation_id:
+            raise Invalid("DISP-VAL-016", "Your organisation holds this record: correct it "
+                          "instead of disputing it.", {"record": found.iri})
         values = {"Record": found.iri, "RecordKind": found.kind,
                   "OrganisationId": caller.organisation_id, "Holder": found.holder,
                   "HolderNode": found.node, "Grounds": body.get("Grounds"), "State": OPEN,

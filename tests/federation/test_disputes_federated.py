@@ -8,6 +8,7 @@ notice, an escalation before the deadline. Everything changed is put back."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -173,3 +174,40 @@ def test_DISP_VAL_013_a_forged_notice_changes_nothing(fed):
     after = asset(fed, asset_id)
     assert after["ValidationStatus"] == before["ValidationStatus"] and \
         after["Version"] == before["Version"]
+
+
+def test_DISP_VAL_023_after_the_deadline_the_opener_escalates_to_the_facilitator(fed):
+    """The DNO's node restarted with 2-second deadlines (FMAR_DISPUTE_SECONDS), and put back
+    as it was afterwards."""
+    dno = fed.local.nodes[DNO]
+    saved = dict(dno.env)
+    dno.stop()
+    dno.env = {**saved, "FMAR_DISPUTE_SECONDS": "2"}
+    fed.local.start_nodes()
+    dispute_id = None
+    try:
+        iri, asset_id = flexco_asset_in_gridco_area(fed)
+        r = open_dispute(fed, "Gridco", DNO, iri)
+        assert r.status_code == 201, r.text
+        dispute_id = r.json()["DisputeId"]
+        time.sleep(3)  # the open state's deadline passes without an answer
+        r = call(fed, "Gridco", DNO, "POST", f"/disputes/{dispute_id}/transitions",
+                 json={"to": "escalated", "reason": "No answer within the deadline."})
+        assert r.status_code == 200 and r.json()["State"] == "escalated", r.text
+        assert r.json()["_notice"]["delivered"], r.text
+        shown = asset(fed, asset_id)
+        assert shown["ValidationStatus"] == "Query" and "escalated" in \
+            shown["ValidationReason"]
+        # escalated: the market facilitator decides, not the holder (DISP-VAL-028)
+        r = call(fed, "Flexco", DNO, "POST", f"/disputes/{dispute_id}/transitions",
+                 json={"to": "corrected", "reason": "Fixed."})
+        assert r.status_code == 409 and r.json()["details"]["rule"] == "DISP-VAL-028", r.text
+    finally:
+        if dispute_id:
+            r = call(fed, "Gridco", DNO, "POST", f"/disputes/{dispute_id}/transitions",
+                     json={"to": "withdrawn"})
+            assert r.status_code == 200, r.text
+        dno.stop()
+        dno.env = saved
+        fed.local.start_nodes()
+    assert "Dispute" not in asset(fed, asset_id)
