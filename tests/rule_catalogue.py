@@ -1127,7 +1127,8 @@ DISP_RULES = [
          "state's deadline (`FMAR_DISPUTE_DAYS`, default open 10, responded 10, escalated 20 "
          "days); the market facilitator at any time.", DISPUTES, "409 `DISP-VAL-023`",
          _t(DISP_TEST, "test_DISP_VAL_023_028_escalation_after_the_deadline_and_the_facilitator_decides")
-         + "<br>" + _t(DISP_FED_TEST, "test_DISP_VAL_022_a_move_by_the_wrong_party_is_refused")),
+         + "<br>" + _t(DISP_FED_TEST, "test_DISP_VAL_022_a_move_by_the_wrong_party_is_refused",
+                       "test_DISP_VAL_023_after_the_deadline_the_opener_escalates_to_the_facilitator")),
     Rule("DISP-VAL-024", "open → responded: by the holder, with its answer.", DISPUTES,
          "409 `DISP-VAL-022`/`021`",
          _t(DISP_TEST, "test_DISP_VAL_020_022_024_026_the_holder_responds_the_opener_accepts")),
