@@ -40,9 +40,9 @@ from node.kinds.disputes import (
     Disputes,
     Found,
     kind_of,
-    merge_summaries,
 )
 from node.records.record import Record
+from node.reports.run import disputes_section
 from node.switching.peer import PeerRefused, Peers, PeerUnavailable
 
 logger = logging.getLogger("fmar.disputes")
@@ -231,12 +231,7 @@ async def federated_dispute_summary(request: Request, caller: CallerDep) -> JSON
     policy.check_federation_query(caller)
     federation = federation_of(request)
     engine = federation.engine(tokens_for(request, federation))
-    targets = await nodes_of(federation)
-    outcome = await engine.fan_out(targets, "GET", "/dispute-summary",
-                                   lambda r: (r.json(), 1))
-    merged = merge_summaries(list(outcome.payloads.values()))
-    return JSONResponse({**merged, "partial": outcome.partial,
-                         "nodes": outcome.status_json()})
+    return JSONResponse(await disputes_section(engine, await nodes_of(federation)))
 
 
 ROUTES = RecordRoutes(
