@@ -83,7 +83,7 @@ def test_DISP_VAL_026_dno_disputes_fsp_asset_fsp_corrects_dno_accepts(fed):
         r = call(fed, "Flexco", FSP_A, "GET", "/federation/dispute-summary", may_act=True)
         assert r.status_code == 200 and not r.json()["partial"], r.text
         assert r.json()["by_state"]["open"]["0-9 days"] >= 1, r.json()
-        quality = fed.client("Flexco").report("quality")
+        quality = fed.client("Flexco").via(fed.local.nodes[FSP_A].url).report("quality")
         assert quality["disputes"]["by_state"]["open"]["0-9 days"] >= 1, quality.get("disputes")
         theirs = call(fed, "Otherflex", "fsp_b", "GET", "/federation/dispute-summary",
                       may_act=True).json()
