@@ -1103,16 +1103,21 @@ DISP_RULES = [
          "directory) holds: read back there with this node's own token; a forged notice "
          "changes nothing.", NOTICES, "422 `DISP-VAL-013`",
          _t(DISP_FED_TEST, "test_DISP_VAL_013_a_forged_notice_changes_nothing") + "<br>" +
-         _t(DISP_TEST, "test_DISP_VAL_013_014_015_notices_are_checked_at_the_senders_node")),
+         _t(DISP_TEST, "test_DISP_VAL_013_014_015_017_notices_are_checked_at_the_senders_node")),
     Rule("DISP-VAL-014", "The dispute was opened by the sender's organisation (or one its node "
          "hosts).", NOTICES, "422 `DISP-VAL-014`",
-         _t(DISP_TEST, "test_DISP_VAL_013_014_015_notices_are_checked_at_the_senders_node")),
+         _t(DISP_TEST, "test_DISP_VAL_013_014_015_017_notices_are_checked_at_the_senders_node")),
     Rule("DISP-VAL-015", "The disputed record is held on the receiving node for the dispute's "
          "holder.", NOTICES, "422 `DISP-VAL-015`",
-         _t(DISP_TEST, "test_DISP_VAL_013_014_015_notices_are_checked_at_the_senders_node")),
+         _t(DISP_TEST, "test_DISP_VAL_013_014_015_017_notices_are_checked_at_the_senders_node")),
     Rule("DISP-VAL-016", "An organisation does not dispute a record it holds (it corrects "
          "it).", DISPUTES, "422 `DISP-VAL-016`",
          _t(DISP_TEST, "test_DISP_VAL_016_a_holder_does_not_dispute_its_own_record")),
+    Rule("DISP-VAL-017", "The dispute's opener (the sender's organisation) may read the "
+         "record under its read rule, with its roles and licence areas from the trust directory: "
+         "a node cannot mark records its organisation could not dispute.", NOTICES,
+         "422 `DISP-VAL-017`",
+         _t(DISP_TEST, "test_DISP_VAL_013_014_015_017_notices_are_checked_at_the_senders_node")),
     Rule("DISP-VAL-020", "A move is in the transition table (`TRANSITIONS`).", DISPUTES,
          "409 `DISP-VAL-020`",
          _t(DISP_TEST, "test_DISP_VAL_020_022_024_026_the_holder_responds_the_opener_accepts")),
@@ -1156,7 +1161,7 @@ DISP_RULES = [
     Rule("DISP-IN-004", "A transition is {to, reason}.", DISPUTES, "400 `DISP-IN-004`",
          _t(DISP_TEST, "test_DISP_IN_004_a_transition_names_its_state")),
     Rule("DISP-IN-005", "A notice is {Dispute: <dispute IRI>}.", NOTICES, "400 `DISP-IN-005`",
-         _t(DISP_TEST, "test_DISP_VAL_013_014_015_notices_are_checked_at_the_senders_node")),
+         _t(DISP_TEST, "test_DISP_VAL_013_014_015_017_notices_are_checked_at_the_senders_node")),
     Rule("DISP-404", "The dispute exists and the caller reads it (POL-086).", DISPUTES,
          "404 `DISP-404`", _t(DISP_FED_TEST, "test_DISP_VAL_022_a_move_by_the_wrong_party_is_refused")),
     Rule("DISP-412", "If-Match names the current version (optional on transitions).", DISPUTES,
@@ -1174,7 +1179,7 @@ DISP_RULES = [
     Rule("POL-087", "Dispute notices come from a node with its own token (`disputes:notify`, "
          "node certificates only), never relayed.", "`node/policy.py` `check_dispute_notice`",
          "403 `POL-087`/`POL-001`",
-         _t(DISP_TEST, "test_DISP_VAL_013_014_015_notices_are_checked_at_the_senders_node")),
+         _t(DISP_TEST, "test_DISP_VAL_013_014_015_017_notices_are_checked_at_the_senders_node")),
     Rule("POL-088", "A dispute is opened on the opener's own node.",
          "`node/policy.py` `check_dispute_node`", "403 `POL-088`",
          _t(DISP_FED_TEST, "test_POL_088_a_dispute_is_opened_on_the_openers_own_node")),

@@ -45,6 +45,13 @@ def asset(register: Register) -> Any:
     return register.assets.register_one(properties_from_json(bess("UKPN_EPN")), FSP)
 
 
+def member(organisation: str) -> Caller:
+    """The directory's view of a member (tests/conftest.py CALLERS)."""
+    found = next(c for c in CALLERS.values() if c.organisation_id == organisation)
+    return Caller("directory", organisation, found.roles, frozenset({"assets:read"}),
+                  found.dno_areas)
+
+
 def opened(register: Register, iri: str | None = None, by: Caller = DNO) -> Any:
     iri = iri or asset(register).iri
     return register.disputes.open({"Record": iri, "Grounds": "Capacity too high."}, by,
@@ -184,7 +191,7 @@ def test_POL_086_the_parties_read_a_dispute_others_do_not(register):
     assert d.iri not in {r.iri for r in theirs}
 
 
-def test_DISP_VAL_013_014_015_notices_are_checked_at_the_senders_node(register):
+def test_DISP_VAL_013_014_015_017_notices_are_checked_at_the_senders_node(register):
     a = asset(register)
     d = opened(register, a.iri)
     item = d.as_json()
@@ -195,9 +202,10 @@ def test_DISP_VAL_013_014_015_notices_are_checked_at_the_senders_node(register):
                 raise LookupError(path)
             return answer
         return DisputeNotices(register.assets, register.store, fetch, lambda org: "https://n",
-                              lambda op, org: hosts)
+                              lambda op, org: hosts, member)
 
-    sender = Caller("node", "DNO-UKPN", frozenset(), frozenset({"disputes:notify"}))
+    sender = Caller("node", "DNO-UKPN", frozenset({"DNO"}), frozenset({"disputes:notify"}),
+                    DNO.dno_areas)
     with pytest.raises(Invalid) as e:  # forged: the sender's node has no such dispute
         notices(None).receive(sender, {"Dispute": d.iri})
     assert e.value.code == "DISP-VAL-013"
@@ -207,6 +215,10 @@ def test_DISP_VAL_013_014_015_notices_are_checked_at_the_senders_node(register):
     with pytest.raises(Invalid) as e:  # a record not held here for that holder
         notices({**item, "Holder": "FSP-OTHER"}).receive(sender, {"Dispute": d.iri})
     assert e.value.code == "DISP-VAL-015"
+    hostile = Caller("node", "FSP-OTHER", frozenset({"FSP"}), frozenset({"disputes:notify"}))
+    with pytest.raises(Invalid) as e:  # a dispute its opener could not have opened
+        notices({**item, "OrganisationId": "FSP-OTHER"}).receive(hostile, {"Dispute": d.iri})
+    assert e.value.code == "DISP-VAL-017"
     with pytest.raises(BadInput) as e:
         notices(item).receive(sender, {"Dispute": "https://id.fmar.uk/asset/x"})
     assert e.value.code == "DISP-IN-005"
@@ -236,9 +248,10 @@ def test_upheld_leaves_query_with_the_reason(register):
     a = asset(register)
     d = opened(register, a.iri)
     item = d.as_json()
-    sender = Caller("node", "DNO-UKPN", frozenset(), frozenset({"disputes:notify"}))
+    sender = Caller("node", "DNO-UKPN", frozenset({"DNO"}), frozenset({"disputes:notify"}),
+                    DNO.dno_areas)
     notices = DisputeNotices(register.assets, register.store, lambda n, p: item,
-                             lambda org: "https://n", lambda op, org: False)
+                             lambda org: "https://n", lambda op, org: False, member)
     notices.receive(sender, {"Dispute": d.iri})
     item = {**item, "State": "upheld", "Reason": "Rated 800 kW, not 5 MW."}
     notices.receive(sender, {"Dispute": d.iri})

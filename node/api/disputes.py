@@ -33,6 +33,7 @@ from node.api.federation import nodes_of, tokens_for
 from node.api.records import WRITE_ERRORS, CallerDep, IfMatch, RecordRoutes, add_record_routes
 from node.api.services import federation as federation_of
 from node.api.services import settings as settings_of
+from node.identity import Caller
 from node.kinds.dispute_notices import DisputeNotices
 from node.kinds.disputes import (
     DISPUTABLE,
@@ -133,8 +134,17 @@ def notices_of(request: Request) -> DisputeNotices:
         except PeerUnavailable:
             return False
 
+    def member(organisation: str) -> Caller:
+        try:
+            found = peers.member(organisation)
+        except (PeerRefused, PeerUnavailable):
+            raise ApiError(503, "DISP-503", "The trust directory cannot say who the dispute's "
+                           "opener is; send the notice again later.") from None
+        return Caller("dispute-notice", organisation, frozenset(found.get("roles") or ()),
+                      frozenset({"assets:read"}), frozenset(found.get("dno_areas") or ()))
+
     register = register_of(request)
-    return DisputeNotices(register.assets, register.store, fetch, node_of, hosts)
+    return DisputeNotices(register.assets, register.store, fetch, node_of, hosts, member)
 
 
 def notify(request: Request, dispute: Record) -> dict[str, Any]:

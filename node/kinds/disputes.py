@@ -156,7 +156,7 @@ TABLE = FieldTable("DISP", (
 CODE_RULES = ("DISP-VAL-010", "DISP-VAL-011", "DISP-VAL-012", "DISP-VAL-020", "DISP-VAL-021",
               "DISP-VAL-022", "DISP-VAL-023", "DISP-VAL-024", "DISP-VAL-025", "DISP-VAL-026",
               "DISP-VAL-027", "DISP-VAL-028", "DISP-VAL-013", "DISP-VAL-014", "DISP-VAL-015",
-              "DISP-VAL-016",
+              "DISP-VAL-016", "DISP-VAL-017",
               "DISP-IN-001", "DISP-IN-002", "DISP-IN-003",
               "DISP-IN-004", "DISP-IN-005", "DISP-VAL", "DISP-404", "DISP-412", "DISP-428")
 DISPUTE = RecordKind(

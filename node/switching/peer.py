@@ -103,6 +103,21 @@ class Peers:
         except (httpx.HTTPError, ValueError, TypeError):
             raise PeerUnavailable("trust directory") from None
 
+    def member(self, organisation: str) -> dict[str, Any]:
+        """The directory's public entry of a member (its roles and licence areas)."""
+        s = self.settings
+        if not s.trust_url:
+            raise PeerUnavailable("no trust framework to look the member up")
+        try:
+            with self._client() as http:
+                response = http.get(f"{s.trust_url}/api/members/{quote(organisation, safe='')}")
+        except httpx.HTTPError as exc:
+            raise PeerUnavailable(f"trust directory: {exc!r}") from None
+        if response.status_code != 200:
+            raise PeerRefused(response.status_code, response.text[:300])
+        found = response.json()
+        return dict(found) if isinstance(found, dict) else {}
+
     def call(self, method: str, node_url: str, path: str, body: Any = None) -> Any:
         """One call to another node as this node; 2xx -> its JSON, 4xx -> PeerRefused,
         anything else -> PeerUnavailable."""
