@@ -13,7 +13,7 @@ from rdflib import XSD, URIRef
 from rdflib.term import Node
 from rdflib.util import from_n3
 
-from common.vocab import ASSET_BASE, CODE, FMAR, ORG_BASE
+from common.vocab import ASSET_BASE, CODE, FMAR, ID_BASE, ORG_BASE
 from node import ntriples
 
 GEO = "http://www.w3.org/2003/01/geo/wgs84_pos#"
@@ -23,7 +23,7 @@ GEO = "http://www.w3.org/2003/01/geo/wgs84_pos#"
 class Field:
     name: str  # Elexon column name, used in JSON and CSV
     predicate: URIRef
-    kind: str  # string | decimal | integer | date | time | boolean | org | asset
+    kind: str  # string | decimal | integer | date | time | boolean | org | asset | record
     #   | code:<Scheme> | iri:<base> (a record of another kind, by its ID)
     scheme: str | None = None  # derived from kind
     iri: str = ""  # the predicate as a plain string
@@ -74,6 +74,7 @@ STATE_FIELDS = (
     "RegistrationStatus",
     "ValidationStatus",
     "ValidationReason",
+    "Dispute",  # an open dispute's IRI (node/kinds/dispute_notices.py)
     "Version",
     "Created",
     "Modified",
@@ -84,6 +85,8 @@ STATE_PREDICATES = frozenset(
         FMAR.registrationStatus,
         FMAR.validationStatus,
         FMAR.validationReason,
+        FMAR.underDispute,
+        FMAR.statusBeforeDispute,
         FMAR.version,
         URIRef("http://purl.org/dc/terms/created"),
         URIRef("http://purl.org/dc/terms/modified"),
@@ -117,6 +120,7 @@ _XSD_OF = {"string": str(XSD.string), "decimal": str(XSD.decimal), "date": str(X
 _HOUR_MINUTE = re.compile(r"^[0-9]{2}:[0-9]{2}$")
 _DECIMAL, _BOOLEAN = _XSD_OF["decimal"], _XSD_OF["boolean"]
 _CODE_SAFE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+_RECORD_IRI = re.compile(r"^https://id\.fmar\.uk/[a-z-]{1,40}/[0-9a-f-]{36}$")
 
 
 def _iri_part(value: Any) -> str:
@@ -151,6 +155,9 @@ def to_ntriples(field: Field, value: Any) -> str:
         return f"<{ORG_BASE}{_iri_part(value)}>"
     if kind == "asset":
         return f"<{ASSET_BASE}{_iri_part(value)}>"
+    if kind == "record":  # any register record by its whole IRI (a dispute's subject)
+        text = str(value).strip()
+        return f"<{text}>" if _RECORD_IRI.match(text) else f"<{ID_BASE}?{quote(text, safe='')}>"
     if kind.startswith("iri:"):  # a record of another kind by its ID (or its whole IRI)
         base = kind[4:]
         return f"<{base}{_iri_part(str(value).strip().removeprefix(base))}>"

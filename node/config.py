@@ -86,6 +86,11 @@ class NodeSettings(SettingsBase):
                                                 validation_alias="FMAR_SWITCH_NOTICE_SECONDS")
     switch_poll_seconds: float = Field(30.0, validation_alias="FMAR_SWITCH_POLL_SECONDS")
     switch_crash_at: str | None = Field(None, validation_alias="FMAR_SWITCH_CRASH_AT")
+    # disputes (node/kinds/disputes.py): days each state lasts before it may be escalated
+    # (open, responded, escalated); FMAR_DISPUTE_SECONDS: one number of seconds for all (tests)
+    dispute_days: str = Field("open=10,responded=10,escalated=20",
+                              validation_alias="FMAR_DISPUTE_DAYS")
+    dispute_seconds: float | None = Field(None, validation_alias="FMAR_DISPUTE_SECONDS")
     # rate limits (trust/ratelimit.py), `burst:per-second` or `off`
     rate_api_source: str = Field("600:100", validation_alias="FMAR_RATE_API_SOURCE")
     rate_api_client: str = Field("300:50", validation_alias="FMAR_RATE_API_CLIENT")

@@ -108,6 +108,29 @@ def write_env(data_dir: Path, base: str, tokens: dict[str, str]) -> Path:
     return env_file
 
 
+def seed_dispute(register: Any, base: str) -> None:
+    """One dispute (issue 17, UC-05.03): the DNO queries the capacity of an FSP-ACME asset
+    in its area. On this one node the opener's node and the holder's are the same, so the
+    notice is applied directly: the asset shows Query naming the dispute."""
+    from node.identity import Caller
+    from node.kinds.disputes import Found
+
+    dno = Caller("demo-loader", "DNO-UKPN", frozenset({"DNO"}),
+                 frozenset({"assets:read"}), frozenset(DEMO_PARTIES["dno"][3]))
+    if register.disputes.search(dno, {}, 1, None)[0]:
+        return
+    found, _ = register.assets.search(dno, {}, 1, None)
+    if not found:
+        return
+    asset = found[0]
+    dispute = register.disputes.open(
+        {"Record": asset.iri, "Grounds": "Rated capacity is above what the connection "
+         "agreement allows; please check the nameplate."}, dno,
+        Found(asset.iri, "asset", asset.organisation_id, base))
+    node = Caller("demo-loader", "DNO-UKPN", frozenset(), frozenset({"disputes:notify"}))
+    register.assets.dispute_status(asset.asset_id, node, dispute.iri, "open", None)
+
+
 def run_demo(data_dir: Path, port: int, asset_count: int, fresh: bool = False) -> None:
     import uvicorn
 
@@ -135,6 +158,7 @@ def run_demo(data_dir: Path, port: int, asset_count: int, fresh: bool = False) -
                           console), fsp, all_or_nothing=False)
         console.print(f"  stored {report.stored}, rejected {report.rejected}")
     base = f"http://127.0.0.1:{port}"
+    seed_dispute(register, base)
     env_file = write_env(data_dir, base, tokens)
     print(f"""
 FMAR demo node at {base} — data in {data_dir}/ (kept between runs; --fresh starts again)
@@ -147,6 +171,9 @@ Bearer tokens (kept between runs) are in {env_file}:
   $DNO   DNO-UKPN, reads assets in UKPN areas
   $NESO  reads every asset
   $MF    the market facilitator, manages asset categories
+
+A dispute is seeded (the DNO queries an asset's capacity): curl -s -H "Authorization:
+Bearer $FSP" $NODE/disputes; its asset shows ValidationStatus Query naming it.
 
 Try, in another shell:
   source {env_file}

@@ -90,7 +90,9 @@ def may_read(caller: Caller, facts: Facts, kind: str = "asset") -> bool:
     caller see the record at all?"""
     scope = READERS.get(kind, _read_scope)(caller)
     return (facts.public or scope.allows(facts.organisation, facts.dno_area)
-            or bool(facts.spans & scope.dno_areas))
+            or bool(facts.spans & scope.dno_areas)
+            # further organisations a record names as readers (a dispute's holder, POL-086)
+            or bool(getattr(facts, "parties", frozenset()) & scope.organisations))
 
 
 def may_read_asset(caller: Caller, organisation_id: str, dno_area: str | None) -> bool:
@@ -325,6 +327,62 @@ _POL_051 = (Check("POL-051", lambda c, _: c.has_role("MarketFacilitator")
                   or c.has_role("Regulator"),
                   lambda _: "Only the market facilitator or the regulator saves report "
                   "definitions."),)
+# ---- disputes (node/kinds/disputes.py): POL-085..089
+def _holder(facts: Facts) -> str:
+    return str(getattr(facts, "holder", ""))  # DisputeFacts
+
+
+def _dispute_party(caller: Caller, facts: Facts) -> bool:
+    return caller.organisation_id in (facts.organisation, _holder(facts)) \
+        or caller.has_role("MarketFacilitator") or caller.has_role("NESO")
+
+
+# POL-085: a dispute is opened by an organisation for itself (the entitlement to read the
+# record is checked with the caller's own token where the record is held:
+# node/api/disputes.py); POL-089: a dispute moves only by its parties (the transition table
+# says which party makes which move) and is never deleted.
+_POL_085 = (Check("POL-085", _own, lambda c: "An organisation opens disputes for itself: "
+                  f"OrganisationId is '{c.organisation_id}'."),)
+_POL_089 = (Check("POL-089", lambda c, f: c.organisation_id in (f.organisation, _holder(f))
+                  or c.has_role("MarketFacilitator"),
+                  lambda _: "Only the opener, the record's holder or the market facilitator "
+                  "moves a dispute."),)
+_POL_089_KEEP = (Check("POL-089", lambda _c, _f: False,
+                       lambda _: "Disputes are not deleted: withdraw or resolve them."),)
+
+
+def _dispute_readers(caller: Caller) -> ReadScope:
+    """POL-086: a dispute is read by its opener, the record's holder (both kept as
+    `fmar:disputeParty`), the market facilitator and NESO; a node checking a notice reads it
+    with its own token (`disputes:notify`, for its operator's organisation)."""
+    if "assets:read" not in caller.scopes and "disputes:notify" not in caller.scopes:
+        require_scope(caller, "assets:read")
+    if caller.has_role("MarketFacilitator") or caller.has_role("NESO"):
+        return ReadScope(True, frozenset(), frozenset())
+    return ReadScope(False, frozenset({caller.organisation_id}), frozenset())
+
+
+READERS["dispute"] = _dispute_readers
+_POL_086 = (Check("POL-086", _dispute_party, lambda _: "Only the parties to a dispute (and "
+                  "the market facilitator and NESO) read it."),)
+
+
+def check_dispute_notice(caller: Caller) -> None:
+    """POL-087: a dispute notice is sent by a node with its own token (scope
+    `disputes:notify`, which only node certificates get), never relayed for a caller."""
+    require_scope(caller, "disputes:notify")
+    if caller.actor is not None:
+        raise _deny("POL-087", "A dispute notice comes from a node itself, never relayed.")
+
+
+def check_dispute_node(caller: Caller, held: frozenset[str]) -> None:
+    """POL-088: a dispute is held on the opener's own node (one whose operator it is, or
+    that hosts it)."""
+    if caller.organisation_id not in held:
+        raise Denied("POL-088", "Open a dispute on your own node: it is held where its "
+                     "opener's records are.", {"organisation_id": caller.organisation_id})
+
+
 _READ = Rule(("assets:read",), hidden="always")  # POL-003
 _AUDIT = Rule(("audit:read", "assets:read"), hidden="always")  # POL-006
 
@@ -392,6 +450,13 @@ POLICY: dict[tuple[str, str], Rule] = {
            ("grid-prequalification", "validation:write", _POL_062,
             ("create", "update", "transition")))
        for verb in verbs},
+    ("dispute", "read"): Rule((), _POL_086, hidden="refused"),
+    ("dispute", "audit"): Rule(("audit:read",), _POL_086, hidden="refused"),
+    ("dispute", "create-dispute"): Rule(("assets:read",), _POL_085),
+    ("dispute", "transition-dispute"): Rule(("assets:read",), _POL_089, hidden="refused"),
+    ("dispute", "delete-dispute"): Rule(("assets:read",), _POL_089_KEEP, hidden="first"),
+    # the holder's node marks its record on a verified notice (POL-087)
+    ("asset", "dispute-status"): Rule(("disputes:notify",)),
     **{(kind, f"delete-{kind}"): Rule(("assets:read",), _POL_065, hidden="first")
        for kind in ("qualification-application", "qualification", "grid-prequalification")},
     **{(kind, action): rule for kind in ("qualification-application", "qualification",

@@ -13,6 +13,7 @@ from node.kinds.asset_records import Checked
 from node.kinds.assets import Assets, BulkReport
 from node.kinds.categories import Catalogue, Categories
 from node.kinds.connection_limits import ConnectionLimits
+from node.kinds.disputes import Disputes
 from node.kinds.equivalences import Equivalences
 from node.kinds.market_unit_members import Memberships
 from node.kinds.market_units import MARKET_UNIT, MarketUnits
@@ -49,6 +50,7 @@ class Register:
         self.grid_prequalifications = GridPrequalifications(self.unit)
         self.units.material_hooks.append(self.applications.on_material_change)
         self.report_definitions = ReportDefinitions(self.unit)
+        self.disputes = Disputes(self.unit)  # deadlines: configure(), from the settings
 
     @property
     def catalogue(self) -> Catalogue:

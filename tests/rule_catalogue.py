@@ -1100,6 +1100,126 @@ KIND_FAMILIES += [
                f"`{QUAL_FED_TEST}`.\n", QUAL_RULES),
 ]
 
+DISP_TEST = "tests/test_disputes.py"
+DISP_FED_TEST = "tests/federation/test_disputes_federated.py"
+DISPUTES = "`node/kinds/disputes.py`"
+NOTICES = "`node/kinds/dispute_notices.py`"
+_DISP_SHAPE_TESTS = {
+    "DISP-VAL-001": "test_DISP_VAL_001_005_shapes_refuse_a_bad_record_and_empty_grounds",
+    "DISP-VAL-005": "test_DISP_VAL_001_005_shapes_refuse_a_bad_record_and_empty_grounds",
+    **{f"DISP-VAL-00{n}": "test_DISP_VAL_002_to_009_the_shapes_check_what_the_node_sets"
+       for n in range(2, 10)},
+}
+DISP_RULES = [
+    Rule("DISP-VAL-010", "A dispute starts `open`, with the deadline of that state; the node "
+         "sets Record, RecordKind, Holder, HolderNode and OrganisationId.", DISPUTES,
+         "422 `DISP-VAL-010`", _t(DISP_TEST, "test_DISP_VAL_010_a_dispute_opens_open_with_a_deadline")),
+    Rule("DISP-VAL-011", "PUT changes Grounds only, by the opener, while the dispute is open.",
+         DISPUTES, "422/409 `DISP-VAL-011`",
+         _t(DISP_TEST, "test_DISP_VAL_011_put_changes_grounds_only_by_the_opener")),
+    Rule("DISP-VAL-012", "One active dispute per opening organisation and record on a node.",
+         DISPUTES, "422 `DISP-VAL-012`",
+         _t(DISP_TEST, "test_DISP_VAL_012_one_active_dispute_per_opener_and_record")),
+    Rule("DISP-VAL-013", "A notice names a dispute the sender's node (from the trust "
+         "directory) holds: read back there with this node's own token; a forged notice "
+         "changes nothing.", NOTICES, "422 `DISP-VAL-013`",
+         _t(DISP_FED_TEST, "test_DISP_VAL_013_a_forged_notice_changes_nothing") + "<br>" +
+         _t(DISP_TEST, "test_DISP_VAL_013_014_015_017_notices_are_checked_at_the_senders_node")),
+    Rule("DISP-VAL-014", "The dispute was opened by the sender's organisation (or one its node "
+         "hosts).", NOTICES, "422 `DISP-VAL-014`",
+         _t(DISP_TEST, "test_DISP_VAL_013_014_015_017_notices_are_checked_at_the_senders_node")),
+    Rule("DISP-VAL-015", "The disputed record is held on the receiving node for the dispute's "
+         "holder.", NOTICES, "422 `DISP-VAL-015`",
+         _t(DISP_TEST, "test_DISP_VAL_013_014_015_017_notices_are_checked_at_the_senders_node")),
+    Rule("DISP-VAL-016", "An organisation does not dispute a record it holds (it corrects "
+         "it).", DISPUTES, "422 `DISP-VAL-016`",
+         _t(DISP_TEST, "test_DISP_VAL_016_a_holder_does_not_dispute_its_own_record")),
+    Rule("DISP-VAL-017", "The dispute's opener (the sender's organisation) may read the "
+         "record under its read rule, with its roles and licence areas from the trust directory: "
+         "a node cannot mark records its organisation could not dispute.", NOTICES,
+         "422 `DISP-VAL-017`",
+         _t(DISP_TEST, "test_DISP_VAL_013_014_015_017_notices_are_checked_at_the_senders_node")),
+    Rule("DISP-VAL-020", "A move is in the transition table (`TRANSITIONS`).", DISPUTES,
+         "409 `DISP-VAL-020`",
+         _t(DISP_TEST, "test_DISP_VAL_020_022_024_026_the_holder_responds_the_opener_accepts")),
+    Rule("DISP-VAL-021", "A move that needs a reason has one (responding, upholding, "
+         "escalating, the facilitator's decisions).", DISPUTES, "409 `DISP-VAL-021`",
+         _t(DISP_TEST, "test_DISP_VAL_021_a_response_needs_a_reason")),
+    Rule("DISP-VAL-022", "The caller is the party the move belongs to (opener, holder, market "
+         "facilitator); `details.rule` names the move's own rule.", DISPUTES,
+         "409 `DISP-VAL-022`",
+         _t(DISP_FED_TEST, "test_DISP_VAL_022_a_move_by_the_wrong_party_is_refused")),
+    Rule("DISP-VAL-023", "open/responded → escalated: the opener or the holder only after the "
+         "state's deadline (`FMAR_DISPUTE_DAYS`, default open 10, responded 10, escalated 20 "
+         "days); the market facilitator at any time.", DISPUTES, "409 `DISP-VAL-023`",
+         _t(DISP_TEST, "test_DISP_VAL_023_028_escalation_after_the_deadline_and_the_facilitator_decides")
+         + "<br>" + _t(DISP_FED_TEST, "test_DISP_VAL_022_a_move_by_the_wrong_party_is_refused",
+                       "test_DISP_VAL_023_after_the_deadline_the_opener_escalates_to_the_facilitator")),
+    Rule("DISP-VAL-024", "open → responded: by the holder, with its answer.", DISPUTES,
+         "409 `DISP-VAL-022`/`021`",
+         _t(DISP_TEST, "test_DISP_VAL_020_022_024_026_the_holder_responds_the_opener_accepts")),
+    Rule("DISP-VAL-025", "→ withdrawn: by the opener (escalated: also the facilitator); the "
+         "record's status comes back.", DISPUTES, "409 `DISP-VAL-022`",
+         _t(DISP_TEST, "test_DISP_VAL_025_027_the_opener_withdraws_or_finds_it_upheld")),
+    Rule("DISP-VAL-026", "responded → corrected: by the opener (or the facilitator) accepting "
+         "the correction; the record's status before the dispute comes back.", DISPUTES,
+         "409 `DISP-VAL-022`",
+         _t(DISP_FED_TEST, "test_DISP_VAL_026_dno_disputes_fsp_asset_fsp_corrects_dno_accepts")),
+    Rule("DISP-VAL-027", "responded → upheld: by the opener (or the facilitator), with the "
+         "reason; the record stays Query with it.", DISPUTES, "409 `DISP-VAL-022`/`021`",
+         _t(DISP_TEST, "test_DISP_VAL_025_027_the_opener_withdraws_or_finds_it_upheld")),
+    Rule("DISP-VAL-028", "escalated → corrected or upheld: by the market facilitator, with "
+         "the reason.", DISPUTES, "409 `DISP-VAL-022`/`021`",
+         _t(DISP_TEST, "test_DISP_VAL_023_028_escalation_after_the_deadline_and_the_facilitator_decides")),
+    Rule("DISP-IN-001", "A dispute is opened with {Record, Grounds} at POST /disputes.",
+         DISPUTES, "400 `DISP-IN-001`",
+         _t(DISP_TEST, "test_DISP_VAL_010_a_dispute_opens_open_with_a_deadline")),
+    Rule("DISP-IN-002", "Grounds is a string; only the dispute's field names.", DISPUTES,
+         "400 `DISP-IN-002`", _t(DISP_TEST, "test_DISP_IN_002_grounds_is_text")),
+    Rule("DISP-IN-003", "Fields the node keeps (DisputeId, SetBy, Version, Created, Modified) "
+         "are not sent.", "`node/inputs.py`", "400 `DISP-IN-003`",
+         _t(DISP_TEST, "test_DISP_VAL_011_put_changes_grounds_only_by_the_opener")),
+    Rule("DISP-IN-004", "A transition is {to, reason}.", DISPUTES, "400 `DISP-IN-004`",
+         _t(DISP_TEST, "test_DISP_IN_004_a_transition_names_its_state")),
+    Rule("DISP-IN-005", "A notice is {Dispute: <dispute IRI>}.", NOTICES, "400 `DISP-IN-005`",
+         _t(DISP_TEST, "test_DISP_VAL_013_014_015_017_notices_are_checked_at_the_senders_node")),
+    Rule("DISP-404", "The dispute exists and the caller reads it (POL-086).", DISPUTES,
+         "404 `DISP-404`", _t(DISP_FED_TEST, "test_DISP_VAL_022_a_move_by_the_wrong_party_is_refused")),
+    Rule("DISP-412", "If-Match names the current version (optional on transitions).", DISPUTES,
+         "412 `DISP-412`", _t(DISP_TEST, "test_DISP_VAL_011_put_changes_grounds_only_by_the_opener")),
+    Rule("DISP-428", "PUT needs If-Match.", DISPUTES, "428 `DISP-428`",
+         _t(DISP_TEST, "test_DISP_VAL_011_put_changes_grounds_only_by_the_opener")),
+    Rule("POL-085", "Only a party entitled to read a record opens a dispute on it: its node "
+         "reads the record at every node with the caller's own exchanged token (never its "
+         "own rights); and only for its own organisation.", "`node/policy.py`, "
+         "`node/api/disputes.py` `find_record`", "403 `POL-085`",
+         _t(DISP_FED_TEST, "test_POL_085_a_party_that_cannot_read_the_record_cannot_dispute_it")),
+    Rule("POL-086", "A dispute is read by its opener, the record's holder, the market "
+         "facilitator and NESO (others: 404).", "`node/policy.py` `_dispute_readers`",
+         "404 `DISP-404`", _t(DISP_TEST, "test_POL_086_the_parties_read_a_dispute_others_do_not")),
+    Rule("POL-087", "Dispute notices come from a node with its own token (`disputes:notify`, "
+         "node certificates only), never relayed.", "`node/policy.py` `check_dispute_notice`",
+         "403 `POL-087`/`POL-001`",
+         _t(DISP_TEST, "test_DISP_VAL_013_014_015_017_notices_are_checked_at_the_senders_node")),
+    Rule("POL-088", "A dispute is opened on the opener's own node.",
+         "`node/policy.py` `check_dispute_node`", "403 `POL-088`",
+         _t(DISP_FED_TEST, "test_POL_088_a_dispute_is_opened_on_the_openers_own_node")),
+    Rule("POL-089", "Only the opener, the holder or the market facilitator moves a dispute; "
+         "disputes are never deleted.", "`node/policy.py` `POLICY`", "404 `DISP-404` / 403 "
+         "`POL-089`", _t(DISP_TEST, "test_POL_089_a_third_party_cannot_move_or_delete_a_dispute")),
+]
+
+KIND_FAMILIES += [
+    KindFamily("DISP-VAL-00", "dispute.ttl", "DISP-VAL", DISP_TEST,
+               lambda rule: _DISP_SHAPE_TESTS[rule], "## DISP: disputes and data correction\n",
+               "A party entitled to read a record opens a dispute on it, held on its own node "
+               "and pointing at the record's IRI (`node/kinds/disputes.py`, shapes in "
+               "`shapes/dispute.ttl`); the holder's node is told by a notice it checks "
+               "(`node/kinds/dispute_notices.py`), and the record shows validation status "
+               "Query naming the dispute until it is resolved. Permissions POL-085..089; "
+               f"across real processes in `{DISP_FED_TEST}`.\n", DISP_RULES),
+]
+
 _HEADER = "| ID | What it checks | Defined in | Error the user sees | Test |\n|---|---|---|---|---|\n"
 
 

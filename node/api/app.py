@@ -24,6 +24,7 @@ from node.api import (
     assets,
     categories,
     connection_limits,
+    disputes,
     eligibility,
     market_units,
     products,
@@ -111,6 +112,7 @@ def create_app(
     app.include_router(reports_api.router)
     app.include_router(catalogue_api.router)
     app.include_router(switching.router)
+    app.include_router(disputes.router)
 
     @app.get("/health", tags=["discovery"], summary="Liveness",
              responses={200: content("application/json", schema={"type": "object"})})

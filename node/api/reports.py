@@ -27,7 +27,7 @@ from node.reports import charts, export
 from node.reports.builtin import BUILTIN
 from node.reports.model import Chart, Definition
 from node.reports.node_side import compute, parse_request, request_schema
-from node.reports.run import run
+from node.reports.run import disputes_section, run
 
 router = APIRouter(tags=["reports"])
 Authenticated = Annotated[Caller, Depends(current_caller)]
@@ -142,7 +142,10 @@ async def show_report(request: Request, caller: Authenticated, name: ReportName
 async def _result(request: Request, caller: Caller, federation: Federation,
                   definition: Definition) -> dict[str, Any]:
     engine, targets = await _engine(request, caller, federation)
-    return await run(definition, engine, targets)
+    result = await run(definition, engine, targets)
+    if definition.name == "quality":  # and the disputes open on records, by state and age
+        result["disputes"] = await disputes_section(engine, targets)
+    return result
 
 
 @router.get("/reports/{name}/run", summary="Run a report across the federation",

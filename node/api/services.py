@@ -23,6 +23,7 @@ from node.federation.duplicates import DuplicateIndex, FederationKeys, open_inde
 from node.federation.engine import Engine
 from node.federation.tokens import ClientCredentialsTokens, TokenCache
 from node.identity import Authenticator, StaticTokenAuthenticator
+from node.kinds.disputes import deadlines
 from node.placement import Placement, placement_for
 from node.provenance.node import Provenance, open_provenance
 from node.query.execute import Executor, Limits
@@ -110,6 +111,7 @@ class Services:
         register = Register(open_store(settings.data_dir, settings.sparql_url),
                             workers=settings.workers,
                             material_change_share=settings.material_change_share)
+        register.disputes.deadlines = deadlines(settings.dispute_days, settings.dispute_seconds)
         keys = FederationKeys(settings)
         placement = placement_for(settings.holds, authenticator, settings.placement_ttl)
         duplicates = open_index(register.store, keys, register.commit_hooks)

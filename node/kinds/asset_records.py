@@ -198,8 +198,11 @@ def record_ntriples(
     registration: str = RegistrationStatus.ACTIVE,
     validation: str = ValidationStatus.PENDING,
     validation_reason: str | None = None,
+    dispute: str | None = None,
+    status_before_dispute: str | None = None,
 ) -> str:
-    """The stored record: the submitted properties plus the state the node keeps."""
+    """The stored record: the submitted properties plus the state the node keeps (with an
+    open dispute's IRI and the status it found, node/kinds/dispute_notices.py)."""
     s = f"<{iri}>"
     dt = f"<{XSD.dateTime}>"
     lines = [
@@ -213,6 +216,10 @@ def record_ntriples(
     ]
     if validation_reason:
         lines.append(f"{s} <{FMAR.validationReason}> {ntriples.string(validation_reason)} .")
+    if dispute:
+        lines.append(f"{s} <{FMAR.underDispute}> <{dispute}> .")
+        lines.append(f"{s} <{FMAR.statusBeforeDispute}> "
+                     f"{ntriples.string(status_before_dispute or ValidationStatus.PENDING)} .")
     lines.extend(_content_lines(iri, props))
     return "\n".join(lines)
 
@@ -304,6 +311,9 @@ class AssetRecord:
         reason = self.first(FMAR.validationReason)
         if reason:
             body["ValidationReason"] = reason
+        dispute = self.first(FMAR.underDispute)
+        if dispute:
+            body["Dispute"] = dispute
         body["Version"] = self.version
         body["Created"] = self.first(DCTERMS.created)
         body["Modified"] = self.first(DCTERMS.modified)

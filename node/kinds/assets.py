@@ -309,7 +309,7 @@ class Assets:
 
         def authorise(current: AssetRecord) -> None:
             policy.authorise(caller, "asset", action, current.facts)
-            if action != Action.SET_VALIDATION_STATUS and \
+            if action not in (Action.SET_VALIDATION_STATUS, Action.DISPUTE_STATUS) and \
                     current.registration_status == RegistrationStatus.DEREGISTERED:
                 raise Conflict("ARM-409", "A de-registered asset cannot be changed.")
 
@@ -332,12 +332,16 @@ class Assets:
             "registration": current.registration_status,
             "validation": current.validation_status,
             "validation_reason": current.first(FMAR.validationReason),
+            "dispute": current.first(FMAR.underDispute),
+            "status_before_dispute": current.first(FMAR.statusBeforeDispute),
         }
 
     def _content_changed(self, current: AssetRecord, props: Properties,
                          caller: Caller) -> tuple[Properties, dict[str, Any]]:
         # A change of content needs checking again.
         checked = self._checked(props, current.iri, caller, is_new=False)
+        if current.first(FMAR.underDispute):  # a correction: the dispute decides the status
+            return checked.properties or [], self._state(current)
         return checked.properties or [], {**self._state(current),
                                           "validation": ValidationStatus.PENDING,
                                           "validation_reason": None}
@@ -385,6 +389,37 @@ class Assets:
             }
 
         return self._change(asset_id, caller, if_match or "*", Action.SET_VALIDATION_STATUS, make)
+
+    def dispute_status(self, asset_id: str, caller: Caller, dispute: str, state: str,
+                       reason: str | None) -> AssetRecord:
+        """A verified dispute notice (node/kinds/dispute_notices.py): while the dispute is
+        active the asset shows Query naming it; resolved as corrected or withdrawn, the status
+        it had comes back; upheld, it stays Query with the reason."""
+
+        def make(current: AssetRecord) -> tuple[Properties, dict[str, Any]]:
+            state_now = self._state(current)
+            held = current.first(FMAR.underDispute)
+            if state in ("open", "responded", "escalated"):
+                before = state_now["status_before_dispute"] if held else \
+                    current.validation_status
+                return current.properties(), {
+                    **state_now, "validation": ValidationStatus.QUERY,
+                    "validation_reason": f"Disputed ({state}): {dispute}",
+                    "dispute": dispute, "status_before_dispute": before}
+            if held != dispute:  # another dispute holds the record, or none
+                return current.properties(), state_now
+            end = {**state_now, "dispute": None, "status_before_dispute": None}
+            if state == "upheld":
+                return current.properties(), {
+                    **end, "validation": ValidationStatus.QUERY,
+                    "validation_reason": f"Dispute upheld: {reason or dispute}"[:2000]}
+            before = state_now["status_before_dispute"] or ValidationStatus.PENDING
+            return current.properties(), {
+                **end, "validation": ValidationStatus(before),
+                "validation_reason": None if before != ValidationStatus.QUERY
+                else f"Dispute {state}: {dispute}"}
+
+        return self._change(asset_id, caller, "*", Action.DISPUTE_STATUS, make)
 
     def deregister(self, asset_id: str, caller: Caller, if_match: str | None) -> AssetRecord:
         def make(current: AssetRecord) -> tuple[Properties, dict[str, Any]]:

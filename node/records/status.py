@@ -23,6 +23,7 @@ class Action(StrEnum):
     UPDATE = "update"
     PATCH = "patch"
     SET_VALIDATION_STATUS = "set-validation-status"
+    DISPUTE_STATUS = "dispute-status"  # a verified dispute notice (node/kinds/dispute_notices.py)
     DEREGISTER = "deregister"
     CREATE_CATEGORY = "create-category"
     UPDATE_CATEGORY = "update-category"

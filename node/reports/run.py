@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from node.federation.engine import Engine, NodeTarget
+from node.kinds.disputes import merge_summaries
 from node.query.aggregates import TOTAL
 from node.reports.builtin import CORE_ATTRIBUTES, MARKET_KINDS, attribute_of
 from node.reports.model import Definition
@@ -24,6 +25,14 @@ async def run(definition: Definition, engine: Engine, nodes: list[NodeTarget]) -
     tables = {t.name: t.spec() for t in definition.tables}
     answer = await engine.report(nodes, tables, request_body(definition))
     return assemble(definition, answer)
+
+
+async def disputes_section(engine: Engine, nodes: list[NodeTarget]) -> dict[str, Any]:
+    """The data quality report's disputes: each node's `GET /dispute-summary` (the disputes
+    the caller reads there, by state and age band) added up, with every node's status."""
+    outcome = await engine.fan_out(nodes, "GET", "/dispute-summary", lambda r: (r.json(), 1))
+    merged = merge_summaries(list(outcome.payloads.values()))
+    return {**merged, "partial": outcome.partial, "nodes": outcome.status_json()}
 
 
 def assemble(definition: Definition, answer: dict[str, Any],

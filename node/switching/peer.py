@@ -33,8 +33,9 @@ class PeerUnavailable(Exception):
 
 
 class Peers:
-    def __init__(self, settings: NodeSettings):
+    def __init__(self, settings: NodeSettings, scope: str = TRANSFER_SCOPE):
         self.settings = settings
+        self.scope = scope  # the node's own scope for these calls (disputes: disputes:notify)
         self._tokens: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
 
@@ -54,7 +55,7 @@ class Peers:
         try:
             response = http.post(f"{s.trust_url}/token", data={
                 "grant_type": "client_credentials", "client_id": s.client_id,
-                "audience": node_url, "scope": TRANSFER_SCOPE})
+                "audience": node_url, "scope": self.scope})
         except httpx.HTTPError as exc:
             raise PeerUnavailable(f"trust framework: {exc!r}") from None
         if response.status_code != 200:
@@ -101,6 +102,21 @@ class Peers:
             return any(h.get("org_id") == organisation for h in hosted)
         except (httpx.HTTPError, ValueError, TypeError):
             raise PeerUnavailable("trust directory") from None
+
+    def member(self, organisation: str) -> dict[str, Any]:
+        """The directory's public entry of a member (its roles and licence areas)."""
+        s = self.settings
+        if not s.trust_url:
+            raise PeerUnavailable("no trust framework to look the member up")
+        try:
+            with self._client() as http:
+                response = http.get(f"{s.trust_url}/api/members/{quote(organisation, safe='')}")
+        except httpx.HTTPError as exc:
+            raise PeerUnavailable(f"trust directory: {exc!r}") from None
+        if response.status_code != 200:
+            raise PeerRefused(response.status_code, response.text[:300])
+        found = response.json()
+        return dict(found) if isinstance(found, dict) else {}
 
     def call(self, method: str, node_url: str, path: str, body: Any = None) -> Any:
         """One call to another node as this node; 2xx -> its JSON, 4xx -> PeerRefused,

@@ -84,8 +84,8 @@ def _response(token: str, claims: dict[str, Any], **extra: Any) -> dict[str, Any
 # What a relayed (exchanged) token may carry: the federation's read scopes, never a write.
 RELAY_SCOPES = frozenset({"assets:read", "sparql:query"})
 # What a node asks for with its own certificate: duplicate checks at other nodes, and the
-# hand-over of records in a switch (node/switching/, POL-075).
-NODE_SCOPES = frozenset({"duplicates:query", "switch:transfer"})
+# hand-over of records in a switch (node/switching/, POL-075), dispute notices (POL-087).
+NODE_SCOPES = frozenset({"duplicates:query", "switch:transfer", "disputes:notify"})
 
 
 def may_act_of(session: Session, form: dict[str, str], audience: str) -> dict[str, str] | None:
