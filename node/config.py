@@ -77,6 +77,10 @@ class NodeSettings(SettingsBase):
     events_max_attempts: int = Field(8, validation_alias="FMAR_EVENTS_MAX_ATTEMPTS")
     events_poll: float = Field(1.0, validation_alias="FMAR_EVENTS_POLL")
     events_timeout: float = Field(10.0, validation_alias="FMAR_EVENTS_TIMEOUT")
+    # consumer consent (node/kinds/consents.py): the asset categories, at or below this
+    # rated capacity (kW), whose connection points need a consent to register or switch
+    consent_categories: Commas = Field((), validation_alias="FMAR_CONSENT_CATEGORIES")
+    consent_max_kw: float = Field(100.0, ge=0, validation_alias="FMAR_CONSENT_MAX_KW")
     # switching (node/switching/): notice period, hand-over polling, a test hook
     switch_notice_days: int = Field(10, validation_alias="FMAR_SWITCH_NOTICE_DAYS")
     switch_notice_seconds: float | None = Field(None,
@@ -87,7 +91,7 @@ class NodeSettings(SettingsBase):
     rate_api_source: str = Field("600:100", validation_alias="FMAR_RATE_API_SOURCE")
     rate_api_client: str = Field("300:50", validation_alias="FMAR_RATE_API_CLIENT")
 
-    @field_validator("dataset_types", "federation_nodes", mode="before")
+    @field_validator("dataset_types", "federation_nodes", "consent_categories", mode="before")
     @classmethod
     def _list(cls, value: Any) -> Any:
         return split_commas(value)

@@ -16,6 +16,7 @@ _BY_ACTION: dict[tuple[str, str], str] = {
     ("asset", "patch"): "asset.changed",
     ("asset", "set-validation-status"): "asset.validation-status-changed",
     ("asset", "deregister"): "asset.deregistered",
+    ("asset", "suspend"): "asset.suspended",
     ("category", "create-category"): "category.created",
     ("category", "update-category"): "category.changed",
     ("category", "deprecate-category"): "category.deprecated",
