@@ -155,10 +155,13 @@ class Consents(Records):
         return properties_from_json(body, allow_asset_id=replacing, table=self.table)
 
     def kept(self, caller: Caller, props: Properties, current: Record | None) -> Properties:
+        """A new consent is Active; a change (PUT) keeps the state as it is."""
         if any(p == str(FMAR.consentStatus) for p, _ in props):
-            return []
-        status = current.value(FMAR.consentStatus) if current else None
-        return [(str(FMAR.consentStatus), f"<{status or _status_iri(ACTIVE)}>")]
+            return []  # a revocation sets it (set_fields)
+        if current is None:
+            return [(str(FMAR.consentStatus), f"<{_status_iri(ACTIVE)}>")]
+        state = {str(f.predicate) for f in FIELDS if f.name in STATE}
+        return [(p, o) for p, o in current.properties() if p in state]
 
     def check(self, caller: Caller, candidate: Record, current: Record | None) -> None:
         """CONS-VAL-020: one consent per Consent Reference ID on this node. CONS-VAL-021: a
