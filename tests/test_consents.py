@@ -373,3 +373,15 @@ def test_POL_083_a_consent_is_never_deleted(node):
         refused = c.delete(f"/consents/{made['ConsentId']}", headers={"If-Match": "*"})
         assert (refused.status_code, refused.json()["code"]) == (403, "POL-083")
         assert c.get(f"/consents/{made['ConsentId']}").status_code == 200
+
+
+def test_the_demo_seeds_a_consent_and_an_asset_under_it(node):
+    from node.demo import seed_consent
+
+    register = node.app.state.register
+    fsp = WHO["fsp"]
+    assert seed_consent(register, fsp) is True
+    assert seed_consent(register, fsp) is False  # once
+    [consent] = register.consents.by_reference("CCS-DEMO-FSP-ACME")
+    assert consent.field("ConsentStatus") == "Active"
+    assert register.consents.assets_under(consent)  # the heat pump registered under it
