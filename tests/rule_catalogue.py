@@ -1146,7 +1146,8 @@ CONSENT_RULES = [
          f"{CONSENTS} `Consents.revoke`", "400 `CONS-IN-006`",
          _t(CONSENT_TEST, "test_CONS_IN_005_and_006_a_revocation_is_reason_only")),
     Rule("CONS-IN-007", "The revocation webhook needs the node's trust anchors "
-         "(FMAR_CA_BUNDLE) to verify it.", "`node/api/consents.py`", "503 `CONS-IN-007`", "—"),
+         "(FMAR_CA_BUNDLE) to verify it.", "`node/api/consents.py`", "401 `CONS-IN-007`",
+         _t(CONSENT_TEST, "test_CONS_IN_007_a_node_without_trust_anchors_verifies_no_webhook")),
     Rule("POL-080", "An FSP (asset-holding role) records and changes its own consents only.",
          "`node/policy.py` `_POL_080`", "403 `POL-080`",
          _t(CONSENT_TEST, "test_POL_080_an_fsp_records_only_its_own_consents")),

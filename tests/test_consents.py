@@ -385,3 +385,14 @@ def test_the_demo_seeds_a_consent_and_an_asset_under_it(node):
     [consent] = register.consents.by_reference("CCS-DEMO-FSP-ACME")
     assert consent.field("ConsentStatus") == "Active"
     assert register.consents.assets_under(consent)  # the heat pump registered under it
+
+
+def test_CONS_IN_007_a_node_without_trust_anchors_verifies_no_webhook(node):
+    made = consent(node)
+    with node.client(None) as c:
+        answer = c.post("/consent-revocations", json={
+            "id": "msg_1", "type": "consent.revoked",
+            "ConsentReference": made["ConsentReference"]})
+    assert (answer.status_code, answer.json()["code"]) == (401, "CONS-IN-007")
+    with node.client() as c:
+        assert c.get(f"/consents/{made['ConsentId']}").json()["ConsentStatus"] == "Active"

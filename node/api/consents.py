@@ -190,8 +190,8 @@ def _platform_caller(request: Request, headers: Any, raw: bytes) -> tuple[Caller
     """The consent platform, from its signed webhook (node/events/verify.py: the federation
     CA's certificate, ES256 detached JWS, timestamp, replay): EVT-VER-001..005, 401."""
     bundle = request.app.state.settings.ca_bundle
-    if bundle is None:
-        raise ApiError(503, "CONS-IN-007", "This node has no trust anchors (FMAR_CA_BUNDLE) "
+    if bundle is None:  # nothing can be verified here: not authenticated
+        raise ApiError(401, "CONS-IN-007", "This node has no trust anchors (FMAR_CA_BUNDLE) "
                        "to verify a consent platform's webhook.")
     try:
         with _SEEN.lock:
