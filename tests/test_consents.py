@@ -82,7 +82,7 @@ def register(node: RunningNode, body: dict[str, Any], expect: int = 201) -> Any:
 
 @pytest.mark.parametrize("rule, changes", [
     ("CONS-VAL-001", {"ConsentReference": "has spaces"}),
-    ("CONS-VAL-002", {"OrganisationId": None}),
+    ("CONS-VAL-002", {"OrganisationId": "X" * 65}),
     ("CONS-VAL-003", {"ConsumerReference": "Jane Smith, 1 High St"}),
     ("CONS-VAL-004", {"MPAN": "12345"}),
     ("CONS-VAL-005", {"ScopeRegistration": "perhaps"}),
@@ -127,6 +127,9 @@ def test_CONS_IN_001_to_003_consent_input(node):
     assert post(node, "/consents", ["not", "an", "object"]).status_code == 422
     assert rules(post(node, "/consents", consent_body(Colour="red"))) == {"CONS-IN-002"}
     assert rules(post(node, "/consents", consent_body(ConsentId="x"))) == {"CONS-IN-003"}
+    assert rules(post(node, "/consents", consent_body(ConsentReference=False))) == \
+        {"CONS-IN-002"}
+    assert rules(post(node, "/consents", consent_body(MPAN=2000000000015))) == {"CONS-IN-002"}
 
 
 def test_CONS_IN_005_and_006_a_revocation_is_reason_only(node):
@@ -396,3 +399,9 @@ def test_CONS_IN_007_a_node_without_trust_anchors_verifies_no_webhook(node):
     assert (answer.status_code, answer.json()["code"]) == (401, "CONS-IN-007")
     with node.client() as c:
         assert c.get(f"/consents/{made['ConsentId']}").json()["ConsentStatus"] == "Active"
+
+
+def test_a_consent_defaults_to_the_callers_organisation(node):
+    made = post(node, "/consents", consent_body(OrganisationId=None))
+    assert made.status_code == 201, made.text
+    assert made.json()["OrganisationId"] == "FSP-ACME"

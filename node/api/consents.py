@@ -45,12 +45,16 @@ class ConsentIn(BaseModel):
     ConsentStatus and the revocation fields are kept by the node (CONS-IN-004)."""
 
     model_config = ConfigDict(extra="allow", json_schema_extra={
-        "required": ["ConsentReference", "OrganisationId", "ConsumerReference", "MPAN",
-                     "ValidFrom", "EvidenceReference"], "examples": [_EXAMPLE]})
+        "required": ["ConsentReference", "ConsumerReference", "MPAN", "ValidFrom",
+                     "EvidenceReference"], "examples": [_EXAMPLE],
+        "additionalProperties": False,  # CONS-IN-002: the node refuses other names
+        # CONS-VAL-008: at least one scope
+        "anyOf": [{"required": [name], "properties": {name: {"const": True}}}
+                  for name in ("ScopeRegistration", "ScopeDataSharing", "ScopeSwitching")]})
 
     ConsentReference: Any = Field(None, description="The Consent Reference ID",
                                   json_schema_extra=_REF)
-    OrganisationId: Any = Field(None, description="The FSP (your organisation ID)",
+    OrganisationId: Any = Field(None, description="The FSP (default: your organisation)",
                                 json_schema_extra={"type": "string",
                                                    "pattern": "^[A-Za-z0-9._-]{1,64}$"})
     ConsumerReference: Any = Field(None, description="Your own reference for the consumer "

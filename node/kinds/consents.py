@@ -152,7 +152,21 @@ class Consents(Records):
                 raise BadInput("CONS-IN-004", "ConsentStatus and the revocation fields are "
                                "kept by the node: revoke a consent with POST "
                                "/consents/{ConsentId}/revocation.", {"fields": sent})
+            # CONS-IN-002: a text field takes text (a reference is never a number or true)
+            typed = sorted(f.name for f in FIELDS if f.kind in ("string", "org")
+                           and f.name in body and body[f.name] is not None
+                           and not isinstance(body[f.name], (str, dict, list)))
+            if typed:
+                raise BadInput("CONS-IN-002", "These fields take text: "
+                               + ", ".join(typed) + ".", {"fields": typed})
         return properties_from_json(body, allow_asset_id=replacing, table=self.table)
+
+    def create(self, body: Any, caller: Caller) -> Record:
+        return super().create(_with_organisation(body, caller), caller)
+
+    def replace(self, record_id: str, body: Any, caller: Caller,
+                if_match: str | None) -> Record:
+        return super().replace(record_id, _with_organisation(body, caller), caller, if_match)
 
     def kept(self, caller: Caller, props: Properties, current: Record | None) -> Properties:
         """A new consent is Active; a change (PUT) keeps the state as it is."""
@@ -293,6 +307,13 @@ class Consents(Records):
         if not found:
             raise self.kind.not_found()
         return found[0]
+
+
+def _with_organisation(body: Any, caller: Caller) -> Any:
+    """OrganisationId defaults to the caller's organisation (as for assets)."""
+    if isinstance(body, dict) and body.get("OrganisationId") in (None, ""):
+        return {**body, "OrganisationId": caller.organisation_id}
+    return body
 
 
 def _status_iri(status: str) -> str:
