@@ -278,6 +278,9 @@ def test_a_revocation_suspends_the_asset_out_of_its_unit_and_tells_the_operators
         assert revoked.json()["suspended"] == [asset["AssetId"]]
         now = c.get(f"/assets/{asset['AssetId']}").json()
         assert now["RegistrationStatus"] == "SuspendedConsentRevoked"
+        suspended = c.get("/assets", params={"registration_status": "SuspendedConsentRevoked",
+                                             "limit": 1000}).json()["items"]
+        assert asset["AssetId"] in {a["AssetId"] for a in suspended}
         after = c.get(f"/market-units/{unit['UnitId']}/capability").json()
         assert after["Members"] == 1 and after["RatedCapacity"] == 300
         kept = c.get(f"/market-units/{unit['UnitId']}").json()
