@@ -28,7 +28,7 @@ from rich.console import Console
 
 from examples.generate import assets
 from examples.market_units import demo_units
-from node.demo import pick_port, port_is_free, with_progress
+from node.demo import demo_consent, pick_port, port_is_free, with_progress
 from node.inputs import csv_text
 from tests.harness.federation import OPERATOR_EMAIL, LocalFederation
 from tests.harness.portal import PORTAL_NODE_ENV, PortalProc, register_portal_client
@@ -159,6 +159,23 @@ def set_limits(fed: LocalFederation, limits: list[dict[str, Any]], console: Cons
     console.print(f"  UKPN set {len(limits)} connection limits through its node's API")
 
 
+def seed_consent(fed: LocalFederation, console: Console) -> None:
+    """Flexco records a consumer's consent on its node and registers a home heat pump under
+    it (UC-05.05), through its node's API; only Flexco ever reads the consent."""
+    flexco, node = fed.members["Flexco"], fed.nodes["flexco"]
+    consent, asset = demo_consent(flexco.org_id)
+    token = flexco.access_token(node.url, "assets:read assets:write")
+    with fed.client(flexco.cert, flexco.key, token=token, base_url=node.url) as c:
+        made = c.post("/consents", json=consent)
+        if made.status_code != 201:
+            raise SystemExit(f"Flexco's node refused the demo consent: {made.text}")
+        registered = c.post("/assets", json=asset)
+        if registered.status_code != 201:
+            raise SystemExit(f"Flexco's node refused the consented asset: {registered.text}")
+    console.print(f"  Flexco recorded consent {consent['ConsentReference']} and registered "
+                  "a heat pump under it")
+
+
 def resume(base: Path, console: Console) -> LocalFederation | None:
     """The federation kept in `base`, or None when one of its ports is taken."""
     fed = LocalFederation.resume(base, node_env=NODE_ENV)
@@ -219,6 +236,8 @@ def main(argv: list[str] | None = None) -> None:
         console.print("Starting five nodes over HTTPS...")
         fed.start_nodes()
         set_limits(fed, limits, console)
+        if not kept:
+            seed_consent(fed, console)
         creds = base / "members"
         for name in fed.members:
             node = fed.nodes.get(OWN_NODES.get(name, ""))

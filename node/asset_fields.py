@@ -64,6 +64,9 @@ FIELDS: tuple[Field, ...] = (
     Field("CanExport", FMAR.canExport, "boolean"),
     Field("V2GCapable", FMAR.v2gCapable, "boolean"),
     Field("StorageCapacity", FMAR.storageCapacity, "decimal"),
+    # the Consent Reference ID a domestic or small-business connection point needs
+    # (node/kinds/consents.py; the consent record itself stays on the FSP's node)
+    Field("ConsentReference", FMAR.consentReference, "string"),
 )
 FIELD_BY_NAME = {f.name: f for f in FIELDS}
 FIELD_BY_PREDICATE = {f.predicate: f for f in FIELDS}

@@ -80,6 +80,10 @@ class NodeSettings(SettingsBase):
     # audit anchoring: seconds between publications of the signed audit head to the trust
     # framework (node/audit_anchor.py); 0 turns it off
     audit_anchor_interval: float = Field(300.0, validation_alias="FMAR_AUDIT_ANCHOR_INTERVAL")
+    # consumer consent (node/kinds/consents.py): the asset categories, at or below this
+    # rated capacity (kW), whose connection points need a consent to register or switch
+    consent_categories: Commas = Field((), validation_alias="FMAR_CONSENT_CATEGORIES")
+    consent_max_kw: float = Field(100.0, ge=0, validation_alias="FMAR_CONSENT_MAX_KW")
     # switching (node/switching/): notice period, hand-over polling, a test hook
     switch_notice_days: int = Field(10, validation_alias="FMAR_SWITCH_NOTICE_DAYS")
     switch_notice_seconds: float | None = Field(None,
@@ -95,7 +99,7 @@ class NodeSettings(SettingsBase):
     rate_api_source: str = Field("600:100", validation_alias="FMAR_RATE_API_SOURCE")
     rate_api_client: str = Field("300:50", validation_alias="FMAR_RATE_API_CLIENT")
 
-    @field_validator("dataset_types", "federation_nodes", mode="before")
+    @field_validator("dataset_types", "federation_nodes", "consent_categories", mode="before")
     @classmethod
     def _list(cls, value: Any) -> Any:
         return split_commas(value)

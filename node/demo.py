@@ -33,6 +33,39 @@ DEMO_PARTIES = {
 ENV_NAMES = {"fsp": "FSP", "dno": "DNO", "neso": "NESO", "facilitator": "MF"}
 
 
+def demo_consent(organisation: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A consumer's consent (UC-05.05) and a heat pump registered under it at the same
+    connection point: what both demos seed on an FSP's node."""
+    from common.mpan import make_mpan
+
+    mpan = make_mpan("UKPN_EPN", 987_654)
+    reference = f"CCS-DEMO-{organisation}"
+    consent = {"ConsentReference": reference, "OrganisationId": organisation,
+               "ConsumerReference": "DEMO-ACC-0001", "MPAN": mpan, "ScopeRegistration": True,
+               "ScopeDataSharing": True, "ScopeSwitching": False, "ValidFrom": "2026-01-01",
+               "ValidTo": "2028-12-31", "EvidenceReference": "ccs://evidence/demo-0001",
+               "ConsentPlatform": "CCS-PLATFORM"}
+    asset = {"AssetName": "Home heat pump (consent CCS-DEMO)", "OrganisationId": organisation,
+             "AssetCategory": "HEAT_PUMP", "RatedCapacity": 9, "DemandCapacity": 9,
+             "EffectiveDate": "2026-01-15", "ConnectionStatus": "CONNECTED",
+             "ConnectionType": "FIRM", "DNOConnection": "UKPN_EPN", "GSPGroup": "_A",
+             "FuelType_DemandTechType": "HEAT_PUMP", "ImportMPAN": mpan,
+             "ConsentReference": reference}
+    return consent, asset
+
+
+def seed_consent(register: Any, caller: Any) -> bool:
+    """The demo consent and its heat pump on this node, once (False: already there)."""
+    from node.inputs import properties_from_json
+
+    consent, asset = demo_consent(caller.organisation_id)
+    if register.consents.by_reference(consent["ConsentReference"]):
+        return False
+    register.consents.create(consent, caller)
+    register.assets.register_one(properties_from_json(asset), caller)
+    return True
+
+
 def write_demo_tokens(path: Path) -> dict[str, str]:
     tokens = {name: secrets.token_urlsafe(24) for name in DEMO_PARTIES}
     entries = [
@@ -157,6 +190,8 @@ def run_demo(data_dir: Path, port: int, asset_count: int, fresh: bool = False) -
             with_progress(rows, asset_count, "Loading synthetic assets (full SHACL validation)",
                           console), fsp, all_or_nothing=False)
         console.print(f"  stored {report.stored}, rejected {report.rejected}")
+    if seed_consent(register, fsp):
+        console.print("  recorded consent CCS-DEMO-FSP-ACME and a heat pump registered under it")
     base = f"http://127.0.0.1:{port}"
     seed_dispute(register, base)
     env_file = write_env(data_dir, base, tokens)
@@ -180,6 +215,8 @@ Try, in another shell:
   curl -s -H "Authorization: Bearer $FSP" "$NODE/assets?category=BESS&limit=2"
   curl -s -H "Authorization: Bearer $FSP" -H 'Content-Type: application/json' \\
        -d @examples/asset.json $NODE/assets
+  # the consumer consent a home heat pump was registered under (only $FSP reads it)
+  curl -s -H "Authorization: Bearer $FSP" "$NODE/consents?reference=CCS-DEMO-FSP-ACME"
 
 Press Ctrl-C to stop.
 """, flush=True)

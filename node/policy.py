@@ -386,6 +386,36 @@ def check_dispute_node(caller: Caller, held: frozenset[str]) -> None:
 _READ = Rule(("assets:read",), hidden="always")  # POL-003
 _AUDIT = Rule(("audit:read", "assets:read"), hidden="always")  # POL-006
 
+# ---- consumer consent (node/kinds/consents.py, UC-05.05): POL-080..084
+# POL-080: an FSP (an asset-holding role) records and changes its own consents only.
+_POL_080 = (
+    Check("POL-080", _is_owner, lambda _: "Only an FSP, aggregator, asset owner or platform "
+          "records consumer consents."),
+    Check("POL-080", _own, lambda c: "An FSP records only its own consents: OrganisationId "
+          f"must be '{c.organisation_id}'."),
+)
+
+
+def _consent_readers(caller: Caller) -> ReadScope:
+    """POL-081: a consent is read only by its own FSP, with its own token: never by NESO, a
+    DNO or the regulator, and never through a relaying node (a token with `act`), so its
+    details never leave the FSP's node. (POL-082 keeps it out of every SPARQL dataset.)"""
+    if caller.actor is not None or not caller.roles & ASSET_OWNER_ROLES:
+        return ReadScope(False, frozenset(), frozenset())
+    return ReadScope(False, frozenset({caller.organisation_id}), frozenset())
+
+
+READERS["consent"] = _consent_readers
+# POL-083: consents are never deleted: a revocation ends them, and history keeps them.
+_POL_083 = (Check("POL-083", lambda _c, _f: False, lambda _: "Consents are not deleted: "
+                  "revoke the consent (POST /consents/{ConsentId}/revocation)."),)
+# POL-084: a consent is revoked by its FSP, or by the consent platform it names
+# (ConsentPlatform; the platform's webhook is verified first, node/api/consents.py).
+_POL_084 = (Check("POL-084", lambda c, f: (_is_owner(c, f) and _own(c, f)) or (
+    c.has_role("ConsentPlatform") and f.operator is not None
+    and f.operator == c.organisation_id),
+    lambda _: "A consent is revoked by its FSP, or by the consent platform it names."),)
+
 POLICY: dict[tuple[str, str], Rule] = {
     ("asset", "read"): _READ,
     ("asset", "audit"): _AUDIT,
@@ -435,6 +465,13 @@ POLICY: dict[tuple[str, str], Rule] = {
                                                                       _POL_041),
     ("market-unit-membership", "end-market-unit-membership"): Rule(("assets:write",), _POL_041,
                                                                    hidden="first"),
+    ("asset", Action.SUSPEND): Rule(("assets:write",), _POL_002, hidden="first"),
+    ("consent", "read"): _READ,  # POL-081 (READERS)
+    ("consent", "audit"): _AUDIT,
+    ("consent", "create-consent"): Rule(("assets:write",), _POL_080),
+    ("consent", "update-consent"): Rule(("assets:write",), _POL_080, hidden="first"),
+    ("consent", "revoke-consent"): Rule(("assets:write",), _POL_084, hidden="refused"),
+    ("consent", "delete-consent"): Rule(("assets:write",), _POL_083, hidden="first"),
     ("switch-request", "read"): Rule(("assets:read",), _POL_071, hidden="refused"),
     ("switch-request", Action.REQUEST_SWITCH): Rule(("assets:write",), _POL_072),
     ("switch-request", Action.OBJECT_SWITCH): Rule(("assets:write",), _POL_073),
@@ -545,10 +582,23 @@ def sparql_read_scope(caller: Caller) -> ReadScope:
     return asset_read_scope(caller)
 
 
+# POL-082: record graphs no query ever sees, whoever asks (NESO's "everything" included):
+# consumer consents, whose details never leave the FSP's node.
+PRIVATE_RECORD_PREFIXES = (RECORD_GRAPH_PREFIX + "consent/",)
+
+
 def is_queryable_graph(name: str) -> bool:
     """POL-011: only record graphs are ever part of a query dataset (never `urn:fmar:…`
-    history versions or the audit log)."""
-    return name.startswith(RECORD_GRAPH_PREFIX)
+    history versions or the audit log); POL-082: never a consent's."""
+    return name.startswith(RECORD_GRAPH_PREFIX) and not name.startswith(
+        PRIVATE_RECORD_PREFIXES)
+
+
+def record_graph_filter(g: str) -> str:
+    """POL-011/POL-082 as a SPARQL filter on a graph variable: a record graph, not a
+    private one."""
+    private = "".join(f' && !STRSTARTS(STR({g}), "{p}")' for p in PRIVATE_RECORD_PREFIXES)
+    return f'FILTER(STRSTARTS(STR({g}), "{RECORD_GRAPH_PREFIX}"){private})'
 
 
 # Published capacity bands (kW): the only values an aggregate-only caller may filter

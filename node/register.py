@@ -6,6 +6,7 @@ Thin: each kind's logic is in node/kinds/, the shared machinery in node/records/
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import date
 
 from node.identity import Caller
 from node.inputs import Properties, Row
@@ -13,8 +14,10 @@ from node.kinds.asset_records import Checked
 from node.kinds.assets import Assets, BulkReport
 from node.kinds.categories import Catalogue, Categories
 from node.kinds.connection_limits import ConnectionLimits
+from node.kinds.consents import ConsentPolicy, Consents
 from node.kinds.disputes import Disputes
 from node.kinds.equivalences import Equivalences
+from node.kinds.market_unit_capability import memberships, today
 from node.kinds.market_unit_members import Memberships
 from node.kinds.market_units import MARKET_UNIT, MarketUnits
 from node.kinds.products import Products
@@ -29,7 +32,8 @@ from node.store import RecordStore
 
 
 class Register:
-    def __init__(self, store: RecordStore, workers: int = 2, material_change_share: float = 0.1):
+    def __init__(self, store: RecordStore, workers: int = 2, material_change_share: float = 0.1,
+                 consent: ConsentPolicy | None = None):
         self.store = store
         self.unit = UnitOfWork(store)
         self.categories = Categories(self.unit, on_change=lambda: self.assets.shapes_changed())
@@ -51,6 +55,28 @@ class Register:
         self.units.material_hooks.append(self.applications.on_material_change)
         self.report_definitions = ReportDefinitions(self.unit)
         self.disputes = Disputes(self.unit)  # deadlines: configure(), from the settings
+        # consumer consent (node/kinds/consents.py): registration at a connection point
+        # that needs it names a valid consent; a revocation suspends the assets under it
+        # and recomputes their units (a material change: the operators hear of it)
+        self.consents = Consents(self.unit, consent)
+        self.assets.register_guards.append(
+            lambda props, org: self.consents.require_for_asset(props, org, date.today()))
+        self.consents.suspend = self._suspend
+
+    def _suspend(self, asset_iri: str, why: str) -> None:
+        """"Suspended – Consent Revoked", at once; the asset's units are recomputed without
+        it (market_unit_capability.takes_part), a material change with the reason. Done by
+        the node for the asset's FSP, on its own node (the revocation was authorised)."""
+        asset = self.assets.get_record(asset_iri)
+        if asset is None:
+            return
+        acting = Caller(f"node:{why.replace(' ', '-')}", asset.organisation_id,
+                        frozenset({"FSP"}), frozenset({"assets:read", "assets:write"}))
+        self.assets.suspend(asset.asset_id, acting)
+        for membership in memberships(self.store, asset=asset_iri):
+            if membership.in_force_from(today()):
+                self.units.recompute(membership.unit_id, acting,
+                                     [f"member {asset.asset_id} suspended: {why}"])
 
     @property
     def catalogue(self) -> Catalogue:

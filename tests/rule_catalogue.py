@@ -1220,6 +1220,113 @@ KIND_FAMILIES += [
                f"across real processes in `{DISP_FED_TEST}`.\n", DISP_RULES),
 ]
 
+CONSENT_TEST = "tests/test_consents.py"
+CONSENT_PROCESS_TEST = "tests/test_consents_process.py"
+CONSENT_SWITCH_TEST = "tests/federation/test_consent_switching.py"
+CONSENTS = "`node/kinds/consents.py`"
+_CONSENT_SHAPE_TESTS = {
+    **{f"CONS-VAL-{n:03d}": "test_CONS_VAL_001_to_013_consent_shapes" for n in range(1, 14)},
+    **{f"CONS-VAL-{n:03d}": "test_CONS_VAL_014_to_019_the_state_is_kept_by_the_node"
+       for n in range(14, 20)},
+    "CONS-VAL-029": "test_CONS_VAL_029_an_assets_consent_reference",
+}
+CONSENT_RULES = [
+    Rule("CONS-VAL-020", "One consent per Consent Reference ID on the node.",
+         f"{CONSENTS} `Consents.check`", "409 `CONS-VAL-020`",
+         _t(CONSENT_TEST, "test_CONS_VAL_020_one_consent_per_reference")),
+    Rule("CONS-VAL-021", "A revoked consent is final: not revoked again, not changed.",
+         f"{CONSENTS} `Consents.check`", "409 `CONS-VAL-021`",
+         _t(CONSENT_TEST, "test_CONS_VAL_021_a_revocation_is_final")),
+    Rule("CONS-VAL-022", "An asset at a connection point that needs consent (the node's "
+         "FMAR_CONSENT_CATEGORIES at or below FMAR_CONSENT_MAX_KW) names a ConsentReference; "
+         "in a bulk book, per row.", f"{CONSENTS} `Consents.covers`", "422 `CONS-VAL-022`",
+         _t(CONSENT_TEST, "test_CONS_VAL_022_a_connection_point_that_needs_consent_names_one",
+            "test_a_bulk_book_gets_the_same_check_per_row")
+         + "<br>" + _t(CONSENT_PROCESS_TEST, "test_the_whole_consent_path_across_processes")),
+    Rule("CONS-VAL-023", "The consent named is recorded on this node for the asset's "
+         "organisation (another FSP's is as good as none).", f"{CONSENTS} `Consents.covers`",
+         "422 `CONS-VAL-023`",
+         _t(CONSENT_TEST, "test_CONS_VAL_023_no_such_consent_here_nor_another_fsps")),
+    Rule("CONS-VAL-024", "The consent named is not revoked.", f"{CONSENTS} `Consents.covers`",
+         "422 `CONS-VAL-024`", _t(CONSENT_TEST, "test_CONS_VAL_024_a_revoked_consent_covers_"
+                                  "nothing")),
+    Rule("CONS-VAL-025", "The consent is in force today (ValidFrom..ValidTo): not expired, not "
+         "yet to come.", f"{CONSENTS} `Consents.covers`", "422 `CONS-VAL-025`",
+         _t(CONSENT_TEST, "test_CONS_VAL_025_an_expired_consent_covers_nothing")
+         + "<br>" + _t(CONSENT_PROCESS_TEST, "test_the_whole_consent_path_across_processes")),
+    Rule("CONS-VAL-026", "The consent's MPAN is one of the asset's (import or export).",
+         f"{CONSENTS} `Consents.covers`", "422 `CONS-VAL-026`",
+         _t(CONSENT_TEST, "test_CONS_VAL_026_a_consent_for_another_mpan")
+         + "<br>" + _t(CONSENT_PROCESS_TEST, "test_the_whole_consent_path_across_processes")),
+    Rule("CONS-VAL-027", "The consent's scope covers the action (ScopeRegistration for a "
+         "registration, ScopeSwitching for a switch).", f"{CONSENTS} `Consents.covers`",
+         "422 `CONS-VAL-027`",
+         _t(CONSENT_TEST, "test_CONS_VAL_027_the_consent_covers_registration")),
+    Rule("CONS-VAL-028", "An asset arriving in a switch at a connection point that needs "
+         "consent comes with the gaining FSP's valid consent covering switching at its MPAN, "
+         "held on the gaining node; otherwise the node refuses to stage it and the switch is "
+         "rejected with this reason.", f"{CONSENTS} `switch_guard`, "
+         "`node/switching/service.py` `stage`", "422 `CONS-VAL-028` (the switch: rejected)",
+         _t(CONSENT_SWITCH_TEST, "test_CONS_VAL_028_a_switch_needs_the_gaining_fsps_consent")),
+    Rule("CONS-IN-001", "A consent is a JSON object.", "`node/inputs.py`", "400 `CONS-IN-001`",
+         _t(CONSENT_TEST, "test_CONS_IN_001_to_003_consent_input")),
+    Rule("CONS-IN-002", "Only the consent's field names, one plain value each.",
+         "`node/inputs.py`", "400 `CONS-IN-002`",
+         _t(CONSENT_TEST, "test_CONS_IN_001_to_003_consent_input")),
+    Rule("CONS-IN-003", "ConsentId, SetBy, Version, Created, Modified are kept by the node.",
+         "`node/inputs.py`", "400 `CONS-IN-003`",
+         _t(CONSENT_TEST, "test_CONS_IN_001_to_003_consent_input")),
+    Rule("CONS-IN-004", "ConsentStatus and the revocation fields are not sent: a revocation "
+         "sets them.", f"{CONSENTS} `Consents.properties`", "400 `CONS-IN-004`",
+         _t(CONSENT_TEST, "test_CONS_VAL_014_to_019_the_state_is_kept_by_the_node")),
+    Rule("CONS-IN-005", "A revocation is {Reason?}; a platform's webhook is {id, type: "
+         "consent.revoked, ConsentReference, Reason?}.", "`node/api/consents.py`",
+         "400 `CONS-IN-005`",
+         _t(CONSENT_TEST, "test_CONS_IN_005_and_006_a_revocation_is_reason_only")),
+    Rule("CONS-IN-006", "A revocation's Reason is a text of at most 1,000 characters.",
+         f"{CONSENTS} `Consents.revoke`", "400 `CONS-IN-006`",
+         _t(CONSENT_TEST, "test_CONS_IN_005_and_006_a_revocation_is_reason_only")),
+    Rule("CONS-IN-007", "The revocation webhook needs the node's trust anchors "
+         "(FMAR_CA_BUNDLE) to verify it.", "`node/api/consents.py`", "401 `CONS-IN-007`",
+         _t(CONSENT_TEST, "test_CONS_IN_007_a_node_without_trust_anchors_verifies_no_webhook")),
+    Rule("POL-080", "An FSP (asset-holding role) records and changes its own consents only.",
+         "`node/policy.py` `_POL_080`", "403 `POL-080`",
+         _t(CONSENT_TEST, "test_POL_080_an_fsp_records_only_its_own_consents")),
+    Rule("POL-081", "A consent is read (record, list, history, audit, events) only by its FSP "
+         "with its own token: never by NESO, a DNO, the regulator or through a relaying node.",
+         "`node/policy.py` `_consent_readers`", "404 `CONS-404` (nothing is said of it)",
+         _t(CONSENT_TEST, "test_POL_081_nobody_but_the_fsp_reads_a_consent_over_rest")
+         + "<br>" + _t(CONSENT_PROCESS_TEST, "test_POL_081_POL_082_neso_and_a_dno_read_no_"
+                       "consent_across_processes")
+         + "<br>" + _t(CONSENT_SWITCH_TEST, "test_POL_081_the_federation_lists_no_consent")),
+    Rule("POL-082", "No SPARQL dataset ever holds a consent's graph, whoever asks (NESO's "
+         "everything included), on a node or relayed.", "`node/policy.py` "
+         "`is_queryable_graph`, `record_graph_filter`", "— (no rows)",
+         _t(CONSENT_TEST, "test_POL_082_no_sparql_query_sees_a_consent")
+         + "<br>" + _t(CONSENT_PROCESS_TEST, "test_POL_081_POL_082_neso_and_a_dno_read_no_"
+                       "consent_across_processes")),
+    Rule("POL-083", "Consents are never deleted: they are revoked.", "`node/policy.py` "
+         "`_POL_083`", "403 `POL-083`",
+         _t(CONSENT_TEST, "test_POL_083_a_consent_is_never_deleted")),
+    Rule("POL-084", "A consent is revoked by its FSP, or by the consent platform it names "
+         "(ConsentPlatform), whose webhook is verified first (EVT-VER-001..005).",
+         "`node/policy.py` `_POL_084`, `node/api/consents.py`",
+         "404 `CONS-404`; 401 `EVT-VER-*` for a webhook that does not verify",
+         _t(CONSENT_TEST, "test_POL_084_only_the_fsp_or_its_platform_revokes")
+         + "<br>" + _t(CONSENT_PROCESS_TEST, "test_the_whole_consent_path_across_processes")),
+]
+KIND_FAMILIES += [
+    KindFamily("CONS-VAL-0", "consent.ttl",
+               lambda rule: "ARM-VAL" if rule == "CONS-VAL-029" else "CONS-VAL", CONSENT_TEST,
+               lambda rule: _CONSENT_SHAPE_TESTS[rule], "## CONS: consumer consent\n",
+               "Consents (UC-05.05, `node/kinds/consents.py`, shapes in `shapes/consent.ttl`; "
+               "CONS-VAL-029 is the asset's ConsentReference in `shapes/asset.ttl`), held on "
+               "the FSP's node and read by nobody else (POL-080..084). A registration (and a "
+               "switch's staging) that needs consent is checked against them "
+               "(CONS-VAL-022..028); a revocation suspends the assets under it.\n",
+               CONSENT_RULES),
+]
+
 _HEADER = "| ID | What it checks | Defined in | Error the user sees | Test |\n|---|---|---|---|---|\n"
 
 

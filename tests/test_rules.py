@@ -395,6 +395,10 @@ CORE_CASES: list[Case] = [
     # ARM-VAL-034 EnergyConversionType (Elexon's extended attribute): optional text
     ok("ARM-VAL-034", "inverter", bess(EnergyConversionType="Inverter (DC/AC)")),
     bad("ARM-VAL-034", "201-chars", bess(EnergyConversionType=T201), FMAR.energyConversionType, T201),
+    # CONS-VAL-029 ConsentReference (node/kinds/consents.py checks what it refers to)
+    ok("CONS-VAL-029", "consent-reference", bess(ConsentReference="CCS-2026-000042")),
+    bad("CONS-VAL-029", "consent-reference-with-spaces",
+        bess(ConsentReference="my consent"), FMAR.consentReference, "my consent"),
     # ARM-VAL-029 / 030 (node/kinds/asset_records.py): category in the catalogue, not deprecated
     ok("ARM-VAL-029", "in-catalogue", asset("HVAC")),
     bad("ARM-VAL-029", "unknown-category", bess(AssetCategory="NOPE"), FMAR.assetCategory, "NOPE"),

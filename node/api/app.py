@@ -24,6 +24,7 @@ from node.api import (
     assets,
     categories,
     connection_limits,
+    consents,
     disputes,
     eligibility,
     market_units,
@@ -100,6 +101,7 @@ def create_app(
     app.include_router(assets.router)
     app.include_router(categories.router)
     app.include_router(connection_limits.router)
+    app.include_router(consents.router)
     app.include_router(products.router)
     app.include_router(events_api.router)
     app.include_router(eligibility.router)  # before /market-units/{id}

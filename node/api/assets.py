@@ -288,7 +288,7 @@ def list_assets(
     connection_status: CodeParam = None,
     gsp_group: CodeParam = None,
     validation_status: Literal["Pending", "Verified", "Query"] | None = None,
-    registration_status: Literal["Active", "Deregistered"] | None = None,
+    registration_status: Literal["Active", "Deregistered", "SuspendedConsentRevoked"] | None = None,
     organisation: CodeParam = None,
     min_capacity: Annotated[float | None, Query(ge=0, allow_inf_nan=False)] = None,
     max_capacity: Annotated[float | None, Query(ge=0, allow_inf_nan=False)] = None,

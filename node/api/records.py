@@ -92,8 +92,8 @@ def add_record_routes(router: APIRouter, routes: RecordRoutes) -> None:
 
     @router.post(path, status_code=201, summary=f"Create a {label}",
                  description=text("create", ""), openapi_extra=secured(routes.write_scope),
-                 response_model=model_out,
-                 responses={201: one, **error_responses(400, 401, 403, 422, 503)})
+                 response_model=model_out,  # 409: a kind's own rule on other records
+                 responses={201: one, **error_responses(400, 401, 403, 409, 422, 503)})
     def create(request: Request, caller: CallerDep, body: model_in) -> Response:  # type: ignore[valid-type]
         guard(request, caller)
         record = records(request).create(sent(body), caller)

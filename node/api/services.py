@@ -23,6 +23,7 @@ from node.federation.duplicates import DuplicateIndex, FederationKeys, open_inde
 from node.federation.engine import Engine
 from node.federation.tokens import ClientCredentialsTokens, TokenCache
 from node.identity import Authenticator, StaticTokenAuthenticator
+from node.kinds.consents import ConsentPolicy, switch_guard
 from node.kinds.disputes import deadlines
 from node.placement import Placement, placement_for
 from node.provenance.node import Provenance, open_provenance
@@ -110,13 +111,16 @@ class Services:
         authenticator = authenticator or default_authenticator(settings)
         register = Register(open_store(settings.data_dir, settings.sparql_url),
                             workers=settings.workers,
-                            material_change_share=settings.material_change_share)
+                            material_change_share=settings.material_change_share,
+                            consent=ConsentPolicy(frozenset(settings.consent_categories),
+                                                  settings.consent_max_kw))
         register.disputes.deadlines = deadlines(settings.dispute_days, settings.dispute_seconds)
         keys = FederationKeys(settings)
         placement = placement_for(settings.holds, authenticator, settings.placement_ttl)
         duplicates = open_index(register.store, keys, register.commit_hooks)
         switching = Switching(register.unit, settings, placement,
                               on_moved=duplicates.invalidate)
+        switching.stage_guards.append(switch_guard(register.consents))
         services = cls(settings, authenticator, placement, register,
                    QueryService(register.store, Limits.of(settings),
                                 disclosure_key=disclosure_key(settings.data_dir)),

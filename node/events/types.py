@@ -17,6 +17,7 @@ _BY_ACTION: dict[tuple[str, str], str] = {
     ("asset", "set-validation-status"): "asset.validation-status-changed",
     ("asset", "deregister"): "asset.deregistered",
     ("asset", "dispute-status"): "asset.disputed",  # data: the dispute's state
+    ("asset", "suspend"): "asset.suspended",
     ("category", "create-category"): "category.created",
     ("category", "update-category"): "category.changed",
     ("category", "deprecate-category"): "category.deprecated",

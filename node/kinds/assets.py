@@ -44,7 +44,7 @@ from node.records.unit import UnitOfWork
 from node.store import GraphWrite
 from node.store.base import trig_text
 from node.store.stream import on_one_thread
-from node.validation import ShapeSet
+from node.validation import ShapeSet, Violation
 
 ASSET = RecordKind(
     name="asset", label="asset", code="ARM", iri_base=ASSET_BASE, rdf_class=FMAR.Asset,
@@ -128,6 +128,9 @@ class Assets:
         self.commit_hooks: list[Callable[[str, Properties], None]] = []
         # Called under the write lock before a de-registration; raise to refuse it.
         self.deregister_guards: list[Callable[[AssetRecord], None]] = []
+        # Called with (properties, organisation) before an asset is registered, one by one
+        # or in bulk; raise a DomainError to refuse it (consent, node/kinds/consents.py).
+        self.register_guards: list[Callable[[Properties, str], None]] = []
         self._workers = workers
         self._pool: ProcessPoolExecutor | None = None
         self._shapes_version = 0
@@ -174,9 +177,24 @@ class Assets:
             raise refusal(ASSET, checked.violations)
         return checked
 
+    def _guarded(self, checked: Checked) -> Checked:
+        """A checked row refused by a registration guard carries its refusal."""
+        if checked.ok:
+            try:
+                for guard in self.register_guards:
+                    guard(checked.properties or [], organisation_of(checked.properties or [])
+                          or "")
+            except DomainError as error:
+                checked.violations.append(Violation(error.code, error.message,
+                                                    details=error.details))
+        return checked
+
     def register_one(self, props: Properties, caller: Caller) -> AssetRecord:
         iri = new_asset_iri()
-        self._commit([self._checked(props, iri, caller, is_new=True)], caller)
+        checked = self._checked(props, iri, caller, is_new=True)
+        for guard in self.register_guards:
+            guard(checked.properties or [], organisation_of(checked.properties or []) or "")
+        self._commit([checked], caller)
         record = self.get_record(iri)
         assert record is not None
         return record
@@ -238,7 +256,7 @@ class Assets:
                         if screen is not None:
                             screen(chunk)  # e.g. duplicates elsewhere in the federation
                         good = []
-                        for checked in chunk:
+                        for checked in map(self._guarded, chunk):
                             report.received += 1
                             if checked.ok:
                                 good.append(checked)
@@ -420,6 +438,20 @@ class Assets:
                 else f"Dispute {state}: {dispute}"}
 
         return self._change(asset_id, caller, "*", Action.DISPUTE_STATUS, make)
+
+    def suspend(self, asset_id: str, caller: Caller) -> AssetRecord:
+        """"Suspended – Consent Revoked": the consent the asset was registered under was
+        revoked (node/kinds/consents.py). Content and history stay; an asset already
+        suspended or de-registered is left as it is."""
+        def make(current: AssetRecord) -> tuple[Properties, dict[str, Any]]:
+            return current.properties(), {
+                **self._state(current),
+                "registration": RegistrationStatus.SUSPENDED_CONSENT_REVOKED}
+
+        current = self._existing(asset_id)
+        if current.registration_status != RegistrationStatus.ACTIVE:
+            return current
+        return self._change(asset_id, caller, "*", Action.SUSPEND, make)
 
     def deregister(self, asset_id: str, caller: Caller, if_match: str | None) -> AssetRecord:
         def make(current: AssetRecord) -> tuple[Properties, dict[str, Any]]:

@@ -27,7 +27,7 @@ from typing import Any
 from rdflib import Graph
 
 from common.vocab import FMAR
-from node.kinds.market_unit_capability import asset_record, memberships
+from node.kinds.market_unit_capability import asset_record, memberships, takes_part
 from node.records.record import Record
 from node.validation import ShapeSet, Validator
 
@@ -316,7 +316,7 @@ def unit_capability(store: Any, unit: Record, on: date,
         if not membership.in_force(on.isoformat()):
             continue
         asset = asset_record(store, membership.asset)
-        if asset is None:
+        if asset is None or not takes_part(asset):  # a suspended member offers nothing
             continue
         count += 1
         export_limit, import_limit = limits.get(asset.iri, (None, None))

@@ -17,6 +17,7 @@ from typing import Any
 from common.errors import BadInput
 from common.vocab import FMAR, ID_BASE
 from node.kinds.asset_records import AssetRecord
+from node.records.status import RegistrationStatus
 from node.store import RecordStore
 
 UNIT_BASE = ID_BASE + "market-unit/"
@@ -135,12 +136,18 @@ def asset_record(store: RecordStore, asset_iri: str) -> AssetRecord | None:
     return AssetRecord.from_triples(asset_iri, store.triples(asset_iri))
 
 
+def takes_part(asset: AssetRecord | None) -> bool:
+    """An asset counts in its unit's capability only while Active: one suspended when its
+    consent was revoked (node/kinds/consents.py) leaves it, and its eligibility."""
+    return asset is not None and asset.registration_status == RegistrationStatus.ACTIVE
+
+
 def capability(store: RecordStore, unit_iri: str, on: str) -> Capability:
     total = Capability(on)
     for membership in memberships(store, unit=unit_iri):
         if membership.in_force(on):
             asset = asset_record(store, membership.asset)
-            if asset is not None:
+            if asset is not None and takes_part(asset):
                 total.add(asset)
     return total
 

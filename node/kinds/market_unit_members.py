@@ -89,9 +89,9 @@ class Memberships(Records):
 
     @staticmethod
     def _may_join(asset: AssetRecord, placement: Placement) -> None:
-        if asset.registration_status == RegistrationStatus.DEREGISTERED:
-            raise Invalid("MU-VAL-032", f"Asset {asset.asset_id} is de-registered: it cannot "
-                          "join a market unit.")
+        if asset.registration_status != RegistrationStatus.ACTIVE:
+            raise Invalid("MU-VAL-032", f"Asset {asset.asset_id} is not active "
+                          f"({asset.registration_status}): it cannot join a market unit.")
         if asset.validation_status == ValidationStatus.QUERY:
             raise Invalid("MU-VAL-033", f"Asset {asset.asset_id} has validation status "
                           "Query: it joins a unit once the query is resolved.",

@@ -72,7 +72,7 @@ def _code(value: str) -> str:
 def _alternatives(scope: policy.ReadScope, g: str) -> list[tuple[str, str]]:
     """The ways a record graph `g` is readable under `scope` (not everything): (triple
     pattern inside `GRAPH g` that binds g, filter on g)."""
-    record = f'FILTER(STRSTARTS(STR({g}), "{policy.RECORD_GRAPH_PREFIX}"))'
+    record = policy.record_graph_filter(g)  # POL-011, POL-082
     alternatives = [(f"{g} <{FMAR.organisation}> <{ORG_BASE}{_code(o)}> .", record)
                     for o in sorted(scope.organisations)]
     alternatives += [(f"{g} <{FMAR.dnoConnection}> <{code_iri('DNOCode', _code(a))}> .",
@@ -93,7 +93,7 @@ def restricted_graph(scope: policy.ReadScope, g: str, body: str, fresh: Callable
     round, for a body more selective than a licence area: a constant subject or literal),
     and each excludes the graphs of the branches before it, so that a record readable
     two ways comes once."""
-    record = f'FILTER(STRSTARTS(STR({g}), "{policy.RECORD_GRAPH_PREFIX}"))'
+    record = policy.record_graph_filter(g)  # POL-011, POL-082
     if scope.everything:
         return f"GRAPH {g} {{ {body} }} {record}"
     alternatives = [(pattern.replace("{}", fresh()), condition)

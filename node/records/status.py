@@ -8,6 +8,9 @@ from enum import StrEnum
 class RegistrationStatus(StrEnum):
     ACTIVE = "Active"
     DEREGISTERED = "Deregistered"
+    # the consumer revoked the consent it was registered under (UC-05.05); shown as
+    # "Suspended – Consent Revoked" (ontology/fmar.ttl code:RegistrationStatus)
+    SUSPENDED_CONSENT_REVOKED = "SuspendedConsentRevoked"
 
 
 class ValidationStatus(StrEnum):
@@ -25,6 +28,7 @@ class Action(StrEnum):
     SET_VALIDATION_STATUS = "set-validation-status"
     DISPUTE_STATUS = "dispute-status"  # a verified dispute notice (node/kinds/dispute_notices.py)
     DEREGISTER = "deregister"
+    SUSPEND = "suspend"  # on a consent's revocation (node/kinds/consents.py)
     CREATE_CATEGORY = "create-category"
     UPDATE_CATEGORY = "update-category"
     DEPRECATE_CATEGORY = "deprecate-category"

@@ -73,6 +73,9 @@ class Switching:
         self._open: dict[str, SwitchRecord] = {}  # open requests held here, by IRI
         self._frozen: dict[str, str] = {}  # record IRI -> switch request freezing it
         self._lock = threading.Lock()  # one hand-over step at a time
+        # checks of a bundle arriving here before it is staged; raise to refuse it (the
+        # gaining FSP's consent, node/kinds/consents.py `switch_guard`)
+        self.stage_guards: list[Callable[[RecordKind, bundles.Bundle], None]] = []
         for rec in self.all():
             self._remember(rec)
         unit.guards.append(self._guard)
@@ -345,6 +348,8 @@ class Switching:
             if marker:
                 return {"switch_id": switch_id, "state": marker[str(FMAR.switchState)]}
             bundles.check(kind, sent)
+            for guard in self.stage_guards:
+                guard(kind, sent)
             for r in sent.records:
                 if self.store.triples(r["iri"]):
                     raise Conflict("SWITCH-VAL-009", "A record of the bundle is already held "

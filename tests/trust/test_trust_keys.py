@@ -134,7 +134,8 @@ def test_KEY_after_rotation_old_tokens_verify_until_the_overlap_ends(federation,
     assert abs(published[old_kid]["exp"] - ends) < 3 and "exp" not in published[new_kid]
     time.sleep(1.1)  # the node refetches the JWKS for an unknown kid at most every second
     for token in (new_machine, old_machine):
-        assert node.call("GET", "/whoami", token, fsp.cert, fsp.key).status_code == 200
+        seen = node.call("GET", "/whoami", token, fsp.cert, fsp.key)
+        assert seen.status_code == 200, seen.text
     with federation.client(token=old_user) as c:
         assert c.get("/userinfo").status_code == 200
     # after the window: the old key is gone everywhere, tokens it signed fail
