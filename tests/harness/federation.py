@@ -325,6 +325,21 @@ class LocalFederation:
 
         return application, self._on_store(operator_node, decide)
 
+    def subscribe_inbox(self, fsp_node: NodeProc, operator_node: NodeProc,
+                        types: tuple[str, ...] = ("market-unit.composition-changed",)) -> str:
+        """The operator's subscription, on the FSP's node (before it runs), to `types`,
+        delivered to the operator node's inbox (`/inbox/events`), made as the operator with
+        its rights (POL-040 judges each event with them). Returns the subscription ID."""
+        from node.events.subscriptions import Subscriptions
+        from node.identity import Caller
+
+        operator = operator_node.member
+        caller = Caller("loader", operator.org_id, frozenset(operator.roles),
+                        frozenset({"assets:read"}), frozenset(operator.dno_areas))
+        return str(self._on_store(fsp_node, lambda register: Subscriptions(
+            register.unit).create(caller, {"url": f"{operator_node.url}/inbox/events",
+                                           "types": list(types)}).id))
+
     @staticmethod
     def _on_store(node: NodeProc, work: Any) -> Any:
         """`work(register)` on a node's store before it runs; the store is closed and its
