@@ -83,6 +83,8 @@ class NodeSettings(SettingsBase):
                                                 validation_alias="FMAR_SWITCH_NOTICE_SECONDS")
     switch_poll_seconds: float = Field(30.0, validation_alias="FMAR_SWITCH_POLL_SECONDS")
     switch_crash_at: str | None = Field(None, validation_alias="FMAR_SWITCH_CRASH_AT")
+    # records one hand-over moves, with a unit's memberships and members (SWITCH-VAL-022)
+    switch_max_bundle: int = Field(2000, ge=1, validation_alias="FMAR_SWITCH_MAX_BUNDLE")
     # rate limits (trust/ratelimit.py), `burst:per-second` or `off`
     rate_api_source: str = Field("600:100", validation_alias="FMAR_RATE_API_SOURCE")
     rate_api_client: str = Field("300:50", validation_alias="FMAR_RATE_API_CLIENT")

@@ -12,14 +12,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from common.http_errors import error_responses
-from common.openapi import content
+from common.openapi import content, signed_webhook
 from node.api import services as deps
 from node.api.http import read_body
 from node.events.inbox import Inbox
 
 router = APIRouter(tags=["events"])
 InboxDep = Annotated[Inbox, Depends(deps.inbox)]
-_SIGNED = {"parameters": [
+_SIGNED = {**signed_webhook(), "parameters": [
     {"name": name, "in": "header", "required": True, "schema": {"type": "string"},
      "description": text} for name, text in (
         ("webhook-id", "The event's id (the body's `id`)"),

@@ -46,7 +46,6 @@ SWITCHABLE = ("asset", "market-unit")  # kinds a switch request names
 CARRIED: dict[str, tuple[str, ...]] = {"asset": (), "market-unit": (
     "market-unit-membership", "asset")}
 MAX_RECORDS = 500  # records a request names
-MAX_BUNDLE = 2000  # records a hand-over moves, with those carried (SWITCH-VAL-022)
 IMPORT_BASE = "urn:fmar:switch-import:"
 DEREGISTERED = "Deregistered"
 
@@ -192,8 +191,9 @@ class Switching:
             raise Conflict("SWITCH-VAL-021", "A member of the market unit is in another open "
                            "switch request: it ends first.", {"records": busy})
         everything = sorted(set(iris) | carried)
-        if len(everything) > MAX_BUNDLE:
-            raise Invalid("SWITCH-VAL-022", f"A hand-over moves at most {MAX_BUNDLE} records "
+        if len(everything) > self.settings.switch_max_bundle:
+            raise Invalid("SWITCH-VAL-022", "A hand-over moves at most "
+                          f"{self.settings.switch_max_bundle} records "
                           "with the units' memberships and members; this one would move "
                           f"{len(everything)}.", {"records": len(everything)})
         return everything
@@ -400,8 +400,9 @@ class Switching:
         if sent.kind not in SWITCHABLE or not {r["kind"] for r in sent.records} <= {
                 sent.kind, *CARRIED[sent.kind]}:
             raise Invalid("SWITCH-VAL-001", f"Records of kind '{sent.kind}' cannot be switched.")
-        if len(sent.records) > MAX_BUNDLE:
-            raise Invalid("SWITCH-VAL-022", f"A hand-over moves at most {MAX_BUNDLE} records.")
+        if len(sent.records) > self.settings.switch_max_bundle:
+            raise Invalid("SWITCH-VAL-022", "A hand-over moves at most "
+                          f"{self.settings.switch_max_bundle} records.")
         with self.unit.lock:
             marker = self._marker(switch_id)
             if marker:

@@ -27,13 +27,14 @@ NOTICE = 6.0  # seconds, on A's node
 WAIT = 150.0  # generous: a shared 2-core machine
 AREA = "ENWL"
 JOINED = "2025-04-01"
-PAIRS = 9  # units of two member assets each; the rest of A's assets are loose
+PAIRS = 9  # units of two member assets each, one of three; the rest of A's assets are loose
+MAX_BUNDLE = 6  # on A's node: a unit of two members moves (5 records), of three not (7)
 
 
 class World:
     def __init__(self, local: LocalFederation, units: list[tuple[str, list[str]]],
-                 loose: list[str], qualified: tuple[str, str]):
-        self.local = local
+                 loose: list[str], qualified: tuple[str, str], large: str):
+        self.local, self.large = local, large  # `large`: the unit of three members
         self.units = units  # (unit ID, [member asset IRIs]) not used by a test yet
         self.loose = loose  # asset IRIs in no unit
         self.qualified = qualified  # (unit ID, NESO's qualification IRI)
@@ -148,21 +149,22 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         neso = local.register_member("Neso", ["NESO"])
         gridco = local.register_member("Gridco", ["DNO"], dno_areas=[AREA])
         a = local.add_node("fsp_a", flexco,
-                           extra_env={"FMAR_SWITCH_NOTICE_SECONDS": str(NOTICE)})
+                           extra_env={"FMAR_SWITCH_NOTICE_SECONDS": str(NOTICE),
+                                      "FMAR_SWITCH_MAX_BUNDLE": str(MAX_BUNDLE)})
         local.add_node("fsp_b", otherflex)
         neso_node = local.add_node("neso", neso)
         local.add_node("dno", gridco, ["Asset", "ConnectionLimit"])
-        rows = list(assets(2 * PAIRS + 6, flexco.org_id, seed=41, dnos=[AREA]))
+        rows = list(assets(2 * PAIRS + 9, flexco.org_id, seed=41, dnos=[AREA]))
         iris = local.load_assets(a, rows)
         pairs = [iris[2 * n:2 * n + 2] for n in range(PAIRS)]
         unit_ids = local.load_market_units(a, [(
             {"Name": f"Portfolio {n}", "UnitType": "SPG", "LocationScope": "DNOArea",
              "DNOArea": AREA}, [(i.rsplit("/", 1)[-1], JOINED) for i in pair])
-            for n, pair in enumerate(pairs)])
+            for n, pair in enumerate([*pairs, iris[2 * PAIRS:2 * PAIRS + 3]])])
         _, qualification = local.load_qualification(a, neso_node, unit_ids[0])
         local.start_nodes()
-        yield World(local, list(zip(unit_ids[1:], pairs[1:])), iris[2 * PAIRS:],
-                    (unit_ids[0], qualification))
+        yield World(local, list(zip(unit_ids[1:PAIRS], pairs[1:])), iris[2 * PAIRS + 3:],
+                    (unit_ids[0], qualification), unit_ids[PAIRS])
     finally:
         local.stop()
 
@@ -252,6 +254,15 @@ def test_SWITCH_VAL_002_another_fsps_unit_or_no_unit_is_refused(world: World) ->
     # POL-072: A does not ask for its own unit
     own = world.request_unit(unit_id, who="Flexco")
     assert own.status_code == 403 and own.json()["code"] == "POL-072"
+
+
+def test_SWITCH_VAL_022_a_unit_too_large_for_one_hand_over_is_refused(world: World) -> None:
+    refused = world.request_unit(world.large)
+    assert refused.status_code == 422 and refused.json()["code"] == "SWITCH-VAL-022", \
+        refused.text
+    assert refused.json()["details"]["records"] == 7  # the unit, 3 memberships, 3 assets
+    assert world.call("Flexco", world.a, "GET",
+                      f"/market-units/{world.large}").status_code == 200
 
 
 def test_SWITCH_409_a_unit_being_handed_over_takes_no_new_member(world: World) -> None:

@@ -263,12 +263,13 @@ class LocalFederation:
         facilitator through the product kind: validated (PROD-*), authorised (POL-009,
         POL-010), versioned and audited."""
         from node.identity import Caller
-        from node.kinds.product_import import reference_products
+        from node.kinds.product_import import reference_products, with_seed_procurers
 
         facilitator = Caller("loader", node.member.org_id, frozenset(node.member.roles),
                              frozenset({"products:write"}))
         return self._on_store(node, lambda register: [
-            register.products.create(body, facilitator).iri for body in reference_products()])
+            register.products.create(with_seed_procurers(body), facilitator).iri
+            for body in reference_products()])
 
     def load_market_units(self, node: NodeProc,
                           units: list[tuple[dict[str, Any], list[tuple[str, str]]]]) -> list[str]:
