@@ -12,6 +12,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -120,8 +121,8 @@ def test_INBOX_002_a_forged_webhook_changes_nothing(inbox: Inbox) -> None:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fsp_a")])
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(1)
-            .not_valid_before(x509.datetime.datetime(2020, 1, 1))
-            .not_valid_after(x509.datetime.datetime(2099, 1, 1))
+            .not_valid_before(datetime(2020, 1, 1, tzinfo=UTC))
+            .not_valid_after(datetime(2099, 1, 1, tzinfo=UTC))
             .sign(key, hashes.SHA256()))
     r = inbox.post(body, WebhookSigner(key, (cert,)).headers(webhook_id, stamp, body))
     assert r.status_code == 401 and r.json()["code"] == "INBOX-002", r.text
@@ -169,7 +170,8 @@ def test_a_material_change_on_the_fsps_node_sends_nesos_outcome_to_reassessment(
     assert unit["MaterialChangeReason"], unit  # the FSP's node judged it material
     deadline = time.monotonic() + WAIT
     while inbox.outcome_state() != "reassessment_required":
-        assert time.monotonic() < deadline, inbox.node("fsp_a").log_text()[-3000:]
+        assert time.monotonic() < deadline, (inbox.node("fsp_a").log_text()[-3000:]
+                                             + inbox.node("neso").log_text()[-3000:])
         time.sleep(0.5)
     history = inbox.call("Neso", "neso", "GET",
                          f"/qualifications/{inbox.outcome.rsplit('/', 1)[-1]}/history")
