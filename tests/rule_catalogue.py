@@ -926,7 +926,8 @@ SWITCH_RULES = [
          f"{SWITCHING}, `node/switching/bundle.py`", "400 `SWITCH-IN-001`",
          _t(SWITCH_TEST, "test_refusals_and_the_parties_rules",
             "test_POL_075_SWITCH_VAL_009_a_hostile_node_cannot_push_records")),
-    Rule("SWITCH-VAL-001", "1 to 500 records of a switchable kind (assets today), by IRI or ID.",
+    Rule("SWITCH-VAL-001", "1 to 500 records of a switchable kind (assets, market units), by "
+         "IRI or ID.",
          SWITCHING, "422 `SWITCH-VAL-001`", _t(SWITCH_TEST, "test_refusals_and_the_parties_rules")),
     Rule("SWITCH-VAL-002", "Every record is an active record held on this node for `From` "
          "(and, in a bundle, a record of the former holder); checked again when the notice "
