@@ -668,7 +668,7 @@ INBOX_RULES = [
          INBOX, "400 `INBOX-006`",
          _t(INBOX_TEST, "test_INBOX_006_a_material_change_names_a_unit")),
     Rule("INBOX-007", "The node has a federation CA to verify webhooks with "
-         "(`FMAR_CA_BUNDLE`).", INBOX, "503 `INBOX-007`",
+         "(`FMAR_CA_BUNDLE`); without one it refuses every webhook.", INBOX, "401 `INBOX-007`",
          _t("tests/test_inbox.py",
             "test_INBOX_007_a_node_without_a_federation_ca_refuses_webhooks")),
     Rule("INBOX-008", "The trust directory answers, to check the sending node; else the "

@@ -10,7 +10,7 @@ def test_INBOX_007_a_node_without_a_federation_ca_refuses_webhooks(node):
         refused = c.post("/inbox/events", content=b'{"id": "x"}',
                          headers={"webhook-id": "x", "webhook-timestamp": "1",
                                   "webhook-signature": "v1jws,a..b"})
-    assert refused.status_code == 503 and refused.json()["code"] == "INBOX-007", refused.text
+    assert refused.status_code == 401 and refused.json()["code"] == "INBOX-007", refused.text
 
 
 def test_the_inbox_is_secured_by_the_webhook_signature_in_openapi(node):

@@ -13,7 +13,8 @@ is the credential (no bearer token: the sending node signs with its own key):
 - INBOX-005: the signing node does not hold the unit's FSP (its member is not the FSP of
   the outcomes held here for the unit, nor listed as hosting it);
 - INBOX-006: not an FMAR event, or a material change that names no market unit;
-- INBOX-007: this node cannot verify webhooks (no federation CA configured).
+- INBOX-007: this node cannot verify webhooks (no federation CA configured): it
+  refuses them all (401: a sender does not retry what will never be accepted).
 
 A material composition change sends the operator's own granted outcomes for the unit to
 `reassessment_required` (`Qualifications.on_material_change`); other events are
@@ -30,7 +31,7 @@ from typing import Any
 
 from cryptography import x509
 
-from common.errors import BadInput, Conflict, Denied, Unauthenticated, Unavailable
+from common.errors import BadInput, Conflict, Denied, Unauthenticated
 from common.vocab import FMAR, ORG_BASE
 from node.events.verify import DEFAULT_TOLERANCE, WebhookRejected, load_anchors, verify_webhook
 from node.kinds.qualifications import Qualifications
@@ -74,9 +75,9 @@ class Inbox:
         self._lock = threading.Lock()
 
     def receive(self, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
-        if not self._anchors:
-            raise Unavailable("INBOX-007", "This node has no federation CA to verify "
-                              "webhooks with (FMAR_CA_BUNDLE).")
+        if not self._anchors:  # a signed webhook it cannot verify is refused, not retried
+            raise Unauthenticated("INBOX-007", "This node has no federation CA to verify "
+                                  "webhooks with (FMAR_CA_BUNDLE): it accepts none.")
         with self._lock:  # one webhook at a time: a replay racing its original is refused
             try:
                 verified = verify_webhook(headers, body, self._anchors,
