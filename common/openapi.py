@@ -56,6 +56,18 @@ def or_empty(pattern: str) -> str:
     return f"^({pattern.removeprefix('^').removesuffix('$')})?$"
 
 
+# A node's inbox (POST /inbox/events): the sending node's signature is the credential
+WEBHOOK_SIGNATURE: dict[str, Any] = {
+    "type": "apiKey", "in": "header", "name": "webhook-signature",
+    "description": "Standard Webhooks `v1jws,<detached JWS>` by the sending node's key, "
+    "certified by the federation CA, with `webhook-id` and `webhook-timestamp`."}
+
+
+def signed_webhook() -> dict[str, Any]:
+    """`openapi_extra` of a route whose credential is a signed webhook (no token)."""
+    return {"security": [{"webhookSignature": []}]}
+
+
 def install_openapi(app: FastAPI, *, token_url: str | None, scopes: dict[str, str],
                     authorization_url: str | None = None) -> None:
     """Add the security schemes to the app's OpenAPI document, make every 422 show the
@@ -69,7 +81,8 @@ def install_openapi(app: FastAPI, *, token_url: str | None, scopes: dict[str, st
         doc = get_openapi(title=app.title, version=app.version, description=app.description,
                           routes=app.routes, tags=app.openapi_tags)
         components = doc.setdefault("components", {})
-        schemes: dict[str, Any] = {"mutualTLS": MUTUAL_TLS, "bearer": BEARER}
+        schemes: dict[str, Any] = {"mutualTLS": MUTUAL_TLS, "bearer": BEARER,
+                                   "webhookSignature": WEBHOOK_SIGNATURE}
         if token_url:
             flows: dict[str, Any] = {"clientCredentials": {"tokenUrl": token_url,
                                                            "scopes": scopes}}
@@ -85,8 +98,9 @@ def install_openapi(app: FastAPI, *, token_url: str | None, scopes: dict[str, st
         for operations in doc.get("paths", {}).values():
             for operation in operations.values():
                 if not token_url and "security" in operation:
-                    operation["security"] = [{"bearer": requirement.get("oauth2", [])}
-                                             for requirement in operation["security"]]
+                    operation["security"] = [
+                        {"bearer": requirement["oauth2"]} if "oauth2" in requirement
+                        else requirement for requirement in operation["security"]]
                 responses = operation.setdefault("responses", {})
                 limited = responses.setdefault("429", {"description": RATE_LIMITED["description"],
                                                        "content": {}})

@@ -95,6 +95,8 @@ class NodeSettings(SettingsBase):
     dispute_days: str = Field("open=10,responded=10,escalated=20",
                               validation_alias="FMAR_DISPUTE_DAYS")
     dispute_seconds: float | None = Field(None, validation_alias="FMAR_DISPUTE_SECONDS")
+    # records one hand-over moves, with a unit's memberships and members (SWITCH-VAL-022)
+    switch_max_bundle: int = Field(2000, ge=1, validation_alias="FMAR_SWITCH_MAX_BUNDLE")
     # rate limits (trust/ratelimit.py), `burst:per-second` or `off`
     rate_api_source: str = Field("600:100", validation_alias="FMAR_RATE_API_SOURCE")
     rate_api_client: str = Field("300:50", validation_alias="FMAR_RATE_API_CLIENT")

@@ -648,6 +648,34 @@ EVENT_RULES = [
                        "the_receiver_is_rejected")),
 ]
 
+INBOX_TEST = "tests/federation/test_operator_inbox.py"
+INBOX = "`node/events/inbox.py`"
+INBOX_RULES = [
+    Rule("INBOX-001", "A webhook to the inbox is signed: Standard Webhooks headers and a "
+         "detached JWS (no bearer token: the signature is the credential).", INBOX,
+         "401 `INBOX-001`", _t(INBOX_TEST, "test_INBOX_001_an_unsigned_webhook_is_refused")),
+    Rule("INBOX-002", "The signature verifies, by a key certified by the federation CA, over "
+         "the body received (else forged).", INBOX, "401 `INBOX-002`",
+         _t(INBOX_TEST, "test_INBOX_002_a_forged_webhook_changes_nothing")),
+    Rule("INBOX-003", "The webhook's timestamp is within 300 s of now (else stale).", INBOX,
+         "401 `INBOX-003`", _t(INBOX_TEST, "test_INBOX_003_a_stale_webhook_is_refused")),
+    Rule("INBOX-004", "A `webhook-id` is accepted once (else replayed).", INBOX,
+         "409 `INBOX-004`", _t(INBOX_TEST, "test_INBOX_004_a_replayed_webhook_is_refused")),
+    Rule("INBOX-005", "The signing node's member is, or hosts, the FSP named by this node's "
+         "outcomes for the unit.", INBOX, "403 `INBOX-005`",
+         _t(INBOX_TEST, "test_INBOX_005_another_fsps_node_cannot_speak_for_the_unit")),
+    Rule("INBOX-006", "The body is an FMAR event; a material change names a market unit IRI.",
+         INBOX, "400 `INBOX-006`",
+         _t(INBOX_TEST, "test_INBOX_006_a_material_change_names_a_unit")),
+    Rule("INBOX-007", "The node has a federation CA to verify webhooks with "
+         "(`FMAR_CA_BUNDLE`); without one it refuses every webhook.", INBOX, "401 `INBOX-007`",
+         _t("tests/test_inbox.py",
+            "test_INBOX_007_a_node_without_a_federation_ca_refuses_webhooks")),
+    Rule("INBOX-008", "The trust directory answers, to check the sending node; else the "
+         "sender retries.", "`node/api/services.py` `_hosts`", "503 `INBOX-008`",
+         "retried by the sender (not tested)"),
+]
+
 DISCLOSURE = "tests/test_disclosure.py"
 ATTACK = "tests/federation/test_disclosure.py"
 SDC_RULES = [
@@ -902,6 +930,7 @@ CLI_RULES = [
 ]
 
 SWITCH_TEST = "tests/federation/test_switching.py"
+UNIT_SWITCH_TEST = "tests/federation/test_unit_switching.py"
 SWITCHING = "`node/switching/service.py`"
 SWITCH_RULES = [
     Rule("SWITCH-IN-001", "A switch request is a JSON object (From, Records, "
@@ -909,7 +938,8 @@ SWITCH_RULES = [
          f"{SWITCHING}, `node/switching/bundle.py`", "400 `SWITCH-IN-001`",
          _t(SWITCH_TEST, "test_refusals_and_the_parties_rules",
             "test_POL_075_SWITCH_VAL_009_a_hostile_node_cannot_push_records")),
-    Rule("SWITCH-VAL-001", "1 to 500 records of a switchable kind (assets today), by IRI or ID.",
+    Rule("SWITCH-VAL-001", "1 to 500 records of a switchable kind (assets, market units), by "
+         "IRI or ID.",
          SWITCHING, "422 `SWITCH-VAL-001`", _t(SWITCH_TEST, "test_refusals_and_the_parties_rules")),
     Rule("SWITCH-VAL-002", "Every record is an active record held on this node for `From` "
          "(and, in a bundle, a record of the former holder); checked again when the notice "
@@ -938,12 +968,30 @@ SWITCH_RULES = [
          "`node/switching/peer.py`", "request `rejected`, reason `SWITCH-VAL-010`",
          _t(SWITCH_TEST,
             "test_SWITCH_VAL_010_a_taker_without_a_node_is_rejected_and_the_assets_stay")),
+    Rule("SWITCH-VAL-020", "An asset that is a member of a market unit today or later moves "
+         "only with its unit (at the request, and again when the hand-over is prepared: the "
+         "request then ends `rejected`).", f"{SWITCHING} `_with_carried`", "409 `SWITCH-VAL-020`",
+         _t(UNIT_SWITCH_TEST, "test_SWITCH_VAL_020_a_member_asset_moves_only_with_its_unit",
+            "test_SWITCH_VAL_021_a_unit_with_a_member_in_another_switch_is_refused")),
+    Rule("SWITCH-VAL-021", "A market unit whose member (membership or asset) is in another open "
+         "switch request is not requested.", f"{SWITCHING} `_with_carried`",
+         "409 `SWITCH-VAL-021`",
+         _t(UNIT_SWITCH_TEST,
+            "test_SWITCH_VAL_021_a_unit_with_a_member_in_another_switch_is_refused")),
+    Rule("SWITCH-VAL-022", "A hand-over moves at most 2,000 records, counting a unit's "
+         "memberships and member assets (checked on both nodes).",
+         f"{SWITCHING}, `FMAR_SWITCH_MAX_BUNDLE`", "422 `SWITCH-VAL-022`",
+         _t(UNIT_SWITCH_TEST,
+            "test_SWITCH_VAL_022_a_unit_too_large_for_one_hand_over_is_refused")),
     Rule("SWITCH-404", "The switch request (or staged transfer) exists and the caller is a "
          "party to it.", "`node/records/kind.py` `not_found`, `node/policy.py`",
          "404 `SWITCH-404`", _t(SWITCH_TEST, "test_refusals_and_the_parties_rules")),
     Rule("SWITCH-409", "A record being handed over (request `transferring` or `staged`) does "
-         "not change on the holder's node.", f"{SWITCHING} `_guard`", "409 `SWITCH-409`",
-         _t(SWITCH_TEST, "test_kill_of_b_at_each_step_then_restart_moves_once")),
+         "not change on the holder's node; a unit being handed over takes no new or ended "
+         "membership.", f"{SWITCHING} `_guard`", "409 `SWITCH-409`",
+         _t(SWITCH_TEST, "test_kill_of_b_at_each_step_then_restart_moves_once")
+         + "<br>" + _t(UNIT_SWITCH_TEST,
+                       "test_SWITCH_409_a_unit_being_handed_over_takes_no_new_member")),
     Rule("SWITCH-410", "A record that moved in a switch: reads and changes on the old node name "
          "the new one (`details.moved_to`), for those who could read it or hold it now.",
          "`node/records/tombstone.py`", "410 `SWITCH-410`",
@@ -1596,6 +1644,10 @@ def render() -> str:
          "the node's checks (docs/trust.md \"Third-party platforms\"); a write outside the "
          "delegated scopes is POL-001, for another organisation POL-002 or POL-030.\n"),
         _table(DELEGATION_RULES),
+        "## INBOX: signed webhooks received by a node\n",
+        ("`POST /inbox/events` (`node/events/inbox.py`, docs/api.md \"Events\"): a system "
+         "operator's node acting on the FSP nodes' material composition changes.\n"),
+        _table(INBOX_RULES),
         "## CLI: the `fmar` command\n",
         ("A mistake prints one line, `fmar: error <ID>: <message> Hint: <what to do>`; the "
          "exit codes are in [operator.md](operator.md#what-fmar-returns).\n"),

@@ -62,6 +62,8 @@ def test_the_reference_loads_with_unknown_figures_left_unknown(node):
     ("PROD-VAL-011", {"ValidTo": "2025-12-31"}),
     ("PROD-VAL-012", {"AggregationAllowed": "perhaps"}),
     ("PROD-VAL-013", {"Note": "x" * 4001}),
+    ("PROD-VAL-030", {"SystemOperator": "DNO", "ProcuringAreas": "UKPN_EPN NOWHERE"}),
+    ("PROD-VAL-031", {"ProcuringOrganisations": "ORG-1 <script>"}),
 ], ids=lambda v: v if isinstance(v, str) else "")
 def test_PROD_VAL_rules_refuse_a_malformed_product(node, rule, changes):
     refused = post(node, "facilitator", terms(**changes))
@@ -76,6 +78,22 @@ def test_PROD_VAL_rules_refuse_a_malformed_product(node, rule, changes):
 def test_PROD_IN_unreadable_products_are_400(node, body, code):
     refused = post(node, "facilitator", body)
     assert (refused.status_code, refused.json()["code"]) == (400, code), refused.text
+
+
+def test_PROD_VAL_030_the_register_says_who_procures_a_dso_product(node):
+    """The seed's DNO assignment is demo data loaded into the register, not a list the
+    code reads: a DSO product's versions name the areas (and organisations) procuring it."""
+    from node.kinds.product_import import with_seed_procurers
+
+    rows = {r["ProductCode"]: with_seed_procurers(r) for r in reference_products()}
+    assert rows["DSO_SU"]["ProcuringAreas"] == "UKPN_EPN UKPN_LPN UKPN_SPN"
+    assert "ProcuringAreas" not in rows["DC"]
+    made = post(node, "facilitator", terms(ProductCode="DSOX", SystemOperator="DNO",
+                                           ProcuringAreas="ENWL NPG_YK",
+                                           ProcuringOrganisations="ENWL-LTD"))
+    assert made.status_code == 201, made.text
+    assert made.json()["ProcuringAreas"] == "ENWL NPG_YK"
+    assert made.json()["ProcuringOrganisations"] == "ENWL-LTD"
 
 
 def test_PROD_IN_001_a_product_is_an_object(node):

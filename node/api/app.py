@@ -35,6 +35,7 @@ from node.api import (
 from node.api import catalogue as catalogue_api
 from node.api import events as events_api
 from node.api import federation as federation_api
+from node.api import inbox as inbox_api
 from node.api import reports as reports_api
 from node.api import services as deps
 from node.api import sparql as sparql_api
@@ -115,6 +116,7 @@ def create_app(
     app.include_router(catalogue_api.router)
     app.include_router(switching.router)
     app.include_router(disputes.router)
+    app.include_router(inbox_api.router)
 
     @app.get("/health", tags=["discovery"], summary="Liveness",
              responses={200: content("application/json", schema={"type": "object"})})

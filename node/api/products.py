@@ -44,6 +44,14 @@ class ProductIn(BaseModel):
     ProductName: Any = _text("Name")
     SystemOperator: Any = Field(None, description="Who runs it: NESO, or DNO (DSO products)",
                                 json_schema_extra={"enum": ["NESO", "DNO"]})
+    ProcuringAreas: Any = Field(None, description="DNO licence areas whose operator procures "
+                                "it, space-separated (PROD-VAL-030)", json_schema_extra={
+                                    "type": "string", "maxLength": 400,
+                                    "examples": ["UKPN_EPN UKPN_LPN UKPN_SPN"]})
+    ProcuringOrganisations: Any = Field(None, description="Organisation IDs of the system "
+                                        "operators procuring it, space-separated "
+                                        "(PROD-VAL-031)", json_schema_extra={
+                                            "type": "string", "maxLength": 3300})
     OwnerNote: Any = _text("The owner as published")
     ServiceType: Any = _text("Service type")
     Direction: Any = Field(None, json_schema_extra={"enum": ["Up", "Down", "Both"]})
@@ -72,6 +80,8 @@ class ProductOut(BaseModel):
     ProductCode: str | None = None
     ProductName: str | None = None
     SystemOperator: str | None = None
+    ProcuringAreas: str | None = None
+    ProcuringOrganisations: str | None = None
     OwnerNote: str | None = None
     ServiceType: str | None = None
     Direction: str | None = None

@@ -8,6 +8,7 @@ handed to routes as FastAPI dependencies, and closed when it stops.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,9 +16,11 @@ import httpx
 from fastapi import Request
 
 from common import http_client as trust_http
+from common.errors import Unavailable
 from node.audit_anchor import AuditAnchor, open_anchor
 from node.config import NodeSettings
 from node.events.delivery import DeliverySettings
+from node.events.inbox import Inbox
 from node.events.service import Events
 from node.federation.duplicates import DuplicateIndex, FederationKeys, open_index
 from node.federation.engine import Engine
@@ -31,6 +34,7 @@ from node.query.execute import Executor, Limits
 from node.query.service import QueryService, disclosure_key
 from node.register import Register
 from node.store import open_store
+from node.switching.peer import Peers, PeerUnavailable
 from node.switching.runner import Runner
 from node.switching.service import Switching
 
@@ -102,6 +106,7 @@ class Services:
     events: Events
     switching: Switching
     switch_runner: Runner
+    inbox: Inbox
     provenance: Provenance | None = None  # None: no signing key or trust framework
     anchor: AuditAnchor | None = None  # publishes the audit head (node/audit_anchor.py)
 
@@ -121,6 +126,8 @@ class Services:
         switching = Switching(register.unit, settings, placement,
                               on_moved=duplicates.invalidate)
         switching.stage_guards.append(switch_guard(register.consents))
+        inbox = Inbox(register.qualifications, settings.ca_bundle,
+                      _hosts(switching.peers))
         services = cls(settings, authenticator, placement, register,
                    QueryService(register.store, Limits.of(settings),
                                 disclosure_key=disclosure_key(settings.data_dir)),
@@ -130,7 +137,7 @@ class Services:
                        settings.events_max_attempts, settings.events_poll,
                        settings.events_timeout),
                        settings.client_key, settings.client_cert, settings.ca_bundle),
-                   switching, Runner(switching, settings.switch_poll_seconds))
+                   switching, Runner(switching, settings.switch_poll_seconds), inbox)
         signer = services.events.delivery.signer
         services.provenance = open_provenance(signer, settings.trust_url, settings.node_url,
                                               _anchors(settings))
@@ -201,3 +208,19 @@ def duplicate_index(request: Request) -> DuplicateIndex:
 
 def switching(request: Request) -> Switching:
     return services(request).switching
+
+
+def inbox(request: Request) -> Inbox:
+    return services(request).inbox
+
+
+def _hosts(peers: Peers) -> Callable[[str, str], bool]:
+    """Whether a node's member holds an organisation (the trust directory), for the
+    inbox; INBOX-008 while the directory cannot be reached."""
+    def hosts(operator: str, organisation: str) -> bool:
+        try:
+            return peers.hosts(operator, organisation)
+        except PeerUnavailable:
+            raise Unavailable("INBOX-008", "The trust directory cannot be reached to check "
+                              "the sending node: try again.") from None
+    return hosts

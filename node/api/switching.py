@@ -26,17 +26,24 @@ SwitchingDep = Annotated[Switching, Depends(deps.switching)]
 _EXAMPLE: JsonDict = {"From": "FSP-ACME", "RecordKind": "asset",
                       "Records": ["https://id.fmar.uk/asset/0b6f1c7e-2f8e-4a55-9d8e-6f1a2b3c4d5e"],
                       "ConsentReference": "CONSENT-2026-0042"}
+_UNIT_EXAMPLE: JsonDict = {
+    "From": "FSP-ACME", "RecordKind": "market-unit",
+    "Records": ["https://id.fmar.uk/market-unit/7bbf52a4-0c3e-4d1f-9a2b-3c4d5e6f7a8b"],
+    "ConsentReference": "CONSENT-2026-0043"}
 
 
 class SwitchRequestIn(BaseModel):
     """What FSP B sends to the node holding the records (FSP A's)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "required": ["From", "Records", "ConsentReference"], "examples": [_EXAMPLE]})
+        "required": ["From", "Records", "ConsentReference"],
+        "examples": [_EXAMPLE, _UNIT_EXAMPLE]})
 
     From: Any = Field(None, description="The organisation holding the records today (A)",
                       json_schema_extra={"type": "string"})
-    RecordKind: Any = Field(None, description="The kind of the records (default `asset`)",
+    RecordKind: Any = Field(None, description="The kind of the records: `asset` (default) "
+                            "or `market-unit` (its memberships and member assets move with "
+                            "it)",
                             json_schema_extra={"type": "string"})
     Records: Any = Field(None, description="The records' IRIs (or IDs), 1 to 500",
                          json_schema_extra={"type": "array", "items": {"type": "string"},

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -45,11 +47,21 @@ class _Retry:
     next_try: float = 0.0
 
 
+def _trusted(ca_bundle: Path | None) -> ssl.SSLContext:
+    """The public CAs, and the federation's CA when given: another node's inbox
+    (POST /inbox/events) serves a certificate of the federation CA."""
+    context = ssl.create_default_context()
+    if ca_bundle is not None:
+        context.load_verify_locations(cafile=str(ca_bundle))
+    return context
+
+
 class Delivery:
     def __init__(self, outbox: Outbox, subscriptions: Subscriptions,
-                 signer: WebhookSigner | None, settings: DeliverySettings):
+                 signer: WebhookSigner | None, settings: DeliverySettings,
+                 ca_bundle: Path | None = None):
         self.outbox, self.subscriptions = outbox, subscriptions
-        self.signer, self.settings = signer, settings
+        self.signer, self.settings, self.ca_bundle = signer, settings, ca_bundle
         self._retries: dict[str, _Retry] = {}
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -78,7 +90,8 @@ class Delivery:
         self._wake.set()
 
     def _run(self) -> None:
-        with httpx.Client(timeout=self.settings.timeout, follow_redirects=False) as http:
+        with httpx.Client(timeout=self.settings.timeout, follow_redirects=False,
+                          verify=_trusted(self.ca_bundle)) as http:
             while not self._stop.is_set():
                 self._wake.clear()
                 try:

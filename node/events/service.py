@@ -34,7 +34,8 @@ class Events:
             except (OSError, ValueError) as error:  # delivery says so, unsigned
                 logger.error("Webhooks cannot be signed with %s: %s", key, error)
         subscriptions = Subscriptions(unit)
-        events = cls(unit, subscriptions, Delivery(unit.outbox, subscriptions, signer, settings))
+        events = cls(unit, subscriptions, Delivery(unit.outbox, subscriptions, signer, settings,
+                                                   ca_bundle))
         events.delivery.start()
         return events
 

@@ -320,14 +320,15 @@ def _status_iri(status: str) -> str:
     return str(code_iri("ConsentStatus", status))
 
 
-def switch_guard(consents: Consents) -> Callable[[RecordKind, Any], None]:
-    """A stage guard of node/switching/service.py: assets arriving in a switch need the
-    gaining FSP's valid consent covering switching at their MPAN (CONS-VAL-028)."""
+def switch_guard(consents: Consents) -> Callable[[Any], None]:
+    """A stage guard of node/switching/service.py: assets arriving in a switch (alone or
+    as members of a market unit) need the gaining FSP's valid consent covering switching
+    at their MPAN (CONS-VAL-028)."""
 
-    def guard(kind: RecordKind, bundle: Any) -> None:
-        if kind.name != "asset":
-            return
+    def guard(bundle: Any) -> None:
         for item in bundle.records:
+            if item.get("kind", bundle.kind) != "asset":
+                continue
             triples = [q.triple for q in ox.parse(str(item["graph"]).encode(),
                                                   format=ox.RdfFormat.N_TRIPLES)]
             asset = AssetRecord.from_triples(str(item["iri"]), triples)

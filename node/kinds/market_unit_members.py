@@ -14,11 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 from common.errors import BadInput, Conflict, Invalid, NotFound
-from common.vocab import FMAR, SHAPES_DIR
+from common.vocab import ASSET_BASE, FMAR, SHAPES_DIR
 from node.asset_fields import Field, FieldTable
 from node.identity import Caller
 from node.kinds import market_unit_capability as composition
 from node.kinds.asset_records import AssetRecord
+from node.kinds.assets import ASSET
 from node.kinds.market_unit_capability import (
     MEMBERSHIP_BASE,
     UNIT_BASE,
@@ -141,6 +142,7 @@ class Memberships(Records):
         full = {**body, "UnitId": unit.record_id, "OrganisationId": unit.facts.organisation}
         on = str(body.get("ValidFrom") or "")
         with self.unit.lock:
+            self._not_handed_over(unit, str(body.get("AssetId") or ""))
             before = composition.capability(self.store, unit.iri, on)
             record = self.create(full, caller)
             self._recompute(unit, caller, before)
@@ -156,10 +158,19 @@ class Memberships(Records):
             membership = self.existing(membership_id)
             if membership.value(FMAR.memberOf) != unit.iri:
                 raise NotFound("MUM-404", "No such membership of this market unit.")
+            self._not_handed_over(unit, membership.value(FMAR.memberAsset) or "")
             before = composition.capability(self.store, unit.iri, valid_to)
             record = self.set_fields(membership_id, caller, "*", "end", {"ValidTo": valid_to})
             self._recompute(unit, caller, before)
         return record
+
+    def _not_handed_over(self, unit: Record, asset: str) -> None:
+        """SWITCH-409 before anything is stored: a unit, or an asset, frozen by a switch
+        hand-over (the unit's guards) takes no new or ended membership."""
+        asset_iri = asset if asset.startswith(ASSET_BASE) else ASSET_BASE + asset
+        for guard in self.unit.guards:
+            guard(self.units.kind, unit.iri)
+            guard(ASSET, asset_iri)
 
     def _recompute(self, unit: Record, caller: Caller, before: Capability) -> None:
         after = composition.capability(self.store, unit.iri, before.on)

@@ -79,3 +79,12 @@ def reference_products(path: Path = PRODUCTS_CSV) -> Iterator[dict[str, Any]]:
     with path.open(encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
             yield product_body(row)
+
+
+def with_seed_procurers(body: dict[str, Any]) -> dict[str, Any]:
+    """Demo data: the licence areas the seed (node/kinds/products_seed.py) assigns to a
+    DSO product, as the register's ProcuringAreas (PROD-VAL-030)."""
+    from node.kinds.products_seed import PRODUCTS
+
+    areas = next((p.dno_areas for p in PRODUCTS if p.code == body.get("ProductCode")), ())
+    return {**body, "ProcuringAreas": " ".join(areas)} if areas else body

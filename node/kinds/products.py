@@ -8,8 +8,10 @@ validity period, so a season's new terms never overwrite the last (DFS changes e
   them (POL-009, POL-010);
 - every version of a product names the same product IRI,
   https://id.fmar.uk/product/{ProductCode}, which qualifications and eligibility link to;
-- shapes: shapes/product.ttl (PROD-VAL-001..013); versions of one product do not overlap
-  (PROD-VAL-020, here);
+- shapes: shapes/product.ttl (PROD-VAL-001..013, and PROD-VAL-030/031: the licence areas
+  and organisations that procure it, which the seed of node/kinds/products_seed.py fills
+  in for the demo's DSO products); versions of one product do not overlap (PROD-VAL-020,
+  here);
 - an unknown figure stays absent, never zero (reference/gb-flexibility-products.csv).
 """
 
@@ -38,6 +40,10 @@ FIELDS = (
     Field("ProductCode", FMAR.productCode, "string"),
     Field("ProductName", FMAR.productName, "string"),
     Field("SystemOperator", FMAR.systemOperatorRole, "code:OrganisationRole"),
+    # who procures it (PROD-VAL-030/031): DNO licence areas and organisation IDs,
+    # space-separated; absent when not known
+    Field("ProcuringAreas", FMAR.procuringAreas, "string"),
+    Field("ProcuringOrganisations", FMAR.procuringOrganisations, "string"),
     Field("OwnerNote", FMAR.ownerNote, "string"),
     Field("ServiceType", FMAR.serviceType, "string"),
     Field("Direction", FMAR.direction, "code:Direction"),
@@ -70,7 +76,8 @@ def _facts(record: Record) -> Facts:
 PRODUCT = RecordKind(
     name="product", label="product", code="PROD", iri_base=PRODUCT_VERSION_BASE,
     rdf_class=FMAR.Product, table=TABLE, shapes=(SHAPES_FILE,),
-    rules=(*(f"PROD-VAL-{n:03d}" for n in range(1, 14)), "PROD-VAL-020", "PROD-IN-001",
+    rules=(*(f"PROD-VAL-{n:03d}" for n in range(1, 14)), "PROD-VAL-020", "PROD-VAL-030",
+           "PROD-VAL-031", "PROD-IN-001",
            "PROD-IN-002", "PROD-IN-003", "PROD-VAL", "PROD-404", "PROD-412", "PROD-428",
            "POL-009", "POL-010"),
     held_by="the market facilitator's node",

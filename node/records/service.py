@@ -30,6 +30,7 @@ from node.events.changes import change_data
 from node.events.types import event_type
 from node.identity import Caller
 from node.inputs import Properties, properties_from_json
+from node.records import tombstone
 from node.records.kind import UUID, RecordKind
 from node.records.reading import history as record_history
 from node.records.record import RDF_TYPE, Record
@@ -145,7 +146,12 @@ class Records:
         return record
 
     def read(self, record_id: str, caller: Caller) -> Record:
-        record = self.existing(record_id)
+        """The record, or 410 SWITCH-410 when it moved in a switch (to those who could read
+        it), else the kind's 404."""
+        iri = self.kind.iri_of(record_id)
+        record = self.kind.read(iri, self.store.triples(iri))
+        if record is None:
+            raise tombstone.absent(self.kind, self.store, iri, caller)
         policy.authorise(caller, self.kind.name, "read", record.facts)
         return record
 

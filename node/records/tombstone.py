@@ -67,7 +67,7 @@ def absent(kind: RecordKind, store: RecordStore, iri: str, caller: Caller) -> Do
 
     stone = read(store, iri)
     if stone is None or not (caller.organisation_id == stone.organisation
-                             or policy.may_read(caller, stone.former)):
+                             or policy.may_read(caller, stone.former, kind.name)):
         return kind.not_found()
     return Gone("SWITCH-410", f"This {kind.label} moved to another node in a switch: read and "
                 "change it there.",

@@ -8,6 +8,7 @@ organisation, and the carried audit entries."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +37,7 @@ class Bundle:
     kind: str
     from_organisation: str
     to_organisation: str
-    records: list[dict[str, Any]]  # {iri, version, graph, versions: {n: text}, audit}
+    records: list[dict[str, Any]]  # {iri, kind, version, graph, versions: {n: text}, audit}
 
     def as_json(self) -> dict[str, Any]:
         return {"switch_request": self.switch_request, "switch_id": self.switch_id,
@@ -46,7 +47,8 @@ class Bundle:
     @classmethod
     def from_json(cls, body: Any) -> Bundle:
         try:
-            records = [{"iri": str(r["iri"]), "version": int(r["version"]),
+            records = [{"iri": str(r["iri"]), "kind": str(r.get("kind", body["kind"])),
+                        "version": int(r["version"]),
                         "graph": str(r["graph"]),
                         "versions": {str(k): str(v) for k, v in dict(r["versions"]).items()},
                         "audit": str(r["audit"])} for r in body["records"]]
@@ -58,10 +60,14 @@ class Bundle:
                            "to_organisation and records.") from None
 
 
-def export(kind: RecordKind, store: RecordStore, switch_request: str, switch_id: str,
-           holder: str, requester: str, iris: list[str]) -> Bundle:
+def export(requested: RecordKind, kind_of: Callable[[str], RecordKind], store: RecordStore,
+           switch_request: str, switch_id: str, holder: str, requester: str,
+           iris: list[str]) -> Bundle:
+    """The bundle of a switch of `requested` records: `iris` are those and the records
+    carried with them (a unit's memberships and member assets), each of `kind_of(iri)`."""
     records = []
     for iri in iris:
+        kind = kind_of(iri)
         current = kind.read(iri, store.triples(iri))
         if current is None:
             raise kind.not_found()
@@ -69,10 +75,10 @@ def export(kind: RecordKind, store: RecordStore, switch_request: str, switch_id:
                     for n in range(1, current.version)}
         entries = "\n".join(e.ntriples(h) for e, h in audit.entries(store, iri))
         carried_before = "\n".join(e.ntriples() for e in carried.entries(store, iri))
-        records.append({"iri": iri, "version": current.version, "graph": _text(current.triples),
+        records.append({"iri": iri, "kind": kind.name, "version": current.version, "graph": _text(current.triples),
                         "versions": versions, "audit": "\n".join(
                             x for x in (carried_before, entries) if x)})
-    return Bundle(switch_request, switch_id, kind.name, holder, requester, records)
+    return Bundle(switch_request, switch_id, requested.name, holder, requester, records)
 
 
 def record_organisation(bundle_record: dict[str, Any]) -> str | None:
@@ -90,11 +96,12 @@ def _parse(text: str) -> list[ox.Triple]:
         raise BadInput("SWITCH-IN-001", "A record of the bundle is not N-Triples.") from None
 
 
-def check(kind: RecordKind, bundle: Bundle) -> None:
+def check(kinds: Mapping[str, RecordKind], bundle: Bundle) -> None:
     """SWITCH-VAL-002 / SWITCH-IN-001 on the receiving node, before anything is staged:
-    each record is a record of the kind (its IRI), of the former holder, and every text of
-    the bundle is N-Triples."""
+    each record is a record of the kind it says (its IRI), of the former holder, and every
+    text of the bundle is N-Triples."""
     for r in bundle.records:
+        kind = kinds[r["kind"]]
         rid = r["iri"].removeprefix(kind.iri_base)
         if rid == r["iri"] or not UUID.match(rid) or \
                 record_organisation(r) != bundle.from_organisation:
@@ -113,14 +120,14 @@ def _carried_entries(text: str, iris: set[str]) -> str:
                      if term_value(t.subject) in about)
 
 
-def received_writes(kind: RecordKind, bundle: Bundle, now: str) -> tuple[
+def received_writes(kinds: Mapping[str, RecordKind], bundle: Bundle, now: str) -> tuple[
         list[GraphWrite], list[tuple[str, int]]]:
     """The writes that make the bundle's records this node's, and the (IRI, version) of
     each new version (for the audit entries)."""
     writes, versions = [], []
     audit_text = []
     for r in bundle.records:
-        iri, version = r["iri"], r["version"]
+        iri, version, kind = r["iri"], r["version"], kinds[r["kind"]]
         for n, text in r["versions"].items():
             writes.append(GraphWrite(kind.version_iri(iri, int(n)), text, replace=True))
         writes.append(GraphWrite(kind.version_iri(iri, version), r["graph"], replace=True))

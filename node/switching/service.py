@@ -23,6 +23,7 @@ from node import ntriples, policy
 from node.audit import now_iso
 from node.config import NodeSettings
 from node.identity import Caller
+from node.kinds import market_unit_capability as composition
 from node.ntriples import term_value
 from node.placement import Placement
 from node.records import tombstone
@@ -39,8 +40,12 @@ from node.switching.states import SYSTEM as BY_SYSTEM
 
 logger = logging.getLogger("fmar.switching")
 
-SWITCHABLE = ("asset",)  # kinds whose records can move (market units join later)
-MAX_RECORDS = 500
+SWITCHABLE = ("asset", "market-unit")  # kinds a switch request names
+# what moves with a record of a requested kind: a market unit takes its memberships (past
+# ones too: they are its history) and the assets that are members today or later
+CARRIED: dict[str, tuple[str, ...]] = {"asset": (), "market-unit": (
+    "market-unit-membership", "asset")}
+MAX_RECORDS = 500  # records a request names
 IMPORT_BASE = "urn:fmar:switch-import:"
 DEREGISTERED = "Deregistered"
 
@@ -63,6 +68,15 @@ def _body_fields(body: Any) -> tuple[str, str, list[str], str]:
     return holder, kind, records, consent.strip()
 
 
+def kind_of(iri: str) -> RecordKind:
+    """The switchable or carried kind of a record, by its IRI base."""
+    for name in {*SWITCHABLE, *(c for carried in CARRIED.values() for c in carried)}:
+        if iri.startswith(KINDS[name].iri_base):
+            return KINDS[name]
+    raise Invalid("SWITCH-VAL-001", "A record of this kind cannot be switched.",
+                  {"record": iri[:200]})
+
+
 class Switching:
     def __init__(self, unit: UnitOfWork, settings: NodeSettings, placement: Placement,
                  peers: Peers | None = None, on_moved: Callable[[], None] | None = None):
@@ -75,7 +89,7 @@ class Switching:
         self._lock = threading.Lock()  # one hand-over step at a time
         # checks of a bundle arriving here before it is staged; raise to refuse it (the
         # gaining FSP's consent, node/kinds/consents.py `switch_guard`)
-        self.stage_guards: list[Callable[[RecordKind, bundles.Bundle], None]] = []
+        self.stage_guards: list[Callable[[bundles.Bundle], None]] = []
         for rec in self.all():
             self._remember(rec)
         unit.guards.append(self._guard)
@@ -138,6 +152,7 @@ class Switching:
             if busy:
                 raise Conflict("SWITCH-VAL-004", "Some records are already in an open switch "
                                "request.", {"records": busy})
+            iris = self._with_carried(kind, holder, iris)
             created = notice.now()
             rec = SwitchRecord(new_switch_iri(), holder, caller.organisation_id, kind.name,
                                tuple(iris), consent, State.REQUESTED, notice.iso(
@@ -149,6 +164,47 @@ class Switching:
             stored = self._read(rec.iri)
             self._remember(stored)
         return stored
+
+    def _with_carried(self, kind: RecordKind, holder: str, iris: list[str]) -> list[str]:
+        """The requested records and those that move with them (`CARRIED`), checked: an
+        asset in a unit moves only with it (SWITCH-VAL-020), a unit's member assets are
+        active assets of the holder (SWITCH-VAL-002) in no other open switch
+        (SWITCH-VAL-021), and the whole fits one hand-over (SWITCH-VAL-022)."""
+        day = composition.today()
+        if kind.name == "asset":
+            inside = sorted({m.unit for iri in iris
+                             for m in composition.memberships(self.store, asset=iri)
+                             if m.in_force_from(day)})
+            if inside:
+                raise Conflict("SWITCH-VAL-020", "An asset that is a member of a market unit "
+                               "moves only with its unit: request the unit, or end the "
+                               "membership first.", {"market_units": inside})
+            return iris
+        carried: set[str] = set()
+        for unit in (iris if kind.name == "market-unit" else []):
+            for m in composition.memberships(self.store, unit=unit):
+                carried.add(m.iri)
+                if m.in_force_from(day):
+                    carried.add(m.asset)
+        assets = sorted(i for i in carried if i.startswith(KINDS["asset"].iri_base))
+        self._check_records(KINDS["asset"], holder, assets)
+        busy = sorted(i for r in self._open.values() for i in r.records
+                      if i in carried and not set(iris) & set(r.records))
+        if busy:
+            raise Conflict("SWITCH-VAL-021", "A member of the market unit is in another open "
+                           "switch request: it ends first.", {"records": busy})
+        everything = sorted(set(iris) | carried)
+        if len(everything) > self.settings.switch_max_bundle:
+            raise Invalid("SWITCH-VAL-022", "A hand-over moves at most "
+                          f"{self.settings.switch_max_bundle} records "
+                          "with the units' memberships and members; this one would move "
+                          f"{len(everything)}.", {"records": len(everything)})
+        return everything
+
+    def requested(self, rec: SwitchRecord) -> list[str]:
+        """The records the request named (the rest of `records` is carried with them)."""
+        base = KINDS[rec.record_kind].iri_base
+        return [i for i in rec.records if i.startswith(base)]
 
     def _check_records(self, kind: RecordKind, holder: str, iris: list[str]) -> None:
         """SWITCH-VAL-002: every record is held here, for `holder`, and active."""
@@ -242,17 +298,20 @@ class Switching:
                     target = self.peers.node_of(rec.requester)
                 except PeerRefused as refused:
                     return self._reject(rec, refused)
-                with self.unit.lock:  # checked and frozen together
+                with self.unit.lock:  # checked, gathered and frozen together
                     try:  # changed during the notice (e.g. de-registered): nothing moves
-                        self._check_records(kind, rec.holder, list(rec.records))
-                    except Invalid as invalid:
+                        named = self.requested(rec)
+                        self._check_records(kind, rec.holder, named)
+                        everything = self._with_carried(kind, rec.holder, named)
+                    except (Invalid, Conflict) as invalid:
                         return self._reject(rec, PeerRefused(422, invalid.body()))
                     rec = self._move(SYSTEM, rec, State.TRANSFERRING, BY_SYSTEM,
-                                     Action.ADVANCE_SWITCH, target_node=target)
+                                     Action.ADVANCE_SWITCH, target_node=target,
+                                     records=tuple(everything))
                 self._crash("prepared")
             if rec.state == State.TRANSFERRING:
-                sent = bundles.export(kind, self.store, rec.iri, rec.switch_id, rec.holder,
-                                      rec.requester, list(rec.records))
+                sent = bundles.export(kind, kind_of, self.store, rec.iri, rec.switch_id,
+                                      rec.holder, rec.requester, list(rec.records))
                 try:
                     self.peers.call("PUT", rec.target_node or "",
                                     f"/switch-transfers/{rec.switch_id}", sent.as_json())
@@ -262,7 +321,7 @@ class Switching:
                 rec = self._move(SYSTEM, rec, State.STAGED, BY_SYSTEM, Action.ADVANCE_SWITCH)
                 self._crash("staged")
             if rec.state == State.STAGED:
-                rec = self._commit(kind, rec)
+                rec = self._commit(rec)
                 self._crash("committed")
             if rec.state == State.COMMITTED:
                 self.peers.call("POST", rec.target_node or "",
@@ -280,7 +339,7 @@ class Switching:
         return self._move(SYSTEM, rec, State.REJECTED, BY_SYSTEM, Action.ADVANCE_SWITCH,
                           reason=reason)
 
-    def _commit(self, kind: RecordKind, rec: SwitchRecord) -> SwitchRecord:
+    def _commit(self, rec: SwitchRecord) -> SwitchRecord:
         """One transaction on A: the records' graphs go, tombstones say where they went,
         the request is `committed`."""
         with self.unit.lock:
@@ -294,6 +353,7 @@ class Switching:
                                            for t in current.triples))]
             audited = [(rec.iri, version)]
             for iri in rec.records:
+                kind = kind_of(iri)
                 record = kind.read(iri, self.store.triples(iri))
                 if record is None:
                     continue  # moved already (this step is retried as a whole, never half)
@@ -340,16 +400,19 @@ class Switching:
                 sent.switch_request != SWITCH_BASE + switch_id:
             raise BadInput("SWITCH-IN-001", "The bundle is for another switch.")
         self._authorise_transfer(caller, sent.from_organisation, sent.to_organisation)
-        if sent.kind not in SWITCHABLE:
+        if sent.kind not in SWITCHABLE or not {r["kind"] for r in sent.records} <= {
+                sent.kind, *CARRIED[sent.kind]}:
             raise Invalid("SWITCH-VAL-001", f"Records of kind '{sent.kind}' cannot be switched.")
-        kind = KINDS[sent.kind]
+        if len(sent.records) > self.settings.switch_max_bundle:
+            raise Invalid("SWITCH-VAL-022", "A hand-over moves at most "
+                          f"{self.settings.switch_max_bundle} records.")
         with self.unit.lock:
             marker = self._marker(switch_id)
             if marker:
                 return {"switch_id": switch_id, "state": marker[str(FMAR.switchState)]}
-            bundles.check(kind, sent)
+            bundles.check(KINDS, sent)
             for guard in self.stage_guards:
-                guard(kind, sent)
+                guard(sent)
             for r in sent.records:
                 if self.store.triples(r["iri"]):
                     raise Conflict("SWITCH-VAL-009", "A record of the bundle is already held "
@@ -375,7 +438,7 @@ class Switching:
             if marker[str(FMAR.switchState)] == "active":
                 return {"switch_id": switch_id, "state": "active"}
             sent = bundles.Bundle.from_json(json.loads(marker[str(FMAR.bundle)]))
-            writes, versions = bundles.received_writes(KINDS[sent.kind], sent, now_iso())
+            writes, versions = bundles.received_writes(KINDS, sent, now_iso())
             writes.append(self._marker_write(sent, "active", keep_bundle=False))
             self.unit.write(caller, Action.SWITCH_IN, writes, versions)
         self.on_moved()

@@ -263,12 +263,13 @@ class LocalFederation:
         facilitator through the product kind: validated (PROD-*), authorised (POL-009,
         POL-010), versioned and audited."""
         from node.identity import Caller
-        from node.kinds.product_import import reference_products
+        from node.kinds.product_import import reference_products, with_seed_procurers
 
         facilitator = Caller("loader", node.member.org_id, frozenset(node.member.roles),
                              frozenset({"products:write"}))
         return self._on_store(node, lambda register: [
-            register.products.create(body, facilitator).iri for body in reference_products()])
+            register.products.create(with_seed_procurers(body), facilitator).iri
+            for body in reference_products()])
 
     def load_market_units(self, node: NodeProc,
                           units: list[tuple[dict[str, Any], list[tuple[str, str]]]]) -> list[str]:
@@ -324,6 +325,21 @@ class LocalFederation:
             return str(outcome.iri)
 
         return application, self._on_store(operator_node, decide)
+
+    def subscribe_inbox(self, fsp_node: NodeProc, operator_node: NodeProc,
+                        types: tuple[str, ...] = ("market-unit.composition-changed",)) -> str:
+        """The operator's subscription, on the FSP's node (before it runs), to `types`,
+        delivered to the operator node's inbox (`/inbox/events`), made as the operator with
+        its rights (POL-040 judges each event with them). Returns the subscription ID."""
+        from node.events.subscriptions import Subscriptions
+        from node.identity import Caller
+
+        operator = operator_node.member
+        caller = Caller("loader", operator.org_id, frozenset(operator.roles),
+                        frozenset({"assets:read"}), frozenset(operator.dno_areas))
+        return str(self._on_store(fsp_node, lambda register: Subscriptions(
+            register.unit).create(caller, {"url": f"{operator_node.url}/inbox/events",
+                                           "types": list(types)}).id))
 
     @staticmethod
     def _on_store(node: NodeProc, work: Any) -> Any:

@@ -1,0 +1,335 @@
+"""Switching a whole market unit across real processes (issue 12 §5): FSP B (Otherflex)
+takes over a unit of FSP A (Flexco); on the effective date the unit, its memberships and
+its member assets move together from A's node to B's, same IRIs, history carried,
+tombstones on A; NESO's qualification of the unit, on NESO's node, still names the unit.
+
+Trust framework, FSP A, FSP B, NESO and a DNO node run as processes over TLS on loopback.
+A's notice is a few seconds; the crash tests restart a node with FMAR_SWITCH_CRASH_AT
+(it exits as kill -9 would at that step) and check each record ends held exactly once.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from examples.generate import assets
+from tests.harness.federation import LocalFederation, NodeProc
+from tests.harness.processes import RATE_LIMITS_OFF, wait_ready
+
+NOTICE = 6.0  # seconds, on A's node
+WAIT = 150.0  # generous: a shared 2-core machine
+AREA = "ENWL"
+JOINED = "2025-04-01"
+PAIRS = 9  # units of two member assets each, one of three; the rest of A's assets are loose
+MAX_BUNDLE = 6  # on A's node: a unit of two members moves (5 records), of three not (7)
+
+
+class World:
+    def __init__(self, local: LocalFederation, units: list[tuple[str, list[str]]],
+                 loose: list[str], qualified: tuple[str, str], large: str):
+        self.local, self.large = local, large  # `large`: the unit of three members
+        self.units = units  # (unit ID, [member asset IRIs]) not used by a test yet
+        self.loose = loose  # asset IRIs in no unit
+        self.qualified = qualified  # (unit ID, NESO's qualification IRI)
+
+    def node(self, name: str) -> NodeProc:
+        return self.local.nodes[name]
+
+    @property
+    def a(self) -> NodeProc:
+        return self.node("fsp_a")
+
+    @property
+    def b(self) -> NodeProc:
+        return self.node("fsp_b")
+
+    def org(self, who: str) -> str:
+        return self.local.members[who].org_id
+
+    def call(self, who: str, node: NodeProc, method: str, path: str,
+             **kw: Any) -> httpx.Response:
+        m = self.local.members[who]
+        headers = {"Authorization": f"Bearer {self.local.access_token(m, node.url)}",
+                   **kw.pop("headers", {})}
+        with self.local.client(m.cert, m.key) as c:
+            return c.request(method, f"{node.url}{path}", headers=headers, timeout=60, **kw)
+
+    def request_unit(self, unit_id: str, who: str = "Otherflex",
+                     **body: Any) -> httpx.Response:
+        return self.call(who, self.a, "POST", "/switch-requests", json={
+            "From": self.org("Flexco"), "RecordKind": "market-unit",
+            "Records": [unit_id], "ConsentReference": "CONSENT-" + uuid.uuid4().hex[:8],
+            **body})
+
+    def state(self, switch_id: str) -> dict[str, Any]:
+        r = self.call("Otherflex", self.a, "GET", f"/switch-requests/{switch_id}")
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    def wait_state(self, switch_id: str, *states: str) -> dict[str, Any]:
+        deadline = time.monotonic() + WAIT
+        while True:
+            try:
+                body = self.state(switch_id)
+                if body["State"] in states:
+                    return body
+            except httpx.HTTPError:
+                body = {"State": "unreachable"}
+            if time.monotonic() > deadline:
+                raise AssertionError(f"switch {switch_id} is {body['State']}, not {states}\n"
+                                     f"A: {self.a.log_text()}\nB: {self.b.log_text()}")
+            time.sleep(0.5)
+
+    def restart(self, node: NodeProc, crash_at: str | None = None) -> None:
+        node.stop()
+        node.env.pop("FMAR_SWITCH_CRASH_AT", None)
+        if crash_at:
+            node.env["FMAR_SWITCH_CRASH_AT"] = crash_at
+        node.start()
+        wait_ready(f"{node.url}/health", node.running(), ca_bundle=self.local.ca_bundle,
+                   why=node.log_text)
+
+    def wait_exit(self, node: NodeProc) -> None:
+        deadline = time.monotonic() + WAIT
+        while node.running().poll() is None:
+            assert time.monotonic() < deadline, f"{node.name} did not crash: {node.log_text()}"
+            time.sleep(0.2)
+
+    def assert_unit_moved(self, unit_id: str, members: list[str]) -> None:
+        """The unit, its memberships and members: exactly one active holder (B's node),
+        same IRIs, history carried, tombstones on A naming B's node."""
+        gone = self.call("Flexco", self.a, "GET", f"/market-units/{unit_id}")
+        assert gone.status_code == 410 and gone.json()["code"] == "SWITCH-410", gone.text
+        assert gone.json()["details"]["moved_to"] == self.b.url
+        on_b = self.call("Otherflex", self.b, "GET", f"/market-units/{unit_id}")
+        assert on_b.status_code == 200, on_b.text
+        unit = on_b.json()
+        assert unit["id"].endswith(unit_id) and unit["OrganisationId"] == self.org("Otherflex")
+        history = self.call("Otherflex", self.b, "GET",
+                            f"/market-units/{unit_id}/history").json()["versions"]
+        assert [v["version"] for v in history] == list(range(1, unit["Version"] + 1))
+        assert history[0]["organisation"] == self.org("Flexco")  # carried from A
+        assert history[-1]["action"] == "switch-in"
+        listed = self.call("Otherflex", self.b, "GET", f"/market-units/{unit_id}/members")
+        assert listed.status_code == 200, listed.text
+        assert sorted(m["AssetId"].rsplit("/", 1)[-1] for m in listed.json()["items"]) == \
+            sorted(i.rsplit("/", 1)[-1] for i in members)
+        for member in listed.json()["items"]:
+            assert member["OrganisationId"] == self.org("Otherflex")
+        for iri in members:
+            asset_id = iri.rsplit("/", 1)[-1]
+            on_a = self.call("Flexco", self.a, "GET", f"/assets/{asset_id}")
+            assert on_a.status_code == 410 and on_a.json()["code"] == "SWITCH-410", on_a.text
+            asset = self.call("Otherflex", self.b, "GET", f"/assets/{asset_id}")
+            assert asset.status_code == 200 and asset.json()["id"] == iri, asset.text
+            assert self.org("Otherflex") in str(asset.json()["OrganisationId"])
+        assert self.call("Flexco", self.b, "GET",
+                         f"/market-units/{unit_id}").status_code in (403, 404)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    local = LocalFederation(tmp_path_factory.mktemp("unit-switching"),
+                            node_env={"FMAR_SWITCH_POLL_SECONDS": "0.5",
+                                      "FMAR_PLACEMENT_TTL": "1", "FMAR_NODE_DEADLINE": "10",
+                                      "FMAR_FEDERATION_KEY_TTL": "1", **RATE_LIMITS_OFF},
+                            trust_env=RATE_LIMITS_OFF)
+    try:
+        local.start_trust()
+        flexco = local.register_member("Flexco", ["FSP"])
+        otherflex = local.register_member("Otherflex", ["FSP"])
+        local.register_member("Thirdflex", ["FSP"])
+        neso = local.register_member("Neso", ["NESO"])
+        gridco = local.register_member("Gridco", ["DNO"], dno_areas=[AREA])
+        a = local.add_node("fsp_a", flexco,
+                           extra_env={"FMAR_SWITCH_NOTICE_SECONDS": str(NOTICE),
+                                      "FMAR_SWITCH_MAX_BUNDLE": str(MAX_BUNDLE)})
+        local.add_node("fsp_b", otherflex)
+        neso_node = local.add_node("neso", neso)
+        local.add_node("dno", gridco, ["Asset", "ConnectionLimit"])
+        rows = list(assets(2 * PAIRS + 9, flexco.org_id, seed=41, dnos=[AREA]))
+        iris = local.load_assets(a, rows)
+        pairs = [iris[2 * n:2 * n + 2] for n in range(PAIRS)]
+        unit_ids = local.load_market_units(a, [(
+            {"Name": f"Portfolio {n}", "UnitType": "SPG", "LocationScope": "DNOArea",
+             "DNOArea": AREA}, [(i.rsplit("/", 1)[-1], JOINED) for i in pair])
+            for n, pair in enumerate([*pairs, iris[2 * PAIRS:2 * PAIRS + 3]])])
+        _, qualification = local.load_qualification(a, neso_node, unit_ids[0])
+        local.start_nodes()
+        yield World(local, list(zip(unit_ids[1:PAIRS], pairs[1:])), iris[2 * PAIRS + 3:],
+                    (unit_ids[0], qualification), unit_ids[PAIRS])
+    finally:
+        local.stop()
+
+
+def test_a_unit_moves_with_its_memberships_and_members_and_keeps_its_qualification(
+        world: World) -> None:
+    unit_id, qualification = world.qualified
+    members = world.call("Flexco", world.a, "GET", f"/market-units/{unit_id}/members").json()
+    kept, leaving = ["https://id.fmar.uk/asset/" + m["AssetId"].rsplit("/", 1)[-1]
+                     for m in members["items"]]
+    # one member leaves today: its membership is history and moves, its asset stays on A
+    today = datetime.now(UTC).date().isoformat()
+    ending = members["items"][1]
+    ended = world.call("Flexco", world.a, "POST",
+                       f"/market-units/{unit_id}/members/{ending['MembershipId']}/end",
+                       json={"ValidTo": today})
+    assert ended.status_code == 200, ended.text
+    made = world.request_unit(unit_id)
+    assert made.status_code == 201, made.text
+    switch = made.json()
+    assert switch["RecordKind"] == "market-unit"
+    assert {f"https://id.fmar.uk/market-unit/{unit_id}", kept, ending["id"]} <= \
+        set(switch["Records"])
+    assert leaving not in switch["Records"]
+    done = world.wait_state(switch["SwitchId"], "completed", "rejected")
+    assert done["State"] == "completed", done
+    world.assert_unit_moved(unit_id, [kept])
+    # the past membership moved with the unit; its asset, no longer a member, stayed on A
+    every = world.call("Otherflex", world.b, "GET",
+                       f"/market-units/{unit_id}/members?all=true").json()["items"]
+    assert sorted(m["id"] for m in every) == sorted(m["id"] for m in members["items"])
+    still = world.call("Flexco", world.a, "GET", f"/assets/{leaving.rsplit('/', 1)[-1]}")
+    assert still.status_code == 200, still.text
+    # NESO's outcome, on NESO's node, still names the same unit IRI: nothing copied
+    found = world.call("Neso", world.node("neso"), "GET", f"/qualifications?unit={unit_id}")
+    assert found.status_code == 200, found.text
+    assert [q["id"] for q in found.json()["items"]] == [qualification]
+    assert found.json()["items"][0]["UnitId"].endswith(unit_id)
+    # B changes its unit's composition on its node; A no longer can, on either node
+    membership = next(m for m in every if m["AssetId"].endswith(kept.rsplit("/", 1)[-1]))
+    path = f"/market-units/{unit_id}/members/{membership['MembershipId']}/end"
+    ended_b = world.call("Otherflex", world.b, "POST", path, json={"ValidTo": "2030-01-01"})
+    assert ended_b.status_code == 200, ended_b.text
+    on_a = world.call("Flexco", world.a, "POST", path, json={"ValidTo": "2029-01-01"})
+    assert on_a.status_code == 410 and on_a.json()["code"] == "SWITCH-410", on_a.text
+    a_on_b = world.call("Flexco", world.b, "POST", path, json={"ValidTo": "2029-01-01"})
+    assert a_on_b.status_code in (403, 404), a_on_b.text
+
+
+def test_SWITCH_VAL_020_a_member_asset_moves_only_with_its_unit(world: World) -> None:
+    unit_id, members = world.units[0]
+    alone = world.call("Otherflex", world.a, "POST", "/switch-requests", json={
+        "From": world.org("Flexco"), "Records": [members[0]], "ConsentReference": "C-1"})
+    assert alone.status_code == 409 and alone.json()["code"] == "SWITCH-VAL-020", alone.text
+    assert alone.json()["details"]["market_units"] == [
+        f"https://id.fmar.uk/market-unit/{unit_id}"]
+
+
+def test_SWITCH_VAL_021_a_unit_with_a_member_in_another_switch_is_refused(
+        world: World) -> None:
+    unit_id, _ = world.units.pop()
+    loose = world.loose.pop()
+    # the loose asset is asked for alone (B), then A adds it to the unit during the notice
+    alone = world.call("Otherflex", world.a, "POST", "/switch-requests", json={
+        "From": world.org("Flexco"), "Records": [loose], "ConsentReference": "C-2"})
+    assert alone.status_code == 201, alone.text
+    joined = world.call("Flexco", world.a, "POST", f"/market-units/{unit_id}/members",
+                        json={"AssetId": loose.rsplit("/", 1)[-1], "ValidFrom": JOINED})
+    assert joined.status_code == 201, joined.text
+    refused = world.request_unit(unit_id)
+    assert refused.status_code == 409 and refused.json()["code"] == "SWITCH-VAL-021", \
+        refused.text
+    assert refused.json()["details"]["records"] == [loose]
+    # the asset's own switch is then rejected at its effective date: it is in a unit now
+    done = world.wait_state(alone.json()["SwitchId"], "completed", "rejected")
+    assert done["State"] == "rejected" and "SWITCH-VAL-020" in done["Reason"], done
+    assert world.call("Flexco", world.a, "GET",
+                      f"/assets/{loose.rsplit('/', 1)[-1]}").status_code == 200
+
+
+def test_SWITCH_VAL_002_another_fsps_unit_or_no_unit_is_refused(world: World) -> None:
+    unit_id, _ = world.units[0]
+    for refused in (world.request_unit(unit_id, From=world.org("Thirdflex")),
+                    world.request_unit(str(uuid.uuid4()))):
+        assert refused.status_code == 422 and refused.json()["code"] == "SWITCH-VAL-002", \
+            refused.text
+    # POL-072: A does not ask for its own unit
+    own = world.request_unit(unit_id, who="Flexco")
+    assert own.status_code == 403 and own.json()["code"] == "POL-072"
+
+
+def test_SWITCH_VAL_022_a_unit_too_large_for_one_hand_over_is_refused(world: World) -> None:
+    refused = world.request_unit(world.large)
+    assert refused.status_code == 422 and refused.json()["code"] == "SWITCH-VAL-022", \
+        refused.text
+    assert refused.json()["details"]["records"] == 7  # the unit, 3 memberships, 3 assets
+    assert world.call("Flexco", world.a, "GET",
+                      f"/market-units/{world.large}").status_code == 200
+
+
+def test_SWITCH_409_a_unit_being_handed_over_takes_no_new_member(world: World) -> None:
+    """While B's node is down the hand-over waits, frozen on A: no new member, no change."""
+    unit_id, members = world.units.pop()
+    loose = world.loose.pop()
+    world.b.stop()
+    try:
+        made = world.request_unit(unit_id)
+        assert made.status_code == 201, made.text
+        switch_id = made.json()["SwitchId"]
+        deadline = time.monotonic() + WAIT
+        while world.state(switch_id)["State"] != "transferring":
+            assert time.monotonic() < deadline, world.state(switch_id)
+            time.sleep(0.3)
+        joined = world.call("Flexco", world.a, "POST", f"/market-units/{unit_id}/members",
+                            json={"AssetId": loose.rsplit("/", 1)[-1], "ValidFrom": JOINED})
+        assert joined.status_code == 409 and joined.json()["code"] == "SWITCH-409", joined.text
+        asset = world.call("Flexco", world.a, "PATCH",
+                           f"/assets/{members[0].rsplit('/', 1)[-1]}",
+                           json={"AssetName": "changed mid hand-over"},
+                           headers={"If-Match": "*",
+                                    "Content-Type": "application/merge-patch+json"})
+        assert asset.status_code == 409 and asset.json()["code"] == "SWITCH-409", asset.text
+    finally:
+        world.restart(world.b)
+    done = world.wait_state(switch_id, "completed", "rejected")
+    assert done["State"] == "completed", done
+    world.assert_unit_moved(unit_id, members)
+    assert world.call("Flexco", world.a, "GET",
+                      f"/assets/{loose.rsplit('/', 1)[-1]}").status_code == 200
+
+
+A_STEPS = ["prepared", "staged", "committed"]
+B_STEPS = ["import-staged", "import-activated"]
+
+
+@pytest.mark.parametrize("step", A_STEPS)
+def test_kill_of_a_mid_unit_hand_over_then_restart_moves_once(world: World,
+                                                              step: str) -> None:
+    unit_id, members = world.units.pop()
+    world.restart(world.a, crash_at=step)
+    made = world.request_unit(unit_id)
+    assert made.status_code == 201, made.text
+    world.wait_exit(world.a)
+    world.restart(world.a)  # the runner resumes the hand-over at start
+    done = world.wait_state(made.json()["SwitchId"], "completed", "rejected")
+    assert done["State"] == "completed", done
+    world.assert_unit_moved(unit_id, members)
+
+
+@pytest.mark.parametrize("step", B_STEPS)
+def test_kill_of_b_mid_unit_hand_over_then_restart_moves_once(world: World,
+                                                              step: str) -> None:
+    unit_id, members = world.units.pop()
+    world.restart(world.b, crash_at=step)
+    made = world.request_unit(unit_id)
+    assert made.status_code == 201, made.text
+    switch_id = made.json()["SwitchId"]
+    world.wait_exit(world.b)
+    state = world.state(switch_id)["State"]
+    on_a = world.call("Flexco", world.a, "GET", f"/market-units/{unit_id}")
+    if state in ("transferring", "staged"):  # still A's, frozen
+        assert on_a.status_code == 200, on_a.text
+    else:  # tombstoned on A, waiting for B's activation: held by neither, lost by none
+        assert state == "committed" and on_a.status_code == 410, (state, on_a.text)
+    world.restart(world.b)
+    done = world.wait_state(switch_id, "completed", "rejected")
+    assert done["State"] == "completed", done
+    world.assert_unit_moved(unit_id, members)
