@@ -22,6 +22,7 @@ from node.federation.duplicates import DuplicateIndex, FederationKeys, open_inde
 from node.federation.engine import Engine
 from node.federation.tokens import ClientCredentialsTokens, TokenCache
 from node.identity import Authenticator, StaticTokenAuthenticator
+from node.index.listing import open_index as open_listing_index
 from node.placement import Placement, placement_for
 from node.query.execute import Executor, Limits
 from node.query.service import QueryService, disclosure_key
@@ -106,6 +107,12 @@ class Services:
         register = Register(open_store(settings.data_dir, settings.sparql_url),
                             workers=settings.workers,
                             material_change_share=settings.material_change_share)
+        index = None
+        if settings.listing_index:
+            index = open_listing_index(settings.data_dir, register.store,
+                                       lambda: register.unit.audit.sequence)
+            register.unit.after_commit.append(index.after_write)
+            register.assets.index = index
         keys = FederationKeys(settings)
         placement = placement_for(settings.holds, authenticator, settings.placement_ttl)
         duplicates = open_index(register.store, keys, register.commit_hooks)
@@ -113,7 +120,7 @@ class Services:
                               on_moved=duplicates.invalidate)
         return cls(settings, authenticator, placement, register,
                    QueryService(register.store, Limits.of(settings),
-                                disclosure_key=disclosure_key(settings.data_dir)),
+                                disclosure_key=disclosure_key(settings.data_dir), index=index),
                    duplicates, Federation.open(settings),
                    Events.open(register.unit, DeliverySettings(
                        settings.events_retry_base, settings.events_retry_max,
@@ -131,6 +138,8 @@ class Services:
         self.events.close()  # before the store it reads
         await self.federation.aclose()
         self.query.close()  # stops its query workers
+        if self.register.assets.index is not None:
+            self.register.assets.index.close()
         self.register.close()
         close = getattr(self.placement, "close", None)
         if close is not None:
