@@ -27,7 +27,7 @@ from common.vocab import ASSET_BASE, AUDIT_BASE, FMAR
 from node import policy
 from node.audit import AUDIT_GRAPH
 from node.index import queries
-from node.index.projection import row_of
+from node.index.projection import PREDICATES, row_of
 from node.index.schema import SCHEMA_VERSION, assets, meta, metadata
 from node.query import aggregates
 from node.query.aggregates import AggregateSpec
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 CHUNK = 500  # records re-read from the store per query
 PROV_USED = "http://www.w3.org/ns/prov#used"
 INDEX_FILE = "listing-index.sqlite"
+_PREDICATES = ", ".join(f"<{p}>" for p in PREDICATES)
 
 
 def _engine(path: Path | None) -> Engine:
@@ -132,7 +133,8 @@ class ListingIndex:
             names = " ".join(f"<{iri}>" for iri in chunk)
             triples: dict[str, list[tuple[str, Any]]] = defaultdict(list)
             for s in self.store.select(f"SELECT ?g ?p ?o WHERE {{ VALUES ?g {{ {names} }} "
-                                       f"GRAPH ?g {{ ?g ?p ?o }} }}"):
+                                       f"GRAPH ?g {{ ?g ?p ?o FILTER (?p IN ({_PREDICATES})) "
+                                       "} }"):
                 triples[s["g"].value].append((s["p"].value, s["o"]))
             for iri in chunk:
                 yield iri, row_of(iri, triples.get(iri, []))

@@ -16,6 +16,9 @@ RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 _CODES = {str(FMAR[prop]): dim for dim, prop in DIMENSIONS.items()}
 _MEASURES = {str(FMAR[prop]): MEASURE_COLUMNS[m] for m, prop in CAPACITY_MEASURES.items()}
 _MONTHS = {DERIVED[dim][0]: column for dim, column in MONTH_COLUMNS.items()}
+_ASSET, _ASSET_ID = str(FMAR.Asset), str(FMAR.assetId)
+# every predicate a row reads (the store is asked for these only)
+PREDICATES = (RDF_TYPE, _ASSET_ID, *_CODES, *_MEASURES, *_MONTHS)
 
 
 def code(value: str) -> str:
@@ -34,9 +37,9 @@ def row_of(iri: str, triples: Iterable[tuple[str, Any]]) -> dict[str, Any] | Non
         any_triple = True
         value = term.value
         if predicate == RDF_TYPE:
-            typed = typed or value == str(FMAR.Asset)
+            typed = typed or value == _ASSET
             continue
-        if predicate == str(FMAR.assetId):
+        if predicate == _ASSET_ID:
             has_id = True
             continue
         column = _CODES.get(predicate) or _MEASURES.get(predicate) or _MONTHS.get(predicate)
