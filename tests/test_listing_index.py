@@ -357,3 +357,20 @@ def test_IDX_004_REQ_IN_003_a_keyset_cursor_neither_repeats_nor_skips(node):
     assert later not in seen
     assert {a for a in added if a > seen[4]} <= set(seen)  # new ones after the cursor: seen
     assert seen == sorted(seen)
+
+
+def test_IDX_001_a_bulk_upload_applied_in_the_background_is_waited_for(node, monkeypatch):
+    from node.index import listing
+
+    monkeypatch.setattr(listing, "BACKGROUND_OVER", 0)  # every write in the background
+    paths = Paths(node)
+    rows = [_asset(i, "FSP-THIRD") for i in range(400, 420)]
+    with node.client("fsp3") as c:
+        r = c.post("/assets/bulk", content="\n".join(json.dumps(a) for a in rows),
+                   headers={"Content-Type": "application/x-ndjson"})
+        assert r.status_code == 200, r.text
+        stored = {a["AssetId"] for a in r.json()["assets"]}
+        listed = c.get("/assets", params={"limit": 1000}).json()["items"]  # at once
+    assert stored <= {a["AssetId"] for a in listed}
+    assert paths.index.current()
+    assert check_equivalence(paths) > 100

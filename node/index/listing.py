@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -36,6 +37,7 @@ from node.store import RecordStore
 
 log = logging.getLogger(__name__)
 CHUNK = 500  # records re-read from the store per query
+BACKGROUND_OVER = 50  # a write of more records than this is applied in the background
 PROV_USED = "http://www.w3.org/ns/prov#used"
 INDEX_FILE = "listing-index.sqlite"
 _PREDICATES = ", ".join(f"<{p}>" for p in PREDICATES)
@@ -68,10 +70,12 @@ class ListingIndex:
         self.head = head  # the audit log's head sequence (the unit of work's)
         self.engine = _engine(path)
         self.lock = threading.Lock()  # one catch-up at a time
+        self._background = ThreadPoolExecutor(1, thread_name_prefix="listing-index")
         metadata.create_all(self.engine)
         self.applied = self._stored_sequence()
 
     def close(self) -> None:
+        self._background.shutdown(wait=True)
         self.engine.dispose()
 
     # ------------------------------------------------------------ keeping in step
