@@ -374,3 +374,27 @@ def test_IDX_001_a_bulk_upload_applied_in_the_background_is_waited_for(node, mon
     assert stored <= {a["AssetId"] for a in listed}
     assert paths.index.current()
     assert check_equivalence(paths) > 100
+
+
+def test_IDX_003_hostile_codes_are_refused_before_any_index_query(node):
+    """A caller's code from its token, or a filter value, that is not a plain code is
+    refused as on the SPARQL path (FED-IN-001, ARM-IN-010): nothing is spliced anyway
+    (bound parameters), and nothing is answered."""
+    from common.errors import BadInput
+    from common.http_errors import ApiError
+
+    paths = Paths(node)
+    hostile = Caller("h", "X' OR '1'='1", frozenset({"FSP"}), SQ)
+    for indexed in (True, False):
+        with pytest.raises(ApiError) as refused:
+            paths.aggregate(hostile, AggregateSpec(("category",)), indexed)
+        assert refused.value.code == "FED-IN-001"
+        with pytest.raises((ApiError, BadInput)) as listing:
+            paths.listing(hostile, {}, 10, indexed)
+        assert listing.value.code == "FED-IN-001"
+        with pytest.raises(BadInput) as bad_filter:
+            paths.listing(ROLES["neso"], {"category": "BESS' OR 1=1 --"}, 10, indexed)
+        assert bad_filter.value.code == "ARM-IN-010"
+    with node.client("fsp") as c:
+        r = c.get("/assets", params={"after": "' OR 1=1 --"})
+        assert (r.status_code, r.json()["code"]) == (400, "ARM-IN-010")
