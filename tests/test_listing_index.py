@@ -328,6 +328,15 @@ def test_IDX_002_a_lost_or_ahead_index_is_rebuilt_from_the_store(node):
     ahead.close()
     index.applied = index._stored_sequence()
     assert check_equivalence(paths) > 100
+    with sqlite3.connect(_index_file(node)) as db:  # an index of another schema version
+        db.execute("UPDATE index_meta SET value = '0' WHERE key = 'schema'")
+    other = ListingIndex(index.store, index.head, _index_file(node))
+    assert other.applied is None  # dropped and made anew
+    other.catch_up()
+    assert other.applied == index.head()
+    other.close()
+    index.applied = index._stored_sequence()
+    assert check_equivalence(paths) > 100
     lost = ListingIndex(index.store, index.head, None)  # no index at all: built from nothing
     assert lost.applied is None
     lost.catch_up()

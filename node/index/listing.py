@@ -72,6 +72,9 @@ class ListingIndex:
         self.lock = threading.Lock()  # one catch-up at a time
         self._background = ThreadPoolExecutor(1, thread_name_prefix="listing-index")
         metadata.create_all(self.engine)
+        if self._stored("schema") not in (None, SCHEMA_VERSION):  # IDX-002: rebuilt anew
+            metadata.drop_all(self.engine)
+            metadata.create_all(self.engine)
         self.applied = self._stored_sequence()
 
     def close(self) -> None:
@@ -79,6 +82,10 @@ class ListingIndex:
         self.engine.dispose()
 
     # ------------------------------------------------------------ keeping in step
+
+    def _stored(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
 
     def _stored_sequence(self) -> int | None:
         with self.engine.connect() as conn:
