@@ -33,6 +33,7 @@ browser-deps:
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.bench_register
+	$(BIN)/python -m tests.bench.bench_listing_index --assets 100000 --reps 3
 
 bench-federation: $(STAMP)
 	$(BIN)/python -m tests.bench.bench_federation

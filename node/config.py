@@ -28,6 +28,9 @@ class NodeSettings(SettingsBase):
     tokens_file: Path | None = Field(None, validation_alias="FMAR_TOKENS_FILE")
     name: str = Field("fmar-node", validation_alias="FMAR_NODE_NAME")
     workers: int = Field(2, validation_alias="FMAR_WORKERS")
+    # the listing and aggregation index (node/index/, docs/design.md); off: every listing
+    # and aggregate runs over the record store (SPARQL)
+    listing_index: bool = Field(True, validation_alias="FMAR_LISTING_INDEX")
     # a membership change moving a unit's capability by more than this share is material
     material_change_share: float = Field(0.1, ge=0, validation_alias="FMAR_MATERIAL_CHANGE_SHARE")
     max_body_bytes: int = Field(1_000_000, validation_alias="FMAR_MAX_BODY_BYTES")

@@ -36,6 +36,7 @@ CODES_TEST = "tests/test_codes.py"
 ERRORS_TEST = "tests/test_errors.py"
 CONTRACT_TEST = "tests/test_contract.py"
 RECORDS_TEST = "tests/test_records.py"
+INDEX_TEST = "tests/test_listing_index.py"
 PRODUCTS_TEST = "tests/test_products.py"
 EVENTS_TEST = "tests/test_events.py"
 EVENTS_PROCESS_TEST = "tests/test_events_process.py"
@@ -840,6 +841,10 @@ REQUEST_RULES = [
     Rule("REQ-IN-002", "A listing's `after` is a record ID (the `next` of the previous page).",
          "`node/records/service.py` `Records.search`", "400 `REQ-IN-002`",
          _t(RECORDS_TEST, "test_REQ_IN_002_a_cursor_that_is_not_an_id_is_refused")),
+    Rule("REQ-IN-003", "A listing's `next` cursor is a key, not an offset: a record added or "
+         "removed between two pages neither repeats nor hides another.",
+         "`node/index/queries.py` `page`", "(listing)",
+         _t(INDEX_TEST, "test_IDX_004_REQ_IN_003_a_keyset_cursor_neither_repeats_nor_skips")),
     Rule("HTTP-4xx", "Fallbacks for what FastAPI raises itself: unknown route `HTTP-404`, wrong "
          "method `HTTP-405` (with `Allow`, below), other statuses `HTTP-<status>` (`AUTH-001` for 401, `POL-000` "
          "for 403).", "`common/http_errors.py`", "4xx `HTTP-…`",
@@ -861,6 +866,40 @@ REQUEST_RULES = [
 
 FED_TEST = "tests/federation/test_federation.py"
 PLANNER_TEST = "tests/federation/test_planner.py"
+
+INDEX_RULES = [
+    Rule("IDX-001", "The listing index applies every audit entry after the last it applied "
+         "(kept with its rows), after each write, at start-up and before an answer when "
+         "behind: a crash between the store's commit and the index's is repaired, a failed "
+         "catch-up leaves it behind, never wrong.", "`node/index/listing.py` `catch_up`",
+         "(internal)", _t(INDEX_TEST,
+                          "test_IDX_001_a_crash_between_store_commit_and_index_write_is_repaired",
+                          "test_IDX_001_a_failing_catch_up_leaves_the_index_behind_never_wrong",
+                          "test_IDX_001_a_bulk_upload_applied_in_the_background_is_waited_for")),
+    Rule("IDX-002", "An index that is missing, of another schema or ahead of the store is "
+         "rebuilt from the store's current records.", "`node/index/listing.py` `_rebuild`",
+         "(internal)", _t(INDEX_TEST, "test_IDX_002_a_lost_or_ahead_index_is_rebuilt_from_the_store")),
+    Rule("IDX-003", "The caller's read rule (POL-003; POL-013 for the regulator) is part of "
+         "every index query; its answers equal the SPARQL path's for every role.",
+         "`node/index/queries.py` `scope_condition`", "(as POL-003)",
+         _t(INDEX_TEST, "test_IDX_003_IDX_005_IDX_006_index_answers_equal_sparql_for_every_role",
+            "test_IDX_003_an_asset_in_both_the_callers_organisation_and_area_counts_once",
+            "test_IDX_003_the_regulator_table_is_under_disclosure_control_from_the_index",
+            "test_IDX_003_hostile_codes_are_refused_before_any_index_query")),
+    Rule("IDX-004", "A listing page is a keyset page in IRI order after the cursor.",
+         "`node/index/queries.py` `page`", "(listing)",
+         _t(INDEX_TEST, "test_IDX_004_REQ_IN_003_a_keyset_cursor_neither_repeats_nor_skips")),
+    Rule("IDX-005", "Exact aggregates from the index equal the store's (sums to 1e-6 kW).",
+         "`node/index/queries.py` `exact_groups`", "(aggregate)",
+         _t(INDEX_TEST, "test_IDX_003_IDX_005_IDX_006_index_answers_equal_sparql_for_every_role")),
+    Rule("IDX-006", "Disclosure control is applied to the index's answer by the same function "
+         "over the same inputs: the published table is identical.",
+         "`node/index/queries.py` `capacity_groups`", "(aggregate, POL-013)",
+         _t(INDEX_TEST, "test_IDX_003_IDX_005_IDX_006_index_answers_equal_sparql_for_every_role")),
+    Rule("IDX-007", "A report part's freshness (newest change) from the index equals the store's.",
+         "`node/index/queries.py` `newest_modified`", "(report part)",
+         _t(INDEX_TEST, "test_IDX_007_the_freshness_of_a_report_part_equals_sparql")),
+]
 
 FEDERATION_RULES = [
     Rule("SPARQL-002", "A federated query is valid SPARQL 1.1; it is parsed before discovery "
@@ -1630,6 +1669,10 @@ def render() -> str:
         _table(REPORT_RULES),
         "## REQ: requests\n",
         _table(REQUEST_RULES),
+        "## IDX: the listing and aggregation index\n",
+        ("A projection of the asset records kept in step by the audit sequence "
+         "(`node/index/`, docs/design.md \"The listing index\").\n"),
+        _table(INDEX_RULES),
         "## SPARQL, FED, FED-IN: queries and the federation\n",
         ("Listed in [federation.md](federation.md#error-codes); each is asserted exactly, with "
         "a control that succeeds, in `tests/test_codes.py` (`pytest -k SPARQL_007`, "

@@ -26,6 +26,7 @@ from node.federation.duplicates import DuplicateIndex, FederationKeys, open_inde
 from node.federation.engine import Engine
 from node.federation.tokens import ClientCredentialsTokens, TokenCache
 from node.identity import Authenticator, StaticTokenAuthenticator
+from node.index.listing import open_index as open_listing_index
 from node.kinds.consents import ConsentPolicy, switch_guard
 from node.kinds.disputes import deadlines
 from node.placement import Placement, placement_for
@@ -120,6 +121,12 @@ class Services:
                             consent=ConsentPolicy(frozenset(settings.consent_categories),
                                                   settings.consent_max_kw))
         register.disputes.deadlines = deadlines(settings.dispute_days, settings.dispute_seconds)
+        index = None
+        if settings.listing_index:
+            index = open_listing_index(settings.data_dir, register.store,
+                                       lambda: register.unit.audit.sequence)
+            register.unit.after_commit.append(index.after_write)
+            register.assets.index = index
         keys = FederationKeys(settings)
         placement = placement_for(settings.holds, authenticator, settings.placement_ttl)
         duplicates = open_index(register.store, keys, register.commit_hooks)
@@ -130,7 +137,7 @@ class Services:
                       _hosts(switching.peers))
         services = cls(settings, authenticator, placement, register,
                    QueryService(register.store, Limits.of(settings),
-                                disclosure_key=disclosure_key(settings.data_dir)),
+                                disclosure_key=disclosure_key(settings.data_dir), index=index),
                    duplicates, Federation.open(settings),
                    Events.open(register.unit, DeliverySettings(
                        settings.events_retry_base, settings.events_retry_max,
@@ -157,6 +164,8 @@ class Services:
         self.events.close()  # before the store it reads
         await self.federation.aclose()
         self.query.close()  # stops its query workers
+        if self.register.assets.index is not None:
+            self.register.assets.index.close()
         self.register.close()
         close = getattr(self.placement, "close", None)
         if close is not None:

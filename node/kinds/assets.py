@@ -24,6 +24,7 @@ from node.events import EventDraft
 from node.events.changes import change_data
 from node.events.types import event_type
 from node.identity import Caller
+from node.index.listing import ListingIndex
 from node.inputs import Properties, Row, properties_from_json
 from node.kinds.asset_records import (
     AssetRecord,
@@ -135,6 +136,8 @@ class Assets:
         self._pool: ProcessPoolExecutor | None = None
         self._shapes_version = 0
         self._shapes_turtle: str | None = None
+        # the listing index (node/index/), when the node keeps one: listings read it
+        self.index: ListingIndex | None = None
 
     def close(self) -> None:
         if self._pool is not None:
@@ -481,11 +484,15 @@ class Assets:
         scope = policy.asset_read_scope(caller)
         where = _search_patterns(scope, filters)
         start = ASSET_BASE + _safe_id(after) if after else ""
+        if self.index is not None:  # a keyset page of the index (IDX-004)
+            found, more = self.index.page(scope, _filter_spec(filters), limit, start)
+            records = [r for r in (self.get_record(i) for i in found) if r is not None]
+            return records, (records[-1].asset_id if more and records else None)
         # Oxigraph's ORDER BY decodes every term it compares (2 s for 20,000 IRIs on
         # disk); streaming the matches and keeping the smallest `limit + 1` after the
         # cursor costs one index scan (~3 µs a match) and constant memory.
         matches = (s["asset"].value for s in self.store.select(
-            f"SELECT ?asset WHERE {{ GRAPH ?asset {{ {' '.join(where)} }} }}"))
+            f"SELECT DISTINCT ?asset WHERE {{ GRAPH ?asset {{ {' '.join(where)} }} }}"))
         iris = heapq.nsmallest(limit + 1, (iri for iri in matches if iri > start))
         records = [r for r in (self.get_record(i) for i in iris[:limit]) if r is not None]
         next_cursor = records[-1].asset_id if len(iris) > limit and records else None
@@ -542,22 +549,27 @@ def _safe_id(value: str) -> str:
     return value
 
 
-def _search_patterns(scope: policy.ReadScope, filters: dict[str, Any]) -> list[str]:
-    """SPARQL patterns (inside `GRAPH ?asset`) for a search: the values are checked here
-    (ARM-IN-010), the patterns come from the one builder the federation uses too
-    (node/federation/filters.py), the caller's read scope first."""
+def _filter_spec(filters: dict[str, Any]) -> asset_filters.AssetFilter:
+    """A search's filters, checked (ARM-IN-010)."""
     codes: dict[str, tuple[str, ...]] = {
         key: (_safe_id(str(filters[key])),)
         for key in asset_filters.CODE_FILTERS
         if filters.get(key)
     }
     organisation = filters.get("organisation")
-    spec = asset_filters.AssetFilter(
+    return asset_filters.AssetFilter(
         codes,
         _safe_id(organisation) if organisation else None,
         filters.get("min_capacity"),
         filters.get("max_capacity"),
     )
+
+
+def _search_patterns(scope: policy.ReadScope, filters: dict[str, Any]) -> list[str]:
+    """SPARQL patterns (inside `GRAPH ?asset`) for a search: the values are checked here
+    (ARM-IN-010), the patterns come from the one builder the federation uses too
+    (node/federation/filters.py), the caller's read scope first."""
+    spec = _filter_spec(filters)
     return [
         *asset_filters.scope_patterns(scope),
         *asset_filters.restriction_patterns(spec),

@@ -23,6 +23,7 @@ import itertools
 import json
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -142,14 +143,23 @@ def node_result(spec: AggregateSpec, body: bytes) -> dict[str, Any]:
     """A node's exact partial aggregate as JSON cells (callers who may read the rows)."""
     variables, rows = parse_select_json(json.loads(body))
     index = {v: i for i, v in enumerate(variables)}
+    return exact_table(spec, (
+        (tuple(_code(row[index[f"d_{d}"]]) for d in spec.group_by),
+         int(row[index["count"]].value), _number(row[index["sum"]]),
+         _number(row[index["min"]]), _number(row[index["max"]])) for row in rows))
+
+
+def exact_table(spec: AggregateSpec, groups: Iterable[tuple[tuple[str | None, ...], int,
+                                                             float | None, float | None,
+                                                             float | None]]) -> dict[str, Any]:
+    """The exact table from (group codes, count, sum, min, max) per group, whichever engine
+    computed them (the SPARQL store, or the listing index: node/index/)."""
     cells: list[dict[str, Any]] = []
-    for row in rows:
-        count = int(row[index["count"]].value)
+    for codes, count, total, low, high in groups:
         if count == 0:
             continue
-        group = {d: _code(row[index[f"d_{d}"]]) for d in spec.group_by}
-        cells.append({"group": group, "count": count, "sum": _number(row[index["sum"]]),
-                      "min": _number(row[index["min"]]), "max": _number(row[index["max"]])})
+        cells.append({"group": dict(zip(spec.group_by, codes)), "count": count, "sum": total,
+                      "min": low, "max": high})
     cells.sort(key=lambda c: [str(c["group"][d]) for d in spec.group_by])
     return {"group_by": list(spec.group_by), "unit": "kW", "cells": cells,
             "suppressed_below": None, "rule": None}
@@ -182,6 +192,15 @@ class _Cell:
         value = float(capacity)
         first, second = self.top
         self.top = (value, first) if value >= first else (first, max(second, value))
+
+    def merge(self, other: _Cell) -> None:
+        """Add another cell's assets: the same count, exact total and two largest values
+        as adding them one by one (Decimal addition is exact here; the top two of a union
+        are the top two of the parts' top twos)."""
+        self.count += other.count
+        self.total += other.total
+        first, second, *_ = sorted((*self.top, *other.top), reverse=True)
+        self.top = (first, second)
 
 
 def _sensitive(cell: _Cell, control: policy.DisclosureControl) -> bool:
@@ -243,19 +262,31 @@ def controlled_result(spec: AggregateSpec, body: bytes, control: policy.Disclosu
     suppressed (its group only) or with a rounded count and capacity sum; never min/max."""
     variables, rows = parse_select_json(json.loads(body))
     index = {v: i for i, v in enumerate(variables)}
+    return controlled_table(spec, ((tuple(_code(row[index[f"d_{d}"]]) for d in spec.group_by),
+                                    [Decimal(v) for v in row[index["capacities"]].value.split()])
+                                   for row in rows), control, key)
+
+
+def controlled_table(spec: AggregateSpec,
+                     groups: Iterable[tuple[tuple[str | None, ...], Iterable[Decimal]]],
+                     control: policy.DisclosureControl, key: bytes) -> dict[str, Any]:
+    """`controlled_result` from (group codes, exact capacities) per finest group, whichever
+    engine found them (the SPARQL store, or the listing index: node/index/)."""
     dims = spec.group_by
     masks = list(itertools.product((False, True), repeat=len(dims)))
-    cells: dict[tuple, _Cell] = {}
-    for row in rows:
-        codes = tuple(_code(row[index[f"d_{d}"]]) for d in dims)
-        capacities = [Decimal(v) for v in row[index["capacities"]].value.split()]
-        if not capacities:  # the one row of an ungrouped query over no assets
+    finest: dict[tuple, _Cell] = {}
+    for codes, capacities in groups:
+        part = _Cell()
+        for capacity in capacities:
+            part.add(capacity)
+        if not part.count:  # the one row of an ungrouped query over no assets
             continue
+        finest.setdefault(codes, _Cell()).merge(part)
+    cells: dict[tuple, _Cell] = {}
+    for codes, part in finest.items():
         for mask in masks:
-            cell = cells.setdefault(tuple(TOTAL if total else c
-                                          for total, c in zip(mask, codes)), _Cell())
-            for capacity in capacities:
-                cell.add(capacity)
+            cells.setdefault(tuple(TOTAL if total else c for total, c in zip(mask, codes)),
+                             _Cell()).merge(part)
     hidden = {k for k, cell in cells.items() if _sensitive(cell, control)}
     _secondary(cells, hidden)
     interior: list[dict[str, Any]] = []

@@ -7,7 +7,7 @@ import os
 import secrets
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import pyoxigraph as ox
@@ -22,6 +22,15 @@ from node.query.execute import Answer, Dataset, Executor, Limits, check_query
 from node.query.results import GRAPH_TYPES, MEDIA_OF, SELECT_TYPES
 from node.store import RecordStore
 from node.store.remote import QueryAnswer, QueryLimitExceeded, RemoteStore
+
+
+class AggregateIndex(Protocol):
+    """What the listing index (node/index/) answers for this service."""
+
+    def aggregate(self, spec: aggregates.AggregateSpec, access: policy.AggregateScope,
+                  key: bytes) -> dict[str, Any] | None: ...
+
+    def newest_modified(self, scope: policy.ReadScope) -> str | None: ...
 
 
 def negotiate(accept: str | None, form: str, fmt: str | None = None) -> tuple[Any, str]:
@@ -59,8 +68,9 @@ def negotiate(accept: str | None, form: str, fmt: str | None = None) -> tuple[An
 
 class QueryService:
     def __init__(self, store: RecordStore, limits: Limits | None = None,
-                 disclosure_key: bytes | None = None):
+                 disclosure_key: bytes | None = None, index: AggregateIndex | None = None):
         self.store = store
+        self.index = index  # the listing index (node/index/): aggregates it holds
         # keys the random rounding of disclosure-controlled aggregates (SDC-004)
         self.disclosure_key = disclosure_key or secrets.token_bytes(32)
         self.allowed = AllowedGraphs(store)
@@ -148,11 +158,16 @@ class QueryService:
     def aggregate(self, caller: Caller, spec: aggregates.AggregateSpec) -> dict[str, Any]:
         access = policy.aggregate_read_scope(caller)
         control = access.disclosure
+        if control is not None:
+            policy.check_disclosure_filter(control, spec.filter.min_capacity,
+                                           spec.filter.max_capacity)
+        if self.index is not None:
+            table = self.index.aggregate(spec, access, self.disclosure_key)
+            if table is not None:
+                return table
         if control is None:
             answer = self.run_generated(aggregates.node_query(spec, access.scope))
             return aggregates.node_result(spec, answer.body)
-        policy.check_disclosure_filter(control, spec.filter.min_capacity,
-                                       spec.filter.max_capacity)
         answer = self.run_generated(aggregates.controlled_query(spec, access.scope))
         return aggregates.controlled_result(spec, answer.body, control, self.disclosure_key)
 

@@ -98,6 +98,9 @@ class UnitOfWork:
         # checks every change passes once authorised: (kind, IRI) -> None or raise
         # (a record frozen by a switch hand-over, node/switching/)
         self.guards: list[Callable[[RecordKind, str], None]] = []
+        # called under the lock after each committed write (the listing index catches up
+        # from the audit log's sequence: node/index/)
+        self.after_commit: list[Callable[[], None]] = []
 
     def write(self, caller: Caller, action: str, writes: list[GraphWrite],
               records: list[tuple[str, int]],
@@ -112,6 +115,11 @@ class UnitOfWork:
             self.store.write([*writes, audit_write, *event_writes])
             self.audit.commit(head)
             self.outbox.commit(event_head)
+            self._committed()
+
+    def _committed(self) -> None:
+        for hook in self.after_commit:
+            hook()
 
     def write_spool(self, caller: Caller, action: str, spool: Path, iris: list[str],
                     events: Iterable[EventDraft] = ()) -> None:
@@ -134,6 +142,7 @@ class UnitOfWork:
                                    first_event)
             self.audit.commit(head)
             self.outbox.commit(event_head)
+            self._committed()
 
     def change(self, kind: RecordKind, iri: str, caller: Caller, if_match: str | None,
                action: str, authorise: Callable[[Any], None],

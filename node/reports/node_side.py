@@ -136,8 +136,11 @@ def compute(service: QueryService, caller: Caller, tables: list[Table],
     access = policy.aggregate_read_scope(caller)
     answer = {t.name: (service.aggregate(caller, t.spec()) if t.source == "assets"
                        else record_table(service, caller, access, t)) for t in tables}
-    body = json.loads(service.run_generated(freshness_query(access.scope)).body)
-    bindings = body["results"]["bindings"]
-    newest = bindings[0].get("newest", {}).get("value") if bindings else None
+    if service.index is not None:
+        newest = service.index.newest_modified(access.scope)
+    else:
+        body = json.loads(service.run_generated(freshness_query(access.scope)).body)
+        bindings = body["results"]["bindings"]
+        newest = bindings[0].get("newest", {}).get("value") if bindings else None
     return {"tables": answer,
             "node": {"newest_modified": newest[:16] if newest else None, "kinds": kinds}}

@@ -191,14 +191,15 @@ def kb(value: int | None) -> str:
 
 
 class Node:
-    def __init__(self, workdir: Path, workers: int):
+    def __init__(self, workdir: Path, workers: int, listing_index: bool = True):
         self.workdir = workdir
         tokens = workdir / "tokens.json"
         self.token = dev_token(tokens, ORG)
         started = time.perf_counter()
         self.served = ServedNode(workdir / "data", tokens, log=workdir / "node.log",
                                  workers=workers, command=fmar_command(), timeout=120,
-                                 env={"PYTHONPATH": node_pythonpath()})
+                                 env={"PYTHONPATH": node_pythonpath(),
+                                      "FMAR_LISTING_INDEX": str(listing_index).lower()})
         self.startup_s = time.perf_counter() - started
         self.proc, self.url = self.served.process, self.served.url
         self.client = httpx.Client(
@@ -481,6 +482,8 @@ def main(argv: list[str] | None = None) -> int:
                         "extrapolated")
     parser.add_argument("--baseline-samples", default="250,500,1000",
                         help="sample sizes tried for an extrapolated baseline")
+    parser.add_argument("--no-listing-index", action="store_true",
+                        help="the node without its listing index (node/index/), as before it")
     parser.add_argument("--no-breakdown", action="store_true",
                         help="skip the in-process profile of one chunk")
     args = parser.parse_args(argv)
@@ -505,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     next_start = 1_000_000  # distinct assets for every request
     bulks: list[Bulk] = []
     try:
-        node = Node(workdir, args.workers)
+        node = Node(workdir, args.workers, not args.no_listing_index)
         print(f"node up on {node.url} in {node.startup_s:.1f} s (pid {node.proc.pid})", flush=True)
         try:
             single_posts(node, "warm-up", 10, start=next_start)

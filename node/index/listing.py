@@ -1,0 +1,218 @@
+"""The listing index itself: open, keep in step with the record store, and answer.
+
+Consistency (docs/design.md, "The listing index"): every record write stores one audit
+entry per record written, in the store transaction of the write (node/records/unit.py).
+The index keeps, in its own transaction with the rows, the sequence of the last audit entry
+it applied. After each write, at start-up, and before each answer when it is behind, it
+reads the entries after that sequence, re-reads those records from the store and replaces
+their rows (IDX-001). A crash between the store's commit and the index's is so repaired;
+an index that is missing, of another schema, or ahead of the store (a store restored from
+a backup) is rebuilt from the store (IDX-002).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, create_engine, delete, event, insert, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import StaticPool
+
+from common.vocab import ASSET_BASE, AUDIT_BASE, FMAR
+from node import policy
+from node.audit import AUDIT_GRAPH
+from node.index import queries
+from node.index.projection import PREDICATES, row_of
+from node.index.schema import SCHEMA_VERSION, assets, meta, metadata
+from node.query import aggregates
+from node.query.aggregates import AggregateSpec
+from node.query.filters import AssetFilter
+from node.store import RecordStore
+
+log = logging.getLogger(__name__)
+CHUNK = 500  # records re-read from the store per query
+BACKGROUND_OVER = 50  # a write of more records than this is applied in the background
+PROV_USED = "http://www.w3.org/ns/prov#used"
+INDEX_FILE = "listing-index.sqlite"
+_PREDICATES = ", ".join(f"<{p}>" for p in PREDICATES)
+
+
+def _engine(path: Path | None) -> Engine:
+    if path is None:  # a node without a data directory: an index in memory
+        engine = create_engine("sqlite://", poolclass=StaticPool,
+                               connect_args={"check_same_thread": False})
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi: Any, _: Any) -> None:
+        cursor = dbapi.cursor()
+        if path is not None:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return engine
+
+
+class ListingIndex:
+    """One node's index of its asset records (node/index/schema.py)."""
+
+    def __init__(self, store: RecordStore, head: Callable[[], int], path: Path | None = None):
+        self.store = store
+        self.head = head  # the audit log's head sequence (the unit of work's)
+        self.engine = _engine(path)
+        self.lock = threading.Lock()  # one catch-up at a time
+        self._background = ThreadPoolExecutor(1, thread_name_prefix="listing-index")
+        metadata.create_all(self.engine)
+        if self._stored("schema") not in (None, SCHEMA_VERSION):  # IDX-002: rebuilt anew
+            metadata.drop_all(self.engine)
+            metadata.create_all(self.engine)
+        self.applied = self._stored_sequence()
+
+    def close(self) -> None:
+        self._background.shutdown(wait=True)
+        self.engine.dispose()
+
+    # ------------------------------------------------------------ keeping in step
+
+    def _stored(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
+
+    def _stored_sequence(self) -> int | None:
+        with self.engine.connect() as conn:
+            found = dict(conn.execute(select(meta.c.key, meta.c.value)).all())
+        if found.get("schema") != SCHEMA_VERSION or "audit_sequence" not in found:
+            return None
+        return int(found["audit_sequence"])
+
+    def current(self) -> bool:
+        return self.applied == self.head()
+
+    def catch_up(self) -> None:
+        """Apply every audit entry after the last applied (IDX-001), or rebuild (IDX-002)."""
+        with self.lock:
+            head = self.head()
+            if self.applied is None or self.applied > head:
+                self._rebuild(head)
+                return
+            while self.applied < head:
+                end = min(head, self.applied + CHUNK * 4)
+                iris = self._records_of_entries(self.applied + 1, end)
+                with self.engine.begin() as conn:
+                    self._replace(conn, iris)
+                    self._mark(conn, end)
+                self.applied = end
+
+    def ensure_current(self) -> None:
+        """Before an answer: an index behind the store (a failed catch-up after a write)
+        catches up first, so no answer is ever stale."""
+        if not self.current():
+            self.catch_up()
+
+    def after_write(self) -> None:
+        """The unit of work's hook after each committed write. A failure leaves the index
+        behind, never wrong: the next answer or write catches up (IDX-001)."""
+        try:
+            self.catch_up()
+        except Exception:
+            log.exception("listing index: catch-up failed; it will be retried")
+
+    def _records_of_entries(self, first: int, last: int) -> set[str]:
+        found: set[str] = set()
+        for start in range(first, last + 1, CHUNK):
+            names = " ".join(f"<{AUDIT_BASE}{n}>"
+                             for n in range(start, min(last, start + CHUNK - 1) + 1))
+            query = (f"SELECT ?r WHERE {{ VALUES ?e {{ {names} }} GRAPH <{AUDIT_GRAPH}> "
+                     f"{{ ?e <{PROV_USED}> ?r }} }}")
+            found.update(s["r"].value for s in self.store.select(query))
+        return {iri for iri in found if iri.startswith(ASSET_BASE)}
+
+    def _rows(self, iris: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | None]]:
+        """Each record's current row (None: it is gone), read from the store in chunks."""
+        ordered = sorted(iris)
+        for start in range(0, len(ordered), CHUNK):
+            chunk = ordered[start:start + CHUNK]
+            names = " ".join(f"<{iri}>" for iri in chunk)
+            triples: dict[str, list[tuple[str, Any]]] = defaultdict(list)
+            for s in self.store.select(f"SELECT ?g ?p ?o WHERE {{ VALUES ?g {{ {names} }} "
+                                       f"GRAPH ?g {{ ?g ?p ?o FILTER (?p IN ({_PREDICATES})) "
+                                       "} }"):
+                triples[s["g"].value].append((s["p"].value, s["o"]))
+            for iri in chunk:
+                yield iri, row_of(iri, triples.get(iri, []))
+
+    def _replace(self, conn: Connection, iris: Iterable[str]) -> None:
+        rows = list(self._rows(iris))
+        if not rows:
+            return
+        names = [iri for iri, _ in rows]
+        for start in range(0, len(names), CHUNK):
+            conn.execute(delete(assets).where(assets.c.iri.in_(names[start:start + CHUNK])))
+        present = [row for _, row in rows if row is not None]
+        if present:
+            conn.execute(insert(assets), present)
+
+    def _mark(self, conn: Connection, sequence: int) -> None:
+        conn.execute(delete(meta))
+        conn.execute(insert(meta), [{"key": "schema", "value": SCHEMA_VERSION},
+                                    {"key": "audit_sequence", "value": str(sequence)}])
+
+    def _rebuild(self, head: int) -> None:
+        """IDX-002: every current asset record, read again from the store."""
+        log.info("listing index: rebuilding from the record store (audit head %s)", head)
+        iris = [s["g"].value for s in self.store.select(
+            f"SELECT ?g WHERE {{ GRAPH ?g {{ ?g a <{FMAR.Asset}> }} "
+            f'FILTER (STRSTARTS(STR(?g), "{ASSET_BASE}")) }}')]
+        with self.engine.begin() as conn:
+            conn.execute(delete(assets))
+            self._replace(conn, iris)
+            self._mark(conn, head)
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE")
+        self.applied = head
+
+    # ------------------------------------------------------------ answers
+
+    def page(self, scope: policy.ReadScope, spec: AssetFilter, limit: int,
+             after_iri: str) -> tuple[list[str], bool]:
+        self.ensure_current()
+        with self.engine.connect() as conn:
+            return queries.page(conn, scope, spec, limit, after_iri)
+
+    def aggregate(self, spec: AggregateSpec, access: policy.AggregateScope,
+                  key: bytes) -> dict[str, Any] | None:
+        """The table `/query/aggregate` answers, or None when the index does not hold the
+        spec's dimensions (the store answers). Disclosure control is the same function
+        over the same inputs as on the SPARQL path (node/query/aggregates.py)."""
+        if not queries.answerable(spec):
+            return None
+        self.ensure_current()
+        with self.engine.connect() as conn:
+            if access.disclosure is None:
+                return aggregates.exact_table(spec, list(queries.exact_groups(
+                    conn, spec, access.scope)))
+            return aggregates.controlled_table(
+                spec, list(queries.capacity_groups(conn, spec, access.scope)),
+                access.disclosure, key)
+
+    def newest_modified(self, scope: policy.ReadScope) -> str | None:
+        self.ensure_current()
+        with self.engine.connect() as conn:
+            return queries.newest_modified(conn, scope)
+
+
+def open_index(data_dir: Path | None, store: RecordStore,
+               head: Callable[[], int]) -> ListingIndex:
+    """The node's index (`<data dir>/listing-index.sqlite`), caught up with the store."""
+    index = ListingIndex(store, head, Path(data_dir) / INDEX_FILE if data_dir else None)
+    index.catch_up()
+    return index

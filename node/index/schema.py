@@ -1,0 +1,47 @@
+"""The index's tables: one row per current asset record, and its progress marker."""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, Float, Index, MetaData, String, Table
+
+# Bumped when the columns or their meaning change: an index of another version is rebuilt.
+SCHEMA_VERSION = "2"
+
+metadata = MetaData()
+
+# dimension / code filter -> column (the code: the last segment of the value's IRI)
+CODE_COLUMNS = ("organisation", "dno", "category", "gsp_group", "connection_type",
+                "connection_status", "registration_status", "validation_status")
+# capacity measure (node/query/aggregates.py CAPACITY_MEASURES) -> column prefix
+MEASURE_COLUMNS = {"rated": "rated", "import": "import_kw", "export": "export_kw",
+                   "installed": "installed", "storage": "storage"}
+MONTH_COLUMNS = {"created_month": "created", "modified_month": "modified",
+                 "effective_month": "effective"}
+
+assets = Table(
+    "asset_rows", metadata,
+    Column("iri", String, primary_key=True),  # the record's IRI: the listing's sort key
+    Column("listed", Boolean, nullable=False),  # a fmar:Asset with an assetId (listings)
+    *(Column(name, String) for name in CODE_COLUMNS),
+    # each capacity as a number (filters, exact sums) and as stored (disclosure control
+    # keys its rounding by the exact decimal sum of these texts)
+    *(Column(prefix, Float) for prefix in MEASURE_COLUMNS.values()),
+    *(Column(prefix + "_text", String) for prefix in MEASURE_COLUMNS.values()),
+    *(Column(name, String) for name in MONTH_COLUMNS.values()),
+)
+for _name in ("organisation", "dno", "category", "gsp_group", "validation_status",
+              "connection_type"):
+    Index(f"ix_{_name}_iri", assets.c[_name], assets.c.iri)
+Index("ix_rated", assets.c.rated)
+# covers the capacity report's tables (node/reports/builtin.py CAPACITY_DIMS and its three
+# measures) and any grouping by a prefix of them: groups read in order, no table lookups
+Index("ix_capacity", *(assets.c[n] for n in ("category", "gsp_group", "dno", "connection_type",
+                                             "validation_status", "rated", "import_kw",
+                                             "export_kw")))
+
+# "schema": SCHEMA_VERSION; "audit_sequence": the last audit entry applied
+meta = Table(
+    "index_meta", metadata,
+    Column("key", String, primary_key=True),
+    Column("value", String, nullable=False),
+)

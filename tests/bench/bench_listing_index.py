@@ -1,0 +1,153 @@
+"""The listing and aggregation index (node/index/) beside the SPARQL path, in one process.
+
+One embedded store of `--assets` asset records of ten organisations (written straight to
+the store, as bench_federation.py does), the index built from it (its rebuild is timed),
+then, as NESO (everything), a DNO (three licence areas), an FSP (one organisation in ten)
+and the regulator (aggregates only, under disclosure control):
+
+- a listing page of 100 (`Assets.search`, what `GET /assets` runs): the first page, a
+  page from the middle (a cursor), with `category=BESS` and with three filters;
+- `/query/aggregate` by category, and by category × DNO area (`QueryService.aggregate`);
+- the capacity report's node part (node/reports/node_side.py `compute`: three tables of
+  five dimensions and the freshness), what each node computes for `fmar report run
+  capacity`.
+
+Each figure is the median of `--reps` runs (after one warm-up), "index" with the index and
+"sparql" with the node's SPARQL queries over the same store (today's path).
+
+    .venv/bin/python -m tests.bench.bench_listing_index --assets 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from common.vocab import ASSET_BASE
+from node import policy
+from node.identity import Caller
+from node.index import queries
+from node.index.listing import INDEX_FILE, ListingIndex
+from node.kinds.assets import _filter_spec
+from node.query.aggregates import AggregateSpec
+from node.query.execute import Limits
+from node.query.service import QueryService
+from node.register import Register
+from node.reports import node_side
+from node.reports.builtin import BUILTIN
+from node.store import open_store
+from tests.bench.bench_federation import ORGS, fill
+
+READ = frozenset({"assets:read", "sparql:query"})
+CALLERS = {
+    "NESO": Caller("n", "NESO", frozenset({"NESO"}), READ),
+    "DNO (3 areas)": Caller("d", "DNO-UKPN", frozenset({"DNO"}), READ,
+                            frozenset({"UKPN_EPN", "UKPN_LPN", "UKPN_SPN"})),
+    "FSP (1/10)": Caller("f", ORGS[0], frozenset({"FSP"}), READ),
+    "Regulator": Caller("r", "OFGEM", frozenset({"Regulator"}), frozenset({"sparql:query"})),
+}
+LISTINGS: dict[str, dict[str, Any]] = {
+    "page": {}, "BESS": {"category": "BESS"},
+    "3 filters": {"category": "BESS", "dno": "UKPN_EPN", "min_capacity": 100},
+}
+
+
+def median_ms(fn: Callable[[], Any], reps: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(reps):
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def both(label: str, indexed: Callable[[], Any], sparql: Callable[[], Any],
+         reps: int) -> None:
+    a = median_ms(indexed, reps)
+    b = median_ms(sparql, max(1, reps // 2)) if sparql else float("nan")
+    print(f"  {label:<44}{a:>10.1f}{b:>12.1f}{b / a:>9.0f}×", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--assets", type=int, default=100_000)
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--skip-sparql-reports", action="store_true",
+                        help="do not time the SPARQL path of the capacity report")
+    args = parser.parse_args(argv)
+    base = Path(tempfile.mkdtemp(prefix="fmar-bench-index-"))
+    data = base / "store"
+    started = time.perf_counter()
+    fill(data, args.assets, ORGS, 1)
+    print(f"{args.assets} assets written to the store in {time.perf_counter() - started:.1f} s")
+    register = Register(open_store(data), workers=1)
+    head = register.unit.audit.sequence
+    started = time.perf_counter()
+    index = ListingIndex(register.store, lambda: head, base / INDEX_FILE)
+    index.catch_up()
+    print(f"index rebuilt from the store in {time.perf_counter() - started:.1f} s "
+          f"({(base / INDEX_FILE).stat().st_size / 1e6:.0f} MB)")
+    service = QueryService(register.store, Limits(timeout=300, max_rows=10_000_000))
+    assets = register.assets
+    capacity = BUILTIN["capacity"]
+
+    def middle(caller: Caller, filters: dict[str, Any]) -> str | None:
+        """The cursor of a page in the middle of the caller's matching records."""
+        assets.index = index
+        with index.engine.connect() as conn:
+            iris, _ = queries.page(conn, policy.asset_read_scope(caller),
+                                   _filter_spec(filters), 10_000_000, "")
+        return iris[len(iris) // 2][len(ASSET_BASE):] if iris else None
+
+    def listing(caller: Caller, filters: dict[str, Any], after: str | None, on: bool) -> None:
+        assets.index = index if on else None
+        assets.search(caller, filters, 100, after)
+
+    def aggregate(caller: Caller, dims: tuple[str, ...], on: bool) -> None:
+        service.index = index if on else None
+        service.aggregate(caller, AggregateSpec(dims))
+
+    def report(caller: Caller, on: bool) -> None:
+        service.index = index if on else None
+        node_side.compute(service, caller, list(capacity.tables), ["assets"])
+
+    print(f"\n{'(ms, median)':<46}{'index':>10}{'sparql':>12}{'ratio':>10}")
+    try:
+        for who, caller in CALLERS.items():
+            print(who)
+            if who != "Regulator":
+                for name, filters in LISTINGS.items():
+                    for deep in (False, True):
+                        after = middle(caller, filters) if deep else None
+                        both(f"listing {name}{' (cursor)' if deep else ''}",
+                             lambda c=caller, f=filters, a=after: listing(c, f, a, True),
+                             lambda c=caller, f=filters, a=after: listing(c, f, a, False),
+                             args.reps)
+            for dims in (("category",), ("category", "dno")):
+                both(f"aggregate by {' × '.join(dims)}",
+                     lambda c=caller, d=dims: aggregate(c, d, True),
+                     lambda c=caller, d=dims: aggregate(c, d, False), args.reps)
+            if who in ("NESO", "Regulator"):
+                both("capacity report (node part, 3 tables)",
+                     lambda c=caller: report(c, True),
+                     (lambda c=caller: report(c, False)) if not args.skip_sparql_reports
+                     else None, args.reps)  # type: ignore[arg-type]
+    finally:
+        service.close()
+        index.close()
+        register.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,409 @@
+"""The listing and aggregation index (node/index/) answers exactly as the SPARQL path.
+
+A real node (with its data directory, so the index is a SQLite file) holds the assets of
+three organisations in four licence areas, registered one by one and in a bulk upload,
+changed (history versions), validated, de-registered and deleted. Every listing (paged to
+the end), every aggregate (exact, and under disclosure control for the regulator) and the
+reports' freshness run as each role through the index and through the SPARQL path of the
+same process, and must be equal; then again after a simulated crash between the store's
+commit and the index's, after the index file is lost, and after it is ahead of the store.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from common.errors import Denied
+from common.vocab import ASSET_BASE, FMAR
+from node import policy
+from node.config import NodeSettings
+from node.identity import Caller
+from node.index.listing import INDEX_FILE, ListingIndex
+from node.query.aggregates import AggregateSpec
+from node.query.filters import AssetFilter
+from node.store import GraphWrite
+from tests.assets import bess, heat_pump
+from tests.conftest import ALL, CALLERS, RunningNode, start_node
+
+SQ = frozenset({"assets:read", "sparql:query"})
+ROLES = {
+    "neso": Caller("n", "NESO", frozenset({"NESO"}), SQ),
+    "dno": Caller("d", "DNO-UKPN", frozenset({"DNO"}), SQ, frozenset({"UKPN_EPN", "ENWL"})),
+    "fsp": Caller("f", "FSP-ACME", frozenset({"FSP"}), SQ),
+    "fsp_and_idno": Caller("i", "FSP-OTHER", frozenset({"FSP", "IDNO"}), SQ,
+                           frozenset({"SSEN_SEPD"})),
+    "nobody": Caller("x", "DNO-NONE", frozenset({"DNO"}), SQ),  # a DNO with no areas
+    "regulator": Caller("r", "OFGEM", frozenset({"Regulator"}), frozenset({"sparql:query"})),
+}
+# A caller whose organisation holds assets in its own licence area: the SPARQL aggregates'
+# UNION of the two scopes counts such an asset twice (a defect of that path, left as it is
+# here: docs/performance.md); the index counts it once.
+OVERLAPPING = {"fsp_and_idno"}
+WRITERS = {"fsp3": Caller("h", "FSP-THIRD", frozenset({"FSP"}), ALL)}
+AREAS = ["UKPN_EPN", "ENWL", "SSEN_SEPD", "NGED_WMID"]
+ORGS = {"fsp": "FSP-ACME", "fsp2": "FSP-OTHER", "fsp3": "FSP-THIRD"}
+FILTERS: list[dict[str, Any]] = [
+    {}, {"category": "BESS"}, {"dno": "ENWL"}, {"organisation": "FSP-OTHER"},
+    {"validation_status": "Verified"}, {"registration_status": "Deregistered"},
+    {"min_capacity": 300}, {"max_capacity": 400, "category": "BESS"},
+    {"connection_type": "NON_FIRM", "min_capacity": 150, "max_capacity": 900},
+    {"gsp_group": "_A"}, {"category": "NOPE"},
+]
+GROUPINGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
+    ((), "rated", {}), (("category",), "rated", {}), (("category", "dno"), "rated", {}),
+    (("organisation", "validation_status"), "rated", {}),
+    (("category", "gsp_group", "dno", "connection_type", "validation_status"), "rated", {}),
+    (("category", "gsp_group", "dno", "connection_type", "validation_status"), "import", {}),
+    (("dno",), "export", {"connection_type": ("NON_FIRM", "DYNAMIC")}),
+    (("created_month",), "rated", {}), (("effective_month", "registration_status"), "rated",
+                                        {}),
+    (("connection_status",), "installed", {"min_capacity": 200.0}),
+    (("dno",), "storage", {}),
+]
+
+
+def _asset(i: int, org: str) -> dict[str, Any]:
+    if i % 2:
+        capacity = 100 + 37 * i
+        return bess(dno=AREAS[i % 4], org=org, RatedCapacity=capacity,
+                    DemandCapacity=capacity - 0.25 * (i % 3), GenCapacity=capacity,
+                    InstalledCapacity=f"{capacity}.50",
+                    ConnectionType=["NON_FIRM", "FIRM", "DYNAMIC"][i % 3])
+    return heat_pump(dno=AREAS[i % 4], org=org)
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNode]:
+    running = start_node(NodeSettings(data_dir=tmp_path_factory.mktemp("index"), workers=1),
+                         {**CALLERS, **WRITERS})
+    try:
+        made = []
+        for i in range(30):
+            who = list(ORGS)[i % 3]
+            with running.client(who) as c:
+                r = c.post("/assets", json=_asset(i, ORGS[who]))
+                assert r.status_code == 201, r.text
+                made.append((who, r.json()["AssetId"], r.headers["etag"]))
+        rows = [_asset(i, "FSP-ACME") for i in range(30, 70)]  # one upload (write_spool)
+        with running.client("fsp") as c:
+            r = c.post("/assets/bulk", content="\n".join(json.dumps(a) for a in rows),
+                       headers={"Content-Type": "application/x-ndjson"})
+            assert r.status_code == 200, r.text
+        for who, asset_id, etag in made[:8]:
+            with running.client(who) as c:
+                r = c.patch(f"/assets/{asset_id}", json={"AssetName": f"Renamed {asset_id}"},
+                            headers={"If-Match": etag})
+                assert r.status_code == 200, r.text
+        with running.client("dno") as c:  # DNO-UKPN validates in its areas
+            for _, asset_id, _ in made[8:20]:
+                r = c.put(f"/assets/{asset_id}/validation-status", json={"status": "Verified"})
+                assert r.status_code in (200, 404), r.text  # 404: not in its areas
+        for who, asset_id, _ in made[20:23]:
+            with running.client(who) as c:
+                etag = c.get(f"/assets/{asset_id}").headers["etag"]
+                assert c.delete(f"/assets/{asset_id}", headers={"If-Match": etag}
+                                ).status_code in (200, 204)
+        _remove(running, made[25][1])
+        yield running
+    finally:
+        running.stop()
+
+
+def _remove(node: RunningNode, asset_id: str) -> None:
+    """A record leaves the node (as a switch hand-over removes it): its graph emptied on
+    the one write path, audited."""
+    unit = _services(node).register.unit
+    iri = ASSET_BASE + asset_id
+    version = int(next(t.object.value for t in unit.store.triples(iri)
+                       if t.predicate.value == str(FMAR.version)))
+    unit.write(CALLERS["neso"], "remove", [GraphWrite(iri, "", replace=True)],
+               [(iri, version + 1)], events=[])
+
+
+def _services(node: RunningNode) -> Any:
+    return node.app.state.services  # type: ignore[attr-defined]
+
+
+class Paths:
+    """The same question through the index and through the SPARQL path (no index)."""
+
+    def __init__(self, node: RunningNode):
+        self.services = _services(node)
+        self.assets = self.services.register.assets
+        self.query = self.services.query
+        self.index: ListingIndex = self.assets.index
+        assert self.index is not None
+
+    def listing(self, caller: Caller, filters: dict[str, Any], limit: int,
+                indexed: bool) -> list[list[str]]:
+        saved = self.assets.index
+        self.assets.index = saved if indexed else None
+        try:
+            pages, after = [], None
+            while True:
+                records, after = self.assets.search(caller, filters, limit, after)
+                pages.append([r.asset_id for r in records])
+                if not after:
+                    return pages
+        finally:
+            self.assets.index = saved
+
+    def aggregate(self, caller: Caller, spec: AggregateSpec, indexed: bool) -> Any:
+        saved = self.query.index
+        self.query.index = saved if indexed else None
+        try:
+            return self.query.aggregate(caller, spec)
+        finally:
+            self.query.index = saved
+
+
+def _rounded(table: dict[str, Any]) -> dict[str, Any]:
+    """Exact tables: sums as SQLite's float sum and SPARQL's decimal sum agree to 1e-6."""
+    out = json.loads(json.dumps(table))
+    for cell in out.get("cells", []):
+        if cell.get("sum") is not None:
+            cell["sum"] = round(cell["sum"], 6)
+    return out
+
+
+def _specs() -> Iterator[AggregateSpec]:
+    for group_by, measure, filter_ in GROUPINGS:
+        codes = {k: v if isinstance(v, tuple) else (v,) for k, v in filter_.items()
+                 if k != "min_capacity"}
+        yield AggregateSpec(group_by, AssetFilter(codes, min_capacity=filter_.get(
+            "min_capacity")), measure)
+
+
+def check_equivalence(paths: Paths) -> int:
+    """Every listing and aggregate, as every role, both ways; returns the checks made."""
+    checks = 0
+    for name, caller in ROLES.items():
+        for filters, limit in itertools.product(FILTERS, (7, 1000)):
+            if name == "regulator":  # no assets:read: refused both ways
+                for indexed in (True, False):
+                    with pytest.raises(Denied):
+                        paths.listing(caller, filters, limit, indexed)
+                continue
+            want = paths.listing(caller, filters, limit, indexed=False)
+            assert paths.listing(caller, filters, limit, indexed=True) == want, \
+                (name, filters, limit)
+            checks += 1
+        for spec in _specs():
+            if name in OVERLAPPING:
+                continue  # test_IDX_003_an_asset_in_both_…: the SPARQL form counts it twice
+            if name == "regulator" and spec.filter.min_capacity not in (None, 0.0):
+                continue  # SDC-006: capacity filters on published bands only
+            want = paths.aggregate(caller, spec, indexed=False)
+            got = paths.aggregate(caller, spec, indexed=True)
+            if name == "regulator":  # disclosure control: the very same published table
+                assert got == want, (name, spec)
+            else:
+                assert _rounded(got) == _rounded(want), (name, spec)
+            checks += 1
+    return checks
+
+
+def test_IDX_003_IDX_005_IDX_006_index_answers_equal_sparql_for_every_role(node):
+    paths = Paths(node)
+    assert paths.index.current()
+    with paths.index.engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT COUNT(*) FROM asset_rows").scalar()
+    assert rows == 69  # 70 registered, one deleted
+    neso = paths.listing(ROLES["neso"], {}, 1000, indexed=True)
+    assert sum(len(p) for p in neso) == 69
+    assert check_equivalence(paths) > 100
+
+
+def test_IDX_003_an_asset_in_both_the_callers_organisation_and_area_counts_once(node):
+    paths = Paths(node)
+    caller = ROLES["fsp_and_idno"]
+    listed = {a for p in paths.listing(caller, {}, 1000, True) for a in p}
+    assert listed == {a for p in paths.listing(caller, {}, 1000, False) for a in p}
+    rows = [r for a in listed if (r := paths.assets.get_record(ASSET_BASE + a)) is not None]
+    both = [r for r in rows if r.facts.organisation == "FSP-OTHER"
+            and r.facts.dno_area == "SSEN_SEPD"]
+    assert both  # the corpus has such assets
+    table = paths.aggregate(caller, AggregateSpec(()), indexed=True)
+    assert table["cells"][0]["count"] == len(rows)
+    by_org = paths.aggregate(caller, AggregateSpec(("organisation", "dno")), indexed=True)
+    assert sum(c["count"] for c in by_org["cells"]) == len(rows)
+
+
+def test_IDX_003_the_regulator_table_is_under_disclosure_control_from_the_index(node):
+    paths = Paths(node)
+    table = paths.aggregate(ROLES["regulator"], AggregateSpec(("category",)), indexed=True)
+    assert table["rule"] == "POL-013" and table["margins"]
+    assert all("min" not in c and "max" not in c for c in table["cells"] + table["margins"])
+    assert all(c.get("suppressed") or c["count"] % 5 == 0 for c in table["cells"])
+
+
+def test_IDX_007_the_freshness_of_a_report_part_equals_sparql(node):
+    from node.reports.node_side import freshness_query
+
+    services = _services(node)
+    for caller in ROLES.values():
+        access = policy.aggregate_read_scope(caller)
+        body = json.loads(services.query.run_generated(freshness_query(access.scope)).body)
+        bindings = body["results"]["bindings"]
+        want = bindings[0].get("newest", {}).get("value") if bindings else None
+        assert services.query.index.newest_modified(access.scope) == want
+
+
+def _register(node: RunningNode, who: str, n: int, start: int) -> list[str]:
+    ids = []
+    with node.client(who) as c:
+        for i in range(start, start + n):
+            r = c.post("/assets", json=_asset(i, ORGS[who]))
+            assert r.status_code == 201, r.text
+            ids.append(r.json()["AssetId"])
+    return ids
+
+
+def test_IDX_001_a_crash_between_store_commit_and_index_write_is_repaired(node):
+    paths = Paths(node)
+    unit = paths.services.register.unit
+    index = paths.index
+    hook = index.after_write
+    unit.after_commit.remove(hook)  # the process "dies" after each store commit
+    try:
+        before = index.applied
+        added = _register(node, "fsp2", 3, 100)
+        with node.client("fsp2") as c:  # (single reads do not use the index)
+            etag = c.get(f"/assets/{added[0]}").headers["etag"]
+            r = c.patch(f"/assets/{added[0]}", json={"AssetName": "after crash"},
+                        headers={"If-Match": etag})
+            assert r.status_code == 200
+        assert index.applied == before < unit.audit.sequence  # the index missed 4 writes
+        # a restart: a new index over the same file catches up from its last sequence
+        reopened = ListingIndex(index.store, index.head, _index_file(node))
+        assert reopened.applied == before
+        reopened.catch_up()
+        assert reopened.applied == unit.audit.sequence
+        with reopened.engine.connect() as conn:
+            count = conn.exec_driver_sql("SELECT COUNT(*) FROM asset_rows").scalar()
+        assert count == 72
+        reopened.close()
+        # in the same process, the next answer catches up before it answers
+        assert check_equivalence(paths) > 100
+        assert index.applied == unit.audit.sequence
+    finally:
+        unit.after_commit.append(hook)
+
+
+def test_IDX_001_a_failing_catch_up_leaves_the_index_behind_never_wrong(node, monkeypatch):
+    paths = Paths(node)
+    index = paths.index
+
+    def broken(_: Any) -> None:
+        raise OSError("disk full")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(index, "_replace", lambda conn, iris: broken(iris))
+        _register(node, "fsp3", 2, 200)  # the write stands; the index did not follow
+        assert not index.current()
+    assert check_equivalence(paths) > 100  # the first answer caught up
+    assert index.current()
+
+
+def _index_file(node: RunningNode) -> Any:
+    return _services(node).settings.data_dir / INDEX_FILE
+
+
+def test_IDX_002_a_lost_or_ahead_index_is_rebuilt_from_the_store(node):
+    paths = Paths(node)
+    index = paths.index
+    with sqlite3.connect(_index_file(node)) as db:  # ahead of the store (a restored backup)
+        db.execute("UPDATE index_meta SET value = '999999' WHERE key = 'audit_sequence'")
+        db.execute("DELETE FROM asset_rows WHERE category = 'BESS'")
+    ahead = ListingIndex(index.store, index.head, _index_file(node))
+    assert ahead.applied == 999999
+    ahead.catch_up()
+    assert ahead.applied == index.head()
+    ahead.close()
+    index.applied = index._stored_sequence()
+    assert check_equivalence(paths) > 100
+    with sqlite3.connect(_index_file(node)) as db:  # an index of another schema version
+        db.execute("UPDATE index_meta SET value = '0' WHERE key = 'schema'")
+    other = ListingIndex(index.store, index.head, _index_file(node))
+    assert other.applied is None  # dropped and made anew
+    other.catch_up()
+    assert other.applied == index.head()
+    other.close()
+    index.applied = index._stored_sequence()
+    assert check_equivalence(paths) > 100
+    lost = ListingIndex(index.store, index.head, None)  # no index at all: built from nothing
+    assert lost.applied is None
+    lost.catch_up()
+    with lost.engine.connect() as a, index.engine.connect() as b:
+        query = "SELECT * FROM asset_rows ORDER BY iri"
+        assert a.exec_driver_sql(query).all() == b.exec_driver_sql(query).all()
+    lost.close()
+
+
+def test_IDX_004_REQ_IN_003_a_keyset_cursor_neither_repeats_nor_skips(node):
+    """Records added and removed between pages: every record present throughout is listed
+    exactly once, and no record appears twice."""
+    paths = Paths(node)
+    caller = ROLES["fsp"]
+    first, after = paths.assets.search(caller, {}, 5, None)
+    before = {a for p in paths.listing(caller, {}, 1000, True) for a in p}
+    seen = [r.asset_id for r in first]
+    added = _register(node, "fsp", 3, 300)
+    later = sorted(before - set(seen))[2]  # remove one not yet listed, one already listed
+    for gone in (later, seen[0]):
+        _remove(node, gone)
+    while after:
+        page, after = paths.assets.search(caller, {}, 5, after)
+        seen += [r.asset_id for r in page]
+    assert len(seen) == len(set(seen))  # nothing repeated
+    assert before - {later} <= set(seen)  # nothing present throughout was skipped
+    assert later not in seen
+    assert {a for a in added if a > seen[4]} <= set(seen)  # new ones after the cursor: seen
+    assert seen == sorted(seen)
+
+
+def test_IDX_001_a_bulk_upload_applied_in_the_background_is_waited_for(node, monkeypatch):
+    from node.index import listing
+
+    monkeypatch.setattr(listing, "BACKGROUND_OVER", 0)  # every write in the background
+    paths = Paths(node)
+    rows = [_asset(i, "FSP-THIRD") for i in range(400, 420)]
+    with node.client("fsp3") as c:
+        r = c.post("/assets/bulk", content="\n".join(json.dumps(a) for a in rows),
+                   headers={"Content-Type": "application/x-ndjson"})
+        assert r.status_code == 200, r.text
+        stored = {a["AssetId"] for a in r.json()["assets"]}
+        listed = c.get("/assets", params={"limit": 1000}).json()["items"]  # at once
+    assert stored <= {a["AssetId"] for a in listed}
+    assert paths.index.current()
+    assert check_equivalence(paths) > 100
+
+
+def test_IDX_003_hostile_codes_are_refused_before_any_index_query(node):
+    """A caller's code from its token, or a filter value, that is not a plain code is
+    refused as on the SPARQL path (FED-IN-001, ARM-IN-010): nothing is spliced anyway
+    (bound parameters), and nothing is answered."""
+    from common.errors import BadInput
+    from common.http_errors import ApiError
+
+    paths = Paths(node)
+    hostile = Caller("h", "X' OR '1'='1", frozenset({"FSP"}), SQ)
+    for indexed in (True, False):
+        with pytest.raises(ApiError) as refused:
+            paths.aggregate(hostile, AggregateSpec(("category",)), indexed)
+        assert refused.value.code == "FED-IN-001"
+        with pytest.raises((ApiError, BadInput)) as listing:
+            paths.listing(hostile, {}, 10, indexed)
+        assert listing.value.code == "FED-IN-001"
+        with pytest.raises(BadInput) as bad_filter:
+            paths.listing(ROLES["neso"], {"category": "BESS' OR 1=1 --"}, 10, indexed)
+        assert bad_filter.value.code == "ARM-IN-010"
+    with node.client("fsp") as c:
+        r = c.get("/assets", params={"after": "' OR 1=1 --"})
+        assert (r.status_code, r.json()["code"]) == (400, "ARM-IN-010")
