@@ -21,6 +21,8 @@ class PortalSettings:
     public_url: str  # where browsers reach the portal (its /callback is registered)
     entry_node: str = ""  # preselected on the sign-in page for members without a node
     session_seconds: int = 3600  # an idle session is forgotten after this
+    database_url: str = ""  # the shared session store (empty: in memory, one process)
+    session_key: str = ""  # Fernet key sealing the stored sessions (needed with a database)
 
     @property
     def redirect_uri(self) -> str:
@@ -46,7 +48,12 @@ class PortalSettings:
                        public_url=need("FMAR_PORTAL_URL").rstrip("/"),
                        entry_node=os.environ.get("FMAR_PORTAL_ENTRY_NODE", "").rstrip("/"),
                        session_seconds=int(os.environ.get("FMAR_PORTAL_SESSION_SECONDS",
-                                                          "3600")))
+                                                          "3600")),
+                       database_url=os.environ.get("FMAR_PORTAL_DATABASE_URL", "").strip(),
+                       session_key=os.environ.get("FMAR_PORTAL_SESSION_KEY", "").strip())
+        if settings.database_url and not settings.session_key:
+            raise ConfigError("FMAR_PORTAL_SESSION_KEY is not set (a Fernet key: python -c "
+                              "'import portal.session_db as s; print(s.new_key())')")
         parts = urlsplit(settings.public_url)
         if parts.scheme != "https" and parts.hostname not in LOOPBACK:
             raise ConfigError("FMAR_PORTAL_URL must be https:// (plain http only on loopback)")

@@ -13,12 +13,18 @@ from pathlib import Path
 from tests.harness.directory import Federation, expect
 from tests.harness.processes import ROOT, clean_env, free_port, stop, wait_ready
 
+# The writes of the facilitator's, system operators' and everyone's pages (issue 16):
+# a category's check and save, a product's proposal, approval and retirement, webhook
+# subscriptions. Each names its route exactly (`*` one segment), nothing broader.
+PORTAL_PAGE_ROUTES = ("POST /categories/*/check", "PUT /categories/*", "POST /products",
+                      "POST /products/*/approve", "POST /products/*/retire",
+                      "POST /subscriptions", "DELETE /subscriptions/*")
 # What a node needs to serve the portal: a person's own token without a certificate
 # binding (the browser holds none), on the reads and on the asset writes the portal makes.
 PORTAL_NODE_ENV = {
     "FMAR_UNBOUND_USER_TOKENS": "1",
     "FMAR_UNBOUND_ROUTES": "read, POST /assets, POST /assets/bulk, PUT /assets/*, "
-                           "PATCH /assets/*",
+                           "PATCH /assets/*, " + ", ".join(PORTAL_PAGE_ROUTES),
 }
 
 
