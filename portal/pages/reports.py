@@ -18,6 +18,7 @@ from portal import web
 router = APIRouter()
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CHART = re.compile(r"^([A-Za-z0-9_-]{1,64})\.svg$")
+SHOWN_ROWS = 200  # per table on the page; the downloads hold every row
 DOWNLOADS = {"csv": "text/csv; charset=utf-8",
              "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
@@ -66,6 +67,8 @@ async def report(request: Request, name: str) -> Response:
     result = answer.body if answer.ok and isinstance(answer.body, dict) else {}
     tables = {k: {**t, "rows": cell_rows(t)} for k, t in (result.get("tables") or {}).items()
               if isinstance(t, dict)}
+    for t in tables.values():
+        t["total_rows"], t["rows"] = len(t["rows"]), t["rows"][:SHOWN_ROWS]
     charts = (result.get("definition") or {}).get("charts") or []
     return web.render(request, "report.html", answer.status if not answer.ok else 200,
                       title=str(result.get("title") or name), name=name, result=result,
