@@ -263,11 +263,15 @@ CATDEF_RULES = [
          "200 `{\"valid\": true, \"rule\": \"CAT-DEF-090\"}`, or the save's error",
          _t(RULES_TEST, "test_CAT_DEF_090_ok_check_passes_and_stores_nothing",
             "test_CAT_DEF_090_bad_check_gives_the_save_rule_ids") + "<br>" +
+         _t(API_TEST, "test_CAT_DEF_090_check_route_then_CAT_DEF_091_save_with_if_match") +
+         "<br>" +
          _t(PORTAL_PAGES_TEST, "test_CAT_DEF_090_the_facilitator_checks_a_shape_before_saving_it")),
     Rule("CAT-DEF-091", "A PUT with `If-Match` saves only over the version read (the "
          "category's ETag `\"{code}.v{version}\"`); without it the PUT is unconditional, as before.",
          "`node/kinds/categories.py` `Categories.save`", "412 `CAT-DEF-091`",
          _t(RULES_TEST, "test_CAT_DEF_091_bad_stale_if_match_is_refused") + "<br>" +
+         _t(API_TEST, "test_CAT_DEF_090_check_route_then_CAT_DEF_091_save_with_if_match") +
+         "<br>" +
          _t(PORTAL_PAGES_TEST, "test_CAT_DEF_091_a_stale_category_save_is_refused_in_the_portal")),
     Rule("CAT-404", "The category exists (GET, PUT, deprecate).", "`node/kinds/categories.py`, "
          "`node/api/categories.py`", "404 `CAT-404`", _t(API_TEST, "test_categories_managed_at_run_time")),
