@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -47,18 +50,29 @@ class SessionTable:
                                     tables=[SQLModel.metadata.tables["portal_session"]])
         self.fernet = Fernet(key.encode() if key else Fernet.generate_key())
         self._swept = 0.0
+        # the in-memory database is one shared connection: one operation at a time
+        self._one_at_a_time = threading.Lock() if not url else None
+
+    @contextmanager
+    def _db(self) -> Iterator[Session]:
+        if self._one_at_a_time is None:
+            with Session(self.engine) as db:
+                yield db
+            return
+        with self._one_at_a_time, Session(self.engine) as db:
+            yield db
 
     def _seal(self, data: dict[str, Any]) -> bytes:
         return self.fernet.encrypt(json.dumps(data, separators=(",", ":")).encode())
 
     def insert(self, session_id: str, data: dict[str, Any], expires_at: float) -> None:
-        with Session(self.engine) as db:
+        with self._db() as db:
             db.add(PortalSession(id_hash=_hash(session_id), expires_at=expires_at,
                                  data=self._seal(data)))
             db.commit()
 
     def read(self, session_id: str, now: float) -> dict[str, Any] | None:
-        with Session(self.engine) as db:
+        with self._db() as db:
             row = db.exec(select(PortalSession).where(
                 col(PortalSession.id_hash) == _hash(session_id))).first()
             if row is None:
@@ -75,14 +89,14 @@ class SessionTable:
 
     def update(self, session_id: str, data: dict[str, Any], expires_at: float) -> None:
         """Only a row that still exists: a session dropped meanwhile stays dropped."""
-        with Session(self.engine) as db:
+        with self._db() as db:
             db.exec(update(PortalSession).where(
                 col(PortalSession.id_hash) == _hash(session_id)).values(
                 expires_at=expires_at, data=self._seal(data)))
             db.commit()
 
     def delete(self, session_id: str) -> None:
-        with Session(self.engine) as db:
+        with self._db() as db:
             db.exec(delete(PortalSession).where(
                 col(PortalSession.id_hash) == _hash(session_id)))
             db.commit()
@@ -91,7 +105,7 @@ class SessionTable:
         if now - self._swept < PURGE_EVERY:
             return
         self._swept = now
-        with Session(self.engine) as db:
+        with self._db() as db:
             db.exec(delete(PortalSession).where(col(PortalSession.expires_at) <= now))
             db.commit()
 

@@ -90,3 +90,22 @@ def test_an_idle_session_expires(url: str) -> None:
     assert store.get(sid) is None
     with store._table.engine.connect() as db:
         assert db.execute(text("select count(*) from portal_session")).scalar() == 0
+
+
+@pytest.mark.parametrize("where", ["memory", "database"])
+def test_concurrent_requests_share_the_store_safely(where: str, url: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = SessionStore(3600, "" if where == "memory" else url, new_key() if url else "")
+
+    def one(i: int) -> bool:
+        sid = signed_in(store, token=f"token-{i}")
+        found = store.get(sid)
+        assert found is not None and found.token == f"token-{i}"
+        found.pending = {"n": str(i)}
+        store.save(found)
+        again = store.get(sid)
+        return again is not None and again.pending == {"n": str(i)}
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(one, range(40)))
