@@ -71,3 +71,13 @@ def test_PORTAL_042_bad_the_node_gives_no_file(signed_in: tuple[TestClient, str]
     answer = client.get("/reports/capacity/download.csv")
     assert answer.status_code == 503 and "PORTAL-042" in answer.text
     assert "attachment" not in answer.headers.get("content-disposition", "")
+
+
+@pytest.mark.parametrize("path", ["/products", "/products/P1/approve", "/products/P1/retire",
+                                  "/subscriptions", "/subscriptions/s1/delete",
+                                  "/categories/BESS"])
+def test_every_new_form_wants_the_csrf_token(signed_in: tuple[TestClient, str],
+                                             path: str) -> None:
+    client, _ = signed_in
+    answer = client.post(path, data={"csrf": "forged", "action": "save", "shape": "x"})
+    assert answer.status_code == 403 and "PORTAL-CSRF" in answer.text
