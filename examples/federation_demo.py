@@ -278,9 +278,15 @@ def start_portal(fed: LocalFederation, base: Path) -> PortalProc:
         port = pick_port(PORTAL_PORT)
         saved = {"port": port,
                  "client_id": register_portal_client(fed.trust, f"http://127.0.0.1:{port}")}
-        fed.save(extra={"portal": saved})
+    if "session_key" not in saved:  # the shared session store's key (portal/session_db.py)
+        from portal.session_db import new_key
+
+        saved["session_key"] = new_key()
+    fed.save(extra={"portal": saved})
     return PortalProc.start(fed.trust, saved["client_id"], base / "portal.log",
-                            port=int(saved["port"]), entry_node=fed.nodes["neso"].url)
+                            port=int(saved["port"]), entry_node=fed.nodes["neso"].url,
+                            database_url=f"sqlite:///{base / 'portal-sessions.db'}",
+                            session_key=saved["session_key"])
 
 
 def print_portal(fed: LocalFederation, portal: PortalProc) -> None:

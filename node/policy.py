@@ -732,8 +732,9 @@ READ_ROUTES = "read"
 
 def parse_unbound_routes(text: str) -> frozenset[str]:
     """FMAR_UNBOUND_ROUTES: comma-separated `read` (the read routes of `is_read_route`) and
-    `METHOD /path` items, a path ending in `*` naming every path that starts with it, e.g.
-    `read, POST /assets, PATCH /assets/*`. Routes under /admin cannot be listed."""
+    `METHOD /path` items, a path ending in `*` naming every path that starts with it, and a
+    `/*/` segment naming any one segment, e.g. `read, POST /assets, PATCH /assets/*,
+    POST /products/*/approve`. Routes under /admin cannot be listed."""
     routes = set()
     for item in (i.strip() for i in text.split(",")):
         if not item:
@@ -743,7 +744,8 @@ def parse_unbound_routes(text: str) -> frozenset[str]:
             continue
         method, _, path = item.partition(" ")
         path = path.strip()
-        if not method.isalpha() or not path.startswith("/") or " " in path or "*" in path[:-1]:
+        inner = path[:-1].replace("/*/", "/")
+        if not method.isalpha() or not path.startswith("/") or " " in path or "*" in inner:
             raise ValueError(f"FMAR_UNBOUND_ROUTES: {item!r} is not `read` or `METHOD /path`")
         if path.startswith("/admin"):
             raise ValueError(f"FMAR_UNBOUND_ROUTES: {item!r}: admin routes take bound tokens "
@@ -757,10 +759,20 @@ def _route_listed(routes: frozenset[str], method: str, path: str) -> bool:
         return True
     for route in routes - {READ_ROUTES}:
         listed_method, _, listed = route.partition(" ")
-        if listed_method == method and (path == listed or (
-                listed.endswith("*") and path.startswith(listed[:-1]))):
+        if listed_method == method and _path_listed(listed, path):
             return True
     return False
+
+
+def _path_listed(listed: str, path: str) -> bool:
+    """`listed` names `path`: equal, a trailing `*` (any rest), or `/*/` (one segment)."""
+    if "/*/" in listed:
+        head, _, tail = listed.partition("/*/")
+        if not path.startswith(head + "/"):
+            return False
+        segment, slash, rest = path[len(head) + 1:].partition("/")
+        return bool(segment) and bool(slash) and _path_listed("/" + tail, "/" + rest)
+    return path == listed or (listed.endswith("*") and path.startswith(listed[:-1]))
 
 
 def check_unbound_route(caller: Caller, method: str, path: str,

@@ -11,11 +11,12 @@ from fastapi.staticfiles import StaticFiles
 
 from portal import web
 from portal.config import PortalSettings
-from portal.pages import assets, auth, bulk, federation
+from portal.pages import assets, auth, bulk, categories, events, federation, products, reports
 from portal.security import SecurityHeaders
 from portal.sessions import SessionStore
 
-ROUTERS = (auth.router, assets.router, bulk.router, federation.router)
+ROUTERS = (auth.router, assets.router, bulk.router, federation.router, categories.router,
+           products.router, events.router, reports.router)
 
 # The navigation: (path, label, roles that see it; empty = everyone signed in). A page of a
 # new record kind adds its router to ROUTERS and its line here.
@@ -29,6 +30,9 @@ NAV_ITEMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
                                          "Aggregator")),
     ("/aggregate", "Aggregates", ("Regulator", "NESO", "DNO", "MarketFacilitator")),
     ("/categories", "Categories", ("MarketFacilitator", "NESO", "DNO", "FSP")),
+    ("/products", "Products", ("MarketFacilitator", "NESO", "DNO", "IDNO", "FSP")),
+    ("/events", "Events", ()),
+    ("/reports", "Reports", ("Regulator", "MarketFacilitator", "NESO", "DNO")),
 )
 
 
@@ -46,7 +50,8 @@ def without_rule(message: str, rule: str | None) -> str:
 def create_app(settings: PortalSettings) -> FastAPI:
     app = FastAPI(title="FMAR portal", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
-    app.state.sessions = SessionStore(settings.session_seconds)
+    app.state.sessions = SessionStore(settings.session_seconds, settings.database_url,
+                                      settings.session_key)
     web.TEMPLATES.env.globals["nav_for"] = nav_for
     web.TEMPLATES.env.filters["without_rule"] = without_rule
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")),

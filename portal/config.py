@@ -23,6 +23,8 @@ class PortalSettings:
     session_seconds: int = 3600  # an idle session is forgotten after this
     # the access token is renewed (refresh grant) when it has this many seconds left
     renew_before: int = 30
+    database_url: str = ""  # the shared session store (empty: in memory, one process)
+    session_key: str = ""  # Fernet key sealing the stored sessions (needed with a database)
 
     @property
     def redirect_uri(self) -> str:
@@ -49,7 +51,12 @@ class PortalSettings:
                        entry_node=os.environ.get("FMAR_PORTAL_ENTRY_NODE", "").rstrip("/"),
                        session_seconds=int(os.environ.get("FMAR_PORTAL_SESSION_SECONDS",
                                                           "3600")),
-                       renew_before=int(os.environ.get("FMAR_PORTAL_RENEW_BEFORE", "30")))
+                       renew_before=int(os.environ.get("FMAR_PORTAL_RENEW_BEFORE", "30")),
+                       database_url=os.environ.get("FMAR_PORTAL_DATABASE_URL", "").strip(),
+                       session_key=os.environ.get("FMAR_PORTAL_SESSION_KEY", "").strip())
+        if settings.database_url and not settings.session_key:
+            raise ConfigError("FMAR_PORTAL_SESSION_KEY is not set (a Fernet key: python -c "
+                              "'import portal.session_db as s; print(s.new_key())')")
         parts = urlsplit(settings.public_url)
         if parts.scheme != "https" and parts.hostname not in LOOPBACK:
             raise ConfigError("FMAR_PORTAL_URL must be https:// (plain http only on loopback)")

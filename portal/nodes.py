@@ -63,6 +63,15 @@ class NodeClient:
             body = resp.text
         return Answer(resp.status_code, body, dict(resp.headers))
 
+    def fetch(self, path: str, params: dict[str, str] | None = None
+              ) -> tuple[int, bytes, str]:
+        """A file as it is (a chart, a download): status, bytes, media type."""
+        try:
+            resp = self._client.get(path, params=params)
+        except httpx.HTTPError:
+            return 503, b"", ""
+        return resp.status_code, resp.content, resp.headers.get("content-type", "")
+
     def get(self, path: str, params: dict[str, str] | None = None) -> Answer:
         return self.call("GET", path, params=params)
 

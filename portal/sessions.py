@@ -1,13 +1,16 @@
 """Server-side sessions: the browser holds only an opaque random id (the cookie); the
-person's token, identity and CSRF secret stay here, in memory (one portal process)."""
+person's token, identity and CSRF secret stay here, in a database shared by every portal
+process (portal/session_db.py: PostgreSQL or SQLite, encrypted at rest), so a session
+survives a restart and works behind several portal processes."""
 
 from __future__ import annotations
 
 import secrets
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from portal.session_db import SessionTable
 
 
 @dataclass
@@ -47,35 +50,37 @@ class Session:
 
 
 class SessionStore:
-    def __init__(self, idle_seconds: int):
+    """The sessions, by id. `save` writes back a session a request changed (web.finish
+    calls it); a dropped or expired session is never written back."""
+
+    def __init__(self, idle_seconds: int, database_url: str = "", key: str = ""):
         self.idle_seconds = idle_seconds
-        self._sessions: dict[str, Session] = {}
-        self._lock = threading.Lock()
+        self._table = SessionTable(database_url, key)
 
     def new(self) -> Session:
         now = time.time()
         session = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), now, now)
-        with self._lock:
-            self._purge(now)
-            self._sessions[session.id] = session
+        self._table.purge(now)
+        self._table.insert(session.id, vars(session), now + self.idle_seconds)
         return session
 
     def get(self, session_id: str | None) -> Session | None:
         if not session_id:
             return None
         now = time.time()
-        with self._lock:
-            session = self._sessions.get(session_id)
-            if session is None or now - session.seen > self.idle_seconds:
-                self._sessions.pop(session_id, None)
-                return None
-            session.seen = now
-            return session
+        data = self._table.read(session_id, now)
+        if data is None:
+            return None
+        try:
+            session = Session(**data)
+        except TypeError:  # written by a portal with other fields: start again
+            self._table.delete(session_id)
+            return None
+        session.seen = now
+        return session
+
+    def save(self, session: Session) -> None:
+        self._table.update(session.id, vars(session), session.seen + self.idle_seconds)
 
     def drop(self, session_id: str) -> None:
-        with self._lock:
-            self._sessions.pop(session_id, None)
-
-    def _purge(self, now: float) -> None:
-        for sid in [k for k, s in self._sessions.items() if now - s.seen > self.idle_seconds]:
-            del self._sessions[sid]
+        self._table.delete(session_id)

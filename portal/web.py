@@ -81,8 +81,13 @@ def replace_session(request: Request, old: Session) -> Session:
 
 
 def finish(request: Request, response: Response) -> Response:
+    """The session written back to the store (what the request changed in it), and its
+    cookie set when it is new."""
+    session = getattr(request.state, "session", None)
+    if not isinstance(session, Session):
+        return response
+    store_of(request).save(session)
     if getattr(request.state, "new_session", False):
-        session: Session = request.state.session
         response.set_cookie(cookie_name(settings_of(request)), session.id,
                             **cookie_args(settings_of(request)))  # type: ignore[arg-type]
     return response

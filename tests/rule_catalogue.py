@@ -31,6 +31,8 @@ RECORDS = "node/kinds/asset_records.py"
 LIMITS_TEST = "tests/test_connection_limits.py"
 RULES_TEST = "tests/test_rules.py"
 API_TEST = "tests/test_api.py"
+PORTAL_PAGES_TEST = "tests/browser/test_portal_pages.py"
+PORTAL_RULES_TEST = "tests/test_portal_rules.py"
 INPUT_TEST = "tests/test_inputs.py"
 CODES_TEST = "tests/test_codes.py"
 ERRORS_TEST = "tests/test_errors.py"
@@ -255,6 +257,23 @@ CATDEF_RULES = [
          "nodes: it cannot change the core shape or another category.",
          "`node/kinds/categories.py` `_check_only_own_triples`", "422 `CAT-DEF-006`",
          _t(RULES_TEST, "test_CAT_DEF_006_bad_definition_touching_other_shapes")),
+    Rule("CAT-DEF-090", "`POST /categories/{code}/check` runs every check of a save "
+         "(CAT-DEF-001..006 and the right to save, POL-005) on a candidate definition and "
+         "stores nothing: the portal's check before saving.",
+         "`node/kinds/categories.py` `Categories.check`, `node/api/categories.py`",
+         "200 `{\"valid\": true, \"rule\": \"CAT-DEF-090\"}`, or the save's error",
+         _t(RULES_TEST, "test_CAT_DEF_090_ok_check_passes_and_stores_nothing",
+            "test_CAT_DEF_090_bad_check_gives_the_save_rule_ids") + "<br>" +
+         _t(API_TEST, "test_CAT_DEF_090_check_route_then_CAT_DEF_091_save_with_if_match") +
+         "<br>" +
+         _t(PORTAL_PAGES_TEST, "test_CAT_DEF_090_the_facilitator_checks_a_shape_before_saving_it")),
+    Rule("CAT-DEF-091", "A PUT with `If-Match` saves only over the version read (the "
+         "category's ETag `\"{code}.v{version}\"`); without it the PUT is unconditional, as before.",
+         "`node/kinds/categories.py` `Categories.save`", "412 `CAT-DEF-091`",
+         _t(RULES_TEST, "test_CAT_DEF_091_bad_stale_if_match_is_refused") + "<br>" +
+         _t(API_TEST, "test_CAT_DEF_090_check_route_then_CAT_DEF_091_save_with_if_match") +
+         "<br>" +
+         _t(PORTAL_PAGES_TEST, "test_CAT_DEF_091_a_stale_category_save_is_refused_in_the_portal")),
     Rule("CAT-404", "The category exists (GET, PUT, deprecate).", "`node/kinds/categories.py`, "
          "`node/api/categories.py`", "404 `CAT-404`", _t(API_TEST, "test_categories_managed_at_run_time")),
     Rule("CAT-409", "POST does not overwrite an existing category (use PUT).", "`node/kinds/categories.py`",
@@ -1420,6 +1439,22 @@ _HEADER = "| ID | What it checks | Defined in | Error the user sees | Test |\n|-
 DELEGATION_TEST = "tests/trust/test_trust_delegation.py"
 DELEGATIONS = "`trust/server/delegations.py`"
 VERIFIER = "`trust/client/verifier.py`"
+PORTAL_RULES = [
+    Rule("PORTAL-040", "A category shape sent from the editor is at most 200,000 characters "
+         "(not sent to the node otherwise).", "`portal/pages/categories.py`",
+         "413 page `PORTAL-040`", _t(PORTAL_RULES_TEST,
+                                      "test_PORTAL_040_bad_a_shape_too_long_is_not_sent",
+                                      "test_PORTAL_040_bad_without_the_csrf_token_nothing_is_checked")),
+    Rule("PORTAL-041", "A report name is 1-64 letters, digits, `_` or `-`; a download is CSV "
+         "or XLSX; a chart is `{name}.svg` (only SVG is served, as image/svg+xml).",
+         "`portal/pages/reports.py`", "404 page `PORTAL-041`",
+         _t(PORTAL_RULES_TEST, "test_PORTAL_041_bad_no_such_report_or_download",
+            "test_PORTAL_041_bad_only_svg_charts_are_served")),
+    Rule("PORTAL-042", "A download the node did not give is an error page, never an empty "
+         "file.", "`portal/pages/reports.py`", "the node's status, page `PORTAL-042`",
+         _t(PORTAL_RULES_TEST, "test_PORTAL_042_bad_the_node_gives_no_file")),
+]
+
 DELEGATION_RULES = [
     Rule("DEL-001", "Only the delegating organisation's own admin grants or revokes its "
          "delegations (not the platform, another member or the operator).", DELEGATIONS,
@@ -1691,6 +1726,10 @@ def render() -> str:
         ("`POST /inbox/events` (`node/events/inbox.py`, docs/api.md \"Events\"): a system "
          "operator's node acting on the FSP nodes' material composition changes.\n"),
         _table(INBOX_RULES),
+        "## PORTAL: the web portal's own refusals\n",
+        ("The portal (`portal/`, docs/portal.md) passes every other refusal on from the node "
+         "with the node's rule ID; these it makes itself, before or instead of calling it.\n"),
+        _table(PORTAL_RULES),
         "## CLI: the `fmar` command\n",
         ("A mistake prints one line, `fmar: error <ID>: <message> Hint: <what to do>`; the "
          "exit codes are in [operator.md](operator.md#what-fmar-returns).\n"),

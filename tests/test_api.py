@@ -530,6 +530,26 @@ def test_categories_managed_at_run_time(node):
     assert still_valid.status_code == 200, still_valid.text
 
 
+def test_CAT_DEF_090_check_route_then_CAT_DEF_091_save_with_if_match(node):
+    turtle = {"Content-Type": "text/turtle"}
+    with node.client("facilitator") as c:
+        bess = c.get("/categories/BESS", headers={"Accept": "text/turtle"})
+        etag = bess.headers["etag"]
+        checked = c.post("/categories/BESS/check", content=bess.text, headers=turtle)
+        assert checked.status_code == 200 and checked.json()["rule"] == "CAT-DEF-090"
+        assert checked.json()["version"] == int(etag.strip('"').rsplit(".v", 1)[1])
+        assert c.get("/categories/BESS").headers["etag"] == etag  # nothing stored
+        wrong = c.post("/categories/EV_CHARGER/check", content=bess.text, headers=turtle)
+        assert wrong.status_code == 422 and wrong.json()["code"] == "CAT-DEF-002"
+        saved = c.put("/categories/BESS", content=bess.text, headers={**turtle, "If-Match": etag})
+        assert saved.status_code == 200 and saved.headers["etag"] != etag
+        stale = c.put("/categories/BESS", content=bess.text, headers={**turtle, "If-Match": etag})
+        assert stale.status_code == 412 and stale.json()["code"] == "CAT-DEF-091"
+    with node.client("fsp") as c:
+        refused = c.post("/categories/BESS/check", content=bess.text, headers=turtle)
+        assert refused.status_code == 403 and refused.json()["code"] == "POL-005"
+
+
 def test_malformed_category_definitions(node):
     no_rule_id = HYDRO.replace('fmar:ruleId "ARM-CAT-HYDRO-001" ;', "").replace("HYDRO", "TIDAL")
     with node.client("facilitator") as c:

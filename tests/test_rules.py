@@ -966,3 +966,38 @@ def test_catalogue_names_existing_tests() -> None:
         defined = set(re.findall(r"^(?:async )?def (test_\w+)", source.read_text(), re.MULTILINE))
         for cited in re.findall(rf"tests/{re.escape(other)}::(test_\w+)", text):
             assert cited in defined, f"{other}::{cited}"
+
+
+def test_CAT_DEF_090_ok_check_passes_and_stores_nothing() -> None:
+    register = _register()
+    result = register.categories.check(category_ttl(), FACILITATOR, "HYDRO")
+    assert result["valid"] is True and result["rules"] == ["ARM-CAT-HYDRO-001"]
+    assert register.catalogue.get("HYDRO") is None  # nothing saved
+
+
+def test_CAT_DEF_090_bad_check_gives_the_save_rule_ids() -> None:
+    register = _register()
+    with pytest.raises(DomainError) as raised:
+        register.categories.check(category_ttl(constraint='sh:minCount "abc"'), FACILITATOR,
+                                  "HYDRO")
+    assert raised.value.code == "CAT-DEF-005"
+    with pytest.raises(DomainError) as raised:
+        register.categories.check(category_ttl(), FACILITATOR, "BESS")
+    assert raised.value.code == "CAT-DEF-002"
+    fsp = Caller("f", "F", frozenset({"FSP"}), frozenset({"assets:write"}))
+    with pytest.raises(DomainError) as raised:
+        register.categories.check(category_ttl(), fsp, "HYDRO")
+    assert status_of(raised.value) == 403
+
+
+def test_CAT_DEF_091_bad_stale_if_match_is_refused() -> None:
+    register = _register()
+    register.categories.save(category_ttl(), FACILITATOR, expected_code=None)
+    saved = register.categories.save(category_ttl(), FACILITATOR, expected_code="HYDRO",
+                                     if_match='"HYDRO.v1"')
+    assert saved.version == 2
+    with pytest.raises(DomainError) as raised:
+        register.categories.save(category_ttl(), FACILITATOR, expected_code="HYDRO",
+                                 if_match='"HYDRO.v1"')
+    assert (status_of(raised.value), raised.value.code) == (412, "CAT-DEF-091")
+    assert register.catalogue.get("HYDRO").version == 2  # type: ignore[union-attr]

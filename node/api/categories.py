@@ -14,8 +14,9 @@ from common.openapi import content, secured
 from common.web import JSON, TURTLE
 from node.api.assets import graph_of, register_of
 from node.api.http import media_type, negotiate, read_body
+from node.api.records import IfMatch
 from node.identity import Caller, current_caller
-from node.kinds.categories import Category
+from node.kinds.categories import Category, etag_of
 
 router = APIRouter(tags=["categories"])
 CallerDep = Annotated[Caller, Depends(current_caller)]
@@ -51,7 +52,7 @@ SAVE_ERRORS = (400, 401, 403, 406, 409, 413, 415, 422, 503)
 def _category_response(request: Request, category: Category, status: int = 200,
                        chosen: str | None = None) -> Response:
     chosen = chosen or negotiate(request, CATEGORY_TYPES)
-    headers = {"ETag": f'"{category.code}.v{category.version}"'}
+    headers = {"ETag": etag_of(category)}
     if status == 201:
         headers["Location"] = f"/categories/{category.code}"
     if chosen == TURTLE:
@@ -103,14 +104,25 @@ async def create_category(request: Request, caller: CallerDep) -> Response:
 @router.put("/categories/{code}", summary="Change a category's metadata or shape",
             openapi_extra=secured("categories:write", extra=CATEGORY_BODY),
             response_class=Response,
-            responses={200: CATEGORY, **error_responses(404, *SAVE_ERRORS)})
-async def update_category(request: Request, code: str, caller: CallerDep) -> Response:
+            responses={200: CATEGORY, **error_responses(404, 412, *SAVE_ERRORS)})
+async def update_category(request: Request, code: str, caller: CallerDep,
+                          if_match: IfMatch = None) -> Response:
     chosen = negotiate(request, CATEGORY_TYPES)
     graph = await _definition(request)
     category = await run_in_threadpool(
-        register_of(request).categories.save, graph, caller, expected_code=code
-    )
+        lambda: register_of(request).categories.save(graph, caller, expected_code=code,
+                                                     if_match=if_match))
     return _category_response(request, category, chosen=chosen)
+
+
+@router.post("/categories/{code}/check", summary="Check a shape before saving it (no change)",
+             openapi_extra=secured("categories:write", extra=CATEGORY_BODY),
+             responses={200: content(JSON), **error_responses(*SAVE_ERRORS)})
+async def check_category(request: Request, code: str, caller: CallerDep) -> JSONResponse:
+    """CAT-DEF-090: the checks of a save (CAT-DEF-001..006), nothing stored."""
+    graph = await _definition(request)
+    result = await run_in_threadpool(register_of(request).categories.check, graph, caller, code)
+    return JSONResponse(result)
 
 
 @router.post("/categories/{code}/deprecate", summary="Deprecate: no new registrations",

@@ -20,7 +20,7 @@ from rdflib import RDF, BNode, Graph, Literal, URIRef
 from rdflib.namespace import SKOS, XSD
 from rdflib.term import Node
 
-from common.errors import Conflict, Invalid, NotFound
+from common.errors import Conflict, Invalid, NotFound, Stale
 from common.vocab import CATEGORY_BASE, FMAR, SH, SHAPES_DIR, code_iri
 from node import policy
 from node.identity import Caller
@@ -199,10 +199,18 @@ CATEGORY = RecordKind(
     rdf_class=FMAR.AssetCategory, table=None,  # a category is sent as Turtle (SKOS + SHACL)
     shapes=tuple(sorted((SHAPES_DIR / "categories").glob("*.ttl"))),
     rules=("CAT-DEF-001", "CAT-DEF-002", "CAT-DEF-003", "CAT-DEF-004", "CAT-DEF-005",
-           "CAT-DEF-006", "CAT-404", "CAT-409"),
+           "CAT-DEF-006", "CAT-DEF-090", "CAT-DEF-091", "CAT-404", "CAT-409"),
     held_by="every node (the market facilitator's catalogue)",
     reader=_read, facts=lambda _: Facts(public=True),
 )
+
+
+def etag_of(category: Category) -> str:
+    return f'"{category.code}.v{category.version}"'
+
+
+def rule_ids_of(graph: Graph) -> set[str]:
+    return {str(o) for o in graph.objects(None, FMAR.ruleId)}
 
 
 def _write(category: Category) -> GraphWrite:
@@ -238,7 +246,7 @@ class Categories:
         """code -> deprecated, for ARM-VAL-029/030."""
         return {c.code: c.deprecated for c in self.catalogue.all()}
 
-    def save(self, graph: Graph, caller: Caller, *, expected_code: str | None) -> Category:
+    def _checked(self, graph: Graph, caller: Caller, expected_code: str | None) -> Category:
         action = Action.CREATE_CATEGORY if expected_code is None else Action.UPDATE_CATEGORY
         policy.authorise(caller, "category", action)
         category = category_from_graph(graph)
@@ -246,8 +254,29 @@ class Categories:
             raise Invalid("CAT-DEF-002", "The category code in the body differs from the URL.",
                           {"url": expected_code, "body": category.code})
         self._check_shape_compiles(category)
+        return category
+
+    def check(self, graph: Graph, caller: Caller, code: str) -> dict[str, object]:
+        """CAT-DEF-090: a candidate definition of `code` passes every check a save makes
+        (CAT-DEF-001..006, the caller's right to save it); nothing is stored."""
+        category = self._checked(graph, caller, code)
+        existing = self.catalogue.get(code)
+        return {"valid": True, "code": category.code, "rule": "CAT-DEF-090",
+                "exists": existing is not None,
+                "version": existing.version if existing else None,
+                "rules": sorted(rule_ids_of(category.graph))}
+
+    def save(self, graph: Graph, caller: Caller, *, expected_code: str | None,
+             if_match: str | None = None) -> Category:
+        action = Action.CREATE_CATEGORY if expected_code is None else Action.UPDATE_CATEGORY
+        category = self._checked(graph, caller, expected_code)
         with self.unit.lock:
             existing = self.catalogue.get(category.code)
+            if if_match and existing is not None and if_match.strip() not in (
+                    etag_of(existing), "*"):
+                raise Stale("CAT-DEF-091", f"Category {category.code} changed since you read "
+                            "it: read it again and reapply your change.",
+                            {"current": etag_of(existing), "given": if_match})
             if expected_code is None and existing is not None:
                 raise Conflict("CAT-409", f"Category {category.code} exists; use PUT to change it.")
             if expected_code is not None and existing is None:

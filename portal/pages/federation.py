@@ -80,18 +80,6 @@ def aggregate(request: Request, group_by: str = "category") -> Response:
                       all_groups=GROUPS, error=None if answer.ok else answer.error)
 
 
-@router.get("/categories")
-def categories(request: Request) -> Response:
-    session = web.signed_in(request)
-    with web.node_of(request, session) as node:
-        answer = node.get("/categories")
-    body = answer.body if answer.ok else []
-    items = body.get("items", body.get("categories", [])) if isinstance(body, dict) else body
-    return web.render(request, "categories.html", title="Asset categories",
-                      items=items if isinstance(items, list) else [],
-                      error=None if answer.ok else answer.error)
-
-
 # Extension points: the pages of the record kinds being built elsewhere (market units,
 # qualifications, products, events, connection limits) go here as routers of their own,
 # listed in portal.app.ROUTERS and linked from the navigation in templates/base.html

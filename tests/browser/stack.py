@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from examples.generate import assets
+from portal.session_db import new_key
 from tests.harness.federation import LocalFederation, NodeProc
 from tests.harness.portal import PORTAL_NODE_ENV, PortalProc, register_portal_client
 from tests.harness.processes import RATE_LIMITS_OFF, free_port
@@ -39,6 +40,8 @@ def start(base: Path) -> Stack:
         flexco_m = fed.register_member("Flexco", ["FSP"])
         volta_m = fed.register_member("Voltaflex", ["FSP"])
         fed.register_member("Ofgem", ["Regulator"])
+        fed.register_member("Elexon", ["MarketFacilitator"])  # no node: Flexco's
+        fed.register_member("NESO", ["NESO"])
         flexco = fed.add_node("flexco", flexco_m)
         voltaflex = fed.add_node("voltaflex", volta_m)
         flexco_iris = fed.load_assets(flexco, assets(ASSETS_PER_NODE, flexco_m.org_id, seed=11))
@@ -46,7 +49,9 @@ def start(base: Path) -> Stack:
         fed.start_nodes()
         port = free_port()
         client_id = register_portal_client(fed.trust, f"http://127.0.0.1:{port}")
-        portal = PortalProc.start(fed.trust, client_id, base / "portal.log", port=port)
+        portal = PortalProc.start(fed.trust, client_id, base / "portal.log", port=port,
+                                  database_url=f"sqlite:///{base / 'portal.db'}",
+                                  session_key=new_key())
     except BaseException:
         fed.stop()
         raise

@@ -193,7 +193,8 @@ def test_the_regulator_sees_aggregates_with_suppressed_cells_marked(
         page: Page, stack: Stack) -> None:
     sign_in(page, stack, "Ofgem", stack.flexco.url)  # no node of its own
     nav = page.get_by_role("navigation", name="Main")
-    expect(nav.get_by_role("link")).to_have_count(2)  # Home and Aggregates only
+    # Home, Aggregates, Events and Reports only
+    expect(nav.get_by_role("link")).to_have_count(4)
     nav.get_by_role("link", name="Aggregates").click()
     expect(page.locator("#node-status tbody tr")).to_have_count(2)
     cells = page.locator("#cells tbody tr")

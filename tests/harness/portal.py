@@ -13,12 +13,18 @@ from pathlib import Path
 from tests.harness.directory import Federation, expect
 from tests.harness.processes import ROOT, clean_env, free_port, stop, wait_ready
 
+# The writes of the facilitator's, system operators' and everyone's pages (issue 16):
+# a category's check and save, a product's proposal, approval and retirement, webhook
+# subscriptions. Each names its route exactly (`*` one segment), nothing broader.
+PORTAL_PAGE_ROUTES = ("POST /categories/*/check", "PUT /categories/*", "POST /products",
+                      "POST /products/*/approve", "POST /products/*/retire",
+                      "POST /subscriptions", "DELETE /subscriptions/*")
 # What a node needs to serve the portal: a person's own token without a certificate
 # binding (the browser holds none), on the reads and on the asset writes the portal makes.
 PORTAL_NODE_ENV = {
     "FMAR_UNBOUND_USER_TOKENS": "1",
     "FMAR_UNBOUND_ROUTES": "read, POST /assets, POST /assets/bulk, PUT /assets/*, "
-                           "PATCH /assets/*",
+                           "PATCH /assets/*, " + ", ".join(PORTAL_PAGE_ROUTES),
 }
 
 
@@ -38,21 +44,38 @@ class PortalProc:
     proc: subprocess.Popen
     log: Path
 
+    env: dict[str, str] | None = None
+
     @classmethod
     def start(cls, trust: Federation, client_id: str, log: Path, port: int | None = None,
-              entry_node: str = "", env: dict[str, str] | None = None) -> PortalProc:
+              entry_node: str = "", database_url: str = "",
+              session_key: str = "", env: dict[str, str] | None = None) -> PortalProc:
+        """`database_url` and `session_key`: the shared session store (portal/session_db.py);
+        without them sessions live in the process's memory; `env`: more settings."""
         port = port or free_port()
         url = f"http://127.0.0.1:{port}"
         env = clean_env(FMAR_PORTAL_TRUST_URL=trust.issuer,
                         FMAR_PORTAL_CA_BUNDLE=str(trust.ca_bundle),
                         FMAR_PORTAL_CLIENT_ID=client_id, FMAR_PORTAL_URL=url,
-                        FMAR_PORTAL_ENTRY_NODE=entry_node, **(env or {}))
+                        FMAR_PORTAL_ENTRY_NODE=entry_node,
+                        FMAR_PORTAL_DATABASE_URL=database_url,
+                        FMAR_PORTAL_SESSION_KEY=session_key, **(env or {}))
+        return cls(url, cls._run(env, port, url, log), log, env)
+
+    @staticmethod
+    def _run(env: dict[str, str], port: int, url: str, log: Path) -> subprocess.Popen:
         with open(log, "ab") as out:  # the child keeps its own descriptor
             proc = subprocess.Popen([sys.executable, "-m", "portal", "--port", str(port)],
                                     cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         wait_ready(f"{url}/health", proc, timeout=60,
                    why=lambda: log.read_text(errors="replace")[-3000:])
-        return cls(url, proc, log)
+        return proc
+
+    def restart(self) -> None:
+        """Stopped and started again on the same port and settings (a deployment)."""
+        stop(self.proc)
+        assert self.env is not None
+        self.proc = self._run(self.env, int(self.url.rsplit(":", 1)[1]), self.url, self.log)
 
     def stop(self) -> None:
         stop(self.proc)
