@@ -11,11 +11,11 @@ from fastapi.staticfiles import StaticFiles
 
 from portal import web
 from portal.config import PortalSettings
-from portal.pages import assets, auth, bulk, federation
+from portal.pages import assets, auth, bulk, federation, markets
 from portal.security import SecurityHeaders
 from portal.sessions import SessionStore
 
-ROUTERS = (auth.router, assets.router, bulk.router, federation.router)
+ROUTERS = (auth.router, assets.router, bulk.router, federation.router, *markets.ROUTERS)
 
 # The navigation: (path, label, roles that see it; empty = everyone signed in). A page of a
 # new record kind adds its router to ROUTERS and its line here.
@@ -29,6 +29,7 @@ NAV_ITEMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
                                          "Aggregator")),
     ("/aggregate", "Aggregates", ("Regulator", "NESO", "DNO", "MarketFacilitator")),
     ("/categories", "Categories", ("MarketFacilitator", "NESO", "DNO", "FSP")),
+    *markets.NAV_ITEMS,
 )
 
 

@@ -18,7 +18,12 @@ from tests.harness.processes import ROOT, clean_env, free_port, stop, wait_ready
 PORTAL_NODE_ENV = {
     "FMAR_UNBOUND_USER_TOKENS": "1",
     "FMAR_UNBOUND_ROUTES": "read, POST /assets, POST /assets/bulk, PUT /assets/*, "
-                           "PATCH /assets/*",
+                           "PATCH /assets/*, "
+                           # market units and members, applications, outcomes and their
+                           # transitions, a DNO's book of limits (the issue 16 pages)
+                           "POST /market-units, POST /market-units/*, "
+                           "POST /qualification-applications, POST /qualifications, "
+                           "POST /qualifications/*, POST /connection-limits/bulk",
 }
 
 
