@@ -1,6 +1,7 @@
 """An FSP's qualification applications: apply for a product for one of its units
 (POST /qualification-applications on its node), and see its applications with the
-outcomes the system operators recorded (GET /qualifications, federated by the node)."""
+outcomes the system operators recorded on their own nodes (GET
+/federation/records/qualifications: the node asks every node with the person's rights)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def _page(request: Request, values: dict[str, str], answer: Answer | None = None
     session = web.signed_in(request)
     with web.node_of(request, session) as node:
         listed = node.get("/qualification-applications", {"limit": "100"})
-        outcomes = node.get("/qualifications", {"limit": "100"})
+        outcomes = node.get("/federation/records/qualifications")
         products = node.get("/qualification-products")
     by_application: dict[str, list[dict[str, object]]] = {}
     for q in items_of(outcomes):
@@ -38,7 +39,9 @@ def _page(request: Request, values: dict[str, str], answer: Answer | None = None
     return web.render(request, "fsp/applications.html", status,
                       title="Qualification applications", applications=items_of(listed),
                       outcomes=by_application, products=items_of(products),
-                      list_error=error_of(listed), fields=APPLICATION_FIELDS,
+                      list_error=error_of(listed), outcomes_error=error_of(outcomes),
+                      nodes=outcomes.body.get("nodes", []) if outcomes.ok and isinstance(
+                          outcomes.body, dict) else [], fields=APPLICATION_FIELDS,
                       bool_choices=BOOL_CHOICES, values=values, by_field=by_field,
                       other=other, created=created,
                       error=error_of(answer) if answer is not None else None)

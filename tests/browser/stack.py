@@ -43,6 +43,9 @@ def start(base: Path) -> Stack:
         # a DNO with its node (qualification queue, connection limits): fed.nodes["gridco"]
         gridco = fed.register_member("Gridco", ["DNO"], dno_areas=GRIDCO_AREAS)
         fed.add_node("gridco", gridco, ["Asset", "ConnectionLimit"])
+        # the market facilitator's node holds the products (eligibility, qualification)
+        elexon = fed.register_member("Elexon", ["MarketFacilitator"])
+        fed.load_products(fed.add_node("facilitator", elexon, ["Asset", "Product"]))
         flexco = fed.add_node("flexco", flexco_m)
         voltaflex = fed.add_node("voltaflex", volta_m)
         flexco_iris = fed.load_assets(flexco, assets(ASSETS_PER_NODE, flexco_m.org_id, seed=11))
