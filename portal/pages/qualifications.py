@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from portal import web
 from portal.forms import BOOL_CHOICES, FormField
 from portal.nodes import Answer
+from portal.pages.federation import node_rows
 from portal.recordforms import body_of, error_of, items_of, place
 
 router = APIRouter()
@@ -40,8 +41,8 @@ def _page(request: Request, values: dict[str, str], answer: Answer | None = None
                       title="Qualification applications", applications=items_of(listed),
                       outcomes=by_application, products=items_of(products),
                       list_error=error_of(listed), outcomes_error=error_of(outcomes),
-                      nodes=outcomes.body.get("nodes", []) if outcomes.ok and isinstance(
-                          outcomes.body, dict) else [], fields=APPLICATION_FIELDS,
+                      nodes=node_rows(request, outcomes.body if outcomes.ok else None),
+                      fields=APPLICATION_FIELDS,
                       bool_choices=BOOL_CHOICES, values=values, by_field=by_field,
                       other=other, created=created,
                       error=error_of(answer) if answer is not None else None)

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from portal import web
 from portal.nodes import Answer
+from portal.pages.federation import node_rows
 from portal.recordforms import error_of, items_of
 
 router = APIRouter()
@@ -32,7 +33,7 @@ def _page(request: Request, error: dict[str, Any] | None = None, status: int = 2
         outcomes = node.get("/qualifications", {"limit": "100"})
     body: dict[str, Any] = queue.body if queue.ok and isinstance(queue.body, dict) else {}
     return web.render(request, "operator/queue.html", status, title="Qualification queue",
-                      items=body.get("items", []), nodes=body.get("nodes", []),
+                      items=body.get("items", []), nodes=node_rows(request, body),
                       partial=body.get("partial"), products=body.get("products", []),
                       queue_error=error_of(queue), outcomes=items_of(outcomes),
                       states=STATES, error=error, done=done)
