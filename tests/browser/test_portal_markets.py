@@ -200,8 +200,17 @@ def test_another_fsps_user_cannot_see_the_units(page: Page, stack: Stack,
         assert "Private site" not in other.content()
         other.goto(f"{stack.portal.url}/eligibility/{unit_id}")
         assert "Private site" not in other.content() and "MW" not in other.content()
+        # a forged write to Flexco's unit, with Voltaflex's own session: the node refuses
+        other.goto(f"{stack.portal.url}/market-units")
+        csrf = other.locator("input[name=csrf]").first.input_value()
+        forged = other.request.post(
+            f"{stack.portal.url}/market-units/{unit_id}/members",
+            form={"csrf": csrf, "AssetId": stack.flexco_assets[0], "ValidFrom": "2026-01-01"})
+        assert forged.status in (403, 404), forged.status
     finally:
         other.context.close()
+    page.goto(f"{stack.portal.url}/market-units/{unit_id}")
+    assert stack.flexco_assets[0] not in page.locator("#main").inner_text()  # no member
 
 
 def limits_csv(tmp: Path, rows: list[dict[str, str]]) -> Path:
