@@ -1174,7 +1174,7 @@ PORTAL_RULES = [
          "400 page `PORTAL-020`",
          _t(PORTAL_MARKETS_TEST, "test_PORTAL_020_an_upload_without_a_file_is_refused")),
     Rule("PORTAL-021", "An XLSX upload is a workbook openpyxl can read (its first sheet, at "
-         "most 100,000 rows).", "`portal/xlsx.py` `to_csv`", "400 page `PORTAL-021`",
+         "most 100,000 rows).", "`portal/xlsx.py` `to_csv`", "the upload page says `PORTAL-021`",
          _t("tests/test_portal_xlsx.py",
             "test_PORTAL_021_a_file_that_is_no_workbook_is_refused")),
 ]

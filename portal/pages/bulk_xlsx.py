@@ -19,15 +19,22 @@ from portal.xlsx import NotAWorkbook, to_csv
 router = APIRouter()
 
 
+# A problem found after the upload is shown on the form's page, reached by a redirect (so
+# that the progress bar's script, which follows redirects, shows it too).
+PROBLEMS = {"PORTAL-021": "PORTAL-021: this file is not an XLSX workbook (save it as .xlsx "
+            "from your spreadsheet, with the column names in the first row of the first "
+            "sheet)."}
+
+
 def _form(request: Request, status: int = 200, problem: str = "") -> Response:
     return web.render(request, "fsp/bulk_xlsx.html", status, title="Bulk upload (XLSX)",
                       modes=MODES, problem=problem)
 
 
 @router.get("/bulk-xlsx")
-def xlsx_page(request: Request) -> Response:
+def xlsx_page(request: Request, problem: str = "") -> Response:
     web.signed_in(request)
-    return _form(request)
+    return _form(request, problem=PROBLEMS.get(problem, ""))
 
 
 @router.post("/bulk-xlsx")
@@ -40,8 +47,8 @@ async def xlsx_upload(request: Request) -> Response:
         return _form(request, 400, "PORTAL-020: choose an XLSX file (and a mode) to upload.")
     try:
         text = await run_in_threadpool(to_csv, upload.file)
-    except NotAWorkbook as exc:
-        return _form(request, 400, f"PORTAL-021: {exc}")
+    except NotAWorkbook:
+        return web.redirect(request, "/bulk-xlsx?problem=PORTAL-021")
 
     def send() -> Answer:
         with web.node_of(request, session) as node:
