@@ -11,12 +11,22 @@ from fastapi.staticfiles import StaticFiles
 
 from portal import web
 from portal.config import PortalSettings
-from portal.pages import assets, auth, bulk, categories, events, federation, products, reports
+from portal.pages import (
+    assets,
+    auth,
+    bulk,
+    categories,
+    events,
+    federation,
+    markets,
+    products,
+    reports,
+)
 from portal.security import SecurityHeaders
 from portal.sessions import SessionStore
 
 ROUTERS = (auth.router, assets.router, bulk.router, federation.router, categories.router,
-           products.router, events.router, reports.router)
+           products.router, events.router, reports.router, *markets.ROUTERS)
 
 # The navigation: (path, label, roles that see it; empty = everyone signed in). A page of a
 # new record kind adds its router to ROUTERS and its line here.
@@ -33,6 +43,7 @@ NAV_ITEMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("/products", "Products", ("MarketFacilitator", "NESO", "DNO", "IDNO", "FSP")),
     ("/events", "Events", ()),
     ("/reports", "Reports", ("Regulator", "MarketFacilitator", "NESO", "DNO")),
+    *markets.NAV_ITEMS,
 )
 
 

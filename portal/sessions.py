@@ -6,6 +6,7 @@ survives a restart and works behind several portal processes."""
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,9 +27,6 @@ class Session:
     token: str = ""
     token_expires: float = 0.0
     refresh_token: str = ""
-    # one refresh at a time: a second one with the same token would look like a stolen
-    # copy to the trust framework, which would end the session (AUTH-061)
-    refreshing: threading.Lock = field(default_factory=threading.Lock, repr=False)
     node_url: str = ""
     user: dict[str, Any] = field(default_factory=dict)
     org: dict[str, Any] = field(default_factory=dict)
@@ -56,6 +54,17 @@ class SessionStore:
     def __init__(self, idle_seconds: int, database_url: str = "", key: str = ""):
         self.idle_seconds = idle_seconds
         self._table = SessionTable(database_url, key)
+        self._refreshing: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def refresh_lock(self, session_id: str) -> threading.Lock:
+        """One refresh at a time per session in this process: a second one with the same
+        refresh token would look like a stolen copy to the trust framework, which would end
+        the session (AUTH-061). The holder reads the session again before refreshing."""
+        with self._guard:
+            if len(self._refreshing) > 10_000:  # forget locks nobody holds
+                self._refreshing = {k: v for k, v in self._refreshing.items() if v.locked()}
+            return self._refreshing.setdefault(session_id, threading.Lock())
 
     def new(self) -> Session:
         now = time.time()

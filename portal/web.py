@@ -60,9 +60,14 @@ def renew(request: Request, session: Session) -> None:
     on the server (the browser never sees either). A refused refresh (expired, revoked, the
     person or the organisation deactivated) lets the session expire: the person signs in
     again."""
-    with session.refreshing:
+    store = store_of(request)
+    with store.refresh_lock(session.id):
+        stored = store.get(session.id)  # another request of the session may have renewed it
+        if stored is not None and stored.refresh_token != session.refresh_token:
+            session.token, session.token_expires = stored.token, stored.token_expires
+            session.refresh_token = stored.refresh_token
         if not (session.refresh_token and session.due(settings_of(request).renew_before)):
-            return  # another request of the session renewed it meanwhile
+            return
         try:
             tokens = TrustClient(settings_of(request)).refresh(session.refresh_token)
         except (SignInError, httpx.HTTPError):
@@ -70,6 +75,7 @@ def renew(request: Request, session: Session) -> None:
             return
         session.token, session.token_expires = str(tokens["access_token"]), expires_at(tokens)
         session.refresh_token = str(tokens.get("refresh_token") or "")
+        store.save(session)  # at once: the next request must not use the spent token
 
 
 def replace_session(request: Request, old: Session) -> Session:

@@ -1611,6 +1611,19 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+PORTAL_MARKETS_TEST = "tests/browser/test_portal_markets.py"
+PORTAL_RULES = [
+    Rule("PORTAL-020", "An upload form (connection limits, XLSX) is sent with a file and a "
+         "mode.", "`portal/pages/connection_limits.py`, `portal/pages/bulk_xlsx.py`",
+         "400 page `PORTAL-020`",
+         _t(PORTAL_MARKETS_TEST, "test_PORTAL_020_an_upload_without_a_file_is_refused")),
+    Rule("PORTAL-021", "An XLSX upload is a workbook openpyxl can read (its first sheet, at "
+         "most 100,000 rows).", "`portal/xlsx.py` `to_csv`", "the upload page says `PORTAL-021`",
+         _t("tests/test_portal_xlsx.py",
+            "test_PORTAL_021_a_file_that_is_no_workbook_is_refused")),
+]
+
+
 def _table(rules: list[Rule]) -> str:
     return _HEADER + "".join(
         f"| `{r.rule}` | {_cell(r.checks)} | {r.where} | {r.error} | {r.tests} |\n" for r in rules
@@ -1734,6 +1747,10 @@ def render() -> str:
         ("A mistake prints one line, `fmar: error <ID>: <message> Hint: <what to do>`; the "
          "exit codes are in [operator.md](operator.md#what-fmar-returns).\n"),
         _table(CLI_RULES),
+        "## PORTAL: the web portal's own checks\n",
+        ("The portal decides no permission; these are its own checks of what a page is "
+         "sent (docs/portal.md). Every other code it shows is the node's.\n"),
+        _table(PORTAL_RULES),
     ]
     return "\n".join(parts)
 

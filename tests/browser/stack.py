@@ -18,6 +18,7 @@ from tests.harness.portal import PORTAL_NODE_ENV, PortalProc, register_portal_cl
 from tests.harness.processes import RATE_LIMITS_OFF, free_port
 
 ASSETS_PER_NODE = 40
+GRIDCO_AREAS = ["UKPN_EPN", "UKPN_LPN", "UKPN_SPN"]
 
 
 @dataclass
@@ -40,8 +41,13 @@ def start(base: Path) -> Stack:
         flexco_m = fed.register_member("Flexco", ["FSP"])
         volta_m = fed.register_member("Voltaflex", ["FSP"])
         fed.register_member("Ofgem", ["Regulator"])
-        fed.register_member("Elexon", ["MarketFacilitator"])  # no node: Flexco's
-        fed.register_member("NESO", ["NESO"])
+        # a DNO with its node (qualification queue, connection limits): fed.nodes["gridco"]
+        gridco = fed.register_member("Gridco", ["DNO"], dno_areas=GRIDCO_AREAS)
+        fed.add_node("gridco", gridco, ["Asset", "ConnectionLimit"])
+        # the market facilitator's node holds the products (eligibility, qualification)
+        elexon = fed.register_member("Elexon", ["MarketFacilitator"])
+        fed.load_products(fed.add_node("facilitator", elexon, ["Asset", "Product"]))
+        fed.register_member("NESO", ["NESO"])  # no node: it uses the entry node
         flexco = fed.add_node("flexco", flexco_m)
         voltaflex = fed.add_node("voltaflex", volta_m)
         flexco_iris = fed.load_assets(flexco, assets(ASSETS_PER_NODE, flexco_m.org_id, seed=11))

@@ -24,7 +24,13 @@ PORTAL_PAGE_ROUTES = ("POST /categories/*/check", "PUT /categories/*", "POST /pr
 PORTAL_NODE_ENV = {
     "FMAR_UNBOUND_USER_TOKENS": "1",
     "FMAR_UNBOUND_ROUTES": "read, POST /assets, POST /assets/bulk, PUT /assets/*, "
-                           "PATCH /assets/*, " + ", ".join(PORTAL_PAGE_ROUTES),
+                           "PATCH /assets/*, "
+                           # market units and members, applications, outcomes and their
+                           # transitions, a DNO's book of limits (the issue 16 pages)
+                           "POST /market-units, POST /market-units/*, "
+                           "POST /qualification-applications, POST /qualifications, "
+                           "POST /qualifications/*, POST /connection-limits/bulk, "
+                           + ", ".join(PORTAL_PAGE_ROUTES),
 }
 
 
