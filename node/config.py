@@ -49,6 +49,9 @@ class NodeSettings(SettingsBase):
     client_id: str | None = Field(None, validation_alias="FMAR_CLIENT_ID")
     client_cert: Path | None = Field(None, validation_alias="FMAR_CLIENT_CERT")
     client_key: Path | None = Field(None, validation_alias="FMAR_CLIENT_KEY")
+    # its signing certificate (Signing hierarchy) and key: provenance records
+    signing_cert: Path | None = Field(None, validation_alias="FMAR_SIGNING_CERT")
+    signing_key: Path | None = Field(None, validation_alias="FMAR_SIGNING_KEY")
     publisher: str | None = Field(None, validation_alias="FMAR_PUBLISHER")
     dataset_types: Commas = Field(("Asset",), validation_alias="FMAR_DATASET_TYPES")
     # token verification (node/trust_auth.py)

@@ -1573,6 +1573,17 @@ PROVENANCE_RULES = [
          "`ProvenanceRejected` `PROV-013`",
          _t(PROV_TEST, "test_PROV_013_steps_signed_by_another_members_certificate_are_refused",
             "test_PROV_007_and_013_a_record_passed_off_as_the_relaying_nodes_is_refused")),
+    Rule("PROV-020", "Each signing certificate is a signing certificate of the trust "
+         "framework's Signing hierarchy, not a client or server (TLS) certificate.",
+         "`node/provenance/verify.py` `_check_signing_certificate`",
+         "`ProvenanceRejected` `PROV-020`",
+         _t(PROV_TEST, "test_PROV_020_a_record_signed_with_a_client_certificate_is_refused")),
+    Rule("PROV-021", "No signing certificate is on the Signing issuer's CRL; the CRL is "
+         "fetched and its signature checked, else nothing verifies.",
+         "`node/provenance/verify.py` `_check_signing_certificate`, `revoked_serials`; "
+         "`node/provenance/node.py` `SigningCrl`", "`ProvenanceRejected` `PROV-021`",
+         _t(PROV_TEST, "test_PROV_021_a_record_signed_by_a_revoked_signing_certificate_is_"
+            "refused", "test_PROV_021_a_forged_signing_crl_is_refused")),
 ]
 
 _ANC_WRITE = "test_AUD_ANC_002_003_004_a_published_head_is_never_rewound_or_overwritten"

@@ -552,8 +552,9 @@ def cert_request(
     app: Annotated[str | None, typer.Option(help="Application id.")] = None,
     node: Annotated[str | None, typer.Option(help="Node id (an approved node).")] = None,
     kind: Annotated[str | None, typer.Option(
-        help="client (default) or signing for applications; server (default) or client "
-        "(the node's own mTLS identity) for nodes")] = None,
+        help="client (default) or signing for applications; server (default), client "
+        "(the node's own mTLS identity) or signing (its provenance records) for "
+        "nodes")] = None,
     renew: Annotated[str | None, typer.Option(help="Serial of a certificate to renew.")] = None,
 ) -> None:
     """Make a P-256 key and CSR here (the key never leaves), get the certificate."""

@@ -8,6 +8,7 @@ handed to routes as FastAPI dependencies, and closed when it stops.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -146,8 +147,9 @@ class Services:
                        settings.client_key, settings.client_cert, settings.ca_bundle),
                    switching, Runner(switching, settings.switch_poll_seconds), inbox)
         signer = services.events.delivery.signer
-        services.provenance = open_provenance(signer, settings.trust_url, settings.node_url,
-                                              _anchors(settings))
+        services.provenance = open_provenance(_signing_signer(settings), settings.trust_url,
+                                              settings.node_url, _anchors(settings),
+                                              settings.ca_bundle)
         services.anchor = open_anchor(register.unit, signer, settings)
         return services
 
@@ -192,6 +194,22 @@ def query_service(request: Request) -> QueryService:
 
 def provenance(request: Request) -> Provenance | None:
     return services(request).provenance
+
+
+def _signing_signer(settings: NodeSettings) -> Any:
+    """The node's signing certificate and key (FMAR_SIGNING_CERT/KEY), which sign its
+    provenance records; None (no records, PROV-012) without them or if they cannot be read."""
+    from node.events.signing import WebhookSigner
+
+    if not (settings.signing_cert and settings.signing_key):
+        return None
+    try:
+        return WebhookSigner.from_files(settings.signing_key, settings.signing_cert,
+                                        settings.ca_bundle)
+    except (OSError, ValueError) as error:
+        logging.getLogger("fmar.provenance").error("Provenance cannot be signed with %s: %s",
+                                                   settings.signing_key, error)
+        return None
 
 
 def _anchors(settings: NodeSettings) -> list[Any]:

@@ -157,20 +157,24 @@ EXIT_PROVENANCE = 6
 
 
 def check_provenance(answer: dict[str, Any], ca_bundle: Path | None, cert: Path | None,
-                     nodes: dict[str, str], via: str | None) -> None:
-    """Verify the answer's provenance records (node/provenance/show.py) and show the chain
-    on standard error; a record that does not verify stops here (exit 6), nothing shown."""
+                     nodes: dict[str, str], via: str | None, trust_url: str) -> None:
+    """Verify the answer's provenance records (node/provenance/show.py) against the trust
+    framework's Signing hierarchy and CRL, and show the chain on standard error; a record
+    that does not verify stops here (exit 6), nothing shown."""
     from cryptography import x509
 
     from node.events.verify import load_anchors
+    from node.provenance.node import SigningCrl
     from node.provenance.show import ProvenanceRejected, lines, names_of, verify_answer
 
     if ca_bundle is None or cert is None:
         raise CliError("CLI-001", "--provenance needs --ca-bundle and --cert (the trust "
                        "framework's CA and your certificate).", "source a member's env.sh")
     me = names_of(x509.load_pem_x509_certificates(Path(cert).read_bytes())[0])
+    anchors = load_anchors(Path(ca_bundle))
     try:
-        checked = verify_answer(answer, load_anchors(Path(ca_bundle)), me, nodes, via)
+        revoked = SigningCrl(trust_url, Path(ca_bundle), tuple(anchors)).serials()
+        checked = verify_answer(answer, anchors, me, nodes, via, revoked)
     except ProvenanceRejected as problem:
         typer.echo(f"error [{problem.code}] provenance NOT verified: {problem.message}",
                    err=True)
@@ -268,7 +272,8 @@ def register(app: typer.Typer) -> None:
         labels = client.node_names() if trust_url and not token else {}
         if provenance:
             nodes = {t.url: f"{client.trust_url}/n/{t.name}" for t in client.nodes() if t.name}
-            check_provenance(answer, ca_bundle, cert, nodes, via.rstrip("/") if via else None)
+            check_provenance(answer, ca_bundle, cert, nodes, via.rstrip("/") if via else None,
+                             str(client.trust_url))
         write_output(answer, labels, output)
         code = outcome_exit_code(answer)
         if code != EXIT_OK:

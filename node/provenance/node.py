@@ -6,9 +6,12 @@ received, then its receipts, one process step for the merge and a transfer to it
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -37,21 +40,57 @@ from node.provenance.verify import (
     ProvenanceRejected,
     SignedStep,
     check_signers,
+    revoked_serials,
     verify_record,
 )
 from trust.client.certificates import san_uris
 
 PERMISSION_DAYS = 1
+CRL_SECONDS = 60.0  # how long a fetched signing CRL is relied on
+
+
+@dataclass
+class SigningCrl:
+    """The trust framework's Signing CRL (`/ca/crl/signing`), fetched when older than
+    `ttl` seconds and checked against the Signing issuer; PROV-021 when it cannot be had
+    (a record is then refused, not let through unchecked)."""
+
+    trust_url: str
+    ca_bundle: Path | None
+    anchors: tuple[x509.Certificate, ...]
+    ttl: float = CRL_SECONDS
+    _cached: tuple[float, frozenset[int]] | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def serials(self) -> frozenset[int]:
+        from common import http_client
+
+        with self._lock:
+            if self._cached and time.monotonic() - self._cached[0] < self.ttl:
+                return self._cached[1]
+            try:
+                with http_client.client(ca_bundle=self.ca_bundle) as c:
+                    resp = c.get(f"{self.trust_url}/ca/crl/signing")
+            except Exception:  # noqa: BLE001 (any failure to fetch: refuse, said below)
+                resp = None
+            if resp is None or resp.status_code != 200:
+                raise ProvenanceRejected("PROV-021", "The trust framework's signing CRL "
+                                         "cannot be fetched.")
+            serials = revoked_serials(resp.content, self.anchors)
+            self._cached = (time.monotonic(), serials)
+            return serials
 
 
 @dataclass(frozen=True)
 class Provenance:
-    """Signs this node's steps with its certificate (the same signer as its webhooks)."""
+    """Signs this node's steps with its signing certificate (of the trust framework's
+    Signing hierarchy, provenance-records/1.0)."""
 
     signer: WebhookSigner
     trust_framework: str  # the trust framework's URL (its issuer)
     node_url: str
     anchors: tuple[x509.Certificate, ...]  # the trust framework's CA, to check what we relay
+    crl: SigningCrl | None = None  # the Signing CRL, checked on what we relay
 
     @property
     def licence(self) -> str:
@@ -111,7 +150,7 @@ class Provenance:
     def _received(self, node: str, record: Any, nodes: Mapping[str, str]) -> list[SignedStep]:
         """A node's record, checked before it is relied on: it verifies, its origin is that
         node, signed by that node, and its transfer came to this node."""
-        steps = verify_record(record, self.anchors)
+        steps = verify_record(record, self.anchors, self.crl.serials() if self.crl else None)
         check_signers(steps, nodes, nodes.get(node))
         own = set(san_uris(self.signer.certificate))
         for s in steps:
@@ -160,10 +199,15 @@ class Provenance:
 
 
 def open_provenance(signer: WebhookSigner | None, trust_framework: str | None, node_url: str,
-                    anchors: Sequence[x509.Certificate]) -> Provenance | None:
+                    anchors: Sequence[x509.Certificate],
+                    ca_bundle: Path | None = None) -> Provenance | None:
+    """`signer`: the node's signing certificate and key (FMAR_SIGNING_CERT/KEY); without
+    one the node signs no records (PROV-012)."""
     if signer is None or not trust_framework:
         return None
-    return Provenance(signer, trust_framework.rstrip("/"), node_url, tuple(anchors))
+    url = trust_framework.rstrip("/")
+    return Provenance(signer, url, node_url, tuple(anchors),
+                      SigningCrl(url, ca_bundle, tuple(anchors)))
 
 
 def required(provenance: Provenance | None) -> Provenance:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +32,8 @@ def names_of(cert: x509.Certificate) -> set[str]:
 
 def verify_answer(answer: dict[str, Any], anchors: Sequence[x509.Certificate],
                   me: set[str], nodes: Mapping[str, str],
-                  via: str | None = None) -> list[list[SignedStep]]:
+                  via: str | None = None, revoked: Collection[int] | None = None
+                  ) -> list[list[SignedStep]]:
     """Every record of the answer verified, and the answer checked against them: one record
     from the relaying node `via`, or one per answering node; `nodes`: node URL -> its
     directory URL (from the directory). Raises `ProvenanceRejected`; an answer with no
@@ -51,7 +52,7 @@ def verify_answer(answer: dict[str, Any], anchors: Sequence[x509.Certificate],
         raise ProvenanceRejected("PROV-011", "Nodes answered without a provenance record: "
                                  f"{', '.join(sorted((answered | rows_of) - vouched))}.")
     for record in records:
-        steps = verify_record(record, anchors)
+        steps = verify_record(record, anchors, revoked)
         check_recipient(steps, me)
         check_signers(steps, nodes, nodes.get(via or "", "?") if relayed else None)
         if relayed:
@@ -93,7 +94,8 @@ class _Claimed:
 
 
 def verify_export(body: bytes, header: str | None, anchors: Sequence[x509.Certificate],
-                  me: set[str], node: str, directory_url: str) -> list[SignedStep]:
+                  me: set[str], node: str, directory_url: str,
+                  revoked: Collection[int] | None = None) -> list[SignedStep]:
     """An export's record (its `FMAR-Provenance-Record` header) verified, for the bytes
     received from `node` (whose directory URL is `directory_url`): PROV-001..009, 011, 013."""
     import hashlib
@@ -107,7 +109,7 @@ def verify_export(body: bytes, header: str | None, anchors: Sequence[x509.Certif
     except ValueError:
         raise ProvenanceRejected("PROV-001", "The provenance header is not base64url "
                                  "JSON.") from None
-    steps = verify_record(record, anchors)
+    steps = verify_record(record, anchors, revoked)
     check_recipient(steps, me)
     check_signers(steps, {node: directory_url}, directory_url)
     origin = next(s.step for s in steps if s.step.get("type") == "origin")

@@ -15,14 +15,18 @@ its receipts). Every failure raises `ProvenanceRejected` with a stable rule ID:
 - PROV-008: a digest does not match the answer the record came with;
 - PROV-009: the record's last transfer is not to the party checking it;
 - PROV-013: a step is signed by another member's certificate than the node it names (or
-  than the node that was asked).
+  than the node that was asked);
+- PROV-020: a certificate of the trust framework signed, but not a signing certificate of
+  its Signing hierarchy (a client or server certificate);
+- PROV-021: the signing certificate is revoked (the Signing issuer's CRL), or that CRL
+  cannot be read or does not verify.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +36,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from node.events.verify import WebhookRejected, check_chain
 from node.provenance.record import (
@@ -70,6 +75,45 @@ class SignedStep:
         return {self.signer, *([self.member] if self.member else [])}
 
 
+def _is_signing_issuer(cert: x509.Certificate) -> bool:
+    """An issuer CA of the Signing hierarchy: a CA, not a root, and (unlike the client and
+    server issuers) without extended key usage."""
+    try:
+        ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return False
+    try:
+        cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+        return False
+    except x509.ExtensionNotFound:
+        return ca and cert.subject != cert.issuer
+
+
+def signing_anchors(anchors: Sequence[x509.Certificate]) -> list[x509.Certificate]:
+    """Of the trust framework's bundle, the Signing hierarchy only (its issuer and root, what
+    `/ca/signing/chain.pem` holds); a single-hierarchy bundle is kept whole."""
+    issuers = [c for c in anchors if _is_signing_issuer(c)]
+    roots = {i.issuer for i in issuers}
+    kept = [c for c in anchors if c in issuers or (c.subject in roots and c.subject == c.issuer)]
+    return kept or list(anchors)
+
+
+def revoked_serials(crl_der: bytes, anchors: Sequence[x509.Certificate]) -> frozenset[int]:
+    """The serials the Signing issuer's CRL (`/ca/crl/signing`) revokes, once its signature
+    is checked against a Signing issuer of `anchors`; else PROV-021."""
+    try:
+        crl = x509.load_der_x509_crl(crl_der)
+    except ValueError:
+        raise ProvenanceRejected("PROV-021", "The signing CRL cannot be read.") from None
+    for issuer in signing_anchors(anchors):
+        key = issuer.public_key()
+        if issuer.subject == crl.issuer and isinstance(key, ec.EllipticCurvePublicKey) \
+                and crl.is_signature_valid(key):
+            return frozenset(r.serial_number for r in crl)
+    raise ProvenanceRejected("PROV-021", "The signing CRL is not signed by the trust "
+                             "framework's Signing issuer.")
+
+
 def _b64url(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
@@ -103,8 +147,33 @@ def _signed_at(text: Any) -> datetime:
                                  "ending in Z.") from None
 
 
+def _check_signing_certificate(cert: x509.Certificate, issuers: list[x509.Certificate],
+                               anchors: Sequence[x509.Certificate], at: datetime,
+                               serial: str, revoked: Collection[int] | None) -> None:
+    """PROV-020: a signing certificate, of the Signing hierarchy (no client or server
+    usage); PROV-021: not revoked (`revoked`: the Signing CRL's serials; None: the caller
+    has no CRL and says so by not asking)."""
+    try:
+        usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        tls = {ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH} & set(usages)
+    except x509.ExtensionNotFound:
+        tls = set()
+    message = (f"The certificate of serial {serial} is not a signing certificate of the "
+               "trust framework's Signing hierarchy.")
+    if tls:
+        raise ProvenanceRejected("PROV-020", message)
+    try:
+        check_chain(cert, issuers, signing_anchors(anchors), at)
+    except WebhookRejected:
+        raise ProvenanceRejected("PROV-020", message) from None
+    if revoked is not None and cert.serial_number in revoked:
+        raise ProvenanceRejected("PROV-021", f"The signing certificate of serial {serial} "
+                                 "is revoked.")
+
+
 def _check_signature(record: dict[str, Any], elements: list[Any], signature: Any,
-                     anchors: Sequence[x509.Certificate]) -> tuple[x509.Certificate, str, str]:
+                     anchors: Sequence[x509.Certificate], revoked: Collection[int] | None
+                     ) -> tuple[x509.Certificate, str, str]:
     if (not isinstance(signature, list) or len(signature) != 4 or signature[0] != VERSION
             or not all(isinstance(s, str) for s in signature[1:])):
         raise ProvenanceRejected("PROV-002", "A signature element is [0, serial, time, "
@@ -117,6 +186,7 @@ def _check_signature(record: dict[str, Any], elements: list[Any], signature: Any
     except WebhookRejected as problem:
         raise ProvenanceRejected("PROV-004", f"The certificate of serial {serial}: "
                                  f"{problem.message}") from None
+    _check_signing_certificate(cert, issuers, anchors, at, serial, revoked)
     key = cert.public_key()
     try:
         raw = _b64url(encoded)
@@ -137,13 +207,13 @@ def _check_signature(record: dict[str, Any], elements: list[Any], signature: Any
 
 
 def _walk(record: dict[str, Any], items: Any, anchors: Sequence[x509.Certificate],
-          depth: int) -> list[SignedStep]:
+          depth: int, revoked: Collection[int] | None) -> list[SignedStep]:
     from trust.client.certificates import member_of, san_uris
 
     if not isinstance(items, list) or len(items) < 2:
         raise ProvenanceRejected("PROV-001", "A signed step list has steps and a signature.")
     elements, signature = items[:-1], items[-1]
-    cert, serial, stamp = _check_signature(record, elements, signature, anchors)
+    cert, serial, stamp = _check_signature(record, elements, signature, anchors, revoked)
     uris = san_uris(cert)
     try:
         member = member_of(cert)
@@ -152,7 +222,7 @@ def _walk(record: dict[str, Any], items: Any, anchors: Sequence[x509.Certificate
     found: list[SignedStep] = []
     for element in elements:
         if isinstance(element, list):
-            found += _walk(record, element, anchors, depth + 1)
+            found += _walk(record, element, anchors, depth + 1, revoked)
             continue
         try:
             step = decode_step(element)
@@ -202,14 +272,16 @@ def _check_order(record: dict[str, Any], steps: list[SignedStep]) -> None:
                                  "in order (at least one).")
 
 
-def verify_record(record: Any, anchors: Sequence[x509.Certificate]) -> list[SignedStep]:
-    """Every step of the record in order, each with who signed it; raises otherwise."""
+def verify_record(record: Any, anchors: Sequence[x509.Certificate],
+                  revoked: Collection[int] | None = None) -> list[SignedStep]:
+    """Every step of the record in order, each with who signed it; raises otherwise.
+    `revoked`: the serials of the Signing CRL (`revoked_serials`)."""
     if (not isinstance(record, dict) or set(record) != KEYS
             or not isinstance(record.get(PROVENANCE_KEY), str)
             or not isinstance(record.get("certificates"), dict)):
         raise ProvenanceRejected("PROV-001", "A provenance record has exactly "
                                  f"{', '.join(sorted(KEYS))}.")
-    steps = _walk(record, record["steps"], anchors, 0)
+    steps = _walk(record, record["steps"], anchors, 0, revoked)
     _check_order(record, steps)
     return steps
 

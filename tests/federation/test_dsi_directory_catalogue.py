@@ -8,6 +8,7 @@ them by requirement ID."""
 from __future__ import annotations
 
 import io
+import secrets
 import ssl
 import sys
 from collections.abc import Iterator
@@ -212,6 +213,54 @@ def test_DSI_DIR_020_members_with_role(dsi):
         assert resp_other.status_code == 200 and resp_other.json() == {"members": []}
     by_name = dsi.trust("/query/members-with-role", params={"role": "DNO"}).json()
     assert by_name == resp.json()
+
+
+
+LOGO, PRIVACY = "https://flexco.example/logo.png", "https://flexco.example/privacy"
+
+
+@pytest.mark.parametrize("accept", sorted(FORMATS))
+def test_DSI_DIR_008_logo_and_DSI_DIR_009_privacy_policy_in_every_format(dsi, accept):
+    with dsi.fsp.api() as c:  # the member's admin sets them through the update API
+        resp = c.patch(f"/api/orgs/{dsi.fsp.org_id}",
+                       json={"logo": LOGO, "privacy_policy": PRIVACY})
+    assert resp.status_code == 200, resp.text
+    url = f"{dsi.issuer}/m/{dsi.fsp.org_id}"
+    g = dsi.graph(url, accept)
+    assert list(g.objects(URIRef(url), SCHEMA.logo)) == [URIRef(LOGO)]
+    assert list(g.objects(URIRef(url), IB1.privacyPolicy)) == [URIRef(PRIVACY)]
+    members = dsi.trust("/query/members-with-role", params={"role": f"{ROLE}FSP"}).json()
+    flexco = {m["id"]: m for m in members["members"]}[url]
+    assert (flexco["logo"], flexco["privacyPolicy"]) == (LOGO, PRIVACY)
+    # a member without them has neither
+    gridco, m = _member(dsi, accept)
+    assert gridco.value(m, SCHEMA.logo) is None and gridco.value(m, IB1.privacyPolicy) is None
+
+
+@pytest.mark.parametrize("bad", ["http://flexco.example/logo.png", "javascript:alert(1)",
+                                 "https:///nohost", "https://flexco.example/a b",
+                                 "ftp://flexco.example/x", "https://u:p@flexco.example/x",
+                                 "https://flexco.example/" + "x" * 2100, "logo.png"])
+def test_DSI_DIR_040_logo_and_privacy_policy_must_be_https_urls(dsi, bad):
+    token = dsi.fsp.token()
+    for field in ("logo", "privacy_policy"):
+        with dsi.local.client(token=token) as c:
+            before = c.get(f"/api/orgs/{dsi.fsp.org_id}").json()
+            resp = c.patch(f"/api/orgs/{dsi.fsp.org_id}", json={field: bad})
+            after = c.get(f"/api/orgs/{dsi.fsp.org_id}").json()
+        assert resp.status_code == 422 and "Traceback" not in resp.text
+        assert resp.json()["code"] == "DSI-DIR-040"
+        assert resp.json()["details"]["field"] == field
+        assert after[field] == before[field]  # nothing stored
+    # at registration too: refused, nothing stored (the same number registers afterwards)
+    email = f"a{secrets.token_hex(4)}@logoco.example"
+    body = org_body("Logoco", ["FSP"], email, "logoco-password-1", privacy_policy=bad)
+    with dsi.local.client() as c:
+        refused = c.post("/api/orgs", json=body)
+        assert refused.status_code == 422 and refused.json()["code"] == "DSI-DIR-040"
+        accepted = c.post("/api/orgs", json={**body, "privacy_policy": PRIVACY})
+    assert accepted.status_code == 201, accepted.text
+    assert accepted.json()["privacy_policy"] == PRIVACY
 
 
 @pytest.mark.parametrize("params", [{}, {"role": ""}, {"role": "Wizard"},

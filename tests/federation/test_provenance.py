@@ -25,7 +25,7 @@ from examples.generate import assets
 from node.events.signing import WebhookSigner
 from node.events.verify import load_anchors
 from node.federation.engine import NodeTarget
-from node.provenance.node import Provenance
+from node.provenance.node import Provenance, SigningCrl
 from node.provenance.record import certificates_of, decode_step, encode_step, sign_list
 from node.provenance.show import names_of, verify_answer
 from node.provenance.verify import ProvenanceRejected
@@ -60,9 +60,17 @@ class ProvFed:
     def directory(self) -> dict[str, str]:
         return {n.url: f"{self.local.issuer}/n/{n.node_id}" for n in self.local.nodes.values()}
 
-    def signer_of(self, node: str) -> WebhookSigner:
+    def signer_of(self, node: str, kind: str = "signing") -> WebhookSigner:
+        """The node's signer: its signing certificate (or, `kind="client"`, its mTLS
+        client certificate, which signs no records)."""
         d = self.local.nodes[node].data_dir
-        return WebhookSigner.from_files(d / "client.key", d / "client.pem", self.local.ca_bundle)
+        return WebhookSigner.from_files(d / f"{kind}.key", d / f"{kind}.pem",
+                                        self.local.ca_bundle)
+
+    def revoked(self) -> frozenset[int]:
+        """The serials of the trust framework's Signing CRL, fetched now."""
+        return SigningCrl(self.local.issuer, self.local.ca_bundle, tuple(self.anchors),
+                          ttl=0).serials()
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +103,8 @@ def relayed(pf: ProvFed) -> dict[str, Any]:
 
 def _check(pf: ProvFed, answer: dict[str, Any], via: str | None = "neso") -> Any:
     url = pf.local.nodes[via].url if via else None
-    return verify_answer(answer, pf.anchors, pf.me("Neso"), pf.directory(), url)
+    return verify_answer(answer, pf.anchors, pf.me("Neso"), pf.directory(), url,
+                         pf.revoked())
 
 
 def test_PROV_the_client_verifies_the_chain_of_an_fsp_answer_relayed_by_the_neso_node(pf,
@@ -213,8 +222,78 @@ def _resign(pf: ProvFed, record: dict[str, Any], signer: WebhookSigner) -> dict[
 
 
 def _member_signer(pf: ProvFed, who: str) -> WebhookSigner:
+    """A signing certificate of member `who`'s application (of the Signing hierarchy)."""
     m = pf.local.members[who]
-    return WebhookSigner.from_files(m.key, m.cert, pf.local.ca_bundle)
+    cert, key = m.certificate(m.app_id, "signing")
+    return WebhookSigner.from_files(key, cert, pf.local.ca_bundle)
+
+
+def _direct_fsp(pf: ProvFed) -> tuple[dict[str, Any], int]:
+    """The client's answer asking every node itself, and the index of the FSP's record."""
+    direct = json.loads(pf.fmar("Neso", "query", "--provenance", "-f", "limit=50",
+                                "-o", "json").stdout)
+    fsp_url = pf.local.nodes["fsp"].url
+    return direct, next(i for i, r in enumerate(direct["provenance"]) if any(
+        isinstance(e, str) and decode_step(e).get("fmar:node") == fsp_url
+        for e in r["steps"][:-1]))
+
+
+def test_PROV_020_a_record_signed_with_a_client_certificate_is_refused(pf, relayed):
+    direct, i = _direct_fsp(pf)
+    _check(pf, direct, via=None)  # as the node signed it: with its signing certificate
+    client = pf.signer_of("fsp", "client")
+    usage = client.certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    assert x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH in usage.value  # the node's mTLS identity
+    direct["provenance"][i] = _resign(pf, direct["provenance"][i], client)
+    _rejected(pf, direct, "PROV-020", via=None)
+    # the relaying node's record, re-signed with the relaying node's client certificate
+    answer = copy.deepcopy(relayed["answer"])
+    answer["provenance"][0] = _resign(pf, answer["provenance"][0],
+                                      pf.signer_of("neso", "client"))
+    _rejected(pf, answer, "PROV-020")
+
+
+def test_PROV_021_a_record_signed_by_a_revoked_signing_certificate_is_refused(pf, tmp_path):
+    fsp = pf.local.nodes["fsp"]
+    member = fsp.member
+    cert, key = member.node_certificate(fsp.node_id, "signing", tmp_path)
+    signer = WebhookSigner.from_files(key, cert, pf.local.ca_bundle)
+    direct, i = _direct_fsp(pf)
+    direct["provenance"][i] = _resign(pf, direct["provenance"][i], signer)
+    _check(pf, direct, via=None)  # a valid signing certificate of the FSP's node: accepted
+    serial = format(signer.certificate.serial_number, "x")
+    with member.api() as c:
+        resp = c.post(f"/api/certificates/{serial}/revoke")
+    assert resp.status_code == 200, resp.text
+    assert signer.certificate.serial_number in pf.revoked()  # on the Signing CRL
+    _rejected(pf, direct, "PROV-021", via=None)
+    # the relaying node refuses it too (its own CRL fetch), before adding its receipt
+    neso = Provenance(pf.signer_of("neso"), pf.local.issuer, pf.local.nodes["neso"].url,
+                      tuple(pf.anchors), SigningCrl(pf.local.issuer, pf.local.ca_bundle,
+                                                    tuple(pf.anchors), ttl=0))
+    from common.http_errors import ApiError
+    from node.identity import Caller
+
+    targets = neso.directory_urls([NodeTarget(n.url, None, n.node_id)
+                                   for n in pf.local.nodes.values()])
+    with pytest.raises(ApiError) as caught:
+        neso.for_relay(Caller("app", "org"), "/federation/assets", {},
+                       {"results": {"bindings": []}}, {fsp.url: direct["provenance"][i]},
+                       targets)
+    assert caught.value.code == "PROV-010" and "PROV-021" in str(caught.value.details)
+
+
+def test_PROV_021_a_forged_signing_crl_is_refused(pf, tmp_path):
+    """A CRL not signed by the Signing issuer (here: the client issuer's) is no CRL."""
+    from node.provenance.verify import revoked_serials
+
+    with pf.local.client() as c:
+        client_crl, signing_crl = c.get("/ca/crl").content, c.get("/ca/crl/signing").content
+    assert isinstance(revoked_serials(signing_crl, pf.anchors), frozenset)
+    for bad in (client_crl, b"not a crl"):
+        with pytest.raises(ProvenanceRejected) as caught:
+            revoked_serials(bad, pf.anchors)
+        assert caught.value.code == "PROV-021"
 
 
 def test_PROV_013_steps_signed_by_another_members_certificate_are_refused(pf):
@@ -379,8 +458,10 @@ def test_PROV_fmar_query_shows_nothing_and_exits_6_when_the_record_does_not_veri
     answer["results"]["bindings"].pop()
     m, neso = pf.local.members["Neso"], pf.local.nodes["neso"].url
     with pytest.raises(typer.Exit) as caught:
-        check_provenance(answer, pf.local.ca_bundle, m.cert, pf.directory(), neso)
+        check_provenance(answer, pf.local.ca_bundle, m.cert, pf.directory(), neso,
+                         pf.local.issuer)
     assert caught.value.exit_code == EXIT_PROVENANCE == 6
     assert "[PROV-008] provenance NOT verified" in capsys.readouterr().err
-    check_provenance(relayed["answer"], pf.local.ca_bundle, m.cert, pf.directory(), neso)
+    check_provenance(relayed["answer"], pf.local.ca_bundle, m.cert, pf.directory(), neso,
+                     pf.local.issuer)
     assert "provenance VERIFIED" in capsys.readouterr().err

@@ -256,13 +256,13 @@ class Member:
         return node_id
 
     def node_certificate(self, node_id: str, kind: str, base: Path) -> tuple[Path, Path]:
-        """A node's server or client certificate (kind), written to base/{kind}.pem|key."""
+        """A node's server, client or signing certificate (kind), written to
+        base/{kind}.pem|key."""
         key_pem, csr = make_key_and_csr()
         with self.api() as c:
             issued = expect(c.post(f"/api/nodes/{node_id}/certificates",
                                    json={"csr_pem": csr.decode(), "kind": kind}), 201).json()
-        return save_certificate(issued, key_pem, base,
-                                "server" if kind == "server" else "client")
+        return save_certificate(issued, key_pem, base, kind)
 
     def start_node(self, port: int, *, dataset_types: list[str] | None = None,
                    trusted_proxies: list[str] | None = None, **verifier: Any) -> TrustTestNode:

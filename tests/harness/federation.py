@@ -154,10 +154,10 @@ class LocalFederation:
     def add_node(self, name: str, member: Member, dataset_types: list[str] | None = None,
                  extra_env: dict[str, str] | None = None, port: int | None = None) -> NodeProc:
         """A node of `member`, registered and approved, with its certificates (its TLS
-        server and its own mTLS identity); not started."""
+        server, its own mTLS identity, its provenance signing certificate); not started."""
         port = port or free_port()
         node_id = member.register_node(f"https://127.0.0.1:{port}", dataset_types)
-        for kind in ("server", "client"):
+        for kind in ("server", "client", "signing"):
             member.node_certificate(node_id, kind, self.base / "nodes" / name)
         return self.node_process(name, member, port, node_id, dataset_types, extra_env)
 
@@ -173,6 +173,9 @@ class LocalFederation:
             FMAR_CA_BUNDLE=str(self.ca_bundle), FMAR_CLIENT_ID=node_id,
             FMAR_CLIENT_CERT=str(data_dir / "client.pem"),
             FMAR_CLIENT_KEY=str(data_dir / "client.key"),
+            **({"FMAR_SIGNING_CERT": str(data_dir / "signing.pem"),
+                "FMAR_SIGNING_KEY": str(data_dir / "signing.key")}
+               if (data_dir / "signing.pem").exists() else {}),
             FMAR_DATASET_TYPES=",".join(types),
             FMAR_PUBLISHER=f"{self.issuer}/m/{member.org_id}",
             FMAR_TRUST_STATUS_TTL="5", **self.node_env, **(extra_env or {}))

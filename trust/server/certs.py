@@ -75,7 +75,8 @@ def issue_for_node(session: Session, ca: CertificateAuthority, settings: TrustSe
     """A certificate of an active node (DIR-021): `server`, its TLS server certificate named
     after the host of its URL; or `client`, the node's own mTLS identity (CN and SAN URI =
     its directory URL, no roles), with which it relays (token exchange) and asks other
-    nodes for duplicate checks."""
+    nodes for duplicate checks; or `signing`, the same names on the Signing hierarchy, with
+    which it signs provenance records (provenance-records/1.0)."""
     node = session.get(Node, node_id)
     if node is None:
         raise ApiError(404, "DIR-006", f"No node {node_id}.")
@@ -83,15 +84,16 @@ def issue_for_node(session: Session, ca: CertificateAuthority, settings: TrustSe
     if org.status != OrgStatus.ACTIVE:
         raise ApiError(409, "CA-003", "Certificates are issued only to active organisations.")
     require_active_node(node)
-    if kind == "client":
-        cert = ca.sign_csr(csr_pem, kind="client", subject_url=settings.node_url(node.id),
+    if kind in ("client", "signing"):  # signing: the node's provenance records
+        cert = ca.sign_csr(csr_pem, kind=kind, subject_url=settings.node_url(node.id),
                            organisation=org.legal_name, roles=_roles(org, list(org.roles)),
                            member_url=settings.member_url(org.id))
     elif kind == "server":
         host = urlsplit(node.url).hostname or ""
         cert = ca.sign_csr(csr_pem, kind="server", dns_names=[host, *(extra_names or [])])
     else:
-        raise ApiError(422, "CA-001", "A node certificate is 'server' or 'client'.")
+        raise ApiError(422, "CA-001", "A node certificate is 'server', 'client' or "
+                       "'signing'.")
     row = _store(session, cert, kind, org.id, node_id=node.id)
     record(session, org.id, "certificate.issue", actor, f"{row.serial} {kind} {node.id}")
     return row

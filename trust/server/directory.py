@@ -95,6 +95,19 @@ def _contacts(data: OrganisationIn | OrganisationUpdate, existing: dict) -> dict
     return contacts
 
 
+URL_FIELDS = ("logo", "privacy_policy")
+
+
+def _urls(data: OrganisationIn | OrganisationUpdate) -> dict[str, str | None]:
+    """The published URLs given (DSI-DIR-040); null or "" clears one."""
+    out: dict[str, str | None] = {}
+    for field in URL_FIELDS:
+        if field in data.model_fields_set:
+            value = getattr(data, field)
+            out[field] = validation.https_url(value, field) if value else None
+    return out
+
+
 def _audit(session: Session, org: Organisation, action: str, actor: Actor,
            to_status: str | None = None, reason: str | None = None) -> None:
     session.add(OrgEvent(org_id=org.id, action=action, from_status=org.status,
@@ -126,7 +139,8 @@ def register_organisation(session: Session, data: OrganisationIn, actor: Actor =
         id=new_id("FMAR-ORG"),
         **data.model_dump(exclude={"roles", "dno_areas", "registration_number", "email",
                                    "primary_contact", "secondary_contact", "technical_contact",
-                                   "admin_name", "admin_email", "admin_password"}),
+                                   "admin_name", "admin_email", "admin_password",
+                                   *URL_FIELDS}),
         registration_number=number,
         email=validation.email(data.email),
         roles=roles,
@@ -135,6 +149,8 @@ def register_organisation(session: Session, data: OrganisationIn, actor: Actor =
         is_operator=is_operator,
         status=OrgStatus.ACTIVE if is_operator else OrgStatus.PENDING,
     )
+    for field, url in _urls(data).items():
+        setattr(org, field, url)
     session.add(org)
     session.flush()
     _audit(session, org, "register", actor)
@@ -155,7 +171,9 @@ def update_organisation(session: Session, org_id: str, data: OrganisationUpdate,
         raise ApiError(409, "DIR-005", "A withdrawn organisation cannot be changed.")
     changes = data.model_dump(exclude_unset=True, exclude={"primary_contact", "secondary_contact",
                                                            "technical_contact", "roles",
-                                                           "dno_areas", "email"})
+                                                           "dno_areas", "email",
+                                                           *URL_FIELDS})
+    changes.update(_urls(data))
     for key, value in changes.items():
         setattr(org, key, value)
     if data.email is not None:

@@ -86,6 +86,10 @@ def add_organisation(g: Graph, settings: TrustSettings, org: Organisation) -> UR
         g.add((s, SCHEMA.email, Literal(org.email)))
     if org.website:
         g.add((s, SCHEMA.url, URIRef(org.website)))
+    if org.logo:
+        g.add((s, SCHEMA.logo, URIRef(org.logo)))
+    if org.privacy_policy:
+        g.add((s, IB1.privacyPolicy, URIRef(org.privacy_policy)))
     if org.vat_number:
         g.add((s, SCHEMA.vatID, Literal(org.vat_number)))
     add_address(g, s, org)
@@ -247,6 +251,9 @@ def member_json(settings: TrustSettings, org: Organisation) -> dict[str, Any]:
     out["roles"] = sorted(str(r) for r in g.objects(s, IB1.role))
     if level := _one(g, s, IB1.assuranceLevel):
         out["assuranceLevel"] = level
+    for key, term in (("logo", SCHEMA.logo), ("privacyPolicy", IB1.privacyPolicy)):
+        if value := _one(g, s, term):
+            out[key] = value
     return out
 
 

@@ -30,6 +30,8 @@ class OrganisationIn(BaseModel):
     country: str | None = "United Kingdom"
     country_of_incorporation: str | None = "United Kingdom"
     website: str | None = None
+    logo: str | None = None
+    privacy_policy: str | None = None
     vat_number: str | None = None
     email: str
     year_of_registration: int | None = None
@@ -54,6 +56,8 @@ class OrganisationUpdate(BaseModel):
     county: str | None = None
     postcode: str | None = None
     website: str | None = None
+    logo: str | None = None
+    privacy_policy: str | None = None
     email: str | None = None
     dno_areas: list[str] | None = None
     roles: list[str] | None = None

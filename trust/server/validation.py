@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from trust.server.errors import ApiError
 
@@ -44,3 +45,19 @@ def country_code(e164: str) -> str:
         if code in {"44", "1", "353", "33", "49", "31", "32", "34", "39", "45", "46", "47"}:
             return "+" + code
     return "+" + e164[1]
+
+
+def https_url(value: str, field: str) -> str:
+    """DSI-DIR-040: a URL the directory publishes for a member (logo, privacy policy) is an
+    absolute https URL with a host, no spaces, at most 2000 characters."""
+    normalised = value.strip()
+    try:
+        parts = urlsplit(normalised)
+        ok = (parts.scheme == "https" and bool(parts.hostname) and len(normalised) <= 2000
+              and not re.search(r"[\s<>\"{}|\\^`]", normalised) and not parts.username)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ApiError(422, "DSI-DIR-040", "The URL must be an absolute https URL.",
+                       {"field": field, "value": value})
+    return normalised
