@@ -17,6 +17,7 @@ from starlette.datastructures import UploadFile
 from portal import web
 from portal.forms import field_of
 from portal.nodes import Answer
+from portal.sessions import Session
 
 router = APIRouter()
 CHUNK = 64 * 1024
@@ -59,29 +60,43 @@ async def bulk_upload(request: Request) -> Response:
     if not isinstance(upload, UploadFile) or not upload.filename or mode not in MODES:
         return web.render(request, "bulk.html", 400, title="Bulk upload", modes=MODES,
                           problem="Choose a CSV file (and a mode) to upload.")
-    spooled = upload.file
-
-    def chunks() -> Iterator[bytes]:
-        spooled.seek(0)
-        while block := spooled.read(CHUNK):
-            yield block
 
     def send() -> Answer:
         with web.node_of(request, session) as node:
-            return node.upload_csv(chunks(), mode)
+            return node.upload_csv(chunks_of(upload), mode)
 
     answer = await run_in_threadpool(send)
-    body = answer.body if isinstance(answer.body, dict) else {}
-    report = body.get("details") if "received" not in body else body
-    report = report if isinstance(report, dict) else {}
+    return web.redirect(request, f"/bulk/{keep_report(session, upload.filename, mode, answer)}")
+
+
+def chunks_of(upload: UploadFile) -> Iterator[bytes]:
+    """The uploaded file (spooled by the server) again from its start, in blocks."""
+    upload.file.seek(0)
+    while block := upload.file.read(CHUNK):
+        yield block
+
+
+def keep_report(session: Session, filename: str, mode: str, answer: Answer,
+                **extra: Any) -> str:
+    """The node's per-row report of an upload, kept in the session (its summary, failing
+    rows and their CSV) under a new id, which the result page and the download name."""
+    body, report = report_of(answer)
     rows = error_rows(report)
     report_id = secrets.token_urlsafe(12)
-    session.reports[report_id] = {"csv": as_csv(rows), "rows": rows, "summary": {
-        "file": upload.filename, "status": answer.status, "mode": mode,
+    session.reports[report_id] = {**extra, "csv": as_csv(rows), "rows": rows, "summary": {
+        "file": filename, "status": answer.status, "mode": mode,
         "received": report.get("received"), "stored": report.get("stored"),
         "rejected": report.get("rejected"),
         "code": body.get("code"), "message": body.get("message")}}
-    return web.redirect(request, f"/bulk/{report_id}")
+    return report_id
+
+
+def report_of(answer: Answer) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The node's answer to an upload and its per-row report (the body itself, or the
+    error's details when nothing was stored)."""
+    body: dict[str, Any] = answer.body if isinstance(answer.body, dict) else {}
+    report = body if "received" in body else body.get("details")
+    return body, report if isinstance(report, dict) else {}
 
 
 @router.get("/bulk/{report_id}")

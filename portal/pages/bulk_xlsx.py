@@ -4,8 +4,6 @@ result page and error report)."""
 
 from __future__ import annotations
 
-import secrets
-
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
@@ -13,7 +11,7 @@ from starlette.datastructures import UploadFile
 
 from portal import web
 from portal.nodes import Answer
-from portal.pages.bulk import MODES, as_csv, error_rows
+from portal.pages.bulk import MODES, keep_report
 from portal.xlsx import NotAWorkbook, to_csv
 
 router = APIRouter()
@@ -55,16 +53,6 @@ async def xlsx_upload(request: Request) -> Response:
             return node.upload_csv(iter([text]), mode)
 
     answer = await run_in_threadpool(send)
-    body = answer.body if isinstance(answer.body, dict) else {}
-    report = body.get("details") if "received" not in body else body
-    report = report if isinstance(report, dict) else {}
-    rows = error_rows(report)
-    report_id = secrets.token_urlsafe(12)
-    session.reports[report_id] = {"csv": as_csv(rows), "rows": rows, "summary": {
-        "file": upload.filename, "status": answer.status, "mode": mode,
-        "received": report.get("received"), "stored": report.get("stored"),
-        "rejected": report.get("rejected"),
-        "code": body.get("code"), "message": body.get("message")}}
-    return web.redirect(request, f"/bulk/{report_id}")
+    return web.redirect(request, f"/bulk/{keep_report(session, upload.filename, mode, answer)}")
 
 

@@ -3,8 +3,6 @@ its node) with a per-row report and a downloadable error report, and the limits 
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -14,7 +12,7 @@ from starlette.datastructures import UploadFile
 
 from portal import web
 from portal.nodes import Answer
-from portal.pages.bulk import CHUNK, MODES, as_csv, error_rows
+from portal.pages.bulk import MODES, chunks_of, keep_report, report_of
 from portal.recordforms import error_of, items_of
 
 router = APIRouter()
@@ -41,32 +39,17 @@ async def upload_book(request: Request) -> Response:
                           items=[], error={"code": "PORTAL-020", "message":
                                            "Choose a CSV file (and a mode) to upload."},
                           modes=MODES)
-    spooled = upload.file
-
-    def chunks() -> Iterator[bytes]:
-        spooled.seek(0)
-        while block := spooled.read(CHUNK):
-            yield block
 
     def send() -> Answer:
         with web.node_of(request, session) as node:
             return node.call("POST", "/connection-limits/bulk", params={"mode": mode},
-                             content=chunks(), headers={"Content-Type": "text/csv"})
+                             content=chunks_of(upload), headers={"Content-Type": "text/csv"})
 
     answer = await run_in_threadpool(send)
-    body: dict[str, Any] = answer.body if isinstance(answer.body, dict) else {}
-    report = body if "received" in body else body.get("details")
-    report = report if isinstance(report, dict) else {}
-    rows = error_rows(report)
-    report_id = secrets.token_urlsafe(12)
+    _, report = report_of(answer)
     stored = [str(x.get("LimitId") if isinstance(x, dict) else x)
               for x in report.get("limits", []) or []]
-    session.reports[report_id] = {"kind": KIND, "csv": as_csv(rows), "rows": rows,
-                                  "stored": stored, "summary": {
-        "file": upload.filename, "status": answer.status, "mode": mode,
-        "received": report.get("received"), "stored": report.get("stored"),
-        "rejected": report.get("rejected"),
-        "code": body.get("code"), "message": body.get("message")}}
+    report_id = keep_report(session, upload.filename, mode, answer, kind=KIND, stored=stored)
     return web.redirect(request, f"/connection-limits/upload/{report_id}")
 
 
