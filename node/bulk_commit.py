@@ -21,7 +21,7 @@ import uuid
 from pathlib import Path
 
 from common.vocab import FMAR
-from node.audit import AUDIT_GRAPH
+from node.audit import AUDIT_GRAPH, UPLOAD_BASE
 from node.events import outbox
 from node.store import GraphWrite, RecordStore, StoreError
 
@@ -72,7 +72,8 @@ def _roll_back(store: RecordStore, marker: str) -> None:
             f"SELECT ?r WHERE {{ GRAPH <{marker}> {{ <{marker}> <{FMAR.pendingRecord}> ?r }} }}"
         )
     ]
-    store.write([GraphWrite(r, "", replace=True) for r in records])
+    store.write([GraphWrite(r, "", replace=True) for r in records] +
+                [GraphWrite(f"{UPLOAD_BASE}{first}", "", replace=True)])
     for found in store.select(f"SELECT ?e WHERE {{ GRAPH <{marker}> {{ <{marker}> "
                               f"<{outbox.FIRST_EVENT}> ?e }} }}"):
         outbox.roll_back_from(store, int(found["e"].value))

@@ -34,6 +34,7 @@ from node.kinds.asset_records import (
     record_ntriples,
 )
 from node.kinds.categories import Categories
+from node.merkle import graph_digests
 from node.query import filters as asset_filters
 from node.records import tombstone
 from node.records.kind import Facts, RecordKind
@@ -232,7 +233,7 @@ class Assets:
             spool_path = Path(spool_dir) / "records.trig"
             events_path = Path(spool_dir) / "events.jsonl"  # one event per record, on disk
             with spool_path.open("wb") as spool, events_path.open("w") as events:
-                spooled: list[str] = []
+                spooled: list[tuple[str, int, str]] = []  # Merkle leaves
                 try:
                     for chunk in self.check_chunks(rows, caller):
                         if screen is not None:
@@ -254,9 +255,11 @@ class Assets:
                             report.stored += len(good)
                             report.assets.extend(_stored_row(c) for c in good)
                         elif not report.rejected:
-                            spool.write(trig_text(self._new_records(good, time)).encode())
+                            text = trig_text(self._new_records(good, time))
+                            spool.write(text.encode())
                             events.writelines(_registered(c).as_line() + "\n" for c in good)
-                            spooled.extend(c.asset_iri for c in good)
+                            spooled.extend((graph, 1, digest)
+                                           for graph, digest in graph_digests(text).items())
                             report.assets.extend(_stored_row(c) for c in good)
                 except DomainError as error:
                     if all_or_nothing or not report.stored:
@@ -404,7 +407,7 @@ class Assets:
     def audit_trail(self, asset_id: str, caller: Caller) -> list[dict[str, Any]]:
         current = self._existing(asset_id)
         policy.authorise(caller, "asset", "audit", current.facts)
-        return [entry.as_dict() for entry, _ in audit.entries(self.store, current.iri)]
+        return audit.trail(self.store, current.iri)
 
     # ------------------------------------------------------------ search and export
 
