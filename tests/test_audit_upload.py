@@ -19,9 +19,10 @@ FSP = Caller("loader", "FSP-ACME", frozenset({"FSP"}),
              frozenset({"assets:read", "assets:write", "audit:read"}))
 
 
-def upload(tmp_path, count: int = 12) -> tuple[EmbeddedStore, Register, list[str]]:
+def upload(tmp_path, count: int = 12,
+           workers: int = 1) -> tuple[EmbeddedStore, Register, list[str]]:
     store = EmbeddedStore(tmp_path / "store")
-    register = Register(store, workers=1)
+    register = Register(store, workers=workers)
     report = register.register_bulk((Row(i, fields=heat_pump()) for i in range(1, count + 1)),
                                     FSP, all_or_nothing=True)
     assert report.stored == count
@@ -35,6 +36,16 @@ def test_ARM_AUD_001_a_bulk_upload_is_one_audit_entry(tmp_path, monkeypatch, lim
     [(entry, _)] = [e for e in entries(store) if e[0].merkle_root]
     assert entry.record == f"{UPLOAD_BASE}{entry.sequence}" and entry.version == len(ids)
     assert verify(store) == (len(entries(store)), [])
+
+
+def test_ARM_AUD_001_records_built_in_the_workers_verify(tmp_path, monkeypatch):
+    monkeypatch.setattr(unit_module, "SINGLE_TRANSACTION_LIMIT", 5)
+    store, register, ids = upload(tmp_path, count=30, workers=2)
+    try:
+        assert verify(store)[1] == []
+        assert register.assets.read(ids[-1], FSP).version == 1
+    finally:
+        register.close()
 
 
 def test_ARM_AUD_001_the_trail_of_one_asset_shows_its_upload_with_a_proof(tmp_path):
