@@ -3,24 +3,31 @@
 Each entry is stored as triples in the graph `urn:fmar:audit`. Its hash is the
 SHA-256 of the canonical JSON of its fields, which include the previous entry's
 hash, so editing or removing an entry breaks the chain (`fmar audit verify`).
+
+A bulk upload is one entry (ARM-AUD-001): it names the graph of its records
+(`urn:fmar:audit-upload:{sequence}`, one `fmar:auditLeaf "version digest"` per record)
+and commits to them by the Merkle root of node/merkle.py, which `verify` recomputes
+from the stored records (ARM-AUD-002, ARM-AUD-003).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 import pyoxigraph as ox
 
 from common.vocab import AUDIT_BASE, FMAR, PROV
-from node import ntriples
+from node import merkle, ntriples
 from node.identity import Caller
 from node.ntriples import term_value
 from node.store.base import GraphWrite, RecordStore
 
 AUDIT_GRAPH = "urn:fmar:audit"
+UPLOAD_BASE = "urn:fmar:audit-upload:"  # + sequence: the records one upload entry covers
 GENESIS_HASH = "0" * 64
 
 
@@ -35,14 +42,17 @@ class AuditEntry:
     record: str
     version: int
     previous_hash: str
+    merkle_root: str | None = None  # an upload entry: `record` is its graph, `version` a count
 
     def digest(self) -> str:
-        fields = {
+        fields: dict[str, object] = {
             "sequence": self.sequence, "time": self.time, "agent": self.agent,
             "organisation": self.organisation, "on_behalf_of": self.on_behalf_of,
             "action": self.action, "record": self.record, "version": self.version,
             "previous_hash": self.previous_hash,
         }
+        if self.merkle_root is not None:
+            fields["merkle_root"] = self.merkle_root
         canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -70,10 +80,14 @@ class AuditEntry:
         ]
         if self.on_behalf_of:
             lines.append(f"{s} <{PROV.actedOnBehalfOf}> {lit(self.on_behalf_of)} .")
+        if self.merkle_root is not None:
+            lines.append(f"{s} <{FMAR.merkleRoot}> {lit(self.merkle_root)} .")
         return "\n".join(lines)
 
     def as_dict(self) -> dict[str, object]:
         body = asdict(self)
+        if self.merkle_root is None:
+            del body["merkle_root"]
         body["hash"] = self.digest()
         return body
 
@@ -88,13 +102,14 @@ def now_iso() -> str:
 
 
 _ENTRY_QUERY = f"""
-SELECT ?e ?seq ?time ?agent ?org ?obo ?action ?record ?version ?prev ?hash WHERE {{
+SELECT ?e ?seq ?time ?agent ?org ?obo ?action ?record ?version ?prev ?hash ?root WHERE {{
   GRAPH <{AUDIT_GRAPH}> {{
     ?e <{FMAR.sequence}> ?seq ; <{PROV.startedAtTime}> ?time ;
        <{PROV.wasAssociatedWith}> ?agent ; <{FMAR.organisation}> ?org ;
        <{FMAR.action}> ?action ; <{PROV.used}> ?record ; <{FMAR.version}> ?version ;
        <{FMAR.previousHash}> ?prev ; <{FMAR.entryHash}> ?hash .
     OPTIONAL {{ ?e <{PROV.actedOnBehalfOf}> ?obo }}
+    OPTIONAL {{ ?e <{FMAR.merkleRoot}> ?root }}
     %s
   }}
 }} ORDER BY ?seq
@@ -102,7 +117,7 @@ SELECT ?e ?seq ?time ?agent ?org ?obo ?action ?record ?version ?prev ?hash WHERE
 
 
 def _entry(solution: ox.QuerySolution) -> tuple[AuditEntry, str]:
-    obo = solution["obo"]
+    obo, root = solution["obo"], solution["root"]
     entry = AuditEntry(
         sequence=int(term_value(solution["seq"])),
         time=term_value(solution["time"]),
@@ -113,13 +128,17 @@ def _entry(solution: ox.QuerySolution) -> tuple[AuditEntry, str]:
         record=term_value(solution["record"]),
         version=int(term_value(solution["version"])),
         previous_hash=term_value(solution["prev"]),
+        merkle_root=term_value(root) if root is not None else None,
     )
     return entry, term_value(solution["hash"])
 
 
-def entries(store: RecordStore, record: str | None = None) -> list[tuple[AuditEntry, str]]:
-    """Entries (with their stored hash) in sequence order, optionally for one record."""
-    restriction = f"FILTER (?record = <{record}>)" if record else ""
+def entries(store: RecordStore, record: str | None = None,
+            entry: str | None = None) -> list[tuple[AuditEntry, str]]:
+    """Entries (with their stored hash) in sequence order, optionally for one record
+    or one entry IRI."""
+    restriction = f"FILTER (?record = <{record}>)" if record else \
+        (f"FILTER (?e = <{entry}>)" if entry else "")
     return [_entry(s) for s in store.select(_ENTRY_QUERY % restriction)]
 
 
@@ -148,6 +167,24 @@ class AuditLog:
             lines.append(entry.ntriples(previous))
         write = GraphWrite(AUDIT_GRAPH, "\n".join(lines), replace=False)
         return write, (sequence, previous)
+
+    def prepare_upload(
+        self, caller: Caller, action: str, leaves: list[tuple[str, int, str]]
+    ) -> tuple[list[GraphWrite], tuple[int, str]]:
+        """One entry for a whole upload of (record IRI, version, content digest) leaves
+        (ARM-AUD-001): the chained entry with the leaves' Merkle root, and the graph of
+        its leaves."""
+        sequence = self.sequence + 1
+        ordered = sorted(leaves)
+        graph = f"{UPLOAD_BASE}{sequence}"
+        entry = AuditEntry(sequence, now_iso(), caller.subject, caller.organisation_id,
+                           caller.actor, action, graph, len(ordered), self.head_hash,
+                           merkle.root([merkle.leaf(*x) for x in ordered]))
+        digest = entry.digest()
+        members = "\n".join(f'<{iri}> <{FMAR.auditLeaf}> "{version} {content}" .'
+                            for iri, version, content in ordered)
+        return ([GraphWrite(AUDIT_GRAPH, entry.ntriples(digest), replace=False),
+                 GraphWrite(graph, members, replace=False)], (sequence, digest))
 
     def commit(self, head: tuple[int, str]) -> None:
         self.sequence, self.head_hash = head
@@ -181,6 +218,62 @@ def newest_entry(store: RecordStore) -> tuple[int, str] | None:
     return present, head
 
 
+def _leaves(store: RecordStore, graph: str) -> list[tuple[str, int, str]]:
+    """(record IRI, version, content digest) of an upload entry, in IRI order."""
+    found = []
+    for s in store.select(f"SELECT ?r ?l WHERE {{ GRAPH <{graph}> {{ ?r <{FMAR.auditLeaf}> ?l }} }}"):
+        version, _, content = term_value(s["l"]).partition(" ")
+        found.append((s["r"].value, int(version), content))
+    return sorted(found)
+
+
+def stored_digest(store: RecordStore, iri: str, version: int) -> str | None:
+    """The content digest of version `version` of a record as stored now (the current
+    graph, or the history graph that holds that version)."""
+    graphs = [s["g"].value for s in store.select(
+        f'SELECT ?g WHERE {{ GRAPH ?g {{ <{iri}> <{FMAR.version}> {version} }} }}')]
+    graph = iri if iri in graphs else (graphs[0] if graphs else None)
+    if graph is None:
+        return None
+    return merkle.content_digest(f"{t.subject} {t.predicate} {t.object} ."
+                                 for t in store.triples(graph))
+
+
+def covering(store: RecordStore, iri: str) -> Iterator[tuple[AuditEntry, str, dict[str, object]]]:
+    """The upload entries that cover record `iri`: (entry, stored hash, the record's leaf
+    with its Merkle proof to the entry's root)."""
+    for s in store.select(f"SELECT ?g WHERE {{ GRAPH ?g {{ <{iri}> <{FMAR.auditLeaf}> ?l }} "
+                          f'FILTER STRSTARTS(STR(?g), "{UPLOAD_BASE}") }}'):
+        graph = s["g"].value
+        sequence = int(graph[len(UPLOAD_BASE):])
+        leaves = _leaves(store, graph)
+        index = next(i for i, x in enumerate(leaves) if x[0] == iri)
+        hashes = [merkle.leaf(*x) for x in leaves]
+        for entry, stored in entries(store, entry=f"{AUDIT_BASE}{sequence}"):
+            yield entry, stored, {
+                "record": iri, "version": leaves[index][1], "content_digest": leaves[index][2],
+                "leaf": hashes[index], "index": index,
+                "proof": [{"side": side, "hash": h} for side, h in merkle.proof(hashes, index)],
+            }
+
+
+def trail(store: RecordStore, iri: str) -> list[dict[str, object]]:
+    """A record's audit trail: its own entries and the upload entries covering it (each
+    with `covers`: the record's leaf and proof path), in sequence order."""
+    found: list[tuple[int, dict[str, object]]] = [
+        (entry.sequence, entry.as_dict()) for entry, _ in entries(store, iri)]
+    for entry, _, covers in covering(store, iri):
+        found.append((entry.sequence, {**entry.as_dict(), "covers": covers}))
+    return [body for _, body in sorted(found, key=lambda x: x[0])]
+
+
+def by_version(store: RecordStore, iri: str) -> dict[int, AuditEntry]:
+    """The entry that wrote each version of a record (its own, or its upload's)."""
+    found = {covers["version"]: entry for entry, _, covers in covering(store, iri)}
+    found.update({entry.version: entry for entry, _ in entries(store, iri)})
+    return {int(str(v)): e for v, e in found.items()}
+
+
 @dataclass(frozen=True)
 class ChainProblem:
     sequence: int
@@ -209,6 +302,24 @@ def verify(store: RecordStore) -> tuple[int, list[ChainProblem]]:
             problems.append(ChainProblem(entry.sequence, "previous hash does not match the chain"))
         if entry.digest() != stored_hash:
             problems.append(ChainProblem(entry.sequence, "content does not match its hash (edited)"))
+        if entry.merkle_root is not None:
+            problems += _upload_problems(store, entry)
         expected_previous = stored_hash
         expected_sequence = entry.sequence + 1
     return count, problems
+
+
+def _upload_problems(store: RecordStore, entry: AuditEntry) -> list[ChainProblem]:
+    """ARM-AUD-002: an upload entry's leaves still give its root and count;
+    ARM-AUD-003: every record it covers, as stored, still gives its leaf."""
+    leaves = _leaves(store, entry.record)
+    problems = []
+    if len(leaves) != entry.version or \
+            merkle.root([merkle.leaf(*x) for x in leaves]) != entry.merkle_root:
+        problems.append(ChainProblem(entry.sequence, "ARM-AUD-002: the upload's records do not "
+                                     "give its Merkle root (leaves edited or removed)"))
+    for iri, version, content in leaves:
+        if stored_digest(store, iri, version) != content:
+            problems.append(ChainProblem(entry.sequence, f"ARM-AUD-003: record {iri} version "
+                                         f"{version} does not match the upload's leaf (edited)"))
+    return problems

@@ -1614,6 +1614,24 @@ ANCHOR_RULES = [
     Rule("AUD-ANC-008", "With a trust framework set, the published heads can be read (else "
          "the check fails closed).", "`node/cli.py` `_check_anchor`",
          "`fmar audit verify` exit 1", "—"),
+
+]
+
+UPLOAD_AUDIT_TEST = "tests/test_audit_upload.py"
+UPLOAD_AUDIT_RULES = [
+    Rule("ARM-AUD-001", "An all-or-nothing bulk upload is one chained audit entry with the "
+         "Merkle root of its records' (IRI, version, content digest) leaves; a record's "
+         "trail shows it with the proof path.", "`node/audit.py` `AuditLog.prepare_upload`, "
+         "`trail`", "—",
+         _t(UPLOAD_AUDIT_TEST, "test_ARM_AUD_001_a_bulk_upload_is_one_audit_entry")),
+    Rule("ARM-AUD-002", "An upload entry's stored leaves still give its Merkle root and "
+         "count.", "`node/audit.py` `_upload_problems`", "`fmar audit verify` exit 1",
+         _t(UPLOAD_AUDIT_TEST,
+            "test_ARM_AUD_002_removing_a_record_from_an_upload_graph_is_detected")),
+    Rule("ARM-AUD-003", "Every record an upload entry covers, as stored, still gives its "
+         "leaf.", "`node/audit.py` `_upload_problems`", "`fmar audit verify` exit 1",
+         _t(UPLOAD_AUDIT_TEST,
+            "test_ARM_AUD_003_tampering_with_one_record_of_an_upload_is_detected")),
 ]
 
 
@@ -1716,6 +1734,10 @@ def render() -> str:
          "(`trust/server/audit_heads.py`), checked by `fmar audit verify` "
          "(`node/audit_anchor.py`).\n"),
         _table(ANCHOR_RULES),
+        "## ARM-AUD: one audit entry per bulk upload\n",
+        ("An all-or-nothing bulk upload commits to its records by a Merkle root "
+         "(`node/merkle.py`, docs/design.md \"Audit\").\n"),
+        _table(UPLOAD_AUDIT_RULES),
         "## SDC: disclosure control of aggregate-only answers\n",
         ("The regulator's aggregates (POL-013), computed at each node before its answer "
          "leaves it; the method and its residual risk are in `docs/disclosure.md`.\n"),

@@ -94,7 +94,12 @@ FIRST_EVENT = f"{EV}firstPendingEvent"  # on a large upload's pending marker
 
 def roll_back_from(store: RecordStore, first: int) -> None:
     """Remove the events of a large upload that was not committed (node/bulk_commit.py)."""
-    sequence = first
+    sequence, batch = first, []
     while store.triples(event_graph(sequence)):
-        store.write([GraphWrite(event_graph(sequence), "", replace=True)])
+        batch.append(GraphWrite(event_graph(sequence), "", replace=True))
         sequence += 1
+        if len(batch) == 2_000:  # bounded transactions (memory)
+            store.write(batch)
+            batch = []
+    if batch:
+        store.write(batch)

@@ -26,7 +26,7 @@ from sqlalchemy.pool import StaticPool
 
 from common.vocab import ASSET_BASE, AUDIT_BASE, FMAR
 from node import policy
-from node.audit import AUDIT_GRAPH
+from node.audit import AUDIT_GRAPH, UPLOAD_BASE
 from node.index import queries
 from node.index.projection import PREDICATES, row_of
 from node.index.schema import SCHEMA_VERSION, assets, meta, metadata
@@ -134,6 +134,10 @@ class ListingIndex:
             query = (f"SELECT ?r WHERE {{ VALUES ?e {{ {names} }} GRAPH <{AUDIT_GRAPH}> "
                      f"{{ ?e <{PROV_USED}> ?r }} }}")
             found.update(s["r"].value for s in self.store.select(query))
+        for upload in [iri for iri in found if iri.startswith(UPLOAD_BASE)]:
+            # one entry for a whole upload (ARM-AUD-001): its records are the leaves
+            found.update(s["r"].value for s in self.store.select(
+                f"SELECT ?r WHERE {{ GRAPH <{upload}> {{ ?r <{FMAR.auditLeaf}> ?leaf }} }}"))
         return {iri for iri in found if iri.startswith(ASSET_BASE)}
 
     def _rows(self, iris: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | None]]:

@@ -53,6 +53,10 @@ class Checked:
     asset_iri: str
     violations: list[Violation] = field(default_factory=list)
     properties: Properties | None = None
+    # version 1 of the record as N-Triples and its content digest (node/merkle.py), when
+    # built beside validation (bulk uploads: in the worker)
+    record: str | None = None
+    digest: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -35,6 +35,7 @@ from node.kinds.asset_records import (
     record_ntriples,
 )
 from node.kinds.categories import Categories
+from node.merkle import graph_digests
 from node.query import filters as asset_filters
 from node.records import tombstone
 from node.records.kind import Facts, RecordKind
@@ -101,16 +102,34 @@ _WORKER_SHAPES: dict[str, ShapeSet] = {}
 def _check_in_worker(
     shapes_key: str,
     shapes_turtle: str,
-    rows: list[tuple[Row, str]],
+    rows: list[Row],
     categories: dict[str, bool],
     caller: Caller,
+    time: str | None = None,
 ) -> list[Checked]:
+    """Validate a chunk in a worker, assigning the new IRIs there; with `time`, also
+    build each valid record and its content digest (main-process work otherwise)."""
     shapes = _WORKER_SHAPES.get(shapes_key)
     if shapes is None:
         _WORKER_SHAPES.clear()
         shapes = ShapeSet(Graph().parse(data=shapes_turtle, format="turtle"), FMAR.Asset)
         _WORKER_SHAPES[shapes_key] = shapes
-    return check_rows(rows, shapes, categories, caller)
+    checked = check_rows([(row, new_asset_iri()) for row in rows], shapes, categories, caller)
+    return _built(checked, time) if time else checked
+
+
+def _built(checked: list[Checked], time: str) -> list[Checked]:
+    """Set version 1 of each valid record (created and modified at `time`) and the
+    digest of its triples as the store will give them back."""
+    for c in checked:
+        if c.ok:
+            c.record = record_ntriples(c.asset_iri, c.properties or [], version=1,
+                                       created=time, modified=time)
+    digests = graph_digests(trig_text([GraphWrite(c.asset_iri, c.record)
+                                       for c in checked if c.record is not None]))
+    for c in checked:
+        c.digest = digests.get(c.asset_iri)
+    return checked
 
 
 def _ignore_interrupts() -> None:
@@ -215,22 +234,24 @@ class Assets:
             self._shapes_turtle = self.categories.catalogue.shapes_turtle()
         return str(self._shapes_version), self._shapes_turtle
 
-    def check_chunks(self, rows: Iterable[Row], caller: Caller) -> Iterator[list[Checked]]:
-        """Validate rows in chunks, in worker processes when there are several cores."""
+    def check_chunks(self, rows: Iterable[Row], caller: Caller,
+                     time: str | None = None) -> Iterator[list[Checked]]:
+        """Validate rows in chunks, in worker processes when there are several cores;
+        with `time`, the valid records are built there too (`_built`)."""
         categories = self.categories.states()
         pool = self._pool_or_none()
-        chunks = (
-            [(row, new_asset_iri()) for row in chunk]
-            for chunk in _batched(rows, BULK_CHUNK)
-        )
+        chunks = _batched(rows, BULK_CHUNK)
         if pool is None:
             for chunk in chunks:
-                yield check_rows(chunk, self.categories.catalogue.shapes, categories, caller)
+                checked = check_rows([(row, new_asset_iri()) for row in chunk],
+                                     self.categories.catalogue.shapes, categories, caller)
+                yield _built(checked, time) if time else checked
             return
         key, turtle = self._shapes_payload()
         pending = []
         for chunk in chunks:
-            pending.append(pool.submit(_check_in_worker, key, turtle, chunk, categories, caller))
+            pending.append(pool.submit(_check_in_worker, key, turtle, chunk, categories, caller,
+                                       time))
             while len(pending) > self._workers * 2:
                 yield pending.pop(0).result()
         for future in pending:
@@ -253,9 +274,10 @@ class Assets:
             spool_path = Path(spool_dir) / "records.trig"
             events_path = Path(spool_dir) / "events.jsonl"  # one event per record, on disk
             with spool_path.open("wb") as spool, events_path.open("w") as events:
-                spooled: list[str] = []
+                spooled: list[tuple[str, int, str]] = []  # Merkle leaves
                 try:
-                    for chunk in self.check_chunks(rows, caller):
+                    for chunk in self.check_chunks(rows, caller,
+                                                   time if all_or_nothing else None):
                         if screen is not None:
                             screen(chunk)  # e.g. duplicates elsewhere in the federation
                         good = []
@@ -275,9 +297,10 @@ class Assets:
                             report.stored += len(good)
                             report.assets.extend(_stored_row(c) for c in good)
                         elif not report.rejected:
-                            spool.write(trig_text(self._new_records(good, time)).encode())
+                            spool.write(trig_text([GraphWrite(c.asset_iri, c.record or "")
+                                                   for c in good]).encode())
                             events.writelines(_registered(c).as_line() + "\n" for c in good)
-                            spooled.extend(c.asset_iri for c in good)
+                            spooled.extend((c.asset_iri, 1, c.digest or "") for c in good)
                             report.assets.extend(_stored_row(c) for c in good)
                 except DomainError as error:
                     if all_or_nothing or not report.stored:
@@ -474,7 +497,7 @@ class Assets:
     def audit_trail(self, asset_id: str, caller: Caller) -> list[dict[str, Any]]:
         current = self._existing(asset_id)
         policy.authorise(caller, "asset", "audit", current.facts)
-        return [entry.as_dict() for entry, _ in audit.entries(self.store, current.iri)]
+        return audit.trail(self.store, current.iri)
 
     # ------------------------------------------------------------ search and export
 

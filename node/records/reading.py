@@ -17,7 +17,7 @@ def history(kind: RecordKind, store: RecordStore, current: Any, key: str,
     entries carried from the node that held it before a switch count too)
     and the record as it was (under `key`, e.g. "asset")."""
     by_version = {entry.version: entry for entry in carried.entries(store, current.iri)}
-    by_version.update({entry.version: entry for entry, _ in audit.entries(store, current.iri)})
+    by_version.update(audit.by_version(store, current.iri))
     versions = []
     for n in range(1, current.version + 1):
         record = current if n == current.version else kind.read(

@@ -163,7 +163,7 @@ class Records:
     def audit_trail(self, record_id: str, caller: Caller) -> list[dict[str, Any]]:
         current = self.existing(record_id)
         policy.authorise(caller, self.kind.name, "audit", current.facts)
-        return [entry.as_dict() for entry, _ in audit.entries(self.store, current.iri)]
+        return audit.trail(self.store, current.iri)
 
     def search(self, caller: Caller, where: Mapping[str, Any] | None = None,
                limit: int = 100, after: str | None = None) -> tuple[list[Record], str | None]:

@@ -121,25 +121,27 @@ class UnitOfWork:
         for hook in self.after_commit:
             hook()
 
-    def write_spool(self, caller: Caller, action: str, spool: Path, iris: list[str],
+    def write_spool(self, caller: Caller, action: str, spool: Path,
+                    leaves: list[tuple[str, int, str]],
                     events: Iterable[EventDraft] = ()) -> None:
-        """A validated upload spooled as TriG (version 1 of each record): its audit entries
+        """A validated upload spooled as TriG, given as (record IRI, version, content
+        digest) leaves: its one audit entry (a Merkle root over the leaves, ARM-AUD-001)
         and `events` (streamed, e.g. from a file of drafts: memory stays flat) are appended
         and the file loaded whole, or, when large, through the pending marker of
-        node/bulk_commit.py (which rolls the events back with the records)."""
-        if not iris:
+        node/bulk_commit.py (which rolls the entry and events back with the records)."""
+        if not leaves:
             return
         with self.lock, _store_errors():
-            audit_write, head = self.audit.prepare(caller, action, [(iri, 1) for iri in iris])
+            audit_writes, head = self.audit.prepare_upload(caller, action, leaves)
             with spool.open("ab") as out:
-                out.write(trig_text([audit_write]).encode())
+                out.write(trig_text(audit_writes).encode())
                 event_head = self.outbox.write_lines(events, lambda t: out.write(t.encode()))
-            if len(iris) <= SINGLE_TRANSACTION_LIMIT:
+            if len(leaves) <= SINGLE_TRANSACTION_LIMIT:
                 self.store.load_file(spool)
             else:
                 first_event = self.outbox.head + 1 if event_head > self.outbox.head else None
-                bulk_commit.commit(self.store, spool, iris, self.audit.sequence + 1,
-                                   first_event)
+                bulk_commit.commit(self.store, spool, [iri for iri, _, _ in leaves],
+                                   self.audit.sequence + 1, first_event)
             self.audit.commit(head)
             self.outbox.commit(event_head)
             self._committed()
