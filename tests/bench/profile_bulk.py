@@ -54,13 +54,13 @@ def main(argv: list[str] | None = None) -> int:
 
         # 1. validation only (the phase that runs in the workers)
         t0 = time.perf_counter()
-        checked = [c for chunk in register.check_chunks(rows_from_csv(chunks()), caller)
+        checked = [c for chunk in register.assets.check_chunks(rows_from_csv(chunks()), caller)
                    for c in chunk]
         validate_s = time.perf_counter() - t0
         assert all(c.ok for c in checked), "generated assets should all be valid"
         # 2. the store write alone, of the same checked records
         t0 = time.perf_counter()
-        register._commit_assets(checked, caller)
+        register.assets._commit(checked, caller)
         write_s = time.perf_counter() - t0
         del checked
         # 3. the whole path under cProfile (a fresh set of assets)
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     n = args.count
     print(f"register_bulk of {n:,} assets, {args.workers} worker(s), in-process (no HTTP)")
     print(f"  read + validate (check_chunks): {validate_s:6.1f} s  {n / validate_s:8,.0f} assets/s")
-    print(f"  store write (_commit_assets):   {write_s:6.1f} s  {n / write_s:8,.0f} assets/s")
+    print(f"  store write (Assets._commit):  {write_s:6.1f} s  {n / write_s:8,.0f} assets/s")
     print(f"  whole register_bulk (profiled): {total_s:6.1f} s  {n / total_s:8,.0f} assets/s "
           f"(cProfile overhead included)")
     for sort in ("tottime", "cumulative"):
