@@ -80,9 +80,16 @@ READERS: dict[str, Callable[[Caller], ReadScope]] = {
 
 def read_scope(caller: Caller, kind: str) -> ReadScope:
     """Which records of `kind` the caller may read, after the read rule's scopes."""
-    for scope in POLICY[(kind, "read")].scopes:
-        require_scope(caller, scope)
+    require_scopes(caller, POLICY[(kind, "read")].scopes)
     return READERS.get(kind, _read_scope)(caller)
+
+
+def require_scopes(caller: Caller, scopes: tuple[str, ...]) -> None:
+    """Each of a rule's scopes; "a|b": either will do (POL-001 names the first)."""
+    for scope in scopes:
+        options = scope.split("|")
+        if not any(option in caller.scopes for option in options):
+            require_scope(caller, options[0])
 
 
 def may_read(caller: Caller, facts: Facts, kind: str = "asset") -> bool:
@@ -131,7 +138,7 @@ class Rule:
     is told it does not exist (its kind's 404), so it learns nothing of it: "first" (before
     anything else), "refused" (only if it is refused), "always" (reads)."""
 
-    scopes: tuple[str, ...]
+    scopes: tuple[str, ...]  # each needed; "a|b": one of a and b
     checks: tuple[Check, ...] = ()
     hidden: str | None = None
 
@@ -487,7 +494,8 @@ POLICY: dict[tuple[str, str], Rule] = {
            ("grid-prequalification", "validation:write", _POL_062,
             ("create", "update", "transition")))
        for verb in verbs},
-    ("dispute", "read"): Rule((), _POL_086, hidden="refused"),
+    # a node checking a notice reads the dispute with its own token (disputes:notify)
+    ("dispute", "read"): Rule(("assets:read|disputes:notify",), _POL_086, hidden="refused"),
     ("dispute", "audit"): Rule(("audit:read",), _POL_086, hidden="refused"),
     ("dispute", "create-dispute"): Rule(("assets:read",), _POL_085),
     ("dispute", "transition-dispute"): Rule(("assets:read",), _POL_089, hidden="refused"),
@@ -518,8 +526,7 @@ def authorise(caller: Caller, kind: str, action: str, facts: Facts | None = None
 
     if rule.hidden == "first" and not may_read(caller, facts, kind):
         hide()
-    for scope in rule.scopes:
-        require_scope(caller, scope)
+    require_scopes(caller, rule.scopes)
     for check in rule.checks:
         if not check.holds(caller, facts):
             if rule.hidden == "refused" and not may_read(caller, facts, kind):

@@ -22,8 +22,8 @@ from node.identity import Caller
 from node.provenance.record import (
     DIGEST,
     FEDERATED_MERGE,
-    FMAR_SCHEME,
     ROWS,
+    SCHEME_IRI,
     SOURCE_TYPE,
     Step,
     certificates_of,
@@ -115,7 +115,7 @@ class Provenance:
         account = hashlib.sha256(f"{sid}|{caller.subject}".encode()).hexdigest()[:32]
         expires = (datetime.now(UTC) + timedelta(days=PERMISSION_DAYS)).strftime(
             "%Y-%m-%dT%H:%M:%SZ")
-        return {"id": sid, "type": "permission", "timestamp": now(), "scheme": FMAR_SCHEME,
+        return {"id": sid, "type": "permission", "timestamp": now(), "scheme": SCHEME_IRI,
                 "account": account, "allows": {"licenses": [self.licence]}, "expires": expires}
 
     def for_answer(self, caller: Caller, path: str, params: Mapping[str, str],
@@ -133,13 +133,13 @@ class Provenance:
     def _own(self, caller: Caller, path: str, params: Mapping[str, str], rows_digest: str,
              count: int | None) -> dict[str, Any]:
         permission = self._permission(caller)
-        origin = {"id": new_id(), "type": "origin", "timestamp": now(), "scheme": FMAR_SCHEME,
+        origin = {"id": new_id(), "type": "origin", "timestamp": now(), "scheme": SCHEME_IRI,
                   "sourceType": SOURCE_TYPE, "origin": self.node_url,
                   "originLicense": self.licence, "external": False,
                   "permissions": [permission["id"]], "fmar:node": self.node_url,
                   DIGEST: rows_digest, **({ROWS: count} if count is not None else {})}
         transfer = {"id": new_id(), "type": "transfer", "timestamp": now(),
-                    "scheme": FMAR_SCHEME, "of": origin["id"], "to": self.recipient(caller),
+                    "scheme": SCHEME_IRI, "of": origin["id"], "to": self.recipient(caller),
                     "standard": f"{self.node_url}/openapi.json", "license": self.licence,
                     "service": self.node_url, "path": path, "parameters": dict(params),
                     "permissions": [permission["id"]]}
@@ -182,12 +182,12 @@ class Provenance:
                                                                 "node": node}) from None
             included.append(record["steps"])
             receipts += [{"id": new_id(), "type": "receipt", "timestamp": now(),
-                          "scheme": FMAR_SCHEME, "transfer": t.step["id"]} for t in transfers]
+                          "scheme": SCHEME_IRI, "transfer": t.step["id"]} for t in transfers]
         process = {"id": new_id(), "type": "process", "timestamp": now(),
-                   "scheme": FMAR_SCHEME, "inputs": [r["id"] for r in receipts],
+                   "scheme": SCHEME_IRI, "inputs": [r["id"] for r in receipts],
                    "process": FEDERATED_MERGE, DIGEST: digest(content_of(answer))}
         transfer = {"id": new_id(), "type": "transfer", "timestamp": now(),
-                    "scheme": FMAR_SCHEME, "of": process["id"], "to": self.recipient(caller),
+                    "scheme": SCHEME_IRI, "of": process["id"], "to": self.recipient(caller),
                     "license": self.licence, "service": self.node_url, "path": path,
                     "parameters": dict(params)}
         if not receipts:  # no node answered with a record: there is nothing to vouch for

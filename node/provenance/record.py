@@ -32,7 +32,7 @@ REQUEST_HEADER = "FMAR-Provenance"  # value "include": attach a record to the an
 # an export (a stream of CSV, JSON-LD, ...) carries its record in this response header:
 # base64url of the record's JSON
 EXPORT_HEADER = "FMAR-Provenance-Record"
-FMAR_SCHEME = str(SCHEME)  # FMAR is its own scheme (common/dsi.py)
+SCHEME_IRI = str(SCHEME)  # FMAR is its own scheme (common/dsi.py)
 FEDERATED_MERGE = "https://id.fmar.uk/process/federated-merge"
 SOURCE_TYPE = "https://id.fmar.uk/source-type/register"
 DIGEST = "fmar:resultDigest"  # SHA-256 (hex) of the rows or cells the step vouches for
