@@ -918,6 +918,16 @@ INDEX_RULES = [
     Rule("IDX-007", "A report part's freshness (newest change) from the index equals the store's.",
          "`node/index/queries.py` `newest_modified`", "(report part)",
          _t(INDEX_TEST, "test_IDX_007_the_freshness_of_a_report_part_equals_sparql")),
+    Rule("IDX-020", "The capacity cells (per finest group of every code and per measure: "
+         "count, exact sum, smallest and two largest) are kept in the rows' transaction and "
+         "always equal the cells summed anew from the rows.",
+         "`node/index/cells.py` `refresh`", "(internal)",
+         _t(INDEX_TEST, "test_IDX_020_IDX_021_capacity_cells_follow_every_change_of_the_rows")),
+    Rule("IDX-021", "A table of code dimensions and code filters is answered from the capacity "
+         "cells, exact or under disclosure control, equal to the answer from the rows and "
+         "from the store.", "`node/index/cells.py` `finest`, `exact`", "(aggregate, POL-013)",
+         _t(INDEX_TEST, "test_IDX_020_IDX_021_capacity_cells_follow_every_change_of_the_rows",
+            "test_IDX_003_IDX_005_IDX_006_index_answers_equal_sparql_for_every_role")),
 ]
 
 FEDERATION_RULES = [

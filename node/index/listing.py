@@ -27,9 +27,15 @@ from sqlalchemy.pool import StaticPool
 from common.vocab import ASSET_BASE, AUDIT_BASE, FMAR
 from node import policy
 from node.audit import AUDIT_GRAPH, UPLOAD_BASE
-from node.index import queries
+from node.index import cells, queries
 from node.index.projection import PREDICATES, row_of
-from node.index.schema import SCHEMA_VERSION, assets, meta, metadata
+from node.index.schema import (
+    SCHEMA_VERSION,
+    assets,
+    capacity_cells,
+    meta,
+    metadata,
+)
 from node.query import aggregates
 from node.query.aggregates import AggregateSpec
 from node.query.filters import AssetFilter
@@ -159,11 +165,15 @@ class ListingIndex:
         if not rows:
             return
         names = [iri for iri, _ in rows]
-        for start in range(0, len(names), CHUNK):
-            conn.execute(delete(assets).where(assets.c.iri.in_(names[start:start + CHUNK])))
         present = [row for _, row in rows if row is not None]
+        left: list[tuple[Any, ...]] = []  # the replaced rows as they were (capacity cells)
+        for start in range(0, len(names), CHUNK):
+            part = assets.c.iri.in_(names[start:start + CHUNK])
+            left.extend(tuple(r) for r in conn.execute(cells.rows_query().where(part)))
+            conn.execute(delete(assets).where(part))
         if present:
             conn.execute(insert(assets), present)
+        cells.refresh(conn, left, [cells.row_values(row) for row in present])
 
     def _mark(self, conn: Connection, sequence: int) -> None:
         conn.execute(delete(meta))
@@ -178,6 +188,7 @@ class ListingIndex:
             f'FILTER (STRSTARTS(STR(?g), "{ASSET_BASE}")) }}')]
         with self.engine.begin() as conn:
             conn.execute(delete(assets))
+            conn.execute(delete(capacity_cells))
             self._replace(conn, iris)
             self._mark(conn, head)
         with self.engine.connect() as conn:
@@ -202,8 +213,13 @@ class ListingIndex:
         self.ensure_current()
         with self.engine.connect() as conn:
             if access.disclosure is None:
-                return aggregates.exact_table(spec, list(queries.exact_groups(
-                    conn, spec, access.scope)))
+                return aggregates.exact_table(spec, cells.exact(conn, spec, access.scope)
+                                              if cells.answerable(spec) else
+                                              list(queries.exact_groups(conn, spec,
+                                                                        access.scope)))
+            if cells.answerable(spec):  # IDX-021: from the capacity cells
+                return aggregates.controlled_cells(
+                    spec, cells.finest(conn, spec, access.scope), access.disclosure, key)
             return aggregates.controlled_table(
                 spec, list(queries.capacity_groups(conn, spec, access.scope)),
                 access.disclosure, key)

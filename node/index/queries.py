@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
+from sqlalchemy import ColumnElement, Table, and_, false, func, or_, select, true
 
 from node import policy
 from node.index.schema import MEASURE_COLUMNS, MONTH_COLUMNS, assets
@@ -19,9 +19,11 @@ from node.query.filters import AssetFilter, check_code
 c = assets.c
 
 
-def scope_condition(scope: policy.ReadScope) -> ColumnElement[bool]:
-    """POL-003 as a condition: as `records_scope.scope_patterns` (IDX-003), with the same
-    check of the caller's codes (FED-IN-001)."""
+def scope_condition(scope: policy.ReadScope, table: Table = assets) -> ColumnElement[bool]:
+    """POL-003 as a condition on `table`'s code columns (the rows, or the capacity cells):
+    as `records_scope.scope_patterns` (IDX-003), with the same check of the caller's codes
+    (FED-IN-001)."""
+    c = table.c
     for value in (*scope.organisations, *scope.dno_areas):
         check_code("org", value)
     if scope.everything:
@@ -34,8 +36,10 @@ def scope_condition(scope: policy.ReadScope) -> ColumnElement[bool]:
     return or_(*alternatives) if alternatives else false()
 
 
-def filter_condition(spec: AssetFilter, measure: str = "rated") -> ColumnElement[bool]:
-    """The REST filter form (node/query/filters.py `restriction_patterns`)."""
+def filter_condition(spec: AssetFilter, table: Table = assets) -> ColumnElement[bool]:
+    """The REST filter form (node/query/filters.py `restriction_patterns`); capacity
+    ranges only on the rows."""
+    c = table.c
     parts: list[ColumnElement[bool]] = []
     for name, values in spec.codes.items():
         parts.append(c[name].in_(values) if len(values) > 1 else c[name] == values[0])

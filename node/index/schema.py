@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Float, Index, MetaData, String, Table
+from sqlalchemy import Boolean, Column, Float, Index, Integer, MetaData, String, Table
 
 # Bumped when the columns or their meaning change: an index of another version is rebuilt.
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 
 metadata = MetaData()
 
@@ -38,6 +38,23 @@ Index("ix_rated", assets.c.rated)
 Index("ix_capacity", *(assets.c[n] for n in ("category", "gsp_group", "dno", "connection_type",
                                              "validation_status", "rated", "import_kw",
                                              "export_kw")))
+
+# the rows of one finest group (node/index/cells.py sums a group again from these)
+Index("ix_codes", *(assets.c[n] for n in CODE_COLUMNS))
+
+# IDX-020: per finest group (every code column) and capacity measure: the count, the exact
+# decimal sum and the two largest values of the rows (node/index/cells.py)
+capacity_cells = Table(
+    "capacity_cells", metadata,
+    *(Column(name, String) for name in CODE_COLUMNS),
+    Column("measure", String, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("total", String, nullable=False),
+    Column("top1", Float, nullable=False),
+    Column("top2", Float, nullable=False),
+    Column("low", Float, nullable=False),
+)
+Index("ix_cells", *(capacity_cells.c[n] for n in CODE_COLUMNS))
 
 # "schema": SCHEMA_VERSION; "audit_sequence": the last audit entry applied
 meta = Table(

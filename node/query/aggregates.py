@@ -17,13 +17,13 @@ only adds published values and checks them again.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import itertools
 import json
 import math
+import operator
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -181,10 +181,11 @@ def controlled_query(spec: AggregateSpec, scope: policy.ReadScope) -> str:
 
 
 @dataclass
-class _Cell:
+class Cell:
     count: int = 0
     total: Decimal = Decimal(0)  # exact, so the same assets always give the same key
     top: tuple[float, float] = (0.0, 0.0)  # the two largest capacities
+    low: float = math.inf  # the smallest (exact tables only; never published under SDC-005)
 
     def add(self, capacity: Decimal) -> None:
         self.count += 1
@@ -192,18 +193,28 @@ class _Cell:
         value = float(capacity)
         first, second = self.top
         self.top = (value, first) if value >= first else (first, max(second, value))
+        self.low = min(self.low, value)
 
-    def merge(self, other: _Cell) -> None:
+    def remove(self, capacity: Decimal) -> bool:
+        """Take one asset out; True when it was the smallest or one of the two largest,
+        which are then unknown (the caller sums the group again)."""
+        self.count -= 1
+        self.total -= capacity
+        value = float(capacity)
+        return value >= self.top[1] or value <= self.low
+
+    def merge(self, other: Cell) -> None:
         """Add another cell's assets: the same count, exact total and two largest values
         as adding them one by one (Decimal addition is exact here; the top two of a union
         are the top two of the parts' top twos)."""
         self.count += other.count
         self.total += other.total
-        first, second, *_ = sorted((*self.top, *other.top), reverse=True)
-        self.top = (first, second)
+        (a1, a2), (b1, b2) = self.top, other.top
+        self.top = (a1, max(a2, b1)) if a1 >= b1 else (b1, max(a1, b2))
+        self.low = min(self.low, other.low)
 
 
-def _sensitive(cell: _Cell, control: policy.DisclosureControl) -> bool:
+def _sensitive(cell: Cell, control: policy.DisclosureControl) -> bool:
     """SDC-001 threshold rule; SDC-002 p% rule: the sum less its two largest contributions
     must be at least p% of the largest, else the second largest contributor could estimate
     the largest to within p%."""
@@ -224,7 +235,7 @@ def _lines(keys: list[tuple]) -> dict[tuple, list[tuple]]:
     return lines
 
 
-def _secondary(cells: dict[tuple, _Cell], hidden: set[tuple]) -> None:
+def _secondary(cells: dict[tuple, Cell], hidden: set[tuple]) -> None:
     """SDC-003: no line may have exactly one hidden cell (it would be its total less its
     visible cells). Hide the smallest visible cell of such a line (or its total, if none is
     left), and repeat until every line has none or at least two hidden."""
@@ -251,7 +262,7 @@ def _random_round(value: Decimal, base: float, key: bytes, label: str) -> float:
     share = (float(value) - low) / base
     if share <= 0:
         return float(low)
-    digest = hmac.new(key, label.encode(), hashlib.sha256).digest()
+    digest = hmac.digest(key, label.encode(), "sha256")
     draw = int.from_bytes(digest[:8], "big") / 2**64
     return float(low + base if draw < share else low)
 
@@ -272,21 +283,45 @@ def controlled_table(spec: AggregateSpec,
                      control: policy.DisclosureControl, key: bytes) -> dict[str, Any]:
     """`controlled_result` from (group codes, exact capacities) per finest group, whichever
     engine found them (the SPARQL store, or the listing index: node/index/)."""
-    dims = spec.group_by
-    masks = list(itertools.product((False, True), repeat=len(dims)))
-    finest: dict[tuple, _Cell] = {}
+    finest: dict[tuple, Cell] = {}
     for codes, capacities in groups:
-        part = _Cell()
+        part = Cell()
         for capacity in capacities:
             part.add(capacity)
         if not part.count:  # the one row of an ungrouped query over no assets
             continue
-        finest.setdefault(codes, _Cell()).merge(part)
-    cells: dict[tuple, _Cell] = {}
+        finest.setdefault(codes, Cell()).merge(part)
+    return controlled_cells(spec, finest, control, key)
+
+
+def _projection(mask: tuple[bool, ...], n: int) -> Callable[[tuple], tuple]:
+    """The cell a finest group adds to under `mask` (True: that dimension's total)."""
+    positions = [n if total else i for i, total in enumerate(mask)]
+    if len(positions) == 1:
+        return lambda codes: (codes[positions[0]],)
+    if not positions:
+        return lambda codes: ()
+    return operator.itemgetter(*positions)
+
+
+def controlled_cells(spec: AggregateSpec, finest: dict[tuple, Cell],
+                     control: policy.DisclosureControl, key: bytes) -> dict[str, Any]:
+    """`controlled_table` from the finest groups' cells (count, exact sum, two largest),
+    e.g. as the listing index keeps them (node/index/cells.py)."""
+    dims = spec.group_by
+    # each cell of the table and its margins, as an item getter over (codes..., TOTAL)
+    projections = [_projection(mask, len(dims))
+                   for mask in itertools.product((False, True), repeat=len(dims))]
+    cells: dict[tuple, Cell] = {}
     for codes, part in finest.items():
-        for mask in masks:
-            cells.setdefault(tuple(TOTAL if total else c for total, c in zip(mask, codes)),
-                             _Cell()).merge(part)
+        extended = (*codes, TOTAL)
+        for project in projections:
+            cell_key = project(extended)
+            cell = cells.get(cell_key)
+            if cell is None:
+                cells[cell_key] = Cell(part.count, part.total, part.top, part.low)
+            else:
+                cell.merge(part)
     hidden = {k for k, cell in cells.items() if _sensitive(cell, control)}
     _secondary(cells, hidden)
     interior: list[dict[str, Any]] = []
@@ -297,7 +332,8 @@ def controlled_table(spec: AggregateSpec,
         if cell_key in hidden:
             out["suppressed"] = True
         else:
-            contents = f"{cell.count}|{cell.total}"
+            # the exact sum, however written ("2.00" or "2"): the same assets, the same key
+            contents = f"{cell.count}|{cell.total.normalize()}"
             out["count"] = int(_random_round(Decimal(cell.count), control.count_base, key,
                                              f"count|{contents}"))
             out["sum"] = _random_round(cell.total, control.sum_base_kw, key, f"sum|{contents}")
