@@ -218,53 +218,77 @@ async def measure(urls: list[str], token: str, reps: int, what: str) -> dict[str
             "in_fanout_p50": statistics.median(slowest_node), "merge_p50": statistics.median(merge)}
 
 
+REGULATOR_TOKEN = "bench-regulator"
+
+
 def _neso_token_file(tokens: Path, token: str) -> None:
-    """A static-token file in which `token` is NESO's, with read and query scopes."""
+    """A static-token file in which `token` is NESO's, with read and query scopes, and
+    REGULATOR_TOKEN the regulator's (aggregates only, under disclosure control)."""
     tokens.write_text(json.dumps([{
         "token_sha256": StaticTokenAuthenticator.hash_token(token), "subject": "bench",
         "organisation_id": "NESO", "roles": ["NESO"],
-        "scopes": ["assets:read", "sparql:query", "federation:query"]}]))
+        "scopes": ["assets:read", "sparql:query", "federation:query"]}, {
+        "token_sha256": StaticTokenAuthenticator.hash_token(REGULATOR_TOKEN),
+        "subject": "bench-regulator", "organisation_id": "OFGEM", "roles": ["Regulator"],
+        "scopes": ["sparql:query", "federation:query"]}]))
 
 
-def part2(per_node: int, ks: list[int], reps: int, one_node: bool = True) -> None:
+def part2(per_node: int, ks: list[int], reps: int, one_node: bool = True,
+          data: Path | None = None, load_only: bool = False) -> None:
+    """`data`: a directory kept between runs (nodes already filled there, with their
+    index built, are reused); `load_only`: fill and start the nodes once, then stop."""
     print(f"\n== Part 2: federated latency, {per_node} assets per node, {reps} repetitions")
-    base = Path(tempfile.mkdtemp(prefix="fmar-bench-fed-"))
+    base = data or Path(tempfile.mkdtemp(prefix="fmar-bench-fed-"))
+    base.mkdir(parents=True, exist_ok=True)
     token, tokens = "bench-token", base / "tokens.json"
     _neso_token_file(tokens, token)
     kmax = max(ks)
     started = time.perf_counter()
-    for i in range(kmax):
-        fill(base / f"n{i}", per_node, [ORGS[i % len(ORGS)]], 100 + i)
-    for k in (ks if one_node else []):
-        fill(base / f"all{k}", per_node * k, [ORGS[i % len(ORGS)] for i in range(k)], 100)
-    loaded = per_node * (kmax + (sum(ks) if one_node else 0))
+    loaded = 0
+    wanted = [(f"n{i}", per_node, [ORGS[i % len(ORGS)]], 100 + i) for i in range(kmax)] + [
+        (f"all{k}", per_node * k, [ORGS[i % len(ORGS)] for i in range(k)], 100)
+        for k in (ks if one_node else [])]
+    for name, count, orgs, seed in wanted:
+        done = base / f"{name}.filled-{count}"
+        if not done.exists():
+            fill(base / name, count, orgs, seed)
+            done.touch()
+            loaded += count
     print(f"loaded {loaded} assets in {time.perf_counter() - started:.0f} s")
     served: list[ServedNode] = []
     try:
         nodes = []
+        started = time.perf_counter()  # each node builds its listing index at first start
         for i in range(kmax):
-            served.append(ServedNode(base / f"n{i}", tokens))
+            served.append(ServedNode(base / f"n{i}", tokens, timeout=3600))
             nodes.append(served[-1].url)
         alls = {}
         for k in (ks if one_node else []):
-            served.append(ServedNode(base / f"all{k}", tokens))
+            served.append(ServedNode(base / f"all{k}", tokens, timeout=3600))
             alls[k] = served[-1].url
+        print(f"started {len(served)} nodes (listing index built from the store at a first "
+              f"start) in {time.perf_counter() - started:.0f} s")
+        if load_only:
+            return
         print(f"{'query':<8}{'K':>3}{'assets':>9}{'fed p50':>9}{'fed p99':>9}"
               f"{'slowest 1':>11}{'ratio':>7}{'sequential':>12}{'one node all':>14}"
               f"{'node in fan-out':>17}{'merge':>7}")
-        for what in ("filter", "report", "capacity"):
+        for what, who in (("filter", token), ("report", token), ("capacity", token),
+                          ("capacity", REGULATOR_TOKEN)):
             for k in ks:
-                r = asyncio.run(measure(nodes[:k], token, reps, what))
-                one = (asyncio.run(measure([alls[k]], token, reps, what)) if one_node
+                r = asyncio.run(measure(nodes[:k], who, reps, what))
+                one = (asyncio.run(measure([alls[k]], who, reps, what)) if one_node
                        else {"p50": float("nan")})
-                print(f"{what:<8}{k:>3}{per_node * k:>9}{r['p50']:>9.1f}{r['p99']:>9.1f}"
+                label = what if who == token else "cap-reg"
+                print(f"{label:<8}{k:>3}{per_node * k:>9}{r['p50']:>9.1f}{r['p99']:>9.1f}"
                       f"{r['slowest_single_p50']:>11.1f}"
                       f"{r['p50'] / r['slowest_single_p50']:>7.2f}{r['seq_p50']:>12.1f}"
                       f"{one['p50']:>14.1f}{r['in_fanout_p50']:>17.1f}{r['merge_p50']:>7.1f}")
         print("node in fan-out: p50 of the slowest node's answer within the parallel fan-out "
               "(vs 'slowest 1', the same node asked alone: the difference is the nodes "
               f"competing for this machine's {os.cpu_count()} cores); merge: p50 after the "
-              "fan-out")
+              "fan-out; cap-reg: the capacity report as the regulator (disclosure control at "
+              "each node)")
     finally:
         for node in served:
             node.stop(signal.SIGTERM)
@@ -450,6 +474,11 @@ def main() -> None:
                         help="skip the federation with a trust framework (TLS, tokens)")
     parser.add_argument("--no-one-node", action="store_true",
                         help="skip the baseline node holding all the data (for 1,000,000 assets)")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="part 2's node directories, kept and reused between runs")
+    parser.add_argument("--load-only", action="store_true",
+                        help="part 2: fill the nodes and build their indexes, then stop")
+    parser.add_argument("--skip-part3", action="store_true")
     args = parser.parse_args()
     if args.quick:
         args.restriction, args.per_node, args.nodes, args.reps = 5000, 1000, "1,2", 5
@@ -458,8 +487,11 @@ def main() -> None:
     if not args.skip_part1:
         part1(args.restriction)
     part2(args.per_node, [int(k) for k in args.nodes.split(",")], args.reps,
-          one_node=not args.no_one_node)
-    part3(args.per_node, args.reps)
+          one_node=not args.no_one_node, data=args.data, load_only=args.load_only)
+    if args.load_only:
+        return
+    if not args.skip_part3:
+        part3(args.per_node, args.reps)
     if not args.skip_part4:
         part4(min(args.per_node, 2000), args.reps)
 
