@@ -63,6 +63,10 @@ class NodeSettings(SettingsBase):
     trust_status_ttl: float = Field(30.0, validation_alias="FMAR_TRUST_STATUS_TTL")
     revocation_ttl: float = Field(5.0, validation_alias="FMAR_REVOCATION_TTL")
     placement_ttl: float = Field(10.0, validation_alias="FMAR_PLACEMENT_TTL")
+    # seconds a read of the product register on the facilitator's node is kept
+    # (qualification's product checks, node/federation/products.py)
+    product_register_ttl: float = Field(60.0, ge=0,
+                                        validation_alias="FMAR_PRODUCT_REGISTER_TTL")
     # SPARQL on this node (node/query/execute.py Limits)
     sparql_timeout: float = Field(10.0, validation_alias="FMAR_SPARQL_TIMEOUT")
     sparql_max_rows: int = Field(100_000, validation_alias="FMAR_SPARQL_MAX_ROWS")

@@ -435,7 +435,9 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("category", Action.CREATE_CATEGORY): Rule(("categories:write",), _POL_005),
     ("category", Action.UPDATE_CATEGORY): Rule(("categories:write",), _POL_005),
     ("category", Action.DEPRECATE_CATEGORY): Rule(("categories:write",), _POL_005),
-    ("product", "read"): _READ,  # public to members (Facts.public)
+    # public to members (Facts.public); a node checking qualifications reads the register
+    # with its own token (products:read, QUAL-VAL-030..039)
+    ("product", "read"): Rule(("assets:read|products:read",), hidden="always"),
     ("product", "audit"): _AUDIT,
     ("product", "create-product"): Rule(("products:write",), _POL_009 + _POL_010),
     ("product", "update-product"): Rule(("products:write",), _POL_009 + _POL_010),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import date
+from typing import Any
 
 from node.identity import Caller
 from node.inputs import Properties, Row
@@ -20,6 +21,7 @@ from node.kinds.equivalences import Equivalences
 from node.kinds.market_unit_capability import memberships, today
 from node.kinds.market_unit_members import Memberships
 from node.kinds.market_units import MARKET_UNIT, MarketUnits
+from node.kinds.product_register import ProductRegister
 from node.kinds.products import Products
 from node.kinds.qualifications import (
     GridPrequalifications,
@@ -52,6 +54,11 @@ class Register:
         self.applications = QualificationApplications(self.unit, units=MARKET_UNIT)
         self.qualifications = Qualifications(self.unit)
         self.grid_prequalifications = GridPrequalifications(self.unit)
+        # the product register they check (node/kinds/product_register.py): this store's
+        # products; a node that does not hold them reads the facilitator's node
+        # (node/api/services.py)
+        self.product_register = ProductRegister(self._product_versions)
+        self.applications.products = self.qualifications.products = self.product_register
         self.units.material_hooks.append(self.applications.on_material_change)
         self.report_definitions = ReportDefinitions(self.unit)
         self.disputes = Disputes(self.unit)  # deadlines: configure(), from the settings
@@ -62,6 +69,12 @@ class Register:
         self.assets.register_guards.append(
             lambda props, org: self.consents.require_for_asset(props, org, date.today()))
         self.consents.suspend = self._suspend
+
+    def _product_versions(self) -> list[dict[str, Any]]:
+        """Every product version in this store, as the register's JSON (products are
+        public: read as any member)."""
+        reader = Caller("node:product-register", "node", frozenset(), frozenset({"assets:read"}))
+        return [record.as_json() for record in self.products.every(reader)]
 
     def _suspend(self, asset_iri: str, why: str) -> None:
         """"Suspended – Consent Revoked", at once; the asset's units are recomputed without

@@ -1084,9 +1084,11 @@ SWITCH_RULES = [
 
 # ---------------------------------------------------------------- qualification (issue 12)
 QUAL_TEST = "tests/test_qualifications.py"
+QUAL_FED_TEST = "tests/federation/test_qualification_federated.py"
+QUAL_REGISTER = "`node/kinds/product_register.py`"
 _QUAL_SHAPE_TESTS = {
     "QUAL-VAL-001": "test_QUAL_VAL_rules_refuse_a_malformed_application",
-    "QUAL-VAL-002": "test_QUAL_VAL_rules_refuse_a_malformed_application",
+    "QUAL-VAL-002": "test_QUAL_VAL_002_a_product_iri_of_another_kind_is_refused",
     "QUAL-VAL-003": "test_QUAL_VAL_rules_refuse_a_malformed_application",
     "QUAL-VAL-004": "test_QUAL_VAL_rules_refuse_a_malformed_application",
     "QUAL-VAL-005": "test_QUAL_VAL_rules_refuse_a_malformed_application",
@@ -1137,6 +1139,31 @@ QUAL_RULES = [
          "node.", "`node/kinds/qualifications.py` `GridPrequalifications.check`",
          "422 `QUAL-VAL-027`",
          _t(QUAL_TEST, "test_QUAL_VAL_027_one_grid_prequalification_per_unit_and_area")),
+    # the product register (node/kinds/product_register.py), read on the facilitator's node
+    Rule("QUAL-VAL-030", "A new application or outcome (or a PUT naming another product) "
+         "names a product that is in the product register on the market facilitator's node.",
+         f"{QUAL_REGISTER} `ProductRegister.open_product`", "422 `QUAL-VAL-030`",
+         _t(QUAL_TEST, "test_QUAL_VAL_030_a_product_not_in_the_register")),
+    Rule("QUAL-VAL-031", "The product is open: the register has an `Active` version of it in "
+         "force today or later (not only proposed, retired or ended).",
+         f"{QUAL_REGISTER} `ProductRegister.open_product`", "422 `QUAL-VAL-031`",
+         _t(QUAL_TEST, "test_QUAL_VAL_031_a_withdrawn_proposed_or_ended_product_is_not_open")
+         + "<br>" + _t(QUAL_FED_TEST, "test_QUAL_VAL_031_a_product_retired_at_the_facilitator")),
+    Rule("QUAL-VAL-032", "A system operator records an outcome only of a product whose "
+         "`ProcuringOrganisations` (when the register gives them) name it.",
+         f"{QUAL_REGISTER} `check_procurer`", "403 `QUAL-VAL-032`",
+         _t(QUAL_TEST, "test_QUAL_VAL_032_an_operator_that_is_not_a_procurer_records_no_outcome")),
+    Rule("QUAL-VAL-033", "A DSO product names its `ProcuringAreas` in the register, and a DNO "
+         "records its outcomes only if one of its licence areas is among them.",
+         f"{QUAL_REGISTER} `check_procurer`", "403 `QUAL-VAL-033`",
+         _t(QUAL_TEST, "test_QUAL_VAL_033_a_dno_outside_the_procuring_areas_records_no_outcome")
+         + "<br>" + _t(QUAL_FED_TEST, "test_QUAL_VAL_033_a_dno_that_does_not_procure_the_product")),
+    Rule("QUAL-VAL-039", "The product register cannot be read (its node, or the directory "
+         "naming it, is down): the write is refused and nothing is stored.",
+         f"{QUAL_REGISTER} `ProductRegister.terms`, `node/federation/products.py`",
+         "503 `QUAL-VAL-039`",
+         _t(QUAL_TEST, "test_QUAL_VAL_039_the_register_cannot_be_read_nothing_is_stored")
+         + "<br>" + _t(QUAL_FED_TEST, "test_QUAL_VAL_039_the_facilitators_node_is_down")),
     Rule("QUAL-IN-001", "A qualification record is a JSON object.", "`node/inputs.py`",
          "400 `QUAL-IN-001`", _t(QUAL_TEST, "test_QUAL_IN_001_an_application_is_an_object")),
     Rule("QUAL-IN-002", "Only the kind's field names, each one plain value.", "`node/inputs.py`",
@@ -1164,8 +1191,9 @@ QUAL_RULES = [
          "403 `POL-060`", _t(QUAL_TEST, "test_POL_060_only_the_fsp_applies_for_its_own_units",
                              "test_POL_060_not_an_fsp_role")),
     Rule("POL-061", "Only the system operator that runs the product records and moves its "
-         "qualifications: NESO for NESO products, the DNO of the product's licence areas for "
-         "DSO products.", "`node/policy.py` `POLICY`, `node/kinds/products_seed.py`",
+         "qualifications: NESO for NESO products, the DNO of the product's procuring licence "
+         "areas (the product register's `ProcuringAreas`) for DSO products.",
+         "`node/policy.py` `POLICY`, `node/kinds/qualifications.py` `StatefulRecords.kept`",
          "403 `POL-061`",
          _t(QUAL_TEST, "test_POL_061_an_fsp_cannot_record_an_outcome",
             "test_POL_061_a_dno_cannot_record_an_outcome_for_a_neso_product",

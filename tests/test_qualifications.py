@@ -1,8 +1,10 @@
 """Qualification (node/kinds/qualifications.py) through a node's API: applications written
 by the FSP (POL-060), outcomes by the system operator that runs the product (POL-061),
 grid prequalification by the DNO of the area (POL-062), who reads what (POL-063/044),
-the state machine (QUAL-VAL-020..024), the shapes (QUAL-VAL-001..015), the material
-change hook, and the queue's refusals (POL-066). Across real processes:
+the state machine (QUAL-VAL-020..024), the shapes (QUAL-VAL-001..015), the product
+register checks (QUAL-VAL-030..039: the node under test holds the register, loaded with the
+reference products as `make demo` loads them), the material change hook, and the queue's
+refusals (POL-066). Across real processes (the register on the facilitator's node):
 tests/federation/test_qualification_federated.py."""
 
 from __future__ import annotations
@@ -12,14 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rdflib import Graph
-from rdflib.collection import Collection
 
-from common.vocab import SH, SHAPES_DIR
 from node import policy
 from node.audit import verify
 from node.config import NodeSettings
-from node.kinds.products_seed import PRODUCTS, run_by
+from node.federation.products import RemoteRegister
+from node.identity import Caller
+from node.kinds.product_import import reference_products, with_seed_procurers
 from node.kinds.qualifications import (
     APPLICATION,
     INITIAL,
@@ -42,8 +43,27 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNode]:
     data_dir: Path = tmp_path_factory.mktemp("qual-node")
     running = start_node(NodeSettings(data_dir=data_dir, workers=1, holds=HOLDS))
     UNITS[:] = [running.app.state.register.units]
+    load_products(running)
     yield running
     running.stop()
+
+
+def load_products(running: RunningNode) -> None:
+    """The reference products in the node's product register, as `make demo` loads them
+    (with the seed's procuring areas of the DSO products)."""
+    products = running.app.state.register.products
+    for body in reference_products():
+        products.create(with_seed_procurers(body), CALLERS["facilitator"])
+
+
+def product(node, code: str, **fields) -> dict:
+    """A product version the facilitator adds to the register (Active from 2025)."""
+    body = {"ProductCode": code, "ProductName": f"Test product {code}",
+            "SystemOperator": "NESO", "Status": "Active", "ValidFrom": "2025-01-01", **fields}
+    with node.client("facilitator") as c:
+        made = c.post("/products", json={k: v for k, v in body.items() if v is not None})
+    assert made.status_code == 201, made.text
+    return made.json()
 
 
 def new_unit() -> str:
@@ -140,20 +160,19 @@ def test_the_unit_is_named_by_iri_and_the_product_by_its_seed_iri(node):
     assert [i["ApplicationId"] for i in found["items"]] == [app["ApplicationId"]]
 
 
-def test_the_seed_products_are_the_shapes_list_and_say_who_runs_them(node):
-    shapes = Graph().parse(SHAPES_DIR / "qualification.ttl")
-    from rdflib import URIRef
-
-    listed = set(Collection(shapes, shapes.value(
-        URIRef("https://id.fmar.uk/def/shapes#QualProduct"), SH["in"])))
-    assert {str(i) for i in listed} == {p.iri for p in PRODUCTS}
+def test_the_products_listed_for_qualification_are_the_open_ones_of_the_register(node):
     with node.client("fsp") as c:
-        items = c.get("/qualification-products").json()["items"]
-    assert {i["code"]: i["operator"] for i in items}["DSO_SU"] == "DNO"
-    neso, dno = CALLERS["neso"], CALLERS["dno"]
-    assert all(not p.dno_areas for p in run_by(neso.roles, neso.dno_areas))
-    assert {p.code for p in run_by(dno.roles, dno.dno_areas)} == {"DSO_PR",
-                                                                   "DSO_SU"}
+        items = {i["code"]: i for i in c.get("/qualification-products").json()["items"]}
+    assert items["DSO_SU"]["operator"] == "DNO" and items["DC"]["operator"] == "NESO"
+    assert items["DSO_SU"]["dno_areas"] == ["UKPN_EPN", "UKPN_LPN", "UKPN_SPN"]
+    assert items["DC"]["label"] == "Dynamic Containment"
+    assert all(i["open"] for i in items.values())
+    register = node.app.state.register.product_register
+    # the queue's products: what each operator procures, per the register
+    assert {t.operator for t in register.procured_by(CALLERS["neso"])} == {"NESO"}
+    assert {"DSO_PR", "DSO_SU"} <= {t.code for t in register.procured_by(CALLERS["dno"])}
+    assert "DSO_OU_15MIN" not in {t.code for t in register.procured_by(CALLERS["dno"])}
+    assert register.procured_by(CALLERS["fsp"]) == []
 
 
 # ---------------------------------------------------------------- who writes (POL)
@@ -331,6 +350,7 @@ def test_POL_067_an_operator_records_outcomes_on_its_own_node(tmp_path):
     running = start_node(NodeSettings(data_dir=tmp_path, workers=1,
                                       holds=frozenset({"FSP-ACME"})))
     try:
+        load_products(running)
         unit = running.app.state.register.units.create(
             {"Name": "U", "OrganisationId": "FSP-ACME", "UnitType": "SPU",
              "ConnectionMPAN": "1000000000011"}, CALLERS["fsp"]).record_id
@@ -589,6 +609,18 @@ def test_the_rule_catalogue_cites_tests_that_exist():
         assert f"`{rule}`" in text, rule
 
 
+def test_QUAL_VAL_002_names_a_product_by_iri_and_lists_none():
+    """No static product list in the shape: the register decides (QUAL-VAL-030..039)."""
+    from rdflib import Graph, URIRef
+
+    from common.vocab import SH, SHAPES_DIR
+
+    shapes = Graph().parse(SHAPES_DIR / "qualification.ttl")
+    shape = URIRef("https://id.fmar.uk/def/shapes#QualProduct")
+    assert shapes.value(shape, SH["in"]) is None
+    assert shapes.value(shape, SH.pattern) is not None
+
+
 def test_a_material_change_told_to_the_operators_node_reassesses_its_granted_outcomes(node):
     unit = new_unit()
     granted, dso, started = (applied(node, UnitId=unit),
@@ -654,3 +686,131 @@ def test_QUAL_VAL_027_one_grid_prequalification_per_unit_and_area(node):
         other_area = c.post("/grid-prequalifications", json={**body, "DNOConnection": "UKPN_SPN"})
     assert (again.status_code, again.json()["code"]) == (422, "QUAL-VAL-027")
     assert other_area.status_code == 201
+
+
+# ---------------------------------------------------------------- the product register
+
+
+@pytest.mark.parametrize("product_iri", [
+    "https://id.fmar.uk/asset/5f0c8e2a-6b1d-4c3e-9a7f-2d4b6c8e0a1b",
+    "https://id.fmar.uk/market-unit/5f0c8e2a-6b1d-4c3e-9a7f-2d4b6c8e0a1b",
+    "https://id.fmar.uk/product/DC/../BM",
+    "https://id.fmar.uk/product/dc",
+], ids=["asset", "market-unit", "dot-segments", "lower-case"])
+def test_QUAL_VAL_002_a_product_iri_of_another_kind_is_refused(node, product_iri):
+    with node.client("fsp") as c:
+        refused = c.post("/qualification-applications", json=application(Product=product_iri))
+    assert (refused.status_code, refused.json()["code"]) == (422, "QUAL-VAL"), refused.text
+    assert {v["rule"] for v in refused.json()["details"]["violations"]} == {"QUAL-VAL-002"}
+
+
+def test_QUAL_VAL_030_a_product_not_in_the_register(node):
+    before = len(node.app.state.register.applications.every(CALLERS["fsp"]))
+    for named in ("NOT_A_PRODUCT", "https://id.fmar.uk/product/NOT_A_PRODUCT"):
+        with node.client("fsp") as c:
+            refused = c.post("/qualification-applications", json=application(Product=named))
+        assert (refused.status_code, refused.json()["code"]) == (422, "QUAL-VAL-030")
+        assert refused.json()["details"]["product"].endswith("/NOT_A_PRODUCT")
+    app = applied(node)  # an outcome naming an unknown product: the same refusal
+    with node.client("neso") as c:
+        refused = c.post("/qualifications", json=outcome(app, Product="NOT_A_PRODUCT"))
+    assert (refused.status_code, refused.json()["code"]) == (422, "QUAL-VAL-030")
+    assert len(node.app.state.register.applications.every(CALLERS["fsp"])) == before + 1
+
+
+def test_QUAL_VAL_031_a_withdrawn_proposed_or_ended_product_is_not_open(node):
+    made = product(node, "TEST_RETIRED")
+    app = applied(node, Product="TEST_RETIRED")  # open: applications and outcomes accepted
+    with node.client("facilitator") as c:
+        c.post(f"/products/{made['ProductVersionId']}/retire",
+               headers={"If-Match": "*"}).raise_for_status()
+    for who, path, body in (("fsp", "/qualification-applications",
+                             application(Product="TEST_RETIRED")),
+                            ("neso", "/qualifications", outcome(app))):
+        with node.client(who) as c:
+            refused = c.post(path, json=body)
+        assert (refused.status_code, refused.json()["code"]) == (422, "QUAL-VAL-031"), path
+        assert refused.json()["details"]["statuses"] == ["Retired"]
+    product(node, "TEST_PROPOSED", Status="Proposed")
+    product(node, "TEST_ENDED", ValidTo="2025-12-31")
+    for code in ("TEST_PROPOSED", "TEST_ENDED"):
+        with node.client("fsp") as c:
+            refused = c.post("/qualification-applications", json=application(Product=code))
+        assert (refused.status_code, refused.json()["code"]) == (422, "QUAL-VAL-031"), code
+    with node.client("fsp") as c:
+        listed = {i["code"] for i in c.get("/qualification-products").json()["items"]}
+    assert not listed & {"TEST_RETIRED", "TEST_PROPOSED", "TEST_ENDED"}
+    # next season's terms, approved already: open (applications come before the season)
+    product(node, "TEST_NEXT", ValidFrom="2099-01-01")
+    assert applied(node, Product="TEST_NEXT")["Product"] == "TEST_NEXT"
+
+
+def test_QUAL_VAL_032_an_operator_that_is_not_a_procurer_records_no_outcome(node):
+    product(node, "TEST_PROCURED", ProcuringOrganisations="NESO-OTHER")
+    app = applied(node, Product="TEST_PROCURED")  # the FSP applies; NESO is not a procurer
+    with node.client("neso") as c:
+        refused = c.post("/qualifications", json=outcome(app))
+    assert (refused.status_code, refused.json()["code"]) == (403, "QUAL-VAL-032")
+    assert refused.json()["details"]["procurers"] == ["NESO-OTHER"]
+    assert "TEST_PROCURED" not in {t.code for t in node.app.state.register.product_register
+                                   .procured_by(CALLERS["neso"])}
+    product(node, "TEST_PROCURED_NESO", ProcuringOrganisations="NESO-OTHER NESO")
+    recorded(node, applied(node, Product="TEST_PROCURED_NESO"))
+
+
+def test_QUAL_VAL_033_a_dno_outside_the_procuring_areas_records_no_outcome(node):
+    app = applied(node, Product="DSO_VAOU_DA")  # procured in ENWL (the demo's register)
+    with node.client("dno") as c:  # UKPN's DNO
+        refused = c.post("/qualifications", json=outcome(app))
+    assert (refused.status_code, refused.json()["code"]) == (403, "QUAL-VAL-033")
+    assert refused.json()["details"]["procuring_areas"] == ["ENWL"]
+    product(node, "TEST_DSO_NOWHERE", SystemOperator="DNO")  # no ProcuringAreas
+    with node.client("fsp") as c:
+        nowhere = c.post("/qualification-applications",
+                         json=application(Product="TEST_DSO_NOWHERE"))
+    assert (nowhere.status_code, nowhere.json()["code"]) == (403, "QUAL-VAL-033")
+
+
+def test_QUAL_VAL_039_the_register_cannot_be_read_nothing_is_stored(node, tmp_path):
+    from tests.harness.processes import free_port
+
+    register = node.app.state.register
+    down = NodeSettings(data_dir=tmp_path, trust_url=f"https://127.0.0.1:{free_port()}",
+                        client_id="NODE-FSP")  # nothing listens there
+    before = len(register.applications.every(CALLERS["fsp"]))
+    register.product_register.use(RemoteRegister(down), 60, "the node serving Product")
+    try:
+        with node.client("fsp") as c:
+            refused = c.post("/qualification-applications", json=application())
+            listed = c.get("/qualification-products")
+        assert (refused.status_code, refused.json()["code"]) == (503, "QUAL-VAL-039")
+        assert (listed.status_code, listed.json()["code"]) == (503, "QUAL-VAL-039")
+        assert len(register.applications.every(CALLERS["fsp"])) == before
+    finally:
+        register.product_register.use(register._product_versions, 0, "this node's store")
+    assert applied(node)["State"] == "requested"
+
+
+def test_a_transition_does_not_read_the_register_again(node, tmp_path):
+    """A move keeps the product and its operator areas: it is judged without the
+    register (a register that is down does not stop the operator's work)."""
+    from tests.harness.processes import free_port
+
+    register = node.app.state.register
+    qual = recorded(node, applied(node, Product="DSO_SU"), who="dno")
+    down = NodeSettings(data_dir=tmp_path, trust_url=f"https://127.0.0.1:{free_port()}",
+                        client_id="NODE-DNO")
+    register.product_register.use(RemoteRegister(down), 60, "the node serving Product")
+    try:
+        moved = move(node, "dno", f"/qualifications/{qual['QualificationId']}", "in_progress")
+        assert moved.status_code == 200, moved.text
+    finally:
+        register.product_register.use(register._product_versions, 0, "this node's store")
+
+
+def test_the_node_reads_the_register_with_its_own_products_read_scope():
+    reader = Caller("node", "NESO", frozenset(), frozenset({"products:read"}))
+    policy.require_scopes(reader, policy.POLICY[("product", "read")].scopes)
+    with pytest.raises(policy.Denied) as denied:  # not a scope for anything else
+        policy.require_scopes(reader, policy.POLICY[("qualification", "read")].scopes)
+    assert denied.value.code == "POL-001"

@@ -1,5 +1,6 @@
 """Qualification routes: the generic record routes (node/api/records.py) of the three
-qualification kinds, their transitions, the seed products and a system operator's queue.
+qualification kinds, their transitions, the products open for qualification (from the
+product register) and a system operator's queue.
 
 - /qualification-applications: written by the FSP on its own node (POL-060, POL-030);
 - /qualifications: written by the system operator that runs the product, on its own node
@@ -8,9 +9,9 @@ qualification kinds, their transitions, the seed products and a system operator'
   POL-067);
 - POST {path}/{id}/transitions {"to": ..., "reason": ...}: the state machine of
   node/kinds/qualifications.py (QUAL-VAL-022..024);
-- GET /qualification-queue: the open applications for the products the caller runs, from
-  every node of the federation, each node applying the caller's own rights (POL-066,
-  POL-014).
+- GET /qualification-queue: the open applications for the products the caller procures
+  (per the product register), from every node of the federation, each node applying the
+  caller's own rights (POL-066, POL-014).
 """
 
 from typing import Annotated, Any
@@ -31,7 +32,6 @@ from node.api.records import respond as respond_record
 from node.api.services import federation as federation_of
 from node.federation.engine import Engine, NodeTarget
 from node.identity import Caller, current_caller
-from node.kinds.products_seed import PRODUCTS, run_by
 from node.kinds.qualifications import (
     OPEN_APPLICATION_STATES,
     STATE,
@@ -274,18 +274,20 @@ for _target, _routes in KINDS:
     _add_transitions(_target, _routes)
 
 
-@router.get("/qualification-products", summary="The products units are qualified for, and "
+@router.get("/qualification-products", summary="The products open for qualification, and "
             "who records the outcomes", description="The products of the register "
-            "(GET /products on the market facilitator's node) that qualifications name here, "
-            "each with the system operator that records its outcomes (NESO, or the DNO of "
-            "the licence areas given for a DSO product).",
+            "(GET /products on the market facilitator's node, read by this node with its own "
+            "token and kept 60 seconds) that are open (an Active version in force today or "
+            "later), each with the system operator that records its outcomes (NESO, or the "
+            "DNO of its procuring licence areas) and its procurers. 503 QUAL-VAL-039 when the "
+            "register cannot be read.",
             openapi_extra=secured("assets:read"),
-            responses={200: content("application/json"), **error_responses(401, 403)})
-def products(caller: CallerDep) -> JSONResponse:
+            responses={200: content("application/json"), **error_responses(401, 403, 503)})
+def products(request: Request, caller: CallerDep) -> JSONResponse:
     policy.require_scope(caller, "assets:read")
-    return JSONResponse({"items": [{"id": p.iri, "code": p.code, "label": p.label,
-                                    "operator": p.operator_role,
-                                    "dno_areas": list(p.dno_areas)} for p in PRODUCTS]})
+    terms = register_of(request).product_register.terms()
+    return JSONResponse({"items": [{**t.as_json(), "dno_areas": list(t.areas)}
+                                   for _, t in sorted(terms.items()) if t.open]})
 
 
 async def queue(engine: Engine, targets: list[NodeTarget],
@@ -307,8 +309,10 @@ async def queue(engine: Engine, targets: list[NodeTarget],
 
 @router.get("/qualification-queue", summary="The applications waiting for you (federated)",
             description="For a system operator (POL-066) with `federation:query` (POL-014): "
-            "the open applications (requested, reassessment_required) for the products it "
-            "runs, asked of every node with the caller's own rights (the node exchanges its "
+            "the open applications (requested, reassessment_required) for the open products "
+            "it procures per the product register (its organisation among "
+            "ProcuringOrganisations when given; NESO for NESO products, a DNO of the "
+            "ProcuringAreas for DSO products), asked of every node with the caller's own rights (the node exchanges its "
             "token per node). The answer lists every node's status, as federated queries do.",
             openapi_extra=secured("federation:query"),
             responses={200: content("application/json"),
@@ -318,8 +322,9 @@ async def qualification_queue(request: Request, caller: CallerDep) -> JSONRespon
     policy.check_federation_query(caller)
     federation = federation_of(request)
     engine = federation.engine(tokens_for(request, federation))
-    run = [p.code for p in run_by(caller.roles, caller.dno_areas)]
-    answer = await queue(engine, await nodes_of(federation), run)
+    procured = await run_in_threadpool(register_of(request).product_register.procured_by,
+                                       caller)
+    answer = await queue(engine, await nodes_of(federation), [t.code for t in procured])
     await run_in_threadpool(with_outcomes, register_of(request).qualifications, caller,
                             answer["items"])
     return JSONResponse(answer)

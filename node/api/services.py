@@ -25,6 +25,7 @@ from node.events.inbox import Inbox
 from node.events.service import Events
 from node.federation.duplicates import DuplicateIndex, FederationKeys, open_index
 from node.federation.engine import Engine
+from node.federation.products import use_remote_register
 from node.federation.tokens import ClientCredentialsTokens, TokenCache
 from node.identity import Authenticator, StaticTokenAuthenticator
 from node.index.listing import open_index as open_listing_index
@@ -134,6 +135,7 @@ class Services:
         switching = Switching(register.unit, settings, placement,
                               on_moved=duplicates.invalidate)
         switching.stage_guards.append(switch_guard(register.consents))
+        use_remote_register(register.product_register, settings)  # qualification's products
         inbox = Inbox(register.qualifications, settings.ca_bundle,
                       _hosts(switching.peers))
         services = cls(settings, authenticator, placement, register,

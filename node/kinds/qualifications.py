@@ -9,14 +9,17 @@
   (POL-062).
 
 Market units and products are named by IRI only (https://id.fmar.uk/market-unit/<uuid>,
-https://id.fmar.uk/product/<code>), so this module needs neither the unit records nor a
-product catalogue. States change only through `TRANSITIONS` (QUAL-VAL-020..024), each a
+https://id.fmar.uk/product/<code>). A new application or outcome names a product that is
+open in the product register, and an outcome is recorded by one of its procurers
+(node/kinds/product_register.py, QUAL-VAL-030..039); who procures it is kept on the record
+(`fmar:operatorArea`) for policy. States change only through `TRANSITIONS` (QUAL-VAL-020..024), each a
 write through the one write path with its reason, so history and audit say who moved a
 record from which state to which, and why. Shapes: shapes/qualification.ttl.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +30,8 @@ from node import ntriples
 from node.asset_fields import Field, FieldTable
 from node.identity import Caller
 from node.inputs import Properties, properties_from_json
-from node.kinds.products_seed import PRODUCT_BASE, product
+from node.kinds.product_register import ProductRegister, check_procurer
+from node.kinds.products import PRODUCT_BASE
 from node.records.kind import UUID, RecordKind
 from node.records.record import Record
 from node.records.service import Records
@@ -39,6 +43,7 @@ QUALIFICATION_BASE = ID_BASE + "qualification/"
 GRID_BASE = ID_BASE + "grid-prequalification/"
 SHAPES_FILE = SHAPES_DIR / "qualification.ttl"
 STATE, REASON = str(FMAR.qualificationState), str(FMAR.stateReason)
+PRODUCT_IRI = re.compile(re.escape(PRODUCT_BASE) + r"[A-Z][A-Z0-9_]{0,31}")  # QUAL-VAL-002
 
 # ---------------------------------------------------------------- the state machine
 
@@ -144,7 +149,8 @@ GRID_TABLE = _table("GridPrequalificationId", "A grid prequalification", (
 
 _SHAPE_RULES = (*(f"QUAL-VAL-{n:03d}" for n in range(1, 16)), "QUAL-VAL-040")
 _CODE_RULES = ("QUAL-VAL-020", "QUAL-VAL-021", "QUAL-VAL-022", "QUAL-VAL-023", "QUAL-VAL-024",
-               "QUAL-VAL-025", "QUAL-VAL-026", "QUAL-VAL-027", "QUAL-IN-001", "QUAL-IN-002", "QUAL-IN-003", "QUAL-IN-004",
+               "QUAL-VAL-025", "QUAL-VAL-026", "QUAL-VAL-027", "QUAL-VAL-030", "QUAL-VAL-031",
+               "QUAL-VAL-032", "QUAL-VAL-033", "QUAL-VAL-039", "QUAL-IN-001", "QUAL-IN-002", "QUAL-IN-003", "QUAL-IN-004",
                "QUAL-VAL", "QUAL-404", "QUAL-412", "QUAL-428")
 
 APPLICATION = RecordKind(
@@ -191,15 +197,31 @@ def typed(table: FieldTable, body: Any) -> Any:
 class StatefulRecords(Records):
     """A kind whose `State` moves only through `TRANSITIONS`."""
 
+    # the product register (node/kinds/product_register.py); node/register.py gives it
+    products: ProductRegister | None = None
+
     def kept(self, caller: Caller, props: Properties, current: Record | None) -> Properties:
-        """The licence areas of the DNO running the product (none for NESO's): policy
-        reads from them who runs it (POL-061, POL-064)."""
+        """The licence areas that procure the product (none for NESO's), from the product
+        register: policy reads from them who runs it (POL-061, POL-064). A new record, or
+        one naming another product, is checked against the register first: the product is
+        there and open (QUAL-VAL-030/031, 503 QUAL-VAL-039 when it cannot be read) and
+        procured by someone (QUAL-VAL-033); an outcome is recorded by a procurer
+        (QUAL-VAL-032/033). A change naming the same product keeps the areas it had, so a
+        transition never waits for the register."""
         if self.kind.area_predicate != FMAR.operatorArea:
             return []
         iri = next((o[1:-1] for p, o in props if p == str(FMAR.forProduct)), None)
-        found = product(iri)
-        return [(str(FMAR.operatorArea), f"<{code_iri('DNOCode', area)}>")
-                for area in (found.dno_areas if found else ())]
+        if current is not None and iri == current.value(FMAR.forProduct):
+            return [(str(FMAR.operatorArea), f"<{area}>")
+                    for area in current.values.get(str(FMAR.operatorArea), [])]
+        if iri is None or not PRODUCT_IRI.fullmatch(iri) or self.products is None:
+            return []  # QUAL-VAL-002 refuses it
+        terms = self.products.open_product(iri)
+        check_procurer(terms, caller)
+        areas = terms.areas
+        if self.kind is QUALIFICATION:  # the recording DNO's areas among the procuring ones
+            areas = tuple(a for a in areas if a in caller.dno_areas) or areas
+        return [(str(FMAR.operatorArea), f"<{code_iri('DNOCode', area)}>") for area in areas]
 
     def check(self, caller: Caller, candidate: Record, current: Record | None) -> None:
         if current is None:
@@ -371,8 +393,8 @@ class Qualifications(StatefulRecords):
         operator's or its node's). Returns the qualifications moved."""
 
         def operator(record: Record) -> Caller:
-            found = product(record.value(FMAR.forProduct))
-            areas = frozenset(found.dno_areas if found else ())
+            areas = frozenset(a.rsplit("/", 1)[-1]
+                              for a in record.values.get(str(FMAR.operatorArea), []))
             return Caller(NODE_ACTOR, record.set_by, frozenset({"DNO"} if areas else {"NESO"}),
                           frozenset({"assets:read", "validation:write"}), areas)
 

@@ -88,6 +88,26 @@ class Peers:
         raise PeerRefused(404, {"code": "SWITCH-VAL-010", "message": "The organisation taking "
                                 "over has no node in the trust directory."})
 
+    def node_serving(self, dataset_type: str) -> str:
+        """The URL of the active node the trust directory lists as serving `dataset_type`
+        (the product register: "Product", the market facilitator's node)."""
+        s = self.settings
+        if not s.trust_url:
+            raise PeerUnavailable("no trust framework to find the node")
+        try:
+            with self._client() as http:
+                response = http.get(f"{s.trust_url}/api/nodes",
+                                    params={"dataset_type": dataset_type})
+                response.raise_for_status()
+                nodes = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise PeerUnavailable(f"trust directory: {exc!r}") from None
+        urls = sorted(str(n["url"]).rstrip("/") for n in nodes
+                      if isinstance(n, dict) and n.get("url"))
+        if not urls:
+            raise PeerUnavailable(f"the trust directory lists no node serving {dataset_type}")
+        return urls[0]
+
     def hosts(self, operator: str, organisation: str) -> bool:
         """Whether the directory lists `operator` as hosting `organisation`."""
         s = self.settings

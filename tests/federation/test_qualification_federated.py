@@ -1,12 +1,15 @@
 """Qualification across real node processes (issue 12 §4): an FSP applies on its own node,
 the system operator that runs the product finds the application in its queue (a
 federated query with its own rights), records the outcome on its own node, and the FSP
-reads it there; another FSP cannot. Four nodes (two FSPs, NESO, a DNO) and the trust
-framework, over TLS on loopback, with tokens bound to each member's certificate."""
+reads it there; another FSP cannot. Every node checks the product against the product
+register on the market facilitator's node, read with its own token (QUAL-VAL-030..039).
+Five nodes (two FSPs, NESO, a DNO, the facilitator) and the trust framework, over TLS on
+loopback, with tokens bound to each member's certificate."""
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -18,10 +21,11 @@ from node.reports.builtin import BUILTIN
 from node.reports.local import table_from_rows
 from node.reports.run import assemble, request_body
 from tests.harness.federation import LocalFederation
-from tests.harness.processes import RATE_LIMITS_OFF, ROOT, clean_env
+from tests.harness.processes import RATE_LIMITS_OFF, ROOT, clean_env, wait_ready
 
 UKPN = ["UKPN_EPN", "UKPN_LPN", "UKPN_SPN"]
-UNITS_EACH = 12  # market units each FSP holds on its node (applications name them)
+UNITS_EACH = 14  # market units each FSP holds on its node (applications name them)
+REGISTER_TTL = 1.0  # seconds the nodes keep the register they read (FMAR_PRODUCT_REGISTER_TTL)
 
 
 class QualFed:
@@ -55,7 +59,9 @@ class QualFed:
 @pytest.fixture(scope="module")
 def qf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QualFed]:
     local = LocalFederation(tmp_path_factory.mktemp("qualification"),
-                            node_env={"FMAR_NODE_DEADLINE": "10", **RATE_LIMITS_OFF},
+                            node_env={"FMAR_NODE_DEADLINE": "10",
+                                      "FMAR_PRODUCT_REGISTER_TTL": str(REGISTER_TTL),
+                                      **RATE_LIMITS_OFF},
                             trust_env=RATE_LIMITS_OFF)
     try:
         local.start_trust()
@@ -64,10 +70,12 @@ def qf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QualFed]:
         neso = local.register_member("Neso", ["NESO"])
         local.register_member("Ofgem", ["Regulator"])
         gridco = local.register_member("Gridco", ["DNO"], dno_areas=UKPN)
+        elexon = local.register_member("Elexon", ["MarketFacilitator"])
         fsp_a = local.add_node("fsp_a", flexco)
         local.add_node("fsp_b", otherflex)
         neso_node = local.add_node("neso", neso)
         local.add_node("dno", gridco, ["Asset", "ConnectionLimit"])
+        local.load_products(local.add_node("facilitator", elexon, ["Asset", "Product"]))
         spu = ({"Name": "Site", "UnitType": "SPU", "ConnectionMPAN": "1000000000011"}, [])
         units = {"Flexco": local.load_market_units(fsp_a, [spu] * UNITS_EACH),
                  "Otherflex": local.load_market_units(local.nodes["fsp_b"], [spu] * UNITS_EACH)}
@@ -346,3 +354,78 @@ def test_REP_VAL_005_a_market_table_filters_only_on_its_sources_codes(qf):
     with pytest.raises(Exception) as injected:
         Definition.from_json(bad)
     assert getattr(injected.value, "code", None) == "REP-VAL-005"
+
+
+# ---------------------------------------------------------------- the product register
+
+
+def _retired_product(qf: QualFed, code: str) -> None:
+    """The facilitator adds a product (Active) and retires it, on its node."""
+    made = qf.call("Elexon", "facilitator", "POST", "/products", json={
+        "ProductCode": code, "ProductName": "Withdrawn test product",
+        "SystemOperator": "NESO", "Status": "Active", "ValidFrom": "2025-01-01"})
+    assert made.status_code == 201, made.text
+    retired = qf.call("Elexon", "facilitator", "POST",
+                      f"/products/{made.json()['ProductVersionId']}/retire",
+                      headers={"If-Match": "*"})
+    assert retired.status_code == 200, retired.text
+
+
+def test_QUAL_VAL_030_the_fsps_node_reads_the_register_on_the_facilitators_node(qf):
+    listed = qf.call("Flexco", "fsp_a", "GET", "/qualification-products")
+    assert listed.status_code == 200, listed.text
+    items = {i["code"]: i for i in listed.json()["items"]}
+    assert items["DSO_SU"]["dno_areas"] == UKPN and items["DC"]["operator"] == "NESO"
+    unknown = qf.call("Flexco", "fsp_a", "POST", "/qualification-applications", json={
+        "UnitId": qf.unit("Flexco"), "Product": "NO_SUCH_PRODUCT",
+        "OrganisationId": qf.org("Flexco"), "ClaimedUpKW": 10, "Evidence": "ref-030"})
+    assert (unknown.status_code, unknown.json()["code"]) == (422, "QUAL-VAL-030"), unknown.text
+    # an IRI of another kind is no product at all (the shape)
+    other = qf.call("Flexco", "fsp_a", "POST", "/qualification-applications", json={
+        "UnitId": qf.unit("Flexco"), "Product": f"https://id.fmar.uk/market-unit/{uuid.uuid4()}",
+        "OrganisationId": qf.org("Flexco"), "ClaimedUpKW": 10, "Evidence": "ref-002"})
+    assert (other.status_code, other.json()["code"]) == (422, "QUAL-VAL"), other.text
+    assert {v["rule"] for v in other.json()["details"]["violations"]} == {"QUAL-VAL-002"}
+
+
+def test_QUAL_VAL_031_a_product_retired_at_the_facilitator(qf):
+    _retired_product(qf, "TEST_WITHDRAWN")
+    time.sleep(REGISTER_TTL + 0.5)  # the nodes' kept copy of the register expires
+    refused = qf.call("Flexco", "fsp_a", "POST", "/qualification-applications", json={
+        "UnitId": qf.unit("Flexco"), "Product": "TEST_WITHDRAWN",
+        "OrganisationId": qf.org("Flexco"), "ClaimedUpKW": 10, "Evidence": "ref-031"})
+    assert (refused.status_code, refused.json()["code"]) == (422, "QUAL-VAL-031"), refused.text
+    assert refused.json()["details"]["statuses"] == ["Retired"]
+
+
+def test_QUAL_VAL_033_a_dno_that_does_not_procure_the_product(qf):
+    enwl = apply(qf, "Flexco", "fsp_a", "DSO_VAOU_DA")  # procured in ENWL, not Gridco's areas
+    refused = qf.call("Gridco", "dno", "POST", "/qualifications", json={
+        k: enwl[k] for k in ("UnitId", "Product", "OrganisationId", "ApplicationId")})
+    assert (refused.status_code, refused.json()["code"]) == (403, "QUAL-VAL-033"), refused.text
+    # nor is it in Gridco's queue, which lists the products it procures per the register
+    queue = qf.call("Gridco", "dno", "GET", "/qualification-queue", relay=True).json()
+    assert "DSO_VAOU_DA" not in queue["products"] and "DSO_SU" in queue["products"]
+    assert enwl["ApplicationId"] not in {i["ApplicationId"] for i in queue["items"]}
+
+
+def test_QUAL_VAL_039_the_facilitators_node_is_down(qf):
+    facilitator = qf.local.nodes["facilitator"]
+    before = qf.call("Flexco", "fsp_a", "GET", "/qualification-applications",
+                     params={"limit": 1000}).json()["count"]
+    facilitator.stop()
+    try:
+        time.sleep(REGISTER_TTL + 0.5)
+        refused = qf.call("Flexco", "fsp_a", "POST", "/qualification-applications", json={
+            "UnitId": qf.unit("Flexco"), "Product": "DC", "OrganisationId": qf.org("Flexco"),
+            "ClaimedUpKW": 10, "Evidence": "ref-039"})
+        assert (refused.status_code, refused.json()["code"]) == (503, "QUAL-VAL-039"), \
+            refused.text
+        after = qf.call("Flexco", "fsp_a", "GET", "/qualification-applications",
+                        params={"limit": 1000}).json()["count"]
+        assert after == before  # nothing stored
+    finally:
+        facilitator.start()
+        wait_ready(f"{facilitator.url}/health", facilitator.running(),
+                   ca_bundle=qf.local.ca_bundle, why=facilitator.log_text)
+    assert apply(qf, "Flexco", "fsp_a", "DC")["State"] == "requested"

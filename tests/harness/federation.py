@@ -303,13 +303,23 @@ class LocalFederation:
         """An application of the FSP for `product` for the unit `unit_id` on its node, and
         the operator's outcome on its node (in progress, then prequalified), both through
         the qualification kinds (shapes, POL-060/041, history, audit), before the nodes
-        run. Returns (application IRI, qualification IRI)."""
+        run. The product is checked against the reference products as `load_products` puts
+        them in the register (the nodes do not run yet, so they cannot read the
+        facilitator's node). Returns (application IRI, qualification IRI)."""
         from node.identity import Caller
+        from node.kinds.product_import import reference_products, with_seed_procurers
+
+        versions = [with_seed_procurers(body) for body in reference_products()]
+
+        def offline(register: Any) -> Any:
+            register.product_register.use(lambda: versions, 0, "the reference products")
+            return register
 
         fsp, operator = fsp_node.member, operator_node.member
         applicant = Caller("loader", fsp.org_id, frozenset(fsp.roles),
                            frozenset({"assets:read", "assets:write"}))
-        application = self._on_store(fsp_node, lambda register: register.applications.create({
+        application = self._on_store(fsp_node, lambda register: offline(
+            register).applications.create({
             "UnitId": unit_id, "Product": product, "OrganisationId": fsp.org_id,
             "ClaimedUpKW": 2000, "ClaimedDownKW": 1500,
             "Evidence": "https://docs.example/demo/unit-test-report.pdf"}, applicant).iri)
@@ -318,7 +328,7 @@ class LocalFederation:
                          frozenset(operator.dno_areas))
 
         def decide(register: Any) -> str:
-            outcome = register.qualifications.create({
+            outcome = offline(register).qualifications.create({
                 "UnitId": unit_id, "Product": product, "OrganisationId": fsp.org_id,
                 "ApplicationId": application.rsplit("/", 1)[-1], "State": "in_progress",
                 "ValidFrom": "2027-01-01", "ValidTo": "2028-12-31",

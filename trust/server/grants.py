@@ -84,8 +84,10 @@ def _response(token: str, claims: dict[str, Any], **extra: Any) -> dict[str, Any
 # What a relayed (exchanged) token may carry: the federation's read scopes, never a write.
 RELAY_SCOPES = frozenset({"assets:read", "sparql:query"})
 # What a node asks for with its own certificate: duplicate checks at other nodes, and the
-# hand-over of records in a switch (node/switching/, POL-075), dispute notices (POL-087).
-NODE_SCOPES = frozenset({"duplicates:query", "switch:transfer", "disputes:notify"})
+# hand-over of records in a switch (node/switching/, POL-075), dispute notices (POL-087),
+# reading the public product register to check qualifications (QUAL-VAL-030..039).
+NODE_SCOPES = frozenset({"duplicates:query", "switch:transfer", "disputes:notify",
+                         "products:read"})
 
 
 def may_act_of(session: Session, form: dict[str, str], audience: str) -> dict[str, str] | None:
