@@ -353,19 +353,24 @@ def merge(spec: AggregateSpec, partials: list[dict[str, Any]],
     controlled = bool(controls)
     threshold = max((c["threshold"] for c in controls), default=0)
     merged: dict[tuple, dict[str, Any]] = {}
+    dims = spec.group_by
     for partial in partials:
         for cell in partial.get(key, []):
-            group_key = tuple(cell["group"].get(d) for d in spec.group_by)
-            out = merged.setdefault(group_key, {"group": dict(zip(spec.group_by, group_key)),
-                                                "count": 0, "sum": 0.0, "min": None,
-                                                "max": None, "suppressed_parts": 0})
+            group_key = tuple(map(cell["group"].get, dims))
+            out = merged.get(group_key)
+            if out is None:
+                out = merged[group_key] = {"group": dict(zip(dims, group_key)), "count": 0,
+                                           "sum": 0.0, "min": None, "max": None,
+                                           "suppressed_parts": 0}
             if cell.get("suppressed"):
                 out["suppressed_parts"] += 1
                 continue
             out["count"] += cell["count"]
             out["sum"] += cell["sum"] or 0.0
+            if controlled:
+                continue
             for name, pick in (("min", min), ("max", max)):
-                value = None if controlled else cell.get(name)
+                value = cell.get(name)
                 if value is not None:
                     out[name] = value if out[name] is None else pick(out[name], value)
     cells: list[dict[str, Any]] = []
