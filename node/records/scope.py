@@ -27,13 +27,18 @@ def scope_patterns(scope: ReadScope, var: str = "asset",
                    area: URIRef | None = FMAR.dnoConnection) -> list[str]:
     if scope.everything:
         return []
-    alternatives = [f"{{ ?{var} <{organisation}> <{ORG_BASE}{_code(o)}> }}"
-                    for o in sorted(scope.organisations)]
+    triples = [f"?{var} <{organisation}> <{ORG_BASE}{_code(o)}> ."
+               for o in sorted(scope.organisations)]
     if area is not None:
-        alternatives += [f"{{ ?{var} <{area}> <{code_iri('DNOCode', _code(d))}> }}"
-                         for d in sorted(scope.dno_areas)]
-    if not alternatives:
+        triples += [f"?{var} <{area}> <{code_iri('DNOCode', _code(d))}> ."
+                    for d in sorted(scope.dno_areas)]
+    if not triples:
         return ["FILTER (false)"]
-    if len(alternatives) == 1:  # a constant pattern: selective, evaluated first
-        return [alternatives[0][1:-1].strip() + " ."]
-    return [" UNION ".join(alternatives)]
+    if len(triples) == 1:  # a constant pattern: selective, evaluated first
+        return [triples[0]]
+    # each branch starts from its own constant pattern, and leaves out what an earlier
+    # branch matched: a record of the caller's organisation in its own area once, not twice
+    return [" UNION ".join(
+        "{ " + triple + "".join(f" FILTER NOT EXISTS {{ {earlier} }}"
+                                for earlier in triples[:i]) + " }"
+        for i, triple in enumerate(triples))]
