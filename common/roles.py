@@ -47,6 +47,8 @@ NODE_SCOPES = {
     "trust:deregistration": "Ask for an organisation's active records (trust framework)",
     "switch:transfer": "Hand records over in a switch (a node's own token only)",
     "disputes:notify": "Tell another node of a dispute on its record (a node's own token only)",
+    "units:verify": "Read a market unit to confirm who holds it after a switch, with the "
+    "node's operator's own read rights (a node's own token only)",
 }
 
 READ = {"assets:read", "audit:read", "sparql:query", "federation:query"}

@@ -669,6 +669,7 @@ EVENT_RULES = [
 ]
 
 INBOX_TEST = "tests/federation/test_operator_inbox.py"
+INBOX_SWITCH_TEST = "tests/federation/test_unit_switching.py"
 INBOX = "`node/events/inbox.py`"
 INBOX_RULES = [
     Rule("INBOX-001", "A webhook to the inbox is signed: Standard Webhooks headers and a "
@@ -694,6 +695,24 @@ INBOX_RULES = [
     Rule("INBOX-008", "The trust directory answers, to check the sending node; else the "
          "sender retries.", "`node/api/services.py` `_hosts`", "503 `INBOX-008`",
          "retried by the sender (not tested)"),
+    Rule("INBOX-009", "A unit switch notice (`market-unit.switched-in`) names a market unit "
+         "IRI, its new FSP (`data.organisation`) and its former one (`data.former`), two "
+         "organisation IDs that differ.", INBOX, "400 `INBOX-009`",
+         _t(INBOX_SWITCH_TEST, "test_INBOX_009_a_switch_notice_names_the_unit_and_both_fsps")),
+    Rule("INBOX-010", "The node signing a unit switch notice is, or hosts, the new FSP it "
+         "names.", INBOX, "403 `INBOX-010`",
+         _t(INBOX_SWITCH_TEST, "test_INBOX_010_a_node_speaks_only_for_the_fsps_it_holds")),
+    Rule("INBOX-011", "Before its outcomes naming the former FSP name the new one, the "
+         "operator's node confirms the move itself, with its own token: the former FSP's "
+         "node answers the unit with a tombstone naming the new FSP, the new FSP's node "
+         "holds the unit for it. A forged notice moves nothing.",
+         f"{INBOX}, `node/switching/holders.py`", "403 `INBOX-011`",
+         _t(INBOX_SWITCH_TEST, "test_INBOX_011_a_forged_switch_notice_moves_no_outcome",
+            "test_a_unit_moves_with_its_memberships_and_members_and_its_qualification_"
+            "follows")),
+    Rule("INBOX-012", "The nodes (and the trust directory) needed to confirm a unit switch "
+         "answer; else the sender retries.", "`node/switching/holders.py`",
+         "503 `INBOX-012`", "retried by the sender (not tested)"),
 ]
 
 DISCLOSURE = "tests/test_disclosure.py"
@@ -1201,6 +1220,22 @@ QUAL_RULES = [
     Rule("POL-067", "A system operator records qualifications and grid prequalifications on "
          "its own node.", "`node/policy.py` `check_operator_node`", "403 `POL-067`",
          _t(QUAL_TEST, "test_POL_067_an_operator_records_outcomes_on_its_own_node")),
+    Rule("POL-096", "The FSP a qualification outcome names changes only by the operator's "
+         "node itself (action `follow-switch-qualification`), after it confirmed a unit "
+         "switch (INBOX-011); the state stays, Reason says why, history keeps the former FSP.",
+         "`node/policy.py` `POLICY`, `node/kinds/qualifications.py` `follow_switch`",
+         "403 `POL-096`",
+         _t("tests/test_qualifications.py",
+            "test_POL_096_only_the_operators_node_moves_an_outcome_to_a_new_fsp")
+         + "<br>" + _t(UNIT_SWITCH_TEST, "test_a_unit_moves_with_its_memberships_and_members_"
+                       "and_its_qualification_follows")),
+    Rule("POL-097", "Who holds a market unit (`GET /market-units/{id}/holder`) is told only "
+         "to a node's own token (`units:verify`, node certificates only), never relayed, of "
+         "a node whose operator the directory lists as NESO, a DNO or IDNO, with that "
+         "operator's read rights.", "`node/policy.py` `check_holder_read`",
+         "403 `POL-097`/`POL-001`",
+         _t(UNIT_SWITCH_TEST,
+            "test_POL_097_who_holds_a_unit_is_told_only_to_an_operators_node")),
     Rule("POL-095", "Re-validating a node's stored assets against the shapes in force "
          "(`POST /admin/revalidation`) is asked by a member the node holds, with "
          "assets:write; the answer counts the records the caller may read, and the findings "

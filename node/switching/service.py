@@ -16,6 +16,7 @@ import os
 import re
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from common.errors import BadInput, Conflict, Denied, DomainError, Invalid, NotFound
@@ -23,6 +24,7 @@ from common.vocab import FMAR, ORG_BASE
 from node import ntriples, policy
 from node.audit import now_iso
 from node.config import NodeSettings
+from node.events.model import EventDraft
 from node.identity import Caller
 from node.kinds import market_unit_capability as composition
 from node.ntriples import term_value
@@ -30,7 +32,7 @@ from node.placement import Placement
 from node.records import tombstone
 from node.records.kind import KINDS, UUID, RecordKind
 from node.records.status import Action
-from node.records.unit import SYSTEM, UnitOfWork
+from node.records.unit import SYSTEM, UnitOfWork, default_events
 from node.store import GraphWrite
 from node.switching import bundle as bundles
 from node.switching import notice
@@ -84,6 +86,18 @@ def kind_of(iri: str) -> RecordKind:
             return KINDS[name]
     raise Invalid("SWITCH-VAL-001", "A record of this kind cannot be switched.",
                   {"record": iri[:200]})
+
+
+def switched_in(sent: bundles.Bundle, writes: list[GraphWrite],
+                versions: list[tuple[str, int]]) -> list[EventDraft]:
+    """The events of an activation: one per record (`default_events`); a market unit's
+    says who held it and who holds it now, and by which switch, so that the system
+    operators' nodes subscribed here move their outcomes for it to the new FSP once they
+    have confirmed the move themselves (node/events/inbox.py, INBOX-009..012)."""
+    data = {"organisation": sent.to_organisation, "former": sent.from_organisation,
+            "switch_request": sent.switch_request}
+    return [replace(d, data=data) if d.kind == "market-unit" else d
+            for d in default_events(Action.SWITCH_IN, writes, versions)]
 
 
 class Switching:
@@ -450,7 +464,8 @@ class Switching:
             sent = bundles.Bundle.from_json(json.loads(marker[str(FMAR.bundle)]))
             writes, versions = bundles.received_writes(KINDS, sent, now_iso())
             writes.append(self._marker_write(sent, "active", keep_bundle=False))
-            self.unit.write(caller, Action.SWITCH_IN, writes, versions)
+            self.unit.write(caller, Action.SWITCH_IN, writes, versions,
+                            events=switched_in(sent, writes, versions))
         self.on_moved()
         self._crash("import-activated")
         return {"switch_id": switch_id, "state": "active"}

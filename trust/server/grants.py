@@ -84,8 +84,10 @@ def _response(token: str, claims: dict[str, Any], **extra: Any) -> dict[str, Any
 # What a relayed (exchanged) token may carry: the federation's read scopes, never a write.
 RELAY_SCOPES = frozenset({"assets:read", "sparql:query"})
 # What a node asks for with its own certificate: duplicate checks at other nodes, and the
-# hand-over of records in a switch (node/switching/, POL-075), dispute notices (POL-087).
-NODE_SCOPES = frozenset({"duplicates:query", "switch:transfer", "disputes:notify"})
+# hand-over of records in a switch (node/switching/, POL-075), dispute notices (POL-087),
+# and an operator's node confirming a unit's new holder (node/events/inbox.py, INBOX-011).
+NODE_SCOPES = frozenset({"duplicates:query", "switch:transfer", "disputes:notify",
+                         "units:verify"})
 
 
 def may_act_of(session: Session, form: dict[str, str], audience: str) -> dict[str, str] | None:
