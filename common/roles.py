@@ -49,6 +49,8 @@ NODE_SCOPES = {
     "disputes:notify": "Tell another node of a dispute on its record (a node's own token only)",
     "products:read": "Read the public product register to check qualifications (a node's own "
     "token only)",
+    "units:verify": "Read a market unit to confirm who holds it after a switch, with the "
+    "node's operator's own read rights (a node's own token only)",
 }
 
 READ = {"assets:read", "audit:read", "sparql:query", "federation:query"}

@@ -110,13 +110,15 @@ def build(base: Path, asset_count: int, limit_count: int,
     application, outcome = fed.load_qualification(nodes["flexco"], nodes["neso"], units[0])
     console.print(f"  a qualification application ({application}, Flexco's node) and NESO's "
                   f"outcome ({outcome}, NESO's node)")
-    # the operators hear of their units' material changes by themselves: NESO's and the
-    # DNO's nodes subscribe, on each FSP's node, to composition changes (their inboxes)
+    # the operators hear of their units' material changes and switches by themselves:
+    # NESO's and the DNO's nodes subscribe, on each FSP's node, to composition changes and
+    # units switched in (their inboxes)
     for fsp in ("flexco", "voltaflex"):
         for operator in ("neso", "dno"):
             fed.subscribe_inbox(nodes[fsp], nodes[operator])
     console.print("  NESO's and the DNO's nodes subscribed to the FSP nodes' "
-                  "market-unit.composition-changed events (POST /inbox/events)")
+                  "market-unit.composition-changed and market-unit.switched-in events "
+                  "(POST /inbox/events)")
     fed.save()
     return fed, limits
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +28,9 @@ class Field:
     #   | code:<Scheme> | iri:<base> (a record of another kind, by its ID)
     scheme: str | None = None  # derived from kind
     iri: str = ""  # the predicate as a plain string
+    # what the API documents of it (node/api/tables.py): its description and JSON schema
+    doc: str = ""
+    schema: dict[str, Any] | None = dataclass_field(default=None, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "iri", str(self.predicate))

@@ -279,6 +279,27 @@ _POL_061 = (Check("POL-061", _records_outcomes,
                   lambda _: "Only the system operator that runs the product records or "
                   "changes its qualifications (NESO for NESO products, the DNO for DSO "
                   "products)."),)
+# POL-096: the FSP a qualification outcome names changes only by the operator's node
+# itself (`SWITCH_FOLLOWER`), once it has confirmed a unit switch with the former and the
+# new holders' nodes (node/events/inbox.py, INBOX-011); no route makes this move.
+SWITCH_FOLLOWER = "node:unit-switch"
+_POL_096 = (Check("POL-096", lambda c, _f: c.subject == SWITCH_FOLLOWER and c.actor is None,
+                  lambda _: "The FSP a qualification names changes only when the operator's "
+                  "node has confirmed that its unit switched to another FSP."),)
+
+
+def check_holder_read(caller: Caller, roles: frozenset[str]) -> None:
+    """POL-097: who holds a market unit (`GET /market-units/{id}/holder`: its holder, or
+    where it moved) is told only to a node's own token (`units:verify`, which only node
+    certificates get), never relayed, of a node whose operator the trust directory lists
+    (`roles`) as a system operator: what that node needs to confirm a switch before its
+    outcomes name the unit's new FSP (INBOX-011)."""
+    require_scope(caller, "units:verify")
+    if caller.actor is not None or not roles & SYSTEM_OPERATOR_ROLES:
+        raise _deny("POL-097", "Only a system operator's node, with its own token, asks who "
+                    "holds a market unit.")
+
+
 # POL-062: a DNO or IDNO records grid prequalifications only for its own licence areas.
 _POL_062 = (
     Check("POL-062", _licence_holder, lambda _: "Only a DNO or IDNO records grid "
@@ -493,6 +514,8 @@ POLICY: dict[tuple[str, str], Rule] = {
            ("qualification-application", "assets:write", _POL_060,
             ("create", "update", "transition", "reassess")),
            ("qualification", "validation:write", _POL_061, ("create", "update", "transition")),
+           # the operator's node, after a verified unit switch (POL-096)
+           ("qualification", "validation:write", (*_POL_061, *_POL_096), ("follow-switch",)),
            ("grid-prequalification", "validation:write", _POL_062,
             ("create", "update", "transition")))
        for verb in verbs},

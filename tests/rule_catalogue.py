@@ -669,6 +669,7 @@ EVENT_RULES = [
 ]
 
 INBOX_TEST = "tests/federation/test_operator_inbox.py"
+INBOX_SWITCH_TEST = "tests/federation/test_unit_switching.py"
 INBOX = "`node/events/inbox.py`"
 INBOX_RULES = [
     Rule("INBOX-001", "A webhook to the inbox is signed: Standard Webhooks headers and a "
@@ -694,6 +695,24 @@ INBOX_RULES = [
     Rule("INBOX-008", "The trust directory answers, to check the sending node; else the "
          "sender retries.", "`node/api/services.py` `_hosts`", "503 `INBOX-008`",
          "retried by the sender (not tested)"),
+    Rule("INBOX-009", "A unit switch notice (`market-unit.switched-in`) names a market unit "
+         "IRI, its new FSP (`data.organisation`) and its former one (`data.former`), two "
+         "organisation IDs that differ.", INBOX, "400 `INBOX-009`",
+         _t(INBOX_SWITCH_TEST, "test_INBOX_009_a_switch_notice_names_the_unit_and_both_fsps")),
+    Rule("INBOX-010", "The node signing a unit switch notice is, or hosts, the new FSP it "
+         "names.", INBOX, "403 `INBOX-010`",
+         _t(INBOX_SWITCH_TEST, "test_INBOX_010_a_node_speaks_only_for_the_fsps_it_holds")),
+    Rule("INBOX-011", "Before its outcomes naming the former FSP name the new one, the "
+         "operator's node confirms the move itself, with its own token: the former FSP's "
+         "node answers the unit with a tombstone naming the new FSP, the new FSP's node "
+         "holds the unit for it. A forged notice moves nothing.",
+         f"{INBOX}, `node/switching/holders.py`", "403 `INBOX-011`",
+         _t(INBOX_SWITCH_TEST, "test_INBOX_011_a_forged_switch_notice_moves_no_outcome",
+            "test_a_unit_moves_with_its_memberships_and_members_and_its_qualification_"
+            "follows")),
+    Rule("INBOX-012", "The nodes (and the trust directory) needed to confirm a unit switch "
+         "answer; else the sender retries.", "`node/switching/holders.py`",
+         "503 `INBOX-012`", "retried by the sender (not tested)"),
 ]
 
 DISCLOSURE = "tests/test_disclosure.py"
@@ -1000,6 +1019,8 @@ CLI_RULES = [
 SWITCH_TEST = "tests/federation/test_switching.py"
 UNIT_SWITCH_TEST = "tests/federation/test_unit_switching.py"
 SWITCHING = "`node/switching/service.py`"
+SWITCH_SHAPES = "`shapes/switch_request.ttl` (checked on every write of a request)"
+SWITCH_UNIT_TEST = "tests/test_switch_requests.py"
 SWITCH_RULES = [
     Rule("SWITCH-IN-001", "A switch request is a JSON object (From, Records, "
          "ConsentReference, RecordKind); a hand-over bundle has its fields.",
@@ -1007,21 +1028,24 @@ SWITCH_RULES = [
          _t(SWITCH_TEST, "test_refusals_and_the_parties_rules",
             "test_POL_075_SWITCH_VAL_009_a_hostile_node_cannot_push_records")),
     Rule("SWITCH-VAL-001", "1 to 500 records of a switchable kind (assets, market units), by "
-         "IRI or ID.",
-         SWITCHING, "422 `SWITCH-VAL-001`", _t(SWITCH_TEST, "test_refusals_and_the_parties_rules")),
+         "IRI or ID: the kind and at least one record IRI in the shape, the IDs and the "
+         "maximum in the code.",
+         f"{SWITCH_SHAPES}, {SWITCHING}", "422 `SWITCH-VAL-001`",
+         _t(SWITCH_TEST, "test_refusals_and_the_parties_rules")),
     Rule("SWITCH-VAL-002", "Every record is an active record held on this node for `From` "
          "(and, in a bundle, a record of the former holder); checked again when the notice "
          "ends (else the request ends `rejected`).", SWITCHING, "422 `SWITCH-VAL-002`",
          _t(SWITCH_TEST, "test_refusals_and_the_parties_rules",
             "test_SWITCH_VAL_002_an_asset_deregistered_during_the_notice_does_not_move")),
-    Rule("SWITCH-VAL-003", "A consent reference of 1 to 200 characters.", SWITCHING,
+    Rule("SWITCH-VAL-003", "A consent reference of 1 to 200 characters.", SWITCH_SHAPES,
          "422 `SWITCH-VAL-003`", _t(SWITCH_TEST, "test_refusals_and_the_parties_rules")),
     Rule("SWITCH-VAL-004", "A record is in at most one open switch request.", SWITCHING,
          "409 `SWITCH-VAL-004`", _t(SWITCH_TEST, "test_refusals_and_the_parties_rules")),
     Rule("SWITCH-VAL-006", "An objection comes before the notice period ends.", SWITCHING,
          "409 `SWITCH-VAL-006`", _t(SWITCH_TEST, "test_b_requests_a_objects_and_the_assets_stay",
                                     "test_b_requests_the_notice_passes_and_the_assets_move")),
-    Rule("SWITCH-VAL-007", "An objection gives a reason (1 to 1,000 characters).", SWITCHING,
+    Rule("SWITCH-VAL-007", "An objection gives a reason (1 to 1,000 characters); any reason a "
+         "request keeps is 1 to 1,000 characters.", SWITCH_SHAPES,
          "422 `SWITCH-VAL-007`", _t(SWITCH_TEST, "test_b_requests_a_objects_and_the_assets_stay")),
     Rule("SWITCH-VAL-008", "A transition exists from the request's state and is the caller's "
          "(holder objects, requester withdraws, the node takes the hand-over steps).",
@@ -1051,6 +1075,24 @@ SWITCH_RULES = [
          f"{SWITCHING}, `FMAR_SWITCH_MAX_BUNDLE`", "422 `SWITCH-VAL-022`",
          _t(UNIT_SWITCH_TEST,
             "test_SWITCH_VAL_022_a_unit_too_large_for_one_hand_over_is_refused")),
+    Rule("SWITCH-VAL-030", "A switch request is in exactly one of its states (requested, "
+         "objected, withdrawn, accepted, transferring, staged, rejected, committed, "
+         "completed).", SWITCH_SHAPES, "422 `SWITCH-VAL-030`",
+         _t(SWITCH_UNIT_TEST, "test_SWITCH_VAL_030_a_request_is_in_one_known_state")),
+    Rule("SWITCH-VAL-031", "A switch request states when its notice ends (one xsd:dateTime).",
+         SWITCH_SHAPES, "422 `SWITCH-VAL-031`",
+         _t(SWITCH_UNIT_TEST, "test_SWITCH_VAL_031_a_request_states_when_its_notice_ends")),
+    Rule("SWITCH-VAL-032", "A switch request names one holder (From) and one organisation "
+         "taking over (To), and they differ.", SWITCH_SHAPES, "422 `SWITCH-VAL-032`",
+         _t(SWITCH_UNIT_TEST,
+            "test_SWITCH_VAL_032_a_switch_moves_records_to_another_organisation")),
+    Rule("SWITCH-VAL-033", "A switch request's SwitchId is one UUID (its IRI ends with it).",
+         SWITCH_SHAPES, "422 `SWITCH-VAL-033`",
+         _t(SWITCH_UNIT_TEST, "test_SWITCH_VAL_033_the_switch_id_is_a_uuid")),
+    Rule("SWITCH-VAL-034", "A switch request's TargetNode, once known, is one https URL; a "
+         "hand-over step naming anything else is refused before it is stored.",
+         SWITCH_SHAPES, "422 `SWITCH-VAL-034`",
+         _t(SWITCH_UNIT_TEST, "test_SWITCH_VAL_034_the_target_node_is_an_https_url")),
     Rule("SWITCH-404", "The switch request (or staged transfer) exists and the caller is a "
          "party to it.", "`node/records/kind.py` `not_found`, `node/policy.py`",
          "404 `SWITCH-404`", _t(SWITCH_TEST, "test_refusals_and_the_parties_rules")),
@@ -1216,6 +1258,22 @@ QUAL_RULES = [
     Rule("POL-067", "A system operator records qualifications and grid prequalifications on "
          "its own node.", "`node/policy.py` `check_operator_node`", "403 `POL-067`",
          _t(QUAL_TEST, "test_POL_067_an_operator_records_outcomes_on_its_own_node")),
+    Rule("POL-096", "The FSP a qualification outcome names changes only by the operator's "
+         "node itself (action `follow-switch-qualification`), after it confirmed a unit "
+         "switch (INBOX-011); the state stays, Reason says why, history keeps the former FSP.",
+         "`node/policy.py` `POLICY`, `node/kinds/qualifications.py` `follow_switch`",
+         "403 `POL-096`",
+         _t("tests/test_qualifications.py",
+            "test_POL_096_only_the_operators_node_moves_an_outcome_to_a_new_fsp")
+         + "<br>" + _t(UNIT_SWITCH_TEST, "test_a_unit_moves_with_its_memberships_and_members_"
+                       "and_its_qualification_follows")),
+    Rule("POL-097", "Who holds a market unit (`GET /market-units/{id}/holder`) is told only "
+         "to a node's own token (`units:verify`, node certificates only), never relayed, of "
+         "a node whose operator the directory lists as NESO, a DNO or IDNO, with that "
+         "operator's read rights.", "`node/policy.py` `check_holder_read`",
+         "403 `POL-097`/`POL-001`",
+         _t(UNIT_SWITCH_TEST,
+            "test_POL_097_who_holds_a_unit_is_told_only_to_an_operators_node")),
     Rule("POL-095", "Re-validating a node's stored assets against the shapes in force "
          "(`POST /admin/revalidation`) is asked by a member the node holds, with "
          "assets:write; the answer counts the records the caller may read, and the findings "

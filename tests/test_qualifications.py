@@ -648,6 +648,36 @@ def test_a_material_change_told_to_the_operators_node_reassesses_its_granted_out
                 "in_progress").status_code == 200
 
 
+def test_POL_096_only_the_operators_node_moves_an_outcome_to_a_new_fsp(node):
+    """`follow_switch` (the node's own move, after INBOX-011) makes the unit's outcomes
+    naming the former FSP name the new one, state unchanged, history keeping the former;
+    the operator itself, with its own token, cannot make that move (POL-096)."""
+    from common.errors import Denied
+
+    quals = node.app.state.register.qualifications
+    unit = new_unit()
+    qual = recorded(node, applied(node, UnitId=unit), State="in_progress")
+    with pytest.raises(Denied) as refused:
+        quals.set_fields(qual["QualificationId"], CALLERS["neso"], "*", "follow-switch",
+                         {"OrganisationId": "FSP-OTHER"})
+    assert refused.value.code == "POL-096"
+    moved = quals.follow_switch(UNIT_BASE + unit, "FSP-ACME", "FSP-OTHER",
+                                "The unit switched from FSP-ACME to FSP-OTHER")
+    assert moved == [qual["id"]]
+    assert quals.follow_switch(UNIT_BASE + unit, "FSP-ACME", "FSP-OTHER", "again") == []
+    with node.client("fsp2") as c:  # the new FSP reads it; the former no longer does
+        now = c.get(f"/qualifications/{qual['QualificationId']}")
+    assert now.status_code == 200, now.text
+    assert (now.json()["OrganisationId"], now.json()["State"]) == ("FSP-OTHER", "in_progress")
+    with node.client("fsp") as c:
+        assert c.get(f"/qualifications/{qual['QualificationId']}").status_code == 404
+    with node.client("neso") as c:
+        versions = c.get(f"/qualifications/{qual['QualificationId']}/history").json()["versions"]
+    assert versions[-1]["by"] == policy.SWITCH_FOLLOWER
+    assert versions[-1]["action"] == "follow-switch-qualification"
+    assert versions[-2]["record"]["OrganisationId"] == "FSP-ACME"
+
+
 def test_QUAL_VAL_025_an_application_names_a_unit_of_the_fsps_on_this_node(node):
     """The register passes the market-unit kind: an application names one of the applying
     FSP's units held on this node; another FSP's unit or no unit at all is refused."""

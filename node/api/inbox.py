@@ -39,6 +39,8 @@ class InboxOut(BaseModel):
     id: str = Field(description="The webhook-id received")
     type: str
     reassessed: list[str] = Field(description="The outcomes here sent to re-assessment")
+    moved: list[str] = Field(default_factory=list, description="After a unit switch: the "
+                             "outcomes here that now name the unit's new FSP")
 
 
 @router.post("/inbox/events", summary="Receive a signed webhook (node to node)",
@@ -47,7 +49,10 @@ class InboxOut(BaseModel):
              "CA (INBOX-001..003), a webhook-id is accepted once (INBOX-004), and the "
              "signing node must hold the unit's FSP (INBOX-005). A material "
              "`market-unit.composition-changed` sends this node's granted outcomes for the "
-             "unit to `reassessment_required`; other events are acknowledged.",
+             "unit to `reassessment_required`. A `market-unit.switched-in` from the new "
+             "holder's node (INBOX-009, INBOX-010) makes the outcomes naming the former FSP "
+             "name the new one, once this node has confirmed the move with both holders' "
+             "nodes itself (INBOX-011, INBOX-012, POL-096). Other events are acknowledged.",
              openapi_extra=_SIGNED, response_model=InboxOut,
              responses={200: content("application/json", schema={"type": "object"}),
                         **error_responses(400, 401, 403, 409, 413, 503)})

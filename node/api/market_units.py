@@ -14,6 +14,7 @@ from pydantic.json_schema import JsonDict
 from common.http_errors import error_responses
 from common.openapi import secured
 from node import policy
+from node.api import services as deps
 from node.api.assets import register_of
 from node.api.records import CallerDep, RecordRoutes, add_record_routes, sent
 from node.identity import Caller
@@ -21,6 +22,7 @@ from node.kinds.market_unit_capability import day_of, today
 from node.kinds.market_unit_members import Memberships
 from node.records.record import Record
 from node.records.service import Records
+from node.switching import holders
 
 router = APIRouter(tags=["market units"])
 _CODE: JsonDict = {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,100}$"}
@@ -259,3 +261,27 @@ def remove_member(request: Request, record_id: str, membership_id: str, caller: 
 def capability(request: Request, record_id: str, caller: CallerDep,
                on: OnDate = None) -> JSONResponse:
     return JSONResponse(members_of(request).capability(record_id, caller, day_of(on)).as_json())
+
+
+class UnitHolder(BaseModel):
+    id: str = Field(description="The unit's IRI")
+    OrganisationId: str = Field(description="The FSP holding it on this node")
+    Version: int
+
+
+@router.get("/market-units/{record_id}/holder", summary="Who holds the unit (node to node)",
+            description="For a system operator's node confirming a switch before its "
+            "qualification outcomes name the unit's new FSP (INBOX-011): the unit's FSP when "
+            "it is held here, or 410 `SWITCH-410` naming the node and FSP it moved to. Only "
+            "a node's own token (`units:verify`) of a node whose operator the trust "
+            "directory lists as NESO, a DNO or IDNO (POL-097), with that operator's read "
+            "rights (POL-003).",
+            openapi_extra=secured("units:verify"), response_model=UnitHolder,
+            responses=error_responses(401, 403, 404, 410, 503))
+def unit_holder(request: Request, record_id: str, caller: CallerDep) -> JSONResponse:
+    policy.require_scope(caller, "units:verify")  # before asking the directory anything
+    roles = holders.directory_roles(deps.switching(request).peers, caller.organisation_id)
+    policy.check_holder_read(caller, roles)
+    reader = Caller(caller.subject, caller.organisation_id, roles, caller.scopes,
+                    caller.dno_areas)
+    return JSONResponse(holders.holder_of(register_of(request).store, record_id, reader))

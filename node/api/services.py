@@ -37,6 +37,7 @@ from node.query.execute import Executor, Limits
 from node.query.service import QueryService, disclosure_key
 from node.register import Register
 from node.store import open_store
+from node.switching.holders import HolderCheck
 from node.switching.peer import Peers, PeerUnavailable
 from node.switching.runner import Runner
 from node.switching.service import Switching
@@ -137,7 +138,7 @@ class Services:
         switching.stage_guards.append(switch_guard(register.consents))
         use_remote_register(register.product_register, settings)  # qualification's products
         inbox = Inbox(register.qualifications, settings.ca_bundle,
-                      _hosts(switching.peers))
+                      _hosts(switching.peers), confirm=HolderCheck(settings))
         services = cls(settings, authenticator, placement, register,
                    QueryService(register.store, Limits.of(settings),
                                 disclosure_key=disclosure_key(settings.data_dir), index=index),

@@ -10,14 +10,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.json_schema import JsonDict
 
 from common.http_errors import error_responses
 from common.openapi import secured
 from node.api import services as deps
+from node.api.tables import model_of
 from node.identity import Caller, current_caller
-from node.switching.record import SwitchRecord
+from node.switching.record import INPUT, SWITCH_TABLE, SwitchRecord
 from node.switching.service import Switching
 
 router = APIRouter(tags=["switching"])
@@ -32,25 +33,11 @@ _UNIT_EXAMPLE: JsonDict = {
     "ConsentReference": "CONSENT-2026-0043"}
 
 
-class SwitchRequestIn(BaseModel):
-    """What FSP B sends to the node holding the records (FSP A's)."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "required": ["From", "Records", "ConsentReference"],
-        "examples": [_EXAMPLE, _UNIT_EXAMPLE]})
-
-    From: Any = Field(None, description="The organisation holding the records today (A)",
-                      json_schema_extra={"type": "string"})
-    RecordKind: Any = Field(None, description="The kind of the records: `asset` (default) "
-                            "or `market-unit` (its memberships and member assets move with "
-                            "it)",
-                            json_schema_extra={"type": "string"})
-    Records: Any = Field(None, description="The records' IRIs (or IDs), 1 to 500",
-                         json_schema_extra={"type": "array", "items": {"type": "string"},
-                                            "minItems": 1, "maxItems": 500})
-    ConsentReference: Any = Field(None, description="The consumer's consent reference",
-                                  json_schema_extra={"type": "string", "minLength": 1,
-                                                     "maxLength": 200, "pattern": r"\S"})
+# the request's models, from its field table (node/switching/record.py SWITCH_TABLE)
+SwitchRequestIn = model_of(
+    "SwitchRequestIn", SWITCH_TABLE, "What FSP B sends to the node holding the records "
+    "(FSP A's).", names=INPUT, required=("From", "Records", "ConsentReference"),
+    examples=(_EXAMPLE, _UNIT_EXAMPLE))
 
 
 class ObjectionIn(BaseModel):
@@ -60,21 +47,12 @@ class ObjectionIn(BaseModel):
         "type": "string", "minLength": 1, "maxLength": 1000, "pattern": r"\S"})
 
 
-class SwitchRequestOut(BaseModel):
-    id: str
-    SwitchId: str
-    From: str
-    To: str
-    RecordKind: str
-    Records: list[str]
-    ConsentReference: str
-    State: str
-    NoticeEnds: str
-    Reason: str | None = None
-    TargetNode: str | None = None
-    Version: int
-    Created: str | None = None
-    Modified: str | None = None
+SwitchRequestOut = model_of(
+    "SwitchRequestOut", SWITCH_TABLE, "A switch request as its parties read it.",
+    kept={"id": (str, ...), "SwitchId": (str, ...)}, forbid=False)
+SwitchRequestOut = create_model(  # the node's own fields after the table's
+    "SwitchRequestOut", __base__=SwitchRequestOut, Version=(int, ...),
+    Created=(str | None, None), Modified=(str | None, None))
 
 
 class SwitchRequestList(BaseModel):
@@ -103,7 +81,7 @@ def _body(model: BaseModel | None) -> dict[str, Any] | None:
              openapi_extra=secured("assets:write"), response_model=SwitchRequestOut,
              responses=error_responses(400, 401, 403, 409, 422, 503))
 def create_switch(caller: CallerDep, switching: SwitchingDep,
-                  body: SwitchRequestIn) -> JSONResponse:
+                  body: SwitchRequestIn) -> JSONResponse:  # type: ignore[valid-type]
     return _response(switching.request(caller, _body(body)), 201)
 
 

@@ -17,12 +17,28 @@ is the credential (no bearer token: the sending node signs with its own key):
   refuses them all (401: a sender does not retry what will never be accepted).
 
 A material composition change sends the operator's own granted outcomes for the unit to
-`reassessment_required` (`Qualifications.on_material_change`); other events are
-acknowledged and ignored.
+`reassessment_required` (`Qualifications.on_material_change`).
+
+A unit switch (`market-unit.switched-in`, sent by the new holder's node when the hand-over
+completes) makes the outcomes here that name the unit's former FSP name the new one
+(`Qualifications.follow_switch`, POL-096), once this node has confirmed the move itself:
+
+- INBOX-009: the notice names a market unit, its new FSP (`data.organisation`) and its
+  former one (`data.former`);
+- INBOX-010: the signing node holds the new FSP (its member is, or hosts, it);
+- INBOX-011: both holders' nodes confirm it, asked by this node with its own token
+  (node/switching/holders.py): the former's answers with its tombstone naming the new
+  FSP, the new one's holds the unit for it. The notifier's word alone moves nothing, and
+  no caller's rights are lent: a hostile FSP cannot take another's outcomes with a forged
+  notice (the former holder's node never wrote that tombstone);
+- INBOX-012: a node to confirm with cannot be reached now (503: the sender retries).
+
+Other events are acknowledged and ignored.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, MutableSet
@@ -37,6 +53,10 @@ from node.events.verify import DEFAULT_TOLERANCE, WebhookRejected, load_anchors,
 from node.kinds.qualifications import Qualifications
 
 COMPOSITION_CHANGED = "market-unit.composition-changed"
+SWITCHED_IN = "market-unit.switched-in"
+UNIT_IRI = re.compile(r"^https://id\.fmar\.uk/market-unit/[0-9a-f]{8}-[0-9a-f]{4}-"
+                      r"[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+ORG_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _CODES = {"EVT-VER-001": "INBOX-001", "EVT-VER-002": "INBOX-002", "EVT-VER-003": "INBOX-002",
           "EVT-VER-004": "INBOX-003", "EVT-VER-005": "INBOX-004"}
 
@@ -67,8 +87,12 @@ class _Seen(MutableSet[str]):
 
 class Inbox:
     def __init__(self, qualifications: Qualifications, ca_bundle: Path | None,
-                 hosts: Callable[[str, str], bool], tolerance: float = DEFAULT_TOLERANCE):
+                 hosts: Callable[[str, str], bool], tolerance: float = DEFAULT_TOLERANCE,
+                 confirm: Callable[[str, str, str], None] | None = None):
+        """`confirm(unit, former, new)`: raises unless the holders' nodes confirm a unit's
+        move (INBOX-011, node/switching/holders.py); without it no switch is followed."""
         self.qualifications, self.hosts, self.tolerance = qualifications, hosts, tolerance
+        self.confirm = confirm
         self._anchors: list[x509.Certificate] | None = \
             load_anchors(ca_bundle) if ca_bundle else None
         self._seen = _Seen(2 * tolerance)
@@ -99,6 +123,9 @@ class Inbox:
                 not isinstance(data, dict):
             raise BadInput("INBOX-006", "A webhook's body is an FMAR event: type, record, "
                            "data.")
+        if kind == SWITCHED_IN:
+            return {"id": event["id"], "type": kind, "reassessed": [],
+                    "moved": self._switched(record, data, sender)}
         if kind != COMPOSITION_CHANGED or data.get("material") is not True:
             return {"id": event["id"], "type": kind, "reassessed": []}
         fsps = self._fsps_of(record)
@@ -114,6 +141,30 @@ class Inbox:
             raise BadInput("INBOX-006", "A material change names a market unit by its IRI.",
                            bad.details) from None
         return {"id": event["id"], "type": kind, "reassessed": moved}
+
+    def _switched(self, unit_iri: str, data: dict[str, Any], sender: str) -> list[str]:
+        """A unit's new holder's node says the unit is its FSP's now: the outcomes here
+        naming the former FSP name the new one, once both holders' nodes confirmed it."""
+        new, former = data.get("organisation"), data.get("former")
+        if not UNIT_IRI.match(unit_iri) or not isinstance(new, str) or \
+                not isinstance(former, str) or not ORG_ID.match(new) or \
+                not ORG_ID.match(former) or new == former:
+            raise BadInput("INBOX-009", "A unit switch notice names the market unit by its "
+                           "IRI, its new FSP (data.organisation) and its former one "
+                           "(data.former).", {"unit": unit_iri[:200]})
+        if not self.hosts(sender, new):
+            raise Denied("INBOX-010", "The signing node does not hold the FSP it says now "
+                         "holds the unit.", {"sender": sender, "organisation": new})
+        if former not in self._fsps_of(unit_iri):
+            return []  # no outcome here names the former FSP: nothing to follow
+        if self.confirm is None:
+            raise Denied("INBOX-011", "This node cannot confirm a unit's move (no trust "
+                         "framework): its outcomes stay as they are.", {"organisation": new})
+        self.confirm(unit_iri, former, new)
+        switch = str(data.get("switch_request") or "")[:200]
+        return self.qualifications.follow_switch(
+            unit_iri, former, new, f"The unit switched from {former} to {new}"
+            + (f" ({switch})" if switch else "") + ", confirmed by both FSPs' nodes.")
 
     def _fsps_of(self, unit_iri: str) -> set[str]:
         """The FSPs named by the outcomes held here for the unit."""

@@ -30,6 +30,12 @@ _BY_ACTION: dict[tuple[str, str], str] = {
     # every later step (accepted, transferring, ..., completed): `data.state` says which
     ("switch-request", "advance-switch"): "switch.state-changed",
     ("asset", "switch-in"): "asset.switched-in",
+    # on the new holder's node: the unit is now its FSP's (data: organisation, former,
+    # switch_request); the operators' nodes move their outcomes (node/events/inbox.py)
+    ("market-unit", "switch-in"): "market-unit.switched-in",
+    ("market-unit-membership", "switch-in"): "market-unit-membership.switched-in",
+    # on an operator's node: an outcome now names the unit's new FSP (POL-096)
+    ("qualification", "follow-switch-qualification"): "qualification.fsp-changed",
     # a unit's members changed (data.material, data.reason when material)
     ("market-unit", "recompute-market-unit"): "market-unit.composition-changed",
 }

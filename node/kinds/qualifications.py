@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import quote
 
 from common.errors import BadInput, Conflict, Invalid
-from common.vocab import FMAR, ID_BASE, SHAPES_DIR, code_iri
-from node import ntriples
+from common.vocab import FMAR, ID_BASE, ORG_BASE, SHAPES_DIR, code_iri
+from node import ntriples, policy
 from node.asset_fields import Field, FieldTable
 from node.identity import Caller
 from node.inputs import Properties, properties_from_json
@@ -376,6 +377,14 @@ class QualificationApplications(StatefulRecords):
         return self.reassess(unit_iri, reason, ("requested",), fsp, "reassess")
 
 
+def _operator(record: Record) -> Caller:
+    """The node acting for the operator that runs the outcome's product (its recorder)."""
+    areas = frozenset(a.rsplit("/", 1)[-1]
+                      for a in record.values.get(str(FMAR.operatorArea), []))
+    return Caller(NODE_ACTOR, record.set_by, frozenset({"DNO"} if areas else {"NESO"}),
+                  frozenset({"assets:read", "validation:write"}), areas)
+
+
 class Qualifications(StatefulRecords):
     def __init__(self, unit: UnitOfWork):
         super().__init__(unit, QUALIFICATION)
@@ -392,13 +401,31 @@ class Qualifications(StatefulRecords):
         node acting for the operator that runs the product (POL-061; the move is the
         operator's or its node's). Returns the qualifications moved."""
 
-        def operator(record: Record) -> Caller:
-            areas = frozenset(a.rsplit("/", 1)[-1]
-                              for a in record.values.get(str(FMAR.operatorArea), []))
-            return Caller(NODE_ACTOR, record.set_by, frozenset({"DNO"} if areas else {"NESO"}),
-                          frozenset({"assets:read", "validation:write"}), areas)
+        return self.reassess(unit_iri, reason, GRANTED, _operator, "transition")
 
-        return self.reassess(unit_iri, reason, GRANTED, operator, "transition")
+
+    def follow_switch(self, unit_iri: str, former: str, new: str, why: str) -> list[str]:
+        """On the system operator's node, once it has confirmed that the unit `unit_iri`
+        moved from FSP `former` to FSP `new` (node/events/inbox.py, INBOX-011): each
+        outcome here for the unit that names `former` names `new` instead, with `why` as
+        its Reason and its state unchanged, through the write path as the node acting for
+        the operator (`policy.SWITCH_FOLLOWER`, POL-096, verb `follow-switch`): history
+        keeps the version naming `former`, the audit entry says who and the action.
+        Idempotent (an outcome already naming `new` is not found). Returns those moved."""
+        if not unit_iri.startswith(UNIT_BASE) or not UUID.fullmatch(unit_iri[len(UNIT_BASE):]):
+            raise BadInput("QUAL-IN-004", "A unit switch names a market unit by its IRI.",
+                           {"unit": str(unit_iri)[:200]})
+        query = (f"SELECT DISTINCT ?r WHERE {{ GRAPH ?r {{ ?r a <{self.kind.rdf_class}> ; "
+                 f"<{FMAR.forUnit}> <{unit_iri}> ; <{FMAR.organisation}> "
+                 f"<{ORG_BASE}{quote(former, safe='')}> }} }}")
+        moved = []
+        for iri in sorted(row["r"].value for row in self.store.select(query)):
+            record = self.existing(self.kind.record_id(iri))
+            caller = replace(_operator(record), subject=policy.SWITCH_FOLLOWER)
+            self.set_fields(record.record_id, caller, "*", "follow-switch",
+                            {"OrganisationId": new, "Reason": why[:2000]})
+            moved.append(iri)
+        return moved
 
 
 class GridPrequalifications(StatefulRecords):

@@ -10,17 +10,23 @@ from node.store import StoreError
 from node.validation import Violation
 
 
-def refusal(kind: RecordKind, violations: Sequence[Violation]) -> DomainError:
+def refusal(kind: RecordKind, violations: Sequence[Violation], *,
+            by_rule: bool = False) -> DomainError:
     """The error for a record that failed its checks: a policy refusal (POL-*) is 403, an
     unreadable input (`<CODE>-IN-*`) 400 with its details, anything else 422
-    `<CODE>-VAL` listing every violation."""
+    `<CODE>-VAL` listing every violation. `by_rule`: a kind whose clients know each
+    rule's own code (switch requests) answers 422 with the first violation's rule ID and
+    message, still listing every violation."""
     first = violations[0]
     if first.rule.startswith("POL-"):
         return Denied(first.rule, first.message)
     if "-IN-" in first.rule:
         return BadInput(first.rule, first.message, first.details)
+    listed = {"violations": [v.as_dict() for v in violations]}
+    if by_rule:
+        return Invalid(first.rule, first.message, listed)
     return Invalid(f"{kind.code}-VAL", f"The {kind.label} does not conform to the FMAR shapes.",
-                   {"violations": [v.as_dict() for v in violations]})
+                   listed)
 
 
 def violation_of(error: DomainError) -> Violation:

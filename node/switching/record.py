@@ -2,7 +2,10 @@
 
 Held on A's node (the node that holds the records), one named graph per request,
 written only through the one write path (node/records/unit.py). Its state moves along
-`node/switching/states.py`.
+`node/switching/states.py`. Its fields (JSON name <-> predicate) are one table,
+`SWITCH_TABLE`, from which the API's models are made (node/api/switching.py); every
+version written is checked first against shapes/switch_request.ttl by the one validator
+(`SwitchRecord.checked`, SWITCH-VAL-001, 003, 007, 030..034).
 """
 
 from __future__ import annotations
@@ -14,12 +17,50 @@ from typing import Any
 
 import pyoxigraph as ox
 
-from common.vocab import DCTERMS, FMAR, ID_BASE, ORG_BASE
+from common.vocab import DCTERMS, FMAR, ID_BASE, ORG_BASE, SHAPES_DIR
 from node import ntriples
+from node.asset_fields import Field, FieldTable
 from node.ntriples import term_value
 from node.records.kind import Facts, RecordKind
+from node.records.refusals import refusal
+from node.validation import Validator
 
 SWITCH_BASE = ID_BASE + "switch-request/"
+SHAPES_FILE = SHAPES_DIR / "switch_request.ttl"
+_ORG: dict[str, Any] = {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}
+_TEXT: dict[str, Any] = {"type": "string"}
+
+# The fields of a switch request, in the order the API shows them; the first four are what
+# FSP B sends (`INPUT`), the rest the node keeps.
+FIELDS = (
+    Field("From", FMAR.organisation, "org", doc="The organisation holding the records today "
+          "(A)", schema=_ORG),
+    Field("RecordKind", FMAR.recordKind, "string", doc="The kind of the records: `asset` "
+          "(default) or `market-unit` (its memberships and member assets move with it)",
+          schema={"type": "string", "enum": ["asset", "market-unit"]}),
+    Field("Records", FMAR.switchedRecord, "record", doc="The records' IRIs (or IDs), 1 to "
+          "500; once made, with those that move with them",
+          schema={"type": "array", "items": {"type": "string"}, "minItems": 1,
+                  "maxItems": 500}),
+    Field("ConsentReference", FMAR.consentReference, "string",
+          doc="The consumer's consent reference",
+          schema={"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"}),
+    Field("To", FMAR.requestedBy, "org", doc="The organisation taking the records over (B)",
+          schema=_ORG),
+    Field("State", FMAR.switchState, "string", doc="requested, objected, withdrawn, "
+          "accepted, transferring, staged, rejected, committed or completed", schema=_TEXT),
+    Field("NoticeEnds", FMAR.noticeEnds, "string", doc="When A can no longer object",
+          schema={"type": "string", "format": "date-time"}),
+    Field("Reason", FMAR.switchReason, "string", doc="An objection's reason, or why the "
+          "hand-over was refused", schema={"type": "string", "maxLength": 1000}),
+    Field("TargetNode", FMAR.targetNode, "string", doc="The node of the organisation taking "
+          "over, once known", schema={"type": "string", "format": "uri"}),
+)
+INPUT = ("From", "RecordKind", "Records", "ConsentReference")
+SWITCH_TABLE = FieldTable("SWITCH", FIELDS, ("SwitchId", "Version", "Created", "Modified"),
+                          "SwitchId", "A switch request", "switch request field names",
+                          "the fields are " + ", ".join(INPUT))
+_VALIDATOR = Validator(labels={f.iri: f.name for f in FIELDS})
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 XSD = "http://www.w3.org/2001/XMLSchema#"
 
@@ -63,6 +104,18 @@ class SwitchRecord:
 
     def moved(self, **changes: Any) -> SwitchRecord:
         return replace(self, **changes)
+
+    def checked(self, version: int, modified: str) -> str:
+        """Version `version` of the request as N-Triples, once it conforms to
+        shapes/switch_request.ttl (else 422 with the first violation's rule ID and every
+        violation): every write of a request goes through here."""
+        from node.records.service import shape_set  # the kinds' compiled shapes
+
+        text = self.ntriples(version, modified)
+        violations = _VALIDATOR.validate(text, shape_set(SWITCH_REQUEST), [self.iri])
+        if violations:
+            raise refusal(SWITCH_REQUEST, violations, by_rule=True)
+        return text
 
     def ntriples(self, version: int, modified: str) -> str:
         s, lit = f"<{self.iri}>", ntriples.string
@@ -117,12 +170,14 @@ class SwitchRecord:
                    triples=kept)
 
     def as_json(self) -> dict[str, Any]:
-        return {"id": self.iri, "SwitchId": self.switch_id, "From": self.holder,
-                "To": self.requester, "RecordKind": self.record_kind,
-                "Records": list(self.records), "ConsentReference": self.consent,
-                "State": self.state, "NoticeEnds": self.notice_ends, "Reason": self.reason,
-                "TargetNode": self.target_node, "Version": self.version,
-                "Created": self.created, "Modified": self.modified}
+        """The request as the API shows it: the fields of `SWITCH_TABLE`, in its order."""
+        values = {"From": self.holder, "To": self.requester, "RecordKind": self.record_kind,
+                  "Records": list(self.records), "ConsentReference": self.consent,
+                  "State": self.state, "NoticeEnds": self.notice_ends, "Reason": self.reason,
+                  "TargetNode": self.target_node}
+        return {"id": self.iri, "SwitchId": self.switch_id,
+                **{f.name: values[f.name] for f in SWITCH_TABLE.fields},
+                "Version": self.version, "Created": self.created, "Modified": self.modified}
 
 
 def new_switch_iri() -> str:
@@ -131,7 +186,7 @@ def new_switch_iri() -> str:
 
 SWITCH_REQUEST = RecordKind(
     name="switch-request", label="switch request", code="SWITCH", iri_base=SWITCH_BASE,
-    rdf_class=FMAR.SwitchRequest, table=None, shapes=(),
+    rdf_class=FMAR.SwitchRequest, table=SWITCH_TABLE, shapes=(SHAPES_FILE,),
     rules=("SWITCH-VAL-*", "SWITCH-IN-001", "SWITCH-404", "SWITCH-409", "SWITCH-410",
            "SWITCH-412", "SWITCH-428"),
     held_by="the node of the organisation that holds the records (FSP A)",

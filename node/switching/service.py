@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from common.errors import BadInput, Conflict, Denied, DomainError, Invalid, NotFound
@@ -22,6 +24,7 @@ from common.vocab import FMAR, ORG_BASE
 from node import ntriples, policy
 from node.audit import now_iso
 from node.config import NodeSettings
+from node.events.model import EventDraft
 from node.identity import Caller
 from node.kinds import market_unit_capability as composition
 from node.ntriples import term_value
@@ -29,12 +32,18 @@ from node.placement import Placement
 from node.records import tombstone
 from node.records.kind import KINDS, UUID, RecordKind
 from node.records.status import Action
-from node.records.unit import SYSTEM, UnitOfWork
+from node.records.unit import SYSTEM, UnitOfWork, default_events
 from node.store import GraphWrite
 from node.switching import bundle as bundles
 from node.switching import notice
 from node.switching.peer import PeerRefused, Peers
-from node.switching.record import SWITCH_BASE, SWITCH_REQUEST, SwitchRecord, new_switch_iri
+from node.switching.record import (
+    INPUT,
+    SWITCH_BASE,
+    SWITCH_REQUEST,
+    SwitchRecord,
+    new_switch_iri,
+)
 from node.switching.states import FROZEN, HOLDER, OPEN, REQUESTER, State, check_transition
 from node.switching.states import SYSTEM as BY_SYSTEM
 
@@ -48,24 +57,26 @@ CARRIED: dict[str, tuple[str, ...]] = {"asset": (), "market-unit": (
 MAX_RECORDS = 500  # records a request names
 IMPORT_BASE = "urn:fmar:switch-import:"
 DEREGISTERED = "Deregistered"
+ORG_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def _body_fields(body: Any) -> tuple[str, str, list[str], str]:
-    """SWITCH-IN-001: {From, RecordKind?, Records: [IRI or ID, ...], ConsentReference}."""
-    if not isinstance(body, dict) or set(body) - {"From", "RecordKind", "Records",
-                                                   "ConsentReference"}:
+    """SWITCH-IN-001: {From, RecordKind?, Records: [IRI or ID, ...], ConsentReference} (the
+    request's input fields, `INPUT`), each of its JSON type; what the values must be is
+    the shape's (shapes/switch_request.ttl), checked on the request as it would be
+    stored."""
+    if not isinstance(body, dict) or set(body) - set(INPUT):
         raise BadInput("SWITCH-IN-001", "A switch request is a JSON object with From, "
                        "Records, ConsentReference and optionally RecordKind.")
     holder, kind, records, consent = (body.get("From"), body.get("RecordKind", "asset"),
                                       body.get("Records"), body.get("ConsentReference"))
-    if not isinstance(holder, str) or not isinstance(kind, str) or \
-            not isinstance(records, list) or not all(isinstance(r, str) for r in records):
-        raise BadInput("SWITCH-IN-001", "From and RecordKind are strings, Records a list of "
-                       "record IRIs or IDs.")
-    if not isinstance(consent, str) or not consent.strip() or len(consent) > 200:
-        raise Invalid("SWITCH-VAL-003", "A switch request gives the consumer's consent "
-                      "reference (1 to 200 characters).")
-    return holder, kind, records, consent.strip()
+    if not isinstance(holder, str) or not ORG_ID.match(holder) or \
+            not isinstance(kind, str) or \
+            not isinstance(records, list) or not all(isinstance(r, str) for r in records) \
+            or not isinstance(consent, str | None):
+        raise BadInput("SWITCH-IN-001", "From is an organisation ID, RecordKind and "
+                       "ConsentReference strings, Records a list of record IRIs or IDs.")
+    return holder, kind, records, (consent or "").strip()
 
 
 def kind_of(iri: str) -> RecordKind:
@@ -75,6 +86,18 @@ def kind_of(iri: str) -> RecordKind:
             return KINDS[name]
     raise Invalid("SWITCH-VAL-001", "A record of this kind cannot be switched.",
                   {"record": iri[:200]})
+
+
+def switched_in(sent: bundles.Bundle, writes: list[GraphWrite],
+                versions: list[tuple[str, int]]) -> list[EventDraft]:
+    """The events of an activation: one per record (`default_events`); a market unit's
+    says who held it and who holds it now, and by which switch, so that the system
+    operators' nodes subscribed here move their outcomes for it to the new FSP once they
+    have confirmed the move themselves (node/events/inbox.py, INBOX-009..012)."""
+    data = {"organisation": sent.to_organisation, "former": sent.from_organisation,
+            "switch_request": sent.switch_request}
+    return [replace(d, data=data) if d.kind == "market-unit" else d
+            for d in default_events(Action.SWITCH_IN, writes, versions)]
 
 
 class Switching:
@@ -132,35 +155,37 @@ class Switching:
         facts = SWITCH_REQUEST.facts_of(SwitchRecord("", holder, caller.organisation_id,
                                                   kind_name, (), consent, "", ""))
         policy.authorise(caller, "switch-request", Action.REQUEST_SWITCH, facts)
-        if kind_name not in SWITCHABLE or kind_name not in KINDS:
-            raise Invalid("SWITCH-VAL-001", f"Records of kind '{kind_name}' cannot be switched "
-                          f"(switchable: {', '.join(SWITCHABLE)}).")
-        kind = KINDS[kind_name]
-        if not 1 <= len(given) <= MAX_RECORDS:
+        kind = KINDS[kind_name] if kind_name in SWITCHABLE and kind_name in KINDS else None
+        if len(given) > MAX_RECORDS:
             raise Invalid("SWITCH-VAL-001", f"A switch names 1 to {MAX_RECORDS} records.")
         iris = []
-        for item in given:
-            rid = item.removeprefix(kind.iri_base)
+        for item in given if kind is not None else []:  # another kind: the shape says so
+            base, label = (kind.iri_base, kind.label) if kind is not None else ("", "")
+            rid = item.removeprefix(base)
             if not UUID.match(rid):
-                raise Invalid("SWITCH-VAL-001", f"'{item[:100]}' is not a {kind.label} IRI or "
+                raise Invalid("SWITCH-VAL-001", f"'{item[:100]}' is not a {label} IRI or "
                               "ID.", {"record": item[:100]})
-            iris.append(kind.iri_base + rid)
-        iris = sorted(set(iris))
+            iris.append(base + rid)
+        created = notice.now()
+        rec = SwitchRecord(new_switch_iri(), holder, caller.organisation_id, kind_name,
+                           tuple(sorted(set(iris))), consent, State.REQUESTED, notice.iso(
+                               notice.notice_ends(created, self.settings.switch_notice_days,
+                                                  self.settings.switch_notice_seconds)),
+                           created=notice.iso(created))
+        rec.checked(1, rec.created)  # SWITCH-VAL-001, 003, ... before reading any record
+        if kind is None:  # the shape refused it already (its rule, kept here for types)
+            raise Invalid("SWITCH-VAL-001", f"Records of kind '{kind_name[:50]}' cannot be "
+                          f"switched (switchable: {', '.join(SWITCHABLE)}).")
         with self.unit.lock:
-            self._check_records(kind, holder, iris)
-            busy = sorted(i for r in self._open.values() for i in r.records if i in iris)
+            self._check_records(kind, holder, list(rec.records))
+            busy = sorted(i for r in self._open.values() for i in r.records
+                          if i in rec.records)
             if busy:
                 raise Conflict("SWITCH-VAL-004", "Some records are already in an open switch "
                                "request.", {"records": busy})
-            iris = self._with_carried(kind, holder, iris)
-            created = notice.now()
-            rec = SwitchRecord(new_switch_iri(), holder, caller.organisation_id, kind.name,
-                               tuple(iris), consent, State.REQUESTED, notice.iso(
-                                   notice.notice_ends(created, self.settings.switch_notice_days,
-                                                      self.settings.switch_notice_seconds)),
-                               created=notice.iso(created))
+            rec = rec.moved(records=tuple(self._with_carried(kind, holder, list(rec.records))))
             self.unit.write(caller, Action.REQUEST_SWITCH,
-                            [GraphWrite(rec.iri, rec.ntriples(1, rec.created))], [(rec.iri, 1)])
+                            [GraphWrite(rec.iri, rec.checked(1, rec.created))], [(rec.iri, 1)])
             stored = self._read(rec.iri)
             self._remember(stored)
         return stored
@@ -250,7 +275,7 @@ class Switching:
             check_transition(current.state, to, by)
 
         def make(current: SwitchRecord, version: int) -> str:
-            return current.moved(state=to, **changes).ntriples(version, now_iso())
+            return current.moved(state=to, **changes).checked(version, now_iso())
 
         with self.unit.lock:
             moved: SwitchRecord = self.unit.change(
@@ -260,17 +285,16 @@ class Switching:
         return moved
 
     def object(self, caller: Caller, switch_id: str, body: Any) -> SwitchRecord:
+        """A's objection, within the notice (SWITCH-VAL-006), with its reason (the shape's
+        SWITCH-VAL-007: an objected request states one)."""
         rec = self.read(caller, switch_id)
         policy.authorise(caller, "switch-request", Action.OBJECT_SWITCH, rec.facts)
         reason = body.get("Reason") if isinstance(body, dict) else None
-        if not isinstance(reason, str) or not reason.strip() or len(reason) > 1000:
-            raise Invalid("SWITCH-VAL-007", "An objection gives its reason (1 to 1,000 "
-                          "characters).")
         if notice.now() >= notice.parse(rec.notice_ends):
             raise Conflict("SWITCH-VAL-006", "The notice period has ended: the switch can no "
                            "longer be objected to.", {"notice_ends": rec.notice_ends})
         return self._move(caller, rec, State.OBJECTED, HOLDER, Action.OBJECT_SWITCH,
-                          reason=reason.strip())
+                          reason=reason.strip() if isinstance(reason, str) else None)
 
     def withdraw(self, caller: Caller, switch_id: str) -> SwitchRecord:
         rec = self.read(caller, switch_id)
@@ -346,7 +370,7 @@ class Switching:
             current = self._read(rec.iri)
             check_transition(current.state, State.COMMITTED, BY_SYSTEM)
             version, at = current.version + 1, now_iso()
-            writes = [GraphWrite(rec.iri, current.moved(state=State.COMMITTED).ntriples(
+            writes = [GraphWrite(rec.iri, current.moved(state=State.COMMITTED).checked(
                           version, at)),
                       GraphWrite(SWITCH_REQUEST.version_iri(rec.iri, current.version),
                                  "\n".join(f"{t.subject} {t.predicate} {t.object} ."
@@ -440,7 +464,8 @@ class Switching:
             sent = bundles.Bundle.from_json(json.loads(marker[str(FMAR.bundle)]))
             writes, versions = bundles.received_writes(KINDS, sent, now_iso())
             writes.append(self._marker_write(sent, "active", keep_bundle=False))
-            self.unit.write(caller, Action.SWITCH_IN, writes, versions)
+            self.unit.write(caller, Action.SWITCH_IN, writes, versions,
+                            events=switched_in(sent, writes, versions))
         self.on_moved()
         self._crash("import-activated")
         return {"switch_id": switch_id, "state": "active"}

@@ -56,14 +56,11 @@ class Inbox:
         return str(r.json()["State"])
 
     def post(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
-        with self.local.client() as c:  # no token: the signature is the credential
-            return c.post(f"{self.node('neso').url}/inbox/events", content=body, timeout=60,
-                          headers={"Content-Type": "application/json", **headers})
+        return self.local.post_webhook(self.node("neso"), body, headers)
 
     def signer(self, node: str) -> WebhookSigner:
-        d = self.node(node).data_dir
-        return WebhookSigner.from_files(d / "client.key", d / "client.pem",
-                                        self.local.ca_bundle)
+        signer: WebhookSigner = self.local.webhook_signer(self.node(node))
+        return signer
 
     def event(self, material: bool = True, record: str | None = None) -> tuple[str, bytes]:
         webhook_id = str(uuid.uuid4())

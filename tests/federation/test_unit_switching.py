@@ -1,7 +1,10 @@
 """Switching a whole market unit across real processes (issue 12 §5): FSP B (Otherflex)
 takes over a unit of FSP A (Flexco); on the effective date the unit, its memberships and
 its member assets move together from A's node to B's, same IRIs, history carried,
-tombstones on A; NESO's qualification of the unit, on NESO's node, still names the unit.
+tombstones on A; NESO's qualification of the unit, on NESO's node, still names the unit
+and, once B's node tells NESO's node (`market-unit.switched-in`) and NESO's node has
+confirmed the move with both FSPs' nodes itself, names B as its FSP (INBOX-009..012,
+POL-096, POL-097). Forged notices move nothing.
 
 Trust framework, FSP A, FSP B, NESO and a DNO node run as processes over TLS on loopback.
 A's notice is a few seconds; the crash tests restart a node with FMAR_SWITCH_CRASH_AT
@@ -10,6 +13,7 @@ A's notice is a few seconds; the crash tests restart a node with FMAR_SWITCH_CRA
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,8 +37,10 @@ MAX_BUNDLE = 6  # on A's node: a unit of two members moves (5 records), of three
 
 class World:
     def __init__(self, local: LocalFederation, units: list[tuple[str, list[str]]],
-                 loose: list[str], qualified: tuple[str, str], large: str):
+                 loose: list[str], qualified: tuple[str, str], large: str,
+                 large_outcome: str):
         self.local, self.large = local, large  # `large`: the unit of three members
+        self.large_outcome = large_outcome  # NESO's outcome for it (it never moves)
         self.units = units  # (unit ID, [member asset IRIs]) not used by a test yet
         self.loose = loose  # asset IRIs in no unit
         self.qualified = qualified  # (unit ID, NESO's qualification IRI)
@@ -87,6 +93,22 @@ class World:
                                      f"A: {self.a.log_text()}\nB: {self.b.log_text()}")
             time.sleep(0.5)
 
+    def outcome(self, who: str, outcome_iri: str) -> httpx.Response:
+        """NESO's outcome on NESO's node, read by `who`."""
+        return self.call(who, self.node("neso"), "GET",
+                         f"/qualifications/{outcome_iri.rsplit('/', 1)[-1]}")
+
+    def notice(self, signer: str, unit_id: str, **data: Any) -> httpx.Response:
+        """A `market-unit.switched-in` webhook to NESO's inbox, signed by node `signer`."""
+        webhook_id = str(uuid.uuid4())
+        body = json.dumps({
+            "id": webhook_id, "sequence": "1", "type": "market-unit.switched-in",
+            "kind": "market-unit", "record": f"https://id.fmar.uk/market-unit/{unit_id}",
+            "version": 9, "time": "2026-11-30T05:00:00Z", "data": data}).encode()
+        headers = self.local.webhook_signer(self.node(signer)).headers(
+            webhook_id, int(time.time()), body)
+        return self.local.post_webhook(self.node("neso"), body, headers)
+
     def restart(self, node: NodeProc, crash_at: str | None = None) -> None:
         node.stop()
         node.env.pop("FMAR_SWITCH_CRASH_AT", None)
@@ -138,6 +160,7 @@ class World:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     local = LocalFederation(tmp_path_factory.mktemp("unit-switching"),
                             node_env={"FMAR_SWITCH_POLL_SECONDS": "0.5",
+                                      "FMAR_EVENTS_POLL": "0.2",
                                       "FMAR_PLACEMENT_TTL": "1", "FMAR_NODE_DEADLINE": "10",
                                       "FMAR_FEDERATION_KEY_TTL": "1", **RATE_LIMITS_OFF},
                             trust_env=RATE_LIMITS_OFF)
@@ -151,7 +174,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         a = local.add_node("fsp_a", flexco,
                            extra_env={"FMAR_SWITCH_NOTICE_SECONDS": str(NOTICE),
                                       "FMAR_SWITCH_MAX_BUNDLE": str(MAX_BUNDLE)})
-        local.add_node("fsp_b", otherflex)
+        b = local.add_node("fsp_b", otherflex)
         neso_node = local.add_node("neso", neso)
         local.add_node("dno", gridco, ["Asset", "ConnectionLimit"])
         rows = list(assets(2 * PAIRS + 9, flexco.org_id, seed=41, dnos=[AREA]))
@@ -162,14 +185,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
              "DNOArea": AREA}, [(i.rsplit("/", 1)[-1], JOINED) for i in pair])
             for n, pair in enumerate([*pairs, iris[2 * PAIRS:2 * PAIRS + 3]])])
         _, qualification = local.load_qualification(a, neso_node, unit_ids[0])
+        _, large_outcome = local.load_qualification(a, neso_node, unit_ids[PAIRS])
+        for fsp in (a, b):  # NESO's node hears of the units' changes and switches
+            local.subscribe_inbox(fsp, neso_node)
         local.start_nodes()
         yield World(local, list(zip(unit_ids[1:PAIRS], pairs[1:])), iris[2 * PAIRS + 3:],
-                    (unit_ids[0], qualification), unit_ids[PAIRS])
+                    (unit_ids[0], qualification), unit_ids[PAIRS], large_outcome)
     finally:
         local.stop()
 
 
-def test_a_unit_moves_with_its_memberships_and_members_and_keeps_its_qualification(
+def test_a_unit_moves_with_its_memberships_and_members_and_its_qualification_follows(
         world: World) -> None:
     unit_id, qualification = world.qualified
     members = world.call("Flexco", world.a, "GET", f"/market-units/{unit_id}/members").json()
@@ -203,6 +229,25 @@ def test_a_unit_moves_with_its_memberships_and_members_and_keeps_its_qualificati
     assert found.status_code == 200, found.text
     assert [q["id"] for q in found.json()["items"]] == [qualification]
     assert found.json()["items"][0]["UnitId"].endswith(unit_id)
+    # ... and, told by B's node and confirmed by NESO's node with both FSPs' nodes, it
+    # names B: B reads its unit's outcome there, A no longer does (INBOX-011, POL-096)
+    deadline = time.monotonic() + WAIT
+    while world.outcome("Neso", qualification).json()["OrganisationId"] != \
+            world.org("Otherflex"):
+        assert time.monotonic() < deadline, (world.node("neso").log_text()[-3000:]
+                                             + world.b.log_text()[-3000:])
+        time.sleep(0.5)
+    outcome = world.outcome("Otherflex", qualification)
+    assert outcome.status_code == 200, outcome.text
+    assert world.org("Flexco") in outcome.json()["Reason"]
+    assert world.outcome("Flexco", qualification).status_code == 404
+    history = world.call("Neso", world.node("neso"), "GET",
+                         f"/qualifications/{qualification.rsplit('/', 1)[-1]}/history")
+    last, before = history.json()["versions"][-1], history.json()["versions"][-2]
+    assert last["action"] == "follow-switch-qualification", last
+    assert before["record"]["OrganisationId"] == world.org("Flexco")
+    # the state did not move (A's member leaving made it `reassessment_required` before)
+    assert last["record"]["State"] == before["record"]["State"]
     # B changes its unit's composition on its node; A no longer can, on either node
     membership = next(m for m in every if m["AssetId"].endswith(kept.rsplit("/", 1)[-1]))
     path = f"/market-units/{unit_id}/members/{membership['MembershipId']}/end"
@@ -333,3 +378,69 @@ def test_kill_of_b_mid_unit_hand_over_then_restart_moves_once(world: World,
     done = world.wait_state(switch_id, "completed", "rejected")
     assert done["State"] == "completed", done
     world.assert_unit_moved(unit_id, members)
+
+
+def test_INBOX_009_a_switch_notice_names_the_unit_and_both_fsps(world: World) -> None:
+    for data in ({"organisation": world.org("Otherflex")},
+                 {"organisation": "a b", "former": world.org("Flexco")},
+                 {"organisation": world.org("Flexco"), "former": world.org("Flexco")}):
+        r = world.notice("fsp_b", world.large, **data)
+        assert r.status_code == 400 and r.json()["code"] == "INBOX-009", r.text
+    r = world.notice("fsp_b", "x> } DROP ALL {", organisation=world.org("Otherflex"),
+                     former=world.org("Flexco"))
+    assert r.status_code == 400 and r.json()["code"] == "INBOX-009", r.text
+
+
+def test_INBOX_010_a_node_speaks_only_for_the_fsps_it_holds(world: World) -> None:
+    """B's node says A's unit is now a third FSP's: it does not hold that FSP."""
+    r = world.notice("fsp_b", world.large, organisation=world.org("Thirdflex"),
+                     former=world.org("Flexco"))
+    assert r.status_code == 403 and r.json()["code"] == "INBOX-010", r.text
+    assert world.outcome("Neso", world.large_outcome).json()["OrganisationId"] == \
+        world.org("Flexco")
+
+
+def test_INBOX_011_a_forged_switch_notice_moves_no_outcome(world: World) -> None:
+    """A hostile FSP (B) tells NESO's node, signed by its own node, that A's unit is now
+    B's: NESO's node asks A's node, which still holds the unit (no tombstone), and B's,
+    which does not hold it; the outcome keeps naming A, and B cannot read it."""
+    r = world.notice("fsp_b", world.large, organisation=world.org("Otherflex"),
+                     former=world.org("Flexco"), switch_request="forged")
+    assert r.status_code == 403 and r.json()["code"] == "INBOX-011", r.text
+    assert "former FSP's node" in r.json()["message"]
+    assert world.outcome("Neso", world.large_outcome).json()["OrganisationId"] == \
+        world.org("Flexco")
+    assert world.outcome("Otherflex", world.large_outcome).status_code == 404
+    assert world.outcome("Flexco", world.large_outcome).status_code == 200
+    # the former holder's node wants the switched unit's outcome back: B's node holds the
+    # unit, with no tombstone naming A, so nothing moves
+    unit_id, qualification = world.qualified
+    assert world.outcome("Neso", qualification).json()["OrganisationId"] == \
+        world.org("Otherflex"), "the switch test runs first"
+    r = world.notice("fsp_a", unit_id, organisation=world.org("Flexco"),
+                     former=world.org("Otherflex"))
+    assert r.status_code == 403 and r.json()["code"] == "INBOX-011", r.text
+    assert world.outcome("Otherflex", qualification).status_code == 200
+
+
+def test_POL_097_who_holds_a_unit_is_told_only_to_an_operators_node(world: World) -> None:
+    """`GET /market-units/{id}/holder` answers a system operator's node's own token; an
+    FSP's node's own token and a person's token are refused."""
+    path = f"/market-units/{world.large}/holder"
+
+    def ask(node: NodeProc, target: NodeProc, scope: str) -> httpx.Response:
+        with world.local.client(node.data_dir / "client.pem",
+                                node.data_dir / "client.key") as c:
+            token = c.post(f"{world.local.issuer}/token", data={
+                "grant_type": "client_credentials", "client_id": node.node_id,
+                "audience": target.url, "scope": scope}).json()["access_token"]
+            return c.get(f"{target.url}{path}", timeout=60,
+                         headers={"Authorization": f"Bearer {token}"})
+
+    held = ask(world.node("neso"), world.a, "units:verify")
+    assert held.status_code == 200, held.text
+    assert held.json()["OrganisationId"] == world.org("Flexco")
+    fsp_node = ask(world.b, world.a, "units:verify")
+    assert fsp_node.status_code == 403 and fsp_node.json()["code"] == "POL-097", fsp_node.text
+    person = world.call("Neso", world.a, "GET", path)
+    assert person.status_code == 403 and person.json()["code"] == "POL-001", person.text

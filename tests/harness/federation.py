@@ -340,7 +340,8 @@ class LocalFederation:
         return application, self._on_store(operator_node, decide)
 
     def subscribe_inbox(self, fsp_node: NodeProc, operator_node: NodeProc,
-                        types: tuple[str, ...] = ("market-unit.composition-changed",)) -> str:
+                        types: tuple[str, ...] = ("market-unit.composition-changed",
+                                                  "market-unit.switched-in")) -> str:
         """The operator's subscription, on the FSP's node (before it runs), to `types`,
         delivered to the operator node's inbox (`/inbox/events`), made as the operator with
         its rights (POL-040 judges each event with them). Returns the subscription ID."""
@@ -353,6 +354,22 @@ class LocalFederation:
         return str(self._on_store(fsp_node, lambda register: Subscriptions(
             register.unit).create(caller, {"url": f"{operator_node.url}/inbox/events",
                                            "types": list(types)}).id))
+
+    def webhook_signer(self, node: NodeProc) -> Any:
+        """A signer with `node`'s own client key and certificate, as its webhooks are
+        signed (tests forge or replay what a node, honest or hostile, could send)."""
+        from node.events.signing import WebhookSigner
+
+        return WebhookSigner.from_files(node.data_dir / "client.key",
+                                        node.data_dir / "client.pem", self.ca_bundle)
+
+    def post_webhook(self, node: NodeProc, body: bytes,
+                     headers: dict[str, str]) -> httpx.Response:
+        """POST `body` to `node`'s inbox with `headers`, without a token (the signature is
+        the credential)."""
+        with self.client() as c:
+            return c.post(f"{node.url}/inbox/events", content=body, timeout=60,
+                          headers={"Content-Type": "application/json", **headers})
 
     @staticmethod
     def _on_store(node: NodeProc, work: Any) -> Any:

@@ -85,9 +85,10 @@ def _response(token: str, claims: dict[str, Any], **extra: Any) -> dict[str, Any
 RELAY_SCOPES = frozenset({"assets:read", "sparql:query"})
 # What a node asks for with its own certificate: duplicate checks at other nodes, and the
 # hand-over of records in a switch (node/switching/, POL-075), dispute notices (POL-087),
-# reading the public product register to check qualifications (QUAL-VAL-030..039).
+# reading the public product register to check qualifications (QUAL-VAL-030..039), and an
+# operator's node confirming a unit's new holder (node/events/inbox.py, INBOX-011).
 NODE_SCOPES = frozenset({"duplicates:query", "switch:transfer", "disputes:notify",
-                         "products:read"})
+                         "products:read", "units:verify"})
 
 
 def may_act_of(session: Session, form: dict[str, str], audience: str) -> dict[str, str] | None:
