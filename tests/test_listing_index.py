@@ -141,14 +141,15 @@ class Paths:
         assert self.index is not None
 
     def listing(self, caller: Caller, filters: dict[str, Any], limit: int,
-                indexed: bool) -> list[list[str]]:
+                indexed: bool) -> list[list[dict[str, Any]]]:
+        """Every page, each item the asset's whole JSON (IDX-008: equal both ways)."""
         saved = self.assets.index
         self.assets.index = saved if indexed else None
         try:
             pages, after = [], None
             while True:
                 records, after = self.assets.search(caller, filters, limit, after)
-                pages.append([r.asset_id for r in records])
+                pages.append(records)
                 if not after:
                     return pages
         finally:
@@ -223,8 +224,8 @@ def test_IDX_003_IDX_005_IDX_006_index_answers_equal_sparql_for_every_role(node)
 def test_IDX_003_an_asset_in_both_the_callers_organisation_and_area_counts_once(node):
     paths = Paths(node)
     caller = ROLES["fsp_and_idno"]
-    listed = {a for p in paths.listing(caller, {}, 1000, True) for a in p}
-    assert listed == {a for p in paths.listing(caller, {}, 1000, False) for a in p}
+    listed = {a["AssetId"] for p in paths.listing(caller, {}, 1000, True) for a in p}
+    assert listed == {a["AssetId"] for p in paths.listing(caller, {}, 1000, False) for a in p}
     rows = [r for a in listed if (r := paths.assets.get_record(ASSET_BASE + a)) is not None]
     both = [r for r in rows if r.facts.organisation == "FSP-OTHER"
             and r.facts.dno_area == "SSEN_SEPD"]
@@ -352,15 +353,15 @@ def test_IDX_004_REQ_IN_003_a_keyset_cursor_neither_repeats_nor_skips(node):
     paths = Paths(node)
     caller = ROLES["fsp"]
     first, after = paths.assets.search(caller, {}, 5, None)
-    before = {a for p in paths.listing(caller, {}, 1000, True) for a in p}
-    seen = [r.asset_id for r in first]
+    before = {a["AssetId"] for p in paths.listing(caller, {}, 1000, True) for a in p}
+    seen = [r["AssetId"] for r in first]
     added = _register(node, "fsp", 3, 300)
     later = sorted(before - set(seen))[2]  # remove one not yet listed, one already listed
     for gone in (later, seen[0]):
         _remove(node, gone)
     while after:
         page, after = paths.assets.search(caller, {}, 5, after)
-        seen += [r.asset_id for r in page]
+        seen += [r["AssetId"] for r in page]
     assert len(seen) == len(set(seen))  # nothing repeated
     assert before - {later} <= set(seen)  # nothing present throughout was skipped
     assert later not in seen
@@ -407,3 +408,28 @@ def test_IDX_003_hostile_codes_are_refused_before_any_index_query(node):
     with node.client("fsp") as c:
         r = c.get("/assets", params={"after": "' OR 1=1 --"})
         assert (r.status_code, r.json()["code"]) == (400, "ARM-IN-010")
+
+
+def test_IDX_008_a_page_is_served_from_the_index_as_reads_give_each_record(node, monkeypatch):
+    """A page of `GET /assets` reads no record from the store: each item is the JSON the
+    index keeps, written from the same read as its columns; it equals what a read of the
+    record gives, also just after a change (the change's catch-up rewrote it)."""
+    paths = Paths(node)
+    [asset_id] = _register(node, "fsp", 1, 500)
+    with node.client("fsp") as c:
+        etag = c.get(f"/assets/{asset_id}").headers["etag"]
+        assert c.patch(f"/assets/{asset_id}", json={"AssetName": "IDX-008 renamed"},
+                       headers={"If-Match": etag}).status_code == 200
+        read = c.get(f"/assets/{asset_id}").json()
+        store = paths.services.register.store
+
+        def no_store_read(*_: Any) -> Any:
+            raise AssertionError("a page read the record store")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(store, "triples", no_store_read)
+            patched.setattr(store, "select", no_store_read)
+            items = c.get("/assets", params={"limit": 1000}).json()["items"]
+    [listed] = [item for item in items if item["AssetId"] == asset_id]
+    assert listed == read
+    assert listed["AssetName"] == "IDX-008 renamed" and listed["Version"] == 2

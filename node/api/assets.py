@@ -296,8 +296,8 @@ def list_assets(
     after: Annotated[str | None, Query(description="AssetId to continue after (next page)")] = None,
 ) -> JSONResponse:
     filters = {k: v for k, v in locals().items() if k not in ("request", "caller", "limit", "after")}
-    records, cursor = assets_of(request).search(caller, filters, limit, after)
-    body: dict[str, Any] = {"items": [r.as_json() for r in records], "count": len(records)}
+    items, cursor = assets_of(request).search(caller, filters, limit, after)
+    body: dict[str, Any] = {"items": items, "count": len(items)}
     if cursor:
         body["next"] = cursor
     return JSONResponse(body)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Float, Index, MetaData, String, Table
+from sqlalchemy import Boolean, Column, Float, Index, MetaData, String, Table, Text
 
 # Bumped when the columns or their meaning change: an index of another version is rebuilt.
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 
 metadata = MetaData()
 
@@ -28,6 +28,9 @@ assets = Table(
     *(Column(prefix, Float) for prefix in MEASURE_COLUMNS.values()),
     *(Column(prefix + "_text", String) for prefix in MEASURE_COLUMNS.values()),
     *(Column(name, String) for name in MONTH_COLUMNS.values()),
+    # a listed record's JSON (`AssetRecord.as_json`), rendered from the same read of the
+    # store as the columns, in the same transaction: a page is served from it (IDX-008)
+    Column("doc", Text),
 )
 for _name in ("organisation", "dno", "category", "gsp_group", "validation_status",
               "connection_type"):

@@ -231,6 +231,10 @@ def record_ntriples(
 # ---------------------------------------------------------------- reading back
 
 
+# the client fields by predicate IRI as a plain string (an rdflib URIRef hashes apart)
+_FIELD_OF = {str(predicate): f for predicate, f in FIELD_BY_PREDICATE.items()}
+
+
 @dataclass
 class AssetRecord:
     """A stored asset as read from its named graph."""
@@ -299,16 +303,16 @@ class AssetRecord:
         return [
             (t.predicate.value, str(t.object))
             for t in self.triples
-            if URIRef(t.predicate.value) in FIELD_BY_PREDICATE
+            if t.predicate.value in _FIELD_OF
         ]
 
     def as_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"AssetId": self.asset_id, "id": self.iri}
         found = {}
-        for t in self.triples:
-            field_ = FIELD_BY_PREDICATE.get(URIRef(t.predicate.value))
+        for t in self.triples:  # plain strings: an rdflib term per value cost half a page
+            field_ = _FIELD_OF.get(t.predicate.value)
             if field_ is not None:
-                found[field_.name] = to_json_value(field_, Literal(term_value(t.object)))
+                found[field_.name] = to_json_value(field_, term_value(t.object))
         body.update((name, found[name]) for name in FIELD_BY_NAME if name in found)
         body["RegistrationStatus"] = self.registration_status
         body["ValidationStatus"] = self.validation_status

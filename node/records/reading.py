@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from typing import Any
+
+import pyoxigraph as ox
 
 from node import audit
 from node.records import carried
@@ -33,3 +36,17 @@ def history(kind: RecordKind, store: RecordStore, current: Any, key: str,
             key: as_json(record) if record else None,
         })
     return versions
+
+
+def own_triples(store: RecordStore, iris: Sequence[str]) -> dict[str, list[ox.Triple]]:
+    """The triples about each record in its own graph (as `AssetRecord.from_triples` keeps
+    them), for many records in one store query; a record that is gone has none."""
+    found: dict[str, list[ox.Triple]] = defaultdict(list)
+    if not iris:
+        return found
+    names = " ".join(f"<{iri}>" for iri in iris)
+    for s in store.select(f"SELECT ?g ?p ?o WHERE {{ VALUES ?g {{ {names} }} "
+                          "GRAPH ?g { ?g ?p ?o } }"):
+        graph = s["g"]
+        found[graph.value].append(ox.Triple(graph, s["p"], s["o"]))
+    return found
