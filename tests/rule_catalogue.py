@@ -918,6 +918,12 @@ INDEX_RULES = [
     Rule("IDX-007", "A report part's freshness (newest change) from the index equals the store's.",
          "`node/index/queries.py` `newest_modified`", "(report part)",
          _t(INDEX_TEST, "test_IDX_007_the_freshness_of_a_report_part_equals_sparql")),
+    Rule("IDX-008", "A listing page is served from the index alone: each listed record's JSON "
+         "is kept in its row, written from the same read of the store as its columns, and "
+         "equals what a read of the record gives.",
+         "`node/index/listing.py` `_row`", "(listing)",
+         _t(INDEX_TEST, "test_IDX_008_a_page_is_served_from_the_index_as_reads_give_each_record",
+            "test_IDX_003_IDX_005_IDX_006_index_answers_equal_sparql_for_every_role")),
 ]
 
 FEDERATION_RULES = [
