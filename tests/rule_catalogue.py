@@ -924,6 +924,11 @@ INDEX_RULES = [
          "`node/index/listing.py` `_row`", "(listing)",
          _t(INDEX_TEST, "test_IDX_008_a_page_is_served_from_the_index_as_reads_give_each_record",
             "test_IDX_003_IDX_005_IDX_006_index_answers_equal_sparql_for_every_role")),
+    Rule("IDX-009", "A CSV or JSON-LD export of the caller's assets is read from the index a "
+         "keyset page at a time (constant memory, ID order) and holds what the export from "
+         "the store holds.",
+         "`node/index/listing.py` `every`", "(export)",
+         _t(INDEX_TEST, "test_IDX_009_an_export_is_served_from_the_index_page_by_page")),
 ]
 
 FEDERATION_RULES = [

@@ -193,6 +193,25 @@ class ListingIndex:
         with self.engine.connect() as conn:
             return queries.page(conn, scope, spec, limit, after_iri)
 
+    def every(self, scope: policy.ReadScope, spec: AssetFilter,
+              batch: int = 1000) -> Iterator[dict[str, Any]]:
+        """The JSON of every matching listed record in IRI order, a keyset page of `batch`
+        at a time (constant memory; each page catches up first, as any answer). The
+        caller's codes are checked now, before the first record (FED-IN-001)."""
+        queries.scope_condition(scope)
+
+        def pages() -> Iterator[dict[str, Any]]:
+            after = ""
+            while True:
+                docs, more = self.page(scope, spec, batch, after)
+                bodies = [json.loads(doc) for doc in docs]
+                yield from bodies
+                if not more or not bodies:
+                    return
+                after = bodies[-1]["id"]
+
+        return pages()
+
     def aggregate(self, spec: AggregateSpec, access: policy.AggregateScope,
                   key: bytes) -> dict[str, Any] | None:
         """The table `/query/aggregate` answers, or None when the index does not hold the

@@ -550,10 +550,8 @@ class Assets:
         filters are checked now, before the first byte of the response. The store is read
         on one thread of its own (node/store/stream.py): a streamed response is pulled on
         any server thread."""
-        policy.require_scope(caller, "assets:read")
-        scope = policy.ReadScope(False, frozenset({caller.organisation_id}), frozenset())
         query = (f"SELECT ?asset WHERE {{ GRAPH ?asset "
-                 f"{{ {' '.join(_search_patterns(scope, filters))} }} }}")
+                 f"{{ {' '.join(_search_patterns(_export_scope(caller), filters))} }} }}")
 
         def records() -> Iterator[AssetRecord]:
             # The IRIs first: Oxigraph's result iterator must not outlive the thread that
@@ -565,6 +563,22 @@ class Assets:
                     yield record
 
         return on_one_thread(records)
+
+    def iter_export_json(self, caller: Caller,
+                         filters: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """As `iter_export`, each asset as its JSON (`AssetRecord.as_json`): from the
+        listing index when the node keeps one (IDX-009: a page of 1,000 at a time, in ID
+        order, no store reads), else from the records."""
+        scope = _export_scope(caller)
+        if self.index is None:
+            return (record.as_json() for record in self.iter_export(caller, filters))
+        return self.index.every(scope, _filter_spec(filters))
+
+
+def _export_scope(caller: Caller) -> policy.ReadScope:
+    """An export is of the caller's own assets (checked before the first byte)."""
+    policy.require_scope(caller, "assets:read")
+    return policy.ReadScope(False, frozenset({caller.organisation_id}), frozenset())
 
 
 # What a merge patch starts from leaves out what the node keeps (and the IRI, `id`).
