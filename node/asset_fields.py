@@ -185,7 +185,8 @@ def to_term(field: Field, value: Any) -> Node:
     return term
 
 
-def to_json_value(field: Field, term: Node) -> Any:
+def to_json_value(field: Field, term: Node | str) -> Any:
+    """A stored value (an rdflib term, or its lexical form / IRI) as the JSON field."""
     text = str(term)
     if field.kind == "org":
         return text.removeprefix(ORG_BASE)

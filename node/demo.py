@@ -157,11 +157,11 @@ def seed_dispute(register: Any, base: str) -> None:
         return
     asset = found[0]
     dispute = register.disputes.open(
-        {"Record": asset.iri, "Grounds": "Rated capacity is above what the connection "
+        {"Record": asset["id"], "Grounds": "Rated capacity is above what the connection "
          "agreement allows; please check the nameplate."}, dno,
-        Found(asset.iri, "asset", asset.organisation_id, base))
+        Found(asset["id"], "asset", asset["OrganisationId"], base))
     node = Caller("demo-loader", "DNO-UKPN", frozenset(), frozenset({"disputes:notify"}))
-    register.assets.dispute_status(asset.asset_id, node, dispute.iri, "open", None)
+    register.assets.dispute_status(asset["AssetId"], node, dispute.iri, "open", None)
 
 
 def run_demo(data_dir: Path, port: int, asset_count: int, fresh: bool = False) -> None:

@@ -937,6 +937,17 @@ INDEX_RULES = [
     Rule("IDX-007", "A report part's freshness (newest change) from the index equals the store's.",
          "`node/index/queries.py` `newest_modified`", "(report part)",
          _t(INDEX_TEST, "test_IDX_007_the_freshness_of_a_report_part_equals_sparql")),
+    Rule("IDX-008", "A listing page is served from the index alone: each listed record's JSON "
+         "is kept in its row, written from the same read of the store as its columns, and "
+         "equals what a read of the record gives.",
+         "`node/index/listing.py` `_row`", "(listing)",
+         _t(INDEX_TEST, "test_IDX_008_a_page_is_served_from_the_index_as_reads_give_each_record",
+            "test_IDX_003_IDX_005_IDX_006_index_answers_equal_sparql_for_every_role")),
+    Rule("IDX-009", "A CSV or JSON-LD export of the caller's assets is read from the index a "
+         "keyset page at a time (constant memory, ID order) and holds what the export from "
+         "the store holds.",
+         "`node/index/listing.py` `every`", "(export)",
+         _t(INDEX_TEST, "test_IDX_009_an_export_is_served_from_the_index_page_by_page")),
     Rule("IDX-020", "The capacity cells (per finest group of every code and per measure: "
          "count, exact sum, smallest and two largest) are kept in the rows' transaction and "
          "always equal the cells summed anew from the rows.",

@@ -137,14 +137,15 @@ class Paths:
         assert self.index is not None
 
     def listing(self, caller: Caller, filters: dict[str, Any], limit: int,
-                indexed: bool) -> list[list[str]]:
+                indexed: bool) -> list[list[dict[str, Any]]]:
+        """Every page, each item the asset's whole JSON (IDX-008: equal both ways)."""
         saved = self.assets.index
         self.assets.index = saved if indexed else None
         try:
             pages, after = [], None
             while True:
                 records, after = self.assets.search(caller, filters, limit, after)
-                pages.append([r.asset_id for r in records])
+                pages.append(records)
                 if not after:
                     return pages
         finally:
@@ -217,8 +218,8 @@ def test_IDX_003_IDX_005_IDX_006_index_answers_equal_sparql_for_every_role(node)
 def test_IDX_003_an_asset_in_both_the_callers_organisation_and_area_counts_once(node):
     paths = Paths(node)
     caller = ROLES["fsp_and_idno"]
-    listed = {a for p in paths.listing(caller, {}, 1000, True) for a in p}
-    assert listed == {a for p in paths.listing(caller, {}, 1000, False) for a in p}
+    listed = {a["AssetId"] for p in paths.listing(caller, {}, 1000, True) for a in p}
+    assert listed == {a["AssetId"] for p in paths.listing(caller, {}, 1000, False) for a in p}
     rows = [r for a in listed if (r := paths.assets.get_record(ASSET_BASE + a)) is not None]
     both = [r for r in rows if r.facts.organisation == "FSP-OTHER"
             and r.facts.dno_area == "SSEN_SEPD"]
@@ -347,15 +348,15 @@ def test_IDX_004_REQ_IN_003_a_keyset_cursor_neither_repeats_nor_skips(node):
     paths = Paths(node)
     caller = ROLES["fsp"]
     first, after = paths.assets.search(caller, {}, 5, None)
-    before = {a for p in paths.listing(caller, {}, 1000, True) for a in p}
-    seen = [r.asset_id for r in first]
+    before = {a["AssetId"] for p in paths.listing(caller, {}, 1000, True) for a in p}
+    seen = [r["AssetId"] for r in first]
     added = _register(node, "fsp", 3, 300)
     later = sorted(before - set(seen))[2]  # remove one not yet listed, one already listed
     for gone in (later, seen[0]):
         _remove(node, gone)
     while after:
         page, after = paths.assets.search(caller, {}, 5, after)
-        seen += [r.asset_id for r in page]
+        seen += [r["AssetId"] for r in page]
     assert len(seen) == len(set(seen))  # nothing repeated
     assert before - {later} <= set(seen)  # nothing present throughout was skipped
     assert later not in seen
@@ -444,3 +445,59 @@ def test_IDX_020_IDX_021_capacity_cells_follow_every_change_of_the_rows(node):
         if spec.filter.min_capacity is None:
             assert paths.aggregate(regulator, spec, True) == paths.aggregate(
                 regulator, spec, False), spec
+def test_IDX_008_a_page_is_served_from_the_index_as_reads_give_each_record(node, monkeypatch):
+    """A page of `GET /assets` reads no record from the store: each item is the JSON the
+    index keeps, written from the same read as its columns; it equals what a read of the
+    record gives, also just after a change (the change's catch-up rewrote it)."""
+    paths = Paths(node)
+    [asset_id] = _register(node, "fsp", 1, 500)
+    with node.client("fsp") as c:
+        etag = c.get(f"/assets/{asset_id}").headers["etag"]
+        assert c.patch(f"/assets/{asset_id}", json={"AssetName": "IDX-008 renamed"},
+                       headers={"If-Match": etag}).status_code == 200
+        read = c.get(f"/assets/{asset_id}").json()
+        store = paths.services.register.store
+        with monkeypatch.context() as patched:
+            patched.setattr(store, "triples", _no_store_read)
+            patched.setattr(store, "select", _no_store_read)
+            items = c.get("/assets", params={"limit": 1000}).json()["items"]
+    [listed] = [item for item in items if item["AssetId"] == asset_id]
+    assert listed == read
+    assert listed["AssetName"] == "IDX-008 renamed" and listed["Version"] == 2
+
+
+def test_IDX_009_an_export_is_served_from_the_index_page_by_page(node, monkeypatch):
+    """CSV and JSON-LD exports read the index a keyset page at a time (no store reads,
+    constant memory) and hold the same assets, byte for byte per row, as the export from
+    the store; pages of any size give the same records."""
+    paths = Paths(node)
+    store = paths.services.register.store
+
+    def exported(fmt: str, indexed: bool) -> str:
+        saved = paths.assets.index
+        paths.assets.index = saved if indexed else None
+        try:
+            with node.client("fsp") as c, monkeypatch.context() as patched:
+                if indexed:
+                    patched.setattr(store, "triples", _no_store_read)
+                    patched.setattr(store, "select", _no_store_read)
+                r = c.get("/assets/export", params={"format": fmt, "category": "BESS"})
+                assert r.status_code == 200, r.text
+                return r.text
+        finally:
+            paths.assets.index = saved
+
+    want, got = exported("csv", False).splitlines(), exported("csv", True).splitlines()
+    assert got[0] == want[0] and sorted(got[1:]) == sorted(want[1:]) and len(got) > 5
+    assert got[1:] == sorted(got[1:])  # in ID order
+    graphs = [sorted(json.loads(exported("jsonld", indexed))["@graph"],
+                     key=lambda item: item["@id"]) for indexed in (False, True)]
+    assert graphs[0] == graphs[1] and graphs[0]
+    scope = policy.ReadScope(False, frozenset({"FSP-ACME"}), frozenset())
+    whole = list(paths.index.every(scope, AssetFilter({})))
+    assert list(paths.index.every(scope, AssetFilter({}), batch=3)) == whole
+    assert {a["OrganisationId"] for a in whole} == {"FSP-ACME"}
+
+
+def _no_store_read(*_: Any) -> Any:
+    raise AssertionError("the record store was read")

@@ -116,6 +116,10 @@ def test_node_runs_unchanged_on_an_external_sparql_server(server_url):
             assert patched.status_code == 200
             assert c.get(path).json()["AssetName"] == "remote"
             assert len(c.get(f"{path}/history").json()["versions"]) == 2
+            # the listing index (in memory here) holds each record's JSON as read (IDX-008)
+            listed = c.get("/assets", params={"limit": 1000}).json()["items"]
+            assert [a for a in listed if a["AssetId"] == created.json()["AssetId"]] == [
+                c.get(path).json()]
     finally:
         node.stop()
     # the records are really on the server

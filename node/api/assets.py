@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal
@@ -296,8 +297,8 @@ def list_assets(
     after: Annotated[str | None, Query(description="AssetId to continue after (next page)")] = None,
 ) -> JSONResponse:
     filters = {k: v for k, v in locals().items() if k not in ("request", "caller", "limit", "after")}
-    records, cursor = assets_of(request).search(caller, filters, limit, after)
-    body: dict[str, Any] = {"items": [r.as_json() for r in records], "count": len(records)}
+    items, cursor = assets_of(request).search(caller, filters, limit, after)
+    body: dict[str, Any] = {"items": items, "count": len(items)}
     if cursor:
         body["next"] = cursor
     return JSONResponse(body)
@@ -327,38 +328,50 @@ def export_assets(
     dno: CodeParam = None,
 ) -> Response:
     chosen = negotiate(request, [CSV, JSONLD, TURTLE, NTRIPLES], format)
-    records = assets_of(request).iter_export(caller, {"category": category, "dno": dno})
+    service, filters = assets_of(request), {"category": category, "dno": dno}
+    lines = _export_lines(service.iter_export_json(caller, filters), chosen) \
+        if chosen in (CSV, JSONLD) else _triples_lines(service.iter_export(caller, filters))
     if wanted(request.headers):  # signed over the exact bytes: built whole, then sent
-        body = b"".join(_export_lines(records, chosen))
+        body = b"".join(lines)
         record = required(node_provenance(request)).for_export(
             caller, request.url.path, dict(request.query_params), body)
         return Response(body, media_type=chosen, headers={
             "Content-Disposition": "attachment", EXPORT_HEADER: header_value(record)})
-    return StreamingResponse(_export_lines(records, chosen), media_type=chosen,
+    return StreamingResponse(lines, media_type=chosen,
                              headers={"Content-Disposition": "attachment"})
 
 
-def _export_lines(records: Iterator[AssetRecord], chosen: str) -> Iterator[bytes]:
+EXPORT_BATCH = 500  # assets per chunk of a streamed CSV or JSON-LD export
+
+
+def _export_lines(items: Iterator[dict[str, Any]], chosen: str) -> Iterator[bytes]:
+    """CSV or JSON-LD of each asset's JSON, in chunks of `EXPORT_BATCH` assets."""
+    batches = iter(lambda: list(itertools.islice(items, EXPORT_BATCH)), [])
     if chosen == CSV:
         from node.inputs import csv_text
 
         yield csv_text([CSV_COLUMNS]).encode()
-        for record in records:
-            yield csv_text([csv_row(record)]).encode()
-    elif chosen == JSONLD:
-        yield f'{{"@context": "{CONTEXT_PATH}", "@graph": [\n'.encode()
-        first = True
-        for record in records:
-            body = {"@id": record.iri, "@type": "Asset"}
-            body.update({k: v for k, v in record.as_json().items() if k != "id"})
+        for batch in batches:
+            yield csv_text([csv_row(item) for item in batch]).encode()
+        return
+    yield f'{{"@context": "{CONTEXT_PATH}", "@graph": [\n'.encode()
+    first = True
+    for batch in batches:
+        parts = []
+        for item in batch:
+            body = {"@id": item["id"], "@type": "Asset"}
+            body.update({k: v for k, v in item.items() if k != "id"})
             _expand_codes(body)
-            yield (("" if first else ",\n") + json.dumps(body)).encode()
+            parts.append(("" if first else ",\n") + json.dumps(body))
             first = False
-        yield b"\n]}\n"
-    else:
-        # N-Triples is line based; it is also valid Turtle.
-        for record in records:
-            yield "".join(f"{t.subject} {t.predicate} {t.object} .\n" for t in record.triples).encode()
+        yield "".join(parts).encode()
+    yield b"\n]}\n"
+
+
+def _triples_lines(records: Iterator[AssetRecord]) -> Iterator[bytes]:
+    # N-Triples is line based; it is also valid Turtle.
+    for record in records:
+        yield "".join(f"{t.subject} {t.predicate} {t.object} .\n" for t in record.triples).encode()
 
 
 @router.get("/assets/{asset_id}", summary="Read one asset (JSON, JSON-LD, Turtle, N-Triples)",

@@ -12,14 +12,15 @@ a backup) is rebuilt from the store (IDX-002).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pyoxigraph as ox
 from sqlalchemy import Connection, create_engine, delete, event, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import StaticPool
@@ -36,9 +37,11 @@ from node.index.schema import (
     meta,
     metadata,
 )
+from node.kinds.asset_records import AssetRecord
 from node.query import aggregates
 from node.query.aggregates import AggregateSpec
 from node.query.filters import AssetFilter
+from node.records.reading import own_triples
 from node.store import RecordStore
 
 log = logging.getLogger(__name__)
@@ -46,7 +49,7 @@ CHUNK = 500  # records re-read from the store per query
 BACKGROUND_OVER = 50  # a write of more records than this is applied in the background
 PROV_USED = "http://www.w3.org/ns/prov#used"
 INDEX_FILE = "listing-index.sqlite"
-_PREDICATES = ", ".join(f"<{p}>" for p in PREDICATES)
+_READ = frozenset(PREDICATES)
 
 
 def _engine(path: Path | None) -> Engine:
@@ -147,18 +150,14 @@ class ListingIndex:
         return {iri for iri in found if iri.startswith(ASSET_BASE)}
 
     def _rows(self, iris: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | None]]:
-        """Each record's current row (None: it is gone), read from the store in chunks."""
+        """Each record's current row (None: it is gone), read from the store in chunks: its
+        columns and its JSON (IDX-008) from the same triples."""
         ordered = sorted(iris)
         for start in range(0, len(ordered), CHUNK):
             chunk = ordered[start:start + CHUNK]
-            names = " ".join(f"<{iri}>" for iri in chunk)
-            triples: dict[str, list[tuple[str, Any]]] = defaultdict(list)
-            for s in self.store.select(f"SELECT ?g ?p ?o WHERE {{ VALUES ?g {{ {names} }} "
-                                       f"GRAPH ?g {{ ?g ?p ?o FILTER (?p IN ({_PREDICATES})) "
-                                       "} }"):
-                triples[s["g"].value].append((s["p"].value, s["o"]))
+            triples = own_triples(self.store, chunk)
             for iri in chunk:
-                yield iri, row_of(iri, triples.get(iri, []))
+                yield iri, _row(iri, triples.get(iri, []))
 
     def _replace(self, conn: Connection, iris: Iterable[str]) -> None:
         rows = list(self._rows(iris))
@@ -199,9 +198,30 @@ class ListingIndex:
 
     def page(self, scope: policy.ReadScope, spec: AssetFilter, limit: int,
              after_iri: str) -> tuple[list[str], bool]:
+        """The JSON of the first `limit` matching records after `after_iri` (IDX-004,
+        IDX-008), and whether more follow."""
         self.ensure_current()
         with self.engine.connect() as conn:
             return queries.page(conn, scope, spec, limit, after_iri)
+
+    def every(self, scope: policy.ReadScope, spec: AssetFilter,
+              batch: int = 1000) -> Iterator[dict[str, Any]]:
+        """The JSON of every matching listed record in IRI order, a keyset page of `batch`
+        at a time (constant memory; each page catches up first, as any answer). The
+        caller's codes are checked now, before the first record (FED-IN-001)."""
+        queries.scope_condition(scope)
+
+        def pages() -> Iterator[dict[str, Any]]:
+            after = ""
+            while True:
+                docs, more = self.page(scope, spec, batch, after)
+                bodies = [json.loads(doc) for doc in docs]
+                yield from bodies
+                if not more or not bodies:
+                    return
+                after = bodies[-1]["id"]
+
+        return pages()
 
     def aggregate(self, spec: AggregateSpec, access: policy.AggregateScope,
                   key: bytes) -> dict[str, Any] | None:
@@ -228,6 +248,17 @@ class ListingIndex:
         self.ensure_current()
         with self.engine.connect() as conn:
             return queries.newest_modified(conn, scope)
+
+
+def _row(iri: str, triples: list[ox.Triple]) -> dict[str, Any] | None:
+    """The row of a record's triples: the columns (node/index/projection.py) and, for a
+    listed record, its JSON exactly as a read of the record gives it."""
+    row = row_of(iri, [(t.predicate.value, t.object) for t in triples
+                       if t.predicate.value in _READ])
+    if row is not None:
+        record = AssetRecord.from_triples(iri, triples) if row["listed"] else None
+        row["doc"] = json.dumps(record.as_json()) if record is not None else None
+    return row
 
 
 def open_index(data_dir: Path | None, store: RecordStore,

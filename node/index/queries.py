@@ -56,14 +56,14 @@ def filter_condition(spec: AssetFilter, table: Table = assets) -> ColumnElement[
 
 def page(conn: Any, scope: policy.ReadScope, spec: AssetFilter, limit: int,
          after_iri: str) -> tuple[list[str], bool]:
-    """Keyset page (IDX-004): the IRIs of the first `limit` listed records after
+    """Keyset page (IDX-004): the JSON (IDX-008) of the first `limit` listed records after
     `after_iri` in IRI order, and whether more follow. A record added or removed between
     two pages neither repeats nor hides another (the cursor is a key, not an offset)."""
-    query = (select(c.iri).where(c.listed, c.iri > after_iri, scope_condition(scope),
+    query = (select(c.doc).where(c.listed, c.iri > after_iri, scope_condition(scope),
                                  filter_condition(spec))
              .order_by(c.iri).limit(limit + 1))
-    iris = list(conn.execute(query).scalars())
-    return iris[:limit], len(iris) > limit
+    docs = list(conn.execute(query).scalars())
+    return docs[:limit], len(docs) > limit
 
 
 def _group_column(dim: str) -> Any:

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Float, Index, Integer, MetaData, String, Table
+import hashlib
+
+from sqlalchemy import Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text
+
+from node.asset_fields import FIELDS, STATE_FIELDS
+
+
+def _json_form() -> str:
+    """A digest of what an asset's JSON (the `doc` column) is made of: its fields, their
+    predicates and kinds, and the fields the node keeps. A change of any of these changes
+    SCHEMA_VERSION, so the `doc`s are rendered again (a change of `as_json`'s code itself
+    still needs the number bumped)."""
+    form = repr([(f.name, f.iri, f.kind) for f in FIELDS] + list(STATE_FIELDS))
+    return hashlib.sha256(form.encode()).hexdigest()[:12]
+
 
 # Bumped when the columns or their meaning change: an index of another version is rebuilt.
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = f"4.{_json_form()}"
 
 metadata = MetaData()
 
@@ -28,6 +42,9 @@ assets = Table(
     *(Column(prefix, Float) for prefix in MEASURE_COLUMNS.values()),
     *(Column(prefix + "_text", String) for prefix in MEASURE_COLUMNS.values()),
     *(Column(name, String) for name in MONTH_COLUMNS.values()),
+    # a listed record's JSON (`AssetRecord.as_json`), rendered from the same read of the
+    # store as the columns, in the same transaction: a page is served from it (IDX-008)
+    Column("doc", Text),
 )
 for _name in ("organisation", "dno", "category", "gsp_group", "validation_status",
               "connection_type"):

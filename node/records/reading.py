@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from typing import Any
+
+import pyoxigraph as ox
 
 from node import audit
 from node.records import carried
@@ -33,3 +36,21 @@ def history(kind: RecordKind, store: RecordStore, current: Any, key: str,
             key: as_json(record) if record else None,
         })
     return versions
+
+
+def own_triples(store: RecordStore, iris: Sequence[str],
+                whole_graph: bool = False) -> dict[str, list[ox.Triple]]:
+    """The triples about each record in its own graph (as `AssetRecord.from_triples` keeps
+    them), or with `whole_graph` every triple of its graph (its child resources too, as
+    `store.triples` gives them), for many records in one store query (one request to a
+    remote store, not one a record); a record that is gone has none."""
+    found: dict[str, list[ox.Triple]] = defaultdict(list)
+    if not iris:
+        return found
+    names = " ".join(f"<{iri}>" for iri in iris)
+    subject = "?s" if whole_graph else "?g"
+    for s in store.select(f"SELECT ?g {'?s ' if whole_graph else ''}?p ?o WHERE "
+                          f"{{ VALUES ?g {{ {names} }} GRAPH ?g {{ {subject} ?p ?o }} }}"):
+        graph = s["g"]
+        found[graph.value].append(ox.Triple(s["s"] if whole_graph else graph, s["p"], s["o"]))
+    return found

@@ -33,6 +33,7 @@ from node.inputs import Properties, properties_from_json
 from node.records import tombstone
 from node.records.kind import UUID, RecordKind
 from node.records.reading import history as record_history
+from node.records.reading import own_triples
 from node.records.record import RDF_TYPE, Record
 from node.records.refusals import refusal
 from node.records.scope import scope_patterns
@@ -190,7 +191,8 @@ class Records:
             f"SELECT DISTINCT ?r WHERE {{ GRAPH ?r {{ {' '.join(patterns)} }} }}"))
         limit = max(1, min(limit, MAX_PAGE))
         iris = heapq.nsmallest(limit + 1, (iri for iri in matches if iri > start))
-        records = [r for r in (self.kind.read(i, self.store.triples(i)) for i in iris[:limit])
+        triples = own_triples(self.store, iris[:limit], whole_graph=True)  # one query
+        records = [r for r in (self.kind.read(i, triples.get(i, [])) for i in iris[:limit])
                    if r is not None]
         cursor = records[-1].record_id if len(iris) > limit and records else None
         return records, cursor

@@ -81,6 +81,11 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
+def fill_id(seed: int, n: int) -> str:
+    """The ID `fill` gives its `n`-th asset: a UUID in form (`GET /assets/{id}` reads it)."""
+    return f"{seed:04d}{n // 10_000:04d}-{n % 10_000:04d}-4000-8000-000000000000"
+
+
 def fill(data_dir: Path, count: int, orgs: list[str], seed: int) -> None:
     """Asset records in the node's layout, written straight to the store (no validation:
     this benchmark is about reading)."""
@@ -92,7 +97,7 @@ def fill(data_dir: Path, count: int, orgs: list[str], seed: int) -> None:
     with spool.open("w") as out:  # set-up, not measured: one streamed bulk load
         for k, org in enumerate(orgs):
             for row in assets(min(per_org, count - n), org, seed=seed + k, start=n):
-                iri = f"{ASSET_BASE}{seed:04d}{n:08d}-0000-4000-8000-000000000000"
+                iri = ASSET_BASE + fill_id(seed, n)
                 n += 1
                 out.write(trig_text([GraphWrite(iri, record_ntriples(
                     iri, properties_from_json(row), version=1, created=now, modified=now),

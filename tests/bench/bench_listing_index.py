@@ -13,7 +13,11 @@ and the regulator (aggregates only, under disclosure control):
   capacity`.
 
 Each figure is the median of `--reps` runs (after one warm-up), "index" with the index and
-"sparql" with the node's SPARQL queries over the same store (today's path).
+"sparql" with the node's SPARQL queries over the same store (the path without an index). A
+listing page ends as its JSON text (what `GET /assets` sends). For listings, "before" is
+the page as it was served before the index kept each record's JSON (IDX-008): the page's
+IRIs from the index, then each of the 100 records read from the store one by one.
+`--data DIR` keeps the filled store in DIR and reuses it in later runs.
 
     .venv/bin/python -m tests.bench.bench_listing_index --assets 100000
 """
@@ -21,6 +25,7 @@ Each figure is the median of `--reps` runs (after one warm-up), "index" with the
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -29,13 +34,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from common.vocab import ASSET_BASE
 from node import policy
 from node.identity import Caller
-from node.index import queries
+from node.index import queries, schema
 from node.index.listing import INDEX_FILE, ListingIndex
 from node.kinds.assets import _filter_spec
 from node.query.aggregates import AggregateSpec
@@ -71,11 +78,12 @@ def median_ms(fn: Callable[[], Any], reps: int) -> float:
     return statistics.median(times)
 
 
-def both(label: str, indexed: Callable[[], Any], sparql: Callable[[], Any],
-         reps: int) -> None:
+def both(label: str, indexed: Callable[[], Any], sparql: Callable[[], Any] | None,
+         reps: int, before: Callable[[], Any] | None = None) -> None:
     a = median_ms(indexed, reps)
+    was = median_ms(before, reps) if before else float("nan")
     b = median_ms(sparql, max(1, reps // 2)) if sparql else float("nan")
-    print(f"  {label:<44}{a:>10.1f}{b:>12.1f}{b / a:>9.0f}×", flush=True)
+    print(f"  {label:<44}{a:>10.1f}{was:>10.1f}{b:>12.1f}{b / a:>9.0f}×", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,12 +92,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--skip-sparql-reports", action="store_true",
                         help="do not time the SPARQL path of the capacity report")
+    parser.add_argument("--listings-only", action="store_true",
+                        help="time the listing pages only (no aggregates, no reports)")
+    parser.add_argument("--data", type=Path, help="keep (and reuse) the filled store here")
     args = parser.parse_args(argv)
-    base = Path(tempfile.mkdtemp(prefix="fmar-bench-index-"))
+    base = args.data or Path(tempfile.mkdtemp(prefix="fmar-bench-index-"))
     data = base / "store"
-    started = time.perf_counter()
-    fill(data, args.assets, ORGS, 1)
-    print(f"{args.assets} assets written to the store in {time.perf_counter() - started:.1f} s")
+    (base / INDEX_FILE).unlink(missing_ok=True)  # the rebuild is timed each run
+    if not data.exists():
+        started = time.perf_counter()
+        fill(data, args.assets, ORGS, 1)
+        print(f"{args.assets} assets written to the store in "
+              f"{time.perf_counter() - started:.1f} s")
     register = Register(open_store(data), workers=1)
     head = register.unit.audit.sequence
     started = time.perf_counter()
@@ -105,13 +119,27 @@ def main(argv: list[str] | None = None) -> int:
         """The cursor of a page in the middle of the caller's matching records."""
         assets.index = index
         with index.engine.connect() as conn:
-            iris, _ = queries.page(conn, policy.asset_read_scope(caller),
+            docs, _ = queries.page(conn, policy.asset_read_scope(caller),
                                    _filter_spec(filters), 10_000_000, "")
-        return iris[len(iris) // 2][len(ASSET_BASE):] if iris else None
+        return json.loads(docs[len(docs) // 2])["AssetId"] if docs else None
 
     def listing(caller: Caller, filters: dict[str, Any], after: str | None, on: bool) -> None:
         assets.index = index if on else None
-        assets.search(caller, filters, 100, after)
+        items, _ = assets.search(caller, filters, 100, after)
+        json.dumps({"items": items, "count": len(items)})
+
+    def listing_before(caller: Caller, filters: dict[str, Any], after: str | None) -> None:
+        index.ensure_current()
+        start = ASSET_BASE + after if after else ""
+        c = schema.assets.c
+        with index.engine.connect() as conn:
+            iris = list(conn.execute(
+                select(c.iri).where(c.listed, c.iri > start,
+                                    queries.scope_condition(policy.asset_read_scope(caller)),
+                                    queries.filter_condition(_filter_spec(filters)))
+                .order_by(c.iri).limit(101)).scalars())
+        records = [r for r in (assets.get_record(i) for i in iris[:100]) if r is not None]
+        json.dumps({"items": [r.as_json() for r in records], "count": len(records)})
 
     def aggregate(caller: Caller, dims: tuple[str, ...], on: bool) -> None:
         service.index = index if on else None
@@ -121,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         service.index = index if on else None
         node_side.compute(service, caller, list(capacity.tables), ["assets"])
 
-    print(f"\n{'(ms, median)':<46}{'index':>10}{'sparql':>12}{'ratio':>10}")
+    print(f"\n{'(ms, median)':<46}{'index':>10}{'before':>10}{'sparql':>12}{'ratio':>10}")
     try:
         for who, caller in CALLERS.items():
             print(who)
@@ -132,7 +160,10 @@ def main(argv: list[str] | None = None) -> int:
                         both(f"listing {name}{' (cursor)' if deep else ''}",
                              lambda c=caller, f=filters, a=after: listing(c, f, a, True),
                              lambda c=caller, f=filters, a=after: listing(c, f, a, False),
-                             args.reps)
+                             args.reps,
+                             lambda c=caller, f=filters, a=after: listing_before(c, f, a))
+            if args.listings_only:
+                continue
             for dims in (("category",), ("category", "dno")):
                 both(f"aggregate by {' × '.join(dims)}",
                      lambda c=caller, d=dims: aggregate(c, d, True),
