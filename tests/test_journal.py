@@ -1,0 +1,267 @@
+"""The journal (node/records/journal.py): history versions and the audit log live in a
+store of their own; a change is the journal write, then the record write with the applied
+marker; whatever reached the journal for a change that never landed is rolled back."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import httpx
+import pytest
+
+from node import audit
+from node.identity import Caller
+from node.inputs import Row
+from node.records import journal
+from node.records import unit as unit_module
+from node.register import Register
+from node.store import GraphWrite, StoreError
+from node.store.embedded import EmbeddedStore
+from tests.assets import bess, heat_pump
+from tests.harness.processes import ServedNode, dev_token
+from tests.harness.processes import run_fmar as fmar
+
+FSP = Caller("loader", "FSP-ACME", frozenset({"FSP"}),
+             frozenset({"assets:read", "assets:write", "audit:read"}))
+
+
+def journal_graphs(store) -> list[str]:
+    return sorted(g for g in store.graph_names() if journal.is_journal(g))
+
+
+def _registered(register: Register, name: str = "first") -> tuple[str, str]:
+    report = register.register_bulk((Row(1, fields={**heat_pump(), "AssetName": name}),), FSP,
+                                    all_or_nothing=False)
+    asset_id = report.assets[0]["AssetId"]
+    return asset_id, register.assets.read(asset_id, FSP).etag
+
+
+def _rename(register: Register, asset_id: str, etag: str, name: str) -> None:
+    register.assets.patch(asset_id, {"AssetName": name}, FSP, etag)
+
+
+def test_JRN_004_the_record_store_holds_current_records_only(tmp_path):
+    store = EmbeddedStore(tmp_path / "store")
+    register = Register(store, workers=1)
+    asset_id, etag = _registered(register)
+    _rename(register, asset_id, etag, "second")
+    register.register_bulk((Row(i, fields=heat_pump()) for i in range(1, 4)), FSP,
+                           all_or_nothing=True)
+    assert journal_graphs(store) == []  # no history version, audit entry or upload leaves
+    held = journal_graphs(store.journal)
+    assert any(g.startswith("urn:fmar:version:") for g in held)
+    assert audit.AUDIT_GRAPH in held and any(g.startswith(audit.UPLOAD_BASE) for g in held)
+    # history and audit still read whole, from the journal
+    versions = register.assets.history(asset_id, FSP)
+    assert [(v["version"], v["asset"]["AssetName"]) for v in versions] == [
+        (1, "first"), (2, "second")]
+    assert [e["action"] for e in register.assets.audit_trail(asset_id, FSP)] == [
+        "register", "patch"]
+    assert audit.verify(store) == (register.unit.audit.sequence, [])
+    assert journal.applied(store) == register.unit.audit.sequence
+    store.close()
+    assert (tmp_path / "journal" / "CURRENT").exists()  # <data dir>/journal
+
+
+def test_JRN_001_a_failed_record_write_rolls_the_journal_back(tmp_path, monkeypatch):
+    store = EmbeddedStore(tmp_path / "store")
+    register = Register(store, workers=1)
+    asset_id, etag = _registered(register)
+    head = register.unit.audit.sequence
+    real = store.write
+
+    def refuse_records(writes):
+        if any(w.graph == journal.APPLIED_GRAPH for w in writes):
+            raise StoreError("disk full")
+        real(writes)
+
+    monkeypatch.setattr(store, "write", refuse_records)
+    with pytest.raises(Exception):  # noqa: B017 (the store-unavailable refusal)
+        _rename(register, asset_id, etag, "never")
+    monkeypatch.setattr(store, "write", real)
+    # nothing of the change is left in the journal: no entry, no history version
+    assert audit.newest_entry(store.journal)[0] == head == register.unit.audit.sequence
+    assert not any(g.startswith("urn:fmar:version:") for g in journal_graphs(store.journal))
+    # and the next change numbers its entry after the head, with an intact chain
+    _rename(register, asset_id, etag, "then")
+    assert register.unit.audit.sequence == head + 1
+    assert audit.verify(store) == (head + 1, [])
+
+
+def test_JRN_001_a_crash_before_a_large_upload_commits_takes_its_entry_back(tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.setattr(unit_module, "SINGLE_TRANSACTION_LIMIT", 5)
+    store = EmbeddedStore(tmp_path / "store")
+    register = Register(store, workers=1)
+    _registered(register)
+    head = register.unit.audit.sequence
+
+    def die(*_: object, **__: object) -> None:
+        raise SystemExit("the node stopped while the upload loaded")
+
+    monkeypatch.setattr(unit_module.bulk_commit, "_roll_back", die)  # no clean-up either
+    real_load = store.load_file
+
+    def load_then_stop(path: Path, transactional: bool = True) -> None:
+        real_load(path, transactional)
+        raise StoreError("stopped")
+
+    monkeypatch.setattr(store, "load_file", load_then_stop)
+    with pytest.raises(SystemExit):
+        register.register_bulk((Row(i, fields=heat_pump()) for i in range(1, 11)), FSP,
+                               all_or_nothing=True)
+    assert audit.newest_entry(store.journal)[0] == head + 1  # the entry went first
+    monkeypatch.undo()
+    reopened = Register(store, workers=1)
+    assert reopened.unit.audit.sequence == head
+    assert audit.newest_entry(store.journal)[0] == head
+    assert f"{audit.UPLOAD_BASE}{head + 1}" not in journal_graphs(store.journal)
+    assert audit.verify(store) == (head, [])
+
+
+def test_JRN_002_readers_never_see_the_entry_of_a_change_still_landing(tmp_path):
+    store = EmbeddedStore(tmp_path / "store")
+    register = Register(store, workers=1)
+    asset_id, etag = _registered(register)
+    head = register.unit.audit.sequence
+    seen = {}
+
+    def look() -> None:  # between the journal write and the record write
+        seen["trail"] = register.assets.audit_trail(asset_id, FSP)
+        seen["history"] = register.assets.history(asset_id, FSP)
+        seen["verify"] = audit.verify(store, upto=journal.applied(store))
+
+    register.unit.between_writes.append(look)
+    _rename(register, asset_id, etag, "second")
+    assert [e["action"] for e in seen["trail"]] == ["register"]
+    assert [v["version"] for v in seen["history"]] == [1]
+    assert seen["verify"] == (head, [])
+    assert len(register.assets.audit_trail(asset_id, FSP)) == 2
+
+
+def test_JRN_003_a_journal_behind_the_records_is_reported(tmp_path, caplog):
+    store = EmbeddedStore(tmp_path / "store")
+    register = Register(store, workers=1)
+    _registered(register)
+    store.write([journal.marker(register.unit.audit.sequence + 5)])
+    with caplog.at_level(logging.ERROR):
+        Register(store, workers=1)
+    assert any("JRN-003" in r.getMessage() for r in caplog.records)
+
+
+def _legacy(store: EmbeddedStore) -> None:
+    """Turn a store into one of before the journal: the journal's graphs back in the record
+    store, no marker, an empty journal."""
+    source = store.journal
+    graphs = journal_graphs(source)
+    writes = [GraphWrite(g, "\n".join(f"{t.subject} {t.predicate} {t.object} ."
+                                       for t in source.triples(g)), replace=True)
+              for g in graphs if g != journal.GENERATED_GRAPH]
+    store.write([*writes, GraphWrite(journal.APPLIED_GRAPH, "", replace=True)])
+    source.write([GraphWrite(g, "", replace=True) for g in graphs])
+
+
+def test_JRN_005_a_data_directory_of_before_the_journal_is_moved_once(tmp_path, caplog):
+    store = EmbeddedStore(tmp_path / "store")
+    register = Register(store, workers=1)
+    asset_id, etag = _registered(register)
+    _rename(register, asset_id, etag, "second")
+    register.register_bulk((Row(i, fields=heat_pump()) for i in range(1, 4)), FSP,
+                           all_or_nothing=True)
+    head = register.unit.audit.sequence
+    _legacy(store)
+    assert audit.AUDIT_GRAPH in journal_graphs(store)  # the old layout
+    with caplog.at_level(logging.INFO):
+        moved = Register(store, workers=1)
+    assert any("JRN-005" in r.getMessage() for r in caplog.records)
+    assert journal_graphs(store) == []
+    assert moved.unit.audit.sequence == head and journal.applied(store) == head
+    assert audit.verify(store) == (head, [])
+    assert [v["asset"]["AssetName"] for v in moved.assets.history(asset_id, FSP)] == [
+        "first", "second"]
+    # once: a second opening moves nothing, and the chain goes on
+    assert journal.move(store, store.journal) == 0
+    etag = moved.assets.read(asset_id, FSP).etag
+    _rename(moved, asset_id, etag, "third")
+    assert audit.verify(store) == (head + 1, [])
+    store.close()
+
+
+def test_JRN_005_a_move_stopped_half_way_is_redone(tmp_path, monkeypatch):
+    store = EmbeddedStore(tmp_path / "store")
+    register = Register(store, workers=1)
+    asset_id, etag = _registered(register)
+    _rename(register, asset_id, etag, "second")
+    head = register.unit.audit.sequence
+    _legacy(store)
+    monkeypatch.setattr(journal, "MOVE_BATCH", 1)  # one graph a transaction
+    real = store.write
+    calls = []
+
+    def stop_after_first_drop(writes):
+        calls.append(writes)
+        real(writes)
+        if any(w.graph == journal.APPLIED_GRAPH for w in writes):
+            raise SystemExit("stopped")
+
+    monkeypatch.setattr(store, "write", stop_after_first_drop)
+    with pytest.raises(SystemExit):
+        Register(store, workers=1)
+    monkeypatch.setattr(store, "write", real)
+    assert journal_graphs(store)  # some still in the record store
+    again = Register(store, workers=1)
+    assert journal_graphs(store) == []
+    assert again.unit.audit.sequence == head and audit.verify(store) == (head, [])
+    assert [v["version"] for v in again.assets.history(asset_id, FSP)] == [1, 2]
+    store.close()
+
+
+def test_JRN_001_a_node_killed_between_the_journal_and_the_record_write(tmp_path):
+    """A real `fmar serve`, killed (as kill -9: os._exit) after a change's journal write and
+    before its record write; started again, the journal holds nothing of that change."""
+    tokens, data = tmp_path / "tokens.json", tmp_path / "data"
+    headers = {"Authorization": f"Bearer {dev_token(tokens)}"}
+    node = ServedNode(data, tokens)
+    try:
+        created = httpx.post(f"{node.url}/assets", json=bess(), headers=headers)
+        assert created.status_code == 201, created.text
+        path = f"/assets/{created.json()['AssetId']}"
+        etag = created.headers["etag"]
+    finally:
+        node.stop()
+    seen = EmbeddedStore(data / "store", read_only=True)
+    head = journal.applied(seen)
+    assert head is not None and audit.newest_entry(seen.journal)[0] == head
+    seen.close()
+    node = ServedNode(data, tokens, env={"FMAR_JOURNAL_CRASH_AT": "journal"})
+    try:
+        with pytest.raises(httpx.HTTPError):
+            httpx.patch(f"{node.url}{path}", json={"AssetName": "never landed"},
+                        headers={**headers, "If-Match": etag}, timeout=30)
+        assert node.process.wait(timeout=30) == 137
+    finally:
+        if node.process.poll() is None:
+            node.stop()
+    # the journal holds the lost change's entry and history version (not yet rolled back)
+    seen = EmbeddedStore(data / "store", read_only=True)
+    assert audit.newest_entry(seen.journal)[0] == head + 1 and journal.applied(seen) == head
+    seen.close()
+    node = ServedNode(data, tokens)
+    try:
+        again = httpx.get(f"{node.url}{path}", headers=headers)
+        assert again.json()["Version"] == 1 and again.json()["AssetName"] != "never landed"
+        history = httpx.get(f"{node.url}{path}/history", headers=headers).json()["versions"]
+        assert [v["version"] for v in history] == [1]
+        trail = httpx.get(f"{node.url}{path}/audit", headers=headers).json()
+        entries = trail.get("entries", trail) if isinstance(trail, dict) else trail
+        assert [e["action"] for e in entries] == ["register"]
+        # the chain goes on from the change that landed
+        changed = httpx.patch(f"{node.url}{path}", json={"AssetName": "landed"},
+                              headers={**headers, "If-Match": again.headers["etag"]})
+        assert changed.status_code == 200, changed.text
+    finally:
+        node.stop()
+    verified = fmar("audit", "verify", "--data-dir", str(data))
+    assert verified.returncode == 0, verified.stderr
+    assert f"{head + 1} entries verified" in verified.stdout
