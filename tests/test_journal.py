@@ -162,7 +162,9 @@ def _legacy(store: EmbeddedStore) -> None:
     source.write([GraphWrite(g, "", replace=True) for g in graphs])
 
 
-def test_JRN_005_a_data_directory_of_before_the_journal_is_moved_once(tmp_path, caplog):
+def test_JRN_005_a_data_directory_of_before_the_journal_is_moved_once(tmp_path, caplog,
+                                                                      monkeypatch):
+    monkeypatch.setattr(journal, "LOG_ENTRIES", 3)  # the audit log copied in parts
     store = EmbeddedStore(tmp_path / "store")
     register = Register(store, workers=1)
     asset_id, etag = _registered(register)
@@ -265,3 +267,24 @@ def test_JRN_001_a_node_killed_between_the_journal_and_the_record_write(tmp_path
     verified = fmar("audit", "verify", "--data-dir", str(data))
     assert verified.returncode == 0, verified.stderr
     assert f"{head + 1} entries verified" in verified.stdout
+
+
+def test_JRN_005_the_move_keeps_the_log_as_it_was_gaps_and_edits_included(tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.setattr(journal, "LOG_ENTRIES", 2)
+    store = EmbeddedStore(tmp_path / "store")
+    register = Register(store, workers=1)
+    asset_id, etag = _registered(register)
+    _rename(register, asset_id, etag, "second")
+    _legacy(store)
+    head = register.unit.audit.sequence
+    # an entry removed and a stray triple about an entry past the head, before the move
+    store.update(f"DELETE WHERE {{ GRAPH <{audit.AUDIT_GRAPH}> "
+                 f"{{ <{audit.AUDIT_BASE}3> ?p ?o }} }}")
+    store.update(f"INSERT DATA {{ GRAPH <{audit.AUDIT_GRAPH}> {{ <{audit.AUDIT_BASE}999> "
+                 "<urn:x:note> \"kept\" } }")
+    before = journal._count(store, audit.AUDIT_GRAPH)
+    Register(store, workers=1)
+    assert journal._count(store.journal, audit.AUDIT_GRAPH) == before  # nothing lost
+    count, problems = audit.verify(store)
+    assert count == head - 1 and [p.sequence for p in problems] == [4, 4]  # the gap, still

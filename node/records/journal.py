@@ -50,7 +50,7 @@ PROV_GENERATED = "http://www.w3.org/ns/prov#generated"
 # the upload leaves, `urn:fmar:audit-upload:…`)
 JOURNAL_PREFIXES = (VERSION_BASE, CARRIED_BASE, audit.AUDIT_GRAPH, GENERATED_GRAPH)
 MOVE_BATCH = 2_000  # graphs per transaction when moving a data directory's journal graphs
-LINES_PER_WRITE = 200_000  # triples of one graph per journal write when moving it
+LOG_ENTRIES = 20_000  # audit entries per journal write when moving the audit log
 ROLL_BACK_CHUNK = 500  # entries per roll-back query
 _XSD_INTEGER = "http://www.w3.org/2001/XMLSchema#integer"
 
@@ -154,6 +154,33 @@ def open_journal(store: RecordStore) -> int:
     return settle(store, journal)
 
 
+def _count(store: RecordStore, graph: str) -> int:
+    [row] = list(store.select(f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{graph}> {{ ?s ?p ?o }} }}"))
+    return int(term_value(row["n"]))
+
+
+def _copy_log(store: RecordStore, journal: RecordStore) -> None:
+    """The audit log of a record store, added to the journal's entry by entry in parts of
+    `LOG_ENTRIES` (memory stays flat; a redo adds nothing), then checked whole: any triple
+    left out (an entry numbered past the newest, say) is copied with the whole graph."""
+    found = list(store.select(f"SELECT (MAX(?n) AS ?top) WHERE {{ GRAPH <{audit.AUDIT_GRAPH}> "
+                              f"{{ ?e <{FMAR.sequence}> ?n }} }}"))
+    top = found[0]["top"] if found else None
+    newest = int(term_value(top)) if top is not None else 0
+    for start in range(1, newest + 1, LOG_ENTRIES):
+        names = " ".join(f"<{AUDIT_BASE}{n}>"
+                         for n in range(start, min(newest, start + LOG_ENTRIES - 1) + 1))
+        lines = [f"{s['s']} {s['p']} {s['o']} ." for s in store.select(
+            f"SELECT ?s ?p ?o WHERE {{ VALUES ?s {{ {names} }} "
+            f"GRAPH <{audit.AUDIT_GRAPH}> {{ ?s ?p ?o }} }}")]
+        if lines:
+            journal.write([GraphWrite(audit.AUDIT_GRAPH, "\n".join(lines), replace=False)])
+    if _count(journal, audit.AUDIT_GRAPH) < _count(store, audit.AUDIT_GRAPH):
+        journal.write([GraphWrite(audit.AUDIT_GRAPH, "\n".join(
+            f"{t.subject} {t.predicate} {t.object} ."
+            for t in store.triples(audit.AUDIT_GRAPH)), replace=False)])
+
+
 def move(store: RecordStore, journal: RecordStore) -> int:
     """JRN-005: the journal graphs of a record store of before the journal, moved to the
     journal; returns how many graphs moved."""
@@ -164,13 +191,12 @@ def move(store: RecordStore, journal: RecordStore) -> int:
     for start in range(0, len(graphs), MOVE_BATCH):
         batch = []
         for graph in graphs[start:start + MOVE_BATCH]:
-            lines = [f"{t.subject} {t.predicate} {t.object} ." for t in store.triples(graph)]
-            if graph == audit.AUDIT_GRAPH:  # the whole log: added in parts (idempotent)
-                for part in range(0, len(lines), LINES_PER_WRITE):
-                    journal.write([GraphWrite(graph, "\n".join(
-                        lines[part:part + LINES_PER_WRITE]), replace=False)])
+            if graph == audit.AUDIT_GRAPH:
+                _copy_log(store, journal)
             else:
-                batch.append(GraphWrite(graph, "\n".join(lines), replace=True))
+                batch.append(GraphWrite(graph, "\n".join(
+                    f"{t.subject} {t.predicate} {t.object} ." for t in store.triples(graph)),
+                    replace=True))
         if batch:
             journal.write(batch)
     marked = applied(store)
