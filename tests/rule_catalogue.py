@@ -1645,7 +1645,8 @@ JOURNAL_RULES = [
          "(internal; logged)",
          _t(JOURNAL_TEST, "test_JRN_001_a_node_killed_between_the_journal_and_the_record_write",
             "test_JRN_001_a_failed_record_write_rolls_the_journal_back",
-            "test_JRN_001_a_crash_before_a_large_upload_commits_takes_its_entry_back")),
+            "test_JRN_001_a_crash_before_a_large_upload_commits_takes_its_entry_back",
+            "test_JRN_001_over_a_sparql_server_the_journal_is_the_same_dataset")),
     Rule("JRN-002", "Readers of the audit log (trail, history, `fmar audit verify`) stop at "
          "the committed head (the unit's, or the record store's applied marker): never the "
          "entry of a change still landing.", "`node/audit.py` `entries(upto=)`",
@@ -1666,7 +1667,8 @@ JOURNAL_RULES = [
          "(internal; logged)",
          _t(JOURNAL_TEST,
             "test_JRN_005_a_data_directory_of_before_the_journal_is_moved_once",
-            "test_JRN_005_a_move_stopped_half_way_is_redone")),
+            "test_JRN_005_a_move_stopped_half_way_is_redone",
+            "test_JRN_005_the_move_keeps_the_log_as_it_was_gaps_and_edits_included")),
 ]
 
 

@@ -18,7 +18,9 @@ from node.records import unit as unit_module
 from node.register import Register
 from node.store import GraphWrite, StoreError
 from node.store.embedded import EmbeddedStore
+from node.store.remote import RemoteStore
 from tests.assets import bess, heat_pump
+from tests.conftest import start_oxigraph_server
 from tests.harness.processes import ServedNode, dev_token
 from tests.harness.processes import run_fmar as fmar
 
@@ -288,3 +290,35 @@ def test_JRN_005_the_move_keeps_the_log_as_it_was_gaps_and_edits_included(tmp_pa
     assert journal._count(store.journal, audit.AUDIT_GRAPH) == before  # nothing lost
     count, problems = audit.verify(store)
     assert count == head - 1 and [p.sequence for p in problems] == [4, 4]  # the gap, still
+
+
+def test_JRN_001_over_a_sparql_server_the_journal_is_the_same_dataset(tmp_path):
+    """A remote store (`oxigraph serve`) keeps the journal's graphs in its own dataset, with
+    the same two writes and marker."""
+    url, process = start_oxigraph_server(tmp_path / "oxigraph")
+    try:
+        store = RemoteStore.from_url(url)
+        assert store.journal is store
+        register = Register(store, workers=1)
+        asset_id, etag = _registered(register)
+        head = register.unit.audit.sequence
+        assert journal.applied(store) == head
+        # a dataset of before the marker: every entry in it was written with its change
+        store.write([GraphWrite(journal.APPLIED_GRAPH, "", replace=True)])
+        again = Register(store, workers=1)
+        assert again.unit.audit.sequence == head == journal.applied(store)
+
+        def killed() -> None:
+            raise SystemExit("the node stopped between the two writes")
+
+        again.unit.between_writes.append(killed)
+        with pytest.raises(SystemExit):
+            _rename(again, asset_id, etag, "never")
+        assert audit.newest_entry(store)[0] == head + 1  # the journal's part is there
+        third = Register(store, workers=1)
+        assert third.unit.audit.sequence == head and audit.verify(store) == (head, [])
+        assert [v["version"] for v in third.assets.history(asset_id, FSP)] == [1]
+        store.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
