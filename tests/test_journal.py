@@ -148,8 +148,24 @@ def test_JRN_003_a_journal_behind_the_records_is_reported(tmp_path, caplog):
     _registered(register)
     store.write([journal.marker(register.unit.audit.sequence + 5)])
     with caplog.at_level(logging.ERROR):
-        Register(store, workers=1)
+        again = Register(store, workers=1)
     assert any("JRN-003" in r.getMessage() for r in caplog.records)
+    # the chain goes on from the journal's head, and the marker with it
+    assert journal.applied(store) == again.unit.audit.sequence == register.unit.audit.sequence
+
+
+def test_JRN_004_the_applied_marker_stays_small(tmp_path, monkeypatch):
+    monkeypatch.setattr(journal, "COMPACT_EVERY", 3)
+    store = EmbeddedStore(tmp_path / "store")
+    register = Register(store, workers=1)
+    sizes = []
+    for i in range(7):
+        _registered(register, f"asset {i}")
+        sizes.append(len(store.triples(journal.APPLIED_GRAPH)))
+        assert journal.applied(store) == register.unit.audit.sequence
+    assert max(sizes) <= 3 and 1 in sizes
+    Register(store, workers=1)
+    assert len(store.triples(journal.APPLIED_GRAPH)) == 1  # compacted at start-up
 
 
 def _legacy(store: EmbeddedStore) -> None:

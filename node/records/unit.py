@@ -99,6 +99,7 @@ class UnitOfWork:
         journal.open_journal(store)
         self.audit = AuditLog(self.journal)
         self._unsettled = False  # a failed write whose journal part may still be there
+        self._writes = 0  # since the applied marker was last compacted
         # called between a change's journal write and its record write (a test hook)
         self.between_writes: list[Callable[[], None]] = []
         self.outbox = Outbox(store)
@@ -124,10 +125,14 @@ class UnitOfWork:
             made = journal.generated(head[0], journal_writes)
             self._journal_first([audit_write, *journal_writes, *([made] if made else [])], head)
             self._records_then(head, lambda: self.store.write(
-                [*record_writes, *event_writes, journal.marker(head[0])]))
+                [*record_writes, *event_writes, self._marker(head[0])]))
             self.audit.commit(head)
             self.outbox.commit(event_head)
             self._committed()
+
+    def _marker(self, sequence: int) -> GraphWrite:
+        self._writes += 1
+        return journal.marker(sequence, replace=self._writes % journal.COMPACT_EVERY == 0)
 
     def _journal_first(self, writes: list[GraphWrite], head: tuple[int, str]) -> None:
         """Step 1: the change's entries and history in the journal (one transaction)."""
