@@ -91,6 +91,27 @@ def test_JRN_001_a_failed_record_write_rolls_the_journal_back(tmp_path, monkeypa
     assert audit.verify(store) == (head + 1, [])
 
 
+def test_JRN_001_anything_that_stops_a_write_midway_is_settled_before_the_next(tmp_path):
+    store = EmbeddedStore(tmp_path / "store")
+    register = Register(store, workers=1)
+    asset_id, etag = _registered(register)
+    head = register.unit.audit.sequence
+
+    def bug() -> None:
+        raise RuntimeError("not a store error")
+
+    register.unit.between_writes.append(bug)
+    with pytest.raises(RuntimeError):
+        _rename(register, asset_id, etag, "never")
+    register.unit.between_writes.remove(bug)
+    assert audit.newest_entry(store.journal)[0] == head + 1  # left in the journal
+    _rename(register, asset_id, etag, "then")  # settles first: entry head + 1 is this one
+    assert register.unit.audit.sequence == head + 1
+    assert audit.verify(store) == (head + 1, [])
+    assert [v["asset"]["AssetName"] for v in register.assets.history(asset_id, FSP)] == [
+        "first", "then"]
+
+
 def test_JRN_001_a_crash_before_a_large_upload_commits_takes_its_entry_back(tmp_path,
                                                                           monkeypatch):
     monkeypatch.setattr(unit_module, "SINGLE_TRANSACTION_LIMIT", 5)

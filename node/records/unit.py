@@ -98,7 +98,9 @@ class UnitOfWork:
         bulk_commit.recover(store)
         journal.open_journal(store)
         self.audit = AuditLog(self.journal)
-        self._unsettled = False  # a failed write whose journal part may still be there
+        # a write whose journal part is written and whose record part is not known to
+        # have landed (it failed, or anything else stopped it): settled before the next
+        self._unsettled = False
         self._writes = 0  # since the applied marker was last compacted
         # called between a change's journal write and its record write (a test hook)
         self.between_writes: list[Callable[[], None]] = []
@@ -114,7 +116,8 @@ class UnitOfWork:
               records: list[tuple[str, int]],
               events: Iterable[EventDraft] | None = None) -> None:
         """Store `writes`, one audit entry per (record IRI, version) and the `events` (by
-        default, one per record: `default_events`), in one transaction."""
+        default, one per record: `default_events`): history and entries in the journal,
+        then the rest with the applied marker, each in one transaction."""
         with self.lock, _store_errors():
             self._settle()
             drafts = list(events) if events is not None else \
@@ -138,11 +141,8 @@ class UnitOfWork:
         """Step 1: the change's entries and history in the journal (one transaction)."""
         if head[0] == self.audit.sequence and not any(w.ntriples.strip() for w in writes):
             return
-        try:
-            self.journal.write(writes)
-        except StoreError:
-            self._unsettled = True  # the journal may hold it after all (a remote store)
-            raise
+        self._unsettled = True  # until the records land (a failed write may have landed)
+        self.journal.write(writes)
         for hook in self.between_writes:
             hook()
 
@@ -152,11 +152,11 @@ class UnitOfWork:
         try:
             write()
         except StoreError:
-            self._unsettled = True
             self._settle()
             if self.audit.sequence == head[0]:
                 return  # landed after all (an answer lost on the way back)
             raise
+        self._unsettled = False
 
     def _settle(self) -> None:
         """After a failed write: the journal agrees with the record store again before the
