@@ -5,6 +5,7 @@ marker; whatever reached the journal for a change that never landed is rolled ba
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import httpx
@@ -359,3 +360,30 @@ def test_JRN_001_over_a_sparql_server_the_journal_is_the_same_dataset(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_JRN_001_a_roll_back_of_many_entries_goes_newest_first(tmp_path, monkeypatch):
+    monkeypatch.setattr(journal, "ROLL_BACK_CHUNK", 2)
+    store = EmbeddedStore(tmp_path / "store")
+    register = Register(store, workers=1)
+    head = register.unit.audit.sequence
+
+    def stop() -> None:
+        raise SystemExit("stopped between the writes")
+
+    register.unit.between_writes.append(stop)
+    with pytest.raises(SystemExit):  # one write of five records: five entries
+        register.register_bulk((Row(i, fields=heat_pump()) for i in range(1, 6)), FSP,
+                               all_or_nothing=False)
+    assert audit.newest_entry(store.journal)[0] == head + 5
+    deleted = []
+    real = store.journal.update
+
+    def record(text: str) -> None:
+        deleted.append([int(n) for n in re.findall(r"urn:fmar:audit:(\d+)>", text)])
+        real(text)
+
+    monkeypatch.setattr(store.journal, "update", record)
+    reopened = Register(store, workers=1)
+    assert deleted == [[head + 4, head + 5], [head + 2, head + 3], [head + 1]]
+    assert reopened.unit.audit.sequence == head and audit.verify(store) == (head, [])

@@ -114,9 +114,11 @@ def head(journal: RecordStore) -> int:
 
 def roll_back(journal: RecordStore, after: int, until: int) -> None:
     """JRN-001: remove the entries after `after` up to `until`, their upload leaves and the
-    graphs their changes generated."""
-    for start in range(after + 1, until + 1, ROLL_BACK_CHUNK):
-        numbers = range(start, min(until, start + ROLL_BACK_CHUNK - 1) + 1)
+    graphs their changes generated; newest first, so a roll-back that stops leaves entries
+    numbered without gaps (the head is found by point reads, `audit.newest_entry`) and is
+    redone at the next opening."""
+    for end in range(until, after, -ROLL_BACK_CHUNK):
+        numbers = range(max(after + 1, end - ROLL_BACK_CHUNK + 1), end + 1)
         names = " ".join(f"<{AUDIT_BASE}{n}>" for n in numbers)
         graphs = [s["g"].value for s in journal.select(
             f"SELECT ?g WHERE {{ VALUES ?e {{ {names} }} GRAPH <{GENERATED_GRAPH}> "
