@@ -1,6 +1,9 @@
 """Per-node, append-only, hash-chained audit log in PROV-O terms.
 
-Each entry is stored as triples in the graph `urn:fmar:audit`. Its hash is the
+Each entry is stored as triples in the graph `urn:fmar:audit` of the node's journal
+(node/records/journal.py: a store apart from the records). The functions here that read
+entries take the journal or the record store (they read its `journal`: a journal's journal
+is itself); `verify` reads the records of the record store too. Its hash is the
 SHA-256 of the canonical JSON of its fields, which include the previous entry's
 hash, so editing or removing an entry breaks the chain (`fmar audit verify`).
 
@@ -133,21 +136,23 @@ def _entry(solution: ox.QuerySolution) -> tuple[AuditEntry, str]:
     return entry, term_value(solution["hash"])
 
 
-def entries(store: RecordStore, record: str | None = None,
-            entry: str | None = None) -> list[tuple[AuditEntry, str]]:
+def entries(journal: RecordStore, record: str | None = None,
+            entry: str | None = None, upto: int | None = None) -> list[tuple[AuditEntry, str]]:
     """Entries (with their stored hash) in sequence order, optionally for one record
-    or one entry IRI."""
+    or one entry IRI, and only up to sequence `upto` (the committed head: JRN-002)."""
     restriction = f"FILTER (?record = <{record}>)" if record else \
         (f"FILTER (?e = <{entry}>)" if entry else "")
-    return [_entry(s) for s in store.select(_ENTRY_QUERY % restriction)]
+    if upto is not None:
+        restriction += f" FILTER (?seq <= {int(upto)})"
+    return [_entry(s) for s in journal.journal.select(_ENTRY_QUERY % restriction)]
 
 
 class AuditLog:
     """Appends entries; the caller writes them in the same transaction as the change."""
 
-    def __init__(self, store: RecordStore):
+    def __init__(self, journal: RecordStore):
         self.sequence, self.head_hash = 0, GENESIS_HASH
-        head = newest_entry(store)
+        head = newest_entry(journal)
         if head:
             self.sequence, self.head_hash = head
 
@@ -197,7 +202,7 @@ def newest_entry(store: RecordStore) -> tuple[int, str] | None:
     reports), so "entry n exists" holds up to the head and not beyond it."""
 
     def hash_of(n: int) -> str | None:
-        found = list(store.select(
+        found = list(store.journal.select(
             f"SELECT ?hash WHERE {{ GRAPH <{AUDIT_GRAPH}> {{ <{AUDIT_BASE}{n}> "
             f"<{FMAR.entryHash}> ?hash }} }}"))
         return term_value(found[0]["hash"]) if found else None
@@ -221,35 +226,43 @@ def newest_entry(store: RecordStore) -> tuple[int, str] | None:
 def _leaves(store: RecordStore, graph: str) -> list[tuple[str, int, str]]:
     """(record IRI, version, content digest) of an upload entry, in IRI order."""
     found = []
-    for s in store.select(f"SELECT ?r ?l WHERE {{ GRAPH <{graph}> {{ ?r <{FMAR.auditLeaf}> ?l }} }}"):
+    for s in store.journal.select(f"SELECT ?r ?l WHERE {{ GRAPH <{graph}> {{ ?r <{FMAR.auditLeaf}> ?l }} }}"):
         version, _, content = term_value(s["l"]).partition(" ")
         found.append((s["r"].value, int(version), content))
     return sorted(found)
 
 
-def stored_digest(store: RecordStore, iri: str, version: int) -> str | None:
+def stored_digest(store: RecordStore, iri: str, version: int,
+                  journal: RecordStore | None = None) -> str | None:
     """The content digest of version `version` of a record as stored now (the current
-    graph, or the history graph that holds that version)."""
-    graphs = [s["g"].value for s in store.select(
-        f'SELECT ?g WHERE {{ GRAPH ?g {{ <{iri}> <{FMAR.version}> {version} }} }}')]
-    graph = iri if iri in graphs else (graphs[0] if graphs else None)
-    if graph is None:
-        return None
+    graph in the record store, or the history graph of the journal that holds it)."""
+    if store.ask(f"ASK {{ GRAPH <{iri}> {{ <{iri}> <{FMAR.version}> {version} }} }}"):
+        source, graph = store, iri
+    else:
+        journal = journal or store.journal
+        graphs = [s["g"].value for s in journal.select(
+            f'SELECT ?g WHERE {{ GRAPH ?g {{ <{iri}> <{FMAR.version}> {version} }} }}')]
+        if not graphs:
+            return None
+        source, graph = journal, graphs[0]
     return merkle.content_digest(f"{t.subject} {t.predicate} {t.object} ."
-                                 for t in store.triples(graph))
+                                 for t in source.triples(graph))
 
 
-def covering(store: RecordStore, iri: str) -> Iterator[tuple[AuditEntry, str, dict[str, object]]]:
+def covering(journal: RecordStore, iri: str,
+             upto: int | None = None) -> Iterator[tuple[AuditEntry, str, dict[str, object]]]:
     """The upload entries that cover record `iri`: (entry, stored hash, the record's leaf
     with its Merkle proof to the entry's root)."""
-    for s in store.select(f"SELECT ?g WHERE {{ GRAPH ?g {{ <{iri}> <{FMAR.auditLeaf}> ?l }} "
+    for s in journal.journal.select(f"SELECT ?g WHERE {{ GRAPH ?g {{ <{iri}> <{FMAR.auditLeaf}> ?l }} "
                           f'FILTER STRSTARTS(STR(?g), "{UPLOAD_BASE}") }}'):
         graph = s["g"].value
         sequence = int(graph[len(UPLOAD_BASE):])
-        leaves = _leaves(store, graph)
+        if upto is not None and sequence > upto:
+            continue
+        leaves = _leaves(journal, graph)
         index = next(i for i, x in enumerate(leaves) if x[0] == iri)
         hashes = [merkle.leaf(*x) for x in leaves]
-        for entry, stored in entries(store, entry=f"{AUDIT_BASE}{sequence}"):
+        for entry, stored in entries(journal, entry=f"{AUDIT_BASE}{sequence}"):
             yield entry, stored, {
                 "record": iri, "version": leaves[index][1], "content_digest": leaves[index][2],
                 "leaf": hashes[index], "index": index,
@@ -257,20 +270,20 @@ def covering(store: RecordStore, iri: str) -> Iterator[tuple[AuditEntry, str, di
             }
 
 
-def trail(store: RecordStore, iri: str) -> list[dict[str, object]]:
+def trail(journal: RecordStore, iri: str, upto: int | None = None) -> list[dict[str, object]]:
     """A record's audit trail: its own entries and the upload entries covering it (each
-    with `covers`: the record's leaf and proof path), in sequence order."""
+    with `covers`: the record's leaf and proof path), in sequence order, up to `upto`."""
     found: list[tuple[int, dict[str, object]]] = [
-        (entry.sequence, entry.as_dict()) for entry, _ in entries(store, iri)]
-    for entry, _, covers in covering(store, iri):
+        (entry.sequence, entry.as_dict()) for entry, _ in entries(journal, iri, upto=upto)]
+    for entry, _, covers in covering(journal, iri, upto):
         found.append((entry.sequence, {**entry.as_dict(), "covers": covers}))
     return [body for _, body in sorted(found, key=lambda x: x[0])]
 
 
-def by_version(store: RecordStore, iri: str) -> dict[int, AuditEntry]:
+def by_version(journal: RecordStore, iri: str, upto: int | None = None) -> dict[int, AuditEntry]:
     """The entry that wrote each version of a record (its own, or its upload's)."""
-    found = {covers["version"]: entry for entry, _, covers in covering(store, iri)}
-    found.update({entry.version: entry for entry, _ in entries(store, iri)})
+    found = {covers["version"]: entry for entry, _, covers in covering(journal, iri, upto)}
+    found.update({entry.version: entry for entry, _ in entries(journal, iri, upto=upto)})
     return {int(str(v)): e for v, e in found.items()}
 
 
@@ -283,13 +296,17 @@ class ChainProblem:
         return f"entry {self.sequence}: {self.problem}"
 
 
-def verify(store: RecordStore) -> tuple[int, list[ChainProblem]]:
-    """Check the whole chain; returns (entries checked, problems found)."""
+def verify(store: RecordStore, journal: RecordStore | None = None,
+           upto: int | None = None) -> tuple[int, list[ChainProblem]]:
+    """Check the whole chain (of `journal`, by default the store's, up to `upto`: entries
+    past it belong to a change still landing, JRN-002) against the records of `store`;
+    returns (entries checked, problems found)."""
+    journal = journal or store.journal
     problems: list[ChainProblem] = []
     expected_previous = GENESIS_HASH
     expected_sequence = 1
     count = 0
-    for entry, stored_hash in entries(store):
+    for entry, stored_hash in entries(journal, upto=upto):
         count += 1
         if entry.sequence != expected_sequence:
             problems.append(
@@ -303,23 +320,24 @@ def verify(store: RecordStore) -> tuple[int, list[ChainProblem]]:
         if entry.digest() != stored_hash:
             problems.append(ChainProblem(entry.sequence, "content does not match its hash (edited)"))
         if entry.merkle_root is not None:
-            problems += _upload_problems(store, entry)
+            problems += _upload_problems(store, journal, entry)
         expected_previous = stored_hash
         expected_sequence = entry.sequence + 1
     return count, problems
 
 
-def _upload_problems(store: RecordStore, entry: AuditEntry) -> list[ChainProblem]:
+def _upload_problems(store: RecordStore, journal: RecordStore,
+                     entry: AuditEntry) -> list[ChainProblem]:
     """ARM-AUD-002: an upload entry's leaves still give its root and count;
     ARM-AUD-003: every record it covers, as stored, still gives its leaf."""
-    leaves = _leaves(store, entry.record)
+    leaves = _leaves(journal, entry.record)
     problems = []
     if len(leaves) != entry.version or \
             merkle.root([merkle.leaf(*x) for x in leaves]) != entry.merkle_root:
         problems.append(ChainProblem(entry.sequence, "ARM-AUD-002: the upload's records do not "
                                      "give its Merkle root (leaves edited or removed)"))
     for iri, version, content in leaves:
-        if stored_digest(store, iri, version) != content:
+        if stored_digest(store, iri, version, journal) != content:
             problems.append(ChainProblem(entry.sequence, f"ARM-AUD-003: record {iri} version "
                                          f"{version} does not match the upload's leaf (edited)"))
     return problems

@@ -151,7 +151,7 @@ def check_signed(published: dict[str, Any], node_id: str,
     return claims
 
 
-def check_against(store: RecordStore, heads: Sequence[dict[str, Any]]) -> list[str]:
+def check_against(journal: RecordStore, heads: Sequence[dict[str, Any]]) -> list[str]:
     """Problems of the local chain against the published heads (their checked claims):
     entries removed after one was published (AUD-ANC-005) or the entry at its sequence not
     the one published (AUD-ANC-006: the chain rewritten, even if it grew again since)."""
@@ -159,7 +159,7 @@ def check_against(store: RecordStore, heads: Sequence[dict[str, Any]]) -> list[s
     from node.audit import AUDIT_GRAPH
     from node.ntriples import term_value
 
-    newest = newest_entry(store)
+    newest = newest_entry(journal)
     local = newest[0] if newest else 0
     problems: list[str] = []
     for head in heads:
@@ -171,7 +171,7 @@ def check_against(store: RecordStore, heads: Sequence[dict[str, Any]]) -> list[s
                             f"{sequence} was published on {head.get('time')}: entries were "
                             "removed")
             break  # every later head says the same
-        found = list(store.select(
+        found = list(journal.select(
             f"SELECT ?hash WHERE {{ GRAPH <{AUDIT_GRAPH}> {{ <{AUDIT_BASE}{sequence}> "
             f"<{FMAR.entryHash}> ?hash }} }}"))
         if not found or term_value(found[0]["hash"]) != digest:

@@ -3,16 +3,17 @@
 Oxigraph holds a whole transaction in memory (about 55 KB an asset, 5.7 GB for
 100,000), so a large validated upload is committed in three steps:
 
-1. a *pending* marker graph naming every record of the upload and the first audit
-   sequence it uses is written (one small transaction);
-2. the records and their audit entries are loaded without a transaction (streamed
+1. a *pending* marker graph naming every record of the upload and its audit
+   sequence is written (one small transaction);
+2. the records and their events are loaded without a transaction (streamed
    from the spool file in parts of `PART_BYTES`, so Oxigraph's bulk loader holds one
    part at a time; 2-3x faster);
-3. the marker is dropped: that is the commit point.
+3. the marker is dropped, with the journal's applied marker set: that is the commit point.
 
 If step 2 fails, or the node stops before step 3, `recover` (run when the register
-opens) removes the upload's records, audit entries and events and the marker, so the store
-holds all of the upload or none of it. While step 2 runs, readers may see part of
+opens) removes the upload's records and events and the marker, so the store holds all of
+the upload or none of it; its audit entry, already in the journal, is then past the
+applied marker and rolled back too (node/records/journal.py). While step 2 runs, readers may see part of
 the upload; other writers wait for the register's lock.
 """
 
@@ -20,10 +21,10 @@ from __future__ import annotations
 
 import tempfile
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 from common.vocab import FMAR
-from node.audit import AUDIT_GRAPH, UPLOAD_BASE
 from node.events import outbox
 from node.store import GraphWrite, RecordStore, StoreError
 
@@ -34,9 +35,9 @@ PART_BYTES = 32 * 1024 * 1024  # of TriG per bulk load (about 6,000 records)
 
 
 def commit(store: RecordStore, spool: Path, records: list[str], first_sequence: int,
-           first_event: int | None = None) -> None:
-    """Load `spool` (records, their audit entries and events) so that it lands whole or
-    not at all."""
+           first_event: int | None = None, with_commit: Sequence[GraphWrite] = ()) -> None:
+    """Load `spool` (records and their events) so that it lands whole or not at all;
+    `with_commit` is written in the commit's transaction."""
     marker = f"{PENDING_BASE}{uuid.uuid4()}"
     lines = [f'<{marker}> <{FMAR.sequence}> "{first_sequence}"^^<{_XSD_INTEGER}> .']
     if first_event is not None:
@@ -48,7 +49,7 @@ def commit(store: RecordStore, spool: Path, records: list[str], first_sequence: 
     except StoreError:
         _roll_back(store, marker)
         raise
-    store.write([GraphWrite(marker, "", replace=True)])
+    store.write([GraphWrite(marker, "", replace=True), *with_commit])
 
 
 def _load_in_parts(store: RecordStore, spool: Path) -> None:
@@ -85,10 +86,6 @@ def recover(store: RecordStore) -> int:
 
 
 def _roll_back(store: RecordStore, marker: str) -> None:
-    [row] = list(store.select(
-        f"SELECT ?s WHERE {{ GRAPH <{marker}> {{ <{marker}> <{FMAR.sequence}> ?s }} }}"
-    ))
-    first = int(row["s"].value)
     records = [
         s["r"].value
         for s in store.select(
@@ -100,12 +97,7 @@ def _roll_back(store: RecordStore, marker: str) -> None:
     for start in range(0, len(records), ROLL_BACK_BATCH):
         store.write([GraphWrite(r, "", replace=True)
                      for r in records[start:start + ROLL_BACK_BATCH]])
-    store.write([GraphWrite(f"{UPLOAD_BASE}{first}", "", replace=True)])
     for found in store.select(f"SELECT ?e WHERE {{ GRAPH <{marker}> {{ <{marker}> "
                               f"<{outbox.FIRST_EVENT}> ?e }} }}"):
         outbox.roll_back_from(store, int(found["e"].value))
-    store.update(
-        f"DELETE {{ GRAPH <{AUDIT_GRAPH}> {{ ?e ?p ?o }} }} WHERE {{ GRAPH <{AUDIT_GRAPH}> "
-        f"{{ ?e <{FMAR.sequence}> ?n ; ?p ?o . FILTER (?n >= {first}) }} }}"
-    )
     store.write([GraphWrite(marker, "", replace=True)])

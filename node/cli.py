@@ -171,16 +171,20 @@ def audit_verify(data_dir: DataDir = Path("var/node"), sparql_url: SparqlUrl = N
     removed newest entries are found (AUD-ANC-005, AUD-ANC-006)."""
     from node.audit import verify
     from node.config import NodeSettings
+    from node.records.journal import applied
     from node.store import open_store
 
     settings = NodeSettings()
     store = open_store(data_dir, sparql_url, read_only=True)
     try:
-        count, problems = verify(store)
+        # the record store first, then the journal (JRN-002: entries past the applied
+        # marker belong to a change still landing, not yet part of the chain)
+        upto = applied(store)
+        count, problems = verify(store, store.journal, upto)
         lines = [f"BROKEN {problem}" for problem in problems]
         anchor = None
         if anchored and settings.trust_url and settings.client_id:
-            anchor, broken = _check_anchor(store, settings)
+            anchor, broken = _check_anchor(store.journal, settings)
             lines += [f"BROKEN {problem}" for problem in broken]
     finally:
         store.close()
@@ -194,7 +198,7 @@ def audit_verify(data_dir: DataDir = Path("var/node"), sparql_url: SparqlUrl = N
         else " (not checked against a published head)."))
 
 
-def _check_anchor(store: Any, settings: Any) -> tuple[int | None, list[str]]:
+def _check_anchor(journal: Any, settings: Any) -> tuple[int | None, list[str]]:
     """(the last published sequence, problems) of the chain against every head the node
     published; a head that cannot be read or does not verify is a problem too
     (AUD-ANC-007, AUD-ANC-008)."""
@@ -215,7 +219,7 @@ def _check_anchor(store: Any, settings: Any) -> tuple[int | None, list[str]]:
         heads = [check_signed(head, settings.client_id, anchors) for head in published]
     except AnchorError as problem:
         return None, [str(problem)]
-    return int(heads[-1]["sequence"]), check_against(store, heads)
+    return int(heads[-1]["sequence"]), check_against(journal, heads)
 
 
 @docs_app.command("ontology")
@@ -277,8 +281,9 @@ def backup(
     out: Annotated[Path, typer.Argument(help="New file for the copy of the store (N-Quads)")],
     data_dir: DataDir = Path("var/node"),
 ) -> None:
-    """Copy the node's embedded store (records, history, audit log) to a new file: a
-    consistent snapshot, safe while the node runs. Restore it with `fmar restore`."""
+    """Copy the node's embedded stores (records, and the journal: history, audit log) to
+    a new file: consistent snapshots, safe while the node runs. Restore it with
+    `fmar restore`."""
     from node.store import StoreError
     from node.store.embedded import EmbeddedStore
 
@@ -289,7 +294,7 @@ def backup(
         store.dump(out)
     finally:
         store.close()
-    typer.echo(f"Backed up {data_dir / 'store'} to {out}.")
+    typer.echo(f"Backed up {data_dir / 'store'} and {data_dir / 'journal'} to {out}.")
 
 
 @app.command("restore")
@@ -297,25 +302,29 @@ def restore(
     backup_file: Annotated[Path, typer.Argument(help="A file made by `fmar backup`")],
     data_dir: DataDir = Path("var/node"),
 ) -> None:
-    """Load a backup as the store of a new data directory (refused if it has a store);
-    then start the node on it."""
+    """Load a backup as the stores of a new data directory (refused if it has a store or
+    a journal); then start the node on it."""
     import shutil
 
+    from node.records.journal import move
     from node.store import StoreError
-    from node.store.embedded import EmbeddedStore
+    from node.store.embedded import JOURNAL_DIR, EmbeddedStore
 
     target = data_dir / "store"
     if not backup_file.is_file():
         raise StoreError(f"{backup_file} is not a backup made by `fmar backup`.")
-    if target.exists():
-        raise StoreError(f"{target} exists: restore into a new --data-dir, or move it away "
-                         "first (with the node stopped).")
+    for existing in (target, data_dir / JOURNAL_DIR):
+        if existing.exists():
+            raise StoreError(f"{existing} exists: restore into a new --data-dir, or move it "
+                             "away first (with the node stopped).")
     store = EmbeddedStore(target)
     try:
         store.load_dump(backup_file)
+        move(store, store.journal)  # history and audit to the journal (JRN-005)
     except StoreError:
         store.close()
         shutil.rmtree(target)
+        shutil.rmtree(data_dir / JOURNAL_DIR, ignore_errors=True)
         raise
     store.close()
     typer.echo(f"Restored {backup_file} to {target}; start the node with --data-dir {data_dir}.")

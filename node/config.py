@@ -100,6 +100,9 @@ class NodeSettings(SettingsBase):
                                                 validation_alias="FMAR_SWITCH_NOTICE_SECONDS")
     switch_poll_seconds: float = Field(30.0, validation_alias="FMAR_SWITCH_POLL_SECONDS")
     switch_crash_at: str | None = Field(None, validation_alias="FMAR_SWITCH_CRASH_AT")
+    # a test hook: "journal" dies as kill -9 would between a change's journal write and its
+    # record write (node/records/journal.py)
+    journal_crash_at: str | None = Field(None, validation_alias="FMAR_JOURNAL_CRASH_AT")
     # disputes (node/kinds/disputes.py): days each state lasts before it may be escalated
     # (open, responded, escalated); FMAR_DISPUTE_SECONDS: one number of seconds for all (tests)
     dispute_days: str = Field("open=10,responded=10,escalated=20",

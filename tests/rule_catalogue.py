@@ -1742,6 +1742,45 @@ UPLOAD_AUDIT_RULES = [
 ]
 
 
+JOURNAL_TEST = "tests/test_journal.py"
+JOURNAL_RULES = [
+    Rule("JRN-001", "A change is its journal write (entries, history) then its record write "
+         "with the applied marker; what reached the journal for a change that never landed "
+         "(a failed record write, a node killed between the two, a large upload stopped "
+         "before its commit) is rolled back, at once or when the node opens.",
+         "`node/records/journal.py` `settle`, `roll_back`; `node/records/unit.py`",
+         "(internal; logged)",
+         _t(JOURNAL_TEST, "test_JRN_001_a_node_killed_between_the_journal_and_the_record_write",
+            "test_JRN_001_a_failed_record_write_rolls_the_journal_back",
+            "test_JRN_001_anything_that_stops_a_write_midway_is_settled_before_the_next",
+            "test_JRN_001_a_roll_back_of_many_entries_goes_newest_first",
+            "test_JRN_001_a_crash_before_a_large_upload_commits_takes_its_entry_back",
+            "test_JRN_001_over_a_sparql_server_the_journal_is_the_same_dataset")),
+    Rule("JRN-002", "Readers of the audit log (trail, history, `fmar audit verify`) stop at "
+         "the committed head (the unit's, or the record store's applied marker): never the "
+         "entry of a change still landing.", "`node/audit.py` `entries(upto=)`",
+         "(internal)",
+         _t(JOURNAL_TEST,
+            "test_JRN_002_readers_never_see_the_entry_of_a_change_still_landing")),
+    Rule("JRN-003", "A journal that ends before the record store's applied marker (restored "
+         "from an older backup) is reported when the node opens.",
+         "`node/records/journal.py` `settle`", "(logged; `fmar audit verify`)",
+         _t(JOURNAL_TEST, "test_JRN_003_a_journal_behind_the_records_is_reported")),
+    Rule("JRN-004", "The record store holds current records only: history versions, the "
+         "audit log, upload leaves and carried audit entries are in the journal, which "
+         "record queries never scan.", "`node/records/journal.py` `split`", "(internal)",
+         _t(JOURNAL_TEST, "test_JRN_004_the_record_store_holds_current_records_only",
+            "test_JRN_004_the_applied_marker_stays_small")),
+    Rule("JRN-005", "A data directory of before the journal is moved once when the node "
+         "opens: journal graphs copied, then dropped from the record store with the marker "
+         "set; a move stopped half-way is redone.", "`node/records/journal.py` `move`",
+         "(internal; logged)",
+         _t(JOURNAL_TEST,
+            "test_JRN_005_a_data_directory_of_before_the_journal_is_moved_once",
+            "test_JRN_005_a_move_stopped_half_way_is_redone",
+            "test_JRN_005_the_move_keeps_the_log_as_it_was_gaps_and_edits_included")),
+]
+
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
@@ -1845,6 +1884,11 @@ def render() -> str:
         ("An all-or-nothing bulk upload commits to its records by a Merkle root "
          "(`node/merkle.py`, docs/design.md \"Audit\").\n"),
         _table(UPLOAD_AUDIT_RULES),
+        "## JRN: the journal (history and audit out of the record store)\n",
+        ("History versions and the audit log in a store of their own, written before the "
+         "records and committed by the records' applied marker (`node/records/journal.py`, "
+         "docs/design.md \"Storage\").\n"),
+        _table(JOURNAL_RULES),
         "## SDC: disclosure control of aggregate-only answers\n",
         ("The regulator's aggregates (POL-013), computed at each node before its answer "
          "leaves it; the method and its residual risk are in `docs/disclosure.md`.\n"),

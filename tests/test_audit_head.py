@@ -31,8 +31,9 @@ def test_the_head_costs_log_n_point_reads(tmp_path):
     register.register_bulk((Row(i, fields=heat_pump()) for i in range(1, 100)), FSP,
                            all_or_nothing=True)
     reads = []
-    select = store.select
-    store.select = lambda query: reads.append(query) or select(query)  # count, then read
-    head = audit.newest_entry(store)
+    journal = store.journal  # where the audit log is (node/records/journal.py)
+    select = journal.select
+    journal.select = lambda query: reads.append(query) or select(query)  # count, then read
+    head = audit.newest_entry(journal)
     assert head == (register.unit.audit.sequence, register.unit.audit.head_hash)
     assert len(reads) <= 2 * register.unit.audit.sequence.bit_length() + 2

@@ -77,7 +77,7 @@ def test_ARM_AUD_002_removing_a_record_from_an_upload_graph_is_detected(tmp_path
     store, _, ids = upload(tmp_path)
     [(entry, _)] = [e for e in entries(store) if e[0].merkle_root]
     iri = f"{ASSET_BASE}{ids[0]}"
-    store.update(f"DELETE WHERE {{ GRAPH <{entry.record}> {{ <{iri}> ?p ?o }} }}")
+    store.journal.update(f"DELETE WHERE {{ GRAPH <{entry.record}> {{ <{iri}> ?p ?o }} }}")
     _, problems = verify(store)
     assert any("ARM-AUD-002" in p.problem for p in problems)
 

@@ -333,7 +333,7 @@ def test_a_deleted_limit_is_gone_from_queries_but_its_audit_trail_stays(node):
         assert c.get(path).status_code == 404
     store = node.app.state.register.store
     assert store.triples(first["id"]) == []
-    actions = [s["a"].value for s in store.select(
+    actions = [s["a"].value for s in store.journal.select(
         "SELECT ?a WHERE { GRAPH <urn:fmar:audit> { ?e <http://www.w3.org/ns/prov#used> "
         f"<{first['id']}> ; <https://id.fmar.uk/def/fmar#action> ?a }} }}")]
     assert sorted(actions) == ["create-connection-limit", "delete-connection-limit"]
@@ -379,7 +379,7 @@ def test_a_dno_imports_its_whole_book_as_csv(node):
     assert last["TimeProfile"] == [WINTER_PEAK] and last["SetBy"] == "DNO-UKPN"
     assert first["ExportLimit"] == 250.5 and first["Version"] == 1
     store = node.app.state.register.store
-    actions = store.select(
+    actions = store.journal.select(
         "SELECT (COUNT(*) AS ?n) WHERE { GRAPH <urn:fmar:audit> { ?e "
         f"<http://www.w3.org/ns/prov#used> <{first['id']}> }} }}")
     assert next(iter(actions))["n"].value == "1"  # audited through the one write path

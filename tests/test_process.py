@@ -72,7 +72,7 @@ def test_audit_verify_detects_an_edited_and_a_removed_entry(tmp_path, token_file
         node.stop()
     assert fmar("audit", "verify", "--data-dir", str(data)).returncode == 0
 
-    store = ox.Store(str(data / "store"))
+    store = ox.Store(str(data / "journal"))  # the audit log is in the journal
     entries = _audit_entries(store)
     action = ox.NamedNode("https://id.fmar.uk/def/fmar#action")
     graph = ox.NamedNode(AUDIT_GRAPH)
@@ -85,7 +85,7 @@ def test_audit_verify_detects_an_edited_and_a_removed_entry(tmp_path, token_file
     assert edited.returncode == 1
     assert f"entry {max(entries) - 1}: content does not match its hash (edited)" in edited.stderr
 
-    store = ox.Store(str(data / "store"))
+    store = ox.Store(str(data / "journal"))  # the audit log is in the journal
     for quad in list(store.quads_for_pattern(entries[2], None, None, graph)):
         store.remove(quad)
     del store

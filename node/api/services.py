@@ -9,6 +9,7 @@ handed to routes as FastAPI dependencies, and closed when it stops.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,6 +99,12 @@ class Federation:
         self.joins.close()
 
 
+def _die() -> None:
+    """Test hook FMAR_JOURNAL_CRASH_AT=journal: exit as kill -9 would (no clean-up)."""
+    logging.getLogger(__name__).warning("FMAR_JOURNAL_CRASH_AT=journal: exiting now")
+    os._exit(137)
+
+
 @dataclass
 class Services:
     settings: NodeSettings
@@ -124,6 +131,8 @@ class Services:
                             consent=ConsentPolicy(frozenset(settings.consent_categories),
                                                   settings.consent_max_kw))
         register.disputes.deadlines = deadlines(settings.dispute_days, settings.dispute_seconds)
+        if settings.journal_crash_at == "journal":
+            register.unit.between_writes.append(_die)
         index = None
         if settings.listing_index:
             index = open_listing_index(settings.data_dir, register.store,

@@ -1,7 +1,8 @@
 """The listing index itself: open, keep in step with the record store, and answer.
 
 Consistency (docs/design.md, "The listing index"): every record write stores one audit
-entry per record written, in the store transaction of the write (node/records/unit.py).
+entry per record written, in the journal, committed by the record write's applied marker
+(node/records/unit.py, node/records/journal.py); the head read here is the committed one.
 The index keeps, in its own transaction with the rows, the sequence of the last audit entry
 it applied. After each write, at start-up, and before each answer when it is behind, it
 reads the entries after that sequence, re-reads those records from the store and replaces
@@ -142,10 +143,10 @@ class ListingIndex:
                              for n in range(start, min(last, start + CHUNK - 1) + 1))
             query = (f"SELECT ?r WHERE {{ VALUES ?e {{ {names} }} GRAPH <{AUDIT_GRAPH}> "
                      f"{{ ?e <{PROV_USED}> ?r }} }}")
-            found.update(s["r"].value for s in self.store.select(query))
+            found.update(s["r"].value for s in self.store.journal.select(query))
         for upload in [iri for iri in found if iri.startswith(UPLOAD_BASE)]:
             # one entry for a whole upload (ARM-AUD-001): its records are the leaves
-            found.update(s["r"].value for s in self.store.select(
+            found.update(s["r"].value for s in self.store.journal.select(
                 f"SELECT ?r WHERE {{ GRAPH <{upload}> {{ ?r <{FMAR.auditLeaf}> ?leaf }} }}"))
         return {iri for iri in found if iri.startswith(ASSET_BASE)}
 

@@ -494,12 +494,13 @@ class Assets:
 
     def history(self, asset_id: str, caller: Caller) -> list[dict[str, Any]]:
         current = self.read(asset_id, caller)
-        return record_history(ASSET, self.store, current, "asset", AssetRecord.as_json)
+        return record_history(ASSET, self.unit.journal, current, "asset", AssetRecord.as_json,
+                              self.unit.audit.sequence)
 
     def audit_trail(self, asset_id: str, caller: Caller) -> list[dict[str, Any]]:
         current = self._existing(asset_id)
         policy.authorise(caller, "asset", "audit", current.facts)
-        return audit.trail(self.store, current.iri)
+        return audit.trail(self.unit.journal, current.iri, self.unit.audit.sequence)
 
     # ------------------------------------------------------------ search and export
 

@@ -114,7 +114,7 @@ class ReportDefinitions(Records):
                 continue
             then: Record | None = current
             if 1 <= version < current.version:
-                then = self.kind.read(current.iri, self.store.triples(
+                then = self.kind.read(current.iri, self.unit.journal.triples(
                     self.kind.version_iri(current.iri, version)))
             if then is not None and then.version == version:
                 return definition_of(then)

@@ -5,8 +5,9 @@ against (tests/test_query_rewrite.py).
 The list is computed from `node.policy` (POL-011) with index lookups: one per
 organisation and licence area in the caller's read scope, plus the public records
 (policy.PUBLIC_RECORDS: asset categories, product versions); for NESO (everything) all
-record graphs. History versions
-(`urn:fmar:version:…`) and the audit log (`urn:fmar:audit…`) are never in it.
+record graphs. History versions and the audit log are not in the record store at all (they
+are in its journal, node/records/journal.py); its other `urn:fmar:` graphs (events,
+markers) are never in the list.
 Lists are cached per scope for `ttl` seconds (default 2 s): a new record shows in
 SPARQL within that time.
 """

@@ -151,9 +151,9 @@ def scope_patterns(scope: policy.ReadScope) -> list[str]:
 
 
 def asset_graph_filter() -> str:
-    """Only current asset records. `GRAPH ?asset { ?asset … }` already excludes the
-    `urn:fmar:version:…` copies (their graph name is not their subject) and the audit
-    log; this cheap check on the already-bound name keeps it explicit."""
+    """Only current asset records (history versions and the audit log are in the journal,
+    not in the record store: node/records/journal.py); this cheap check on the
+    already-bound name keeps out any other graph, e.g. a tombstone."""
     return f'FILTER (STRSTARTS(STR(?asset), "{ASSET_BASE}"))'
 
 

@@ -10,8 +10,9 @@ access to the data restricted by indexed properties of the record graph that hol
   may come from different records);
 - a `GRAPH g { … }` pattern keeps its body and is joined with the restriction of g;
 - the restriction of a graph g (`restricted_graph`): g is a record graph (its name under
-  https://id.fmar.uk/, so never a `urn:fmar:` history version, audit log or pending
-  upload) and, unless the caller reads everything (NESO: only that name filter), one of
+  https://id.fmar.uk/, so never a `urn:fmar:` event, marker or pending upload; history
+  versions and the audit log are not in the record store at all, but in its journal,
+  node/records/journal.py, so no query scans them) and, unless the caller reads everything (NESO: only that name filter), one of
   the branches `GRAPH g { g fmar:organisation <org> . s p o }` for the caller's
   organisation, `GRAPH g { g fmar:dnoConnection <area> . s p o }` for each licence area,
   or g is a public record (an asset category or a product version). The indexed pattern comes first in the block

@@ -1,6 +1,7 @@
 """Audit entries carried with a record from the node that held it before (a switch).
 
-They are kept verbatim, hashes included, in `urn:fmar:carried-audit:<switch ID>`, so
+They are kept verbatim, hashes included, in `urn:fmar:carried-audit:<switch ID>` of the
+journal (node/records/journal.py), so
 they can still be checked against the chain of the node that wrote them; this node's own
 chain (`urn:fmar:audit`) goes on with its own entries."""
 
@@ -17,7 +18,7 @@ def graph_write(switch_id: str, entries_ntriples: str) -> GraphWrite:
     return GraphWrite(CARRIED_BASE + switch_id, entries_ntriples, replace=True)
 
 
-def entries(store: RecordStore, record: str) -> list[AuditEntry]:
+def entries(journal: RecordStore, record: str) -> list[AuditEntry]:
     query = audit._ENTRY_QUERY.replace(f"GRAPH <{audit.AUDIT_GRAPH}>", "GRAPH ?g") % (
         f'FILTER (?record = <{record}> && STRSTARTS(STR(?g), "{CARRIED_BASE}"))')
-    return [audit._entry(s)[0] for s in store.select(query)]
+    return [audit._entry(s)[0] for s in journal.journal.select(query)]

@@ -14,17 +14,19 @@ from node.records.kind import RecordKind
 from node.store import RecordStore
 
 
-def history(kind: RecordKind, store: RecordStore, current: Any, key: str,
-            as_json: Callable[[Any], dict[str, Any]]) -> list[dict[str, Any]]:
+def history(kind: RecordKind, journal: RecordStore, current: Any, key: str,
+            as_json: Callable[[Any], dict[str, Any]],
+            upto: int | None = None) -> list[dict[str, Any]]:
     """Versions 1..current of a record, each with its audit entry (action, by whom, when;
     entries carried from the node that held it before a switch count too)
-    and the record as it was (under `key`, e.g. "asset")."""
-    by_version = {entry.version: entry for entry in carried.entries(store, current.iri)}
-    by_version.update(audit.by_version(store, current.iri))
+    and the record as it was (under `key`, e.g. "asset"): the earlier versions and the
+    entries (up to the committed head `upto`) are read from the journal."""
+    by_version = {entry.version: entry for entry in carried.entries(journal, current.iri)}
+    by_version.update(audit.by_version(journal, current.iri, upto))
     versions = []
     for n in range(1, current.version + 1):
         record = current if n == current.version else kind.read(
-            current.iri, store.triples(kind.version_iri(current.iri, n)))
+            current.iri, journal.triples(kind.version_iri(current.iri, n)))
         entry = by_version.get(n)
         versions.append({
             "version": n,

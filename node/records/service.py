@@ -158,13 +158,14 @@ class Records:
 
     def history(self, record_id: str, caller: Caller) -> list[dict[str, Any]]:
         current = self.read(record_id, caller)
-        return record_history(self.kind, self.store, current, "record",
-                              lambda record: record.as_json())  # a kind's own reader's
+        return record_history(self.kind, self.unit.journal, current, "record",
+                              lambda record: record.as_json(),  # a kind's own reader's
+                              self.unit.audit.sequence)
 
     def audit_trail(self, record_id: str, caller: Caller) -> list[dict[str, Any]]:
         current = self.existing(record_id)
         policy.authorise(caller, self.kind.name, "audit", current.facts)
-        return audit.trail(self.store, current.iri)
+        return audit.trail(self.unit.journal, current.iri, self.unit.audit.sequence)
 
     def search(self, caller: Caller, where: Mapping[str, Any] | None = None,
                limit: int = 100, after: str | None = None) -> tuple[list[Record], str | None]:

@@ -1,9 +1,11 @@
 """The one write path: every write of every record kind goes through `UnitOfWork`.
 
-A write stores the record, the copy of its previous version (history) and its audit
-entries in one store transaction, under one lock, so the version check (If-Match), the
-new version and the audit chain are decided together. The events the change emits
-(node/events/) are written to the outbox in that same transaction: given by the kind
+A write stores the copy of the record's previous version (history) and its audit entries
+in the journal, then the record in the record store, each in one transaction, under one
+lock, so the version check (If-Match), the new version and the audit chain are decided
+together; the record write, which carries the journal's applied marker, is the commit
+point (node/records/journal.py). The events the change emits (node/events/) are written
+to the outbox in the record transaction: given by the kind
 (`events=[draft(KIND, action, record, data)]`) or, when not given, derived from the kind
 and action of each record written.
 """
@@ -25,11 +27,11 @@ from node.events.model import EventDraft
 from node.events.outbox import Outbox
 from node.events.types import event_type
 from node.identity import Caller
+from node.records import journal
 from node.records.kind import KINDS, RecordKind
 from node.records.refusals import store_unavailable
 from node.records.tombstone import absent
 from node.store import GraphWrite, RecordStore, StoreError
-from node.store.base import trig_text
 
 # Uploads up to this size are committed in one store transaction; larger ones
 # through a pending marker (node/bulk_commit.py) to keep memory flat.
@@ -91,9 +93,17 @@ def default_events(action: str, writes: list[GraphWrite],
 class UnitOfWork:
     def __init__(self, store: RecordStore):
         self.store = store
+        self.journal = store.journal
         self.lock = threading.RLock()
         bulk_commit.recover(store)
-        self.audit = AuditLog(store)
+        journal.open_journal(store)
+        self.audit = AuditLog(self.journal)
+        # a write whose journal part is written and whose record part is not known to
+        # have landed (it failed, or anything else stopped it): settled before the next
+        self._unsettled = False
+        self._writes = 0  # since the applied marker was last compacted
+        # called between a change's journal write and its record write (a test hook)
+        self.between_writes: list[Callable[[], None]] = []
         self.outbox = Outbox(store)
         # checks every change passes once authorised: (kind, IRI) -> None or raise
         # (a record frozen by a switch hand-over, node/switching/)
@@ -106,16 +116,59 @@ class UnitOfWork:
               records: list[tuple[str, int]],
               events: Iterable[EventDraft] | None = None) -> None:
         """Store `writes`, one audit entry per (record IRI, version) and the `events` (by
-        default, one per record: `default_events`), in one transaction."""
+        default, one per record: `default_events`): history and entries in the journal,
+        then the rest with the applied marker, each in one transaction."""
         with self.lock, _store_errors():
+            self._settle()
             drafts = list(events) if events is not None else \
                 default_events(action, writes, records)
             audit_write, head = self.audit.prepare(caller, action, records)
             event_writes, event_head = self.outbox.prepare(drafts)
-            self.store.write([*writes, audit_write, *event_writes])
+            journal_writes, record_writes = journal.split(writes)
+            made = journal.generated(head[0], journal_writes)
+            self._journal_first([audit_write, *journal_writes, *([made] if made else [])], head)
+            self._records_then(head, lambda: self.store.write(
+                [*record_writes, *event_writes, self._marker(head[0])]))
             self.audit.commit(head)
             self.outbox.commit(event_head)
             self._committed()
+
+    def _marker(self, sequence: int) -> GraphWrite:
+        self._writes += 1
+        return journal.marker(sequence, replace=self._writes % journal.COMPACT_EVERY == 0)
+
+    def _journal_first(self, writes: list[GraphWrite], head: tuple[int, str]) -> None:
+        """Step 1: the change's entries and history in the journal (one transaction)."""
+        if head[0] == self.audit.sequence and not any(w.ntriples.strip() for w in writes):
+            return
+        self._unsettled = True  # until the records land (a failed write may have landed)
+        self.journal.write(writes)
+        for hook in self.between_writes:
+            hook()
+
+    def _records_then(self, head: tuple[int, str], write: Callable[[], None]) -> None:
+        """Step 2, the commit point: the records with the applied marker. If it fails, the
+        journal's part is rolled back unless the marker says the records landed (JRN-001)."""
+        try:
+            write()
+        except StoreError:
+            self._settle()
+            if self.audit.sequence == head[0]:
+                return  # landed after all (an answer lost on the way back)
+            raise
+        self._unsettled = False
+
+    def _settle(self) -> None:
+        """After a failed write: the journal agrees with the record store again before the
+        next write numbers its entries (node/records/journal.py `settle`)."""
+        if not self._unsettled:
+            return
+        try:
+            journal.settle(self.store, self.journal)
+        except StoreError:
+            return  # still unsettled: tried again before the next write
+        self._unsettled = False
+        self.audit = AuditLog(self.journal)
 
     def _committed(self) -> None:
         for hook in self.after_commit:
@@ -132,16 +185,21 @@ class UnitOfWork:
         if not leaves:
             return
         with self.lock, _store_errors():
+            self._settle()
             audit_writes, head = self.audit.prepare_upload(caller, action, leaves)
+            small = len(leaves) <= SINGLE_TRANSACTION_LIMIT
             with spool.open("ab") as out:
-                out.write(trig_text(audit_writes).encode())
                 event_head = self.outbox.write_lines(events, lambda t: out.write(t.encode()))
-            if len(leaves) <= SINGLE_TRANSACTION_LIMIT:
-                self.store.load_file(spool)
+                if small:
+                    out.write(journal.marker_trig(head[0]).encode())
+            self._journal_first(audit_writes, head)
+            if small:
+                self._records_then(head, lambda: self.store.load_file(spool))
             else:
                 first_event = self.outbox.head + 1 if event_head > self.outbox.head else None
-                bulk_commit.commit(self.store, spool, [iri for iri, _, _ in leaves],
-                                   self.audit.sequence + 1, first_event)
+                self._records_then(head, lambda: bulk_commit.commit(
+                    self.store, spool, [iri for iri, _, _ in leaves], head[0], first_event,
+                    [journal.marker(head[0])]))
             self.audit.commit(head)
             self.outbox.commit(event_head)
             self._committed()

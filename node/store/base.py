@@ -82,7 +82,17 @@ class RecordStore(Protocol):
         """What a query worker reads (only when not `evaluates_queries`)."""
         ...
 
-    def close(self) -> None: ...
+    @property
+    def journal(self) -> RecordStore:
+        """Where history versions and the audit log are kept (node/records/journal.py):
+        a store of its own beside an embedded store (`<data dir>/journal`), never scanned by
+        record queries; the same dataset for a remote store. A journal's own journal is
+        itself."""
+        ...
+
+    def close(self) -> None:
+        """Close the store (and its journal, if it has one of its own)."""
+        ...
 
 
 def update_text(writes: Sequence[GraphWrite], as_template: bool = False,

@@ -14,10 +14,19 @@ import pyoxigraph as ox
 
 from node.store.base import GraphWrite, QuerySource, StoreError, trig_text, update_text
 
+JOURNAL_DIR = "journal"  # beside the record store, in the node's data directory
+
 
 class EmbeddedStore:
-    def __init__(self, path: Path | None, read_only: bool = False):
+    def __init__(self, path: Path | None, read_only: bool = False, is_journal: bool = False):
+        """`path` None: in memory. A record store opens its journal (`journal`) on first
+        use: `<path>/../journal` (in memory for an in-memory store); read-only, a data
+        directory without a journal (not migrated yet) reads the journal's graphs from the
+        record store itself."""
         self.read_only = read_only
+        self._path = path
+        self._is_journal = is_journal
+        self._journal: EmbeddedStore | None = None
         if path is None:
             self._store = ox.Store()
         elif read_only:
@@ -29,10 +38,26 @@ class EmbeddedStore:
             self._store = ox.Store(str(path))
         # A read-only view (backup, audit verify beside a running node) never touches the
         # running node's checkpoints.
-        self._checkpoints = _Checkpoints(self._store, None if read_only else path)
+        # A journal is never queried by the query workers: no checkpoints of its own.
+        self._checkpoints = _Checkpoints(self._store, None if read_only or is_journal
+                                         else path)
 
     evaluates_queries = False
     rights_in_query = True
+
+    @property
+    def journal(self) -> EmbeddedStore:
+        if self._is_journal:
+            return self
+        if self._journal is None:
+            if self._path is None:
+                self._journal = EmbeddedStore(None, is_journal=True)
+            elif self.read_only and not (self._path.parent / JOURNAL_DIR / "CURRENT").exists():
+                return self  # a data directory of before the journal (JRN-005)
+            else:
+                self._journal = EmbeddedStore(self._path.parent / JOURNAL_DIR,
+                                              read_only=self.read_only, is_journal=True)
+        return self._journal
 
     def graph_names(self) -> Iterator[str]:
         return (g.value for g in self._store.named_graphs() if isinstance(g, ox.NamedNode))
@@ -90,21 +115,32 @@ class EmbeddedStore:
         return bool(self._store.query(query))
 
     def dump(self, target: Path) -> None:
-        """Every quad (records, history, audit log) as N-Quads: on a read-only view this is
-        a consistent snapshot, including what the running node has not flushed yet."""
+        """Every quad of the records and then of the journal (history, audit log) as
+        N-Quads: on a read-only view this is a snapshot of each, including what the running
+        node has not flushed yet; the journal's is taken after the records', so it holds
+        every entry of the records' changes (a change writes its journal part first) and
+        perhaps entries past the records' applied marker, which the node rolls back when
+        it opens the restored directory (node/records/journal.py)."""
         try:
-            self._store.dump(str(target), format=ox.RdfFormat.N_QUADS)
+            with target.open("xb") as out:
+                self._store.dump(out, format=ox.RdfFormat.N_QUADS)
+                if self.journal is not self:
+                    self.journal._store.dump(out, format=ox.RdfFormat.N_QUADS)
         except (OSError, ValueError) as exc:
             raise StoreError(str(exc)) from exc
 
     def load_dump(self, source: Path) -> None:
-        """Load a dump made by `dump` into this (empty) store."""
+        """Load a dump made by `dump` into this (empty) store (its journal's graphs are
+        moved to the journal when the node opens it: node/records/journal.py `move`)."""
         try:
             self._store.bulk_load(path=str(source), format=ox.RdfFormat.N_QUADS)
         except (OSError, SyntaxError, ValueError) as exc:
             raise StoreError(f"{source} is not a backup made by `fmar backup`: {exc}") from exc
 
     def close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
         self._checkpoints.close()
         if not self.read_only:
             self._store.flush()

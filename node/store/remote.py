@@ -139,6 +139,13 @@ class RemoteStore:
     evaluates_queries = True
 
     @property
+    def journal(self) -> RemoteStore:
+        """The same dataset: history versions and the audit log stay graphs of the server
+        (docs/operator.md); the record queries never read them (their names are not record
+        names), and the journal's write protocol is the same (node/records/journal.py)."""
+        return self
+
+    @property
     def rights_in_query(self) -> bool:
         return self.layout.rights_in_query
 

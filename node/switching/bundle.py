@@ -61,20 +61,21 @@ class Bundle:
 
 
 def export(requested: RecordKind, kind_of: Callable[[str], RecordKind], store: RecordStore,
-           switch_request: str, switch_id: str, holder: str, requester: str,
-           iris: list[str]) -> Bundle:
+           journal: RecordStore, switch_request: str, switch_id: str, holder: str,
+           requester: str, iris: list[str]) -> Bundle:
     """The bundle of a switch of `requested` records: `iris` are those and the records
-    carried with them (a unit's memberships and member assets), each of `kind_of(iri)`."""
+    carried with them (a unit's memberships and member assets), each of `kind_of(iri)`;
+    their earlier versions and audit entries are read from the `journal`."""
     records = []
     for iri in iris:
         kind = kind_of(iri)
         current = kind.read(iri, store.triples(iri))
         if current is None:
             raise kind.not_found()
-        versions = {str(n): _text(store.triples(kind.version_iri(iri, n)))
+        versions = {str(n): _text(journal.triples(kind.version_iri(iri, n)))
                     for n in range(1, current.version)}
-        entries = "\n".join(e.ntriples(h) for e, h in audit.entries(store, iri))
-        carried_before = "\n".join(e.ntriples() for e in carried.entries(store, iri))
+        entries = "\n".join(e.ntriples(h) for e, h in audit.entries(journal, iri))
+        carried_before = "\n".join(e.ntriples() for e in carried.entries(journal, iri))
         records.append({"iri": iri, "kind": kind.name, "version": current.version, "graph": _text(current.triples),
                         "versions": versions, "audit": "\n".join(
                             x for x in (carried_before, entries) if x)})

@@ -334,8 +334,9 @@ class Switching:
                                      records=tuple(everything))
                 self._crash("prepared")
             if rec.state == State.TRANSFERRING:
-                sent = bundles.export(kind, kind_of, self.store, rec.iri, rec.switch_id,
-                                      rec.holder, rec.requester, list(rec.records))
+                sent = bundles.export(kind, kind_of, self.store, self.unit.journal, rec.iri,
+                                      rec.switch_id, rec.holder, rec.requester,
+                                      list(rec.records))
                 try:
                     self.peers.call("PUT", rec.target_node or "",
                                     f"/switch-transfers/{rec.switch_id}", sent.as_json())

@@ -107,8 +107,8 @@ def _remove_newest(af: AnchorFed, count: int) -> None:
     def work(register: Any) -> None:
         newest = register.unit.audit.sequence
         for n in range(newest - count + 1, newest + 1):
-            register.store.update(f"DELETE WHERE {{ GRAPH <{AUDIT_GRAPH}> "
-                                  f"{{ <{AUDIT_BASE}{n}> ?p ?o }} }}")
+            register.store.journal.update(f"DELETE WHERE {{ GRAPH <{AUDIT_GRAPH}> "
+                                          f"{{ <{AUDIT_BASE}{n}> ?p ?o }} }}")
 
     LocalFederation._on_store(af.node, work)
 
