@@ -3,7 +3,9 @@
 The record's graph is gone from the node (queries, duplicate checks and writes no longer
 see it); `urn:fmar:tombstone:<record IRI>` says where it went, for whom, and when. A read
 or change of the IRI then answers 410 SWITCH-410 naming the new node, to those who could
-read the record before or its new holder; anyone else gets the kind's 404.
+read the record before or its new holder; anyone else gets the kind's 404. What policy
+knew of the record's areas is kept (`fmar:formerDnoArea`: its licence area, or each one a
+market unit spanned), so a DNO that read a unit through its members' areas is still told.
 """
 
 from __future__ import annotations
@@ -43,20 +45,26 @@ def write(stone: Tombstone) -> GraphWrite:
              f"{s} <{FMAR.formerOrganisation}> <{ORG_BASE}{stone.former.organisation}> .",
              f"{s} <{FMAR.switchRequest}> <{stone.switch_request}> .",
              f'{s} <{FMAR.movedAt}> "{stone.moved_at}"^^<{XSD_DATETIME}> .']
-    if stone.former.dno_area:
-        lines.append(f"{s} <{FMAR.formerDnoArea}> {lit(stone.former.dno_area)} .")
+    areas = {stone.former.dno_area} if stone.former.dno_area else set()
+    lines += [f"{s} <{FMAR.formerDnoArea}> {lit(area)} ."
+              for area in sorted(areas | stone.former.spans)]
     return GraphWrite(graph_of(stone.iri), "\n".join(lines), replace=True)
 
 
 def read(store: RecordStore, iri: str) -> Tombstone | None:
-    values = {term_value(t.predicate): term_value(t.object)
-              for t in store.triples(graph_of(iri))}
+    values, areas = {}, []
+    for t in store.triples(graph_of(iri)):
+        predicate, value = term_value(t.predicate), term_value(t.object)
+        if predicate == str(FMAR.formerDnoArea):
+            areas.append(value)
+        values[predicate] = value
     if str(FMAR.movedTo) not in values:
         return None
+    # one area: the record's own (read as before); several: those a unit spanned
     return Tombstone(iri, values[str(FMAR.movedTo)],
                      values[str(FMAR.movedToOrganisation)].removeprefix(ORG_BASE),
                      Facts(values[str(FMAR.formerOrganisation)].removeprefix(ORG_BASE),
-                           values.get(str(FMAR.formerDnoArea))),
+                           areas[0] if len(areas) == 1 else None, spans=frozenset(areas)),
                      values[str(FMAR.switchRequest)], values[str(FMAR.movedAt)])
 
 
