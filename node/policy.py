@@ -279,13 +279,15 @@ _POL_061 = (Check("POL-061", _records_outcomes,
                   lambda _: "Only the system operator that runs the product records or "
                   "changes its qualifications (NESO for NESO products, the DNO for DSO "
                   "products)."),)
-# POL-096: the FSP a qualification outcome names changes only by the operator's node
-# itself (`SWITCH_FOLLOWER`), once it has confirmed a unit switch with the former and the
-# new holders' nodes (node/events/inbox.py, INBOX-011); no route makes this move.
+# POL-096: the FSP a qualification outcome or a grid prequalification names changes only
+# by the operator's node itself (`SWITCH_FOLLOWER`), once it has confirmed a unit switch
+# with the former and the new holders' nodes (node/events/inbox.py, INBOX-011); no route
+# makes this move.
 SWITCH_FOLLOWER = "node:unit-switch"
 _POL_096 = (Check("POL-096", lambda c, _f: c.subject == SWITCH_FOLLOWER and c.actor is None,
-                  lambda _: "The FSP a qualification names changes only when the operator's "
-                  "node has confirmed that its unit switched to another FSP."),)
+                  lambda _: "The FSP a qualification or grid prequalification names changes "
+                  "only when the operator's node has confirmed that its unit switched to "
+                  "another FSP."),)
 
 
 def check_holder_read(caller: Caller, roles: frozenset[str]) -> None:
@@ -514,10 +516,12 @@ POLICY: dict[tuple[str, str], Rule] = {
            ("qualification-application", "assets:write", _POL_060,
             ("create", "update", "transition", "reassess")),
            ("qualification", "validation:write", _POL_061, ("create", "update", "transition")),
-           # the operator's node, after a verified unit switch (POL-096)
+           # the operator's node, after a verified unit switch (POL-096), for both kinds
            ("qualification", "validation:write", (*_POL_061, *_POL_096), ("follow-switch",)),
            ("grid-prequalification", "validation:write", _POL_062,
-            ("create", "update", "transition")))
+            ("create", "update", "transition")),
+           ("grid-prequalification", "validation:write", (*_POL_062, *_POL_096),
+            ("follow-switch",)))
        for verb in verbs},
     # a node checking a notice reads the dispute with its own token (disputes:notify)
     ("dispute", "read"): Rule(("assets:read|disputes:notify",), _POL_086, hidden="refused"),

@@ -702,17 +702,18 @@ INBOX_RULES = [
     Rule("INBOX-010", "The node signing a unit switch notice is, or hosts, the new FSP it "
          "names.", INBOX, "403 `INBOX-010`",
          _t(INBOX_SWITCH_TEST, "test_INBOX_010_a_node_speaks_only_for_the_fsps_it_holds")),
-    Rule("INBOX-011", "Before its outcomes naming the former FSP name the new one, the "
-         "operator's node confirms the move itself, with its own token: the former FSP's "
-         "node answers the unit with a tombstone naming the new FSP, the new FSP's node "
-         "holds the unit for it. A forged notice moves nothing.",
+    Rule("INBOX-011", "Before its outcomes and grid prequalifications naming the former FSP "
+         "name the new one, the operator's node confirms the move itself, with its own "
+         "token: the former FSP's node answers the unit with a tombstone naming the new "
+         "FSP, the new FSP's node holds the unit for it. A forged notice moves nothing.",
          f"{INBOX}, `node/switching/holders.py`", "403 `INBOX-011`",
          _t(INBOX_SWITCH_TEST, "test_INBOX_011_a_forged_switch_notice_moves_no_outcome",
             "test_a_unit_moves_with_its_memberships_and_members_and_its_qualification_"
             "follows")),
     Rule("INBOX-012", "The nodes (and the trust directory) needed to confirm a unit switch "
-         "answer; else the sender retries.", "`node/switching/holders.py`",
-         "503 `INBOX-012`", "retried by the sender (not tested)"),
+         "answer; else nothing moves and the sender retries.", "`node/switching/holders.py`",
+         "503 `INBOX-012`",
+         _t(INBOX_SWITCH_TEST, "test_INBOX_012_a_holder_node_down_while_confirming_is_retried")),
 ]
 
 DISCLOSURE = "tests/test_disclosure.py"
@@ -1269,13 +1270,16 @@ QUAL_RULES = [
     Rule("POL-067", "A system operator records qualifications and grid prequalifications on "
          "its own node.", "`node/policy.py` `check_operator_node`", "403 `POL-067`",
          _t(QUAL_TEST, "test_POL_067_an_operator_records_outcomes_on_its_own_node")),
-    Rule("POL-096", "The FSP a qualification outcome names changes only by the operator's "
-         "node itself (action `follow-switch-qualification`), after it confirmed a unit "
-         "switch (INBOX-011); the state stays, Reason says why, history keeps the former FSP.",
-         "`node/policy.py` `POLICY`, `node/kinds/qualifications.py` `follow_switch`",
-         "403 `POL-096`",
+    Rule("POL-096", "The FSP a qualification outcome or a grid prequalification names "
+         "changes only by the operator's node itself (actions "
+         "`follow-switch-qualification`, `follow-switch-grid-prequalification`), after it "
+         "confirmed a unit switch (INBOX-011); the state stays, Reason says why, history "
+         "keeps the former FSP.",
+         "`node/policy.py` `POLICY`, `node/kinds/qualifications.py` "
+         "`StatefulRecords.follow_switch`", "403 `POL-096`",
          _t("tests/test_qualifications.py",
-            "test_POL_096_only_the_operators_node_moves_an_outcome_to_a_new_fsp")
+            "test_POL_096_only_the_operators_node_moves_an_outcome_to_a_new_fsp",
+            "test_POL_096_only_the_dnos_node_moves_a_grid_prequalification_to_a_new_fsp")
          + "<br>" + _t(UNIT_SWITCH_TEST, "test_a_unit_moves_with_its_memberships_and_members_"
                        "and_its_qualification_follows")),
     Rule("POL-097", "Who holds a market unit (`GET /market-units/{id}/holder`) is told only "

@@ -678,6 +678,44 @@ def test_POL_096_only_the_operators_node_moves_an_outcome_to_a_new_fsp(node):
     assert versions[-2]["record"]["OrganisationId"] == "FSP-ACME"
 
 
+def test_POL_096_only_the_dnos_node_moves_a_grid_prequalification_to_a_new_fsp(node):
+    """The same `follow_switch` (StatefulRecords) moves a DNO's grid prequalification of
+    the unit naming the former FSP, as the node acting for the DNO of its licence area:
+    approved stays approved, the new FSP reads it, the former no longer does, history keeps
+    the former; the DNO itself cannot make that move (POL-096)."""
+    from common.errors import Denied
+
+    grids = node.app.state.register.grid_prequalifications
+    unit = str(uuid.uuid4())
+    with node.client("dno") as c:
+        made = c.post("/grid-prequalifications", json={
+            "UnitId": unit, "OrganisationId": "FSP-ACME", "DNOConnection": "UKPN_EPN"})
+    assert made.status_code == 201, made.text
+    grid_id = made.json()["GridPrequalificationId"]
+    path = f"/grid-prequalifications/{grid_id}"
+    for to in ("in_progress", "approved"):
+        assert move(node, "dno", path, to).status_code == 200
+    with pytest.raises(Denied) as refused:
+        grids.set_fields(grid_id, CALLERS["dno"], "*", "follow-switch",
+                         {"OrganisationId": "FSP-OTHER"})
+    assert refused.value.code == "POL-096"
+    moved = grids.follow_switch(UNIT_BASE + unit, "FSP-ACME", "FSP-OTHER",
+                                "The unit switched from FSP-ACME to FSP-OTHER")
+    assert moved == [made.json()["id"]]
+    assert grids.follow_switch(UNIT_BASE + unit, "FSP-ACME", "FSP-OTHER", "again") == []
+    with node.client("fsp2") as c:
+        now = c.get(path)
+    assert now.status_code == 200, now.text
+    assert (now.json()["OrganisationId"], now.json()["State"]) == ("FSP-OTHER", "approved")
+    with node.client("fsp") as c:
+        assert c.get(path).status_code == 404
+    with node.client("dno") as c:
+        versions = c.get(f"{path}/history").json()["versions"]
+    assert versions[-1]["by"] == policy.SWITCH_FOLLOWER
+    assert versions[-1]["action"] == "follow-switch-grid-prequalification"
+    assert versions[-2]["record"]["OrganisationId"] == "FSP-ACME"
+
+
 def test_QUAL_VAL_025_an_application_names_a_unit_of_the_fsps_on_this_node(node):
     """The register passes the market-unit kind: an application names one of the applying
     FSP's units held on this node; another FSP's unit or no unit at all is refused."""

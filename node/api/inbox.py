@@ -40,7 +40,8 @@ class InboxOut(BaseModel):
     type: str
     reassessed: list[str] = Field(description="The outcomes here sent to re-assessment")
     moved: list[str] = Field(default_factory=list, description="After a unit switch: the "
-                             "outcomes here that now name the unit's new FSP")
+                             "outcomes and grid prequalifications here that now name the "
+                             "unit's new FSP")
 
 
 @router.post("/inbox/events", summary="Receive a signed webhook (node to node)",
@@ -50,8 +51,8 @@ class InboxOut(BaseModel):
              "signing node must hold the unit's FSP (INBOX-005). A material "
              "`market-unit.composition-changed` sends this node's granted outcomes for the "
              "unit to `reassessment_required`. A `market-unit.switched-in` from the new "
-             "holder's node (INBOX-009, INBOX-010) makes the outcomes naming the former FSP "
-             "name the new one, once this node has confirmed the move with both holders' "
+             "holder's node (INBOX-009, INBOX-010) makes the outcomes and grid "
+             "prequalifications naming the former FSP name the new one, once this node has confirmed the move with both holders' "
              "nodes itself (INBOX-011, INBOX-012, POL-096). Other events are acknowledged.",
              openapi_extra=_SIGNED, response_model=InboxOut,
              responses={200: content("application/json", schema={"type": "object"}),

@@ -147,7 +147,8 @@ class Services:
         switching.stage_guards.append(switch_guard(register.consents))
         use_remote_register(register.product_register, settings)  # qualification's products
         inbox = Inbox(register.qualifications, settings.ca_bundle,
-                      _hosts(switching.peers), confirm=HolderCheck(settings))
+                      _hosts(switching.peers), confirm=HolderCheck(settings),
+                      followers=(register.grid_prequalifications,))
         services = cls(settings, authenticator, placement, register,
                    QueryService(register.store, Limits.of(settings),
                                 disclosure_key=disclosure_key(settings.data_dir), index=index),

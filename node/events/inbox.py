@@ -10,8 +10,9 @@ is the credential (no bearer token: the sending node signs with its own key):
 - INBOX-003: stale: `webhook-timestamp` outside the tolerance;
 - INBOX-004: replayed: a `webhook-id` already received (kept for twice the tolerance,
   beyond which INBOX-003 refuses it anyway; handling is idempotent besides);
-- INBOX-005: the signing node does not hold the unit's FSP (its member is not the FSP of
-  the outcomes held here for the unit, nor listed as hosting it);
+- INBOX-005: the signing node does not hold the unit's FSP (its member is not the FSP
+  named by the outcomes or grid prequalifications held here for the unit, nor listed as
+  hosting it);
 - INBOX-006: not an FMAR event, or a material change that names no market unit;
 - INBOX-007: this node cannot verify webhooks (no federation CA configured): it
   refuses them all (401: a sender does not retry what will never be accepted).
@@ -20,18 +21,23 @@ A material composition change sends the operator's own granted outcomes for the 
 `reassessment_required` (`Qualifications.on_material_change`).
 
 A unit switch (`market-unit.switched-in`, sent by the new holder's node when the hand-over
-completes) makes the outcomes here that name the unit's former FSP name the new one
-(`Qualifications.follow_switch`, POL-096), once this node has confirmed the move itself:
+completes) makes the records here that name the unit's former FSP name the new one, once
+this node has confirmed the move itself: every kind an operator's node holds for a unit
+(`followers`: NESO's or a DNO's qualification outcomes, a DNO's grid prequalifications),
+each by its `follow_switch` (`StatefulRecords`, POL-096):
 
 - INBOX-009: the notice names a market unit, its new FSP (`data.organisation`) and its
   former one (`data.former`);
 - INBOX-010: the signing node holds the new FSP (its member is, or hosts, it);
+- nothing here names the former FSP for the unit: nothing to confirm, nothing moves;
 - INBOX-011: both holders' nodes confirm it, asked by this node with its own token
   (node/switching/holders.py): the former's answers with its tombstone naming the new
   FSP, the new one's holds the unit for it. The notifier's word alone moves nothing, and
-  no caller's rights are lent: a hostile FSP cannot take another's outcomes with a forged
-  notice (the former holder's node never wrote that tombstone);
-- INBOX-012: a node to confirm with cannot be reached now (503: the sender retries).
+  no caller's rights are lent: a hostile FSP cannot take another's outcomes or grid
+  prequalifications with a forged notice (the former holder's node never wrote that
+  tombstone);
+- INBOX-012: a node to confirm with cannot be reached now (503: the sender retries; nothing
+  moved, so the retry finds the same records).
 
 Other events are acknowledged and ignored.
 """
@@ -41,7 +47,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, MutableSet
+from collections.abc import Callable, Iterator, Mapping, MutableSet, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +56,7 @@ from cryptography import x509
 from common.errors import BadInput, Conflict, Denied, Unauthenticated
 from common.vocab import FMAR, ORG_BASE
 from node.events.verify import DEFAULT_TOLERANCE, WebhookRejected, load_anchors, verify_webhook
-from node.kinds.qualifications import Qualifications
+from node.kinds.qualifications import Qualifications, StatefulRecords
 
 COMPOSITION_CHANGED = "market-unit.composition-changed"
 SWITCHED_IN = "market-unit.switched-in"
@@ -88,10 +94,14 @@ class _Seen(MutableSet[str]):
 class Inbox:
     def __init__(self, qualifications: Qualifications, ca_bundle: Path | None,
                  hosts: Callable[[str, str], bool], tolerance: float = DEFAULT_TOLERANCE,
-                 confirm: Callable[[str, str, str], None] | None = None):
+                 confirm: Callable[[str, str, str], None] | None = None,
+                 followers: Sequence[StatefulRecords] = ()):
         """`confirm(unit, former, new)`: raises unless the holders' nodes confirm a unit's
-        move (INBOX-011, node/switching/holders.py); without it no switch is followed."""
+        move (INBOX-011, node/switching/holders.py); without it no switch is followed.
+        `followers`: the kinds besides the outcomes whose records for a unit name its FSP
+        and follow it to a new one (grid prequalifications)."""
         self.qualifications, self.hosts, self.tolerance = qualifications, hosts, tolerance
+        self.followers: tuple[StatefulRecords, ...] = (qualifications, *followers)
         self.confirm = confirm
         self._anchors: list[x509.Certificate] | None = \
             load_anchors(ca_bundle) if ca_bundle else None
@@ -143,8 +153,9 @@ class Inbox:
         return {"id": event["id"], "type": kind, "reassessed": moved}
 
     def _switched(self, unit_iri: str, data: dict[str, Any], sender: str) -> list[str]:
-        """A unit's new holder's node says the unit is its FSP's now: the outcomes here
-        naming the former FSP name the new one, once both holders' nodes confirmed it."""
+        """A unit's new holder's node says the unit is its FSP's now: the records here (of
+        every follower kind) naming the former FSP name the new one, once both holders'
+        nodes confirmed it."""
         new, former = data.get("organisation"), data.get("former")
         if not UNIT_IRI.match(unit_iri) or not isinstance(new, str) or \
                 not isinstance(former, str) or not ORG_ID.match(new) or \
@@ -156,24 +167,27 @@ class Inbox:
             raise Denied("INBOX-010", "The signing node does not hold the FSP it says now "
                          "holds the unit.", {"sender": sender, "organisation": new})
         if former not in self._fsps_of(unit_iri):
-            return []  # no outcome here names the former FSP: nothing to follow
+            return []  # nothing here names the former FSP: nothing to follow
         if self.confirm is None:
             raise Denied("INBOX-011", "This node cannot confirm a unit's move (no trust "
-                         "framework): its outcomes stay as they are.", {"organisation": new})
+                         "framework): its records stay as they are.", {"organisation": new})
         self.confirm(unit_iri, former, new)
         switch = str(data.get("switch_request") or "")[:200]
-        return self.qualifications.follow_switch(
-            unit_iri, former, new, f"The unit switched from {former} to {new}"
-            + (f" ({switch})" if switch else "") + ", confirmed by both FSPs' nodes.")
+        why = (f"The unit switched from {former} to {new}"
+               + (f" ({switch})" if switch else "") + ", confirmed by both FSPs' nodes.")
+        return [iri for kind in self.followers
+                for iri in kind.follow_switch(unit_iri, former, new, why)]
 
     def _fsps_of(self, unit_iri: str) -> set[str]:
-        """The FSPs named by the outcomes held here for the unit."""
+        """The FSPs named by the records held here for the unit, of every follower kind
+        (outcomes, grid prequalifications)."""
         if not unit_iri.startswith("https://") or any(c in unit_iri for c in '<>"{}|\\^` '):
             raise BadInput("INBOX-006", "A material change names a market unit by its IRI.",
                            {"unit": unit_iri[:200]})
-        kind = self.qualifications.kind
-        query = (f"SELECT DISTINCT ?o WHERE {{ GRAPH ?r {{ ?r a <{kind.rdf_class}> ; "
-                 f"<{FMAR.forUnit}> <{unit_iri}> ; <{FMAR.organisation}> ?o }} }}")
+        classes = " ".join(f"<{kind.kind.rdf_class}>" for kind in self.followers)
+        query = (f"SELECT DISTINCT ?o WHERE {{ GRAPH ?r {{ ?r a ?class ; "
+                 f"<{FMAR.forUnit}> <{unit_iri}> ; <{FMAR.organisation}> ?o }} "
+                 f"VALUES ?class {{ {classes} }} }}")
         return {row["o"].value.removeprefix(ORG_BASE)
                 for row in self.qualifications.store.select(query)}
 

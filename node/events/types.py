@@ -34,8 +34,11 @@ _BY_ACTION: dict[tuple[str, str], str] = {
     # switch_request); the operators' nodes move their outcomes (node/events/inbox.py)
     ("market-unit", "switch-in"): "market-unit.switched-in",
     ("market-unit-membership", "switch-in"): "market-unit-membership.switched-in",
-    # on an operator's node: an outcome now names the unit's new FSP (POL-096)
+    # on an operator's node: an outcome or a grid prequalification now names the unit's
+    # new FSP (POL-096)
     ("qualification", "follow-switch-qualification"): "qualification.fsp-changed",
+    ("grid-prequalification", "follow-switch-grid-prequalification"):
+        "grid-prequalification.fsp-changed",
     # a unit's members changed (data.material, data.reason when material)
     ("market-unit", "recompute-market-unit"): "market-unit.composition-changed",
 }

@@ -336,6 +336,37 @@ class StatefulRecords(Records):
         return moved
 
 
+    def operator(self, record: Record) -> Caller:
+        """The system operator a record of this kind belongs to, as its node acts for it
+        (after a material change, after a unit switch); a kind the FSP holds has none."""
+        raise NotImplementedError(f"a {self.kind.label} is the FSP's, not an operator's")
+
+    def follow_switch(self, unit_iri: str, former: str, new: str, why: str) -> list[str]:
+        """On a system operator's node, once it has confirmed that the unit `unit_iri`
+        moved from FSP `former` to FSP `new` (node/events/inbox.py, INBOX-011): each record
+        of this kind here for the unit that names `former` names `new` instead, with `why`
+        as its Reason and its state unchanged, through the write path as the node acting
+        for the record's operator (`operator`; subject `policy.SWITCH_FOLLOWER`, POL-096,
+        verb `follow-switch`): history keeps the version naming `former`, the audit entry
+        says who and the action. Outcomes (NESO's or a DNO's) and grid prequalifications
+        (a DNO's) follow alike. Idempotent (a record already naming `new` is not found).
+        Returns those moved."""
+        if not unit_iri.startswith(UNIT_BASE) or not UUID.fullmatch(unit_iri[len(UNIT_BASE):]):
+            raise BadInput("QUAL-IN-004", "A unit switch names a market unit by its IRI.",
+                           {"unit": str(unit_iri)[:200]})
+        query = (f"SELECT DISTINCT ?r WHERE {{ GRAPH ?r {{ ?r a <{self.kind.rdf_class}> ; "
+                 f"<{FMAR.forUnit}> <{unit_iri}> ; <{FMAR.organisation}> "
+                 f"<{ORG_BASE}{quote(former, safe='')}> }} }}")
+        moved = []
+        for iri in sorted(row["r"].value for row in self.store.select(query)):
+            record = self.existing(self.kind.record_id(iri))
+            caller = replace(self.operator(record), subject=policy.SWITCH_FOLLOWER)
+            self.set_fields(record.record_id, caller, "*", "follow-switch",
+                            {"OrganisationId": new, "Reason": why[:2000]})
+            moved.append(iri)
+        return moved
+
+
 class QualificationApplications(StatefulRecords):
     def __init__(self, unit: UnitOfWork, units: RecordKind | None = None):
         """`units`: the market-unit kind, once this node holds units (QUAL-VAL-025)."""
@@ -377,14 +408,6 @@ class QualificationApplications(StatefulRecords):
         return self.reassess(unit_iri, reason, ("requested",), fsp, "reassess")
 
 
-def _operator(record: Record) -> Caller:
-    """The node acting for the operator that runs the outcome's product (its recorder)."""
-    areas = frozenset(a.rsplit("/", 1)[-1]
-                      for a in record.values.get(str(FMAR.operatorArea), []))
-    return Caller(NODE_ACTOR, record.set_by, frozenset({"DNO"} if areas else {"NESO"}),
-                  frozenset({"assets:read", "validation:write"}), areas)
-
-
 class Qualifications(StatefulRecords):
     def __init__(self, unit: UnitOfWork):
         super().__init__(unit, QUALIFICATION)
@@ -401,31 +424,15 @@ class Qualifications(StatefulRecords):
         node acting for the operator that runs the product (POL-061; the move is the
         operator's or its node's). Returns the qualifications moved."""
 
-        return self.reassess(unit_iri, reason, GRANTED, _operator, "transition")
+        return self.reassess(unit_iri, reason, GRANTED, self.operator, "transition")
 
-
-    def follow_switch(self, unit_iri: str, former: str, new: str, why: str) -> list[str]:
-        """On the system operator's node, once it has confirmed that the unit `unit_iri`
-        moved from FSP `former` to FSP `new` (node/events/inbox.py, INBOX-011): each
-        outcome here for the unit that names `former` names `new` instead, with `why` as
-        its Reason and its state unchanged, through the write path as the node acting for
-        the operator (`policy.SWITCH_FOLLOWER`, POL-096, verb `follow-switch`): history
-        keeps the version naming `former`, the audit entry says who and the action.
-        Idempotent (an outcome already naming `new` is not found). Returns those moved."""
-        if not unit_iri.startswith(UNIT_BASE) or not UUID.fullmatch(unit_iri[len(UNIT_BASE):]):
-            raise BadInput("QUAL-IN-004", "A unit switch names a market unit by its IRI.",
-                           {"unit": str(unit_iri)[:200]})
-        query = (f"SELECT DISTINCT ?r WHERE {{ GRAPH ?r {{ ?r a <{self.kind.rdf_class}> ; "
-                 f"<{FMAR.forUnit}> <{unit_iri}> ; <{FMAR.organisation}> "
-                 f"<{ORG_BASE}{quote(former, safe='')}> }} }}")
-        moved = []
-        for iri in sorted(row["r"].value for row in self.store.select(query)):
-            record = self.existing(self.kind.record_id(iri))
-            caller = replace(_operator(record), subject=policy.SWITCH_FOLLOWER)
-            self.set_fields(record.record_id, caller, "*", "follow-switch",
-                            {"OrganisationId": new, "Reason": why[:2000]})
-            moved.append(iri)
-        return moved
+    def operator(self, record: Record) -> Caller:
+        """The node acting for the operator that runs the outcome's product (its recorder:
+        NESO, or the DNO of its operator areas)."""
+        areas = frozenset(a.rsplit("/", 1)[-1]
+                          for a in record.values.get(str(FMAR.operatorArea), []))
+        return Caller(NODE_ACTOR, record.set_by, frozenset({"DNO"} if areas else {"NESO"}),
+                      frozenset({"assets:read", "validation:write"}), areas)
 
 
 class GridPrequalifications(StatefulRecords):
@@ -437,3 +444,11 @@ class GridPrequalifications(StatefulRecords):
         super().check(caller, candidate, current)
         self.one_per("QUAL-VAL-027", "of this unit in this licence area", candidate,
                      (str(FMAR.forUnit), str(FMAR.dnoConnection)))
+
+    def operator(self, record: Record) -> Caller:
+        """The node acting for the DNO of the record's licence area (`DNOConnection`), its
+        recorder (POL-062)."""
+        area = record.facts.dno_area
+        return Caller(NODE_ACTOR, record.set_by, frozenset({"DNO"}),
+                      frozenset({"assets:read", "validation:write"}),
+                      frozenset({area} if area else ()))

@@ -1,10 +1,11 @@
 """Switching a whole market unit across real processes (issue 12 §5): FSP B (Otherflex)
 takes over a unit of FSP A (Flexco); on the effective date the unit, its memberships and
 its member assets move together from A's node to B's, same IRIs, history carried,
-tombstones on A; NESO's qualification of the unit, on NESO's node, still names the unit
-and, once B's node tells NESO's node (`market-unit.switched-in`) and NESO's node has
-confirmed the move with both FSPs' nodes itself, names B as its FSP (INBOX-009..012,
-POL-096, POL-097). Forged notices move nothing.
+tombstones on A; NESO's qualification of the unit, on NESO's node, and the DNO's grid
+prequalification of it, on the DNO's node, still name the unit and, once B's node tells
+the operators' nodes (`market-unit.switched-in`) and each has confirmed the move with both
+FSPs' nodes itself, name B as its FSP (INBOX-009..012, POL-096, POL-097). Forged notices
+move nothing; a holder's node down while confirming is retried by the sender.
 
 Trust framework, FSP A, FSP B, NESO and a DNO node run as processes over TLS on loopback.
 A's notice is a few seconds; the crash tests restart a node with FMAR_SWITCH_CRASH_AT
@@ -31,16 +32,19 @@ NOTICE = 6.0  # seconds, on A's node
 WAIT = 150.0  # generous: a shared 2-core machine
 AREA = "ENWL"
 JOINED = "2025-04-01"
-PAIRS = 9  # units of two member assets each, one of three; the rest of A's assets are loose
+PAIRS = 10  # units of two member assets each, one of three; the rest of A's assets are loose
 MAX_BUNDLE = 6  # on A's node: a unit of two members moves (5 records), of three not (7)
 
 
 class World:
     def __init__(self, local: LocalFederation, units: list[tuple[str, list[str]]],
                  loose: list[str], qualified: tuple[str, str], large: str,
-                 large_outcome: str):
+                 large_outcome: str, grids: dict[str, str],
+                 retried: tuple[str, list[str]]):
         self.local, self.large = local, large  # `large`: the unit of three members
         self.large_outcome = large_outcome  # NESO's outcome for it (it never moves)
+        self.grids = grids  # unit ID -> the DNO's grid prequalification IRI, naming A
+        self.retried = retried  # (unit ID, members) for the INBOX-012 test only
         self.units = units  # (unit ID, [member asset IRIs]) not used by a test yet
         self.loose = loose  # asset IRIs in no unit
         self.qualified = qualified  # (unit ID, NESO's qualification IRI)
@@ -98,8 +102,25 @@ class World:
         return self.call(who, self.node("neso"), "GET",
                          f"/qualifications/{outcome_iri.rsplit('/', 1)[-1]}")
 
-    def notice(self, signer: str, unit_id: str, **data: Any) -> httpx.Response:
-        """A `market-unit.switched-in` webhook to NESO's inbox, signed by node `signer`."""
+    def grid(self, who: str, unit_id: str) -> httpx.Response:
+        """The DNO's grid prequalification of the unit on the DNO's node, read by `who`."""
+        return self.call(who, self.node("dno"), "GET", "/grid-prequalifications/"
+                         + self.grids[unit_id].rsplit("/", 1)[-1])
+
+    def wait_grid_names(self, unit_id: str, who: str) -> dict[str, Any]:
+        """The grid prequalification, once it names `who`'s organisation (the DNO reads)."""
+        deadline = time.monotonic() + WAIT
+        while (body := self.grid("Gridco", unit_id).json())["OrganisationId"] != \
+                self.org(who):
+            assert time.monotonic() < deadline, (self.node("dno").log_text()
+                                                 + self.b.log_text())
+            time.sleep(0.5)
+        return dict(body)
+
+    def notice(self, signer: str, unit_id: str, at: str = "neso",
+               **data: Any) -> httpx.Response:
+        """A `market-unit.switched-in` webhook to node `at`'s inbox (NESO's by default),
+        signed by node `signer`."""
         webhook_id = str(uuid.uuid4())
         body = json.dumps({
             "id": webhook_id, "sequence": "1", "type": "market-unit.switched-in",
@@ -107,7 +128,23 @@ class World:
             "version": 9, "time": "2026-11-30T05:00:00Z", "data": data}).encode()
         headers = self.local.webhook_signer(self.node(signer)).headers(
             webhook_id, int(time.time()), body)
-        return self.local.post_webhook(self.node("neso"), body, headers)
+        return self.local.post_webhook(self.node(at), body, headers)
+
+    def assert_grid_followed(self, unit_id: str) -> None:
+        """The DNO's grid prequalification of the unit names B, still approved, read by B
+        and no longer by A; its history keeps A's version and says the DNO's node moved it
+        after a unit switch (POL-096)."""
+        moved = self.wait_grid_names(unit_id, "Otherflex")
+        assert moved["State"] == "approved" and self.org("Flexco") in moved["Reason"], moved
+        by_b = self.grid("Otherflex", unit_id)
+        assert by_b.status_code == 200 and by_b.json()["id"] == self.grids[unit_id], by_b.text
+        assert self.grid("Flexco", unit_id).status_code == 404
+        history = self.call("Gridco", self.node("dno"), "GET", "/grid-prequalifications/"
+                            + self.grids[unit_id].rsplit("/", 1)[-1] + "/history")
+        last, before = history.json()["versions"][-1], history.json()["versions"][-2]
+        assert (last["action"], last["by"]) == ("follow-switch-grid-prequalification",
+                                                "node:unit-switch"), last
+        assert before["record"]["OrganisationId"] == self.org("Flexco")
 
     def restart(self, node: NodeProc, crash_at: str | None = None) -> None:
         node.stop()
@@ -174,9 +211,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         a = local.add_node("fsp_a", flexco,
                            extra_env={"FMAR_SWITCH_NOTICE_SECONDS": str(NOTICE),
                                       "FMAR_SWITCH_MAX_BUNDLE": str(MAX_BUNDLE)})
-        b = local.add_node("fsp_b", otherflex)
+        # B's node retries, every 2 s at most, a notice an operator's node cannot take yet
+        b = local.add_node("fsp_b", otherflex,
+                           extra_env={"FMAR_EVENTS_RETRY_BASE": "0.5",
+                                      "FMAR_EVENTS_RETRY_MAX": "2",
+                                      "FMAR_EVENTS_MAX_ATTEMPTS": "200"})
         neso_node = local.add_node("neso", neso)
-        local.add_node("dno", gridco, ["Asset", "ConnectionLimit"])
+        dno = local.add_node("dno", gridco, ["Asset", "ConnectionLimit"])
         rows = list(assets(2 * PAIRS + 9, flexco.org_id, seed=41, dnos=[AREA]))
         iris = local.load_assets(a, rows)
         pairs = [iris[2 * n:2 * n + 2] for n in range(PAIRS)]
@@ -186,11 +227,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             for n, pair in enumerate([*pairs, iris[2 * PAIRS:2 * PAIRS + 3]])])
         _, qualification = local.load_qualification(a, neso_node, unit_ids[0])
         _, large_outcome = local.load_qualification(a, neso_node, unit_ids[PAIRS])
-        for fsp in (a, b):  # NESO's node hears of the units' changes and switches
-            local.subscribe_inbox(fsp, neso_node)
+        retried = unit_ids[PAIRS - 1]
+        grids = {unit: local.load_grid_prequalification(dno, unit, flexco.org_id, AREA)
+                 for unit in (unit_ids[0], unit_ids[PAIRS], retried)}
+        for fsp in (a, b):  # NESO's and the DNO's nodes hear of units' changes and switches
+            for operator in (neso_node, dno):
+                local.subscribe_inbox(fsp, operator)
         local.start_nodes()
-        yield World(local, list(zip(unit_ids[1:PAIRS], pairs[1:])), iris[2 * PAIRS + 3:],
-                    (unit_ids[0], qualification), unit_ids[PAIRS], large_outcome)
+        yield World(local, list(zip(unit_ids[1:PAIRS - 1], pairs[1:PAIRS - 1])),
+                    iris[2 * PAIRS + 3:], (unit_ids[0], qualification), unit_ids[PAIRS],
+                    large_outcome, grids, (retried, pairs[PAIRS - 1]))
     finally:
         local.stop()
 
@@ -248,6 +294,9 @@ def test_a_unit_moves_with_its_memberships_and_members_and_its_qualification_fol
     assert before["record"]["OrganisationId"] == world.org("Flexco")
     # the state did not move (A's member leaving made it `reassessment_required` before)
     assert last["record"]["State"] == before["record"]["State"]
+    # the DNO's grid prequalification of the unit, on the DNO's node, followed the same
+    # notice the same way: B reads it there, A no longer does
+    world.assert_grid_followed(unit_id)
     # B changes its unit's composition on its node; A no longer can, on either node
     membership = next(m for m in every if m["AssetId"].endswith(kept.rsplit("/", 1)[-1]))
     path = f"/market-units/{unit_id}/members/{membership['MembershipId']}/end"
@@ -412,6 +461,13 @@ def test_INBOX_011_a_forged_switch_notice_moves_no_outcome(world: World) -> None
         world.org("Flexco")
     assert world.outcome("Otherflex", world.large_outcome).status_code == 404
     assert world.outcome("Flexco", world.large_outcome).status_code == 200
+    # the same forged notice to the DNO's node moves no grid prequalification
+    r = world.notice("fsp_b", world.large, at="dno", organisation=world.org("Otherflex"),
+                     former=world.org("Flexco"), switch_request="forged")
+    assert r.status_code == 403 and r.json()["code"] == "INBOX-011", r.text
+    assert world.grid("Gridco", world.large).json()["OrganisationId"] == world.org("Flexco")
+    assert world.grid("Otherflex", world.large).status_code == 404
+    assert world.grid("Flexco", world.large).status_code == 200
     # the former holder's node wants the switched unit's outcome back: B's node holds the
     # unit, with no tombstone naming A, so nothing moves
     unit_id, qualification = world.qualified
@@ -421,6 +477,39 @@ def test_INBOX_011_a_forged_switch_notice_moves_no_outcome(world: World) -> None
                      former=world.org("Otherflex"))
     assert r.status_code == 403 and r.json()["code"] == "INBOX-011", r.text
     assert world.outcome("Otherflex", qualification).status_code == 200
+    r = world.notice("fsp_a", unit_id, at="dno", organisation=world.org("Flexco"),
+                     former=world.org("Otherflex"))
+    assert r.status_code == 403 and r.json()["code"] == "INBOX-011", r.text
+    assert world.grid("Otherflex", unit_id).status_code == 200
+
+
+def test_INBOX_012_a_holder_node_down_while_confirming_is_retried(world: World) -> None:
+    """The DNO's node is told of a switch while A's node is down: it cannot confirm the
+    move (503 INBOX-012), nothing moves; B's node retries the notice and, once A's node is
+    back, the grid prequalification follows."""
+    unit_id, members = world.retried
+    dno = world.node("dno")
+    dno.stop()  # B's notice to the DNO's node waits in B's outbox
+    try:
+        made = world.request_unit(unit_id)
+        assert made.status_code == 201, made.text
+        done = world.wait_state(made.json()["SwitchId"], "completed", "rejected")
+        assert done["State"] == "completed", done
+        world.assert_unit_moved(unit_id, members)
+        world.a.stop()
+    finally:
+        world.restart(dno)
+    try:
+        r = world.notice("fsp_b", unit_id, at="dno", organisation=world.org("Otherflex"),
+                         former=world.org("Flexco"), switch_request=made.json()["SwitchId"])
+        assert r.status_code == 503 and r.json()["code"] == "INBOX-012", r.text
+        time.sleep(3)  # B's own retries meet the same answer meanwhile
+        held = world.grid("Gridco", unit_id).json()
+        assert held["OrganisationId"] == world.org("Flexco"), held
+        assert held["Version"] == 2, held  # created, approved: nothing written
+    finally:
+        world.restart(world.a)
+    world.assert_grid_followed(unit_id)
 
 
 def test_POL_097_who_holds_a_unit_is_told_only_to_an_operators_node(world: World) -> None:

@@ -339,6 +339,28 @@ class LocalFederation:
 
         return application, self._on_store(operator_node, decide)
 
+    def load_grid_prequalification(self, dno_node: NodeProc, unit_id: str,
+                                   organisation: str, area: str) -> str:
+        """The DNO's grid prequalification of the unit `unit_id` (of FSP `organisation`)
+        for its licence area `area`, on its node before it runs, through the
+        grid-prequalification kind (shapes, POL-062, history, audit): approved. Returns
+        its IRI."""
+        from node.identity import Caller
+
+        dno = dno_node.member
+        caller = Caller("loader", dno.org_id, frozenset(dno.roles),
+                        frozenset({"assets:read", "validation:write"}),
+                        frozenset(dno.dno_areas))
+
+        def decide(register: Any) -> str:
+            grid = register.grid_prequalifications
+            made = grid.create({"UnitId": unit_id, "OrganisationId": organisation,
+                                "DNOConnection": area, "State": "in_progress"}, caller)
+            grid.transition(made.record_id, caller, None, "approved")
+            return str(made.iri)
+
+        return str(self._on_store(dno_node, decide))
+
     def subscribe_inbox(self, fsp_node: NodeProc, operator_node: NodeProc,
                         types: tuple[str, ...] = ("market-unit.composition-changed",
                                                   "market-unit.switched-in")) -> str:
