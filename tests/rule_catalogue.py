@@ -683,7 +683,7 @@ INBOX_RULES = [
     Rule("INBOX-004", "A `webhook-id` is accepted once (else replayed).", INBOX,
          "409 `INBOX-004`", _t(INBOX_TEST, "test_INBOX_004_a_replayed_webhook_is_refused")),
     Rule("INBOX-005", "The signing node's member is, or hosts, the FSP named by this node's "
-         "outcomes for the unit.", INBOX, "403 `INBOX-005`",
+         "outcomes (and grid prequalifications) for the unit.", INBOX, "403 `INBOX-005`",
          _t(INBOX_TEST, "test_INBOX_005_another_fsps_node_cannot_speak_for_the_unit")),
     Rule("INBOX-006", "The body is an FMAR event; a material change names a market unit IRI.",
          INBOX, "400 `INBOX-006`",
