@@ -44,13 +44,19 @@ def _rename(register: Register, asset_id: str, etag: str, name: str) -> None:
     register.assets.patch(asset_id, {"AssetName": name}, FSP, etag)
 
 
-def test_JRN_004_the_record_store_holds_current_records_only(tmp_path):
+def _changed_and_uploaded(tmp_path: Path) -> tuple[EmbeddedStore, Register, str]:
+    """A store with an asset changed once (a history version) and an upload (its leaves)."""
     store = EmbeddedStore(tmp_path / "store")
     register = Register(store, workers=1)
     asset_id, etag = _registered(register)
     _rename(register, asset_id, etag, "second")
     register.register_bulk((Row(i, fields=heat_pump()) for i in range(1, 4)), FSP,
                            all_or_nothing=True)
+    return store, register, asset_id
+
+
+def test_JRN_004_the_record_store_holds_current_records_only(tmp_path):
+    store, register, asset_id = _changed_and_uploaded(tmp_path)
     assert journal_graphs(store) == []  # no history version, audit entry or upload leaves
     held = journal_graphs(store.journal)
     assert any(g.startswith("urn:fmar:version:") for g in held)
@@ -205,12 +211,7 @@ def _legacy(store: EmbeddedStore) -> None:
 def test_JRN_005_a_data_directory_of_before_the_journal_is_moved_once(tmp_path, caplog,
                                                                       monkeypatch):
     monkeypatch.setattr(journal, "LOG_ENTRIES", 3)  # the audit log copied in parts
-    store = EmbeddedStore(tmp_path / "store")
-    register = Register(store, workers=1)
-    asset_id, etag = _registered(register)
-    _rename(register, asset_id, etag, "second")
-    register.register_bulk((Row(i, fields=heat_pump()) for i in range(1, 4)), FSP,
-                           all_or_nothing=True)
+    store, register, asset_id = _changed_and_uploaded(tmp_path)
     head = register.unit.audit.sequence
     _legacy(store)
     assert audit.AUDIT_GRAPH in journal_graphs(store)  # the old layout
