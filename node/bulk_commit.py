@@ -1,24 +1,28 @@
 """Committing a large all-or-nothing upload without one giant transaction.
 
 Oxigraph holds a whole transaction in memory (about 55 KB an asset, 5.7 GB for
-100,000), so a large validated upload is committed in three steps:
+100,000), so a large validated upload is committed through a *pending marker*
+(`Upload`):
 
-1. a *pending* marker graph naming every record of the upload and the first audit
-   sequence it uses is written (one small transaction);
-2. the records and their audit entries are loaded without a transaction (streamed
-   from the spool file in parts of `PART_BYTES`, so Oxigraph's bulk loader holds one
-   part at a time; 2-3x faster);
+1. while the upload is still being validated, each part of `PART_BYTES` of valid records
+   (about 6,000) is loaded as soon as it is full, without a transaction (Oxigraph's bulk
+   loader, 2-3x faster), after a small transaction has added the part's records to the
+   upload's marker graph (BULK-020: the store write overlaps validation);
+2. once every row passed, the last part is loaded with the upload's audit entry and
+   events, after the marker has been given the first audit sequence and event they use;
 3. the marker is dropped: that is the commit point.
 
-If step 2 fails, or the node stops before step 3, `recover` (run when the register
-opens) removes the upload's records, audit entries and events and the marker, so the store
-holds all of the upload or none of it. While step 2 runs, readers may see part of
-the upload; other writers wait for the register's lock.
+If a row fails, a load fails, or the node stops before step 3, the upload is rolled back
+(at once, or by `recover` when the register opens): its records, audit entry and events
+and the marker go, so the store holds all of the upload or none of it. While it runs,
+readers may see the records of the parts loaded so far; other writers wait for the
+register's lock only while a part loads. An upload that never outgrows
+`single_transaction` records is loaded in one transaction at the end, as before.
 """
 
 from __future__ import annotations
 
-import tempfile
+import threading
 import uuid
 from pathlib import Path
 
@@ -26,6 +30,7 @@ from common.vocab import FMAR
 from node.audit import AUDIT_GRAPH, UPLOAD_BASE
 from node.events import outbox
 from node.store import GraphWrite, RecordStore, StoreError
+from node.store.base import trig_text
 
 PENDING_BASE = "urn:fmar:pending-upload:"
 _XSD_INTEGER = "http://www.w3.org/2001/XMLSchema#integer"
@@ -33,41 +38,78 @@ ROLL_BACK_BATCH = 2_000  # graphs cleared per transaction when rolling an upload
 PART_BYTES = 32 * 1024 * 1024  # of TriG per bulk load (about 6,000 records)
 
 
-def commit(store: RecordStore, spool: Path, records: list[str], first_sequence: int,
-           first_event: int | None = None) -> None:
-    """Load `spool` (records, their audit entries and events) so that it lands whole or
-    not at all."""
-    marker = f"{PENDING_BASE}{uuid.uuid4()}"
-    lines = [f'<{marker}> <{FMAR.sequence}> "{first_sequence}"^^<{_XSD_INTEGER}> .']
-    if first_event is not None:
-        lines.append(f'<{marker}> <{outbox.FIRST_EVENT}> "{first_event}"^^<{_XSD_INTEGER}> .')
-    lines += [f"<{marker}> <{FMAR.pendingRecord}> <{iri}> ." for iri in records]
-    store.write([GraphWrite(marker, "\n".join(lines), replace=True)])
-    try:
-        _load_in_parts(store, spool)
-    except StoreError:
-        _roll_back(store, marker)
-        raise
-    store.write([GraphWrite(marker, "", replace=True)])
+class Upload:
+    """The records of one all-or-nothing upload, added as they are validated (`add`), then
+    committed with the upload's audit entry and events (`commit`) or dropped (`abandon`)."""
 
+    def __init__(self, store: RecordStore, lock: threading.RLock, folder: Path,
+                 single_transaction: int):
+        self.store, self.lock = store, lock
+        self.single_transaction = single_transaction
+        self.marker: str | None = None  # once a part has been loaded
+        self.count = 0
+        self._path = folder / "part.trig"
+        self._part = self._path.open("wb")
+        self._size = 0
+        self._records: list[str] = []  # of the part being filled
 
-def _load_in_parts(store: RecordStore, spool: Path) -> None:
-    """Load `spool` part by part, each part ending at the end of a graph block (a line
-    `}`: every block the spool gets is `<g> {` N-Triples `}`)."""
-    with tempfile.TemporaryDirectory(dir=spool.parent) as tmp, spool.open("rb") as source:
-        part_path = Path(tmp) / "part.trig"
-        more = True
-        while more:
-            size, more = 0, False
-            with part_path.open("wb") as part:
-                for line in source:
-                    part.write(line)
-                    size += len(line)
-                    if size >= PART_BYTES and line == b"}\n":
-                        more = True
-                        break
-            if size:
-                store.load_file(part_path, transactional=False)
+    def add(self, trig: bytes, records: list[str]) -> None:
+        """Records (TriG of whole graphs, their IRIs); a full part is loaded now (under the
+        lock), once the upload is too large for one transaction."""
+        self._part.write(trig)
+        self._size += len(trig)
+        self._records += records
+        self.count += len(records)
+        if self._size >= PART_BYTES and self.count > self.single_transaction:
+            with self.lock:
+                self._load_part([])
+
+    def commit(self, tail: list[GraphWrite], first_sequence: int,
+               first_event: int | None = None) -> None:
+        """Load the rest with `tail` (the audit entry and events, whose first sequences
+        these are) and commit. Called under the lock."""
+        if self.marker is None and self.count <= self.single_transaction:
+            self._part.write(trig_text(tail).encode())
+            self._part.close()
+            self.store.load_file(self._path)
+            return
+        facts = [f'<{{m}}> <{FMAR.sequence}> "{first_sequence}"^^<{_XSD_INTEGER}> .']
+        if first_event is not None:
+            facts.append(f'<{{m}}> <{outbox.FIRST_EVENT}> "{first_event}"^^<{_XSD_INTEGER}> .')
+        self._part.write(trig_text(tail).encode())
+        self._load_part(facts)
+        assert self.marker is not None
+        self._part.close()
+        try:
+            self.store.write([GraphWrite(self.marker, "", replace=True)])
+        except StoreError:
+            self.abandon()
+            raise
+
+    def abandon(self) -> None:
+        """Roll back what was loaded (a row failed, or the commit did)."""
+        self._part.close()
+        if self.marker is not None:
+            with self.lock:
+                _roll_back(self.store, self.marker)
+            self.marker = None
+
+    def _load_part(self, facts: list[str]) -> None:
+        """Name the part's records (and `facts`, with `{m}` for the marker) in the marker,
+        then load the part without a transaction; roll the upload back if that fails."""
+        self.marker = self.marker or f"{PENDING_BASE}{uuid.uuid4()}"
+        m = self.marker
+        lines = [f.format(m=m) for f in facts]
+        lines += [f"<{m}> <{FMAR.pendingRecord}> <{iri}> ." for iri in self._records]
+        self._part.close()
+        try:
+            self.store.write([GraphWrite(m, "\n".join(lines), replace=False)])
+            self.store.load_file(self._path, transactional=False)
+        except StoreError:
+            self.abandon()
+            raise
+        self._part = self._path.open("wb")
+        self._size, self._records = 0, []
 
 
 def recover(store: RecordStore) -> int:
@@ -75,7 +117,7 @@ def recover(store: RecordStore) -> int:
     markers = [
         s["g"].value
         for s in store.select(
-            f"SELECT DISTINCT ?g WHERE {{ GRAPH ?g {{ ?g <{FMAR.sequence}> ?s }} "
+            f"SELECT DISTINCT ?g WHERE {{ GRAPH ?g {{ ?g <{FMAR.pendingRecord}> ?r }} "
             f'FILTER STRSTARTS(STR(?g), "{PENDING_BASE}") }}'
         )
     ]
@@ -85,10 +127,8 @@ def recover(store: RecordStore) -> int:
 
 
 def _roll_back(store: RecordStore, marker: str) -> None:
-    [row] = list(store.select(
-        f"SELECT ?s WHERE {{ GRAPH <{marker}> {{ <{marker}> <{FMAR.sequence}> ?s }} }}"
-    ))
-    first = int(row["s"].value)
+    """Remove an upload's records and, when the marker names them (it was committing),
+    its audit entry and events; the marker goes last, so a roll back that stops is redone."""
     records = [
         s["r"].value
         for s in store.select(
@@ -96,16 +136,22 @@ def _roll_back(store: RecordStore, marker: str) -> None:
         )
     ]
     # in transactions of ROLL_BACK_BATCH graphs: one transaction of 100,000 graph clears
-    # took 3.9 GB; the marker stays until the end, so a recovery that stops is redone
+    # took 3.9 GB; each is flushed, or the deletes pile up in the store's write buffers
+    # (BULK-021: 1.9 GB to roll back 100,000 records)
     for start in range(0, len(records), ROLL_BACK_BATCH):
         store.write([GraphWrite(r, "", replace=True)
                      for r in records[start:start + ROLL_BACK_BATCH]])
-    store.write([GraphWrite(f"{UPLOAD_BASE}{first}", "", replace=True)])
-    for found in store.select(f"SELECT ?e WHERE {{ GRAPH <{marker}> {{ <{marker}> "
-                              f"<{outbox.FIRST_EVENT}> ?e }} }}"):
+        store.flush()
+    for row in list(store.select(
+            f"SELECT ?s WHERE {{ GRAPH <{marker}> {{ <{marker}> <{FMAR.sequence}> ?s }} }}")):
+        first = int(row["s"].value)
+        store.write([GraphWrite(f"{UPLOAD_BASE}{first}", "", replace=True)])
+        store.update(
+            f"DELETE {{ GRAPH <{AUDIT_GRAPH}> {{ ?e ?p ?o }} }} WHERE {{ GRAPH <{AUDIT_GRAPH}> "
+            f"{{ ?e <{FMAR.sequence}> ?n ; ?p ?o . FILTER (?n >= {first}) }} }}"
+        )
+    for found in list(store.select(f"SELECT ?e WHERE {{ GRAPH <{marker}> {{ <{marker}> "
+                                   f"<{outbox.FIRST_EVENT}> ?e }} }}")):
         outbox.roll_back_from(store, int(found["e"].value))
-    store.update(
-        f"DELETE {{ GRAPH <{AUDIT_GRAPH}> {{ ?e ?p ?o }} }} WHERE {{ GRAPH <{AUDIT_GRAPH}> "
-        f"{{ ?e <{FMAR.sequence}> ?n ; ?p ?o . FILTER (?n >= {first}) }} }}"
-    )
     store.write([GraphWrite(marker, "", replace=True)])
+    store.flush()
