@@ -387,7 +387,7 @@ def test_a_large_upload_commits_its_events_with_it_or_rolls_them_back(tmp_path, 
     from common.errors import DomainError
     from node.events.model import event_graph
     from node.identity import Caller
-    from node.inputs import Row
+    from node.inputs import Row, properties_from_json
     from node.records import unit as unit_module
     from node.register import Register
     from node.store import StoreError
@@ -420,6 +420,13 @@ def test_a_large_upload_commits_its_events_with_it_or_rolls_them_back(tmp_path, 
         register.register_bulk((Row(i, fields=heat_pump()) for i in range(1, 21)), fsp,
                                all_or_nothing=True)
     assert outbox.head == before and not store.triples(event_graph(before + 1))
+    # nor is a single write after it taken for the failed upload's events
+    monkeypatch.setattr(unit_module, "SINGLE_TRANSACTION_LIMIT", 5_000)
+    with pytest.raises(DomainError):
+        register.register_bulk((Row(1, fields=heat_pump()),), fsp, all_or_nothing=True)
+    one = register.assets.register_one(properties_from_json(heat_pump()), fsp)
+    assert outbox.read(before + 1).record == one.iri
+    before += 1
     monkeypatch.setattr(store, "load_file", loaded)
     register.register_bulk((Row(1, fields=heat_pump()),), fsp, all_or_nothing=True)
     assert outbox.head == before + 1  # numbered on, without a gap

@@ -96,6 +96,7 @@ class Outbox:
     def prepare(self, drafts: Iterable[EventDraft]) -> tuple[list[GraphWrite], int]:
         """Number `drafts` after the head: the writes to store with the change, and the head
         they lead to (`commit` it once stored). Called under the unit's lock."""
+        self._prepared = None  # an upload prepared before this and never committed
         sequence, time, writes = self.head, now_iso(), []
         for d in drafts:
             sequence += 1
