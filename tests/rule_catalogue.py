@@ -1640,12 +1640,6 @@ UPLOAD_AUDIT_RULES = [
          "leaf.", "`node/audit.py` `_upload_problems`", "`fmar audit verify` exit 1",
          _t(UPLOAD_AUDIT_TEST,
             "test_ARM_AUD_003_tampering_with_one_record_of_an_upload_is_detected")),
-    Rule("ARM-AUD-004", "A store-valid bulk upload is one such entry per stored chunk (its "
-         "valid rows, each chunk its own transaction).", "`node/kinds/assets.py` "
-         "`register_bulk`", "—",
-         _t(UPLOAD_AUDIT_TEST,
-            "test_ARM_AUD_004_a_store_valid_upload_is_one_audit_entry_per_stored_chunk")
-         + "<br>" + _t(API_TEST, "test_bulk_upload_keeps_the_audit_chain_intact")),
 ]
 
 BULK_TEST = "tests/test_bulk_commit.py"

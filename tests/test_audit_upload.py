@@ -90,26 +90,3 @@ def test_every_leaf_proves_to_the_root(count):
         assert merkle.root_from_proof(leaf, merkle.proof(leaves, i)) == root
     assert merkle.root_from_proof(merkle.leaf("urn:x", 1, "0"), merkle.proof(leaves, 0)) != root
 
-
-def test_ARM_AUD_004_a_store_valid_upload_is_one_audit_entry_per_stored_chunk(tmp_path,
-                                                                              monkeypatch):
-    from node.kinds import assets as assets_module
-
-    monkeypatch.setattr(assets_module, "BULK_CHUNK", 10)
-    store = EmbeddedStore(tmp_path / "store")
-    register = Register(store, workers=1)
-    before = len(entries(store))
-    rows = [Row(i, fields=heat_pump()) for i in range(1, 26)]
-    rows[12] = Row(13, fields=heat_pump(RatedCapacity=-5))  # refused; the rest is stored
-    events = register.unit.outbox.head
-    report = register.register_bulk(iter(rows), FSP, all_or_nothing=False)
-    assert report.stored == 24 and report.rejected == 1
-    uploads = [e for e, _ in entries(store)[before:]]
-    assert [e.version for e in uploads] == [10, 9, 5]  # chunks of 10 rows, less the refused
-    assert all(e.merkle_root and e.record == f"{UPLOAD_BASE}{e.sequence}" for e in uploads)
-    assert verify(store) == (before + 3, [])
-    # still one event per stored record
-    read = [register.unit.outbox.read(n) for n in range(events + 1, events + 25)]
-    assert sorted(e.record for e in read if e) == sorted(
-        f"{ASSET_BASE}{a['AssetId']}" for a in report.assets)
-    register.close()

@@ -265,11 +265,10 @@ class Assets:
         all_or_nothing: bool,
         screen: Callable[[list[Checked]], None] | None = None,
     ) -> BulkReport:
-        """Validate every row (records built in the workers); store the valid ones chunk by
-        chunk, each chunk's one upload with its own audit entry (`store-valid`,
-        ARM-AUD-004), or all of them only if no row failed (`all-or-nothing`): valid records
-        wait in a temporary TriG part file, not in memory, and a large upload's full parts
-        are loaded while the rest is validated (BULK-020, node/bulk_commit.py)."""
+        """Validate every row; store the valid ones chunk by chunk (`store-valid`), or all
+        of them only if no row failed (`all-or-nothing`: records built in the workers wait
+        in a temporary TriG part file, not in memory, and a large upload's full parts are
+        loaded while the rest is validated, BULK-020, node/bulk_commit.py)."""
         policy.require_scope(caller, "assets:write")
         report = BulkReport("all-or-nothing" if all_or_nothing else "store-valid")
         time = now_iso()
@@ -277,7 +276,7 @@ class Assets:
             upload = self.unit.upload(Path(spool_dir)) if all_or_nothing else None
             spooled: list[tuple[str, int, str]] = []  # Merkle leaves
             try:
-                for chunk in self.check_chunks(rows, caller, time):
+                for chunk in self.check_chunks(rows, caller, time if all_or_nothing else None):
                     if screen is not None:
                         screen(chunk)  # e.g. duplicates elsewhere in the federation
                     good = []
@@ -292,13 +291,10 @@ class Assets:
                                     {"row": checked.index,
                                      "violations": [v.as_dict() for v in checked.violations]}
                                 )
-                    if upload is None:  # store-valid: the chunk's valid rows are one upload
-                        chunk_upload = self.unit.upload(Path(spool_dir))
-                        self._add(chunk_upload, good)
-                        self.unit.commit_upload(caller, Action.REGISTER, chunk_upload,
-                                                _leaves(good), _REGISTERED)
-                        for c in good:
-                            self._notify(c.properties or [])
+                    if upload is None:
+                        # store-valid: an audit entry per record, not per chunk: a switch
+                        # bundle (node/switching/) carries a record's own entries only
+                        self._commit(good, caller)
                         report.stored += len(good)
                         report.assets.extend(_stored_row(c) for c in good)
                     elif report.rejected:
