@@ -1649,7 +1649,8 @@ BULK_RULES = [
          "failed load or a stop before the commit rolls every loaded part back.",
          "`node/bulk_commit.py` `Upload`", "422 `ARM-BULK` (nothing stored)",
          _t(BULK_TEST, "test_BULK_020_a_large_upload_is_loaded_in_parts_while_it_is_validated",
-            "test_BULK_020_a_row_failing_after_parts_were_loaded_leaves_nothing")),
+            "test_BULK_020_a_row_failing_after_parts_were_loaded_leaves_nothing",
+            "test_BULK_020_an_upload_stopped_while_still_validating_is_rolled_back")),
     Rule("BULK-021", "Rolling an upload back flushes the store after each bounded "
          "transaction of graph removals, so recovery's memory stays bounded.",
          "`node/bulk_commit.py` `_roll_back`", "—",

@@ -128,3 +128,19 @@ def test_BULK_020_a_row_failing_after_parts_were_loaded_leaves_nothing(tmp_path,
     assert verify(store) == (audit, []) and register.unit.outbox.head == events
     assert bulk_commit.recover(store) == 0  # and no marker left
     assert not [g for g in store.graph_names() if g.startswith(bulk_commit.PENDING_BASE)]
+
+
+def test_BULK_020_an_upload_stopped_while_still_validating_is_rolled_back(tmp_path):
+    store = EmbeddedStore(tmp_path / "store")
+    Register(store, workers=1)
+    audit = verify(store)
+    # a node killed after loading a part, before the upload's last row was validated: its
+    # marker names the part's records but no audit sequence or event yet
+    marker = f"{bulk_commit.PENDING_BASE}validating"
+    store.write([GraphWrite(marker, f"<{marker}> <https://id.fmar.uk/def/fmar#pendingRecord> "
+                                    "<https://id.fmar.uk/asset/early> .")])
+    store.write([GraphWrite("https://id.fmar.uk/asset/early",
+                            "<https://id.fmar.uk/asset/early> a <https://id.fmar.uk/def/fmar#Asset> .")])
+    Register(store, workers=1)
+    assert asset_graphs(store) == set() and verify(store) == audit
+    assert bulk_commit.recover(store) == 0
