@@ -666,6 +666,14 @@ EVENT_RULES = [
          _t(EVENTS_TEST, "test_EVT_VER_004_and_005_a_replayed_webhook_is_rejected")
          + "<br>" + _t(EVENTS_PROCESS_TEST, "test_EVT_VER_005_a_captured_webhook_replayed_to_"
                        "the_receiver_is_rejected")),
+    Rule("EVT-VER-006", "A bulk upload's events are one outbox graph naming its leaves "
+         "graph, read as one event per record (sequence `first + i` is the i-th record by "
+         "IRI; facts of the record as written, version 1); each event's id is "
+         "uuid5(upload batch, sequence), the same on every read and retry, so EVT-VER-005 "
+         "deduplicates it.", "`node/events/outbox.py` `Outbox.prepare_upload`, `read`", "—",
+         _t(EVENTS_TEST, "test_EVT_VER_006_an_upload_stores_one_events_graph_read_as_one_"
+            "stable_event_per_record",
+            "test_a_bulk_upload_emits_one_event_per_record_in_the_same_commit")),
 ]
 
 INBOX_TEST = "tests/federation/test_operator_inbox.py"
@@ -1745,6 +1753,22 @@ UPLOAD_AUDIT_RULES = [
             "test_ARM_AUD_003_tampering_with_one_record_of_an_upload_is_detected")),
 ]
 
+BULK_TEST = "tests/test_bulk_commit.py"
+BULK_RULES = [
+    Rule("BULK-020", "A large all-or-nothing upload loads each full part of valid records "
+         "while the rest is validated, under a pending marker naming them; a failing row, a "
+         "failed load or a stop before the commit rolls every loaded part back.",
+         "`node/bulk_commit.py` `Upload`", "422 `ARM-BULK` (nothing stored)",
+         _t(BULK_TEST, "test_BULK_020_a_large_upload_is_loaded_in_parts_while_it_is_validated",
+            "test_BULK_020_a_row_failing_after_parts_were_loaded_leaves_nothing",
+            "test_BULK_020_an_upload_stopped_while_still_validating_is_rolled_back")),
+    Rule("BULK-021", "Rolling an upload back flushes the store after each bounded "
+         "transaction of graph removals, so recovery's memory stays bounded.",
+         "`node/bulk_commit.py` `_roll_back`", "—",
+         _t(BULK_TEST, "test_BULK_021_an_upload_left_pending_is_rolled_back_when_the_"
+            "register_opens")),
+]
+
 
 JOURNAL_TEST = "tests/test_journal.py"
 JOURNAL_RULES = [
@@ -1759,6 +1783,7 @@ JOURNAL_RULES = [
             "test_JRN_001_anything_that_stops_a_write_midway_is_settled_before_the_next",
             "test_JRN_001_a_roll_back_of_many_entries_goes_newest_first",
             "test_JRN_001_a_crash_before_a_large_upload_commits_takes_its_entry_back",
+            "test_JRN_001_an_upload_loaded_while_validated_and_stopped_before_its_commit",
             "test_JRN_001_over_a_sparql_server_the_journal_is_the_same_dataset")),
     Rule("JRN-002", "Readers of the audit log (trail, history, `fmar audit verify`) stop at "
          "the committed head (the unit's, or the record store's applied marker): never the "
@@ -1888,6 +1913,10 @@ def render() -> str:
         ("An all-or-nothing bulk upload commits to its records by a Merkle root "
          "(`node/merkle.py`, docs/design.md \"Audit\").\n"),
         _table(UPLOAD_AUDIT_RULES),
+        "## BULK: committing a large upload\n",
+        ("All-or-nothing uploads too large for one store transaction (`node/bulk_commit.py`, "
+         "docs/design.md \"Bulk registration\").\n"),
+        _table(BULK_RULES),
         "## JRN: the journal (history and audit out of the record store)\n",
         ("History versions and the audit log in a store of their own, written before the "
          "records and committed by the records' applied marker (`node/records/journal.py`, "

@@ -89,3 +89,4 @@ def test_every_leaf_proves_to_the_root(count):
     for i, leaf in enumerate(leaves):
         assert merkle.root_from_proof(leaf, merkle.proof(leaves, i)) == root
     assert merkle.root_from_proof(merkle.leaf("urn:x", 1, "0"), merkle.proof(leaves, 0)) != root
+

@@ -387,7 +387,7 @@ def test_a_large_upload_commits_its_events_with_it_or_rolls_them_back(tmp_path, 
     from common.errors import DomainError
     from node.events.model import event_graph
     from node.identity import Caller
-    from node.inputs import Row
+    from node.inputs import Row, properties_from_json
     from node.records import unit as unit_module
     from node.register import Register
     from node.store import StoreError
@@ -420,7 +420,65 @@ def test_a_large_upload_commits_its_events_with_it_or_rolls_them_back(tmp_path, 
         register.register_bulk((Row(i, fields=heat_pump()) for i in range(1, 21)), fsp,
                                all_or_nothing=True)
     assert outbox.head == before and not store.triples(event_graph(before + 1))
+    # nor is a single write after it taken for the failed upload's events (a load that
+    # stores nothing: one that lands and then reports an error is committed, the record
+    # store's applied marker says so, JRN-001)
+    monkeypatch.setattr(unit_module, "SINGLE_TRANSACTION_LIMIT", 5_000)
+
+    def fails(path, transactional=True):
+        raise StoreError("the disk filled up")
+
+    monkeypatch.setattr(store, "load_file", fails)
+    with pytest.raises(DomainError):
+        register.register_bulk((Row(1, fields=heat_pump()),), fsp, all_or_nothing=True)
+    one = register.assets.register_one(properties_from_json(heat_pump()), fsp)
+    assert outbox.read(before + 1).record == one.iri
+    before += 1
     monkeypatch.setattr(store, "load_file", loaded)
     register.register_bulk((Row(1, fields=heat_pump()),), fsp, all_or_nothing=True)
     assert outbox.head == before + 1  # numbered on, without a gap
     store.close()
+
+
+def test_EVT_VER_006_an_upload_stores_one_events_graph_read_as_one_stable_event_per_record(
+        tmp_path):
+    from node.events.model import EV, EVENT_BASE
+    from node.events.outbox import Outbox
+    from node.identity import Caller
+    from node.inputs import Row
+    from node.register import Register
+    from node.store.embedded import EmbeddedStore
+    from tests.assets import heat_pump
+
+    fsp = Caller("loader", "FSP-ACME", frozenset({"FSP"}),
+                 frozenset({"assets:read", "assets:write"}))
+    store = EmbeddedStore(tmp_path / "store")
+    register = Register(store, workers=1)
+    outbox = register.unit.outbox
+    start = outbox.head
+    report = register.register_bulk((Row(i, fields=heat_pump()) for i in range(1, 26)), fsp,
+                                    all_or_nothing=True)
+    assert report.stored == 25 and outbox.head == start + 25
+    # one graph for the 25 events, not one each
+    assert [g for g in store.graph_names() if g.startswith(EVENT_BASE)
+            and int(g[len(EVENT_BASE):]) > start] == [f"{EVENT_BASE}{start + 1}"]
+    assert any(t.predicate.value == f"{EV}count" for t in store.triples(f"{EVENT_BASE}{start + 1}"))
+    events = [outbox.read(n) for n in range(start + 1, outbox.head + 1)]
+    assert all(e is not None for e in events)
+    assert sorted(e.record for e in events if e) == sorted(
+        f"https://id.fmar.uk/asset/{a['AssetId']}" for a in report.assets)
+    assert {(e.type, e.version, e.facts.organisation) for e in events if e} == {
+        ("asset.registered", 1, "FSP-ACME")}
+    assert len({e.id for e in events if e}) == 25
+    # a later change does not alter the upload's events (facts of version 1), and the next
+    # event is numbered on without a gap
+    first = events[0]
+    assert first is not None
+    register.assets.patch(first.record.rsplit("/", 1)[-1], {"AssetName": "Renamed"}, fsp, "*")
+    assert outbox.head == start + 26 and outbox.read(start + 26).record == first.record
+    # read again by an outbox opened afresh (a restarted node): the same events, with the
+    # same ids (the webhook-id a receiver deduplicates on)
+    reopened = Outbox(store)
+    assert reopened.head == start + 26
+    assert [reopened.read(n) for n in range(start + 1, start + 26)] == events
+    register.close()

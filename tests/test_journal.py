@@ -150,6 +150,61 @@ def test_JRN_001_a_crash_before_a_large_upload_commits_takes_its_entry_back(tmp_
     assert audit.verify(store) == (head, [])
 
 
+def test_JRN_001_an_upload_loaded_while_validated_and_stopped_before_its_commit(
+        tmp_path, monkeypatch):
+    # BULK-020 and the journal together: parts loaded while the rest was validated, the
+    # upload's entry and leaves written to the journal, then the node stops before the
+    # record store's commit (the pending marker still there, no applied marker for it)
+    from node import bulk_commit
+    from node.kinds import assets as assets_module
+
+    monkeypatch.setattr(unit_module, "SINGLE_TRANSACTION_LIMIT", 10)
+    monkeypatch.setattr(bulk_commit, "PART_BYTES", 2_000)
+    monkeypatch.setattr(assets_module, "BULK_CHUNK", 5)
+    store = EmbeddedStore(tmp_path / "store")
+    register = Register(store, workers=1)
+    _registered(register)
+    head, events = register.unit.audit.sequence, register.unit.outbox.head
+    kept = {g for g in store.graph_names() if g.startswith("https://id.fmar.uk/asset/")}
+    loaded = []
+
+    abandon = bulk_commit.Upload.abandon
+
+    def stop() -> None:  # between the journal write and the record write, a kill -9:
+        loaded.append(len([g for g in store.graph_names()  # no clean-up runs either
+                           if g.startswith("https://id.fmar.uk/asset/")]))
+        monkeypatch.setattr(bulk_commit.Upload, "abandon", lambda self: None)
+        raise SystemExit("the node stopped before the upload's commit")
+
+    register.unit.between_writes.append(stop)
+    with pytest.raises(SystemExit):
+        register.register_bulk((Row(i, fields=heat_pump()) for i in range(1, 31)), FSP,
+                               all_or_nothing=True)
+    assert loaded and loaded[0] >= len(kept) + 15  # parts were in the store already
+    assert audit.newest_entry(store.journal)[0] == head + 1  # the entry went first
+    assert f"{audit.UPLOAD_BASE}{head + 1}" in journal_graphs(store.journal)
+    assert [g for g in store.graph_names() if g.startswith(bulk_commit.PENDING_BASE)]
+    assert journal.applied(store) == head
+    monkeypatch.setattr(bulk_commit.Upload, "abandon", abandon)
+    reopened = Register(store, workers=1)
+    assert {g for g in store.graph_names() if g.startswith("https://id.fmar.uk/asset/")} \
+        == kept
+    assert not [g for g in store.graph_names() if g.startswith(bulk_commit.PENDING_BASE)]
+    assert reopened.unit.audit.sequence == head and reopened.unit.outbox.head == events
+    assert f"{audit.UPLOAD_BASE}{head + 1}" not in journal_graphs(store.journal)
+    assert audit.verify(store) == (head, [])
+    # and the next upload, committed, is read back whole: its events name leaves the
+    # outbox finds in the journal
+    report = reopened.register_bulk((Row(i, fields=heat_pump()) for i in range(1, 31)), FSP,
+                                    all_or_nothing=True)
+    assert report.stored == 30 and journal.applied(store) == head + 1
+    assert reopened.unit.outbox.head == events + 30
+    event = reopened.unit.outbox.read(events + 30)
+    assert event is not None and event.record in {f"https://id.fmar.uk/asset/{a['AssetId']}"
+                                                  for a in report.assets}
+    assert audit.verify(store) == (head + 1, [])
+
+
 def test_JRN_002_readers_never_see_the_entry_of_a_change_still_landing(tmp_path):
     store = EmbeddedStore(tmp_path / "store")
     register = Register(store, workers=1)

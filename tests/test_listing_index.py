@@ -86,7 +86,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNode]:
                 r = c.post("/assets", json=_asset(i, ORGS[who]))
                 assert r.status_code == 201, r.text
                 made.append((who, r.json()["AssetId"], r.headers["etag"]))
-        rows = [_asset(i, "FSP-ACME") for i in range(30, 70)]  # one upload (write_spool)
+        rows = [_asset(i, "FSP-ACME") for i in range(30, 70)]  # one upload (commit_upload)
         with running.client("fsp") as c:
             r = c.post("/assets/bulk", content="\n".join(json.dumps(a) for a in rows),
                        headers={"Content-Type": "application/x-ndjson"})

@@ -9,6 +9,6 @@ or not at all: `UnitOfWork.write` and `change` derive the default event of a kin
 action (node/events/types.py) when they are not given one.
 """
 
-from node.events.model import Event, EventDraft, draft
+from node.events.model import Event, EventDraft, UploadEvent, draft
 
-__all__ = ["Event", "EventDraft", "draft"]
+__all__ = ["Event", "EventDraft", "UploadEvent", "draft"]

@@ -39,27 +39,24 @@ class EventDraft:
     facts: Facts
     data: dict[str, Any] = field(default_factory=dict)
 
-    def as_line(self) -> str:
-        """One JSON line (bulk uploads spool their drafts to a file)."""
-        return json.dumps({"type": self.type, "kind": self.kind, "record": self.record,
-                           "version": self.version, "organisation": self.facts.organisation,
-                           "dno_area": self.facts.dno_area, "public": self.facts.public,
-                           "spans": sorted(self.facts.spans), "data": self.data},
-                          separators=(",", ":"))
-
-    @classmethod
-    def from_line(cls, line: str) -> EventDraft:
-        d = json.loads(line)
-        return cls(d["type"], d["kind"], d["record"], d["version"],
-                   Facts(d["organisation"], d["dno_area"], d["public"],
-                         spans=frozenset(d.get("spans", ()))), d["data"])
-
 
 def draft(kind: RecordKind, action: str, record: Any, data: dict[str, Any] | None = None,
           *, facts: Facts | None = None) -> EventDraft:
     """The event of `action` on `record` (a kind's stored record), in one line."""
     return EventDraft(event_type(kind.name, action), kind.name, record.iri, record.version,
                       facts or kind.facts_of(record), data or {})
+
+
+@dataclass(frozen=True)
+class UploadEvent:
+    """The event of every record of an upload (EVT-VER-006): one `type` for all, each
+    record at `version`; stored once, as one graph naming the upload's leaves graph
+    (node/events/outbox.py), and read back as one event per record."""
+
+    type: str
+    kind: str
+    version: int
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

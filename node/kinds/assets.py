@@ -21,7 +21,8 @@ from common.vocab import ASSET_BASE, DCTERMS, FMAR, ID_BASE, ORG_BASE, SHAPES_DI
 from node import audit, policy
 from node.asset_fields import ASSET_TABLE, STATE_FIELDS
 from node.audit import now_iso
-from node.events import EventDraft
+from node.bulk_commit import Upload
+from node.events import UploadEvent
 from node.events.changes import change_data
 from node.events.types import event_type
 from node.identity import Caller
@@ -39,7 +40,7 @@ from node.kinds.categories import Categories
 from node.merkle import graph_digests
 from node.query import filters as asset_filters
 from node.records import tombstone
-from node.records.kind import Facts, RecordKind
+from node.records.kind import RecordKind
 from node.records.reading import history as record_history
 from node.records.reading import own_triples
 from node.records.refusals import not_found, refusal
@@ -267,59 +268,70 @@ class Assets:
         screen: Callable[[list[Checked]], None] | None = None,
     ) -> BulkReport:
         """Validate every row; store the valid ones chunk by chunk (`store-valid`), or all
-        of them in one transaction only if no row failed (`all-or-nothing`). Valid records
-        of an all-or-nothing upload wait in a temporary TriG file, not in memory."""
+        of them only if no row failed (`all-or-nothing`: records built in the workers wait
+        in a temporary TriG part file, not in memory, and a large upload's full parts are
+        loaded while the rest is validated, BULK-020, node/bulk_commit.py)."""
         policy.require_scope(caller, "assets:write")
         report = BulkReport("all-or-nothing" if all_or_nothing else "store-valid")
         time = now_iso()
         with tempfile.TemporaryDirectory(prefix="fmar-bulk-") as spool_dir:
-            spool_path = Path(spool_dir) / "records.trig"
-            events_path = Path(spool_dir) / "events.jsonl"  # one event per record, on disk
-            with spool_path.open("wb") as spool, events_path.open("w") as events:
-                spooled: list[tuple[str, int, str]] = []  # Merkle leaves
-                try:
-                    for chunk in self.check_chunks(rows, caller,
-                                                   time if all_or_nothing else None):
-                        if screen is not None:
-                            screen(chunk)  # e.g. duplicates elsewhere in the federation
-                        good = []
-                        for checked in map(self._guarded, chunk):
-                            report.received += 1
-                            if checked.ok:
-                                good.append(checked)
-                            else:
-                                report.rejected += 1
-                                if len(report.errors) < MAX_REPORTED_ROWS:
-                                    report.errors.append(
-                                        {"row": checked.index,
-                                         "violations": [v.as_dict() for v in checked.violations]}
-                                    )
-                        if not all_or_nothing:
-                            self._commit(good, caller)
-                            report.stored += len(good)
-                            report.assets.extend(_stored_row(c) for c in good)
-                        elif not report.rejected:
-                            spool.write(trig_text([GraphWrite(c.asset_iri, c.record or "")
-                                                   for c in good]).encode())
-                            events.writelines(_registered(c).as_line() + "\n" for c in good)
-                            spooled.extend((c.asset_iri, 1, c.digest or "") for c in good)
-                            report.assets.extend(_stored_row(c) for c in good)
-                except DomainError as error:
-                    if all_or_nothing or not report.stored:
-                        raise
-                    # Rows already stored stay stored: say which, and why the rest was not read.
-                    report.aborted = error
-                    return report
-            if all_or_nothing:
+            upload = self.unit.upload(Path(spool_dir)) if all_or_nothing else None
+            spooled: list[tuple[str, int, str]] = []  # Merkle leaves
+            try:
+                for chunk in self.check_chunks(rows, caller, time if all_or_nothing else None):
+                    if screen is not None:
+                        screen(chunk)  # e.g. duplicates elsewhere in the federation
+                    good = []
+                    for checked in map(self._guarded, chunk):
+                        report.received += 1
+                        if checked.ok:
+                            good.append(checked)
+                        else:
+                            report.rejected += 1
+                            if len(report.errors) < MAX_REPORTED_ROWS:
+                                report.errors.append(
+                                    {"row": checked.index,
+                                     "violations": [v.as_dict() for v in checked.violations]}
+                                )
+                    if upload is None:
+                        # store-valid: an audit entry per record, not per chunk: a switch
+                        # bundle (node/switching/) carries a record's own entries only
+                        self._commit(good, caller)
+                        report.stored += len(good)
+                        report.assets.extend(_stored_row(c) for c in good)
+                    elif report.rejected:
+                        upload.abandon()  # what was loaded goes now; the rest is checked
+                    else:
+                        self._add(upload, good)
+                        spooled.extend(_leaves(good))
+                        report.assets.extend(_stored_row(c) for c in good)
+            except DomainError as error:
+                if upload is not None:
+                    upload.abandon()
+                if all_or_nothing or not report.stored:
+                    raise
+                # Rows already stored stay stored: say which, and why the rest was not read.
+                report.aborted = error
+                return report
+            except BaseException:
+                if upload is not None:
+                    upload.abandon()
+                raise
+            if upload is not None:
                 if report.rejected:
                     report.assets = []
                 else:
-                    with events_path.open() as lines:
-                        self.unit.write_spool(caller, Action.REGISTER, spool_path, spooled,
-                                              (EventDraft.from_line(line) for line in lines))
+                    self.unit.commit_upload(caller, Action.REGISTER, upload, spooled,
+                                            _REGISTERED)
                     report.stored = len(spooled)
         report.errors_truncated = report.rejected > len(report.errors)
         return report
+
+    def _add(self, upload: Upload, good: list[Checked]) -> None:
+        """Valid rows, built in the workers, into an upload."""
+        self.unit.add_to_upload(upload, trig_text([GraphWrite(c.asset_iri, c.record or "")
+                                                   for c in good]).encode(),
+                                [c.asset_iri for c in good])
 
     # ------------------------------------------------------------ reading
 
@@ -621,13 +633,13 @@ def _search_patterns(scope: policy.ReadScope, filters: dict[str, Any]) -> list[s
     ]
 
 
-def _registered(checked: Checked) -> EventDraft:
-    """The event of a registered asset, from its checked row (bulk uploads)."""
-    props = checked.properties or []
-    area = next((o.strip("<>").rsplit("/", 1)[-1] for p, o in props
-                 if p == str(FMAR.dnoConnection)), None)
-    return EventDraft(event_type(ASSET.name, Action.REGISTER), ASSET.name, checked.asset_iri, 1,
-                      Facts(organisation_of(props) or "", area))
+# the event of each asset a bulk upload registers (one events graph per upload)
+_REGISTERED = UploadEvent(event_type(ASSET.name, Action.REGISTER), ASSET.name, 1)
+
+
+def _leaves(good: list[Checked]) -> list[tuple[str, int, str]]:
+    """The Merkle leaves of new records: (IRI, version 1, content digest)."""
+    return [(c.asset_iri, 1, c.digest or "") for c in good]
 
 
 def _batched(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:

@@ -108,10 +108,10 @@ class ConsentPolicy:
 
 def _value(props: Properties, predicate: Any) -> str | None:
     """One property's IRI or lexical form, from its N-Triples term."""
-    found = [o for p, o in props if p == str(predicate)]
-    if not found:
+    key = str(predicate)  # once, not per property (bulk uploads call this per row)
+    term = next((o for p, o in props if p == key), None)
+    if term is None:
         return None
-    term = found[0]
     if term.startswith("<"):
         return term[1:-1]
     text: str = json.loads(term[:term.rfind('"') + 1])  # written by ntriples.string

@@ -94,11 +94,6 @@ def marker(sequence: int, replace: bool = True) -> GraphWrite:
 COMPACT_EVERY = 1_000
 
 
-def marker_trig(sequence: int) -> str:
-    """The marker as TriG for a spool loaded in one transaction (it adds a value)."""
-    return f"<{APPLIED_GRAPH}> {{\n{marker_line(sequence)}\n}}\n"
-
-
 def applied(store: RecordStore) -> int | None:
     """The sequence of the last audit entry whose change is in the record store (None: no
     marker, a store of before the journal or a new one)."""

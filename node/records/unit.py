@@ -23,7 +23,7 @@ import pyoxigraph as ox
 from common.errors import Stale, VersionRequired
 from node import bulk_commit
 from node.audit import AuditLog
-from node.events.model import EventDraft
+from node.events.model import EventDraft, UploadEvent
 from node.events.outbox import Outbox
 from node.events.types import event_type
 from node.identity import Caller
@@ -174,32 +174,47 @@ class UnitOfWork:
         for hook in self.after_commit:
             hook()
 
-    def write_spool(self, caller: Caller, action: str, spool: Path,
-                    leaves: list[tuple[str, int, str]],
-                    events: Iterable[EventDraft] = ()) -> None:
-        """A validated upload spooled as TriG, given as (record IRI, version, content
-        digest) leaves: its one audit entry (a Merkle root over the leaves, ARM-AUD-001)
-        and `events` (streamed, e.g. from a file of drafts: memory stays flat) are appended
-        and the file loaded whole, or, when large, through the pending marker of
-        node/bulk_commit.py (which rolls the entry and events back with the records)."""
+    def upload(self, folder: Path) -> bulk_commit.Upload:
+        """A new all-or-nothing upload (node/bulk_commit.py), its part file in `folder`:
+        `add_to_upload` its validated records as they come (loaded in parts once it is
+        large, BULK-020), then `commit_upload` it or `abandon()` it."""
+        return bulk_commit.Upload(self.store, self.lock, folder, SINGLE_TRANSACTION_LIMIT)
+
+    @staticmethod
+    def add_to_upload(upload: bulk_commit.Upload, trig: bytes, records: list[str]) -> None:
+        with _store_errors():
+            upload.add(trig, records)
+
+    def commit_upload(self, caller: Caller, action: str, upload: bulk_commit.Upload,
+                      leaves: list[tuple[str, int, str]],
+                      event: UploadEvent | None = None) -> None:
+        """Commit `upload`, given its (record IRI, version, content digest) leaves, with its
+        one audit entry (a Merkle root over the leaves, ARM-AUD-001) and its one events
+        graph (`event` for each record, EVT-VER-006); all of it, or (rolled back) none.
+        As every write: the entry and the leaves go to the journal first, then the upload's
+        commit in the record store drops its pending marker and sets the applied marker in
+        one transaction (the commit point, node/bulk_commit.py)."""
         if not leaves:
+            upload.abandon()
             return
         with self.lock, _store_errors():
             self._settle()
             audit_writes, head = self.audit.prepare_upload(caller, action, leaves)
-            small = len(leaves) <= SINGLE_TRANSACTION_LIMIT
-            with spool.open("ab") as out:
-                event_head = self.outbox.write_lines(events, lambda t: out.write(t.encode()))
-                if small:
-                    out.write(journal.marker_trig(head[0]).encode())
-            self._journal_first(audit_writes, head)
-            if small:
-                self._records_then(head, lambda: self.store.load_file(spool))
-            else:
-                first_event = self.outbox.head + 1 if event_head > self.outbox.head else None
-                self._records_then(head, lambda: bulk_commit.commit(
-                    self.store, spool, [iri for iri, _, _ in leaves], head[0], first_event,
-                    [journal.marker(head[0])]))
+            tail: list[GraphWrite] = []  # to the record store, with the records
+            event_head, first_event = self.outbox.head, None
+            if event is not None:
+                # names the upload's leaves graph (in the journal, where readers look)
+                events_write, event_head = self.outbox.prepare_upload(
+                    event, audit_writes[-1].graph, len(leaves))
+                tail.append(events_write)
+                first_event = self.outbox.head + 1
+            try:
+                self._journal_first(audit_writes, head)
+            except BaseException:
+                upload.abandon()  # the parts loaded so far go now, not at the next start
+                raise
+            self._records_then(head, lambda: upload.commit(
+                tail, head[0], first_event, [journal.marker(head[0])]))
             self.audit.commit(head)
             self.outbox.commit(event_head)
             self._committed()

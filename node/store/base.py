@@ -47,6 +47,11 @@ class RecordStore(Protocol):
         """Run one SPARQL UPDATE (atomic)."""
         ...
 
+    def flush(self) -> None:
+        """Write what is buffered in memory to disk, releasing the buffers (between the
+        transactions of a long series of writes, e.g. rolling back an upload)."""
+        ...
+
     def triples(self, graph: str) -> list[ox.Triple]:
         """The triples of one named graph (empty if it does not exist)."""
         ...

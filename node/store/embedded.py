@@ -95,6 +95,12 @@ class EmbeddedStore:
         finally:
             self._checkpoints.changed()
 
+    def flush(self) -> None:
+        try:
+            self._store.flush()
+        except OSError as exc:
+            raise StoreError(str(exc)) from exc
+
     def triples(self, graph: str) -> list[ox.Triple]:
         return [
             ox.Triple(q.subject, q.predicate, q.object)

@@ -172,6 +172,9 @@ class RemoteStore:
         if response.status_code >= 300:
             raise StoreError(f"update refused ({response.status_code}): {response.text[:300]}")
 
+    def flush(self) -> None:
+        """Nothing: the server buffers and flushes its own writes."""
+
     def load_file(self, path: Path, transactional: bool = True) -> None:
         if not self.layout.store_takes_datasets:
             self._load_by_update(path, transactional)
