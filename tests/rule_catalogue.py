@@ -736,9 +736,12 @@ SDC_RULES = [
          "`node/query/aggregates.py` `_sensitive`", "cell suppressed",
          _t(DISCLOSURE, "test_SDC_002_a_cell_dominated_by_one_asset_is_suppressed")),
     Rule("SDC-003", "Secondary suppression: no line of the table or its margins has exactly "
-         "one hidden cell.", "`node/query/aggregates.py` `_secondary`", "cell suppressed",
+         "one hidden cell; the lines are walked in the order of the groups' codes, so the "
+         "same assets always hide the same cells.", "`node/query/aggregates.py` `_secondary`",
+         "cell suppressed",
          _t(DISCLOSURE,
-            "test_SDC_003_no_line_of_the_table_or_its_margins_has_exactly_one_hidden_cell")),
+            "test_SDC_003_no_line_of_the_table_or_its_margins_has_exactly_one_hidden_cell",
+            "test_SDC_003_the_same_assets_hide_the_same_cells_whatever_order_the_rows_come_in")),
     Rule("SDC-004", "Counts rounded to base 5, capacity sums to base 1000 kW, by unbiased "
          "random rounding keyed by the node's secret and the cell's contents.",
          "`node/query/aggregates.py` `_random_round`", "rounded values",

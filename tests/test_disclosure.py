@@ -152,3 +152,21 @@ def test_SDC_001_no_assets_gives_no_cells_not_a_suppressed_one():
         {"capacities": {"type": "literal", "value": "12.5"}}]}}).encode()
     assert controlled_result(AggregateSpec(group_by=()), one, CONTROL, KEY)["cells"] == [
         {"group": {}, "suppressed": True}]
+
+
+def test_SDC_003_the_same_assets_hide_the_same_cells_whatever_order_the_rows_come_in():
+    """Secondary suppression walks the table's lines in the order of the groups' codes,
+    not of the engine's rows: the store, the index's rows and its capacity cells give
+    their groups in different orders, and two suppression patterns of the same table
+    could be differenced."""
+    rng = random.Random(0)
+    rows = []
+    for cat in ("BESS", "HVAC", "CHP", "SOLAR_PV", "EV", "WIND"):
+        for dno in ("ENWL", "NPG_NE", "UKPN_EPN", "SSEN_SEPD", "NGED_WMID"):
+            rows += spread(rng.choice([0, 1, 2, 3, 5, 6, 7, 9, 20]), cat, dno,
+                           rng.randrange(1000))
+    first = table(rows)
+    assert any(c.get("suppressed") for c in first["cells"] + first["margins"])
+    for _ in range(15):
+        rng.shuffle(rows)  # the groups reach disclosure control in another order
+        assert table(rows) == first

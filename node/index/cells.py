@@ -104,6 +104,16 @@ def refresh(conn: Connection, left: list[tuple[Any, ...]], joined: list[tuple[An
         for key in keys:
             conn.execute(delete(capacity_cells).where(_matches(capacity_cells, key)))
         cells = {k: v for k, v in cells.items() if k[0] in keys}
+    _write(conn, cells)
+
+
+def rebuild(conn: Connection) -> None:
+    """IDX-020 for a rebuilt index: every cell summed again from the rows."""
+    conn.execute(delete(capacity_cells))
+    _write(conn, _sum(conn.execute(rows_query())))
+
+
+def _write(conn: Connection, cells: dict[tuple[GroupKey, str], Cell]) -> None:
     if cells:
         conn.execute(insert(capacity_cells), [
             {**dict(zip(CODE_COLUMNS, key)), "measure": measure, "count": cell.count,

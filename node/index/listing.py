@@ -34,7 +34,6 @@ from node.index.projection import PREDICATES, row_of
 from node.index.schema import (
     SCHEMA_VERSION,
     assets,
-    capacity_cells,
     meta,
     metadata,
 )
@@ -160,7 +159,7 @@ class ListingIndex:
             for iri in chunk:
                 yield iri, _row(iri, triples.get(iri, []))
 
-    def _replace(self, conn: Connection, iris: Iterable[str]) -> None:
+    def _replace(self, conn: Connection, iris: Iterable[str], refresh: bool = True) -> None:
         """The rows of `iris`, re-read and replaced CHUNK at a time: a 100,000-record
         upload's rows held at once raised the node's peak RSS from 823 to 1,074 MiB
         (docs/performance.md). Only the capacity cells' values of the rows (code columns
@@ -177,8 +176,10 @@ class ListingIndex:
             conn.execute(delete(assets).where(part))
             if present:
                 conn.execute(insert(assets), present)
-            joined.extend(cells.row_values(row) for row in present)
-        cells.refresh(conn, left, joined)
+            if refresh:
+                joined.extend(cells.row_values(row) for row in present)
+        if refresh:
+            cells.refresh(conn, left, joined)
 
     def _mark(self, conn: Connection, sequence: int) -> None:
         conn.execute(delete(meta))
@@ -193,8 +194,8 @@ class ListingIndex:
             f'FILTER (STRSTARTS(STR(?g), "{ASSET_BASE}")) }}')]
         with self.engine.begin() as conn:
             conn.execute(delete(assets))
-            conn.execute(delete(capacity_cells))
-            self._replace(conn, iris)
+            self._replace(conn, iris, refresh=False)
+            cells.rebuild(conn)  # summed in one pass over the rows, not held per row
             self._mark(conn, head)
         with self.engine.connect() as conn:
             conn.exec_driver_sql("ANALYZE")

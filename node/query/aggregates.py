@@ -313,7 +313,9 @@ def controlled_cells(spec: AggregateSpec, finest: dict[tuple, Cell],
     projections = [_projection(mask, len(dims))
                    for mask in itertools.product((False, True), repeat=len(dims))]
     cells: dict[tuple, Cell] = {}
-    for codes, part in finest.items():
+    # in the order of the groups' codes, not of the engine's rows: secondary suppression
+    # walks the lines in this order, so the same assets always hide the same cells
+    for codes, part in sorted(finest.items(), key=lambda item: tuple(map(str, item[0]))):
         extended = (*codes, TOTAL)
         for project in projections:
             cell_key = project(extended)
