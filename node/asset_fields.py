@@ -197,8 +197,8 @@ def to_json_value(field: Field, term: Node | str) -> Any:
     if field.scheme:
         prefix = f"{CODE}{field.scheme}/"
         return text.removeprefix(prefix)
-    if field.kind == "boolean":
-        return text == "true"
+    if field.kind == "boolean":  # xsd:boolean's lexical forms (Virtuoso answers 1 / 0)
+        return text in ("true", "1")
     if field.kind == "integer":
         return int(text) if text.lstrip("+-").isdigit() else text
     if field.kind == "time":
