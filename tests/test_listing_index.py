@@ -409,8 +409,7 @@ def _cells_summed_anew(index: ListingIndex) -> dict[Any, Any]:
     from node.index import cells
 
     with index.engine.connect() as conn:
-        kept = cells._load(conn, set(range(cells.REBUILD_OVER + 1)))  # every stored cell
-        fresh = cells._sum(conn.execute(cells.rows_query()))
+        kept, fresh = cells.stored_and_summed(conn)
     return {"kept": {k: (c.count, c.total.normalize(), c.top, c.low) for k, c in kept.items()},
             "fresh": {k: (c.count, c.total.normalize(), c.top, c.low) for k, c in fresh.items()}}
 

@@ -1,12 +1,13 @@
 """The index's capacity cells: per finest group of every code column and per capacity
-measure, the count, the exact decimal sum and the two largest values of the node's asset
-rows (IDX-020). They are what disclosure control needs (node/query/aggregates.py
+measure, the count, the exact decimal sum, the smallest and the two largest values of the
+node's asset rows (IDX-020). They are what disclosure control needs (node/query/aggregates.py
 `Cell`), so a table for the regulator is merged from a few thousand cells instead of read
 from every asset row (IDX-021).
 
-They are kept in the same SQLite transaction as the rows they summarise: after rows are
-replaced, the groups they left or joined are summed again from the rows (or, when a write
-touched many groups, every group is), so the cells never differ from the rows."""
+They are kept in the same SQLite transaction as the rows they summarise: replaced rows are
+taken out of their cells and new rows added; a cell that loses its smallest or one of its
+two largest values is summed again from its group's rows (`refresh`), and a rebuilt index
+sums every cell in one pass (`rebuild`), so the cells never differ from the rows."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ _TEXTS = [p + "_text" for p in MEASURE_COLUMNS.values()]
 
 
 def row_values(row: dict[str, Any]) -> tuple[Any, ...]:
-    """A row as `_select_rows` gives it: the code columns, then each measure's text."""
+    """A row as `rows_query` gives it: the code columns, then each measure's text."""
     return (*key_of(row), *(row[t] for t in _TEXTS))
 
 
@@ -60,11 +61,12 @@ def _matches(table: Any, key: GroupKey) -> Any:
                   for c, v in zip(CODE_COLUMNS, key)))
 
 
-def _load(conn: Connection, keys: set[GroupKey]) -> dict[tuple[GroupKey, str], Cell]:
+def _load(conn: Connection, keys: set[GroupKey] | None) -> dict[tuple[GroupKey, str], Cell]:
+    """The stored cells of the groups `keys` (None, or more than REBUILD_OVER: every cell)."""
     t = capacity_cells
     query = select(*(t.c[c] for c in CODE_COLUMNS), t.c.measure, t.c["count"], t.c.total,
                    t.c.top1, t.c.top2, t.c.low)
-    rows = (conn.execute(query) if len(keys) > REBUILD_OVER
+    rows = (conn.execute(query) if keys is None or len(keys) > REBUILD_OVER
             else (r for key in keys for r in conn.execute(query.where(_matches(t, key)))))
     n = len(CODE_COLUMNS)
     return {(tuple(r[:n]), r[n]): Cell(int(r[n + 1]), Decimal(r[n + 2]), (r[n + 3], r[n + 4]),
@@ -105,6 +107,11 @@ def refresh(conn: Connection, left: list[tuple[Any, ...]], joined: list[tuple[An
             conn.execute(delete(capacity_cells).where(_matches(capacity_cells, key)))
         cells = {k: v for k, v in cells.items() if k[0] in keys}
     _write(conn, cells)
+
+
+def stored_and_summed(conn: Connection) -> tuple[dict[Any, Cell], dict[Any, Cell]]:
+    """Every stored cell, and every cell summed anew from the rows (IDX-020's check)."""
+    return _load(conn, None), _sum(conn.execute(rows_query()))
 
 
 def rebuild(conn: Connection) -> None:
