@@ -104,6 +104,18 @@ def now_iso() -> str:
     return f"{whole}.{fraction}Z" if fraction else f"{whole}Z"
 
 
+def canonical_time(lexical: str) -> str:
+    """An xsd:dateTime read back, in `now_iso`'s form (the one an entry's hash is of):
+    Virtuoso gives the fraction back padded with zeros, to 3 or 6 digits ("…12.12Z" reads
+    as "…12.120Z"), Oxigraph in that form already."""
+    whole, dot, rest = lexical.partition(".")
+    if not dot:
+        return lexical
+    digits = len(rest) - len(rest.lstrip("0123456789"))
+    fraction, zone = rest[:digits].rstrip("0"), rest[digits:]
+    return f"{whole}.{fraction}{zone}" if fraction else f"{whole}{zone}"
+
+
 _ENTRY_QUERY = f"""
 SELECT ?e ?seq ?time ?agent ?org ?obo ?action ?record ?version ?prev ?hash ?root WHERE {{
   GRAPH <{AUDIT_GRAPH}> {{
@@ -123,7 +135,7 @@ def _entry(solution: ox.QuerySolution) -> tuple[AuditEntry, str]:
     obo, root = solution["obo"], solution["root"]
     entry = AuditEntry(
         sequence=int(term_value(solution["seq"])),
-        time=term_value(solution["time"]),
+        time=canonical_time(term_value(solution["time"])),
         agent=term_value(solution["agent"]),
         organisation=term_value(solution["org"]),
         on_behalf_of=term_value(obo) if obo is not None else None,
@@ -245,8 +257,19 @@ def stored_digest(store: RecordStore, iri: str, version: int,
         if not graphs:
             return None
         source, graph = journal, graphs[0]
-    return merkle.content_digest(f"{t.subject} {t.predicate} {t.object} ."
+    return merkle.content_digest(f"{t.subject} {t.predicate} {_as_written(t.object)} ."
                                  for t in source.triples(graph))
+
+
+_XSD_DATETIME = ox.NamedNode("http://www.w3.org/2001/XMLSchema#dateTime")
+
+
+def _as_written(term: ox.NamedNode | ox.BlankNode | ox.Literal | ox.Triple) -> object:
+    """A term as its leaf was computed (Oxigraph's form): a time Virtuoso gave back padded
+    ("…12.120Z") without the zeros."""
+    if isinstance(term, ox.Literal) and term.datatype == _XSD_DATETIME:
+        return ox.Literal(canonical_time(term.value), datatype=_XSD_DATETIME)
+    return term
 
 
 def covering(journal: RecordStore, iri: str,
