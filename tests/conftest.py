@@ -20,6 +20,7 @@ from node.config import NodeSettings
 from node.identity import Caller, StaticTokenAuthenticator
 from tests.harness import HarnessError
 from tests.harness.processes import free_port, wait_ready
+from tests.virtuoso import VirtuosoServer, virtuoso_or_skip
 
 ALL = frozenset({"assets:read", "assets:write", "audit:read", "validation:write",
                  "categories:write", "products:write"})
@@ -66,6 +67,45 @@ def start_oxigraph_server(location: Path) -> tuple[str, subprocess.Popen]:
         process.kill()
         raise
     return url, process
+
+
+# External SPARQL servers, one per test module (real processes): `oxigraph serve` and
+# Virtuoso Open Source (skipped, with the reason, where `virtuoso-t` is missing).
+REMOTE_SERVERS = ["oxigraph-server", "virtuoso"]
+
+
+@pytest.fixture(scope="module")
+def oxigraph_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url, process = start_oxigraph_server(tmp_path_factory.mktemp("oxigraph"))
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def virtuoso(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VirtuosoServer]:
+    server = virtuoso_or_skip(tmp_path_factory.mktemp("virtuoso"))
+    yield server
+    server.stop()
+
+
+def emptied_server(request: pytest.FixtureRequest, kind: str) -> str:
+    """FMAR_SPARQL_URL of a running external server of `kind` (one of REMOTE_SERVERS),
+    emptied of records."""
+    if kind == "virtuoso":
+        server: VirtuosoServer = request.getfixturevalue("virtuoso")
+        server.clear()
+        return server.url
+    url = request.getfixturevalue("oxigraph_server")
+    httpx.post(f"{url}/update", content="CLEAR ALL",
+               headers={"content-type": "application/sparql-update"}).raise_for_status()
+    return url
+
+
+@pytest.fixture(params=REMOTE_SERVERS)
+def server_url(request: pytest.FixtureRequest) -> str:
+    """Each external server in turn, emptied."""
+    return emptied_server(request, request.param)
 
 
 @dataclass

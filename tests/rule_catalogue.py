@@ -1785,6 +1785,7 @@ JOURNAL_RULES = [
             "test_JRN_001_a_failed_record_write_rolls_the_journal_back",
             "test_JRN_001_anything_that_stops_a_write_midway_is_settled_before_the_next",
             "test_JRN_001_a_roll_back_of_many_entries_goes_newest_first",
+            "test_JRN_001_a_roll_back_takes_every_graph_the_changes_generated",
             "test_JRN_001_a_crash_before_a_large_upload_commits_takes_its_entry_back",
             "test_JRN_001_an_upload_loaded_while_validated_and_stopped_before_its_commit",
             "test_JRN_001_over_a_sparql_server_the_journal_is_the_same_dataset")),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from node.config import NodeSettings
@@ -13,8 +12,7 @@ from node.store import GraphWrite, RecordStore, StoreError
 from node.store.embedded import EmbeddedStore
 from node.store.remote import RemoteStore
 from tests.assets import bess
-from tests.conftest import start_node, start_oxigraph_server
-from tests.virtuoso import VirtuosoServer, virtuoso_or_skip
+from tests.conftest import REMOTE_SERVERS, emptied_server, start_node
 
 G1 = "https://id.fmar.uk/asset/00000000-0000-0000-0000-000000000001"
 G2 = "https://id.fmar.uk/asset/00000000-0000-0000-0000-000000000002"
@@ -24,39 +22,7 @@ def triple(s: str, value: str) -> str:
     return f'<{s}> <https://id.fmar.uk/def/fmar#assetName> "{value}" .'
 
 
-@pytest.fixture(scope="module")
-def oxigraph_server(tmp_path_factory) -> Iterator[str]:
-    url, process = start_oxigraph_server(tmp_path_factory.mktemp("oxigraph"))
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def virtuoso(tmp_path_factory) -> Iterator[VirtuosoServer]:
-    server = virtuoso_or_skip(tmp_path_factory.mktemp("virtuoso"))
-    yield server
-    server.stop()
-
-
-def emptied_server(request, kind: str) -> str:
-    """FMAR_SPARQL_URL of a running external server of `kind`, emptied of records."""
-    if kind == "virtuoso":
-        server: VirtuosoServer = request.getfixturevalue("virtuoso")
-        server.clear()
-        return server.url
-    url = request.getfixturevalue("oxigraph_server")
-    httpx.post(f"{url}/update", content="CLEAR ALL",
-               headers={"content-type": "application/sparql-update"}).raise_for_status()
-    return url
-
-
-@pytest.fixture(params=["oxigraph-server", "virtuoso"])
-def server_url(request) -> str:
-    return emptied_server(request, request.param)
-
-
-@pytest.fixture(params=["embedded", "oxigraph-server", "virtuoso"])
+@pytest.fixture(params=["embedded", *REMOTE_SERVERS])
 def store(request, tmp_path) -> Iterator[RecordStore]:
     if request.param == "embedded":
         s: RecordStore = EmbeddedStore(tmp_path / "store")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import free_port
+from tests.harness.processes import free_port
 
 NODE_USER = "fmar"
 
