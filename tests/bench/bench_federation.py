@@ -238,7 +238,59 @@ def _neso_token_file(tokens: Path, token: str) -> None:
         "scopes": ["sparql:query", "federation:query"]}]))
 
 
-QUESTIONS = ("filter", "report", "capacity", "cap-reg")
+QUESTIONS = ("filter", "report", "capacity", "cap-reg", "oracle")
+
+
+async def measure_oracle(urls: list[str], token: str, reps: int) -> None:
+    """Issue 8 item 2: the federation tests' 12 oracle queries as NESO through the real
+    fan-out, each in both modes: `gather` (fragments shipped, joined over their union)
+    and `distribute` (each node's own endpoint, answers concatenated). Per query and mode:
+    p50/p99 of the federated answer, the slowest node asked alone (p50), the outcome
+    (rows, or the refusal's code) and, for gather, the quads shipped and the join's p50."""
+    from node.federation.tokens import StaticTokens
+    from tests.federation.test_federation import QUERIES
+
+    targets = [NodeTarget(u) for u in urls]
+    print(f"{'oracle query':<22}{'mode':<11}{'fed p50':>9}{'fed p99':>9}{'slowest 1':>11}"
+          f"{'outcome':>16}{'quads':>9}{'join p50':>10}")
+    async with httpx.AsyncClient(timeout=120) as http:
+        engine = Engine(http, StaticTokens(default=token), deadline=30)
+
+        async def ask(nodes: list[NodeTarget], query: str, mode: str) -> dict:
+            return await engine.sparql(nodes, query, mode=mode)
+
+        for name, query in QUERIES.items():
+            for mode in ("gather", "distribute"):
+                answer = await ask(targets, query, mode)  # warm-up, not measured
+                times, joins_ms = [], []
+                # a query refused or stopped at its deadline is measured once, not `reps` times
+                failed = "error" in answer or answer.get("partial")
+                for _ in range(1 if failed else reps):
+                    started = time.perf_counter()
+                    answer = await ask(targets, query, mode)
+                    times.append((time.perf_counter() - started) * 1000)
+                    joins_ms.append(answer.get("join_ms", float("nan")))
+                singles = []
+                for t in targets:
+                    started = time.perf_counter()
+                    await ask([t], query, mode)
+                    singles.append((time.perf_counter() - started) * 1000)
+                if "error" in answer:
+                    outcome = answer["error"]["code"]
+                elif "boolean" in answer:
+                    outcome = str(answer["boolean"])
+                elif "graph" in answer:
+                    outcome = f"{answer['graph'].count(chr(10))} triples"
+                else:
+                    outcome = f"{len(answer['results']['bindings'])} rows"
+                if answer.get("partial") and "error" not in answer:
+                    outcome += " partial"
+                quads = answer.get("fragment", {}).get("quads", "")
+                print(f"{name:<22}{mode:<11}{statistics.median(times):>9.1f}"
+                      f"{pct(times, 0.99):>9.1f}{max(singles):>11.1f}{outcome:>16}"
+                      f"{quads!s:>9}{statistics.median(joins_ms):>10.1f}")
+    print("slowest 1: the slowest node asked alone (one repetition each, after the "
+          "federated runs); join p50: the gather stage's join over the shipped quads")
 
 
 def part2(per_node: int, ks: list[int], reps: int, one_node: bool = True,
@@ -283,6 +335,11 @@ def part2(per_node: int, ks: list[int], reps: int, one_node: bool = True,
               f"{'slowest 1':>11}{'ratio':>7}{'sequential':>12}{'one node all':>14}"
               f"{'node in fan-out':>17}{'merge':>7}")
         for label in questions:
+            if label == "oracle":
+                for k in ks:
+                    print(f"-- oracle set, K={k}, {per_node * k} assets, as NESO")
+                    asyncio.run(measure_oracle(nodes[:k], token, reps))
+                continue
             what, who = (("capacity", REGULATOR_TOKEN) if label == "cap-reg"
                          else (label, token))
             for k in ks:
