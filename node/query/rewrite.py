@@ -188,7 +188,14 @@ class Writer:
         return f"?{self.prefix}{self.count}"
 
     def restricted(self, g: str) -> str:
-        return "" if self.scope is None else restricted_graph(self.scope, g, "", self.fresh)
+        """The restriction of `g`, joined right after the `GRAPH g { … }` that binds it. For
+        a caller who may read every record graph, the filter on its name alone: that block
+        already holds g to a graph of the store, and a second `GRAPH g { }` costs a join."""
+        if self.scope is None:
+            return ""
+        if self.scope.everything:
+            return policy.record_graph_filter(g)  # POL-011, POL-082
+        return restricted_graph(self.scope, g, "", self.fresh)
 
     def restricted_graph(self, g: str, body: str, body_first: bool = False) -> str:
         if self.scope is None:
