@@ -1,0 +1,209 @@
+"""IDX-010: the REST filter form (GET /query/assets) answered from the listing index, with
+the same answer as its generated SPARQL (node/query/filters.py `select_query`) over the
+embedded store: the same variables and terms, the same rows in the same order (by the
+asset's IRI), the same `LIMIT limit + 1`.
+
+A row says how the SPARQL query sees its record (`q_state`, written from the same read of
+the store as the row's columns):
+
+- NULL: never in an answer (not a `fmar:Asset`, or no assetId, organisation, category or
+  rated capacity);
+- REGULAR: in the answer exactly when the row's columns match: each predicate the query
+  reads has one value at most, each code is the canonical IRI of its code, and the rated
+  capacity is an xsd:decimal Oxigraph reads (at most 18 digits after the point);
+- ODD_CAPACITY: as REGULAR, but its capacity is not one this module compares as Oxigraph
+  does: a query with a capacity bound is left to the store;
+- IRREGULAR: anything else (two values, a code IRI outside its scheme, a blank node): the
+  store answers every query while such a row exists.
+
+The terms the answer shows and the columns do not hold (assetId, name, capacity) are kept
+as SPARQL JSON terms in `q_terms`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+import pyoxigraph as ox
+from sqlalchemy import exists, select
+
+from common.vocab import FMAR, ORG_BASE, code_iri
+from node import policy
+from node.index.projection import RDF_TYPE, code
+from node.index.schema import assets
+from node.query.filters import CODE_FILTERS, COLUMNS, AssetFilter
+from node.query.results import select_bytes, term_from_json, term_json
+
+REGULAR, ODD_CAPACITY, IRREGULAR = 0, 1, 2
+VARIABLES = ["asset", *COLUMNS]
+XSD_DECIMAL = "http://www.w3.org/2001/XMLSchema#decimal"
+_ASSET = str(FMAR.Asset)
+# code predicate IRI -> how its canonical IRI is made from the code
+_CODE_PREDICATES: dict[str, Any] = {
+    str(FMAR[prop]): (lambda c, s=scheme: str(code_iri(s, c)))
+    for prop, scheme in CODE_FILTERS.values()}
+_CODE_PREDICATES[str(FMAR.organisation)] = lambda c: ORG_BASE + c
+_TERM_COLUMNS = ("assetId", "name", "capacity")  # kept as terms, in q_terms
+_READ = {str(FMAR[prop]) for prop, _ in COLUMNS.values()} | set(_CODE_PREDICATES)
+_REQUIRED = [str(FMAR[prop]) for prop, optional in COLUMNS.values() if not optional]
+_RATED = str(FMAR.ratedCapacity)
+_DECIMAL_RE = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$")
+_I128 = 2 ** 127
+_SCALE = 10 ** 18
+
+
+def oxigraph_decimal(text: str) -> Decimal | None:
+    """The value Oxigraph reads from an xsd:decimal lexical form (a fixed point of 18
+    fractional digits in an i128), or None where it reads none (the literal is ill-typed
+    and every comparison with it fails)."""
+    if not _DECIMAL_RE.match(text):
+        return None
+    value = Decimal(text)
+    scaled = value.scaleb(18)
+    if scaled != scaled.to_integral_value() or not -_I128 <= scaled < _I128:
+        return None
+    return value
+
+
+def oxigraph_double(value: Decimal) -> float:
+    """Oxigraph's xsd:decimal to xsd:double (compared with a double bound): the fixed-point
+    integer without its trailing zeros, divided by its power of ten, in binary floating
+    point (oxsdatatypes `From<Decimal> for Double`)."""
+    scaled, shift = int(value.scaleb(18)), _SCALE
+    while scaled and shift != 1 and scaled % 10 == 0:
+        scaled //= 10
+        shift //= 10
+    return float(scaled) / float(shift)
+
+
+def state_of(iri: str, triples: Iterable[ox.Triple]) -> tuple[int | None, str | None]:
+    """(q_state, q_terms) of a record from its own triples."""
+    typed = False
+    values: dict[str, list[Any]] = {}
+    for t in triples:
+        predicate = t.predicate.value
+        if predicate == RDF_TYPE:
+            typed = typed or t.object == ox.NamedNode(_ASSET)
+        elif predicate in _READ:
+            values.setdefault(predicate, []).append(t.object)
+    if not typed or any(p not in values for p in _REQUIRED):
+        return None, None
+    state = REGULAR
+    for predicate, found in values.items():
+        if len(found) > 1 or isinstance(found[0], ox.BlankNode):
+            state = IRREGULAR
+        canonical = _CODE_PREDICATES.get(predicate)
+        if canonical is not None and not (isinstance(found[0], ox.NamedNode)
+                                           and canonical(code(found[0].value))
+                                           == found[0].value):
+            state = IRREGULAR
+    rated = values[_RATED][0]
+    if state == REGULAR and not (isinstance(rated, ox.Literal)
+                                 and rated.datatype.value == XSD_DECIMAL
+                                 and oxigraph_decimal(rated.value) is not None):
+        state = ODD_CAPACITY
+    terms = [values.get(str(FMAR[COLUMNS[v][0]]), [None])[0] for v in _TERM_COLUMNS]
+    if state == IRREGULAR:
+        return state, None
+    return state, json.dumps([term_json(t) if t is not None else None for t in terms])
+
+
+class _Bound:
+    """A capacity bound as the query writes it (`repr(float)`): an xsd:decimal literal,
+    or an xsd:double one in exponent form; compared with a capacity as Oxigraph does."""
+
+    def __init__(self, number: float):
+        self.number = number
+        text = repr(number)
+        self.double = "e" in text  # (a bound is finite: FED-IN-002)
+        self.decimal = None if self.double else oxigraph_decimal(text)
+        # Rows within this of the bound are compared exactly; the others by their float
+        # (a decimal's float and Oxigraph's double differ by a few ulps at most).
+        self.margin = abs(number) * 1e-12 + 1e-300
+
+    @property
+    def readable(self) -> bool:
+        """Oxigraph reads this bound (a decimal of more than 18 fractional digits, such as
+        1.2345678901234567e-4 written out, it does not): else the store answers."""
+        return self.double or self.decimal is not None
+
+    def compare(self, capacity: Decimal) -> int:
+        if self.decimal is not None:
+            return (capacity > self.decimal) - (capacity < self.decimal)
+        value = oxigraph_double(capacity)
+        return (value > self.number) - (value < self.number)
+
+
+def answerable(spec: AssetFilter) -> bool:
+    """IDX-010: the index holds this filter's answer: each capacity bound is one Oxigraph
+    reads (the codes and the caller's scope are always columns)."""
+    return all(_Bound(b).readable for b in (spec.min_capacity, spec.max_capacity)
+               if b is not None)
+
+
+def holds(conn: Any, spec: AssetFilter) -> bool:
+    """IDX-010: no row the index cannot answer for: no IRREGULAR row, and no ODD_CAPACITY
+    row when the filter bounds the capacity."""
+    odd = [IRREGULAR] + ([ODD_CAPACITY] if spec.min_capacity is not None
+                         or spec.max_capacity is not None else [])
+    return not conn.execute(select(exists().where(assets.c.q_state.in_(odd)))).scalar()
+
+
+def answer(conn: Any, spec: AssetFilter, scope: policy.ReadScope) -> tuple[bytes, int]:
+    """The SPARQL JSON results of `select_query(spec, scope)` and their number of rows:
+    at most `spec.limit + 1`, in IRI order."""
+    from node.index.queries import filter_condition, scope_condition
+
+    c = assets.c
+    low = _Bound(spec.min_capacity) if spec.min_capacity is not None else None
+    high = _Bound(spec.max_capacity) if spec.max_capacity is not None else None
+    # the capacity bounds, widened by their margins, in SQL; exactly near the edges below
+    wide = AssetFilter(spec.codes, spec.organisation,
+                       None if low is None else low.number - low.margin,
+                       None if high is None else high.number + high.margin)
+    query = (select(c.iri, c.organisation, c.category, c.dno, c.connection_type, c.rated,
+                    c.q_terms)
+             .where(c.q_state.is_not(None), scope_condition(scope), filter_condition(wide))
+             .order_by(c.iri))
+    rows: list[list[Any]] = []
+    wanted = spec.limit + 1
+    for iri, org, category, dno, connection, rated, terms in conn.execute(query):
+        asset_id, name, capacity = (term_from_json(t) if t is not None else None
+                                    for t in json.loads(terms))
+        if not _within(low, high, rated, capacity):
+            continue
+        rows.append([ox.NamedNode(iri), asset_id, name, ox.NamedNode(ORG_BASE + org),
+                     ox.NamedNode(str(code_iri("AssetCategory", category))),
+                     _code(dno, "DNOCode"), _code(connection, "ConnectionType"), capacity])
+        if len(rows) == wanted:
+            break
+    return select_bytes(VARIABLES, rows, "json"), len(rows)
+
+
+def _code(value: str | None, scheme: str) -> ox.NamedNode | None:
+    return None if value is None else ox.NamedNode(str(code_iri(scheme, value)))
+
+
+def _within(low: _Bound | None, high: _Bound | None, rated: float | None,
+            capacity: Any) -> bool:
+    if low is None and high is None:
+        return True
+    assert rated is not None and isinstance(capacity, ox.Literal)  # a REGULAR row
+    exact: Decimal | None = None
+    for bound, sign in ((low, 1), (high, -1)):
+        if bound is None:
+            continue
+        if sign * (rated - bound.number) > bound.margin:
+            continue  # clearly inside
+        if sign * (rated - bound.number) < -bound.margin:
+            return False
+        if exact is None:
+            exact = oxigraph_decimal(capacity.value)
+            assert exact is not None
+        if sign * bound.compare(exact) < 0:
+            return False
+    return True
