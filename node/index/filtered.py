@@ -36,7 +36,7 @@ from node import policy
 from node.index.projection import RDF_TYPE, code
 from node.index.schema import assets
 from node.query.filters import CODE_FILTERS, COLUMNS, AssetFilter
-from node.query.results import select_bytes, term_from_json, term_json
+from node.query.results import term_json
 
 REGULAR, ODD_CAPACITY, IRREGULAR = 0, 1, 2
 VARIABLES = ["asset", *COLUMNS]
@@ -51,6 +51,8 @@ _TERM_COLUMNS = ("assetId", "name", "capacity")  # kept as terms, in q_terms
 _READ = {str(FMAR[prop]) for prop, _ in COLUMNS.values()} | set(_CODE_PREDICATES)
 _REQUIRED = [str(FMAR[prop]) for prop, optional in COLUMNS.values() if not optional]
 _RATED = str(FMAR.ratedCapacity)
+_CATEGORY, _DNO, _CONNECTION = (str(code_iri(scheme, "")) for scheme in (
+    "AssetCategory", "DNOCode", "ConnectionType"))
 _DECIMAL_RE = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$")
 _I128 = 2 ** 127
 _SCALE = 10 ** 18
@@ -169,30 +171,36 @@ def answer(conn: Any, spec: AssetFilter, scope: policy.ReadScope) -> tuple[bytes
                     c.q_terms)
              .where(c.q_state.is_not(None), scope_condition(scope), filter_condition(wide))
              .order_by(c.iri))
-    rows: list[list[Any]] = []
+    bindings: list[dict[str, Any]] = []
     wanted = spec.limit + 1
     for iri, org, category, dno, connection, rated, terms in conn.execute(query):
-        asset_id, name, capacity = (term_from_json(t) if t is not None else None
-                                    for t in json.loads(terms))
+        asset_id, name, capacity = json.loads(terms)
         if not _within(low, high, rated, capacity):
             continue
-        rows.append([ox.NamedNode(iri), asset_id, name, ox.NamedNode(ORG_BASE + org),
-                     ox.NamedNode(str(code_iri("AssetCategory", category))),
-                     _code(dno, "DNOCode"), _code(connection, "ConnectionType"), capacity])
-        if len(rows) == wanted:
+        # as node/query/results.py `select_bytes` writes a row (`term_json` of each term)
+        row = {"asset": _uri(iri), "assetId": asset_id, "name": name,
+               "organisation": _uri(ORG_BASE + org),
+               "category": _uri(_CATEGORY + category),
+               "dno": _uri(_DNO + dno) if dno is not None else None,
+               "connectionType": _uri(_CONNECTION + connection)
+               if connection is not None else None,
+               "capacity": capacity}
+        bindings.append({k: v for k, v in row.items() if v is not None})
+        if len(bindings) == wanted:
             break
-    return select_bytes(VARIABLES, rows, "json"), len(rows)
+    body = {"head": {"vars": VARIABLES}, "results": {"bindings": bindings}}
+    return json.dumps(body, ensure_ascii=False).encode(), len(bindings)
 
 
-def _code(value: str | None, scheme: str) -> ox.NamedNode | None:
-    return None if value is None else ox.NamedNode(str(code_iri(scheme, value)))
+def _uri(value: str) -> dict[str, str]:
+    return {"type": "uri", "value": value}
 
 
 def _within(low: _Bound | None, high: _Bound | None, rated: float | None,
-            capacity: Any) -> bool:
+            capacity: dict[str, str]) -> bool:
     if low is None and high is None:
         return True
-    assert rated is not None and isinstance(capacity, ox.Literal)  # a REGULAR row
+    assert rated is not None  # a REGULAR row: an xsd:decimal Oxigraph reads
     exact: Decimal | None = None
     for bound, sign in ((low, 1), (high, -1)):
         if bound is None:
@@ -202,7 +210,7 @@ def _within(low: _Bound | None, high: _Bound | None, rated: float | None,
         if sign * (rated - bound.number) < -bound.margin:
             return False
         if exact is None:
-            exact = oxigraph_decimal(capacity.value)
+            exact = oxigraph_decimal(capacity["value"])
             assert exact is not None
         if sign * bound.compare(exact) < 0:
             return False
