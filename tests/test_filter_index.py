@@ -168,6 +168,8 @@ def _random_filter(rng: random.Random) -> AssetFilter:
     for name, values in CODE_VALUES.items():
         if rng.random() < 0.25:
             codes[name] = tuple(rng.sample(values, rng.choice([1, 1, 2])))
+            if rng.random() < 0.15:  # a code given twice: the SPARQL answer has it twice
+                codes[name] += (codes[name][0],)
     organisation = rng.choice([None, None, None, *ORGS.values(), "NOPE"])
     low, high = _bounds(rng), _bounds(rng)
     limit = rng.choice([1, 2, 3, 7, 50, 1000, 100_000])
@@ -178,6 +180,9 @@ EDGES = [
     AssetFilter(),
     AssetFilter(limit=1),
     AssetFilter({"category": ("NOPE",)}),  # no match
+    AssetFilter({"category": ("BESS", "BESS")}, limit=7),  # every BESS row twice
+    AssetFilter({"category": ("BESS", "HEAT_PUMP", "BESS"), "dno": ("ENWL", "ENWL", "ENWL")},
+                limit=1000),
     AssetFilter(min_capacity=300.0),  # 299.99…9 (18 nines) is a float 300.0: not ≥ 300
     AssetFilter(max_capacity=300.0),  # 300.00…01 is a float 300.0: not ≤ 300
     AssetFilter(min_capacity=300.0, max_capacity=300.0),
@@ -241,6 +246,12 @@ def test_IDX_010_the_answer_holds_the_stored_terms(node):
     assert "299.999999999999999999" in capacities_of(AssetFilter(max_capacity=300.0))
     assert "300.000000000000000001" not in capacities_of(AssetFilter(max_capacity=300.0))
     assert capacities_of(AssetFilter(min_capacity=0.3, max_capacity=0.3)) == {"0.3"}
+    # a code given twice in a list: each match twice, as the query's VALUES gives it
+    twice, _ = paths.both(ROLES["neso"], AssetFilter({"category": ("BESS", "BESS")},
+                                                     limit=100_000))
+    once, _ = paths.both(ROLES["neso"], AssetFilter({"category": ("BESS",)}, limit=100_000))
+    assert twice["results"]["bindings"] == [
+        b for b in once["results"]["bindings"] for _ in range(2)]
     # an exponent-form bound is a double: the decimal is compared as Oxigraph's double
     assert capacities_of(AssetFilter(min_capacity=1e-05, max_capacity=1e-05)) == {"0.00001"}
 

@@ -23,6 +23,7 @@ as SPARQL JSON terms in `q_terms`.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable
 from decimal import Decimal
@@ -167,13 +168,16 @@ def answer(conn: Any, spec: AssetFilter, scope: policy.ReadScope) -> tuple[bytes
     wide = AssetFilter(spec.codes, spec.organisation,
                        None if low is None else low.number - low.margin,
                        None if high is None else high.number + high.margin)
+    # A code given twice in a filter's list is a VALUES row twice: the query's answer
+    # holds each matching asset once per copy (a multiset), and so does this one.
+    repeated = [(n, v) for n, v in spec.codes.items() if 1 < len(v) != len(set(v))]
     query = (select(c.iri, c.organisation, c.category, c.dno, c.connection_type, c.rated,
-                    c.q_terms)
+                    c.q_terms, *(c[n] for n, _ in repeated))
              .where(c.q_state.is_not(None), scope_condition(scope), filter_condition(wide))
              .order_by(c.iri))
     bindings: list[dict[str, Any]] = []
     wanted = spec.limit + 1
-    for iri, org, category, dno, connection, rated, terms in conn.execute(query):
+    for iri, org, category, dno, connection, rated, terms, *codes in conn.execute(query):
         asset_id, name, capacity = json.loads(terms)
         if not _within(low, high, rated, capacity):
             continue
@@ -185,7 +189,9 @@ def answer(conn: Any, spec: AssetFilter, scope: policy.ReadScope) -> tuple[bytes
                "connectionType": _uri(_CONNECTION + connection)
                if connection is not None else None,
                "capacity": capacity}
-        bindings.append({k: v for k, v in row.items() if v is not None})
+        binding = {k: v for k, v in row.items() if v is not None}
+        copies = math.prod(values.count(code) for (_, values), code in zip(repeated, codes))
+        bindings.extend([binding] * min(copies, wanted - len(bindings)))
         if len(bindings) == wanted:
             break
     body = {"head": {"vars": VARIABLES}, "results": {"bindings": bindings}}
