@@ -279,7 +279,8 @@ def _row(iri: str, triples: list[ox.Triple]) -> dict[str, Any] | None:
     if row is not None:
         record = AssetRecord.from_triples(iri, triples) if row["listed"] else None
         row["doc"] = json.dumps(record.as_json()) if record is not None else None
-        row["q_state"], row["q_terms"] = filtered.state_of(iri, triples)  # IDX-010
+        row["q_state"], row["q_head"], row["q_capacity"] = filtered.state_of(  # IDX-010
+            iri, triples)
     return row
 
 

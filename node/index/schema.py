@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    literal_column,
+)
 
 from node.asset_fields import FIELDS, STATE_FIELDS
 
@@ -48,13 +59,16 @@ assets = Table(
     # how the REST filter form's SPARQL sees the record, and the terms it shows that the
     # columns do not hold (IDX-010, node/index/filtered.py)
     Column("q_state", Integer),
-    Column("q_terms", Text),
+    Column("q_head", Text),
+    Column("q_capacity", Text),
 )
 for _name in ("organisation", "dno", "category", "gsp_group", "validation_status",
               "connection_type"):
     Index(f"ix_{_name}_iri", assets.c[_name], assets.c.iri)
 Index("ix_rated", assets.c.rated)
-Index("ix_q_state", assets.c.q_state)
+# the rows the filter form cannot be answered for (IDX-010: `q_state > 0`, normally none);
+# partial, so its statistics never make SQLite scan the table for them
+Index("ix_q_odd", assets.c.q_state, sqlite_where=assets.c.q_state > literal_column("0"))
 # covers the capacity report's tables (node/reports/builtin.py CAPACITY_DIMS and its three
 # measures) and any grouping by a prefix of them: groups read in order, no table lookups
 Index("ix_capacity", *(assets.c[n] for n in ("category", "gsp_group", "dno", "connection_type",
