@@ -39,6 +39,7 @@ ERRORS_TEST = "tests/test_errors.py"
 CONTRACT_TEST = "tests/test_contract.py"
 RECORDS_TEST = "tests/test_records.py"
 INDEX_TEST = "tests/test_listing_index.py"
+FILTER_INDEX_TEST = "tests/test_filter_index.py"
 PRODUCTS_TEST = "tests/test_products.py"
 EVENTS_TEST = "tests/test_events.py"
 EVENTS_PROCESS_TEST = "tests/test_events_process.py"
@@ -960,6 +961,25 @@ INDEX_RULES = [
          "the store holds.",
          "`node/index/listing.py` `every`", "(export)",
          _t(INDEX_TEST, "test_IDX_009_an_export_is_served_from_the_index_page_by_page")),
+    Rule("IDX-010", "GET /query/assets (the REST filter form, and each node's part of the "
+         "federation's asset filter) is answered from the index when it can mirror the "
+         "generated SPARQL over the embedded store: the same variables, terms, rows in IRI "
+         "order, limit and row-limit error (SPARQL-006); capacity bounds compared as "
+         "Oxigraph does (decimal against decimal exactly, against a double bound as its "
+         "double). A bound Oxigraph does not read, a record the index cannot mirror (two "
+         "values, a code outside its scheme, a capacity Oxigraph does not read, with a "
+         "capacity bound) or a SPARQL server as the store: the store answers.",
+         "`node/index/filtered.py` `answerable`, `holds`, `answer`", "(asset filter)",
+         _t(FILTER_INDEX_TEST,
+            "test_IDX_010_the_index_answers_the_filter_form_as_sparql_for_every_role",
+            "test_IDX_010_the_answer_holds_the_stored_terms",
+            "test_IDX_010_absent_optional_columns_are_left_unbound",
+            "test_IDX_010_the_regulator_is_refused_both_ways",
+            "test_IDX_010_the_row_limit_and_hostile_codes_refuse_as_on_the_store",
+            "test_IDX_010_an_unreadable_bound_or_odd_capacity_goes_to_the_store",
+            "test_IDX_010_irregular_records_send_every_filter_to_the_store",
+            "test_IDX_010_the_http_answer_is_the_same_both_ways",
+            "test_IDX_010_capacity_bounds_compare_as_oxigraph_does")),
     Rule("IDX-020", "The capacity cells (per finest group of every code and per measure: "
          "count, exact sum, smallest and two largest) are kept in the rows' transaction and "
          "always equal the cells summed anew from the rows.",

@@ -29,7 +29,7 @@ from sqlalchemy.pool import StaticPool
 from common.vocab import ASSET_BASE, AUDIT_BASE, FMAR
 from node import policy
 from node.audit import AUDIT_GRAPH, UPLOAD_BASE
-from node.index import cells, queries
+from node.index import cells, filtered, queries
 from node.index.projection import PREDICATES, row_of
 from node.index.schema import (
     SCHEMA_VERSION,
@@ -251,6 +251,20 @@ class ListingIndex:
                 spec, list(queries.capacity_groups(conn, spec, access.scope)),
                 access.disclosure, key)
 
+    def filter_assets(self, spec: AssetFilter, scope: policy.ReadScope
+                      ) -> tuple[bytes, int] | None:
+        """IDX-010: the SPARQL JSON results (and their number) of the REST filter form's
+        query, or None when the index cannot answer it exactly (node/index/filtered.py):
+        then the store answers."""
+        if not filtered.answerable(spec):
+            return None
+        queries.scope_condition(scope)  # the caller's codes checked first (FED-IN-001)
+        self.ensure_current()
+        with self.engine.connect() as conn:
+            if not filtered.holds(conn, spec):
+                return None
+            return filtered.answer(conn, spec, scope)
+
     def newest_modified(self, scope: policy.ReadScope) -> str | None:
         self.ensure_current()
         with self.engine.connect() as conn:
@@ -265,6 +279,8 @@ def _row(iri: str, triples: list[ox.Triple]) -> dict[str, Any] | None:
     if row is not None:
         record = AssetRecord.from_triples(iri, triples) if row["listed"] else None
         row["doc"] = json.dumps(record.as_json()) if record is not None else None
+        row["q_state"], row["q_head"], row["q_capacity"] = filtered.state_of(  # IDX-010
+            iri, triples)
     return row
 
 

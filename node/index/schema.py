@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    literal_column,
+)
 
 from node.asset_fields import FIELDS, STATE_FIELDS
 
@@ -19,7 +30,7 @@ def _json_form() -> str:
 
 
 # Bumped when the columns or their meaning change: an index of another version is rebuilt.
-SCHEMA_VERSION = f"4.{_json_form()}"
+SCHEMA_VERSION = f"5.{_json_form()}"
 
 metadata = MetaData()
 
@@ -45,11 +56,19 @@ assets = Table(
     # a listed record's JSON (`AssetRecord.as_json`), rendered from the same read of the
     # store as the columns, in the same transaction: a page is served from it (IDX-008)
     Column("doc", Text),
+    # how the REST filter form's SPARQL sees the record, and the terms it shows that the
+    # columns do not hold (IDX-010, node/index/filtered.py)
+    Column("q_state", Integer),
+    Column("q_head", Text),
+    Column("q_capacity", Text),
 )
 for _name in ("organisation", "dno", "category", "gsp_group", "validation_status",
               "connection_type"):
     Index(f"ix_{_name}_iri", assets.c[_name], assets.c.iri)
 Index("ix_rated", assets.c.rated)
+# the rows the filter form cannot be answered for (IDX-010: `q_state > 0`, normally none);
+# partial, so its statistics never make SQLite scan the table for them
+Index("ix_q_odd", assets.c.q_state, sqlite_where=assets.c.q_state > literal_column("0"))
 # covers the capacity report's tables (node/reports/builtin.py CAPACITY_DIMS and its three
 # measures) and any grouping by a prefix of them: groups read in order, no table lookups
 Index("ix_capacity", *(assets.c[n] for n in ("category", "gsp_group", "dno", "connection_type",

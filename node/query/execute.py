@@ -140,13 +140,20 @@ class Executor:
                 body, rows, form = self._workers.run(worker, {**request, "source": source},
                                                      deadline)
         except QueryFailed as failure:
-            message = failure.message or (
-                f"The query needed more than the memory limit ({self.limits.memory_mb} MB) "
-                "and was stopped; narrow the query or add LIMIT.")
-            raise ApiError(STATUS.get(failure.code, 400), failure.code, message,
-                           {"timeout_s": timeout, "max_rows": max_rows,
-                            "memory_mb": self.limits.memory_mb}) from None
+            raise self.refusal(failure, timeout, max_rows) from None
         return Answer(body, media_type, rows, form)
+
+    def refusal(self, failure: QueryFailed, timeout: float | None = None,
+                max_rows: int | None = None) -> ApiError:
+        """The error a failed query answers (also for an answer not evaluated here but
+        held to the same limits: IDX-010)."""
+        message = failure.message or (
+            f"The query needed more than the memory limit ({self.limits.memory_mb} MB) "
+            "and was stopped; narrow the query or add LIMIT.")
+        return ApiError(STATUS.get(failure.code, 400), failure.code, message,
+                        {"timeout_s": timeout or self.limits.timeout,
+                         "max_rows": max_rows or self.limits.max_rows,
+                         "memory_mb": self.limits.memory_mb})
 
     def close(self) -> None:
         self._workers.close()

@@ -45,6 +45,10 @@ class QueryFailed(Exception):
         self.code, self.message = code, message
 
 
+def too_many_rows(max_rows: int) -> str:
+    return f"The answer has more than {max_rows} results; narrow the query or add LIMIT."
+
+
 # ------------------------------------------------------------------ worker side
 
 def evaluate(store: Any, query: str, dataset: dict[str, Any] | None, fmt: str, max_rows: int
@@ -76,8 +80,7 @@ def evaluate(store: Any, query: str, dataset: dict[str, Any] | None, fmt: str, m
     items: list[Any] = []
     for count, item in enumerate(result, start=1):
         if count > max_rows:
-            raise QueryFailed("SPARQL-006", f"The answer has more than {max_rows} results; "
-                              "narrow the query or add LIMIT.")
+            raise QueryFailed("SPARQL-006", too_many_rows(max_rows))
         items.append(item)
     if isinstance(result, ox.QuerySolutions):
         variables = [v.value for v in result.variables]

@@ -10,7 +10,12 @@ and the regulator (aggregates only, under disclosure control):
 - `/query/aggregate` by category, and by category × DNO area (`QueryService.aggregate`);
 - the capacity report's node part (node/reports/node_side.py `compute`: three tables of
   five dimensions and the freshness), what each node computes for `fmar report run
-  capacity`.
+  capacity`;
+- the REST filter form (`QueryService.filter_assets` and its JSON with `truncated`, what
+  `GET /query/assets` runs and the federation's asset filter asks each node): from the
+  index (IDX-010) and from the generated SPARQL; the two answers are checked equal, and
+  the very first SPARQL question of the process (the query worker opening the store) is
+  shown beside the index's first (`--filters-only` times these alone, first).
 
 Each figure is the median of `--reps` runs (after one warm-up), "index" with the index and
 "sparql" with the node's SPARQL queries over the same store (the path without an index). A
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -41,12 +47,14 @@ sys.path.insert(0, str(ROOT))
 
 from common.vocab import ASSET_BASE
 from node import policy
+from node.api.sparql import _truncate
 from node.identity import Caller
 from node.index import queries, schema
 from node.index.listing import INDEX_FILE, ListingIndex
 from node.kinds.assets import _filter_spec
 from node.query.aggregates import AggregateSpec
 from node.query.execute import Limits
+from node.query.filters import AssetFilter
 from node.query.service import QueryService
 from node.register import Register
 from node.reports import node_side
@@ -61,6 +69,14 @@ CALLERS = {
                             frozenset({"UKPN_EPN", "UKPN_LPN", "UKPN_SPN"})),
     "FSP (1/10)": Caller("f", ORGS[0], frozenset({"FSP"}), READ),
     "Regulator": Caller("r", "OFGEM", frozenset({"Regulator"}), frozenset({"sparql:query"})),
+}
+FILTERS: dict[str, dict[str, Any]] = {  # GET /query/assets parameters
+    "default limit (10,000)": {},
+    "limit 100": {"limit": 100},
+    "BESS, UKPN_EPN, >= 1 MW": {"category": "BESS", "dno": "UKPN_EPN", "min_capacity": 1000},
+    "NON_FIRM, 100.5-2000.25 kW, limit 1000": {
+        "connection_type": "NON_FIRM", "min_capacity": 100.5, "max_capacity": 2000.25,
+        "limit": 1000},
 }
 LISTINGS: dict[str, dict[str, Any]] = {
     "page": {}, "BESS": {"category": "BESS"},
@@ -94,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="do not time the SPARQL path of the capacity report")
     parser.add_argument("--listings-only", action="store_true",
                         help="time the listing pages only (no aggregates, no reports)")
+    parser.add_argument("--filters-only", action="store_true",
+                        help="time the REST filter form only (IDX-010)")
     parser.add_argument("--data", type=Path, help="keep (and reuse) the filled store here")
     args = parser.parse_args(argv)
     base = args.data or Path(tempfile.mkdtemp(prefix="fmar-bench-index-"))
@@ -149,8 +167,46 @@ def main(argv: list[str] | None = None) -> int:
         service.index = index if on else None
         node_side.compute(service, caller, list(capacity.tables), ["assets"])
 
+    def filter_form(caller: Caller, params: dict[str, Any], on: bool) -> dict[str, Any]:
+        service.index = index if on else None
+        spec = AssetFilter.parse(params)
+        answer = _truncate(service.filter_assets(caller, spec).body, spec.limit)
+        json.dumps(answer)  # as GET /query/assets sends it
+        return answer
+
+    def filters() -> None:
+        print(f"\nGET /query/assets (ms){'':<24}{'index':>10}{'first':>10}{'sparql':>12}"
+              f"{'ratio':>10}")
+        for who, caller in CALLERS.items():
+            if who == "Regulator":
+                continue
+            print(who)
+            for name, params in FILTERS.items():
+                started = time.perf_counter()
+                got = filter_form(caller, params, True)
+                first_index = (time.perf_counter() - started) * 1000
+                started = time.perf_counter()
+                want = filter_form(caller, params, False)
+                first = (time.perf_counter() - started) * 1000
+                assert got == want, (who, name)  # IDX-010: the same answer
+                rows = len(got["results"]["bindings"])
+                print(f"  first question: index {first_index:.1f}, sparql {first:.1f}")
+                both(f"{name} ({rows} rows)", lambda c=caller, p=params: filter_form(c, p, True),
+                     lambda c=caller, p=params: filter_form(c, p, False), args.reps)
+
+    print(f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    if args.filters_only:
+        try:
+            filters()
+        finally:
+            service.close()
+            index.close()
+            register.close()
+        print(f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+        return 0
     print(f"\n{'(ms, median)':<46}{'index':>10}{'before':>10}{'sparql':>12}{'ratio':>10}")
     try:
+        filters()
         for who, caller in CALLERS.items():
             print(who)
             if who != "Regulator":
