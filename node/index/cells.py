@@ -29,16 +29,16 @@ def key_of(row: dict[str, Any]) -> GroupKey:
     return tuple(row[column] for column in CODE_COLUMNS)
 
 
-_TEXTS = [p + "_text" for p in MEASURE_COLUMNS.values()]
+TEXTS = [p + "_text" for p in MEASURE_COLUMNS.values()]
 
 
 def row_values(row: dict[str, Any]) -> tuple[Any, ...]:
     """A row as `rows_query` gives it: the code columns, then each measure's text."""
-    return (*key_of(row), *(row[t] for t in _TEXTS))
+    return (*key_of(row), *(row[t] for t in TEXTS))
 
 
 def rows_query() -> Any:
-    return select(*(assets.c[c] for c in CODE_COLUMNS), *(assets.c[t] for t in _TEXTS))
+    return select(*(assets.c[c] for c in CODE_COLUMNS), *(assets.c[t] for t in TEXTS))
 
 
 def _sum(rows: Iterable[Any]) -> dict[tuple[GroupKey, str], Cell]:

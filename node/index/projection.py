@@ -3,6 +3,7 @@ aggregates read, taken exactly as the SPARQL queries of node/query/ read them.""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -10,6 +11,7 @@ import pyoxigraph as ox
 
 from common.vocab import FMAR
 from node.index.schema import MEASURE_COLUMNS, MONTH_COLUMNS
+from node.kinds.asset_records import AssetRecord
 from node.query.aggregates import CAPACITY_MEASURES, DERIVED, DIMENSIONS
 
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
@@ -19,6 +21,7 @@ _MONTHS = {DERIVED[dim][0]: column for dim, column in MONTH_COLUMNS.items()}
 _ASSET, _ASSET_ID = str(FMAR.Asset), str(FMAR.assetId)
 # every predicate a row reads (the store is asked for these only)
 PREDICATES = (RDF_TYPE, _ASSET_ID, *_CODES, *_MEASURES, *_MONTHS)
+_READ = frozenset(PREDICATES)
 
 
 def code(value: str) -> str:
@@ -62,6 +65,18 @@ def row_of(iri: str, triples: Iterable[tuple[str, Any]]) -> dict[str, Any] | Non
         row[column + "_text"] = text
     for column in _MONTHS.values():
         row[column] = found.get(column)
+    return row
+
+
+def record_row(iri: str, triples: list[ox.Triple]) -> dict[str, Any] | None:
+    """The whole row of a record's own triples (those about its IRI, as the store gives
+    them back): the columns and, for a listed record, its JSON exactly as a read of the
+    record gives it (IDX-008)."""
+    row = row_of(iri, [(t.predicate.value, t.object) for t in triples
+                       if t.predicate.value in _READ])
+    if row is not None:
+        record = AssetRecord.from_triples(iri, triples) if row["listed"] else None
+        row["doc"] = json.dumps(record.as_json()) if record is not None else None
     return row
 
 

@@ -57,6 +57,8 @@ class Checked:
     # built beside validation (bulk uploads: in the worker)
     record: str | None = None
     digest: str | None = None
+    # its listing index row (node/index/staged.py), built with it when the node keeps one
+    row: tuple[Any, ...] | None = None
 
     @property
     def ok(self) -> bool:
