@@ -49,6 +49,7 @@ from node.records.status import Action, RegistrationStatus, ValidationStatus
 from node.records.unit import UnitOfWork
 from node.store import GraphWrite
 from node.store.base import trig_text
+from node.store.embedded import EmbeddedStore
 from node.store.stream import on_one_thread
 from node.validation import ShapeSet, Violation
 
@@ -284,9 +285,12 @@ class Assets:
         time = now_iso()
         with tempfile.TemporaryDirectory(prefix="fmar-bulk-") as spool_dir:
             upload = self.unit.upload(Path(spool_dir)) if all_or_nothing else None
-            # the upload's index rows, built in the workers with its records (IDX-001)
+            # the upload's index rows, built in the workers with its records (IDX-001) from
+            # its triples as an Oxigraph store gives them back: so only when the record
+            # store is one (another may give a literal back in another form)
             index_rows = (staged.StagedRows(Path(spool_dir))
-                          if upload is not None and self.index is not None else None)
+                          if upload is not None and self.index is not None
+                          and isinstance(self.store, EmbeddedStore) else None)
             spooled: list[tuple[str, int, str]] = []  # Merkle leaves
             try:
                 for chunk in self.check_chunks(rows, caller, time if all_or_nothing else None,
