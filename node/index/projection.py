@@ -11,7 +11,7 @@ import pyoxigraph as ox
 
 from common.vocab import FMAR
 from node.index.schema import MEASURE_COLUMNS, MONTH_COLUMNS
-from node.kinds.asset_records import AssetRecord
+from node.kinds.asset_records import AssetRecord, own_values
 from node.query.aggregates import CAPACITY_MEASURES, DERIVED, DIMENSIONS
 
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
@@ -68,15 +68,16 @@ def row_of(iri: str, triples: Iterable[tuple[str, Any]]) -> dict[str, Any] | Non
     return row
 
 
-def record_row(iri: str, triples: list[ox.Triple]) -> dict[str, Any] | None:
-    """The whole row of a record's own triples (those about its IRI, as the store gives
-    them back): the columns and, for a listed record, its JSON exactly as a read of the
-    record gives it (IDX-008)."""
-    row = row_of(iri, [(t.predicate.value, t.object) for t in triples
-                       if t.predicate.value in _READ])
+def record_row(iri: str, triples: Iterable[Any]) -> dict[str, Any] | None:
+    """The whole row of a record's triples (or quads) as the store gives them back: the
+    columns and, for a listed record (it has an assetId), its JSON exactly as a read of
+    the record gives it (IDX-008). Only the triples about its IRI count."""
+    values, kept = own_values(iri, triples)
+    row = row_of(iri, [(p, o) for p, objects in values.items() if p in _READ
+                       for o in objects])
     if row is not None:
-        record = AssetRecord.from_triples(iri, triples) if row["listed"] else None
-        row["doc"] = json.dumps(record.as_json()) if record is not None else None
+        row["doc"] = (json.dumps(AssetRecord(iri, values, kept).as_json()) if row["listed"]
+                      else None)
     return row
 
 

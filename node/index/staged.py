@@ -46,9 +46,7 @@ def cell_values(row: Row) -> tuple[Any, ...]:
 def row_of_quads(iri: str, quads: list[ox.Quad]) -> Row | None:
     """The index row of the record `iri` from its graph's quads (its own triples only, as
     the index reads them from the store: node/records/reading.py `own_triples`)."""
-    subject = ox.NamedNode(iri)
-    row = record_row(iri, [ox.Triple(q.subject, q.predicate, q.object) for q in quads
-                           if q.subject == subject])
+    row = record_row(iri, quads)
     return as_tuple(row) if row is not None else None
 
 
