@@ -6,7 +6,8 @@ entry per record written, in the journal, committed by the record write's applie
 The index keeps, in its own transaction with the rows, the sequence of the last audit entry
 it applied. After each write, at start-up, and before each answer when it is behind, it
 reads the entries after that sequence, re-reads those records from the store and replaces
-their rows (IDX-001). A crash between the store's commit and the index's is so repaired;
+their rows (IDX-001); an upload's rows, built with its records, are applied as they are
+when its entry is the only one to apply (node/index/staged.py). A crash between the store's commit and the index's is so repaired;
 an index that is missing, of another schema, or ahead of the store (a store restored from
 a backup) is rebuilt from the store (IDX-002).
 """
@@ -197,7 +198,7 @@ class ListingIndex:
                 part = assets.c.iri.in_(iris[start:start + CHUNK])
                 left.extend(tuple(r) for r in conn.execute(cells.rows_query().where(part)))
                 conn.execute(delete(assets).where(part))
-            staged.insert(conn, present)
+            staged.insert(conn, sorted(present))  # in IRI order: fewer pages touched
             if refresh:
                 joined.extend(staged.cell_values(row) for row in present)
         if refresh:

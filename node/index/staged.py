@@ -39,7 +39,8 @@ _CELLS = [COLUMNS.index(c) for c in (*CODE_COLUMNS, *TEXTS)]
 
 
 def cell_values(row: Row) -> tuple[Any, ...]:
-    """A row's values as the capacity cells read them (node/index/cells.py `row_values`)."""
+    """A row's values as the capacity cells read them (node/index/cells.py `rows_query`:
+    the code columns, then each measure's text)."""
     return tuple(row[i] for i in _CELLS)
 
 
