@@ -58,13 +58,25 @@ def root_from_proof(leaf_hash: str, path: list[tuple[str, str]]) -> str:
 
 
 
-def graph_digests(trig: str) -> dict[str, str]:
-    """`content_digest` of every named graph of `trig`, over the triples as the store
-    gives them back (Oxigraph canonicalises literals: "1.50" decimal reads as "1.5")."""
+def graph_quads(trig: str) -> dict[str, list[ox.Quad]]:
+    """The quads of every named graph of `trig` as the store gives them back (Oxigraph
+    canonicalises literals: "1.50" decimal reads as "1.5"), from a scratch store."""
     scratch = ox.Store()
     scratch.bulk_load(trig.encode(), format=ox.RdfFormat.TRIG)
-    lines: dict[str, list[str]] = {}
+    found: dict[str, list[ox.Quad]] = {}
     for q in scratch:
         assert isinstance(q.graph_name, ox.NamedNode)
-        lines.setdefault(q.graph_name.value, []).append(f"{q.subject} {q.predicate} {q.object} .")
-    return {graph: content_digest(found) for graph, found in lines.items()}
+        found.setdefault(q.graph_name.value, []).append(q)
+    return found
+
+
+def digests_of(graphs: dict[str, list[ox.Quad]]) -> dict[str, str]:
+    """`content_digest` of each graph of `graph_quads`."""
+    return {graph: content_digest(f"{q.subject} {q.predicate} {q.object} ." for q in quads)
+            for graph, quads in graphs.items()}
+
+
+def graph_digests(trig: str) -> dict[str, str]:
+    """`content_digest` of every named graph of `trig`, over its triples as the store
+    gives them back."""
+    return digests_of(graph_quads(trig))

@@ -25,20 +25,11 @@ GroupKey = tuple[str | None, ...]  # the code columns' values, in CODE_COLUMNS o
 REBUILD_OVER = 500  # more groups touched than this: the whole table is read and rewritten
 
 
-def key_of(row: dict[str, Any]) -> GroupKey:
-    return tuple(row[column] for column in CODE_COLUMNS)
-
-
-_TEXTS = [p + "_text" for p in MEASURE_COLUMNS.values()]
-
-
-def row_values(row: dict[str, Any]) -> tuple[Any, ...]:
-    """A row as `rows_query` gives it: the code columns, then each measure's text."""
-    return (*key_of(row), *(row[t] for t in _TEXTS))
+TEXTS = [p + "_text" for p in MEASURE_COLUMNS.values()]
 
 
 def rows_query() -> Any:
-    return select(*(assets.c[c] for c in CODE_COLUMNS), *(assets.c[t] for t in _TEXTS))
+    return select(*(assets.c[c] for c in CODE_COLUMNS), *(assets.c[t] for t in TEXTS))
 
 
 def _sum(rows: Iterable[Any]) -> dict[tuple[GroupKey, str], Cell]:

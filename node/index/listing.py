@@ -6,7 +6,8 @@ entry per record written, in the journal, committed by the record write's applie
 The index keeps, in its own transaction with the rows, the sequence of the last audit entry
 it applied. After each write, at start-up, and before each answer when it is behind, it
 reads the entries after that sequence, re-reads those records from the store and replaces
-their rows (IDX-001). A crash between the store's commit and the index's is so repaired;
+their rows (IDX-001); an upload's rows, built with its records, are applied as they are
+when its entry is the only one to apply (node/index/staged.py). A crash between the store's commit and the index's is so repaired;
 an index that is missing, of another schema, or ahead of the store (a store restored from
 a backup) is rebuilt from the store (IDX-002).
 """
@@ -21,7 +22,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import pyoxigraph as ox
 from sqlalchemy import Connection, create_engine, delete, event, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import StaticPool
@@ -29,19 +29,19 @@ from sqlalchemy.pool import StaticPool
 from common.vocab import ASSET_BASE, AUDIT_BASE, FMAR
 from node import policy
 from node.audit import AUDIT_GRAPH, UPLOAD_BASE
-from node.index import cells, filtered, queries
-from node.index.projection import PREDICATES, row_of
+from node.index import cells, filtered, queries, staged
+from node.index.projection import record_row
 from node.index.schema import (
     SCHEMA_VERSION,
     assets,
     meta,
     metadata,
 )
-from node.kinds.asset_records import AssetRecord
 from node.query import aggregates
 from node.query.aggregates import AggregateSpec
 from node.query.filters import AssetFilter
 from node.records.reading import own_triples
+from node.records.unit import Committed
 from node.store import RecordStore
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,6 @@ CHUNK = 500  # records re-read from the store per query
 BACKGROUND_OVER = 50  # a write of more records than this is applied in the background
 PROV_USED = "http://www.w3.org/ns/prov#used"
 INDEX_FILE = "listing-index.sqlite"
-_READ = frozenset(PREDICATES)
 
 
 def _engine(path: Path | None) -> Engine:
@@ -106,12 +105,22 @@ class ListingIndex:
     def current(self) -> bool:
         return self.applied == self.head()
 
-    def catch_up(self) -> None:
-        """Apply every audit entry after the last applied (IDX-001), or rebuild (IDX-002)."""
+    def catch_up(self, committed: Committed | None = None) -> None:
+        """Apply every audit entry after the last applied (IDX-001), or rebuild (IDX-002).
+        When the only entry to apply is an upload's whose rows were built with its records
+        (`committed.derived`, node/index/staged.py), those rows are applied instead of
+        re-reading its records from the store."""
         with self.lock:
             head = self.head()
             if self.applied is None or self.applied > head:
                 self._rebuild(head)
+                return
+            if (committed is not None and isinstance(committed.derived, staged.StagedRows)
+                    and committed.sequence == head == self.applied + 1):
+                with self.engine.begin() as conn:
+                    self._apply(conn, committed.derived)
+                    self._mark(conn, head)
+                self.applied = head
                 return
             while self.applied < head:
                 end = min(head, self.applied + CHUNK * 4)
@@ -127,11 +136,11 @@ class ListingIndex:
         if not self.current():
             self.catch_up()
 
-    def after_write(self) -> None:
+    def after_write(self, committed: Committed | None = None) -> None:
         """The unit of work's hook after each committed write. A failure leaves the index
         behind, never wrong: the next answer or write catches up (IDX-001)."""
         try:
-            self.catch_up()
+            self.catch_up(committed)
         except Exception:
             log.exception("listing index: catch-up failed; it will be retried")
 
@@ -157,7 +166,7 @@ class ListingIndex:
             chunk = ordered[start:start + CHUNK]
             triples = own_triples(self.store, chunk)
             for iri in chunk:
-                yield iri, _row(iri, triples.get(iri, []))
+                yield iri, record_row(iri, triples.get(iri, []))
 
     def _replace(self, conn: Connection, iris: Iterable[str], refresh: bool = True) -> None:
         """The rows of `iris`, re-read and replaced CHUNK at a time: a 100,000-record
@@ -166,18 +175,32 @@ class ListingIndex:
         and measures, a few short strings a row) are kept across chunks, to refresh the
         cells once (IDX-020)."""
         ordered = sorted(iris)
+        parts = [ordered[start:start + CHUNK] for start in range(0, len(ordered), CHUNK)]
+        self._put(conn, ([staged.as_tuple(row) for _, row in self._rows(part) if row is not None]
+                         for part in parts), parts, refresh)
+
+    def _apply(self, conn: Connection, rows: staged.StagedRows) -> None:
+        """An upload's rows, built with its records (node/index/staged.py), a chunk at a
+        time as `_replace` puts the rows it reads."""
+        self._put(conn, rows.chunks(), None, True)
+
+    def _put(self, conn: Connection, chunks: Iterable[list[staged.Row]],
+             replaced: list[list[str]] | None, refresh: bool) -> None:
+        """Each chunk of rows replaces the rows of its IRIs (`replaced`, the same chunks'
+        IRIs including those now gone; None: the rows' own); the capacity cells' values of
+        the rows that left and joined are kept across chunks to refresh the cells once
+        (IDX-020)."""
         left: list[tuple[Any, ...]] = []  # the replaced rows as they were (capacity cells)
         joined: list[tuple[Any, ...]] = []
-        for start in range(0, len(ordered), CHUNK):
-            part = assets.c.iri.in_(ordered[start:start + CHUNK])
-            present = [row for _, row in self._rows(ordered[start:start + CHUNK])
-                       if row is not None]
-            left.extend(tuple(r) for r in conn.execute(cells.rows_query().where(part)))
-            conn.execute(delete(assets).where(part))
-            if present:
-                conn.execute(insert(assets), present)
+        for n, present in enumerate(chunks):
+            iris = replaced[n] if replaced is not None else [r[0] for r in present]
+            for start in range(0, len(iris), CHUNK):  # SQLite's limit on parameters
+                part = assets.c.iri.in_(iris[start:start + CHUNK])
+                left.extend(tuple(r) for r in conn.execute(cells.rows_query().where(part)))
+                conn.execute(delete(assets).where(part))
+            staged.insert(conn, sorted(present))  # in IRI order: fewer pages touched
             if refresh:
-                joined.extend(cells.row_values(row) for row in present)
+                joined.extend(staged.cell_values(row) for row in present)
         if refresh:
             cells.refresh(conn, left, joined)
 
@@ -269,19 +292,6 @@ class ListingIndex:
         self.ensure_current()
         with self.engine.connect() as conn:
             return queries.newest_modified(conn, scope)
-
-
-def _row(iri: str, triples: list[ox.Triple]) -> dict[str, Any] | None:
-    """The row of a record's triples: the columns (node/index/projection.py) and, for a
-    listed record, its JSON exactly as a read of the record gives it."""
-    row = row_of(iri, [(t.predicate.value, t.object) for t in triples
-                       if t.predicate.value in _READ])
-    if row is not None:
-        record = AssetRecord.from_triples(iri, triples) if row["listed"] else None
-        row["doc"] = json.dumps(record.as_json()) if record is not None else None
-        row["q_state"], row["q_head"], row["q_capacity"] = filtered.state_of(  # IDX-010
-            iri, triples)
-    return row
 
 
 def open_index(data_dir: Path | None, store: RecordStore,

@@ -3,6 +3,7 @@ aggregates read, taken exactly as the SPARQL queries of node/query/ read them.""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -10,6 +11,7 @@ import pyoxigraph as ox
 
 from common.vocab import FMAR
 from node.index.schema import MEASURE_COLUMNS, MONTH_COLUMNS
+from node.kinds.asset_records import AssetRecord, own_values
 from node.query.aggregates import CAPACITY_MEASURES, DERIVED, DIMENSIONS
 
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
@@ -19,6 +21,7 @@ _MONTHS = {DERIVED[dim][0]: column for dim, column in MONTH_COLUMNS.items()}
 _ASSET, _ASSET_ID = str(FMAR.Asset), str(FMAR.assetId)
 # every predicate a row reads (the store is asked for these only)
 PREDICATES = (RDF_TYPE, _ASSET_ID, *_CODES, *_MEASURES, *_MONTHS)
+_READ = frozenset(PREDICATES)
 
 
 def code(value: str) -> str:
@@ -62,6 +65,24 @@ def row_of(iri: str, triples: Iterable[tuple[str, Any]]) -> dict[str, Any] | Non
         row[column + "_text"] = text
     for column in _MONTHS.values():
         row[column] = found.get(column)
+    return row
+
+
+def record_row(iri: str, triples: Iterable[Any]) -> dict[str, Any] | None:
+    """The whole row of a record's triples (or quads) as the store gives them back: the
+    columns and, for a listed record (it has an assetId), its JSON exactly as a read of
+    the record gives it (IDX-008). Only the triples about its IRI count."""
+    from node.index import filtered  # (it reads this module's terms)
+
+    triples = list(triples)
+    values, kept = own_values(iri, triples)
+    row = row_of(iri, [(p, o) for p, objects in values.items() if p in _READ
+                       for o in objects])
+    if row is not None:
+        row["doc"] = (json.dumps(AssetRecord(iri, values, kept).as_json()) if row["listed"]
+                      else None)
+        row["q_state"], row["q_head"], row["q_capacity"] = filtered.state_of(  # IDX-010
+            iri, triples)
     return row
 
 

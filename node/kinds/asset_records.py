@@ -57,6 +57,8 @@ class Checked:
     # built beside validation (bulk uploads: in the worker)
     record: str | None = None
     digest: str | None = None
+    # its listing index row (node/index/staged.py), built with it when the node keeps one
+    row: tuple[Any, ...] | None = None
 
     @property
     def ok(self) -> bool:
@@ -233,6 +235,26 @@ def record_ntriples(
 
 # the client fields by predicate IRI as a plain string (an rdflib URIRef hashes apart)
 _FIELD_OF = {str(predicate): f for predicate, f in FIELD_BY_PREDICATE.items()}
+# predicates read for every record on listings and index rows, made once
+_ASSET_ID, _VERSION, _REASON, _DISPUTE = (str(FMAR.assetId), str(FMAR.version),
+                                          str(FMAR.validationReason), str(FMAR.underDispute))
+_REGISTRATION, _VALIDATION = str(FMAR.registrationStatus), str(FMAR.validationStatus)
+_CREATED, _MODIFIED = str(DCTERMS.created), str(DCTERMS.modified)
+
+
+def own_values(iri: str, triples: Iterable[Any]
+               ) -> tuple[dict[str, list[Any]], list[Any]]:
+    """The triples (or quads) about `iri` itself, not its child resources, and their
+    objects by predicate IRI, in the order given."""
+    subject = ox.NamedNode(iri)
+    values: dict[str, list[Any]] = {}
+    kept = []
+    for t in triples:
+        if t.subject != subject:
+            continue
+        kept.append(t)
+        values.setdefault(t.predicate.value, []).append(t.object)
+    return values, kept
 
 
 @dataclass
@@ -245,18 +267,12 @@ class AssetRecord:
 
     @classmethod
     def from_triples(cls, iri: str, triples: Iterable[ox.Triple]) -> AssetRecord | None:
-        values: dict[str, list[Any]] = {}
-        kept = []
-        for t in triples:
-            if t.subject.value != iri:  # type: ignore[union-attr]
-                continue
-            kept.append(t)
-            values.setdefault(t.predicate.value, []).append(t.object)
-        if str(FMAR.assetId) not in values:
+        values, kept = own_values(iri, triples)
+        if _ASSET_ID not in values:
             return None
         return cls(iri, values, kept)
 
-    def first(self, predicate: URIRef) -> str | None:
+    def first(self, predicate: URIRef | str) -> str | None:
         found = self.values.get(str(predicate))
         return term_value(found[0]) if found else None
 
@@ -266,7 +282,7 @@ class AssetRecord:
 
     @property
     def version(self) -> int:
-        return int(self.first(FMAR.version) or 0)
+        return int(self.first(_VERSION) or 0)
 
     @property
     def etag(self) -> str:
@@ -286,17 +302,17 @@ class AssetRecord:
     def facts(self) -> Facts:
         return Facts(self.organisation_id, self.dno_area)
 
-    def code(self, predicate: URIRef) -> str | None:
+    def code(self, predicate: URIRef | str) -> str | None:
         text = self.first(predicate)
         return text.rsplit("/", 1)[-1] if text else None
 
     @property
     def registration_status(self) -> str:
-        return self.code(FMAR.registrationStatus) or RegistrationStatus.ACTIVE
+        return self.code(_REGISTRATION) or RegistrationStatus.ACTIVE
 
     @property
     def validation_status(self) -> str:
-        return self.code(FMAR.validationStatus) or ValidationStatus.PENDING
+        return self.code(_VALIDATION) or ValidationStatus.PENDING
 
     def properties(self) -> Properties:
         """The client-supplied part (for re-validation on update)."""
@@ -309,22 +325,24 @@ class AssetRecord:
     def as_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"AssetId": self.asset_id, "id": self.iri}
         found = {}
-        for t in self.triples:  # plain strings: an rdflib term per value cost half a page
-            field_ = _FIELD_OF.get(t.predicate.value)
+        # by predicate, its last value (as a pass over the triples in order would keep);
+        # plain strings: an rdflib term per value cost half a page
+        for predicate, objects in self.values.items():
+            field_ = _FIELD_OF.get(predicate)
             if field_ is not None:
-                found[field_.name] = to_json_value(field_, term_value(t.object))
+                found[field_.name] = to_json_value(field_, term_value(objects[-1]))
         body.update((name, found[name]) for name in FIELD_BY_NAME if name in found)
         body["RegistrationStatus"] = self.registration_status
         body["ValidationStatus"] = self.validation_status
-        reason = self.first(FMAR.validationReason)
+        reason = self.first(_REASON)
         if reason:
             body["ValidationReason"] = reason
-        dispute = self.first(FMAR.underDispute)
+        dispute = self.first(_DISPUTE)
         if dispute:
             body["Dispute"] = dispute
         body["Version"] = self.version
-        body["Created"] = self.first(DCTERMS.created)
-        body["Modified"] = self.first(DCTERMS.modified)
+        body["Created"] = self.first(_CREATED)
+        body["Modified"] = self.first(_MODIFIED)
         return body
 
 

@@ -26,6 +26,7 @@ from node.events import UploadEvent
 from node.events.changes import change_data
 from node.events.types import event_type
 from node.identity import Caller
+from node.index import staged
 from node.index.listing import ListingIndex
 from node.inputs import Properties, Row, properties_from_json
 from node.kinds.asset_records import (
@@ -37,7 +38,7 @@ from node.kinds.asset_records import (
     record_ntriples,
 )
 from node.kinds.categories import Categories
-from node.merkle import graph_digests
+from node.merkle import digests_of, graph_quads
 from node.query import filters as asset_filters
 from node.records import tombstone
 from node.records.kind import RecordKind
@@ -48,6 +49,7 @@ from node.records.status import Action, RegistrationStatus, ValidationStatus
 from node.records.unit import UnitOfWork
 from node.store import GraphWrite
 from node.store.base import trig_text
+from node.store.embedded import EmbeddedStore
 from node.store.stream import on_one_thread
 from node.validation import ShapeSet, Violation
 
@@ -109,29 +111,35 @@ def _check_in_worker(
     categories: dict[str, bool],
     caller: Caller,
     time: str | None = None,
+    index_rows: bool = False,
 ) -> list[Checked]:
     """Validate a chunk in a worker, assigning the new IRIs there; with `time`, also
-    build each valid record and its content digest (main-process work otherwise)."""
+    build each valid record, its content digest and (`index_rows`) its index row (main-process
+    work otherwise)."""
     shapes = _WORKER_SHAPES.get(shapes_key)
     if shapes is None:
         _WORKER_SHAPES.clear()
         shapes = ShapeSet(Graph().parse(data=shapes_turtle, format="turtle"), FMAR.Asset)
         _WORKER_SHAPES[shapes_key] = shapes
     checked = check_rows([(row, new_asset_iri()) for row in rows], shapes, categories, caller)
-    return _built(checked, time) if time else checked
+    return _built(checked, time, index_rows) if time else checked
 
 
-def _built(checked: list[Checked], time: str) -> list[Checked]:
-    """Set version 1 of each valid record (created and modified at `time`) and the
-    digest of its triples as the store will give them back."""
+def _built(checked: list[Checked], time: str, rows: bool = False) -> list[Checked]:
+    """Set version 1 of each valid record (created and modified at `time`), the digest
+    of its triples as the store will give them back and, with `rows`, its listing index
+    row from those same triples (node/index/staged.py)."""
     for c in checked:
         if c.ok:
             c.record = record_ntriples(c.asset_iri, c.properties or [], version=1,
                                        created=time, modified=time)
-    digests = graph_digests(trig_text([GraphWrite(c.asset_iri, c.record)
-                                       for c in checked if c.record is not None]))
+    graphs = graph_quads(trig_text([GraphWrite(c.asset_iri, c.record)
+                                    for c in checked if c.record is not None]))
+    digests = digests_of(graphs)
     for c in checked:
         c.digest = digests.get(c.asset_iri)
+        if rows and c.record is not None:
+            c.row = staged.row_of_quads(c.asset_iri, graphs.get(c.asset_iri, []))
     return checked
 
 
@@ -237,10 +245,11 @@ class Assets:
             self._shapes_turtle = self.categories.catalogue.shapes_turtle()
         return str(self._shapes_version), self._shapes_turtle
 
-    def check_chunks(self, rows: Iterable[Row], caller: Caller,
-                     time: str | None = None) -> Iterator[list[Checked]]:
+    def check_chunks(self, rows: Iterable[Row], caller: Caller, time: str | None = None,
+                     index_rows: bool = False) -> Iterator[list[Checked]]:
         """Validate rows in chunks, in worker processes when there are several cores;
-        with `time`, the valid records are built there too (`_built`)."""
+        with `time`, the valid records (and, with `index_rows`, their index rows) are built
+        there too (`_built`)."""
         categories = self.categories.states()
         pool = self._pool_or_none()
         chunks = _batched(rows, BULK_CHUNK)
@@ -248,13 +257,13 @@ class Assets:
             for chunk in chunks:
                 checked = check_rows([(row, new_asset_iri()) for row in chunk],
                                      self.categories.catalogue.shapes, categories, caller)
-                yield _built(checked, time) if time else checked
+                yield _built(checked, time, index_rows) if time else checked
             return
         key, turtle = self._shapes_payload()
         pending = []
         for chunk in chunks:
             pending.append(pool.submit(_check_in_worker, key, turtle, chunk, categories, caller,
-                                       time))
+                                       time, index_rows))
             while len(pending) > self._workers * 2:
                 yield pending.pop(0).result()
         for future in pending:
@@ -276,9 +285,16 @@ class Assets:
         time = now_iso()
         with tempfile.TemporaryDirectory(prefix="fmar-bulk-") as spool_dir:
             upload = self.unit.upload(Path(spool_dir)) if all_or_nothing else None
+            # the upload's index rows, built in the workers with its records (IDX-001) from
+            # its triples as an Oxigraph store gives them back: so only when the record
+            # store is one (another may give a literal back in another form)
+            index_rows = (staged.StagedRows(Path(spool_dir))
+                          if upload is not None and self.index is not None
+                          and isinstance(self.store, EmbeddedStore) else None)
             spooled: list[tuple[str, int, str]] = []  # Merkle leaves
             try:
-                for chunk in self.check_chunks(rows, caller, time if all_or_nothing else None):
+                for chunk in self.check_chunks(rows, caller, time if all_or_nothing else None,
+                                               index_rows is not None):
                     if screen is not None:
                         screen(chunk)  # e.g. duplicates elsewhere in the federation
                     good = []
@@ -303,6 +319,8 @@ class Assets:
                         upload.abandon()  # what was loaded goes now; the rest is checked
                     else:
                         self._add(upload, good)
+                        if index_rows is not None:
+                            index_rows.add([c.row for c in good if c.row is not None])
                         spooled.extend(_leaves(good))
                         report.assets.extend(_stored_row(c) for c in good)
             except DomainError as error:
@@ -322,7 +340,7 @@ class Assets:
                     report.assets = []
                 else:
                     self.unit.commit_upload(caller, Action.REGISTER, upload, spooled,
-                                            _REGISTERED)
+                                            _REGISTERED, derived=index_rows)
                     report.stored = len(spooled)
         report.errors_truncated = report.rejected > len(report.errors)
         return report

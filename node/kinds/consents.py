@@ -110,12 +110,20 @@ def _value(props: Properties, predicate: Any) -> str | None:
     """One property's IRI or lexical form, from its N-Triples term."""
     key = str(predicate)  # once, not per property (bulk uploads call this per row)
     term = next((o for p, o in props if p == key), None)
-    if term is None:
-        return None
+    return None if term is None else _lexical(term)
+
+
+def _lexical(term: str) -> str:
     if term.startswith("<"):
         return term[1:-1]
     text: str = json.loads(term[:term.rfind('"') + 1])  # written by ntriples.string
     return text
+
+
+# what the registration check reads of every row of a bulk upload, found in one pass
+_CATEGORY, _REFERENCE, _RATED = (str(FMAR.assetCategory), str(FMAR.consentReference),
+                                 str(FMAR.ratedCapacity))
+_CHECKED = frozenset({_CATEGORY, _REFERENCE, _RATED})
 
 
 def _kw(text: str | None) -> float | None:
@@ -236,11 +244,15 @@ class Consents(Records):
     def require_for_asset(self, props: Properties, organisation: str, on: date) -> None:
         """An asset about to be registered: if its connection point needs consent (the
         node's ConsentPolicy), a valid consent covering registration at its MPAN."""
-        category = _value(props, FMAR.assetCategory)
+        terms: dict[str, str] = {}
+        for predicate, term in props:
+            if predicate in _CHECKED:
+                terms.setdefault(predicate, term)  # the first, as `_value` takes
+        category = _lexical(terms[_CATEGORY]) if _CATEGORY in terms else None
         category = category.rsplit("/", 1)[-1] if category else None
-        reference = _value(props, FMAR.consentReference)
+        reference = _lexical(terms[_REFERENCE]) if _REFERENCE in terms else None
         if reference is None and not self.policy.needs_consent(
-                category, _kw(_value(props, FMAR.ratedCapacity))):
+                category, _kw(_lexical(terms[_RATED]) if _RATED in terms else None)):
             return
         self.covers(organisation, reference,
                     [_value(props, FMAR.importMPAN) or "", _value(props, FMAR.exportMPAN) or ""],

@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,16 @@ def default_events(action: str, writes: list[GraphWrite],
     return drafts
 
 
+@dataclass(frozen=True)
+class Committed:
+    """What an `after_commit` hook is told: the sequence of the write's last audit entry
+    and what the writer derived from the records written, if anything (an upload's
+    listing index rows, node/index/staged.py)."""
+
+    sequence: int
+    derived: object = None
+
+
 class UnitOfWork:
     def __init__(self, store: RecordStore):
         self.store = store
@@ -110,7 +121,7 @@ class UnitOfWork:
         self.guards: list[Callable[[RecordKind, str], None]] = []
         # called under the lock after each committed write (the listing index catches up
         # from the audit log's sequence: node/index/)
-        self.after_commit: list[Callable[[], None]] = []
+        self.after_commit: list[Callable[[Committed], None]] = []
 
     def write(self, caller: Caller, action: str, writes: list[GraphWrite],
               records: list[tuple[str, int]],
@@ -131,7 +142,7 @@ class UnitOfWork:
                 [*record_writes, *event_writes, self._marker(head[0])]))
             self.audit.commit(head)
             self.outbox.commit(event_head)
-            self._committed()
+            self._committed(Committed(head[0]))
 
     def _marker(self, sequence: int) -> GraphWrite:
         self._writes += 1
@@ -170,9 +181,9 @@ class UnitOfWork:
         self._unsettled = False
         self.audit = AuditLog(self.journal)
 
-    def _committed(self) -> None:
+    def _committed(self, committed: Committed) -> None:
         for hook in self.after_commit:
-            hook()
+            hook(committed)
 
     def upload(self, folder: Path) -> bulk_commit.Upload:
         """A new all-or-nothing upload (node/bulk_commit.py), its part file in `folder`:
@@ -187,13 +198,14 @@ class UnitOfWork:
 
     def commit_upload(self, caller: Caller, action: str, upload: bulk_commit.Upload,
                       leaves: list[tuple[str, int, str]],
-                      event: UploadEvent | None = None) -> None:
+                      event: UploadEvent | None = None, derived: object = None) -> None:
         """Commit `upload`, given its (record IRI, version, content digest) leaves, with its
         one audit entry (a Merkle root over the leaves, ARM-AUD-001) and its one events
         graph (`event` for each record, EVT-VER-006); all of it, or (rolled back) none.
         As every write: the entry and the leaves go to the journal first, then the upload's
         commit in the record store drops its pending marker and sets the applied marker in
-        one transaction (the commit point, node/bulk_commit.py)."""
+        one transaction (the commit point, node/bulk_commit.py). `derived` is handed to the
+        `after_commit` hooks with the entry's sequence (`Committed`)."""
         if not leaves:
             upload.abandon()
             return
@@ -217,7 +229,7 @@ class UnitOfWork:
                 tail, head[0], first_event, [journal.marker(head[0])]))
             self.audit.commit(head)
             self.outbox.commit(event_head)
-            self._committed()
+            self._committed(Committed(head[0], derived))
 
     def change(self, kind: RecordKind, iri: str, caller: Caller, if_match: str | None,
                action: str, authorise: Callable[[Any], None],
