@@ -27,7 +27,8 @@ from node.query import aggregates
 from node.query.aggregates import AggregateSpec
 from node.query.execute import Dataset, Executor, Limits, check_query
 from node.query.filters import AssetFilter
-from node.query.results import MEDIA_OF, parse_select_json, term_json
+from node.query.results import MEDIA_OF, term_json
+from node.store.base import QuerySource
 
 ANSWERED, TIMED_OUT, REFUSED, ERROR = "answered", "timed_out", "refused", "error"
 MAX_RECORDS_PER_NODE = 10_000  # records of one kind gathered from one node
@@ -414,12 +415,25 @@ class Engine:
         fragment = joins.fragment_query(plan, limit=self.max_quads + 1)
 
         def parse(response: httpx.Response) -> tuple[Any, int]:
-            variables, rows = parse_select_json(response.json())
-            index = {v: i for i, v in enumerate(variables)}
+            try:  # parsed by Oxigraph: no JSON objects per row
+                solutions = ox.parse_query_results(response.content,
+                                                   format=ox.QueryResultsFormat.JSON)
+            except SyntaxError as exc:
+                raise ValueError(str(exc)) from None
+            if not isinstance(solutions, ox.QuerySolutions):
+                raise TypeError("not the rows of a SELECT")
+            index = {v.value: i for i, v in enumerate(solutions.variables)}
             s, p, o, g = index["s"], index["p"], index["o"], index["g"]
-            quads = [ox.Quad(r[s], r[p], r[o], r[g]) for r in rows if r[p] is not None]
-            names = {r[g] for r in rows if r[p] is None}
-            return (quads, names), len(rows)
+            quads: list[ox.Quad] = []
+            names: set[ox.NamedNode] = set()
+            rows = 0
+            for row in solutions:
+                rows += 1
+                if row[p] is None:
+                    names.add(row[g])
+                else:
+                    quads.append(ox.Quad(row[s], row[p], row[o], row[g]))
+            return (quads, names), rows
 
         outcome = await self.fan_out(nodes, "POST", "/sparql", parse, content=fragment.encode(),
                                      headers={"content-type": "application/sparql-query",
@@ -440,22 +454,28 @@ class Engine:
                 "node" + (f" ({plan.everything})" if plan.everything else "") + "; give its "
                 "predicates as constants, or use mode=distribute for a node-local query.",
                 {"nodes": over, "max_quads": self.max_quads}))
-        store = ox.Store()
         holders: dict[str, set[str]] = {}
+        with_quads: set[str] = set()
         for url, (quads, names) in received.items():
-            store.extend(quads)
             # the fragment binds ?g in GRAPH ?g: every quad is in a named graph
-            for graph in {cast(ox.NamedNode, q.graph_name) for q in quads} | names:
-                holders.setdefault(graph.value, set()).add(url)
-        graphs = sorted(holders)
+            filled = {cast(ox.NamedNode, q.graph_name).value for q in quads}
+            with_quads |= filled
+            for graph in filled | {n.value for n in names}:
+                holders.setdefault(graph, set()).add(url)
         started = time.perf_counter()
+        # the union of the fragments, as the join's worker reads it: every graph in it is
+        # readable, so its dataset is the whole of it
+        union = QuerySource(nquads=ox.serialize(
+            (q for quads, _ in received.values() for q in quads),
+            format=ox.RdfFormat.N_QUADS) or b"",
+            empty_graphs=tuple(sorted(set(holders) - with_quads)))
         fmt: Any = ox.RdfFormat.N_TRIPLES if form in ("CONSTRUCT", "DESCRIBE") else "json"
         wide = joins.widened(query) if form == "SELECT" else None
         run = wide[0] if wide else query
         loop = asyncio.get_running_loop()
         try:
             answer = await loop.run_in_executor(None, lambda: self.executor.run(
-                store, run, Dataset.union_of(graphs), fmt, "", timeout=self.deadline * 2))
+                union, run, Dataset.whole_store(), fmt, "", timeout=self.deadline * 2))
         except ApiError as failure:
             return self._failed(base, "join", failure)
         base["join_ms"] = round((time.perf_counter() - started) * 1000, 1)

@@ -63,10 +63,12 @@ class Dataset:
         return cls((rewrite.EMPTY_GRAPH,), None)
 
     @classmethod
-    def union_of(cls, graphs: list[str]) -> Dataset:
+    def whole_store(cls) -> Dataset:
         """A store holding only readable graphs (the federation's gathered fragments):
-        default graph = the union of its graphs, named graphs = `graphs`."""
-        return cls(cls.UNION, tuple(graphs))
+        default graph = the union of its graphs, named graphs = all of them. (Not a list
+        of names: Oxigraph's union over a listed set of 20,000 graphs took 7.2 s where
+        the whole store took 77 ms.)"""
+        return cls(cls.UNION, None)
 
     def as_request(self) -> dict[str, Any]:
         return {"default": self.default, "named": self.named}
@@ -113,7 +115,7 @@ class Executor:
         self.limits = limits or Limits()
         self._workers = WorkerPool(self.limits.concurrent, self.limits.memory_mb)
 
-    def run(self, store: RecordStore | ox.Store, query: str,
+    def run(self, store: RecordStore | ox.Store | QuerySource, query: str,
             graphs: Dataset | list[Any] | None,
             fmt: Any, media_type: str, *, timeout: float | None = None,
             max_rows: int | None = None, started: float | None = None) -> Answer:
@@ -159,7 +161,10 @@ class Executor:
         self._workers.close()
 
 
-def _source(store: RecordStore | ox.Store) -> AbstractContextManager[QuerySource]:
+def _source(store: RecordStore | ox.Store | QuerySource
+            ) -> AbstractContextManager[QuerySource]:
+    if isinstance(store, QuerySource):  # data built for one query, as the worker reads it
+        return nullcontext(store)
     if isinstance(store, ox.Store):  # an in-memory store built for one query
         return nullcontext(QuerySource(nquads=store.dump(format=ox.RdfFormat.N_QUADS)))
     return store.query_source()

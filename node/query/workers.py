@@ -103,8 +103,13 @@ class _Stores:
         import pyoxigraph as ox
 
         if source.nquads is not None:
-            store = ox.Store()  # parse, not load: load would rename the blank nodes
-            store.extend(ox.parse(source.nquads, format=ox.RdfFormat.N_QUADS))
+            store = ox.Store()
+            if b"_:" in source.nquads:  # parse, not load: load would rename blank nodes
+                store.extend(ox.parse(source.nquads, format=ox.RdfFormat.N_QUADS))
+            else:  # (4x faster: no Python object per quad)
+                store.load(source.nquads, format=ox.RdfFormat.N_QUADS)
+            for graph in source.empty_graphs:
+                store.add_graph(ox.NamedNode(graph))
             return store
         if source.path is None:
             raise ValueError("A query source has a checkpoint path or N-Quads")

@@ -27,10 +27,12 @@ class GraphWrite:
 @dataclass(frozen=True)
 class QuerySource:
     """What a query worker reads (node/query/workers.py): a read-only checkpoint of
-    the store (a directory), or the whole dataset as N-Quads. Plain data."""
+    the store (a directory), or the whole dataset as N-Quads, with the names of graphs
+    it holds that have no quads (N-Quads cannot say so). Plain data."""
 
     path: str | None = None
     nquads: bytes | None = None
+    empty_graphs: tuple[str, ...] = ()
 
 
 class RecordStore(Protocol):

@@ -10,7 +10,7 @@ as the dataset; "rewrite" is the rewritten query over an empty default graph.
 Part 2, the join stage of a gather query: the fragments of `--nodes` nodes ×
 `--per-node` assets merged in memory (as node/federation/engine.py does) and the
 federation tests' 12 oracle queries evaluated as NESO over the graph list against the
-union default graph (execute.Dataset.union_of). The fan-out and the nodes' fragment
+union default graph (execute.Dataset.whole_store). The fan-out and the nodes' fragment
 queries are not in these figures.
 
     .venv/bin/python -m tests.bench.bench_query_rewrite --assets 100000 --nodes 10 --per-node 2000
@@ -156,7 +156,7 @@ def part2(nodes: int, per_node: int, reps: int) -> None:
                 executor.run(merged, q, dataset, "json", "")
 
             figures = []
-            for dataset in (Dataset.listed(graphs), Dataset.union_of(graphs)):
+            for dataset in (Dataset.listed(graphs), Dataset.whole_store()):
                 try:
                     figures.append(ms(lambda d=dataset: run(d), reps))
                 except ApiError as failed:  # past the time limit
