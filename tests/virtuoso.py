@@ -93,14 +93,35 @@ class VirtuosoServer:
     def public_sparql(self) -> str:
         return f"http://127.0.0.1:{self.http_port}/sparql"
 
-    def isql(self, sql: str) -> str:
+    def isql(self, sql: str, timeout: float = 120) -> str:
         """Run SQL as dba through `isql-vt`; its output (raises on an error)."""
-        done = subprocess.run([_binary("isql-vt", "isql"), f"127.0.0.1:{self.sql_port}", "dba",
-                               self.password, "VERBOSE=OFF", f"EXEC={sql}"],
-                              check=False, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(self._isql_command(sql), check=False, capture_output=True,
+                              text=True, timeout=timeout)
         if done.returncode or "*** Error" in done.stdout + done.stderr:
             raise VirtuosoUnavailable(f"isql failed: {(done.stdout + done.stderr)[-500:]}")
         return done.stdout
+
+    def _isql_command(self, sql: str) -> list[str]:
+        return [_binary("isql-vt", "isql"), f"127.0.0.1:{self.sql_port}", "dba", self.password,
+                "VERBOSE=OFF", f"EXEC={sql}"]
+
+    def bulk_load(self, directory: Path, loaders: int = 2, timeout: float = 7200) -> None:
+        """Virtuoso's bulk loader on the N-Quads files (`*.nq`) of `directory`, which must
+        be under the database directory (`DirsAllowed`): `ld_dir` lists them, `loaders`
+        parallel `rdf_loader_run()` load them (a file at a time each, without the
+        transaction log), then a checkpoint makes the load durable. Raises if any file
+        failed (`DB.DBA.LOAD_LIST.ll_error`)."""
+        self.isql(f"ld_dir('{directory}', '*.nq', 'urn:fmar:bulk-load');")
+        runs = [subprocess.Popen(self._isql_command("rdf_loader_run();"), stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True) for _ in range(loaders)]
+        outputs = [run.communicate(timeout=timeout)[0] for run in runs]
+        where = "FROM DB.DBA.LOAD_LIST WHERE ll_state <> 2 OR ll_error IS NOT NULL"
+        failed = int(self.isql(f"SELECT COUNT(*) {where};").split()[-1])
+        if failed or any("*** Error" in out for out in outputs):
+            details = self.isql(f"SELECT TOP 5 ll_file, ll_error {where};")
+            raise VirtuosoUnavailable(f"bulk load: {failed} file(s) failed: {details[-800:]} "
+                                      f"{outputs}"[:1500])
+        self.isql("checkpoint;", timeout=timeout)
 
     def graphs(self) -> set[str]:
         answer = httpx.post(self.public_sparql, data={"query": "SELECT DISTINCT ?g WHERE "
@@ -133,11 +154,17 @@ def _binary(*names: str) -> str:
                               "virtuoso-opensource (.ci/run does)")
 
 
+PASSWORD_FILE = "fmar-password"  # the node user's and dba's, kept to start the database again
+
+
 def start_virtuoso(directory: Path, buffers: int = 20000) -> VirtuosoServer:
-    """A fresh Virtuoso in `directory`, up and with the node user made. `buffers` are 8 KB
-    pages of cache (20000: about 160 MB)."""
+    """A fresh Virtuoso in `directory`, up and with the node user made; or, when `directory`
+    holds a database this function made, that database started again (on new ports, with
+    its passwords). `buffers` are 8 KB pages of cache (20000: about 160 MB)."""
     binary = _binary("virtuoso-t")
     directory.mkdir(parents=True, exist_ok=True)
+    kept = directory / PASSWORD_FILE
+    again = kept.exists() and (directory / "virtuoso.db").exists()
     http_port, sql_port = free_port(), free_port()
     ini = directory / "virtuoso.ini"
     ini.write_text(INI.format(dir=directory, sql_port=sql_port, http_port=http_port,
@@ -150,8 +177,13 @@ def start_virtuoso(directory: Path, buffers: int = 20000) -> VirtuosoServer:
     server = VirtuosoServer(directory, http_port, sql_port, "dba", process)
     try:
         _wait_for_http(server)
+        if again:
+            server.password = kept.read_text().strip()
+            return server  # (its system graphs are not told apart: `clear` is for tests)
         server.isql(f"USER_SET_PASSWORD('dba', '{password}');")
         server.password = password
+        kept.write_text(password)
+        kept.chmod(0o600)
         server.isql(f"DB.DBA.USER_CREATE('{NODE_USER}', '{password}');")
         server.isql(f"GRANT SPARQL_UPDATE TO \"{NODE_USER}\";")
         server.system_graphs = frozenset(server.graphs())

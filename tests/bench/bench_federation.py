@@ -44,6 +44,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -86,22 +87,29 @@ def fill_id(seed: int, n: int) -> str:
     return f"{seed:04d}{n // 10_000:04d}-{n % 10_000:04d}-4000-8000-000000000000"
 
 
+def fill_records(count: int, orgs: list[str], seed: int) -> Iterator[GraphWrite]:
+    """The asset records `fill` writes, one graph each in the node's layout (version 1, as
+    registered; IDs by `fill_id`), split evenly between `orgs`."""
+    now = "2026-11-26T00:00:00Z"
+    per_org = max(1, count // len(orgs))
+    n = 0
+    for k, org in enumerate(orgs):
+        for row in assets(min(per_org, count - n), org, seed=seed + k, start=n):
+            iri = ASSET_BASE + fill_id(seed, n)
+            n += 1
+            yield GraphWrite(iri, record_ntriples(
+                iri, properties_from_json(row), version=1, created=now, modified=now),
+                replace=False)
+
+
 def fill(data_dir: Path, count: int, orgs: list[str], seed: int) -> None:
     """Asset records in the node's layout, written straight to the store (no validation:
     this benchmark is about reading)."""
     store = open_store(data_dir)
-    now = "2026-11-26T00:00:00Z"
-    per_org = max(1, count // len(orgs))
-    n = 0
     spool = data_dir.parent / f"{data_dir.name}.trig"
     with spool.open("w") as out:  # set-up, not measured: one streamed bulk load
-        for k, org in enumerate(orgs):
-            for row in assets(min(per_org, count - n), org, seed=seed + k, start=n):
-                iri = ASSET_BASE + fill_id(seed, n)
-                n += 1
-                out.write(trig_text([GraphWrite(iri, record_ntriples(
-                    iri, properties_from_json(row), version=1, created=now, modified=now),
-                    replace=False)]))
+        for write in fill_records(count, orgs, seed):
+            out.write(trig_text([write]))
     store.load_file(spool, transactional=False)
     spool.unlink()
     store.close()
