@@ -80,6 +80,21 @@ class _Failing(_Garbage):
     status = 500
 
 
+class _HugeHeaders(_Garbage):
+    """A server whose answer's headers pass the HTTP client's limit (Virtuoso echoes every
+    default-graph-uri of a query as a header)."""
+
+    def _answer(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        self.send_response(200)
+        for i in range(3000):
+            self.send_header(f"x-graph-{i}", "https://id.fmar.uk/asset/" + "x" * 60)
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    do_GET = do_POST = _answer
+
+
 def _serve(handler: type) -> Iterator[str]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -97,6 +112,11 @@ def garbage_peer() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def failing_sparql_server() -> Iterator[str]:
     yield from _serve(_Failing)
+
+
+@pytest.fixture(scope="module")
+def huge_headers_server() -> Iterator[str]:
+    yield from _serve(_HugeHeaders)
 
 
 def code_of(response: httpx.Response) -> tuple[int, str]:
@@ -164,6 +184,16 @@ def test_SPARQL_011_external_server_fails_a_generated_query(failing_sparql_serve
         service.aggregate(CALLERS["fsp"], AggregateSpec.parse({"group_by": "category"}))
     assert (failed.value.status, failed.value.code) == (502, "SPARQL-011")
     assert failed.value.details == {"server": "this is not JSON"}
+
+
+def test_SPARQL_011_an_answer_the_node_cannot_read_is_a_clear_error(huge_headers_server
+                                                                    ) -> None:
+    """Not a bare 500: the caller's own query to a server whose answer cannot be read."""
+    service = QueryService(RemoteStore(huge_headers_server), Limits(timeout=5))
+    with pytest.raises(ApiError) as failed:
+        service.sparql(CALLERS["fsp"], "SELECT * WHERE { ?s ?p ?o }", None)
+    assert (failed.value.status, failed.value.code) == (502, "SPARQL-011")
+    assert "could not be read" in failed.value.details["server"]
 
 
 # ---------------------------------------------------------------- filters and aggregates

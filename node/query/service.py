@@ -21,7 +21,7 @@ from node.query.dataset import AllowedGraphs
 from node.query.execute import Answer, Dataset, Executor, Limits, check_query
 from node.query.results import GRAPH_TYPES, MEDIA_OF, SELECT_TYPES
 from node.query.workers import QueryFailed, too_many_rows
-from node.store import RecordStore
+from node.store import RecordStore, StoreError
 from node.store.remote import QueryAnswer, QueryLimitExceeded, RemoteStore
 
 
@@ -153,6 +153,9 @@ class QueryService:
             raise ApiError(422, "SPARQL-020", "The answer is bigger than the memory limit "
                            f"({limits.memory_mb} MB); narrow the query or add LIMIT.",
                            details) from None
+        except StoreError as failed:
+            raise ApiError(502, "SPARQL-011", "The SPARQL server failed the query.",
+                           {"server": str(failed)}) from None
 
     # --------------------------------------------------------------- generated queries
     def filter_assets(self, caller: Caller, spec: filters.AssetFilter) -> Answer:

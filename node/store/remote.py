@@ -264,6 +264,9 @@ class RemoteStore:
                     chunks.append(chunk)
         except httpx.TimeoutException:
             raise QueryLimitExceeded("time") from None
+        except httpx.HTTPError as exc:  # e.g. an answer whose headers pass the client's limit
+            raise StoreError(f"the SPARQL server's answer could not be read "
+                             f"({type(exc).__name__})") from None
         return QueryAnswer(response.status_code, self._results(b"".join(chunks)))
 
     def _incomplete(self, response: httpx.Response) -> bool:
