@@ -926,7 +926,7 @@ INDEX_RULES = [
          "(internal)", _t(INDEX_TEST,
                           "test_IDX_001_a_crash_between_store_commit_and_index_write_is_repaired",
                           "test_IDX_001_a_failing_catch_up_leaves_the_index_behind_never_wrong",
-                          "test_IDX_001_a_bulk_upload_applied_in_the_background_is_waited_for")),
+                          "test_IDX_001_a_bulk_upload_is_listed_as_soon_as_it_returns")),
     Rule("IDX-002", "An index that is missing, of another schema or ahead of the store is "
          "rebuilt from the store's current records.", "`node/index/listing.py` `_rebuild`",
          "(internal)", _t(INDEX_TEST, "test_IDX_002_a_lost_or_ahead_index_is_rebuilt_from_the_store")),

@@ -364,10 +364,7 @@ def test_IDX_004_REQ_IN_003_a_keyset_cursor_neither_repeats_nor_skips(node):
     assert seen == sorted(seen)
 
 
-def test_IDX_001_a_bulk_upload_applied_in_the_background_is_waited_for(node, monkeypatch):
-    from node.index import listing
-
-    monkeypatch.setattr(listing, "BACKGROUND_OVER", 0)  # every write in the background
+def test_IDX_001_a_bulk_upload_is_listed_as_soon_as_it_returns(node):
     paths = Paths(node)
     rows = [_asset(i, "FSP-THIRD") for i in range(400, 420)]
     with node.client("fsp3") as c:

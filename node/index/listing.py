@@ -46,7 +46,6 @@ from node.store import RecordStore
 
 log = logging.getLogger(__name__)
 CHUNK = 500  # records re-read from the store per query
-BACKGROUND_OVER = 50  # a write of more records than this is applied in the background
 PROV_USED = "http://www.w3.org/ns/prov#used"
 INDEX_FILE = "listing-index.sqlite"
 
