@@ -269,7 +269,10 @@ def test_IDX_010_the_answer_holds_the_stored_terms(node):
     assert "299.999999999999999999" in capacities_of(AssetFilter(max_capacity=300.0))
     assert "300.000000000000000001" not in capacities_of(AssetFilter(max_capacity=300.0))
     assert capacities_of(AssetFilter(min_capacity=0.3, max_capacity=0.3)) == {"0.3"}
-    # a code given twice in a list: each match twice, as the query's VALUES gives it
+    # a code given twice in a parsed filter means it once (on both paths)
+    assert AssetFilter.parse({"category": "BESS,BESS,HEAT_PUMP,BESS"}).codes == {
+        "category": ("BESS", "HEAT_PUMP")}
+    # built by hand with a code twice: each match twice, as the query's VALUES gives it
     twice, _ = paths.both(ROLES["neso"], AssetFilter({"category": ("BESS", "BESS")},
                                                      limit=100_000))
     once, _ = paths.both(ROLES["neso"], AssetFilter({"category": ("BESS",)}, limit=100_000))

@@ -90,8 +90,9 @@ class AssetFilter:
             if raw in (None, "", []):
                 continue
             values = raw if isinstance(raw, list) else str(raw).split(",")
-            codes[name] = tuple(check_code(name, v.strip() if isinstance(v, str) else v)
-                                for v in values)
+            # a code given twice means it once (else VALUES would match, and count, twice)
+            codes[name] = tuple(dict.fromkeys(
+                check_code(name, v.strip() if isinstance(v, str) else v) for v in values))
         organisation = params.get("organisation") or None
         if organisation is not None:
             organisation = check_code("organisation", organisation)
