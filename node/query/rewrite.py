@@ -18,7 +18,8 @@ access to the data restricted by indexed properties of the record graph that hol
   or g is a public record (an asset category or a product version). The indexed pattern
   comes first in the block (Oxigraph then looks `s p o` up in each readable graph), except
   where `s p o` is bound: a constant subject or literal, or inside FILTER [NOT] EXISTS
-  (evaluated once per outer solution); each branch excludes the graphs of the branches
+  (evaluated once per outer solution), where `s p o` is matched first and the branch's
+  pattern checked by FILTER EXISTS on its graph; each branch excludes the graphs of the branches
   before it, so a record readable two ways comes once. The branches go in one sub-select,
   which Oxigraph evaluates once and joins by hash.
 
@@ -89,14 +90,19 @@ def _alternatives(scope: policy.ReadScope, g: str) -> list[tuple[str, str]]:
 
 
 def restricted_graph(scope: policy.ReadScope, g: str, body: str, fresh: Callable[[], str],
-                     body_first: bool = False) -> str:
+                     body_first: bool = False, once: bool = True) -> str:
     """`GRAPH g { body }` kept to the graphs the caller may read (POL-011). The branches
     (one per organisation, licence area, and the public records) each put their
     pattern first in the same `GRAPH` block as `body`, so that Oxigraph starts from it
     and looks `body` up by index in each readable graph (`body_first`: the other way
-    round, for a body more selective than a licence area: a constant subject or literal),
+    round, for a body more selective than a licence area: a constant subject or literal,
+    or one inside EXISTS, whose variables the outer solution binds; the branch's pattern
+    is then a FILTER EXISTS on the graph, because in one block Oxigraph's planner, not
+    knowing those bindings, would start from the pattern again),
     and each excludes the graphs of the branches before it, so that a record readable
-    two ways comes once."""
+    two ways comes once. `once`: the branches as one sub-select, evaluated once and
+    joined by hash (not inside EXISTS, where a sub-select would not see the outer
+    solution's values and would be evaluated whole for each)."""
     record = policy.record_graph_filter(g)  # POL-011, POL-082
     if scope.everything:
         return f"GRAPH {g} {{ {body} }} {record}"
@@ -106,13 +112,15 @@ def restricted_graph(scope: policy.ReadScope, g: str, body: str, fresh: Callable
     for i, (pattern, condition) in enumerate(alternatives):
         excluded = "".join(f" FILTER NOT EXISTS {{ GRAPH {g} {{ {earlier} }} }}"
                            for earlier, _ in alternatives[:i])
-        block = f"{body} {pattern}" if body_first else f"{pattern} {body}"
-        branches.append(f"{{ GRAPH {g} {{ {block} }} {condition}{excluded} }}")
+        block = (f"GRAPH {g} {{ {body} }} FILTER EXISTS {{ GRAPH {g} {{ {pattern} }} }}"
+                 if body_first else f"GRAPH {g} {{ {pattern} {body} }}")
+        branches.append(f"{{ {block} {condition}{excluded} }}")
     # A sub-select, so Oxigraph evaluates the branches once and joins their solutions by
     # hash: as a plain group beside another restricted pattern it re-ran them for every
     # solution of the other (20,000 assets: 208 s for `?a a fmar:Asset ; fmar:ratedCapacity
     # ?cap` as an FSP, 64 ms so).
-    return f"{{ SELECT * WHERE {{ {' UNION '.join(branches)} }} }}"
+    union = " UNION ".join(branches)
+    return f"{{ SELECT * WHERE {{ {union} }} }}" if once else union
 
 
 def is_iri(value: str) -> bool:
@@ -203,12 +211,13 @@ class Writer:
             return ""
         if self.scope.everything:
             return policy.record_graph_filter(g)  # POL-011, POL-082
-        return restricted_graph(self.scope, g, "", self.fresh)
+        return restricted_graph(self.scope, g, "", self.fresh, once=not self.in_exists)
 
     def restricted_graph(self, g: str, body: str, body_first: bool = False) -> str:
         if self.scope is None:
             return f"GRAPH {g} {{ {body} }}"
-        return restricted_graph(self.scope, g, body, self.fresh, body_first)
+        return restricted_graph(self.scope, g, body, self.fresh, body_first,
+                                once=not self.in_exists)
 
     # ------------------------------------------------------------ expressions
     def expr(self, e: Any, in_graph: bool) -> str:
