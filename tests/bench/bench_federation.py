@@ -232,25 +232,32 @@ async def measure(urls: list[str], token: str, reps: int, what: str) -> dict[str
 
 
 REGULATOR_TOKEN = "bench-regulator"
+DNO_TOKEN = "bench-dno"
+DNO_AREAS = ["UKPN_EPN", "UKPN_LPN", "UKPN_SPN"]
 
 
 def _neso_token_file(tokens: Path, token: str) -> None:
     """A static-token file in which `token` is NESO's, with read and query scopes, and
-    REGULATOR_TOKEN the regulator's (aggregates only, under disclosure control)."""
+    REGULATOR_TOKEN the regulator's (aggregates only, under disclosure control) and
+    DNO_TOKEN a DNO's of three licence areas (its rights are a restriction in the query)."""
     tokens.write_text(json.dumps([{
         "token_sha256": StaticTokenAuthenticator.hash_token(token), "subject": "bench",
         "organisation_id": "NESO", "roles": ["NESO"],
         "scopes": ["assets:read", "sparql:query", "federation:query"]}, {
         "token_sha256": StaticTokenAuthenticator.hash_token(REGULATOR_TOKEN),
         "subject": "bench-regulator", "organisation_id": "OFGEM", "roles": ["Regulator"],
-        "scopes": ["sparql:query", "federation:query"]}]))
+        "scopes": ["sparql:query", "federation:query"]}, {
+        "token_sha256": StaticTokenAuthenticator.hash_token(DNO_TOKEN),
+        "subject": "bench-dno", "organisation_id": "DNO-UKPN", "roles": ["DNO"],
+        "dno_areas": DNO_AREAS,
+        "scopes": ["assets:read", "sparql:query", "federation:query"]}]))
 
 
-QUESTIONS = ("filter", "report", "capacity", "cap-reg", "oracle")
+QUESTIONS = ("filter", "report", "capacity", "cap-reg", "oracle", "oracle-dno")
 
 
 async def measure_oracle(urls: list[str], token: str, reps: int) -> None:
-    """Issue 8 item 2: the federation tests' 12 oracle queries as NESO through the real
+    """Issue 8 item 2: the federation tests' 12 oracle queries as NESO (or a DNO) through the real
     fan-out, each in both modes: `gather` (fragments shipped, joined over their union)
     and `distribute` (each node's own endpoint, answers concatenated). Per query and mode:
     p50/p99 of the federated answer, the slowest node asked alone (p50), the outcome
@@ -343,10 +350,12 @@ def part2(per_node: int, ks: list[int], reps: int, one_node: bool = True,
               f"{'slowest 1':>11}{'ratio':>7}{'sequential':>12}{'one node all':>14}"
               f"{'node in fan-out':>17}{'merge':>7}")
         for label in questions:
-            if label == "oracle":
+            if label in ("oracle", "oracle-dno"):
+                caller = "NESO" if label == "oracle" else f"a DNO of {', '.join(DNO_AREAS)}"
                 for k in ks:
-                    print(f"-- oracle set, K={k}, {per_node * k} assets, as NESO")
-                    asyncio.run(measure_oracle(nodes[:k], token, reps))
+                    print(f"-- oracle set, K={k}, {per_node * k} assets, as {caller}")
+                    asyncio.run(measure_oracle(nodes[:k], token if label == "oracle"
+                                               else DNO_TOKEN, reps))
                 continue
             what, who = (("capacity", REGULATOR_TOKEN) if label == "cap-reg"
                          else (label, token))
