@@ -968,8 +968,9 @@ INDEX_RULES = [
          "Oxigraph does (decimal against decimal exactly, against a double bound as its "
          "double). A bound Oxigraph does not read, a record the index cannot mirror (two "
          "values, a code outside its scheme, a capacity Oxigraph does not read, with a "
-         "capacity bound) or a SPARQL server as the store: the store answers.",
-         "`node/index/filtered.py` `answerable`, `holds`, `answer`", "(asset filter)",
+         "capacity bound) or a SPARQL server as the store: the store answers, and the "
+         "node logs such a record once, with its IRI.",
+         "`node/index/filtered.py` `answerable`, `odd_record`, `answer`", "(asset filter)",
          _t(FILTER_INDEX_TEST,
             "test_IDX_010_the_index_answers_the_filter_form_as_sparql_for_every_role",
             "test_IDX_010_the_answer_holds_the_stored_terms",

@@ -32,7 +32,7 @@ from json.encoder import encode_basestring
 from typing import Any
 
 import pyoxigraph as ox
-from sqlalchemy import ColumnElement, exists, func, literal_column, select
+from sqlalchemy import ColumnElement, func, literal_column, select
 
 from common.vocab import FMAR, ORG_BASE, code_iri
 from node import policy
@@ -163,14 +163,18 @@ def answerable(spec: AssetFilter) -> bool:
                if b is not None)
 
 
-def holds(conn: Any, spec: AssetFilter) -> bool:
-    """IDX-010: no row the index cannot answer for: no IRREGULAR row, and no ODD_CAPACITY
-    row when the filter bounds the capacity."""
+def odd_record(conn: Any, spec: AssetFilter) -> tuple[str, str] | None:
+    """IDX-010: (IRI, state name) of a row the index cannot answer this filter for (an
+    IRREGULAR row, or an ODD_CAPACITY row when the filter bounds the capacity), or None:
+    the index holds the answer."""
     odd = [IRREGULAR] + ([ODD_CAPACITY] if spec.min_capacity is not None
                          or spec.max_capacity is not None else [])
-    odd_rows = exists().where(assets.c.q_state > literal_column("0"),  # ix_q_odd's term
-                              assets.c.q_state.in_(odd))
-    return not conn.execute(select(odd_rows)).scalar()
+    found = conn.execute(select(assets.c.iri, assets.c.q_state).where(
+        assets.c.q_state > literal_column("0"),  # ix_q_odd's term
+        assets.c.q_state.in_(odd)).order_by(assets.c.q_state.desc()).limit(1)).first()
+    if found is None:
+        return None
+    return str(found[0]), "IRREGULAR" if found[1] == IRREGULAR else "ODD_CAPACITY"
 
 
 def answer(conn: Any, spec: AssetFilter, scope: policy.ReadScope) -> tuple[bytes, int]:

@@ -83,6 +83,7 @@ class ListingIndex:
             metadata.drop_all(self.engine)
             metadata.create_all(self.engine)
         self.applied = self._stored_sequence()
+        self._odd_reported: set[tuple[str, str]] = set()  # IDX-010: logged
 
     def close(self) -> None:
         self._background.shutdown(wait=True)
@@ -283,7 +284,16 @@ class ListingIndex:
         queries.scope_condition(scope)  # the caller's codes checked first (FED-IN-001)
         self.ensure_current()
         with self.engine.connect() as conn:
-            if not filtered.holds(conn, spec):
+            odd = filtered.odd_record(conn, spec)
+            if odd is not None:
+                if odd not in self._odd_reported:  # once per record, not once per query
+                    if len(self._odd_reported) < 10_000:
+                        self._odd_reported.add(odd)
+                    log.warning("IDX-010: the record %s has values the listing index "
+                                "cannot mirror (%s: two values of a property, a code "
+                                "outside its scheme or a blank node; ODD_CAPACITY: a "
+                                "capacity Oxigraph reads otherwise); the store answers "
+                                "the REST filter form while it is there", *odd)
                 return None
             return filtered.answer(conn, spec, scope)
 
