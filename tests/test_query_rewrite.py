@@ -348,6 +348,8 @@ def test_POL_011_restricted_patterns_are_evaluated_once_and_exists_looks_up_its_
     assert re.search(r"GRAPH (\?_r_\d+) \{ \?l \S+ \?a \. \} FILTER EXISTS \{ GRAPH \1 \{ \1 "
                      + re.escape(org), inside)
     assert "SELECT *" not in inside
+    # the restriction of named graphs the caller gave (FROM): looked up, not listed first
+    assert "SELECT *" not in rewrite.restriction(fsp, "?g")
     neso = rewrite.restricted_query(
         f"SELECT ?a WHERE {{ ?a a <{F}Asset> ; <{F}ratedCapacity> ?cap }}",
         policy.sparql_read_scope(ROLES["neso"]))
