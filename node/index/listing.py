@@ -7,9 +7,10 @@ The index keeps, in its own transaction with the rows, the sequence of the last 
 it applied. After each write, at start-up, and before each answer when it is behind, it
 reads the entries after that sequence, re-reads those records from the store and replaces
 their rows (IDX-001); an upload's rows, built with its records, are applied as they are
-when its entry is the only one to apply (node/index/staged.py). A crash between the store's commit and the index's is so repaired;
-an index that is missing, of another schema, or ahead of the store (a store restored from
-a backup) is rebuilt from the store (IDX-002).
+when its entry is the only one to apply (node/index/staged.py). A crash between the
+store's commit and the index's is so repaired; an index that is missing, of another
+schema, or ahead of the store (a store restored from a backup) is rebuilt from the store
+(IDX-002).
 """
 
 from __future__ import annotations
@@ -286,9 +287,9 @@ class ListingIndex:
         with self.engine.connect() as conn:
             odd = filtered.odd_record(conn, spec)
             if odd is not None:
-                if odd not in self._odd_reported:  # once per record, not once per query
-                    if len(self._odd_reported) < 10_000:
-                        self._odd_reported.add(odd)
+                # once per record, not once per query (and at most 10,000 records)
+                if odd not in self._odd_reported and len(self._odd_reported) < 10_000:
+                    self._odd_reported.add(odd)
                     log.warning("IDX-010: the record %s has values the listing index "
                                 "cannot mirror (%s: two values of a property, a code "
                                 "outside its scheme or a blank node; ODD_CAPACITY: a "

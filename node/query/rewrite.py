@@ -12,15 +12,16 @@ access to the data restricted by indexed properties of the record graph that hol
 - the restriction of a graph g (`restricted_graph`): g is a record graph (its name under
   https://id.fmar.uk/, so never a `urn:fmar:` event, marker or pending upload; history
   versions and the audit log are not in the record store at all, but in its journal,
-  node/records/journal.py, so no query scans them) and, unless the caller reads everything (NESO: only that name filter), one of
-  the branches `GRAPH g { g fmar:organisation <org> . s p o }` for the caller's
+  node/records/journal.py, so no query scans them) and, unless the caller reads
+  everything (NESO: only that name filter), one of the branches
+  `GRAPH g { g fmar:organisation <org> . s p o }` for the caller's
   organisation, `GRAPH g { g fmar:dnoConnection <area> . s p o }` for each licence area,
   or g is a public record (an asset category or a product version). The indexed pattern
   comes first in the block (Oxigraph then looks `s p o` up in each readable graph), except
   where `s p o` is bound: a constant subject or literal, or inside FILTER [NOT] EXISTS
   (evaluated once per outer solution), where `s p o` is matched first and the branch's
-  pattern checked by FILTER EXISTS on its graph; each branch excludes the graphs of the branches
-  before it, so a record readable two ways comes once. The branches go in one sub-select,
+  pattern checked by FILTER EXISTS on its graph; each branch excludes the graphs of the
+  branches before it, so a record readable two ways comes once. The branches go in one sub-select,
   which Oxigraph evaluates once and joins by hash.
 
 The rewritten query runs over a dataset whose default graph is empty and whose named
