@@ -3,7 +3,9 @@ and Virtuoso Open Source, both real processes), one interface."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from urllib.parse import urlencode
 
 import pytest
 
@@ -13,6 +15,7 @@ from node.store.embedded import EmbeddedStore
 from node.store.remote import RemoteStore
 from tests.assets import bess
 from tests.conftest import REMOTE_SERVERS, emptied_server, start_node
+from tests.harness.processes import free_port
 
 G1 = "https://id.fmar.uk/asset/00000000-0000-0000-0000-000000000001"
 G2 = "https://id.fmar.uk/asset/00000000-0000-0000-0000-000000000002"
@@ -136,3 +139,48 @@ def test_a_large_graph_and_a_large_load_are_stored_whole(store, tmp_path):
     big.write_text(f"<{G2}> {{\n{lines.replace(G1, G2)}\n}}\n")
     store.load_file(big)
     assert len(store.triples(G2)) == 6000
+
+
+def test_graph_names_lists_every_graph_once(store):
+    # 2,500 graphs: Virtuoso 7.2 took over a minute for them as SELECT DISTINCT ?g
+    written = [f"https://id.fmar.uk/asset/00000000-0000-0000-0001-{n:012d}" for n in range(2500)]
+    for start in range(0, len(written), 500):
+        store.write([GraphWrite(g, triple(g, "x")) for g in written[start:start + 500]])
+    listed = [g for g in store.graph_names() if g.startswith("https://id.fmar.uk/")]
+    assert sorted(listed) == written
+
+
+def test_a_server_that_does_not_answer_is_a_store_error():
+    remote = RemoteStore(f"http://127.0.0.1:{free_port()}", timeout=2.0)
+    try:
+        for call in (lambda: list(remote.select("SELECT * WHERE { ?s ?p ?o }")),
+                     lambda: remote.write([GraphWrite(G1, triple(G1, "x"))]),
+                     lambda: remote.triples(G1), lambda: list(remote.graph_names())):
+            with pytest.raises(StoreError, match="did not answer"):
+                call()
+    finally:
+        remote.close()
+
+
+@pytest.mark.parametrize("kind", REMOTE_SERVERS)
+def test_a_rewritten_querys_dataset_is_an_empty_default_graph_and_every_named_graph(
+        request, kind):
+    # POL-011 fails closed on every server: a pattern the rewrite left unrestricted would
+    # read the default graph, which must be empty (Virtuoso's is every graph unless named)
+    remote = RemoteStore.from_url(emptied_server(request, kind))
+    try:
+        remote.write([GraphWrite(G1, triple(G1, "x")), GraphWrite(G2, triple(G2, "y"))])
+
+        def count(pattern: str) -> int:
+            body = urlencode([("query", f"SELECT (COUNT(*) AS ?n) WHERE {{ {pattern} }}"),
+                              *remote.restricted_dataset]).encode()
+            answer = remote.query_within(body, "application/x-www-form-urlencoded",
+                                         "application/sparql-results+json", 10, 10**6)
+            assert answer.status == 200, answer.body[:300]
+            [row] = json.loads(answer.body)["results"]["bindings"]
+            return int(row["n"]["value"])
+
+        assert count("?s ?p ?o") == 0
+        assert count("GRAPH ?g { ?s ?p ?o } FILTER(STRSTARTS(STR(?g), 'https://id.fmar'))") == 2
+    finally:
+        remote.close()

@@ -194,8 +194,9 @@ OPERATORS = {"ConditionalOrExpression": "||", "ConditionalAndExpression": "&&"}
 class Writer:
     """Writes rdflib algebra back as SPARQL, restricting data access as described above."""
 
-    def __init__(self, scope: policy.ReadScope | None, taken: str):
+    def __init__(self, scope: policy.ReadScope | None, taken: str, empty_graphs: bool = True):
         self.scope = scope  # None: no restriction (evaluation over a filtered store)
+        self.empty_graphs = empty_graphs  # the server matches `GRAPH ?g { }` to every graph
         self.prefix = "_r_"
         while self.prefix in taken:
             self.prefix += "r_"
@@ -215,6 +216,21 @@ class Writer:
         if self.scope.everything:
             return policy.record_graph_filter(g)  # POL-011, POL-082
         return restricted_graph(self.scope, g, "", self.fresh, once=not self.in_exists)
+
+    def graph_names(self, g: str) -> str:
+        """`GRAPH g { }`, restricted: the readable graphs' names. The restriction binds g
+        itself unless the caller reads everything; then g is any record graph, named by
+        `GRAPH g { }` where the server matches it to every graph, else by the graphs'
+        triples (Virtuoso 7.2 matches `GRAPH ?g { }` to none; GROUP BY, as DISTINCT is
+        slow there, see RemoteStore.graph_names)."""
+        assert self.scope is not None
+        if not self.scope.everything:
+            return self.restricted(g)
+        if self.empty_graphs:
+            return f"GRAPH {g} {{ }} {self.restricted(g)}"
+        s, p, o = self.fresh(), self.fresh(), self.fresh()
+        return (f"{{ SELECT {g} WHERE {{ GRAPH {g} {{ {s} {p} {o} }} }} GROUP BY {g} }} "
+                f"{self.restricted(g)}")
 
     def restricted_graph(self, g: str, body: str, body_first: bool = False) -> str:
         if self.scope is None:
@@ -320,7 +336,10 @@ class Writer:
             else:  # GRAPH <iri>: the restriction needs a variable
                 g = self.fresh()
                 bind = f"VALUES {g} {{ {term(p.term)} }} "
-            return f"{bind}GRAPH {g} {{ {self.pattern(p.p, True)} }} {self.restricted(g)}"
+            body = self.pattern(p.p, True)
+            if not body.strip() and self.scope is not None:
+                return bind + self.graph_names(g)
+            return f"{bind}GRAPH {g} {{ {body} }} {self.restricted(g)}"
         if name == "ToMultiSet":
             return self.pattern(p.p, in_graph)
         if name == "values":
@@ -408,23 +427,25 @@ def parse(query: str) -> Any:
         raise ApiError(400, "SPARQL-002", f"The query is not valid SPARQL 1.1: {exc}") from None
 
 
-def restricted_query(query: str, scope: policy.ReadScope) -> str:
+def restricted_query(query: str, scope: policy.ReadScope, empty_graphs: bool = True) -> str:
     """POL-011: `query` rewritten to read only what `scope` may read, for
-    `Dataset.restricted()`; Unsupported when it cannot be (then list the graphs)."""
+    `Dataset.restricted()`; Unsupported when it cannot be (then list the graphs).
+    `empty_graphs`: whether the server matches `GRAPH ?g { }` to every graph."""
     try:
         algebra = parse(query)
     except TooLarge:
         raise Unsupported("a query too large for the parser") from None
     try:
-        return write(algebra, query, scope)
+        return write(algebra, query, scope, empty_graphs)
     except RecursionError:
         raise Unsupported("a query too deep for the rewrite") from None
 
 
-def write(algebra: Any, query: str, scope: policy.ReadScope | None) -> str:
+def write(algebra: Any, query: str, scope: policy.ReadScope | None,
+          empty_graphs: bool = True) -> str:
     """The query text of `algebra` (parsed from `query`), restricted to `scope` (or not
     restricted, scope None). Unsupported for what this rewrite does not cover."""
-    writer = Writer(scope, query)
+    writer = Writer(scope, query, empty_graphs)
     name = algebra.name
     if name == "SelectQuery":
         return writer.select(algebra.p, False, list(algebra.PV))

@@ -98,16 +98,19 @@ class QueryService:
         chosen, media = negotiate(accept, form, fmt)
         requested = sorted(set(default_graph_uri or []) | set(named_graph_uri or []))
         dataset: Dataset
-        if requested:  # the protocol's dataset narrows the caller's; never widens it
-            dataset = Dataset.listed(self.readable(requested, scope))
-        elif not self.store.rights_in_query:
-            dataset = Dataset.listed(self.allowed.names(scope))
-        else:
-            try:
-                query = rewrite.restricted_query(query, scope)
-                dataset = Dataset.restricted()
-            except rewrite.Unsupported:
-                dataset = Dataset.listed(self.allowed.names(scope))
+        try:
+            if requested:  # the protocol's dataset narrows the caller's; never widens it
+                dataset = Dataset.listed(self.readable(requested, scope))
+            else:
+                try:
+                    query = rewrite.restricted_query(query, scope,
+                                                     self.store.matches_empty_graphs)
+                    dataset = Dataset.restricted()
+                except rewrite.Unsupported:
+                    dataset = Dataset.listed(self.allowed.names(scope))
+        except StoreError as failed:  # a SPARQL server that did not list the graphs
+            raise ApiError(502, "SPARQL-011", "The SPARQL server failed the query.",
+                           {"server": str(failed)}) from None
         if self.store.evaluates_queries:
             return self._remote(query, dataset, media, form)
         return self.executor.run(self.store, query, dataset, chosen, media, started=started)
@@ -124,10 +127,13 @@ class QueryService:
     def _remote(self, query: str, dataset: Dataset, media: str, form: str) -> Answer:
         """An external SPARQL server: the dataset goes as default-graph-uri/named-graph-uri
         protocol parameters; the time and size limits hold on the node's side (see docs)."""
+        assert isinstance(self.store, RemoteStore)  # the only store that `evaluates_queries`
         data: list[tuple[str, str]] = [("query", query)]
-        if dataset != Dataset.restricted():
-            # The protocol has no "every named graph": a rewritten query goes without
-            # dataset parameters (it reads only through GRAPH; docs/federation.md).
+        if dataset == Dataset.restricted():
+            # The protocol has no "every named graph": a rewritten query goes with what
+            # the server needs for an empty default graph, often nothing (docs/federation.md)
+            data += self.store.restricted_dataset
+        else:
             assert dataset.default != Dataset.UNION and dataset.named is not None
             data += [("default-graph-uri", g) for g in dataset.default]
             data += [("named-graph-uri", g) for g in dataset.named]

@@ -80,9 +80,10 @@ class RecordStore(Protocol):
         ...
 
     @property
-    def rights_in_query(self) -> bool:
-        """True when a caller's read rights can go inside the query (node/query/rewrite.py);
-        False when they must go as the list of readable graphs."""
+    def matches_empty_graphs(self) -> bool:
+        """Whether `GRAPH ?g { }` matches every named graph (SPARQL 1.1); False for a server
+        that matches none (Virtuoso 7.2), for which the rewrite (node/query/rewrite.py)
+        names the graphs by their triples."""
         ...
 
     def query_source(self) -> AbstractContextManager[QuerySource]:

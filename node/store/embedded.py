@@ -43,7 +43,7 @@ class EmbeddedStore:
                                          else path)
 
     evaluates_queries = False
-    rights_in_query = True
+    matches_empty_graphs = True
 
     @property
     def journal(self) -> EmbeddedStore:
