@@ -5,6 +5,7 @@ tests' oracle set (QUERIES) runs here against each server, as each role."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -25,7 +26,8 @@ from node.identity import Caller, StaticTokenAuthenticator
 from node.inputs import Row
 from node.query.results import term_from_json, term_json
 from node.store import GraphWrite
-from tests.conftest import start_oxigraph_server
+from tests.bench.bench_federation import fill_records
+from tests.conftest import REMOTE_SERVERS, emptied_server, start_oxigraph_server
 from tests.federation.test_federation import FMAR, QUERIES, canonical, may_read
 from tests.harness.processes import free_port
 from tests.virtuoso import virtuoso_or_skip
@@ -222,3 +224,24 @@ def test_remote_sparql_equals_the_oracle(request, remote_node, who, name):
     rows = [{v: term_json(term_from_json(b[v])) for v in variables if v in b}
             for b in body["results"]["bindings"]]
     assert canonical(variables, rows) == expected
+
+
+@pytest.mark.parametrize("kind", REMOTE_SERVERS)
+def test_POL_011_a_caller_with_many_records_is_answered_on_every_server(request, kind):
+    # Virtuoso took the readable graphs as protocol parameters and echoed each in a
+    # response header: past ~600 the node could not read the answer (SPARQL-011). The
+    # rights now go inside the query on every server.
+    services = Services.open(NodeSettings(sparql_url=emptied_server(request, kind), workers=1,
+                                          sparql_timeout=30), StaticTokenAuthenticator({}))
+    writes = list(fill_records(1600, ["FSP-A", "FSP-B"], seed=11))
+    for start in range(0, len(writes), 400):
+        services.register.store.write(writes[start:start + 400])
+    query = f"SELECT (COUNT(*) AS ?n) WHERE {{ ?a a <{FMAR}Asset> ; <{FMAR}organisation> ?o }}"
+    for who, expected in (("a", 800), ("neso", 1600)):
+        answer = services.query.sparql(CALLERS[who], query, "application/sparql-results+json")
+        assert int(json.loads(answer.body)["results"]["bindings"][0]["n"]["value"]) == expected
+    # and an empty graph pattern names the caller's graphs, on Virtuoso too
+    graphs = services.query.sparql(CALLERS["a"], "SELECT ?g WHERE { GRAPH ?g { } }",
+                                   "application/sparql-results+json")
+    names = {b["g"]["value"] for b in json.loads(graphs.body)["results"]["bindings"]}
+    assert len({n for n in names if n.startswith("https://id.fmar.uk/asset/")}) == 800
