@@ -362,3 +362,40 @@ def test_POL_011_restricted_patterns_are_evaluated_once_and_exists_looks_up_its_
         f"SELECT ?a WHERE {{ ?a a <{F}Asset> ; <{F}ratedCapacity> ?cap }}",
         policy.sparql_read_scope(ROLES["neso"]))
     assert "SELECT *" not in neso  # everything: the name filter alone, no branches
+
+
+def test_POL_011_a_record_readable_by_several_values_comes_once() -> None:
+    """Several organisations or licence areas are one branch, its values a VALUES list (a
+    DNO of 14 areas was 14 branches, which Virtuoso refused as too large); a record
+    holding two of them, or readable both by its organisation and by its area, still
+    comes once, in every form of the restriction."""
+    code = "https://id.fmar.uk/def/code/DNOCode/"
+    graphs = {"both-areas": ("FSP-Y", ["UKPN_EPN", "ENWL"]), "one-area": ("FSP-Y", ["ENWL"]),
+              "org-and-area": ("FSP-X", ["UKPN_EPN"]), "other-org": ("FSP-Z", ["ENWL"]),
+              "neither": ("FSP-Y", ["NPG_NE"])}
+    store = ox.Store()
+    for name, (org, areas) in graphs.items():
+        g = ox.NamedNode(f"https://id.fmar.uk/asset/{name}")
+        store.add(ox.Quad(g, ox.NamedNode(RDF_TYPE), ox.NamedNode(F + "Asset"), g))
+        store.add(ox.Quad(g, ox.NamedNode(F + "organisation"),
+                          ox.NamedNode(f"https://id.fmar.uk/org/{org}"), g))
+        for area in areas:
+            store.add(ox.Quad(g, ox.NamedNode(F + "dnoConnection"),
+                              ox.NamedNode(code + area), g))
+    scope = policy.ReadScope(False, frozenset({"FSP-X", "FSP-Z"}),
+                             frozenset({"UKPN_EPN", "ENWL"}))
+    readable = Counter({frozenset({("a", f"https://id.fmar.uk/asset/{n}")}): 1
+                        for n in ("both-areas", "one-area", "org-and-area", "other-org")})
+    names = " ".join(f"<https://id.fmar.uk/asset/{n}>" for n in graphs)
+    for query in (f"SELECT ?a WHERE {{ ?a a <{F}Asset> }}",  # the branches as a sub-select
+                  "SELECT ?a WHERE { GRAPH ?a { } }",  # the restriction alone
+                  # inside EXISTS: the union without a sub-select, the body first
+                  (f"SELECT ?a WHERE {{ VALUES ?a {{ {names} }} "
+                   f"FILTER EXISTS {{ ?a a <{F}Asset> }} }}")):
+        text = rewrite.restricted_query(query, scope)
+        assert text.count("VALUES") >= 2  # the organisations' and the areas' lists
+        assert answer(store, text, Dataset.restricted()) == readable, text
+    given = store.query(f"SELECT ?a WHERE {{ VALUES ?a {{ {names} }} "
+                        f"{rewrite.restriction(scope, '?a')} }}")
+    assert isinstance(given, ox.QuerySolutions)
+    assert Counter(frozenset({("a", s["a"].value)}) for s in given) == readable

@@ -15,8 +15,9 @@ access to the data restricted by indexed properties of the record graph that hol
   node/records/journal.py, so no query scans them) and, unless the caller reads
   everything (NESO: only that name filter), one of the branches
   `GRAPH g { g fmar:organisation <org> . s p o }` for the caller's
-  organisation, `GRAPH g { g fmar:dnoConnection <area> . s p o }` for each licence area,
-  or g is a public record (an asset category or a product version). The indexed pattern
+  organisation, `GRAPH g { g fmar:dnoConnection ?area . s p o } VALUES ?area { … }` for
+  its licence areas (one branch, whatever their number; a record holding two of them
+  comes once), or g is a public record (an asset category or a product version). The indexed pattern
   comes first in the block (Oxigraph then looks `s p o` up in each readable graph), except
   where `s p o` is bound: a constant subject or literal, or inside FILTER [NOT] EXISTS
   (evaluated once per outer solution), where `s p o` is matched first and the branch's
@@ -42,6 +43,7 @@ records, which a per-triple restriction cannot express in SPARQL.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from functools import lru_cache
@@ -75,25 +77,46 @@ def _code(value: str) -> str:
     return value
 
 
-def _alternatives(scope: policy.ReadScope, g: str) -> list[tuple[str, str]]:
-    """The ways a record graph `g` is readable under `scope` (not everything): (triple
-    pattern inside `GRAPH g` that binds g, filter on g)."""
+def _alternatives(scope: policy.ReadScope, g: str,
+                  fresh: Callable[[], str]) -> list[tuple[str, str, str, str]]:
+    """The ways a record graph `g` is readable under `scope` (not everything), each
+    (pattern inside `GRAPH g` that binds g, VALUES of its variable or "", filter on g,
+    a filter keeping one solution of a record holding two of the values, or ""):
+    one for the caller's organisations, one for its licence areas, one per kind of public
+    record. Several organisations or areas are one alternative whose object is a variable
+    of VALUES, so the query grows by a term per value, not by a branch (Virtuoso refused
+    the branch per value for a DNO of 14 areas as "Query too large")."""
     record = policy.record_graph_filter(g)  # POL-011, POL-082
-    alternatives = [(f"{g} <{FMAR.organisation}> <{ORG_BASE}{_code(o)}> .", record)
-                    for o in sorted(scope.organisations)]
-    alternatives += [(f"{g} <{FMAR.dnoConnection}> <{code_iri('DNOCode', _code(a))}> .",
-                      record) for a in sorted(scope.dno_areas)]
+    alternatives = []
+    for predicate, values in ((FMAR.organisation, [f"<{ORG_BASE}{_code(o)}>" for o in
+                                                   sorted(scope.organisations)]),
+                              (FMAR.dnoConnection, [f"<{code_iri('DNOCode', _code(a))}>"
+                                                    for a in sorted(scope.dno_areas)])):
+        if len(values) == 1:
+            alternatives.append((f"{g} <{predicate}> {values[0]} .", "", record, ""))
+        elif values:
+            v, w = fresh(), fresh()
+            listed = " ".join(values)
+            one = (f" FILTER NOT EXISTS {{ VALUES {w} {{ {listed} }} GRAPH {g} "
+                   f"{{ {g} <{predicate}> {w} }} FILTER(STR({w}) < STR({v})) }}")
+            alternatives.append((f"{g} <{predicate}> {v} .", f"VALUES {v} {{ {listed} }}",
+                                 record, one))
     # public records: an asset-category record holds exactly one fmar:AssetCategory
     # (CAT-DEF-001), a product version one fmar:Product
-    alternatives += [(f"{{}} a <{rdf_class}> .", f'FILTER(STRSTARTS(STR({g}), "{base}"))')
+    alternatives += [(f"{fresh()} a <{rdf_class}> .", "",
+                      f'FILTER(STRSTARTS(STR({g}), "{base}"))', "")
                      for base, rdf_class in policy.PUBLIC_RECORDS]
     return alternatives
+
+
+def _in_graph(g: str, patterns: str, values: str) -> str:
+    return f"{values} GRAPH {g} {{ {patterns} }}" if values else f"GRAPH {g} {{ {patterns} }}"
 
 
 def restricted_graph(scope: policy.ReadScope, g: str, body: str, fresh: Callable[[], str],
                      body_first: bool = False, once: bool = True) -> str:
     """`GRAPH g { body }` kept to the graphs the caller may read (POL-011). The branches
-    (one per organisation, licence area, and the public records) each put their
+    (the caller's organisations, its licence areas, the public records) each put their
     pattern first in the same `GRAPH` block as `body`, so that Oxigraph starts from it
     and looks `body` up by index in each readable graph (`body_first`: the other way
     round, for a body more selective than a licence area: a constant subject or literal,
@@ -101,20 +124,20 @@ def restricted_graph(scope: policy.ReadScope, g: str, body: str, fresh: Callable
     is then a FILTER EXISTS on the graph, because in one block Oxigraph's planner, not
     knowing those bindings, would start from the pattern again),
     and each excludes the graphs of the branches before it, so that a record readable
-    two ways comes once. `once`: the branches as one sub-select, evaluated once and
+    two ways comes once (and a branch of several values, a record holding two of them).
+    `once`: the branches as one sub-select, evaluated once and
     joined by hash (not inside EXISTS, where a sub-select would not see the outer
     solution's values and would be evaluated whole for each)."""
     record = policy.record_graph_filter(g)  # POL-011, POL-082
     if scope.everything:
         return f"GRAPH {g} {{ {body} }} {record}"
-    alternatives = [(pattern.replace("{}", fresh()), condition)
-                    for pattern, condition in _alternatives(scope, g)]
+    alternatives = _alternatives(scope, g, fresh)
     branches = []
-    for i, (pattern, condition) in enumerate(alternatives):
-        excluded = "".join(f" FILTER NOT EXISTS {{ GRAPH {g} {{ {earlier} }} }}"
-                           for earlier, _ in alternatives[:i])
-        block = (f"GRAPH {g} {{ {body} }} FILTER EXISTS {{ GRAPH {g} {{ {pattern} }} }}"
-                 if body_first else f"GRAPH {g} {{ {pattern} {body} }}")
+    for i, (pattern, values, condition, one) in enumerate(alternatives):
+        excluded = "".join(f" FILTER NOT EXISTS {{ {_in_graph(g, earlier, values_)} }}"
+                           for earlier, values_, _, _ in alternatives[:i])
+        block = (f"GRAPH {g} {{ {body} }} FILTER EXISTS {{ {_in_graph(g, pattern, values)} }}"
+                 if body_first else f"{_in_graph(g, f'{pattern} {body}', values)}{one}")
         branches.append(f"{{ {block} {condition}{excluded} }}")
     # A sub-select, so Oxigraph evaluates the branches once and joins their solutions by
     # hash: as a plain group beside another restricted pattern it re-ran them for every
@@ -137,7 +160,8 @@ def restriction(scope: policy.ReadScope, g: str) -> str:
     keep only the graphs the caller may read (POL-011). Not a sub-select: g is bound
     first (five names looked up: 0.2 ms; as a sub-select every readable graph is listed
     first, 15.6 ms for 10,000)."""
-    return restricted_graph(scope, g, "", lambda: "?_c_", once=False)
+    names = (f"?_c_{n}" for n in itertools.count())
+    return restricted_graph(scope, g, "", lambda: next(names), once=False)
 
 
 # ------------------------------------------------------------------ writing SPARQL back
