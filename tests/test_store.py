@@ -148,6 +148,9 @@ def test_graph_names_lists_every_graph_once(store):
         store.write([GraphWrite(g, triple(g, "x")) for g in written[start:start + 500]])
     listed = [g for g in store.graph_names() if g.startswith("https://id.fmar.uk/")]
     assert sorted(listed) == written
+    for start in range(0, len(written), 500):  # in a few updates, not one server call each
+        store.update(" ".join(f"DROP SILENT GRAPH <{g}> ;" for g in written[start:start + 500]))
+    assert not [g for g in store.graph_names() if g.startswith("https://id.fmar.uk/")]
 
 
 def test_a_server_that_does_not_answer_is_a_store_error():

@@ -124,8 +124,9 @@ class VirtuosoServer:
         self.isql("checkpoint;", timeout=timeout)
 
     def graphs(self) -> set[str]:
-        answer = httpx.post(self.public_sparql, data={"query": "SELECT DISTINCT ?g WHERE "
-                                                      "{ GRAPH ?g { ?s ?p ?o } }"},
+        # GROUP BY: as SELECT DISTINCT, over a minute at 2,000 graphs (RemoteStore.graph_names)
+        answer = httpx.post(self.public_sparql, data={"query": "SELECT ?g WHERE "
+                                                      "{ GRAPH ?g { ?s ?p ?o } } GROUP BY ?g"},
                             headers={"accept": "application/sparql-results+json"}, timeout=60)
         answer.raise_for_status()
         return {b["g"]["value"] for b in answer.json()["results"]["bindings"]}

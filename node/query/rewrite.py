@@ -16,8 +16,8 @@ access to the data restricted by indexed properties of the record graph that hol
   everything (NESO: only that name filter), one of the branches
   `GRAPH g { g fmar:organisation <org> . s p o }` for the caller's
   organisation, `GRAPH g { g fmar:dnoConnection ?area . s p o } VALUES ?area { … }` for
-  its licence areas (one branch, whatever their number; a record holding two of them
-  comes once), or g is a public record (an asset category or a product version). The indexed pattern
+  its licence areas (one branch, whatever their number: a record holds one area), or g
+  is a public record (an asset category or a product version). The indexed pattern
   comes first in the block (Oxigraph then looks `s p o` up in each readable graph), except
   where `s p o` is bound: a constant subject or literal, or inside FILTER [NOT] EXISTS
   (evaluated once per outer solution), where `s p o` is matched first and the branch's
@@ -78,14 +78,15 @@ def _code(value: str) -> str:
 
 
 def _alternatives(scope: policy.ReadScope, g: str,
-                  fresh: Callable[[], str]) -> list[tuple[str, str, str, str]]:
+                  fresh: Callable[[], str]) -> list[tuple[str, str, str]]:
     """The ways a record graph `g` is readable under `scope` (not everything), each
-    (pattern inside `GRAPH g` that binds g, VALUES of its variable or "", filter on g,
-    a filter keeping one solution of a record holding two of the values, or ""):
+    (pattern inside `GRAPH g` that binds g, VALUES of its variable or "", filter on g):
     one for the caller's organisations, one for its licence areas, one per kind of public
     record. Several organisations or areas are one alternative whose object is a variable
     of VALUES, so the query grows by a term per value, not by a branch (Virtuoso refused
-    the branch per value for a DNO of 14 areas as "Query too large")."""
+    the branch per value for a DNO of 14 areas as "Query too large"). Exact because a
+    record holds at most one organisation and one licence area (every shape says
+    `sh:maxCount 1`; tests/test_query_rewrite.py checks that they do)."""
     record = policy.record_graph_filter(g)  # POL-011, POL-082
     alternatives = []
     for predicate, values in ((FMAR.organisation, [f"<{ORG_BASE}{_code(o)}>" for o in
@@ -93,18 +94,15 @@ def _alternatives(scope: policy.ReadScope, g: str,
                               (FMAR.dnoConnection, [f"<{code_iri('DNOCode', _code(a))}>"
                                                     for a in sorted(scope.dno_areas)])):
         if len(values) == 1:
-            alternatives.append((f"{g} <{predicate}> {values[0]} .", "", record, ""))
+            alternatives.append((f"{g} <{predicate}> {values[0]} .", "", record))
         elif values:
-            v, w = fresh(), fresh()
-            listed = " ".join(values)
-            one = (f" FILTER NOT EXISTS {{ VALUES {w} {{ {listed} }} GRAPH {g} "
-                   f"{{ {g} <{predicate}> {w} }} FILTER(STR({w}) < STR({v})) }}")
-            alternatives.append((f"{g} <{predicate}> {v} .", f"VALUES {v} {{ {listed} }}",
-                                 record, one))
+            v = fresh()
+            alternatives.append((f"{g} <{predicate}> {v} .",
+                                 f"VALUES {v} {{ {' '.join(values)} }}", record))
     # public records: an asset-category record holds exactly one fmar:AssetCategory
     # (CAT-DEF-001), a product version one fmar:Product
     alternatives += [(f"{fresh()} a <{rdf_class}> .", "",
-                      f'FILTER(STRSTARTS(STR({g}), "{base}"))', "")
+                      f'FILTER(STRSTARTS(STR({g}), "{base}"))')
                      for base, rdf_class in policy.PUBLIC_RECORDS]
     return alternatives
 
@@ -124,7 +122,7 @@ def restricted_graph(scope: policy.ReadScope, g: str, body: str, fresh: Callable
     is then a FILTER EXISTS on the graph, because in one block Oxigraph's planner, not
     knowing those bindings, would start from the pattern again),
     and each excludes the graphs of the branches before it, so that a record readable
-    two ways comes once (and a branch of several values, a record holding two of them).
+    two ways comes once.
     `once`: the branches as one sub-select, evaluated once and
     joined by hash (not inside EXISTS, where a sub-select would not see the outer
     solution's values and would be evaluated whole for each)."""
@@ -133,11 +131,11 @@ def restricted_graph(scope: policy.ReadScope, g: str, body: str, fresh: Callable
         return f"GRAPH {g} {{ {body} }} {record}"
     alternatives = _alternatives(scope, g, fresh)
     branches = []
-    for i, (pattern, values, condition, one) in enumerate(alternatives):
+    for i, (pattern, values, condition) in enumerate(alternatives):
         excluded = "".join(f" FILTER NOT EXISTS {{ {_in_graph(g, earlier, values_)} }}"
-                           for earlier, values_, _, _ in alternatives[:i])
+                           for earlier, values_, _ in alternatives[:i])
         block = (f"GRAPH {g} {{ {body} }} FILTER EXISTS {{ {_in_graph(g, pattern, values)} }}"
-                 if body_first else f"{_in_graph(g, f'{pattern} {body}', values)}{one}")
+                 if body_first else _in_graph(g, f"{pattern} {body}", values))
         branches.append(f"{{ {block} {condition}{excluded} }}")
     # A sub-select, so Oxigraph evaluates the branches once and joins their solutions by
     # hash: as a plain group beside another restricted pattern it re-ran them for every

@@ -120,7 +120,7 @@ class QueryService:
         names = " ".join(str(ox.NamedNode(g)) for g in graphs if rewrite.is_iri(g))
         if not names:
             return []
-        query = (f"SELECT ?g WHERE {{ VALUES ?g {{ {names} }} "
+        query = (f"SELECT DISTINCT ?g WHERE {{ VALUES ?g {{ {names} }} "
                  f"{rewrite.restriction(scope, '?g')} }}")
         return sorted(s["g"].value for s in self.store.select(query))
 
