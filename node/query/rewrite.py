@@ -122,8 +122,7 @@ def restricted_graph(scope: policy.ReadScope, g: str, body: str, fresh: Callable
     is then a FILTER EXISTS on the graph, because in one block Oxigraph's planner, not
     knowing those bindings, would start from the pattern again),
     and each excludes the graphs of the branches before it, so that a record readable
-    two ways comes once.
-    `once`: the branches as one sub-select, evaluated once and
+    two ways comes once. `once`: the branches as one sub-select, evaluated once and
     joined by hash (not inside EXISTS, where a sub-select would not see the outer
     solution's values and would be evaluated whole for each)."""
     record = policy.record_graph_filter(g)  # POL-011, POL-082
