@@ -196,6 +196,24 @@ def test_SPARQL_011_an_answer_the_node_cannot_read_is_a_clear_error(huge_headers
     assert "could not be read" in failed.value.details["server"]
 
 
+def test_SPARQL_011_a_server_that_does_not_answer_is_a_clear_error() -> None:
+    """Not a bare 500: the listing of a caller's graphs (for what the rewrite does not
+    cover, here DESCRIBE) and the query itself, to a server that is not there."""
+    from tests.harness.processes import free_port
+
+    store = RemoteStore(f"http://127.0.0.1:{free_port()}", timeout=2.0)
+    service = QueryService(store, Limits(timeout=5))
+    try:
+        for query in ("DESCRIBE <https://id.fmar.uk/asset/x>", "ASK { ?s ?p ?o }"):
+            with pytest.raises(ApiError) as failed:
+                service.sparql(CALLERS["fsp"], query, None)
+            assert (failed.value.status, failed.value.code) == (502, "SPARQL-011")
+            assert "did not answer" in failed.value.details["server"]
+    finally:
+        service.close()
+        store.close()
+
+
 # ---------------------------------------------------------------- filters and aggregates
 
 

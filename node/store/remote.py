@@ -93,6 +93,10 @@ LAYOUTS = {
 }
 
 
+def _not_answered(exc: httpx.HTTPError) -> StoreError:
+    return StoreError(f"the SPARQL server did not answer ({type(exc).__name__}: {exc})")
+
+
 class RemoteStore:
     """Talks to a SPARQL server over HTTP.
 
@@ -280,6 +284,8 @@ class RemoteStore:
                     chunks.append(chunk)
         except httpx.TimeoutException:
             raise QueryLimitExceeded("time") from None
+        except httpx.ConnectError as exc:
+            raise _not_answered(exc) from None
         except httpx.HTTPError as exc:  # e.g. an answer whose headers pass the client's limit
             raise StoreError(f"the SPARQL server's answer could not be read "
                              f"({type(exc).__name__})") from None
@@ -291,8 +297,7 @@ class RemoteStore:
         try:
             return self._http.request(method, url, **options)
         except httpx.HTTPError as exc:
-            raise StoreError(f"the SPARQL server did not answer ({type(exc).__name__}: "
-                             f"{exc})") from None
+            raise _not_answered(exc) from None
 
     def _incomplete(self, response: httpx.Response) -> bool:
         marker = self.layout.incomplete_header
