@@ -11,9 +11,9 @@ merge of the record graphs, named graphs = the record graphs).
 `plan()` parses the query once, before any node is contacted, and decides the
 fragment:
 
-- the quads whose predicate occurs in the query's triple patterns, and for a pattern
-  with a variable predicate and a constant subject or object (`<asset> ?p ?o`) the
-  quads matching it;
+- the quads matching each triple pattern with a constant IRI as subject or object
+  (`?l a fmar:ConnectionLimit`, `<asset> ?p ?o`), and the quads of every other
+  predicate the query names (`?a fmar:ratedCapacity ?c`, paths);
 - every readable quad when a pattern has only variables, a negated path, or a
   zero-or-one / zero-or-more path (`p?`, `p*`: its zero-length part matches every
   term of the active graph, not only those of the fetched predicates), and for
@@ -50,13 +50,13 @@ from node.query.rewrite import TooLarge, parse, term
 class Plan:
     """What each node sends for a query: the quads of `predicates` (None: every readable
     quad, for the reason in `everything`), the quads matching each of `patterns` (a
-    variable predicate with a constant subject or object: (subject, object) in SPARQL
-    syntax, None for a variable) and, if `graph_names`, the names of its readable graphs."""
+    constant subject or object: (subject, predicate, object) in SPARQL syntax, None for a
+    variable) and, if `graph_names`, the names of its readable graphs."""
 
     predicates: list[str] | None
     graph_names: bool
     everything: str | None = None
-    patterns: tuple[tuple[str | None, str | None], ...] = ()
+    patterns: tuple[tuple[str | None, str | None, str | None], ...] = ()
 
 
 class _Everything(Exception):
@@ -89,7 +89,7 @@ def _path_iris(path: Any, out: set[str]) -> None:
 class _Found:
     predicates: set[str]
     graph: bool = False
-    patterns: set[tuple[str | None, str | None]] = field(default_factory=set)
+    patterns: set[tuple[str | None, str | None, str | None]] = field(default_factory=set)
 
 
 def _constant(value: Any) -> str | None:
@@ -97,9 +97,18 @@ def _constant(value: Any) -> str | None:
     return term(value) if isinstance(value, (URIRef, Literal)) else None
 
 
+def _iri(value: Any) -> str | None:
+    """An IRI of the query in N-Triples syntax. Not a literal: rdflib may write its
+    lexical form otherwise than the query does (`01` as `1`), and the fragment would then
+    miss the quads the query matches."""
+    return term(value) if isinstance(value, URIRef) else None
+
+
 def _triple(s: Any, p: Any, o: Any, found: _Found) -> None:
     if isinstance(p, (Variable, BNode)) and (_constant(s) or _constant(o)):
-        found.patterns.add((_constant(s), _constant(o)))  # e.g. <asset> ?p ?o
+        found.patterns.add((_constant(s), None, _constant(o)))  # e.g. <asset> ?p ?o
+    elif isinstance(p, URIRef) and (_iri(s) or _iri(o)):
+        found.patterns.add((_iri(s), term(p), _iri(o)))  # e.g. ?l a fmar:ConnectionLimit
     else:
         _path_iris(p, found.predicates)
 
@@ -158,8 +167,9 @@ def plan(query: str) -> Plan:
         everything = "DESCRIBE"
     if everything is not None:  # every graph with something readable comes with its quads
         return Plan(None, False, everything)
-    return Plan(sorted(found.predicates), found.graph, None, tuple(sorted(
-        found.patterns, key=str)))
+    whole = {term(URIRef(p)) for p in found.predicates}
+    patterns = {p for p in found.patterns if p[1] not in whole}  # those not already sent
+    return Plan(sorted(found.predicates), found.graph, None, tuple(sorted(patterns, key=str)))
 
 
 def _service_refused() -> ApiError:
@@ -191,10 +201,11 @@ def fragment_query(plan: Plan, limit: int | None = None) -> str:
         if plan.predicates:
             values = " ".join(f"<{p}>" for p in plan.predicates)
             parts.append(f"{{ VALUES ?p {{ {values} }} GRAPH ?g {{ ?s ?p ?o }} }}")
-        for subject, obj in plan.patterns:
+        for subject, predicate, obj in plan.patterns:
             binds = "".join(f" BIND({term} AS ?{name})" for name, term in
-                            (("s", subject), ("o", obj)) if term)
-            parts.append(f"{{ GRAPH ?g {{ {subject or '?s'} ?p {obj or '?o'} }}{binds} }}")
+                            (("s", subject), ("p", predicate), ("o", obj)) if term)
+            parts.append(f"{{ GRAPH ?g {{ {subject or '?s'} {predicate or '?p'} "
+                         f"{obj or '?o'} }}{binds} }}")
         if plan.graph_names:
             parts.append("{ GRAPH ?g { } }")
     where = " UNION ".join(parts) if parts else "FILTER(false)"

@@ -615,6 +615,19 @@ def test_a_variable_predicate_with_a_constant_fetches_only_its_quads(fed, who):
         assert canonical(["p", "o"], answer["results"]["bindings"]) == expected
 
 
+@pytest.mark.parametrize("who", CALLERS)
+def test_a_constant_object_fetches_only_the_quads_it_matches(fed, who):
+    # the limits' type quads, not every record's (the whole predicate was 10x the quads)
+    query = PREFIX + "SELECT ?l ?a WHERE { ?l a fmar:ConnectionLimit ; fmar:limitsAsset ?a }"
+    _, expected = oracle(fed, who, query)
+    answer = fed.client(who).sparql(query)
+    assert not answer["partial"] and answer["fragment"]["everything"] is None
+    limits = oracle(fed, who, PREFIX + "SELECT ?l WHERE { ?l a fmar:ConnectionLimit }")[1]
+    links = oracle(fed, who, PREFIX + "SELECT ?l WHERE { ?l fmar:limitsAsset ?a }")[1]
+    assert answer["fragment"]["quads"] == sum(limits.values()) + sum(links.values())
+    assert canonical(["l", "a"], answer["results"]["bindings"]) == expected
+
+
 def test_a_join_that_fails_SPARQL_005_keeps_every_node_status(fed):
     """SPARQL-005 at the join stage: the answer still lists every node (all answered) and
     says which stage failed; relayed, the node answers 504 with the same body."""

@@ -34,7 +34,25 @@ def test_plan_of_each_shape(query, predicates, graph_names, everything):
 def test_a_variable_predicate_with_a_constant_becomes_a_pattern():
     plan = joins.plan('SELECT * WHERE { <https://id.fmar.uk/asset/1> ?p ?o . ?s ?q "x" }')
     assert plan.everything is None and plan.predicates == []
-    assert set(plan.patterns) == {("<https://id.fmar.uk/asset/1>", None), (None, '"x"')}
+    assert set(plan.patterns) == {("<https://id.fmar.uk/asset/1>", None, None),
+                                  (None, None, '"x"')}
+
+
+def test_a_constant_iri_subject_or_object_fetches_only_its_quads():
+    """`?l a fmar:ConnectionLimit` needs the type quads of limits, not every record's; a
+    predicate the query also uses with both ends variable is fetched whole; a literal
+    object is not a pattern (rdflib may write its lexical form otherwise: `01` as `1`)."""
+    rdf_type = "<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>"
+    plan = joins.plan(F + "SELECT * WHERE { ?l a f:ConnectionLimit ; f:limitsAsset ?a . "
+                      "?a f:ratedCapacity 01 . <https://id.fmar.uk/asset/1> f:name ?n }")
+    assert plan.everything is None
+    assert plan.predicates == ["https://id.fmar.uk/def/fmar#limitsAsset",
+                               "https://id.fmar.uk/def/fmar#ratedCapacity"]
+    assert set(plan.patterns) == {
+        (None, rdf_type, "<https://id.fmar.uk/def/fmar#ConnectionLimit>"),
+        ("<https://id.fmar.uk/asset/1>", "<https://id.fmar.uk/def/fmar#name>", None)}
+    both = joins.plan(F + "SELECT * WHERE { ?l a f:ConnectionLimit . ?x a ?t }")
+    assert both.predicates == [rdf_type[1:-1]] and both.patterns == ()
 
 
 @pytest.mark.parametrize("query", ["SELECT * WHERE { ?s ?p }", "SELECT WHERE", "ASK { ( }"])
