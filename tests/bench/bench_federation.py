@@ -256,12 +256,14 @@ def _neso_token_file(tokens: Path, token: str) -> None:
 QUESTIONS = ("filter", "report", "capacity", "cap-reg", "oracle", "oracle-dno")
 
 
-async def measure_oracle(urls: list[str], token: str, reps: int) -> None:
+async def measure_oracle(urls: list[str], token: str, reps: int,
+                         only: tuple[str, ...] = ()) -> None:
     """Issue 8 item 2: the federation tests' 12 oracle queries as NESO (or a DNO) through the real
     fan-out, each in both modes: `gather` (fragments shipped, joined over their union)
     and `distribute` (each node's own endpoint, answers concatenated). Per query and mode:
     p50/p99 of the federated answer, the slowest node asked alone (p50), the outcome
-    (rows, or the refusal's code) and, for gather, the quads shipped and the join's p50."""
+    (rows, or the refusal's code) and, for gather, the quads shipped and the join's p50.
+    `only`: these of the queries (all when empty)."""
     from node.federation.tokens import StaticTokens
     from tests.federation.test_federation import QUERIES
 
@@ -275,6 +277,8 @@ async def measure_oracle(urls: list[str], token: str, reps: int) -> None:
             return await engine.sparql(nodes, query, mode=mode)
 
         for name, query in QUERIES.items():
+            if only and name not in only:
+                continue
             for mode in ("gather", "distribute"):
                 answer = await ask(targets, query, mode)  # warm-up, not measured
                 times, joins_ms = [], []
@@ -310,7 +314,8 @@ async def measure_oracle(urls: list[str], token: str, reps: int) -> None:
 
 def part2(per_node: int, ks: list[int], reps: int, one_node: bool = True,
           data: Path | None = None, load_only: bool = False,
-          questions: tuple[str, ...] = QUESTIONS) -> None:
+          questions: tuple[str, ...] = QUESTIONS, oracle_queries: tuple[str, ...] = ()
+          ) -> None:
     """`data`: a directory kept between runs (nodes already filled there, with their
     index built, are reused); `load_only`: fill and start the nodes once, then stop."""
     print(f"\n== Part 2: federated latency, {per_node} assets per node, {reps} repetitions")
@@ -355,7 +360,7 @@ def part2(per_node: int, ks: list[int], reps: int, one_node: bool = True,
                 for k in ks:
                     print(f"-- oracle set, K={k}, {per_node * k} assets, as {caller}")
                     asyncio.run(measure_oracle(nodes[:k], token if label == "oracle"
-                                               else DNO_TOKEN, reps))
+                                               else DNO_TOKEN, reps, oracle_queries))
                 continue
             what, who = (("capacity", REGULATOR_TOKEN) if label == "cap-reg"
                          else (label, token))
@@ -564,6 +569,9 @@ def main() -> None:
     parser.add_argument("--skip-part3", action="store_true")
     parser.add_argument("--questions", default=",".join(QUESTIONS),
                         help="part 2's questions, of: " + ", ".join(QUESTIONS))
+    parser.add_argument("--oracle-queries", default="",
+                        help="oracle, oracle-dno: only these of the 12 queries (names of "
+                        "tests/federation/test_federation.py QUERIES, comma-separated)")
     args = parser.parse_args()
     if args.quick:
         args.restriction, args.per_node, args.nodes, args.reps = 5000, 1000, "1,2", 5
@@ -573,7 +581,8 @@ def main() -> None:
         part1(args.restriction)
     part2(args.per_node, [int(k) for k in args.nodes.split(",")], args.reps,
           one_node=not args.no_one_node, data=args.data, load_only=args.load_only,
-          questions=tuple(args.questions.split(",")))
+          questions=tuple(args.questions.split(",")),
+          oracle_queries=tuple(q for q in args.oracle_queries.split(",") if q))
     if args.load_only:
         return
     if not args.skip_part3:
