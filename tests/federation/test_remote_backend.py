@@ -245,3 +245,15 @@ def test_POL_011_a_caller_with_many_records_is_answered_on_every_server(request,
                                    "application/sparql-results+json")
     names = {b["g"]["value"] for b in json.loads(graphs.body)["results"]["bindings"]}
     assert len({n for n in names if n.startswith("https://id.fmar.uk/asset/")}) == 800
+    # DESCRIBE too (it went as the graph list): the caller's own assets, whole, and
+    # nothing of another's, even named
+    theirs = next(w.graph for w in writes if "FSP-B" in w.ntriples)
+    described = services.query.sparql(
+        CALLERS["a"], f"DESCRIBE ?a <{theirs}> WHERE {{ ?a a <{FMAR}Asset> }}",
+        "application/n-triples")
+    triples = list(ox.parse(described.body, format=ox.RdfFormat.N_TRIPLES))
+    subjects = {t.subject.value for t in triples}
+    mine = {w.graph for w in writes if "FSP-A" in w.ntriples}
+    assert subjects == mine and len(mine) == 800
+    assert len(triples) == sum(len(w.ntriples.strip().splitlines()) for w in writes
+                               if "FSP-A" in w.ntriples)
