@@ -133,7 +133,9 @@ class Gen:
         if r < 0.30:
             return f"!{self.pick(PREDICATES)}"
         if r < 0.33:
-            return f"{self.pick(PREDICATES)}/{self.pick(PREDICATES)}"
+            one, two, three = (self.pick(PREDICATES) for _ in range(3))
+            return self.pick([f"{one}/{two}", f"^({one}/{two})", f"({one}/{two})|{three}",
+                              f"{one}/^{two}/{three}", f"{one}/{two}"])
         if r < 0.35:
             return f"<{RDF_TYPE}>*"
         return self.pick(PREDICATES)
@@ -285,7 +287,7 @@ def test_POL_011_the_rewrite_answers_as_the_graph_list_for_every_role(store) -> 
     listed = {name: Dataset.listed(list_allowed(Listing(), scope))  # type: ignore[arg-type]
               for name, scope in scopes.items()}
     assert len(listed["neso"].named) > len(listed["fsp"].named) > len(listed["regulator"].named)
-    rewritten = unsupported = nonempty = failed = invalid = named_by_triples = described = 0
+    rewritten = unsupported = nonempty = failed = invalid = named_by_triples = described = sequences = 0
     for n in range(QUERIES):
         query = gen.query()
         for name, scope in scopes.items():
@@ -309,14 +311,17 @@ def test_POL_011_the_rewrite_answers_as_the_graph_list_for_every_role(store) -> 
                 named_by_triples += 1
             failed += isinstance(old, tuple)
             described += query.startswith("DESCRIBE") and bool(old)
+            sequences += ">/" in query and bool(old)  # a path of steps, now rewritten
             nonempty += bool(old) and old != Counter() and not isinstance(old, tuple)
     # the grammar exercises the rewrite, and most answers are not empty
     print(f"{rewritten} rewritten, {unsupported} unsupported (graph list), {nonempty} "
           f"non-empty, {failed} failed alike, {invalid} invalid queries, {named_by_triples} "
           f"with empty graph patterns also as for Virtuoso, {described} non-empty DESCRIBE, "
+          f"{sequences} non-empty with a sequence path, "
           f"{time.monotonic() - started:.1f} s")
     assert rewritten > 3 * QUERIES and nonempty > rewritten // 3 and failed < rewritten // 10
     assert named_by_triples > QUERIES // 10
+    assert described > 5 and sequences > 5
     # ~45 s on this 2-core machine when it is quiet; the bound leaves room for a busy one
     assert time.monotonic() - started < 120
 

@@ -39,9 +39,12 @@ DESCRIBE is written as the CONSTRUCT of the described resources' triples in the 
 graphs (`Writer.describe`): the same description, since a record graph holds no blank node
 for a concise bounded description to follow.
 
+A path of a fixed number of steps (`p/q`, `^(p/q)`, `(p/q)|r`) is its steps, each restricted
+(`Writer.steps`).
+
 Not rewritten (`Unsupported`; the caller gets today's graph-list form): over the default
-graph the property paths that are more than one step (`p*`, `p+`, `p?`, sequences): a
-path's closure crosses records, which a per-triple restriction cannot express in SPARQL.
+graph the property paths of any number of steps (`p*`, `p+`, `p?`): a path's closure
+crosses records, which a per-triple restriction cannot express in SPARQL.
 """
 
 from __future__ import annotations
@@ -317,17 +320,36 @@ class Writer:
                 return bnodes.setdefault(x, self.fresh())
             return term(x)
 
-        predicate = node(p) if isinstance(p, (Variable, BNode)) else path_text(p)
-        text = f"{node(s)} {predicate} {node(o)} ."
         if in_graph or self.scope is None:
-            return text
-        if not _one_step(p):
-            raise Unsupported("a property path over more than one triple")
-        # Body first where it is bound: a constant subject or literal, or inside EXISTS,
-        # evaluated once per outer solution with its variables set (pattern first there
-        # scanned every readable graph per solution: 19 s for `no-limit` over 20,000).
-        selective = isinstance(s, URIRef) or isinstance(o, Literal) or self.in_exists > 0
-        return self.restricted_graph(self.fresh(), text, selective)
+            predicate = node(p) if isinstance(p, (Variable, BNode)) else path_text(p)
+            return f"{node(s)} {predicate} {node(o)} ."
+        return self.steps(s, p, o, node)
+
+    def steps(self, s: Any, p: Any, o: Any, node: Callable[[Any], str]) -> str:
+        """`s p o` over the default graph, each triple it matches in a readable graph. A
+        path of a fixed number of steps is written as SPARQL defines it: a sequence as the
+        join of its steps through fresh variables, an alternative as a UNION, an inverse
+        with its ends swapped (the same multiset of solutions). `p?`, `p*` and `p+` have no
+        such form (Unsupported)."""
+        if isinstance(p, (Variable, BNode)) or _one_step(p):
+            predicate = node(p) if isinstance(p, (Variable, BNode)) else path_text(p)
+            # Body first where it is bound: a constant subject or literal, or inside
+            # EXISTS, evaluated once per outer solution with its variables set (pattern
+            # first there scanned every readable graph per solution: 19 s for `no-limit`
+            # over 20,000).
+            selective = isinstance(s, URIRef) or isinstance(o, Literal) or self.in_exists > 0
+            return self.restricted_graph(self.fresh(), f"{node(s)} {predicate} {node(o)} .",
+                                         selective)
+        if isinstance(p, InvPath):
+            return self.steps(o, p.arg, s, node)
+        if isinstance(p, SequencePath):
+            ends = [s, *(Variable(self.fresh()[1:]) for _ in p.args[1:]), o]
+            return " ".join(f"{{ {self.steps(ends[i], step, ends[i + 1], node)} }}"
+                            for i, step in enumerate(p.args))
+        if isinstance(p, AlternativePath):
+            return "{ " + " UNION ".join(f"{{ {self.steps(s, a, o, node)} }}"
+                                         for a in p.args) + " }"
+        raise Unsupported("a property path of any number of steps (p?, p*, p+)")
 
     def pattern(self, p: Any, in_graph: bool) -> str:
         """The group graph pattern (without its braces) of algebra node `p`."""

@@ -257,3 +257,9 @@ def test_POL_011_a_caller_with_many_records_is_answered_on_every_server(request,
     assert subjects == mine and len(mine) == 800
     assert len(triples) == sum(len(w.ntriples.strip().splitlines()) for w in writes
                                if "FSP-A" in w.ntriples)
+    # and a path of steps (it went as the graph list too): the assets of my asset's owner
+    path = (f"SELECT (COUNT(*) AS ?n) WHERE {{ <{sorted(mine)[0]}> "
+            f"<{FMAR}organisation>/^<{FMAR}organisation> ?b }}")
+    for who in ("a", "neso"):
+        answer = services.query.sparql(CALLERS[who], path, "application/sparql-results+json")
+        assert int(json.loads(answer.body)["results"]["bindings"][0]["n"]["value"]) == 800
