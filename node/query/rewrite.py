@@ -212,6 +212,16 @@ def _one_step(path: Any) -> bool:
     return False
 
 
+def _reads_data(p: Any) -> bool:
+    """Whether algebra `p` matches a triple anywhere (in EXISTS too, still in rdflib's
+    parse form there)."""
+    found: list[bool] = []
+    traverse(p, visitPre=lambda n: found.append(True) if isinstance(n, CompValue) and (
+        (n.name == "BGP" and n.triples) or n.name in ("TriplesBlock", "Builtin_EXISTS",
+                                                       "Builtin_NOTEXISTS")) else None)
+    return bool(found)
+
+
 AGGREGATES = {"Aggregate_Count": "COUNT", "Aggregate_Sum": "SUM", "Aggregate_Min": "MIN",
               "Aggregate_Max": "MAX", "Aggregate_Avg": "AVG", "Aggregate_Sample": "SAMPLE",
               "Aggregate_GroupConcat": "GROUP_CONCAT"}
@@ -383,8 +393,11 @@ class Writer:
                 g = self.fresh()
                 bind = f"VALUES {g} {{ {term(p.term)} }} "
             body = self.pattern(p.p, True)
-            if not body.strip() and self.scope is not None:
-                return bind + self.graph_names(g)
+            if self.scope is not None and not _reads_data(p.p):
+                # no triple to match: every readable graph, named as `GRAPH g { }` is
+                # (Virtuoso matches a GRAPH block without triples to no graph)
+                names = bind + self.graph_names(g)
+                return f"{{ {body} }} {names}" if body.strip() else names
             return f"{bind}GRAPH {g} {{ {body} }} {self.restricted(g)}"
         if name == "ToMultiSet":
             return self.pattern(p.p, in_graph)
