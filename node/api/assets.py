@@ -41,6 +41,7 @@ from node.kinds.asset_records import (
     AssetRecord,
     Checked,
     csv_row,
+    etag_of,
     mpans_and_serial,
     rdflib_graph,
 )
@@ -381,7 +382,14 @@ def _triples_lines(records: Iterator[AssetRecord]) -> Iterator[bytes]:
 def read_asset(request: Request, asset_id: str, caller: CallerDep,
                format: Annotated[str | None, Query(
                    json_schema_extra={"enum": RECORD_FORMATS})] = None) -> Response:
-    record = assets_of(request).read(asset_id, caller)
+    assets = assets_of(request)
+    body = assets.read_json(asset_id, caller)  # IDX-011: JSON from the listing index
+    if body is not None and negotiate(request, RECORD_TYPES, format) == JSON:
+        etag = etag_of(body["AssetId"], body["Version"])
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers={"ETag": etag})
+        return JSONResponse(body, headers={"ETag": etag, "Vary": "Accept"})
+    record = assets.read(asset_id, caller)
     if request.headers.get("if-none-match") == record.etag:
         return Response(status_code=304, headers={"ETag": record.etag})
     return record_response(request, record, fmt=format)

@@ -235,6 +235,19 @@ class ListingIndex:
         with self.engine.connect() as conn:
             return queries.page(conn, scope, spec, limit, after_iri)
 
+    def record(self, iri: str) -> tuple[str, str | None, str] | None:
+        """IDX-011: (organisation code, licence area code, JSON) of the listed record `iri`
+        when its row mirrors it exactly (organisation and area each one canonical IRI:
+        IDX-010's state is not irregular), caught up first; else None (the store answers)."""
+        self.ensure_current()
+        with self.engine.connect() as conn:
+            row = conn.execute(select(assets.c.organisation, assets.c.dno, assets.c.doc).where(
+                assets.c.iri == iri, assets.c.listed,
+                assets.c.q_state.in_((filtered.REGULAR, filtered.ODD_CAPACITY)))).first()
+        if row is None or row.organisation is None or row.doc is None:
+            return None
+        return row.organisation, row.dno, row.doc
+
     def every(self, scope: policy.ReadScope, spec: AssetFilter,
               batch: int = 1000) -> Iterator[dict[str, Any]]:
         """The JSON of every matching listed record in IRI order, a keyset page of `batch`

@@ -286,7 +286,7 @@ class AssetRecord:
 
     @property
     def etag(self) -> str:
-        return f'"{self.asset_id}.v{self.version}"'
+        return etag_of(self.asset_id, self.version)
 
     @property
     def organisation_id(self) -> str:
@@ -344,6 +344,11 @@ class AssetRecord:
         body["Created"] = self.first(_CREATED)
         body["Modified"] = self.first(_MODIFIED)
         return body
+
+
+def etag_of(asset_id: str, version: int) -> str:
+    """An asset's ETag: its ID and version."""
+    return f'"{asset_id}.v{version}"'
 
 
 CSV_COLUMNS = ["AssetId", *FIELD_BY_NAME.keys(), "RegistrationStatus", "ValidationStatus", "Version"]

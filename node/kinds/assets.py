@@ -41,7 +41,7 @@ from node.kinds.categories import Categories
 from node.merkle import digests_of, graph_quads
 from node.query import filters as asset_filters
 from node.records import tombstone
-from node.records.kind import RecordKind
+from node.records.kind import Facts, RecordKind
 from node.records.reading import history as record_history
 from node.records.reading import own_triples
 from node.records.refusals import not_found, refusal
@@ -368,6 +368,20 @@ class Assets:
             raise tombstone.absent(ASSET, self.store, ASSET.iri_of(asset_id), caller)
         policy.authorise(caller, "asset", "read", record.facts)
         return record
+
+    def read_json(self, asset_id: str, caller: Caller) -> dict[str, Any] | None:
+        """IDX-011: the asset's JSON from the listing index, which keeps what `read` gives
+        (IDX-008), with the read decided by the same policy on the row's organisation and
+        area; None when the index does not hold it (then `read`, from the store)."""
+        if self.index is None:
+            return None
+        found = self.index.record(ASSET.iri_of(asset_id))
+        if found is None:
+            return None
+        organisation, area, doc = found
+        policy.authorise(caller, "asset", "read", Facts(organisation, area))
+        body: dict[str, Any] = json.loads(doc)
+        return body
 
     # ------------------------------------------------------------ changes
 
