@@ -981,7 +981,8 @@ INDEX_RULES = [
             "test_IDX_010_irregular_records_send_every_filter_to_the_store",
             "test_IDX_010_the_http_answer_is_the_same_both_ways",
             "test_IDX_010_capacity_bounds_compare_as_oxigraph_does")),
-    Rule("IDX-011", "GET /assets/{id} in JSON is answered from the record's row (its JSON, "
+    Rule("IDX-011", "On a node whose store is a SPARQL server, GET /assets/{id} in JSON is "
+         "answered from the record's row (its JSON, "
          "IDX-008), the read decided by the same policy (POL-003) on the row's organisation "
          "and licence area, after the index has caught up; a row that cannot mirror its "
          "record (two values or a non-canonical code: IDX-010's irregular state), an asset "
@@ -989,7 +990,9 @@ INDEX_RULES = [
          "asset answers every caller as the store does (status, body, ETag).",
          "`node/index/listing.py` `record`, `node/kinds/assets.py` `read_json`", "(read)",
          _t(INDEX_TEST, "test_IDX_011_a_read_is_served_from_the_index_as_the_store_gives_it",
-            "test_IDX_011_a_record_the_row_cannot_mirror_is_read_from_the_store")),
+            "test_IDX_011_a_record_the_row_cannot_mirror_is_read_from_the_store")
+         + "<br>" + _t("tests/federation/test_remote_backend.py",
+              "test_IDX_011_reads_on_a_sparql_server_come_from_the_listing_index")),
     Rule("IDX-020", "The capacity cells (per finest group of every code and per measure: "
          "count, exact sum, smallest and two largest) are kept in the rows' transaction and "
          "always equal the cells summed anew from the rows.",

@@ -513,6 +513,9 @@ def test_IDX_011_a_read_is_served_from_the_index_as_the_store_gives_it(node, mon
     body and ETag (a read refused alike, an unknown asset 404 alike). If-None-Match gives
     304 from the row; another format reads the store."""
     paths = Paths(node)
+    # this node's store is embedded, which reads from the index only when told to
+    assert not paths.assets.index_reads
+    monkeypatch.setattr(paths.assets, "index_reads", True)
     store = paths.services.register.store
     with paths.index.engine.connect() as conn:
         ids = sorted(json.loads(doc)["AssetId"] for (doc,) in conn.exec_driver_sql(

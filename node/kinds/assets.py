@@ -168,6 +168,9 @@ class Assets:
         self._shapes_turtle: str | None = None
         # the listing index (node/index/), when the node keeps one: listings read it
         self.index: ListingIndex | None = None
+        # single JSON reads from it too (IDX-011): where the store is a SPARQL server, whose
+        # round trip it saves; the embedded store's own read is the faster (performance.md)
+        self.index_reads = self.store.evaluates_queries
 
     def close(self) -> None:
         if self._pool is not None:
@@ -373,7 +376,7 @@ class Assets:
         """IDX-011: the asset's JSON from the listing index, which keeps what `read` gives
         (IDX-008), with the read decided by the same policy on the row's organisation and
         area; None when the index does not hold it (then `read`, from the store)."""
-        if self.index is None:
+        if self.index is None or not self.index_reads:
             return None
         found = self.index.record(ASSET.iri_of(asset_id))
         if found is None:

@@ -26,6 +26,7 @@ from node.identity import Caller, StaticTokenAuthenticator
 from node.inputs import Row
 from node.query.results import term_from_json, term_json
 from node.store import GraphWrite
+from node.store.remote import RemoteStore
 from tests.bench.bench_federation import fill_records
 from tests.conftest import REMOTE_SERVERS, emptied_server, start_oxigraph_server
 from tests.federation.test_federation import FMAR, QUERIES, canonical, may_read
@@ -129,6 +130,31 @@ def test_remote_dataset_is_the_callers_records_only(remote_node):
     leak = get(remote_node, "neso", "/sparql", query="SELECT ?g WHERE { GRAPH ?g { ?s ?p ?o } "
                "FILTER STRSTARTS(STR(?g), 'urn:') }")
     assert leak.status_code == 200 and leak.json()["results"]["bindings"] == []
+
+
+def test_IDX_011_reads_on_a_sparql_server_come_from_the_listing_index(remote_node,
+                                                                      monkeypatch):
+    """Where the store is a SPARQL server, `GET /assets/{id}` in JSON is the record's row
+    in the listing index (no request to the server), as the page holds it; another
+    organisation's asset is refused as from the store; Turtle still reads the store."""
+    calls: list[str] = []
+    original = RemoteStore.triples
+    monkeypatch.setattr(RemoteStore, "triples",
+                        lambda store, graph: calls.append(graph) or original(store, graph))
+    items = get(remote_node, "neso", "/assets", limit=100).json()["items"]
+    assert len(items) == 30
+    for item in items:
+        calls.clear()
+        r = get(remote_node, "a", f"/assets/{item['AssetId']}")
+        if item["OrganisationId"] == "FSP-A":
+            assert r.status_code == 200 and r.json() == item and not calls
+            assert r.headers["etag"] == f'"{item["AssetId"]}.v{item["Version"]}"'
+        else:
+            assert r.status_code in (403, 404) and r.json()["code"]
+    calls.clear()
+    turtle = httpx.get(f"{remote_node}/assets/{items[0]['AssetId']}", timeout=30, headers={
+        "authorization": "Bearer t-neso", "accept": "text/turtle"})
+    assert turtle.status_code == 200 and calls
 
 
 def test_remote_rest_form_and_aggregate(remote_node):
