@@ -169,7 +169,7 @@ class Assets:
         # the listing index (node/index/), when the node keeps one: listings read it
         self.index: ListingIndex | None = None
         # single JSON reads from it too (IDX-011): where the store is a SPARQL server, whose
-        # round trip it saves; the embedded store's own read is the faster (performance.md)
+        # round trip it saves; the embedded store's own read is as fast (performance.md)
         self.index_reads = self.store.evaluates_queries
 
     def close(self) -> None:
