@@ -24,6 +24,12 @@ ORG = "FSP-ACME"
 ORDER_BY_CROSS = "SELECT * WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i } ORDER BY ?c LIMIT 1"
 COUNT_CROSS4 = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l }"
 PATH_COUNT = "SELECT (COUNT(*) AS ?n) WHERE { ?a (<urn:x:p>|!<urn:x:p>)* ?b }"
+# Forms the rewrite now writes out (POL-011) rather than running over the graph list: a
+# path of steps through shared objects (organisations, codes), and a DESCRIBE of a cross
+# product; each grows without end as the 4-way COUNT does.
+SEQUENCE_COUNT = ("SELECT (COUNT(*) AS ?n) WHERE { ?a (!<urn:x:p>)/^(!<urn:x:p>)/(!<urn:x:p>)/"
+                  "^(!<urn:x:p>)/(!<urn:x:p>) ?b }")
+DESCRIBE_CROSS = "DESCRIBE ?a WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
 # A plain bounded query: the baseline.
 PLAIN = ("PREFIX fmar: <https://id.fmar.uk/def/fmar#> SELECT ?a ?c WHERE "
          "{ ?a a fmar:Asset ; fmar:ratedCapacity ?c } LIMIT 10")

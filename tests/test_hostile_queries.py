@@ -24,9 +24,11 @@ import pytest
 
 from tests.hostile import (
     COUNT_CROSS4,
+    DESCRIBE_CROSS,
     ORDER_BY_CROSS,
     PATH_COUNT,
     PLAIN,
+    SEQUENCE_COUNT,
     NodeProcess,
     Watch,
     alive,
@@ -97,6 +99,19 @@ def test_endless_count_is_stopped_at_the_deadline(time_node, query):
     r = time_node.sparql(query, watch)
     assert r.status_code == 504 and r.json()["code"] == "SPARQL-005", r.text
     assert r.json()["details"] == {"timeout_s": 5.0, "max_rows": 1000, "memory_mb": 1024}
+    _bounded(watch, TIME_LIMITS)
+    assert time_node.sparql(PLAIN).status_code == 200  # and the next query is served
+
+
+@pytest.mark.parametrize("query", [SEQUENCE_COUNT, DESCRIBE_CROSS],
+                         ids=["sequence-path-count", "describe-cross-product"])
+def test_rewritten_paths_and_describe_are_stopped_by_a_limit(time_node, query):
+    """A path of steps and DESCRIBE are written out by the rewrite (POL-011) now, not run
+    over the graph list: built to grow without end, they are stopped by the deadline or
+    the memory limit, whichever comes first on the machine, in bounded memory."""
+    watch = Watch()
+    r = time_node.sparql(query, watch)
+    assert (r.status_code, r.json()["code"]) in ((504, "SPARQL-005"), (422, "SPARQL-020")), r.text
     _bounded(watch, TIME_LIMITS)
     assert time_node.sparql(PLAIN).status_code == 200  # and the next query is served
 
