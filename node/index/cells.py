@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, insert, select
+from sqlalchemy import Connection, delete, select
 
 from node import policy
 from node.index.schema import CODE_COLUMNS, MEASURE_COLUMNS, assets, capacity_cells
@@ -47,18 +47,29 @@ def _sum(rows: Iterable[Any]) -> dict[tuple[GroupKey, str], Cell]:
     return cells
 
 
-def _matches(table: Any, key: GroupKey) -> Any:
-    return and_(*(table.c[c].is_(None) if v is None else table.c[c] == v
-                  for c, v in zip(CODE_COLUMNS, key)))
+# One group's cells or rows, as static SQL through the driver: a write touches a group or
+# two, and building these statements as SQLAlchemy expressions cost more than running them.
+# `IS` is SQLite's equality that also matches NULL to NULL (and uses the index as `=`).
+_GROUP = " AND ".join(f"{c} IS ?" for c in CODE_COLUMNS)
+_CELL_COLUMNS = ", ".join(f'"{c}"' for c in (*CODE_COLUMNS, "measure", "count", "total",
+                                              "top1", "top2", "low"))
+_CELLS_SQL = f"SELECT {_CELL_COLUMNS} FROM {capacity_cells.name}"
+_CELLS_OF_GROUP = f"{_CELLS_SQL} WHERE {_GROUP}"
+_DELETE_GROUP = f"DELETE FROM {capacity_cells.name} WHERE {_GROUP}"
+_ROWS_OF_GROUP = (f"SELECT {', '.join((*CODE_COLUMNS, *TEXTS))} FROM {assets.name} "
+                  f"WHERE {_GROUP}")
+
+
+def rows_of_iris(count: int) -> str:
+    """The cells' values (as `rows_query`) of `count` rows named by IRI, static SQL."""
+    return (f"SELECT {', '.join((*CODE_COLUMNS, *TEXTS))} FROM {assets.name} "
+            f"WHERE iri IN ({', '.join('?' for _ in range(count))})")
 
 
 def _load(conn: Connection, keys: set[GroupKey] | None) -> dict[tuple[GroupKey, str], Cell]:
     """The stored cells of the groups `keys` (None, or more than REBUILD_OVER: every cell)."""
-    t = capacity_cells
-    query = select(*(t.c[c] for c in CODE_COLUMNS), t.c.measure, t.c["count"], t.c.total,
-                   t.c.top1, t.c.top2, t.c.low)
-    rows = (conn.execute(query) if keys is None or len(keys) > REBUILD_OVER
-            else (r for key in keys for r in conn.execute(query.where(_matches(t, key)))))
+    rows = (conn.exec_driver_sql(_CELLS_SQL) if keys is None or len(keys) > REBUILD_OVER
+            else (r for key in keys for r in conn.exec_driver_sql(_CELLS_OF_GROUP, key)))
     n = len(CODE_COLUMNS)
     return {(tuple(r[:n]), r[n]): Cell(int(r[n + 1]), Decimal(r[n + 2]), (r[n + 3], r[n + 4]),
                                        r[n + 5]) for r in rows}
@@ -90,12 +101,11 @@ def refresh(conn: Connection, left: list[tuple[Any, ...]], joined: list[tuple[An
     for key in again:  # summed again from the rows as they now are
         for measure in MEASURE_COLUMNS:
             cells.pop((key, measure), None)
-        cells.update(_sum(conn.execute(rows_query().where(_matches(assets, key)))))
+        cells.update(_sum(conn.exec_driver_sql(_ROWS_OF_GROUP, key)))
     if len(keys) > REBUILD_OVER:  # every cell was loaded: write the table anew
         conn.execute(delete(capacity_cells))
     else:
-        for key in keys:
-            conn.execute(delete(capacity_cells).where(_matches(capacity_cells, key)))
+        conn.exec_driver_sql(_DELETE_GROUP, list(keys))
         cells = {k: v for k, v in cells.items() if k[0] in keys}
     _write(conn, cells)
 
@@ -111,13 +121,15 @@ def rebuild(conn: Connection) -> None:
     _write(conn, _sum(conn.execute(rows_query())))
 
 
+_INSERT_CELL = (f"INSERT INTO {capacity_cells.name} ({_CELL_COLUMNS}) "
+                f"VALUES ({', '.join('?' for _ in range(len(CODE_COLUMNS) + 6))})")
+
+
 def _write(conn: Connection, cells: dict[tuple[GroupKey, str], Cell]) -> None:
-    if cells:
-        conn.execute(insert(capacity_cells), [
-            {**dict(zip(CODE_COLUMNS, key)), "measure": measure, "count": cell.count,
-             "total": str(cell.total), "top1": cell.top[0], "top2": cell.top[1],
-             "low": cell.low}
-            for (key, measure), cell in cells.items() if cell.count > 0])
+    rows = [(*key, measure, cell.count, str(cell.total), cell.top[0], cell.top[1], cell.low)
+            for (key, measure), cell in cells.items() if cell.count > 0]
+    if rows:
+        conn.exec_driver_sql(_INSERT_CELL, rows)
 
 
 def answerable(spec: AggregateSpec) -> bool:

@@ -196,9 +196,11 @@ class ListingIndex:
         for n, present in enumerate(chunks):
             iris = replaced[n] if replaced is not None else [r[0] for r in present]
             for start in range(0, len(iris), CHUNK):  # SQLite's limit on parameters
-                part = assets.c.iri.in_(iris[start:start + CHUNK])
-                left.extend(tuple(r) for r in conn.execute(cells.rows_query().where(part)))
-                conn.execute(delete(assets).where(part))
+                part = iris[start:start + CHUNK]
+                left.extend(tuple(r) for r in conn.exec_driver_sql(
+                    cells.rows_of_iris(len(part)), tuple(part)))
+                conn.exec_driver_sql(f"DELETE FROM {assets.name} WHERE iri IN "
+                                     f"({', '.join('?' for _ in part)})", tuple(part))
             staged.insert(conn, sorted(present))  # in IRI order: fewer pages touched
             if refresh:
                 joined.extend(staged.cell_values(row) for row in present)
