@@ -125,15 +125,17 @@ class NodeProcess(ServedNode):
         done = threading.Event()
 
         def sample(into: Watch) -> None:
+            # at least one sample, even of a query refused at once (SPARQL-008)
             with httpx.Client(timeout=30) as c:
-                while not done.is_set():
+                while True:
                     tree = descendants(self.pid)
                     node = rss_mib(self.pid)
                     into.peak_node_mib = max(into.peak_node_mib, node)
                     into.peak_tree_mib = max(into.peak_tree_mib,
                                              node + sum(rss_mib(p) for p in tree))
                     into.health.append(c.get(f"{self.url}/health").status_code)
-                    done.wait(0.2)
+                    if done.wait(0.2):
+                        return
 
         sampler = threading.Thread(target=sample, args=(watch,)) if watch else None
         if sampler:
