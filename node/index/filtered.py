@@ -89,7 +89,7 @@ def oxigraph_double(value: Decimal) -> float:
 def state_of(iri: str, triples: Iterable[ox.Triple]
              ) -> tuple[int | None, str | None, str | None]:
     """(q_state, q_head, q_capacity) of a record from its own triples: q_head the
-    answer's assetId and name bindings as JSON text (`, "assetId": {…}, "name": {…}`),
+    answer's assetId and name bindings as JSON text (`,"assetId":{…},"name":{…}`),
     q_capacity its capacity term's."""
     typed = False
     values: dict[str, list[Any]] = {}
@@ -119,15 +119,15 @@ def state_of(iri: str, triples: Iterable[ox.Triple]
         return state, None, None
     asset_id, name, capacity = (values.get(str(FMAR[COLUMNS[v][0]]), [None])[0]
                                 for v in _TERM_COLUMNS)
-    head = f', "assetId": {_json(term_json(asset_id))}'
+    head = f',"assetId":{_json(term_json(asset_id))}'
     if name is not None:
-        head += f', "name": {_json(term_json(name))}'
+        head += f',"name":{_json(term_json(name))}'
     return state, head, _json(term_json(capacity))
 
 
 def _json(value: Any) -> str:
-    """JSON text as node/query/results.py `select_bytes` writes it (json.dumps)."""
-    return json.dumps(value, ensure_ascii=False)
+    """JSON text as Oxigraph writes SPARQL results (compact, UTF-8 unescaped)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 class _Bound:
@@ -208,31 +208,31 @@ def answer(conn: Any, spec: AssetFilter, scope: policy.ReadScope) -> tuple[bytes
              .where(c.q_state.is_not(None), scope_condition(scope),
                     filter_condition(AssetFilter(spec.codes, spec.organisation)), *conditions)
              .order_by(c.iri))
-    # Each binding is written as JSON text, as `select_bytes` writes it (`term_json` of
-    # each term, json.dumps), from the row's codes and its stored term texts.
+    # Each binding is written as JSON text, as Oxigraph writes it (`term_json` of each
+    # term, compact), from the row's codes and its stored term texts.
     bindings: list[str] = []
     for iri, org, category, dno, connection, rated, head, capacity, *codes in conn.execute(
             query):
         if not _within(low, high, rated, capacity):
             continue
         binding = "".join((
-            '{"asset": ', _uri(iri), head, ', "organisation": ', _uri(ORG_BASE + org),
-            ', "category": ', _uri(_CATEGORY + category),
-            *((', "dno": ', _uri(_DNO + dno)) if dno is not None else ()),
-            *((', "connectionType": ', _uri(_CONNECTION + connection))
+            '{"asset":', _uri(iri), head, ',"organisation":', _uri(ORG_BASE + org),
+            ',"category":', _uri(_CATEGORY + category),
+            *((',"dno":', _uri(_DNO + dno)) if dno is not None else ()),
+            *((',"connectionType":', _uri(_CONNECTION + connection))
               if connection is not None else ()),
-            ', "capacity": ', capacity, "}"))
+            ',"capacity":', capacity, "}"))
         copies = math.prod(values.count(code) for (_, values), code in zip(repeated, codes))
         bindings.extend([binding] * min(copies, wanted - len(bindings)))
         if len(bindings) == wanted:
             break
-    body = f'{{"head": {{"vars": {_json(VARIABLES)}}}, "results": {{"bindings": [' + \
-        ", ".join(bindings) + "]}}"
+    body = f'{{"head":{{"vars":{_json(VARIABLES)}}},"results":{{"bindings":[' + \
+        ",".join(bindings) + "]}}"
     return body.encode(), len(bindings)
 
 
 def _uri(value: str) -> str:
-    return '{"type": "uri", "value": ' + encode_basestring(value) + "}"
+    return '{"type":"uri","value":' + encode_basestring(value) + "}"
 
 
 def _few_in_range(conn: Any, lo: float | None, hi: float | None, wanted: int) -> bool:

@@ -59,7 +59,7 @@ def evaluate(store: Any, query: str, dataset: dict[str, Any] | None, fmt: str, m
     themselves. `fmt` is a results format name (json, xml, csv, tsv) or an RDF media type."""
     import pyoxigraph as ox
 
-    from node.query.results import ask_bytes, graph_bytes, select_bytes
+    from node.query.results import RESULTS_FORMATS, ask_bytes
 
     try:
         if dataset is None:
@@ -77,19 +77,56 @@ def evaluate(store: Any, query: str, dataset: dict[str, Any] | None, fmt: str, m
         raise QueryFailed("SPARQL-002", f"The query is not valid SPARQL: {exc}") from None
     if isinstance(result, ox.QueryBoolean):
         return ask_bytes(bool(result), fmt if "/" not in fmt else "json"), 1, "ASK"
-    items: list[Any] = []
-    for count, item in enumerate(result, start=1):
-        if count > max_rows:
-            raise QueryFailed("SPARQL-006", too_many_rows(max_rows))
-        items.append(item)
     if isinstance(result, ox.QuerySolutions):
-        variables = [v.value for v in result.variables]
-        rows = [[s[v] for v in variables] for s in items]
-        return select_bytes(variables, rows, fmt), len(rows), "SELECT"
+        # Written by Oxigraph, not row by row in Python: as TSV first (one line per
+        # solution, counted as they are written), then in `fmt`.
+        body, lines = _by_lines(result, ox.QueryResultsFormat.TSV, max_rows, header=1)
+        if fmt != "tsv":
+            body = ox.parse_query_results(body, format=ox.QueryResultsFormat.TSV).serialize(
+                format=RESULTS_FORMATS[fmt]) or b""
+        return body, lines - 1, "SELECT"
     rdf_format = ox.RdfFormat.from_media_type(fmt) if "/" in fmt else ox.RdfFormat.N_TRIPLES
     if rdf_format is None:
         raise ValueError(f"No RDF format has the media type {fmt}")
-    return graph_bytes(items, rdf_format), len(items), "CONSTRUCT"
+    body, lines = _by_lines(result, ox.RdfFormat.N_TRIPLES, max_rows)
+    if rdf_format != ox.RdfFormat.N_TRIPLES:
+        body = ox.serialize(ox.parse(body, format=ox.RdfFormat.N_TRIPLES),
+                            format=rdf_format) or b""
+    return body, lines, "CONSTRUCT"
+
+
+class _TooManyRows(Exception):
+    pass
+
+
+class _Lines:
+    """A file for Oxigraph to write to that counts lines and stops past `most`."""
+
+    def __init__(self, most: int):
+        self.most, self.lines = most, 0
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.lines += data.count(b"\n")
+        if self.lines > self.most:
+            raise _TooManyRows
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+def _by_lines(result: Any, fmt: Any, max_rows: int, header: int = 0) -> tuple[bytes, int]:
+    """`result` as Oxigraph writes it in `fmt`, a format of one item per line (TSV,
+    N-Triples), and its lines; past `max_rows` items it stops writing (SPARQL-006), and so
+    evaluating."""
+    sink = _Lines(max_rows + header)
+    try:
+        result.serialize(sink, format=fmt)
+    except _TooManyRows:
+        raise QueryFailed("SPARQL-006", too_many_rows(max_rows)) from None
+    return b"".join(sink.parts), sink.lines
 
 
 class _Stores:
