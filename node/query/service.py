@@ -19,7 +19,13 @@ from node.identity import Caller
 from node.query import aggregates, filters, rewrite
 from node.query.dataset import AllowedGraphs
 from node.query.execute import Answer, Dataset, Executor, Limits, check_query
-from node.query.results import GRAPH_TYPES, MEDIA_OF, SELECT_TYPES
+from node.query.results import (
+    GRAPH_TYPES,
+    MEDIA_OF,
+    RESULTS_FORMATS,
+    SELECT_TYPES,
+    ask_bytes,
+)
 from node.query.workers import QueryFailed, too_many_rows
 from node.store import RecordStore, StoreError
 from node.store.remote import QueryAnswer, QueryLimitExceeded, RemoteStore
@@ -112,7 +118,7 @@ class QueryService:
             raise ApiError(502, "SPARQL-011", "The SPARQL server failed the query.",
                            {"server": str(failed)}) from None
         if self.store.evaluates_queries:
-            return self._remote(query, dataset, media, form)
+            return self._remote(query, dataset, chosen, media, form)
         return self.executor.run(self.store, query, dataset, chosen, media, started=started)
 
     def readable(self, graphs: list[str], scope: policy.ReadScope) -> list[str]:
@@ -124,9 +130,12 @@ class QueryService:
                  f"{rewrite.restriction(scope, '?g')} }}")
         return sorted(s["g"].value for s in self.store.select(query))
 
-    def _remote(self, query: str, dataset: Dataset, media: str, form: str) -> Answer:
+    def _remote(self, query: str, dataset: Dataset, chosen: Any, media: str, form: str
+                ) -> Answer:
         """An external SPARQL server: the dataset goes as default-graph-uri/named-graph-uri
-        protocol parameters; the time and size limits hold on the node's side (see docs)."""
+        protocol parameters; the time and size limits hold on the node's side (see docs).
+        Solutions are asked as JSON and written by Oxigraph in the format asked for, so
+        they read the same from every server (Virtuoso's TSV is not SPARQL 1.1's)."""
         assert isinstance(self.store, RemoteStore)  # the only store that `evaluates_queries`
         data: list[tuple[str, str]] = [("query", query)]
         if dataset == Dataset.restricted():
@@ -137,11 +146,15 @@ class QueryService:
             assert dataset.default != Dataset.UNION and dataset.named is not None
             data += [("default-graph-uri", g) for g in dataset.default]
             data += [("named-graph-uri", g) for g in dataset.named]
+        solutions = form in ("SELECT", "ASK")
         response = self._remote_query(urlencode(data).encode(),
-                                      "application/x-www-form-urlencoded", media)
+                                      "application/x-www-form-urlencoded",
+                                      MEDIA_OF["json"] if solutions else media)
         if response.status >= 300:
             raise ApiError(400, "SPARQL-002", "The SPARQL server refused the query.",
                            {"server": response.body[:300].decode(errors="replace")})
+        if solutions:
+            return Answer(server_results(response.body, chosen), media, -1, form)
         return Answer(response.body, media, -1, form)
 
     def _remote_query(self, content: bytes, content_type: str, accept: str) -> QueryAnswer:
@@ -211,6 +224,18 @@ class QueryService:
                            {"server": response.body[:300].decode(errors="replace")})
         return Answer(response.body, MEDIA_OF["json"], -1, "SELECT")
 
+
+
+def server_results(body: bytes, fmt: str) -> bytes:
+    """A SPARQL server's JSON results (SELECT or ASK) as the node writes them in `fmt`."""
+    try:
+        results = ox.parse_query_results(body, format=ox.QueryResultsFormat.JSON)
+    except SyntaxError as exc:
+        raise ApiError(502, "SPARQL-011", "The SPARQL server's answer cannot be read.",
+                       {"server": str(exc)[:300]}) from None
+    if isinstance(results, ox.QueryBoolean):
+        return ask_bytes(bool(results), fmt)
+    return results.serialize(format=RESULTS_FORMATS[fmt]) or b""
 
 
 def disclosure_key(data_dir: Path | None) -> bytes | None:

@@ -5,6 +5,7 @@ tests' oracle set (QUERIES) runs here against each server, as each role."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -22,6 +23,8 @@ from examples.generate import assets
 from node.api.app import create_app
 from node.api.services import Services
 from node.config import NodeSettings
+from node.federation.engine import Engine, NodeTarget
+from node.federation.tokens import StaticTokens
 from node.identity import Caller, StaticTokenAuthenticator
 from node.inputs import Row
 from node.query.results import term_from_json, term_json
@@ -250,6 +253,27 @@ def test_remote_sparql_equals_the_oracle(request, remote_node, who, name):
     rows = [{v: term_json(term_from_json(b[v])) for v in variables if v in b}
             for b in body["results"]["bindings"]]
     assert canonical(variables, rows) == expected
+
+
+@pytest.mark.parametrize("who", ["neso", "a"])
+@pytest.mark.parametrize("name", sorted(QUERIES))
+def test_a_gather_join_over_a_sparql_server_equals_the_oracle(remote_node, who, name):
+    """The gather stage asks each node for its fragment as TSV (node/federation/engine.py)
+    and joins the fragments itself: read as each server writes TSV, the join's answer is
+    the oracle's (paths included: the join runs them, not the server)."""
+    async def gathered() -> dict[str, Any]:
+        async with httpx.AsyncClient(timeout=30) as http:
+            engine = Engine(http, StaticTokens(default=f"t-{who}"), deadline=20)
+            return await engine.sparql([NodeTarget(remote_node)], QUERIES[name])
+
+    variables, expected = oracle(record_quads(remote_node), who, QUERIES[name])
+    answer = asyncio.run(gathered())
+    assert "error" not in answer and not answer["partial"], json.dumps(answer["nodes"])
+    assert answer["head"]["vars"] == [*variables, "_nodes"]
+    rows = [{v: term_json(term_from_json(b[v])) for v in variables if v in b}
+            for b in answer["results"]["bindings"]]
+    assert canonical(variables, rows) == expected
+    assert answer["fragment"]["quads"] > 0 or name in ("empty-graph", "service-predicate")
 
 
 @pytest.mark.parametrize("kind", REMOTE_SERVERS)
