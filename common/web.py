@@ -1,9 +1,13 @@
 """HTTP helpers of both services (node and trust framework): media types, Accept ranges,
-the bearer token of a request."""
+the bearer token of a request, the Server-Timing middleware."""
 
 from __future__ import annotations
 
+import time
+
 from fastapi import Request
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.http_errors import ApiError
 
@@ -44,3 +48,28 @@ def bearer_token(request: Request) -> str:
             headers={"WWW-Authenticate": 'Bearer realm="fmar"'},
         )
     return token.strip()
+
+
+class ServerTiming:
+    """ASGI middleware: the time the app took for a request, as `Server-Timing: app;dur=`
+    (ms), after any spans the endpoint gave. Plain ASGI, not `BaseHTTPMiddleware`: no
+    task group and memory stream per request."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def timed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                span = f"app;dur={(time.perf_counter() - started) * 1000:.2f}"
+                given = headers.get("server-timing")
+                headers["Server-Timing"] = f"{given}, {span}" if given else span
+            await send(message)
+
+        await self.app(scope, receive, timed)

@@ -361,6 +361,7 @@ def test_malformed_single_bodies_get_clear_4xx(node, content_type, body, code):
         assert 400 <= response.status_code < 500
         assert response.json()["code"] == code
         assert "Traceback" not in response.text
+        assert response.headers["server-timing"].startswith("app;dur=")
         assert c.get("/health").status_code == 200
 
 

@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import gc
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
-from starlette.middleware.base import RequestResponseEndpoint
 
 from common.http_errors import install_error_handlers
 from common.openapi import content, install_openapi
 from common.ratelimit import RateLimitMiddleware, RateLimits
 from common.roles import NODE_SCOPES
 from common.vocab import ONTOLOGY_FILE
-from common.web import TURTLE
+from common.web import TURTLE, ServerTiming
 from node.api import (
     admin,
     assets,
@@ -97,13 +95,7 @@ def create_app(
     app.add_middleware(RateLimitMiddleware,  # FMAR_RATE_* (common/ratelimit.py)
                        limits=RateLimits.from_env(settings.rate_limit_env()))
 
-    @app.middleware("http")
-    async def server_timing(request: Request, call_next: RequestResponseEndpoint) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        response.headers["Server-Timing"] = f"app;dur={elapsed_ms:.2f}"
-        return response
+    app.add_middleware(ServerTiming)
 
     app.include_router(assets.router)
     app.include_router(categories.router)

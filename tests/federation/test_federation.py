@@ -544,6 +544,21 @@ def test_invalid_sparql_SPARQL_002_fails_before_any_node_is_asked(fed):
     assert not answer["partial"] and len(answer["results"]["bindings"]) == 1
 
 
+def test_a_relayed_answer_says_where_its_time_went(fed):
+    """Server-Timing of a node's /federation answer: the engine's spans (token, node,
+    fan-out, merge), then the node's own total (common/web.py `ServerTiming`)."""
+    with fed.http("Neso") as c:
+        r = c.post(f"{fed.local.nodes['fsp_a'].url}/federation/sparql",
+                   content=b"SELECT * WHERE { ?s a ?o } LIMIT 1",
+                   headers={"authorization": f"Bearer {fed.token('Neso', 'fsp_a', may_act=True)}",
+                            "content-type": "application/sparql-query"})
+    assert r.status_code == 200, r.text
+    spans = {name.strip(): float(duration) for name, duration in
+             (part.split(";dur=") for part in r.headers["server-timing"].split(","))}
+    assert list(spans) == ["token", "node", "fanout", "merge", "app"]
+    assert spans["app"] >= spans["fanout"] > 0
+
+
 def test_service_SPARQL_004_is_found_in_the_parsed_query_not_the_text(fed):
     client = fed.client("Neso")
     for query in ("SELECT * WHERE { SERVICE <https://127.0.0.1:1/sparql> { ?s ?p ?o } }",
