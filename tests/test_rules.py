@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import warnings
 from collections.abc import Iterator
@@ -1001,3 +1002,28 @@ def test_CAT_DEF_091_bad_stale_if_match_is_refused() -> None:
                                  if_match='"HYDRO.v1"')
     assert (status_of(raised.value), raised.value.code) == (412, "CAT-DEF-091")
     assert register.catalogue.get("HYDRO").version == 2  # type: ignore[union-attr]
+
+
+def test_checks_of_classes_the_batch_does_not_hold_are_not_run(monkeypatch) -> None:
+    """A record is of one category: the checks targeting other categories' classes find
+    nothing in its batch and are not run (node/validation.py `validate`); `every_check`
+    runs them all (CAT-DEF-005 tries a new shape's queries so). Their violations are
+    still found: the corpus comparisons with pyshacl above hold."""
+    from node import validation
+
+    register = _register()
+    shapes, categories = register.catalogue.shapes, register.assets.categories.states()
+    run: list[str] = []
+    real = validation._select
+    monkeypatch.setattr(validation, "_select", lambda store, q: run.append(q) or real(store, q))
+    [checked] = check_rows([(Row(0, fields=BESS_EXAMPLE), "https://id.fmar.uk/asset/x")],
+                           shapes, categories, None)
+    assert checked.violations == []
+
+    def targets() -> set[str]:
+        return {t for q in run for t in re.findall(r"#type> <([^>]+)>", q)}
+
+    assert targets() == {str(FMAR.Asset), str(CODE) + "AssetCategory/BESS"}
+    run.clear()
+    validation.Validator().validate("", shapes, [], every_check=True)
+    assert str(CODE) + "AssetCategory/SOLAR_PV" in targets() and len(targets()) > 10

@@ -311,7 +311,7 @@ class Categories:
                 candidate.add(triple)
             for triple in category.graph:
                 candidate.add(triple)
-            VALIDATOR.validate("", ShapeSet(candidate), [])
+            VALIDATOR.validate("", ShapeSet(candidate), [], every_check=True)
         except Exception as exc:  # noqa: BLE001 - whatever pyshacl raises: not valid SHACL
             raise Invalid("CAT-DEF-005", "The category shape is not valid SHACL.",
                           {"error": str(exc)[:500]}) from None
