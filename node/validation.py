@@ -187,8 +187,13 @@ def _compile_property(shapes: Graph, target: URIRef, prop: Node, node_shape: Nod
             per_value(check, datatype=str(value))
         elif key == SH["in"]:
             members = list(Collection(shapes, value))
-            per_value("!(" + " || ".join(f"sameTerm(?value, {_nt(m)})" for m in members) + ")"
-                      if members else "true", members=tuple(str(m) for m in members))
+            if members and all(isinstance(m, URIRef) for m in members):
+                # IN compares IRIs as sameTerm does, and parses in half the time
+                condition = "!(?value IN (" + ", ".join(_nt(m) for m in members) + "))"
+            else:
+                condition = ("!(" + " || ".join(f"sameTerm(?value, {_nt(m)})" for m in members)
+                             + ")" if members else "true")
+            per_value(condition, members=tuple(str(m) for m in members))
         elif key == SH.pattern:
             flags = shapes.value(prop, SH.flags)
             flag_arg = f", {json.dumps(str(flags))}" if flags else ""
