@@ -427,15 +427,20 @@ class Validator:
     def validate(self, ntriples: str, shape_set: ShapeSet, focus_nodes: Iterable[str],
                  every_check: bool = False) -> list[Violation]:
         """The violations of the focus nodes. A check finds instances of its target class
-        only, so checks of classes the batch holds no instance of are not run (a record is
-        of one category, of ~11), unless `every_check` (a shape's queries tried once)."""
+        only, and a per-value check values of its path only: the checks of classes the
+        batch holds no instance of (a record is of one category, of ~11) and of paths it
+        holds no value of are not run, unless `every_check` (a shape's queries tried
+        once). Parsing a query costs more than running it over one record."""
         focus = set(focus_nodes)
         store = ox.Store()
         store.load(ntriples.encode(), format=ox.RdfFormat.N_TRIPLES)
-        present = {q.object.value for q in store.quads_for_pattern(None, RDF_TYPE, None)
-                   if isinstance(q.object, ox.NamedNode)}
+        present: set[str] = set()
+        for quad in store:
+            present.add(quad.predicate.value)
+            if quad.predicate == RDF_TYPE and isinstance(quad.object, ox.NamedNode):
+                present.add(quad.object.value)
         if every_check:
-            present |= {target for target, _ in shape_set.value_checks}
+            present |= {name for pair in shape_set.value_checks for name in pair}
             present |= set(shape_set.count_checks) | {r.target for r in shape_set.rules}
         found: list[Violation] = []
 
@@ -472,7 +477,7 @@ class Validator:
                             reported.add((counted, counted_path, count_check.rule))
                             add(count_check.rule, counted, counted_path, None, count_check.message)
         for (target, path), checks in shape_set.value_checks.items():
-            if target not in present:
+            if target not in present or path not in present:
                 continue
             for solution in _select(store, _value_query(target, path, checks)):
                 this = _text(solution["this"])

@@ -1024,6 +1024,12 @@ def test_checks_of_classes_the_batch_does_not_hold_are_not_run(monkeypatch) -> N
         return {t for q in run for t in re.findall(r"#type> <([^>]+)>", q)}
 
     assert targets() == {str(FMAR.Asset), str(CODE) + "AssetCategory/BESS"}
+    # per-value checks of the paths the record holds values of, and of those only
+    held = {FIELD_BY_NAME[name].iri for name, value in BESS_EXAMPLE.items()
+            if name in FIELD_BY_NAME and value not in (None, "")}
+    checked_paths = {p for q in run for p in re.findall(r"\?this <([^>]+)> \?value \. BIND", q)}
+    assert checked_paths and checked_paths <= {str(i) for i in held}
+    assert len(checked_paths) < len({path for _, path in shapes.value_checks})
     run.clear()
     validation.Validator().validate("", shapes, [], every_check=True)
     assert str(CODE) + "AssetCategory/SOLAR_PV" in targets() and len(targets()) > 10
