@@ -358,7 +358,7 @@ def test_the_regulator_saves_a_definition_on_a_node_and_runs_it_across_the_feder
     assert (refused.status_code, refused.json()["code"]) == (403, "POL-001")
     assert (result["version"], result["title"]) == (2, "BESS by DNO area (v2)")
     assert result["disclosure_control"] == "POL-013"
-    assert {n["status"] for n in result["nodes"]} == {"answered"}
+    assert {n["status"] for n in result["nodes"]} == {"answered"}, result["nodes"]
     # the same through `fmar report run --via`: the node runs the report saved there
     done = subprocess.run([sys.executable, "-m", "node", "report", "run", "ofgem-bess",
                            "--via", url], env=fed.cli_env("Ofgem"), capture_output=True,
