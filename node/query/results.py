@@ -71,6 +71,17 @@ def ask_bytes(value: bool, fmt: str) -> bytes:
     return json.dumps({"head": {}, "boolean": value}).encode()
 
 
+def solutions_as(body: bytes, source: str, fmt: str) -> bytes:
+    """Solutions (or an ASK answer) written in the results format `source`, written again in
+    `fmt`, both names of RESULTS_FORMATS. SyntaxError when `body` cannot be read."""
+    if source == fmt:
+        return body
+    results = ox.parse_query_results(body, format=RESULTS_FORMATS[source])
+    if isinstance(results, ox.QueryBoolean):
+        return ask_bytes(bool(results), fmt)
+    return results.serialize(format=RESULTS_FORMATS[fmt]) or b""
+
+
 def parse_select_json(body: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     variables = list(body.get("head", {}).get("vars", []))
     rows = [[term_from_json(b[v]) if v in b else None for v in variables]

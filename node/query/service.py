@@ -22,9 +22,8 @@ from node.query.execute import Answer, Dataset, Executor, Limits, check_query
 from node.query.results import (
     GRAPH_TYPES,
     MEDIA_OF,
-    RESULTS_FORMATS,
     SELECT_TYPES,
-    ask_bytes,
+    solutions_as,
 )
 from node.query.workers import QueryFailed, too_many_rows
 from node.store import RecordStore, StoreError
@@ -229,13 +228,10 @@ class QueryService:
 def server_results(body: bytes, fmt: str) -> bytes:
     """A SPARQL server's JSON results (SELECT or ASK) as the node writes them in `fmt`."""
     try:
-        results = ox.parse_query_results(body, format=ox.QueryResultsFormat.JSON)
+        return solutions_as(body, "json", fmt)
     except SyntaxError as exc:
         raise ApiError(502, "SPARQL-011", "The SPARQL server's answer cannot be read.",
                        {"server": str(exc)[:300]}) from None
-    if isinstance(results, ox.QueryBoolean):
-        return ask_bytes(bool(results), fmt)
-    return results.serialize(format=RESULTS_FORMATS[fmt]) or b""
 
 
 def disclosure_key(data_dir: Path | None) -> bytes | None:

@@ -59,7 +59,7 @@ def evaluate(store: Any, query: str, dataset: dict[str, Any] | None, fmt: str, m
     themselves. `fmt` is a results format name (json, xml, csv, tsv) or an RDF media type."""
     import pyoxigraph as ox
 
-    from node.query.results import RESULTS_FORMATS, ask_bytes
+    from node.query.results import ask_bytes, solutions_as
 
     try:
         if dataset is None:
@@ -81,9 +81,7 @@ def evaluate(store: Any, query: str, dataset: dict[str, Any] | None, fmt: str, m
         # Written by Oxigraph, not row by row in Python: as TSV first (one line per
         # solution, counted as they are written), then in `fmt`.
         body, lines = _by_lines(result, ox.QueryResultsFormat.TSV, max_rows, header=1)
-        if fmt != "tsv":
-            body = ox.parse_query_results(body, format=ox.QueryResultsFormat.TSV).serialize(
-                format=RESULTS_FORMATS[fmt]) or b""
+        body = solutions_as(body, "tsv", fmt)
         return body, lines - 1, "SELECT"
     rdf_format = ox.RdfFormat.from_media_type(fmt) if "/" in fmt else ox.RdfFormat.N_TRIPLES
     if rdf_format is None:

@@ -25,7 +25,8 @@ class Runner:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=30)
+        if self._thread.is_alive():  # a node closed without being started has none
+            self._thread.join(timeout=30)
 
     def run_once(self) -> None:
         for rec in self.switching.pending():

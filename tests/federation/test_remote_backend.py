@@ -283,6 +283,13 @@ def test_POL_011_a_caller_with_many_records_is_answered_on_every_server(request,
     # rights now go inside the query on every server.
     services = Services.open(NodeSettings(sparql_url=emptied_server(request, kind), workers=1,
                                           sparql_timeout=30), StaticTokenAuthenticator({}))
+    try:  # closed after: its event delivery would poll the server once it has stopped
+        _many_records_on(services)
+    finally:
+        asyncio.run(services.aclose())
+
+
+def _many_records_on(services: Services) -> None:
     writes = list(fill_records(1600, ["FSP-A", "FSP-B"], seed=11))
     for start in range(0, len(writes), 400):
         services.register.store.write(writes[start:start + 400])
