@@ -442,6 +442,7 @@ class Engine:
             "partial": outcome.partial, "nodes": outcome.status_json(), "mode": "gather",
             "fragment": {"predicates": plan.predicates, "everything": plan.everything,
                          "patterns": [list(p) for p in plan.patterns],
+                         "filtered": [list(f) for f in plan.filtered],
                          "graph_names": plan.graph_names,
                          "quads": sum(len(q) for q, _ in received.values())}}
         over = [s.node for s in outcome.statuses

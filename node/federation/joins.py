@@ -21,6 +21,13 @@ fragment:
 - plus the names of the readable graphs when the query has a GRAPH pattern (an empty
   `GRAPH ?g { }` matches every graph of the dataset, whatever it holds).
 
+A filter is pushed into a predicate's fragment (`Plan.filtered`) when no quad it drops
+could reach the answer: the FILTER stands directly over a basic graph pattern, the
+predicate is named by one triple pattern of the whole query, `?s <p> ?v`, and the
+conjunct compares that object variable with a number (`<`, `<=`, `>`, `>=`, `=`) or
+names IRIs (`=`, `IN`). Every solution built from a dropped quad then fails the same
+conjunct in the join, which still evaluates the whole query.
+
 So the answer is, by construction, the answer over the union of what the caller may
 read on each node: the test oracle of the design. A fragment larger than the
 engine's budget is refused (FED-010) rather than evaluated on part of the data.
@@ -28,6 +35,7 @@ engine's budget is refused (FED-010) rather than evaluated on part of the data.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +65,8 @@ class Plan:
     graph_names: bool
     everything: str | None = None
     patterns: tuple[tuple[str | None, str | None, str | None], ...] = ()
+    # (predicate IRI, a condition on ?o): that predicate's quads, only those meeting it
+    filtered: tuple[tuple[str, str], ...] = ()
 
 
 class _Everything(Exception):
@@ -90,6 +100,9 @@ class _Found:
     predicates: set[str]
     graph: bool = False
     patterns: set[tuple[str | None, str | None, str | None]] = field(default_factory=set)
+    uses: Counter[str] = field(default_factory=Counter)  # triple patterns naming each IRI
+    # (predicate IRI, condition on ?o) of each FILTER over a basic graph pattern
+    conditions: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _constant(value: Any) -> str | None:
@@ -105,6 +118,12 @@ def _iri(value: Any) -> str | None:
 
 
 def _triple(s: Any, p: Any, o: Any, found: _Found) -> None:
+    named: set[str] = set()
+    try:
+        _path_iris(p, named)
+    except _Everything:
+        pass
+    found.uses.update(named if isinstance(p, URIRef) else {n: 2 for n in named})
     if isinstance(p, (Variable, BNode)) and (_constant(s) or _constant(o)):
         found.patterns.add((_constant(s), None, _constant(o)))  # e.g. <asset> ?p ?o
     elif isinstance(p, URIRef) and (_iri(s) or _iri(o)):
@@ -122,6 +141,8 @@ def _walk(node: Any, found: _Found, seen: set[int]) -> None:
         raise _service_refused()
     if name == "Graph":
         found.graph = True
+    if name == "Filter" and getattr(node.get("p"), "name", None) == "BGP":
+        _conditions(node["expr"], node["p"].get("triples") or [], found)
     if name in ("BGP", "TriplesBlock") or (isinstance(node, dict) and "triples" in node
                                             and name not in ("ConstructQuery",)):
         for triple in node.get("triples") or []:
@@ -134,6 +155,63 @@ def _walk(node: Any, found: _Found, seen: set[int]) -> None:
     elif isinstance(node, (list, tuple)):
         for value in node:
             _walk(value, found, seen)
+
+
+_NUMERIC = {f"http://www.w3.org/2001/XMLSchema#{t}" for t in ("integer", "decimal", "double")}
+_COMPARISONS = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "="}  # op: op mirrored
+
+
+def _conjuncts(expr: Any) -> list[Any]:
+    if getattr(expr, "name", None) == "ConditionalAndExpression":
+        return [expr["expr"], *(expr.get("other") or [])]
+    return [expr]
+
+
+def _condition(conjunct: Any) -> tuple[Variable, str] | None:
+    """(?v, the conjunct over ?o) for `?v op number`, `number op ?v`, `?v = <iri>` and
+    `?v IN (<iri>, ...)`; None for any other conjunct."""
+    if getattr(conjunct, "name", None) != "RelationalExpression":
+        return None
+    left, op, right = conjunct["expr"], conjunct["op"], conjunct.get("other")
+    if op == "IN" and isinstance(left, Variable) and isinstance(right, list) and right \
+            and all(isinstance(item, URIRef) for item in right):
+        return left, "?o IN (" + ", ".join(term(item) for item in right) + ")"
+    if op not in _COMPARISONS:
+        return None
+    if not isinstance(left, Variable):
+        left, right, op = right, left, _COMPARISONS[op]
+    if not isinstance(left, Variable):
+        return None
+    if isinstance(right, Literal) and str(right.datatype) in _NUMERIC \
+            and not right.ill_typed and right.value is not None:
+        return left, f"?o {op} {term(right)}"
+    if isinstance(right, URIRef) and op == "=":
+        return left, f"?o = {term(right)}"
+    return None
+
+
+def _conditions(expr: Any, triples: list[Any], found: _Found) -> None:
+    """Conditions a FILTER directly over a basic graph pattern puts on the objects of its
+    `?s <p> ?v` patterns (pushed into their fragments when <p> is named only there)."""
+    for conjunct in _conjuncts(expr):
+        condition = _condition(conjunct)
+        if condition is None:
+            continue
+        variable, text = condition
+        for s, p, o in triples:
+            if o == variable and isinstance(p, URIRef) and isinstance(s, (Variable, BNode)) \
+                    and s != variable:
+                found.conditions.append((str(p), text))
+
+
+def _pushed(found: _Found, whole: set[str]) -> dict[str, list[str]]:
+    """Predicate IRI -> the conditions its quads must meet, for predicates named by one
+    triple pattern only, sent whole otherwise."""
+    pushed: dict[str, list[str]] = {}
+    for predicate, text in found.conditions:
+        if predicate in whole and found.uses[predicate] == 1:
+            pushed.setdefault(predicate, []).append(text)
+    return pushed
 
 
 def plan(query: str) -> Plan:
@@ -169,7 +247,11 @@ def plan(query: str) -> Plan:
         return Plan(None, False, everything)
     whole = {term(URIRef(p)) for p in found.predicates}
     patterns = {p for p in found.patterns if p[1] not in whole}  # those not already sent
-    return Plan(sorted(found.predicates), found.graph, None, tuple(sorted(patterns, key=str)))
+    pushed = _pushed(found, found.predicates)
+    filtered = tuple((p, " && ".join(sorted(set(conditions))))
+                     for p, conditions in sorted(pushed.items()))
+    return Plan(sorted(found.predicates - set(pushed)), found.graph, None,
+                tuple(sorted(patterns, key=str)), filtered)
 
 
 def _service_refused() -> ApiError:
@@ -201,6 +283,9 @@ def fragment_query(plan: Plan, limit: int | None = None) -> str:
         if plan.predicates:
             values = " ".join(f"<{p}>" for p in plan.predicates)
             parts.append(f"{{ VALUES ?p {{ {values} }} GRAPH ?g {{ ?s ?p ?o }} }}")
+        for predicate_iri, condition in plan.filtered:
+            parts.append(f"{{ GRAPH ?g {{ ?s <{predicate_iri}> ?o }} FILTER({condition}) "
+                         f"BIND(<{predicate_iri}> AS ?p) }}")
         for subject, predicate, obj in plan.patterns:
             binds = "".join(f" BIND({term} AS ?{name})" for name, term in
                             (("s", subject), ("p", predicate), ("o", obj)) if term)

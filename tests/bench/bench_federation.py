@@ -59,6 +59,7 @@ sys.path.insert(0, str(ROOT))
 from common.vocab import ASSET_BASE
 from examples.generate import assets
 from node import policy
+from node.federation import joins
 from node.federation.engine import Engine, NodeTarget
 from node.identity import StaticTokenAuthenticator
 from node.inputs import properties_from_json
@@ -265,7 +266,7 @@ async def measure_oracle(urls: list[str], token: str, reps: int,
     (rows, or the refusal's code) and, for gather, the quads shipped and the join's p50.
     `only`: these of the queries (all when empty)."""
     from node.federation.tokens import StaticTokens
-    from tests.federation.test_federation import QUERIES
+    from tests.federation.test_federation import PUSHED, QUERIES
 
     targets = [NodeTarget(u) for u in urls]
     print(f"{'oracle query':<22}{'mode':<11}{'fed p50':>9}{'fed p99':>9}{'slowest 1':>11}"
@@ -274,12 +275,21 @@ async def measure_oracle(urls: list[str], token: str, reps: int,
         engine = Engine(http, StaticTokens(default=token), deadline=30)
 
         async def ask(nodes: list[NodeTarget], query: str, mode: str) -> dict:
-            return await engine.sparql(nodes, query, mode=mode)
+            if mode != "unpushed":
+                return await engine.sparql(nodes, query, mode=mode)
+            pushed = joins._pushed  # the baseline: gather with no filter pushed
+            joins._pushed = lambda found, whole: {}
+            try:
+                return await engine.sparql(nodes, query, mode="gather")
+            finally:
+                joins._pushed = pushed
 
-        for name, query in QUERIES.items():
-            if only and name not in only:
+        for name, query in {**QUERIES, **PUSHED}.items():
+            if (only and name not in only) or (not only and name in PUSHED):
                 continue
-            for mode in ("gather", "distribute"):
+            pushed = bool(joins.plan(query).filtered)
+            for mode in ("gather", "unpushed", "distribute") if pushed else ("gather",
+                                                                            "distribute"):
                 answer = await ask(targets, query, mode)  # warm-up, not measured
                 times, joins_ms = [], []
                 # a query refused or stopped at its deadline is measured once, not `reps` times
@@ -309,7 +319,8 @@ async def measure_oracle(urls: list[str], token: str, reps: int,
                       f"{pct(times, 0.99):>9.1f}{max(singles):>11.1f}{outcome:>16}"
                       f"{quads!s:>9}{statistics.median(joins_ms):>10.1f}")
     print("slowest 1: the slowest node asked alone (one repetition each, after the "
-          "federated runs); join p50: the gather stage's join over the shipped quads")
+          "federated runs); join p50: the gather stage's join over the shipped quads; "
+          "unpushed: gather with no filter pushed into the fragments (the baseline)")
 
 
 def part2(per_node: int, ks: list[int], reps: int, one_node: bool = True,

@@ -93,3 +93,55 @@ def test_a_query_too_large_for_rdflib_is_planned_without_analysis():
     with pytest.raises(ApiError) as refused:
         joins.plan(F + f"SELECT * WHERE {{ {patterns} SERVICE <https://x.example/> {{ }} }}")
     assert refused.value.code == "SPARQL-004"
+
+
+CAP = "https://id.fmar.uk/def/fmar#ratedCapacity"
+
+
+@pytest.mark.parametrize("query,filtered", [
+    # a number compared with the object of the predicate's only pattern: pushed
+    (F + "SELECT ?a WHERE { ?a f:ratedCapacity ?c FILTER (?c > 1000) }",
+     ((CAP, '?o > "1000"^^<http://www.w3.org/2001/XMLSchema#integer>'),)),
+    (F + "SELECT ?a WHERE { ?a f:ratedCapacity ?c FILTER (5 <= ?c && ?c < 9.5) }",
+     ((CAP, ('?o < "9.5"^^<http://www.w3.org/2001/XMLSchema#decimal> && '
+             '?o >= "5"^^<http://www.w3.org/2001/XMLSchema#integer>')),)),
+    (F + "SELECT ?a WHERE { ?a f:assetCategory ?k FILTER (?k IN (f:A, f:B)) }",
+     (("https://id.fmar.uk/def/fmar#assetCategory",
+       "?o IN (<https://id.fmar.uk/def/fmar#A>, <https://id.fmar.uk/def/fmar#B>)"),)),
+    # inside MINUS the FILTER still stands over its own patterns
+    (F + "SELECT ?a WHERE { ?a a f:Asset MINUS { ?a f:ratedCapacity ?c FILTER (?c > 1) } }",
+     ((CAP, '?o > "1"^^<http://www.w3.org/2001/XMLSchema#integer>'),)),
+    # not pushed: the group of an EXISTS, which rdflib leaves unparsed
+    (F + "SELECT ?a WHERE { ?a a f:Asset FILTER NOT EXISTS { ?a f:ratedCapacity ?c "
+     "FILTER (?c > 1) } }", ()),
+    # not pushed: the predicate is named twice, in a path, with a constant subject
+    (F + "SELECT ?a WHERE { ?a f:ratedCapacity ?c FILTER (?c > 1) OPTIONAL { ?b "
+     "f:ratedCapacity ?x } }", ()),
+    (F + "SELECT ?a WHERE { ?a f:ratedCapacity ?c FILTER (?c > 1) . ?a f:x/f:ratedCapacity ?d }",
+     ()),
+    (F + "SELECT ?a WHERE { ?a f:ratedCapacity ?c . <https://id.fmar.uk/asset/1> "
+     "f:ratedCapacity ?d FILTER (?c > 1) }", ()),
+    # not pushed: the FILTER is not directly over the pattern's group
+    (F + "SELECT ?a WHERE { ?a f:x ?y OPTIONAL { ?a f:ratedCapacity ?c } FILTER (?c > 1) }", ()),
+    (F + "SELECT ?a WHERE { ?a f:x ?y OPTIONAL { ?a f:ratedCapacity ?c FILTER (?c > 1) } }", ()),
+    (F + "SELECT ?a WHERE { { ?a f:ratedCapacity ?c } UNION { ?a f:x ?c } FILTER (?c > 1) }",
+     ()),
+    # not pushed: a condition that is not a number or IRI comparison
+    (F + 'SELECT ?a WHERE { ?a f:ratedCapacity ?c FILTER (?c > "1") }', ()),
+    (F + "SELECT ?a WHERE { ?a f:ratedCapacity ?c FILTER (?c != 1) }", ()),
+    (F + "SELECT ?a WHERE { ?a f:ratedCapacity ?c FILTER (!BOUND(?c) || ?c > 1) }", ()),
+    (F + "SELECT ?a WHERE { ?a f:ratedCapacity ?c ; f:gen ?g FILTER (?c > ?g) }", ()),
+    (F + 'SELECT ?a WHERE { ?a f:commissioned ?d FILTER (?d > "2020-01-01"^^'
+     '<http://www.w3.org/2001/XMLSchema#date>) }', ()),
+    (F + "SELECT ?a WHERE { ?a f:ratedCapacity ?c FILTER (?a = <https://id.fmar.uk/asset/1>) }",
+     ()),
+])
+def test_a_filter_is_pushed_into_a_fragment_only_where_it_cannot_change_the_answer(
+        query, filtered):
+    plan = joins.plan(query)
+    assert plan.filtered == filtered
+    pushed = {p for p, _ in filtered}
+    assert not pushed & set(plan.predicates or [])  # a filtered predicate is not also sent whole
+    fragment = joins.fragment_query(plan)
+    for predicate, condition in filtered:
+        assert f"FILTER({condition})" in fragment and f"?s <{predicate}> ?o" in fragment

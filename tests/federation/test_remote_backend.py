@@ -32,7 +32,7 @@ from node.store import GraphWrite
 from node.store.remote import RemoteStore
 from tests.bench.bench_federation import fill_records
 from tests.conftest import REMOTE_SERVERS, emptied_server, start_oxigraph_server
-from tests.federation.test_federation import FMAR, QUERIES, canonical, may_read
+from tests.federation.test_federation import FMAR, PUSHED, QUERIES, canonical, may_read
 from tests.harness.processes import free_port
 from tests.virtuoso import virtuoso_or_skip
 
@@ -255,8 +255,11 @@ def test_remote_sparql_equals_the_oracle(request, remote_node, who, name):
     assert canonical(variables, rows) == expected
 
 
+GATHERED = {**QUERIES, **PUSHED}  # pushed filters are evaluated by the server
+
+
 @pytest.mark.parametrize("who", ["neso", "a"])
-@pytest.mark.parametrize("name", sorted(QUERIES))
+@pytest.mark.parametrize("name", sorted(GATHERED))
 def test_a_gather_join_over_a_sparql_server_equals_the_oracle(remote_node, who, name):
     """The gather stage asks each node for its fragment as TSV (node/federation/engine.py)
     and joins the fragments itself: read as each server writes TSV, the join's answer is
@@ -264,9 +267,9 @@ def test_a_gather_join_over_a_sparql_server_equals_the_oracle(remote_node, who, 
     async def gathered() -> dict[str, Any]:
         async with httpx.AsyncClient(timeout=30) as http:
             engine = Engine(http, StaticTokens(default=f"t-{who}"), deadline=20)
-            return await engine.sparql([NodeTarget(remote_node)], QUERIES[name])
+            return await engine.sparql([NodeTarget(remote_node)], GATHERED[name])
 
-    variables, expected = oracle(record_quads(remote_node), who, QUERIES[name])
+    variables, expected = oracle(record_quads(remote_node), who, GATHERED[name])
     answer = asyncio.run(gathered())
     assert "error" not in answer and not answer["partial"], json.dumps(answer["nodes"])
     assert answer["head"]["vars"] == [*variables, "_nodes"]
