@@ -424,14 +424,16 @@ class Engine:
             s, p, o, g = index["s"], index["p"], index["o"], index["g"]
             quads: list[ox.Quad] = []
             names: set[ox.NamedNode] = set()
-            rows = 0
+            add, quad = quads.append, ox.Quad
+            name_rows = 0
             for row in solutions:
-                rows += 1
-                if row[p] is None:
+                predicate = row[p]
+                if predicate is None:
                     names.add(row[g])
+                    name_rows += 1
                 else:
-                    quads.append(ox.Quad(row[s], row[p], row[o], row[g]))
-            return (quads, names), rows
+                    add(quad(row[s], predicate, row[o], row[g]))
+            return (quads, names), len(quads) + name_rows
 
         outcome = await self.fan_out(nodes, "POST", "/sparql", parse, content=fragment.encode(),
                                      headers={"content-type": "application/sparql-query",

@@ -141,8 +141,9 @@ class _Stores:
             store = ox.Store()
             if b"_:" in source.nquads:  # parse, not load: load would rename blank nodes
                 store.extend(ox.parse(source.nquads, format=ox.RdfFormat.N_QUADS))
-            else:  # (4x faster: no Python object per quad)
-                store.load(source.nquads, format=ox.RdfFormat.N_QUADS)
+            else:  # (4x faster: no Python object per quad; lenient, a third faster: every
+                # source is written by Oxigraph from terms it has parsed and checked)
+                store.load(source.nquads, format=ox.RdfFormat.N_QUADS, lenient=True)
             for graph in source.empty_graphs:
                 store.add_graph(ox.NamedNode(graph))
             return store

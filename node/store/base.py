@@ -28,7 +28,8 @@ class GraphWrite:
 class QuerySource:
     """What a query worker reads (node/query/workers.py): a read-only checkpoint of
     the store (a directory), or the whole dataset as N-Quads, with the names of graphs
-    it holds that have no quads (N-Quads cannot say so). Plain data."""
+    it holds that have no quads (N-Quads cannot say so), written by Oxigraph (a worker
+    loads them leniently). Plain data."""
 
     path: str | None = None
     nquads: bytes | None = None
