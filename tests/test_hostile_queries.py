@@ -15,6 +15,7 @@ The 100,000-asset run is tests/bench/bench_hostile_queries.py.
 from __future__ import annotations
 
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -81,6 +82,31 @@ def test_plain_query_is_answered(request, which):  # the control of the refusals
     assert r.status_code == 200, r.text
     assert len(r.json()["results"]["bindings"]) == 10
     _bounded(watch, MEMORY_LIMITS if which == "memory_node" else TIME_LIMITS)
+
+
+@pytest.mark.parametrize("nesting", [
+    "FILTER NOT EXISTS {{ ?s ?p ?o FILTER NOT EXISTS {{ {service} }} }}",
+    "FILTER EXISTS {{ ?s ?p ?o FILTER (EXISTS {{ {service} }} || true) }}",
+    "OPTIONAL {{ ?s ?p ?o FILTER NOT EXISTS {{ ?s ?p ?o FILTER NOT EXISTS {{ {service} }} }} }}",
+])
+def test_SPARQL_004_a_service_inside_a_nested_exists_is_refused_and_never_called(time_node,
+                                                                                 nesting):
+    """SERVICE hidden in an EXISTS inside an EXISTS: rdflib keeps that group only in an
+    attribute, and the SERVICE check once missed it. Oxigraph would then have posted the
+    query to any address the caller named, from the node's own network."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(2)
+    service = f"SERVICE <http://127.0.0.1:{listener.getsockname()[1]}/> {{ ?s ?p ?o }}"
+    query = "SELECT * WHERE { ?s ?p ?o " + nesting.format(service=service) + " } LIMIT 1"
+    try:
+        r = time_node.sparql(query)
+        assert r.status_code == 400 and r.json()["code"] == "SPARQL-004", r.text
+        with pytest.raises(TimeoutError):  # nothing called the address
+            listener.accept()
+    finally:
+        listener.close()
 
 
 def test_order_by_cross_product_is_stopped_by_the_memory_limit(memory_node):

@@ -149,12 +149,25 @@ def _walk(node: Any, found: _Found, seen: set[int]) -> None:
             items = list(triple)
             for i in range(1, len(items), 3):  # (s, p, o) runs
                 _triple(items[i - 1], items[i], items[i + 1], found)
+    for value in _children(node):
+        _walk(value, found, seen)
+
+
+_EXISTS = ("Builtin_EXISTS", "Builtin_NOTEXISTS")
+
+
+def _children(node: Any) -> list[Any]:
+    """The parts of an algebra node. The group of an EXISTS is read from its attribute:
+    rdflib translates it there and leaves in the mapping a parse tree from which the
+    FILTERs inside (a nested EXISTS, a SERVICE in it) are gone."""
     if isinstance(node, dict):
-        for value in node.values():
-            _walk(value, found, seen)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            _walk(value, found, seen)
+        values = list(node.values())
+        if getattr(node, "name", None) in _EXISTS and "graph" in vars(node):
+            values.append(vars(node)["graph"])
+        return values
+    if isinstance(node, (list, tuple)):
+        return list(node)
+    return []
 
 
 _NUMERIC = {f"http://www.w3.org/2001/XMLSchema#{t}" for t in ("integer", "decimal", "double")}
@@ -267,9 +280,7 @@ def has_service(node: Any, seen: set[int] | None = None) -> bool:
     seen.add(id(node))
     if getattr(node, "name", None) == "ServiceGraphPattern":
         return True
-    values = node.values() if isinstance(node, dict) else node if isinstance(
-        node, (list, tuple)) else ()
-    return any(has_service(value, seen) for value in values)
+    return any(has_service(value, seen) for value in _children(node))
 
 
 def fragment_query(plan: Plan, limit: int | None = None) -> str:

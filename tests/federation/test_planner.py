@@ -74,6 +74,21 @@ def test_service_is_SPARQL_004_and_the_service_predicate_is_not():
     assert lexer.uses_service("SELECT * { service <https://x.example/> { ?s ?p ?o } }")
 
 
+def test_SPARQL_004_a_service_inside_a_nested_exists_is_found():
+    query = ("SELECT * WHERE { ?s ?p ?o FILTER NOT EXISTS { ?s ?p ?o FILTER NOT EXISTS { "
+             "SERVICE <https://x.example/> { ?s ?p ?o } } } }")
+    assert lexer.uses_service(query)
+    with pytest.raises(ApiError) as refused:
+        joins.plan(query)
+    assert refused.value.code == "SPARQL-004"
+
+
+def test_the_predicates_of_a_nested_exists_are_fetched():
+    plan = joins.plan(F + "SELECT * WHERE { ?a f:x ?b FILTER NOT EXISTS { ?a f:y ?c "
+                      "FILTER NOT EXISTS { ?a f:z ?d } } }")
+    assert plan.predicates == [f"https://id.fmar.uk/def/fmar#{p}" for p in "xyz"]
+
+
 def test_widened_only_where_rows_stay_the_same():
     wide = joins.widened(F + "SELECT ?l ?lim WHERE { ?l f:limitsAsset ?a ; f:exportLimit ?lim }"
                          " ORDER BY ?a LIMIT 3")
