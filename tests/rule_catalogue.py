@@ -1010,12 +1010,17 @@ FEDERATION_RULES = [
          "and before any node is asked.", "`node/federation/joins.py` `parse`", "400 `SPARQL-002`",
          _t(FED_TEST, "test_invalid_sparql_SPARQL_002_fails_before_any_node_is_asked")
          + "<br>" + _t(PLANNER_TEST, "test_invalid_sparql_is_SPARQL_002")),
-    Rule("SPARQL-004", "No SERVICE pattern, found in the parsed query (the predicate `:service` "
-         "is no SERVICE).", "`node/federation/joins.py` `has_service`, `node/query/lexer.py`",
+    Rule("SPARQL-004", "No SERVICE pattern, found in the parsed query at any depth, inside "
+         "nested EXISTS too (the predicate `:service` is no SERVICE).",
+         "`node/federation/joins.py` `has_service`, `node/query/lexer.py`",
          "400 `SPARQL-004`",
          _t(FED_TEST, "test_service_SPARQL_004_is_found_in_the_parsed_query_not_the_text")
          + "<br>" + _t(PLANNER_TEST,
-                       "test_service_is_SPARQL_004_and_the_service_predicate_is_not")),
+                       "test_service_is_SPARQL_004_and_the_service_predicate_is_not")
+         + "<br>" + _t(PLANNER_TEST, "test_SPARQL_004_a_service_inside_a_nested_exists_is_found")
+         + "<br>" + _t("tests/test_hostile_queries.py",
+                       "test_SPARQL_004_a_service_inside_a_nested_exists_is_refused_and_never_"
+                       "called")),
     Rule("SPARQL-005", "The join stage of a gather query ends within its time limit; if not, "
          "the answer keeps every node's status and names the stage.",
          "`node/federation/engine.py` `_gather`", "504 (answer `error`, stage `join`)",
