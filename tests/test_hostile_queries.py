@@ -14,6 +14,7 @@ The 100,000-asset run is tests/bench/bench_hostile_queries.py.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import threading
@@ -23,6 +24,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from common.http_errors import ApiError
+from node.query.execute import Dataset, Executor, Limits
+from node.store.base import QuerySource
 from tests.hostile import (
     COUNT_CROSS4,
     DESCRIBE_CROSS,
@@ -107,6 +111,35 @@ def test_SPARQL_004_a_service_inside_a_nested_exists_is_refused_and_never_called
             listener.accept()
     finally:
         listener.close()
+
+
+def test_a_query_worker_cannot_call_out_even_if_a_service_got_past_the_check():
+    """Defence in depth behind SPARQL-004: the workers' seccomp filter refuses IPv4 and
+    IPv6 sockets, so a SERVICE handed straight to a worker fails there, uncalled. The
+    control: the same worker answers a plain query."""
+    if os.uname().machine not in ("x86_64", "aarch64"):
+        pytest.skip(f"the seccomp filter is written for x86-64 and arm64, not "
+                    f"{os.uname().machine}")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(2)
+    executor = Executor(Limits(timeout=10, concurrent=1))
+    source = QuerySource(nquads=b"<x:a> <x:p> <x:b> <x:g> .\n")
+    try:
+        plain = executor.run(source, "SELECT * WHERE { ?s ?p ?o }", Dataset.whole_store(),
+                             "json", "")
+        assert b"x:b" in plain.body
+        with pytest.raises(ApiError) as failed:
+            executor.run(source, "SELECT * WHERE { ?s ?p ?o SERVICE <http://127.0.0.1:"
+                         f"{listener.getsockname()[1]}/> {{ ?s ?p ?o }} }}",
+                         Dataset.whole_store(), "json", "")
+        assert "Permission denied" in failed.value.message
+        with pytest.raises(TimeoutError):
+            listener.accept()
+    finally:
+        listener.close()
+        executor.close()
 
 
 def test_order_by_cross_product_is_stopped_by_the_memory_limit(memory_node):

@@ -15,7 +15,11 @@ node.query.workers`) evaluates them:
   sees every write committed before the query started;
 - a worker dies with the node: PR_SET_PDEATHSIG (SIGKILL when the thread that started it
   ends; workers are started from one long-lived thread), and a watchdog that exits when
-  the worker's parent changes.
+  the worker's parent changes;
+- a worker cannot open a network socket (a seccomp filter refuses `socket()` for IPv4 and
+  IPv6, on x86-64 and arm64): Oxigraph evaluates SERVICE by calling the address, and the
+  SERVICE check (SPARQL-004) is then not the only thing between a query and the node's
+  network.
 """
 
 from __future__ import annotations
@@ -180,7 +184,47 @@ def _limit_address_space(limit: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY))
 
 
+# seccomp: refuse socket(AF_INET | AF_INET6, ...) with EACCES, allow everything else
+_ARCH_SOCKET = {"x86_64": (0xC000003E, 41), "aarch64": (0xC00000B7, 198)}
+_ARCH, _NR, _ARG0 = 4, 0, 16  # offsets in struct seccomp_data (args[0], low word)
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte),
+                ("k", ctypes.c_uint)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def _no_network() -> bool:
+    """Refuse this process (and the threads it starts later) IPv4 and IPv6 sockets; False
+    where the filter cannot be installed (another architecture, no seccomp)."""
+    arch = _ARCH_SOCKET.get(os.uname().machine)
+    if arch is None:
+        return False
+    audit_arch, nr_socket = arch
+    load, jump_eq, ret = 0x20, 0x15, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|K, BPF_RET|K
+    allow, refuse = 0x7FFF0000, 0x00050000 | 13  # SECCOMP_RET_ALLOW, RET_ERRNO | EACCES
+    program = [
+        (load, 0, 0, _ARCH), (jump_eq, 0, 5, audit_arch),
+        (load, 0, 0, _NR), (jump_eq, 0, 3, nr_socket),
+        (load, 0, 0, _ARG0), (jump_eq, 2, 0, socket.AF_INET), (jump_eq, 1, 0, socket.AF_INET6),
+        (ret, 0, 0, allow), (ret, 0, 0, refuse),
+    ]
+    filters = (_SockFilter * len(program))(*(_SockFilter(*i) for i in program))
+    fprog = _SockFprog(len(program), filters)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        return False
+    return libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) == 0  # PR_SET_SECCOMP, MODE_FILTER
+
+
 def worker_main(parent: int, fd: int, memory_mb: int) -> None:
+    if not _no_network():
+        print("fmar query worker: no seccomp filter here; SERVICE is refused by SPARQL-004 "
+              "only", file=sys.stderr)
     _die_with_parent(parent)
     import pyoxigraph  # noqa: F401  (loaded before any limit is set)
 

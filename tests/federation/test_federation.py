@@ -281,14 +281,21 @@ def test_dno_sparql_sees_only_its_licence_areas(fed):
 
 # ---------------------------------------------------------------- oracle
 
+def _answered_as_the_oracle(fed, who: str, query: str) -> tuple[list[str], Counter, dict]:
+    """(variables, the oracle's rows, the federated answer), the answer complete and equal
+    to the oracle's."""
+    variables, expected = oracle(fed, who, query)
+    answer = fed.client(who).sparql(query)
+    assert answer["partial"] is False, answer["nodes"]
+    assert canonical(variables, answer["results"]["bindings"]) == expected
+    return variables, expected, answer
+
+
 @pytest.mark.parametrize("who", CALLERS)
 @pytest.mark.parametrize("name", sorted(QUERIES))
 def test_federated_sparql_equals_the_union_oracle(fed, who, name):
-    variables, expected = oracle(fed, who, QUERIES[name])
-    answer = fed.client(who).sparql(QUERIES[name])
-    assert answer["partial"] is False, answer["nodes"]
+    variables, _, answer = _answered_as_the_oracle(fed, who, QUERIES[name])
     assert [v for v in answer["head"]["vars"] if v != "_nodes"] == variables
-    assert canonical(variables, answer["results"]["bindings"]) == expected
     if name == "join-limits" and who != "Flexco":
         # joined rows name both nodes they came from
         assert any(len(b["_nodes"]["value"].split()) == 2 for b in answer["results"]["bindings"])
@@ -297,10 +304,7 @@ def test_federated_sparql_equals_the_union_oracle(fed, who, name):
 @pytest.mark.parametrize("who", CALLERS)
 @pytest.mark.parametrize("name", sorted(PUSHED))
 def test_a_filter_pushed_into_the_fragments_gives_the_oracle_from_fewer_quads(fed, who, name):
-    variables, expected = oracle(fed, who, PUSHED[name])
-    answer = fed.client(who).sparql(PUSHED[name])
-    assert answer["partial"] is False, answer["nodes"]
-    assert canonical(variables, answer["results"]["bindings"]) == expected
+    variables, expected, answer = _answered_as_the_oracle(fed, who, PUSHED[name])
     assert answer["fragment"]["filtered"], answer["fragment"]
     # the control: the same filter written so that it is not pushed (a negation) sends
     # more quads for the same answer
