@@ -1010,14 +1010,17 @@ FEDERATION_RULES = [
          "and before any node is asked.", "`node/federation/joins.py` `parse`", "400 `SPARQL-002`",
          _t(FED_TEST, "test_invalid_sparql_SPARQL_002_fails_before_any_node_is_asked")
          + "<br>" + _t(PLANNER_TEST, "test_invalid_sparql_is_SPARQL_002")),
-    Rule("SPARQL-004", "No SERVICE pattern, found in the parsed query at any depth, inside "
-         "nested EXISTS too (the predicate `:service` is no SERVICE).",
+    Rule("SPARQL-004", "No SERVICE pattern: the bare keyword is refused as it stands (fail "
+         "closed; the predicate `:service`, `?service`, a string or a language tag is no "
+         "SERVICE), and the parsed query is searched at any depth, nested EXISTS too.",
          "`node/federation/joins.py` `has_service`, `node/query/lexer.py`",
          "400 `SPARQL-004`",
          _t(FED_TEST, "test_service_SPARQL_004_is_found_in_the_parsed_query_not_the_text")
          + "<br>" + _t(PLANNER_TEST,
                        "test_service_is_SPARQL_004_and_the_service_predicate_is_not")
-         + "<br>" + _t(PLANNER_TEST, "test_SPARQL_004_a_service_inside_a_nested_exists_is_found")
+         + "<br>" + _t(PLANNER_TEST, "test_SPARQL_004_a_service_inside_a_nested_exists_is_found",
+                       "test_SPARQL_004_a_service_is_found_in_every_place_a_pattern_can_hide",
+                       "test_SPARQL_004_a_language_tag_named_service_is_no_service")
          + "<br>" + _t("tests/test_hostile_queries.py",
                        "test_SPARQL_004_a_service_inside_a_nested_exists_is_refused_and_never_"
                        "called")),

@@ -1,6 +1,7 @@
 """A small SPARQL lexer: enough to refuse updates and SERVICE without being fooled by
 comments, strings, IRIs or prefixed names (`:service`, `fmar:service`) that contain
-those words. SERVICE is confirmed on the parsed query (rdflib algebra)."""
+those words. SERVICE is refused on the keyword alone (fail closed): a parser that
+misses a pattern, as rdflib's algebra once did inside nested EXISTS, cannot let it by."""
 
 from __future__ import annotations
 
@@ -50,14 +51,16 @@ def query_form(text: str) -> str | None:
 
 
 def uses_service(text: str) -> bool:
-    """Whether the query has a SERVICE pattern: the bare keyword, confirmed on the parsed
-    query (a query that does not parse here counts as using it when the keyword is there)."""
-    if "SERVICE" not in words(text):
-        return False
-    from node.federation import joins
-
-    try:
-        algebra = joins.parse(text)
-    except Exception:  # noqa: BLE001 - not parsed here: the keyword decides
-        return True
-    return joins.has_service(algebra)
+    """Whether the query may have a SERVICE pattern: the bare keyword anywhere but as a
+    language tag (`"x"@service`) decides, failing closed; outside comments, strings, IRIs,
+    variables and prefixed names it can be nothing else. The parsed query is checked too
+    (`joins.has_service`), by the federation's planner."""
+    previous = ""
+    for match in _TOKEN.finditer(text):
+        if match.lastgroup in ("ws", "comment"):
+            continue
+        if match.lastgroup == "word" and match.group().upper() == "SERVICE" \
+                and previous != "@":
+            return True
+        previous = match.group()
+    return False

@@ -74,6 +74,36 @@ def test_service_is_SPARQL_004_and_the_service_predicate_is_not():
     assert lexer.uses_service("SELECT * { service <https://x.example/> { ?s ?p ?o } }")
 
 
+_SERVICE = "SERVICE <http://127.0.0.1:9/> { ?s ?p ?o }"
+_NESTED = f"NOT EXISTS {{ ?s ?p ?o FILTER NOT EXISTS {{ {_SERVICE} }} }}"
+
+
+@pytest.mark.parametrize("query", [
+    f"SELECT * WHERE {{ ?s ?p ?o BIND(IF(EXISTS {{ {_SERVICE} }}, 1, 2) AS ?b) }}",
+    f"SELECT ({_NESTED} AS ?x) WHERE {{ ?s ?p ?o }}",
+    f"SELECT * WHERE {{ ?s ?p ?o }} ORDER BY ({_NESTED})",
+    f"SELECT ?s (COUNT(*) AS ?n) WHERE {{ ?s ?p ?o }} GROUP BY ?s HAVING ({_NESTED})",
+    f"SELECT * WHERE {{ {{ SELECT ?s WHERE {{ ?s ?p ?o FILTER({_NESTED}) }} }} }}",
+    f"SELECT * WHERE {{ ?s ?p ?o MINUS {{ ?s ?p ?o FILTER({_NESTED}) }} }}",
+    f"SELECT * WHERE {{ GRAPH ?g {{ ?s ?p ?o FILTER({_NESTED}) }} }}",
+    f"SELECT * WHERE {{ ?s ?p ?o FILTER(?o IN ({_NESTED}, 1)) }}",
+    f"ASK {{ ?s ?p ?o FILTER({_NESTED}) }}",
+    f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ ?s ?p ?o FILTER({_NESTED}) }}",
+    f"DESCRIBE ?s WHERE {{ ?s ?p ?o FILTER({_NESTED}) }}",
+    (f"SELECT * WHERE {{ ?s ?p ?o FILTER NOT EXISTS {{ ?s ?p ?o MINUS {{ ?s ?p ?o "
+     f"FILTER NOT EXISTS {{ {_SERVICE} }} }} }} }}"),
+])
+def test_SPARQL_004_a_service_is_found_in_every_place_a_pattern_can_hide(query):
+    """The keyword refuses it (fail closed) and the parsed query finds it too."""
+    assert lexer.uses_service(query)
+    assert joins.has_service(joins.parse(query))
+
+
+def test_SPARQL_004_a_language_tag_named_service_is_no_service():
+    query = 'SELECT * WHERE { ?s ?p "x"@service }'
+    assert not lexer.uses_service(query) and joins.plan(query).everything is None
+
+
 def test_SPARQL_004_a_service_inside_a_nested_exists_is_found():
     query = ("SELECT * WHERE { ?s ?p ?o FILTER NOT EXISTS { ?s ?p ?o FILTER NOT EXISTS { "
              "SERVICE <https://x.example/> { ?s ?p ?o } } } }")
