@@ -29,6 +29,7 @@ HINTS = {
     "SPARQL-002": "a query starts with SELECT, CONSTRUCT, ASK or DESCRIBE (after PREFIXes)",
     "SPARQL-003": "the federation answers queries only; records change through a node's API",
     "SPARQL-004": "leave out SERVICE: `fmar query` already asks every node",
+    "SPARQL-012": "write SPARQL 1.1 only: no server-specific keywords or functions",
     "SPARQL-005": "narrow the query (LIMIT, filters) or raise --deadline",
     "FED-001": "the node did not answer in time: raise --deadline (seconds per node)",
     "FED-002": "the node cannot be reached: is it running, and its URL in the directory right?",

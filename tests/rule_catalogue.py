@@ -1024,6 +1024,13 @@ FEDERATION_RULES = [
          + "<br>" + _t("tests/test_hostile_queries.py",
                        "test_SPARQL_004_a_service_inside_a_nested_exists_is_refused_and_never_"
                        "called")),
+    Rule("SPARQL-012", "A node on an external SPARQL server passes on SPARQL 1.1 Query only: "
+         "no server keyword (Virtuoso's DEFINE) and no function called by IRI but XSD casts "
+         "(Virtuoso's `bif:`, whose `http_get` calls out as the node's account).",
+         "`node/query/lexer.py` `outside_sparql11`, `node/query/service.py` `check_portable`",
+         "400 `SPARQL-012`",
+         _t("tests/federation/test_remote_backend.py",
+            "test_SPARQL_012_a_servers_own_functions_and_pragmas_never_reach_it")),
     Rule("SPARQL-005", "The join stage of a gather query ends within its time limit; if not, "
          "the answer keeps every node's status and names the stage.",
          "`node/federation/engine.py` `_gather`", "504 (answer `error`, stage `join`)",

@@ -64,3 +64,53 @@ def uses_service(text: str) -> bool:
             return True
         previous = match.group()
     return False
+
+
+# SPARQL 1.1 Query's own words (keywords and built-in calls); SERVICE and the update
+# words are refused on their own (SPARQL-004, SPARQL-003).
+SPARQL11_WORDS = frozenset({
+    "BASE", "PREFIX", "SELECT", "DISTINCT", "REDUCED", "AS", "CONSTRUCT", "WHERE", "DESCRIBE",
+    "ASK", "FROM", "NAMED", "GROUP", "BY", "HAVING", "ORDER", "ASC", "DESC", "LIMIT", "OFFSET",
+    "VALUES", "UNDEF", "OPTIONAL", "GRAPH", "SILENT", "BIND", "MINUS", "FILTER", "UNION", "NOT",
+    "IN", "EXISTS", "A", "TRUE", "FALSE", "SEPARATOR", "STR", "LANG", "LANGMATCHES", "DATATYPE",
+    "BOUND", "IRI", "URI", "BNODE", "RAND", "ABS", "CEIL", "FLOOR", "ROUND", "CONCAT", "STRLEN",
+    "UCASE", "LCASE", "ENCODE_FOR_URI", "CONTAINS", "STRSTARTS", "STRENDS", "STRBEFORE",
+    "STRAFTER", "YEAR", "MONTH", "DAY", "HOURS", "MINUTES", "SECONDS", "TIMEZONE", "TZ", "NOW",
+    "UUID", "STRUUID", "MD5", "SHA1", "SHA256", "SHA384", "SHA512", "COALESCE", "IF", "STRLANG",
+    "STRDT", "SAMETERM", "ISIRI", "ISURI", "ISBLANK", "ISLITERAL", "ISNUMERIC", "REGEX", "SUBSTR",
+    "REPLACE", "COUNT", "SUM", "MIN", "MAX", "AVG", "SAMPLE", "GROUP_CONCAT",
+})
+XSD = "http://www.w3.org/2001/XMLSchema#"
+_EXPONENT = re.compile(r"[eE][0-9-]*")  # the `e5` of `1e5`, which the lexer reads as a word
+
+
+def outside_sparql11(text: str) -> str | None:
+    """The first thing in `text` that SPARQL 1.1 Query does not define, or None: a bare word
+    that is none of its keywords or built-in calls (a server's own syntax: Virtuoso's
+    DEFINE), or a call of a function named by IRI other than an XSD cast (a server's own
+    functions: Virtuoso's `bif:`). Fails closed: an undeclared prefix, a relative IRI or
+    a list in a triple pattern (`?s :p (1 2)`, read as a call) counts too."""
+    tokens = [m for m in _TOKEN.finditer(text) if m.lastgroup not in ("ws", "comment")]
+    prefixes: dict[str, set[str]] = {}
+    for i, match in enumerate(tokens[:-2]):
+        if match.group().upper() == "PREFIX" and tokens[i + 2].lastgroup == "iri":
+            prefixes.setdefault(tokens[i + 1].group(), set()).add(tokens[i + 2].group()[1:-1])
+    previous = ""
+    for i, match in enumerate(tokens):
+        kind, value = match.lastgroup, match.group()
+        following = tokens[i + 1].group() if i + 1 < len(tokens) else ""
+        exponent = bool(_EXPONENT.fullmatch(value)) and (previous[-1:].isdigit()
+                                                          or previous == ".")
+        if kind == "word" and previous != "@" and not exponent \
+                and value.upper() not in SPARQL11_WORDS:
+            return value
+        if kind in ("iri", "pname") and following == "(" and previous.upper() != "PREFIX":
+            if kind == "iri":
+                expansions = {value[1:-1]}
+            else:
+                label, _, local = value.partition(":")
+                expansions = {base + local for base in prefixes.get(label + ":", {""})}
+            if not all(e.startswith(XSD) for e in expansions):
+                return value
+        previous = value
+    return None

@@ -16,7 +16,7 @@ from common.http_errors import ApiError
 from common.web import media_ranges
 from node import policy
 from node.identity import Caller
-from node.query import aggregates, filters, rewrite
+from node.query import aggregates, filters, lexer, rewrite
 from node.query.dataset import AllowedGraphs
 from node.query.execute import Answer, Dataset, Executor, Limits, check_query
 from node.query.results import (
@@ -100,6 +100,8 @@ class QueryService:
         started = time.monotonic()  # the time limit counts the dataset listing too
         scope = policy.sparql_read_scope(caller)
         form = check_query(query)
+        if self.store.evaluates_queries:
+            check_portable(query)
         chosen, media = negotiate(accept, form, fmt)
         requested = sorted(set(default_graph_uri or []) | set(named_graph_uri or []))
         dataset: Dataset
@@ -223,6 +225,18 @@ class QueryService:
                            {"server": response.body[:300].decode(errors="replace")})
         return Answer(response.body, MEDIA_OF["json"], -1, "SELECT")
 
+
+
+def check_portable(query: str) -> None:
+    """SPARQL-012: a node on a SPARQL server passes on only SPARQL 1.1 Query. A server's
+    own syntax and functions (Virtuoso's DEFINE pragmas, its `bif:` functions, among them
+    an HTTP client) would act with the node's account on the server."""
+    foreign = lexer.outside_sparql11(query)
+    if foreign is not None:
+        raise ApiError(400, "SPARQL-012", "Only SPARQL 1.1 Query goes to this node's SPARQL "
+                       "server: its own keywords and functions are refused (XSD casts are "
+                       "the only functions called by IRI; a list in a triple pattern reads as "
+                       "a call).", {"refused": foreign[:100]})
 
 
 def server_results(body: bytes, fmt: str) -> bytes:

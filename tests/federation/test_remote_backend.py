@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 import time
 import uuid
@@ -277,6 +278,37 @@ def test_a_gather_join_over_a_sparql_server_equals_the_oracle(remote_node, who, 
             for b in answer["results"]["bindings"]]
     assert canonical(variables, rows) == expected
     assert answer["fragment"]["quads"] > 0 or name in ("empty-graph", "service-predicate")
+
+
+@pytest.mark.parametrize("query", [
+    "PREFIX bif: <bif:> SELECT ?x WHERE {{ BIND(bif:http_get(\"{url}\") AS ?x) }}",
+    "SELECT ?x WHERE {{ BIND(<bif:http_get>(\"{url}\") AS ?x) }}",
+    "SELECT ?x WHERE {{ ?s ?p ?o FILTER NOT EXISTS {{ BIND(bif:http_get(\"{url}\") AS ?x) }} }}",
+    "DEFINE get:soft \"soft\" SELECT * FROM <{url}> WHERE {{ ?s ?p ?o }}",
+])
+def test_SPARQL_012_a_servers_own_functions_and_pragmas_never_reach_it(remote_node, query):
+    """Virtuoso runs `bif:` functions (`bif:http_get` calls out, as the node's account) and
+    DEFINE pragmas (`get:soft` fetches a FROM address). A node on a SPARQL server passes on
+    SPARQL 1.1 Query only; the listener sees no call. The controls: the oracle queries,
+    XSD casts and numbers with exponents are answered (test above, and here)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(2)
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/x"
+    try:
+        answer = get(remote_node, "neso", "/sparql", query=query.format(url=url))
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["code"] == "SPARQL-012", answer.text
+        with pytest.raises(TimeoutError):
+            listener.accept()
+    finally:
+        listener.close()
+    cast = ("SELECT (<http://www.w3.org/2001/XMLSchema#double>(\"2\") * 1e3 AS ?x) "
+            "WHERE { }")
+    answer = get(remote_node, "neso", "/sparql", query=cast)
+    assert answer.status_code == 200, answer.text
+    assert float(answer.json()["results"]["bindings"][0]["x"]["value"]) == 2000
 
 
 @pytest.mark.parametrize("kind", REMOTE_SERVERS)
