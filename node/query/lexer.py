@@ -81,6 +81,10 @@ SPARQL11_WORDS = frozenset({
     "REPLACE", "COUNT", "SUM", "MIN", "MAX", "AVG", "SAMPLE", "GROUP_CONCAT",
 })
 XSD = "http://www.w3.org/2001/XMLSchema#"
+# SPARQL 1.1's casts, and Oxigraph's date, time and duration ones
+XSD_CASTS = frozenset(XSD + t for t in (
+    "boolean", "double", "float", "decimal", "integer", "dateTime", "string", "date", "time",
+    "duration", "yearMonthDuration", "dayTimeDuration"))
 _EXPONENT = re.compile(r"[eE][0-9-]*")  # the `e5` of `1e5`, which the lexer reads as a word
 
 
@@ -88,7 +92,8 @@ def outside_sparql11(text: str) -> str | None:
     """The first thing in `text` that SPARQL 1.1 Query does not define, or None: a bare word
     that is none of its keywords or built-in calls (a server's own syntax: Virtuoso's
     DEFINE), or a call of a function named by IRI other than an XSD cast (a server's own
-    functions: Virtuoso's `bif:`). Fails closed: an undeclared prefix, a relative IRI or
+    functions: Virtuoso's `bif:`; Virtuoso calls any other IRI as a SQL procedure of that
+    name). Fails closed: an undeclared prefix, a relative IRI or
     a list in a triple pattern (`?s :p (1 2)`, read as a call) counts too."""
     tokens = [m for m in _TOKEN.finditer(text) if m.lastgroup not in ("ws", "comment")]
     prefixes: dict[str, set[str]] = {}
@@ -110,7 +115,7 @@ def outside_sparql11(text: str) -> str | None:
             else:
                 label, _, local = value.partition(":")
                 expansions = {base + local for base in prefixes.get(label + ":", {""})}
-            if not all(e.startswith(XSD) for e in expansions):
+            if not expansions <= XSD_CASTS:
                 return value
         previous = value
     return None
