@@ -14,9 +14,12 @@ The 100,000-asset run is tests/bench/bench_hostile_queries.py.
 
 from __future__ import annotations
 
+import ast
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -140,6 +143,54 @@ def test_a_query_worker_cannot_call_out_even_if_a_service_got_past_the_check():
     finally:
         listener.close()
         executor.close()
+
+
+_FILTER_PROBE = """
+import ctypes, errno, os, socket, sys
+from node.query.workers import _no_network
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+def call(nr, *args):
+    ctypes.set_errno(0)
+    return "ok" if libc.syscall(ctypes.c_long(nr), *map(ctypes.c_long, args)) >= 0 else \
+        errno.errorcode[ctypes.get_errno()]
+def make(family):
+    try:
+        socket.socket(family, socket.SOCK_STREAM).close()
+        return "ok"
+    except OSError as exc:
+        return errno.errorcode[exc.errno]
+nr_socket = {"x86_64": 41, "aarch64": 198}[os.uname().machine]
+def probe():
+    params = ctypes.create_string_buffer(120)  # struct io_uring_params
+    return [make(socket.AF_INET), make(socket.AF_INET6), make(socket.AF_UNIX),
+            call(0x40000000 | nr_socket, socket.AF_INET, socket.SOCK_STREAM, 0)
+            if os.uname().machine == "x86_64" else "EACCES",
+            call(425, 1, ctypes.addressof(params))]
+before = probe()
+assert _no_network()
+print(before)
+print(probe())
+"""
+
+
+def test_the_workers_filter_leaves_no_way_round_to_a_network_socket():
+    """The seccomp filter (node/query/workers.py `_filter_program`): IPv4 and IPv6 sockets,
+    the x32 form of socket() (x86-64) and io_uring (which opens sockets by itself) are
+    refused with EACCES, the error the filter gives and the kernel itself never gives
+    for them; Unix sockets still work. Run in a fresh interpreter, the filter is for
+    life."""
+    if os.uname().machine not in ("x86_64", "aarch64"):
+        pytest.skip(f"the seccomp filter is written for x86-64 and arm64, not "
+                    f"{os.uname().machine}")
+    done = subprocess.run([sys.executable, "-c", _FILTER_PROBE], capture_output=True,
+                          text=True, timeout=60, check=False,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert done.returncode == 0, done.stderr
+    before, after = map(ast.literal_eval, done.stdout.splitlines())
+    assert before[:3] == ["ok", "ok", "ok"]  # the control: the same calls, unfiltered
+    assert "EACCES" not in before[3:]
+    assert after == ["EACCES", "EACCES", "ok", "EACCES", "EACCES"]
 
 
 def test_order_by_cross_product_is_stopped_by_the_memory_limit(memory_node):

@@ -16,8 +16,8 @@ node.query.workers`) evaluates them:
 - a worker dies with the node: PR_SET_PDEATHSIG (SIGKILL when the thread that started it
   ends; workers are started from one long-lived thread), and a watchdog that exits when
   the worker's parent changes;
-- a worker cannot open a network socket (a seccomp filter refuses `socket()` for IPv4 and
-  IPv6, on x86-64 and arm64): Oxigraph evaluates SERVICE by calling the address, and the
+- a worker cannot open a network socket (a seccomp filter lets it create Unix sockets only,
+  on x86-64 and arm64; `_filter_program`): Oxigraph evaluates SERVICE by calling the address, and the
   SERVICE check (SPARQL-004) is then not the only thing between a query and the node's
   network.
 """
@@ -184,9 +184,15 @@ def _limit_address_space(limit: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY))
 
 
-# seccomp: refuse socket(AF_INET | AF_INET6, ...) with EACCES, allow everything else
+# seccomp: a worker may create Unix sockets only. Refused with EACCES: socket() of any
+# other family, io_uring_setup (io_uring opens and connects sockets by itself since
+# Linux 5.19), the x32 system calls (x86-64 numbers with bit 30 set, which the socket
+# check would not match) and every call made under another architecture (i386 through
+# `int 0x80`, with its own numbers). Written out rather than taken from libseccomp's
+# bindings: none is kept on PyPI, and the program is ten instructions.
 _ARCH_SOCKET = {"x86_64": (0xC000003E, 41), "aarch64": (0xC00000B7, 198)}
 _ARCH, _NR, _ARG0 = 4, 0, 16  # offsets in struct seccomp_data (args[0], low word)
+_X32_BIT, _IO_URING_SETUP = 0x40000000, 425  # 425 on both architectures
 
 
 class _SockFilter(ctypes.Structure):
@@ -198,21 +204,28 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
 
 
+def _filter_program(audit_arch: int, nr_socket: int) -> list[tuple[int, int, int, int]]:
+    """The seccomp program, as (code, jump if true, jump if false, constant); a jump
+    skips that many instructions."""
+    load, jump_eq, jump_ge, ret = 0x20, 0x15, 0x35, 0x06  # BPF_LD|W|ABS, JMP|JEQ|K, JGE, RET
+    allow, refuse = 0x7FFF0000, 0x00050000 | 13  # SECCOMP_RET_ALLOW, RET_ERRNO | EACCES
+    return [
+        (load, 0, 0, _ARCH), (jump_eq, 0, 7, audit_arch),         # 0-1: another ABI: refuse
+        (load, 0, 0, _NR), (jump_ge, 5, 0, _X32_BIT),             # 2-3: x32: refuse
+        (jump_eq, 4, 0, _IO_URING_SETUP),                         # 4: refuse
+        (jump_eq, 0, 2, nr_socket),                               # 5: not socket(): allow
+        (load, 0, 0, _ARG0), (jump_eq, 0, 1, socket.AF_UNIX),     # 6-7: Unix only
+        (ret, 0, 0, allow), (ret, 0, 0, refuse),                  # 8, 9
+    ]
+
+
 def _no_network() -> bool:
-    """Refuse this process (and the threads it starts later) IPv4 and IPv6 sockets; False
-    where the filter cannot be installed (another architecture, no seccomp)."""
+    """Install the filter above on this process (and the threads it starts later); False
+    where it cannot be installed (another architecture, no seccomp)."""
     arch = _ARCH_SOCKET.get(os.uname().machine)
     if arch is None:
         return False
-    audit_arch, nr_socket = arch
-    load, jump_eq, ret = 0x20, 0x15, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|K, BPF_RET|K
-    allow, refuse = 0x7FFF0000, 0x00050000 | 13  # SECCOMP_RET_ALLOW, RET_ERRNO | EACCES
-    program = [
-        (load, 0, 0, _ARCH), (jump_eq, 0, 5, audit_arch),
-        (load, 0, 0, _NR), (jump_eq, 0, 3, nr_socket),
-        (load, 0, 0, _ARG0), (jump_eq, 2, 0, socket.AF_INET), (jump_eq, 1, 0, socket.AF_INET6),
-        (ret, 0, 0, allow), (ret, 0, 0, refuse),
-    ]
+    program = _filter_program(*arch)
     filters = (_SockFilter * len(program))(*(_SockFilter(*i) for i in program))
     fprog = _SockFprog(len(program), filters)
     libc = ctypes.CDLL(None, use_errno=True)
