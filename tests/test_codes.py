@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import http.server
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -339,6 +340,40 @@ def test_FED_002_FED_005_unreachable_and_unreadable_nodes_control_answered(
     assert (statuses[dead]["status"], statuses[dead]["code"]) == ("error", "FED-002")
     assert (statuses[garbage_peer]["status"], statuses[garbage_peer]["code"]) == ("error", "FED-005")
     assert len(response.json()["results"]["bindings"]) == 6
+
+
+def test_a_nodes_answer_is_read_off_the_event_loop(codes_node) -> None:
+    """The engine reads each node's answer in a thread (a gather fragment is hundreds of
+    thousands of rows): while one is read, the loop goes on serving. The reader here
+    takes 0.5 s; a task ticking every 10 ms on the same loop keeps ticking through it
+    (it would tick at most once if the reading held the loop)."""
+    ticks: list[float] = []
+    read_on: list[int] = []
+
+    def slow_read(response: httpx.Response) -> tuple[object, int]:
+        read_on.append(threading.get_ident())
+        time.sleep(0.5)
+        return response.json(), 1
+
+    async def ticker() -> None:
+        while True:
+            ticks.append(time.perf_counter())
+            await asyncio.sleep(0.01)
+
+    async def ask() -> tuple[object, int]:
+        tick = asyncio.create_task(ticker())
+        async with httpx.AsyncClient() as http:
+            engine = Engine(http, StaticTokens(default=token_for("fsp")), 5)
+            outcome = await engine.fan_out([NodeTarget(codes_node.url)], "GET",
+                                           "/query/assets", slow_read)
+        tick.cancel()
+        return outcome, threading.get_ident()
+
+    outcome, loop_thread = asyncio.run(ask())
+    assert outcome.statuses[0].status == "answered", outcome.statuses  # the control
+    assert read_on and read_on[0] != loop_thread
+    during = [t for t in ticks if t >= ticks[0] + 0.1]
+    assert len(during) >= 20, f"the loop ticked {len(during)} times while the answer was read"
 
 
 def test_FED_004_no_token_for_a_node(codes_node) -> None:

@@ -168,8 +168,8 @@ class Engine:
                         TIMED_OUT if code == "SPARQL-005" else ERROR)
                 return status(kind, http_status=response.status_code, code=code,
                               message=message), None
-            try:
-                payload, rows = parse(response)
+            try:  # off the event loop: a gather fragment is hundreds of thousands of rows
+                payload, rows = await asyncio.to_thread(parse, response)
             except (ValueError, KeyError, TypeError) as exc:
                 return status(ERROR, http_status=response.status_code, code="FED-005",
                               message=f"The node's answer cannot be read: {exc}"), None
@@ -433,20 +433,22 @@ class Engine:
                     name_rows += 1
                 else:
                     add(quad(row[s], predicate, row[o], row[g]))
-            return (quads, names), len(quads) + name_rows
+            # the fragment binds ?g in GRAPH ?g: every quad is in a named graph
+            filled = {cast(ox.NamedNode, q.graph_name).value for q in quads}
+            return (quads, filled, {n.value for n in names}), len(quads) + name_rows
 
         outcome = await self.fan_out(nodes, "POST", "/sparql", parse, content=fragment.encode(),
                                      headers={"content-type": "application/sparql-query",
                                               "accept": MEDIA_OF["tsv"]})
-        received: dict[str, tuple[list[ox.Quad], set[ox.NamedNode]]] = {
-            n.url: outcome.payloads.get(n.url) or ([], set()) for n in nodes}
+        received: dict[str, tuple[list[ox.Quad], set[str], set[str]]] = {
+            n.url: outcome.payloads.get(n.url) or ([], set(), set()) for n in nodes}
         base: dict[str, Any] = {
             "partial": outcome.partial, "nodes": outcome.status_json(), "mode": "gather",
             "fragment": {"predicates": plan.predicates, "everything": plan.everything,
                          "patterns": [list(p) for p in plan.patterns],
                          "filtered": [list(f) for f in plan.filtered],
                          "graph_names": plan.graph_names,
-                         "quads": sum(len(q) for q, _ in received.values())}}
+                         "quads": sum(len(q) for q, _, _ in received.values())}}
         over = [s.node for s in outcome.statuses
                 if (s.rows or 0) > self.max_quads or s.code == "SPARQL-006"]
         if over:
@@ -457,26 +459,27 @@ class Engine:
                 {"nodes": over, "max_quads": self.max_quads}))
         holders: dict[str, set[str]] = {}
         with_quads: set[str] = set()
-        for url, (quads, names) in received.items():
-            # the fragment binds ?g in GRAPH ?g: every quad is in a named graph
-            filled = {cast(ox.NamedNode, q.graph_name).value for q in quads}
+        for url, (_, filled, names) in received.items():
             with_quads |= filled
-            for graph in filled | {n.value for n in names}:
+            for graph in filled | names:
                 holders.setdefault(graph, set()).add(url)
         started = time.perf_counter()
-        # the union of the fragments, as the join's worker reads it: every graph in it is
-        # readable, so its dataset is the whole of it
-        union = QuerySource(nquads=ox.serialize(
-            (q for quads, _ in received.values() for q in quads),
-            format=ox.RdfFormat.N_QUADS) or b"",
-            empty_graphs=tuple(sorted(set(holders) - with_quads)))
+        empty_graphs = tuple(sorted(set(holders) - with_quads))
         fmt: Any = ox.RdfFormat.N_TRIPLES if form in ("CONSTRUCT", "DESCRIBE") else "json"
         wide = joins.widened(query) if form == "SELECT" else None
         run = wide[0] if wide else query
-        loop = asyncio.get_running_loop()
+
+        def join() -> Any:
+            # the union of the fragments, as the join's worker reads it: every graph in it
+            # is readable, so its dataset is the whole of it
+            union = QuerySource(nquads=ox.serialize(
+                (q for quads, _, _ in received.values() for q in quads),
+                format=ox.RdfFormat.N_QUADS) or b"", empty_graphs=empty_graphs)
+            return self.executor.run(union, run, Dataset.whole_store(), fmt, "",
+                                     timeout=self.deadline * 2)
+
         try:
-            answer = await loop.run_in_executor(None, lambda: self.executor.run(
-                union, run, Dataset.whole_store(), fmt, "", timeout=self.deadline * 2))
+            answer = await asyncio.to_thread(join)
         except ApiError as failure:
             return self._failed(base, "join", failure)
         base["join_ms"] = round((time.perf_counter() - started) * 1000, 1)
