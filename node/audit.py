@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 import pyoxigraph as ox
 
-from common.vocab import AUDIT_BASE, FMAR, PROV
+from common.vocab import AUDIT_BASE, FMAR, PROV, XSD
 from node import merkle, ntriples
 from node.identity import Caller
 from node.ntriples import term_value
@@ -68,16 +68,15 @@ class AuditEntry:
 
         lit = ntriples.string
 
-        xsd = "http://www.w3.org/2001/XMLSchema#"
         lines = [
             f"{s} <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> <{FMAR.AuditEntry}> .",
-            f'{s} <{FMAR.sequence}> "{self.sequence}"^^<{xsd}integer> .',
-            f'{s} <{PROV.startedAtTime}> "{self.time}"^^<{xsd}dateTime> .',
+            f'{s} <{FMAR.sequence}> "{self.sequence}"^^<{XSD}integer> .',
+            f'{s} <{PROV.startedAtTime}> "{self.time}"^^<{XSD}dateTime> .',
             f"{s} <{PROV.wasAssociatedWith}> {lit(self.agent)} .",
             f"{s} <{FMAR.organisation}> {lit(self.organisation)} .",
             f"{s} <{FMAR.action}> {lit(self.action)} .",
             f"{s} <{PROV.used}> <{self.record}> .",
-            f'{s} <{FMAR.version}> "{self.version}"^^<{xsd}integer> .',
+            f'{s} <{FMAR.version}> "{self.version}"^^<{XSD}integer> .',
             f"{s} <{FMAR.previousHash}> {lit(self.previous_hash)} .",
             f"{s} <{FMAR.entryHash}> {lit(digest or self.digest())} .",
         ]

@@ -30,10 +30,9 @@ from rdflib import RDF, BNode, Graph, Literal, URIRef
 from rdflib.collection import Collection
 from rdflib.term import IdentifiedNode, Node
 
-from common.vocab import FMAR, SH
+from common.vocab import FMAR, SH, XSD
 from node.ntriples import term_value
 
-XSD = "http://www.w3.org/2001/XMLSchema#"
 # Focus nodes are instances of the target class. Records hold no rdfs:subClassOf
 # triples (their predicates are asset fields only), so rdf:type alone finds them.
 TYPE_PATH = "<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>"

@@ -13,6 +13,7 @@ from typing import Any
 
 import pyoxigraph as ox
 
+from common.vocab import XSD
 from node import ntriples
 from node.events.types import event_type
 from node.ntriples import term_value
@@ -20,7 +21,6 @@ from node.records.kind import Facts, RecordKind
 
 EVENT_BASE = "urn:fmar:event:"
 EV = "https://id.fmar.uk/def/event#"  # the outbox's own terms (node state, not records)
-_XSD = "http://www.w3.org/2001/XMLSchema#"
 _RDF_JSON = "http://www.w3.org/1999/02/22-rdf-syntax-ns#JSON"
 
 
@@ -91,15 +91,15 @@ class Event:
         lit = ntriples.string
         lines = [
             f"{s} <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> <{EV}Event> .",
-            f'{s} <{EV}sequence> "{self.sequence}"^^<{_XSD}integer> .',
+            f'{s} <{EV}sequence> "{self.sequence}"^^<{XSD}integer> .',
             f"{s} <{EV}id> {lit(self.id)} .",
-            f'{s} <{EV}time> "{self.time}"^^<{_XSD}dateTime> .',
+            f'{s} <{EV}time> "{self.time}"^^<{XSD}dateTime> .',
             f"{s} <{EV}type> {lit(self.type)} .",
             f"{s} <{EV}kind> {lit(self.kind)} .",
             f"{s} <{EV}record> <{self.record}> .",
-            f'{s} <{EV}version> "{self.version}"^^<{_XSD}integer> .',
+            f'{s} <{EV}version> "{self.version}"^^<{XSD}integer> .',
             f"{s} <{EV}organisation> {lit(self.facts.organisation)} .",
-            f'{s} <{EV}public> "{str(self.facts.public).lower()}"^^<{_XSD}boolean> .',
+            f'{s} <{EV}public> "{str(self.facts.public).lower()}"^^<{XSD}boolean> .',
             f"{s} <{EV}data> {ntriples.typed(json.dumps(self.data, sort_keys=True), _RDF_JSON)} .",
         ]
         if self.facts.dno_area:

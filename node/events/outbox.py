@@ -21,14 +21,13 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from common.vocab import FMAR
+from common.vocab import FMAR, XSD
 from node.audit import now_iso
 from node.events.model import EV, EVENT_BASE, Event, EventDraft, UploadEvent, event_graph
 from node.ntriples import string, term_value, typed
 from node.records.kind import KINDS, Facts
 from node.store import GraphWrite, RecordStore
 
-_XSD = "http://www.w3.org/2001/XMLSchema#"
 _RDF_JSON = "http://www.w3.org/1999/02/22-rdf-syntax-ns#JSON"
 _LEAVES_CACHED = 2  # uploads whose record lists are kept in memory (sequential readers)
 
@@ -115,14 +114,14 @@ class Outbox:
         s = f"<{event_graph(first)}>"
         lines = [
             f"{s} <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> <{EV}UploadEvents> .",
-            f'{s} <{EV}sequence> "{first}"^^<{_XSD}integer> .',
-            f'{s} <{EV}count> "{count}"^^<{_XSD}integer> .',
+            f'{s} <{EV}sequence> "{first}"^^<{XSD}integer> .',
+            f'{s} <{EV}count> "{count}"^^<{XSD}integer> .',
             f"{s} <{EV}leaves> <{leaves}> .",
             f"{s} <{EV}batch> {string(batch)} .",
-            f'{s} <{EV}time> "{time}"^^<{_XSD}dateTime> .',
+            f'{s} <{EV}time> "{time}"^^<{XSD}dateTime> .',
             f"{s} <{EV}type> {string(event.type)} .",
             f"{s} <{EV}kind> {string(event.kind)} .",
-            f'{s} <{EV}version> "{event.version}"^^<{_XSD}integer> .',
+            f'{s} <{EV}version> "{event.version}"^^<{XSD}integer> .',
             f"{s} <{EV}data> {typed(json.dumps(event.data, sort_keys=True), _RDF_JSON)} .",
         ]
         return GraphWrite(event_graph(first), "\n".join(lines), replace=True), first + count - 1

@@ -119,17 +119,21 @@ def _iri(value: Any) -> str | None:
 
 def _triple(s: Any, p: Any, o: Any, found: _Found) -> None:
     named: set[str] = set()
+    everything: _Everything | None = None
     try:
         _path_iris(p, named)
-    except _Everything:
-        pass
+    except _Everything as reason:
+        everything = reason
+    # a path counts as two uses: its steps cannot take a condition of their own
     found.uses.update(named if isinstance(p, URIRef) else {n: 2 for n in named})
     if isinstance(p, (Variable, BNode)) and (_constant(s) or _constant(o)):
         found.patterns.add((_constant(s), None, _constant(o)))  # e.g. <asset> ?p ?o
     elif isinstance(p, URIRef) and (_iri(s) or _iri(o)):
         found.patterns.add((_iri(s), term(p), _iri(o)))  # e.g. ?l a fmar:ConnectionLimit
+    elif everything is not None:
+        raise everything
     else:
-        _path_iris(p, found.predicates)
+        found.predicates |= named
 
 
 def _walk(node: Any, found: _Found, seen: set[int]) -> None:
@@ -217,12 +221,12 @@ def _conditions(expr: Any, triples: list[Any], found: _Found) -> None:
                 found.conditions.append((str(p), text))
 
 
-def _pushed(found: _Found, whole: set[str]) -> dict[str, list[str]]:
-    """Predicate IRI -> the conditions its quads must meet, for predicates named by one
-    triple pattern only, sent whole otherwise."""
+def _pushed(found: _Found, fetched: set[str]) -> dict[str, list[str]]:
+    """Predicate IRI -> the conditions its quads must meet, for predicates fetched by
+    predicate (`fetched`) and named by one triple pattern only; the others go whole."""
     pushed: dict[str, list[str]] = {}
     for predicate, text in found.conditions:
-        if predicate in whole and found.uses[predicate] == 1:
+        if predicate in fetched and found.uses[predicate] == 1:
             pushed.setdefault(predicate, []).append(text)
     return pushed
 

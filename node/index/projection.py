@@ -9,7 +9,7 @@ from typing import Any
 
 import pyoxigraph as ox
 
-from common.vocab import FMAR
+from common.vocab import FMAR, XSD
 from node.index.schema import MEASURE_COLUMNS, MONTH_COLUMNS
 from node.kinds.asset_records import AssetRecord, own_values
 from node.query.aggregates import CAPACITY_MEASURES, DERIVED, DIMENSIONS
@@ -88,5 +88,5 @@ def record_row(iri: str, triples: Iterable[Any]) -> dict[str, Any] | None:
 
 def _numeric(term: Any) -> bool:
     return isinstance(term, ox.Literal) and term.datatype.value.startswith(
-        "http://www.w3.org/2001/XMLSchema#") and term.datatype.value.rsplit("#", 1)[-1] in (
+        str(XSD)) and term.datatype.value.rsplit("#", 1)[-1] in (
         "decimal", "integer", "double", "float", "int", "long")

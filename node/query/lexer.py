@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+from common.vocab import XSD
+
 _TOKEN = re.compile(
     r"""
     (?P<ws>\s+)
@@ -27,6 +29,11 @@ _TOKEN = re.compile(
 UPDATE_WORDS = frozenset({"INSERT", "DELETE", "LOAD", "CLEAR", "CREATE", "DROP", "COPY",
                           "MOVE", "ADD", "WITH"})
 QUERY_FORMS = frozenset({"SELECT", "CONSTRUCT", "ASK", "DESCRIBE"})
+
+
+def _significant(text: str) -> list[re.Match[str]]:
+    """The tokens of `text` other than white space and comments."""
+    return [m for m in _TOKEN.finditer(text) if m.lastgroup not in ("ws", "comment")]
 
 
 def words(text: str) -> list[str]:
@@ -56,9 +63,7 @@ def uses_service(text: str) -> bool:
     variables and prefixed names it can be nothing else. The parsed query is checked too
     (`joins.has_service`), by the federation's planner."""
     previous = ""
-    for match in _TOKEN.finditer(text):
-        if match.lastgroup in ("ws", "comment"):
-            continue
+    for match in _significant(text):
         if match.lastgroup == "word" and match.group().upper() == "SERVICE" \
                 and previous != "@":
             return True
@@ -80,9 +85,8 @@ SPARQL11_WORDS = frozenset({
     "STRDT", "SAMETERM", "ISIRI", "ISURI", "ISBLANK", "ISLITERAL", "ISNUMERIC", "REGEX", "SUBSTR",
     "REPLACE", "COUNT", "SUM", "MIN", "MAX", "AVG", "SAMPLE", "GROUP_CONCAT",
 })
-XSD = "http://www.w3.org/2001/XMLSchema#"
 # SPARQL 1.1's casts, and Oxigraph's date, time and duration ones
-XSD_CASTS = frozenset(XSD + t for t in (
+XSD_CASTS = frozenset(str(XSD) + t for t in (
     "boolean", "double", "float", "decimal", "integer", "dateTime", "string", "date", "time",
     "duration", "yearMonthDuration", "dayTimeDuration"))
 _EXPONENT = re.compile(r"[eE][0-9-]*")  # the `e5` of `1e5`, which the lexer reads as a word
@@ -95,7 +99,7 @@ def outside_sparql11(text: str) -> str | None:
     functions: Virtuoso's `bif:`; Virtuoso calls any other IRI as a SQL procedure of that
     name). Fails closed: an undeclared prefix, a relative IRI or
     a list in a triple pattern (`?s :p (1 2)`, read as a call) counts too."""
-    tokens = [m for m in _TOKEN.finditer(text) if m.lastgroup not in ("ws", "comment")]
+    tokens = _significant(text)
     prefixes: dict[str, set[str]] = {}
     for i, match in enumerate(tokens[:-2]):
         if match.group().upper() == "PREFIX" and tokens[i + 2].lastgroup == "iri":

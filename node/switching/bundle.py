@@ -15,14 +15,13 @@ from typing import Any
 import pyoxigraph as ox
 
 from common.errors import BadInput, Invalid
-from common.vocab import DCTERMS, FMAR, ORG_BASE, PROV
+from common.vocab import DCTERMS, FMAR, ORG_BASE, PROV, XSD
 from node import audit
 from node.ntriples import term_value
 from node.records import carried
 from node.records.kind import UUID, RecordKind
 from node.store import GraphWrite, RecordStore
 
-XSD = "http://www.w3.org/2001/XMLSchema#"
 _REPLACED = {str(FMAR.organisation), str(FMAR.version), str(DCTERMS.modified)}
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pyoxigraph as ox
 
-from common.vocab import DCTERMS, FMAR, ID_BASE, ORG_BASE, SHAPES_DIR
+from common.vocab import DCTERMS, FMAR, ID_BASE, ORG_BASE, SHAPES_DIR, XSD
 from node import ntriples
 from node.asset_fields import Field, FieldTable
 from node.ntriples import term_value
@@ -62,7 +62,6 @@ SWITCH_TABLE = FieldTable("SWITCH", FIELDS, ("SwitchId", "Version", "Created", "
                           "the fields are " + ", ".join(INPUT))
 _VALIDATOR = Validator(labels={f.iri: f.name for f in FIELDS})
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
-XSD = "http://www.w3.org/2001/XMLSchema#"
 
 
 @dataclass(frozen=True)
