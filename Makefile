@@ -19,11 +19,16 @@ demo: $(STAMP)
 demo-node: $(STAMP)
 	$(BIN)/fmar demo $(ARGS)
 
+# The suite mostly waits on the servers it starts (a fifth of the cores busy when run
+# alone), so it runs in TEST_WORKERS processes, a test file to each; `TEST_WORKERS=0`
+# runs it in one.
+TEST_WORKERS ?= 3
+
 test: $(STAMP) browser-deps
 	$(BIN)/ruff check common node trust tests examples portal
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # axe-core for the browser tests (tests/browser/package-lock.json), when npm is there; without
 # it (or without /usr/bin/chromium) those tests skip and say why.
