@@ -14,10 +14,12 @@ fragment:
 - the quads matching each triple pattern with a constant IRI as subject or object
   (`?l a fmar:ConnectionLimit`, `<asset> ?p ?o`), and the quads of every other
   predicate the query names (`?a fmar:ratedCapacity ?c`, paths);
+- for `DESCRIBE <a> <b>` (constant IRIs, no WHERE clause), the quads whose subject is
+  one of them: a record holds no blank node for a description to follow;
 - every readable quad when a pattern has only variables, a negated path, or a
   zero-or-one / zero-or-more path (`p?`, `p*`: its zero-length part matches every
-  term of the active graph, not only those of the fetched predicates), and for
-  DESCRIBE;
+  term of the active graph, not only those of the fetched predicates), and for any
+  other DESCRIBE (its resources are known only after the join);
 - plus the names of the readable graphs when the query has a GRAPH pattern (an empty
   `GRAPH ?g { }` matches every graph of the dataset, whatever it holds).
 
@@ -259,7 +261,11 @@ def plan(query: str) -> Plan:
         if service:
             raise _service_refused() from None
     if everything is None and getattr(algebra, "name", "") == "DescribeQuery":
-        everything = "DESCRIBE"
+        described = _described_iris(algebra)
+        if described is None:
+            everything = "DESCRIBE"
+        else:  # a description is the triples whose subject is the resource
+            found.patterns |= {(iri, None, None) for iri in described}
     if everything is not None:  # every graph with something readable comes with its quads
         return Plan(None, False, everything)
     whole = {term(URIRef(p)) for p in found.predicates}
@@ -269,6 +275,19 @@ def plan(query: str) -> Plan:
                      for p, conditions in sorted(pushed.items()))
     return Plan(sorted(found.predicates - set(pushed)), found.graph, None,
                 tuple(sorted(patterns, key=str)), filtered)
+
+
+def _described_iris(algebra: Any) -> list[str] | None:
+    """The IRIs of `DESCRIBE <a> <b>` without a WHERE clause or a dataset, in N-Triples
+    syntax; None for any other DESCRIBE (its resources are known only after the join).
+    A node's record holds no blank node a description would follow (docs/federation.md),
+    so a description is the triples whose subject is the resource."""
+    if algebra.get("p") is not None or algebra.get("datasetClause"):
+        return None
+    described = list(algebra.get("PV") or [])
+    if not described or not all(isinstance(v, URIRef) for v in described):
+        return None
+    return sorted(term(v) for v in described)
 
 
 def _service_refused() -> ApiError:

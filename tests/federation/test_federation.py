@@ -315,6 +315,32 @@ def test_a_filter_pushed_into_the_fragments_gives_the_oracle_from_fewer_quads(fe
     assert unfiltered["fragment"]["quads"] > answer["fragment"]["quads"]
 
 
+def _triples(ntriples: str) -> set[ox.Triple]:
+    return {q.triple for q in ox.parse(ntriples.encode(), format=ox.RdfFormat.N_TRIPLES)}
+
+
+@pytest.mark.parametrize("who", CALLERS)
+def test_a_describe_of_named_records_gathers_only_their_quads(fed, who):
+    """`DESCRIBE <a> <b>` (no WHERE clause) fetches the quads whose subject is one of them,
+    not every readable quad; the description equals the oracle's, for each role (an FSP
+    gets nothing of the other FSP's asset). The control: the same records described
+    through a WHERE clause fetch everything, for the same description."""
+    named = [fed.assets["fsp_a"][0], fed.assets["fsp_b"][0], fed.limits[0]]
+    query = "DESCRIBE " + " ".join(f"<{iri}>" for iri in named)
+    store, graphs = union_store(fed, who)
+    expected = set(store.query(query, default_graph=graphs, named_graphs=graphs))
+    answer = fed.client(who).sparql(query)
+    assert answer["partial"] is False, answer["nodes"]
+    assert _triples(answer["graph"]) == expected and expected
+    assert answer["fragment"]["everything"] is None
+    assert answer["fragment"]["quads"] == len(expected)  # one graph holds each triple
+    control = fed.client(who).sparql(
+        "DESCRIBE ?r WHERE { VALUES ?r { " + " ".join(f"<{iri}>" for iri in named) + " } }")
+    assert control["fragment"]["everything"] == "DESCRIBE"
+    assert _triples(control["graph"]) == expected
+    assert control["fragment"]["quads"] > 10 * answer["fragment"]["quads"]
+
+
 @pytest.mark.parametrize("who", CALLERS)
 def test_rest_form_and_aggregates_equal_the_oracle(fed, who):
     client = fed.client(who)

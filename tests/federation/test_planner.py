@@ -23,7 +23,10 @@ F = "PREFIX f: <https://id.fmar.uk/def/fmar#> "
      ["https://id.fmar.uk/def/fmar#limitsAsset"], False, None),
     ("SELECT * WHERE { ?s ?p ?o }", None, False, "a variable predicate"),
     (F + "SELECT * WHERE { ?s !f:x ?o }", None, False, "a negated property path"),
-    ("DESCRIBE <https://id.fmar.uk/asset/1>", None, False, "DESCRIBE"),
+    ("DESCRIBE <https://id.fmar.uk/asset/1>", [], False, None),
+    ("DESCRIBE ?a WHERE { ?a a <https://id.fmar.uk/def/fmar#Asset> }", None, False, "DESCRIBE"),
+    ("DESCRIBE <https://id.fmar.uk/asset/1> FROM <https://id.fmar.uk/asset/1>", None, False,
+     "DESCRIBE"),
 ])
 def test_plan_of_each_shape(query, predicates, graph_names, everything):
     plan = joins.plan(query)
@@ -36,6 +39,12 @@ def test_a_variable_predicate_with_a_constant_becomes_a_pattern():
     assert plan.everything is None and plan.predicates == []
     assert set(plan.patterns) == {("<https://id.fmar.uk/asset/1>", None, None),
                                   (None, None, '"x"')}
+
+
+def test_a_describe_of_named_resources_fetches_only_their_quads():
+    plan = joins.plan("DESCRIBE <https://id.fmar.uk/asset/2> <https://id.fmar.uk/asset/1>")
+    assert set(plan.patterns) == {("<https://id.fmar.uk/asset/1>", None, None),
+                                  ("<https://id.fmar.uk/asset/2>", None, None)}
 
 
 def test_a_constant_iri_subject_or_object_fetches_only_its_quads():
