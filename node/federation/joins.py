@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from rdflib import BNode, Literal, URIRef, Variable
 from rdflib.paths import (
@@ -320,7 +320,14 @@ def fragment_query(plan: Plan, limit: int | None = None) -> str:
         for predicate_iri, condition in plan.filtered:
             parts.append(f"{{ GRAPH ?g {{ ?s <{predicate_iri}> ?o }} FILTER({condition}) "
                          f"BIND(<{predicate_iri}> AS ?p) }}")
-        for subject, predicate, obj in plan.patterns:
+        # every quad of named subjects (`<asset> ?p ?o`, DESCRIBE): one VALUES block, so
+        # that the node's query stays one pattern however many there are
+        whole = [p for p in plan.patterns if p[0] and p[1] is None and p[2] is None]
+        if whole:
+            subjects = " ".join(cast(str, s) for s, _, _ in whole)
+            parts.append(f"{{ VALUES ?s {{ {subjects} }} GRAPH ?g {{ ?s ?p ?o }} }}")
+        fetched_whole = set(whole)
+        for subject, predicate, obj in (p for p in plan.patterns if p not in fetched_whole):
             binds = "".join(f" BIND({term} AS ?{name})" for name, term in
                             (("s", subject), ("p", predicate), ("o", obj)) if term)
             parts.append(f"{{ GRAPH ?g {{ {subject or '?s'} {predicate or '?p'} "

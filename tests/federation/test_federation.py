@@ -339,6 +339,13 @@ def test_a_describe_of_named_records_gathers_only_their_quads(fed, who):
     assert control["fragment"]["everything"] == "DESCRIBE"
     assert _triples(control["graph"]) == expected
     assert control["fragment"]["quads"] > 10 * answer["fragment"]["quads"]
+    # every asset of both FSPs at once: one pattern at the nodes, however many are named
+    every = fed.assets["fsp_a"] + fed.assets["fsp_b"]
+    query = "DESCRIBE " + " ".join(f"<{iri}>" for iri in every)
+    expected = set(store.query(query, default_graph=graphs, named_graphs=graphs))
+    answer = fed.client(who).sparql(query)
+    assert answer["partial"] is False, answer["nodes"]
+    assert _triples(answer["graph"]) == expected and answer["fragment"]["everything"] is None
 
 
 @pytest.mark.parametrize("who", CALLERS)
