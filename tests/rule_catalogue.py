@@ -1055,6 +1055,10 @@ FEDERATION_RULES = [
          "`node/api/eligibility.py` `_context`", "403 `FED-011`",
          _t("tests/federation/test_eligibility_federated.py",
             "test_FED_011_without_a_relay_token_the_node_asks_no_one_for_the_caller")),
+    Rule("FED-012", "A federated DESCRIBE with a WHERE clause describes at most "
+         "1,000 resources (`joins.MAX_DESCRIBED`): past that, nothing is described.",
+         "`node/federation/engine.py` `_describe`", "422 (answer `error`, stage `gather`)",
+         _t(FED_TEST, "test_FED_012_a_describe_naming_too_many_resources_is_refused")),
     Rule("FED-IN-008", "`/federation/records/{kind}` names a record kind; its filters are the "
          "kind's (`REQ-IN-001` otherwise), both checked before any node is asked.",
          "`node/api/federation.py` `records`", "404 `FED-IN-008`",

@@ -370,7 +370,41 @@ class Engine:
         form, plan = await asyncio.to_thread(self.check, query, mode)  # rdflib: CPU-bound
         if mode == "distribute":
             return await self._distribute(nodes, query, form)
+        if plan.everything == "DESCRIBE":
+            select = joins.described_by_select(query)
+            if select is not None:
+                return await self._describe(nodes, select)
         return await self._gather(nodes, query, form, plan)
+
+    async def _describe(self, nodes: list[NodeTarget], select: str) -> dict[str, Any]:
+        """A DESCRIBE with a WHERE clause, in two gathers: the resources its solutions
+        bind (`select`, its SELECT form), then the quads whose subject is one of them.
+        A node that failed either time leaves the description partial."""
+        found = await self._gather(nodes, select, "SELECT",
+                                   await asyncio.to_thread(joins.plan, select))
+        if "error" in found:
+            return found
+        resources = sorted({value["value"] for row in found["results"]["bindings"]
+                            for name, value in row.items()
+                            if name != "_nodes" and value.get("type") == "uri"})
+        where = {"fragment": found["fragment"], "resources": len(resources)}
+        if len(resources) > joins.MAX_DESCRIBED:
+            base = {k: found[k] for k in ("partial", "nodes", "mode")}
+            return self._failed({**base, "where": where}, "gather", ApiError(
+                422, "FED-012", f"The DESCRIBE names {len(resources)} resources, more than "
+                f"{joins.MAX_DESCRIBED}; narrow its WHERE clause or add a LIMIT.",
+                {"resources": len(resources), "max_resources": joins.MAX_DESCRIBED}))
+        if not resources:
+            return {**{k: found[k] for k in ("partial", "nodes", "mode")}, "where": where,
+                    "format": "application/n-triples", "graph": ""}
+        text, plan = joins.describing(resources)
+        described = await self._gather(nodes, text, "DESCRIBE", plan)
+        first = {s["node"]: s for s in found["nodes"]}
+        described["nodes"] = [first[s["node"]] if first[s["node"]]["status"] != ANSWERED
+                              else s for s in described["nodes"]]
+        described["partial"] = found["partial"] or described["partial"]
+        described["where"] = where
+        return described
 
     async def _distribute(self, nodes: list[NodeTarget], query: str, form: str) -> dict[str, Any]:
         graph_form = form in ("CONSTRUCT", "DESCRIBE")
@@ -429,7 +463,10 @@ class Engine:
             for row in solutions:
                 predicate = row[p]
                 if predicate is None:
-                    names.add(row[g])
+                    name = row[g]
+                    if not isinstance(name, ox.NamedNode):
+                        raise ValueError("a fragment row without its graph")
+                    names.add(name)
                     name_rows += 1
                 else:
                     add(quad(row[s], predicate, row[o], row[g]))

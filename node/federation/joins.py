@@ -290,6 +290,50 @@ def _described_iris(algebra: Any) -> list[str] | None:
     return sorted(term(v) for v in described)
 
 
+MAX_DESCRIBED = 1_000  # resources a DESCRIBE with a WHERE clause may name (FED-012)
+
+
+def described_by_select(query: str) -> str | None:
+    """For a DESCRIBE with a WHERE clause and no dataset: a SELECT with the same WHERE and
+    solution modifiers whose rows bind the resources it describes (its variables, and its
+    constants as `(<c> AS ?_describedN)`, which the engine then reads as IRIs). Without
+    DISTINCT, as Oxigraph applies LIMIT to a DESCRIBE's solutions. None when the query
+    is not such a DESCRIBE."""
+    from node.query import lexer
+
+    tokens = lexer.significant(query)
+    start = next((i for i, t in enumerate(tokens) if t.lastgroup == "word"
+                  and t.group().upper() == "DESCRIBE"), None)
+    if start is None:
+        return None
+    projection: list[str] = []
+    for end in range(start + 1, len(tokens)):
+        token = tokens[end]
+        if token.lastgroup == "word" and token.group().upper() in ("WHERE", "FROM"):
+            break
+        if token.group() == "{":
+            break
+        if token.lastgroup == "var" or token.group() == "*":
+            projection.append(token.group())
+        elif token.lastgroup in ("iri", "pname"):
+            projection.append(f"({token.group()} AS ?_described{len(projection)})")
+        else:
+            return None
+    else:
+        return None
+    if token.group().upper() == "FROM" or "*" in projection and len(projection) > 1:
+        return None
+    head, tail = tokens[start].start(), tokens[end].start()
+    return f"{query[:head]}SELECT {' '.join(projection)} {query[tail:]}"
+
+
+def describing(resources: list[str]) -> tuple[str, Plan]:
+    """`DESCRIBE` of these resource IRIs, and its plan: the quads whose subject is one."""
+    named = sorted(f"<{iri}>" for iri in set(resources))
+    return f"DESCRIBE {' '.join(named)}", Plan([], False, None,
+                                               tuple((iri, None, None) for iri in named))
+
+
 def _service_refused() -> ApiError:
     return ApiError(400, "SPARQL-004", "SERVICE is not accepted: the federation engine "
                     "queries the nodes itself.")

@@ -31,7 +31,7 @@ UPDATE_WORDS = frozenset({"INSERT", "DELETE", "LOAD", "CLEAR", "CREATE", "DROP",
 QUERY_FORMS = frozenset({"SELECT", "CONSTRUCT", "ASK", "DESCRIBE"})
 
 
-def _significant(text: str) -> list[re.Match[str]]:
+def significant(text: str) -> list[re.Match[str]]:
     """The tokens of `text` other than white space and comments."""
     return [m for m in _TOKEN.finditer(text) if m.lastgroup not in ("ws", "comment")]
 
@@ -63,7 +63,7 @@ def uses_service(text: str) -> bool:
     variables and prefixed names it can be nothing else. The parsed query is checked too
     (`joins.has_service`), by the federation's planner."""
     previous = ""
-    for match in _significant(text):
+    for match in significant(text):
         if match.lastgroup == "word" and match.group().upper() == "SERVICE" \
                 and previous != "@":
             return True
@@ -99,7 +99,7 @@ def outside_sparql11(text: str) -> str | None:
     functions: Virtuoso's `bif:`; Virtuoso calls any other IRI as a SQL procedure of that
     name). Fails closed: an undeclared prefix, a relative IRI or
     a list in a triple pattern (`?s :p (1 2)`, read as a call) counts too."""
-    tokens = _significant(text)
+    tokens = significant(text)
     prefixes: dict[str, set[str]] = {}
     for i, match in enumerate(tokens[:-2]):
         if match.group().upper() == "PREFIX" and tokens[i + 2].lastgroup == "iri":

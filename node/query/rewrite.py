@@ -59,6 +59,7 @@ import pyoxigraph as ox
 from rdflib import BNode, Literal, URIRef, Variable
 from rdflib.paths import AlternativePath, InvPath, MulPath, NegatedPath, SequencePath
 from rdflib.plugins.sparql.algebra import translateGroupGraphPattern, translateQuery, traverse
+from rdflib.plugins.sparql.operators import and_, simplify
 from rdflib.plugins.sparql.parser import parseQuery
 from rdflib.plugins.sparql.parserutils import CompValue
 
@@ -521,6 +522,17 @@ def _variables(where: Any) -> list[Variable]:
     return found
 
 
+def _keep_false_filters(node: Any) -> None:
+    """rdflib's algebra drops a FILTER whose condition is a literal Python reads as false
+    (`FILTER(false)`, `FILTER(0)`, `FILTER("")`: `if filters:` on the literal), so the
+    rewrite would answer every solution. A constant condition becomes `(c && c)`, the
+    same value in SPARQL (an error too), which rdflib keeps."""
+    if isinstance(node, CompValue) and node.name == "Filter":
+        condition = simplify(node["expr"])  # as the algebra does next: `(0)` is `0`
+        if isinstance(condition, Literal) or getattr(condition, "name", "") == "literal":
+            node["expr"] = and_(condition, condition)
+
+
 @lru_cache(maxsize=32)
 def parse(query: str) -> Any:
     """The query's rdflib algebra, or SPARQL-002. Cached (the federation's planner, the
@@ -529,6 +541,7 @@ def parse(query: str) -> Any:
         parsed = parseQuery(query)
         if parsed[1].name == "DescribeQuery" and parsed[1].var is None:
             parsed[1]["var"] = _variables(parsed[1].where)  # rdflib cannot read DESCRIBE *
+        traverse(parsed, visitPre=_keep_false_filters)
         return translateQuery(parsed).algebra
     except RecursionError:
         raise TooLarge from None
