@@ -14,6 +14,7 @@ import functools
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
@@ -168,8 +169,8 @@ class Engine:
                         TIMED_OUT if code == "SPARQL-005" else ERROR)
                 return status(kind, http_status=response.status_code, code=code,
                               message=message), None
-            try:  # off the event loop: a gather fragment is hundreds of thousands of rows
-                payload, rows = await asyncio.to_thread(parse, response)
+            try:
+                payload, rows = await _read(parse, response)
             except (ValueError, KeyError, TypeError) as exc:
                 return status(ERROR, http_status=response.status_code, code="FED-005",
                               message=f"The node's answer cannot be read: {exc}"), None
@@ -543,6 +544,19 @@ class Engine:
         """An answer that could not be computed: every node's status, and why not."""
         error = {"stage": stage, "status": failure.status, **failure.body()}
         return {**base, "partial": True, "error": error}
+
+
+# A node's answer past this size is read on one thread of its own, off the event loop (a
+# gather fragment is hundreds of thousands of rows); smaller ones are read in place. One
+# thread: readers in parallel only contend for the GIL (measured 5-17% slower gathers).
+LARGE_ANSWER = 256 * 1024
+_READER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fmar-answers")
+
+
+async def _read(parse: Parse, response: httpx.Response) -> tuple[Any, int]:
+    if len(response.content) < LARGE_ANSWER:
+        return parse(response)
+    return await asyncio.get_running_loop().run_in_executor(_READER, parse, response)
 
 
 def _from_node(bindings: list[dict[str, Any]], node: NodeTarget) -> list[dict[str, Any]]:
