@@ -33,6 +33,9 @@ HINTS = {
     "SPARQL-005": "narrow the query (LIMIT, filters) or raise --deadline",
     "FED-001": "the node did not answer in time: raise --deadline (seconds per node)",
     "FED-002": "the node cannot be reached: is it running, and its URL in the directory right?",
+    "FED-010": "name the query's predicates as constants, or pass --mode distribute for a "
+               "query each node can answer alone",
+    "FED-012": "add a LIMIT, or narrow the WHERE clause, to describe at most 1,000 resources",
 }
 
 
