@@ -389,15 +389,15 @@ class Engine:
                             for name, value in row.items()
                             if name != "_nodes" and value.get("type") == "uri"})
         where = {"fragment": found["fragment"], "resources": len(resources)}
+        base = {"partial": found["partial"], "nodes": found["nodes"], "mode": "gather",
+                "where": where}
         if len(resources) > joins.MAX_DESCRIBED:
-            base = {k: found[k] for k in ("partial", "nodes", "mode")}
-            return self._failed({**base, "where": where}, "gather", ApiError(
+            return self._failed(base, "gather", ApiError(
                 422, "FED-012", f"The DESCRIBE names {len(resources)} resources, more than "
                 f"{joins.MAX_DESCRIBED}; narrow its WHERE clause or add a LIMIT.",
                 {"resources": len(resources), "max_resources": joins.MAX_DESCRIBED}))
         if not resources:
-            return {**{k: found[k] for k in ("partial", "nodes", "mode")}, "where": where,
-                    "format": "application/n-triples", "graph": ""}
+            return {**base, "format": "application/n-triples", "graph": ""}
         text, plan = joins.describing(resources)
         described = await self._gather(nodes, text, "DESCRIBE", plan)
         first = {s["node"]: s for s in found["nodes"]}

@@ -53,6 +53,7 @@ from rdflib.paths import (
 )
 
 from common.http_errors import ApiError
+from node.query import lexer
 from node.query.rewrite import TooLarge, parse, term
 
 
@@ -239,8 +240,6 @@ def plan(query: str) -> Plan:
     A query too large for rdflib falls back to the plan that needs no analysis: every
     readable quad (within the budget, FED-010); SERVICE is then found by the lexer and
     the syntax by the nodes."""
-    from node.query import lexer
-
     too_large = Plan(None, False, "a query too large for the planner")
     try:
         algebra = parse(query)
@@ -299,32 +298,26 @@ def described_by_select(query: str) -> str | None:
     constants as `(<c> AS ?_describedN)`, which the engine then reads as IRIs). Without
     DISTINCT, as Oxigraph applies LIMIT to a DESCRIBE's solutions. None when the query
     is not such a DESCRIBE."""
-    from node.query import lexer
-
-    tokens = lexer.significant(query)
-    start = next((i for i, t in enumerate(tokens) if t.lastgroup == "word"
-                  and t.group().upper() == "DESCRIBE"), None)
-    if start is None:
+    head = lexer.query_head(query, "DESCRIBE")
+    if head is None:
+        return None
+    tokens, start, end = head
+    if tokens[end].group().upper() == "FROM":
         return None
     projection: list[str] = []
-    for end in range(start + 1, len(tokens)):
-        token = tokens[end]
-        if token.lastgroup == "word" and token.group().upper() in ("WHERE", "FROM"):
-            break
-        if token.group() == "{":
-            break
-        if token.lastgroup == "var" or token.group() == "*":
+    for token in tokens[start + 1:end]:
+        if token.lastgroup == "var":
             projection.append(token.group())
         elif token.lastgroup in ("iri", "pname"):
             projection.append(f"({token.group()} AS ?_described{len(projection)})")
+        elif token.group() == "*" and end == start + 2:
+            projection.append("*")
         else:
             return None
-    else:
+    if not projection:
         return None
-    if token.group().upper() == "FROM" or "*" in projection and len(projection) > 1:
-        return None
-    head, tail = tokens[start].start(), tokens[end].start()
-    return f"{query[:head]}SELECT {' '.join(projection)} {query[tail:]}"
+    return f"{query[:tokens[start].start()]}SELECT {' '.join(projection)} " \
+           f"{query[tokens[end].start():]}"
 
 
 def describing(resources: list[str]) -> tuple[str, Plan]:
@@ -402,23 +395,12 @@ def widened(query: str) -> tuple[str, list[str]] | None:
         node = node.p
     if getattr(node, "name", None) in ("Distinct", "Reduced", "AggregateJoin", "Group"):
         return None
-    from node.query.lexer import _TOKEN
-
-    tokens = [m for m in _TOKEN.finditer(query) if m.lastgroup not in ("ws", "comment")]
-    start = next((i for i, m in enumerate(tokens) if m.lastgroup == "word"
-                  and m.group().upper() == "SELECT"), None)
-    if start is None:
+    head = lexer.query_head(query, "SELECT")
+    if head is None:
         return None
-    projected: list[str] = []
-    for m in tokens[start + 1:]:
-        if m.lastgroup == "var":
-            projected.append(m.group()[1:])
-            continue
-        if m.group() == "{" or (m.lastgroup == "word" and m.group().upper() in ("WHERE",
-                                                                                 "FROM")):
-            break
+    tokens, start, end = head
+    projected = [m.group()[1:] for m in tokens[start + 1:end] if m.lastgroup == "var"]
+    if not projected or len(projected) != end - start - 1:
         return None  # `*`, DISTINCT, an expression: no widening
-    if not projected:
-        return None
-    end = tokens[start + len(projected)].end()
-    return query[:tokens[start].end()] + " *" + query[end:], projected
+    end_at = tokens[end - 1].end()
+    return query[:tokens[start].end()] + " *" + query[end_at:], projected

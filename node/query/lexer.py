@@ -36,6 +36,21 @@ def significant(text: str) -> list[re.Match[str]]:
     return [m for m in _TOKEN.finditer(text) if m.lastgroup not in ("ws", "comment")]
 
 
+def query_head(text: str, form: str) -> tuple[list[re.Match[str]], int, int] | None:
+    """The significant tokens of a query, the index of its `form` keyword (SELECT,
+    DESCRIBE) and the index of the first token after what the form names (WHERE, FROM or
+    `{`); None when either is missing."""
+    tokens = significant(text)
+    start = next((i for i, t in enumerate(tokens)
+                  if t.lastgroup == "word" and t.group().upper() == form), None)
+    if start is None:
+        return None
+    end = next((i for i in range(start + 1, len(tokens)) if tokens[i].group() == "{"
+                or tokens[i].lastgroup == "word" and tokens[i].group().upper() in
+                ("WHERE", "FROM")), None)
+    return None if end is None else (tokens, start, end)
+
+
 def words(text: str) -> list[str]:
     """Upper-cased bare keywords of a query (no comments, strings, IRIs or prefixed names)."""
     out = []

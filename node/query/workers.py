@@ -16,10 +16,10 @@ node.query.workers`) evaluates them:
 - a worker dies with the node: PR_SET_PDEATHSIG (SIGKILL when the thread that started it
   ends; workers are started from one long-lived thread), and a watchdog that exits when
   the worker's parent changes;
-- a worker cannot open a network socket (a seccomp filter lets it create Unix sockets only,
-  on x86-64 and arm64; `_filter_program`): Oxigraph evaluates SERVICE by calling the address, and the
-  SERVICE check (SPARQL-004) is then not the only thing between a query and the node's
-  network.
+- a worker cannot open a network socket (a seccomp filter lets it create Unix sockets
+  only, on x86-64 and arm64; `_filter_program`): Oxigraph evaluates SERVICE by calling
+  the address, and the SERVICE check (SPARQL-004) is then not the only thing between a
+  query and the node's network.
 """
 
 from __future__ import annotations
