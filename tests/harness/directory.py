@@ -8,6 +8,7 @@ import json
 import secrets
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -73,7 +74,7 @@ class Federation:
     operator_password: str
     work: Path  # where members' certificates and test nodes are written
     proc: subprocess.Popen | None = None  # the trust service process
-    _tokens: dict[str, str] = field(default_factory=dict)
+    _tokens: dict[str, tuple[str, float]] = field(default_factory=dict)  # token, expiry
 
     @classmethod
     def of(cls, service: TrustService, operator: tuple[str, str], work: Path) -> Federation:
@@ -127,10 +128,15 @@ class Federation:
                          verifier=verifier, may_act=may_act)
 
     def user_token(self, email: str, password: str) -> str:
-        """A person's token for the trust framework's API (kept for later calls)."""
-        if email not in self._tokens:
-            self._tokens[email] = access_token_of(self.login(email, password))
-        return self._tokens[email]
+        """A person's token for the trust framework's API, kept for later calls until a
+        minute before it expires (a session's fixtures can outlive a token)."""
+        token, expires = self._tokens.get(email, ("", 0.0))
+        if time.monotonic() > expires - 60:
+            answer = self.login(email, password)
+            token = access_token_of(answer)
+            expires = time.monotonic() + float(answer.json().get("expires_in", 0))
+            self._tokens[email] = (token, expires)
+        return token
 
     def operator_token(self) -> str:
         return self.user_token(self.operator_email, self.operator_password)
