@@ -20,10 +20,10 @@ demo-node: $(STAMP)
 	$(BIN)/fmar demo $(ARGS)
 
 # The suite mostly waits on the servers it starts (a fifth of the cores busy when run
-# alone): `make test TEST_WORKERS=3` runs it in three processes, a test file to each
-# (about 13 instead of 38 minutes on 2 cores). One process by default: under xdist two
-# workers' servers can draw the same free port (tests/harness/processes.py free_port).
-TEST_WORKERS ?= 0
+# alone), so it runs in three processes, a test file to each (about 13 instead of 38
+# minutes on 2 cores); each draws ports from its own range (tests/harness/processes.py
+# free_port). `make test TEST_WORKERS=0` runs it in one.
+TEST_WORKERS ?= 3
 
 test: $(STAMP) browser-deps
 	$(BIN)/ruff check common node trust tests examples portal

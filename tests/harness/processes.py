@@ -26,10 +26,37 @@ RATE_LIMITS_OFF = {f"FMAR_RATE_{kind}": "off"
                    for kind in ("TOKEN_SOURCE", "TOKEN_CLIENT", "API_SOURCE", "API_CLIENT")}
 
 
+def _port_range() -> range:
+    """This process's own ports, below the kernel's ephemeral range (32768 and up), so
+    that a port handed to a child is never drawn by another pytest-xdist worker nor by
+    an outgoing connection: gw0 20000–21999, gw1 22000–23999, …; one process 12000–19999."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw") and worker[2:].isdigit() and int(worker[2:]) < 6:
+        start = 20000 + 2000 * int(worker[2:])
+        return range(start, start + 2000)
+    return range(12000, 20000)
+
+
+_PORTS = _port_range()
+_next_port = _PORTS.start + os.getpid() % len(_PORTS)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port nothing holds now, not even in TIME_WAIT (bound without
+    SO_REUSEADDR), from this process's own range, never the same twice running until
+    the range wraps round."""
+    global _next_port
+    for _ in range(len(_PORTS)):
+        port, _next_port = _next_port, _next_port + 1
+        if _next_port >= _PORTS.stop:
+            _next_port = _PORTS.start
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise HarnessError(f"no free loopback port in {_PORTS.start}–{_PORTS.stop - 1}")
 
 
 def clean_env(**extra: str) -> dict[str, str]:
