@@ -632,9 +632,43 @@ def is_queryable_graph(name: str) -> bool:
 
 def record_graph_filter(g: str) -> str:
     """POL-011/POL-082 as a SPARQL filter on a graph variable: a record graph, not a
-    private one."""
-    private = "".join(f' && !STRSTARTS(STR({g}), "{p}")' for p in PRIVATE_RECORD_PREFIXES)
-    return f'FILTER(STRSTARTS(STR({g}), "{RECORD_GRAPH_PREFIX}"){private})'
+    private one. One regular expression, so the graph's name is decoded once per match:
+    on an on-disk store each `STR(?g)` is a lookup, and `STRSTARTS(…) && !STRSTARTS(…)`
+    decoded it twice (docs/performance.md, "The POL-011 condition with one decode")."""
+    return f'FILTER(REGEX(STR({g}), "{_RECORD_GRAPH_PATTERN}"))'
+
+
+_SAFE_PREFIX_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:/._-")
+
+
+def _literal(text: str) -> str:
+    """`text` matched literally by a regex written in a SPARQL string (its backslashes
+    doubled), in the dialect SPARQL and its servers share."""
+    assert set(text) <= _SAFE_PREFIX_CHARS, text
+    return text.replace(".", "\\\\.").replace("-", "\\\\-")
+
+
+def _not_starting_with(suffixes: frozenset[str]) -> str | None:
+    """A regex for any rest of a string that starts with none of `suffixes` (a negative
+    lookahead, which neither Rust's regex nor XPath's has, spelt out character by
+    character); None when nothing can follow ("" is among them)."""
+    if "" in suffixes:
+        return None
+    if not suffixes:
+        return ""
+    firsts = sorted({s[0] for s in suffixes})
+    ways = ["$", "[^" + "".join(_literal(c) for c in firsts) + "]"]
+    for c in firsts:
+        rest = _not_starting_with(frozenset(s[1:] for s in suffixes if s[0] == c))
+        if rest is not None:
+            ways.append(_literal(c) + rest)
+    return "(" + "|".join(ways) + ")"
+
+
+assert all(p.startswith(RECORD_GRAPH_PREFIX) and p != RECORD_GRAPH_PREFIX
+           for p in PRIVATE_RECORD_PREFIXES)
+_RECORD_GRAPH_PATTERN = "^" + _literal(RECORD_GRAPH_PREFIX) + (_not_starting_with(frozenset(
+    p.removeprefix(RECORD_GRAPH_PREFIX) for p in PRIVATE_RECORD_PREFIXES)) or "")
 
 
 # Published capacity bands (kW): the only values an aggregate-only caller may filter

@@ -1584,7 +1584,9 @@ CONSENT_RULES = [
          "`is_queryable_graph`, `record_graph_filter`", "— (no rows)",
          _t(CONSENT_TEST, "test_POL_082_no_sparql_query_sees_a_consent")
          + "<br>" + _t(CONSENT_PROCESS_TEST, "test_POL_081_POL_082_neso_and_a_dno_read_no_"
-                       "consent_across_processes")),
+                       "consent_across_processes")
+         + "<br>" + _t("tests/test_query_rewrite.py", "test_POL_011_POL_082_the_graph_"
+                       "filter_keeps_exactly_the_queryable_graphs")),
     Rule("POL-083", "Consents are never deleted: they are revoked.", "`node/policy.py` "
          "`_POL_083`", "403 `POL-083`",
          _t(CONSENT_TEST, "test_POL_083_a_consent_is_never_deleted")),

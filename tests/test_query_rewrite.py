@@ -26,6 +26,7 @@ import pytest
 import rdflib
 
 from common.http_errors import ApiError
+from common.vocab import FMAR
 from node import policy
 from node.config import NodeSettings
 from node.identity import Caller
@@ -369,6 +370,48 @@ def test_POL_011_a_constant_false_filter_is_kept(store) -> None:
                 assert expected is False
             else:
                 assert expected == Counter()
+
+
+GRAPH_NAMES = [
+    "https://id.fmar.uk/", "https://id.fmar.uk/asset/BESS-1", "https://id.fmar.uk/c",
+    "https://id.fmar.uk/con", "https://id.fmar.uk/consen", "https://id.fmar.uk/consent",
+    "https://id.fmar.uk/consent/", "https://id.fmar.uk/consent/c-1",
+    "https://id.fmar.uk/consentx/1", "https://id.fmar.uk/Consent/1", "https://id.fmar.uk/cons/1",
+    "https://id.fmar.uk/c/onsent/", "https://idXfmar.uk/asset/1", "https://id.fmarXuk/asset/1",
+    "http://id.fmar.uk/asset/1", "urn:fmar:history:1", "urn:fmar:audit",
+    "https://id.fmar.uk/asset/consent/1", "https://id.fmar.uk/\u00e9/1",
+]
+
+
+def test_POL_011_POL_082_the_graph_filter_keeps_exactly_the_queryable_graphs() -> None:
+    """The rewrite's graph condition (`record_graph_filter`, one REGEX, so each graph name
+    is decoded once) keeps the same graphs as `is_queryable_graph`: the prefixes' dots
+    are literal, a consent's graph and nothing near it is left out."""
+    rng = random.Random(82)
+    names = list(GRAPH_NAMES)
+    for _ in range(300):  # near misses: characters of the prefixes cut, swapped, added
+        base = list(rng.choice(GRAPH_NAMES[:12]))
+        for _ in range(rng.randint(1, 3)):
+            at = rng.randrange(len(base) + 1)
+            choice = rng.random()
+            if choice < 0.4 and at < len(base):
+                del base[at]
+            elif choice < 0.7:
+                base.insert(at, rng.choice("consent/.:Xc"))
+            elif at < len(base):
+                base[at] = rng.choice("consent/.:Xc")
+        names.append("".join(base))
+    store = ox.Store()
+    for name in names:
+        if rewrite.is_iri(name):
+            graph = ox.NamedNode(name)
+            store.add(ox.Quad(graph, ox.NamedNode(f"{FMAR}p"), ox.Literal("x"), graph))
+    kept = {s["g"].value for s in store.query(
+        f"SELECT ?g WHERE {{ GRAPH ?g {{ ?s ?p ?o }} {policy.record_graph_filter('?g')} }}")}
+    every = {g.value for g in store.named_graphs() if isinstance(g, ox.NamedNode)}
+    assert kept == {g for g in every if policy.is_queryable_graph(g)}
+    assert "https://id.fmar.uk/consent" in kept and "https://id.fmar.uk/consent/c-1" not in kept
+    assert "https://id.fmarXuk/asset/1" not in kept and len(every) > 100
 
 
 def test_POL_011_history_audit_and_others_records_stay_out(store) -> None:
